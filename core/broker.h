@@ -1,0 +1,90 @@
+/* The running broker: configuration, plugins and open source instances. */
+#ifndef DSB_CORE_BROKER_H
+#define DSB_CORE_BROKER_H
+
+#include <pthread.h>
+
+#include "arena.h"
+#include "config.h"
+#include "plugins.h"
+#include "secrets.h"
+
+enum dsb_source_state {
+    DSB_SOURCE_OPEN = 0,
+    DSB_SOURCE_DISABLED = 1, /* enabled: false */
+    DSB_SOURCE_FAILED = 2,   /* open failed; open_error says why */
+};
+
+struct dsb_broker;
+
+struct dsb_host_impl {
+    struct dsb_host pub; /* first: plugins see &pub */
+    struct dsb_broker *broker;
+    char prefix[160];    /* "plugin:source" */
+};
+
+struct dsb_source {
+    const struct dsb_source_conf *conf;
+    const struct dsb_plugin *plugin; /* NULL when the plugin was refused */
+    const char *network;             /* effective */
+    struct dsb_source_info info;
+    struct dsb_host_impl host;
+    void *inst;
+    enum dsb_source_state state;
+    struct dsb_error open_error;
+};
+
+struct dsb_broker {
+    struct dsb_config *cfg;
+    struct dsb_plugin_set plugins;
+    struct dsb_secrets *secrets;
+    struct dsb_source *sources;
+    size_t n_sources;
+    void *aws; /* AWS client (core/aws), NULL until configured */
+};
+
+struct dsb_broker_opts {
+    const char *conf_dir;
+    const char *plugin_dir;  /* NULL: config / default */
+    int preflight;           /* run each open once in a child process first */
+};
+
+/*
+ * Loads and validates the configuration, loads the plugins and opens every
+ * enabled source.  Returns NULL when the configuration has errors (all in
+ * `d`).  A source whose plugin is refused or whose open fails is kept in
+ * state DSB_SOURCE_FAILED with the reason; the others work.
+ */
+struct dsb_broker *dsb_broker_start(const struct dsb_broker_opts *o,
+                                    struct dsb_diags *d);
+void dsb_broker_stop(struct dsb_broker *b);
+struct dsb_source *dsb_broker_source(struct dsb_broker *b, const char *name);
+
+/*
+ * Slot wrappers: check the source is open, run the slot within a call
+ * (arena, deadline timeout_ms, 0 = the default), check the output's shape,
+ * and redact the error.  *out is a new reference on success.
+ */
+int dsb_source_check(struct dsb_source *s, json_t **out, struct dsb_error *err);
+int dsb_source_list_databases(struct dsb_source *s,
+                              const struct dsb_list_request *r, json_t **out,
+                              struct dsb_error *err);
+int dsb_source_list_schemas(struct dsb_source *s,
+                            const struct dsb_list_request *r, json_t **out,
+                            struct dsb_error *err);
+int dsb_source_list_tables(struct dsb_source *s,
+                           const struct dsb_list_request *r, json_t **out,
+                           struct dsb_error *err);
+int dsb_source_describe_table(struct dsb_source *s, const char *db,
+                              const char *schema, const char *table,
+                              json_t **out, struct dsb_error *err);
+int dsb_source_read_spec(struct dsb_source *s, const char *db,
+                         const char *schema, const char *table,
+                         const struct dsb_read_target *target, json_t **out,
+                         struct dsb_error *err);
+
+/* Name of an error code ("not_found") and its HTTP status. */
+const char *dsb_err_code_name(int code);
+int dsb_err_http_status(int code);
+
+#endif

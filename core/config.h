@@ -1,0 +1,66 @@
+/* conf.d: broker.yaml plus one YAML file per source, validated strictly. */
+#ifndef DSB_CORE_CONFIG_H
+#define DSB_CORE_CONFIG_H
+
+#include <jansson.h>
+
+#include "diag.h"
+#include "plugins.h"
+#include "yamldoc.h"
+
+struct dsb_source_conf {
+    char *name;
+    char *plugin;
+    char *network;      /* NULL: the plugin's default */
+    char *description;
+    int enabled;
+    json_t *options;    /* validated plugin options */
+    char *file;
+    int line, col;
+};
+
+struct dsb_executor_conf {
+    char *name;
+    char *type;         /* "local-spark" | "emr-serverless" */
+    json_t *networks;   /* array of strings */
+    json_t *options;    /* validated type-specific options */
+    char *file;
+    int line, col;
+};
+
+struct dsb_config {
+    char *dir;          /* absolute conf.d path */
+    json_t *broker;     /* validated broker.yaml (all sections) */
+    char *plugin_dir;   /* absolute */
+    char *state_dir;    /* absolute */
+    struct dsb_source_conf *sources;
+    size_t n_sources;
+    struct dsb_executor_conf *executors;
+    size_t n_executors;
+    char *default_executor;
+};
+
+/*
+ * Phase 1: reads dir/broker.yaml (absent = defaults) and decides the plugin
+ * directory: `plugin_dir_override` (e.g. -P or DSB_PLUGIN_DIR), else the
+ * file's plugin_dir, else the one beside the executable.  Phase 2
+ * (dsb_config_load_sources) validates the source files against the loaded
+ * plugins' option tables.  All problems go to `d`; the config is usable
+ * only when d->errors == 0.
+ */
+struct dsb_config *dsb_config_load_broker(const char *dir,
+                                          const char *plugin_dir_override,
+                                          struct dsb_diags *d);
+void dsb_config_load_sources(struct dsb_config *cfg,
+                             const struct dsb_plugin_set *plugins,
+                             struct dsb_diags *d);
+void dsb_config_free(struct dsb_config *cfg);
+
+/* Option tables of broker.yaml and of each executor type (for schemas). */
+extern const struct dsb_option dsb_broker_options[];
+const struct dsb_option *dsb_executor_options(const char *type);
+
+/* Directory of the running executable's ../lib/dsbroker (malloc'd). */
+char *dsb_default_plugin_dir(void);
+
+#endif

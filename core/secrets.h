@@ -1,0 +1,34 @@
+/* Secret references: env:NAME, file:/path[#key], aws-sm:ID[#key].
+ * Values are cached with a TTL, registered for redaction and wiped on free. */
+#ifndef DSB_CORE_SECRETS_H
+#define DSB_CORE_SECRETS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dsbroker/plugin.h"
+
+struct dsb_secrets;
+
+/* Fetches the whole secret string of an aws-sm: reference (the part before
+ * '#'); returns a malloc'd value or -1 with err set. */
+typedef int (*dsb_secret_backend_fn)(void *ctx, const char *id, char **value,
+                                     struct dsb_error *err);
+
+struct dsb_secrets *dsb_secrets_new(int64_t ttl_ms);
+void dsb_secrets_free(struct dsb_secrets *s);
+/* Installs the resolver for "aws-sm:" references (the AWS client). */
+void dsb_secrets_set_aws_backend(struct dsb_secrets *s,
+                                 dsb_secret_backend_fn fn, void *ctx);
+/* Syntax check of a reference; 0 when valid, else -1 and `why`. */
+int dsb_secret_ref_check(const char *ref, char *why, size_t why_len);
+/* Resolves ref into a new value (release with dsb_secret_value_free).
+ * Thread-safe. */
+int dsb_secrets_get(struct dsb_secrets *s, const char *ref, char **value,
+                    struct dsb_error *err);
+/* Wipes and frees a value. NULL is a no-op. */
+void dsb_secret_value_free(char *value);
+/* Drops the cached value of ref (all #keys of the same secret). */
+void dsb_secrets_invalidate(struct dsb_secrets *s, const char *ref);
+
+#endif
