@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs everything dsbroker's build and tests need on Debian/Ubuntu:
+# Debian packages (when missing) and a project venv with the PyPI tools.
+# Idempotent and quiet; safe to run again.  Usage: scripts/setup.sh [--no-spark]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+want_spark=1
+[ "${1:-}" = "--no-spark" ] && want_spark=0
+
+debs=(build-essential cmake pkg-config git ca-certificates curl
+      libpq-dev libcurl4-openssl-dev libjansson-dev libssl-dev libyaml-dev
+      libcriterion-dev libmicrohttpd-dev libsqlite3-dev sqlite3 libexpat1-dev
+      postgresql postgresql-client libpostgresql-jdbc-java
+      python3 python3-venv python3-pip default-jre-headless
+      clang-14 libclang-rt-14-dev valgrind wrk procps util-linux)
+
+missing=()
+for p in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "setup: installing ${#missing[@]} Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+venv=${DSB_VENV:-$root/.venv}
+py=(moto[server] boto3)
+[ "$want_spark" = 1 ] && py+=(pyspark)
+if [ ! -x "$venv/bin/python" ]; then
+  echo "setup: creating the project venv in $venv"
+  python3 -m venv "$venv"
+fi
+stamp="$venv/.dsb-installed"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${py[*]}" ]; then
+  echo "setup: installing ${py[*]} into the venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "${py[@]}"
+  echo "${py[*]}" > "$stamp"
+fi
