@@ -10,6 +10,7 @@ want_spark=1
 debs=(build-essential cmake pkg-config git ca-certificates curl
       libpq-dev libcurl4-openssl-dev libjansson-dev libssl-dev libyaml-dev
       libcriterion-dev libmicrohttpd-dev libsqlite3-dev sqlite3 libexpat1-dev
+      libcsv-dev zlib1g-dev
       postgresql postgresql-client libpostgresql-jdbc-java
       python3 python3-venv python3-pip default-jre-headless
       clang-14 libclang-rt-14-dev valgrind wrk procps util-linux)
