@@ -42,6 +42,7 @@ static void teardown(void)
 {
     scripted_stop(&srv);
     dsb_aws_thread_cleanup();
+    at_leak_check();
 }
 
 TestSuite(aws_moto, .init = setup, .fini = teardown);
