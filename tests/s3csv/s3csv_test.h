@@ -20,8 +20,9 @@ static inline char *s3t_data(const char *rel)
     return t_path("DSB_BUILD_DIR", rel);
 }
 
-/* Starts a broker on conf (a directory with *.yaml sources). */
-static inline void s3t_start(const char *conf)
+/* Starts a broker on conf (a directory with *.yaml sources); extra is
+ * appended to broker.yaml. */
+static inline void s3t_start(const char *conf, const char *extra)
 {
     char *plugins = t_path("DSB_PLUGIN_DIR", "");
     struct dsb_broker_opts o = {conf, plugins, 0};
@@ -31,6 +32,14 @@ static inline void s3t_start(const char *conf)
             "executors:\n  - name: local\n    type: local-spark\n"
             "    networks: [public, local]\n    master: local[1]\n"
             "default_executor: local\n");
+    if (extra) {
+        char path[4200];
+        FILE *f;
+        snprintf(path, sizeof(path), "%s/broker.yaml", conf);
+        f = fopen(path, "a");
+        fputs(extra, f);
+        fclose(f);
+    }
     dsb_diags_init(&d);
     b = dsb_broker_start(&o, &d);
     if (!b)

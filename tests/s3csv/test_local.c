@@ -19,7 +19,7 @@ static void setup(void)
     snprintf(yaml, sizeof(yaml), "name: semi\nplugin: s3csv\nnetwork: local\n"
              "delimiter: \";\"\nroots: [\"file://%s\"]\n", semi);
     t_write(conf, "semi.yaml", yaml);
-    s3t_start(conf);
+    s3t_start(conf, NULL);
     free(comma);
     free(semi);
 }
@@ -284,7 +284,7 @@ Test(s3csv_local, symlinks_do_not_leave_the_root)
     snprintf(yaml, sizeof(yaml), "name: l\nplugin: s3csv\nroots: "
              "[\"file://%s\"]\n", root);
     t_write(conf2, "l.yaml", yaml);
-    s3t_start(conf2);
+    s3t_start(conf2, NULL);
     out = s3t_tables("l", strrchr(root, '/') + 1, "s");
     cr_assert_str_eq(s3t_names(out), "alias,in");
     json_decref(out);
