@@ -1,0 +1,70 @@
+/*
+ * glue.so internals, shared by the plugin's files (hidden from the .so's
+ * exports by the build).
+ *
+ *   catalog.c  Glue API calls: GetDatabases / GetTables (every page),
+ *              GetTable, through host->aws_request
+ *   types.c    Hive type strings -> Spark DDL types
+ *   table.c    a Glue Table -> TABLE JSON, reader format, read specs
+ *   glue.c     options, the vtable
+ */
+#ifndef GLUE_H
+#define GLUE_H
+
+#include <stddef.h>
+
+#include "dsbroker/plugin.h"
+
+struct glue_inst {
+    const struct dsb_host *host;
+    char *region;          /* NULL: the broker's */
+    char *catalog_id;      /* NULL: the caller's account */
+    char *endpoint_url;    /* NULL: the broker's */
+    char *s3_endpoint_url; /* for s3a reads on local Spark; NULL: none */
+    json_t *include;       /* array of fnmatch globs; empty: all */
+    json_t *exclude;
+};
+
+/* ---------------------------------------------------------- catalog.c */
+
+/*
+ * One Glue JSON 1.1 call (AWSGlue.<op>); body is borrowed.  *out is a new
+ * reference to the parsed answer.  -1 with err mapped from AWS otherwise.
+ */
+int glue_call(const struct glue_inst *g, const char *op, json_t *body,
+              json_t **out, struct dsb_error *err);
+/* Every Database object of the catalog (all pages), visible ones only. */
+int glue_databases(const struct glue_inst *g, json_t **list,
+                   struct dsb_error *err);
+/* Every Table object of db (all pages); filter (may be NULL) becomes a Glue
+ * Expression when it is a plain name fragment. */
+int glue_tables(const struct glue_inst *g, const char *db, const char *filter,
+                json_t **list, struct dsb_error *err);
+/* One Table; DSB_E_NOT_FOUND when missing. */
+int glue_table(const struct glue_inst *g, const char *db, const char *name,
+               json_t **table, struct dsb_error *err);
+/* 1 when db passes the include/exclude globs (case-insensitive). */
+int glue_db_visible(const struct glue_inst *g, const char *db);
+
+/* ------------------------------------------------------------ types.c */
+
+/*
+ * The Spark DDL type for a Hive type string ("array<struct<a:int>>"),
+ * malloc'd; NULL when it cannot be parsed (the caller says "string").
+ */
+char *glue_spark_type(const char *hive);
+
+/* ------------------------------------------------------------ table.c */
+
+/* The reader format of a Glue table: "csv", "parquet", "orc", "json",
+ * "avro", "iceberg", "delta", "hudi", "view" or "unknown". */
+const char *glue_format(const json_t *table);
+/* TABLE (plugin.h) for a Glue Table object, a new reference. */
+json_t *glue_table_json(const json_t *table);
+/* A read spec for table of db on target (see docs/sources/glue.md). */
+int glue_read_spec_json(const struct glue_inst *g, const char *db,
+                        const json_t *table,
+                        const struct dsb_read_target *target, json_t **out,
+                        struct dsb_error *err);
+
+#endif
