@@ -10,6 +10,19 @@
 #include "broker.h"
 #include "support.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+/* LeakSanitizer ignores leaks at a Criterion test's exit: check now. */
+static inline void s3t_leak_check(void)
+{
+    cr_expect_eq(__lsan_do_recoverable_leak_check(), 0, "memory leaked");
+}
+#else
+static inline void s3t_leak_check(void)
+{
+}
+#endif
+
 static struct dsb_broker *b;
 static struct dsb_diags d;
 static struct dsb_error err;
@@ -54,6 +67,7 @@ static inline void s3t_stop(void)
         dsb_broker_stop(b);
     b = NULL;
     dsb_diags_free(&d);
+    s3t_leak_check();
 }
 
 /* "a,b,c": the names of out's items. */

@@ -1,6 +1,9 @@
 /* The s3csv CSV reader and type inference, on byte buffers. */
 #include <criterion/criterion.h>
 #include <string.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
 
 #include "s3csv.h"
 
@@ -10,6 +13,9 @@ static struct s3csv_records r;
 static void fini(void)
 {
     s3csv_records_free(&r);
+#if defined(__SANITIZE_ADDRESS__)
+    cr_expect_eq(__lsan_do_recoverable_leak_check(), 0, "memory leaked");
+#endif
 }
 
 TestSuite(csv, .fini = fini);

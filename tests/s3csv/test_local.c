@@ -291,3 +291,28 @@ Test(s3csv_local, symlinks_do_not_leave_the_root)
     free(root);
     free(conf2);
 }
+
+Test(s3csv_local, sample_data_through_a_relative_root)
+{
+    char *conf2 = t_tmpdir(), *src = t_src("scripts/sample-data"), p[4300];
+    json_t *out;
+
+    s3t_stop();
+    snprintf(p, sizeof(p), "%s/data", conf2);
+    cr_assert_eq(symlink(src, p), 0);
+    t_write(conf2, "sample.yaml", "name: sample\nplugin: s3csv\n"
+            "network: local\nroots: [\"file:data/\"]\n");
+    s3t_start(conf2, NULL);
+    out = s3t_tables("sample", "data", "retail");
+    cr_assert_str_eq(s3t_names(out), "customers,orders");
+    cr_assert_str_eq(s3t_cols(s3t_item(out, "customers")), "customer_id:int,"
+                     "name:string,email:string,country:string,"
+                     "signup_date:date,is_active:boolean");
+    cr_assert_str_eq(s3t_cols(s3t_item(out, "orders")), "order_id:int,"
+                     "customer_id:int,order_date:date,status:string,"
+                     "amount:decimal(6,2),currency:string,"
+                     "shipped_at:timestamp");
+    json_decref(out);
+    free(conf2);
+    free(src);
+}
