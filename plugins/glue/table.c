@@ -354,18 +354,19 @@ int glue_read_spec_json(const struct glue_inst *g, const char *db,
     char *qn = glue_quoted(db, glue_str(t, "Name"));
     unsigned caps = target ? target->caps : DSB_EXEC_GLUE_CATALOG;
 
-    if (!tj || !qn)
-        goto oom;
-    spec = json_pack("{s:s, s:s, s:n, s:{}, s:{}, s:O, s:[], s:O, s:O, "
-                     "s:{s:[], s:{}}, s:[], s:O}", "qualified_name", qn,
-                     "format", "table", "path", "options", "secret_options",
-                     "columns", json_object_get(tj, "columns"), "primary_key",
-                     "row_estimate", json_object_get(tj, "row_estimate"),
-                     "size_bytes", json_object_get(tj, "size_bytes"),
-                     "spark_submit", "jars", "conf", "notes", "kind",
-                     json_object_get(tj, "kind"));
-    if (!spec)
-        goto oom;
+    if (tj && qn)
+        spec = json_pack("{s:s, s:s, s:n, s:{}, s:{}, s:O, s:[], s:O, s:O, "
+                         "s:{s:[], s:{}}, s:[], s:O}", "qualified_name", qn,
+                         "format", "table", "path", "options", "secret_options",
+                         "columns", json_object_get(tj, "columns"), "primary_key",
+                         "row_estimate", json_object_get(tj, "row_estimate"),
+                         "size_bytes", json_object_get(tj, "size_bytes"),
+                         "spark_submit", "jars", "conf", "notes", "kind",
+                         json_object_get(tj, "kind"));
+    if (!spec) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        goto fail;
+    }
     if (caps & DSB_EXEC_GLUE_CATALOG)
         glue_catalog_read(spec, tj);
     else if (glue_path_read(g, t, tj, caps, spec, err) < 0)
@@ -374,8 +375,6 @@ int glue_read_spec_json(const struct glue_inst *g, const char *db,
     free(qn);
     *out = spec;
     return 0;
-oom:
-    dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
 fail:
     json_decref(tj);
     json_decref(spec);

@@ -110,38 +110,49 @@ static void tp_decimal(struct glue_tp *p)
     tp_puts(p, buf);
 }
 
+/* Reads a field name, `quoted` (with `` inside) or bare up to ':', into
+ * name (unquoted, trailing blanks dropped); its length, 0 when none. */
+static size_t tp_read_name(struct glue_tp *p, char *name, size_t cap)
+{
+    size_t n = 0;
+    int quoted;
+
+    tp_ws(p);
+    quoted = *p->s == '`';
+    p->s += quoted;
+    while (*p->s && n + 1 < cap) {
+        if (quoted && p->s[0] == '`' && p->s[1] != '`')
+            break;
+        if (!quoted && strchr(":,<>", *p->s))
+            break;
+        p->s += quoted && *p->s == '`'; /* `` stands for ` */
+        name[n++] = *p->s++;
+    }
+    if (quoted && !tp_eat(p, '`'))
+        return 0;
+    while (!quoted && n > 0 && isspace((unsigned char)name[n - 1]))
+        n--;
+    name[n] = '\0';
+    return n;
+}
+
 /* A struct field name, back-quoted unless it is a plain identifier. */
 static void tp_field_name(struct glue_tp *p)
 {
-    const char *start, *end;
-    int plain = 1;
+    char name[512];
+    size_t n = tp_read_name(p, name, sizeof(name));
+    int plain = n > 0;
 
-    tp_ws(p);
-    if (*p->s == '`') {
-        start = ++p->s;
-        while (*p->s && *p->s != '`')
-            p->s++;
-        plain = 0;
-        end = p->s;
-    } else {
-        start = p->s;
-        while (*p->s && *p->s != ':' && *p->s != ',' && *p->s != '>')
-            p->s++;
-        for (end = p->s; end > start && isspace((unsigned char)end[-1]);)
-            end--;
-        for (const char *c = start; c < end; c++)
-            plain &= isalnum((unsigned char)*c) || *c == '_';
-    }
-    if (end == start)
+    if (!n)
         p->bad = 1;
+    for (size_t i = 0; i < n; i++)
+        plain &= isalnum((unsigned char)name[i]) || name[i] == '_';
     if (!plain)
         tp_puts(p, "`");
-    for (const char *c = start; c < end; c++)
-        tp_put(p, *c == '`' ? "``" : c, *c == '`' ? 2 : 1);
+    for (size_t i = 0; i < n; i++)
+        tp_put(p, name[i] == '`' ? "``" : &name[i], name[i] == '`' ? 2 : 1);
     if (!plain)
         tp_puts(p, "`");
-    if (*p->s == '`')
-        p->s++;
 }
 
 static void tp_struct(struct glue_tp *p)

@@ -418,18 +418,17 @@ int s3csv_tables_of(const struct s3csv_inst *in, const struct s3csv_root *root,
     if (layout_list_schema(in, root, schema, &out->listing, err) < 0)
         goto fail;
     out->v = calloc(out->listing.n_objs + 1, sizeof(*out->v));
-    if (!out->v)
-        goto oom;
-    while (i < out->listing.n_objs) {
+    while (out->v && i < out->listing.n_objs) {
         const char *k = out->listing.objs[i].key;
         i += layout_take(out, i, dflt && !strchr(k, '/') ? 0 : skip);
     }
-    qsort(out->v, out->n, sizeof(*out->v), layout_cmp_table);
-    if (layout_uniq(out) < 0)
-        goto oom;
+    if (out->v)
+        qsort(out->v, out->n, sizeof(*out->v), layout_cmp_table);
+    if (!out->v || layout_uniq(out) < 0) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        goto fail;
+    }
     return 0;
-oom:
-    dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
 fail:
     s3csv_tables_free(out);
     return -1;

@@ -421,7 +421,7 @@ int s3csv_list(const struct s3csv_inst *in, const struct s3csv_root *root,
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if (strstr(sub, ".."))
+    if (!strncmp(sub, "../", 3) || strstr(sub, "/../") || !strcmp(sub, ".."))
         return dsb_error_set(err, DSB_E_INVALID, "invalid name \"%s\"", sub);
     rc = root->is_s3 ? listing_s3(in, root, sub, recursive, out, err)
                      : listing_local(in, root, sub, recursive, out, err);

@@ -96,3 +96,10 @@ Test(glue_types, formats)
     cr_assert_str_eq(fmt("{" SD("a", "b") "}"), "unknown");
     cr_assert_str_eq(fmt("{}"), "unknown");
 }
+
+Test(glue_types, quoted_names_round_trip)
+{
+    spark("struct<a`b:int>", "struct<`a``b`:int>");
+    spark("struct<`a``b`:int>", "struct<`a``b`:int>");
+    spark("struct<`unterminated:int>", NULL);
+}
