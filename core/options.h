@@ -11,7 +11,8 @@
 /*
  * Checks the MAP node against `table` and returns the converted options
  * (see enum dsb_opt_type), defaults applied.  Keys listed in `skip` (NULL
- * terminated, may be NULL) are left to the caller.  Every problem is added
+ * terminated, may be NULL; "*" means every unknown key) are left to the
+ * caller.  Every problem is added
  * to `d` with its position; returns NULL only when the node is not a map or
  * memory is exhausted; callers check d->errors.  Scalars are interpolated
  * (${VAR}, ${VAR:-default}, $$) before conversion.

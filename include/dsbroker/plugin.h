@@ -238,6 +238,32 @@ struct dsb_option {
     const char *description;
 };
 
+/* Table-building helpers; a table ends with DSB_OPTION_END. */
+#define DSB_OPTION_STRING(name, flags, def, desc)                              \
+    {(name), DSB_OPT_STRING, (flags), (def), 0, 0, NULL, NULL, (desc)}
+#define DSB_OPTION_SECRET(name, flags, desc)                                   \
+    {(name), DSB_OPT_STRING, (flags) | DSB_OPT_SECRET, NULL, 0, 0, NULL, NULL, \
+     (desc)}
+#define DSB_OPTION_INT(name, flags, def, lo, hi, desc)                         \
+    {(name), DSB_OPT_INT, (flags) | DSB_OPT_BOUNDED, (def), (lo), (hi), NULL, \
+     NULL, (desc)}
+#define DSB_OPTION_DOUBLE(name, flags, def, lo, hi, desc)                      \
+    {(name), DSB_OPT_DOUBLE, (flags) | DSB_OPT_BOUNDED, (def), (lo), (hi),     \
+     NULL, NULL, (desc)}
+#define DSB_OPTION_BOOL(name, def, desc)                                       \
+    {(name), DSB_OPT_BOOL, 0, (def), 0, 0, NULL, NULL, (desc)}
+#define DSB_OPTION_ENUM(name, flags, def, values, desc)                        \
+    {(name), DSB_OPT_ENUM, (flags), (def), 0, 0, (values), NULL, (desc)}
+#define DSB_OPTION_LIST(name, flags, def, desc)                                \
+    {(name), DSB_OPT_STRING_LIST, (flags), (def), 0, 0, NULL, NULL, (desc)}
+#define DSB_OPTION_MAP(name, flags, desc)                                      \
+    {(name), DSB_OPT_STRING_MAP, (flags), NULL, 0, 0, NULL, NULL, (desc)}
+#define DSB_OPTION_OBJECT(name, fields, desc)                                  \
+    {(name), DSB_OPT_OBJECT, 0, NULL, 0, 0, NULL, (fields), (desc)}
+#define DSB_OPTION_OBJECT_LIST(name, flags, def, fields, desc)                 \
+    {(name), DSB_OPT_OBJECT_LIST, (flags), (def), 0, 0, NULL, (fields), (desc)}
+#define DSB_OPTION_END {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL}
+
 /* ------------------------------------------------------------ host side */
 
 enum dsb_log_level {

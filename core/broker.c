@@ -1,0 +1,188 @@
+#include "broker.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host.h"
+#include "log.h"
+#include "util.h"
+
+#define PREFLIGHT_TIMEOUT_MS 15000
+
+/* ------------------------------------------------------------ errors */
+
+static const struct {
+    const char *name;
+    int status;
+} err_codes[] = {
+    {"ok", 200},          {"invalid", 400},      {"not_found", 404},
+    {"permission", 403},  {"auth", 502},         {"unavailable", 503},
+    {"timeout", 504},     {"upstream", 502},     {"throttled", 429},
+    {"conflict", 409},    {"unsupported", 501},  {"config", 500},
+    {"internal", 500},
+};
+
+const char *dsb_err_code_name(int code)
+{
+    if (code < 0 || (size_t)code >= sizeof(err_codes) / sizeof(*err_codes))
+        return "internal";
+    return err_codes[code].name;
+}
+
+int dsb_err_http_status(int code)
+{
+    if (code < 0 || (size_t)code >= sizeof(err_codes) / sizeof(*err_codes))
+        return 500;
+    return err_codes[code].status;
+}
+
+/* --------------------------------------------------------- preflight */
+
+/* Runs open+close in a child so a plugin that crashes there cannot take
+ * the broker down.  Returns 0 when the child exited (whatever its verdict),
+ * -1 with err set when it died by a signal or hung. */
+static int preflight(struct dsb_source *s, struct dsb_error *err)
+{
+    int64_t end = dsb_monotonic_ms() + PREFLIGHT_TIMEOUT_MS;
+    int status = 0;
+    pid_t pid, got;
+
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0)
+        return 0; /* cannot probe: open for real */
+    if (pid == 0) {
+        void *inst = NULL;
+        struct dsb_error e;
+        int rc = s->plugin->vt.open(&s->host.pub, &s->info, s->conf->options,
+                                    &inst, &e);
+        if (rc == 0)
+            s->plugin->vt.close(inst);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    while ((got = waitpid(pid, &status, WNOHANG)) == 0 &&
+           dsb_monotonic_ms() < end)
+        nanosleep(&(struct timespec){0, 2000000}, NULL);
+    if (got == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        return dsb_error_set(err, DSB_E_CONFIG, "plugin %s did not finish "
+                             "opening source %s within %d s", s->plugin->name,
+                             s->conf->name, PREFLIGHT_TIMEOUT_MS / 1000);
+    }
+    if (WIFSIGNALED(status)) {
+        dsb_error_set(err, DSB_E_INTERNAL, "plugin %s crashed (signal %d, %s) "
+                      "while opening source %s", s->plugin->name,
+                      WTERMSIG(status), strsignal(WTERMSIG(status)),
+                      s->conf->name);
+        dsb_error_hint(err, "the source is disabled; report it to the "
+                       "plugin's authors with this configuration");
+        return -1;
+    }
+    return 0;
+}
+
+/* ----------------------------------------------------------- sources */
+
+static void source_fail(struct dsb_source *s, const struct dsb_error *e)
+{
+    s->state = DSB_SOURCE_FAILED;
+    s->open_error = *e;
+    dsb_redact_error(&s->open_error);
+    dsb_logf(DSB_LOG_ERROR, s->host.prefix, "source disabled: %s%s%s%s%s",
+             s->open_error.message, s->open_error.detail[0] ? ": " : "",
+             s->open_error.detail, s->open_error.hint[0] ? "; hint: " : "",
+             s->open_error.hint);
+}
+
+static void source_open(struct dsb_broker *b, struct dsb_source *s,
+                        const struct dsb_source_conf *c, int do_preflight)
+{
+    struct dsb_error err;
+
+    dsb_error_clear(&err);
+    s->conf = c;
+    s->plugin = dsb_plugins_find(&b->plugins, c->plugin);
+    s->network = c->network ? c->network
+                 : s->plugin && s->plugin->vt.default_network
+                     ? s->plugin->vt.default_network : "default";
+    s->info = (struct dsb_source_info){c->name, s->network, c->description,
+                                       c->file, b->cfg->dir};
+    dsb_host_init(&s->host, b, c->plugin, c->name);
+    if (!c->enabled) {
+        s->state = DSB_SOURCE_DISABLED;
+        return;
+    }
+    if (!s->plugin) {
+        dsb_error_set(&err, DSB_E_CONFIG, "plugin %s is not loaded", c->plugin);
+        source_fail(s, &err);
+        return;
+    }
+    if (do_preflight && preflight(s, &err) < 0) {
+        source_fail(s, &err);
+        return;
+    }
+    if (s->plugin->vt.open(&s->host.pub, &s->info, c->options, &s->inst,
+                           &err) < 0) {
+        source_fail(s, &err);
+        return;
+    }
+    s->state = DSB_SOURCE_OPEN;
+}
+
+struct dsb_broker *dsb_broker_start(const struct dsb_broker_opts *o,
+                                    struct dsb_diags *d)
+{
+    struct dsb_broker *b = calloc(1, sizeof(*b));
+    const json_t *sec;
+
+    if (!b)
+        return NULL;
+    /* every phase runs so that one start reports every mistake */
+    b->cfg = dsb_config_load_broker(o->conf_dir, o->plugin_dir, d);
+    if (!b->cfg || !b->cfg->dir)
+        goto fail;
+    dsb_plugins_load_dir(b->cfg->plugin_dir, &b->plugins, 0, d);
+    dsb_config_load_sources(b->cfg, &b->plugins, d);
+    if (d->errors)
+        goto fail;
+    sec = json_object_get(b->cfg->broker, "secrets");
+    b->secrets = dsb_secrets_new(
+        json_integer_value(json_object_get(sec, "ttl_seconds")) * 1000);
+    b->sources = calloc(b->cfg->n_sources + 1, sizeof(*b->sources));
+    if (!b->secrets || !b->sources)
+        goto fail;
+    for (size_t i = 0; i < b->cfg->n_sources; i++)
+        source_open(b, &b->sources[b->n_sources++], &b->cfg->sources[i],
+                    o->preflight);
+    return b;
+fail:
+    dsb_broker_stop(b);
+    return NULL;
+}
+
+void dsb_broker_stop(struct dsb_broker *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n_sources; i++)
+        if (b->sources[i].state == DSB_SOURCE_OPEN)
+            b->sources[i].plugin->vt.close(b->sources[i].inst);
+    free(b->sources);
+    dsb_secrets_free(b->secrets);
+    dsb_plugins_unload_all(&b->plugins);
+    dsb_config_free(b->cfg);
+    free(b);
+}
+
+struct dsb_source *dsb_broker_source(struct dsb_broker *b, const char *name)
+{
+    for (size_t i = 0; i < b->n_sources; i++)
+        if (strcmp(b->sources[i].conf->name, name) == 0)
+            return &b->sources[i];
+    return NULL;
+}

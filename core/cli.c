@@ -1,0 +1,366 @@
+#include "cli.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "config.h"
+#include "log.h"
+#include "options.h"
+#include "plugins.h"
+#include "util.h"
+
+#ifndef DSB_VERSION
+#define DSB_VERSION "0.0.0"
+#endif
+
+struct cli {
+    const char *conf_dir;
+    const char *plugin_dir;
+    int schema, json, connect;
+    FILE *out, *errs;
+};
+
+static const char usage_text[] =
+    "usage: dsbroker [-c DIR] [-P DIR] COMMAND [OPTIONS]\n"
+    "\n"
+    "Commands:\n"
+    "  check-config [--connect]  validate conf.d; report every problem as\n"
+    "                            file:line:col (exit 1 if any); --connect\n"
+    "                            also opens and checks each source\n"
+    "  plugins [--schema]        loaded plugins as JSON; --schema adds each\n"
+    "                            plugin's options as JSON Schema\n"
+    "  sources [--json]          configured sources: plugin, network, state\n"
+    "  serve                     run the broker\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config DIR   configuration directory (default: $DSB_CONF_DIR,\n"
+    "                     else ./conf.d, else /etc/dsbroker/conf.d)\n"
+    "  -P, --plugin-dir DIR  plugin directory (default: $DSB_PLUGIN_DIR, else\n"
+    "                     broker.yaml's plugin_dir, else beside the binary)\n"
+    "  -h, --help         this text\n"
+    "  -V, --version      version and plugin ABI\n"
+    "\n"
+    "Exit status: 0 success, 1 problems found, 2 bad command line.\n";
+
+static const char *default_conf_dir(void)
+{
+    const char *env = getenv("DSB_CONF_DIR");
+
+    if (env && *env)
+        return env;
+    if (access("conf.d", F_OK) == 0)
+        return "conf.d";
+    return "/etc/dsbroker/conf.d";
+}
+
+static struct dsb_broker *start(struct cli *c, int preflight,
+                                struct dsb_diags *d)
+{
+    struct dsb_broker_opts o = {c->conf_dir, c->plugin_dir, preflight};
+    return dsb_broker_start(&o, d);
+}
+
+/* Loads config and plugins without opening any source. */
+static struct dsb_config *load_only(struct cli *c, struct dsb_plugin_set *ps,
+                                    struct dsb_diags *d)
+{
+    struct dsb_config *cfg = dsb_config_load_broker(c->conf_dir, c->plugin_dir,
+                                                    d);
+    if (cfg && cfg->dir && cfg->plugin_dir)
+        dsb_plugins_load_dir(cfg->plugin_dir, ps, 0, d);
+    if (cfg)
+        dsb_config_load_sources(cfg, ps, d);
+    return cfg;
+}
+
+static int report_checks(struct cli *c, struct dsb_broker *b)
+{
+    int bad = 0;
+
+    for (size_t i = 0; i < b->n_sources; i++) {
+        struct dsb_source *s = &b->sources[i];
+        struct dsb_error err;
+        json_t *out = NULL;
+
+        if (s->state == DSB_SOURCE_DISABLED)
+            continue;
+        if (dsb_source_check(s, &out, &err) < 0) {
+            fprintf(c->out, "%s: source %s: check failed: %s%s%s\n",
+                    s->conf->file, s->conf->name, err.message,
+                    err.hint[0] ? " (hint: " : "", err.hint[0] ? err.hint : "");
+            bad = 1;
+        } else {
+            fprintf(c->out, "%s: source %s: ok\n", s->conf->file,
+                    s->conf->name);
+        }
+        json_decref(out);
+    }
+    return bad;
+}
+
+static int cmd_check_config(struct cli *c)
+{
+    struct dsb_diags d;
+    struct dsb_plugin_set ps = {0};
+    struct dsb_config *cfg;
+    int rc = DSB_EXIT_OK;
+
+    dsb_diags_init(&d);
+    cfg = load_only(c, &ps, &d);
+    dsb_diags_print(&d, c->out);
+    if (d.errors) {
+        fprintf(c->out, "%s: %zu error%s\n", c->conf_dir, d.errors,
+                d.errors == 1 ? "" : "s");
+        rc = DSB_EXIT_FAIL;
+    } else {
+        fprintf(c->out, "%s: ok (%zu source%s, %zu executor%s, %zu plugin%s)\n",
+                cfg->dir, cfg->n_sources, cfg->n_sources == 1 ? "" : "s",
+                cfg->n_executors, cfg->n_executors == 1 ? "" : "s", ps.n,
+                ps.n == 1 ? "" : "s");
+    }
+    dsb_config_free(cfg);
+    dsb_plugins_unload_all(&ps);
+    if (rc == DSB_EXIT_OK && c->connect) {
+        struct dsb_broker *b;
+        dsb_diags_free(&d);
+        b = start(c, 1, &d);
+        rc = !b || report_checks(c, b) ? DSB_EXIT_FAIL : DSB_EXIT_OK;
+        dsb_broker_stop(b);
+    }
+    dsb_diags_free(&d);
+    return rc;
+}
+
+static int cmd_plugins(struct cli *c)
+{
+    struct dsb_diags d;
+    struct dsb_plugin_set ps = {0};
+    struct dsb_config *cfg;
+    json_t *arr = json_array();
+
+    dsb_diags_init(&d);
+    cfg = dsb_config_load_broker(c->conf_dir, c->plugin_dir, &d);
+    if (cfg && cfg->plugin_dir)
+        dsb_plugins_load_dir(cfg->plugin_dir, &ps, 0, &d);
+    dsb_diags_print(&d, c->errs);
+    for (size_t i = 0; i < ps.n; i++)
+        json_array_append_new(arr, dsb_plugin_describe(&ps.items[i],
+                                                       c->schema));
+    json_dumpf(arr, c->out, JSON_INDENT(2) | JSON_SORT_KEYS);
+    fputc('\n', c->out);
+    json_decref(arr);
+    dsb_plugins_unload_all(&ps);
+    dsb_config_free(cfg);
+    dsb_diags_free(&d);
+    return ps.n || !d.errors ? DSB_EXIT_OK : DSB_EXIT_FAIL;
+}
+
+static const char *state_name(const struct dsb_source_conf *s,
+                              const struct dsb_plugin_set *ps)
+{
+    if (!s->enabled)
+        return "disabled";
+    return dsb_plugins_find(ps, s->plugin) ? "enabled" : "plugin-missing";
+}
+
+static int cmd_sources(struct cli *c)
+{
+    struct dsb_diags d;
+    struct dsb_plugin_set ps = {0};
+    struct dsb_config *cfg;
+    json_t *arr = json_array();
+
+    dsb_diags_init(&d);
+    cfg = load_only(c, &ps, &d);
+    dsb_diags_print(&d, c->errs);
+    if (!c->json)
+        fprintf(c->out, "%-24s %-12s %-16s %-10s %s\n", "NAME", "PLUGIN",
+                "NETWORK", "STATE", "DESCRIPTION");
+    for (size_t i = 0; cfg && i < cfg->n_sources; i++) {
+        const struct dsb_source_conf *s = &cfg->sources[i];
+        const struct dsb_plugin *p = dsb_plugins_find(&ps, s->plugin);
+        const char *net = s->network ? s->network
+                          : p && p->vt.default_network ? p->vt.default_network
+                                                       : "default";
+        if (c->json)
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s?}",
+                "name", s->name, "plugin", s->plugin, "network", net, "state",
+                state_name(s, &ps), "description", s->description));
+        else
+            fprintf(c->out, "%-24s %-12s %-16s %-10s %s\n", s->name, s->plugin,
+                    net, state_name(s, &ps), s->description ? s->description
+                                                            : "");
+    }
+    if (c->json) {
+        json_dumpf(arr, c->out, JSON_INDENT(2));
+        fputc('\n', c->out);
+    }
+    json_decref(arr);
+    dsb_config_free(cfg);
+    dsb_plugins_unload_all(&ps);
+    {
+        int rc = d.errors ? DSB_EXIT_FAIL : DSB_EXIT_OK;
+        dsb_diags_free(&d);
+        return rc;
+    }
+}
+
+static void apply_logging(const struct dsb_broker *b)
+{
+    const char *lvl = json_string_value(json_object_get(b->cfg->broker,
+                                                        "log_level"));
+    const char *fmt = json_string_value(json_object_get(b->cfg->broker,
+                                                        "log_format"));
+    if (lvl && dsb_log_level_parse(lvl) >= 0)
+        dsb_log_set_level((enum dsb_log_level)dsb_log_level_parse(lvl));
+    dsb_log_set_json(fmt && strcmp(fmt, "json") == 0);
+}
+
+static void log_sources(const struct dsb_broker *b)
+{
+    for (size_t i = 0; i < b->n_sources; i++) {
+        const struct dsb_source *s = &b->sources[i];
+        static const char *const st[] = {"open", "disabled", "failed"};
+        dsb_logf(s->state == DSB_SOURCE_FAILED ? DSB_LOG_WARN : DSB_LOG_INFO,
+                 NULL, "source %s (plugin %s, network %s): %s", s->conf->name,
+                 s->conf->plugin, s->network, st[s->state]);
+    }
+}
+
+/* SIGHUP: a new broker from the files; kept only when it validates. */
+static struct dsb_broker *reload(struct cli *c, struct dsb_broker *old)
+{
+    struct dsb_diags d;
+    struct dsb_broker *b;
+
+    dsb_diags_init(&d);
+    b = start(c, 1, &d);
+    for (size_t i = 0; i < d.n; i++)
+        dsb_logf(d.items[i].severity == DSB_SEV_ERROR ? DSB_LOG_ERROR
+                                                      : DSB_LOG_WARN,
+                 "config", "%s:%d:%d: %s", d.items[i].file ? d.items[i].file
+                 : "-", d.items[i].line, d.items[i].col, d.items[i].message);
+    dsb_diags_free(&d);
+    if (!b) {
+        dsb_logf(DSB_LOG_ERROR, NULL, "reload rejected: the configuration "
+                 "has errors; the previous one keeps serving");
+        return old;
+    }
+    dsb_broker_stop(old);
+    apply_logging(b);
+    log_sources(b);
+    dsb_logf(DSB_LOG_INFO, NULL, "configuration reloaded");
+    return b;
+}
+
+static int cmd_serve(struct cli *c)
+{
+    struct dsb_diags d;
+    struct dsb_broker *b;
+    sigset_t set;
+    int sig = 0;
+
+    dsb_diags_init(&d);
+    b = start(c, 1, &d);
+    dsb_diags_print(&d, c->errs);
+    dsb_diags_free(&d);
+    if (!b)
+        return DSB_EXIT_FAIL;
+    apply_logging(b);
+    log_sources(b);
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    dsb_logf(DSB_LOG_INFO, NULL, "dsbroker %s running with %s (%zu sources)",
+             DSB_VERSION, b->cfg->dir, b->n_sources);
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+        b = reload(c, b);
+    dsb_logf(DSB_LOG_INFO, NULL, "stopping on signal %d", sig);
+    dsb_broker_stop(b);
+    return DSB_EXIT_OK;
+}
+
+static int parse_flags(struct cli *c, int argc, char **argv, FILE *errs)
+{
+    static const struct option longs[] = {
+        {"config", required_argument, 0, 'c'},
+        {"plugin-dir", required_argument, 0, 'P'},
+        {"schema", no_argument, 0, 's'},
+        {"json", no_argument, 0, 'j'},
+        {"connect", no_argument, 0, 'k'},
+        {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},
+        {0, 0, 0, 0}};
+    int ch;
+
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "+c:P:hV", longs, NULL)) != -1) {
+        switch (ch) {
+        case 'c': c->conf_dir = optarg; break;
+        case 'P': c->plugin_dir = optarg; break;
+        case 's': c->schema = 1; break;
+        case 'j': c->json = 1; break;
+        case 'k': c->connect = 1; break;
+        case 'h': return 'h';
+        case 'V': return 'V';
+        default:
+            fprintf(errs, "dsbroker: unknown or incomplete option \"%s\"; see "
+                    "dsbroker --help\n", argv[optind - 1]);
+            return '?';
+        }
+    }
+    return 0;
+}
+
+int dsb_cli_main(int argc, char **argv, FILE *out, FILE *errs)
+{
+    struct cli c = {0};
+    const char *cmd;
+    int flag;
+
+    c.out = out;
+    c.errs = errs;
+    c.plugin_dir = getenv("DSB_PLUGIN_DIR");
+    if (c.plugin_dir && !*c.plugin_dir)
+        c.plugin_dir = NULL;
+    flag = parse_flags(&c, argc, argv, errs);
+    /* flags may also follow the command: parse the rest once more */
+    cmd = flag == 0 && optind < argc ? argv[optind] : NULL;
+    if (cmd && flag == 0 && optind + 1 < argc)
+        flag = parse_flags(&c, argc - optind, argv + optind, errs);
+    if (flag == 'h') {
+        fputs(usage_text, out);
+        return DSB_EXIT_OK;
+    }
+    if (flag == 'V') {
+        fprintf(out, "dsbroker %s (plugin ABI %d.%d, %s)\n", DSB_VERSION,
+                DSB_ABI_MAJOR, DSB_ABI_MINOR, DSB_BUILD_TAG);
+        return DSB_EXIT_OK;
+    }
+    if (flag)
+        return DSB_EXIT_USAGE;
+    if (!c.conf_dir)
+        c.conf_dir = default_conf_dir();
+    if (!cmd) {
+        fputs(usage_text, errs);
+        return DSB_EXIT_USAGE;
+    }
+    if (strcmp(cmd, "check-config") == 0)
+        return cmd_check_config(&c);
+    if (strcmp(cmd, "plugins") == 0)
+        return cmd_plugins(&c);
+    if (strcmp(cmd, "sources") == 0)
+        return cmd_sources(&c);
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(&c);
+    fprintf(errs, "dsbroker: unknown command \"%s\"; commands: check-config, "
+            "plugins, sources, serve (see dsbroker --help)\n", cmd);
+    return DSB_EXIT_USAGE;
+}

@@ -1,0 +1,564 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "options.h"
+#include "util.h"
+
+static const char *const log_levels[] = {"error", "warn", "info", "debug",
+                                         NULL};
+static const char *const log_formats[] = {"text", "json", NULL};
+static const char *const executor_types[] = {"local-spark", "emr-serverless",
+                                             NULL};
+
+static const struct dsb_option cache_opts[] = {
+    DSB_OPTION_INT("ttl_seconds", 0, "300", 0, 86400,
+                   "how long listings stay cached"),
+    DSB_OPTION_INT("max_entries", 0, "10000", 1, 10000000,
+                   "most cached entries (least recently used go first)"),
+    DSB_OPTION_INT("error_ttl_seconds", 0, "5", 0, 3600,
+                   "how long a failed listing is remembered (0: not at all)"),
+    DSB_OPTION_END};
+
+static const struct dsb_option secrets_opts[] = {
+    DSB_OPTION_INT("ttl_seconds", 0, "300", 0, 86400,
+                   "how long resolved secret values are cached"),
+    DSB_OPTION_END};
+
+static const struct dsb_option aws_opts[] = {
+    DSB_OPTION_STRING("region", 0, NULL, "default region (else AWS_REGION, "
+                      "AWS_DEFAULT_REGION, the profile's region)"),
+    DSB_OPTION_STRING("endpoint_url", 0, NULL,
+                      "endpoint for every AWS service (emulators, VPC "
+                      "endpoints); AWS_ENDPOINT_URL_<SERVICE> wins"),
+    DSB_OPTION_STRING("profile", 0, NULL, "shared-config profile (else "
+                      "AWS_PROFILE)"),
+    DSB_OPTION_INT("connect_timeout_ms", 0, "3000", 100, 60000,
+                   "TCP and TLS connect timeout"),
+    DSB_OPTION_INT("timeout_ms", 0, "15000", 100, 600000,
+                   "total time of one attempt"),
+    DSB_OPTION_INT("max_attempts", 0, "3", 1, 10,
+                   "attempts per request (AWS standard retry mode)"),
+    DSB_OPTION_END};
+
+static const struct dsb_option token_opts[] = {
+    DSB_OPTION_STRING("name", DSB_OPT_REQUIRED, NULL,
+                      "who holds the token (shown in logs)"),
+    DSB_OPTION_SECRET("token", DSB_OPT_REQUIRED,
+                      "reference to the bearer token value"),
+    DSB_OPTION_LIST("sources", 0, NULL,
+                    "sources the token may use (absent: all)"),
+    DSB_OPTION_END};
+
+static const struct dsb_option auth_opts[] = {
+    DSB_OPTION_BOOL("enabled", "false", "require a bearer token"),
+    DSB_OPTION_BOOL("open_health", "true",
+                    "leave /healthz, /readyz and /metrics open"),
+    DSB_OPTION_OBJECT_LIST("tokens", 0, "[]", token_opts,
+                           "accepted bearer tokens"),
+    DSB_OPTION_END};
+
+static const struct dsb_option cors_opts[] = {
+    DSB_OPTION_LIST("allowed_origins", 0, "[]",
+                    "origins allowed to call the API from a browser"),
+    DSB_OPTION_END};
+
+static const struct dsb_option limits_opts[] = {
+    DSB_OPTION_INT("max_body_bytes", 0, "1048576", 1024, 1073741824,
+                   "largest request body accepted (413 beyond)"),
+    DSB_OPTION_INT("max_connections", 0, "512", 1, 100000,
+                   "concurrent connections"),
+    DSB_OPTION_INT("max_connections_per_ip", 0, "64", 1, 100000,
+                   "concurrent connections from one address"),
+    DSB_OPTION_INT("connection_timeout_seconds", 0, "30", 1, 3600,
+                   "idle connections are closed after this"),
+    DSB_OPTION_INT("threads", 0, "2", 1, 256, "HTTP worker threads"),
+    DSB_OPTION_INT("plugin_timeout_ms", 0, "30000", 100, 600000,
+                   "deadline of one plugin call"),
+    DSB_OPTION_END};
+
+static const struct dsb_option sessions_opts[] = {
+    DSB_OPTION_INT("idle_expiry_hours", 0, "168", 1, 87600,
+                   "sessions unused this long are deleted"),
+    DSB_OPTION_END};
+
+const struct dsb_option dsb_broker_options[] = {
+    DSB_OPTION_STRING("listen", 0, "127.0.0.1:8080",
+                      "address:port of the HTTP API"),
+    DSB_OPTION_STRING("plugin_dir", 0, NULL,
+                      "directory of plugin .so files (relative: to conf.d; "
+                      "default: ../lib/dsbroker beside the executable)"),
+    DSB_OPTION_STRING("state_dir", 0, "../var",
+                      "where sessions and jobs are stored (relative: to "
+                      "conf.d)"),
+    DSB_OPTION_ENUM("log_level", 0, "info", log_levels, "least severe level "
+                    "logged"),
+    DSB_OPTION_ENUM("log_format", 0, "text", log_formats, "log line format"),
+    DSB_OPTION_STRING("default_executor", 0, NULL,
+                      "executor used when routing allows several (default: "
+                      "the first declared)"),
+    DSB_OPTION_OBJECT("cache", cache_opts, "metadata cache"),
+    DSB_OPTION_OBJECT("secrets", secrets_opts, "secret resolution"),
+    DSB_OPTION_OBJECT("aws", aws_opts, "AWS client defaults"),
+    DSB_OPTION_OBJECT("auth", auth_opts, "bearer-token authentication"),
+    DSB_OPTION_OBJECT("cors", cors_opts, "browser access"),
+    DSB_OPTION_OBJECT("limits", limits_opts, "server limits"),
+    DSB_OPTION_OBJECT("sessions", sessions_opts, "session store"),
+    DSB_OPTION_END};
+
+/* Keys of every executor; the type adds its own. */
+static const struct dsb_option executor_common[] = {
+    DSB_OPTION_STRING("name", DSB_OPT_REQUIRED, NULL, "executor name"),
+    DSB_OPTION_ENUM("type", DSB_OPT_REQUIRED, NULL, executor_types,
+                    "executor kind"),
+    DSB_OPTION_LIST("networks", DSB_OPT_REQUIRED, NULL,
+                    "networks this executor reaches"),
+    DSB_OPTION_STRING("description", 0, NULL, "what it is for"),
+    DSB_OPTION_END};
+static const char *const executor_common_keys[] = {"name", "type", "networks",
+                                                   "description", NULL};
+
+static const struct dsb_option local_spark_opts[] = {
+    DSB_OPTION_STRING("spark_submit", 0, NULL, "spark-submit to run (default: "
+                      "the project venv's, then PATH)"),
+    DSB_OPTION_STRING("master", 0, "local[2]", "Spark master URL"),
+    DSB_OPTION_STRING("python", 0, NULL, "PYSPARK_PYTHON for the job"),
+    DSB_OPTION_LIST("jars", 0, "[]", "extra jars on --jars"),
+    DSB_OPTION_MAP("conf", 0, "extra --conf key=value pairs"),
+    DSB_OPTION_BOOL("s3a", "false",
+                    "hadoop-aws is configured, so s3a:// paths can be read"),
+    DSB_OPTION_INT("default_timeout_seconds", 0, "3600", 10, 604800,
+                   "job timeout unless the job asks for less"),
+    DSB_OPTION_INT("max_timeout_seconds", 0, "86400", 10, 604800,
+                   "longest timeout a job may ask for"),
+    DSB_OPTION_END};
+
+static const struct dsb_option emr_opts[] = {
+    DSB_OPTION_STRING("application_id", DSB_OPT_REQUIRED, NULL,
+                      "EMR Serverless application id"),
+    DSB_OPTION_STRING("execution_role_arn", DSB_OPT_REQUIRED, NULL,
+                      "IAM role the job runs as"),
+    DSB_OPTION_STRING("region", 0, NULL, "region (default: the broker's)"),
+    DSB_OPTION_STRING("endpoint_url", 0, NULL, "endpoint override"),
+    DSB_OPTION_STRING("staging_uri", DSB_OPT_REQUIRED, NULL,
+                      "s3:// prefix where job scripts are staged"),
+    DSB_OPTION_STRING("log_uri", 0, NULL, "s3:// prefix for job logs"),
+    DSB_OPTION_STRING("output_uri", 0, NULL,
+                      "s3:// prefix for job output (default: under "
+                      "staging_uri)"),
+    DSB_OPTION_INT("default_timeout_minutes", 0, "60", 5, 10080,
+                   "executionTimeoutMinutes unless the job asks for less"),
+    DSB_OPTION_INT("max_timeout_minutes", 0, "720", 5, 10080,
+                   "longest timeout a job may ask for"),
+    DSB_OPTION_BOOL("glue_catalog", "true",
+                    "the application uses the Glue Data Catalog"),
+    DSB_OPTION_LIST("jars", 0, "[]", "s3:// jars added to --jars"),
+    DSB_OPTION_MAP("conf", 0, "extra --conf key=value pairs"),
+    DSB_OPTION_END};
+
+static const char *const source_core_keys[] = {"name", "plugin", "network",
+                                               "description", "enabled", NULL};
+static const struct dsb_option source_core[] = {
+    DSB_OPTION_STRING("name", DSB_OPT_REQUIRED, NULL,
+                      "source name, unique (letters, digits, _ . -)"),
+    DSB_OPTION_STRING("plugin", DSB_OPT_REQUIRED, NULL, "plugin to use"),
+    DSB_OPTION_STRING("network", 0, NULL, "network it lives on (default: "
+                      "the plugin's)"),
+    DSB_OPTION_STRING("description", 0, NULL, "what it holds"),
+    DSB_OPTION_BOOL("enabled", "true", "false to keep it configured but off"),
+    DSB_OPTION_END};
+
+const struct dsb_option *dsb_executor_options(const char *type)
+{
+    if (strcmp(type, "local-spark") == 0)
+        return local_spark_opts;
+    if (strcmp(type, "emr-serverless") == 0)
+        return emr_opts;
+    return NULL;
+}
+
+/* ---------------------------------------------------------- helpers */
+
+static int valid_name(const char *s, int lower_only)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
+        return 0;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (lower_only && isupper(ch))
+            return 0;
+        if (!isalnum(ch) && ch != '_' && ch != '-' && ch != '.')
+            return 0;
+    }
+    return 1;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+static char *resolve_dir(const char *base, const char *path)
+{
+    return path ? dsb_path_join(base, path) : NULL;
+}
+
+char *dsb_default_plugin_dir(void)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+    if (n <= 0)
+        return strdup(".");
+    exe[n] = '\0';
+    return dsb_path_join(dirname(exe), DSB_PLUGIN_RELDIR);
+}
+
+/* Position of key's node in map (for diagnostics about its value). */
+static const struct dsb_ynode *at(const struct dsb_ynode *map, const char *key)
+{
+    const struct dsb_ynode *n = dsb_ynode_get(map, key);
+    return n ? n : map;
+}
+
+/* -------------------------------------------------------- executors */
+
+/* Keys of n that the common table must leave alone: the type's options,
+ * or every non-common key when the type is unknown (only its error shows). */
+static const char **executor_skip(const struct dsb_ynode *n,
+                                  const struct dsb_option *table)
+{
+    const char **skip = calloc(n->n + 1, sizeof(*skip));
+    size_t k = 0;
+
+    for (size_t i = 0; skip && i < n->n; i++) {
+        const char *key = n->keys[i]->value;
+        int common = 0, typed = !table;
+        for (const char *const *c = executor_common_keys; *c; c++)
+            common |= strcmp(*c, key) == 0;
+        for (const struct dsb_option *o = table; o && o->name; o++)
+            typed |= strcmp(o->name, key) == 0;
+        if (!common && typed)
+            skip[k++] = key;
+    }
+    return skip;
+}
+
+static void add_executor(struct dsb_config *cfg, const struct dsb_ynode *n,
+                         json_t *common, json_t *opts, struct dsb_diags *d)
+{
+    const char *name = jstr(common, "name");
+    struct dsb_executor_conf *e;
+
+    if (!valid_name(name, 0))
+        dsb_diag_add(d, DSB_SEV_ERROR, n->file, at(n, "name")->line,
+                     at(n, "name")->col, "executor name \"%s\" may hold only "
+                     "letters, digits, _ . - (at most 64)", name);
+    for (size_t i = 0; i < cfg->n_executors; i++)
+        if (strcmp(cfg->executors[i].name, name) == 0)
+            dsb_diag_add(d, DSB_SEV_ERROR, n->file, n->line, n->col,
+                         "executor \"%s\" is declared twice", name);
+    e = &cfg->executors[cfg->n_executors++];
+    e->name = strdup(name);
+    e->type = strdup(jstr(common, "type"));
+    e->networks = json_incref(json_object_get(common, "networks"));
+    e->options = json_incref(opts);
+    e->file = strdup(n->file);
+    e->line = n->line;
+    e->col = n->col;
+}
+
+static void load_executor(struct dsb_config *cfg, const struct dsb_ynode *n,
+                          struct dsb_diags *d)
+{
+    const struct dsb_ynode *tn = dsb_ynode_get(n, "type");
+    const struct dsb_option *table = NULL;
+    const char **skip;
+    json_t *common, *opts = NULL;
+
+    if (n->kind != DSB_Y_MAP) {
+        dsb_diag_add(d, DSB_SEV_ERROR, n->file, n->line, n->col,
+                     "an executor must be a mapping, not %s",
+                     dsb_ykind_name(n->kind));
+        return;
+    }
+    if (tn && tn->kind == DSB_Y_SCALAR)
+        table = dsb_executor_options(tn->value);
+    skip = executor_skip(n, table);
+    common = dsb_options_validate(n, executor_common, skip, d);
+    if (table)
+        opts = dsb_options_validate(n, table, executor_common_keys, d);
+    if (common && opts && jstr(common, "name") && jstr(common, "type"))
+        add_executor(cfg, n, common, opts, d);
+    free(skip);
+    json_decref(common);
+    json_decref(opts);
+}
+
+static void load_executors(struct dsb_config *cfg, const struct dsb_ynode *seq,
+                           struct dsb_diags *d)
+{
+    if (!seq)
+        return;
+    if (seq->kind != DSB_Y_SEQ) {
+        dsb_diag_add(d, DSB_SEV_ERROR, seq->file, seq->line, seq->col,
+                     "option \"executors\" must be a list of mappings, not %s",
+                     dsb_ykind_name(seq->kind));
+        return;
+    }
+    cfg->executors = calloc(seq->n ? seq->n : 1, sizeof(*cfg->executors));
+    if (!cfg->executors)
+        return;
+    for (size_t i = 0; i < seq->n; i++)
+        load_executor(cfg, seq->items[i], d);
+}
+
+static void check_default_executor(struct dsb_config *cfg,
+                                   const struct dsb_ynode *root,
+                                   struct dsb_diags *d)
+{
+    const char *def = jstr(cfg->broker, "default_executor");
+    const struct dsb_ynode *n = at(root, "default_executor");
+
+    if (!def) {
+        if (cfg->n_executors)
+            cfg->default_executor = strdup(cfg->executors[0].name);
+        return;
+    }
+    for (size_t i = 0; i < cfg->n_executors; i++)
+        if (strcmp(cfg->executors[i].name, def) == 0) {
+            cfg->default_executor = strdup(def);
+            return;
+        }
+    dsb_diag_add(d, DSB_SEV_ERROR, n->file, n->line, n->col,
+                 "default_executor \"%s\" is not a declared executor", def);
+}
+
+/* ----------------------------------------------------------- broker */
+
+static const char *const broker_skip[] = {"executors", NULL};
+
+struct dsb_config *dsb_config_load_broker(const char *dir,
+                                          const char *plugin_dir_override,
+                                          struct dsb_diags *d)
+{
+    struct dsb_config *cfg = calloc(1, sizeof(*cfg));
+    struct dsb_ynode *root = NULL;
+    char *path = NULL;
+    const char *pd;
+
+    if (!cfg)
+        return NULL;
+    cfg->dir = dsb_realpath(dir);
+    if (!cfg->dir) {
+        dsb_diag_add(d, DSB_SEV_ERROR, dir, 0, 0, "cannot open the "
+                     "configuration directory: %s", strerror(errno));
+        return cfg;
+    }
+    path = dsb_path_join(cfg->dir, "broker.yaml");
+    if (access(path, F_OK) == 0)
+        root = dsb_yaml_load(path, d);
+    else
+        root = dsb_yaml_parse("{}", 2, path, d);
+    if (root) {
+        cfg->broker = dsb_options_validate(root, dsb_broker_options,
+                                           broker_skip, d);
+        load_executors(cfg, dsb_ynode_get(root, "executors"), d);
+        if (cfg->broker)
+            check_default_executor(cfg, root, d);
+    }
+    pd = plugin_dir_override ? plugin_dir_override
+                             : jstr(cfg->broker, "plugin_dir");
+    cfg->plugin_dir = pd ? resolve_dir(cfg->dir, pd) : dsb_default_plugin_dir();
+    cfg->state_dir = resolve_dir(cfg->dir, jstr(cfg->broker, "state_dir"));
+    dsb_ynode_free(root);
+    free(path);
+    return cfg;
+}
+
+/* ---------------------------------------------------------- sources */
+
+static int is_source_file(const char *name)
+{
+    if (name[0] == '.')
+        return 0;
+    if (strcmp(name, "broker.yaml") == 0 || strcmp(name, "broker.yml") == 0)
+        return 0;
+    return dsb_str_has_suffix(name, ".yaml") || dsb_str_has_suffix(name, ".yml");
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char **source_files(const char *dir, size_t *n, struct dsb_diags *d)
+{
+    DIR *dh = opendir(dir);
+    struct dirent *e;
+    char **files = NULL;
+
+    *n = 0;
+    if (!dh) {
+        dsb_diag_add(d, DSB_SEV_ERROR, dir, 0, 0, "cannot list: %s",
+                     strerror(errno));
+        return NULL;
+    }
+    while ((e = readdir(dh)) != NULL) {
+        char **nf;
+        if (!is_source_file(e->d_name))
+            continue;
+        nf = realloc(files, (*n + 1) * sizeof(*nf));
+        if (!nf)
+            break;
+        files = nf;
+        files[(*n)++] = dsb_path_join(dir, e->d_name);
+    }
+    closedir(dh);
+    if (files)
+        qsort(files, *n, sizeof(*files), cmp_str);
+    return files;
+}
+
+static const struct dsb_plugin *source_plugin(
+    const struct dsb_ynode *root, const char *name,
+    const struct dsb_plugin_set *plugins, const char *plugin_dir,
+    struct dsb_diags *d)
+{
+    const struct dsb_plugin *p = dsb_plugins_find(plugins, name);
+    const struct dsb_ynode *n = at(root, "plugin");
+    const char *names[64];
+    const char *near;
+    size_t k = 0;
+
+    if (p)
+        return p;
+    for (; k < plugins->n && k < 64; k++)
+        names[k] = plugins->items[k].name;
+    near = dsb_closest(name, names, k);
+    dsb_diag_add(d, DSB_SEV_ERROR, n->file, n->line, n->col,
+                 "no usable plugin \"%s\" in %s%s%s%s", name, plugin_dir,
+                 near ? " (did you mean \"" : "", near ? near : "",
+                 near ? "\"?)" : "");
+    return NULL;
+}
+
+static void check_source_names(const struct dsb_config *cfg,
+                               const struct dsb_ynode *root, const char *name,
+                               const char *network, struct dsb_diags *d)
+{
+    const struct dsb_ynode *n = at(root, "name"), *nn = at(root, "network");
+
+    if (!valid_name(name, 0))
+        dsb_diag_add(d, DSB_SEV_ERROR, n->file, n->line, n->col,
+                     "source name \"%s\" may hold only letters, digits, _ . - "
+                     "(at most 64, not starting with . or -)", name);
+    if (network && !valid_name(network, 1))
+        dsb_diag_add(d, DSB_SEV_ERROR, nn->file, nn->line, nn->col,
+                     "network \"%s\" may hold only lower-case letters, digits, "
+                     "_ . -", network);
+    for (size_t i = 0; i < cfg->n_sources; i++)
+        if (strcmp(cfg->sources[i].name, name) == 0)
+            dsb_diag_add(d, DSB_SEV_ERROR, n->file, n->line, n->col,
+                         "source name \"%s\" is already used by %s:%d", name,
+                         cfg->sources[i].file, cfg->sources[i].line);
+}
+
+static void load_source(struct dsb_config *cfg, const char *path,
+                        const struct dsb_plugin_set *plugins,
+                        struct dsb_diags *d)
+{
+    struct dsb_ynode *root = dsb_yaml_load(path, d);
+    const struct dsb_plugin *p = NULL;
+    json_t *core = NULL, *opts = NULL;
+    const char *name, *plugin;
+    struct dsb_source_conf *s;
+
+    if (!root)
+        return;
+    /* plugin options are checked against the plugin's own table below */
+    core = dsb_options_validate(root, source_core, (const char *const[]){
+                                    "*", NULL}, d);
+    name = jstr(core, "name");
+    plugin = jstr(core, "plugin");
+    if (plugin)
+        p = source_plugin(root, plugin, plugins, cfg->plugin_dir, d);
+    if (p)
+        opts = dsb_options_validate(root, p->vt.options, source_core_keys, d);
+    if (!name || !plugin || !opts)
+        goto done;
+    check_source_names(cfg, root, name, jstr(core, "network"), d);
+    s = &cfg->sources[cfg->n_sources++];
+    s->name = strdup(name);
+    s->plugin = strdup(plugin);
+    s->network = dsb_strdup0(jstr(core, "network"));
+    s->description = dsb_strdup0(jstr(core, "description"));
+    s->enabled = json_is_true(json_object_get(core, "enabled"));
+    s->options = json_incref(opts);
+    s->file = strdup(path);
+    s->line = root->line;
+    s->col = root->col;
+done:
+    json_decref(core);
+    json_decref(opts);
+    dsb_ynode_free(root);
+}
+
+void dsb_config_load_sources(struct dsb_config *cfg,
+                             const struct dsb_plugin_set *plugins,
+                             struct dsb_diags *d)
+{
+    size_t n = 0;
+    char **files;
+
+    if (!cfg->dir)
+        return;
+    files = source_files(cfg->dir, &n, d);
+    cfg->sources = calloc(n ? n : 1, sizeof(*cfg->sources));
+    for (size_t i = 0; i < n; i++) {
+        if (cfg->sources)
+            load_source(cfg, files[i], plugins, d);
+        free(files[i]);
+    }
+    free(files);
+}
+
+void dsb_config_free(struct dsb_config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < cfg->n_sources; i++) {
+        struct dsb_source_conf *s = &cfg->sources[i];
+        free(s->name);
+        free(s->plugin);
+        free(s->network);
+        free(s->description);
+        free(s->file);
+        json_decref(s->options);
+    }
+    for (size_t i = 0; i < cfg->n_executors; i++) {
+        struct dsb_executor_conf *e = &cfg->executors[i];
+        free(e->name);
+        free(e->type);
+        free(e->file);
+        json_decref(e->networks);
+        json_decref(e->options);
+    }
+    free(cfg->sources);
+    free(cfg->executors);
+    free(cfg->default_executor);
+    free(cfg->dir);
+    free(cfg->plugin_dir);
+    free(cfg->state_dir);
+    json_decref(cfg->broker);
+    free(cfg);
+}

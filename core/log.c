@@ -1,0 +1,209 @@
+#include "log.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#define REDACTED "[REDACTED]"
+
+static enum dsb_log_level log_level = DSB_LOG_INFO;
+static int log_json;
+
+struct redact_entry {
+    char *value;
+    size_t len;
+    unsigned refs;
+};
+
+static pthread_mutex_t redact_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct redact_entry *redact_set;
+static size_t redact_n, redact_cap;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void dsb_log_set_level(enum dsb_log_level level)
+{
+    log_level = level;
+}
+
+enum dsb_log_level dsb_log_level(void)
+{
+    return log_level;
+}
+
+void dsb_log_set_json(int json)
+{
+    log_json = json;
+}
+
+int dsb_log_level_parse(const char *s)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, level_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static void write_line(enum dsb_log_level level, const char *component,
+                       const char *msg)
+{
+    char ts[32];
+    struct timespec now;
+    struct tm tm;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    {
+        size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(ts + n, sizeof(ts) - n, ".%03dZ",
+                 (int)(now.tv_nsec / 1000000) % 1000);
+    }
+    if (log_json) {
+        json_t *o = json_pack("{s:s, s:s, s:s?, s:s}", "ts", ts, "level",
+                              level_names[level], "component", component,
+                              "msg", msg);
+        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        if (s)
+            fprintf(stderr, "%s\n", s);
+        free(s);
+        json_decref(o);
+        return;
+    }
+    if (component)
+        fprintf(stderr, "%s %-5s [%s] %s\n", ts, level_names[level], component,
+                msg);
+    else
+        fprintf(stderr, "%s %-5s %s\n", ts, level_names[level], msg);
+}
+
+void dsb_vlogf(enum dsb_log_level level, const char *component,
+               const char *fmt, va_list ap)
+{
+    char buf[4096];
+
+    if (level > log_level)
+        return;
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    for (char *p = buf; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    dsb_redact(buf, sizeof(buf));
+    write_line(level, component, buf);
+}
+
+void dsb_logf(enum dsb_log_level level, const char *component,
+              const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    dsb_vlogf(level, component, fmt, ap);
+    va_end(ap);
+}
+
+static long redact_find(const char *value)
+{
+    for (size_t i = 0; i < redact_n; i++)
+        if (strcmp(redact_set[i].value, value) == 0)
+            return (long)i;
+    return -1;
+}
+
+static int redact_reserve(void)
+{
+    struct redact_entry *ns;
+    size_t cap;
+
+    if (redact_n < redact_cap)
+        return 0;
+    cap = redact_cap * 2 + 8;
+    ns = realloc(redact_set, cap * sizeof(*ns));
+    if (!ns)
+        return -1;
+    redact_set = ns;
+    redact_cap = cap;
+    return 0;
+}
+
+void dsb_redact_register(const char *value)
+{
+    long i;
+    char *copy;
+
+    if (!value || strlen(value) < 4)
+        return;
+    pthread_mutex_lock(&redact_lock);
+    i = redact_find(value);
+    if (i >= 0) {
+        redact_set[i].refs++;
+    } else if (redact_reserve() == 0 && (copy = strdup(value)) != NULL) {
+        redact_set[redact_n++] = (struct redact_entry){copy, strlen(copy), 1};
+    }
+    pthread_mutex_unlock(&redact_lock);
+}
+
+void dsb_redact_forget(const char *value)
+{
+    long i;
+
+    if (!value)
+        return;
+    pthread_mutex_lock(&redact_lock);
+    i = redact_find(value);
+    if (i >= 0 && --redact_set[i].refs == 0) {
+        struct redact_entry *e = &redact_set[i];
+        memset(e->value, 0, e->len);
+        free(e->value);
+        *e = redact_set[--redact_n];
+    }
+    pthread_mutex_unlock(&redact_lock);
+}
+
+static size_t replace_all(char *buf, size_t len, size_t cap,
+                          const struct redact_entry *e)
+{
+    size_t rlen = strlen(REDACTED);
+    char *p = buf;
+
+    while ((p = strstr(p, e->value)) != NULL) {
+        size_t tail = len - (size_t)(p - buf) - e->len;
+        size_t room = cap - 1 - (size_t)(p - buf);
+        size_t put = rlen < room ? rlen : room;
+        size_t keep = tail < room - put ? tail : room - put;
+        memmove(p + put, p + e->len, keep);
+        memcpy(p, REDACTED, put);
+        len = (size_t)(p - buf) + put + keep;
+        buf[len] = '\0';
+        p += put;
+    }
+    return len;
+}
+
+size_t dsb_redact(char *buf, size_t cap)
+{
+    size_t len;
+
+    if (!buf || cap == 0)
+        return 0;
+    len = strnlen(buf, cap - 1);
+    buf[len] = '\0';
+    pthread_mutex_lock(&redact_lock);
+    for (size_t i = 0; i < redact_n; i++)
+        len = replace_all(buf, len, cap, &redact_set[i]);
+    pthread_mutex_unlock(&redact_lock);
+    return len;
+}
+
+void dsb_redact_error(struct dsb_error *err)
+{
+    if (!err)
+        return;
+    dsb_redact(err->message, sizeof(err->message));
+    dsb_redact(err->detail, sizeof(err->detail));
+    dsb_redact(err->hint, sizeof(err->hint));
+    dsb_redact(err->upstream, sizeof(err->upstream));
+}

@@ -1,0 +1,268 @@
+/*
+ * fixture.so: a source served from a JSON file, declaring one option of
+ * every type.  Runtime tests load it through the real loader; it counts its
+ * slot calls (reported by check) and logs its resolved secret on purpose so
+ * tests can prove the broker redacts it.
+ *
+ * data_file: {"databases": {"DB": {"comment": "...", "schemas": {"S":
+ *             {"tables": [TABLE, ...]}}}}}   (TABLE as in plugin.h)
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "dsbroker/plugin.h"
+
+static const char *const fx_modes[] = {"fast", "slow", NULL};
+
+static const struct dsb_option fx_endpoint[] = {
+    DSB_OPTION_STRING("host", DSB_OPT_REQUIRED, NULL, "host name"),
+    DSB_OPTION_INT("port", 0, "80", 1, 65535, "TCP port"),
+    DSB_OPTION_END};
+
+static const struct dsb_option fx_replica[] = {
+    DSB_OPTION_STRING("name", DSB_OPT_REQUIRED, NULL, "replica name"),
+    DSB_OPTION_INT("weight", 0, "1", 0, 100, "share of reads"),
+    DSB_OPTION_END};
+
+static const struct dsb_option fx_options[] = {
+    DSB_OPTION_STRING("data_file", DSB_OPT_REQUIRED, NULL,
+                      "JSON file with the catalog (relative: to conf.d)"),
+    DSB_OPTION_INT("page_max", 0, "100", 1, 1000, "largest page"),
+    DSB_OPTION_DOUBLE("ratio", 0, "0.5", 0, 1, "a fraction"),
+    DSB_OPTION_BOOL("strict", "false", "a switch"),
+    DSB_OPTION_ENUM("mode", 0, "fast", fx_modes, "how to go"),
+    DSB_OPTION_LIST("tags", 0, "[]", "labels"),
+    DSB_OPTION_MAP("labels", 0, "free-form pairs"),
+    DSB_OPTION_SECRET("password", 0, "a secret reference"),
+    DSB_OPTION_OBJECT("endpoint", fx_endpoint, "where it is"),
+    DSB_OPTION_OBJECT_LIST("replicas", 0, "[]", fx_replica, "copies"),
+    DSB_OPTION_END};
+
+struct fx {
+    const struct dsb_host *host;
+    json_t *data;
+    char *password_ref;
+    atomic_long calls;
+};
+
+static int fx_open(const struct dsb_host *host,
+                   const struct dsb_source_info *info, const json_t *options,
+                   void **inst, struct dsb_error *err)
+{
+    const char *file = json_string_value(json_object_get(options, "data_file"));
+    const char *pw = json_string_value(json_object_get(options, "password"));
+    char path[4096];
+    json_error_t je;
+    struct fx *f;
+
+    if (file[0] == '/')
+        snprintf(path, sizeof(path), "%s", file);
+    else
+        snprintf(path, sizeof(path), "%s/%s", info->config_dir, file);
+    f = calloc(1, sizeof(*f));
+    if (!f)
+        return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    f->host = host;
+    f->data = json_load_file(path, 0, &je);
+    if (!f->data) {
+        free(f);
+        dsb_error_set(err, DSB_E_CONFIG, "cannot load %s: %s", path, je.text);
+        return -1;
+    }
+    f->password_ref = pw ? strdup(pw) : NULL;
+    *inst = f;
+    return 0;
+}
+
+static void fx_close(void *inst)
+{
+    struct fx *f = inst;
+
+    json_decref(f->data);
+    free(f->password_ref);
+    free(f);
+}
+
+static int fx_check(void *inst, struct dsb_call *call, json_t **out,
+                    struct dsb_error *err)
+{
+    struct fx *f = inst;
+    char *pw = NULL;
+
+    (void)call;
+    if (f->password_ref) {
+        if (f->host->secret_get(f->host, f->password_ref, &pw, err) < 0)
+            return -1;
+        /* on purpose: the broker must redact this */
+        DSB_INFO(f->host, "checking with password %s", pw);
+        f->host->secret_free(f->host, pw);
+    }
+    *out = json_pack("{s:b, s:I}", "ok", 1, "calls", (json_int_t)f->calls);
+    return 0;
+}
+
+static const json_t *fx_level(struct fx *f, const struct dsb_list_request *r,
+                              struct dsb_error *err)
+{
+    const json_t *dbs = json_object_get(f->data, "databases"), *db, *sc;
+
+    if (!r->database)
+        return dbs;
+    db = json_object_get(dbs, r->database);
+    if (!db) {
+        dsb_error_set(err, DSB_E_NOT_FOUND, "database \"%s\" does not exist",
+                      r->database);
+        return NULL;
+    }
+    if (!r->schema)
+        return json_object_get(db, "schemas");
+    sc = json_object_get(json_object_get(db, "schemas"), r->schema);
+    if (!sc)
+        dsb_error_set(err, DSB_E_NOT_FOUND, "schema \"%s\" does not exist",
+                      r->schema);
+    return sc ? json_object_get(sc, "tables") : NULL;
+}
+
+static int fx_match(const char *name, const char *filter)
+{
+    size_t n = filter ? strlen(filter) : 0;
+
+    if (!n)
+        return 1;
+    for (const char *p = name; *p; p++)
+        if (strncasecmp(p, filter, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Items of a level (object keys or table array), filtered and paged. */
+static int fx_page(struct fx *f, const json_t *level,
+                   const struct dsb_list_request *r, json_t **out)
+{
+    size_t start = r->page_token ? strtoul(r->page_token, NULL, 10) : 0;
+    size_t size = r->page_size ? r->page_size : (size_t)-1, k = 0;
+    json_t *items = json_array(), *all = json_array(), *v;
+    const char *key;
+    size_t i;
+    int more = 0;
+
+    (void)f;
+    if (json_is_array(level))
+        json_array_foreach(level, i, v)
+            json_array_append(all, v);
+    else
+        json_object_foreach((json_t *)level, key, v)
+            json_array_append_new(all, json_pack("{s:s, s:O?}", "name", key,
+                                  "comment", json_object_get(v, "comment")));
+    json_array_foreach(all, i, v) {
+        if (!fx_match(json_string_value(json_object_get(v, "name")),
+                      r->name_filter) || k++ < start)
+            continue;
+        if (json_array_size(items) == size) {
+            more = 1;
+            break;
+        }
+        json_array_append(items, v);
+    }
+    *out = json_pack("{s:o, s:o}", "items", items, "next_page_token",
+                     more ? json_sprintf("%zu", k - 1) : json_null());
+    json_decref(all);
+    return 0;
+}
+
+static int fx_list(void *inst, struct dsb_call *call,
+                   const struct dsb_list_request *r, json_t **out,
+                   struct dsb_error *err)
+{
+    struct fx *f = inst;
+    const json_t *level;
+
+    (void)call;
+    f->calls++;
+    level = fx_level(f, r, err);
+    return level ? fx_page(f, level, r, out) : -1;
+}
+
+static const json_t *fx_find(struct fx *f, const char *db, const char *schema,
+                             const char *table, struct dsb_error *err)
+{
+    struct dsb_list_request r = {db, schema, NULL, 0, NULL};
+    const json_t *tables = fx_level(f, &r, err), *t;
+    size_t i;
+
+    json_array_foreach(tables, i, t)
+        if (strcmp(json_string_value(json_object_get(t, "name")), table) == 0)
+            return t;
+    if (tables)
+        dsb_error_set(err, DSB_E_NOT_FOUND, "table \"%s\".\"%s\" does not "
+                      "exist in %s", schema, table, db);
+    return NULL;
+}
+
+static int fx_describe(void *inst, struct dsb_call *call, const char *db,
+                       const char *schema, const char *table, json_t **out,
+                       struct dsb_error *err)
+{
+    struct fx *f = inst;
+    const json_t *t;
+
+    (void)call;
+    f->calls++;
+    t = fx_find(f, db, schema, table, err);
+    if (!t)
+        return -1;
+    *out = json_deep_copy(t);
+    return 0;
+}
+
+static int fx_read_spec(void *inst, struct dsb_call *call, const char *db,
+                        const char *schema, const char *table,
+                        const struct dsb_read_target *target, json_t **out,
+                        struct dsb_error *err)
+{
+    struct fx *f = inst;
+    const json_t *t;
+    char *path;
+
+    f->calls++;
+    t = fx_find(f, db, schema, table, err);
+    if (!t)
+        return -1;
+    path = f->host->arena_alloc(call, strlen(db) + strlen(schema) +
+                                strlen(table) + 16);
+    sprintf(path, "/data/%s/%s/%s.csv", db, schema, table);
+    *out = json_pack("{s:s, s:s, s:s, s:{s:s}, s:{}, s:O, s:s}",
+                     "qualified_name", table, "format", "csv", "path", path,
+                     "options", "header", "true", "secret_options", "columns",
+                     json_object_get(t, "columns"), "executor",
+                     target ? target->executor : "");
+    if (f->password_ref)
+        json_object_set_new(json_object_get(*out, "secret_options"),
+                            "password", json_string(f->password_ref));
+    return 0;
+}
+
+static const struct dsb_source_plugin fx_plugin = {
+    .abi = DSB_PLUGIN_HEADER,
+    .name = "fixture",
+    .version = "1.0.0",
+    .description = "test source served from a JSON file",
+    .options = fx_options,
+    .default_network = "fixture-net",
+    .open = fx_open,
+    .close = fx_close,
+    .check = fx_check,
+    .list_databases = fx_list,
+    .list_schemas = fx_list,
+    .list_tables = fx_list,
+    .describe_table = fx_describe,
+    .read_spec = fx_read_spec,
+};
+
+DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void);
+DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void)
+{
+    return &fx_plugin;
+}

@@ -1,0 +1,169 @@
+/* conf.d loading: the good fixture loads, the broken one reports every
+ * mistake at its file:line:col. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "plugins.h"
+#include "support.h"
+
+static struct dsb_diags d;
+static struct dsb_plugin_set ps;
+static struct dsb_config *cfg;
+
+static void load(const char *fixture)
+{
+    char *dir = t_src(fixture);
+    char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "good");
+
+    dsb_diags_init(&d);
+    memset(&ps, 0, sizeof(ps));
+    cfg = dsb_config_load_broker(dir, pdir, &d);
+    cr_assert_not_null(cfg);
+    cr_assert_eq(dsb_plugins_load_dir(cfg->plugin_dir, &ps, 1, &d), 0);
+    dsb_config_load_sources(cfg, &ps, &d);
+    free(dir);
+    free(pdir);
+}
+
+static void teardown(void)
+{
+    dsb_config_free(cfg);
+    dsb_plugins_unload_all(&ps);
+    dsb_diags_free(&d);
+}
+
+TestSuite(config, .fini = teardown);
+
+static void expect(const char *file, int line, int col, const char *needle)
+{
+    long i = dsb_diags_find(&d, file, line, needle);
+    if (i < 0) {
+        dsb_diags_print(&d, stderr);
+        cr_assert_fail("no diagnostic %s:%d containing \"%s\"", file, line,
+                       needle);
+    }
+    cr_assert_eq(d.items[i].col, col, "%s:%d \"%s\": column %d, expected %d",
+                 file, line, needle, d.items[i].col, col);
+}
+
+Test(config, good_fixture_loads)
+{
+    const struct dsb_source_conf *s;
+    const json_t *o;
+
+    setenv("DSB_TEST_STATE_DIR", "/tmp/x-state", 1);
+    load("tests/fixtures/confd-good");
+    dsb_diags_print(&d, stderr);
+    cr_assert_eq(d.errors, 0);
+    cr_assert_eq(cfg->n_sources, 2);
+    s = &cfg->sources[0];
+    cr_assert_str_eq(s->name, "main");
+    cr_assert_str_eq(s->plugin, "fixture");
+    cr_assert_null(s->network);
+    cr_assert(s->enabled);
+    o = s->options;
+    cr_assert_eq(json_integer_value(json_object_get(o, "page_max")), 50);
+    cr_assert(json_is_true(json_object_get(o, "strict")));
+    cr_assert_str_eq(json_string_value(json_object_get(o, "password")),
+                     "env:DSB_TEST_FIXTURE_PASSWORD");
+    cr_assert_str_eq(cfg->sources[1].network, "private-net");
+    cr_assert_not(cfg->sources[1].enabled);
+    cr_assert_eq(cfg->n_executors, 2);
+    cr_assert_str_eq(cfg->executors[1].type, "emr-serverless");
+    cr_assert_eq(json_integer_value(json_object_get(cfg->executors[1].options,
+                 "default_timeout_minutes")), 60);
+    cr_assert_str_eq(cfg->default_executor, "local");
+    cr_assert_str_eq(cfg->state_dir, "/tmp/x-state");
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(
+                 cfg->broker, "cache"), "ttl_seconds")), 60);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(
+                 cfg->broker, "limits"), "max_body_bytes")), 1048576);
+}
+
+Test(config, broker_yaml_mistakes)
+{
+    load("tests/fixtures/confd-broken");
+    expect("broker.yaml", 1, 1, "unknown key \"lisen\" (did you mean "
+           "\"listen\"?)");
+    expect("broker.yaml", 2, 12, "\"log_level\" must be one of error, warn, "
+           "info, debug; got \"verbose\"");
+    expect("broker.yaml", 4, 16, "\"cache.ttl_seconds\" is -5");
+    expect("broker.yaml", 7, 11, "got \"local-sparky\" (did you mean "
+           "\"local-spark\"?)");
+    expect("broker.yaml", 12, 5, "unknown key \"aplication_id\" (did you mean "
+           "\"application_id\"?)");
+    expect("broker.yaml", 9, 5, "missing required option \"staging_uri\"");
+}
+
+Test(config, source_mistakes_all_reported_at_once)
+{
+    load("tests/fixtures/confd-broken");
+    expect("a-mistakes.yaml", 3, 1, "unknown key \"data_fiel\" (did you mean "
+           "\"data_file\"?)");
+    expect("a-mistakes.yaml", 1, 1, "missing required option \"data_file\"");
+    expect("a-mistakes.yaml", 4, 11, "\"page_max\" must be an integer, got "
+           "\"12abc\"");
+    expect("a-mistakes.yaml", 5, 8, "\"ratio\" is 1.5");
+    expect("a-mistakes.yaml", 6, 9, "must be true or false, got \"maybe\"");
+    expect("a-mistakes.yaml", 7, 7, "got \"quick\"");
+    expect("a-mistakes.yaml", 8, 11, "\"password\" is a secret");
+    expect("a-mistakes.yaml", 9, 7, "\"tags\" must be a list of strings");
+    expect("a-mistakes.yaml", 11, 9, "\"endpoint.port\" is 99999");
+    expect("a-mistakes.yaml", 11, 3, "missing required option "
+           "\"endpoint.host\"");
+    expect("a-mistakes.yaml", 13, 5, "missing required option "
+           "\"replicas[0].name\"");
+    expect("a-mistakes.yaml", 15, 6, "DSB_SURELY_UNSET_VARIABLE is not set");
+    expect("b-duplicate.yaml", 4, 1, "duplicate key \"data_file\" (first "
+           "given at line 3)");
+    expect("c-noplugin.yaml", 2, 9, "no usable plugin \"fixtur\"");
+    cr_assert(dsb_diags_find(&d, "c-noplugin.yaml", 2, "did you mean "
+                             "\"fixture\"?") >= 0);
+    cr_assert(dsb_diags_find(&d, "d-syntax.yaml", 0, "YAML syntax error") >= 0);
+    expect("e-noname.yaml", 1, 1, "missing required option \"name\"");
+    expect("f-badname.yaml", 1, 7, "source name \"has space/slash\" may hold "
+           "only");
+    expect("g-dupname.yaml", 1, 7, "source name \"mistakes\" is already used "
+           "by");
+    for (size_t i = 0; i < d.n; i++)
+        cr_assert_null(strstr(d.items[i].message, "hunter2"), "%s",
+                       d.items[i].message);
+}
+
+Test(config, missing_directory_is_reported)
+{
+    dsb_diags_init(&d);
+    cfg = dsb_config_load_broker("/nonexistent/conf.d", NULL, &d);
+    cr_assert_eq(d.errors, 1);
+    cr_assert(strstr(d.items[0].message, "cannot open the configuration "
+                     "directory"), "%s", d.items[0].message);
+}
+
+Test(config, no_broker_yaml_means_defaults)
+{
+    char *dir = t_tmpdir();
+
+    dsb_diags_init(&d);
+    cfg = dsb_config_load_broker(dir, NULL, &d);
+    cr_assert_eq(d.errors, 0);
+    cr_assert_str_eq(json_string_value(json_object_get(cfg->broker, "listen")),
+                     "127.0.0.1:8080");
+    cr_assert_eq(cfg->n_executors, 0);
+    cr_assert_null(cfg->default_executor);
+    cr_assert(strstr(cfg->plugin_dir, "lib/dsbroker"), "%s", cfg->plugin_dir);
+    free(dir);
+}
+
+Test(config, default_executor_must_exist)
+{
+    char *dir = t_tmpdir();
+
+    t_write(dir, "broker.yaml", "default_executor: nowhere\n");
+    dsb_diags_init(&d);
+    cfg = dsb_config_load_broker(dir, NULL, &d);
+    expect("broker.yaml", 1, 19, "default_executor \"nowhere\" is not a "
+           "declared executor");
+    free(dir);
+}

@@ -1,0 +1,180 @@
+/* The loader refuses incompatible or unsafe plugins with every reason,
+ * before running any plugin code but the entry function. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "plugins.h"
+#include "support.h"
+
+static struct dsb_plugin p;
+static struct dsb_error err;
+
+static void teardown(void)
+{
+    dsb_plugin_unload(&p);
+}
+
+TestSuite(loader, .fini = teardown);
+
+static int load_bad(const char *name)
+{
+    char rel[256];
+    char *path;
+    int rc;
+
+    snprintf(rel, sizeof(rel), "bad/%s.so", name);
+    path = t_path("DSB_TEST_PLUGIN_DIR", rel);
+    rc = dsb_plugin_load(path, &p, &err);
+    free(path);
+    return rc;
+}
+
+static void refused(const char *name, const char *needle)
+{
+    cr_assert_eq(load_bad(name), -1, "%s was accepted", name);
+    cr_assert_eq(err.code, DSB_E_CONFIG);
+    cr_assert(strstr(err.message, needle) || strstr(err.detail, needle),
+              "%s: expected \"%s\" in \"%s\" / \"%s\"", name, needle,
+              err.message, err.detail);
+    cr_assert(strstr(err.message, name), "the file is not named: %s",
+              err.message);
+}
+
+Test(loader, good_plugin_loads_and_is_copied)
+{
+    char *path = t_path("DSB_TEST_PLUGIN_DIR", "good/fixture.so");
+    json_t *desc;
+
+    cr_assert_eq(dsb_plugin_load(path, &p, &err), 0, "%s", err.message);
+    cr_assert_str_eq(p.name, "fixture");
+    cr_assert_not_null(p.vt.read_spec);
+    desc = dsb_plugin_describe(&p, 1);
+    cr_assert_str_eq(json_string_value(json_object_get(desc, "abi")), "1.0");
+    cr_assert_not_null(json_object_get(json_object_get(json_object_get(desc,
+                       "options"), "properties"), "data_file"));
+    json_decref(desc);
+    free(path);
+}
+
+Test(loader, wrong_major)
+{
+    refused("wrong_major", "broker ABI 1.0, plugin built for ABI 2.0");
+    cr_assert(strstr(err.message, "rebuild the plugin"), "%s", err.message);
+}
+
+Test(loader, newer_minor)
+{
+    refused("newer_minor", "plugin built for newer ABI 1.3");
+}
+
+Test(loader, short_struct)
+{
+    refused("short_struct", "vtable is");
+    cr_assert(strstr(err.message, "ABI 1.0 needs"), "%s", err.message);
+}
+
+Test(loader, bad_build_tag)
+{
+    refused("bad_tag", "build tag \"ptr4-be-jansson1\" differs");
+}
+
+Test(loader, bad_magic)
+{
+    refused("bad_magic", "bad magic 0x12345678");
+}
+
+Test(loader, null_required_slot)
+{
+    refused("null_slot", "required slot check is NULL");
+}
+
+Test(loader, name_must_match_file)
+{
+    refused("name_mismatch", "calls itself \"somebody_else\"");
+}
+
+Test(loader, bad_option_table)
+{
+    refused("bad_option_table", "declared twice");
+}
+
+Test(loader, missing_entry_symbol)
+{
+    refused("no_entry", "exports no dsb_plugin_entry() function");
+    cr_assert(strstr(err.hint, "DSB_PLUGIN_EXPORT"), "%s", err.hint);
+}
+
+Test(loader, missing_file)
+{
+    cr_assert_eq(load_bad("does_not_exist"), -1);
+    cr_assert(strstr(err.message, "No such file"), "%s", err.message);
+}
+
+static char *copy_fixture(const char *dir, mode_t mode)
+{
+    char *src = t_path("DSB_TEST_PLUGIN_DIR", "good/fixture.so");
+    char *dst = malloc(strlen(dir) + 16), cmd[8192];
+
+    sprintf(dst, "%s/fixture.so", dir);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", src, dst);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(chmod(dst, mode), 0);
+    free(src);
+    return dst;
+}
+
+Test(loader, group_writable_file_is_refused)
+{
+    char *dir = t_tmpdir();
+    char *path = copy_fixture(dir, 0664);
+
+    cr_assert_eq(dsb_plugin_load(path, &p, &err), -1);
+    cr_assert(strstr(err.message, "writable by group or others (mode 0664)"),
+              "%s", err.message);
+    cr_assert(strstr(err.hint, "chmod go-w"), "%s", err.hint);
+    cr_assert_eq(chmod(path, 0644), 0);
+    cr_assert_eq(dsb_plugin_load(path, &p, &err), 0, "%s", err.message);
+    free(path);
+    free(dir);
+}
+
+Test(loader, world_writable_directory_is_refused)
+{
+    char *dir = t_tmpdir();
+    char *path = copy_fixture(dir, 0644);
+    struct dsb_plugin_set set = {0};
+    struct dsb_diags d;
+
+    cr_assert_eq(chmod(dir, 0777), 0);
+    cr_assert_eq(dsb_plugin_load(path, &p, &err), -1);
+    cr_assert(strstr(err.message, "refusing plugin directory"), "%s",
+              err.message);
+    dsb_diags_init(&d);
+    cr_assert_eq(dsb_plugins_load_dir(dir, &set, 0, &d), -1);
+    cr_assert_eq(set.n, 0);
+    cr_assert_eq(d.errors, 1);
+    dsb_diags_free(&d);
+    free(path);
+    free(dir);
+}
+
+Test(loader, directory_load_keeps_the_good_and_reports_the_bad)
+{
+    char *dir = t_path("DSB_TEST_PLUGIN_DIR", "bad");
+    struct dsb_plugin_set set = {0};
+    struct dsb_diags d;
+
+    dsb_diags_init(&d);
+    cr_assert_eq(dsb_plugins_load_dir(dir, &set, 0, &d), 0);
+    /* open_fails and crash_open are valid plugins: their trouble is later */
+    cr_assert_eq(set.n, 2, "loaded %zu", set.n);
+    cr_assert_not_null(dsb_plugins_find(&set, "open_fails"));
+    cr_assert_not_null(dsb_plugins_find(&set, "crash_open"));
+    cr_assert_eq(d.errors, 0);
+    cr_assert_eq(d.n, 9, "warnings: %zu", d.n);
+    dsb_plugins_unload_all(&set);
+    dsb_diags_free(&d);
+    free(dir);
+}
