@@ -331,12 +331,16 @@ static json_t *pg_column(const json_t *r)
         json_string_value(json_array_get(r, 5)),
         (int)json_integer_value(json_array_get(r, 6)), buf, sizeof(buf));
 
-    return json_pack("{s:O, s:O, s:O, s:s?, s:O, s:O, s:O, s:O}", "name",
-                     json_array_get(r, 0), "position", json_array_get(r, 1),
-                     "source_type", json_array_get(r, 2), "spark_type", spark,
-                     "nullable", json_array_get(r, 7), "default",
-                     json_array_get(r, 8), "comment", json_array_get(r, 9),
-                     "base_type", json_array_get(r, 3));
+    /* A type Spark cannot read is cast to text by the read spec's dbtable,
+     * so it reaches Spark as a string; "spark_cast" says so. */
+    return json_pack("{s:O, s:O, s:O, s:s, s:O, s:O, s:O, s:O, s:s*}",
+                     "name", json_array_get(r, 0), "position",
+                     json_array_get(r, 1), "source_type",
+                     json_array_get(r, 2), "spark_type",
+                     spark ? spark : "string", "nullable",
+                     json_array_get(r, 7), "default", json_array_get(r, 8),
+                     "comment", json_array_get(r, 9), "base_type",
+                     json_array_get(r, 3), "spark_cast", spark ? NULL : "text");
 }
 
 static json_t *pg_columns(const json_t *rows)

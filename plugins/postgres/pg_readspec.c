@@ -42,6 +42,11 @@ char *pg_quote_ident(const char *name)
     return out;
 }
 
+static const char *pg_col_name(const json_t *col)
+{
+    return json_string_value(json_object_get(col, "name"));
+}
+
 static int pg_type_in(const char *t, const char *const *list)
 {
     for (; t && *list; list++) {
@@ -176,8 +181,12 @@ static int pg_hints(struct pg_source *s, struct dsb_call *call,
     memset(h, 0, sizeof(*h));
     if (!s->cfg.partition_hints)
         return snprintf(h->why, sizeof(h->why), "partition hints are off"), 0;
-    if (!json_is_integer(json_object_get(t, "row_estimate")) ||
-        rows <= s->cfg.partition_min_rows) {
+    if (!json_is_integer(json_object_get(t, "row_estimate"))) {
+        snprintf(h->why, sizeof(h->why), "no row estimate (a view or a "
+                 "foreign table, or a table never analyzed)");
+        return 0;
+    }
+    if (rows <= s->cfg.partition_min_rows) {
         snprintf(h->why, sizeof(h->why), "about %lld rows, not above the "
                  "partitioning threshold of %lld", (long long)rows,
                  (long long)s->cfg.partition_min_rows);
@@ -283,6 +292,51 @@ static void pg_spec_hints(json_t *opts, const struct pg_hint *h)
     json_object_set_new(opts, "numPartitions", json_string(n));
 }
 
+/* The SELECT list of dbtable when some column needs a cast; NULL when
+ * none does (or memory is exhausted: then the plain table is read). */
+static char *pg_cast_list(const json_t *t)
+{
+    size_t i, cap = 1, w = 0;
+    json_t *c;
+    char *out, *q;
+    int any = 0;
+
+    json_array_foreach(json_object_get(t, "columns"), i, c) {
+        cap += 2 * strlen(pg_col_name(c)) + 24;
+        any |= json_object_get(c, "spark_cast") != NULL;
+    }
+    if (!any || !(out = malloc(cap)))
+        return NULL;
+    out[0] = '\0';
+    json_array_foreach(json_object_get(t, "columns"), i, c) {
+        if (!(q = pg_quote_ident(pg_col_name(c)))) {
+            free(out);
+            return NULL;
+        }
+        w += (size_t)snprintf(out + w, cap - w,
+                              json_object_get(c, "spark_cast")
+                                  ? "%s%s::text AS %s"
+                                  : "%s%s",
+                              i ? ", " : "", q, q);
+        free(q);
+    }
+    return out;
+}
+
+/* dbtable: the qualified name, or a subquery casting unreadable types. */
+static json_t *pg_dbtable(const json_t *t)
+{
+    const char *qn = json_string_value(json_object_get(t, "qualified_name"));
+    char *cols = pg_cast_list(t);
+    json_t *v;
+
+    if (!cols)
+        return json_string(qn);
+    v = json_sprintf("(SELECT %s FROM %s) AS dsb_t", cols, qn);
+    free(cols);
+    return v;
+}
+
 static json_t *pg_spec_options(const struct pg_source *s,
                                const struct pg_login *l, const char *db,
                                const json_t *t, const struct pg_hint *h)
@@ -291,8 +345,8 @@ static json_t *pg_spec_options(const struct pg_source *s,
     json_t *o;
 
     snprintf(fetch, sizeof(fetch), "%d", s->cfg.fetchsize);
-    o = json_pack("{s:o, s:O, s:s, s:s}", "url", pg_jdbc_url(s, l, db),
-                  "dbtable", json_object_get(t, "qualified_name"), "driver",
+    o = json_pack("{s:o, s:o, s:s, s:s}", "url", pg_jdbc_url(s, l, db),
+                  "dbtable", pg_dbtable(t), "driver",
                   "org.postgresql.Driver", "fetchsize", fetch);
     if (o)
         pg_spec_hints(o, h);
@@ -309,8 +363,8 @@ static const char *const pg_note_heads[PG_N_COUNT] = {
     "timestamp without time zone is read as a timestamp in the Spark "
     "session time zone: ",
     "time of day is read as a timestamp on 1970-01-01: ",
-    "Spark's JDBC reader cannot read these columns; leave them out or cast "
-    "them in a query: ",
+    "Spark's JDBC reader cannot read these types, so dbtable selects them "
+    "cast to text (strings): ",
 };
 
 static const char *const pg_texts[] = {"text", "varchar", "bpchar", "char",
@@ -321,7 +375,7 @@ static int pg_note_kind(const json_t *col)
     const char *base = json_string_value(json_object_get(col, "base_type"));
     const char *spark = json_string_value(json_object_get(col, "spark_type"));
 
-    if (!spark)
+    if (json_object_get(col, "spark_cast"))
         return PG_N_NONE;
     if (!strcmp(base, "json") || !strcmp(base, "jsonb"))
         return PG_N_JSON;
@@ -347,7 +401,7 @@ static void pg_note_add(char *buf, size_t len, const json_t *col)
 
 static void pg_notes_columns(json_t *notes, const json_t *t)
 {
-    char lists[PG_N_COUNT][1024] = {{0}}, line[1200];
+    char lists[PG_N_COUNT][1024] = {{0}};
     size_t i;
     json_t *c;
 
@@ -359,8 +413,8 @@ static void pg_notes_columns(json_t *notes, const json_t *t)
     for (int k = 0; k < PG_N_COUNT; k++) {
         if (!lists[k][0])
             continue;
-        snprintf(line, sizeof(line), "%s%s", pg_note_heads[k], lists[k]);
-        json_array_append_new(notes, json_string(line));
+        json_array_append_new(notes,
+                              json_sprintf("%s%s", pg_note_heads[k], lists[k]));
     }
 }
 
