@@ -9,32 +9,13 @@
 #include <string.h>
 
 #include "pg_int.h"
+#include "pg_sql.h"
 
 /* Params: $1 include regex[], $2 exclude regex[], $3 filter, $4 after,
  * $5 limit. */
-static const char pg_sql_databases[] =
-    "SELECT coalesce(json_agg(json_build_array(d.datname,"
-    " shobj_description(d.oid, 'pg_database'),"
-    " has_database_privilege(d.oid, 'CONNECT')) ORDER BY d.datname), '[]')"
-    " FROM (SELECT oid, datname FROM pg_database"
-    "  WHERE datallowconn AND NOT datistemplate"
-    "  AND ($1::text[] IS NULL OR datname::text ~ ANY ($1::text[]))"
-    "  AND NOT (datname::text ~ ANY (coalesce($2::text[], '{}')))"
-    "  AND ($3::text IS NULL OR strpos(lower(datname), lower($3)) > 0)"
-    "  AND ($4::text IS NULL OR datname > $4::name)"
-    "  ORDER BY datname LIMIT $5::int) d";
+static const char pg_sql_databases[] = PG_SQL_DATABASES;
 
-static const char pg_sql_schemas[] =
-    "SELECT coalesce(json_agg(json_build_array(n.nspname,"
-    " obj_description(n.oid, 'pg_namespace'),"
-    " has_schema_privilege(n.oid, 'USAGE')) ORDER BY n.nspname), '[]')"
-    " FROM (SELECT oid, nspname FROM pg_namespace"
-    "  WHERE nspname !~ '^pg_' AND nspname <> 'information_schema'"
-    "  AND ($1::text[] IS NULL OR nspname::text ~ ANY ($1::text[]))"
-    "  AND NOT (nspname::text ~ ANY (coalesce($2::text[], '{}')))"
-    "  AND ($3::text IS NULL OR strpos(lower(nspname), lower($3)) > 0)"
-    "  AND ($4::text IS NULL OR nspname > $4::name)"
-    "  ORDER BY nspname LIMIT $5::int) n";
+static const char pg_sql_schemas[] = PG_SQL_SCHEMAS;
 
 /*
  * Tables of schema $1 with their columns.  $2 filter, $3 after, $4 exact
@@ -45,60 +26,7 @@ static const char pg_sql_schemas[] =
  * to their base type (through domains over domains) with the typmod of the
  * nearest constrained level.
  */
-static const char pg_sql_tables[] =
-    "WITH RECURSIVE dom(oid, base, tmod, depth) AS ("
-    "  SELECT oid, typbasetype, typtypmod, 1 FROM pg_type WHERE typtype = 'd'"
-    "  UNION ALL SELECT d.oid, b.typbasetype,"
-    "   CASE WHEN d.tmod = -1 THEN b.typtypmod ELSE d.tmod END, d.depth + 1"
-    "  FROM dom d JOIN pg_type b ON b.oid = d.base AND b.typtype = 'd'),"
-    " base AS (SELECT DISTINCT ON (oid) oid, base, tmod FROM dom"
-    "  ORDER BY oid, depth DESC),"
-    " ns AS (SELECT oid, nspname, has_schema_privilege(oid, 'USAGE') AS ok"
-    "  FROM pg_namespace WHERE nspname = $1::name)"
-    "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM ns) THEN 'missing'"
-    "  WHEN NOT (SELECT ok FROM ns) THEN 'denied' ELSE 'ok' END,"
-    " (SELECT coalesce(json_agg(json_build_array(t.relname, t.relkind,"
-    "   obj_description(t.oid, 'pg_class'),"
-    "   CASE WHEN t.relkind = 'p' THEN (SELECT CASE WHEN"
-    "     bool_or(k.reltuples >= 0) THEN sum(greatest(k.reltuples, 0))::int8"
-    "     END FROM pg_partition_tree(t.oid) pt JOIN pg_class k"
-    "     ON k.oid = pt.relid WHERE pt.isleaf)"
-    "    WHEN t.relkind IN ('r', 'm') AND t.reltuples >= 0"
-    "    THEN t.reltuples::int8 END,"
-    "   CASE WHEN t.relkind = 'p' THEN (SELECT sum(pg_total_relation_size("
-    "     pt.relid))::int8 FROM pg_partition_tree(t.oid) pt WHERE pt.isleaf)"
-    "    WHEN t.relkind IN ('r', 'm') THEN pg_total_relation_size(t.oid) END,"
-    "   (SELECT json_agg(a.attname ORDER BY k.ord) FROM pg_constraint con"
-    "     CROSS JOIN unnest(con.conkey) WITH ORDINALITY k(attnum, ord)"
-    "     JOIN pg_attribute a ON a.attrelid = con.conrelid"
-    "     AND a.attnum = k.attnum"
-    "     WHERE con.conrelid = t.oid AND con.contype = 'p'),"
-    "   quote_ident((SELECT nspname FROM ns)) || '.' || quote_ident(t.relname),"
-    "   has_table_privilege(t.oid, 'SELECT'),"
-    "   (SELECT json_agg(json_build_array(a.attname, a.attnum,"
-    "     format_type(a.atttypid, a.atttypmod), bt.typname, bt.typtype,"
-    "     et.typname, CASE WHEN bs.oid IS NOT NULL AND a.atttypmod = -1"
-    "     THEN bs.tmod ELSE a.atttypmod END, NOT a.attnotnull,"
-    "     pg_get_expr(ad.adbin, ad.adrelid), ds.description)"
-    "     ORDER BY a.attnum)"
-    "    FROM pg_attribute a"
-    "    LEFT JOIN base bs ON bs.oid = a.atttypid"
-    "    JOIN pg_type bt ON bt.oid = coalesce(bs.base, a.atttypid)"
-    "    LEFT JOIN pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'"
-    "    LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid"
-    "     AND ad.adnum = a.attnum"
-    "    LEFT JOIN pg_description ds ON ds.objoid = a.attrelid"
-    "     AND ds.classoid = 'pg_class'::regclass AND ds.objsubid = a.attnum"
-    "    WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped)"
-    "  ) ORDER BY t.relname), '[]')"
-    "  FROM (SELECT c.oid, c.relname, c.relkind, c.reltuples FROM pg_class c"
-    "   WHERE c.relnamespace = (SELECT oid FROM ns) AND (SELECT ok FROM ns)"
-    "   AND c.relkind IN ('r', 'p', 'v', 'm', 'f')"
-    "   AND ($4::text IS NOT NULL OR NOT c.relispartition)"
-    "   AND ($2::text IS NULL OR strpos(lower(c.relname), lower($2)) > 0)"
-    "   AND ($3::text IS NULL OR c.relname > $3::name)"
-    "   AND ($4::text IS NULL OR c.relname = $4::name)"
-    "   ORDER BY c.relname LIMIT $5::int) t)";
+static const char pg_sql_tables[] = PG_SQL_TABLES;
 
 /* ------------------------------------------------------------ paging */
 
@@ -320,8 +248,17 @@ static const char *pg_kind_name(const char *relkind)
     }
 }
 
+/* Sets key to a new reference to v (keys are ours: ASCII, no check). */
+static void pg_set(json_t *o, const char *key, json_t *v)
+{
+    json_object_set_nocheck(o, key, v ? v : json_null());
+}
+
 /* [name, position, format_type, base, typtype, elem, typmod, nullable,
- *  default, comment] -> COLUMN. */
+ *  default, comment] -> COLUMN.  A type Spark cannot read is cast to text
+ * by the read spec's dbtable, so it reaches Spark as a string; the column
+ * then carries "spark_cast": "text".  Built key by key: this runs for every
+ * column of every listed table. */
 static json_t *pg_column(const json_t *r)
 {
     char buf[64];
@@ -330,17 +267,22 @@ static json_t *pg_column(const json_t *r)
         json_string_value(json_array_get(r, 4)),
         json_string_value(json_array_get(r, 5)),
         (int)json_integer_value(json_array_get(r, 6)), buf, sizeof(buf));
+    json_t *c = json_object();
 
-    /* A type Spark cannot read is cast to text by the read spec's dbtable,
-     * so it reaches Spark as a string; "spark_cast" says so. */
-    return json_pack("{s:O, s:O, s:O, s:s, s:O, s:O, s:O, s:O, s:s*}",
-                     "name", json_array_get(r, 0), "position",
-                     json_array_get(r, 1), "source_type",
-                     json_array_get(r, 2), "spark_type",
-                     spark ? spark : "string", "nullable",
-                     json_array_get(r, 7), "default", json_array_get(r, 8),
-                     "comment", json_array_get(r, 9), "base_type",
-                     json_array_get(r, 3), "spark_cast", spark ? NULL : "text");
+    if (!c)
+        return NULL;
+    pg_set(c, "name", json_array_get(r, 0));
+    pg_set(c, "position", json_array_get(r, 1));
+    pg_set(c, "source_type", json_array_get(r, 2));
+    json_object_set_new_nocheck(c, "spark_type",
+                                json_string(spark ? spark : "string"));
+    pg_set(c, "nullable", json_array_get(r, 7));
+    pg_set(c, "default", json_array_get(r, 8));
+    pg_set(c, "comment", json_array_get(r, 9));
+    pg_set(c, "base_type", json_array_get(r, 3));
+    if (!spark)
+        json_object_set_new_nocheck(c, "spark_cast", json_string("text"));
+    return c;
 }
 
 static json_t *pg_columns(const json_t *rows)

@@ -184,7 +184,8 @@ static void pg_conn_params(const struct pg_source *s, const struct pg_login *l,
 
     snprintf(options, olen,
              "-c default_transaction_read_only=on -c statement_timeout=%d "
-             "-c search_path=pg_catalog -c DateStyle=ISO,YMD -c TimeZone=UTC",
+             "-c search_path=pg_catalog -c DateStyle=ISO,YMD -c TimeZone=UTC "
+             "-c jit=off",
              c->statement_timeout_ms);
 #define PG_KV(k, v)                                                            \
     do {                                                                       \
