@@ -18,10 +18,10 @@ bash "$script" start "$services"
 set -a; . "$services/postgres.env"; set +a
 sq() { bash "$script" psql "$services" "$@"; }
 
-if ! sq -d postgres -Atc "SELECT 1 FROM pg_database WHERE datname = 'dsb_bench'" | grep -q 1; then
-  echo "creating dsb_bench: 10,000 tables of 20 columns (about a minute)"
-  sq -d postgres -c "CREATE DATABASE dsb_bench"
-  sq -d dsb_bench <<'SQL'
+if ! sq -d postgres -Atc "SELECT 1 FROM pg_database WHERE datname = 'bench_wide'" | grep -q 1; then
+  echo "creating bench_wide: 10,000 tables of 20 columns (about a minute)"
+  sq -d postgres -c "CREATE DATABASE bench_wide"
+  sq -d bench_wide <<'SQL'
 CREATE SCHEMA wide;
 GRANT USAGE ON SCHEMA wide TO dsb_reader;
 DO $$
@@ -53,7 +53,7 @@ name: bench
 plugin: postgres
 host: $PGHOST
 port: $PGPORT
-dbname: dsb_bench
+dbname: bench_wide
 user: $PGUSER
 password: file:$DSB_TEST_PG_PASSWORD_FILE
 sslmode: disable
@@ -62,7 +62,7 @@ YAML
 
 export DSB_PLUGIN_DIR=$build/lib/dsbroker
 echo "== plugin (all pages, fresh broker and connection per run)"
-plugin_ms=$("$bench" "$conf" bench dsb_bench wide "$runs" | tee /dev/stderr | awk '/^median/ {print $2}')
+plugin_ms=$("$bench" "$conf" bench bench_wide wide "$runs" | tee /dev/stderr | awk '/^median/ {print $2}')
 
 sql=$("$bench" --sql)
 export PGPASSWORD; PGPASSWORD=$(cat "$DSB_TEST_PG_PASSWORD_FILE")
@@ -73,7 +73,7 @@ echo "== psql (the same query, one page of everything, output to /dev/null)"
 times=()
 for i in $(seq "$runs"); do
   t0=$(date +%s%N)
-  psql -X -q -At -d dsb_bench -o /dev/null \
+  psql -X -q -At -d bench_wide -o /dev/null \
     -c "PREPARE q(text, text, text, text, text) AS $sql" \
     -c "EXECUTE q('wide', NULL, NULL, NULL, '100000')"
   t=$(( ($(date +%s%N) - t0) / 1000 ))
