@@ -40,14 +40,6 @@ struct target {
     char *base_path;
 };
 
-/* X-Amzn-ErrorType of the last response this thread received, so
- * dsb_aws_error_from_response can use it (the ABI response has no field
- * for it).  Matched by body pointer. */
-static _Thread_local struct {
-    const char *body;
-    char error_type[128];
-} last_error_type;
-
 static const char *env_nonempty(const char *name)
 {
     const char *v = getenv(name);
@@ -477,9 +469,7 @@ static void to_response(struct dsb_aws_http_resp *h, struct dsb_aws_response *re
     resp->body_len = h->body.len;
     resp->body = dsb_aws_buf_take(&h->body);
     snprintf(resp->request_id, sizeof(resp->request_id), "%s", h->request_id);
-    last_error_type.body = resp->body;
-    snprintf(last_error_type.error_type, sizeof(last_error_type.error_type),
-             "%s", h->error_type);
+    snprintf(resp->error_type, sizeof(resp->error_type), "%s", h->error_type);
 }
 
 static void log_retry(const struct dsb_aws_request *r, int n, int max,
@@ -563,8 +553,6 @@ void dsb_aws_response_free(struct dsb_aws_response *resp)
         return;
     if (resp->body) {
         OPENSSL_cleanse(resp->body, resp->body_len);
-        if (last_error_type.body == resp->body)
-            last_error_type.body = NULL;
         free(resp->body);
     }
     memset(resp, 0, sizeof(*resp));
@@ -574,10 +562,8 @@ int dsb_aws_error_from_response(const struct dsb_aws_response *resp,
                                 struct dsb_error *err)
 {
     char code[64], message[512], rid[128];
-    const char *errtype = NULL;
+    const char *errtype = resp->error_type[0] ? resp->error_type : NULL;
 
-    if (resp->body && resp->body == last_error_type.body)
-        errtype = last_error_type.error_type;
     snprintf(rid, sizeof(rid), "%s", resp->request_id);
     dsb_aws_error_parse(resp->body, resp->body ? resp->body_len : 0, errtype,
                         code, message, rid);

@@ -13,6 +13,7 @@
 #include "aws/buf.h"
 #include "aws/http.h"
 #include "aws/ini.h"
+#include "log.h"
 
 #define REFRESH_AHEAD_MS (15 * 60 * 1000LL)
 #define CONTAINER_HOST "http://169.254.170.2"
@@ -500,8 +501,15 @@ static int refresh(struct dsb_aws_credprov *p, struct dsb_error *err)
         rc = from_container(&fresh, err) > 0 ? 0 : -1;
     else
         rc = from_imds(&fresh, err) > 0 ? 0 : -1;
-    if (rc < 0)
+    if (rc < 0) {
+        if (p->kind != CRED_NONE)
+            dsb_logf(DSB_LOG_WARN, "aws", "refreshing the %s credentials "
+                     "failed: %s", p->cur.source, err->message);
         return -1;
+    }
+    if (p->kind != CRED_STATIC || !p->cur.source)
+        dsb_logf(DSB_LOG_INFO, "aws", "using AWS credentials from %s",
+                 fresh.source);
     dsb_aws_creds_clear(&p->cur);
     p->cur = fresh;
     return 0;

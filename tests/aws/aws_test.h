@@ -166,4 +166,17 @@ static long long at_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* LeakSanitizer ignores leaks at a Criterion test's exit: check now. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+static void at_leak_check(void)
+{
+    cr_expect_eq(__lsan_do_recoverable_leak_check(), 0, "memory leaked");
+}
+#else
+static void at_leak_check(void)
+{
+}
+#endif
+
 #endif

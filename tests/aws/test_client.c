@@ -21,6 +21,7 @@ static void teardown(void)
 {
     scripted_stop(&srv);
     dsb_aws_thread_cleanup();
+    at_leak_check();
 }
 
 TestSuite(aws_client, .init = setup, .fini = teardown);

@@ -3,6 +3,7 @@
 #include "aws_test.h"
 
 #include "aws/credentials.h"
+#include "aws/http.h"
 #include "aws/ini.h"
 
 static struct scripted srv;
@@ -17,6 +18,8 @@ static void setup(void)
 static void teardown(void)
 {
     scripted_stop(&srv);
+    dsb_aws_http_thread_cleanup();
+    at_leak_check();
 }
 
 TestSuite(aws_creds, .init = setup, .fini = teardown);
