@@ -66,8 +66,8 @@ static char *stage(struct dsb_aws *aws, const json_t *emr, const char *staging,
 {
     char *rel = dsb_asprintf("%s/main.py", dsb_job_str(doc, "id", NULL));
     char *uri = rel ? uri_join(staging, rel) : NULL, *path = NULL, *body;
-    int prelude = strstr(code, "dsb_secret(") && !strstr(code,
-                                                         "def dsb_secret");
+    int prelude = strstr(code, "_dsb_secret(") &&
+                  !strstr(code, "def _dsb_secret");
     json_t *out = NULL;
 
     body = dsb_asprintf("%s%s", prelude ? dsb_jobs_python_prelude() : "",

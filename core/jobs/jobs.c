@@ -529,7 +529,7 @@ int dsb_jobs_result(struct dsb_jobs *j, const char *id, size_t limit,
 static const char prelude_py[] =
     "import json as _dsb_json, os as _dsb_os\n"
     "\n"
-    "def dsb_secret(ref):\n"
+    "def _dsb_secret(ref):\n"
     "    \"\"\"Value of a broker secret reference, resolved at run time.\"\"\"\n"
     "    known = _dsb_json.loads(_dsb_os.environ.get('DSB_SECRET_MAP', '{}'))\n"
     "    if ref in known:\n"

@@ -23,7 +23,8 @@
  * does exactly that.  DSB_JOB_ID and DSB_SESSION_ID are set too.
  *
  * Secrets: read specs carry references.  The job resolves them at run time
- * with dsb_secret(ref) from dsb_jobs_python_prelude(); for local runs the
+ * with _dsb_secret(ref) from dsb_jobs_python_prelude() (the same
+ * helper the context builder renders); for local runs the
  * broker resolves them and hands the values through the environment
  * (DSB_SECRET_MAP maps each reference to a variable name), never argv.
  *
@@ -113,7 +114,7 @@ int dsb_jobs_logs(struct dsb_jobs *j, const char *id, size_t max_bytes,
 int dsb_jobs_result(struct dsb_jobs *j, const char *id, size_t limit,
                     json_t **out, struct dsb_error *err);
 
-/* Python source defining dsb_secret(ref) (env:, file:, aws-sm:) that job
+/* Python source defining _dsb_secret(ref) (env:, file:, aws-sm:) that job
  * scripts and rendered snippets call at run time.  Static string. */
 const char *dsb_jobs_python_prelude(void);
 

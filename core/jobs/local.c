@@ -150,8 +150,8 @@ static char *script_path(const struct dsb_job_request *r, const char *dir,
     if (r->entry_point)
         return strdup(r->entry_point);
     path = dsb_path_join(dir, "main.py");
-    prelude = strstr(r->code, "dsb_secret(") &&
-              !strstr(r->code, "def dsb_secret");
+    prelude = strstr(r->code, "_dsb_secret(") &&
+              !strstr(r->code, "def _dsb_secret");
     if (path && write_file(path, prelude ? dsb_jobs_python_prelude() : NULL,
                            r->code) == 0)
         return path;

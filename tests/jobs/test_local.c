@@ -59,7 +59,7 @@ static json_t *submit(const char *mode, long timeout)
     struct dsb_job_request r = {0};
 
     r.session_id = "sess-1";
-    r.code = "print(dsb_secret('env:DSB_TEST_JOB_SECRET') is not None)\n";
+    r.code = "print(_dsb_secret('env:DSB_TEST_JOB_SECRET') is not None)\n";
     r.args = args;
     r.read_specs = rs;
     r.timeout_seconds = timeout;
@@ -100,7 +100,7 @@ Test(local, runs_with_loopback_argv_and_env_secrets)
     cr_assert(strstr(env, "DSB_SECRET_MAP={\"env:DSB_TEST_JOB_SECRET\":"
                      "\"DSB_SECRET_0\"}\n"), "%s", env);
     cr_assert(strstr(env, "DSB_OUTPUT="));
-    cr_assert(strstr(script, "def dsb_secret(ref)"), "prelude added");
+    cr_assert(strstr(script, "def _dsb_secret(ref)"), "prelude added");
     rec = json_dumps(done, 0);
     cr_assert_null(strstr(rec, secret));
     cr_assert(strstr(rec, "env:DSB_TEST_JOB_SECRET"), "the reference is kept");

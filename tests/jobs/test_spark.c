@@ -18,7 +18,7 @@ static const char script[] =
     "import os\n"
     "from pyspark.sql import SparkSession, functions as F\n"
     "spark = SparkSession.builder.getOrCreate()\n"
-    "assert dsb_secret('env:DSB_TEST_SPARK_SECRET') == 'pw-in-env-only'\n"
+    "assert _dsb_secret('env:DSB_TEST_SPARK_SECRET') == 'pw-in-env-only'\n"
     "df = (spark.read.option('header', True).option('inferSchema', True)\n"
     "      .csv(os.environ['DSB_TEST_DIR'] + '/sales.csv'))\n"
     "out = (df.groupBy('region').agg(F.sum('amount').alias('total'),\n"
