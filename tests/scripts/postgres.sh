@@ -4,6 +4,7 @@
 #   postgres.sh stop DIR     stop (keeps the data directory); idempotent
 #   postgres.sh restart DIR  stop then start (for tests of reconnection)
 #   postgres.sh psql DIR ... psql as the superuser over the Unix socket
+# DSB_PG_FIXTURES=FILE loads FILE instead of the tests' fixtures (run.sh).
 # Writes DIR/postgres.env: PGHOST, PGPORT, PGUSER (the broker's role),
 # DSB_TEST_PG_PASSWORD_FILE (0600), the other roles' password files, and
 # DSB_TEST_PG_SOCKET / DSB_TEST_PG_SUPERUSER for fixtures (trust over the
@@ -15,7 +16,7 @@ dir=${2:?usage: postgres.sh start|stop|restart|psql DIR}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
-fixtures=$here/../postgres/fixtures.sql
+fixtures=${DSB_PG_FIXTURES:-$here/../postgres/fixtures.sql}
 pgbin=${DSB_PG_BIN:-/usr/lib/postgresql/15/bin}
 state=$dir/postgres
 data=$state/data
