@@ -8,6 +8,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "jobs/cli_jobs.h"
 #include "log.h"
 #include "options.h"
 #include "plugins.h"
@@ -35,6 +36,9 @@ static const char usage_text[] =
     "                            plugin's options as JSON Schema\n"
     "  sources [--json]          configured sources: plugin, network, state\n"
     "  serve                     run the broker\n"
+    "  context SESSION           a running broker's Spark context of SESSION\n"
+    "  submit SESSION FILE.py    submit FILE.py as a job of SESSION to a\n"
+    "                            running broker ($DSB_URL, else listen)\n"
     "\n"
     "Options:\n"
     "  -c, --config DIR   configuration directory (default: $DSB_CONF_DIR,\n"
@@ -323,7 +327,7 @@ int dsb_cli_main(int argc, char **argv, FILE *out, FILE *errs)
 {
     struct cli c = {0};
     const char *cmd;
-    int flag;
+    int flag, ci, ai = 0;
 
     c.out = out;
     c.errs = errs;
@@ -333,8 +337,11 @@ int dsb_cli_main(int argc, char **argv, FILE *out, FILE *errs)
     flag = parse_flags(&c, argc, argv, errs);
     /* flags may also follow the command: parse the rest once more */
     cmd = flag == 0 && optind < argc ? argv[optind] : NULL;
-    if (cmd && flag == 0 && optind + 1 < argc)
+    ci = optind;
+    if (cmd && flag == 0 && optind + 1 < argc) {
         flag = parse_flags(&c, argc - optind, argv + optind, errs);
+        ai = ci + optind; /* first operand after the command */
+    }
     if (flag == 'h') {
         fputs(usage_text, out);
         return DSB_EXIT_OK;
@@ -360,7 +367,16 @@ int dsb_cli_main(int argc, char **argv, FILE *out, FILE *errs)
         return cmd_sources(&c);
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(&c);
+    if (strcmp(cmd, "context") == 0 && ai && ai + 1 == argc)
+        return dsb_cli_context(c.conf_dir, argv[ai], out, errs);
+    if (strcmp(cmd, "submit") == 0 && ai && ai + 2 == argc)
+        return dsb_cli_submit(c.conf_dir, argv[ai], argv[ai + 1], out, errs);
+    if (strcmp(cmd, "context") == 0 || strcmp(cmd, "submit") == 0) {
+        fprintf(errs, "dsbroker: usage: dsbroker context SESSION | dsbroker "
+                "submit SESSION FILE.py\n");
+        return DSB_EXIT_USAGE;
+    }
     fprintf(errs, "dsbroker: unknown command \"%s\"; commands: check-config, "
-            "plugins, sources, serve (see dsbroker --help)\n", cmd);
+            "plugins, sources, serve, context, submit (see dsbroker --help)\n", cmd);
     return DSB_EXIT_USAGE;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs what is missing (scripts/setup.sh),
 # then builds and runs every CTest suite twice — a normal build and an
-# ASan+UBSan build.  Exit status is non-zero when anything fails.
+# ASan+UBSan build — and the unit suites under valgrind.  Exit status is
+# non-zero when anything fails.
 #   scripts/test.sh            everything
 #   scripts/test.sh -R REGEX   only the CTest tests matching REGEX
 set -euo pipefail
@@ -26,6 +27,10 @@ filter=()
 
 status=0
 run_build default || status=1
+if [ ${#filter[@]} -eq 0 ]; then
+  echo "==> valgrind memcheck over the unit suites"
+  bash "$root/tests/valgrind.sh" "$root/build-test-default" || status=1
+fi
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   run_build sanitize -DDSB_SANITIZE=ON || status=1
 if [ $status -eq 0 ]; then
