@@ -82,7 +82,7 @@ static int layout_local_root(struct s3csv_root *r, const char *uri,
         snprintf(path, sizeof(path), "%s/%s", confdir ? confdir : ".", p);
     while ((n = strlen(path)) > 1 && path[n - 1] == '/')
         path[n - 1] = '\0';
-    if (!*p || strstr(path, "/../") || !strcmp(path, "/"))
+    if (!*p || !strcmp(path, "/"))
         return -1;
     base = strrchr(path, '/');
     snprintf(name, nn, "%s", base ? base + 1 : path);

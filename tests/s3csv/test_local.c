@@ -294,14 +294,17 @@ Test(s3csv_local, symlinks_do_not_leave_the_root)
 
 Test(s3csv_local, sample_data_through_a_relative_root)
 {
-    char *conf2 = t_tmpdir(), *src = t_src("scripts/sample-data"), p[4300];
+    char *top = t_tmpdir(), *src = t_src("scripts/sample-data"), p[4300];
+    char conf2[4300];
     json_t *out;
 
     s3t_stop();
-    snprintf(p, sizeof(p), "%s/data", conf2);
+    snprintf(p, sizeof(p), "%s/data", top);
     cr_assert_eq(symlink(src, p), 0);
+    snprintf(conf2, sizeof(conf2), "%s/conf.d", top);
+    cr_assert_eq(mkdir(conf2, 0755), 0);
     t_write(conf2, "sample.yaml", "name: sample\nplugin: s3csv\n"
-            "network: local\nroots: [\"file:data/\"]\n");
+            "network: local\nroots: [\"file:../data/\"]\n");
     s3t_start(conf2, NULL);
     out = s3t_tables("sample", "data", "retail");
     cr_assert_str_eq(s3t_names(out), "customers,orders");
@@ -313,6 +316,6 @@ Test(s3csv_local, sample_data_through_a_relative_root)
                      "amount:decimal(6,2),currency:string,"
                      "shipped_at:timestamp");
     json_decref(out);
-    free(conf2);
+    free(top);
     free(src);
 }
