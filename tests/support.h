@@ -48,7 +48,8 @@ static inline void t_write(const char *dir, const char *name, const char *text)
     char path[4096];
     FILE *f;
 
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    cr_assert((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) <
+              sizeof(path), "path too long");
     f = fopen(path, "w");
     cr_assert(f, "cannot write %s", path);
     fputs(text, f);

@@ -85,7 +85,8 @@ static int layout_local_root(struct s3csv_root *r, const char *uri,
     if (!*p || !strcmp(path, "/"))
         return -1;
     base = strrchr(path, '/');
-    snprintf(name, nn, "%s", base ? base + 1 : path);
+    if ((size_t)snprintf(name, nn, "%s", base ? base + 1 : path) >= nn)
+        return -1; /* a folder name longer than a database name may be */
     return (r->dir = strdup(path)) ? 0 : -2;
 }
 
