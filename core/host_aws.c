@@ -1,5 +1,7 @@
 /* The AWS host slots: signed requests through the broker's AWS client. */
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "aws/aws.h"
 #include "host.h"
@@ -46,8 +48,36 @@ static int host_aws_error(const struct dsb_host *h,
     return -1;
 }
 
+static json_t *host_s3a_conf(const struct dsb_host *h,
+                             const char *endpoint_url, const char *region)
+{
+    struct dsb_aws *aws = aws_of(h);
+    const char *reg = region ? region : aws ? dsb_aws_region(aws) : NULL;
+    json_t *conf = json_object();
+    int overridden = 0;
+    char *ep = aws ? dsb_aws_endpoint(aws, "s3", reg ? reg : "us-east-1",
+                                      endpoint_url, &overridden)
+                   : NULL;
+
+    if (ep && overridden) {
+        json_object_set_new(conf, "spark.hadoop.fs.s3a.endpoint",
+                            json_string(ep));
+        json_object_set_new(conf, "spark.hadoop.fs.s3a.path.style.access",
+                            json_string("true"));
+        if (strncmp(ep, "http://", 7) == 0)
+            json_object_set_new(conf, "spark.hadoop.fs.s3a.connection.ssl."
+                                "enabled", json_string("false"));
+    }
+    if (reg && *reg)
+        json_object_set_new(conf, "spark.hadoop.fs.s3a.endpoint.region",
+                            json_string(reg));
+    free(ep);
+    return conf;
+}
+
 void dsb_host_init_aws(struct dsb_host *h)
 {
+    h->aws_s3a_conf = host_s3a_conf;
     h->aws_request = host_aws_request;
     h->aws_response_free = host_aws_free;
     h->aws_error = host_aws_error;

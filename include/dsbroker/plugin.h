@@ -362,6 +362,13 @@ struct dsb_host {
     int (*aws_error)(const struct dsb_host *h,
                      const struct dsb_aws_response *resp,
                      struct dsb_error *err);
+    /* Spark settings (spark.hadoop.fs.s3a.*: endpoint, path-style access,
+     * TLS, region) under which s3a:// reaches S3 the way the broker does:
+     * endpoint_url (a source option; NULL: the broker's own resolution,
+     * including AWS_ENDPOINT_URL_S3) and region (NULL: the broker's).
+     * Empty when AWS's defaults apply.  New reference; NULL on exhaustion. */
+    json_t *(*aws_s3a_conf)(const struct dsb_host *h, const char *endpoint_url,
+                            const char *region);
 
     /* ABI 1.1+ slots go here. */
 };

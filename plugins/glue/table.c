@@ -267,31 +267,6 @@ static void glue_csv_options(const json_t *t, json_t *opts)
     }
 }
 
-static json_t *glue_s3a_conf(const struct glue_inst *g)
-{
-    const char *ep = g->s3_endpoint_url, *region = g->region;
-    json_t *conf = json_object();
-
-    if (!ep)
-        ep = getenv("AWS_ENDPOINT_URL_S3");
-    if (!ep)
-        ep = getenv("AWS_ENDPOINT_URL");
-    if (!region)
-        region = getenv("AWS_REGION");
-    if (ep && *ep) {
-        json_object_set_new(conf, "spark.hadoop.fs.s3a.endpoint",
-                            json_string(ep));
-        json_object_set_new(conf, "spark.hadoop.fs.s3a.path.style.access",
-                            json_string("true"));
-        if (!strncmp(ep, "http://", 7))
-            json_object_set_new(conf, "spark.hadoop.fs.s3a.connection.ssl."
-                                "enabled", json_string("false"));
-    }
-    if (region && *region)
-        json_object_set_new(conf, "spark.hadoop.fs.s3a.endpoint.region",
-                            json_string(region));
-    return conf;
-}
 
 /* Sets path (s3:// or s3a:// by target) and the s3a confs. */
 static int glue_path(const struct glue_inst *g, const json_t *tj,
@@ -310,7 +285,8 @@ static int glue_path(const struct glue_inst *g, const json_t *tj,
         if (asprintf(&p, "s3a://%s", strstr(loc, "://") + 3) < 0)
             return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
         json_object_set_new(json_object_get(spec, "spark_submit"), "conf",
-                            glue_s3a_conf(g));
+                            g->host->aws_s3a_conf(g->host, g->s3_endpoint_url,
+                                                  g->region));
     }
     json_object_set_new(spec, "path", json_string(p ? p : loc));
     free(p);

@@ -515,32 +515,6 @@ static json_t *s3csv_ddl(const json_t *cols)
     return r;
 }
 
-/* s3a settings for this source's endpoint, as spark-submit --conf. */
-static json_t *s3csv_s3a_conf(const struct s3csv_inst *g)
-{
-    const char *ep = g->endpoint_url, *region = g->region;
-    json_t *conf = json_object();
-
-    if (!ep)
-        ep = getenv("AWS_ENDPOINT_URL_S3");
-    if (!ep)
-        ep = getenv("AWS_ENDPOINT_URL");
-    if (!region)
-        region = getenv("AWS_REGION");
-    if (ep && *ep) {
-        json_object_set_new(conf, "spark.hadoop.fs.s3a.endpoint",
-                            json_string(ep));
-        json_object_set_new(conf, "spark.hadoop.fs.s3a.path.style.access",
-                            json_string("true"));
-        if (!strncmp(ep, "http://", 7))
-            json_object_set_new(conf, "spark.hadoop.fs.s3a.connection.ssl."
-                                "enabled", json_string("false"));
-    }
-    if (region && *region)
-        json_object_set_new(conf, "spark.hadoop.fs.s3a.endpoint.region",
-                            json_string(region));
-    return conf;
-}
 
 static int s3csv_no_path(const struct dsb_read_target *t, const char *what,
                          const char *hint, struct dsb_error *err)
@@ -573,7 +547,8 @@ static int s3csv_target_path(const struct s3csv_inst *g,
         if (asprintf(&p, "s3a%s", loc + 2) < 0)
             return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
         json_object_set_new(json_object_get(spec, "spark_submit"), "conf",
-                            s3csv_s3a_conf(g));
+                            g->host->aws_s3a_conf(g->host, g->endpoint_url,
+                                                  g->region));
     }
     json_object_set_new(spec, "path", json_string(p ? p : loc));
     free(p);
