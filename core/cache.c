@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "util.h"
 
 enum { E_LOADING = 0, E_READY = 1 };
 
@@ -283,12 +284,13 @@ const struct dsb_cached *dsb_cache_get(struct dsb_cache *c, const char *source,
                                        const char *key, dsb_cache_load_fn fn,
                                        void *ctx, int *hit)
 {
-    char full[4096];
+    char *full = dsb_asprintf("%s|%s", source, key);
     uint64_t h;
     struct entry *e;
 
     *hit = 0;
-    snprintf(full, sizeof(full), "%s|%s", source, key);
+    if (!full)
+        return NULL;
     h = fnv1a(full, strlen(full));
     pthread_mutex_lock(&c->lock);
     e = find(c, full, h);
@@ -314,6 +316,7 @@ const struct dsb_cached *dsb_cache_get(struct dsb_cache *c, const char *source,
         publish(c, e);
     }
     pthread_mutex_unlock(&c->lock);
+    free(full);
     return e ? &e->v : NULL;
 }
 

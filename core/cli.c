@@ -36,6 +36,7 @@ static const char usage_text[] =
     "  plugins [--schema]        loaded plugins as JSON; --schema adds each\n"
     "                            plugin's options as JSON Schema\n"
     "  sources [--json]          configured sources: plugin, network, state\n"
+    "  routes                    the HTTP API's routes\n"
     "  serve [--listen ADDR:PORT] [--port-file FILE]\n"
     "                            run the HTTP API (SIGHUP reloads conf.d,\n"
     "                            SIGTERM stops after requests in flight);\n"
@@ -324,7 +325,11 @@ int dsb_cli_main(int argc, char **argv, FILE *out, FILE *errs)
         return cmd_sources(&c);
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(&c);
+    if (strcmp(cmd, "routes") == 0) {
+        dsb_http_routes_print(out);
+        return DSB_EXIT_OK;
+    }
     fprintf(errs, "dsbroker: unknown command \"%s\"; commands: check-config, "
-            "plugins, sources, serve (see dsbroker --help)\n", cmd);
+            "plugins, sources, routes, serve (see dsbroker --help)\n", cmd);
     return DSB_EXIT_USAGE;
 }

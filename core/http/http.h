@@ -92,7 +92,7 @@ struct dsb_req {
     const struct dsb_route *route;
     const char *params[DSB_MAX_PARAMS];
     char *body;
-    size_t body_len, body_cap;
+    size_t body_len, body_cap, discarded;
     int too_large, responded, status;
     size_t resp_bytes;
     const json_t *token;       /* matched auth token, NULL when open */

@@ -1,4 +1,5 @@
 /* The route table (docs/openapi.yaml is checked against it) and matching. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +62,13 @@ const struct dsb_route dsb_routes[] = {
 size_t dsb_routes_count(void)
 {
     return sizeof(dsb_routes) / sizeof(*dsb_routes) - 1;
+}
+
+void dsb_http_routes_print(FILE *out)
+{
+    for (const struct dsb_route *rt = dsb_routes; rt->method; rt++)
+        fprintf(out, "%-7s %-66s %s\n", rt->method, rt->pattern,
+                rt->summary);
 }
 
 /* Compares one pattern with the segments; params get the {..} values. */

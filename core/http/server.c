@@ -238,28 +238,32 @@ static void begin(struct dsb_req *r)
         too_large(r);
 }
 
-static void append_body(struct dsb_req *r, const char *data, size_t n)
+/* Stores upload data.  MHD cannot queue a response while a body is being
+ * received, so a chunked body that grows too large is discarded up to a
+ * budget and answered 413 at its end; beyond the budget the connection is
+ * dropped.  Returns -1 to drop it. */
+static int append_body(struct dsb_req *r, const char *data, size_t n)
 {
     if (r->responded)
-        return;
-    if (r->body_len + n > r->srv->max_body) {
-        too_large(r);
-        return;
+        return 0;
+    if (r->too_large || r->body_len + n > r->srv->max_body) {
+        r->too_large = 1;
+        r->discarded += n;
+        return r->discarded > 4 * r->srv->max_body + (1u << 20) ? -1 : 0;
     }
     if (r->body_len + n + 1 > r->body_cap) {
         size_t cap = (r->body_len + n + 1) * 2;
         char *nb = realloc(r->body, cap < r->srv->max_body + 1
                            ? cap : r->srv->max_body + 1);
-        if (!nb) {
-            too_large(r);
-            return;
-        }
+        if (!nb)
+            return -1;
         r->body = nb;
         r->body_cap = cap < r->srv->max_body + 1 ? cap : r->srv->max_body + 1;
     }
     memcpy(r->body + r->body_len, data, n);
     r->body_len += n;
     r->body[r->body_len] = '\0';
+    return 0;
 }
 
 static void maybe_expire_sessions(struct dsb_req *r)
@@ -339,10 +343,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return MHD_YES;
     }
     if (*upload_size) {
-        append_body(r, upload, *upload_size);
+        int rc = append_body(r, upload, *upload_size);
         *upload_size = 0;
-        return MHD_YES;
+        return rc < 0 ? MHD_NO : MHD_YES;
     }
+    if (r->too_large && !r->responded)
+        too_large(r);
     if (!r->responded)
         dispatch(r);
     return MHD_YES;

@@ -2,6 +2,8 @@
 #ifndef DSB_CORE_HTTP_SERVER_H
 #define DSB_CORE_HTTP_SERVER_H
 
+#include <stdio.h>
+
 #include "diag.h"
 
 struct dsb_server;
@@ -33,5 +35,8 @@ int dsb_server_reload(struct dsb_server *s);
 /* Stops accepting, lets requests in flight finish (up to grace_ms; -1: the
  * configured limits.shutdown_grace_seconds), then frees everything. */
 void dsb_server_stop(struct dsb_server *s, long grace_ms);
+
+/* Prints the route table, one "METHOD PATTERN  summary" line each. */
+void dsb_http_routes_print(FILE *out);
 
 #endif
