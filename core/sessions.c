@@ -17,6 +17,7 @@
 #include "util.h"
 
 #define BUSY_TIMEOUT_MS 5000
+#define TOUCH_EVERY_MS 60000
 
 struct dsb_sessions {
     pthread_mutex_t lock; /* one connection, one statement at a time */
@@ -184,18 +185,33 @@ int dsb_sessions_ensure(struct dsb_sessions *s, const char *id,
     return rc < 0 ? -1 : 0;
 }
 
-/* Touches the session; DSB_E_NOT_FOUND when it does not exist. */
+static int exists(struct dsb_sessions *s, const char *id)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+
+    if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM dsb_sessions WHERE id = ?",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Marks the session used (written at most once a minute, so reads stay
+ * reads); DSB_E_NOT_FOUND when it does not exist. */
 static int touch(struct dsb_sessions *s, const char *id, struct dsb_error *err)
 {
-    int64_t now = dsb_now_ms();
-    const void *args[] = {&now, id};
+    int64_t now = dsb_now_ms(), stale = now - TOUCH_EVERY_MS;
+    const void *args[] = {&now, id, &stale};
     int rc;
 
     if (check_id(id, err) < 0)
         return -1;
-    rc = exec_stmt(s, "UPDATE dsb_sessions SET touched_ms = ? WHERE id = ?",
-                   "it", args, err);
-    if (rc == 0)
+    rc = exec_stmt(s, "UPDATE dsb_sessions SET touched_ms = ? WHERE id = ? "
+                   "AND touched_ms < ?", "iti", args, err);
+    if (rc == 0 && !exists(s, id))
         return dsb_error_set(err, DSB_E_NOT_FOUND, "session %s does not "
                              "exist", id);
     return rc < 0 ? -1 : 0;
