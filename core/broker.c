@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aws/aws.h"
 #include "host.h"
 #include "log.h"
 #include "util.h"
@@ -135,6 +136,35 @@ static void source_open(struct dsb_broker *b, struct dsb_source *s,
     s->state = DSB_SOURCE_OPEN;
 }
 
+static long aws_opt(const json_t *aws, const char *key)
+{
+    return (long)json_integer_value(json_object_get(aws, key));
+}
+
+/* The AWS client from broker.yaml's aws section; never contacts AWS. */
+static int start_aws(struct dsb_broker *b, struct dsb_diags *d)
+{
+    const json_t *aws = json_object_get(b->cfg->broker, "aws");
+    struct dsb_aws_options o = {
+        .region = json_string_value(json_object_get(aws, "region")),
+        .endpoint_url = json_string_value(json_object_get(aws,
+                                                          "endpoint_url")),
+        .profile = json_string_value(json_object_get(aws, "profile")),
+        .connect_timeout_ms = aws_opt(aws, "connect_timeout_ms"),
+        .timeout_ms = aws_opt(aws, "timeout_ms"),
+        .max_attempts = (int)aws_opt(aws, "max_attempts"),
+        .backoff_base_ms = aws_opt(aws, "backoff_base_ms"),
+        .backoff_cap_ms = aws_opt(aws, "backoff_cap_ms"),
+    };
+    struct dsb_error err;
+
+    b->aws = dsb_aws_new(&o, &err);
+    if (b->aws)
+        return 0;
+    dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0, "AWS client: %s", err.message);
+    return -1;
+}
+
 struct dsb_broker *dsb_broker_start(const struct dsb_broker_opts *o,
                                     struct dsb_diags *d)
 {
@@ -151,12 +181,15 @@ struct dsb_broker *dsb_broker_start(const struct dsb_broker_opts *o,
     dsb_config_load_sources(b->cfg, &b->plugins, d);
     if (d->errors)
         goto fail;
+    if (start_aws(b, d) < 0)
+        goto fail;
     sec = json_object_get(b->cfg->broker, "secrets");
     b->secrets = dsb_secrets_new(
         json_integer_value(json_object_get(sec, "ttl_seconds")) * 1000);
     b->sources = calloc(b->cfg->n_sources + 1, sizeof(*b->sources));
     if (!b->secrets || !b->sources)
         goto fail;
+    dsb_secrets_set_aws_backend(b->secrets, dsb_aws_secret_fetch, b->aws);
     for (size_t i = 0; i < b->cfg->n_sources; i++)
         source_open(b, &b->sources[b->n_sources++], &b->cfg->sources[i],
                     o->preflight);
@@ -175,6 +208,7 @@ void dsb_broker_stop(struct dsb_broker *b)
             b->sources[i].plugin->vt.close(b->sources[i].inst);
     free(b->sources);
     dsb_secrets_free(b->secrets);
+    dsb_aws_free(b->aws);
     dsb_plugins_unload_all(&b->plugins);
     dsb_config_free(b->cfg);
     free(b);

@@ -16,6 +16,7 @@ enum dsb_source_state {
 };
 
 struct dsb_broker;
+struct dsb_aws;
 
 struct dsb_host_impl {
     struct dsb_host pub; /* first: plugins see &pub */
@@ -40,7 +41,7 @@ struct dsb_broker {
     struct dsb_secrets *secrets;
     struct dsb_source *sources;
     size_t n_sources;
-    void *aws; /* AWS client (core/aws), NULL until configured */
+    struct dsb_aws *aws; /* the AWS client (core/aws) */
 };
 
 struct dsb_broker_opts {

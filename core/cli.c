@@ -9,6 +9,7 @@
 #include "broker.h"
 #include "http/server.h"
 #include "config.h"
+#include "jobs/cli_jobs.h"
 #include "log.h"
 #include "options.h"
 #include "plugins.h"
@@ -41,6 +42,9 @@ static const char usage_text[] =
     "                            run the HTTP API (SIGHUP reloads conf.d,\n"
     "                            SIGTERM stops after requests in flight);\n"
     "                            port 0 picks a free port, written to FILE\n"
+    "  context SESSION           a running broker's Spark context of SESSION\n"
+    "  submit SESSION FILE.py    submit FILE.py as a job of SESSION to a\n"
+    "                            running broker ($DSB_URL, else listen)\n"
     "\n"
     "Options:\n"
     "  -c, --config DIR   configuration directory (default: $DSB_CONF_DIR,\n"
@@ -288,7 +292,7 @@ int dsb_cli_main(int argc, char **argv, FILE *out, FILE *errs)
 {
     struct cli c = {0};
     const char *cmd;
-    int flag;
+    int flag, ci, ai = 0;
 
     c.out = out;
     c.errs = errs;
@@ -298,8 +302,11 @@ int dsb_cli_main(int argc, char **argv, FILE *out, FILE *errs)
     flag = parse_flags(&c, argc, argv, errs);
     /* flags may also follow the command: parse the rest once more */
     cmd = flag == 0 && optind < argc ? argv[optind] : NULL;
-    if (cmd && flag == 0 && optind + 1 < argc)
+    ci = optind;
+    if (cmd && flag == 0 && optind + 1 < argc) {
         flag = parse_flags(&c, argc - optind, argv + optind, errs);
+        ai = ci + optind; /* first operand after the command */
+    }
     if (flag == 'h') {
         fputs(usage_text, out);
         return DSB_EXIT_OK;
@@ -329,7 +336,17 @@ int dsb_cli_main(int argc, char **argv, FILE *out, FILE *errs)
         dsb_http_routes_print(out);
         return DSB_EXIT_OK;
     }
+    if (strcmp(cmd, "context") == 0 && ai && ai + 1 == argc)
+        return dsb_cli_context(c.conf_dir, argv[ai], out, errs);
+    if (strcmp(cmd, "submit") == 0 && ai && ai + 2 == argc)
+        return dsb_cli_submit(c.conf_dir, argv[ai], argv[ai + 1], out, errs);
+    if (strcmp(cmd, "context") == 0 || strcmp(cmd, "submit") == 0) {
+        fprintf(errs, "dsbroker: usage: dsbroker context SESSION | dsbroker "
+                "submit SESSION FILE.py\n");
+        return DSB_EXIT_USAGE;
+    }
     fprintf(errs, "dsbroker: unknown command \"%s\"; commands: check-config, "
-            "plugins, sources, routes, serve (see dsbroker --help)\n", cmd);
+            "plugins, sources, routes, serve, context, submit (see dsbroker "
+            "--help)\n", cmd);
     return DSB_EXIT_USAGE;
 }

@@ -54,6 +54,10 @@ static const struct dsb_option aws_opts[] = {
                    "total time of one attempt"),
     DSB_OPTION_INT("max_attempts", 0, "3", 1, 10,
                    "attempts per request (AWS standard retry mode)"),
+    DSB_OPTION_INT("backoff_base_ms", 0, "1000", 1, 60000,
+                   "retry n waits a random time up to base * 2^(n-1)"),
+    DSB_OPTION_INT("backoff_cap_ms", 0, "20000", 1, 600000,
+                   "longest wait between attempts"),
     DSB_OPTION_END};
 
 static const struct dsb_option token_opts[] = {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jobs/router.h"
 #include "util.h"
 
 /* ------------------------------------------------------ string builder */
@@ -132,6 +133,25 @@ int dsb_context_default_route(const struct dsb_config *cfg,
     snprintf(out->reason, sizeof(out->reason), "%s", explicit_executor
              ? "requested explicitly" : e ? "default executor"
              : "no executor configured");
+    return 0;
+}
+
+int dsb_context_jobs_route(const struct dsb_config *cfg,
+                           const char *const *networks, size_t n,
+                           const char *explicit_executor,
+                           struct dsb_route_choice *out,
+                           struct dsb_error *err)
+{
+    struct dsb_route r;
+
+    memset(out, 0, sizeof(*out));
+    memset(&r, 0, sizeof(r));
+    if (dsb_route(cfg, networks, n, explicit_executor, &r, err) < 0)
+        return -1;
+    snprintf(out->executor, sizeof(out->executor), "%s", r.executor);
+    snprintf(out->type, sizeof(out->type), "%s", r.type);
+    snprintf(out->reason, sizeof(out->reason), "%s", r.reason);
+    dsb_route_clear(&r);
     return 0;
 }
 
@@ -632,7 +652,7 @@ int dsb_context_build(struct dsb_broker *b, const struct dsb_selection *sel,
     struct dsb_route_choice r;
     struct dsb_read_target t;
     dsb_context_route_fn route = o && o->route ? o->route
-                                               : dsb_context_default_route;
+                                               : dsb_context_jobs_route;
     size_t n_nets = 0;
     int rc = -1;
 

@@ -16,13 +16,13 @@
 struct dsb_route_choice {
     char executor[128]; /* "" when no executor is configured */
     char type[32];      /* "local-spark", "emr-serverless" or "" */
-    char reason[256];
+    char reason[512];
 };
 
 /*
  * Chooses the executor for a set of networks (sorted, unique).  The jobs
- * router (core/jobs/router.h, dsb_route) is meant to be plugged in here;
- * until then dsb_context_default_route is used.  explicit_executor may be
+ * router (core/jobs/router.h, dsb_route) is the default (see
+ * dsb_context_jobs_route).  explicit_executor may be
  * NULL.  Returns 0, or -1 with err set (DSB_E_NOT_FOUND for an unknown
  * explicit executor, DSB_E_CONFLICT when none reaches the networks).
  */
@@ -40,6 +40,15 @@ int dsb_context_default_route(const struct dsb_config *cfg,
                               struct dsb_route_choice *out,
                               struct dsb_error *err);
 
+/* The jobs router (core/jobs/router.h dsb_route): the covering executor
+ * with the fewest networks; refusals are DSB_E_INVALID, upstream "route".
+ * This is what dsb_context_build uses unless opts name another. */
+int dsb_context_jobs_route(const struct dsb_config *cfg,
+                           const char *const *networks, size_t n,
+                           const char *explicit_executor,
+                           struct dsb_route_choice *out,
+                           struct dsb_error *err);
+
 /* Fetches a read spec; *out is a new reference the builder only reads
  * (the server serves it from its cache). */
 typedef int (*dsb_context_spec_fn)(void *ctx, struct dsb_source *src,
@@ -50,7 +59,7 @@ typedef int (*dsb_context_spec_fn)(void *ctx, struct dsb_source *src,
 struct dsb_context_opts {
     dsb_context_spec_fn spec;    /* NULL: dsb_source_read_spec */
     void *spec_ctx;
-    dsb_context_route_fn route;  /* NULL: dsb_context_default_route */
+    dsb_context_route_fn route;  /* NULL: dsb_context_jobs_route */
 };
 
 /*

@@ -15,6 +15,8 @@ static const struct dsb_host_impl *impl_of(const struct dsb_host *h)
 }
 
 static void host_log(const struct dsb_host *h, enum dsb_log_level level,
+                     const char *fmt, ...) DSB_PRINTF(3, 4);
+static void host_log(const struct dsb_host *h, enum dsb_log_level level,
                      const char *fmt, ...)
 {
     va_list ap;

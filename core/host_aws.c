@@ -1,34 +1,54 @@
-/* AWS host slots; replaced by the core AWS client when it lands. */
+/* The AWS host slots: signed requests through the broker's AWS client. */
+#include <stddef.h>
+
+#include "aws/aws.h"
 #include "host.h"
+#include "log.h"
 
-static int aws_unavailable(const struct dsb_host *h,
-                           const struct dsb_aws_request *req,
-                           struct dsb_aws_response *resp, struct dsb_error *err)
+static struct dsb_aws *aws_of(const struct dsb_host *h)
 {
-    (void)h;
-    (void)resp;
-    return dsb_error_set(err, DSB_E_UNSUPPORTED, "no AWS client in this "
-                         "build (request to %s)", req->service);
+    const struct dsb_host_impl *hi = (const struct dsb_host_impl *)(
+        const void *)((const char *)h - offsetof(struct dsb_host_impl, pub));
+    return hi->broker->aws;
 }
 
-static void aws_free(const struct dsb_host *h, struct dsb_aws_response *resp)
+static int host_aws_request(const struct dsb_host *h,
+                            const struct dsb_aws_request *req,
+                            struct dsb_aws_response *resp,
+                            struct dsb_error *err)
 {
-    (void)h;
-    (void)resp;
+    struct dsb_aws *aws = aws_of(h);
+    int rc;
+
+    if (!aws)
+        return dsb_error_set(err, DSB_E_CONFIG, "the AWS client is not "
+                             "available");
+    rc = dsb_aws_send(aws, req, resp, err);
+    if (rc < 0)
+        dsb_redact_error(err);
+    return rc;
 }
 
-static int aws_error(const struct dsb_host *h,
-                     const struct dsb_aws_response *resp,
-                     struct dsb_error *err)
+static void host_aws_free(const struct dsb_host *h,
+                          struct dsb_aws_response *resp)
 {
     (void)h;
-    return dsb_error_set(err, DSB_E_UPSTREAM, "AWS answered HTTP %ld",
-                         resp->status);
+    dsb_aws_response_free(resp);
+}
+
+static int host_aws_error(const struct dsb_host *h,
+                          const struct dsb_aws_response *resp,
+                          struct dsb_error *err)
+{
+    (void)h;
+    dsb_aws_error_from_response(resp, err);
+    dsb_redact_error(err);
+    return -1;
 }
 
 void dsb_host_init_aws(struct dsb_host *h)
 {
-    h->aws_request = aws_unavailable;
-    h->aws_response_free = aws_free;
-    h->aws_error = aws_error;
+    h->aws_request = host_aws_request;
+    h->aws_response_free = host_aws_free;
+    h->aws_error = host_aws_error;
 }

@@ -208,8 +208,8 @@ static int get_base(struct dsb_secrets *s, const char *base, char **value,
     return 0;
 }
 
-static int select_key(const char *ref, const char *whole, const char *key,
-                      char **value, struct dsb_error *err)
+int dsb_secret_select_key(const char *ref, const char *whole,
+                          const char *key, char **value, struct dsb_error *err)
 {
     json_t *doc = json_loads(whole, JSON_REJECT_DUPLICATES, NULL), *v;
     char num[64];
@@ -266,7 +266,7 @@ int dsb_secrets_get(struct dsb_secrets *s, const char *ref, char **value,
         *hash++ = '\0';
     rc = get_base(s, base, &whole, err);
     if (rc == 0 && hash) {
-        rc = select_key(ref, whole, hash, value, err);
+        rc = dsb_secret_select_key(ref, whole, hash, value, err);
         dsb_secret_value_free(whole);
     } else if (rc == 0) {
         *value = whole;

@@ -26,6 +26,12 @@ int dsb_secret_ref_check(const char *ref, char *why, size_t why_len);
  * Thread-safe. */
 int dsb_secrets_get(struct dsb_secrets *s, const char *ref, char **value,
                     struct dsb_error *err);
+/* The string (or integer, printed) under `key` of the JSON object `whole`
+ * (an RDS-style secret) into a new value; registered for redaction.  `ref`
+ * names the secret in errors.  DSB_E_CONFIG when whole is not a JSON object,
+ * DSB_E_NOT_FOUND when the key is missing or not a string/number. */
+int dsb_secret_select_key(const char *ref, const char *whole, const char *key,
+                          char **value, struct dsb_error *err);
 /* Wipes and frees a value. NULL is a no-op. */
 void dsb_secret_value_free(char *value);
 /* Drops the cached value of ref (all #keys of the same secret). */

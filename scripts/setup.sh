@@ -22,14 +22,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   echo "setup: installing ${#missing[@]} Debian packages: ${missing[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
+  log=$(mktemp)
+  if ! { $sudo apt-get update -qq &&
+         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+           --no-install-recommends -o Dpkg::Use-Pty=0 "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "setup: apt-get failed (output above)" >&2
+    exit 1
+  fi
+  rm -f "$log"
 fi
 
 venv=${DSB_VENV:-$root/.venv}
-py=(moto[server] boto3)
-[ "$want_spark" = 1 ] && py+=(pyspark)
+py=("moto[server]>=5,<6" "boto3>=1.34")
+[ "$want_spark" = 1 ] && py+=("pyspark>=4,<5")
 if [ ! -x "$venv/bin/python" ]; then
   echo "setup: creating the project venv in $venv"
   python3 -m venv "$venv"
@@ -37,6 +43,8 @@ fi
 stamp="$venv/.dsb-installed"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${py[*]}" ]; then
   echo "setup: installing ${py[*]} into the venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check "${py[@]}"
+  "$venv/bin/pip" install -q --disable-pip-version-check "${py[@]}" 2>&1 |
+    grep -v "^\[notice\]" >&2 || true
+  "$venv/bin/python" -c "import moto, boto3" || { echo "setup: venv install failed" >&2; exit 1; }
   echo "${py[*]}" > "$stamp"
 fi

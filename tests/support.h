@@ -76,6 +76,13 @@ struct t_run {
     char *err;
 };
 
+static inline void t_run_free(struct t_run *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
+
 /* Runs the CLI in-process with a NULL-terminated argument list. */
 static inline struct t_run t_cli(const char *arg, ...)
 {

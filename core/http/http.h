@@ -32,7 +32,7 @@ typedef void (*dsb_handler_fn)(struct dsb_req *r);
 #define DSB_ROUTE_HEALTH 0x1u /* open when auth.open_health */
 #define DSB_ROUTE_BODY 0x2u   /* takes a JSON body */
 
-struct dsb_route {
+struct dsb_http_route {
     const char *method;
     const char *pattern; /* "/v1/sources/{src}"; {name} is one segment */
     dsb_handler_fn fn;
@@ -41,7 +41,7 @@ struct dsb_route {
 };
 
 /* The route table (router.c); ends with a NULL method. */
-extern const struct dsb_route dsb_routes[];
+extern const struct dsb_http_route dsb_routes[];
 size_t dsb_routes_count(void);
 
 enum dsb_match { DSB_MATCH_OK, DSB_MATCH_NO_PATH, DSB_MATCH_NO_METHOD };
@@ -50,7 +50,7 @@ enum dsb_match { DSB_MATCH_OK, DSB_MATCH_NO_PATH, DSB_MATCH_NO_METHOD };
  * (pointers into segs) are set; on NO_METHOD, allow lists the methods of
  * the path ("GET, POST"). */
 enum dsb_match dsb_router_match(const char *method, char *const *segs,
-                                size_t n, const struct dsb_route **route,
+                                size_t n, const struct dsb_http_route **route,
                                 const char **params, char *allow,
                                 size_t allow_cap);
 /* Splits a raw path into percent-decoded segments (malloc'd array of
@@ -89,7 +89,7 @@ struct dsb_req {
     const char *url;
     char **segs;
     size_t n_segs;
-    const struct dsb_route *route;
+    const struct dsb_http_route *route;
     const char *params[DSB_MAX_PARAMS];
     char *body;
     size_t body_len, body_cap, discarded;
@@ -164,7 +164,7 @@ void dsb_data_context_opts(struct dsb_req *r, struct dsb_context_opts *o);
 /* Metrics (metrics.c). */
 struct dsb_metrics *dsb_metrics_new(void);
 void dsb_metrics_free(struct dsb_metrics *m);
-void dsb_metrics_request(struct dsb_metrics *m, const struct dsb_route *route,
+void dsb_metrics_request(struct dsb_metrics *m, const struct dsb_http_route *route,
                          int status, int64_t us);
 void dsb_metrics_plugin(struct dsb_metrics *m, const char *source,
                         const char *slot, int64_t us, int failed);

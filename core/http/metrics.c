@@ -80,7 +80,7 @@ static void hist_add(struct hist *h, int64_t us)
     atomic_fetch_add(&h->sum_us, (unsigned long long)(us > 0 ? us : 0));
 }
 
-void dsb_metrics_request(struct dsb_metrics *m, const struct dsb_route *route,
+void dsb_metrics_request(struct dsb_metrics *m, const struct dsb_http_route *route,
                          int status, int64_t us)
 {
     size_t ri = route ? (size_t)(route - dsb_routes) : MAX_ROUTES;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "jobs/router.h"
 #include "log.h"
 
 static const struct {
@@ -142,8 +143,10 @@ void dsb_reply_problem(struct dsb_req *r, int status, const char *code,
 
 void dsb_reply_error(struct dsb_req *r, const struct dsb_error *e)
 {
-    int status = dsb_err_http_status(e->code);
-    json_t *p = problem(status, dsb_err_code_name(e->code), e->message,
+    int route = e->code == DSB_E_INVALID && strcmp(e->upstream, DSB_ROUTE_UPSTREAM) == 0;
+    int status = route ? 422 : dsb_err_http_status(e->code);
+    json_t *p = problem(status, route ? "unroutable"
+                        : dsb_err_code_name(e->code), e->message,
                         e->detail, e->hint, r->request_id);
 
     if (!p) {

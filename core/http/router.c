@@ -8,7 +8,7 @@
 #define H DSB_ROUTE_HEALTH
 #define B DSB_ROUTE_BODY
 
-const struct dsb_route dsb_routes[] = {
+const struct dsb_http_route dsb_routes[] = {
     {"GET", "/healthz", dsb_h_healthz, H, "liveness"},
     {"GET", "/readyz", dsb_h_readyz, H, "readiness"},
     {"GET", "/metrics", dsb_h_metrics, H, "Prometheus metrics"},
@@ -66,7 +66,7 @@ size_t dsb_routes_count(void)
 
 void dsb_http_routes_print(FILE *out)
 {
-    for (const struct dsb_route *rt = dsb_routes; rt->method; rt++)
+    for (const struct dsb_http_route *rt = dsb_routes; rt->method; rt++)
         fprintf(out, "%-7s %-66s %s\n", rt->method, rt->pattern,
                 rt->summary);
 }
@@ -104,7 +104,7 @@ static void allow_add(char *allow, size_t cap, const char *method)
 }
 
 enum dsb_match dsb_router_match(const char *method, char *const *segs,
-                                size_t n, const struct dsb_route **route,
+                                size_t n, const struct dsb_http_route **route,
                                 const char **params, char *allow,
                                 size_t allow_cap)
 {
@@ -112,7 +112,7 @@ enum dsb_match dsb_router_match(const char *method, char *const *segs,
     int path_seen = 0;
 
     allow[0] = '\0';
-    for (const struct dsb_route *rt = dsb_routes; rt->method; rt++) {
+    for (const struct dsb_http_route *rt = dsb_routes; rt->method; rt++) {
         if (!pattern_match(rt->pattern, segs, n, p))
             continue;
         path_seen = 1;

@@ -307,6 +307,7 @@ struct dsb_aws_response {
     char *body;       /* NUL-terminated after body_len bytes */
     size_t body_len;
     char request_id[128];
+    char error_type[128]; /* X-Amzn-ErrorType header, "" when absent */
 };
 
 /*

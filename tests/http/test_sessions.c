@@ -215,7 +215,8 @@ Test(sessions, context)
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j,
                      "route"), "executor")), "local");
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j,
-                     "route"), "reason")), "default executor");
+                     "route"), "reason")), "local reaches aurora-vpc, "
+                     "fixture-net, public with 4 networks");
     cr_assert_eq(json_array_size(json_object_get(json_object_get(j, "route"),
                                                  "networks")), 3, "%s",
                  r.body);
@@ -248,14 +249,19 @@ Test(sessions, context)
     cr_assert_eq(r.status, 200);
     cr_assert(strstr(r.body, "# Spark context") && strstr(r.body, "Pitfalls"));
     t_free(&r);
+    snprintf(p, sizeof(p), "/v1/sessions/%s/context?executor=local", id);
+    r = t_get(p);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    t_free(&r);
+    /* the public-only application cannot reach the VPC database */
     snprintf(p, sizeof(p), "/v1/sessions/%s/context?executor=standard", id);
     r = t_get(p);
-    cr_assert(strstr(r.body, "\"reason\":\"requested explicitly\""), "%s",
-              r.body);
+    t_problem(&r, 422, "unroutable");
+    cr_assert(strstr(r.body, "aurora-vpc"), "%s", r.body);
     t_free(&r);
     snprintf(p, sizeof(p), "/v1/sessions/%s/context?executor=ghost", id);
     r = t_get(p);
-    t_problem(&r, 404, "not_found");
+    t_problem(&r, 422, "unroutable");
     t_free(&r);
     snprintf(p, sizeof(p), "/v1/sessions/%s/context?format=xml", id);
     r = t_get(p);

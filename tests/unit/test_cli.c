@@ -24,9 +24,11 @@ Test(cli, help_and_version)
     struct t_run r = t_cli("--help", NULL);
     cr_assert_eq(r.rc, 0);
     cr_assert(strstr(r.out, "usage: dsbroker"), "%s", r.out);
+    t_run_free(&r);
     r = t_cli("-V", NULL);
     cr_assert_eq(r.rc, 0);
     cr_assert(strstr(r.out, "plugin ABI 1.0"), "%s", r.out);
+    t_run_free(&r);
 }
 
 Test(cli, usage_errors_exit_2)
@@ -34,15 +36,19 @@ Test(cli, usage_errors_exit_2)
     struct t_run r = t_cli(NULL);
     cr_assert_eq(r.rc, 2);
     cr_assert(strstr(r.err, "usage:"), "%s", r.err);
+    t_run_free(&r);
     r = t_cli("frobnicate", NULL);
     cr_assert_eq(r.rc, 2);
     cr_assert(strstr(r.err, "unknown command \"frobnicate\""), "%s", r.err);
+    t_run_free(&r);
     r = t_cli("--bogus", "sources", NULL);
     cr_assert_eq(r.rc, 2);
     cr_assert(strstr(r.err, "unknown or incomplete option \"--bogus\""), "%s",
               r.err);
+    t_run_free(&r);
     r = t_cli("sources", "-c", NULL);
     cr_assert_eq(r.rc, 2);
+    t_run_free(&r);
 }
 
 Test(cli, check_config_good)
@@ -51,6 +57,7 @@ Test(cli, check_config_good)
     cr_assert_eq(r.rc, 0, "%s%s", r.out, r.err);
     cr_assert(strstr(r.out, "ok (2 sources, 2 executors, 1 plugin)"), "%s",
               r.out);
+    t_run_free(&r);
 }
 
 Test(cli, check_config_connect_checks_each_source)
@@ -61,6 +68,7 @@ Test(cli, check_config_connect_checks_each_source)
     cr_assert(strstr(r.out, "source main: ok"), "%s", r.out);
     cr_assert_null(strstr(r.out, "fixture-pw-123"));
     cr_assert_null(strstr(r.err, "fixture-pw-123"));
+    t_run_free(&r);
 }
 
 Test(cli, check_config_broken_reports_every_error)
@@ -73,6 +81,7 @@ Test(cli, check_config_broken_reports_every_error)
                      "\"page_max\" must be an integer"), "%s", r.out);
     cr_assert(strstr(r.out, " errors\n"), "%s", r.out);
     cr_assert_null(strstr(r.out, "hunter2"));
+    t_run_free(&r);
 }
 
 Test(cli, plugins_with_schema)
@@ -89,6 +98,7 @@ Test(cli, plugins_with_schema)
         json_object_get(json_object_get(p, "options"), "properties"),
         "mode"), "type")), "string");
     json_decref(arr);
+    t_run_free(&r);
 }
 
 Test(cli, sources_table_and_json)
@@ -100,12 +110,14 @@ Test(cli, sources_table_and_json)
     cr_assert(strstr(r.out, "main"), "%s", r.out);
     cr_assert(strstr(r.out, "fixture-net"), "%s", r.out);
     cr_assert(strstr(r.out, "disabled"), "%s", r.out);
+    t_run_free(&r);
     r = t_cli("sources", "--json", "-c", good, "-P", pgood, NULL);
     arr = json_loads(r.out, 0, NULL);
     cr_assert_eq(json_array_size(arr), 2, "%s", r.out);
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(arr, 1),
                      "network")), "private-net");
     json_decref(arr);
+    t_run_free(&r);
 }
 
 Test(cli, repository_conf_d_passes)
@@ -116,4 +128,7 @@ Test(cli, repository_conf_d_passes)
 
     cr_assert_eq(r.rc, 0, "%s%s", r.out, r.err);
     cr_assert(strstr(r.out, ": ok ("), "%s", r.out);
+    t_run_free(&r);
+    free(confd);
+    free(plugins);
 }

@@ -1,0 +1,17 @@
+/* `dsbroker context SESSION` and `dsbroker submit SESSION FILE.py`: clients
+ * of a running broker's HTTP API (base URL: $DSB_URL, else broker.yaml's
+ * listen address). */
+#ifndef DSB_CORE_JOBS_CLI_JOBS_H
+#define DSB_CORE_JOBS_CLI_JOBS_H
+
+#include <stdio.h>
+
+/* GET /v1/sessions/SESSION/context; prints the JSON.  Exit code. */
+int dsb_cli_context(const char *conf_dir, const char *session, FILE *out,
+                    FILE *errs);
+/* POST /v1/sessions/SESSION/jobs {"code": FILE's text, "name": FILE's
+ * base name}; prints the job (with its route).  Exit code. */
+int dsb_cli_submit(const char *conf_dir, const char *session,
+                   const char *file, FILE *out, FILE *errs);
+
+#endif

@@ -1,0 +1,403 @@
+/* The emr-serverless executor: stage the script to S3, StartJobRun,
+ * GetJobRun from the tracker, CancelJobRun on request or past deadline. */
+#include "jobs/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "aws/aws.h"
+#include "log.h"
+#include "util.h"
+
+static const char *opt(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+/* "s3://b/p" + "x/y" -> "s3://b/p/x/y" (malloc'd). */
+static char *uri_join(const char *base, const char *rel)
+{
+    size_t n = strlen(base);
+
+    while (n > 5 && base[n - 1] == '/')
+        n--;
+    return dsb_asprintf("%.*s/%s", (int)n, base, rel);
+}
+
+/* One REST call to EMR Serverless (or S3 when service is "s3").  On 2xx,
+ * *out is the parsed body ({} when empty); else -1 with the AWS error. */
+static int emr_call(struct dsb_aws *aws, const json_t *emr, const char *svc,
+                    const char *method, const char *path, const char *ctype,
+                    const char *body, json_t **out, struct dsb_error *err)
+{
+    struct dsb_aws_request req = {0};
+    struct dsb_aws_response resp = {0};
+    struct dsb_kv hdr[] = {{"Content-Type", ctype}};
+    int rc = -1;
+
+    req.service = svc;
+    req.region = opt(emr, "region");
+    req.endpoint_url = strcmp(svc, "s3") ? opt(emr, "endpoint_url") : NULL;
+    req.method = method;
+    req.path = path;
+    req.headers = hdr;
+    req.n_headers = ctype ? 1 : 0;
+    req.body = body;
+    req.body_len = body ? strlen(body) : 0;
+    if (dsb_aws_send(aws, &req, &resp, err) < 0)
+        return -1;
+    if (resp.status / 100 != 2) {
+        dsb_aws_error_from_response(&resp, err);
+    } else {
+        *out = resp.body_len ? json_loadb(resp.body, resp.body_len, 0, NULL)
+                             : json_object();
+        rc = *out ? 0 : dsb_error_set(err, DSB_E_UPSTREAM, "EMR Serverless "
+                                      "answered with a body that is not JSON");
+    }
+    dsb_aws_response_free(&resp);
+    return rc;
+}
+
+/* --------------------------------------------------------------- start */
+
+/* PutObject of the job's code to STAGING/ID/main.py; the s3:// URI. */
+static char *stage(struct dsb_aws *aws, const json_t *emr, const char *staging,
+                   const json_t *doc, const char *code, struct dsb_error *err)
+{
+    char *rel = dsb_asprintf("%s/main.py", dsb_job_str(doc, "id", NULL));
+    char *uri = rel ? uri_join(staging, rel) : NULL, *path = NULL, *body;
+    int prelude = strstr(code, "_dsb_secret(") &&
+                  !strstr(code, "def _dsb_secret");
+    json_t *out = NULL;
+
+    body = dsb_asprintf("%s%s", prelude ? dsb_jobs_python_prelude() : "",
+                        code);
+    if (uri && strncmp(uri, "s3://", 5) == 0)
+        path = dsb_asprintf("/%s", uri + 5);
+    if (!body || !path) {
+        dsb_error_set(err, DSB_E_CONFIG, "staging_uri must be s3://bucket/"
+                      "prefix, not \"%s\"", staging);
+    } else if (emr_call(aws, emr, "s3", "PUT", path, "text/x-python", body,
+                        &out, err) == 0) {
+        json_decref(out);
+        free(rel);
+        free(path);
+        free(body);
+        return uri;
+    }
+    free(rel);
+    free(uri);
+    free(path);
+    free(body);
+    return NULL;
+}
+
+static char *append(char *s, const char *a, const char *b)
+{
+    char *n = s ? dsb_asprintf("%s%s%s%s", s, *s ? " " : "", a, b) : NULL;
+
+    free(s);
+    return n;
+}
+
+/* Comma-joined jars (malloc'd, "" for none). */
+static char *join_jars(const json_t *jars)
+{
+    char *out = strdup(""), *next;
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(jars, i, v) {
+        next = out ? dsb_asprintf("%s%s%s", out, *out ? "," : "",
+                                  json_string_value(v)) : NULL;
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
+/* sparkSubmitParameters: --jars, the executor's and the read specs' confs,
+ * and the job's environment (output location, ids). */
+static char *submit_params(const json_t *doc)
+{
+    const json_t *ss = json_object_get(doc, "spark_submit");
+    char *p = strdup(""), *jars = join_jars(json_object_get(ss, "jars")), *kv;
+    const char *k;
+    json_t *v;
+
+    if (jars && *jars)
+        p = append(p, "--jars ", jars);
+    free(jars);
+    json_object_foreach(json_object_get(ss, "conf"), k, v) {
+        kv = dsb_asprintf("%s=%s", k, json_string_value(v));
+        p = append(p, "--conf ", kv ? kv : "");
+        free(kv);
+    }
+    kv = dsb_asprintf("spark.emr-serverless.driverEnv.DSB_OUTPUT=%s "
+                      "--conf spark.emr-serverless.driverEnv.DSB_JOB_ID=%s "
+                      "--conf spark.emr-serverless.driverEnv.DSB_SESSION_ID=%s",
+                      dsb_job_str(doc, "output", "uri"),
+                      dsb_job_str(doc, "id", NULL),
+                      dsb_job_str(doc, "session_id", NULL));
+    p = append(p, "--conf ", kv ? kv : "");
+    free(kv);
+    return p;
+}
+
+static json_t *start_body(const json_t *doc, const json_t *o,
+                          const char *entry)
+{
+    long minutes = (long)(json_integer_value(json_object_get(
+                              doc, "timeout_seconds")) + 59) / 60;
+    const char *log_uri = opt(o, "log_uri");
+    char *params = submit_params(doc);
+    json_t *body = params ? json_pack(
+        "{s:s, s:s, s:s, s:{s:{s:s, s:O, s:s}}, s:I, s:{s:s, s:s}}",
+        "clientToken", dsb_job_str(doc, "emr", "client_token"),
+        "executionRoleArn", opt(o, "execution_role_arn"), "name",
+        dsb_job_str(doc, "name", NULL), "jobDriver", "sparkSubmit",
+        "entryPoint", entry, "entryPointArguments",
+        json_object_get(doc, "args"), "sparkSubmitParameters", params,
+        "executionTimeoutMinutes", (json_int_t)(minutes < 5 ? 5 : minutes),
+        "tags", "dsb:session", dsb_job_str(doc, "session_id", NULL),
+        "dsb:job", dsb_job_str(doc, "id", NULL)) : NULL;
+
+    if (body && log_uri)
+        json_object_set_new(body, "configurationOverrides", json_pack(
+            "{s:{s:{s:s}}}", "monitoringConfiguration",
+            "s3MonitoringConfiguration", "logUri", log_uri));
+    free(params);
+    return body;
+}
+
+/* doc.emr and doc.output before the run starts. */
+static int prepare(json_t *doc, const json_t *o, struct dsb_error *err)
+{
+    char token[40], *out_base, *out;
+    const char *base = opt(o, "output_uri");
+
+    snprintf(token, sizeof(token), "%s",
+             dsb_job_str(doc, "id", NULL) + 4); /* id minus "job-" */
+    out_base = base ? strdup(base) : uri_join(opt(o, "staging_uri"),
+                                              "output");
+    out = out_base ? uri_join(out_base, dsb_job_str(doc, "id", NULL)) : NULL;
+    free(out_base);
+    if (!out)
+        return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    json_object_set_new(doc, "output", json_pack("{s:s, s:[ss]}", "uri", out,
+                                                 "formats", "csv", "jsonl"));
+    json_object_set_new(doc, "emr", json_pack(
+        "{s:s, s:s, s:s?, s:s?, s:s?, s:n, s:n, s:n}", "application_id",
+        opt(o, "application_id"), "client_token", token, "region",
+        opt(o, "region"), "endpoint_url", opt(o, "endpoint_url"), "log_uri",
+        opt(o, "log_uri"), "job_run_id", "state", "state_details"));
+    free(out);
+    return 0;
+}
+
+int dsb_emr_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
+                  const struct dsb_job_request *r, json_t *doc,
+                  struct dsb_error *err)
+{
+    struct dsb_aws *aws = dsb_jobs_aws(j, err);
+    json_t *emr, *body = NULL, *out = NULL;
+    char *entry = NULL, *path = NULL, *text = NULL;
+    int rc = -1;
+
+    if (!aws || prepare(doc, e->options, err) < 0)
+        goto fail;
+    emr = json_object_get(doc, "emr");
+    entry = r->code ? stage(aws, emr, opt(e->options, "staging_uri"), doc,
+                            r->code, err)
+                    : strdup(r->entry_point);
+    if (!entry)
+        goto fail;
+    json_object_set_new(doc, "script", json_string(entry));
+    body = start_body(doc, e->options, entry);
+    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    path = dsb_asprintf("/applications/%s/jobruns",
+                        opt(e->options, "application_id"));
+    if (!text || !path ||
+        emr_call(aws, emr, "emr-serverless", "POST", path, "application/json",
+                 text, &out, err) < 0)
+        goto fail;
+    json_object_set(emr, "job_run_id", json_object_get(out, "jobRunId"));
+    json_object_set_new(emr, "state", json_string("SUBMITTED"));
+    dsb_job_set_state(doc, "pending", NULL);
+    rc = json_is_string(json_object_get(emr, "job_run_id"))
+             ? 0 : dsb_error_set(err, DSB_E_UPSTREAM, "StartJobRun answered "
+                                 "without a jobRunId");
+fail:
+    json_decref(body);
+    json_decref(out);
+    free(entry);
+    free(path);
+    free(text);
+    return rc;
+}
+
+/* ------------------------------------------------------------ tracking */
+
+static char *run_path(const json_t *doc)
+{
+    return dsb_asprintf("/applications/%s/jobruns/%s",
+                        dsb_job_str(doc, "emr", "application_id"),
+                        dsb_job_str(doc, "emr", "job_run_id"));
+}
+
+/* Applies an observed EMR state to the stored record (under j->mu). */
+static void apply(struct dsb_jobs *j, const char *id, const char *emr_state,
+                  const char *details)
+{
+    json_t *doc = dsb_jstore_get(j, id), *emr;
+    const char *state = dsb_jobs_emr_state(emr_state), *stop;
+    struct dsb_error err;
+
+    if (!doc || !state || dsb_job_is_final(dsb_job_str(doc, "state", NULL)))
+        goto done;
+    emr = json_object_get(doc, "emr");
+    stop = opt(emr, "stop_state");
+    json_object_set_new(emr, "state", json_string(emr_state));
+    if (details)
+        json_object_set_new(emr, "state_details", json_string(details));
+    if (strcmp(state, "cancelled") == 0 && stop)
+        state = stop;
+    if (strcmp(state, dsb_job_str(doc, "state", NULL)) == 0 &&
+        !dsb_job_is_final(state))
+        json_object_set_new(doc, "updated_at", json_integer(dsb_jobs_now_ms()));
+    else
+        dsb_job_set_state(doc, state, strcmp(state, "failed") == 0 ? details
+                                                                    : NULL);
+    if (dsb_jstore_put(j, doc, &err) < 0)
+        dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
+done:
+    json_decref(doc);
+}
+
+static void poll_one(struct dsb_jobs *j, struct dsb_aws *aws, json_t *doc)
+{
+    const char *id = dsb_job_str(doc, "id", NULL);
+    char *path = run_path(doc);
+    json_t *out = NULL, *run;
+    struct dsb_error err;
+
+    if (path && emr_call(aws, json_object_get(doc, "emr"), "emr-serverless",
+                         "GET", path, NULL, NULL, &out, &err) == 0) {
+        run = json_object_get(out, "jobRun");
+        pthread_mutex_lock(&j->mu);
+        apply(j, id, opt(run, "state"), opt(run, "stateDetails"));
+        pthread_mutex_unlock(&j->mu);
+    } else if (path) {
+        dsb_logf(DSB_LOG_WARN, "jobs", "cannot get the state of job %s: %s",
+                 id, err.message);
+    }
+    json_decref(out);
+    free(path);
+}
+
+/* Past its deadline and not stopping yet: cancel it. */
+static void enforce(struct dsb_jobs *j, const json_t *doc)
+{
+    int64_t deadline = json_integer_value(json_object_get(doc, "deadline_at"));
+    struct dsb_error err;
+
+    if (!deadline || dsb_jobs_now_ms() < deadline ||
+        opt(json_object_get(doc, "emr"), "stop_state"))
+        return;
+    if (dsb_emr_cancel(j, dsb_job_str(doc, "id", NULL), "timed_out", &err) < 0)
+        dsb_logf(DSB_LOG_WARN, "jobs", "cannot cancel job %s past its "
+                 "deadline: %s", dsb_job_str(doc, "id", NULL), err.message);
+}
+
+void dsb_emr_tick(struct dsb_jobs *j)
+{
+    json_t *active, *doc;
+    struct dsb_aws *aws = NULL;
+    struct dsb_error err;
+    size_t i;
+
+    pthread_mutex_lock(&j->mu);
+    active = dsb_jstore_list(j, NULL);
+    pthread_mutex_unlock(&j->mu);
+    json_array_foreach(active, i, doc) {
+        if (!dsb_job_str(doc, "emr", "job_run_id"))
+            continue;
+        if (!aws && !(aws = dsb_jobs_aws(j, &err)))
+            break;
+        poll_one(j, aws, doc);
+        enforce(j, doc);
+    }
+    json_decref(active);
+}
+
+/* Records the stop the broker asked for (under j->mu). */
+static void mark_stop(struct dsb_jobs *j, const char *id, const char *stop,
+                      int has_run)
+{
+    json_t *doc = dsb_jstore_get(j, id);
+    char reason[128];
+    struct dsb_error err;
+
+    if (!doc || dsb_job_is_final(dsb_job_str(doc, "state", NULL)))
+        goto done;
+    if (strcmp(stop, "timed_out") == 0)
+        snprintf(reason, sizeof(reason), "timed out after %lld s; cancelled "
+                 "by the broker", (long long)json_integer_value(
+                     json_object_get(doc, "timeout_seconds")));
+    else
+        snprintf(reason, sizeof(reason), "cancelled on request");
+    json_object_set_new(json_object_get(doc, "emr"), "stop_state",
+                        json_string(stop));
+    dsb_job_set_state(doc, has_run ? "cancelling" : stop, reason);
+    if (dsb_jstore_put(j, doc, &err) < 0)
+        dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
+done:
+    json_decref(doc);
+}
+
+int dsb_emr_cancel(struct dsb_jobs *j, const char *id, const char *stop_state,
+                   struct dsb_error *err)
+{
+    struct dsb_aws *aws = dsb_jobs_aws(j, err);
+    json_t *doc = NULL, *out = NULL;
+    char *path = NULL;
+    int rc = -1;
+
+    if (!aws || dsb_jobs_get(j, id, &doc, err) < 0)
+        goto done;
+    if (dsb_job_str(doc, "emr", "job_run_id")) {
+        path = run_path(doc);
+        if (!path || emr_call(aws, json_object_get(doc, "emr"),
+                              "emr-serverless", "DELETE", path, NULL, NULL,
+                              &out, err) < 0)
+            goto done;
+    }
+    pthread_mutex_lock(&j->mu);
+    mark_stop(j, id, stop_state, path != NULL);
+    pthread_mutex_unlock(&j->mu);
+    dsb_logf(DSB_LOG_INFO, "jobs", "job %s: cancel sent (%s)", id, stop_state);
+    rc = 0;
+done:
+    json_decref(doc);
+    json_decref(out);
+    free(path);
+    return rc;
+}
+
+json_t *dsb_emr_logs(const json_t *doc)
+{
+    const json_t *emr = json_object_get(doc, "emr");
+    const char *base = opt(emr, "log_uri");
+    char *rel = dsb_asprintf("applications/%s/jobs/%s/",
+                             opt(emr, "application_id"),
+                             opt(emr, "job_run_id") ? opt(emr, "job_run_id")
+                                                    : "-");
+    char *loc = base && rel ? uri_join(base, rel) : NULL;
+    json_t *out = json_pack("{s:s?, s:s?, s:s?}", "location", loc,
+                            "state_details", opt(emr, "state_details"),
+                            "emr_state", opt(emr, "state"));
+
+    free(rel);
+    free(loc);
+    return out;
+}

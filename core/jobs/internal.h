@@ -1,0 +1,82 @@
+/* Internals shared by the job service, its store and its executors. */
+#ifndef DSB_CORE_JOBS_INTERNAL_H
+#define DSB_CORE_JOBS_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "jobs/jobs.h"
+
+/* A spark-submit this process started and has not reaped yet. */
+struct dsb_local_proc {
+    struct dsb_local_proc *next;
+    char id[40];
+    pid_t pid;            /* also its process group */
+    int64_t deadline_ms;  /* wall clock */
+    int64_t term_sent_ms; /* 0: not signalled yet */
+    const char *stop_state; /* "cancelled", "timed_out" or NULL */
+};
+
+struct dsb_jobs {
+    struct dsb_jobs_options o;
+    sqlite3 *db;
+    pthread_mutex_t mu;   /* db, procs, every record update */
+    pthread_mutex_t aws_mu;
+    pthread_cond_t cv;
+    pthread_t tracker;
+    int started, stop;
+    struct dsb_aws *aws;
+    int own_aws;
+    char *jobs_dir;       /* state_dir/jobs */
+    struct dsb_local_proc *procs;
+};
+
+int64_t dsb_jobs_now_ms(void);
+int dsb_job_is_final(const char *state);
+/* Sets state (and reason when non-NULL), updated_at, finished_at. */
+void dsb_job_set_state(json_t *doc, const char *state, const char *reason);
+const char *dsb_job_str(const json_t *doc, const char *path1,
+                        const char *path2);
+
+/* store.c — caller holds j->mu for everything but open/close. */
+int dsb_jstore_open(struct dsb_jobs *j, const char *path,
+                    struct dsb_error *err);
+void dsb_jstore_close(struct dsb_jobs *j);
+int dsb_jstore_put(struct dsb_jobs *j, const json_t *doc,
+                   struct dsb_error *err);
+/* New reference or NULL when absent. */
+json_t *dsb_jstore_get(struct dsb_jobs *j, const char *id);
+/* Records of a session (newest first), or every active one (session NULL). */
+json_t *dsb_jstore_list(struct dsb_jobs *j, const char *session_id);
+
+/* local.c */
+int dsb_local_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
+                    const struct dsb_job_request *r, json_t *doc,
+                    struct dsb_error *err);
+/* Reaps/enforces deadlines of local jobs; called by the tracker. */
+void dsb_local_tick(struct dsb_jobs *j);
+int dsb_local_cancel(struct dsb_jobs *j, json_t *doc, const char *stop_state);
+/* Marks local jobs left active by a previous broker process failed. */
+void dsb_local_recover(struct dsb_jobs *j);
+json_t *dsb_local_logs(const json_t *doc, size_t max_bytes);
+
+/* emr.c */
+int dsb_emr_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
+                  const struct dsb_job_request *r, json_t *doc,
+                  struct dsb_error *err);
+void dsb_emr_tick(struct dsb_jobs *j);
+int dsb_emr_cancel(struct dsb_jobs *j, const char *id, const char *stop_state,
+                   struct dsb_error *err);
+json_t *dsb_emr_logs(const json_t *doc);
+struct dsb_aws *dsb_jobs_aws(struct dsb_jobs *j, struct dsb_error *err);
+
+/* output.c */
+int dsb_output_read_local(const char *dir, size_t limit, json_t **out,
+                          struct dsb_error *err);
+int dsb_output_read_s3(struct dsb_jobs *j, const json_t *doc,
+                       const char *uri, size_t limit, json_t **out,
+                       struct dsb_error *err);
+
+#endif

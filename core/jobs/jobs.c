@@ -1,0 +1,558 @@
+/* The job service: records, routing, the tracker thread and the API. */
+#include "jobs/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aws/aws.h"
+#include "log.h"
+#include "util.h"
+
+/* ------------------------------------------------------------- helpers */
+
+int64_t dsb_jobs_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int dsb_job_is_final(const char *state)
+{
+    static const char *const finals[] = {"succeeded", "failed", "cancelled",
+                                         "timed_out", NULL};
+
+    for (const char *const *f = finals; state && *f; f++)
+        if (strcmp(*f, state) == 0)
+            return 1;
+    return 0;
+}
+
+const char *dsb_job_str(const json_t *doc, const char *path1,
+                        const char *path2)
+{
+    const json_t *v = json_object_get(doc, path1);
+
+    if (path2)
+        v = json_object_get(v, path2);
+    return json_string_value(v);
+}
+
+void dsb_job_set_state(json_t *doc, const char *state, const char *reason)
+{
+    int64_t now = dsb_jobs_now_ms();
+
+    json_object_set_new(doc, "state", json_string(state));
+    json_object_set_new(doc, "updated_at", json_integer(now));
+    if (reason)
+        json_object_set_new(doc, "reason", json_string(reason));
+    if (strcmp(state, "running") == 0 &&
+        json_is_null(json_object_get(doc, "started_at")))
+        json_object_set_new(doc, "started_at", json_integer(now));
+    if (dsb_job_is_final(state))
+        json_object_set_new(doc, "finished_at", json_integer(now));
+}
+
+/* n random bytes as lower-case hex into out (2n+1 bytes). */
+static void random_hex(char *out, size_t n)
+{
+    unsigned char buf[32];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    size_t got = 0;
+
+    if (fd >= 0) {
+        ssize_t r = read(fd, buf, n);
+        got = r > 0 ? (size_t)r : 0;
+        close(fd);
+    }
+    for (size_t i = got; i < n; i++)
+        buf[i] = (unsigned char)(rand() ^ (int)dsb_jobs_now_ms());
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", buf[i]);
+}
+
+const char *dsb_jobs_emr_state(const char *s)
+{
+    static const char *const map[][2] = {
+        {"SUBMITTED", "pending"},   {"PENDING", "pending"},
+        {"SCHEDULED", "pending"},   {"QUEUED", "pending"},
+        {"RUNNING", "running"},     {"SUCCESS", "succeeded"},
+        {"FAILED", "failed"},       {"CANCELLING", "cancelling"},
+        {"CANCELLED", "cancelled"}, {NULL, NULL}};
+
+    for (size_t i = 0; s && map[i][0]; i++)
+        if (strcmp(map[i][0], s) == 0)
+            return map[i][1];
+    return NULL;
+}
+
+/* ------------------------------------------------------------- tracker */
+
+static void *tracker_main(void *arg)
+{
+    struct dsb_jobs *j = arg;
+    int64_t next_emr = 0;
+
+    pthread_mutex_lock(&j->mu);
+    while (!j->stop) {
+        struct timespec ts;
+        dsb_local_tick(j);
+        if (dsb_jobs_now_ms() >= next_emr) {
+            pthread_mutex_unlock(&j->mu);
+            dsb_emr_tick(j);
+            pthread_mutex_lock(&j->mu);
+            next_emr = dsb_jobs_now_ms() + j->o.emr_poll_ms;
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += j->o.tick_ms / 1000;
+        ts.tv_nsec += (j->o.tick_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (!j->stop)
+            pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+    }
+    pthread_mutex_unlock(&j->mu);
+    dsb_aws_thread_cleanup();
+    return NULL;
+}
+
+/* ---------------------------------------------------------- open/close */
+
+static int make_dirs(struct dsb_jobs *j, const struct dsb_config *cfg,
+                     struct dsb_error *err)
+{
+    const char *state = cfg && cfg->state_dir ? cfg->state_dir : "/tmp";
+
+    if (mkdir(state, 0700) < 0 && errno != EEXIST)
+        return dsb_error_set(err, DSB_E_CONFIG, "cannot create state_dir %s:"
+                             " %s", state, strerror(errno));
+    j->jobs_dir = dsb_path_join(state, "jobs");
+    if (!j->jobs_dir || (mkdir(j->jobs_dir, 0700) < 0 && errno != EEXIST))
+        return dsb_error_set(err, DSB_E_CONFIG, "cannot create %s", state);
+    return 0;
+}
+
+static void set_defaults(struct dsb_jobs_options *o)
+{
+    if (o->tick_ms <= 0)
+        o->tick_ms = 500;
+    if (o->emr_poll_ms <= 0)
+        o->emr_poll_ms = 5000;
+    if (o->kill_grace_ms <= 0)
+        o->kill_grace_ms = 5000;
+}
+
+struct dsb_jobs *dsb_jobs_open(const struct dsb_jobs_options *o,
+                               struct dsb_error *err)
+{
+    struct dsb_jobs *j = calloc(1, sizeof(*j));
+    char *db = NULL;
+
+    if (!j) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        return NULL;
+    }
+    j->o = *o;
+    set_defaults(&j->o);
+    j->aws = o->aws;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_mutex_init(&j->aws_mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    if (make_dirs(j, o->cfg, err) < 0)
+        goto fail;
+    db = o->db_path ? strdup(o->db_path)
+                    : dsb_path_join(o->cfg->state_dir, "dsbroker.db");
+    if (!db || dsb_jstore_open(j, db, err) < 0)
+        goto fail;
+    dsb_local_recover(j);
+    if (pthread_create(&j->tracker, NULL, tracker_main, j) != 0) {
+        dsb_error_set(err, DSB_E_INTERNAL, "cannot start the job tracker");
+        goto fail;
+    }
+    j->started = 1;
+    free(db);
+    return j;
+fail:
+    free(db);
+    dsb_jobs_close(j);
+    return NULL;
+}
+
+void dsb_jobs_close(struct dsb_jobs *j)
+{
+    if (!j)
+        return;
+    if (j->started) {
+        pthread_mutex_lock(&j->mu);
+        j->stop = 1;
+        pthread_cond_broadcast(&j->cv);
+        pthread_mutex_unlock(&j->mu);
+        pthread_join(j->tracker, NULL);
+    }
+    while (j->procs) {
+        struct dsb_local_proc *p = j->procs;
+        j->procs = p->next;
+        free(p);
+    }
+    dsb_jstore_close(j);
+    if (j->own_aws)
+        dsb_aws_free(j->aws);
+    pthread_cond_destroy(&j->cv);
+    pthread_mutex_destroy(&j->aws_mu);
+    pthread_mutex_destroy(&j->mu);
+    free(j->jobs_dir);
+    free(j);
+}
+
+struct dsb_aws *dsb_jobs_aws(struct dsb_jobs *j, struct dsb_error *err)
+{
+    const json_t *a = json_object_get(j->o.cfg ? j->o.cfg->broker : NULL,
+                                      "aws");
+    struct dsb_aws_options ao = {0};
+
+    pthread_mutex_lock(&j->aws_mu);
+    if (!j->aws) {
+        ao.region = json_string_value(json_object_get(a, "region"));
+        ao.endpoint_url = json_string_value(json_object_get(a, "endpoint_url"));
+        ao.profile = json_string_value(json_object_get(a, "profile"));
+        ao.connect_timeout_ms =
+            (long)json_integer_value(json_object_get(a, "connect_timeout_ms"));
+        ao.timeout_ms = (long)json_integer_value(json_object_get(a,
+                                                                 "timeout_ms"));
+        ao.max_attempts = (int)json_integer_value(json_object_get(
+            a, "max_attempts"));
+        j->aws = dsb_aws_new(&ao, err);
+        j->own_aws = j->aws != NULL;
+    }
+    pthread_mutex_unlock(&j->aws_mu);
+    return j->aws;
+}
+
+/* ----------------------------------------------------------- requests */
+
+static int check_request(const struct dsb_job_request *r,
+                         struct dsb_error *err)
+{
+    size_t i;
+    json_t *v;
+
+    if (!r->session_id || !*r->session_id)
+        return dsb_error_set(err, DSB_E_INVALID, "a job needs a session");
+    if (!(r->code && *r->code) == !(r->entry_point && *r->entry_point))
+        return dsb_error_set(err, DSB_E_INVALID, "give either code or "
+                             "entry_point, not both or neither");
+    if (r->timeout_seconds < 0)
+        return dsb_error_set(err, DSB_E_INVALID, "timeout must be positive");
+    if (r->args && !json_is_array(r->args))
+        return dsb_error_set(err, DSB_E_INVALID, "args must be a list");
+    json_array_foreach(r->args, i, v)
+        if (!json_is_string(v))
+            return dsb_error_set(err, DSB_E_INVALID, "args[%zu] must be a "
+                                 "string", i);
+    if (r->read_specs && !json_is_array(r->read_specs))
+        return dsb_error_set(err, DSB_E_INVALID, "read specs must be a list");
+    return 0;
+}
+
+/* Routes from the read specs' networks (or checks a given route). */
+static int route_job(struct dsb_jobs *j, const struct dsb_job_request *r,
+                     struct dsb_route *route, struct dsb_error *err)
+{
+    const char *nets[256];
+    size_t n = 0, i;
+    json_t *spec;
+
+    json_array_foreach(r->read_specs, i, spec)
+        if (n < 256)
+            nets[n++] = json_string_value(json_object_get(spec, "network"));
+    if (dsb_route(j->o.cfg, nets, n, r->route ? r->route->executor
+                                               : r->executor, route, err) < 0)
+        return -1;
+    if (r->route)
+        memcpy(route->reason, r->route->reason, sizeof(route->reason));
+    return 0;
+}
+
+/* Timeout in seconds for executor e: the job's, its default, capped. */
+static long job_timeout(const struct dsb_executor_conf *e, long asked,
+                        struct dsb_error *err)
+{
+    int emr = strcmp(e->type, "emr-serverless") == 0;
+    const char *dk = emr ? "default_timeout_minutes" : "default_timeout_seconds";
+    const char *mk = emr ? "max_timeout_minutes" : "max_timeout_seconds";
+    long unit = emr ? 60 : 1;
+    long def = (long)json_integer_value(json_object_get(e->options, dk)) * unit;
+    long max = (long)json_integer_value(json_object_get(e->options, mk)) * unit;
+
+    if (def <= 0)
+        def = 3600;
+    if (max <= 0)
+        max = 86400;
+    if (asked > max) {
+        dsb_error_set(err, DSB_E_INVALID, "timeout %ld s is above the %ld s "
+                      "executor %s allows", asked, max, e->name);
+        return -1;
+    }
+    return asked > 0 ? asked : (def < max ? def : max);
+}
+
+static void add_unique(json_t *arr, const char *s)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(arr, i, v)
+        if (strcmp(json_string_value(v), s) == 0)
+            return;
+    json_array_append_new(arr, json_string(s));
+}
+
+/* spark_submit {"jars", "conf"}: the executor's, then the specs' asks. */
+static json_t *spark_needs(const struct dsb_executor_conf *e,
+                           const json_t *specs, json_t *refs)
+{
+    json_t *jars = json_array(), *conf = json_object(), *spec, *v;
+    const char *k;
+    size_t i, m;
+
+    json_array_foreach(json_object_get(e->options, "jars"), m, v)
+        add_unique(jars, json_string_value(v));
+    json_object_update(conf, json_object_get(e->options, "conf"));
+    json_array_foreach(specs, i, spec) {
+        json_t *ss = json_object_get(spec, "spark_submit");
+        json_array_foreach(json_object_get(ss, "jars"), m, v)
+            if (json_is_string(v))
+                add_unique(jars, json_string_value(v));
+        json_object_update_missing(conf, json_object_get(ss, "conf"));
+        json_object_foreach(json_object_get(spec, "secret_options"), k, v)
+            if (json_is_string(v))
+                add_unique(refs, json_string_value(v));
+    }
+    return json_pack("{s:o, s:o}", "jars", jars, "conf", conf);
+}
+
+static json_t *new_doc(const struct dsb_job_request *r,
+                       const struct dsb_route *route,
+                       const struct dsb_executor_conf *e, long timeout)
+{
+    char id[40] = "job-";
+    int64_t now = dsb_jobs_now_ms();
+    json_t *refs = json_array();
+    json_t *doc;
+
+    random_hex(id + 4, 12);
+    doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:n, s:n,"
+                    " s:i, s:I, s:n, s:o, s:o}",
+                    "id", id, "session_id", r->session_id, "name",
+                    r->name && *r->name ? r->name : id, "state", "pending",
+                    "executor", e->name, "executor_type", e->type, "route",
+                    dsb_route_json(route), "created_at", (json_int_t)now,
+                    "updated_at", (json_int_t)now, "started_at",
+                    "finished_at", "timeout_seconds", (int)timeout,
+                    "deadline_at", (json_int_t)(now + timeout * 1000),
+                    "reason", "args",
+                    r->args ? json_deep_copy(r->args) : json_array(),
+                    "spark_submit", spark_needs(e, r->read_specs, refs));
+    if (doc)
+        json_object_set_new(doc, "secret_refs", refs);
+    else
+        json_decref(refs);
+    return doc;
+}
+
+static int store(struct dsb_jobs *j, const json_t *doc, struct dsb_error *err)
+{
+    int rc;
+
+    pthread_mutex_lock(&j->mu);
+    rc = dsb_jstore_put(j, doc, err);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+static int start_on(struct dsb_jobs *j, const struct dsb_executor_conf *e,
+                    const struct dsb_job_request *r, json_t *doc,
+                    struct dsb_error *err)
+{
+    int rc = strcmp(e->type, "emr-serverless") == 0
+                 ? dsb_emr_start(j, e, r, doc, err)
+                 : dsb_local_start(j, e, r, doc, err);
+    struct dsb_error serr;
+
+    if (rc < 0) {
+        dsb_job_set_state(doc, "failed", err->message);
+        dsb_error_detail(err, "job %s", dsb_job_str(doc, "id", NULL));
+    }
+    if (store(j, doc, &serr) < 0 && rc == 0) {
+        *err = serr;
+        rc = -1;
+    }
+    return rc;
+}
+
+int dsb_jobs_submit(struct dsb_jobs *j, const struct dsb_job_request *r,
+                    json_t **job, struct dsb_error *err)
+{
+    struct dsb_route route = {0};
+    const struct dsb_executor_conf *e;
+    json_t *doc = NULL;
+    long timeout;
+
+    *job = NULL;
+    if (check_request(r, err) < 0 || route_job(j, r, &route, err) < 0)
+        goto fail;
+    e = dsb_executor_find(j->o.cfg, route.executor);
+    timeout = e ? job_timeout(e, r->timeout_seconds, err) : -1;
+    if (timeout < 0)
+        goto fail;
+    doc = new_doc(r, &route, e, timeout);
+    if (!doc) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        goto fail;
+    }
+    if (store(j, doc, err) < 0 || start_on(j, e, r, doc, err) < 0)
+        goto fail;
+    dsb_logf(DSB_LOG_INFO, "jobs", "job %s of session %s started on %s (%s)",
+             dsb_job_str(doc, "id", NULL), r->session_id, e->name,
+             route.reason);
+    dsb_route_clear(&route);
+    *job = doc;
+    return 0;
+fail:
+    dsb_route_clear(&route);
+    json_decref(doc);
+    return -1;
+}
+
+/* --------------------------------------------------------------- reads */
+
+int dsb_jobs_get(struct dsb_jobs *j, const char *id, json_t **job,
+                 struct dsb_error *err)
+{
+    pthread_mutex_lock(&j->mu);
+    *job = id ? dsb_jstore_get(j, id) : NULL;
+    pthread_mutex_unlock(&j->mu);
+    if (!*job)
+        return dsb_error_set(err, DSB_E_NOT_FOUND, "no job \"%s\"",
+                             id ? id : "");
+    return 0;
+}
+
+int dsb_jobs_list(struct dsb_jobs *j, const char *session_id, json_t **out,
+                  struct dsb_error *err)
+{
+    json_t *items;
+
+    if (!session_id)
+        return dsb_error_set(err, DSB_E_INVALID, "a session is needed");
+    pthread_mutex_lock(&j->mu);
+    items = dsb_jstore_list(j, session_id);
+    pthread_mutex_unlock(&j->mu);
+    *out = json_pack("{s:o}", "items", items);
+    return *out ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+}
+
+int dsb_jobs_cancel(struct dsb_jobs *j, const char *id, json_t **job,
+                    struct dsb_error *err)
+{
+    json_t *doc = NULL;
+    int rc = 0;
+
+    if (dsb_jobs_get(j, id, &doc, err) < 0)
+        return -1;
+    if (!dsb_job_is_final(dsb_job_str(doc, "state", NULL))) {
+        if (strcmp(dsb_job_str(doc, "executor_type", NULL),
+                   "emr-serverless") == 0) {
+            rc = dsb_emr_cancel(j, id, "cancelled", err);
+        } else {
+            pthread_mutex_lock(&j->mu);
+            rc = dsb_local_cancel(j, doc, "cancelled");
+            pthread_mutex_unlock(&j->mu);
+        }
+        json_decref(doc);
+        if (rc < 0 || dsb_jobs_get(j, id, &doc, err) < 0)
+            return -1;
+    }
+    *job = doc;
+    return 0;
+}
+
+int dsb_jobs_logs(struct dsb_jobs *j, const char *id, size_t max_bytes,
+                  json_t **out, struct dsb_error *err)
+{
+    json_t *doc;
+
+    if (dsb_jobs_get(j, id, &doc, err) < 0)
+        return -1;
+    if (json_object_get(doc, "emr"))
+        *out = dsb_emr_logs(doc);
+    else
+        *out = dsb_local_logs(doc, max_bytes ? max_bytes : 65536);
+    json_decref(doc);
+    return *out ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+}
+
+int dsb_jobs_result(struct dsb_jobs *j, const char *id, size_t limit,
+                    json_t **out, struct dsb_error *err)
+{
+    json_t *doc;
+    const char *uri, *state;
+    int rc;
+
+    if (dsb_jobs_get(j, id, &doc, err) < 0)
+        return -1;
+    state = dsb_job_str(doc, "state", NULL);
+    uri = dsb_job_str(doc, "output", "uri");
+    if (strcmp(state, "succeeded") != 0 || !uri) {
+        dsb_error_set(err, DSB_E_CONFLICT, "job %s has no result: it is %s",
+                      id, state);
+        rc = -1;
+    } else if (strncmp(uri, "s3://", 5) == 0) {
+        rc = dsb_output_read_s3(j, doc, uri, limit, out, err);
+    } else {
+        rc = dsb_output_read_local(uri, limit, out, err);
+    }
+    json_decref(doc);
+    return rc;
+}
+
+/* -------------------------------------------------------------- python */
+
+static const char prelude_py[] =
+    "import json as _dsb_json, os as _dsb_os\n"
+    "\n"
+    "def _dsb_secret(ref):\n"
+    "    \"\"\"Value of a broker secret reference, resolved at run time.\"\"\"\n"
+    "    known = _dsb_json.loads(_dsb_os.environ.get('DSB_SECRET_MAP', '{}'))\n"
+    "    if ref in known:\n"
+    "        return _dsb_os.environ[known[ref]]\n"
+    "    kind, _, rest = ref.partition(':')\n"
+    "    key = None\n"
+    "    if kind in ('file', 'aws-sm') and '#' in rest:\n"
+    "        rest, key = rest.split('#', 1)\n"
+    "    if kind == 'env':\n"
+    "        return _dsb_os.environ[rest]\n"
+    "    if kind == 'file':\n"
+    "        with open(rest, encoding='utf-8') as f:\n"
+    "            value = f.read()\n"
+    "        value = value[:-1] if value.endswith('\\n') else value\n"
+    "    elif kind == 'aws-sm':\n"
+    "        import boto3\n"
+    "        value = boto3.client('secretsmanager').get_secret_value(\n"
+    "            SecretId=rest)['SecretString']\n"
+    "    else:\n"
+    "        raise ValueError('unknown secret reference kind ' + repr(kind))\n"
+    "    return str(_dsb_json.loads(value)[key]) if key else value\n";
+
+const char *dsb_jobs_python_prelude(void)
+{
+    return prelude_py;
+}

@@ -1,0 +1,125 @@
+/*
+ * Jobs: submit generated PySpark to the executor the router picks, keep
+ * the record in SQLite, track it, cancel it, show its logs and result.
+ *
+ * Job record (JSON, what every call below returns as "the job"):
+ *   {"id", "session_id", "name", "state", "executor", "executor_type",
+ *    "route": {"executor","type","networks","reason"},
+ *    "created_at", "updated_at", "started_at", "finished_at" (ms or null),
+ *    "timeout_seconds", "deadline_at", "reason" (why it failed or stopped),
+ *    "script", "args", "output": {"uri", "formats": ["csv","jsonl"]},
+ *    "spark_submit": {"jars": [...], "conf": {...}},
+ *    "secret_refs": [references only, never values],
+ *    "local": {"pid", "dir", "master"} | "emr": {"application_id",
+ *    "job_run_id", "client_token", "state", "state_details"}}
+ * States: "pending" (recorded or queued at the executor), "running",
+ * "cancelling", then one of "succeeded", "failed", "cancelled",
+ * "timed_out" (the deadline passed and the broker cancelled the job).
+ *
+ * Output contract: the job writes CSV files with a header line, or JSON
+ * lines (*.json, *.jsonl), into the location in the environment variable
+ * DSB_OUTPUT (a local directory that does not exist yet, or an s3://
+ * prefix); Spark's df.write.csv(os.environ["DSB_OUTPUT"], header=True)
+ * does exactly that.  DSB_JOB_ID and DSB_SESSION_ID are set too.
+ *
+ * Secrets: read specs carry references.  The job resolves them at run time
+ * with _dsb_secret(ref) from dsb_jobs_python_prelude() (the same
+ * helper the context builder renders); for local runs the
+ * broker resolves them and hands the values through the environment
+ * (DSB_SECRET_MAP maps each reference to a variable name), never argv.
+ *
+ * Thread-safe: the HTTP layer may call everything from several threads.
+ */
+#ifndef DSB_CORE_JOBS_JOBS_H
+#define DSB_CORE_JOBS_JOBS_H
+
+#include <jansson.h>
+
+#include "config.h"
+#include "dsbroker/plugin.h"
+#include "jobs/router.h"
+#include "secrets.h"
+
+struct dsb_jobs;
+struct dsb_aws;
+
+struct dsb_jobs_options {
+    const struct dsb_config *cfg; /* borrowed; must outlive the service */
+    struct dsb_secrets *secrets;  /* borrowed; for local runs' secrets */
+    struct dsb_aws *aws;          /* borrowed; NULL: one is made from
+                                   * broker.yaml's aws section on first use */
+    const char *db_path;          /* NULL: state_dir/dsbroker.db */
+    long tick_ms;                 /* tracker period; 0: 500 */
+    long emr_poll_ms;             /* GetJobRun period; 0: 5000 */
+    long kill_grace_ms;           /* SIGTERM -> SIGKILL; 0: 5000 */
+};
+
+/*
+ * Opens the job store (creating table `jobs` in WAL mode) and starts the
+ * tracker thread.  Jobs of the local executor that were active when the
+ * broker stopped are marked failed ("the broker stopped while the job was
+ * running"); EMR jobs are tracked again.  NULL with err set on failure.
+ */
+struct dsb_jobs *dsb_jobs_open(const struct dsb_jobs_options *o,
+                               struct dsb_error *err);
+/* Stops the tracker and closes the store.  Running local jobs are left
+ * running (a restart marks them failed).  NULL is a no-op. */
+void dsb_jobs_close(struct dsb_jobs *j);
+
+struct dsb_job_request {
+    const char *session_id;    /* required */
+    const char *code;          /* PySpark source, or */
+    const char *entry_point;   /* a script path / s3:// URI the executor
+                                * can read */
+    const char *name;          /* NULL: the job id */
+    const json_t *args;        /* array of strings or NULL */
+    const char *executor;      /* NULL/"": routed */
+    long timeout_seconds;      /* 0: the executor's default */
+    const json_t *read_specs;  /* array of read specs (with "network") of
+                                * the session's tables; may be NULL */
+    const struct dsb_route *route; /* NULL: routed here from read_specs */
+};
+
+/*
+ * Records and starts a job.  *job is a new reference to the record (state
+ * "pending" or "running", with its route).  Errors: DSB_E_INVALID (bad
+ * request; upstream "route" for placement refusals), the executor's
+ * errors (AWS errors mapped field by field; a failed start is also
+ * recorded as a failed job, whose id is in err->detail).
+ */
+int dsb_jobs_submit(struct dsb_jobs *j, const struct dsb_job_request *r,
+                    json_t **job, struct dsb_error *err);
+/* The record; DSB_E_NOT_FOUND for an unknown id. */
+int dsb_jobs_get(struct dsb_jobs *j, const char *id, json_t **job,
+                 struct dsb_error *err);
+/* {"items": [records, newest first]} of one session. */
+int dsb_jobs_list(struct dsb_jobs *j, const char *session_id, json_t **out,
+                  struct dsb_error *err);
+/* Asks the executor to stop the job; the record (state "cancelling" or
+ * final).  Cancelling a finished job returns it unchanged. */
+int dsb_jobs_cancel(struct dsb_jobs *j, const char *id, json_t **job,
+                    struct dsb_error *err);
+/*
+ * Logs: {"stdout": "...", "stderr": "..."} (last max_bytes of each) for
+ * local jobs; {"location": "s3://...", "state_details": "..."} for EMR.
+ */
+int dsb_jobs_logs(struct dsb_jobs *j, const char *id, size_t max_bytes,
+                  json_t **out, struct dsb_error *err);
+/*
+ * First `limit` rows of a succeeded job's output:
+ * {"format": "csv"|"jsonl", "columns": [...], "rows": [[...]],
+ *  "truncated": bool}.  CSV values are strings.  DSB_E_CONFLICT when the
+ * job has not succeeded; DSB_E_NOT_FOUND when it wrote nothing.
+ */
+int dsb_jobs_result(struct dsb_jobs *j, const char *id, size_t limit,
+                    json_t **out, struct dsb_error *err);
+
+/* Python source defining _dsb_secret(ref) (env:, file:, aws-sm:) that job
+ * scripts and rendered snippets call at run time.  Static string. */
+const char *dsb_jobs_python_prelude(void);
+
+/* Broker state of an EMR Serverless job-run state ("RUNNING" -> "running");
+ * NULL for an unknown state. */
+const char *dsb_jobs_emr_state(const char *emr_state);
+
+#endif

@@ -1,0 +1,640 @@
+/* The local-spark executor: spark-submit --master local[N], spawned
+ * without a shell in its own process group, tracked by the tracker. */
+#define _GNU_SOURCE /* posix_spawn_file_actions_addchdir_np */
+#include "jobs/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+extern char **environ;
+
+/* A growable NULL-terminated vector of owned strings. */
+struct strv {
+    char **v;
+    size_t n, cap;
+};
+
+static int strv_push(struct strv *s, char *owned)
+{
+    if (!owned)
+        return -1;
+    if (s->n + 2 > s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 32;
+        char **nv = realloc(s->v, cap * sizeof(*nv));
+        if (!nv) {
+            free(owned);
+            return -1;
+        }
+        s->v = nv;
+        s->cap = cap;
+    }
+    s->v[s->n++] = owned;
+    s->v[s->n] = NULL;
+    return 0;
+}
+
+/* Frees the vector, wiping each string first (environments hold secrets). */
+static void strv_free(struct strv *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        explicit_bzero(s->v[i], strlen(s->v[i]));
+        free(s->v[i]);
+    }
+    free(s->v);
+    memset(s, 0, sizeof(*s));
+}
+
+/* ----------------------------------------------------------- locating */
+
+static int executable(const char *path)
+{
+    return path && access(path, X_OK) == 0;
+}
+
+/* .venv/bin/spark-submit in the executable's directory or up to 3 above. */
+static char *venv_near_exe(void)
+{
+    char exe[PATH_MAX], *dir;
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+    if (n <= 0)
+        return NULL;
+    exe[n] = '\0';
+    dir = dirname(exe);
+    for (int up = 0; up < 4; up++) {
+        char *p = dsb_asprintf("%s/.venv/bin/spark-submit", dir);
+        if (executable(p))
+            return p;
+        free(p);
+        dir = dirname(dir);
+    }
+    return NULL;
+}
+
+/* spark-submit to run (malloc'd): the option, $DSB_VENV, a project venv
+ * near the executable, else the bare name for a PATH search. */
+static char *find_spark_submit(const json_t *opts)
+{
+    const char *opt = json_string_value(json_object_get(opts, "spark_submit"));
+    const char *venv = getenv("DSB_VENV");
+    char *p;
+
+    if (opt)
+        return strdup(opt);
+    if (venv && *venv) {
+        p = dsb_asprintf("%s/bin/spark-submit", venv);
+        if (executable(p))
+            return p;
+        free(p);
+    }
+    p = venv_near_exe();
+    return p ? p : strdup("spark-submit");
+}
+
+/* PYSPARK_PYTHON: the option, the environment's, else the python beside a
+ * pip-installed spark-submit (which needs it to find SPARK_HOME). */
+static char *find_python(const json_t *opts, const char *spark_submit)
+{
+    const char *opt = json_string_value(json_object_get(opts, "python"));
+    const char *env = getenv("PYSPARK_PYTHON");
+    char *copy, *p;
+
+    if (opt)
+        return strdup(opt);
+    if (env && *env)
+        return strdup(env);
+    if (!strchr(spark_submit, '/'))
+        return NULL;
+    copy = strdup(spark_submit);
+    p = copy ? dsb_asprintf("%s/python", dirname(copy)) : NULL;
+    free(copy);
+    if (executable(p))
+        return p;
+    free(p);
+    return NULL;
+}
+
+/* -------------------------------------------------------- preparation */
+
+static int write_file(const char *path, const char *a, const char *b)
+{
+    FILE *f = fopen(path, "w");
+    int ok;
+
+    if (!f)
+        return -1;
+    ok = (!a || fputs(a, f) >= 0) && (!b || fputs(b, f) >= 0);
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* The script to run: the entry point, or the code written to dir/main.py
+ * (with the secret prelude when the code calls dsb_secret). */
+static char *script_path(const struct dsb_job_request *r, const char *dir,
+                         struct dsb_error *err)
+{
+    char *path;
+    int prelude;
+
+    if (r->entry_point)
+        return strdup(r->entry_point);
+    path = dsb_path_join(dir, "main.py");
+    prelude = strstr(r->code, "_dsb_secret(") &&
+              !strstr(r->code, "def _dsb_secret");
+    if (path && write_file(path, prelude ? dsb_jobs_python_prelude() : NULL,
+                           r->code) == 0)
+        return path;
+    dsb_error_set(err, DSB_E_INTERNAL, "cannot write the job script in %s: "
+                  "%s", dir, strerror(errno));
+    free(path);
+    return NULL;
+}
+
+static int push_conf(struct strv *a, const char *k, const char *v)
+{
+    return strv_push(a, strdup("--conf")) |
+           strv_push(a, dsb_asprintf("%s=%s", k, v));
+}
+
+/* Comma-joined local jars (s3:// ones cannot be read here). */
+static char *local_jars(const json_t *jars)
+{
+    char *out = strdup(""), *next;
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(jars, i, v) {
+        const char *s = json_string_value(v);
+        if (!out || strncmp(s, "s3://", 5) == 0)
+            continue;
+        next = dsb_asprintf("%s%s%s", out, *out ? "," : "", s);
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
+static int build_argv(const json_t *doc, const json_t *opts, const char *bin,
+                      const char *script, struct strv *a)
+{
+    const json_t *ss = json_object_get(doc, "spark_submit");
+    const char *master = json_string_value(json_object_get(opts, "master"));
+    char *jars = local_jars(json_object_get(ss, "jars"));
+    int rc = strv_push(a, strdup(bin));
+    const char *k;
+    json_t *v;
+    size_t i;
+
+    rc |= strv_push(a, strdup("--master")) |
+          strv_push(a, strdup(master ? master : "local[2]"));
+    rc |= strv_push(a, strdup("--name")) |
+          strv_push(a, strdup(dsb_job_str(doc, "name", NULL)));
+    if (jars && *jars)
+        rc |= strv_push(a, strdup("--jars")) | strv_push(a, strdup(jars));
+    rc |= push_conf(a, "spark.driver.bindAddress", "127.0.0.1");
+    rc |= push_conf(a, "spark.driver.host", "127.0.0.1");
+    rc |= push_conf(a, "spark.ui.enabled", "false");
+    json_object_foreach(json_object_get(ss, "conf"), k, v)
+        if (json_is_string(v))
+            rc |= push_conf(a, k, json_string_value(v));
+    rc |= strv_push(a, strdup(script));
+    json_array_foreach(json_object_get(doc, "args"), i, v)
+        rc |= strv_push(a, strdup(json_string_value(v)));
+    free(jars);
+    return rc ? -1 : 0;
+}
+
+static int env_is_ours(const char *entry)
+{
+    static const char *const ours[] = {"SPARK_LOCAL_IP=", "DSB_OUTPUT=",
+                                       "DSB_JOB_ID=", "DSB_SESSION_ID=",
+                                       "DSB_SECRET_", "PYSPARK_PYTHON=",
+                                       NULL};
+
+    for (const char *const *o = ours; *o; o++)
+        if (strncmp(entry, *o, strlen(*o)) == 0)
+            return 1;
+    return 0;
+}
+
+/* Resolves the job's secret references into DSB_SECRET_n variables and
+ * DSB_SECRET_MAP (reference -> variable name). */
+static int add_secrets(struct dsb_jobs *j, const json_t *doc, struct strv *e,
+                       struct dsb_error *err)
+{
+    json_t *map = json_object(), *ref;
+    char *value = NULL, *text;
+    size_t i;
+    int rc = 0;
+
+    json_array_foreach(json_object_get(doc, "secret_refs"), i, ref) {
+        char name[32];
+        snprintf(name, sizeof(name), "DSB_SECRET_%zu", i);
+        if (!j->o.secrets) {
+            rc = dsb_error_set(err, DSB_E_CONFIG, "no secret resolver for "
+                               "the job's references");
+            break;
+        }
+        if (dsb_secrets_get(j->o.secrets, json_string_value(ref), &value,
+                            err) < 0) {
+            rc = -1;
+            break;
+        }
+        rc |= strv_push(e, dsb_asprintf("%s=%s", name, value));
+        dsb_secret_value_free(value);
+        json_object_set_new(map, json_string_value(ref), json_string(name));
+    }
+    text = json_dumps(map, JSON_COMPACT);
+    if (rc == 0 && strv_push(e, dsb_asprintf("DSB_SECRET_MAP=%s", text)) < 0)
+        rc = dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    free(text);
+    json_decref(map);
+    return rc;
+}
+
+static int build_env(struct dsb_jobs *j, const json_t *doc, const char *py,
+                     struct strv *e, struct dsb_error *err)
+{
+    int rc = 0;
+
+    for (char **p = environ; p && *p; p++)
+        if (!env_is_ours(*p))
+            rc |= strv_push(e, strdup(*p));
+    rc |= strv_push(e, strdup("SPARK_LOCAL_IP=127.0.0.1"));
+    rc |= strv_push(e, dsb_asprintf("DSB_OUTPUT=%s",
+                                    dsb_job_str(doc, "output", "uri")));
+    rc |= strv_push(e, dsb_asprintf("DSB_JOB_ID=%s",
+                                    dsb_job_str(doc, "id", NULL)));
+    rc |= strv_push(e, dsb_asprintf("DSB_SESSION_ID=%s",
+                                    dsb_job_str(doc, "session_id", NULL)));
+    if (py)
+        rc |= strv_push(e, dsb_asprintf("PYSPARK_PYTHON=%s", py));
+    if (rc)
+        return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    return add_secrets(j, doc, e, err);
+}
+
+/* ------------------------------------------------------------- spawn */
+
+static int spawn_actions(posix_spawn_file_actions_t *fa, const char *dir)
+{
+    char out[PATH_MAX], errp[PATH_MAX];
+    int rc;
+
+    snprintf(out, sizeof(out), "%s/stdout.log", dir);
+    snprintf(errp, sizeof(errp), "%s/stderr.log", dir);
+    rc = posix_spawn_file_actions_init(fa);
+    rc |= posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+    rc |= posix_spawn_file_actions_addopen(fa, 1, out, O_WRONLY | O_CREAT |
+                                           O_TRUNC, 0600);
+    rc |= posix_spawn_file_actions_addopen(fa, 2, errp, O_WRONLY | O_CREAT |
+                                           O_TRUNC, 0600);
+    rc |= posix_spawn_file_actions_addchdir_np(fa, dir);
+    return rc;
+}
+
+static int spawn_attrs(posix_spawnattr_t *at)
+{
+    sigset_t none, deflt;
+    int rc;
+
+    sigemptyset(&none);
+    sigemptyset(&deflt);
+    sigaddset(&deflt, SIGINT);
+    sigaddset(&deflt, SIGTERM);
+    sigaddset(&deflt, SIGHUP);
+    sigaddset(&deflt, SIGPIPE);
+    sigaddset(&deflt, SIGCHLD);
+    rc = posix_spawnattr_init(at);
+    rc |= posix_spawnattr_setflags(at, POSIX_SPAWN_SETPGROUP |
+                                   POSIX_SPAWN_SETSIGMASK |
+                                   POSIX_SPAWN_SETSIGDEF);
+    rc |= posix_spawnattr_setpgroup(at, 0);
+    rc |= posix_spawnattr_setsigmask(at, &none);
+    rc |= posix_spawnattr_setsigdefault(at, &deflt);
+    return rc;
+}
+
+static int spawn(const char *dir, struct strv *argv, struct strv *env,
+                 pid_t *pid, struct dsb_error *err)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    int rc;
+
+    if (spawn_actions(&fa, dir) != 0 || spawn_attrs(&at) != 0)
+        return dsb_error_set(err, DSB_E_INTERNAL, "cannot prepare to spawn "
+                             "spark-submit");
+    rc = strchr(argv->v[0], '/')
+             ? posix_spawn(pid, argv->v[0], &fa, &at, argv->v, env->v)
+             : posix_spawnp(pid, argv->v[0], &fa, &at, argv->v, env->v);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (rc != 0) {
+        dsb_error_set(err, DSB_E_CONFIG, "cannot run %s: %s", argv->v[0],
+                      strerror(rc));
+        dsb_error_hint(err, "set spark_submit in the executor, DSB_VENV, or "
+                       "put a PySpark install's spark-submit on PATH");
+        return -1;
+    }
+    return 0;
+}
+
+static int track(struct dsb_jobs *j, const json_t *doc, pid_t pid)
+{
+    struct dsb_local_proc *p = calloc(1, sizeof(*p));
+
+    if (!p)
+        return -1;
+    snprintf(p->id, sizeof(p->id), "%s", dsb_job_str(doc, "id", NULL));
+    p->pid = pid;
+    p->deadline_ms = json_integer_value(json_object_get(doc, "deadline_at"));
+    pthread_mutex_lock(&j->mu);
+    p->next = j->procs;
+    j->procs = p;
+    pthread_mutex_unlock(&j->mu);
+    return 0;
+}
+
+/* Job directory state_dir/jobs/ID with output location ID/output. */
+static char *job_dir(struct dsb_jobs *j, json_t *doc, struct dsb_error *err)
+{
+    char *dir = dsb_path_join(j->jobs_dir, dsb_job_str(doc, "id", NULL));
+    char *out = dir ? dsb_path_join(dir, "output") : NULL;
+
+    if (!out || mkdir(dir, 0700) < 0) {
+        dsb_error_set(err, DSB_E_INTERNAL, "cannot create the job directory "
+                      "under %s: %s", j->jobs_dir, strerror(errno));
+        free(dir);
+        dir = NULL;
+    } else {
+        json_object_set_new(doc, "output", json_pack("{s:s, s:[ss]}", "uri",
+                                                     out, "formats", "csv",
+                                                     "jsonl"));
+    }
+    free(out);
+    return dir;
+}
+
+static json_t *local_info(const char *dir, pid_t pid, const json_t *opts,
+                          const char *bin)
+{
+    const char *master = json_string_value(json_object_get(opts, "master"));
+
+    return json_pack("{s:I, s:s, s:s, s:s}", "pid", (json_int_t)pid, "dir",
+                     dir, "master", master ? master : "local[2]",
+                     "spark_submit", bin);
+}
+
+int dsb_local_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
+                    const struct dsb_job_request *r, json_t *doc,
+                    struct dsb_error *err)
+{
+    struct strv argv = {0}, env = {0};
+    char *dir = job_dir(j, doc, err), *script = NULL, *bin = NULL, *py = NULL;
+    pid_t pid = 0;
+    int rc = -1;
+
+    if (!dir || !(script = script_path(r, dir, err)))
+        goto fail;
+    bin = find_spark_submit(e->options);
+    py = bin ? find_python(e->options, bin) : NULL;
+    json_object_set_new(doc, "script", json_string(script));
+    if (!bin || build_argv(doc, e->options, bin, script, &argv) < 0) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        goto fail;
+    }
+    if (build_env(j, doc, py, &env, err) < 0 ||
+        spawn(dir, &argv, &env, &pid, err) < 0 || track(j, doc, pid) < 0)
+        goto fail;
+    json_object_set_new(doc, "local", local_info(dir, pid, e->options, bin));
+    dsb_job_set_state(doc, "running", NULL);
+    rc = 0;
+fail:
+    strv_free(&argv);
+    strv_free(&env);
+    free(dir);
+    free(script);
+    free(bin);
+    free(py);
+    return rc;
+}
+
+/* ------------------------------------------------------------ tracking */
+
+/* Last line of dir/stderr.log mentioning an error, for the failure reason. */
+static char *last_error_line(const char *dir)
+{
+    char *path = dsb_asprintf("%s/stderr.log", dir), *text, *best = NULL;
+    size_t len = 0;
+
+    text = path ? dsb_read_file(path, 64 << 20, &len) : NULL;
+    free(path);
+    for (char *line = text ? strtok(text, "\n") : NULL; line;
+         line = strtok(NULL, "\n"))
+        if (strstr(line, "Error") || strstr(line, "Exception"))
+            best = line;
+    best = best ? strndup(best, 300) : NULL;
+    free(text);
+    return best;
+}
+
+static void finish(struct dsb_jobs *j, struct dsb_local_proc *p, int status)
+{
+    json_t *doc = dsb_jstore_get(j, p->id);
+    char reason[512], *line;
+    struct dsb_error err;
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+
+    if (!doc)
+        return;
+    if (p->stop_state) {
+        dsb_job_set_state(doc, p->stop_state, NULL);
+    } else if (code == 0) {
+        dsb_job_set_state(doc, "succeeded", NULL);
+    } else {
+        line = last_error_line(dsb_job_str(doc, "local", "dir"));
+        if (WIFSIGNALED(status))
+            snprintf(reason, sizeof(reason), "spark-submit was killed by "
+                     "signal %d", WTERMSIG(status));
+        else
+            snprintf(reason, sizeof(reason), "spark-submit exited with "
+                     "status %d%s%s", code, line ? ": " : "", line ? line : "");
+        dsb_redact(reason, sizeof(reason));
+        dsb_job_set_state(doc, "failed", reason);
+        free(line);
+    }
+    json_object_set_new(doc, "exit_status", json_integer(code));
+    if (dsb_jstore_put(j, doc, &err) < 0)
+        dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
+    dsb_logf(DSB_LOG_INFO, "jobs", "job %s %s", p->id,
+             dsb_job_str(doc, "state", NULL));
+    json_decref(doc);
+}
+
+/* Marks the record "cancelling" with why, for a stop the broker began. */
+static void mark_stopping(struct dsb_jobs *j, const char *id,
+                          const char *reason)
+{
+    json_t *doc = dsb_jstore_get(j, id);
+    struct dsb_error err;
+
+    if (!doc)
+        return;
+    dsb_job_set_state(doc, "cancelling", reason);
+    if (dsb_jstore_put(j, doc, &err) < 0)
+        dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
+    json_decref(doc);
+}
+
+static void stop_proc(struct dsb_jobs *j, struct dsb_local_proc *p,
+                      const char *stop_state, const char *reason)
+{
+    if (p->term_sent_ms)
+        return;
+    killpg(p->pid, SIGTERM);
+    p->term_sent_ms = dsb_jobs_now_ms();
+    p->stop_state = stop_state;
+    mark_stopping(j, p->id, reason);
+}
+
+static void enforce(struct dsb_jobs *j, struct dsb_local_proc *p)
+{
+    int64_t now = dsb_jobs_now_ms();
+    char reason[128];
+
+    if (!p->term_sent_ms && p->deadline_ms && now >= p->deadline_ms) {
+        json_t *doc = dsb_jstore_get(j, p->id);
+        snprintf(reason, sizeof(reason), "timed out after %lld s; stopped by "
+                 "the broker", doc ? (long long)json_integer_value(
+                     json_object_get(doc, "timeout_seconds")) : 0LL);
+        json_decref(doc);
+        stop_proc(j, p, "timed_out", reason);
+    } else if (p->term_sent_ms && now - p->term_sent_ms >= j->o.kill_grace_ms) {
+        killpg(p->pid, SIGKILL);
+    }
+}
+
+void dsb_local_tick(struct dsb_jobs *j)
+{
+    struct dsb_local_proc **pp = &j->procs;
+
+    while (*pp) {
+        struct dsb_local_proc *p = *pp;
+        int status = 0;
+        pid_t r = waitpid(p->pid, &status, WNOHANG);
+        if (r == p->pid || (r < 0 && errno == ECHILD)) {
+            killpg(p->pid, SIGKILL); /* children it left behind */
+            finish(j, p, status);
+            *pp = p->next;
+            free(p);
+            continue;
+        }
+        enforce(j, p);
+        pp = &p->next;
+    }
+}
+
+int dsb_local_cancel(struct dsb_jobs *j, json_t *doc, const char *stop_state)
+{
+    const char *id = dsb_job_str(doc, "id", NULL);
+    struct dsb_error err;
+
+    for (struct dsb_local_proc *p = j->procs; p; p = p->next)
+        if (strcmp(p->id, id) == 0) {
+            stop_proc(j, p, stop_state, "cancelled on request");
+            pthread_cond_broadcast(&j->cv);
+            return 0;
+        }
+    /* not running in this process: nothing to stop */
+    dsb_job_set_state(doc, stop_state, "cancelled on request");
+    return dsb_jstore_put(j, doc, &err);
+}
+
+/* Stops a spark-submit an earlier broker left, if it is still that one. */
+static void stop_orphan(const json_t *doc)
+{
+    pid_t pid = (pid_t)json_integer_value(json_object_get(
+        json_object_get(doc, "local"), "pid"));
+    const char *dir = dsb_job_str(doc, "local", "dir");
+    char path[64], *cmd;
+
+    if (pid <= 0 || !dir)
+        return;
+    snprintf(path, sizeof(path), "/proc/%d/cwd", (int)pid);
+    cmd = dsb_realpath(path);
+    if (cmd && strcmp(cmd, dir) == 0)
+        killpg(pid, SIGKILL);
+    free(cmd);
+}
+
+void dsb_local_recover(struct dsb_jobs *j)
+{
+    json_t *active = dsb_jstore_list(j, NULL), *doc;
+    struct dsb_error err;
+    size_t i;
+
+    json_array_foreach(active, i, doc) {
+        if (strcmp(dsb_job_str(doc, "executor_type", NULL), "local-spark"))
+            continue;
+        stop_orphan(doc);
+        dsb_job_set_state(doc, "failed", "the broker stopped while the job "
+                          "was running");
+        if (dsb_jstore_put(j, doc, &err) < 0)
+            dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
+        else
+            dsb_logf(DSB_LOG_WARN, "jobs", "job %s marked failed: the broker "
+                     "stopped while it was running",
+                     dsb_job_str(doc, "id", NULL));
+    }
+    json_decref(active);
+}
+
+/* --------------------------------------------------------------- logs */
+
+static json_t *tail(const char *dir, const char *name, size_t max)
+{
+    char *path = dsb_asprintf("%s/%s", dir, name), *text, *buf;
+    size_t len = 0, n;
+    json_t *s;
+
+    text = path ? dsb_read_file(path, 256 << 20, &len) : NULL;
+    free(path);
+    n = len > max ? max : len;
+    buf = text ? malloc(n + 4096) : NULL;
+    if (!buf) {
+        free(text);
+        return json_string("");
+    }
+    memcpy(buf, text + len - n, n);
+    buf[n] = '\0';
+    for (size_t i = 0; i < n; i++) /* keep it valid UTF-8 */
+        if ((unsigned char)buf[i] >= 0x80 || buf[i] == '\0')
+            buf[i] = '?';
+    dsb_redact(buf, n + 4096);
+    s = json_string(buf);
+    free(text);
+    free(buf);
+    return s ? s : json_string("");
+}
+
+json_t *dsb_local_logs(const json_t *doc, size_t max_bytes)
+{
+    const char *dir = dsb_job_str(doc, "local", "dir");
+
+    if (!dir)
+        return json_pack("{s:s, s:s}", "stdout", "", "stderr", "");
+    return json_pack("{s:o, s:o}", "stdout", tail(dir, "stdout.log", max_bytes),
+                     "stderr", tail(dir, "stderr.log", max_bytes));
+}

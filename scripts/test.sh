@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs what is missing (scripts/setup.sh),
+# then builds and runs every CTest suite twice — a normal build and an
+# ASan+UBSan build — and the unit suites under valgrind.  Exit status is
+# non-zero when anything fails.
+#   scripts/test.sh            everything
+#   scripts/test.sh -R REGEX   only the CTest tests matching REGEX
+set -euo pipefail
+umask 022
+root=$(cd "$(dirname "$0")/.." && pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+bash "$root/scripts/setup.sh"
+
+run_build() { # name, extra cmake args...
+  local dir="$root/build-test-$1"; shift
+  echo "==> $dir: configure and build"
+  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$dir.log" 2>&1 ||
+    { cat "$dir.log"; return 1; }
+  cmake --build "$dir" -j"$jobs" >>"$dir.log" 2>&1 || { tail -50 "$dir.log"; return 1; }
+  echo "==> $dir: ctest"
+  (cd "$dir" && ctest --output-on-failure -j"$jobs" ${CTEST_ARGS:-} "${filter[@]}")
+}
+
+filter=()
+[ "${1:-}" = "-R" ] && filter=(-R "$2")
+
+status=0
+run_build default || status=1
+if [ ${#filter[@]} -eq 0 ]; then
+  echo "==> valgrind memcheck over the unit suites"
+  bash "$root/tests/valgrind.sh" "$root/build-test-default" || status=1
+fi
+ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  run_build sanitize -DDSB_SANITIZE=ON || status=1
+if [ $status -eq 0 ]; then
+  echo "==> all suites passed (default and ASan+UBSan builds)"
+else
+  echo "==> FAILED: see the output above" >&2
+fi
+exit $status

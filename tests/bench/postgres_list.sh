@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Benchmark: cold listing of a 10,000-table schema (20 columns each) through
+# postgres.so (tests/bench/pg_list_bench.c, all pages) against the plugin's
+# own catalog query run once by psql, in the same run.  Prints both medians
+# and the ratio (goal: <= 1.3).
+#   tests/bench/postgres_list.sh [BUILD_DIR] [RUNS]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=$(cd "${1:-$root/build}" && pwd)
+runs=${2:-5}
+services=$build/test-services
+script=$root/tests/scripts/postgres.sh
+bench=$build/tests/pg_list_bench
+[ -x "$bench" ] || { echo "build pg_list_bench first (make pg_list_bench postgres)" >&2; exit 1; }
+
+bash "$script" start "$services"
+set -a; . "$services/postgres.env"; set +a
+sq() { bash "$script" psql "$services" "$@"; }
+
+if ! sq -d postgres -Atc "SELECT 1 FROM pg_database WHERE datname = 'bench_wide'" | grep -q 1; then
+  echo "creating bench_wide: 10,000 tables of 20 columns (about a minute)"
+  sq -d postgres -c "CREATE DATABASE bench_wide"
+  sq -d bench_wide <<'SQL'
+CREATE SCHEMA wide;
+GRANT USAGE ON SCHEMA wide TO dsb_reader;
+DO $$
+DECLARE cols text;
+BEGIN
+  SELECT string_agg(format('c%s %s', g,
+           (ARRAY['integer','bigint','text','numeric(12,2)','timestamptz',
+                  'boolean','jsonb','date','double precision','uuid'])[1 + g % 10]),
+           ', ')
+    INTO cols FROM generate_series(2, 20) g;
+  FOR i IN 1..10000 LOOP
+    EXECUTE format('CREATE TABLE wide.%I (id bigint PRIMARY KEY, %s)',
+                   't' || lpad(i::text, 5, '0'), cols);
+    IF i % 500 = 0 THEN COMMIT; END IF;
+  END LOOP;
+END $$;
+ANALYZE;
+SQL
+fi
+
+conf=$(mktemp -d)
+trap 'rm -rf "$conf"' EXIT
+cat >"$conf/broker.yaml" <<YAML
+state_dir: $conf/var
+log_level: warn
+YAML
+cat >"$conf/bench.yaml" <<YAML
+name: bench
+plugin: postgres
+host: $PGHOST
+port: $PGPORT
+dbname: bench_wide
+user: $PGUSER
+password: file:$DSB_TEST_PG_PASSWORD_FILE
+sslmode: disable
+statement_timeout_ms: 600000
+YAML
+
+export DSB_PLUGIN_DIR=$build/lib/dsbroker
+echo "== plugin (all pages, fresh broker and connection per run)"
+plugin_ms=$("$bench" "$conf" bench bench_wide wide "$runs" | tee /dev/stderr | awk '/^median/ {print $2}')
+
+sql=$("$bench" --sql)
+export PGPASSWORD; PGPASSWORD=$(cat "$DSB_TEST_PG_PASSWORD_FILE")
+# The plugin's session settings (pg_pool.c); jit=off matters most: JIT
+# compiling this expression-heavy query costs more than running it.
+export PGOPTIONS="-c default_transaction_read_only=on -c search_path=pg_catalog -c jit=off"
+echo "== psql (the same query, one page of everything, output to /dev/null)"
+times=()
+for i in $(seq "$runs"); do
+  t0=$(date +%s%N)
+  psql -X -q -At -d bench_wide -o /dev/null \
+    -c "PREPARE q(text, text, text, text, text) AS $sql" \
+    -c "EXECUTE q('wide', NULL, NULL, NULL, '100000')"
+  t=$(( ($(date +%s%N) - t0) / 1000 ))
+  printf 'run %d: %.1f ms\n' "$i" "$(echo "$t / 1000" | bc -l)" >&2
+  times+=("$t")
+done
+psql_us=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( runs / 2 + 1 ))p")
+psql_ms=$(echo "$psql_us / 1000" | bc -l)
+printf 'plugin median %.1f ms, psql median %.1f ms, ratio %.2f (goal <= 1.3)\n' \
+  "$plugin_ms" "$psql_ms" "$(echo "$plugin_ms / $psql_ms" | bc -l)"

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""A scripted EMR Serverless + S3 endpoint on 127.0.0.1, for the job-run
+paths moto_server cannot produce (it creates runs directly in SUCCESS).
+
+    emr_endpoint.py CONFIG.json PORT_FILE LOG_FILE
+
+CONFIG: {"states": ["PENDING", "RUNNING", "SUCCESS"],  # GetJobRun, in order
+         "details": "...",           # stateDetails of the last state
+         "start_failures": 1}        # StartJobRun answers 500 this often first
+The last state repeats.  After a DELETE (CancelJobRun) GetJobRun answers
+CANCELLING once, then CANCELLED.  PUT (S3 PutObject) is accepted.  Every
+request is appended to LOG_FILE as a JSON line {method, path, headers, body}.
+"""
+import json
+import os
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LOCK = threading.Lock()
+STATE = {"polls": 0, "starts": 0, "cancelled": 0}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    config = {}
+    log_path = ""
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def _reply(self, status, obj):
+        out = json.dumps(obj).encode() if obj is not None else b""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def _get_run(self):
+        cfg = Handler.config
+        if STATE["cancelled"]:
+            STATE["cancelled"] += 1
+            state = "CANCELLING" if STATE["cancelled"] == 2 else "CANCELLED"
+        else:
+            states = cfg["states"]
+            state = states[min(STATE["polls"], len(states) - 1)]
+            STATE["polls"] += 1
+        run = {"jobRunId": "run-1", "state": state}
+        if state in ("FAILED", "SUCCESS") and cfg.get("details"):
+            run["stateDetails"] = cfg["details"]
+        return {"jobRun": run}
+
+    def _route(self):
+        parts = self.path.split("?")[0].strip("/").split("/")
+        if self.command == "PUT":
+            return 200, None
+        if parts[0] != "applications" or len(parts) < 3:
+            return 404, {"message": "not found"}
+        if self.command == "POST":
+            STATE["starts"] += 1
+            if STATE["starts"] <= Handler.config.get("start_failures", 0):
+                return 500, {"message": "try again"}
+            return 200, {"applicationId": parts[1], "jobRunId": "run-1",
+                         "arn": "arn:aws:emr-serverless:::run-1"}
+        if self.command == "DELETE":
+            STATE["cancelled"] = max(STATE["cancelled"], 1)
+            return 200, {"applicationId": parts[1], "jobRunId": "run-1"}
+        return 200, self._get_run()
+
+    def _handle(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n).decode("utf-8", "replace") if n else ""
+        with LOCK:
+            with open(Handler.log_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps({
+                    "method": self.command, "path": self.path,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "body": body}) + "\n")
+            status, obj = self._route()
+        self._reply(status, obj)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+
+def main():
+    cfg_path, port_file, log_path = sys.argv[1:4]
+    with open(cfg_path, encoding="utf-8") as f:
+        Handler.config = json.load(f)
+    Handler.log_path = log_path
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    with open(port_file + ".tmp", "w", encoding="utf-8") as f:
+        f.write(str(srv.server_address[1]))
+    os.rename(port_file + ".tmp", port_file)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

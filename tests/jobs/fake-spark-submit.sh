@@ -1,0 +1,26 @@
+#!/bin/sh
+# Stand-in for spark-submit in the fast job tests (the real one takes ~15 s):
+# records its argv and environment in its working directory (the job's
+# directory), then acts out the job's first argument:
+#   ok (default) write a CSV into $DSB_OUTPUT    fail  exit 3 with an error
+#   sleep        run until signalled               stubborn  ignore SIGTERM
+printf '%s\n' "$@" > argv.txt
+env | sort > env.txt
+mode=ok
+seen=
+for a in "$@"; do
+  if [ -n "$seen" ]; then mode=$a; break; fi
+  case "$a" in *.py) seen=1 ;; esac
+done
+case "$mode" in
+  sleep) exec sleep 600 ;;
+  stubborn) trap '' TERM; sleep 600; sleep 600 ;;
+  fail) echo "Exception in thread main java.lang.RuntimeException: boom" >&2
+        exit 3 ;;
+  jsonl) mkdir -p "$DSB_OUTPUT"
+         printf '{"k":"a","n":1}\n{"k":"b","n":null}\n' > "$DSB_OUTPUT/part-0.json" ;;
+  *) mkdir -p "$DSB_OUTPUT"
+     printf 'a,b\n1,x\n2,"y,z"\n' > "$DSB_OUTPUT/part-00000.csv"
+     printf 'a,b\n3,\n4,""\n' > "$DSB_OUTPUT/part-00001.csv"
+     : > "$DSB_OUTPUT/_SUCCESS" ;;
+esac

@@ -1,0 +1,274 @@
+/* The local-spark executor with a stand-in spark-submit: argv and
+ * environment, secrets, states, failure reasons, cancel, timeout, restart,
+ * logs and result rows. */
+#include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "jobs_test.h"
+
+static struct jt t;
+static char *fake;
+
+static const char yaml[] =
+    "state_dir: ${DSB_TEST_DIR}/state\n"
+    "executors:\n"
+    "  - name: local\n"
+    "    type: local-spark\n"
+    "    networks: [local, public]\n"
+    "    master: local[1]\n"
+    "    spark_submit: ${DSB_TEST_FAKE_SPARK}\n"
+    "    jars: [/opt/extra.jar, s3://bucket/only-on-emr.jar]\n"
+    "    conf: {spark.executor.memory: 1g}\n"
+    "    default_timeout_seconds: 60\n"
+    "    max_timeout_seconds: 600\n";
+
+static const char secret[] = "s3cr3t-value-42";
+
+static void setup(void)
+{
+    fake = t_src("tests/jobs/fake-spark-submit.sh");
+    setenv("DSB_TEST_FAKE_SPARK", fake, 1);
+    setenv("DSB_TEST_JOB_SECRET", secret, 1);
+    jt_config(&t, yaml);
+    jt_open(&t, NULL);
+}
+
+static void teardown(void)
+{
+    jt_close(&t);
+    free(fake);
+}
+
+TestSuite(local, .init = setup, .fini = teardown, .timeout = 60);
+
+static json_t *specs(void)
+{
+    return json_pack("[{s:s, s:{s:s}, s:{s:[s], s:{s:s}}}, {s:s}]",
+                     "network", "local", "secret_options", "password",
+                     "env:DSB_TEST_JOB_SECRET", "spark_submit", "jars",
+                     "/usr/share/java/postgresql.jar", "conf",
+                     "spark.sql.shuffle.partitions", "2", "network",
+                     "public");
+}
+
+/* Submits code with one argument (the fake's mode); returns the record. */
+static json_t *submit(const char *mode, long timeout)
+{
+    json_t *args = json_pack("[s]", mode), *rs = specs(), *job = NULL;
+    struct dsb_job_request r = {0};
+
+    r.session_id = "sess-1";
+    r.code = "print(_dsb_secret('env:DSB_TEST_JOB_SECRET') is not None)\n";
+    r.args = args;
+    r.read_specs = rs;
+    r.timeout_seconds = timeout;
+    cr_assert_eq(dsb_jobs_submit(t.jobs, &r, &job, &t.err), 0, "%s",
+                 t.err.message);
+    json_decref(args);
+    json_decref(rs);
+    return job;
+}
+
+Test(local, runs_with_loopback_argv_and_env_secrets)
+{
+    json_t *job = submit("ok", 0), *done;
+    const char *dir = jt_str(job, "local", "dir");
+    char *argv, *env, *rec, *script;
+
+    cr_assert_str_eq(jt_str(job, "state", NULL), "running");
+    cr_assert_str_eq(jt_str(job, "route", "executor"), "local");
+    cr_assert(strstr(jt_str(job, "route", "reason"), "local reaches local, "
+                     "public"), "%s", jt_str(job, "route", "reason"));
+    done = jt_wait(&t, jt_str(job, "id", NULL), "succeeded", 10000);
+    cr_assert_str_eq(jt_str(done, "state", NULL), "succeeded");
+    argv = jt_file(dir, "argv.txt");
+    env = jt_file(dir, "env.txt");
+    script = jt_file(dir, "main.py");
+    cr_assert(strstr(argv, "--master\nlocal[1]\n"), "%s", argv);
+    cr_assert(strstr(argv, "--jars\n/opt/extra.jar,/usr/share/java/"
+                     "postgresql.jar\n"), "%s", argv);
+    cr_assert(strstr(argv, "spark.driver.bindAddress=127.0.0.1\n"));
+    cr_assert(strstr(argv, "spark.ui.enabled=false\n"));
+    cr_assert(strstr(argv, "spark.sql.shuffle.partitions=2\n"));
+    cr_assert(strstr(argv, "spark.executor.memory=1g\n"));
+    cr_assert(strstr(argv, "main.py\nok\n"), "%s", argv);
+    cr_assert_null(strstr(argv, secret));
+    cr_assert_null(strstr(argv, "s3://"), "s3 jars are not local");
+    cr_assert(strstr(env, "SPARK_LOCAL_IP=127.0.0.1\n"));
+    cr_assert(strstr(env, "DSB_SECRET_0=s3cr3t-value-42\n"));
+    cr_assert(strstr(env, "DSB_SECRET_MAP={\"env:DSB_TEST_JOB_SECRET\":"
+                     "\"DSB_SECRET_0\"}\n"), "%s", env);
+    cr_assert(strstr(env, "DSB_OUTPUT="));
+    cr_assert(strstr(script, "def _dsb_secret(ref)"), "prelude added");
+    rec = json_dumps(done, 0);
+    cr_assert_null(strstr(rec, secret));
+    cr_assert(strstr(rec, "env:DSB_TEST_JOB_SECRET"), "the reference is kept");
+    free(rec);
+    free(argv);
+    free(env);
+    free(script);
+    json_decref(job);
+    json_decref(done);
+}
+
+Test(local, result_reads_csv_parts_in_order)
+{
+    json_t *job = submit("ok", 0), *done, *res;
+    const char *id = jt_str(job, "id", NULL);
+    char *s;
+
+    done = jt_wait(&t, id, "succeeded", 10000);
+    cr_assert_eq(dsb_jobs_result(t.jobs, id, 10, &res, &t.err), 0, "%s",
+                 t.err.message);
+    s = json_dumps(res, JSON_COMPACT | JSON_SORT_KEYS);
+    cr_assert_str_eq(s, "{\"columns\":[\"a\",\"b\"],\"format\":\"csv\","
+                        "\"rows\":[[\"1\",\"x\"],[\"2\",\"y,z\"],[\"3\",null],"
+                        "[\"4\",\"\"]],\"truncated\":false}");
+    free(s);
+    json_decref(res);
+    cr_assert_eq(dsb_jobs_result(t.jobs, id, 3, &res, &t.err), 0);
+    cr_assert_eq(json_array_size(json_object_get(res, "rows")), 3);
+    cr_assert(json_is_true(json_object_get(res, "truncated")));
+    json_decref(res);
+    json_decref(job);
+    json_decref(done);
+}
+
+Test(local, result_reads_json_lines)
+{
+    json_t *job = submit("jsonl", 0), *done, *res;
+    const char *id = jt_str(job, "id", NULL);
+    char *s;
+
+    done = jt_wait(&t, id, "succeeded", 10000);
+    cr_assert_eq(dsb_jobs_result(t.jobs, id, 10, &res, &t.err), 0, "%s",
+                 t.err.message);
+    s = json_dumps(res, JSON_COMPACT | JSON_SORT_KEYS);
+    cr_assert_str_eq(s, "{\"columns\":[\"k\",\"n\"],\"format\":\"jsonl\","
+                        "\"rows\":[[\"a\",1],[\"b\",null]],"
+                        "\"truncated\":false}");
+    free(s);
+    json_decref(res);
+    json_decref(job);
+    json_decref(done);
+}
+
+Test(local, failure_reason_and_logs)
+{
+    json_t *job = submit("fail", 0), *done, *logs, *res = NULL;
+    const char *id = jt_str(job, "id", NULL);
+
+    done = jt_wait(&t, id, "failed", 10000);
+    cr_assert_str_eq(jt_str(done, "state", NULL), "failed");
+    cr_assert(strstr(jt_str(done, "reason", NULL), "exited with status 3: "
+                     "Exception in thread main java.lang.RuntimeException"),
+              "%s", jt_str(done, "reason", NULL));
+    cr_assert_not_null(json_object_get(done, "finished_at"));
+    cr_assert_eq(dsb_jobs_logs(t.jobs, id, 0, &logs, &t.err), 0);
+    cr_assert(strstr(jt_str(logs, "stderr", NULL), "boom"));
+    cr_assert_eq(dsb_jobs_result(t.jobs, id, 5, &res, &t.err), -1);
+    cr_assert_eq(t.err.code, DSB_E_CONFLICT);
+    json_decref(logs);
+    json_decref(job);
+    json_decref(done);
+}
+
+Test(local, cancel_kills_the_process_group)
+{
+    json_t *job = submit("sleep", 0), *c, *done;
+    const char *id = jt_str(job, "id", NULL);
+
+    usleep(200 * 1000);
+    cr_assert_eq(dsb_jobs_cancel(t.jobs, id, &c, &t.err), 0, "%s",
+                 t.err.message);
+    cr_assert(strcmp(jt_str(c, "state", NULL), "cancelling") == 0 ||
+              strcmp(jt_str(c, "state", NULL), "cancelled") == 0, "%s",
+              jt_str(c, "state", NULL));
+    done = jt_wait(&t, id, "cancelled", 5000);
+    cr_assert_str_eq(jt_str(done, "state", NULL), "cancelled");
+    cr_assert_str_eq(jt_str(done, "reason", NULL), "cancelled on request");
+    json_decref(c);
+    cr_assert_eq(dsb_jobs_cancel(t.jobs, id, &c, &t.err), 0);
+    cr_assert_str_eq(jt_str(c, "state", NULL), "cancelled", "unchanged");
+    json_decref(c);
+    json_decref(job);
+    json_decref(done);
+}
+
+Test(local, timeout_escalates_to_sigkill)
+{
+    json_t *job = submit("stubborn", 1), *done;
+    const char *id = jt_str(job, "id", NULL);
+
+    cr_assert_eq(json_integer_value(json_object_get(job, "timeout_seconds")),
+                 1);
+    done = jt_wait(&t, id, "timed_out", 8000);
+    cr_assert_str_eq(jt_str(done, "state", NULL), "timed_out");
+    cr_assert(strstr(jt_str(done, "reason", NULL), "timed out after 1 s"));
+    json_decref(job);
+    json_decref(done);
+}
+
+Test(local, refuses_bad_requests)
+{
+    struct dsb_job_request r = {0};
+    json_t *job = NULL, *rs = json_pack("[{s:s}]", "network", "aurora-vpc");
+
+    r.session_id = "s";
+    cr_assert_eq(dsb_jobs_submit(t.jobs, &r, &job, &t.err), -1);
+    cr_assert_eq(t.err.code, DSB_E_INVALID);
+    r.code = "x = 1";
+    r.timeout_seconds = 601;
+    cr_assert_eq(dsb_jobs_submit(t.jobs, &r, &job, &t.err), -1);
+    cr_assert(strstr(t.err.message, "above the 600 s"), "%s", t.err.message);
+    r.timeout_seconds = 0;
+    r.read_specs = rs;
+    cr_assert_eq(dsb_jobs_submit(t.jobs, &r, &job, &t.err), -1);
+    cr_assert_str_eq(t.err.upstream, "route");
+    cr_assert(strstr(t.err.message, "aurora-vpc"));
+    cr_assert_null(job);
+    json_decref(rs);
+}
+
+Test(local, list_by_session_newest_first)
+{
+    json_t *a = submit("ok", 0), *b = submit("ok", 0), *list, *items;
+
+    cr_assert_eq(dsb_jobs_list(t.jobs, "sess-1", &list, &t.err), 0);
+    items = json_object_get(list, "items");
+    cr_assert_eq(json_array_size(items), 2);
+    cr_assert_str_eq(jt_str(json_array_get(items, 0), "id", NULL),
+                     jt_str(b, "id", NULL));
+    json_decref(list);
+    cr_assert_eq(dsb_jobs_list(t.jobs, "other", &list, &t.err), 0);
+    cr_assert_eq(json_array_size(json_object_get(list, "items")), 0);
+    json_decref(list);
+    cr_assert_eq(dsb_jobs_get(t.jobs, "job-nope", &list, &t.err), -1);
+    cr_assert_eq(t.err.code, DSB_E_NOT_FOUND);
+    json_decref(a);
+    json_decref(b);
+}
+
+Test(local, restart_marks_running_jobs_failed)
+{
+    json_t *job = submit("sleep", 0), *doc;
+    char *id = strdup(jt_str(job, "id", NULL));
+    pid_t pid = (pid_t)json_integer_value(json_object_get(
+        json_object_get(job, "local"), "pid"));
+    int status = 0;
+
+    usleep(200 * 1000);
+    dsb_jobs_close(t.jobs); /* the "crash": the process keeps running */
+    cr_assert_eq(kill(pid, 0), 0);
+    jt_open(&t, NULL);
+    cr_assert_eq(dsb_jobs_get(t.jobs, id, &doc, &t.err), 0);
+    cr_assert_str_eq(jt_str(doc, "state", NULL), "failed");
+    cr_assert_str_eq(jt_str(doc, "reason", NULL),
+                     "the broker stopped while the job was running");
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFSIGNALED(status), "the orphan was stopped");
+    json_decref(doc);
+    json_decref(job);
+    free(id);
+}

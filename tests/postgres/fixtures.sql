@@ -1,0 +1,139 @@
+-- Fixtures for the postgres plugin tests, loaded by tests/scripts/postgres.sh
+-- as the superuser into a fresh cluster.  psql variables: reader_password,
+-- rotate_password.  Every name and count here is asserted by a test.
+
+CREATE ROLE dsb_reader LOGIN PASSWORD :'reader_password';
+CREATE ROLE dsb_rotate LOGIN PASSWORD :'rotate_password';
+
+CREATE DATABASE dsb;
+CREATE DATABASE dsb_second;
+CREATE DATABASE dsb_template IS_TEMPLATE true;
+CREATE DATABASE dsb_noconn ALLOW_CONNECTIONS false;
+CREATE DATABASE dsb_hidden;
+CREATE DATABASE other_db;
+COMMENT ON DATABASE dsb IS 'main fixture database';
+
+\connect dsb_second
+CREATE SCHEMA other;
+CREATE TABLE other.things (id integer PRIMARY KEY, label text);
+GRANT USAGE ON SCHEMA other TO dsb_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA other TO dsb_reader;
+
+\connect dsb
+COMMENT ON SCHEMA public IS 'standard public schema';
+CREATE TABLE public.hello (id integer PRIMARY KEY, msg text);
+
+-- 1,200 generated tables of three columns, and one with LIKE metacharacters.
+CREATE SCHEMA many;
+DO $$
+BEGIN
+  FOR i IN 1..1200 LOOP
+    EXECUTE format('CREATE TABLE many.%I (id bigint PRIMARY KEY, v text, n numeric(8,2))',
+                   'tab_' || lpad(i::text, 4, '0'));
+  END LOOP;
+END $$;
+CREATE TABLE many."pct%_under" (id integer);
+
+-- Names that need quoting.
+CREATE SCHEMA "Sales";
+CREATE TABLE "Sales"."Order Items" (
+  "Id" integer PRIMARY KEY,
+  "select" text,
+  "quo""te" text,
+  "naïve ünïcödé" text,
+  plain_col integer
+);
+CREATE TABLE "Sales"."order" (id integer);
+CREATE TABLE "Sales"."we""ird" (id integer);
+CREATE TABLE "Sales"."données" (id integer);
+CREATE TABLE "Sales".lower_ok (id integer);
+COMMENT ON TABLE "Sales"."Order Items" IS 'line items';
+
+-- Every type the mapping knows.
+CREATE SCHEMA types;
+CREATE TYPE types.mood AS ENUM ('sad', 'ok', 'happy');
+CREATE DOMAIN types.posint AS integer CHECK (VALUE > 0);
+CREATE DOMAIN types.money12 AS numeric(12,3);
+CREATE DOMAIN types.posint2 AS types.posint;
+CREATE TYPE types.pair AS (a integer, b text);
+CREATE TABLE types.all_types (
+  id serial PRIMARY KEY,
+  c_int2 smallint NOT NULL DEFAULT 0,
+  c_int4 integer,
+  c_int8 bigint,
+  c_num_ps numeric(10,2),
+  c_num numeric,
+  c_float4 real,
+  c_float8 double precision,
+  c_bool boolean,
+  c_text text,
+  c_varchar varchar(20),
+  c_char char(5),
+  c_date date,
+  c_ts timestamp,
+  c_tstz timestamptz,
+  c_time time,
+  c_uuid uuid,
+  c_json json,
+  c_jsonb jsonb,
+  c_bytea bytea,
+  c_int_arr integer[],
+  c_text_arr text[],
+  c_num_arr numeric(5,1)[],
+  c_mood types.mood,
+  c_mood_arr types.mood[],
+  c_posint types.posint,
+  c_money12 types.money12,
+  c_posint2 types.posint2,
+  c_money money,
+  c_interval interval,
+  c_inet inet,
+  c_bit1 bit(1),
+  c_bit8 bit(8),
+  c_xml xml,
+  c_pair types.pair,
+  c_oid oid
+);
+COMMENT ON TABLE types.all_types IS 'one column per type';
+COMMENT ON COLUMN types.all_types.c_jsonb IS 'payload';
+CREATE VIEW types.v_all AS SELECT id, c_text FROM types.all_types;
+CREATE MATERIALIZED VIEW types.mv_count AS SELECT count(*) AS n FROM types.all_types;
+CREATE EXTENSION file_fdw;
+CREATE SERVER files FOREIGN DATA WRAPPER file_fdw;
+CREATE FOREIGN TABLE types.ft (a integer) SERVER files
+  OPTIONS (filename '/dev/null', format 'csv');
+CREATE TABLE types.events (id bigint, at date, PRIMARY KEY (id, at))
+  PARTITION BY RANGE (at);
+CREATE TABLE types.events_2023 PARTITION OF types.events
+  FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
+CREATE TABLE types.events_2024 PARTITION OF types.events
+  FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+INSERT INTO types.events SELECT g, date '2023-06-01' + (g % 400) FROM generate_series(1, 4000) g;
+CREATE TABLE types.no_pk (a integer, b text);
+
+-- Big tables for partition hints (the test conf sets the threshold to 10000).
+CREATE TABLE types.big (id bigint PRIMARY KEY, payload text);
+INSERT INTO types.big SELECT g, 'row ' || g FROM generate_series(1, 50000) g;
+CREATE TABLE types.big_date (day date PRIMARY KEY, n integer);
+INSERT INTO types.big_date SELECT date '2000-01-01' + g, g FROM generate_series(0, 19999) g;
+CREATE TABLE types.big_ts (at timestamp PRIMARY KEY, n integer);
+INSERT INTO types.big_ts SELECT timestamp '2024-01-01' + g * interval '1 minute', g
+  FROM generate_series(0, 19999) g;
+CREATE TABLE types.big_nopk (n integer, s text);
+INSERT INTO types.big_nopk SELECT g, 'x' FROM generate_series(1, 30000) g;
+CREATE TABLE types.big_text_pk (k text PRIMARY KEY);
+INSERT INTO types.big_text_pk SELECT 'k' || g FROM generate_series(1, 20000) g;
+CREATE TABLE types.small (id integer PRIMARY KEY);
+INSERT INTO types.small SELECT generate_series(1, 10);
+ANALYZE;
+
+-- A schema the reader may not use, and one the allow-list hides.
+CREATE SCHEMA secret;
+CREATE TABLE secret.plans (id integer);
+CREATE SCHEMA hidden_stuff;
+CREATE TABLE hidden_stuff.x (id integer);
+
+GRANT USAGE ON SCHEMA many, "Sales", types, hidden_stuff TO dsb_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA many, "Sales", types, public TO dsb_reader;
+REVOKE ALL ON SCHEMA secret FROM PUBLIC;
+GRANT CONNECT ON DATABASE dsb TO dsb_rotate;

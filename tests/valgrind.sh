@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every CTest test labelled "unit" that needs no real server under
+# valgrind memcheck (children traced: Criterion forks a process per test) and
+# fails on any memcheck error or definite leak.  Prints one line per test and "N passed, N failed".
+#   tests/valgrind.sh BUILD_DIR
+set -euo pipefail
+build=$(cd "${1:?usage: valgrind.sh BUILD_DIR}" && pwd)
+logs=$build/valgrind
+rm -rf "$logs"; mkdir -p "$logs"
+cd "$build"
+ctest -L unit --show-only=json-v1 > "$logs/tests.json"
+python3 - "$logs" <<'PY'
+import json, os, re, subprocess, sys
+logs = sys.argv[1]
+tests = json.load(open(os.path.join(logs, "tests.json")))["tests"]
+passed = failed = 0
+for t in tests:
+    cmd, name = t.get("command"), t["name"]
+    props = {p["name"]: p["value"] for p in t.get("properties", [])}
+    # programs of ours only; suites that need real servers run elsewhere
+    if not cmd or not cmd[0].startswith(os.getcwd()) or "FIXTURES_REQUIRED" in props:
+        continue
+    env = dict(os.environ)
+    for p in t.get("properties", []):
+        if p["name"] == "ENVIRONMENT":
+            env.update(v.split("=", 1) for v in p["value"])
+    if "criterion" in open(cmd[0], "rb").read().decode("latin-1"):
+        cmd = cmd[:1] + ["--jobs=1"] + [a for a in cmd[1:] if not a.startswith("--jobs")]
+    d = os.path.join(logs, name); os.makedirs(d)
+    vg = ["valgrind", "--trace-children=yes", "--leak-check=full",
+          "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
+          "--child-silent-after-fork=no", "--trace-children-skip=*/python3*,*/bash,*/sh,*/cp,*/moto_server",
+          "--log-file=" + os.path.join(d, "vg.%p.log")]
+    r = subprocess.run(vg + cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bad = []
+    for f in os.listdir(d):
+        text = open(os.path.join(d, f), errors="replace").read()
+        m = re.search(r"ERROR SUMMARY: (\d+) errors", text)
+        if m and int(m.group(1)) > 0:
+            bad.append(f)
+    ok = r.returncode == 0 and not bad
+    passed += ok; failed += not ok
+    print(f"valgrind {name}: {'ok' if ok else 'FAILED'}"
+          + ("" if ok else f" (exit {r.returncode}; see {d}: {', '.join(bad[:3])})"))
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
+PY
