@@ -65,9 +65,10 @@ static int preflight(struct dsb_source *s, struct dsb_error *err)
             s->plugin->vt.close(inst);
         _exit(rc == 0 ? 0 : 1);
     }
-    while ((got = waitpid(pid, &status, WNOHANG)) == 0 &&
-           dsb_monotonic_ms() < end)
-        nanosleep(&(struct timespec){0, 2000000}, NULL);
+    /* poll from 50 us up to 2 ms: most opens take well under a ms */
+    for (long ns = 50000; (got = waitpid(pid, &status, WNOHANG)) == 0 &&
+         dsb_monotonic_ms() < end; ns = ns < 2000000 ? ns * 2 : ns)
+        nanosleep(&(struct timespec){0, ns}, NULL);
     if (got == 0) {
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);

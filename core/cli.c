@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "http/server.h"
 #include "config.h"
 #include "jobs/cli_jobs.h"
 #include "log.h"
@@ -21,6 +22,7 @@
 struct cli {
     const char *conf_dir;
     const char *plugin_dir;
+    const char *listen, *port_file;
     int schema, json, connect;
     FILE *out, *errs;
 };
@@ -35,7 +37,11 @@ static const char usage_text[] =
     "  plugins [--schema]        loaded plugins as JSON; --schema adds each\n"
     "                            plugin's options as JSON Schema\n"
     "  sources [--json]          configured sources: plugin, network, state\n"
-    "  serve                     run the broker\n"
+    "  routes                    the HTTP API's routes\n"
+    "  serve [--listen ADDR:PORT] [--port-file FILE]\n"
+    "                            run the HTTP API (SIGHUP reloads conf.d,\n"
+    "                            SIGTERM stops after requests in flight);\n"
+    "                            port 0 picks a free port, written to FILE\n"
     "  context SESSION           a running broker's Spark context of SESSION\n"
     "  submit SESSION FILE.py    submit FILE.py as a job of SESSION to a\n"
     "                            running broker ($DSB_URL, else listen)\n"
@@ -213,80 +219,35 @@ static int cmd_sources(struct cli *c)
     }
 }
 
-static void apply_logging(const struct dsb_broker *b)
-{
-    const char *lvl = json_string_value(json_object_get(b->cfg->broker,
-                                                        "log_level"));
-    const char *fmt = json_string_value(json_object_get(b->cfg->broker,
-                                                        "log_format"));
-    if (lvl && dsb_log_level_parse(lvl) >= 0)
-        dsb_log_set_level((enum dsb_log_level)dsb_log_level_parse(lvl));
-    dsb_log_set_json(fmt && strcmp(fmt, "json") == 0);
-}
-
-static void log_sources(const struct dsb_broker *b)
-{
-    for (size_t i = 0; i < b->n_sources; i++) {
-        const struct dsb_source *s = &b->sources[i];
-        static const char *const st[] = {"open", "disabled", "failed"};
-        dsb_logf(s->state == DSB_SOURCE_FAILED ? DSB_LOG_WARN : DSB_LOG_INFO,
-                 NULL, "source %s (plugin %s, network %s): %s", s->conf->name,
-                 s->conf->plugin, s->network, st[s->state]);
-    }
-}
-
-/* SIGHUP: a new broker from the files; kept only when it validates. */
-static struct dsb_broker *reload(struct cli *c, struct dsb_broker *old)
-{
-    struct dsb_diags d;
-    struct dsb_broker *b;
-
-    dsb_diags_init(&d);
-    b = start(c, 1, &d);
-    for (size_t i = 0; i < d.n; i++)
-        dsb_logf(d.items[i].severity == DSB_SEV_ERROR ? DSB_LOG_ERROR
-                                                      : DSB_LOG_WARN,
-                 "config", "%s:%d:%d: %s", d.items[i].file ? d.items[i].file
-                 : "-", d.items[i].line, d.items[i].col, d.items[i].message);
-    dsb_diags_free(&d);
-    if (!b) {
-        dsb_logf(DSB_LOG_ERROR, NULL, "reload rejected: the configuration "
-                 "has errors; the previous one keeps serving");
-        return old;
-    }
-    dsb_broker_stop(old);
-    apply_logging(b);
-    log_sources(b);
-    dsb_logf(DSB_LOG_INFO, NULL, "configuration reloaded");
-    return b;
-}
-
 static int cmd_serve(struct cli *c)
 {
+    struct dsb_server_opts o = {c->conf_dir, c->plugin_dir, c->listen,
+                                c->port_file, 1};
     struct dsb_diags d;
-    struct dsb_broker *b;
+    struct dsb_server *srv;
     sigset_t set;
     int sig = 0;
 
-    dsb_diags_init(&d);
-    b = start(c, 1, &d);
-    dsb_diags_print(&d, c->errs);
-    dsb_diags_free(&d);
-    if (!b)
-        return DSB_EXIT_FAIL;
-    apply_logging(b);
-    log_sources(b);
+    /* signals are taken by sigwait below, in every thread */
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    dsb_logf(DSB_LOG_INFO, NULL, "dsbroker %s running with %s (%zu sources)",
-             DSB_VERSION, b->cfg->dir, b->n_sources);
+    signal(SIGPIPE, SIG_IGN);
+    dsb_diags_init(&d);
+    srv = dsb_server_start(&o, &d);
+    dsb_diags_print(&d, c->errs);
+    dsb_diags_free(&d);
+    if (!srv)
+        return DSB_EXIT_FAIL;
+    dsb_logf(DSB_LOG_INFO, NULL, "dsbroker %s serving on port %d", DSB_VERSION,
+             dsb_server_port(srv));
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
-        b = reload(c, b);
-    dsb_logf(DSB_LOG_INFO, NULL, "stopping on signal %d", sig);
-    dsb_broker_stop(b);
+        dsb_server_reload(srv);
+    dsb_logf(DSB_LOG_INFO, NULL, "stopping on signal %d: finishing requests "
+             "in flight", sig);
+    dsb_server_stop(srv, -1);
     return DSB_EXIT_OK;
 }
 
@@ -298,6 +259,8 @@ static int parse_flags(struct cli *c, int argc, char **argv, FILE *errs)
         {"schema", no_argument, 0, 's'},
         {"json", no_argument, 0, 'j'},
         {"connect", no_argument, 0, 'k'},
+        {"listen", required_argument, 0, 'l'},
+        {"port-file", required_argument, 0, 'p'},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
@@ -312,6 +275,8 @@ static int parse_flags(struct cli *c, int argc, char **argv, FILE *errs)
         case 's': c->schema = 1; break;
         case 'j': c->json = 1; break;
         case 'k': c->connect = 1; break;
+        case 'l': c->listen = optarg; break;
+        case 'p': c->port_file = optarg; break;
         case 'h': return 'h';
         case 'V': return 'V';
         default:
@@ -367,6 +332,10 @@ int dsb_cli_main(int argc, char **argv, FILE *out, FILE *errs)
         return cmd_sources(&c);
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(&c);
+    if (strcmp(cmd, "routes") == 0) {
+        dsb_http_routes_print(out);
+        return DSB_EXIT_OK;
+    }
     if (strcmp(cmd, "context") == 0 && ai && ai + 1 == argc)
         return dsb_cli_context(c.conf_dir, argv[ai], out, errs);
     if (strcmp(cmd, "submit") == 0 && ai && ai + 2 == argc)
@@ -377,6 +346,7 @@ int dsb_cli_main(int argc, char **argv, FILE *out, FILE *errs)
         return DSB_EXIT_USAGE;
     }
     fprintf(errs, "dsbroker: unknown command \"%s\"; commands: check-config, "
-            "plugins, sources, serve, context, submit (see dsbroker --help)\n", cmd);
+            "plugins, sources, routes, serve, context, submit (see dsbroker "
+            "--help)\n", cmd);
     return DSB_EXIT_USAGE;
 }

@@ -18,6 +18,12 @@ static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const executor_types[] = {"local-spark", "emr-serverless",
                                              NULL};
 
+static const struct dsb_option cache_source_opts[] = {
+    DSB_OPTION_STRING("source", DSB_OPT_REQUIRED, NULL, "source name"),
+    DSB_OPTION_INT("ttl_seconds", DSB_OPT_REQUIRED, NULL, 0, 86400,
+                   "how long this source's listings stay cached"),
+    DSB_OPTION_END};
+
 static const struct dsb_option cache_opts[] = {
     DSB_OPTION_INT("ttl_seconds", 0, "300", 0, 86400,
                    "how long listings stay cached"),
@@ -25,6 +31,8 @@ static const struct dsb_option cache_opts[] = {
                    "most cached entries (least recently used go first)"),
     DSB_OPTION_INT("error_ttl_seconds", 0, "5", 0, 3600,
                    "how long a failed listing is remembered (0: not at all)"),
+    DSB_OPTION_OBJECT_LIST("sources", 0, "[]", cache_source_opts,
+                           "per-source ttl_seconds overrides"),
     DSB_OPTION_END};
 
 static const struct dsb_option secrets_opts[] = {
@@ -83,7 +91,11 @@ static const struct dsb_option limits_opts[] = {
                    "concurrent connections from one address"),
     DSB_OPTION_INT("connection_timeout_seconds", 0, "30", 1, 3600,
                    "idle connections are closed after this"),
+    DSB_OPTION_INT("max_header_bytes", 0, "32768", 4096, 1048576,
+                   "largest request head (line and headers; 431 beyond)"),
     DSB_OPTION_INT("threads", 0, "2", 1, 256, "HTTP worker threads"),
+    DSB_OPTION_INT("shutdown_grace_seconds", 0, "30", 0, 3600,
+                   "on SIGTERM, how long in-flight requests may finish"),
     DSB_OPTION_INT("plugin_timeout_ms", 0, "30000", 100, 600000,
                    "deadline of one plugin call"),
     DSB_OPTION_END};

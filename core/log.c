@@ -49,20 +49,24 @@ int dsb_log_level_parse(const char *s)
     return -1;
 }
 
+static void format_ts(char ts[32])
+{
+    struct timespec now;
+    struct tm tm;
+    size_t n;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    n = strftime(ts, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + n, 32 - n, ".%03dZ", (int)(now.tv_nsec / 1000000) % 1000);
+}
+
 static void write_line(enum dsb_log_level level, const char *component,
                        const char *msg)
 {
     char ts[32];
-    struct timespec now;
-    struct tm tm;
 
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    {
-        size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(ts + n, sizeof(ts) - n, ".%03dZ",
-                 (int)(now.tv_nsec / 1000000) % 1000);
-    }
+    format_ts(ts);
     if (log_json) {
         json_t *o = json_pack("{s:s, s:s, s:s?, s:s}", "ts", ts, "level",
                               level_names[level], "component", component,
@@ -103,6 +107,61 @@ void dsb_logf(enum dsb_log_level level, const char *component,
     va_start(ap, fmt);
     dsb_vlogf(level, component, fmt, ap);
     va_end(ap);
+}
+
+static void event_text(const char *msg, const json_t *fields, char *buf,
+                       size_t cap)
+{
+    const char *key;
+    json_t *v;
+    size_t n = (size_t)snprintf(buf, cap, "%s", msg);
+
+    json_object_foreach((json_t *)fields, key, v) {
+        char *s;
+        if (n >= cap)
+            return;
+        s = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY);
+        n += (size_t)snprintf(buf + n, cap - n, " %s=%s", key,
+                              s ? s : json_string_value(v));
+        free(s);
+    }
+}
+
+static void event_json(enum dsb_log_level level, const char *component,
+                       const char *msg, const json_t *fields)
+{
+    char ts[32], buf[8192];
+    json_t *o;
+    size_t n;
+
+    format_ts(ts);
+    o = json_pack("{s:s, s:s, s:s?, s:s}", "ts", ts, "level",
+                  level_names[level], "component", component, "msg", msg);
+    if (!o)
+        return;
+    json_object_update(o, (json_t *)fields);
+    n = json_dumpb(o, buf, sizeof(buf) - 1, JSON_COMPACT);
+    if (n > 0 && n < sizeof(buf) - 1) {
+        buf[n] = '\0';
+        dsb_redact(buf, sizeof(buf));
+        fprintf(stderr, "%s\n", buf);
+    }
+    json_decref(o);
+}
+
+void dsb_log_event(enum dsb_log_level level, const char *component,
+                   const char *msg, const json_t *fields)
+{
+    char buf[4096];
+
+    if (level > log_level)
+        return;
+    if (!log_json) {
+        event_text(msg, fields, buf, sizeof(buf));
+        dsb_logf(level, component, "%s", buf);
+        return;
+    }
+    event_json(level, component, msg, fields);
 }
 
 static long redact_find(const char *value)

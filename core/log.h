@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "dsbroker/plugin.h"
 
 void dsb_log_set_level(enum dsb_log_level level);
@@ -19,6 +21,12 @@ void dsb_logf(enum dsb_log_level level, const char *component,
               const char *fmt, ...) DSB_PRINTF(3, 4);
 void dsb_vlogf(enum dsb_log_level level, const char *component,
                const char *fmt, va_list ap) DSB_PRINTF(3, 0);
+
+/* Writes one event: in JSON mode the members of `fields` (a JSON object,
+ * borrowed, may be NULL) join ts/level/component/msg; in text mode they
+ * follow the message as key=value pairs.  Redacted like dsb_logf. */
+void dsb_log_event(enum dsb_log_level level, const char *component,
+                   const char *msg, const json_t *fields);
 
 /* Registers a secret value to redact from every log line and every error
  * the broker emits; values shorter than 4 bytes are not registered (they

@@ -6,8 +6,17 @@
  *
  * data_file: {"databases": {"DB": {"comment": "...", "schemas": {"S":
  *             {"tables": [TABLE, ...]}}}}}   (TABLE as in plugin.h)
+ * A TABLE may carry "read": {"format", "path", "options", "secret_options",
+ * "spark_submit", "notes"} to shape its read spec (default: csv).
+ *
+ * Built three times for the HTTP tests: FX_NAME names the plugin (the file
+ * must match), FX_FLAT makes it a source without schemas (like Glue).
  */
+#ifndef FX_NAME
+#define FX_NAME "fixture"
+#endif
 #include <stdatomic.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -38,14 +47,25 @@ static const struct dsb_option fx_options[] = {
     DSB_OPTION_SECRET("password", 0, "a secret reference"),
     DSB_OPTION_OBJECT("endpoint", fx_endpoint, "where it is"),
     DSB_OPTION_OBJECT_LIST("replicas", 0, "[]", fx_replica, "copies"),
+    DSB_OPTION_INT("delay_ms", 0, "0", 0, 60000,
+                   "sleep this long in every listing and describe"),
     DSB_OPTION_END};
 
 struct fx {
     const struct dsb_host *host;
     json_t *data;
     char *password_ref;
+    long delay_ms;
     atomic_long calls;
 };
+
+static void fx_delay(const struct fx *f)
+{
+    struct timespec ts = {f->delay_ms / 1000, (f->delay_ms % 1000) * 1000000};
+
+    if (f->delay_ms > 0)
+        nanosleep(&ts, NULL);
+}
 
 static int fx_open(const struct dsb_host *host,
                    const struct dsb_source_info *info, const json_t *options,
@@ -72,6 +92,8 @@ static int fx_open(const struct dsb_host *host,
         return -1;
     }
     f->password_ref = pw ? strdup(pw) : NULL;
+    f->delay_ms = (long)json_integer_value(json_object_get(options,
+                                                           "delay_ms"));
     *inst = f;
     return 0;
 }
@@ -181,6 +203,7 @@ static int fx_list(void *inst, struct dsb_call *call,
 
     (void)call;
     f->calls++;
+    fx_delay(f);
     level = fx_level(f, r, err);
     return level ? fx_page(f, level, r, out) : -1;
 }
@@ -210,10 +233,29 @@ static int fx_describe(void *inst, struct dsb_call *call, const char *db,
 
     (void)call;
     f->calls++;
+    fx_delay(f);
     t = fx_find(f, db, schema, table, err);
     if (!t)
         return -1;
     *out = json_deep_copy(t);
+    json_object_del(*out, "read");
+    return 0;
+}
+
+/* A read spec from the table's "read" member. */
+static int fx_custom_spec(const json_t *t, const struct dsb_read_target *target,
+                          json_t **out)
+{
+    json_t *r = json_deep_copy(json_object_get(t, "read"));
+
+    if (!json_object_get(r, "options"))
+        json_object_set_new(r, "options", json_object());
+    json_object_set(r, "columns", json_object_get(t, "columns"));
+    json_object_set(r, "primary_key", json_object_get(t, "primary_key"));
+    json_object_set(r, "row_estimate", json_object_get(t, "row_estimate"));
+    json_object_set_new(r, "executor", json_string(target ? target->executor
+                                                          : ""));
+    *out = r;
     return 0;
 }
 
@@ -230,6 +272,8 @@ static int fx_read_spec(void *inst, struct dsb_call *call, const char *db,
     t = fx_find(f, db, schema, table, err);
     if (!t)
         return -1;
+    if (json_object_get(t, "read"))
+        return fx_custom_spec(t, target, out);
     path = f->host->arena_alloc(call, strlen(db) + strlen(schema) +
                                 strlen(table) + 16);
     sprintf(path, "/data/%s/%s/%s.csv", db, schema, table);
@@ -246,11 +290,15 @@ static int fx_read_spec(void *inst, struct dsb_call *call, const char *db,
 
 static const struct dsb_source_plugin fx_plugin = {
     .abi = DSB_PLUGIN_HEADER,
-    .name = "fixture",
+    .name = FX_NAME,
     .version = "1.0.0",
     .description = "test source served from a JSON file",
     .options = fx_options,
     .default_network = "fixture-net",
+#ifdef FX_FLAT
+    .flags = DSB_SRC_FLAT_SCHEMA,
+    .flat_schema = "default",
+#endif
     .open = fx_open,
     .close = fx_close,
     .check = fx_check,

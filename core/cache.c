@@ -1,0 +1,352 @@
+#include "cache.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "util.h"
+
+enum { E_LOADING = 0, E_READY = 1 };
+
+struct entry {
+    struct dsb_cached v;     /* first: callers see &v */
+    char *key;               /* source + key */
+    char *source;
+    uint64_t hash;
+    int state;
+    int attached;            /* in the table (and in the LRU once ready) */
+    unsigned refs;           /* the table's and each caller's */
+    int64_t expires_ms;
+    struct entry *hnext, *prev, *next;
+};
+
+struct ttl_override {
+    char *source;
+    int64_t ttl_ms;
+};
+
+struct dsb_cache {
+    pthread_mutex_t lock;
+    pthread_cond_t loaded;
+    struct entry **buckets;
+    size_t n_buckets, n_entries, max_entries;
+    struct entry *head, *tail; /* LRU: head is the most recent */
+    int64_t ttl_ms, error_ttl_ms;
+    struct ttl_override *ttls;
+    size_t n_ttls;
+    struct dsb_cache_stats st;
+};
+
+static uint64_t fnv1a(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+void dsb_etag(const char *bytes, size_t len, char out[24])
+{
+    snprintf(out, 24, "\"%016llx\"", (unsigned long long)fnv1a(bytes, len));
+}
+
+int dsb_cache_key_add(char *key, size_t cap, const char *part)
+{
+    size_t n = strlen(key);
+    int w;
+
+    if (!part)
+        w = snprintf(key + n, cap - n, "-|");
+    else
+        w = snprintf(key + n, cap - n, "%zu:%s|", strlen(part), part);
+    return w < 0 || (size_t)w >= cap - n ? -1 : 0;
+}
+
+struct dsb_cache *dsb_cache_new(size_t max_entries, int64_t ttl_ms,
+                                int64_t error_ttl_ms)
+{
+    struct dsb_cache *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return NULL;
+    c->n_buckets = 1024;
+    while (c->n_buckets < max_entries && c->n_buckets < (1u << 18))
+        c->n_buckets <<= 1;
+    c->buckets = calloc(c->n_buckets, sizeof(*c->buckets));
+    if (!c->buckets) {
+        free(c);
+        return NULL;
+    }
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->loaded, NULL);
+    c->max_entries = max_entries ? max_entries : 1;
+    c->ttl_ms = ttl_ms;
+    c->error_ttl_ms = error_ttl_ms;
+    return c;
+}
+
+static void entry_free(struct entry *e)
+{
+    json_decref(e->v.doc);
+    free(e->v.body);
+    free(e->key);
+    free(e->source);
+    free(e);
+}
+
+/* Drops one reference; the lock is held. */
+static void entry_unref(struct entry *e)
+{
+    if (--e->refs == 0)
+        entry_free(e);
+}
+
+static void lru_unlink(struct dsb_cache *c, struct entry *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else if (c->head == e)
+        c->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else if (c->tail == e)
+        c->tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void lru_push(struct dsb_cache *c, struct entry *e)
+{
+    e->prev = NULL;
+    e->next = c->head;
+    if (c->head)
+        c->head->prev = e;
+    c->head = e;
+    if (!c->tail)
+        c->tail = e;
+}
+
+/* Removes e from the table and the LRU and drops the table's reference. */
+static void detach(struct dsb_cache *c, struct entry *e)
+{
+    struct entry **pp = &c->buckets[e->hash & (c->n_buckets - 1)];
+
+    if (!e->attached)
+        return;
+    while (*pp && *pp != e)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = e->hnext;
+    lru_unlink(c, e);
+    e->attached = 0;
+    c->n_entries--;
+    entry_unref(e);
+}
+
+void dsb_cache_free(struct dsb_cache *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->n_buckets; i++)
+        while (c->buckets[i])
+            detach(c, c->buckets[i]);
+    pthread_mutex_unlock(&c->lock);
+    for (size_t i = 0; i < c->n_ttls; i++)
+        free(c->ttls[i].source);
+    free(c->ttls);
+    free(c->buckets);
+    pthread_cond_destroy(&c->loaded);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+int dsb_cache_set_source_ttl(struct dsb_cache *c, const char *source,
+                             int64_t ttl_ms)
+{
+    struct ttl_override *t = realloc(c->ttls, (c->n_ttls + 1) * sizeof(*t));
+
+    if (!t)
+        return -1;
+    c->ttls = t;
+    t[c->n_ttls].source = strdup(source);
+    if (!t[c->n_ttls].source)
+        return -1;
+    t[c->n_ttls++].ttl_ms = ttl_ms;
+    return 0;
+}
+
+static int64_t source_ttl(const struct dsb_cache *c, const char *source)
+{
+    for (size_t i = 0; i < c->n_ttls; i++)
+        if (strcmp(c->ttls[i].source, source) == 0)
+            return c->ttls[i].ttl_ms;
+    return c->ttl_ms;
+}
+
+static struct entry *find(struct dsb_cache *c, const char *key, uint64_t h)
+{
+    struct entry *e = c->buckets[h & (c->n_buckets - 1)];
+
+    while (e && (e->hash != h || strcmp(e->key, key) != 0))
+        e = e->hnext;
+    return e;
+}
+
+static struct entry *insert_loading(struct dsb_cache *c, const char *source,
+                                    const char *key, uint64_t h)
+{
+    struct entry *e = calloc(1, sizeof(*e));
+    size_t b = h & (c->n_buckets - 1);
+
+    if (!e)
+        return NULL;
+    e->key = strdup(key);
+    e->source = strdup(source);
+    if (!e->key || !e->source) {
+        entry_free(e);
+        return NULL;
+    }
+    e->hash = h;
+    e->refs = 2; /* the table's and the loader's */
+    e->attached = 1;
+    e->hnext = c->buckets[b];
+    c->buckets[b] = e;
+    c->n_entries++;
+    return e;
+}
+
+static void evict(struct dsb_cache *c)
+{
+    struct entry *e = c->tail;
+
+    while (c->n_entries > c->max_entries && e) {
+        struct entry *prev = e->prev;
+        detach(c, e);
+        c->st.evictions++;
+        e = prev;
+    }
+}
+
+/* Runs the loader outside the lock and fills e's value. */
+static void load(struct entry *e, dsb_cache_load_fn fn, void *ctx)
+{
+    json_t *doc = NULL;
+
+    dsb_error_clear(&e->v.err);
+    if (fn(ctx, &doc, &e->v.err) < 0 || !doc) {
+        json_decref(doc);
+        if (e->v.err.code == DSB_OK)
+            dsb_error_set(&e->v.err, DSB_E_INTERNAL, "loading failed");
+        return;
+    }
+    e->v.body = json_dumps(doc, JSON_COMPACT);
+    if (!e->v.body) {
+        json_decref(doc);
+        dsb_error_set(&e->v.err, DSB_E_INTERNAL, "out of memory");
+        return;
+    }
+    e->v.doc = doc;
+    e->v.len = strlen(e->v.body);
+    dsb_etag(e->v.body, e->v.len, e->v.etag);
+}
+
+/* Publishes a loaded entry (lock held). */
+static void publish(struct dsb_cache *c, struct entry *e)
+{
+    int64_t ttl = e->v.doc ? source_ttl(c, e->source) : c->error_ttl_ms;
+
+    e->state = E_READY;
+    e->expires_ms = dsb_monotonic_ms() + ttl;
+    if (e->attached && ttl <= 0)
+        detach(c, e);
+    if (e->attached) {
+        lru_push(c, e);
+        evict(c);
+    }
+    pthread_cond_broadcast(&c->loaded);
+}
+
+static struct entry *wait_ready(struct dsb_cache *c, struct entry *e)
+{
+    e->refs++;
+    c->st.waits++;
+    while (e->state != E_READY)
+        pthread_cond_wait(&c->loaded, &c->lock);
+    return e;
+}
+
+const struct dsb_cached *dsb_cache_get(struct dsb_cache *c, const char *source,
+                                       const char *key, dsb_cache_load_fn fn,
+                                       void *ctx, int *hit)
+{
+    char *full = dsb_asprintf("%s|%s", source, key);
+    uint64_t h;
+    struct entry *e;
+
+    *hit = 0;
+    if (!full)
+        return NULL;
+    h = fnv1a(full, strlen(full));
+    pthread_mutex_lock(&c->lock);
+    e = find(c, full, h);
+    if (e && e->state == E_READY && e->expires_ms <= dsb_monotonic_ms()) {
+        detach(c, e);
+        e = NULL;
+    }
+    if (e && e->state == E_LOADING) {
+        e = wait_ready(c, e);
+        c->st.hits++;
+        *hit = 1;
+    } else if (e) {
+        e->refs++;
+        lru_unlink(c, e);
+        lru_push(c, e);
+        c->st.hits++;
+        *hit = 1;
+    } else if ((e = insert_loading(c, source, full, h)) != NULL) {
+        c->st.misses++;
+        pthread_mutex_unlock(&c->lock);
+        load(e, fn, ctx);
+        pthread_mutex_lock(&c->lock);
+        publish(c, e);
+    }
+    pthread_mutex_unlock(&c->lock);
+    free(full);
+    return e ? &e->v : NULL;
+}
+
+void dsb_cache_release(struct dsb_cache *c, const struct dsb_cached *v)
+{
+    if (!v)
+        return;
+    pthread_mutex_lock(&c->lock);
+    entry_unref((struct entry *)(void *)v);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void dsb_cache_flush(struct dsb_cache *c, const char *source)
+{
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->n_buckets; i++) {
+        struct entry *e = c->buckets[i], *next;
+        for (; e; e = next) {
+            next = e->hnext;
+            if (!source || strcmp(e->source, source) == 0)
+                detach(c, e);
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+void dsb_cache_stats(struct dsb_cache *c, struct dsb_cache_stats *out)
+{
+    pthread_mutex_lock(&c->lock);
+    *out = c->st;
+    out->entries = c->n_entries;
+    pthread_mutex_unlock(&c->lock);
+}

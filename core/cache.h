@@ -1,0 +1,67 @@
+/* Metadata cache: per-source TTL, LRU bound, single-flight loads, ETags.
+ * Values are kept serialised once, so a hit costs a lookup and a copy. */
+#ifndef DSB_CORE_CACHE_H
+#define DSB_CORE_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "dsbroker/plugin.h"
+
+struct dsb_cache;
+
+/* One cached answer.  Immutable while a caller holds it. */
+struct dsb_cached {
+    json_t *doc;        /* the loaded document, NULL for an error */
+    char *body;         /* doc serialised compactly (NUL-terminated) */
+    size_t len;
+    char etag[24];      /* "\"<16 hex>\"": FNV-1a 64 of body */
+    struct dsb_error err; /* when doc is NULL */
+};
+
+/* Fills *out (a new reference) or returns -1 with err set. */
+typedef int (*dsb_cache_load_fn)(void *ctx, json_t **out,
+                                 struct dsb_error *err);
+
+struct dsb_cache_stats {
+    uint64_t hits, misses, waits, evictions;
+    size_t entries;
+};
+
+/* A cache of at most max_entries; ttl_ms applies to sources without an
+ * override; error_ttl_ms 0 means errors are never kept.  NULL when memory
+ * is exhausted. */
+struct dsb_cache *dsb_cache_new(size_t max_entries, int64_t ttl_ms,
+                                int64_t error_ttl_ms);
+/* Frees the cache; entries still held by callers stay valid until they are
+ * released. */
+void dsb_cache_free(struct dsb_cache *c);
+/* Sets the TTL of one source (copies the name). */
+int dsb_cache_set_source_ttl(struct dsb_cache *c, const char *source,
+                             int64_t ttl_ms);
+
+/*
+ * Returns the entry for (source, key), loading it with fn(ctx) on a miss.
+ * Concurrent misses for one key make one call: the others wait for its
+ * result (errors included).  *hit tells whether the value was cached.
+ * Never NULL except when memory is exhausted.  Release with
+ * dsb_cache_release.
+ */
+const struct dsb_cached *dsb_cache_get(struct dsb_cache *c, const char *source,
+                                       const char *key, dsb_cache_load_fn fn,
+                                       void *ctx, int *hit);
+void dsb_cache_release(struct dsb_cache *c, const struct dsb_cached *v);
+/* Drops every entry of a source (NULL: all). Loads in flight finish but
+ * their results are not kept. */
+void dsb_cache_flush(struct dsb_cache *c, const char *source);
+void dsb_cache_stats(struct dsb_cache *c, struct dsb_cache_stats *out);
+
+/* Appends one length-prefixed part to a key buffer ("<len>:<part>|"); NULL
+ * parts are written as "-|".  Returns 0, or -1 when cap is too small. */
+int dsb_cache_key_add(char *key, size_t cap, const char *part);
+/* Quoted ETag of bytes (FNV-1a 64). */
+void dsb_etag(const char *bytes, size_t len, char out[24]);
+
+#endif

@@ -1,0 +1,685 @@
+#include "context.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobs/router.h"
+#include "util.h"
+
+/* ------------------------------------------------------ string builder */
+
+struct sb {
+    char *p;
+    size_t n, cap;
+    int oom;
+};
+
+static void sb_grow(struct sb *b, size_t need)
+{
+    char *np;
+    size_t cap = b->cap ? b->cap : 1024;
+
+    if (b->oom || b->n + need + 1 <= b->cap)
+        return;
+    while (cap < b->n + need + 1)
+        cap *= 2;
+    np = realloc(b->p, cap);
+    if (!np) {
+        b->oom = 1;
+        return;
+    }
+    b->p = np;
+    b->cap = cap;
+}
+
+static void sb_putn(struct sb *b, const char *s, size_t n)
+{
+    sb_grow(b, n);
+    if (b->oom)
+        return;
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+static void sb_puts(struct sb *b, const char *s)
+{
+    sb_putn(b, s, strlen(s));
+}
+
+static void sb_printf(struct sb *b, const char *fmt, ...) DSB_PRINTF(2, 3);
+static void sb_printf(struct sb *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    sb_grow(b, (size_t)n);
+    if (b->oom)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->n, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->n += (size_t)n;
+}
+
+/* A Python string literal (JSON escaping is valid Python; UTF-8 kept). */
+static void sb_pystr(struct sb *b, const char *s)
+{
+    sb_putn(b, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            sb_putn(b, e, 2);
+        } else if (c == '\n') {
+            sb_puts(b, "\\n");
+        } else if (c < 0x20 || c == 0x7f) {
+            sb_printf(b, "\\u%04x", c);
+        } else {
+            sb_putn(b, s, 1);
+        }
+    }
+    sb_putn(b, "\"", 1);
+}
+
+/* A backtick-quoted Spark identifier (backticks doubled). */
+static void sb_tick(struct sb *b, const char *s)
+{
+    sb_putn(b, "`", 1);
+    for (; *s; s++)
+        sb_putn(b, *s == '`' ? "``" : s, *s == '`' ? 2 : 1);
+    sb_putn(b, "`", 1);
+}
+
+/* ------------------------------------------------------------ routing */
+
+static const struct dsb_executor_conf *find_executor(
+    const struct dsb_config *cfg, const char *name)
+{
+    for (size_t i = 0; name && i < cfg->n_executors; i++)
+        if (strcmp(cfg->executors[i].name, name) == 0)
+            return &cfg->executors[i];
+    return NULL;
+}
+
+int dsb_context_default_route(const struct dsb_config *cfg,
+                              const char *const *networks, size_t n,
+                              const char *explicit_executor,
+                              struct dsb_route_choice *out,
+                              struct dsb_error *err)
+{
+    const char *name = explicit_executor ? explicit_executor
+                                         : cfg->default_executor;
+    const struct dsb_executor_conf *e = find_executor(cfg, name);
+
+    (void)networks;
+    (void)n;
+    memset(out, 0, sizeof(*out));
+    if (explicit_executor && !e)
+        return dsb_error_set(err, DSB_E_NOT_FOUND, "executor %s is not "
+                             "configured", explicit_executor);
+    if (e) {
+        snprintf(out->executor, sizeof(out->executor), "%s", e->name);
+        snprintf(out->type, sizeof(out->type), "%s", e->type);
+    }
+    snprintf(out->reason, sizeof(out->reason), "%s", explicit_executor
+             ? "requested explicitly" : e ? "default executor"
+             : "no executor configured");
+    return 0;
+}
+
+int dsb_context_jobs_route(const struct dsb_config *cfg,
+                           const char *const *networks, size_t n,
+                           const char *explicit_executor,
+                           struct dsb_route_choice *out,
+                           struct dsb_error *err)
+{
+    struct dsb_route r;
+
+    memset(out, 0, sizeof(*out));
+    memset(&r, 0, sizeof(r));
+    if (dsb_route(cfg, networks, n, explicit_executor, &r, err) < 0)
+        return -1;
+    snprintf(out->executor, sizeof(out->executor), "%s", r.executor);
+    snprintf(out->type, sizeof(out->type), "%s", r.type);
+    snprintf(out->reason, sizeof(out->reason), "%s", r.reason);
+    dsb_route_clear(&r);
+    return 0;
+}
+
+void dsb_context_target(const struct dsb_config *cfg, const char *executor,
+                        struct dsb_read_target *t)
+{
+    const struct dsb_executor_conf *e = find_executor(cfg, executor);
+    const json_t *o = e ? e->options : NULL;
+
+    memset(t, 0, sizeof(*t));
+    t->executor = e ? e->name : "";
+    t->executor_type = e ? e->type : "local-spark";
+    if (!e || strcmp(e->type, "local-spark") == 0) {
+        t->caps = DSB_EXEC_LOCAL_FILES;
+        if (json_is_true(json_object_get(o, "s3a")))
+            t->caps |= DSB_EXEC_S3A;
+    } else {
+        t->caps = DSB_EXEC_S3_NATIVE;
+        if (json_is_true(json_object_get(o, "glue_catalog")))
+            t->caps |= DSB_EXEC_GLUE_CATALOG;
+    }
+}
+
+/* ---------------------------------------------------------- variables */
+
+void dsb_py_ident(const char *name, char *buf, size_t cap)
+{
+    size_t n = 0;
+    int under = 0;
+
+    if (isdigit((unsigned char)name[0]))
+        buf[n++] = 't', buf[n++] = '_';
+    for (const char *p = name; *p && n + 1 < cap; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (isalnum(c) && c < 0x80) {
+            buf[n++] = (char)tolower(c);
+            under = 0;
+        } else if (!under && n > 0) {
+            buf[n++] = '_';
+            under = 1;
+        }
+    }
+    while (n > 0 && buf[n - 1] == '_')
+        n--;
+    if (n == 0)
+        buf[n++] = 't';
+    buf[n] = '\0';
+}
+
+/* name + "_df", made unique among the variables already in `used`. */
+static void unique_var(const char *table, json_t *used, char *out, size_t cap)
+{
+    char base[96];
+
+    dsb_py_ident(table, base, sizeof(base));
+    snprintf(out, cap, "%s_df", base);
+    for (int k = 2; json_object_get(used, out); k++)
+        snprintf(out, cap, "%s_%d_df", base, k);
+    json_object_set_new(used, out, json_true());
+}
+
+/* ----------------------------------------------------------- snippets */
+
+static const char secret_helper[] =
+    "def _dsb_secret(ref):\n"
+    "    \"\"\"Resolves a secret reference at run time (env:, file:, "
+    "aws-sm:).\"\"\"\n"
+    "    import json\n"
+    "    import os\n"
+    "    kind, _, rest = ref.partition(\":\")\n"
+    "    key = None\n"
+    "    if kind != \"env\" and \"#\" in rest:\n"
+    "        rest, key = rest.split(\"#\", 1)\n"
+    "    if kind == \"env\":\n"
+    "        return os.environ[rest]\n"
+    "    if kind == \"file\":\n"
+    "        with open(rest, encoding=\"utf-8\") as f:\n"
+    "            value = f.read()\n"
+    "        if key is None:\n"
+    "            return value[:-1] if value.endswith(\"\\n\") else value\n"
+    "        return str(json.loads(value)[key])\n"
+    "    if kind == \"aws-sm\":\n"
+    "        import boto3\n"
+    "        value = boto3.client(\"secretsmanager\").get_secret_value(\n"
+    "            SecretId=rest)[\"SecretString\"]\n"
+    "        return value if key is None else str(json.loads(value)[key])\n"
+    "    raise ValueError(\"unsupported secret reference kind: \" + kind)\n";
+
+static const char *const jdbc_first[] = {"url", "dbtable", "driver",
+                                         "fetchsize", NULL};
+static const char *const jdbc_parts[] = {"partitionColumn", "lowerBound",
+                                         "upperBound", "numPartitions", NULL};
+
+static int in_list(const char *k, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(k, *list) == 0)
+            return 1;
+    return 0;
+}
+
+static int strcmp_ptr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void opt_line(struct sb *b, const char *k, const char *v, int secret)
+{
+    sb_puts(b, "    .option(");
+    sb_pystr(b, k);
+    sb_puts(b, secret ? ", _dsb_secret(" : ", ");
+    sb_pystr(b, v);
+    sb_puts(b, secret ? "))\n" : ")\n");
+}
+
+static int all_parts(const json_t *opts)
+{
+    for (const char *const *p = jdbc_parts; *p; p++)
+        if (!json_object_get(opts, *p))
+            return 0;
+    return 1;
+}
+
+/* Options in a stable order: the JDBC basics, the partition quartet (only
+ * when complete), the rest sorted; then the secret ones. */
+static void emit_options(struct sb *b, const json_t *spec, int jdbc)
+{
+    const json_t *opts = json_object_get(spec, "options");
+    const json_t *sec = json_object_get(spec, "secret_options");
+    int parts = jdbc && all_parts(opts);
+    const char **keys = calloc(json_object_size(opts) + 1, sizeof(*keys));
+    const char *k;
+    json_t *v;
+    size_t n = 0;
+
+    for (const char *const *p = jdbc_first; jdbc && *p; p++)
+        if (json_object_get(opts, *p))
+            opt_line(b, *p, json_string_value(json_object_get(opts, *p)), 0);
+    for (const char *const *p = jdbc_parts; parts && *p; p++)
+        opt_line(b, *p, json_string_value(json_object_get(opts, *p)), 0);
+    json_object_foreach((json_t *)opts, k, v)
+        if (keys && !(jdbc && (in_list(k, jdbc_first) ||
+                               in_list(k, jdbc_parts))))
+            keys[n++] = k;
+    if (keys)
+        qsort(keys, n, sizeof(*keys), strcmp_ptr);
+    for (size_t i = 0; i < n; i++)
+        opt_line(b, keys[i], json_string_value(json_object_get(opts, keys[i])),
+                 0);
+    free(keys);
+    json_object_foreach((json_t *)sec, k, v)
+        opt_line(b, k, json_string_value(v), 1);
+}
+
+static void ddl_schema(struct sb *b, const json_t *cols)
+{
+    struct sb d = {0};
+    const json_t *c;
+    size_t i;
+
+    json_array_foreach(cols, i, c) {
+        if (i)
+            sb_puts(&d, ", ");
+        sb_tick(&d, json_string_value(json_object_get(c, "name")));
+        sb_puts(&d, " ");
+        sb_puts(&d, json_string_value(json_object_get(c, "spark_type")));
+    }
+    sb_puts(b, "    .schema(");
+    sb_pystr(b, d.p ? d.p : "");
+    sb_puts(b, ")\n");
+    free(d.p);
+}
+
+static void snippet_table(struct sb *b, const char *var,
+                          const struct dsb_selection *sel)
+{
+    struct sb q = {0};
+
+    sb_tick(&q, sel->database);
+    sb_puts(&q, ".");
+    sb_tick(&q, sel->table);
+    sb_printf(b, "%s = spark.table(", var);
+    sb_pystr(b, q.p ? q.p : "");
+    sb_puts(b, ")\n");
+    free(q.p);
+}
+
+static void snippet(struct sb *b, const char *var, const json_t *spec,
+                    const struct dsb_selection *sel)
+{
+    const char *fmt = json_string_value(json_object_get(spec, "format"));
+    const char *path = json_string_value(json_object_get(spec, "path"));
+    int jdbc = strcmp(fmt, "jdbc") == 0;
+    int typed = strcmp(fmt, "csv") == 0 || strcmp(fmt, "json") == 0;
+
+    if (strcmp(fmt, "table") == 0) {
+        snippet_table(b, var, sel);
+        return;
+    }
+    sb_printf(b, "%s = (\n    spark.read.format(", var);
+    sb_pystr(b, fmt);
+    sb_puts(b, ")\n");
+    emit_options(b, spec, jdbc);
+    if (typed && json_array_size(json_object_get(spec, "columns")))
+        ddl_schema(b, json_object_get(spec, "columns"));
+    if (path) {
+        sb_puts(b, "    .load(");
+        sb_pystr(b, path);
+        sb_puts(b, ")\n)\n");
+    } else {
+        sb_puts(b, "    .load()\n)\n");
+    }
+}
+
+/* ------------------------------------------------------------- prompt */
+
+struct item {
+    const struct dsb_selection *sel;
+    struct dsb_source *src;
+    json_t *spec;      /* read spec (read-only) */
+    char var[128];
+    char *code;        /* the snippet */
+};
+
+static int needs_quotes(const char *name)
+{
+    if (!*name || isdigit((unsigned char)*name))
+        return 1;
+    for (; *name; name++)
+        if (!(islower((unsigned char)*name) || isdigit((unsigned char)*name) ||
+              *name == '_'))
+            return 1;
+    return 0;
+}
+
+static void prompt_columns(struct sb *b, const json_t *cols)
+{
+    const json_t *c;
+    size_t i;
+
+    sb_printf(b, "Columns (%zu, all of them):\n", json_array_size(cols));
+    json_array_foreach(cols, i, c) {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        const char *cm = json_string_value(json_object_get(c, "comment"));
+        sb_printf(b, "  %zu. ", i + 1);
+        if (needs_quotes(name))
+            sb_tick(b, name);
+        else
+            sb_puts(b, name);
+        sb_printf(b, "  %s  (source type %s, %s)",
+                  json_string_value(json_object_get(c, "spark_type")),
+                  json_string_value(json_object_get(c, "source_type")),
+                  json_is_false(json_object_get(c, "nullable")) ? "not null"
+                                                                : "nullable");
+        if (cm && *cm)
+            sb_printf(b, " -- %s", cm);
+        sb_puts(b, "\n");
+    }
+}
+
+static void prompt_facts(struct sb *b, const json_t *spec)
+{
+    const json_t *pk = json_object_get(spec, "primary_key"), *v;
+    const json_t *rows = json_object_get(spec, "row_estimate");
+    const char *qn = json_string_value(json_object_get(spec,
+                                                       "qualified_name"));
+    size_t i;
+
+    sb_printf(b, "Format: %s",
+              json_string_value(json_object_get(spec, "format")));
+    if (qn)
+        sb_printf(b, "; qualified name in the source: %s", qn);
+    if (json_is_integer(rows))
+        sb_printf(b, "; about %lld rows",
+                  (long long)json_integer_value(rows));
+    if (json_array_size(pk)) {
+        sb_puts(b, "; primary key (");
+        json_array_foreach(pk, i, v)
+            sb_printf(b, "%s%s", i ? ", " : "", json_string_value(v));
+        sb_puts(b, ")");
+    }
+    sb_puts(b, ".\n");
+}
+
+static void prompt_table(struct sb *b, const struct item *it)
+{
+    const json_t *notes = json_object_get(it->spec, "notes"), *v;
+    size_t i;
+
+    sb_printf(b, "\n## %s: table %s (source %s, database %s, schema %s)\n",
+              it->var, it->sel->table, it->sel->source, it->sel->database,
+              it->sel->schema);
+    prompt_facts(b, it->spec);
+    prompt_columns(b, json_object_get(it->spec, "columns"));
+    sb_puts(b, "How to read it (already in the code):\n```python\n");
+    sb_puts(b, it->code);
+    sb_puts(b, "```\n");
+    if (json_array_size(notes)) {
+        sb_puts(b, "Notes from the source:\n");
+        json_array_foreach(notes, i, v)
+            if (json_is_string(v))
+                sb_printf(b, "- %s\n", json_string_value(v));
+    }
+}
+
+static const char pitfalls[] =
+    "\n## Pitfalls\n"
+    "- Names with upper-case letters, spaces, quotes or other special "
+    "characters must be quoted exactly: backticks in Spark SQL and "
+    "F.col(\"`a b`\"); double quotes in a JDBC dbtable or query.\n"
+    "- A partitioned JDBC read needs partitionColumn, lowerBound, upperBound "
+    "and numPartitions together; the bounds only set the stride (they filter "
+    "no rows) and numPartitions also caps concurrent connections. "
+    "`predicates` is an argument of DataFrameReader.jdbc(), not an option.\n"
+    "- Credentials are secret references resolved at run time by "
+    "_dsb_secret(); never print them, log them or write them into code or "
+    "output.\n"
+    "- Use every column listed above; do not assume columns that are not "
+    "listed.\n";
+
+static char *render_prompt(const struct dsb_route_choice *r,
+                           const struct item *items, size_t n)
+{
+    struct sb b = {0};
+
+    sb_printf(&b, "# Spark context\nExecutor: %s%s%s%s (%s). A SparkSession "
+              "named `spark` exists; the code defines one DataFrame variable "
+              "per table below.\n", r->executor[0] ? r->executor : "(none)",
+              r->type[0] ? " [" : "", r->type, r->type[0] ? "]" : "",
+              r->reason);
+    for (size_t i = 0; i < n; i++)
+        prompt_table(&b, &items[i]);
+    sb_puts(&b, pitfalls);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* ------------------------------------------------------------- build */
+
+static int collect_sources(struct dsb_broker *b, struct item *items,
+                           const struct dsb_selection *sel, size_t n,
+                           json_t *nets, struct dsb_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        items[i].sel = &sel[i];
+        items[i].src = dsb_broker_source(b, sel[i].source);
+        if (!items[i].src)
+            return dsb_error_set(err, DSB_E_NOT_FOUND, "source %s is not "
+                                 "configured", sel[i].source);
+        json_object_set_new(nets, items[i].src->network, json_true());
+    }
+    return 0;
+}
+
+static const char **network_list(json_t *nets, size_t *n)
+{
+    const char **list = calloc(json_object_size(nets) + 1, sizeof(*list));
+    const char *k;
+    json_t *v;
+
+    *n = 0;
+    json_object_foreach(nets, k, v)
+        if (list)
+            list[(*n)++] = k;
+    if (list)
+        qsort(list, *n, sizeof(*list), strcmp_ptr);
+    return list;
+}
+
+static int fetch_specs(const struct dsb_context_opts *o, struct item *items,
+                       size_t n, const struct dsb_read_target *t,
+                       struct dsb_error *err)
+{
+    json_t *used = json_object();
+
+    for (size_t i = 0; i < n; i++) {
+        const struct dsb_selection *s = items[i].sel;
+        int rc = o && o->spec
+            ? o->spec(o->spec_ctx, items[i].src, s, t, &items[i].spec, err)
+            : dsb_source_read_spec(items[i].src, s->database, s->schema,
+                                   s->table, t, &items[i].spec, err);
+        if (rc < 0) {
+            json_decref(used);
+            return -1;
+        }
+        unique_var(s->table, used, items[i].var, sizeof(items[i].var));
+    }
+    json_decref(used);
+    return 0;
+}
+
+static void merge_submit(json_t *jars, json_t *conf, const json_t *spec)
+{
+    const json_t *ss = json_object_get(spec, "spark_submit"), *v;
+    const char *k;
+    size_t i, j;
+
+    json_array_foreach(json_object_get(ss, "jars"), i, v) {
+        int dup = 0;
+        const json_t *w;
+        json_array_foreach(jars, j, w)
+            dup |= json_equal((json_t *)v, (json_t *)w);
+        if (!dup && json_is_string(v))
+            json_array_append(jars, (json_t *)v);
+    }
+    json_object_foreach(json_object_get(ss, "conf"), k, v)
+        if (json_is_string(v))
+            json_object_set(conf, k, (json_t *)v);
+}
+
+static json_t *table_json(const struct item *it)
+{
+    const json_t *sp = it->spec;
+    json_t *read = json_pack("{s:O, s:O?, s:O?, s:O?, s:O?}", "format",
+                             json_object_get(sp, "format"), "path",
+                             json_object_get(sp, "path"), "options",
+                             json_object_get(sp, "options"), "secret_options",
+                             json_object_get(sp, "secret_options"),
+                             "qualified_name",
+                             json_object_get(sp, "qualified_name"));
+
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:O?, s:O?, s:o, "
+                     "s:O?, s:s}", "source", it->sel->source, "database",
+                     it->sel->database, "schema", it->sel->schema, "table",
+                     it->sel->table, "variable", it->var, "network",
+                     it->src->network, "columns",
+                     json_object_get(sp, "columns"), "primary_key",
+                     json_object_get(sp, "primary_key"), "row_estimate",
+                     json_object_get(sp, "row_estimate"), "read", read,
+                     "notes", json_object_get(sp, "notes"), "snippet",
+                     it->code);
+}
+
+static int uses_secrets(const struct item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (json_object_size(json_object_get(items[i].spec,
+                                             "secret_options")))
+            return 1;
+    return 0;
+}
+
+static json_t *assemble(const struct dsb_route_choice *r, json_t *nets_arr,
+                        struct item *items, size_t n)
+{
+    json_t *tables = json_array(), *jars = json_array(), *conf = json_object();
+    struct sb code = {0};
+    char *prompt;
+
+    for (size_t i = 0; i < n; i++) {
+        struct sb one = {0};
+        snippet(&one, items[i].var, items[i].spec, items[i].sel);
+        items[i].code = one.p ? one.p : strdup("");
+    }
+    if (uses_secrets(items, n))
+        sb_printf(&code, "%s\n", secret_helper);
+    for (size_t i = 0; i < n; i++) {
+        sb_puts(&code, items[i].code);
+        json_array_append_new(tables, table_json(&items[i]));
+        merge_submit(jars, conf, items[i].spec);
+    }
+    prompt = render_prompt(r, items, n);
+    {
+        json_t *o = json_pack("{s:{s:s?, s:s?, s:O, s:s}, s:o, s:s, "
+                              "s:{s:o, s:o}, s:s}", "route", "executor",
+                              r->executor[0] ? r->executor : NULL,
+                              "executor_type", r->type[0] ? r->type : NULL,
+                              "networks", nets_arr, "reason", r->reason,
+                              "tables", tables, "code", code.p ? code.p : "",
+                              "spark_submit", "jars", jars, "conf", conf,
+                              "prompt", prompt ? prompt : "");
+        free(code.p);
+        free(prompt);
+        return o;
+    }
+}
+
+static json_t *string_array(const char *const *list, size_t n)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(list[i]));
+    return a;
+}
+
+int dsb_context_build(struct dsb_broker *b, const struct dsb_selection *sel,
+                      size_t n, const char *executor_override,
+                      const struct dsb_context_opts *o, json_t **out,
+                      struct dsb_error *err)
+{
+    struct item *items = calloc(n + 1, sizeof(*items));
+    json_t *nets = json_object(), *nets_arr = NULL;
+    const char **list = NULL;
+    struct dsb_route_choice r;
+    struct dsb_read_target t;
+    dsb_context_route_fn route = o && o->route ? o->route
+                                               : dsb_context_jobs_route;
+    size_t n_nets = 0;
+    int rc = -1;
+
+    *out = NULL;
+    if (!items || !nets) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        goto fail;
+    }
+    if (collect_sources(b, items, sel, n, nets, err) < 0)
+        goto fail;
+    list = network_list(nets, &n_nets);
+    if (route(b->cfg, list, n_nets, executor_override, &r, err) < 0)
+        goto fail;
+    dsb_context_target(b->cfg, r.executor[0] ? r.executor : NULL, &t);
+    if (fetch_specs(o, items, n, &t, err) < 0)
+        goto fail;
+    nets_arr = string_array(list, n_nets);
+    *out = assemble(&r, nets_arr, items, n);
+    rc = *out ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+fail:
+    for (size_t i = 0; items && i < n; i++) {
+        json_decref(items[i].spec);
+        free(items[i].code);
+    }
+    json_decref(nets_arr);
+    free(list);
+    json_decref(nets);
+    free(items);
+    return rc;
+}

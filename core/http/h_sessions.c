@@ -1,0 +1,268 @@
+/* /v1/sessions...: sessions, selections and the Spark context. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+
+static void reply_store_error(struct dsb_req *r, const struct dsb_error *e)
+{
+    dsb_reply_error(r, e);
+}
+
+void dsb_h_session_create(struct dsb_req *r)
+{
+    char id[DSB_SESSION_ID_MAX + 1], loc[200];
+    struct dsb_error err;
+
+    if (dsb_sessions_create(r->srv->sessions, id, &err) < 0) {
+        reply_store_error(r, &err);
+        return;
+    }
+    snprintf(loc, sizeof(loc), "/v1/sessions/%s", id);
+    dsb_reply_header(r, "Location", loc);
+    dsb_reply_json(r, 201, json_pack("{s:s}", "id", id));
+}
+
+void dsb_h_session_get(struct dsb_req *r)
+{
+    struct dsb_error err;
+    json_t *o = NULL;
+
+    if (dsb_sessions_get(r->srv->sessions, r->params[0], &o, &err) < 0)
+        reply_store_error(r, &err);
+    else
+        dsb_reply_json(r, 200, o);
+}
+
+void dsb_h_session_delete(struct dsb_req *r)
+{
+    struct dsb_error err;
+
+    if (dsb_sessions_delete(r->srv->sessions, r->params[0], &err) < 0)
+        reply_store_error(r, &err);
+    else
+        dsb_reply_empty(r, 204);
+}
+
+void dsb_h_selections_get(struct dsb_req *r)
+{
+    struct dsb_error err;
+    json_t *items = NULL;
+
+    if (dsb_sessions_selections(r->srv->sessions, r->params[0], &items,
+                                &err) < 0)
+        reply_store_error(r, &err);
+    else
+        dsb_reply_json(r, 200, json_pack("{s:o}", "items", items));
+}
+
+/* Checks one selection: allowed, source known, table described. */
+static int check_selection(struct dsb_req *r, const struct dsb_selection *sel)
+{
+    struct dsb_source *s = dsb_req_source(r, sel->source);
+    struct dsb_data_req d = {.kind = DSB_K_DESCRIBE, .database =
+                             sel->database, .schema = sel->schema, .table =
+                             sel->table};
+    const struct dsb_cached *v;
+    int rc;
+
+    if (!s)
+        return -1;
+    v = dsb_data_get(r, s, &d);
+    rc = v && v->doc ? 0 : -1;
+    if (rc < 0)
+        dsb_reply_cached(r, v);
+    if (v)
+        dsb_cache_release(r->gen->cache, v);
+    return rc;
+}
+
+int dsb_select_tables(struct dsb_req *r, const char *session,
+                      const struct dsb_selection *sel, size_t n,
+                      const char *const *replace, size_t n_replace,
+                      json_t **stored)
+{
+    struct dsb_error err;
+
+    for (size_t i = 0; i < n; i++)
+        if (check_selection(r, &sel[i]) < 0)
+            return -1;
+    if (dsb_sessions_select(r->srv->sessions, session, sel, n, replace,
+                            n_replace, stored, &err) < 0) {
+        reply_store_error(r, &err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The flat schema of a source whose plugin has one level less. */
+static const char *flat_schema(struct dsb_req *r, const char *source)
+{
+    struct dsb_source *s = dsb_broker_source(r->gen->broker, source);
+
+    if (s && s->plugin && (s->plugin->vt.flags & DSB_SRC_FLAT_SCHEMA))
+        return s->plugin->vt.flat_schema;
+    return NULL;
+}
+
+static int parse_one(struct dsb_req *r, const json_t *o,
+                     struct dsb_selection *sel, size_t i)
+{
+    char why[160];
+
+    sel->source = json_string_value(json_object_get(o, "source"));
+    sel->database = json_string_value(json_object_get(o, "database"));
+    sel->schema = json_string_value(json_object_get(o, "schema"));
+    sel->table = json_string_value(json_object_get(o, "table"));
+    if (sel->source && !sel->schema)
+        sel->schema = flat_schema(r, sel->source);
+    if (json_is_object(o) && sel->source && sel->database && sel->schema &&
+        sel->table && *sel->table && *sel->database)
+        return 0;
+    snprintf(why, sizeof(why), "selection %zu needs string members source, "
+             "database, schema and table", i);
+    dsb_reply_problem(r, 422, "invalid", "a selection is incomplete", why,
+                      "schema may be left out only for sources without "
+                      "schemas");
+    return -1;
+}
+
+/* Parses a selection object or a list of them (borrowing from body). */
+static struct dsb_selection *parse_selections(struct dsb_req *r,
+                                              const json_t *body, size_t *n)
+{
+    const json_t *list = json_is_array(body) ? body : NULL, *o;
+    struct dsb_selection *sel;
+    size_t i;
+
+    *n = list ? json_array_size(list) : 1;
+    sel = calloc(*n + 1, sizeof(*sel));
+    if (!sel) {
+        dsb_reply_problem(r, 500, "internal", "out of memory", NULL, NULL);
+        return NULL;
+    }
+    if (!list && parse_one(r, body, sel, 0) < 0)
+        goto fail;
+    json_array_foreach(list, i, o)
+        if (parse_one(r, o, &sel[i], i) < 0)
+            goto fail;
+    if (*n > 0)
+        return sel;
+    dsb_reply_problem(r, 422, "invalid", "no selection given", NULL, NULL);
+fail:
+    free(sel);
+    return NULL;
+}
+
+void dsb_h_selections_add(struct dsb_req *r)
+{
+    json_t *body = dsb_req_json(r), *stored = NULL;
+    struct dsb_selection *sel = NULL;
+    size_t n = 0;
+
+    if (body)
+        sel = parse_selections(r, body, &n);
+    if (sel && dsb_select_tables(r, r->params[0], sel, n, NULL, 0,
+                                 &stored) == 0)
+        dsb_reply_json(r, 201, json_pack("{s:o}", "items", stored));
+    free(sel);
+    json_decref(body);
+}
+
+void dsb_h_selection_delete(struct dsb_req *r)
+{
+    const char *s = r->params[1];
+    char *end = NULL;
+    struct dsb_error err;
+    long long id;
+
+    errno = 0;
+    id = strtoll(s, &end, 10);
+    if (errno || end == s || *end || id <= 0) {
+        dsb_reply_problem(r, 400, "invalid", "a selection id is a positive "
+                          "integer", s, "GET the session's selections for "
+                          "their ids");
+        return;
+    }
+    if (dsb_sessions_unselect(r->srv->sessions, r->params[0], id, &err) < 0)
+        reply_store_error(r, &err);
+    else
+        dsb_reply_empty(r, 204);
+}
+
+/* ------------------------------------------------------------- context */
+
+static struct dsb_selection *stored_selections(struct dsb_req *r,
+                                               const json_t *items, size_t *n)
+{
+    struct dsb_selection *sel = calloc(json_array_size(items) + 1,
+                                       sizeof(*sel));
+    const json_t *o;
+    size_t i;
+
+    *n = 0;
+    json_array_foreach(items, i, o) {
+        if (!sel)
+            break;
+        sel[i].source = json_string_value(json_object_get(o, "source"));
+        sel[i].database = json_string_value(json_object_get(o, "database"));
+        sel[i].schema = json_string_value(json_object_get(o, "schema"));
+        sel[i].table = json_string_value(json_object_get(o, "table"));
+        if (!dsb_req_may_use(r, sel[i].source)) {
+            dsb_reply_problem(r, 403, "forbidden", "this token may not use a "
+                              "source of the session", sel[i].source, NULL);
+            free(sel);
+            return NULL;
+        }
+        (*n)++;
+    }
+    if (!sel)
+        dsb_reply_problem(r, 500, "internal", "out of memory", NULL, NULL);
+    return sel;
+}
+
+static void reply_context(struct dsb_req *r, json_t *ctx, int text)
+{
+    const char *p = json_string_value(json_object_get(ctx, "prompt"));
+
+    if (text)
+        dsb_reply_bytes(r, 200, "text/plain; charset=utf-8", p, strlen(p),
+                        NULL);
+    else
+        dsb_reply_json(r, 200, json_incref(ctx));
+    json_decref(ctx);
+}
+
+void dsb_h_context(struct dsb_req *r)
+{
+    int bad = 0, text;
+    char *exec = dsb_req_query(r, "executor", &bad);
+    char *fmt = dsb_req_query(r, "format", &bad);
+    struct dsb_selection *sel = NULL;
+    struct dsb_context_opts o;
+    struct dsb_error err;
+    json_t *items = NULL, *ctx = NULL;
+    size_t n = 0;
+
+    text = fmt && strcmp(fmt, "text") == 0;
+    if (bad || (fmt && !text && strcmp(fmt, "json") != 0))
+        dsb_reply_problem(r, 400, "invalid", "bad query parameter", "format "
+                          "is json or text", NULL);
+    else if (dsb_sessions_selections(r->srv->sessions, r->params[0], &items,
+                                     &err) < 0)
+        reply_store_error(r, &err);
+    else if ((sel = stored_selections(r, items, &n)) != NULL) {
+        dsb_data_context_opts(r, &o);
+        if (dsb_context_build(r->gen->broker, sel, n, exec, &o, &ctx,
+                              &err) < 0)
+            dsb_reply_error(r, &err);
+        else
+            reply_context(r, ctx, text);
+    }
+    free(sel);
+    json_decref(items);
+    free(exec);
+    free(fmt);
+}

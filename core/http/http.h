@@ -1,0 +1,214 @@
+/* Internals shared by the HTTP server's files (core/http/). */
+#ifndef DSB_CORE_HTTP_HTTP_H
+#define DSB_CORE_HTTP_HTTP_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "broker.h"
+#include "cache.h"
+#include "context.h"
+#include "sessions.h"
+#include "server.h"
+
+#define DSB_MAX_PARAMS 6
+
+/* One configuration generation: the broker and its cache.  A request holds
+ * the generation it started with (refcount). */
+struct dsb_gen {
+    struct dsb_broker *broker;
+    struct dsb_cache *cache;
+    atomic_long refs;
+    long serial;
+};
+
+struct dsb_req;
+typedef void (*dsb_handler_fn)(struct dsb_req *r);
+
+#define DSB_ROUTE_HEALTH 0x1u /* open when auth.open_health */
+#define DSB_ROUTE_BODY 0x2u   /* takes a JSON body */
+
+struct dsb_http_route {
+    const char *method;
+    const char *pattern; /* "/v1/sources/{src}"; {name} is one segment */
+    dsb_handler_fn fn;
+    unsigned flags;
+    const char *summary; /* one line, for docs */
+};
+
+/* The route table (router.c); ends with a NULL method. */
+extern const struct dsb_http_route dsb_routes[];
+size_t dsb_routes_count(void);
+
+enum dsb_match { DSB_MATCH_OK, DSB_MATCH_NO_PATH, DSB_MATCH_NO_METHOD };
+
+/* Matches decoded segments against the table.  On OK, *route and params
+ * (pointers into segs) are set; on NO_METHOD, allow lists the methods of
+ * the path ("GET, POST"). */
+enum dsb_match dsb_router_match(const char *method, char *const *segs,
+                                size_t n, const struct dsb_http_route **route,
+                                const char **params, char *allow,
+                                size_t allow_cap);
+/* Splits a raw path into percent-decoded segments (malloc'd array of
+ * malloc'd strings).  -1 on a malformed escape, an encoded NUL or invalid
+ * UTF-8. */
+int dsb_path_split(const char *path, char ***segs, size_t *n);
+void dsb_path_free(char **segs, size_t n);
+/* Decodes a query value in place (%XX and '+'); -1 when malformed. */
+int dsb_query_decode(char *s);
+
+struct dsb_metrics;
+
+struct dsb_server {
+    struct MHD_Daemon *mhd;
+    struct dsb_server_opts opts;
+    char *conf_dir, *plugin_dir, *port_file;
+    pthread_rwlock_t gen_lock;
+    struct dsb_gen *gen;
+    long next_serial;
+    pthread_mutex_t reload_lock;
+    struct dsb_sessions *sessions;
+    struct dsb_metrics *metrics;
+    atomic_long in_flight;
+    atomic_llong last_expiry_ms;
+    int port;
+    /* values read from the first configuration (not reloadable) */
+    size_t max_body;
+    long grace_ms;
+};
+
+struct dsb_req {
+    struct dsb_server *srv;
+    struct dsb_gen *gen;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *url;
+    char **segs;
+    size_t n_segs;
+    const struct dsb_http_route *route;
+    const char *params[DSB_MAX_PARAMS];
+    char *body;
+    size_t body_len, body_cap, discarded;
+    int too_large, responded, status;
+    size_t resp_bytes;
+    const json_t *token;       /* matched auth token, NULL when open */
+    const char *origin;        /* allowed CORS origin, or NULL */
+    char request_id[40];
+    int64_t start_us;
+    const char *cache_state;   /* "hit", "miss" or NULL */
+    int compat;                /* problems also carry success/error */
+    struct { char *name, *value; } hdrs[8]; /* extra response headers */
+    size_t n_hdrs;
+};
+
+/* Generations. */
+struct dsb_gen *dsb_gen_acquire(struct dsb_server *s);
+void dsb_gen_release(struct dsb_gen *g);
+
+/* Responses: each queues exactly one response; later calls are ignored.
+ * dsb_reply_json takes the reference. */
+void dsb_reply_json(struct dsb_req *r, int status, json_t *body);
+void dsb_reply_bytes(struct dsb_req *r, int status, const char *ctype,
+                     const char *bytes, size_t len, const char *etag);
+void dsb_reply_empty(struct dsb_req *r, int status);
+/* problem+json; detail and hint may be NULL. */
+void dsb_reply_problem(struct dsb_req *r, int status, const char *code,
+                       const char *message, const char *detail,
+                       const char *hint);
+/* problem+json from an error value (its code decides the status). */
+void dsb_reply_error(struct dsb_req *r, const struct dsb_error *e);
+/* A cached answer: 304 when If-None-Match matches, else the body. */
+void dsb_reply_cached(struct dsb_req *r, const struct dsb_cached *v);
+/* A response header to add to the next reply (copied). */
+void dsb_reply_header(struct dsb_req *r, const char *name, const char *value);
+
+/* Request helpers. */
+const char *dsb_req_header(struct dsb_req *r, const char *name);
+/* A decoded query parameter (malloc'd) or NULL; sets *bad on malformed. */
+char *dsb_req_query(struct dsb_req *r, const char *name, int *bad);
+/* The body as JSON; replies 400/415 itself and returns NULL on failure. */
+json_t *dsb_req_json(struct dsb_req *r);
+/* The source named by the route's {src}, after the token check; replies
+ * 404/403 itself and returns NULL. */
+struct dsb_source *dsb_req_source(struct dsb_req *r, const char *name);
+/* Non-zero when the request's token may use the source. */
+int dsb_req_may_use(const struct dsb_req *r, const char *source);
+
+/* Auth and CORS (auth.c).  dsb_auth_check replies 401 itself and returns
+ * -1; dsb_cors_preflight answers an OPTIONS request and returns 1 when it
+ * did. */
+int dsb_auth_check(struct dsb_req *r);
+void dsb_cors_origin(struct dsb_req *r);
+int dsb_cors_preflight(struct dsb_req *r);
+
+/* Cached plugin calls (data.c): each returns a held entry (release with
+ * dsb_cache_release) whose doc may be NULL for an error. */
+enum dsb_slot_kind { DSB_K_DATABASES, DSB_K_SCHEMAS, DSB_K_TABLES,
+                     DSB_K_DESCRIBE, DSB_K_READ_SPEC };
+struct dsb_data_req {
+    enum dsb_slot_kind kind;
+    const char *database, *schema, *table;
+    const char *filter, *page_token;
+    size_t page_size;
+    const struct dsb_read_target *target;
+};
+const struct dsb_cached *dsb_data_get(struct dsb_req *r, struct dsb_source *s,
+                                      const struct dsb_data_req *d);
+/* Context opts that fetch read specs through the cache. */
+void dsb_data_context_opts(struct dsb_req *r, struct dsb_context_opts *o);
+
+/* Metrics (metrics.c). */
+struct dsb_metrics *dsb_metrics_new(void);
+void dsb_metrics_free(struct dsb_metrics *m);
+void dsb_metrics_request(struct dsb_metrics *m, const struct dsb_http_route *route,
+                         int status, int64_t us);
+void dsb_metrics_plugin(struct dsb_metrics *m, const char *source,
+                        const char *slot, int64_t us, int failed);
+void dsb_metrics_cache(struct dsb_metrics *m, int hit);
+/* Prometheus text exposition (malloc'd). */
+char *dsb_metrics_render(struct dsb_metrics *m, struct dsb_server *s,
+                         struct dsb_gen *g);
+
+/* Handlers. */
+void dsb_h_healthz(struct dsb_req *r);
+void dsb_h_readyz(struct dsb_req *r);
+void dsb_h_metrics(struct dsb_req *r);
+void dsb_h_sources(struct dsb_req *r);
+void dsb_h_source(struct dsb_req *r);
+void dsb_h_source_check(struct dsb_req *r);
+void dsb_h_source_refresh(struct dsb_req *r);
+void dsb_h_databases(struct dsb_req *r);
+void dsb_h_schemas(struct dsb_req *r);
+void dsb_h_tables(struct dsb_req *r);
+void dsb_h_table(struct dsb_req *r);
+void dsb_h_plugins(struct dsb_req *r);
+void dsb_h_plugin_schema(struct dsb_req *r);
+void dsb_h_session_create(struct dsb_req *r);
+void dsb_h_session_get(struct dsb_req *r);
+void dsb_h_session_delete(struct dsb_req *r);
+void dsb_h_selections_get(struct dsb_req *r);
+void dsb_h_selections_add(struct dsb_req *r);
+void dsb_h_selection_delete(struct dsb_req *r);
+void dsb_h_context(struct dsb_req *r);
+void dsb_h_compat_pg_connections(struct dsb_req *r);
+void dsb_h_compat_pg_databases(struct dsb_req *r);
+void dsb_h_compat_pg_schemas(struct dsb_req *r);
+void dsb_h_compat_pg_tables(struct dsb_req *r);
+void dsb_h_compat_pg_select(struct dsb_req *r);
+void dsb_h_compat_glue_databases(struct dsb_req *r);
+void dsb_h_compat_glue_tables(struct dsb_req *r);
+void dsb_h_compat_glue_select(struct dsb_req *r);
+
+/* Shared by the session and compat handlers: validates and stores
+ * selections (each described through its plugin first), replying itself.
+ * replace: sources whose selections are replaced (compat), may be NULL. */
+int dsb_select_tables(struct dsb_req *r, const char *session,
+                      const struct dsb_selection *sel, size_t n,
+                      const char *const *replace, size_t n_replace,
+                      json_t **stored);
+
+#endif

@@ -1,0 +1,198 @@
+/* Responses: JSON, cached bytes with ETags, problem+json. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "jobs/router.h"
+#include "log.h"
+
+static const struct {
+    int status;
+    const char *title;
+} titles[] = {
+    {400, "Bad Request"}, {401, "Unauthorized"}, {403, "Forbidden"},
+    {404, "Not Found"}, {405, "Method Not Allowed"}, {409, "Conflict"},
+    {413, "Content Too Large"}, {415, "Unsupported Media Type"},
+    {422, "Unprocessable Content"}, {429, "Too Many Requests"},
+    {500, "Internal Server Error"}, {501, "Not Implemented"},
+    {502, "Bad Gateway"}, {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+};
+
+static const char *status_title(int status)
+{
+    for (size_t i = 0; i < sizeof(titles) / sizeof(*titles); i++)
+        if (titles[i].status == status)
+            return titles[i].title;
+    return "Error";
+}
+
+void dsb_reply_header(struct dsb_req *r, const char *name, const char *value)
+{
+    if (r->n_hdrs >= sizeof(r->hdrs) / sizeof(*r->hdrs))
+        return;
+    r->hdrs[r->n_hdrs].name = strdup(name);
+    r->hdrs[r->n_hdrs].value = strdup(value);
+    r->n_hdrs++;
+}
+
+static void add_headers(struct dsb_req *r, struct MHD_Response *resp,
+                        const char *ctype, const char *etag)
+{
+    if (ctype)
+        MHD_add_response_header(resp, "Content-Type", ctype);
+    if (etag)
+        MHD_add_response_header(resp, "ETag", etag);
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    if (r->origin) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin",
+                                r->origin);
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                "ETag, X-Request-Id, X-Cache");
+    }
+    if (r->origin || dsb_req_header(r, "Origin"))
+        MHD_add_response_header(resp, "Vary", "Origin");
+    if (r->cache_state)
+        MHD_add_response_header(resp, "X-Cache", r->cache_state);
+    for (size_t i = 0; i < r->n_hdrs; i++)
+        if (r->hdrs[i].name && r->hdrs[i].value)
+            MHD_add_response_header(resp, r->hdrs[i].name, r->hdrs[i].value);
+}
+
+void dsb_reply_bytes(struct dsb_req *r, int status, const char *ctype,
+                     const char *bytes, size_t len, const char *etag)
+{
+    struct MHD_Response *resp;
+
+    if (r->responded)
+        return;
+    r->responded = 1;
+    r->status = status;
+    r->resp_bytes = len;
+    resp = MHD_create_response_from_buffer(len, (void *)bytes,
+                                           MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return;
+    add_headers(r, resp, ctype, etag);
+    if (r->too_large)
+        MHD_add_response_header(resp, "Connection", "close");
+    MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+}
+
+void dsb_reply_empty(struct dsb_req *r, int status)
+{
+    dsb_reply_bytes(r, status, NULL, "", 0, NULL);
+}
+
+void dsb_reply_json(struct dsb_req *r, int status, json_t *body)
+{
+    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+    json_decref(body);
+    if (!s) {
+        dsb_reply_problem(r, 500, "internal", "out of memory", NULL, NULL);
+        return;
+    }
+    dsb_reply_bytes(r, status, "application/json", s, strlen(s), NULL);
+    free(s);
+}
+
+static void reply_problem_json(struct dsb_req *r, int status, json_t *p)
+{
+    char buf[8192];
+    size_t n;
+
+    if (r->compat) {
+        json_object_set_new(p, "success", json_false());
+        json_object_set(p, "error", json_object_get(p, "message"));
+    }
+    n = json_dumpb(p, buf, sizeof(buf) - 1, JSON_COMPACT);
+
+    json_decref(p);
+    if (n == 0 || n >= sizeof(buf) - 1)
+        n = (size_t)snprintf(buf, sizeof(buf), "{\"status\":%d}", status);
+    buf[n] = '\0';
+    n = dsb_redact(buf, sizeof(buf));
+    dsb_reply_bytes(r, status, "application/problem+json", buf, n, NULL);
+}
+
+static json_t *problem(int status, const char *code, const char *message,
+                       const char *detail, const char *hint,
+                       const char *request_id)
+{
+    return json_pack("{s:s+, s:s, s:i, s:s, s:s, s:s, s:s?, s:b, s:s}",
+                     "type", "urn:dsbroker:problem:", code, "title",
+                     status_title(status), "status", status, "detail",
+                     detail && *detail ? detail : message, "code", code,
+                     "message", message, "hint", hint && *hint ? hint : NULL,
+                     "retryable", 0, "request_id", request_id);
+}
+
+void dsb_reply_problem(struct dsb_req *r, int status, const char *code,
+                       const char *message, const char *detail,
+                       const char *hint)
+{
+    json_t *p = problem(status, code, message, detail, hint, r->request_id);
+
+    if (r->url)
+        json_object_set_new(p, "instance", json_string(r->url));
+    reply_problem_json(r, status, p);
+}
+
+void dsb_reply_error(struct dsb_req *r, const struct dsb_error *e)
+{
+    int route = e->code == DSB_E_INVALID && strcmp(e->upstream, DSB_ROUTE_UPSTREAM) == 0;
+    int status = route ? 422 : dsb_err_http_status(e->code);
+    json_t *p = problem(status, route ? "unroutable"
+                        : dsb_err_code_name(e->code), e->message,
+                        e->detail, e->hint, r->request_id);
+
+    if (!p) {
+        dsb_reply_problem(r, 500, "internal", "out of memory", NULL, NULL);
+        return;
+    }
+    json_object_set_new(p, "retryable", json_boolean(e->retryable));
+    if (e->upstream[0])
+        json_object_set_new(p, "upstream", json_string(e->upstream));
+    if (r->url)
+        json_object_set_new(p, "instance", json_string(r->url));
+    reply_problem_json(r, status, p);
+}
+
+/* Whether an If-None-Match value lists etag (or is "*"). */
+static int etag_listed(const char *inm, const char *etag)
+{
+    size_t el = strlen(etag);
+
+    while (inm && *inm) {
+        size_t len;
+        inm += strspn(inm, " \t,");
+        if (strncmp(inm, "W/", 2) == 0)
+            inm += 2;
+        len = strcspn(inm, ", \t");
+        if ((len == 1 && *inm == '*') ||
+            (len == el && memcmp(inm, etag, el) == 0))
+            return 1;
+        inm += len;
+    }
+    return 0;
+}
+
+void dsb_reply_cached(struct dsb_req *r, const struct dsb_cached *v)
+{
+    if (!v) {
+        dsb_reply_problem(r, 500, "internal", "out of memory", NULL, NULL);
+        return;
+    }
+    if (!v->doc) {
+        dsb_reply_error(r, &v->err);
+        return;
+    }
+    if (etag_listed(dsb_req_header(r, "If-None-Match"), v->etag)) {
+        dsb_reply_bytes(r, 304, NULL, "", 0, v->etag);
+        return;
+    }
+    dsb_reply_bytes(r, 200, "application/json", v->body, v->len, v->etag);
+}

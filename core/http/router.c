@@ -1,0 +1,233 @@
+/* The route table (docs/openapi.yaml is checked against it) and matching. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+
+#define H DSB_ROUTE_HEALTH
+#define B DSB_ROUTE_BODY
+
+const struct dsb_http_route dsb_routes[] = {
+    {"GET", "/healthz", dsb_h_healthz, H, "liveness"},
+    {"GET", "/readyz", dsb_h_readyz, H, "readiness"},
+    {"GET", "/metrics", dsb_h_metrics, H, "Prometheus metrics"},
+    {"GET", "/v1/sources", dsb_h_sources, 0, "list sources"},
+    {"GET", "/v1/sources/{src}", dsb_h_source, 0, "one source with health"},
+    {"POST", "/v1/sources/{src}/check", dsb_h_source_check, 0,
+     "test the source's connection"},
+    {"POST", "/v1/sources/{src}/refresh", dsb_h_source_refresh, 0,
+     "flush the source's cached metadata"},
+    {"GET", "/v1/sources/{src}/databases", dsb_h_databases, 0,
+     "list databases"},
+    {"GET", "/v1/sources/{src}/databases/{db}/schemas", dsb_h_schemas, 0,
+     "list schemas"},
+    {"GET", "/v1/sources/{src}/databases/{db}/schemas/{schema}/tables",
+     dsb_h_tables, 0, "list tables with columns (paged, filtered)"},
+    {"GET", "/v1/sources/{src}/databases/{db}/schemas/{schema}/tables/{table}",
+     dsb_h_table, 0, "describe one table"},
+    {"GET", "/v1/plugins", dsb_h_plugins, 0, "list loaded plugins"},
+    {"GET", "/v1/plugins/{name}/schema", dsb_h_plugin_schema, 0,
+     "a plugin's options as JSON Schema"},
+    {"POST", "/v1/sessions", dsb_h_session_create, 0, "create a session"},
+    {"GET", "/v1/sessions/{id}", dsb_h_session_get, 0, "one session"},
+    {"DELETE", "/v1/sessions/{id}", dsb_h_session_delete, 0,
+     "delete a session"},
+    {"GET", "/v1/sessions/{id}/selections", dsb_h_selections_get, 0,
+     "selected tables"},
+    {"POST", "/v1/sessions/{id}/selections", dsb_h_selections_add, B,
+     "select tables"},
+    {"DELETE", "/v1/sessions/{id}/selections/{selection}",
+     dsb_h_selection_delete, 0, "unselect one table"},
+    {"GET", "/v1/sessions/{id}/context", dsb_h_context, 0,
+     "Spark context of the session"},
+    {"GET", "/postgres/connections", dsb_h_compat_pg_connections, 0,
+     "compat: postgres sources"},
+    {"GET", "/postgres/{conn}/databases", dsb_h_compat_pg_databases, 0,
+     "compat: databases of a postgres source"},
+    {"GET", "/postgres/{conn}/schemas/{db}", dsb_h_compat_pg_schemas, 0,
+     "compat: schemas"},
+    {"GET", "/postgres/{conn}/tables/{db}/{schema}", dsb_h_compat_pg_tables, 0,
+     "compat: tables with columns"},
+    {"POST", "/sessions/{id}/select-postgres-tables", dsb_h_compat_pg_select,
+     B, "compat: select postgres tables"},
+    {"GET", "/glue/databases", dsb_h_compat_glue_databases, 0,
+     "compat: Glue databases"},
+    {"GET", "/glue/tables/{db}", dsb_h_compat_glue_tables, 0,
+     "compat: Glue tables"},
+    {"POST", "/sessions/{id}/select-tables", dsb_h_compat_glue_select, B,
+     "compat: select Glue tables"},
+    {NULL, NULL, NULL, 0, NULL}};
+
+size_t dsb_routes_count(void)
+{
+    return sizeof(dsb_routes) / sizeof(*dsb_routes) - 1;
+}
+
+void dsb_http_routes_print(FILE *out)
+{
+    for (const struct dsb_http_route *rt = dsb_routes; rt->method; rt++)
+        fprintf(out, "%-7s %-66s %s\n", rt->method, rt->pattern,
+                rt->summary);
+}
+
+/* Compares one pattern with the segments; params get the {..} values. */
+static int pattern_match(const char *pat, char *const *segs, size_t n,
+                         const char **params)
+{
+    size_t i = 0, k = 0;
+
+    while (*pat == '/') {
+        const char *end = strchr(pat + 1, '/');
+        size_t len = end ? (size_t)(end - pat - 1) : strlen(pat + 1);
+        if (i >= n)
+            return 0;
+        if (pat[1] == '{') {
+            if (k < DSB_MAX_PARAMS)
+                params[k++] = segs[i];
+        } else if (strlen(segs[i]) != len || memcmp(segs[i], pat + 1, len)) {
+            return 0;
+        }
+        i++;
+        pat += len + 1;
+    }
+    return i == n;
+}
+
+static void allow_add(char *allow, size_t cap, const char *method)
+{
+    size_t n = strlen(allow);
+
+    if (strstr(allow, method))
+        return;
+    snprintf(allow + n, cap - n, "%s%s", n ? ", " : "", method);
+}
+
+enum dsb_match dsb_router_match(const char *method, char *const *segs,
+                                size_t n, const struct dsb_http_route **route,
+                                const char **params, char *allow,
+                                size_t allow_cap)
+{
+    const char *p[DSB_MAX_PARAMS] = {0};
+    int path_seen = 0;
+
+    allow[0] = '\0';
+    for (const struct dsb_http_route *rt = dsb_routes; rt->method; rt++) {
+        if (!pattern_match(rt->pattern, segs, n, p))
+            continue;
+        path_seen = 1;
+        allow_add(allow, allow_cap, rt->method);
+        if (strcmp(rt->method, method) == 0 ||
+            (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
+            *route = rt;
+            memcpy(params, p, sizeof(p));
+            return DSB_MATCH_OK;
+        }
+    }
+    if (path_seen)
+        allow_add(allow, allow_cap, "OPTIONS");
+    return path_seen ? DSB_MATCH_NO_METHOD : DSB_MATCH_NO_PATH;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Valid UTF-8 (no overlongs, no surrogates). */
+static int utf8_ok(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        unsigned c = s[i], len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2
+                                 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        unsigned cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3
+                      ? c & 0x0f : c & 0x07;
+        if (!len || i + len > n)
+            return 0;
+        for (unsigned k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+            (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+/* Decodes %XX (and '+' when plus) in place; -1 when malformed. */
+static int pct_decode(char *s, int plus)
+{
+    char *w = s;
+    const char *r = s;
+
+    while (*r) {
+        if (*r == '%') {
+            int hi = hexval(r[1]), lo = hi < 0 ? -1 : hexval(r[2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return -1;
+            *w++ = (char)(hi << 4 | lo);
+            r += 3;
+        } else {
+            *w++ = plus && *r == '+' ? ' ' : *r;
+            r++;
+        }
+    }
+    *w = '\0';
+    return utf8_ok((const unsigned char *)s, (size_t)(w - s)) ? 0 : -1;
+}
+
+int dsb_query_decode(char *s)
+{
+    return pct_decode(s, 1);
+}
+
+void dsb_path_free(char **segs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(segs[i]);
+    free(segs);
+}
+
+int dsb_path_split(const char *path, char ***segs, size_t *n)
+{
+    size_t cap = 1, k = 0;
+    char **out;
+
+    for (const char *p = path; *p && *p != '?'; p++)
+        cap += *p == '/';
+    out = calloc(cap, sizeof(*out));
+    *segs = NULL;
+    *n = 0;
+    if (!out || path[0] != '/')
+        goto fail;
+    for (const char *p = path + 1;; ) {
+        size_t len = strcspn(p, "/?");
+        if (len == 0 && (p[0] != '/'))
+            break; /* trailing slash or end */
+        out[k] = strndup(p, len);
+        if (!out[k++] || pct_decode(out[k - 1], 0) < 0 || !*out[k - 1])
+            goto fail;
+        if (p[len] != '/')
+            break;
+        p += len + 1;
+    }
+    *segs = out;
+    *n = k;
+    return 0;
+fail:
+    if (out)
+        dsb_path_free(out, k);
+    return -1;
+}

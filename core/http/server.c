@@ -1,0 +1,627 @@
+/* libmicrohttpd glue: daemon, request lifecycle, generations, reload. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "log.h"
+#include "util.h"
+
+#define EXPIRY_INTERVAL_MS 60000
+
+static atomic_ullong request_counter;
+
+static const json_t *section(const struct dsb_broker *b, const char *name)
+{
+    return json_object_get(b->cfg->broker, name);
+}
+
+static long long conf_int(const struct dsb_broker *b, const char *sec,
+                          const char *key)
+{
+    return json_integer_value(json_object_get(section(b, sec), key));
+}
+
+/* -------------------------------------------------------- generations */
+
+static struct dsb_gen *gen_new(struct dsb_broker *b, long serial)
+{
+    struct dsb_gen *g = calloc(1, sizeof(*g));
+    const json_t *ov, *o;
+    size_t i;
+
+    if (!g)
+        return NULL;
+    g->broker = b;
+    g->serial = serial;
+    atomic_init(&g->refs, 1);
+    g->cache = dsb_cache_new((size_t)conf_int(b, "cache", "max_entries"),
+                             conf_int(b, "cache", "ttl_seconds") * 1000,
+                             conf_int(b, "cache", "error_ttl_seconds") * 1000);
+    if (!g->cache) {
+        free(g);
+        return NULL;
+    }
+    ov = json_object_get(section(b, "cache"), "sources");
+    json_array_foreach(ov, i, o)
+        dsb_cache_set_source_ttl(g->cache, json_string_value(
+            json_object_get(o, "source")), json_integer_value(
+            json_object_get(o, "ttl_seconds")) * 1000);
+    return g;
+}
+
+struct dsb_gen *dsb_gen_acquire(struct dsb_server *s)
+{
+    struct dsb_gen *g;
+
+    pthread_rwlock_rdlock(&s->gen_lock);
+    g = s->gen;
+    atomic_fetch_add(&g->refs, 1);
+    pthread_rwlock_unlock(&s->gen_lock);
+    return g;
+}
+
+void dsb_gen_release(struct dsb_gen *g)
+{
+    if (!g || atomic_fetch_sub(&g->refs, 1) != 1)
+        return;
+    dsb_cache_free(g->cache);
+    dsb_broker_stop(g->broker);
+    free(g);
+}
+
+/* Installs g as the current generation; the old one goes when unused. */
+static void gen_swap(struct dsb_server *s, struct dsb_gen *g)
+{
+    struct dsb_gen *old;
+
+    pthread_rwlock_wrlock(&s->gen_lock);
+    old = s->gen;
+    s->gen = g;
+    pthread_rwlock_unlock(&s->gen_lock);
+    dsb_gen_release(old);
+}
+
+/* ------------------------------------------------------------ logging */
+
+static void apply_logging(const struct dsb_broker *b)
+{
+    const char *lvl = json_string_value(json_object_get(b->cfg->broker,
+                                                        "log_level"));
+    const char *fmt = json_string_value(json_object_get(b->cfg->broker,
+                                                        "log_format"));
+    if (lvl && dsb_log_level_parse(lvl) >= 0)
+        dsb_log_set_level((enum dsb_log_level)dsb_log_level_parse(lvl));
+    dsb_log_set_json(fmt && strcmp(fmt, "json") == 0);
+}
+
+static void log_diags(const struct dsb_diags *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        dsb_logf(d->items[i].severity == DSB_SEV_ERROR ? DSB_LOG_ERROR
+                                                       : DSB_LOG_WARN,
+                 "config", "%s:%d:%d: %s", d->items[i].file ? d->items[i].file
+                 : "-", d->items[i].line, d->items[i].col,
+                 d->items[i].message);
+}
+
+static void log_sources(const struct dsb_broker *b)
+{
+    static const char *const st[] = {"open", "disabled", "failed"};
+
+    for (size_t i = 0; i < b->n_sources; i++) {
+        const struct dsb_source *src = &b->sources[i];
+        dsb_logf(src->state == DSB_SOURCE_FAILED ? DSB_LOG_WARN : DSB_LOG_INFO,
+                 NULL, "source %s (plugin %s, network %s): %s",
+                 src->conf->name, src->conf->plugin, src->network,
+                 st[src->state]);
+    }
+}
+
+static void access_log(struct dsb_req *r)
+{
+    int64_t us = dsb_monotonic_us() - r->start_us;
+    json_t *f = json_pack("{s:s, s:s, s:s?, s:i, s:f, s:I, s:s, s:s?, s:s?, "
+                          "s:I}", "method", r->method, "path", r->url,
+                          "route", r->route ? r->route->pattern : NULL,
+                          "status", r->status, "duration_ms", (double)us / 1e3,
+                          "bytes", (json_int_t)r->resp_bytes, "request_id",
+                          r->request_id, "cache", r->cache_state, "token",
+                          r->token ? json_string_value(json_object_get(
+                              r->token, "name")) : NULL, "config",
+                          (json_int_t)(r->gen ? r->gen->serial : 0));
+
+    dsb_log_event(r->status >= 500 ? DSB_LOG_WARN : DSB_LOG_INFO, "access",
+                  "request", f);
+    json_decref(f);
+}
+
+/* ------------------------------------------------------------ requests */
+
+const char *dsb_req_header(struct dsb_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+char *dsb_req_query(struct dsb_req *r, const char *name, int *bad)
+{
+    const char *raw = MHD_lookup_connection_value(r->conn,
+                                                  MHD_GET_ARGUMENT_KIND, name);
+    char *v = raw ? strdup(raw) : NULL;
+
+    if (v && dsb_query_decode(v) < 0) {
+        *bad = 1;
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+static void set_request_id(struct dsb_req *r)
+{
+    const char *given = dsb_req_header(r, "X-Request-Id");
+    size_t n = given ? strlen(given) : 0;
+
+    if (n > 0 && n < sizeof(r->request_id) &&
+        strspn(given, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+               "0123456789-_.") == n) {
+        memcpy(r->request_id, given, n + 1);
+        return;
+    }
+    snprintf(r->request_id, sizeof(r->request_id), "%x-%llu",
+             (unsigned)getpid(),
+             (unsigned long long)atomic_fetch_add(&request_counter, 1));
+}
+
+static struct dsb_req *req_new(struct dsb_server *s,
+                               struct MHD_Connection *conn, const char *url,
+                               const char *method)
+{
+    struct dsb_req *r = calloc(1, sizeof(*r));
+
+    if (!r)
+        return NULL;
+    r->srv = s;
+    r->conn = conn;
+    r->url = url;
+    r->method = method;
+    r->start_us = dsb_monotonic_us();
+    r->gen = dsb_gen_acquire(s);
+    atomic_fetch_add(&s->in_flight, 1);
+    set_request_id(r);
+    return r;
+}
+
+static void req_free(struct dsb_req *r)
+{
+    dsb_gen_release(r->gen);
+    dsb_path_free(r->segs, r->n_segs);
+    for (size_t i = 0; i < r->n_hdrs; i++) {
+        free(r->hdrs[i].name);
+        free(r->hdrs[i].value);
+    }
+    free(r->body);
+    atomic_fetch_sub(&r->srv->in_flight, 1);
+    free(r);
+}
+
+static void too_large(struct dsb_req *r)
+{
+    char msg[128];
+
+    r->too_large = 1;
+    snprintf(msg, sizeof(msg), "the request body is larger than %zu bytes",
+             r->srv->max_body);
+    dsb_reply_problem(r, 413, "too_large", msg, NULL,
+                      "send less, or raise limits.max_body_bytes");
+}
+
+/* First call (headers only): refuses an announced oversized body. */
+static void begin(struct dsb_req *r)
+{
+    const char *cl = dsb_req_header(r, "Content-Length");
+    char *end = NULL;
+    unsigned long long n;
+
+    if (!cl)
+        return;
+    errno = 0;
+    n = strtoull(cl, &end, 10);
+    if (errno || end == cl || *end || n > r->srv->max_body)
+        too_large(r);
+}
+
+/* Stores upload data.  MHD cannot queue a response while a body is being
+ * received, so a chunked body that grows too large is discarded up to a
+ * budget and answered 413 at its end; beyond the budget the connection is
+ * dropped.  Returns -1 to drop it. */
+static int append_body(struct dsb_req *r, const char *data, size_t n)
+{
+    if (r->responded)
+        return 0;
+    if (r->too_large || r->body_len + n > r->srv->max_body) {
+        r->too_large = 1;
+        r->discarded += n;
+        return r->discarded > 4 * r->srv->max_body + (1u << 20) ? -1 : 0;
+    }
+    if (r->body_len + n + 1 > r->body_cap) {
+        size_t cap = (r->body_len + n + 1) * 2;
+        char *nb = realloc(r->body, cap < r->srv->max_body + 1
+                           ? cap : r->srv->max_body + 1);
+        if (!nb)
+            return -1;
+        r->body = nb;
+        r->body_cap = cap < r->srv->max_body + 1 ? cap : r->srv->max_body + 1;
+    }
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+    return 0;
+}
+
+static void maybe_expire_sessions(struct dsb_req *r)
+{
+    long long now = dsb_monotonic_ms(), last = atomic_load(
+        &r->srv->last_expiry_ms);
+    long long hours = conf_int(r->gen->broker, "sessions",
+                               "idle_expiry_hours");
+    long n;
+
+    if (now - last < EXPIRY_INTERVAL_MS ||
+        !atomic_compare_exchange_strong(&r->srv->last_expiry_ms, &last, now))
+        return;
+    n = dsb_sessions_expire(r->srv->sessions, hours * 3600 * 1000);
+    if (n > 0)
+        dsb_logf(DSB_LOG_INFO, "sessions", "%ld idle session%s expired", n,
+                 n == 1 ? "" : "s");
+}
+
+static int route_request(struct dsb_req *r)
+{
+    char allow[128];
+    enum dsb_match m;
+
+    if (dsb_path_split(r->url, &r->segs, &r->n_segs) < 0) {
+        dsb_reply_problem(r, 400, "invalid", "the path is malformed", "a "
+                          "segment is empty, has a bad %-escape, an encoded "
+                          "NUL or invalid UTF-8", NULL);
+        return -1;
+    }
+    m = dsb_router_match(r->method, r->segs, r->n_segs, &r->route, r->params,
+                         allow, sizeof(allow));
+    if (m == DSB_MATCH_OK)
+        return 0;
+    if (strcmp(r->method, "OPTIONS") == 0 && m == DSB_MATCH_NO_METHOD) {
+        dsb_reply_header(r, "Allow", allow);
+        dsb_reply_empty(r, 204);
+    } else if (m == DSB_MATCH_NO_METHOD) {
+        dsb_reply_header(r, "Allow", allow);
+        dsb_reply_problem(r, 405, "method_not_allowed", "method not allowed "
+                          "on this path", allow, NULL);
+    } else {
+        dsb_reply_problem(r, 404, "not_found", "no such route", NULL,
+                          "see docs/http-api.md");
+    }
+    return -1;
+}
+
+static void dispatch(struct dsb_req *r)
+{
+    dsb_cors_origin(r);
+    if (dsb_cors_preflight(r))
+        return;
+    if (route_request(r) < 0 || dsb_auth_check(r) < 0)
+        return;
+    maybe_expire_sessions(r);
+    r->route->fn(r);
+    if (!r->responded)
+        dsb_reply_problem(r, 500, "internal", "the handler sent no response",
+                          NULL, NULL);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    struct dsb_req *r = *con_cls;
+
+    (void)version;
+    if (!r) {
+        r = req_new(cls, conn, url, method);
+        if (!r)
+            return MHD_NO;
+        *con_cls = r;
+        begin(r);
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        int rc = append_body(r, upload, *upload_size);
+        *upload_size = 0;
+        return rc < 0 ? MHD_NO : MHD_YES;
+    }
+    if (r->too_large && !r->responded)
+        too_large(r);
+    if (!r->responded)
+        dispatch(r);
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+                         void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    struct dsb_req *r = *con_cls;
+    struct dsb_server *s = cls;
+
+    (void)conn;
+    (void)toe;
+    if (!r)
+        return;
+    if (!r->responded)
+        r->status = 499; /* the client went away first */
+    dsb_metrics_request(s->metrics, r->route, r->status,
+                        dsb_monotonic_us() - r->start_us);
+    access_log(r);
+    req_free(r);
+    *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn,
+                          void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    const union MHD_ConnectionInfo *ci;
+    int one = 1;
+
+    (void)cls;
+    (void)socket_ctx;
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+        return;
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci)
+        setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one,
+                   sizeof(one));
+}
+
+/* Paths are decoded per segment by the router, query values on lookup. */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return strlen(s);
+}
+
+/* ------------------------------------------------------------ daemon */
+
+static int parse_listen(const char *listen, struct sockaddr_in *sa,
+                        struct dsb_diags *d)
+{
+    char host[64];
+    const char *colon = strrchr(listen, ':');
+    char *end = NULL;
+    long port;
+
+    memset(sa, 0, sizeof(*sa));
+    sa->sin_family = AF_INET;
+    if (!colon || (size_t)(colon - listen) >= sizeof(host))
+        goto fail;
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    port = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end || port < 0 || port > 65535)
+        goto fail;
+    sa->sin_port = htons((uint16_t)port);
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, sizeof(host), "127.0.0.1");
+    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+        goto fail;
+    return 0;
+fail:
+    dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0, "listen \"%s\" must be "
+                 "IPV4ADDRESS:PORT, e.g. 127.0.0.1:8080", listen);
+    return -1;
+}
+
+static int start_daemon(struct dsb_server *s, const struct dsb_broker *b,
+                        const char *listen, struct dsb_diags *d)
+{
+    struct sockaddr_in sa;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_USE_ITC;
+    const union MHD_DaemonInfo *di;
+
+    if (parse_listen(listen, &sa, d) < 0)
+        return -1;
+    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)conf_int(b, "limits", "threads"),
+        MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)conf_int(b, "limits", "max_connections"),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)conf_int(b, "limits", "max_connections_per_ip"),
+        MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)conf_int(b, "limits", "connection_timeout_seconds"),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)conf_int(b, "limits", "max_header_bytes"),
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, s,
+        MHD_OPTION_END);
+    if (!s->mhd) {
+        dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0, "cannot listen on %s: %s",
+                     listen, strerror(errno));
+        return -1;
+    }
+    di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : ntohs(sa.sin_port);
+    return 0;
+}
+
+static int write_port_file(const char *path, int port)
+{
+    char *tmp = dsb_asprintf("%s.tmp", path);
+    FILE *f = tmp ? fopen(tmp, "w") : NULL;
+    int rc = -1;
+
+    if (f) {
+        fprintf(f, "%d\n", port);
+        rc = fclose(f) == 0 && rename(tmp, path) == 0 ? 0 : -1;
+    }
+    free(tmp);
+    return rc;
+}
+
+static struct dsb_broker *load_broker(struct dsb_server *s,
+                                      struct dsb_diags *d)
+{
+    struct dsb_broker_opts bo = {s->conf_dir, s->plugin_dir,
+                                 s->opts.preflight};
+    return dsb_broker_start(&bo, d);
+}
+
+static int open_state(struct dsb_server *s, const struct dsb_broker *b,
+                      struct dsb_diags *d)
+{
+    struct dsb_error err;
+
+    s->sessions = dsb_sessions_open(b->cfg->state_dir, &err);
+    if (!s->sessions) {
+        dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0, "%s%s%s", err.message,
+                     err.detail[0] ? ": " : "", err.detail);
+        return -1;
+    }
+    return 0;
+}
+
+static void server_free(struct dsb_server *s)
+{
+    if (s->mhd)
+        MHD_stop_daemon(s->mhd);
+    if (s->gen)
+        dsb_gen_release(s->gen);
+    dsb_sessions_close(s->sessions);
+    dsb_metrics_free(s->metrics);
+    pthread_rwlock_destroy(&s->gen_lock);
+    pthread_mutex_destroy(&s->reload_lock);
+    free(s->conf_dir);
+    free(s->plugin_dir);
+    free(s->port_file);
+    free(s);
+}
+
+static struct dsb_server *server_new(const struct dsb_server_opts *o)
+{
+    struct dsb_server *s = calloc(1, sizeof(*s));
+
+    if (!s)
+        return NULL;
+    s->opts = *o;
+    s->conf_dir = dsb_strdup0(o->conf_dir);
+    s->plugin_dir = dsb_strdup0(o->plugin_dir);
+    s->port_file = dsb_strdup0(o->port_file);
+    pthread_rwlock_init(&s->gen_lock, NULL);
+    pthread_mutex_init(&s->reload_lock, NULL);
+    s->metrics = dsb_metrics_new();
+    atomic_init(&s->in_flight, 0);
+    atomic_init(&s->last_expiry_ms, 0);
+    return s;
+}
+
+struct dsb_server *dsb_server_start(const struct dsb_server_opts *o,
+                                    struct dsb_diags *d)
+{
+    struct dsb_server *s = server_new(o);
+    struct dsb_broker *b;
+    const char *listen;
+
+    if (!s || !s->metrics)
+        goto fail;
+    b = load_broker(s, d);
+    if (!b)
+        goto fail;
+    apply_logging(b);
+    s->gen = gen_new(b, ++s->next_serial);
+    if (!s->gen) {
+        dsb_broker_stop(b);
+        goto fail;
+    }
+    s->max_body = (size_t)conf_int(b, "limits", "max_body_bytes");
+    s->grace_ms = (long)conf_int(b, "limits", "shutdown_grace_seconds") * 1000;
+    listen = o->listen ? o->listen
+                       : json_string_value(json_object_get(b->cfg->broker,
+                                                           "listen"));
+    if (open_state(s, b, d) < 0 || start_daemon(s, b, listen, d) < 0)
+        goto fail;
+    if (s->port_file && write_port_file(s->port_file, s->port) < 0)
+        dsb_logf(DSB_LOG_WARN, NULL, "cannot write the port file %s: %s",
+                 s->port_file, strerror(errno));
+    log_sources(b);
+    dsb_logf(DSB_LOG_INFO, NULL, "listening on http://%.*s:%d/ (%zu sources)",
+             (int)strcspn(listen, ":"), listen, s->port, b->n_sources);
+    return s;
+fail:
+    if (s)
+        server_free(s);
+    return NULL;
+}
+
+int dsb_server_port(const struct dsb_server *s)
+{
+    return s->port;
+}
+
+int dsb_server_reload(struct dsb_server *s)
+{
+    struct dsb_diags d;
+    struct dsb_broker *b;
+    struct dsb_gen *g = NULL;
+
+    pthread_mutex_lock(&s->reload_lock);
+    dsb_diags_init(&d);
+    b = load_broker(s, &d);
+    log_diags(&d);
+    dsb_diags_free(&d);
+    if (b)
+        g = gen_new(b, ++s->next_serial);
+    if (!g) {
+        dsb_broker_stop(b);
+        pthread_mutex_unlock(&s->reload_lock);
+        dsb_logf(DSB_LOG_ERROR, NULL, "reload rejected: the configuration "
+                 "has errors; the previous one keeps serving");
+        return -1;
+    }
+    apply_logging(b);
+    gen_swap(s, g);
+    log_sources(b);
+    pthread_mutex_unlock(&s->reload_lock);
+    dsb_logf(DSB_LOG_INFO, NULL, "configuration reloaded (generation %ld); "
+             "listen, state_dir and limits apply at the next restart",
+             g->serial);
+    return 0;
+}
+
+void dsb_server_stop(struct dsb_server *s, long grace_ms)
+{
+    int64_t end;
+    MHD_socket fd;
+
+    if (!s)
+        return;
+    end = dsb_monotonic_ms() + (grace_ms < 0 ? s->grace_ms : grace_ms);
+    fd = MHD_quiesce_daemon(s->mhd);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    while (atomic_load(&s->in_flight) > 0 && dsb_monotonic_ms() < end)
+        nanosleep(&(struct timespec){0, 5000000}, NULL);
+    if (atomic_load(&s->in_flight) > 0)
+        dsb_logf(DSB_LOG_WARN, NULL, "stopping with %ld request(s) still "
+                 "running", atomic_load(&s->in_flight));
+    server_free(s);
+}

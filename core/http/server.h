@@ -1,0 +1,42 @@
+/* The HTTP facade: libmicrohttpd server, broker generations and reload. */
+#ifndef DSB_CORE_HTTP_SERVER_H
+#define DSB_CORE_HTTP_SERVER_H
+
+#include <stdio.h>
+
+#include "diag.h"
+
+struct dsb_server;
+
+struct dsb_server_opts {
+    const char *conf_dir;
+    const char *plugin_dir;   /* NULL: config / default */
+    const char *listen;       /* NULL: broker.yaml's listen ("host:port") */
+    const char *port_file;    /* NULL, or a file to write the bound port to */
+    int preflight;            /* open each source in a child first */
+};
+
+/*
+ * Loads the configuration, opens the session store and starts listening.
+ * Returns NULL with every reason in `d` (configuration errors, a state
+ * directory that cannot be created, an address that cannot be bound).
+ */
+struct dsb_server *dsb_server_start(const struct dsb_server_opts *o,
+                                    struct dsb_diags *d);
+/* The TCP port the server is bound to. */
+int dsb_server_port(const struct dsb_server *s);
+/*
+ * Loads conf.d again.  A configuration with errors is rejected (reasons
+ * logged) and the running one keeps serving: returns -1.  Otherwise the new
+ * broker serves new requests; requests in flight finish with the broker
+ * they started with, which is closed after the last of them.  Returns 0.
+ */
+int dsb_server_reload(struct dsb_server *s);
+/* Stops accepting, lets requests in flight finish (up to grace_ms; -1: the
+ * configured limits.shutdown_grace_seconds), then frees everything. */
+void dsb_server_stop(struct dsb_server *s, long grace_ms);
+
+/* Prints the route table, one "METHOD PATTERN  summary" line each. */
+void dsb_http_routes_print(FILE *out);
+
+#endif

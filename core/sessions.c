@@ -1,0 +1,476 @@
+#include "sessions.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "arena.h"
+#include "util.h"
+
+#define BUSY_TIMEOUT_MS 5000
+#define TOUCH_EVERY_MS 60000
+
+struct dsb_sessions {
+    pthread_mutex_t lock; /* one connection, one statement at a time */
+    sqlite3 *db;
+};
+
+static const char schema_sql[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "PRAGMA foreign_keys=ON;"
+    "CREATE TABLE IF NOT EXISTS dsb_sessions ("
+    "  id TEXT PRIMARY KEY,"
+    "  created_ms INTEGER NOT NULL,"
+    "  touched_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS dsb_sessions_touched"
+    "  ON dsb_sessions(touched_ms);"
+    "CREATE TABLE IF NOT EXISTS dsb_selections ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  session_id TEXT NOT NULL REFERENCES dsb_sessions(id)"
+    "    ON DELETE CASCADE,"
+    "  source TEXT NOT NULL, db TEXT NOT NULL, schema_name TEXT NOT NULL,"
+    "  tbl TEXT NOT NULL, selected_ms INTEGER NOT NULL,"
+    "  UNIQUE (session_id, source, db, schema_name, tbl));";
+
+char *dsb_state_db_path(const char *state_dir)
+{
+    return dsb_path_join(state_dir, "dsbroker.db");
+}
+
+static int db_error(struct dsb_sessions *s, struct dsb_error *err,
+                    const char *what)
+{
+    dsb_error_set(err, DSB_E_INTERNAL, "session store: %s failed", what);
+    dsb_error_detail(err, "%s", sqlite3_errmsg(s->db));
+    err->retryable = sqlite3_errcode(s->db) == SQLITE_BUSY;
+    return -1;
+}
+
+static int make_state_dir(const char *dir, struct dsb_error *err)
+{
+    struct stat st;
+
+    if (mkdir(dir, 0700) == 0 || (errno == EEXIST && stat(dir, &st) == 0 &&
+                                  S_ISDIR(st.st_mode)))
+        return 0;
+    dsb_error_set(err, DSB_E_CONFIG, "cannot create the state directory %s: "
+                  "%s", dir, strerror(errno));
+    dsb_error_hint(err, "set state_dir in broker.yaml to a writable path");
+    return -1;
+}
+
+struct dsb_sessions *dsb_sessions_open(const char *state_dir,
+                                       struct dsb_error *err)
+{
+    struct dsb_sessions *s = calloc(1, sizeof(*s));
+    char *path = NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                SQLITE_OPEN_FULLMUTEX;
+
+    if (!s || make_state_dir(state_dir, err) < 0)
+        goto fail;
+    path = dsb_state_db_path(state_dir);
+    if (!path || sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+        dsb_error_set(err, DSB_E_CONFIG, "cannot open the session store %s: "
+                      "%s", path ? path : state_dir,
+                      s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    if (sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK) {
+        db_error(s, err, "creating tables");
+        goto fail;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    free(path);
+    return s;
+fail:
+    if (s && s->db)
+        sqlite3_close(s->db);
+    free(s);
+    free(path);
+    return NULL;
+}
+
+void dsb_sessions_close(struct dsb_sessions *s)
+{
+    if (!s)
+        return;
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static int check_id(const char *id, struct dsb_error *err)
+{
+    size_t n = id ? strlen(id) : 0;
+
+    if (n == 0 || n > DSB_SESSION_ID_MAX)
+        return dsb_error_set(err, DSB_E_INVALID, "a session id must hold 1 to "
+                             "%d bytes", DSB_SESSION_ID_MAX);
+    return 0;
+}
+
+/* Runs one statement with text/int parameters ("t" / "i" per char of
+ * types); returns the number of rows changed, or -1. */
+static int exec_stmt(struct dsb_sessions *s, const char *sql,
+                     const char *types, const void *const *args,
+                     struct dsb_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, err, "preparing a statement");
+    for (int i = 0; types[i]; i++) {
+        if (types[i] == 't')
+            sqlite3_bind_text(st, i + 1, args[i], -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_int64(st, i + 1, *(const int64_t *)args[i]);
+    }
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return db_error(s, err, "writing");
+    return sqlite3_changes(s->db);
+}
+
+static int insert_session(struct dsb_sessions *s, const char *id,
+                          struct dsb_error *err)
+{
+    int64_t now = dsb_now_ms();
+    const void *args[] = {id, &now, &now};
+
+    return exec_stmt(s, "INSERT OR IGNORE INTO dsb_sessions(id, created_ms, "
+                     "touched_ms) VALUES (?, ?, ?)", "tii", args, err);
+}
+
+int dsb_sessions_create(struct dsb_sessions *s, char id[DSB_SESSION_ID_MAX + 1],
+                        struct dsb_error *err)
+{
+    unsigned char rnd[16];
+    int rc;
+
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        return dsb_error_set(err, DSB_E_INTERNAL, "no randomness: %s",
+                             strerror(errno));
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(id + 2 * i, 3, "%02x", rnd[i]);
+    pthread_mutex_lock(&s->lock);
+    rc = insert_session(s, id, err);
+    pthread_mutex_unlock(&s->lock);
+    return rc < 0 ? -1 : 0;
+}
+
+int dsb_sessions_ensure(struct dsb_sessions *s, const char *id,
+                        struct dsb_error *err)
+{
+    int rc;
+
+    if (check_id(id, err) < 0)
+        return -1;
+    pthread_mutex_lock(&s->lock);
+    rc = insert_session(s, id, err);
+    pthread_mutex_unlock(&s->lock);
+    return rc < 0 ? -1 : 0;
+}
+
+static int exists(struct dsb_sessions *s, const char *id)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+
+    if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM dsb_sessions WHERE id = ?",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Marks the session used (written at most once a minute, so reads stay
+ * reads); DSB_E_NOT_FOUND when it does not exist. */
+static int touch(struct dsb_sessions *s, const char *id, struct dsb_error *err)
+{
+    int64_t now = dsb_now_ms(), stale = now - TOUCH_EVERY_MS;
+    const void *args[] = {&now, id, &stale};
+    int rc;
+
+    if (check_id(id, err) < 0)
+        return -1;
+    rc = exec_stmt(s, "UPDATE dsb_sessions SET touched_ms = ? WHERE id = ? "
+                   "AND touched_ms < ?", "iti", args, err);
+    if (rc == 0 && !exists(s, id))
+        return dsb_error_set(err, DSB_E_NOT_FOUND, "session %s does not "
+                             "exist", id);
+    return rc < 0 ? -1 : 0;
+}
+
+static json_t *iso_time(int64_t ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    char buf[40];
+
+    gmtime_r(&t, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+    return json_sprintf("%s.%03dZ", buf, (int)(ms % 1000));
+}
+
+static json_t *selection_row(sqlite3_stmt *st)
+{
+    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:o}",
+                     "id", (json_int_t)sqlite3_column_int64(st, 0),
+                     "source", (const char *)sqlite3_column_text(st, 1),
+                     "database", (const char *)sqlite3_column_text(st, 2),
+                     "schema", (const char *)sqlite3_column_text(st, 3),
+                     "table", (const char *)sqlite3_column_text(st, 4),
+                     "selected_at", iso_time(sqlite3_column_int64(st, 5)));
+}
+
+static int read_selections(struct dsb_sessions *s, const char *id,
+                           json_t **out, struct dsb_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    json_t *arr = json_array();
+    int rc;
+
+    if (sqlite3_prepare_v2(s->db, "SELECT id, source, db, schema_name, tbl, "
+                           "selected_ms FROM dsb_selections WHERE session_id "
+                           "= ? ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
+        json_decref(arr);
+        return db_error(s, err, "reading selections");
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(arr, selection_row(st));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(arr);
+        return db_error(s, err, "reading selections");
+    }
+    *out = arr;
+    return 0;
+}
+
+int dsb_sessions_selections(struct dsb_sessions *s, const char *id,
+                            json_t **out, struct dsb_error *err)
+{
+    int rc;
+
+    pthread_mutex_lock(&s->lock);
+    rc = touch(s, id, err);
+    if (rc == 0)
+        rc = read_selections(s, id, out, err);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int read_session(struct dsb_sessions *s, const char *id, json_t **out,
+                        struct dsb_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    json_t *sel = NULL;
+
+    if (read_selections(s, id, &sel, err) < 0)
+        return -1;
+    if (sqlite3_prepare_v2(s->db, "SELECT created_ms, touched_ms FROM "
+                           "dsb_sessions WHERE id = ?", -1, &st, NULL) !=
+        SQLITE_OK) {
+        json_decref(sel);
+        return db_error(s, err, "reading a session");
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *out = json_pack("{s:s, s:o, s:o, s:o}", "id", id, "created_at",
+                         iso_time(sqlite3_column_int64(st, 0)), "updated_at",
+                         iso_time(sqlite3_column_int64(st, 1)), "selections",
+                         sel);
+    else
+        json_decref(sel);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int dsb_sessions_get(struct dsb_sessions *s, const char *id, json_t **out,
+                     struct dsb_error *err)
+{
+    int rc;
+
+    *out = NULL;
+    pthread_mutex_lock(&s->lock);
+    rc = touch(s, id, err);
+    if (rc == 0)
+        rc = read_session(s, id, out, err);
+    pthread_mutex_unlock(&s->lock);
+    if (rc == 0 && !*out)
+        return dsb_error_set(err, DSB_E_NOT_FOUND, "session %s does not "
+                             "exist", id);
+    return rc;
+}
+
+int dsb_sessions_delete(struct dsb_sessions *s, const char *id,
+                        struct dsb_error *err)
+{
+    const void *args[] = {id};
+    int rc;
+
+    if (check_id(id, err) < 0)
+        return -1;
+    pthread_mutex_lock(&s->lock);
+    rc = exec_stmt(s, "DELETE FROM dsb_sessions WHERE id = ?", "t", args, err);
+    pthread_mutex_unlock(&s->lock);
+    if (rc == 0)
+        return dsb_error_set(err, DSB_E_NOT_FOUND, "session %s does not "
+                             "exist", id);
+    return rc < 0 ? -1 : 0;
+}
+
+static int remove_sources(struct dsb_sessions *s, const char *id,
+                          const char *const *sources, size_t n,
+                          struct dsb_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const void *args[] = {id, sources[i]};
+        if (exec_stmt(s, "DELETE FROM dsb_selections WHERE session_id = ? "
+                      "AND source = ?", "tt", args, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int insert_selections(struct dsb_sessions *s, const char *id,
+                             const struct dsb_selection *sel, size_t n,
+                             struct dsb_error *err)
+{
+    int64_t now = dsb_now_ms();
+
+    for (size_t i = 0; i < n; i++) {
+        const void *args[] = {id, sel[i].source, sel[i].database,
+                              sel[i].schema, sel[i].table, &now};
+        if (exec_stmt(s, "INSERT OR IGNORE INTO dsb_selections(session_id, "
+                      "source, db, schema_name, tbl, selected_ms) VALUES "
+                      "(?, ?, ?, ?, ?, ?)", "ttttti", args, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Keeps the rows of `all` that match one of sel[0..n). */
+static json_t *matching(json_t *all, const struct dsb_selection *sel,
+                        size_t n)
+{
+    json_t *out = json_array(), *row;
+    size_t i;
+
+    json_array_foreach(all, i, row) {
+        for (size_t k = 0; k < n; k++) {
+            const char *v[] = {sel[k].source, sel[k].database, sel[k].schema,
+                               sel[k].table};
+            const char *keys[] = {"source", "database", "schema", "table"};
+            int same = 1;
+            for (int f = 0; f < 4; f++)
+                same &= strcmp(json_string_value(json_object_get(row,
+                               keys[f])), v[f]) == 0;
+            if (same) {
+                json_array_append(out, row);
+                break;
+            }
+        }
+    }
+    return out;
+}
+
+static int select_tx(struct dsb_sessions *s, const char *id,
+                     const struct dsb_selection *sel, size_t n,
+                     const char *const *replace, size_t n_replace,
+                     struct dsb_error *err)
+{
+    if (touch(s, id, err) < 0)
+        return -1;
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(s, err, "starting a transaction");
+    if ((replace && remove_sources(s, id, replace, n_replace, err) < 0) ||
+        insert_selections(s, id, sel, n, err) < 0) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        db_error(s, err, "committing");
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+int dsb_sessions_select(struct dsb_sessions *s, const char *id,
+                        const struct dsb_selection *sel, size_t n,
+                        const char *const *replace_sources, size_t n_replace,
+                        json_t **added, struct dsb_error *err)
+{
+    json_t *all = NULL;
+    int rc;
+
+    pthread_mutex_lock(&s->lock);
+    rc = select_tx(s, id, sel, n, replace_sources, n_replace, err);
+    if (rc == 0 && added)
+        rc = read_selections(s, id, &all, err);
+    pthread_mutex_unlock(&s->lock);
+    if (rc == 0 && added)
+        *added = matching(all, sel, n);
+    json_decref(all);
+    return rc;
+}
+
+int dsb_sessions_unselect(struct dsb_sessions *s, const char *id,
+                          int64_t selection_id, struct dsb_error *err)
+{
+    const void *args[] = {id, &selection_id};
+    int rc;
+
+    pthread_mutex_lock(&s->lock);
+    rc = touch(s, id, err);
+    if (rc == 0)
+        rc = exec_stmt(s, "DELETE FROM dsb_selections WHERE session_id = ? "
+                       "AND id = ?", "ti", args, err);
+    pthread_mutex_unlock(&s->lock);
+    if (rc == 0)
+        return dsb_error_set(err, DSB_E_NOT_FOUND, "session %s has no "
+                             "selection %lld", id, (long long)selection_id);
+    return rc < 0 ? -1 : 0;
+}
+
+long dsb_sessions_expire(struct dsb_sessions *s, int64_t idle_ms)
+{
+    int64_t cutoff = dsb_now_ms() - idle_ms;
+    const void *args[] = {&cutoff};
+    struct dsb_error err;
+    int rc;
+
+    pthread_mutex_lock(&s->lock);
+    rc = exec_stmt(s, "DELETE FROM dsb_sessions WHERE touched_ms < ?", "i",
+                   args, &err);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int dsb_sessions_writable(struct dsb_sessions *s)
+{
+    int rc;
+
+    pthread_mutex_lock(&s->lock);
+    rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE; ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&s->lock);
+    return rc == SQLITE_OK ? 0 : -1;
+}

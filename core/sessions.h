@@ -1,0 +1,67 @@
+/* Sessions and their table selections, stored in SQLite under state_dir.
+ * A write returns only once it is durable (WAL, synchronous=FULL). */
+#ifndef DSB_CORE_SESSIONS_H
+#define DSB_CORE_SESSIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "dsbroker/plugin.h"
+
+struct dsb_sessions;
+
+/* A selected table; strings borrowed. */
+struct dsb_selection {
+    const char *source;
+    const char *database;
+    const char *schema;
+    const char *table;
+};
+
+#define DSB_SESSION_ID_MAX 128
+
+/* state_dir/dsbroker.db (malloc'd): the database file shared by the
+ * sessions store and the jobs store (each keeps its own tables). */
+char *dsb_state_db_path(const char *state_dir);
+
+/* Creates state_dir (0700) when missing, opens or creates the database and
+ * its tables.  NULL with err set on failure. */
+struct dsb_sessions *dsb_sessions_open(const char *state_dir,
+                                       struct dsb_error *err);
+void dsb_sessions_close(struct dsb_sessions *s);
+
+/* A new session with a random id (32 hex digits) written to id. */
+int dsb_sessions_create(struct dsb_sessions *s, char id[DSB_SESSION_ID_MAX + 1],
+                        struct dsb_error *err);
+/* Creates the session `id` if absent (the compatibility routes let clients
+ * choose ids).  DSB_E_INVALID for an empty or over-long id. */
+int dsb_sessions_ensure(struct dsb_sessions *s, const char *id,
+                        struct dsb_error *err);
+/* {"id", "created_at", "updated_at", "selections": [...]} as a new
+ * reference; DSB_E_NOT_FOUND when there is no such session.  Touches it. */
+int dsb_sessions_get(struct dsb_sessions *s, const char *id, json_t **out,
+                     struct dsb_error *err);
+int dsb_sessions_delete(struct dsb_sessions *s, const char *id,
+                        struct dsb_error *err);
+/* Adds selections in one transaction (already selected ones are kept as
+ * they are).  When replace_sources is non-NULL, the session's selections
+ * of those sources are removed first (n_replace may be 0 for "none").
+ * *added (may be NULL) receives the resulting selection objects. */
+int dsb_sessions_select(struct dsb_sessions *s, const char *id,
+                        const struct dsb_selection *sel, size_t n,
+                        const char *const *replace_sources, size_t n_replace,
+                        json_t **added, struct dsb_error *err);
+/* Removes one selection by its id; DSB_E_NOT_FOUND when absent. */
+int dsb_sessions_unselect(struct dsb_sessions *s, const char *id,
+                          int64_t selection_id, struct dsb_error *err);
+/* [{"id", "source", "database", "schema", "table", "selected_at"}]. */
+int dsb_sessions_selections(struct dsb_sessions *s, const char *id,
+                            json_t **out, struct dsb_error *err);
+/* Deletes sessions idle for longer than idle_ms; returns how many. */
+long dsb_sessions_expire(struct dsb_sessions *s, int64_t idle_ms);
+/* 0 when the store can take a write lock now (readiness). */
+int dsb_sessions_writable(struct dsb_sessions *s);
+
+#endif

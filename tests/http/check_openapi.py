@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Every route `dsbroker routes` prints is in docs/openapi.yaml, and every
+path/method there is served.  Usage: check_openapi.py OPENAPI DSBROKER"""
+import subprocess
+import sys
+
+METHODS = {"get", "post", "put", "delete", "patch", "head", "options"}
+
+
+def spec_routes(path):
+    try:
+        import yaml
+        doc = yaml.safe_load(open(path, encoding="utf-8"))
+        assert doc["openapi"].startswith("3.1")
+        return {(m.upper(), p) for p, ops in doc["paths"].items()
+                for m in ops if m in METHODS}
+    except ImportError:  # no PyYAML: read the block layout of paths:
+        out, cur, inside = set(), None, False
+        for line in open(path, encoding="utf-8"):
+            if line.startswith("paths:"):
+                inside = True
+            elif inside and line[:1] not in (" ", "\n"):
+                break
+            elif inside and line.startswith("  /"):
+                cur = line.strip().rstrip(":")
+            elif inside and line.startswith("    ") and line[4] != " ":
+                key = line.strip().split(":")[0]
+                if key in METHODS:
+                    out.add((key.upper(), cur))
+        return out
+
+
+def served(binary):
+    text = subprocess.run([binary, "routes"], check=True, capture_output=True,
+                          text=True).stdout
+    return {tuple(line.split()[:2]) for line in text.splitlines() if line}
+
+
+def main():
+    spec, srv = spec_routes(sys.argv[1]), served(sys.argv[2])
+    bad = False
+    for m, p in sorted(srv - spec):
+        print(f"served but not in openapi.yaml: {m} {p}")
+        bad = True
+    for m, p in sorted(spec - srv):
+        print(f"in openapi.yaml but not served: {m} {p}")
+        bad = True
+    print(f"{len(srv)} routes served, {len(spec)} documented")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

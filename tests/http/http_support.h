@@ -1,0 +1,235 @@
+/* HTTP runtime tests: an in-process server on 127.0.0.1 with the
+ * confd-http fixture, and a libcurl client. */
+#ifndef DSB_TESTS_HTTP_SUPPORT_H
+#define DSB_TESTS_HTTP_SUPPORT_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "http/server.h"
+#include "support.h"
+
+#define T_PASSWORD "fixture-pw-123"
+#define T_ADMIN "admin-token-0123456789"
+#define T_LIMITED "limited-token-0123456789"
+
+struct t_resp {
+    long status;
+    char *body;
+    size_t len;
+    char *headers;
+    size_t hlen;
+};
+
+static inline size_t t_grow(char **buf, size_t *len, const void *p, size_t n)
+{
+    char *nb = realloc(*buf, *len + n + 1);
+
+    cr_assert(nb);
+    memcpy(nb + *len, p, n);
+    *len += n;
+    nb[*len] = '\0';
+    *buf = nb;
+    return n;
+}
+
+static inline size_t t_body_cb(char *p, size_t sz, size_t n, void *ud)
+{
+    struct t_resp *r = ud;
+    return t_grow(&r->body, &r->len, p, sz * n);
+}
+
+static inline size_t t_hdr_cb(char *p, size_t sz, size_t n, void *ud)
+{
+    struct t_resp *r = ud;
+    return t_grow(&r->headers, &r->hlen, p, sz * n);
+}
+
+/* A whole file ("" when f is NULL). */
+static inline char *t_slurp_file(FILE *f)
+{
+    char *buf = NULL;
+    size_t len = 0, n;
+    char chunk[4096];
+
+    while (f && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        t_grow(&buf, &len, chunk, n);
+    if (f)
+        fclose(f);
+    return buf ? buf : calloc(1, 1);
+}
+
+/* Environment every test server reads (conf.d interpolation). */
+static inline char *t_http_env(void)
+{
+    char *state = t_tmpdir();
+    char *sd = malloc(strlen(state) + 16);
+
+    snprintf(sd, strlen(state) + 16, "%s/state", state);
+    setenv("DSB_TEST_STATE_DIR", sd, 1);
+    setenv("DSB_TEST_FIXTURE_PASSWORD", T_PASSWORD, 1);
+    setenv("DSB_TEST_TOKEN_ADMIN", T_ADMIN, 1);
+    setenv("DSB_TEST_TOKEN_LIMITED", T_LIMITED, 1);
+    free(state);
+    return sd;
+}
+
+static struct dsb_server *t_srv;
+static char t_base[64];
+
+/* Starts the server on conf_dir (NULL: the fixture) at a free port. */
+static inline struct dsb_server *t_start(const char *conf_dir)
+{
+    char *dir = conf_dir ? strdup(conf_dir)
+                         : t_src("tests/fixtures/confd-http");
+    char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "http");
+    struct dsb_server_opts o = {dir, pdir, NULL, NULL, 0};
+    struct dsb_diags d;
+
+    dsb_diags_init(&d);
+    t_srv = dsb_server_start(&o, &d);
+    if (!t_srv)
+        dsb_diags_print(&d, stderr);
+    cr_assert(t_srv, "the server did not start");
+    dsb_diags_free(&d);
+    snprintf(t_base, sizeof(t_base), "http://127.0.0.1:%d",
+             dsb_server_port(t_srv));
+    free(dir);
+    free(pdir);
+    return t_srv;
+}
+
+static inline void t_stop(void)
+{
+    dsb_server_stop(t_srv, 5000);
+    t_srv = NULL;
+}
+
+/*
+ * One request.  path is appended to t_base.  hdrs: NULL-terminated list of
+ * "Name: value" lines (may be NULL).  body may be NULL.
+ */
+static inline struct t_resp t_req(const char *method, const char *path,
+                                  const char *const *hdrs, const char *body)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = NULL;
+    struct t_resp r = {0};
+    char url[4096];
+
+    snprintf(url, sizeof(url), "%s%s", t_base, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    for (; hdrs && *hdrs; hdrs++)
+        h = curl_slist_append(h, *hdrs);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, t_body_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, t_hdr_cb);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    cr_assert_eq(curl_easy_perform(c), CURLE_OK, "request %s %s failed",
+                 method, url);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    if (!r.body)
+        r.body = calloc(1, 1);
+    return r;
+}
+
+static inline struct t_resp t_get(const char *path)
+{
+    return t_req("GET", path, NULL, NULL);
+}
+
+static inline struct t_resp t_post(const char *path, const char *json)
+{
+    static const char *const h[] = {"Content-Type: application/json", NULL};
+    return t_req("POST", path, h, json);
+}
+
+/* The value of a response header (case-insensitive name), malloc'd. */
+static inline char *t_header(const struct t_resp *r, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (const char *p = r->headers; p && *p; p = strchr(p, '\n') + 1) {
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            const char *v = p + n + 1;
+            while (*v == ' ')
+                v++;
+            return strndup(v, strcspn(v, "\r\n"));
+        }
+        if (!strchr(p, '\n'))
+            break;
+    }
+    return NULL;
+}
+
+static inline json_t *t_json(const struct t_resp *r)
+{
+    json_error_t e;
+    json_t *j = json_loads(r->body, 0, &e);
+
+    cr_assert(j, "not JSON (%s): %s", e.text, r->body);
+    return j;
+}
+
+static inline void t_free(struct t_resp *r)
+{
+    free(r->body);
+    free(r->headers);
+}
+
+/* Asserts a problem+json with this status and code. */
+static inline void t_problem(struct t_resp *r, long status, const char *code)
+{
+    char *ct = t_header(r, "Content-Type");
+    json_t *j;
+
+    cr_assert_eq(r->status, status, "status %ld, want %ld: %s", r->status,
+                 status, r->body);
+    cr_assert(ct && strcmp(ct, "application/problem+json") == 0, "%s", ct);
+    j = t_json(r);
+    cr_assert_eq(json_integer_value(json_object_get(j, "status")), status);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "code")), code,
+                     "%s", r->body);
+    cr_assert(json_object_get(j, "type") && json_object_get(j, "title") &&
+              json_object_get(j, "detail") && json_object_get(j, "message"));
+    free(ct);
+    json_decref(j);
+}
+
+/* The fixture's call counter, read through POST .../check. */
+static inline long t_calls(const char *source)
+{
+    char path[128];
+    struct t_resp r;
+    json_t *j;
+    long n;
+
+    snprintf(path, sizeof(path), "/v1/sources/%s/check", source);
+    r = t_req("POST", path, (const char *const[]){"Authorization: Bearer "
+              T_ADMIN, NULL}, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    j = t_json(&r);
+    n = (long)json_integer_value(json_object_get(j, "calls"));
+    json_decref(j);
+    t_free(&r);
+    return n;
+}
+
+#endif

@@ -1,0 +1,150 @@
+/* The original backend's routes and response shapes. */
+#include <criterion/criterion.h>
+
+#include "http_support.h"
+
+static void setup(void)
+{
+    t_http_env();
+    t_start(NULL);
+}
+
+static void teardown(void)
+{
+    t_stop();
+}
+
+TestSuite(compat, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(compat, postgres_browse)
+{
+    struct t_resp r = t_get("/postgres/connections");
+    json_t *j = t_json(&r), *c, *t;
+
+    cr_assert_eq(r.status, 200);
+    cr_assert(json_is_true(json_object_get(j, "success")));
+    c = json_array_get(json_object_get(j, "connections"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(c, "name")), "pgmain");
+    cr_assert(json_object_get(c, "description") &&
+              json_is_true(json_object_get(c, "enabled")));
+    cr_assert_eq(json_array_size(json_object_get(j, "connections")), 1);
+    json_decref(j);
+    t_free(&r);
+    r = t_get("/postgres/pgmain/databases");
+    cr_assert(strstr(r.body, "\"success\":true,\"databases\":[\"sales\","
+                     "\"hr\""), "%s", r.body);
+    t_free(&r);
+    r = t_get("/postgres/pgmain/schemas/sales");
+    cr_assert(strstr(r.body, "\"schemas\":[\"public\",\"bad\"]"), "%s",
+              r.body);
+    t_free(&r);
+    r = t_get("/postgres/pgmain/tables/sales/public");
+    j = t_json(&r);
+    t = json_array_get(json_object_get(j, "tables"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(t, "name")), "orders");
+    cr_assert_str_eq(json_string_value(json_object_get(t, "schema")), "public");
+    c = json_array_get(json_object_get(t, "columns"), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(c, "type")),
+                     "numeric(12,2)");
+    cr_assert(json_is_true(json_object_get(c, "nullable")));
+    json_decref(j);
+    t_free(&r);
+    /* all pages, not just the first */
+    r = t_get("/postgres/pgmain/tables/big/s");
+    j = t_json(&r);
+    cr_assert_eq(json_array_size(json_object_get(j, "tables")), 100);
+    json_decref(j);
+    t_free(&r);
+}
+
+Test(compat, errors_keep_success_false)
+{
+    struct t_resp r = t_get("/postgres/ghost/databases");
+    json_t *j;
+
+    t_problem(&r, 404, "not_found");
+    j = t_json(&r);
+    cr_assert(json_is_false(json_object_get(j, "success")));
+    cr_assert(json_is_string(json_object_get(j, "error")));
+    json_decref(j);
+    t_free(&r);
+    r = t_get("/postgres/main/databases"); /* not a postgres source */
+    t_problem(&r, 404, "not_found");
+    t_free(&r);
+    r = t_get("/postgres/pgmain/schemas/nope");
+    t_problem(&r, 404, "not_found");
+    t_free(&r);
+}
+
+Test(compat, select_postgres_tables)
+{
+    struct t_resp r = t_post("/sessions/spark-session-abc/select-postgres-"
+                             "tables", "{\"connection_name\":\"pgmain\","
+                             "\"tables\":[{\"database\":\"sales\",\"schema\":"
+                             "\"public\",\"table\":\"orders\"}]}");
+    json_t *j = t_json(&r), *t;
+
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    t = json_array_get(json_object_get(j, "selected_tables"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(t, "connection_name")),
+                     "pgmain");
+    cr_assert_eq(json_array_size(json_object_get(t, "columns")), 2);
+    json_decref(j);
+    t_free(&r);
+    /* a second call replaces the postgres selection */
+    r = t_post("/sessions/spark-session-abc/select-postgres-tables",
+               "{\"connection_name\":\"pgmain\",\"tables\":[{\"database\":"
+               "\"sales\",\"schema\":\"public\",\"table\":\"customers\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    t_free(&r);
+    r = t_get("/v1/sessions/spark-session-abc/selections");
+    cr_assert(strstr(r.body, "customers") && !strstr(r.body, "orders"), "%s",
+              r.body);
+    t_free(&r);
+    r = t_post("/sessions/s1/select-postgres-tables", "{\"connection_name\":"
+               "\"pgmain\",\"tables\":[{\"database\":\"sales\",\"schema\":"
+               "\"public\",\"table\":\"ghost\"}]}");
+    t_problem(&r, 404, "not_found");
+    t_free(&r);
+    r = t_post("/sessions/s1/select-postgres-tables", "{\"tables\":[]}");
+    t_problem(&r, 422, "invalid");
+    t_free(&r);
+}
+
+Test(compat, glue)
+{
+    struct t_resp r = t_get("/glue/databases");
+    json_t *j, *t;
+
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, "\"databases\":[\"analytics\"]"), "%s", r.body);
+    t_free(&r);
+    r = t_get("/glue/tables/analytics");
+    j = t_json(&r);
+    t = json_array_get(json_object_get(j, "tables"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(t, "name")), "events");
+    cr_assert_str_eq(json_string_value(json_object_get(t, "location")),
+                     "s3://lake/events/");
+    /* every column, not the first five */
+    cr_assert_eq(json_array_size(json_object_get(t, "columns")), 7);
+    json_decref(j);
+    t_free(&r);
+    r = t_get("/glue/tables/nope");
+    t_problem(&r, 404, "not_found");
+    t_free(&r);
+    r = t_post("/sessions/spark-session-g/select-tables", "{\"session_id\":"
+               "\"spark-session-g\",\"tables\":[{\"database\":\"analytics\","
+               "\"table\":\"events\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, "\"location\":\"s3://lake/events/\""), "%s",
+              r.body);
+    t_free(&r);
+    r = t_get("/v1/sessions/spark-session-g/context");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, "events_df"), "%s", r.body);
+    t_free(&r);
+    r = t_post("/sessions/spark-session-g/select-tables", "{\"tables\":[{"
+               "\"database\":\"analytics\",\"table\":\"ghost\"}]}");
+    t_problem(&r, 404, "not_found");
+    t_free(&r);
+}

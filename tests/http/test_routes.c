@@ -1,0 +1,360 @@
+/* /v1 sources, plugins, health, metrics, errors, cache, paging, paths. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+
+#include "http_support.h"
+
+static void setup(void)
+{
+    t_http_env();
+    t_start(NULL);
+}
+
+static void teardown(void)
+{
+    t_stop();
+}
+
+TestSuite(routes, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(routes, health_ready_metrics)
+{
+    struct t_resp r = t_get("/healthz");
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body, "\"ok\""));
+    t_free(&r);
+    r = t_get("/readyz");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, "\"state_store\":true"), "%s", r.body);
+    t_free(&r);
+    r = t_get("/v1/sources/main/databases");
+    t_free(&r);
+    r = t_get("/metrics");
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body, "dsb_http_requests_total{route=\"/healthz\","
+                     "method=\"GET\",status=\"200\"} 1"), "%s", r.body);
+    cr_assert(strstr(r.body, "dsb_http_request_duration_seconds_bucket"));
+    cr_assert(strstr(r.body, "dsb_plugin_calls_total{source=\"main\","
+                     "slot=\"list_databases\"} 1"), "%s", r.body);
+    cr_assert(strstr(r.body, "dsb_cache_misses_total 1"));
+    cr_assert(strstr(r.body, "dsb_sources{state=\"disabled\"} 1"));
+    t_free(&r);
+}
+
+Test(routes, sources_and_health)
+{
+    struct t_resp r = t_get("/v1/sources");
+    json_t *j = t_json(&r), *it;
+    size_t i, n = 0;
+
+    cr_assert_eq(r.status, 200);
+    json_array_foreach(json_object_get(j, "items"), i, it)
+        n += strcmp(json_string_value(json_object_get(it, "name")), "main")
+             == 0;
+    cr_assert_eq(n, 1, "%s", r.body);
+    cr_assert_eq(json_array_size(json_object_get(j, "items")), 6);
+    json_decref(j);
+    t_free(&r);
+    r = t_get("/v1/sources/main");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, "\"health\":{"), "%s", r.body);
+    cr_assert(strstr(r.body, "\"ok\":true"), "%s", r.body);
+    cr_assert_null(strstr(r.body, T_PASSWORD));
+    t_free(&r);
+    r = t_get("/v1/sources/off");
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body, "\"state\":\"disabled\""), "%s", r.body);
+    cr_assert(strstr(r.body, "\"ok\":false"), "%s", r.body);
+    t_free(&r);
+    r = t_get("/v1/sources/nope");
+    t_problem(&r, 404, "not_found");
+    t_free(&r);
+}
+
+Test(routes, check_and_errors_of_disabled_source)
+{
+    struct t_resp r = t_req("POST", "/v1/sources/main/check", NULL, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    t_free(&r);
+    r = t_req("POST", "/v1/sources/off/check", NULL, NULL);
+    t_problem(&r, 503, "unavailable");
+    cr_assert(strstr(r.body, "\"hint\":\"set enabled: true"), "%s", r.body);
+    t_free(&r);
+    r = t_get("/v1/sources/off/databases");
+    t_problem(&r, 503, "unavailable");
+    t_free(&r);
+}
+
+Test(routes, listings_and_describe)
+{
+    struct t_resp r = t_get("/v1/sources/main/databases");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, "\"sales\""));
+    t_free(&r);
+    r = t_get("/v1/sources/main/databases/sales/schemas");
+    cr_assert(strstr(r.body, "\"public\""), "%s", r.body);
+    t_free(&r);
+    r = t_get("/v1/sources/lake/databases/analytics/schemas");
+    cr_assert(strstr(r.body, "\"default\""), "%s", r.body);
+    t_free(&r);
+    r = t_get("/v1/sources/main/databases/sales/schemas/public/tables");
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body, "\"orders\"") && strstr(r.body, "\"columns\""));
+    t_free(&r);
+    r = t_get("/v1/sources/main/databases/sales/schemas/public/tables/orders");
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body, "\"amount\""), "%s", r.body);
+    t_free(&r);
+    r = t_get("/v1/sources/main/databases/sales/schemas/public/tables/nope");
+    t_problem(&r, 404, "not_found");
+    cr_assert(strstr(r.body, "does not exist"), "%s", r.body);
+    t_free(&r);
+    r = t_get("/v1/sources/main/databases/sales/schemas/bad/tables");
+    t_problem(&r, 500, "internal");
+    cr_assert(strstr(r.body, "malformed"), "%s", r.body);
+    t_free(&r);
+}
+
+Test(routes, paging_and_filter)
+{
+    char path[512] = "/v1/sources/main/databases/big/schemas/s/tables"
+                     "?page_size=30";
+    size_t total = 0, pages = 0;
+
+    for (;;) {
+        struct t_resp r = t_get(path);
+        json_t *j = t_json(&r);
+        const char *next = json_string_value(json_object_get(j,
+                                                             "next_page_token"));
+        cr_assert_eq(r.status, 200);
+        total += json_array_size(json_object_get(j, "items"));
+        pages++;
+        if (next)
+            snprintf(path, sizeof(path), "/v1/sources/main/databases/big/"
+                     "schemas/s/tables?page_size=30&page_token=%s", next);
+        json_decref(j);
+        t_free(&r);
+        if (!next)
+            break;
+    }
+    cr_assert_eq(total, 100);
+    cr_assert_eq(pages, 4);
+    {
+        struct t_resp r = t_get("/v1/sources/main/databases/big/schemas/s/"
+                                "tables?q=T09");
+        json_t *j = t_json(&r);
+        cr_assert_eq(json_array_size(json_object_get(j, "items")), 10);
+        json_decref(j);
+        t_free(&r);
+        r = t_get("/v1/sources/main/databases/big/schemas/s/tables"
+                  "?page_size=0");
+        t_problem(&r, 400, "invalid");
+        t_free(&r);
+        r = t_get("/v1/sources/main/databases/big/schemas/s/tables"
+                  "?page_size=abc");
+        t_problem(&r, 400, "invalid");
+        t_free(&r);
+    }
+}
+
+Test(routes, etag_304_and_cache)
+{
+    const char *p = "/v1/sources/main/databases/sales/schemas/public/tables";
+    struct t_resp r = t_get(p);
+    char *etag = t_header(&r, "ETag"), *xc = t_header(&r, "X-Cache");
+    char inm[128];
+    long before;
+
+    cr_assert(etag && xc);
+    cr_assert_str_eq(xc, "miss");
+    free(xc);
+    t_free(&r);
+    r = t_get(p);
+    xc = t_header(&r, "X-Cache");
+    cr_assert_str_eq(xc, "hit");
+    free(xc);
+    t_free(&r);
+    snprintf(inm, sizeof(inm), "If-None-Match: W/\"x\", %s", etag);
+    r = t_req("GET", p, (const char *const[]){inm, NULL}, NULL);
+    cr_assert_eq(r.status, 304);
+    cr_assert_eq(r.len, 0);
+    t_free(&r);
+    /* refresh flushes: the next request calls the plugin again */
+    before = t_calls("main");
+    r = t_get(p);
+    cr_assert_eq(t_calls("main"), before, "a cached answer called the plugin");
+    t_free(&r);
+    r = t_req("POST", "/v1/sources/main/refresh", NULL, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    t_free(&r);
+    r = t_get(p);
+    cr_assert_eq(t_calls("main"), before + 1);
+    t_free(&r);
+    free(etag);
+}
+
+Test(routes, ttl_zero_source_is_not_cached)
+{
+    const char *p = "/v1/sources/nocache/databases";
+    long before = t_calls("nocache");
+    struct t_resp r = t_get(p);
+
+    t_free(&r);
+    r = t_get(p);
+    t_free(&r);
+    cr_assert_eq(t_calls("nocache"), before + 2);
+}
+
+static void *cold_get(void *arg)
+{
+    struct t_resp r = t_get(arg);
+    long status = r.status;
+
+    t_free(&r);
+    return (void *)status;
+}
+
+Test(routes, single_flight)
+{
+    const char *p = "/v1/sources/slow/databases/sales/schemas/public/tables";
+    pthread_t th[16];
+    long before = t_calls("slow");
+
+    for (int i = 0; i < 16; i++)
+        pthread_create(&th[i], NULL, cold_get, (void *)p);
+    for (int i = 0; i < 16; i++) {
+        void *st;
+        pthread_join(th[i], &st);
+        cr_assert_eq((long)st, 200);
+    }
+    cr_assert_eq(t_calls("slow"), before + 1,
+                 "16 concurrent cold requests made %ld plugin calls",
+                 t_calls("slow") - before);
+}
+
+Test(routes, errors_are_cached_briefly)
+{
+    const char *p = "/v1/sources/main/databases/nope/schemas";
+    long before = t_calls("main");
+    struct t_resp r = t_get(p);
+
+    t_problem(&r, 404, "not_found");
+    t_free(&r);
+    r = t_get(p);
+    t_problem(&r, 404, "not_found");
+    t_free(&r);
+    cr_assert_eq(t_calls("main"), before + 1);
+}
+
+Test(routes, not_found_and_method_not_allowed)
+{
+    struct t_resp r = t_get("/v2/nothing");
+    char *allow;
+
+    t_problem(&r, 404, "not_found");
+    t_free(&r);
+    r = t_req("DELETE", "/v1/sources", NULL, NULL);
+    t_problem(&r, 405, "method_not_allowed");
+    allow = t_header(&r, "Allow");
+    cr_assert(allow && strstr(allow, "GET"), "%s", allow);
+    free(allow);
+    t_free(&r);
+    r = t_req("PUT", "/v1/sessions/x", NULL, "{}");
+    t_problem(&r, 405, "method_not_allowed");
+    t_free(&r);
+}
+
+Test(routes, malformed_paths)
+{
+    struct t_resp r = t_get("/v1/sources/ma%zzin");
+    t_problem(&r, 400, "invalid");
+    t_free(&r);
+    r = t_get("/v1/sources/%ff%fe");
+    t_problem(&r, 400, "invalid");
+    t_free(&r);
+    r = t_get("/v1/sources/a%00b");
+    t_problem(&r, 400, "invalid");
+    t_free(&r);
+    r = t_get("/v1//sources");
+    t_problem(&r, 400, "invalid");
+    t_free(&r);
+}
+
+Test(routes, odd_identifiers_in_paths)
+{
+    const char *db = "we%2Fird%20%22db%22", *sc = "sch%C3%A9ma%20%C3%BC";
+    char p[512];
+    struct t_resp r;
+
+    snprintf(p, sizeof(p), "/v1/sources/main/databases/%s/schemas", db);
+    r = t_get(p);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, "sch\xc3\xa9ma \xc3\xbc"), "%s", r.body);
+    t_free(&r);
+    snprintf(p, sizeof(p), "/v1/sources/main/databases/%s/schemas/%s/tables",
+             db, sc);
+    r = t_get(p);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, "Order Items/2024 'q'"), "%s", r.body);
+    t_free(&r);
+    snprintf(p, sizeof(p), "/v1/sources/main/databases/%s/schemas/%s/tables/"
+             "Order%%20Items%%2F2024%%20%%27q%%27", db, sc);
+    r = t_get(p);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, "Line `No`"), "%s", r.body);
+    t_free(&r);
+}
+
+Test(routes, plugins_and_schema)
+{
+    struct t_resp r = t_get("/v1/plugins");
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body, "\"fixture\"") && strstr(r.body, "\"postgres\"")
+              && strstr(r.body, "\"glue\""), "%s", r.body);
+    t_free(&r);
+    r = t_get("/v1/plugins/fixture/schema");
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body, "data_file"), "%s", r.body);
+    t_free(&r);
+    r = t_get("/v1/plugins/nope/schema");
+    t_problem(&r, 404, "not_found");
+    t_free(&r);
+}
+
+Test(routes, head_and_request_id)
+{
+    struct t_resp r = t_req("HEAD", "/v1/sources", (const char *const[]){
+                            "X-Request-Id: trace-42", NULL}, NULL);
+    char *id = t_header(&r, "X-Request-Id");
+
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(r.len, 0);
+    cr_assert_str_eq(id, "trace-42");
+    free(id);
+    t_free(&r);
+}
+
+Test(routes, reload_good_and_bad)
+{
+    char *dir = t_tmpdir(), cmd[8192], *src = t_src("tests/fixtures/confd-http");
+    struct t_resp r;
+
+    t_stop();
+    snprintf(cmd, sizeof(cmd), "cp -r %s/. %s/", src, dir);
+    cr_assert_eq(system(cmd), 0);
+    t_start(dir);
+    cr_assert_eq(dsb_server_reload(t_srv), 0);
+    r = t_get("/readyz");
+    cr_assert(strstr(r.body, "\"config_generation\":2"), "%s", r.body);
+    t_free(&r);
+    t_write(dir, "zz-bad.yaml", "name: broken\nplugin: fixture\nnope: 1\n");
+    cr_assert_eq(dsb_server_reload(t_srv), -1);
+    r = t_get("/readyz");
+    cr_assert(strstr(r.body, "\"config_generation\":2"), "%s", r.body);
+    t_free(&r);
+    r = t_get("/v1/sources/main/databases");
+    cr_assert_eq(r.status, 200, "the old configuration stopped serving");
+    t_free(&r);
+    free(src);
+    free(dir);
+}

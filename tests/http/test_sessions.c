@@ -1,0 +1,271 @@
+/* Sessions, selections, persistence, bodies and the Spark context. */
+#include <criterion/criterion.h>
+
+#include "http_support.h"
+
+static void setup(void)
+{
+    t_http_env();
+    t_start(NULL);
+}
+
+static void teardown(void)
+{
+    if (t_srv)
+        t_stop();
+}
+
+TestSuite(sessions, .init = setup, .fini = teardown, .timeout = 60);
+
+static char *new_session(void)
+{
+    struct t_resp r = t_req("POST", "/v1/sessions", NULL, NULL);
+    json_t *j = t_json(&r);
+    char *loc = t_header(&r, "Location");
+    char *id;
+
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    id = strdup(json_string_value(json_object_get(j, "id")));
+    cr_assert_eq(strlen(id), 32);
+    cr_assert(loc && strstr(loc, id));
+    free(loc);
+    json_decref(j);
+    t_free(&r);
+    return id;
+}
+
+static struct t_resp select_json(const char *id, const char *json)
+{
+    char p[256];
+
+    snprintf(p, sizeof(p), "/v1/sessions/%s/selections", id);
+    return t_post(p, json);
+}
+
+Test(sessions, lifecycle)
+{
+    char *id = new_session(), p[256];
+    struct t_resp r;
+    json_t *j;
+    json_int_t sel_id;
+
+    snprintf(p, sizeof(p), "/v1/sessions/%s", id);
+    r = t_get(p);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, "\"selections\":[]"), "%s", r.body);
+    t_free(&r);
+    r = select_json(id, "{\"source\":\"main\",\"database\":\"sales\","
+                    "\"schema\":\"public\",\"table\":\"orders\"}");
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    j = t_json(&r);
+    sel_id = json_integer_value(json_object_get(json_array_get(
+        json_object_get(j, "items"), 0), "id"));
+    cr_assert_gt(sel_id, 0);
+    json_decref(j);
+    t_free(&r);
+    snprintf(p, sizeof(p), "/v1/sessions/%s/selections", id);
+    r = t_get(p);
+    cr_assert(strstr(r.body, "\"orders\""), "%s", r.body);
+    t_free(&r);
+    snprintf(p, sizeof(p), "/v1/sessions/%s/selections/%lld", id,
+             (long long)sel_id);
+    r = t_req("DELETE", p, NULL, NULL);
+    cr_assert_eq(r.status, 204, "%s", r.body);
+    t_free(&r);
+    r = t_req("DELETE", p, NULL, NULL);
+    t_problem(&r, 404, "not_found");
+    t_free(&r);
+    snprintf(p, sizeof(p), "/v1/sessions/%s/selections/abc", id);
+    r = t_req("DELETE", p, NULL, NULL);
+    t_problem(&r, 400, "invalid");
+    t_free(&r);
+    snprintf(p, sizeof(p), "/v1/sessions/%s", id);
+    r = t_req("DELETE", p, NULL, NULL);
+    cr_assert_eq(r.status, 204);
+    t_free(&r);
+    r = t_get(p);
+    t_problem(&r, 404, "not_found");
+    t_free(&r);
+    free(id);
+}
+
+Test(sessions, selecting_what_does_not_exist)
+{
+    char *id = new_session();
+    struct t_resp r = select_json(id, "[{\"source\":\"main\",\"database\":"
+                                  "\"sales\",\"schema\":\"public\",\"table\":"
+                                  "\"orders\"},{\"source\":\"main\","
+                                  "\"database\":\"sales\",\"schema\":"
+                                  "\"public\",\"table\":\"ghost\"}]");
+    char p[256];
+
+    t_problem(&r, 404, "not_found");
+    cr_assert(strstr(r.body, "ghost"), "%s", r.body);
+    t_free(&r);
+    /* nothing of a refused list is stored */
+    snprintf(p, sizeof(p), "/v1/sessions/%s/selections", id);
+    r = t_get(p);
+    cr_assert(strstr(r.body, "\"items\":[]"), "%s", r.body);
+    t_free(&r);
+    r = select_json(id, "{\"source\":\"ghost\",\"database\":\"a\","
+                    "\"schema\":\"b\",\"table\":\"c\"}");
+    t_problem(&r, 404, "not_found");
+    t_free(&r);
+    r = select_json("0123456789abcdef0123456789abcdef", "{\"source\":\"main\","
+                    "\"database\":\"sales\",\"schema\":\"public\",\"table\":"
+                    "\"orders\"}");
+    t_problem(&r, 404, "not_found");
+    t_free(&r);
+    free(id);
+}
+
+Test(sessions, bad_bodies)
+{
+    char *id = new_session(), p[256], big[6000];
+    struct t_resp r;
+
+    r = select_json(id, "{\"source\": ");
+    t_problem(&r, 400, "invalid");
+    t_free(&r);
+    r = select_json(id, "{\"source\":\"main\"}");
+    t_problem(&r, 422, "invalid");
+    t_free(&r);
+    r = select_json(id, "[]");
+    t_problem(&r, 422, "invalid");
+    t_free(&r);
+    snprintf(p, sizeof(p), "/v1/sessions/%s/selections", id);
+    r = t_req("POST", p, (const char *const[]){"Content-Type: text/plain",
+              NULL}, "{}");
+    t_problem(&r, 415, "unsupported_media_type");
+    t_free(&r);
+    memset(big, ' ', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    big[0] = '[';
+    big[sizeof(big) - 2] = ']';
+    r = select_json(id, big);
+    t_problem(&r, 413, "too_large");
+    t_free(&r);
+    r = t_req("POST", p, (const char *const[]){"Content-Type: application/json",
+              "Transfer-Encoding: chunked", NULL}, big);
+    t_problem(&r, 413, "too_large");
+    t_free(&r);
+    free(id);
+}
+
+Test(sessions, survive_a_restart)
+{
+    char *id = new_session(), p[256];
+    struct t_resp r = select_json(id, "{\"source\":\"lake\",\"database\":"
+                                  "\"analytics\",\"table\":\"events\"}");
+
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    t_free(&r);
+    t_stop();
+    t_start(NULL);
+    snprintf(p, sizeof(p), "/v1/sessions/%s", id);
+    r = t_get(p);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, "\"events\"") && strstr(r.body, "\"default\""),
+              "%s", r.body);
+    t_free(&r);
+    free(id);
+}
+
+static int python_compiles(const char *code)
+{
+    char *dir = t_tmpdir(), path[4200], cmd[8600];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/ctx.py", dir);
+    f = fopen(path, "w");
+    fputs(code, f);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd), "python3 -m py_compile %s", path);
+    free(dir);
+    return system(cmd) == 0;
+}
+
+Test(sessions, context)
+{
+    char *id = new_session(), p[256];
+    struct t_resp r = select_json(id, "["
+        "{\"source\":\"main\",\"database\":\"sales\",\"schema\":\"public\","
+        "\"table\":\"invoices\"},"
+        "{\"source\":\"main\",\"database\":\"sales\",\"schema\":\"public\","
+        "\"table\":\"partial\"},"
+        "{\"source\":\"pgmain\",\"database\":\"sales\",\"schema\":\"public\","
+        "\"table\":\"partial\"},"
+        "{\"source\":\"main\",\"database\":\"sales\",\"schema\":\"public\","
+        "\"table\":\"Order Items\"},"
+        "{\"source\":\"main\",\"database\":\"we/ird \\\"db\\\"\",\"schema\":"
+        "\"sch\xc3\xa9ma \xc3\xbc\",\"table\":\"Order Items/2024 'q'\"},"
+        "{\"source\":\"lake\",\"database\":\"analytics\",\"table\":\"events\"}"
+        "]");
+    json_t *j, *t, *vars = json_object();
+    const char *code;
+    size_t i;
+
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    t_free(&r);
+    snprintf(p, sizeof(p), "/v1/sessions/%s/context", id);
+    r = t_get(p);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_null(strstr(r.body, T_PASSWORD), "a secret value leaked");
+    j = t_json(&r);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j,
+                     "route"), "executor")), "local");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j,
+                     "route"), "reason")), "local reaches aurora-vpc, "
+                     "fixture-net, public with 4 networks");
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(j, "route"),
+                                                 "networks")), 3, "%s",
+                 r.body);
+    json_array_foreach(json_object_get(j, "tables"), i, t) {
+        const char *v = json_string_value(json_object_get(t, "variable"));
+        cr_assert(v && !json_object_get(vars, v), "duplicate variable %s", v);
+        json_object_set_new(vars, v, json_true());
+        cr_assert(strstr(json_string_value(json_object_get(t, "snippet")), v));
+    }
+    cr_assert_eq(json_object_size(vars), 6);
+    code = json_string_value(json_object_get(j, "code"));
+    cr_assert(strstr(code, "def _dsb_secret(ref):"));
+    cr_assert(strstr(code, "_dsb_secret(\"aws-sm:prod/pg#password\")"));
+    cr_assert(strstr(code, ".option(\"numPartitions\", \"4\")"));
+    cr_assert(strstr(code, "spark.table(\"`analytics`.`events`\")"));
+    cr_assert(strstr(code, ".schema(\"`order_id` bigint\")"));
+    /* the partition quartet is emitted whole or not at all */
+    cr_assert_null(strstr(strstr(code, "partial_df"), "partitionColumn"),
+                   "%s", code);
+    cr_assert(python_compiles(code), "%s", code);
+    cr_assert(json_array_size(json_object_get(json_object_get(j,
+              "spark_submit"), "jars")) == 1);
+    cr_assert(strstr(json_string_value(json_object_get(j, "prompt")),
+                     "`Total \"EUR\"`"));
+    json_decref(j);
+    json_decref(vars);
+    t_free(&r);
+    snprintf(p, sizeof(p), "/v1/sessions/%s/context?format=text", id);
+    r = t_get(p);
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body, "# Spark context") && strstr(r.body, "Pitfalls"));
+    t_free(&r);
+    snprintf(p, sizeof(p), "/v1/sessions/%s/context?executor=local", id);
+    r = t_get(p);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    t_free(&r);
+    /* the public-only application cannot reach the VPC database */
+    snprintf(p, sizeof(p), "/v1/sessions/%s/context?executor=standard", id);
+    r = t_get(p);
+    t_problem(&r, 422, "unroutable");
+    cr_assert(strstr(r.body, "aurora-vpc"), "%s", r.body);
+    t_free(&r);
+    snprintf(p, sizeof(p), "/v1/sessions/%s/context?executor=ghost", id);
+    r = t_get(p);
+    t_problem(&r, 422, "unroutable");
+    t_free(&r);
+    snprintf(p, sizeof(p), "/v1/sessions/%s/context?format=xml", id);
+    r = t_get(p);
+    t_problem(&r, 400, "invalid");
+    t_free(&r);
+    free(id);
+}
