@@ -128,6 +128,36 @@ Test(postgres, second_database_has_its_own_pool)
     json_decref(out);
 }
 
+/* Rows arrive one per column: a table without columns, a dropped column
+ * and a primary key in an order of its own still come out right. */
+Test(postgres, tables_without_columns_and_keys_out_of_column_order)
+{
+    json_t *out = list_tables("dsb_second", "shapes", NULL, 0, NULL);
+    json_t *none = pg_t_find(out, "nocols"), *k = pg_t_find(out, "keyorder");
+    json_t *cols = json_object_get(k, "columns"), *b, *one = NULL;
+    json_t *pk = json_pack("[ss]", "c", "a");
+
+    cr_assert_str_eq(pg_t_names(out), "keyorder,nocols");
+    cr_assert_eq(json_array_size(json_object_get(none, "columns")), 0);
+    cr_assert_eq(json_array_size(json_object_get(none, "primary_key")), 0);
+    cr_assert_eq(json_array_size(cols), 3);
+    b = json_array_get(cols, 1);
+    cr_assert_str_eq(pg_t_str(b, "name"), "b");
+    cr_assert_eq(json_integer_value(json_object_get(b, "position")), 3);
+    cr_assert_str_eq(pg_t_str(b, "default"), "'x'::text");
+    cr_assert_str_eq(pg_t_str(b, "comment"), "bee");
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_array_get(cols, 2), "position")), 4);
+    cr_assert(json_equal(json_object_get(k, "primary_key"), pk));
+    cr_assert_eq(dsb_source_describe_table(S, "dsb_second", "shapes",
+                                           "nocols", &one, &E), 0, "%s",
+                 E.message);
+    cr_assert(json_equal(one, none));
+    json_decref(one);
+    json_decref(pk);
+    json_decref(out);
+}
+
 Test(postgres, quoted_names_list_with_every_column)
 {
     json_t *out = list_tables("dsb", "Sales", NULL, 0, NULL), *t, *cols;
