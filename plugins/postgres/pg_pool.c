@@ -249,16 +249,19 @@ static int pg_connect_poll(const struct pg_source *s, PGconn *c,
     }
 }
 
-/* One connection attempt with the given login.  NULL with err set. */
+/* One connection attempt with the given login, within connect_timeout_ms
+ * and the call's deadline.  NULL with err set. */
 static PGconn *pg_connect_once(struct pg_source *s, const struct pg_login *l,
                                const char *db, int64_t deadline,
                                struct dsb_error *err)
 {
+    int64_t bound = s->host->monotonic_ms() + s->cfg.connect_timeout_ms;
     struct pg_kv kv;
     char options[256], where[300];
     PGconn *c;
     int rc;
 
+    deadline = bound < deadline ? bound : deadline;
     pg_session_options(&s->cfg, options, sizeof(options));
     pg_conn_params(s, l, db, options, &kv);
     snprintf(where, sizeof(where), "%s:%s", l->host, l->port);
