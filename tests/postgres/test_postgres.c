@@ -2,14 +2,19 @@
  * postgres.so against a real PostgreSQL 15 loaded with fixtures.sql,
  * through the broker's loader, option validation and slot wrappers.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
+#include "arena.h"
 #include "pg_support.h"
 
 static struct dsb_broker *B;
@@ -575,6 +580,48 @@ Test(postgres, defaults_network_private_and_plain_limits)
     cr_assert_str_eq(pg_t_str(spec, "network"), "private");
     cr_assert(strstr(pg_t_str(o, "url"), "sslmode=prefer"));
     json_decref(spec);
+}
+
+/* A listener on 127.0.0.1 that never accepts: the kernel completes the
+ * handshake and buffers the startup packet, and nothing ever answers. */
+static int silent_listener(int *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert(fd >= 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(listen(fd, 16), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* pg_silent: connect_timeout_ms 700, statement_timeout_ms 30000.  The
+ * attempt must end after the connect timeout, not the statement's. */
+Test(postgres_net, silent_server_times_out_within_connect_timeout_ms,
+     .timeout = 30)
+{
+    int port, fd = silent_listener(&port);
+    char buf[16];
+    struct dsb_broker *b;
+    json_t *out = NULL;
+    int64_t t0, ms;
+
+    snprintf(buf, sizeof(buf), "%d", port);
+    setenv("DSB_TEST_PG_SILENT_PORT", buf, 1);
+    b = pg_t_broker();
+    t0 = dsb_monotonic_ms();
+    cr_assert_eq(dsb_source_check(pg_t_source(b, "pg_silent"), &out, &E), -1);
+    ms = dsb_monotonic_ms() - t0;
+    cr_assert_eq(E.code, DSB_E_TIMEOUT, "%d %s", E.code, E.message);
+    cr_assert(E.retryable);
+    cr_assert(strstr(E.message, "timed out"), "%s", E.message);
+    cr_assert(ms >= 650 && ms < 2500, "took %lld ms", (long long)ms);
+    dsb_broker_stop(b);
+    close(fd);
 }
 
 /* Rotation: the password changes on the server and in the file while the
