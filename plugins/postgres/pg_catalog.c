@@ -1,9 +1,11 @@
 /*
  * Catalog listings: one query per call, every caller-supplied name a
- * parameter.  Queries return a single row holding a JSON array built by the
- * server (json_agg), which keeps tables and all their columns one round
- * trip.  Paging is keyset on the name (ordered by the `name` type's byte
- * order); the page token is the hex of the last name of the page.
+ * parameter.  Databases and schemas come back as one small JSON array
+ * (json_agg); tables come back as plain rows, one per column, turned into
+ * JSON here with no parser in between (parsing the server's json_agg was
+ * most of the plugin's CPU on wide schemas).  Paging is keyset on the name
+ * (ordered by the `name` type's byte order); the page token is the hex of
+ * the last name of the page.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,14 +21,37 @@ static const char pg_sql_schemas[] = PG_SQL_SCHEMAS;
 
 /*
  * Tables of schema $1 with their columns.  $2 filter, $3 after, $4 exact
- * name, $5 limit.  Row: (state 'ok'|'missing'|'denied', json).  Table:
- * [name, relkind, comment, rows, bytes, pk, qualified, readable, columns];
- * column: [name, position, format_type, base type, base typtype, array
- * element type, typmod, nullable, default, comment].  Domains are resolved
- * to their base type (through domains over domains) with the typmod of the
- * nearest constrained level.
+ * name, $5 limit (in tables).  One row per column, ordered by table name
+ * then position; the table's own fields repeat on each of its rows; a table
+ * without columns has one row with NULL column fields; no table at all
+ * gives one row with only the state.  Fields: enum pg_tcol.  Domains are
+ * resolved to their base type (through domains over domains) with the
+ * typmod of the nearest constrained level.
  */
 static const char pg_sql_tables[] = PG_SQL_TABLES;
+
+enum pg_tcol {
+    PG_T_STATE,     /* 'ok' | 'missing' | 'denied' */
+    PG_T_NAME,      /* NULL: no table */
+    PG_T_KIND,      /* relkind */
+    PG_T_COMMENT,
+    PG_T_ROWS,      /* estimate, int8 or NULL */
+    PG_T_BYTES,     /* int8 or NULL */
+    PG_T_PK,        /* conkey of the primary key, int2[] or NULL */
+    PG_T_QUALIFIED, /* "schema"."table" quoted as needed */
+    PG_T_READABLE,  /* SELECT privilege */
+    PG_C_NAME,
+    PG_C_POSITION,  /* attnum; NULL: the table has no column */
+    PG_C_SOURCE_TYPE,
+    PG_C_BASE,      /* base type name (domains resolved) */
+    PG_C_TYPTYPE,
+    PG_C_ELEM,      /* array element type name, or NULL */
+    PG_C_TYPMOD,
+    PG_C_NULLABLE,
+    PG_C_DEFAULT,
+    PG_C_COMMENT,
+    PG_T_NFIELDS
+};
 
 /* ------------------------------------------------------------ paging */
 
@@ -113,12 +138,10 @@ static json_t *pg_page_result(const struct pg_page *pg, json_t *items)
 
 /* --------------------------------------------------------- the queries */
 
-/* Runs sql and parses column `col` of its single row as JSON.  Optionally
- * copies column 0 into state. */
+/* Runs sql and parses the single value of its answer as JSON. */
 static json_t *pg_query_json(struct pg_source *s, struct dsb_call *call,
                              const char *db, const char *sql,
-                             const char *const *params, int n, int col,
-                             char *state, size_t state_len,
+                             const char *const *params, int n,
                              struct dsb_error *err)
 {
     PGresult *res = pg_query(s, call, db, sql, n, params, err);
@@ -127,14 +150,12 @@ static json_t *pg_query_json(struct pg_source *s, struct dsb_call *call,
 
     if (!res)
         return NULL;
-    if (PQntuples(res) != 1) {
+    if (PQntuples(res) != 1 || PQnfields(res) != 1) {
         dsb_error_set(err, DSB_E_INTERNAL, "unexpected catalog answer");
         goto fail;
     }
-    if (state)
-        snprintf(state, state_len, "%s", PQgetvalue(res, 0, 0));
-    j = json_loadb(PQgetvalue(res, 0, col), (size_t)PQgetlength(res, 0, col),
-                   0, &je);
+    j = json_loadb(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), 0,
+                   &je);
     if (!j)
         dsb_error_set(err, DSB_E_INTERNAL, "unreadable catalog answer: %s",
                       je.text);
@@ -173,7 +194,7 @@ static int pg_list_names(struct pg_source *s, struct dsb_call *call,
         goto fail;
     const char *params[5] = {ri, re, req->name_filter,
                              pg.after[0] ? pg.after : NULL, pg.limit};
-    rows = pg_query_json(s, call, db, sql, params, 5, 0, NULL, 0, err);
+    rows = pg_query_json(s, call, db, sql, params, 5, err);
     if (!rows)
         goto fail;
     *out = pg_page_result(&pg, pg_name_items(rows));
@@ -232,6 +253,54 @@ int pg_list_schemas(struct pg_source *s, struct dsb_call *call,
 
 /* ------------------------------------------------------------- tables */
 
+/* Reads a PG_SQL_TABLES answer.  Strings are checked as UTF-8 (a
+ * SQL_ASCII database can hold anything); `bad` records a value jansson
+ * refused or an allocation that failed. */
+struct pg_rows {
+    const PGresult *res;
+    int bad;
+};
+
+static json_t *pg_jstr(struct pg_rows *b, int row, int col)
+{
+    json_t *v;
+
+    if (PQgetisnull(b->res, row, col))
+        return json_null();
+    v = json_stringn(PQgetvalue(b->res, row, col),
+                     (size_t)PQgetlength(b->res, row, col));
+    b->bad |= !v;
+    return v;
+}
+
+static json_t *pg_jint(const struct pg_rows *b, int row, int col)
+{
+    if (PQgetisnull(b->res, row, col))
+        return json_null();
+    return json_integer(strtoll(PQgetvalue(b->res, row, col), NULL, 10));
+}
+
+static json_t *pg_jbool(const struct pg_rows *b, int row, int col)
+{
+    if (PQgetisnull(b->res, row, col))
+        return json_null();
+    return json_boolean(PQgetvalue(b->res, row, col)[0] == 't');
+}
+
+static const char *pg_val(const struct pg_rows *b, int row, int col)
+{
+    return PQgetisnull(b->res, row, col) ? NULL
+                                          : PQgetvalue(b->res, row, col);
+}
+
+/* Sets key (ours: ASCII, no check) to v, taking it; a NULL v (out of
+ * memory, bad UTF-8) marks the answer bad. */
+static void pg_put(struct pg_rows *b, json_t *o, const char *key, json_t *v)
+{
+    if (json_object_set_new_nocheck(o, key, v) < 0)
+        b->bad = 1;
+}
+
 static const char *pg_kind_name(const char *relkind)
 {
     switch (relkind ? relkind[0] : 0) {
@@ -248,85 +317,119 @@ static const char *pg_kind_name(const char *relkind)
     }
 }
 
-/* Sets key to a new reference to v (keys are ours: ASCII, no check). */
-static void pg_set(json_t *o, const char *key, json_t *v)
-{
-    json_object_set_nocheck(o, key, v ? v : json_null());
-}
-
-/* [name, position, format_type, base, typtype, elem, typmod, nullable,
- *  default, comment] -> COLUMN.  A type Spark cannot read is cast to text
+/* The column of a row as COLUMN.  A type Spark cannot read is cast to text
  * by the read spec's dbtable, so it reaches Spark as a string; the column
- * then carries "spark_cast": "text".  Built key by key: this runs for every
- * column of every listed table. */
-static json_t *pg_column(const json_t *r)
+ * then carries "spark_cast": "text".  Runs for every listed column. */
+static json_t *pg_row_column(struct pg_rows *b, int row)
 {
     char buf[64];
     const char *spark = pg_spark_type(
-        json_string_value(json_array_get(r, 3)),
-        json_string_value(json_array_get(r, 4)),
-        json_string_value(json_array_get(r, 5)),
-        (int)json_integer_value(json_array_get(r, 6)), buf, sizeof(buf));
+        pg_val(b, row, PG_C_BASE), pg_val(b, row, PG_C_TYPTYPE),
+        pg_val(b, row, PG_C_ELEM),
+        (int)strtol(PQgetvalue(b->res, row, PG_C_TYPMOD), NULL, 10), buf,
+        sizeof(buf));
     json_t *c = json_object();
 
     if (!c)
         return NULL;
-    pg_set(c, "name", json_array_get(r, 0));
-    pg_set(c, "position", json_array_get(r, 1));
-    pg_set(c, "source_type", json_array_get(r, 2));
-    json_object_set_new_nocheck(c, "spark_type",
-                                json_string(spark ? spark : "string"));
-    pg_set(c, "nullable", json_array_get(r, 7));
-    pg_set(c, "default", json_array_get(r, 8));
-    pg_set(c, "comment", json_array_get(r, 9));
-    pg_set(c, "base_type", json_array_get(r, 3));
+    pg_put(b, c, "name", pg_jstr(b, row, PG_C_NAME));
+    pg_put(b, c, "position", pg_jint(b, row, PG_C_POSITION));
+    pg_put(b, c, "source_type", pg_jstr(b, row, PG_C_SOURCE_TYPE));
+    pg_put(b, c, "spark_type", json_string(spark ? spark : "string"));
+    pg_put(b, c, "nullable", pg_jbool(b, row, PG_C_NULLABLE));
+    pg_put(b, c, "default", pg_jstr(b, row, PG_C_DEFAULT));
+    pg_put(b, c, "comment", pg_jstr(b, row, PG_C_COMMENT));
+    pg_put(b, c, "base_type", pg_jstr(b, row, PG_C_BASE));
     if (!spark)
-        json_object_set_new_nocheck(c, "spark_cast", json_string("text"));
+        pg_put(b, c, "spark_cast", json_string("text"));
     return c;
 }
 
-static json_t *pg_columns(const json_t *rows)
+/* The table fields of a row as TABLE (with "qualified_name" and
+ * "readable"), with empty "primary_key" and "columns" to be filled. */
+static json_t *pg_row_table(struct pg_rows *b, int row)
 {
-    json_t *cols = json_array(), *r;
+    json_t *t = json_object();
+
+    if (!t)
+        return NULL;
+    pg_put(b, t, "name", pg_jstr(b, row, PG_T_NAME));
+    pg_put(b, t, "kind",
+           json_string(pg_kind_name(pg_val(b, row, PG_T_KIND))));
+    pg_put(b, t, "comment", pg_jstr(b, row, PG_T_COMMENT));
+    pg_put(b, t, "row_estimate", pg_jint(b, row, PG_T_ROWS));
+    pg_put(b, t, "size_bytes", pg_jint(b, row, PG_T_BYTES));
+    pg_put(b, t, "primary_key", json_array());
+    pg_put(b, t, "qualified_name", pg_jstr(b, row, PG_T_QUALIFIED));
+    pg_put(b, t, "readable", pg_jbool(b, row, PG_T_READABLE));
+    pg_put(b, t, "columns", json_array());
+    return t;
+}
+
+/* The name of the column at `position`, borrowed, or NULL. */
+static json_t *pg_column_at(const json_t *cols, long position)
+{
     size_t i;
+    json_t *c;
 
-    json_array_foreach(rows, i, r) json_array_append_new(cols, pg_column(r));
-    return cols;
+    json_array_foreach(cols, i, c) {
+        if (json_integer_value(json_object_get(c, "position")) == position)
+            return json_object_get(c, "name");
+    }
+    return NULL;
 }
 
-/* [name, relkind, comment, rows, bytes, pk, qualified, readable, columns]
- * -> TABLE (with "qualified_name" and "readable"). */
-static json_t *pg_table(const json_t *r)
+/* Fills "primary_key" from conkey ("{2,1}": positions in key order). */
+static void pg_table_pk(struct pg_rows *b, json_t *table, const char *conkey)
 {
-    json_t *pk = json_array_get(r, 5);
+    json_t *pk = json_object_get(table, "primary_key");
+    json_t *cols = json_object_get(table, "columns");
+    char *end;
 
-    return json_pack(
-        "{s:O, s:s, s:O, s:O, s:O, s:o, s:O, s:O, s:o}", "name",
-        json_array_get(r, 0), "kind",
-        pg_kind_name(json_string_value(json_array_get(r, 1))), "comment",
-        json_array_get(r, 2), "row_estimate", json_array_get(r, 3),
-        "size_bytes", json_array_get(r, 4), "primary_key",
-        json_is_array(pk) ? json_incref(pk) : json_array(), "qualified_name",
-        json_array_get(r, 6), "readable", json_array_get(r, 7), "columns",
-        pg_columns(json_array_get(r, 8)));
+    if (!table || !conkey || *conkey != '{')
+        return;
+    for (const char *p = conkey + 1; *p && *p != '}'; p = end) {
+        long pos = strtol(p, &end, 10);
+        if (end == p || json_array_append(pk, pg_column_at(cols, pos)) < 0) {
+            b->bad = 1;
+            return;
+        }
+        end += *end == ',';
+    }
 }
 
-/* Runs the tables query; on success *rows is the array of table rows. */
-static int pg_tables_query(struct pg_source *s, struct dsb_call *call,
-                           const char *db, const char *schema,
-                           const char *const params[5], json_t **rows,
+/* Appends one TABLE per table of the answer to items.  -1 when the answer
+ * is bad (see struct pg_rows). */
+static int pg_rows_tables(const PGresult *res, json_t *items)
+{
+    struct pg_rows b = {res, 0};
+    json_t *table = NULL, *cols = NULL;
+    const char *name = NULL, *pk = NULL;
+
+    for (int i = 0; i < PQntuples(res) && !b.bad; i++) {
+        const char *n = pg_val(&b, i, PG_T_NAME);
+        if (!n)
+            continue;
+        if (!name || strcmp(n, name)) {
+            pg_table_pk(&b, table, pk);
+            table = pg_row_table(&b, i);
+            b.bad |= json_array_append_new(items, table) < 0;
+            cols = json_object_get(table, "columns");
+            name = n;
+            pk = pg_val(&b, i, PG_T_PK);
+        }
+        if (!PQgetisnull(res, i, PG_C_POSITION))
+            b.bad |= json_array_append_new(cols, pg_row_column(&b, i)) < 0;
+    }
+    pg_table_pk(&b, table, pk);
+    return b.bad ? -1 : 0;
+}
+
+static int pg_schema_state(const char *state, const char *schema,
                            struct dsb_error *err)
 {
-    char state[16] = "";
-
-    *rows = pg_query_json(s, call, db, pg_sql_tables, params, 5, 1, state,
-                          sizeof(state), err);
-    if (!*rows)
-        return -1;
     if (!strcmp(state, "ok"))
         return 0;
-    json_decref(*rows);
-    *rows = NULL;
     if (!strcmp(state, "denied")) {
         dsb_error_set(err, DSB_E_PERMISSION,
                       "permission denied for schema %s", schema);
@@ -340,25 +443,54 @@ static int pg_tables_query(struct pg_source *s, struct dsb_call *call,
     return -1;
 }
 
+/* Runs the tables query; on success *items is a new array of TABLEs. */
+static int pg_tables_query(struct pg_source *s, struct dsb_call *call,
+                           const char *db, const char *schema,
+                           const char *const params[5], json_t **items,
+                           struct dsb_error *err)
+{
+    PGresult *res = pg_query(s, call, db, pg_sql_tables, 5, params, err);
+    int rc = -1;
+
+    *items = NULL;
+    if (!res)
+        return -1;
+    if (PQntuples(res) < 1 || PQnfields(res) != PG_T_NFIELDS) {
+        dsb_error_set(err, DSB_E_INTERNAL, "unexpected catalog answer");
+        goto fail;
+    }
+    if (pg_schema_state(PQgetvalue(res, 0, PG_T_STATE), schema, err) < 0)
+        goto fail;
+    *items = json_array();
+    if (!*items || pg_rows_tables(res, *items) < 0) {
+        dsb_error_set(err, DSB_E_UPSTREAM, "unreadable catalog answer");
+        dsb_error_detail(err, "a name or comment is not valid UTF-8, or "
+                              "memory ran out");
+        json_decref(*items);
+        *items = NULL;
+        goto fail;
+    }
+    rc = 0;
+fail:
+    PQclear(res);
+    return rc;
+}
+
 int pg_list_tables(struct pg_source *s, struct dsb_call *call,
                    const struct dsb_list_request *req, json_t **out,
                    struct dsb_error *err)
 {
     struct pg_page pg;
-    json_t *rows, *items, *r;
-    size_t i;
+    json_t *items;
 
     if (pg_check_schema(s, req->database, req->schema, err) < 0 ||
         pg_page_init(&pg, req, err) < 0)
         return -1;
     const char *params[5] = {req->schema, req->name_filter,
                              pg.after[0] ? pg.after : NULL, NULL, pg.limit};
-    if (pg_tables_query(s, call, req->database, req->schema, params, &rows,
+    if (pg_tables_query(s, call, req->database, req->schema, params, &items,
                         err) < 0)
         return -1;
-    items = json_array();
-    json_array_foreach(rows, i, r) json_array_append_new(items, pg_table(r));
-    json_decref(rows);
     *out = pg_page_result(&pg, items);
     return *out ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
 }
@@ -368,22 +500,22 @@ int pg_describe(struct pg_source *s, struct dsb_call *call,
                 json_t **out, struct dsb_error *err)
 {
     const char *params[5] = {schema, NULL, NULL, table, "1"};
-    json_t *rows;
+    json_t *items;
 
     if (pg_check_schema(s, database, schema, err) < 0)
         return -1;
     if (!table || !*table)
         return dsb_error_set(err, DSB_E_INVALID, "a table is required");
-    if (pg_tables_query(s, call, database, schema, params, &rows, err) < 0)
+    if (pg_tables_query(s, call, database, schema, params, &items, err) < 0)
         return -1;
-    if (json_array_size(rows) == 0) {
-        json_decref(rows);
+    if (json_array_size(items) == 0) {
+        json_decref(items);
         dsb_error_set(err, DSB_E_NOT_FOUND, "relation \"%s.%s\" does not "
                       "exist", schema, table);
         snprintf(err->upstream, sizeof(err->upstream), "42P01");
         return -1;
     }
-    *out = pg_table(json_array_get(rows, 0));
-    json_decref(rows);
-    return *out ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    *out = json_incref(json_array_get(items, 0));
+    json_decref(items);
+    return 0;
 }

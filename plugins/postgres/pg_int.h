@@ -13,7 +13,6 @@
 
 #include "dsbroker/plugin.h"
 
-#define PG_MAX_PAGE 1000   /* rows per page when the caller asks for "all" */
 #define PG_NAME_MAX 63     /* NAMEDATALEN - 1 */
 
 /* The validated options, copied out of the option object at open. */

@@ -175,38 +175,55 @@ static int pg_wait_socket(const struct pg_source *s, PGconn *c, short events,
 
 /* --------------------------------------------------------- connecting */
 
-static void pg_conn_params(const struct pg_source *s, const struct pg_login *l,
-                           const char *db, const char **kw, const char **val,
-                           char *options, size_t olen)
+/* The server settings of every session: read-only, bounded statements,
+ * catalog names unqualified, stable text for dates, no JIT (compiling the
+ * catalog queries costs more than running them). */
+static void pg_session_options(const struct pg_config *c, char *buf,
+                               size_t len)
 {
-    const struct pg_config *c = &s->cfg;
-    int n = 0;
-
-    snprintf(options, olen,
+    snprintf(buf, len,
              "-c default_transaction_read_only=on -c statement_timeout=%d "
              "-c search_path=pg_catalog -c DateStyle=ISO,YMD -c TimeZone=UTC "
              "-c jit=off",
              c->statement_timeout_ms);
-#define PG_KV(k, v)                                                            \
-    do {                                                                       \
-        if (v) {                                                               \
-            kw[n] = (k);                                                       \
-            val[n++] = (v);                                                    \
-        }                                                                      \
-    } while (0)
-    PG_KV("host", l->host);
-    PG_KV("port", l->port);
-    PG_KV("dbname", db ? db : l->dbname);
-    PG_KV("user", l->user);
-    PG_KV("password", l->password);
-    PG_KV("sslmode", c->sslmode);
-    PG_KV("sslrootcert", c->sslrootcert);
-    PG_KV("application_name", c->application_name);
-    PG_KV("client_encoding", "UTF8");
-    PG_KV("gssencmode", "disable");
-    PG_KV("options", options);
-#undef PG_KV
-    kw[n] = val[n] = NULL;
+}
+
+/* libpq keyword/value arrays, NULL-terminated; NULL values are left out. */
+struct pg_kv {
+    const char *kw[16];
+    const char *val[16];
+    int n;
+};
+
+static void pg_kv_add(struct pg_kv *kv, const char *k, const char *v)
+{
+    if (v && kv->n < 15) {
+        kv->kw[kv->n] = k;
+        kv->val[kv->n++] = v;
+    }
+    kv->kw[kv->n] = kv->val[kv->n] = NULL;
+}
+
+/* The connection parameters for login l to database db (NULL: the login's
+ * database).  Borrows every string; `options` must outlive kv. */
+static void pg_conn_params(const struct pg_source *s, const struct pg_login *l,
+                           const char *db, const char *options,
+                           struct pg_kv *kv)
+{
+    const struct pg_config *c = &s->cfg;
+
+    kv->n = 0;
+    pg_kv_add(kv, "host", l->host);
+    pg_kv_add(kv, "port", l->port);
+    pg_kv_add(kv, "dbname", db ? db : l->dbname);
+    pg_kv_add(kv, "user", l->user);
+    pg_kv_add(kv, "password", l->password);
+    pg_kv_add(kv, "sslmode", c->sslmode);
+    pg_kv_add(kv, "sslrootcert", c->sslrootcert);
+    pg_kv_add(kv, "application_name", c->application_name);
+    pg_kv_add(kv, "client_encoding", "UTF8");
+    pg_kv_add(kv, "gssencmode", "disable");
+    pg_kv_add(kv, "options", options);
 }
 
 /* Drives PQconnectPoll until done or the deadline. 0 ok, -1 failed,
@@ -232,19 +249,23 @@ static int pg_connect_poll(const struct pg_source *s, PGconn *c,
     }
 }
 
-/* One connection attempt with the given login.  NULL with err set. */
+/* One connection attempt with the given login, within connect_timeout_ms
+ * and the call's deadline.  NULL with err set. */
 static PGconn *pg_connect_once(struct pg_source *s, const struct pg_login *l,
                                const char *db, int64_t deadline,
                                struct dsb_error *err)
 {
-    const char *kw[16], *val[16];
+    int64_t bound = s->host->monotonic_ms() + s->cfg.connect_timeout_ms;
+    struct pg_kv kv;
     char options[256], where[300];
     PGconn *c;
     int rc;
 
-    pg_conn_params(s, l, db, kw, val, options, sizeof(options));
+    deadline = bound < deadline ? bound : deadline;
+    pg_session_options(&s->cfg, options, sizeof(options));
+    pg_conn_params(s, l, db, options, &kv);
     snprintf(where, sizeof(where), "%s:%s", l->host, l->port);
-    c = PQconnectStartParams(kw, val, 0);
+    c = PQconnectStartParams(kv.kw, kv.val, 0);
     if (!c) {
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
         return NULL;
@@ -482,6 +503,44 @@ static void pg_cancel(PGconn *c)
     }
 }
 
+/* Marks the connection broken and err as a lost connection.  NULL. */
+static PGresult *pg_exec_lost(PGconn *c, int *broken, struct dsb_error *err)
+{
+    *broken = 1;
+    dsb_error_set(err, DSB_E_UNAVAILABLE, "connection to the server lost");
+    pg_copy_line(err->detail, sizeof(err->detail), PQerrorMessage(c));
+    err->retryable = 1;
+    return NULL;
+}
+
+/* Reads input until the result is complete.  0 done, -1 connection lost,
+ * -2 the deadline passed. */
+static int pg_exec_wait(const struct pg_source *s, PGconn *c, int64_t deadline)
+{
+    while (PQisBusy(c)) {
+        int w = pg_wait_socket(s, c, POLLIN, deadline);
+        if (w == 0)
+            return -2;
+        if (w < 0 || !PQconsumeInput(c))
+            return -1;
+    }
+    return 0;
+}
+
+/* The first result of the statement; the others are drained. */
+static PGresult *pg_exec_result(PGconn *c)
+{
+    PGresult *res = NULL, *r;
+
+    while ((r = PQgetResult(c))) {
+        if (res)
+            PQclear(r);
+        else
+            res = r;
+    }
+    return res;
+}
+
 /* Sends the statement and collects its result within the deadline.  On
  * timeout the statement is cancelled and *broken set (the connection is
  * then not reused).  NULL with err set on failure. */
@@ -489,45 +548,26 @@ static PGresult *pg_exec(struct pg_source *s, PGconn *c, int64_t deadline,
                          const char *sql, int n, const char *const *params,
                          int *broken, struct dsb_error *err)
 {
-    PGresult *res = NULL, *r;
+    PGresult *res;
+    int w;
 
     if (!PQsendQueryParams(c, sql, n, NULL, params, NULL, NULL, 0))
-        goto lost;
-    while (PQisBusy(c)) {
-        int w = pg_wait_socket(s, c, POLLIN, deadline);
-        if (w == 0) {
-            pg_cancel(c);
-            *broken = 1;
-            dsb_error_set(err, DSB_E_TIMEOUT, "the server did not answer in "
-                                              "time");
-            err->retryable = 1;
-            return NULL;
-        }
-        if (w < 0 || !PQconsumeInput(c))
-            goto lost;
+        return pg_exec_lost(c, broken, err);
+    if ((w = pg_exec_wait(s, c, deadline)) == -2) {
+        pg_cancel(c);
+        *broken = 1;
+        dsb_error_set(err, DSB_E_TIMEOUT, "the server did not answer in time");
+        err->retryable = 1;
+        return NULL;
     }
-    while ((r = PQgetResult(c))) {
-        if (res)
-            PQclear(r);
-        else
-            res = r;
-    }
-    if (res && (PQresultStatus(res) == PGRES_TUPLES_OK ||
-                PQresultStatus(res) == PGRES_COMMAND_OK))
+    if (w < 0 || !(res = pg_exec_result(c)))
+        return pg_exec_lost(c, broken, err);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK ||
+        PQresultStatus(res) == PGRES_COMMAND_OK)
         return res;
-    if (res) {
-        pg_error_from_result(res, err);
-        PQclear(res);
-    } else {
-        goto lost;
-    }
+    pg_error_from_result(res, err);
+    PQclear(res);
     *broken = PQstatus(c) != CONNECTION_OK;
-    return NULL;
-lost:
-    *broken = 1;
-    dsb_error_set(err, DSB_E_UNAVAILABLE, "connection to the server lost");
-    pg_copy_line(err->detail, sizeof(err->detail), PQerrorMessage(c));
-    err->retryable = 1;
     return NULL;
 }
 

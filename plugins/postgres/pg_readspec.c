@@ -168,35 +168,43 @@ static long long pg_parts(const struct pg_source *s, const json_t *t,
     return n;
 }
 
-/* Fills h with all four hints, or h->column = NULL and h->why.  Only a
- * failed bounds query is an error. */
-static int pg_hints(struct pg_source *s, struct dsb_call *call,
-                    const char *db, const char *schema, const char *table,
-                    const json_t *t, struct pg_hint *h, struct dsb_error *err)
+/* Whether the table is worth partitioning (hints on, an estimate above
+ * the threshold); otherwise says why not in h->why. */
+static int pg_hint_wanted(const struct pg_source *s, const json_t *t,
+                          struct pg_hint *h)
 {
-    json_int_t rows = json_integer_value(json_object_get(t, "row_estimate"));
-    PGresult *res = NULL;
-    char *sql = NULL;
+    const json_t *est = json_object_get(t, "row_estimate");
+    long long rows = (long long)json_integer_value(est);
 
-    memset(h, 0, sizeof(*h));
-    if (!s->cfg.partition_hints)
-        return snprintf(h->why, sizeof(h->why), "partition hints are off"), 0;
-    if (!json_is_integer(json_object_get(t, "row_estimate"))) {
+    if (!s->cfg.partition_hints) {
+        snprintf(h->why, sizeof(h->why), "partition hints are off");
+        return 0;
+    }
+    if (!json_is_integer(est)) {
         snprintf(h->why, sizeof(h->why), "no row estimate (a view or a "
                  "foreign table, or a table never analyzed)");
         return 0;
     }
     if (rows <= s->cfg.partition_min_rows) {
         snprintf(h->why, sizeof(h->why), "about %lld rows, not above the "
-                 "partitioning threshold of %lld", (long long)rows,
+                 "partitioning threshold of %lld", rows,
                  (long long)s->cfg.partition_min_rows);
         return 0;
     }
-    if (!(h->column = pg_hint_column(s, db, schema, table, t, h)))
-        return 0;
-    if (!(sql = pg_bounds_sql(
-              json_string_value(json_object_get(t, "qualified_name")),
-              h->column)))
+    return 1;
+}
+
+/* Reads min and max of h->column into h (and the partition count), or
+ * clears h->column with h->why when the range gives nothing to split. */
+static int pg_hint_bounds(struct pg_source *s, struct dsb_call *call,
+                          const char *db, const json_t *t, struct pg_hint *h,
+                          struct dsb_error *err)
+{
+    char *sql = pg_bounds_sql(
+        json_string_value(json_object_get(t, "qualified_name")), h->column);
+    PGresult *res;
+
+    if (!sql)
         return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
     res = pg_query(s, call, db, sql, 0, NULL, err);
     free(sql);
@@ -216,6 +224,20 @@ static int pg_hints(struct pg_source *s, struct dsb_call *call,
         snprintf(h->why, sizeof(h->why), "the key range is too narrow");
     }
     return 0;
+}
+
+/* Fills h with all four hints, or h->column = NULL and h->why.  Only a
+ * failed bounds query is an error. */
+static int pg_hints(struct pg_source *s, struct dsb_call *call,
+                    const char *db, const char *schema, const char *table,
+                    const json_t *t, struct pg_hint *h, struct dsb_error *err)
+{
+    memset(h, 0, sizeof(*h));
+    if (!pg_hint_wanted(s, t, h))
+        return 0;
+    if (!(h->column = pg_hint_column(s, db, schema, table, t, h)))
+        return 0;
+    return pg_hint_bounds(s, call, db, t, h, err);
 }
 
 /* Percent-encodes s for a URL path segment or query value into buf. */

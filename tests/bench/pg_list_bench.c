@@ -7,6 +7,8 @@
  *     prints "run N: T ms, X tables, Y columns" per run and "median T ms"
  *   pg_list_bench --sql
  *     prints the plugin's tables query (for psql in the same run)
+ *   pg_list_bench --page
+ *     prints the page size the plugin lists with (PG_MAX_PAGE)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,9 +80,13 @@ int main(int argc, char **argv)
         puts(PG_SQL_TABLES);
         return 0;
     }
+    if (argc == 2 && !strcmp(argv[1], "--page")) {
+        printf("%d\n", PG_MAX_PAGE);
+        return 0;
+    }
     if (argc < 5) {
         fprintf(stderr, "usage: pg_list_bench CONF_DIR SOURCE DATABASE "
-                        "SCHEMA [RUNS] | --sql\n");
+                        "SCHEMA [RUNS] | --sql | --page\n");
         return 2;
     }
     runs = argc > 5 ? atoi(argv[5]) : 5;

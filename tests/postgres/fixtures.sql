@@ -18,6 +18,15 @@ CREATE SCHEMA other;
 CREATE TABLE other.things (id integer PRIMARY KEY, label text);
 GRANT USAGE ON SCHEMA other TO dsb_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA other TO dsb_reader;
+-- Shapes the row-per-column listing must get right: no column at all, a
+-- dropped column, a primary key whose order is not the columns' order.
+CREATE SCHEMA shapes;
+CREATE TABLE shapes.nocols ();
+CREATE TABLE shapes.keyorder (a integer, gone text, b text DEFAULT 'x',
+                              c integer, PRIMARY KEY (c, a));
+ALTER TABLE shapes.keyorder DROP COLUMN gone;
+COMMENT ON COLUMN shapes.keyorder.b IS 'bee';
+GRANT USAGE ON SCHEMA shapes TO dsb_reader;
 
 \connect dsb
 COMMENT ON SCHEMA public IS 'standard public schema';

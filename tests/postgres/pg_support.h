@@ -12,18 +12,18 @@
 
 #include "broker.h"
 
-/* Reads DSB_TEST_SERVICES/postgres.env (KEY=VALUE lines) into the
+/* Reads DSB_TEST_SERVICES/NAME.env (KEY=VALUE lines) into the
  * environment, so conf.d can interpolate ${PGPORT} and friends. */
-static inline void pg_t_load_env(void)
+static inline void pg_t_load_service_env(const char *name)
 {
     const char *dir = getenv("DSB_TEST_SERVICES");
     char path[4096], line[4096];
     FILE *f;
 
     cr_assert(dir, "DSB_TEST_SERVICES is not set: run through ctest");
-    snprintf(path, sizeof(path), "%s/postgres.env", dir);
+    snprintf(path, sizeof(path), "%s/%s.env", dir, name);
     f = fopen(path, "r");
-    cr_assert(f, "%s is missing: is the postgres fixture running?", path);
+    cr_assert(f, "%s is missing: is the %s fixture running?", path, name);
     while (fgets(line, sizeof(line), f)) {
         char *eq = strchr(line, '=');
         line[strcspn(line, "\n")] = '\0';
@@ -35,8 +35,14 @@ static inline void pg_t_load_env(void)
     fclose(f);
 }
 
-/* Starts the broker on tests/postgres/conf.d with the built plugins. */
-static inline struct dsb_broker *pg_t_broker(void)
+static inline void pg_t_load_env(void)
+{
+    pg_t_load_service_env("postgres");
+}
+
+/* Starts the broker on tests/postgres/CONF (a conf.d) with the built
+ * plugins. */
+static inline struct dsb_broker *pg_t_broker_on(const char *conf_name)
 {
     struct dsb_broker_opts o = {0};
     struct dsb_diags d;
@@ -44,8 +50,8 @@ static inline struct dsb_broker *pg_t_broker(void)
     struct dsb_broker *b;
 
     pg_t_load_env();
-    snprintf(conf, sizeof(conf), "%s/tests/postgres/conf.d",
-             getenv("DSB_SOURCE_DIR"));
+    snprintf(conf, sizeof(conf), "%s/tests/postgres/%s",
+             getenv("DSB_SOURCE_DIR"), conf_name);
     o.conf_dir = conf;
     o.plugin_dir = getenv("DSB_PLUGIN_DIR");
     dsb_diags_init(&d);
@@ -55,6 +61,11 @@ static inline struct dsb_broker *pg_t_broker(void)
     cr_assert(b && d.errors == 0, "the broker did not start");
     dsb_diags_free(&d);
     return b;
+}
+
+static inline struct dsb_broker *pg_t_broker(void)
+{
+    return pg_t_broker_on("conf.d");
 }
 
 static inline struct dsb_source *pg_t_source(struct dsb_broker *b,

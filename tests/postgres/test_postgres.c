@@ -2,14 +2,19 @@
  * postgres.so against a real PostgreSQL 15 loaded with fixtures.sql,
  * through the broker's loader, option validation and slot wrappers.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
+#include "arena.h"
 #include "pg_support.h"
 
 static struct dsb_broker *B;
@@ -125,6 +130,36 @@ Test(postgres, second_database_has_its_own_pool)
     json_t *out = list_tables("dsb_second", "other", NULL, 0, NULL);
 
     cr_assert_str_eq(pg_t_names(out), "things");
+    json_decref(out);
+}
+
+/* Rows arrive one per column: a table without columns, a dropped column
+ * and a primary key in an order of its own still come out right. */
+Test(postgres, tables_without_columns_and_keys_out_of_column_order)
+{
+    json_t *out = list_tables("dsb_second", "shapes", NULL, 0, NULL);
+    json_t *none = pg_t_find(out, "nocols"), *k = pg_t_find(out, "keyorder");
+    json_t *cols = json_object_get(k, "columns"), *b, *one = NULL;
+    json_t *pk = json_pack("[ss]", "c", "a");
+
+    cr_assert_str_eq(pg_t_names(out), "keyorder,nocols");
+    cr_assert_eq(json_array_size(json_object_get(none, "columns")), 0);
+    cr_assert_eq(json_array_size(json_object_get(none, "primary_key")), 0);
+    cr_assert_eq(json_array_size(cols), 3);
+    b = json_array_get(cols, 1);
+    cr_assert_str_eq(pg_t_str(b, "name"), "b");
+    cr_assert_eq(json_integer_value(json_object_get(b, "position")), 3);
+    cr_assert_str_eq(pg_t_str(b, "default"), "'x'::text");
+    cr_assert_str_eq(pg_t_str(b, "comment"), "bee");
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_array_get(cols, 2), "position")), 4);
+    cr_assert(json_equal(json_object_get(k, "primary_key"), pk));
+    cr_assert_eq(dsb_source_describe_table(S, "dsb_second", "shapes",
+                                           "nocols", &one, &E), 0, "%s",
+                 E.message);
+    cr_assert(json_equal(one, none));
+    json_decref(one);
+    json_decref(pk);
     json_decref(out);
 }
 
@@ -545,6 +580,48 @@ Test(postgres, defaults_network_private_and_plain_limits)
     cr_assert_str_eq(pg_t_str(spec, "network"), "private");
     cr_assert(strstr(pg_t_str(o, "url"), "sslmode=prefer"));
     json_decref(spec);
+}
+
+/* A listener on 127.0.0.1 that never accepts: the kernel completes the
+ * handshake and buffers the startup packet, and nothing ever answers. */
+static int silent_listener(int *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert(fd >= 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(listen(fd, 16), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* pg_silent: connect_timeout_ms 700, statement_timeout_ms 30000.  The
+ * attempt must end after the connect timeout, not the statement's. */
+Test(postgres_net, silent_server_times_out_within_connect_timeout_ms,
+     .timeout = 30)
+{
+    int port, fd = silent_listener(&port);
+    char buf[16];
+    struct dsb_broker *b;
+    json_t *out = NULL;
+    int64_t t0, ms;
+
+    snprintf(buf, sizeof(buf), "%d", port);
+    setenv("DSB_TEST_PG_SILENT_PORT", buf, 1);
+    b = pg_t_broker();
+    t0 = dsb_monotonic_ms();
+    cr_assert_eq(dsb_source_check(pg_t_source(b, "pg_silent"), &out, &E), -1);
+    ms = dsb_monotonic_ms() - t0;
+    cr_assert_eq(E.code, DSB_E_TIMEOUT, "%d %s", E.code, E.message);
+    cr_assert(E.retryable);
+    cr_assert(strstr(E.message, "timed out"), "%s", E.message);
+    cr_assert(ms >= 650 && ms < 2500, "took %lld ms", (long long)ms);
+    dsb_broker_stop(b);
+    close(fd);
 }
 
 /* Rotation: the password changes on the server and in the file while the
