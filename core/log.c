@@ -120,7 +120,9 @@ static void event_text(const char *msg, const json_t *fields, char *buf,
         char *s;
         if (n >= cap)
             return;
-        s = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY);
+        s = json_is_string(v) ? NULL
+                              : json_dumps(v, JSON_ENCODE_ANY |
+                                                  JSON_REAL_PRECISION(6));
         n += (size_t)snprintf(buf + n, cap - n, " %s=%s", key,
                               s ? s : json_string_value(v));
         free(s);
@@ -140,7 +142,8 @@ static void event_json(enum dsb_log_level level, const char *component,
     if (!o)
         return;
     json_object_update(o, (json_t *)fields);
-    n = json_dumpb(o, buf, sizeof(buf) - 1, JSON_COMPACT);
+    n = json_dumpb(o, buf, sizeof(buf) - 1,
+                   JSON_COMPACT | JSON_REAL_PRECISION(6));
     if (n > 0 && n < sizeof(buf) - 1) {
         buf[n] = '\0';
         dsb_redact(buf, sizeof(buf));
