@@ -32,6 +32,31 @@ static inline char *t_src(const char *rel)
     return t_path("DSB_SOURCE_DIR", rel);
 }
 
+/* Value of KEY in $DSB_TEST_SERVICES/SERVICE.env, the file a service
+ * script (tests/scripts/SERVICE.sh) writes, copied into out[cap]; the test
+ * fails when the service is not running. */
+static inline void t_service(const char *service, const char *key, char *out,
+                             size_t cap)
+{
+    char name[64], line[1024];
+    char *path;
+    size_t klen = strlen(key);
+    FILE *f;
+
+    snprintf(name, sizeof(name), "%s.env", service);
+    path = t_path("DSB_TEST_SERVICES", name);
+    f = fopen(path, "r");
+    cr_assert_not_null(f, "%s is not running (%s)", service, path);
+    out[0] = '\0';
+    while (fgets(line, sizeof(line), f))
+        if (!strncmp(line, key, klen) && line[klen] == '=')
+            snprintf(out, cap, "%.*s", (int)strcspn(line + klen + 1, "\n"),
+                     line + klen + 1);
+    fclose(f);
+    cr_assert(out[0], "no %s in %s", key, path);
+    free(path);
+}
+
 /* A fresh private directory under TMPDIR; malloc'd. */
 static inline char *t_tmpdir(void)
 {

@@ -4,6 +4,8 @@
 #define DSB_TESTS_AWS_TEST_H
 
 #include <criterion/criterion.h>
+
+#include "support.h"
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>

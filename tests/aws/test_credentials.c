@@ -309,16 +309,7 @@ Test(aws_creds, iso8601)
 /* IMDSv2 against moto_server, which serves it on its own port. */
 static void moto_url(char *url, size_t cap)
 {
-    char path[512], *env, *v;
-
-    snprintf(path, sizeof(path), "%s/moto.env", getenv("DSB_TEST_SERVICES"));
-    env = at_read(path);
-    v = strstr(env, "DSB_TEST_MOTO_URL=");
-    cr_assert_not_null(v, "moto is not running (%s)", path);
-    v += strlen("DSB_TEST_MOTO_URL=");
-    v[strcspn(v, "\n")] = '\0';
-    snprintf(url, cap, "%s", v);
-    free(env);
+    t_service("moto", "DSB_TEST_MOTO_URL", url, cap);
 }
 
 Test(aws_creds_imds, instance_role_from_moto, .init = setup)

@@ -18,18 +18,9 @@ static struct scripted srv;
 
 static void setup(void)
 {
-    char path[512], *env, *v;
-
     at_make_dir(home, sizeof(home));
     at_clean_env(home);
-    snprintf(path, sizeof(path), "%s/moto.env", getenv("DSB_TEST_SERVICES"));
-    env = at_read(path);
-    v = strstr(env, "DSB_TEST_MOTO_URL=");
-    cr_assert_not_null(v, "moto is not running (%s)", path);
-    v += strlen("DSB_TEST_MOTO_URL=");
-    v[strcspn(v, "\n")] = '\0';
-    snprintf(moto, sizeof(moto), "%s", v);
-    free(env);
+    t_service("moto", "DSB_TEST_MOTO_URL", moto, sizeof(moto));
     setenv("AWS_ACCESS_KEY_ID", "testing", 1);
     setenv("AWS_SECRET_ACCESS_KEY", "testing-secret-key-123", 1);
     setenv("AWS_REGION", "us-east-1", 1);

@@ -9,17 +9,7 @@ static char moto[256];
 
 static inline void gt_moto_url(void)
 {
-    char *path = t_path("DSB_TEST_SERVICES", "moto.env"), line[512];
-    FILE *f = fopen(path, "r");
-
-    cr_assert_not_null(f, "moto is not running (%s)", path);
-    while (fgets(line, sizeof(line), f))
-        if (!strncmp(line, "DSB_TEST_MOTO_URL=", 18))
-            snprintf(moto, sizeof(moto), "%.*s", (int)strcspn(line + 18, "\n"),
-                     line + 18);
-    fclose(f);
-    free(path);
-    cr_assert(moto[0], "no DSB_TEST_MOTO_URL in moto.env");
+    t_service("moto", "DSB_TEST_MOTO_URL", moto, sizeof(moto));
 }
 
 static inline void gt_creds(void)
