@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jobs/jobs.h"
 #include "jobs/router.h"
 #include "util.h"
 
@@ -214,31 +215,6 @@ static void unique_var(const char *table, json_t *used, char *out, size_t cap)
 }
 
 /* ----------------------------------------------------------- snippets */
-
-static const char secret_helper[] =
-    "def _dsb_secret(ref):\n"
-    "    \"\"\"Resolves a secret reference at run time (env:, file:, "
-    "aws-sm:).\"\"\"\n"
-    "    import json\n"
-    "    import os\n"
-    "    kind, _, rest = ref.partition(\":\")\n"
-    "    key = None\n"
-    "    if kind != \"env\" and \"#\" in rest:\n"
-    "        rest, key = rest.split(\"#\", 1)\n"
-    "    if kind == \"env\":\n"
-    "        return os.environ[rest]\n"
-    "    if kind == \"file\":\n"
-    "        with open(rest, encoding=\"utf-8\") as f:\n"
-    "            value = f.read()\n"
-    "        if key is None:\n"
-    "            return value[:-1] if value.endswith(\"\\n\") else value\n"
-    "        return str(json.loads(value)[key])\n"
-    "    if kind == \"aws-sm\":\n"
-    "        import boto3\n"
-    "        value = boto3.client(\"secretsmanager\").get_secret_value(\n"
-    "            SecretId=rest)[\"SecretString\"]\n"
-    "        return value if key is None else str(json.loads(value)[key])\n"
-    "    raise ValueError(\"unsupported secret reference kind: \" + kind)\n";
 
 static const char *const jdbc_first[] = {"url", "dbtable", "driver",
                                          "fetchsize", NULL};
@@ -610,7 +586,7 @@ static json_t *assemble(const struct dsb_route_choice *r, json_t *nets_arr,
         items[i].code = one.p ? one.p : strdup("");
     }
     if (uses_secrets(items, n))
-        sb_printf(&code, "%s\n", secret_helper);
+        sb_printf(&code, "%s\n", dsb_jobs_python_prelude());
     for (size_t i = 0; i < n; i++) {
         sb_puts(&code, items[i].code);
         json_array_append_new(tables, table_json(&items[i]));

@@ -69,7 +69,8 @@ struct dsb_context_opts {
  * "columns", "read", "notes", "snippet"}], "code", "spark_submit": {"jars",
  * "conf"}, "prompt"}.  Every snippet, run with a `spark` session in scope,
  * defines the DataFrame variable `variable`; "code" is all snippets after
- * the one `_dsb_secret` helper.  Errors: DSB_E_NOT_FOUND for an unknown
+ * the `_dsb_secret` helper of dsb_jobs_python_prelude() (when a
+ * table has secret options).  Errors: DSB_E_NOT_FOUND for an unknown
  * source, the plugins' errors, the router's.
  */
 int dsb_context_build(struct dsb_broker *b, const struct dsb_selection *sel,

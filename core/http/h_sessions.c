@@ -194,8 +194,8 @@ void dsb_h_selection_delete(struct dsb_req *r)
 
 /* ------------------------------------------------------------- context */
 
-static struct dsb_selection *stored_selections(struct dsb_req *r,
-                                               const json_t *items, size_t *n)
+struct dsb_selection *dsb_stored_selections(struct dsb_req *r,
+                                           const json_t *items, size_t *n)
 {
     struct dsb_selection *sel = calloc(json_array_size(items) + 1,
                                        sizeof(*sel));
@@ -253,7 +253,7 @@ void dsb_h_context(struct dsb_req *r)
     else if (dsb_sessions_selections(r->srv->sessions, r->params[0], &items,
                                      &err) < 0)
         reply_store_error(r, &err);
-    else if ((sel = stored_selections(r, items, &n)) != NULL) {
+    else if ((sel = dsb_stored_selections(r, items, &n)) != NULL) {
         dsb_data_context_opts(r, &o);
         if (dsb_context_build(r->gen->broker, sel, n, exec, &o, &ctx,
                               &err) < 0)

@@ -62,6 +62,7 @@ void dsb_path_free(char **segs, size_t n);
 int dsb_query_decode(char *s);
 
 struct dsb_metrics;
+struct dsb_jobs;
 
 struct dsb_server {
     struct MHD_Daemon *mhd;
@@ -72,6 +73,8 @@ struct dsb_server {
     long next_serial;
     pthread_mutex_t reload_lock;
     struct dsb_sessions *sessions;
+    struct dsb_jobs *jobs;      /* lives across reloads */
+    struct dsb_gen *jobs_gen;   /* holds the broker jobs is configured with */
     struct dsb_metrics *metrics;
     atomic_long in_flight;
     atomic_llong last_expiry_ms;
@@ -194,6 +197,12 @@ void dsb_h_selections_get(struct dsb_req *r);
 void dsb_h_selections_add(struct dsb_req *r);
 void dsb_h_selection_delete(struct dsb_req *r);
 void dsb_h_context(struct dsb_req *r);
+void dsb_h_job_submit(struct dsb_req *r);
+void dsb_h_session_jobs(struct dsb_req *r);
+void dsb_h_job_get(struct dsb_req *r);
+void dsb_h_job_cancel(struct dsb_req *r);
+void dsb_h_job_logs(struct dsb_req *r);
+void dsb_h_job_result(struct dsb_req *r);
 void dsb_h_compat_pg_connections(struct dsb_req *r);
 void dsb_h_compat_pg_databases(struct dsb_req *r);
 void dsb_h_compat_pg_schemas(struct dsb_req *r);
@@ -210,5 +219,11 @@ int dsb_select_tables(struct dsb_req *r, const char *session,
                       const struct dsb_selection *sel, size_t n,
                       const char *const *replace, size_t n_replace,
                       json_t **stored);
+
+/* The session's stored selections (items borrowed) as an array the caller
+ * frees, after checking the token may use each source; replies 403/500
+ * itself and returns NULL. */
+struct dsb_selection *dsb_stored_selections(struct dsb_req *r,
+                                           const json_t *items, size_t *n);
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "jobs/jobs.h"
 #include "log.h"
 #include "util.h"
 
@@ -486,24 +487,48 @@ static struct dsb_broker *load_broker(struct dsb_server *s,
     return dsb_broker_start(&bo, d);
 }
 
+/* Sessions and jobs in state_dir; jobs borrow the current generation's
+ * configuration, secrets and AWS client (s->jobs_gen holds it). */
 static int open_state(struct dsb_server *s, const struct dsb_broker *b,
                       struct dsb_diags *d)
 {
+    struct dsb_jobs_options jo = {0};
     struct dsb_error err;
 
     s->sessions = dsb_sessions_open(b->cfg->state_dir, &err);
-    if (!s->sessions) {
+    if (s->sessions) {
+        jo.cfg = b->cfg;
+        jo.secrets = b->secrets;
+        jo.aws = b->aws;
+        s->jobs = dsb_jobs_open(&jo, &err);
+    }
+    if (!s->sessions || !s->jobs) {
         dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0, "%s%s%s", err.message,
                      err.detail[0] ? ": " : "", err.detail);
         return -1;
     }
+    s->jobs_gen = dsb_gen_acquire(s);
     return 0;
+}
+
+/* Points the jobs service at generation g (before g serves requests). */
+static void jobs_follow(struct dsb_server *s, struct dsb_gen *g)
+{
+    struct dsb_gen *old = s->jobs_gen;
+
+    atomic_fetch_add(&g->refs, 1);
+    dsb_jobs_configure(s->jobs, g->broker->cfg, g->broker->secrets,
+                       g->broker->aws);
+    s->jobs_gen = g;
+    dsb_gen_release(old);
 }
 
 static void server_free(struct dsb_server *s)
 {
     if (s->mhd)
         MHD_stop_daemon(s->mhd);
+    dsb_jobs_close(s->jobs);
+    dsb_gen_release(s->jobs_gen);
     if (s->gen)
         dsb_gen_release(s->gen);
     dsb_sessions_close(s->sessions);
@@ -598,6 +623,7 @@ int dsb_server_reload(struct dsb_server *s)
         return -1;
     }
     apply_logging(b);
+    jobs_follow(s, g);
     gen_swap(s, g);
     log_sources(b);
     pthread_mutex_unlock(&s->reload_lock);

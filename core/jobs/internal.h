@@ -24,6 +24,8 @@ struct dsb_jobs {
     sqlite3 *db;
     pthread_mutex_t mu;   /* db, procs, every record update */
     pthread_mutex_t aws_mu;
+    pthread_rwlock_t env_lock; /* o.cfg, o.secrets, aws: read-held while
+                                * in use, write-held to swap them */
     pthread_cond_t cv;
     pthread_t tracker;
     int started, stop;
@@ -51,7 +53,8 @@ json_t *dsb_jstore_get(struct dsb_jobs *j, const char *id);
 /* Records of a session (newest first), or every active one (session NULL). */
 json_t *dsb_jstore_list(struct dsb_jobs *j, const char *session_id);
 
-/* local.c */
+/* local.c; stores the "running" record itself (with the tracker's lock)
+ * when it succeeds. */
 int dsb_local_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
                     const struct dsb_job_request *r, json_t *doc,
                     struct dsb_error *err);

@@ -105,7 +105,9 @@ static void *tracker_main(void *arg)
         dsb_local_tick(j);
         if (dsb_jobs_now_ms() >= next_emr) {
             pthread_mutex_unlock(&j->mu);
+            pthread_rwlock_rdlock(&j->env_lock);
             dsb_emr_tick(j);
+            pthread_rwlock_unlock(&j->env_lock);
             pthread_mutex_lock(&j->mu);
             next_emr = dsb_jobs_now_ms() + j->o.emr_poll_ms;
         }
@@ -165,6 +167,7 @@ struct dsb_jobs *dsb_jobs_open(const struct dsb_jobs_options *o,
     j->aws = o->aws;
     pthread_mutex_init(&j->mu, NULL);
     pthread_mutex_init(&j->aws_mu, NULL);
+    pthread_rwlock_init(&j->env_lock, NULL);
     pthread_cond_init(&j->cv, NULL);
     if (make_dirs(j, o->cfg, err) < 0)
         goto fail;
@@ -207,9 +210,25 @@ void dsb_jobs_close(struct dsb_jobs *j)
         dsb_aws_free(j->aws);
     pthread_cond_destroy(&j->cv);
     pthread_mutex_destroy(&j->aws_mu);
+    pthread_rwlock_destroy(&j->env_lock);
     pthread_mutex_destroy(&j->mu);
     free(j->jobs_dir);
     free(j);
+}
+
+void dsb_jobs_configure(struct dsb_jobs *j, const struct dsb_config *cfg,
+                        struct dsb_secrets *secrets, struct dsb_aws *aws)
+{
+    pthread_rwlock_wrlock(&j->env_lock);
+    pthread_mutex_lock(&j->aws_mu);
+    if (j->own_aws)
+        dsb_aws_free(j->aws);
+    j->aws = aws;
+    j->own_aws = 0;
+    j->o.cfg = cfg;
+    j->o.secrets = secrets;
+    pthread_mutex_unlock(&j->aws_mu);
+    pthread_rwlock_unlock(&j->env_lock);
 }
 
 struct dsb_aws *dsb_jobs_aws(struct dsb_jobs *j, struct dsb_error *err)
@@ -382,14 +401,16 @@ static int start_on(struct dsb_jobs *j, const struct dsb_executor_conf *e,
                     const struct dsb_job_request *r, json_t *doc,
                     struct dsb_error *err)
 {
-    int rc = strcmp(e->type, "emr-serverless") == 0
-                 ? dsb_emr_start(j, e, r, doc, err)
+    int emr = strcmp(e->type, "emr-serverless") == 0;
+    int rc = emr ? dsb_emr_start(j, e, r, doc, err)
                  : dsb_local_start(j, e, r, doc, err);
     struct dsb_error serr;
 
     if (rc < 0) {
         dsb_job_set_state(doc, "failed", err->message);
         dsb_error_detail(err, "job %s", dsb_job_str(doc, "id", NULL));
+    } else if (!emr) {
+        return 0; /* stored by the executor, maybe already finished */
     }
     if (store(j, doc, &serr) < 0 && rc == 0) {
         *err = serr;
@@ -398,8 +419,8 @@ static int start_on(struct dsb_jobs *j, const struct dsb_executor_conf *e,
     return rc;
 }
 
-int dsb_jobs_submit(struct dsb_jobs *j, const struct dsb_job_request *r,
-                    json_t **job, struct dsb_error *err)
+static int submit_locked(struct dsb_jobs *j, const struct dsb_job_request *r,
+                         json_t **job, struct dsb_error *err)
 {
     struct dsb_route route = {0};
     const struct dsb_executor_conf *e;
@@ -430,6 +451,17 @@ fail:
     dsb_route_clear(&route);
     json_decref(doc);
     return -1;
+}
+
+int dsb_jobs_submit(struct dsb_jobs *j, const struct dsb_job_request *r,
+                    json_t **job, struct dsb_error *err)
+{
+    int rc;
+
+    pthread_rwlock_rdlock(&j->env_lock);
+    rc = submit_locked(j, r, job, err);
+    pthread_rwlock_unlock(&j->env_lock);
+    return rc;
 }
 
 /* --------------------------------------------------------------- reads */
@@ -471,7 +503,9 @@ int dsb_jobs_cancel(struct dsb_jobs *j, const char *id, json_t **job,
     if (!dsb_job_is_final(dsb_job_str(doc, "state", NULL))) {
         if (strcmp(dsb_job_str(doc, "executor_type", NULL),
                    "emr-serverless") == 0) {
+            pthread_rwlock_rdlock(&j->env_lock);
             rc = dsb_emr_cancel(j, id, "cancelled", err);
+            pthread_rwlock_unlock(&j->env_lock);
         } else {
             pthread_mutex_lock(&j->mu);
             rc = dsb_local_cancel(j, doc, "cancelled");
@@ -516,7 +550,9 @@ int dsb_jobs_result(struct dsb_jobs *j, const char *id, size_t limit,
                       id, state);
         rc = -1;
     } else if (strncmp(uri, "s3://", 5) == 0) {
+        pthread_rwlock_rdlock(&j->env_lock);
         rc = dsb_output_read_s3(j, doc, uri, limit, out, err);
+        pthread_rwlock_unlock(&j->env_lock);
     } else {
         rc = dsb_output_read_local(uri, limit, out, err);
     }

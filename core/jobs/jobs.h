@@ -66,6 +66,16 @@ struct dsb_jobs *dsb_jobs_open(const struct dsb_jobs_options *o,
  * running (a restart marks them failed).  NULL is a no-op. */
 void dsb_jobs_close(struct dsb_jobs *j);
 
+/*
+ * Points the service at a new configuration (a reload): cfg, secrets and
+ * aws (borrowed, as in dsb_jobs_options; aws NULL: made from cfg on first
+ * use).  Waits for calls using the previous ones to finish, so the caller
+ * may free those when this returns.  Jobs keep being tracked; state_dir
+ * and the tracker's periods stay as opened.
+ */
+void dsb_jobs_configure(struct dsb_jobs *j, const struct dsb_config *cfg,
+                        struct dsb_secrets *secrets, struct dsb_aws *aws);
+
 struct dsb_job_request {
     const char *session_id;    /* required */
     const char *code;          /* PySpark source, or */

@@ -351,20 +351,37 @@ static int spawn(const char *dir, struct strv *argv, struct strv *env,
     return 0;
 }
 
-static int track(struct dsb_jobs *j, const json_t *doc, pid_t pid)
+/*
+ * Stores the running record and hands the process to the tracker in one
+ * critical section, so the tracker never finishes a job whose "running"
+ * record is written after it (which left jobs "running" forever).  On
+ * failure the process is killed and reaped.
+ */
+static int track(struct dsb_jobs *j, const json_t *doc, pid_t pid,
+                 struct dsb_error *err)
 {
     struct dsb_local_proc *p = calloc(1, sizeof(*p));
+    int rc = p ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
 
-    if (!p)
-        return -1;
-    snprintf(p->id, sizeof(p->id), "%s", dsb_job_str(doc, "id", NULL));
-    p->pid = pid;
-    p->deadline_ms = json_integer_value(json_object_get(doc, "deadline_at"));
     pthread_mutex_lock(&j->mu);
-    p->next = j->procs;
-    j->procs = p;
+    if (rc == 0)
+        rc = dsb_jstore_put(j, doc, err);
+    if (rc == 0) {
+        snprintf(p->id, sizeof(p->id), "%s", dsb_job_str(doc, "id", NULL));
+        p->pid = pid;
+        p->deadline_ms = json_integer_value(json_object_get(doc,
+                                                            "deadline_at"));
+        p->next = j->procs;
+        j->procs = p;
+        pthread_cond_broadcast(&j->cv);
+    }
     pthread_mutex_unlock(&j->mu);
-    return 0;
+    if (rc < 0) {
+        free(p);
+        killpg(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    return rc;
 }
 
 /* Job directory state_dir/jobs/ID with output location ID/output. */
@@ -416,11 +433,13 @@ int dsb_local_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
         goto fail;
     }
     if (build_env(j, doc, py, &env, err) < 0 ||
-        spawn(dir, &argv, &env, &pid, err) < 0 || track(j, doc, pid) < 0)
+        spawn(dir, &argv, &env, &pid, err) < 0)
         goto fail;
     json_object_set_new(doc, "local", local_info(dir, pid, e->options, bin));
     dsb_job_set_state(doc, "running", NULL);
-    rc = 0;
+    rc = track(j, doc, pid, err);
+    if (rc < 0)
+        json_object_del(doc, "local");
 fail:
     strv_free(&argv);
     strv_free(&env);

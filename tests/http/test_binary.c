@@ -2,6 +2,7 @@
  * JSON logs without secrets. */
 #include <criterion/criterion.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -33,7 +34,8 @@ static void spawn(void)
               (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 500 && !(f = fopen(portf, "r")); i++)
+    /* generous: a loaded machine (full parallel ctest) starts it slowly */
+    for (int i = 0; i < 3000 && !(f = fopen(portf, "r")); i++)
         sleep_ms(10);
     cr_assert(f, "no port file");
     cr_assert(fgets(buf, sizeof(buf), f));
@@ -47,7 +49,11 @@ static void setup(void)
 {
     char *src = t_src("tests/fixtures/confd-http"), cmd[8400];
 
+    char *fake = t_src("tests/jobs/fake-spark-submit.sh");
+
     t_http_env();
+    setenv("DSB_TEST_SPARK_SUBMIT", fake, 1);
+    free(fake);
     setenv("DSB_TEST_LOG_FORMAT", "json", 1);
     setenv("DSB_TEST_LOG_LEVEL", "info", 1);
     dir = t_tmpdir();
@@ -107,12 +113,12 @@ Test(binary, sighup_good_then_bad)
     t_write(dir, "extra.yaml", "name: extra\nplugin: fixture\n"
             "data_file: data/catalog.json\n");
     kill(child, SIGHUP);
-    for (int i = 0; i < 200 && !(ok = has_source("extra")); i++)
+    for (int i = 0; i < 1000 && !(ok = has_source("extra")); i++)
         sleep_ms(10);
     cr_assert(ok, "the good reload did not take");
     t_write(dir, "zz-bad.yaml", "name: bad\nplugin: fixture\nhostnme: x\n");
     kill(child, SIGHUP);
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 1000; i++) {
         log = log_text();
         ok = strstr(log, "reload rejected") != NULL;
         if (ok)
@@ -127,6 +133,8 @@ Test(binary, sighup_good_then_bad)
     cr_assert_eq(stop_child(SIGTERM), 0);
 }
 
+static atomic_int slow_done;
+
 static void *slow_request(void *arg)
 {
     struct t_resp r = t_get("/v1/sources/slow/databases/sales/schemas");
@@ -134,7 +142,19 @@ static void *slow_request(void *arg)
 
     (void)arg;
     t_free(&r);
+    atomic_store(&slow_done, 1);
     return (void *)st;
+}
+
+/* The server's dsb_http_in_flight (this metrics request included). */
+static long in_flight(void)
+{
+    struct t_resp r = t_get("/metrics");
+    const char *p = strstr(r.body, "\ndsb_http_in_flight ");
+    long n = p ? atol(p + 21) : 0;
+
+    t_free(&r);
+    return n;
 }
 
 Test(binary, sigterm_lets_requests_finish)
@@ -143,7 +163,11 @@ Test(binary, sigterm_lets_requests_finish)
     void *st;
 
     pthread_create(&th, NULL, slow_request, NULL);
-    sleep_ms(100);
+    /* SIGTERM only once the slow request is in the server (a fixed sleep
+     * lost that race on a loaded machine: connection refused) */
+    for (int i = 0; i < 1000 && in_flight() < 2 && !atomic_load(&slow_done);
+         i++)
+        sleep_ms(2);
     cr_assert_eq(stop_child(SIGTERM), 0);
     pthread_join(th, &st);
     cr_assert_eq((long)st, 200, "the request in flight was cut off");
@@ -171,4 +195,80 @@ Test(binary, json_logs_without_secrets)
     }
     cr_assert_geq(access, 1);
     free(log);
+}
+
+/* Runs `dsbroker -c DIR ARGS` against the server; its stdout (malloc'd)
+ * and exit status. */
+static char *cli(const char *args, int *status)
+{
+    char *bin = t_path("DSB_BUILD_DIR", "bin/dsbroker"), cmd[9000], *out;
+    FILE *p;
+
+    snprintf(cmd, sizeof(cmd), "DSB_URL=%s '%s' -c '%s' %s 2>&1", t_base, bin,
+             dir, args);
+    p = popen(cmd, "r");
+    cr_assert(p);
+    out = NULL;
+    for (size_t n, len = 0; (n = fread(cmd, 1, sizeof(cmd), p)) > 0;)
+        t_grow(&out, &len, cmd, n);
+    if (!out)
+        out = calloc(1, 1);
+    *status = WEXITSTATUS(pclose(p));
+    free(bin);
+    return out;
+}
+
+/* `dsbroker context SESSION` prints the context; `dsbroker submit SESSION
+ * FILE` submits FILE (here: the context's code) and the job succeeds. */
+Test(binary, cli_context_and_submit)
+{
+    struct t_resp r = t_req("POST", "/v1/sessions", NULL, NULL);
+    json_t *s = t_json(&r), *ctx, *job = NULL;
+    const char *sid = json_string_value(json_object_get(s, "id"));
+    char args[4400], p[200], *out;
+    int st;
+
+    t_free(&r);
+    snprintf(p, sizeof(p), "/v1/sessions/%s/selections", sid);
+    r = t_post(p, "{\"source\":\"main\",\"database\":\"sales\",\"schema\":"
+               "\"public\",\"table\":\"orders\"}");
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    t_free(&r);
+    snprintf(args, sizeof(args), "context %s", sid);
+    out = cli(args, &st);
+    cr_assert_eq(st, 0, "%s", out);
+    ctx = json_loads(out, 0, NULL);
+    cr_assert(ctx && json_string_value(json_object_get(ctx, "code")), "%s",
+              out);
+    cr_assert_null(strstr(out, T_PASSWORD));
+    free(out);
+    t_write(dir, "job.py", json_string_value(json_object_get(ctx, "code")));
+    snprintf(args, sizeof(args), "submit %s '%s/job.py'", sid, dir);
+    out = cli(args, &st);
+    cr_assert_eq(st, 0, "%s", out);
+    job = json_loads(out, 0, NULL);
+    cr_assert(job, "%s", out);
+    cr_assert_str_eq(json_string_value(json_object_get(job, "name")),
+                     "job.py");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(job,
+                     "route"), "executor")), "local");
+    snprintf(p, sizeof(p), "/v1/jobs/%s",
+             json_string_value(json_object_get(job, "id")));
+    for (int i = 0; i < 1000; i++) {
+        r = t_get(p);
+        if (strstr(r.body, "\"state\":\"succeeded\""))
+            break;
+        cr_assert(!strstr(r.body, "\"state\":\"failed\""), "%s", r.body);
+        t_free(&r);
+        sleep_ms(10);
+    }
+    cr_assert(strstr(r.body, "\"state\":\"succeeded\""), "%s", r.body);
+    t_free(&r);
+    free(out);
+    out = cli("context no-such-session", &st);
+    cr_assert_neq(st, 0, "%s", out);
+    free(out);
+    json_decref(job);
+    json_decref(ctx);
+    json_decref(s);
 }

@@ -57,6 +57,11 @@ CREATE TABLE "Sales"."we""ird" (id integer);
 CREATE TABLE "Sales"."données" (id integer);
 CREATE TABLE "Sales".lower_ok (id integer);
 COMMENT ON TABLE "Sales"."Order Items" IS 'line items';
+-- Line items for the end-to-end job (tests/jobs/test_e2e.c): plain_col
+-- points at types.big ids.
+INSERT INTO "Sales"."Order Items" VALUES
+  (1, 'a', 'q1', 'é1', 10), (2, 'b', 'q2', 'é2', 20), (3, 'c', 'q3', 'é3', 10),
+  (4, 'd', 'q4', 'é4', 30000), (5, 'e', 'q5', 'é5', NULL);
 
 -- Every type the mapping knows.
 CREATE SCHEMA types;

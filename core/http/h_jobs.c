@@ -1,0 +1,307 @@
+/* /v1/sessions/{id}/jobs and /v1/jobs/...: jobs over core/jobs/jobs.h.
+ * A submitted job is routed and described by the session's Spark context
+ * (core/context.c), exactly as GET .../context shows it. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "jobs/jobs.h"
+
+#define LOG_TAIL_BYTES (1u << 20)
+#define LOG_LINES_DEFAULT 200
+#define RESULT_LIMIT_DEFAULT 100
+#define RESULT_LIMIT_MAX 10000
+
+/* The parsed body of POST /v1/sessions/{id}/jobs (strings borrowed). */
+struct job_body {
+    const char *code, *entry_point, *name, *executor;
+    const json_t *args;
+    long timeout;
+};
+
+static int body_problem(struct dsb_req *r, const char *detail)
+{
+    dsb_reply_problem(r, 400, "invalid", "the job request is invalid", detail,
+                      "send {\"code\": \"...\"} or {\"entry_point\": "
+                      "\"...\"}, optionally name, args, executor and "
+                      "timeout_seconds");
+    return -1;
+}
+
+/* Checks member types and unknown members; replies 400 itself. */
+static int check_members(struct dsb_req *r, const json_t *o)
+{
+    static const char *const str[] = {"code", "entry_point", "name",
+                                      "executor", NULL};
+    char why[160];
+    const char *k;
+    json_t *v;
+
+    if (!json_is_object(o))
+        return body_problem(r, "the body must be a JSON object");
+    json_object_foreach((json_t *)o, k, v) {
+        int known = strcmp(k, "args") == 0 || strcmp(k, "timeout_seconds") == 0;
+        for (const char *const *s = str; *s && !known; s++)
+            if (strcmp(k, *s) == 0) {
+                known = 1;
+                if (!json_is_string(v) && !json_is_null(v)) {
+                    snprintf(why, sizeof(why), "%s must be a string", k);
+                    return body_problem(r, why);
+                }
+            }
+        if (!known) {
+            snprintf(why, sizeof(why), "unknown member \"%.64s\"", k);
+            return body_problem(r, why);
+        }
+    }
+    return 0;
+}
+
+static int parse_body(struct dsb_req *r, const json_t *o, struct job_body *b)
+{
+    const json_t *t = json_object_get(o, "timeout_seconds"), *v;
+    size_t i;
+
+    if (check_members(r, o) < 0)
+        return -1;
+    b->code = json_string_value(json_object_get(o, "code"));
+    b->entry_point = json_string_value(json_object_get(o, "entry_point"));
+    b->name = json_string_value(json_object_get(o, "name"));
+    b->executor = json_string_value(json_object_get(o, "executor"));
+    b->args = json_object_get(o, "args");
+    if (!(b->code && *b->code) == !(b->entry_point && *b->entry_point))
+        return body_problem(r, "give either code or entry_point");
+    if (t && (!json_is_integer(t) || json_integer_value(t) < 0 ||
+              json_integer_value(t) > 10L * 365 * 86400))
+        return body_problem(r, "timeout_seconds must be a non-negative "
+                            "integer");
+    b->timeout = t ? (long)json_integer_value(t) : 0;
+    if (b->args && !json_is_array(b->args) && !json_is_null(b->args))
+        return body_problem(r, "args must be a list of strings");
+    json_array_foreach(b->args, i, v)
+        if (!json_is_string(v))
+            return body_problem(r, "args must be a list of strings");
+    if (json_is_null(b->args))
+        b->args = NULL;
+    return 0;
+}
+
+/* Read specs for the job, from the context: each table's network and
+ * secret references, then one entry with the context's spark_submit. */
+static json_t *context_specs(const json_t *ctx)
+{
+    json_t *specs = json_array(), *t;
+    size_t i;
+
+    json_array_foreach(json_object_get(ctx, "tables"), i, t)
+        json_array_append_new(specs, json_pack(
+            "{s:O, s:O*}", "network", json_object_get(t, "network"),
+            "secret_options", json_object_get(json_object_get(t, "read"),
+                                              "secret_options")));
+    json_array_append_new(specs, json_pack("{s:O}", "spark_submit",
+                                           json_object_get(ctx,
+                                                           "spark_submit")));
+    return specs;
+}
+
+/* The context's routing decision as a jobs route (networks not needed:
+ * the jobs service checks them again from the specs). */
+static void context_route(const json_t *ctx, struct dsb_route *route)
+{
+    const json_t *rt = json_object_get(ctx, "route");
+    const char *e = json_string_value(json_object_get(rt, "executor"));
+    const char *t = json_string_value(json_object_get(rt, "executor_type"));
+    const char *why = json_string_value(json_object_get(rt, "reason"));
+
+    memset(route, 0, sizeof(*route));
+    snprintf(route->executor, sizeof(route->executor), "%s", e ? e : "");
+    snprintf(route->type, sizeof(route->type), "%s", t ? t : "");
+    snprintf(route->reason, sizeof(route->reason), "%s", why ? why : "");
+}
+
+/* The session's context for the job; replies itself and returns NULL. */
+static json_t *session_context(struct dsb_req *r, const char *executor)
+{
+    struct dsb_selection *sel = NULL;
+    struct dsb_context_opts o;
+    struct dsb_error err;
+    json_t *items = NULL, *ctx = NULL;
+    size_t n = 0;
+
+    if (dsb_sessions_selections(r->srv->sessions, r->params[0], &items,
+                                &err) < 0) {
+        dsb_reply_error(r, &err);
+        return NULL;
+    }
+    sel = dsb_stored_selections(r, items, &n);
+    if (sel) {
+        dsb_data_context_opts(r, &o);
+        if (dsb_context_build(r->gen->broker, sel, n, executor, &o, &ctx,
+                              &err) < 0)
+            dsb_reply_error(r, &err);
+    }
+    free(sel);
+    json_decref(items);
+    return ctx;
+}
+
+static void reply_job(struct dsb_req *r, int status, json_t *job)
+{
+    char loc[128];
+
+    snprintf(loc, sizeof(loc), "/v1/jobs/%s",
+             json_string_value(json_object_get(job, "id")));
+    dsb_reply_header(r, "Location", loc);
+    dsb_reply_json(r, status, job);
+}
+
+static void submit(struct dsb_req *r, const struct job_body *b,
+                   const json_t *ctx)
+{
+    struct dsb_job_request jr = {0};
+    struct dsb_route route;
+    struct dsb_error err;
+    json_t *specs = context_specs(ctx), *job = NULL;
+
+    context_route(ctx, &route);
+    jr.session_id = r->params[0];
+    jr.code = b->code;
+    jr.entry_point = b->entry_point;
+    jr.name = b->name;
+    jr.args = b->args;
+    jr.executor = b->executor;
+    jr.timeout_seconds = b->timeout;
+    jr.read_specs = specs;
+    jr.route = &route;
+    if (dsb_jobs_submit(r->srv->jobs, &jr, &job, &err) < 0)
+        dsb_reply_error(r, &err);
+    else
+        reply_job(r, 202, job);
+    json_decref(specs);
+}
+
+void dsb_h_job_submit(struct dsb_req *r)
+{
+    json_t *body = dsb_req_json(r), *ctx = NULL;
+    struct job_body b = {0};
+
+    if (body && parse_body(r, body, &b) == 0 &&
+        (ctx = session_context(r, b.executor && *b.executor ? b.executor
+                                                            : NULL)))
+        submit(r, &b, ctx);
+    json_decref(ctx);
+    json_decref(body);
+}
+
+void dsb_h_job_get(struct dsb_req *r)
+{
+    struct dsb_error err;
+    json_t *job = NULL;
+
+    if (dsb_jobs_get(r->srv->jobs, r->params[0], &job, &err) < 0)
+        dsb_reply_error(r, &err);
+    else
+        dsb_reply_json(r, 200, job);
+}
+
+void dsb_h_session_jobs(struct dsb_req *r)
+{
+    struct dsb_error err;
+    json_t *s = NULL, *list = NULL;
+
+    if (dsb_sessions_get(r->srv->sessions, r->params[0], &s, &err) < 0 ||
+        dsb_jobs_list(r->srv->jobs, r->params[0], &list, &err) < 0)
+        dsb_reply_error(r, &err);
+    else
+        dsb_reply_json(r, 200, list);
+    json_decref(s);
+}
+
+void dsb_h_job_cancel(struct dsb_req *r)
+{
+    struct dsb_error err;
+    json_t *job = NULL;
+
+    if (dsb_jobs_cancel(r->srv->jobs, r->params[0], &job, &err) < 0)
+        dsb_reply_error(r, &err);
+    else
+        dsb_reply_json(r, 200, job);
+}
+
+/* A positive integer query parameter up to max (def when absent); replies
+ * 400 itself and returns -1. */
+static long query_count(struct dsb_req *r, const char *name, long def,
+                        long max)
+{
+    int bad = 0;
+    char *v = dsb_req_query(r, name, &bad), *end = NULL;
+    long n = def;
+    char why[96];
+
+    if (v) {
+        errno = 0;
+        n = strtol(v, &end, 10);
+        bad |= errno || end == v || *end || n <= 0 || n > max;
+    }
+    free(v);
+    if (!bad)
+        return n;
+    snprintf(why, sizeof(why), "%s is an integer from 1 to %ld", name, max);
+    dsb_reply_problem(r, 400, "invalid", "bad query parameter", why, NULL);
+    return -1;
+}
+
+/* Keeps the last `lines` lines of the string member k of o. */
+static void keep_last_lines(json_t *o, const char *k, long lines)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    size_t n = s ? strlen(s) : 0;
+    long seen = 0;
+
+    if (!s)
+        return;
+    if (n > 0 && s[n - 1] == '\n')
+        n--;
+    while (n > 0) {
+        if (s[n - 1] == '\n' && ++seen == lines)
+            break;
+        n--;
+    }
+    json_object_set_new(o, k, json_string(s + n));
+}
+
+void dsb_h_job_logs(struct dsb_req *r)
+{
+    long lines = query_count(r, "lines", LOG_LINES_DEFAULT, 100000);
+    struct dsb_error err;
+    json_t *logs = NULL;
+
+    if (lines < 0)
+        return;
+    if (dsb_jobs_logs(r->srv->jobs, r->params[0], LOG_TAIL_BYTES, &logs,
+                      &err) < 0) {
+        dsb_reply_error(r, &err);
+        return;
+    }
+    keep_last_lines(logs, "stdout", lines);
+    keep_last_lines(logs, "stderr", lines);
+    dsb_reply_json(r, 200, logs);
+}
+
+void dsb_h_job_result(struct dsb_req *r)
+{
+    long limit = query_count(r, "limit", RESULT_LIMIT_DEFAULT,
+                             RESULT_LIMIT_MAX);
+    struct dsb_error err;
+    json_t *res = NULL;
+
+    if (limit < 0)
+        return;
+    if (dsb_jobs_result(r->srv->jobs, r->params[0], (size_t)limit, &res,
+                        &err) < 0)
+        dsb_reply_error(r, &err);
+    else
+        dsb_reply_json(r, 200, res);
+}
