@@ -221,6 +221,10 @@ def main():
         paths = {"glue": "/v1/sources/glue/databases",
                  "lake": f"/v1/sources/lake/databases/{lake_db}/schemas",
                  "local": "/v1/sources/local/databases", "health": "/healthz"}
+        ctx = fl.context_of(b, [{"source": "glue", "database": "faultdb",
+                                 "table": "events"}])
+        tally.check("a context of a Glue table (AWS keys are canaries)",
+                    ctx.status == 200 and "faultdb" in ctx.body, ctx)
         out, _ = run_load(b, paths, 1.0)
         tally.check("baseline: every source answers 200", all(
             r.status == 200 for rs in out.values() for r in rs),

@@ -223,6 +223,15 @@ class Broker:
         return self.request("POST", path, body=body, **kw)
 
 
+def context_of(broker, selections):
+    """A new session with selections; returns its context (captured)."""
+    sid = (broker.post("/v1/sessions").json() or {}).get("id")
+    r = broker.post(f"/v1/sessions/{sid}/selections", selections)
+    if r.status != 201:
+        return r
+    return broker.get(f"/v1/sessions/{sid}/context")
+
+
 def workdir(name):
     base = os.path.join(BUILD, "test-faults")
     os.makedirs(base, exist_ok=True)
@@ -234,7 +243,7 @@ def broker_yaml(state_dir, extra=""):
             "log_level: info\nlog_format: json\n" + extra +
             "executors:\n  - name: local\n    type: local-spark\n"
             "    networks: [public, local, fixture-net, aurora-vpc]\n"
-            "    master: local[1]\n")
+            "    master: local[1]\n    s3a: true\n")
 
 
 def integrity_check(db_path):

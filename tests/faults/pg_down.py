@@ -144,6 +144,10 @@ def main():
         b.start()
         tally.check("pg answers before the fault", b.get(PG_PATH).status ==
                     200)
+        ctx = fl.context_of(b, [{"source": "pg", "database": "dsb",
+                                 "schema": "public", "table": "hello"}])
+        tally.check("a context of a pg table (its password is a canary)",
+                    ctx.status == 200 and "jdbc" in ctx.body, ctx)
         load.run()
         time.sleep(1.0)
         t_down = time.monotonic()

@@ -2,6 +2,8 @@
 """Secret scan over what the test suites captured.
 
   scan.py init DIR   empty DIR (the CTest fixture `canary` setup)
+  scan.py selftest   the scanner finds a planted base64 canary and fails on
+                     an empty capture set
   scan.py scan DIR   grep every file under DIR (but DIR/canaries) for every
                      canary listed in DIR/canaries/*.txt (one a line), also
                      base64-, URL-, JSON- and hex-encoded; exit 1 on a hit,
@@ -83,7 +85,26 @@ def scan(root):
     return 1 if hits else 0
 
 
+def selftest():
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        os.makedirs(os.path.join(d, "canaries"))
+        with open(os.path.join(d, "canaries", "t.txt"), "w") as f:
+            f.write("dsbcanary-selftest-5f3a9c\n")
+        empty = scan(d)
+        with open(os.path.join(d, "log"), "wb") as f:
+            f.write(b"Authorization: Basic " +
+                    base64.b64encode(b"u:dsbcanary-selftest-5f3a9c"))
+        planted = scan(d)
+    ok = empty == 1 and planted == 1
+    print(f"selftest: empty capture set fails: {empty == 1}, planted base64 "
+          f"canary found: {planted == 1}")
+    return 0 if ok else 1
+
+
 def main():
+    if sys.argv[1:] == ["selftest"]:
+        return selftest()
     if len(sys.argv) != 3 or sys.argv[1] not in ("init", "scan"):
         print(__doc__, file=sys.stderr)
         return 2
