@@ -47,9 +47,24 @@ char *dsb_state_db_path(const char *state_dir)
     return dsb_path_join(state_dir, "dsbroker.db");
 }
 
+static int disk_full(struct dsb_error *err, const char *what)
+{
+    dsb_error_set(err, DSB_E_UNAVAILABLE, "session store: %s failed: the "
+                  "state disk is full", what);
+    dsb_error_detail(err, "the state disk is full (SQLite: database or disk "
+                     "is full); nothing was stored");
+    dsb_error_hint(err, "free space on the file system of state_dir: what is "
+                   "already stored is intact and reads keep working");
+    snprintf(err->upstream, sizeof(err->upstream), DSB_STORE_FULL_UPSTREAM);
+    err->retryable = 1;
+    return -1;
+}
+
 static int db_error(struct dsb_sessions *s, struct dsb_error *err,
                     const char *what)
 {
+    if ((sqlite3_errcode(s->db) & 0xff) == SQLITE_FULL)
+        return disk_full(err, what);
     dsb_error_set(err, DSB_E_INTERNAL, "session store: %s failed", what);
     dsb_error_detail(err, "%s", sqlite3_errmsg(s->db));
     err->retryable = sqlite3_errcode(s->db) == SQLITE_BUSY;
@@ -200,7 +215,9 @@ static int exists(struct dsb_sessions *s, const char *id)
 }
 
 /* Marks the session used (written at most once a minute, so reads stay
- * reads); DSB_E_NOT_FOUND when it does not exist. */
+ * reads); DSB_E_NOT_FOUND when it does not exist.  A failed write (full
+ * disk, I/O error) leaves the idle clock as it was: reads must not fail on
+ * it, and a write that follows reports its own error. */
 static int touch(struct dsb_sessions *s, const char *id, struct dsb_error *err)
 {
     int64_t now = dsb_now_ms(), stale = now - TOUCH_EVERY_MS;
@@ -211,10 +228,10 @@ static int touch(struct dsb_sessions *s, const char *id, struct dsb_error *err)
         return -1;
     rc = exec_stmt(s, "UPDATE dsb_sessions SET touched_ms = ? WHERE id = ? "
                    "AND touched_ms < ?", "iti", args, err);
-    if (rc == 0 && !exists(s, id))
+    if (rc <= 0 && !exists(s, id))
         return dsb_error_set(err, DSB_E_NOT_FOUND, "session %s does not "
                              "exist", id);
-    return rc < 0 ? -1 : 0;
+    return 0;
 }
 
 static json_t *iso_time(int64_t ms)

@@ -22,6 +22,10 @@ struct dsb_selection {
 
 #define DSB_SESSION_ID_MAX 128
 
+/* err->upstream of a write refused because the state disk is full (code
+ * DSB_E_UNAVAILABLE, retryable): the HTTP layer answers 507. */
+#define DSB_STORE_FULL_UPSTREAM "SQLITE_FULL"
+
 /* state_dir/dsbroker.db (malloc'd): the database file shared by the
  * sessions store and the jobs store (each keeps its own tables). */
 char *dsb_state_db_path(const char *state_dir);

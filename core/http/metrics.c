@@ -12,7 +12,7 @@
 
 static const int statuses[] = {200, 201, 204, 304, 400, 401, 403, 404, 405,
                                409, 413, 415, 422, 429, 499, 500, 501, 502,
-                               503, 504, 0 /* other */};
+                               503, 504, 507, 0 /* other */};
 #define N_STATUS (sizeof(statuses) / sizeof(*statuses))
 
 static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,

@@ -17,7 +17,7 @@ static const struct {
     {422, "Unprocessable Content"}, {429, "Too Many Requests"},
     {500, "Internal Server Error"}, {501, "Not Implemented"},
     {502, "Bad Gateway"}, {503, "Service Unavailable"},
-    {504, "Gateway Timeout"},
+    {504, "Gateway Timeout"}, {507, "Insufficient Storage"},
 };
 
 static const char *status_title(int status)
@@ -141,13 +141,30 @@ void dsb_reply_problem(struct dsb_req *r, int status, const char *code,
     reply_problem_json(r, status, p);
 }
 
+/* The status and problem code of e: the error code's, except for the
+ * router's refusals (422 unroutable) and a full state disk (507). */
+static int error_status(const struct dsb_error *e, const char **code)
+{
+    if (e->code == DSB_E_INVALID &&
+        strcmp(e->upstream, DSB_ROUTE_UPSTREAM) == 0) {
+        *code = "unroutable";
+        return 422;
+    }
+    if (e->code == DSB_E_UNAVAILABLE &&
+        strcmp(e->upstream, DSB_STORE_FULL_UPSTREAM) == 0) {
+        *code = "insufficient_storage";
+        return 507;
+    }
+    *code = dsb_err_code_name(e->code);
+    return dsb_err_http_status(e->code);
+}
+
 void dsb_reply_error(struct dsb_req *r, const struct dsb_error *e)
 {
-    int route = e->code == DSB_E_INVALID && strcmp(e->upstream, DSB_ROUTE_UPSTREAM) == 0;
-    int status = route ? 422 : dsb_err_http_status(e->code);
-    json_t *p = problem(status, route ? "unroutable"
-                        : dsb_err_code_name(e->code), e->message,
-                        e->detail, e->hint, r->request_id);
+    const char *code;
+    int status = error_status(e, &code);
+    json_t *p = problem(status, code, e->message, e->detail, e->hint,
+                        r->request_id);
 
     if (!p) {
         dsb_reply_problem(r, 500, "internal", "out of memory", NULL, NULL);

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -65,6 +67,53 @@ static inline char *t_slurp_file(FILE *f)
     return buf ? buf : calloc(1, 1);
 }
 
+/* Secret scan (tests/secrets-scan/scan.py): with DSB_CANARY_DIR set, the
+ * secret values of these tests are registered as canaries and every
+ * response body and server log is kept under DIR/captures for the scan. */
+static inline FILE *t_canary_open(const char *sub, const char *kind)
+{
+    static unsigned seq;
+    const char *dir = getenv("DSB_CANARY_DIR");
+    char path[4096];
+
+    if (!dir || !*dir)
+        return NULL;
+    snprintf(path, sizeof(path), "%s/%s", dir, sub);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/%s/%s-%d-%u", dir, sub, kind,
+             (int)getpid(), seq++);
+    return fopen(path, "w");
+}
+
+static inline void t_canary_keep(const char *kind, const char *data,
+                                 size_t len)
+{
+    FILE *f = t_canary_open("captures", kind);
+
+    if (f) {
+        fwrite(data, 1, len, f);
+        fclose(f);
+    }
+}
+
+static inline void t_canary_keep_file(const char *kind, const char *path)
+{
+    char *text = t_slurp_file(fopen(path, "r"));
+
+    t_canary_keep(kind, text, strlen(text));
+    free(text);
+}
+
+static inline void t_canary_register(void)
+{
+    FILE *f = t_canary_open("canaries", "http");
+
+    if (f) {
+        fprintf(f, "%s\n%s\n%s\n", T_PASSWORD, T_ADMIN, T_LIMITED);
+        fclose(f);
+    }
+}
+
 /* Environment every test server reads (conf.d interpolation). */
 static inline char *t_http_env(void)
 {
@@ -76,6 +125,7 @@ static inline char *t_http_env(void)
     setenv("DSB_TEST_FIXTURE_PASSWORD", T_PASSWORD, 1);
     setenv("DSB_TEST_TOKEN_ADMIN", T_ADMIN, 1);
     setenv("DSB_TEST_TOKEN_LIMITED", T_LIMITED, 1);
+    t_canary_register();
     free(state);
     return sd;
 }
@@ -147,6 +197,7 @@ static inline struct t_resp t_req(const char *method, const char *path,
     curl_easy_cleanup(c);
     if (!r.body)
         r.body = calloc(1, 1);
+    t_canary_keep("http-body", r.body, r.len);
     return r;
 }
 

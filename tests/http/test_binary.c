@@ -82,6 +82,7 @@ static int stop_child(int sig)
 static void teardown(void)
 {
     stop_child(SIGKILL);
+    t_canary_keep_file("broker-log", logpath);
 }
 
 TestSuite(binary, .init = setup, .fini = teardown, .timeout = 60);
