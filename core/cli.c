@@ -222,7 +222,7 @@ static int cmd_sources(struct cli *c)
 static int cmd_serve(struct cli *c)
 {
     struct dsb_server_opts o = {c->conf_dir, c->plugin_dir, c->listen,
-                                c->port_file, 1};
+                                c->port_file, 1, 0};
     struct dsb_diags d;
     struct dsb_server *srv;
     sigset_t set;

@@ -87,7 +87,8 @@ struct dsb_server {
 struct dsb_req {
     struct dsb_server *srv;
     struct dsb_gen *gen;
-    struct MHD_Connection *conn;
+    struct MHD_Connection *conn;     /* NULL for an in-process request */
+    struct dsb_http_exchange *ex;    /* the in-process request, or NULL */
     const char *method;
     const char *url;
     char **segs;

@@ -207,8 +207,8 @@ static void render_plugins(FILE *f, struct dsb_metrics *m)
 static void render_gauges(FILE *f, struct dsb_metrics *m,
                           struct dsb_server *s, struct dsb_gen *g)
 {
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(
-        s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    const union MHD_DaemonInfo *di = s->mhd ? MHD_get_daemon_info(
+        s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS) : NULL;
     struct dsb_cache_stats cs;
     size_t st[3] = {0, 0, 0};
 

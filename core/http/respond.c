@@ -37,27 +37,66 @@ void dsb_reply_header(struct dsb_req *r, const char *name, const char *value)
     r->n_hdrs++;
 }
 
-static void add_headers(struct dsb_req *r, struct MHD_Response *resp,
+typedef void (*add_header_fn)(void *sink, const char *name,
+                              const char *value);
+
+static void add_headers(struct dsb_req *r, add_header_fn add, void *sink,
                         const char *ctype, const char *etag)
 {
     if (ctype)
-        MHD_add_response_header(resp, "Content-Type", ctype);
+        add(sink, "Content-Type", ctype);
     if (etag)
-        MHD_add_response_header(resp, "ETag", etag);
-    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+        add(sink, "ETag", etag);
+    add(sink, "X-Request-Id", r->request_id);
     if (r->origin) {
-        MHD_add_response_header(resp, "Access-Control-Allow-Origin",
-                                r->origin);
-        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
-                                "ETag, X-Request-Id, X-Cache");
+        add(sink, "Access-Control-Allow-Origin", r->origin);
+        add(sink, "Access-Control-Expose-Headers",
+            "ETag, X-Request-Id, X-Cache");
     }
     if (r->origin || dsb_req_header(r, "Origin"))
-        MHD_add_response_header(resp, "Vary", "Origin");
+        add(sink, "Vary", "Origin");
     if (r->cache_state)
-        MHD_add_response_header(resp, "X-Cache", r->cache_state);
+        add(sink, "X-Cache", r->cache_state);
     for (size_t i = 0; i < r->n_hdrs; i++)
         if (r->hdrs[i].name && r->hdrs[i].value)
-            MHD_add_response_header(resp, r->hdrs[i].name, r->hdrs[i].value);
+            add(sink, r->hdrs[i].name, r->hdrs[i].value);
+    if (r->too_large)
+        add(sink, "Connection", "close");
+}
+
+static void mhd_add(void *sink, const char *name, const char *value)
+{
+    MHD_add_response_header(sink, name, value);
+}
+
+/* Appends "name: value\n" to the exchange's header lines. */
+static void ex_add(void *sink, const char *name, const char *value)
+{
+    struct dsb_http_exchange *ex = sink;
+    size_t old = ex->resp_headers ? strlen(ex->resp_headers) : 0;
+    size_t n = strlen(name) + strlen(value) + 3;
+    char *nh = realloc(ex->resp_headers, old + n + 1);
+
+    if (!nh)
+        return;
+    snprintf(nh + old, n + 1, "%s: %s\n", name, value);
+    ex->resp_headers = nh;
+}
+
+static void reply_ex(struct dsb_req *r, int status, const char *ctype,
+                     const char *bytes, size_t len, const char *etag)
+{
+    struct dsb_http_exchange *ex = r->ex;
+
+    ex->status = status;
+    ex->content_type = ctype ? strdup(ctype) : NULL;
+    ex->resp = malloc(len + 1);
+    if (ex->resp) {
+        memcpy(ex->resp, bytes, len);
+        ex->resp[len] = '\0';
+        ex->resp_len = len;
+    }
+    add_headers(r, ex_add, ex, ctype, etag);
 }
 
 void dsb_reply_bytes(struct dsb_req *r, int status, const char *ctype,
@@ -70,13 +109,15 @@ void dsb_reply_bytes(struct dsb_req *r, int status, const char *ctype,
     r->responded = 1;
     r->status = status;
     r->resp_bytes = len;
+    if (r->ex) {
+        reply_ex(r, status, ctype, bytes, len, etag);
+        return;
+    }
     resp = MHD_create_response_from_buffer(len, (void *)bytes,
                                            MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return;
-    add_headers(r, resp, ctype, etag);
-    if (r->too_large)
-        MHD_add_response_header(resp, "Connection", "close");
+    add_headers(r, mhd_add, resp, ctype, etag);
     MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
 }

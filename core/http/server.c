@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -146,16 +147,44 @@ static void access_log(struct dsb_req *r)
 
 /* ------------------------------------------------------------ requests */
 
+/* An in-process request's header (names compare case-insensitively). */
+static const char *ex_header(const struct dsb_http_exchange *ex,
+                             const char *name)
+{
+    for (const char *const *h = ex->headers; h && h[0] && h[1]; h += 2)
+        if (strcasecmp(h[0], name) == 0)
+            return h[1];
+    return NULL;
+}
+
+/* An in-process request's raw query value (malloc'd), like MHD's: the first
+ * "name=value" pair; a name without '=' has no value. */
+static char *ex_query(const struct dsb_http_exchange *ex, const char *name)
+{
+    const char *p = strchr(ex->url, '?');
+    size_t nl = strlen(name);
+
+    while (p && *p) {
+        size_t len = strcspn(++p, "&");
+        if (len > nl && p[nl] == '=' && strncmp(p, name, nl) == 0)
+            return strndup(p + nl + 1, len - nl - 1);
+        p += len;
+    }
+    return NULL;
+}
+
 const char *dsb_req_header(struct dsb_req *r, const char *name)
 {
+    if (r->ex)
+        return ex_header(r->ex, name);
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
 char *dsb_req_query(struct dsb_req *r, const char *name, int *bad)
 {
-    const char *raw = MHD_lookup_connection_value(r->conn,
-                                                  MHD_GET_ARGUMENT_KIND, name);
-    char *v = raw ? strdup(raw) : NULL;
+    const char *raw = r->ex ? NULL : MHD_lookup_connection_value(
+        r->conn, MHD_GET_ARGUMENT_KIND, name);
+    char *v = r->ex ? ex_query(r->ex, name) : raw ? strdup(raw) : NULL;
 
     if (v && dsb_query_decode(v) < 0) {
         *bad = 1;
@@ -183,7 +212,8 @@ static void set_request_id(struct dsb_req *r)
 
 static struct dsb_req *req_new(struct dsb_server *s,
                                struct MHD_Connection *conn, const char *url,
-                               const char *method)
+                               const char *method,
+                               struct dsb_http_exchange *ex)
 {
     struct dsb_req *r = calloc(1, sizeof(*r));
 
@@ -191,6 +221,7 @@ static struct dsb_req *req_new(struct dsb_server *s,
         return NULL;
     r->srv = s;
     r->conn = conn;
+    r->ex = ex;
     r->url = url;
     r->method = method;
     r->start_us = dsb_monotonic_us();
@@ -336,7 +367,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 
     (void)version;
     if (!r) {
-        r = req_new(cls, conn, url, method);
+        r = req_new(cls, conn, url, method, NULL);
         if (!r)
             return MHD_NO;
         *con_cls = r;
@@ -355,23 +386,60 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     return MHD_YES;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn,
-                         void **con_cls, enum MHD_RequestTerminationCode toe)
+/* Accounts for a finished request and frees it. */
+static void req_finish(struct dsb_server *s, struct dsb_req *r)
 {
-    struct dsb_req *r = *con_cls;
-    struct dsb_server *s = cls;
-
-    (void)conn;
-    (void)toe;
-    if (!r)
-        return;
     if (!r->responded)
         r->status = 499; /* the client went away first */
     dsb_metrics_request(s->metrics, r->route, r->status,
                         dsb_monotonic_us() - r->start_us);
     access_log(r);
     req_free(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+                         void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    struct dsb_req *r = *con_cls;
+
+    (void)conn;
+    (void)toe;
+    if (!r)
+        return;
+    req_finish(cls, r);
     *con_cls = NULL;
+}
+
+void dsb_http_exchange_clear(struct dsb_http_exchange *ex)
+{
+    free(ex->content_type);
+    free(ex->resp);
+    free(ex->resp_headers);
+    ex->content_type = ex->resp = ex->resp_headers = NULL;
+    ex->resp_len = 0;
+    ex->status = 0;
+}
+
+int dsb_server_dispatch(struct dsb_server *s, struct dsb_http_exchange *ex)
+{
+    char *path = strndup(ex->url, strcspn(ex->url, "?"));
+    struct dsb_req *r = path ? req_new(s, NULL, path, ex->method, ex) : NULL;
+    int rc = -1;
+
+    if (!r)
+        goto fail;
+    if (ex->body_len > s->max_body)
+        too_large(r);
+    else if (ex->body && append_body(r, ex->body, ex->body_len) < 0)
+        goto fail;
+    if (!r->responded)
+        dispatch(r);
+    rc = ex->resp ? 0 : -1;
+fail:
+    if (r)
+        req_finish(s, r);
+    free(path);
+    return rc;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn,
@@ -559,6 +627,16 @@ static struct dsb_server *server_new(const struct dsb_server_opts *o)
     return s;
 }
 
+static void announce(struct dsb_server *s, const char *listen,
+                     size_t n_sources)
+{
+    if (s->port_file && write_port_file(s->port_file, s->port) < 0)
+        dsb_logf(DSB_LOG_WARN, NULL, "cannot write the port file %s: %s",
+                 s->port_file, strerror(errno));
+    dsb_logf(DSB_LOG_INFO, NULL, "listening on http://%.*s:%d/ (%zu sources)",
+             (int)strcspn(listen, ":"), listen, s->port, n_sources);
+}
+
 struct dsb_server *dsb_server_start(const struct dsb_server_opts *o,
                                     struct dsb_diags *d)
 {
@@ -582,14 +660,12 @@ struct dsb_server *dsb_server_start(const struct dsb_server_opts *o,
     listen = o->listen ? o->listen
                        : json_string_value(json_object_get(b->cfg->broker,
                                                            "listen"));
-    if (open_state(s, b, d) < 0 || start_daemon(s, b, listen, d) < 0)
+    if (open_state(s, b, d) < 0 ||
+        (!o->no_listen && start_daemon(s, b, listen, d) < 0))
         goto fail;
-    if (s->port_file && write_port_file(s->port_file, s->port) < 0)
-        dsb_logf(DSB_LOG_WARN, NULL, "cannot write the port file %s: %s",
-                 s->port_file, strerror(errno));
     log_sources(b);
-    dsb_logf(DSB_LOG_INFO, NULL, "listening on http://%.*s:%d/ (%zu sources)",
-             (int)strcspn(listen, ":"), listen, s->port, b->n_sources);
+    if (!o->no_listen)
+        announce(s, listen, b->n_sources);
     return s;
 fail:
     if (s)
@@ -641,7 +717,7 @@ void dsb_server_stop(struct dsb_server *s, long grace_ms)
     if (!s)
         return;
     end = dsb_monotonic_ms() + (grace_ms < 0 ? s->grace_ms : grace_ms);
-    fd = MHD_quiesce_daemon(s->mhd);
+    fd = s->mhd ? MHD_quiesce_daemon(s->mhd) : MHD_INVALID_SOCKET;
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
     while (atomic_load(&s->in_flight) > 0 && dsb_monotonic_ms() < end)

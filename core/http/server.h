@@ -14,6 +14,24 @@ struct dsb_server_opts {
     const char *listen;       /* NULL: broker.yaml's listen ("host:port") */
     const char *port_file;    /* NULL, or a file to write the bound port to */
     int preflight;            /* open each source in a child first */
+    int no_listen;            /* in-process only: nothing binds, requests
+                                 come through dsb_server_dispatch */
+};
+
+/* One request served in-process, without sockets (tests, fuzzing). */
+struct dsb_http_exchange {
+    /* in, borrowed */
+    const char *method;
+    const char *url;              /* path, optionally "?query" */
+    const char *const *headers;   /* name, value, ..., NULL; may be NULL */
+    const char *body;             /* NULL: no body */
+    size_t body_len;
+    /* out, owned by the exchange (dsb_http_exchange_clear frees them) */
+    int status;
+    char *content_type;           /* NULL when the reply has none */
+    char *resp;                   /* the reply body, NUL-terminated */
+    size_t resp_len;
+    char *resp_headers;           /* "Name: value\n" lines */
 };
 
 /*
@@ -35,6 +53,15 @@ int dsb_server_reload(struct dsb_server *s);
 /* Stops accepting, lets requests in flight finish (up to grace_ms; -1: the
  * configured limits.shutdown_grace_seconds), then frees everything. */
 void dsb_server_stop(struct dsb_server *s, long grace_ms);
+
+/*
+ * Serves one request the way the listener would (size limit, routing, CORS,
+ * auth, handler, metrics, access log) and fills the exchange's outputs.
+ * Returns 0, or -1 when out of memory (outputs then unset).
+ */
+int dsb_server_dispatch(struct dsb_server *s, struct dsb_http_exchange *ex);
+/* Frees an exchange's outputs and zeroes them. */
+void dsb_http_exchange_clear(struct dsb_http_exchange *ex);
 
 /* Prints the route table, one "METHOD PATTERN  summary" line each. */
 void dsb_http_routes_print(FILE *out);

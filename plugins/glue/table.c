@@ -326,10 +326,15 @@ int glue_read_spec_json(const struct glue_inst *g, const char *db,
                         const json_t *t, const struct dsb_read_target *target,
                         json_t **out, struct dsb_error *err)
 {
-    json_t *tj = glue_table_json(t), *spec = NULL;
-    char *qn = glue_quoted(db, glue_str(t, "Name"));
+    json_t *tj = NULL, *spec = NULL;
+    char *qn = NULL;
     unsigned caps = target ? target->caps : DSB_EXEC_GLUE_CATALOG;
 
+    if (!glue_str(t, "Name"))
+        return dsb_error_set(err, DSB_E_UPSTREAM, "Glue sent a table "
+                             "without a name");
+    tj = glue_table_json(t);
+    qn = glue_quoted(db, glue_str(t, "Name"));
     if (tj && qn)
         spec = json_pack("{s:s, s:s, s:n, s:{}, s:{}, s:O, s:[], s:O, s:O, "
                          "s:{s:[], s:{}}, s:[], s:O}", "qualified_name", qn,

@@ -427,5 +427,7 @@ int s3csv_list(const struct s3csv_inst *in, const struct s3csv_root *root,
                      : listing_local(in, root, sub, recursive, out, err);
     if (rc == 0)
         listing_sort(out);
+    else
+        s3csv_listing_free(out); /* a page may have added entries */
     return rc;
 }

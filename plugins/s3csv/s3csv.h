@@ -136,7 +136,8 @@ struct s3csv_inst {
  * folders in dirs.  Names starting with '.' or '_' are skipped (Spark's
  * hidden files).  Local roots never leave the root through symlinks.
  * Results are sorted by key.  0, or -1 with err set (DSB_E_NOT_FOUND for a
- * missing bucket or directory).  Release with s3csv_listing_free.
+ * missing bucket or directory), out then empty.  Release with
+ * s3csv_listing_free.
  */
 int s3csv_list(const struct s3csv_inst *in, const struct s3csv_root *root,
                const char *sub, int recursive, struct s3csv_listing *out,
