@@ -25,6 +25,9 @@ struct dsb_call {
  * Returns -1 when memory is exhausted. */
 int dsb_call_begin(struct dsb_call *call, int64_t timeout_ms,
                    const char *request_id);
+/* The monotonic deadline (ms) of the call begun on this thread, 0 when none:
+ * host services that block (the AWS client) stop there. */
+int64_t dsb_call_current_deadline(void);
 /* Ends a call, freeing its arena. */
 void dsb_call_end(struct dsb_call *call);
 

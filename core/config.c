@@ -93,7 +93,11 @@ static const struct dsb_option limits_opts[] = {
                    "idle connections are closed after this"),
     DSB_OPTION_INT("max_header_bytes", 0, "32768", 4096, 1048576,
                    "largest request head (line and headers; 431 beyond)"),
-    DSB_OPTION_INT("threads", 0, "2", 1, 256, "HTTP worker threads"),
+    DSB_OPTION_INT("threads", 0, "2", 1, 256, "HTTP worker threads (they "
+                   "parse requests and send responses)"),
+    DSB_OPTION_INT("call_threads", 0, "16", 1, 1024, "threads that run the "
+                   "handlers (plugin calls, sessions, jobs): that many "
+                   "requests are served at once, the rest wait in order"),
     DSB_OPTION_INT("shutdown_grace_seconds", 0, "30", 0, 3600,
                    "on SIGTERM, how long in-flight requests may finish"),
     DSB_OPTION_INT("plugin_timeout_ms", 0, "30000", 100, 600000,

@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "arena.h"
 #include "aws/buf.h"
 #include "aws/credentials.h"
 #include "aws/errors.h"
@@ -379,6 +380,29 @@ static int transport_error(const struct dsb_aws_request *r, const char *url,
     return -1;
 }
 
+/* What is left of the calling plugin call's deadline: -1 when there is
+ * none, 0 when it has passed. */
+static int64_t time_left_ms(void)
+{
+    int64_t d = dsb_call_current_deadline(), left;
+
+    if (!d)
+        return -1;
+    left = d - dsb_monotonic_ms();
+    return left > 0 ? left : 0;
+}
+
+static int call_deadline_passed(const struct dsb_aws_request *r,
+                                struct dsb_error *err)
+{
+    dsb_error_set(err, DSB_E_TIMEOUT, "aws %s: the plugin call's deadline "
+                  "passed before the request could be sent", r->service);
+    dsb_error_hint(err, "retry later, or raise limits.plugin_timeout_ms in "
+                        "broker.yaml");
+    err->retryable = 1;
+    return -1;
+}
+
 /* One signed attempt: 0 with h filled when a response arrived, -1 with
  * err (retryable set for transport failures). */
 static int attempt(struct dsb_aws *a, const struct dsb_aws_request *r,
@@ -389,9 +413,14 @@ static int attempt(struct dsb_aws *a, const struct dsb_aws_request *r,
     struct wire w = {0};
     struct dsb_aws_http_req hr = {0};
     long timeout = r->timeout_ms > 0 ? r->timeout_ms : a->timeout_ms;
+    int64_t left = time_left_ms();
     int rc = -1;
 
     memset(h, 0, sizeof(*h));
+    if (left == 0)
+        return call_deadline_passed(r, err);
+    if (left > 0 && left < timeout)
+        timeout = (long)left;
     if (dsb_aws_credprov_get(a->creds, &c, err) < 0)
         goto fail;
     if (build_wire(r, t, region, &c, &w) < 0) {
@@ -507,6 +536,8 @@ static int send_loop(struct dsb_aws *a, const struct dsb_aws_request *r,
         if (!o.retry || n >= a->max_attempts)
             return rc;
         wait = backoff_ms(a, n);
+        if (time_left_ms() >= 0 && time_left_ms() <= wait)
+            return rc; /* no time left for another attempt */
         log_retry(r, n, a->max_attempts, &o, h->status, err, wait);
         dsb_aws_http_resp_free(h);
         sleep_ms(wait);

@@ -76,6 +76,7 @@ struct dsb_server {
     struct dsb_jobs *jobs;      /* lives across reloads */
     struct dsb_gen *jobs_gen;   /* holds the broker jobs is configured with */
     struct dsb_metrics *metrics;
+    struct dsb_call_pool *pool; /* runs handlers that may block (pool.c) */
     atomic_long in_flight;
     atomic_llong last_expiry_ms;
     int port;
@@ -107,7 +108,21 @@ struct dsb_req {
     int compat;                /* problems also carry success/error */
     struct { char *name, *value; } hdrs[8]; /* extra response headers */
     size_t n_hdrs;
+    /* a request run by the call pool: its connection is suspended and the
+     * response waits here until the worker resumes and queues it */
+    int deferred;
+    struct MHD_Response *deferred_resp;
+    unsigned deferred_status;
 };
+
+/* The call pool (pool.c). */
+typedef void (*dsb_pool_run_fn)(struct dsb_req *r);
+struct dsb_call_pool;
+struct dsb_call_pool *dsb_call_pool_new(size_t n_threads, dsb_pool_run_fn run);
+/* Queues r; -1 when out of memory or stopping (r was not queued). */
+int dsb_call_pool_submit(struct dsb_call_pool *p, struct dsb_req *r);
+/* Runs every queued request, then joins the threads. */
+void dsb_call_pool_free(struct dsb_call_pool *p);
 
 /* Generations. */
 struct dsb_gen *dsb_gen_acquire(struct dsb_server *s);

@@ -118,6 +118,11 @@ void dsb_reply_bytes(struct dsb_req *r, int status, const char *ctype,
     if (!resp)
         return;
     add_headers(r, mhd_add, resp, ctype, etag);
+    if (r->deferred) { /* a pool thread: the worker queues it on resume */
+        r->deferred_resp = resp;
+        r->deferred_status = (unsigned)status;
+        return;
+    }
     MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
 }

@@ -240,6 +240,8 @@ static void req_free(struct dsb_req *r)
         free(r->hdrs[i].value);
     }
     free(r->body);
+    if (r->deferred_resp)
+        MHD_destroy_response(r->deferred_resp);
     atomic_fetch_sub(&r->srv->in_flight, 1);
     free(r);
 }
@@ -344,18 +346,69 @@ static int route_request(struct dsb_req *r)
     return -1;
 }
 
-static void dispatch(struct dsb_req *r)
+/* Everything before the route's handler: 0 when the handler is to run,
+ * -1 when a response (preflight, 404, 405, 401) was sent. */
+static int prepare(struct dsb_req *r)
 {
     dsb_cors_origin(r);
     if (dsb_cors_preflight(r))
-        return;
+        return -1;
     if (route_request(r) < 0 || dsb_auth_check(r) < 0)
-        return;
+        return -1;
     maybe_expire_sessions(r);
+    return 0;
+}
+
+static void run_handler(struct dsb_req *r)
+{
     r->route->fn(r);
     if (!r->responded)
         dsb_reply_problem(r, 500, "internal", "the handler sent no response",
                           NULL, NULL);
+}
+
+static void dispatch(struct dsb_req *r)
+{
+    if (prepare(r) == 0)
+        run_handler(r);
+}
+
+/* On a call-pool thread: the handler, then the worker takes the response. */
+static void run_deferred(struct dsb_req *r)
+{
+    run_handler(r);
+    MHD_resume_connection(r->conn);
+}
+
+/* Health routes answer inline; every other handler may block on a plugin,
+ * SQLite or a child process, so it runs on the call pool and leaves the
+ * worker free for other connections. */
+static int defer(struct dsb_req *r, struct MHD_Connection *conn)
+{
+    if (!r->srv->pool || (r->route->flags & DSB_ROUTE_HEALTH))
+        return 0;
+    r->deferred = 1;
+    MHD_suspend_connection(conn);
+    if (dsb_call_pool_submit(r->srv->pool, r) == 0)
+        return 1;
+    MHD_resume_connection(conn);
+    r->deferred = 0;
+    return 0;
+}
+
+/* The worker's side of a deferred request, called again after resume. */
+static enum MHD_Result send_deferred(struct dsb_req *r,
+                                     struct MHD_Connection *conn)
+{
+    struct MHD_Response *resp = r->deferred_resp;
+    enum MHD_Result rc;
+
+    if (!resp)
+        return MHD_NO; /* no memory for the response: close */
+    r->deferred_resp = NULL;
+    rc = MHD_queue_response(conn, r->deferred_status, resp);
+    MHD_destroy_response(resp);
+    return rc;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -379,10 +432,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         *upload_size = 0;
         return rc < 0 ? MHD_NO : MHD_YES;
     }
+    if (r->deferred)
+        return send_deferred(r, conn);
     if (r->too_large && !r->responded)
         too_large(r);
-    if (!r->responded)
-        dispatch(r);
+    if (!r->responded && prepare(r) == 0 && !defer(r, conn))
+        run_handler(r);
     return MHD_YES;
 }
 
@@ -503,11 +558,18 @@ static int start_daemon(struct dsb_server *s, const struct dsb_broker *b,
 {
     struct sockaddr_in sa;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                     MHD_USE_ITC;
+                     MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     const union MHD_DaemonInfo *di;
 
     if (parse_listen(listen, &sa, d) < 0)
         return -1;
+    s->pool = dsb_call_pool_new((size_t)conf_int(b, "limits", "call_threads"),
+                                run_deferred);
+    if (!s->pool) {
+        dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0, "cannot start the call "
+                     "pool's threads: %s", strerror(errno));
+        return -1;
+    }
     s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)conf_int(b, "limits", "threads"),
@@ -593,6 +655,9 @@ static void jobs_follow(struct dsb_server *s, struct dsb_gen *g)
 
 static void server_free(struct dsb_server *s)
 {
+    /* first the pool: every deferred request is answered and its
+     * connection resumed, as the daemon must not stop with suspended ones */
+    dsb_call_pool_free(s->pool);
     if (s->mhd)
         MHD_stop_daemon(s->mhd);
     dsb_jobs_close(s->jobs);

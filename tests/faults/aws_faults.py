@@ -4,7 +4,7 @@
 A moto_server of its own (so the shared one is untouched) sits behind a
 TCP proxy written here; the broker's aws.endpoint_url is the proxy, with
 short timeouts (connect 500 ms, attempt 1000 ms, 2 attempts, backoff <=
-100 ms).  Phases, each under load on `glue` (Glue catalog), `lake` (s3csv
+100 ms, plugin calls 2.1 s).  Phases, each under load on `glue` (Glue catalog), `lake` (s3csv
 on S3), `local` (s3csv on local files) and /healthz:
   slow     the proxy holds each connection 3 s: glue/lake answer 504
            problems within the attempts' time, at most 2 attempts each
@@ -135,7 +135,10 @@ def conf(work, proxy_port):
            "cache:\n  ttl_seconds: 0\n  error_ttl_seconds: 0\n"
            "secrets:\n  ttl_seconds: 3600\n"
            "auth:\n  enabled: true\n  tokens:\n    - name: agent\n"
-           "      token: aws-sm:dsb/fault-token\nlimits:\n  threads: 8\n")
+           "      token: aws-sm:dsb/fault-token\nlimits:\n  threads: 8\n"
+           # one plugin call may send several AWS requests: its deadline
+           # bounds them all to what one request's attempts may take
+           f"  plugin_timeout_ms: {ATTEMPTS * TIMEOUT_MS + BACKOFF_CAP_MS}\n")
     return {"broker.yaml": fl.broker_yaml(state, aws),
             "glue.yaml": "name: glue\nplugin: glue\nnetwork: public\n",
             "lake.yaml": "name: lake\nplugin: s3csv\nnetwork: public\n"

@@ -139,7 +139,7 @@ static inline struct dsb_server *t_start(const char *conf_dir)
     char *dir = conf_dir ? strdup(conf_dir)
                          : t_src("tests/fixtures/confd-http");
     char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "http");
-    struct dsb_server_opts o = {dir, pdir, NULL, NULL, 0, 0};
+    struct dsb_server_opts o = {.conf_dir = dir, .plugin_dir = pdir};
     struct dsb_diags d;
 
     dsb_diags_init(&d);

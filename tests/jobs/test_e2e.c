@@ -86,7 +86,7 @@ static void start(void)
 {
     char *dir = t_tmpdir(), conf[4200], root[4200], data[4300];
     char *pdir = getenv("DSB_PLUGIN_DIR");
-    struct dsb_server_opts o = {conf, pdir, NULL, NULL, 0};
+    struct dsb_server_opts o = {.conf_dir = conf, .plugin_dir = pdir};
     struct dsb_diags d;
 
     pg_t_load_env();
