@@ -112,13 +112,14 @@ static int report_checks(struct cli *c, struct dsb_broker *b)
     return bad;
 }
 
-static int cmd_check_config(struct cli *c)
+static int cmd_check_config(struct cli *c, char **operands)
 {
     struct dsb_diags d;
     struct dsb_plugin_set ps = {0};
     struct dsb_config *cfg;
     int rc = DSB_EXIT_OK;
 
+    (void)operands;
     dsb_diags_init(&d);
     cfg = load_only(c, &ps, &d);
     dsb_diags_print(&d, c->out);
@@ -145,13 +146,14 @@ static int cmd_check_config(struct cli *c)
     return rc;
 }
 
-static int cmd_plugins(struct cli *c)
+static int cmd_plugins(struct cli *c, char **operands)
 {
     struct dsb_diags d;
     struct dsb_plugin_set ps = {0};
     struct dsb_config *cfg;
     json_t *arr = json_array();
 
+    (void)operands;
     dsb_diags_init(&d);
     cfg = dsb_config_load_broker(c->conf_dir, c->plugin_dir, &d);
     if (cfg && cfg->plugin_dir)
@@ -177,13 +179,14 @@ static const char *state_name(const struct dsb_source_conf *s,
     return dsb_plugins_find(ps, s->plugin) ? "enabled" : "plugin-missing";
 }
 
-static int cmd_sources(struct cli *c)
+static int cmd_sources(struct cli *c, char **operands)
 {
     struct dsb_diags d;
     struct dsb_plugin_set ps = {0};
     struct dsb_config *cfg;
     json_t *arr = json_array();
 
+    (void)operands;
     dsb_diags_init(&d);
     cfg = load_only(c, &ps, &d);
     dsb_diags_print(&d, c->errs);
@@ -219,15 +222,18 @@ static int cmd_sources(struct cli *c)
     }
 }
 
-static int cmd_serve(struct cli *c)
+static int cmd_serve(struct cli *c, char **operands)
 {
-    struct dsb_server_opts o = {c->conf_dir, c->plugin_dir, c->listen,
-                                c->port_file, 1, 0};
+    struct dsb_server_opts o = {.conf_dir = c->conf_dir,
+                                .plugin_dir = c->plugin_dir,
+                                .listen = c->listen,
+                                .port_file = c->port_file, .preflight = 1};
     struct dsb_diags d;
     struct dsb_server *srv;
     sigset_t set;
     int sig = 0;
 
+    (void)operands;
     /* signals are taken by sigwait below, in every thread */
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -288,11 +294,65 @@ static int parse_flags(struct cli *c, int argc, char **argv, FILE *errs)
     return 0;
 }
 
+static int cmd_routes(struct cli *c, char **operands)
+{
+    (void)operands;
+    dsb_http_routes_print(c->out);
+    return DSB_EXIT_OK;
+}
+
+static int cmd_context(struct cli *c, char **operands)
+{
+    return dsb_cli_context(c->conf_dir, operands[0], c->out, c->errs);
+}
+
+static int cmd_submit(struct cli *c, char **operands)
+{
+    return dsb_cli_submit(c->conf_dir, operands[0], operands[1], c->out,
+                          c->errs);
+}
+
+static const struct command {
+    const char *name, *operands; /* operands as usage shows them */
+    int n_operands;
+    int (*run)(struct cli *c, char **operands);
+} commands[] = {
+    {"check-config", "", 0, cmd_check_config},
+    {"plugins", "", 0, cmd_plugins},
+    {"sources", "", 0, cmd_sources},
+    {"routes", "", 0, cmd_routes},
+    {"serve", "", 0, cmd_serve},
+    {"context", " SESSION", 1, cmd_context},
+    {"submit", " SESSION FILE.py", 2, cmd_submit},
+};
+
+static int run_command(struct cli *c, const char *cmd, char **operands,
+                       int n_operands)
+{
+    size_t i, n = sizeof(commands) / sizeof(commands[0]);
+
+    for (i = 0; i < n && strcmp(commands[i].name, cmd) != 0; i++)
+        ;
+    if (i == n) {
+        fprintf(c->errs, "dsbroker: unknown command \"%s\"; commands:", cmd);
+        for (i = 0; i < n; i++)
+            fprintf(c->errs, "%s %s", i ? "," : "", commands[i].name);
+        fputs(" (see dsbroker --help)\n", c->errs);
+        return DSB_EXIT_USAGE;
+    }
+    if (n_operands != commands[i].n_operands) {
+        fprintf(c->errs, "dsbroker: usage: dsbroker %s%s\n", commands[i].name,
+                commands[i].operands);
+        return DSB_EXIT_USAGE;
+    }
+    return commands[i].run(c, operands);
+}
+
 int dsb_cli_main(int argc, char **argv, FILE *out, FILE *errs)
 {
     struct cli c = {0};
     const char *cmd;
-    int flag, ci, ai = 0;
+    int flag, ci, ai;
 
     c.out = out;
     c.errs = errs;
@@ -303,50 +363,26 @@ int dsb_cli_main(int argc, char **argv, FILE *out, FILE *errs)
     /* flags may also follow the command: parse the rest once more */
     cmd = flag == 0 && optind < argc ? argv[optind] : NULL;
     ci = optind;
+    ai = argc; /* first operand after the command */
     if (cmd && flag == 0 && optind + 1 < argc) {
         flag = parse_flags(&c, argc - optind, argv + optind, errs);
-        ai = ci + optind; /* first operand after the command */
+        ai = ci + optind;
     }
-    if (flag == 'h') {
-        fputs(usage_text, out);
-        return DSB_EXIT_OK;
-    }
-    if (flag == 'V') {
-        fprintf(out, "dsbroker %s (plugin ABI %d.%d, %s)\n", DSB_VERSION,
-                DSB_ABI_MAJOR, DSB_ABI_MINOR, DSB_BUILD_TAG);
+    if (flag == 'h' || flag == 'V') {
+        if (flag == 'h')
+            fputs(usage_text, out);
+        else
+            fprintf(out, "dsbroker %s (plugin ABI %d.%d, %s)\n", DSB_VERSION,
+                    DSB_ABI_MAJOR, DSB_ABI_MINOR, DSB_BUILD_TAG);
         return DSB_EXIT_OK;
     }
     if (flag)
         return DSB_EXIT_USAGE;
-    if (!c.conf_dir)
-        c.conf_dir = default_conf_dir();
     if (!cmd) {
         fputs(usage_text, errs);
         return DSB_EXIT_USAGE;
     }
-    if (strcmp(cmd, "check-config") == 0)
-        return cmd_check_config(&c);
-    if (strcmp(cmd, "plugins") == 0)
-        return cmd_plugins(&c);
-    if (strcmp(cmd, "sources") == 0)
-        return cmd_sources(&c);
-    if (strcmp(cmd, "serve") == 0)
-        return cmd_serve(&c);
-    if (strcmp(cmd, "routes") == 0) {
-        dsb_http_routes_print(out);
-        return DSB_EXIT_OK;
-    }
-    if (strcmp(cmd, "context") == 0 && ai && ai + 1 == argc)
-        return dsb_cli_context(c.conf_dir, argv[ai], out, errs);
-    if (strcmp(cmd, "submit") == 0 && ai && ai + 2 == argc)
-        return dsb_cli_submit(c.conf_dir, argv[ai], argv[ai + 1], out, errs);
-    if (strcmp(cmd, "context") == 0 || strcmp(cmd, "submit") == 0) {
-        fprintf(errs, "dsbroker: usage: dsbroker context SESSION | dsbroker "
-                "submit SESSION FILE.py\n");
-        return DSB_EXIT_USAGE;
-    }
-    fprintf(errs, "dsbroker: unknown command \"%s\"; commands: check-config, "
-            "plugins, sources, routes, serve, context, submit (see dsbroker "
-            "--help)\n", cmd);
-    return DSB_EXIT_USAGE;
+    if (!c.conf_dir)
+        c.conf_dir = default_conf_dir();
+    return run_command(&c, cmd, argv + ai, argc - ai);
 }
