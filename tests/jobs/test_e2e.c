@@ -9,6 +9,7 @@
  * One Spark run.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -82,6 +83,48 @@ static const char expected[] =
 
 static char *pg_password;
 
+/* The secret scan (tests/secrets-scan): the PostgreSQL password is a
+ * canary; every response body is kept by t_req, every file of the job's
+ * directory (script, launch record, logs, output) by keep_job_files. */
+static void keep_canary(const char *value)
+{
+    FILE *f = t_canary_open("canaries", "e2e");
+
+    if (f) {
+        fprintf(f, "%s\n", value);
+        fclose(f);
+    }
+}
+
+static void keep_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    struct stat st;
+    char p[4400];
+
+    cr_assert(d, "cannot read %s", dir);
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            keep_tree(p);
+        else if (S_ISREG(st.st_mode))
+            t_canary_keep_file("job-file", p);
+    }
+    closedir(d);
+}
+
+static void keep_job_files(const char *id)
+{
+    char p[4200];
+
+    snprintf(p, sizeof(p), "%s/state/jobs/%s", getenv("DSB_TEST_E2E_DIR"),
+             id);
+    keep_tree(p);
+}
+
 static void start(void)
 {
     char *dir = t_tmpdir(), conf[4200], root[4200], data[4300];
@@ -94,6 +137,7 @@ static void start(void)
                                      "r"));
     pg_password[strcspn(pg_password, "\n")] = '\0';
     cr_assert(strlen(pg_password) >= 8);
+    keep_canary(pg_password);
     setenv("DSB_TEST_E2E_DIR", dir, 1);
     snprintf(conf, sizeof(conf), "%s/conf.d", dir);
     snprintf(root, sizeof(root), "%s/e2edata", dir);
@@ -225,6 +269,7 @@ Test(e2e, context_code_verbatim_joined_on_real_spark)
     snprintf(p, sizeof(p), "/v1/sessions/%s/jobs", str(s, "id"));
     job = call("POST", p, body, 202);
     done = wait_final(str(job, "id"));
+    keep_job_files(str(job, "id"));
     if (strcmp(str(done, "state"), "succeeded") != 0) {
         snprintf(p, sizeof(p), "/v1/jobs/%s/logs?lines=40", str(job, "id"));
         res = call("GET", p, NULL, 200);
