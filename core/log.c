@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,10 @@
 
 #define REDACTED "[REDACTED]"
 
-static enum dsb_log_level log_level = DSB_LOG_INFO;
-static int log_json;
+/* Changed by a reload while other threads log: atomics (relaxed; a line
+ * written during a reload may still use the old setting). */
+static atomic_int log_level = DSB_LOG_INFO;
+static atomic_int log_json;
 
 struct redact_entry {
     char *value;
@@ -28,17 +31,23 @@ static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void dsb_log_set_level(enum dsb_log_level level)
 {
-    log_level = level;
+    atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
 }
 
 enum dsb_log_level dsb_log_level(void)
 {
-    return log_level;
+    return (enum dsb_log_level)atomic_load_explicit(&log_level,
+                                                    memory_order_relaxed);
 }
 
 void dsb_log_set_json(int json)
 {
-    log_json = json;
+    atomic_store_explicit(&log_json, json, memory_order_relaxed);
+}
+
+static int logs_json(void)
+{
+    return atomic_load_explicit(&log_json, memory_order_relaxed);
 }
 
 int dsb_log_level_parse(const char *s)
@@ -67,7 +76,7 @@ static void write_line(enum dsb_log_level level, const char *component,
     char ts[32];
 
     format_ts(ts);
-    if (log_json) {
+    if (logs_json()) {
         json_t *o = json_pack("{s:s, s:s, s:s?, s:s}", "ts", ts, "level",
                               level_names[level], "component", component,
                               "msg", msg);
@@ -90,7 +99,7 @@ void dsb_vlogf(enum dsb_log_level level, const char *component,
 {
     char buf[4096];
 
-    if (level > log_level)
+    if (level > dsb_log_level())
         return;
     vsnprintf(buf, sizeof(buf), fmt, ap);
     for (char *p = buf; *p; p++)
@@ -157,9 +166,9 @@ void dsb_log_event(enum dsb_log_level level, const char *component,
 {
     char buf[4096];
 
-    if (level > log_level)
+    if (level > dsb_log_level())
         return;
-    if (!log_json) {
+    if (!logs_json()) {
         event_text(msg, fields, buf, sizeof(buf));
         dsb_logf(level, component, "%s", buf);
         return;
