@@ -429,7 +429,12 @@ void dsb_h_compat_glue_select(struct dsb_req *r)
 
     r->compat = 1;
     body = dsb_req_json(r);
-    if (body && (sel = body_tables(r, body, &n)) != NULL) {
+    if (body && json_object_get(body, "session_id") &&
+        !json_is_string(json_object_get(body, "session_id")))
+        dsb_reply_problem(r, 422, "invalid", "session_id must be a string",
+                          NULL, "the path names the session: leave "
+                          "session_id out or send it as a string");
+    else if (body && (sel = body_tables(r, body, &n)) != NULL) {
         srcs = sources_of(r, "glue", &n_src);
         for (size_t i = 0; srcs && i < n; i++)
             locate_glue(r, &sel[i], srcs, n_src);

@@ -13,6 +13,7 @@
 #define LOG_LINES_DEFAULT 200
 #define RESULT_LIMIT_DEFAULT 100
 #define RESULT_LIMIT_MAX 10000
+#define TIMEOUT_MAX_SECONDS 315360000.0 /* ten years */
 
 /* The parsed body of POST /v1/sessions/{id}/jobs (strings borrowed). */
 struct job_body {
@@ -46,7 +47,8 @@ static int check_members(struct dsb_req *r, const json_t *o)
         for (const char *const *s = str; *s && !known; s++)
             if (strcmp(k, *s) == 0) {
                 known = 1;
-                if (!json_is_string(v) && !json_is_null(v)) {
+                /* code and entry_point: a string; name, executor: or null */
+                if (!json_is_string(v) && (s - str < 2 || !json_is_null(v))) {
                     snprintf(why, sizeof(why), "%s must be a string", k);
                     return body_problem(r, why);
                 }
@@ -56,6 +58,27 @@ static int check_members(struct dsb_req *r, const json_t *o)
             return body_problem(r, why);
         }
     }
+    return 0;
+}
+
+/* timeout_seconds: absent (0), or a whole number in range; JSON Schema
+ * counts 76.0 as an integer, so an integral real is one too. */
+static int timeout_of(const json_t *t, long *out)
+{
+    double d;
+
+    *out = 0;
+    if (!t)
+        return 0;
+    if (json_is_integer(t))
+        d = (double)json_integer_value(t);
+    else if (json_is_real(t))
+        d = json_real_value(t);
+    else
+        return -1;
+    if (!(d >= 0 && d <= TIMEOUT_MAX_SECONDS) || d != (double)(long)d)
+        return -1;
+    *out = (long)d;
     return 0;
 }
 
@@ -71,13 +94,13 @@ static int parse_body(struct dsb_req *r, const json_t *o, struct job_body *b)
     b->name = json_string_value(json_object_get(o, "name"));
     b->executor = json_string_value(json_object_get(o, "executor"));
     b->args = json_object_get(o, "args");
-    if (!(b->code && *b->code) == !(b->entry_point && *b->entry_point))
+    if ((b->code && !*b->code) || (b->entry_point && !*b->entry_point))
+        return body_problem(r, "code and entry_point may not be empty");
+    if (!b->code == !b->entry_point)
         return body_problem(r, "give either code or entry_point");
-    if (t && (!json_is_integer(t) || json_integer_value(t) < 0 ||
-              json_integer_value(t) > 10L * 365 * 86400))
-        return body_problem(r, "timeout_seconds must be a non-negative "
-                            "integer");
-    b->timeout = t ? (long)json_integer_value(t) : 0;
+    if (timeout_of(t, &b->timeout) < 0)
+        return body_problem(r, "timeout_seconds must be a whole number of "
+                            "seconds from 0 to 315360000");
     if (b->args && !json_is_array(b->args) && !json_is_null(b->args))
         return body_problem(r, "args must be a list of strings");
     json_array_foreach(b->args, i, v)
