@@ -35,7 +35,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 venv=${DSB_VENV:-$root/.venv}
-py=("moto[server]>=5,<6" "boto3>=1.34")
+py=("moto[server]>=5,<6" "boto3>=1.34" "schemathesis>=4,<5")
 [ "$want_spark" = 1 ] && py+=("pyspark>=4,<5")
 if [ ! -x "$venv/bin/python" ]; then
   echo "setup: creating the project venv in $venv"
@@ -46,6 +46,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${py[*]}" ]; then
   echo "setup: installing ${py[*]} into the venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "${py[@]}" 2>&1 |
     grep -v "^\[notice\]" >&2 || true
-  "$venv/bin/python" -c "import moto, boto3" || { echo "setup: venv install failed" >&2; exit 1; }
+  "$venv/bin/python" -c "import moto, boto3, schemathesis" || { echo "setup: venv install failed" >&2; exit 1; }
   echo "${py[*]}" > "$stamp"
 fi
