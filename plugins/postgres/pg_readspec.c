@@ -287,22 +287,42 @@ static void pg_url_encode(const char *s, char *buf, size_t len)
     buf[w] = '\0';
 }
 
-/* jdbc:postgresql://host:port/db?sslmode=..&ApplicationName=.. */
+/* Percent-encoded copy of s for a URL; malloc'd, NULL s gives NULL. */
+static char *pg_url_dup(const char *s)
+{
+    size_t len = s ? 3 * strlen(s) + 5 : 0;
+    char *buf = s ? malloc(len) : NULL;
+
+    if (buf)
+        pg_url_encode(s, buf, len);
+    return buf;
+}
+
+/* jdbc:postgresql://host:port/db?sslmode=..[&sslrootcert=..]
+ * &ApplicationName=..; the CA file is the one Spark jobs see. */
 static json_t *pg_jdbc_url(const struct pg_source *s, const struct pg_login *l,
                            const char *db)
 {
-    char edb[3 * 64 + 4], eapp[3 * 64 + 4], url[1024];
+    const struct pg_config *c = &s->cfg;
+    char *edb = pg_url_dup(db);
+    char *eapp = pg_url_dup(c->application_name ? c->application_name
+                                                : "dsbroker");
+    const char *ca = c->jdbc_sslrootcert ? c->jdbc_sslrootcert
+                                         : c->sslrootcert;
+    char *eca = pg_url_dup(ca);
     int v6 = strchr(l->host, ':') != NULL;
+    json_t *url = NULL;
 
-    pg_url_encode(db, edb, sizeof(edb));
-    pg_url_encode(s->cfg.application_name ? s->cfg.application_name
-                                          : "dsbroker",
-                  eapp, sizeof(eapp));
-    snprintf(url, sizeof(url),
-             "jdbc:postgresql://%s%s%s:%s/%s?sslmode=%s&ApplicationName=%s",
-             v6 ? "[" : "", l->host, v6 ? "]" : "", l->port, edb,
-             s->cfg.sslmode ? s->cfg.sslmode : "prefer", eapp);
-    return json_string(url);
+    if (edb && eapp && (eca || !ca))
+        url = json_sprintf(
+            "jdbc:postgresql://%s%s%s:%s/%s?sslmode=%s%s%s&ApplicationName=%s",
+            v6 ? "[" : "", l->host, v6 ? "]" : "", l->port, edb,
+            c->sslmode ? c->sslmode : "prefer", eca ? "&sslrootcert=" : "",
+            eca ? eca : "", eapp);
+    free(edb);
+    free(eapp);
+    free(eca);
+    return url;
 }
 
 /* user/password: literal user in options, references in secret_options. */
