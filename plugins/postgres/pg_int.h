@@ -26,6 +26,7 @@ struct pg_config {
     char *credentials_ref;  /* RDS-style JSON secret, or NULL */
     char *sslmode;
     char *sslrootcert;
+    char *jdbc_sslrootcert; /* NULL: sslrootcert */
     char *application_name;
     int connect_timeout_ms;
     int statement_timeout_ms;

@@ -37,6 +37,9 @@ const struct dsb_option pg_options[] = {
                     "libpq and JDBC sslmode"),
     DSB_OPTION_STRING("sslrootcert", 0, NULL,
                       "CA certificate file for verify-ca / verify-full"),
+    DSB_OPTION_STRING("jdbc_sslrootcert", 0, NULL,
+                      "CA certificate file as Spark jobs see it, put in the "
+                      "JDBC URL (default: sslrootcert)"),
     DSB_OPTION_INT("connect_timeout_ms", 0, "5000", 100, 600000,
                    "time allowed to open a connection"),
     DSB_OPTION_INT("statement_timeout_ms", 0, "30000", 100, 3600000,
@@ -129,6 +132,7 @@ int pg_config_load(struct pg_config *cfg, const json_t *opts,
     cfg->credentials_ref = pg_opt_str(opts, "credentials");
     cfg->sslmode = pg_opt_str(opts, "sslmode");
     cfg->sslrootcert = pg_opt_str(opts, "sslrootcert");
+    cfg->jdbc_sslrootcert = pg_opt_str(opts, "jdbc_sslrootcert");
     cfg->application_name = pg_opt_str(opts, "application_name");
     cfg->connect_timeout_ms = (int)pg_opt_int(opts, "connect_timeout_ms", 5000);
     cfg->statement_timeout_ms =
@@ -154,7 +158,8 @@ void pg_config_free(struct pg_config *cfg)
 {
     char **strs[] = {&cfg->host, &cfg->dbname, &cfg->user, &cfg->user_ref,
                      &cfg->password_ref, &cfg->credentials_ref, &cfg->sslmode,
-                     &cfg->sslrootcert, &cfg->application_name,
+                     &cfg->sslrootcert, &cfg->jdbc_sslrootcert,
+                     &cfg->application_name,
                      &cfg->jdbc_jar};
     json_t **objs[] = {&cfg->partition_columns, &cfg->include_db,
                        &cfg->exclude_db, &cfg->include_schema,

@@ -331,8 +331,8 @@ static struct pg_pool *pg_pool_find(struct pg_source *s, const char *db)
     return p;
 }
 
-/* Closes idle connections unused for longer than the idle timeout.
- * Called with s->mu held. */
+/* Closes the pool's idle connections unused for longer than the idle
+ * timeout.  Called with s->mu held. */
 static void pg_pool_reap(struct pg_source *s, struct pg_pool *p, int64_t now)
 {
     struct pg_conn **link = &p->idle, *c;
@@ -347,6 +347,17 @@ static void pg_pool_reap(struct pg_source *s, struct pg_pool *p, int64_t now)
         free(c);
         p->n_open--;
     }
+}
+
+/* Reaps the pools of every database of the source, so that a database
+ * never asked about again keeps no connection open.  Called with s->mu
+ * held on every take and put. */
+static void pg_pools_reap(struct pg_source *s)
+{
+    int64_t now = s->host->monotonic_ms();
+
+    for (struct pg_pool *p = s->pools; p; p = p->next)
+        pg_pool_reap(s, p, now);
 }
 
 /* Zero-round-trip liveness check of an idle connection. */
@@ -391,7 +402,7 @@ static struct pg_conn *pg_pool_take(struct pg_source *s, struct pg_pool *p,
     *slot = 0;
     pg_abs_time(s, deadline, &ts);
     for (;;) {
-        pg_pool_reap(s, p, s->host->monotonic_ms());
+        pg_pools_reap(s);
         if (p->idle) {
             struct pg_conn *c = p->idle;
             p->idle = c->next;
@@ -413,6 +424,7 @@ static void pg_pool_put(struct pg_source *s, struct pg_conn *c, int keep)
     struct pg_pool *p = c->pool;
 
     pthread_mutex_lock(&s->mu);
+    pg_pools_reap(s);
     if (keep) {
         c->last_used_ms = s->host->monotonic_ms();
         c->reused = 1;

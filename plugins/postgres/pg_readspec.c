@@ -11,10 +11,13 @@
  * the operator's (partition_columns), else a single-column primary key of
  * type smallint, integer, bigint, date, timestamp or timestamptz.  The
  * bounds come from SELECT min(col), max(col) (each answered from the
- * primary key's index) under the statement timeout; numPartitions is
- * ceil(rows / partition_target_rows), capped by max_partitions (and by the
- * number of distinct integer values in the range).
+ * primary key's index) under the statement timeout; Spark parses the bounds
+ * of a numeric column as longs, so numeric and float columns get the
+ * bigints around their finite values.  numPartitions is
+ * ceil(rows / partition_target_rows), capped by max_partitions and, with
+ * integral bounds, by upper - lower as Spark caps it.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +65,8 @@ static const char *const pg_conf_types[] = {
     "int2",  "int4",   "int8",      "date",        "timestamp",
     "timestamptz", "numeric", "float4", "float8", NULL};
 static const char *const pg_int_types[] = {"int2", "int4", "int8", NULL};
+static const char *const pg_frac_types[] = {"numeric", "float4", "float8",
+                                            NULL};
 
 static const json_t *pg_find_column(const json_t *table, const char *name)
 {
@@ -128,26 +133,51 @@ static const json_t *pg_hint_column(const struct pg_source *s, const char *db,
     return NULL;
 }
 
-/* SELECT min(col), max(col) as text Spark parses for the column's type. */
+/* SELECT min(col), max(col) as text Spark parses for the column's type:
+ * timestamps as yyyy-mm-dd hh:mm:ss.us; numeric and float columns as the
+ * bigints around their finite values (Spark parses the bounds of a numeric
+ * column as longs), clamped to bigint, NaN and infinities left out. */
+static void pg_bounds_write(char *sql, size_t len, const char *base,
+                            const char *q, const char *qualified)
+{
+    if (!strncmp(base, "timestamp", 9))
+        snprintf(sql, len, "SELECT to_char(min(%s), 'YYYY-MM-DD HH24:MI:SS.US'),"
+                 " to_char(max(%s), 'YYYY-MM-DD HH24:MI:SS.US') FROM %s",
+                 q, q, qualified);
+    else if (pg_type_in(base, pg_frac_types))
+        snprintf(sql, len, "SELECT greatest(floor(min(%s)::numeric),"
+                 " -9223372036854775808)::int8::text,"
+                 " least(ceil(max(%s)::numeric), 9223372036854775807)"
+                 "::int8::text FROM %s WHERE %s > '-Infinity'"
+                 " AND %s < 'Infinity'", q, q, qualified, q, q);
+    else
+        snprintf(sql, len, "SELECT min(%s)::text, max(%s)::text FROM %s", q,
+                 q, qualified);
+}
+
 static char *pg_bounds_sql(const char *qualified, const json_t *col)
 {
     const char *base = json_string_value(json_object_get(col, "base_type"));
-    int ts = !strncmp(base, "timestamp", 9);
-    char *qc = pg_quote_ident(json_string_value(json_object_get(col, "name")));
-    char *sql = NULL;
-    size_t len;
+    char *q = pg_quote_ident(json_string_value(json_object_get(col, "name")));
+    size_t len = q ? 4 * strlen(q) + strlen(qualified) + 256 : 0;
+    char *sql = q ? malloc(len) : NULL;
 
-    if (!qc)
-        return NULL;
-    len = 2 * strlen(qc) + strlen(qualified) + 128;
-    if ((sql = malloc(len)))
-        snprintf(sql, len,
-                 ts ? "SELECT to_char(min(%s), 'YYYY-MM-DD HH24:MI:SS.US'),"
-                      " to_char(max(%s), 'YYYY-MM-DD HH24:MI:SS.US') FROM %s"
-                    : "SELECT min(%s)::text, max(%s)::text FROM %s",
-                 qc, qc, qualified);
-    free(qc);
+    if (sql)
+        pg_bounds_write(sql, len, base, q, qualified);
+    free(q);
     return sql;
+}
+
+/* Spark's own cap (JDBCRelation.columnPartition): with integral bounds it
+ * makes no more partitions than upper - lower, unless that overflows. */
+static long long pg_parts_cap(const struct pg_hint *h, long long n)
+{
+    long long lo = strtoll(h->lower, NULL, 10);
+    long long hi = strtoll(h->upper, NULL, 10);
+
+    if (lo < 0 && hi > LLONG_MAX + lo)
+        return n;
+    return hi - lo < n ? hi - lo : n;
 }
 
 static long long pg_parts(const struct pg_source *s, const json_t *t,
@@ -160,11 +190,8 @@ static long long pg_parts(const struct pg_source *s, const json_t *t,
 
     if (n > s->cfg.max_partitions)
         n = s->cfg.max_partitions;
-    if (pg_type_in(base, pg_int_types)) {
-        long long span = strtoll(h->upper, NULL, 10) -
-                         strtoll(h->lower, NULL, 10) + 1;
-        n = span < n ? span : n;
-    }
+    if (pg_type_in(base, pg_int_types) || pg_type_in(base, pg_frac_types))
+        n = pg_parts_cap(h, n);
     return n;
 }
 
@@ -260,22 +287,42 @@ static void pg_url_encode(const char *s, char *buf, size_t len)
     buf[w] = '\0';
 }
 
-/* jdbc:postgresql://host:port/db?sslmode=..&ApplicationName=.. */
+/* Percent-encoded copy of s for a URL; malloc'd, NULL s gives NULL. */
+static char *pg_url_dup(const char *s)
+{
+    size_t len = s ? 3 * strlen(s) + 5 : 0;
+    char *buf = s ? malloc(len) : NULL;
+
+    if (buf)
+        pg_url_encode(s, buf, len);
+    return buf;
+}
+
+/* jdbc:postgresql://host:port/db?sslmode=..[&sslrootcert=..]
+ * &ApplicationName=..; the CA file is the one Spark jobs see. */
 static json_t *pg_jdbc_url(const struct pg_source *s, const struct pg_login *l,
                            const char *db)
 {
-    char edb[3 * 64 + 4], eapp[3 * 64 + 4], url[1024];
+    const struct pg_config *c = &s->cfg;
+    char *edb = pg_url_dup(db);
+    char *eapp = pg_url_dup(c->application_name ? c->application_name
+                                                : "dsbroker");
+    const char *ca = c->jdbc_sslrootcert ? c->jdbc_sslrootcert
+                                         : c->sslrootcert;
+    char *eca = pg_url_dup(ca);
     int v6 = strchr(l->host, ':') != NULL;
+    json_t *url = NULL;
 
-    pg_url_encode(db, edb, sizeof(edb));
-    pg_url_encode(s->cfg.application_name ? s->cfg.application_name
-                                          : "dsbroker",
-                  eapp, sizeof(eapp));
-    snprintf(url, sizeof(url),
-             "jdbc:postgresql://%s%s%s:%s/%s?sslmode=%s&ApplicationName=%s",
-             v6 ? "[" : "", l->host, v6 ? "]" : "", l->port, edb,
-             s->cfg.sslmode ? s->cfg.sslmode : "prefer", eapp);
-    return json_string(url);
+    if (edb && eapp && (eca || !ca))
+        url = json_sprintf(
+            "jdbc:postgresql://%s%s%s:%s/%s?sslmode=%s%s%s&ApplicationName=%s",
+            v6 ? "[" : "", l->host, v6 ? "]" : "", l->port, edb,
+            c->sslmode ? c->sslmode : "prefer", eca ? "&sslrootcert=" : "",
+            eca ? eca : "", eapp);
+    free(edb);
+    free(eapp);
+    free(eca);
+    return url;
 }
 
 /* user/password: literal user in options, references in secret_options. */

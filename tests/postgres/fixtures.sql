@@ -11,6 +11,9 @@ CREATE DATABASE dsb_template IS_TEMPLATE true;
 CREATE DATABASE dsb_noconn ALLOW_CONNECTIONS false;
 CREATE DATABASE dsb_hidden;
 CREATE DATABASE other_db;
+-- Without CONNECT for anyone but the owner: logging in fails with a DETAIL.
+CREATE DATABASE locked_db;
+REVOKE CONNECT ON DATABASE locked_db FROM PUBLIC;
 COMMENT ON DATABASE dsb IS 'main fixture database';
 
 \connect dsb_second
@@ -31,6 +34,8 @@ GRANT USAGE ON SCHEMA shapes TO dsb_reader;
 \connect dsb
 COMMENT ON SCHEMA public IS 'standard public schema';
 CREATE TABLE public.hello (id integer PRIMARY KEY, msg text);
+-- Readable by every role (test_postgres_aws creates its own per process).
+GRANT SELECT ON public.hello TO PUBLIC;
 
 -- 1,200 generated tables of three columns, and one with LIKE metacharacters.
 CREATE SCHEMA many;
@@ -56,6 +61,7 @@ CREATE TABLE "Sales"."order" (id integer);
 CREATE TABLE "Sales"."we""ird" (id integer);
 CREATE TABLE "Sales"."données" (id integer);
 CREATE TABLE "Sales".lower_ok (id integer);
+CREATE TABLE "Sales"."über_tabelle" (id integer);
 COMMENT ON TABLE "Sales"."Order Items" IS 'line items';
 -- Line items for the end-to-end job (tests/jobs/test_e2e.c): plain_col
 -- points at types.big ids.
@@ -139,7 +145,38 @@ CREATE TABLE types.big_text_pk (k text PRIMARY KEY);
 INSERT INTO types.big_text_pk SELECT 'k' || g FROM generate_series(1, 20000) g;
 CREATE TABLE types.small (id integer PRIMARY KEY);
 INSERT INTO types.small SELECT generate_series(1, 10);
+-- Configured numeric and float partition columns (partition_columns in
+-- conf.d/pg.yaml): 0.75 .. 5000.50 and a NaN; -1.5 .. 0.4999 and the
+-- non-finite values.  Spark parses their bounds as longs.
+CREATE TABLE types.big_num (amount numeric(10,2), note text);
+INSERT INTO types.big_num SELECT g * 0.25 + 0.5, 'n' FROM generate_series(1, 20000) g;
+INSERT INTO types.big_num VALUES ('NaN', 'not a number');
+CREATE TABLE types.big_float (x double precision, note text);
+INSERT INTO types.big_float SELECT g / 10000.0 - 1.5, 'f' FROM generate_series(0, 19999) g;
+INSERT INTO types.big_float VALUES ('NaN', 'nan'), ('Infinity', 'inf'), ('-Infinity', '-inf');
+-- Row-level security for the reader only: checking the rows of slow sleeps
+-- (statement_timeout), checking those of write_probe writes (read-only
+-- sessions).  Other roles, the owner included, are not affected.
+CREATE TABLE types.slow (id integer PRIMARY KEY);
+INSERT INTO types.slow SELECT generate_series(1, 10);
+ALTER TABLE types.slow ENABLE ROW LEVEL SECURITY;
+CREATE POLICY sleepy ON types.slow FOR SELECT TO dsb_reader
+  USING ((SELECT pg_sleep(10)) IS NOT NULL);
+CREATE TABLE types.probe_log (n integer);
+CREATE FUNCTION types.probe_write() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO types.probe_log VALUES (1);
+  RETURN true;
+END $$;
+CREATE TABLE types.write_probe (id integer PRIMARY KEY);
+INSERT INTO types.write_probe SELECT generate_series(1, 10);
+ALTER TABLE types.write_probe ENABLE ROW LEVEL SECURITY;
+CREATE POLICY writes ON types.write_probe FOR SELECT TO dsb_reader
+  USING (types.probe_write());
 ANALYZE;
+-- Created after ANALYZE and never analyzed: reltuples stays -1.
+CREATE TABLE types.never_analyzed (a integer) WITH (autovacuum_enabled = off);
+INSERT INTO types.never_analyzed SELECT generate_series(1, 100);
 
 -- A schema the reader may not use, and one the allow-list hides.
 CREATE SCHEMA secret;
@@ -149,5 +186,6 @@ CREATE TABLE hidden_stuff.x (id integer);
 
 GRANT USAGE ON SCHEMA many, "Sales", types, hidden_stuff TO dsb_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA many, "Sales", types, public TO dsb_reader;
+GRANT INSERT ON types.probe_log TO dsb_reader;
 REVOKE ALL ON SCHEMA secret FROM PUBLIC;
 GRANT CONNECT ON DATABASE dsb TO dsb_rotate;

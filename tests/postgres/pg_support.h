@@ -79,12 +79,11 @@ static inline struct dsb_source *pg_t_source(struct dsb_broker *b,
     return s;
 }
 
-/* Runs SQL as the superuser over the Unix socket (fixture changes). */
-static inline void pg_t_super(const char *db, const char *sql)
+/* A superuser connection over the Unix socket (trust); PQfinish it. */
+static inline PGconn *pg_t_super_conn(const char *db)
 {
     char conninfo[4096];
     PGconn *c;
-    PGresult *r;
 
     snprintf(conninfo, sizeof(conninfo), "host=%s port=%s user=%s dbname=%s",
              getenv("DSB_TEST_PG_SOCKET"), getenv("PGPORT"),
@@ -92,12 +91,33 @@ static inline void pg_t_super(const char *db, const char *sql)
     c = PQconnectdb(conninfo);
     cr_assert_eq(PQstatus(c), CONNECTION_OK, "superuser connect: %s",
                  PQerrorMessage(c));
-    r = PQexec(c, sql);
+    return c;
+}
+
+/* Runs SQL as the superuser over the Unix socket (fixture changes). */
+static inline void pg_t_super(const char *db, const char *sql)
+{
+    PGconn *c = pg_t_super_conn(db);
+    PGresult *r = PQexec(c, sql);
+
     cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK ||
                   PQresultStatus(r) == PGRES_TUPLES_OK,
               "%s: %s", sql, PQresultErrorMessage(r));
     PQclear(r);
     PQfinish(c);
+}
+
+/* The integer in the first column of the first row of SQL run on c. */
+static inline long pg_t_count(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    long n;
+
+    cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1,
+              "%s: %s", sql, PQresultErrorMessage(r));
+    n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return n;
 }
 
 /* Runs tests/scripts/postgres.sh VERB on the shared service directory. */

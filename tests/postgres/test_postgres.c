@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,12 @@ static struct dsb_broker *B;
 static struct dsb_source *S;
 static struct dsb_error E;
 
+static char App[64]; /* pg_own's application_name in this process */
+
 static void setup(void)
 {
+    snprintf(App, sizeof(App), "dsb-own-%d", (int)getpid());
+    setenv("DSB_TEST_PG_APP", App, 1);
     B = pg_t_broker();
     S = pg_t_source(B, "pg");
     dsb_error_clear(&E);
@@ -47,15 +52,34 @@ static json_t *list_tables(const char *db, const char *schema,
     return out;
 }
 
-static json_t *read_spec(const char *db, const char *schema,
-                         const char *table)
+static json_t *read_spec_of(struct dsb_source *src, const char *db,
+                            const char *schema, const char *table)
 {
     struct dsb_read_target t = {"local", "local-spark", DSB_EXEC_LOCAL_FILES};
     json_t *out = NULL;
 
-    cr_assert_eq(dsb_source_read_spec(S, db, schema, table, &t, &out, &E), 0,
-                 "read_spec %s.%s: %s", schema, table, E.message);
+    cr_assert_eq(dsb_source_read_spec(src, db, schema, table, &t, &out, &E),
+                 0, "read_spec %s.%s: %s", schema, table, E.message);
     return out;
+}
+
+static json_t *read_spec(const char *db, const char *schema,
+                         const char *table)
+{
+    return read_spec_of(S, db, schema, table);
+}
+
+/* The read spec's failure, as a read_spec of src must fail. */
+static void read_spec_fails(struct dsb_source *src, const char *schema,
+                            const char *table)
+{
+    struct dsb_read_target t = {"local", "local-spark", DSB_EXEC_LOCAL_FILES};
+    json_t *out = NULL;
+
+    cr_assert_eq(dsb_source_read_spec(src, "dsb", schema, table, &t, &out,
+                                      &E), -1, "read_spec %s.%s succeeded",
+                 schema, table);
+    cr_assert_null(out);
 }
 
 Test(postgres, check_reports_version_and_latency)
@@ -170,7 +194,8 @@ Test(postgres, quoted_names_list_with_every_column)
                                         "naïve ünïcödé", "plain_col"};
 
     cr_assert_str_eq(pg_t_names(out),
-                     "Order Items,données,lower_ok,order,we\"ird");
+                     "Order Items,données,lower_ok,order,we\"ird,"
+                     "über_tabelle");
     t = pg_t_find(out, "Order Items");
     cr_assert_str_eq(pg_t_str(t, "kind"), "table");
     cr_assert_str_eq(pg_t_str(t, "comment"), "line items");
@@ -275,8 +300,9 @@ Test(postgres, kinds_estimates_and_sizes)
 
     /* events_2023 / events_2024 are hidden under their parent */
     cr_assert_str_eq(pg_t_names(out),
-                     "all_types,big,big_date,big_nopk,big_text_pk,big_ts,"
-                     "events,ft,mv_count,no_pk,small,v_all");
+                     "all_types,big,big_date,big_float,big_nopk,big_num,"
+                     "big_text_pk,big_ts,events,ft,mv_count,never_analyzed,"
+                     "no_pk,probe_log,slow,small,v_all,write_probe");
     t = pg_t_find(out, "events");
     cr_assert_str_eq(pg_t_str(t, "kind"), "partitioned_table");
     cr_assert_eq(json_integer_value(json_object_get(t, "row_estimate")), 4000);
@@ -348,6 +374,19 @@ Test(postgres, name_filter_is_a_case_insensitive_substring)
     json_decref(out);
     out = list_tables("dsb", "Sales", "ÏCÖ", 0, NULL); /* no such table */
     cr_assert_str_eq(pg_t_names(out), "");
+    json_decref(out);
+}
+
+/* lower() of the fixture database (UTF8, ctype C.UTF-8) maps non-ASCII
+ * letters too: "ÜBER" is "über". */
+Test(postgres, name_filter_folds_non_ascii_case)
+{
+    json_t *out = list_tables("dsb", "Sales", "ÜBER_T", 0, NULL);
+
+    cr_assert_str_eq(pg_t_names(out), "über_tabelle");
+    json_decref(out);
+    out = list_tables("dsb", "Sales", "DONNÉES", 0, NULL);
+    cr_assert_str_eq(pg_t_names(out), "données");
     json_decref(out);
 }
 
@@ -489,6 +528,136 @@ Test(postgres, partition_hints_all_four_or_none)
     assert_hints("small", NULL, NULL, NULL, NULL);       /* 10 rows */
     assert_hints("events", NULL, NULL, NULL, NULL);      /* 4000, 2-col pk */
     assert_hints("v_all", NULL, NULL, NULL, NULL);       /* no estimate */
+}
+
+/* Spark parses the bounds of a numeric column as longs: a numeric or float
+ * column gets floor(min) and ceil(max) of its finite values, and no more
+ * partitions than upper - lower (Spark's own cap). */
+Test(postgres, numeric_and_float_partition_columns_get_integral_bounds)
+{
+    /* 0.75 .. 5000.50 and NaN: 20001 rows, 5 partitions of 5000 */
+    assert_hints("big_num", "amount", "0", "5001", "5");
+    /* -1.5 .. 0.4999, NaN and both infinities: 20003 rows want 5, the
+     * range -2 .. 1 gives 3 */
+    assert_hints("big_float", "x", "-2", "1", "3");
+}
+
+Test(postgres, partition_hints_off_give_no_partition_options)
+{
+    json_t *spec = read_spec_of(pg_t_source(B, "pg_open"), "dsb", "types",
+                                "big");
+    json_t *o = json_object_get(spec, "options");
+
+    cr_assert(!json_object_get(o, "partitionColumn"));
+    cr_assert(!json_object_get(o, "lowerBound"));
+    cr_assert(!json_object_get(o, "upperBound"));
+    cr_assert(!json_object_get(o, "numPartitions"));
+    cr_assert_str_eq(json_string_value(json_array_get(
+                         json_object_get(spec, "notes"), 0)),
+                     "single-partition read: partition hints are off");
+    json_decref(spec);
+}
+
+Test(postgres, never_analyzed_table_has_no_row_estimate)
+{
+    json_t *out = list_tables("dsb", "types", "never", 0, NULL), *t, *spec;
+
+    cr_assert_str_eq(pg_t_names(out), "never_analyzed");
+    t = pg_t_find(out, "never_analyzed");
+    cr_assert(json_is_null(json_object_get(t, "row_estimate")));
+    cr_assert_gt(json_integer_value(json_object_get(t, "size_bytes")), 0);
+    spec = read_spec("dsb", "types", "never_analyzed");
+    cr_assert(json_is_null(json_object_get(spec, "row_estimate")));
+    cr_assert_str_eq(json_string_value(json_array_get(
+                         json_object_get(spec, "notes"), 0)),
+                     "single-partition read: no row estimate (a view or a "
+                     "foreign table, or a table never analyzed)");
+    json_decref(spec);
+    json_decref(out);
+}
+
+static void assert_url(const char *source, const char *query)
+{
+    json_t *spec = read_spec_of(pg_t_source(B, source), "dsb", "public",
+                                "hello");
+    char url[1024];
+
+    snprintf(url, sizeof(url), "jdbc:postgresql://127.0.0.1:%s/dsb?%s",
+             getenv("PGPORT"), query);
+    cr_assert_str_eq(pg_t_str(json_object_get(spec, "options"), "url"), url);
+    json_decref(spec);
+}
+
+Test(postgres, sslrootcert_reaches_the_jdbc_url)
+{
+    assert_url("pg_ssl", "sslmode=disable&sslrootcert=%2Fetc%2Fdsbroker%2F"
+                         "certs%2Frds%20global-bundle.pem&ApplicationName="
+                         "dsbroker");
+    assert_url("pg_ssl_jdbc", "sslmode=disable&sslrootcert=rds-ca.pem&"
+                              "ApplicationName=dsbroker");
+}
+
+/* types.slow's row check sleeps 10 s; pg_tiny's statement_timeout_ms is
+ * 100: the server cancels the bounds query. */
+Test(postgres, statement_timeout_is_timeout_and_retryable)
+{
+    read_spec_fails(pg_t_source(B, "pg_tiny"), "types", "slow");
+    cr_assert_eq(E.code, DSB_E_TIMEOUT, "%d %s", E.code, E.message);
+    cr_assert_str_eq(E.upstream, "57014");
+    cr_assert_str_eq(E.message, "canceling statement due to statement "
+                                "timeout");
+    cr_assert(E.retryable);
+}
+
+/* types.write_probe's row check inserts into types.probe_log, which the
+ * reader may: only the session's read-only default refuses it. */
+Test(postgres, sessions_are_read_only)
+{
+    PGconn *su = pg_t_super_conn("dsb");
+    const char *count = "SELECT count(*) FROM types.probe_log";
+    long before = pg_t_count(su, count);
+
+    read_spec_fails(pg_t_source(B, "pg_own"), "types", "write_probe");
+    cr_assert_eq(E.code, DSB_E_UPSTREAM, "%d %s", E.code, E.message);
+    cr_assert_str_eq(E.upstream, "25006");
+    cr_assert_str_eq(E.message, "cannot execute INSERT in a read-only "
+                                "transaction");
+    cr_assert_eq(pg_t_count(su, count), before);
+    PQfinish(su);
+}
+
+Test(postgres, include_schemas_lists_only_matching_schemas)
+{
+    struct dsb_source *o = pg_t_source(B, "pg_open");
+    struct dsb_list_request r = {.database = "dsb"};
+    json_t *out = NULL;
+
+    cr_assert_eq(dsb_source_list_schemas(o, &r, &out, &E), 0, "%s",
+                 E.message);
+    cr_assert_str_eq(pg_t_names(out), "Sales,types");
+    json_decref(out);
+    out = NULL;
+    r.schema = "public";
+    cr_assert_eq(dsb_source_list_tables(o, &r, &out, &E), -1);
+    cr_assert_eq(E.code, DSB_E_NOT_FOUND, "%d %s", E.code, E.message);
+}
+
+/* The server refuses the login with a DETAIL (CONNECT revoked from
+ * PUBLIC on locked_db). */
+Test(postgres, server_detail_is_mapped)
+{
+    struct dsb_list_request r = {.database = "locked_db"};
+    json_t *out = NULL;
+
+    cr_assert_eq(dsb_source_list_schemas(pg_t_source(B, "pg_open"), &r, &out,
+                                         &E), -1);
+    cr_assert_eq(E.code, DSB_E_PERMISSION, "%d %s", E.code, E.message);
+    cr_assert_str_eq(E.upstream, "42501");
+    cr_assert_str_eq(E.message, "permission denied for database "
+                                "\"locked_db\"");
+    cr_assert_str_eq(E.detail, "User does not have CONNECT privilege.");
+    cr_assert_str_eq(E.hint, "");
+    cr_assert_eq(E.retryable, 0);
 }
 
 Test(postgres, unreadable_types_are_cast_to_text_in_dbtable)
@@ -653,7 +822,54 @@ Test(postgres, rotated_password_is_read_again_after_one_auth_failure)
     json_decref(out);
 }
 
+/* Backends of pg_own (suffix "") or pg_pool (suffix "-pool") of this
+ * process in db, or in all databases when db is NULL. */
+static long own_backends(PGconn *su, const char *suffix, const char *db)
+{
+    char sql[512];
+
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity "
+             "WHERE application_name = '%s%s'%s%s%s", App, suffix,
+             db ? " AND datname = '" : "", db ? db : "", db ? "'" : "");
+    return pg_t_count(su, sql);
+}
+
+static void own_list_schemas(struct dsb_source *o, const char *db)
+{
+    struct dsb_list_request r = {.database = db};
+    json_t *out = NULL;
+
+    cr_assert_eq(dsb_source_list_schemas(o, &r, &out, &E), 0, "%s: %s", db,
+                 E.message);
+    json_decref(out);
+}
+
+/* pg_own closes idle connections after 1 s.  A call to one database also
+ * closes the idle connection to another database nobody asks about any
+ * more.  The backend leaves pg_stat_activity shortly after the client's
+ * goodbye, hence the polling (bounded generously). */
+Test(postgres, idle_connections_to_every_database_are_closed)
+{
+    struct dsb_source *o = pg_t_source(B, "pg_own");
+    PGconn *su = pg_t_super_conn("postgres");
+    long left = -1;
+
+    own_list_schemas(o, "dsb");
+    own_list_schemas(o, "dsb_second");
+    cr_assert_eq(own_backends(su, "", "dsb_second"), 1);
+    usleep(1500 * 1000); /* past pool_idle_timeout_ms */
+    own_list_schemas(o, "dsb");
+    for (int i = 0; i < 200 && left != 0; i++) {
+        if ((left = own_backends(su, "", "dsb_second")) != 0)
+            usleep(50 * 1000);
+    }
+    cr_assert_eq(left, 0, "the idle connection to dsb_second is still open");
+    PQfinish(su);
+}
+
 struct worker {
+    struct dsb_source *src;
+    atomic_int *running;
     int ok;
 };
 
@@ -665,23 +881,38 @@ static void *hammer(void *arg)
     for (int i = 0; i < 10; i++) {
         struct dsb_list_request r = {"dsb", "Sales", NULL, 0, NULL};
         json_t *out = NULL;
-        if (dsb_source_list_tables(S, &r, &out, &err) == 0 &&
-            json_array_size(json_object_get(out, "items")) == 5)
+        if (dsb_source_list_tables(w->src, &r, &out, &err) == 0 &&
+            json_array_size(json_object_get(out, "items")) == 6)
             w->ok++;
         json_decref(out);
     }
+    atomic_fetch_sub(w->running, 1);
     return NULL;
 }
 
+/* pg_pool's pool_size is 2: while eight threads list, the server never
+ * sees more than two of its backends. */
 Test(postgres, eight_threads_share_a_pool_of_two)
 {
+    PGconn *su = pg_t_super_conn("postgres");
     pthread_t th[8];
-    struct worker w[8] = {{0}};
+    struct worker w[8];
+    atomic_int running = 8;
+    long most = 0, n;
 
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < 8; i++) {
+        w[i] = (struct worker){pg_t_source(B, "pg_pool"), &running, 0};
         pthread_create(&th[i], NULL, hammer, &w[i]);
+    }
+    do {
+        n = own_backends(su, "-pool", NULL);
+        most = n > most ? n : most;
+    } while (atomic_load(&running) > 0);
     for (int i = 0; i < 8; i++) {
         pthread_join(th[i], NULL);
         cr_assert_eq(w[i].ok, 10, "thread %d: %d of 10", i, w[i].ok);
     }
+    cr_assert_leq(most, 2, "%ld backends at once", most);
+    cr_assert_geq(own_backends(su, "-pool", NULL), 1);
+    PQfinish(su);
 }

@@ -110,6 +110,36 @@ Test(postgres_aws, rds_secret_gives_role_host_and_numeric_port)
     json_decref(out);
 }
 
+/* The read spec names the secret's keys and never holds their values: the
+ * executor resolves aws-sm:ID#username and #password at run time. */
+Test(postgres_aws, read_spec_references_the_secret_keys)
+{
+    struct dsb_read_target t = {"local", "local-spark", DSB_EXEC_LOCAL_FILES};
+    json_t *spec = NULL, *o, *so;
+    char url[256], ref[256], pw[64], *dump;
+
+    cr_assert_eq(dsb_source_read_spec(pg_t_source(B, "pg_sm"), "dsb",
+                                      "public", "hello", &t, &spec, &E), 0,
+                 "%s", E.message);
+    o = json_object_get(spec, "options");
+    so = json_object_get(spec, "secret_options");
+    snprintf(url, sizeof(url), "jdbc:postgresql://%s:%s/dsb?sslmode=disable"
+             "&ApplicationName=dsbroker", getenv("PGHOST"), getenv("PGPORT"));
+    cr_assert_str_eq(pg_t_str(o, "url"), url);
+    cr_assert_null(json_object_get(o, "user"));
+    cr_assert_null(json_object_get(o, "password"));
+    cr_assert_eq(json_object_size(so), 2);
+    snprintf(ref, sizeof(ref), "aws-sm:%s#username", secret);
+    cr_assert_str_eq(pg_t_str(so, "user"), ref);
+    snprintf(ref, sizeof(ref), "aws-sm:%s#password", secret);
+    cr_assert_str_eq(pg_t_str(so, "password"), ref);
+    snprintf(pw, sizeof(pw), "first-%s", role);
+    dump = json_dumps(spec, 0);
+    cr_assert_null(strstr(dump, pw), "the password leaked: %s", dump);
+    free(dump);
+    json_decref(spec);
+}
+
 /* The broker caches the secret for an hour; the pooled connection is killed
  * so the next call logs in with the cached password, is refused (28P01),
  * drops the cached secret, reads the new one and succeeds. */

@@ -34,7 +34,7 @@ static int tables_of_sales(struct dsb_error *err)
     int rc = dsb_source_list_tables(S, &r, &out, err);
 
     if (rc == 0)
-        rc = json_array_size(json_object_get(out, "items")) == 5 ? 0 : -2;
+        rc = json_array_size(json_object_get(out, "items")) == 6 ? 0 : -2;
     json_decref(out);
     return rc;
 }
