@@ -421,7 +421,13 @@ int s3csv_tables_of(const struct s3csv_inst *in, const struct s3csv_root *root,
     out->v = calloc(out->listing.n_objs + 1, sizeof(*out->v));
     while (out->v && i < out->listing.n_objs) {
         const char *k = out->listing.objs[i].key;
-        i += layout_take(out, i, dflt && !strchr(k, '/') ? 0 : skip);
+        size_t at = dflt && !strchr(k, '/') ? 0 : skip;
+
+        /* an endpoint may answer keys outside the prefix asked for */
+        if (at && (strncmp(k, schema, at - 1) != 0 || k[at - 1] != '/'))
+            i++;
+        else
+            i += layout_take(out, i, at);
     }
     if (out->v)
         qsort(out->v, out->n, sizeof(*out->v), layout_cmp_table);
