@@ -289,7 +289,9 @@ struct dsb_kv {
 struct dsb_aws_request {
     const char *service;       /* signing name: "s3", "glue", ... */
     const char *region;        /* NULL: the broker's region */
-    const char *endpoint_url;  /* NULL: AWS_ENDPOINT_URL_<SVC>, then AWS */
+    const char *endpoint_url;  /* NULL: the broker's aws.endpoint_url, then
+                                  AWS_ENDPOINT_URL_<SVC>, AWS_ENDPOINT_URL,
+                                  then AWS's own endpoint */
     const char *method;        /* "GET", "POST", ... */
     const char *path;          /* "/" or "/bucket/key" */
     const struct dsb_kv *query;
