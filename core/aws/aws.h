@@ -40,8 +40,8 @@ void dsb_aws_free(struct dsb_aws *a);
 /* The region requests default to, or NULL when none is configured. */
 const char *dsb_aws_region(const struct dsb_aws *a);
 
-/* Tokens left in the client's retry quota (0..500), for tests and
- * metrics.  Thread-safe. */
+/* Test seam: tokens left in the client's retry quota (0..500).
+ * Thread-safe. */
 int dsb_aws_retry_quota(struct dsb_aws *a);
 
 /*
