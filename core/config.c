@@ -45,7 +45,8 @@ static const struct dsb_option aws_opts[] = {
                       "AWS_DEFAULT_REGION, the profile's region)"),
     DSB_OPTION_STRING("endpoint_url", 0, NULL,
                       "endpoint for every AWS service (emulators, VPC "
-                      "endpoints); AWS_ENDPOINT_URL_<SERVICE> wins"),
+                      "endpoints); a source's endpoint_url wins, this beats "
+                      "AWS_ENDPOINT_URL_<SERVICE> and AWS_ENDPOINT_URL"),
     DSB_OPTION_STRING("profile", 0, NULL, "shared-config profile (else "
                       "AWS_PROFILE)"),
     DSB_OPTION_INT("connect_timeout_ms", 0, "3000", 100, 60000,
@@ -201,6 +202,16 @@ const struct dsb_option *dsb_executor_options(const char *type)
         return local_spark_opts;
     if (strcmp(type, "emr-serverless") == 0)
         return emr_opts;
+    return NULL;
+}
+
+const struct dsb_option *dsb_aws_client_option(const char *name)
+{
+    const struct dsb_option *o;
+
+    for (o = aws_opts; o->name; o++)
+        if (strcmp(o->name, name) == 0)
+            return o;
     return NULL;
 }
 

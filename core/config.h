@@ -60,6 +60,10 @@ void dsb_config_free(struct dsb_config *cfg);
 extern const struct dsb_option dsb_broker_options[];
 const struct dsb_option *dsb_executor_options(const char *type);
 
+/* The entry of broker.yaml's aws section named name (default and bounds
+ * of the AWS client's limits: the one place they are written), or NULL. */
+const struct dsb_option *dsb_aws_client_option(const char *name);
+
 /* Directory of the running executable's ../lib/dsbroker (malloc'd). */
 char *dsb_default_plugin_dir(void);
 

@@ -118,6 +118,50 @@ void dsb_logf(enum dsb_log_level level, const char *component,
     va_end(ap);
 }
 
+/* A malloc'd copy of s with every registered secret replaced (room for
+ * each 4+ byte value to become REDACTED). */
+static char *redacted_dup(const char *s)
+{
+    size_t len = strlen(s), cap = len * 3 + sizeof(REDACTED);
+    char *d = malloc(cap);
+
+    if (!d)
+        return NULL;
+    memcpy(d, s, len + 1);
+    dsb_redact(d, cap);
+    return d;
+}
+
+/* A deep copy of v with its strings redacted, before JSON encoding turns
+ * a secret's quote, backslash or control characters into escapes that no
+ * longer match it.  NULL on exhaustion. */
+static json_t *redacted_json(const json_t *v)
+{
+    json_t *out, *item;
+    const char *key;
+    size_t i;
+    char *s;
+
+    if (json_is_string(v)) {
+        s = redacted_dup(json_string_value(v));
+        out = s ? json_string(s) : NULL;
+        free(s);
+        return out;
+    }
+    if (json_is_array(v)) {
+        out = json_array();
+        json_array_foreach(v, i, item)
+            json_array_append_new(out, redacted_json(item));
+        return out;
+    }
+    if (!json_is_object(v))
+        return json_deep_copy(v);
+    out = json_object();
+    json_object_foreach((json_t *)v, key, item)
+        json_object_set_new(out, key, redacted_json(item));
+    return out;
+}
+
 static void event_text(const char *msg, const json_t *fields, char *buf,
                        size_t cap)
 {
@@ -138,6 +182,8 @@ static void event_text(const char *msg, const json_t *fields, char *buf,
     }
 }
 
+/* msg and fields are already redacted; the encoded line is redacted again
+ * for values that only match once escaped. */
 static void event_json(enum dsb_log_level level, const char *component,
                        const char *msg, const json_t *fields)
 {
@@ -164,16 +210,24 @@ static void event_json(enum dsb_log_level level, const char *component,
 void dsb_log_event(enum dsb_log_level level, const char *component,
                    const char *msg, const json_t *fields)
 {
-    char buf[4096];
+    char buf[4096], *clean_msg;
+    json_t *clean;
 
     if (level > dsb_log_level())
         return;
-    if (!logs_json()) {
-        event_text(msg, fields, buf, sizeof(buf));
+    clean_msg = redacted_dup(msg);
+    clean = fields ? redacted_json(fields) : json_object();
+    if (!clean_msg || !clean)
+        goto fail;
+    if (logs_json()) {
+        event_json(level, component, clean_msg, clean);
+    } else {
+        event_text(clean_msg, clean, buf, sizeof(buf));
         dsb_logf(level, component, "%s", buf);
-        return;
     }
-    event_json(level, component, msg, fields);
+fail:
+    free(clean_msg);
+    json_decref(clean);
 }
 
 static long redact_find(const char *value)

@@ -154,14 +154,39 @@ static int dir_of_is_safe(const char *path, struct dsb_error *err)
     return rc;
 }
 
+/* The directory holding path (a link, maybe), the file it resolves to and
+ * that file's directory must all be closed to group and others: any of
+ * them writable lets someone else swap the code.  *resolved: the real
+ * path, malloc'd, for dlopen (so the file checked is the file loaded). */
+static int path_is_safe(const char *path, char **resolved,
+                        struct dsb_error *err)
+{
+    *resolved = NULL;
+    if (dir_of_is_safe(path, err) < 0)
+        return -1;
+    *resolved = realpath(path, NULL);
+    if (!*resolved)
+        return dsb_error_set(err, DSB_E_CONFIG, "cannot use %s: %s", path,
+                             strerror(errno));
+    if (unsafe_mode(*resolved, 0, err) == 0 &&
+        dir_of_is_safe(*resolved, err) == 0)
+        return 0;
+    if (strcmp(*resolved, path) != 0)
+        dsb_error_detail(err, "%s resolves to %s", path, *resolved);
+    free(*resolved);
+    *resolved = NULL;
+    return -1;
+}
+
 /* Opens the file and returns its vtable pointer; only the entry runs. */
-static const struct dsb_source_plugin *enter(const char *path, void **dl,
+static const struct dsb_source_plugin *enter(const char *path,
+                                             const char *real, void **dl,
                                              struct dsb_error *err)
 {
     dsb_plugin_entry_fn entry;
     const struct dsb_source_plugin *vt;
 
-    *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    *dl = dlopen(real, RTLD_NOW | RTLD_LOCAL);
     if (!*dl) {
         dsb_error_set(err, DSB_E_CONFIG, "cannot load plugin %s", path);
         dsb_error_detail(err, "%s", dlerror());
@@ -210,11 +235,12 @@ int dsb_plugin_load(const char *path, struct dsb_plugin *out,
                     struct dsb_error *err)
 {
     const struct dsb_source_plugin *vt;
+    char *real = NULL;
 
     memset(out, 0, sizeof(*out));
-    if (dir_of_is_safe(path, err) < 0 || unsafe_mode(path, 0, err) < 0)
+    if (path_is_safe(path, &real, err) < 0)
         return -1;
-    vt = enter(path, &out->dl, err);
+    vt = enter(path, real, &out->dl, err);
     if (!vt || verify(vt, path, out, err) < 0)
         goto fail;
     out->name = strdup(out->vt.name);
@@ -223,8 +249,10 @@ int dsb_plugin_load(const char *path, struct dsb_plugin *out,
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
         goto fail;
     }
+    free(real);
     return 0;
 fail:
+    free(real);
     dsb_plugin_unload(out);
     return -1;
 }

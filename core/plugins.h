@@ -24,7 +24,10 @@ struct dsb_plugin_set {
  * message/detail) a file or directory writable by group or others, a file
  * without the entry symbol, and a vtable whose magic, ABI major, minor,
  * struct size or build tag do not fit this broker, or that lacks a required
- * slot.  Only the entry function runs before those checks pass.
+ * slot.  The permission checks (the file's directory and, through
+ * symbolic links, the real file and its directory) come before dlopen,
+ * which loads the real path and runs the file's ELF constructors; the ABI
+ * checks then come after the entry function and before any slot.
  */
 int dsb_plugin_load(const char *path, struct dsb_plugin *out,
                     struct dsb_error *err);

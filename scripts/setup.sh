@@ -42,10 +42,22 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 stamp="$venv/.dsb-installed"
+mods="moto, boto3, schemathesis"
+[ "$want_spark" = 1 ] && mods+=", pyspark"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${py[*]}" ]; then
   echo "setup: installing ${py[*]} into the venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check "${py[@]}" 2>&1 |
-    grep -v "^\[notice\]" >&2 || true
-  "$venv/bin/python" -c "import moto, boto3, schemathesis" || { echo "setup: venv install failed" >&2; exit 1; }
+  rm -f "$stamp"
+  log=$(mktemp)
+  if ! "$venv/bin/pip" install -q --disable-pip-version-check "${py[@]}" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "setup: pip install failed (output above)" >&2
+    exit 1
+  fi
+  rm -f "$log"
+  if ! "$venv/bin/python" -c "import $mods" 2>/dev/null; then
+    echo "setup: pip finished but the venv cannot import $mods" >&2
+    exit 1
+  fi
   echo "${py[*]}" > "$stamp"
 fi

@@ -13,14 +13,15 @@
 
 struct dsb_aws;
 
-/* Zero or NULL fields take the defaults noted. */
+/* Zero or NULL fields take the defaults noted; the limits' defaults and
+ * bounds are broker.yaml's (dsb_aws_client_option, core/config.c). */
 struct dsb_aws_options {
     const char *region;       /* else AWS_REGION, AWS_DEFAULT_REGION, profile */
     const char *endpoint_url; /* for every service; see dsb_aws_endpoint */
     const char *profile;      /* else AWS_PROFILE, else "default" */
     long connect_timeout_ms;  /* 3000 */
-    long timeout_ms;          /* 30000, per attempt */
-    int max_attempts;         /* 3 */
+    long timeout_ms;          /* 15000, per attempt */
+    int max_attempts;         /* 3, at most 10 */
     long backoff_base_ms;     /* 1000: attempt n waits rand(0, base*2^(n-1)) */
     long backoff_cap_ms;      /* 20000 */
 };
@@ -39,6 +40,10 @@ void dsb_aws_free(struct dsb_aws *a);
 /* The region requests default to, or NULL when none is configured. */
 const char *dsb_aws_region(const struct dsb_aws *a);
 
+/* Test seam: tokens left in the client's retry quota (0..500).
+ * Thread-safe. */
+int dsb_aws_retry_quota(struct dsb_aws *a);
+
 /*
  * The endpoint for service (signing name) in region, malloc'd, without a
  * trailing '/': req_url, else the client's endpoint_url, else
@@ -54,7 +59,10 @@ char *dsb_aws_endpoint(const struct dsb_aws *a, const char *service,
 /*
  * Signs and sends req, retrying throttling, 5xx, timeouts and connection
  * failures with exponential backoff and full jitter (each attempt signed
- * again), and refreshing temporary credentials once on ExpiredToken.
+ * again) while the client's retry quota lasts (a retry costs 5 tokens, 10
+ * after a timeout or connection failure; a 2xx gives back the last retry's
+ * cost, or 1 without retries), and refreshing temporary credentials once on
+ * ExpiredToken.
  * Returns 0 when a response arrived, whatever its status (the last one);
  * resp is then filled and must be released with dsb_aws_response_free.
  * Returns -1 with err set when none did (DSB_E_TIMEOUT,

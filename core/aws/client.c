@@ -2,6 +2,7 @@
 #include "aws/aws.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,6 +17,7 @@
 #include "aws/errors.h"
 #include "aws/http.h"
 #include "aws/sigv4.h"
+#include "config.h"
 #include "log.h"
 
 #ifndef DSB_VERSION
@@ -31,7 +33,17 @@ struct dsb_aws {
     long backoff_base_ms;
     long backoff_cap_ms;
     struct dsb_aws_credprov *creds;
+    pthread_mutex_t quota_mu;
+    int quota; /* retry tokens left, QUOTA_CAPACITY at most */
 };
+
+/* The SDKs' standard-mode retry quota, shared by all requests of a client:
+ * a retry takes tokens, a success gives some back, and an empty quota
+ * stops retries until successes refill it. */
+#define QUOTA_CAPACITY 500
+#define QUOTA_RETRY_COST 5
+#define QUOTA_TRANSPORT_RETRY_COST 10 /* timeouts, connection failures */
+#define QUOTA_SUCCESS_REFUND 1        /* a success that needed no retry */
 
 /* Where a request goes: "scheme://authority", the Host header value and
  * the endpoint's own path prefix ("" or "/prefix"). */
@@ -60,15 +72,37 @@ static char *dup_or_null(const char *s, int *oom)
     return d;
 }
 
+/* The client's limits; their defaults and bounds are those of broker.yaml's
+ * aws section. */
+enum { L_CONNECT, L_TIMEOUT, L_ATTEMPTS, L_BASE, L_CAP, N_LIMITS };
+
+static const char *const limit_names[N_LIMITS] = {
+    "connect_timeout_ms", "timeout_ms", "max_attempts", "backoff_base_ms",
+    "backoff_cap_ms"};
+
+static void given_limits(const struct dsb_aws_options *o, long v[N_LIMITS])
+{
+    v[L_CONNECT] = o->connect_timeout_ms;
+    v[L_TIMEOUT] = o->timeout_ms;
+    v[L_ATTEMPTS] = o->max_attempts;
+    v[L_BASE] = o->backoff_base_ms;
+    v[L_CAP] = o->backoff_cap_ms;
+}
+
 static int check_options(const struct dsb_aws_options *o, struct dsb_error *err)
 {
-    if (o->max_attempts < 0 || o->max_attempts > 20)
-        return dsb_error_set(err, DSB_E_INVALID, "aws max_attempts must be "
-                             "between 1 and 20, got %d", o->max_attempts);
-    if (o->connect_timeout_ms < 0 || o->timeout_ms < 0 ||
-        o->backoff_base_ms < 0 || o->backoff_cap_ms < 0)
-        return dsb_error_set(err, DSB_E_INVALID, "aws timeouts and backoff "
-                             "times must not be negative");
+    const struct dsb_option *opt;
+    long v[N_LIMITS];
+    int i;
+
+    given_limits(o, v);
+    for (i = 0; i < N_LIMITS; i++) {
+        opt = dsb_aws_client_option(limit_names[i]);
+        if (v[i] && (v[i] < opt->min || v[i] > opt->max))
+            return dsb_error_set(err, DSB_E_INVALID, "aws %s must be between "
+                                 "%.0f and %.0f, got %ld", limit_names[i],
+                                 opt->min, opt->max, v[i]);
+    }
     if (o->endpoint_url && *o->endpoint_url &&
         strncasecmp(o->endpoint_url, "http://", 7) != 0 &&
         strncasecmp(o->endpoint_url, "https://", 8) != 0)
@@ -93,11 +127,19 @@ static char *initial_region(const struct dsb_aws_options *o, int *oom)
 
 static void set_limits(struct dsb_aws *a, const struct dsb_aws_options *o)
 {
-    a->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 3000;
-    a->timeout_ms = o->timeout_ms ? o->timeout_ms : 30000;
-    a->max_attempts = o->max_attempts ? o->max_attempts : 3;
-    a->backoff_base_ms = o->backoff_base_ms ? o->backoff_base_ms : 1000;
-    a->backoff_cap_ms = o->backoff_cap_ms ? o->backoff_cap_ms : 20000;
+    long v[N_LIMITS];
+    int i;
+
+    given_limits(o, v);
+    for (i = 0; i < N_LIMITS; i++)
+        if (!v[i])
+            v[i] = strtol(dsb_aws_client_option(limit_names[i])->default_value,
+                          NULL, 10);
+    a->connect_timeout_ms = v[L_CONNECT];
+    a->timeout_ms = v[L_TIMEOUT];
+    a->max_attempts = (int)v[L_ATTEMPTS];
+    a->backoff_base_ms = v[L_BASE];
+    a->backoff_cap_ms = v[L_CAP];
 }
 
 struct dsb_aws *dsb_aws_new(const struct dsb_aws_options *o,
@@ -113,6 +155,8 @@ struct dsb_aws *dsb_aws_new(const struct dsb_aws_options *o,
         return NULL;
     if (dsb_aws_http_global_init() < 0 || !(a = calloc(1, sizeof(*a))))
         goto fail;
+    pthread_mutex_init(&a->quota_mu, NULL);
+    a->quota = QUOTA_CAPACITY;
     set_limits(a, o);
     a->region = initial_region(o, &oom);
     a->endpoint_url = dup_or_null(o->endpoint_url, &oom);
@@ -133,12 +177,23 @@ void dsb_aws_free(struct dsb_aws *a)
     dsb_aws_credprov_free(a->creds);
     free(a->region);
     free(a->endpoint_url);
+    pthread_mutex_destroy(&a->quota_mu);
     free(a);
 }
 
 const char *dsb_aws_region(const struct dsb_aws *a)
 {
     return a->region;
+}
+
+int dsb_aws_retry_quota(struct dsb_aws *a)
+{
+    int left;
+
+    pthread_mutex_lock(&a->quota_mu);
+    left = a->quota;
+    pthread_mutex_unlock(&a->quota_mu);
+    return left;
 }
 
 void dsb_aws_thread_cleanup(void)
@@ -515,13 +570,58 @@ static void log_retry(const struct dsb_aws_request *r, int n, int max,
                  status, o->code, wait);
 }
 
-/* Runs attempts until one needs no retry or attempts run out. */
+/* Takes cost tokens for one retry: 0 when the quota cannot pay it. */
+static int quota_take(struct dsb_aws *a, int cost)
+{
+    int ok;
+
+    pthread_mutex_lock(&a->quota_mu);
+    ok = a->quota >= cost;
+    if (ok)
+        a->quota -= cost;
+    pthread_mutex_unlock(&a->quota_mu);
+    return ok;
+}
+
+/* After the last attempt: a 2xx gives back the last retry's cost, or one
+ * token when the request needed no retry. */
+static void quota_settle(struct dsb_aws *a, const struct dsb_aws_http_resp *h,
+                         int rc, int last_cost)
+{
+    if (rc < 0 || h->status < 200 || h->status >= 300)
+        return;
+    pthread_mutex_lock(&a->quota_mu);
+    a->quota += last_cost ? last_cost : QUOTA_SUCCESS_REFUND;
+    if (a->quota > QUOTA_CAPACITY)
+        a->quota = QUOTA_CAPACITY;
+    pthread_mutex_unlock(&a->quota_mu);
+}
+
+/* Whether attempt n, judged o, is retried; takes the retry's tokens. */
+static int may_retry(struct dsb_aws *a, const struct dsb_aws_request *r,
+                     int n, const struct outcome *o, long wait, int *cost)
+{
+    if (!o->retry || n >= a->max_attempts)
+        return 0;
+    if (time_left_ms() >= 0 && time_left_ms() <= wait)
+        return 0; /* no time left for another attempt */
+    *cost = o->transport_failed ? QUOTA_TRANSPORT_RETRY_COST : QUOTA_RETRY_COST;
+    if (quota_take(a, *cost))
+        return 1;
+    dsb_logf(DSB_LOG_INFO, "aws", "%s %s: attempt %d of %d failed and the "
+             "client's retry quota is spent; not retrying", r->service,
+             r->method, n, a->max_attempts);
+    return 0;
+}
+
+/* Runs attempts until one needs no retry, attempts run out or the retry
+ * quota is spent. */
 static int send_loop(struct dsb_aws *a, const struct dsb_aws_request *r,
                      const struct target *t, const char *region,
                      struct dsb_aws_http_resp *h, struct dsb_error *err)
 {
     struct outcome o;
-    int n, rc, refreshed = 0;
+    int n, rc, refreshed = 0, cost = 0, last_cost = 0;
     long wait;
 
     for (n = 1;; n++) {
@@ -533,11 +633,12 @@ static int send_loop(struct dsb_aws *a, const struct dsb_aws_request *r,
             n--;
             continue;
         }
-        if (!o.retry || n >= a->max_attempts)
-            return rc;
         wait = backoff_ms(a, n);
-        if (time_left_ms() >= 0 && time_left_ms() <= wait)
-            return rc; /* no time left for another attempt */
+        if (!may_retry(a, r, n, &o, wait, &cost)) {
+            quota_settle(a, h, rc, last_cost);
+            return rc;
+        }
+        last_cost = cost;
         log_retry(r, n, a->max_attempts, &o, h->status, err, wait);
         dsb_aws_http_resp_free(h);
         sleep_ms(wait);

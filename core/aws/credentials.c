@@ -1,6 +1,7 @@
 /* Credential chain: environment, shared files, container endpoint, IMDSv2. */
 #include "aws/credentials.h"
 
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@
 
 #define REFRESH_AHEAD_MS (15 * 60 * 1000LL)
 #define CONTAINER_HOST "http://169.254.170.2"
+
+static const char *container_base = CONTAINER_HOST;
 #define IMDS_DEFAULT "http://169.254.169.254"
 
 enum cred_kind { CRED_NONE, CRED_STATIC, CRED_CONTAINER, CRED_IMDS };
@@ -291,30 +294,69 @@ static int fetch(const char *method, const char *url, struct curl_slist *h,
     return -1;
 }
 
+/* 127.0.0.0/8, ::1, or a link-local address of the ECS/EKS agents. */
+static int container_host_allowed(const char *host)
+{
+    unsigned char a[16];
+    static const unsigned char eks6[16] = {0xfd, 0x00, 0x0e, 0xc2, [15] = 0x23};
+    char h[INET6_ADDRSTRLEN + 2];
+    size_t n = strlen(host);
+
+    if (inet_pton(AF_INET, host, a) == 1)
+        return a[0] == 127 || strcmp(host, "169.254.170.2") == 0 ||
+               strcmp(host, "169.254.170.23") == 0;
+    if (n < 3 || n >= sizeof(h) || host[0] != '[' || host[n - 1] != ']')
+        return 0;
+    memcpy(h, host + 1, n - 2);
+    h[n - 2] = '\0';
+    if (inet_pton(AF_INET6, h, a) != 1)
+        return 0;
+    return memcmp(a, &in6addr_loopback, 16) == 0 || memcmp(a, eks6, 16) == 0;
+}
+
+int dsb_aws_container_url_allowed(const char *url)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL;
+    int ok = 0;
+
+    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+        goto fail;
+    ok = strcasecmp(scheme, "https") == 0 ||
+         (strcasecmp(scheme, "http") == 0 && container_host_allowed(host));
+fail:
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return ok;
+}
+
+void dsb_aws_set_container_base(const char *base_url)
+{
+    container_base = base_url ? base_url : CONTAINER_HOST;
+}
+
 static int container_url(struct dsb_aws_buf *url, struct dsb_error *err)
 {
     const char *rel = env_nonempty("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
     const char *full = env_nonempty("AWS_CONTAINER_CREDENTIALS_FULL_URI");
-    static const char *const ok[] = {
-        "http://127.", "http://localhost:", "http://localhost/",
-        "http://[::1]", "http://169.254.170.2/", "http://169.254.170.2:",
-        "http://169.254.170.23/", "http://169.254.170.23:", "https://", NULL};
-    const char *const *p;
 
     if (rel) {
-        dsb_aws_buf_addf(url, "%s%s%s", CONTAINER_HOST, rel[0] == '/' ? "" : "/", rel);
+        dsb_aws_buf_addf(url, "%s%s%s", container_base, rel[0] == '/' ? "" : "/", rel);
         return 1;
     }
     if (!full)
         return 0;
-    for (p = ok; *p; p++) {
-        if (strncasecmp(full, *p, strlen(*p)) == 0) {
-            dsb_aws_buf_adds(url, full);
-            return 1;
-        }
+    if (dsb_aws_container_url_allowed(full)) {
+        dsb_aws_buf_adds(url, full);
+        return 1;
     }
     dsb_error_set(err, DSB_E_CONFIG, "AWS_CONTAINER_CREDENTIALS_FULL_URI must "
-                  "use https or a loopback or container host");
+                  "use https, or http to a loopback or ECS/EKS link-local address");
+    dsb_error_hint(err, "http is allowed only to 127.0.0.0/8, [::1], "
+                        "169.254.170.2, 169.254.170.23 and [fd00:ec2::23]");
     dsb_error_detail(err, "got %s", full);
     return -1;
 }

@@ -36,6 +36,18 @@ int dsb_aws_credprov_expire(struct dsb_aws_credprov *p);
 /* Wipes and frees the strings of c. */
 void dsb_aws_creds_clear(struct dsb_aws_creds *c);
 
+/*
+ * Whether AWS_CONTAINER_CREDENTIALS_FULL_URI may be url, as the SDKs allow:
+ * https to any host; http only to an IP literal in 127.0.0.0/8, [::1], or
+ * the ECS/EKS agents' 169.254.170.2, 169.254.170.23, [fd00:ec2::23].  The
+ * URL is parsed (libcurl's URL API), never matched by prefix.
+ */
+int dsb_aws_container_url_allowed(const char *url);
+/* Test seam: where AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is appended
+ * ("http://169.254.170.2" unless set; NULL restores it).  base_url is
+ * borrowed for good.  Not thread-safe: call before any provider runs. */
+void dsb_aws_set_container_base(const char *base_url);
+
 /* Region of the profile in the shared config file (malloc'd) or NULL. */
 char *dsb_aws_profile_region(const char *profile);
 /* The profile name in effect: `profile`, else AWS_PROFILE, else "default". */

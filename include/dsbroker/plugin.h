@@ -6,9 +6,11 @@
  *     DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void);
  *
  * It returns a pointer to a static, constant vtable whose first member is a
- * struct dsb_abi_header filled by DSB_PLUGIN_HEADER.  The broker checks that
- * header (magic, ABI major, ABI minor, struct size, build tag) before it calls
- * any other plugin code and refuses an incompatible plugin with the reason.
+ * struct dsb_abi_header filled by DSB_PLUGIN_HEADER.  The broker checks the
+ * file's permissions before dlopen (which runs the file's ELF constructors:
+ * keep a plugin free of them), then calls the entry function and checks that
+ * header (magic, ABI major, ABI minor, struct size, build tag) before any
+ * slot, refusing an incompatible plugin with the reason.
  *
  * Growth rules (append-only):
  *   - Within one ABI major, structs only grow at the end.  New slots go into a
@@ -289,7 +291,9 @@ struct dsb_kv {
 struct dsb_aws_request {
     const char *service;       /* signing name: "s3", "glue", ... */
     const char *region;        /* NULL: the broker's region */
-    const char *endpoint_url;  /* NULL: AWS_ENDPOINT_URL_<SVC>, then AWS */
+    const char *endpoint_url;  /* NULL: the broker's aws.endpoint_url, then
+                                  AWS_ENDPOINT_URL_<SVC>, AWS_ENDPOINT_URL,
+                                  then AWS's own endpoint */
     const char *method;        /* "GET", "POST", ... */
     const char *path;          /* "/" or "/bucket/key" */
     const struct dsb_kv *query;
@@ -455,6 +459,20 @@ struct dsb_read_target {
  *
  * Every slot returns 0 on success, -1 with err set on failure.  `inst` is the
  * pointer open stored; `call` carries the arena and deadline.
+ *
+ * Ownership common to the query slots (check .. read_spec):
+ *   - Inputs (req and its strings, database/schema/table, target) are
+ *     borrowed for the call; copy what you keep.
+ *   - *out is NULL on entry.  On success set it to a new JSON reference (one
+ *     refcount the broker takes over: do not decref it or keep a borrowed
+ *     pointer into it afterwards).  On failure the broker decrefs whatever
+ *     *out holds, so either leave it NULL or hand it over too.
+ *   - The call's arena (host->arena_alloc) is freed by the broker as soon as
+ *     the slot returns: nothing in *out may point into it (jansson copies
+ *     strings given to json_string and friends, so arena strings may be
+ *     used to build *out).
+ *   - err is the broker's buffer, valid for the call; the broker redacts
+ *     known secret values from it before anyone sees it.
  */
 struct dsb_source_plugin {
     struct dsb_abi_header abi; /* DSB_PLUGIN_HEADER */
@@ -471,35 +489,50 @@ struct dsb_source_plugin {
      * Creates an instance.  `options` is the validated option object
      * (borrowed: copy what you keep); `info` and `host` live until close.
      * Should not block on the network: connect lazily, check in `check`.
-     * Required.
+     * *inst is the plugin's own: passed back to every slot and freed only
+     * by close.  On failure close is not called: free what open made.
+     * open may also run once in a forked child (a preflight) whose
+     * instance is closed there.  Required.
      */
     int (*open)(const struct dsb_host *host, const struct dsb_source_info *info,
                 const json_t *options, void **inst, struct dsb_error *err);
-    /* Frees the instance.  Required. */
+    /* Frees the instance and everything it owns; no slot of it runs
+     * afterwards.  Required. */
     void (*close)(void *inst);
 
-    /* Tests the connection; out: see "check" above.  Required. */
+    /* Tests the connection; *out: a new reference to the "check" object
+     * above, taken by the broker.  Required. */
     int (*check)(void *inst, struct dsb_call *call, json_t **out,
                  struct dsb_error *err);
-    /* Required. */
+    /* One page of databases; req borrowed; *out: a new reference to the
+     * listing object (next_page_token copied by the broker, opaque to it).
+     * Required. */
     int (*list_databases)(void *inst, struct dsb_call *call,
                           const struct dsb_list_request *req, json_t **out,
                           struct dsb_error *err);
-    /* Required unless DSB_SRC_FLAT_SCHEMA. */
+    /* One page of schemas of req->database; req borrowed; *out: a new
+     * reference to the listing object, taken by the broker.  Required
+     * unless DSB_SRC_FLAT_SCHEMA (the broker then answers by itself). */
     int (*list_schemas)(void *inst, struct dsb_call *call,
                         const struct dsb_list_request *req, json_t **out,
                         struct dsb_error *err);
-    /* Tables of req->database/req->schema, each with all its columns.
-     * Required. */
+    /* One page of tables of req->database/req->schema, each with all its
+     * columns; req borrowed; *out: a new reference to the listing object,
+     * taken by the broker.  Required. */
     int (*list_tables)(void *inst, struct dsb_call *call,
                        const struct dsb_list_request *req, json_t **out,
                        struct dsb_error *err);
-    /* One table; DSB_E_NOT_FOUND when it does not exist.  Required. */
+    /* One table; the names are borrowed; *out: a new reference to a
+     * TABLE object, taken by the broker.  DSB_E_NOT_FOUND
+     * when it does not exist.  Required. */
     int (*describe_table)(void *inst, struct dsb_call *call,
                           const char *database, const char *schema,
                           const char *table, json_t **out,
                           struct dsb_error *err);
-    /* How Spark on `target` reads the table.  Required. */
+    /* How Spark on `target` reads the table; names and target borrowed;
+     * *out: a new reference to a read_spec object, taken by the broker
+     * (which adds "network").  Secret values never go into it: only
+     * references, in "secret_options".  Required. */
     int (*read_spec)(void *inst, struct dsb_call *call, const char *database,
                      const char *schema, const char *table,
                      const struct dsb_read_target *target, json_t **out,

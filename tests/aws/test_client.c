@@ -4,6 +4,7 @@
 
 #include "aws/aws.h"
 #include "aws/errors.h"
+#include "config.h"
 
 static struct scripted srv;
 static char home[256];
@@ -277,6 +278,86 @@ Test(aws_client, non_json_success_body_is_not_quoted)
     dsb_aws_free(a);
 }
 
+static int send_get(struct dsb_aws *a)
+{
+    struct dsb_aws_request r = {.service = "glue", .method = "POST", .path = "/"};
+    struct dsb_aws_response resp;
+    struct dsb_error err;
+    long status;
+
+    cr_assert_eq(dsb_aws_send(a, &r, &resp, &err), 0, "%s", err.message);
+    status = resp.status;
+    dsb_aws_response_free(&resp);
+    return (int)status;
+}
+
+static size_t served(void)
+{
+    json_t *reqs = scripted_requests(&srv);
+    size_t n = json_array_size(reqs);
+
+    json_decref(reqs);
+    return n;
+}
+
+Test(aws_client, success_gives_back_the_retry_cost_or_one_token)
+{
+    struct dsb_aws *a;
+
+    scripted_start(&srv, "[{\"status\": 500}, {\"status\": 500},"
+                         " {\"status\": 200, \"body\": \"{}\"}]");
+    a = client(3, 5000);
+    cr_expect_eq(dsb_aws_retry_quota(a), 500);
+    cr_expect_eq(send_get(a), 200);
+    cr_expect_eq(served(), 3);
+    cr_expect_eq(dsb_aws_retry_quota(a), 495, "500 - 5 - 5 + 5");
+    cr_expect_eq(send_get(a), 200);
+    cr_expect_eq(dsb_aws_retry_quota(a), 496, "+1 for a success without retry");
+    dsb_aws_free(a);
+}
+
+/* 11 requests of 10 attempts spend 11 * 9 * 5 = 495 tokens; the 12th has
+ * one retry left, the 13th none; a success then refills one token. */
+Test(aws_client, spent_retry_quota_stops_retries_until_successes_refill_it)
+{
+    char script[8192] = "[";
+    struct dsb_aws *a;
+    int i;
+
+    for (i = 0; i < 11 * 10 + 2 + 1; i++)
+        strcat(script, "{\"status\": 500, \"body\": \"\"}, ");
+    strcat(script, "{\"status\": 200, \"body\": \"{}\"}]");
+    scripted_start(&srv, script);
+    a = client(10, 5000);
+    for (i = 0; i < 11; i++)
+        cr_assert_eq(send_get(a), 500);
+    cr_expect_eq(served(), 110);
+    cr_expect_eq(dsb_aws_retry_quota(a), 5);
+    cr_expect_eq(send_get(a), 500);
+    cr_expect_eq(served(), 112, "one retry, then the quota is spent");
+    cr_expect_eq(dsb_aws_retry_quota(a), 0);
+    cr_expect_eq(send_get(a), 500);
+    cr_expect_eq(served(), 113, "no retry with an empty quota");
+    cr_expect_eq(send_get(a), 200);
+    cr_expect_eq(dsb_aws_retry_quota(a), 1);
+    dsb_aws_free(a);
+}
+
+Test(aws_client, connection_failure_retry_costs_ten_tokens)
+{
+    struct dsb_aws_request r = {.service = "glue", .method = "POST", .path = "/"};
+    struct dsb_aws_response resp;
+    struct dsb_aws *a;
+    struct dsb_error err;
+
+    snprintf(srv.url, sizeof(srv.url), "http://127.0.0.1:9"); /* discard: closed */
+    a = client(3, 1000);
+    cr_assert_eq(dsb_aws_send(a, &r, &resp, &err), -1);
+    cr_expect_eq(err.code, DSB_E_UNAVAILABLE);
+    cr_expect_eq(dsb_aws_retry_quota(a), 480);
+    dsb_aws_free(a);
+}
+
 /* ------------------------------------------------ no server needed */
 
 Test(aws_errors, retry_decisions)
@@ -394,6 +475,75 @@ Test(aws_endpoints, resolution_order, .init = setup)
     free(u);
     cr_expect_str_eq(dsb_aws_region(a), "eu-west-1");
     dsb_aws_free(a);
+}
+
+static char *endpoint_of(const struct dsb_aws *a, const char *service,
+                         const char *req_url)
+{
+    int ov = -1;
+    char *u = dsb_aws_endpoint(a, service, "eu-west-1", req_url, &ov);
+
+    cr_assert_not_null(u);
+    cr_expect_eq(ov, strncmp(u, "https://", 8) != 0, "%s", u);
+    return u;
+}
+
+/* request endpoint_url > broker endpoint_url > AWS_ENDPOINT_URL_<SVC> >
+ * AWS_ENDPOINT_URL > the AWS default, each level tried with all below set. */
+Test(aws_endpoints, four_levels_in_order, .init = setup)
+{
+    struct dsb_aws_options broker = {.endpoint_url = "http://127.0.0.1:7001/"};
+    struct dsb_aws_options none = {0};
+    struct dsb_error err;
+    struct dsb_aws *b = dsb_aws_new(&broker, &err), *n = dsb_aws_new(&none, &err);
+    char *u;
+
+    cr_assert(b && n);
+    setenv("AWS_ENDPOINT_URL_GLUE", "http://127.0.0.1:7002", 1);
+    setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:7003", 1);
+    u = endpoint_of(b, "glue", "http://127.0.0.1:7000");
+    cr_expect_str_eq(u, "http://127.0.0.1:7000");
+    free(u);
+    u = endpoint_of(b, "glue", NULL);
+    cr_expect_str_eq(u, "http://127.0.0.1:7001");
+    free(u);
+    u = endpoint_of(n, "glue", "");
+    cr_expect_str_eq(u, "http://127.0.0.1:7002");
+    free(u);
+    u = endpoint_of(n, "s3", NULL);
+    cr_expect_str_eq(u, "http://127.0.0.1:7003");
+    free(u);
+    unsetenv("AWS_ENDPOINT_URL");
+    u = endpoint_of(n, "s3", NULL);
+    cr_expect_str_eq(u, "https://s3.eu-west-1.amazonaws.com");
+    free(u);
+    dsb_aws_free(b);
+    dsb_aws_free(n);
+}
+
+/* The limits' bounds are broker.yaml's, not the client's own. */
+Test(aws_endpoints, limits_bounded_by_the_broker_option_table, .init = setup)
+{
+    const struct dsb_option *max = dsb_aws_client_option("max_attempts");
+    struct dsb_aws_options o = {.max_attempts = (int)max->max};
+    struct dsb_error err;
+    struct dsb_aws *a = dsb_aws_new(&o, &err);
+
+    cr_assert_not_null(a, "%s", err.message);
+    dsb_aws_free(a);
+    cr_expect_eq(max->max, 10);
+    o.max_attempts = 11;
+    cr_expect_null(dsb_aws_new(&o, &err));
+    cr_expect_str_eq(err.message, "aws max_attempts must be between 1 and 10, "
+                                  "got 11");
+    o = (struct dsb_aws_options){.timeout_ms = 99};
+    cr_expect_null(dsb_aws_new(&o, &err));
+    cr_expect_str_eq(err.message, "aws timeout_ms must be between 100 and "
+                                  "600000, got 99");
+    o = (struct dsb_aws_options){.backoff_cap_ms = -1};
+    cr_expect_null(dsb_aws_new(&o, &err));
+    cr_expect_eq(err.code, DSB_E_INVALID);
+    cr_expect_str_eq(dsb_aws_client_option("timeout_ms")->default_value, "15000");
 }
 
 Test(aws_endpoints, bad_options_and_missing_region, .init = setup)

@@ -217,9 +217,81 @@ Test(aws_creds, container_full_uri_must_be_local_or_https)
     struct dsb_aws_creds c;
     struct dsb_error e;
 
-    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://203.0.113.5/creds", 1);
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.evil.example/creds", 1);
     cr_assert_eq(get(NULL, &c, &e), -1);
     cr_expect_eq(e.code, DSB_E_CONFIG);
+    cr_expect_str_eq(e.detail, "got http://127.evil.example/creds");
+    cr_expect_not_null(strstr(e.hint, "127.0.0.0/8"), "%s", e.hint);
+}
+
+Test(aws_creds, container_full_uri_accept_refuse_table)
+{
+    static const char *const accepted[] = {
+        "http://127.0.0.1/creds", "http://127.0.0.1:51679/v2/credentials/x",
+        "http://127.255.3.4/", "HTTP://127.0.0.1/", "http://[::1]:8080/creds",
+        "http://[0:0:0:0:0:0:0:1]/", "http://169.254.170.2/v2/credentials",
+        "http://169.254.170.2:80/x", "http://169.254.170.23/v1/credentials",
+        "http://[fd00:ec2::23]/v1/credentials", "https://creds.example.com/x",
+        "https://203.0.113.5/", NULL};
+    static const char *const refused[] = {
+        "http://127.evil.example/", "http://127.0.0.1.evil.example/",
+        "http://localhost/creds", "http://203.0.113.5/creds",
+        "http://169.254.170.3/", "http://169.254.170.2.evil.example/",
+        "http://[::2]/", "http://[fd00:ec2::24]/", "http://[::ffff:127.0.0.1]/",
+        "http://127.0.0.1@evil.example/", "ftp://127.0.0.1/",
+        "file:///etc/passwd", "127.0.0.1/creds", "http://", "", NULL};
+    const char *const *u;
+
+    for (u = accepted; *u; u++)
+        cr_expect(dsb_aws_container_url_allowed(*u), "refused %s", *u);
+    for (u = refused; *u; u++)
+        cr_expect_not(dsb_aws_container_url_allowed(*u), "accepted %s", *u);
+}
+
+static void container_creds_from(int relative)
+{
+    struct dsb_aws_creds c;
+    struct dsb_error e;
+    char *one = creds_json(3600), script[1200], full[256];
+    json_t *reqs;
+
+    snprintf(script, sizeof(script), "[%s]", one);
+    free(one);
+    scripted_start(&srv, script);
+    setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "env-only-token", 1);
+    snprintf(full, sizeof(full), "%s/v2/credentials/rel-id", srv.url);
+    if (relative) {
+        dsb_aws_set_container_base(srv.url);
+        setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "v2/credentials/rel-id", 1);
+        snprintf(full, sizeof(full), "https://never.example/x");
+    }
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", full, 1);
+    cr_assert_eq(get(NULL, &c, &e), 0, "%s: %s", e.message, e.detail);
+    dsb_aws_set_container_base(NULL);
+    cr_expect_str_eq(c.source, "container");
+    cr_expect_str_eq(c.access_key, "ASIACONTAINER");
+    cr_expect_str_eq(c.session_token, "containertoken");
+    dsb_aws_creds_clear(&c);
+    reqs = scripted_requests(&srv);
+    cr_assert_eq(json_array_size(reqs), 1);
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(reqs, 0),
+                                                       "path")),
+                     "/v2/credentials/rel-id");
+    cr_expect_str_eq(req_header(reqs, 0, "authorization"), "env-only-token");
+    json_decref(reqs);
+}
+
+/* The relative URI ("/" added) is appended to the ECS agent's address (here
+ * the scripted endpoint) and wins over a full URI; the token comes from the
+ * environment alone. */
+Test(aws_creds, container_relative_uri_with_env_token)
+{
+    container_creds_from(1);
+}
+
+Test(aws_creds, container_full_uri_with_env_token_only)
+{
+    container_creds_from(0);
 }
 
 Test(aws_creds, files_come_before_container)

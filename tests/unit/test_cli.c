@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 
+#include "dsbroker/plugin.h"
 #include "support.h"
 
 static char *good, *broken, *pgood;
@@ -48,6 +49,57 @@ Test(cli, usage_errors_exit_2)
     t_run_free(&r);
     r = t_cli("sources", "-c", NULL);
     cr_assert_eq(r.rc, 2);
+    t_run_free(&r);
+}
+
+Test(cli, long_version_names_the_abi_and_build_tag)
+{
+    struct t_run r = t_cli("--version", NULL);
+
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strncmp(r.out, "dsbroker ", 9) == 0, "%s", r.out);
+    cr_assert(strstr(r.out, "(plugin ABI 1.0, " DSB_BUILD_TAG ")\n"), "%s",
+              r.out);
+    cr_assert_str_eq(r.err, "");
+    t_run_free(&r);
+    r = t_cli("sources", "--version", NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "plugin ABI 1.0"), "%s", r.out);
+    t_run_free(&r);
+}
+
+/* Each command takes exactly its operands: one too many or too few is a
+ * usage error (exit 2) that shows the command's own usage, and runs
+ * nothing. */
+Test(cli, extra_or_missing_operands_are_usage_errors)
+{
+    struct t_run r = t_cli("sources", "extra", "-c", good, "-P", pgood, NULL);
+
+    cr_assert_eq(r.rc, 2, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.err, "dsbroker: usage: dsbroker sources\n"), "%s", r.err);
+    cr_assert_str_eq(r.out, "");
+    t_run_free(&r);
+    r = t_cli("check-config", "-c", good, "-P", pgood, "extra", NULL);
+    cr_assert_eq(r.rc, 2, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.err, "usage: dsbroker check-config\n"), "%s", r.err);
+    cr_assert_null(strstr(r.out, "ok ("), "%s", r.out);
+    t_run_free(&r);
+    r = t_cli("routes", "a", "b", NULL);
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "usage: dsbroker routes\n"), "%s", r.err);
+    t_run_free(&r);
+    r = t_cli("context", "s1", "s2", NULL);
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "usage: dsbroker context SESSION\n"), "%s", r.err);
+    t_run_free(&r);
+    r = t_cli("context", NULL);
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "usage: dsbroker context SESSION\n"), "%s", r.err);
+    t_run_free(&r);
+    r = t_cli("submit", "s1", "job.py", "more", NULL);
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "usage: dsbroker submit SESSION FILE.py\n"), "%s",
+              r.err);
     t_run_free(&r);
 }
 

@@ -1,9 +1,10 @@
-/* The loader refuses incompatible or unsafe plugins with every reason,
- * before running any plugin code but the entry function. */
+/* The loader refuses unsafe plugin files before dlopen, and incompatible
+ * plugins with every reason before calling any slot. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "plugins.h"
 #include "support.h"
@@ -158,6 +159,66 @@ Test(loader, world_writable_directory_is_refused)
     dsb_diags_free(&d);
     free(path);
     free(dir);
+}
+
+static char *link_in(const char *dir, const char *target)
+{
+    char *link = malloc(strlen(dir) + 16);
+
+    sprintf(link, "%s/fixture.so", dir);
+    cr_assert_eq(symlink(target, link), 0);
+    return link;
+}
+
+/* A link in a safe directory is judged by the file it resolves to and that
+ * file's directory too. */
+Test(loader, symlink_into_a_world_writable_directory_is_refused)
+{
+    char *safe = t_tmpdir(), *open_dir = t_tmpdir();
+    char *target = copy_fixture(open_dir, 0644), *link = link_in(safe, target);
+
+    cr_assert_eq(chmod(open_dir, 0777), 0);
+    cr_assert_eq(dsb_plugin_load(link, &p, &err), -1);
+    cr_assert(strstr(err.message, "refusing plugin directory"), "%s",
+              err.message);
+    cr_assert(strstr(err.message, open_dir), "%s", err.message);
+    cr_assert(strstr(err.detail, "resolves to"), "%s", err.detail);
+    cr_assert_eq(chmod(open_dir, 0755), 0);
+    cr_assert_eq(dsb_plugin_load(link, &p, &err), 0, "%s", err.message);
+    cr_assert_str_eq(p.path, link);
+    free(target);
+    free(link);
+    free(safe);
+    free(open_dir);
+}
+
+Test(loader, symlink_to_a_group_writable_file_is_refused)
+{
+    char *safe = t_tmpdir(), *other = t_tmpdir();
+    char *target = copy_fixture(other, 0664), *link = link_in(safe, target);
+
+    cr_assert_eq(dsb_plugin_load(link, &p, &err), -1);
+    cr_assert(strstr(err.message, "writable by group or others (mode 0664)"),
+              "%s", err.message);
+    free(target);
+    free(link);
+    free(safe);
+    free(other);
+}
+
+/* The link's own directory still counts, even with a safe target. */
+Test(loader, safe_target_through_a_link_in_an_open_directory_is_refused)
+{
+    char *open_dir = t_tmpdir(), *other = t_tmpdir();
+    char *target = copy_fixture(other, 0644), *link = link_in(open_dir, target);
+
+    cr_assert_eq(chmod(open_dir, 0777), 0);
+    cr_assert_eq(dsb_plugin_load(link, &p, &err), -1);
+    cr_assert(strstr(err.message, open_dir), "%s", err.message);
+    free(target);
+    free(link);
+    free(open_dir);
+    free(other);
 }
 
 Test(loader, directory_load_keeps_the_good_and_reports_the_bad)

@@ -170,6 +170,58 @@ Test(secrets, resolved_values_are_redacted_from_logs_and_errors)
     free(log);
 }
 
+static char *logged_event(int json, const char *msg, json_t *fields)
+{
+    char path[4096];
+    FILE *f;
+    char *log;
+    int saved;
+
+    snprintf(path, sizeof(path), "%s/log-%d", dir, json);
+    saved = capture_stderr(path);
+    dsb_log_set_json(json);
+    dsb_log_event(DSB_LOG_ERROR, "t", msg, fields);
+    dsb_log_set_json(0);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    f = fopen(path, "r");
+    log = t_slurp((fseek(f, 0, SEEK_END), f));
+    return log;
+}
+
+/* A secret with a quote, a backslash and a tab is escaped by JSON encoding
+ * (\", \\, \t): it must be redacted before that, in fields (nested too)
+ * and in the message, in both log formats. */
+Test(secrets, structured_fields_are_redacted_before_json_encoding)
+{
+    const char *secret = "pa\"ss\\wo\trd";
+    json_t *fields = json_pack("{s:s, s:{s:[s]}, s:i}", "password", secret,
+                               "nested", "list", secret, "n", 7);
+    char msg[128], *log;
+
+    dsb_redact_register(secret);
+    snprintf(msg, sizeof(msg), "login with %s", secret);
+    for (int json = 0; json <= 1; json++) {
+        log = logged_event(json, msg, fields);
+        cr_assert_null(strstr(log, "pa\\\"ss"), "escaped secret leaked: %s", log);
+        cr_assert_null(strstr(log, "wo\\trd"), "escaped secret leaked: %s", log);
+        cr_assert_null(strstr(log, "pa\"ss"), "secret leaked: %s", log);
+        cr_assert(strstr(log, "login with [REDACTED]"), "%s", log);
+        cr_assert(strstr(log, json ? "\"password\":\"[REDACTED]\""
+                                   : "password=[REDACTED]"), "%s", log);
+        cr_assert(strstr(log, json ? "[\"[REDACTED]\"]" : "[\"[REDACTED]\"]"),
+                  "%s", log);
+        cr_assert(strstr(log, json ? "\"n\":7" : "n=7"), "%s", log);
+        free(log);
+    }
+    log = logged_event(1, "no fields", NULL);
+    cr_assert(strstr(log, "\"msg\":\"no fields\""), "%s", log);
+    free(log);
+    dsb_redact_forget(secret);
+    json_decref(fields);
+}
+
 Test(secrets, redaction_truncates_safely)
 {
     char buf[16] = "xxabcdefyy";
