@@ -156,6 +156,10 @@ json_t *dsb_req_json(struct dsb_req *r);
 struct dsb_source *dsb_req_source(struct dsb_req *r, const char *name);
 /* Non-zero when the request's token may use the source. */
 int dsb_req_may_use(const struct dsb_req *r, const char *source);
+/* Non-zero when the token may use every source named in the array names
+ * (borrowed).  Names that are not an array are unknown sources: only an
+ * unlimited token (or none, auth off) may use them. */
+int dsb_req_may_use_all(const struct dsb_req *r, const json_t *names);
 
 /* Auth and CORS (auth.c).  dsb_auth_check replies 401 itself and returns
  * -1; dsb_cors_preflight answers an OPTIONS request and returns 1 when it
