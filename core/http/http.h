@@ -105,6 +105,8 @@ struct dsb_req {
     char request_id[40];
     int64_t start_us;
     const char *cache_state;   /* "hit", "miss" or NULL */
+    /* the problem answered, for the access log ("" when none) */
+    char err_code[32], err_upstream[64], err_message[512];
     int compat;                /* problems also carry success/error */
     struct { char *name, *value; } hdrs[8]; /* extra response headers */
     size_t n_hdrs;

@@ -140,6 +140,11 @@ static void access_log(struct dsb_req *r)
                               r->token, "name")) : NULL, "config",
                           (json_int_t)(r->gen ? r->gen->serial : 0));
 
+    if (f && r->err_code[0])
+        json_object_update_new(f, json_pack("{s:s, s:s, s:s?}", "error_code",
+                               r->err_code, "error_message", r->err_message,
+                               "upstream", r->err_upstream[0]
+                               ? r->err_upstream : NULL));
     dsb_log_event(r->status >= 500 ? DSB_LOG_WARN : DSB_LOG_INFO, "access",
                   "request", f);
     json_decref(f);

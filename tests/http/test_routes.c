@@ -358,3 +358,64 @@ Test(routes, reload_good_and_bad)
     free(src);
     free(dir);
 }
+
+/* A source's error as problem+json: status, code, message, hint,
+ * retryable and upstream from the plugin's error value. */
+static void assert_source_error(const char *database, long status,
+                                const char *code, const char *message,
+                                const char *hint, int retryable,
+                                const char *upstream)
+{
+    char p[256];
+    struct t_resp r;
+    json_t *j;
+
+    snprintf(p, sizeof(p), "/v1/sources/main/databases/%s/schemas", database);
+    r = t_get(p);
+    t_problem(&r, status, code);
+    j = t_json(&r);
+    cr_assert(strncmp(json_string_value(json_object_get(j, "message")),
+                      message, strlen(message)) == 0, "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "hint")), hint);
+    cr_assert_eq(json_is_true(json_object_get(j, "retryable")), retryable,
+                 "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "upstream")),
+                     upstream);
+    cr_assert(strstr(json_string_value(json_object_get(j, "detail")),
+                     "failed on purpose"), "%s", r.body);
+    cr_assert_null(strstr(r.body, T_PASSWORD), "%s", r.body);
+    json_decref(j);
+    t_free(&r);
+}
+
+Test(routes, upstream_failures_map_to_429_502_504)
+{
+    struct t_resp r;
+    char *ra;
+
+    assert_source_error("fail-throttled", 429, "throttled",
+                        "the catalog is throttling requests",
+                        "slow down and retry", 1, "ThrottlingException");
+    assert_source_error("fail-upstream", 502, "upstream",
+                        "the catalog server failed",
+                        "look at the catalog server's log", 0, "XX000");
+    assert_source_error("fail-auth", 502, "auth",
+                        "the catalog refused the credentials",
+                        "check the password reference", 0, "28P01");
+    assert_source_error("fail-timeout", 504, "timeout",
+                        "the catalog did not answer in time",
+                        "retry, or raise the timeout", 1, "57014");
+    /* 429 says when to come back: the error TTL (2 s in the fixture) */
+    r = t_get("/v1/sources/main/databases/fail-throttled/schemas");
+    ra = t_header(&r, "Retry-After");
+    cr_assert_str_eq(ra, "2", "%s", r.headers);
+    free(ra);
+    t_free(&r);
+    r = t_get("/v1/sources/main/databases/fail-upstream/schemas");
+    cr_assert_null(t_header(&r, "Retry-After"));
+    t_free(&r);
+    /* the password the plugin put in its message is redacted */
+    r = t_get("/v1/sources/main/databases/fail-auth/schemas");
+    cr_assert(strstr(r.body, "[REDACTED]"), "%s", r.body);
+    t_free(&r);
+}
