@@ -123,6 +123,10 @@ struct dsb_call_pool;
 struct dsb_call_pool *dsb_call_pool_new(size_t n_threads, dsb_pool_run_fn run);
 /* Queues r; -1 when out of memory or stopping (r was not queued). */
 int dsb_call_pool_submit(struct dsb_call_pool *p, struct dsb_req *r);
+/* The pool's threads, how many run a handler now and how many requests
+ * wait for one (all 0 for a NULL pool: an in-process server). */
+void dsb_call_pool_stats(struct dsb_call_pool *p, size_t *threads,
+                         size_t *busy, size_t *queued);
 /* Runs every queued request, then joins the threads. */
 void dsb_call_pool_free(struct dsb_call_pool *p);
 

@@ -419,3 +419,61 @@ Test(routes, upstream_failures_map_to_429_502_504)
     cr_assert(strstr(r.body, "[REDACTED]"), "%s", r.body);
     t_free(&r);
 }
+
+/* The value of a metric line "name value" in /metrics, or -1. */
+static long metric(const char *name)
+{
+    struct t_resp r = t_get("/metrics");
+    char needle[128];
+    const char *p;
+    long v = -1;
+
+    snprintf(needle, sizeof(needle), "\n%s ", name);
+    p = strstr(r.body, needle);
+    if (p)
+        v = strtol(p + strlen(needle), NULL, 10);
+    t_free(&r);
+    return v;
+}
+
+/* Two call threads, four slow requests: two run, two wait; then none. */
+Test(routes, call_pool_gauges)
+{
+    static const char *const paths[] = {
+        "/v1/sources/slow/databases",
+        "/v1/sources/slow/databases/sales/schemas",
+        "/v1/sources/slow/databases/sales/schemas/public/tables",
+        "/v1/sources/slow/databases/sales/schemas/public/tables/orders"};
+    char *dir = t_tmpdir(), cmd[8192], *src = t_src("tests/fixtures/confd-http");
+    pthread_t th[4];
+    int seen = 0;
+
+    t_stop();
+    snprintf(cmd, sizeof(cmd), "cp -r %s/. %s/ && sed -i 's/^limits:$/"
+             "limits:\\n  call_threads: 2/' %s/broker.yaml && sed -i "
+             "'s/^delay_ms: .*/delay_ms: 3000/' %s/slow.yaml", src, dir, dir,
+             dir);
+    cr_assert_eq(system(cmd), 0);
+    t_start(dir);
+    cr_assert_eq(metric("dsb_call_pool_threads"), 2);
+    cr_assert_eq(metric("dsb_call_pool_busy"), 0);
+    cr_assert_eq(metric("dsb_call_pool_queued"), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, cold_get, (void *)paths[i]);
+    /* each call takes 3 s: two wait for the first 3 s, the others run */
+    for (int i = 0; i < 3000 && !seen; i++) {
+        seen = metric("dsb_call_pool_busy") == 2 &&
+               metric("dsb_call_pool_queued") == 2;
+        usleep(2000);
+    }
+    cr_assert(seen, "never saw 2 busy and 2 queued");
+    for (int i = 0; i < 4; i++) {
+        void *st;
+        pthread_join(th[i], &st);
+        cr_assert_eq((long)st, 200);
+    }
+    cr_assert_eq(metric("dsb_call_pool_busy"), 0);
+    cr_assert_eq(metric("dsb_call_pool_queued"), 0);
+    free(src);
+    free(dir);
+}
