@@ -1,6 +1,7 @@
 /* Sessions, selections, persistence, bodies and the Spark context. */
 #include <criterion/criterion.h>
 
+#include "arena.h"
 #include "http_support.h"
 
 static void setup(void)
@@ -268,4 +269,87 @@ Test(sessions, context)
     t_problem(&r, 400, "invalid");
     t_free(&r);
     free(id);
+}
+
+/* The fixture conf.d with extra lines appended to broker.yaml, copied to
+ * a new directory (malloc'd). */
+static char *conf_with(const char *broker_extra)
+{
+    char *dir = t_tmpdir(), cmd[8192], path[4200];
+    char *src = t_src("tests/fixtures/confd-http");
+    FILE *f;
+
+    snprintf(cmd, sizeof(cmd), "cp -r %s/. %s/", src, dir);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(path, sizeof(path), "%s/broker.yaml", dir);
+    f = fopen(path, "a");
+    cr_assert(f);
+    fputs(broker_extra, f);
+    fclose(f);
+    free(src);
+    return dir;
+}
+
+static long session_status(const char *id)
+{
+    char p[256];
+    struct t_resp r;
+    long st;
+
+    snprintf(p, sizeof(p), "/v1/sessions/%s", id);
+    r = t_get(p);
+    st = r.status;
+    t_free(&r);
+    return st;
+}
+
+/* With a 4 s idle expiry, a session used every 200 ms stays and one left
+ * alone is deleted: expiry runs at most every 2 s, so 7.5 s after its last
+ * use the idle one has been seen idle for more than 4 s by some run. */
+Test(sessions, idle_sessions_expire)
+{
+    char *dir = conf_with("sessions:\n  idle_expiry_seconds: 4\n");
+    char *active, *idle;
+    int64_t t0;
+
+    t_stop();
+    t_start(dir);
+    active = new_session();
+    idle = new_session();
+    t0 = dsb_monotonic_ms();
+    while (dsb_monotonic_ms() - t0 < 7500) {
+        cr_assert_eq(session_status(active), 200, "the active session "
+                     "expired after %lld ms",
+                     (long long)(dsb_monotonic_ms() - t0));
+        usleep(200000);
+    }
+    cr_assert_eq(session_status(idle), 404, "the idle session is still "
+                 "there");
+    cr_assert_eq(session_status(active), 200);
+    free(active);
+    free(idle);
+    free(dir);
+}
+
+/* The option table bounds idle_expiry_seconds. */
+Test(sessions, idle_expiry_seconds_is_validated)
+{
+    char *dir = conf_with("sessions:\n  idle_expiry_seconds: 0\n");
+    char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "http");
+    struct dsb_server_opts o = {.conf_dir = dir, .plugin_dir = pdir,
+                                .no_listen = 1};
+    struct dsb_diags d;
+    struct dsb_server *s;
+    int found = 0;
+
+    t_stop();
+    dsb_diags_init(&d);
+    s = dsb_server_start(&o, &d);
+    cr_assert_null(s, "idle_expiry_seconds: 0 was accepted");
+    for (size_t i = 0; i < d.n; i++)
+        found |= strstr(d.items[i].message, "idle_expiry_seconds") != NULL;
+    cr_assert(found, "no diagnostic names idle_expiry_seconds");
+    dsb_diags_free(&d);
+    free(pdir);
+    free(dir);
 }
