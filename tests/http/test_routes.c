@@ -477,3 +477,48 @@ Test(routes, call_pool_gauges)
     free(src);
     free(dir);
 }
+
+/* GET path; asserts 200 and the X-Cache state. */
+static void get_cached(const char *path, const char *state)
+{
+    struct t_resp r = t_get(path);
+    char *xc = t_header(&r, "X-Cache");
+
+    cr_assert_eq(r.status, 200, "%s: %s", path, r.body);
+    cr_assert(xc && strcmp(xc, state) == 0, "%s: X-Cache %s, want %s", path,
+              xc, state);
+    free(xc);
+    t_free(&r);
+}
+
+/* cache.max_entries: 2 keeps the two most recently used answers. */
+Test(routes, cache_evicts_least_recently_used)
+{
+    const char *a = "/v1/sources/main/databases";
+    const char *b = "/v1/sources/main/databases/sales/schemas";
+    const char *c = "/v1/sources/main/databases/sales/schemas/public/tables";
+    char *dir = t_tmpdir(), cmd[8192], *src = t_src("tests/fixtures/confd-http");
+
+    t_stop();
+    snprintf(cmd, sizeof(cmd), "cp -r %s/. %s/ && sed -i 's/max_entries: "
+             ".*/max_entries: 2/' %s/broker.yaml", src, dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    t_start(dir);
+    get_cached(a, "miss");
+    get_cached(b, "miss");
+    cr_assert_eq(metric("dsb_cache_evictions_total"), 0);
+    get_cached(a, "hit");  /* a is now the most recent: b goes next */
+    get_cached(c, "miss");
+    cr_assert_eq(metric("dsb_cache_evictions_total"), 1);
+    cr_assert_eq(metric("dsb_cache_entries"), 2);
+    get_cached(a, "hit");
+    get_cached(c, "hit");
+    get_cached(b, "miss"); /* evicts a, the least recent of a and c */
+    cr_assert_eq(metric("dsb_cache_evictions_total"), 2);
+    get_cached(c, "hit");
+    get_cached(a, "miss");
+    cr_assert_eq(metric("dsb_cache_evictions_total"), 3);
+    cr_assert_eq(metric("dsb_cache_entries"), 2);
+    free(src);
+    free(dir);
+}
