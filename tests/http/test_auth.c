@@ -56,6 +56,30 @@ Test(auth, tokens_required)
     t_free(&r);
 }
 
+/* open_health: false puts /healthz, /readyz and /metrics behind a token
+ * too. */
+Test(auth, closed_health)
+{
+    static const char *const paths[] = {"/healthz", "/readyz", "/metrics",
+                                        NULL};
+    struct t_resp r;
+
+    t_stop();
+    setenv("DSB_TEST_OPEN_HEALTH", "false", 1);
+    t_start(NULL);
+    for (const char *const *p = paths; *p; p++) {
+        r = t_get(*p);
+        t_problem(&r, 401, "unauthenticated");
+        t_free(&r);
+        r = get_as(ADMIN, *p);
+        cr_assert_eq(r.status, 200, "%s: %s", *p, r.body);
+        t_free(&r);
+        r = get_as(LIMITED, *p);
+        cr_assert_eq(r.status, 200, "%s: %s", *p, r.body);
+        t_free(&r);
+    }
+}
+
 Test(auth, limited_tokens)
 {
     struct t_resp r = get_as(LIMITED, "/v1/sources");

@@ -244,6 +244,12 @@ Test(routes, errors_are_cached_briefly)
     t_problem(&r, 404, "not_found");
     t_free(&r);
     cr_assert_eq(t_calls("main"), before + 1);
+    /* past error_ttl_seconds (2 s) the plugin is asked again */
+    usleep(2500000);
+    r = t_get(p);
+    t_problem(&r, 404, "not_found");
+    t_free(&r);
+    cr_assert_eq(t_calls("main"), before + 2, "the error outlived its TTL");
 }
 
 Test(routes, not_found_and_method_not_allowed)

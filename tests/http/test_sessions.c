@@ -186,6 +186,86 @@ static int python_compiles(const char *code)
     return system(cmd) == 0;
 }
 
+/* The table as its source describes it (GET .../tables/{table}). */
+static json_t *describe(const json_t *t)
+{
+    const char *k[] = {"source", "database", "schema", "table"};
+    char path[2048] = "/v1/sources/";
+    const char *mid[] = {"/databases/", "/schemas/", "/tables/", ""};
+    struct t_resp r;
+    json_t *j;
+
+    for (int i = 0; i < 4; i++) {
+        char *e = curl_easy_escape(NULL, json_string_value(json_object_get(
+                                   t, k[i])), 0);
+        strcat(path, e);
+        strcat(path, mid[i]);
+        curl_free(e);
+    }
+    r = t_get(path);
+    cr_assert_eq(r.status, 200, "%s: %s", path, r.body);
+    j = t_json(&r);
+    t_free(&r);
+    return j;
+}
+
+/* A column name as the prompt writes it: bare when lower-case, else in
+ * backticks (doubled inside). */
+static void prompt_name(const char *name, char *out, size_t cap)
+{
+    int bare = *name && !(*name >= '0' && *name <= '9');
+    size_t n = 0;
+
+    for (const char *p = name; *p; p++)
+        bare &= (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+                *p == '_';
+    if (bare) {
+        snprintf(out, cap, "%s", name);
+        return;
+    }
+    out[n++] = '`';
+    for (const char *p = name; *p && n + 3 < cap; p++) {
+        out[n++] = *p;
+        if (*p == '`')
+            out[n++] = '`';
+    }
+    out[n++] = '`';
+    out[n] = '\0';
+}
+
+/* Every column of every table of the context is in the prompt, with its
+ * Spark type, source type and nullability, and the column count is the
+ * source's. */
+static void assert_prompt_has_every_column(const json_t *ctx)
+{
+    const char *prompt = json_string_value(json_object_get(ctx, "prompt"));
+    const json_t *t, *c;
+    size_t i, k;
+
+    json_array_foreach(json_object_get(ctx, "tables"), i, t) {
+        json_t *d = describe(t);
+        const json_t *cols = json_object_get(d, "columns");
+        char want[1024], name[512];
+
+        cr_assert_gt(json_array_size(cols), 0);
+        snprintf(want, sizeof(want), "Columns (%zu, all of them):",
+                 json_array_size(cols));
+        cr_assert(strstr(prompt, want), "%s not in %s", want, prompt);
+        json_array_foreach(cols, k, c) {
+            prompt_name(json_string_value(json_object_get(c, "name")), name,
+                        sizeof(name));
+            snprintf(want, sizeof(want), ". %s  %s  (source type %s, %s)",
+                     name, json_string_value(json_object_get(c,
+                     "spark_type")), json_string_value(json_object_get(c,
+                     "source_type")), json_is_false(json_object_get(c,
+                     "nullable")) ? "not null" : "nullable");
+            cr_assert(strstr(prompt, want), "column line \"%s\" not in the "
+                      "prompt:\n%s", want, prompt);
+        }
+        json_decref(d);
+    }
+}
+
 Test(sessions, context)
 {
     char *id = new_session(), p[256];
@@ -242,6 +322,7 @@ Test(sessions, context)
               "spark_submit"), "jars")) == 1);
     cr_assert(strstr(json_string_value(json_object_get(j, "prompt")),
                      "`Total \"EUR\"`"));
+    assert_prompt_has_every_column(j);
     json_decref(j);
     json_decref(vars);
     t_free(&r);
