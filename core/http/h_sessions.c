@@ -194,7 +194,7 @@ static int selection_forbidden(struct dsb_req *r, long long id)
     size_t i;
     int no = 0;
 
-    if (dsb_req_may_use_all(r, NULL) ||
+    if (dsb_req_may_use_all(r, NULL) || /* unlimited: all allowed */
         dsb_sessions_selections(r->srv->sessions, r->params[0], &items,
                                 &err) < 0)
         return 0;
