@@ -108,6 +108,9 @@ static const struct dsb_option limits_opts[] = {
 static const struct dsb_option sessions_opts[] = {
     DSB_OPTION_INT("idle_expiry_hours", 0, "168", 1, 87600,
                    "sessions unused this long are deleted"),
+    DSB_OPTION_INT("idle_expiry_seconds", 0, NULL, 1, 315360000,
+                   "finer idle expiry; when set, replaces "
+                   "idle_expiry_hours"),
     DSB_OPTION_END};
 
 const struct dsb_option dsb_broker_options[] = {

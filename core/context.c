@@ -111,32 +111,6 @@ static const struct dsb_executor_conf *find_executor(
     return NULL;
 }
 
-int dsb_context_default_route(const struct dsb_config *cfg,
-                              const char *const *networks, size_t n,
-                              const char *explicit_executor,
-                              struct dsb_route_choice *out,
-                              struct dsb_error *err)
-{
-    const char *name = explicit_executor ? explicit_executor
-                                         : cfg->default_executor;
-    const struct dsb_executor_conf *e = find_executor(cfg, name);
-
-    (void)networks;
-    (void)n;
-    memset(out, 0, sizeof(*out));
-    if (explicit_executor && !e)
-        return dsb_error_set(err, DSB_E_NOT_FOUND, "executor %s is not "
-                             "configured", explicit_executor);
-    if (e) {
-        snprintf(out->executor, sizeof(out->executor), "%s", e->name);
-        snprintf(out->type, sizeof(out->type), "%s", e->type);
-    }
-    snprintf(out->reason, sizeof(out->reason), "%s", explicit_executor
-             ? "requested explicitly" : e ? "default executor"
-             : "no executor configured");
-    return 0;
-}
-
 int dsb_context_jobs_route(const struct dsb_config *cfg,
                            const char *const *networks, size_t n,
                            const char *explicit_executor,

@@ -32,14 +32,6 @@ typedef int (*dsb_context_route_fn)(const struct dsb_config *cfg,
                                     struct dsb_route_choice *out,
                                     struct dsb_error *err);
 
-/* The configured default executor ("default executor"), or the explicit
- * one when given ("requested explicitly"). */
-int dsb_context_default_route(const struct dsb_config *cfg,
-                              const char *const *networks, size_t n,
-                              const char *explicit_executor,
-                              struct dsb_route_choice *out,
-                              struct dsb_error *err);
-
 /* The jobs router (core/jobs/router.h dsb_route): the covering executor
  * with the fewest networks; refusals are DSB_E_INVALID, upstream "route".
  * This is what dsb_context_build uses unless opts name another. */

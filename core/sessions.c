@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 struct dsb_sessions {
     pthread_mutex_t lock; /* one connection, one statement at a time */
     sqlite3 *db;
+    atomic_llong touch_every_ms; /* how stale the idle clock may get */
 };
 
 static const char schema_sql[] =
@@ -107,6 +109,7 @@ struct dsb_sessions *dsb_sessions_open(const char *state_dir,
         goto fail;
     }
     pthread_mutex_init(&s->lock, NULL);
+    atomic_init(&s->touch_every_ms, TOUCH_EVERY_MS);
     free(path);
     return s;
 fail:
@@ -214,13 +217,14 @@ static int exists(struct dsb_sessions *s, const char *id)
     return rc;
 }
 
-/* Marks the session used (written at most once a minute, so reads stay
- * reads); DSB_E_NOT_FOUND when it does not exist.  A failed write (full
+/* Marks the session used (written at most once a minute, or a quarter of
+ * the idle expiry when that is shorter, so reads stay reads); DSB_E_NOT_FOUND when it does not exist.  A failed write (full
  * disk, I/O error) leaves the idle clock as it was: reads must not fail on
  * it, and a write that follows reports its own error. */
 static int touch(struct dsb_sessions *s, const char *id, struct dsb_error *err)
 {
-    int64_t now = dsb_now_ms(), stale = now - TOUCH_EVERY_MS;
+    int64_t now = dsb_now_ms();
+    int64_t stale = now - (int64_t)atomic_load(&s->touch_every_ms);
     const void *args[] = {&now, id, &stale};
     int rc;
 
@@ -466,6 +470,14 @@ int dsb_sessions_unselect(struct dsb_sessions *s, const char *id,
         return dsb_error_set(err, DSB_E_NOT_FOUND, "session %s has no "
                              "selection %lld", id, (long long)selection_id);
     return rc < 0 ? -1 : 0;
+}
+
+void dsb_sessions_set_idle_expiry(struct dsb_sessions *s, int64_t idle_ms)
+{
+    int64_t every = idle_ms / 4;
+
+    atomic_store(&s->touch_every_ms, every < TOUCH_EVERY_MS ? every
+                                                            : TOUCH_EVERY_MS);
 }
 
 long dsb_sessions_expire(struct dsb_sessions *s, int64_t idle_ms)

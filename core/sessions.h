@@ -63,6 +63,9 @@ int dsb_sessions_unselect(struct dsb_sessions *s, const char *id,
 /* [{"id", "source", "database", "schema", "table", "selected_at"}]. */
 int dsb_sessions_selections(struct dsb_sessions *s, const char *id,
                             json_t **out, struct dsb_error *err);
+/* Tells the store the idle expiry in use, so that a session's idle clock
+ * is kept accurate to a quarter of it (at most a minute stale). */
+void dsb_sessions_set_idle_expiry(struct dsb_sessions *s, int64_t idle_ms);
 /* Deletes sessions idle for longer than idle_ms; returns how many. */
 long dsb_sessions_expire(struct dsb_sessions *s, int64_t idle_ms);
 /* 0 when the store can take a write lock now (readiness). */

@@ -96,6 +96,20 @@ int dsb_req_may_use(const struct dsb_req *r, const char *source)
     return 0;
 }
 
+int dsb_req_may_use_all(const struct dsb_req *r, const json_t *names)
+{
+    const json_t *v;
+    size_t i;
+
+    if (!json_is_array(names))
+        return !r->token || !json_is_array(json_object_get(r->token,
+                                                           "sources"));
+    json_array_foreach(names, i, v)
+        if (!json_is_string(v) || !dsb_req_may_use(r, json_string_value(v)))
+            return 0;
+    return 1;
+}
+
 /* ---------------------------------------------------------------- CORS */
 
 void dsb_cors_origin(struct dsb_req *r)

@@ -129,6 +129,23 @@ static json_t *context_specs(const json_t *ctx)
     return specs;
 }
 
+/* The names of the sources of the context's tables, each once. */
+static json_t *context_sources(const json_t *ctx)
+{
+    json_t *names = json_array(), *t, *v;
+    size_t i, k;
+
+    json_array_foreach(json_object_get(ctx, "tables"), i, t) {
+        const char *s = json_string_value(json_object_get(t, "source"));
+        int seen = !s;
+        json_array_foreach(names, k, v)
+            seen |= strcmp(json_string_value(v), s) == 0;
+        if (!seen)
+            json_array_append_new(names, json_string(s));
+    }
+    return names;
+}
+
 /* The context's routing decision as a jobs route (networks not needed:
  * the jobs service checks them again from the specs). */
 static void context_route(const json_t *ctx, struct dsb_route *route)
@@ -186,9 +203,11 @@ static void submit(struct dsb_req *r, const struct job_body *b,
     struct dsb_job_request jr = {0};
     struct dsb_route route;
     struct dsb_error err;
-    json_t *specs = context_specs(ctx), *job = NULL;
+    json_t *specs = context_specs(ctx), *sources = context_sources(ctx);
+    json_t *job = NULL;
 
     context_route(ctx, &route);
+    jr.sources = sources;
     jr.session_id = r->params[0];
     jr.code = b->code;
     jr.entry_point = b->entry_point;
@@ -202,6 +221,7 @@ static void submit(struct dsb_req *r, const struct job_body *b,
         dsb_reply_error(r, &err);
     else
         reply_job(r, 202, job);
+    json_decref(sources);
     json_decref(specs);
 }
 
@@ -218,15 +238,53 @@ void dsb_h_job_submit(struct dsb_req *r)
     json_decref(body);
 }
 
-void dsb_h_job_get(struct dsb_req *r)
+/* The job {id} when the token may use every source it reads; replies
+ * 404/403 itself and returns NULL. */
+static json_t *allowed_job(struct dsb_req *r)
 {
     struct dsb_error err;
     json_t *job = NULL;
 
-    if (dsb_jobs_get(r->srv->jobs, r->params[0], &job, &err) < 0)
+    if (dsb_jobs_get(r->srv->jobs, r->params[0], &job, &err) < 0) {
         dsb_reply_error(r, &err);
-    else
+        return NULL;
+    }
+    if (dsb_req_may_use_all(r, json_object_get(job, "sources")))
+        return job;
+    dsb_reply_problem(r, 403, "forbidden", "this token may not use a source "
+                      "the job reads", r->params[0], "use a token whose "
+                      "sources include every source of the job");
+    json_decref(job);
+    return NULL;
+}
+
+/* 0 when the token may use the job {id}; replies 404/403 itself. */
+static int check_job(struct dsb_req *r)
+{
+    json_t *job = allowed_job(r);
+    int rc = job ? 0 : -1;
+
+    json_decref(job);
+    return rc;
+}
+
+void dsb_h_job_get(struct dsb_req *r)
+{
+    json_t *job = allowed_job(r);
+
+    if (job)
         dsb_reply_json(r, 200, job);
+}
+
+/* Drops the jobs that read a source the token may not use. */
+static void hide_forbidden_jobs(struct dsb_req *r, json_t *list)
+{
+    json_t *items = json_object_get(list, "items");
+
+    for (size_t i = json_array_size(items); i-- > 0;)
+        if (!dsb_req_may_use_all(r, json_object_get(json_array_get(items, i),
+                                                     "sources")))
+            json_array_remove(items, i);
 }
 
 void dsb_h_session_jobs(struct dsb_req *r)
@@ -235,10 +293,12 @@ void dsb_h_session_jobs(struct dsb_req *r)
     json_t *s = NULL, *list = NULL;
 
     if (dsb_sessions_get(r->srv->sessions, r->params[0], &s, &err) < 0 ||
-        dsb_jobs_list(r->srv->jobs, r->params[0], &list, &err) < 0)
+        dsb_jobs_list(r->srv->jobs, r->params[0], &list, &err) < 0) {
         dsb_reply_error(r, &err);
-    else
+    } else {
+        hide_forbidden_jobs(r, list);
         dsb_reply_json(r, 200, list);
+    }
     json_decref(s);
 }
 
@@ -247,6 +307,8 @@ void dsb_h_job_cancel(struct dsb_req *r)
     struct dsb_error err;
     json_t *job = NULL;
 
+    if (check_job(r) < 0)
+        return;
     if (dsb_jobs_cancel(r->srv->jobs, r->params[0], &job, &err) < 0)
         dsb_reply_error(r, &err);
     else
@@ -301,7 +363,7 @@ void dsb_h_job_logs(struct dsb_req *r)
     struct dsb_error err;
     json_t *logs = NULL;
 
-    if (lines < 0)
+    if (lines < 0 || check_job(r) < 0)
         return;
     if (dsb_jobs_logs(r->srv->jobs, r->params[0], LOG_TAIL_BYTES, &logs,
                       &err) < 0) {
@@ -320,7 +382,7 @@ void dsb_h_job_result(struct dsb_req *r)
     struct dsb_error err;
     json_t *res = NULL;
 
-    if (limit < 0)
+    if (limit < 0 || check_job(r) < 0)
         return;
     if (dsb_jobs_result(r->srv->jobs, r->params[0], (size_t)limit, &res,
                         &err) < 0)

@@ -25,15 +25,27 @@ void dsb_h_session_create(struct dsb_req *r)
     dsb_reply_json(r, 201, json_pack("{s:s}", "id", id));
 }
 
+/* Drops the selections of sources the token may not use: a limited token
+ * does not see them (the context and jobs of such a session are 403). */
+static void hide_forbidden(struct dsb_req *r, json_t *items)
+{
+    for (size_t i = json_array_size(items); i-- > 0;)
+        if (!dsb_req_may_use(r, json_string_value(json_object_get(
+                json_array_get(items, i), "source"))))
+            json_array_remove(items, i);
+}
+
 void dsb_h_session_get(struct dsb_req *r)
 {
     struct dsb_error err;
     json_t *o = NULL;
 
-    if (dsb_sessions_get(r->srv->sessions, r->params[0], &o, &err) < 0)
+    if (dsb_sessions_get(r->srv->sessions, r->params[0], &o, &err) < 0) {
         reply_store_error(r, &err);
-    else
-        dsb_reply_json(r, 200, o);
+        return;
+    }
+    hide_forbidden(r, json_object_get(o, "selections"));
+    dsb_reply_json(r, 200, o);
 }
 
 void dsb_h_session_delete(struct dsb_req *r)
@@ -52,10 +64,12 @@ void dsb_h_selections_get(struct dsb_req *r)
     json_t *items = NULL;
 
     if (dsb_sessions_selections(r->srv->sessions, r->params[0], &items,
-                                &err) < 0)
+                                &err) < 0) {
         reply_store_error(r, &err);
-    else
-        dsb_reply_json(r, 200, json_pack("{s:o}", "items", items));
+        return;
+    }
+    hide_forbidden(r, items);
+    dsb_reply_json(r, 200, json_pack("{s:o}", "items", items));
 }
 
 /* Checks one selection: allowed, source known, table described. */
@@ -171,6 +185,27 @@ void dsb_h_selections_add(struct dsb_req *r)
     json_decref(body);
 }
 
+/* Whether selection id of the session is of a source the token may not
+ * use (an unknown id or session is left to the store to report). */
+static int selection_forbidden(struct dsb_req *r, long long id)
+{
+    struct dsb_error err;
+    json_t *items = NULL, *o;
+    size_t i;
+    int no = 0;
+
+    if (dsb_req_may_use_all(r, NULL) || /* unlimited: all allowed */
+        dsb_sessions_selections(r->srv->sessions, r->params[0], &items,
+                                &err) < 0)
+        return 0;
+    json_array_foreach(items, i, o)
+        if (json_integer_value(json_object_get(o, "id")) == id)
+            no = !dsb_req_may_use(r, json_string_value(json_object_get(
+                o, "source")));
+    json_decref(items);
+    return no;
+}
+
 void dsb_h_selection_delete(struct dsb_req *r)
 {
     const char *s = r->params[1];
@@ -186,7 +221,11 @@ void dsb_h_selection_delete(struct dsb_req *r)
                           "their ids");
         return;
     }
-    if (dsb_sessions_unselect(r->srv->sessions, r->params[0], id, &err) < 0)
+    if (selection_forbidden(r, id))
+        dsb_reply_problem(r, 403, "forbidden", "this token may not use the "
+                          "selection's source", s, NULL);
+    else if (dsb_sessions_unselect(r->srv->sessions, r->params[0], id,
+                                   &err) < 0)
         reply_store_error(r, &err);
     else
         dsb_reply_empty(r, 204);

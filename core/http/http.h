@@ -105,6 +105,8 @@ struct dsb_req {
     char request_id[40];
     int64_t start_us;
     const char *cache_state;   /* "hit", "miss" or NULL */
+    /* the problem answered, for the access log ("" when none) */
+    char err_code[32], err_upstream[64], err_message[512];
     int compat;                /* problems also carry success/error */
     struct { char *name, *value; } hdrs[8]; /* extra response headers */
     size_t n_hdrs;
@@ -121,6 +123,10 @@ struct dsb_call_pool;
 struct dsb_call_pool *dsb_call_pool_new(size_t n_threads, dsb_pool_run_fn run);
 /* Queues r; -1 when out of memory or stopping (r was not queued). */
 int dsb_call_pool_submit(struct dsb_call_pool *p, struct dsb_req *r);
+/* The pool's threads, how many run a handler now and how many requests
+ * wait for one (all 0 for a NULL pool: an in-process server). */
+void dsb_call_pool_stats(struct dsb_call_pool *p, size_t *threads,
+                         size_t *busy, size_t *queued);
 /* Runs every queued request, then joins the threads. */
 void dsb_call_pool_free(struct dsb_call_pool *p);
 
@@ -156,6 +162,10 @@ json_t *dsb_req_json(struct dsb_req *r);
 struct dsb_source *dsb_req_source(struct dsb_req *r, const char *name);
 /* Non-zero when the request's token may use the source. */
 int dsb_req_may_use(const struct dsb_req *r, const char *source);
+/* Non-zero when the token may use every source named in the array names
+ * (borrowed).  Names that are not an array are unknown sources: only an
+ * unlimited token (or none, auth off) may use them. */
+int dsb_req_may_use_all(const struct dsb_req *r, const json_t *names);
 
 /* Auth and CORS (auth.c).  dsb_auth_check replies 401 itself and returns
  * -1; dsb_cors_preflight answers an OPTIONS request and returns 1 when it

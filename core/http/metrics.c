@@ -204,6 +204,18 @@ static void render_plugins(FILE *f, struct dsb_metrics *m)
     pthread_mutex_unlock(&m->lock);
 }
 
+static void render_pool(FILE *f, struct dsb_server *s)
+{
+    size_t threads, busy, queued;
+
+    dsb_call_pool_stats(s->pool, &threads, &busy, &queued);
+    fprintf(f, "# TYPE dsb_call_pool_threads gauge\n"
+            "dsb_call_pool_threads %zu\n"
+            "# TYPE dsb_call_pool_busy gauge\ndsb_call_pool_busy %zu\n"
+            "# TYPE dsb_call_pool_queued gauge\ndsb_call_pool_queued %zu\n",
+            threads, busy, queued);
+}
+
 static void render_gauges(FILE *f, struct dsb_metrics *m,
                           struct dsb_server *s, struct dsb_gen *g)
 {
@@ -250,6 +262,7 @@ char *dsb_metrics_render(struct dsb_metrics *m, struct dsb_server *s,
     render_requests(f, m);
     render_plugins(f, m);
     render_gauges(f, m, s, g);
+    render_pool(f, s);
     if (fclose(f) != 0) {
         free(buf);
         return NULL;

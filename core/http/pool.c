@@ -18,6 +18,7 @@ struct dsb_call_pool {
     pthread_mutex_t lock;
     pthread_cond_t work;
     struct task *head, *tail;
+    size_t queued, busy; /* under lock */
     int stopping;
     size_t n_threads;
     dsb_pool_run_fn run;
@@ -38,12 +39,17 @@ static void *pool_main(void *arg)
             p->head = t->next;
             if (!p->head)
                 p->tail = NULL;
+            p->queued--;
+            p->busy++;
         }
         pthread_mutex_unlock(&p->lock);
         if (!t)
             return NULL; /* stopping and nothing queued */
         p->run(t->req);
         free(t);
+        pthread_mutex_lock(&p->lock);
+        p->busy--;
+        pthread_mutex_unlock(&p->lock);
     }
 }
 
@@ -85,9 +91,23 @@ int dsb_call_pool_submit(struct dsb_call_pool *p, struct dsb_req *r)
     else
         p->head = t;
     p->tail = t;
+    p->queued++;
     pthread_cond_signal(&p->work);
     pthread_mutex_unlock(&p->lock);
     return 0;
+}
+
+void dsb_call_pool_stats(struct dsb_call_pool *p, size_t *threads,
+                         size_t *busy, size_t *queued)
+{
+    *threads = *busy = *queued = 0;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    *threads = p->n_threads;
+    *busy = p->busy;
+    *queued = p->queued;
+    pthread_mutex_unlock(&p->lock);
 }
 
 /* Runs what is queued, then joins the threads: every submitted request is

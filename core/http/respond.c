@@ -164,6 +164,19 @@ static void reply_problem_json(struct dsb_req *r, int status, json_t *p)
     dsb_reply_bytes(r, status, "application/problem+json", buf, n, NULL);
 }
 
+/* Keeps the problem's code, message and upstream error for the access
+ * log (the first problem of the request wins, like its response). */
+static void note_problem(struct dsb_req *r, const char *code,
+                         const char *message, const char *upstream)
+{
+    if (r->responded || r->err_code[0])
+        return;
+    snprintf(r->err_code, sizeof(r->err_code), "%s", code);
+    snprintf(r->err_message, sizeof(r->err_message), "%s", message);
+    snprintf(r->err_upstream, sizeof(r->err_upstream), "%s",
+             upstream ? upstream : "");
+}
+
 static json_t *problem(int status, const char *code, const char *message,
                        const char *detail, const char *hint,
                        const char *request_id)
@@ -182,6 +195,7 @@ void dsb_reply_problem(struct dsb_req *r, int status, const char *code,
 {
     json_t *p = problem(status, code, message, detail, hint, r->request_id);
 
+    note_problem(r, code, message, NULL);
     if (r->url)
         json_object_set_new(p, "instance", json_string(r->url));
     reply_problem_json(r, status, p);
@@ -205,6 +219,20 @@ static int error_status(const struct dsb_error *e, const char **code)
     return dsb_err_http_status(e->code);
 }
 
+/* Retry-After of a 429: a throttled answer is cached for the cache's
+ * error TTL, so retrying sooner only gets it again. */
+static void retry_after(struct dsb_req *r)
+{
+    const json_t *cache = json_object_get(r->gen->broker->cfg->broker,
+                                          "cache");
+    long long s = json_integer_value(json_object_get(cache,
+                                                     "error_ttl_seconds"));
+    char v[32];
+
+    snprintf(v, sizeof(v), "%lld", s > 0 ? s : 1);
+    dsb_reply_header(r, "Retry-After", v);
+}
+
 void dsb_reply_error(struct dsb_req *r, const struct dsb_error *e)
 {
     const char *code;
@@ -216,6 +244,9 @@ void dsb_reply_error(struct dsb_req *r, const struct dsb_error *e)
         dsb_reply_problem(r, 500, "internal", "out of memory", NULL, NULL);
         return;
     }
+    note_problem(r, code, e->message, e->upstream);
+    if (status == 429)
+        retry_after(r);
     json_object_set_new(p, "retryable", json_boolean(e->retryable));
     if (e->upstream[0])
         json_object_set_new(p, "upstream", json_string(e->upstream));

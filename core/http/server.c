@@ -140,6 +140,11 @@ static void access_log(struct dsb_req *r)
                               r->token, "name")) : NULL, "config",
                           (json_int_t)(r->gen ? r->gen->serial : 0));
 
+    if (f && r->err_code[0])
+        json_object_update_new(f, json_pack("{s:s, s:s, s:s?}", "error_code",
+                               r->err_code, "error_message", r->err_message,
+                               "upstream", r->err_upstream[0]
+                               ? r->err_upstream : NULL));
     dsb_log_event(r->status >= 500 ? DSB_LOG_WARN : DSB_LOG_INFO, "access",
                   "request", f);
     json_decref(f);
@@ -300,18 +305,30 @@ static int append_body(struct dsb_req *r, const char *data, size_t n)
     return 0;
 }
 
+/* sessions.idle_expiry_seconds, else idle_expiry_hours, in ms. */
+static int64_t session_idle_ms(const struct dsb_broker *b)
+{
+    long long secs = conf_int(b, "sessions", "idle_expiry_seconds");
+
+    if (secs <= 0)
+        secs = conf_int(b, "sessions", "idle_expiry_hours") * 3600;
+    return (int64_t)secs * 1000;
+}
+
+/* Expires idle sessions every minute, or every half expiry if shorter. */
 static void maybe_expire_sessions(struct dsb_req *r)
 {
     long long now = dsb_monotonic_ms(), last = atomic_load(
         &r->srv->last_expiry_ms);
-    long long hours = conf_int(r->gen->broker, "sessions",
-                               "idle_expiry_hours");
+    int64_t idle = session_idle_ms(r->gen->broker);
     long n;
 
-    if (now - last < EXPIRY_INTERVAL_MS ||
+    if (now - last < (idle / 2 < EXPIRY_INTERVAL_MS ? idle / 2
+                                                    : EXPIRY_INTERVAL_MS) ||
         !atomic_compare_exchange_strong(&r->srv->last_expiry_ms, &last, now))
         return;
-    n = dsb_sessions_expire(r->srv->sessions, hours * 3600 * 1000);
+    dsb_sessions_set_idle_expiry(r->srv->sessions, idle);
+    n = dsb_sessions_expire(r->srv->sessions, idle);
     if (n > 0)
         dsb_logf(DSB_LOG_INFO, "sessions", "%ld idle session%s expired", n,
                  n == 1 ? "" : "s");
@@ -627,6 +644,7 @@ static int open_state(struct dsb_server *s, const struct dsb_broker *b,
 
     s->sessions = dsb_sessions_open(b->cfg->state_dir, &err);
     if (s->sessions) {
+        dsb_sessions_set_idle_expiry(s->sessions, session_idle_ms(b));
         jo.cfg = b->cfg;
         jo.secrets = b->secrets;
         jo.aws = b->aws;

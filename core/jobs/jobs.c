@@ -380,8 +380,11 @@ static json_t *new_doc(const struct dsb_job_request *r,
                     "reason", "args",
                     r->args ? json_deep_copy(r->args) : json_array(),
                     "spark_submit", spark_needs(e, r->read_specs, refs));
-    if (doc)
+    if (doc) {
         json_object_set_new(doc, "secret_refs", refs);
+        json_object_set_new(doc, "sources", r->sources
+                            ? json_deep_copy(r->sources) : json_array());
+    }
     else
         json_decref(refs);
     return doc;

@@ -88,6 +88,9 @@ struct dsb_job_request {
     const json_t *read_specs;  /* array of read specs (with "network") of
                                 * the session's tables; may be NULL */
     const struct dsb_route *route; /* NULL: routed here from read_specs */
+    const json_t *sources;     /* names of the sources the job reads
+                                * (array of strings, recorded as the job's
+                                * "sources" for access checks); may be NULL */
 };
 
 /*

@@ -198,6 +198,83 @@ Test(binary, json_logs_without_secrets)
     free(log);
 }
 
+/* The JSON access log line of the request to path (a new reference). */
+static json_t *access_line(const char *log, const char *path)
+{
+    char *copy = strdup(log), *line, *save = NULL;
+    json_t *found = NULL;
+
+    for (line = strtok_r(copy, "\n", &save); line && !found;
+         line = strtok_r(NULL, "\n", &save)) {
+        json_t *j = json_loads(line, 0, NULL);
+        const char *p = json_string_value(json_object_get(j, "path"));
+        if (p && strcmp(p, path) == 0 && json_object_get(j, "status"))
+            found = json_incref(j);
+        json_decref(j);
+    }
+    free(copy);
+    cr_assert(found, "no access line for %s: %s", path, log);
+    return found;
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* A failing request's access line carries the problem's code and message
+ * and the upstream error code, without the secret the plugin put in its
+ * message; in JSON and in text. */
+Test(binary, access_log_carries_the_error)
+{
+    const char *up = "/v1/sources/main/databases/fail-upstream/schemas";
+    const char *au = "/v1/sources/main/databases/fail-auth/schemas";
+    struct t_resp r = t_get(up);
+    char *log, path[4200];
+    json_t *j;
+
+    cr_assert_eq(r.status, 502);
+    t_free(&r);
+    r = t_get(au);
+    cr_assert_eq(r.status, 502);
+    t_free(&r);
+    r = t_get("/v1/sources/main");
+    cr_assert_eq(r.status, 200);
+    t_free(&r);
+    cr_assert_eq(stop_child(SIGTERM), 0);
+    log = log_text();
+    cr_assert_null(strstr(log, T_PASSWORD), "%s", log);
+    j = access_line(log, up);
+    cr_assert_eq(json_integer_value(json_object_get(j, "status")), 502);
+    cr_assert_str_eq(jstr(j, "error_code"), "upstream");
+    cr_assert_str_eq(jstr(j, "error_message"), "the catalog server failed");
+    cr_assert_str_eq(jstr(j, "upstream"), "XX000");
+    json_decref(j);
+    j = access_line(log, au);
+    cr_assert_str_eq(jstr(j, "error_code"), "auth");
+    cr_assert_str_eq(jstr(j, "upstream"), "28P01");
+    cr_assert(strstr(jstr(j, "error_message"), "[REDACTED]"), "%s",
+              jstr(j, "error_message"));
+    json_decref(j);
+    j = access_line(log, "/v1/sources/main");
+    cr_assert_null(json_object_get(j, "error_code"));
+    json_decref(j);
+    free(log);
+    setenv("DSB_TEST_LOG_FORMAT", "text", 1);
+    snprintf(path, sizeof(path), "%s/port", dir);
+    unlink(path); /* the next port file is the new server's */
+    spawn();
+    r = t_get(au);
+    t_free(&r);
+    cr_assert_eq(stop_child(SIGTERM), 0);
+    log = log_text();
+    cr_assert(strstr(log, "error_code=auth error_message=the catalog refused "
+                     "the credentials (password [REDACTED]) upstream=28P01"),
+              "%s", log);
+    cr_assert_null(strstr(log, T_PASSWORD), "%s", log);
+    free(log);
+}
+
 /* Runs `dsbroker -c DIR ARGS` against the server; its stdout (malloc'd)
  * and exit status. */
 static char *cli(const char *args, int *status)

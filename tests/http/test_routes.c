@@ -244,6 +244,12 @@ Test(routes, errors_are_cached_briefly)
     t_problem(&r, 404, "not_found");
     t_free(&r);
     cr_assert_eq(t_calls("main"), before + 1);
+    /* past error_ttl_seconds (2 s) the plugin is asked again */
+    usleep(2500000);
+    r = t_get(p);
+    t_problem(&r, 404, "not_found");
+    t_free(&r);
+    cr_assert_eq(t_calls("main"), before + 2, "the error outlived its TTL");
 }
 
 Test(routes, not_found_and_method_not_allowed)
@@ -355,6 +361,170 @@ Test(routes, reload_good_and_bad)
     r = t_get("/v1/sources/main/databases");
     cr_assert_eq(r.status, 200, "the old configuration stopped serving");
     t_free(&r);
+    free(src);
+    free(dir);
+}
+
+/* A source's error as problem+json: status, code, message, hint,
+ * retryable and upstream from the plugin's error value. */
+static void assert_source_error(const char *database, long status,
+                                const char *code, const char *message,
+                                const char *hint, int retryable,
+                                const char *upstream)
+{
+    char p[256];
+    struct t_resp r;
+    json_t *j;
+
+    snprintf(p, sizeof(p), "/v1/sources/main/databases/%s/schemas", database);
+    r = t_get(p);
+    t_problem(&r, status, code);
+    j = t_json(&r);
+    cr_assert(strncmp(json_string_value(json_object_get(j, "message")),
+                      message, strlen(message)) == 0, "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "hint")), hint);
+    cr_assert_eq(json_is_true(json_object_get(j, "retryable")), retryable,
+                 "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "upstream")),
+                     upstream);
+    cr_assert(strstr(json_string_value(json_object_get(j, "detail")),
+                     "failed on purpose"), "%s", r.body);
+    cr_assert_null(strstr(r.body, T_PASSWORD), "%s", r.body);
+    json_decref(j);
+    t_free(&r);
+}
+
+Test(routes, upstream_failures_map_to_429_502_504)
+{
+    struct t_resp r;
+    char *ra;
+
+    assert_source_error("fail-throttled", 429, "throttled",
+                        "the catalog is throttling requests",
+                        "slow down and retry", 1, "ThrottlingException");
+    assert_source_error("fail-upstream", 502, "upstream",
+                        "the catalog server failed",
+                        "look at the catalog server's log", 0, "XX000");
+    assert_source_error("fail-auth", 502, "auth",
+                        "the catalog refused the credentials",
+                        "check the password reference", 0, "28P01");
+    assert_source_error("fail-timeout", 504, "timeout",
+                        "the catalog did not answer in time",
+                        "retry, or raise the timeout", 1, "57014");
+    /* 429 says when to come back: the error TTL (2 s in the fixture) */
+    r = t_get("/v1/sources/main/databases/fail-throttled/schemas");
+    ra = t_header(&r, "Retry-After");
+    cr_assert_str_eq(ra, "2", "%s", r.headers);
+    free(ra);
+    t_free(&r);
+    r = t_get("/v1/sources/main/databases/fail-upstream/schemas");
+    cr_assert_null(t_header(&r, "Retry-After"));
+    t_free(&r);
+    /* the password the plugin put in its message is redacted */
+    r = t_get("/v1/sources/main/databases/fail-auth/schemas");
+    cr_assert(strstr(r.body, "[REDACTED]"), "%s", r.body);
+    t_free(&r);
+}
+
+/* The value of a metric line "name value" in /metrics, or -1. */
+static long metric(const char *name)
+{
+    struct t_resp r = t_get("/metrics");
+    char needle[128];
+    const char *p;
+    long v = -1;
+
+    snprintf(needle, sizeof(needle), "\n%s ", name);
+    p = strstr(r.body, needle);
+    if (p)
+        v = strtol(p + strlen(needle), NULL, 10);
+    t_free(&r);
+    return v;
+}
+
+/* Two call threads, four slow requests: two run, two wait; then none. */
+Test(routes, call_pool_gauges)
+{
+    static const char *const paths[] = {
+        "/v1/sources/slow/databases",
+        "/v1/sources/slow/databases/sales/schemas",
+        "/v1/sources/slow/databases/sales/schemas/public/tables",
+        "/v1/sources/slow/databases/sales/schemas/public/tables/orders"};
+    char *dir = t_tmpdir(), cmd[8192], *src = t_src("tests/fixtures/confd-http");
+    pthread_t th[4];
+    int seen = 0;
+
+    t_stop();
+    snprintf(cmd, sizeof(cmd), "cp -r %s/. %s/ && sed -i 's/^limits:$/"
+             "limits:\\n  call_threads: 2/' %s/broker.yaml && sed -i "
+             "'s/^delay_ms: .*/delay_ms: 3000/' %s/slow.yaml", src, dir, dir,
+             dir);
+    cr_assert_eq(system(cmd), 0);
+    t_start(dir);
+    cr_assert_eq(metric("dsb_call_pool_threads"), 2);
+    cr_assert_eq(metric("dsb_call_pool_busy"), 0);
+    cr_assert_eq(metric("dsb_call_pool_queued"), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, cold_get, (void *)paths[i]);
+    /* each call takes 3 s: two wait for the first 3 s, the others run */
+    for (int i = 0; i < 3000 && !seen; i++) {
+        seen = metric("dsb_call_pool_busy") == 2 &&
+               metric("dsb_call_pool_queued") == 2;
+        usleep(2000);
+    }
+    cr_assert(seen, "never saw 2 busy and 2 queued");
+    for (int i = 0; i < 4; i++) {
+        void *st;
+        pthread_join(th[i], &st);
+        cr_assert_eq((long)st, 200);
+    }
+    cr_assert_eq(metric("dsb_call_pool_busy"), 0);
+    cr_assert_eq(metric("dsb_call_pool_queued"), 0);
+    free(src);
+    free(dir);
+}
+
+/* GET path; asserts 200 and the X-Cache state. */
+static void get_cached(const char *path, const char *state)
+{
+    struct t_resp r = t_get(path);
+    char *xc = t_header(&r, "X-Cache");
+
+    cr_assert_eq(r.status, 200, "%s: %s", path, r.body);
+    cr_assert(xc && strcmp(xc, state) == 0, "%s: X-Cache %s, want %s", path,
+              xc, state);
+    free(xc);
+    t_free(&r);
+}
+
+/* cache.max_entries: 2 keeps the two most recently used answers. */
+Test(routes, cache_evicts_least_recently_used)
+{
+    const char *a = "/v1/sources/main/databases";
+    const char *b = "/v1/sources/main/databases/sales/schemas";
+    const char *c = "/v1/sources/main/databases/sales/schemas/public/tables";
+    char *dir = t_tmpdir(), cmd[8192], *src = t_src("tests/fixtures/confd-http");
+
+    t_stop();
+    snprintf(cmd, sizeof(cmd), "cp -r %s/. %s/ && sed -i 's/max_entries: "
+             ".*/max_entries: 2/' %s/broker.yaml", src, dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    t_start(dir);
+    get_cached(a, "miss");
+    get_cached(b, "miss");
+    cr_assert_eq(metric("dsb_cache_evictions_total"), 0);
+    get_cached(a, "hit");  /* a is now the most recent: b goes next */
+    get_cached(c, "miss");
+    cr_assert_eq(metric("dsb_cache_evictions_total"), 1);
+    cr_assert_eq(metric("dsb_cache_entries"), 2);
+    get_cached(a, "hit");
+    get_cached(c, "hit");
+    get_cached(b, "miss"); /* evicts a, the least recent of a and c */
+    cr_assert_eq(metric("dsb_cache_evictions_total"), 2);
+    get_cached(c, "hit");
+    get_cached(a, "miss");
+    cr_assert_eq(metric("dsb_cache_evictions_total"), 3);
+    cr_assert_eq(metric("dsb_cache_entries"), 2);
     free(src);
     free(dir);
 }

@@ -1,6 +1,7 @@
 /* Sessions, selections, persistence, bodies and the Spark context. */
 #include <criterion/criterion.h>
 
+#include "arena.h"
 #include "http_support.h"
 
 static void setup(void)
@@ -185,6 +186,86 @@ static int python_compiles(const char *code)
     return system(cmd) == 0;
 }
 
+/* The table as its source describes it (GET .../tables/{table}). */
+static json_t *describe(const json_t *t)
+{
+    const char *k[] = {"source", "database", "schema", "table"};
+    char path[2048] = "/v1/sources/";
+    const char *mid[] = {"/databases/", "/schemas/", "/tables/", ""};
+    struct t_resp r;
+    json_t *j;
+
+    for (int i = 0; i < 4; i++) {
+        char *e = curl_easy_escape(NULL, json_string_value(json_object_get(
+                                   t, k[i])), 0);
+        strcat(path, e);
+        strcat(path, mid[i]);
+        curl_free(e);
+    }
+    r = t_get(path);
+    cr_assert_eq(r.status, 200, "%s: %s", path, r.body);
+    j = t_json(&r);
+    t_free(&r);
+    return j;
+}
+
+/* A column name as the prompt writes it: bare when lower-case, else in
+ * backticks (doubled inside). */
+static void prompt_name(const char *name, char *out, size_t cap)
+{
+    int bare = *name && !(*name >= '0' && *name <= '9');
+    size_t n = 0;
+
+    for (const char *p = name; *p; p++)
+        bare &= (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+                *p == '_';
+    if (bare) {
+        snprintf(out, cap, "%s", name);
+        return;
+    }
+    out[n++] = '`';
+    for (const char *p = name; *p && n + 3 < cap; p++) {
+        out[n++] = *p;
+        if (*p == '`')
+            out[n++] = '`';
+    }
+    out[n++] = '`';
+    out[n] = '\0';
+}
+
+/* Every column of every table of the context is in the prompt, with its
+ * Spark type, source type and nullability, and the column count is the
+ * source's. */
+static void assert_prompt_has_every_column(const json_t *ctx)
+{
+    const char *prompt = json_string_value(json_object_get(ctx, "prompt"));
+    const json_t *t, *c;
+    size_t i, k;
+
+    json_array_foreach(json_object_get(ctx, "tables"), i, t) {
+        json_t *d = describe(t);
+        const json_t *cols = json_object_get(d, "columns");
+        char want[1024], name[512];
+
+        cr_assert_gt(json_array_size(cols), 0);
+        snprintf(want, sizeof(want), "Columns (%zu, all of them):",
+                 json_array_size(cols));
+        cr_assert(strstr(prompt, want), "%s not in %s", want, prompt);
+        json_array_foreach(cols, k, c) {
+            prompt_name(json_string_value(json_object_get(c, "name")), name,
+                        sizeof(name));
+            snprintf(want, sizeof(want), ". %s  %s  (source type %s, %s)",
+                     name, json_string_value(json_object_get(c,
+                     "spark_type")), json_string_value(json_object_get(c,
+                     "source_type")), json_is_false(json_object_get(c,
+                     "nullable")) ? "not null" : "nullable");
+            cr_assert(strstr(prompt, want), "column line \"%s\" not in the "
+                      "prompt:\n%s", want, prompt);
+        }
+        json_decref(d);
+    }
+}
+
 Test(sessions, context)
 {
     char *id = new_session(), p[256];
@@ -241,6 +322,7 @@ Test(sessions, context)
               "spark_submit"), "jars")) == 1);
     cr_assert(strstr(json_string_value(json_object_get(j, "prompt")),
                      "`Total \"EUR\"`"));
+    assert_prompt_has_every_column(j);
     json_decref(j);
     json_decref(vars);
     t_free(&r);
@@ -268,4 +350,87 @@ Test(sessions, context)
     t_problem(&r, 400, "invalid");
     t_free(&r);
     free(id);
+}
+
+/* The fixture conf.d with extra lines appended to broker.yaml, copied to
+ * a new directory (malloc'd). */
+static char *conf_with(const char *broker_extra)
+{
+    char *dir = t_tmpdir(), cmd[8192], path[4200];
+    char *src = t_src("tests/fixtures/confd-http");
+    FILE *f;
+
+    snprintf(cmd, sizeof(cmd), "cp -r %s/. %s/", src, dir);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(path, sizeof(path), "%s/broker.yaml", dir);
+    f = fopen(path, "a");
+    cr_assert(f);
+    fputs(broker_extra, f);
+    fclose(f);
+    free(src);
+    return dir;
+}
+
+static long session_status(const char *id)
+{
+    char p[256];
+    struct t_resp r;
+    long st;
+
+    snprintf(p, sizeof(p), "/v1/sessions/%s", id);
+    r = t_get(p);
+    st = r.status;
+    t_free(&r);
+    return st;
+}
+
+/* With a 4 s idle expiry, a session used every 200 ms stays and one left
+ * alone is deleted: expiry runs at most every 2 s, so 7.5 s after its last
+ * use the idle one has been seen idle for more than 4 s by some run. */
+Test(sessions, idle_sessions_expire)
+{
+    char *dir = conf_with("sessions:\n  idle_expiry_seconds: 4\n");
+    char *active, *idle;
+    int64_t t0;
+
+    t_stop();
+    t_start(dir);
+    active = new_session();
+    idle = new_session();
+    t0 = dsb_monotonic_ms();
+    while (dsb_monotonic_ms() - t0 < 7500) {
+        cr_assert_eq(session_status(active), 200, "the active session "
+                     "expired after %lld ms",
+                     (long long)(dsb_monotonic_ms() - t0));
+        usleep(200000);
+    }
+    cr_assert_eq(session_status(idle), 404, "the idle session is still "
+                 "there");
+    cr_assert_eq(session_status(active), 200);
+    free(active);
+    free(idle);
+    free(dir);
+}
+
+/* The option table bounds idle_expiry_seconds. */
+Test(sessions, idle_expiry_seconds_is_validated)
+{
+    char *dir = conf_with("sessions:\n  idle_expiry_seconds: 0\n");
+    char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "http");
+    struct dsb_server_opts o = {.conf_dir = dir, .plugin_dir = pdir,
+                                .no_listen = 1};
+    struct dsb_diags d;
+    struct dsb_server *s;
+    int found = 0;
+
+    t_stop();
+    dsb_diags_init(&d);
+    s = dsb_server_start(&o, &d);
+    cr_assert_null(s, "idle_expiry_seconds: 0 was accepted");
+    for (size_t i = 0; i < d.n; i++)
+        found |= strstr(d.items[i].message, "idle_expiry_seconds") != NULL;
+    cr_assert(found, "no diagnostic names idle_expiry_seconds");
+    dsb_diags_free(&d);
+    free(pdir);
+    free(dir);
 }

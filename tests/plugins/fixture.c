@@ -9,6 +9,11 @@
  * A TABLE may carry "read": {"format", "path", "options", "secret_options",
  * "spark_submit", "notes"} to shape its read spec (default: csv).
  *
+ * A database named "fail-throttled", "fail-upstream", "fail-timeout" or
+ * "fail-auth" makes every listing under it fail with that error (code,
+ * retryable, upstream, detail and hint set), for the HTTP status tests;
+ * fail-auth puts the resolved password in its message, on purpose too.
+ *
  * Built three times for the HTTP tests: FX_NAME names the plugin (the file
  * must match), FX_FLAT makes it a source without schemas (like Glue).
  */
@@ -16,6 +21,7 @@
 #define FX_NAME "fixture"
 #endif
 #include <stdatomic.h>
+#include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +131,57 @@ static int fx_check(void *inst, struct dsb_call *call, json_t **out,
     return 0;
 }
 
+static const struct {
+    const char *database;
+    int code, retryable;
+    const char *upstream, *message, *hint;
+} fx_failures[] = {
+    {"fail-throttled", DSB_E_THROTTLED, 1, "ThrottlingException",
+     "the catalog is throttling requests", "slow down and retry"},
+    {"fail-upstream", DSB_E_UPSTREAM, 0, "XX000",
+     "the catalog server failed", "look at the catalog server's log"},
+    {"fail-timeout", DSB_E_TIMEOUT, 1, "57014",
+     "the catalog did not answer in time", "retry, or raise the timeout"},
+    {"fail-auth", DSB_E_AUTH, 0, "28P01",
+     "the catalog refused the credentials", "check the password reference"},
+};
+
+/* Appends the resolved password to the message (the broker must redact
+ * it from responses and logs). */
+static void fx_leak_password(struct fx *f, struct dsb_error *err)
+{
+    struct dsb_error ignored;
+    size_t n = strlen(err->message);
+    char *pw = NULL;
+
+    if (!f->password_ref ||
+        f->host->secret_get(f->host, f->password_ref, &pw, &ignored) < 0)
+        return;
+    snprintf(err->message + n, sizeof(err->message) - n, " (password %s)",
+             pw);
+    f->host->secret_free(f->host, pw);
+}
+
+/* The deliberate failure of a "fail-..." database; 0 for any other. */
+static int fx_fail(struct fx *f, const char *database, struct dsb_error *err)
+{
+    for (size_t i = 0; i < sizeof(fx_failures) / sizeof(*fx_failures); i++) {
+        if (strcmp(database, fx_failures[i].database) != 0)
+            continue;
+        dsb_error_set(err, fx_failures[i].code, "%s",
+                      fx_failures[i].message);
+        err->retryable = fx_failures[i].retryable;
+        snprintf(err->upstream, sizeof(err->upstream), "%s",
+                 fx_failures[i].upstream);
+        dsb_error_detail(err, "database %s failed on purpose", database);
+        dsb_error_hint(err, "%s", fx_failures[i].hint);
+        if (fx_failures[i].code == DSB_E_AUTH)
+            fx_leak_password(f, err);
+        return -1;
+    }
+    return 0;
+}
+
 static const json_t *fx_level(struct fx *f, const struct dsb_list_request *r,
                               struct dsb_error *err)
 {
@@ -132,6 +189,8 @@ static const json_t *fx_level(struct fx *f, const struct dsb_list_request *r,
 
     if (!r->database)
         return dbs;
+    if (fx_fail(f, r->database, err) < 0)
+        return NULL;
     db = json_object_get(dbs, r->database);
     if (!db) {
         dsb_error_set(err, DSB_E_NOT_FOUND, "database \"%s\" does not exist",
