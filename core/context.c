@@ -315,13 +315,18 @@ static void snippet_table(struct sb *b, const char *var,
     free(q.p);
 }
 
+/* Path formats whose reader honours a user schema; with it Spark neither
+ * samples the files nor guesses the types of key=value partition folders. */
+static const char *const schema_formats[] = {"csv", "json", "parquet", "orc",
+                                             "avro", NULL};
+
 static void snippet(struct sb *b, const char *var, const json_t *spec,
                     const struct dsb_selection *sel)
 {
     const char *fmt = json_string_value(json_object_get(spec, "format"));
     const char *path = json_string_value(json_object_get(spec, "path"));
     int jdbc = strcmp(fmt, "jdbc") == 0;
-    int typed = strcmp(fmt, "csv") == 0 || strcmp(fmt, "json") == 0;
+    int typed = in_list(fmt, schema_formats);
 
     if (strcmp(fmt, "table") == 0) {
         snippet_table(b, var, sel);
