@@ -231,6 +231,19 @@ Test(glue, path_reads_pass_the_schema_with_partition_columns)
     assert_schema("users", "`id` smallint, `ok` boolean");
 }
 
+Test(glue, s3a_reads_bring_hadoop_aws)
+{
+    json_t *ctx = context_of("clicks", "s3a");
+    const json_t *sc = json_object_get(json_object_get(ctx, "spark_submit"),
+                                         "conf");
+
+    cr_assert_str_eq(gt_s(sc, "spark.jars.packages", NULL),
+                     "org.apache.hadoop:hadoop-aws:9.9.9");
+    cr_assert_str_eq(gt_s(sc, "spark.hadoop.fs.s3a.endpoint", NULL), moto);
+    cr_assert(strstr(gt_s(ctx, "code", NULL), "s3a://dsb-glue/sales/clicks/"));
+    json_decref(ctx);
+}
+
 static void refused(const char *t, unsigned caps, int code, const char *msg)
 {
     struct dsb_read_target tg = {"local", "local-spark", caps};

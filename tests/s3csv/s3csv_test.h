@@ -51,6 +51,7 @@ static inline void s3t_start_x(const char *conf, const char *more_executors,
              "    networks: [public, local]\n    master: local[1]\n"
              "  - name: s3a\n    type: local-spark\n"
              "    networks: [public, local, s3a-only]\n    s3a: true\n"
+             "    hadoop_aws_package: org.apache.hadoop:hadoop-aws:9.9.9\n"
              "%s", more_executors ? more_executors : "");
     t_write(conf, "broker.yaml", yaml);
     if (extra) {
