@@ -1,6 +1,6 @@
 /* s3csv on S3 roots against moto_server: every ListObjectsV2 page, ranged
- * samples (gzip too), a listing identical to the local copy's, read specs
- * per executor and a missing bucket. */
+ * samples (gzip too), a listing identical to the local copy's (BOM and
+ * CRLF notes too), read specs per executor and a missing bucket. */
 #include "s3csv_test.h"
 
 static char *conf, moto[256];
@@ -102,6 +102,19 @@ Test(s3csv_s3, listings_equal_the_local_copy)
         same_as_local(db, "quirks");
         same_as_local(db, "sales");
     }
+}
+
+Test(s3csv_s3, bom_and_crlf_are_noted)
+{
+    json_t *out = s3t_tables("s3", "dsb-s3csv_data_v1", "quirks");
+
+    cr_assert(s3t_has_note(json_object_get(s3t_item(out, "bom"), "notes"),
+                           "the file starts with a UTF-8 byte order mark"));
+    cr_assert(s3t_has_note(json_object_get(s3t_item(out, "crlf"), "notes"),
+                           "lines end with CRLF (Windows)"));
+    cr_assert(!s3t_has_note(json_object_get(s3t_item(out, "mixed"), "notes"),
+                            "lines end with"));
+    json_decref(out);
 }
 
 Test(s3csv_s3, fifteen_hundred_parts_over_two_pages)
