@@ -115,6 +115,8 @@ struct s3csv_listing {
     char **dirs;  /* with shallow listings: "sales" (relative, no '/') */
     size_t n_dirs, cap_dirs;
     unsigned pages; /* S3 pages fetched */
+    size_t n_unlisted; /* S3: keys under sub left out (folder markers, hidden
+                          names); with them the folder exists */
 };
 
 struct s3csv_root {

@@ -163,6 +163,24 @@ Test(s3csv_local, default_schema_and_semicolons)
     json_decref(out);
 }
 
+Test(s3csv_local, an_empty_schema_folder_lists_no_tables)
+{
+    struct dsb_list_request r = {"semi", NULL, NULL, 0, NULL};
+    json_t *out;
+
+    cr_assert_eq(dsb_source_list_schemas(dsb_broker_source(b, "semi"), &r,
+                                         &out, &err), 0, "%s", err.message);
+    cr_assert_str_eq(s3t_names(out), "done,eu,void");
+    json_decref(out);
+    out = s3t_tables("semi", "semi", "void");
+    cr_assert_eq(json_array_size(json_object_get(out, "items")), 0);
+    cr_assert(json_is_null(json_object_get(out, "next_page_token")));
+    json_decref(out);
+    out = s3t_tables("semi", "semi", "done");
+    cr_assert_eq(json_array_size(json_object_get(out, "items")), 0);
+    json_decref(out);
+}
+
 Test(s3csv_local, pages_and_filters)
 {
     struct dsb_list_request r = {"comma", "quirks", NULL, 4, NULL};
