@@ -156,8 +156,11 @@ static const struct dsb_option local_spark_opts[] = {
     DSB_OPTION_STRING("python", 0, NULL, "PYSPARK_PYTHON for the job"),
     DSB_OPTION_LIST("jars", 0, "[]", "extra jars on --jars"),
     DSB_OPTION_MAP("conf", 0, "extra --conf key=value pairs"),
-    DSB_OPTION_BOOL("s3a", "false",
-                    "hadoop-aws is configured, so s3a:// paths can be read"),
+    DSB_OPTION_BOOL("s3a", "false", "s3a:// paths can be read (with "
+                    "hadoop-aws from hadoop_aws_package)"),
+    DSB_OPTION_STRING("hadoop_aws_package", 0, NULL, "spark.jars.packages "
+                      "coordinate for s3a reads (default: hadoop-aws of the "
+                      "Hadoop bundled with the PySpark; \"\": none)"),
     DSB_OPTION_INT("default_timeout_seconds", 0, "3600", 10, 604800,
                    "job timeout unless the job asks for less"),
     DSB_OPTION_INT("max_timeout_seconds", 0, "86400", 10, 604800,

@@ -289,13 +289,18 @@ static void snippet_table(struct sb *b, const char *var,
     free(q.p);
 }
 
+/* Path formats whose reader honours a user schema; with it Spark neither
+ * samples the files nor guesses the types of key=value partition folders. */
+static const char *const schema_formats[] = {"csv", "json", "parquet", "orc",
+                                             "avro", NULL};
+
 static void snippet(struct sb *b, const char *var, const json_t *spec,
                     const struct dsb_selection *sel)
 {
     const char *fmt = json_string_value(json_object_get(spec, "format"));
     const char *path = json_string_value(json_object_get(spec, "path"));
     int jdbc = strcmp(fmt, "jdbc") == 0;
-    int typed = strcmp(fmt, "csv") == 0 || strcmp(fmt, "json") == 0;
+    int typed = in_list(fmt, schema_formats);
 
     if (strcmp(fmt, "table") == 0) {
         snippet_table(b, var, sel);
@@ -582,6 +587,41 @@ static json_t *assemble(const struct dsb_route_choice *r, json_t *nets_arr,
     }
 }
 
+static int reads_s3a(const struct item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *p = json_string_value(json_object_get(items[i].spec,
+                                                          "path"));
+        if (p && strncmp(p, "s3a://", 6) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* s3a:// reads on local Spark need hadoop-aws: added to spark.jars.packages
+ * (after any package a read spec asked for). */
+static void add_hadoop_aws(json_t *ctx, const struct dsb_config *cfg,
+                           const struct dsb_read_target *t,
+                           const struct item *items, size_t n)
+{
+    const struct dsb_executor_conf *e = find_executor(cfg, t->executor);
+    json_t *conf = json_object_get(json_object_get(ctx, "spark_submit"),
+                                   "conf");
+    const char *had;
+    char *pkg;
+
+    if (!(t->caps & DSB_EXEC_S3A) || !reads_s3a(items, n) ||
+        !(pkg = dsb_local_hadoop_aws_package(e ? e->options : NULL)))
+        return;
+    had = json_string_value(json_object_get(conf, "spark.jars.packages"));
+    if (had && *had && !strstr(had, pkg))
+        json_object_set_new(conf, "spark.jars.packages",
+                            json_sprintf("%s,%s", had, pkg));
+    else if (!had || !*had)
+        json_object_set_new(conf, "spark.jars.packages", json_string(pkg));
+    free(pkg);
+}
+
 static json_t *string_array(const char *const *list, size_t n)
 {
     json_t *a = json_array();
@@ -621,6 +661,8 @@ int dsb_context_build(struct dsb_broker *b, const struct dsb_selection *sel,
         goto fail;
     nets_arr = string_array(list, n_nets);
     *out = assemble(&r, nets_arr, items, n);
+    if (*out)
+        add_hadoop_aws(*out, b->cfg, &t, items, n);
     rc = *out ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
 fail:
     for (size_t i = 0; items && i < n; i++) {

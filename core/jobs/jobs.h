@@ -131,6 +131,16 @@ int dsb_jobs_result(struct dsb_jobs *j, const char *id, size_t limit,
  * scripts and rendered snippets call at run time.  Static string. */
 const char *dsb_jobs_python_prelude(void);
 
+/* The spark.jars.packages coordinate that brings hadoop-aws (s3a://) to a
+ * local-spark executor with options opts (borrowed): the option
+ * hadoop_aws_package when set ("" means none), else
+ * "org.apache.hadoop:hadoop-aws:V" with V the version of the Hadoop client
+ * jar (hadoop-client-api-V.jar, else hadoop-common-V.jar) bundled with the
+ * Spark its spark-submit runs: $SPARK_HOME/jars, the jars beside the
+ * resolved spark-submit, or a venv's site-packages/pyspark/jars.  NULL when
+ * none is found.  malloc'd; the caller frees it. */
+char *dsb_local_hadoop_aws_package(const json_t *opts);
+
 /* Broker state of an EMR Serverless job-run state ("RUNNING" -> "running");
  * NULL for an unknown state. */
 const char *dsb_jobs_emr_state(const char *emr_state);

@@ -3,8 +3,10 @@
 #define _GNU_SOURCE /* posix_spawn_file_actions_addchdir_np */
 #include "jobs/internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -124,6 +126,107 @@ static char *find_python(const json_t *opts, const char *spark_submit)
         return p;
     free(p);
     return NULL;
+}
+
+/* ----------------------------------------------------------- hadoop-aws */
+
+/* The version in the first DIR/PREFIX<digits and dots>.jar (DIR may hold
+ * glob characters), malloc'd or NULL. */
+static char *jar_version(const char *dir, const char *prefix)
+{
+    char *pat = dsb_asprintf("%s/%s*.jar", dir, prefix), *v = NULL;
+    glob_t g;
+
+    memset(&g, 0, sizeof(g));
+    if (!pat)
+        return NULL;
+    if (glob(pat, 0, NULL, &g) == 0)
+        for (size_t i = 0; !v && i < g.gl_pathc; i++) {
+            const char *name = strrchr(g.gl_pathv[i], '/') + 1 +
+                               strlen(prefix);
+            size_t n = strlen(name) - strlen(".jar");
+            /* the span also takes the dot of ".jar" */
+            if (n > 0 && n < 32 && isdigit((unsigned char)name[0]) &&
+                strspn(name, "0123456789.") == n + 1)
+                v = strndup(name, n);
+        }
+    globfree(&g);
+    free(pat);
+    return v;
+}
+
+/* Hadoop version bundled in a Spark jars directory. */
+static char *hadoop_version(const char *jars)
+{
+    char *v = jars ? jar_version(jars, "hadoop-client-api-") : NULL;
+
+    return v ? v : jars ? jar_version(jars, "hadoop-common-") : NULL;
+}
+
+/* A bare command name resolved on PATH, else a copy of it (malloc'd). */
+static char *on_path(const char *cmd)
+{
+    const char *path = getenv("PATH");
+    char *copy, *dir, *save = NULL, *found = NULL;
+
+    if (strchr(cmd, '/') || !path || !(copy = strdup(path)))
+        return strdup(cmd);
+    for (dir = strtok_r(copy, ":", &save); dir && !found;
+         dir = strtok_r(NULL, ":", &save)) {
+        found = dsb_asprintf("%s/%s", *dir ? dir : ".", cmd);
+        if (!executable(found)) {
+            free(found);
+            found = NULL;
+        }
+    }
+    free(copy);
+    return found ? found : strdup(cmd);
+}
+
+/* The jars directories a spark-submit may run with, most specific first:
+ * $SPARK_HOME/jars, the jars beside the resolved script (a Spark
+ * distribution, pyspark/bin), a venv's site-packages/pyspark/jars. */
+static char *bundled_hadoop(const char *bin)
+{
+    const char *home = getenv("SPARK_HOME");
+    char *path = on_path(bin), *real = path ? realpath(path, NULL) : NULL;
+    char *dir, *v = NULL;
+
+    if (home && *home) {
+        dir = dsb_asprintf("%s/jars", home);
+        v = hadoop_version(dir);
+        free(dir);
+    }
+    if (!v && real) {
+        dir = dsb_asprintf("%s/../jars", dirname(real));
+        v = hadoop_version(dir);
+        free(dir);
+    }
+    if (!v && path && strchr(path, '/')) {
+        dir = dsb_asprintf("%s/../lib/python3*/site-packages/pyspark/jars",
+                           dirname(path));
+        v = hadoop_version(dir);
+        free(dir);
+    }
+    free(real);
+    free(path);
+    return v;
+}
+
+char *dsb_local_hadoop_aws_package(const json_t *opts)
+{
+    const char *opt = json_string_value(json_object_get(opts,
+                                                        "hadoop_aws_package"));
+    char *bin, *v, *pkg;
+
+    if (opt)
+        return *opt ? strdup(opt) : NULL;
+    bin = find_spark_submit(opts);
+    v = bin ? bundled_hadoop(bin) : NULL;
+    pkg = v ? dsb_asprintf("org.apache.hadoop:hadoop-aws:%s", v) : NULL;
+    free(v);
+    free(bin);
+    return pkg;
 }
 
 /* -------------------------------------------------------- preparation */

@@ -279,8 +279,8 @@ static int glue_path(const struct glue_inst *g, const json_t *tj,
     if (s3 && !(caps & (DSB_EXEC_S3_NATIVE | DSB_EXEC_S3A)))
         return glue_refuse(tj, "is in S3 and this executor cannot read "
                            "s3:// paths", "enable s3a on the local-spark "
-                           "executor (hadoop-aws on its classpath, s3a: true "
-                           "in broker.yaml) or route the job to EMR", err);
+                           "executor (s3a: true in broker.yaml; the broker "
+                           "adds hadoop-aws) or route the job to EMR", err);
     if (s3 && !(caps & DSB_EXEC_S3_NATIVE)) {
         if (asprintf(&p, "s3a://%s", strstr(loc, "://") + 3) < 0)
             return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");

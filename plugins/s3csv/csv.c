@@ -178,6 +178,22 @@ static char *csv_unescape(const char *b, size_t n,
     return o;
 }
 
+static enum s3csv_eol csv_eol(const char *b, size_t n, unsigned char quote)
+{
+    int inq = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)b[i] == quote)
+            inq = !inq;
+        else if (!inq && b[i] == '\n')
+            return S3CSV_EOL_LF;
+        else if (!inq && b[i] == '\r')
+            return i + 1 < n && b[i + 1] == '\n' ? S3CSV_EOL_CRLF
+                                                 : S3CSV_EOL_CR;
+    }
+    return S3CSV_EOL_LF;
+}
+
 static int csv_no_space(unsigned char c)
 {
     (void)c;
@@ -221,6 +237,7 @@ int s3csv_csv_parse(const char *buf, size_t len, const struct s3csv_dialect *d,
             return -1;
         buf = tmp;
     }
+    out->eol = csv_eol(buf, len, d->quote);
     if (csv_init(&p, CSV_APPEND_NULL) != 0)
         goto fail;
     csv_set_delim(&p, d->delim);

@@ -298,6 +298,18 @@ static void infer_notes(const struct s3csv_records *r, size_t ragged,
     if (r->multiline)
         json_array_append_new(notes, json_string("quoted values span lines: "
                               "read with multiLine=true"));
+    if (r->bom)
+        json_array_append_new(notes, json_string("the file starts with a "
+                              "UTF-8 byte order mark: it is not part of the "
+                              "first column's name"));
+    if (r->eol == S3CSV_EOL_CRLF)
+        json_array_append_new(notes, json_string("lines end with CRLF "
+                              "(Windows): Spark's reader takes CRLF as the "
+                              "line end, no CR is left in the last column"));
+    else if (r->eol == S3CSV_EOL_CR)
+        json_array_append_new(notes, json_string("lines end with a bare CR "
+                              "(classic Mac OS): Spark's reader takes CR as "
+                              "the line end"));
 }
 
 json_t *s3csv_infer_columns(const struct s3csv_records *r, json_t *notes)

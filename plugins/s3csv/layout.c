@@ -359,6 +359,7 @@ static int layout_append(struct s3csv_listing *a, struct s3csv_listing *b)
             return -1;
     }
     a->pages += b->pages;
+    a->n_unlisted += b->n_unlisted;
     s3csv_listing_free(b);
     return 0;
 }
@@ -403,7 +404,9 @@ static int layout_list_schema(const struct s3csv_inst *in,
     if (s3csv_list(in, root, sub, 1, l, err) < 0)
         return err->code == DSB_E_NOT_FOUND && !root->is_s3
                    ? layout_schema_missing(root, schema, err) : -1;
-    if (root->is_s3 && l->n_objs == 0)
+    /* S3 has no folders: a schema exists when some key starts with it, be
+     * it only a folder marker ("void/"), as a local directory exists empty */
+    if (root->is_s3 && l->n_objs == 0 && l->n_unlisted == 0)
         return layout_schema_missing(root, schema, err);
     return 0;
 }

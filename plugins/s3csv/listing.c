@@ -270,8 +270,12 @@ static void xml_add_object(struct xml_page *p)
     const char *rel = xml_relative(p, p->key);
     size_t n = rel ? strlen(rel) : 0;
 
-    if (!n || rel[n - 1] == '/' || listing_hidden(rel, n))
+    if (!rel)
         return;
+    if (!n || rel[n - 1] == '/' || listing_hidden(rel, n)) {
+        p->out->n_unlisted++;
+        return;
+    }
     if (s3csv_listing_add(p->out, rel, n, p->size) < 0)
         p->failed = 1;
 }

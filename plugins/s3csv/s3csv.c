@@ -541,8 +541,8 @@ static int s3csv_target_path(const struct s3csv_inst *g,
                              "and add an s3:// root", err);
     if (root->is_s3 && !(caps & (DSB_EXEC_S3_NATIVE | DSB_EXEC_S3A)))
         return s3csv_no_path(t, "s3:// paths", "enable s3a on that executor "
-                             "(hadoop-aws on its classpath, s3a: true in "
-                             "broker.yaml) or route the job to EMR", err);
+                             "(s3a: true in broker.yaml; the broker adds "
+                             "hadoop-aws) or route the job to EMR", err);
     if (root->is_s3 && !(caps & DSB_EXEC_S3_NATIVE)) {
         if (asprintf(&p, "s3a%s", loc + 2) < 0)
             return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");

@@ -31,16 +31,24 @@ struct s3csv_record {
     size_t n;
 };
 
+enum s3csv_eol {
+    S3CSV_EOL_LF = 0, /* also: no line break at all */
+    S3CSV_EOL_CRLF,
+    S3CSV_EOL_CR,
+};
+
 struct s3csv_records {
     struct s3csv_record *v;
     size_t n, cap;
-    int multiline; /* a quoted field held a line break */
-    int bom;       /* a UTF-8 byte order mark was skipped */
+    int multiline;     /* a quoted field held a line break */
+    int bom;           /* a UTF-8 byte order mark was skipped */
+    enum s3csv_eol eol; /* how the first record ends */
 };
 
 /*
  * Parses up to max_records records of buf[0..len).  A leading UTF-8 BOM is
- * skipped; CRLF, CR and LF end records; blank lines are skipped; quoted
+ * skipped (out->bom); CRLF, CR and LF end records (out->eol: the first
+ * line break outside quotes); blank lines are skipped; quoted
  * fields may hold delimiters, quotes (doubled, or escaped with
  * d->escape) and line breaks.  With `truncated` the last record is dropped
  * unless the buffer ends with a line break (the cut may be inside it).
@@ -89,8 +97,8 @@ const char *s3csv_spark_type(const struct s3csv_coltype *c, char *buf,
  * _cN with N the 0-based position, duplicates — case-insensitive, as Spark
  * compares them — get _2, _3...), types from the other records.  Returns a
  * new JSON array of COLUMN objects (plugin.h) and appends human-readable
- * remarks (renames, ragged rows, empty samples) to `notes`.  NULL when memory
- * is exhausted.
+ * remarks (renames, ragged rows, empty samples, a BOM, CRLF or CR line
+ * ends) to `notes`.  NULL when memory is exhausted.
  */
 json_t *s3csv_infer_columns(const struct s3csv_records *r, json_t *notes);
 
@@ -107,6 +115,8 @@ struct s3csv_listing {
     char **dirs;  /* with shallow listings: "sales" (relative, no '/') */
     size_t n_dirs, cap_dirs;
     unsigned pages; /* S3 pages fetched */
+    size_t n_unlisted; /* S3: keys under sub left out (folder markers, hidden
+                          names); with them the folder exists */
 };
 
 struct s3csv_root {

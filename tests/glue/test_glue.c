@@ -1,6 +1,7 @@
 /* glue.so against moto_server: databases with include/exclude, every
  * table with all its columns, formats, Hive -> Spark types, read specs on
  * EMR (catalog) and local Spark (by path), views and errors. */
+#include "context.h"
 #include "glue_test.h"
 
 static char *conf;
@@ -181,6 +182,66 @@ Test(glue, read_spec_on_local_spark_reads_the_location)
     cr_assert_str_eq(gt_s(s, "options", "delimiter"), "\t");
     cr_assert_str_eq(gt_s(s, "options", "quote"), "");
     json_decref(s);
+}
+
+/* The Spark context of dsbg_sales.TABLE on executor exec. */
+static json_t *context_of(const char *table, const char *exec)
+{
+    struct dsb_selection sel = {"glue", "dsbg_sales", "default", table};
+    json_t *out;
+
+    cr_assert_eq(dsb_context_build(b, &sel, 1, exec, NULL, &out, &err), 0,
+                 "%s: %s", err.message, err.hint);
+    return out;
+}
+
+static const char *snippet_of(const json_t *ctx)
+{
+    return gt_s(json_array_get(json_object_get(ctx, "tables"), 0), "snippet",
+                NULL);
+}
+
+static void assert_schema(const char *table, const char *ddl)
+{
+    json_t *ctx = context_of(table, "s3a");
+    char want[1024];
+
+    snprintf(want, sizeof(want), "    .schema(\"%s\")\n", ddl);
+    cr_assert(strstr(snippet_of(ctx), want), "%s: no %s in\n%s", table, want,
+              snippet_of(ctx));
+    json_decref(ctx);
+}
+
+Test(glue, path_reads_pass_the_schema_with_partition_columns)
+{
+    json_t *ctx = context_of("events", "s3a");
+
+    cr_assert_str_eq(snippet_of(ctx), "events_df = (\n"
+                     "    spark.read.format(\"parquet\")\n"
+                     "    .schema(\"`id` bigint, `ts` timestamp, `payload` "
+                     "binary\")\n"
+                     "    .load(\"s3a://dsb-glue/sales/events/\")\n)\n");
+    json_decref(ctx);
+    assert_schema("orders", "`order_id` bigint, `amount` decimal(10,2), "
+                  "`placed` date, `tags` array<string>, `attrs` "
+                  "map<string,int>, `addr` struct<city:string,zip:string>, "
+                  "`dt` string, `region` int");
+    assert_schema("clicks", "`id` int, `ratio` float");
+    assert_schema("logs", "`msg` string, `lvl` tinyint");
+    assert_schema("users", "`id` smallint, `ok` boolean");
+}
+
+Test(glue, s3a_reads_bring_hadoop_aws)
+{
+    json_t *ctx = context_of("clicks", "s3a");
+    const json_t *sc = json_object_get(json_object_get(ctx, "spark_submit"),
+                                         "conf");
+
+    cr_assert_str_eq(gt_s(sc, "spark.jars.packages", NULL),
+                     "org.apache.hadoop:hadoop-aws:9.9.9");
+    cr_assert_str_eq(gt_s(sc, "spark.hadoop.fs.s3a.endpoint", NULL), moto);
+    cr_assert(strstr(gt_s(ctx, "code", NULL), "s3a://dsb-glue/sales/clicks/"));
+    json_decref(ctx);
 }
 
 static void refused(const char *t, unsigned caps, int code, const char *msg)

@@ -2,7 +2,9 @@
  * environment, secrets, states, failure reasons, cancel, timeout, restart,
  * logs and result rows. */
 #include <errno.h>
+#include <glob.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "jobs_test.h"
@@ -271,4 +273,112 @@ Test(local, restart_marks_running_jobs_failed)
     json_decref(doc);
     json_decref(job);
     free(id);
+}
+
+/* ------------------------------------- hadoop-aws for s3a reads (unit) */
+
+/* Creates dir/rel (an empty file), with its parent directories. */
+static void touch(const char *dir, const char *rel)
+{
+    char path[4096];
+
+    snprintf(path, sizeof(path), "%s/%s", dir, rel);
+    for (char *p = path + strlen(dir) + 1; (p = strchr(p, '/')); p++) {
+        *p = '\0';
+        cr_assert(mkdir(path, 0700) == 0 || errno == EEXIST, "mkdir %s", path);
+        *p = '/';
+    }
+    t_write(dir, rel, "");
+}
+
+/* The package for an executor whose spark-submit is dir/bin. */
+static char *package_for(const char *dir, const char *bin)
+{
+    char path[4096];
+    json_t *o;
+    char *pkg;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, bin);
+    o = json_pack("{s:s}", "spark_submit", path);
+    pkg = dsb_local_hadoop_aws_package(o);
+    json_decref(o);
+    return pkg;
+}
+
+static void hadoop_setup(void)
+{
+    unsetenv("SPARK_HOME");
+}
+
+TestSuite(hadoop_aws, .init = hadoop_setup, .timeout = 60);
+
+Test(hadoop_aws, the_option_wins_and_empty_means_none)
+{
+    json_t *o = json_pack("{s:s}", "hadoop_aws_package",
+                          "org.apache.hadoop:hadoop-aws:3.3.4");
+    char *pkg = dsb_local_hadoop_aws_package(o);
+
+    cr_assert_str_eq(pkg, "org.apache.hadoop:hadoop-aws:3.3.4");
+    free(pkg);
+    json_object_set_new(o, "hadoop_aws_package", json_string(""));
+    cr_assert_null(dsb_local_hadoop_aws_package(o));
+    json_decref(o);
+}
+
+Test(hadoop_aws, version_of_the_bundled_hadoop)
+{
+    char *dir = t_tmpdir(), *pkg, home[4200];
+
+    touch(dir, "dist/bin/spark-submit");
+    touch(dir, "dist/jars/hadoop-client-api-3.4.1.jar");
+    touch(dir, "dist/jars/hadoop-client-runtime-3.4.1.jar");
+    pkg = package_for(dir, "dist/bin/spark-submit");
+    cr_assert_str_eq(pkg, "org.apache.hadoop:hadoop-aws:3.4.1");
+    free(pkg);
+    /* older Sparks: hadoop-common, not its -tests jar */
+    touch(dir, "old/bin/spark-submit");
+    touch(dir, "old/jars/hadoop-common-3.2.4-tests.jar");
+    touch(dir, "old/jars/hadoop-common-3.2.4.jar");
+    pkg = package_for(dir, "old/bin/spark-submit");
+    cr_assert_str_eq(pkg, "org.apache.hadoop:hadoop-aws:3.2.4");
+    free(pkg);
+    /* pip's spark-submit in a venv */
+    touch(dir, "venv/bin/spark-submit");
+    touch(dir, "venv/lib/python3.11/site-packages/pyspark/jars/"
+          "hadoop-client-api-3.5.0.jar");
+    pkg = package_for(dir, "venv/bin/spark-submit");
+    cr_assert_str_eq(pkg, "org.apache.hadoop:hadoop-aws:3.5.0");
+    free(pkg);
+    /* SPARK_HOME is what spark-submit runs with */
+    snprintf(home, sizeof(home), "%s/dist", dir);
+    setenv("SPARK_HOME", home, 1);
+    pkg = package_for(dir, "venv/bin/spark-submit");
+    cr_assert_str_eq(pkg, "org.apache.hadoop:hadoop-aws:3.4.1");
+    free(pkg);
+    unsetenv("SPARK_HOME");
+    touch(dir, "none/bin/spark-submit");
+    cr_assert_null(package_for(dir, "none/bin/spark-submit"));
+    free(dir);
+}
+
+Test(hadoop_aws, the_project_pyspark)
+{
+    char *venv = t_src(".venv/bin/spark-submit"), *pkg, pat[4200];
+    json_t *o = json_pack("{s:s}", "spark_submit", venv);
+    glob_t g;
+
+    if (access(venv, X_OK) != 0)
+        cr_skip_test("no project venv at %s", venv);
+    pkg = dsb_local_hadoop_aws_package(o);
+    cr_assert_not_null(pkg);
+    cr_assert_eq(strncmp(pkg, "org.apache.hadoop:hadoop-aws:", 29), 0, "%s",
+                 pkg);
+    venv[strlen(venv) - strlen("/bin/spark-submit")] = '\0';
+    snprintf(pat, sizeof(pat), "%s/lib/python3*/site-packages/pyspark/jars/"
+             "hadoop-client-api-%s.jar", venv, pkg + 29);
+    cr_assert_eq(glob(pat, 0, NULL, &g), 0, "no %s", pat);
+    globfree(&g);
+    free(pkg);
+    json_decref(o);
+    free(venv);
 }

@@ -13,6 +13,10 @@ DIR/comma/   a root read with delimiter ","
                                      duplicate names, widening, name clash,
                                      parts with different headers
 DIR/semi/    a root read with delimiter ";"
+  eu/...                          -> quoted delimiters, decimal commas
+  void/                           -> an empty schema folder (in S3: only
+                                     the folder marker "void/")
+  done/_SUCCESS                   -> a schema folder with only a hidden file
 """
 import gzip
 import os
@@ -68,6 +72,8 @@ def semi(root):
         "product;price;\"note; with semicolon\"\n"
         "tea;3,50;\"a;b\"\ncoffee;4,00;plain\n")
     put(root, "eu/plain.csv", "x;y\n1;2\n")
+    os.makedirs(os.path.join(root, "void"), exist_ok=True)
+    put(root, "done/_SUCCESS", "")
 
 
 def main():

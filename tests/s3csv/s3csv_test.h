@@ -33,18 +33,27 @@ static inline char *s3t_data(const char *rel)
     return t_path("DSB_BUILD_DIR", rel);
 }
 
-/* Starts a broker on conf (a directory with *.yaml sources); extra is
- * appended to broker.yaml. */
-static inline void s3t_start(const char *conf, const char *extra)
+/* Starts a broker on conf (a directory with *.yaml sources) with executor
+ * `local` (the default, no s3a) and `s3a` (s3a: true, more networks, so
+ * only chosen explicitly) plus the executor list items in more_executors;
+ * extra is appended to broker.yaml. */
+static inline void s3t_start_x(const char *conf, const char *more_executors,
+                               const char *extra)
 {
     char *plugins = t_path("DSB_PLUGIN_DIR", "");
     struct dsb_broker_opts o = {conf, plugins, 0};
+    char yaml[8192];
 
-    t_write(conf, "broker.yaml", "listen: 127.0.0.1:0\n"
-            "state_dir: /tmp/dsb-s3csv-state\nlog_level: warn\n"
-            "executors:\n  - name: local\n    type: local-spark\n"
-            "    networks: [public, local]\n    master: local[1]\n"
-            "default_executor: local\n");
+    snprintf(yaml, sizeof(yaml), "listen: 127.0.0.1:0\n"
+             "state_dir: /tmp/dsb-s3csv-state\nlog_level: warn\n"
+             "default_executor: local\n"
+             "executors:\n  - name: local\n    type: local-spark\n"
+             "    networks: [public, local]\n    master: local[1]\n"
+             "  - name: s3a\n    type: local-spark\n"
+             "    networks: [public, local, s3a-only]\n    s3a: true\n"
+             "    hadoop_aws_package: org.apache.hadoop:hadoop-aws:9.9.9\n"
+             "%s", more_executors ? more_executors : "");
+    t_write(conf, "broker.yaml", yaml);
     if (extra) {
         char path[4200];
         FILE *f;
@@ -59,6 +68,11 @@ static inline void s3t_start(const char *conf, const char *extra)
         dsb_diags_print(&d, stderr);
     cr_assert_not_null(b);
     free(plugins);
+}
+
+static inline void s3t_start(const char *conf, const char *extra)
+{
+    s3t_start_x(conf, NULL, extra);
 }
 
 static inline void s3t_stop(void)

@@ -72,6 +72,49 @@ Test(csv, bom_is_skipped_and_reported)
 {
     cr_assert_str_eq(parse("\xEF\xBB\xBF\"a\",b\n", &rfc, 0), "a|b");
     cr_assert_eq(r.bom, 1);
+    parse("a,b\n", &rfc, 0);
+    cr_assert_eq(r.bom, 0);
+}
+
+Test(csv, the_first_line_end_outside_quotes_is_reported)
+{
+    parse("a,b\n1,2\r\n", &rfc, 0);
+    cr_assert_eq(r.eol, S3CSV_EOL_LF);
+    parse("a,b\r\n1,2\n", &rfc, 0);
+    cr_assert_eq(r.eol, S3CSV_EOL_CRLF);
+    parse("a,b\r1,2\r", &rfc, 0);
+    cr_assert_eq(r.eol, S3CSV_EOL_CR);
+    parse("\"x\ny\",b\r\n1,2\r\n", &rfc, 0);
+    cr_assert_eq(r.eol, S3CSV_EOL_CRLF);
+    parse("\"x\r\ny\",b\n", &rfc, 0);
+    cr_assert_eq(r.eol, S3CSV_EOL_LF);
+    parse("a,b", &rfc, 0);
+    cr_assert_eq(r.eol, S3CSV_EOL_LF);
+}
+
+Test(csv, bom_and_line_ends_are_noted)
+{
+    json_t *notes = json_array(), *cols;
+
+    parse("\xEF\xBB\xBF" "a,b\r\n1,2\r\n", &rfc, 0);
+    cols = s3csv_infer_columns(&r, notes);
+    cr_assert_str_eq(json_string_value(json_array_get(notes, 0)), "the file "
+                     "starts with a UTF-8 byte order mark: it is not part of "
+                     "the first column's name");
+    cr_assert(strstr(json_string_value(json_array_get(notes, 1)), "lines end "
+                     "with CRLF"));
+    cr_assert_eq(json_array_size(notes), 2);
+    json_decref(cols), json_decref(notes);
+    notes = json_array();
+    parse("a,b\r1,2\r", &rfc, 0);
+    cols = s3csv_infer_columns(&r, notes);
+    cr_assert(strstr(json_string_value(json_array_get(notes, 0)), "a bare CR"));
+    json_decref(cols), json_decref(notes);
+    notes = json_array();
+    parse("a,b\n1,2\n", &rfc, 0);
+    cols = s3csv_infer_columns(&r, notes);
+    cr_assert_eq(json_array_size(notes), 0);
+    json_decref(cols), json_decref(notes);
 }
 
 Test(csv, a_cut_sample_drops_its_last_record)

@@ -125,6 +125,29 @@ Test(s3csv_local, quirks_names_and_notes)
     json_decref(out);
 }
 
+Test(s3csv_local, bom_and_crlf_are_noted)
+{
+    json_t *out = s3t_tables("csv", "comma", "quirks"), *spec;
+    const json_t *bom = json_object_get(s3t_item(out, "bom"), "notes");
+    const json_t *crlf = json_object_get(s3t_item(out, "crlf"), "notes");
+    const json_t *plain = json_object_get(s3t_item(out, "dupes"), "notes");
+
+    cr_assert(s3t_has_note(bom, "the file starts with a UTF-8 byte order "
+                           "mark: it is not part of the first column's name"));
+    cr_assert(!s3t_has_note(bom, "CRLF"));
+    cr_assert(s3t_has_note(crlf, "lines end with CRLF (Windows)"));
+    cr_assert(!s3t_has_note(crlf, "byte order mark"));
+    cr_assert(!s3t_has_note(plain, "byte order mark") &&
+              !s3t_has_note(plain, "lines end with"));
+    json_decref(out);
+    /* the read spec's notes (the agent's prompt) carry them too */
+    cr_assert_eq(dsb_source_read_spec(dsb_broker_source(b, "csv"), "comma",
+                                      "quirks", "bom", &local_t, &spec, &err),
+                 0, "%s", err.message);
+    cr_assert(s3t_has_note(json_object_get(spec, "notes"), "byte order mark"));
+    json_decref(spec);
+}
+
 Test(s3csv_local, default_schema_and_semicolons)
 {
     json_t *out = s3t_tables("csv", "comma", "default");
@@ -137,6 +160,24 @@ Test(s3csv_local, default_schema_and_semicolons)
     cr_assert_str_eq(s3t_cols(s3t_item(out, "prices")), "product:string,"
                      "price:string,note; with semicolon:string");
     cr_assert_str_eq(s3t_cols(s3t_item(out, "plain")), "x:int,y:int");
+    json_decref(out);
+}
+
+Test(s3csv_local, an_empty_schema_folder_lists_no_tables)
+{
+    struct dsb_list_request r = {"semi", NULL, NULL, 0, NULL};
+    json_t *out;
+
+    cr_assert_eq(dsb_source_list_schemas(dsb_broker_source(b, "semi"), &r,
+                                         &out, &err), 0, "%s", err.message);
+    cr_assert_str_eq(s3t_names(out), "done,eu,void");
+    json_decref(out);
+    out = s3t_tables("semi", "semi", "void");
+    cr_assert_eq(json_array_size(json_object_get(out, "items")), 0);
+    cr_assert(json_is_null(json_object_get(out, "next_page_token")));
+    json_decref(out);
+    out = s3t_tables("semi", "semi", "done");
+    cr_assert_eq(json_array_size(json_object_get(out, "items")), 0);
     json_decref(out);
 }
 

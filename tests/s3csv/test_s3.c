@@ -1,6 +1,7 @@
 /* s3csv on S3 roots against moto_server: every ListObjectsV2 page, ranged
- * samples (gzip too), a listing identical to the local copy's, read specs
- * per executor and a missing bucket. */
+ * samples (gzip too), listings identical to the local copies' (comma and
+ * semicolon trees, BOM and CRLF notes, a schema that is only a folder
+ * marker), read specs per executor and a missing bucket. */
 #include "s3csv_test.h"
 
 static char *conf, moto[256];
@@ -13,6 +14,7 @@ static void moto_url(void)
 static void setup(void)
 {
     char *comma = s3t_data("test-data/s3csv/comma"), yaml[8192], aws[512];
+    char *semi = s3t_data("test-data/s3csv/semi");
 
     moto_url();
     setenv("AWS_ACCESS_KEY_ID", "testing", 1);
@@ -27,6 +29,13 @@ static void setup(void)
     snprintf(yaml, sizeof(yaml), "name: local\nplugin: s3csv\n"
              "network: local\nroots: [\"file://%s/\"]\n", comma);
     t_write(conf, "local.yaml", yaml);
+    snprintf(yaml, sizeof(yaml), "name: s3semi\nplugin: s3csv\n"
+             "delimiter: \";\"\nroots: [\"s3://dsb-s3csv-semi/eu-data/\"]\n");
+    t_write(conf, "s3semi.yaml", yaml);
+    snprintf(yaml, sizeof(yaml), "name: localsemi\nplugin: s3csv\n"
+             "network: local\ndelimiter: \";\"\nroots: [\"file://%s/\"]\n",
+             semi);
+    t_write(conf, "localsemi.yaml", yaml);
     snprintf(yaml, sizeof(yaml), "name: missing\nplugin: s3csv\n"
              "roots: [\"s3://dsb-no-such-bucket/x/\"]\n");
     t_write(conf, "missing.yaml", yaml);
@@ -35,6 +44,7 @@ static void setup(void)
              "%s\n  max_attempts: 1\n", moto);
     s3t_start(conf, aws);
     free(comma);
+    free(semi);
 }
 
 static void teardown(void)
@@ -70,10 +80,13 @@ static json_t *placeless(json_t *out)
     return out;
 }
 
-static void same_as_local(const char *db, const char *schema)
+/* Tables of schema in S3 source s3src (database db) and local source lsrc
+ * (database ldb) are the same. */
+static void same_tables(const char *s3src, const char *db, const char *lsrc,
+                        const char *ldb, const char *schema)
 {
-    json_t *s3 = placeless(s3t_tables("s3", db, schema));
-    json_t *local = placeless(s3t_tables("local", "comma", schema));
+    json_t *s3 = placeless(s3t_tables(s3src, db, schema));
+    json_t *local = placeless(s3t_tables(lsrc, ldb, schema));
     char *a = json_dumps(s3, JSON_SORT_KEYS), *l = json_dumps(local,
                                                               JSON_SORT_KEYS);
 
@@ -81,6 +94,11 @@ static void same_as_local(const char *db, const char *schema)
               "%.2000s", db, schema, a, l);
     free(a), free(l);
     json_decref(s3), json_decref(local);
+}
+
+static void same_as_local(const char *db, const char *schema)
+{
+    same_tables("s3", db, "local", "comma", schema);
 }
 
 Test(s3csv_s3, listings_equal_the_local_copy)
@@ -102,6 +120,61 @@ Test(s3csv_s3, listings_equal_the_local_copy)
         same_as_local(db, "quirks");
         same_as_local(db, "sales");
     }
+}
+
+Test(s3csv_s3, semicolon_listings_equal_the_local_copy)
+{
+    struct dsb_list_request r = {"dsb-s3csv-semi_eu-data", NULL, NULL, 0,
+                                 NULL};
+    json_t *s3, *local;
+
+    cr_assert_eq(dsb_source_list_schemas(dsb_broker_source(b, "s3semi"), &r,
+                                         &s3, &err), 0, "%s", err.message);
+    r.database = "semi";
+    cr_assert_eq(dsb_source_list_schemas(dsb_broker_source(b, "localsemi"),
+                                         &r, &local, &err), 0, "%s",
+                 err.message);
+    cr_assert_str_eq(s3t_names(s3), "done,eu,void");
+    cr_assert(json_equal(s3, local));
+    json_decref(s3), json_decref(local);
+    same_tables("s3semi", "dsb-s3csv-semi_eu-data", "localsemi", "semi", "eu");
+    same_tables("s3semi", "dsb-s3csv-semi_eu-data", "localsemi", "semi",
+                "void");
+    same_tables("s3semi", "dsb-s3csv-semi_eu-data", "localsemi", "semi",
+                "done");
+    s3 = s3t_tables("s3semi", "dsb-s3csv-semi_eu-data", "eu");
+    cr_assert_str_eq(s3t_names(s3), "plain,prices");
+    cr_assert_str_eq(s3t_cols(s3t_item(s3, "prices")), "product:string,"
+                     "price:string,note; with semicolon:string");
+    json_decref(s3);
+}
+
+Test(s3csv_s3, a_schema_of_only_a_folder_marker_is_empty)
+{
+    struct dsb_list_request r = {"dsb-s3csv-semi_eu-data", "void", NULL, 0,
+                                 NULL};
+    json_t *out = s3t_tables("s3semi", "dsb-s3csv-semi_eu-data", "void");
+
+    cr_assert_eq(json_array_size(json_object_get(out, "items")), 0);
+    cr_assert(json_is_null(json_object_get(out, "next_page_token")));
+    json_decref(out);
+    r.schema = "nope";
+    cr_assert_eq(dsb_source_list_tables(dsb_broker_source(b, "s3semi"), &r,
+                                        &out, &err), -1);
+    cr_assert_eq(err.code, DSB_E_NOT_FOUND, "%d %s", err.code, err.message);
+}
+
+Test(s3csv_s3, bom_and_crlf_are_noted)
+{
+    json_t *out = s3t_tables("s3", "dsb-s3csv_data_v1", "quirks");
+
+    cr_assert(s3t_has_note(json_object_get(s3t_item(out, "bom"), "notes"),
+                           "the file starts with a UTF-8 byte order mark"));
+    cr_assert(s3t_has_note(json_object_get(s3t_item(out, "crlf"), "notes"),
+                           "lines end with CRLF (Windows)"));
+    cr_assert(!s3t_has_note(json_object_get(s3t_item(out, "mixed"), "notes"),
+                            "lines end with"));
+    json_decref(out);
 }
 
 Test(s3csv_s3, fifteen_hundred_parts_over_two_pages)
