@@ -1,7 +1,9 @@
 /* The emr-serverless executor: against moto_server (two applications; the
  * StartJobRun body read back with GetJobRun; staging; cancel; S3 result)
  * and against a scripted endpoint (PENDING -> RUNNING -> SUCCESS/FAILED,
- * retries reusing the clientToken, deadline -> CancelJobRun). */
+ * retries reusing the clientToken, deadline -> CancelJobRun, restarts of
+ * the broker: while a run is RUNNING, and dead before StartJobRun or
+ * staging answered). */
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -330,7 +332,8 @@ struct scripted {
 
 static struct scripted ep;
 
-static void scripted_start(const char *config)
+/* Starts the endpoint with config and loads the config; no job service. */
+static void scripted_begin(const char *config)
 {
     char *py = t_src("tests/jobs/emr_endpoint.py"), cfg[4096], port[4096];
     char logf[4096], url[64], *text = NULL;
@@ -358,6 +361,11 @@ static void scripted_start(const char *config)
     setenv("DSB_TEST_APP_VPC", "app-vpc", 1);
     new_client();
     jt_config(&t, yaml);
+}
+
+static void scripted_start(const char *config)
+{
+    scripted_begin(config);
     jt_open(&t, aws);
 }
 
@@ -499,4 +507,141 @@ Test(emr_scripted, states_map_explicitly)
     for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
         cr_assert_str_eq(dsb_jobs_emr_state(pairs[i][0]), pairs[i][1]);
     cr_assert_null(dsb_jobs_emr_state("EXPLODED"));
+}
+
+/* ------------------------------------------------------------ restarts */
+
+/* Creates the endpoint's release file `name` (see emr_endpoint.py). */
+static void release(const char *name)
+{
+    t_write(ep.dir, name, "");
+}
+
+Test(emr_scripted, restart_while_running_is_tracked_to_success)
+{
+    json_t *job, *d, *reqs;
+
+    scripted_start("{\"states\": [\"PENDING\", \"RUNNING\", \"SUCCESS\"], "
+                   "\"hold_state\": {\"state\": \"RUNNING\", "
+                   "\"until\": \"release-running\"}}");
+    job = submit(NULL, 0, "standard");
+    d = jt_wait(&t, jt_str(job, "id", NULL), "running", 20000);
+    cr_assert_str_eq(jt_str(d, "state", NULL), "running");
+    json_decref(d);
+    dsb_jobs_close(t.jobs);
+    t.jobs = NULL;
+    release("release-running"); /* SUCCESS only a new process can see */
+    jt_open(&t, aws);
+    d = jt_wait(&t, jt_str(job, "id", NULL), "succeeded", 20000);
+    cr_assert_str_eq(jt_str(d, "state", NULL), "succeeded");
+    cr_assert_str_eq(jt_str(d, "emr", "job_run_id"), "run-1");
+    cr_assert_str_eq(jt_str(d, "emr", "state"), "SUCCESS");
+    reqs = requests();
+    cr_assert_eq(count(reqs, "POST", NULL), 1, "not started twice");
+    json_decref(reqs);
+    json_decref(d);
+    json_decref(job);
+}
+
+/* 1 when the endpoint has seen a request with this method. */
+static int seen(const char *method)
+{
+    char *text = jt_file(ep.dir, "requests.log"), needle[64];
+    int found;
+
+    snprintf(needle, sizeof(needle), "\"method\": \"%s\"", method);
+    found = text && strstr(text, needle);
+    free(text);
+    return found;
+}
+
+/* A broker process submits a job and is killed (SIGKILL) while the endpoint
+ * holds its `method` request: it dies between storing the job and hearing
+ * back.  The job's id. */
+static char *submit_and_die(const char *method)
+{
+    struct dsb_jobs_options o = {t.cfg, t.secrets, aws, NULL, 50, 100, 300};
+    struct dsb_job_request r = {0};
+    json_t *list = NULL, *job = NULL;
+    char *id;
+    pid_t pid = fork();
+
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        struct dsb_jobs *j = dsb_jobs_open(&o, &t.err);
+        r.session_id = "sess-crash";
+        r.code = "print('crash')\n";
+        r.executor = "standard";
+        if (j)
+            dsb_jobs_submit(j, &r, &job, &t.err);
+        _exit(3); /* only when the endpoint did not hold the request */
+    }
+    for (int i = 0; i < 2000 && !seen(method); i++)
+        usleep(10 * 1000);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    cr_assert(seen(method), "the broker process never sent %s", method);
+    jt_open(&t, aws);
+    cr_assert_eq(dsb_jobs_list(t.jobs, "sess-crash", &list, &t.err), 0);
+    cr_assert_eq(json_array_size(json_object_get(list, "items")), 1);
+    id = strdup(jt_str(json_array_get(json_object_get(list, "items"), 0),
+                       "id", NULL));
+    json_decref(list);
+    return id;
+}
+
+Test(emr_scripted, died_during_start_job_run_is_resubmitted)
+{
+    json_t *d, *reqs, *post = NULL, *first = NULL, *b1, *b2, *r;
+    char *id;
+    size_t i;
+
+    scripted_begin("{\"states\": [\"RUNNING\", \"SUCCESS\"], "
+                   "\"hold\": {\"POST\": \"release-post\"}}");
+    /* the answer to the first StartJobRun is lost; the run exists */
+    id = submit_and_die("POST");
+    release("release-post");
+    d = jt_wait(&t, id, "succeeded", 20000);
+    cr_assert_str_eq(jt_str(d, "state", NULL), "succeeded", "%s",
+                     jt_str(d, "reason", NULL));
+    cr_assert_str_eq(jt_str(d, "emr", "job_run_id"), "run-1", "same run");
+    reqs = requests();
+    cr_assert_eq(count(reqs, "PUT", NULL), 1, "staged once");
+    cr_assert_eq(count(reqs, "POST", &post), 2);
+    json_array_foreach(reqs, i, r)
+        if (!first && strcmp(jt_str(r, "method", NULL), "POST") == 0)
+            first = r;
+    b1 = json_loads(jt_str(first, "body", NULL), 0, NULL);
+    b2 = json_loads(jt_str(post, "body", NULL), 0, NULL);
+    cr_assert(json_equal(b1, b2), "the re-sent request is the same request");
+    cr_assert_str_eq(jt_str(b2, "clientToken", NULL),
+                     jt_str(d, "emr", "client_token"));
+    json_decref(b1);
+    json_decref(b2);
+    json_decref(reqs);
+    json_decref(d);
+    free(id);
+}
+
+Test(emr_scripted, died_before_start_job_run_is_failed)
+{
+    json_t *d, *reqs;
+    char *id;
+
+    scripted_begin("{\"states\": [\"SUCCESS\"], "
+                   "\"hold\": {\"PUT\": \"release-put\"}}");
+    id = submit_and_die("PUT"); /* staging never answered: nothing sent */
+    release("release-put");
+    cr_assert_eq(dsb_jobs_get(t.jobs, id, &d, &t.err), 0);
+    cr_assert_str_eq(jt_str(d, "state", NULL), "failed");
+    cr_assert_str_eq(jt_str(d, "reason", NULL), "the broker stopped before "
+                     "the job was sent to EMR Serverless; nothing ran, "
+                     "submit it again");
+    cr_assert(json_is_integer(json_object_get(d, "finished_at")));
+    json_decref(d);
+    usleep(500 * 1000); /* a few ticks of the new tracker */
+    reqs = requests();
+    cr_assert_eq(count(reqs, "POST", NULL), 0, "no StartJobRun, ever");
+    json_decref(reqs);
+    free(id);
 }
