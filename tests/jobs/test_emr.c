@@ -386,7 +386,8 @@ static json_t *requests(void)
     char *text = jt_file(ep.dir, "requests.log");
     json_t *all = json_array();
 
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+    for (char *line = text ? strtok(text, "\n") : NULL; line;
+         line = strtok(NULL, "\n"))
         json_array_append_new(all, json_loads(line, 0, NULL));
     free(text);
     return all;
@@ -556,14 +557,13 @@ static int seen(const char *method)
 }
 
 /* A broker process submits a job and is killed (SIGKILL) while the endpoint
- * holds its `method` request: it dies between storing the job and hearing
- * back.  The job's id. */
-static char *submit_and_die(const char *method)
+ * holds its `method` request; the job service is then reopened on the same
+ * state.  The records the dead process left (new reference). */
+static json_t *submit_and_die(const char *method)
 {
     struct dsb_jobs_options o = {t.cfg, t.secrets, aws, NULL, 50, 100, 300};
     struct dsb_job_request r = {0};
-    json_t *list = NULL, *job = NULL;
-    char *id;
+    json_t *list = NULL, *job = NULL, *items;
     pid_t pid = fork();
 
     cr_assert_neq(pid, -1);
@@ -583,24 +583,27 @@ static char *submit_and_die(const char *method)
     cr_assert(seen(method), "the broker process never sent %s", method);
     jt_open(&t, aws);
     cr_assert_eq(dsb_jobs_list(t.jobs, "sess-crash", &list, &t.err), 0);
-    cr_assert_eq(json_array_size(json_object_get(list, "items")), 1);
-    id = strdup(jt_str(json_array_get(json_object_get(list, "items"), 0),
-                       "id", NULL));
+    items = json_incref(json_object_get(list, "items"));
     json_decref(list);
-    return id;
+    return items;
 }
 
 Test(emr_scripted, died_during_start_job_run_is_resubmitted)
 {
-    json_t *d, *reqs, *post = NULL, *first = NULL, *b1, *b2, *r;
+    json_t *d, *reqs, *post = NULL, *first = NULL, *b1, *b2, *r, *left;
     char *id;
     size_t i;
 
     scripted_begin("{\"states\": [\"RUNNING\", \"SUCCESS\"], "
                    "\"hold\": {\"POST\": \"release-post\"}}");
     /* the answer to the first StartJobRun is lost; the run exists */
-    id = submit_and_die("POST");
+    left = submit_and_die("POST");
     release("release-post");
+    cr_assert_eq(json_array_size(left), 1);
+    cr_assert(jt_str(json_array_get(left, 0), "script", NULL));
+    cr_assert_null(jt_str(json_array_get(left, 0), "emr", "job_run_id"));
+    id = strdup(jt_str(json_array_get(left, 0), "id", NULL));
+    json_decref(left);
     d = jt_wait(&t, id, "succeeded", 20000);
     cr_assert_str_eq(jt_str(d, "state", NULL), "succeeded", "%s",
                      jt_str(d, "reason", NULL));
@@ -623,25 +626,54 @@ Test(emr_scripted, died_during_start_job_run_is_resubmitted)
     free(id);
 }
 
-Test(emr_scripted, died_before_start_job_run_is_failed)
+Test(emr_scripted, died_while_staging_leaves_nothing)
 {
-    json_t *d, *reqs;
-    char *id;
+    json_t *left, *reqs;
 
     scripted_begin("{\"states\": [\"SUCCESS\"], "
                    "\"hold\": {\"PUT\": \"release-put\"}}");
-    id = submit_and_die("PUT"); /* staging never answered: nothing sent */
+    left = submit_and_die("PUT"); /* never answered 202: nothing to keep */
     release("release-put");
-    cr_assert_eq(dsb_jobs_get(t.jobs, id, &d, &t.err), 0);
+    cr_assert_eq(json_array_size(left), 0);
+    usleep(500 * 1000); /* a few ticks of the new tracker */
+    reqs = requests();
+    cr_assert_eq(count(reqs, "POST", NULL), 0, "no StartJobRun, ever");
+    json_decref(reqs);
+    json_decref(left);
+}
+
+/* A pending EMR record without what StartJobRun needs (as a broker before
+ * the pre-start record left it) never reached EMR: failed on open. */
+Test(emr_scripted, pending_without_request_is_failed_on_open)
+{
+    json_t *doc, *d, *reqs;
+
+    scripted_begin("{\"states\": [\"SUCCESS\"]}");
+    jt_open(&t, aws);
+    doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:n, s:n, "
+                    "s:{s:s, s:n}}", "id", "job-0123456789abcdef01234567",
+                    "session_id", "sess-old", "name", "old", "state",
+                    "pending", "executor", "standard", "executor_type",
+                    "emr-serverless", "created_at", (json_int_t)1,
+                    "updated_at", (json_int_t)1, "started_at", "finished_at",
+                    "emr", "application_id", "app-std", "job_run_id");
+    pthread_mutex_lock(&t.jobs->mu);
+    cr_assert_eq(dsb_jstore_put(t.jobs, doc, &t.err), 0);
+    pthread_mutex_unlock(&t.jobs->mu);
+    dsb_jobs_close(t.jobs);
+    t.jobs = NULL;
+    jt_open(&t, aws);
+    cr_assert_eq(dsb_jobs_get(t.jobs, "job-0123456789abcdef01234567", &d,
+                              &t.err), 0);
     cr_assert_str_eq(jt_str(d, "state", NULL), "failed");
     cr_assert_str_eq(jt_str(d, "reason", NULL), "the broker stopped before "
                      "the job was sent to EMR Serverless; nothing ran, "
                      "submit it again");
     cr_assert(json_is_integer(json_object_get(d, "finished_at")));
-    json_decref(d);
-    usleep(500 * 1000); /* a few ticks of the new tracker */
+    usleep(500 * 1000);
     reqs = requests();
-    cr_assert_eq(count(reqs, "POST", NULL), 0, "no StartJobRun, ever");
+    cr_assert_eq(count(reqs, "POST", NULL), 0);
     json_decref(reqs);
-    free(id);
+    json_decref(d);
+    json_decref(doc);
 }
