@@ -7,6 +7,8 @@ paths moto_server cannot produce (it creates runs directly in SUCCESS).
 CONFIG: {"states": ["PENDING", "RUNNING", "SUCCESS"],  # GetJobRun, in order
          "details": "...",           # stateDetails of the last state
          "start_failures": 1,        # StartJobRun answers 500 this often first
+         "start_answers": [200, 400],  # status of the 1st, 2nd... StartJobRun
+                                     # (then 200); 400: ValidationException
          "hold": {"POST": "FILE"},   # answer requests of that method only
                                      # once FILE exists (the work is done
                                      # first, like a reply lost in transit)
@@ -74,6 +76,14 @@ class Handler(BaseHTTPRequestHandler):
             STATE["starts"] += 1
             if STATE["starts"] <= Handler.config.get("start_failures", 0):
                 return 500, {"message": "try again"}
+            answers = Handler.config.get("start_answers", [])
+            status = answers[STATE["starts"] - 1] \
+                if STATE["starts"] <= len(answers) else 200
+            if status == 400:
+                return 400, {"__type": "ValidationException",
+                             "message": "the execution role cannot be assumed"}
+            if status != 200:
+                return status, {"message": "try again"}
             token = json.loads(self.body or "{}").get("clientToken")
             runs = STATE["runs"]
             run = runs.setdefault(token, "run-%d" % (len(runs) + 1))

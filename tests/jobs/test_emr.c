@@ -60,6 +60,7 @@ static void new_client(void)
 
     o.backoff_base_ms = 10;
     o.backoff_cap_ms = 50;
+    o.max_attempts = 3; /* resubmission_retries_while_emr_fails counts them */
     aws = dsb_aws_new(&o, &err);
     cr_assert_not_null(aws, "%s", err.message);
 }
@@ -622,6 +623,58 @@ Test(emr_scripted, died_during_start_job_run_is_resubmitted)
     json_decref(b1);
     json_decref(b2);
     json_decref(reqs);
+    json_decref(d);
+    free(id);
+}
+
+/* The id of the one job a crashed submit left (malloc'd). */
+static char *left_id(void)
+{
+    json_t *left = submit_and_die("POST");
+    char *id;
+
+    cr_assert_eq(json_array_size(left), 1);
+    id = strdup(jt_str(json_array_get(left, 0), "id", NULL));
+    json_decref(left);
+    return id;
+}
+
+Test(emr_scripted, resubmission_retries_while_emr_fails)
+{
+    json_t *d, *reqs;
+    char *id;
+
+    /* the lost one, then three 500s: the client's attempts of one tick */
+    scripted_begin("{\"states\": [\"SUCCESS\"], \"start_answers\": "
+                   "[200, 500, 500, 500], \"hold\": {\"POST\": "
+                   "\"release-post\"}}");
+    id = left_id();
+    release("release-post");
+    d = jt_wait(&t, id, "succeeded", 20000);
+    cr_assert_str_eq(jt_str(d, "state", NULL), "succeeded", "%s",
+                     jt_str(d, "reason", NULL));
+    reqs = requests();
+    cr_assert_geq(count(reqs, "POST", NULL), 5, "retried on a later tick");
+    json_decref(reqs);
+    json_decref(d);
+    free(id);
+}
+
+Test(emr_scripted, resubmission_refused_fails_the_job)
+{
+    json_t *d;
+    char *id;
+
+    scripted_begin("{\"states\": [\"SUCCESS\"], \"start_answers\": "
+                   "[200, 400], \"hold\": {\"POST\": \"release-post\"}}");
+    id = left_id();
+    release("release-post");
+    d = jt_wait(&t, id, "failed", 20000);
+    cr_assert_str_eq(jt_str(d, "state", NULL), "failed");
+    cr_assert(strstr(jt_str(d, "reason", NULL), "StartJobRun failed when "
+                     "re-sent after a broker restart: aws ValidationException"),
+              "%s", jt_str(d, "reason", NULL));
+    cr_assert_null(jt_str(d, "emr", "job_run_id"));
     json_decref(d);
     free(id);
 }
