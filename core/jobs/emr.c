@@ -327,8 +327,10 @@ static int resubmit_one(struct dsb_jobs *j, struct dsb_aws *aws,
     if (start_run(aws, doc, &err) == 0) {
         dsb_logf(DSB_LOG_INFO, "jobs", "job %s: StartJobRun re-sent after a "
                  "restart, run %s", id, dsb_job_str(doc, "emr", "job_run_id"));
-        if (store_locked(j, doc, &err) < 0)
+        if (store_locked(j, doc, &err) < 0) { /* the same again later */
             dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
+            rc = -1;
+        }
     } else if (err.retryable) {
         dsb_logf(DSB_LOG_WARN, "jobs", "job %s: cannot re-send StartJobRun "
                  "after a restart, will retry: %s", id, err.message);
