@@ -126,7 +126,7 @@ const struct dsb_option dsb_broker_options[] = {
                     "logged"),
     DSB_OPTION_ENUM("log_format", 0, "text", log_formats, "log line format"),
     DSB_OPTION_STRING("default_executor", 0, NULL,
-                      "executor used when routing allows several (default: "
+                      "executor for jobs that need no network (default: "
                       "the first declared)"),
     DSB_OPTION_OBJECT("cache", cache_opts, "metadata cache"),
     DSB_OPTION_OBJECT("secrets", secrets_opts, "secret resolution"),

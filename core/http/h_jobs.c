@@ -8,6 +8,7 @@
 
 #include "http.h"
 #include "jobs/jobs.h"
+#include "options.h"
 
 #define LOG_TAIL_BYTES (1u << 20)
 #define LOG_LINES_DEFAULT 200
@@ -22,20 +23,49 @@ struct job_body {
     long timeout;
 };
 
+#define BODY_HINT "send {\"code\": \"...\"} or {\"entry_point\": " \
+                  "\"...\"}, optionally name, args, executor and " \
+                  "timeout_seconds"
+
+static const char *const members[] = {"code", "entry_point", "name",
+                                      "executor", "args", "timeout_seconds"};
+#define N_MEMBERS (sizeof(members) / sizeof(members[0]))
+#define N_STRING_MEMBERS 4 /* the first ones */
+
 static int body_problem(struct dsb_req *r, const char *detail)
 {
     dsb_reply_problem(r, 400, "invalid", "the job request is invalid", detail,
-                      "send {\"code\": \"...\"} or {\"entry_point\": "
-                      "\"...\"}, optionally name, args, executor and "
-                      "timeout_seconds");
+                      BODY_HINT);
+    return -1;
+}
+
+/* The member an unknown one was probably meant to be: one it begins
+ * ("timeout" -> "timeout_seconds"), else the closest by spelling. */
+static const char *meant(const char *k)
+{
+    for (size_t i = 0; *k && i < N_MEMBERS; i++)
+        if (strncmp(members[i], k, strlen(k)) == 0)
+            return members[i];
+    return dsb_closest(k, members, N_MEMBERS);
+}
+
+static int unknown_member(struct dsb_req *r, const char *k)
+{
+    const char *near = meant(k);
+    char why[160], hint[320];
+
+    snprintf(why, sizeof(why), "unknown member \"%.64s\"", k);
+    if (!near)
+        return body_problem(r, why);
+    snprintf(hint, sizeof(hint), "did you mean \"%s\"? %s", near, BODY_HINT);
+    dsb_reply_problem(r, 400, "invalid", "the job request is invalid", why,
+                      hint);
     return -1;
 }
 
 /* Checks member types and unknown members; replies 400 itself. */
 static int check_members(struct dsb_req *r, const json_t *o)
 {
-    static const char *const str[] = {"code", "entry_point", "name",
-                                      "executor", NULL};
     char why[160];
     const char *k;
     json_t *v;
@@ -43,18 +73,15 @@ static int check_members(struct dsb_req *r, const json_t *o)
     if (!json_is_object(o))
         return body_problem(r, "the body must be a JSON object");
     json_object_foreach((json_t *)o, k, v) {
-        int known = strcmp(k, "args") == 0 || strcmp(k, "timeout_seconds") == 0;
-        for (const char *const *s = str; *s && !known; s++)
-            if (strcmp(k, *s) == 0) {
-                known = 1;
-                /* code and entry_point: a string; name, executor: or null */
-                if (!json_is_string(v) && (s - str < 2 || !json_is_null(v))) {
-                    snprintf(why, sizeof(why), "%s must be a string", k);
-                    return body_problem(r, why);
-                }
-            }
-        if (!known) {
-            snprintf(why, sizeof(why), "unknown member \"%.64s\"", k);
+        size_t i = 0;
+        while (i < N_MEMBERS && strcmp(k, members[i]) != 0)
+            i++;
+        if (i == N_MEMBERS)
+            return unknown_member(r, k);
+        /* code and entry_point: a string; name and executor: or null */
+        if (i < N_STRING_MEMBERS && !json_is_string(v) &&
+            (i < 2 || !json_is_null(v))) {
+            snprintf(why, sizeof(why), "%s must be a string", k);
             return body_problem(r, why);
         }
     }

@@ -144,19 +144,21 @@ static char *submit_params(const json_t *doc)
     return p;
 }
 
-static json_t *start_body(const json_t *doc, const json_t *o,
-                          const char *entry)
+/* The StartJobRun body, from the record alone (doc.emr, doc.script): a
+ * re-submission after a restart sends exactly the same request. */
+static json_t *start_body(const json_t *doc)
 {
     long minutes = (long)(json_integer_value(json_object_get(
                               doc, "timeout_seconds")) + 59) / 60;
-    const char *log_uri = opt(o, "log_uri");
+    const json_t *emr = json_object_get(doc, "emr");
+    const char *log_uri = opt(emr, "log_uri");
     char *params = submit_params(doc);
     json_t *body = params ? json_pack(
-        "{s:s, s:s, s:s, s:{s:{s:s, s:O, s:s}}, s:I, s:{s:s, s:s}}",
-        "clientToken", dsb_job_str(doc, "emr", "client_token"),
-        "executionRoleArn", opt(o, "execution_role_arn"), "name",
+        "{s:s?, s:s?, s:s, s:{s:{s:s?, s:O, s:s}}, s:I, s:{s:s, s:s}}",
+        "clientToken", opt(emr, "client_token"),
+        "executionRoleArn", opt(emr, "execution_role_arn"), "name",
         dsb_job_str(doc, "name", NULL), "jobDriver", "sparkSubmit",
-        "entryPoint", entry, "entryPointArguments",
+        "entryPoint", dsb_job_str(doc, "script", NULL), "entryPointArguments",
         json_object_get(doc, "args"), "sparkSubmitParameters", params,
         "executionTimeoutMinutes", (json_int_t)(minutes < 5 ? 5 : minutes),
         "tags", "dsb:session", dsb_job_str(doc, "session_id", NULL),
@@ -187,38 +189,30 @@ static int prepare(json_t *doc, const json_t *o, struct dsb_error *err)
     json_object_set_new(doc, "output", json_pack("{s:s, s:[ss]}", "uri", out,
                                                  "formats", "csv", "jsonl"));
     json_object_set_new(doc, "emr", json_pack(
-        "{s:s, s:s, s:s?, s:s?, s:s?, s:n, s:n, s:n}", "application_id",
-        opt(o, "application_id"), "client_token", token, "region",
-        opt(o, "region"), "endpoint_url", opt(o, "endpoint_url"), "log_uri",
-        opt(o, "log_uri"), "job_run_id", "state", "state_details"));
+        "{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:n, s:n, s:n}", "application_id",
+        opt(o, "application_id"), "client_token", token, "execution_role_arn",
+        opt(o, "execution_role_arn"), "region", opt(o, "region"),
+        "endpoint_url", opt(o, "endpoint_url"), "log_uri", opt(o, "log_uri"),
+        "job_run_id", "state", "state_details"));
     free(out);
     return 0;
 }
 
-int dsb_emr_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
-                  const struct dsb_job_request *r, json_t *doc,
-                  struct dsb_error *err)
+/* StartJobRun for doc (sets doc.emr.job_run_id and state). */
+static int start_run(struct dsb_aws *aws, json_t *doc, struct dsb_error *err)
 {
-    struct dsb_aws *aws = dsb_jobs_aws(j, err);
-    json_t *emr, *body = NULL, *out = NULL;
-    char *entry = NULL, *path = NULL, *text = NULL;
+    json_t *emr = json_object_get(doc, "emr");
+    json_t *body = start_body(doc), *out = NULL;
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *path = dsb_asprintf("/applications/%s/jobruns",
+                              opt(emr, "application_id"));
     int rc = -1;
 
-    if (!aws || prepare(doc, e->options, err) < 0)
+    if (!text || !path) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
         goto fail;
-    emr = json_object_get(doc, "emr");
-    entry = r->code ? stage(aws, emr, opt(e->options, "staging_uri"), doc,
-                            r->code, err)
-                    : strdup(r->entry_point);
-    if (!entry)
-        goto fail;
-    json_object_set_new(doc, "script", json_string(entry));
-    body = start_body(doc, e->options, entry);
-    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    path = dsb_asprintf("/applications/%s/jobruns",
-                        opt(e->options, "application_id"));
-    if (!text || !path ||
-        emr_call(aws, emr, "emr-serverless", "POST", path, "application/json",
+    }
+    if (emr_call(aws, emr, "emr-serverless", "POST", path, "application/json",
                  text, &out, err) < 0)
         goto fail;
     json_object_set(emr, "job_run_id", json_object_get(out, "jobRunId"));
@@ -230,10 +224,147 @@ int dsb_emr_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
 fail:
     json_decref(body);
     json_decref(out);
-    free(entry);
     free(path);
     free(text);
     return rc;
+}
+
+static int store_locked(struct dsb_jobs *j, const json_t *doc,
+                        struct dsb_error *err)
+{
+    int rc;
+
+    pthread_mutex_lock(&j->mu);
+    rc = dsb_jstore_put(j, doc, err);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+int dsb_emr_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
+                  const struct dsb_job_request *r, json_t *doc,
+                  struct dsb_error *err)
+{
+    struct dsb_aws *aws = dsb_jobs_aws(j, err);
+    char *entry = NULL;
+    int rc = -1;
+
+    if (!aws || prepare(doc, e->options, err) < 0)
+        goto fail;
+    entry = r->code ? stage(aws, json_object_get(doc, "emr"),
+                            opt(e->options, "staging_uri"), doc, r->code, err)
+                    : strdup(r->entry_point);
+    if (!entry)
+        goto fail;
+    json_object_set_new(doc, "script", json_string(entry));
+    /* stored before StartJobRun: a broker that dies before the answer
+     * re-sends the same request on restart (dsb_emr_recover) */
+    if (store_locked(j, doc, err) < 0 || start_run(aws, doc, err) < 0)
+        goto fail;
+    rc = 0;
+fail:
+    free(entry);
+    return rc;
+}
+
+/* ------------------------------------------------------------ recovery */
+
+/* A job whose stored record has everything StartJobRun needs. */
+static int resubmittable(const json_t *doc)
+{
+    const json_t *emr = json_object_get(doc, "emr");
+
+    return opt(emr, "client_token") && opt(emr, "execution_role_arn") &&
+           opt(emr, "application_id") && dsb_job_str(doc, "script", NULL);
+}
+
+static void fail_recovered(struct dsb_jobs *j, json_t *doc, const char *why)
+{
+    struct dsb_error err;
+
+    dsb_job_set_state(doc, "failed", why);
+    if (dsb_jstore_put(j, doc, &err) < 0)
+        dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
+    else
+        dsb_logf(DSB_LOG_WARN, "jobs", "job %s marked failed: %s",
+                 dsb_job_str(doc, "id", NULL), why);
+}
+
+void dsb_emr_recover(struct dsb_jobs *j)
+{
+    json_t *active = dsb_jstore_list(j, NULL), *doc;
+    size_t i;
+
+    json_array_foreach(active, i, doc) {
+        if (strcmp(dsb_job_str(doc, "executor_type", NULL), "emr-serverless")
+            || dsb_job_str(doc, "emr", "job_run_id"))
+            continue;
+        if (resubmittable(doc))
+            json_array_append_new(j->emr_resubmit, json_string(
+                                      dsb_job_str(doc, "id", NULL)));
+        else
+            fail_recovered(j, doc, "the broker stopped before the job was "
+                           "sent to EMR Serverless; nothing ran, submit it "
+                           "again");
+    }
+    json_decref(active);
+}
+
+/* Re-sends StartJobRun for one recovered job; 0 when done with it (started,
+ * failed or no longer active), -1 to try again on the next tick. */
+static int resubmit_one(struct dsb_jobs *j, struct dsb_aws *aws,
+                        const char *id)
+{
+    json_t *doc;
+    struct dsb_error err;
+    char why[600];
+    int rc = 0;
+
+    pthread_mutex_lock(&j->mu);
+    doc = dsb_jstore_get(j, id);
+    pthread_mutex_unlock(&j->mu);
+    if (!doc || dsb_job_is_final(dsb_job_str(doc, "state", NULL)))
+        goto done;
+    if (start_run(aws, doc, &err) == 0) {
+        dsb_logf(DSB_LOG_INFO, "jobs", "job %s: StartJobRun re-sent after a "
+                 "restart, run %s", id, dsb_job_str(doc, "emr", "job_run_id"));
+        if (store_locked(j, doc, &err) < 0) { /* the same again later */
+            dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
+            rc = -1;
+        }
+    } else if (err.retryable) {
+        dsb_logf(DSB_LOG_WARN, "jobs", "job %s: cannot re-send StartJobRun "
+                 "after a restart, will retry: %s", id, err.message);
+        rc = -1;
+    } else {
+        snprintf(why, sizeof(why), "StartJobRun failed when re-sent after a "
+                 "broker restart: %s", err.message);
+        pthread_mutex_lock(&j->mu);
+        fail_recovered(j, doc, why);
+        pthread_mutex_unlock(&j->mu);
+    }
+done:
+    json_decref(doc);
+    return rc;
+}
+
+/* The recovered jobs still to re-submit; the ones done are dropped. */
+static void resubmit_all(struct dsb_jobs *j, struct dsb_aws *aws)
+{
+    json_t *todo, *left = json_array(), *v;
+    size_t i;
+
+    pthread_mutex_lock(&j->mu);
+    todo = j->emr_resubmit;
+    j->emr_resubmit = json_array();
+    pthread_mutex_unlock(&j->mu);
+    json_array_foreach(todo, i, v)
+        if (resubmit_one(j, aws, json_string_value(v)) < 0)
+            json_array_append(left, v);
+    pthread_mutex_lock(&j->mu);
+    json_array_extend(j->emr_resubmit, left);
+    pthread_mutex_unlock(&j->mu);
+    json_decref(left);
+    json_decref(todo);
 }
 
 /* ------------------------------------------------------------ tracking */
@@ -316,6 +447,8 @@ void dsb_emr_tick(struct dsb_jobs *j)
     struct dsb_error err;
     size_t i;
 
+    if (json_array_size(j->emr_resubmit) && (aws = dsb_jobs_aws(j, &err)))
+        resubmit_all(j, aws);
     pthread_mutex_lock(&j->mu);
     active = dsb_jstore_list(j, NULL);
     pthread_mutex_unlock(&j->mu);

@@ -33,6 +33,7 @@ struct dsb_jobs {
     int own_aws;
     char *jobs_dir;       /* state_dir/jobs */
     struct dsb_local_proc *procs;
+    json_t *emr_resubmit; /* ids of jobs dsb_emr_recover found (j->mu) */
 };
 
 int64_t dsb_jobs_now_ms(void);
@@ -69,7 +70,14 @@ json_t *dsb_local_logs(const json_t *doc, size_t max_bytes);
 int dsb_emr_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
                   const struct dsb_job_request *r, json_t *doc,
                   struct dsb_error *err);
+/* Re-sends StartJobRun (first) for the jobs dsb_emr_recover queued, then
+ * polls every active EMR job and cancels those past their deadline. */
 void dsb_emr_tick(struct dsb_jobs *j);
+/* On open, for EMR jobs a previous broker process left without a run id:
+ * those whose record was stored just before StartJobRun are queued for
+ * re-submission with the same clientToken (idempotent on AWS); the others
+ * (the broker stopped before that point: nothing was sent) are failed. */
+void dsb_emr_recover(struct dsb_jobs *j);
 int dsb_emr_cancel(struct dsb_jobs *j, const char *id, const char *stop_state,
                    struct dsb_error *err);
 json_t *dsb_emr_logs(const json_t *doc);

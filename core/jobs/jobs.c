@@ -169,6 +169,11 @@ struct dsb_jobs *dsb_jobs_open(const struct dsb_jobs_options *o,
     pthread_mutex_init(&j->aws_mu, NULL);
     pthread_rwlock_init(&j->env_lock, NULL);
     pthread_cond_init(&j->cv, NULL);
+    j->emr_resubmit = json_array();
+    if (!j->emr_resubmit) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        goto fail;
+    }
     if (make_dirs(j, o->cfg, err) < 0)
         goto fail;
     db = o->db_path ? strdup(o->db_path)
@@ -176,6 +181,7 @@ struct dsb_jobs *dsb_jobs_open(const struct dsb_jobs_options *o,
     if (!db || dsb_jstore_open(j, db, err) < 0)
         goto fail;
     dsb_local_recover(j);
+    dsb_emr_recover(j);
     if (pthread_create(&j->tracker, NULL, tracker_main, j) != 0) {
         dsb_error_set(err, DSB_E_INTERNAL, "cannot start the job tracker");
         goto fail;
@@ -212,6 +218,7 @@ void dsb_jobs_close(struct dsb_jobs *j)
     pthread_mutex_destroy(&j->aws_mu);
     pthread_rwlock_destroy(&j->env_lock);
     pthread_mutex_destroy(&j->mu);
+    json_decref(j->emr_resubmit);
     free(j->jobs_dir);
     free(j);
 }
@@ -442,7 +449,10 @@ static int submit_locked(struct dsb_jobs *j, const struct dsb_job_request *r,
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
         goto fail;
     }
-    if (store(j, doc, err) < 0 || start_on(j, e, r, doc, err) < 0)
+    /* an EMR job is first stored once its script is staged, just before
+     * StartJobRun (dsb_emr_start): one durable commit fewer per submit */
+    if ((strcmp(e->type, "emr-serverless") != 0 && store(j, doc, err) < 0) ||
+        start_on(j, e, r, doc, err) < 0)
         goto fail;
     dsb_logf(DSB_LOG_INFO, "jobs", "job %s of session %s started on %s (%s)",
              dsb_job_str(doc, "id", NULL), r->session_id, e->name,

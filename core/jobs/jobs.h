@@ -58,7 +58,10 @@ struct dsb_jobs_options {
  * Opens the job store (creating table `jobs` in WAL mode) and starts the
  * tracker thread.  Jobs of the local executor that were active when the
  * broker stopped are marked failed ("the broker stopped while the job was
- * running"); EMR jobs are tracked again.  NULL with err set on failure.
+ * running"); EMR jobs are tracked again, and those left without a run id
+ * (the StartJobRun answer was lost) get the same StartJobRun again, with
+ * the same clientToken, on the tracker's first tick (docs/jobs.md,
+ * "Restarts").  NULL with err set on failure.
  */
 struct dsb_jobs *dsb_jobs_open(const struct dsb_jobs_options *o,
                                struct dsb_error *err);

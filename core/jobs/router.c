@@ -177,7 +177,6 @@ static long best(const struct dsb_config *cfg, const json_t *need,
 {
     size_t n;
     const struct dsb_executor_conf *e = dsb_executors(cfg, &n);
-    const char *def = cfg ? cfg->default_executor : NULL;
     char miss[8];
     long pick = -1;
 
@@ -188,7 +187,7 @@ static long best(const struct dsb_config *cfg, const json_t *need,
             continue;
         (*n_cover)++;
         pw = pick < 0 ? (size_t)-1 : json_array_size(e[pick].networks);
-        if (w < pw || (w == pw && def && strcmp(e[i].name, def) == 0))
+        if (w < pw) /* strict: a tie keeps the one declared first */
             pick = (long)i;
     }
     return pick;
@@ -215,8 +214,7 @@ static void explain(const struct dsb_config *cfg, long pick,
                                 "; %s would also work but reaches %zu%s",
                                 e[i].name, w,
                                 w == json_array_size(e[pick].networks)
-                                    ? " (tie: default or first declared "
-                                      "wins)" : "");
+                                    ? " (tie: the first declared wins)" : "");
     }
 }
 

@@ -6,9 +6,9 @@
  *   - an executor covers the job when it reaches every needed network;
  *   - among the covering executors the one reaching the fewest networks
  *     wins (so S3/Glue-only work never lands on a VPC application); a tie
- *     goes to default_executor when it is among the tied, else to the one
- *     declared first;
- *   - a job needing no network runs on default_executor;
+ *     goes to the one declared first (default_executor plays no part);
+ *   - a job needing no network (no source, or sources that declare none)
+ *     runs on default_executor;
  *   - an explicitly named executor is used only if it covers the job.
  * Refusals are DSB_E_INVALID with upstream "route": the HTTP layer answers
  * them with 422 (the request is well-formed but cannot be placed).

@@ -1,4 +1,6 @@
-/* The job store: table `jobs` in state_dir/dsbroker.db (WAL). */
+/* The job store: table `jobs` in state_dir/dsbroker.db (WAL).  Durable
+ * like the sessions (synchronous=FULL): a 202 is sent after the commit,
+ * and an EMR run may exist once it is, so it must survive a power loss. */
 #include "jobs/internal.h"
 
 #include <stdlib.h>
@@ -6,7 +8,7 @@
 
 static const char schema_sql[] =
     "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=NORMAL;"
+    "PRAGMA synchronous=FULL;"
     "CREATE TABLE IF NOT EXISTS jobs ("
     " id TEXT PRIMARY KEY,"
     " session_id TEXT NOT NULL,"

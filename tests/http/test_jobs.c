@@ -227,6 +227,34 @@ Test(jobs, bad_bodies)
     free(sid);
 }
 
+/* The "timeout" is timeout_seconds: a 400 that says so. */
+Test(jobs, timeout_member_is_refused_with_a_suggestion)
+{
+    static const char *const cases[][3] = {
+        {"{\"code\":\"x\",\"timeout\":60}", "unknown member \"timeout\"",
+         "did you mean \"timeout_seconds\"?"},
+        {"{\"code\":\"x\",\"exectuor\":\"local\"}",
+         "unknown member \"exectuor\"", "did you mean \"executor\"?"},
+        {"{\"code\":\"x\",\"colour\":\"red\"}", "unknown member "
+         "\"colour\"", "send {\"code\""}};
+    char *sid = session(0);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct t_resp r = submit(sid, cases[i][0]);
+        json_t *j;
+        t_problem(&r, 400, "invalid");
+        j = t_json(&r);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "detail")),
+                         cases[i][1]);
+        cr_assert(strstr(json_string_value(json_object_get(j, "hint")),
+                         cases[i][2]) == json_string_value(json_object_get(
+                             j, "hint")), "%s", r.body);
+        json_decref(j);
+        t_free(&r);
+    }
+    free(sid);
+}
+
 Test(jobs, unroutable_and_unreachable_executor_are_422)
 {
     char *sid = session(1);

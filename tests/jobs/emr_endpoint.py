@@ -6,25 +6,37 @@ paths moto_server cannot produce (it creates runs directly in SUCCESS).
 
 CONFIG: {"states": ["PENDING", "RUNNING", "SUCCESS"],  # GetJobRun, in order
          "details": "...",           # stateDetails of the last state
-         "start_failures": 1}        # StartJobRun answers 500 this often first
-The last state repeats.  After a DELETE (CancelJobRun) GetJobRun answers
-CANCELLING once, then CANCELLED.  PUT (S3 PutObject) is accepted.  Every
-request is appended to LOG_FILE as a JSON line {method, path, headers, body}.
+         "start_failures": 1,        # StartJobRun answers 500 this often first
+         "start_answers": [200, 400],  # status of the 1st, 2nd... StartJobRun
+                                     # (then 200); 400: ValidationException
+         "hold": {"POST": "FILE"},   # answer requests of that method only
+                                     # once FILE exists (the work is done
+                                     # first, like a reply lost in transit)
+         "hold_state": {"state": "RUNNING", "until": "FILE"}}
+                                     # GetJobRun stays there until FILE exists
+FILE names are relative to CONFIG's directory.  The last state repeats.
+StartJobRun is idempotent on clientToken, as on AWS: the same token gets the
+same run id (run-1, run-2, ... for new tokens).  After a DELETE (CancelJobRun)
+GetJobRun answers CANCELLING once, then CANCELLED.  PUT (S3 PutObject) is
+accepted.  Every request is appended to LOG_FILE as a JSON line {method, path,
+headers, body} when it arrives.
 """
 import json
 import os
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
-STATE = {"polls": 0, "starts": 0, "cancelled": 0}
+STATE = {"polls": 0, "starts": 0, "cancelled": 0, "runs": {}}
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     config = {}
     log_path = ""
+    base = ""
 
     def log_message(self, fmt, *args):
         pass
@@ -45,8 +57,11 @@ class Handler(BaseHTTPRequestHandler):
         else:
             states = cfg["states"]
             state = states[min(STATE["polls"], len(states) - 1)]
-            STATE["polls"] += 1
-        run = {"jobRunId": "run-1", "state": state}
+            hold = cfg.get("hold_state", {})
+            if state != hold.get("state") or released(hold.get("until")):
+                STATE["polls"] += 1
+        run = {"jobRunId": self.path.split("?")[0].rstrip("/")
+               .split("/")[-1], "state": state}
         if state in ("FAILED", "SUCCESS") and cfg.get("details"):
             run["stateDetails"] = cfg["details"]
         return {"jobRun": run}
@@ -61,8 +76,19 @@ class Handler(BaseHTTPRequestHandler):
             STATE["starts"] += 1
             if STATE["starts"] <= Handler.config.get("start_failures", 0):
                 return 500, {"message": "try again"}
-            return 200, {"applicationId": parts[1], "jobRunId": "run-1",
-                         "arn": "arn:aws:emr-serverless:::run-1"}
+            answers = Handler.config.get("start_answers", [])
+            status = answers[STATE["starts"] - 1] \
+                if STATE["starts"] <= len(answers) else 200
+            if status == 400:
+                return 400, {"__type": "ValidationException",
+                             "message": "the execution role cannot be assumed"}
+            if status != 200:
+                return status, {"message": "try again"}
+            token = json.loads(self.body or "{}").get("clientToken")
+            runs = STATE["runs"]
+            run = runs.setdefault(token, "run-%d" % (len(runs) + 1))
+            return 200, {"applicationId": parts[1], "jobRunId": run,
+                         "arn": "arn:aws:emr-serverless:::" + run}
         if self.command == "DELETE":
             STATE["cancelled"] = max(STATE["cancelled"], 1)
             return 200, {"applicationId": parts[1], "jobRunId": "run-1"}
@@ -70,21 +96,30 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self):
         n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n).decode("utf-8", "replace") if n else ""
+        self.body = self.rfile.read(n).decode("utf-8", "replace") if n else ""
         with LOCK:
             with open(Handler.log_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps({
                     "method": self.command, "path": self.path,
                     "headers": {k.lower(): v for k, v in self.headers.items()},
-                    "body": body}) + "\n")
+                    "body": self.body}) + "\n")
             status, obj = self._route()
+        until = Handler.config.get("hold", {}).get(self.command)
+        while until and not released(until):
+            time.sleep(0.02)
         self._reply(status, obj)
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
 
 
+def released(name):
+    """True when the release file `name` exists (or no file is named)."""
+    return not name or os.path.exists(os.path.join(Handler.base, name))
+
+
 def main():
     cfg_path, port_file, log_path = sys.argv[1:4]
+    Handler.base = os.path.dirname(os.path.abspath(cfg_path))
     with open(cfg_path, encoding="utf-8") as f:
         Handler.config = json.load(f)
     Handler.log_path = log_path

@@ -1,7 +1,9 @@
 /* The emr-serverless executor: against moto_server (two applications; the
  * StartJobRun body read back with GetJobRun; staging; cancel; S3 result)
  * and against a scripted endpoint (PENDING -> RUNNING -> SUCCESS/FAILED,
- * retries reusing the clientToken, deadline -> CancelJobRun). */
+ * retries reusing the clientToken, deadline -> CancelJobRun, restarts of
+ * the broker: while a run is RUNNING, and dead before StartJobRun or
+ * staging answered). */
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -58,6 +60,7 @@ static void new_client(void)
 
     o.backoff_base_ms = 10;
     o.backoff_cap_ms = 50;
+    o.max_attempts = 3; /* resubmission_retries_while_emr_fails counts them */
     aws = dsb_aws_new(&o, &err);
     cr_assert_not_null(aws, "%s", err.message);
 }
@@ -330,7 +333,8 @@ struct scripted {
 
 static struct scripted ep;
 
-static void scripted_start(const char *config)
+/* Starts the endpoint with config and loads the config; no job service. */
+static void scripted_begin(const char *config)
 {
     char *py = t_src("tests/jobs/emr_endpoint.py"), cfg[4096], port[4096];
     char logf[4096], url[64], *text = NULL;
@@ -358,6 +362,11 @@ static void scripted_start(const char *config)
     setenv("DSB_TEST_APP_VPC", "app-vpc", 1);
     new_client();
     jt_config(&t, yaml);
+}
+
+static void scripted_start(const char *config)
+{
+    scripted_begin(config);
     jt_open(&t, aws);
 }
 
@@ -378,7 +387,8 @@ static json_t *requests(void)
     char *text = jt_file(ep.dir, "requests.log");
     json_t *all = json_array();
 
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+    for (char *line = text ? strtok(text, "\n") : NULL; line;
+         line = strtok(NULL, "\n"))
         json_array_append_new(all, json_loads(line, 0, NULL));
     free(text);
     return all;
@@ -499,4 +509,224 @@ Test(emr_scripted, states_map_explicitly)
     for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
         cr_assert_str_eq(dsb_jobs_emr_state(pairs[i][0]), pairs[i][1]);
     cr_assert_null(dsb_jobs_emr_state("EXPLODED"));
+}
+
+/* ------------------------------------------------------------ restarts */
+
+/* Creates the endpoint's release file `name` (see emr_endpoint.py). */
+static void release(const char *name)
+{
+    t_write(ep.dir, name, "");
+}
+
+Test(emr_scripted, restart_while_running_is_tracked_to_success)
+{
+    json_t *job, *d, *reqs;
+
+    scripted_start("{\"states\": [\"PENDING\", \"RUNNING\", \"SUCCESS\"], "
+                   "\"hold_state\": {\"state\": \"RUNNING\", "
+                   "\"until\": \"release-running\"}}");
+    job = submit(NULL, 0, "standard");
+    d = jt_wait(&t, jt_str(job, "id", NULL), "running", 20000);
+    cr_assert_str_eq(jt_str(d, "state", NULL), "running");
+    json_decref(d);
+    dsb_jobs_close(t.jobs);
+    t.jobs = NULL;
+    release("release-running"); /* SUCCESS only a new process can see */
+    jt_open(&t, aws);
+    d = jt_wait(&t, jt_str(job, "id", NULL), "succeeded", 20000);
+    cr_assert_str_eq(jt_str(d, "state", NULL), "succeeded");
+    cr_assert_str_eq(jt_str(d, "emr", "job_run_id"), "run-1");
+    cr_assert_str_eq(jt_str(d, "emr", "state"), "SUCCESS");
+    reqs = requests();
+    cr_assert_eq(count(reqs, "POST", NULL), 1, "not started twice");
+    json_decref(reqs);
+    json_decref(d);
+    json_decref(job);
+}
+
+/* 1 when the endpoint has seen a request with this method. */
+static int seen(const char *method)
+{
+    char *text = jt_file(ep.dir, "requests.log"), needle[64];
+    int found;
+
+    snprintf(needle, sizeof(needle), "\"method\": \"%s\"", method);
+    found = text && strstr(text, needle);
+    free(text);
+    return found;
+}
+
+/* A broker process submits a job and is killed (SIGKILL) while the endpoint
+ * holds its `method` request; the job service is then reopened on the same
+ * state.  The records the dead process left (new reference). */
+static json_t *submit_and_die(const char *method)
+{
+    struct dsb_jobs_options o = {t.cfg, t.secrets, aws, NULL, 50, 100, 300};
+    struct dsb_job_request r = {0};
+    json_t *list = NULL, *job = NULL, *items;
+    pid_t pid = fork();
+
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        struct dsb_jobs *j = dsb_jobs_open(&o, &t.err);
+        r.session_id = "sess-crash";
+        r.code = "print('crash')\n";
+        r.executor = "standard";
+        if (j)
+            dsb_jobs_submit(j, &r, &job, &t.err);
+        _exit(3); /* only when the endpoint did not hold the request */
+    }
+    for (int i = 0; i < 2000 && !seen(method); i++)
+        usleep(10 * 1000);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    cr_assert(seen(method), "the broker process never sent %s", method);
+    jt_open(&t, aws);
+    cr_assert_eq(dsb_jobs_list(t.jobs, "sess-crash", &list, &t.err), 0);
+    items = json_incref(json_object_get(list, "items"));
+    json_decref(list);
+    return items;
+}
+
+Test(emr_scripted, died_during_start_job_run_is_resubmitted)
+{
+    json_t *d, *reqs, *post = NULL, *first = NULL, *b1, *b2, *r, *left;
+    char *id;
+    size_t i;
+
+    scripted_begin("{\"states\": [\"RUNNING\", \"SUCCESS\"], "
+                   "\"hold\": {\"POST\": \"release-post\"}}");
+    /* the answer to the first StartJobRun is lost; the run exists */
+    left = submit_and_die("POST");
+    release("release-post");
+    cr_assert_eq(json_array_size(left), 1);
+    cr_assert(jt_str(json_array_get(left, 0), "script", NULL));
+    cr_assert_null(jt_str(json_array_get(left, 0), "emr", "job_run_id"));
+    id = strdup(jt_str(json_array_get(left, 0), "id", NULL));
+    json_decref(left);
+    d = jt_wait(&t, id, "succeeded", 20000);
+    cr_assert_str_eq(jt_str(d, "state", NULL), "succeeded", "%s",
+                     jt_str(d, "reason", NULL));
+    cr_assert_str_eq(jt_str(d, "emr", "job_run_id"), "run-1", "same run");
+    reqs = requests();
+    cr_assert_eq(count(reqs, "PUT", NULL), 1, "staged once");
+    cr_assert_eq(count(reqs, "POST", &post), 2);
+    json_array_foreach(reqs, i, r)
+        if (!first && strcmp(jt_str(r, "method", NULL), "POST") == 0)
+            first = r;
+    b1 = json_loads(jt_str(first, "body", NULL), 0, NULL);
+    b2 = json_loads(jt_str(post, "body", NULL), 0, NULL);
+    cr_assert(json_equal(b1, b2), "the re-sent request is the same request");
+    cr_assert_str_eq(jt_str(b2, "clientToken", NULL),
+                     jt_str(d, "emr", "client_token"));
+    json_decref(b1);
+    json_decref(b2);
+    json_decref(reqs);
+    json_decref(d);
+    free(id);
+}
+
+/* The id of the one job a crashed submit left (malloc'd). */
+static char *left_id(void)
+{
+    json_t *left = submit_and_die("POST");
+    char *id;
+
+    cr_assert_eq(json_array_size(left), 1);
+    id = strdup(jt_str(json_array_get(left, 0), "id", NULL));
+    json_decref(left);
+    return id;
+}
+
+Test(emr_scripted, resubmission_retries_while_emr_fails)
+{
+    json_t *d, *reqs;
+    char *id;
+
+    /* the lost one, then three 500s: the client's attempts of one tick */
+    scripted_begin("{\"states\": [\"SUCCESS\"], \"start_answers\": "
+                   "[200, 500, 500, 500], \"hold\": {\"POST\": "
+                   "\"release-post\"}}");
+    id = left_id();
+    release("release-post");
+    d = jt_wait(&t, id, "succeeded", 20000);
+    cr_assert_str_eq(jt_str(d, "state", NULL), "succeeded", "%s",
+                     jt_str(d, "reason", NULL));
+    reqs = requests();
+    cr_assert_geq(count(reqs, "POST", NULL), 5, "retried on a later tick");
+    json_decref(reqs);
+    json_decref(d);
+    free(id);
+}
+
+Test(emr_scripted, resubmission_refused_fails_the_job)
+{
+    json_t *d;
+    char *id;
+
+    scripted_begin("{\"states\": [\"SUCCESS\"], \"start_answers\": "
+                   "[200, 400], \"hold\": {\"POST\": \"release-post\"}}");
+    id = left_id();
+    release("release-post");
+    d = jt_wait(&t, id, "failed", 20000);
+    cr_assert_str_eq(jt_str(d, "state", NULL), "failed");
+    cr_assert(strstr(jt_str(d, "reason", NULL), "StartJobRun failed when "
+                     "re-sent after a broker restart: aws ValidationException"),
+              "%s", jt_str(d, "reason", NULL));
+    cr_assert_null(jt_str(d, "emr", "job_run_id"));
+    json_decref(d);
+    free(id);
+}
+
+Test(emr_scripted, died_while_staging_leaves_nothing)
+{
+    json_t *left, *reqs;
+
+    scripted_begin("{\"states\": [\"SUCCESS\"], "
+                   "\"hold\": {\"PUT\": \"release-put\"}}");
+    left = submit_and_die("PUT"); /* never answered 202: nothing to keep */
+    release("release-put");
+    cr_assert_eq(json_array_size(left), 0);
+    usleep(500 * 1000); /* a few ticks of the new tracker */
+    reqs = requests();
+    cr_assert_eq(count(reqs, "POST", NULL), 0, "no StartJobRun, ever");
+    json_decref(reqs);
+    json_decref(left);
+}
+
+/* A pending EMR record without what StartJobRun needs (as a broker before
+ * the pre-start record left it) never reached EMR: failed on open. */
+Test(emr_scripted, pending_without_request_is_failed_on_open)
+{
+    json_t *doc, *d, *reqs;
+
+    scripted_begin("{\"states\": [\"SUCCESS\"]}");
+    jt_open(&t, aws);
+    doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:n, s:n, "
+                    "s:{s:s, s:n}}", "id", "job-0123456789abcdef01234567",
+                    "session_id", "sess-old", "name", "old", "state",
+                    "pending", "executor", "standard", "executor_type",
+                    "emr-serverless", "created_at", (json_int_t)1,
+                    "updated_at", (json_int_t)1, "started_at", "finished_at",
+                    "emr", "application_id", "app-std", "job_run_id");
+    pthread_mutex_lock(&t.jobs->mu);
+    cr_assert_eq(dsb_jstore_put(t.jobs, doc, &t.err), 0);
+    pthread_mutex_unlock(&t.jobs->mu);
+    dsb_jobs_close(t.jobs);
+    t.jobs = NULL;
+    jt_open(&t, aws);
+    cr_assert_eq(dsb_jobs_get(t.jobs, "job-0123456789abcdef01234567", &d,
+                              &t.err), 0);
+    cr_assert_str_eq(jt_str(d, "state", NULL), "failed");
+    cr_assert_str_eq(jt_str(d, "reason", NULL), "the broker stopped before "
+                     "the job was sent to EMR Serverless; nothing ran, "
+                     "submit it again");
+    cr_assert(json_is_integer(json_object_get(d, "finished_at")));
+    usleep(500 * 1000);
+    reqs = requests();
+    cr_assert_eq(count(reqs, "POST", NULL), 0);
+    json_decref(reqs);
+    json_decref(d);
+    json_decref(doc);
 }

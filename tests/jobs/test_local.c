@@ -382,3 +382,20 @@ Test(hadoop_aws, the_project_pyspark)
     json_decref(o);
     free(venv);
 }
+
+/* The job store is as durable as the sessions in the same file. */
+Test(local, store_commits_are_durable)
+{
+    sqlite3_stmt *st = NULL;
+
+    cr_assert_eq(sqlite3_prepare_v2(t.jobs->db, "PRAGMA synchronous", -1, &st,
+                                    NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    cr_assert_eq(sqlite3_column_int(st, 0), 2, "synchronous=FULL");
+    sqlite3_finalize(st);
+    cr_assert_eq(sqlite3_prepare_v2(t.jobs->db, "PRAGMA journal_mode", -1,
+                                    &st, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+}

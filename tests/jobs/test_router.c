@@ -163,7 +163,9 @@ Test(router, read_targets)
     cr_assert_str_eq(t.executor, "vpc");
 }
 
-Test(router, s3a_and_default_executor_tie)
+/* A tie goes to the executor declared first, even when the default is
+ * among the tied; the default only places jobs that need no network. */
+Test(router, tie_goes_to_declared_order_not_default)
 {
     struct dsb_route route;
     struct dsb_error err;
@@ -174,12 +176,37 @@ Test(router, s3a_and_default_executor_tie)
     load("executors:\n"
          "  - {name: a, type: local-spark, networks: [public]}\n"
          "  - {name: b, type: local-spark, networks: [public], s3a: true}\n"
+         "  - {name: c, type: local-spark, networks: [public]}\n"
          "default_executor: b\n");
     cr_assert_eq(dsb_route(cfg, nets, 1, NULL, &route, &err), 0);
+    cr_assert_str_eq(route.executor, "a");
+    cr_assert(strstr(route.reason, "b would also work but reaches 1 (tie: "
+                     "the first declared wins)"), "%s", route.reason);
+    dsb_route_clear(&route);
+    cr_assert_eq(dsb_route(cfg, NULL, 0, NULL, &route, &err), 0);
     cr_assert_str_eq(route.executor, "b");
+    cr_assert(strstr(route.reason, "b is the default executor"), "%s",
+              route.reason);
     dsb_route_clear(&route);
     dsb_read_target_for(dsb_executor_find(cfg, "b"), &t);
     cr_assert_eq(t.caps, DSB_EXEC_LOCAL_FILES | DSB_EXEC_S3A);
+}
+
+Test(router, tie_with_default_declared_last)
+{
+    struct dsb_route route;
+    struct dsb_error err;
+    const char *nets[] = {"aurora-vpc"};
+
+    teardown();
+    load("executors:\n"
+         "  - {name: v1, type: local-spark, networks: [public, aurora-vpc]}\n"
+         "  - {name: v2, type: local-spark, networks: [aurora-vpc, public]}\n"
+         "  - {name: wide, type: local-spark, networks: [a, b, aurora-vpc]}\n"
+         "default_executor: v2\n");
+    cr_assert_eq(dsb_route(cfg, nets, 1, NULL, &route, &err), 0);
+    cr_assert_str_eq(route.executor, "v1");
+    dsb_route_clear(&route);
 }
 
 Test(router, builtin_local_without_executors)
