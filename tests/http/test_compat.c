@@ -147,4 +147,9 @@ Test(compat, glue)
                "\"database\":\"analytics\",\"table\":\"ghost\"}]}");
     t_problem(&r, 404, "not_found");
     t_free(&r);
+    /* the path names the session; a session_id of another type is refused */
+    r = t_post("/sessions/spark-session-g/select-tables", "{\"session_id\":7,"
+               "\"tables\":[]}");
+    t_problem(&r, 422, "invalid");
+    t_free(&r);
 }

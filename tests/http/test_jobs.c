@@ -202,7 +202,12 @@ Test(jobs, bad_bodies)
         "{}", "[]", "{\"code\":1}", "{\"code\":\"x\",\"args\":[1]}",
         "{\"code\":\"x\",\"timeout_seconds\":-1}",
         "{\"code\":\"x\",\"timeout_seconds\":\"5\"}",
-        "{\"code\":\"x\",\"colour\":\"red\"}", "{\"code\":", NULL};
+        "{\"code\":\"x\",\"colour\":\"red\"}", "{\"code\":",
+        /* found by schemathesis: an empty member is not an absent one */
+        "{\"code\":\"x\",\"entry_point\":\"\"}", "{\"code\":\"\"}",
+        "{\"code\":null,\"entry_point\":\"e.py\"}",
+        "{\"code\":\"x\",\"timeout_seconds\":1.5}",
+        "{\"code\":\"x\",\"timeout_seconds\":315360001}", NULL};
     char *sid = session(0), *big = malloc(6000), p[128];
     struct t_resp r;
 
@@ -224,6 +229,17 @@ Test(jobs, bad_bodies)
     t_problem(&r, 413, "too_large");
     t_free(&r);
     free(big);
+    free(sid);
+}
+
+/* JSON Schema counts 76.0 as an integer: so does the broker. */
+Test(jobs, integral_real_timeout_is_accepted)
+{
+    char *sid = session(0);
+    char *id = submit_ok(sid, "{\"code\":\"x\",\"timeout_seconds\":76.0}");
+
+    cr_assert_not_null(id);
+    free(id);
     free(sid);
 }
 
