@@ -4,18 +4,31 @@
 #                       DSB_TEST_MOTO_URL=http://127.0.0.1:PORT
 #                       DSB_TEST_MOTO_PORT=PORT
 #   moto.sh stop DIR    stop it and remove DIR/moto.env (no-op when stopped)
-# Both are idempotent.  The server comes from the project venv
-# ($DSB_VENV or REPO/.venv; see scripts/setup.sh); its log is DIR/moto.log.
+#   moto.sh start|stop DIR auth
+#                       a second, separate server that checks credentials
+#                       (tests/scripts/moto_auth.py: IAM users, verified
+#                       SigV4, policies); files DIR/moto-auth.*, variables
+#                       DSB_TEST_MOTO_AUTH_URL, _PORT and the users' keys.
+#                       Starting it again (re)creates the users.
+# All are idempotent.  The server comes from the project venv
+# ($DSB_VENV or REPO/.venv; see scripts/setup.sh); its log is DIR/NAME.log.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 venv=${DSB_VENV:-$root/.venv}
 cmd=${1:-}
 dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
-pidfile=$dir/moto.pid
-envfile=$dir/moto.env
-logfile=$dir/moto.log
+mode=${3:-}
+usage="usage: $0 start|stop DIR [auth]"
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "$usage" >&2; exit 2; }
+case "$mode" in
+  "") name=moto; prefix=DSB_TEST_MOTO ;;
+  auth) name=moto-auth; prefix=DSB_TEST_MOTO_AUTH ;;
+  *) echo "$usage" >&2; exit 2 ;;
+esac
+pidfile=$dir/$name.pid
+envfile=$dir/$name.env
+logfile=$dir/$name.log
 
 # Is the pid in the pid file a moto_server we started?
 running() {
@@ -49,6 +62,21 @@ stop() {
   rm -f "$pidfile" "$envfile"
 }
 
+publish() { # PORT: writes the env file (bootstrapping auth mode first)
+  rm -f "$envfile.tmp"
+  (umask 077 && printf '%s_URL=http://127.0.0.1:%s\n%s_PORT=%s\n' \
+    "$prefix" "$1" "$prefix" "$1" > "$envfile.tmp")
+  if [ "$mode" = auth ]; then
+    "$venv/bin/python" "$root/tests/scripts/moto_auth.py" \
+      "http://127.0.0.1:$1" "$envfile.tmp" >>"$logfile" 2>&1 || {
+      echo "$name: auth bootstrap failed; see $logfile" >&2
+      rm -f "$envfile.tmp"
+      return 1
+    }
+  fi
+  mv "$envfile.tmp" "$envfile"
+}
+
 try_start() { # one attempt on a fresh port; 0 when it answers
   local port pid i
   port=$(free_port)
@@ -58,10 +86,8 @@ try_start() { # one attempt on a fresh port; 0 when it answers
   echo "$pid" > "$pidfile"
   for i in $(seq 150); do
     if answers "$port"; then
-      printf 'DSB_TEST_MOTO_URL=http://127.0.0.1:%s\nDSB_TEST_MOTO_PORT=%s\n' \
-        "$port" "$port" > "$envfile.tmp"
-      mv "$envfile.tmp" "$envfile"
-      return 0
+      publish "$port" && return 0
+      break
     fi
     [ -d "/proc/$pid" ] || break
     sleep 0.1
@@ -74,9 +100,9 @@ start() {
   local port attempt
   mkdir -p "$dir"
   if running && [ -f "$envfile" ]; then
-    port=$(sed -n 's/^DSB_TEST_MOTO_PORT=//p' "$envfile")
-    if answers "$port"; then
-      echo "moto: already running on 127.0.0.1:$port"
+    port=$(sed -n "s/^${prefix}_PORT=//p" "$envfile")
+    if answers "$port" && publish "$port"; then
+      echo "$name: already running on 127.0.0.1:$port"
       return 0
     fi
   fi
@@ -87,16 +113,16 @@ start() {
   }
   for attempt in 1 2 3; do
     if try_start; then
-      echo "moto: started on $(sed -n 's/^DSB_TEST_MOTO_URL=//p' "$envfile")"
+      echo "$name: started on $(sed -n "s/^${prefix}_URL=//p" "$envfile")"
       return 0
     fi
-    echo "moto: attempt $attempt failed; see $logfile" >&2
+    echo "$name: attempt $attempt failed; see $logfile" >&2
   done
   exit 1
 }
 
 case "$cmd" in
   start) start ;;
-  stop) stop; echo "moto: stopped" ;;
-  *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+  stop) stop; echo "$name: stopped" ;;
+  *) echo "$usage" >&2; exit 2 ;;
 esac
