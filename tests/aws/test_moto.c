@@ -1,7 +1,9 @@
-/* Secrets Manager through the AWS client and core/secrets against
- * moto_server; expired tokens and bad keys against a scripted endpoint
- * (moto does not check signatures).  No secret value may appear in an
- * error or a log line. */
+/* Secrets Manager through the AWS client and core/secrets against the
+ * shared moto_server, which accepts any key.  What moto cannot produce is
+ * scripted (tests/aws/scripted_endpoint.py): throttling, expired session
+ * tokens, and AWS's own JSON answer to a bad key; test_moto_auth.c runs
+ * bad keys and signatures against a moto_server that checks them.  No
+ * secret value may appear in an error or a log line. */
 #include "aws_test.h"
 
 #include "aws/aws.h"
@@ -232,6 +234,8 @@ Test(aws_moto, expired_token_refreshes_instance_credentials_once)
     dsb_aws_free(a);
 }
 
+/* Secrets Manager's form (JSON __type UnrecognizedClientException); moto's
+ * is Query XML InvalidClientTokenId (test_moto_auth.c). */
 Test(aws_moto, bad_keys_are_auth_errors)
 {
     struct dsb_aws *a;
@@ -256,6 +260,7 @@ Test(aws_moto, bad_keys_are_auth_errors)
     dsb_aws_free(a);
 }
 
+/* moto never throttles: scripted. */
 Test(aws_moto, throttled_then_secret)
 {
     struct dsb_aws *a;
