@@ -279,7 +279,8 @@ static size_t layout_take(struct s3csv_tables *ts, size_t i, size_t skip)
     }
     fl = (size_t)(slash - rel) + 1; /* "name/" */
     t->parts = &o[i];
-    for (; j < ts->listing.n_objs && !strncmp(o[j].key + skip, rel, fl); j++)
+    for (; j < ts->listing.n_objs && strlen(o[j].key) >= skip + fl &&
+           !strncmp(o[j].key + skip, rel, fl); j++)
         if (!strchr(o[j].key + skip + fl, '/') && s3csv_is_csv(o[j].key))
             layout_count_part(t, &o[j]);
         else
@@ -411,6 +412,30 @@ static int layout_list_schema(const struct s3csv_inst *in,
     return 0;
 }
 
+/* 1 when key k is in the listing of schema (skip: its length + 1). */
+static int layout_in_schema(const char *k, const char *schema, size_t skip,
+                            int dflt)
+{
+    if (dflt && !strchr(k, '/'))
+        return 1;
+    return strncmp(k, schema, skip - 1) == 0 && k[skip - 1] == '/';
+}
+
+/* An endpoint may answer keys outside the prefix asked for: drops them, so
+ * every key left is at least "schema/" long. */
+static void layout_keep_schema(struct s3csv_listing *l, const char *schema,
+                               size_t skip, int dflt)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < l->n_objs; i++)
+        if (layout_in_schema(l->objs[i].key, schema, skip, dflt))
+            l->objs[n++] = l->objs[i];
+        else
+            free(l->objs[i].key);
+    l->n_objs = n;
+}
+
 int s3csv_tables_of(const struct s3csv_inst *in, const struct s3csv_root *root,
                     const char *schema, struct s3csv_tables *out,
                     struct dsb_error *err)
@@ -422,15 +447,10 @@ int s3csv_tables_of(const struct s3csv_inst *in, const struct s3csv_root *root,
     if (layout_list_schema(in, root, schema, &out->listing, err) < 0)
         goto fail;
     out->v = calloc(out->listing.n_objs + 1, sizeof(*out->v));
+    layout_keep_schema(&out->listing, schema, skip, dflt);
     while (out->v && i < out->listing.n_objs) {
         const char *k = out->listing.objs[i].key;
-        size_t at = dflt && !strchr(k, '/') ? 0 : skip;
-
-        /* an endpoint may answer keys outside the prefix asked for */
-        if (at && (strncmp(k, schema, at - 1) != 0 || k[at - 1] != '/'))
-            i++;
-        else
-            i += layout_take(out, i, at);
+        i += layout_take(out, i, dflt && !strchr(k, '/') ? 0 : skip);
     }
     if (out->v)
         qsort(out->v, out->n, sizeof(*out->v), layout_cmp_table);
