@@ -298,7 +298,9 @@ const struct dsb_cached *dsb_cache_get(struct dsb_cache *c, const char *source,
         detach(c, e);
         e = NULL;
     }
-    if (e && e->state == E_LOADING) {
+    if (e && e->state == E_LOADING && !fn) {
+        e = NULL; /* a peek does not wait */
+    } else if (e && e->state == E_LOADING) {
         e = wait_ready(c, e);
         c->st.hits++;
         *hit = 1;
@@ -308,7 +310,7 @@ const struct dsb_cached *dsb_cache_get(struct dsb_cache *c, const char *source,
         lru_push(c, e);
         c->st.hits++;
         *hit = 1;
-    } else if ((e = insert_loading(c, source, full, h)) != NULL) {
+    } else if (fn && (e = insert_loading(c, source, full, h)) != NULL) {
         c->st.misses++;
         pthread_mutex_unlock(&c->lock);
         load(e, fn, ctx);
@@ -327,6 +329,15 @@ void dsb_cache_release(struct dsb_cache *c, const struct dsb_cached *v)
     pthread_mutex_lock(&c->lock);
     entry_unref((struct entry *)(void *)v);
     pthread_mutex_unlock(&c->lock);
+}
+
+const struct dsb_cached *dsb_cache_retain(struct dsb_cache *c,
+                                          const struct dsb_cached *v)
+{
+    pthread_mutex_lock(&c->lock);
+    ((struct entry *)(void *)v)->refs++;
+    pthread_mutex_unlock(&c->lock);
+    return v;
 }
 
 void dsb_cache_flush(struct dsb_cache *c, const char *source)

@@ -46,13 +46,17 @@ int dsb_cache_set_source_ttl(struct dsb_cache *c, const char *source,
  * Returns the entry for (source, key), loading it with fn(ctx) on a miss.
  * Concurrent misses for one key make one call: the others wait for its
  * result (errors included).  *hit tells whether the value was cached.
- * Never NULL except when memory is exhausted.  Release with
+ * Never NULL except when memory is exhausted.  fn NULL is a peek: a fresh
+ * entry or NULL, nothing loaded or waited for.  Release with
  * dsb_cache_release.
  */
 const struct dsb_cached *dsb_cache_get(struct dsb_cache *c, const char *source,
                                        const char *key, dsb_cache_load_fn fn,
                                        void *ctx, int *hit);
 void dsb_cache_release(struct dsb_cache *c, const struct dsb_cached *v);
+/* Takes one more reference on an entry already held; returns v. */
+const struct dsb_cached *dsb_cache_retain(struct dsb_cache *c,
+                                          const struct dsb_cached *v);
 /* Drops every entry of a source (NULL: all). Loads in flight finish but
  * their results are not kept. */
 void dsb_cache_flush(struct dsb_cache *c, const char *source);

@@ -88,10 +88,13 @@ const struct dsb_cached *dsb_data_get(struct dsb_req *r, struct dsb_source *s,
     int hit = 0;
 
     if (key && make_key(d, key, cap) == 0)
-        v = dsb_cache_get(r->gen->cache, s->conf->name, key, load, &c, &hit);
+        v = dsb_cache_get(r->gen->cache, s->conf->name, key,
+                          r->try_inline ? NULL : load, &c, &hit);
     free(key);
-    if (!v)
+    if (!v) {
+        r->would_block = r->try_inline;
         return NULL;
+    }
     dsb_metrics_cache(r->srv->metrics, hit);
     if (!r->cache_state || !hit)
         r->cache_state = hit ? "hit" : "miss";

@@ -31,6 +31,9 @@ typedef void (*dsb_handler_fn)(struct dsb_req *r);
 
 #define DSB_ROUTE_HEALTH 0x1u /* open when auth.open_health */
 #define DSB_ROUTE_BODY 0x2u   /* takes a JSON body */
+/* reads only through the metadata cache, no side effect: a fresh cached
+ * answer is sent from the worker, a miss goes to the call pool */
+#define DSB_ROUTE_CACHED 0x4u
 
 struct dsb_http_route {
     const char *method;
@@ -115,6 +118,9 @@ struct dsb_req {
     int deferred;
     struct MHD_Response *deferred_resp;
     unsigned deferred_status;
+    /* a DSB_ROUTE_CACHED handler tried on the worker: the cache is only
+     * peeked; a miss sets would_block and every reply is dropped */
+    int try_inline, would_block;
 };
 
 /* The call pool (pool.c). */
@@ -132,6 +138,8 @@ void dsb_call_pool_free(struct dsb_call_pool *p);
 
 /* Generations. */
 struct dsb_gen *dsb_gen_acquire(struct dsb_server *s);
+/* One more reference on a generation already held; returns g. */
+struct dsb_gen *dsb_gen_hold(struct dsb_gen *g);
 void dsb_gen_release(struct dsb_gen *g);
 
 /* Responses: each queues exactly one response; later calls are ignored.

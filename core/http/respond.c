@@ -99,22 +99,11 @@ static void reply_ex(struct dsb_req *r, int status, const char *ctype,
     add_headers(r, ex_add, ex, ctype, etag);
 }
 
-void dsb_reply_bytes(struct dsb_req *r, int status, const char *ctype,
-                     const char *bytes, size_t len, const char *etag)
+/* Adds the headers and queues resp (NULL: out of memory, nothing sent). */
+static void queue_response(struct dsb_req *r, int status,
+                           struct MHD_Response *resp, const char *ctype,
+                           const char *etag)
 {
-    struct MHD_Response *resp;
-
-    if (r->responded)
-        return;
-    r->responded = 1;
-    r->status = status;
-    r->resp_bytes = len;
-    if (r->ex) {
-        reply_ex(r, status, ctype, bytes, len, etag);
-        return;
-    }
-    resp = MHD_create_response_from_buffer(len, (void *)bytes,
-                                           MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return;
     add_headers(r, mhd_add, resp, ctype, etag);
@@ -125,6 +114,63 @@ void dsb_reply_bytes(struct dsb_req *r, int status, const char *ctype,
     }
     MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
+}
+
+void dsb_reply_bytes(struct dsb_req *r, int status, const char *ctype,
+                     const char *bytes, size_t len, const char *etag)
+{
+    struct MHD_Response *resp;
+
+    if (r->responded || r->would_block)
+        return;
+    r->responded = 1;
+    r->status = status;
+    r->resp_bytes = len;
+    if (r->ex) {
+        reply_ex(r, status, ctype, bytes, len, etag);
+        return;
+    }
+    resp = MHD_create_response_from_buffer(len, (void *)bytes,
+                                           MHD_RESPMEM_MUST_COPY);
+    queue_response(r, status, resp, ctype, etag);
+}
+
+/* A cached entry lent to libmicrohttpd: the entry and its generation (the
+ * cache's owner) are held until the response is destroyed. */
+struct lent {
+    struct dsb_gen *gen;
+    const struct dsb_cached *v;
+};
+
+static void lent_free(void *cls)
+{
+    struct lent *l = cls;
+
+    dsb_cache_release(l->gen->cache, l->v);
+    dsb_gen_release(l->gen);
+    free(l);
+}
+
+/* 200 with a cached body, sent from the entry itself (no copy). */
+static void reply_lent(struct dsb_req *r, const struct dsb_cached *v)
+{
+    struct lent *l = malloc(sizeof(*l));
+    struct MHD_Response *resp = NULL;
+
+    if (!l) {
+        dsb_reply_bytes(r, 200, "application/json", v->body, v->len, v->etag);
+        return;
+    }
+    l->gen = dsb_gen_hold(r->gen);
+    l->v = dsb_cache_retain(r->gen->cache, v);
+    resp = MHD_create_response_from_buffer_with_free_callback_cls(
+        v->len, v->body, lent_free, l);
+    if (!resp)
+        lent_free(l);
+    r->responded = 1;
+    r->status = 200;
+    r->resp_bytes = v->len;
+    queue_response(r, 200, resp, "application/json", v->etag);
 }
 
 void dsb_reply_empty(struct dsb_req *r, int status)
@@ -169,7 +215,7 @@ static void reply_problem_json(struct dsb_req *r, int status, json_t *p)
 static void note_problem(struct dsb_req *r, const char *code,
                          const char *message, const char *upstream)
 {
-    if (r->responded || r->err_code[0])
+    if (r->responded || r->would_block || r->err_code[0])
         return;
     snprintf(r->err_code, sizeof(r->err_code), "%s", code);
     snprintf(r->err_message, sizeof(r->err_message), "%s", message);
@@ -288,5 +334,8 @@ void dsb_reply_cached(struct dsb_req *r, const struct dsb_cached *v)
         dsb_reply_bytes(r, 304, NULL, "", 0, v->etag);
         return;
     }
-    dsb_reply_bytes(r, 200, "application/json", v->body, v->len, v->etag);
+    if (r->ex || r->responded)
+        dsb_reply_bytes(r, 200, "application/json", v->body, v->len, v->etag);
+    else
+        reply_lent(r, v);
 }

@@ -70,6 +70,12 @@ struct dsb_gen *dsb_gen_acquire(struct dsb_server *s)
     return g;
 }
 
+struct dsb_gen *dsb_gen_hold(struct dsb_gen *g)
+{
+    atomic_fetch_add(&g->refs, 1);
+    return g;
+}
+
 void dsb_gen_release(struct dsb_gen *g)
 {
     if (!g || atomic_fetch_sub(&g->refs, 1) != 1)
@@ -384,6 +390,30 @@ static void run_handler(struct dsb_req *r)
                           NULL, NULL);
 }
 
+/* Tries a DSB_ROUTE_CACHED handler on the worker: 1 when it answered from
+ * the cache, 0 (nothing sent, the request as before) on a miss. */
+static int answered_inline(struct dsb_req *r)
+{
+    size_t n_hdrs = r->n_hdrs;
+
+    if (!r->srv->pool || !(r->route->flags & DSB_ROUTE_CACHED))
+        return 0;
+    r->try_inline = 1;
+    r->route->fn(r);
+    r->try_inline = 0;
+    if (!r->would_block && r->responded)
+        return 1;
+    r->would_block = 0;
+    while (r->n_hdrs > n_hdrs) {
+        r->n_hdrs--;
+        free(r->hdrs[r->n_hdrs].name);
+        free(r->hdrs[r->n_hdrs].value);
+    }
+    r->cache_state = NULL;
+    r->err_code[0] = r->err_upstream[0] = r->err_message[0] = '\0';
+    return 0;
+}
+
 static void dispatch(struct dsb_req *r)
 {
     if (prepare(r) == 0)
@@ -453,7 +483,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return send_deferred(r, conn);
     if (r->too_large && !r->responded)
         too_large(r);
-    if (!r->responded && prepare(r) == 0 && !defer(r, conn))
+    if (!r->responded && prepare(r) == 0 && !answered_inline(r) &&
+        !defer(r, conn))
         run_handler(r);
     return MHD_YES;
 }

@@ -1,6 +1,7 @@
 /* /v1 sources, plugins, health, metrics, errors, cache, paging, paths. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "http_support.h"
 
@@ -480,6 +481,56 @@ Test(routes, call_pool_gauges)
     }
     cr_assert_eq(metric("dsb_call_pool_busy"), 0);
     cr_assert_eq(metric("dsb_call_pool_queued"), 0);
+    free(src);
+    free(dir);
+}
+
+static atomic_int slow_done;
+
+static void *slow_get(void *arg)
+{
+    void *st = cold_get(arg);
+
+    atomic_store(&slow_done, 1);
+    return st;
+}
+
+/* A fresh cached answer is sent by the worker itself: it does not wait for
+ * a call thread, even when the only one is busy with a slow plugin call. */
+Test(routes, cached_answers_do_not_wait_for_the_call_pool)
+{
+    const char *cached = "/v1/sources/main/databases/sales/schemas";
+    char *dir = t_tmpdir(), cmd[8192], *src = t_src("tests/fixtures/confd-http");
+    struct t_resp r;
+    pthread_t th;
+    void *st;
+    int busy = 0;
+
+    t_stop();
+    snprintf(cmd, sizeof(cmd), "cp -r %s/. %s/ && sed -i 's/^limits:$/"
+             "limits:\\n  call_threads: 1/' %s/broker.yaml && sed -i "
+             "'s/^delay_ms: .*/delay_ms: 3000/' %s/slow.yaml", src, dir, dir,
+             dir);
+    cr_assert_eq(system(cmd), 0);
+    t_start(dir);
+    r = t_get(cached); /* a miss: loaded on the call thread */
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    t_free(&r);
+    atomic_store(&slow_done, 0);
+    pthread_create(&th, NULL, slow_get, (void *)"/v1/sources/slow/databases");
+    for (int i = 0; i < 3000 && !busy; i++) {
+        busy = metric("dsb_call_pool_busy") == 1;
+        usleep(1000);
+    }
+    cr_assert(busy, "the slow call never occupied the call thread");
+    r = t_get(cached);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.headers, "X-Cache: hit"), "%s", r.headers);
+    cr_assert_not(atomic_load(&slow_done),
+                  "the cached answer waited for the slow call");
+    t_free(&r);
+    pthread_join(th, &st);
+    cr_assert_eq((long)st, 200);
     free(src);
     free(dir);
 }
