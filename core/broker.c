@@ -43,19 +43,16 @@ int dsb_err_http_status(int code)
 
 /* --------------------------------------------------------- preflight */
 
-/* Runs open+close in a child so a plugin that crashes there cannot take
- * the broker down.  Returns 0 when the child exited (whatever its verdict),
- * -1 with err set when it died by a signal or hung. */
-static int preflight(struct dsb_source *s, struct dsb_error *err)
+/* Forks a child that runs open+close, so a plugin that crashes or hangs
+ * there cannot take the broker down; the child's pid, or 0 when no child
+ * could be forked (the source is then opened unprobed).  Every source's
+ * child is started before any is waited for: the probes run side by side. */
+static pid_t preflight_start(struct dsb_source *s)
 {
-    int64_t end = dsb_monotonic_ms() + PREFLIGHT_TIMEOUT_MS;
-    int status = 0;
-    pid_t pid, got;
+    pid_t pid;
 
     fflush(NULL);
     pid = fork();
-    if (pid < 0)
-        return 0; /* cannot probe: open for real */
     if (pid == 0) {
         void *inst = NULL;
         struct dsb_error e;
@@ -65,9 +62,22 @@ static int preflight(struct dsb_source *s, struct dsb_error *err)
             s->plugin->vt.close(inst);
         _exit(rc == 0 ? 0 : 1);
     }
+    return pid < 0 ? 0 : pid;
+}
+
+/* Waits for the child until end_ms: 0 when it exited (whatever its
+ * verdict), -1 with err set when it died by a signal or hung. */
+static int preflight_finish(struct dsb_source *s, pid_t pid, int64_t end_ms,
+                            struct dsb_error *err)
+{
+    int status = 0;
+    pid_t got;
+
+    if (pid == 0)
+        return 0;
     /* poll from 50 us up to 2 ms: most opens take well under a ms */
     for (long ns = 50000; (got = waitpid(pid, &status, WNOHANG)) == 0 &&
-         dsb_monotonic_ms() < end; ns = ns < 2000000 ? ns * 2 : ns)
+         dsb_monotonic_ms() < end_ms; ns = ns < 2000000 ? ns * 2 : ns)
         nanosleep(&(struct timespec){0, ns}, NULL);
     if (got == 0) {
         kill(pid, SIGKILL);
@@ -101,8 +111,10 @@ static void source_fail(struct dsb_source *s, const struct dsb_error *e)
              s->open_error.hint);
 }
 
-static void source_open(struct dsb_broker *b, struct dsb_source *s,
-                        const struct dsb_source_conf *c, int do_preflight)
+/* Fills s from its configuration; 1 when it is to be opened (enabled, its
+ * plugin loaded), 0 when it is disabled or failed already. */
+static int source_init(struct dsb_broker *b, struct dsb_source *s,
+                       const struct dsb_source_conf *c)
 {
     struct dsb_error err;
 
@@ -117,23 +129,57 @@ static void source_open(struct dsb_broker *b, struct dsb_source *s,
     dsb_host_init(&s->host, b, c->plugin, c->name);
     if (!c->enabled) {
         s->state = DSB_SOURCE_DISABLED;
-        return;
+        return 0;
     }
     if (!s->plugin) {
         dsb_error_set(&err, DSB_E_CONFIG, "plugin %s is not loaded", c->plugin);
         source_fail(s, &err);
-        return;
+        return 0;
     }
-    if (do_preflight && preflight(s, &err) < 0) {
-        source_fail(s, &err);
-        return;
-    }
-    if (s->plugin->vt.open(&s->host.pub, &s->info, c->options, &s->inst,
-                           &err) < 0) {
+    return 1;
+}
+
+/* Opens s for real once its probe (pid, 0 for none) came back well. */
+static void source_open(struct dsb_source *s, pid_t probe, int64_t end_ms)
+{
+    struct dsb_error err;
+
+    dsb_error_clear(&err);
+    if (preflight_finish(s, probe, end_ms, &err) < 0 ||
+        s->plugin->vt.open(&s->host.pub, &s->info, s->conf->options,
+                           &s->inst, &err) < 0) {
         source_fail(s, &err);
         return;
     }
     s->state = DSB_SOURCE_OPEN;
+}
+
+/* Every source: probes first (all at once), then the real opens. */
+static int open_sources(struct dsb_broker *b, int preflight)
+{
+    size_t n = b->cfg->n_sources;
+    pid_t *probe = calloc(n + 1, sizeof(*probe));
+    char *todo = calloc(n + 1, 1);
+    int64_t end;
+
+    if (!probe || !todo) {
+        free(probe);
+        free(todo);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        todo[i] = (char)source_init(b, &b->sources[i], &b->cfg->sources[i]);
+        if (todo[i] && preflight)
+            probe[i] = preflight_start(&b->sources[i]);
+    }
+    b->n_sources = n;
+    end = dsb_monotonic_ms() + PREFLIGHT_TIMEOUT_MS;
+    for (size_t i = 0; i < n; i++)
+        if (todo[i])
+            source_open(&b->sources[i], probe[i], end);
+    free(probe);
+    free(todo);
+    return 0;
 }
 
 static long aws_opt(const json_t *aws, const char *key)
@@ -190,9 +236,8 @@ struct dsb_broker *dsb_broker_start(const struct dsb_broker_opts *o,
     if (!b->secrets || !b->sources)
         goto fail;
     dsb_secrets_set_aws_backend(b->secrets, dsb_aws_secret_fetch, b->aws);
-    for (size_t i = 0; i < b->cfg->n_sources; i++)
-        source_open(b, &b->sources[b->n_sources++], &b->cfg->sources[i],
-                    o->preflight);
+    if (open_sources(b, o->preflight) < 0)
+        goto fail;
     return b;
 fail:
     dsb_broker_stop(b);

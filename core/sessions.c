@@ -30,6 +30,7 @@ static const char schema_sql[] =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=FULL;"
     "PRAGMA foreign_keys=ON;"
+    "BEGIN;" /* one commit (one sync) for the whole schema */
     "CREATE TABLE IF NOT EXISTS dsb_sessions ("
     "  id TEXT PRIMARY KEY,"
     "  created_ms INTEGER NOT NULL,"
@@ -42,7 +43,8 @@ static const char schema_sql[] =
     "    ON DELETE CASCADE,"
     "  source TEXT NOT NULL, db TEXT NOT NULL, schema_name TEXT NOT NULL,"
     "  tbl TEXT NOT NULL, selected_ms INTEGER NOT NULL,"
-    "  UNIQUE (session_id, source, db, schema_name, tbl));";
+    "  UNIQUE (session_id, source, db, schema_name, tbl));"
+    "COMMIT;";
 
 char *dsb_state_db_path(const char *state_dir)
 {

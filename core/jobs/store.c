@@ -9,6 +9,7 @@
 static const char schema_sql[] =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=FULL;"
+    "BEGIN;" /* one commit (one sync) for the whole schema */
     "CREATE TABLE IF NOT EXISTS jobs ("
     " id TEXT PRIMARY KEY,"
     " session_id TEXT NOT NULL,"
@@ -18,7 +19,8 @@ static const char schema_sql[] =
     " updated_ms INTEGER NOT NULL,"
     " doc TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS jobs_session ON jobs(session_id, created_ms);"
-    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);";
+    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);"
+    "COMMIT;";
 
 int dsb_jstore_open(struct dsb_jobs *j, const char *path,
                     struct dsb_error *err)
