@@ -244,7 +244,10 @@ static void layout_count_part(struct s3csv_table *t, const struct s3csv_obj *o)
     size_t n = strlen(o->key);
 
     t->n_parts++;
-    t->size += o->size;
+    /* sizes come from the endpoint: never negative, the sum saturates */
+    if (o->size > 0)
+        t->size = o->size > INT64_MAX - t->size ? INT64_MAX
+                                                : t->size + o->size;
     if (n > 3 && !strcasecmp(o->key + n - 3, ".gz"))
         t->gz = 1;
     else

@@ -293,6 +293,14 @@ static void xml_add_prefix(struct xml_page *p)
         p->failed = 1;
 }
 
+/* An object's <Size>: what the endpoint says, never below 0. */
+static int64_t listing_size(const char *text)
+{
+    long long n = strtoll(text, NULL, 10);
+
+    return n < 0 ? 0 : (int64_t)n;
+}
+
 static void XMLCALL xml_end(void *ud, const XML_Char *name)
 {
     struct xml_page *p = ud;
@@ -302,7 +310,7 @@ static void XMLCALL xml_end(void *ud, const XML_Char *name)
     if (p->field == X_KEY)
         snprintf(p->key, sizeof(p->key), "%s", p->text);
     else if (p->field == X_SIZE)
-        p->size = strtoll(p->text, NULL, 10);
+        p->size = listing_size(p->text);
     else if (p->field == X_PREFIX)
         xml_add_prefix(p);
     else if (p->field == X_TRUNCATED)
