@@ -27,6 +27,11 @@ struct ttl_override {
     int64_t ttl_ms;
 };
 
+struct epoch {
+    char *source;
+    uint64_t n;
+};
+
 struct dsb_cache {
     pthread_mutex_t lock;
     pthread_cond_t loaded;
@@ -36,6 +41,8 @@ struct dsb_cache {
     int64_t ttl_ms, error_ttl_ms;
     struct ttl_override *ttls;
     size_t n_ttls;
+    struct epoch *epochs;
+    size_t n_epochs, cap_epochs;
     struct dsb_cache_stats st;
 };
 
@@ -130,6 +137,39 @@ static void lru_push(struct dsb_cache *c, struct entry *e)
         c->tail = e;
 }
 
+/* The epoch counter of source (lock held); NULL when out of memory. */
+static struct epoch *epoch_of(struct dsb_cache *c, const char *source)
+{
+    struct epoch *g;
+
+    for (size_t i = 0; i < c->n_epochs; i++)
+        if (strcmp(c->epochs[i].source, source) == 0)
+            return &c->epochs[i];
+    if (c->n_epochs == c->cap_epochs) {
+        size_t cap = c->cap_epochs ? c->cap_epochs * 2 : 16;
+        g = realloc(c->epochs, cap * sizeof(*g));
+        if (!g)
+            return NULL;
+        c->epochs = g;
+        c->cap_epochs = cap;
+    }
+    g = &c->epochs[c->n_epochs];
+    g->source = strdup(source);
+    g->n = 0;
+    if (!g->source)
+        return NULL;
+    c->n_epochs++;
+    return g;
+}
+
+static void bump(struct dsb_cache *c, const char *source)
+{
+    struct epoch *g = epoch_of(c, source);
+
+    if (g)
+        g->n++;
+}
+
 /* Removes e from the table and the LRU and drops the table's reference. */
 static void detach(struct dsb_cache *c, struct entry *e)
 {
@@ -144,6 +184,7 @@ static void detach(struct dsb_cache *c, struct entry *e)
     lru_unlink(c, e);
     e->attached = 0;
     c->n_entries--;
+    bump(c, e->source);
     entry_unref(e);
 }
 
@@ -159,6 +200,9 @@ void dsb_cache_free(struct dsb_cache *c)
     for (size_t i = 0; i < c->n_ttls; i++)
         free(c->ttls[i].source);
     free(c->ttls);
+    for (size_t i = 0; i < c->n_epochs; i++)
+        free(c->epochs[i].source);
+    free(c->epochs);
     free(c->buckets);
     pthread_cond_destroy(&c->loaded);
     pthread_mutex_destroy(&c->lock);
@@ -255,13 +299,18 @@ static void load(struct entry *e, dsb_cache_load_fn fn, void *ctx)
     dsb_etag(e->v.body, e->v.len, e->v.etag);
 }
 
-/* Publishes a loaded entry (lock held). */
-static void publish(struct dsb_cache *c, struct entry *e)
+/* Publishes a loaded entry (lock held); until_ms may shorten its life. */
+static void publish(struct dsb_cache *c, struct entry *e,
+                    const int64_t *until_ms)
 {
+    int64_t now = dsb_monotonic_ms();
     int64_t ttl = e->v.doc ? source_ttl(c, e->source) : c->error_ttl_ms;
 
+    if (e->v.doc && until_ms && *until_ms - now < ttl)
+        ttl = *until_ms - now;
     e->state = E_READY;
-    e->expires_ms = dsb_monotonic_ms() + ttl;
+    e->expires_ms = now + ttl;
+    e->v.expires_ms = e->expires_ms;
     if (e->attached && ttl <= 0)
         detach(c, e);
     if (e->attached) {
@@ -283,6 +332,29 @@ static struct entry *wait_ready(struct dsb_cache *c, struct entry *e)
 const struct dsb_cached *dsb_cache_get(struct dsb_cache *c, const char *source,
                                        const char *key, dsb_cache_load_fn fn,
                                        void *ctx, int *hit)
+{
+    return dsb_cache_get_until(c, source, key, fn, ctx, hit, NULL);
+}
+
+uint64_t dsb_cache_epoch(struct dsb_cache *c, const char *source)
+{
+    struct epoch *g;
+    uint64_t n;
+
+    pthread_mutex_lock(&c->lock);
+    g = epoch_of(c, source);
+    /* out of memory: a value no other call returns, so nothing is reused */
+    n = g ? g->n : (uint64_t)dsb_monotonic_us() | 1ull << 63;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+const struct dsb_cached *dsb_cache_get_until(struct dsb_cache *c,
+                                             const char *source,
+                                             const char *key,
+                                             dsb_cache_load_fn fn, void *ctx,
+                                             int *hit,
+                                             const int64_t *until_ms)
 {
     char *full = dsb_asprintf("%s|%s", source, key);
     uint64_t h;
@@ -315,7 +387,7 @@ const struct dsb_cached *dsb_cache_get(struct dsb_cache *c, const char *source,
         pthread_mutex_unlock(&c->lock);
         load(e, fn, ctx);
         pthread_mutex_lock(&c->lock);
-        publish(c, e);
+        publish(c, e, until_ms);
     }
     pthread_mutex_unlock(&c->lock);
     free(full);

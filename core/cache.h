@@ -19,6 +19,7 @@ struct dsb_cached {
     size_t len;
     char etag[24];      /* "\"<16 hex>\"": FNV-1a 64 of body */
     struct dsb_error err; /* when doc is NULL */
+    int64_t expires_ms; /* monotonic ms at which it goes stale */
 };
 
 /* Fills *out (a new reference) or returns -1 with err set. */
@@ -53,7 +54,19 @@ int dsb_cache_set_source_ttl(struct dsb_cache *c, const char *source,
 const struct dsb_cached *dsb_cache_get(struct dsb_cache *c, const char *source,
                                        const char *key, dsb_cache_load_fn fn,
                                        void *ctx, int *hit);
+/* dsb_cache_get, but a value loaded by this call goes stale at *until_ms
+ * (read after fn ran; INT64_MAX: the source's TTL) when that is sooner. */
+const struct dsb_cached *dsb_cache_get_until(struct dsb_cache *c,
+                                             const char *source,
+                                             const char *key,
+                                             dsb_cache_load_fn fn, void *ctx,
+                                             int *hit,
+                                             const int64_t *until_ms);
 void dsb_cache_release(struct dsb_cache *c, const struct dsb_cached *v);
+/* A counter that changes whenever an entry of source leaves the cache
+ * (flushed, expired, evicted, or never kept: TTL 0): a value built from
+ * entries of source under a key that includes it goes stale with them. */
+uint64_t dsb_cache_epoch(struct dsb_cache *c, const char *source);
 /* Takes one more reference on an entry already held; returns v. */
 const struct dsb_cached *dsb_cache_retain(struct dsb_cache *c,
                                           const struct dsb_cached *v);

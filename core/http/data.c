@@ -115,6 +115,8 @@ static int spec_through_cache(void *ctx, struct dsb_source *src,
 
     if (!v)
         return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    if (v->expires_ms < r->specs_until)
+        r->specs_until = v->expires_ms;
     if (v->doc)
         *out = json_incref(v->doc);
     else

@@ -262,16 +262,93 @@ struct dsb_selection *dsb_stored_selections(struct dsb_req *r,
     return sel;
 }
 
-static void reply_context(struct dsb_req *r, json_t *ctx, int text)
-{
-    const char *p = json_string_value(json_object_get(ctx, "prompt"));
+/* A context is memoised in the metadata cache: its key holds the
+ * selections, the executor asked for and the epoch of every source they
+ * read, so a refresh, an expiry or a reload of any of them makes a new
+ * key; it goes stale no later than the read specs it was built from. */
+struct context_load {
+    struct dsb_req *r;
+    const struct dsb_selection *sel;
+    size_t n;
+    const char *exec;
+    int64_t until;
+};
 
-    if (text)
+static int load_context(void *ctx, json_t **out, struct dsb_error *err)
+{
+    struct context_load *c = ctx;
+    struct dsb_context_opts o;
+    int rc;
+
+    dsb_data_context_opts(c->r, &o);
+    c->r->specs_until = INT64_MAX;
+    rc = dsb_context_build(c->r->gen->broker, c->sel, c->n, c->exec, &o, out,
+                           err);
+    c->until = c->r->specs_until;
+    return rc;
+}
+
+static char *context_key(struct dsb_req *r, const struct dsb_selection *sel,
+                         size_t n, const char *exec)
+{
+    size_t cap = 64 + (exec ? strlen(exec) + 24 : 0);
+    char *key, epoch[24];
+    int bad;
+
+    for (size_t i = 0; i < n; i++)
+        cap += strlen(sel[i].source) + strlen(sel[i].database) +
+               (sel[i].schema ? strlen(sel[i].schema) : 0) +
+               strlen(sel[i].table) + 5 * 24;
+    if (!(key = malloc(cap)))
+        return NULL;
+    key[0] = '\0';
+    bad = dsb_cache_key_add(key, cap, exec);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)
+                 dsb_cache_epoch(r->gen->cache, sel[i].source));
+        bad |= dsb_cache_key_add(key, cap, sel[i].source) |
+               dsb_cache_key_add(key, cap, sel[i].database) |
+               dsb_cache_key_add(key, cap, sel[i].schema) |
+               dsb_cache_key_add(key, cap, sel[i].table) |
+               dsb_cache_key_add(key, cap, epoch);
+    }
+    if (bad) {
+        free(key);
+        return NULL;
+    }
+    return key;
+}
+
+static void reply_context(struct dsb_req *r, const struct dsb_cached *v,
+                          int text)
+{
+    const char *p = v && v->doc
+                        ? json_string_value(json_object_get(v->doc, "prompt"))
+                        : NULL;
+
+    if (text && p)
         dsb_reply_bytes(r, 200, "text/plain; charset=utf-8", p, strlen(p),
                         NULL);
     else
-        dsb_reply_json(r, 200, json_incref(ctx));
-    json_decref(ctx);
+        dsb_reply_cached(r, v);
+}
+
+static void context_of(struct dsb_req *r, const struct dsb_selection *sel,
+                       size_t n, const char *exec, int text)
+{
+    struct context_load c = {r, sel, n, exec, INT64_MAX};
+    char *key = context_key(r, sel, n, exec);
+    const struct dsb_cached *v = NULL;
+    int hit = 0;
+
+    if (key)
+        v = dsb_cache_get_until(r->gen->cache, DSB_CONTEXT_CACHE, key,
+                                load_context, &c, &hit, &c.until);
+    free(key);
+    if (v && (!r->cache_state || !hit))
+        r->cache_state = hit ? "hit" : "miss";
+    reply_context(r, v, text);
+    dsb_cache_release(r->gen->cache, v);
 }
 
 void dsb_h_context(struct dsb_req *r)
@@ -280,9 +357,8 @@ void dsb_h_context(struct dsb_req *r)
     char *exec = dsb_req_query(r, "executor", &bad);
     char *fmt = dsb_req_query(r, "format", &bad);
     struct dsb_selection *sel = NULL;
-    struct dsb_context_opts o;
     struct dsb_error err;
-    json_t *items = NULL, *ctx = NULL;
+    json_t *items = NULL;
     size_t n = 0;
 
     text = fmt && strcmp(fmt, "text") == 0;
@@ -292,14 +368,8 @@ void dsb_h_context(struct dsb_req *r)
     else if (dsb_sessions_selections(r->srv->sessions, r->params[0], &items,
                                      &err) < 0)
         reply_store_error(r, &err);
-    else if ((sel = dsb_stored_selections(r, items, &n)) != NULL) {
-        dsb_data_context_opts(r, &o);
-        if (dsb_context_build(r->gen->broker, sel, n, exec, &o, &ctx,
-                              &err) < 0)
-            dsb_reply_error(r, &err);
-        else
-            reply_context(r, ctx, text);
-    }
+    else if ((sel = dsb_stored_selections(r, items, &n)) != NULL)
+        context_of(r, sel, n, exec, text);
     free(sel);
     json_decref(items);
     free(exec);

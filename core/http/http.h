@@ -35,6 +35,10 @@ typedef void (*dsb_handler_fn)(struct dsb_req *r);
  * answer is sent from the worker, a miss goes to the call pool */
 #define DSB_ROUTE_CACHED 0x4u
 
+/* The metadata cache's "source" under which contexts are memoised (no
+ * configured source can have this name). */
+#define DSB_CONTEXT_CACHE "(contexts)"
+
 struct dsb_http_route {
     const char *method;
     const char *pattern; /* "/v1/sources/{src}"; {name} is one segment */
@@ -121,6 +125,8 @@ struct dsb_req {
     /* a DSB_ROUTE_CACHED handler tried on the worker: the cache is only
      * peeked; a miss sets would_block and every reply is dropped */
     int try_inline, would_block;
+    /* the soonest a read spec used by this request goes stale */
+    int64_t specs_until;
 };
 
 /* The call pool (pool.c). */

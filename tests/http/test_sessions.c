@@ -354,6 +354,65 @@ Test(sessions, context)
 
 /* The fixture conf.d with extra lines appended to broker.yaml, copied to
  * a new directory (malloc'd). */
+/* GET the session's context; asserts 200 and the X-Cache state. */
+static json_t *context_cached(const char *id, const char *state)
+{
+    char p[256], *xc;
+    struct t_resp r;
+    json_t *j;
+
+    snprintf(p, sizeof(p), "/v1/sessions/%s/context", id);
+    r = t_get(p);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    xc = t_header(&r, "X-Cache");
+    cr_assert(xc && strcmp(xc, state) == 0, "X-Cache %s, wanted %s", xc,
+              state);
+    free(xc);
+    j = t_json(&r);
+    t_free(&r);
+    return j;
+}
+
+/* A context is memoised until what it was built from changes: the
+ * selections, or the cached metadata of one of its sources. */
+Test(sessions, context_is_memoised_until_its_inputs_change)
+{
+    char *id = new_session(), *other = new_session();
+    const char *orders = "{\"source\":\"main\",\"database\":\"sales\","
+                         "\"schema\":\"public\",\"table\":\"orders\"}";
+    struct t_resp r = select_json(id, orders);
+    json_t *a, *b;
+    long calls;
+
+    t_free(&r);
+    a = context_cached(id, "miss");
+    calls = t_calls("main");
+    b = context_cached(id, "hit");
+    cr_assert(json_equal(a, b));
+    cr_assert_eq(t_calls("main"), calls, "a memoised context calls nothing");
+    json_decref(b);
+    /* another session with the same selections shares it */
+    r = select_json(other, orders);
+    t_free(&r);
+    json_decref(context_cached(other, "hit"));
+    /* a new selection is a new context */
+    r = select_json(id, "{\"source\":\"main\",\"database\":\"sales\","
+                    "\"schema\":\"public\",\"table\":\"invoices\"}");
+    t_free(&r);
+    b = context_cached(id, "miss");
+    cr_assert_eq(json_array_size(json_object_get(b, "tables")), 2);
+    json_decref(b);
+    /* flushing the source's metadata makes it be built (and read) again */
+    r = t_req("POST", "/v1/sources/main/refresh", NULL, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    t_free(&r);
+    json_decref(context_cached(other, "miss"));
+    cr_assert_gt(t_calls("main"), calls, "the read spec was read again");
+    json_decref(a);
+    free(id);
+    free(other);
+}
+
 static char *conf_with(const char *broker_extra)
 {
     char *dir = t_tmpdir(), cmd[8192], path[4200];
