@@ -443,6 +443,23 @@ static long metric(const char *name)
     return v;
 }
 
+/* Restarts the server on a copy of the fixture with n call threads and a
+ * slow source that takes 3 s a call. */
+static void restart_with_call_threads(int n)
+{
+    char *dir = t_tmpdir(), cmd[8192], *src = t_src("tests/fixtures/confd-http");
+
+    t_stop();
+    snprintf(cmd, sizeof(cmd), "cp -r %s/. %s/ && sed -i 's/^limits:$/"
+             "limits:\\n  call_threads: %d/' %s/broker.yaml && sed -i "
+             "'s/^delay_ms: .*/delay_ms: 3000/' %s/slow.yaml", src, dir, n,
+             dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    t_start(dir);
+    free(src);
+    free(dir);
+}
+
 /* Two call threads, four slow requests: two run, two wait; then none. */
 Test(routes, call_pool_gauges)
 {
@@ -451,17 +468,10 @@ Test(routes, call_pool_gauges)
         "/v1/sources/slow/databases/sales/schemas",
         "/v1/sources/slow/databases/sales/schemas/public/tables",
         "/v1/sources/slow/databases/sales/schemas/public/tables/orders"};
-    char *dir = t_tmpdir(), cmd[8192], *src = t_src("tests/fixtures/confd-http");
     pthread_t th[4];
     int seen = 0;
 
-    t_stop();
-    snprintf(cmd, sizeof(cmd), "cp -r %s/. %s/ && sed -i 's/^limits:$/"
-             "limits:\\n  call_threads: 2/' %s/broker.yaml && sed -i "
-             "'s/^delay_ms: .*/delay_ms: 3000/' %s/slow.yaml", src, dir, dir,
-             dir);
-    cr_assert_eq(system(cmd), 0);
-    t_start(dir);
+    restart_with_call_threads(2);
     cr_assert_eq(metric("dsb_call_pool_threads"), 2);
     cr_assert_eq(metric("dsb_call_pool_busy"), 0);
     cr_assert_eq(metric("dsb_call_pool_queued"), 0);
@@ -481,8 +491,6 @@ Test(routes, call_pool_gauges)
     }
     cr_assert_eq(metric("dsb_call_pool_busy"), 0);
     cr_assert_eq(metric("dsb_call_pool_queued"), 0);
-    free(src);
-    free(dir);
 }
 
 static atomic_int slow_done;
@@ -500,19 +508,12 @@ static void *slow_get(void *arg)
 Test(routes, cached_answers_do_not_wait_for_the_call_pool)
 {
     const char *cached = "/v1/sources/main/databases/sales/schemas";
-    char *dir = t_tmpdir(), cmd[8192], *src = t_src("tests/fixtures/confd-http");
     struct t_resp r;
     pthread_t th;
     void *st;
     int busy = 0;
 
-    t_stop();
-    snprintf(cmd, sizeof(cmd), "cp -r %s/. %s/ && sed -i 's/^limits:$/"
-             "limits:\\n  call_threads: 1/' %s/broker.yaml && sed -i "
-             "'s/^delay_ms: .*/delay_ms: 3000/' %s/slow.yaml", src, dir, dir,
-             dir);
-    cr_assert_eq(system(cmd), 0);
-    t_start(dir);
+    restart_with_call_threads(1);
     r = t_get(cached); /* a miss: loaded on the call thread */
     cr_assert_eq(r.status, 200, "%s", r.body);
     t_free(&r);
@@ -531,8 +532,6 @@ Test(routes, cached_answers_do_not_wait_for_the_call_pool)
     t_free(&r);
     pthread_join(th, &st);
     cr_assert_eq((long)st, 200);
-    free(src);
-    free(dir);
 }
 
 /* GET path; asserts 200 and the X-Cache state. */
