@@ -154,32 +154,23 @@ static void source_open(struct dsb_source *s, pid_t probe, int64_t end_ms)
     s->state = DSB_SOURCE_OPEN;
 }
 
-/* Every source: probes first (all at once), then the real opens. */
-static int open_sources(struct dsb_broker *b, int preflight)
+/* Every source: probes first (all at once), then the real opens.  Nothing
+ * is allocated here: the probes are forked children. */
+static void open_sources(struct dsb_broker *b, int preflight)
 {
     size_t n = b->cfg->n_sources;
-    pid_t *probe = calloc(n + 1, sizeof(*probe));
-    char *todo = calloc(n + 1, 1);
     int64_t end;
 
-    if (!probe || !todo) {
-        free(probe);
-        free(todo);
-        return -1;
-    }
     for (size_t i = 0; i < n; i++) {
-        todo[i] = (char)source_init(b, &b->sources[i], &b->cfg->sources[i]);
-        if (todo[i] && preflight)
-            probe[i] = preflight_start(&b->sources[i]);
+        struct dsb_source *s = &b->sources[i];
+        s->to_open = source_init(b, s, &b->cfg->sources[i]);
+        s->probe = s->to_open && preflight ? preflight_start(s) : 0;
     }
     b->n_sources = n;
     end = dsb_monotonic_ms() + PREFLIGHT_TIMEOUT_MS;
     for (size_t i = 0; i < n; i++)
-        if (todo[i])
-            source_open(&b->sources[i], probe[i], end);
-    free(probe);
-    free(todo);
-    return 0;
+        if (b->sources[i].to_open)
+            source_open(&b->sources[i], b->sources[i].probe, end);
 }
 
 static long aws_opt(const json_t *aws, const char *key)
@@ -236,8 +227,7 @@ struct dsb_broker *dsb_broker_start(const struct dsb_broker_opts *o,
     if (!b->secrets || !b->sources)
         goto fail;
     dsb_secrets_set_aws_backend(b->secrets, dsb_aws_secret_fetch, b->aws);
-    if (open_sources(b, o->preflight) < 0)
-        goto fail;
+    open_sources(b, o->preflight);
     return b;
 fail:
     dsb_broker_stop(b);

@@ -2,6 +2,7 @@
 #ifndef DSB_CORE_BROKER_H
 #define DSB_CORE_BROKER_H
 
+#include <sys/types.h>
 #include <pthread.h>
 
 #include "arena.h"
@@ -33,6 +34,8 @@ struct dsb_source {
     void *inst;
     enum dsb_source_state state;
     struct dsb_error open_error;
+    int to_open; /* while starting: enabled with its plugin loaded */
+    pid_t probe; /* while starting: the preflight child, 0 for none */
 };
 
 struct dsb_broker {
