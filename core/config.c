@@ -68,6 +68,9 @@ static const struct dsb_option token_opts[] = {
                       "reference to the bearer token value"),
     DSB_OPTION_LIST("sources", 0, NULL,
                     "sources the token may use (absent: all)"),
+    DSB_OPTION_LIST("scopes", 0, "[read, sessions, context, jobs]",
+                    "what the token may do: read, sessions, context, jobs, "
+                    "admin (admin implies the others)"),
     DSB_OPTION_END};
 
 static const struct dsb_option auth_opts[] = {
@@ -76,6 +79,9 @@ static const struct dsb_option auth_opts[] = {
                     "leave /healthz, /readyz and /metrics open"),
     DSB_OPTION_OBJECT_LIST("tokens", 0, "[]", token_opts,
                            "accepted bearer tokens"),
+    DSB_OPTION_LIST("anonymous_scopes", 0, "[admin]",
+                    "scopes of a request when auth is off (the embedded "
+                    "single-user default: everything)"),
     DSB_OPTION_END};
 
 static const struct dsb_option cors_opts[] = {
@@ -380,6 +386,42 @@ static void check_default_executor(struct dsb_config *cfg,
                  "default_executor \"%s\" is not a declared executor", def);
 }
 
+/* Every scope named in the list node is known (the option table checks
+ * only that it is a list of strings). */
+static void check_scope_list(const struct dsb_ynode *list,
+                             struct dsb_diags *d)
+{
+    static const char *const names[] = {"read", "sessions", "context",
+                                        "jobs", "admin"};
+
+    for (size_t i = 0; list && list->kind == DSB_Y_SEQ && i < list->n; i++) {
+        const struct dsb_ynode *v = list->items[i];
+        const char *near;
+        if (v->kind != DSB_Y_SCALAR || dsb_scope_parse(v->value))
+            continue;
+        near = dsb_closest(v->value, names, 5);
+        dsb_diag_add(d, DSB_SEV_ERROR, v->file, v->line, v->col,
+                     "unknown scope \"%s\"%s%s%s (scopes: read, sessions, "
+                     "context, jobs, admin)", v->value,
+                     near ? " (did you mean \"" : "", near ? near : "",
+                     near ? "\"?)" : "");
+    }
+}
+
+static void check_scopes(const struct dsb_ynode *root, struct dsb_diags *d)
+{
+    const struct dsb_ynode *auth = dsb_ynode_get(root, "auth");
+    const struct dsb_ynode *tokens = auth ? dsb_ynode_get(auth, "tokens")
+                                          : NULL;
+
+    if (auth)
+        check_scope_list(dsb_ynode_get(auth, "anonymous_scopes"), d);
+    for (size_t i = 0; tokens && tokens->kind == DSB_Y_SEQ && i < tokens->n;
+         i++)
+        if (tokens->items[i]->kind == DSB_Y_MAP)
+            check_scope_list(dsb_ynode_get(tokens->items[i], "scopes"), d);
+}
+
 /* ----------------------------------------------------------- broker */
 
 static const char *const broker_skip[] = {"executors", NULL};
@@ -410,8 +452,12 @@ struct dsb_config *dsb_config_load_broker(const char *dir,
         cfg->broker = dsb_options_validate(root, dsb_broker_options,
                                            broker_skip, d);
         load_executors(cfg, dsb_ynode_get(root, "executors"), d);
-        if (cfg->broker)
+        if (cfg->broker) {
             check_default_executor(cfg, root, d);
+            check_scopes(root, d);
+            if (dsb_settings_bind(&cfg->settings, cfg->broker) < 0)
+                dsb_diag_add(d, DSB_SEV_ERROR, path, 0, 0, "out of memory");
+        }
     }
     pd = plugin_dir_override ? plugin_dir_override
                              : jstr(cfg->broker, "plugin_dir");
@@ -597,5 +643,6 @@ void dsb_config_free(struct dsb_config *cfg)
     free(cfg->plugin_dir);
     free(cfg->state_dir);
     json_decref(cfg->broker);
+    dsb_settings_free(&cfg->settings);
     free(cfg);
 }

@@ -6,6 +6,7 @@
 
 #include "diag.h"
 #include "plugins.h"
+#include "settings.h"
 #include "yamldoc.h"
 
 struct dsb_source_conf {
@@ -31,6 +32,7 @@ struct dsb_executor_conf {
 struct dsb_config {
     char *dir;          /* absolute conf.d path */
     json_t *broker;     /* validated broker.yaml (all sections) */
+    struct dsb_settings settings; /* broker.yaml bound (request paths) */
     char *plugin_dir;   /* absolute */
     char *state_dir;    /* absolute */
     struct dsb_source_conf *sources;

@@ -1,0 +1,178 @@
+#include "settings.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const scope_names[DSB_SCOPES_COUNT] = {
+    "read", "sessions", "context", "jobs", "admin"};
+
+const char *dsb_scope_name(unsigned scope)
+{
+    for (unsigned i = 0; i < DSB_SCOPES_COUNT; i++)
+        if (scope == 1u << i)
+            return scope_names[i];
+    return NULL;
+}
+
+unsigned dsb_scope_parse(const char *name)
+{
+    for (unsigned i = 0; name && i < DSB_SCOPES_COUNT; i++)
+        if (strcmp(name, scope_names[i]) == 0)
+            return 1u << i;
+    return 0;
+}
+
+static const json_t *sec(const json_t *broker, const char *name)
+{
+    return json_object_get(broker, name);
+}
+
+static long long num(const json_t *section, const char *key)
+{
+    return json_integer_value(json_object_get(section, key));
+}
+
+/* A string list as a malloc'd array of copies; -1 on exhaustion. */
+static int strings(const json_t *list, char ***out, size_t *n)
+{
+    const json_t *v;
+    size_t i;
+
+    *out = NULL;
+    *n = 0;
+    if (!json_is_array(list))
+        return 0;
+    *out = calloc(json_array_size(list) + 1, sizeof(**out));
+    if (!*out)
+        return -1;
+    json_array_foreach(list, i, v) {
+        if (!((*out)[i] = strdup(json_string_value(v))))
+            return -1;
+        (*n)++;
+    }
+    return 0;
+}
+
+static void strings_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static unsigned scopes_of(const json_t *list)
+{
+    const json_t *v;
+    unsigned bits = 0;
+    size_t i;
+
+    json_array_foreach(list, i, v)
+        bits |= dsb_scope_parse(json_string_value(v));
+    return bits & DSB_SCOPE_ADMIN ? DSB_SCOPES_ALL : bits;
+}
+
+static int bind_tokens(struct dsb_settings *s, const json_t *auth)
+{
+    const json_t *list = json_object_get(auth, "tokens"), *t;
+    size_t i;
+
+    s->tokens = calloc(json_array_size(list) + 1, sizeof(*s->tokens));
+    if (!s->tokens)
+        return -1;
+    json_array_foreach(list, i, t) {
+        struct dsb_token_conf *k = &s->tokens[i];
+        s->n_tokens++;
+        k->name = strdup(json_string_value(json_object_get(t, "name")));
+        k->ref = strdup(json_string_value(json_object_get(t, "token")));
+        k->scopes = scopes_of(json_object_get(t, "scopes"));
+        if (!k->name || !k->ref ||
+            strings(json_object_get(t, "sources"), &k->sources,
+                    &k->n_sources) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int bind_cache(struct dsb_settings *s, const json_t *cache)
+{
+    const json_t *list = json_object_get(cache, "sources"), *o;
+    size_t i;
+
+    s->cache_ttl_ms = num(cache, "ttl_seconds") * 1000;
+    s->cache_error_ttl_ms = num(cache, "error_ttl_seconds") * 1000;
+    s->cache_max_entries = (size_t)num(cache, "max_entries");
+    s->cache_ttls = calloc(json_array_size(list) + 1, sizeof(*s->cache_ttls));
+    if (!s->cache_ttls)
+        return -1;
+    json_array_foreach(list, i, o) {
+        s->cache_ttls[i].ttl_ms = num(o, "ttl_seconds") * 1000;
+        s->cache_ttls[i].source = strdup(json_string_value(
+            json_object_get(o, "source")));
+        s->n_cache_ttls++;
+        if (!s->cache_ttls[i].source)
+            return -1;
+    }
+    return 0;
+}
+
+static void bind_limits(struct dsb_settings *s, const json_t *lim)
+{
+    s->max_body_bytes = (size_t)num(lim, "max_body_bytes");
+    s->max_header_bytes = (size_t)num(lim, "max_header_bytes");
+    s->max_connections = (unsigned)num(lim, "max_connections");
+    s->max_connections_per_ip = (unsigned)num(lim, "max_connections_per_ip");
+    s->connection_timeout_s = (unsigned)num(lim,
+                                            "connection_timeout_seconds");
+    s->threads = (unsigned)num(lim, "threads");
+    s->call_threads = (unsigned)num(lim, "call_threads");
+    s->shutdown_grace_ms = num(lim, "shutdown_grace_seconds") * 1000;
+    s->plugin_timeout_ms = num(lim, "plugin_timeout_ms");
+}
+
+/* sessions.idle_expiry_seconds, else idle_expiry_hours, in ms. */
+static int64_t idle_ms(const json_t *sessions)
+{
+    long long secs = num(sessions, "idle_expiry_seconds");
+
+    if (secs <= 0)
+        secs = num(sessions, "idle_expiry_hours") * 3600;
+    return (int64_t)secs * 1000;
+}
+
+int dsb_settings_bind(struct dsb_settings *s, const json_t *broker)
+{
+    const json_t *auth = sec(broker, "auth");
+
+    memset(s, 0, sizeof(*s));
+    s->secrets_ttl_ms = num(sec(broker, "secrets"), "ttl_seconds") * 1000;
+    s->auth_enabled = json_is_true(json_object_get(auth, "enabled"));
+    s->open_health = json_is_true(json_object_get(auth, "open_health"));
+    s->anonymous_scopes = scopes_of(json_object_get(auth,
+                                                    "anonymous_scopes"));
+    bind_limits(s, sec(broker, "limits"));
+    s->session_idle_ms = idle_ms(sec(broker, "sessions"));
+    if (bind_cache(s, sec(broker, "cache")) < 0 || bind_tokens(s, auth) < 0 ||
+        strings(json_object_get(sec(broker, "cors"), "allowed_origins"),
+                &s->cors_origins, &s->n_cors_origins) < 0) {
+        dsb_settings_free(s);
+        return -1;
+    }
+    for (size_t i = 0; i < s->n_cors_origins; i++)
+        s->cors_any |= strcmp(s->cors_origins[i], "*") == 0;
+    return 0;
+}
+
+void dsb_settings_free(struct dsb_settings *s)
+{
+    for (size_t i = 0; s->tokens && i < s->n_tokens; i++) {
+        free(s->tokens[i].name);
+        free(s->tokens[i].ref);
+        strings_free(s->tokens[i].sources, s->tokens[i].n_sources);
+    }
+    free(s->tokens);
+    for (size_t i = 0; s->cache_ttls && i < s->n_cache_ttls; i++)
+        free(s->cache_ttls[i].source);
+    free(s->cache_ttls);
+    strings_free(s->cors_origins, s->n_cors_origins);
+    memset(s, 0, sizeof(*s));
+}
