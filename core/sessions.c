@@ -34,7 +34,8 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS dsb_sessions ("
     "  id TEXT PRIMARY KEY,"
     "  created_ms INTEGER NOT NULL,"
-    "  touched_ms INTEGER NOT NULL);"
+    "  touched_ms INTEGER NOT NULL,"
+    "  owner TEXT);"
     "CREATE INDEX IF NOT EXISTS dsb_sessions_touched"
     "  ON dsb_sessions(touched_ms);"
     "CREATE TABLE IF NOT EXISTS dsb_selections ("
@@ -45,6 +46,23 @@ static const char schema_sql[] =
     "  tbl TEXT NOT NULL, selected_ms INTEGER NOT NULL,"
     "  UNIQUE (session_id, source, db, schema_name, tbl));"
     "COMMIT;";
+
+/* A store made before sessions had owners gets the column (its sessions
+ * stay ownerless: only an admin reaches them). */
+static const char owner_sql[] = "ALTER TABLE dsb_sessions ADD COLUMN owner TEXT";
+
+static int has_owner_column(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int found = 0;
+
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info("
+                           "'dsb_sessions') WHERE name = 'owner'", -1, &st,
+                           NULL) == SQLITE_OK)
+        found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
 
 char *dsb_state_db_path(const char *state_dir)
 {
@@ -106,7 +124,9 @@ struct dsb_sessions *dsb_sessions_open(const char *state_dir,
         goto fail;
     }
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    if (sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK) {
+    if (sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
+        (!has_owner_column(s->db) &&
+         sqlite3_exec(s->db, owner_sql, NULL, NULL, NULL) != SQLITE_OK)) {
         db_error(s, err, "creating tables");
         goto fail;
     }
@@ -166,16 +186,18 @@ static int exec_stmt(struct dsb_sessions *s, const char *sql,
 }
 
 static int insert_session(struct dsb_sessions *s, const char *id,
-                          struct dsb_error *err)
+                          const char *owner, struct dsb_error *err)
 {
     int64_t now = dsb_now_ms();
-    const void *args[] = {id, &now, &now};
+    const void *args[] = {id, &now, &now, owner};
 
     return exec_stmt(s, "INSERT OR IGNORE INTO dsb_sessions(id, created_ms, "
-                     "touched_ms) VALUES (?, ?, ?)", "tii", args, err);
+                     "touched_ms, owner) VALUES (?, ?, ?, ?)", "tiit", args,
+                     err);
 }
 
-int dsb_sessions_create(struct dsb_sessions *s, char id[DSB_SESSION_ID_MAX + 1],
+int dsb_sessions_create(struct dsb_sessions *s, const char *owner,
+                        char id[DSB_SESSION_ID_MAX + 1],
                         struct dsb_error *err)
 {
     unsigned char rnd[16];
@@ -187,20 +209,20 @@ int dsb_sessions_create(struct dsb_sessions *s, char id[DSB_SESSION_ID_MAX + 1],
     for (size_t i = 0; i < sizeof(rnd); i++)
         snprintf(id + 2 * i, 3, "%02x", rnd[i]);
     pthread_mutex_lock(&s->lock);
-    rc = insert_session(s, id, err);
+    rc = insert_session(s, id, owner, err);
     pthread_mutex_unlock(&s->lock);
     return rc < 0 ? -1 : 0;
 }
 
 int dsb_sessions_ensure(struct dsb_sessions *s, const char *id,
-                        struct dsb_error *err)
+                        const char *owner, struct dsb_error *err)
 {
     int rc;
 
     if (check_id(id, err) < 0)
         return -1;
     pthread_mutex_lock(&s->lock);
-    rc = insert_session(s, id, err);
+    rc = insert_session(s, id, owner, err);
     pthread_mutex_unlock(&s->lock);
     return rc < 0 ? -1 : 0;
 }
@@ -238,6 +260,35 @@ static int touch(struct dsb_sessions *s, const char *id, struct dsb_error *err)
         return dsb_error_set(err, DSB_E_NOT_FOUND, "session %s does not "
                              "exist", id);
     return 0;
+}
+
+int dsb_sessions_owner(struct dsb_sessions *s, const char *id,
+                       char owner[DSB_OWNER_MAX + 1], struct dsb_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    owner[0] = '\0';
+    if (check_id(id, err) < 0)
+        return -1;
+    pthread_mutex_lock(&s->lock);
+    rc = sqlite3_prepare_v2(s->db, "SELECT owner FROM dsb_sessions WHERE id "
+                            "= ?", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW && sqlite3_column_text(st, 0))
+            snprintf(owner, DSB_OWNER_MAX + 1, "%s",
+                     (const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        rc = db_error(s, err, "reading a session");
+    pthread_mutex_unlock(&s->lock);
+    if (rc == SQLITE_DONE)
+        return dsb_error_set(err, DSB_E_NOT_FOUND, "session %s does not "
+                             "exist", id);
+    return rc < 0 ? -1 : 0;
 }
 
 static json_t *iso_time(int64_t ms)
@@ -308,7 +359,7 @@ static int read_session(struct dsb_sessions *s, const char *id, json_t **out,
 
     if (read_selections(s, id, &sel, err) < 0)
         return -1;
-    if (sqlite3_prepare_v2(s->db, "SELECT created_ms, touched_ms FROM "
+    if (sqlite3_prepare_v2(s->db, "SELECT created_ms, touched_ms, owner FROM "
                            "dsb_sessions WHERE id = ?", -1, &st, NULL) !=
         SQLITE_OK) {
         json_decref(sel);
@@ -316,10 +367,11 @@ static int read_session(struct dsb_sessions *s, const char *id, json_t **out,
     }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW)
-        *out = json_pack("{s:s, s:o, s:o, s:o}", "id", id, "created_at",
+        *out = json_pack("{s:s, s:o, s:o, s:s?, s:o}", "id", id, "created_at",
                          iso_time(sqlite3_column_int64(st, 0)), "updated_at",
-                         iso_time(sqlite3_column_int64(st, 1)), "selections",
-                         sel);
+                         iso_time(sqlite3_column_int64(st, 1)), "owner",
+                         (const char *)sqlite3_column_text(st, 2),
+                         "selections", sel);
     else
         json_decref(sel);
     sqlite3_finalize(st);
@@ -472,6 +524,47 @@ int dsb_sessions_unselect(struct dsb_sessions *s, const char *id,
         return dsb_error_set(err, DSB_E_NOT_FOUND, "session %s has no "
                              "selection %lld", id, (long long)selection_id);
     return rc < 0 ? -1 : 0;
+}
+
+static json_t *summary_row(sqlite3_stmt *st)
+{
+    return json_pack("{s:s, s:o, s:o, s:s?, s:I}", "id",
+                     (const char *)sqlite3_column_text(st, 0), "created_at",
+                     iso_time(sqlite3_column_int64(st, 1)), "updated_at",
+                     iso_time(sqlite3_column_int64(st, 2)), "owner",
+                     (const char *)sqlite3_column_text(st, 3),
+                     "n_selections", (json_int_t)sqlite3_column_int64(st, 4));
+}
+
+int dsb_sessions_list(struct dsb_sessions *s, const char *owner,
+                      json_t **out, struct dsb_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    json_t *items = json_array();
+    int rc;
+
+    pthread_mutex_lock(&s->lock);
+    rc = sqlite3_prepare_v2(s->db, "SELECT s.id, s.created_ms, s.touched_ms, "
+                            "s.owner, (SELECT count(*) FROM dsb_selections x "
+                            "WHERE x.session_id = s.id) FROM dsb_sessions s "
+                            "WHERE ?1 IS NULL OR s.owner = ?1 ORDER BY "
+                            "s.touched_ms DESC, s.id", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            json_array_append_new(items, summary_row(st));
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        db_error(s, err, "listing sessions");
+        json_decref(items);
+        items = NULL;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (!items)
+        return -1;
+    *out = json_pack("{s:o}", "items", items);
+    return 0;
 }
 
 void dsb_sessions_set_idle_expiry(struct dsb_sessions *s, int64_t idle_ms)

@@ -36,14 +36,29 @@ struct dsb_sessions *dsb_sessions_open(const char *state_dir,
                                        struct dsb_error *err);
 void dsb_sessions_close(struct dsb_sessions *s);
 
-/* A new session with a random id (32 hex digits) written to id. */
-int dsb_sessions_create(struct dsb_sessions *s, char id[DSB_SESSION_ID_MAX + 1],
+/* Longest principal name recorded as a session's owner. */
+#define DSB_OWNER_MAX 127
+
+/* A new session of owner (the principal's name, copied) with a random id
+ * (32 hex digits) written to id. */
+int dsb_sessions_create(struct dsb_sessions *s, const char *owner,
+                        char id[DSB_SESSION_ID_MAX + 1],
                         struct dsb_error *err);
-/* Creates the session `id` if absent (the compatibility routes let clients
- * choose ids).  DSB_E_INVALID for an empty or over-long id. */
+/* Creates the session `id` of owner if absent (the compatibility routes let
+ * clients choose ids); an existing one keeps its owner.  DSB_E_INVALID for
+ * an empty or over-long id. */
 int dsb_sessions_ensure(struct dsb_sessions *s, const char *id,
-                        struct dsb_error *err);
-/* {"id", "created_at", "updated_at", "selections": [...]} as a new
+                        const char *owner, struct dsb_error *err);
+/* The session's owner into owner ("" for a session made before owners were
+ * recorded); DSB_E_NOT_FOUND when there is no such session.  Does not touch
+ * it. */
+int dsb_sessions_owner(struct dsb_sessions *s, const char *id,
+                       char owner[DSB_OWNER_MAX + 1], struct dsb_error *err);
+/* {"items": [{"id", "created_at", "updated_at", "owner", "n_selections"}]}
+ * of owner's sessions (NULL: everybody's), most recently used first. */
+int dsb_sessions_list(struct dsb_sessions *s, const char *owner,
+                      json_t **out, struct dsb_error *err);
+/* {"id", "created_at", "updated_at", "owner", "selections": [...]} as a new
  * reference; DSB_E_NOT_FOUND when there is no such session.  Touches it. */
 int dsb_sessions_get(struct dsb_sessions *s, const char *id, json_t **out,
                      struct dsb_error *err);
