@@ -44,6 +44,7 @@ struct dsb_cache {
     struct epoch *epochs;
     size_t n_epochs, cap_epochs;
     struct dsb_cache_stats st;
+    int64_t (*clock)(void); /* monotonic ms */
 };
 
 static uint64_t fnv1a(const char *s, size_t n)
@@ -94,7 +95,29 @@ struct dsb_cache *dsb_cache_new(size_t max_entries, int64_t ttl_ms,
     c->max_entries = max_entries ? max_entries : 1;
     c->ttl_ms = ttl_ms;
     c->error_ttl_ms = error_ttl_ms;
+    c->clock = dsb_monotonic_ms;
     return c;
+}
+
+void dsb_cache_set_clock(struct dsb_cache *c, int64_t (*clock_ms)(void))
+{
+    c->clock = clock_ms ? clock_ms : dsb_monotonic_ms;
+}
+
+void dsb_cache_foreach(struct dsb_cache *c, dsb_cache_visit_fn fn, void *ctx)
+{
+    int64_t now;
+
+    pthread_mutex_lock(&c->lock);
+    now = c->clock();
+    for (size_t i = 0; i < c->n_buckets; i++)
+        for (struct entry *e = c->buckets[i]; e; e = e->hnext)
+            if (e->state == E_READY && e->v.doc && e->expires_ms > now &&
+                fn(ctx, e->source, e->key + strlen(e->source) + 1,
+                   e->v.doc) != 0)
+                goto done;
+done:
+    pthread_mutex_unlock(&c->lock);
 }
 
 static void entry_free(struct entry *e)
@@ -303,7 +326,7 @@ static void load(struct entry *e, dsb_cache_load_fn fn, void *ctx)
 static void publish(struct dsb_cache *c, struct entry *e,
                     const int64_t *until_ms)
 {
-    int64_t now = dsb_monotonic_ms();
+    int64_t now = c->clock();
     int64_t ttl = e->v.doc ? source_ttl(c, e->source) : c->error_ttl_ms;
 
     if (e->v.doc && until_ms && *until_ms - now < ttl)
@@ -366,7 +389,7 @@ const struct dsb_cached *dsb_cache_get_until(struct dsb_cache *c,
     h = fnv1a(full, strlen(full));
     pthread_mutex_lock(&c->lock);
     e = find(c, full, h);
-    if (e && e->state == E_READY && e->expires_ms <= dsb_monotonic_ms()) {
+    if (e && e->state == E_READY && e->expires_ms <= c->clock()) {
         detach(c, e);
         e = NULL;
     }

@@ -75,6 +75,16 @@ const struct dsb_cached *dsb_cache_retain(struct dsb_cache *c,
 void dsb_cache_flush(struct dsb_cache *c, const char *source);
 void dsb_cache_stats(struct dsb_cache *c, struct dsb_cache_stats *out);
 
+/* The monotonic clock (ms) entries expire by; NULL: dsb_monotonic_ms.
+ * Set before the cache is used (a test seam). */
+void dsb_cache_set_clock(struct dsb_cache *c, int64_t (*clock_ms)(void));
+/* Calls fn for every fresh, successfully loaded entry (key without its
+ * source) under the cache's lock: fn must not call the cache.  A non-zero
+ * return stops the walk. */
+typedef int (*dsb_cache_visit_fn)(void *ctx, const char *source,
+                                  const char *key, const json_t *doc);
+void dsb_cache_foreach(struct dsb_cache *c, dsb_cache_visit_fn fn, void *ctx);
+
 /* Appends one length-prefixed part to a key buffer ("<len>:<part>|"); NULL
  * parts are written as "-|".  Returns 0, or -1 when cap is too small. */
 int dsb_cache_key_add(char *key, size_t cap, const char *part);
