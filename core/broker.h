@@ -64,6 +64,28 @@ struct dsb_broker *dsb_broker_start(const struct dsb_broker_opts *o,
 void dsb_broker_stop(struct dsb_broker *b);
 struct dsb_source *dsb_broker_source(struct dsb_broker *b, const char *name);
 
+enum dsb_slot { DSB_SLOT_CHECK, DSB_SLOT_LIST_DATABASES, DSB_SLOT_LIST_SCHEMAS,
+                DSB_SLOT_LIST_TABLES, DSB_SLOT_DESCRIBE_TABLE, DSB_SLOT_READ_SPEC,
+                DSB_SLOT_COUNT };
+/* Arguments of one slot call; strings borrowed.  Unused ones NULL/0. */
+struct dsb_slot_args {
+    enum dsb_slot slot;
+    const char *database, *schema, *table;
+    const char *name_filter, *page_token;
+    size_t page_size;
+    const struct dsb_read_target *target; /* read_spec */
+    const json_t *described;  /* read_spec: the TABLE the broker already holds, or NULL */
+};
+/* "check", "list_databases", ... (metrics, logs, errors). */
+const char *dsb_slot_name(enum dsb_slot slot);
+/* Runs one slot of an open source (see calls.c). */
+int dsb_source_call(struct dsb_source *s, const struct dsb_slot_args *a,
+                    const char *request_id, int64_t deadline_ms,
+                    json_t **out, struct dsb_error *err);
+/* Non-zero when the source's plugin takes the broker's description in
+ * read_spec (ABI 1.1). */
+int dsb_source_takes_described(const struct dsb_source *s);
+
 /*
  * Slot wrappers: check the source is open, run the slot within a call
  * (arena, deadline timeout_ms, 0 = the default), check the output's shape,

@@ -257,3 +257,29 @@ int dsb_source_read_spec(struct dsb_source *s, const char *db,
                           .target = target};
     return run(s, S_READ, &a, out, err);
 }
+
+const char *dsb_slot_name(enum dsb_slot slot)
+{
+    return slot_names[slot];
+}
+
+int dsb_source_takes_described(const struct dsb_source *s)
+{
+    (void)s;
+    return 0;
+}
+
+int dsb_source_call(struct dsb_source *s, const struct dsb_slot_args *a,
+                    const char *request_id, int64_t deadline_ms,
+                    json_t **out, struct dsb_error *err)
+{
+    struct dsb_list_request lr = {a->database, a->schema, a->name_filter,
+                                  a->page_size, a->page_token};
+    struct slot_args sa = {.req = &lr, .db = a->database, .schema =
+                           a->schema, .table = a->table, .target =
+                           a->target};
+
+    (void)request_id;
+    (void)deadline_ms;
+    return run(s, (enum slot)a->slot, &sa, out, err);
+}

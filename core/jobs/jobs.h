@@ -81,6 +81,8 @@ void dsb_jobs_configure(struct dsb_jobs *j, const struct dsb_config *cfg,
 
 struct dsb_job_request {
     const char *session_id;    /* required */
+    const char *principal;     /* who submits it (recorded as the job's
+                                * "principal"); NULL: "anonymous" */
     const char *code;          /* PySpark source, or */
     const char *entry_point;   /* a script path / s3:// URI the executor
                                 * can read */

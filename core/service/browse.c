@@ -1,0 +1,546 @@
+/* Sources, plugins, listings and descriptions through the metadata cache,
+ * and search over what the cache holds. */
+#define _GNU_SOURCE /* strcasestr */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "options.h"
+#include "service/internal.h"
+
+#define MAX_PAGES 1000
+
+static const char *const state_names[] = {"open", "disabled", "failed"};
+
+int64_t dsb_svc_call_deadline(const struct dsb_ctx *c)
+{
+    int64_t own = dsb_monotonic_ms() +
+                  c->gen->broker->cfg->settings.plugin_timeout_ms;
+
+    return c->deadline_ms > 0 && c->deadline_ms < own ? c->deadline_ms : own;
+}
+
+/* ------------------------------------------------------------ sources */
+
+static struct dsb_source *find_source(const struct dsb_ctx *c,
+                                      const char *name, struct dsb_error *err)
+{
+    struct dsb_source *s = dsb_broker_source(c->gen->broker, name);
+
+    if (!s) {
+        dsb_error_set(err, DSB_E_NOT_FOUND, "no such source");
+        dsb_error_detail(err, "%s", name);
+        dsb_error_hint(err, "GET /v1/sources lists them");
+        return NULL;
+    }
+    if (!dsb_principal_may_use(c->principal, name)) {
+        dsb_svc_forbidden(err, "this token may not use the source", name,
+                          NULL);
+        return NULL;
+    }
+    return s;
+}
+
+struct dsb_source *dsb_svc_use_source(const struct dsb_ctx *c,
+                                      const char *name,
+                                      struct dsb_error *err)
+{
+    if (dsb_svc_require(c, DSB_SCOPE_READ, err) < 0)
+        return NULL;
+    return find_source(c, name, err);
+}
+
+static json_t *source_json(const struct dsb_source *s)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s}", "name",
+                          s->conf->name, "plugin", s->conf->plugin, "network",
+                          s->network, "description", s->conf->description,
+                          "state", state_names[s->state], "config_file",
+                          s->conf->file);
+
+    if (s->plugin && (s->plugin->vt.flags & DSB_SRC_FLAT_SCHEMA))
+        json_object_set_new(o, "flat_schema",
+                            json_string(s->plugin->vt.flat_schema));
+    if (s->state == DSB_SOURCE_FAILED)
+        json_object_set_new(o, "error", json_pack("{s:s, s:s, s:s}", "code",
+                            dsb_err_code_name(s->open_error.code), "message",
+                            s->open_error.message, "hint",
+                            s->open_error.hint));
+    return o;
+}
+
+int dsb_svc_sources(const struct dsb_ctx *c, json_t **out,
+                    struct dsb_error *err)
+{
+    struct dsb_broker *b = c->gen->broker;
+    json_t *items;
+
+    if (dsb_svc_require(c, DSB_SCOPE_READ, err) < 0)
+        return -1;
+    items = json_array();
+    for (size_t i = 0; i < b->n_sources; i++)
+        if (dsb_principal_may_use(c->principal, b->sources[i].conf->name))
+            json_array_append_new(items, source_json(&b->sources[i]));
+    *out = json_pack("{s:o}", "items", items);
+    return 0;
+}
+
+static int check(const struct dsb_ctx *c, struct dsb_source *s, json_t **out,
+                 struct dsb_error *err)
+{
+    struct dsb_slot_args a = {.slot = DSB_SLOT_CHECK};
+
+    return dsb_source_call(s, &a, c->request_id, dsb_svc_call_deadline(c),
+                           out, err);
+}
+
+/* Runs check; a plugin error becomes {"ok": false, "error": {...}}. */
+static json_t *health(const struct dsb_ctx *c, struct dsb_source *s)
+{
+    struct dsb_error err;
+    json_t *out = NULL;
+    int64_t t0 = dsb_monotonic_us();
+
+    if (check(c, s, &out, &err) == 0) {
+        if (!json_object_get(out, "latency_ms"))
+            json_object_set_new(out, "latency_ms", json_real(
+                (double)(dsb_monotonic_us() - t0) / 1e3));
+        return out;
+    }
+    return json_pack("{s:b, s:{s:s, s:s, s:s, s:b}}", "ok", 0, "error",
+                     "code", dsb_err_code_name(err.code), "message",
+                     err.message, "hint", err.hint, "retryable",
+                     err.retryable);
+}
+
+int dsb_svc_source(const struct dsb_ctx *c, const char *name, json_t **out,
+                   struct dsb_error *err)
+{
+    struct dsb_source *s = dsb_svc_use_source(c, name, err);
+
+    if (!s)
+        return -1;
+    *out = source_json(s);
+    json_object_set_new(*out, "health", health(c, s));
+    return 0;
+}
+
+int dsb_svc_source_check(const struct dsb_ctx *c, const char *name,
+                         json_t **out, struct dsb_error *err)
+{
+    struct dsb_source *s = dsb_svc_use_source(c, name, err);
+
+    return s ? check(c, s, out, err) : -1;
+}
+
+int dsb_svc_source_refresh(const struct dsb_ctx *c, const char *name,
+                           json_t **out, struct dsb_error *err)
+{
+    struct dsb_source *s;
+
+    if (dsb_svc_require(c, DSB_SCOPE_ADMIN, err) < 0 ||
+        !(s = find_source(c, name, err)))
+        return -1;
+    dsb_cache_flush(c->gen->cache, s->conf->name);
+    *out = json_pack("{s:s, s:b}", "source", s->conf->name, "flushed", 1);
+    return 0;
+}
+
+int dsb_svc_plugins(const struct dsb_ctx *c, json_t **out,
+                    struct dsb_error *err)
+{
+    const struct dsb_plugin_set *ps = &c->gen->broker->plugins;
+    json_t *items;
+
+    if (dsb_svc_require(c, DSB_SCOPE_READ, err) < 0)
+        return -1;
+    items = json_array();
+    for (size_t i = 0; i < ps->n; i++)
+        json_array_append_new(items, dsb_plugin_describe(&ps->items[i], 0));
+    *out = json_pack("{s:o}", "items", items);
+    return 0;
+}
+
+int dsb_svc_plugin_schema(const struct dsb_ctx *c, const char *name,
+                          json_t **out, struct dsb_error *err)
+{
+    const struct dsb_plugin *p;
+
+    if (dsb_svc_require(c, DSB_SCOPE_READ, err) < 0)
+        return -1;
+    p = dsb_plugins_find(&c->gen->broker->plugins, name);
+    if (!p) {
+        dsb_error_set(err, DSB_E_NOT_FOUND, "no such plugin");
+        dsb_error_detail(err, "%s", name);
+        dsb_error_hint(err, "GET /v1/plugins lists them");
+        return -1;
+    }
+    *out = dsb_options_schema(p->vt.options);
+    return 0;
+}
+
+/* ------------------------------------------------------------- browse */
+
+void dsb_svc_key_free(struct dsb_svc_key *k)
+{
+    free(k->key);
+    k->key = NULL;
+}
+
+/* The cache key of one slot call: every argument, length-prefixed. */
+static char *slot_key(const struct dsb_slot_args *a)
+{
+    const char *parts[] = {a->database, a->schema, a->table, a->name_filter,
+                           a->page_token, a->target ? a->target->executor
+                                                    : NULL};
+    size_t cap = 64 + strlen(dsb_slot_name(a->slot));
+    char size[24], *key;
+    int bad;
+
+    for (size_t i = 0; i < sizeof(parts) / sizeof(*parts); i++)
+        cap += parts[i] ? strlen(parts[i]) + 24 : 4;
+    if (!(key = malloc(cap)))
+        return NULL;
+    snprintf(size, sizeof(size), "%zu", a->page_size);
+    key[0] = '\0';
+    bad = dsb_cache_key_add(key, cap, dsb_slot_name(a->slot));
+    for (size_t i = 0; i < 4; i++)
+        bad |= dsb_cache_key_add(key, cap, parts[i]);
+    bad |= dsb_cache_key_add(key, cap, size) |
+           dsb_cache_key_add(key, cap, parts[4]) |
+           dsb_cache_key_add(key, cap, parts[5]);
+    if (bad) {
+        free(key);
+        return NULL;
+    }
+    return key;
+}
+
+static void browse_args(const struct dsb_browse *b, struct dsb_slot_args *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->slot = b->slot;
+    a->database = b->slot == DSB_SLOT_LIST_DATABASES ? NULL : b->database;
+    a->schema = b->slot == DSB_SLOT_LIST_TABLES ||
+                b->slot == DSB_SLOT_DESCRIBE_TABLE ? b->schema : NULL;
+    a->table = b->slot == DSB_SLOT_DESCRIBE_TABLE ? b->table : NULL;
+    a->name_filter = b->filter;
+    a->page_token = b->page_token;
+    a->page_size = b->page_size;
+}
+
+static int keyed(const struct dsb_ctx *c, struct dsb_source *s,
+                 const struct dsb_slot_args *a, struct dsb_svc_key *key,
+                 struct dsb_error *err)
+{
+    key->source = s->conf->name;
+    key->key = slot_key(a);
+    (void)c;
+    return key->key ? 0 : dsb_error_set(err, DSB_E_INTERNAL,
+                                        "out of memory");
+}
+
+int dsb_svc_browse_key(const struct dsb_ctx *c, const struct dsb_browse *b,
+                       struct dsb_svc_key *key, struct dsb_error *err)
+{
+    struct dsb_source *s = dsb_svc_use_source(c, b->source, err);
+    struct dsb_slot_args a;
+
+    key->key = NULL;
+    if (!s)
+        return -1;
+    browse_args(b, &a);
+    return keyed(c, s, &a, key, err);
+}
+
+const struct dsb_cached *dsb_svc_peek(const struct dsb_ctx *c,
+                                      const struct dsb_svc_key *key)
+{
+    int hit = 0;
+    const struct dsb_cached *v = dsb_cache_get(c->gen->cache, key->source,
+                                               key->key, NULL, NULL, &hit);
+
+    if (v)
+        dsb_metrics_cache(c->svc->metrics, 1);
+    return v;
+}
+
+struct load_ctx {
+    const struct dsb_ctx *c;
+    struct dsb_source *src;
+    const struct dsb_slot_args *a;
+};
+
+static int load(void *ctx, json_t **out, struct dsb_error *err)
+{
+    struct load_ctx *l = ctx;
+    int64_t t0 = dsb_monotonic_us();
+    int rc = dsb_source_call(l->src, l->a, l->c->request_id,
+                             dsb_svc_call_deadline(l->c), out, err);
+
+    dsb_metrics_plugin(l->c->svc->metrics, l->src->conf->name,
+                       dsb_slot_name(l->a->slot), dsb_monotonic_us() - t0,
+                       rc < 0);
+    return rc;
+}
+
+/* The cached answer of one slot call (access already checked). */
+static const struct dsb_cached *cached_call(const struct dsb_ctx *c,
+                                            struct dsb_source *s,
+                                            const struct dsb_slot_args *a,
+                                            int *hit, struct dsb_error *err)
+{
+    struct load_ctx l = {c, s, a};
+    struct dsb_svc_key key;
+    const struct dsb_cached *v;
+
+    *hit = 0;
+    if (keyed(c, s, a, &key, err) < 0)
+        return NULL;
+    v = dsb_cache_get(c->gen->cache, key.source, key.key, load, &l, hit);
+    dsb_svc_key_free(&key);
+    if (!v)
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    else
+        dsb_metrics_cache(c->svc->metrics, *hit);
+    return v;
+}
+
+const struct dsb_cached *dsb_svc_browse(const struct dsb_ctx *c,
+                                        const struct dsb_browse *b, int *hit,
+                                        struct dsb_error *err)
+{
+    struct dsb_source *s = dsb_svc_use_source(c, b->source, err);
+    struct dsb_slot_args a;
+
+    *hit = 0;
+    if (!s)
+        return NULL;
+    browse_args(b, &a);
+    return cached_call(c, s, &a, hit, err);
+}
+
+void dsb_svc_release(const struct dsb_ctx *c, const struct dsb_cached *v)
+{
+    dsb_cache_release(c->gen->cache, v);
+}
+
+int dsb_svc_browse_all(const struct dsb_ctx *c, const struct dsb_browse *b,
+                       json_t **out, struct dsb_error *err)
+{
+    struct dsb_browse page = *b;
+    json_t *items = json_array();
+    char *token = NULL;
+    int rc = 0, hit;
+
+    page.page_token = NULL;
+    for (int n = 0; n < MAX_PAGES && rc == 0; n++) {
+        const struct dsb_cached *v = dsb_svc_browse(c, &page, &hit, err);
+        const char *next;
+        if (!v || !v->doc) {
+            if (v)
+                *err = v->err;
+            rc = -1;
+        } else {
+            json_array_extend(items, json_object_get(v->doc, "items"));
+            next = json_string_value(json_object_get(v->doc,
+                                                     "next_page_token"));
+            free(token);
+            page.page_token = token = next ? strdup(next) : NULL;
+        }
+        dsb_svc_release(c, v);
+        if (!page.page_token)
+            break;
+    }
+    free(token);
+    if (rc == 0)
+        *out = json_pack("{s:o}", "items", items);
+    else
+        json_decref(items);
+    return rc;
+}
+
+/* ------------------------------------------------------------- search */
+
+struct search {
+    const struct dsb_ctx *c;
+    const char *q;
+    size_t limit;
+    json_t *items, *seen;
+    int truncated;
+};
+
+/* The value of the n-th (0-based) part of a key built by slot_key. */
+static char *key_part(const char *key, int n)
+{
+    for (;;) {
+        char *end = NULL;
+        long len;
+        if (key[0] == '-' && key[1] == '|') {
+            if (n-- == 0)
+                return NULL;
+            key += 2;
+            continue;
+        }
+        len = strtol(key, &end, 10);
+        if (!end || *end != ':' || len < 0)
+            return NULL;
+        if (n-- == 0)
+            return strndup(end + 1, (size_t)len);
+        key = end + 1 + len + 1;
+    }
+}
+
+static const char *match_of(const json_t *t, const char *q)
+{
+    const char *name = json_string_value(json_object_get(t, "name"));
+    const char *comment = json_string_value(json_object_get(t, "comment"));
+
+    if (name && strcasestr(name, q))
+        return "name";
+    if (comment && strcasestr(comment, q))
+        return "comment";
+    return NULL;
+}
+
+static void search_add(struct search *s, const char *source, const char *db,
+                       const char *schema, const json_t *t)
+{
+    const char *m = match_of(t, s->q), *name;
+    char *id;
+
+    if (!m)
+        return;
+    name = json_string_value(json_object_get(t, "name"));
+    id = dsb_asprintf("%s\x1f%s\x1f%s\x1f%s", source, db, schema, name);
+    if (!id || json_object_get(s->seen, id)) {
+        free(id);
+        return;
+    }
+    json_object_set_new(s->seen, id, json_true());
+    free(id);
+    if (json_array_size(s->items) >= s->limit) {
+        s->truncated = 1;
+        return;
+    }
+    json_array_append_new(s->items, json_pack(
+        "{s:s, s:s, s:s, s:s, s:O*, s:O*, s:s}", "source", source, "database",
+        db, "schema", schema, "table", name, "kind", json_object_get(t, "kind"),
+        "comment", json_object_get(t, "comment"), "match", m));
+}
+
+static int search_visit(void *ctx, const char *source, const char *key,
+                        const json_t *doc)
+{
+    struct search *s = ctx;
+    char *slot = key_part(key, 0), *db = NULL, *schema = NULL;
+    const json_t *t;
+    size_t i;
+
+    if (!slot || !dsb_principal_may_use(s->c->principal, source) ||
+        (strcmp(slot, "list_tables") && strcmp(slot, "describe_table")))
+        goto done;
+    db = key_part(key, 1);
+    schema = key_part(key, 2);
+    if (!db || !schema)
+        goto done;
+    if (strcmp(slot, "describe_table") == 0)
+        search_add(s, source, db, schema, doc);
+    else
+        json_array_foreach(json_object_get(doc, "items"), i, t)
+            search_add(s, source, db, schema, t);
+done:
+    free(slot);
+    free(db);
+    free(schema);
+    return 0;
+}
+
+int dsb_svc_search(const struct dsb_ctx *c, const char *q, size_t limit,
+                   json_t **out, struct dsb_error *err)
+{
+    struct search s = {c, q, limit ? limit : 100, NULL, NULL, 0};
+
+    if (dsb_svc_require(c, DSB_SCOPE_READ, err) < 0)
+        return -1;
+    if (!q || !*q)
+        return dsb_error_set(err, DSB_E_INVALID, "the search needs a "
+                             "non-empty q");
+    s.items = json_array();
+    s.seen = json_object();
+    dsb_cache_foreach(c->gen->cache, search_visit, &s);
+    json_decref(s.seen);
+    *out = json_pack("{s:o, s:b}", "items", s.items, "truncated",
+                     s.truncated);
+    return 0;
+}
+
+/* ------------------------------------------------------ descriptions */
+
+json_t *dsb_svc_described(const struct dsb_ctx *c,
+                          const struct dsb_selection *sel,
+                          struct dsb_error *err)
+{
+    struct dsb_browse b = {.slot = DSB_SLOT_DESCRIBE_TABLE, .source =
+                           sel->source, .database = sel->database, .schema =
+                           sel->schema, .table = sel->table};
+    struct dsb_source *s = find_source(c, sel->source, err);
+    struct dsb_slot_args a;
+    const struct dsb_cached *v;
+    json_t *t = NULL;
+    int hit;
+
+    if (!s)
+        return NULL;
+    browse_args(&b, &a);
+    v = cached_call(c, s, &a, &hit, err);
+    if (v && v->doc)
+        t = json_incref(v->doc);
+    else if (v)
+        *err = v->err;
+    dsb_svc_release(c, v);
+    return t;
+}
+
+const char *dsb_svc_flat_schema(const struct dsb_ctx *c, const char *source)
+{
+    struct dsb_source *s = dsb_broker_source(c->gen->broker, source);
+
+    if (s && s->plugin && (s->plugin->vt.flags & DSB_SRC_FLAT_SCHEMA))
+        return s->plugin->vt.flat_schema;
+    return NULL;
+}
+
+/* A read spec through the cache (the context builder's spec function):
+ * described is the cached description, so a 1.1 plugin need not ask its
+ * catalog again. */
+int dsb_svc_read_spec(const struct dsb_ctx *c, struct dsb_source *s,
+                      const struct dsb_selection *sel,
+                      const struct dsb_read_target *t, int64_t *until,
+                      json_t **out, struct dsb_error *err)
+{
+    struct dsb_slot_args a = {.slot = DSB_SLOT_READ_SPEC, .database =
+                              sel->database, .schema = sel->schema, .table =
+                              sel->table, .target = t};
+    const struct dsb_cached *v;
+    json_t *described = NULL;
+    int hit, rc = 0;
+
+    if (dsb_source_takes_described(s) &&
+        !(described = dsb_svc_described(c, sel, err)))
+        return -1;
+    a.described = described;
+    v = cached_call(c, s, &a, &hit, err);
+    json_decref(described);
+    if (!v)
+        return -1;
+    if (v->expires_ms < *until)
+        *until = v->expires_ms;
+    if (v->doc)
+        *out = json_incref(v->doc);
+    else
+        rc = (*err = v->err, -1);
+    dsb_svc_release(c, v);
+    return rc;
+}

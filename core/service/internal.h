@@ -1,0 +1,55 @@
+/* Internals shared by the service's files (core/service/). */
+#ifndef DSB_CORE_SERVICE_INTERNAL_H
+#define DSB_CORE_SERVICE_INTERNAL_H
+
+#include <pthread.h>
+
+#include "jobs/jobs.h"
+#include "log.h"
+#include "metrics.h"
+#include "service/service.h"
+#include "util.h"
+
+struct dsb_service {
+    struct dsb_service_opts opts;
+    char *conf_dir, *plugin_dir;
+    pthread_rwlock_t gen_lock;
+    struct dsb_gen *gen;
+    long next_serial;
+    pthread_mutex_t reload_lock;
+    struct dsb_sessions *sessions;
+    struct dsb_jobs *jobs;      /* lives across reloads */
+    struct dsb_gen *jobs_gen;   /* holds the broker jobs is configured with */
+    struct dsb_metrics *metrics;
+    /* housekeeping (session expiry) */
+    pthread_t hk_thread;
+    pthread_mutex_t hk_mu;
+    pthread_cond_t hk_cv;
+    int hk_started, hk_stop;
+};
+
+/* Sets err to a refusal of the principal (DSB_FORBIDDEN_UPSTREAM); -1. */
+int dsb_svc_forbidden(struct dsb_error *err, const char *what,
+                      const char *detail, const char *hint);
+/* 0 when the call's principal may use every source named in the array
+ * names (borrowed); names that are not an array are unknown sources: only
+ * an unlimited principal may use them. */
+int dsb_svc_may_use_all(const struct dsb_ctx *c, const json_t *names);
+/* The session's selections as an array the caller frees (strings borrowed
+ * from *items, which the caller decrefs), after the source limits. */
+struct dsb_selection *dsb_svc_stored(const struct dsb_ctx *c, const char *id,
+                                     json_t **items, size_t *n,
+                                     struct dsb_error *err);
+/* The session's context as a new reference (for jobs). */
+json_t *dsb_svc_context_doc(const struct dsb_ctx *c, const char *session,
+                            const char *executor, struct dsb_error *err);
+/* A read spec through the cache; *until is lowered to when it goes
+ * stale.  A plugin with the ABI 1.1 slot gets the cached description. */
+int dsb_svc_read_spec(const struct dsb_ctx *c, struct dsb_source *s,
+                      const struct dsb_selection *sel,
+                      const struct dsb_read_target *t, int64_t *until,
+                      json_t **out, struct dsb_error *err);
+/* The deadline of one plugin call made within the call c. */
+int64_t dsb_svc_call_deadline(const struct dsb_ctx *c);
+
+#endif

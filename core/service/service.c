@@ -1,0 +1,389 @@
+/* The service's lifecycle: generations, stores, reload, housekeeping. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "service/internal.h"
+
+#define EXPIRY_INTERVAL_MS 60000
+
+/* -------------------------------------------------------- generations */
+
+static int principals_new(struct dsb_gen *g, const struct dsb_settings *st)
+{
+    g->anonymous.name = "anonymous";
+    g->anonymous.scopes = st->anonymous_scopes;
+    g->principals = calloc(st->n_tokens + 1, sizeof(*g->principals));
+    if (!g->principals)
+        return -1;
+    for (size_t i = 0; i < st->n_tokens; i++) {
+        g->principals[i].name = st->tokens[i].name;
+        g->principals[i].scopes = st->tokens[i].scopes;
+        g->principals[i].sources = st->tokens[i].sources;
+        g->principals[i].n_sources = st->tokens[i].n_sources;
+    }
+    return 0;
+}
+
+static struct dsb_gen *gen_new(struct dsb_service *svc, struct dsb_broker *b)
+{
+    const struct dsb_settings *st = &b->cfg->settings;
+    struct dsb_gen *g = calloc(1, sizeof(*g));
+
+    if (!g)
+        return NULL;
+    g->broker = b;
+    g->serial = ++svc->next_serial;
+    atomic_init(&g->refs, 1);
+    g->cache = dsb_cache_new(st->cache_max_entries, st->cache_ttl_ms,
+                             st->cache_error_ttl_ms);
+    if (!g->cache || principals_new(g, st) < 0) {
+        dsb_cache_free(g->cache);
+        free(g->principals);
+        free(g);
+        return NULL;
+    }
+    if (svc->opts.clock_ms)
+        dsb_cache_set_clock(g->cache, svc->opts.clock_ms);
+    for (size_t i = 0; i < st->n_cache_ttls; i++)
+        dsb_cache_set_source_ttl(g->cache, st->cache_ttls[i].source,
+                                 st->cache_ttls[i].ttl_ms);
+    return g;
+}
+
+struct dsb_gen *dsb_service_gen(struct dsb_service *svc)
+{
+    struct dsb_gen *g;
+
+    pthread_rwlock_rdlock(&svc->gen_lock);
+    g = dsb_gen_hold(svc->gen);
+    pthread_rwlock_unlock(&svc->gen_lock);
+    return g;
+}
+
+struct dsb_gen *dsb_gen_hold(struct dsb_gen *g)
+{
+    atomic_fetch_add(&g->refs, 1);
+    return g;
+}
+
+void dsb_gen_release(struct dsb_gen *g)
+{
+    if (!g || atomic_fetch_sub(&g->refs, 1) != 1)
+        return;
+    dsb_cache_free(g->cache);
+    dsb_broker_stop(g->broker);
+    free(g->principals);
+    free(g);
+}
+
+/* Installs g as the current generation; the old one goes when unused. */
+static void gen_swap(struct dsb_service *svc, struct dsb_gen *g)
+{
+    struct dsb_gen *old;
+
+    pthread_rwlock_wrlock(&svc->gen_lock);
+    old = svc->gen;
+    svc->gen = g;
+    pthread_rwlock_unlock(&svc->gen_lock);
+    dsb_gen_release(old);
+}
+
+/* ------------------------------------------------------------ logging */
+
+static void apply_logging(const struct dsb_broker *b)
+{
+    const char *lvl = json_string_value(json_object_get(b->cfg->broker,
+                                                        "log_level"));
+    const char *fmt = json_string_value(json_object_get(b->cfg->broker,
+                                                        "log_format"));
+    if (lvl && dsb_log_level_parse(lvl) >= 0)
+        dsb_log_set_level((enum dsb_log_level)dsb_log_level_parse(lvl));
+    dsb_log_set_json(fmt && strcmp(fmt, "json") == 0);
+}
+
+static void log_diags(const struct dsb_diags *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        dsb_logf(d->items[i].severity == DSB_SEV_ERROR ? DSB_LOG_ERROR
+                                                       : DSB_LOG_WARN,
+                 "config", "%s:%d:%d: %s", d->items[i].file ? d->items[i].file
+                 : "-", d->items[i].line, d->items[i].col,
+                 d->items[i].message);
+}
+
+static void log_sources(const struct dsb_broker *b)
+{
+    static const char *const st[] = {"open", "disabled", "failed"};
+
+    for (size_t i = 0; i < b->n_sources; i++) {
+        const struct dsb_source *src = &b->sources[i];
+        dsb_logf(src->state == DSB_SOURCE_FAILED ? DSB_LOG_WARN : DSB_LOG_INFO,
+                 NULL, "source %s (plugin %s, network %s): %s",
+                 src->conf->name, src->conf->plugin, src->network,
+                 st[src->state]);
+    }
+}
+
+/* -------------------------------------------------------------- state */
+
+static struct dsb_broker *load_broker(struct dsb_service *svc,
+                                      struct dsb_diags *d)
+{
+    struct dsb_broker_opts bo = {svc->conf_dir, svc->plugin_dir,
+                                 svc->opts.preflight};
+    return dsb_broker_start(&bo, d);
+}
+
+/* Sessions and jobs in state_dir; jobs borrow the current generation's
+ * configuration, secrets and AWS client (svc->jobs_gen holds it). */
+static int open_state(struct dsb_service *svc, const struct dsb_broker *b,
+                      struct dsb_diags *d)
+{
+    struct dsb_jobs_options jo = {0};
+    struct dsb_error err;
+
+    svc->sessions = dsb_sessions_open(b->cfg->state_dir, &err);
+    if (svc->sessions) {
+        dsb_sessions_set_idle_expiry(svc->sessions,
+                                     b->cfg->settings.session_idle_ms);
+        jo.cfg = b->cfg;
+        jo.secrets = b->secrets;
+        jo.aws = b->aws;
+        svc->jobs = dsb_jobs_open(&jo, &err);
+    }
+    if (!svc->sessions || !svc->jobs) {
+        dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0, "%s%s%s", err.message,
+                     err.detail[0] ? ": " : "", err.detail);
+        return -1;
+    }
+    svc->jobs_gen = dsb_service_gen(svc);
+    return 0;
+}
+
+/* Points the jobs service at generation g (before g serves calls). */
+static void jobs_follow(struct dsb_service *svc, struct dsb_gen *g)
+{
+    struct dsb_gen *old = svc->jobs_gen;
+
+    dsb_jobs_configure(svc->jobs, g->broker->cfg, g->broker->secrets,
+                       g->broker->aws);
+    svc->jobs_gen = dsb_gen_hold(g);
+    dsb_gen_release(old);
+}
+
+/* -------------------------------------------------------- housekeeping */
+
+void dsb_service_housekeeping(struct dsb_service *svc)
+{
+    struct dsb_gen *g = dsb_service_gen(svc);
+    int64_t idle = g->broker->cfg->settings.session_idle_ms;
+    long n;
+
+    dsb_sessions_set_idle_expiry(svc->sessions, idle);
+    n = dsb_sessions_expire(svc->sessions, idle);
+    if (n > 0)
+        dsb_logf(DSB_LOG_INFO, "sessions", "%ld idle session%s expired", n,
+                 n == 1 ? "" : "s");
+    dsb_gen_release(g);
+}
+
+/* Every minute, or every half idle expiry when that is shorter. */
+static int64_t housekeeping_period(struct dsb_service *svc)
+{
+    struct dsb_gen *g = dsb_service_gen(svc);
+    int64_t half = g->broker->cfg->settings.session_idle_ms / 2;
+
+    dsb_gen_release(g);
+    if (half < 100)
+        half = 100;
+    return half < EXPIRY_INTERVAL_MS ? half : EXPIRY_INTERVAL_MS;
+}
+
+static void *housekeeper(void *arg)
+{
+    struct dsb_service *svc = arg;
+    struct timespec at;
+
+    pthread_mutex_lock(&svc->hk_mu);
+    while (!svc->hk_stop) {
+        int64_t ms = housekeeping_period(svc);
+        clock_gettime(CLOCK_MONOTONIC, &at);
+        at.tv_sec += (time_t)(ms / 1000);
+        at.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (at.tv_nsec >= 1000000000L) {
+            at.tv_sec++;
+            at.tv_nsec -= 1000000000L;
+        }
+        if (pthread_cond_timedwait(&svc->hk_cv, &svc->hk_mu, &at) !=
+                ETIMEDOUT || svc->hk_stop)
+            continue;
+        pthread_mutex_unlock(&svc->hk_mu);
+        dsb_service_housekeeping(svc);
+        pthread_mutex_lock(&svc->hk_mu);
+    }
+    pthread_mutex_unlock(&svc->hk_mu);
+    return NULL;
+}
+
+static int start_housekeeper(struct dsb_service *svc)
+{
+    pthread_condattr_t ca;
+
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&svc->hk_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&svc->hk_mu, NULL);
+    svc->hk_started = pthread_create(&svc->hk_thread, NULL, housekeeper,
+                                     svc) == 0;
+    return svc->hk_started ? 0 : -1;
+}
+
+static void stop_housekeeper(struct dsb_service *svc)
+{
+    if (!svc->hk_started)
+        return;
+    pthread_mutex_lock(&svc->hk_mu);
+    svc->hk_stop = 1;
+    pthread_cond_signal(&svc->hk_cv);
+    pthread_mutex_unlock(&svc->hk_mu);
+    pthread_join(svc->hk_thread, NULL);
+    pthread_cond_destroy(&svc->hk_cv);
+    pthread_mutex_destroy(&svc->hk_mu);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+void dsb_service_close(struct dsb_service *svc)
+{
+    if (!svc)
+        return;
+    stop_housekeeper(svc);
+    dsb_jobs_close(svc->jobs);
+    dsb_gen_release(svc->jobs_gen);
+    dsb_gen_release(svc->gen);
+    dsb_sessions_close(svc->sessions);
+    dsb_metrics_free(svc->metrics);
+    pthread_rwlock_destroy(&svc->gen_lock);
+    pthread_mutex_destroy(&svc->reload_lock);
+    free(svc->conf_dir);
+    free(svc->plugin_dir);
+    free(svc);
+}
+
+static struct dsb_service *service_new(const struct dsb_service_opts *o)
+{
+    struct dsb_service *svc = calloc(1, sizeof(*svc));
+
+    if (!svc)
+        return NULL;
+    svc->opts = *o;
+    svc->conf_dir = dsb_strdup0(o->conf_dir);
+    svc->plugin_dir = dsb_strdup0(o->plugin_dir);
+    svc->opts.conf_dir = svc->conf_dir;
+    svc->opts.plugin_dir = svc->plugin_dir;
+    pthread_rwlock_init(&svc->gen_lock, NULL);
+    pthread_mutex_init(&svc->reload_lock, NULL);
+    svc->metrics = dsb_metrics_new();
+    if (!svc->metrics) {
+        dsb_service_close(svc);
+        return NULL;
+    }
+    return svc;
+}
+
+struct dsb_service *dsb_service_open(const struct dsb_service_opts *o,
+                                     struct dsb_diags *d)
+{
+    struct dsb_service *svc = service_new(o);
+    struct dsb_broker *b;
+
+    if (!svc)
+        return NULL;
+    b = load_broker(svc, d);
+    if (!b)
+        goto fail;
+    apply_logging(b);
+    svc->gen = gen_new(svc, b);
+    if (!svc->gen) {
+        dsb_broker_stop(b);
+        goto fail;
+    }
+    if (open_state(svc, b, d) < 0)
+        goto fail;
+    if (start_housekeeper(svc) < 0) {
+        dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0, "cannot start the "
+                     "housekeeping thread: %s", strerror(errno));
+        goto fail;
+    }
+    log_sources(b);
+    return svc;
+fail:
+    dsb_service_close(svc);
+    return NULL;
+}
+
+int dsb_service_reload(struct dsb_service *svc)
+{
+    struct dsb_diags d;
+    struct dsb_broker *b;
+    struct dsb_gen *g = NULL;
+
+    pthread_mutex_lock(&svc->reload_lock);
+    dsb_diags_init(&d);
+    b = load_broker(svc, &d);
+    log_diags(&d);
+    dsb_diags_free(&d);
+    if (b)
+        g = gen_new(svc, b);
+    if (!g) {
+        dsb_broker_stop(b);
+        pthread_mutex_unlock(&svc->reload_lock);
+        dsb_logf(DSB_LOG_ERROR, NULL, "reload rejected: the configuration "
+                 "has errors; the previous one keeps serving");
+        return -1;
+    }
+    apply_logging(b);
+    jobs_follow(svc, g);
+    gen_swap(svc, g);
+    log_sources(b);
+    pthread_mutex_unlock(&svc->reload_lock);
+    dsb_logf(DSB_LOG_INFO, NULL, "configuration reloaded (generation %ld); "
+             "listen, state_dir and limits apply at the next restart",
+             g->serial);
+    return 0;
+}
+
+struct dsb_metrics *dsb_service_metrics(struct dsb_service *svc)
+{
+    return svc->metrics;
+}
+
+int dsb_service_ready(struct dsb_service *svc)
+{
+    return dsb_sessions_writable(svc->sessions);
+}
+
+int dsb_svc_reload(const struct dsb_ctx *c, json_t **out,
+                   struct dsb_error *err)
+{
+    struct dsb_gen *g;
+
+    if (dsb_svc_require(c, DSB_SCOPE_ADMIN, err) < 0)
+        return -1;
+    if (dsb_service_reload(c->svc) < 0) {
+        dsb_error_set(err, DSB_E_CONFIG, "the configuration has errors; the "
+                      "previous one keeps serving");
+        dsb_error_hint(err, "run dsbroker check-config on the conf.d "
+                       "directory for every problem with its position");
+        return -1;
+    }
+    g = dsb_service_gen(c->svc);
+    *out = json_pack("{s:b, s:I}", "reloaded", 1, "config_generation",
+                     (json_int_t)g->serial);
+    dsb_gen_release(g);
+    return 0;
+}

@@ -1,0 +1,261 @@
+/*
+ * The service: every operation a client can do, typed, under every front
+ * door (HTTP /v1 and compatibility routes, the CLI, later MCP and the
+ * console).  Each operation takes a call context (request id, deadline,
+ * arena, principal, configuration generation) and returns 0 with a result,
+ * or -1 with a dsb_error.  The service owns the metadata cache (with
+ * single-flight loads), the sessions and jobs stores, metrics, the per-call
+ * deadline and housekeeping (a timer thread).  No HTTP type is visible here.
+ *
+ * Refusals are errors like any other: DSB_E_PERMISSION with upstream
+ * DSB_SCOPE_UPSTREAM (a scope is missing: the message names it, and
+ * err->detail holds the scope's name alone) or DSB_FORBIDDEN_UPSTREAM (a
+ * source outside the principal's limits, or another principal's session
+ * or job).
+ */
+#ifndef DSB_CORE_SERVICE_H
+#define DSB_CORE_SERVICE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "arena.h"
+#include "broker.h"
+#include "cache.h"
+#include "sessions.h"
+#include "settings.h"
+
+#define DSB_SCOPE_UPSTREAM "dsb:insufficient_scope"
+#define DSB_FORBIDDEN_UPSTREAM "dsb:forbidden"
+#define DSB_UNAUTH_UPSTREAM "dsb:unauthenticated"
+/* The cache's "source" under which contexts are memoised (no configured
+ * source can have this name). */
+#define DSB_CONTEXT_CACHE "(contexts)"
+
+struct dsb_service;
+struct dsb_metrics;
+struct dsb_jobs;
+
+/* One configuration generation: the broker and its cache.  A call holds
+ * the generation it started with (refcount). */
+/* Who is calling.  Borrowed from a generation: valid while the call holds
+ * it. */
+struct dsb_principal {
+    const char *name;          /* token name, or "anonymous" */
+    unsigned scopes;           /* DSB_SCOPE_* (admin: all) */
+    char *const *sources;      /* NULL: every source */
+    size_t n_sources;
+};
+
+struct dsb_gen {
+    struct dsb_broker *broker;
+    struct dsb_cache *cache;
+    struct dsb_principal anonymous;   /* auth off */
+    struct dsb_principal *principals; /* one per settings token */
+    atomic_long refs;
+    long serial;
+};
+
+/* One call's context, filled by the front door. */
+struct dsb_ctx {
+    struct dsb_service *svc;
+    const char *request_id;    /* never NULL; reaches plugins */
+    int64_t deadline_ms;       /* monotonic; 0: none beyond each plugin
+                                * call's limits.plugin_timeout_ms */
+    struct dsb_arena *arena;   /* freed by the front door after the call */
+    const struct dsb_principal *principal; /* never NULL */
+    struct dsb_gen *gen;       /* held by the front door for the call */
+};
+
+struct dsb_service_opts {
+    const char *conf_dir;
+    const char *plugin_dir;    /* NULL: config / default */
+    int preflight;             /* open each source in a child first */
+    int64_t (*clock_ms)(void); /* monotonic clock of the cache (tests); NULL:
+                                * dsb_monotonic_ms */
+};
+
+/* ------------------------------------------------------------ lifecycle */
+
+/* Loads conf.d, opens the stores, starts the housekeeping thread.  NULL
+ * with every reason in d. */
+struct dsb_service *dsb_service_open(const struct dsb_service_opts *o,
+                                     struct dsb_diags *d);
+void dsb_service_close(struct dsb_service *svc);
+/* Loads conf.d again; a configuration with errors changes nothing (-1,
+ * reasons logged).  Calls in flight finish on their generation. */
+int dsb_service_reload(struct dsb_service *svc);
+/* The current generation, held (release with dsb_gen_release). */
+struct dsb_gen *dsb_service_gen(struct dsb_service *svc);
+struct dsb_gen *dsb_gen_hold(struct dsb_gen *g);
+void dsb_gen_release(struct dsb_gen *g);
+struct dsb_metrics *dsb_service_metrics(struct dsb_service *svc);
+/* Runs housekeeping now (session expiry); what the timer thread does. */
+void dsb_service_housekeeping(struct dsb_service *svc);
+/* 0 when the state store takes writes (readiness). */
+int dsb_service_ready(struct dsb_service *svc);
+
+/* ------------------------------------------------------------ principals */
+
+/* The principal of a request that presents bearer (NULL: none) under the
+ * generation's settings: the anonymous one when auth is off, else the
+ * token's.  When auth is on and the token is missing or unknown: -1 with
+ * code DSB_E_AUTH, upstream DSB_UNAUTH_UPSTREAM, detail "missing" or
+ * "invalid". */
+int dsb_svc_authenticate(struct dsb_service *svc, struct dsb_gen *g,
+                         const char *bearer, const struct dsb_principal **out,
+                         struct dsb_error *err);
+/* 0 when the call's principal holds scope, else -1 (insufficient scope). */
+int dsb_svc_require(const struct dsb_ctx *c, unsigned scope,
+                    struct dsb_error *err);
+/* Non-zero when the principal may use the source. */
+int dsb_principal_may_use(const struct dsb_principal *p, const char *source);
+
+/* --------------------------------------------------------------- sources */
+
+int dsb_svc_sources(const struct dsb_ctx *c, json_t **out,
+                    struct dsb_error *err);
+/* One source with its health (a check). */
+int dsb_svc_source(const struct dsb_ctx *c, const char *name, json_t **out,
+                   struct dsb_error *err);
+int dsb_svc_source_check(const struct dsb_ctx *c, const char *name,
+                         json_t **out, struct dsb_error *err);
+/* Flushes the source's cached metadata (admin). */
+int dsb_svc_source_refresh(const struct dsb_ctx *c, const char *name,
+                           json_t **out, struct dsb_error *err);
+int dsb_svc_plugins(const struct dsb_ctx *c, json_t **out,
+                    struct dsb_error *err);
+int dsb_svc_plugin_schema(const struct dsb_ctx *c, const char *name,
+                          json_t **out, struct dsb_error *err);
+/* The source, after the read scope and the principal's limits. */
+struct dsb_source *dsb_svc_use_source(const struct dsb_ctx *c,
+                                      const char *name,
+                                      struct dsb_error *err);
+
+/* ---------------------------------------------------------------- browse */
+
+/* A browse request: one page of a listing, or one table. */
+struct dsb_browse {
+    enum dsb_slot slot;        /* LIST_DATABASES .. DESCRIBE_TABLE */
+    const char *source, *database, *schema, *table;
+    const char *filter, *page_token;
+    size_t page_size;          /* 0: the plugin's default */
+};
+
+/* A cache key: (source, key).  Built by dsb_svc_browse_key. */
+struct dsb_svc_key {
+    const char *source;        /* borrowed from the generation */
+    char *key;                 /* malloc'd; dsb_svc_key_free */
+};
+void dsb_svc_key_free(struct dsb_svc_key *k);
+
+/* The cache key of a browse after the access checks (scope, source). */
+int dsb_svc_browse_key(const struct dsb_ctx *c, const struct dsb_browse *b,
+                       struct dsb_svc_key *key, struct dsb_error *err);
+/* A fresh cached entry for key or NULL (nothing loaded, nothing waited
+ * for): the front door's fast path. */
+const struct dsb_cached *dsb_svc_peek(const struct dsb_ctx *c,
+                                      const struct dsb_svc_key *key);
+/* The answer of a browse: a held entry (dsb_svc_release) whose doc is NULL
+ * for the plugin's error (in its err), loaded once on a miss however many
+ * callers ask at once.  *hit tells whether it was cached.  NULL with err
+ * set when refused. */
+const struct dsb_cached *dsb_svc_browse(const struct dsb_ctx *c,
+                                        const struct dsb_browse *b, int *hit,
+                                        struct dsb_error *err);
+void dsb_svc_release(const struct dsb_ctx *c, const struct dsb_cached *v);
+/* Every page of a listing (b->page_token ignored) as {"items": [...]}. */
+int dsb_svc_browse_all(const struct dsb_ctx *c, const struct dsb_browse *b,
+                       json_t **out, struct dsb_error *err);
+/* Tables whose name or comment contains q (case-insensitive), over what
+ * the broker has listed and still caches, of the sources the principal may
+ * use: {"items": [{"source", "database", "schema", "table", "kind",
+ * "comment", "match"}], "truncated"}. */
+int dsb_svc_search(const struct dsb_ctx *c, const char *q, size_t limit,
+                   json_t **out, struct dsb_error *err);
+
+/* -------------------------------------------------------------- sessions */
+
+/* The session exists and is the principal's (or the principal is an
+ * admin); scope checked first. */
+int dsb_svc_session_access(const struct dsb_ctx *c, const char *id,
+                           unsigned scope, struct dsb_error *err);
+int dsb_svc_session_create(const struct dsb_ctx *c,
+                           char id[DSB_SESSION_ID_MAX + 1],
+                           struct dsb_error *err);
+/* Creates the session id for the principal when absent (compatibility
+ * routes), then checks it is the principal's. */
+int dsb_svc_session_ensure(const struct dsb_ctx *c, const char *id,
+                           struct dsb_error *err);
+int dsb_svc_session_get(const struct dsb_ctx *c, const char *id,
+                        json_t **out, struct dsb_error *err);
+/* The principal's sessions (an admin's: everybody's). */
+int dsb_svc_sessions_list(const struct dsb_ctx *c, json_t **out,
+                          struct dsb_error *err);
+int dsb_svc_session_delete(const struct dsb_ctx *c, const char *id,
+                           struct dsb_error *err);
+int dsb_svc_selections(const struct dsb_ctx *c, const char *id,
+                       json_t **out, struct dsb_error *err);
+/* Describes each selection (through the cache) and stores them in one
+ * transaction; replace: sources whose selections are replaced (compat; may
+ * be NULL).  *stored (may be NULL): the resulting selection objects. */
+int dsb_svc_select(const struct dsb_ctx *c, const char *id,
+                   const struct dsb_selection *sel, size_t n,
+                   const char *const *replace, size_t n_replace,
+                   json_t **stored, struct dsb_error *err);
+int dsb_svc_unselect(const struct dsb_ctx *c, const char *id,
+                     int64_t selection_id, struct dsb_error *err);
+/* The described table of a selection (a new reference), through the
+ * cache; NULL with err set. */
+json_t *dsb_svc_described(const struct dsb_ctx *c,
+                          const struct dsb_selection *sel,
+                          struct dsb_error *err);
+/* The flat schema name of a source whose plugin has one level less. */
+const char *dsb_svc_flat_schema(const struct dsb_ctx *c, const char *source);
+
+/* --------------------------------------------------------------- context */
+
+/* The session's Spark context for executor (NULL: routed), memoised: a
+ * held entry as dsb_svc_browse's. */
+const struct dsb_cached *dsb_svc_context(const struct dsb_ctx *c,
+                                         const char *session,
+                                         const char *executor, int *hit,
+                                         struct dsb_error *err);
+
+/* ------------------------------------------------------------------ jobs */
+
+struct dsb_job_params {
+    const char *code, *entry_point, *name, *executor; /* borrowed */
+    const json_t *args;                               /* strings or NULL */
+    long timeout_seconds;                             /* 0: the default */
+};
+
+/* Where the session's job would run and why: the context's "route". */
+int dsb_svc_plan(const struct dsb_ctx *c, const char *session,
+                 const char *executor, json_t **out, struct dsb_error *err);
+int dsb_svc_job_submit(const struct dsb_ctx *c, const char *session,
+                       const struct dsb_job_params *p, json_t **job,
+                       struct dsb_error *err);
+int dsb_svc_job_get(const struct dsb_ctx *c, const char *id, json_t **job,
+                    struct dsb_error *err);
+int dsb_svc_jobs_list(const struct dsb_ctx *c, const char *session,
+                      json_t **out, struct dsb_error *err);
+int dsb_svc_job_cancel(const struct dsb_ctx *c, const char *id, json_t **job,
+                       struct dsb_error *err);
+/* The last `lines` lines of each log stream. */
+int dsb_svc_job_logs(const struct dsb_ctx *c, const char *id, long lines,
+                     json_t **out, struct dsb_error *err);
+int dsb_svc_job_result(const struct dsb_ctx *c, const char *id, size_t limit,
+                       json_t **out, struct dsb_error *err);
+
+/* ----------------------------------------------------------------- admin */
+
+/* Loads conf.d again (admin): {"reloaded": true, "config_generation"}, or
+ * DSB_E_CONFIG when the new configuration has errors (nothing changed). */
+int dsb_svc_reload(const struct dsb_ctx *c, json_t **out,
+                   struct dsb_error *err);
+
+#endif
