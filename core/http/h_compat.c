@@ -10,44 +10,21 @@
 
 #include "http.h"
 
-#define MAX_PAGES 1000
-
-/* Every page of a listing, items appended to *items (new array). */
-static int collect_all(struct dsb_req *r, struct dsb_source *s,
-                       struct dsb_data_req *d, json_t **items,
-                       const struct dsb_cached **failed)
+/* Every page of a listing; replies the error itself. */
+static int collect_all(struct dsb_req *r, struct dsb_browse *b,
+                       json_t **items)
 {
-    char *token = NULL;
-    int rc = 0;
+    struct dsb_error err;
+    json_t *all = NULL;
 
-    *items = json_array();
-    for (int page = 0; page < MAX_PAGES; page++) {
-        const struct dsb_cached *v = dsb_data_get(r, s, d);
-        const char *next;
-        if (!v || !v->doc) {
-            *failed = v;
-            rc = -1;
-            break;
-        }
-        json_array_extend(*items, json_object_get(v->doc, "items"));
-        next = json_string_value(json_object_get(v->doc, "next_page_token"));
-        free(token);
-        token = next ? strdup(next) : NULL;
-        dsb_cache_release(r->gen->cache, v);
-        if (!token)
-            break;
-        d->page_token = token;
+    *items = NULL;
+    if (dsb_svc_browse_all(&r->ctx, b, &all, &err) < 0) {
+        dsb_reply_error(r, &err);
+        return -1;
     }
-    free(token);
-    d->page_token = NULL;
-    return rc;
-}
-
-static void reply_failed(struct dsb_req *r, const struct dsb_cached *v)
-{
-    dsb_reply_cached(r, v);
-    if (v)
-        dsb_cache_release(r->gen->cache, v);
+    *items = json_incref(json_object_get(all, "items"));
+    json_decref(all);
+    return 0;
 }
 
 static json_t *names_of(const json_t *items)
@@ -63,31 +40,25 @@ static json_t *names_of(const json_t *items)
 
 /* The source `name` if it uses `plugin` (404 otherwise, as the original's
  * "Connection not found"). */
-static struct dsb_source *plugin_source(struct dsb_req *r, const char *name,
-                                        const char *plugin)
+static int plugin_source(struct dsb_req *r, const char *name,
+                         const char *plugin)
 {
     struct dsb_source *s = dsb_broker_source(r->gen->broker, name);
 
     r->compat = 1;
-    if (s && strcmp(s->conf->plugin, plugin) != 0)
-        s = NULL;
-    if (!s) {
-        dsb_reply_problem(r, 404, "not_found", "connection not found", name,
-                          "GET /postgres/connections lists them");
-        return NULL;
-    }
-    return dsb_req_source(r, name);
+    if (s && strcmp(s->conf->plugin, plugin) == 0)
+        return 0;
+    dsb_reply_problem(r, 404, "not_found", "connection not found", name,
+                      "GET /postgres/connections lists them");
+    return -1;
 }
 
-static void list_names(struct dsb_req *r, struct dsb_source *s,
-                       struct dsb_data_req *d, const char *member)
+static void list_names(struct dsb_req *r, struct dsb_browse *b,
+                       const char *member)
 {
-    const struct dsb_cached *failed = NULL;
     json_t *items = NULL;
 
-    if (collect_all(r, s, d, &items, &failed) < 0)
-        reply_failed(r, failed);
-    else
+    if (collect_all(r, b, &items) == 0)
         dsb_reply_json(r, 200, json_pack("{s:b, s:o}", "success", 1, member,
                                          names_of(items)));
     json_decref(items);
@@ -98,12 +69,19 @@ static void list_names(struct dsb_req *r, struct dsb_source *s,
 void dsb_h_compat_pg_connections(struct dsb_req *r)
 {
     struct dsb_broker *b = r->gen->broker;
-    json_t *list = json_array();
+    struct dsb_error err;
+    json_t *list;
 
+    r->compat = 1;
+    if (dsb_svc_require(&r->ctx, DSB_SCOPE_READ, &err) < 0) {
+        dsb_reply_error(r, &err);
+        return;
+    }
+    list = json_array();
     for (size_t i = 0; i < b->n_sources; i++) {
         const struct dsb_source *s = &b->sources[i];
         if (strcmp(s->conf->plugin, "postgres") != 0 || !s->conf->enabled ||
-            !dsb_req_may_use(r, s->conf->name))
+            !dsb_principal_may_use(r->ctx.principal, s->conf->name))
             continue;
         json_array_append_new(list, json_pack("{s:s, s:s, s:b}", "name",
                               s->conf->name, "description",
@@ -116,20 +94,20 @@ void dsb_h_compat_pg_connections(struct dsb_req *r)
 
 void dsb_h_compat_pg_databases(struct dsb_req *r)
 {
-    struct dsb_source *s = plugin_source(r, r->params[0], "postgres");
-    struct dsb_data_req d = {.kind = DSB_K_DATABASES};
+    struct dsb_browse b = {.slot = DSB_SLOT_LIST_DATABASES, .source =
+                           r->params[0]};
 
-    if (s)
-        list_names(r, s, &d, "databases");
+    if (plugin_source(r, r->params[0], "postgres") == 0)
+        list_names(r, &b, "databases");
 }
 
 void dsb_h_compat_pg_schemas(struct dsb_req *r)
 {
-    struct dsb_source *s = plugin_source(r, r->params[0], "postgres");
-    struct dsb_data_req d = {.kind = DSB_K_SCHEMAS, .database = r->params[1]};
+    struct dsb_browse b = {.slot = DSB_SLOT_LIST_SCHEMAS, .source =
+                           r->params[0], .database = r->params[1]};
 
-    if (s)
-        list_names(r, s, &d, "schemas");
+    if (plugin_source(r, r->params[0], "postgres") == 0)
+        list_names(r, &b, "schemas");
 }
 
 /* {"name", "type", "nullable"} per column (all of them). */
@@ -151,20 +129,15 @@ static json_t *compat_columns(const json_t *table, int nullable)
 
 void dsb_h_compat_pg_tables(struct dsb_req *r)
 {
-    struct dsb_source *s = plugin_source(r, r->params[0], "postgres");
-    struct dsb_data_req d = {.kind = DSB_K_TABLES, .database = r->params[1],
-                             .schema = r->params[2]};
-    const struct dsb_cached *failed = NULL;
+    struct dsb_browse b = {.slot = DSB_SLOT_LIST_TABLES, .source =
+                           r->params[0], .database = r->params[1], .schema =
+                           r->params[2]};
     json_t *items = NULL, *out, *t;
     size_t i;
 
-    if (!s)
+    if (plugin_source(r, r->params[0], "postgres") < 0 ||
+        collect_all(r, &b, &items) < 0)
         return;
-    if (collect_all(r, s, &d, &items, &failed) < 0) {
-        reply_failed(r, failed);
-        json_decref(items);
-        return;
-    }
     out = json_array();
     json_array_foreach(items, i, t)
         json_array_append_new(out, json_pack("{s:O, s:s, s:o}", "name",
@@ -186,24 +159,18 @@ static const char **sources_of(struct dsb_req *r, const char *plugin,
     *n = 0;
     for (size_t i = 0; out && i < b->n_sources; i++)
         if (strcmp(b->sources[i].conf->plugin, plugin) == 0 &&
-            dsb_req_may_use(r, b->sources[i].conf->name))
+            dsb_principal_may_use(r->ctx.principal,
+                                  b->sources[i].conf->name))
             out[(*n)++] = b->sources[i].conf->name;
     return out;
 }
 
-/* The described table of a selection (cached by dsb_select_tables). */
+/* The described table of a selection (cached by the select). */
 static json_t *described(struct dsb_req *r, const struct dsb_selection *sel)
 {
-    struct dsb_data_req d = {.kind = DSB_K_DESCRIBE, .database =
-                             sel->database, .schema = sel->schema, .table =
-                             sel->table};
-    struct dsb_source *s = dsb_broker_source(r->gen->broker, sel->source);
-    const struct dsb_cached *v = s ? dsb_data_get(r, s, &d) : NULL;
-    json_t *t = v && v->doc ? json_incref(v->doc) : NULL;
+    struct dsb_error err;
 
-    if (v)
-        dsb_cache_release(r->gen->cache, v);
-    return t;
+    return dsb_svc_described(&r->ctx, sel, &err);
 }
 
 static struct dsb_selection *body_tables(struct dsb_req *r, const json_t *body,
@@ -278,12 +245,13 @@ static void select_common(struct dsb_req *r, struct dsb_selection *sel,
     const char **srcs = sources_of(r, plugin, &n_src);
     struct dsb_error err;
 
-    if (!incomplete(r, sel, n) &&
-        dsb_sessions_ensure(r->srv->sessions, r->params[0], &err) < 0)
+    if (incomplete(r, sel, n))
+        ;
+    else if (dsb_svc_session_ensure(&r->ctx, r->params[0], &err) < 0 ||
+             dsb_svc_select(&r->ctx, r->params[0], sel, n, srcs, n_src, NULL,
+                            &err) < 0)
         dsb_reply_error(r, &err);
-    else if (!r->responded &&
-             dsb_select_tables(r, r->params[0], sel, n, srcs, n_src,
-                               NULL) == 0)
+    else
         reply_selected(r, sel, n, strcmp(plugin, "postgres") == 0);
     free(srcs);
 }
@@ -303,7 +271,7 @@ void dsb_h_compat_pg_select(struct dsb_req *r)
     if (!conn)
         dsb_reply_problem(r, 422, "invalid", "the body needs "
                           "\"connection_name\"", NULL, NULL);
-    else if (plugin_source(r, conn, "postgres") &&
+    else if (plugin_source(r, conn, "postgres") == 0 &&
              (sel = body_tables(r, body, &n)) != NULL) {
         for (size_t i = 0; i < n; i++)
             sel[i].source = conn;
@@ -323,19 +291,38 @@ static const char *schema_of(struct dsb_req *r, const char *source)
         ? s->plugin->vt.flat_schema : "default";
 }
 
+/* The read scope of the Glue listings (which may find no source to ask);
+ * replies itself. */
+static int compat_read(struct dsb_req *r)
+{
+    struct dsb_error err;
+
+    r->compat = 1;
+    if (dsb_svc_require(&r->ctx, DSB_SCOPE_READ, &err) == 0)
+        return 0;
+    dsb_reply_error(r, &err);
+    return -1;
+}
+
 void dsb_h_compat_glue_databases(struct dsb_req *r)
 {
     size_t n = 0;
     const char **srcs = sources_of(r, "glue", &n);
-    json_t *names = json_array(), *seen = json_object(), *items, *it;
-    const struct dsb_cached *failed = NULL;
+    json_t *names, *seen, *items, *it;
+    int failed = 0;
 
-    r->compat = 1;
+    if (compat_read(r) < 0) {
+        free(srcs);
+        return;
+    }
+    names = json_array();
+    seen = json_object();
     for (size_t i = 0; srcs && i < n && !failed; i++) {
-        struct dsb_data_req d = {.kind = DSB_K_DATABASES};
+        struct dsb_browse b = {.slot = DSB_SLOT_LIST_DATABASES, .source =
+                               srcs[i]};
         size_t k;
-        if (collect_all(r, dsb_broker_source(r->gen->broker, srcs[i]), &d,
-                        &items, &failed) == 0)
+        failed = collect_all(r, &b, &items) < 0;
+        if (!failed)
             json_array_foreach(items, k, it)
                 if (!json_object_get(seen, json_string_value(
                         json_object_get(it, "name"))) &&
@@ -344,9 +331,7 @@ void dsb_h_compat_glue_databases(struct dsb_req *r)
                     json_array_append(names, json_object_get(it, "name"));
         json_decref(items);
     }
-    if (failed)
-        reply_failed(r, failed);
-    else
+    if (!failed)
         dsb_reply_json(r, 200, json_pack("{s:b, s:O}", "success", 1,
                                          "databases", names));
     json_decref(names);
@@ -367,31 +352,32 @@ void dsb_h_compat_glue_tables(struct dsb_req *r)
 {
     size_t n = 0;
     const char **srcs = sources_of(r, "glue", &n);
-    const struct dsb_cached *failed = NULL;
-    json_t *items = NULL, *out = NULL, *t;
+    struct dsb_error err;
+    json_t *all = NULL, *out = NULL, *t;
+    int failed = 0;
 
-    r->compat = 1;
+    if (compat_read(r) < 0) {
+        free(srcs);
+        return;
+    }
     for (size_t i = 0; srcs && i < n && !out; i++) {
-        struct dsb_data_req d = {.kind = DSB_K_TABLES, .database =
-                                 r->params[0], .schema = schema_of(r,
-                                                                   srcs[i])};
+        struct dsb_browse b = {.slot = DSB_SLOT_LIST_TABLES, .source =
+                               srcs[i], .database = r->params[0], .schema =
+                               schema_of(r, srcs[i])};
         size_t k;
+        failed = dsb_svc_browse_all(&r->ctx, &b, &all, &err) < 0;
         if (failed)
-            dsb_cache_release(r->gen->cache, failed);
-        failed = NULL;
-        if (collect_all(r, dsb_broker_source(r->gen->broker, srcs[i]), &d,
-                        &items, &failed) == 0) {
-            out = json_array();
-            json_array_foreach(items, k, t)
-                json_array_append_new(out, glue_table(t));
-        }
-        json_decref(items);
+            continue;
+        out = json_array();
+        json_array_foreach(json_object_get(all, "items"), k, t)
+            json_array_append_new(out, glue_table(t));
+        json_decref(all);
     }
     if (out)
         dsb_reply_json(r, 200, json_pack("{s:b, s:o}", "success", 1,
                                          "tables", out));
     else if (failed)
-        reply_failed(r, failed);
+        dsb_reply_error(r, &err);
     else
         dsb_reply_problem(r, 404, "not_found", "no Glue source has this "
                           "database", r->params[0], NULL);
@@ -420,6 +406,19 @@ static void locate_glue(struct dsb_req *r, struct dsb_selection *sel,
     }
 }
 
+/* Replies the refusal when the session is another principal's (an absent
+ * one is not refused: it would be created). */
+static int session_refused(struct dsb_req *r)
+{
+    struct dsb_error err;
+
+    if (dsb_svc_session_access(&r->ctx, r->params[0], DSB_SCOPE_SESSIONS,
+                               &err) == 0 || err.code == DSB_E_NOT_FOUND)
+        return 0;
+    dsb_reply_error(r, &err);
+    return 1;
+}
+
 void dsb_h_compat_glue_select(struct dsb_req *r)
 {
     json_t *body;
@@ -438,7 +437,7 @@ void dsb_h_compat_glue_select(struct dsb_req *r)
         srcs = sources_of(r, "glue", &n_src);
         for (size_t i = 0; srcs && i < n; i++)
             locate_glue(r, &sel[i], srcs, n_src);
-        if (n_src == 0 && n > 0)
+        if (n_src == 0 && n > 0 && !session_refused(r))
             dsb_reply_problem(r, 404, "not_found", "no Glue source is "
                               "configured", NULL, NULL);
         else

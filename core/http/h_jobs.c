@@ -7,10 +7,8 @@
 #include <string.h>
 
 #include "http.h"
-#include "jobs/jobs.h"
 #include "options.h"
 
-#define LOG_TAIL_BYTES (1u << 20)
 #define LOG_LINES_DEFAULT 200
 #define RESULT_LIMIT_DEFAULT 100
 #define RESULT_LIMIT_MAX 10000
@@ -138,82 +136,6 @@ static int parse_body(struct dsb_req *r, const json_t *o, struct job_body *b)
     return 0;
 }
 
-/* Read specs for the job, from the context: each table's network and
- * secret references, then one entry with the context's spark_submit. */
-static json_t *context_specs(const json_t *ctx)
-{
-    json_t *specs = json_array(), *t;
-    size_t i;
-
-    json_array_foreach(json_object_get(ctx, "tables"), i, t)
-        json_array_append_new(specs, json_pack(
-            "{s:O, s:O*}", "network", json_object_get(t, "network"),
-            "secret_options", json_object_get(json_object_get(t, "read"),
-                                              "secret_options")));
-    json_array_append_new(specs, json_pack("{s:O}", "spark_submit",
-                                           json_object_get(ctx,
-                                                           "spark_submit")));
-    return specs;
-}
-
-/* The names of the sources of the context's tables, each once. */
-static json_t *context_sources(const json_t *ctx)
-{
-    json_t *names = json_array(), *t, *v;
-    size_t i, k;
-
-    json_array_foreach(json_object_get(ctx, "tables"), i, t) {
-        const char *s = json_string_value(json_object_get(t, "source"));
-        int seen = !s;
-        json_array_foreach(names, k, v)
-            seen |= strcmp(json_string_value(v), s) == 0;
-        if (!seen)
-            json_array_append_new(names, json_string(s));
-    }
-    return names;
-}
-
-/* The context's routing decision as a jobs route (networks not needed:
- * the jobs service checks them again from the specs). */
-static void context_route(const json_t *ctx, struct dsb_route *route)
-{
-    const json_t *rt = json_object_get(ctx, "route");
-    const char *e = json_string_value(json_object_get(rt, "executor"));
-    const char *t = json_string_value(json_object_get(rt, "executor_type"));
-    const char *why = json_string_value(json_object_get(rt, "reason"));
-
-    memset(route, 0, sizeof(*route));
-    snprintf(route->executor, sizeof(route->executor), "%s", e ? e : "");
-    snprintf(route->type, sizeof(route->type), "%s", t ? t : "");
-    snprintf(route->reason, sizeof(route->reason), "%s", why ? why : "");
-}
-
-/* The session's context for the job; replies itself and returns NULL. */
-static json_t *session_context(struct dsb_req *r, const char *executor)
-{
-    struct dsb_selection *sel = NULL;
-    struct dsb_context_opts o;
-    struct dsb_error err;
-    json_t *items = NULL, *ctx = NULL;
-    size_t n = 0;
-
-    if (dsb_sessions_selections(r->srv->sessions, r->params[0], &items,
-                                &err) < 0) {
-        dsb_reply_error(r, &err);
-        return NULL;
-    }
-    sel = dsb_stored_selections(r, items, &n);
-    if (sel) {
-        dsb_data_context_opts(r, &o);
-        if (dsb_context_build(r->gen->broker, sel, n, executor, &o, &ctx,
-                              &err) < 0)
-            dsb_reply_error(r, &err);
-    }
-    free(sel);
-    json_decref(items);
-    return ctx;
-}
-
 static void reply_job(struct dsb_req *r, int status, json_t *job)
 {
     char loc[128];
@@ -224,109 +146,49 @@ static void reply_job(struct dsb_req *r, int status, json_t *job)
     dsb_reply_json(r, status, job);
 }
 
-static void submit(struct dsb_req *r, const struct job_body *b,
-                   const json_t *ctx)
-{
-    struct dsb_job_request jr = {0};
-    struct dsb_route route;
-    struct dsb_error err;
-    json_t *specs = context_specs(ctx), *sources = context_sources(ctx);
-    json_t *job = NULL;
-
-    context_route(ctx, &route);
-    jr.sources = sources;
-    jr.session_id = r->params[0];
-    jr.code = b->code;
-    jr.entry_point = b->entry_point;
-    jr.name = b->name;
-    jr.args = b->args;
-    jr.executor = b->executor;
-    jr.timeout_seconds = b->timeout;
-    jr.read_specs = specs;
-    jr.route = &route;
-    if (dsb_jobs_submit(r->srv->jobs, &jr, &job, &err) < 0)
-        dsb_reply_error(r, &err);
-    else
-        reply_job(r, 202, job);
-    json_decref(sources);
-    json_decref(specs);
-}
-
 void dsb_h_job_submit(struct dsb_req *r)
 {
-    json_t *body = dsb_req_json(r), *ctx = NULL;
+    json_t *body = dsb_req_json(r), *job = NULL;
     struct job_body b = {0};
+    struct dsb_job_params p;
+    struct dsb_error err;
 
-    if (body && parse_body(r, body, &b) == 0 &&
-        (ctx = session_context(r, b.executor && *b.executor ? b.executor
-                                                            : NULL)))
-        submit(r, &b, ctx);
-    json_decref(ctx);
+    if (body && parse_body(r, body, &b) == 0) {
+        p = (struct dsb_job_params){b.code, b.entry_point, b.name,
+                                    b.executor, b.args, b.timeout};
+        if (dsb_svc_job_submit(&r->ctx, r->params[0], &p, &job, &err) < 0)
+            dsb_reply_error(r, &err);
+        else
+            reply_job(r, 202, job);
+    }
     json_decref(body);
 }
 
-/* The job {id} when the token may use every source it reads; replies
- * 404/403 itself and returns NULL. */
-static json_t *allowed_job(struct dsb_req *r)
+/* Replies 200 with *out (taken), or the error; out is read after the call
+ * that fills it has run. */
+static void reply(struct dsb_req *r, int rc, json_t **out,
+                  const struct dsb_error *err)
 {
-    struct dsb_error err;
-    json_t *job = NULL;
-
-    if (dsb_jobs_get(r->srv->jobs, r->params[0], &job, &err) < 0) {
-        dsb_reply_error(r, &err);
-        return NULL;
-    }
-    if (dsb_req_may_use_all(r, json_object_get(job, "sources")))
-        return job;
-    dsb_reply_problem(r, 403, "forbidden", "this token may not use a source "
-                      "the job reads", r->params[0], "use a token whose "
-                      "sources include every source of the job");
-    json_decref(job);
-    return NULL;
-}
-
-/* 0 when the token may use the job {id}; replies 404/403 itself. */
-static int check_job(struct dsb_req *r)
-{
-    json_t *job = allowed_job(r);
-    int rc = job ? 0 : -1;
-
-    json_decref(job);
-    return rc;
+    if (rc < 0)
+        dsb_reply_error(r, err);
+    else
+        dsb_reply_json(r, 200, *out);
 }
 
 void dsb_h_job_get(struct dsb_req *r)
 {
-    json_t *job = allowed_job(r);
+    struct dsb_error err;
+    json_t *job = NULL;
 
-    if (job)
-        dsb_reply_json(r, 200, job);
-}
-
-/* Drops the jobs that read a source the token may not use. */
-static void hide_forbidden_jobs(struct dsb_req *r, json_t *list)
-{
-    json_t *items = json_object_get(list, "items");
-
-    for (size_t i = json_array_size(items); i-- > 0;)
-        if (!dsb_req_may_use_all(r, json_object_get(json_array_get(items, i),
-                                                     "sources")))
-            json_array_remove(items, i);
+    reply(r, dsb_svc_job_get(&r->ctx, r->params[0], &job, &err), &job, &err);
 }
 
 void dsb_h_session_jobs(struct dsb_req *r)
 {
     struct dsb_error err;
-    json_t *s = NULL, *list = NULL;
+    json_t *list = NULL;
 
-    if (dsb_sessions_get(r->srv->sessions, r->params[0], &s, &err) < 0 ||
-        dsb_jobs_list(r->srv->jobs, r->params[0], &list, &err) < 0) {
-        dsb_reply_error(r, &err);
-    } else {
-        hide_forbidden_jobs(r, list);
-        dsb_reply_json(r, 200, list);
-    }
-    json_decref(s);
+    reply(r, dsb_svc_jobs_list(&r->ctx, r->params[0], &list, &err), &list, &err);
 }
 
 void dsb_h_job_cancel(struct dsb_req *r)
@@ -334,12 +196,22 @@ void dsb_h_job_cancel(struct dsb_req *r)
     struct dsb_error err;
     json_t *job = NULL;
 
-    if (check_job(r) < 0)
-        return;
-    if (dsb_jobs_cancel(r->srv->jobs, r->params[0], &job, &err) < 0)
-        dsb_reply_error(r, &err);
+    reply(r, dsb_svc_job_cancel(&r->ctx, r->params[0], &job, &err), &job, &err);
+}
+
+void dsb_h_plan(struct dsb_req *r)
+{
+    int bad = 0;
+    char *exec = dsb_req_query(r, "executor", &bad);
+    struct dsb_error err;
+    json_t *out = NULL;
+
+    if (bad)
+        dsb_reply_problem(r, 400, "invalid", "bad query parameter", "values "
+                          "must be valid %-encoded UTF-8", NULL);
     else
-        dsb_reply_json(r, 200, job);
+        reply(r, dsb_svc_plan(&r->ctx, r->params[0], exec, &out, &err), &out, &err);
+    free(exec);
 }
 
 /* A positive integer query parameter up to max (def when absent); replies
@@ -365,41 +237,14 @@ static long query_count(struct dsb_req *r, const char *name, long def,
     return -1;
 }
 
-/* Keeps the last `lines` lines of the string member k of o. */
-static void keep_last_lines(json_t *o, const char *k, long lines)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    size_t n = s ? strlen(s) : 0;
-    long seen = 0;
-
-    if (!s)
-        return;
-    if (n > 0 && s[n - 1] == '\n')
-        n--;
-    while (n > 0) {
-        if (s[n - 1] == '\n' && ++seen == lines)
-            break;
-        n--;
-    }
-    json_object_set_new(o, k, json_string(s + n));
-}
-
 void dsb_h_job_logs(struct dsb_req *r)
 {
     long lines = query_count(r, "lines", LOG_LINES_DEFAULT, 100000);
     struct dsb_error err;
     json_t *logs = NULL;
 
-    if (lines < 0 || check_job(r) < 0)
-        return;
-    if (dsb_jobs_logs(r->srv->jobs, r->params[0], LOG_TAIL_BYTES, &logs,
-                      &err) < 0) {
-        dsb_reply_error(r, &err);
-        return;
-    }
-    keep_last_lines(logs, "stdout", lines);
-    keep_last_lines(logs, "stderr", lines);
-    dsb_reply_json(r, 200, logs);
+    if (lines >= 0)
+        reply(r, dsb_svc_job_logs(&r->ctx, r->params[0], lines, &logs, &err), &logs, &err);
 }
 
 void dsb_h_job_result(struct dsb_req *r)
@@ -409,11 +254,6 @@ void dsb_h_job_result(struct dsb_req *r)
     struct dsb_error err;
     json_t *res = NULL;
 
-    if (limit < 0 || check_job(r) < 0)
-        return;
-    if (dsb_jobs_result(r->srv->jobs, r->params[0], (size_t)limit, &res,
-                        &err) < 0)
-        dsb_reply_error(r, &err);
-    else
-        dsb_reply_json(r, 200, res);
+    if (limit >= 0)
+        reply(r, dsb_svc_job_result(&r->ctx, r->params[0], (size_t)limit, &res, &err), &res, &err);
 }

@@ -1,12 +1,10 @@
-/* /healthz, /readyz, /metrics, /v1/sources..., /v1/plugins... */
+/* /healthz, /readyz, /metrics, /v1/sources..., /v1/plugins..., /v1/search,
+ * /v1/reload: parse, call the service, format. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http.h"
-#include "options.h"
-
-static const char *const state_names[] = {"open", "disabled", "failed"};
 
 void dsb_h_healthz(struct dsb_req *r)
 {
@@ -15,7 +13,7 @@ void dsb_h_healthz(struct dsb_req *r)
 
 void dsb_h_readyz(struct dsb_req *r)
 {
-    int store = dsb_sessions_writable(r->srv->sessions) == 0;
+    int store = dsb_service_ready(r->srv->svc) == 0;
     json_t *o = json_pack("{s:s, s:{s:b, s:b}, s:I}", "status", store
                           ? "ready" : "not ready", "checks", "config", 1,
                           "state_store", store, "config_generation",
@@ -37,209 +35,217 @@ void dsb_h_metrics(struct dsb_req *r)
     free(text);
 }
 
-static json_t *source_json(const struct dsb_source *s)
+/* Replies 200 with *out (taken), or the error; out is read after the call
+ * that fills it has run. */
+static void reply(struct dsb_req *r, int rc, json_t **out,
+                  const struct dsb_error *err)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s}", "name",
-                          s->conf->name, "plugin", s->conf->plugin, "network",
-                          s->network, "description", s->conf->description,
-                          "state", state_names[s->state], "config_file",
-                          s->conf->file);
-
-    if (s->plugin && (s->plugin->vt.flags & DSB_SRC_FLAT_SCHEMA))
-        json_object_set_new(o, "flat_schema",
-                            json_string(s->plugin->vt.flat_schema));
-    if (s->state == DSB_SOURCE_FAILED)
-        json_object_set_new(o, "error", json_pack("{s:s, s:s, s:s}", "code",
-                            dsb_err_code_name(s->open_error.code), "message",
-                            s->open_error.message, "hint",
-                            s->open_error.hint));
-    return o;
+    if (rc < 0)
+        dsb_reply_error(r, err);
+    else
+        dsb_reply_json(r, 200, *out);
 }
 
 void dsb_h_sources(struct dsb_req *r)
 {
-    struct dsb_broker *b = r->gen->broker;
-    json_t *items = json_array();
-
-    for (size_t i = 0; i < b->n_sources; i++)
-        if (dsb_req_may_use(r, b->sources[i].conf->name))
-            json_array_append_new(items, source_json(&b->sources[i]));
-    dsb_reply_json(r, 200, json_pack("{s:o}", "items", items));
-}
-
-/* Runs check; a plugin error becomes {"ok": false, "error": {...}}. */
-static json_t *health(struct dsb_source *s, struct dsb_error *err)
-{
+    struct dsb_error err;
     json_t *out = NULL;
-    int64_t t0 = dsb_monotonic_us();
 
-    if (dsb_source_check(s, &out, err) == 0) {
-        if (!json_object_get(out, "latency_ms"))
-            json_object_set_new(out, "latency_ms", json_real(
-                (double)(dsb_monotonic_us() - t0) / 1e3));
-        return out;
-    }
-    return json_pack("{s:b, s:{s:s, s:s, s:s, s:b}}", "ok", 0, "error",
-                     "code", dsb_err_code_name(err->code), "message",
-                     err->message, "hint", err->hint, "retryable",
-                     err->retryable);
+    reply(r, dsb_svc_sources(&r->ctx, &out, &err), &out, &err);
 }
 
 void dsb_h_source(struct dsb_req *r)
 {
-    struct dsb_source *s = dsb_req_source(r, r->params[0]);
     struct dsb_error err;
-    json_t *o;
+    json_t *out = NULL;
 
-    if (!s)
-        return;
-    o = source_json(s);
-    json_object_set_new(o, "health", health(s, &err));
-    dsb_reply_json(r, 200, o);
+    reply(r, dsb_svc_source(&r->ctx, r->params[0], &out, &err), &out, &err);
 }
 
 void dsb_h_source_check(struct dsb_req *r)
 {
-    struct dsb_source *s = dsb_req_source(r, r->params[0]);
     struct dsb_error err;
     json_t *out = NULL;
 
-    if (!s)
-        return;
-    if (dsb_source_check(s, &out, &err) < 0) {
-        dsb_reply_error(r, &err);
-        return;
-    }
-    dsb_reply_json(r, 200, out);
+    reply(r, dsb_svc_source_check(&r->ctx, r->params[0], &out, &err), &out, &err);
 }
 
 void dsb_h_source_refresh(struct dsb_req *r)
 {
-    struct dsb_source *s = dsb_req_source(r, r->params[0]);
+    struct dsb_error err;
+    json_t *out = NULL;
 
-    if (!s)
-        return;
-    dsb_cache_flush(r->gen->cache, s->conf->name);
-    dsb_reply_json(r, 200, json_pack("{s:s, s:b}", "source", s->conf->name,
-                                     "flushed", 1));
+    reply(r, dsb_svc_source_refresh(&r->ctx, r->params[0], &out, &err), &out, &err);
 }
-
-/* ------------------------------------------------------------ listings */
-
-struct paging {
-    char *q, *token, *size_s;
-    size_t size;
-};
-
-static void paging_free(struct paging *p)
-{
-    free(p->q);
-    free(p->token);
-    free(p->size_s);
-}
-
-/* Reads page_size, page_token and q; replies 400 itself on bad values. */
-static int paging_read(struct dsb_req *r, struct paging *p)
-{
-    int bad = 0;
-    char *end = NULL;
-    unsigned long n = 0;
-
-    memset(p, 0, sizeof(*p));
-    p->q = dsb_req_query(r, "q", &bad);
-    p->token = dsb_req_query(r, "page_token", &bad);
-    p->size_s = dsb_req_query(r, "page_size", &bad);
-    if (p->size_s) {
-        errno = 0;
-        n = strtoul(p->size_s, &end, 10);
-        if (errno || end == p->size_s || *end || n < 1 || n > 1000 ||
-            p->size_s[0] == '-')
-            bad = 1;
-    }
-    p->size = n;
-    if (!bad)
-        return 0;
-    dsb_reply_problem(r, 400, "invalid", "bad query parameter", "page_size "
-                      "is 1..1000; values must be valid %-encoded UTF-8",
-                      NULL);
-    paging_free(p);
-    return -1;
-}
-
-static void listing(struct dsb_req *r, enum dsb_slot_kind kind)
-{
-    struct dsb_source *s = dsb_req_source(r, r->params[0]);
-    struct paging p;
-    struct dsb_data_req d = {.kind = kind};
-    const struct dsb_cached *v;
-
-    if (!s || paging_read(r, &p) < 0)
-        return;
-    d.database = kind == DSB_K_DATABASES ? NULL : r->params[1];
-    d.schema = kind == DSB_K_TABLES ? r->params[2] : NULL;
-    d.filter = p.q;
-    d.page_token = p.token;
-    d.page_size = p.size;
-    v = dsb_data_get(r, s, &d);
-    dsb_reply_cached(r, v);
-    if (v)
-        dsb_cache_release(r->gen->cache, v);
-    paging_free(&p);
-}
-
-void dsb_h_databases(struct dsb_req *r)
-{
-    listing(r, DSB_K_DATABASES);
-}
-
-void dsb_h_schemas(struct dsb_req *r)
-{
-    listing(r, DSB_K_SCHEMAS);
-}
-
-void dsb_h_tables(struct dsb_req *r)
-{
-    listing(r, DSB_K_TABLES);
-}
-
-void dsb_h_table(struct dsb_req *r)
-{
-    struct dsb_source *s = dsb_req_source(r, r->params[0]);
-    struct dsb_data_req d = {.kind = DSB_K_DESCRIBE};
-    const struct dsb_cached *v;
-
-    if (!s)
-        return;
-    d.database = r->params[1];
-    d.schema = r->params[2];
-    d.table = r->params[3];
-    v = dsb_data_get(r, s, &d);
-    dsb_reply_cached(r, v);
-    if (v)
-        dsb_cache_release(r->gen->cache, v);
-}
-
-/* ------------------------------------------------------------- plugins */
 
 void dsb_h_plugins(struct dsb_req *r)
 {
-    const struct dsb_plugin_set *ps = &r->gen->broker->plugins;
-    json_t *items = json_array();
+    struct dsb_error err;
+    json_t *out = NULL;
 
-    for (size_t i = 0; i < ps->n; i++)
-        json_array_append_new(items, dsb_plugin_describe(&ps->items[i], 0));
-    dsb_reply_json(r, 200, json_pack("{s:o}", "items", items));
+    reply(r, dsb_svc_plugins(&r->ctx, &out, &err), &out, &err);
 }
 
 void dsb_h_plugin_schema(struct dsb_req *r)
 {
-    const struct dsb_plugin *p = dsb_plugins_find(&r->gen->broker->plugins,
-                                                  r->params[0]);
+    struct dsb_error err;
+    json_t *out = NULL;
 
-    if (!p) {
-        dsb_reply_problem(r, 404, "not_found", "no such plugin", r->params[0],
-                          "GET /v1/plugins lists them");
+    reply(r, dsb_svc_plugin_schema(&r->ctx, r->params[0], &out, &err), &out, &err);
+}
+
+void dsb_h_reload(struct dsb_req *r)
+{
+    struct dsb_error err;
+    json_t *out = NULL;
+
+    reply(r, dsb_svc_reload(&r->ctx, &out, &err), &out, &err);
+}
+
+/* ------------------------------------------------------------ listings */
+
+void dsb_paging_free(struct dsb_browse *b)
+{
+    free((char *)b->filter);
+    free((char *)b->page_token);
+    b->filter = b->page_token = NULL;
+}
+
+/* page_size: 1..1000 digits only; -1 when bad. */
+static int page_size(const char *v, size_t *out)
+{
+    char *end = NULL;
+    unsigned long n;
+
+    *out = 0;
+    if (!v)
+        return 0;
+    errno = 0;
+    n = strtoul(v, &end, 10);
+    if (errno || end == v || *end || n < 1 || n > 1000 || v[0] == '-')
+        return -1;
+    *out = n;
+    return 0;
+}
+
+int dsb_paging_read(struct dsb_req *r, struct dsb_browse *b, int reply_bad)
+{
+    int bad = 0;
+    char *size_s;
+
+    b->filter = dsb_req_query(r, "q", &bad);
+    b->page_token = dsb_req_query(r, "page_token", &bad);
+    size_s = dsb_req_query(r, "page_size", &bad);
+    bad |= page_size(size_s, &b->page_size) < 0;
+    free(size_s);
+    if (!bad)
+        return 0;
+    if (reply_bad)
+        dsb_reply_problem(r, 400, "invalid", "bad query parameter",
+                          "page_size is 1..1000; values must be valid "
+                          "%-encoded UTF-8", NULL);
+    dsb_paging_free(b);
+    return -1;
+}
+
+/* The browse of a listing or table route from its path and query. */
+static int browse_of(struct dsb_req *r, enum dsb_slot slot,
+                     struct dsb_browse *b, int reply_bad)
+{
+    memset(b, 0, sizeof(*b));
+    b->slot = slot;
+    b->source = r->params[0];
+    b->database = r->params[1];
+    b->schema = r->params[2];
+    b->table = r->params[3];
+    if (slot == DSB_SLOT_DESCRIBE_TABLE)
+        return 0;
+    return dsb_paging_read(r, b, reply_bad);
+}
+
+static int key_of(struct dsb_req *r, enum dsb_slot slot,
+                  struct dsb_svc_key *k)
+{
+    struct dsb_browse b;
+    struct dsb_error err;
+    int rc;
+
+    if (browse_of(r, slot, &b, 0) < 0)
+        return -1;
+    rc = dsb_svc_browse_key(&r->ctx, &b, k, &err);
+    dsb_paging_free(&b);
+    return rc;
+}
+
+int dsb_key_databases(struct dsb_req *r, struct dsb_svc_key *k)
+{
+    return key_of(r, DSB_SLOT_LIST_DATABASES, k);
+}
+
+int dsb_key_schemas(struct dsb_req *r, struct dsb_svc_key *k)
+{
+    return key_of(r, DSB_SLOT_LIST_SCHEMAS, k);
+}
+
+int dsb_key_tables(struct dsb_req *r, struct dsb_svc_key *k)
+{
+    return key_of(r, DSB_SLOT_LIST_TABLES, k);
+}
+
+int dsb_key_table(struct dsb_req *r, struct dsb_svc_key *k)
+{
+    return key_of(r, DSB_SLOT_DESCRIBE_TABLE, k);
+}
+
+static void browse(struct dsb_req *r, enum dsb_slot slot)
+{
+    struct dsb_browse b;
+    struct dsb_error err;
+    const struct dsb_cached *v;
+    int hit = 0;
+
+    if (browse_of(r, slot, &b, 1) < 0)
         return;
-    }
-    dsb_reply_json(r, 200, dsb_options_schema(p->vt.options));
+    v = dsb_svc_browse(&r->ctx, &b, &hit, &err);
+    dsb_reply_entry(r, v, hit, &err);
+    dsb_paging_free(&b);
+}
+
+void dsb_h_databases(struct dsb_req *r)
+{
+    browse(r, DSB_SLOT_LIST_DATABASES);
+}
+
+void dsb_h_schemas(struct dsb_req *r)
+{
+    browse(r, DSB_SLOT_LIST_SCHEMAS);
+}
+
+void dsb_h_tables(struct dsb_req *r)
+{
+    browse(r, DSB_SLOT_LIST_TABLES);
+}
+
+void dsb_h_table(struct dsb_req *r)
+{
+    browse(r, DSB_SLOT_DESCRIBE_TABLE);
+}
+
+void dsb_h_search(struct dsb_req *r)
+{
+    int bad = 0;
+    char *q = dsb_req_query(r, "q", &bad), *lim = dsb_req_query(r, "limit",
+                                                                  &bad);
+    struct dsb_error err;
+    json_t *out = NULL;
+    size_t limit = 100;
+
+    if (bad || page_size(lim, &limit) < 0)
+        dsb_reply_problem(r, 400, "invalid", "bad query parameter", "limit "
+                          "is 1..1000; values must be valid %-encoded UTF-8",
+                          NULL);
+    else
+        reply(r, dsb_svc_search(&r->ctx, q, limit ? limit : 100, &out, &err), &out, &err);
+    free(q);
+    free(lim);
 }

@@ -9,35 +9,21 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
-#include "broker.h"
-#include "cache.h"
-#include "context.h"
-#include "sessions.h"
+#include "metrics.h"
+#include "service/service.h"
 #include "server.h"
 
 #define DSB_MAX_PARAMS 6
-
-/* One configuration generation: the broker and its cache.  A request holds
- * the generation it started with (refcount). */
-struct dsb_gen {
-    struct dsb_broker *broker;
-    struct dsb_cache *cache;
-    atomic_long refs;
-    long serial;
-};
 
 struct dsb_req;
 typedef void (*dsb_handler_fn)(struct dsb_req *r);
 
 #define DSB_ROUTE_HEALTH 0x1u /* open when auth.open_health */
 #define DSB_ROUTE_BODY 0x2u   /* takes a JSON body */
-/* reads only through the metadata cache, no side effect: a fresh cached
- * answer is sent from the worker, a miss goes to the call pool */
-#define DSB_ROUTE_CACHED 0x4u
-
-/* The metadata cache's "source" under which contexts are memoised (no
- * configured source can have this name). */
-#define DSB_CONTEXT_CACHE "(contexts)"
+/* The cache key of a request whose answer is one cached entry (the
+ * service's browse key): 0 with *k set, -1 when the request is not to be
+ * answered from the cache (bad parameters, refused: the handler says why). */
+typedef int (*dsb_key_fn)(struct dsb_req *r, struct dsb_svc_key *k);
 
 struct dsb_http_route {
     const char *method;
@@ -45,6 +31,9 @@ struct dsb_http_route {
     dsb_handler_fn fn;
     unsigned flags;
     const char *summary; /* one line, for docs */
+    dsb_key_fn key;      /* non-NULL: a fresh cached answer is sent by the
+                          * worker from the key alone, without the handler;
+                          * a miss runs the handler once on the call pool */
 };
 
 /* The route table (router.c); ends with a NULL method. */
@@ -69,23 +58,15 @@ void dsb_path_free(char **segs, size_t n);
 int dsb_query_decode(char *s);
 
 struct dsb_metrics;
-struct dsb_jobs;
 
 struct dsb_server {
     struct MHD_Daemon *mhd;
     struct dsb_server_opts opts;
-    char *conf_dir, *plugin_dir, *port_file;
-    pthread_rwlock_t gen_lock;
-    struct dsb_gen *gen;
-    long next_serial;
-    pthread_mutex_t reload_lock;
-    struct dsb_sessions *sessions;
-    struct dsb_jobs *jobs;      /* lives across reloads */
-    struct dsb_gen *jobs_gen;   /* holds the broker jobs is configured with */
-    struct dsb_metrics *metrics;
-    struct dsb_call_pool *pool; /* runs handlers that may block (pool.c) */
+    char *port_file;
+    struct dsb_service *svc;
+    struct dsb_metrics *metrics; /* the service's */
+    struct dsb_call_pool *pool;  /* runs handlers that may block (pool.c) */
     atomic_long in_flight;
-    atomic_llong last_expiry_ms;
     int port;
     /* values read from the first configuration (not reloadable) */
     size_t max_body;
@@ -95,6 +76,7 @@ struct dsb_server {
 struct dsb_req {
     struct dsb_server *srv;
     struct dsb_gen *gen;
+    struct dsb_ctx ctx;              /* the service call's context */
     struct MHD_Connection *conn;     /* NULL for an in-process request */
     struct dsb_http_exchange *ex;    /* the in-process request, or NULL */
     const char *method;
@@ -107,7 +89,6 @@ struct dsb_req {
     size_t body_len, body_cap, discarded;
     int too_large, responded, status;
     size_t resp_bytes;
-    const json_t *token;       /* matched auth token, NULL when open */
     const char *origin;        /* allowed CORS origin, or NULL */
     char request_id[40];
     int64_t start_us;
@@ -122,11 +103,6 @@ struct dsb_req {
     int deferred;
     struct MHD_Response *deferred_resp;
     unsigned deferred_status;
-    /* a DSB_ROUTE_CACHED handler tried on the worker: the cache is only
-     * peeked; a miss sets would_block and every reply is dropped */
-    int try_inline, would_block;
-    /* the soonest a read spec used by this request goes stale */
-    int64_t specs_until;
 };
 
 /* The call pool (pool.c). */
@@ -141,12 +117,6 @@ void dsb_call_pool_stats(struct dsb_call_pool *p, size_t *threads,
                          size_t *busy, size_t *queued);
 /* Runs every queued request, then joins the threads. */
 void dsb_call_pool_free(struct dsb_call_pool *p);
-
-/* Generations. */
-struct dsb_gen *dsb_gen_acquire(struct dsb_server *s);
-/* One more reference on a generation already held; returns g. */
-struct dsb_gen *dsb_gen_hold(struct dsb_gen *g);
-void dsb_gen_release(struct dsb_gen *g);
 
 /* Responses: each queues exactly one response; later calls are ignored.
  * dsb_reply_json takes the reference. */
@@ -171,47 +141,25 @@ const char *dsb_req_header(struct dsb_req *r, const char *name);
 char *dsb_req_query(struct dsb_req *r, const char *name, int *bad);
 /* The body as JSON; replies 400/415 itself and returns NULL on failure. */
 json_t *dsb_req_json(struct dsb_req *r);
-/* The source named by the route's {src}, after the token check; replies
- * 404/403 itself and returns NULL. */
-struct dsb_source *dsb_req_source(struct dsb_req *r, const char *name);
-/* Non-zero when the request's token may use the source. */
-int dsb_req_may_use(const struct dsb_req *r, const char *source);
-/* Non-zero when the token may use every source named in the array names
- * (borrowed).  Names that are not an array are unknown sources: only an
- * unlimited token (or none, auth off) may use them. */
-int dsb_req_may_use_all(const struct dsb_req *r, const json_t *names);
-
-/* Auth and CORS (auth.c).  dsb_auth_check replies 401 itself and returns
- * -1; dsb_cors_preflight answers an OPTIONS request and returns 1 when it
- * did. */
+/* Auth and CORS (auth.c).  dsb_auth_check sets the request's principal,
+ * or replies 401 itself and returns -1; dsb_cors_preflight answers an
+ * OPTIONS request and returns 1 when it did. */
 int dsb_auth_check(struct dsb_req *r);
 void dsb_cors_origin(struct dsb_req *r);
 int dsb_cors_preflight(struct dsb_req *r);
 
-/* Cached plugin calls (data.c): each returns a held entry (release with
- * dsb_cache_release) whose doc may be NULL for an error. */
-enum dsb_slot_kind { DSB_K_DATABASES, DSB_K_SCHEMAS, DSB_K_TABLES,
-                     DSB_K_DESCRIBE, DSB_K_READ_SPEC };
-struct dsb_data_req {
-    enum dsb_slot_kind kind;
-    const char *database, *schema, *table;
-    const char *filter, *page_token;
-    size_t page_size;
-    const struct dsb_read_target *target;
-};
-const struct dsb_cached *dsb_data_get(struct dsb_req *r, struct dsb_source *s,
-                                      const struct dsb_data_req *d);
-/* Context opts that fetch read specs through the cache. */
-void dsb_data_context_opts(struct dsb_req *r, struct dsb_context_opts *o);
+/* A cached service answer (held entry or NULL with err): 304/200/problem;
+ * releases v.  hit sets X-Cache. */
+void dsb_reply_entry(struct dsb_req *r, const struct dsb_cached *v, int hit,
+                     const struct dsb_error *err);
+/* The paging query parameters of a listing into b (strings malloc'd, freed
+ * by dsb_paging_free); replies 400 itself when reply and returns -1. */
+int dsb_paging_read(struct dsb_req *r, struct dsb_browse *b, int reply);
+void dsb_paging_free(struct dsb_browse *b);
 
-/* Metrics (metrics.c). */
-struct dsb_metrics *dsb_metrics_new(void);
-void dsb_metrics_free(struct dsb_metrics *m);
+/* Metrics (metrics.c; the service's part in core/metrics.h). */
 void dsb_metrics_request(struct dsb_metrics *m, const struct dsb_http_route *route,
                          int status, int64_t us);
-void dsb_metrics_plugin(struct dsb_metrics *m, const char *source,
-                        const char *slot, int64_t us, int failed);
-void dsb_metrics_cache(struct dsb_metrics *m, int hit);
 /* Prometheus text exposition (malloc'd). */
 char *dsb_metrics_render(struct dsb_metrics *m, struct dsb_server *s,
                          struct dsb_gen *g);
@@ -252,18 +200,15 @@ void dsb_h_compat_glue_databases(struct dsb_req *r);
 void dsb_h_compat_glue_tables(struct dsb_req *r);
 void dsb_h_compat_glue_select(struct dsb_req *r);
 
-/* Shared by the session and compat handlers: validates and stores
- * selections (each described through its plugin first), replying itself.
- * replace: sources whose selections are replaced (compat), may be NULL. */
-int dsb_select_tables(struct dsb_req *r, const char *session,
-                      const struct dsb_selection *sel, size_t n,
-                      const char *const *replace, size_t n_replace,
-                      json_t **stored);
+void dsb_h_sessions_list(struct dsb_req *r);
+void dsb_h_search(struct dsb_req *r);
+void dsb_h_plan(struct dsb_req *r);
+void dsb_h_reload(struct dsb_req *r);
 
-/* The session's stored selections (items borrowed) as an array the caller
- * frees, after checking the token may use each source; replies 403/500
- * itself and returns NULL. */
-struct dsb_selection *dsb_stored_selections(struct dsb_req *r,
-                                           const json_t *items, size_t *n);
+/* Key functions of the cached routes (h_sources.c). */
+int dsb_key_databases(struct dsb_req *r, struct dsb_svc_key *k);
+int dsb_key_schemas(struct dsb_req *r, struct dsb_svc_key *k);
+int dsb_key_tables(struct dsb_req *r, struct dsb_svc_key *k);
+int dsb_key_table(struct dsb_req *r, struct dsb_svc_key *k);
 
 #endif

@@ -240,8 +240,7 @@ static void render_gauges(FILE *f, struct dsb_metrics *m,
             "# TYPE dsb_http_connections gauge\ndsb_http_connections %u\n"
             "# TYPE dsb_http_threads gauge\ndsb_http_threads %lld\n",
             atomic_load(&s->in_flight), di ? di->num_connections : 0,
-            json_integer_value(json_object_get(json_object_get(
-                g->broker->cfg->broker, "limits"), "threads")));
+            (long long)g->broker->cfg->settings.threads);
     fprintf(f, "# TYPE dsb_sources gauge\n"
             "dsb_sources{state=\"open\"} %zu\n"
             "dsb_sources{state=\"disabled\"} %zu\n"

@@ -121,7 +121,7 @@ void dsb_reply_bytes(struct dsb_req *r, int status, const char *ctype,
 {
     struct MHD_Response *resp;
 
-    if (r->responded || r->would_block)
+    if (r->responded)
         return;
     r->responded = 1;
     r->status = status;
@@ -215,7 +215,7 @@ static void reply_problem_json(struct dsb_req *r, int status, json_t *p)
 static void note_problem(struct dsb_req *r, const char *code,
                          const char *message, const char *upstream)
 {
-    if (r->responded || r->would_block || r->err_code[0])
+    if (r->responded || r->err_code[0])
         return;
     snprintf(r->err_code, sizeof(r->err_code), "%s", code);
     snprintf(r->err_message, sizeof(r->err_message), "%s", message);
@@ -251,6 +251,18 @@ void dsb_reply_problem(struct dsb_req *r, int status, const char *code,
  * router's refusals (422 unroutable) and a full state disk (507). */
 static int error_status(const struct dsb_error *e, const char **code)
 {
+    if (strcmp(e->upstream, DSB_UNAUTH_UPSTREAM) == 0) {
+        *code = "unauthenticated";
+        return 401;
+    }
+    if (strcmp(e->upstream, DSB_SCOPE_UPSTREAM) == 0) {
+        *code = "insufficient_scope";
+        return 403;
+    }
+    if (strcmp(e->upstream, DSB_FORBIDDEN_UPSTREAM) == 0) {
+        *code = "forbidden";
+        return 403;
+    }
     if (e->code == DSB_E_INVALID &&
         strcmp(e->upstream, DSB_ROUTE_UPSTREAM) == 0) {
         *code = "unroutable";
@@ -269,14 +281,32 @@ static int error_status(const struct dsb_error *e, const char **code)
  * error TTL, so retrying sooner only gets it again. */
 static void retry_after(struct dsb_req *r)
 {
-    const json_t *cache = json_object_get(r->gen->broker->cfg->broker,
-                                          "cache");
-    long long s = json_integer_value(json_object_get(cache,
-                                                     "error_ttl_seconds"));
+    long long s = r->gen->broker->cfg->settings.cache_error_ttl_ms / 1000;
     char v[32];
 
     snprintf(v, sizeof(v), "%lld", s > 0 ? s : 1);
     dsb_reply_header(r, "Retry-After", v);
+}
+
+/* WWW-Authenticate of a 401 (RFC 6750) or of a missing scope. */
+static void www_authenticate(struct dsb_req *r, const struct dsb_error *e,
+                             int status)
+{
+    char v[128];
+
+    if (status == 401)
+        snprintf(v, sizeof(v), "%s", strcmp(e->detail, "invalid") == 0
+                 ? "Bearer error=\"invalid_token\"" : "Bearer");
+    else
+        snprintf(v, sizeof(v), "Bearer error=\"insufficient_scope\", "
+                 "scope=\"%.32s\"", e->detail);
+    dsb_reply_header(r, "WWW-Authenticate", v);
+}
+
+/* The marker upstreams of the service's refusals are not shown. */
+static int marker(const char *upstream)
+{
+    return strncmp(upstream, "dsb:", 4) == 0;
 }
 
 void dsb_reply_error(struct dsb_req *r, const struct dsb_error *e)
@@ -290,11 +320,16 @@ void dsb_reply_error(struct dsb_req *r, const struct dsb_error *e)
         dsb_reply_problem(r, 500, "internal", "out of memory", NULL, NULL);
         return;
     }
-    note_problem(r, code, e->message, e->upstream);
+    note_problem(r, code, e->message, marker(e->upstream) ? NULL
+                                                           : e->upstream);
     if (status == 429)
         retry_after(r);
+    if (status == 401 || strcmp(code, "insufficient_scope") == 0)
+        www_authenticate(r, e, status);
+    if (strcmp(code, "insufficient_scope") == 0)
+        json_object_set_new(p, "scope", json_string(e->detail));
     json_object_set_new(p, "retryable", json_boolean(e->retryable));
-    if (e->upstream[0])
+    if (e->upstream[0] && !marker(e->upstream))
         json_object_set_new(p, "upstream", json_string(e->upstream));
     if (r->url)
         json_object_set_new(p, "instance", json_string(r->url));
@@ -338,4 +373,16 @@ void dsb_reply_cached(struct dsb_req *r, const struct dsb_cached *v)
         dsb_reply_bytes(r, 200, "application/json", v->body, v->len, v->etag);
     else
         reply_lent(r, v);
+}
+
+void dsb_reply_entry(struct dsb_req *r, const struct dsb_cached *v, int hit,
+                     const struct dsb_error *err)
+{
+    if (!v) {
+        dsb_reply_error(r, err);
+        return;
+    }
+    r->cache_state = hit ? "hit" : "miss";
+    dsb_reply_cached(r, v);
+    dsb_cache_release(r->gen->cache, v);
 }

@@ -1,4 +1,4 @@
-/* libmicrohttpd glue: daemon, request lifecycle, generations, reload. */
+/* libmicrohttpd glue: daemon, request lifecycle, the fast path. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -12,126 +12,10 @@
 #include <unistd.h>
 
 #include "http.h"
-#include "jobs/jobs.h"
 #include "log.h"
 #include "util.h"
 
-#define EXPIRY_INTERVAL_MS 60000
-
 static atomic_ullong request_counter;
-
-static const json_t *section(const struct dsb_broker *b, const char *name)
-{
-    return json_object_get(b->cfg->broker, name);
-}
-
-static long long conf_int(const struct dsb_broker *b, const char *sec,
-                          const char *key)
-{
-    return json_integer_value(json_object_get(section(b, sec), key));
-}
-
-/* -------------------------------------------------------- generations */
-
-static struct dsb_gen *gen_new(struct dsb_broker *b, long serial)
-{
-    struct dsb_gen *g = calloc(1, sizeof(*g));
-    const json_t *ov, *o;
-    size_t i;
-
-    if (!g)
-        return NULL;
-    g->broker = b;
-    g->serial = serial;
-    atomic_init(&g->refs, 1);
-    g->cache = dsb_cache_new((size_t)conf_int(b, "cache", "max_entries"),
-                             conf_int(b, "cache", "ttl_seconds") * 1000,
-                             conf_int(b, "cache", "error_ttl_seconds") * 1000);
-    if (!g->cache) {
-        free(g);
-        return NULL;
-    }
-    ov = json_object_get(section(b, "cache"), "sources");
-    json_array_foreach(ov, i, o)
-        dsb_cache_set_source_ttl(g->cache, json_string_value(
-            json_object_get(o, "source")), json_integer_value(
-            json_object_get(o, "ttl_seconds")) * 1000);
-    return g;
-}
-
-struct dsb_gen *dsb_gen_acquire(struct dsb_server *s)
-{
-    struct dsb_gen *g;
-
-    pthread_rwlock_rdlock(&s->gen_lock);
-    g = s->gen;
-    atomic_fetch_add(&g->refs, 1);
-    pthread_rwlock_unlock(&s->gen_lock);
-    return g;
-}
-
-struct dsb_gen *dsb_gen_hold(struct dsb_gen *g)
-{
-    atomic_fetch_add(&g->refs, 1);
-    return g;
-}
-
-void dsb_gen_release(struct dsb_gen *g)
-{
-    if (!g || atomic_fetch_sub(&g->refs, 1) != 1)
-        return;
-    dsb_cache_free(g->cache);
-    dsb_broker_stop(g->broker);
-    free(g);
-}
-
-/* Installs g as the current generation; the old one goes when unused. */
-static void gen_swap(struct dsb_server *s, struct dsb_gen *g)
-{
-    struct dsb_gen *old;
-
-    pthread_rwlock_wrlock(&s->gen_lock);
-    old = s->gen;
-    s->gen = g;
-    pthread_rwlock_unlock(&s->gen_lock);
-    dsb_gen_release(old);
-}
-
-/* ------------------------------------------------------------ logging */
-
-static void apply_logging(const struct dsb_broker *b)
-{
-    const char *lvl = json_string_value(json_object_get(b->cfg->broker,
-                                                        "log_level"));
-    const char *fmt = json_string_value(json_object_get(b->cfg->broker,
-                                                        "log_format"));
-    if (lvl && dsb_log_level_parse(lvl) >= 0)
-        dsb_log_set_level((enum dsb_log_level)dsb_log_level_parse(lvl));
-    dsb_log_set_json(fmt && strcmp(fmt, "json") == 0);
-}
-
-static void log_diags(const struct dsb_diags *d)
-{
-    for (size_t i = 0; i < d->n; i++)
-        dsb_logf(d->items[i].severity == DSB_SEV_ERROR ? DSB_LOG_ERROR
-                                                       : DSB_LOG_WARN,
-                 "config", "%s:%d:%d: %s", d->items[i].file ? d->items[i].file
-                 : "-", d->items[i].line, d->items[i].col,
-                 d->items[i].message);
-}
-
-static void log_sources(const struct dsb_broker *b)
-{
-    static const char *const st[] = {"open", "disabled", "failed"};
-
-    for (size_t i = 0; i < b->n_sources; i++) {
-        const struct dsb_source *src = &b->sources[i];
-        dsb_logf(src->state == DSB_SOURCE_FAILED ? DSB_LOG_WARN : DSB_LOG_INFO,
-                 NULL, "source %s (plugin %s, network %s): %s",
-                 src->conf->name, src->conf->plugin, src->network,
-                 st[src->state]);
-    }
-}
 
 static void access_log(struct dsb_req *r)
 {
@@ -142,8 +26,9 @@ static void access_log(struct dsb_req *r)
                           "status", r->status, "duration_ms", (double)us / 1e3,
                           "bytes", (json_int_t)r->resp_bytes, "request_id",
                           r->request_id, "cache", r->cache_state, "token",
-                          r->token ? json_string_value(json_object_get(
-                              r->token, "name")) : NULL, "config",
+                          r->ctx.principal && r->gen->broker->cfg->settings
+                          .auth_enabled ? r->ctx.principal->name : NULL,
+                          "config",
                           (json_int_t)(r->gen ? r->gen->serial : 0));
 
     if (f && r->err_code[0])
@@ -205,6 +90,29 @@ char *dsb_req_query(struct dsb_req *r, const char *name, int *bad)
     return v;
 }
 
+json_t *dsb_req_json(struct dsb_req *r)
+{
+    const char *ct = dsb_req_header(r, "Content-Type");
+    json_error_t je = {0};
+    json_t *j;
+
+    if (ct && strncasecmp(ct, "application/json", 16) != 0) {
+        dsb_reply_problem(r, 415, "unsupported_media_type", "the body must "
+                          "be application/json", ct, NULL);
+        return NULL;
+    }
+    j = r->body ? json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES,
+                             &je) : NULL;
+    if (!j) {
+        char detail[256];
+        snprintf(detail, sizeof(detail), "%s (line %d, column %d)",
+                 r->body ? je.text : "the body is empty", je.line, je.column);
+        dsb_reply_problem(r, 400, "invalid", "the body is not valid JSON",
+                          r->body ? detail : "the body is empty", NULL);
+    }
+    return j;
+}
+
 static void set_request_id(struct dsb_req *r)
 {
     const char *given = dsb_req_header(r, "X-Request-Id");
@@ -236,14 +144,19 @@ static struct dsb_req *req_new(struct dsb_server *s,
     r->url = url;
     r->method = method;
     r->start_us = dsb_monotonic_us();
-    r->gen = dsb_gen_acquire(s);
+    r->gen = dsb_service_gen(s->svc);
     atomic_fetch_add(&s->in_flight, 1);
     set_request_id(r);
+    r->ctx.svc = s->svc;
+    r->ctx.request_id = r->request_id;
+    r->ctx.gen = r->gen;
+    r->ctx.principal = &r->gen->anonymous;
     return r;
 }
 
 static void req_free(struct dsb_req *r)
 {
+    dsb_arena_free(r->ctx.arena);
     dsb_gen_release(r->gen);
     dsb_path_free(r->segs, r->n_segs);
     for (size_t i = 0; i < r->n_hdrs; i++) {
@@ -311,35 +224,6 @@ static int append_body(struct dsb_req *r, const char *data, size_t n)
     return 0;
 }
 
-/* sessions.idle_expiry_seconds, else idle_expiry_hours, in ms. */
-static int64_t session_idle_ms(const struct dsb_broker *b)
-{
-    long long secs = conf_int(b, "sessions", "idle_expiry_seconds");
-
-    if (secs <= 0)
-        secs = conf_int(b, "sessions", "idle_expiry_hours") * 3600;
-    return (int64_t)secs * 1000;
-}
-
-/* Expires idle sessions every minute, or every half expiry if shorter. */
-static void maybe_expire_sessions(struct dsb_req *r)
-{
-    long long now = dsb_monotonic_ms(), last = atomic_load(
-        &r->srv->last_expiry_ms);
-    int64_t idle = session_idle_ms(r->gen->broker);
-    long n;
-
-    if (now - last < (idle / 2 < EXPIRY_INTERVAL_MS ? idle / 2
-                                                    : EXPIRY_INTERVAL_MS) ||
-        !atomic_compare_exchange_strong(&r->srv->last_expiry_ms, &last, now))
-        return;
-    dsb_sessions_set_idle_expiry(r->srv->sessions, idle);
-    n = dsb_sessions_expire(r->srv->sessions, idle);
-    if (n > 0)
-        dsb_logf(DSB_LOG_INFO, "sessions", "%ld idle session%s expired", n,
-                 n == 1 ? "" : "s");
-}
-
 static int route_request(struct dsb_req *r)
 {
     char allow[128];
@@ -376,42 +260,37 @@ static int prepare(struct dsb_req *r)
     dsb_cors_origin(r);
     if (dsb_cors_preflight(r))
         return -1;
-    if (route_request(r) < 0 || dsb_auth_check(r) < 0)
-        return -1;
-    maybe_expire_sessions(r);
-    return 0;
+    return route_request(r) < 0 || dsb_auth_check(r) < 0 ? -1 : 0;
 }
 
 static void run_handler(struct dsb_req *r)
 {
+    r->ctx.arena = dsb_arena_new();
+    if (!r->ctx.arena) {
+        dsb_reply_problem(r, 500, "internal", "out of memory", NULL, NULL);
+        return;
+    }
     r->route->fn(r);
     if (!r->responded)
         dsb_reply_problem(r, 500, "internal", "the handler sent no response",
                           NULL, NULL);
 }
 
-/* Tries a DSB_ROUTE_CACHED handler on the worker: 1 when it answered from
- * the cache, 0 (nothing sent, the request as before) on a miss. */
-static int answered_inline(struct dsb_req *r)
+/* The fast path of a route with a key function: a fresh cached answer is
+ * sent by the worker from the key alone.  1 when it answered. */
+static int answered_from_cache(struct dsb_req *r)
 {
-    size_t n_hdrs = r->n_hdrs;
+    struct dsb_svc_key k;
+    const struct dsb_cached *v;
 
-    if (!r->srv->pool || !(r->route->flags & DSB_ROUTE_CACHED))
+    if (!r->route->key || r->route->key(r, &k) < 0)
         return 0;
-    r->try_inline = 1;
-    r->route->fn(r);
-    r->try_inline = 0;
-    if (!r->would_block && r->responded)
-        return 1;
-    r->would_block = 0;
-    while (r->n_hdrs > n_hdrs) {
-        r->n_hdrs--;
-        free(r->hdrs[r->n_hdrs].name);
-        free(r->hdrs[r->n_hdrs].value);
-    }
-    r->cache_state = NULL;
-    r->err_code[0] = r->err_upstream[0] = r->err_message[0] = '\0';
-    return 0;
+    v = dsb_svc_peek(&r->ctx, &k);
+    dsb_svc_key_free(&k);
+    if (!v)
+        return 0;
+    dsb_reply_entry(r, v, 1, NULL);
+    return 1;
 }
 
 static void dispatch(struct dsb_req *r)
@@ -483,7 +362,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return send_deferred(r, conn);
     if (r->too_large && !r->responded)
         too_large(r);
-    if (!r->responded && prepare(r) == 0 && !answered_inline(r) &&
+    if (!r->responded && prepare(r) == 0 && !answered_from_cache(r) &&
         !defer(r, conn))
         run_handler(r);
     return MHD_YES;
@@ -601,7 +480,7 @@ fail:
     return -1;
 }
 
-static int start_daemon(struct dsb_server *s, const struct dsb_broker *b,
+static int start_daemon(struct dsb_server *s, const struct dsb_settings *st,
                         const char *listen, struct dsb_diags *d)
 {
     struct sockaddr_in sa;
@@ -611,8 +490,7 @@ static int start_daemon(struct dsb_server *s, const struct dsb_broker *b,
 
     if (parse_listen(listen, &sa, d) < 0)
         return -1;
-    s->pool = dsb_call_pool_new((size_t)conf_int(b, "limits", "call_threads"),
-                                run_deferred);
+    s->pool = dsb_call_pool_new(st->call_threads, run_deferred);
     if (!s->pool) {
         dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0, "cannot start the call "
                      "pool's threads: %s", strerror(errno));
@@ -620,15 +498,11 @@ static int start_daemon(struct dsb_server *s, const struct dsb_broker *b,
     }
     s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)conf_int(b, "limits", "threads"),
-        MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)conf_int(b, "limits", "max_connections"),
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)conf_int(b, "limits", "max_connections_per_ip"),
-        MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)conf_int(b, "limits", "connection_timeout_seconds"),
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)conf_int(b, "limits", "max_header_bytes"),
+        MHD_OPTION_THREAD_POOL_SIZE, st->threads,
+        MHD_OPTION_CONNECTION_LIMIT, st->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, st->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, st->connection_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, st->max_header_bytes,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, s,
@@ -657,51 +531,6 @@ static int write_port_file(const char *path, int port)
     return rc;
 }
 
-static struct dsb_broker *load_broker(struct dsb_server *s,
-                                      struct dsb_diags *d)
-{
-    struct dsb_broker_opts bo = {s->conf_dir, s->plugin_dir,
-                                 s->opts.preflight};
-    return dsb_broker_start(&bo, d);
-}
-
-/* Sessions and jobs in state_dir; jobs borrow the current generation's
- * configuration, secrets and AWS client (s->jobs_gen holds it). */
-static int open_state(struct dsb_server *s, const struct dsb_broker *b,
-                      struct dsb_diags *d)
-{
-    struct dsb_jobs_options jo = {0};
-    struct dsb_error err;
-
-    s->sessions = dsb_sessions_open(b->cfg->state_dir, &err);
-    if (s->sessions) {
-        dsb_sessions_set_idle_expiry(s->sessions, session_idle_ms(b));
-        jo.cfg = b->cfg;
-        jo.secrets = b->secrets;
-        jo.aws = b->aws;
-        s->jobs = dsb_jobs_open(&jo, &err);
-    }
-    if (!s->sessions || !s->jobs) {
-        dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0, "%s%s%s", err.message,
-                     err.detail[0] ? ": " : "", err.detail);
-        return -1;
-    }
-    s->jobs_gen = dsb_gen_acquire(s);
-    return 0;
-}
-
-/* Points the jobs service at generation g (before g serves requests). */
-static void jobs_follow(struct dsb_server *s, struct dsb_gen *g)
-{
-    struct dsb_gen *old = s->jobs_gen;
-
-    atomic_fetch_add(&g->refs, 1);
-    dsb_jobs_configure(s->jobs, g->broker->cfg, g->broker->secrets,
-                       g->broker->aws);
-    s->jobs_gen = g;
-    dsb_gen_release(old);
-}
-
 static void server_free(struct dsb_server *s)
 {
     /* first the pool: every deferred request is answered and its
@@ -709,36 +538,9 @@ static void server_free(struct dsb_server *s)
     dsb_call_pool_free(s->pool);
     if (s->mhd)
         MHD_stop_daemon(s->mhd);
-    dsb_jobs_close(s->jobs);
-    dsb_gen_release(s->jobs_gen);
-    if (s->gen)
-        dsb_gen_release(s->gen);
-    dsb_sessions_close(s->sessions);
-    dsb_metrics_free(s->metrics);
-    pthread_rwlock_destroy(&s->gen_lock);
-    pthread_mutex_destroy(&s->reload_lock);
-    free(s->conf_dir);
-    free(s->plugin_dir);
+    dsb_service_close(s->svc);
     free(s->port_file);
     free(s);
-}
-
-static struct dsb_server *server_new(const struct dsb_server_opts *o)
-{
-    struct dsb_server *s = calloc(1, sizeof(*s));
-
-    if (!s)
-        return NULL;
-    s->opts = *o;
-    s->conf_dir = dsb_strdup0(o->conf_dir);
-    s->plugin_dir = dsb_strdup0(o->plugin_dir);
-    s->port_file = dsb_strdup0(o->port_file);
-    pthread_rwlock_init(&s->gen_lock, NULL);
-    pthread_mutex_init(&s->reload_lock, NULL);
-    s->metrics = dsb_metrics_new();
-    atomic_init(&s->in_flight, 0);
-    atomic_init(&s->last_expiry_ms, 0);
-    return s;
 }
 
 static void announce(struct dsb_server *s, const char *listen,
@@ -754,36 +556,38 @@ static void announce(struct dsb_server *s, const char *listen,
 struct dsb_server *dsb_server_start(const struct dsb_server_opts *o,
                                     struct dsb_diags *d)
 {
-    struct dsb_server *s = server_new(o);
-    struct dsb_broker *b;
+    struct dsb_service_opts so = {o->conf_dir, o->plugin_dir, o->preflight,
+                                  o->clock_ms};
+    struct dsb_server *s = calloc(1, sizeof(*s));
+    struct dsb_gen *g = NULL;
+    const struct dsb_config *cfg;
     const char *listen;
 
-    if (!s || !s->metrics)
+    if (!s)
+        return NULL;
+    s->opts = *o;
+    s->port_file = dsb_strdup0(o->port_file);
+    atomic_init(&s->in_flight, 0);
+    s->svc = dsb_service_open(&so, d);
+    if (!s->svc)
         goto fail;
-    b = load_broker(s, d);
-    if (!b)
-        goto fail;
-    apply_logging(b);
-    s->gen = gen_new(b, ++s->next_serial);
-    if (!s->gen) {
-        dsb_broker_stop(b);
-        goto fail;
-    }
-    s->max_body = (size_t)conf_int(b, "limits", "max_body_bytes");
-    s->grace_ms = (long)conf_int(b, "limits", "shutdown_grace_seconds") * 1000;
+    s->metrics = dsb_service_metrics(s->svc);
+    g = dsb_service_gen(s->svc);
+    cfg = g->broker->cfg;
+    s->max_body = cfg->settings.max_body_bytes;
+    s->grace_ms = (long)cfg->settings.shutdown_grace_ms;
     listen = o->listen ? o->listen
-                       : json_string_value(json_object_get(b->cfg->broker,
+                       : json_string_value(json_object_get(cfg->broker,
                                                            "listen"));
-    if (open_state(s, b, d) < 0 ||
-        (!o->no_listen && start_daemon(s, b, listen, d) < 0))
+    if (!o->no_listen && start_daemon(s, &cfg->settings, listen, d) < 0)
         goto fail;
-    log_sources(b);
     if (!o->no_listen)
-        announce(s, listen, b->n_sources);
+        announce(s, listen, g->broker->n_sources);
+    dsb_gen_release(g);
     return s;
 fail:
-    if (s)
-        server_free(s);
+    dsb_gen_release(g);
+    server_free(s);
     return NULL;
 }
 
@@ -794,33 +598,7 @@ int dsb_server_port(const struct dsb_server *s)
 
 int dsb_server_reload(struct dsb_server *s)
 {
-    struct dsb_diags d;
-    struct dsb_broker *b;
-    struct dsb_gen *g = NULL;
-
-    pthread_mutex_lock(&s->reload_lock);
-    dsb_diags_init(&d);
-    b = load_broker(s, &d);
-    log_diags(&d);
-    dsb_diags_free(&d);
-    if (b)
-        g = gen_new(b, ++s->next_serial);
-    if (!g) {
-        dsb_broker_stop(b);
-        pthread_mutex_unlock(&s->reload_lock);
-        dsb_logf(DSB_LOG_ERROR, NULL, "reload rejected: the configuration "
-                 "has errors; the previous one keeps serving");
-        return -1;
-    }
-    apply_logging(b);
-    jobs_follow(s, g);
-    gen_swap(s, g);
-    log_sources(b);
-    pthread_mutex_unlock(&s->reload_lock);
-    dsb_logf(DSB_LOG_INFO, NULL, "configuration reloaded (generation %ld); "
-             "listen, state_dir and limits apply at the next restart",
-             g->serial);
-    return 0;
+    return dsb_service_reload(s->svc);
 }
 
 void dsb_server_stop(struct dsb_server *s, long grace_ms)

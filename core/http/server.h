@@ -2,6 +2,7 @@
 #ifndef DSB_CORE_HTTP_SERVER_H
 #define DSB_CORE_HTTP_SERVER_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "diag.h"
@@ -16,6 +17,8 @@ struct dsb_server_opts {
     int preflight;            /* open each source in a child first */
     int no_listen;            /* in-process only: nothing binds, requests
                                  come through dsb_server_dispatch */
+    int64_t (*clock_ms)(void);/* monotonic clock of the metadata cache
+                                 (tests); NULL: the real one */
 };
 
 /* One request served in-process, without sockets (tests, fuzzing). */
