@@ -44,7 +44,7 @@ def conf(work, pg, moto, auth):
         fl.register_canary(f.read().strip())
     extra = (f"auth:\n  enabled: {'true' if auth else 'false'}\n"
              "  open_health: true\n  tokens:\n    - name: props\n"
-             "      token: env:DSB_PROPS_TOKEN\n"
+             "      token: env:DSB_PROPS_TOKEN\n      scopes: [admin]\n"
              "limits:\n  threads: 4\n  max_body_bytes: 65536\n"
              f"aws:\n  endpoint_url: http://127.0.0.1:{moto['DSB_TEST_MOTO_PORT']}\n"
              "  timeout_ms: 10000\n  max_attempts: 1\n")

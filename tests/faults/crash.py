@@ -30,7 +30,7 @@ def conf(work):
                         "catalog.json")
     token_env = {"DSB_FAULT_TOKEN": fl.canary("bearer")}
     auth = ("auth:\n  enabled: true\n  tokens:\n    - name: crash\n"
-            "      token: env:DSB_FAULT_TOKEN\n"
+            "      token: env:DSB_FAULT_TOKEN\n      scopes: [admin]\n"
             "limits:\n  threads: 8\n")
     files = {"broker.yaml": fl.broker_yaml(state, auth),
              "main.yaml": f"name: main\nplugin: fixture\nnetwork: local\n"

@@ -45,7 +45,7 @@ def conf(work, state):
                         "catalog.json")
     token = fl.canary("bearer")
     extra = ("auth:\n  enabled: true\n  tokens:\n    - name: disk\n"
-             "      token: env:DSB_FAULT_TOKEN\n")
+             "      token: env:DSB_FAULT_TOKEN\n      scopes: [admin]\n")
     files = {"broker.yaml": fl.broker_yaml(state, extra),
              "main.yaml": f"name: main\nplugin: fixture\nnetwork: local\n"
                           f"data_file: {data}\n"}

@@ -30,7 +30,7 @@ def conf(work, pg):
     extra = ("cache:\n  error_ttl_seconds: 0\n  sources:\n"
              "    - source: pg\n      ttl_seconds: 0\n"
              "auth:\n  enabled: true\n  tokens:\n    - name: load\n"
-             "      token: env:DSB_FAULT_TOKEN\n"
+             "      token: env:DSB_FAULT_TOKEN\n      scopes: [admin]\n"
              "limits:\n  threads: 8\n")
     files = {
         "broker.yaml": fl.broker_yaml(state, extra),

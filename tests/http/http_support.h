@@ -20,6 +20,11 @@
 #define T_PASSWORD "fixture-pw-123"
 #define T_ADMIN "admin-token-0123456789"
 #define T_LIMITED "limited-token-0123456789"
+#define T_READ "read-token-0123456789"
+#define T_SESSIONS "sessions-token-0123456789"
+#define T_CONTEXT "context-token-0123456789"
+#define T_JOBS "jobs-token-0123456789"
+#define T_OTHER "other-token-0123456789"
 
 struct t_resp {
     long status;
@@ -109,7 +114,8 @@ static inline void t_canary_register(void)
     FILE *f = t_canary_open("canaries", "http");
 
     if (f) {
-        fprintf(f, "%s\n%s\n%s\n", T_PASSWORD, T_ADMIN, T_LIMITED);
+        fprintf(f, "%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n", T_PASSWORD, T_ADMIN,
+                T_LIMITED, T_READ, T_SESSIONS, T_CONTEXT, T_JOBS, T_OTHER);
         fclose(f);
     }
 }
@@ -125,6 +131,11 @@ static inline char *t_http_env(void)
     setenv("DSB_TEST_FIXTURE_PASSWORD", T_PASSWORD, 1);
     setenv("DSB_TEST_TOKEN_ADMIN", T_ADMIN, 1);
     setenv("DSB_TEST_TOKEN_LIMITED", T_LIMITED, 1);
+    setenv("DSB_TEST_TOKEN_READ", T_READ, 1);
+    setenv("DSB_TEST_TOKEN_SESSIONS", T_SESSIONS, 1);
+    setenv("DSB_TEST_TOKEN_CONTEXT", T_CONTEXT, 1);
+    setenv("DSB_TEST_TOKEN_JOBS", T_JOBS, 1);
+    setenv("DSB_TEST_TOKEN_OTHER", T_OTHER, 1);
     t_canary_register();
     free(state);
     return sd;

@@ -161,10 +161,11 @@ static struct t_resp req_as(const char *auth, const char *method,
                  "application/json", NULL}, body);
 }
 
-/* A session (admin) with `selections`; its id (malloc'd). */
+/* A session of the limited token's principal, with `selections` made by
+ * an admin (who may change anybody's session); its id (malloc'd). */
 static char *admin_session(const char *selections)
 {
-    struct t_resp r = req_as(ADMIN, "POST", "/v1/sessions", NULL);
+    struct t_resp r = req_as(LIMITED, "POST", "/v1/sessions", NULL);
     json_t *j = t_json(&r);
     char *id = strdup(json_string_value(json_object_get(j, "id"))), p[128];
 
