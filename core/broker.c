@@ -65,6 +65,32 @@ static pid_t preflight_start(struct dsb_source *s)
     return pid < 0 ? 0 : pid;
 }
 
+/* What a hung probe is doing, from /proc (Linux): its scheduler state and
+ * the kernel function it waits in, for the error's detail. */
+static void probe_state(pid_t pid, char *out, size_t cap)
+{
+    char path[64], stat[512] = "", wchan[128] = "";
+    const char *paren;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if ((f = fopen(path, "r")) != NULL) {
+        if (!fgets(stat, sizeof(stat), f))
+            stat[0] = '\0';
+        fclose(f);
+    }
+    snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
+    if ((f = fopen(path, "r")) != NULL) {
+        if (!fgets(wchan, sizeof(wchan), f))
+            wchan[0] = '\0';
+        fclose(f);
+    }
+    paren = strrchr(stat, ')');
+    snprintf(out, cap, "the probe (pid %d) was in state %c, waiting in %s",
+             (int)pid, paren && paren[1] && paren[2] ? paren[2] : '?',
+             wchan[0] && strcmp(wchan, "0") != 0 ? wchan : "user space");
+}
+
 /* Waits for the child until end_ms: 0 when it exited (whatever its
  * verdict), -1 with err set when it died by a signal or hung. */
 static int preflight_finish(struct dsb_source *s, pid_t pid, int64_t end_ms,
@@ -80,11 +106,17 @@ static int preflight_finish(struct dsb_source *s, pid_t pid, int64_t end_ms,
          dsb_monotonic_ms() < end_ms; ns = ns < 2000000 ? ns * 2 : ns)
         nanosleep(&(struct timespec){0, ns}, NULL);
     if (got == 0) {
+        char state[256];
+        probe_state(pid, state, sizeof(state));
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
-        return dsb_error_set(err, DSB_E_CONFIG, "plugin %s did not finish "
-                             "opening source %s within %d s", s->plugin->name,
-                             s->conf->name, PREFLIGHT_TIMEOUT_MS / 1000);
+        dsb_error_set(err, DSB_E_CONFIG, "plugin %s did not finish opening "
+                      "source %s within %d s", s->plugin->name, s->conf->name,
+                      PREFLIGHT_TIMEOUT_MS / 1000);
+        dsb_error_detail(err, "%s", state);
+        dsb_error_hint(err, "the source is disabled; check that what it "
+                       "connects to answers, then reload");
+        return -1;
     }
     if (WIFSIGNALED(status)) {
         dsb_error_set(err, DSB_E_INTERNAL, "plugin %s crashed (signal %d, %s) "
@@ -154,9 +186,25 @@ static void source_open(struct dsb_source *s, pid_t probe, int64_t end_ms)
     s->state = DSB_SOURCE_OPEN;
 }
 
+/* Non-zero when prev (a broker being replaced) has s open with the same
+ * loaded plugin file (the same dlopen handle: a replaced file loads anew),
+ * network and options: its open was probed already. */
+static int opened_before(const struct dsb_broker *prev,
+                         const struct dsb_source *s)
+{
+    const struct dsb_source *p = NULL;
+
+    for (size_t i = 0; prev && i < prev->n_sources && !p; i++)
+        if (strcmp(prev->sources[i].conf->name, s->conf->name) == 0)
+            p = &prev->sources[i];
+    return p && p->state == DSB_SOURCE_OPEN && p->plugin->dl == s->plugin->dl &&
+           strcmp(p->network, s->network) == 0 &&
+           json_equal(p->conf->options, s->conf->options);
+}
+
 /* Every source: probes first (all at once), then the real opens.  Nothing
  * is allocated here: the probes are forked children. */
-static void open_sources(struct dsb_broker *b, int preflight)
+static void open_sources(struct dsb_broker *b, const struct dsb_broker_opts *o)
 {
     size_t n = b->cfg->n_sources;
     int64_t end;
@@ -164,7 +212,8 @@ static void open_sources(struct dsb_broker *b, int preflight)
     for (size_t i = 0; i < n; i++) {
         struct dsb_source *s = &b->sources[i];
         s->to_open = source_init(b, s, &b->cfg->sources[i]);
-        s->probe = s->to_open && preflight ? preflight_start(s) : 0;
+        s->probe = s->to_open && o->preflight && !opened_before(o->previous, s)
+                   ? preflight_start(s) : 0;
     }
     b->n_sources = n;
     end = dsb_monotonic_ms() + PREFLIGHT_TIMEOUT_MS;
@@ -227,7 +276,7 @@ struct dsb_broker *dsb_broker_start(const struct dsb_broker_opts *o,
     if (!b->secrets || !b->sources)
         goto fail;
     dsb_secrets_set_aws_backend(b->secrets, dsb_aws_secret_fetch, b->aws);
-    open_sources(b, o->preflight);
+    open_sources(b, o);
     return b;
 fail:
     dsb_broker_stop(b);

@@ -51,6 +51,11 @@ struct dsb_broker_opts {
     const char *conf_dir;
     const char *plugin_dir;  /* NULL: config / default */
     int preflight;           /* run each open once in a child process first */
+    /* The broker this one replaces (a reload), or NULL.  A source that is
+     * open there with the same plugin file and configuration is not probed
+     * again: it was probed when it first opened, and a reload then forks
+     * nothing from the serving (multi-threaded) process for it. */
+    const struct dsb_broker *previous;
 };
 
 /*

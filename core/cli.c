@@ -70,7 +70,7 @@ static const char *default_conf_dir(void)
 static struct dsb_broker *start(struct cli *c, int preflight,
                                 struct dsb_diags *d)
 {
-    struct dsb_broker_opts o = {c->conf_dir, c->plugin_dir, preflight};
+    struct dsb_broker_opts o = {c->conf_dir, c->plugin_dir, preflight, NULL};
     return dsb_broker_start(&o, d);
 }
 

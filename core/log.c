@@ -26,6 +26,32 @@ struct redact_entry {
 static pthread_mutex_t redact_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct redact_entry *redact_set;
 static size_t redact_n, redact_cap;
+static pthread_once_t redact_once = PTHREAD_ONCE_INIT;
+
+/* Every log line takes redact_lock.  A child forked while another thread
+ * held it (a source's preflight probe during a reload) would wait for it
+ * forever at its first log line: fork waits until the lock is free. */
+static void redact_fork_prepare(void)
+{
+    pthread_mutex_lock(&redact_lock);
+}
+
+static void redact_fork_release(void)
+{
+    pthread_mutex_unlock(&redact_lock);
+}
+
+static void redact_init(void)
+{
+    pthread_atfork(redact_fork_prepare, redact_fork_release,
+                   redact_fork_release);
+}
+
+static void redact_lock_take(void)
+{
+    pthread_once(&redact_once, redact_init);
+    pthread_mutex_lock(&redact_lock);
+}
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -261,7 +287,7 @@ void dsb_redact_register(const char *value)
 
     if (!value || strlen(value) < 4)
         return;
-    pthread_mutex_lock(&redact_lock);
+    redact_lock_take();
     i = redact_find(value);
     if (i >= 0) {
         redact_set[i].refs++;
@@ -277,7 +303,7 @@ void dsb_redact_forget(const char *value)
 
     if (!value)
         return;
-    pthread_mutex_lock(&redact_lock);
+    redact_lock_take();
     i = redact_find(value);
     if (i >= 0 && --redact_set[i].refs == 0) {
         struct redact_entry *e = &redact_set[i];
@@ -316,7 +342,7 @@ size_t dsb_redact(char *buf, size_t cap)
         return 0;
     len = strnlen(buf, cap - 1);
     buf[len] = '\0';
-    pthread_mutex_lock(&redact_lock);
+    redact_lock_take();
     for (size_t i = 0; i < redact_n; i++)
         len = replace_all(buf, len, cap, &redact_set[i]);
     pthread_mutex_unlock(&redact_lock);

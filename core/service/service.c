@@ -129,11 +129,13 @@ static void log_sources(const struct dsb_broker *b)
 
 /* -------------------------------------------------------------- state */
 
+/* previous: the broker being replaced (a reload), or NULL. */
 static struct dsb_broker *load_broker(struct dsb_service *svc,
+                                      const struct dsb_broker *previous,
                                       struct dsb_diags *d)
 {
     struct dsb_broker_opts bo = {svc->conf_dir, svc->plugin_dir,
-                                 svc->opts.preflight};
+                                 svc->opts.preflight, previous};
     return dsb_broker_start(&bo, d);
 }
 
@@ -303,7 +305,7 @@ struct dsb_service *dsb_service_open(const struct dsb_service_opts *o,
 
     if (!svc)
         return NULL;
-    b = load_broker(svc, d);
+    b = load_broker(svc, NULL, d);
     if (!b)
         goto fail;
     apply_logging(b);
@@ -330,11 +332,13 @@ int dsb_service_reload(struct dsb_service *svc)
 {
     struct dsb_diags d;
     struct dsb_broker *b;
-    struct dsb_gen *g = NULL;
+    struct dsb_gen *g = NULL, *cur;
 
     pthread_mutex_lock(&svc->reload_lock);
     dsb_diags_init(&d);
-    b = load_broker(svc, &d);
+    cur = dsb_service_gen(svc);
+    b = load_broker(svc, cur->broker, &d);
+    dsb_gen_release(cur);
     log_diags(&d);
     dsb_diags_free(&d);
     if (b)

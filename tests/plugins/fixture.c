@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "dsbroker/plugin.h"
 
@@ -55,6 +56,9 @@ static const struct dsb_option fx_options[] = {
     DSB_OPTION_OBJECT_LIST("replicas", 0, "[]", fx_replica, "copies"),
     DSB_OPTION_INT("delay_ms", 0, "0", 0, 60000,
                    "sleep this long in every listing and describe"),
+    DSB_OPTION_STRING("open_log", 0, NULL,
+                      "append the opening process's pid to this file at "
+                      "every open (preflight probes included)"),
     DSB_OPTION_END};
 
 struct fx {
@@ -73,6 +77,16 @@ static void fx_delay(const struct fx *f)
         nanosleep(&ts, NULL);
 }
 
+static void fx_log_open(const char *path)
+{
+    FILE *f = path ? fopen(path, "a") : NULL;
+
+    if (f) {
+        fprintf(f, "%ld\n", (long)getpid());
+        fclose(f);
+    }
+}
+
 static int fx_open(const struct dsb_host *host,
                    const struct dsb_source_info *info, const json_t *options,
                    void **inst, struct dsb_error *err)
@@ -87,6 +101,7 @@ static int fx_open(const struct dsb_host *host,
         snprintf(path, sizeof(path), "%s", file);
     else
         snprintf(path, sizeof(path), "%s/%s", info->config_dir, file);
+    fx_log_open(json_string_value(json_object_get(options, "open_log")));
     f = calloc(1, sizeof(*f));
     if (!f)
         return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");

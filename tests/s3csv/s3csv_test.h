@@ -41,7 +41,7 @@ static inline void s3t_start_x(const char *conf, const char *more_executors,
                                const char *extra)
 {
     char *plugins = t_path("DSB_PLUGIN_DIR", "");
-    struct dsb_broker_opts o = {conf, plugins, 0};
+    struct dsb_broker_opts o = {conf, plugins, 0, NULL};
     char yaml[8192];
 
     snprintf(yaml, sizeof(yaml), "listen: 127.0.0.1:0\n"

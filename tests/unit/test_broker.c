@@ -8,6 +8,7 @@
 
 #include "broker.h"
 #include "support.h"
+#include "util.h"
 
 static struct dsb_broker *b;
 static struct dsb_diags d;
@@ -15,7 +16,7 @@ static struct dsb_error err;
 
 static void start(const char *conf, const char *plugins)
 {
-    struct dsb_broker_opts o = {conf, plugins, 1};
+    struct dsb_broker_opts o = {conf, plugins, 1, NULL};
 
     dsb_diags_init(&d);
     b = dsb_broker_start(&o, &d);
@@ -244,7 +245,7 @@ Test(broker, config_errors_stop_the_start)
 {
     char *conf = t_src("tests/fixtures/confd-broken");
     char *plugins = t_path("DSB_TEST_PLUGIN_DIR", "good");
-    struct dsb_broker_opts o = {conf, plugins, 0};
+    struct dsb_broker_opts o = {conf, plugins, 0, NULL};
 
     dsb_diags_init(&d);
     b = dsb_broker_start(&o, &d);
@@ -252,4 +253,65 @@ Test(broker, config_errors_stop_the_start)
     cr_assert_gt(d.errors, 10);
     free(conf);
     free(plugins);
+}
+
+/* The pids the fixture's open_log holds, in order; their count. */
+static size_t opens_logged(const char *path, long pids[8])
+{
+    FILE *f = fopen(path, "r");
+    size_t n = 0;
+
+    while (f && n < 8 && fscanf(f, "%ld", &pids[n]) == 1)
+        n++;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static struct dsb_broker *start_from(const char *conf, const char *plugins,
+                                     const struct dsb_broker *previous)
+{
+    struct dsb_broker_opts o = {conf, plugins, 1, previous};
+    struct dsb_broker *nb = dsb_broker_start(&o, &d);
+
+    if (!nb)
+        dsb_diags_print(&d, stderr);
+    cr_assert_not_null(nb);
+    return nb;
+}
+
+/* A reload forks a probe only for a source it has not opened with that
+ * configuration: the serving process is multi-threaded, and an unchanged
+ * source was probed when it first opened. */
+Test(broker, a_reload_probes_only_new_or_changed_sources)
+{
+    char *conf = t_tmpdir(), *data = t_src("tests/fixtures/confd-good/data/"
+                                           "catalog.json");
+    char *plugins = t_path("DSB_TEST_PLUGIN_DIR", "good"), yaml[4400];
+    char *log = dsb_asprintf("%s/opens", conf);
+    struct dsb_broker *b1, *b2, *b3;
+    long pids[8];
+
+    dsb_diags_init(&d);
+    snprintf(yaml, sizeof(yaml), "name: fine\nplugin: fixture\ndata_file: %s"
+             "\nopen_log: %s\n", data, log);
+    t_write(conf, "fine.yaml", yaml);
+    b1 = start_from(conf, plugins, NULL);
+    cr_assert_eq(opens_logged(log, pids), 2, "a probe, then the open");
+    cr_assert(pids[0] != getpid() && pids[1] == getpid());
+    b2 = start_from(conf, plugins, b1);
+    cr_assert_eq(opens_logged(log, pids), 3, "unchanged: no probe");
+    cr_assert_eq(pids[2], getpid());
+    t_write(conf, "fine.yaml", strcat(yaml, "page_max: 7\n"));
+    b3 = start_from(conf, plugins, b2);
+    cr_assert_eq(opens_logged(log, pids), 5, "changed: probed again");
+    cr_assert(pids[3] != getpid() && pids[4] == getpid());
+    cr_assert_eq(dsb_broker_source(b3, "fine")->state, DSB_SOURCE_OPEN);
+    dsb_broker_stop(b3);
+    dsb_broker_stop(b2);
+    dsb_broker_stop(b1);
+    free(log);
+    free(plugins);
+    free(data);
+    free(conf);
 }
