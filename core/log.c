@@ -1,5 +1,11 @@
+/* Log lines: formatted on the caller's stack (text or JSON), redacted,
+ * and written to stderr whole — at once, or, for lines that may wait (the
+ * access log), through a shared buffer that a flusher thread writes out
+ * every few hundred milliseconds.  No JSON library and no allocation on
+ * the path of a scalar line: a busy server logs every request. */
 #include "log.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -7,53 +13,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
-#define REDACTED "[REDACTED]"
+#define LINE_MAX_BYTES 8192
+#define OUT_CAP (64 * 1024)
 
 /* Changed by a reload while other threads log: atomics (relaxed; a line
  * written during a reload may still use the old setting). */
 static atomic_int log_level = DSB_LOG_INFO;
 static atomic_int log_json;
 
-struct redact_entry {
-    char *value;
-    size_t len;
-    unsigned refs;
-};
-
-static pthread_mutex_t redact_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct redact_entry *redact_set;
-static size_t redact_n, redact_cap;
-static pthread_once_t redact_once = PTHREAD_ONCE_INIT;
-
-/* Every log line takes redact_lock.  A child forked while another thread
- * held it (a source's preflight probe during a reload) would wait for it
- * forever at its first log line: fork waits until the lock is free. */
-static void redact_fork_prepare(void)
-{
-    pthread_mutex_lock(&redact_lock);
-}
-
-static void redact_fork_release(void)
-{
-    pthread_mutex_unlock(&redact_lock);
-}
-
-static void redact_init(void)
-{
-    pthread_atfork(redact_fork_prepare, redact_fork_release,
-                   redact_fork_release);
-}
-
-static void redact_lock_take(void)
-{
-    pthread_once(&redact_once, redact_init);
-    pthread_mutex_lock(&redact_lock);
-}
-
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static const char *const level_text[] = {" error ", " warn  ", " info  ",
+                                         " debug "};
 
 void dsb_log_set_level(enum dsb_log_level level)
 {
@@ -84,55 +58,433 @@ int dsb_log_level_parse(const char *s)
     return -1;
 }
 
-static void format_ts(char ts[32])
-{
-    struct timespec now;
-    struct tm tm;
-    size_t n;
+/* ------------------------------------------------------------- output */
 
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    n = strftime(ts, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + n, 32 - n, ".%03dZ", (int)(now.tv_nsec / 1000000) % 1000);
+/* Lines that may wait, and the flusher that writes them out.  out_lock
+ * also orders immediate lines after the buffered ones before them. */
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t out_cv = PTHREAD_COND_INITIALIZER;
+static char out_buf[OUT_CAP];
+static size_t out_len;
+static int out_users, out_stop, out_thread_on;
+static long out_period_ms;
+static pthread_t out_thread;
+static pthread_once_t out_once = PTHREAD_ONCE_INIT;
+
+static void write_all(const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(STDERR_FILENO, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return; /* nowhere to report it */
+        p += w;
+        n -= (size_t)w;
+    }
 }
 
-static void write_line(enum dsb_log_level level, const char *component,
-                       const char *msg)
+static void flush_locked(void)
 {
-    char ts[32];
+    write_all(out_buf, out_len);
+    out_len = 0;
+}
 
-    format_ts(ts);
-    if (logs_json()) {
-        json_t *o = json_pack("{s:s, s:s, s:s?, s:s}", "ts", ts, "level",
-                              level_names[level], "component", component,
-                              "msg", msg);
-        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-        if (s)
-            fprintf(stderr, "%s\n", s);
-        free(s);
-        json_decref(o);
+/* A child forked while another thread held out_lock would block at its
+ * first log line: fork waits for it; the child drops the parent's lines. */
+static void out_fork_prepare(void)
+{
+    pthread_mutex_lock(&out_lock);
+}
+
+static void out_fork_parent(void)
+{
+    pthread_mutex_unlock(&out_lock);
+}
+
+static void out_fork_child(void)
+{
+    out_len = 0;
+    out_users = 0;
+    out_thread_on = 0;
+    pthread_mutex_unlock(&out_lock);
+}
+
+static void out_init(void)
+{
+    pthread_atfork(out_fork_prepare, out_fork_parent, out_fork_child);
+}
+
+static void emit(const char *line, size_t n, int may_wait)
+{
+    pthread_once(&out_once, out_init);
+    pthread_mutex_lock(&out_lock);
+    if (may_wait && out_users > 0 && n <= OUT_CAP) {
+        if (out_len + n > OUT_CAP)
+            flush_locked();
+        memcpy(out_buf + out_len, line, n);
+        out_len += n;
+    } else {
+        flush_locked();
+        write_all(line, n);
+    }
+    pthread_mutex_unlock(&out_lock);
+}
+
+static void *flusher(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&out_lock);
+    while (!out_stop) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_nsec += (out_period_ms % 1000) * 1000000;
+        t.tv_sec += out_period_ms / 1000 + t.tv_nsec / 1000000000;
+        t.tv_nsec %= 1000000000;
+        pthread_cond_timedwait(&out_cv, &out_lock, &t);
+        flush_locked();
+    }
+    pthread_mutex_unlock(&out_lock);
+    return NULL;
+}
+
+int dsb_log_buffer_start(long period_ms)
+{
+    int rc = 0;
+
+    pthread_once(&out_once, out_init);
+    pthread_mutex_lock(&out_lock);
+    if (out_users++ == 0) {
+        out_stop = 0;
+        out_period_ms = period_ms > 0 ? period_ms : 200;
+        out_thread_on = pthread_create(&out_thread, NULL, flusher, NULL) == 0;
+        if (!out_thread_on) {
+            out_users = 0;
+            rc = -1;
+        }
+    }
+    pthread_mutex_unlock(&out_lock);
+    return rc;
+}
+
+void dsb_log_buffer_stop(void)
+{
+    int join = 0;
+
+    pthread_once(&out_once, out_init);
+    pthread_mutex_lock(&out_lock);
+    if (out_users > 0 && --out_users == 0 && out_thread_on) {
+        out_stop = 1;
+        out_thread_on = 0;
+        join = 1;
+        pthread_cond_signal(&out_cv);
+    }
+    pthread_mutex_unlock(&out_lock);
+    if (join)
+        pthread_join(out_thread, NULL);
+    dsb_log_flush();
+}
+
+void dsb_log_flush(void)
+{
+    pthread_once(&out_once, out_init);
+    pthread_mutex_lock(&out_lock);
+    flush_locked();
+    pthread_mutex_unlock(&out_lock);
+}
+
+/* --------------------------------------------------------- formatting */
+
+/* A line being built; what does not fit is cut (the newline always
+ * fits). */
+struct line {
+    char buf[LINE_MAX_BYTES];
+    size_t n;
+    int json;
+};
+
+/* Bytes left, keeping some for the JSON line's '}', the newline, and what
+ * the last redaction may add (a value shorter than "[REDACTED]"). */
+#define LINE_SLACK 96
+static size_t room(const struct line *l)
+{
+    return l->n < sizeof(l->buf) - LINE_SLACK
+               ? sizeof(l->buf) - LINE_SLACK - l->n : 0;
+}
+
+static void put(struct line *l, const char *s, size_t n)
+{
+    if (n > room(l))
+        n = room(l);
+    memcpy(l->buf + l->n, s, n);
+    l->n += n;
+}
+
+static void puts_(struct line *l, const char *s)
+{
+    put(l, s, strlen(s));
+}
+
+/* v in decimal, at least `width` digits (zero-padded); no printf on the
+ * path of every line. */
+static void put_int(struct line *l, int64_t v, int width)
+{
+    char tmp[24], *p = tmp + sizeof(tmp);
+    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u || tmp + sizeof(tmp) - p < width);
+    if (v < 0)
+        *--p = '-';
+    put(l, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), 0 when invalid. */
+static size_t utf8_len(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        return (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
+            (s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] > 0x9F))
+            return 0;
+        return 3;
+    }
+    if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
+            (s[3] & 0xC0) != 0x80 || (s[0] == 0xF0 && s[1] < 0x90) ||
+            (s[0] == 0xF4 && s[1] > 0x8F))
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+/* s as a JSON string: quotes, backslashes and control characters escaped,
+ * invalid UTF-8 replaced by U+FFFD; cut short (still closed) when the line
+ * is full, so that the line stays valid JSON. */
+static void put_json_string(struct line *l, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    put(l, "\"", 1);
+    while (*p && room(l) > 8) {
+        size_t k = utf8_len(p);
+        if (*p == '"' || *p == '\\') {
+            put(l, "\\", 1);
+            put(l, (const char *)p, 1);
+        } else if (*p < 0x20) {
+            char esc[7] = {'\\', 'u', '0', '0', "0123456789abcdef"[*p >> 4],
+                           "0123456789abcdef"[*p & 15], 0};
+            put(l, esc, 6);
+        } else if (k == 0) {
+            put(l, "\xEF\xBF\xBD", 3);
+            k = 1;
+        } else {
+            put(l, (const char *)p, k);
+        }
+        p += k ? k : 1;
+    }
+    put(l, "\"", 1);
+}
+
+/* s in a text line: CR and LF become spaces, so one event is one line. */
+static void put_text(struct line *l, const char *s)
+{
+    for (size_t n; *s; s += n) {
+        n = strcspn(s, "\r\n");
+        put(l, s, n);
+        if (s[n]) {
+            put(l, " ", 1);
+            n++;
+        }
+    }
+}
+
+/* A string value, redacted first: JSON escaping could hide a secret that
+ * holds a quote, a backslash or a control character from the redactor. */
+static void put_value(struct line *l, const char *s)
+{
+    size_t len = strlen(s), cap = len * 3 + sizeof(DSB_REDACTED);
+    char small[1024], *tmp = cap <= sizeof(small) ? small : malloc(cap);
+
+    if (!tmp)
+        return;
+    memcpy(tmp, s, len + 1);
+    dsb_redact(tmp, cap);
+    if (l->json)
+        put_json_string(l, tmp);
+    else
+        put_text(l, tmp);
+    if (tmp != small)
+        free(tmp);
+}
+
+/* Days since 1970-01-01 to a civil date (proleptic Gregorian): gmtime_r
+ * would take glibc's time-zone lock on every line. */
+static void civil(int64_t days, int *y, int *m, int *d)
+{
+    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+static void put_ts(struct line *l)
+{
+    struct timespec now;
+    int y, mo, d;
+    int64_t s;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    s = (int64_t)now.tv_sec;
+    civil(s / 86400 - (s % 86400 < 0), &y, &mo, &d);
+    s = (s % 86400 + 86400) % 86400;
+    if (l->json)
+        put(l, "{\"ts\":\"", 7);
+    put_int(l, y, 4);
+    put(l, "-", 1);
+    put_int(l, mo, 2);
+    put(l, "-", 1);
+    put_int(l, d, 2);
+    put(l, "T", 1);
+    put_int(l, s / 3600, 2);
+    put(l, ":", 1);
+    put_int(l, s / 60 % 60, 2);
+    put(l, ":", 1);
+    put_int(l, s % 60, 2);
+    put(l, ".", 1);
+    put_int(l, now.tv_nsec / 1000000, 3);
+    put(l, l->json ? "Z\"" : "Z", l->json ? 2 : 1);
+}
+
+/* The line up to and including the message. */
+static void begin_line(struct line *l, enum dsb_log_level level,
+                       const char *component, const char *msg)
+{
+    l->n = 0;
+    l->json = logs_json();
+    put_ts(l);
+    if (l->json) {
+        puts_(l, ",\"level\":\"");
+        puts_(l, level_names[level]);
+        put(l, "\"", 1);
+        if (component) {
+            puts_(l, ",\"component\":");
+            put_json_string(l, component);
+        }
+        puts_(l, ",\"msg\":");
+        put_value(l, msg);
         return;
     }
-    if (component)
-        fprintf(stderr, "%s %-5s [%s] %s\n", ts, level_names[level], component,
-                msg);
-    else
-        fprintf(stderr, "%s %-5s %s\n", ts, level_names[level], msg);
+    puts_(l, level_text[level]);
+    if (component) {
+        put(l, "[", 1);
+        puts_(l, component);
+        put(l, "] ", 2);
+    }
+    put_value(l, msg);
+}
+
+static void put_key(struct line *l, const char *key)
+{
+    if (l->json) {
+        put(l, ",", 1);
+        put_json_string(l, key);
+        put(l, ":", 1);
+    } else {
+        put(l, " ", 1);
+        puts_(l, key);
+        put(l, "=", 1);
+    }
+}
+
+static void put_real(struct line *l, double v)
+{
+    char tmp[40];
+    int n = snprintf(tmp, sizeof(tmp), "%.6g", v);
+
+    put(l, tmp, (size_t)n);
+    if (l->json && !strpbrk(tmp, ".eEni")) /* a JSON real keeps its dot */
+        put(l, ".0", 2);
+}
+
+static void put_field(struct line *l, const struct dsb_log_field *f)
+{
+    if (room(l) < 64 + strlen(f->key)) /* no room for it: left out */
+        return;
+    switch (f->type) {
+    case DSB_LF_STR:
+        if (!f->s)
+            return;
+        put_key(l, f->key);
+        put_value(l, f->s);
+        return;
+    case DSB_LF_INT:
+        put_key(l, f->key);
+        put_int(l, f->i, 1);
+        return;
+    case DSB_LF_MILLI:
+        put_key(l, f->key);
+        if (f->i < 0)
+            put(l, "-", 1);
+        put_int(l, (f->i < 0 ? -f->i : f->i) / 1000, 1);
+        put(l, ".", 1);
+        put_int(l, (f->i < 0 ? -f->i : f->i) % 1000, 3);
+        return;
+    case DSB_LF_REAL:
+        put_key(l, f->key);
+        put_real(l, f->d);
+        return;
+    }
+}
+
+/* Ends the line: redacts it once more (a value may only match once
+ * escaped, or across fields) and hands it out. */
+static void end_line(struct line *l, int may_wait)
+{
+    if (l->json)
+        l->buf[l->n++] = '}';
+    l->buf[l->n] = '\0';
+    l->n = dsb_redact(l->buf, sizeof(l->buf) - 1);
+    l->buf[l->n++] = '\n';
+    emit(l->buf, l->n, may_wait);
+}
+
+/* ------------------------------------------------------------- public */
+
+void dsb_log_fields(enum dsb_log_level level, const char *component,
+                    const char *msg, const struct dsb_log_field *fields,
+                    size_t n, unsigned flags)
+{
+    struct line l;
+
+    if (level > dsb_log_level())
+        return;
+    begin_line(&l, level, component, msg);
+    for (size_t i = 0; i < n; i++)
+        put_field(&l, &fields[i]);
+    end_line(&l, (flags & DSB_LOG_MAY_WAIT) != 0);
 }
 
 void dsb_vlogf(enum dsb_log_level level, const char *component,
                const char *fmt, va_list ap)
 {
-    char buf[4096];
+    char msg[4096];
 
     if (level > dsb_log_level())
         return;
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    for (char *p = buf; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
-    dsb_redact(buf, sizeof(buf));
-    write_line(level, component, buf);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    dsb_log_fields(level, component, msg, NULL, 0, 0);
 }
 
 void dsb_logf(enum dsb_log_level level, const char *component,
@@ -144,33 +496,23 @@ void dsb_logf(enum dsb_log_level level, const char *component,
     va_end(ap);
 }
 
-/* A malloc'd copy of s with every registered secret replaced (room for
- * each 4+ byte value to become REDACTED). */
-static char *redacted_dup(const char *s)
-{
-    size_t len = strlen(s), cap = len * 3 + sizeof(REDACTED);
-    char *d = malloc(cap);
-
-    if (!d)
-        return NULL;
-    memcpy(d, s, len + 1);
-    dsb_redact(d, cap);
-    return d;
-}
-
-/* A deep copy of v with its strings redacted, before JSON encoding turns
- * a secret's quote, backslash or control characters into escapes that no
- * longer match it.  NULL on exhaustion. */
+/* A deep copy of v with its strings redacted (before encoding turns a
+ * secret's quote, backslash or control characters into escapes that no
+ * longer match it).  NULL on exhaustion. */
 static json_t *redacted_json(const json_t *v)
 {
     json_t *out, *item;
     const char *key;
     size_t i;
-    char *s;
 
     if (json_is_string(v)) {
-        s = redacted_dup(json_string_value(v));
-        out = s ? json_string(s) : NULL;
+        size_t len = json_string_length(v), cap = len * 3 + 16;
+        char *s = malloc(cap);
+        if (!s)
+            return NULL;
+        memcpy(s, json_string_value(v), len + 1);
+        dsb_redact(s, cap);
+        out = json_string(s);
         free(s);
         return out;
     }
@@ -188,173 +530,43 @@ static json_t *redacted_json(const json_t *v)
     return out;
 }
 
-static void event_text(const char *msg, const json_t *fields, char *buf,
-                       size_t cap)
+/* A value that is not a string or a number: encoded (redacted first). */
+static void put_encoded(struct line *l, const json_t *v)
 {
-    const char *key;
-    json_t *v;
-    size_t n = (size_t)snprintf(buf, cap, "%s", msg);
+    json_t *clean = redacted_json(v);
+    char *s = clean ? json_dumps(clean, JSON_ENCODE_ANY | JSON_COMPACT |
+                                 JSON_REAL_PRECISION(6)) : NULL;
 
-    json_object_foreach((json_t *)fields, key, v) {
-        char *s;
-        if (n >= cap)
-            return;
-        s = json_is_string(v) ? NULL
-                              : json_dumps(v, JSON_ENCODE_ANY |
-                                                  JSON_REAL_PRECISION(6));
-        n += (size_t)snprintf(buf + n, cap - n, " %s=%s", key,
-                              s ? s : json_string_value(v));
-        free(s);
-    }
-}
-
-/* msg and fields are already redacted; the encoded line is redacted again
- * for values that only match once escaped. */
-static void event_json(enum dsb_log_level level, const char *component,
-                       const char *msg, const json_t *fields)
-{
-    char ts[32], buf[8192];
-    json_t *o;
-    size_t n;
-
-    format_ts(ts);
-    o = json_pack("{s:s, s:s, s:s?, s:s}", "ts", ts, "level",
-                  level_names[level], "component", component, "msg", msg);
-    if (!o)
-        return;
-    json_object_update(o, (json_t *)fields);
-    n = json_dumpb(o, buf, sizeof(buf) - 1,
-                   JSON_COMPACT | JSON_REAL_PRECISION(6));
-    if (n > 0 && n < sizeof(buf) - 1) {
-        buf[n] = '\0';
-        dsb_redact(buf, sizeof(buf));
-        fprintf(stderr, "%s\n", buf);
-    }
-    json_decref(o);
+    if (s && (!l->json || strlen(s) <= room(l)))
+        puts_(l, s);
+    else
+        puts_(l, l->json ? "null" : "...");
+    free(s);
+    json_decref(clean);
 }
 
 void dsb_log_event(enum dsb_log_level level, const char *component,
                    const char *msg, const json_t *fields)
 {
-    char buf[4096], *clean_msg;
-    json_t *clean;
+    struct line l;
+    const char *key;
+    json_t *v;
 
     if (level > dsb_log_level())
         return;
-    clean_msg = redacted_dup(msg);
-    clean = fields ? redacted_json(fields) : json_object();
-    if (!clean_msg || !clean)
-        goto fail;
-    if (logs_json()) {
-        event_json(level, component, clean_msg, clean);
-    } else {
-        event_text(clean_msg, clean, buf, sizeof(buf));
-        dsb_logf(level, component, "%s", buf);
+    begin_line(&l, level, component, msg);
+    json_object_foreach((json_t *)fields, key, v) {
+        if (room(&l) < 64 + strlen(key))
+            break;
+        put_key(&l, key);
+        if (json_is_string(v))
+            put_value(&l, json_string_value(v));
+        else if (json_is_integer(v))
+            put_int(&l, json_integer_value(v), 1);
+        else if (json_is_real(v))
+            put_real(&l, json_real_value(v));
+        else
+            put_encoded(&l, v);
     }
-fail:
-    free(clean_msg);
-    json_decref(clean);
-}
-
-static long redact_find(const char *value)
-{
-    for (size_t i = 0; i < redact_n; i++)
-        if (strcmp(redact_set[i].value, value) == 0)
-            return (long)i;
-    return -1;
-}
-
-static int redact_reserve(void)
-{
-    struct redact_entry *ns;
-    size_t cap;
-
-    if (redact_n < redact_cap)
-        return 0;
-    cap = redact_cap * 2 + 8;
-    ns = realloc(redact_set, cap * sizeof(*ns));
-    if (!ns)
-        return -1;
-    redact_set = ns;
-    redact_cap = cap;
-    return 0;
-}
-
-void dsb_redact_register(const char *value)
-{
-    long i;
-    char *copy;
-
-    if (!value || strlen(value) < 4)
-        return;
-    redact_lock_take();
-    i = redact_find(value);
-    if (i >= 0) {
-        redact_set[i].refs++;
-    } else if (redact_reserve() == 0 && (copy = strdup(value)) != NULL) {
-        redact_set[redact_n++] = (struct redact_entry){copy, strlen(copy), 1};
-    }
-    pthread_mutex_unlock(&redact_lock);
-}
-
-void dsb_redact_forget(const char *value)
-{
-    long i;
-
-    if (!value)
-        return;
-    redact_lock_take();
-    i = redact_find(value);
-    if (i >= 0 && --redact_set[i].refs == 0) {
-        struct redact_entry *e = &redact_set[i];
-        memset(e->value, 0, e->len);
-        free(e->value);
-        *e = redact_set[--redact_n];
-    }
-    pthread_mutex_unlock(&redact_lock);
-}
-
-static size_t replace_all(char *buf, size_t len, size_t cap,
-                          const struct redact_entry *e)
-{
-    size_t rlen = strlen(REDACTED);
-    char *p = buf;
-
-    while ((p = strstr(p, e->value)) != NULL) {
-        size_t tail = len - (size_t)(p - buf) - e->len;
-        size_t room = cap - 1 - (size_t)(p - buf);
-        size_t put = rlen < room ? rlen : room;
-        size_t keep = tail < room - put ? tail : room - put;
-        memmove(p + put, p + e->len, keep);
-        memcpy(p, REDACTED, put);
-        len = (size_t)(p - buf) + put + keep;
-        buf[len] = '\0';
-        p += put;
-    }
-    return len;
-}
-
-size_t dsb_redact(char *buf, size_t cap)
-{
-    size_t len;
-
-    if (!buf || cap == 0)
-        return 0;
-    len = strnlen(buf, cap - 1);
-    buf[len] = '\0';
-    redact_lock_take();
-    for (size_t i = 0; i < redact_n; i++)
-        len = replace_all(buf, len, cap, &redact_set[i]);
-    pthread_mutex_unlock(&redact_lock);
-    return len;
-}
-
-void dsb_redact_error(struct dsb_error *err)
-{
-    if (!err)
-        return;
-    dsb_redact(err->message, sizeof(err->message));
-    dsb_redact(err->detail, sizeof(err->detail));
-    dsb_redact(err->hint, sizeof(err->hint));
-    dsb_redact(err->upstream, sizeof(err->upstream));
+    end_line(&l, 0);
 }

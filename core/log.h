@@ -1,8 +1,10 @@
-/* Logging with secret redaction.  Lines go to stderr, as text or JSON. */
+/* Logging with secret redaction (core/redact.c).  Lines go to stderr, as
+ * text or JSON. */
 #ifndef DSB_CORE_LOG_H
 #define DSB_CORE_LOG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -27,6 +29,41 @@ void dsb_vlogf(enum dsb_log_level level, const char *component,
  * follow the message as key=value pairs.  Redacted like dsb_logf. */
 void dsb_log_event(enum dsb_log_level level, const char *component,
                    const char *msg, const json_t *fields);
+
+/* One field of a line: a string (NULL: left out), an integer, a real, or
+ * an integer count of thousandths written as a decimal (1234 -> 1.234). */
+enum dsb_log_field_type { DSB_LF_STR, DSB_LF_INT, DSB_LF_REAL, DSB_LF_MILLI };
+struct dsb_log_field {
+    const char *key;
+    enum dsb_log_field_type type;
+    const char *s;
+    int64_t i;
+    double d;
+};
+#define DSB_LF_S(k, v) {(k), DSB_LF_STR, (v), 0, 0}
+#define DSB_LF_I(k, v) {(k), DSB_LF_INT, NULL, (int64_t)(v), 0}
+#define DSB_LF_R(k, v) {(k), DSB_LF_REAL, NULL, 0, (double)(v)}
+#define DSB_LF_M(k, v) {(k), DSB_LF_MILLI, NULL, (int64_t)(v), 0}
+/* The line may wait in the buffer (dsb_log_buffer_start). */
+#define DSB_LOG_MAY_WAIT 1u
+
+/* dsb_log_event for scalar fields, formatted without allocating (the
+ * access log's path).  flags: DSB_LOG_MAY_WAIT or 0. */
+void dsb_log_fields(enum dsb_log_level level, const char *component,
+                    const char *msg, const struct dsb_log_field *fields,
+                    size_t n, unsigned flags);
+
+/* Lines logged with DSB_LOG_MAY_WAIT are gathered in a buffer written out
+ * when full, every period_ms (0: 200) by a flusher thread, before any line
+ * that may not wait, and by dsb_log_flush; without a started buffer every
+ * line is written at once.  Counted: each start needs a stop, and the last
+ * stop joins the flusher and writes what is left.  -1 when the thread
+ * cannot start (lines are then written at once). */
+int dsb_log_buffer_start(long period_ms);
+void dsb_log_buffer_stop(void);
+void dsb_log_flush(void);
+
+#define DSB_REDACTED "[REDACTED]"
 
 /* Registers a secret value to redact from every log line and every error
  * the broker emits; values shorter than 4 bytes are not registered (they
