@@ -68,6 +68,8 @@ struct dsb_server {
     struct dsb_call_pool *pool;  /* runs handlers that may block (pool.c) */
     atomic_long in_flight;
     int port;
+    int log_buffered;            /* holds a dsb_log_buffer_start */
+    char id_prefix[16];          /* of request ids: the pid in hex, "-" */
     /* values read from the first configuration (not reloadable) */
     size_t max_body;
     long grace_ms;
@@ -137,6 +139,10 @@ void dsb_reply_header(struct dsb_req *r, const char *name, const char *value);
 
 /* Request helpers. */
 const char *dsb_req_header(struct dsb_req *r, const char *name);
+/* "<prefix><n>" into out (cap bytes; empty when it does not fit): a
+ * request id without printf on the path of every request. */
+void dsb_request_id(char *out, size_t cap, const char *prefix,
+                    unsigned long long n);
 /* A decoded query parameter (malloc'd) or NULL; sets *bad on malformed. */
 char *dsb_req_query(struct dsb_req *r, const char *name, int *bad);
 /* The body as JSON; replies 400/415 itself and returns NULL on failure. */

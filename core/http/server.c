@@ -17,28 +17,32 @@
 
 static atomic_ullong request_counter;
 
+/* One line a request, which may wait in the log buffer: a busy server
+ * must not spend a write(2) on every line. */
 static void access_log(struct dsb_req *r)
 {
     int64_t us = dsb_monotonic_us() - r->start_us;
-    json_t *f = json_pack("{s:s, s:s, s:s?, s:i, s:f, s:I, s:s, s:s?, s:s?, "
-                          "s:I}", "method", r->method, "path", r->url,
-                          "route", r->route ? r->route->pattern : NULL,
-                          "status", r->status, "duration_ms", (double)us / 1e3,
-                          "bytes", (json_int_t)r->resp_bytes, "request_id",
-                          r->request_id, "cache", r->cache_state, "token",
-                          r->ctx.principal && r->gen->broker->cfg->settings
-                          .auth_enabled ? r->ctx.principal->name : NULL,
-                          "config",
-                          (json_int_t)(r->gen ? r->gen->serial : 0));
+    int auth = r->gen && r->gen->broker->cfg->settings.auth_enabled;
+    struct dsb_log_field f[] = {
+        DSB_LF_S("method", r->method),
+        DSB_LF_S("path", r->url),
+        DSB_LF_S("route", r->route ? r->route->pattern : NULL),
+        DSB_LF_I("status", r->status),
+        DSB_LF_M("duration_ms", us),
+        DSB_LF_I("bytes", r->resp_bytes),
+        DSB_LF_S("request_id", r->request_id),
+        DSB_LF_S("cache", r->cache_state),
+        DSB_LF_S("token", r->ctx.principal && auth ? r->ctx.principal->name
+                                                   : NULL),
+        DSB_LF_I("config", r->gen ? r->gen->serial : 0),
+        DSB_LF_S("error_code", r->err_code[0] ? r->err_code : NULL),
+        DSB_LF_S("error_message", r->err_code[0] ? r->err_message : NULL),
+        DSB_LF_S("upstream", r->err_code[0] && r->err_upstream[0]
+                                 ? r->err_upstream : NULL),
+    };
 
-    if (f && r->err_code[0])
-        json_object_update_new(f, json_pack("{s:s, s:s, s:s?}", "error_code",
-                               r->err_code, "error_message", r->err_message,
-                               "upstream", r->err_upstream[0]
-                               ? r->err_upstream : NULL));
-    dsb_log_event(r->status >= 500 ? DSB_LOG_WARN : DSB_LOG_INFO, "access",
-                  "request", f);
-    json_decref(f);
+    dsb_log_fields(r->status >= 500 ? DSB_LOG_WARN : DSB_LOG_INFO, "access",
+                   "request", f, sizeof(f) / sizeof(*f), DSB_LOG_MAY_WAIT);
 }
 
 /* ------------------------------------------------------------ requests */
@@ -113,6 +117,26 @@ json_t *dsb_req_json(struct dsb_req *r)
     return j;
 }
 
+void dsb_request_id(char *out, size_t cap, const char *prefix,
+                    unsigned long long n)
+{
+    char digits[24], *p = digits + sizeof(digits);
+    size_t lp = strlen(prefix), ld;
+
+    do {
+        *--p = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    ld = (size_t)(digits + sizeof(digits) - p);
+    if (lp + ld + 1 > cap) {
+        out[0] = '\0';
+        return;
+    }
+    memcpy(out, prefix, lp);
+    memcpy(out + lp, p, ld);
+    out[lp + ld] = '\0';
+}
+
 static void set_request_id(struct dsb_req *r)
 {
     const char *given = dsb_req_header(r, "X-Request-Id");
@@ -124,9 +148,8 @@ static void set_request_id(struct dsb_req *r)
         memcpy(r->request_id, given, n + 1);
         return;
     }
-    snprintf(r->request_id, sizeof(r->request_id), "%x-%llu",
-             (unsigned)getpid(),
-             (unsigned long long)atomic_fetch_add(&request_counter, 1));
+    dsb_request_id(r->request_id, sizeof(r->request_id), r->srv->id_prefix,
+                   atomic_fetch_add(&request_counter, 1));
 }
 
 static struct dsb_req *req_new(struct dsb_server *s,
@@ -538,6 +561,8 @@ static void server_free(struct dsb_server *s)
     dsb_call_pool_free(s->pool);
     if (s->mhd)
         MHD_stop_daemon(s->mhd);
+    if (s->log_buffered)
+        dsb_log_buffer_stop();
     dsb_service_close(s->svc);
     free(s->port_file);
     free(s);
@@ -566,6 +591,7 @@ struct dsb_server *dsb_server_start(const struct dsb_server_opts *o,
     if (!s)
         return NULL;
     s->opts = *o;
+    snprintf(s->id_prefix, sizeof(s->id_prefix), "%x-", (unsigned)getpid());
     s->port_file = dsb_strdup0(o->port_file);
     atomic_init(&s->in_flight, 0);
     s->svc = dsb_service_open(&so, d);
@@ -581,8 +607,10 @@ struct dsb_server *dsb_server_start(const struct dsb_server_opts *o,
                                                            "listen"));
     if (!o->no_listen && start_daemon(s, &cfg->settings, listen, d) < 0)
         goto fail;
-    if (!o->no_listen)
+    if (!o->no_listen) {
+        s->log_buffered = dsb_log_buffer_start(0) == 0;
         announce(s, listen, g->broker->n_sources);
+    }
     dsb_gen_release(g);
     return s;
 fail:
