@@ -1,4 +1,5 @@
 /* The route table (docs/openapi.yaml is checked against it) and matching. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,27 +91,50 @@ void dsb_http_routes_print(FILE *out)
                 rt->summary);
 }
 
-/* Compares one pattern with the segments; params get the {..} values. */
-static int pattern_match(const char *pat, char *const *segs, size_t n,
-                         const char **params)
-{
-    size_t i = 0, k = 0;
+/* The route table's patterns split once: a request compares segment
+ * counts first and only the few patterns of its length segment by segment. */
+#define MAX_PATTERN_SEGS 16
+struct compiled {
+    size_t n;
+    const char *seg[MAX_PATTERN_SEGS]; /* NULL: a {param} */
+    size_t len[MAX_PATTERN_SEGS];
+};
+static struct compiled compiled[sizeof(dsb_routes) / sizeof(*dsb_routes)];
+static pthread_once_t compiled_once = PTHREAD_ONCE_INIT;
 
-    while (*pat == '/') {
-        const char *end = strchr(pat + 1, '/');
-        size_t len = end ? (size_t)(end - pat - 1) : strlen(pat + 1);
-        if (i >= n)
-            return 0;
-        if (pat[1] == '{') {
+static void compile_routes(void)
+{
+    for (size_t r = 0; dsb_routes[r].method; r++) {
+        struct compiled *c = &compiled[r];
+        for (const char *p = dsb_routes[r].pattern; *p == '/';) {
+            size_t len = strcspn(p + 1, "/");
+            if (c->n < MAX_PATTERN_SEGS) {
+                c->seg[c->n] = p[1] == '{' ? NULL : p + 1;
+                c->len[c->n++] = len;
+            }
+            p += len + 1;
+        }
+    }
+}
+
+/* Compares one pattern with the segments; params get the {..} values. */
+static int pattern_match(const struct compiled *c, char *const *segs,
+                         size_t n, const char **params)
+{
+    size_t k = 0;
+
+    if (c->n != n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!c->seg[i]) {
             if (k < DSB_MAX_PARAMS)
                 params[k++] = segs[i];
-        } else if (strlen(segs[i]) != len || memcmp(segs[i], pat + 1, len)) {
+        } else if (strncmp(segs[i], c->seg[i], c->len[i]) != 0 ||
+                   segs[i][c->len[i]] != '\0') {
             return 0;
         }
-        i++;
-        pat += len + 1;
     }
-    return i == n;
+    return 1;
 }
 
 static void allow_add(char *allow, size_t cap, const char *method)
@@ -131,8 +155,9 @@ enum dsb_match dsb_router_match(const char *method, char *const *segs,
     int path_seen = 0;
 
     allow[0] = '\0';
+    pthread_once(&compiled_once, compile_routes);
     for (const struct dsb_http_route *rt = dsb_routes; rt->method; rt++) {
-        if (!pattern_match(rt->pattern, segs, n, p))
+        if (!pattern_match(&compiled[rt - dsb_routes], segs, n, p))
             continue;
         path_seen = 1;
         allow_add(allow, allow_cap, rt->method);
@@ -214,39 +239,38 @@ int dsb_query_decode(char *s)
 
 void dsb_path_free(char **segs, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        free(segs[i]);
+    (void)n; /* one block: the array, then the decoded segments */
     free(segs);
 }
 
 int dsb_path_split(const char *path, char ***segs, size_t *n)
 {
-    size_t cap = 1, k = 0;
-    char **out;
+    size_t cap = 1, k = 0, len = strcspn(path, "?");
+    char **out, *text;
 
-    for (const char *p = path; *p && *p != '?'; p++)
+    for (const char *p = path; p < path + len; p++)
         cap += *p == '/';
-    out = calloc(cap, sizeof(*out));
     *segs = NULL;
     *n = 0;
-    if (!out || path[0] != '/')
-        goto fail;
-    for (const char *p = path + 1;; ) {
-        size_t len = strcspn(p, "/?");
-        if (len == 0 && (p[0] != '/'))
-            break; /* trailing slash or end */
-        out[k] = strndup(p, len);
-        if (!out[k++] || pct_decode(out[k - 1], 0) < 0 || !*out[k - 1])
-            goto fail;
-        if (p[len] != '/')
+    if (path[0] != '/' || !(out = malloc(cap * sizeof(*out) + len + 1)))
+        return -1;
+    text = (char *)(out + cap);
+    memcpy(text, path, len);
+    text[len] = '\0';
+    for (char *p = text + 1; *p; ) {
+        size_t seg = strcspn(p, "/");
+        int last = p[seg] == '\0';
+        p[seg] = '\0';
+        out[k++] = p;
+        if (pct_decode(p, 0) < 0 || !*p) {
+            free(out);
+            return -1;
+        }
+        if (last)
             break;
-        p += len + 1;
+        p += seg + 1;
     }
     *segs = out;
     *n = k;
     return 0;
-fail:
-    if (out)
-        dsb_path_free(out, k);
-    return -1;
 }
