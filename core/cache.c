@@ -63,16 +63,91 @@ void dsb_etag(const char *bytes, size_t len, char out[24])
     snprintf(out, 24, "\"%016llx\"", (unsigned long long)fnv1a(bytes, len));
 }
 
-int dsb_cache_key_add(char *key, size_t cap, const char *part)
+static void key_put(struct dsb_cache_key *k, const char *s, size_t n)
 {
-    size_t n = strlen(key);
-    int w;
+    if (k->bad)
+        return;
+    if (k->len + n + 1 > k->cap) {
+        size_t cap = (k->len + n + 1) * 2 < 128 ? 128 : (k->len + n + 1) * 2;
+        char *ns = realloc(k->s, cap);
+        if (!ns) {
+            k->bad = 1;
+            return;
+        }
+        k->s = ns;
+        k->cap = cap;
+    }
+    memcpy(k->s + k->len, s, n);
+    k->len += n;
+    k->s[k->len] = '\0';
+}
 
-    if (!part)
-        w = snprintf(key + n, cap - n, "-|");
-    else
-        w = snprintf(key + n, cap - n, "%zu:%s|", strlen(part), part);
-    return w < 0 || (size_t)w >= cap - n ? -1 : 0;
+static void key_digits(struct dsb_cache_key *k, uint64_t n)
+{
+    char digits[24], *p = digits + sizeof(digits);
+
+    do {
+        *--p = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    key_put(k, p, (size_t)(digits + sizeof(digits) - p));
+}
+
+void dsb_cache_key_num(struct dsb_cache_key *k, uint64_t n)
+{
+    key_digits(k, n);
+    key_put(k, "|", 1);
+}
+
+void dsb_cache_key_part(struct dsb_cache_key *k, const char *part)
+{
+    size_t n;
+
+    if (!part) {
+        key_put(k, "-|", 2);
+        return;
+    }
+    n = strlen(part);
+    key_digits(k, n);
+    key_put(k, ":", 1);
+    key_put(k, part, n);
+    key_put(k, "|", 1);
+}
+
+char *dsb_cache_key_get(const char *key, int n)
+{
+    for (;;) {
+        char *end = NULL;
+        long len;
+        if (key[0] == '-' && key[1] == '|') {
+            if (n-- == 0)
+                return NULL;
+            key += 2;
+            continue;
+        }
+        len = strtol(key, &end, 10);
+        if (end == key || len < 0 || (*end != ':' && *end != '|'))
+            return NULL;
+        if (*end == '|' && n-- == 0) /* a number part */
+            return strndup(key, (size_t)(end - key));
+        if (*end == '|') {
+            key = end + 1;
+            continue;
+        }
+        if (n-- == 0)
+            return strndup(end + 1, (size_t)len);
+        key = end + 1 + len + 1;
+    }
+}
+
+char *dsb_cache_key_end(struct dsb_cache_key *k)
+{
+    char *s = k->bad ? NULL : k->s;
+
+    if (k->bad)
+        free(k->s);
+    *k = (struct dsb_cache_key){0};
+    return s;
 }
 
 struct dsb_cache *dsb_cache_new(size_t max_entries, int64_t ttl_ms,
@@ -379,14 +454,18 @@ const struct dsb_cached *dsb_cache_get_until(struct dsb_cache *c,
                                              int *hit,
                                              const int64_t *until_ms)
 {
-    char *full = dsb_asprintf("%s|%s", source, key);
+    size_t ls = strlen(source), lk = strlen(key);
+    char *full = malloc(ls + lk + 2);
     uint64_t h;
     struct entry *e;
 
     *hit = 0;
     if (!full)
         return NULL;
-    h = fnv1a(full, strlen(full));
+    memcpy(full, source, ls);
+    full[ls] = '|';
+    memcpy(full + ls + 1, key, lk + 1);
+    h = fnv1a(full, ls + lk + 1);
     pthread_mutex_lock(&c->lock);
     e = find(c, full, h);
     if (e && e->state == E_READY && e->expires_ms <= c->clock()) {

@@ -85,9 +85,24 @@ typedef int (*dsb_cache_visit_fn)(void *ctx, const char *source,
                                   const char *key, const json_t *doc);
 void dsb_cache_foreach(struct dsb_cache *c, dsb_cache_visit_fn fn, void *ctx);
 
-/* Appends one length-prefixed part to a key buffer ("<len>:<part>|"); NULL
- * parts are written as "-|".  Returns 0, or -1 when cap is too small. */
-int dsb_cache_key_add(char *key, size_t cap, const char *part);
+/* A cache key built part by part, each length-prefixed ("<len>:<part>|",
+ * "-|" for NULL, "<digits>|" for a number) so that no two lists of parts
+ * give the same key.  Start
+ * from {0}; dsb_cache_key_end returns the malloc'd key (NULL when memory ran
+ * out) and resets the builder. */
+struct dsb_cache_key {
+    char *s;
+    size_t len, cap;
+    int bad;
+};
+void dsb_cache_key_part(struct dsb_cache_key *k, const char *part);
+/* A number as a part of its own ("<digits>|": no ':', so it cannot be
+ * taken for a length-prefixed part). */
+void dsb_cache_key_num(struct dsb_cache_key *k, uint64_t n);
+char *dsb_cache_key_end(struct dsb_cache_key *k);
+/* Part n of a key built so (malloc'd; a number part as its digits), or
+ * NULL for a NULL part, past the end or a malformed key. */
+char *dsb_cache_key_get(const char *key, int n);
 /* Quoted ETag of bytes (FNV-1a 64). */
 void dsb_etag(const char *bytes, size_t len, char out[24]);
 

@@ -191,30 +191,17 @@ void dsb_svc_key_free(struct dsb_svc_key *k)
 /* The cache key of one slot call: every argument, length-prefixed. */
 static char *slot_key(const struct dsb_slot_args *a)
 {
-    const char *parts[] = {a->database, a->schema, a->table, a->name_filter,
-                           a->page_token, a->target ? a->target->executor
-                                                    : NULL};
-    size_t cap = 64 + strlen(dsb_slot_name(a->slot));
-    char size[24], *key;
-    int bad;
+    struct dsb_cache_key k = {0};
 
-    for (size_t i = 0; i < sizeof(parts) / sizeof(*parts); i++)
-        cap += parts[i] ? strlen(parts[i]) + 24 : 4;
-    if (!(key = malloc(cap)))
-        return NULL;
-    snprintf(size, sizeof(size), "%zu", a->page_size);
-    key[0] = '\0';
-    bad = dsb_cache_key_add(key, cap, dsb_slot_name(a->slot));
-    for (size_t i = 0; i < 4; i++)
-        bad |= dsb_cache_key_add(key, cap, parts[i]);
-    bad |= dsb_cache_key_add(key, cap, size) |
-           dsb_cache_key_add(key, cap, parts[4]) |
-           dsb_cache_key_add(key, cap, parts[5]);
-    if (bad) {
-        free(key);
-        return NULL;
-    }
-    return key;
+    dsb_cache_key_part(&k, dsb_slot_name(a->slot));
+    dsb_cache_key_part(&k, a->database);
+    dsb_cache_key_part(&k, a->schema);
+    dsb_cache_key_part(&k, a->table);
+    dsb_cache_key_part(&k, a->name_filter);
+    dsb_cache_key_num(&k, a->page_size);
+    dsb_cache_key_part(&k, a->page_token);
+    dsb_cache_key_part(&k, a->target ? a->target->executor : NULL);
+    return dsb_cache_key_end(&k);
 }
 
 static void browse_args(const struct dsb_browse *b, struct dsb_slot_args *a)
@@ -372,26 +359,6 @@ struct search {
 };
 
 /* The value of the n-th (0-based) part of a key built by slot_key. */
-static char *key_part(const char *key, int n)
-{
-    for (;;) {
-        char *end = NULL;
-        long len;
-        if (key[0] == '-' && key[1] == '|') {
-            if (n-- == 0)
-                return NULL;
-            key += 2;
-            continue;
-        }
-        len = strtol(key, &end, 10);
-        if (!end || *end != ':' || len < 0)
-            return NULL;
-        if (n-- == 0)
-            return strndup(end + 1, (size_t)len);
-        key = end + 1 + len + 1;
-    }
-}
-
 static const char *match_of(const json_t *t, const char *q)
 {
     const char *name = json_string_value(json_object_get(t, "name"));
@@ -434,15 +401,15 @@ static int search_visit(void *ctx, const char *source, const char *key,
                         const json_t *doc)
 {
     struct search *s = ctx;
-    char *slot = key_part(key, 0), *db = NULL, *schema = NULL;
+    char *slot = dsb_cache_key_get(key, 0), *db = NULL, *schema = NULL;
     const json_t *t;
     size_t i;
 
     if (!slot || !dsb_principal_may_use(s->c->principal, source) ||
         (strcmp(slot, "list_tables") && strcmp(slot, "describe_table")))
         goto done;
-    db = key_part(key, 1);
-    schema = key_part(key, 2);
+    db = dsb_cache_key_get(key, 1);
+    schema = dsb_cache_key_get(key, 2);
     if (!db || !schema)
         goto done;
     if (strcmp(slot, "describe_table") == 0)

@@ -578,3 +578,48 @@ Test(routes, cache_evicts_least_recently_used)
     free(src);
     free(dir);
 }
+
+/* Search finds what was listed, with the database and schema of the
+ * listing it came from (read back from the cache's keys), by name or by
+ * comment, and nothing before anything was listed. */
+Test(routes, search_over_what_was_listed)
+{
+    struct t_resp r = t_get("/v1/search?q=ORDER");
+    json_t *j = t_json(&r), *it;
+    size_t i, n = 0;
+
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_eq(json_array_size(json_object_get(j, "items")), 0, "%s",
+                 r.body);
+    json_decref(j);
+    t_free(&r);
+    r = t_get("/v1/sources/main/databases/sales/schemas/public/tables"
+              "?page_size=3");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    t_free(&r);
+    r = t_get("/v1/search?q=ORDER");
+    j = t_json(&r);
+    json_array_foreach(json_object_get(j, "items"), i, it) {
+        cr_assert_str_eq(json_string_value(json_object_get(it, "source")),
+                         "main");
+        cr_assert_str_eq(json_string_value(json_object_get(it, "database")),
+                         "sales");
+        cr_assert_str_eq(json_string_value(json_object_get(it, "schema")),
+                         "public");
+        cr_assert_str_eq(json_string_value(json_object_get(it, "match")),
+                         "name");
+        n++;
+    }
+    cr_assert_eq(n, 2, "orders and Order Items: %s", r.body);
+    json_decref(j);
+    t_free(&r);
+    r = t_get("/v1/search?q=a%20view");
+    j = t_json(&r);
+    it = json_array_get(json_object_get(j, "items"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(it, "table")),
+                     "customers", "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(it, "match")),
+                     "comment");
+    json_decref(j);
+    t_free(&r);
+}
