@@ -505,14 +505,6 @@ void dsb_cache_release(struct dsb_cache *c, const struct dsb_cached *v)
     pthread_mutex_unlock(&c->lock);
 }
 
-const struct dsb_cached *dsb_cache_retain(struct dsb_cache *c,
-                                          const struct dsb_cached *v)
-{
-    pthread_mutex_lock(&c->lock);
-    ((struct entry *)(void *)v)->refs++;
-    pthread_mutex_unlock(&c->lock);
-    return v;
-}
 
 void dsb_cache_flush(struct dsb_cache *c, const char *source)
 {

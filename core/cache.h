@@ -67,9 +67,6 @@ void dsb_cache_release(struct dsb_cache *c, const struct dsb_cached *v);
  * (flushed, expired, evicted, or never kept: TTL 0): a value built from
  * entries of source under a key that includes it goes stale with them. */
 uint64_t dsb_cache_epoch(struct dsb_cache *c, const char *source);
-/* Takes one more reference on an entry already held; returns v. */
-const struct dsb_cached *dsb_cache_retain(struct dsb_cache *c,
-                                          const struct dsb_cached *v);
 /* Drops every entry of a source (NULL: all). Loads in flight finish but
  * their results are not kept. */
 void dsb_cache_flush(struct dsb_cache *c, const char *source);

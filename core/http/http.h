@@ -132,8 +132,6 @@ void dsb_reply_problem(struct dsb_req *r, int status, const char *code,
                        const char *hint);
 /* problem+json from an error value (its code decides the status). */
 void dsb_reply_error(struct dsb_req *r, const struct dsb_error *e);
-/* A cached answer: 304 when If-None-Match matches, else the body. */
-void dsb_reply_cached(struct dsb_req *r, const struct dsb_cached *v);
 /* A response header to add to the next reply (copied). */
 void dsb_reply_header(struct dsb_req *r, const char *name, const char *value);
 

@@ -151,18 +151,19 @@ static void lent_free(void *cls)
     free(l);
 }
 
-/* 200 with a cached body, sent from the entry itself (no copy). */
-static void reply_lent(struct dsb_req *r, const struct dsb_cached *v)
+/* 200 with a cached body, sent from the entry itself (no copy): takes the
+ * caller's hold on v (1), or copies the bytes and leaves it (0). */
+static int reply_lent(struct dsb_req *r, const struct dsb_cached *v)
 {
     struct lent *l = malloc(sizeof(*l));
     struct MHD_Response *resp = NULL;
 
     if (!l) {
         dsb_reply_bytes(r, 200, "application/json", v->body, v->len, v->etag);
-        return;
+        return 0;
     }
     l->gen = dsb_gen_hold(r->gen);
-    l->v = dsb_cache_retain(r->gen->cache, v);
+    l->v = v;
     resp = MHD_create_response_from_buffer_with_free_callback_cls(
         v->len, v->body, lent_free, l);
     if (!resp)
@@ -171,6 +172,7 @@ static void reply_lent(struct dsb_req *r, const struct dsb_cached *v)
     r->status = 200;
     r->resp_bytes = v->len;
     queue_response(r, 200, resp, "application/json", v->etag);
+    return 1;
 }
 
 void dsb_reply_empty(struct dsb_req *r, int status)
@@ -355,24 +357,23 @@ static int etag_listed(const char *inm, const char *etag)
     return 0;
 }
 
-void dsb_reply_cached(struct dsb_req *r, const struct dsb_cached *v)
+/* A cached answer: 304 when If-None-Match matches, else the body; 1 when
+ * the response took the hold on v. */
+static int reply_cached(struct dsb_req *r, const struct dsb_cached *v)
 {
-    if (!v) {
-        dsb_reply_problem(r, 500, "internal", "out of memory", NULL, NULL);
-        return;
-    }
     if (!v->doc) {
         dsb_reply_error(r, &v->err);
-        return;
+        return 0;
     }
     if (etag_listed(dsb_req_header(r, "If-None-Match"), v->etag)) {
         dsb_reply_bytes(r, 304, NULL, "", 0, v->etag);
-        return;
+        return 0;
     }
-    if (r->ex || r->responded)
+    if (r->ex || r->responded) {
         dsb_reply_bytes(r, 200, "application/json", v->body, v->len, v->etag);
-    else
-        reply_lent(r, v);
+        return 0;
+    }
+    return reply_lent(r, v);
 }
 
 void dsb_reply_entry(struct dsb_req *r, const struct dsb_cached *v, int hit,
@@ -383,6 +384,6 @@ void dsb_reply_entry(struct dsb_req *r, const struct dsb_cached *v, int hit,
         return;
     }
     r->cache_state = hit ? "hit" : "miss";
-    dsb_reply_cached(r, v);
-    dsb_cache_release(r->gen->cache, v);
+    if (!reply_cached(r, v))
+        dsb_cache_release(r->gen->cache, v);
 }
