@@ -201,6 +201,7 @@ struct line {
     char buf[LINE_MAX_BYTES];
     size_t n;
     int json;
+    struct dsb_redact_hold redact; /* held from begin_line to end_line */
 };
 
 /* Bytes left, keeping some for the JSON line's '}', the newline, and what
@@ -315,7 +316,7 @@ static void put_value(struct line *l, const char *s)
     if (!tmp)
         return;
     memcpy(tmp, s, len + 1);
-    dsb_redact(tmp, cap);
+    dsb_redact_held(&l->redact, tmp, cap);
     if (l->json)
         put_json_string(l, tmp);
     else
@@ -373,6 +374,7 @@ static void begin_line(struct line *l, enum dsb_log_level level,
 {
     l->n = 0;
     l->json = logs_json();
+    dsb_redact_hold(&l->redact);
     put_ts(l);
     if (l->json) {
         puts_(l, ",\"level\":\"");
@@ -455,7 +457,8 @@ static void end_line(struct line *l, int may_wait)
     if (l->json)
         l->buf[l->n++] = '}';
     l->buf[l->n] = '\0';
-    l->n = dsb_redact(l->buf, sizeof(l->buf) - 1);
+    l->n = dsb_redact_held(&l->redact, l->buf, sizeof(l->buf) - 1);
+    dsb_redact_drop(&l->redact);
     l->buf[l->n++] = '\n';
     emit(l->buf, l->n, may_wait);
 }
@@ -499,7 +502,8 @@ void dsb_logf(enum dsb_log_level level, const char *component,
 /* A deep copy of v with its strings redacted (before encoding turns a
  * secret's quote, backslash or control characters into escapes that no
  * longer match it).  NULL on exhaustion. */
-static json_t *redacted_json(const json_t *v)
+static json_t *redacted_json(const struct dsb_redact_hold *h,
+                             const json_t *v)
 {
     json_t *out, *item;
     const char *key;
@@ -511,7 +515,7 @@ static json_t *redacted_json(const json_t *v)
         if (!s)
             return NULL;
         memcpy(s, json_string_value(v), len + 1);
-        dsb_redact(s, cap);
+        dsb_redact_held(h, s, cap);
         out = json_string(s);
         free(s);
         return out;
@@ -519,21 +523,21 @@ static json_t *redacted_json(const json_t *v)
     if (json_is_array(v)) {
         out = json_array();
         json_array_foreach(v, i, item)
-            json_array_append_new(out, redacted_json(item));
+            json_array_append_new(out, redacted_json(h, item));
         return out;
     }
     if (!json_is_object(v))
         return json_deep_copy(v);
     out = json_object();
     json_object_foreach((json_t *)v, key, item)
-        json_object_set_new(out, key, redacted_json(item));
+        json_object_set_new(out, key, redacted_json(h, item));
     return out;
 }
 
 /* A value that is not a string or a number: encoded (redacted first). */
 static void put_encoded(struct line *l, const json_t *v)
 {
-    json_t *clean = redacted_json(v);
+    json_t *clean = redacted_json(&l->redact, v);
     char *s = clean ? json_dumps(clean, JSON_ENCODE_ANY | JSON_COMPACT |
                                  JSON_REAL_PRECISION(6)) : NULL;
 

@@ -73,6 +73,16 @@ void dsb_redact_forget(const char *value);
 /* Replaces every registered value in buf (NUL-terminated, capacity cap) by
  * "[REDACTED]", in place, truncating if needed.  Returns the new length. */
 size_t dsb_redact(char *buf, size_t cap);
+/* For several dsb_redact in a row (a log line's values): one hold of the
+ * set, dsb_redact_held for each buffer, then the drop. */
+struct dsb_redact_hold {
+    int locked;
+    size_t n;
+};
+void dsb_redact_hold(struct dsb_redact_hold *h);
+size_t dsb_redact_held(const struct dsb_redact_hold *h, char *buf,
+                       size_t cap);
+void dsb_redact_drop(struct dsb_redact_hold *h);
 /* Applies dsb_redact to message, detail and hint of an error. */
 void dsb_redact_error(struct dsb_error *err);
 

@@ -129,7 +129,26 @@ static size_t replace_all(char *buf, size_t len, size_t cap,
     return len;
 }
 
-size_t dsb_redact(char *buf, size_t cap)
+void dsb_redact_hold(struct dsb_redact_hold *h)
+{
+    h->n = atomic_load_explicit(&redact_n, memory_order_acquire);
+    h->locked = h->n > 0;
+    if (!h->locked)
+        return; /* nothing registered yet: nothing to hold */
+    pthread_once(&redact_once, redact_init);
+    pthread_rwlock_rdlock(&redact_lock);
+    h->n = atomic_load_explicit(&redact_n, memory_order_relaxed);
+}
+
+void dsb_redact_drop(struct dsb_redact_hold *h)
+{
+    if (h->locked)
+        pthread_rwlock_unlock(&redact_lock);
+    h->locked = 0;
+    h->n = 0;
+}
+
+size_t dsb_redact_held(const struct dsb_redact_hold *h, char *buf, size_t cap)
 {
     size_t len;
 
@@ -137,13 +156,19 @@ size_t dsb_redact(char *buf, size_t cap)
         return 0;
     len = strnlen(buf, cap - 1);
     buf[len] = '\0';
-    if (atomic_load_explicit(&redact_n, memory_order_acquire) == 0)
-        return len;
-    pthread_once(&redact_once, redact_init);
-    pthread_rwlock_rdlock(&redact_lock);
-    for (size_t i = 0; i < redact_n; i++)
+    for (size_t i = 0; i < h->n; i++)
         len = replace_all(buf, len, cap, &redact_set[i]);
-    pthread_rwlock_unlock(&redact_lock);
+    return len;
+}
+
+size_t dsb_redact(char *buf, size_t cap)
+{
+    struct dsb_redact_hold h;
+    size_t len;
+
+    dsb_redact_hold(&h);
+    len = dsb_redact_held(&h, buf, cap);
+    dsb_redact_drop(&h);
     return len;
 }
 
