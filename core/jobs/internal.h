@@ -65,6 +65,10 @@ extern const struct dsb_executor_ops dsb_emr_serverless_ops;
  * while env_lock is read-held. */
 struct dsb_aws *dsb_jobs_aws(struct dsb_jobs *j, struct dsb_error *err);
 
+/* core/jobs/prelude.py, NUL-terminated (generated at build time by
+ * cmake/embed_text.cmake). */
+extern const char dsb_jobs_prelude_py[];
+
 /* output.c */
 int dsb_output_read_local(const char *dir, size_t limit, json_t **out,
                           struct dsb_error *err);

@@ -623,33 +623,7 @@ int dsb_jobs_result(struct dsb_jobs *j, const char *id, size_t limit,
 
 /* -------------------------------------------------------------- python */
 
-static const char prelude_py[] =
-    "import json as _dsb_json, os as _dsb_os\n"
-    "\n"
-    "def _dsb_secret(ref):\n"
-    "    \"\"\"Value of a broker secret reference, resolved at run time.\"\"\"\n"
-    "    known = _dsb_json.loads(_dsb_os.environ.get('DSB_SECRET_MAP', '{}'))\n"
-    "    if ref in known:\n"
-    "        return _dsb_os.environ[known[ref]]\n"
-    "    kind, _, rest = ref.partition(':')\n"
-    "    key = None\n"
-    "    if kind in ('file', 'aws-sm') and '#' in rest:\n"
-    "        rest, key = rest.split('#', 1)\n"
-    "    if kind == 'env':\n"
-    "        return _dsb_os.environ[rest]\n"
-    "    if kind == 'file':\n"
-    "        with open(rest, encoding='utf-8') as f:\n"
-    "            value = f.read()\n"
-    "        value = value[:-1] if value.endswith('\\n') else value\n"
-    "    elif kind == 'aws-sm':\n"
-    "        import boto3\n"
-    "        value = boto3.client('secretsmanager').get_secret_value(\n"
-    "            SecretId=rest)['SecretString']\n"
-    "    else:\n"
-    "        raise ValueError('unknown secret reference kind ' + repr(kind))\n"
-    "    return str(_dsb_json.loads(value)[key]) if key else value\n";
-
 const char *dsb_jobs_python_prelude(void)
 {
-    return prelude_py;
+    return dsb_jobs_prelude_py;
 }
