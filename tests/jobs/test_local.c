@@ -1,6 +1,6 @@
 /* The local-spark executor with a stand-in spark-submit: argv and
  * environment, secrets, states, failure reasons, cancel, timeout, restart,
- * logs and result rows. */
+ * logs and result rows; the embedded prelude. */
 #include <errno.h>
 #include <glob.h>
 #include <signal.h>
@@ -381,6 +381,23 @@ Test(hadoop_aws, the_project_pyspark)
     free(pkg);
     json_decref(o);
     free(venv);
+}
+
+/* ----------------------------------------------- the prelude (unit) */
+
+/* What scripts and contexts get is core/jobs/prelude.py, byte for byte
+ * (cmake/embed_text.cmake; tests/jobs/test_prelude.py runs the file). */
+Test(prelude, is_the_py_file_byte_for_byte)
+{
+    char *path = t_src("core/jobs/prelude.py"), *text;
+    size_t len = 0;
+
+    text = dsb_read_file(path, 1 << 20, &len);
+    cr_assert_not_null(text, "cannot read %s", path);
+    cr_assert_eq(strlen(dsb_jobs_python_prelude()), len);
+    cr_assert_str_eq(dsb_jobs_python_prelude(), text);
+    free(text);
+    free(path);
 }
 
 /* The job store is as durable as the sessions in the same file. */
