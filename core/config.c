@@ -9,14 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jobs/executor.h"
 #include "options.h"
 #include "util.h"
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug",
                                          NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
-static const char *const executor_types[] = {"local-spark", "emr-serverless",
-                                             NULL};
 
 static const struct dsb_option cache_source_opts[] = {
     DSB_OPTION_STRING("source", DSB_OPT_REQUIRED, NULL, "source name"),
@@ -146,7 +145,7 @@ const struct dsb_option dsb_broker_options[] = {
 /* Keys of every executor; the type adds its own. */
 static const struct dsb_option executor_common[] = {
     DSB_OPTION_STRING("name", DSB_OPT_REQUIRED, NULL, "executor name"),
-    DSB_OPTION_ENUM("type", DSB_OPT_REQUIRED, NULL, executor_types,
+    DSB_OPTION_ENUM("type", DSB_OPT_REQUIRED, NULL, dsb_executor_types,
                     "executor kind"),
     DSB_OPTION_LIST("networks", DSB_OPT_REQUIRED, NULL,
                     "networks this executor reaches"),
@@ -154,47 +153,6 @@ static const struct dsb_option executor_common[] = {
     DSB_OPTION_END};
 static const char *const executor_common_keys[] = {"name", "type", "networks",
                                                    "description", NULL};
-
-static const struct dsb_option local_spark_opts[] = {
-    DSB_OPTION_STRING("spark_submit", 0, NULL, "spark-submit to run (default: "
-                      "the project venv's, then PATH)"),
-    DSB_OPTION_STRING("master", 0, "local[2]", "Spark master URL"),
-    DSB_OPTION_STRING("python", 0, NULL, "PYSPARK_PYTHON for the job"),
-    DSB_OPTION_LIST("jars", 0, "[]", "extra jars on --jars"),
-    DSB_OPTION_MAP("conf", 0, "extra --conf key=value pairs"),
-    DSB_OPTION_BOOL("s3a", "false", "s3a:// paths can be read (with "
-                    "hadoop-aws from hadoop_aws_package)"),
-    DSB_OPTION_STRING("hadoop_aws_package", 0, NULL, "spark.jars.packages "
-                      "coordinate for s3a reads (default: hadoop-aws of the "
-                      "Hadoop bundled with the PySpark; \"\": none)"),
-    DSB_OPTION_INT("default_timeout_seconds", 0, "3600", 10, 604800,
-                   "job timeout unless the job asks for less"),
-    DSB_OPTION_INT("max_timeout_seconds", 0, "86400", 10, 604800,
-                   "longest timeout a job may ask for"),
-    DSB_OPTION_END};
-
-static const struct dsb_option emr_opts[] = {
-    DSB_OPTION_STRING("application_id", DSB_OPT_REQUIRED, NULL,
-                      "EMR Serverless application id"),
-    DSB_OPTION_STRING("execution_role_arn", DSB_OPT_REQUIRED, NULL,
-                      "IAM role the job runs as"),
-    DSB_OPTION_STRING("region", 0, NULL, "region (default: the broker's)"),
-    DSB_OPTION_STRING("endpoint_url", 0, NULL, "endpoint override"),
-    DSB_OPTION_STRING("staging_uri", DSB_OPT_REQUIRED, NULL,
-                      "s3:// prefix where job scripts are staged"),
-    DSB_OPTION_STRING("log_uri", 0, NULL, "s3:// prefix for job logs"),
-    DSB_OPTION_STRING("output_uri", 0, NULL,
-                      "s3:// prefix for job output (default: under "
-                      "staging_uri)"),
-    DSB_OPTION_INT("default_timeout_minutes", 0, "60", 5, 10080,
-                   "executionTimeoutMinutes unless the job asks for less"),
-    DSB_OPTION_INT("max_timeout_minutes", 0, "720", 5, 10080,
-                   "longest timeout a job may ask for"),
-    DSB_OPTION_BOOL("glue_catalog", "true",
-                    "the application uses the Glue Data Catalog"),
-    DSB_OPTION_LIST("jars", 0, "[]", "s3:// jars added to --jars"),
-    DSB_OPTION_MAP("conf", 0, "extra --conf key=value pairs"),
-    DSB_OPTION_END};
 
 static const char *const source_core_keys[] = {"name", "plugin", "network",
                                                "description", "enabled", NULL};
@@ -210,11 +168,9 @@ static const struct dsb_option source_core[] = {
 
 const struct dsb_option *dsb_executor_options(const char *type)
 {
-    if (strcmp(type, "local-spark") == 0)
-        return local_spark_opts;
-    if (strcmp(type, "emr-serverless") == 0)
-        return emr_opts;
-    return NULL;
+    const struct dsb_executor_ops *ops = dsb_executor_ops_find(type);
+
+    return ops ? ops->options : NULL;
 }
 
 const struct dsb_option *dsb_aws_client_option(const char *name)

@@ -22,7 +22,7 @@ struct dsb_source_conf {
 
 struct dsb_executor_conf {
     char *name;
-    char *type;         /* "local-spark" | "emr-serverless" */
+    char *type;         /* a registered type (core/jobs/executor.h) */
     json_t *networks;   /* array of strings */
     json_t *options;    /* validated type-specific options */
     char *file;
@@ -58,7 +58,8 @@ void dsb_config_load_sources(struct dsb_config *cfg,
                              struct dsb_diags *d);
 void dsb_config_free(struct dsb_config *cfg);
 
-/* Option tables of broker.yaml and of each executor type (for schemas). */
+/* Option tables of broker.yaml and of each executor type (for schemas);
+ * dsb_executor_options is NULL for a type that is not registered. */
 extern const struct dsb_option dsb_broker_options[];
 const struct dsb_option *dsb_executor_options(const char *type);
 

@@ -134,20 +134,13 @@ void dsb_context_target(const struct dsb_config *cfg, const char *executor,
                         struct dsb_read_target *t)
 {
     const struct dsb_executor_conf *e = find_executor(cfg, executor);
-    const json_t *o = e ? e->options : NULL;
+    size_t n;
 
     memset(t, 0, sizeof(*t));
-    t->executor = e ? e->name : "";
-    t->executor_type = e ? e->type : "local-spark";
-    if (!e || strcmp(e->type, "local-spark") == 0) {
-        t->caps = DSB_EXEC_LOCAL_FILES;
-        if (json_is_true(json_object_get(o, "s3a")))
-            t->caps |= DSB_EXEC_S3A;
-    } else {
-        t->caps = DSB_EXEC_S3_NATIVE;
-        if (json_is_true(json_object_get(o, "glue_catalog")))
-            t->caps |= DSB_EXEC_GLUE_CATALOG;
-    }
+    /* not declared (or none is): the built-in type and capabilities */
+    dsb_read_target_for(e ? e : dsb_executors(NULL, &n), t);
+    if (!e)
+        t->executor = "";
 }
 
 /* ---------------------------------------------------------- variables */

@@ -240,9 +240,11 @@ static int store_locked(struct dsb_jobs *j, const json_t *doc,
     return rc;
 }
 
-int dsb_emr_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
-                  const struct dsb_job_request *r, json_t *doc,
-                  struct dsb_error *err)
+/* The start slot: stages the script, stores the record, StartJobRun (the
+ * service stores the record with the run id). */
+static int emr_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
+                     const struct dsb_job_request *r, json_t *doc,
+                     struct dsb_error *err)
 {
     struct dsb_aws *aws = dsb_jobs_aws(j, err);
     char *entry = NULL;
@@ -257,7 +259,7 @@ int dsb_emr_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
         goto fail;
     json_object_set_new(doc, "script", json_string(entry));
     /* stored before StartJobRun: a broker that dies before the answer
-     * re-sends the same request on restart (dsb_emr_recover) */
+     * re-sends the same request on restart (emr_recover) */
     if (store_locked(j, doc, err) < 0 || start_run(aws, doc, err) < 0)
         goto fail;
     rc = 0;
@@ -289,24 +291,24 @@ static void fail_recovered(struct dsb_jobs *j, json_t *doc, const char *why)
                  dsb_job_str(doc, "id", NULL), why);
 }
 
-void dsb_emr_recover(struct dsb_jobs *j)
+/*
+ * The recover slot.  A job with a run id is tracked like any other.  One
+ * without (the StartJobRun answer was lost) whose record was stored just
+ * before StartJobRun is queued for re-submission with the same clientToken
+ * (idempotent on AWS); any other (the broker stopped before that point:
+ * nothing was sent) is failed.
+ */
+static void emr_recover(struct dsb_jobs *j, json_t *doc)
 {
-    json_t *active = dsb_jstore_list(j, NULL), *doc;
-    size_t i;
-
-    json_array_foreach(active, i, doc) {
-        if (strcmp(dsb_job_str(doc, "executor_type", NULL), "emr-serverless")
-            || dsb_job_str(doc, "emr", "job_run_id"))
-            continue;
-        if (resubmittable(doc))
-            json_array_append_new(j->emr_resubmit, json_string(
-                                      dsb_job_str(doc, "id", NULL)));
-        else
-            fail_recovered(j, doc, "the broker stopped before the job was "
-                           "sent to EMR Serverless; nothing ran, submit it "
-                           "again");
-    }
-    json_decref(active);
+    if (dsb_job_str(doc, "emr", "job_run_id"))
+        return;
+    if (resubmittable(doc))
+        json_array_append_new(j->emr_resubmit, json_string(
+                                  dsb_job_str(doc, "id", NULL)));
+    else
+        fail_recovered(j, doc, "the broker stopped before the job was "
+                       "sent to EMR Serverless; nothing ran, submit it "
+                       "again");
 }
 
 /* Re-sends StartJobRun for one recovered job; 0 when done with it (started,
@@ -376,6 +378,9 @@ static char *run_path(const json_t *doc)
                         dsb_job_str(doc, "emr", "job_run_id"));
 }
 
+static int cancel_run(struct dsb_jobs *j, const char *id,
+                      const char *stop_state, struct dsb_error *err);
+
 /* Applies an observed EMR state to the stored record (under j->mu). */
 static void apply(struct dsb_jobs *j, const char *id, const char *emr_state,
                   const char *details)
@@ -435,12 +440,15 @@ static void enforce(struct dsb_jobs *j, const json_t *doc)
     if (!deadline || dsb_jobs_now_ms() < deadline ||
         opt(json_object_get(doc, "emr"), "stop_state"))
         return;
-    if (dsb_emr_cancel(j, dsb_job_str(doc, "id", NULL), "timed_out", &err) < 0)
+    if (cancel_run(j, dsb_job_str(doc, "id", NULL), "timed_out", &err) < 0)
         dsb_logf(DSB_LOG_WARN, "jobs", "cannot cancel job %s past its "
                  "deadline: %s", dsb_job_str(doc, "id", NULL), err.message);
 }
 
-void dsb_emr_tick(struct dsb_jobs *j)
+/* Re-sends StartJobRun (first) for the jobs emr_recover queued, then polls
+ * every active EMR job and cancels those past their deadline (env_lock
+ * read-held). */
+static void tick_locked(struct dsb_jobs *j)
 {
     json_t *active, *doc;
     struct dsb_aws *aws = NULL;
@@ -488,8 +496,10 @@ done:
     json_decref(doc);
 }
 
-int dsb_emr_cancel(struct dsb_jobs *j, const char *id, const char *stop_state,
-                   struct dsb_error *err)
+/* CancelJobRun when the job has a run, then records the stop (env_lock
+ * read-held). */
+static int cancel_run(struct dsb_jobs *j, const char *id,
+                      const char *stop_state, struct dsb_error *err)
 {
     struct dsb_aws *aws = dsb_jobs_aws(j, err);
     json_t *doc = NULL, *out = NULL;
@@ -517,20 +527,108 @@ done:
     return rc;
 }
 
-json_t *dsb_emr_logs(const json_t *doc)
+/* The logs slot: where EMR writes them, and the run's state details. */
+static json_t *emr_logs(const json_t *doc, size_t max_bytes)
 {
     const json_t *emr = json_object_get(doc, "emr");
-    const char *base = opt(emr, "log_uri");
-    char *rel = dsb_asprintf("applications/%s/jobs/%s/",
-                             opt(emr, "application_id"),
-                             opt(emr, "job_run_id") ? opt(emr, "job_run_id")
-                                                    : "-");
-    char *loc = base && rel ? uri_join(base, rel) : NULL;
-    json_t *out = json_pack("{s:s?, s:s?, s:s?}", "location", loc,
-                            "state_details", opt(emr, "state_details"),
-                            "emr_state", opt(emr, "state"));
+    const char *base = opt(emr, "log_uri"), *run = opt(emr, "job_run_id");
+    char *rel, *loc;
+    json_t *out;
 
+    (void)max_bytes;
+    if (!emr) /* it failed before it was prepared: nothing was sent */
+        return json_object();
+    rel = dsb_asprintf("applications/%s/jobs/%s/", opt(emr, "application_id"),
+                       run ? run : "-");
+    loc = base && rel ? uri_join(base, rel) : NULL;
+    out = json_pack("{s:s?, s:s?, s:s?}", "location", loc, "state_details",
+                    opt(emr, "state_details"), "emr_state", opt(emr, "state"));
     free(rel);
     free(loc);
     return out;
 }
+
+/* ------------------------------------------------------------ the type */
+
+/* The tick slot: every emr_poll_ms. */
+static long emr_tick(struct dsb_jobs *j)
+{
+    pthread_rwlock_rdlock(&j->env_lock);
+    tick_locked(j);
+    pthread_rwlock_unlock(&j->env_lock);
+    return j->o.emr_poll_ms;
+}
+
+/* The cancel slot: CancelJobRun; a job still waiting for its re-submission
+ * has no run and is marked stopped at once. */
+static int emr_cancel(struct dsb_jobs *j, json_t *doc, const char *stop_state,
+                      struct dsb_error *err)
+{
+    int rc;
+
+    pthread_rwlock_rdlock(&j->env_lock);
+    rc = cancel_run(j, dsb_job_str(doc, "id", NULL), stop_state, err);
+    pthread_rwlock_unlock(&j->env_lock);
+    return rc;
+}
+
+/* The read_output slot: the s3:// output prefix, read with the broker's
+ * AWS client. */
+static int emr_read_output(struct dsb_jobs *j, const json_t *doc,
+                           size_t limit, json_t **out, struct dsb_error *err)
+{
+    int rc;
+
+    pthread_rwlock_rdlock(&j->env_lock);
+    rc = dsb_output_read_s3(j, doc, dsb_job_str(doc, "output", "uri"), limit,
+                            out, err);
+    pthread_rwlock_unlock(&j->env_lock);
+    return rc;
+}
+
+static unsigned emr_caps(const json_t *opts)
+{
+    return DSB_EXEC_S3_NATIVE |
+           (json_is_true(json_object_get(opts, "glue_catalog"))
+                ? DSB_EXEC_GLUE_CATALOG : 0);
+}
+
+static const struct dsb_option emr_options[] = {
+    DSB_OPTION_STRING("application_id", DSB_OPT_REQUIRED, NULL,
+                      "EMR Serverless application id"),
+    DSB_OPTION_STRING("execution_role_arn", DSB_OPT_REQUIRED, NULL,
+                      "IAM role the job runs as"),
+    DSB_OPTION_STRING("region", 0, NULL, "region (default: the broker's)"),
+    DSB_OPTION_STRING("endpoint_url", 0, NULL, "endpoint override"),
+    DSB_OPTION_STRING("staging_uri", DSB_OPT_REQUIRED, NULL,
+                      "s3:// prefix where job scripts are staged"),
+    DSB_OPTION_STRING("log_uri", 0, NULL, "s3:// prefix for job logs"),
+    DSB_OPTION_STRING("output_uri", 0, NULL,
+                      "s3:// prefix for job output (default: under "
+                      "staging_uri)"),
+    DSB_OPTION_INT("default_timeout_minutes", 0, "60", 5, 10080,
+                   "executionTimeoutMinutes unless the job asks for less"),
+    DSB_OPTION_INT("max_timeout_minutes", 0, "720", 5, 10080,
+                   "longest timeout a job may ask for"),
+    DSB_OPTION_BOOL("glue_catalog", "true",
+                    "the application uses the Glue Data Catalog"),
+    DSB_OPTION_LIST("jars", 0, "[]", "s3:// jars added to --jars"),
+    DSB_OPTION_MAP("conf", 0, "extra --conf key=value pairs"),
+    DSB_OPTION_END};
+
+/* The record is stored by emr_start once the script is staged (just
+ * before StartJobRun), and by the service with the run id. */
+const struct dsb_executor_ops dsb_emr_serverless_ops = {
+    .options = emr_options,
+    .default_timeout_key = "default_timeout_minutes",
+    .max_timeout_key = "max_timeout_minutes",
+    .timeout_unit_s = 60,
+    .flags = DSB_EXEC_STORE_AFTER_START,
+    .caps = emr_caps,
+    .start = emr_start,
+    .tick = emr_tick,
+    .recover = emr_recover,
+    .cancel = emr_cancel,
+    .logs = emr_logs,
+    .read_output = emr_read_output,
+};

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "jobs/executor.h"
 #include "jobs/jobs.h"
 
 /* A spark-submit this process started and has not reaped yet. */
@@ -33,7 +34,8 @@ struct dsb_jobs {
     int own_aws;
     char *jobs_dir;       /* state_dir/jobs */
     struct dsb_local_proc *procs;
-    json_t *emr_resubmit; /* ids of jobs dsb_emr_recover found (j->mu) */
+    json_t *emr_resubmit; /* ids of jobs emr-serverless's recover queued
+                           * for re-submission (j->mu) */
 };
 
 int64_t dsb_jobs_now_ms(void);
@@ -54,34 +56,18 @@ json_t *dsb_jstore_get(struct dsb_jobs *j, const char *id);
 /* Records of a session (newest first), or every active one (session NULL). */
 json_t *dsb_jstore_list(struct dsb_jobs *j, const char *session_id);
 
-/* local.c; stores the "running" record itself (with the tracker's lock)
- * when it succeeds. */
-int dsb_local_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
-                    const struct dsb_job_request *r, json_t *doc,
-                    struct dsb_error *err);
-/* Reaps/enforces deadlines of local jobs; called by the tracker. */
-void dsb_local_tick(struct dsb_jobs *j);
-int dsb_local_cancel(struct dsb_jobs *j, json_t *doc, const char *stop_state);
-/* Marks local jobs left active by a previous broker process failed. */
-void dsb_local_recover(struct dsb_jobs *j);
-json_t *dsb_local_logs(const json_t *doc, size_t max_bytes);
+/* The executor types (local.c, emr.c), registered in executor.c. */
+extern const struct dsb_executor_ops dsb_local_spark_ops;
+extern const struct dsb_executor_ops dsb_emr_serverless_ops;
 
-/* emr.c */
-int dsb_emr_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
-                  const struct dsb_job_request *r, json_t *doc,
-                  struct dsb_error *err);
-/* Re-sends StartJobRun (first) for the jobs dsb_emr_recover queued, then
- * polls every active EMR job and cancels those past their deadline. */
-void dsb_emr_tick(struct dsb_jobs *j);
-/* On open, for EMR jobs a previous broker process left without a run id:
- * those whose record was stored just before StartJobRun are queued for
- * re-submission with the same clientToken (idempotent on AWS); the others
- * (the broker stopped before that point: nothing was sent) are failed. */
-void dsb_emr_recover(struct dsb_jobs *j);
-int dsb_emr_cancel(struct dsb_jobs *j, const char *id, const char *stop_state,
-                   struct dsb_error *err);
-json_t *dsb_emr_logs(const json_t *doc);
+/* The AWS client of the service (made from broker.yaml's aws section on
+ * first use); NULL with err set when it cannot be made.  Borrowed: valid
+ * while env_lock is read-held. */
 struct dsb_aws *dsb_jobs_aws(struct dsb_jobs *j, struct dsb_error *err);
+
+/* core/jobs/prelude.py, NUL-terminated (generated at build time by
+ * cmake/embed_text.cmake). */
+extern const char dsb_jobs_prelude_py[];
 
 /* output.c */
 int dsb_output_read_local(const char *dir, size_t limit, json_t **out,

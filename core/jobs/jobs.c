@@ -94,23 +94,30 @@ const char *dsb_jobs_emr_state(const char *s)
 
 /* ------------------------------------------------------------- tracker */
 
+/* Runs each executor type's tick that is due; next[i] is when type i wants
+ * its next one (0: at every wake-up). */
+static void tick_all(struct dsb_jobs *j, int64_t *next)
+{
+    const struct dsb_executor_ops *ops;
+
+    for (size_t i = 0; (ops = dsb_executor_ops_at(i)); i++)
+        if (dsb_jobs_now_ms() >= next[i]) {
+            long wait = ops->tick(j);
+            next[i] = wait > 0 ? dsb_jobs_now_ms() + wait : 0;
+        }
+}
+
 static void *tracker_main(void *arg)
 {
     struct dsb_jobs *j = arg;
-    int64_t next_emr = 0;
+    int64_t next[DSB_EXECUTOR_TYPES_MAX] = {0};
 
     pthread_mutex_lock(&j->mu);
     while (!j->stop) {
         struct timespec ts;
-        dsb_local_tick(j);
-        if (dsb_jobs_now_ms() >= next_emr) {
-            pthread_mutex_unlock(&j->mu);
-            pthread_rwlock_rdlock(&j->env_lock);
-            dsb_emr_tick(j);
-            pthread_rwlock_unlock(&j->env_lock);
-            pthread_mutex_lock(&j->mu);
-            next_emr = dsb_jobs_now_ms() + j->o.emr_poll_ms;
-        }
+        pthread_mutex_unlock(&j->mu);
+        tick_all(j, next);
+        pthread_mutex_lock(&j->mu);
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += j->o.tick_ms / 1000;
         ts.tv_nsec += (j->o.tick_ms % 1000) * 1000000L;
@@ -152,6 +159,26 @@ static void set_defaults(struct dsb_jobs_options *o)
         o->kill_grace_ms = 5000;
 }
 
+/* The executor operations of a job record; NULL for an unknown type. */
+static const struct dsb_executor_ops *job_ops(const json_t *doc)
+{
+    return dsb_executor_ops_find(dsb_job_str(doc, "executor_type", NULL));
+}
+
+/* Hands every record a previous broker process left active to its
+ * executor type (no lock: the tracker has not started). */
+static void recover(struct dsb_jobs *j)
+{
+    json_t *active = dsb_jstore_list(j, NULL), *doc;
+    const struct dsb_executor_ops *ops;
+    size_t i;
+
+    json_array_foreach(active, i, doc)
+        if ((ops = job_ops(doc)))
+            ops->recover(j, doc);
+    json_decref(active);
+}
+
 struct dsb_jobs *dsb_jobs_open(const struct dsb_jobs_options *o,
                                struct dsb_error *err)
 {
@@ -180,8 +207,7 @@ struct dsb_jobs *dsb_jobs_open(const struct dsb_jobs_options *o,
                     : dsb_path_join(o->cfg->state_dir, "dsbroker.db");
     if (!db || dsb_jstore_open(j, db, err) < 0)
         goto fail;
-    dsb_local_recover(j);
-    dsb_emr_recover(j);
+    recover(j);
     if (pthread_create(&j->tracker, NULL, tracker_main, j) != 0) {
         dsb_error_set(err, DSB_E_INTERNAL, "cannot start the job tracker");
         goto fail;
@@ -308,15 +334,15 @@ static int route_job(struct dsb_jobs *j, const struct dsb_job_request *r,
 }
 
 /* Timeout in seconds for executor e: the job's, its default, capped. */
-static long job_timeout(const struct dsb_executor_conf *e, long asked,
+static long job_timeout(const struct dsb_executor_ops *ops,
+                        const struct dsb_executor_conf *e, long asked,
                         struct dsb_error *err)
 {
-    int emr = strcmp(e->type, "emr-serverless") == 0;
-    const char *dk = emr ? "default_timeout_minutes" : "default_timeout_seconds";
-    const char *mk = emr ? "max_timeout_minutes" : "max_timeout_seconds";
-    long unit = emr ? 60 : 1;
-    long def = (long)json_integer_value(json_object_get(e->options, dk)) * unit;
-    long max = (long)json_integer_value(json_object_get(e->options, mk)) * unit;
+    long unit = ops->timeout_unit_s;
+    long def = (long)json_integer_value(json_object_get(
+                   e->options, ops->default_timeout_key)) * unit;
+    long max = (long)json_integer_value(json_object_get(
+                   e->options, ops->max_timeout_key)) * unit;
 
     if (def <= 0)
         def = 3600;
@@ -407,19 +433,18 @@ static int store(struct dsb_jobs *j, const json_t *doc, struct dsb_error *err)
     return rc;
 }
 
-static int start_on(struct dsb_jobs *j, const struct dsb_executor_conf *e,
+static int start_on(struct dsb_jobs *j, const struct dsb_executor_ops *ops,
+                    const struct dsb_executor_conf *e,
                     const struct dsb_job_request *r, json_t *doc,
                     struct dsb_error *err)
 {
-    int emr = strcmp(e->type, "emr-serverless") == 0;
-    int rc = emr ? dsb_emr_start(j, e, r, doc, err)
-                 : dsb_local_start(j, e, r, doc, err);
+    int rc = ops->start(j, e, r, doc, err);
     struct dsb_error serr;
 
     if (rc < 0) {
         dsb_job_set_state(doc, "failed", err->message);
         dsb_error_detail(err, "job %s", dsb_job_str(doc, "id", NULL));
-    } else if (!emr) {
+    } else if (!(ops->flags & DSB_EXEC_STORE_AFTER_START)) {
         return 0; /* stored by the executor, maybe already finished */
     }
     if (store(j, doc, &serr) < 0 && rc == 0) {
@@ -429,19 +454,36 @@ static int start_on(struct dsb_jobs *j, const struct dsb_executor_conf *e,
     return rc;
 }
 
+/* The routed executor (NULL with err set when its type is unknown) and
+ * its type's operations. */
+static const struct dsb_executor_conf *routed(
+    struct dsb_jobs *j, const struct dsb_route *route,
+    const struct dsb_executor_ops **ops, struct dsb_error *err)
+{
+    const struct dsb_executor_conf *e = dsb_executor_find(j->o.cfg,
+                                                          route->executor);
+
+    *ops = e ? dsb_executor_ops_find(e->type) : NULL;
+    if (!*ops)
+        dsb_error_set(err, DSB_E_INTERNAL,
+                      "executor \"%s\" has no known type", route->executor);
+    return *ops ? e : NULL;
+}
+
 static int submit_locked(struct dsb_jobs *j, const struct dsb_job_request *r,
                          json_t **job, struct dsb_error *err)
 {
     struct dsb_route route = {0};
     const struct dsb_executor_conf *e;
+    const struct dsb_executor_ops *ops;
     json_t *doc = NULL;
     long timeout;
 
     *job = NULL;
     if (check_request(r, err) < 0 || route_job(j, r, &route, err) < 0)
         goto fail;
-    e = dsb_executor_find(j->o.cfg, route.executor);
-    timeout = e ? job_timeout(e, r->timeout_seconds, err) : -1;
+    e = routed(j, &route, &ops, err);
+    timeout = e ? job_timeout(ops, e, r->timeout_seconds, err) : -1;
     if (timeout < 0)
         goto fail;
     doc = new_doc(r, &route, e, timeout);
@@ -449,10 +491,12 @@ static int submit_locked(struct dsb_jobs *j, const struct dsb_job_request *r,
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
         goto fail;
     }
-    /* an EMR job is first stored once its script is staged, just before
-     * StartJobRun (dsb_emr_start): one durable commit fewer per submit */
-    if ((strcmp(e->type, "emr-serverless") != 0 && store(j, doc, err) < 0) ||
-        start_on(j, e, r, doc, err) < 0)
+    /* an executor without DSB_EXEC_STORE_BEFORE_START stores the record
+     * itself (EMR: once the script is staged, just before StartJobRun):
+     * one durable commit fewer per submit */
+    if (((ops->flags & DSB_EXEC_STORE_BEFORE_START) &&
+         store(j, doc, err) < 0) ||
+        start_on(j, ops, e, r, doc, err) < 0)
         goto fail;
     dsb_logf(DSB_LOG_INFO, "jobs", "job %s of session %s started on %s (%s)",
              dsb_job_str(doc, "id", NULL), r->session_id, e->name,
@@ -505,25 +549,32 @@ int dsb_jobs_list(struct dsb_jobs *j, const char *session_id, json_t **out,
     return *out ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
 }
 
+/* *ops for record doc; -1 with err set for a type this broker lacks. */
+static int with_ops(const json_t *doc, const struct dsb_executor_ops **ops,
+                    struct dsb_error *err)
+{
+    *ops = job_ops(doc);
+    if (*ops)
+        return 0;
+    return dsb_error_set(err, DSB_E_INTERNAL,
+                         "job %s has an unknown executor type \"%s\"",
+                         dsb_job_str(doc, "id", NULL),
+                         dsb_job_str(doc, "executor_type", NULL));
+}
+
 int dsb_jobs_cancel(struct dsb_jobs *j, const char *id, json_t **job,
                     struct dsb_error *err)
 {
+    const struct dsb_executor_ops *ops;
     json_t *doc = NULL;
     int rc = 0;
 
     if (dsb_jobs_get(j, id, &doc, err) < 0)
         return -1;
     if (!dsb_job_is_final(dsb_job_str(doc, "state", NULL))) {
-        if (strcmp(dsb_job_str(doc, "executor_type", NULL),
-                   "emr-serverless") == 0) {
-            pthread_rwlock_rdlock(&j->env_lock);
-            rc = dsb_emr_cancel(j, id, "cancelled", err);
-            pthread_rwlock_unlock(&j->env_lock);
-        } else {
-            pthread_mutex_lock(&j->mu);
-            rc = dsb_local_cancel(j, doc, "cancelled");
-            pthread_mutex_unlock(&j->mu);
-        }
+        rc = with_ops(doc, &ops, err);
+        if (rc == 0)
+            rc = ops->cancel(j, doc, "cancelled", err);
         json_decref(doc);
         if (rc < 0 || dsb_jobs_get(j, id, &doc, err) < 0)
             return -1;
@@ -535,73 +586,44 @@ int dsb_jobs_cancel(struct dsb_jobs *j, const char *id, json_t **job,
 int dsb_jobs_logs(struct dsb_jobs *j, const char *id, size_t max_bytes,
                   json_t **out, struct dsb_error *err)
 {
+    const struct dsb_executor_ops *ops;
     json_t *doc;
 
+    *out = NULL;
     if (dsb_jobs_get(j, id, &doc, err) < 0)
         return -1;
-    if (json_object_get(doc, "emr"))
-        *out = dsb_emr_logs(doc);
-    else
-        *out = dsb_local_logs(doc, max_bytes ? max_bytes : 65536);
+    if (with_ops(doc, &ops, err) == 0 &&
+        !(*out = ops->logs(doc, max_bytes ? max_bytes : 65536)))
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
     json_decref(doc);
-    return *out ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    return *out ? 0 : -1;
 }
 
 int dsb_jobs_result(struct dsb_jobs *j, const char *id, size_t limit,
                     json_t **out, struct dsb_error *err)
 {
+    const struct dsb_executor_ops *ops;
+    const char *state;
     json_t *doc;
-    const char *uri, *state;
     int rc;
 
     if (dsb_jobs_get(j, id, &doc, err) < 0)
         return -1;
     state = dsb_job_str(doc, "state", NULL);
-    uri = dsb_job_str(doc, "output", "uri");
-    if (strcmp(state, "succeeded") != 0 || !uri) {
-        dsb_error_set(err, DSB_E_CONFLICT, "job %s has no result: it is %s",
-                      id, state);
-        rc = -1;
-    } else if (strncmp(uri, "s3://", 5) == 0) {
-        pthread_rwlock_rdlock(&j->env_lock);
-        rc = dsb_output_read_s3(j, doc, uri, limit, out, err);
-        pthread_rwlock_unlock(&j->env_lock);
-    } else {
-        rc = dsb_output_read_local(uri, limit, out, err);
-    }
+    if (strcmp(state, "succeeded") != 0 ||
+        !dsb_job_str(doc, "output", "uri"))
+        rc = dsb_error_set(err, DSB_E_CONFLICT,
+                           "job %s has no result: it is %s", id, state);
+    else
+        rc = with_ops(doc, &ops, err) < 0
+                 ? -1 : ops->read_output(j, doc, limit, out, err);
     json_decref(doc);
     return rc;
 }
 
 /* -------------------------------------------------------------- python */
 
-static const char prelude_py[] =
-    "import json as _dsb_json, os as _dsb_os\n"
-    "\n"
-    "def _dsb_secret(ref):\n"
-    "    \"\"\"Value of a broker secret reference, resolved at run time.\"\"\"\n"
-    "    known = _dsb_json.loads(_dsb_os.environ.get('DSB_SECRET_MAP', '{}'))\n"
-    "    if ref in known:\n"
-    "        return _dsb_os.environ[known[ref]]\n"
-    "    kind, _, rest = ref.partition(':')\n"
-    "    key = None\n"
-    "    if kind in ('file', 'aws-sm') and '#' in rest:\n"
-    "        rest, key = rest.split('#', 1)\n"
-    "    if kind == 'env':\n"
-    "        return _dsb_os.environ[rest]\n"
-    "    if kind == 'file':\n"
-    "        with open(rest, encoding='utf-8') as f:\n"
-    "            value = f.read()\n"
-    "        value = value[:-1] if value.endswith('\\n') else value\n"
-    "    elif kind == 'aws-sm':\n"
-    "        import boto3\n"
-    "        value = boto3.client('secretsmanager').get_secret_value(\n"
-    "            SecretId=rest)['SecretString']\n"
-    "    else:\n"
-    "        raise ValueError('unknown secret reference kind ' + repr(kind))\n"
-    "    return str(_dsb_json.loads(value)[key]) if key else value\n";
-
 const char *dsb_jobs_python_prelude(void)
 {
-    return prelude_py;
+    return dsb_jobs_prelude_py;
 }

@@ -133,7 +133,8 @@ int dsb_jobs_result(struct dsb_jobs *j, const char *id, size_t limit,
                     json_t **out, struct dsb_error *err);
 
 /* Python source defining _dsb_secret(ref) (env:, file:, aws-sm:) that job
- * scripts and rendered snippets call at run time.  Static string. */
+ * scripts and rendered snippets call at run time: core/jobs/prelude.py,
+ * embedded at build time.  Static string. */
 const char *dsb_jobs_python_prelude(void);
 
 /* The spark.jars.packages coordinate that brings hadoop-aws (s3a://) to a

@@ -517,9 +517,11 @@ static json_t *local_info(const char *dir, pid_t pid, const json_t *opts,
                      "spark_submit", bin);
 }
 
-int dsb_local_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
-                    const struct dsb_job_request *r, json_t *doc,
-                    struct dsb_error *err)
+/* The start slot: spawns spark-submit and stores the "running" record
+ * (track). */
+static int local_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
+                       const struct dsb_job_request *r, json_t *doc,
+                       struct dsb_error *err)
 {
     struct strv argv = {0}, env = {0};
     char *dir = job_dir(j, doc, err), *script = NULL, *bin = NULL, *py = NULL;
@@ -648,7 +650,8 @@ static void enforce(struct dsb_jobs *j, struct dsb_local_proc *p)
     }
 }
 
-void dsb_local_tick(struct dsb_jobs *j)
+/* Reaps finished spark-submits and enforces deadlines (under j->mu). */
+static void tick_locked(struct dsb_jobs *j)
 {
     struct dsb_local_proc **pp = &j->procs;
 
@@ -668,10 +671,19 @@ void dsb_local_tick(struct dsb_jobs *j)
     }
 }
 
-int dsb_local_cancel(struct dsb_jobs *j, json_t *doc, const char *stop_state)
+/* The tick slot: at every wake-up of the tracker. */
+static long local_tick(struct dsb_jobs *j)
+{
+    pthread_mutex_lock(&j->mu);
+    tick_locked(j);
+    pthread_mutex_unlock(&j->mu);
+    return 0;
+}
+
+static int cancel_locked(struct dsb_jobs *j, json_t *doc,
+                         const char *stop_state, struct dsb_error *err)
 {
     const char *id = dsb_job_str(doc, "id", NULL);
-    struct dsb_error err;
 
     for (struct dsb_local_proc *p = j->procs; p; p = p->next)
         if (strcmp(p->id, id) == 0) {
@@ -681,7 +693,20 @@ int dsb_local_cancel(struct dsb_jobs *j, json_t *doc, const char *stop_state)
         }
     /* not running in this process: nothing to stop */
     dsb_job_set_state(doc, stop_state, "cancelled on request");
-    return dsb_jstore_put(j, doc, &err);
+    return dsb_jstore_put(j, doc, err);
+}
+
+/* The cancel slot: SIGTERM to the process group (SIGKILL after the
+ * grace period, from the tick). */
+static int local_cancel(struct dsb_jobs *j, json_t *doc,
+                        const char *stop_state, struct dsb_error *err)
+{
+    int rc;
+
+    pthread_mutex_lock(&j->mu);
+    rc = cancel_locked(j, doc, stop_state, err);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
 }
 
 /* Stops a spark-submit an earlier broker left, if it is still that one. */
@@ -701,26 +726,21 @@ static void stop_orphan(const json_t *doc)
     free(cmd);
 }
 
-void dsb_local_recover(struct dsb_jobs *j)
+/* The recover slot: a job left running by an earlier broker cannot be
+ * followed (its process is not our child): stop it and mark it failed. */
+static void local_recover(struct dsb_jobs *j, json_t *doc)
 {
-    json_t *active = dsb_jstore_list(j, NULL), *doc;
     struct dsb_error err;
-    size_t i;
 
-    json_array_foreach(active, i, doc) {
-        if (strcmp(dsb_job_str(doc, "executor_type", NULL), "local-spark"))
-            continue;
-        stop_orphan(doc);
-        dsb_job_set_state(doc, "failed", "the broker stopped while the job "
-                          "was running");
-        if (dsb_jstore_put(j, doc, &err) < 0)
-            dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
-        else
-            dsb_logf(DSB_LOG_WARN, "jobs", "job %s marked failed: the broker "
-                     "stopped while it was running",
-                     dsb_job_str(doc, "id", NULL));
-    }
-    json_decref(active);
+    stop_orphan(doc);
+    dsb_job_set_state(doc, "failed", "the broker stopped while the job "
+                      "was running");
+    if (dsb_jstore_put(j, doc, &err) < 0)
+        dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
+    else
+        dsb_logf(DSB_LOG_WARN, "jobs", "job %s marked failed: the broker "
+                 "stopped while it was running",
+                 dsb_job_str(doc, "id", NULL));
 }
 
 /* --------------------------------------------------------------- logs */
@@ -751,7 +771,8 @@ static json_t *tail(const char *dir, const char *name, size_t max)
     return s ? s : json_string("");
 }
 
-json_t *dsb_local_logs(const json_t *doc, size_t max_bytes)
+/* The logs slot: the redacted tails of stdout.log and stderr.log. */
+static json_t *local_logs(const json_t *doc, size_t max_bytes)
 {
     const char *dir = dsb_job_str(doc, "local", "dir");
 
@@ -760,3 +781,55 @@ json_t *dsb_local_logs(const json_t *doc, size_t max_bytes)
     return json_pack("{s:o, s:o}", "stdout", tail(dir, "stdout.log", max_bytes),
                      "stderr", tail(dir, "stderr.log", max_bytes));
 }
+
+/* ------------------------------------------------------------ the type */
+
+/* The read_output slot: the job's output directory. */
+static int local_read_output(struct dsb_jobs *j, const json_t *doc,
+                             size_t limit, json_t **out, struct dsb_error *err)
+{
+    (void)j;
+    return dsb_output_read_local(dsb_job_str(doc, "output", "uri"), limit, out,
+                                 err);
+}
+
+static unsigned local_caps(const json_t *opts)
+{
+    return DSB_EXEC_LOCAL_FILES |
+           (json_is_true(json_object_get(opts, "s3a")) ? DSB_EXEC_S3A : 0);
+}
+
+static const struct dsb_option local_options[] = {
+    DSB_OPTION_STRING("spark_submit", 0, NULL, "spark-submit to run (default: "
+                      "the project venv's, then PATH)"),
+    DSB_OPTION_STRING("master", 0, "local[2]", "Spark master URL"),
+    DSB_OPTION_STRING("python", 0, NULL, "PYSPARK_PYTHON for the job"),
+    DSB_OPTION_LIST("jars", 0, "[]", "extra jars on --jars"),
+    DSB_OPTION_MAP("conf", 0, "extra --conf key=value pairs"),
+    DSB_OPTION_BOOL("s3a", "false", "s3a:// paths can be read (with "
+                    "hadoop-aws from hadoop_aws_package)"),
+    DSB_OPTION_STRING("hadoop_aws_package", 0, NULL, "spark.jars.packages "
+                      "coordinate for s3a reads (default: hadoop-aws of the "
+                      "Hadoop bundled with the PySpark; \"\": none)"),
+    DSB_OPTION_INT("default_timeout_seconds", 0, "3600", 10, 604800,
+                   "job timeout unless the job asks for less"),
+    DSB_OPTION_INT("max_timeout_seconds", 0, "86400", 10, 604800,
+                   "longest timeout a job may ask for"),
+    DSB_OPTION_END};
+
+/* The record is stored pending before the spawn, and "running" by track()
+ * in the same critical section that hands the process to the tracker. */
+const struct dsb_executor_ops dsb_local_spark_ops = {
+    .options = local_options,
+    .default_timeout_key = "default_timeout_seconds",
+    .max_timeout_key = "max_timeout_seconds",
+    .timeout_unit_s = 1,
+    .flags = DSB_EXEC_STORE_BEFORE_START,
+    .caps = local_caps,
+    .start = local_start,
+    .tick = local_tick,
+    .recover = local_recover,
+    .cancel = local_cancel,
+    .logs = local_logs,
+    .read_output = local_read_output,
+};

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jobs/executor.h"
+
 /* ---------------------------------------------------------- executors */
 
 static struct dsb_executor_conf builtin;
@@ -48,17 +50,11 @@ const struct dsb_executor_conf *dsb_executor_find(const struct dsb_config *cfg,
 void dsb_read_target_for(const struct dsb_executor_conf *e,
                          struct dsb_read_target *t)
 {
-    const json_t *o = e->options;
+    const struct dsb_executor_ops *ops = dsb_executor_ops_find(e->type);
 
     t->executor = e->name;
     t->executor_type = e->type;
-    if (strcmp(e->type, "emr-serverless") == 0)
-        t->caps = DSB_EXEC_S3_NATIVE |
-                  (json_is_true(json_object_get(o, "glue_catalog"))
-                       ? DSB_EXEC_GLUE_CATALOG : 0);
-    else
-        t->caps = DSB_EXEC_LOCAL_FILES |
-                  (json_is_true(json_object_get(o, "s3a")) ? DSB_EXEC_S3A : 0);
+    t->caps = ops ? ops->caps(e->options) : 0;
 }
 
 /* ----------------------------------------------------------- networks */

@@ -61,10 +61,10 @@ const struct dsb_executor_conf *dsb_executor_find(const struct dsb_config *cfg,
                                                   const char *name);
 
 /*
- * What a read spec targets on executor e (strings borrowed from e):
- * local-spark: DSB_EXEC_LOCAL_FILES, plus DSB_EXEC_S3A with option s3a;
- * emr-serverless: DSB_EXEC_S3_NATIVE, plus DSB_EXEC_GLUE_CATALOG with
- * option glue_catalog.
+ * What a read spec targets on executor e (strings borrowed from e), caps
+ * from its type's operations (core/jobs/executor.h): local-spark:
+ * DSB_EXEC_LOCAL_FILES, plus DSB_EXEC_S3A with option s3a; emr-serverless:
+ * DSB_EXEC_S3_NATIVE, plus DSB_EXEC_GLUE_CATALOG with option glue_catalog.
  */
 void dsb_read_target_for(const struct dsb_executor_conf *e,
                          struct dsb_read_target *t);

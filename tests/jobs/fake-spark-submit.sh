@@ -4,6 +4,11 @@
 # directory), then acts out the job's first argument:
 #   ok (default) write a CSV into $DSB_OUTPUT    fail  exit 3 with an error
 #   sleep        run until signalled               stubborn  ignore SIGTERM
+#   family       start a child shell that starts a grandchild (sleep), all in
+#                the job's process group; the child writes "CHILD GRANDCHILD"
+#                to family.pids once both run and its pid to family.term when
+#                SIGTERM reaches it; on SIGTERM this script waits for the
+#                child to end before it exits
 printf '%s\n' "$@" > argv.txt
 env | sort > env.txt
 mode=ok
@@ -15,6 +20,12 @@ done
 case "$mode" in
   sleep) exec sleep 600 ;;
   stubborn) trap '' TERM; sleep 600; sleep 600 ;;
+  family) trap 'wait; exit 143' TERM
+          sh -c 'trap "echo $$ > family.term; exit 143" TERM
+                 sleep 600 &
+                 echo "$$ $!" > family.tmp && mv family.tmp family.pids
+                 wait' &
+          wait ;;
   fail) echo "Exception in thread main java.lang.RuntimeException: boom" >&2
         exit 3 ;;
   jsonl) mkdir -p "$DSB_OUTPUT"

@@ -1,9 +1,10 @@
 /* The local-spark executor with a stand-in spark-submit: argv and
  * environment, secrets, states, failure reasons, cancel, timeout, restart,
- * logs and result rows. */
+ * logs and result rows; the embedded prelude. */
 #include <errno.h>
 #include <glob.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -176,12 +177,72 @@ Test(local, failure_reason_and_logs)
     json_decref(done);
 }
 
+/* Reads n pids from dir/name (the fake's family.pids), waiting up to
+ * timeout_ms for the file; how many were read once it appeared (0 when it
+ * never did). */
+static size_t read_pids(const char *dir, const char *name, pid_t *pids,
+                        size_t n, long timeout_ms)
+{
+    struct timespec ts = {0, 20 * 1000000L};
+    char *text = NULL, *p, *end;
+    size_t got = 0;
+
+    for (long waited = 0; !text && waited <= timeout_ms; waited += 20)
+        if (!(text = jt_file(dir, name)))
+            nanosleep(&ts, NULL);
+    for (p = text; p && got < n; p = end) {
+        long v = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        pids[got++] = (pid_t)v;
+    }
+    free(text);
+    return got;
+}
+
+/* Whether pid no longer exists.  A member of the job's group that this
+ * process adopted (PR_SET_CHILD_SUBREAPER) is reaped first: a zombie
+ * still answers kill(pid, 0). */
+static int gone(pid_t pid, int adopted)
+{
+    if (adopted)
+        waitpid(pid, NULL, WNOHANG);
+    return kill(pid, 0) == -1 && errno == ESRCH;
+}
+
+/* Waits up to timeout_ms until every pid is gone (pids[0] is the group
+ * leader, reaped by the job tracker); the first still there, or 0. */
+static pid_t wait_gone(const pid_t *pids, size_t n, long timeout_ms)
+{
+    struct timespec ts = {0, 20 * 1000000L};
+    size_t i = 0;
+
+    for (long waited = 0; waited <= timeout_ms; waited += 20) {
+        while (i < n && gone(pids[i], i > 0))
+            i++;
+        if (i == n)
+            return 0;
+        nanosleep(&ts, NULL);
+    }
+    return pids[i];
+}
+
 Test(local, cancel_kills_the_process_group)
 {
-    json_t *job = submit("sleep", 0), *c, *done;
-    const char *id = jt_str(job, "id", NULL);
+    json_t *job, *c, *done;
+    const char *id, *dir;
+    pid_t pids[3], left; /* the leader (spark-submit), child, grandchild */
+    char *term;
 
-    usleep(200 * 1000);
+    /* the group's orphans are reparented here, where gone() reaps them */
+    cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0, "%s", strerror(errno));
+    job = submit("family", 0);
+    id = jt_str(job, "id", NULL);
+    dir = jt_str(job, "local", "dir");
+    pids[0] = (pid_t)json_integer_value(json_object_get(
+        json_object_get(job, "local"), "pid"));
+    cr_assert_eq(read_pids(dir, "family.pids", pids + 1, 2, 10000), 2,
+                 "the child and the grandchild started");
     cr_assert_eq(dsb_jobs_cancel(t.jobs, id, &c, &t.err), 0, "%s",
                  t.err.message);
     cr_assert(strcmp(jt_str(c, "state", NULL), "cancelling") == 0 ||
@@ -190,6 +251,15 @@ Test(local, cancel_kills_the_process_group)
     done = jt_wait(&t, id, "cancelled", 5000);
     cr_assert_str_eq(jt_str(done, "state", NULL), "cancelled");
     cr_assert_str_eq(jt_str(done, "reason", NULL), "cancelled on request");
+    /* SIGTERM went to the group, not only to its leader (which waits for
+     * its child to end before it exits) */
+    term = jt_file(dir, "family.term");
+    cr_assert(term && strtol(term, NULL, 10) == pids[1],
+              "the child got no SIGTERM");
+    free(term);
+    left = wait_gone(pids, 3, 5000);
+    cr_assert_eq(left, 0, "process %d of the job's group is still there",
+                 (int)left);
     json_decref(c);
     cr_assert_eq(dsb_jobs_cancel(t.jobs, id, &c, &t.err), 0);
     cr_assert_str_eq(jt_str(c, "state", NULL), "cancelled", "unchanged");
@@ -381,6 +451,23 @@ Test(hadoop_aws, the_project_pyspark)
     free(pkg);
     json_decref(o);
     free(venv);
+}
+
+/* ----------------------------------------------- the prelude (unit) */
+
+/* What scripts and contexts get is core/jobs/prelude.py, byte for byte
+ * (cmake/embed_text.cmake; tests/jobs/test_prelude.py runs the file). */
+Test(prelude, is_the_py_file_byte_for_byte)
+{
+    char *path = t_src("core/jobs/prelude.py"), *text;
+    size_t len = 0;
+
+    text = dsb_read_file(path, 1 << 20, &len);
+    cr_assert_not_null(text, "cannot read %s", path);
+    cr_assert_eq(strlen(dsb_jobs_python_prelude()), len);
+    cr_assert_str_eq(dsb_jobs_python_prelude(), text);
+    free(text);
+    free(path);
 }
 
 /* The job store is as durable as the sessions in the same file. */

@@ -1,0 +1,38 @@
+/* The executor registry: each type's name and operations, in one table. */
+#include "jobs/executor.h"
+
+#include <string.h>
+
+#include "jobs/internal.h"
+
+/* X(name, ops): every executor type, in the order config errors list them
+ * and the tracker ticks them. */
+#define DSB_EXECUTOR_REGISTRY(X)                                               \
+    X("local-spark", dsb_local_spark_ops)                                      \
+    X("emr-serverless", dsb_emr_serverless_ops)
+
+#define DSB_EXECUTOR_NAME(name, ops) name,
+#define DSB_EXECUTOR_OPS(name, ops) &ops,
+
+const char *const dsb_executor_types[] = {
+    DSB_EXECUTOR_REGISTRY(DSB_EXECUTOR_NAME) NULL};
+
+static const struct dsb_executor_ops *const registry[] = {
+    DSB_EXECUTOR_REGISTRY(DSB_EXECUTOR_OPS) NULL};
+
+_Static_assert(sizeof(registry) / sizeof(*registry) <=
+                   DSB_EXECUTOR_TYPES_MAX + 1,
+               "raise DSB_EXECUTOR_TYPES_MAX");
+
+const struct dsb_executor_ops *dsb_executor_ops_find(const char *type)
+{
+    for (size_t i = 0; type && dsb_executor_types[i]; i++)
+        if (strcmp(dsb_executor_types[i], type) == 0)
+            return registry[i];
+    return NULL;
+}
+
+const struct dsb_executor_ops *dsb_executor_ops_at(size_t i)
+{
+    return i < sizeof(registry) / sizeof(*registry) ? registry[i] : NULL;
+}

@@ -1,0 +1,88 @@
+/*
+ * Executor types: what the job service, the router, config validation and
+ * the context builder need of "local-spark" or "emr-serverless", as one
+ * table of operations per type.  The registry (executor.c) maps a type
+ * name (broker.yaml's "type", a job record's "executor_type") to its
+ * table; nothing else compares type names.
+ */
+#ifndef DSB_CORE_JOBS_EXECUTOR_H
+#define DSB_CORE_JOBS_EXECUTOR_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "dsbroker/plugin.h"
+
+struct dsb_jobs;
+struct dsb_job_request;
+struct dsb_executor_conf;
+
+/* Who stores the job record around start (flags). */
+#define DSB_EXEC_STORE_BEFORE_START 0x1u /* the service stores the pending
+                                          * record before start */
+#define DSB_EXEC_STORE_AFTER_START 0x2u  /* the service stores the record
+                                          * start returns */
+
+/*
+ * One executor type.  Records are job records (core/jobs/jobs.h); every
+ * slot is required.  Slots run on the caller's thread with no service
+ * lock held and take the locks they need (internal.h).
+ */
+struct dsb_executor_ops {
+    /* broker.yaml options of the type, beside the common name, type,
+     * networks and description (static) */
+    const struct dsb_option *options;
+    /* the options holding the default and the longest job timeout, both
+     * counted in units of timeout_unit_s seconds */
+    const char *default_timeout_key;
+    const char *max_timeout_key;
+    long timeout_unit_s;
+    unsigned flags; /* DSB_EXEC_STORE_* */
+
+    /* DSB_EXEC_* capabilities read specs may target on an executor with
+     * validated options opts (borrowed). */
+    unsigned (*caps)(const json_t *opts);
+    /* Starts the job of record doc (borrowed, updated in place: state,
+     * script, output, the type's own member) on executor e.  0, or -1 with
+     * err set; the service records a failed start. */
+    int (*start)(struct dsb_jobs *j, const struct dsb_executor_conf *e,
+                 const struct dsb_job_request *r, json_t *doc,
+                 struct dsb_error *err);
+    /* Tracks the type's active jobs (from the tracker thread).  Returns
+     * how many ms to wait before the next call. */
+    long (*tick)(struct dsb_jobs *j);
+    /* On open, before the tracker starts: handles one record (borrowed)
+     * that a previous broker process left active. */
+    void (*recover)(struct dsb_jobs *j, json_t *doc);
+    /* Stops the job of record doc (borrowed; it may be rewritten) and
+     * records stop_state ("cancelled") or "cancelling".  0 or -1 with err
+     * set. */
+    int (*cancel)(struct dsb_jobs *j, json_t *doc, const char *stop_state,
+                  struct dsb_error *err);
+    /* The logs of record doc (borrowed) as a new object, at most max_bytes
+     * of each text; NULL when out of memory. */
+    json_t *(*logs)(const json_t *doc, size_t max_bytes);
+    /* First limit rows of the output of succeeded record doc (borrowed):
+     * *out as in dsb_jobs_result.  0 or -1 with err set. */
+    int (*read_output)(struct dsb_jobs *j, const json_t *doc, size_t limit,
+                       json_t **out, struct dsb_error *err);
+};
+
+/* At most this many types are registered (the tracker keeps a due time
+ * per type). */
+#define DSB_EXECUTOR_TYPES_MAX 8
+
+/* Names of the registered types, NULL-terminated, in registration order
+ * (the enum broker.yaml's executor "type" accepts). */
+extern const char *const dsb_executor_types[];
+
+/* The operations of executor type `type`; NULL for an unknown type or
+ * NULL.  Static. */
+const struct dsb_executor_ops *dsb_executor_ops_find(const char *type);
+
+/* The i-th registered type's operations (registration order); NULL past
+ * the last.  Static. */
+const struct dsb_executor_ops *dsb_executor_ops_at(size_t i);
+
+#endif
