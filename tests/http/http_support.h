@@ -121,7 +121,7 @@ static inline void t_canary_register(void)
 }
 
 /* Environment every test server reads (conf.d interpolation). */
-static inline char *t_http_env(void)
+static inline void t_http_env(void)
 {
     char *state = t_tmpdir();
     char *sd = malloc(strlen(state) + 16);
@@ -138,7 +138,7 @@ static inline char *t_http_env(void)
     setenv("DSB_TEST_TOKEN_OTHER", T_OTHER, 1);
     t_canary_register();
     free(state);
-    return sd;
+    free(sd);
 }
 
 static struct dsb_server *t_srv;

@@ -25,7 +25,7 @@ static size_t concrete(const char *pattern, char *out, size_t cap)
 Test(match, every_route_is_found_by_its_own_pattern)
 {
     for (const struct dsb_http_route *rt = dsb_routes; rt->method; rt++) {
-        char path[512], allow[128], want[8];
+        char path[512], allow[128], want[24];
         const struct dsb_http_route *got = NULL;
         const char *params[DSB_MAX_PARAMS] = {0};
         size_t np = concrete(rt->pattern, path, sizeof(path)), n;

@@ -250,7 +250,7 @@ static void assert_context(const json_t *ctx)
 Test(e2e, context_code_verbatim_joined_on_real_spark)
 {
     json_t *s = call("POST", "/v1/sessions", NULL, 201), *ctx, *job, *done,
-           *res;
+           *res, *req;
     char p[160], *code, *body, *got;
 
     snprintf(p, sizeof(p), "/v1/sessions/%s/selections", str(s, "id"));
@@ -264,8 +264,9 @@ Test(e2e, context_code_verbatim_joined_on_real_spark)
     ctx = call("GET", p, NULL, 200);
     assert_context(ctx);
     code = job_code(ctx);
-    body = json_dumps(json_pack("{s:s, s:s}", "code", code, "name", "e2e"),
-                      0);
+    req = json_pack("{s:s, s:s}", "code", code, "name", "e2e");
+    body = json_dumps(req, 0);
+    json_decref(req);
     snprintf(p, sizeof(p), "/v1/sessions/%s/jobs", str(s, "id"));
     job = call("POST", p, body, 202);
     done = wait_final(str(job, "id"));

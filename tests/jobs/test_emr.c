@@ -193,7 +193,7 @@ static json_t *get_run(const json_t *job)
 
 Test(emr_moto, start_job_run_body_read_back)
 {
-    json_t *specs = pg_and_glue_specs(), *job, *run, *done, *sub;
+    json_t *specs = pg_and_glue_specs(), *job, *run, *done, *sub, *whole;
     const char *params;
     char path[256];
     json_t *script;
@@ -203,7 +203,8 @@ Test(emr_moto, start_job_run_body_read_back)
     cr_assert_str_eq(jt_str(job, "executor", NULL), "vpc");
     cr_assert_str_eq(jt_str(job, "emr", "application_id"),
                      getenv("DSB_TEST_APP_VPC"));
-    run = json_object_get(get_run(job), "jobRun");
+    whole = get_run(job);
+    run = json_object_get(whole, "jobRun");
     cr_assert_str_eq(jt_str(run, "executionRole", NULL),
                      "arn:aws:iam::123456789012:role/dsb-vpc-job");
     cr_assert_str_eq(jt_str(run, "name", NULL), "nightly join");
@@ -244,6 +245,7 @@ Test(emr_moto, start_job_run_body_read_back)
     done = jt_wait(&t, jt_str(job, "id", NULL), "succeeded", 5000);
     cr_assert_str_eq(jt_str(done, "state", NULL), "succeeded");
     json_decref(script);
+    json_decref(whole);
     json_decref(done);
     json_decref(job);
     json_decref(specs);
@@ -252,6 +254,7 @@ Test(emr_moto, start_job_run_body_read_back)
 Test(emr_moto, public_only_lands_on_standard_and_cancels)
 {
     json_t *specs = json_pack("[{s:s}]", "network", "public"), *job, *c, *d;
+    json_t *run;
 
     jt_open(&t, aws);
     dsb_jobs_close(t.jobs); /* reopen with slow polling: cancel before it */
@@ -271,8 +274,9 @@ Test(emr_moto, public_only_lands_on_standard_and_cancels)
     cr_assert_eq(dsb_jobs_cancel(t.jobs, jt_str(job, "id", NULL), &c, &t.err),
                  0, "%s", t.err.message);
     cr_assert_str_eq(jt_str(c, "state", NULL), "cancelling");
-    d = json_object_get(get_run(job), "jobRun");
+    d = json_object_get(run = get_run(job), "jobRun");
     cr_assert_str_eq(jt_str(d, "state", NULL), "CANCELLED");
+    json_decref(run);
     json_decref(c);
     json_decref(job);
     json_decref(specs);
