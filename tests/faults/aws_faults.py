@@ -93,20 +93,50 @@ def pipe(a, b):
             pass
 
 
+def listens(pid, port):
+    """Whether process pid holds the socket listening on 127.0.0.1:port
+    (another test's server may have taken a port free_port() gave out)."""
+    inodes = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = open(name).read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            f = row.split()
+            if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{f[9]}]")
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                return True
+        except OSError:
+            pass
+    return False
+
+
 def start_moto():
-    port = fl.free_port()
+    """A moto_server of this test's own on a free port; a start that loses
+    its port to another process is retried on a new one."""
     venv = os.path.dirname(os.environ.get("DSB_VENV_PY", "") or
                            os.path.join(fl.SOURCE, ".venv/bin/python"))
-    p = subprocess.Popen([os.path.join(venv, "moto_server"), "-H",
-                          "127.0.0.1", "-p", str(port)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(150):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return p, port
-        except OSError:
-            time.sleep(0.1)
-    p.kill()
+    for _ in range(5):
+        port = fl.free_port()
+        p = subprocess.Popen([os.path.join(venv, "moto_server"), "-H",
+                              "127.0.0.1", "-p", str(port)],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        end = time.monotonic() + 60
+        while p.poll() is None and time.monotonic() < end:
+            if listens(p.pid, port):
+                return p, port
+            time.sleep(0.05)
+        p.kill()
+        p.wait()
     raise RuntimeError("moto_server did not start")
 
 
