@@ -6,9 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
+
+#include "util.h"
 
 #define REDACTED "[REDACTED]"
 
@@ -58,24 +59,12 @@ int dsb_log_level_parse(const char *s)
     return -1;
 }
 
-static void format_ts(char ts[32])
-{
-    struct timespec now;
-    struct tm tm;
-    size_t n;
-
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    n = strftime(ts, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + n, 32 - n, ".%03dZ", (int)(now.tv_nsec / 1000000) % 1000);
-}
-
 static void write_line(enum dsb_log_level level, const char *component,
                        const char *msg)
 {
-    char ts[32];
+    char ts[DSB_ISO_TIME_LEN];
 
-    format_ts(ts);
+    dsb_iso_time(dsb_wall_ms(), ts);
     if (logs_json()) {
         json_t *o = json_pack("{s:s, s:s, s:s?, s:s}", "ts", ts, "level",
                               level_names[level], "component", component,
@@ -187,11 +176,11 @@ static void event_text(const char *msg, const json_t *fields, char *buf,
 static void event_json(enum dsb_log_level level, const char *component,
                        const char *msg, const json_t *fields)
 {
-    char ts[32], buf[8192];
+    char ts[DSB_ISO_TIME_LEN], buf[8192];
     json_t *o;
     size_t n;
 
-    format_ts(ts);
+    dsb_iso_time(dsb_wall_ms(), ts);
     o = json_pack("{s:s, s:s, s:s?, s:s}", "ts", ts, "level",
                   level_names[level], "component", component, "msg", msg);
     if (!o)

@@ -188,7 +188,7 @@ static int exec_stmt(struct dsb_sessions *s, const char *sql,
 static int insert_session(struct dsb_sessions *s, const char *id,
                           const char *owner, struct dsb_error *err)
 {
-    int64_t now = dsb_now_ms();
+    int64_t now = dsb_wall_ms();
     const void *args[] = {id, &now, &now, owner};
 
     return exec_stmt(s, "INSERT OR IGNORE INTO dsb_sessions(id, created_ms, "
@@ -247,7 +247,7 @@ static int exists(struct dsb_sessions *s, const char *id)
  * it, and a write that follows reports its own error. */
 static int touch(struct dsb_sessions *s, const char *id, struct dsb_error *err)
 {
-    int64_t now = dsb_now_ms();
+    int64_t now = dsb_wall_ms();
     int64_t stale = now - (int64_t)atomic_load(&s->touch_every_ms);
     const void *args[] = {&now, id, &stale};
     int rc;
@@ -293,13 +293,10 @@ int dsb_sessions_owner(struct dsb_sessions *s, const char *id,
 
 static json_t *iso_time(int64_t ms)
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    char buf[40];
+    char buf[DSB_ISO_TIME_LEN];
 
-    gmtime_r(&t, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-    return json_sprintf("%s.%03dZ", buf, (int)(ms % 1000));
+    dsb_iso_time(ms, buf);
+    return json_string(buf);
 }
 
 static json_t *selection_row(sqlite3_stmt *st)
@@ -429,7 +426,7 @@ static int insert_selections(struct dsb_sessions *s, const char *id,
                              const struct dsb_selection *sel, size_t n,
                              struct dsb_error *err)
 {
-    int64_t now = dsb_now_ms();
+    int64_t now = dsb_wall_ms();
 
     for (size_t i = 0; i < n; i++) {
         const void *args[] = {id, sel[i].source, sel[i].database,
@@ -577,7 +574,7 @@ void dsb_sessions_set_idle_expiry(struct dsb_sessions *s, int64_t idle_ms)
 
 long dsb_sessions_expire(struct dsb_sessions *s, int64_t idle_ms)
 {
-    int64_t cutoff = dsb_now_ms() - idle_ms;
+    int64_t cutoff = dsb_wall_ms() - idle_ms;
     const void *args[] = {&cutoff};
     struct dsb_error err;
     int rc;

@@ -123,3 +123,50 @@ size_t dsb_edit_distance(const char *a, const char *b, size_t cap)
     }
     return row[lb] < cap ? row[lb] : cap;
 }
+
+/* ------------------------------------------------------------------ clocks */
+
+static int64_t clock_us(clockid_t clock)
+{
+    struct timespec ts;
+
+    clock_gettime(clock, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t dsb_wall_ms(void)
+{
+    return clock_us(CLOCK_REALTIME) / 1000;
+}
+
+int64_t dsb_monotonic_us(void)
+{
+    return clock_us(CLOCK_MONOTONIC);
+}
+
+int64_t dsb_monotonic_ms(void)
+{
+    return dsb_monotonic_us() / 1000;
+}
+
+void dsb_clock_after(clockid_t clock, int64_t ms, struct timespec *at)
+{
+    clock_gettime(clock, at);
+    at->tv_sec += (time_t)(ms / 1000);
+    at->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (at->tv_nsec >= 1000000000L) {
+        at->tv_sec++;
+        at->tv_nsec -= 1000000000L;
+    }
+}
+
+void dsb_iso_time(int64_t wall_ms, char out[DSB_ISO_TIME_LEN])
+{
+    time_t t = (time_t)(wall_ms / 1000);
+    struct tm tm;
+    size_t n;
+
+    gmtime_r(&t, &tm);
+    n = strftime(out, DSB_ISO_TIME_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, DSB_ISO_TIME_LEN - n, ".%03dZ", (int)(wall_ms % 1000));
+}

@@ -1,8 +1,10 @@
-/* Small string and path helpers shared by the core. */
+/* Small helpers shared by the core: strings, paths and the clocks. */
 #ifndef DSB_CORE_UTIL_H
 #define DSB_CORE_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "dsbroker/plugin.h"
 
@@ -19,5 +21,23 @@ char *dsb_read_file(const char *path, size_t limit, size_t *len);
 int dsb_str_has_suffix(const char *s, const char *suffix);
 /* Levenshtein distance, capped at `cap` (returns cap when >= cap). */
 size_t dsb_edit_distance(const char *a, const char *b, size_t cap);
+
+/* ------------------------------------------------------------------ clocks
+ * The core reads the time only through these. */
+
+/* Milliseconds since the Unix epoch (CLOCK_REALTIME): the time of day, for
+ * timestamps that are stored or shown. */
+int64_t dsb_wall_ms(void);
+/* Monotonic milliseconds and microseconds: durations, deadlines, expiry. */
+int64_t dsb_monotonic_ms(void);
+int64_t dsb_monotonic_us(void);
+/* *at = ms from now on `clock` (the clock the condition variable waits on:
+ * CLOCK_REALTIME unless its attributes say CLOCK_MONOTONIC), the absolute
+ * time pthread_cond_timedwait takes. */
+void dsb_clock_after(clockid_t clock, int64_t ms, struct timespec *at);
+
+#define DSB_ISO_TIME_LEN 32
+/* A wall time as "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC, milliseconds). */
+void dsb_iso_time(int64_t wall_ms, char out[DSB_ISO_TIME_LEN]);
 
 #endif

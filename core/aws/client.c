@@ -19,6 +19,7 @@
 #include "aws/sigv4.h"
 #include "config.h"
 #include "log.h"
+#include "util.h"
 
 #ifndef DSB_VERSION
 #define DSB_VERSION "0"
@@ -402,7 +403,7 @@ static int build_wire(const struct dsb_aws_request *r, const struct target *t,
     s = (struct dsb_sigv4_req){r->method, t->host, w->path.p, r->query,
                                r->n_query, r->headers, r->n_headers, r->body,
                                r->body_len, r->service, region, is_s3(r),
-                               time(NULL)};
+                               (time_t)(dsb_wall_ms() / 1000)};
     if (w->url.oom || dsb_sigv4_sign(&s, c, &sig) < 0)
         return -1;
     request_headers(r, t, &sig, c, w, &oom);

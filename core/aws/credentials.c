@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <jansson.h>
 
@@ -15,6 +14,7 @@
 #include "aws/http.h"
 #include "aws/ini.h"
 #include "log.h"
+#include "util.h"
 
 #define REFRESH_AHEAD_MS (15 * 60 * 1000LL)
 #define CONTAINER_HOST "http://169.254.170.2"
@@ -30,14 +30,6 @@ struct dsb_aws_credprov {
     enum cred_kind kind;
     struct dsb_aws_creds cur;
 };
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *env_nonempty(const char *name)
 {
@@ -561,7 +553,8 @@ static int needs_refresh(const struct dsb_aws_credprov *p)
 {
     if (p->kind == CRED_NONE)
         return 1;
-    return p->cur.expires_ms && p->cur.expires_ms - wall_ms() < REFRESH_AHEAD_MS;
+    return p->cur.expires_ms &&
+           p->cur.expires_ms - dsb_wall_ms() < REFRESH_AHEAD_MS;
 }
 
 int dsb_aws_credprov_get(struct dsb_aws_credprov *p, struct dsb_aws_creds *out,
@@ -573,7 +566,7 @@ int dsb_aws_credprov_get(struct dsb_aws_credprov *p, struct dsb_aws_creds *out,
     pthread_mutex_lock(&p->lock);
     if (needs_refresh(p) && refresh(p, err) < 0 &&
         (p->kind == CRED_NONE || !p->cur.access_key ||
-         p->cur.expires_ms <= wall_ms()))
+         p->cur.expires_ms <= dsb_wall_ms()))
         goto fail; /* still valid old credentials are used instead */
     rc = creds_set(out, p->cur.access_key, p->cur.secret_key,
                    p->cur.session_token, p->cur.expires_ms, p->cur.source, err);

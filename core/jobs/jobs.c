@@ -15,14 +15,6 @@
 
 /* ------------------------------------------------------------- helpers */
 
-int64_t dsb_jobs_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int dsb_job_is_final(const char *state)
 {
     static const char *const finals[] = {"succeeded", "failed", "cancelled",
@@ -46,7 +38,7 @@ const char *dsb_job_str(const json_t *doc, const char *path1,
 
 void dsb_job_set_state(json_t *doc, const char *state, const char *reason)
 {
-    int64_t now = dsb_jobs_now_ms();
+    int64_t now = dsb_wall_ms();
 
     json_object_set_new(doc, "state", json_string(state));
     json_object_set_new(doc, "updated_at", json_integer(now));
@@ -72,7 +64,7 @@ static void random_hex(char *out, size_t n)
         close(fd);
     }
     for (size_t i = got; i < n; i++)
-        buf[i] = (unsigned char)(rand() ^ (int)dsb_jobs_now_ms());
+        buf[i] = (unsigned char)(rand() ^ (int)dsb_wall_ms());
     for (size_t i = 0; i < n; i++)
         snprintf(out + 2 * i, 3, "%02x", buf[i]);
 }
@@ -103,21 +95,15 @@ static void *tracker_main(void *arg)
     while (!j->stop) {
         struct timespec ts;
         dsb_local_tick(j);
-        if (dsb_jobs_now_ms() >= next_emr) {
+        if (dsb_wall_ms() >= next_emr) {
             pthread_mutex_unlock(&j->mu);
             pthread_rwlock_rdlock(&j->env_lock);
             dsb_emr_tick(j);
             pthread_rwlock_unlock(&j->env_lock);
             pthread_mutex_lock(&j->mu);
-            next_emr = dsb_jobs_now_ms() + j->o.emr_poll_ms;
+            next_emr = dsb_wall_ms() + j->o.emr_poll_ms;
         }
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += j->o.tick_ms / 1000;
-        ts.tv_nsec += (j->o.tick_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        dsb_clock_after(CLOCK_REALTIME, j->o.tick_ms, &ts);
         if (!j->stop)
             pthread_cond_timedwait(&j->cv, &j->mu, &ts);
     }
@@ -370,7 +356,7 @@ static json_t *new_doc(const struct dsb_job_request *r,
                        const struct dsb_executor_conf *e, long timeout)
 {
     char id[40] = "job-";
-    int64_t now = dsb_jobs_now_ms();
+    int64_t now = dsb_wall_ms();
     json_t *refs = json_array();
     json_t *doc;
 

@@ -1,7 +1,7 @@
 /* Sessions, selections, persistence, bodies and the Spark context. */
 #include <criterion/criterion.h>
 
-#include "arena.h"
+#include "util.h"
 #include "http_support.h"
 
 static void setup(void)

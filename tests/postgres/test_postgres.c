@@ -15,7 +15,7 @@
 
 #include <criterion/criterion.h>
 
-#include "arena.h"
+#include "util.h"
 #include "pg_support.h"
 
 static struct dsb_broker *B;
