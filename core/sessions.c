@@ -7,14 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
-#include "arena.h"
 #include "util.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -200,14 +198,11 @@ int dsb_sessions_create(struct dsb_sessions *s, const char *owner,
                         char id[DSB_SESSION_ID_MAX + 1],
                         struct dsb_error *err)
 {
-    unsigned char rnd[16];
     int rc;
 
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+    if (dsb_random_hex(id, 16) < 0)
         return dsb_error_set(err, DSB_E_INTERNAL, "no randomness: %s",
                              strerror(errno));
-    for (size_t i = 0; i < sizeof(rnd); i++)
-        snprintf(id + 2 * i, 3, "%02x", rnd[i]);
     pthread_mutex_lock(&s->lock);
     rc = insert_session(s, id, owner, err);
     pthread_mutex_unlock(&s->lock);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 char *dsb_asprintf(const char *fmt, ...)
@@ -122,6 +123,47 @@ size_t dsb_edit_distance(const char *a, const char *b, size_t cap)
             return cap;
     }
     return row[lb] < cap ? row[lb] : cap;
+}
+
+/* ------------------------------------------------------------ randomness */
+
+int dsb_random_bytes(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            if (got == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+int dsb_random_hex(char *out, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char b[32];
+
+    for (size_t done = 0, k; done < n; done += k) {
+        k = n - done < sizeof(b) ? n - done : sizeof(b);
+        if (dsb_random_bytes(b, k) < 0) {
+            out[0] = '\0';
+            return -1;
+        }
+        for (size_t i = 0; i < k; i++) {
+            out[2 * (done + i)] = digits[b[i] >> 4];
+            out[2 * (done + i) + 1] = digits[b[i] & 15];
+        }
+    }
+    out[2 * n] = '\0';
+    return 0;
 }
 
 /* ------------------------------------------------------------------ clocks */

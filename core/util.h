@@ -1,4 +1,5 @@
-/* Small helpers shared by the core: strings, paths and the clocks. */
+/* Small helpers shared by the core: strings, paths, randomness and the
+ * clocks. */
 #ifndef DSB_CORE_UTIL_H
 #define DSB_CORE_UTIL_H
 
@@ -21,6 +22,16 @@ char *dsb_read_file(const char *path, size_t limit, size_t *len);
 int dsb_str_has_suffix(const char *s, const char *suffix);
 /* Levenshtein distance, capped at `cap` (returns cap when >= cap). */
 size_t dsb_edit_distance(const char *a, const char *b, size_t cap);
+
+/* ------------------------------------------------------------ randomness
+ * The core's one source of random bytes: getrandom(2). */
+
+/* Fills buf with n random bytes (retried on EINTR and short reads).
+ * Returns 0, or -1 with errno set (ENOSYS: the kernel has no getrandom). */
+int dsb_random_bytes(void *buf, size_t n);
+/* n random bytes as 2n lower-case hex digits and a NUL (out holds 2n + 1
+ * bytes).  Returns 0, or -1 with errno set and out "". */
+int dsb_random_hex(char *out, size_t n);
 
 /* ------------------------------------------------------------------ clocks
  * The core reads the time only through these. */

@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "arena.h"
 #include "aws/buf.h"
@@ -506,8 +505,8 @@ static long backoff_ms(const struct dsb_aws *a, int attempt_no)
         span *= 2;
     if (span > (unsigned long long)a->backoff_cap_ms)
         span = (unsigned long long)a->backoff_cap_ms;
-    if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
-        r = (unsigned int)rand();
+    if (dsb_random_bytes(&r, sizeof(r)) < 0)
+        return (long)span; /* no jitter: a longer wait, never a burst */
     return span ? (long)((unsigned long long)r % (span + 1)) : 0;
 }
 

@@ -51,24 +51,6 @@ void dsb_job_set_state(json_t *doc, const char *state, const char *reason)
         json_object_set_new(doc, "finished_at", json_integer(now));
 }
 
-/* n random bytes as lower-case hex into out (2n+1 bytes). */
-static void random_hex(char *out, size_t n)
-{
-    unsigned char buf[32];
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    size_t got = 0;
-
-    if (fd >= 0) {
-        ssize_t r = read(fd, buf, n);
-        got = r > 0 ? (size_t)r : 0;
-        close(fd);
-    }
-    for (size_t i = got; i < n; i++)
-        buf[i] = (unsigned char)(rand() ^ (int)dsb_wall_ms());
-    for (size_t i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", buf[i]);
-}
-
 const char *dsb_jobs_emr_state(const char *s)
 {
     static const char *const map[][2] = {
@@ -353,14 +335,19 @@ static json_t *spark_needs(const struct dsb_executor_conf *e,
 
 static json_t *new_doc(const struct dsb_job_request *r,
                        const struct dsb_route *route,
-                       const struct dsb_executor_conf *e, long timeout)
+                       const struct dsb_executor_conf *e, long timeout,
+                       struct dsb_error *err)
 {
     char id[40] = "job-";
     int64_t now = dsb_wall_ms();
-    json_t *refs = json_array();
-    json_t *doc;
+    json_t *refs, *doc;
 
-    random_hex(id + 4, 12);
+    if (dsb_random_hex(id + 4, 12) < 0) {
+        dsb_error_set(err, DSB_E_INTERNAL, "no randomness: %s",
+                      strerror(errno));
+        return NULL;
+    }
+    refs = json_array();
     doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:n, s:n,"
                     " s:i, s:I, s:n, s:o, s:o}",
                     "id", id, "session_id", r->session_id, "name",
@@ -377,9 +364,10 @@ static json_t *new_doc(const struct dsb_job_request *r,
         json_object_set_new(doc, "secret_refs", refs);
         json_object_set_new(doc, "sources", r->sources
                             ? json_deep_copy(r->sources) : json_array());
-    }
-    else
+    } else {
         json_decref(refs);
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    }
     return doc;
 }
 
@@ -430,11 +418,9 @@ static int submit_locked(struct dsb_jobs *j, const struct dsb_job_request *r,
     timeout = e ? job_timeout(e, r->timeout_seconds, err) : -1;
     if (timeout < 0)
         goto fail;
-    doc = new_doc(r, &route, e, timeout);
-    if (!doc) {
-        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    doc = new_doc(r, &route, e, timeout, err);
+    if (!doc)
         goto fail;
-    }
     /* an EMR job is first stored once its script is staged, just before
      * StartJobRun (dsb_emr_start): one durable commit fewer per submit */
     if ((strcmp(e->type, "emr-serverless") != 0 && store(j, doc, err) < 0) ||

@@ -1,9 +1,35 @@
-/* core/util: clocks. */
+/* core/util: randomness and clocks. */
 #include <criterion/criterion.h>
 #include <string.h>
 #include <time.h>
 
 #include "util.h"
+
+/* 2n lower-case hex digits, also past the 32-byte chunks it reads in. */
+Test(util, random_hex_has_the_asked_length_and_varies)
+{
+    char a[2 * 40 + 1], b[2 * 40 + 1];
+
+    memset(a, 'x', sizeof(a));
+    cr_assert_eq(dsb_random_hex(a, 40), 0);
+    cr_assert_eq(strlen(a), 80);
+    cr_assert_eq(strspn(a, "0123456789abcdef"), 80, "%s", a);
+    cr_assert_eq(dsb_random_hex(b, 40), 0);
+    cr_assert_str_neq(a, b);
+    cr_assert_eq(dsb_random_hex(a, 0), 0);
+    cr_assert_str_eq(a, "");
+}
+
+Test(util, random_bytes_fill_the_buffer)
+{
+    unsigned char buf[4096] = {0};
+    size_t zeros = 0;
+
+    cr_assert_eq(dsb_random_bytes(buf, sizeof(buf)), 0);
+    for (size_t i = 0; i < sizeof(buf); i++)
+        zeros += buf[i] == 0;
+    cr_assert_lt(zeros, 64, "%zu zero bytes of 4096", zeros);
+}
 
 Test(util, iso_time_is_utc_with_milliseconds)
 {
