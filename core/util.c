@@ -125,6 +125,105 @@ size_t dsb_edit_distance(const char *a, const char *b, size_t cap)
     return row[lb] < cap ? row[lb] : cap;
 }
 
+/* -------------------------------------------------------- string builder */
+
+static int sb_reserve(struct dsb_sb *b, size_t extra)
+{
+    size_t need, cap;
+    char *p;
+
+    if (b->oom)
+        return -1;
+    if (extra >= SIZE_MAX / 2 - b->len) {
+        b->oom = 1;
+        return -1;
+    }
+    need = b->len + extra + 1;
+    if (need <= b->cap)
+        return 0;
+    cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap *= 2;
+    if (!(p = malloc(cap))) {
+        b->oom = 1;
+        return -1;
+    }
+    if (b->p) {
+        memcpy(p, b->p, b->len + 1);
+        explicit_bzero(b->p, b->cap);
+        free(b->p);
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+void dsb_sb_add(struct dsb_sb *b, const void *s, size_t n)
+{
+    if (sb_reserve(b, n) < 0)
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void dsb_sb_adds(struct dsb_sb *b, const char *s)
+{
+    dsb_sb_add(b, s, strlen(s));
+}
+
+void dsb_sb_addc(struct dsb_sb *b, char c)
+{
+    dsb_sb_add(b, &c, 1);
+}
+
+void dsb_sb_addf(struct dsb_sb *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || sb_reserve(b, (size_t)n) < 0) {
+        b->oom = 1;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+const char *dsb_sb_str(const struct dsb_sb *b)
+{
+    return b->p ? b->p : "";
+}
+
+char *dsb_sb_take(struct dsb_sb *b)
+{
+    char *p;
+
+    if (!b->p && sb_reserve(b, 0) == 0)
+        b->p[0] = '\0';
+    if (b->oom) {
+        dsb_sb_free(b);
+        return NULL;
+    }
+    p = b->p;
+    memset(b, 0, sizeof(*b));
+    return p;
+}
+
+void dsb_sb_free(struct dsb_sb *b)
+{
+    if (b->p) {
+        explicit_bzero(b->p, b->cap);
+        free(b->p);
+    }
+    memset(b, 0, sizeof(*b));
+}
+
 /* ------------------------------------------------------------ randomness */
 
 int dsb_random_bytes(void *buf, size_t n)

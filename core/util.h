@@ -1,5 +1,5 @@
-/* Small helpers shared by the core: strings, paths, randomness and the
- * clocks. */
+/* Small helpers shared by the core: strings and the string builder, paths,
+ * randomness and the clocks. */
 #ifndef DSB_CORE_UTIL_H
 #define DSB_CORE_UTIL_H
 
@@ -22,6 +22,33 @@ char *dsb_read_file(const char *path, size_t limit, size_t *len);
 int dsb_str_has_suffix(const char *s, const char *suffix);
 /* Levenshtein distance, capped at `cap` (returns cap when >= cap). */
 size_t dsb_edit_distance(const char *a, const char *b, size_t cap);
+
+/* ---------------------------------------------------------- string builder
+ * The core's one growable string.  Zero-initialise it ({0}), add to it,
+ * then take the string or free the builder.  p is NUL-terminated once
+ * something was added.  The first allocation failure latches `oom` (later
+ * adds do nothing), so callers check once at the end.  Memory the builder
+ * lets go of is wiped first: it may hold credentials (SigV4 keys, tokens,
+ * interpolated settings). */
+struct dsb_sb {
+    char *p;
+    size_t len;
+    size_t cap;
+    int oom;
+};
+
+void dsb_sb_add(struct dsb_sb *b, const void *s, size_t n);
+void dsb_sb_adds(struct dsb_sb *b, const char *s);
+void dsb_sb_addc(struct dsb_sb *b, char c);
+void dsb_sb_addf(struct dsb_sb *b, const char *fmt, ...) DSB_PRINTF(2, 3);
+/* The string so far, borrowed ("" before anything was added). */
+const char *dsb_sb_str(const struct dsb_sb *b);
+/* Takes the string (malloc'd, "" when nothing was added; the caller frees
+ * it) and empties the builder.  After an allocation failure: NULL, and the
+ * builder is freed. */
+char *dsb_sb_take(struct dsb_sb *b);
+/* Wipes and frees what the builder holds; it is empty again. */
+void dsb_sb_free(struct dsb_sb *b);
 
 /* ------------------------------------------------------------ randomness
  * The core's one source of random bytes: getrandom(2). */

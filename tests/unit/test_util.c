@@ -1,9 +1,51 @@
-/* core/util: randomness and clocks. */
+/* core/util: the string builder, randomness and clocks. */
+#include <stdint.h>
 #include <criterion/criterion.h>
 #include <string.h>
 #include <time.h>
 
 #include "util.h"
+
+Test(util, builder_appends_and_hands_over)
+{
+    struct dsb_sb b = {0};
+    char *s;
+
+    cr_assert_str_eq(dsb_sb_str(&b), "");
+    dsb_sb_adds(&b, "ab");
+    dsb_sb_addc(&b, 'c');
+    dsb_sb_add(&b, "d\0e", 3);
+    dsb_sb_addf(&b, "-%d-%s", 42, "x");
+    cr_assert_eq(b.len, 11);
+    cr_assert_eq(memcmp(b.p, "abcd\0e-42-x", 12), 0);
+    for (int i = 0; i < 1000; i++)
+        dsb_sb_addc(&b, 'z');
+    cr_assert_eq(b.len, 1011);
+    cr_assert_eq(b.p[1011], '\0');
+    s = dsb_sb_take(&b);
+    cr_assert_eq(b.p, NULL);
+    cr_assert_eq(b.len, 0);
+    cr_assert_eq(s[1010], 'z');
+    free(s);
+    s = dsb_sb_take(&b);
+    cr_assert_str_eq(s, "", "an empty builder hands over \"\"");
+    free(s);
+}
+
+/* A failed allocation latches: nothing more is added, take says NULL. */
+Test(util, builder_latches_a_failed_allocation)
+{
+    struct dsb_sb b = {0};
+
+    dsb_sb_adds(&b, "kept");
+    dsb_sb_add(&b, "x", SIZE_MAX - 2);
+    cr_assert(b.oom);
+    dsb_sb_adds(&b, "more");
+    cr_assert_str_eq(dsb_sb_str(&b), "kept");
+    cr_assert_null(dsb_sb_take(&b));
+    cr_assert_null(b.p);
+    cr_assert_eq(b.oom, 0, "take frees and resets the builder");
+}
 
 /* 2n lower-case hex digits, also past the 32-byte chunks it reads in. */
 Test(util, random_hex_has_the_asked_length_and_varies)
