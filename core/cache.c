@@ -63,16 +63,12 @@ void dsb_etag(const char *bytes, size_t len, char out[24])
     snprintf(out, 24, "\"%016llx\"", (unsigned long long)fnv1a(bytes, len));
 }
 
-int dsb_cache_key_add(char *key, size_t cap, const char *part)
+void dsb_cache_key_add(struct dsb_sb *key, const char *part)
 {
-    size_t n = strlen(key);
-    int w;
-
     if (!part)
-        w = snprintf(key + n, cap - n, "-|");
+        dsb_sb_adds(key, "-|");
     else
-        w = snprintf(key + n, cap - n, "%zu:%s|", strlen(part), part);
-    return w < 0 || (size_t)w >= cap - n ? -1 : 0;
+        dsb_sb_addf(key, "%zu:%s|", strlen(part), part);
 }
 
 struct dsb_cache *dsb_cache_new(size_t max_entries, int64_t ttl_ms,

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "dsbroker/plugin.h"
+#include "util.h"
 
 struct dsb_cache;
 
@@ -85,9 +86,9 @@ typedef int (*dsb_cache_visit_fn)(void *ctx, const char *source,
                                   const char *key, const json_t *doc);
 void dsb_cache_foreach(struct dsb_cache *c, dsb_cache_visit_fn fn, void *ctx);
 
-/* Appends one length-prefixed part to a key buffer ("<len>:<part>|"); NULL
- * parts are written as "-|".  Returns 0, or -1 when cap is too small. */
-int dsb_cache_key_add(char *key, size_t cap, const char *part);
+/* Appends one length-prefixed part to a key ("<len>:<part>|"); NULL parts
+ * are written as "-|".  A failed allocation latches key->oom. */
+void dsb_cache_key_add(struct dsb_sb *key, const char *part);
 /* Quoted ETag of bytes (FNV-1a 64). */
 void dsb_etag(const char *bytes, size_t len, char out[24]);
 

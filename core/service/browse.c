@@ -194,27 +194,17 @@ static char *slot_key(const struct dsb_slot_args *a)
     const char *parts[] = {a->database, a->schema, a->table, a->name_filter,
                            a->page_token, a->target ? a->target->executor
                                                     : NULL};
-    size_t cap = 64 + strlen(dsb_slot_name(a->slot));
-    char size[24], *key;
-    int bad;
+    struct dsb_sb key = {0};
+    char size[24];
 
-    for (size_t i = 0; i < sizeof(parts) / sizeof(*parts); i++)
-        cap += parts[i] ? strlen(parts[i]) + 24 : 4;
-    if (!(key = malloc(cap)))
-        return NULL;
     snprintf(size, sizeof(size), "%zu", a->page_size);
-    key[0] = '\0';
-    bad = dsb_cache_key_add(key, cap, dsb_slot_name(a->slot));
+    dsb_cache_key_add(&key, dsb_slot_name(a->slot));
     for (size_t i = 0; i < 4; i++)
-        bad |= dsb_cache_key_add(key, cap, parts[i]);
-    bad |= dsb_cache_key_add(key, cap, size) |
-           dsb_cache_key_add(key, cap, parts[4]) |
-           dsb_cache_key_add(key, cap, parts[5]);
-    if (bad) {
-        free(key);
-        return NULL;
-    }
-    return key;
+        dsb_cache_key_add(&key, parts[i]);
+    dsb_cache_key_add(&key, size);
+    dsb_cache_key_add(&key, parts[4]);
+    dsb_cache_key_add(&key, parts[5]);
+    return dsb_sb_take(&key);
 }
 
 static void browse_args(const struct dsb_browse *b, struct dsb_slot_args *a)

@@ -53,44 +53,24 @@ static int load_context(void *ctx, json_t **out, struct dsb_error *err)
     return build(l->c, l->sel, l->n, l->exec, &l->until, out, err);
 }
 
-static size_t context_key_size(const struct dsb_selection *sel, size_t n,
-                               const char *exec)
-{
-    size_t cap = 64 + (exec ? strlen(exec) + 24 : 0);
-
-    for (size_t i = 0; i < n; i++)
-        cap += strlen(sel[i].source) + strlen(sel[i].database) +
-               (sel[i].schema ? strlen(sel[i].schema) : 0) +
-               strlen(sel[i].table) + 5 * 24;
-    return cap;
-}
-
 static char *context_key(const struct dsb_ctx *c,
                          const struct dsb_selection *sel, size_t n,
                          const char *exec)
 {
-    size_t cap = context_key_size(sel, n, exec);
-    char *key = malloc(cap), epoch[24];
-    int bad;
+    struct dsb_sb key = {0};
+    char epoch[24];
 
-    if (!key)
-        return NULL;
-    key[0] = '\0';
-    bad = dsb_cache_key_add(key, cap, exec);
+    dsb_cache_key_add(&key, exec);
     for (size_t i = 0; i < n; i++) {
         snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)
                  dsb_cache_epoch(c->gen->cache, sel[i].source));
-        bad |= dsb_cache_key_add(key, cap, sel[i].source) |
-               dsb_cache_key_add(key, cap, sel[i].database) |
-               dsb_cache_key_add(key, cap, sel[i].schema) |
-               dsb_cache_key_add(key, cap, sel[i].table) |
-               dsb_cache_key_add(key, cap, epoch);
+        dsb_cache_key_add(&key, sel[i].source);
+        dsb_cache_key_add(&key, sel[i].database);
+        dsb_cache_key_add(&key, sel[i].schema);
+        dsb_cache_key_add(&key, sel[i].table);
+        dsb_cache_key_add(&key, epoch);
     }
-    if (bad) {
-        free(key);
-        return NULL;
-    }
-    return key;
+    return dsb_sb_take(&key);
 }
 
 static const struct dsb_cached *memoised(const struct dsb_ctx *c,

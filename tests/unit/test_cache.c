@@ -1,0 +1,28 @@
+/* core/cache: key encoding. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+
+#include "cache.h"
+
+static char *key_of(const char *const *parts, size_t n)
+{
+    struct dsb_sb key = {0};
+
+    for (size_t i = 0; i < n; i++)
+        dsb_cache_key_add(&key, parts[i]);
+    return dsb_sb_take(&key);
+}
+
+/* Parts are length-prefixed: no two part lists share a key. */
+Test(cache, key_parts_are_length_prefixed)
+{
+    const char *a[] = {"a|b", "c"}, *b[] = {"a", "b|c"}, *c[] = {NULL, ""};
+    char *ka = key_of(a, 2), *kb = key_of(b, 2), *kc = key_of(c, 2);
+
+    cr_assert_str_eq(ka, "3:a|b|1:c|");
+    cr_assert_str_eq(kb, "1:a|3:b|c|");
+    cr_assert_str_eq(kc, "-|0:|");
+    free(ka);
+    free(kb);
+    free(kc);
+}
