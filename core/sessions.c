@@ -13,9 +13,9 @@
 
 #include <sqlite3.h>
 
+#include "statedb.h"
 #include "util.h"
 
-#define BUSY_TIMEOUT_MS 5000
 #define TOUCH_EVERY_MS 60000
 
 struct dsb_sessions {
@@ -23,27 +23,6 @@ struct dsb_sessions {
     sqlite3 *db;
     atomic_llong touch_every_ms; /* how stale the idle clock may get */
 };
-
-static const char schema_sql[] =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=FULL;"
-    "PRAGMA foreign_keys=ON;"
-    "BEGIN;" /* one commit (one sync) for the whole schema */
-    "CREATE TABLE IF NOT EXISTS dsb_sessions ("
-    "  id TEXT PRIMARY KEY,"
-    "  created_ms INTEGER NOT NULL,"
-    "  touched_ms INTEGER NOT NULL,"
-    "  owner TEXT);"
-    "CREATE INDEX IF NOT EXISTS dsb_sessions_touched"
-    "  ON dsb_sessions(touched_ms);"
-    "CREATE TABLE IF NOT EXISTS dsb_selections ("
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  session_id TEXT NOT NULL REFERENCES dsb_sessions(id)"
-    "    ON DELETE CASCADE,"
-    "  source TEXT NOT NULL, db TEXT NOT NULL, schema_name TEXT NOT NULL,"
-    "  tbl TEXT NOT NULL, selected_ms INTEGER NOT NULL,"
-    "  UNIQUE (session_id, source, db, schema_name, tbl));"
-    "COMMIT;";
 
 /* A store made before sessions had owners gets the column (its sessions
  * stay ownerless: only an admin reaches them). */
@@ -80,15 +59,37 @@ static int disk_full(struct dsb_error *err, const char *what)
     return -1;
 }
 
+/* An SQLite failure (code rc, message msg) as err. */
+static int store_error(int rc, const char *msg, struct dsb_error *err,
+                       const char *what)
+{
+    if ((rc & 0xff) == SQLITE_FULL)
+        return disk_full(err, what);
+    dsb_error_set(err, DSB_E_INTERNAL, "session store: %s failed", what);
+    dsb_error_detail(err, "%s", msg);
+    err->retryable = rc == SQLITE_BUSY;
+    return -1;
+}
+
 static int db_error(struct dsb_sessions *s, struct dsb_error *err,
                     const char *what)
 {
-    if ((sqlite3_errcode(s->db) & 0xff) == SQLITE_FULL)
-        return disk_full(err, what);
-    dsb_error_set(err, DSB_E_INTERNAL, "session store: %s failed", what);
-    dsb_error_detail(err, "%s", sqlite3_errmsg(s->db));
-    err->retryable = sqlite3_errcode(s->db) == SQLITE_BUSY;
-    return -1;
+    return store_error(sqlite3_errcode(s->db), sqlite3_errmsg(s->db), err,
+                       what);
+}
+
+/* The schema, then the owner column a store made before owners lacks. */
+static int create_tables(struct dsb_sessions *s, struct dsb_error *err)
+{
+    char why[256];
+    int rc = dsb_statedb_schema(s->db, dsb_sql_sessions, why, sizeof(why));
+
+    if (rc != SQLITE_OK)
+        return store_error(rc, why, err, "creating tables");
+    if (!has_owner_column(s->db) &&
+        sqlite3_exec(s->db, owner_sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(s, err, "creating tables");
+    return 0;
 }
 
 static int make_state_dir(const char *dir, struct dsb_error *err)
@@ -109,25 +110,19 @@ struct dsb_sessions *dsb_sessions_open(const char *state_dir,
 {
     struct dsb_sessions *s = calloc(1, sizeof(*s));
     char *path = NULL;
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                SQLITE_OPEN_FULLMUTEX;
 
     if (!s || make_state_dir(state_dir, err) < 0)
         goto fail;
     path = dsb_state_db_path(state_dir);
-    if (!path || sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+    if (!path ||
+        dsb_statedb_open(path, SQLITE_OPEN_FULLMUTEX, &s->db) != SQLITE_OK) {
         dsb_error_set(err, DSB_E_CONFIG, "cannot open the session store %s: "
                       "%s", path ? path : state_dir,
                       s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
     }
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    if (sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
-        (!has_owner_column(s->db) &&
-         sqlite3_exec(s->db, owner_sql, NULL, NULL, NULL) != SQLITE_OK)) {
-        db_error(s, err, "creating tables");
+    if (create_tables(s, err) < 0)
         goto fail;
-    }
     pthread_mutex_init(&s->lock, NULL);
     atomic_init(&s->touch_every_ms, TOUCH_EVERY_MS);
     free(path);
