@@ -3,7 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "util.h"
 
 #define ARENA_BLOCK 8192
 #define ARENA_ALIGN 16
@@ -112,23 +113,4 @@ void dsb_call_end(struct dsb_call *call)
     dsb_arena_free(call->arena);
     call->arena = NULL;
     current_deadline = 0;
-}
-
-int64_t dsb_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t dsb_monotonic_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t dsb_monotonic_ms(void)
-{
-    return dsb_monotonic_us() / 1000;
 }

@@ -31,8 +31,4 @@ int64_t dsb_call_current_deadline(void);
 /* Ends a call, freeing its arena. */
 void dsb_call_end(struct dsb_call *call);
 
-int64_t dsb_now_ms(void);
-int64_t dsb_monotonic_ms(void);
-int64_t dsb_monotonic_us(void);
-
 #endif

@@ -63,26 +63,8 @@ void dsb_etag(const char *bytes, size_t len, char out[24])
     snprintf(out, 24, "\"%016llx\"", (unsigned long long)fnv1a(bytes, len));
 }
 
-static void key_put(struct dsb_cache_key *k, const char *s, size_t n)
-{
-    if (k->bad)
-        return;
-    if (k->len + n + 1 > k->cap) {
-        size_t cap = (k->len + n + 1) * 2 < 128 ? 128 : (k->len + n + 1) * 2;
-        char *ns = realloc(k->s, cap);
-        if (!ns) {
-            k->bad = 1;
-            return;
-        }
-        k->s = ns;
-        k->cap = cap;
-    }
-    memcpy(k->s + k->len, s, n);
-    k->len += n;
-    k->s[k->len] = '\0';
-}
-
-static void key_digits(struct dsb_cache_key *k, uint64_t n)
+/* n in decimal, without printf (keys are built on every request). */
+static void key_digits(struct dsb_sb *k, uint64_t n)
 {
     char digits[24], *p = digits + sizeof(digits);
 
@@ -90,28 +72,28 @@ static void key_digits(struct dsb_cache_key *k, uint64_t n)
         *--p = (char)('0' + n % 10);
         n /= 10;
     } while (n);
-    key_put(k, p, (size_t)(digits + sizeof(digits) - p));
+    dsb_sb_add(k, p, (size_t)(digits + sizeof(digits) - p));
 }
 
-void dsb_cache_key_num(struct dsb_cache_key *k, uint64_t n)
+void dsb_cache_key_num(struct dsb_sb *key, uint64_t n)
 {
-    key_digits(k, n);
-    key_put(k, "|", 1);
+    key_digits(key, n);
+    dsb_sb_addc(key, '|');
 }
 
-void dsb_cache_key_part(struct dsb_cache_key *k, const char *part)
+void dsb_cache_key_add(struct dsb_sb *key, const char *part)
 {
     size_t n;
 
     if (!part) {
-        key_put(k, "-|", 2);
+        dsb_sb_add(key, "-|", 2);
         return;
     }
     n = strlen(part);
-    key_digits(k, n);
-    key_put(k, ":", 1);
-    key_put(k, part, n);
-    key_put(k, "|", 1);
+    key_digits(key, n);
+    dsb_sb_addc(key, ':');
+    dsb_sb_add(key, part, n);
+    dsb_sb_addc(key, '|');
 }
 
 char *dsb_cache_key_get(const char *key, int n)
@@ -138,16 +120,6 @@ char *dsb_cache_key_get(const char *key, int n)
             return strndup(end + 1, (size_t)len);
         key = end + 1 + len + 1;
     }
-}
-
-char *dsb_cache_key_end(struct dsb_cache_key *k)
-{
-    char *s = k->bad ? NULL : k->s;
-
-    if (k->bad)
-        free(k->s);
-    *k = (struct dsb_cache_key){0};
-    return s;
 }
 
 struct dsb_cache *dsb_cache_new(size_t max_entries, int64_t ttl_ms,

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "dsbroker/plugin.h"
+#include "util.h"
 
 struct dsb_cache;
 
@@ -82,21 +83,12 @@ typedef int (*dsb_cache_visit_fn)(void *ctx, const char *source,
                                   const char *key, const json_t *doc);
 void dsb_cache_foreach(struct dsb_cache *c, dsb_cache_visit_fn fn, void *ctx);
 
-/* A cache key built part by part, each length-prefixed ("<len>:<part>|",
- * "-|" for NULL, "<digits>|" for a number) so that no two lists of parts
- * give the same key.  Start
- * from {0}; dsb_cache_key_end returns the malloc'd key (NULL when memory ran
- * out) and resets the builder. */
-struct dsb_cache_key {
-    char *s;
-    size_t len, cap;
-    int bad;
-};
-void dsb_cache_key_part(struct dsb_cache_key *k, const char *part);
-/* A number as a part of its own ("<digits>|": no ':', so it cannot be
- * taken for a length-prefixed part). */
-void dsb_cache_key_num(struct dsb_cache_key *k, uint64_t n);
-char *dsb_cache_key_end(struct dsb_cache_key *k);
+/* Cache keys are built part by part into a dsb_sb, each part length-
+ * prefixed ("<len>:<part>|", "-|" for NULL, "<digits>|" for a number: no
+ * ':', so it cannot be taken for a length-prefixed part) so that no two
+ * lists of parts give the same key.  A failed allocation latches key->oom. */
+void dsb_cache_key_add(struct dsb_sb *key, const char *part);
+void dsb_cache_key_num(struct dsb_sb *key, uint64_t n);
 /* Part n of a key built so (malloc'd; a number part as its digits), or
  * NULL for a NULL part, past the end or a malformed key. */
 char *dsb_cache_key_get(const char *key, int n);

@@ -10,94 +10,35 @@
 #include "jobs/router.h"
 #include "util.h"
 
-/* ------------------------------------------------------ string builder */
-
-struct sb {
-    char *p;
-    size_t n, cap;
-    int oom;
-};
-
-static void sb_grow(struct sb *b, size_t need)
-{
-    char *np;
-    size_t cap = b->cap ? b->cap : 1024;
-
-    if (b->oom || b->n + need + 1 <= b->cap)
-        return;
-    while (cap < b->n + need + 1)
-        cap *= 2;
-    np = realloc(b->p, cap);
-    if (!np) {
-        b->oom = 1;
-        return;
-    }
-    b->p = np;
-    b->cap = cap;
-}
-
-static void sb_putn(struct sb *b, const char *s, size_t n)
-{
-    sb_grow(b, n);
-    if (b->oom)
-        return;
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void sb_puts(struct sb *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
-
-static void sb_printf(struct sb *b, const char *fmt, ...) DSB_PRINTF(2, 3);
-static void sb_printf(struct sb *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    sb_grow(b, (size_t)n);
-    if (b->oom)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->n, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->n += (size_t)n;
-}
+/* ---------------------------------------------------- python and spark */
 
 /* A Python string literal (JSON escaping is valid Python; UTF-8 kept). */
-static void sb_pystr(struct sb *b, const char *s)
+static void sb_pystr(struct dsb_sb *b, const char *s)
 {
-    sb_putn(b, "\"", 1);
+    dsb_sb_add(b, "\"", 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
-            sb_putn(b, e, 2);
+            dsb_sb_add(b, e, 2);
         } else if (c == '\n') {
-            sb_puts(b, "\\n");
+            dsb_sb_adds(b, "\\n");
         } else if (c < 0x20 || c == 0x7f) {
-            sb_printf(b, "\\u%04x", c);
+            dsb_sb_addf(b, "\\u%04x", c);
         } else {
-            sb_putn(b, s, 1);
+            dsb_sb_add(b, s, 1);
         }
     }
-    sb_putn(b, "\"", 1);
+    dsb_sb_add(b, "\"", 1);
 }
 
 /* A backtick-quoted Spark identifier (backticks doubled). */
-static void sb_tick(struct sb *b, const char *s)
+static void sb_tick(struct dsb_sb *b, const char *s)
 {
-    sb_putn(b, "`", 1);
+    dsb_sb_add(b, "`", 1);
     for (; *s; s++)
-        sb_putn(b, *s == '`' ? "``" : s, *s == '`' ? 2 : 1);
-    sb_putn(b, "`", 1);
+        dsb_sb_add(b, *s == '`' ? "``" : s, *s == '`' ? 2 : 1);
+    dsb_sb_add(b, "`", 1);
 }
 
 /* ------------------------------------------------------------ routing */
@@ -201,13 +142,13 @@ static int strcmp_ptr(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void opt_line(struct sb *b, const char *k, const char *v, int secret)
+static void opt_line(struct dsb_sb *b, const char *k, const char *v, int secret)
 {
-    sb_puts(b, "    .option(");
+    dsb_sb_adds(b, "    .option(");
     sb_pystr(b, k);
-    sb_puts(b, secret ? ", _dsb_secret(" : ", ");
+    dsb_sb_adds(b, secret ? ", _dsb_secret(" : ", ");
     sb_pystr(b, v);
-    sb_puts(b, secret ? "))\n" : ")\n");
+    dsb_sb_adds(b, secret ? "))\n" : ")\n");
 }
 
 static int all_parts(const json_t *opts)
@@ -220,7 +161,7 @@ static int all_parts(const json_t *opts)
 
 /* Options in a stable order: the JDBC basics, the partition quartet (only
  * when complete), the rest sorted; then the secret ones. */
-static void emit_options(struct sb *b, const json_t *spec, int jdbc)
+static void emit_options(struct dsb_sb *b, const json_t *spec, int jdbc)
 {
     const json_t *opts = json_object_get(spec, "options");
     const json_t *sec = json_object_get(spec, "secret_options");
@@ -249,37 +190,37 @@ static void emit_options(struct sb *b, const json_t *spec, int jdbc)
         opt_line(b, k, json_string_value(v), 1);
 }
 
-static void ddl_schema(struct sb *b, const json_t *cols)
+static void ddl_schema(struct dsb_sb *b, const json_t *cols)
 {
-    struct sb d = {0};
+    struct dsb_sb d = {0};
     const json_t *c;
     size_t i;
 
     json_array_foreach(cols, i, c) {
         if (i)
-            sb_puts(&d, ", ");
+            dsb_sb_adds(&d, ", ");
         sb_tick(&d, json_string_value(json_object_get(c, "name")));
-        sb_puts(&d, " ");
-        sb_puts(&d, json_string_value(json_object_get(c, "spark_type")));
+        dsb_sb_adds(&d, " ");
+        dsb_sb_adds(&d, json_string_value(json_object_get(c, "spark_type")));
     }
-    sb_puts(b, "    .schema(");
-    sb_pystr(b, d.p ? d.p : "");
-    sb_puts(b, ")\n");
-    free(d.p);
+    dsb_sb_adds(b, "    .schema(");
+    sb_pystr(b, dsb_sb_str(&d));
+    dsb_sb_adds(b, ")\n");
+    dsb_sb_free(&d);
 }
 
-static void snippet_table(struct sb *b, const char *var,
+static void snippet_table(struct dsb_sb *b, const char *var,
                           const struct dsb_selection *sel)
 {
-    struct sb q = {0};
+    struct dsb_sb q = {0};
 
     sb_tick(&q, sel->database);
-    sb_puts(&q, ".");
+    dsb_sb_adds(&q, ".");
     sb_tick(&q, sel->table);
-    sb_printf(b, "%s = spark.table(", var);
-    sb_pystr(b, q.p ? q.p : "");
-    sb_puts(b, ")\n");
-    free(q.p);
+    dsb_sb_addf(b, "%s = spark.table(", var);
+    sb_pystr(b, dsb_sb_str(&q));
+    dsb_sb_adds(b, ")\n");
+    dsb_sb_free(&q);
 }
 
 /* Path formats whose reader honours a user schema; with it Spark neither
@@ -287,7 +228,7 @@ static void snippet_table(struct sb *b, const char *var,
 static const char *const schema_formats[] = {"csv", "json", "parquet", "orc",
                                              "avro", NULL};
 
-static void snippet(struct sb *b, const char *var, const json_t *spec,
+static void snippet(struct dsb_sb *b, const char *var, const json_t *spec,
                     const struct dsb_selection *sel)
 {
     const char *fmt = json_string_value(json_object_get(spec, "format"));
@@ -299,18 +240,18 @@ static void snippet(struct sb *b, const char *var, const json_t *spec,
         snippet_table(b, var, sel);
         return;
     }
-    sb_printf(b, "%s = (\n    spark.read.format(", var);
+    dsb_sb_addf(b, "%s = (\n    spark.read.format(", var);
     sb_pystr(b, fmt);
-    sb_puts(b, ")\n");
+    dsb_sb_adds(b, ")\n");
     emit_options(b, spec, jdbc);
     if (typed && json_array_size(json_object_get(spec, "columns")))
         ddl_schema(b, json_object_get(spec, "columns"));
     if (path) {
-        sb_puts(b, "    .load(");
+        dsb_sb_adds(b, "    .load(");
         sb_pystr(b, path);
-        sb_puts(b, ")\n)\n");
+        dsb_sb_adds(b, ")\n)\n");
     } else {
-        sb_puts(b, "    .load()\n)\n");
+        dsb_sb_adds(b, "    .load()\n)\n");
     }
 }
 
@@ -335,32 +276,32 @@ static int needs_quotes(const char *name)
     return 0;
 }
 
-static void prompt_columns(struct sb *b, const json_t *cols)
+static void prompt_columns(struct dsb_sb *b, const json_t *cols)
 {
     const json_t *c;
     size_t i;
 
-    sb_printf(b, "Columns (%zu, all of them):\n", json_array_size(cols));
+    dsb_sb_addf(b, "Columns (%zu, all of them):\n", json_array_size(cols));
     json_array_foreach(cols, i, c) {
         const char *name = json_string_value(json_object_get(c, "name"));
         const char *cm = json_string_value(json_object_get(c, "comment"));
-        sb_printf(b, "  %zu. ", i + 1);
+        dsb_sb_addf(b, "  %zu. ", i + 1);
         if (needs_quotes(name))
             sb_tick(b, name);
         else
-            sb_puts(b, name);
-        sb_printf(b, "  %s  (source type %s, %s)",
+            dsb_sb_adds(b, name);
+        dsb_sb_addf(b, "  %s  (source type %s, %s)",
                   json_string_value(json_object_get(c, "spark_type")),
                   json_string_value(json_object_get(c, "source_type")),
                   json_is_false(json_object_get(c, "nullable")) ? "not null"
                                                                 : "nullable");
         if (cm && *cm)
-            sb_printf(b, " -- %s", cm);
-        sb_puts(b, "\n");
+            dsb_sb_addf(b, " -- %s", cm);
+        dsb_sb_adds(b, "\n");
     }
 }
 
-static void prompt_facts(struct sb *b, const json_t *spec)
+static void prompt_facts(struct dsb_sb *b, const json_t *spec)
 {
     const json_t *pk = json_object_get(spec, "primary_key"), *v;
     const json_t *rows = json_object_get(spec, "row_estimate");
@@ -368,40 +309,40 @@ static void prompt_facts(struct sb *b, const json_t *spec)
                                                        "qualified_name"));
     size_t i;
 
-    sb_printf(b, "Format: %s",
+    dsb_sb_addf(b, "Format: %s",
               json_string_value(json_object_get(spec, "format")));
     if (qn)
-        sb_printf(b, "; qualified name in the source: %s", qn);
+        dsb_sb_addf(b, "; qualified name in the source: %s", qn);
     if (json_is_integer(rows))
-        sb_printf(b, "; about %lld rows",
+        dsb_sb_addf(b, "; about %lld rows",
                   (long long)json_integer_value(rows));
     if (json_array_size(pk)) {
-        sb_puts(b, "; primary key (");
+        dsb_sb_adds(b, "; primary key (");
         json_array_foreach(pk, i, v)
-            sb_printf(b, "%s%s", i ? ", " : "", json_string_value(v));
-        sb_puts(b, ")");
+            dsb_sb_addf(b, "%s%s", i ? ", " : "", json_string_value(v));
+        dsb_sb_adds(b, ")");
     }
-    sb_puts(b, ".\n");
+    dsb_sb_adds(b, ".\n");
 }
 
-static void prompt_table(struct sb *b, const struct item *it)
+static void prompt_table(struct dsb_sb *b, const struct item *it)
 {
     const json_t *notes = json_object_get(it->spec, "notes"), *v;
     size_t i;
 
-    sb_printf(b, "\n## %s: table %s (source %s, database %s, schema %s)\n",
+    dsb_sb_addf(b, "\n## %s: table %s (source %s, database %s, schema %s)\n",
               it->var, it->sel->table, it->sel->source, it->sel->database,
               it->sel->schema);
     prompt_facts(b, it->spec);
     prompt_columns(b, json_object_get(it->spec, "columns"));
-    sb_puts(b, "How to read it (already in the code):\n```python\n");
-    sb_puts(b, it->code);
-    sb_puts(b, "```\n");
+    dsb_sb_adds(b, "How to read it (already in the code):\n```python\n");
+    dsb_sb_adds(b, it->code);
+    dsb_sb_adds(b, "```\n");
     if (json_array_size(notes)) {
-        sb_puts(b, "Notes from the source:\n");
+        dsb_sb_adds(b, "Notes from the source:\n");
         json_array_foreach(notes, i, v)
             if (json_is_string(v))
-                sb_printf(b, "- %s\n", json_string_value(v));
+                dsb_sb_addf(b, "- %s\n", json_string_value(v));
     }
 }
 
@@ -423,21 +364,17 @@ static const char pitfalls[] =
 static char *render_prompt(const struct dsb_route_choice *r,
                            const struct item *items, size_t n)
 {
-    struct sb b = {0};
+    struct dsb_sb b = {0};
 
-    sb_printf(&b, "# Spark context\nExecutor: %s%s%s%s (%s). A SparkSession "
+    dsb_sb_addf(&b, "# Spark context\nExecutor: %s%s%s%s (%s). A SparkSession "
               "named `spark` exists; the code defines one DataFrame variable "
               "per table below.\n", r->executor[0] ? r->executor : "(none)",
               r->type[0] ? " [" : "", r->type, r->type[0] ? "]" : "",
               r->reason);
     for (size_t i = 0; i < n; i++)
         prompt_table(&b, &items[i]);
-    sb_puts(&b, pitfalls);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    dsb_sb_adds(&b, pitfalls);
+    return dsb_sb_take(&b);
 }
 
 /* ------------------------------------------------------------- build */
@@ -549,18 +486,25 @@ static json_t *assemble(const struct dsb_route_choice *r, json_t *nets_arr,
                         struct item *items, size_t n)
 {
     json_t *tables = json_array(), *jars = json_array(), *conf = json_object();
-    struct sb code = {0};
+    struct dsb_sb code = {0};
     char *prompt;
+    int oom = 0;
 
     for (size_t i = 0; i < n; i++) {
-        struct sb one = {0};
+        struct dsb_sb one = {0};
         snippet(&one, items[i].var, items[i].spec, items[i].sel);
-        items[i].code = one.p ? one.p : strdup("");
+        oom |= !(items[i].code = dsb_sb_take(&one));
+    }
+    if (oom) {
+        json_decref(tables);
+        json_decref(jars);
+        json_decref(conf);
+        return NULL;
     }
     if (uses_secrets(items, n))
-        sb_printf(&code, "%s\n", dsb_jobs_python_prelude());
+        dsb_sb_addf(&code, "%s\n", dsb_jobs_python_prelude());
     for (size_t i = 0; i < n; i++) {
-        sb_puts(&code, items[i].code);
+        dsb_sb_adds(&code, items[i].code);
         json_array_append_new(tables, table_json(&items[i]));
         merge_submit(jars, conf, items[i].spec);
     }
@@ -571,10 +515,10 @@ static json_t *assemble(const struct dsb_route_choice *r, json_t *nets_arr,
                               r->executor[0] ? r->executor : NULL,
                               "executor_type", r->type[0] ? r->type : NULL,
                               "networks", nets_arr, "reason", r->reason,
-                              "tables", tables, "code", code.p ? code.p : "",
+                              "tables", tables, "code", dsb_sb_str(&code),
                               "spark_submit", "jars", jars, "conf", conf,
                               "prompt", prompt ? prompt : "");
-        free(code.p);
+        dsb_sb_free(&code);
         free(prompt);
         return o;
     }

@@ -7,6 +7,7 @@
 #include "broker.h"
 #include "host.h"
 #include "log.h"
+#include "util.h"
 
 static const struct dsb_host_impl *impl_of(const struct dsb_host *h)
 {
@@ -79,7 +80,7 @@ void dsb_host_init(struct dsb_host_impl *hi, struct dsb_broker *b,
     h->log_enabled = host_log_enabled;
     h->arena_alloc = host_alloc;
     h->arena_strdup = host_strdup;
-    h->now_ms = dsb_now_ms;
+    h->now_ms = dsb_wall_ms;
     h->monotonic_ms = dsb_monotonic_ms;
     h->call_deadline_ms = host_deadline;
     h->secret_get = host_secret_get;

@@ -17,6 +17,8 @@
 
 #include <jansson.h>
 
+#include "util.h"
+
 #define LINE_MAX_BYTES 8192
 #define OUT_CAP (64 * 1024)
 
@@ -137,10 +139,7 @@ static void *flusher(void *arg)
     pthread_mutex_lock(&out_lock);
     while (!out_stop) {
         struct timespec t;
-        clock_gettime(CLOCK_REALTIME, &t);
-        t.tv_nsec += (out_period_ms % 1000) * 1000000;
-        t.tv_sec += out_period_ms / 1000 + t.tv_nsec / 1000000000;
-        t.tv_nsec %= 1000000000;
+        dsb_clock_after(CLOCK_REALTIME, out_period_ms, &t);
         pthread_cond_timedwait(&out_cv, &out_lock, &t);
         flush_locked();
     }
@@ -325,47 +324,16 @@ static void put_value(struct line *l, const char *s)
         free(tmp);
 }
 
-/* Days since 1970-01-01 to a civil date (proleptic Gregorian): gmtime_r
- * would take glibc's time-zone lock on every line. */
-static void civil(int64_t days, int *y, int *m, int *d)
-{
-    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
 static void put_ts(struct line *l)
 {
-    struct timespec now;
-    int y, mo, d;
-    int64_t s;
+    char ts[DSB_ISO_TIME_LEN];
 
-    clock_gettime(CLOCK_REALTIME, &now);
-    s = (int64_t)now.tv_sec;
-    civil(s / 86400 - (s % 86400 < 0), &y, &mo, &d);
-    s = (s % 86400 + 86400) % 86400;
+    dsb_iso_time(dsb_wall_ms(), ts);
     if (l->json)
         put(l, "{\"ts\":\"", 7);
-    put_int(l, y, 4);
-    put(l, "-", 1);
-    put_int(l, mo, 2);
-    put(l, "-", 1);
-    put_int(l, d, 2);
-    put(l, "T", 1);
-    put_int(l, s / 3600, 2);
-    put(l, ":", 1);
-    put_int(l, s / 60 % 60, 2);
-    put(l, ":", 1);
-    put_int(l, s % 60, 2);
-    put(l, ".", 1);
-    put_int(l, now.tv_nsec / 1000000, 3);
-    put(l, l->json ? "Z\"" : "Z", l->json ? 2 : 1);
+    puts_(l, ts);
+    if (l->json)
+        put(l, "\"", 1);
 }
 
 /* The line up to and including the message. */

@@ -27,7 +27,7 @@ static json_t *validate_map(const struct dsb_ynode *map,
 
 /* ------------------------------------------------------- interpolation */
 
-static int interp_var(const char **pp, char **out, size_t *len, char *why,
+static int interp_var(const char **pp, struct dsb_sb *out, char *why,
                       size_t why_len)
 {
     const char *p = *pp + 2, *name = p, *def = NULL, *end;
@@ -60,50 +60,32 @@ static int interp_var(const char **pp, char **out, size_t *len, char *why,
                  "or write ${%s:-default})", var, var);
         return -1;
     }
-    {
-        size_t vlen = val ? strlen(val) : (size_t)(end - def);
-        char *nb = realloc(*out, *len + vlen + 1);
-        if (!nb) {
-            snprintf(why, why_len, "out of memory");
-            return -1;
-        }
-        memcpy(nb + *len, val ? val : def, vlen);
-        *len += vlen;
-        nb[*len] = '\0';
-        *out = nb;
-    }
+    dsb_sb_add(out, val ? val : def, val ? strlen(val) : (size_t)(end - def));
     *pp = end + 1;
     return 0;
 }
 
 char *dsb_interpolate(const char *in, char *why, size_t why_len)
 {
-    size_t len = 0;
-    char *out = calloc(1, strlen(in) + 1);
+    struct dsb_sb out = {0};
     const char *p = in;
+    char *s;
 
-    if (!out)
-        return NULL;
     while (*p) {
         if (p[0] == '$' && p[1] == '{') {
-            if (interp_var(&p, &out, &len, why, why_len) < 0)
+            if (interp_var(&p, &out, why, why_len) < 0)
                 goto fail;
             continue;
         }
         if (p[0] == '$' && p[1] == '$')
             p++;
-        {
-            char *nb = realloc(out, len + 2);
-            if (!nb)
-                goto fail;
-            out = nb;
-            out[len++] = *p++;
-            out[len] = '\0';
-        }
+        dsb_sb_addc(&out, *p++);
     }
-    return out;
+    if (!(s = dsb_sb_take(&out)))
+        snprintf(why, why_len, "out of memory");
+    return s;
 fail:
-    free(out);
+    dsb_sb_free(&out);
     return NULL;
 }
 

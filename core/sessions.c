@@ -7,17 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
-#include "arena.h"
+#include "statedb.h"
 #include "util.h"
 
-#define BUSY_TIMEOUT_MS 5000
 #define TOUCH_EVERY_MS 60000
 
 struct dsb_sessions {
@@ -25,27 +23,6 @@ struct dsb_sessions {
     sqlite3 *db;
     atomic_llong touch_every_ms; /* how stale the idle clock may get */
 };
-
-static const char schema_sql[] =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=FULL;"
-    "PRAGMA foreign_keys=ON;"
-    "BEGIN;" /* one commit (one sync) for the whole schema */
-    "CREATE TABLE IF NOT EXISTS dsb_sessions ("
-    "  id TEXT PRIMARY KEY,"
-    "  created_ms INTEGER NOT NULL,"
-    "  touched_ms INTEGER NOT NULL,"
-    "  owner TEXT);"
-    "CREATE INDEX IF NOT EXISTS dsb_sessions_touched"
-    "  ON dsb_sessions(touched_ms);"
-    "CREATE TABLE IF NOT EXISTS dsb_selections ("
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  session_id TEXT NOT NULL REFERENCES dsb_sessions(id)"
-    "    ON DELETE CASCADE,"
-    "  source TEXT NOT NULL, db TEXT NOT NULL, schema_name TEXT NOT NULL,"
-    "  tbl TEXT NOT NULL, selected_ms INTEGER NOT NULL,"
-    "  UNIQUE (session_id, source, db, schema_name, tbl));"
-    "COMMIT;";
 
 /* A store made before sessions had owners gets the column (its sessions
  * stay ownerless: only an admin reaches them). */
@@ -82,15 +59,37 @@ static int disk_full(struct dsb_error *err, const char *what)
     return -1;
 }
 
+/* An SQLite failure (code rc, message msg) as err. */
+static int store_error(int rc, const char *msg, struct dsb_error *err,
+                       const char *what)
+{
+    if ((rc & 0xff) == SQLITE_FULL)
+        return disk_full(err, what);
+    dsb_error_set(err, DSB_E_INTERNAL, "session store: %s failed", what);
+    dsb_error_detail(err, "%s", msg);
+    err->retryable = rc == SQLITE_BUSY;
+    return -1;
+}
+
 static int db_error(struct dsb_sessions *s, struct dsb_error *err,
                     const char *what)
 {
-    if ((sqlite3_errcode(s->db) & 0xff) == SQLITE_FULL)
-        return disk_full(err, what);
-    dsb_error_set(err, DSB_E_INTERNAL, "session store: %s failed", what);
-    dsb_error_detail(err, "%s", sqlite3_errmsg(s->db));
-    err->retryable = sqlite3_errcode(s->db) == SQLITE_BUSY;
-    return -1;
+    return store_error(sqlite3_errcode(s->db), sqlite3_errmsg(s->db), err,
+                       what);
+}
+
+/* The schema, then the owner column a store made before owners lacks. */
+static int create_tables(struct dsb_sessions *s, struct dsb_error *err)
+{
+    char why[256];
+    int rc = dsb_statedb_schema(s->db, dsb_sql_sessions, why, sizeof(why));
+
+    if (rc != SQLITE_OK)
+        return store_error(rc, why, err, "creating tables");
+    if (!has_owner_column(s->db) &&
+        sqlite3_exec(s->db, owner_sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(s, err, "creating tables");
+    return 0;
 }
 
 static int make_state_dir(const char *dir, struct dsb_error *err)
@@ -111,25 +110,19 @@ struct dsb_sessions *dsb_sessions_open(const char *state_dir,
 {
     struct dsb_sessions *s = calloc(1, sizeof(*s));
     char *path = NULL;
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                SQLITE_OPEN_FULLMUTEX;
 
     if (!s || make_state_dir(state_dir, err) < 0)
         goto fail;
     path = dsb_state_db_path(state_dir);
-    if (!path || sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+    if (!path ||
+        dsb_statedb_open(path, SQLITE_OPEN_FULLMUTEX, &s->db) != SQLITE_OK) {
         dsb_error_set(err, DSB_E_CONFIG, "cannot open the session store %s: "
                       "%s", path ? path : state_dir,
                       s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
     }
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    if (sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
-        (!has_owner_column(s->db) &&
-         sqlite3_exec(s->db, owner_sql, NULL, NULL, NULL) != SQLITE_OK)) {
-        db_error(s, err, "creating tables");
+    if (create_tables(s, err) < 0)
         goto fail;
-    }
     pthread_mutex_init(&s->lock, NULL);
     atomic_init(&s->touch_every_ms, TOUCH_EVERY_MS);
     free(path);
@@ -188,7 +181,7 @@ static int exec_stmt(struct dsb_sessions *s, const char *sql,
 static int insert_session(struct dsb_sessions *s, const char *id,
                           const char *owner, struct dsb_error *err)
 {
-    int64_t now = dsb_now_ms();
+    int64_t now = dsb_wall_ms();
     const void *args[] = {id, &now, &now, owner};
 
     return exec_stmt(s, "INSERT OR IGNORE INTO dsb_sessions(id, created_ms, "
@@ -200,14 +193,11 @@ int dsb_sessions_create(struct dsb_sessions *s, const char *owner,
                         char id[DSB_SESSION_ID_MAX + 1],
                         struct dsb_error *err)
 {
-    unsigned char rnd[16];
     int rc;
 
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+    if (dsb_random_hex(id, 16) < 0)
         return dsb_error_set(err, DSB_E_INTERNAL, "no randomness: %s",
                              strerror(errno));
-    for (size_t i = 0; i < sizeof(rnd); i++)
-        snprintf(id + 2 * i, 3, "%02x", rnd[i]);
     pthread_mutex_lock(&s->lock);
     rc = insert_session(s, id, owner, err);
     pthread_mutex_unlock(&s->lock);
@@ -247,7 +237,7 @@ static int exists(struct dsb_sessions *s, const char *id)
  * it, and a write that follows reports its own error. */
 static int touch(struct dsb_sessions *s, const char *id, struct dsb_error *err)
 {
-    int64_t now = dsb_now_ms();
+    int64_t now = dsb_wall_ms();
     int64_t stale = now - (int64_t)atomic_load(&s->touch_every_ms);
     const void *args[] = {&now, id, &stale};
     int rc;
@@ -293,13 +283,10 @@ int dsb_sessions_owner(struct dsb_sessions *s, const char *id,
 
 static json_t *iso_time(int64_t ms)
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    char buf[40];
+    char buf[DSB_ISO_TIME_LEN];
 
-    gmtime_r(&t, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-    return json_sprintf("%s.%03dZ", buf, (int)(ms % 1000));
+    dsb_iso_time(ms, buf);
+    return json_string(buf);
 }
 
 static json_t *selection_row(sqlite3_stmt *st)
@@ -429,7 +416,7 @@ static int insert_selections(struct dsb_sessions *s, const char *id,
                              const struct dsb_selection *sel, size_t n,
                              struct dsb_error *err)
 {
-    int64_t now = dsb_now_ms();
+    int64_t now = dsb_wall_ms();
 
     for (size_t i = 0; i < n; i++) {
         const void *args[] = {id, sel[i].source, sel[i].database,
@@ -577,7 +564,7 @@ void dsb_sessions_set_idle_expiry(struct dsb_sessions *s, int64_t idle_ms)
 
 long dsb_sessions_expire(struct dsb_sessions *s, int64_t idle_ms)
 {
-    int64_t cutoff = dsb_now_ms() - idle_ms;
+    int64_t cutoff = dsb_wall_ms() - idle_ms;
     const void *args[] = {&cutoff};
     struct dsb_error err;
     int rc;

@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "arena.h"
 #include "aws/buf.h"
@@ -19,6 +18,7 @@
 #include "aws/sigv4.h"
 #include "config.h"
 #include "log.h"
+#include "util.h"
 
 #ifndef DSB_VERSION
 #define DSB_VERSION "0"
@@ -228,7 +228,7 @@ char *dsb_aws_endpoint(const struct dsb_aws *a, const char *service,
                        int *overridden)
 {
     const char *url = req_url && *req_url ? req_url : a->endpoint_url;
-    struct dsb_aws_buf b = {0};
+    struct dsb_sb b = {0};
 
     if (!url)
         url = service_env(service);
@@ -236,13 +236,13 @@ char *dsb_aws_endpoint(const struct dsb_aws *a, const char *service,
         url = env_nonempty("AWS_ENDPOINT_URL");
     *overridden = url != NULL;
     if (url)
-        dsb_aws_buf_adds(&b, url);
+        dsb_sb_adds(&b, url);
     else
-        dsb_aws_buf_addf(&b, "https://%s.%s.amazonaws.com%s", service,
-                         region, strncmp(region, "cn-", 3) == 0 ? ".cn" : "");
+        dsb_sb_addf(&b, "https://%s.%s.amazonaws.com%s", service,
+                    region, strncmp(region, "cn-", 3) == 0 ? ".cn" : "");
     while (b.len > 0 && b.p[b.len - 1] == '/')
         b.p[--b.len] = '\0';
-    return dsb_aws_buf_take(&b);
+    return dsb_sb_take(&b);
 }
 
 static void target_free(struct target *t)
@@ -283,16 +283,16 @@ static int target_parse(const char *url, struct target *t, struct dsb_error *err
 /* ----------------------------------------------------------- requests */
 
 struct wire {
-    struct dsb_aws_buf path;  /* base path + encoded request path */
-    struct dsb_aws_buf url;
+    struct dsb_sb path;  /* base path + encoded request path */
+    struct dsb_sb url;
     char *query;
     struct curl_slist *headers;
 };
 
 static void wire_free(struct wire *w)
 {
-    dsb_aws_buf_free(&w->path);
-    dsb_aws_buf_free(&w->url);
+    dsb_sb_free(&w->path);
+    dsb_sb_free(&w->url);
     free(w->query);
     curl_slist_free_all(w->headers); /* holds the Authorization line */
     memset(w, 0, sizeof(*w));
@@ -340,17 +340,17 @@ static int has_header(const struct dsb_aws_request *r, const char *name)
 static void add_header(struct curl_slist **l, int *oom, const char *name,
                        const char *value)
 {
-    struct dsb_aws_buf b = {0};
+    struct dsb_sb b = {0};
     struct curl_slist *n = NULL;
 
-    dsb_aws_buf_addf(&b, "%s: %s", name, value);
+    dsb_sb_addf(&b, "%s: %s", name, value);
     if (b.p)
         n = curl_slist_append(*l, b.p);
     if (n)
         *l = n;
     else
         *oom = 1;
-    dsb_aws_buf_free(&b);
+    dsb_sb_free(&b);
 }
 
 static void request_headers(const struct dsb_aws_request *r,
@@ -392,17 +392,17 @@ static int build_wire(const struct dsb_aws_request *r, const struct target *t,
     struct dsb_sigv4_out sig = {0};
     int oom = 0;
 
-    dsb_aws_buf_adds(&w->path, t->base_path);
+    dsb_sb_adds(&w->path, t->base_path);
     dsb_aws_uri_encode(&w->path, r->path && *r->path ? r->path : "/", 1);
     w->query = dsb_sigv4_query_string(r->query, r->n_query);
     if (w->path.oom || !w->query)
         return -1;
-    dsb_aws_buf_addf(&w->url, "%s%s%s%s", t->base, w->path.p,
-                     *w->query ? "?" : "", w->query);
+    dsb_sb_addf(&w->url, "%s%s%s%s", t->base, w->path.p,
+                *w->query ? "?" : "", w->query);
     s = (struct dsb_sigv4_req){r->method, t->host, w->path.p, r->query,
                                r->n_query, r->headers, r->n_headers, r->body,
                                r->body_len, r->service, region, is_s3(r),
-                               time(NULL)};
+                               (time_t)(dsb_wall_ms() / 1000)};
     if (w->url.oom || dsb_sigv4_sign(&s, c, &sig) < 0)
         return -1;
     request_headers(r, t, &sig, c, w, &oom);
@@ -505,8 +505,8 @@ static long backoff_ms(const struct dsb_aws *a, int attempt_no)
         span *= 2;
     if (span > (unsigned long long)a->backoff_cap_ms)
         span = (unsigned long long)a->backoff_cap_ms;
-    if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
-        r = (unsigned int)rand();
+    if (dsb_random_bytes(&r, sizeof(r)) < 0)
+        return (long)span; /* no jitter: a longer wait, never a burst */
     return span ? (long)((unsigned long long)r % (span + 1)) : 0;
 }
 
@@ -551,7 +551,7 @@ static void to_response(struct dsb_aws_http_resp *h, struct dsb_aws_response *re
     memset(resp, 0, sizeof(*resp));
     resp->status = h->status;
     resp->body_len = h->body.len;
-    resp->body = dsb_aws_buf_take(&h->body);
+    resp->body = dsb_sb_take(&h->body);
     snprintf(resp->request_id, sizeof(resp->request_id), "%s", h->request_id);
     snprintf(resp->error_type, sizeof(resp->error_type), "%s", h->error_type);
 }

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <jansson.h>
 
@@ -15,6 +14,7 @@
 #include "aws/http.h"
 #include "aws/ini.h"
 #include "log.h"
+#include "util.h"
 
 #define REFRESH_AHEAD_MS (15 * 60 * 1000LL)
 #define CONTAINER_HOST "http://169.254.170.2"
@@ -30,14 +30,6 @@ struct dsb_aws_credprov {
     enum cred_kind kind;
     struct dsb_aws_creds cur;
 };
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *env_nonempty(const char *name)
 {
@@ -129,15 +121,15 @@ static int from_env(struct dsb_aws_creds *c, struct dsb_error *err)
 static char *shared_path(const char *var, const char *file)
 {
     const char *v = env_nonempty(var), *home = getenv("HOME");
-    struct dsb_aws_buf b = {0};
+    struct dsb_sb b = {0};
 
     if (v && v[0] == '~' && (v[1] == '/' || !v[1]) && home)
-        dsb_aws_buf_addf(&b, "%s%s", home, v + 1);
+        dsb_sb_addf(&b, "%s%s", home, v + 1);
     else if (v)
-        dsb_aws_buf_adds(&b, v);
+        dsb_sb_adds(&b, v);
     else
-        dsb_aws_buf_addf(&b, "%s/.aws/%s", home ? home : "", file);
-    return dsb_aws_buf_take(&b);
+        dsb_sb_addf(&b, "%s/.aws/%s", home ? home : "", file);
+    return dsb_sb_take(&b);
 }
 
 static int read_profile(const char *path, const char *section,
@@ -189,13 +181,13 @@ static int from_files(const char *explicit_profile, struct dsb_aws_creds *c,
     char *cpath = shared_path("AWS_SHARED_CREDENTIALS_FILE", "credentials");
     char *fpath = shared_path("AWS_CONFIG_FILE", "config");
     struct dsb_ini_section cs = {0}, fs = {0};
-    struct dsb_aws_buf sect = {0};
+    struct dsb_sb sect = {0};
     int rc = -1;
 
     if (strcmp(profile, "default") == 0)
-        dsb_aws_buf_adds(&sect, "default");
+        dsb_sb_adds(&sect, "default");
     else
-        dsb_aws_buf_addf(&sect, "profile %s", profile);
+        dsb_sb_addf(&sect, "profile %s", profile);
     if (!cpath || !fpath || sect.oom) {
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
         goto fail;
@@ -216,7 +208,7 @@ static int from_files(const char *explicit_profile, struct dsb_aws_creds *c,
 fail:
     dsb_ini_section_free(&cs);
     dsb_ini_section_free(&fs);
-    dsb_aws_buf_free(&sect);
+    dsb_sb_free(&sect);
     free(cpath);
     free(fpath);
     return rc;
@@ -227,19 +219,19 @@ char *dsb_aws_profile_region(const char *profile)
     const char *name = dsb_aws_profile_name(profile), *v;
     char *path = shared_path("AWS_CONFIG_FILE", "config"), *region = NULL;
     struct dsb_ini_section s = {0};
-    struct dsb_aws_buf sect = {0};
+    struct dsb_sb sect = {0};
 
     if (strcmp(name, "default") == 0)
-        dsb_aws_buf_adds(&sect, "default");
+        dsb_sb_adds(&sect, "default");
     else
-        dsb_aws_buf_addf(&sect, "profile %s", name);
+        dsb_sb_addf(&sect, "profile %s", name);
     if (path && !sect.oom && dsb_ini_read_section(path, sect.p, &s) == 0) {
         v = dsb_ini_get(&s, "region");
         if (v && *v)
             region = strdup(v);
     }
     dsb_ini_section_free(&s);
-    dsb_aws_buf_free(&sect);
+    dsb_sb_free(&sect);
     free(path);
     return region;
 }
@@ -338,19 +330,19 @@ void dsb_aws_set_container_base(const char *base_url)
     container_base = base_url ? base_url : CONTAINER_HOST;
 }
 
-static int container_url(struct dsb_aws_buf *url, struct dsb_error *err)
+static int container_url(struct dsb_sb *url, struct dsb_error *err)
 {
     const char *rel = env_nonempty("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
     const char *full = env_nonempty("AWS_CONTAINER_CREDENTIALS_FULL_URI");
 
     if (rel) {
-        dsb_aws_buf_addf(url, "%s%s%s", container_base, rel[0] == '/' ? "" : "/", rel);
+        dsb_sb_addf(url, "%s%s%s", container_base, rel[0] == '/' ? "" : "/", rel);
         return 1;
     }
     if (!full)
         return 0;
     if (dsb_aws_container_url_allowed(full)) {
-        dsb_aws_buf_adds(url, full);
+        dsb_sb_adds(url, full);
         return 1;
     }
     dsb_error_set(err, DSB_E_CONFIG, "AWS_CONTAINER_CREDENTIALS_FULL_URI must "
@@ -366,7 +358,7 @@ static int container_auth(struct curl_slist **h, struct dsb_error *err)
 {
     const char *file = env_nonempty("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
     const char *tok = env_nonempty("AWS_CONTAINER_AUTHORIZATION_TOKEN");
-    struct dsb_aws_buf b = {0};
+    struct dsb_sb b = {0};
     char chunk[512];
     size_t n;
     FILE *f;
@@ -378,25 +370,25 @@ static int container_auth(struct curl_slist **h, struct dsb_error *err)
                           "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s", file);
             return -1;
         }
-        dsb_aws_buf_adds(&b, "Authorization: ");
+        dsb_sb_adds(&b, "Authorization: ");
         while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-            dsb_aws_buf_add(&b, chunk, n);
+            dsb_sb_add(&b, chunk, n);
         fclose(f);
         while (b.len && (b.p[b.len - 1] == '\n' || b.p[b.len - 1] == '\r'))
             b.p[--b.len] = '\0';
     } else if (tok) {
-        dsb_aws_buf_addf(&b, "Authorization: %s", tok);
+        dsb_sb_addf(&b, "Authorization: %s", tok);
     }
     if (b.p)
         *h = curl_slist_append(*h, b.p);
-    dsb_aws_buf_free(&b);
+    dsb_sb_free(&b);
     return 0;
 }
 
 /* 1 with credentials, 0 when no container endpoint is configured. */
 static int from_container(struct dsb_aws_creds *c, struct dsb_error *err)
 {
-    struct dsb_aws_buf url = {0};
+    struct dsb_sb url = {0};
     struct curl_slist *h = NULL;
     struct dsb_aws_http_resp resp;
     int rc = container_url(&url, err);
@@ -412,7 +404,7 @@ static int from_container(struct dsb_aws_creds *c, struct dsb_error *err)
     dsb_aws_http_resp_free(&resp);
 fail:
     curl_slist_free_all(h);
-    dsb_aws_buf_free(&url);
+    dsb_sb_free(&url);
     return rc;
 }
 
@@ -424,24 +416,24 @@ static int imds_disabled(void)
 }
 
 /* IMDSv2 session token into hdr ("X-aws-ec2-metadata-token: ..."). */
-static int imds_token(const char *base, struct dsb_aws_buf *hdr,
+static int imds_token(const char *base, struct dsb_sb *hdr,
                       struct dsb_error *err)
 {
     struct curl_slist *h = curl_slist_append(NULL,
         "X-aws-ec2-metadata-token-ttl-seconds: 21600");
-    struct dsb_aws_buf url = {0};
+    struct dsb_sb url = {0};
     struct dsb_aws_http_resp resp;
     int rc = -1;
 
-    dsb_aws_buf_addf(&url, "%s/latest/api/token", base);
+    dsb_sb_addf(&url, "%s/latest/api/token", base);
     if (!h || url.oom || fetch("PUT", url.p, h, "instance metadata", &resp, err) < 0)
         goto fail;
-    dsb_aws_buf_addf(hdr, "X-aws-ec2-metadata-token: %s", resp.body.p);
+    dsb_sb_addf(hdr, "X-aws-ec2-metadata-token: %s", resp.body.p);
     dsb_aws_http_resp_free(&resp);
     rc = hdr->oom ? -1 : 0;
 fail:
     curl_slist_free_all(h);
-    dsb_aws_buf_free(&url);
+    dsb_sb_free(&url);
     return rc;
 }
 
@@ -450,18 +442,18 @@ static int imds_get(const char *base, const char *path, const char *tokhdr,
                     char **out, struct dsb_error *err)
 {
     struct curl_slist *h = curl_slist_append(NULL, tokhdr);
-    struct dsb_aws_buf url = {0};
+    struct dsb_sb url = {0};
     struct dsb_aws_http_resp resp;
     int rc = -1;
 
-    dsb_aws_buf_addf(&url, "%s%s", base, path);
+    dsb_sb_addf(&url, "%s%s", base, path);
     if (!h || url.oom || fetch("GET", url.p, h, "instance metadata", &resp, err) < 0)
         goto fail;
-    *out = dsb_aws_buf_take(&resp.body);
+    *out = dsb_sb_take(&resp.body);
     rc = *out ? 0 : -1;
 fail:
     curl_slist_free_all(h);
-    dsb_aws_buf_free(&url);
+    dsb_sb_free(&url);
     return rc;
 }
 
@@ -470,7 +462,7 @@ static int from_imds(struct dsb_aws_creds *c, struct dsb_error *err)
     const char *ep = env_nonempty("AWS_EC2_METADATA_SERVICE_ENDPOINT");
     const char *base = ep ? ep : IMDS_DEFAULT;
     const char *list = "/latest/meta-data/iam/security-credentials/";
-    struct dsb_aws_buf tok = {0}, path = {0};
+    struct dsb_sb tok = {0}, path = {0};
     char *role = NULL, *body = NULL;
     int rc = -1;
 
@@ -483,13 +475,13 @@ static int from_imds(struct dsb_aws_creds *c, struct dsb_error *err)
         dsb_error_set(err, DSB_E_AUTH, "the instance has no IAM role attached");
         goto fail;
     }
-    dsb_aws_buf_addf(&path, "%s%s", list, role);
+    dsb_sb_addf(&path, "%s%s", list, role);
     if (path.oom || imds_get(base, path.p, tok.p, &body, err) < 0)
         goto fail;
     rc = parse_cred_json(body, "instance metadata", base, c, err) < 0 ? -1 : 1;
 fail:
-    dsb_aws_buf_free(&tok);
-    dsb_aws_buf_free(&path);
+    dsb_sb_free(&tok);
+    dsb_sb_free(&path);
     free(role);
     dsb_aws_wipe_free(body);
     return rc;
@@ -561,7 +553,8 @@ static int needs_refresh(const struct dsb_aws_credprov *p)
 {
     if (p->kind == CRED_NONE)
         return 1;
-    return p->cur.expires_ms && p->cur.expires_ms - wall_ms() < REFRESH_AHEAD_MS;
+    return p->cur.expires_ms &&
+           p->cur.expires_ms - dsb_wall_ms() < REFRESH_AHEAD_MS;
 }
 
 int dsb_aws_credprov_get(struct dsb_aws_credprov *p, struct dsb_aws_creds *out,
@@ -573,7 +566,7 @@ int dsb_aws_credprov_get(struct dsb_aws_credprov *p, struct dsb_aws_creds *out,
     pthread_mutex_lock(&p->lock);
     if (needs_refresh(p) && refresh(p, err) < 0 &&
         (p->kind == CRED_NONE || !p->cur.access_key ||
-         p->cur.expires_ms <= wall_ms()))
+         p->cur.expires_ms <= dsb_wall_ms()))
         goto fail; /* still valid old credentials are used instead */
     rc = creds_set(out, p->cur.access_key, p->cur.secret_key,
                    p->cur.session_token, p->cur.expires_ms, p->cur.source, err);

@@ -66,7 +66,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
     struct dsb_aws_http_resp *resp = ud;
 
-    dsb_aws_buf_add(&resp->body, p, size * n);
+    dsb_sb_add(&resp->body, p, size * n);
     return resp->body.oom ? 0 : size * n;
 }
 
@@ -155,16 +155,16 @@ int dsb_aws_http_perform(const struct dsb_aws_http_req *r,
         if (!resp->curl_error[0])
             snprintf(resp->curl_error, sizeof(resp->curl_error), "%s",
                      curl_easy_strerror(resp->curl_code));
-        dsb_aws_buf_free(&resp->body);
+        dsb_sb_free(&resp->body);
         return -1;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     if (!resp->body.p)
-        dsb_aws_buf_add(&resp->body, "", 0);
+        dsb_sb_add(&resp->body, "", 0);
     return resp->body.oom ? -1 : 0;
 }
 
 void dsb_aws_http_resp_free(struct dsb_aws_http_resp *resp)
 {
-    dsb_aws_buf_free(&resp->body);
+    dsb_sb_free(&resp->body);
 }

@@ -20,7 +20,7 @@ struct dsb_aws_http_req {
 
 struct dsb_aws_http_resp {
     long status;
-    struct dsb_aws_buf body;
+    struct dsb_sb body;
     char request_id[128];   /* x-amzn-requestid / x-amz-request-id */
     char error_type[128];   /* x-amzn-errortype, without ":..." */
     CURLcode curl_code;     /* CURLE_OK when a response arrived */

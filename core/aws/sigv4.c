@@ -53,7 +53,7 @@ void dsb_sha256_hex(const void *data, size_t len, char hex[65])
 
 static char *trim_collapse(const char *v)
 {
-    struct dsb_aws_buf b = {0};
+    struct dsb_sb b = {0};
     int space = 0;
 
     while (*v == ' ' || *v == '\t')
@@ -64,11 +64,11 @@ static char *trim_collapse(const char *v)
             continue;
         }
         if (space && b.len)
-            dsb_aws_buf_addc(&b, ' ');
+            dsb_sb_addc(&b, ' ');
         space = 0;
-        dsb_aws_buf_addc(&b, *v);
+        dsb_sb_addc(&b, *v);
     }
-    return dsb_aws_buf_take(&b);
+    return dsb_sb_take(&b);
 }
 
 static void hdrs_add(struct sig_hdrs *h, const char *name, const char *value)
@@ -173,8 +173,8 @@ static void collect_headers(const struct dsb_sigv4_req *r,
 }
 
 /* Appends "name:v1,v2\n" lines to canon and "a;b" to signed_names. */
-static void canonical_headers(const struct sig_hdrs *h, struct dsb_aws_buf *canon,
-                              struct dsb_aws_buf *signed_names)
+static void canonical_headers(const struct sig_hdrs *h, struct dsb_sb *canon,
+                              struct dsb_sb *signed_names)
 {
     size_t i;
 
@@ -184,13 +184,13 @@ static void canonical_headers(const struct sig_hdrs *h, struct dsb_aws_buf *cano
 
         if (same) {
             canon->len--; /* drop the previous '\n' */
-            dsb_aws_buf_addf(canon, ",%s\n", e->value);
+            dsb_sb_addf(canon, ",%s\n", e->value);
             continue;
         }
-        dsb_aws_buf_addf(canon, "%s:%s\n", e->name, e->value);
+        dsb_sb_addf(canon, "%s:%s\n", e->name, e->value);
         if (signed_names->len)
-            dsb_aws_buf_addc(signed_names, ';');
-        dsb_aws_buf_adds(signed_names, e->name);
+            dsb_sb_addc(signed_names, ';');
+        dsb_sb_adds(signed_names, e->name);
     }
 }
 
@@ -209,15 +209,15 @@ static int pair_cmp(const void *a, const void *b)
 
 static char *encoded(const char *s)
 {
-    struct dsb_aws_buf b = {0};
+    struct dsb_sb b = {0};
 
     dsb_aws_uri_encode(&b, s ? s : "", 0);
-    return dsb_aws_buf_take(&b);
+    return dsb_sb_take(&b);
 }
 
 char *dsb_sigv4_query_string(const struct dsb_kv *query, size_t n)
 {
-    struct dsb_aws_buf b = {0};
+    struct dsb_sb b = {0};
     struct enc_pair *pairs = calloc(n ? n : 1, sizeof(*pairs));
     size_t i;
 
@@ -232,13 +232,13 @@ char *dsb_sigv4_query_string(const struct dsb_kv *query, size_t n)
     if (!b.oom)
         qsort(pairs, n, sizeof(*pairs), pair_cmp);
     for (i = 0; i < n && !b.oom; i++)
-        dsb_aws_buf_addf(&b, "%s%s=%s", i ? "&" : "", pairs[i].k, pairs[i].v);
+        dsb_sb_addf(&b, "%s%s=%s", i ? "&" : "", pairs[i].k, pairs[i].v);
     for (i = 0; i < n; i++) {
         free(pairs[i].k);
         free(pairs[i].v);
     }
     free(pairs);
-    return dsb_aws_buf_take(&b);
+    return dsb_sb_take(&b);
 }
 
 static void hmac(const void *key, size_t key_len, const char *msg,
@@ -254,10 +254,10 @@ static void hmac(const void *key, size_t key_len, const char *msg,
 static void signature(const struct dsb_sigv4_req *r, const char *secret,
                       const char *date, const char *sts, char sig[65])
 {
-    struct dsb_aws_buf k = {0};
+    struct dsb_sb k = {0};
     unsigned char a[32], b[32];
 
-    dsb_aws_buf_addf(&k, "AWS4%s", secret);
+    dsb_sb_addf(&k, "AWS4%s", secret);
     hmac(k.p ? k.p : "", k.len, date, a);
     hmac(a, 32, r->region, b);
     hmac(b, 32, r->service, a);
@@ -266,31 +266,31 @@ static void signature(const struct dsb_sigv4_req *r, const char *secret,
     hex_encode(a, 32, sig);
     OPENSSL_cleanse(a, sizeof(a));
     OPENSSL_cleanse(b, sizeof(b));
-    dsb_aws_buf_free(&k);
+    dsb_sb_free(&k);
 }
 
 static void canonical_request(const struct dsb_sigv4_req *r,
                               const struct sig_hdrs *h, const char *qs,
-                              const char *phash, struct dsb_aws_buf *cr,
-                              struct dsb_aws_buf *names)
+                              const char *phash, struct dsb_sb *cr,
+                              struct dsb_sb *names)
 {
     const char *path = r->path && *r->path ? r->path : "/";
 
-    dsb_aws_buf_addf(cr, "%s\n", r->method);
+    dsb_sb_addf(cr, "%s\n", r->method);
     if (r->s3)
-        dsb_aws_buf_adds(cr, path);
+        dsb_sb_adds(cr, path);
     else
         dsb_aws_uri_encode(cr, path, 1);
-    dsb_aws_buf_addf(cr, "\n%s\n", qs);
+    dsb_sb_addf(cr, "\n%s\n", qs);
     canonical_headers(h, cr, names);
-    dsb_aws_buf_addf(cr, "\n%s\n%s", names->p ? names->p : "", phash);
+    dsb_sb_addf(cr, "\n%s\n%s", names->p ? names->p : "", phash);
 }
 
 static int sign_with(const struct dsb_sigv4_req *r, const struct dsb_aws_creds *c,
                      struct dsb_sigv4_out *out, const struct sig_hdrs *h,
                      const char *qs)
 {
-    struct dsb_aws_buf cr = {0}, names = {0}, sts = {0}, auth = {0};
+    struct dsb_sb cr = {0}, names = {0}, sts = {0}, auth = {0};
     char date[9], crhash[65], phash[65], sig[65];
     int rc = -1;
 
@@ -301,24 +301,24 @@ static int sign_with(const struct dsb_sigv4_req *r, const struct dsb_aws_creds *
     memcpy(date, out->amz_date, 8);
     date[8] = '\0';
     dsb_sha256_hex(cr.p, cr.len, crhash);
-    dsb_aws_buf_addf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s",
-                     out->amz_date, date, r->region, r->service, crhash);
+    dsb_sb_addf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s",
+                out->amz_date, date, r->region, r->service, crhash);
     if (sts.oom)
         goto fail;
     signature(r, c->secret_key, date, sts.p, sig);
-    dsb_aws_buf_addf(&auth,
-                     "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, "
-                     "SignedHeaders=%s, Signature=%s",
-                     c->access_key, date, r->region, r->service, names.p, sig);
-    out->authorization = dsb_aws_buf_take(&auth);
-    out->canonical_request = dsb_aws_buf_take(&cr);
+    dsb_sb_addf(&auth,
+                "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, "
+                "SignedHeaders=%s, Signature=%s",
+                c->access_key, date, r->region, r->service, names.p, sig);
+    out->authorization = dsb_sb_take(&auth);
+    out->canonical_request = dsb_sb_take(&cr);
     if (out->authorization && out->canonical_request)
         rc = 0;
 fail:
-    dsb_aws_buf_free(&cr);
-    dsb_aws_buf_free(&names);
-    dsb_aws_buf_free(&sts);
-    dsb_aws_buf_free(&auth);
+    dsb_sb_free(&cr);
+    dsb_sb_free(&names);
+    dsb_sb_free(&sts);
+    dsb_sb_free(&auth);
     return rc;
 }
 

@@ -31,23 +31,12 @@ static char *base_url(const char *conf_dir)
     return url;
 }
 
-struct body {
-    char *data;
-    size_t len;
-};
-
 static size_t collect(char *p, size_t size, size_t n, void *ud)
 {
-    struct body *b = ud;
-    char *nd = realloc(b->data, b->len + size * n + 1);
+    struct dsb_sb *b = ud;
 
-    if (!nd)
-        return 0;
-    memcpy(nd + b->len, p, size * n);
-    b->data = nd;
-    b->len += size * n;
-    b->data[b->len] = '\0';
-    return size * n;
+    dsb_sb_add(b, p, size * n);
+    return b->oom ? 0 : size * n;
 }
 
 /* One request; prints the body (pretty JSON when it parses).  Exit code. */
@@ -57,7 +46,7 @@ static int request(const char *url, const char *post, FILE *out, FILE *errs)
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: "
                                              "application/json");
     const char *token = getenv("DSB_TOKEN");
-    struct body b = {NULL, 0};
+    struct dsb_sb b = {0};
     char auth[1024];
     long status = 0;
     CURLcode rc;
@@ -78,15 +67,15 @@ static int request(const char *url, const char *post, FILE *out, FILE *errs)
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     if (rc != CURLE_OK)
         fprintf(errs, "dsbroker: %s: %s\n", url, curl_easy_strerror(rc));
-    j = b.data ? json_loads(b.data, 0, NULL) : NULL;
+    j = b.p ? json_loads(b.p, 0, NULL) : NULL;
     if (j)
         json_dumpf(j, status / 100 == 2 ? out : errs, JSON_INDENT(2));
-    else if (b.data)
-        fputs(b.data, status / 100 == 2 ? out : errs);
-    if (b.data)
+    else if (b.p)
+        fputs(b.p, status / 100 == 2 ? out : errs);
+    if (b.p)
         fputc('\n', status / 100 == 2 ? out : errs);
     json_decref(j);
-    free(b.data);
+    dsb_sb_free(&b);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     return rc == CURLE_OK && status / 100 == 2 ? DSB_EXIT_OK : DSB_EXIT_FAIL;

@@ -400,7 +400,7 @@ static void apply(struct dsb_jobs *j, const char *id, const char *emr_state,
         state = stop;
     if (strcmp(state, dsb_job_str(doc, "state", NULL)) == 0 &&
         !dsb_job_is_final(state))
-        json_object_set_new(doc, "updated_at", json_integer(dsb_jobs_now_ms()));
+        json_object_set_new(doc, "updated_at", json_integer(dsb_wall_ms()));
     else
         dsb_job_set_state(doc, state, strcmp(state, "failed") == 0 ? details
                                                                     : NULL);
@@ -437,7 +437,7 @@ static void enforce(struct dsb_jobs *j, const json_t *doc)
     int64_t deadline = json_integer_value(json_object_get(doc, "deadline_at"));
     struct dsb_error err;
 
-    if (!deadline || dsb_jobs_now_ms() < deadline ||
+    if (!deadline || dsb_wall_ms() < deadline ||
         opt(json_object_get(doc, "emr"), "stop_state"))
         return;
     if (cancel_run(j, dsb_job_str(doc, "id", NULL), "timed_out", &err) < 0)

@@ -38,7 +38,6 @@ struct dsb_jobs {
                            * for re-submission (j->mu) */
 };
 
-int64_t dsb_jobs_now_ms(void);
 int dsb_job_is_final(const char *state);
 /* Sets state (and reason when non-NULL), updated_at, finished_at. */
 void dsb_job_set_state(json_t *doc, const char *state, const char *reason);

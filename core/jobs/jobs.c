@@ -15,14 +15,6 @@
 
 /* ------------------------------------------------------------- helpers */
 
-int64_t dsb_jobs_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int dsb_job_is_final(const char *state)
 {
     static const char *const finals[] = {"succeeded", "failed", "cancelled",
@@ -46,7 +38,7 @@ const char *dsb_job_str(const json_t *doc, const char *path1,
 
 void dsb_job_set_state(json_t *doc, const char *state, const char *reason)
 {
-    int64_t now = dsb_jobs_now_ms();
+    int64_t now = dsb_wall_ms();
 
     json_object_set_new(doc, "state", json_string(state));
     json_object_set_new(doc, "updated_at", json_integer(now));
@@ -57,24 +49,6 @@ void dsb_job_set_state(json_t *doc, const char *state, const char *reason)
         json_object_set_new(doc, "started_at", json_integer(now));
     if (dsb_job_is_final(state))
         json_object_set_new(doc, "finished_at", json_integer(now));
-}
-
-/* n random bytes as lower-case hex into out (2n+1 bytes). */
-static void random_hex(char *out, size_t n)
-{
-    unsigned char buf[32];
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    size_t got = 0;
-
-    if (fd >= 0) {
-        ssize_t r = read(fd, buf, n);
-        got = r > 0 ? (size_t)r : 0;
-        close(fd);
-    }
-    for (size_t i = got; i < n; i++)
-        buf[i] = (unsigned char)(rand() ^ (int)dsb_jobs_now_ms());
-    for (size_t i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", buf[i]);
 }
 
 const char *dsb_jobs_emr_state(const char *s)
@@ -101,9 +75,9 @@ static void tick_all(struct dsb_jobs *j, int64_t *next)
     const struct dsb_executor_ops *ops;
 
     for (size_t i = 0; (ops = dsb_executor_ops_at(i)); i++)
-        if (dsb_jobs_now_ms() >= next[i]) {
+        if (dsb_monotonic_ms() >= next[i]) {
             long wait = ops->tick(j);
-            next[i] = wait > 0 ? dsb_jobs_now_ms() + wait : 0;
+            next[i] = wait > 0 ? dsb_monotonic_ms() + wait : 0;
         }
 }
 
@@ -118,13 +92,7 @@ static void *tracker_main(void *arg)
         pthread_mutex_unlock(&j->mu);
         tick_all(j, next);
         pthread_mutex_lock(&j->mu);
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += j->o.tick_ms / 1000;
-        ts.tv_nsec += (j->o.tick_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        dsb_clock_after(CLOCK_REALTIME, j->o.tick_ms, &ts);
         if (!j->stop)
             pthread_cond_timedwait(&j->cv, &j->mu, &ts);
     }
@@ -393,14 +361,19 @@ static json_t *spark_needs(const struct dsb_executor_conf *e,
 
 static json_t *new_doc(const struct dsb_job_request *r,
                        const struct dsb_route *route,
-                       const struct dsb_executor_conf *e, long timeout)
+                       const struct dsb_executor_conf *e, long timeout,
+                       struct dsb_error *err)
 {
     char id[40] = "job-";
-    int64_t now = dsb_jobs_now_ms();
-    json_t *refs = json_array();
-    json_t *doc;
+    int64_t now = dsb_wall_ms();
+    json_t *refs, *doc;
 
-    random_hex(id + 4, 12);
+    if (dsb_random_hex(id + 4, 12) < 0) {
+        dsb_error_set(err, DSB_E_INTERNAL, "no randomness: %s",
+                      strerror(errno));
+        return NULL;
+    }
+    refs = json_array();
     doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:n, s:n,"
                     " s:i, s:I, s:n, s:o, s:o}",
                     "id", id, "session_id", r->session_id, "name",
@@ -417,9 +390,10 @@ static json_t *new_doc(const struct dsb_job_request *r,
         json_object_set_new(doc, "secret_refs", refs);
         json_object_set_new(doc, "sources", r->sources
                             ? json_deep_copy(r->sources) : json_array());
-    }
-    else
+    } else {
         json_decref(refs);
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    }
     return doc;
 }
 
@@ -486,11 +460,9 @@ static int submit_locked(struct dsb_jobs *j, const struct dsb_job_request *r,
     timeout = e ? job_timeout(ops, e, r->timeout_seconds, err) : -1;
     if (timeout < 0)
         goto fail;
-    doc = new_doc(r, &route, e, timeout);
-    if (!doc) {
-        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    doc = new_doc(r, &route, e, timeout, err);
+    if (!doc)
         goto fail;
-    }
     /* an executor without DSB_EXEC_STORE_BEFORE_START stores the record
      * itself (EMR: once the script is staged, just before StartJobRun):
      * one durable commit fewer per submit */

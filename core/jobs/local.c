@@ -628,14 +628,14 @@ static void stop_proc(struct dsb_jobs *j, struct dsb_local_proc *p,
     if (p->term_sent_ms)
         return;
     killpg(p->pid, SIGTERM);
-    p->term_sent_ms = dsb_jobs_now_ms();
+    p->term_sent_ms = dsb_wall_ms();
     p->stop_state = stop_state;
     mark_stopping(j, p->id, reason);
 }
 
 static void enforce(struct dsb_jobs *j, struct dsb_local_proc *p)
 {
-    int64_t now = dsb_jobs_now_ms();
+    int64_t now = dsb_wall_ms();
     char reason[128];
 
     if (!p->term_sent_ms && p->deadline_ms && now >= p->deadline_ms) {

@@ -6,39 +6,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char schema_sql[] =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=FULL;"
-    "BEGIN;" /* one commit (one sync) for the whole schema */
-    "CREATE TABLE IF NOT EXISTS jobs ("
-    " id TEXT PRIMARY KEY,"
-    " session_id TEXT NOT NULL,"
-    " state TEXT NOT NULL,"
-    " executor TEXT NOT NULL,"
-    " created_ms INTEGER NOT NULL,"
-    " updated_ms INTEGER NOT NULL,"
-    " doc TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS jobs_session ON jobs(session_id, created_ms);"
-    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);"
-    "COMMIT;";
+#include "statedb.h"
 
 int dsb_jstore_open(struct dsb_jobs *j, const char *path,
                     struct dsb_error *err)
 {
-    char *msg = NULL;
+    char why[256];
 
-    if (sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE |
-                        SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
+    if (dsb_statedb_open(path, SQLITE_OPEN_NOMUTEX, &j->db) != SQLITE_OK) {
         dsb_error_set(err, DSB_E_CONFIG, "cannot open the job store %s: %s",
                       path, j->db ? sqlite3_errmsg(j->db) : "out of memory");
         goto fail;
     }
-    sqlite3_busy_timeout(j->db, 5000);
-    if (sqlite3_exec(j->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+    if (dsb_statedb_schema(j->db, dsb_sql_jobs, why, sizeof(why)) !=
+        SQLITE_OK) {
         dsb_error_set(err, DSB_E_CONFIG, "cannot prepare the job store %s: "
-                      "%s", path, msg ? msg : "unknown error");
-        sqlite3_free(msg);
+                      "%s", path, why);
         goto fail;
     }
     return 0;

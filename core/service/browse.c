@@ -191,17 +191,17 @@ void dsb_svc_key_free(struct dsb_svc_key *k)
 /* The cache key of one slot call: every argument, length-prefixed. */
 static char *slot_key(const struct dsb_slot_args *a)
 {
-    struct dsb_cache_key k = {0};
+    struct dsb_sb k = {0};
 
-    dsb_cache_key_part(&k, dsb_slot_name(a->slot));
-    dsb_cache_key_part(&k, a->database);
-    dsb_cache_key_part(&k, a->schema);
-    dsb_cache_key_part(&k, a->table);
-    dsb_cache_key_part(&k, a->name_filter);
+    dsb_cache_key_add(&k, dsb_slot_name(a->slot));
+    dsb_cache_key_add(&k, a->database);
+    dsb_cache_key_add(&k, a->schema);
+    dsb_cache_key_add(&k, a->table);
+    dsb_cache_key_add(&k, a->name_filter);
     dsb_cache_key_num(&k, a->page_size);
-    dsb_cache_key_part(&k, a->page_token);
-    dsb_cache_key_part(&k, a->target ? a->target->executor : NULL);
-    return dsb_cache_key_end(&k);
+    dsb_cache_key_add(&k, a->page_token);
+    dsb_cache_key_add(&k, a->target ? a->target->executor : NULL);
+    return dsb_sb_take(&k);
 }
 
 static void browse_args(const struct dsb_browse *b, struct dsb_slot_args *a)

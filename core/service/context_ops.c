@@ -57,17 +57,17 @@ static char *context_key(const struct dsb_ctx *c,
                          const struct dsb_selection *sel, size_t n,
                          const char *exec)
 {
-    struct dsb_cache_key k = {0};
+    struct dsb_sb k = {0};
 
-    dsb_cache_key_part(&k, exec);
+    dsb_cache_key_add(&k, exec);
     for (size_t i = 0; i < n; i++) {
-        dsb_cache_key_part(&k, sel[i].source);
-        dsb_cache_key_part(&k, sel[i].database);
-        dsb_cache_key_part(&k, sel[i].schema);
-        dsb_cache_key_part(&k, sel[i].table);
+        dsb_cache_key_add(&k, sel[i].source);
+        dsb_cache_key_add(&k, sel[i].database);
+        dsb_cache_key_add(&k, sel[i].schema);
+        dsb_cache_key_add(&k, sel[i].table);
         dsb_cache_key_num(&k, dsb_cache_epoch(c->gen->cache, sel[i].source));
     }
-    return dsb_cache_key_end(&k);
+    return dsb_sb_take(&k);
 }
 
 static const struct dsb_cached *memoised(const struct dsb_ctx *c,

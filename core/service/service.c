@@ -212,13 +212,7 @@ static void *housekeeper(void *arg)
     pthread_mutex_lock(&svc->hk_mu);
     while (!svc->hk_stop) {
         int64_t ms = housekeeping_period(svc);
-        clock_gettime(CLOCK_MONOTONIC, &at);
-        at.tv_sec += (time_t)(ms / 1000);
-        at.tv_nsec += (long)(ms % 1000) * 1000000L;
-        if (at.tv_nsec >= 1000000000L) {
-            at.tv_sec++;
-            at.tv_nsec -= 1000000000L;
-        }
+        dsb_clock_after(CLOCK_MONOTONIC, ms, &at);
         if (pthread_cond_timedwait(&svc->hk_cv, &svc->hk_mu, &at) !=
                 ETIMEDOUT || svc->hk_stop)
             continue;

@@ -106,6 +106,11 @@ PGresult *pg_query(struct pg_source *s, struct dsb_call *call,
                    const char *const *params, struct dsb_error *err);
 /* Maps a failed result field by field (SQLSTATE, primary, detail, hint). */
 int pg_error_from_result(const PGresult *res, struct dsb_error *err);
+/* The pools, for check: {"<database>": {"open": n, "idle": n}, ...}, one
+ * per database the source has connected to since it opened (open counts
+ * the idle connections and those lent out).  A new reference; NULL when
+ * memory is exhausted. */
+json_t *pg_pool_report(struct pg_source *s);
 
 /* pg_catalog.c */
 int pg_list_databases(struct pg_source *s, struct dsb_call *call,

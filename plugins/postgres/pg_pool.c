@@ -502,6 +502,30 @@ static struct pg_conn *pg_pool_get(struct pg_source *s, const char *db,
     return pg_pool_open(s, p, deadline, err);
 }
 
+static json_t *pg_pool_entry(const struct pg_pool *p)
+{
+    int idle = 0;
+
+    for (const struct pg_conn *c = p->idle; c; c = c->next)
+        idle++;
+    return json_pack("{s:i, s:i}", "open", p->n_open, "idle", idle);
+}
+
+json_t *pg_pool_report(struct pg_source *s)
+{
+    json_t *out = json_object();
+
+    pthread_mutex_lock(&s->mu);
+    for (struct pg_pool *p = s->pools; out && p; p = p->next) {
+        if (json_object_set_new(out, p->database, pg_pool_entry(p)) < 0) {
+            json_decref(out);
+            out = NULL;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return out;
+}
+
 /* ---------------------------------------------------------- statements */
 
 static void pg_cancel(PGconn *c)

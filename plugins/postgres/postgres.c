@@ -48,8 +48,8 @@ static void pg_close(void *inst)
 }
 
 /* check: SELECT version() on the default database; reports the server's
- * version and the round trip (including connecting when the pool is
- * empty). */
+ * version, the round trip (including connecting when the pool is empty)
+ * and the pools. */
 static int pg_check(void *inst, struct dsb_call *call, json_t **out,
                     struct dsb_error *err)
 {
@@ -62,11 +62,12 @@ static int pg_check(void *inst, struct dsb_call *call, json_t **out,
 
     if (!res)
         return -1;
-    *out = json_pack("{s:b, s:s, s:s, s:s, s:s, s:f}", "ok", 1,
+    *out = json_pack("{s:b, s:s, s:s, s:s, s:s, s:f, s:o}", "ok", 1,
                      "server_version", PQgetvalue(res, 0, 0), "version",
                      PQgetvalue(res, 0, 1), "database", PQgetvalue(res, 0, 2),
                      "user", PQgetvalue(res, 0, 3), "latency_ms",
-                     (double)(s->host->monotonic_ms() - t0));
+                     (double)(s->host->monotonic_ms() - t0), "pools",
+                     pg_pool_report(s));
     PQclear(res);
     return *out ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
 }

@@ -50,7 +50,7 @@ static void check_case(json_t *c)
     struct dsb_aws_creds cr = {0};
     struct dsb_sigv4_req r = {0};
     struct dsb_sigv4_out out;
-    struct dsb_aws_buf path = {0};
+    struct dsb_sb path = {0};
     const char *body = json_string_value(json_object_get(c, "body"));
 
     dsb_aws_uri_encode(&path, json_string_value(json_object_get(c, "path")), 1);
@@ -78,7 +78,7 @@ static void check_case(json_t *c)
     dsb_sigv4_out_free(&out);
     free((void *)r.query);
     free((void *)r.headers);
-    dsb_aws_buf_free(&path);
+    dsb_sb_free(&path);
 }
 
 Test(sigv4_botocore, all_cases_match)

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
 #include "broker.h"
+#include "util.h"
 #include "../../plugins/postgres/pg_sql.h"
 
 static int cmp_i64(const void *a, const void *b)

@@ -4,6 +4,7 @@
 #define DSB_TESTS_HTTP_SUPPORT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,13 +145,30 @@ static inline void t_http_env(void)
 static struct dsb_server *t_srv;
 static char t_base[64];
 
-/* Starts the server on conf_dir (NULL: the fixture) at a free port. */
-static inline struct dsb_server *t_start(const char *conf_dir)
+/* A fake monotonic clock for the metadata cache (dsb_server_opts.clock_ms):
+ * a test moves it with t_clock_advance instead of sleeping past a TTL. */
+static _Atomic int64_t t_clock_ms = 1000000;
+
+static inline int64_t t_clock(void)
+{
+    return atomic_load(&t_clock_ms);
+}
+
+static inline void t_clock_advance(int64_t ms)
+{
+    atomic_fetch_add(&t_clock_ms, ms);
+}
+
+/* Starts the server on conf_dir (NULL: the fixture) at a free port, its
+ * cache on clock_ms (NULL: the real clock). */
+static inline struct dsb_server *t_start_clocked(const char *conf_dir,
+                                                 int64_t (*clock_ms)(void))
 {
     char *dir = conf_dir ? strdup(conf_dir)
                          : t_src("tests/fixtures/confd-http");
     char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "http");
-    struct dsb_server_opts o = {.conf_dir = dir, .plugin_dir = pdir};
+    struct dsb_server_opts o = {.conf_dir = dir, .plugin_dir = pdir,
+                                .clock_ms = clock_ms};
     struct dsb_diags d;
 
     dsb_diags_init(&d);
@@ -164,6 +182,11 @@ static inline struct dsb_server *t_start(const char *conf_dir)
     free(dir);
     free(pdir);
     return t_srv;
+}
+
+static inline struct dsb_server *t_start(const char *conf_dir)
+{
+    return t_start_clocked(conf_dir, NULL);
 }
 
 static inline void t_stop(void)

@@ -9,7 +9,7 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "arena.h"
+#include "util.h"
 #include "http_support.h"
 
 static char *conf_dir;

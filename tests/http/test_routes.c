@@ -21,8 +21,14 @@ TestSuite(routes, .init = setup, .fini = teardown, .timeout = 60);
 Test(routes, health_ready_metrics)
 {
     struct t_resp r = t_get("/healthz");
+    json_t *j;
+
     cr_assert_eq(r.status, 200);
     cr_assert(strstr(r.body, "\"ok\""));
+    j = t_json(&r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")), "ok",
+                     "%s", r.body);
+    json_decref(j);
     t_free(&r);
     r = t_get("/readyz");
     cr_assert_eq(r.status, 200, "%s", r.body);
@@ -75,7 +81,13 @@ Test(routes, sources_and_health)
 Test(routes, check_and_errors_of_disabled_source)
 {
     struct t_resp r = t_req("POST", "/v1/sources/main/check", NULL, NULL);
+    json_t *j;
+
     cr_assert_eq(r.status, 200, "%s", r.body);
+    j = t_json(&r);
+    cr_assert(json_is_true(json_object_get(j, "ok")), "%s", r.body);
+    cr_assert(json_is_integer(json_object_get(j, "calls")), "%s", r.body);
+    json_decref(j);
     t_free(&r);
     r = t_req("POST", "/v1/sources/off/check", NULL, NULL);
     t_problem(&r, 503, "unavailable");
@@ -120,7 +132,8 @@ Test(routes, paging_and_filter)
 {
     char path[512] = "/v1/sources/main/databases/big/schemas/s/tables"
                      "?page_size=30";
-    size_t total = 0, pages = 0;
+    size_t total = 0, pages = 0, i;
+    json_t *seen = json_object(), *it;
 
     for (;;) {
         struct t_resp r = t_get(path);
@@ -130,6 +143,13 @@ Test(routes, paging_and_filter)
         cr_assert_eq(r.status, 200);
         total += json_array_size(json_object_get(j, "items"));
         pages++;
+        cr_assert_leq(pages, 4, "more pages than tables: %s", r.body);
+        json_array_foreach(json_object_get(j, "items"), i, it) {
+            const char *name = json_string_value(json_object_get(it, "name"));
+            cr_assert(name && !json_object_get(seen, name),
+                      "%s listed twice (page %zu)", name, pages);
+            json_object_set_new(seen, name, json_true());
+        }
         if (next)
             snprintf(path, sizeof(path), "/v1/sources/main/databases/big/"
                      "schemas/s/tables?page_size=30&page_token=%s", next);
@@ -140,11 +160,19 @@ Test(routes, paging_and_filter)
     }
     cr_assert_eq(total, 100);
     cr_assert_eq(pages, 4);
+    cr_assert_eq(json_object_size(seen), 100);
+    json_decref(seen);
     {
         struct t_resp r = t_get("/v1/sources/main/databases/big/schemas/s/"
                                 "tables?q=T09");
         json_t *j = t_json(&r);
         cr_assert_eq(json_array_size(json_object_get(j, "items")), 10);
+        json_array_foreach(json_object_get(j, "items"), i, it) {
+            char want[32];
+            snprintf(want, sizeof(want), "t09%zu", i);
+            cr_assert_str_eq(json_string_value(json_object_get(it, "name")),
+                             want, "%s", r.body);
+        }
         json_decref(j);
         t_free(&r);
         r = t_get("/v1/sources/main/databases/big/schemas/s/tables"
@@ -163,22 +191,31 @@ Test(routes, etag_304_and_cache)
     const char *p = "/v1/sources/main/databases/sales/schemas/public/tables";
     struct t_resp r = t_get(p);
     char *etag = t_header(&r, "ETag"), *xc = t_header(&r, "X-Cache");
-    char inm[128];
+    char inm[128], *miss = strdup(r.body), *again;
+    json_t *j;
     long before;
 
     cr_assert(etag && xc);
     cr_assert_str_eq(xc, "miss");
+    cr_assert(strstr(miss, "\"orders\""), "%s", miss);
     free(xc);
     t_free(&r);
     r = t_get(p);
     xc = t_header(&r, "X-Cache");
+    again = t_header(&r, "ETag");
     cr_assert_str_eq(xc, "hit");
+    cr_assert_str_eq(r.body, miss, "the hit answered another body");
+    cr_assert_str_eq(again, etag);
     free(xc);
+    free(again);
     t_free(&r);
     snprintf(inm, sizeof(inm), "If-None-Match: W/\"x\", %s", etag);
     r = t_req("GET", p, (const char *const[]){inm, NULL}, NULL);
     cr_assert_eq(r.status, 304);
     cr_assert_eq(r.len, 0);
+    again = t_header(&r, "ETag");
+    cr_assert_str_eq(again, etag, "a 304 names the entity it stands for");
+    free(again);
     t_free(&r);
     /* refresh flushes: the next request calls the plugin again */
     before = t_calls("main");
@@ -187,10 +224,19 @@ Test(routes, etag_304_and_cache)
     t_free(&r);
     r = t_req("POST", "/v1/sources/main/refresh", NULL, NULL);
     cr_assert_eq(r.status, 200, "%s", r.body);
+    j = t_json(&r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "source")), "main");
+    cr_assert(json_is_true(json_object_get(j, "flushed")), "%s", r.body);
+    json_decref(j);
     t_free(&r);
     r = t_get(p);
     cr_assert_eq(t_calls("main"), before + 1);
+    xc = t_header(&r, "X-Cache");
+    cr_assert_str_eq(xc, "miss");
+    cr_assert_str_eq(r.body, miss, "the reloaded answer differs");
+    free(xc);
     t_free(&r);
+    free(miss);
     free(etag);
 }
 
@@ -215,38 +261,72 @@ static void *cold_get(void *arg)
     return (void *)status;
 }
 
+struct got {
+    const char *path;
+    struct t_resp r;
+};
+
+static void *get_into(void *arg)
+{
+    struct got *g = arg;
+
+    g->r = t_get(g->path);
+    return NULL;
+}
+
+/* 16 concurrent cold requests: one plugin call, and every one of them gets
+ * its answer. */
 Test(routes, single_flight)
 {
     const char *p = "/v1/sources/slow/databases/sales/schemas/public/tables";
     pthread_t th[16];
+    struct got g[16];
     long before = t_calls("slow");
 
-    for (int i = 0; i < 16; i++)
-        pthread_create(&th[i], NULL, cold_get, (void *)p);
     for (int i = 0; i < 16; i++) {
-        void *st;
-        pthread_join(th[i], &st);
-        cr_assert_eq((long)st, 200);
+        g[i].path = p;
+        pthread_create(&th[i], NULL, get_into, &g[i]);
     }
+    for (int i = 0; i < 16; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 16; i++) {
+        cr_assert_eq(g[i].r.status, 200);
+        cr_assert(strstr(g[i].r.body, "\"orders\""), "%s", g[i].r.body);
+        cr_assert_str_eq(g[i].r.body, g[0].r.body);
+    }
+    for (int i = 0; i < 16; i++)
+        t_free(&g[i].r);
     cr_assert_eq(t_calls("slow"), before + 1,
                  "16 concurrent cold requests made %ld plugin calls",
                  t_calls("slow") - before);
 }
 
+/* An error is answered from the cache for error_ttl_seconds (2 s in the
+ * fixture), then the plugin is asked again.  The cache runs on the test's
+ * clock, moved forward instead of slept through. */
 Test(routes, errors_are_cached_briefly)
 {
     const char *p = "/v1/sources/main/databases/nope/schemas";
-    long before = t_calls("main");
-    struct t_resp r = t_get(p);
+    long before;
+    struct t_resp r;
 
+    t_stop();
+    t_start_clocked(NULL, t_clock);
+    before = t_calls("main");
+    r = t_get(p);
     t_problem(&r, 404, "not_found");
     t_free(&r);
     r = t_get(p);
     t_problem(&r, 404, "not_found");
     t_free(&r);
     cr_assert_eq(t_calls("main"), before + 1);
+    t_clock_advance(1999);
+    r = t_get(p);
+    t_problem(&r, 404, "not_found");
+    t_free(&r);
+    cr_assert_eq(t_calls("main"), before + 1, "the error expired early");
     /* past error_ttl_seconds (2 s) the plugin is asked again */
-    usleep(2500000);
+    t_clock_advance(1);
     r = t_get(p);
     t_problem(&r, 404, "not_found");
     t_free(&r);
@@ -268,6 +348,10 @@ Test(routes, not_found_and_method_not_allowed)
     t_free(&r);
     r = t_req("PUT", "/v1/sessions/x", NULL, "{}");
     t_problem(&r, 405, "method_not_allowed");
+    allow = t_header(&r, "Allow");
+    cr_assert(allow && strstr(allow, "GET") && strstr(allow, "DELETE") &&
+              !strstr(allow, "PUT"), "%s", allow);
+    free(allow);
     t_free(&r);
 }
 
@@ -333,11 +417,21 @@ Test(routes, head_and_request_id)
     struct t_resp r = t_req("HEAD", "/v1/sources", (const char *const[]){
                             "X-Request-Id: trace-42", NULL}, NULL);
     char *id = t_header(&r, "X-Request-Id");
+    char *ct = t_header(&r, "Content-Type");
+    char *cl = t_header(&r, "Content-Length"), want[32];
 
     cr_assert_eq(r.status, 200);
     cr_assert_eq(r.len, 0);
     cr_assert_str_eq(id, "trace-42");
+    cr_assert_str_eq(ct, "application/json");
     free(id);
+    free(ct);
+    t_free(&r);
+    /* HEAD announces the body GET sends */
+    r = t_get("/v1/sources");
+    snprintf(want, sizeof(want), "%zu", r.len);
+    cr_assert_str_eq(cl, want);
+    free(cl);
     t_free(&r);
 }
 
@@ -534,15 +628,32 @@ Test(routes, cached_answers_do_not_wait_for_the_call_pool)
     cr_assert_eq((long)st, 200);
 }
 
-/* GET path; asserts 200 and the X-Cache state. */
+/* The first body each path answered in this test. */
+static struct {
+    const char *path;
+    char *body;
+} first[3];
+
+/* GET path; asserts 200, the X-Cache state and, hit or miss, the body the
+ * path answered first: an entry is never served for another key. */
 static void get_cached(const char *path, const char *state)
 {
     struct t_resp r = t_get(path);
     char *xc = t_header(&r, "X-Cache");
+    size_t i = 0;
 
     cr_assert_eq(r.status, 200, "%s: %s", path, r.body);
     cr_assert(xc && strcmp(xc, state) == 0, "%s: X-Cache %s, want %s", path,
               xc, state);
+    while (i < 3 && first[i].path && strcmp(first[i].path, path) != 0)
+        i++;
+    cr_assert_lt(i, 3);
+    if (!first[i].path) {
+        first[i].path = path;
+        first[i].body = strdup(r.body);
+    }
+    cr_assert_str_eq(r.body, first[i].body, "%s (%s) answered another body",
+                     path, state);
     free(xc);
     t_free(&r);
 }
@@ -575,6 +686,8 @@ Test(routes, cache_evicts_least_recently_used)
     get_cached(a, "miss");
     cr_assert_eq(metric("dsb_cache_evictions_total"), 3);
     cr_assert_eq(metric("dsb_cache_entries"), 2);
+    for (size_t i = 0; i < 3; i++)
+        free(first[i].body);
     free(src);
     free(dir);
 }

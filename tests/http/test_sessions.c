@@ -1,7 +1,7 @@
 /* Sessions, selections, persistence, bodies and the Spark context. */
 #include <criterion/criterion.h>
 
-#include "arena.h"
+#include "util.h"
 #include "http_support.h"
 
 static void setup(void)
@@ -443,29 +443,48 @@ static long session_status(const char *id)
     return st;
 }
 
-/* With a 4 s idle expiry, a session used every 200 ms stays and one left
- * alone is deleted: expiry runs at most every 2 s, so 7.5 s after its last
- * use the idle one has been seen idle for more than 4 s by some run. */
+/* Whether GET /v1/sessions lists id (a listing touches no session). */
+static int listed(const char *id)
+{
+    struct t_resp r = t_get("/v1/sessions");
+    int found;
+
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    found = strstr(r.body, id) != NULL;
+    t_free(&r);
+    return found;
+}
+
+/* With a 4 s idle expiry (expiry runs every 2 s), a session used every
+ * 200 ms stays and one left alone is deleted once it has been idle for 4 s:
+ * the test polls the listing until it is gone, for 15 s at most. */
 Test(sessions, idle_sessions_expire)
 {
     char *dir = conf_with("sessions:\n  idle_expiry_seconds: 4\n");
     char *active, *idle;
-    int64_t t0;
+    int64_t t0, gone;
 
     t_stop();
     t_start(dir);
     active = new_session();
     idle = new_session();
     t0 = dsb_monotonic_ms();
-    while (dsb_monotonic_ms() - t0 < 7500) {
+    while (listed(idle)) {
+        cr_assert_lt(dsb_monotonic_ms() - t0, 15000,
+                     "the idle session is still there");
         cr_assert_eq(session_status(active), 200, "the active session "
                      "expired after %lld ms",
                      (long long)(dsb_monotonic_ms() - t0));
         usleep(200000);
     }
+    gone = dsb_monotonic_ms() - t0;
+    cr_assert_geq(gone, 3500,
+                  "the idle session expired after %lld ms, before its 4 s",
+                  (long long)gone);
     cr_assert_eq(session_status(idle), 404, "the idle session is still "
                  "there");
     cr_assert_eq(session_status(active), 200);
+    cr_assert(listed(active));
     free(active);
     free(idle);
     free(dir);

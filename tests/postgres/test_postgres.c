@@ -15,7 +15,7 @@
 
 #include <criterion/criterion.h>
 
-#include "arena.h"
+#include "util.h"
 #include "pg_support.h"
 
 static struct dsb_broker *B;
@@ -40,17 +40,37 @@ static void teardown(void)
 
 TestSuite(postgres, .init = setup, .fini = teardown, .timeout = 60);
 
-static json_t *list_tables(const char *db, const char *schema,
-                           const char *filter, size_t page,
-                           const char *token)
+static json_t *list_tables_of(struct dsb_source *src, const char *db,
+                              const char *schema, const char *filter,
+                              size_t page, const char *token)
 {
     struct dsb_list_request r = {db, schema, filter, page, token};
     json_t *out = NULL;
 
-    cr_assert_eq(dsb_source_list_tables(S, &r, &out, &E), 0,
+    cr_assert_eq(dsb_source_list_tables(src, &r, &out, &E), 0,
                  "list_tables %s.%s: %s", db, schema, E.message);
     return out;
 }
+
+static json_t *list_tables(const char *db, const char *schema,
+                           const char *filter, size_t page,
+                           const char *token)
+{
+    return list_tables_of(S, db, schema, filter, page, token);
+}
+
+/* Backends of pg_own (suffix "") or pg_pool (suffix "-pool") of this
+ * process in db, or in all databases when db is NULL. */
+static long own_backends(PGconn *su, const char *suffix, const char *db)
+{
+    char sql[512];
+
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity "
+             "WHERE application_name = '%s%s'%s%s%s", App, suffix,
+             db ? " AND datname = '" : "", db ? db : "", db ? "'" : "");
+    return pg_t_count(su, sql);
+}
+
 
 static json_t *read_spec_of(struct dsb_source *src, const char *db,
                             const char *schema, const char *table)
@@ -149,11 +169,40 @@ Test(postgres, schemas_are_user_schemas_in_the_allow_list)
     json_decref(out);
 }
 
+/* A pool's connections in check's "pools" report: open, idle. */
+static void assert_pool(const json_t *pools, const char *db, int open,
+                        int idle)
+{
+    const json_t *p = json_object_get(pools, db);
+
+    cr_assert(p, "no pool for %s", db);
+    cr_assert_eq(json_integer_value(json_object_get(p, "open")), open, "%s",
+                 db);
+    cr_assert_eq(json_integer_value(json_object_get(p, "idle")), idle, "%s",
+                 db);
+}
+
+/* A listing in dsb_second goes through a pool of its own: check (on the
+ * default database, dsb) reports two pools of one connection each, and
+ * the server sees one backend of this source in each database. */
 Test(postgres, second_database_has_its_own_pool)
 {
-    json_t *out = list_tables("dsb_second", "other", NULL, 0, NULL);
+    struct dsb_source *p = pg_t_source(B, "pg_pool");
+    json_t *out = list_tables_of(p, "dsb_second", "other", NULL, 0, NULL);
+    json_t *check = NULL, *pools;
+    PGconn *su = pg_t_super_conn("postgres");
 
     cr_assert_str_eq(pg_t_names(out), "things");
+    cr_assert_eq(dsb_source_check(p, &check, &E), 0, "%s", E.message);
+    pools = json_object_get(check, "pools");
+    cr_assert_eq(json_object_size(pools), 2, "%zu pools",
+                 json_object_size(pools));
+    assert_pool(pools, "dsb", 1, 1);
+    assert_pool(pools, "dsb_second", 1, 1);
+    cr_assert_eq(own_backends(su, "-pool", "dsb"), 1);
+    cr_assert_eq(own_backends(su, "-pool", "dsb_second"), 1);
+    PQfinish(su);
+    json_decref(check);
     json_decref(out);
 }
 
@@ -820,18 +869,6 @@ Test(postgres, rotated_password_is_read_again_after_one_auth_failure)
                  E.message);
     cr_assert_str_eq(pg_t_str(out, "user"), "dsb_rotate");
     json_decref(out);
-}
-
-/* Backends of pg_own (suffix "") or pg_pool (suffix "-pool") of this
- * process in db, or in all databases when db is NULL. */
-static long own_backends(PGconn *su, const char *suffix, const char *db)
-{
-    char sql[512];
-
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity "
-             "WHERE application_name = '%s%s'%s%s%s", App, suffix,
-             db ? " AND datname = '" : "", db ? db : "", db ? "'" : "");
-    return pg_t_count(su, sql);
 }
 
 static void own_list_schemas(struct dsb_source *o, const char *db)

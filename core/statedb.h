@@ -1,0 +1,35 @@
+/* The state database, state_dir/dsbroker.db: SQLite in WAL mode, shared by
+ * the session store and the job store, each with its own connection and
+ * its own schema (core/sessions.sql, core/jobs/jobs.sql, embedded at build
+ * time). */
+#ifndef DSB_CORE_STATEDB_H
+#define DSB_CORE_STATEDB_H
+
+#include <stddef.h>
+
+#include <sqlite3.h>
+
+extern const char dsb_sql_sessions[];
+extern const char dsb_sql_jobs[];
+
+/*
+ * Opens (creating) the database at path with SQLITE_OPEN_READWRITE |
+ * SQLITE_OPEN_CREATE | flags (the mutex mode) and the stores' busy
+ * timeout.  Returns SQLITE_OK with *db set, or an SQLite error code: *db is
+ * then NULL (out of memory) or open for sqlite3_errmsg, and the caller
+ * closes it.
+ */
+int dsb_statedb_open(const char *path, int flags, sqlite3 **db);
+
+/*
+ * Applies a schema to a connection: the pragmas every store connection
+ * runs with (journal_mode=WAL, synchronous=FULL: a commit is durable when
+ * it returns; foreign_keys=ON), then ddl in one transaction (one sync).
+ * The DDL runs at every open, so each statement must be safe to run again
+ * (IF NOT EXISTS).  Returns SQLITE_OK, or the failing statement's error code
+ * with its message in why; nothing of ddl is then applied.
+ */
+int dsb_statedb_schema(sqlite3 *db, const char *ddl, char *why,
+                       size_t why_len);
+
+#endif
