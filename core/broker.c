@@ -143,6 +143,14 @@ static void source_fail(struct dsb_source *s, const struct dsb_error *e)
              s->open_error.hint);
 }
 
+const char *dsb_source_network(const struct dsb_source_conf *c,
+                               const struct dsb_plugin *p)
+{
+    if (c->network)
+        return c->network;
+    return p && p->vt.default_network ? p->vt.default_network : "default";
+}
+
 /* Fills s from its configuration; 1 when it is to be opened (enabled, its
  * plugin loaded), 0 when it is disabled or failed already. */
 static int source_init(struct dsb_broker *b, struct dsb_source *s,
@@ -153,9 +161,7 @@ static int source_init(struct dsb_broker *b, struct dsb_source *s,
     dsb_error_clear(&err);
     s->conf = c;
     s->plugin = dsb_plugins_find(&b->plugins, c->plugin);
-    s->network = c->network ? c->network
-                 : s->plugin && s->plugin->vt.default_network
-                     ? s->plugin->vt.default_network : "default";
+    s->network = dsb_source_network(c, s->plugin);
     s->info = (struct dsb_source_info){c->name, s->network, c->description,
                                        c->file, b->cfg->dir};
     dsb_host_init(&s->host, b, c->plugin, c->name);

@@ -67,6 +67,10 @@ struct dsb_broker_opts {
 struct dsb_broker *dsb_broker_start(const struct dsb_broker_opts *o,
                                     struct dsb_diags *d);
 void dsb_broker_stop(struct dsb_broker *b);
+/* The network a source is on: its configuration's, else its plugin's
+ * default (p may be NULL), else "default". */
+const char *dsb_source_network(const struct dsb_source_conf *c,
+                               const struct dsb_plugin *p);
 struct dsb_source *dsb_broker_source(struct dsb_broker *b, const char *name);
 
 enum dsb_slot { DSB_SLOT_CHECK, DSB_SLOT_LIST_DATABASES, DSB_SLOT_LIST_SCHEMAS,

@@ -195,10 +195,8 @@ static int cmd_sources(struct cli *c, char **operands)
                 "NETWORK", "STATE", "DESCRIPTION");
     for (size_t i = 0; cfg && i < cfg->n_sources; i++) {
         const struct dsb_source_conf *s = &cfg->sources[i];
-        const struct dsb_plugin *p = dsb_plugins_find(&ps, s->plugin);
-        const char *net = s->network ? s->network
-                          : p && p->vt.default_network ? p->vt.default_network
-                                                       : "default";
+        const char *net = dsb_source_network(s, dsb_plugins_find(&ps,
+                                                                 s->plugin));
         if (c->json)
             json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s?}",
                 "name", s->name, "plugin", s->plugin, "network", net, "state",
