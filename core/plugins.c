@@ -12,8 +12,13 @@
 #include "util.h"
 
 /* Size of struct dsb_source_plugin at each minor of ABI major 1. */
-static const size_t abi1_sizes[] = {sizeof(struct dsb_source_plugin)};
-#define ABI1_MINORS (sizeof(abi1_sizes) / sizeof(*abi1_sizes))
+static const size_t abi1_sizes[] = {DSB_PLUGIN_SIZE_1_0};
+
+_Static_assert(sizeof(abi1_sizes) / sizeof(*abi1_sizes) == DSB_ABI_MINOR + 1,
+               "every minor of major 1 has its vtable size in abi1_sizes");
+_Static_assert(DSB_PLUGIN_SIZE_1_0 == sizeof(struct dsb_source_plugin),
+               "a slot was appended without a DSB_PLUGIN_SIZE_1_N for its "
+               "minor");
 
 /* Keys of a source file that belong to the core, not to a plugin. */
 static const char *const core_keys[] = {"name", "plugin", "network",

@@ -23,6 +23,25 @@
  *   - struct dsb_host (services the broker hands to plugins) follows the same
  *     rules: check host->size before using a slot added after ABI 1.0.
  *
+ * Structs across the boundary, for all of major 1:
+ *   - May grow, only at the end, in blocks commented with the minor that
+ *     added them ("ABI 1.1+"): struct dsb_source_plugin (the vtable; its
+ *     header says its size) and struct dsb_host (host->size says its size).
+ *   - Frozen: every other struct.  They carry no size, and one side
+ *     allocates what the other reads or writes, or arrays of them are walked
+ *     by stride: struct dsb_abi_header (read before anything is known),
+ *     dsb_error (the broker's buffer, cleared by the plugin's inline
+ *     dsb_error_set with its own sizeof), dsb_option and dsb_kv (plugin
+ *     arrays the broker walks), dsb_source_info, dsb_list_request and
+ *     dsb_read_target (broker structs the plugin reads), dsb_aws_request and
+ *     dsb_aws_response (plugin structs the broker reads and fills).  New
+ *     information comes as a new slot or host slot; new error codes, option
+ *     types and flag bits come as new values, for plugins declaring the
+ *     minor that added them (a plugin ignores DSB_EXEC_* bits it does not
+ *     know).
+ *   - The end of this header pins the 1.0 layout of all of them.
+ *   - JSON shapes grow by new keys; readers ignore keys they do not know.
+ *
  * Ownership, for every slot below:
  *   - Inputs are borrowed: valid for the duration of the call only.
  *   - JSON outputs (json_t **out) are new references the broker takes over.
@@ -99,6 +118,25 @@ struct dsb_abi_header {
         DSB_PLUGIN_MAGIC, DSB_ABI_MAJOR, DSB_ABI_MINOR,                        \
             (uint32_t)sizeof(struct dsb_source_plugin), 0, DSB_BUILD_TAG       \
     }
+
+/* Where a member ends: a struct's size at the minor whose last member it
+ * is. */
+#define DSB_END_OF(type, member)                                               \
+    (offsetof(type, member) + sizeof(((type *)0)->member))
+
+/* Size of struct dsb_source_plugin at each minor of major 1. */
+#define DSB_PLUGIN_SIZE_1_0 DSB_END_OF(struct dsb_source_plugin, read_spec)
+/* Size of struct dsb_host at ABI 1.0. */
+#define DSB_HOST_SIZE_1_0 DSB_END_OF(struct dsb_host, aws_s3a_conf)
+
+/* A compile-time check that also compiles where C11 is missing. */
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define DSB_ABI_PIN(cond, why) static_assert(cond, why)
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define DSB_ABI_PIN(cond, why) _Static_assert(cond, why)
+#else
+#define DSB_ABI_PIN(cond, why) extern int dsb_abi_pin_[(cond) ? 1 : -1]
+#endif
 
 /* --------------------------------------------------------------- errors */
 
@@ -543,6 +581,51 @@ struct dsb_source_plugin {
 
 /* The entry function's type. */
 typedef const struct dsb_source_plugin *(*dsb_plugin_entry_fn)(void);
+
+/* ------------------------------------------------------------ ABI pins */
+
+/*
+ * What ABI 1.0 means, checked wherever this header is compiled (the broker
+ * and every plugin), in units of a pointer's size (DSB_P_) so that it holds
+ * for each build tag (ptr4, ptr8).  Appending a 1.N slot changes none of
+ * it; a struct edited in place, or a plugin built with packing or alignment
+ * flags that change the layout, fails here.  Never edit a pin: a layout
+ * change is a new major.  A new minor adds its own pin.
+ */
+#define DSB_P_ sizeof(void *)
+DSB_ABI_PIN(sizeof(struct dsb_abi_header) == 16 + DSB_P_ &&
+                offsetof(struct dsb_abi_header, build_tag) == 16,
+            "struct dsb_abi_header is frozen");
+DSB_ABI_PIN(DSB_PLUGIN_SIZE_1_0 == 16 + 16 * DSB_P_ &&
+                offsetof(struct dsb_source_plugin, name) == 16 + DSB_P_ &&
+                offsetof(struct dsb_source_plugin, flags) == 16 + 6 * DSB_P_ &&
+                offsetof(struct dsb_source_plugin, open) == 16 + 8 * DSB_P_,
+            "the ABI 1.0 part of struct dsb_source_plugin is frozen");
+DSB_ABI_PIN(DSB_HOST_SIZE_1_0 == 8 + 14 * DSB_P_ &&
+                offsetof(struct dsb_host, log) == 8,
+            "the ABI 1.0 part of struct dsb_host is frozen");
+DSB_ABI_PIN(sizeof(struct dsb_error) == 2120 &&
+                offsetof(struct dsb_error, message) == 72 &&
+                offsetof(struct dsb_error, hint) == 1608,
+            "struct dsb_error is frozen");
+DSB_ABI_PIN(sizeof(struct dsb_option) == 24 + 5 * DSB_P_ &&
+                offsetof(struct dsb_option, min) == 8 + 2 * DSB_P_,
+            "struct dsb_option is frozen");
+DSB_ABI_PIN(sizeof(struct dsb_kv) == 2 * DSB_P_, "struct dsb_kv is frozen");
+DSB_ABI_PIN(sizeof(struct dsb_aws_request) == 12 * DSB_P_ &&
+                offsetof(struct dsb_aws_request, timeout_ms) == 11 * DSB_P_,
+            "struct dsb_aws_request is frozen");
+DSB_ABI_PIN(sizeof(struct dsb_aws_response) == 256 + 3 * DSB_P_ &&
+                offsetof(struct dsb_aws_response, request_id) == 3 * DSB_P_,
+            "struct dsb_aws_response is frozen");
+DSB_ABI_PIN(sizeof(struct dsb_source_info) == 5 * DSB_P_,
+            "struct dsb_source_info is frozen");
+DSB_ABI_PIN(sizeof(struct dsb_list_request) == 5 * DSB_P_,
+            "struct dsb_list_request is frozen");
+DSB_ABI_PIN(sizeof(struct dsb_read_target) == 3 * DSB_P_ &&
+                offsetof(struct dsb_read_target, caps) == 2 * DSB_P_,
+            "struct dsb_read_target is frozen");
+
 
 #ifdef __cplusplus
 }
