@@ -6,11 +6,12 @@
  *     DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void);
  *
  * It returns a pointer to a static, constant vtable whose first member is a
- * struct dsb_abi_header filled by DSB_PLUGIN_HEADER.  The broker checks the
- * file's permissions before dlopen (which runs the file's ELF constructors:
- * keep a plugin free of them), then calls the entry function and checks that
- * header (magic, ABI major, ABI minor, struct size, build tag) before any
- * slot, refusing an incompatible plugin with the reason.
+ * struct dsb_abi_header filled by DSB_PLUGIN_HEADER; DSB_PLUGIN_DEFINE(vt)
+ * writes that function.  The broker checks the file's permissions before
+ * dlopen (which runs the file's ELF constructors: keep a plugin free of
+ * them), then calls the entry function and checks that header (magic, ABI
+ * major, ABI minor, struct size, build tag) before any slot, refusing an
+ * incompatible plugin with the reason.
  *
  * Growth rules (append-only):
  *   - Within one ABI major, structs only grow at the end.  New slots go into a
@@ -137,6 +138,30 @@ struct dsb_abi_header {
 #else
 #define DSB_ABI_PIN(cond, why) extern int dsb_abi_pin_[(cond) ? 1 : -1]
 #endif
+
+#ifdef __cplusplus
+#define DSB_EXTERN_C extern "C"
+#else
+#define DSB_EXTERN_C
+#endif
+
+/*
+ * Defines the plugin's one exported function, returning &vt (the static
+ * const struct dsb_source_plugin whose .abi is DSB_PLUGIN_HEADER):
+ *
+ *     static const struct dsb_source_plugin myplug = {...};
+ *     DSB_PLUGIN_DEFINE(myplug);
+ */
+#define DSB_PLUGIN_DEFINE(vt)                                                  \
+    DSB_EXTERN_C DSB_PLUGIN_EXPORT const struct dsb_source_plugin              \
+        *dsb_plugin_entry(void);                                               \
+    DSB_EXTERN_C DSB_PLUGIN_EXPORT const struct dsb_source_plugin              \
+        *dsb_plugin_entry(void)                                                \
+    {                                                                          \
+        return &(vt);                                                          \
+    }                                                                          \
+    DSB_ABI_PIN(sizeof(vt) >= DSB_PLUGIN_SIZE_1_0,                             \
+                "DSB_PLUGIN_DEFINE takes the vtable itself")
 
 /* --------------------------------------------------------------- errors */
 
