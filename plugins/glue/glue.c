@@ -272,8 +272,4 @@ static const struct dsb_source_plugin glue_plugin = {
     .read_spec = glue_read_spec,
 };
 
-DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void);
-DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void)
-{
-    return &glue_plugin;
-}
+DSB_PLUGIN_DEFINE(glue_plugin);

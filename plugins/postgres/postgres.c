@@ -129,8 +129,4 @@ static const struct dsb_source_plugin pg_plugin = {
 };
 
 /* The plugin's one exported symbol. */
-DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void);
-DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void)
-{
-    return &pg_plugin;
-}
+DSB_PLUGIN_DEFINE(pg_plugin);

@@ -665,8 +665,4 @@ static const struct dsb_source_plugin s3csv_plugin = {
     .read_spec = s3csv_read_spec,
 };
 
-DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void);
-DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void)
-{
-    return &s3csv_plugin;
-}
+DSB_PLUGIN_DEFINE(s3csv_plugin);
