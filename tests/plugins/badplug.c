@@ -112,8 +112,4 @@ static const struct dsb_source_plugin bad_plugin = {
     .read_spec = bad_read,
 };
 
-DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void);
-DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void)
-{
-    return &bad_plugin;
-}
+DSB_PLUGIN_DEFINE(bad_plugin);

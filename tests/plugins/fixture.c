@@ -368,8 +368,4 @@ static const struct dsb_source_plugin fx_plugin = {
     .read_spec = fx_read_spec,
 };
 
-DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void);
-DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void)
-{
-    return &fx_plugin;
-}
+DSB_PLUGIN_DEFINE(fx_plugin);
