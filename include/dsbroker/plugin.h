@@ -13,16 +13,25 @@
  * major, ABI minor, struct size, build tag) before any slot, refusing an
  * incompatible plugin with the reason.
  *
- * Growth rules (append-only):
- *   - Within one ABI major, structs only grow at the end.  New slots go into a
- *     block commented with the minor that added them, e.g. "ABI 1.1+".
- *   - The broker copies a plugin's struct into a zeroed struct of its own size,
- *     so a slot an older plugin does not know is NULL, and NULL always means
- *     "not supported" for optional slots.
- *   - A plugin built for a newer minor than the broker is refused; an older
- *     one is accepted.  Any change that is not an append bumps the major.
- *   - struct dsb_host (services the broker hands to plugins) follows the same
- *     rules: check host->size before using a slot added after ABI 1.0.
+ * Versions: one rule for the vtable and the host table.
+ *   - A plugin declares the ABI it was built for.  DSB_PLUGIN_HEADER
+ *     declares this header's DSB_ABI_MAJOR.DSB_ABI_MINOR and vtable size;
+ *     DSB_PLUGIN_HEADER_FOR(m) declares an older minor m of the same major
+ *     (and m's vtable size), for a plugin that must also load into brokers
+ *     of minor m.
+ *   - The broker loads a plugin of its own major whose minor is not newer
+ *     than its own: every older minor is accepted, a newer one is refused
+ *     ("broker ABI 1.1, plugin built for ABI 1.2").  Any change that is not
+ *     an append bumps the major.
+ *   - The broker reads the vtable of the declared minor (struct_size must
+ *     be at least that minor's size) into a zeroed struct of its own size:
+ *     a slot of a later minor is NULL there, and NULL means "not supported"
+ *     for optional slots.
+ *   - The host table the broker hands over is at least the declared
+ *     minor's: its slots up to that minor may be called without a check.
+ *     Only a plugin declaring an older minor than its header's can see host
+ *     slots of later minors; it calls one only when DSB_HOST_HAS(host, slot)
+ *     is true (host->size covers it).
  *
  * Structs across the boundary, for all of major 1:
  *   - May grow, only at the end, in blocks commented with the minor that
@@ -120,6 +129,16 @@ struct dsb_abi_header {
             (uint32_t)sizeof(struct dsb_source_plugin), 0, DSB_BUILD_TAG       \
     }
 
+/* The header of a plugin that declares the older minor `minor` (a literal:
+ * 0 for ABI 1.0) so that brokers of that minor load it too: the broker
+ * reads only that minor's slots, and host slots of later minors need
+ * DSB_HOST_HAS. */
+#define DSB_PLUGIN_HEADER_FOR(minor)                                           \
+    {                                                                          \
+        DSB_PLUGIN_MAGIC, DSB_ABI_MAJOR, (minor),                              \
+            (uint32_t)DSB_PLUGIN_SIZE_1_##minor, 0, DSB_BUILD_TAG              \
+    }
+
 /* Where a member ends: a struct's size at the minor whose last member it
  * is. */
 #define DSB_END_OF(type, member)                                               \
@@ -129,6 +148,11 @@ struct dsb_abi_header {
 #define DSB_PLUGIN_SIZE_1_0 DSB_END_OF(struct dsb_source_plugin, read_spec)
 /* Size of struct dsb_host at ABI 1.0. */
 #define DSB_HOST_SIZE_1_0 DSB_END_OF(struct dsb_host, aws_s3a_conf)
+
+/* Non-zero when the broker's host table has `slot` (a member name), for a
+ * plugin declaring an older minor than the one that added the slot. */
+#define DSB_HOST_HAS(h, slot)                                                  \
+    ((h)->size >= DSB_END_OF(struct dsb_host, slot) && (h)->slot != NULL)
 
 /* A compile-time check that also compiles where C11 is missing. */
 #if defined(__cplusplus) && __cplusplus >= 201103L

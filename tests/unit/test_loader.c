@@ -65,9 +65,13 @@ Test(loader, wrong_major)
     cr_assert(strstr(err.message, "rebuild the plugin"), "%s", err.message);
 }
 
+/* A newer minor is refused with the reason and both ways out. */
 Test(loader, newer_minor)
 {
-    refused("newer_minor", "plugin built for newer ABI 1.3");
+    refused("newer_minor", "broker ABI 1.0, plugin built for ABI 1.1 (a "
+            "newer minor may rely on slots and host services this broker "
+            "lacks: upgrade the broker, or build the plugin with "
+            "DSB_PLUGIN_HEADER_FOR(0))");
 }
 
 Test(loader, short_struct)
