@@ -82,7 +82,7 @@ extern "C" {
 /* ------------------------------------------------------------------ ABI */
 
 #define DSB_ABI_MAJOR 1
-#define DSB_ABI_MINOR 0
+#define DSB_ABI_MINOR 1
 #define DSB_PLUGIN_MAGIC 0x50425344u /* "DSBP" little-endian */
 
 #define DSB_STR_(x) #x
@@ -146,7 +146,9 @@ struct dsb_abi_header {
 
 /* Size of struct dsb_source_plugin at each minor of major 1. */
 #define DSB_PLUGIN_SIZE_1_0 DSB_END_OF(struct dsb_source_plugin, read_spec)
-/* Size of struct dsb_host at ABI 1.0. */
+#define DSB_PLUGIN_SIZE_1_1                                                    \
+    DSB_END_OF(struct dsb_source_plugin, read_spec_described)
+/* Size of struct dsb_host at ABI 1.0 (1.1 added no host slot). */
 #define DSB_HOST_SIZE_1_0 DSB_END_OF(struct dsb_host, aws_s3a_conf)
 
 /* Non-zero when the broker's host table has `slot` (a member name), for a
@@ -461,7 +463,7 @@ struct dsb_host {
     json_t *(*aws_s3a_conf)(const struct dsb_host *h, const char *endpoint_url,
                             const char *region);
 
-    /* ABI 1.1+ slots go here. */
+    /* ABI 1.2+ slots go here (1.1 added none). */
 };
 
 #define DSB_LOG(h, lvl, ...)                                                   \
@@ -547,7 +549,7 @@ struct dsb_read_target {
  * Every slot returns 0 on success, -1 with err set on failure.  `inst` is the
  * pointer open stored; `call` carries the arena and deadline.
  *
- * Ownership common to the query slots (check .. read_spec):
+ * Ownership common to the query slots (check .. read_spec_described):
  *   - Inputs (req and its strings, database/schema/table, target) are
  *     borrowed for the call; copy what you keep.
  *   - *out is NULL on entry.  On success set it to a new JSON reference (one
@@ -625,7 +627,31 @@ struct dsb_source_plugin {
                      const struct dsb_read_target *target, json_t **out,
                      struct dsb_error *err);
 
-    /* ABI 1.1+ slots go here. */
+    /* ABI 1.1+ */
+
+    /*
+     * read_spec for a table the broker has already described, so the
+     * plugin need not describe it a second time.  `described` is the TABLE
+     * object this plugin's describe_table returned for the same database,
+     * schema and table, extra keys included (a listing's item is never
+     * passed), taken from the broker's metadata cache: it may be as old as
+     * the source's cache TTL, and the broker's read spec goes stale no later
+     * than it.  Never NULL: without a description the broker calls
+     * read_spec.  It is borrowed for the call and must not be modified;
+     * parts of it may be put into *out by new reference (json_incref, "O"
+     * in json_pack).  Names, target, *out and errors as read_spec, and the
+     * result must be the one read_spec gives for that description.  A
+     * plugin that finds keys it needs missing from `described` may
+     * describe the table itself.  Optional: NULL means the broker always
+     * calls read_spec.
+     */
+    int (*read_spec_described)(void *inst, struct dsb_call *call,
+                               const char *database, const char *schema,
+                               const char *table, const json_t *described,
+                               const struct dsb_read_target *target,
+                               json_t **out, struct dsb_error *err);
+
+    /* ABI 1.2+ slots go here. */
 };
 
 /* The entry function's type. */
@@ -634,12 +660,13 @@ typedef const struct dsb_source_plugin *(*dsb_plugin_entry_fn)(void);
 /* ------------------------------------------------------------ ABI pins */
 
 /*
- * What ABI 1.0 means, checked wherever this header is compiled (the broker
- * and every plugin), in units of a pointer's size (DSB_P_) so that it holds
- * for each build tag (ptr4, ptr8).  Appending a 1.N slot changes none of
- * it; a struct edited in place, or a plugin built with packing or alignment
- * flags that change the layout, fails here.  Never edit a pin: a layout
- * change is a new major.  A new minor adds its own pin.
+ * What ABI 1.0 means, and where each later minor's block starts, checked
+ * wherever this header is compiled (the broker and every plugin), in units
+ * of a pointer's size (DSB_P_) so that it holds for each build tag (ptr4,
+ * ptr8).  Appending a 1.N slot changes none of it; a struct edited in
+ * place, or a plugin built with packing or alignment flags that change the
+ * layout, fails here.  Never edit a pin: a layout change is a new major.
+ * A new minor adds its own pin.
  */
 #define DSB_P_ sizeof(void *)
 DSB_ABI_PIN(sizeof(struct dsb_abi_header) == 16 + DSB_P_ &&
@@ -650,6 +677,10 @@ DSB_ABI_PIN(DSB_PLUGIN_SIZE_1_0 == 16 + 16 * DSB_P_ &&
                 offsetof(struct dsb_source_plugin, flags) == 16 + 6 * DSB_P_ &&
                 offsetof(struct dsb_source_plugin, open) == 16 + 8 * DSB_P_,
             "the ABI 1.0 part of struct dsb_source_plugin is frozen");
+DSB_ABI_PIN(offsetof(struct dsb_source_plugin, read_spec_described) ==
+                DSB_PLUGIN_SIZE_1_0 &&
+                DSB_PLUGIN_SIZE_1_1 == 16 + 17 * DSB_P_,
+            "the ABI 1.1 block starts where ABI 1.0 ended");
 DSB_ABI_PIN(DSB_HOST_SIZE_1_0 == 8 + 14 * DSB_P_ &&
                 offsetof(struct dsb_host, log) == 8,
             "the ABI 1.0 part of struct dsb_host is frozen");
@@ -674,7 +705,6 @@ DSB_ABI_PIN(sizeof(struct dsb_list_request) == 5 * DSB_P_,
 DSB_ABI_PIN(sizeof(struct dsb_read_target) == 3 * DSB_P_ &&
                 offsetof(struct dsb_read_target, caps) == 2 * DSB_P_,
             "struct dsb_read_target is frozen");
-
 
 #ifdef __cplusplus
 }

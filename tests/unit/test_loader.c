@@ -52,7 +52,7 @@ Test(loader, good_plugin_loads_and_is_copied)
     cr_assert_str_eq(p.name, "fixture");
     cr_assert_not_null(p.vt.read_spec);
     desc = dsb_plugin_describe(&p, 1);
-    cr_assert_str_eq(json_string_value(json_object_get(desc, "abi")), "1.0");
+    cr_assert_str_eq(json_string_value(json_object_get(desc, "abi")), "1.1");
     cr_assert_not_null(json_object_get(json_object_get(json_object_get(desc,
                        "options"), "properties"), "data_file"));
     json_decref(desc);
@@ -61,23 +61,23 @@ Test(loader, good_plugin_loads_and_is_copied)
 
 Test(loader, wrong_major)
 {
-    refused("wrong_major", "broker ABI 1.0, plugin built for ABI 2.0");
+    refused("wrong_major", "broker ABI 1.1, plugin built for ABI 2.0");
     cr_assert(strstr(err.message, "rebuild the plugin"), "%s", err.message);
 }
 
 /* A newer minor is refused with the reason and both ways out. */
 Test(loader, newer_minor)
 {
-    refused("newer_minor", "broker ABI 1.0, plugin built for ABI 1.1 (a "
+    refused("newer_minor", "broker ABI 1.1, plugin built for ABI 1.2 (a "
             "newer minor may rely on slots and host services this broker "
             "lacks: upgrade the broker, or build the plugin with "
-            "DSB_PLUGIN_HEADER_FOR(0))");
+            "DSB_PLUGIN_HEADER_FOR(1))");
 }
 
 Test(loader, short_struct)
 {
     refused("short_struct", "vtable is");
-    cr_assert(strstr(err.message, "ABI 1.0 needs"), "%s", err.message);
+    cr_assert(strstr(err.message, "ABI 1.1 needs"), "%s", err.message);
 }
 
 Test(loader, bad_build_tag)
