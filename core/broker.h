@@ -83,7 +83,8 @@ struct dsb_slot_args {
     const char *name_filter, *page_token;
     size_t page_size;
     const struct dsb_read_target *target; /* read_spec */
-    const json_t *described;  /* read_spec: the TABLE the broker already holds, or NULL */
+    const json_t *described;  /* read_spec: the TABLE the broker already
+                               * holds (borrowed), or NULL */
 };
 /* "check", "list_databases", ... (metrics, logs, errors). */
 const char *dsb_slot_name(enum dsb_slot slot);
@@ -117,6 +118,14 @@ int dsb_source_read_spec(struct dsb_source *s, const char *db,
                          const char *schema, const char *table,
                          const struct dsb_read_target *target, json_t **out,
                          struct dsb_error *err);
+/* The same, handing `described` (a TABLE describe_table returned,
+ * borrowed) to a plugin with the ABI 1.1 read_spec_described slot; other
+ * plugins get read_spec. */
+int dsb_source_read_spec_described(struct dsb_source *s, const char *db,
+                                   const char *schema, const char *table,
+                                   const json_t *described,
+                                   const struct dsb_read_target *target,
+                                   json_t **out, struct dsb_error *err);
 
 /* Name of an error code ("not_found") and its HTTP status. */
 const char *dsb_err_code_name(int code);

@@ -15,7 +15,23 @@ struct slot_args {
     const struct dsb_list_request *req;
     const char *db, *schema, *table;
     const struct dsb_read_target *target;
+    const json_t *described; /* read_spec: the cached TABLE, or NULL */
 };
+
+/* read_spec, or its ABI 1.1 form when the plugin has it and the caller
+ * holds the table's description. */
+static int read_spec(struct dsb_source *s, const struct slot_args *a,
+                     struct dsb_call *c, json_t **out, struct dsb_error *err)
+{
+    const struct dsb_source_plugin *vt = &s->plugin->vt;
+
+    if (a->described && vt->read_spec_described)
+        return vt->read_spec_described(s->inst, c, a->db, a->schema,
+                                       a->table, a->described, a->target,
+                                       out, err);
+    return vt->read_spec(s->inst, c, a->db, a->schema, a->table, a->target,
+                         out, err);
+}
 
 static int invoke(struct dsb_source *s, enum slot k, const struct slot_args *a,
                   struct dsb_call *c, json_t **out, struct dsb_error *err)
@@ -35,8 +51,7 @@ static int invoke(struct dsb_source *s, enum slot k, const struct slot_args *a,
         return vt->describe_table(s->inst, c, a->db, a->schema, a->table, out,
                                   err);
     default:
-        return vt->read_spec(s->inst, c, a->db, a->schema, a->table,
-                             a->target, out, err);
+        return read_spec(s, a, c, out, err);
     }
 }
 
@@ -258,6 +273,17 @@ int dsb_source_read_spec(struct dsb_source *s, const char *db,
     return run(s, S_READ, &a, out, err);
 }
 
+int dsb_source_read_spec_described(struct dsb_source *s, const char *db,
+                                   const char *schema, const char *table,
+                                   const json_t *described,
+                                   const struct dsb_read_target *target,
+                                   json_t **out, struct dsb_error *err)
+{
+    struct slot_args a = {.db = db, .schema = schema, .table = table,
+                          .target = target, .described = described};
+    return run(s, S_READ, &a, out, err);
+}
+
 const char *dsb_slot_name(enum dsb_slot slot)
 {
     return slot_names[slot];
@@ -265,8 +291,7 @@ const char *dsb_slot_name(enum dsb_slot slot)
 
 int dsb_source_takes_described(const struct dsb_source *s)
 {
-    (void)s;
-    return 0;
+    return s->plugin && s->plugin->vt.read_spec_described != NULL;
 }
 
 int dsb_source_call(struct dsb_source *s, const struct dsb_slot_args *a,
@@ -277,7 +302,7 @@ int dsb_source_call(struct dsb_source *s, const struct dsb_slot_args *a,
                                   a->page_size, a->page_token};
     struct slot_args sa = {.req = &lr, .db = a->database, .schema =
                            a->schema, .table = a->table, .target =
-                           a->target};
+                           a->target, .described = a->described};
 
     (void)request_id;
     (void)deadline_ms;

@@ -11,9 +11,15 @@
 #include "options.h"
 #include "util.h"
 
-/* Size of struct dsb_source_plugin at each minor of ABI major 1. */
-static const size_t abi1_sizes[] = {sizeof(struct dsb_source_plugin)};
-#define ABI1_MINORS (sizeof(abi1_sizes) / sizeof(*abi1_sizes))
+/* Size of struct dsb_source_plugin at each minor of ABI major 1: the part
+ * of a plugin's vtable the broker reads is its declared minor's. */
+static const size_t abi1_sizes[] = {DSB_PLUGIN_SIZE_1_0, DSB_PLUGIN_SIZE_1_1};
+
+_Static_assert(sizeof(abi1_sizes) / sizeof(*abi1_sizes) == DSB_ABI_MINOR + 1,
+               "every minor of major 1 has its vtable size in abi1_sizes");
+_Static_assert(DSB_PLUGIN_SIZE_1_1 == sizeof(struct dsb_source_plugin),
+               "a slot was appended without a DSB_PLUGIN_SIZE_1_N for its "
+               "minor");
 
 /* Keys of a source file that belong to the core, not to a plugin. */
 static const char *const core_keys[] = {"name", "plugin", "network",
@@ -75,18 +81,15 @@ static void check_header(const struct dsb_abi_header *h, struct reasons *r)
                "differ: rebuild the plugin against this broker's header)",
                DSB_ABI_MAJOR, DSB_ABI_MINOR, h->abi_major, h->abi_minor);
     else if (h->abi_minor > DSB_ABI_MINOR)
-        reason(r, "broker ABI %d.%d, plugin built for newer ABI %u.%u "
-               "(upgrade the broker or rebuild the plugin)", DSB_ABI_MAJOR,
-               DSB_ABI_MINOR, h->abi_major, h->abi_minor);
+        reason(r, "broker ABI %d.%d, plugin built for ABI %u.%u (a newer "
+               "minor may rely on slots and host services this broker lacks: "
+               "upgrade the broker, or build the plugin with "
+               "DSB_PLUGIN_HEADER_FOR(%d))", DSB_ABI_MAJOR, DSB_ABI_MINOR,
+               h->abi_major, h->abi_minor, DSB_ABI_MINOR);
     else if (h->struct_size < abi1_sizes[h->abi_minor])
         reason(r, "vtable is %u bytes, ABI %u.%u needs %zu (built with a "
                "different header?)", h->struct_size, h->abi_major,
                h->abi_minor, abi1_sizes[h->abi_minor]);
-    else if (h->abi_minor == DSB_ABI_MINOR &&
-             h->struct_size != sizeof(struct dsb_source_plugin))
-        reason(r, "vtable is %u bytes, this broker's ABI %d.%d vtable is %zu",
-               h->struct_size, DSB_ABI_MAJOR, DSB_ABI_MINOR,
-               sizeof(struct dsb_source_plugin));
     if (!h->build_tag || strcmp(h->build_tag, DSB_BUILD_TAG) != 0)
         reason(r, "build tag \"%s\" differs from the broker's \"%s\"",
                h->build_tag ? h->build_tag : "(none)", DSB_BUILD_TAG);
@@ -216,8 +219,8 @@ static int verify(const struct dsb_source_plugin *vt, const char *path,
 
     check_header(&vt->abi, &r);
     if (r.n == 0) {
-        copy = vt->abi.struct_size < sizeof(out->vt) ? vt->abi.struct_size
-                                                     : sizeof(out->vt);
+        /* the declared minor's slots; later ones stay NULL */
+        copy = abi1_sizes[vt->abi.abi_minor];
         memset(&out->vt, 0, sizeof(out->vt));
         memcpy(&out->vt, vt, copy);
         check_slots(&out->vt, stem ? stem : "", &r);

@@ -11,7 +11,8 @@ struct dsb_plugin {
     char *name;  /* vt.name */
     char *path;  /* file it was loaded from */
     void *dl;    /* dlopen handle */
-    struct dsb_source_plugin vt; /* copy, zero-extended to our size */
+    struct dsb_source_plugin vt; /* the declared minor's part of the
+                                    plugin's vtable, zero-extended */
 };
 
 struct dsb_plugin_set {
@@ -24,10 +25,13 @@ struct dsb_plugin_set {
  * message/detail) a file or directory writable by group or others, a file
  * without the entry symbol, and a vtable whose magic, ABI major, minor,
  * struct size or build tag do not fit this broker, or that lacks a required
- * slot.  The permission checks (the file's directory and, through
- * symbolic links, the real file and its directory) come before dlopen,
- * which loads the real path and runs the file's ELF constructors; the ABI
- * checks then come after the entry function and before any slot.
+ * slot.  Accepted: the broker's major with a minor not newer than its own
+ * and a struct_size at least that minor's vtable size; out->vt then holds
+ * that minor's slots, later ones NULL.  The permission checks (the file's
+ * directory and, through symbolic links, the real file and its directory)
+ * come before dlopen, which loads the real path and runs the file's ELF
+ * constructors; the ABI checks then come after the entry function and
+ * before any slot.
  */
 int dsb_plugin_load(const char *path, struct dsb_plugin *out,
                     struct dsb_error *err);

@@ -272,6 +272,31 @@ static int load(void *ctx, json_t **out, struct dsb_error *err)
     return rc;
 }
 
+/* The cached answer of the slot call a, loaded by fn(ctx) on a miss, stale
+ * no later than *until (NULL: the source's TTL). */
+static const struct dsb_cached *cached_load(const struct dsb_ctx *c,
+                                            struct dsb_source *s,
+                                            const struct dsb_slot_args *a,
+                                            dsb_cache_load_fn fn, void *ctx,
+                                            const int64_t *until, int *hit,
+                                            struct dsb_error *err)
+{
+    struct dsb_svc_key key;
+    const struct dsb_cached *v;
+
+    *hit = 0;
+    if (keyed(c, s, a, &key, err) < 0)
+        return NULL;
+    v = dsb_cache_get_until(c->gen->cache, key.source, key.key, fn, ctx, hit,
+                            until);
+    dsb_svc_key_free(&key);
+    if (!v)
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    else
+        dsb_metrics_cache(c->svc->metrics, *hit);
+    return v;
+}
+
 /* The cached answer of one slot call (access already checked). */
 static const struct dsb_cached *cached_call(const struct dsb_ctx *c,
                                             struct dsb_source *s,
@@ -279,19 +304,8 @@ static const struct dsb_cached *cached_call(const struct dsb_ctx *c,
                                             int *hit, struct dsb_error *err)
 {
     struct load_ctx l = {c, s, a};
-    struct dsb_svc_key key;
-    const struct dsb_cached *v;
 
-    *hit = 0;
-    if (keyed(c, s, a, &key, err) < 0)
-        return NULL;
-    v = dsb_cache_get(c->gen->cache, key.source, key.key, load, &l, hit);
-    dsb_svc_key_free(&key);
-    if (!v)
-        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
-    else
-        dsb_metrics_cache(c->svc->metrics, *hit);
-    return v;
+    return cached_load(c, s, a, load, &l, NULL, hit, err);
 }
 
 const struct dsb_cached *dsb_svc_browse(const struct dsb_ctx *c,
@@ -445,26 +459,35 @@ int dsb_svc_search(const struct dsb_ctx *c, const char *q, size_t limit,
 
 /* ------------------------------------------------------ descriptions */
 
-json_t *dsb_svc_described(const struct dsb_ctx *c,
-                          const struct dsb_selection *sel,
-                          struct dsb_error *err)
+/* The cached describe_table of a selection (access already checked). */
+static const struct dsb_cached *described(const struct dsb_ctx *c,
+                                          struct dsb_source *s,
+                                          const struct dsb_selection *sel,
+                                          struct dsb_error *err)
 {
     struct dsb_browse b = {.slot = DSB_SLOT_DESCRIBE_TABLE, .source =
                            sel->source, .database = sel->database, .schema =
                            sel->schema, .table = sel->table};
-    struct dsb_source *s = find_source(c, sel->source, err);
     struct dsb_slot_args a;
-    const struct dsb_cached *v;
-    json_t *t = NULL;
     int hit;
 
-    if (!s)
-        return NULL;
     browse_args(&b, &a);
-    v = cached_call(c, s, &a, &hit, err);
-    if (v && v->doc)
+    return cached_call(c, s, &a, &hit, err);
+}
+
+json_t *dsb_svc_described(const struct dsb_ctx *c,
+                          const struct dsb_selection *sel,
+                          struct dsb_error *err)
+{
+    struct dsb_source *s = find_source(c, sel->source, err);
+    const struct dsb_cached *v;
+    json_t *t = NULL;
+
+    if (!s || !(v = described(c, s, sel, err)))
+        return NULL;
+    if (v->doc)
         t = json_incref(v->doc);
-    else if (v)
+    else
         *err = v->err;
     dsb_svc_release(c, v);
     return t;
@@ -479,9 +502,53 @@ const char *dsb_svc_flat_schema(const struct dsb_ctx *c, const char *source)
     return NULL;
 }
 
-/* A read spec through the cache (the context builder's spec function):
- * described is the cached description, so a 1.1 plugin need not ask its
- * catalog again. */
+/* Loading a read spec: a plugin with the ABI 1.1 slot gets the cached
+ * description (described now when it is not cached), and the read spec
+ * goes stale no later than that description. */
+struct spec_load {
+    struct load_ctx l;
+    const struct dsb_selection *sel;
+    int64_t until;
+};
+
+/* Runs the 1.1 slot with the plugin's own copy of the description (the
+ * cached one is shared and must stay as it is). */
+static int spec_from(struct spec_load *sl, const json_t *doc, json_t **out,
+                     struct dsb_error *err)
+{
+    struct dsb_slot_args a = *sl->l.a;
+    struct load_ctx l = {sl->l.c, sl->l.src, &a};
+    json_t *copy = json_deep_copy(doc);
+    int rc;
+
+    if (!copy)
+        return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    a.described = copy;
+    rc = load(&l, out, err);
+    json_decref(copy);
+    return rc;
+}
+
+static int load_spec(void *ctx, json_t **out, struct dsb_error *err)
+{
+    struct spec_load *sl = ctx;
+    const struct dsb_cached *d;
+    int rc;
+
+    if (!dsb_source_takes_described(sl->l.src))
+        return load(&sl->l, out, err);
+    if (!(d = described(sl->l.c, sl->l.src, sl->sel, err)))
+        return -1;
+    sl->until = d->expires_ms;
+    if (d->doc)
+        rc = spec_from(sl, d->doc, out, err);
+    else
+        rc = (*err = d->err, -1);
+    dsb_svc_release(sl->l.c, d);
+    return rc;
+}
+
+/* A read spec through the cache (the context builder's spec function). */
 int dsb_svc_read_spec(const struct dsb_ctx *c, struct dsb_source *s,
                       const struct dsb_selection *sel,
                       const struct dsb_read_target *t, int64_t *until,
@@ -490,16 +557,11 @@ int dsb_svc_read_spec(const struct dsb_ctx *c, struct dsb_source *s,
     struct dsb_slot_args a = {.slot = DSB_SLOT_READ_SPEC, .database =
                               sel->database, .schema = sel->schema, .table =
                               sel->table, .target = t};
+    struct spec_load sl = {{c, s, &a}, sel, INT64_MAX};
     const struct dsb_cached *v;
-    json_t *described = NULL;
     int hit, rc = 0;
 
-    if (dsb_source_takes_described(s) &&
-        !(described = dsb_svc_described(c, sel, err)))
-        return -1;
-    a.described = described;
-    v = cached_call(c, s, &a, &hit, err);
-    json_decref(described);
+    v = cached_load(c, s, &a, load_spec, &sl, &sl.until, &hit, err);
     if (!v)
         return -1;
     if (v->expires_ms < *until)

@@ -6,22 +6,51 @@
  *     DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void);
  *
  * It returns a pointer to a static, constant vtable whose first member is a
- * struct dsb_abi_header filled by DSB_PLUGIN_HEADER.  The broker checks the
- * file's permissions before dlopen (which runs the file's ELF constructors:
- * keep a plugin free of them), then calls the entry function and checks that
- * header (magic, ABI major, ABI minor, struct size, build tag) before any
- * slot, refusing an incompatible plugin with the reason.
+ * struct dsb_abi_header filled by DSB_PLUGIN_HEADER; DSB_PLUGIN_DEFINE(vt)
+ * writes that function.  The broker checks the file's permissions before
+ * dlopen (which runs the file's ELF constructors: keep a plugin free of
+ * them), then calls the entry function and checks that header (magic, ABI
+ * major, ABI minor, struct size, build tag) before any slot, refusing an
+ * incompatible plugin with the reason.
  *
- * Growth rules (append-only):
- *   - Within one ABI major, structs only grow at the end.  New slots go into a
- *     block commented with the minor that added them, e.g. "ABI 1.1+".
- *   - The broker copies a plugin's struct into a zeroed struct of its own size,
- *     so a slot an older plugin does not know is NULL, and NULL always means
- *     "not supported" for optional slots.
- *   - A plugin built for a newer minor than the broker is refused; an older
- *     one is accepted.  Any change that is not an append bumps the major.
- *   - struct dsb_host (services the broker hands to plugins) follows the same
- *     rules: check host->size before using a slot added after ABI 1.0.
+ * Versions: one rule for the vtable and the host table.
+ *   - A plugin declares the ABI it was built for.  DSB_PLUGIN_HEADER
+ *     declares this header's DSB_ABI_MAJOR.DSB_ABI_MINOR and vtable size;
+ *     DSB_PLUGIN_HEADER_FOR(m) declares an older minor m of the same major
+ *     (and m's vtable size), for a plugin that must also load into brokers
+ *     of minor m.
+ *   - The broker loads a plugin of its own major whose minor is not newer
+ *     than its own: every older minor is accepted, a newer one is refused
+ *     ("broker ABI 1.1, plugin built for ABI 1.2").  Any change that is not
+ *     an append bumps the major.
+ *   - The broker reads the vtable of the declared minor (struct_size must
+ *     be at least that minor's size) into a zeroed struct of its own size:
+ *     a slot of a later minor is NULL there, and NULL means "not supported"
+ *     for optional slots.
+ *   - The host table the broker hands over is at least the declared
+ *     minor's: its slots up to that minor may be called without a check.
+ *     Only a plugin declaring an older minor than its header's can see host
+ *     slots of later minors; it calls one only when DSB_HOST_HAS(host, slot)
+ *     is true (host->size covers it).
+ *
+ * Structs across the boundary, for all of major 1:
+ *   - May grow, only at the end, in blocks commented with the minor that
+ *     added them ("ABI 1.1+"): struct dsb_source_plugin (the vtable; its
+ *     header says its size) and struct dsb_host (host->size says its size).
+ *   - Frozen: every other struct.  They carry no size, and one side
+ *     allocates what the other reads or writes, or arrays of them are walked
+ *     by stride: struct dsb_abi_header (read before anything is known),
+ *     dsb_error (the broker's buffer, cleared by the plugin's inline
+ *     dsb_error_set with its own sizeof), dsb_option and dsb_kv (plugin
+ *     arrays the broker walks), dsb_source_info, dsb_list_request and
+ *     dsb_read_target (broker structs the plugin reads), dsb_aws_request and
+ *     dsb_aws_response (plugin structs the broker reads and fills).  New
+ *     information comes as a new slot or host slot; new error codes, option
+ *     types and flag bits come as new values, for plugins declaring the
+ *     minor that added them (a plugin ignores DSB_EXEC_* bits it does not
+ *     know).
+ *   - The end of this header pins the 1.0 layout of all of them.
+ *   - JSON shapes grow by new keys; readers ignore keys they do not know.
  *
  * Ownership, for every slot below:
  *   - Inputs are borrowed: valid for the duration of the call only.
@@ -53,7 +82,7 @@ extern "C" {
 /* ------------------------------------------------------------------ ABI */
 
 #define DSB_ABI_MAJOR 1
-#define DSB_ABI_MINOR 0
+#define DSB_ABI_MINOR 1
 #define DSB_PLUGIN_MAGIC 0x50425344u /* "DSBP" little-endian */
 
 #define DSB_STR_(x) #x
@@ -99,6 +128,66 @@ struct dsb_abi_header {
         DSB_PLUGIN_MAGIC, DSB_ABI_MAJOR, DSB_ABI_MINOR,                        \
             (uint32_t)sizeof(struct dsb_source_plugin), 0, DSB_BUILD_TAG       \
     }
+
+/* The header of a plugin that declares the older minor `minor` (a literal:
+ * 0 for ABI 1.0) so that brokers of that minor load it too: the broker
+ * reads only that minor's slots, and host slots of later minors need
+ * DSB_HOST_HAS. */
+#define DSB_PLUGIN_HEADER_FOR(minor)                                           \
+    {                                                                          \
+        DSB_PLUGIN_MAGIC, DSB_ABI_MAJOR, (minor),                              \
+            (uint32_t)DSB_PLUGIN_SIZE_1_##minor, 0, DSB_BUILD_TAG              \
+    }
+
+/* Where a member ends: a struct's size at the minor whose last member it
+ * is. */
+#define DSB_END_OF(type, member)                                               \
+    (offsetof(type, member) + sizeof(((type *)0)->member))
+
+/* Size of struct dsb_source_plugin at each minor of major 1. */
+#define DSB_PLUGIN_SIZE_1_0 DSB_END_OF(struct dsb_source_plugin, read_spec)
+#define DSB_PLUGIN_SIZE_1_1                                                    \
+    DSB_END_OF(struct dsb_source_plugin, read_spec_described)
+/* Size of struct dsb_host at ABI 1.0 (1.1 added no host slot). */
+#define DSB_HOST_SIZE_1_0 DSB_END_OF(struct dsb_host, aws_s3a_conf)
+
+/* Non-zero when the broker's host table has `slot` (a member name), for a
+ * plugin declaring an older minor than the one that added the slot. */
+#define DSB_HOST_HAS(h, slot)                                                  \
+    ((h)->size >= DSB_END_OF(struct dsb_host, slot) && (h)->slot != NULL)
+
+/* A compile-time check that also compiles where C11 is missing. */
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define DSB_ABI_PIN(cond, why) static_assert(cond, why)
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define DSB_ABI_PIN(cond, why) _Static_assert(cond, why)
+#else
+#define DSB_ABI_PIN(cond, why) extern int dsb_abi_pin_[(cond) ? 1 : -1]
+#endif
+
+#ifdef __cplusplus
+#define DSB_EXTERN_C extern "C"
+#else
+#define DSB_EXTERN_C
+#endif
+
+/*
+ * Defines the plugin's one exported function, returning &vt (the static
+ * const struct dsb_source_plugin whose .abi is DSB_PLUGIN_HEADER):
+ *
+ *     static const struct dsb_source_plugin myplug = {...};
+ *     DSB_PLUGIN_DEFINE(myplug);
+ */
+#define DSB_PLUGIN_DEFINE(vt)                                                  \
+    DSB_EXTERN_C DSB_PLUGIN_EXPORT const struct dsb_source_plugin              \
+        *dsb_plugin_entry(void);                                               \
+    DSB_EXTERN_C DSB_PLUGIN_EXPORT const struct dsb_source_plugin              \
+        *dsb_plugin_entry(void)                                                \
+    {                                                                          \
+        return &(vt);                                                          \
+    }                                                                          \
+    DSB_ABI_PIN(sizeof(vt) >= DSB_PLUGIN_SIZE_1_0,                             \
+                "DSB_PLUGIN_DEFINE takes the vtable itself")
 
 /* --------------------------------------------------------------- errors */
 
@@ -374,7 +463,7 @@ struct dsb_host {
     json_t *(*aws_s3a_conf)(const struct dsb_host *h, const char *endpoint_url,
                             const char *region);
 
-    /* ABI 1.1+ slots go here. */
+    /* ABI 1.2+ slots go here (1.1 added none). */
 };
 
 #define DSB_LOG(h, lvl, ...)                                                   \
@@ -460,7 +549,7 @@ struct dsb_read_target {
  * Every slot returns 0 on success, -1 with err set on failure.  `inst` is the
  * pointer open stored; `call` carries the arena and deadline.
  *
- * Ownership common to the query slots (check .. read_spec):
+ * Ownership common to the query slots (check .. read_spec_described):
  *   - Inputs (req and its strings, database/schema/table, target) are
  *     borrowed for the call; copy what you keep.
  *   - *out is NULL on entry.  On success set it to a new JSON reference (one
@@ -538,11 +627,84 @@ struct dsb_source_plugin {
                      const struct dsb_read_target *target, json_t **out,
                      struct dsb_error *err);
 
-    /* ABI 1.1+ slots go here. */
+    /* ABI 1.1+ */
+
+    /*
+     * read_spec for a table the broker has already described, so the
+     * plugin need not describe it a second time.  `described` is the TABLE
+     * object this plugin's describe_table returned for the same database,
+     * schema and table, extra keys included (a listing's item is never
+     * passed), taken from the broker's metadata cache: it may be as old as
+     * the source's cache TTL, and the broker's read spec goes stale no later
+     * than it.  Never NULL: without a description the broker calls
+     * read_spec.  It is borrowed for the call and must not be modified;
+     * parts of it may be put into *out by new reference (json_incref, "O"
+     * in json_pack).  Names, target, *out and errors as read_spec, and the
+     * result must be the one read_spec gives for that description.  A
+     * plugin that finds keys it needs missing from `described` may
+     * describe the table itself.  Optional: NULL means the broker always
+     * calls read_spec.
+     */
+    int (*read_spec_described)(void *inst, struct dsb_call *call,
+                               const char *database, const char *schema,
+                               const char *table, const json_t *described,
+                               const struct dsb_read_target *target,
+                               json_t **out, struct dsb_error *err);
+
+    /* ABI 1.2+ slots go here. */
 };
 
 /* The entry function's type. */
 typedef const struct dsb_source_plugin *(*dsb_plugin_entry_fn)(void);
+
+/* ------------------------------------------------------------ ABI pins */
+
+/*
+ * What ABI 1.0 means, and where each later minor's block starts, checked
+ * wherever this header is compiled (the broker and every plugin), in units
+ * of a pointer's size (DSB_P_) so that it holds for each build tag (ptr4,
+ * ptr8).  Appending a 1.N slot changes none of it; a struct edited in
+ * place, or a plugin built with packing or alignment flags that change the
+ * layout, fails here.  Never edit a pin: a layout change is a new major.
+ * A new minor adds its own pin.
+ */
+#define DSB_P_ sizeof(void *)
+DSB_ABI_PIN(sizeof(struct dsb_abi_header) == 16 + DSB_P_ &&
+                offsetof(struct dsb_abi_header, build_tag) == 16,
+            "struct dsb_abi_header is frozen");
+DSB_ABI_PIN(DSB_PLUGIN_SIZE_1_0 == 16 + 16 * DSB_P_ &&
+                offsetof(struct dsb_source_plugin, name) == 16 + DSB_P_ &&
+                offsetof(struct dsb_source_plugin, flags) == 16 + 6 * DSB_P_ &&
+                offsetof(struct dsb_source_plugin, open) == 16 + 8 * DSB_P_,
+            "the ABI 1.0 part of struct dsb_source_plugin is frozen");
+DSB_ABI_PIN(offsetof(struct dsb_source_plugin, read_spec_described) ==
+                DSB_PLUGIN_SIZE_1_0 &&
+                DSB_PLUGIN_SIZE_1_1 == 16 + 17 * DSB_P_,
+            "the ABI 1.1 block starts where ABI 1.0 ended");
+DSB_ABI_PIN(DSB_HOST_SIZE_1_0 == 8 + 14 * DSB_P_ &&
+                offsetof(struct dsb_host, log) == 8,
+            "the ABI 1.0 part of struct dsb_host is frozen");
+DSB_ABI_PIN(sizeof(struct dsb_error) == 2120 &&
+                offsetof(struct dsb_error, message) == 72 &&
+                offsetof(struct dsb_error, hint) == 1608,
+            "struct dsb_error is frozen");
+DSB_ABI_PIN(sizeof(struct dsb_option) == 24 + 5 * DSB_P_ &&
+                offsetof(struct dsb_option, min) == 8 + 2 * DSB_P_,
+            "struct dsb_option is frozen");
+DSB_ABI_PIN(sizeof(struct dsb_kv) == 2 * DSB_P_, "struct dsb_kv is frozen");
+DSB_ABI_PIN(sizeof(struct dsb_aws_request) == 12 * DSB_P_ &&
+                offsetof(struct dsb_aws_request, timeout_ms) == 11 * DSB_P_,
+            "struct dsb_aws_request is frozen");
+DSB_ABI_PIN(sizeof(struct dsb_aws_response) == 256 + 3 * DSB_P_ &&
+                offsetof(struct dsb_aws_response, request_id) == 3 * DSB_P_,
+            "struct dsb_aws_response is frozen");
+DSB_ABI_PIN(sizeof(struct dsb_source_info) == 5 * DSB_P_,
+            "struct dsb_source_info is frozen");
+DSB_ABI_PIN(sizeof(struct dsb_list_request) == 5 * DSB_P_,
+            "struct dsb_list_request is frozen");
+DSB_ABI_PIN(sizeof(struct dsb_read_target) == 3 * DSB_P_ &&
+                offsetof(struct dsb_read_target, caps) == 2 * DSB_P_,
+            "struct dsb_read_target is frozen");
 
 #ifdef __cplusplus
 }

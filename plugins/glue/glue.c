@@ -232,7 +232,7 @@ static int glue_describe(void *inst, struct dsb_call *call, const char *db,
     if (glue_where(inst, db, schema, err) < 0 ||
         glue_table(inst, db, table, &t, err) < 0)
         return -1;
-    *out = glue_table_json(t);
+    *out = glue_describe_json(t);
     json_decref(t);
     return 0;
 }
@@ -254,6 +254,21 @@ static int glue_read_spec(void *inst, struct dsb_call *call, const char *db,
     return rc;
 }
 
+/* No GetTable: the broker's description (glue_describe_json's) is enough. */
+static int glue_read_spec_from(void *inst, struct dsb_call *call,
+                               const char *db, const char *schema,
+                               const char *table, const json_t *described,
+                               const struct dsb_read_target *target,
+                               json_t **out, struct dsb_error *err)
+{
+    if (!glue_describes_enough(described))
+        return glue_read_spec(inst, call, db, schema, table, target, out,
+                              err);
+    if (glue_where(inst, db, schema, err) < 0)
+        return -1;
+    return glue_read_spec_described(inst, db, described, target, out, err);
+}
+
 static const struct dsb_source_plugin glue_plugin = {
     .abi = DSB_PLUGIN_HEADER,
     .name = "glue",
@@ -270,10 +285,7 @@ static const struct dsb_source_plugin glue_plugin = {
     .list_tables = glue_list_tables,
     .describe_table = glue_describe,
     .read_spec = glue_read_spec,
+    .read_spec_described = glue_read_spec_from,
 };
 
-DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void);
-DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void)
-{
-    return &glue_plugin;
-}
+DSB_PLUGIN_DEFINE(glue_plugin);

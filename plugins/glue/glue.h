@@ -59,12 +59,25 @@ char *glue_spark_type(const char *hive);
 /* The reader format of a Glue table: "csv", "parquet", "orc", "json",
  * "avro", "iceberg", "delta", "hudi", "view" or "unknown". */
 const char *glue_format(const json_t *table);
-/* TABLE (plugin.h) for a Glue Table object, a new reference. */
+/* TABLE (plugin.h) for a Glue Table object, a new reference: a listing's
+ * item. */
 json_t *glue_table_json(const json_t *table);
+/* describe_table's TABLE: glue_table_json plus, for a csv table,
+ * "csv_options" (Spark's reader options from the SerDe), so that a read
+ * spec needs nothing else.  A new reference; NULL when the table has no
+ * name or memory ran out. */
+json_t *glue_describe_json(const json_t *table);
+/* 1 when TABLE tj (borrowed) holds what glue_read_spec_described needs. */
+int glue_describes_enough(const json_t *tj);
 /* A read spec for table of db on target (see docs/sources/glue.md). */
 int glue_read_spec_json(const struct glue_inst *g, const char *db,
                         const json_t *table,
                         const struct dsb_read_target *target, json_t **out,
                         struct dsb_error *err);
+/* The same from glue_describe_json's TABLE (borrowed, not modified). */
+int glue_read_spec_described(const struct glue_inst *g, const char *db,
+                             const json_t *tj,
+                             const struct dsb_read_target *target,
+                             json_t **out, struct dsb_error *err);
 
 #endif

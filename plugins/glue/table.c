@@ -243,6 +243,7 @@ static const char *glue_not_by_path(const json_t *tj, const char *fmt)
     return NULL;
 }
 
+/* Spark's csv reader options for a Glue csv table, from its SerDe. */
 static void glue_csv_options(const json_t *t, json_t *opts)
 {
     const json_t *sd = json_object_get(t, "StorageDescriptor");
@@ -293,11 +294,22 @@ static int glue_path(const struct glue_inst *g, const json_t *tj,
     return 0;
 }
 
-static int glue_path_read(const struct glue_inst *g, const json_t *t,
-                          const json_t *tj, unsigned caps, json_t *spec,
-                          struct dsb_error *err)
+/* 1 when a column of TABLE tj comes from the Glue table's PartitionKeys. */
+static int glue_partitioned(const json_t *tj)
 {
-    const char *fmt = glue_format(t), *why = glue_not_by_path(tj, fmt);
+    size_t i;
+    const json_t *c;
+
+    json_array_foreach(json_object_get(tj, "columns"), i, c)
+        if (json_is_true(json_object_get(c, "partition_key")))
+            return 1;
+    return 0;
+}
+
+static int glue_path_read(const struct glue_inst *g, const json_t *tj,
+                          unsigned caps, json_t *spec, struct dsb_error *err)
+{
+    const char *fmt = glue_str(tj, "format"), *why = glue_not_by_path(tj, fmt);
     json_t *notes = json_object_get(spec, "notes");
 
     if (why)
@@ -307,13 +319,14 @@ static int glue_path_read(const struct glue_inst *g, const json_t *t,
         return -1;
     json_object_set_new(spec, "format", json_string(fmt));
     if (!strcmp(fmt, "csv"))
-        glue_csv_options(t, json_object_get(spec, "options"));
+        json_object_update(json_object_get(spec, "options"),
+                           json_object_get(tj, "csv_options"));
     json_object_set_new(spec, "schema_ddl", glue_ddl(json_object_get(tj,
                                                      "columns")));
     json_array_append_new(notes, json_sprintf("read by path as %s with the "
                           "explicit schema given; the catalog is not used",
                           fmt));
-    if (json_array_size(json_object_get(t, "PartitionKeys")))
+    if (glue_partitioned(tj))
         json_array_append_new(notes, json_string("partition columns come "
                               "from key=value folders under the location"));
     if (!strcmp(fmt, "avro"))
@@ -322,20 +335,39 @@ static int glue_path_read(const struct glue_inst *g, const json_t *t,
     return 0;
 }
 
-int glue_read_spec_json(const struct glue_inst *g, const char *db,
-                        const json_t *t, const struct dsb_read_target *target,
-                        json_t **out, struct dsb_error *err)
+json_t *glue_describe_json(const json_t *t)
 {
-    json_t *tj = NULL, *spec = NULL;
-    char *qn = NULL;
+    json_t *tj = glue_table_json(t), *opts;
+
+    if (!tj || strcmp(glue_format(t), "csv"))
+        return tj;
+    opts = json_object();
+    glue_csv_options(t, opts);
+    json_object_set_new(tj, "csv_options", opts);
+    return tj;
+}
+
+int glue_describes_enough(const json_t *tj)
+{
+    const char *fmt = glue_str(tj, "format");
+
+    return glue_str(tj, "name") && fmt &&
+           json_is_array(json_object_get(tj, "columns")) &&
+           json_is_string(json_object_get(tj, "kind")) &&
+           (strcmp(fmt, "csv") || json_is_object(json_object_get(tj,
+                                                 "csv_options")));
+}
+
+int glue_read_spec_described(const struct glue_inst *g, const char *db,
+                             const json_t *tj,
+                             const struct dsb_read_target *target,
+                             json_t **out, struct dsb_error *err)
+{
+    json_t *spec = NULL;
+    char *qn = glue_quoted(db, glue_str(tj, "name"));
     unsigned caps = target ? target->caps : DSB_EXEC_GLUE_CATALOG;
 
-    if (!glue_str(t, "Name"))
-        return dsb_error_set(err, DSB_E_UPSTREAM, "Glue sent a table "
-                             "without a name");
-    tj = glue_table_json(t);
-    qn = glue_quoted(db, glue_str(t, "Name"));
-    if (tj && qn)
+    if (qn)
         spec = json_pack("{s:s, s:s, s:n, s:{}, s:{}, s:O, s:[], s:O, s:O, "
                          "s:{s:[], s:{}}, s:[], s:O}", "qualified_name", qn,
                          "format", "table", "path", "options", "secret_options",
@@ -344,21 +376,32 @@ int glue_read_spec_json(const struct glue_inst *g, const char *db,
                          "size_bytes", json_object_get(tj, "size_bytes"),
                          "spark_submit", "jars", "conf", "notes", "kind",
                          json_object_get(tj, "kind"));
-    if (!spec) {
-        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
-        goto fail;
-    }
+    free(qn);
+    if (!spec)
+        return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
     if (caps & DSB_EXEC_GLUE_CATALOG)
         glue_catalog_read(spec, tj);
-    else if (glue_path_read(g, t, tj, caps, spec, err) < 0)
-        goto fail;
-    json_decref(tj);
-    free(qn);
+    else if (glue_path_read(g, tj, caps, spec, err) < 0) {
+        json_decref(spec);
+        return -1;
+    }
     *out = spec;
     return 0;
-fail:
+}
+
+int glue_read_spec_json(const struct glue_inst *g, const char *db,
+                        const json_t *t, const struct dsb_read_target *target,
+                        json_t **out, struct dsb_error *err)
+{
+    json_t *tj;
+    int rc;
+
+    if (!glue_str(t, "Name"))
+        return dsb_error_set(err, DSB_E_UPSTREAM, "Glue sent a table "
+                             "without a name");
+    if (!(tj = glue_describe_json(t)))
+        return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    rc = glue_read_spec_described(g, db, tj, target, out, err);
     json_decref(tj);
-    json_decref(spec);
-    free(qn);
-    return -1;
+    return rc;
 }

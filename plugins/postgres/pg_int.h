@@ -143,6 +143,15 @@ int pg_read_spec(struct pg_source *s, struct dsb_call *call,
                  const char *database, const char *schema, const char *table,
                  const struct dsb_read_target *target, json_t **out,
                  struct dsb_error *err);
+/* pg_read_spec from pg_describe's TABLE (borrowed, not modified): no
+ * catalog query for the table; the partition bounds are still queried.
+ * Describes the table itself when `described` lacks qualified_name or
+ * readable. */
+int pg_read_spec_described(struct pg_source *s, struct dsb_call *call,
+                           const char *database, const char *schema,
+                           const char *table, const json_t *described,
+                           const struct dsb_read_target *target, json_t **out,
+                           struct dsb_error *err);
 /* "id" -> "\"id\"" with embedded quotes doubled; malloc'd. */
 char *pg_quote_ident(const char *name);
 

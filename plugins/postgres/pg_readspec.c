@@ -529,25 +529,23 @@ static json_t *pg_spec_build(const struct pg_source *s,
         "conf", "notes", pg_notes(t, h), "network", s->info->network);
 }
 
-int pg_read_spec(struct pg_source *s, struct dsb_call *call,
-                 const char *database, const char *schema, const char *table,
-                 const struct dsb_read_target *target, json_t **out,
-                 struct dsb_error *err)
+/* The read spec of the table pg_describe described as t.  JDBC reads the
+ * same way on every executor, so the target plays no part. */
+static int pg_spec_of(struct pg_source *s, struct dsb_call *call,
+                      const char *database, const char *schema,
+                      const char *table, const json_t *t, json_t **out,
+                      struct dsb_error *err)
 {
-    json_t *t = NULL;
     struct pg_login l = {0};
     struct pg_hint h;
     int rc = -1;
 
-    (void)target; /* JDBC reads the same way on every executor */
-    if (pg_describe(s, call, database, schema, table, &t, err) < 0)
-        return -1;
     if (!json_is_true(json_object_get(t, "readable"))) {
         dsb_error_set(err, DSB_E_PERMISSION, "permission denied for table %s",
                       json_string_value(json_object_get(t, "qualified_name")));
         snprintf(err->upstream, sizeof(err->upstream), "42501");
         dsb_error_hint(err, "GRANT SELECT on the table to the source's role");
-        goto fail;
+        return -1;
     }
     if (pg_hints(s, call, database, schema, table, t, &h, err) < 0 ||
         pg_login_get(s, &l, err) < 0)
@@ -556,6 +554,40 @@ int pg_read_spec(struct pg_source *s, struct dsb_call *call,
     rc = *out ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
 fail:
     pg_login_free(s, &l);
+    return rc;
+}
+
+int pg_read_spec(struct pg_source *s, struct dsb_call *call,
+                 const char *database, const char *schema, const char *table,
+                 const struct dsb_read_target *target, json_t **out,
+                 struct dsb_error *err)
+{
+    json_t *t = NULL;
+    int rc;
+
+    (void)target;
+    if (pg_describe(s, call, database, schema, table, &t, err) < 0)
+        return -1;
+    rc = pg_spec_of(s, call, database, schema, table, t, out, err);
     json_decref(t);
     return rc;
+}
+
+/* The keys of pg_describe's TABLE a read spec needs beyond plugin.h's. */
+static int pg_described_enough(const json_t *t)
+{
+    return json_is_string(json_object_get(t, "qualified_name")) &&
+           json_is_boolean(json_object_get(t, "readable"));
+}
+
+int pg_read_spec_described(struct pg_source *s, struct dsb_call *call,
+                           const char *database, const char *schema,
+                           const char *table, const json_t *described,
+                           const struct dsb_read_target *target, json_t **out,
+                           struct dsb_error *err)
+{
+    if (!pg_described_enough(described))
+        return pg_read_spec(s, call, database, schema, table, target, out,
+                            err);
+    return pg_spec_of(s, call, database, schema, table, described, out, err);
 }

@@ -110,6 +110,17 @@ static int pg_slot_read_spec(void *inst, struct dsb_call *call,
     return pg_read_spec(inst, call, database, schema, table, target, out, err);
 }
 
+static int pg_slot_read_spec_described(void *inst, struct dsb_call *call,
+                                       const char *database,
+                                       const char *schema, const char *table,
+                                       const json_t *described,
+                                       const struct dsb_read_target *target,
+                                       json_t **out, struct dsb_error *err)
+{
+    return pg_read_spec_described(inst, call, database, schema, table,
+                                  described, target, out, err);
+}
+
 static const struct dsb_source_plugin pg_plugin = {
     .abi = DSB_PLUGIN_HEADER,
     .name = "postgres",
@@ -127,11 +138,8 @@ static const struct dsb_source_plugin pg_plugin = {
     .list_tables = pg_slot_tables,
     .describe_table = pg_slot_describe,
     .read_spec = pg_slot_read_spec,
+    .read_spec_described = pg_slot_read_spec_described,
 };
 
 /* The plugin's one exported symbol. */
-DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void);
-DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void)
-{
-    return &pg_plugin;
-}
+DSB_PLUGIN_DEFINE(pg_plugin);

@@ -340,8 +340,28 @@ static void s3csv_table_notes(const struct s3csv_table *t, json_t *notes)
                               "splittable: Spark reads each with one task"));
 }
 
+/* Spark's csv reader options for a table sampled as f. */
+static json_t *s3csv_reader_options(const struct s3csv_inst *g,
+                                    const struct s3csv_found *f)
+{
+    char d[2] = {(char)g->dialect.delim, 0}, q[2] = {(char)g->dialect.quote, 0};
+    char e[2] = {(char)g->dialect.escape, 0};
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "header", "true",
+                          "delimiter", d, "quote", q, "escape", e, "encoding",
+                          g->dialect.latin1 ? "ISO-8859-1" : "UTF-8");
+
+    if (f->multiline)
+        json_object_set_new(o, "multiLine", json_string("true"));
+    if (f->folder)
+        json_object_set_new(o, "pathGlobFilter", json_string(
+            f->gz && f->plain ? "*.{csv,csv.gz,CSV,CSV.GZ}"
+            : f->gz ? "*.{csv.gz,CSV.GZ}" : "*.{csv,CSV}"));
+    return o;
+}
+
 /* TABLE (plugin.h) for t, with extra keys location, format, compression,
- * parts and notes. */
+ * parts and notes; when full (describe_table, not a listing), also
+ * csv_options and header_mismatch: all a read spec needs. */
 static json_t *s3csv_table_json(const struct s3csv_inst *g,
                                 const struct s3csv_root *root,
                                 const struct s3csv_table *t, int full,
@@ -368,6 +388,10 @@ static json_t *s3csv_table_json(const struct s3csv_inst *g,
                           "compression", t->gz ? "gzip" : NULL, "parts",
                           (json_int_t)t->n_parts, "notes", notes);
     free(loc);
+    if (o && full) {
+        json_object_set_new(o, "csv_options", s3csv_reader_options(g, f));
+        json_object_set_new(o, "header_mismatch", json_boolean(f->mismatch));
+    }
     return o;
 }
 
@@ -555,28 +579,9 @@ static int s3csv_target_path(const struct s3csv_inst *g,
     return 0;
 }
 
-static json_t *s3csv_reader_options(const struct s3csv_inst *g,
-                                    const struct s3csv_found *f)
+static int s3csv_unreadable(const json_t *t, struct dsb_error *err)
 {
-    char d[2] = {(char)g->dialect.delim, 0}, q[2] = {(char)g->dialect.quote, 0};
-    char e[2] = {(char)g->dialect.escape, 0};
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "header", "true",
-                          "delimiter", d, "quote", q, "escape", e, "encoding",
-                          g->dialect.latin1 ? "ISO-8859-1" : "UTF-8");
-
-    if (f->multiline)
-        json_object_set_new(o, "multiLine", json_string("true"));
-    if (f->folder)
-        json_object_set_new(o, "pathGlobFilter", json_string(
-            f->gz && f->plain ? "*.{csv,csv.gz,CSV,CSV.GZ}"
-            : f->gz ? "*.{csv.gz,CSV.GZ}" : "*.{csv,CSV}"));
-    return o;
-}
-
-static int s3csv_unreadable(const json_t *t, const struct s3csv_found *f,
-                            struct dsb_error *err)
-{
-    if (f->mismatch) {
+    if (json_is_true(json_object_get(t, "header_mismatch"))) {
         dsb_error_set(err, DSB_E_CONFLICT, "the part files of \"%s\" do not "
                       "share one header", json_string_value(json_object_get(
                       t, "name")));
@@ -593,25 +598,56 @@ static int s3csv_unreadable(const json_t *t, const struct s3csv_found *f,
     return 0;
 }
 
-static json_t *s3csv_spec_json(const struct s3csv_inst *g, const char *db,
-                               const char *schema, json_t *t,
-                               const struct s3csv_found *f)
+/* The read spec's JSON from t (borrowed: its notes are copied). */
+static json_t *s3csv_spec_json(const char *db, const char *schema,
+                               const json_t *t)
 {
-    json_t *notes = json_object_get(t, "notes");
+    json_t *notes = json_copy(json_object_get(t, "notes"));
 
     json_array_append_new(notes, json_string("read with the explicit schema "
                           "given (no inferSchema pass); the header line is "
                           "skipped, its names are not used"));
     return json_pack("{s:s++, s:s, s:n, s:o, s:{}, s:O, s:[], s:n, s:O, "
-                     "s:{s:[], s:{}}, s:O, s:o*, s:O}", "qualified_name", db,
+                     "s:{s:[], s:{}}, s:o, s:o*, s:O}", "qualified_name", db,
                      ".", schema, "format", "csv", "path", "options",
-                     s3csv_reader_options(g, f), "secret_options", "columns",
+                     json_deep_copy(json_object_get(t, "csv_options")),
+                     "secret_options", "columns",
                      json_object_get(t, "columns"), "primary_key",
                      "row_estimate", "size_bytes",
                      json_object_get(t, "size_bytes"), "spark_submit", "jars",
                      "conf", "notes", notes, "schema_ddl",
                      s3csv_ddl(json_object_get(t, "columns")), "kind",
                      json_object_get(t, "kind"));
+}
+
+/* The read spec of the table described by t (s3csv_find's, borrowed). */
+static int s3csv_spec_of(const struct s3csv_inst *g, const char *db,
+                         const char *schema, const char *table,
+                         const json_t *t, const struct dsb_read_target *target,
+                         json_t **out, struct dsb_error *err)
+{
+    const struct s3csv_root *root = s3csv_root_find(g, db, err);
+    json_t *spec = NULL;
+    char *qn = NULL;
+
+    if (!root || s3csv_unreadable(t, err) < 0)
+        return -1;
+    if (!(spec = s3csv_spec_json(db, schema, t)) ||
+        asprintf(&qn, "%s.%s.%s", db, schema, table) < 0) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        goto fail;
+    }
+    json_object_set_new(spec, "qualified_name", json_string(qn));
+    if (s3csv_target_path(g, root, json_string_value(json_object_get(t,
+                          "location")), target, spec, err) < 0)
+        goto fail;
+    free(qn);
+    *out = spec;
+    return 0;
+fail:
+    json_decref(spec);
+    free(qn);
+    return -1;
 }
 
 static int s3csv_read_spec(void *inst, struct dsb_call *call, const char *db,
@@ -621,31 +657,39 @@ static int s3csv_read_spec(void *inst, struct dsb_call *call, const char *db,
 {
     const struct s3csv_root *root;
     struct s3csv_found f;
-    json_t *t = NULL, *spec = NULL;
-    char *qn = NULL;
+    json_t *t = NULL;
+    int rc;
 
     (void)call;
-    if (s3csv_find(inst, db, schema, table, &root, &t, &f, err) < 0 ||
-        s3csv_unreadable(t, &f, err) < 0)
-        goto fail;
-    if (!(spec = s3csv_spec_json(inst, db, schema, t, &f)) ||
-        asprintf(&qn, "%s.%s.%s", db, schema, table) < 0) {
-        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
-        goto fail;
-    }
-    json_object_set_new(spec, "qualified_name", json_string(qn));
-    if (s3csv_target_path(inst, root, json_string_value(json_object_get(t,
-                          "location")), target, spec, err) < 0)
-        goto fail;
+    if (s3csv_find(inst, db, schema, table, &root, &t, &f, err) < 0)
+        return -1;
+    rc = s3csv_spec_of(inst, db, schema, table, t, target, out, err);
     json_decref(t);
-    free(qn);
-    *out = spec;
-    return 0;
-fail:
-    json_decref(t);
-    json_decref(spec);
-    free(qn);
-    return -1;
+    return rc;
+}
+
+/* The keys of describe_table's TABLE a read spec needs beyond plugin.h's. */
+static int s3csv_described_enough(const json_t *t)
+{
+    return json_is_object(json_object_get(t, "csv_options")) &&
+           json_is_boolean(json_object_get(t, "header_mismatch")) &&
+           json_is_string(json_object_get(t, "location")) &&
+           json_is_array(json_object_get(t, "notes"));
+}
+
+/* No sampling: the broker's description holds what sampling found. */
+static int s3csv_read_spec_described(void *inst, struct dsb_call *call,
+                                     const char *db, const char *schema,
+                                     const char *table,
+                                     const json_t *described,
+                                     const struct dsb_read_target *target,
+                                     json_t **out, struct dsb_error *err)
+{
+    if (!s3csv_described_enough(described))
+        return s3csv_read_spec(inst, call, db, schema, table, target, out,
+                               err);
+    return s3csv_spec_of(inst, db, schema, table, described, target, out,
+                         err);
 }
 
 static const struct dsb_source_plugin s3csv_plugin = {
@@ -663,10 +707,7 @@ static const struct dsb_source_plugin s3csv_plugin = {
     .list_tables = s3csv_list_tables,
     .describe_table = s3csv_describe,
     .read_spec = s3csv_read_spec,
+    .read_spec_described = s3csv_read_spec_described,
 };
 
-DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void);
-DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void)
-{
-    return &s3csv_plugin;
-}
+DSB_PLUGIN_DEFINE(s3csv_plugin);

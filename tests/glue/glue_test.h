@@ -21,6 +21,7 @@ static inline void gt_creds(void)
     unsetenv("AWS_ENDPOINT_URL_GLUE");
 }
 
+/* A read spec, checked through the ABI 1.1 slot too. */
 static inline json_t *gt_read_spec(const char *src, const char *db,
                                    const char *t, unsigned caps)
 {
@@ -28,6 +29,7 @@ static inline json_t *gt_read_spec(const char *src, const char *db,
                                  "emr-serverless" : "local-spark", caps};
     json_t *out;
 
+    t_same_read_spec(dsb_broker_source(b, src), db, "default", t, &tg);
     cr_assert_eq(dsb_source_read_spec(dsb_broker_source(b, src), db, "default",
                                       t, &tg, &out, &err), 0, "%s: %s",
                  err.message, err.hint);

@@ -184,6 +184,30 @@ Test(glue, read_spec_on_local_spark_reads_the_location)
     json_decref(s);
 }
 
+/* read_spec and the ABI 1.1 read_spec given the description agree on
+ * every table of dsbg_sales, through the catalog, by path and refused. */
+Test(glue, both_read_spec_paths_agree)
+{
+    const unsigned caps[] = {EMR, S3A, DSB_EXEC_S3_NATIVE,
+                             DSB_EXEC_LOCAL_FILES};
+    struct dsb_source *s = dsb_broker_source(b, "glue");
+    json_t *out = s3t_tables("glue", "dsbg_sales", "default"), *t;
+    const json_t *it;
+    size_t i;
+
+    json_array_foreach(json_object_get(out, "items"), i, it)
+        for (size_t j = 0; j < 4; j++) {
+            struct dsb_read_target tg = {"x", "local-spark", caps[j]};
+            t_same_read_spec(s, "dsbg_sales", "default", json_string_value(
+                             json_object_get(it, "name")), &tg);
+        }
+    json_decref(out);
+    /* a csv table's description carries its reader options */
+    t = s3t_describe("glue", "dsbg_sales", "default", "orders");
+    cr_assert_str_eq(gt_s(t, "csv_options", "delimiter"), ";");
+    json_decref(t);
+}
+
 /* The Spark context of dsbg_sales.TABLE on executor exec. */
 static json_t *context_of(const char *table, const char *exec)
 {

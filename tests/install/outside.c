@@ -66,8 +66,4 @@ static const struct dsb_source_plugin out_plugin = {
     .read_spec = out_read,
 };
 
-DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void);
-DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void)
-{
-    return &out_plugin;
-}
+DSB_PLUGIN_DEFINE(out_plugin);

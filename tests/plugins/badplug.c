@@ -78,7 +78,7 @@ static const struct dsb_source_plugin bad_plugin = {
     .abi = {DSB_PLUGIN_MAGIC, DSB_ABI_MAJOR + 1, 0,
             (uint32_t)sizeof(struct dsb_source_plugin), 0, DSB_BUILD_TAG},
 #elif defined(BAD_NEWER_MINOR)
-    .abi = {DSB_PLUGIN_MAGIC, DSB_ABI_MAJOR, DSB_ABI_MINOR + 3,
+    .abi = {DSB_PLUGIN_MAGIC, DSB_ABI_MAJOR, DSB_ABI_MINOR + 1,
             (uint32_t)sizeof(struct dsb_source_plugin), 0, DSB_BUILD_TAG},
 #elif defined(BAD_BAD_TAG)
     .abi = {DSB_PLUGIN_MAGIC, DSB_ABI_MAJOR, DSB_ABI_MINOR,
@@ -112,8 +112,4 @@ static const struct dsb_source_plugin bad_plugin = {
     .read_spec = bad_read,
 };
 
-DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void);
-DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void)
-{
-    return &bad_plugin;
-}
+DSB_PLUGIN_DEFINE(bad_plugin);

@@ -1,8 +1,10 @@
 /*
  * fixture.so: a source served from a JSON file, declaring one option of
  * every type.  Runtime tests load it through the real loader; it counts its
- * slot calls (reported by check) and logs its resolved secret on purpose so
- * tests can prove the broker redacts it.
+ * slot calls and the times it described a table (describe_table, and
+ * read_spec, which describes the table itself), both reported by check, and
+ * logs its resolved secret on purpose so tests can prove the broker
+ * redacts it.
  *
  * data_file: {"databases": {"DB": {"comment": "...", "schemas": {"S":
  *             {"tables": [TABLE, ...]}}}}}   (TABLE as in plugin.h)
@@ -16,6 +18,11 @@
  *
  * Built three times for the HTTP tests: FX_NAME names the plugin (the file
  * must match), FX_FLAT makes it a source without schemas (like Glue).
+ * Built once more, as fixture10.so, against the frozen ABI 1.0 header
+ * (tests/plugins/abi10): without the 1.1 slot, read_spec_described, which
+ * takes the broker's description instead of describing again.  FX_FOR_MINOR_0
+ * declares ABI 1.0 with today's header (DSB_PLUGIN_HEADER_FOR), and
+ * FX_BIG_MINOR_0 declares it by hand with today's larger struct size.
  */
 #ifndef FX_NAME
 #define FX_NAME "fixture"
@@ -67,6 +74,7 @@ struct fx {
     char *password_ref;
     long delay_ms;
     atomic_long calls;
+    atomic_long describes;
 };
 
 static void fx_delay(const struct fx *f)
@@ -142,7 +150,9 @@ static int fx_check(void *inst, struct dsb_call *call, json_t **out,
         DSB_INFO(f->host, "checking with password %s", pw);
         f->host->secret_free(f->host, pw);
     }
-    *out = json_pack("{s:b, s:I}", "ok", 1, "calls", (json_int_t)f->calls);
+    *out = json_pack("{s:b, s:I, s:I}", "ok", 1, "calls",
+                     (json_int_t)f->calls, "describes",
+                     (json_int_t)f->describes);
     return 0;
 }
 
@@ -307,6 +317,7 @@ static int fx_describe(void *inst, struct dsb_call *call, const char *db,
 
     (void)call;
     f->calls++;
+    f->describes++;
     fx_delay(f);
     t = fx_find(f, db, schema, table, err);
     if (!t)
@@ -316,11 +327,12 @@ static int fx_describe(void *inst, struct dsb_call *call, const char *db,
     return 0;
 }
 
-/* A read spec from the table's "read" member. */
-static int fx_custom_spec(const json_t *t, const struct dsb_read_target *target,
-                          json_t **out)
+/* A read spec from the table's "read" member (the fixture's own
+ * configuration, never part of a description); t is the description. */
+static int fx_custom_spec(const json_t *t, const json_t *read,
+                          const struct dsb_read_target *target, json_t **out)
 {
-    json_t *r = json_deep_copy(json_object_get(t, "read"));
+    json_t *r = json_deep_copy(read);
 
     if (!json_object_get(r, "options"))
         json_object_set_new(r, "options", json_object());
@@ -333,21 +345,16 @@ static int fx_custom_spec(const json_t *t, const struct dsb_read_target *target,
     return 0;
 }
 
-static int fx_read_spec(void *inst, struct dsb_call *call, const char *db,
-                        const char *schema, const char *table,
-                        const struct dsb_read_target *target, json_t **out,
-                        struct dsb_error *err)
+/* The read spec of the table described by t; raw is its catalog entry. */
+static int fx_spec(struct fx *f, struct dsb_call *call, const char *db,
+                   const char *schema, const char *table, const json_t *t,
+                   const json_t *raw, const struct dsb_read_target *target,
+                   json_t **out)
 {
-    struct fx *f = inst;
-    const json_t *t;
     char *path;
 
-    f->calls++;
-    t = fx_find(f, db, schema, table, err);
-    if (!t)
-        return -1;
-    if (json_object_get(t, "read"))
-        return fx_custom_spec(t, target, out);
+    if (json_object_get(raw, "read"))
+        return fx_custom_spec(t, json_object_get(raw, "read"), target, out);
     path = f->host->arena_alloc(call, strlen(db) + strlen(schema) +
                                 strlen(table) + 16);
     sprintf(path, "/data/%s/%s/%s.csv", db, schema, table);
@@ -362,8 +369,57 @@ static int fx_read_spec(void *inst, struct dsb_call *call, const char *db,
     return 0;
 }
 
+/* Describes the table itself, as a 1.0 plugin must. */
+static int fx_read_spec(void *inst, struct dsb_call *call, const char *db,
+                        const char *schema, const char *table,
+                        const struct dsb_read_target *target, json_t **out,
+                        struct dsb_error *err)
+{
+    struct fx *f = inst;
+    const json_t *t;
+
+    f->calls++;
+    f->describes++;
+    t = fx_find(f, db, schema, table, err);
+    if (!t)
+        return -1;
+    return fx_spec(f, call, db, schema, table, t, t, target, out);
+}
+
+#if DSB_ABI_MINOR >= 1
+/* Takes the broker's description: no describe.  The catalog entry is
+ * looked up for its "read" configuration only. */
+static int fx_read_spec_described(void *inst, struct dsb_call *call,
+                                  const char *db, const char *schema,
+                                  const char *table, const json_t *described,
+                                  const struct dsb_read_target *target,
+                                  json_t **out, struct dsb_error *err)
+{
+    struct fx *f = inst;
+    const char *name = json_string_value(json_object_get(described, "name"));
+    const json_t *raw;
+
+    f->calls++;
+    if (!name || strcmp(name, table) != 0)
+        return dsb_error_set(err, DSB_E_INTERNAL, "the broker described "
+                             "\"%s\" for a read spec of \"%s\"",
+                             name ? name : "(nothing)", table);
+    raw = fx_find(f, db, schema, table, err);
+    if (!raw)
+        return -1;
+    return fx_spec(f, call, db, schema, table, described, raw, target, out);
+}
+#endif
+
 static const struct dsb_source_plugin fx_plugin = {
+#if defined(FX_FOR_MINOR_0)
+    .abi = DSB_PLUGIN_HEADER_FOR(0), /* its 1.1 slot must go unread */
+#elif defined(FX_BIG_MINOR_0) /* 1.0 by hand, with a 1.1-sized vtable */
+    .abi = {DSB_PLUGIN_MAGIC, DSB_ABI_MAJOR, 0,
+            (uint32_t)sizeof(struct dsb_source_plugin), 0, DSB_BUILD_TAG},
+#else
     .abi = DSB_PLUGIN_HEADER,
+#endif
     .name = FX_NAME,
     .version = "1.0.0",
     .description = "test source served from a JSON file",
@@ -381,10 +437,17 @@ static const struct dsb_source_plugin fx_plugin = {
     .list_tables = fx_list,
     .describe_table = fx_describe,
     .read_spec = fx_read_spec,
+#if DSB_ABI_MINOR >= 1
+    .read_spec_described = fx_read_spec_described,
+#endif
 };
 
+#ifdef DSB_PLUGIN_DEFINE
+DSB_PLUGIN_DEFINE(fx_plugin);
+#else /* the frozen 1.0 header has no DSB_PLUGIN_DEFINE */
 DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void);
 DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void)
 {
     return &fx_plugin;
 }
+#endif

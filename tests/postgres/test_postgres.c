@@ -17,6 +17,7 @@
 
 #include "util.h"
 #include "pg_support.h"
+#include "read_spec_paths.h"
 
 static struct dsb_broker *B;
 static struct dsb_source *S;
@@ -71,13 +72,14 @@ static long own_backends(PGconn *su, const char *suffix, const char *db)
     return pg_t_count(su, sql);
 }
 
-
+/* Every read spec below is also checked through the ABI 1.1 slot. */
 static json_t *read_spec_of(struct dsb_source *src, const char *db,
                             const char *schema, const char *table)
 {
     struct dsb_read_target t = {"local", "local-spark", DSB_EXEC_LOCAL_FILES};
     json_t *out = NULL;
 
+    t_same_read_spec(src, db, schema, table, &t);
     cr_assert_eq(dsb_source_read_spec(src, db, schema, table, &t, &out, &E),
                  0, "read_spec %s.%s: %s", schema, table, E.message);
     return out;
@@ -96,6 +98,7 @@ static void read_spec_fails(struct dsb_source *src, const char *schema,
     struct dsb_read_target t = {"local", "local-spark", DSB_EXEC_LOCAL_FILES};
     json_t *out = NULL;
 
+    t_same_read_spec(src, "dsb", schema, table, &t);
     cr_assert_eq(dsb_source_read_spec(src, "dsb", schema, table, &t, &out,
                                       &E), -1, "read_spec %s.%s succeeded",
                  schema, table);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "read_spec_paths.h"
 #include "support.h"
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -360,3 +360,36 @@ Test(s3csv_local, sample_data_through_a_relative_root)
     free(top);
     free(src);
 }
+
+/* Every table of every schema: read_spec and the ABI 1.1 read_spec given
+ * the table's description agree, per executor (folders, gzip, CRLF, BOM,
+ * mismatched parts and empty files included). */
+Test(s3csv_local, both_read_spec_paths_agree)
+{
+    static const char *const schemas[] = {"default", "quirks", "sales"};
+    const struct dsb_read_target *targets[] = {&local_t, &emr_t};
+    struct dsb_source *s = dsb_broker_source(b, "csv");
+    json_t *t;
+
+    for (size_t i = 0; i < 3; i++) {
+        json_t *out = s3t_tables("csv", "comma", schemas[i]);
+        const json_t *it;
+        size_t k;
+        json_array_foreach(json_object_get(out, "items"), k, it)
+            for (size_t j = 0; j < 2; j++)
+                t_same_read_spec(s, "comma", schemas[i], json_string_value(
+                                 json_object_get(it, "name")), targets[j]);
+        json_decref(out);
+    }
+    t_same_read_spec(dsb_broker_source(b, "semi"), "semi", "eu", "prices",
+                     &local_t);
+    /* what the read spec needs is in the description, not in a listing */
+    t = s3t_describe("csv", "comma", "quirks", "bad_parts");
+    cr_assert(json_is_true(json_object_get(t, "header_mismatch")));
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(t,
+                     "csv_options"), "delimiter")), ",");
+    json_decref(t);
+    t = s3t_tables("csv", "comma", "quirks");
+    cr_assert_null(json_object_get(s3t_item(t, "bad_parts"), "csv_options"));
+    json_decref(t);
+}

@@ -232,6 +232,25 @@ Test(s3csv_s3, read_specs_per_executor)
     cr_assert(strstr(err.hint, "s3a: true"), "%s", err.hint);
 }
 
+/* read_spec and the ABI 1.1 read_spec given the description agree on S3
+ * roots too (s3:// or s3a:// paths, the s3a confs, the refusal). */
+Test(s3csv_s3, both_read_spec_paths_agree)
+{
+    static const char *const tables[][2] = {{"sales", "orders"},
+                                            {"sales", "customers"},
+                                            {"quirks", "crlf"},
+                                            {"quirks", "bad_parts"}};
+    const struct dsb_read_target targets[] = {
+        {"standard", "emr-serverless", DSB_EXEC_S3_NATIVE},
+        {"local", "local-spark", DSB_EXEC_S3A | DSB_EXEC_LOCAL_FILES},
+        {"local", "local-spark", DSB_EXEC_LOCAL_FILES}};
+
+    for (size_t i = 0; i < sizeof(tables) / sizeof(*tables); i++)
+        for (size_t j = 0; j < 3; j++)
+            t_same_read_spec(dsb_broker_source(b, "s3"), "dsb-s3csv_data_v1",
+                             tables[i][0], tables[i][1], &targets[j]);
+}
+
 Test(s3csv_s3, a_missing_bucket_is_not_found)
 {
     struct dsb_list_request r = {"dsb-no-such-bucket_x", NULL, NULL, 0, NULL};

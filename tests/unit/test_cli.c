@@ -28,7 +28,7 @@ Test(cli, help_and_version)
     t_run_free(&r);
     r = t_cli("-V", NULL);
     cr_assert_eq(r.rc, 0);
-    cr_assert(strstr(r.out, "plugin ABI 1.0"), "%s", r.out);
+    cr_assert(strstr(r.out, "plugin ABI 1.1"), "%s", r.out);
     t_run_free(&r);
 }
 
@@ -58,13 +58,13 @@ Test(cli, long_version_names_the_abi_and_build_tag)
 
     cr_assert_eq(r.rc, 0, "%s", r.err);
     cr_assert(strncmp(r.out, "dsbroker ", 9) == 0, "%s", r.out);
-    cr_assert(strstr(r.out, "(plugin ABI 1.0, " DSB_BUILD_TAG ")\n"), "%s",
+    cr_assert(strstr(r.out, "(plugin ABI 1.1, " DSB_BUILD_TAG ")\n"), "%s",
               r.out);
     cr_assert_str_eq(r.err, "");
     t_run_free(&r);
     r = t_cli("sources", "--version", NULL);
     cr_assert_eq(r.rc, 0, "%s", r.err);
-    cr_assert(strstr(r.out, "plugin ABI 1.0"), "%s", r.out);
+    cr_assert(strstr(r.out, "plugin ABI 1.1"), "%s", r.out);
     t_run_free(&r);
 }
 

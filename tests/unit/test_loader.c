@@ -51,8 +51,9 @@ Test(loader, good_plugin_loads_and_is_copied)
     cr_assert_eq(dsb_plugin_load(path, &p, &err), 0, "%s", err.message);
     cr_assert_str_eq(p.name, "fixture");
     cr_assert_not_null(p.vt.read_spec);
+    cr_assert_not_null(p.vt.read_spec_described);
     desc = dsb_plugin_describe(&p, 1);
-    cr_assert_str_eq(json_string_value(json_object_get(desc, "abi")), "1.0");
+    cr_assert_str_eq(json_string_value(json_object_get(desc, "abi")), "1.1");
     cr_assert_not_null(json_object_get(json_object_get(json_object_get(desc,
                        "options"), "properties"), "data_file"));
     json_decref(desc);
@@ -61,19 +62,72 @@ Test(loader, good_plugin_loads_and_is_copied)
 
 Test(loader, wrong_major)
 {
-    refused("wrong_major", "broker ABI 1.0, plugin built for ABI 2.0");
+    refused("wrong_major", "broker ABI 1.1, plugin built for ABI 2.0");
     cr_assert(strstr(err.message, "rebuild the plugin"), "%s", err.message);
 }
 
+/* A newer minor is refused with the reason and both ways out. */
 Test(loader, newer_minor)
 {
-    refused("newer_minor", "plugin built for newer ABI 1.3");
+    refused("newer_minor", "broker ABI 1.1, plugin built for ABI 1.2 (a "
+            "newer minor may rely on slots and host services this broker "
+            "lacks: upgrade the broker, or build the plugin with "
+            "DSB_PLUGIN_HEADER_FOR(1))");
 }
 
 Test(loader, short_struct)
 {
     refused("short_struct", "vtable is");
-    cr_assert(strstr(err.message, "ABI 1.0 needs"), "%s", err.message);
+    cr_assert(strstr(err.message, "ABI 1.1 needs"), "%s", err.message);
+}
+
+static void load_abi(const char *name)
+{
+    char rel[256];
+    char *path;
+
+    snprintf(rel, sizeof(rel), "abi/%s.so", name);
+    path = t_path("DSB_TEST_PLUGIN_DIR", rel);
+    cr_assert_eq(dsb_plugin_load(path, &p, &err), 0, "%s: %s", name,
+                 err.message);
+    free(path);
+}
+
+static void abi_is(const char *want)
+{
+    json_t *desc = dsb_plugin_describe(&p, 0);
+
+    cr_assert_str_eq(json_string_value(json_object_get(desc, "abi")), want);
+    json_decref(desc);
+}
+
+/* A plugin compiled against the frozen 1.0 header (tests/plugins/abi10):
+ * accepted, its vtable read up to the 1.0 size, the 1.1 slot NULL. */
+Test(loader, abi_1_0_plugin_loads)
+{
+    load_abi("fixture10");
+    cr_assert_eq(p.vt.abi.abi_minor, 0);
+    cr_assert_eq(p.vt.abi.struct_size, DSB_PLUGIN_SIZE_1_0);
+    cr_assert_lt(DSB_PLUGIN_SIZE_1_0, sizeof(struct dsb_source_plugin));
+    cr_assert_not_null(p.vt.read_spec);
+    cr_assert_null(p.vt.read_spec_described);
+    abi_is("1.0");
+}
+
+/* Declaring 1.0 with today's header: the broker reads only 1.0's slots,
+ * though these vtables set the 1.1 one too, whether struct_size is 1.0's
+ * (DSB_PLUGIN_HEADER_FOR) or larger (any size from the minor's up). */
+Test(loader, declared_minor_bounds_the_slots_read)
+{
+    load_abi("fixture_for10");
+    cr_assert_eq(p.vt.abi.struct_size, DSB_PLUGIN_SIZE_1_0);
+    cr_assert_null(p.vt.read_spec_described);
+    abi_is("1.0");
+    dsb_plugin_unload(&p);
+    load_abi("fixture_big10");
+    cr_assert_eq(p.vt.abi.struct_size, sizeof(struct dsb_source_plugin));
+    cr_assert_null(p.vt.read_spec_described);
+    abi_is("1.0");
 }
 
 Test(loader, bad_build_tag)

@@ -1,0 +1,557 @@
+/*
+ * FROZEN: include/dsbroker/plugin.h as it was at ABI 1.0 (commit 21d80f7),
+ * kept byte for byte below this comment.  tests/plugins/fixture.c is built
+ * against it as fixture10.so to prove that a plugin compiled in the 1.0
+ * days keeps loading and working.  Never edit it: change the real header.
+ */
+/*
+ * dsbroker source plugin ABI — the one header a plugin includes.
+ *
+ * A plugin is a shared object that exports exactly one function:
+ *
+ *     DSB_PLUGIN_EXPORT const struct dsb_source_plugin *dsb_plugin_entry(void);
+ *
+ * It returns a pointer to a static, constant vtable whose first member is a
+ * struct dsb_abi_header filled by DSB_PLUGIN_HEADER.  The broker checks the
+ * file's permissions before dlopen (which runs the file's ELF constructors:
+ * keep a plugin free of them), then calls the entry function and checks that
+ * header (magic, ABI major, ABI minor, struct size, build tag) before any
+ * slot, refusing an incompatible plugin with the reason.
+ *
+ * Growth rules (append-only):
+ *   - Within one ABI major, structs only grow at the end.  New slots go into a
+ *     block commented with the minor that added them, e.g. "ABI 1.1+".
+ *   - The broker copies a plugin's struct into a zeroed struct of its own size,
+ *     so a slot an older plugin does not know is NULL, and NULL always means
+ *     "not supported" for optional slots.
+ *   - A plugin built for a newer minor than the broker is refused; an older
+ *     one is accepted.  Any change that is not an append bumps the major.
+ *   - struct dsb_host (services the broker hands to plugins) follows the same
+ *     rules: check host->size before using a slot added after ABI 1.0.
+ *
+ * Ownership, for every slot below:
+ *   - Inputs are borrowed: valid for the duration of the call only.
+ *   - JSON outputs (json_t **out) are new references the broker takes over.
+ *   - Strings a plugin keeps beyond a call must be copied by the plugin.
+ *   - Memory from host->arena_alloc belongs to the call and is freed by the
+ *     broker when the call's request ends.
+ *   - Nothing is freed across the boundary by the other side, except where a
+ *     slot says so (secret values are released with host->secret_free).
+ *
+ * Threads: the broker may call slots of one instance from several threads at
+ * once.  An instance must protect its own shared state (pools, caches).
+ */
+#ifndef DSBROKER_PLUGIN_H
+#define DSBROKER_PLUGIN_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ ABI */
+
+#define DSB_ABI_MAJOR 1
+#define DSB_ABI_MINOR 0
+#define DSB_PLUGIN_MAGIC 0x50425344u /* "DSBP" little-endian */
+
+#define DSB_STR_(x) #x
+#define DSB_STR(x) DSB_STR_(x)
+
+/*
+ * The build tag names what must match between broker and plugin beyond the
+ * ABI numbers: pointer width, byte order and the jansson major version whose
+ * json_t crosses the boundary.
+ */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define DSB_BUILD_ENDIAN "be"
+#else
+#define DSB_BUILD_ENDIAN "le"
+#endif
+#define DSB_BUILD_TAG                                                          \
+    "ptr" DSB_STR(__SIZEOF_POINTER__) "-" DSB_BUILD_ENDIAN                     \
+    "-jansson" DSB_STR(JANSSON_MAJOR_VERSION)
+
+#if defined(__GNUC__)
+#define DSB_PLUGIN_EXPORT __attribute__((visibility("default")))
+#define DSB_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define DSB_PLUGIN_EXPORT
+#define DSB_PRINTF(fmt, args)
+#endif
+
+/* Name of the one symbol every plugin exports. */
+#define DSB_PLUGIN_ENTRY_SYMBOL "dsb_plugin_entry"
+
+struct dsb_abi_header {
+    uint32_t magic;          /* DSB_PLUGIN_MAGIC */
+    uint16_t abi_major;      /* DSB_ABI_MAJOR the plugin was built with */
+    uint16_t abi_minor;      /* DSB_ABI_MINOR the plugin was built with */
+    uint32_t struct_size;    /* sizeof(struct dsb_source_plugin) at build */
+    uint32_t reserved;       /* zero */
+    const char *build_tag;   /* DSB_BUILD_TAG at build */
+};
+
+/* Fills the header; use as the first initialiser of a dsb_source_plugin. */
+#define DSB_PLUGIN_HEADER                                                      \
+    {                                                                          \
+        DSB_PLUGIN_MAGIC, DSB_ABI_MAJOR, DSB_ABI_MINOR,                        \
+            (uint32_t)sizeof(struct dsb_source_plugin), 0, DSB_BUILD_TAG       \
+    }
+
+/* --------------------------------------------------------------- errors */
+
+/*
+ * Error codes.  The broker maps each to an HTTP status (in parentheses) and a
+ * problem+json body carrying message, detail and hint.
+ */
+enum dsb_err_code {
+    DSB_OK = 0,
+    DSB_E_INVALID = 1,      /* caller gave a bad argument (400) */
+    DSB_E_NOT_FOUND = 2,    /* database, schema, table, secret missing (404) */
+    DSB_E_PERMISSION = 3,   /* the source refused access to an object (403) */
+    DSB_E_AUTH = 4,         /* the broker's credentials were refused (502) */
+    DSB_E_UNAVAILABLE = 5,  /* source unreachable, down, refusing (503) */
+    DSB_E_TIMEOUT = 6,      /* source did not answer in time (504) */
+    DSB_E_UPSTREAM = 7,     /* source answered with an error (502) */
+    DSB_E_THROTTLED = 8,    /* source asked us to slow down (429) */
+    DSB_E_CONFLICT = 9,     /* state conflict (409) */
+    DSB_E_UNSUPPORTED = 10, /* the plugin does not do this (501) */
+    DSB_E_CONFIG = 11,      /* the source's configuration is wrong (500) */
+    DSB_E_INTERNAL = 12,    /* a bug or resource exhaustion (500) */
+};
+
+/*
+ * An error value, in a buffer the caller owns.  Messages are lower-case, one
+ * line, and never contain a secret value or a function name.
+ *   message  what went wrong, e.g. "relation \"public.x\" does not exist"
+ *   detail   more context, e.g. the server's DETAIL line
+ *   hint     what to do about it
+ *   upstream the source's own code: a SQLSTATE, an AWS error code
+ */
+struct dsb_error {
+    int code;      /* enum dsb_err_code */
+    int retryable; /* non-zero when the same call may succeed later */
+    char upstream[64];
+    char message[512];
+    char detail[1024];
+    char hint[512];
+};
+
+static inline void dsb_error_clear(struct dsb_error *err)
+{
+    if (err)
+        memset(err, 0, sizeof(*err));
+}
+
+/* Sets code and message (printf-style); clears the other fields.  Returns -1
+ * so a slot can end with `return dsb_error_set(err, ...);`. */
+static inline int dsb_error_set(struct dsb_error *err, int code,
+                                const char *fmt, ...) DSB_PRINTF(3, 4);
+static inline int dsb_error_set(struct dsb_error *err, int code,
+                                const char *fmt, ...)
+{
+    va_list ap;
+    if (!err)
+        return -1;
+    memset(err, 0, sizeof(*err));
+    err->code = code;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static inline void dsb_error_detail(struct dsb_error *err, const char *fmt,
+                                    ...) DSB_PRINTF(2, 3);
+static inline void dsb_error_detail(struct dsb_error *err, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err->detail, sizeof(err->detail), fmt, ap);
+    va_end(ap);
+}
+
+static inline void dsb_error_hint(struct dsb_error *err, const char *fmt, ...)
+    DSB_PRINTF(2, 3);
+static inline void dsb_error_hint(struct dsb_error *err, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err->hint, sizeof(err->hint), fmt, ap);
+    va_end(ap);
+}
+
+/* -------------------------------------------------------------- options */
+
+/*
+ * Option types.  The broker parses the YAML, checks every value against the
+ * table and hands the plugin a JSON object with the converted values:
+ *   STRING, ENUM, SECRET-flagged  -> JSON string
+ *   INT                           -> JSON integer (YAML int only; no "12abc")
+ *   DOUBLE                        -> JSON real
+ *   BOOL                          -> JSON true/false (true/false/yes/no/on/off)
+ *   STRING_LIST                   -> JSON array of strings (a lone scalar is
+ *                                    accepted as a one-item list)
+ *   STRING_MAP                    -> JSON object of string values
+ *   OBJECT                        -> JSON object checked against `fields`
+ *   OBJECT_LIST                   -> JSON array of such objects
+ * Options that are absent and have no default are absent from the object.
+ */
+enum dsb_opt_type {
+    DSB_OPT_STRING = 1,
+    DSB_OPT_INT = 2,
+    DSB_OPT_DOUBLE = 3,
+    DSB_OPT_BOOL = 4,
+    DSB_OPT_ENUM = 5,
+    DSB_OPT_STRING_LIST = 6,
+    DSB_OPT_STRING_MAP = 7,
+    DSB_OPT_OBJECT = 8,
+    DSB_OPT_OBJECT_LIST = 9,
+};
+
+#define DSB_OPT_REQUIRED 0x1u /* must be given (a default makes no sense) */
+#define DSB_OPT_SECRET 0x2u   /* value must be a secret reference */
+#define DSB_OPT_BOUNDED 0x4u  /* INT/DOUBLE: min <= value <= max */
+
+/*
+ * One option.  Tables end with an entry whose name is NULL.
+ * default_value is YAML text ("5432", "true", "[a, b]"), NULL for none.
+ * A SECRET option holds a reference, never a value:
+ *   env:NAME            the environment variable NAME
+ *   file:/abs/path      the file's content (trailing newline dropped)
+ *   file:/abs/path#key  a key of the JSON object in that file
+ *   aws-sm:ID[#key]     an AWS Secrets Manager secret (name or ARN)
+ * The plugin resolves it when it needs the value, with host->secret_get.
+ */
+struct dsb_option {
+    const char *name;
+    enum dsb_opt_type type;
+    unsigned flags;
+    const char *default_value;
+    double min, max;                  /* with DSB_OPT_BOUNDED */
+    const char *const *enum_values;   /* ENUM: NULL-terminated */
+    const struct dsb_option *fields;  /* OBJECT, OBJECT_LIST */
+    const char *description;
+};
+
+/* Table-building helpers; a table ends with DSB_OPTION_END. */
+#define DSB_OPTION_STRING(name, flags, def, desc)                              \
+    {(name), DSB_OPT_STRING, (flags), (def), 0, 0, NULL, NULL, (desc)}
+#define DSB_OPTION_SECRET(name, flags, desc)                                   \
+    {(name), DSB_OPT_STRING, (flags) | DSB_OPT_SECRET, NULL, 0, 0, NULL, NULL, \
+     (desc)}
+#define DSB_OPTION_INT(name, flags, def, lo, hi, desc)                         \
+    {(name), DSB_OPT_INT, (flags) | DSB_OPT_BOUNDED, (def), (lo), (hi), NULL, \
+     NULL, (desc)}
+#define DSB_OPTION_DOUBLE(name, flags, def, lo, hi, desc)                      \
+    {(name), DSB_OPT_DOUBLE, (flags) | DSB_OPT_BOUNDED, (def), (lo), (hi),     \
+     NULL, NULL, (desc)}
+#define DSB_OPTION_BOOL(name, def, desc)                                       \
+    {(name), DSB_OPT_BOOL, 0, (def), 0, 0, NULL, NULL, (desc)}
+#define DSB_OPTION_ENUM(name, flags, def, values, desc)                        \
+    {(name), DSB_OPT_ENUM, (flags), (def), 0, 0, (values), NULL, (desc)}
+#define DSB_OPTION_LIST(name, flags, def, desc)                                \
+    {(name), DSB_OPT_STRING_LIST, (flags), (def), 0, 0, NULL, NULL, (desc)}
+#define DSB_OPTION_MAP(name, flags, desc)                                      \
+    {(name), DSB_OPT_STRING_MAP, (flags), NULL, 0, 0, NULL, NULL, (desc)}
+#define DSB_OPTION_OBJECT(name, fields, desc)                                  \
+    {(name), DSB_OPT_OBJECT, 0, NULL, 0, 0, NULL, (fields), (desc)}
+#define DSB_OPTION_OBJECT_LIST(name, flags, def, fields, desc)                 \
+    {(name), DSB_OPT_OBJECT_LIST, (flags), (def), 0, 0, NULL, (fields), (desc)}
+#define DSB_OPTION_END {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL}
+
+/* ------------------------------------------------------------ host side */
+
+enum dsb_log_level {
+    DSB_LOG_ERROR = 0,
+    DSB_LOG_WARN = 1,
+    DSB_LOG_INFO = 2,
+    DSB_LOG_DEBUG = 3,
+};
+
+/* One call into a plugin slot: its arena, deadline and request id. */
+struct dsb_call;
+
+struct dsb_kv {
+    const char *key;
+    const char *value;
+};
+
+/*
+ * An AWS request, signed by the broker (SigV4) and sent with its retry policy.
+ * Strings are borrowed.  path and query values are raw (not percent-encoded):
+ * the broker encodes them for the wire and for the signature.
+ */
+struct dsb_aws_request {
+    const char *service;       /* signing name: "s3", "glue", ... */
+    const char *region;        /* NULL: the broker's region */
+    const char *endpoint_url;  /* NULL: the broker's aws.endpoint_url, then
+                                  AWS_ENDPOINT_URL_<SVC>, AWS_ENDPOINT_URL,
+                                  then AWS's own endpoint */
+    const char *method;        /* "GET", "POST", ... */
+    const char *path;          /* "/" or "/bucket/key" */
+    const struct dsb_kv *query;
+    size_t n_query;
+    const struct dsb_kv *headers; /* e.g. X-Amz-Target, Content-Type, Range */
+    size_t n_headers;
+    const void *body;
+    size_t body_len;
+    long timeout_ms;           /* 0: the broker's default */
+};
+
+/* A response; release with host->aws_response_free. */
+struct dsb_aws_response {
+    long status;
+    char *body;       /* NUL-terminated after body_len bytes */
+    size_t body_len;
+    char request_id[128];
+    char error_type[128]; /* X-Amzn-ErrorType header, "" when absent */
+};
+
+/*
+ * Services the broker hands to each plugin instance.  Every function takes
+ * the host pointer it was reached through, which identifies the instance
+ * (so log lines get their "[plugin:source]" prefix without the plugin's help).
+ */
+struct dsb_host {
+    uint32_t size;         /* sizeof(struct dsb_host) in the broker */
+    uint16_t abi_major;
+    uint16_t abi_minor;
+
+    /* Logs one line.  Secret values the broker knows are redacted. */
+    void (*log)(const struct dsb_host *h, enum dsb_log_level level,
+                const char *fmt, ...) DSB_PRINTF(3, 4);
+    /* Non-zero when a line at `level` would be written. */
+    int (*log_enabled)(const struct dsb_host *h, enum dsb_log_level level);
+
+    /* Memory owned by the call; freed by the broker when the call ends.
+     * Returns NULL only when memory is exhausted. */
+    void *(*arena_alloc)(struct dsb_call *call, size_t size);
+    char *(*arena_strdup)(struct dsb_call *call, const char *s);
+
+    /* Milliseconds: wall clock (Unix epoch) and a monotonic clock. */
+    int64_t (*now_ms)(void);
+    int64_t (*monotonic_ms)(void);
+    /* Monotonic deadline of the call in ms; 0 means none. */
+    int64_t (*call_deadline_ms)(const struct dsb_call *call);
+
+    /*
+     * Resolves a secret reference (see struct dsb_option) into a new
+     * NUL-terminated string the plugin must give back with secret_free,
+     * which wipes it.  Values are cached by the broker with a TTL.
+     * Errors: DSB_E_NOT_FOUND, DSB_E_CONFIG (bad reference), DSB_E_AUTH,
+     * DSB_E_UNAVAILABLE.  The reference, never the value, appears in errors.
+     */
+    int (*secret_get)(const struct dsb_host *h, const char *ref, char **value,
+                      struct dsb_error *err);
+    void (*secret_free)(const struct dsb_host *h, char *value);
+    /* Drops the cached value, e.g. after the source refused it (rotation). */
+    void (*secret_invalidate)(const struct dsb_host *h, const char *ref);
+
+    /* Sends a signed AWS request (credentials, region, endpoint overrides,
+     * retries handled by the broker).  Returns 0 when a response arrived,
+     * whatever its status; -1 with err set when none did. */
+    int (*aws_request)(const struct dsb_host *h,
+                       const struct dsb_aws_request *req,
+                       struct dsb_aws_response *resp, struct dsb_error *err);
+    void (*aws_response_free)(const struct dsb_host *h,
+                              struct dsb_aws_response *resp);
+    /* Maps an AWS error response (JSON or XML) into err; returns -1. */
+    int (*aws_error)(const struct dsb_host *h,
+                     const struct dsb_aws_response *resp,
+                     struct dsb_error *err);
+    /* Spark settings (spark.hadoop.fs.s3a.*: endpoint, path-style access,
+     * TLS, region) under which s3a:// reaches S3 the way the broker does:
+     * endpoint_url (a source option; NULL: the broker's own resolution,
+     * including AWS_ENDPOINT_URL_S3) and region (NULL: the broker's).
+     * Empty when AWS's defaults apply.  New reference; NULL on exhaustion. */
+    json_t *(*aws_s3a_conf)(const struct dsb_host *h, const char *endpoint_url,
+                            const char *region);
+
+    /* ABI 1.1+ slots go here. */
+};
+
+#define DSB_LOG(h, lvl, ...)                                                   \
+    do {                                                                       \
+        if ((h)->log_enabled((h), (lvl)))                                      \
+            (h)->log((h), (lvl), __VA_ARGS__);                                 \
+    } while (0)
+#define DSB_ERROR(h, ...) DSB_LOG(h, DSB_LOG_ERROR, __VA_ARGS__)
+#define DSB_WARN(h, ...) DSB_LOG(h, DSB_LOG_WARN, __VA_ARGS__)
+#define DSB_INFO(h, ...) DSB_LOG(h, DSB_LOG_INFO, __VA_ARGS__)
+#define DSB_DEBUG(h, ...) DSB_LOG(h, DSB_LOG_DEBUG, __VA_ARGS__)
+
+/* ------------------------------------------------------------- requests */
+
+/* What the broker knows of a configured source; borrowed for the instance's
+ * whole life (valid until close returns). */
+struct dsb_source_info {
+    const char *name;        /* source name from conf.d */
+    const char *network;     /* effective network */
+    const char *description;
+    const char *config_file; /* conf.d file that declared it */
+    const char *config_dir;  /* conf.d directory, for relative paths */
+};
+
+/*
+ * A listing request.  Levels above the one listed are set, the others NULL.
+ * name_filter: case-insensitive substring of the name, NULL for all.
+ * page_size: 0 means "all" (the plugin may still page at its own maximum).
+ * page_token: NULL for the first page, else the next_page_token returned by
+ * the previous page (opaque to the broker).
+ */
+struct dsb_list_request {
+    const char *database;
+    const char *schema;
+    const char *name_filter;
+    size_t page_size;
+    const char *page_token;
+};
+
+/* Where a read spec will run, so the plugin can choose how to read. */
+#define DSB_EXEC_GLUE_CATALOG 0x1u /* the Glue Data Catalog is the metastore */
+#define DSB_EXEC_S3A 0x2u          /* s3a:// is configured (local Spark) */
+#define DSB_EXEC_S3_NATIVE 0x4u    /* s3:// works (EMR) */
+#define DSB_EXEC_LOCAL_FILES 0x8u  /* the broker's local files are visible */
+
+struct dsb_read_target {
+    const char *executor;      /* executor name from broker.yaml */
+    const char *executor_type; /* "local-spark", "emr-serverless" */
+    unsigned caps;             /* DSB_EXEC_* */
+};
+
+/* How the source maps onto the broker's three levels. */
+#define DSB_SRC_FLAT_SCHEMA 0x1u /* one schema per database, named flat_schema */
+
+/* ------------------------------------------------------------ the vtable */
+
+/*
+ * JSON shapes of slot outputs (extra keys are allowed and passed through):
+ *
+ * check            {"ok": true, "server_version": "...", "latency_ms": 1.2,
+ *                   ...}
+ * list_databases   {"items": [{"name": "...", "comment": "..."}],
+ *                   "next_page_token": null | "..."}
+ * list_schemas     same shape as list_databases
+ * list_tables      {"items": [TABLE], "next_page_token": null | "..."}
+ * describe_table   TABLE
+ *   TABLE = {"name", "kind" ("table", "view", "materialized_view",
+ *            "partitioned_table", "foreign_table", "external_table", "file",
+ *            "folder"), "comment", "row_estimate" (int or null),
+ *            "size_bytes" (int or null), "primary_key": [names],
+ *            "columns": [COLUMN]}
+ *   COLUMN = {"name", "position" (1-based), "source_type", "spark_type",
+ *             "nullable", "default" (string or null), "comment"}
+ * read_spec        {"qualified_name", "format" ("jdbc", "csv", "table",
+ *                   "parquet", ...), "path" (for path formats) or null,
+ *                   "options": {name: string}, "secret_options": {name:
+ *                   secret reference}, "columns": [COLUMN],
+ *                   "primary_key": [...], "row_estimate", "size_bytes",
+ *                   "spark_submit": {"jars": [...], "conf": {k: v}},
+ *                   "notes": [strings for the agent's prompt]}
+ *                   The broker adds "network".
+ *
+ * Every slot returns 0 on success, -1 with err set on failure.  `inst` is the
+ * pointer open stored; `call` carries the arena and deadline.
+ *
+ * Ownership common to the query slots (check .. read_spec):
+ *   - Inputs (req and its strings, database/schema/table, target) are
+ *     borrowed for the call; copy what you keep.
+ *   - *out is NULL on entry.  On success set it to a new JSON reference (one
+ *     refcount the broker takes over: do not decref it or keep a borrowed
+ *     pointer into it afterwards).  On failure the broker decrefs whatever
+ *     *out holds, so either leave it NULL or hand it over too.
+ *   - The call's arena (host->arena_alloc) is freed by the broker as soon as
+ *     the slot returns: nothing in *out may point into it (jansson copies
+ *     strings given to json_string and friends, so arena strings may be
+ *     used to build *out).
+ *   - err is the broker's buffer, valid for the call; the broker redacts
+ *     known secret values from it before anyone sees it.
+ */
+struct dsb_source_plugin {
+    struct dsb_abi_header abi; /* DSB_PLUGIN_HEADER */
+
+    const char *name;          /* "postgres"; must match the file name */
+    const char *version;       /* the plugin's own version, "1.0.0" */
+    const char *description;   /* one line */
+    const struct dsb_option *options; /* NULL-name terminated */
+    const char *default_network;      /* used when conf.d names none */
+    unsigned flags;                   /* DSB_SRC_* */
+    const char *flat_schema;          /* with DSB_SRC_FLAT_SCHEMA */
+
+    /*
+     * Creates an instance.  `options` is the validated option object
+     * (borrowed: copy what you keep); `info` and `host` live until close.
+     * Should not block on the network: connect lazily, check in `check`.
+     * *inst is the plugin's own: passed back to every slot and freed only
+     * by close.  On failure close is not called: free what open made.
+     * open may also run once in a forked child (a preflight) whose
+     * instance is closed there.  Required.
+     */
+    int (*open)(const struct dsb_host *host, const struct dsb_source_info *info,
+                const json_t *options, void **inst, struct dsb_error *err);
+    /* Frees the instance and everything it owns; no slot of it runs
+     * afterwards.  Required. */
+    void (*close)(void *inst);
+
+    /* Tests the connection; *out: a new reference to the "check" object
+     * above, taken by the broker.  Required. */
+    int (*check)(void *inst, struct dsb_call *call, json_t **out,
+                 struct dsb_error *err);
+    /* One page of databases; req borrowed; *out: a new reference to the
+     * listing object (next_page_token copied by the broker, opaque to it).
+     * Required. */
+    int (*list_databases)(void *inst, struct dsb_call *call,
+                          const struct dsb_list_request *req, json_t **out,
+                          struct dsb_error *err);
+    /* One page of schemas of req->database; req borrowed; *out: a new
+     * reference to the listing object, taken by the broker.  Required
+     * unless DSB_SRC_FLAT_SCHEMA (the broker then answers by itself). */
+    int (*list_schemas)(void *inst, struct dsb_call *call,
+                        const struct dsb_list_request *req, json_t **out,
+                        struct dsb_error *err);
+    /* One page of tables of req->database/req->schema, each with all its
+     * columns; req borrowed; *out: a new reference to the listing object,
+     * taken by the broker.  Required. */
+    int (*list_tables)(void *inst, struct dsb_call *call,
+                       const struct dsb_list_request *req, json_t **out,
+                       struct dsb_error *err);
+    /* One table; the names are borrowed; *out: a new reference to a
+     * TABLE object, taken by the broker.  DSB_E_NOT_FOUND
+     * when it does not exist.  Required. */
+    int (*describe_table)(void *inst, struct dsb_call *call,
+                          const char *database, const char *schema,
+                          const char *table, json_t **out,
+                          struct dsb_error *err);
+    /* How Spark on `target` reads the table; names and target borrowed;
+     * *out: a new reference to a read_spec object, taken by the broker
+     * (which adds "network").  Secret values never go into it: only
+     * references, in "secret_options".  Required. */
+    int (*read_spec)(void *inst, struct dsb_call *call, const char *database,
+                     const char *schema, const char *table,
+                     const struct dsb_read_target *target, json_t **out,
+                     struct dsb_error *err);
+
+    /* ABI 1.1+ slots go here. */
+};
+
+/* The entry function's type. */
+typedef const struct dsb_source_plugin *(*dsb_plugin_entry_fn)(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DSBROKER_PLUGIN_H */
