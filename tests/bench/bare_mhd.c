@@ -1,7 +1,9 @@
 /*
  * bare_mhd: the baseline of the HTTP benchmark.  Serves one file's bytes as
  * application/json at every URL with the same libmicrohttpd setup as the
- * broker (internal polling thread, epoll, thread pool).
+ * broker (core/http/server.c: internal polling thread, epoll, thread pool,
+ * ITC, suspend/resume allowed, the default limits and timeouts, TCP_NODELAY
+ * on every connection), answering on the second call as the broker does.
  * Usage: bare_mhd FILE PORT THREADS
  */
 #include <stdio.h>
@@ -9,6 +11,10 @@
 #include <string.h>
 #include <signal.h>
 #include <unistd.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <microhttpd.h>
 
@@ -37,6 +43,22 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c,
     return rc;
 }
 
+static void on_connection(void *cls, struct MHD_Connection *c,
+                          void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    const union MHD_ConnectionInfo *ci;
+    int one = 1;
+
+    (void)cls, (void)socket_ctx;
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+        return;
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci)
+        setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one,
+                   sizeof(one));
+}
+
 int main(int argc, char **argv)
 {
     FILE *f;
@@ -54,10 +76,16 @@ int main(int argc, char **argv)
     body = malloc((size_t)n + 1);
     body_len = fread(body, 1, (size_t)n, f);
     fclose(f);
-    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL,
+    /* the values are broker.yaml's defaults (core/config.c) */
+    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                             MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME,
                          (uint16_t)atoi(argv[2]), NULL, NULL, serve, NULL,
                          MHD_OPTION_THREAD_POOL_SIZE, (unsigned)atoi(argv[3]),
                          MHD_OPTION_CONNECTION_LIMIT, 512u,
+                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, 64u,
+                         MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+                         MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
                          MHD_OPTION_END);
     if (!d)
         return 1;
