@@ -81,16 +81,7 @@ char *dsb_arena_strdup(struct dsb_arena *a, const char *s)
     return p;
 }
 
-/* The deadline of the plugin call running on this thread (0: none); the
- * AWS client bounds its attempts and backoff by it. */
-static _Thread_local int64_t current_deadline;
-
-int64_t dsb_call_current_deadline(void)
-{
-    return current_deadline;
-}
-
-int dsb_call_begin(struct dsb_call *call, int64_t timeout_ms,
+int dsb_call_begin(struct dsb_call *call, int64_t deadline_ms,
                    const char *request_id)
 {
     static _Atomic unsigned long seq;
@@ -99,8 +90,7 @@ int dsb_call_begin(struct dsb_call *call, int64_t timeout_ms,
     call->arena = dsb_arena_new();
     if (!call->arena)
         return -1;
-    call->deadline_ms = timeout_ms > 0 ? dsb_monotonic_ms() + timeout_ms : 0;
-    current_deadline = call->deadline_ms;
+    call->deadline_ms = deadline_ms;
     if (request_id)
         snprintf(call->request_id, sizeof(call->request_id), "%s", request_id);
     else
@@ -112,5 +102,4 @@ void dsb_call_end(struct dsb_call *call)
 {
     dsb_arena_free(call->arena);
     call->arena = NULL;
-    current_deadline = 0;
 }

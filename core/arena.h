@@ -21,13 +21,11 @@ struct dsb_call {
     char request_id[40];
 };
 
-/* Starts a call with its own arena; timeout_ms 0 means no deadline.
- * Returns -1 when memory is exhausted. */
-int dsb_call_begin(struct dsb_call *call, int64_t timeout_ms,
+/* Starts a call with its own arena, its deadline (monotonic ms; 0: none)
+ * and request id (NULL: a generated "c<N>").  Returns -1 when memory is
+ * exhausted. */
+int dsb_call_begin(struct dsb_call *call, int64_t deadline_ms,
                    const char *request_id);
-/* The monotonic deadline (ms) of the call begun on this thread, 0 when none:
- * host services that block (the AWS client) stop there. */
-int64_t dsb_call_current_deadline(void);
 /* Ends a call, freeing its arena. */
 void dsb_call_end(struct dsb_call *call);
 

@@ -4,52 +4,46 @@
 #include "broker.h"
 #include "log.h"
 #include "secrets.h"
-
-enum slot { S_CHECK, S_DATABASES, S_SCHEMAS, S_TABLES, S_DESCRIBE, S_READ };
+#include "util.h"
 
 static const char *const slot_names[] = {"check", "list_databases",
                                          "list_schemas", "list_tables",
                                          "describe_table", "read_spec"};
 
-struct slot_args {
-    const struct dsb_list_request *req;
-    const char *db, *schema, *table;
-    const struct dsb_read_target *target;
-    const json_t *described; /* read_spec: the cached TABLE, or NULL */
-};
-
 /* read_spec, or its ABI 1.1 form when the plugin has it and the caller
  * holds the table's description. */
-static int read_spec(struct dsb_source *s, const struct slot_args *a,
+static int read_spec(struct dsb_source *s, const struct dsb_slot_args *a,
                      struct dsb_call *c, json_t **out, struct dsb_error *err)
 {
     const struct dsb_source_plugin *vt = &s->plugin->vt;
 
     if (a->described && vt->read_spec_described)
-        return vt->read_spec_described(s->inst, c, a->db, a->schema,
+        return vt->read_spec_described(s->inst, c, a->database, a->schema,
                                        a->table, a->described, a->target,
                                        out, err);
-    return vt->read_spec(s->inst, c, a->db, a->schema, a->table, a->target,
-                         out, err);
+    return vt->read_spec(s->inst, c, a->database, a->schema, a->table,
+                         a->target, out, err);
 }
 
-static int invoke(struct dsb_source *s, enum slot k, const struct slot_args *a,
+static int invoke(struct dsb_source *s, const struct dsb_slot_args *a,
                   struct dsb_call *c, json_t **out, struct dsb_error *err)
 {
     const struct dsb_source_plugin *vt = &s->plugin->vt;
+    struct dsb_list_request lr = {a->database, a->schema, a->name_filter,
+                                  a->page_size, a->page_token};
 
-    switch (k) {
-    case S_CHECK:
+    switch (a->slot) {
+    case DSB_SLOT_CHECK:
         return vt->check(s->inst, c, out, err);
-    case S_DATABASES:
-        return vt->list_databases(s->inst, c, a->req, out, err);
-    case S_SCHEMAS:
-        return vt->list_schemas(s->inst, c, a->req, out, err);
-    case S_TABLES:
-        return vt->list_tables(s->inst, c, a->req, out, err);
-    case S_DESCRIBE:
-        return vt->describe_table(s->inst, c, a->db, a->schema, a->table, out,
-                                  err);
+    case DSB_SLOT_LIST_DATABASES:
+        return vt->list_databases(s->inst, c, &lr, out, err);
+    case DSB_SLOT_LIST_SCHEMAS:
+        return vt->list_schemas(s->inst, c, &lr, out, err);
+    case DSB_SLOT_LIST_TABLES:
+        return vt->list_tables(s->inst, c, &lr, out, err);
+    case DSB_SLOT_DESCRIBE_TABLE:
+        return vt->describe_table(s->inst, c, a->database, a->schema,
+                                  a->table, out, err);
     default:
         return read_spec(s, a, c, out, err);
     }
@@ -137,20 +131,20 @@ static const char *check_read_spec(const json_t *o)
     return check_columns(json_object_get(o, "columns"));
 }
 
-static const char *check_shape(enum slot k, const json_t *o)
+static const char *check_shape(enum dsb_slot k, const json_t *o)
 {
     if (!json_is_object(o))
         return "not a JSON object";
     switch (k) {
-    case S_CHECK:
+    case DSB_SLOT_CHECK:
         return json_is_boolean(json_object_get(o, "ok")) ? NULL
                                                          : "no boolean \"ok\"";
-    case S_DATABASES:
-    case S_SCHEMAS:
+    case DSB_SLOT_LIST_DATABASES:
+    case DSB_SLOT_LIST_SCHEMAS:
         return check_listing(o, 0);
-    case S_TABLES:
+    case DSB_SLOT_LIST_TABLES:
         return check_listing(o, 1);
-    case S_DESCRIBE:
+    case DSB_SLOT_DESCRIBE_TABLE:
         return check_table(o);
     default:
         return check_read_spec(o);
@@ -158,12 +152,6 @@ static const char *check_shape(enum slot k, const json_t *o)
 }
 
 /* ------------------------------------------------------------- run */
-
-static int64_t call_timeout(const struct dsb_source *s)
-{
-    const json_t *lim = json_object_get(s->host.broker->cfg->broker, "limits");
-    return json_integer_value(json_object_get(lim, "plugin_timeout_ms"));
-}
 
 static int not_open(const struct dsb_source *s, struct dsb_error *err)
 {
@@ -187,23 +175,13 @@ static int flat_schemas(struct dsb_source *s, json_t **out)
     return 0;
 }
 
-static int run(struct dsb_source *s, enum slot k, const struct slot_args *a,
-               json_t **out, struct dsb_error *err)
+/* The plugin's answer checked and finished (read specs get the source's
+ * network); -1 with err when it failed or is malformed. */
+static int finish(struct dsb_source *s, enum dsb_slot k, int rc, json_t **out,
+                  struct dsb_error *err)
 {
-    struct dsb_call call;
     const char *why;
-    int rc;
 
-    *out = NULL;
-    dsb_error_clear(err);
-    if (s->state != DSB_SOURCE_OPEN)
-        return not_open(s, err);
-    if (k == S_SCHEMAS && (s->plugin->vt.flags & DSB_SRC_FLAT_SCHEMA))
-        return flat_schemas(s, out);
-    if (dsb_call_begin(&call, call_timeout(s), NULL) < 0)
-        return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
-    rc = invoke(s, k, a, &call, out, err);
-    dsb_call_end(&call);
     if (rc < 0 || !*out) {
         json_decref(*out);
         *out = NULL;
@@ -220,47 +198,94 @@ static int run(struct dsb_source *s, enum slot k, const struct slot_args *a,
                              "malformed %s result: %s", s->plugin->name,
                              slot_names[k], why);
     }
-    if (k == S_READ)
+    if (k == DSB_SLOT_READ_SPEC)
         json_object_set_new(*out, "network", json_string(s->network));
     return 0;
 }
 
+int dsb_source_call(struct dsb_source *s, const struct dsb_slot_args *a,
+                    const char *request_id, int64_t deadline_ms,
+                    json_t **out, struct dsb_error *err)
+{
+    struct dsb_call call;
+    int rc;
+
+    *out = NULL;
+    dsb_error_clear(err);
+    if (s->state != DSB_SOURCE_OPEN)
+        return not_open(s, err);
+    if (a->slot == DSB_SLOT_LIST_SCHEMAS &&
+        (s->plugin->vt.flags & DSB_SRC_FLAT_SCHEMA))
+        return flat_schemas(s, out);
+    if (dsb_call_begin(&call, deadline_ms, request_id) < 0)
+        return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    rc = invoke(s, a, &call, out, err);
+    dsb_call_end(&call);
+    return finish(s, a->slot, rc, out, err);
+}
+
+/* A call outside any request: the broker's own per-call limit. */
+static int run(struct dsb_source *s, const struct dsb_slot_args *a,
+               json_t **out, struct dsb_error *err)
+{
+    int64_t limit = s->host.broker->cfg->settings.plugin_timeout_ms;
+
+    return dsb_source_call(s, a, NULL, limit > 0 ? dsb_monotonic_ms() + limit
+                                                 : 0, out, err);
+}
+
+static void list_args(struct dsb_slot_args *a, enum dsb_slot slot,
+                      const struct dsb_list_request *r)
+{
+    memset(a, 0, sizeof(*a));
+    a->slot = slot;
+    a->database = r->database;
+    a->schema = r->schema;
+    a->name_filter = r->name_filter;
+    a->page_size = r->page_size;
+    a->page_token = r->page_token;
+}
+
 int dsb_source_check(struct dsb_source *s, json_t **out, struct dsb_error *err)
 {
-    struct slot_args a = {0};
-    return run(s, S_CHECK, &a, out, err);
+    struct dsb_slot_args a = {.slot = DSB_SLOT_CHECK};
+    return run(s, &a, out, err);
 }
 
 int dsb_source_list_databases(struct dsb_source *s,
                               const struct dsb_list_request *r, json_t **out,
                               struct dsb_error *err)
 {
-    struct slot_args a = {.req = r};
-    return run(s, S_DATABASES, &a, out, err);
+    struct dsb_slot_args a;
+    list_args(&a, DSB_SLOT_LIST_DATABASES, r);
+    return run(s, &a, out, err);
 }
 
 int dsb_source_list_schemas(struct dsb_source *s,
                             const struct dsb_list_request *r, json_t **out,
                             struct dsb_error *err)
 {
-    struct slot_args a = {.req = r};
-    return run(s, S_SCHEMAS, &a, out, err);
+    struct dsb_slot_args a;
+    list_args(&a, DSB_SLOT_LIST_SCHEMAS, r);
+    return run(s, &a, out, err);
 }
 
 int dsb_source_list_tables(struct dsb_source *s,
                            const struct dsb_list_request *r, json_t **out,
                            struct dsb_error *err)
 {
-    struct slot_args a = {.req = r};
-    return run(s, S_TABLES, &a, out, err);
+    struct dsb_slot_args a;
+    list_args(&a, DSB_SLOT_LIST_TABLES, r);
+    return run(s, &a, out, err);
 }
 
 int dsb_source_describe_table(struct dsb_source *s, const char *db,
                               const char *schema, const char *table,
                               json_t **out, struct dsb_error *err)
 {
-    struct slot_args a = {.db = db, .schema = schema, .table = table};
-    return run(s, S_DESCRIBE, &a, out, err);
+    struct dsb_slot_args a = {.slot = DSB_SLOT_DESCRIBE_TABLE, .database = db,
+                              .schema = schema, .table = table};
+    return run(s, &a, out, err);
 }
 
 int dsb_source_read_spec(struct dsb_source *s, const char *db,
@@ -268,9 +293,8 @@ int dsb_source_read_spec(struct dsb_source *s, const char *db,
                          const struct dsb_read_target *target, json_t **out,
                          struct dsb_error *err)
 {
-    struct slot_args a = {.db = db, .schema = schema, .table = table,
-                          .target = target};
-    return run(s, S_READ, &a, out, err);
+    return dsb_source_read_spec_described(s, db, schema, table, NULL, target,
+                                          out, err);
 }
 
 int dsb_source_read_spec_described(struct dsb_source *s, const char *db,
@@ -279,9 +303,10 @@ int dsb_source_read_spec_described(struct dsb_source *s, const char *db,
                                    const struct dsb_read_target *target,
                                    json_t **out, struct dsb_error *err)
 {
-    struct slot_args a = {.db = db, .schema = schema, .table = table,
-                          .target = target, .described = described};
-    return run(s, S_READ, &a, out, err);
+    struct dsb_slot_args a = {.slot = DSB_SLOT_READ_SPEC, .database = db,
+                              .schema = schema, .table = table,
+                              .target = target, .described = described};
+    return run(s, &a, out, err);
 }
 
 const char *dsb_slot_name(enum dsb_slot slot)
@@ -292,19 +317,4 @@ const char *dsb_slot_name(enum dsb_slot slot)
 int dsb_source_takes_described(const struct dsb_source *s)
 {
     return s->plugin && s->plugin->vt.read_spec_described != NULL;
-}
-
-int dsb_source_call(struct dsb_source *s, const struct dsb_slot_args *a,
-                    const char *request_id, int64_t deadline_ms,
-                    json_t **out, struct dsb_error *err)
-{
-    struct dsb_list_request lr = {a->database, a->schema, a->name_filter,
-                                  a->page_size, a->page_token};
-    struct slot_args sa = {.req = &lr, .db = a->database, .schema =
-                           a->schema, .table = a->table, .target =
-                           a->target, .described = a->described};
-
-    (void)request_id;
-    (void)deadline_ms;
-    return run(s, (enum slot)a->slot, &sa, out, err);
 }

@@ -27,6 +27,28 @@ static void host_log(const struct dsb_host *h, enum dsb_log_level level,
     va_end(ap);
 }
 
+static void host_call_log(const struct dsb_host *h,
+                          const struct dsb_call *call,
+                          enum dsb_log_level level, const char *fmt, ...)
+    DSB_PRINTF(4, 5);
+static void host_call_log(const struct dsb_host *h,
+                          const struct dsb_call *call,
+                          enum dsb_log_level level, const char *fmt, ...)
+{
+    struct dsb_log_field f[] = {
+        DSB_LF_S("request_id", call && call->request_id[0] ? call->request_id
+                                                           : NULL)};
+    char msg[4096];
+    va_list ap;
+
+    if (level > dsb_log_level())
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    dsb_log_fields(level, impl_of(h)->prefix, msg, f, 1, 0);
+}
+
 static int host_log_enabled(const struct dsb_host *h, enum dsb_log_level level)
 {
     (void)h;
@@ -77,6 +99,7 @@ void dsb_host_init(struct dsb_host_impl *hi, struct dsb_broker *b,
     h->abi_major = DSB_ABI_MAJOR;
     h->abi_minor = DSB_ABI_MINOR;
     h->log = host_log;
+    h->call_log = host_call_log;
     h->log_enabled = host_log_enabled;
     h->arena_alloc = host_alloc;
     h->arena_strdup = host_strdup;

@@ -14,10 +14,11 @@ static struct dsb_aws *aws_of(const struct dsb_host *h)
     return hi->broker->aws;
 }
 
-static int host_aws_request(const struct dsb_host *h,
-                            const struct dsb_aws_request *req,
-                            struct dsb_aws_response *resp,
-                            struct dsb_error *err)
+static int host_call_aws_request(const struct dsb_host *h,
+                                 struct dsb_call *call,
+                                 const struct dsb_aws_request *req,
+                                 struct dsb_aws_response *resp,
+                                 struct dsb_error *err)
 {
     struct dsb_aws *aws = aws_of(h);
     int rc;
@@ -25,10 +26,19 @@ static int host_aws_request(const struct dsb_host *h,
     if (!aws)
         return dsb_error_set(err, DSB_E_CONFIG, "the AWS client is not "
                              "available");
-    rc = dsb_aws_send(aws, req, resp, err);
+    rc = dsb_aws_send_by(aws, req, call ? call->deadline_ms : 0, resp, err);
     if (rc < 0)
         dsb_redact_error(err);
     return rc;
+}
+
+/* ABI 1.0: no call, so only the AWS client's own timeouts bound it. */
+static int host_aws_request(const struct dsb_host *h,
+                            const struct dsb_aws_request *req,
+                            struct dsb_aws_response *resp,
+                            struct dsb_error *err)
+{
+    return host_call_aws_request(h, NULL, req, resp, err);
 }
 
 static void host_aws_free(const struct dsb_host *h,
@@ -79,6 +89,7 @@ void dsb_host_init_aws(struct dsb_host *h)
 {
     h->aws_s3a_conf = host_s3a_conf;
     h->aws_request = host_aws_request;
+    h->call_aws_request = host_call_aws_request;
     h->aws_response_free = host_aws_free;
     h->aws_error = host_aws_error;
 }

@@ -71,6 +71,13 @@ char *dsb_aws_endpoint(const struct dsb_aws *a, const char *service,
  */
 int dsb_aws_send(struct dsb_aws *a, const struct dsb_aws_request *req,
                  struct dsb_aws_response *resp, struct dsb_error *err);
+/* dsb_aws_send within a deadline (monotonic ms; 0: none): each attempt's
+ * timeout is cut to what is left, no retry starts that its backoff would
+ * take past it, and an attempt due after it fails with DSB_E_TIMEOUT
+ * (retryable) without being sent. */
+int dsb_aws_send_by(struct dsb_aws *a, const struct dsb_aws_request *req,
+                    int64_t deadline_ms, struct dsb_aws_response *resp,
+                    struct dsb_error *err);
 /* Releases the body of a response; the struct may be reused. */
 void dsb_aws_response_free(struct dsb_aws_response *resp);
 

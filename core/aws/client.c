@@ -435,11 +435,11 @@ static int transport_error(const struct dsb_aws_request *r, const char *url,
     return -1;
 }
 
-/* What is left of the calling plugin call's deadline: -1 when there is
- * none, 0 when it has passed. */
-static int64_t time_left_ms(void)
+/* What is left before deadline d (monotonic ms; 0: none): -1 when there
+ * is none, 0 when it has passed. */
+static int64_t time_left_ms(int64_t d)
 {
-    int64_t d = dsb_call_current_deadline(), left;
+    int64_t left;
 
     if (!d)
         return -1;
@@ -461,14 +461,15 @@ static int call_deadline_passed(const struct dsb_aws_request *r,
 /* One signed attempt: 0 with h filled when a response arrived, -1 with
  * err (retryable set for transport failures). */
 static int attempt(struct dsb_aws *a, const struct dsb_aws_request *r,
-                   const struct target *t, const char *region,
-                   struct dsb_aws_http_resp *h, struct dsb_error *err)
+                   int64_t deadline, const struct target *t,
+                   const char *region, struct dsb_aws_http_resp *h,
+                   struct dsb_error *err)
 {
     struct dsb_aws_creds c = {0};
     struct wire w = {0};
     struct dsb_aws_http_req hr = {0};
     long timeout = r->timeout_ms > 0 ? r->timeout_ms : a->timeout_ms;
-    int64_t left = time_left_ms();
+    int64_t left = time_left_ms(deadline);
     int rc = -1;
 
     memset(h, 0, sizeof(*h));
@@ -599,11 +600,14 @@ static void quota_settle(struct dsb_aws *a, const struct dsb_aws_http_resp *h,
 
 /* Whether attempt n, judged o, is retried; takes the retry's tokens. */
 static int may_retry(struct dsb_aws *a, const struct dsb_aws_request *r,
-                     int n, const struct outcome *o, long wait, int *cost)
+                     int64_t deadline, int n, const struct outcome *o,
+                     long wait, int *cost)
 {
+    int64_t left = time_left_ms(deadline);
+
     if (!o->retry || n >= a->max_attempts)
         return 0;
-    if (time_left_ms() >= 0 && time_left_ms() <= wait)
+    if (left >= 0 && left <= wait)
         return 0; /* no time left for another attempt */
     *cost = o->transport_failed ? QUOTA_TRANSPORT_RETRY_COST : QUOTA_RETRY_COST;
     if (quota_take(a, *cost))
@@ -617,15 +621,16 @@ static int may_retry(struct dsb_aws *a, const struct dsb_aws_request *r,
 /* Runs attempts until one needs no retry, attempts run out or the retry
  * quota is spent. */
 static int send_loop(struct dsb_aws *a, const struct dsb_aws_request *r,
-                     const struct target *t, const char *region,
-                     struct dsb_aws_http_resp *h, struct dsb_error *err)
+                     int64_t deadline, const struct target *t,
+                     const char *region, struct dsb_aws_http_resp *h,
+                     struct dsb_error *err)
 {
     struct outcome o;
     int n, rc, refreshed = 0, cost = 0, last_cost = 0;
     long wait;
 
     for (n = 1;; n++) {
-        rc = attempt(a, r, t, region, h, err);
+        rc = attempt(a, r, deadline, t, region, h, err);
         judge(h, rc, err, &o);
         if (o.expired && !refreshed && dsb_aws_credprov_expire(a->creds)) {
             refreshed = 1; /* refetch temporary credentials, not counted */
@@ -634,7 +639,7 @@ static int send_loop(struct dsb_aws *a, const struct dsb_aws_request *r,
             continue;
         }
         wait = backoff_ms(a, n);
-        if (!may_retry(a, r, n, &o, wait, &cost)) {
+        if (!may_retry(a, r, deadline, n, &o, wait, &cost)) {
             quota_settle(a, h, rc, last_cost);
             return rc;
         }
@@ -647,6 +652,13 @@ static int send_loop(struct dsb_aws *a, const struct dsb_aws_request *r,
 
 int dsb_aws_send(struct dsb_aws *a, const struct dsb_aws_request *req,
                  struct dsb_aws_response *resp, struct dsb_error *err)
+{
+    return dsb_aws_send_by(a, req, 0, resp, err);
+}
+
+int dsb_aws_send_by(struct dsb_aws *a, const struct dsb_aws_request *req,
+                    int64_t deadline_ms, struct dsb_aws_response *resp,
+                    struct dsb_error *err)
 {
     struct dsb_aws_http_resp h;
     struct target t = {0};
@@ -667,7 +679,7 @@ int dsb_aws_send(struct dsb_aws *a, const struct dsb_aws_request *req,
     url = dsb_aws_endpoint(a, req->service, region, req->endpoint_url, &overridden);
     if (!url || target_parse(url, &t, err) < 0)
         goto fail;
-    rc = send_loop(a, req, &t, region, &h, err);
+    rc = send_loop(a, req, deadline_ms, &t, region, &h, err);
     if (rc == 0)
         to_response(&h, resp);
     dsb_aws_http_resp_free(&h);

@@ -148,8 +148,9 @@ struct dsb_abi_header {
 #define DSB_PLUGIN_SIZE_1_0 DSB_END_OF(struct dsb_source_plugin, read_spec)
 #define DSB_PLUGIN_SIZE_1_1                                                    \
     DSB_END_OF(struct dsb_source_plugin, read_spec_described)
-/* Size of struct dsb_host at ABI 1.0 (1.1 added no host slot). */
+/* Size of struct dsb_host at each minor of major 1. */
 #define DSB_HOST_SIZE_1_0 DSB_END_OF(struct dsb_host, aws_s3a_conf)
+#define DSB_HOST_SIZE_1_1 DSB_END_OF(struct dsb_host, call_aws_request)
 
 /* Non-zero when the broker's host table has `slot` (a member name), for a
  * plugin declaring an older minor than the one that added the slot. */
@@ -463,7 +464,24 @@ struct dsb_host {
     json_t *(*aws_s3a_conf)(const struct dsb_host *h, const char *endpoint_url,
                             const char *region);
 
-    /* ABI 1.2+ slots go here (1.1 added none). */
+    /* ABI 1.1+: a plugin declaring 1.0 checks DSB_HOST_HAS first. */
+
+    /* As log, for a line written on behalf of a call: the line carries the
+     * call's request id, so an operator can follow one request from the
+     * access log into the plugin (DSB_CALL_INFO and friends). */
+    void (*call_log)(const struct dsb_host *h, const struct dsb_call *call,
+                     enum dsb_log_level level, const char *fmt, ...)
+        DSB_PRINTF(4, 5);
+    /* As aws_request, within the call: attempts, backoff and each request's
+     * timeout stop at the call's deadline (call_deadline_ms).  aws_request,
+     * which knows no call, is bounded by the AWS client's own timeouts
+     * (aws.timeout_ms, aws.max_attempts) only. */
+    int (*call_aws_request)(const struct dsb_host *h, struct dsb_call *call,
+                            const struct dsb_aws_request *req,
+                            struct dsb_aws_response *resp,
+                            struct dsb_error *err);
+
+    /* ABI 1.2+ slots go here. */
 };
 
 #define DSB_LOG(h, lvl, ...)                                                   \
@@ -471,6 +489,21 @@ struct dsb_host {
         if ((h)->log_enabled((h), (lvl)))                                      \
             (h)->log((h), (lvl), __VA_ARGS__);                                 \
     } while (0)
+/* A line on behalf of call (ABI 1.1+: the request id is in it); through
+ * log when the broker's host table has no call_log. */
+#define DSB_CALL_LOG(h, call, lvl, ...)                                        \
+    do {                                                                       \
+        if (!(h)->log_enabled((h), (lvl)))                                     \
+            break;                                                             \
+        if (DSB_HOST_HAS(h, call_log))                                         \
+            (h)->call_log((h), (call), (lvl), __VA_ARGS__);                    \
+        else                                                                   \
+            (h)->log((h), (lvl), __VA_ARGS__);                                 \
+    } while (0)
+#define DSB_CALL_ERROR(h, c, ...) DSB_CALL_LOG(h, c, DSB_LOG_ERROR, __VA_ARGS__)
+#define DSB_CALL_WARN(h, c, ...) DSB_CALL_LOG(h, c, DSB_LOG_WARN, __VA_ARGS__)
+#define DSB_CALL_INFO(h, c, ...) DSB_CALL_LOG(h, c, DSB_LOG_INFO, __VA_ARGS__)
+#define DSB_CALL_DEBUG(h, c, ...) DSB_CALL_LOG(h, c, DSB_LOG_DEBUG, __VA_ARGS__)
 #define DSB_ERROR(h, ...) DSB_LOG(h, DSB_LOG_ERROR, __VA_ARGS__)
 #define DSB_WARN(h, ...) DSB_LOG(h, DSB_LOG_WARN, __VA_ARGS__)
 #define DSB_INFO(h, ...) DSB_LOG(h, DSB_LOG_INFO, __VA_ARGS__)
@@ -684,6 +717,9 @@ DSB_ABI_PIN(offsetof(struct dsb_source_plugin, read_spec_described) ==
 DSB_ABI_PIN(DSB_HOST_SIZE_1_0 == 8 + 14 * DSB_P_ &&
                 offsetof(struct dsb_host, log) == 8,
             "the ABI 1.0 part of struct dsb_host is frozen");
+DSB_ABI_PIN(offsetof(struct dsb_host, call_log) == DSB_HOST_SIZE_1_0 &&
+                DSB_HOST_SIZE_1_1 == 8 + 16 * DSB_P_,
+            "the ABI 1.1 block of struct dsb_host starts where 1.0 ended");
 DSB_ABI_PIN(sizeof(struct dsb_error) == 2120 &&
                 offsetof(struct dsb_error, message) == 72 &&
                 offsetof(struct dsb_error, hint) == 1608,

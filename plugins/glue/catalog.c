@@ -1,4 +1,5 @@
-/* Glue Data Catalog calls through host->aws_request: POST / with JSON 1.1,
+/* Glue Data Catalog calls through host->call_aws_request (bounded by the
+ * plugin call's deadline): POST / with JSON 1.1,
  * X-Amz-Target AWSGlue.<op>, every page followed through NextToken. */
 #define _GNU_SOURCE /* FNM_CASEFOLD */
 #include <ctype.h>
@@ -12,8 +13,9 @@
 #define GLUE_MAX_PAGES 10000
 #define GLUE_PAGE_SIZE 100
 
-int glue_call(const struct glue_inst *g, const char *op, json_t *body,
-              json_t **out, struct dsb_error *err)
+int glue_call(const struct glue_inst *g, struct dsb_call *call,
+              const char *op, json_t *body, json_t **out,
+              struct dsb_error *err)
 {
     char target[64];
     struct dsb_kv h[2] = {{"X-Amz-Target", target},
@@ -31,7 +33,7 @@ int glue_call(const struct glue_inst *g, const char *op, json_t *body,
     snprintf(target, sizeof(target), "AWSGlue.%s", op);
     req.body = text;
     req.body_len = strlen(text);
-    if (g->host->aws_request(g->host, &req, &resp, err) < 0)
+    if (g->host->call_aws_request(g->host, call, &req, &resp, err) < 0)
         goto fail;
     if (resp.status / 100 != 2)
         g->host->aws_error(g->host, &resp, err);
@@ -47,9 +49,9 @@ fail:
 }
 
 /* Calls op page by page, appending each answer's `key` array to *list. */
-static int glue_all_pages(const struct glue_inst *g, const char *op,
-                          json_t *body, const char *key, json_t **list,
-                          struct dsb_error *err)
+static int glue_all_pages(const struct glue_inst *g, struct dsb_call *call,
+                          const char *op, json_t *body, const char *key,
+                          json_t **list, struct dsb_error *err)
 {
     json_t *page = NULL;
     const char *tok;
@@ -66,7 +68,7 @@ static int glue_all_pages(const struct glue_inst *g, const char *op,
                           "%d pages", op, GLUE_MAX_PAGES);
             goto fail;
         }
-        if (glue_call(g, op, body, &page, err) < 0)
+        if (glue_call(g, call, op, body, &page, err) < 0)
             goto fail;
         json_array_extend(*list, json_object_get(page, key));
         tok = json_string_value(json_object_get(page, "NextToken"));
@@ -98,13 +100,13 @@ int glue_db_visible(const struct glue_inst *g, const char *db)
     return !glue_matches(g->exclude, db);
 }
 
-int glue_databases(const struct glue_inst *g, json_t **list,
-                   struct dsb_error *err)
+int glue_databases(const struct glue_inst *g, struct dsb_call *call,
+                   json_t **list, struct dsb_error *err)
 {
     json_t *body = json_object(), *all, *v;
     size_t i;
-    int rc = glue_all_pages(g, "GetDatabases", body, "DatabaseList", &all,
-                            err);
+    int rc = glue_all_pages(g, call, "GetDatabases", body, "DatabaseList",
+                            &all, err);
 
     json_decref(body);
     if (rc < 0)
@@ -136,8 +138,9 @@ static char *glue_expression(const char *filter)
     return e;
 }
 
-int glue_tables(const struct glue_inst *g, const char *db, const char *filter,
-                json_t **list, struct dsb_error *err)
+int glue_tables(const struct glue_inst *g, struct dsb_call *call,
+                const char *db, const char *filter, json_t **list,
+                struct dsb_error *err)
 {
     json_t *body = json_pack("{s:s}", "DatabaseName", db);
     char *expr = glue_expression(filter);
@@ -145,21 +148,22 @@ int glue_tables(const struct glue_inst *g, const char *db, const char *filter,
 
     if (expr)
         json_object_set_new(body, "Expression", json_string(expr));
-    rc = glue_all_pages(g, "GetTables", body, "TableList", list, err);
+    rc = glue_all_pages(g, call, "GetTables", body, "TableList", list, err);
     json_decref(body);
     free(expr);
     return rc;
 }
 
-int glue_table(const struct glue_inst *g, const char *db, const char *name,
-               json_t **table, struct dsb_error *err)
+int glue_table(const struct glue_inst *g, struct dsb_call *call,
+               const char *db, const char *name, json_t **table,
+               struct dsb_error *err)
 {
     json_t *body = json_pack("{s:s, s:s}", "DatabaseName", db, "Name", name);
     json_t *out;
 
     if (g->catalog_id)
         json_object_set_new(body, "CatalogId", json_string(g->catalog_id));
-    if (glue_call(g, "GetTable", body, &out, err) < 0) {
+    if (glue_call(g, call, "GetTable", body, &out, err) < 0) {
         json_decref(body);
         return -1;
     }

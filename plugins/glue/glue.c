@@ -78,10 +78,9 @@ static int glue_check(void *inst, struct dsb_call *call, json_t **out,
     int64_t t0 = g->host->monotonic_ms();
     json_t *body = json_pack("{s:i}", "MaxResults", 1), *page;
 
-    (void)call;
     if (g->catalog_id)
         json_object_set_new(body, "CatalogId", json_string(g->catalog_id));
-    if (glue_call(g, "GetDatabases", body, &page, err) < 0) {
+    if (glue_call(g, call, "GetDatabases", body, &page, err) < 0) {
         json_decref(body);
         return -1;
     }
@@ -164,9 +163,8 @@ static int glue_list_databases(void *inst, struct dsb_call *call,
     json_t *dbs, *list = json_array(), *d;
     size_t i, start;
 
-    (void)call;
     if (glue_page_start(req, &start, err) < 0 ||
-        glue_databases(inst, &dbs, err) < 0) {
+        glue_databases(inst, call, &dbs, err) < 0) {
         json_decref(list);
         return -1;
     }
@@ -208,10 +206,10 @@ static int glue_list_tables(void *inst, struct dsb_call *call,
     json_t *tables, *list, *t;
     size_t i, start;
 
-    (void)call;
     if (glue_where(inst, req->database, req->schema, err) < 0 ||
         glue_page_start(req, &start, err) < 0 ||
-        glue_tables(inst, req->database, req->name_filter, &tables, err) < 0)
+        glue_tables(inst, call, req->database, req->name_filter, &tables,
+                    err) < 0)
         return -1;
     list = json_array();
     json_array_foreach(tables, i, t)
@@ -228,9 +226,8 @@ static int glue_describe(void *inst, struct dsb_call *call, const char *db,
 {
     json_t *t;
 
-    (void)call;
     if (glue_where(inst, db, schema, err) < 0 ||
-        glue_table(inst, db, table, &t, err) < 0)
+        glue_table(inst, call, db, table, &t, err) < 0)
         return -1;
     *out = glue_describe_json(t);
     json_decref(t);
@@ -245,9 +242,8 @@ static int glue_read_spec(void *inst, struct dsb_call *call, const char *db,
     json_t *t;
     int rc;
 
-    (void)call;
     if (glue_where(inst, db, schema, err) < 0 ||
-        glue_table(inst, db, table, &t, err) < 0)
+        glue_table(inst, call, db, table, &t, err) < 0)
         return -1;
     rc = glue_read_spec_json(inst, db, t, target, out, err);
     json_decref(t);

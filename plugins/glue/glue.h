@@ -31,18 +31,21 @@ struct glue_inst {
  * One Glue JSON 1.1 call (AWSGlue.<op>); body is borrowed.  *out is a new
  * reference to the parsed answer.  -1 with err mapped from AWS otherwise.
  */
-int glue_call(const struct glue_inst *g, const char *op, json_t *body,
-              json_t **out, struct dsb_error *err);
+int glue_call(const struct glue_inst *g, struct dsb_call *call,
+              const char *op, json_t *body, json_t **out,
+              struct dsb_error *err);
 /* Every Database object of the catalog (all pages), visible ones only. */
-int glue_databases(const struct glue_inst *g, json_t **list,
-                   struct dsb_error *err);
+int glue_databases(const struct glue_inst *g, struct dsb_call *call,
+                   json_t **list, struct dsb_error *err);
 /* Every Table object of db (all pages); filter (may be NULL) becomes a Glue
  * Expression when it is a plain name fragment. */
-int glue_tables(const struct glue_inst *g, const char *db, const char *filter,
-                json_t **list, struct dsb_error *err);
+int glue_tables(const struct glue_inst *g, struct dsb_call *call,
+                const char *db, const char *filter, json_t **list,
+                struct dsb_error *err);
 /* One Table; DSB_E_NOT_FOUND when missing. */
-int glue_table(const struct glue_inst *g, const char *db, const char *name,
-               json_t **table, struct dsb_error *err);
+int glue_table(const struct glue_inst *g, struct dsb_call *call,
+               const char *db, const char *name, json_t **table,
+               struct dsb_error *err);
 /* 1 when db passes the include/exclude globs (case-insensitive). */
 int glue_db_visible(const struct glue_inst *g, const char *db);
 

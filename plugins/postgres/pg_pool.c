@@ -290,16 +290,17 @@ static PGconn *pg_connect_once(struct pg_source *s, const struct pg_login *l,
  * Opens a connection to db.  On an authentication failure the secrets are
  * read again once (they may have been rotated) before giving up.
  */
-static PGconn *pg_connect(struct pg_source *s, const char *db,
-                          int64_t deadline, struct dsb_error *err)
+static PGconn *pg_connect(struct pg_source *s, struct dsb_call *call,
+                          const char *db, int64_t deadline,
+                          struct dsb_error *err)
 {
     struct pg_login l;
     PGconn *c = NULL;
 
     for (int attempt = 0; attempt < 2 && !c; attempt++) {
         if (attempt) {
-            DSB_INFO(s->host, "authentication refused; reading the "
-                              "credentials again");
+            DSB_CALL_INFO(s->host, call, "authentication refused; reading "
+                          "the credentials again");
             pg_login_invalidate(s);
         }
         if (pg_login_get(s, &l, err) < 0)
@@ -443,8 +444,9 @@ static void pg_pool_put(struct pg_source *s, struct pg_conn *c, int keep)
 
 /* Opens a connection in a slot already counted in p->n_open; gives the
  * slot back when that fails. */
-static struct pg_conn *pg_pool_open(struct pg_source *s, struct pg_pool *p,
-                                    int64_t deadline, struct dsb_error *err)
+static struct pg_conn *pg_pool_open(struct pg_source *s, struct dsb_call *call,
+                                    struct pg_pool *p, int64_t deadline,
+                                    struct dsb_error *err)
 {
     struct pg_conn *c = calloc(1, sizeof(*c));
 
@@ -453,7 +455,7 @@ static struct pg_conn *pg_pool_open(struct pg_source *s, struct pg_pool *p,
         goto fail;
     }
     c->pool = p;
-    if (!(c->pg = pg_connect(s, p->database, deadline, err)))
+    if (!(c->pg = pg_connect(s, call, p->database, deadline, err)))
         goto fail;
     return c;
 fail:
@@ -470,8 +472,8 @@ fail:
  * a new one (also when `fresh`).  Waits for a free slot until the deadline.
  * NULL with err set.
  */
-static struct pg_conn *pg_pool_get(struct pg_source *s, const char *db,
-                                   int64_t deadline, int fresh,
+static struct pg_conn *pg_pool_get(struct pg_source *s, struct dsb_call *call,
+                                   const char *db, int64_t deadline, int fresh,
                                    struct dsb_error *err)
 {
     struct pg_pool *p;
@@ -499,7 +501,7 @@ static struct pg_conn *pg_pool_get(struct pg_source *s, const char *db,
         err->retryable = 1;
         return NULL;
     }
-    return pg_pool_open(s, p, deadline, err);
+    return pg_pool_open(s, call, p, deadline, err);
 }
 
 static json_t *pg_pool_entry(const struct pg_pool *p)
@@ -643,7 +645,7 @@ PGresult *pg_query(struct pg_source *s, struct dsb_call *call,
         return NULL;
     db = db ? db : dflt;
     for (int attempt = 0; attempt < 2 && !res; attempt++) {
-        struct pg_conn *c = pg_pool_get(s, db, deadline, attempt, err);
+        struct pg_conn *c = pg_pool_get(s, call, db, deadline, attempt, err);
         int broken = 0, reused;
         if (!c)
             return NULL;

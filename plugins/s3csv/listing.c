@@ -386,7 +386,7 @@ static int s3_page(const struct s3csv_inst *in, const struct s3csv_root *root,
     if (p->token[0])
         q[nq++] = (struct dsb_kv){"continuation-token", p->token};
     req.n_query = nq;
-    if (in->host->aws_request(in->host, &req, &resp, err) < 0)
+    if (in->host->call_aws_request(in->host, in->call, &req, &resp, err) < 0)
         return -1;
     p->token[0] = '\0';
     p->truncated = 0;

@@ -119,12 +119,11 @@ fail:
 static int s3csv_check(void *inst, struct dsb_call *call, json_t **out,
                        struct dsb_error *err)
 {
-    struct s3csv_inst *g = inst;
+    struct s3csv_inst in = s3csv_in_call(inst, call), *g = &in;
     int64_t t0 = g->host->monotonic_ms();
     struct s3csv_listing l;
     json_t *roots = json_array();
 
-    (void)call;
     for (size_t i = 0; i < g->n_roots; i++) {
         if (s3csv_list(g, &g->roots[i], "", 0, &l, err) < 0) {
             json_decref(roots);
@@ -170,12 +169,11 @@ static int s3csv_list_schemas(void *inst, struct dsb_call *call,
                               const struct dsb_list_request *req, json_t **out,
                               struct dsb_error *err)
 {
-    struct s3csv_inst *g = inst;
+    struct s3csv_inst in = s3csv_in_call(inst, call), *g = &in;
     const struct s3csv_root *root = s3csv_root_find(g, req->database, err);
     json_t *names, *items, *v;
     size_t i;
 
-    (void)call;
     if (!root || s3csv_schemas(g, root, &names, err) < 0)
         return -1;
     items = json_array();
@@ -445,14 +443,13 @@ static int s3csv_list_tables(void *inst, struct dsb_call *call,
                              const struct dsb_list_request *req, json_t **out,
                              struct dsb_error *err)
 {
-    struct s3csv_inst *g = inst;
+    struct s3csv_inst in = s3csv_in_call(inst, call), *g = &in;
     const struct s3csv_root *root = s3csv_root_find(g, req->database, err);
     struct s3csv_tables ts;
     size_t start, next;
     json_t *items = NULL;
     char tok[32];
 
-    (void)call;
     if (!root || s3csv_page_start(req, &start, err) < 0 ||
         s3csv_tables_of(g, root, req->schema ? req->schema : "", &ts, err) < 0)
         return -1;
@@ -504,11 +501,11 @@ static int s3csv_describe(void *inst, struct dsb_call *call, const char *db,
                           const char *schema, const char *table, json_t **out,
                           struct dsb_error *err)
 {
+    struct s3csv_inst in = s3csv_in_call(inst, call);
     const struct s3csv_root *root;
     struct s3csv_found f;
 
-    (void)call;
-    return s3csv_find(inst, db, schema, table, &root, out, &f, err);
+    return s3csv_find(&in, db, schema, table, &root, out, &f, err);
 }
 
 /* ------------------------------------------------------- read spec */
@@ -655,15 +652,15 @@ static int s3csv_read_spec(void *inst, struct dsb_call *call, const char *db,
                            const struct dsb_read_target *target, json_t **out,
                            struct dsb_error *err)
 {
+    struct s3csv_inst in = s3csv_in_call(inst, call);
     const struct s3csv_root *root;
     struct s3csv_found f;
     json_t *t = NULL;
     int rc;
 
-    (void)call;
-    if (s3csv_find(inst, db, schema, table, &root, &t, &f, err) < 0)
+    if (s3csv_find(&in, db, schema, table, &root, &t, &f, err) < 0)
         return -1;
-    rc = s3csv_spec_of(inst, db, schema, table, t, target, out, err);
+    rc = s3csv_spec_of(&in, db, schema, table, t, target, out, err);
     json_decref(t);
     return rc;
 }

@@ -138,7 +138,22 @@ struct s3csv_inst {
     char *region;       /* NULL: the broker's */
     struct s3csv_root *roots;
     size_t n_roots;
+    /* NULL in the instance.  Each slot works on a shallow copy of it that
+     * carries its call (s3csv_in_call), so that the AWS requests deep in
+     * listing and sampling stay within the call's deadline: the instance
+     * itself is shared by concurrent calls. */
+    struct dsb_call *call;
 };
+
+/* The instance as the call `call` sees it (see s3csv_inst.call). */
+static inline struct s3csv_inst s3csv_in_call(const void *inst,
+                                              struct dsb_call *call)
+{
+    struct s3csv_inst g = *(const struct s3csv_inst *)inst;
+
+    g.call = call;
+    return g;
+}
 
 /*
  * Objects under root/sub (sub "" or "sales/"), keys relative to the root.

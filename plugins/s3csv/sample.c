@@ -56,7 +56,7 @@ static int sample_s3(const struct s3csv_inst *in, const struct s3csv_root *root,
 
     snprintf(path, sizeof(path), "/%s/%s%s", root->bucket, root->prefix, key);
     snprintf(range, sizeof(range), "bytes=0-%zu", n - 1);
-    if (in->host->aws_request(in->host, &req, &resp, err) < 0)
+    if (in->host->call_aws_request(in->host, in->call, &req, &resp, err) < 0)
         return -1;
     if (resp.status == 200 || resp.status == 206 || resp.status == 416) {
         size_t got = resp.status == 416 ? 0 : resp.body_len;

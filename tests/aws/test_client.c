@@ -4,6 +4,7 @@
 
 #include "aws/aws.h"
 #include "aws/errors.h"
+#include "util.h"
 #include "config.h"
 
 static struct scripted srv;
@@ -186,6 +187,38 @@ Test(aws_client, error_type_header_when_body_has_no_code)
     cr_expect_str_eq(json_string_value(json_object_get(json_array_get(reqs, 0), "path")),
                      "/applications/app%201");
     dsb_aws_response_free(&resp);
+    json_decref(reqs);
+    dsb_aws_free(a);
+}
+
+/* A deadline (a plugin call's, handed down explicitly) cuts the attempt
+ * short and leaves no room for the retry the client would otherwise make. */
+Test(aws_client, deadline_cuts_attempts_and_retries)
+{
+    struct dsb_aws_request r = {.service = "glue", .method = "POST", .path = "/"};
+    struct dsb_aws_response resp;
+    struct dsb_aws *a;
+    struct dsb_error err;
+    long long t0 = at_now_ms(), took;
+    json_t *reqs;
+
+    scripted_start(&srv, "[{\"status\": 200, \"body\": \"{}\", \"delay_ms\": 3000}]");
+    a = client(3, 5000);
+    cr_assert_eq(dsb_aws_send_by(a, &r, dsb_monotonic_ms() + 400, &resp,
+                                 &err), -1);
+    took = at_now_ms() - t0;
+    cr_expect_eq(err.code, DSB_E_TIMEOUT);
+    cr_expect(took >= 350 && took < 2500, "took %lld ms", took);
+    reqs = scripted_requests(&srv);
+    cr_expect_eq(json_array_size(reqs), 1, "no retry past the deadline");
+    json_decref(reqs);
+    cr_assert_eq(dsb_aws_send_by(a, &r, dsb_monotonic_ms() - 1, &resp, &err),
+                 -1);
+    cr_expect_eq(err.code, DSB_E_TIMEOUT);
+    cr_expect(strstr(err.message, "deadline passed before the request could "
+                     "be sent"), "%s", err.message);
+    reqs = scripted_requests(&srv);
+    cr_expect_eq(json_array_size(reqs), 1, "nothing sent after it passed");
     json_decref(reqs);
     dsb_aws_free(a);
 }

@@ -62,6 +62,15 @@ static int fa_request(const struct dsb_host *h,
     return 0;
 }
 
+static int fa_call_request(const struct dsb_host *h, struct dsb_call *call,
+                           const struct dsb_aws_request *req,
+                           struct dsb_aws_response *resp,
+                           struct dsb_error *err)
+{
+    (void)call;
+    return fa_request(h, req, resp, err);
+}
+
 static void fa_response_free(const struct dsb_host *h,
                              struct dsb_aws_response *resp)
 {
@@ -90,6 +99,7 @@ static json_t *fa_s3a_conf(const struct dsb_host *h, const char *endpoint_url,
 static const struct dsb_host fa_host = {
     .size = sizeof(struct dsb_host),
     .aws_request = fa_request,
+    .call_aws_request = fa_call_request,
     .aws_response_free = fa_response_free,
     .aws_error = fa_error,
     .aws_s3a_conf = fa_s3a_conf,

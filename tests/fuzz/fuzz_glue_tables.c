@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t i;
 
     fa_set(data, size);
-    if (glue_tables(&g, "db", "orders", &list, &err) == 0)
+    if (glue_tables(&g, NULL, "db", "orders", &list, &err) == 0)
         json_array_foreach(list, i, t)
             fz_table(&g, t);
     json_decref(list);

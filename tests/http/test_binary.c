@@ -350,3 +350,32 @@ Test(binary, cli_context_and_submit)
     json_decref(ctx);
     json_decref(s);
 }
+
+/* A plugin's log line written on behalf of a request carries its request
+ * id (ABI 1.1 call_log), the id the client sent in X-Request-Id. */
+Test(binary, plugin_lines_carry_the_request_id)
+{
+    const char *hdrs[] = {"X-Request-Id: rid-plugin-7", NULL};
+    struct t_resp r = t_req("GET", "/v1/sources/main/databases/sales/schemas/"
+                            "public/tables/orders", hdrs, NULL);
+    char *log, *line, *save = NULL;
+    int found = 0;
+
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    t_free(&r);
+    cr_assert_eq(stop_child(SIGTERM), 0);
+    log = log_text();
+    for (line = strtok_r(log, "\n", &save); line && !found;
+         line = strtok_r(NULL, "\n", &save)) {
+        json_t *j = json_loads(line, 0, NULL);
+        const char *c = json_string_value(json_object_get(j, "component"));
+        const char *id = json_string_value(json_object_get(j, "request_id"));
+        found = c && strcmp(c, "fixture:main") == 0 && id &&
+                strcmp(id, "rid-plugin-7") == 0 &&
+                strstr(json_string_value(json_object_get(j, "msg")),
+                       "describing sales.public.orders");
+        json_decref(j);
+    }
+    cr_assert(found, "no fixture line with the request id: %s", log);
+    free(log);
+}

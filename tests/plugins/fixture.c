@@ -37,6 +37,14 @@
 
 #include "dsbroker/plugin.h"
 
+#ifndef DSB_CALL_INFO /* built against the frozen ABI 1.0 header */
+#define DSB_CALL_INFO(h, call, ...)                                            \
+    do {                                                                       \
+        (void)(call);                                                          \
+        DSB_INFO(h, __VA_ARGS__);                                              \
+    } while (0)
+#endif
+
 static const char *const fx_modes[] = {"fast", "slow", NULL};
 
 static const struct dsb_option fx_endpoint[] = {
@@ -315,9 +323,9 @@ static int fx_describe(void *inst, struct dsb_call *call, const char *db,
     struct fx *f = inst;
     const json_t *t;
 
-    (void)call;
     f->calls++;
     f->describes++;
+    DSB_CALL_INFO(f->host, call, "describing %s.%s.%s", db, schema, table);
     fx_delay(f);
     t = fx_find(f, db, schema, table, err);
     if (!t)
