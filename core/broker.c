@@ -228,28 +228,13 @@ static void open_sources(struct dsb_broker *b, const struct dsb_broker_opts *o)
             source_open(&b->sources[i], b->sources[i].probe, end);
 }
 
-static long aws_opt(const json_t *aws, const char *key)
-{
-    return (long)json_integer_value(json_object_get(aws, key));
-}
-
 /* The AWS client from broker.yaml's aws section; never contacts AWS. */
 static int start_aws(struct dsb_broker *b, struct dsb_diags *d)
 {
-    const json_t *aws = json_object_get(b->cfg->broker, "aws");
-    struct dsb_aws_options o = {
-        .region = json_string_value(json_object_get(aws, "region")),
-        .endpoint_url = json_string_value(json_object_get(aws,
-                                                          "endpoint_url")),
-        .profile = json_string_value(json_object_get(aws, "profile")),
-        .connect_timeout_ms = aws_opt(aws, "connect_timeout_ms"),
-        .timeout_ms = aws_opt(aws, "timeout_ms"),
-        .max_attempts = (int)aws_opt(aws, "max_attempts"),
-        .backoff_base_ms = aws_opt(aws, "backoff_base_ms"),
-        .backoff_cap_ms = aws_opt(aws, "backoff_cap_ms"),
-    };
+    struct dsb_aws_options o;
     struct dsb_error err;
 
+    dsb_aws_options_of(json_object_get(b->cfg->broker, "aws"), &o);
     b->aws = dsb_aws_new(&o, &err);
     if (b->aws)
         return 0;

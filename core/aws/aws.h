@@ -26,6 +26,10 @@ struct dsb_aws_options {
     long backoff_cap_ms;      /* 20000 */
 };
 
+/* The options of broker.yaml's validated `aws` section (borrowed; NULL:
+ * every default); strings stay borrowed from it. */
+void dsb_aws_options_of(const json_t *aws, struct dsb_aws_options *o);
+
 /*
  * A new client.  Never contacts the network: credentials are resolved on
  * the first request.  Reads the region from the options, the environment

@@ -125,6 +125,26 @@ static char *initial_region(const struct dsb_aws_options *o, int *oom)
     return r;
 }
 
+static long aws_opt(const json_t *aws, const char *key)
+{
+    return (long)json_integer_value(json_object_get(aws, key));
+}
+
+void dsb_aws_options_of(const json_t *aws, struct dsb_aws_options *o)
+{
+    *o = (struct dsb_aws_options){
+        .region = json_string_value(json_object_get(aws, "region")),
+        .endpoint_url = json_string_value(json_object_get(aws,
+                                                          "endpoint_url")),
+        .profile = json_string_value(json_object_get(aws, "profile")),
+        .connect_timeout_ms = aws_opt(aws, "connect_timeout_ms"),
+        .timeout_ms = aws_opt(aws, "timeout_ms"),
+        .max_attempts = (int)aws_opt(aws, "max_attempts"),
+        .backoff_base_ms = aws_opt(aws, "backoff_base_ms"),
+        .backoff_cap_ms = aws_opt(aws, "backoff_cap_ms"),
+    };
+}
+
 static void set_limits(struct dsb_aws *a, const struct dsb_aws_options *o)
 {
     long v[N_LIMITS];

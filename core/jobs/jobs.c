@@ -234,21 +234,12 @@ void dsb_jobs_configure(struct dsb_jobs *j, const struct dsb_config *cfg,
 
 struct dsb_aws *dsb_jobs_aws(struct dsb_jobs *j, struct dsb_error *err)
 {
-    const json_t *a = json_object_get(j->o.cfg ? j->o.cfg->broker : NULL,
-                                      "aws");
-    struct dsb_aws_options ao = {0};
+    struct dsb_aws_options ao;
 
     pthread_mutex_lock(&j->aws_mu);
     if (!j->aws) {
-        ao.region = json_string_value(json_object_get(a, "region"));
-        ao.endpoint_url = json_string_value(json_object_get(a, "endpoint_url"));
-        ao.profile = json_string_value(json_object_get(a, "profile"));
-        ao.connect_timeout_ms =
-            (long)json_integer_value(json_object_get(a, "connect_timeout_ms"));
-        ao.timeout_ms = (long)json_integer_value(json_object_get(a,
-                                                                 "timeout_ms"));
-        ao.max_attempts = (int)json_integer_value(json_object_get(
-            a, "max_attempts"));
+        dsb_aws_options_of(json_object_get(j->o.cfg ? j->o.cfg->broker : NULL,
+                                           "aws"), &ao);
         j->aws = dsb_aws_new(&ao, err);
         j->own_aws = j->aws != NULL;
     }
