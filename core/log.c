@@ -305,13 +305,35 @@ static void put_text(struct line *l, const char *s)
     }
 }
 
-/* A string value, redacted first: JSON escaping could hide a secret that
- * holds a quote, a backslash or a control character from the redactor. */
+/* Non-zero when writing s into a line changes some of its bytes (JSON
+ * escapes, U+FFFD for invalid UTF-8, CR/LF folded in text): only then can
+ * a secret inside it escape the redaction of the finished line. */
+static int changed_when_written(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == '"' || *p == '\\' || *p >= 0x7f)
+            return 1;
+    return 0;
+}
+
+/* A string value.  The finished line is redacted (end_line); a value that
+ * writing changes, or that may be cut, is redacted first as well: JSON
+ * escaping could hide a secret that holds a quote, a backslash or a
+ * control character, and a cut could leave a secret's first bytes. */
 static void put_value(struct line *l, const char *s)
 {
-    size_t len = strlen(s), cap = len * 3 + sizeof(DSB_REDACTED);
-    char small[1024], *tmp = cap <= sizeof(small) ? small : malloc(cap);
+    size_t len = strlen(s), cap;
+    char small[1024], *tmp;
 
+    if (l->redact.n == 0 || (len < room(l) && !changed_when_written(s))) {
+        if (l->json)
+            put_json_string(l, s);
+        else
+            put_text(l, s);
+        return;
+    }
+    cap = len * 3 + sizeof(DSB_REDACTED);
+    tmp = cap <= sizeof(small) ? small : malloc(cap);
     if (!tmp)
         return;
     memcpy(tmp, s, len + 1);

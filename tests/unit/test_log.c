@@ -180,3 +180,29 @@ Test(log, access_lines_wait_in_the_buffer)
     cr_assert_eq(lines(log), 5, "without a buffer, at once: %s", log);
     free(log);
 }
+
+/* A value cut at the end of a full line is redacted before the cut: no
+ * first bytes of a secret that straddles the cut are left. */
+Test(log, a_cut_value_leaves_no_part_of_a_secret)
+{
+    const char *secret = "zq-secret-9931";
+    char *big = malloc(20000), *log;
+
+    dsb_redact_register(secret);
+    for (int json = 0; json <= 1; json++) {
+        dsb_log_set_json(json);
+        for (size_t at = 7900; at < 8200; at += 3) {
+            struct dsb_log_field f[] = {DSB_LF_S("v", big)};
+            memset(big, 'x', 19999);
+            big[19999] = '\0';
+            memcpy(big + at, secret, strlen(secret));
+            dsb_log_fields(DSB_LOG_ERROR, "t", "m", f, 1, 0);
+        }
+    }
+    log = logged();
+    cr_assert_null(strstr(log, "zq-sec"), "a part of the secret is logged");
+    cr_assert_eq(lines(log), 200);
+    dsb_redact_forget(secret);
+    free(log);
+    free(big);
+}
