@@ -2,6 +2,7 @@
  * sources, another principal's session or job}, table-driven. */
 #include <criterion/criterion.h>
 
+#include "http/http.h"
 #include "http_support.h"
 #include "settings.h"
 #include "util.h"
@@ -383,4 +384,34 @@ Test(scopes, limited_sources_everywhere)
     t_free(&r);
     free(sid);
     free(sel);
+}
+
+/* The matrix covers every route the router serves: a new route cannot be
+ * added without saying which scope it needs. */
+Test(scopes, the_matrix_covers_every_route)
+{
+    size_t n = dsb_routes_count();
+    char *hit = calloc(n, 1);
+
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        const struct dsb_http_route *got = NULL;
+        const char *params[DSB_MAX_PARAMS];
+        char path[512], allow[128], **segs;
+        size_t k = 0, ns;
+
+        for (const char *p = routes[i].path; *p && *p != '?' &&
+             k < sizeof(path) - 2; p++)
+            path[k++] = *p == '{' || *p == '}' ? 'x' : *p;
+        path[k] = '\0';
+        cr_assert_eq(dsb_path_split(path, &segs, &ns), 0, "%s", path);
+        cr_assert_eq(dsb_router_match(routes[i].method, segs, ns, &got,
+                                      params, allow, sizeof(allow)),
+                     DSB_MATCH_OK, "%s %s", routes[i].method, path);
+        hit[got - dsb_routes] = 1;
+        dsb_path_free(segs, ns);
+    }
+    for (size_t r = 0; r < n; r++)
+        cr_expect(hit[r], "route %s %s is not in the scope matrix",
+                  dsb_routes[r].method, dsb_routes[r].pattern);
+    free(hit);
 }
