@@ -164,23 +164,12 @@ void dsb_h_job_submit(struct dsb_req *r)
     json_decref(body);
 }
 
-/* Replies 200 with *out (taken), or the error; out is read after the call
- * that fills it has run. */
-static void reply(struct dsb_req *r, int rc, json_t **out,
-                  const struct dsb_error *err)
-{
-    if (rc < 0)
-        dsb_reply_error(r, err);
-    else
-        dsb_reply_json(r, 200, *out);
-}
-
 void dsb_h_job_get(struct dsb_req *r)
 {
     struct dsb_error err;
     json_t *job = NULL;
 
-    reply(r, dsb_svc_job_get(&r->ctx, r->params[0], &job, &err), &job, &err);
+    dsb_reply_result(r, dsb_svc_job_get(&r->ctx, r->params[0], &job, &err), &job, &err);
 }
 
 void dsb_h_session_jobs(struct dsb_req *r)
@@ -188,7 +177,7 @@ void dsb_h_session_jobs(struct dsb_req *r)
     struct dsb_error err;
     json_t *list = NULL;
 
-    reply(r, dsb_svc_jobs_list(&r->ctx, r->params[0], &list, &err), &list, &err);
+    dsb_reply_result(r, dsb_svc_jobs_list(&r->ctx, r->params[0], &list, &err), &list, &err);
 }
 
 void dsb_h_job_cancel(struct dsb_req *r)
@@ -196,7 +185,7 @@ void dsb_h_job_cancel(struct dsb_req *r)
     struct dsb_error err;
     json_t *job = NULL;
 
-    reply(r, dsb_svc_job_cancel(&r->ctx, r->params[0], &job, &err), &job, &err);
+    dsb_reply_result(r, dsb_svc_job_cancel(&r->ctx, r->params[0], &job, &err), &job, &err);
 }
 
 void dsb_h_plan(struct dsb_req *r)
@@ -210,7 +199,7 @@ void dsb_h_plan(struct dsb_req *r)
         dsb_reply_problem(r, 400, "invalid", "bad query parameter", "values "
                           "must be valid %-encoded UTF-8", NULL);
     else
-        reply(r, dsb_svc_plan(&r->ctx, r->params[0], exec, &out, &err), &out, &err);
+        dsb_reply_result(r, dsb_svc_plan(&r->ctx, r->params[0], exec, &out, &err), &out, &err);
     free(exec);
 }
 
@@ -244,7 +233,7 @@ void dsb_h_job_logs(struct dsb_req *r)
     json_t *logs = NULL;
 
     if (lines >= 0)
-        reply(r, dsb_svc_job_logs(&r->ctx, r->params[0], lines, &logs, &err), &logs, &err);
+        dsb_reply_result(r, dsb_svc_job_logs(&r->ctx, r->params[0], lines, &logs, &err), &logs, &err);
 }
 
 void dsb_h_job_result(struct dsb_req *r)
@@ -255,5 +244,5 @@ void dsb_h_job_result(struct dsb_req *r)
     json_t *res = NULL;
 
     if (limit >= 0)
-        reply(r, dsb_svc_job_result(&r->ctx, r->params[0], (size_t)limit, &res, &err), &res, &err);
+        dsb_reply_result(r, dsb_svc_job_result(&r->ctx, r->params[0], (size_t)limit, &res, &err), &res, &err);
 }

@@ -6,18 +6,13 @@
 
 #include "http.h"
 
-static void reply_store_error(struct dsb_req *r, const struct dsb_error *e)
-{
-    dsb_reply_error(r, e);
-}
-
 void dsb_h_session_create(struct dsb_req *r)
 {
     char id[DSB_SESSION_ID_MAX + 1], loc[200];
     struct dsb_error err;
 
     if (dsb_svc_session_create(&r->ctx, id, &err) < 0) {
-        reply_store_error(r, &err);
+        dsb_reply_error(r, &err);
         return;
     }
     snprintf(loc, sizeof(loc), "/v1/sessions/%s", id);
@@ -31,7 +26,7 @@ void dsb_h_session_get(struct dsb_req *r)
     json_t *o = NULL;
 
     if (dsb_svc_session_get(&r->ctx, r->params[0], &o, &err) < 0)
-        reply_store_error(r, &err);
+        dsb_reply_error(r, &err);
     else
         dsb_reply_json(r, 200, o);
 }
@@ -42,7 +37,7 @@ void dsb_h_sessions_list(struct dsb_req *r)
     json_t *o = NULL;
 
     if (dsb_svc_sessions_list(&r->ctx, &o, &err) < 0)
-        reply_store_error(r, &err);
+        dsb_reply_error(r, &err);
     else
         dsb_reply_json(r, 200, o);
 }
@@ -52,7 +47,7 @@ void dsb_h_session_delete(struct dsb_req *r)
     struct dsb_error err;
 
     if (dsb_svc_session_delete(&r->ctx, r->params[0], &err) < 0)
-        reply_store_error(r, &err);
+        dsb_reply_error(r, &err);
     else
         dsb_reply_empty(r, 204);
 }
@@ -63,7 +58,7 @@ void dsb_h_selections_get(struct dsb_req *r)
     json_t *o = NULL;
 
     if (dsb_svc_selections(&r->ctx, r->params[0], &o, &err) < 0)
-        reply_store_error(r, &err);
+        dsb_reply_error(r, &err);
     else
         dsb_reply_json(r, 200, o);
 }
@@ -128,7 +123,7 @@ void dsb_h_selections_add(struct dsb_req *r)
         sel = parse_selections(r, body, &n);
     if (sel && dsb_svc_select(&r->ctx, r->params[0], sel, n, NULL, 0,
                               &stored, &err) < 0)
-        reply_store_error(r, &err);
+        dsb_reply_error(r, &err);
     else if (sel)
         dsb_reply_json(r, 201, json_pack("{s:o}", "items", stored));
     free(sel);
@@ -151,7 +146,7 @@ void dsb_h_selection_delete(struct dsb_req *r)
         return;
     }
     if (dsb_svc_unselect(&r->ctx, r->params[0], id, &err) < 0)
-        reply_store_error(r, &err);
+        dsb_reply_error(r, &err);
     else
         dsb_reply_empty(r, 204);
 }

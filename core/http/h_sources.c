@@ -35,23 +35,12 @@ void dsb_h_metrics(struct dsb_req *r)
     free(text);
 }
 
-/* Replies 200 with *out (taken), or the error; out is read after the call
- * that fills it has run. */
-static void reply(struct dsb_req *r, int rc, json_t **out,
-                  const struct dsb_error *err)
-{
-    if (rc < 0)
-        dsb_reply_error(r, err);
-    else
-        dsb_reply_json(r, 200, *out);
-}
-
 void dsb_h_sources(struct dsb_req *r)
 {
     struct dsb_error err;
     json_t *out = NULL;
 
-    reply(r, dsb_svc_sources(&r->ctx, &out, &err), &out, &err);
+    dsb_reply_result(r, dsb_svc_sources(&r->ctx, &out, &err), &out, &err);
 }
 
 void dsb_h_source(struct dsb_req *r)
@@ -59,7 +48,7 @@ void dsb_h_source(struct dsb_req *r)
     struct dsb_error err;
     json_t *out = NULL;
 
-    reply(r, dsb_svc_source(&r->ctx, r->params[0], &out, &err), &out, &err);
+    dsb_reply_result(r, dsb_svc_source(&r->ctx, r->params[0], &out, &err), &out, &err);
 }
 
 void dsb_h_source_check(struct dsb_req *r)
@@ -67,7 +56,7 @@ void dsb_h_source_check(struct dsb_req *r)
     struct dsb_error err;
     json_t *out = NULL;
 
-    reply(r, dsb_svc_source_check(&r->ctx, r->params[0], &out, &err), &out, &err);
+    dsb_reply_result(r, dsb_svc_source_check(&r->ctx, r->params[0], &out, &err), &out, &err);
 }
 
 void dsb_h_source_refresh(struct dsb_req *r)
@@ -75,7 +64,7 @@ void dsb_h_source_refresh(struct dsb_req *r)
     struct dsb_error err;
     json_t *out = NULL;
 
-    reply(r, dsb_svc_source_refresh(&r->ctx, r->params[0], &out, &err), &out, &err);
+    dsb_reply_result(r, dsb_svc_source_refresh(&r->ctx, r->params[0], &out, &err), &out, &err);
 }
 
 void dsb_h_plugins(struct dsb_req *r)
@@ -83,7 +72,7 @@ void dsb_h_plugins(struct dsb_req *r)
     struct dsb_error err;
     json_t *out = NULL;
 
-    reply(r, dsb_svc_plugins(&r->ctx, &out, &err), &out, &err);
+    dsb_reply_result(r, dsb_svc_plugins(&r->ctx, &out, &err), &out, &err);
 }
 
 void dsb_h_plugin_schema(struct dsb_req *r)
@@ -91,7 +80,7 @@ void dsb_h_plugin_schema(struct dsb_req *r)
     struct dsb_error err;
     json_t *out = NULL;
 
-    reply(r, dsb_svc_plugin_schema(&r->ctx, r->params[0], &out, &err), &out, &err);
+    dsb_reply_result(r, dsb_svc_plugin_schema(&r->ctx, r->params[0], &out, &err), &out, &err);
 }
 
 void dsb_h_reload(struct dsb_req *r)
@@ -99,7 +88,7 @@ void dsb_h_reload(struct dsb_req *r)
     struct dsb_error err;
     json_t *out = NULL;
 
-    reply(r, dsb_svc_reload(&r->ctx, &out, &err), &out, &err);
+    dsb_reply_result(r, dsb_svc_reload(&r->ctx, &out, &err), &out, &err);
 }
 
 /* ------------------------------------------------------------ listings */
@@ -245,7 +234,7 @@ void dsb_h_search(struct dsb_req *r)
                           "is 1..1000; values must be valid %-encoded UTF-8",
                           NULL);
     else
-        reply(r, dsb_svc_search(&r->ctx, q, limit ? limit : 100, &out, &err), &out, &err);
+        dsb_reply_result(r, dsb_svc_search(&r->ctx, q, limit ? limit : 100, &out, &err), &out, &err);
     free(q);
     free(lim);
 }

@@ -132,6 +132,10 @@ void dsb_reply_problem(struct dsb_req *r, int status, const char *code,
                        const char *hint);
 /* problem+json from an error value (its code decides the status). */
 void dsb_reply_error(struct dsb_req *r, const struct dsb_error *e);
+/* The answer of a service call: 200 with *out (taken) when rc is 0, else
+ * the error.  out is read after the call that fills it has run. */
+void dsb_reply_result(struct dsb_req *r, int rc, json_t **out,
+                      const struct dsb_error *err);
 /* A response header to add to the next reply (copied). */
 void dsb_reply_header(struct dsb_req *r, const char *name, const char *value);
 

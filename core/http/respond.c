@@ -180,6 +180,15 @@ void dsb_reply_empty(struct dsb_req *r, int status)
     dsb_reply_bytes(r, status, NULL, "", 0, NULL);
 }
 
+void dsb_reply_result(struct dsb_req *r, int rc, json_t **out,
+                      const struct dsb_error *err)
+{
+    if (rc < 0)
+        dsb_reply_error(r, err);
+    else
+        dsb_reply_json(r, 200, *out);
+}
+
 void dsb_reply_json(struct dsb_req *r, int status, json_t *body)
 {
     char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
