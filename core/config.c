@@ -97,6 +97,10 @@ static const struct dsb_option limits_opts[] = {
                    "concurrent connections from one address"),
     DSB_OPTION_INT("connection_timeout_seconds", 0, "30", 1, 3600,
                    "idle connections are closed after this"),
+    DSB_OPTION_INT("receive_timeout_seconds", 0, "10", 1, 3600,
+                   "a whole request (head and body) must arrive within this "
+                   "of the connection's accept or its previous response, "
+                   "else the connection is closed"),
     DSB_OPTION_INT("max_header_bytes", 0, "32768", 4096, 1048576,
                    "largest request head (line and headers; 431 beyond)"),
     DSB_OPTION_INT("threads", 0, "2", 1, 256, "HTTP worker threads (they "

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -92,33 +91,19 @@ static int create_tables(struct dsb_sessions *s, struct dsb_error *err)
     return 0;
 }
 
-static int make_state_dir(const char *dir, struct dsb_error *err)
-{
-    struct stat st;
-
-    if (mkdir(dir, 0700) == 0 || (errno == EEXIST && stat(dir, &st) == 0 &&
-                                  S_ISDIR(st.st_mode)))
-        return 0;
-    dsb_error_set(err, DSB_E_CONFIG, "cannot create the state directory %s: "
-                  "%s", dir, strerror(errno));
-    dsb_error_hint(err, "set state_dir in broker.yaml to a writable path");
-    return -1;
-}
-
 struct dsb_sessions *dsb_sessions_open(const char *state_dir,
                                        struct dsb_error *err)
 {
     struct dsb_sessions *s = calloc(1, sizeof(*s));
-    char *path = NULL;
+    char *path = NULL, why[256] = "out of memory";
 
-    if (!s || make_state_dir(state_dir, err) < 0)
+    if (!s || dsb_statedb_private_dir(state_dir, err) < 0)
         goto fail;
     path = dsb_state_db_path(state_dir);
-    if (!path ||
-        dsb_statedb_open(path, SQLITE_OPEN_FULLMUTEX, &s->db) != SQLITE_OK) {
+    if (!path || dsb_statedb_open(path, SQLITE_OPEN_FULLMUTEX, &s->db, why,
+                                  sizeof(why)) != SQLITE_OK) {
         dsb_error_set(err, DSB_E_CONFIG, "cannot open the session store %s: "
-                      "%s", path ? path : state_dir,
-                      s->db ? sqlite3_errmsg(s->db) : "out of memory");
+                      "%s", path ? path : state_dir, why);
         goto fail;
     }
     if (create_tables(s, err) < 0)

@@ -123,6 +123,7 @@ static void bind_limits(struct dsb_settings *s, const json_t *lim)
     s->max_connections_per_ip = (unsigned)num(lim, "max_connections_per_ip");
     s->connection_timeout_s = (unsigned)num(lim,
                                             "connection_timeout_seconds");
+    s->receive_timeout_s = (unsigned)num(lim, "receive_timeout_seconds");
     s->threads = (unsigned)num(lim, "threads");
     s->call_threads = (unsigned)num(lim, "call_threads");
     s->shutdown_grace_ms = num(lim, "shutdown_grace_seconds") * 1000;

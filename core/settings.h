@@ -54,7 +54,7 @@ struct dsb_settings {
     int cors_any;        /* "*" is listed */
     size_t max_body_bytes, max_header_bytes;
     unsigned max_connections, max_connections_per_ip;
-    unsigned connection_timeout_s, threads, call_threads;
+    unsigned connection_timeout_s, receive_timeout_s, threads, call_threads;
     int64_t shutdown_grace_ms, plugin_timeout_ms;
     int64_t session_idle_ms;
 };

@@ -9,17 +9,30 @@
 
 #include <sqlite3.h>
 
+#include "dsbroker/plugin.h" /* struct dsb_error */
+
 extern const char dsb_sql_sessions[];
 extern const char dsb_sql_jobs[];
 
 /*
+ * Makes dir (state_dir, or a directory in it) private to the broker:
+ * created 0700 when missing; when it exists it must be a directory owned by
+ * the broker's effective uid and not a shared (sticky) one, and is chmod'ed
+ * to 0700.  Returns 0, or -1 with err set (DSB_E_CONFIG, naming the
+ * directory, why and what to do: the broker then refuses to start).
+ */
+int dsb_statedb_private_dir(const char *dir, struct dsb_error *err);
+
+/*
  * Opens (creating) the database at path with SQLITE_OPEN_READWRITE |
  * SQLITE_OPEN_CREATE | flags (the mutex mode) and the stores' busy
- * timeout.  Returns SQLITE_OK with *db set, or an SQLite error code: *db is
- * then NULL (out of memory) or open for sqlite3_errmsg, and the caller
- * closes it.
+ * timeout.  The file and its -wal/-shm are made 0600 first (a new file is
+ * created 0600; SQLite creates -wal/-shm with the database's mode).
+ * Returns SQLITE_OK with *db set, or an SQLite error code with the reason
+ * in why: *db is then NULL or open, and the caller closes it.
  */
-int dsb_statedb_open(const char *path, int flags, sqlite3 **db);
+int dsb_statedb_open(const char *path, int flags, sqlite3 **db, char *why,
+                     size_t why_len);
 
 /*
  * Applies a schema to a connection: the pragmas every store connection

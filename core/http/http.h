@@ -66,6 +66,7 @@ struct dsb_server {
     struct dsb_service *svc;
     struct dsb_metrics *metrics; /* the service's */
     struct dsb_call_pool *pool;  /* runs handlers that may block (pool.c) */
+    struct dsb_deadlines *deadlines; /* cuts slow senders (deadline.c) */
     atomic_long in_flight;
     int port;
     int log_buffered;            /* holds a dsb_log_buffer_start */
@@ -90,6 +91,7 @@ struct dsb_req {
     char *body;
     size_t body_len, body_cap, discarded;
     int too_large, responded, status;
+    int received;              /* the whole request arrived */
     size_t resp_bytes;
     const char *origin;        /* allowed CORS origin, or NULL */
     char request_id[40];
@@ -119,6 +121,28 @@ void dsb_call_pool_stats(struct dsb_call_pool *p, size_t *threads,
                          size_t *busy, size_t *queued);
 /* Runs every queued request, then joins the threads. */
 void dsb_call_pool_free(struct dsb_call_pool *p);
+
+/*
+ * Receive deadlines (deadline.c): a connection must deliver a whole request
+ * (head and body) within limit_ms of being ready for one; a timer thread
+ * shuts down the socket of one that does not.  An entry per connection:
+ * opened armed when it is accepted (NOTIFY_CONNECTION STARTED), disarmed
+ * when its request has fully arrived, armed again when the response is
+ * done (NOTIFY_COMPLETED, ready for the next request), closed when
+ * libmicrohttpd reports the connection CLOSED — before it closes the
+ * socket, which the entry must not outlive.  A NULL entry (no memory at
+ * open) has no deadline; the calls accept it.
+ */
+struct dsb_deadlines;
+struct dsb_deadline;
+/* Starts the timer thread; NULL when out of memory or threads. */
+struct dsb_deadlines *dsb_deadlines_new(int64_t limit_ms);
+/* Stops the timer thread and frees d; every entry must be closed. */
+void dsb_deadlines_free(struct dsb_deadlines *d);
+struct dsb_deadline *dsb_deadline_open(struct dsb_deadlines *d, int fd);
+void dsb_deadline_arm(struct dsb_deadlines *d, struct dsb_deadline *e);
+void dsb_deadline_disarm(struct dsb_deadlines *d, struct dsb_deadline *e);
+void dsb_deadline_close(struct dsb_deadlines *d, struct dsb_deadline *e);
 
 /* Responses: each queues exactly one response; later calls are ignored.
  * dsb_reply_json takes the reference. */

@@ -360,6 +360,15 @@ static enum MHD_Result send_deferred(struct dsb_req *r,
     return rc;
 }
 
+/* The receive deadline of a connection (its socket context). */
+static struct dsb_deadline *conn_deadline(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci ? ci->socket_context : NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
@@ -380,6 +389,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         int rc = append_body(r, upload, *upload_size);
         *upload_size = 0;
         return rc < 0 ? MHD_NO : MHD_YES;
+    }
+    if (!r->received) {
+        r->received = 1;
+        dsb_deadline_disarm(r->srv->deadlines, conn_deadline(conn));
     }
     if (r->deferred)
         return send_deferred(r, conn);
@@ -405,10 +418,12 @@ static void req_finish(struct dsb_server *s, struct dsb_req *r)
 static void on_completed(void *cls, struct MHD_Connection *conn,
                          void **con_cls, enum MHD_RequestTerminationCode toe)
 {
+    struct dsb_server *s = cls;
     struct dsb_req *r = *con_cls;
 
-    (void)conn;
     (void)toe;
+    /* ready for the next request: its time starts now */
+    dsb_deadline_arm(s->deadlines, conn_deadline(conn));
     if (!r)
         return;
     req_finish(cls, r);
@@ -451,17 +466,20 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
                           void **socket_ctx,
                           enum MHD_ConnectionNotificationCode toe)
 {
+    struct dsb_server *s = cls;
     const union MHD_ConnectionInfo *ci;
     int one = 1;
 
-    (void)cls;
-    (void)socket_ctx;
-    if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        dsb_deadline_close(s->deadlines, *socket_ctx);
+        *socket_ctx = NULL;
         return;
+    }
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (ci)
-        setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one,
-                   sizeof(one));
+    if (!ci)
+        return;
+    setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    *socket_ctx = dsb_deadline_open(s->deadlines, ci->connect_fd);
 }
 
 /* Paths are decoded per segment by the router, query values on lookup. */
@@ -514,9 +532,11 @@ static int start_daemon(struct dsb_server *s, const struct dsb_settings *st,
     if (parse_listen(listen, &sa, d) < 0)
         return -1;
     s->pool = dsb_call_pool_new(st->call_threads, run_deferred);
-    if (!s->pool) {
+    s->deadlines = dsb_deadlines_new((int64_t)st->receive_timeout_s * 1000);
+    if (!s->pool || !s->deadlines) {
         dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0, "cannot start the call "
-                     "pool's threads: %s", strerror(errno));
+                     "pool's and the receive deadlines' threads: %s",
+                     strerror(errno));
         return -1;
     }
     s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
@@ -561,6 +581,7 @@ static void server_free(struct dsb_server *s)
     dsb_call_pool_free(s->pool);
     if (s->mhd)
         MHD_stop_daemon(s->mhd);
+    dsb_deadlines_free(s->deadlines); /* every connection is closed */
     if (s->log_buffered)
         dsb_log_buffer_stop();
     dsb_service_close(s->svc);

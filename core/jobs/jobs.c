@@ -11,6 +11,7 @@
 
 #include "aws/aws.h"
 #include "log.h"
+#include "statedb.h"
 #include "util.h"
 
 /* ------------------------------------------------------------- helpers */
@@ -106,15 +107,13 @@ static void *tracker_main(void *arg)
 static int make_dirs(struct dsb_jobs *j, const struct dsb_config *cfg,
                      struct dsb_error *err)
 {
-    const char *state = cfg && cfg->state_dir ? cfg->state_dir : "/tmp";
+    const char *state = cfg ? cfg->state_dir : NULL;
 
-    if (mkdir(state, 0700) < 0 && errno != EEXIST)
-        return dsb_error_set(err, DSB_E_CONFIG, "cannot create state_dir %s:"
-                             " %s", state, strerror(errno));
-    j->jobs_dir = dsb_path_join(state, "jobs");
-    if (!j->jobs_dir || (mkdir(j->jobs_dir, 0700) < 0 && errno != EEXIST))
-        return dsb_error_set(err, DSB_E_CONFIG, "cannot create %s", state);
-    return 0;
+    if (dsb_statedb_private_dir(state, err) < 0)
+        return -1;
+    if (!(j->jobs_dir = dsb_path_join(state, "jobs")))
+        return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    return dsb_statedb_private_dir(j->jobs_dir, err);
 }
 
 static void set_defaults(struct dsb_jobs_options *o)

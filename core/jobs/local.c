@@ -231,13 +231,19 @@ char *dsb_local_hadoop_aws_package(const json_t *opts)
 
 /* -------------------------------------------------------- preparation */
 
+/* path written 0600 (job files are private to the broker's uid). */
 static int write_file(const char *path, const char *a, const char *b)
 {
-    FILE *f = fopen(path, "w");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                  0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     int ok;
 
-    if (!f)
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
         return -1;
+    }
     ok = (!a || fputs(a, f) >= 0) && (!b || fputs(b, f) >= 0);
     return fclose(f) == 0 && ok ? 0 : -1;
 }

@@ -13,9 +13,10 @@ int dsb_jstore_open(struct dsb_jobs *j, const char *path,
 {
     char why[256];
 
-    if (dsb_statedb_open(path, SQLITE_OPEN_NOMUTEX, &j->db) != SQLITE_OK) {
+    if (dsb_statedb_open(path, SQLITE_OPEN_NOMUTEX, &j->db, why,
+                         sizeof(why)) != SQLITE_OK) {
         dsb_error_set(err, DSB_E_CONFIG, "cannot open the job store %s: %s",
-                      path, j->db ? sqlite3_errmsg(j->db) : "out of memory");
+                      path, why);
         goto fail;
     }
     if (dsb_statedb_schema(j->db, dsb_sql_jobs, why, sizeof(why)) !=

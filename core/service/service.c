@@ -157,8 +157,9 @@ static int open_state(struct dsb_service *svc, const struct dsb_broker *b,
         svc->jobs = dsb_jobs_open(&jo, &err);
     }
     if (!svc->sessions || !svc->jobs) {
-        dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0, "%s%s%s", err.message,
-                     err.detail[0] ? ": " : "", err.detail);
+        dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0, "%s%s%s%s%s", err.message,
+                     err.detail[0] ? ": " : "", err.detail,
+                     err.hint[0] ? "; hint: " : "", err.hint);
         return -1;
     }
     svc->jobs_gen = dsb_service_gen(svc);

@@ -1,10 +1,12 @@
 /* Objects under a root: S3 ListObjectsV2 (every page, XML read with expat)
  * or a local directory walk.  Both give the same keys, so a local copy of a
  * bucket lists exactly like the bucket. */
+#define _GNU_SOURCE /* O_PATH */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -97,6 +99,61 @@ static void listing_sort(struct s3csv_listing *l)
 
 /* ------------------------------------------------------------ local */
 
+int s3csv_local_top(const struct s3csv_root *root, char *top,
+                    struct dsb_error *err)
+{
+    if (realpath(root->dir, top))
+        return 0;
+    dsb_error_set(err, DSB_E_NOT_FOUND, "directory %s does not exist",
+                  root->dir);
+    dsb_error_hint(err, "check the roots of this source");
+    return -1;
+}
+
+/* 1 when the file open as fd lies inside top: the kernel's path of the
+ * opened file, so nothing can be swapped between the check and the use. */
+static int local_fd_inside(int fd, const char *top)
+{
+    char link[64], real[PATH_MAX];
+    size_t n = strlen(top);
+    ssize_t len;
+
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    if ((len = readlink(link, real, sizeof(real) - 1)) < 0)
+        return 0;
+    real[len] = '\0';
+    return strncmp(real, top, n) == 0 &&
+           (real[n] == '/' || !real[n] || (n == 1 && top[0] == '/'));
+}
+
+int s3csv_local_open(const char *top, int dirfd, const char *name, int flags)
+{
+    int fd = openat(dirfd, name, flags | O_CLOEXEC);
+
+    if (fd >= 0 && !local_fd_inside(fd, top)) {
+        close(fd);
+        errno = EXDEV;
+        return -1;
+    }
+    return fd;
+}
+
+int s3csv_local_error(const char *top, const char *path, int errnum,
+                      struct dsb_error *err)
+{
+    if (errnum == EXDEV) {
+        dsb_error_set(err, DSB_E_PERMISSION, "%s leads outside the root %s "
+                      "(a symlink)", path, top);
+        dsb_error_hint(err, "a file: root is read only inside its directory: "
+                       "copy the files in, or add their directory as a root "
+                       "of its own");
+        return -1;
+    }
+    return dsb_error_set(err, errnum == ENOENT || errnum == ENOTDIR
+                         ? DSB_E_NOT_FOUND : DSB_E_PERMISSION,
+                         "cannot open %s: %s", path, strerror(errnum));
+}
+
 struct local_walk {
     const struct s3csv_inst *in;
     const char *top;     /* root real path */
@@ -104,65 +161,66 @@ struct local_walk {
     struct s3csv_listing *out;
 };
 
-/* 1 when path resolves inside the root (symlinks may not escape it). */
-static int local_inside(const struct local_walk *w, const char *path)
+static int local_walk_dir(struct local_walk *w, int dfd, const char *name,
+                          const char *rel, int depth);
+
+/* One entry `name` of the directory open as dfd; rel is its key. */
+static int local_entry(struct local_walk *w, int dfd, const char *name,
+                       const char *rel, int depth)
 {
-    char real[PATH_MAX];
-    size_t n = strlen(w->top);
-
-    if (!realpath(path, real))
-        return 0;
-    return strncmp(real, w->top, n) == 0 && (real[n] == '/' || !real[n]);
-}
-
-static int local_walk_dir(struct local_walk *w, const char *rel, int depth);
-
-/* One directory entry: rel is its key relative to the root. */
-static int local_entry(struct local_walk *w, const char *rel, int depth)
-{
-    char path[PATH_MAX];
     struct stat st;
+    int fd;
 
-    if (snprintf(path, sizeof(path), "%s/%s", w->top, rel) >= (int)sizeof(path))
-        return 0;
-    if (lstat(path, &st) < 0)
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return 0;
     if (S_ISLNK(st.st_mode)) {
-        if (!local_inside(w, path) || stat(path, &st) < 0) {
-            DSB_WARN(w->in->host, "skipping %s: a symlink leaving the root",
-                     path);
+        fd = s3csv_local_open(w->top, dfd, name, O_PATH);
+        if (fd < 0 || fstat(fd, &st) < 0) {
+            DSB_WARN(w->in->host, "skipping %s/%s: a symlink leaving the "
+                     "root", w->top, rel);
+            if (fd >= 0)
+                close(fd);
             return 0;
         }
+        close(fd);
     }
     if (S_ISDIR(st.st_mode)) {
         if (!w->recursive)
             return s3csv_listing_add_dir(w->out, rel, strlen(rel));
-        return depth < LISTING_MAX_DEPTH ? local_walk_dir(w, rel, depth + 1)
-                                         : 0;
+        return depth < LISTING_MAX_DEPTH
+                   ? local_walk_dir(w, dfd, name, rel, depth + 1) : 0;
     }
     if (!S_ISREG(st.st_mode))
         return 0;
     return s3csv_listing_add(w->out, rel, strlen(rel), (int64_t)st.st_size);
 }
 
-/* Walks top/rel ("" for the root itself). */
-static int local_walk_dir(struct local_walk *w, const char *rel, int depth)
+/* Walks the directory `name` of dfd (rel: its key, "" for the root); each
+ * directory is opened through the containment check.  -2 with errno when
+ * the first one cannot be opened. */
+static int local_walk_dir(struct local_walk *w, int dfd, const char *name,
+                          const char *rel, int depth)
 {
-    char path[PATH_MAX], child[PATH_MAX];
+    char child[PATH_MAX];
     struct dirent *e;
-    DIR *d;
-    int rc = 0;
+    DIR *d = NULL;
+    int rc = 0, fd, saved;
 
-    snprintf(path, sizeof(path), "%s%s%s", w->top, *rel ? "/" : "", rel);
-    if (!(d = opendir(path)))
+    fd = s3csv_local_open(w->top, dfd, name, O_RDONLY | O_DIRECTORY);
+    if (fd < 0 || !(d = fdopendir(fd))) {
+        saved = errno;
+        if (fd >= 0)
+            close(fd);
+        errno = saved;
         return depth == 0 ? -2 : 0;
+    }
     while (rc == 0 && (e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.' || e->d_name[0] == '_')
             continue;
         if (snprintf(child, sizeof(child), "%s%s%s", rel, *rel ? "/" : "",
                      e->d_name) >= (int)sizeof(child))
             continue;
-        rc = local_entry(w, child, depth);
+        rc = local_entry(w, dirfd(d), e->d_name, child, depth);
     }
     closedir(d);
     return rc;
@@ -173,25 +231,24 @@ static int listing_local(const struct s3csv_inst *in,
                          int recursive, struct s3csv_listing *out,
                          struct dsb_error *err)
 {
-    char rel[PATH_MAX], top[PATH_MAX];
+    char rel[PATH_MAX], top[PATH_MAX], path[2 * PATH_MAX];
     struct local_walk w = {in, top, recursive, out};
     int rc;
 
-    if (!realpath(root->dir, top)) {
-        dsb_error_set(err, DSB_E_NOT_FOUND, "directory %s does not exist",
-                      root->dir);
-        dsb_error_hint(err, "check the roots of this source");
+    if (s3csv_local_top(root, top, err) < 0)
         return -1;
-    }
     snprintf(rel, sizeof(rel), "%s", sub);
     if (*rel && rel[strlen(rel) - 1] == '/')
         rel[strlen(rel) - 1] = '\0';
-    rc = local_walk_dir(&w, rel, 0);
+    snprintf(path, sizeof(path), "%s%s%s", top, *rel ? "/" : "", rel);
+    rc = local_walk_dir(&w, AT_FDCWD, path, rel, 0);
     if (rc == -2 && errno == ENOENT) {
         dsb_error_set(err, DSB_E_NOT_FOUND, "directory %s/%s does not exist",
                       root->dir, rel);
         return -1;
     }
+    if (rc == -2 && errno == EXDEV)
+        return s3csv_local_error(top, path, errno, err);
     if (rc == -2)
         return dsb_error_set(err, DSB_E_PERMISSION, "cannot read directory "
                              "%s/%s: %s", root->dir, rel, strerror(errno));

@@ -1,11 +1,15 @@
 /* s3csv.so: CSV files in S3 buckets and local directories.
  * Options, the vtable and the JSON outputs; layout, listing, sampling and
  * inference live beside it (s3csv.h). */
-#define _GNU_SOURCE /* asprintf, strcasestr */
+#define _GNU_SOURCE /* asprintf, strcasestr, O_PATH */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "s3csv.h"
 
@@ -595,6 +599,27 @@ static int s3csv_unreadable(const json_t *t, struct dsb_error *err)
     return 0;
 }
 
+/* A local table's location must lead inside its root when the spec is made:
+ * the description may be older than a symlink swapped since. */
+static int s3csv_location_inside(const struct s3csv_root *root,
+                                 const char *loc, struct dsb_error *err)
+{
+    char top[PATH_MAX];
+    int fd;
+
+    if (root->is_s3)
+        return 0;
+    if (!loc || strncmp(loc, "file://", 7))
+        return dsb_error_set(err, DSB_E_INVALID, "the description of this "
+                             "table has no local location");
+    if (s3csv_local_top(root, top, err) < 0)
+        return -1;
+    if ((fd = s3csv_local_open(top, AT_FDCWD, loc + 7, O_PATH)) < 0)
+        return s3csv_local_error(top, loc + 7, errno, err);
+    close(fd);
+    return 0;
+}
+
 /* The read spec's JSON from t (borrowed: its notes are copied). */
 static json_t *s3csv_spec_json(const char *db, const char *schema,
                                const json_t *t)
@@ -627,7 +652,9 @@ static int s3csv_spec_of(const struct s3csv_inst *g, const char *db,
     json_t *spec = NULL;
     char *qn = NULL;
 
-    if (!root || s3csv_unreadable(t, err) < 0)
+    if (!root || s3csv_unreadable(t, err) < 0 ||
+        s3csv_location_inside(root, json_string_value(json_object_get(t,
+                              "location")), err) < 0)
         return -1;
     if (!(spec = s3csv_spec_json(db, schema, t)) ||
         asprintf(&qn, "%s.%s.%s", db, schema, table) < 0) {

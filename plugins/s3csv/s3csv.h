@@ -159,15 +159,34 @@ static inline struct s3csv_inst s3csv_in_call(const void *inst,
  * Objects under root/sub (sub "" or "sales/"), keys relative to the root.
  * recursive: every object below; else only direct children, and the child
  * folders in dirs.  Names starting with '.' or '_' are skipped (Spark's
- * hidden files).  Local roots never leave the root through symlinks.
- * Results are sorted by key.  0, or -1 with err set (DSB_E_NOT_FOUND for a
- * missing bucket or directory), out then empty.  Release with
- * s3csv_listing_free.
+ * hidden files).  Local roots never leave the root through symlinks: an
+ * entry leading outside is skipped (and logged), a sub leading outside is
+ * DSB_E_PERMISSION (s3csv_local_error).  Results are sorted by key.  0, or
+ * -1 with err set (DSB_E_NOT_FOUND for a missing bucket or directory), out
+ * then empty.  Release with s3csv_listing_free.
  */
 int s3csv_list(const struct s3csv_inst *in, const struct s3csv_root *root,
                const char *sub, int recursive, struct s3csv_listing *out,
                struct dsb_error *err);
 void s3csv_listing_free(struct s3csv_listing *l);
+
+/* The real path of a local root into top (PATH_MAX bytes); 0, or -1 with
+ * err set (DSB_E_NOT_FOUND). */
+int s3csv_local_top(const struct s3csv_root *root, char *top,
+                    struct dsb_error *err);
+/*
+ * The one containment check of local roots, used at every level (schema,
+ * table, part file, read spec path): opens name (relative to dirfd, or an
+ * absolute path with AT_FDCWD) with flags | O_CLOEXEC, then checks that the
+ * file opened, every symlink resolved, lies inside top (s3csv_local_top).
+ * The new fd (the caller closes it), or -1 with errno set: EXDEV when it
+ * leads outside the root.
+ */
+int s3csv_local_open(const char *top, int dirfd, const char *name, int flags);
+/* Sets err for a failed s3csv_local_open of path: DSB_E_PERMISSION with a
+ * hint for EXDEV, DSB_E_NOT_FOUND for a missing file.  Returns -1. */
+int s3csv_local_error(const char *top, const char *path, int errnum,
+                      struct dsb_error *err);
 /* Adds one object / folder (copies key); -1 when memory is exhausted. */
 int s3csv_listing_add(struct s3csv_listing *l, const char *key, size_t klen,
                       int64_t size);

@@ -14,24 +14,25 @@
 
 #include "s3csv.h"
 
-/* Reads up to n bytes of root/key into a new buffer. */
+/* Reads up to n bytes of root/key into a new buffer; the file is opened
+ * through the containment check. */
 static int sample_local(const struct s3csv_root *root, const char *key,
                         size_t n, char **buf, size_t *len,
                         struct dsb_error *err)
 {
-    char path[PATH_MAX];
+    char path[2 * PATH_MAX], top[PATH_MAX];
     ssize_t got = 0, r;
-    char *b = malloc(n + 1);
+    char *b;
     int fd;
 
-    snprintf(path, sizeof(path), "%s/%s", root->dir, key);
-    if (!b)
+    if (s3csv_local_top(root, top, err) < 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/%s", top, key);
+    if ((fd = s3csv_local_open(top, AT_FDCWD, path, O_RDONLY)) < 0)
+        return s3csv_local_error(top, path, errno, err);
+    if (!(b = malloc(n + 1))) {
+        close(fd);
         return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        free(b);
-        return dsb_error_set(err, errno == ENOENT ? DSB_E_NOT_FOUND
-                             : DSB_E_PERMISSION, "cannot open %s: %s", path,
-                             strerror(errno));
     }
     while ((size_t)got < n &&
            (r = pread(fd, b + got, n - (size_t)got, got)) > 0)

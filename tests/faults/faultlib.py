@@ -101,6 +101,29 @@ def load_env(name):
     return env
 
 
+def wait_until(cond, timeout, interval=0.02):
+    """Polls cond() until it is true or timeout seconds pass; its last
+    value.  For waiting on observed events instead of sleeping."""
+    end = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v or time.monotonic() >= end:
+            return v
+        time.sleep(interval)
+
+
+def tcp_connect(port, host="127.0.0.1"):
+    """What a TCP connection to host:port does right now: "accepted",
+    "refused" or "error" (a timeout, an unreachable host)."""
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except ConnectionRefusedError:
+        return "refused"
+    except OSError:
+        return "error"
+    return "accepted"
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,10 +1,12 @@
 /* Server limits seen from raw sockets: an oversized request head, the
  * per-address connection limit and the idle-connection timeout (libcurl
  * cannot hold idle or half-sent connections). */
+#define _GNU_SOURCE /* POLLRDHUP */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -204,4 +206,86 @@ Test(limits, idle_connections_are_closed)
     cr_assert_eq(read_response(fd, buf, sizeof(buf)), 0,
                  "the kept-alive connection was not closed");
     close(fd);
+}
+
+/* Sends line on fd, then waits up to a second for the server to close it;
+ * 1 when it did (reading end of file or an error), 0 when still open. */
+static int trickle(int fd, const char *line)
+{
+    struct pollfd p = {fd, POLLIN | POLLRDHUP, 0};
+    char buf[512];
+
+    send_all(fd, line, strlen(line));
+    if (poll(&p, 1, 1000) <= 0)
+        return 0;
+    return recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0;
+}
+
+/* Trickles a header line a second (or a body byte, after a head announcing
+ * a body) on every fd[0..n) until the server closes them all; returns the
+ * milliseconds that took, failing after limit_ms. */
+static int64_t trickle_until_closed(const int *fd, int n, int64_t limit_ms)
+{
+    int64_t t0 = dsb_monotonic_ms();
+    int open = n, closed[8] = {0};
+
+    while (open > 0) {
+        cr_assert_lt(dsb_monotonic_ms() - t0, limit_ms, "%d trickling "
+                     "connection(s) still open after %lld ms", open,
+                     (long long)limit_ms);
+        for (int i = 0; i < n; i++)
+            if (!closed[i] && trickle(fd[i], i % 2 ? "x" : "X-Slow: 1\r\n")) {
+                closed[i] = 1;
+                open--;
+            }
+    }
+    return dsb_monotonic_ms() - t0;
+}
+
+/* With receive_timeout_seconds: 2 and an idle timeout of 10 s, clients
+ * sending a header line (or a body byte) each second are cut at the
+ * receive deadline, well before the idle timeout could ever act; while they
+ * trickle they hold the per-address limit (2 here), once cut a new
+ * connection from the same address is served; normal requests, kept-alive
+ * ones included, are unaffected. */
+Test(limits, trickling_clients_are_cut_at_the_receive_deadline)
+{
+    static const char body_head[] = "POST /v1/sessions HTTP/1.1\r\nHost: t\r\n"
+                                    "Content-Type: application/json\r\n"
+                                    "Content-Length: 100\r\n\r\n";
+    char buf[8192];
+    int fd[2], extra, served = 0;
+    int64_t took;
+
+    start_with("s/^limits:$/limits:\\n  receive_timeout_seconds: 2\\n"
+               "  max_connections_per_ip: 2/");
+    fd[0] = dial(20);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_gt(get_healthz(fd[0], buf, sizeof(buf)), 0);
+        cr_assert(strncmp(buf, "HTTP/1.1 200 ", 13) == 0, "%.200s", buf);
+    }
+    close(fd[0]);
+    fd[0] = dial(20);
+    fd[1] = dial(20);
+    send_all(fd[0], "GET /healthz HTTP/1.1\r\n", 23);
+    send_all(fd[1], body_head, sizeof(body_head) - 1);
+    extra = dial(20);
+    cr_assert_eq(get_healthz(extra, buf, sizeof(buf)), 0,
+                 "a third connection was served while two trickled");
+    close(extra);
+    took = trickle_until_closed(fd, 2, 10000);
+    cr_assert_geq(took, 1000, "cut after %lld ms, before the deadline",
+                  (long long)took);
+    close(fd[0]);
+    close(fd[1]);
+    /* the server releases the address's slots asynchronously */
+    for (int i = 0; i < 100 && !served; i++) {
+        extra = dial(20);
+        served = get_healthz(extra, buf, sizeof(buf)) > 0 &&
+                 strncmp(buf, "HTTP/1.1 200 ", 13) == 0;
+        close(extra);
+        if (!served)
+            usleep(50000);
+    }
+    cr_assert(served, "the trickling connections still hold the limit");
 }

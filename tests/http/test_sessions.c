@@ -1,5 +1,9 @@
 /* Sessions, selections, persistence, bodies and the Spark context. */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util.h"
 #include "http_support.h"
@@ -511,4 +515,81 @@ Test(sessions, idle_expiry_seconds_is_validated)
     dsb_diags_free(&d);
     free(pdir);
     free(dir);
+}
+
+/* Mode bits of path (asserting it exists). */
+static unsigned mode_of(const char *dir, const char *name)
+{
+    char p[4300];
+    struct stat st;
+
+    snprintf(p, sizeof(p), "%s%s%s", dir, name ? "/" : "", name ? name : "");
+    cr_assert_eq(stat(p, &st), 0, "%s: %s", p, strerror(errno));
+    return (unsigned)(st.st_mode & 07777);
+}
+
+/* A fresh state_dir path under a temporary directory, exported for the
+ * fixture's broker.yaml; malloc'd. */
+static char *fresh_state_dir(void)
+{
+    char *tmp = t_tmpdir(), *sd = dsb_path_join(tmp, "state");
+
+    setenv("DSB_TEST_STATE_DIR", sd, 1);
+    free(tmp);
+    return sd;
+}
+
+/* A state_dir and database made world-readable before the broker starts
+ * are private (0700, 0600, -wal and -shm too) once it has. */
+Test(sessions, state_dir_and_database_are_made_private)
+{
+    char *sd = fresh_state_dir(), db[4300], *id;
+
+    t_stop();
+    cr_assert_eq(mkdir(sd, 0755), 0);
+    cr_assert_eq(chmod(sd, 0755), 0);
+    snprintf(db, sizeof(db), "%s/dsbroker.db", sd);
+    t_write(sd, "dsbroker.db", "");
+    cr_assert_eq(chmod(db, 0644), 0);
+    t_start(NULL);
+    id = new_session(); /* the WAL holds a commit: -wal and -shm exist */
+    cr_assert_eq(mode_of(sd, NULL), 0700, "state_dir is %o", mode_of(sd,
+                 NULL));
+    cr_assert_eq(mode_of(sd, "jobs"), 0700);
+    cr_assert_eq(mode_of(sd, "dsbroker.db"), 0600);
+    cr_assert_eq(mode_of(sd, "dsbroker.db-wal"), 0600);
+    cr_assert_eq(mode_of(sd, "dsbroker.db-shm"), 0600);
+    free(id);
+    free(sd);
+}
+
+/* A state_dir the broker cannot make its own stops the start, and the
+ * message names the directory and what to do. */
+Test(sessions, a_state_dir_of_another_user_is_refused)
+{
+    char *sd = fresh_state_dir(), *dir = t_src("tests/fixtures/confd-http");
+    char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "http");
+    struct dsb_server_opts o = {.conf_dir = dir, .plugin_dir = pdir,
+                                .no_listen = 1};
+    struct passwd *nobody = getpwnam("nobody");
+    struct dsb_diags d;
+    long i;
+
+    if (geteuid() != 0 || !nobody)
+        cr_skip_test("needs root (to chown the state_dir to user nobody)");
+    t_stop();
+    cr_assert_eq(mkdir(sd, 0755), 0);
+    cr_assert_eq(chown(sd, nobody->pw_uid, nobody->pw_gid), 0);
+    dsb_diags_init(&d);
+    cr_assert_null(dsb_server_start(&o, &d), "started on %s", sd);
+    i = dsb_diags_find(&d, NULL, 0, "owned by uid");
+    cr_assert_geq(i, 0, "no diagnostic says who owns %s", sd);
+    cr_assert(strstr(d.items[i].message, sd), "%s", d.items[i].message);
+    cr_assert(strstr(d.items[i].message, "hint: chown it to the user the "
+                     "broker runs as"), "%s", d.items[i].message);
+    cr_assert_eq(mode_of(sd, NULL), 0755, "another user's directory changed");
+    dsb_diags_free(&d);
+    free(pdir);
+    free(dir);
+    free(sd);
 }

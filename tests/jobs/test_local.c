@@ -115,6 +115,39 @@ Test(local, runs_with_loopback_argv_and_env_secrets)
     json_decref(done);
 }
 
+/* Mode bits of dir/name. */
+static unsigned mode_of(const char *dir, const char *name)
+{
+    char p[4300];
+    struct stat st;
+
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    cr_assert_eq(stat(p, &st), 0, "%s: %s", p, strerror(errno));
+    return (unsigned)(st.st_mode & 07777);
+}
+
+/* The job's directory is the boundary of what it writes (Spark's output
+ * too): 0700, and the files the broker writes in it 0600, whatever the
+ * umask. */
+Test(local, job_dir_and_files_are_private)
+{
+    mode_t old = umask(022);
+    json_t *job = submit("ok", 0), *done;
+    const char *dir = jt_str(job, "local", "dir");
+
+    umask(old);
+    done = jt_wait(&t, jt_str(job, "id", NULL), "succeeded", 10000);
+    cr_assert_str_eq(jt_str(done, "state", NULL), "succeeded");
+    cr_assert_eq(mode_of(dir, "."), 0700, "%o", mode_of(dir, "."));
+    cr_assert_eq(mode_of(dir, ".."), 0700, "the jobs directory");
+    cr_assert_eq(mode_of(dir, "main.py"), 0600, "%o", mode_of(dir,
+                 "main.py"));
+    cr_assert_eq(mode_of(dir, "stdout.log"), 0600);
+    cr_assert_eq(mode_of(dir, "stderr.log"), 0600);
+    json_decref(job);
+    json_decref(done);
+}
+
 Test(local, result_reads_csv_parts_in_order)
 {
     json_t *job = submit("ok", 0), *done, *res;

@@ -1,7 +1,9 @@
 /* s3csv on local roots through the broker: layout, names, types, notes,
  * paging, read specs per executor, errors and symlinks. */
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "context.h"
 #include "s3csv_test.h"
 
 static char *conf;
@@ -331,6 +333,114 @@ Test(s3csv_local, symlinks_do_not_leave_the_root)
     json_decref(out);
     free(root);
     free(conf2);
+}
+
+/* A symlink named rel in dir pointing at target. */
+static void link_at(const char *dir, const char *rel, const char *target)
+{
+    char p[4300];
+
+    snprintf(p, sizeof(p), "%s/%s", dir, rel);
+    unlink(p);
+    cr_assert_eq(symlink(target, p), 0, "symlink %s", p);
+}
+
+static void mkdir_at(const char *dir, const char *rel)
+{
+    char p[4300];
+
+    snprintf(p, sizeof(p), "%s/%s", dir, rel);
+    cr_assert_eq(mkdir(p, 0755), 0, "mkdir %s", p);
+}
+
+/* err is the refusal of something leading outside the root. */
+static void assert_outside(const char *what)
+{
+    cr_assert_eq(err.code, DSB_E_PERMISSION, "%s: %d %s", what, err.code,
+                 err.message);
+    cr_assert(strstr(err.message, "leads outside the root"), "%s: %s", what,
+              err.message);
+    cr_assert(strstr(err.hint, "add their directory as a root"), "%s: %s",
+              what, err.hint);
+}
+
+/* root: in/{t.csv, parts/{p1.csv, p0.csv -> ../t.csv, p2.csv -> OUT},
+ * tlink -> OUT, flink.csv -> OUT/secret.csv}, alias -> in, out -> OUT and
+ * swap -> in; OUT (outside the root) holds secret.csv and t.csv. */
+static void outside_tree(const char *root, const char *out)
+{
+    char p[4300];
+
+    t_write(out, "secret.csv", "password\nhunter2\n");
+    t_write(out, "t.csv", "a\n2\n");
+    mkdir_at(root, "in");
+    mkdir_at(root, "in/parts");
+    t_write(root, "in/t.csv", "a\n1\n");
+    t_write(root, "in/parts/p1.csv", "a\n1\n");
+    link_at(root, "in/parts/p0.csv", "../t.csv");
+    snprintf(p, sizeof(p), "%s/secret.csv", out);
+    link_at(root, "in/parts/p2.csv", p);
+    link_at(root, "in/flink.csv", p);
+    link_at(root, "in/tlink", out);
+    link_at(root, "out", out);
+    link_at(root, "alias", "in");
+    link_at(root, "swap", "in");
+}
+
+Test(s3csv_local, symlinks_leaving_the_root_are_refused_at_every_level)
+{
+    char *root = t_tmpdir(), *out = t_tmpdir(), *conf2 = t_tmpdir();
+    char yaml[4400];
+    const char *db = strrchr(root, '/') + 1;
+    struct dsb_list_request r = {db, NULL, NULL, 0, NULL};
+    struct dsb_selection sel = {"l", db, "out", "secret"};
+    struct dsb_source *s;
+    json_t *o, *desc;
+
+    s3t_stop();
+    outside_tree(root, out);
+    snprintf(yaml, sizeof(yaml), "name: l\nplugin: s3csv\nnetwork: local\n"
+             "roots: [\"file://%s\"]\n", root);
+    t_write(conf2, "l.yaml", yaml);
+    s3t_start(conf2, NULL);
+    s = dsb_broker_source(b, "l");
+    /* listings: only what stays inside, symlinks inside included */
+    cr_assert_eq(dsb_source_list_schemas(s, &r, &o, &err), 0, "%s",
+                 err.message);
+    cr_assert_str_eq(s3t_names(o), "alias,in,swap");
+    json_decref(o);
+    o = s3t_tables("l", db, "alias");
+    cr_assert_str_eq(s3t_names(o), "parts,t");
+    cr_assert_eq(json_integer_value(json_object_get(s3t_item(o, "parts"),
+                                                    "parts")), 2);
+    json_decref(o);
+    /* schema level, by name */
+    r.schema = "out";
+    cr_assert_eq(dsb_source_list_tables(s, &r, &o, &err), -1);
+    assert_outside("list tables");
+    cr_assert_eq(dsb_source_describe_table(s, db, "out", "secret", &o, &err),
+                 -1);
+    assert_outside("describe");
+    cr_assert_eq(dsb_source_read_spec(s, db, "out", "secret", &local_t, &o,
+                                      &err), -1);
+    assert_outside("read spec");
+    cr_assert_eq(dsb_context_build(b, &sel, 1, NULL, NULL, &o, &err), -1);
+    assert_outside("context");
+    /* table and part-file levels: not there */
+    cr_assert_eq(dsb_source_describe_table(s, db, "in", "tlink", &o, &err),
+                 -1);
+    cr_assert_eq(err.code, DSB_E_NOT_FOUND);
+    cr_assert_eq(dsb_source_describe_table(s, db, "in", "flink", &o, &err),
+                 -1);
+    cr_assert_eq(err.code, DSB_E_NOT_FOUND);
+    /* a description made while swap/ led inside is not a way out later */
+    desc = s3t_describe("l", db, "swap", "t");
+    link_at(root, "swap", out);
+    cr_assert_eq(dsb_source_read_spec_described(s, db, "swap", "t", desc,
+                                                &local_t, &o, &err), -1);
+    assert_outside("read spec described");
+    json_decref(desc);
+    free(root), free(out), free(conf2);
 }
 
 Test(s3csv_local, sample_data_through_a_relative_root)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "statedb.h"
 #include "support.h"
@@ -13,12 +14,13 @@ static char path[4200];
 
 static void setup(void)
 {
-    char *dir = t_tmpdir();
+    char *dir = t_tmpdir(), why[256] = "";
 
     snprintf(path, sizeof(path), "%s/dsbroker.db", dir);
     free(dir);
-    cr_assert_eq(dsb_statedb_open(path, SQLITE_OPEN_FULLMUTEX, &db),
-                 SQLITE_OK);
+
+    cr_assert_eq(dsb_statedb_open(path, SQLITE_OPEN_FULLMUTEX, &db, why,
+                                  sizeof(why)), SQLITE_OK, "%s", why);
 }
 
 static void teardown(void)
@@ -88,4 +90,27 @@ Test(statedb, a_failing_schema_is_rolled_back)
     cr_assert_str_eq(n, "0");
     free(n);
     apply(dsb_sql_jobs);
+}
+
+/* A shared directory such as /tmp is never made private: refused, as is a
+ * file where a directory should be, each saying what to do. */
+Test(statedb, shared_directories_and_files_are_refused)
+{
+    char *dir = t_tmpdir(), file[4300];
+    struct dsb_error err;
+    struct stat st;
+
+    cr_assert_eq(chmod(dir, 01777), 0);
+    cr_assert_eq(dsb_statedb_private_dir(dir, &err), -1);
+    cr_assert(strstr(err.message, dir) && strstr(err.message, "sticky"),
+              "%s", err.message);
+    cr_assert(strstr(err.hint, "directory of the broker's own"), "%s",
+              err.hint);
+    cr_assert_eq(stat(dir, &st), 0);
+    cr_assert_eq(st.st_mode & 07777, 01777, "the shared directory changed");
+    snprintf(file, sizeof(file), "%s/f", dir);
+    t_write(dir, "f", "");
+    cr_assert_eq(dsb_statedb_private_dir(file, &err), -1);
+    cr_assert(strstr(err.message, "not a directory"), "%s", err.message);
+    free(dir);
 }
