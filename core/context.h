@@ -62,8 +62,10 @@ struct dsb_context_opts {
  * "conf"}, "prompt"}.  Every snippet, run with a `spark` session in scope,
  * defines the DataFrame variable `variable`; "code" is all snippets after
  * the `_dsb_secret` helper of dsb_jobs_python_prelude() (when a
- * table has secret options).  Errors: DSB_E_NOT_FOUND for an unknown
- * source, the plugins' errors, the router's.
+ * table has secret options).  Catalog text reaches "prompt" and "code"
+ * only through core/prompt_text.h (neutralised text, Python literals).
+ * Errors: DSB_E_NOT_FOUND for an unknown source, the plugins' errors, the
+ * router's.
  */
 int dsb_context_build(struct dsb_broker *b, const struct dsb_selection *sel,
                       size_t n, const char *executor_override,

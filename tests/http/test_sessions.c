@@ -213,8 +213,9 @@ static json_t *describe(const json_t *t)
     return j;
 }
 
-/* A column name as the prompt writes it: bare when lower-case, else in
- * backticks (doubled inside). */
+/* A column name as the prompt writes it (names without control
+ * characters): bare when lower-case, else in backticks, a backtick inside
+ * as \x60 and a backslash doubled (core/prompt_text.h). */
 static void prompt_name(const char *name, char *out, size_t cap)
 {
     int bare = *name && !(*name >= '0' && *name <= '9');
@@ -228,10 +229,13 @@ static void prompt_name(const char *name, char *out, size_t cap)
         return;
     }
     out[n++] = '`';
-    for (const char *p = name; *p && n + 3 < cap; p++) {
-        out[n++] = *p;
+    for (const char *p = name; *p && n + 6 < cap; p++) {
         if (*p == '`')
-            out[n++] = '`';
+            n += (size_t)snprintf(out + n, cap - n, "\\x60");
+        else if (*p == '\\')
+            n += (size_t)snprintf(out + n, cap - n, "\\\\");
+        else
+            out[n++] = *p;
     }
     out[n++] = '`';
     out[n] = '\0';
