@@ -20,10 +20,10 @@ static const struct {
     const char *name;
     int status;
 } err_codes[] = {
-    {"ok", 200},          {"invalid", 400},      {"not_found", 404},
-    {"permission", 403},  {"auth", 502},         {"unavailable", 503},
-    {"timeout", 504},     {"upstream", 502},     {"throttled", 429},
-    {"conflict", 409},    {"unsupported", 501},  {"config", 500},
+    {"ok", 200},         {"invalid", 400},     {"not_found", 404},
+    {"permission", 403}, {"auth", 502},        {"unavailable", 503},
+    {"timeout", 504},    {"upstream", 502},    {"throttled", 429},
+    {"conflict", 409},   {"unsupported", 501}, {"config", 500},
     {"internal", 500},
 };
 
@@ -103,28 +103,32 @@ static int preflight_finish(struct dsb_source *s, pid_t pid, int64_t end_ms,
         return 0;
     /* poll from 50 us up to 2 ms: most opens take well under a ms */
     for (long ns = 50000; (got = waitpid(pid, &status, WNOHANG)) == 0 &&
-         dsb_monotonic_ms() < end_ms; ns = ns < 2000000 ? ns * 2 : ns)
+                          dsb_monotonic_ms() < end_ms;
+         ns = ns < 2000000 ? ns * 2 : ns)
         nanosleep(&(struct timespec){0, ns}, NULL);
     if (got == 0) {
         char state[256];
         probe_state(pid, state, sizeof(state));
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
-        dsb_error_set(err, DSB_E_CONFIG, "plugin %s did not finish opening "
-                      "source %s within %d s", s->plugin->name, s->conf->name,
+        dsb_error_set(err, DSB_E_CONFIG,
+                      "plugin %s did not finish opening "
+                      "source %s within %d s",
+                      s->plugin->name, s->conf->name,
                       PREFLIGHT_TIMEOUT_MS / 1000);
         dsb_error_detail(err, "%s", state);
         dsb_error_hint(err, "the source is disabled; check that what it "
-                       "connects to answers, then reload");
+                            "connects to answers, then reload");
         return -1;
     }
     if (WIFSIGNALED(status)) {
-        dsb_error_set(err, DSB_E_INTERNAL, "plugin %s crashed (signal %d, %s) "
-                      "while opening source %s", s->plugin->name,
-                      WTERMSIG(status), strsignal(WTERMSIG(status)),
-                      s->conf->name);
+        dsb_error_set(err, DSB_E_INTERNAL,
+                      "plugin %s crashed (signal %d, %s) "
+                      "while opening source %s",
+                      s->plugin->name, WTERMSIG(status),
+                      strsignal(WTERMSIG(status)), s->conf->name);
         dsb_error_hint(err, "the source is disabled; report it to the "
-                       "plugin's authors with this configuration");
+                            "plugin's authors with this configuration");
         return -1;
     }
     return 0;
@@ -184,8 +188,8 @@ static void source_open(struct dsb_source *s, pid_t probe, int64_t end_ms)
 
     dsb_error_clear(&err);
     if (preflight_finish(s, probe, end_ms, &err) < 0 ||
-        s->plugin->vt.open(&s->host.pub, &s->info, s->conf->options,
-                           &s->inst, &err) < 0) {
+        s->plugin->vt.open(&s->host.pub, &s->info, s->conf->options, &s->inst,
+                           &err) < 0) {
         source_fail(s, &err);
         return;
     }
@@ -219,7 +223,8 @@ static void open_sources(struct dsb_broker *b, const struct dsb_broker_opts *o)
         struct dsb_source *s = &b->sources[i];
         s->to_open = source_init(b, s, &b->cfg->sources[i]);
         s->probe = s->to_open && o->preflight && !opened_before(o->previous, s)
-                   ? preflight_start(s) : 0;
+                       ? preflight_start(s)
+                       : 0;
     }
     b->n_sources = n;
     end = dsb_monotonic_ms() + PREFLIGHT_TIMEOUT_MS;

@@ -22,7 +22,7 @@ struct dsb_aws;
 struct dsb_host_impl {
     struct dsb_host pub; /* first: plugins see &pub */
     struct dsb_broker *broker;
-    char prefix[160];    /* "plugin:source" */
+    char prefix[160]; /* "plugin:source" */
 };
 
 struct dsb_source {
@@ -49,8 +49,8 @@ struct dsb_broker {
 
 struct dsb_broker_opts {
     const char *conf_dir;
-    const char *plugin_dir;  /* NULL: config / default */
-    int preflight;           /* run each open once in a child process first */
+    const char *plugin_dir; /* NULL: config / default */
+    int preflight;          /* run each open once in a child process first */
     /* The broker this one replaces (a reload), or NULL.  A source that is
      * open there with the same plugin file and configuration is not probed
      * again: it was probed when it first opened, and a reload then forks
@@ -73,9 +73,15 @@ const char *dsb_source_network(const struct dsb_source_conf *c,
                                const struct dsb_plugin *p);
 struct dsb_source *dsb_broker_source(struct dsb_broker *b, const char *name);
 
-enum dsb_slot { DSB_SLOT_CHECK, DSB_SLOT_LIST_DATABASES, DSB_SLOT_LIST_SCHEMAS,
-                DSB_SLOT_LIST_TABLES, DSB_SLOT_DESCRIBE_TABLE, DSB_SLOT_READ_SPEC,
-                DSB_SLOT_COUNT };
+enum dsb_slot {
+    DSB_SLOT_CHECK,
+    DSB_SLOT_LIST_DATABASES,
+    DSB_SLOT_LIST_SCHEMAS,
+    DSB_SLOT_LIST_TABLES,
+    DSB_SLOT_DESCRIBE_TABLE,
+    DSB_SLOT_READ_SPEC,
+    DSB_SLOT_COUNT
+};
 /* Arguments of one slot call; strings borrowed.  Unused ones NULL/0. */
 struct dsb_slot_args {
     enum dsb_slot slot;
@@ -83,15 +89,15 @@ struct dsb_slot_args {
     const char *name_filter, *page_token;
     size_t page_size;
     const struct dsb_read_target *target; /* read_spec */
-    const json_t *described;  /* read_spec: the TABLE the broker already
-                               * holds (borrowed), or NULL */
+    const json_t *described; /* read_spec: the TABLE the broker already
+                              * holds (borrowed), or NULL */
 };
 /* "check", "list_databases", ... (metrics, logs, errors). */
 const char *dsb_slot_name(enum dsb_slot slot);
 /* Runs one slot of an open source (see calls.c). */
 int dsb_source_call(struct dsb_source *s, const struct dsb_slot_args *a,
-                    const char *request_id, int64_t deadline_ms,
-                    json_t **out, struct dsb_error *err);
+                    const char *request_id, int64_t deadline_ms, json_t **out,
+                    struct dsb_error *err);
 /* Non-zero when the source's plugin takes the broker's description in
  * read_spec (ABI 1.1). */
 int dsb_source_takes_described(const struct dsb_source *s);

@@ -11,13 +11,13 @@
 enum { E_LOADING = 0, E_READY = 1 };
 
 struct entry {
-    struct dsb_cached v;     /* first: callers see &v */
-    char *key;               /* source + key */
+    struct dsb_cached v; /* first: callers see &v */
+    char *key;           /* source + key */
     char *source;
     uint64_t hash;
     int state;
-    int attached;            /* in the table (and in the LRU once ready) */
-    unsigned refs;           /* the table's and each caller's */
+    int attached;  /* in the table (and in the LRU once ready) */
+    unsigned refs; /* the table's and each caller's */
     int64_t expires_ms;
     struct entry *hnext, *prev, *next;
 };
@@ -160,8 +160,8 @@ void dsb_cache_foreach(struct dsb_cache *c, dsb_cache_visit_fn fn, void *ctx)
     for (size_t i = 0; i < c->n_buckets; i++)
         for (struct entry *e = c->buckets[i]; e; e = e->hnext)
             if (e->state == E_READY && e->v.doc && e->expires_ms > now &&
-                fn(ctx, e->source, e->key + strlen(e->source) + 1,
-                   e->v.doc) != 0)
+                fn(ctx, e->source, e->key + strlen(e->source) + 1, e->v.doc) !=
+                    0)
                 goto done;
 done:
     pthread_mutex_unlock(&c->lock);
@@ -423,8 +423,7 @@ const struct dsb_cached *dsb_cache_get_until(struct dsb_cache *c,
                                              const char *source,
                                              const char *key,
                                              dsb_cache_load_fn fn, void *ctx,
-                                             int *hit,
-                                             const int64_t *until_ms)
+                                             int *hit, const int64_t *until_ms)
 {
     size_t ls = strlen(source), lk = strlen(key);
     char *full = malloc(ls + lk + 2);
@@ -476,7 +475,6 @@ void dsb_cache_release(struct dsb_cache *c, const struct dsb_cached *v)
     entry_unref((struct entry *)(void *)v);
     pthread_mutex_unlock(&c->lock);
 }
-
 
 void dsb_cache_flush(struct dsb_cache *c, const char *source)
 {

@@ -15,12 +15,12 @@ struct dsb_cache;
 
 /* One cached answer.  Immutable while a caller holds it. */
 struct dsb_cached {
-    json_t *doc;        /* the loaded document, NULL for an error */
-    char *body;         /* doc serialised compactly (NUL-terminated) */
+    json_t *doc; /* the loaded document, NULL for an error */
+    char *body;  /* doc serialised compactly (NUL-terminated) */
     size_t len;
-    char etag[24];      /* "\"<16 hex>\"": FNV-1a 64 of body */
+    char etag[24];        /* "\"<16 hex>\"": FNV-1a 64 of body */
     struct dsb_error err; /* when doc is NULL */
-    int64_t expires_ms; /* monotonic ms at which it goes stale */
+    int64_t expires_ms;   /* monotonic ms at which it goes stale */
 };
 
 /* Fills *out (a new reference) or returns -1 with err set. */
@@ -61,8 +61,7 @@ const struct dsb_cached *dsb_cache_get_until(struct dsb_cache *c,
                                              const char *source,
                                              const char *key,
                                              dsb_cache_load_fn fn, void *ctx,
-                                             int *hit,
-                                             const int64_t *until_ms);
+                                             int *hit, const int64_t *until_ms);
 void dsb_cache_release(struct dsb_cache *c, const struct dsb_cached *v);
 /* A counter that changes whenever an entry of source leaves the cache
  * (flushed, expired, evicted, or never kept: TTL 0): a value built from

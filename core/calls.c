@@ -6,8 +6,8 @@
 #include "secrets.h"
 #include "util.h"
 
-static const char *const slot_names[] = {"check", "list_databases",
-                                         "list_schemas", "list_tables",
+static const char *const slot_names[] = {"check",          "list_databases",
+                                         "list_schemas",   "list_tables",
                                          "describe_table", "read_spec"};
 
 /* read_spec, or its ABI 1.1 form when the plugin has it and the caller
@@ -19,8 +19,8 @@ static int read_spec(struct dsb_source *s, const struct dsb_slot_args *a,
 
     if (a->described && vt->read_spec_described)
         return vt->read_spec_described(s->inst, c, a->database, a->schema,
-                                       a->table, a->described, a->target,
-                                       out, err);
+                                       a->table, a->described, a->target, out,
+                                       err);
     return vt->read_spec(s->inst, c, a->database, a->schema, a->table,
                          a->target, out, err);
 }
@@ -42,8 +42,8 @@ static int invoke(struct dsb_source *s, const struct dsb_slot_args *a,
     case DSB_SLOT_LIST_TABLES:
         return vt->list_tables(s->inst, c, &lr, out, err);
     case DSB_SLOT_DESCRIBE_TABLE:
-        return vt->describe_table(s->inst, c, a->database, a->schema,
-                                  a->table, out, err);
+        return vt->describe_table(s->inst, c, a->database, a->schema, a->table,
+                                  out, err);
     default:
         return read_spec(s, a, c, out, err);
     }
@@ -73,9 +73,8 @@ static const char *check_columns(const json_t *cols)
 
     if (!json_is_array(cols))
         return "no \"columns\" array";
-    json_array_foreach(cols, i, c)
-        if ((why = check_column(c)) != NULL)
-            return why;
+    json_array_foreach(cols, i,
+                       c) if ((why = check_column(c)) != NULL) return why;
     return NULL;
 }
 
@@ -99,7 +98,8 @@ static const char *check_listing(const json_t *o, int tables)
         return "no \"items\" array";
     if (tok && !json_is_null(tok) && !json_is_string(tok))
         return "a \"next_page_token\" that is not a string";
-    json_array_foreach(items, i, it) {
+    json_array_foreach(items, i, it)
+    {
         if (tables && (why = check_table(it)) != NULL)
             return why;
         if (!json_is_string(json_object_get(it, "name")))
@@ -119,15 +119,15 @@ static const char *check_read_spec(const json_t *o)
         return "no string \"format\"";
     if (!json_is_object(opts))
         return "no \"options\" object";
-    json_object_foreach((json_t *)opts, key, v)
-        if (!json_is_string(v))
-            return "an option value that is not a string";
+    json_object_foreach((json_t *)opts, key, v) if (
+        !json_is_string(v)) return "an option value that is not a string";
     if (sec && !json_is_object(sec))
         return "a \"secret_options\" that is not an object";
-    json_object_foreach((json_t *)sec, key, v)
-        if (!json_is_string(v) ||
-            dsb_secret_ref_check(json_string_value(v), why, sizeof(why)) < 0)
-            return "a secret option that is not a secret reference";
+    json_object_foreach(
+        (json_t *)sec, key,
+        v) if (!json_is_string(v) ||
+               dsb_secret_ref_check(json_string_value(v), why, sizeof(why)) <
+                   0) return "a secret option that is not a secret reference";
     return check_columns(json_object_get(o, "columns"));
 }
 
@@ -186,17 +186,20 @@ static int finish(struct dsb_source *s, enum dsb_slot k, int rc, json_t **out,
         json_decref(*out);
         *out = NULL;
         if (err->code == DSB_OK)
-            dsb_error_set(err, DSB_E_INTERNAL, "plugin %s failed in %s without "
-                          "saying why", s->plugin->name, slot_names[k]);
+            dsb_error_set(err, DSB_E_INTERNAL,
+                          "plugin %s failed in %s without "
+                          "saying why",
+                          s->plugin->name, slot_names[k]);
         dsb_redact_error(err);
         return -1;
     }
     if ((why = check_shape(k, *out)) != NULL) {
         json_decref(*out);
         *out = NULL;
-        return dsb_error_set(err, DSB_E_INTERNAL, "plugin %s returned a "
-                             "malformed %s result: %s", s->plugin->name,
-                             slot_names[k], why);
+        return dsb_error_set(err, DSB_E_INTERNAL,
+                             "plugin %s returned a "
+                             "malformed %s result: %s",
+                             s->plugin->name, slot_names[k], why);
     }
     if (k == DSB_SLOT_READ_SPEC)
         json_object_set_new(*out, "network", json_string(s->network));
@@ -204,8 +207,8 @@ static int finish(struct dsb_source *s, enum dsb_slot k, int rc, json_t **out,
 }
 
 int dsb_source_call(struct dsb_source *s, const struct dsb_slot_args *a,
-                    const char *request_id, int64_t deadline_ms,
-                    json_t **out, struct dsb_error *err)
+                    const char *request_id, int64_t deadline_ms, json_t **out,
+                    struct dsb_error *err)
 {
     struct dsb_call call;
     int rc;
@@ -230,8 +233,8 @@ static int run(struct dsb_source *s, const struct dsb_slot_args *a,
 {
     int64_t limit = s->host.broker->cfg->settings.plugin_timeout_ms;
 
-    return dsb_source_call(s, a, NULL, limit > 0 ? dsb_monotonic_ms() + limit
-                                                 : 0, out, err);
+    return dsb_source_call(
+        s, a, NULL, limit > 0 ? dsb_monotonic_ms() + limit : 0, out, err);
 }
 
 static void list_args(struct dsb_slot_args *a, enum dsb_slot slot,
@@ -283,8 +286,10 @@ int dsb_source_describe_table(struct dsb_source *s, const char *db,
                               const char *schema, const char *table,
                               json_t **out, struct dsb_error *err)
 {
-    struct dsb_slot_args a = {.slot = DSB_SLOT_DESCRIBE_TABLE, .database = db,
-                              .schema = schema, .table = table};
+    struct dsb_slot_args a = {.slot = DSB_SLOT_DESCRIBE_TABLE,
+                              .database = db,
+                              .schema = schema,
+                              .table = table};
     return run(s, &a, out, err);
 }
 
@@ -303,9 +308,12 @@ int dsb_source_read_spec_described(struct dsb_source *s, const char *db,
                                    const struct dsb_read_target *target,
                                    json_t **out, struct dsb_error *err)
 {
-    struct dsb_slot_args a = {.slot = DSB_SLOT_READ_SPEC, .database = db,
-                              .schema = schema, .table = table,
-                              .target = target, .described = described};
+    struct dsb_slot_args a = {.slot = DSB_SLOT_READ_SPEC,
+                              .database = db,
+                              .schema = schema,
+                              .table = table,
+                              .target = target,
+                              .described = described};
     return run(s, &a, out, err);
 }
 

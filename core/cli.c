@@ -78,8 +78,8 @@ static struct dsb_broker *start(struct cli *c, int preflight,
 static struct dsb_config *load_only(struct cli *c, struct dsb_plugin_set *ps,
                                     struct dsb_diags *d)
 {
-    struct dsb_config *cfg = dsb_config_load_broker(c->conf_dir, c->plugin_dir,
-                                                    d);
+    struct dsb_config *cfg =
+        dsb_config_load_broker(c->conf_dir, c->plugin_dir, d);
     if (cfg && cfg->dir && cfg->plugin_dir)
         dsb_plugins_load_dir(cfg->plugin_dir, ps, 0, d);
     if (cfg)
@@ -160,8 +160,8 @@ static int cmd_plugins(struct cli *c, char **operands)
         dsb_plugins_load_dir(cfg->plugin_dir, &ps, 0, &d);
     dsb_diags_print(&d, c->errs);
     for (size_t i = 0; i < ps.n; i++)
-        json_array_append_new(arr, dsb_plugin_describe(&ps.items[i],
-                                                       c->schema));
+        json_array_append_new(arr,
+                              dsb_plugin_describe(&ps.items[i], c->schema));
     json_dumpf(arr, c->out, JSON_INDENT(2) | JSON_SORT_KEYS);
     fputc('\n', c->out);
     json_decref(arr);
@@ -195,16 +195,18 @@ static int cmd_sources(struct cli *c, char **operands)
                 "NETWORK", "STATE", "DESCRIPTION");
     for (size_t i = 0; cfg && i < cfg->n_sources; i++) {
         const struct dsb_source_conf *s = &cfg->sources[i];
-        const char *net = dsb_source_network(s, dsb_plugins_find(&ps,
-                                                                 s->plugin));
+        const char *net =
+            dsb_source_network(s, dsb_plugins_find(&ps, s->plugin));
         if (c->json)
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s?}",
-                "name", s->name, "plugin", s->plugin, "network", net, "state",
-                state_name(s, &ps), "description", s->description));
+            json_array_append_new(
+                arr,
+                json_pack("{s:s, s:s, s:s, s:s, s:s?}", "name", s->name,
+                          "plugin", s->plugin, "network", net, "state",
+                          state_name(s, &ps), "description", s->description));
         else
             fprintf(c->out, "%-24s %-12s %-16s %-10s %s\n", s->name, s->plugin,
-                    net, state_name(s, &ps), s->description ? s->description
-                                                            : "");
+                    net, state_name(s, &ps),
+                    s->description ? s->description : "");
     }
     if (c->json) {
         json_dumpf(arr, c->out, JSON_INDENT(2));
@@ -225,7 +227,8 @@ static int cmd_serve(struct cli *c, char **operands)
     struct dsb_server_opts o = {.conf_dir = c->conf_dir,
                                 .plugin_dir = c->plugin_dir,
                                 .listen = c->listen,
-                                .port_file = c->port_file, .preflight = 1};
+                                .port_file = c->port_file,
+                                .preflight = 1};
     struct dsb_diags d;
     struct dsb_server *srv;
     sigset_t set;
@@ -249,8 +252,10 @@ static int cmd_serve(struct cli *c, char **operands)
              dsb_server_port(srv));
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
         dsb_server_reload(srv);
-    dsb_logf(DSB_LOG_INFO, NULL, "stopping on signal %d: finishing requests "
-             "in flight", sig);
+    dsb_logf(DSB_LOG_INFO, NULL,
+             "stopping on signal %d: finishing requests "
+             "in flight",
+             sig);
     dsb_server_stop(srv, -1);
     return DSB_EXIT_OK;
 }
@@ -274,18 +279,36 @@ static int parse_flags(struct cli *c, int argc, char **argv, FILE *errs)
     opterr = 0;
     while ((ch = getopt_long(argc, argv, "+c:P:hV", longs, NULL)) != -1) {
         switch (ch) {
-        case 'c': c->conf_dir = optarg; break;
-        case 'P': c->plugin_dir = optarg; break;
-        case 's': c->schema = 1; break;
-        case 'j': c->json = 1; break;
-        case 'k': c->connect = 1; break;
-        case 'l': c->listen = optarg; break;
-        case 'p': c->port_file = optarg; break;
-        case 'h': return 'h';
-        case 'V': return 'V';
+        case 'c':
+            c->conf_dir = optarg;
+            break;
+        case 'P':
+            c->plugin_dir = optarg;
+            break;
+        case 's':
+            c->schema = 1;
+            break;
+        case 'j':
+            c->json = 1;
+            break;
+        case 'k':
+            c->connect = 1;
+            break;
+        case 'l':
+            c->listen = optarg;
+            break;
+        case 'p':
+            c->port_file = optarg;
+            break;
+        case 'h':
+            return 'h';
+        case 'V':
+            return 'V';
         default:
-            fprintf(errs, "dsbroker: unknown or incomplete option \"%s\"; see "
-                    "dsbroker --help\n", argv[optind - 1]);
+            fprintf(errs,
+                    "dsbroker: unknown or incomplete option \"%s\"; see "
+                    "dsbroker --help\n",
+                    argv[optind - 1]);
             return '?';
         }
     }

@@ -40,13 +40,15 @@ static const struct dsb_option secrets_opts[] = {
     DSB_OPTION_END};
 
 static const struct dsb_option aws_opts[] = {
-    DSB_OPTION_STRING("region", 0, NULL, "default region (else AWS_REGION, "
+    DSB_OPTION_STRING("region", 0, NULL,
+                      "default region (else AWS_REGION, "
                       "AWS_DEFAULT_REGION, the profile's region)"),
     DSB_OPTION_STRING("endpoint_url", 0, NULL,
                       "endpoint for every AWS service (emulators, VPC "
                       "endpoints); a source's endpoint_url wins, this beats "
                       "AWS_ENDPOINT_URL_<SERVICE> and AWS_ENDPOINT_URL"),
-    DSB_OPTION_STRING("profile", 0, NULL, "shared-config profile (else "
+    DSB_OPTION_STRING("profile", 0, NULL,
+                      "shared-config profile (else "
                       "AWS_PROFILE)"),
     DSB_OPTION_INT("connect_timeout_ms", 0, "3000", 100, 60000,
                    "TCP and TLS connect timeout"),
@@ -103,9 +105,11 @@ static const struct dsb_option limits_opts[] = {
                    "else the connection is closed"),
     DSB_OPTION_INT("max_header_bytes", 0, "32768", 4096, 1048576,
                    "largest request head (line and headers; 431 beyond)"),
-    DSB_OPTION_INT("threads", 0, "2", 1, 256, "HTTP worker threads (they "
+    DSB_OPTION_INT("threads", 0, "2", 1, 256,
+                   "HTTP worker threads (they "
                    "parse requests and send responses)"),
-    DSB_OPTION_INT("call_threads", 0, "16", 1, 1024, "threads that run the "
+    DSB_OPTION_INT("call_threads", 0, "16", 1, 1024,
+                   "threads that run the "
                    "handlers (plugin calls, sessions, jobs): that many "
                    "requests are served at once, the rest wait in order"),
     DSB_OPTION_INT("shutdown_grace_seconds", 0, "30", 0, 3600,
@@ -131,7 +135,8 @@ const struct dsb_option dsb_broker_options[] = {
     DSB_OPTION_STRING("state_dir", 0, "../var",
                       "where sessions and jobs are stored (relative: to "
                       "conf.d)"),
-    DSB_OPTION_ENUM("log_level", 0, "info", log_levels, "least severe level "
+    DSB_OPTION_ENUM("log_level", 0, "info", log_levels,
+                    "least severe level "
                     "logged"),
     DSB_OPTION_ENUM("log_format", 0, "text", log_formats, "log line format"),
     DSB_OPTION_STRING("default_executor", 0, NULL,
@@ -158,13 +163,14 @@ static const struct dsb_option executor_common[] = {
 static const char *const executor_common_keys[] = {"name", "type", "networks",
                                                    "description", NULL};
 
-static const char *const source_core_keys[] = {"name", "plugin", "network",
-                                               "description", "enabled", NULL};
+static const char *const source_core_keys[] = {
+    "name", "plugin", "network", "description", "enabled", NULL};
 static const struct dsb_option source_core[] = {
     DSB_OPTION_STRING("name", DSB_OPT_REQUIRED, NULL,
                       "source name, unique (letters, digits, _ . -)"),
     DSB_OPTION_STRING("plugin", DSB_OPT_REQUIRED, NULL, "plugin to use"),
-    DSB_OPTION_STRING("network", 0, NULL, "network it lives on (default: "
+    DSB_OPTION_STRING("network", 0, NULL,
+                      "network it lives on (default: "
                       "the plugin's)"),
     DSB_OPTION_STRING("description", 0, NULL, "what it holds"),
     DSB_OPTION_BOOL("enabled", "true", "false to keep it configured but off"),
@@ -264,8 +270,10 @@ static void add_executor(struct dsb_config *cfg, const struct dsb_ynode *n,
 
     if (!valid_name(name, 0))
         dsb_diag_add(d, DSB_SEV_ERROR, n->file, at(n, "name")->line,
-                     at(n, "name")->col, "executor name \"%s\" may hold only "
-                     "letters, digits, _ . - (at most 64)", name);
+                     at(n, "name")->col,
+                     "executor name \"%s\" may hold only "
+                     "letters, digits, _ . - (at most 64)",
+                     name);
     for (size_t i = 0; i < cfg->n_executors; i++)
         if (strcmp(cfg->executors[i].name, name) == 0)
             dsb_diag_add(d, DSB_SEV_ERROR, n->file, n->line, n->col,
@@ -348,11 +356,10 @@ static void check_default_executor(struct dsb_config *cfg,
 
 /* Every scope named in the list node is known (the option table checks
  * only that it is a list of strings). */
-static void check_scope_list(const struct dsb_ynode *list,
-                             struct dsb_diags *d)
+static void check_scope_list(const struct dsb_ynode *list, struct dsb_diags *d)
 {
-    static const char *const names[] = {"read", "sessions", "context",
-                                        "jobs", "admin"};
+    static const char *const names[] = {"read", "sessions", "context", "jobs",
+                                        "admin"};
 
     for (size_t i = 0; list && list->kind == DSB_Y_SEQ && i < list->n; i++) {
         const struct dsb_ynode *v = list->items[i];
@@ -362,17 +369,17 @@ static void check_scope_list(const struct dsb_ynode *list,
         near = dsb_closest(v->value, names, 5);
         dsb_diag_add(d, DSB_SEV_ERROR, v->file, v->line, v->col,
                      "unknown scope \"%s\"%s%s%s (scopes: read, sessions, "
-                     "context, jobs, admin)", v->value,
-                     near ? " (did you mean \"" : "", near ? near : "",
-                     near ? "\"?)" : "");
+                     "context, jobs, admin)",
+                     v->value, near ? " (did you mean \"" : "",
+                     near ? near : "", near ? "\"?)" : "");
     }
 }
 
 static void check_scopes(const struct dsb_ynode *root, struct dsb_diags *d)
 {
     const struct dsb_ynode *auth = dsb_ynode_get(root, "auth");
-    const struct dsb_ynode *tokens = auth ? dsb_ynode_get(auth, "tokens")
-                                          : NULL;
+    const struct dsb_ynode *tokens =
+        auth ? dsb_ynode_get(auth, "tokens") : NULL;
 
     if (auth)
         check_scope_list(dsb_ynode_get(auth, "anonymous_scopes"), d);
@@ -399,8 +406,10 @@ struct dsb_config *dsb_config_load_broker(const char *dir,
         return NULL;
     cfg->dir = dsb_realpath(dir);
     if (!cfg->dir) {
-        dsb_diag_add(d, DSB_SEV_ERROR, dir, 0, 0, "cannot open the "
-                     "configuration directory: %s", strerror(errno));
+        dsb_diag_add(d, DSB_SEV_ERROR, dir, 0, 0,
+                     "cannot open the "
+                     "configuration directory: %s",
+                     strerror(errno));
         return cfg;
     }
     path = dsb_path_join(cfg->dir, "broker.yaml");
@@ -409,8 +418,8 @@ struct dsb_config *dsb_config_load_broker(const char *dir,
     else
         root = dsb_yaml_parse("{}", 2, path, d);
     if (root) {
-        cfg->broker = dsb_options_validate(root, dsb_broker_options,
-                                           broker_skip, d);
+        cfg->broker =
+            dsb_options_validate(root, dsb_broker_options, broker_skip, d);
         load_executors(cfg, dsb_ynode_get(root, "executors"), d);
         if (cfg->broker) {
             check_default_executor(cfg, root, d);
@@ -436,7 +445,8 @@ static int is_source_file(const char *name)
         return 0;
     if (strcmp(name, "broker.yaml") == 0 || strcmp(name, "broker.yml") == 0)
         return 0;
-    return dsb_str_has_suffix(name, ".yaml") || dsb_str_has_suffix(name, ".yml");
+    return dsb_str_has_suffix(name, ".yaml") ||
+           dsb_str_has_suffix(name, ".yml");
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -472,10 +482,10 @@ static char **source_files(const char *dir, size_t *n, struct dsb_diags *d)
     return files;
 }
 
-static const struct dsb_plugin *source_plugin(
-    const struct dsb_ynode *root, const char *name,
-    const struct dsb_plugin_set *plugins, const char *plugin_dir,
-    struct dsb_diags *d)
+static const struct dsb_plugin *
+source_plugin(const struct dsb_ynode *root, const char *name,
+              const struct dsb_plugin_set *plugins, const char *plugin_dir,
+              struct dsb_diags *d)
 {
     const struct dsb_plugin *p = dsb_plugins_find(plugins, name);
     const struct dsb_ynode *n = at(root, "plugin");
@@ -504,11 +514,13 @@ static void check_source_names(const struct dsb_config *cfg,
     if (!valid_name(name, 0))
         dsb_diag_add(d, DSB_SEV_ERROR, n->file, n->line, n->col,
                      "source name \"%s\" may hold only letters, digits, _ . - "
-                     "(at most 64, not starting with . or -)", name);
+                     "(at most 64, not starting with . or -)",
+                     name);
     if (network && !valid_name(network, 1))
         dsb_diag_add(d, DSB_SEV_ERROR, nn->file, nn->line, nn->col,
                      "network \"%s\" may hold only lower-case letters, digits, "
-                     "_ . -", network);
+                     "_ . -",
+                     network);
     for (size_t i = 0; i < cfg->n_sources; i++)
         if (strcmp(cfg->sources[i].name, name) == 0)
             dsb_diag_add(d, DSB_SEV_ERROR, n->file, n->line, n->col,
@@ -529,8 +541,8 @@ static void load_source(struct dsb_config *cfg, const char *path,
     if (!root)
         return;
     /* plugin options are checked against the plugin's own table below */
-    core = dsb_options_validate(root, source_core, (const char *const[]){
-                                    "*", NULL}, d);
+    core = dsb_options_validate(root, source_core,
+                                (const char *const[]){"*", NULL}, d);
     name = jstr(core, "name");
     plugin = jstr(core, "plugin");
     if (plugin)

@@ -12,29 +12,29 @@
 struct dsb_source_conf {
     char *name;
     char *plugin;
-    char *network;      /* NULL: the plugin's default */
+    char *network; /* NULL: the plugin's default */
     char *description;
     int enabled;
-    json_t *options;    /* validated plugin options */
+    json_t *options; /* validated plugin options */
     char *file;
     int line, col;
 };
 
 struct dsb_executor_conf {
     char *name;
-    char *type;         /* a registered type (core/jobs/executor.h) */
-    json_t *networks;   /* array of strings */
-    json_t *options;    /* validated type-specific options */
+    char *type;       /* a registered type (core/jobs/executor.h) */
+    json_t *networks; /* array of strings */
+    json_t *options;  /* validated type-specific options */
     char *file;
     int line, col;
 };
 
 struct dsb_config {
-    char *dir;          /* absolute conf.d path */
-    json_t *broker;     /* validated broker.yaml (all sections) */
+    char *dir;                    /* absolute conf.d path */
+    json_t *broker;               /* validated broker.yaml (all sections) */
     struct dsb_settings settings; /* broker.yaml bound (request paths) */
-    char *plugin_dir;   /* absolute */
-    char *state_dir;    /* absolute */
+    char *plugin_dir;             /* absolute */
+    char *state_dir;              /* absolute */
     struct dsb_source_conf *sources;
     size_t n_sources;
     struct dsb_executor_conf *executors;

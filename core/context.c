@@ -24,8 +24,8 @@ static void sb_tick(struct dsb_sb *b, const char *s)
 
 /* ------------------------------------------------------------ routing */
 
-static const struct dsb_executor_conf *find_executor(
-    const struct dsb_config *cfg, const char *name)
+static const struct dsb_executor_conf *
+find_executor(const struct dsb_config *cfg, const char *name)
 {
     for (size_t i = 0; name && i < cfg->n_executors; i++)
         if (strcmp(cfg->executors[i].name, name) == 0)
@@ -36,8 +36,7 @@ static const struct dsb_executor_conf *find_executor(
 int dsb_context_jobs_route(const struct dsb_config *cfg,
                            const char *const *networks, size_t n,
                            const char *explicit_executor,
-                           struct dsb_route_choice *out,
-                           struct dsb_error *err)
+                           struct dsb_route_choice *out, struct dsb_error *err)
 {
     struct dsb_route r;
 
@@ -157,10 +156,10 @@ static void emit_options(struct dsb_sb *b, const json_t *spec, int jdbc)
             opt_line(b, *p, json_string_value(json_object_get(opts, *p)), 0);
     for (const char *const *p = jdbc_parts; parts && *p; p++)
         opt_line(b, *p, json_string_value(json_object_get(opts, *p)), 0);
-    json_object_foreach((json_t *)opts, k, v)
-        if (keys && !(jdbc && (in_list(k, jdbc_first) ||
-                               in_list(k, jdbc_parts))))
-            keys[n++] = k;
+    json_object_foreach((json_t *)opts, k,
+                        v) if (keys && !(jdbc && (in_list(k, jdbc_first) ||
+                                                  in_list(k, jdbc_parts))))
+        keys[n++] = k;
     if (keys)
         qsort(keys, n, sizeof(*keys), strcmp_ptr);
     for (size_t i = 0; i < n; i++)
@@ -177,7 +176,8 @@ static void ddl_schema(struct dsb_sb *b, const json_t *cols)
     const json_t *c;
     size_t i;
 
-    json_array_foreach(cols, i, c) {
+    json_array_foreach(cols, i, c)
+    {
         if (i)
             dsb_sb_adds(&d, ", ");
         sb_tick(&d, json_string_value(json_object_get(c, "name")));
@@ -206,8 +206,8 @@ static void snippet_table(struct dsb_sb *b, const char *var,
 
 /* Path formats whose reader honours a user schema; with it Spark neither
  * samples the files nor guesses the types of key=value partition folders. */
-static const char *const schema_formats[] = {"csv", "json", "parquet", "orc",
-                                             "avro", NULL};
+static const char *const schema_formats[] = {"csv", "json", "parquet",
+                                             "orc", "avro", NULL};
 
 static void snippet(struct dsb_sb *b, const char *var, const json_t *spec,
                     const struct dsb_selection *sel)
@@ -241,9 +241,9 @@ static void snippet(struct dsb_sb *b, const char *var, const json_t *spec,
 struct item {
     const struct dsb_selection *sel;
     struct dsb_source *src;
-    json_t *spec;      /* read spec (read-only) */
+    json_t *spec; /* read spec (read-only) */
     char var[128];
-    char *code;        /* the snippet */
+    char *code; /* the snippet */
 };
 
 /* The catalog text of o's member key, neutralised ("" when missing). */
@@ -264,7 +264,8 @@ static void prompt_column(struct dsb_sb *b, size_t i, const json_t *c)
     dsb_sb_adds(b, "  (source type ");
     pt_member(b, c, "source_type", DSB_PT_TEXT);
     dsb_sb_adds(b, json_is_false(json_object_get(c, "nullable"))
-                       ? ", not null)" : ", nullable)");
+                       ? ", not null)"
+                       : ", nullable)");
     if (cm && *cm) {
         dsb_sb_adds(b, " -- ");
         dsb_prompt_text(b, cm, DSB_PT_COMMENT);
@@ -278,8 +279,7 @@ static void prompt_columns(struct dsb_sb *b, const json_t *cols)
     size_t i;
 
     dsb_sb_addf(b, "Columns (%zu, all of them):\n", json_array_size(cols));
-    json_array_foreach(cols, i, c)
-        prompt_column(b, i, c);
+    json_array_foreach(cols, i, c) prompt_column(b, i, c);
 }
 
 static void prompt_facts(struct dsb_sb *b, const json_t *spec)
@@ -296,10 +296,11 @@ static void prompt_facts(struct dsb_sb *b, const json_t *spec)
     }
     if (json_is_integer(rows))
         dsb_sb_addf(b, "; about %lld rows",
-                  (long long)json_integer_value(rows));
+                    (long long)json_integer_value(rows));
     if (json_array_size(pk)) {
         dsb_sb_adds(b, "; primary key (");
-        json_array_foreach(pk, i, v) {
+        json_array_foreach(pk, i, v)
+        {
             dsb_sb_adds(b, i ? ", " : "");
             dsb_prompt_text(b, json_string_value(v), DSB_PT_NAME);
         }
@@ -311,10 +312,9 @@ static void prompt_facts(struct dsb_sb *b, const json_t *spec)
 /* The heading of a table: its variable, then its names in the catalog. */
 static void prompt_heading(struct dsb_sb *b, const struct item *it)
 {
-    const char *label[] = {": table ", " (source ", ", database ",
-                           ", schema "};
-    const char *name[] = {it->sel->table, it->sel->source,
-                          it->sel->database, it->sel->schema};
+    const char *label[] = {": table ", " (source ", ", database ", ", schema "};
+    const char *name[] = {it->sel->table, it->sel->source, it->sel->database,
+                          it->sel->schema};
 
     dsb_sb_addf(b, "\n## %s", it->var);
     for (size_t i = 0; i < 4; i++) {
@@ -337,7 +337,8 @@ static void prompt_table(struct dsb_sb *b, const struct item *it)
     dsb_sb_adds(b, "```\n");
     if (json_array_size(notes)) {
         dsb_sb_adds(b, "Notes from the source:\n");
-        json_array_foreach(notes, i, v) {
+        json_array_foreach(notes, i, v)
+        {
             if (!json_is_string(v))
                 continue;
             dsb_sb_adds(b, "- ");
@@ -373,14 +374,13 @@ static char *render_prompt(const struct dsb_route_choice *r,
     struct dsb_sb b = {0};
 
     dsb_sb_adds(&b, "# Spark context\nExecutor: ");
-    dsb_prompt_text(&b, r->executor[0] ? r->executor : "(none)",
-                    DSB_PT_TEXT);
+    dsb_prompt_text(&b, r->executor[0] ? r->executor : "(none)", DSB_PT_TEXT);
     if (r->type[0])
         dsb_sb_addf(&b, " [%s]", r->type);
     dsb_sb_adds(&b, " (");
     dsb_prompt_text(&b, r->reason, DSB_PT_TEXT);
     dsb_sb_adds(&b, "). A SparkSession named `spark` exists; the code "
-                "defines one DataFrame variable per table below.\n");
+                    "defines one DataFrame variable per table below.\n");
     for (size_t i = 0; i < n; i++)
         prompt_table(&b, &items[i]);
     dsb_sb_adds(&b, pitfalls);
@@ -397,8 +397,10 @@ static int collect_sources(struct dsb_broker *b, struct item *items,
         items[i].sel = &sel[i];
         items[i].src = dsb_broker_source(b, sel[i].source);
         if (!items[i].src)
-            return dsb_error_set(err, DSB_E_NOT_FOUND, "source %s is not "
-                                 "configured", sel[i].source);
+            return dsb_error_set(err, DSB_E_NOT_FOUND,
+                                 "source %s is not "
+                                 "configured",
+                                 sel[i].source);
         json_object_set_new(nets, items[i].src->network, json_true());
     }
     return 0;
@@ -411,9 +413,7 @@ static const char **network_list(json_t *nets, size_t *n)
     json_t *v;
 
     *n = 0;
-    json_object_foreach(nets, k, v)
-        if (list)
-            list[(*n)++] = k;
+    json_object_foreach(nets, k, v) if (list) list[(*n)++] = k;
     if (list)
         qsort(list, *n, sizeof(*list), strcmp_ptr);
     return list;
@@ -427,10 +427,11 @@ static int fetch_specs(const struct dsb_context_opts *o, struct item *items,
 
     for (size_t i = 0; i < n; i++) {
         const struct dsb_selection *s = items[i].sel;
-        int rc = o && o->spec
-            ? o->spec(o->spec_ctx, items[i].src, s, t, &items[i].spec, err)
-            : dsb_source_read_spec(items[i].src, s->database, s->schema,
-                                   s->table, t, &items[i].spec, err);
+        int rc =
+            o && o->spec
+                ? o->spec(o->spec_ctx, items[i].src, s, t, &items[i].spec, err)
+                : dsb_source_read_spec(items[i].src, s->database, s->schema,
+                                       s->table, t, &items[i].spec, err);
         if (rc < 0) {
             json_decref(used);
             return -1;
@@ -447,47 +448,45 @@ static void merge_submit(json_t *jars, json_t *conf, const json_t *spec)
     const char *k;
     size_t i, j;
 
-    json_array_foreach(json_object_get(ss, "jars"), i, v) {
+    json_array_foreach(json_object_get(ss, "jars"), i, v)
+    {
         int dup = 0;
         const json_t *w;
-        json_array_foreach(jars, j, w)
-            dup |= json_equal((json_t *)v, (json_t *)w);
+        json_array_foreach(jars, j, w) dup |=
+            json_equal((json_t *)v, (json_t *)w);
         if (!dup && json_is_string(v))
             json_array_append(jars, (json_t *)v);
     }
-    json_object_foreach(json_object_get(ss, "conf"), k, v)
-        if (json_is_string(v))
-            json_object_set(conf, k, (json_t *)v);
+    json_object_foreach(json_object_get(ss, "conf"), k,
+                        v) if (json_is_string(v))
+        json_object_set(conf, k, (json_t *)v);
 }
 
 static json_t *table_json(const struct item *it)
 {
     const json_t *sp = it->spec;
-    json_t *read = json_pack("{s:O, s:O?, s:O?, s:O?, s:O?}", "format",
-                             json_object_get(sp, "format"), "path",
-                             json_object_get(sp, "path"), "options",
-                             json_object_get(sp, "options"), "secret_options",
-                             json_object_get(sp, "secret_options"),
-                             "qualified_name",
-                             json_object_get(sp, "qualified_name"));
+    json_t *read = json_pack(
+        "{s:O, s:O?, s:O?, s:O?, s:O?}", "format",
+        json_object_get(sp, "format"), "path", json_object_get(sp, "path"),
+        "options", json_object_get(sp, "options"), "secret_options",
+        json_object_get(sp, "secret_options"), "qualified_name",
+        json_object_get(sp, "qualified_name"));
 
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:O?, s:O?, s:o, "
-                     "s:O?, s:s}", "source", it->sel->source, "database",
-                     it->sel->database, "schema", it->sel->schema, "table",
-                     it->sel->table, "variable", it->var, "network",
-                     it->src->network, "columns",
-                     json_object_get(sp, "columns"), "primary_key",
+                     "s:O?, s:s}",
+                     "source", it->sel->source, "database", it->sel->database,
+                     "schema", it->sel->schema, "table", it->sel->table,
+                     "variable", it->var, "network", it->src->network,
+                     "columns", json_object_get(sp, "columns"), "primary_key",
                      json_object_get(sp, "primary_key"), "row_estimate",
-                     json_object_get(sp, "row_estimate"), "read", read,
-                     "notes", json_object_get(sp, "notes"), "snippet",
-                     it->code);
+                     json_object_get(sp, "row_estimate"), "read", read, "notes",
+                     json_object_get(sp, "notes"), "snippet", it->code);
 }
 
 static int uses_secrets(const struct item *items, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (json_object_size(json_object_get(items[i].spec,
-                                             "secret_options")))
+        if (json_object_size(json_object_get(items[i].spec, "secret_options")))
             return 1;
     return 0;
 }
@@ -520,14 +519,14 @@ static json_t *assemble(const struct dsb_route_choice *r, json_t *nets_arr,
     }
     prompt = render_prompt(r, items, n);
     {
-        json_t *o = json_pack("{s:{s:s?, s:s?, s:O, s:s}, s:o, s:s, "
-                              "s:{s:o, s:o}, s:s}", "route", "executor",
-                              r->executor[0] ? r->executor : NULL,
-                              "executor_type", r->type[0] ? r->type : NULL,
-                              "networks", nets_arr, "reason", r->reason,
-                              "tables", tables, "code", dsb_sb_str(&code),
-                              "spark_submit", "jars", jars, "conf", conf,
-                              "prompt", prompt ? prompt : "");
+        json_t *o =
+            json_pack("{s:{s:s?, s:s?, s:O, s:s}, s:o, s:s, "
+                      "s:{s:o, s:o}, s:s}",
+                      "route", "executor", r->executor[0] ? r->executor : NULL,
+                      "executor_type", r->type[0] ? r->type : NULL, "networks",
+                      nets_arr, "reason", r->reason, "tables", tables, "code",
+                      dsb_sb_str(&code), "spark_submit", "jars", jars, "conf",
+                      conf, "prompt", prompt ? prompt : "");
         dsb_sb_free(&code);
         free(prompt);
         return o;
@@ -537,8 +536,8 @@ static json_t *assemble(const struct dsb_route_choice *r, json_t *nets_arr,
 static int reads_s3a(const struct item *items, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        const char *p = json_string_value(json_object_get(items[i].spec,
-                                                          "path"));
+        const char *p =
+            json_string_value(json_object_get(items[i].spec, "path"));
         if (p && strncmp(p, "s3a://", 6) == 0)
             return 1;
     }
@@ -552,8 +551,8 @@ static void add_hadoop_aws(json_t *ctx, const struct dsb_config *cfg,
                            const struct item *items, size_t n)
 {
     const struct dsb_executor_conf *e = find_executor(cfg, t->executor);
-    json_t *conf = json_object_get(json_object_get(ctx, "spark_submit"),
-                                   "conf");
+    json_t *conf =
+        json_object_get(json_object_get(ctx, "spark_submit"), "conf");
     const char *had;
     char *pkg;
 
@@ -588,8 +587,8 @@ int dsb_context_build(struct dsb_broker *b, const struct dsb_selection *sel,
     const char **list = NULL;
     struct dsb_route_choice r;
     struct dsb_read_target t;
-    dsb_context_route_fn route = o && o->route ? o->route
-                                               : dsb_context_jobs_route;
+    dsb_context_route_fn route =
+        o && o->route ? o->route : dsb_context_jobs_route;
     size_t n_nets = 0;
     int rc = -1;
 

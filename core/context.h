@@ -38,8 +38,7 @@ typedef int (*dsb_context_route_fn)(const struct dsb_config *cfg,
 int dsb_context_jobs_route(const struct dsb_config *cfg,
                            const char *const *networks, size_t n,
                            const char *explicit_executor,
-                           struct dsb_route_choice *out,
-                           struct dsb_error *err);
+                           struct dsb_route_choice *out, struct dsb_error *err);
 
 /* Fetches a read spec; *out is a new reference the builder only reads
  * (the server serves it from its cache). */
@@ -49,9 +48,9 @@ typedef int (*dsb_context_spec_fn)(void *ctx, struct dsb_source *src,
                                    json_t **out, struct dsb_error *err);
 
 struct dsb_context_opts {
-    dsb_context_spec_fn spec;    /* NULL: dsb_source_read_spec */
+    dsb_context_spec_fn spec; /* NULL: dsb_source_read_spec */
     void *spec_ctx;
-    dsb_context_route_fn route;  /* NULL: dsb_context_jobs_route */
+    dsb_context_route_fn route; /* NULL: dsb_context_jobs_route */
 };
 
 /*

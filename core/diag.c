@@ -55,8 +55,8 @@ void dsb_diags_print(const struct dsb_diags *d, FILE *out)
         const struct dsb_diag *it = &d->items[i];
         const char *sev = it->severity == DSB_SEV_ERROR ? "error" : "warning";
         if (it->file && it->line)
-            fprintf(out, "%s:%d:%d: %s: %s\n", it->file, it->line, it->col,
-                    sev, it->message);
+            fprintf(out, "%s:%d:%d: %s: %s\n", it->file, it->line, it->col, sev,
+                    it->message);
         else if (it->file)
             fprintf(out, "%s: %s: %s\n", it->file, sev, it->message);
         else

@@ -11,8 +11,11 @@
 
 static const struct dsb_host_impl *impl_of(const struct dsb_host *h)
 {
-    return (const struct dsb_host_impl *)(const void *)((const char *)h -
-                                    offsetof(struct dsb_host_impl, pub));
+    return (
+        const struct dsb_host_impl *)(const void *)((const char *)h -
+                                                    offsetof(
+                                                        struct dsb_host_impl,
+                                                        pub));
 }
 
 static void host_log(const struct dsb_host *h, enum dsb_log_level level,
@@ -27,17 +30,14 @@ static void host_log(const struct dsb_host *h, enum dsb_log_level level,
     va_end(ap);
 }
 
-static void host_call_log(const struct dsb_host *h,
-                          const struct dsb_call *call,
+static void host_call_log(const struct dsb_host *h, const struct dsb_call *call,
                           enum dsb_log_level level, const char *fmt, ...)
     DSB_PRINTF(4, 5);
-static void host_call_log(const struct dsb_host *h,
-                          const struct dsb_call *call,
+static void host_call_log(const struct dsb_host *h, const struct dsb_call *call,
                           enum dsb_log_level level, const char *fmt, ...)
 {
-    struct dsb_log_field f[] = {
-        DSB_LF_S("request_id", call && call->request_id[0] ? call->request_id
-                                                           : NULL)};
+    struct dsb_log_field f[] = {DSB_LF_S(
+        "request_id", call && call->request_id[0] ? call->request_id : NULL)};
     char msg[4096];
     va_list ap;
 

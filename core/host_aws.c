@@ -9,8 +9,11 @@
 
 static struct dsb_aws *aws_of(const struct dsb_host *h)
 {
-    const struct dsb_host_impl *hi = (const struct dsb_host_impl *)(
-        const void *)((const char *)h - offsetof(struct dsb_host_impl, pub));
+    const struct dsb_host_impl *hi =
+        (const struct dsb_host_impl *)(const void *)((const char *)h -
+                                                     offsetof(
+                                                         struct dsb_host_impl,
+                                                         pub));
     return hi->broker->aws;
 }
 
@@ -24,7 +27,8 @@ static int host_call_aws_request(const struct dsb_host *h,
     int rc;
 
     if (!aws)
-        return dsb_error_set(err, DSB_E_CONFIG, "the AWS client is not "
+        return dsb_error_set(err, DSB_E_CONFIG,
+                             "the AWS client is not "
                              "available");
     rc = dsb_aws_send_by(aws, req, call ? call->deadline_ms : 0, resp, err);
     if (rc < 0)
@@ -58,8 +62,8 @@ static int host_aws_error(const struct dsb_host *h,
     return -1;
 }
 
-static json_t *host_s3a_conf(const struct dsb_host *h,
-                             const char *endpoint_url, const char *region)
+static json_t *host_s3a_conf(const struct dsb_host *h, const char *endpoint_url,
+                             const char *region)
 {
     struct dsb_aws *aws = aws_of(h);
     const char *reg = region ? region : aws ? dsb_aws_region(aws) : NULL;
@@ -75,8 +79,10 @@ static json_t *host_s3a_conf(const struct dsb_host *h,
         json_object_set_new(conf, "spark.hadoop.fs.s3a.path.style.access",
                             json_string("true"));
         if (strncmp(ep, "http://", 7) == 0)
-            json_object_set_new(conf, "spark.hadoop.fs.s3a.connection.ssl."
-                                "enabled", json_string("false"));
+            json_object_set_new(conf,
+                                "spark.hadoop.fs.s3a.connection.ssl."
+                                "enabled",
+                                json_string("false"));
     }
     if (reg && *reg)
         json_object_set_new(conf, "spark.hadoop.fs.s3a.endpoint.region",

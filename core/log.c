@@ -209,7 +209,8 @@ struct line {
 static size_t room(const struct line *l)
 {
     return l->n < sizeof(l->buf) - LINE_SLACK
-               ? sizeof(l->buf) - LINE_SLACK - l->n : 0;
+               ? sizeof(l->buf) - LINE_SLACK - l->n
+               : 0;
 }
 
 static void put(struct line *l, const char *s, size_t n)
@@ -278,8 +279,13 @@ static void put_json_string(struct line *l, const char *s)
             put(l, "\\", 1);
             put(l, (const char *)p, 1);
         } else if (*p < 0x20) {
-            char esc[7] = {'\\', 'u', '0', '0', "0123456789abcdef"[*p >> 4],
-                           "0123456789abcdef"[*p & 15], 0};
+            char esc[7] = {'\\',
+                           'u',
+                           '0',
+                           '0',
+                           "0123456789abcdef"[*p >> 4],
+                           "0123456789abcdef"[*p & 15],
+                           0};
             put(l, esc, 6);
         } else if (k == 0) {
             put(l, "\xEF\xBF\xBD", 3);
@@ -469,8 +475,8 @@ void dsb_log_fields(enum dsb_log_level level, const char *component,
     end_line(&l, (flags & DSB_LOG_MAY_WAIT) != 0);
 }
 
-void dsb_vlogf(enum dsb_log_level level, const char *component,
-               const char *fmt, va_list ap)
+void dsb_vlogf(enum dsb_log_level level, const char *component, const char *fmt,
+               va_list ap)
 {
     char msg[4096];
 
@@ -480,8 +486,8 @@ void dsb_vlogf(enum dsb_log_level level, const char *component,
     dsb_log_fields(level, component, msg, NULL, 0, 0);
 }
 
-void dsb_logf(enum dsb_log_level level, const char *component,
-              const char *fmt, ...)
+void dsb_logf(enum dsb_log_level level, const char *component, const char *fmt,
+              ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -492,8 +498,7 @@ void dsb_logf(enum dsb_log_level level, const char *component,
 /* A deep copy of v with its strings redacted (before encoding turns a
  * secret's quote, backslash or control characters into escapes that no
  * longer match it).  NULL on exhaustion. */
-static json_t *redacted_json(const struct dsb_redact_hold *h,
-                             const json_t *v)
+static json_t *redacted_json(const struct dsb_redact_hold *h, const json_t *v)
 {
     json_t *out, *item;
     const char *key;
@@ -529,7 +534,8 @@ static void put_encoded(struct line *l, const json_t *v)
 {
     json_t *clean = redacted_json(&l->redact, v);
     char *s = clean ? json_dumps(clean, JSON_ENCODE_ANY | JSON_COMPACT |
-                                 JSON_REAL_PRECISION(6)) : NULL;
+                                            JSON_REAL_PRECISION(6))
+                    : NULL;
 
     if (s && (!l->json || strlen(s) <= room(l)))
         puts_(l, s);
@@ -549,7 +555,8 @@ void dsb_log_event(enum dsb_log_level level, const char *component,
     if (level > dsb_log_level())
         return;
     begin_line(&l, level, component, msg);
-    json_object_foreach((json_t *)fields, key, v) {
+    json_object_foreach((json_t *)fields, key, v)
+    {
         if (room(&l) < 64 + strlen(key))
             break;
         put_key(&l, key);

@@ -19,10 +19,10 @@ int dsb_log_level_parse(const char *s);
 
 /* Writes one line "LEVEL [component] message" (component may be NULL).
  * Known secret values are replaced by "[REDACTED]" before writing. */
-void dsb_logf(enum dsb_log_level level, const char *component,
-              const char *fmt, ...) DSB_PRINTF(3, 4);
-void dsb_vlogf(enum dsb_log_level level, const char *component,
-               const char *fmt, va_list ap) DSB_PRINTF(3, 0);
+void dsb_logf(enum dsb_log_level level, const char *component, const char *fmt,
+              ...) DSB_PRINTF(3, 4);
+void dsb_vlogf(enum dsb_log_level level, const char *component, const char *fmt,
+               va_list ap) DSB_PRINTF(3, 0);
 
 /* Writes one event: in JSON mode the members of `fields` (a JSON object,
  * borrowed, may be NULL) join ts/level/component/msg; in text mode they
@@ -40,10 +40,22 @@ struct dsb_log_field {
     int64_t i;
     double d;
 };
-#define DSB_LF_S(k, v) {(k), DSB_LF_STR, (v), 0, 0}
-#define DSB_LF_I(k, v) {(k), DSB_LF_INT, NULL, (int64_t)(v), 0}
-#define DSB_LF_R(k, v) {(k), DSB_LF_REAL, NULL, 0, (double)(v)}
-#define DSB_LF_M(k, v) {(k), DSB_LF_MILLI, NULL, (int64_t)(v), 0}
+#define DSB_LF_S(k, v)                                                         \
+    {                                                                          \
+        (k), DSB_LF_STR, (v), 0, 0                                             \
+    }
+#define DSB_LF_I(k, v)                                                         \
+    {                                                                          \
+        (k), DSB_LF_INT, NULL, (int64_t)(v), 0                                 \
+    }
+#define DSB_LF_R(k, v)                                                         \
+    {                                                                          \
+        (k), DSB_LF_REAL, NULL, 0, (double)(v)                                 \
+    }
+#define DSB_LF_M(k, v)                                                         \
+    {                                                                          \
+        (k), DSB_LF_MILLI, NULL, (int64_t)(v), 0                               \
+    }
 /* The line may wait in the buffer (dsb_log_buffer_start). */
 #define DSB_LOG_MAY_WAIT 1u
 
@@ -80,8 +92,7 @@ struct dsb_redact_hold {
     size_t n;
 };
 void dsb_redact_hold(struct dsb_redact_hold *h);
-size_t dsb_redact_held(const struct dsb_redact_hold *h, char *buf,
-                       size_t cap);
+size_t dsb_redact_held(const struct dsb_redact_hold *h, char *buf, size_t cap);
 void dsb_redact_drop(struct dsb_redact_hold *h);
 /* Applies dsb_redact to message, detail and hint of an error. */
 void dsb_redact_error(struct dsb_error *err);

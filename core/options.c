@@ -46,8 +46,10 @@ static int interp_var(const char **pp, struct dsb_sb *out, char *why,
         def = p + 2;
     end = strchr(p, '}');
     if (!end || (!def && end != p)) {
-        snprintf(why, why_len, "unterminated or malformed \"${%.*s\": use "
-                 "${NAME} or ${NAME:-default}", (int)nlen, name);
+        snprintf(why, why_len,
+                 "unterminated or malformed \"${%.*s\": use "
+                 "${NAME} or ${NAME:-default}",
+                 (int)nlen, name);
         return -1;
     }
     memcpy(var, name, nlen);
@@ -56,8 +58,10 @@ static int interp_var(const char **pp, struct dsb_sb *out, char *why,
     if ((!val || !*val) && def) {
         val = NULL;
     } else if (!val) {
-        snprintf(why, why_len, "environment variable %s is not set (set it, "
-                 "or write ${%s:-default})", var, var);
+        snprintf(why, why_len,
+                 "environment variable %s is not set (set it, "
+                 "or write ${%s:-default})",
+                 var, var);
         return -1;
     }
     dsb_sb_add(out, val ? val : def, val ? strlen(val) : (size_t)(end - def));
@@ -111,10 +115,16 @@ const char *dsb_closest(const char *word, const char *const *candidates,
 
 static const char *type_name(enum dsb_opt_type t)
 {
-    static const char *const names[] = {
-        "?", "a string", "an integer", "a number", "a boolean", "one of",
-        "a list of strings", "a mapping of strings", "a mapping",
-        "a list of mappings"};
+    static const char *const names[] = {"?",
+                                        "a string",
+                                        "an integer",
+                                        "a number",
+                                        "a boolean",
+                                        "one of",
+                                        "a list of strings",
+                                        "a mapping of strings",
+                                        "a mapping",
+                                        "a list of mappings"};
     return (unsigned)t < sizeof(names) / sizeof(*names) ? names[t] : "?";
 }
 
@@ -165,8 +175,8 @@ static json_t *check_bounds(const struct dsb_option *opt, double v,
                             json_t *out)
 {
     if ((opt->flags & DSB_OPT_BOUNDED) && (v < opt->min || v > opt->max)) {
-        VERR(c, n, "option \"%s\" is %g; it must be between %g and %g",
-             c->path, v, opt->min, opt->max);
+        VERR(c, n, "option \"%s\" is %g; it must be between %g and %g", c->path,
+             v, opt->min, opt->max);
         json_decref(out);
         return NULL;
     }
@@ -182,8 +192,7 @@ static json_t *conv_int(const struct dsb_option *opt, const char *s,
     errno = 0;
     v = strtoll(s, &end, 10);
     if (errno || end == s || *end || isspace((unsigned char)*s)) {
-        VERR(c, n, "option \"%s\" must be an integer, got \"%s\"", c->path,
-             s);
+        VERR(c, n, "option \"%s\" must be an integer, got \"%s\"", c->path, s);
         return NULL;
     }
     return check_bounds(opt, (double)v, n, c, json_integer(v));
@@ -231,10 +240,9 @@ static json_t *conv_enum(const struct dsb_option *opt, const char *s,
     if (in_list(opt->enum_values, s))
         return json_string(s);
     for (const char *const *e = opt->enum_values; e && *e; e++, count++)
-        used += (size_t)snprintf(allowed + used,
-                                 used < sizeof(allowed) ? sizeof(allowed) - used
-                                                        : 0,
-                                 "%s%s", count ? ", " : "", *e);
+        used += (size_t)snprintf(
+            allowed + used, used < sizeof(allowed) ? sizeof(allowed) - used : 0,
+            "%s%s", count ? ", " : "", *e);
     near = dsb_closest(s, opt->enum_values, count);
     VERR(c, n, "option \"%s\" must be one of %s; got \"%s\"%s%s%s", c->path,
          allowed, s, near ? " (did you mean \"" : "", near ? near : "",
@@ -250,9 +258,11 @@ static json_t *conv_string(const struct dsb_option *opt, char *s,
     if ((opt->flags & DSB_OPT_SECRET) &&
         dsb_secret_ref_check(s, why, sizeof(why)) < 0) {
         /* never echo the value: it may be the secret itself */
-        VERR(c, n, "option \"%s\" is a secret and needs a reference "
+        VERR(c, n,
+             "option \"%s\" is a secret and needs a reference "
              "(env:NAME, file:/path[#key], aws-sm:NAME[#key]), not a value: "
-             "%s", c->path, why);
+             "%s",
+             c->path, why);
         return NULL;
     }
     return json_string(s);
@@ -316,16 +326,18 @@ static json_t *conv_list(const struct dsb_option *opt,
     return arr;
 }
 
-static json_t *conv_map(const struct dsb_option *opt,
-                        const struct dsb_ynode *n, struct vctx *c)
+static json_t *conv_map(const struct dsb_option *opt, const struct dsb_ynode *n,
+                        struct vctx *c)
 {
     struct dsb_option item = *opt;
     json_t *obj;
 
     item.type = DSB_OPT_STRING;
     if (n->kind != DSB_Y_MAP) {
-        VERR(c, n, "option \"%s\" must be a mapping of names to strings, not "
-             "%s", c->path, dsb_ykind_name(n->kind));
+        VERR(c, n,
+             "option \"%s\" must be a mapping of names to strings, not "
+             "%s",
+             c->path, dsb_ykind_name(n->kind));
         return NULL;
     }
     obj = json_object();
@@ -343,8 +355,8 @@ static json_t *conv_object_list(const struct dsb_option *opt,
     json_t *arr;
 
     if (n->kind != DSB_Y_SEQ) {
-        VERR(c, n, "option \"%s\" must be a list of mappings, not %s",
-             c->path, dsb_ykind_name(n->kind));
+        VERR(c, n, "option \"%s\" must be a list of mappings, not %s", c->path,
+             dsb_ykind_name(n->kind));
         return NULL;
     }
     arr = json_array();
@@ -381,8 +393,8 @@ static json_t *convert(const struct dsb_option *opt, const struct dsb_ynode *n,
 /* ------------------------------------------------------------ mapping */
 
 static void unknown_key(const struct dsb_ynode *key,
-                        const struct dsb_option *table,
-                        const char *const *skip, struct vctx *c)
+                        const struct dsb_option *table, const char *const *skip,
+                        struct vctx *c)
 {
     const char *names[128];
     size_t n = 0;
@@ -479,7 +491,8 @@ static json_t *validate_map(const struct dsb_ynode *map,
     }
     for (const struct dsb_option *o = table; o && o->name; o++) {
         struct vctx kc = {c->d, path};
-        if (json_object_get(out, o->name) || (map && dsb_ynode_get(map, o->name)))
+        if (json_object_get(out, o->name) ||
+            (map && dsb_ynode_get(map, o->name)))
             continue;
         set_path(path, sizeof(path), parent, o->name);
         if (map)
@@ -517,8 +530,8 @@ static json_t *schema_object(const struct dsb_option *table)
 
 static json_t *schema_scalar(const struct dsb_option *o)
 {
-    static const char *const types[] = {"", "string", "integer", "number",
-                                        "boolean", "string"};
+    static const char *const types[] = {"",       "string",  "integer",
+                                        "number", "boolean", "string"};
     json_t *s = json_pack("{s:s}", "type", types[o->type]);
 
     if (o->type == DSB_OPT_ENUM) {
@@ -573,8 +586,9 @@ static json_t *schema_of(const struct dsb_option *o)
 json_t *dsb_options_schema(const struct dsb_option *table)
 {
     json_t *s = schema_object(table);
-    json_object_set_new(s, "$schema",
-                        json_string("https://json-schema.org/draft/2020-12/schema"));
+    json_object_set_new(
+        s, "$schema",
+        json_string("https://json-schema.org/draft/2020-12/schema"));
     return s;
 }
 
@@ -606,8 +620,8 @@ static void check_one(const struct dsb_option *o, const char *owner,
     }
     defect = table_defect(o);
     if (defect)
-        dsb_diag_add(d, DSB_SEV_ERROR, owner, 0, 0, "option \"%s\" %s",
-                     o->name, defect);
+        dsb_diag_add(d, DSB_SEV_ERROR, owner, 0, 0, "option \"%s\" %s", o->name,
+                     defect);
     else if (o->fields)
         dsb_options_check_table(o->fields, owner, d);
 }
@@ -633,8 +647,8 @@ int dsb_options_check_table(const struct dsb_option *table, const char *owner,
         defaults = dsb_options_validate(&empty, table, NULL, &dd);
         for (size_t i = 0; i < dd.n; i++)
             if (!strstr(dd.items[i].message, "missing required"))
-                dsb_diag_add(d, DSB_SEV_ERROR, owner, 0, 0,
-                             "bad default: %s", dd.items[i].message);
+                dsb_diag_add(d, DSB_SEV_ERROR, owner, 0, 0, "bad default: %s",
+                             dd.items[i].message);
         json_decref(defaults);
         dsb_diags_free(&dd);
     }

@@ -22,7 +22,7 @@ _Static_assert(DSB_PLUGIN_SIZE_1_1 == sizeof(struct dsb_source_plugin),
                "minor");
 
 /* Keys of a source file that belong to the core, not to a plugin. */
-static const char *const core_keys[] = {"name", "plugin", "network",
+static const char *const core_keys[] = {"name",        "plugin",  "network",
                                         "description", "enabled", NULL};
 
 struct reasons {
@@ -39,11 +39,11 @@ static void reason(struct reasons *r, const char *fmt, ...)
     if (r->len + 3 >= sizeof(r->text))
         return;
     if (r->n++)
-        r->len += (size_t)snprintf(r->text + r->len, sizeof(r->text) - r->len,
-                                   "; ");
+        r->len +=
+            (size_t)snprintf(r->text + r->len, sizeof(r->text) - r->len, "; ");
     va_start(ap, fmt);
-    r->len += (size_t)vsnprintf(r->text + r->len, sizeof(r->text) - r->len,
-                                fmt, ap);
+    r->len +=
+        (size_t)vsnprintf(r->text + r->len, sizeof(r->text) - r->len, fmt, ap);
     va_end(ap);
     if (r->len >= sizeof(r->text))
         r->len = sizeof(r->text) - 1;
@@ -60,11 +60,15 @@ static int unsafe_mode(const char *path, int want_dir, struct dsb_error *err)
         return dsb_error_set(err, DSB_E_CONFIG, "%s is not a %s", path,
                              want_dir ? "directory" : "regular file");
     if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-        dsb_error_set(err, DSB_E_CONFIG, "refusing %s %s: writable by group or "
-                      "others (mode %04o)", want_dir ? "plugin directory"
-                      : "plugin", path, (unsigned)(st.st_mode & 07777));
-        dsb_error_hint(err, "anyone who can write it can run code in the "
-                       "broker: chmod go-w %s", path);
+        dsb_error_set(err, DSB_E_CONFIG,
+                      "refusing %s %s: writable by group or "
+                      "others (mode %04o)",
+                      want_dir ? "plugin directory" : "plugin", path,
+                      (unsigned)(st.st_mode & 07777));
+        dsb_error_hint(err,
+                       "anyone who can write it can run code in the "
+                       "broker: chmod go-w %s",
+                       path);
         return -1;
     }
     return 0;
@@ -77,19 +81,24 @@ static void check_header(const struct dsb_abi_header *h, struct reasons *r)
         return;
     }
     if (h->abi_major != DSB_ABI_MAJOR)
-        reason(r, "broker ABI %d.%d, plugin built for ABI %u.%u (majors "
+        reason(r,
+               "broker ABI %d.%d, plugin built for ABI %u.%u (majors "
                "differ: rebuild the plugin against this broker's header)",
                DSB_ABI_MAJOR, DSB_ABI_MINOR, h->abi_major, h->abi_minor);
     else if (h->abi_minor > DSB_ABI_MINOR)
-        reason(r, "broker ABI %d.%d, plugin built for ABI %u.%u (a newer "
+        reason(r,
+               "broker ABI %d.%d, plugin built for ABI %u.%u (a newer "
                "minor may rely on slots and host services this broker lacks: "
                "upgrade the broker, or build the plugin with "
-               "DSB_PLUGIN_HEADER_FOR(%d))", DSB_ABI_MAJOR, DSB_ABI_MINOR,
-               h->abi_major, h->abi_minor, DSB_ABI_MINOR);
+               "DSB_PLUGIN_HEADER_FOR(%d))",
+               DSB_ABI_MAJOR, DSB_ABI_MINOR, h->abi_major, h->abi_minor,
+               DSB_ABI_MINOR);
     else if (h->struct_size < abi1_sizes[h->abi_minor])
-        reason(r, "vtable is %u bytes, ABI %u.%u needs %zu (built with a "
-               "different header?)", h->struct_size, h->abi_major,
-               h->abi_minor, abi1_sizes[h->abi_minor]);
+        reason(r,
+               "vtable is %u bytes, ABI %u.%u needs %zu (built with a "
+               "different header?)",
+               h->struct_size, h->abi_major, h->abi_minor,
+               abi1_sizes[h->abi_minor]);
     if (!h->build_tag || strcmp(h->build_tag, DSB_BUILD_TAG) != 0)
         reason(r, "build tag \"%s\" differs from the broker's \"%s\"",
                h->build_tag ? h->build_tag : "(none)", DSB_BUILD_TAG);
@@ -98,11 +107,11 @@ static void check_header(const struct dsb_abi_header *h, struct reasons *r)
 static void check_slots(const struct dsb_source_plugin *vt, const char *stem,
                         struct reasons *r)
 {
-    static const char *const names[] = {"open", "close", "check",
-                                        "list_databases", "list_tables",
-                                        "describe_table", "read_spec"};
-    const void *slots[] = {(void *)vt->open, (void *)vt->close,
-                           (void *)vt->check, (void *)vt->list_databases,
+    static const char *const names[] = {
+        "open",        "close",          "check",    "list_databases",
+        "list_tables", "describe_table", "read_spec"};
+    const void *slots[] = {(void *)vt->open,        (void *)vt->close,
+                           (void *)vt->check,       (void *)vt->list_databases,
                            (void *)vt->list_tables, (void *)vt->describe_table,
                            (void *)vt->read_spec};
 
@@ -116,11 +125,10 @@ static void check_slots(const struct dsb_source_plugin *vt, const char *stem,
             reason(r, "required slot %s is NULL", names[i]);
     if (vt->flags & DSB_SRC_FLAT_SCHEMA ? !vt->flat_schema : !vt->list_schemas)
         reason(r, "neither list_schemas nor DSB_SRC_FLAT_SCHEMA with a "
-               "flat_schema name");
+                  "flat_schema name");
 }
 
-static void check_options(const struct dsb_source_plugin *vt,
-                          struct reasons *r)
+static void check_options(const struct dsb_source_plugin *vt, struct reasons *r)
 {
     struct dsb_diags d;
 
@@ -182,9 +190,8 @@ static int path_is_safe(const char *path, char **resolved,
 }
 
 /* Opens the file and returns its vtable pointer; only the entry runs. */
-static const struct dsb_source_plugin *enter(const char *path,
-                                             const char *real, void **dl,
-                                             struct dsb_error *err)
+static const struct dsb_source_plugin *enter(const char *path, const char *real,
+                                             void **dl, struct dsb_error *err)
 {
     dsb_plugin_entry_fn entry;
     const struct dsb_source_plugin *vt;
@@ -197,16 +204,20 @@ static const struct dsb_source_plugin *enter(const char *path,
     }
     *(void **)&entry = dlsym(*dl, DSB_PLUGIN_ENTRY_SYMBOL);
     if (!entry) {
-        dsb_error_set(err, DSB_E_CONFIG, "refusing plugin %s: it exports no "
-                      "%s() function", path, DSB_PLUGIN_ENTRY_SYMBOL);
+        dsb_error_set(err, DSB_E_CONFIG,
+                      "refusing plugin %s: it exports no "
+                      "%s() function",
+                      path, DSB_PLUGIN_ENTRY_SYMBOL);
         dsb_error_hint(err, "a plugin defines DSB_PLUGIN_EXPORT const struct "
-                       "dsb_source_plugin *dsb_plugin_entry(void)");
+                            "dsb_source_plugin *dsb_plugin_entry(void)");
         return NULL;
     }
     vt = entry();
     if (!vt)
-        dsb_error_set(err, DSB_E_CONFIG, "refusing plugin %s: %s() returned "
-                      "NULL", path, DSB_PLUGIN_ENTRY_SYMBOL);
+        dsb_error_set(err, DSB_E_CONFIG,
+                      "refusing plugin %s: %s() returned "
+                      "NULL",
+                      path, DSB_PLUGIN_ENTRY_SYMBOL);
     return vt;
 }
 
@@ -283,8 +294,10 @@ static char **list_so(const char *dir, size_t *count, struct dsb_diags *d)
     size_t n = 0;
 
     if (!dh) {
-        dsb_diag_add(d, DSB_SEV_ERROR, dir, 0, 0, "cannot read the plugin "
-                     "directory: %s", strerror(errno));
+        dsb_diag_add(d, DSB_SEV_ERROR, dir, 0, 0,
+                     "cannot read the plugin "
+                     "directory: %s",
+                     strerror(errno));
         return NULL;
     }
     while ((e = readdir(dh)) != NULL) {

@@ -8,9 +8,9 @@
 #include "dsbroker/plugin.h"
 
 struct dsb_plugin {
-    char *name;  /* vt.name */
-    char *path;  /* file it was loaded from */
-    void *dl;    /* dlopen handle */
+    char *name;                  /* vt.name */
+    char *path;                  /* file it was loaded from */
+    void *dl;                    /* dlopen handle */
     struct dsb_source_plugin vt; /* the declared minor's part of the
                                     plugin's vtable, zero-extended */
 };

@@ -73,8 +73,7 @@ static const uint32_t hidden_ranges[][2] = {
 
 static int hidden(uint32_t c)
 {
-    for (size_t i = 0; i < sizeof(hidden_ranges) / sizeof(*hidden_ranges);
-         i++)
+    for (size_t i = 0; i < sizeof(hidden_ranges) / sizeof(*hidden_ranges); i++)
         if (c >= hidden_ranges[i][0] && c <= hidden_ranges[i][1])
             return 1;
     return 0;
@@ -195,7 +194,9 @@ static void close_comment(struct dsb_sb *b, size_t left)
 
 void dsb_prompt_text(struct dsb_sb *b, const char *s, enum dsb_pt_form form)
 {
-    struct walk w = {.b = b, .fold = 1, .quote = form == DSB_PT_COMMENT,
+    struct walk w = {.b = b,
+                     .fold = 1,
+                     .quote = form == DSB_PT_COMMENT,
                      .all_ticks = form == DSB_PT_NAME,
                      .marker = form == DSB_PT_TEXT};
     size_t left;
@@ -207,8 +208,8 @@ void dsb_prompt_text(struct dsb_sb *b, const char *s, enum dsb_pt_form form)
     }
     if (form != DSB_PT_TEXT)
         dsb_sb_addc(b, form == DSB_PT_NAME ? '`' : '"');
-    left = put_text(&w, s, form == DSB_PT_COMMENT ? DSB_PT_COMMENT_MAX
-                                                  : SIZE_MAX);
+    left =
+        put_text(&w, s, form == DSB_PT_COMMENT ? DSB_PT_COMMENT_MAX : SIZE_MAX);
     if (form == DSB_PT_NAME)
         dsb_sb_addc(b, '`');
     else if (form == DSB_PT_COMMENT)

@@ -97,15 +97,18 @@ int dsb_secret_ref_check(const char *ref, char *why, size_t why_len)
     } else if (strncmp(ref, "file:", 5) == 0) {
         if (ref[5] == '/' && (!hash || hash[1]))
             return 0;
-        snprintf(why, why_len, "file: needs an absolute path "
+        snprintf(why, why_len,
+                 "file: needs an absolute path "
                  "(file:/run/secrets/pg or file:/path.json#password)");
     } else if (strncmp(ref, "aws-sm:", 7) == 0) {
         if (ref[7] && ref[7] != '#' && (!hash || hash[1]))
             return 0;
-        snprintf(why, why_len, "aws-sm: needs a secret name or ARN "
+        snprintf(why, why_len,
+                 "aws-sm: needs a secret name or ARN "
                  "(aws-sm:prod/db#password)");
     } else {
-        snprintf(why, why_len, "the value does not start with env:, file: or "
+        snprintf(why, why_len,
+                 "the value does not start with env:, file: or "
                  "aws-sm:");
     }
     return -1;
@@ -124,7 +127,7 @@ static int fetch_file(const char *path, char **value, struct dsb_error *err)
                       "cannot read secret file %s: %s", path,
                       e == EFBIG ? "larger than 64 KiB" : strerror(e));
         dsb_error_hint(err, "check the path and that the broker's user may "
-                       "read it");
+                            "read it");
         return -1;
     }
     while (len && (v[len - 1] == '\n' || v[len - 1] == '\r'))
@@ -139,8 +142,10 @@ static int fetch_base(struct dsb_secrets *s, const char *base, char **value,
     if (strncmp(base, "file:", 5) == 0)
         return fetch_file(base + 5, value, err);
     if (!s->aws_fn) {
-        dsb_error_set(err, DSB_E_CONFIG, "cannot resolve %s: the AWS client "
-                      "is not available", base);
+        dsb_error_set(err, DSB_E_CONFIG,
+                      "cannot resolve %s: the AWS client "
+                      "is not available",
+                      base);
         return -1;
     }
     return s->aws_fn(s->aws_ctx, base + 7, value, err);
@@ -208,8 +213,8 @@ static int get_base(struct dsb_secrets *s, const char *base, char **value,
     return 0;
 }
 
-int dsb_secret_select_key(const char *ref, const char *whole,
-                          const char *key, char **value, struct dsb_error *err)
+int dsb_secret_select_key(const char *ref, const char *whole, const char *key,
+                          char **value, struct dsb_error *err)
 {
     json_t *doc = json_loads(whole, JSON_REJECT_DUPLICATES, NULL), *v;
     char num[64];
@@ -231,11 +236,15 @@ int dsb_secret_select_key(const char *ref, const char *whole,
         return 0;
     }
     if (!doc)
-        dsb_error_set(err, DSB_E_CONFIG, "secret %s is not a JSON object, so "
-                      "it has no key \"%s\"", ref, key);
+        dsb_error_set(err, DSB_E_CONFIG,
+                      "secret %s is not a JSON object, so "
+                      "it has no key \"%s\"",
+                      ref, key);
     else
-        dsb_error_set(err, DSB_E_NOT_FOUND, "secret %s has no string or "
-                      "number key \"%s\"", ref, key);
+        dsb_error_set(err, DSB_E_NOT_FOUND,
+                      "secret %s has no string or "
+                      "number key \"%s\"",
+                      ref, key);
     return -1;
 }
 
@@ -252,8 +261,10 @@ int dsb_secrets_get(struct dsb_secrets *s, const char *ref, char **value,
     if (strncmp(ref, "env:", 4) == 0) {
         const char *v = getenv(ref + 4);
         if (!v)
-            return dsb_error_set(err, DSB_E_NOT_FOUND, "secret %s: the "
-                                 "environment variable is not set", ref);
+            return dsb_error_set(err, DSB_E_NOT_FOUND,
+                                 "secret %s: the "
+                                 "environment variable is not set",
+                                 ref);
         *value = strdup(v);
         dsb_redact_register(v);
         return *value ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");

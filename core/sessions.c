@@ -25,16 +25,18 @@ struct dsb_sessions {
 
 /* A store made before sessions had owners gets the column (its sessions
  * stay ownerless: only an admin reaches them). */
-static const char owner_sql[] = "ALTER TABLE dsb_sessions ADD COLUMN owner TEXT";
+static const char owner_sql[] =
+    "ALTER TABLE dsb_sessions ADD COLUMN owner TEXT";
 
 static int has_owner_column(sqlite3 *db)
 {
     sqlite3_stmt *st = NULL;
     int found = 0;
 
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info("
-                           "'dsb_sessions') WHERE name = 'owner'", -1, &st,
-                           NULL) == SQLITE_OK)
+    if (sqlite3_prepare_v2(db,
+                           "SELECT 1 FROM pragma_table_info("
+                           "'dsb_sessions') WHERE name = 'owner'",
+                           -1, &st, NULL) == SQLITE_OK)
         found = sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);
     return found;
@@ -47,12 +49,14 @@ char *dsb_state_db_path(const char *state_dir)
 
 static int disk_full(struct dsb_error *err, const char *what)
 {
-    dsb_error_set(err, DSB_E_UNAVAILABLE, "session store: %s failed: the "
-                  "state disk is full", what);
+    dsb_error_set(err, DSB_E_UNAVAILABLE,
+                  "session store: %s failed: the "
+                  "state disk is full",
+                  what);
     dsb_error_detail(err, "the state disk is full (SQLite: database or disk "
-                     "is full); nothing was stored");
+                          "is full); nothing was stored");
     dsb_error_hint(err, "free space on the file system of state_dir: what is "
-                   "already stored is intact and reads keep working");
+                        "already stored is intact and reads keep working");
     snprintf(err->upstream, sizeof(err->upstream), DSB_STORE_FULL_UPSTREAM);
     err->retryable = 1;
     return -1;
@@ -102,8 +106,10 @@ struct dsb_sessions *dsb_sessions_open(const char *state_dir,
     path = dsb_state_db_path(state_dir);
     if (!path || dsb_statedb_open(path, SQLITE_OPEN_FULLMUTEX, &s->db, why,
                                   sizeof(why)) != SQLITE_OK) {
-        dsb_error_set(err, DSB_E_CONFIG, "cannot open the session store %s: "
-                      "%s", path ? path : state_dir, why);
+        dsb_error_set(err, DSB_E_CONFIG,
+                      "cannot open the session store %s: "
+                      "%s",
+                      path ? path : state_dir, why);
         goto fail;
     }
     if (create_tables(s, err) < 0)
@@ -134,16 +140,17 @@ static int check_id(const char *id, struct dsb_error *err)
     size_t n = id ? strlen(id) : 0;
 
     if (n == 0 || n > DSB_SESSION_ID_MAX)
-        return dsb_error_set(err, DSB_E_INVALID, "a session id must hold 1 to "
-                             "%d bytes", DSB_SESSION_ID_MAX);
+        return dsb_error_set(err, DSB_E_INVALID,
+                             "a session id must hold 1 to "
+                             "%d bytes",
+                             DSB_SESSION_ID_MAX);
     return 0;
 }
 
 /* Runs one statement with text/int parameters ("t" / "i" per char of
  * types); returns the number of rows changed, or -1. */
-static int exec_stmt(struct dsb_sessions *s, const char *sql,
-                     const char *types, const void *const *args,
-                     struct dsb_error *err)
+static int exec_stmt(struct dsb_sessions *s, const char *sql, const char *types,
+                     const void *const *args, struct dsb_error *err)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -169,14 +176,14 @@ static int insert_session(struct dsb_sessions *s, const char *id,
     int64_t now = dsb_wall_ms();
     const void *args[] = {id, &now, &now, owner};
 
-    return exec_stmt(s, "INSERT OR IGNORE INTO dsb_sessions(id, created_ms, "
-                     "touched_ms, owner) VALUES (?, ?, ?, ?)", "tiit", args,
-                     err);
+    return exec_stmt(s,
+                     "INSERT OR IGNORE INTO dsb_sessions(id, created_ms, "
+                     "touched_ms, owner) VALUES (?, ?, ?, ?)",
+                     "tiit", args, err);
 }
 
 int dsb_sessions_create(struct dsb_sessions *s, const char *owner,
-                        char id[DSB_SESSION_ID_MAX + 1],
-                        struct dsb_error *err)
+                        char id[DSB_SESSION_ID_MAX + 1], struct dsb_error *err)
 {
     int rc;
 
@@ -207,8 +214,8 @@ static int exists(struct dsb_sessions *s, const char *id)
     sqlite3_stmt *st = NULL;
     int rc = 0;
 
-    if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM dsb_sessions WHERE id = ?",
-                           -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM dsb_sessions WHERE id = ?", -1,
+                           &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         rc = sqlite3_step(st) == SQLITE_ROW;
     }
@@ -217,9 +224,10 @@ static int exists(struct dsb_sessions *s, const char *id)
 }
 
 /* Marks the session used (written at most once a minute, or a quarter of
- * the idle expiry when that is shorter, so reads stay reads); DSB_E_NOT_FOUND when it does not exist.  A failed write (full
- * disk, I/O error) leaves the idle clock as it was: reads must not fail on
- * it, and a write that follows reports its own error. */
+ * the idle expiry when that is shorter, so reads stay reads); DSB_E_NOT_FOUND
+ * when it does not exist.  A failed write (full disk, I/O error) leaves the
+ * idle clock as it was: reads must not fail on it, and a write that follows
+ * reports its own error. */
 static int touch(struct dsb_sessions *s, const char *id, struct dsb_error *err)
 {
     int64_t now = dsb_wall_ms();
@@ -229,11 +237,15 @@ static int touch(struct dsb_sessions *s, const char *id, struct dsb_error *err)
 
     if (check_id(id, err) < 0)
         return -1;
-    rc = exec_stmt(s, "UPDATE dsb_sessions SET touched_ms = ? WHERE id = ? "
-                   "AND touched_ms < ?", "iti", args, err);
+    rc = exec_stmt(s,
+                   "UPDATE dsb_sessions SET touched_ms = ? WHERE id = ? "
+                   "AND touched_ms < ?",
+                   "iti", args, err);
     if (rc <= 0 && !exists(s, id))
-        return dsb_error_set(err, DSB_E_NOT_FOUND, "session %s does not "
-                             "exist", id);
+        return dsb_error_set(err, DSB_E_NOT_FOUND,
+                             "session %s does not "
+                             "exist",
+                             id);
     return 0;
 }
 
@@ -247,8 +259,10 @@ int dsb_sessions_owner(struct dsb_sessions *s, const char *id,
     if (check_id(id, err) < 0)
         return -1;
     pthread_mutex_lock(&s->lock);
-    rc = sqlite3_prepare_v2(s->db, "SELECT owner FROM dsb_sessions WHERE id "
-                            "= ?", -1, &st, NULL);
+    rc = sqlite3_prepare_v2(s->db,
+                            "SELECT owner FROM dsb_sessions WHERE id "
+                            "= ?",
+                            -1, &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
@@ -261,8 +275,10 @@ int dsb_sessions_owner(struct dsb_sessions *s, const char *id,
         rc = db_error(s, err, "reading a session");
     pthread_mutex_unlock(&s->lock);
     if (rc == SQLITE_DONE)
-        return dsb_error_set(err, DSB_E_NOT_FOUND, "session %s does not "
-                             "exist", id);
+        return dsb_error_set(err, DSB_E_NOT_FOUND,
+                             "session %s does not "
+                             "exist",
+                             id);
     return rc < 0 ? -1 : 0;
 }
 
@@ -276,25 +292,27 @@ static json_t *iso_time(int64_t ms)
 
 static json_t *selection_row(sqlite3_stmt *st)
 {
-    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:o}",
-                     "id", (json_int_t)sqlite3_column_int64(st, 0),
-                     "source", (const char *)sqlite3_column_text(st, 1),
-                     "database", (const char *)sqlite3_column_text(st, 2),
-                     "schema", (const char *)sqlite3_column_text(st, 3),
-                     "table", (const char *)sqlite3_column_text(st, 4),
-                     "selected_at", iso_time(sqlite3_column_int64(st, 5)));
+    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:o}", "id",
+                     (json_int_t)sqlite3_column_int64(st, 0), "source",
+                     (const char *)sqlite3_column_text(st, 1), "database",
+                     (const char *)sqlite3_column_text(st, 2), "schema",
+                     (const char *)sqlite3_column_text(st, 3), "table",
+                     (const char *)sqlite3_column_text(st, 4), "selected_at",
+                     iso_time(sqlite3_column_int64(st, 5)));
 }
 
-static int read_selections(struct dsb_sessions *s, const char *id,
-                           json_t **out, struct dsb_error *err)
+static int read_selections(struct dsb_sessions *s, const char *id, json_t **out,
+                           struct dsb_error *err)
 {
     sqlite3_stmt *st = NULL;
     json_t *arr = json_array();
     int rc;
 
-    if (sqlite3_prepare_v2(s->db, "SELECT id, source, db, schema_name, tbl, "
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT id, source, db, schema_name, tbl, "
                            "selected_ms FROM dsb_selections WHERE session_id "
-                           "= ? ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
+                           "= ? ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK) {
         json_decref(arr);
         return db_error(s, err, "reading selections");
     }
@@ -331,9 +349,10 @@ static int read_session(struct dsb_sessions *s, const char *id, json_t **out,
 
     if (read_selections(s, id, &sel, err) < 0)
         return -1;
-    if (sqlite3_prepare_v2(s->db, "SELECT created_ms, touched_ms, owner FROM "
-                           "dsb_sessions WHERE id = ?", -1, &st, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT created_ms, touched_ms, owner FROM "
+                           "dsb_sessions WHERE id = ?",
+                           -1, &st, NULL) != SQLITE_OK) {
         json_decref(sel);
         return db_error(s, err, "reading a session");
     }
@@ -342,8 +361,8 @@ static int read_session(struct dsb_sessions *s, const char *id, json_t **out,
         *out = json_pack("{s:s, s:o, s:o, s:s?, s:o}", "id", id, "created_at",
                          iso_time(sqlite3_column_int64(st, 0)), "updated_at",
                          iso_time(sqlite3_column_int64(st, 1)), "owner",
-                         (const char *)sqlite3_column_text(st, 2),
-                         "selections", sel);
+                         (const char *)sqlite3_column_text(st, 2), "selections",
+                         sel);
     else
         json_decref(sel);
     sqlite3_finalize(st);
@@ -362,8 +381,10 @@ int dsb_sessions_get(struct dsb_sessions *s, const char *id, json_t **out,
         rc = read_session(s, id, out, err);
     pthread_mutex_unlock(&s->lock);
     if (rc == 0 && !*out)
-        return dsb_error_set(err, DSB_E_NOT_FOUND, "session %s does not "
-                             "exist", id);
+        return dsb_error_set(err, DSB_E_NOT_FOUND,
+                             "session %s does not "
+                             "exist",
+                             id);
     return rc;
 }
 
@@ -379,8 +400,10 @@ int dsb_sessions_delete(struct dsb_sessions *s, const char *id,
     rc = exec_stmt(s, "DELETE FROM dsb_sessions WHERE id = ?", "t", args, err);
     pthread_mutex_unlock(&s->lock);
     if (rc == 0)
-        return dsb_error_set(err, DSB_E_NOT_FOUND, "session %s does not "
-                             "exist", id);
+        return dsb_error_set(err, DSB_E_NOT_FOUND,
+                             "session %s does not "
+                             "exist",
+                             id);
     return rc < 0 ? -1 : 0;
 }
 
@@ -390,8 +413,10 @@ static int remove_sources(struct dsb_sessions *s, const char *id,
 {
     for (size_t i = 0; i < n; i++) {
         const void *args[] = {id, sources[i]};
-        if (exec_stmt(s, "DELETE FROM dsb_selections WHERE session_id = ? "
-                      "AND source = ?", "tt", args, err) < 0)
+        if (exec_stmt(s,
+                      "DELETE FROM dsb_selections WHERE session_id = ? "
+                      "AND source = ?",
+                      "tt", args, err) < 0)
             return -1;
     }
     return 0;
@@ -404,32 +429,35 @@ static int insert_selections(struct dsb_sessions *s, const char *id,
     int64_t now = dsb_wall_ms();
 
     for (size_t i = 0; i < n; i++) {
-        const void *args[] = {id, sel[i].source, sel[i].database,
-                              sel[i].schema, sel[i].table, &now};
-        if (exec_stmt(s, "INSERT OR IGNORE INTO dsb_selections(session_id, "
+        const void *args[] = {
+            id,           sel[i].source, sel[i].database, sel[i].schema,
+            sel[i].table, &now};
+        if (exec_stmt(s,
+                      "INSERT OR IGNORE INTO dsb_selections(session_id, "
                       "source, db, schema_name, tbl, selected_ms) VALUES "
-                      "(?, ?, ?, ?, ?, ?)", "ttttti", args, err) < 0)
+                      "(?, ?, ?, ?, ?, ?)",
+                      "ttttti", args, err) < 0)
             return -1;
     }
     return 0;
 }
 
 /* Keeps the rows of `all` that match one of sel[0..n). */
-static json_t *matching(json_t *all, const struct dsb_selection *sel,
-                        size_t n)
+static json_t *matching(json_t *all, const struct dsb_selection *sel, size_t n)
 {
     json_t *out = json_array(), *row;
     size_t i;
 
-    json_array_foreach(all, i, row) {
+    json_array_foreach(all, i, row)
+    {
         for (size_t k = 0; k < n; k++) {
             const char *v[] = {sel[k].source, sel[k].database, sel[k].schema,
                                sel[k].table};
             const char *keys[] = {"source", "database", "schema", "table"};
             int same = 1;
             for (int f = 0; f < 4; f++)
-                same &= strcmp(json_string_value(json_object_get(row,
-                               keys[f])), v[f]) == 0;
+                same &= strcmp(json_string_value(json_object_get(row, keys[f])),
+                               v[f]) == 0;
             if (same) {
                 json_array_append(out, row);
                 break;
@@ -489,12 +517,16 @@ int dsb_sessions_unselect(struct dsb_sessions *s, const char *id,
     pthread_mutex_lock(&s->lock);
     rc = touch(s, id, err);
     if (rc == 0)
-        rc = exec_stmt(s, "DELETE FROM dsb_selections WHERE session_id = ? "
-                       "AND id = ?", "ti", args, err);
+        rc = exec_stmt(s,
+                       "DELETE FROM dsb_selections WHERE session_id = ? "
+                       "AND id = ?",
+                       "ti", args, err);
     pthread_mutex_unlock(&s->lock);
     if (rc == 0)
-        return dsb_error_set(err, DSB_E_NOT_FOUND, "session %s has no "
-                             "selection %lld", id, (long long)selection_id);
+        return dsb_error_set(err, DSB_E_NOT_FOUND,
+                             "session %s has no "
+                             "selection %lld",
+                             id, (long long)selection_id);
     return rc < 0 ? -1 : 0;
 }
 
@@ -504,23 +536,25 @@ static json_t *summary_row(sqlite3_stmt *st)
                      (const char *)sqlite3_column_text(st, 0), "created_at",
                      iso_time(sqlite3_column_int64(st, 1)), "updated_at",
                      iso_time(sqlite3_column_int64(st, 2)), "owner",
-                     (const char *)sqlite3_column_text(st, 3),
-                     "n_selections", (json_int_t)sqlite3_column_int64(st, 4));
+                     (const char *)sqlite3_column_text(st, 3), "n_selections",
+                     (json_int_t)sqlite3_column_int64(st, 4));
 }
 
-int dsb_sessions_list(struct dsb_sessions *s, const char *owner,
-                      json_t **out, struct dsb_error *err)
+int dsb_sessions_list(struct dsb_sessions *s, const char *owner, json_t **out,
+                      struct dsb_error *err)
 {
     sqlite3_stmt *st = NULL;
     json_t *items = json_array();
     int rc;
 
     pthread_mutex_lock(&s->lock);
-    rc = sqlite3_prepare_v2(s->db, "SELECT s.id, s.created_ms, s.touched_ms, "
+    rc = sqlite3_prepare_v2(s->db,
+                            "SELECT s.id, s.created_ms, s.touched_ms, "
                             "s.owner, (SELECT count(*) FROM dsb_selections x "
                             "WHERE x.session_id = s.id) FROM dsb_sessions s "
                             "WHERE ?1 IS NULL OR s.owner = ?1 ORDER BY "
-                            "s.touched_ms DESC, s.id", -1, &st, NULL);
+                            "s.touched_ms DESC, s.id",
+                            -1, &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -543,8 +577,8 @@ void dsb_sessions_set_idle_expiry(struct dsb_sessions *s, int64_t idle_ms)
 {
     int64_t every = idle_ms / 4;
 
-    atomic_store(&s->touch_every_ms, every < TOUCH_EVERY_MS ? every
-                                                            : TOUCH_EVERY_MS);
+    atomic_store(&s->touch_every_ms,
+                 every < TOUCH_EVERY_MS ? every : TOUCH_EVERY_MS);
 }
 
 long dsb_sessions_expire(struct dsb_sessions *s, int64_t idle_ms)

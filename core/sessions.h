@@ -42,8 +42,7 @@ void dsb_sessions_close(struct dsb_sessions *s);
 /* A new session of owner (the principal's name, copied) with a random id
  * (32 hex digits) written to id. */
 int dsb_sessions_create(struct dsb_sessions *s, const char *owner,
-                        char id[DSB_SESSION_ID_MAX + 1],
-                        struct dsb_error *err);
+                        char id[DSB_SESSION_ID_MAX + 1], struct dsb_error *err);
 /* Creates the session `id` of owner if absent (the compatibility routes let
  * clients choose ids); an existing one keeps its owner.  DSB_E_INVALID for
  * an empty or over-long id. */
@@ -56,8 +55,8 @@ int dsb_sessions_owner(struct dsb_sessions *s, const char *id,
                        char owner[DSB_OWNER_MAX + 1], struct dsb_error *err);
 /* {"items": [{"id", "created_at", "updated_at", "owner", "n_selections"}]}
  * of owner's sessions (NULL: everybody's), most recently used first. */
-int dsb_sessions_list(struct dsb_sessions *s, const char *owner,
-                      json_t **out, struct dsb_error *err);
+int dsb_sessions_list(struct dsb_sessions *s, const char *owner, json_t **out,
+                      struct dsb_error *err);
 /* {"id", "created_at", "updated_at", "owner", "selections": [...]} as a new
  * reference; DSB_E_NOT_FOUND when there is no such session.  Touches it. */
 int dsb_sessions_get(struct dsb_sessions *s, const char *id, json_t **out,

@@ -45,7 +45,8 @@ static int strings(const json_t *list, char ***out, size_t *n)
     *out = calloc(json_array_size(list) + 1, sizeof(**out));
     if (!*out)
         return -1;
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         if (!((*out)[i] = strdup(json_string_value(v))))
             return -1;
         (*n)++;
@@ -66,8 +67,8 @@ static unsigned scopes_of(const json_t *list)
     unsigned bits = 0;
     size_t i;
 
-    json_array_foreach(list, i, v)
-        bits |= dsb_scope_parse(json_string_value(v));
+    json_array_foreach(list, i, v) bits |=
+        dsb_scope_parse(json_string_value(v));
     return bits & DSB_SCOPE_ADMIN ? DSB_SCOPES_ALL : bits;
 }
 
@@ -79,15 +80,16 @@ static int bind_tokens(struct dsb_settings *s, const json_t *auth)
     s->tokens = calloc(json_array_size(list) + 1, sizeof(*s->tokens));
     if (!s->tokens)
         return -1;
-    json_array_foreach(list, i, t) {
+    json_array_foreach(list, i, t)
+    {
         struct dsb_token_conf *k = &s->tokens[i];
         s->n_tokens++;
         k->name = strdup(json_string_value(json_object_get(t, "name")));
         k->ref = strdup(json_string_value(json_object_get(t, "token")));
         k->scopes = scopes_of(json_object_get(t, "scopes"));
         if (!k->name || !k->ref ||
-            strings(json_object_get(t, "sources"), &k->sources,
-                    &k->n_sources) < 0)
+            strings(json_object_get(t, "sources"), &k->sources, &k->n_sources) <
+                0)
             return -1;
     }
     return 0;
@@ -104,10 +106,11 @@ static int bind_cache(struct dsb_settings *s, const json_t *cache)
     s->cache_ttls = calloc(json_array_size(list) + 1, sizeof(*s->cache_ttls));
     if (!s->cache_ttls)
         return -1;
-    json_array_foreach(list, i, o) {
+    json_array_foreach(list, i, o)
+    {
         s->cache_ttls[i].ttl_ms = num(o, "ttl_seconds") * 1000;
-        s->cache_ttls[i].source = strdup(json_string_value(
-            json_object_get(o, "source")));
+        s->cache_ttls[i].source =
+            strdup(json_string_value(json_object_get(o, "source")));
         s->n_cache_ttls++;
         if (!s->cache_ttls[i].source)
             return -1;
@@ -121,8 +124,7 @@ static void bind_limits(struct dsb_settings *s, const json_t *lim)
     s->max_header_bytes = (size_t)num(lim, "max_header_bytes");
     s->max_connections = (unsigned)num(lim, "max_connections");
     s->max_connections_per_ip = (unsigned)num(lim, "max_connections_per_ip");
-    s->connection_timeout_s = (unsigned)num(lim,
-                                            "connection_timeout_seconds");
+    s->connection_timeout_s = (unsigned)num(lim, "connection_timeout_seconds");
     s->receive_timeout_s = (unsigned)num(lim, "receive_timeout_seconds");
     s->threads = (unsigned)num(lim, "threads");
     s->call_threads = (unsigned)num(lim, "call_threads");
@@ -148,8 +150,7 @@ int dsb_settings_bind(struct dsb_settings *s, const json_t *broker)
     s->secrets_ttl_ms = num(sec(broker, "secrets"), "ttl_seconds") * 1000;
     s->auth_enabled = json_is_true(json_object_get(auth, "enabled"));
     s->open_health = json_is_true(json_object_get(auth, "open_health"));
-    s->anonymous_scopes = scopes_of(json_object_get(auth,
-                                                    "anonymous_scopes"));
+    s->anonymous_scopes = scopes_of(json_object_get(auth, "anonymous_scopes"));
     bind_limits(s, sec(broker, "limits"));
     s->session_idle_ms = idle_ms(sec(broker, "sessions"));
     if (bind_cache(s, sec(broker, "cache")) < 0 || bind_tokens(s, auth) < 0 ||

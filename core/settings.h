@@ -28,9 +28,9 @@ unsigned dsb_scope_parse(const char *name);
 /* One accepted bearer token (strings owned by the settings). */
 struct dsb_token_conf {
     char *name;
-    char *ref;          /* secret reference of its value */
+    char *ref; /* secret reference of its value */
     unsigned scopes;
-    char **sources;     /* the sources it may use; NULL: all */
+    char **sources; /* the sources it may use; NULL: all */
     size_t n_sources;
 };
 
@@ -51,7 +51,7 @@ struct dsb_settings {
     size_t n_tokens;
     char **cors_origins;
     size_t n_cors_origins;
-    int cors_any;        /* "*" is listed */
+    int cors_any; /* "*" is listed */
     size_t max_body_bytes, max_header_bytes;
     unsigned max_connections, max_connections_per_ip;
     unsigned connection_timeout_s, receive_timeout_s, threads, call_threads;

@@ -42,7 +42,6 @@ int dsb_statedb_open(const char *path, int flags, sqlite3 **db, char *why,
  * (IF NOT EXISTS).  Returns SQLITE_OK, or the failing statement's error code
  * with its message in why; nothing of ddl is then applied.
  */
-int dsb_statedb_schema(sqlite3 *db, const char *ddl, char *why,
-                       size_t why_len);
+int dsb_statedb_schema(sqlite3 *db, const char *ddl, char *why, size_t why_len);
 
 #endif

@@ -77,13 +77,12 @@ static int next_event(struct yparse *p, yaml_event_t *ev)
 {
     if (yaml_parser_parse(&p->parser, ev))
         return 0;
-    dsb_diag_add(p->d, DSB_SEV_ERROR, p->file,
-                 (int)p->parser.problem_mark.line + 1,
-                 (int)p->parser.problem_mark.column + 1,
-                 "YAML syntax error: %s%s%s",
-                 p->parser.problem ? p->parser.problem : "malformed input",
-                 p->parser.context ? " " : "",
-                 p->parser.context ? p->parser.context : "");
+    dsb_diag_add(
+        p->d, DSB_SEV_ERROR, p->file, (int)p->parser.problem_mark.line + 1,
+        (int)p->parser.problem_mark.column + 1, "YAML syntax error: %s%s%s",
+        p->parser.problem ? p->parser.problem : "malformed input",
+        p->parser.context ? " " : "",
+        p->parser.context ? p->parser.context : "");
     p->failed = 1;
     return -1;
 }
@@ -110,8 +109,8 @@ static int check_duplicate(struct yparse *p, const struct dsb_ynode *map,
 /* Consumes events up to the end of a mapping or sequence into n. */
 static int parse_children(struct yparse *p, struct dsb_ynode *n, int depth)
 {
-    yaml_event_type_t end = n->kind == DSB_Y_MAP ? YAML_MAPPING_END_EVENT
-                                                 : YAML_SEQUENCE_END_EVENT;
+    yaml_event_type_t end =
+        n->kind == DSB_Y_MAP ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT;
     for (;;) {
         yaml_event_t ev;
         struct dsb_ynode *key = NULL, *val;
@@ -128,7 +127,8 @@ static int parse_children(struct yparse *p, struct dsb_ynode *n, int depth)
             if (!key)
                 return -1;
             if (key->kind != DSB_Y_SCALAR) {
-                yerr(p, key->line, key->col, "mapping keys must be plain names");
+                yerr(p, key->line, key->col,
+                     "mapping keys must be plain names");
                 dsb_ynode_free(key);
                 return -1;
             }
@@ -153,7 +153,8 @@ static struct dsb_ynode *parse_node(struct yparse *p, yaml_event_t *ev,
                                     int depth)
 {
     struct dsb_ynode *n = NULL;
-    int line = (int)ev->start_mark.line + 1, col = (int)ev->start_mark.column + 1;
+    int line = (int)ev->start_mark.line + 1,
+        col = (int)ev->start_mark.column + 1;
 
     if (depth > YAML_MAX_DEPTH) {
         yerr(p, line, col, "nesting is too deep (more than 64 levels)");
@@ -204,8 +205,10 @@ static struct dsb_ynode *parse_stream(struct yparse *p)
             yaml_event_delete(&ev);
             goto fail;
         }
-        if (ev.type == YAML_SCALAR_EVENT || ev.type == YAML_MAPPING_START_EVENT ||
-            ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_ALIAS_EVENT) {
+        if (ev.type == YAML_SCALAR_EVENT ||
+            ev.type == YAML_MAPPING_START_EVENT ||
+            ev.type == YAML_SEQUENCE_START_EVENT ||
+            ev.type == YAML_ALIAS_EVENT) {
             root = parse_node(p, &ev, 0);
             if (!root) {
                 yaml_event_delete(&ev);
@@ -220,8 +223,8 @@ fail:
     return NULL;
 }
 
-struct dsb_ynode *dsb_yaml_parse(const char *text, size_t len,
-                                 const char *name, struct dsb_diags *d)
+struct dsb_ynode *dsb_yaml_parse(const char *text, size_t len, const char *name,
+                                 struct dsb_diags *d)
 {
     struct yparse p = {.file = name, .d = d};
     struct dsb_ynode *root;

@@ -10,21 +10,21 @@ enum dsb_ykind { DSB_Y_SCALAR, DSB_Y_MAP, DSB_Y_SEQ };
 
 struct dsb_ynode {
     enum dsb_ykind kind;
-    int line, col;   /* 1-based position of the node's start */
+    int line, col; /* 1-based position of the node's start */
     const char *file;
-    char *value;     /* SCALAR: the text */
-    int plain;       /* SCALAR: written without quotes */
-    size_t n;        /* MAP: pairs; SEQ: items */
-    struct dsb_ynode **keys;   /* MAP: scalar keys */
-    struct dsb_ynode **items;  /* MAP: values; SEQ: items */
+    char *value;              /* SCALAR: the text */
+    int plain;                /* SCALAR: written without quotes */
+    size_t n;                 /* MAP: pairs; SEQ: items */
+    struct dsb_ynode **keys;  /* MAP: scalar keys */
+    struct dsb_ynode **items; /* MAP: values; SEQ: items */
 };
 
 /* Parses one YAML document.  Syntax errors, aliases, non-scalar keys and
  * duplicate keys are added to `d` with their position; NULL on a syntax
  * error.  An empty document gives an empty map.  `name` is the file name
  * used in diagnostics (the tree keeps a pointer to its own copy). */
-struct dsb_ynode *dsb_yaml_parse(const char *text, size_t len,
-                                 const char *name, struct dsb_diags *d);
+struct dsb_ynode *dsb_yaml_parse(const char *text, size_t len, const char *name,
+                                 struct dsb_diags *d);
 /* Reads and parses a file; a read error is a diagnostic. */
 struct dsb_ynode *dsb_yaml_load(const char *path, struct dsb_diags *d);
 void dsb_ynode_free(struct dsb_ynode *n);

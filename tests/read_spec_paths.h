@@ -31,15 +31,14 @@ static inline void t_same_read_spec(struct dsb_source *s, const char *db,
         cr_assert_eq(e1.code, e0.code, "%s: %s", e1.message, e0.message);
         return;
     }
-    r2 = dsb_source_read_spec_described(s, db, schema, table, desc, t, &c,
-                                        &e2);
+    r2 = dsb_source_read_spec_described(s, db, schema, table, desc, t, &c, &e2);
     cr_assert_eq(r1, r2, "%s.%s.%s: %s / %s", db, schema, table,
                  r1 ? e1.message : "ok", r2 ? e2.message : "ok");
     if (r1 == 0) {
         da = json_dumps(a, JSON_SORT_KEYS);
         dc = json_dumps(c, JSON_SORT_KEYS);
-        cr_assert(json_equal(a, c), "%s.%s.%s:\n1.0: %s\n1.1: %s", db,
-                  schema, table, da, dc);
+        cr_assert(json_equal(a, c), "%s.%s.%s:\n1.0: %s\n1.1: %s", db, schema,
+                  table, da, dc);
         free(da);
         free(dc);
     } else {

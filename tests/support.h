@@ -74,7 +74,8 @@ static inline void t_write(const char *dir, const char *name, const char *text)
     FILE *f;
 
     cr_assert((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) <
-              sizeof(path), "path too long");
+                  sizeof(path),
+              "path too long");
     f = fopen(path, "w");
     cr_assert(f, "cannot write %s", path);
     fputs(text, f);

@@ -99,15 +99,18 @@ static int check_options(const struct dsb_aws_options *o, struct dsb_error *err)
     for (i = 0; i < N_LIMITS; i++) {
         opt = dsb_aws_client_option(limit_names[i]);
         if (v[i] && (v[i] < opt->min || v[i] > opt->max))
-            return dsb_error_set(err, DSB_E_INVALID, "aws %s must be between "
-                                 "%.0f and %.0f, got %ld", limit_names[i],
-                                 opt->min, opt->max, v[i]);
+            return dsb_error_set(err, DSB_E_INVALID,
+                                 "aws %s must be between "
+                                 "%.0f and %.0f, got %ld",
+                                 limit_names[i], opt->min, opt->max, v[i]);
     }
     if (o->endpoint_url && *o->endpoint_url &&
         strncasecmp(o->endpoint_url, "http://", 7) != 0 &&
         strncasecmp(o->endpoint_url, "https://", 8) != 0)
-        return dsb_error_set(err, DSB_E_INVALID, "aws endpoint_url \"%s\" "
-                             "must start with http:// or https://", o->endpoint_url);
+        return dsb_error_set(err, DSB_E_INVALID,
+                             "aws endpoint_url \"%s\" "
+                             "must start with http:// or https://",
+                             o->endpoint_url);
     return 0;
 }
 
@@ -134,8 +137,7 @@ void dsb_aws_options_of(const json_t *aws, struct dsb_aws_options *o)
 {
     *o = (struct dsb_aws_options){
         .region = json_string_value(json_object_get(aws, "region")),
-        .endpoint_url = json_string_value(json_object_get(aws,
-                                                          "endpoint_url")),
+        .endpoint_url = json_string_value(json_object_get(aws, "endpoint_url")),
         .profile = json_string_value(json_object_get(aws, "profile")),
         .connect_timeout_ms = aws_opt(aws, "connect_timeout_ms"),
         .timeout_ms = aws_opt(aws, "timeout_ms"),
@@ -185,7 +187,8 @@ struct dsb_aws *dsb_aws_new(const struct dsb_aws_options *o,
         return a;
 fail:
     dsb_aws_free(a);
-    dsb_error_set(err, DSB_E_INTERNAL, "cannot create the AWS client: out of "
+    dsb_error_set(err, DSB_E_INTERNAL,
+                  "cannot create the AWS client: out of "
                   "memory or libcurl failed to initialise");
     return NULL;
 }
@@ -228,8 +231,8 @@ void dsb_aws_thread_cleanup(void)
 static const char *service_env(const char *service)
 {
     static const char *const ids[][2] = {
-        {"secretsmanager", "SECRETS_MANAGER"}, {"s3", "S3"}, {"glue", "GLUE"},
-        {"emr-serverless", "EMR_SERVERLESS"}, {"sts", "STS"}, {NULL, NULL}};
+        {"secretsmanager", "SECRETS_MANAGER"}, {"s3", "S3"},   {"glue", "GLUE"},
+        {"emr-serverless", "EMR_SERVERLESS"},  {"sts", "STS"}, {NULL, NULL}};
     char name[96] = "AWS_ENDPOINT_URL_";
     size_t i, len = strlen(name);
 
@@ -238,14 +241,14 @@ static const char *service_env(const char *service)
             return env_nonempty(strcat(name, ids[i][1]));
     for (i = 0; service[i] && len + 1 < sizeof(name); i++)
         name[len++] = service[i] == '-' || service[i] == ' '
-                          ? '_' : (char)toupper((unsigned char)service[i]);
+                          ? '_'
+                          : (char)toupper((unsigned char)service[i]);
     name[len] = '\0';
     return env_nonempty(name);
 }
 
 char *dsb_aws_endpoint(const struct dsb_aws *a, const char *service,
-                       const char *region, const char *req_url,
-                       int *overridden)
+                       const char *region, const char *req_url, int *overridden)
 {
     const char *url = req_url && *req_url ? req_url : a->endpoint_url;
     struct dsb_sb b = {0};
@@ -258,8 +261,8 @@ char *dsb_aws_endpoint(const struct dsb_aws *a, const char *service,
     if (url)
         dsb_sb_adds(&b, url);
     else
-        dsb_sb_addf(&b, "https://%s.%s.amazonaws.com%s", service,
-                    region, strncmp(region, "cn-", 3) == 0 ? ".cn" : "");
+        dsb_sb_addf(&b, "https://%s.%s.amazonaws.com%s", service, region,
+                    strncmp(region, "cn-", 3) == 0 ? ".cn" : "");
     while (b.len > 0 && b.p[b.len - 1] == '/')
         b.p[--b.len] = '\0';
     return dsb_sb_take(&b);
@@ -274,7 +277,8 @@ static void target_free(struct target *t)
 }
 
 /* Splits "scheme://authority/path" into a target. */
-static int target_parse(const char *url, struct target *t, struct dsb_error *err)
+static int target_parse(const char *url, struct target *t,
+                        struct dsb_error *err)
 {
     const char *auth = strstr(url, "://"), *path;
     int https = strncasecmp(url, "https://", 8) == 0;
@@ -282,8 +286,10 @@ static int target_parse(const char *url, struct target *t, struct dsb_error *err
 
     memset(t, 0, sizeof(*t));
     if (!auth || (!https && strncasecmp(url, "http://", 7) != 0) || !auth[3])
-        return dsb_error_set(err, DSB_E_CONFIG, "aws endpoint \"%s\" is not "
-                             "an http:// or https:// URL", url);
+        return dsb_error_set(err, DSB_E_CONFIG,
+                             "aws endpoint \"%s\" is not "
+                             "an http:// or https:// URL",
+                             url);
     auth += 3;
     path = auth + strcspn(auth, "/?#");
     alen = (size_t)(path - auth);
@@ -303,7 +309,7 @@ static int target_parse(const char *url, struct target *t, struct dsb_error *err
 /* ----------------------------------------------------------- requests */
 
 struct wire {
-    struct dsb_sb path;  /* base path + encoded request path */
+    struct dsb_sb path; /* base path + encoded request path */
     struct dsb_sb url;
     char *query;
     struct curl_slist *headers;
@@ -323,21 +329,28 @@ static int valid_request(const struct dsb_aws_request *r, struct dsb_error *err)
     size_t i;
 
     if (!r || !r->service || !*r->service || !r->method || !*r->method)
-        return dsb_error_set(err, DSB_E_INVALID, "aws request without a "
+        return dsb_error_set(err, DSB_E_INVALID,
+                             "aws request without a "
                              "service or method");
     if (r->path && r->path[0] && r->path[0] != '/')
-        return dsb_error_set(err, DSB_E_INVALID, "aws request path \"%s\" "
-                             "must start with '/'", r->path);
+        return dsb_error_set(err, DSB_E_INVALID,
+                             "aws request path \"%s\" "
+                             "must start with '/'",
+                             r->path);
     for (i = 0; i < r->n_headers; i++)
         if (!r->headers[i].key || !r->headers[i].value ||
             strpbrk(r->headers[i].key, "\r\n:") ||
             strpbrk(r->headers[i].value, "\r\n"))
-            return dsb_error_set(err, DSB_E_INVALID, "aws request header %zu "
-                                 "is missing or holds a line break", i);
+            return dsb_error_set(err, DSB_E_INVALID,
+                                 "aws request header %zu "
+                                 "is missing or holds a line break",
+                                 i);
     for (i = 0; i < r->n_query; i++)
         if (!r->query[i].key || !r->query[i].value)
-            return dsb_error_set(err, DSB_E_INVALID, "aws request query "
-                                 "parameter %zu is missing", i);
+            return dsb_error_set(err, DSB_E_INVALID,
+                                 "aws request query "
+                                 "parameter %zu is missing",
+                                 i);
     return 0;
 }
 
@@ -397,7 +410,8 @@ static void request_headers(const struct dsb_aws_request *r,
             add_header(&w->headers, oom, k, r->headers[i].value);
     }
     if (r->body_len && !has_header(r, "content-type"))
-        add_header(&w->headers, oom, "Content-Type", "application/octet-stream");
+        add_header(&w->headers, oom, "Content-Type",
+                   "application/octet-stream");
     add_header(&w->headers, oom, "Expect", "");
     add_header(&w->headers, oom, "User-Agent", "dsbroker/" DSB_VERSION);
     add_header(&w->headers, oom, "Authorization", sig->authorization);
@@ -417,11 +431,20 @@ static int build_wire(const struct dsb_aws_request *r, const struct target *t,
     w->query = dsb_sigv4_query_string(r->query, r->n_query);
     if (w->path.oom || !w->query)
         return -1;
-    dsb_sb_addf(&w->url, "%s%s%s%s", t->base, w->path.p,
-                *w->query ? "?" : "", w->query);
-    s = (struct dsb_sigv4_req){r->method, t->host, w->path.p, r->query,
-                               r->n_query, r->headers, r->n_headers, r->body,
-                               r->body_len, r->service, region, is_s3(r),
+    dsb_sb_addf(&w->url, "%s%s%s%s", t->base, w->path.p, *w->query ? "?" : "",
+                w->query);
+    s = (struct dsb_sigv4_req){r->method,
+                               t->host,
+                               w->path.p,
+                               r->query,
+                               r->n_query,
+                               r->headers,
+                               r->n_headers,
+                               r->body,
+                               r->body_len,
+                               r->service,
+                               region,
+                               is_s3(r),
                                (time_t)(dsb_wall_ms() / 1000)};
     if (w->url.oom || dsb_sigv4_sign(&s, c, &sig) < 0)
         return -1;
@@ -441,17 +464,18 @@ static int transport_error(const struct dsb_aws_request *r, const char *url,
                       r->service, timeout_ms);
         dsb_error_hint(err, "retry later, or raise the AWS timeout");
     } else {
-        dsb_error_set(err, DSB_E_UNAVAILABLE, "cannot reach aws %s", r->service);
+        dsb_error_set(err, DSB_E_UNAVAILABLE, "cannot reach aws %s",
+                      r->service);
         dsb_error_hint(err, "check the endpoint (AWS_ENDPOINT_URL*, "
                             "endpoint_url), the network and any proxy");
     }
     dsb_error_detail(err, "%s %s: %s", r->method, url, h->curl_error);
-    err->retryable = c == CURLE_OPERATION_TIMEDOUT ||
-                     c == CURLE_COULDNT_CONNECT || c == CURLE_COULDNT_RESOLVE_HOST ||
-                     c == CURLE_COULDNT_RESOLVE_PROXY || c == CURLE_SEND_ERROR ||
-                     c == CURLE_RECV_ERROR || c == CURLE_GOT_NOTHING ||
-                     c == CURLE_PARTIAL_FILE || c == CURLE_HTTP2 ||
-                     c == CURLE_HTTP2_STREAM;
+    err->retryable =
+        c == CURLE_OPERATION_TIMEDOUT || c == CURLE_COULDNT_CONNECT ||
+        c == CURLE_COULDNT_RESOLVE_HOST || c == CURLE_COULDNT_RESOLVE_PROXY ||
+        c == CURLE_SEND_ERROR || c == CURLE_RECV_ERROR ||
+        c == CURLE_GOT_NOTHING || c == CURLE_PARTIAL_FILE || c == CURLE_HTTP2 ||
+        c == CURLE_HTTP2_STREAM;
     return -1;
 }
 
@@ -470,8 +494,10 @@ static int64_t time_left_ms(int64_t d)
 static int call_deadline_passed(const struct dsb_aws_request *r,
                                 struct dsb_error *err)
 {
-    dsb_error_set(err, DSB_E_TIMEOUT, "aws %s: the plugin call's deadline "
-                  "passed before the request could be sent", r->service);
+    dsb_error_set(err, DSB_E_TIMEOUT,
+                  "aws %s: the plugin call's deadline "
+                  "passed before the request could be sent",
+                  r->service);
     dsb_error_hint(err, "retry later, or raise limits.plugin_timeout_ms in "
                         "broker.yaml");
     err->retryable = 1;
@@ -481,9 +507,8 @@ static int call_deadline_passed(const struct dsb_aws_request *r,
 /* One signed attempt: 0 with h filled when a response arrived, -1 with
  * err (retryable set for transport failures). */
 static int attempt(struct dsb_aws *a, const struct dsb_aws_request *r,
-                   int64_t deadline, const struct target *t,
-                   const char *region, struct dsb_aws_http_resp *h,
-                   struct dsb_error *err)
+                   int64_t deadline, const struct target *t, const char *region,
+                   struct dsb_aws_http_resp *h, struct dsb_error *err)
 {
     struct dsb_aws_creds c = {0};
     struct wire w = {0};
@@ -503,8 +528,10 @@ static int attempt(struct dsb_aws *a, const struct dsb_aws_request *r,
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
         goto fail;
     }
-    hr = (struct dsb_aws_http_req){r->method, w.url.p, w.headers, r->body,
-                                   r->body_len, a->connect_timeout_ms, timeout};
+    hr =
+        (struct dsb_aws_http_req){r->method, w.url.p,     w.headers,
+                                  r->body,   r->body_len, a->connect_timeout_ms,
+                                  timeout};
     rc = dsb_aws_http_perform(&hr, h);
     if (rc < 0)
         transport_error(r, w.url.p, h, timeout, err);
@@ -522,7 +549,8 @@ static long backoff_ms(const struct dsb_aws *a, int attempt_no)
     unsigned int r = 0;
     int i;
 
-    for (i = 1; i < attempt_no && span < (unsigned long long)a->backoff_cap_ms; i++)
+    for (i = 1; i < attempt_no && span < (unsigned long long)a->backoff_cap_ms;
+         i++)
         span *= 2;
     if (span > (unsigned long long)a->backoff_cap_ms)
         span = (unsigned long long)a->backoff_cap_ms;
@@ -542,7 +570,7 @@ static void sleep_ms(long ms)
 struct outcome {
     int transport_failed; /* no response: err says why */
     int retry;
-    int expired;          /* ExpiredToken: refresh credentials once */
+    int expired; /* ExpiredToken: refresh credentials once */
     char code[64];
 };
 
@@ -560,14 +588,15 @@ static void judge(const struct dsb_aws_http_resp *h, int rc,
     if (h->status >= 200 && h->status < 300)
         return;
     snprintf(rid, sizeof(rid), "%s", h->request_id);
-    dsb_aws_error_parse(h->body.p, h->body.len, h->error_type, o->code,
-                        message, rid);
+    dsb_aws_error_parse(h->body.p, h->body.len, h->error_type, o->code, message,
+                        rid);
     o->retry = dsb_aws_should_retry(h->status, o->code);
     o->expired = strcmp(o->code, "ExpiredToken") == 0 ||
                  strcmp(o->code, "ExpiredTokenException") == 0;
 }
 
-static void to_response(struct dsb_aws_http_resp *h, struct dsb_aws_response *resp)
+static void to_response(struct dsb_aws_http_resp *h,
+                        struct dsb_aws_response *resp)
 {
     memset(resp, 0, sizeof(*resp));
     resp->status = h->status;
@@ -582,13 +611,15 @@ static void log_retry(const struct dsb_aws_request *r, int n, int max,
                       const struct dsb_error *err, long wait)
 {
     if (o->transport_failed)
-        dsb_logf(DSB_LOG_INFO, "aws", "%s %s: attempt %d of %d failed (%s); "
-                 "retrying in %ld ms", r->service, r->method, n, max,
-                 err->message, wait);
+        dsb_logf(DSB_LOG_INFO, "aws",
+                 "%s %s: attempt %d of %d failed (%s); "
+                 "retrying in %ld ms",
+                 r->service, r->method, n, max, err->message, wait);
     else
-        dsb_logf(DSB_LOG_INFO, "aws", "%s %s: attempt %d of %d got HTTP %ld "
-                 "%s; retrying in %ld ms", r->service, r->method, n, max,
-                 status, o->code, wait);
+        dsb_logf(DSB_LOG_INFO, "aws",
+                 "%s %s: attempt %d of %d got HTTP %ld "
+                 "%s; retrying in %ld ms",
+                 r->service, r->method, n, max, status, o->code, wait);
 }
 
 /* Takes cost tokens for one retry: 0 when the quota cannot pay it. */
@@ -632,9 +663,10 @@ static int may_retry(struct dsb_aws *a, const struct dsb_aws_request *r,
     *cost = o->transport_failed ? QUOTA_TRANSPORT_RETRY_COST : QUOTA_RETRY_COST;
     if (quota_take(a, *cost))
         return 1;
-    dsb_logf(DSB_LOG_INFO, "aws", "%s %s: attempt %d of %d failed and the "
-             "client's retry quota is spent; not retrying", r->service,
-             r->method, n, a->max_attempts);
+    dsb_logf(DSB_LOG_INFO, "aws",
+             "%s %s: attempt %d of %d failed and the "
+             "client's retry quota is spent; not retrying",
+             r->service, r->method, n, a->max_attempts);
     return 0;
 }
 
@@ -696,7 +728,8 @@ int dsb_aws_send_by(struct dsb_aws *a, const struct dsb_aws_request *req,
                             "profile's region in the shared config file");
         return -1;
     }
-    url = dsb_aws_endpoint(a, req->service, region, req->endpoint_url, &overridden);
+    url = dsb_aws_endpoint(a, req->service, region, req->endpoint_url,
+                           &overridden);
     if (!url || target_parse(url, &t, err) < 0)
         goto fail;
     rc = send_loop(a, req, deadline_ms, &t, region, &h, err);
@@ -748,8 +781,10 @@ static int parse_json_body(const struct dsb_aws_response *resp,
     if (*out)
         return 0;
     /* Never quote the body: it may hold a secret. */
-    dsb_error_set(err, DSB_E_UPSTREAM, "aws answered %s with a body that is "
-                  "not JSON", target);
+    dsb_error_set(err, DSB_E_UPSTREAM,
+                  "aws answered %s with a body that is "
+                  "not JSON",
+                  target);
     dsb_error_detail(err, "HTTP %ld, %zu bytes, request id %s", resp->status,
                      resp->body_len, resp->request_id);
     return -1;
@@ -761,8 +796,8 @@ int dsb_aws_call_json(struct dsb_aws *a, const char *service,
 {
     struct dsb_kv h[] = {{"Content-Type", "application/x-amz-json-1.1"},
                          {"X-Amz-Target", target}};
-    struct dsb_aws_request r = {service, NULL, endpoint_url, "POST", "/", NULL,
-                                0, h, 2, NULL, 0, 0};
+    struct dsb_aws_request r = {
+        service, NULL, endpoint_url, "POST", "/", NULL, 0, h, 2, NULL, 0, 0};
     struct dsb_aws_response resp = {0};
     char *text = body ? json_dumps(body, JSON_COMPACT) : strdup("{}");
     int rc = -1;

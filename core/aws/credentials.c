@@ -26,7 +26,7 @@ enum cred_kind { CRED_NONE, CRED_STATIC, CRED_CONTAINER, CRED_IMDS };
 
 struct dsb_aws_credprov {
     pthread_mutex_t lock;
-    char *profile;     /* explicit profile, or NULL */
+    char *profile; /* explicit profile, or NULL */
     enum cred_kind kind;
     struct dsb_aws_creds cur;
 };
@@ -66,7 +66,8 @@ static int creds_set(struct dsb_aws_creds *c, const char *ak, const char *sk,
     c->session_token = token && *token ? strdup(token) : NULL;
     c->expires_ms = expires;
     c->source = source;
-    if (c->access_key && c->secret_key && (!token || !*token || c->session_token))
+    if (c->access_key && c->secret_key &&
+        (!token || !*token || c->session_token))
         return 0;
     dsb_aws_creds_clear(c);
     return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
@@ -106,11 +107,13 @@ static int from_env(struct dsb_aws_creds *c, struct dsb_error *err)
         dsb_error_set(err, DSB_E_CONFIG, "%s is set but %s is not",
                       ak ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
                       ak ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
-        dsb_error_hint(err, "set both variables, or neither to use the "
-                            "shared files, a container role or an instance role");
+        dsb_error_hint(err,
+                       "set both variables, or neither to use the "
+                       "shared files, a container role or an instance role");
         return -1;
     }
-    if (creds_set(c, ak, sk, env_nonempty("AWS_SESSION_TOKEN"), 0, "env", err) < 0)
+    if (creds_set(c, ak, sk, env_nonempty("AWS_SESSION_TOKEN"), 0, "env", err) <
+        0)
         return -1;
     return 1;
 }
@@ -150,23 +153,29 @@ static int from_section(const struct dsb_ini_section *s, const char *path,
     const char *ak = dsb_ini_get(s, "aws_access_key_id");
     const char *sk = dsb_ini_get(s, "aws_secret_access_key");
     static const char *const unsupported[] = {
-        "role_arn", "credential_process", "sso_session", "sso_start_url",
-        "web_identity_token_file", NULL};
+        "role_arn",      "credential_process",      "sso_session",
+        "sso_start_url", "web_identity_token_file", NULL};
     const char *const *u;
 
     if (ak && sk && *ak && *sk)
         return creds_set(c, ak, sk, dsb_ini_get(s, "aws_session_token"), 0,
-                         source, err) < 0 ? -1 : 1;
+                         source, err) < 0
+                   ? -1
+                   : 1;
     if (ak || sk) {
-        dsb_error_set(err, DSB_E_CONFIG, "profile \"%s\" in %s has only one of "
-                      "aws_access_key_id and aws_secret_access_key", profile, path);
+        dsb_error_set(err, DSB_E_CONFIG,
+                      "profile \"%s\" in %s has only one of "
+                      "aws_access_key_id and aws_secret_access_key",
+                      profile, path);
         return -1;
     }
     for (u = unsupported; *u; u++) {
         if (!dsb_ini_get(s, *u))
             continue;
-        dsb_error_set(err, DSB_E_CONFIG, "profile \"%s\" in %s uses %s, which "
-                      "the broker does not support", profile, path, *u);
+        dsb_error_set(err, DSB_E_CONFIG,
+                      "profile \"%s\" in %s uses %s, which "
+                      "the broker does not support",
+                      profile, path, *u);
         dsb_error_hint(err, "give the profile static keys, or run the broker "
                             "with a container or instance role");
         return -1;
@@ -200,9 +209,11 @@ static int from_files(const char *explicit_profile, struct dsb_aws_creds *c,
         rc = from_section(&fs, fpath, profile, "shared-config-file", c, err);
     if (rc == 0 && !cs.found && !fs.found &&
         (explicit_profile || env_nonempty("AWS_PROFILE"))) {
-        dsb_error_set(err, DSB_E_CONFIG, "AWS profile \"%s\" not found", profile);
+        dsb_error_set(err, DSB_E_CONFIG, "AWS profile \"%s\" not found",
+                      profile);
         dsb_error_detail(err, "looked in %s and %s", cpath, fpath);
-        dsb_error_hint(err, "fix the profile name or add the profile to one of the files");
+        dsb_error_hint(
+            err, "fix the profile name or add the profile to one of the files");
         rc = -1;
     }
 fail:
@@ -239,8 +250,9 @@ char *dsb_aws_profile_region(const char *profile)
 /* ------------------------------------------- container and instance */
 
 /* Parses {"AccessKeyId", "SecretAccessKey", "Token", "Expiration"}. */
-static int parse_cred_json(const char *body, const char *source, const char *where,
-                           struct dsb_aws_creds *c, struct dsb_error *err)
+static int parse_cred_json(const char *body, const char *source,
+                           const char *where, struct dsb_aws_creds *c,
+                           struct dsb_error *err)
 {
     json_t *j = json_loads(body, 0, NULL);
     const char *ak = json_string_value(json_object_get(j, "AccessKeyId"));
@@ -251,10 +263,14 @@ static int parse_cred_json(const char *body, const char *source, const char *whe
     int rc = -1;
 
     if (!ak || !sk || expires < 0) {
-        dsb_error_set(err, DSB_E_AUTH, "the %s credentials endpoint answered "
-                      "without usable credentials", source);
-        dsb_error_detail(err, "endpoint %s; expected AccessKeyId, "
-                         "SecretAccessKey, Token and an ISO 8601 Expiration", where);
+        dsb_error_set(err, DSB_E_AUTH,
+                      "the %s credentials endpoint answered "
+                      "without usable credentials",
+                      source);
+        dsb_error_detail(err,
+                         "endpoint %s; expected AccessKeyId, "
+                         "SecretAccessKey, Token and an ISO 8601 Expiration",
+                         where);
         goto fail;
     }
     rc = creds_set(c, ak, sk, tok, expires, source, err);
@@ -268,19 +284,26 @@ static int fetch(const char *method, const char *url, struct curl_slist *h,
                  const char *source, struct dsb_aws_http_resp *resp,
                  struct dsb_error *err)
 {
-    struct dsb_aws_http_req r = {.method = method, .url = url, .headers = h,
-                                 .connect_timeout_ms = 1000, .timeout_ms = 2000};
+    struct dsb_aws_http_req r = {.method = method,
+                                 .url = url,
+                                 .headers = h,
+                                 .connect_timeout_ms = 1000,
+                                 .timeout_ms = 2000};
 
     if (dsb_aws_http_perform(&r, resp) < 0) {
-        dsb_error_set(err, DSB_E_UNAVAILABLE, "the %s credentials endpoint did "
-                      "not answer", source);
+        dsb_error_set(err, DSB_E_UNAVAILABLE,
+                      "the %s credentials endpoint did "
+                      "not answer",
+                      source);
         dsb_error_detail(err, "%s %s: %s", method, url, resp->curl_error);
         return -1;
     }
     if (resp->status == 200)
         return 0;
-    dsb_error_set(err, DSB_E_AUTH, "the %s credentials endpoint refused the "
-                  "request with HTTP %ld", source, resp->status);
+    dsb_error_set(err, DSB_E_AUTH,
+                  "the %s credentials endpoint refused the "
+                  "request with HTTP %ld",
+                  source, resp->status);
     dsb_error_detail(err, "%s %s", method, url);
     dsb_aws_http_resp_free(resp);
     return -1;
@@ -336,7 +359,8 @@ static int container_url(struct dsb_sb *url, struct dsb_error *err)
     const char *full = env_nonempty("AWS_CONTAINER_CREDENTIALS_FULL_URI");
 
     if (rel) {
-        dsb_sb_addf(url, "%s%s%s", container_base, rel[0] == '/' ? "" : "/", rel);
+        dsb_sb_addf(url, "%s%s%s", container_base, rel[0] == '/' ? "" : "/",
+                    rel);
         return 1;
     }
     if (!full)
@@ -345,8 +369,10 @@ static int container_url(struct dsb_sb *url, struct dsb_error *err)
         dsb_sb_adds(url, full);
         return 1;
     }
-    dsb_error_set(err, DSB_E_CONFIG, "AWS_CONTAINER_CREDENTIALS_FULL_URI must "
-                  "use https, or http to a loopback or ECS/EKS link-local address");
+    dsb_error_set(
+        err, DSB_E_CONFIG,
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI must "
+        "use https, or http to a loopback or ECS/EKS link-local address");
     dsb_error_hint(err, "http is allowed only to 127.0.0.0/8, [::1], "
                         "169.254.170.2, 169.254.170.23 and [fd00:ec2::23]");
     dsb_error_detail(err, "got %s", full);
@@ -366,8 +392,10 @@ static int container_auth(struct curl_slist **h, struct dsb_error *err)
     if (file) {
         f = fopen(file, "r");
         if (!f) {
-            dsb_error_set(err, DSB_E_CONFIG, "cannot read "
-                          "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s", file);
+            dsb_error_set(err, DSB_E_CONFIG,
+                          "cannot read "
+                          "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s",
+                          file);
             return -1;
         }
         dsb_sb_adds(&b, "Authorization: ");
@@ -419,14 +447,15 @@ static int imds_disabled(void)
 static int imds_token(const char *base, struct dsb_sb *hdr,
                       struct dsb_error *err)
 {
-    struct curl_slist *h = curl_slist_append(NULL,
-        "X-aws-ec2-metadata-token-ttl-seconds: 21600");
+    struct curl_slist *h =
+        curl_slist_append(NULL, "X-aws-ec2-metadata-token-ttl-seconds: 21600");
     struct dsb_sb url = {0};
     struct dsb_aws_http_resp resp;
     int rc = -1;
 
     dsb_sb_addf(&url, "%s/latest/api/token", base);
-    if (!h || url.oom || fetch("PUT", url.p, h, "instance metadata", &resp, err) < 0)
+    if (!h || url.oom ||
+        fetch("PUT", url.p, h, "instance metadata", &resp, err) < 0)
         goto fail;
     dsb_sb_addf(hdr, "X-aws-ec2-metadata-token: %s", resp.body.p);
     dsb_aws_http_resp_free(&resp);
@@ -447,7 +476,8 @@ static int imds_get(const char *base, const char *path, const char *tokhdr,
     int rc = -1;
 
     dsb_sb_addf(&url, "%s%s", base, path);
-    if (!h || url.oom || fetch("GET", url.p, h, "instance metadata", &resp, err) < 0)
+    if (!h || url.oom ||
+        fetch("GET", url.p, h, "instance metadata", &resp, err) < 0)
         goto fail;
     *out = dsb_sb_take(&resp.body);
     rc = *out ? 0 : -1;
@@ -468,7 +498,8 @@ static int from_imds(struct dsb_aws_creds *c, struct dsb_error *err)
 
     if (base[strlen(base) - 1] == '/')
         list++; /* "http://host/" + "latest/..." */
-    if (imds_token(base, &tok, err) < 0 || imds_get(base, list, tok.p, &role, err) < 0)
+    if (imds_token(base, &tok, err) < 0 ||
+        imds_get(base, list, tok.p, &role, err) < 0)
         goto fail;
     role[strcspn(role, "\r\n")] = '\0';
     if (!*role) {
@@ -492,14 +523,18 @@ fail:
 static int no_credentials(struct dsb_error *imds_err, struct dsb_error *err)
 {
     dsb_error_set(err, DSB_E_AUTH, "no AWS credentials found");
-    dsb_error_detail(err, "tried the environment, the shared credentials and "
+    dsb_error_detail(err,
+                     "tried the environment, the shared credentials and "
                      "config files, the container endpoint and the instance "
-                     "metadata service%s%s", imds_err->message[0] ? " (" : "",
+                     "metadata service%s%s",
+                     imds_err->message[0] ? " (" : "",
                      imds_err->message[0] ? imds_err->message : "");
     if (imds_err->message[0])
-        strncat(err->detail, ")", sizeof(err->detail) - strlen(err->detail) - 1);
-    dsb_error_hint(err, "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-                        "AWS_PROFILE, or run with a container or instance role");
+        strncat(err->detail, ")",
+                sizeof(err->detail) - strlen(err->detail) - 1);
+    dsb_error_hint(err,
+                   "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                   "AWS_PROFILE, or run with a container or instance role");
     return -1;
 }
 
@@ -537,8 +572,10 @@ static int refresh(struct dsb_aws_credprov *p, struct dsb_error *err)
         rc = from_imds(&fresh, err) > 0 ? 0 : -1;
     if (rc < 0) {
         if (p->kind != CRED_NONE)
-            dsb_logf(DSB_LOG_WARN, "aws", "refreshing the %s credentials "
-                     "failed: %s", p->cur.source, err->message);
+            dsb_logf(DSB_LOG_WARN, "aws",
+                     "refreshing the %s credentials "
+                     "failed: %s",
+                     p->cur.source, err->message);
         return -1;
     }
     if (p->kind != CRED_STATIC || !p->cur.source)

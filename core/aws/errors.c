@@ -29,7 +29,8 @@ static void append(char *dst, size_t cap, const char *s, int len)
     dst[used + n] = '\0';
 }
 
-static void XMLCALL xml_start(void *ud, const XML_Char *name, const XML_Char **attrs)
+static void XMLCALL xml_start(void *ud, const XML_Char *name,
+                              const XML_Char **attrs)
 {
     struct xml_state *x = ud;
 
@@ -117,14 +118,14 @@ fail:
 }
 
 void dsb_aws_error_parse(const char *body, size_t len, const char *errtype,
-                         char code[64], char message[512],
-                         char request_id[128])
+                         char code[64], char message[512], char request_id[128])
 {
     size_t i = 0;
 
     code[0] = message[0] = '\0';
-    while (body && i < len && (body[i] == ' ' || body[i] == '\n' ||
-                               body[i] == '\r' || body[i] == '\t'))
+    while (body && i < len &&
+           (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' ||
+            body[i] == '\t'))
         i++;
     if (body && i < len && body[i] == '{')
         parse_json(body + i, len - i, code, message);
@@ -146,42 +147,77 @@ static int in_list(const char *code, const char *const *list)
 }
 
 static const char *const throttling_codes[] = {
-    "Throttling", "ThrottlingException", "ThrottledException",
-    "RequestThrottledException", "TooManyRequestsException",
-    "ProvisionedThroughputExceededException", "TransactionInProgressException",
-    "RequestLimitExceeded", "BandwidthLimitExceeded", "LimitExceededException",
-    "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
-    "EC2ThrottledException", NULL};
-static const char *const transient_codes[] = {
-    "RequestTimeout", "RequestTimeoutException", "InternalError",
-    "InternalFailure", "InternalServerError", "InternalServiceError",
-    "InternalServiceException", "ServiceUnavailable", NULL};
-static const char *const permission_codes[] = {
-    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
-    "AuthorizationError", "AuthorizationErrorException", "AllAccessDisabled",
-    "Forbidden", NULL};
-static const char *const not_found_codes[] = {
-    "ResourceNotFoundException", "NoSuchBucket", "NoSuchKey",
-    "EntityNotFoundException", "NoSuchEntity", "NotFound", "NoSuchUpload",
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
     NULL};
+static const char *const transient_codes[] = {"RequestTimeout",
+                                              "RequestTimeoutException",
+                                              "InternalError",
+                                              "InternalFailure",
+                                              "InternalServerError",
+                                              "InternalServiceError",
+                                              "InternalServiceException",
+                                              "ServiceUnavailable",
+                                              NULL};
+static const char *const permission_codes[] = {"AccessDenied",
+                                               "AccessDeniedException",
+                                               "UnauthorizedOperation",
+                                               "AuthorizationError",
+                                               "AuthorizationErrorException",
+                                               "AllAccessDisabled",
+                                               "Forbidden",
+                                               NULL};
+static const char *const not_found_codes[] = {"ResourceNotFoundException",
+                                              "NoSuchBucket",
+                                              "NoSuchKey",
+                                              "EntityNotFoundException",
+                                              "NoSuchEntity",
+                                              "NotFound",
+                                              "NoSuchUpload",
+                                              NULL};
 static const char *const expired_codes[] = {
     "ExpiredToken", "ExpiredTokenException", "RequestExpired", NULL};
-static const char *const auth_codes[] = {
-    "UnrecognizedClientException", "InvalidClientTokenId",
-    "InvalidAccessKeyId", "AuthFailure", "MissingAuthenticationToken",
-    "MissingAuthenticationTokenException", "InvalidToken", NULL};
+static const char *const auth_codes[] = {"UnrecognizedClientException",
+                                         "InvalidClientTokenId",
+                                         "InvalidAccessKeyId",
+                                         "AuthFailure",
+                                         "MissingAuthenticationToken",
+                                         "MissingAuthenticationTokenException",
+                                         "InvalidToken",
+                                         NULL};
 static const char *const signature_codes[] = {
-    "InvalidSignatureException", "SignatureDoesNotMatch",
-    "IncompleteSignature", "IncompleteSignatureException", NULL};
-static const char *const invalid_codes[] = {
-    "ValidationException", "InvalidParameterException",
-    "InvalidParameterValue", "InvalidParameterValueException",
-    "InvalidRequestException", "InvalidInputException", "MalformedXML",
-    "InvalidArgument", "InvalidBucketName", "SerializationException", NULL};
-static const char *const conflict_codes[] = {
-    "ConflictException", "ResourceExistsException", "AlreadyExistsException",
-    "BucketAlreadyExists", "BucketAlreadyOwnedByYou",
-    "ConcurrentModificationException", NULL};
+    "InvalidSignatureException", "SignatureDoesNotMatch", "IncompleteSignature",
+    "IncompleteSignatureException", NULL};
+static const char *const invalid_codes[] = {"ValidationException",
+                                            "InvalidParameterException",
+                                            "InvalidParameterValue",
+                                            "InvalidParameterValueException",
+                                            "InvalidRequestException",
+                                            "InvalidInputException",
+                                            "MalformedXML",
+                                            "InvalidArgument",
+                                            "InvalidBucketName",
+                                            "SerializationException",
+                                            NULL};
+static const char *const conflict_codes[] = {"ConflictException",
+                                             "ResourceExistsException",
+                                             "AlreadyExistsException",
+                                             "BucketAlreadyExists",
+                                             "BucketAlreadyOwnedByYou",
+                                             "ConcurrentModificationException",
+                                             NULL};
 
 int dsb_aws_is_throttling(const char *code)
 {
@@ -190,7 +226,8 @@ int dsb_aws_is_throttling(const char *code)
 
 int dsb_aws_should_retry(long status, const char *code)
 {
-    if (code && (in_list(code, throttling_codes) || in_list(code, transient_codes)))
+    if (code &&
+        (in_list(code, throttling_codes) || in_list(code, transient_codes)))
         return 1;
     return status == 429 || status == 500 || status == 502 || status == 503 ||
            status == 504;
@@ -209,25 +246,36 @@ static struct err_class classify_code(const char *c)
     struct err_class k = {0, 0, NULL};
 
     if (in_list(c, throttling_codes))
-        k = (struct err_class){DSB_E_THROTTLED, 1, "AWS is throttling the "
+        k = (struct err_class){
+            DSB_E_THROTTLED, 1,
+            "AWS is throttling the "
             "broker's calls: retry later, or ask for a higher service quota"};
     else if (in_list(c, permission_codes))
-        k = (struct err_class){DSB_E_PERMISSION, 0, "grant the broker's IAM "
+        k = (struct err_class){
+            DSB_E_PERMISSION, 0,
+            "grant the broker's IAM "
             "identity the action named in the message (docs/aws.md lists the "
             "permissions the broker needs)"};
     else if (in_list(c, not_found_codes))
-        k = (struct err_class){DSB_E_NOT_FOUND, 0, "check the name or ARN, "
-            "the region and the endpoint the broker uses"};
+        k = (struct err_class){DSB_E_NOT_FOUND, 0,
+                               "check the name or ARN, "
+                               "the region and the endpoint the broker uses"};
     else if (in_list(c, expired_codes))
-        k = (struct err_class){DSB_E_AUTH, 0, "the credentials' session token "
+        k = (struct err_class){
+            DSB_E_AUTH, 0,
+            "the credentials' session token "
             "has expired: renew AWS_SESSION_TOKEN or the profile's "
             "aws_session_token (instance and container roles renew by themselves)"};
     else if (in_list(c, auth_codes))
-        k = (struct err_class){DSB_E_AUTH, 0, "AWS does not know the access "
+        k = (struct err_class){
+            DSB_E_AUTH, 0,
+            "AWS does not know the access "
             "key id: check AWS_ACCESS_KEY_ID or the profile, and that the "
             "endpoint belongs to the key's partition"};
     else if (in_list(c, signature_codes))
-        k = (struct err_class){DSB_E_AUTH, 0, "the secret access key does not "
+        k = (struct err_class){
+            DSB_E_AUTH, 0,
+            "the secret access key does not "
             "match the access key id, or the machine's clock is off"};
     return k;
 }
@@ -237,29 +285,38 @@ static struct err_class classify_more(const char *c, long status)
     struct err_class k = {0, 0, NULL};
 
     if (in_list(c, invalid_codes))
-        k = (struct err_class){DSB_E_INVALID, 0, "AWS refused the request as "
+        k = (struct err_class){
+            DSB_E_INVALID, 0,
+            "AWS refused the request as "
             "invalid: check the names and ARNs in the source's configuration"};
     else if (in_list(c, conflict_codes))
-        k = (struct err_class){DSB_E_CONFLICT, 0, "the resource is in a "
+        k = (struct err_class){
+            DSB_E_CONFLICT, 0,
+            "the resource is in a "
             "conflicting state: retry once the other change is done"};
     else if (strcmp(c, "RequestTimeout") == 0 ||
              strcmp(c, "RequestTimeoutException") == 0 || status == 504)
         k = (struct err_class){DSB_E_TIMEOUT, 1, "AWS timed out: retry later"};
     else if (status == 503 || strcmp(c, "ServiceUnavailable") == 0)
-        k = (struct err_class){DSB_E_UNAVAILABLE, 1, "the AWS service is "
-            "unavailable: retry later"};
+        k = (struct err_class){DSB_E_UNAVAILABLE, 1,
+                               "the AWS service is "
+                               "unavailable: retry later"};
     else if (status >= 500)
-        k = (struct err_class){DSB_E_UPSTREAM, 1, "AWS failed on its side: "
-            "retry later"};
+        k = (struct err_class){DSB_E_UPSTREAM, 1,
+                               "AWS failed on its side: "
+                               "retry later"};
     else if (status == 429)
-        k = (struct err_class){DSB_E_THROTTLED, 1, "AWS is throttling the "
-            "broker's calls: retry later"};
+        k = (struct err_class){DSB_E_THROTTLED, 1,
+                               "AWS is throttling the "
+                               "broker's calls: retry later"};
     else if (status == 403)
-        k = (struct err_class){DSB_E_PERMISSION, 0, "grant the broker's IAM "
-            "identity access to the resource (docs/aws.md)"};
+        k = (struct err_class){DSB_E_PERMISSION, 0,
+                               "grant the broker's IAM "
+                               "identity access to the resource (docs/aws.md)"};
     else if (status == 404)
-        k = (struct err_class){DSB_E_NOT_FOUND, 0, "check the name, the "
-            "region and the endpoint the broker uses"};
+        k = (struct err_class){DSB_E_NOT_FOUND, 0,
+                               "check the name, the "
+                               "region and the endpoint the broker uses"};
     else
         k = (struct err_class){DSB_E_UPSTREAM, 0, "see the AWS message"};
     return k;
@@ -276,7 +333,8 @@ int dsb_aws_error_map(long status, const char *code, const char *message,
     if (message && *message)
         dsb_error_set(err, k.code, "aws %s: %s", *c ? c : "error", message);
     else
-        dsb_error_set(err, k.code, "aws %s (http %ld)", *c ? c : "error", status);
+        dsb_error_set(err, k.code, "aws %s (http %ld)", *c ? c : "error",
+                      status);
     err->retryable = k.retryable;
     snprintf(err->upstream, sizeof(err->upstream), "%s", c);
     dsb_error_detail(err, "HTTP %ld%s%s%s%s", status, *c ? ", code " : "", c,

@@ -83,7 +83,8 @@ static void header_value(const char *line, size_t len, const char *name,
     while (v < line + len && (*v == ' ' || *v == '\t'))
         v++;
     vlen = (size_t)(line + len - v);
-    while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+    while (vlen &&
+           (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
         vlen--;
     if (vlen >= cap)
         vlen = cap - 1;

@@ -21,9 +21,9 @@ struct dsb_aws_http_req {
 struct dsb_aws_http_resp {
     long status;
     struct dsb_sb body;
-    char request_id[128];   /* x-amzn-requestid / x-amz-request-id */
-    char error_type[128];   /* x-amzn-errortype, without ":..." */
-    CURLcode curl_code;     /* CURLE_OK when a response arrived */
+    char request_id[128]; /* x-amzn-requestid / x-amz-request-id */
+    char error_type[128]; /* x-amzn-errortype, without ":..." */
+    CURLcode curl_code;   /* CURLE_OK when a response arrived */
     char curl_error[CURL_ERROR_SIZE];
 };
 

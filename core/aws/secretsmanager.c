@@ -22,9 +22,11 @@ static void name_reference(struct dsb_aws *a, const char *id,
     if (err->code == DSB_E_NOT_FOUND) {
         snprintf(err->message, sizeof(err->message),
                  "secret \"aws-sm:%.400s\" not found", id);
-        snprintf(err->hint, sizeof(err->hint), "check the secret name or ARN "
+        snprintf(err->hint, sizeof(err->hint),
+                 "check the secret name or ARN "
                  "and the region (%s); the broker's identity also needs "
-                 "secretsmanager:GetSecretValue on it", region);
+                 "secretsmanager:GetSecretValue on it",
+                 region);
     } else {
         snprintf(err->message, sizeof(err->message),
                  "cannot read secret \"aws-sm:%.200s\": %.280s", id,
@@ -66,8 +68,10 @@ static int take_value(json_t *resp, const char *id, char **value,
         return 0;
     if (s)
         return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
-    dsb_error_set(err, DSB_E_UNSUPPORTED, "secret \"aws-sm:%s\" has no text "
-                  "value", id);
+    dsb_error_set(err, DSB_E_UNSUPPORTED,
+                  "secret \"aws-sm:%s\" has no text "
+                  "value",
+                  id);
     dsb_error_hint(err, "store the secret as a SecretString (text or JSON)");
     return -1;
 }
@@ -81,7 +85,8 @@ int dsb_aws_secret_fetch(void *aws, const char *id, char **value,
 
     *value = NULL;
     if (!a || !id || !*id)
-        return dsb_error_set(err, DSB_E_CONFIG, "aws-sm: reference without a "
+        return dsb_error_set(err, DSB_E_CONFIG,
+                             "aws-sm: reference without a "
                              "secret name or ARN");
     body = json_pack("{s:s}", "SecretId", id);
     if (!body) {

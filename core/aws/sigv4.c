@@ -25,11 +25,22 @@ struct sig_hdrs {
 };
 
 /* Headers botocore never signs (hop-by-hop, tracing, user-agent). */
-static const char *const unsigned_headers[] = {
-    "authorization", "baggage", "connection", "expect", "keep-alive",
-    "proxy-authenticate", "proxy-authorization", "te", "traceparent",
-    "tracestate", "trailer", "transfer-encoding", "upgrade", "user-agent",
-    "x-amzn-trace-id", NULL};
+static const char *const unsigned_headers[] = {"authorization",
+                                               "baggage",
+                                               "connection",
+                                               "expect",
+                                               "keep-alive",
+                                               "proxy-authenticate",
+                                               "proxy-authorization",
+                                               "te",
+                                               "traceparent",
+                                               "tracestate",
+                                               "trailer",
+                                               "transfer-encoding",
+                                               "upgrade",
+                                               "user-agent",
+                                               "x-amzn-trace-id",
+                                               NULL};
 
 static void hex_encode(const unsigned char *in, size_t n, char *out)
 {
@@ -154,8 +165,7 @@ static void payload_hash(const struct dsb_sigv4_req *r, char hex[65])
 
 static void collect_headers(const struct dsb_sigv4_req *r,
                             const struct dsb_aws_creds *c,
-                            const struct dsb_sigv4_out *out,
-                            struct sig_hdrs *h)
+                            const struct dsb_sigv4_out *out, struct sig_hdrs *h)
 {
     size_t i;
 
@@ -286,9 +296,9 @@ static void canonical_request(const struct dsb_sigv4_req *r,
     dsb_sb_addf(cr, "\n%s\n%s", names->p ? names->p : "", phash);
 }
 
-static int sign_with(const struct dsb_sigv4_req *r, const struct dsb_aws_creds *c,
-                     struct dsb_sigv4_out *out, const struct sig_hdrs *h,
-                     const char *qs)
+static int sign_with(const struct dsb_sigv4_req *r,
+                     const struct dsb_aws_creds *c, struct dsb_sigv4_out *out,
+                     const struct sig_hdrs *h, const char *qs)
 {
     struct dsb_sb cr = {0}, names = {0}, sts = {0}, auth = {0};
     char date[9], crhash[65], phash[65], sig[65];
@@ -331,8 +341,8 @@ int dsb_sigv4_sign(const struct dsb_sigv4_req *r, const struct dsb_aws_creds *c,
     int rc = -1;
 
     memset(out, 0, sizeof(*out));
-    if (!r->method || !r->host || !r->service || !r->region ||
-        !c->access_key || !c->secret_key || !gmtime_r(&r->when, &tm))
+    if (!r->method || !r->host || !r->service || !r->region || !c->access_key ||
+        !c->secret_key || !gmtime_r(&r->when, &tm))
         return -1;
     strftime(out->amz_date, sizeof(out->amz_date), "%Y%m%dT%H%M%SZ", &tm);
     dsb_sha256_hex(r->body, r->body_len, out->payload_hash);

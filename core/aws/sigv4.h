@@ -28,7 +28,7 @@ struct dsb_aws_creds {
  */
 struct dsb_sigv4_req {
     const char *method;
-    const char *host;    /* "host[:port]", as sent in the Host header */
+    const char *host; /* "host[:port]", as sent in the Host header */
     const char *path;
     const struct dsb_kv *query;
     size_t n_query;
@@ -38,14 +38,14 @@ struct dsb_sigv4_req {
     size_t body_len;
     const char *service; /* signing name */
     const char *region;
-    int s3;              /* S3 rules: path not re-encoded, payload header */
-    time_t when;         /* signing time (UTC seconds) */
+    int s3;      /* S3 rules: path not re-encoded, payload header */
+    time_t when; /* signing time (UTC seconds) */
 };
 
 struct dsb_sigv4_out {
-    char amz_date[17];     /* YYYYMMDDTHHMMSSZ */
-    char payload_hash[65]; /* hex SHA-256 of the body */
-    char *authorization;   /* malloc'd Authorization header value */
+    char amz_date[17];       /* YYYYMMDDTHHMMSSZ */
+    char payload_hash[65];   /* hex SHA-256 of the body */
+    char *authorization;     /* malloc'd Authorization header value */
     char *canonical_request; /* malloc'd, for tests and debugging */
 };
 

@@ -28,8 +28,8 @@ int dsb_auth_check(struct dsb_req *r)
         r->ctx.principal = &r->gen->anonymous;
         return 0;
     }
-    if (dsb_svc_authenticate(r->srv->svc, r->gen, presented,
-                             &r->ctx.principal, &err) == 0)
+    if (dsb_svc_authenticate(r->srv->svc, r->gen, presented, &r->ctx.principal,
+                             &err) == 0)
         return 0;
     dsb_reply_error(r, &err);
     return -1;
@@ -57,8 +57,10 @@ int dsb_cors_preflight(struct dsb_req *r)
         !dsb_req_header(r, "Access-Control-Request-Method"))
         return 0;
     if (!r->origin) {
-        dsb_reply_problem(r, 403, "forbidden", "this origin may not call the "
-                          "API", dsb_req_header(r, "Origin"),
+        dsb_reply_problem(r, 403, "forbidden",
+                          "this origin may not call the "
+                          "API",
+                          dsb_req_header(r, "Origin"),
                           "add it to cors.allowed_origins in broker.yaml");
         return 1;
     }

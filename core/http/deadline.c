@@ -66,9 +66,10 @@ static void cut(struct dsb_deadlines *d, struct dsb_deadline *e)
         sa.sin_family == AF_INET)
         inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
     shutdown(e->fd, SHUT_RDWR);
-    dsb_logf(DSB_LOG_WARN, "http", "closed a connection from %s: no whole "
-             "request within %lld s (limits.receive_timeout_seconds)", ip,
-             (long long)(d->limit_ms / 1000));
+    dsb_logf(DSB_LOG_WARN, "http",
+             "closed a connection from %s: no whole "
+             "request within %lld s (limits.receive_timeout_seconds)",
+             ip, (long long)(d->limit_ms / 1000));
 }
 
 static void *deadline_main(void *arg)

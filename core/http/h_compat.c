@@ -11,8 +11,7 @@
 #include "http.h"
 
 /* Every page of a listing; replies the error itself. */
-static int collect_all(struct dsb_req *r, struct dsb_browse *b,
-                       json_t **items)
+static int collect_all(struct dsb_req *r, struct dsb_browse *b, json_t **items)
 {
     struct dsb_error err;
     json_t *all = NULL;
@@ -59,8 +58,9 @@ static void list_names(struct dsb_req *r, struct dsb_browse *b,
     json_t *items = NULL;
 
     if (collect_all(r, b, &items) == 0)
-        dsb_reply_json(r, 200, json_pack("{s:b, s:o}", "success", 1, member,
-                                         names_of(items)));
+        dsb_reply_json(
+            r, 200,
+            json_pack("{s:b, s:o}", "success", 1, member, names_of(items)));
     json_decref(items);
 }
 
@@ -83,19 +83,20 @@ void dsb_h_compat_pg_connections(struct dsb_req *r)
         if (strcmp(s->conf->plugin, "postgres") != 0 || !s->conf->enabled ||
             !dsb_principal_may_use(r->ctx.principal, s->conf->name))
             continue;
-        json_array_append_new(list, json_pack("{s:s, s:s, s:b}", "name",
-                              s->conf->name, "description",
-                              s->conf->description ? s->conf->description : "",
-                              "enabled", s->state == DSB_SOURCE_OPEN));
+        json_array_append_new(
+            list,
+            json_pack("{s:s, s:s, s:b}", "name", s->conf->name, "description",
+                      s->conf->description ? s->conf->description : "",
+                      "enabled", s->state == DSB_SOURCE_OPEN));
     }
-    dsb_reply_json(r, 200, json_pack("{s:b, s:o}", "success", 1,
-                                     "connections", list));
+    dsb_reply_json(r, 200,
+                   json_pack("{s:b, s:o}", "success", 1, "connections", list));
 }
 
 void dsb_h_compat_pg_databases(struct dsb_req *r)
 {
-    struct dsb_browse b = {.slot = DSB_SLOT_LIST_DATABASES, .source =
-                           r->params[0]};
+    struct dsb_browse b = {.slot = DSB_SLOT_LIST_DATABASES,
+                           .source = r->params[0]};
 
     if (plugin_source(r, r->params[0], "postgres") == 0)
         list_names(r, &b, "databases");
@@ -103,8 +104,9 @@ void dsb_h_compat_pg_databases(struct dsb_req *r)
 
 void dsb_h_compat_pg_schemas(struct dsb_req *r)
 {
-    struct dsb_browse b = {.slot = DSB_SLOT_LIST_SCHEMAS, .source =
-                           r->params[0], .database = r->params[1]};
+    struct dsb_browse b = {.slot = DSB_SLOT_LIST_SCHEMAS,
+                           .source = r->params[0],
+                           .database = r->params[1]};
 
     if (plugin_source(r, r->params[0], "postgres") == 0)
         list_names(r, &b, "schemas");
@@ -117,7 +119,8 @@ static json_t *compat_columns(const json_t *table, int nullable)
     const json_t *c;
     size_t i;
 
-    json_array_foreach(json_object_get(table, "columns"), i, c) {
+    json_array_foreach(json_object_get(table, "columns"), i, c)
+    {
         json_t *o = json_pack("{s:O, s:O}", "name", json_object_get(c, "name"),
                               "type", json_object_get(c, "source_type"));
         if (nullable)
@@ -129,9 +132,10 @@ static json_t *compat_columns(const json_t *table, int nullable)
 
 void dsb_h_compat_pg_tables(struct dsb_req *r)
 {
-    struct dsb_browse b = {.slot = DSB_SLOT_LIST_TABLES, .source =
-                           r->params[0], .database = r->params[1], .schema =
-                           r->params[2]};
+    struct dsb_browse b = {.slot = DSB_SLOT_LIST_TABLES,
+                           .source = r->params[0],
+                           .database = r->params[1],
+                           .schema = r->params[2]};
     json_t *items = NULL, *out, *t;
     size_t i;
 
@@ -139,19 +143,17 @@ void dsb_h_compat_pg_tables(struct dsb_req *r)
         collect_all(r, &b, &items) < 0)
         return;
     out = json_array();
-    json_array_foreach(items, i, t)
-        json_array_append_new(out, json_pack("{s:O, s:s, s:o}", "name",
-                              json_object_get(t, "name"), "schema",
-                              r->params[2], "columns",
-                              compat_columns(t, 1)));
+    json_array_foreach(items, i, t) json_array_append_new(
+        out,
+        json_pack("{s:O, s:s, s:o}", "name", json_object_get(t, "name"),
+                  "schema", r->params[2], "columns", compat_columns(t, 1)));
     json_decref(items);
-    dsb_reply_json(r, 200, json_pack("{s:b, s:o}", "success", 1, "tables",
-                                     out));
+    dsb_reply_json(r, 200,
+                   json_pack("{s:b, s:o}", "success", 1, "tables", out));
 }
 
 /* Names of the usable sources of a plugin (borrowed; malloc'd array). */
-static const char **sources_of(struct dsb_req *r, const char *plugin,
-                               size_t *n)
+static const char **sources_of(struct dsb_req *r, const char *plugin, size_t *n)
 {
     struct dsb_broker *b = r->gen->broker;
     const char **out = calloc(b->n_sources + 1, sizeof(*out));
@@ -159,8 +161,7 @@ static const char **sources_of(struct dsb_req *r, const char *plugin,
     *n = 0;
     for (size_t i = 0; out && i < b->n_sources; i++)
         if (strcmp(b->sources[i].conf->plugin, plugin) == 0 &&
-            dsb_principal_may_use(r->ctx.principal,
-                                  b->sources[i].conf->name))
+            dsb_principal_may_use(r->ctx.principal, b->sources[i].conf->name))
             out[(*n)++] = b->sources[i].conf->name;
     return out;
 }
@@ -177,13 +178,15 @@ static struct dsb_selection *body_tables(struct dsb_req *r, const json_t *body,
                                          size_t *n)
 {
     const json_t *tables = json_object_get(body, "tables");
-    struct dsb_selection *sel = calloc(json_array_size(tables) + 1,
-                                       sizeof(*sel));
+    struct dsb_selection *sel =
+        calloc(json_array_size(tables) + 1, sizeof(*sel));
 
     *n = json_array_size(tables);
     if (!sel || !json_is_array(tables)) {
-        dsb_reply_problem(r, 422, "invalid", "the body needs a \"tables\" "
-                          "list", NULL, NULL);
+        dsb_reply_problem(r, 422, "invalid",
+                          "the body needs a \"tables\" "
+                          "list",
+                          NULL, NULL);
         free(sel);
         return NULL;
     }
@@ -202,8 +205,10 @@ static int incomplete(struct dsb_req *r, const struct dsb_selection *sel,
     for (size_t i = 0; i < n; i++)
         if (!sel[i].source || !sel[i].database || !sel[i].schema ||
             !sel[i].table) {
-            dsb_reply_problem(r, 422, "invalid", "a table entry is "
-                              "incomplete", "each needs string members "
+            dsb_reply_problem(r, 422, "invalid",
+                              "a table entry is "
+                              "incomplete",
+                              "each needs string members "
                               "database, table (and schema for postgres)",
                               NULL);
             return 1;
@@ -218,24 +223,25 @@ static void reply_selected(struct dsb_req *r, const struct dsb_selection *sel,
 
     for (size_t i = 0; i < n; i++) {
         json_t *t = described(r, &sel[i]);
-        json_t *o = json_pack("{s:s, s:s, s:o}", "database", sel[i].database,
-                              "table", sel[i].table, "columns",
-                              compat_columns(t, pg));
+        json_t *o =
+            json_pack("{s:s, s:s, s:o}", "database", sel[i].database, "table",
+                      sel[i].table, "columns", compat_columns(t, pg));
         if (pg) {
             json_object_set_new(o, "connection_name",
                                 json_string(sel[i].source));
             json_object_set_new(o, "schema", json_string(sel[i].schema));
         } else {
             json_object_set_new(o, "source", json_string(sel[i].source));
-            json_object_set(o, "location", json_object_get(t, "location")
-                            ? json_object_get(t, "location")
-                            : json_string_nocheck(""));
+            json_object_set(o, "location",
+                            json_object_get(t, "location")
+                                ? json_object_get(t, "location")
+                                : json_string_nocheck(""));
         }
         json_decref(t);
         json_array_append_new(out, o);
     }
-    dsb_reply_json(r, 200, json_pack("{s:b, s:o}", "success", 1,
-                                     "selected_tables", out));
+    dsb_reply_json(
+        r, 200, json_pack("{s:b, s:o}", "success", 1, "selected_tables", out));
 }
 
 static void select_common(struct dsb_req *r, struct dsb_selection *sel,
@@ -269,8 +275,10 @@ void dsb_h_compat_pg_select(struct dsb_req *r)
         return;
     conn = json_string_value(json_object_get(body, "connection_name"));
     if (!conn)
-        dsb_reply_problem(r, 422, "invalid", "the body needs "
-                          "\"connection_name\"", NULL, NULL);
+        dsb_reply_problem(r, 422, "invalid",
+                          "the body needs "
+                          "\"connection_name\"",
+                          NULL, NULL);
     else if (plugin_source(r, conn, "postgres") == 0 &&
              (sel = body_tables(r, body, &n)) != NULL) {
         for (size_t i = 0; i < n; i++)
@@ -288,7 +296,8 @@ static const char *schema_of(struct dsb_req *r, const char *source)
     struct dsb_source *s = dsb_broker_source(r->gen->broker, source);
 
     return s && s->plugin && s->plugin->vt.flat_schema
-        ? s->plugin->vt.flat_schema : "default";
+               ? s->plugin->vt.flat_schema
+               : "default";
 }
 
 /* The read scope of the Glue listings (which may find no source to ask);
@@ -318,22 +327,26 @@ void dsb_h_compat_glue_databases(struct dsb_req *r)
     names = json_array();
     seen = json_object();
     for (size_t i = 0; srcs && i < n && !failed; i++) {
-        struct dsb_browse b = {.slot = DSB_SLOT_LIST_DATABASES, .source =
-                               srcs[i]};
+        struct dsb_browse b = {.slot = DSB_SLOT_LIST_DATABASES,
+                               .source = srcs[i]};
         size_t k;
         failed = collect_all(r, &b, &items) < 0;
         if (!failed)
-            json_array_foreach(items, k, it)
-                if (!json_object_get(seen, json_string_value(
-                        json_object_get(it, "name"))) &&
-                    json_object_set_new(seen, json_string_value(
-                        json_object_get(it, "name")), json_true()) == 0)
-                    json_array_append(names, json_object_get(it, "name"));
+            json_array_foreach(
+                items, k,
+                it) if (!json_object_get(seen,
+                                         json_string_value(
+                                             json_object_get(it, "name"))) &&
+                        json_object_set_new(
+                            seen,
+                            json_string_value(json_object_get(it, "name")),
+                            json_true()) == 0)
+                json_array_append(names, json_object_get(it, "name"));
         json_decref(items);
     }
     if (!failed)
-        dsb_reply_json(r, 200, json_pack("{s:b, s:O}", "success", 1,
-                                         "databases", names));
+        dsb_reply_json(
+            r, 200, json_pack("{s:b, s:O}", "success", 1, "databases", names));
     json_decref(names);
     json_decref(seen);
     free(srcs);
@@ -344,8 +357,8 @@ static json_t *glue_table(const json_t *t)
     const json_t *loc = json_object_get(t, "location");
 
     return json_pack("{s:O, s:O, s:o}", "name", json_object_get(t, "name"),
-                     "location", loc ? loc : json_string_nocheck(""),
-                     "columns", compat_columns(t, 0));
+                     "location", loc ? loc : json_string_nocheck(""), "columns",
+                     compat_columns(t, 0));
 }
 
 void dsb_h_compat_glue_tables(struct dsb_req *r)
@@ -361,9 +374,10 @@ void dsb_h_compat_glue_tables(struct dsb_req *r)
         return;
     }
     for (size_t i = 0; srcs && i < n && !out; i++) {
-        struct dsb_browse b = {.slot = DSB_SLOT_LIST_TABLES, .source =
-                               srcs[i], .database = r->params[0], .schema =
-                               schema_of(r, srcs[i])};
+        struct dsb_browse b = {.slot = DSB_SLOT_LIST_TABLES,
+                               .source = srcs[i],
+                               .database = r->params[0],
+                               .schema = schema_of(r, srcs[i])};
         size_t k;
         failed = dsb_svc_browse_all(&r->ctx, &b, &all, &err) < 0;
         if (failed)
@@ -374,13 +388,15 @@ void dsb_h_compat_glue_tables(struct dsb_req *r)
         json_decref(all);
     }
     if (out)
-        dsb_reply_json(r, 200, json_pack("{s:b, s:o}", "success", 1,
-                                         "tables", out));
+        dsb_reply_json(r, 200,
+                       json_pack("{s:b, s:o}", "success", 1, "tables", out));
     else if (failed)
         dsb_reply_error(r, &err);
     else
-        dsb_reply_problem(r, 404, "not_found", "no Glue source has this "
-                          "database", r->params[0], NULL);
+        dsb_reply_problem(r, 404, "not_found",
+                          "no Glue source has this "
+                          "database",
+                          r->params[0], NULL);
     free(srcs);
 }
 
@@ -413,7 +429,8 @@ static int session_refused(struct dsb_req *r)
     struct dsb_error err;
 
     if (dsb_svc_session_access(&r->ctx, r->params[0], DSB_SCOPE_SESSIONS,
-                               &err) == 0 || err.code == DSB_E_NOT_FOUND)
+                               &err) == 0 ||
+        err.code == DSB_E_NOT_FOUND)
         return 0;
     dsb_reply_error(r, &err);
     return 1;
@@ -431,15 +448,18 @@ void dsb_h_compat_glue_select(struct dsb_req *r)
     if (body && json_object_get(body, "session_id") &&
         !json_is_string(json_object_get(body, "session_id")))
         dsb_reply_problem(r, 422, "invalid", "session_id must be a string",
-                          NULL, "the path names the session: leave "
+                          NULL,
+                          "the path names the session: leave "
                           "session_id out or send it as a string");
     else if (body && (sel = body_tables(r, body, &n)) != NULL) {
         srcs = sources_of(r, "glue", &n_src);
         for (size_t i = 0; srcs && i < n; i++)
             locate_glue(r, &sel[i], srcs, n_src);
         if (n_src == 0 && n > 0 && !session_refused(r))
-            dsb_reply_problem(r, 404, "not_found", "no Glue source is "
-                              "configured", NULL, NULL);
+            dsb_reply_problem(r, 404, "not_found",
+                              "no Glue source is "
+                              "configured",
+                              NULL, NULL);
         else
             select_common(r, sel, n, "glue");
     }

@@ -21,12 +21,13 @@ struct job_body {
     long timeout;
 };
 
-#define BODY_HINT "send {\"code\": \"...\"} or {\"entry_point\": " \
-                  "\"...\"}, optionally name, args, executor and " \
-                  "timeout_seconds"
+#define BODY_HINT                                                              \
+    "send {\"code\": \"...\"} or {\"entry_point\": "                           \
+    "\"...\"}, optionally name, args, executor and "                           \
+    "timeout_seconds"
 
-static const char *const members[] = {"code", "entry_point", "name",
-                                      "executor", "args", "timeout_seconds"};
+static const char *const members[] = {
+    "code", "entry_point", "name", "executor", "args", "timeout_seconds"};
 #define N_MEMBERS (sizeof(members) / sizeof(members[0]))
 #define N_STRING_MEMBERS 4 /* the first ones */
 
@@ -70,7 +71,8 @@ static int check_members(struct dsb_req *r, const json_t *o)
 
     if (!json_is_object(o))
         return body_problem(r, "the body must be a JSON object");
-    json_object_foreach((json_t *)o, k, v) {
+    json_object_foreach((json_t *)o, k, v)
+    {
         size_t i = 0;
         while (i < N_MEMBERS && strcmp(k, members[i]) != 0)
             i++;
@@ -125,12 +127,12 @@ static int parse_body(struct dsb_req *r, const json_t *o, struct job_body *b)
         return body_problem(r, "give either code or entry_point");
     if (timeout_of(t, &b->timeout) < 0)
         return body_problem(r, "timeout_seconds must be a whole number of "
-                            "seconds from 0 to 315360000");
+                               "seconds from 0 to 315360000");
     if (b->args && !json_is_array(b->args) && !json_is_null(b->args))
         return body_problem(r, "args must be a list of strings");
-    json_array_foreach(b->args, i, v)
-        if (!json_is_string(v))
-            return body_problem(r, "args must be a list of strings");
+    json_array_foreach(b->args, i, v) if (
+        !json_is_string(
+            v)) return body_problem(r, "args must be a list of strings");
     if (json_is_null(b->args))
         b->args = NULL;
     return 0;
@@ -154,8 +156,8 @@ void dsb_h_job_submit(struct dsb_req *r)
     struct dsb_error err;
 
     if (body && parse_body(r, body, &b) == 0) {
-        p = (struct dsb_job_params){b.code, b.entry_point, b.name,
-                                    b.executor, b.args, b.timeout};
+        p = (struct dsb_job_params){b.code,     b.entry_point, b.name,
+                                    b.executor, b.args,        b.timeout};
         if (dsb_svc_job_submit(&r->ctx, r->params[0], &p, &job, &err) < 0)
             dsb_reply_error(r, &err);
         else
@@ -169,7 +171,8 @@ void dsb_h_job_get(struct dsb_req *r)
     struct dsb_error err;
     json_t *job = NULL;
 
-    dsb_reply_result(r, dsb_svc_job_get(&r->ctx, r->params[0], &job, &err), &job, &err);
+    dsb_reply_result(r, dsb_svc_job_get(&r->ctx, r->params[0], &job, &err),
+                     &job, &err);
 }
 
 void dsb_h_session_jobs(struct dsb_req *r)
@@ -177,7 +180,8 @@ void dsb_h_session_jobs(struct dsb_req *r)
     struct dsb_error err;
     json_t *list = NULL;
 
-    dsb_reply_result(r, dsb_svc_jobs_list(&r->ctx, r->params[0], &list, &err), &list, &err);
+    dsb_reply_result(r, dsb_svc_jobs_list(&r->ctx, r->params[0], &list, &err),
+                     &list, &err);
 }
 
 void dsb_h_job_cancel(struct dsb_req *r)
@@ -185,7 +189,8 @@ void dsb_h_job_cancel(struct dsb_req *r)
     struct dsb_error err;
     json_t *job = NULL;
 
-    dsb_reply_result(r, dsb_svc_job_cancel(&r->ctx, r->params[0], &job, &err), &job, &err);
+    dsb_reply_result(r, dsb_svc_job_cancel(&r->ctx, r->params[0], &job, &err),
+                     &job, &err);
 }
 
 void dsb_h_plan(struct dsb_req *r)
@@ -196,17 +201,20 @@ void dsb_h_plan(struct dsb_req *r)
     json_t *out = NULL;
 
     if (bad)
-        dsb_reply_problem(r, 400, "invalid", "bad query parameter", "values "
-                          "must be valid %-encoded UTF-8", NULL);
+        dsb_reply_problem(r, 400, "invalid", "bad query parameter",
+                          "values "
+                          "must be valid %-encoded UTF-8",
+                          NULL);
     else
-        dsb_reply_result(r, dsb_svc_plan(&r->ctx, r->params[0], exec, &out, &err), &out, &err);
+        dsb_reply_result(r,
+                         dsb_svc_plan(&r->ctx, r->params[0], exec, &out, &err),
+                         &out, &err);
     free(exec);
 }
 
 /* A positive integer query parameter up to max (def when absent); replies
  * 400 itself and returns -1. */
-static long query_count(struct dsb_req *r, const char *name, long def,
-                        long max)
+static long query_count(struct dsb_req *r, const char *name, long def, long max)
 {
     int bad = 0;
     char *v = dsb_req_query(r, name, &bad), *end = NULL;
@@ -233,16 +241,21 @@ void dsb_h_job_logs(struct dsb_req *r)
     json_t *logs = NULL;
 
     if (lines >= 0)
-        dsb_reply_result(r, dsb_svc_job_logs(&r->ctx, r->params[0], lines, &logs, &err), &logs, &err);
+        dsb_reply_result(
+            r, dsb_svc_job_logs(&r->ctx, r->params[0], lines, &logs, &err),
+            &logs, &err);
 }
 
 void dsb_h_job_result(struct dsb_req *r)
 {
-    long limit = query_count(r, "limit", RESULT_LIMIT_DEFAULT,
-                             RESULT_LIMIT_MAX);
+    long limit =
+        query_count(r, "limit", RESULT_LIMIT_DEFAULT, RESULT_LIMIT_MAX);
     struct dsb_error err;
     json_t *res = NULL;
 
     if (limit >= 0)
-        dsb_reply_result(r, dsb_svc_job_result(&r->ctx, r->params[0], (size_t)limit, &res, &err), &res, &err);
+        dsb_reply_result(r,
+                         dsb_svc_job_result(&r->ctx, r->params[0],
+                                            (size_t)limit, &res, &err),
+                         &res, &err);
 }

@@ -77,8 +77,10 @@ static int parse_one(struct dsb_req *r, const json_t *o,
     if (json_is_object(o) && sel->source && sel->database && sel->schema &&
         sel->table && *sel->table && *sel->database)
         return 0;
-    snprintf(why, sizeof(why), "selection %zu needs string members source, "
-             "database, schema and table", i);
+    snprintf(why, sizeof(why),
+             "selection %zu needs string members source, "
+             "database, schema and table",
+             i);
     dsb_reply_problem(r, 422, "invalid", "a selection is incomplete", why,
                       "schema may be left out only for sources without "
                       "schemas");
@@ -101,9 +103,8 @@ static struct dsb_selection *parse_selections(struct dsb_req *r,
     }
     if (!list && parse_one(r, body, sel, 0) < 0)
         goto fail;
-    json_array_foreach(list, i, o)
-        if (parse_one(r, o, &sel[i], i) < 0)
-            goto fail;
+    json_array_foreach(list, i,
+                       o) if (parse_one(r, o, &sel[i], i) < 0) goto fail;
     if (*n > 0)
         return sel;
     dsb_reply_problem(r, 422, "invalid", "no selection given", NULL, NULL);
@@ -121,8 +122,8 @@ void dsb_h_selections_add(struct dsb_req *r)
 
     if (body)
         sel = parse_selections(r, body, &n);
-    if (sel && dsb_svc_select(&r->ctx, r->params[0], sel, n, NULL, 0,
-                              &stored, &err) < 0)
+    if (sel && dsb_svc_select(&r->ctx, r->params[0], sel, n, NULL, 0, &stored,
+                              &err) < 0)
         dsb_reply_error(r, &err);
     else if (sel)
         dsb_reply_json(r, 201, json_pack("{s:o}", "items", stored));
@@ -140,8 +141,11 @@ void dsb_h_selection_delete(struct dsb_req *r)
     errno = 0;
     id = strtoll(s, &end, 10);
     if (errno || end == s || *end || id <= 0) {
-        dsb_reply_problem(r, 400, "invalid", "a selection id is a positive "
-                          "integer", s, "GET the session's selections for "
+        dsb_reply_problem(r, 400, "invalid",
+                          "a selection id is a positive "
+                          "integer",
+                          s,
+                          "GET the session's selections for "
                           "their ids");
         return;
     }
@@ -180,8 +184,10 @@ void dsb_h_context(struct dsb_req *r)
 
     text = fmt && strcmp(fmt, "text") == 0;
     if (bad || (fmt && !text && strcmp(fmt, "json") != 0)) {
-        dsb_reply_problem(r, 400, "invalid", "bad query parameter", "format "
-                          "is json or text", NULL);
+        dsb_reply_problem(r, 400, "invalid", "bad query parameter",
+                          "format "
+                          "is json or text",
+                          NULL);
     } else {
         v = dsb_svc_context(&r->ctx, r->params[0], exec, &hit, &err);
         reply_context(r, v, hit, &err, text);

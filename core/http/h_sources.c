@@ -14,8 +14,8 @@ void dsb_h_healthz(struct dsb_req *r)
 void dsb_h_readyz(struct dsb_req *r)
 {
     int store = dsb_service_ready(r->srv->svc) == 0;
-    json_t *o = json_pack("{s:s, s:{s:b, s:b}, s:I}", "status", store
-                          ? "ready" : "not ready", "checks", "config", 1,
+    json_t *o = json_pack("{s:s, s:{s:b, s:b}, s:I}", "status",
+                          store ? "ready" : "not ready", "checks", "config", 1,
                           "state_store", store, "config_generation",
                           (json_int_t)r->gen->serial);
 
@@ -48,7 +48,8 @@ void dsb_h_source(struct dsb_req *r)
     struct dsb_error err;
     json_t *out = NULL;
 
-    dsb_reply_result(r, dsb_svc_source(&r->ctx, r->params[0], &out, &err), &out, &err);
+    dsb_reply_result(r, dsb_svc_source(&r->ctx, r->params[0], &out, &err), &out,
+                     &err);
 }
 
 void dsb_h_source_check(struct dsb_req *r)
@@ -56,7 +57,8 @@ void dsb_h_source_check(struct dsb_req *r)
     struct dsb_error err;
     json_t *out = NULL;
 
-    dsb_reply_result(r, dsb_svc_source_check(&r->ctx, r->params[0], &out, &err), &out, &err);
+    dsb_reply_result(r, dsb_svc_source_check(&r->ctx, r->params[0], &out, &err),
+                     &out, &err);
 }
 
 void dsb_h_source_refresh(struct dsb_req *r)
@@ -64,7 +66,9 @@ void dsb_h_source_refresh(struct dsb_req *r)
     struct dsb_error err;
     json_t *out = NULL;
 
-    dsb_reply_result(r, dsb_svc_source_refresh(&r->ctx, r->params[0], &out, &err), &out, &err);
+    dsb_reply_result(r,
+                     dsb_svc_source_refresh(&r->ctx, r->params[0], &out, &err),
+                     &out, &err);
 }
 
 void dsb_h_plugins(struct dsb_req *r)
@@ -80,7 +84,9 @@ void dsb_h_plugin_schema(struct dsb_req *r)
     struct dsb_error err;
     json_t *out = NULL;
 
-    dsb_reply_result(r, dsb_svc_plugin_schema(&r->ctx, r->params[0], &out, &err), &out, &err);
+    dsb_reply_result(r,
+                     dsb_svc_plugin_schema(&r->ctx, r->params[0], &out, &err),
+                     &out, &err);
 }
 
 void dsb_h_reload(struct dsb_req *r)
@@ -132,7 +138,8 @@ int dsb_paging_read(struct dsb_req *r, struct dsb_browse *b, int reply_bad)
     if (reply_bad)
         dsb_reply_problem(r, 400, "invalid", "bad query parameter",
                           "page_size is 1..1000; values must be valid "
-                          "%-encoded UTF-8", NULL);
+                          "%-encoded UTF-8",
+                          NULL);
     dsb_paging_free(b);
     return -1;
 }
@@ -152,8 +159,7 @@ static int browse_of(struct dsb_req *r, enum dsb_slot slot,
     return dsb_paging_read(r, b, reply_bad);
 }
 
-static int key_of(struct dsb_req *r, enum dsb_slot slot,
-                  struct dsb_svc_key *k)
+static int key_of(struct dsb_req *r, enum dsb_slot slot, struct dsb_svc_key *k)
 {
     struct dsb_browse b;
     struct dsb_error err;
@@ -223,18 +229,21 @@ void dsb_h_table(struct dsb_req *r)
 void dsb_h_search(struct dsb_req *r)
 {
     int bad = 0;
-    char *q = dsb_req_query(r, "q", &bad), *lim = dsb_req_query(r, "limit",
-                                                                  &bad);
+    char *q = dsb_req_query(r, "q", &bad),
+         *lim = dsb_req_query(r, "limit", &bad);
     struct dsb_error err;
     json_t *out = NULL;
     size_t limit = 100;
 
     if (bad || page_size(lim, &limit) < 0)
-        dsb_reply_problem(r, 400, "invalid", "bad query parameter", "limit "
+        dsb_reply_problem(r, 400, "invalid", "bad query parameter",
+                          "limit "
                           "is 1..1000; values must be valid %-encoded UTF-8",
                           NULL);
     else
-        dsb_reply_result(r, dsb_svc_search(&r->ctx, q, limit ? limit : 100, &out, &err), &out, &err);
+        dsb_reply_result(
+            r, dsb_svc_search(&r->ctx, q, limit ? limit : 100, &out, &err),
+            &out, &err);
     free(q);
     free(lim);
 }

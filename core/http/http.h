@@ -45,8 +45,8 @@ enum dsb_match { DSB_MATCH_OK, DSB_MATCH_NO_PATH, DSB_MATCH_NO_METHOD };
 /* Matches decoded segments against the table.  On OK, *route and params
  * (pointers into segs) are set; on NO_METHOD, allow lists the methods of
  * the path ("GET, POST"). */
-enum dsb_match dsb_router_match(const char *method, char *const *segs,
-                                size_t n, const struct dsb_http_route **route,
+enum dsb_match dsb_router_match(const char *method, char *const *segs, size_t n,
+                                const struct dsb_http_route **route,
                                 const char **params, char *allow,
                                 size_t allow_cap);
 /* Splits a raw path into percent-decoded segments (malloc'd array of
@@ -64,13 +64,13 @@ struct dsb_server {
     struct dsb_server_opts opts;
     char *port_file;
     struct dsb_service *svc;
-    struct dsb_metrics *metrics; /* the service's */
-    struct dsb_call_pool *pool;  /* runs handlers that may block (pool.c) */
+    struct dsb_metrics *metrics;     /* the service's */
+    struct dsb_call_pool *pool;      /* runs handlers that may block (pool.c) */
     struct dsb_deadlines *deadlines; /* cuts slow senders (deadline.c) */
     atomic_long in_flight;
     int port;
-    int log_buffered;            /* holds a dsb_log_buffer_start */
-    char id_prefix[16];          /* of request ids: the pid in hex, "-" */
+    int log_buffered;   /* holds a dsb_log_buffer_start */
+    char id_prefix[16]; /* of request ids: the pid in hex, "-" */
     /* values read from the first configuration (not reloadable) */
     size_t max_body;
     long grace_ms;
@@ -79,9 +79,9 @@ struct dsb_server {
 struct dsb_req {
     struct dsb_server *srv;
     struct dsb_gen *gen;
-    struct dsb_ctx ctx;              /* the service call's context */
-    struct MHD_Connection *conn;     /* NULL for an in-process request */
-    struct dsb_http_exchange *ex;    /* the in-process request, or NULL */
+    struct dsb_ctx ctx;           /* the service call's context */
+    struct MHD_Connection *conn;  /* NULL for an in-process request */
+    struct dsb_http_exchange *ex; /* the in-process request, or NULL */
     const char *method;
     const char *url;
     char **segs;
@@ -91,16 +91,18 @@ struct dsb_req {
     char *body;
     size_t body_len, body_cap, discarded;
     int too_large, responded, status;
-    int received;              /* the whole request arrived */
+    int received; /* the whole request arrived */
     size_t resp_bytes;
-    const char *origin;        /* allowed CORS origin, or NULL */
+    const char *origin; /* allowed CORS origin, or NULL */
     char request_id[40];
     int64_t start_us;
-    const char *cache_state;   /* "hit", "miss" or NULL */
+    const char *cache_state; /* "hit", "miss" or NULL */
     /* the problem answered, for the access log ("" when none) */
     char err_code[32], err_upstream[64], err_message[512];
-    int compat;                /* problems also carry success/error */
-    struct { char *name, *value; } hdrs[8]; /* extra response headers */
+    int compat; /* problems also carry success/error */
+    struct {
+        char *name, *value;
+    } hdrs[8]; /* extra response headers */
     size_t n_hdrs;
     /* a request run by the call pool: its connection is suspended and the
      * response waits here until the worker resumes and queues it */
@@ -117,8 +119,8 @@ struct dsb_call_pool *dsb_call_pool_new(size_t n_threads, dsb_pool_run_fn run);
 int dsb_call_pool_submit(struct dsb_call_pool *p, struct dsb_req *r);
 /* The pool's threads, how many run a handler now and how many requests
  * wait for one (all 0 for a NULL pool: an in-process server). */
-void dsb_call_pool_stats(struct dsb_call_pool *p, size_t *threads,
-                         size_t *busy, size_t *queued);
+void dsb_call_pool_stats(struct dsb_call_pool *p, size_t *threads, size_t *busy,
+                         size_t *queued);
 /* Runs every queued request, then joins the threads. */
 void dsb_call_pool_free(struct dsb_call_pool *p);
 
@@ -190,8 +192,9 @@ int dsb_paging_read(struct dsb_req *r, struct dsb_browse *b, int reply);
 void dsb_paging_free(struct dsb_browse *b);
 
 /* Metrics (metrics.c; the service's part in core/metrics.h). */
-void dsb_metrics_request(struct dsb_metrics *m, const struct dsb_http_route *route,
-                         int status, int64_t us);
+void dsb_metrics_request(struct dsb_metrics *m,
+                         const struct dsb_http_route *route, int status,
+                         int64_t us);
 /* Prometheus text exposition (malloc'd). */
 char *dsb_metrics_render(struct dsb_metrics *m, struct dsb_server *s,
                          struct dsb_gen *g);

@@ -10,14 +10,14 @@
 #define MAX_ROUTES 64
 #define MAX_PLUGIN_SERIES 512
 
-static const int statuses[] = {200, 201, 204, 304, 400, 401, 403, 404, 405,
-                               409, 413, 415, 422, 429, 499, 500, 501, 502,
-                               503, 504, 507, 0 /* other */};
+static const int statuses[] = {200, 201, 204, 304, 400, 401, 403, 404,
+                               405, 409, 413, 415, 422, 429, 499, 500,
+                               501, 502, 503, 504, 507, 0 /* other */};
 #define N_STATUS (sizeof(statuses) / sizeof(*statuses))
 
-static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                                 2.5, 5, 10};
+static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                 0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                 1,      2.5,     5,      10};
 #define N_BUCKETS (sizeof(buckets) / sizeof(*buckets))
 
 struct hist {
@@ -80,8 +80,9 @@ static void hist_add(struct hist *h, int64_t us)
     atomic_fetch_add(&h->sum_us, (unsigned long long)(us > 0 ? us : 0));
 }
 
-void dsb_metrics_request(struct dsb_metrics *m, const struct dsb_http_route *route,
-                         int status, int64_t us)
+void dsb_metrics_request(struct dsb_metrics *m,
+                         const struct dsb_http_route *route, int status,
+                         int64_t us)
 {
     size_t ri = route ? (size_t)(route - dsb_routes) : MAX_ROUTES;
     size_t si = 0;
@@ -157,7 +158,8 @@ static void render_requests(FILE *f, struct dsb_metrics *m)
     char labels[256];
 
     fputs("# HELP dsb_http_requests_total HTTP requests by route and status.\n"
-          "# TYPE dsb_http_requests_total counter\n", f);
+          "# TYPE dsb_http_requests_total counter\n",
+          f);
     for (size_t r = 0; r <= MAX_ROUTES; r++) {
         const char *pat = r < n ? dsb_routes[r].pattern : "unmatched";
         if (r >= n && r != MAX_ROUTES)
@@ -165,13 +167,15 @@ static void render_requests(FILE *f, struct dsb_metrics *m)
         for (size_t s = 0; s < N_STATUS; s++) {
             unsigned long long v = atomic_load(&m->routes[r].by_status[s]);
             if (v)
-                fprintf(f, "dsb_http_requests_total{route=\"%s\",method=\"%s\","
-                        "status=\"%d\"} %llu\n", pat, r < n ? dsb_routes[r]
-                        .method : "", statuses[s], v);
+                fprintf(f,
+                        "dsb_http_requests_total{route=\"%s\",method=\"%s\","
+                        "status=\"%d\"} %llu\n",
+                        pat, r < n ? dsb_routes[r].method : "", statuses[s], v);
         }
     }
     fputs("# HELP dsb_http_request_duration_seconds Time to answer.\n"
-          "# TYPE dsb_http_request_duration_seconds histogram\n", f);
+          "# TYPE dsb_http_request_duration_seconds histogram\n",
+          f);
     for (size_t r = 0; r < n; r++) {
         snprintf(labels, sizeof(labels), "route=\"%s\",method=\"%s\"",
                  dsb_routes[r].pattern, dsb_routes[r].method);
@@ -189,12 +193,13 @@ static void render_plugins(FILE *f, struct dsb_metrics *m)
           "# HELP dsb_plugin_errors_total Plugin slot calls that failed.\n"
           "# TYPE dsb_plugin_errors_total counter\n"
           "# HELP dsb_plugin_call_duration_seconds Plugin slot latency.\n"
-          "# TYPE dsb_plugin_call_duration_seconds histogram\n", f);
+          "# TYPE dsb_plugin_call_duration_seconds histogram\n",
+          f);
     pthread_mutex_lock(&m->lock);
     for (size_t i = 0; i < m->n_series; i++) {
         struct plugin_series *p = &m->series[i];
-        snprintf(labels, sizeof(labels), "source=\"%s\",slot=\"%s\"",
-                 p->source, p->slot);
+        snprintf(labels, sizeof(labels), "source=\"%s\",slot=\"%s\"", p->source,
+                 p->slot);
         fprintf(f, "dsb_plugin_calls_total{%s} %llu\n", labels,
                 atomic_load(&p->calls));
         fprintf(f, "dsb_plugin_errors_total{%s} %llu\n", labels,
@@ -209,25 +214,29 @@ static void render_pool(FILE *f, struct dsb_server *s)
     size_t threads, busy, queued;
 
     dsb_call_pool_stats(s->pool, &threads, &busy, &queued);
-    fprintf(f, "# TYPE dsb_call_pool_threads gauge\n"
+    fprintf(f,
+            "# TYPE dsb_call_pool_threads gauge\n"
             "dsb_call_pool_threads %zu\n"
             "# TYPE dsb_call_pool_busy gauge\ndsb_call_pool_busy %zu\n"
             "# TYPE dsb_call_pool_queued gauge\ndsb_call_pool_queued %zu\n",
             threads, busy, queued);
 }
 
-static void render_gauges(FILE *f, struct dsb_metrics *m,
-                          struct dsb_server *s, struct dsb_gen *g)
+static void render_gauges(FILE *f, struct dsb_metrics *m, struct dsb_server *s,
+                          struct dsb_gen *g)
 {
-    const union MHD_DaemonInfo *di = s->mhd ? MHD_get_daemon_info(
-        s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS) : NULL;
+    const union MHD_DaemonInfo *di =
+        s->mhd
+            ? MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS)
+            : NULL;
     struct dsb_cache_stats cs;
     size_t st[3] = {0, 0, 0};
 
     dsb_cache_stats(g->cache, &cs);
     for (size_t i = 0; i < g->broker->n_sources; i++)
         st[g->broker->sources[i].state]++;
-    fprintf(f, "# TYPE dsb_cache_hits_total counter\n"
+    fprintf(f,
+            "# TYPE dsb_cache_hits_total counter\n"
             "dsb_cache_hits_total %llu\n"
             "# TYPE dsb_cache_misses_total counter\n"
             "dsb_cache_misses_total %llu\n"
@@ -236,17 +245,20 @@ static void render_gauges(FILE *f, struct dsb_metrics *m,
             "dsb_cache_evictions_total %llu\n",
             atomic_load(&m->cache_hits), atomic_load(&m->cache_misses),
             cs.entries, (unsigned long long)cs.evictions);
-    fprintf(f, "# TYPE dsb_http_in_flight gauge\ndsb_http_in_flight %ld\n"
+    fprintf(f,
+            "# TYPE dsb_http_in_flight gauge\ndsb_http_in_flight %ld\n"
             "# TYPE dsb_http_connections gauge\ndsb_http_connections %u\n"
             "# TYPE dsb_http_threads gauge\ndsb_http_threads %lld\n",
             atomic_load(&s->in_flight), di ? di->num_connections : 0,
             (long long)g->broker->cfg->settings.threads);
-    fprintf(f, "# TYPE dsb_sources gauge\n"
+    fprintf(f,
+            "# TYPE dsb_sources gauge\n"
             "dsb_sources{state=\"open\"} %zu\n"
             "dsb_sources{state=\"disabled\"} %zu\n"
             "dsb_sources{state=\"failed\"} %zu\n"
             "# TYPE dsb_config_generation gauge\n"
-            "dsb_config_generation %ld\n", st[0], st[1], st[2], g->serial);
+            "dsb_config_generation %ld\n",
+            st[0], st[1], st[2], g->serial);
 }
 
 char *dsb_metrics_render(struct dsb_metrics *m, struct dsb_server *s,

@@ -97,8 +97,8 @@ int dsb_call_pool_submit(struct dsb_call_pool *p, struct dsb_req *r)
     return 0;
 }
 
-void dsb_call_pool_stats(struct dsb_call_pool *p, size_t *threads,
-                         size_t *busy, size_t *queued)
+void dsb_call_pool_stats(struct dsb_call_pool *p, size_t *threads, size_t *busy,
+                         size_t *queued)
 {
     *threads = *busy = *queued = 0;
     if (!p)

@@ -11,13 +11,22 @@ static const struct {
     int status;
     const char *title;
 } titles[] = {
-    {400, "Bad Request"}, {401, "Unauthorized"}, {403, "Forbidden"},
-    {404, "Not Found"}, {405, "Method Not Allowed"}, {409, "Conflict"},
-    {413, "Content Too Large"}, {415, "Unsupported Media Type"},
-    {422, "Unprocessable Content"}, {429, "Too Many Requests"},
-    {500, "Internal Server Error"}, {501, "Not Implemented"},
-    {502, "Bad Gateway"}, {503, "Service Unavailable"},
-    {504, "Gateway Timeout"}, {507, "Insufficient Storage"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {409, "Conflict"},
+    {413, "Content Too Large"},
+    {415, "Unsupported Media Type"},
+    {422, "Unprocessable Content"},
+    {429, "Too Many Requests"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {507, "Insufficient Storage"},
 };
 
 static const char *status_title(int status)
@@ -37,8 +46,7 @@ void dsb_reply_header(struct dsb_req *r, const char *name, const char *value)
     r->n_hdrs++;
 }
 
-typedef void (*add_header_fn)(void *sink, const char *name,
-                              const char *value);
+typedef void (*add_header_fn)(void *sink, const char *name, const char *value);
 
 static void add_headers(struct dsb_req *r, add_header_fn add, void *sink,
                         const char *ctype, const char *etag)
@@ -238,8 +246,8 @@ static json_t *problem(int status, const char *code, const char *message,
                        const char *detail, const char *hint,
                        const char *request_id)
 {
-    return json_pack("{s:s+, s:s, s:i, s:s, s:s, s:s, s:s?, s:b, s:s}",
-                     "type", "urn:dsbroker:problem:", code, "title",
+    return json_pack("{s:s+, s:s, s:i, s:s, s:s, s:s, s:s?, s:b, s:s}", "type",
+                     "urn:dsbroker:problem:", code, "title",
                      status_title(status), "status", status, "detail",
                      detail && *detail ? detail : message, "code", code,
                      "message", message, "hint", hint && *hint ? hint : NULL,
@@ -306,11 +314,15 @@ static void www_authenticate(struct dsb_req *r, const struct dsb_error *e,
     char v[128];
 
     if (status == 401)
-        snprintf(v, sizeof(v), "%s", strcmp(e->detail, "invalid") == 0
-                 ? "Bearer error=\"invalid_token\"" : "Bearer");
+        snprintf(v, sizeof(v), "%s",
+                 strcmp(e->detail, "invalid") == 0
+                     ? "Bearer error=\"invalid_token\""
+                     : "Bearer");
     else
-        snprintf(v, sizeof(v), "Bearer error=\"insufficient_scope\", "
-                 "scope=\"%.32s\"", e->detail);
+        snprintf(v, sizeof(v),
+                 "Bearer error=\"insufficient_scope\", "
+                 "scope=\"%.32s\"",
+                 e->detail);
     dsb_reply_header(r, "WWW-Authenticate", v);
 }
 
@@ -324,15 +336,14 @@ void dsb_reply_error(struct dsb_req *r, const struct dsb_error *e)
 {
     const char *code;
     int status = error_status(e, &code);
-    json_t *p = problem(status, code, e->message, e->detail, e->hint,
-                        r->request_id);
+    json_t *p =
+        problem(status, code, e->message, e->detail, e->hint, r->request_id);
 
     if (!p) {
         dsb_reply_problem(r, 500, "internal", "out of memory", NULL, NULL);
         return;
     }
-    note_problem(r, code, e->message, marker(e->upstream) ? NULL
-                                                           : e->upstream);
+    note_problem(r, code, e->message, marker(e->upstream) ? NULL : e->upstream);
     if (status == 429)
         retry_after(r);
     if (status == 401 || strcmp(code, "insufficient_scope") == 0)

@@ -14,13 +14,14 @@ const struct dsb_http_route dsb_routes[] = {
     {"GET", "/readyz", dsb_h_readyz, H, "readiness", NULL},
     {"GET", "/metrics", dsb_h_metrics, H, "Prometheus metrics", NULL},
     {"GET", "/v1/sources", dsb_h_sources, 0, "list sources", NULL},
-    {"GET", "/v1/sources/{src}", dsb_h_source, 0, "one source with health", NULL},
+    {"GET", "/v1/sources/{src}", dsb_h_source, 0, "one source with health",
+     NULL},
     {"POST", "/v1/sources/{src}/check", dsb_h_source_check, 0,
      "test the source's connection", NULL},
     {"POST", "/v1/sources/{src}/refresh", dsb_h_source_refresh, 0,
      "flush the source's cached metadata", NULL},
-    {"GET", "/v1/sources/{src}/databases", dsb_h_databases, 0,
-     "list databases", dsb_key_databases},
+    {"GET", "/v1/sources/{src}/databases", dsb_h_databases, 0, "list databases",
+     dsb_key_databases},
     {"GET", "/v1/sources/{src}/databases/{db}/schemas", dsb_h_schemas, 0,
      "list schemas", dsb_key_schemas},
     {"GET", "/v1/sources/{src}/databases/{db}/schemas/{schema}/tables",
@@ -39,8 +40,8 @@ const struct dsb_http_route dsb_routes[] = {
     {"GET", "/v1/sessions", dsb_h_sessions_list, 0,
      "the caller's sessions (an admin's: everybody's)", NULL},
     {"GET", "/v1/sessions/{id}", dsb_h_session_get, 0, "one session", NULL},
-    {"DELETE", "/v1/sessions/{id}", dsb_h_session_delete, 0,
-     "delete a session", NULL},
+    {"DELETE", "/v1/sessions/{id}", dsb_h_session_delete, 0, "delete a session",
+     NULL},
     {"GET", "/v1/sessions/{id}/selections", dsb_h_selections_get, 0,
      "selected tables", NULL},
     {"POST", "/v1/sessions/{id}/selections", dsb_h_selections_add, B,
@@ -69,8 +70,8 @@ const struct dsb_http_route dsb_routes[] = {
      "compat: schemas", NULL},
     {"GET", "/postgres/{conn}/tables/{db}/{schema}", dsb_h_compat_pg_tables, 0,
      "compat: tables with columns", NULL},
-    {"POST", "/sessions/{id}/select-postgres-tables", dsb_h_compat_pg_select,
-     B, "compat: select postgres tables", NULL},
+    {"POST", "/sessions/{id}/select-postgres-tables", dsb_h_compat_pg_select, B,
+     "compat: select postgres tables", NULL},
     {"GET", "/glue/databases", dsb_h_compat_glue_databases, 0,
      "compat: Glue databases", NULL},
     {"GET", "/glue/tables/{db}", dsb_h_compat_glue_tables, 0,
@@ -87,8 +88,7 @@ size_t dsb_routes_count(void)
 void dsb_http_routes_print(FILE *out)
 {
     for (const struct dsb_http_route *rt = dsb_routes; rt->method; rt++)
-        fprintf(out, "%-7s %-66s %s\n", rt->method, rt->pattern,
-                rt->summary);
+        fprintf(out, "%-7s %-66s %s\n", rt->method, rt->pattern, rt->summary);
 }
 
 /* The route table's patterns split once: a request compares segment
@@ -118,8 +118,8 @@ static void compile_routes(void)
 }
 
 /* Compares one pattern with the segments; params get the {..} values. */
-static int pattern_match(const struct compiled *c, char *const *segs,
-                         size_t n, const char **params)
+static int pattern_match(const struct compiled *c, char *const *segs, size_t n,
+                         const char **params)
 {
     size_t k = 0;
 
@@ -146,8 +146,8 @@ static void allow_add(char *allow, size_t cap, const char *method)
     snprintf(allow + n, cap - n, "%s%s", n ? ", " : "", method);
 }
 
-enum dsb_match dsb_router_match(const char *method, char *const *segs,
-                                size_t n, const struct dsb_http_route **route,
+enum dsb_match dsb_router_match(const char *method, char *const *segs, size_t n,
+                                const struct dsb_http_route **route,
                                 const char **params, char *allow,
                                 size_t allow_cap)
 {
@@ -190,10 +190,15 @@ static int utf8_ok(const unsigned char *s, size_t n)
     size_t i = 0;
 
     while (i < n) {
-        unsigned c = s[i], len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2
-                                 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        unsigned cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3
-                      ? c & 0x0f : c & 0x07;
+        unsigned c = s[i], len = c < 0x80         ? 1
+                                 : (c >> 5) == 6  ? 2
+                                 : (c >> 4) == 14 ? 3
+                                 : (c >> 3) == 30 ? 4
+                                                  : 0;
+        unsigned cp = len == 1   ? c
+                      : len == 2 ? c & 0x1f
+                      : len == 3 ? c & 0x0f
+                                 : c & 0x07;
         if (!len || i + len > n)
             return 0;
         for (unsigned k = 1; k < len; k++) {
@@ -257,7 +262,7 @@ int dsb_path_split(const char *path, char ***segs, size_t *n)
     text = (char *)(out + cap);
     memcpy(text, path, len);
     text[len] = '\0';
-    for (char *p = text + 1; *p; ) {
+    for (char *p = text + 1; *p;) {
         size_t seg = strcspn(p, "/");
         int last = p[seg] == '\0';
         p[seg] = '\0';

@@ -32,13 +32,13 @@ static void access_log(struct dsb_req *r)
         DSB_LF_I("bytes", r->resp_bytes),
         DSB_LF_S("request_id", r->request_id),
         DSB_LF_S("cache", r->cache_state),
-        DSB_LF_S("token", r->ctx.principal && auth ? r->ctx.principal->name
-                                                   : NULL),
+        DSB_LF_S("token",
+                 r->ctx.principal && auth ? r->ctx.principal->name : NULL),
         DSB_LF_I("config", r->gen ? r->gen->serial : 0),
         DSB_LF_S("error_code", r->err_code[0] ? r->err_code : NULL),
         DSB_LF_S("error_message", r->err_code[0] ? r->err_message : NULL),
-        DSB_LF_S("upstream", r->err_code[0] && r->err_upstream[0]
-                                 ? r->err_upstream : NULL),
+        DSB_LF_S("upstream",
+                 r->err_code[0] && r->err_upstream[0] ? r->err_upstream : NULL),
     };
 
     dsb_log_fields(r->status >= 500 ? DSB_LOG_WARN : DSB_LOG_INFO, "access",
@@ -82,8 +82,10 @@ const char *dsb_req_header(struct dsb_req *r, const char *name)
 
 char *dsb_req_query(struct dsb_req *r, const char *name, int *bad)
 {
-    const char *raw = r->ex ? NULL : MHD_lookup_connection_value(
-        r->conn, MHD_GET_ARGUMENT_KIND, name);
+    const char *raw =
+        r->ex
+            ? NULL
+            : MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
     char *v = r->ex ? ex_query(r->ex, name) : raw ? strdup(raw) : NULL;
 
     if (v && dsb_query_decode(v) < 0) {
@@ -101,12 +103,14 @@ json_t *dsb_req_json(struct dsb_req *r)
     json_t *j;
 
     if (ct && strncasecmp(ct, "application/json", 16) != 0) {
-        dsb_reply_problem(r, 415, "unsupported_media_type", "the body must "
-                          "be application/json", ct, NULL);
+        dsb_reply_problem(r, 415, "unsupported_media_type",
+                          "the body must "
+                          "be application/json",
+                          ct, NULL);
         return NULL;
     }
-    j = r->body ? json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES,
-                             &je) : NULL;
+    j = r->body ? json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je)
+                : NULL;
     if (!j) {
         char detail[256];
         snprintf(detail, sizeof(detail), "%s (line %d, column %d)",
@@ -144,7 +148,7 @@ static void set_request_id(struct dsb_req *r)
 
     if (n > 0 && n < sizeof(r->request_id) &&
         strspn(given, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-               "0123456789-_.") == n) {
+                      "0123456789-_.") == n) {
         memcpy(r->request_id, given, n + 1);
         return;
     }
@@ -154,8 +158,7 @@ static void set_request_id(struct dsb_req *r)
 
 static struct dsb_req *req_new(struct dsb_server *s,
                                struct MHD_Connection *conn, const char *url,
-                               const char *method,
-                               struct dsb_http_exchange *ex)
+                               const char *method, struct dsb_http_exchange *ex)
 {
     struct dsb_req *r = calloc(1, sizeof(*r));
 
@@ -234,8 +237,8 @@ static int append_body(struct dsb_req *r, const char *data, size_t n)
     }
     if (r->body_len + n + 1 > r->body_cap) {
         size_t cap = (r->body_len + n + 1) * 2;
-        char *nb = realloc(r->body, cap < r->srv->max_body + 1
-                           ? cap : r->srv->max_body + 1);
+        char *nb = realloc(
+            r->body, cap < r->srv->max_body + 1 ? cap : r->srv->max_body + 1);
         if (!nb)
             return -1;
         r->body = nb;
@@ -253,9 +256,11 @@ static int route_request(struct dsb_req *r)
     enum dsb_match m;
 
     if (dsb_path_split(r->url, &r->segs, &r->n_segs) < 0) {
-        dsb_reply_problem(r, 400, "invalid", "the path is malformed", "a "
+        dsb_reply_problem(r, 400, "invalid", "the path is malformed",
+                          "a "
                           "segment is empty, has a bad %-escape, an encoded "
-                          "NUL or invalid UTF-8", NULL);
+                          "NUL or invalid UTF-8",
+                          NULL);
         return -1;
     }
     m = dsb_router_match(r->method, r->segs, r->n_segs, &r->route, r->params,
@@ -267,8 +272,10 @@ static int route_request(struct dsb_req *r)
         dsb_reply_empty(r, 204);
     } else if (m == DSB_MATCH_NO_METHOD) {
         dsb_reply_header(r, "Allow", allow);
-        dsb_reply_problem(r, 405, "method_not_allowed", "method not allowed "
-                          "on this path", allow, NULL);
+        dsb_reply_problem(r, 405, "method_not_allowed",
+                          "method not allowed "
+                          "on this path",
+                          allow, NULL);
     } else {
         dsb_reply_problem(r, 404, "not_found", "no such route", NULL,
                           "see docs/http-api.md");
@@ -415,8 +422,8 @@ static void req_finish(struct dsb_server *s, struct dsb_req *r)
     req_free(r);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn,
-                         void **con_cls, enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
 {
     struct dsb_server *s = cls;
     struct dsb_req *r = *con_cls;
@@ -516,8 +523,10 @@ static int parse_listen(const char *listen, struct sockaddr_in *sa,
         goto fail;
     return 0;
 fail:
-    dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0, "listen \"%s\" must be "
-                 "IPV4ADDRESS:PORT, e.g. 127.0.0.1:8080", listen);
+    dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0,
+                 "listen \"%s\" must be "
+                 "IPV4ADDRESS:PORT, e.g. 127.0.0.1:8080",
+                 listen);
     return -1;
 }
 
@@ -534,22 +543,22 @@ static int start_daemon(struct dsb_server *s, const struct dsb_settings *st,
     s->pool = dsb_call_pool_new(st->call_threads, run_deferred);
     s->deadlines = dsb_deadlines_new((int64_t)st->receive_timeout_s * 1000);
     if (!s->pool || !s->deadlines) {
-        dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0, "cannot start the call "
+        dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0,
+                     "cannot start the call "
                      "pool's and the receive deadlines' threads: %s",
                      strerror(errno));
         return -1;
     }
-    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_THREAD_POOL_SIZE, st->threads,
+    s->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, st->threads,
         MHD_OPTION_CONNECTION_LIMIT, st->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, st->max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, st->connection_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, st->max_header_bytes,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, s,
-        MHD_OPTION_END);
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, s, MHD_OPTION_END);
     if (!s->mhd) {
         dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0, "cannot listen on %s: %s",
                      listen, strerror(errno));
@@ -589,8 +598,7 @@ static void server_free(struct dsb_server *s)
     free(s);
 }
 
-static void announce(struct dsb_server *s, const char *listen,
-                     size_t n_sources)
+static void announce(struct dsb_server *s, const char *listen, size_t n_sources)
 {
     if (s->port_file && write_port_file(s->port_file, s->port) < 0)
         dsb_logf(DSB_LOG_WARN, NULL, "cannot write the port file %s: %s",
@@ -623,9 +631,9 @@ struct dsb_server *dsb_server_start(const struct dsb_server_opts *o,
     cfg = g->broker->cfg;
     s->max_body = cfg->settings.max_body_bytes;
     s->grace_ms = (long)cfg->settings.shutdown_grace_ms;
-    listen = o->listen ? o->listen
-                       : json_string_value(json_object_get(cfg->broker,
-                                                           "listen"));
+    listen = o->listen
+                 ? o->listen
+                 : json_string_value(json_object_get(cfg->broker, "listen"));
     if (!o->no_listen && start_daemon(s, &cfg->settings, listen, d) < 0)
         goto fail;
     if (!o->no_listen) {
@@ -664,7 +672,9 @@ void dsb_server_stop(struct dsb_server *s, long grace_ms)
     while (atomic_load(&s->in_flight) > 0 && dsb_monotonic_ms() < end)
         nanosleep(&(struct timespec){0, 5000000}, NULL);
     if (atomic_load(&s->in_flight) > 0)
-        dsb_logf(DSB_LOG_WARN, NULL, "stopping with %ld request(s) still "
-                 "running", atomic_load(&s->in_flight));
+        dsb_logf(DSB_LOG_WARN, NULL,
+                 "stopping with %ld request(s) still "
+                 "running",
+                 atomic_load(&s->in_flight));
     server_free(s);
 }

@@ -11,30 +11,30 @@ struct dsb_server;
 
 struct dsb_server_opts {
     const char *conf_dir;
-    const char *plugin_dir;   /* NULL: config / default */
-    const char *listen;       /* NULL: broker.yaml's listen ("host:port") */
-    const char *port_file;    /* NULL, or a file to write the bound port to */
-    int preflight;            /* open each source in a child first */
-    int no_listen;            /* in-process only: nothing binds, requests
-                                 come through dsb_server_dispatch */
-    int64_t (*clock_ms)(void);/* monotonic clock of the metadata cache
-                                 (tests); NULL: the real one */
+    const char *plugin_dir;    /* NULL: config / default */
+    const char *listen;        /* NULL: broker.yaml's listen ("host:port") */
+    const char *port_file;     /* NULL, or a file to write the bound port to */
+    int preflight;             /* open each source in a child first */
+    int no_listen;             /* in-process only: nothing binds, requests
+                                  come through dsb_server_dispatch */
+    int64_t (*clock_ms)(void); /* monotonic clock of the metadata cache
+                                  (tests); NULL: the real one */
 };
 
 /* One request served in-process, without sockets (tests, fuzzing). */
 struct dsb_http_exchange {
     /* in, borrowed */
     const char *method;
-    const char *url;              /* path, optionally "?query" */
-    const char *const *headers;   /* name, value, ..., NULL; may be NULL */
-    const char *body;             /* NULL: no body */
+    const char *url;            /* path, optionally "?query" */
+    const char *const *headers; /* name, value, ..., NULL; may be NULL */
+    const char *body;           /* NULL: no body */
     size_t body_len;
     /* out, owned by the exchange (dsb_http_exchange_clear frees them) */
     int status;
-    char *content_type;           /* NULL when the reply has none */
-    char *resp;                   /* the reply body, NUL-terminated */
+    char *content_type; /* NULL when the reply has none */
+    char *resp;         /* the reply body, NUL-terminated */
     size_t resp_len;
-    char *resp_headers;           /* "Name: value\n" lines */
+    char *resp_headers; /* "Name: value\n" lines */
 };
 
 /*

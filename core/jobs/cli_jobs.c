@@ -23,8 +23,8 @@ static char *base_url(const char *conf_dir)
         return strdup(env);
     dsb_diags_init(&d);
     cfg = dsb_config_load_broker(conf_dir, "/nonexistent", &d);
-    listen = cfg ? json_string_value(json_object_get(cfg->broker, "listen"))
-                 : NULL;
+    listen =
+        cfg ? json_string_value(json_object_get(cfg->broker, "listen")) : NULL;
     url = dsb_asprintf("http://%s", listen ? listen : "127.0.0.1:8080");
     dsb_config_free(cfg);
     dsb_diags_free(&d);
@@ -44,7 +44,7 @@ static int request(const char *url, const char *post, FILE *out, FILE *errs)
 {
     CURL *c = curl_easy_init();
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: "
-                                             "application/json");
+                                                   "application/json");
     const char *token = getenv("DSB_TOKEN");
     struct dsb_sb b = {0};
     char auth[1024];
@@ -106,14 +106,15 @@ int dsb_cli_context(const char *conf_dir, const char *session, FILE *out,
     return rc;
 }
 
-int dsb_cli_submit(const char *conf_dir, const char *session,
-                   const char *file, FILE *out, FILE *errs)
+int dsb_cli_submit(const char *conf_dir, const char *session, const char *file,
+                   FILE *out, FILE *errs)
 {
     size_t len = 0;
     char *code = dsb_read_file(file, 16 << 20, &len), *copy = strdup(file);
     char *url = session_url(conf_dir, session, "jobs"), *body = NULL;
     json_t *req = code && copy ? json_pack("{s:s, s:s}", "code", code, "name",
-                                           basename(copy)) : NULL;
+                                           basename(copy))
+                               : NULL;
     int rc = DSB_EXIT_FAIL;
 
     if (!code)

@@ -11,7 +11,7 @@ int dsb_cli_context(const char *conf_dir, const char *session, FILE *out,
                     FILE *errs);
 /* POST /v1/sessions/SESSION/jobs {"code": FILE's text, "name": FILE's
  * base name}; prints the job (with its route).  Exit code. */
-int dsb_cli_submit(const char *conf_dir, const char *session,
-                   const char *file, FILE *out, FILE *errs);
+int dsb_cli_submit(const char *conf_dir, const char *session, const char *file,
+                   FILE *out, FILE *errs);
 
 #endif

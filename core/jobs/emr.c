@@ -51,8 +51,10 @@ static int emr_call(struct dsb_aws *aws, const json_t *emr, const char *svc,
     } else {
         *out = resp.body_len ? json_loadb(resp.body, resp.body_len, 0, NULL)
                              : json_object();
-        rc = *out ? 0 : dsb_error_set(err, DSB_E_UPSTREAM, "EMR Serverless "
-                                      "answered with a body that is not JSON");
+        rc = *out ? 0
+                  : dsb_error_set(err, DSB_E_UPSTREAM,
+                                  "EMR Serverless "
+                                  "answered with a body that is not JSON");
     }
     dsb_aws_response_free(&resp);
     return rc;
@@ -66,17 +68,18 @@ static char *stage(struct dsb_aws *aws, const json_t *emr, const char *staging,
 {
     char *rel = dsb_asprintf("%s/main.py", dsb_job_str(doc, "id", NULL));
     char *uri = rel ? uri_join(staging, rel) : NULL, *path = NULL, *body;
-    int prelude = strstr(code, "_dsb_secret(") &&
-                  !strstr(code, "def _dsb_secret");
+    int prelude =
+        strstr(code, "_dsb_secret(") && !strstr(code, "def _dsb_secret");
     json_t *out = NULL;
 
-    body = dsb_asprintf("%s%s", prelude ? dsb_jobs_python_prelude() : "",
-                        code);
+    body = dsb_asprintf("%s%s", prelude ? dsb_jobs_python_prelude() : "", code);
     if (uri && strncmp(uri, "s3://", 5) == 0)
         path = dsb_asprintf("/%s", uri + 5);
     if (!body || !path) {
-        dsb_error_set(err, DSB_E_CONFIG, "staging_uri must be s3://bucket/"
-                      "prefix, not \"%s\"", staging);
+        dsb_error_set(err, DSB_E_CONFIG,
+                      "staging_uri must be s3://bucket/"
+                      "prefix, not \"%s\"",
+                      staging);
     } else if (emr_call(aws, emr, "s3", "PUT", path, "text/x-python", body,
                         &out, err) == 0) {
         json_decref(out);
@@ -107,9 +110,11 @@ static char *join_jars(const json_t *jars)
     size_t i;
     json_t *v;
 
-    json_array_foreach(jars, i, v) {
+    json_array_foreach(jars, i, v)
+    {
         next = out ? dsb_asprintf("%s%s%s", out, *out ? "," : "",
-                                  json_string_value(v)) : NULL;
+                                  json_string_value(v))
+                   : NULL;
         free(out);
         out = next;
     }
@@ -128,7 +133,8 @@ static char *submit_params(const json_t *doc)
     if (jars && *jars)
         p = append(p, "--jars ", jars);
     free(jars);
-    json_object_foreach(json_object_get(ss, "conf"), k, v) {
+    json_object_foreach(json_object_get(ss, "conf"), k, v)
+    {
         kv = dsb_asprintf("%s=%s", k, json_string_value(v));
         p = append(p, "--conf ", kv ? kv : "");
         free(kv);
@@ -148,26 +154,33 @@ static char *submit_params(const json_t *doc)
  * re-submission after a restart sends exactly the same request. */
 static json_t *start_body(const json_t *doc)
 {
-    long minutes = (long)(json_integer_value(json_object_get(
-                              doc, "timeout_seconds")) + 59) / 60;
+    long minutes =
+        (long)(json_integer_value(json_object_get(doc, "timeout_seconds")) +
+               59) /
+        60;
     const json_t *emr = json_object_get(doc, "emr");
     const char *log_uri = opt(emr, "log_uri");
     char *params = submit_params(doc);
-    json_t *body = params ? json_pack(
-        "{s:s?, s:s?, s:s, s:{s:{s:s?, s:O, s:s}}, s:I, s:{s:s, s:s}}",
-        "clientToken", opt(emr, "client_token"),
-        "executionRoleArn", opt(emr, "execution_role_arn"), "name",
-        dsb_job_str(doc, "name", NULL), "jobDriver", "sparkSubmit",
-        "entryPoint", dsb_job_str(doc, "script", NULL), "entryPointArguments",
-        json_object_get(doc, "args"), "sparkSubmitParameters", params,
-        "executionTimeoutMinutes", (json_int_t)(minutes < 5 ? 5 : minutes),
-        "tags", "dsb:session", dsb_job_str(doc, "session_id", NULL),
-        "dsb:job", dsb_job_str(doc, "id", NULL)) : NULL;
+    json_t *body =
+        params
+            ? json_pack(
+                  "{s:s?, s:s?, s:s, s:{s:{s:s?, s:O, s:s}}, s:I, s:{s:s, s:s}}",
+                  "clientToken", opt(emr, "client_token"), "executionRoleArn",
+                  opt(emr, "execution_role_arn"), "name",
+                  dsb_job_str(doc, "name", NULL), "jobDriver", "sparkSubmit",
+                  "entryPoint", dsb_job_str(doc, "script", NULL),
+                  "entryPointArguments", json_object_get(doc, "args"),
+                  "sparkSubmitParameters", params, "executionTimeoutMinutes",
+                  (json_int_t)(minutes < 5 ? 5 : minutes), "tags",
+                  "dsb:session", dsb_job_str(doc, "session_id", NULL),
+                  "dsb:job", dsb_job_str(doc, "id", NULL))
+            : NULL;
 
     if (body && log_uri)
-        json_object_set_new(body, "configurationOverrides", json_pack(
-            "{s:{s:{s:s}}}", "monitoringConfiguration",
-            "s3MonitoringConfiguration", "logUri", log_uri));
+        json_object_set_new(
+            body, "configurationOverrides",
+            json_pack("{s:{s:{s:s}}}", "monitoringConfiguration",
+                      "s3MonitoringConfiguration", "logUri", log_uri));
     free(params);
     return body;
 }
@@ -180,20 +193,22 @@ static int prepare(json_t *doc, const json_t *o, struct dsb_error *err)
 
     snprintf(token, sizeof(token), "%s",
              dsb_job_str(doc, "id", NULL) + 4); /* id minus "job-" */
-    out_base = base ? strdup(base) : uri_join(opt(o, "staging_uri"),
-                                              "output");
+    out_base = base ? strdup(base) : uri_join(opt(o, "staging_uri"), "output");
     out = out_base ? uri_join(out_base, dsb_job_str(doc, "id", NULL)) : NULL;
     free(out_base);
     if (!out)
         return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
-    json_object_set_new(doc, "output", json_pack("{s:s, s:[ss]}", "uri", out,
-                                                 "formats", "csv", "jsonl"));
-    json_object_set_new(doc, "emr", json_pack(
-        "{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:n, s:n, s:n}", "application_id",
-        opt(o, "application_id"), "client_token", token, "execution_role_arn",
-        opt(o, "execution_role_arn"), "region", opt(o, "region"),
-        "endpoint_url", opt(o, "endpoint_url"), "log_uri", opt(o, "log_uri"),
-        "job_run_id", "state", "state_details"));
+    json_object_set_new(
+        doc, "output",
+        json_pack("{s:s, s:[ss]}", "uri", out, "formats", "csv", "jsonl"));
+    json_object_set_new(
+        doc, "emr",
+        json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:n, s:n, s:n}",
+                  "application_id", opt(o, "application_id"), "client_token",
+                  token, "execution_role_arn", opt(o, "execution_role_arn"),
+                  "region", opt(o, "region"), "endpoint_url",
+                  opt(o, "endpoint_url"), "log_uri", opt(o, "log_uri"),
+                  "job_run_id", "state", "state_details"));
     free(out);
     return 0;
 }
@@ -204,8 +219,8 @@ static int start_run(struct dsb_aws *aws, json_t *doc, struct dsb_error *err)
     json_t *emr = json_object_get(doc, "emr");
     json_t *body = start_body(doc), *out = NULL;
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    char *path = dsb_asprintf("/applications/%s/jobruns",
-                              opt(emr, "application_id"));
+    char *path =
+        dsb_asprintf("/applications/%s/jobruns", opt(emr, "application_id"));
     int rc = -1;
 
     if (!text || !path) {
@@ -219,8 +234,10 @@ static int start_run(struct dsb_aws *aws, json_t *doc, struct dsb_error *err)
     json_object_set_new(emr, "state", json_string("SUBMITTED"));
     dsb_job_set_state(doc, "pending", NULL);
     rc = json_is_string(json_object_get(emr, "job_run_id"))
-             ? 0 : dsb_error_set(err, DSB_E_UPSTREAM, "StartJobRun answered "
-                                 "without a jobRunId");
+             ? 0
+             : dsb_error_set(err, DSB_E_UPSTREAM,
+                             "StartJobRun answered "
+                             "without a jobRunId");
 fail:
     json_decref(body);
     json_decref(out);
@@ -303,18 +320,18 @@ static void emr_recover(struct dsb_jobs *j, json_t *doc)
     if (dsb_job_str(doc, "emr", "job_run_id"))
         return;
     if (resubmittable(doc))
-        json_array_append_new(j->emr_resubmit, json_string(
-                                  dsb_job_str(doc, "id", NULL)));
+        json_array_append_new(j->emr_resubmit,
+                              json_string(dsb_job_str(doc, "id", NULL)));
     else
-        fail_recovered(j, doc, "the broker stopped before the job was "
+        fail_recovered(j, doc,
+                       "the broker stopped before the job was "
                        "sent to EMR Serverless; nothing ran, submit it "
                        "again");
 }
 
 /* Re-sends StartJobRun for one recovered job; 0 when done with it (started,
  * failed or no longer active), -1 to try again on the next tick. */
-static int resubmit_one(struct dsb_jobs *j, struct dsb_aws *aws,
-                        const char *id)
+static int resubmit_one(struct dsb_jobs *j, struct dsb_aws *aws, const char *id)
 {
     json_t *doc;
     struct dsb_error err;
@@ -327,19 +344,25 @@ static int resubmit_one(struct dsb_jobs *j, struct dsb_aws *aws,
     if (!doc || dsb_job_is_final(dsb_job_str(doc, "state", NULL)))
         goto done;
     if (start_run(aws, doc, &err) == 0) {
-        dsb_logf(DSB_LOG_INFO, "jobs", "job %s: StartJobRun re-sent after a "
-                 "restart, run %s", id, dsb_job_str(doc, "emr", "job_run_id"));
+        dsb_logf(DSB_LOG_INFO, "jobs",
+                 "job %s: StartJobRun re-sent after a "
+                 "restart, run %s",
+                 id, dsb_job_str(doc, "emr", "job_run_id"));
         if (store_locked(j, doc, &err) < 0) { /* the same again later */
             dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
             rc = -1;
         }
     } else if (err.retryable) {
-        dsb_logf(DSB_LOG_WARN, "jobs", "job %s: cannot re-send StartJobRun "
-                 "after a restart, will retry: %s", id, err.message);
+        dsb_logf(DSB_LOG_WARN, "jobs",
+                 "job %s: cannot re-send StartJobRun "
+                 "after a restart, will retry: %s",
+                 id, err.message);
         rc = -1;
     } else {
-        snprintf(why, sizeof(why), "StartJobRun failed when re-sent after a "
-                 "broker restart: %s", err.message);
+        snprintf(why, sizeof(why),
+                 "StartJobRun failed when re-sent after a "
+                 "broker restart: %s",
+                 err.message);
         pthread_mutex_lock(&j->mu);
         fail_recovered(j, doc, why);
         pthread_mutex_unlock(&j->mu);
@@ -359,9 +382,9 @@ static void resubmit_all(struct dsb_jobs *j, struct dsb_aws *aws)
     todo = j->emr_resubmit;
     j->emr_resubmit = json_array();
     pthread_mutex_unlock(&j->mu);
-    json_array_foreach(todo, i, v)
-        if (resubmit_one(j, aws, json_string_value(v)) < 0)
-            json_array_append(left, v);
+    json_array_foreach(todo, i,
+                       v) if (resubmit_one(j, aws, json_string_value(v)) < 0)
+        json_array_append(left, v);
     pthread_mutex_lock(&j->mu);
     json_array_extend(j->emr_resubmit, left);
     pthread_mutex_unlock(&j->mu);
@@ -402,8 +425,8 @@ static void apply(struct dsb_jobs *j, const char *id, const char *emr_state,
         !dsb_job_is_final(state))
         json_object_set_new(doc, "updated_at", json_integer(dsb_wall_ms()));
     else
-        dsb_job_set_state(doc, state, strcmp(state, "failed") == 0 ? details
-                                                                    : NULL);
+        dsb_job_set_state(doc, state,
+                          strcmp(state, "failed") == 0 ? details : NULL);
     if (dsb_jstore_put(j, doc, &err) < 0)
         dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
 done:
@@ -424,8 +447,8 @@ static void poll_one(struct dsb_jobs *j, struct dsb_aws *aws, json_t *doc)
         apply(j, id, opt(run, "state"), opt(run, "stateDetails"));
         pthread_mutex_unlock(&j->mu);
     } else if (path) {
-        dsb_logf(DSB_LOG_WARN, "jobs", "cannot get the state of job %s: %s",
-                 id, err.message);
+        dsb_logf(DSB_LOG_WARN, "jobs", "cannot get the state of job %s: %s", id,
+                 err.message);
     }
     json_decref(out);
     free(path);
@@ -441,8 +464,10 @@ static void enforce(struct dsb_jobs *j, const json_t *doc)
         opt(json_object_get(doc, "emr"), "stop_state"))
         return;
     if (cancel_run(j, dsb_job_str(doc, "id", NULL), "timed_out", &err) < 0)
-        dsb_logf(DSB_LOG_WARN, "jobs", "cannot cancel job %s past its "
-                 "deadline: %s", dsb_job_str(doc, "id", NULL), err.message);
+        dsb_logf(DSB_LOG_WARN, "jobs",
+                 "cannot cancel job %s past its "
+                 "deadline: %s",
+                 dsb_job_str(doc, "id", NULL), err.message);
 }
 
 /* Re-sends StartJobRun (first) for the jobs emr_recover queued, then polls
@@ -460,7 +485,8 @@ static void tick_locked(struct dsb_jobs *j)
     pthread_mutex_lock(&j->mu);
     active = dsb_jstore_list(j, NULL);
     pthread_mutex_unlock(&j->mu);
-    json_array_foreach(active, i, doc) {
+    json_array_foreach(active, i, doc)
+    {
         if (!dsb_job_str(doc, "emr", "job_run_id"))
             continue;
         if (!aws && !(aws = dsb_jobs_aws(j, &err)))
@@ -482,8 +508,10 @@ static void mark_stop(struct dsb_jobs *j, const char *id, const char *stop,
     if (!doc || dsb_job_is_final(dsb_job_str(doc, "state", NULL)))
         goto done;
     if (strcmp(stop, "timed_out") == 0)
-        snprintf(reason, sizeof(reason), "timed out after %lld s; cancelled "
-                 "by the broker", (long long)json_integer_value(
+        snprintf(reason, sizeof(reason),
+                 "timed out after %lld s; cancelled "
+                 "by the broker",
+                 (long long)json_integer_value(
                      json_object_get(doc, "timeout_seconds")));
     else
         snprintf(reason, sizeof(reason), "cancelled on request");
@@ -510,9 +538,9 @@ static int cancel_run(struct dsb_jobs *j, const char *id,
         goto done;
     if (dsb_job_str(doc, "emr", "job_run_id")) {
         path = run_path(doc);
-        if (!path || emr_call(aws, json_object_get(doc, "emr"),
-                              "emr-serverless", "DELETE", path, NULL, NULL,
-                              &out, err) < 0)
+        if (!path ||
+            emr_call(aws, json_object_get(doc, "emr"), "emr-serverless",
+                     "DELETE", path, NULL, NULL, &out, err) < 0)
             goto done;
     }
     pthread_mutex_lock(&j->mu);
@@ -574,8 +602,8 @@ static int emr_cancel(struct dsb_jobs *j, json_t *doc, const char *stop_state,
 
 /* The read_output slot: the s3:// output prefix, read with the broker's
  * AWS client. */
-static int emr_read_output(struct dsb_jobs *j, const json_t *doc,
-                           size_t limit, json_t **out, struct dsb_error *err)
+static int emr_read_output(struct dsb_jobs *j, const json_t *doc, size_t limit,
+                           json_t **out, struct dsb_error *err)
 {
     int rc;
 
@@ -590,7 +618,8 @@ static unsigned emr_caps(const json_t *opts)
 {
     return DSB_EXEC_S3_NATIVE |
            (json_is_true(json_object_get(opts, "glue_catalog"))
-                ? DSB_EXEC_GLUE_CATALOG : 0);
+                ? DSB_EXEC_GLUE_CATALOG
+                : 0);
 }
 
 static const struct dsb_option emr_options[] = {

@@ -19,10 +19,12 @@ struct dsb_job_request;
 struct dsb_executor_conf;
 
 /* Who stores the job record around start (flags). */
-#define DSB_EXEC_STORE_BEFORE_START 0x1u /* the service stores the pending
-                                          * record before start */
-#define DSB_EXEC_STORE_AFTER_START 0x2u  /* the service stores the record
-                                          * start returns */
+#define DSB_EXEC_STORE_BEFORE_START                                            \
+    0x1u /* the service stores the pending                                     \
+          * record before start */
+#define DSB_EXEC_STORE_AFTER_START                                             \
+    0x2u /* the service stores the record                                      \
+          * start returns */
 
 /*
  * One executor type.  Records are job records (core/jobs/jobs.h); every

@@ -14,16 +14,16 @@
 struct dsb_local_proc {
     struct dsb_local_proc *next;
     char id[40];
-    pid_t pid;            /* also its process group */
-    int64_t deadline_ms;  /* wall clock */
-    int64_t term_sent_ms; /* 0: not signalled yet */
+    pid_t pid;              /* also its process group */
+    int64_t deadline_ms;    /* wall clock */
+    int64_t term_sent_ms;   /* 0: not signalled yet */
     const char *stop_state; /* "cancelled", "timed_out" or NULL */
 };
 
 struct dsb_jobs {
     struct dsb_jobs_options o;
     sqlite3 *db;
-    pthread_mutex_t mu;   /* db, procs, every record update */
+    pthread_mutex_t mu; /* db, procs, every record update */
     pthread_mutex_t aws_mu;
     pthread_rwlock_t env_lock; /* o.cfg, o.secrets, aws: read-held while
                                 * in use, write-held to swap them */
@@ -32,7 +32,7 @@ struct dsb_jobs {
     int started, stop;
     struct dsb_aws *aws;
     int own_aws;
-    char *jobs_dir;       /* state_dir/jobs */
+    char *jobs_dir; /* state_dir/jobs */
     struct dsb_local_proc *procs;
     json_t *emr_resubmit; /* ids of jobs emr-serverless's recover queued
                            * for re-submission (j->mu) */
@@ -71,8 +71,7 @@ extern const char dsb_jobs_prelude_py[];
 /* output.c */
 int dsb_output_read_local(const char *dir, size_t limit, json_t **out,
                           struct dsb_error *err);
-int dsb_output_read_s3(struct dsb_jobs *j, const json_t *doc,
-                       const char *uri, size_t limit, json_t **out,
-                       struct dsb_error *err);
+int dsb_output_read_s3(struct dsb_jobs *j, const json_t *doc, const char *uri,
+                       size_t limit, json_t **out, struct dsb_error *err);
 
 #endif

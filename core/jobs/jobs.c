@@ -27,8 +27,7 @@ int dsb_job_is_final(const char *state)
     return 0;
 }
 
-const char *dsb_job_str(const json_t *doc, const char *path1,
-                        const char *path2)
+const char *dsb_job_str(const json_t *doc, const char *path1, const char *path2)
 {
     const json_t *v = json_object_get(doc, path1);
 
@@ -140,9 +139,8 @@ static void recover(struct dsb_jobs *j)
     const struct dsb_executor_ops *ops;
     size_t i;
 
-    json_array_foreach(active, i, doc)
-        if ((ops = job_ops(doc)))
-            ops->recover(j, doc);
+    json_array_foreach(active, i, doc) if ((ops = job_ops(doc)))
+        ops->recover(j, doc);
     json_decref(active);
 }
 
@@ -237,8 +235,8 @@ struct dsb_aws *dsb_jobs_aws(struct dsb_jobs *j, struct dsb_error *err)
 
     pthread_mutex_lock(&j->aws_mu);
     if (!j->aws) {
-        dsb_aws_options_of(json_object_get(j->o.cfg ? j->o.cfg->broker : NULL,
-                                           "aws"), &ao);
+        dsb_aws_options_of(
+            json_object_get(j->o.cfg ? j->o.cfg->broker : NULL, "aws"), &ao);
         j->aws = dsb_aws_new(&ao, err);
         j->own_aws = j->aws != NULL;
     }
@@ -248,8 +246,7 @@ struct dsb_aws *dsb_jobs_aws(struct dsb_jobs *j, struct dsb_error *err)
 
 /* ----------------------------------------------------------- requests */
 
-static int check_request(const struct dsb_job_request *r,
-                         struct dsb_error *err)
+static int check_request(const struct dsb_job_request *r, struct dsb_error *err)
 {
     size_t i;
     json_t *v;
@@ -257,16 +254,19 @@ static int check_request(const struct dsb_job_request *r,
     if (!r->session_id || !*r->session_id)
         return dsb_error_set(err, DSB_E_INVALID, "a job needs a session");
     if (!(r->code && *r->code) == !(r->entry_point && *r->entry_point))
-        return dsb_error_set(err, DSB_E_INVALID, "give either code or "
+        return dsb_error_set(err, DSB_E_INVALID,
+                             "give either code or "
                              "entry_point, not both or neither");
     if (r->timeout_seconds < 0)
         return dsb_error_set(err, DSB_E_INVALID, "timeout must be positive");
     if (r->args && !json_is_array(r->args))
         return dsb_error_set(err, DSB_E_INVALID, "args must be a list");
-    json_array_foreach(r->args, i, v)
-        if (!json_is_string(v))
-            return dsb_error_set(err, DSB_E_INVALID, "args[%zu] must be a "
-                                 "string", i);
+    json_array_foreach(
+        r->args, i,
+        v) if (!json_is_string(v)) return dsb_error_set(err, DSB_E_INVALID,
+                                                        "args[%zu] must be a "
+                                                        "string",
+                                                        i);
     if (r->read_specs && !json_is_array(r->read_specs))
         return dsb_error_set(err, DSB_E_INVALID, "read specs must be a list");
     return 0;
@@ -280,11 +280,10 @@ static int route_job(struct dsb_jobs *j, const struct dsb_job_request *r,
     size_t n = 0, i;
     json_t *spec;
 
-    json_array_foreach(r->read_specs, i, spec)
-        if (n < 256)
-            nets[n++] = json_string_value(json_object_get(spec, "network"));
-    if (dsb_route(j->o.cfg, nets, n, r->route ? r->route->executor
-                                               : r->executor, route, err) < 0)
+    json_array_foreach(r->read_specs, i, spec) if (n < 256) nets[n++] =
+        json_string_value(json_object_get(spec, "network"));
+    if (dsb_route(j->o.cfg, nets, n,
+                  r->route ? r->route->executor : r->executor, route, err) < 0)
         return -1;
     if (r->route)
         memcpy(route->reason, r->route->reason, sizeof(route->reason));
@@ -297,18 +296,22 @@ static long job_timeout(const struct dsb_executor_ops *ops,
                         struct dsb_error *err)
 {
     long unit = ops->timeout_unit_s;
-    long def = (long)json_integer_value(json_object_get(
-                   e->options, ops->default_timeout_key)) * unit;
-    long max = (long)json_integer_value(json_object_get(
-                   e->options, ops->max_timeout_key)) * unit;
+    long def = (long)json_integer_value(
+                   json_object_get(e->options, ops->default_timeout_key)) *
+               unit;
+    long max = (long)json_integer_value(
+                   json_object_get(e->options, ops->max_timeout_key)) *
+               unit;
 
     if (def <= 0)
         def = 3600;
     if (max <= 0)
         max = 86400;
     if (asked > max) {
-        dsb_error_set(err, DSB_E_INVALID, "timeout %ld s is above the %ld s "
-                      "executor %s allows", asked, max, e->name);
+        dsb_error_set(err, DSB_E_INVALID,
+                      "timeout %ld s is above the %ld s "
+                      "executor %s allows",
+                      asked, max, e->name);
         return -1;
     }
     return asked > 0 ? asked : (def < max ? def : max);
@@ -319,9 +322,8 @@ static void add_unique(json_t *arr, const char *s)
     size_t i;
     json_t *v;
 
-    json_array_foreach(arr, i, v)
-        if (strcmp(json_string_value(v), s) == 0)
-            return;
+    json_array_foreach(arr, i,
+                       v) if (strcmp(json_string_value(v), s) == 0) return;
     json_array_append_new(arr, json_string(s));
 }
 
@@ -336,15 +338,16 @@ static json_t *spark_needs(const struct dsb_executor_conf *e,
     json_array_foreach(json_object_get(e->options, "jars"), m, v)
         add_unique(jars, json_string_value(v));
     json_object_update(conf, json_object_get(e->options, "conf"));
-    json_array_foreach(specs, i, spec) {
+    json_array_foreach(specs, i, spec)
+    {
         json_t *ss = json_object_get(spec, "spark_submit");
-        json_array_foreach(json_object_get(ss, "jars"), m, v)
-            if (json_is_string(v))
-                add_unique(jars, json_string_value(v));
+        json_array_foreach(json_object_get(ss, "jars"), m,
+                           v) if (json_is_string(v))
+            add_unique(jars, json_string_value(v));
         json_object_update_missing(conf, json_object_get(ss, "conf"));
-        json_object_foreach(json_object_get(spec, "secret_options"), k, v)
-            if (json_is_string(v))
-                add_unique(refs, json_string_value(v));
+        json_object_foreach(json_object_get(spec, "secret_options"), k,
+                            v) if (json_is_string(v))
+            add_unique(refs, json_string_value(v));
     }
     return json_pack("{s:o, s:o}", "jars", jars, "conf", conf);
 }
@@ -370,16 +373,16 @@ static json_t *new_doc(const struct dsb_job_request *r,
                     r->name && *r->name ? r->name : id, "state", "pending",
                     "executor", e->name, "executor_type", e->type, "route",
                     dsb_route_json(route), "created_at", (json_int_t)now,
-                    "updated_at", (json_int_t)now, "started_at",
-                    "finished_at", "timeout_seconds", (int)timeout,
-                    "deadline_at", (json_int_t)(now + timeout * 1000),
-                    "reason", "args",
+                    "updated_at", (json_int_t)now, "started_at", "finished_at",
+                    "timeout_seconds", (int)timeout, "deadline_at",
+                    (json_int_t)(now + timeout * 1000), "reason", "args",
                     r->args ? json_deep_copy(r->args) : json_array(),
                     "spark_submit", spark_needs(e, r->read_specs, refs));
     if (doc) {
         json_object_set_new(doc, "secret_refs", refs);
-        json_object_set_new(doc, "sources", r->sources
-                            ? json_deep_copy(r->sources) : json_array());
+        json_object_set_new(doc, "sources",
+                            r->sources ? json_deep_copy(r->sources)
+                                       : json_array());
     } else {
         json_decref(refs);
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
@@ -420,17 +423,17 @@ static int start_on(struct dsb_jobs *j, const struct dsb_executor_ops *ops,
 
 /* The routed executor (NULL with err set when its type is unknown) and
  * its type's operations. */
-static const struct dsb_executor_conf *routed(
-    struct dsb_jobs *j, const struct dsb_route *route,
-    const struct dsb_executor_ops **ops, struct dsb_error *err)
+static const struct dsb_executor_conf *
+routed(struct dsb_jobs *j, const struct dsb_route *route,
+       const struct dsb_executor_ops **ops, struct dsb_error *err)
 {
-    const struct dsb_executor_conf *e = dsb_executor_find(j->o.cfg,
-                                                          route->executor);
+    const struct dsb_executor_conf *e =
+        dsb_executor_find(j->o.cfg, route->executor);
 
     *ops = e ? dsb_executor_ops_find(e->type) : NULL;
     if (!*ops)
-        dsb_error_set(err, DSB_E_INTERNAL,
-                      "executor \"%s\" has no known type", route->executor);
+        dsb_error_set(err, DSB_E_INTERNAL, "executor \"%s\" has no known type",
+                      route->executor);
     return *ops ? e : NULL;
 }
 
@@ -518,10 +521,9 @@ static int with_ops(const json_t *doc, const struct dsb_executor_ops **ops,
     *ops = job_ops(doc);
     if (*ops)
         return 0;
-    return dsb_error_set(err, DSB_E_INTERNAL,
-                         "job %s has an unknown executor type \"%s\"",
-                         dsb_job_str(doc, "id", NULL),
-                         dsb_job_str(doc, "executor_type", NULL));
+    return dsb_error_set(
+        err, DSB_E_INTERNAL, "job %s has an unknown executor type \"%s\"",
+        dsb_job_str(doc, "id", NULL), dsb_job_str(doc, "executor_type", NULL));
 }
 
 int dsb_jobs_cancel(struct dsb_jobs *j, const char *id, json_t **job,
@@ -572,13 +574,13 @@ int dsb_jobs_result(struct dsb_jobs *j, const char *id, size_t limit,
     if (dsb_jobs_get(j, id, &doc, err) < 0)
         return -1;
     state = dsb_job_str(doc, "state", NULL);
-    if (strcmp(state, "succeeded") != 0 ||
-        !dsb_job_str(doc, "output", "uri"))
+    if (strcmp(state, "succeeded") != 0 || !dsb_job_str(doc, "output", "uri"))
         rc = dsb_error_set(err, DSB_E_CONFLICT,
                            "job %s has no result: it is %s", id, state);
     else
         rc = with_ops(doc, &ops, err) < 0
-                 ? -1 : ops->read_output(j, doc, limit, out, err);
+                 ? -1
+                 : ops->read_output(j, doc, limit, out, err);
     json_decref(doc);
     return rc;
 }

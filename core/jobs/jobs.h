@@ -80,22 +80,22 @@ void dsb_jobs_configure(struct dsb_jobs *j, const struct dsb_config *cfg,
                         struct dsb_secrets *secrets, struct dsb_aws *aws);
 
 struct dsb_job_request {
-    const char *session_id;    /* required */
-    const char *principal;     /* who submits it (recorded as the job's
-                                * "principal"); NULL: "anonymous" */
-    const char *code;          /* PySpark source, or */
-    const char *entry_point;   /* a script path / s3:// URI the executor
-                                * can read */
-    const char *name;          /* NULL: the job id */
-    const json_t *args;        /* array of strings or NULL */
-    const char *executor;      /* NULL/"": routed */
-    long timeout_seconds;      /* 0: the executor's default */
-    const json_t *read_specs;  /* array of read specs (with "network") of
-                                * the session's tables; may be NULL */
+    const char *session_id;        /* required */
+    const char *principal;         /* who submits it (recorded as the job's
+                                    * "principal"); NULL: "anonymous" */
+    const char *code;              /* PySpark source, or */
+    const char *entry_point;       /* a script path / s3:// URI the executor
+                                    * can read */
+    const char *name;              /* NULL: the job id */
+    const json_t *args;            /* array of strings or NULL */
+    const char *executor;          /* NULL/"": routed */
+    long timeout_seconds;          /* 0: the executor's default */
+    const json_t *read_specs;      /* array of read specs (with "network") of
+                                    * the session's tables; may be NULL */
     const struct dsb_route *route; /* NULL: routed here from read_specs */
-    const json_t *sources;     /* names of the sources the job reads
-                                * (array of strings, recorded as the job's
-                                * "sources" for access checks); may be NULL */
+    const json_t *sources;         /* names of the sources the job reads
+                                    * (array of strings, recorded as the job's
+                                    * "sources" for access checks); may be NULL */
 };
 
 /*

@@ -142,8 +142,7 @@ static char *jar_version(const char *dir, const char *prefix)
         return NULL;
     if (glob(pat, 0, NULL, &g) == 0)
         for (size_t i = 0; !v && i < g.gl_pathc; i++) {
-            const char *name = strrchr(g.gl_pathv[i], '/') + 1 +
-                               strlen(prefix);
+            const char *name = strrchr(g.gl_pathv[i], '/') + 1 + strlen(prefix);
             size_t n = strlen(name) - strlen(".jar");
             /* the span also takes the dot of ".jar" */
             if (n > 0 && n < 32 && isdigit((unsigned char)name[0]) &&
@@ -215,8 +214,8 @@ static char *bundled_hadoop(const char *bin)
 
 char *dsb_local_hadoop_aws_package(const json_t *opts)
 {
-    const char *opt = json_string_value(json_object_get(opts,
-                                                        "hadoop_aws_package"));
+    const char *opt =
+        json_string_value(json_object_get(opts, "hadoop_aws_package"));
     char *bin, *v, *pkg;
 
     if (opt)
@@ -234,8 +233,8 @@ char *dsb_local_hadoop_aws_package(const json_t *opts)
 /* path written 0600 (job files are private to the broker's uid). */
 static int write_file(const char *path, const char *a, const char *b)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-                  0600);
+    int fd =
+        open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     int ok;
 
@@ -259,13 +258,15 @@ static char *script_path(const struct dsb_job_request *r, const char *dir,
     if (r->entry_point)
         return strdup(r->entry_point);
     path = dsb_path_join(dir, "main.py");
-    prelude = strstr(r->code, "_dsb_secret(") &&
-              !strstr(r->code, "def _dsb_secret");
+    prelude =
+        strstr(r->code, "_dsb_secret(") && !strstr(r->code, "def _dsb_secret");
     if (path && write_file(path, prelude ? dsb_jobs_python_prelude() : NULL,
                            r->code) == 0)
         return path;
-    dsb_error_set(err, DSB_E_INTERNAL, "cannot write the job script in %s: "
-                  "%s", dir, strerror(errno));
+    dsb_error_set(err, DSB_E_INTERNAL,
+                  "cannot write the job script in %s: "
+                  "%s",
+                  dir, strerror(errno));
     free(path);
     return NULL;
 }
@@ -283,7 +284,8 @@ static char *local_jars(const json_t *jars)
     size_t i;
     json_t *v;
 
-    json_array_foreach(jars, i, v) {
+    json_array_foreach(jars, i, v)
+    {
         const char *s = json_string_value(v);
         if (!out || strncmp(s, "s3://", 5) == 0)
             continue;
@@ -314,22 +316,21 @@ static int build_argv(const json_t *doc, const json_t *opts, const char *bin,
     rc |= push_conf(a, "spark.driver.bindAddress", "127.0.0.1");
     rc |= push_conf(a, "spark.driver.host", "127.0.0.1");
     rc |= push_conf(a, "spark.ui.enabled", "false");
-    json_object_foreach(json_object_get(ss, "conf"), k, v)
-        if (json_is_string(v))
-            rc |= push_conf(a, k, json_string_value(v));
+    json_object_foreach(json_object_get(ss, "conf"), k,
+                        v) if (json_is_string(v)) rc |=
+        push_conf(a, k, json_string_value(v));
     rc |= strv_push(a, strdup(script));
-    json_array_foreach(json_object_get(doc, "args"), i, v)
-        rc |= strv_push(a, strdup(json_string_value(v)));
+    json_array_foreach(json_object_get(doc, "args"), i, v) rc |=
+        strv_push(a, strdup(json_string_value(v)));
     free(jars);
     return rc ? -1 : 0;
 }
 
 static int env_is_ours(const char *entry)
 {
-    static const char *const ours[] = {"SPARK_LOCAL_IP=", "DSB_OUTPUT=",
-                                       "DSB_JOB_ID=", "DSB_SESSION_ID=",
-                                       "DSB_SECRET_", "PYSPARK_PYTHON=",
-                                       NULL};
+    static const char *const ours[] = {
+        "SPARK_LOCAL_IP=", "DSB_OUTPUT=",     "DSB_JOB_ID=", "DSB_SESSION_ID=",
+        "DSB_SECRET_",     "PYSPARK_PYTHON=", NULL};
 
     for (const char *const *o = ours; *o; o++)
         if (strncmp(entry, *o, strlen(*o)) == 0)
@@ -347,16 +348,18 @@ static int add_secrets(struct dsb_jobs *j, const json_t *doc, struct strv *e,
     size_t i;
     int rc = 0;
 
-    json_array_foreach(json_object_get(doc, "secret_refs"), i, ref) {
+    json_array_foreach(json_object_get(doc, "secret_refs"), i, ref)
+    {
         char name[32];
         snprintf(name, sizeof(name), "DSB_SECRET_%zu", i);
         if (!j->o.secrets) {
-            rc = dsb_error_set(err, DSB_E_CONFIG, "no secret resolver for "
+            rc = dsb_error_set(err, DSB_E_CONFIG,
+                               "no secret resolver for "
                                "the job's references");
             break;
         }
-        if (dsb_secrets_get(j->o.secrets, json_string_value(ref), &value,
-                            err) < 0) {
+        if (dsb_secrets_get(j->o.secrets, json_string_value(ref), &value, err) <
+            0) {
             rc = -1;
             break;
         }
@@ -381,10 +384,10 @@ static int build_env(struct dsb_jobs *j, const json_t *doc, const char *py,
         if (!env_is_ours(*p))
             rc |= strv_push(e, strdup(*p));
     rc |= strv_push(e, strdup("SPARK_LOCAL_IP=127.0.0.1"));
-    rc |= strv_push(e, dsb_asprintf("DSB_OUTPUT=%s",
-                                    dsb_job_str(doc, "output", "uri")));
-    rc |= strv_push(e, dsb_asprintf("DSB_JOB_ID=%s",
-                                    dsb_job_str(doc, "id", NULL)));
+    rc |= strv_push(
+        e, dsb_asprintf("DSB_OUTPUT=%s", dsb_job_str(doc, "output", "uri")));
+    rc |= strv_push(
+        e, dsb_asprintf("DSB_JOB_ID=%s", dsb_job_str(doc, "id", NULL)));
     rc |= strv_push(e, dsb_asprintf("DSB_SESSION_ID=%s",
                                     dsb_job_str(doc, "session_id", NULL)));
     if (py)
@@ -405,10 +408,10 @@ static int spawn_actions(posix_spawn_file_actions_t *fa, const char *dir)
     snprintf(errp, sizeof(errp), "%s/stderr.log", dir);
     rc = posix_spawn_file_actions_init(fa);
     rc |= posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
-    rc |= posix_spawn_file_actions_addopen(fa, 1, out, O_WRONLY | O_CREAT |
-                                           O_TRUNC, 0600);
-    rc |= posix_spawn_file_actions_addopen(fa, 2, errp, O_WRONLY | O_CREAT |
-                                           O_TRUNC, 0600);
+    rc |= posix_spawn_file_actions_addopen(fa, 1, out,
+                                           O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    rc |= posix_spawn_file_actions_addopen(fa, 2, errp,
+                                           O_WRONLY | O_CREAT | O_TRUNC, 0600);
     rc |= posix_spawn_file_actions_addchdir_np(fa, dir);
     return rc;
 }
@@ -427,8 +430,8 @@ static int spawn_attrs(posix_spawnattr_t *at)
     sigaddset(&deflt, SIGCHLD);
     rc = posix_spawnattr_init(at);
     rc |= posix_spawnattr_setflags(at, POSIX_SPAWN_SETPGROUP |
-                                   POSIX_SPAWN_SETSIGMASK |
-                                   POSIX_SPAWN_SETSIGDEF);
+                                           POSIX_SPAWN_SETSIGMASK |
+                                           POSIX_SPAWN_SETSIGDEF);
     rc |= posix_spawnattr_setpgroup(at, 0);
     rc |= posix_spawnattr_setsigmask(at, &none);
     rc |= posix_spawnattr_setsigdefault(at, &deflt);
@@ -443,7 +446,8 @@ static int spawn(const char *dir, struct strv *argv, struct strv *env,
     int rc;
 
     if (spawn_actions(&fa, dir) != 0 || spawn_attrs(&at) != 0)
-        return dsb_error_set(err, DSB_E_INTERNAL, "cannot prepare to spawn "
+        return dsb_error_set(err, DSB_E_INTERNAL,
+                             "cannot prepare to spawn "
                              "spark-submit");
     rc = strchr(argv->v[0], '/')
              ? posix_spawn(pid, argv->v[0], &fa, &at, argv->v, env->v)
@@ -454,7 +458,7 @@ static int spawn(const char *dir, struct strv *argv, struct strv *env,
         dsb_error_set(err, DSB_E_CONFIG, "cannot run %s: %s", argv->v[0],
                       strerror(rc));
         dsb_error_hint(err, "set spark_submit in the executor, DSB_VENV, or "
-                       "put a PySpark install's spark-submit on PATH");
+                            "put a PySpark install's spark-submit on PATH");
         return -1;
     }
     return 0;
@@ -478,8 +482,8 @@ static int track(struct dsb_jobs *j, const json_t *doc, pid_t pid,
     if (rc == 0) {
         snprintf(p->id, sizeof(p->id), "%s", dsb_job_str(doc, "id", NULL));
         p->pid = pid;
-        p->deadline_ms = json_integer_value(json_object_get(doc,
-                                                            "deadline_at"));
+        p->deadline_ms =
+            json_integer_value(json_object_get(doc, "deadline_at"));
         p->next = j->procs;
         j->procs = p;
         pthread_cond_broadcast(&j->cv);
@@ -500,14 +504,16 @@ static char *job_dir(struct dsb_jobs *j, json_t *doc, struct dsb_error *err)
     char *out = dir ? dsb_path_join(dir, "output") : NULL;
 
     if (!out || mkdir(dir, 0700) < 0) {
-        dsb_error_set(err, DSB_E_INTERNAL, "cannot create the job directory "
-                      "under %s: %s", j->jobs_dir, strerror(errno));
+        dsb_error_set(err, DSB_E_INTERNAL,
+                      "cannot create the job directory "
+                      "under %s: %s",
+                      j->jobs_dir, strerror(errno));
         free(dir);
         dir = NULL;
     } else {
-        json_object_set_new(doc, "output", json_pack("{s:s, s:[ss]}", "uri",
-                                                     out, "formats", "csv",
-                                                     "jsonl"));
+        json_object_set_new(
+            doc, "output",
+            json_pack("{s:s, s:[ss]}", "uri", out, "formats", "csv", "jsonl"));
     }
     free(out);
     return dir;
@@ -518,9 +524,9 @@ static json_t *local_info(const char *dir, pid_t pid, const json_t *opts,
 {
     const char *master = json_string_value(json_object_get(opts, "master"));
 
-    return json_pack("{s:I, s:s, s:s, s:s}", "pid", (json_int_t)pid, "dir",
-                     dir, "master", master ? master : "local[2]",
-                     "spark_submit", bin);
+    return json_pack("{s:I, s:s, s:s, s:s}", "pid", (json_int_t)pid, "dir", dir,
+                     "master", master ? master : "local[2]", "spark_submit",
+                     bin);
 }
 
 /* The start slot: spawns spark-submit and stores the "running" record
@@ -596,11 +602,15 @@ static void finish(struct dsb_jobs *j, struct dsb_local_proc *p, int status)
     } else {
         line = last_error_line(dsb_job_str(doc, "local", "dir"));
         if (WIFSIGNALED(status))
-            snprintf(reason, sizeof(reason), "spark-submit was killed by "
-                     "signal %d", WTERMSIG(status));
+            snprintf(reason, sizeof(reason),
+                     "spark-submit was killed by "
+                     "signal %d",
+                     WTERMSIG(status));
         else
-            snprintf(reason, sizeof(reason), "spark-submit exited with "
-                     "status %d%s%s", code, line ? ": " : "", line ? line : "");
+            snprintf(reason, sizeof(reason),
+                     "spark-submit exited with "
+                     "status %d%s%s",
+                     code, line ? ": " : "", line ? line : "");
         dsb_redact(reason, sizeof(reason));
         dsb_job_set_state(doc, "failed", reason);
         free(line);
@@ -646,9 +656,12 @@ static void enforce(struct dsb_jobs *j, struct dsb_local_proc *p)
 
     if (!p->term_sent_ms && p->deadline_ms && now >= p->deadline_ms) {
         json_t *doc = dsb_jstore_get(j, p->id);
-        snprintf(reason, sizeof(reason), "timed out after %lld s; stopped by "
-                 "the broker", doc ? (long long)json_integer_value(
-                     json_object_get(doc, "timeout_seconds")) : 0LL);
+        snprintf(reason, sizeof(reason),
+                 "timed out after %lld s; stopped by "
+                 "the broker",
+                 doc ? (long long)json_integer_value(
+                           json_object_get(doc, "timeout_seconds"))
+                     : 0LL);
         json_decref(doc);
         stop_proc(j, p, "timed_out", reason);
     } else if (p->term_sent_ms && now - p->term_sent_ms >= j->o.kill_grace_ms) {
@@ -704,8 +717,8 @@ static int cancel_locked(struct dsb_jobs *j, json_t *doc,
 
 /* The cancel slot: SIGTERM to the process group (SIGKILL after the
  * grace period, from the tick). */
-static int local_cancel(struct dsb_jobs *j, json_t *doc,
-                        const char *stop_state, struct dsb_error *err)
+static int local_cancel(struct dsb_jobs *j, json_t *doc, const char *stop_state,
+                        struct dsb_error *err)
 {
     int rc;
 
@@ -718,8 +731,8 @@ static int local_cancel(struct dsb_jobs *j, json_t *doc,
 /* Stops a spark-submit an earlier broker left, if it is still that one. */
 static void stop_orphan(const json_t *doc)
 {
-    pid_t pid = (pid_t)json_integer_value(json_object_get(
-        json_object_get(doc, "local"), "pid"));
+    pid_t pid = (pid_t)json_integer_value(
+        json_object_get(json_object_get(doc, "local"), "pid"));
     const char *dir = dsb_job_str(doc, "local", "dir");
     char path[64], *cmd;
 
@@ -739,12 +752,14 @@ static void local_recover(struct dsb_jobs *j, json_t *doc)
     struct dsb_error err;
 
     stop_orphan(doc);
-    dsb_job_set_state(doc, "failed", "the broker stopped while the job "
+    dsb_job_set_state(doc, "failed",
+                      "the broker stopped while the job "
                       "was running");
     if (dsb_jstore_put(j, doc, &err) < 0)
         dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
     else
-        dsb_logf(DSB_LOG_WARN, "jobs", "job %s marked failed: the broker "
+        dsb_logf(DSB_LOG_WARN, "jobs",
+                 "job %s marked failed: the broker "
                  "stopped while it was running",
                  dsb_job_str(doc, "id", NULL));
 }
@@ -806,15 +821,18 @@ static unsigned local_caps(const json_t *opts)
 }
 
 static const struct dsb_option local_options[] = {
-    DSB_OPTION_STRING("spark_submit", 0, NULL, "spark-submit to run (default: "
+    DSB_OPTION_STRING("spark_submit", 0, NULL,
+                      "spark-submit to run (default: "
                       "the project venv's, then PATH)"),
     DSB_OPTION_STRING("master", 0, "local[2]", "Spark master URL"),
     DSB_OPTION_STRING("python", 0, NULL, "PYSPARK_PYTHON for the job"),
     DSB_OPTION_LIST("jars", 0, "[]", "extra jars on --jars"),
     DSB_OPTION_MAP("conf", 0, "extra --conf key=value pairs"),
-    DSB_OPTION_BOOL("s3a", "false", "s3a:// paths can be read (with "
+    DSB_OPTION_BOOL("s3a", "false",
+                    "s3a:// paths can be read (with "
                     "hadoop-aws from hadoop_aws_package)"),
-    DSB_OPTION_STRING("hadoop_aws_package", 0, NULL, "spark.jars.packages "
+    DSB_OPTION_STRING("hadoop_aws_package", 0, NULL,
+                      "spark.jars.packages "
                       "coordinate for s3a reads (default: hadoop-aws of the "
                       "Hadoop bundled with the PySpark; \"\": none)"),
     DSB_OPTION_INT("default_timeout_seconds", 0, "3600", 10, 604800,

@@ -157,7 +157,8 @@ static int finish_rows(struct rows *r, json_t **out, struct dsb_error *err)
 {
     if (!r->format) {
         json_decref(r->rows);
-        return dsb_error_set(err, DSB_E_NOT_FOUND, "the job wrote no CSV or "
+        return dsb_error_set(err, DSB_E_NOT_FOUND,
+                             "the job wrote no CSV or "
                              "JSON-lines output");
     }
     *out = json_pack("{s:s, s:o, s:o, s:b}", "format", r->format, "columns",
@@ -232,8 +233,8 @@ static int split_uri(const char *uri, char **bucket, char **prefix)
 
 static char *xml_unescape(const char *s, size_t n)
 {
-    static const char *const ent[][2] = {{"&amp;", "&"}, {"&lt;", "<"},
-                                         {"&gt;", ">"},  {"&quot;", "\""},
+    static const char *const ent[][2] = {{"&amp;", "&"},  {"&lt;", "<"},
+                                         {"&gt;", ">"},   {"&quot;", "\""},
                                          {"&apos;", "'"}, {NULL, NULL}};
     char *out = malloc(n + 1), *o = out;
 
@@ -312,9 +313,8 @@ static int read_keys(struct dsb_aws *aws, const char *bucket, char **keys,
     return 0;
 }
 
-int dsb_output_read_s3(struct dsb_jobs *j, const json_t *doc,
-                       const char *uri, size_t limit, json_t **out,
-                       struct dsb_error *err)
+int dsb_output_read_s3(struct dsb_jobs *j, const json_t *doc, const char *uri,
+                       size_t limit, json_t **out, struct dsb_error *err)
 {
     struct rows r = {NULL, NULL, json_array(), limit, 0};
     struct dsb_aws_response resp = {0};

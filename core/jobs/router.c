@@ -16,10 +16,9 @@ static void builtin_init(void)
     builtin.name = (char *)"local";
     builtin.type = (char *)"local-spark";
     builtin.networks = json_pack("[ss]", "local", "public");
-    builtin.options = json_pack("{s:s, s:[], s:b, s:i, s:i}", "master",
-                                "local[2]", "jars", "s3a", 0,
-                                "default_timeout_seconds", 3600,
-                                "max_timeout_seconds", 86400);
+    builtin.options = json_pack(
+        "{s:s, s:[], s:b, s:i, s:i}", "master", "local[2]", "jars", "s3a", 0,
+        "default_timeout_seconds", 3600, "max_timeout_seconds", 86400);
     builtin.file = (char *)"(built in)";
 }
 
@@ -89,9 +88,8 @@ static int reaches(const struct dsb_executor_conf *e, const char *net)
     size_t i;
     json_t *v;
 
-    json_array_foreach(e->networks, i, v)
-        if (strcmp(json_string_value(v), net) == 0)
-            return 1;
+    json_array_foreach(e->networks, i,
+                       v) if (strcmp(json_string_value(v), net) == 0) return 1;
     return 0;
 }
 
@@ -103,7 +101,8 @@ static size_t uncovered(const struct dsb_executor_conf *e, const json_t *need,
     json_t *v;
 
     buf[0] = '\0';
-    json_array_foreach(need, i, v) {
+    json_array_foreach(need, i, v)
+    {
         const char *net = json_string_value(v);
         if (e && reaches(e, net))
             continue;
@@ -139,16 +138,21 @@ static int explicit_route(const struct dsb_config *cfg, const char *name,
         goto fail;
     }
     if (uncovered(e, out->networks, miss, sizeof(miss))) {
-        dsb_error_set(err, DSB_E_INVALID, "executor \"%s\" cannot reach "
-                      "network %s needed by the job's sources", name, miss);
-        dsb_error_hint(err, "%s reaches %s; leave the executor out to let "
-                       "the broker choose", name,
-                       joined(e->networks, nets, sizeof(nets)));
+        dsb_error_set(err, DSB_E_INVALID,
+                      "executor \"%s\" cannot reach "
+                      "network %s needed by the job's sources",
+                      name, miss);
+        dsb_error_hint(err,
+                       "%s reaches %s; leave the executor out to let "
+                       "the broker choose",
+                       name, joined(e->networks, nets, sizeof(nets)));
         goto fail;
     }
     fill(out, e);
-    snprintf(out->reason, sizeof(out->reason), "%s was requested and reaches "
-             "%s", name, joined(out->networks, nets, sizeof(nets)));
+    snprintf(out->reason, sizeof(out->reason),
+             "%s was requested and reaches "
+             "%s",
+             name, joined(out->networks, nets, sizeof(nets)));
     return 0;
 fail:
     snprintf(err->upstream, sizeof(err->upstream), DSB_ROUTE_UPSTREAM);
@@ -163,8 +167,10 @@ static void default_route(const struct dsb_config *cfg, struct dsb_route *out)
         dsb_executor_find(cfg, cfg ? cfg->default_executor : NULL);
 
     fill(out, d ? d : &e[0]);
-    snprintf(out->reason, sizeof(out->reason), "no source needs a network; "
-             "%s is the default executor", out->executor);
+    snprintf(out->reason, sizeof(out->reason),
+             "no source needs a network; "
+             "%s is the default executor",
+             out->executor);
 }
 
 /* Index of the best covering executor, or -1; *n_cover counts them. */
@@ -210,7 +216,8 @@ static void explain(const struct dsb_config *cfg, long pick,
                                 "; %s would also work but reaches %zu%s",
                                 e[i].name, w,
                                 w == json_array_size(e[pick].networks)
-                                    ? " (tie: the first declared wins)" : "");
+                                    ? " (tie: the first declared wins)"
+                                    : "");
     }
 }
 
@@ -242,8 +249,10 @@ static int no_route(const struct dsb_config *cfg, const json_t *need,
                   miss[0] ? miss : joined(need, nets, sizeof(nets)));
     dsb_error_detail(err, "the job's sources need %s",
                      joined(need, nets, sizeof(nets)));
-    dsb_error_hint(err, "executors and their networks: %s; declare an "
-                   "executor that reaches them in broker.yaml", hint);
+    dsb_error_hint(err,
+                   "executors and their networks: %s; declare an "
+                   "executor that reaches them in broker.yaml",
+                   hint);
     snprintf(err->upstream, sizeof(err->upstream), DSB_ROUTE_UPSTREAM);
     return -1;
 }

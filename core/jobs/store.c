@@ -8,21 +8,22 @@
 
 #include "statedb.h"
 
-int dsb_jstore_open(struct dsb_jobs *j, const char *path,
-                    struct dsb_error *err)
+int dsb_jstore_open(struct dsb_jobs *j, const char *path, struct dsb_error *err)
 {
     char why[256];
 
-    if (dsb_statedb_open(path, SQLITE_OPEN_NOMUTEX, &j->db, why,
-                         sizeof(why)) != SQLITE_OK) {
+    if (dsb_statedb_open(path, SQLITE_OPEN_NOMUTEX, &j->db, why, sizeof(why)) !=
+        SQLITE_OK) {
         dsb_error_set(err, DSB_E_CONFIG, "cannot open the job store %s: %s",
                       path, why);
         goto fail;
     }
     if (dsb_statedb_schema(j->db, dsb_sql_jobs, why, sizeof(why)) !=
         SQLITE_OK) {
-        dsb_error_set(err, DSB_E_CONFIG, "cannot prepare the job store %s: "
-                      "%s", path, why);
+        dsb_error_set(err, DSB_E_CONFIG,
+                      "cannot prepare the job store %s: "
+                      "%s",
+                      path, why);
         goto fail;
     }
     return 0;
@@ -42,8 +43,7 @@ static json_t *num_or_zero(const json_t *doc, const char *key)
     return json_object_get(doc, key);
 }
 
-int dsb_jstore_put(struct dsb_jobs *j, const json_t *doc,
-                   struct dsb_error *err)
+int dsb_jstore_put(struct dsb_jobs *j, const json_t *doc, struct dsb_error *err)
 {
     static const char sql[] =
         "INSERT OR REPLACE INTO jobs(id, session_id, state, executor, "
@@ -61,10 +61,10 @@ int dsb_jstore_put(struct dsb_jobs *j, const json_t *doc,
                       SQLITE_STATIC);
     sqlite3_bind_text(st, 4, dsb_job_str(doc, "executor", NULL), -1,
                       SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, json_integer_value(num_or_zero(doc,
-                                                             "created_at")));
-    sqlite3_bind_int64(st, 6, json_integer_value(num_or_zero(doc,
-                                                             "updated_at")));
+    sqlite3_bind_int64(st, 5,
+                       json_integer_value(num_or_zero(doc, "created_at")));
+    sqlite3_bind_int64(st, 6,
+                       json_integer_value(num_or_zero(doc, "updated_at")));
     sqlite3_bind_text(st, 7, text, -1, SQLITE_STATIC);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 done:
@@ -87,8 +87,8 @@ json_t *dsb_jstore_get(struct dsb_jobs *j, const char *id)
     sqlite3_stmt *st = NULL;
     json_t *doc = NULL;
 
-    if (sqlite3_prepare_v2(j->db, "SELECT doc FROM jobs WHERE id = ?", -1,
-                           &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(j->db, "SELECT doc FROM jobs WHERE id = ?", -1, &st,
+                           NULL) != SQLITE_OK)
         return NULL;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW)

@@ -15,16 +15,16 @@ static const char *const state_names[] = {"open", "disabled", "failed"};
 
 int64_t dsb_svc_call_deadline(const struct dsb_ctx *c)
 {
-    int64_t own = dsb_monotonic_ms() +
-                  c->gen->broker->cfg->settings.plugin_timeout_ms;
+    int64_t own =
+        dsb_monotonic_ms() + c->gen->broker->cfg->settings.plugin_timeout_ms;
 
     return c->deadline_ms > 0 && c->deadline_ms < own ? c->deadline_ms : own;
 }
 
 /* ------------------------------------------------------------ sources */
 
-static struct dsb_source *find_source(const struct dsb_ctx *c,
-                                      const char *name, struct dsb_error *err)
+static struct dsb_source *find_source(const struct dsb_ctx *c, const char *name,
+                                      struct dsb_error *err)
 {
     struct dsb_source *s = dsb_broker_source(c->gen->broker, name);
 
@@ -35,15 +35,13 @@ static struct dsb_source *find_source(const struct dsb_ctx *c,
         return NULL;
     }
     if (!dsb_principal_may_use(c->principal, name)) {
-        dsb_svc_forbidden(err, "this token may not use the source", name,
-                          NULL);
+        dsb_svc_forbidden(err, "this token may not use the source", name, NULL);
         return NULL;
     }
     return s;
 }
 
-struct dsb_source *dsb_svc_use_source(const struct dsb_ctx *c,
-                                      const char *name,
+struct dsb_source *dsb_svc_use_source(const struct dsb_ctx *c, const char *name,
                                       struct dsb_error *err)
 {
     if (dsb_svc_require(c, DSB_SCOPE_READ, err) < 0)
@@ -53,20 +51,21 @@ struct dsb_source *dsb_svc_use_source(const struct dsb_ctx *c,
 
 static json_t *source_json(const struct dsb_source *s)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s}", "name",
-                          s->conf->name, "plugin", s->conf->plugin, "network",
-                          s->network, "description", s->conf->description,
-                          "state", state_names[s->state], "config_file",
-                          s->conf->file);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s}", "name", s->conf->name,
+                  "plugin", s->conf->plugin, "network", s->network,
+                  "description", s->conf->description, "state",
+                  state_names[s->state], "config_file", s->conf->file);
 
     if (s->plugin && (s->plugin->vt.flags & DSB_SRC_FLAT_SCHEMA))
         json_object_set_new(o, "flat_schema",
                             json_string(s->plugin->vt.flat_schema));
     if (s->state == DSB_SOURCE_FAILED)
-        json_object_set_new(o, "error", json_pack("{s:s, s:s, s:s}", "code",
-                            dsb_err_code_name(s->open_error.code), "message",
-                            s->open_error.message, "hint",
-                            s->open_error.hint));
+        json_object_set_new(o, "error",
+                            json_pack("{s:s, s:s, s:s}", "code",
+                                      dsb_err_code_name(s->open_error.code),
+                                      "message", s->open_error.message, "hint",
+                                      s->open_error.hint));
     return o;
 }
 
@@ -91,8 +90,8 @@ static int check(const struct dsb_ctx *c, struct dsb_source *s, json_t **out,
 {
     struct dsb_slot_args a = {.slot = DSB_SLOT_CHECK};
 
-    return dsb_source_call(s, &a, c->request_id, dsb_svc_call_deadline(c),
-                           out, err);
+    return dsb_source_call(s, &a, c->request_id, dsb_svc_call_deadline(c), out,
+                           err);
 }
 
 /* Runs check; a plugin error becomes {"ok": false, "error": {...}}. */
@@ -104,14 +103,14 @@ static json_t *health(const struct dsb_ctx *c, struct dsb_source *s)
 
     if (check(c, s, &out, &err) == 0) {
         if (!json_object_get(out, "latency_ms"))
-            json_object_set_new(out, "latency_ms", json_real(
-                (double)(dsb_monotonic_us() - t0) / 1e3));
+            json_object_set_new(
+                out, "latency_ms",
+                json_real((double)(dsb_monotonic_us() - t0) / 1e3));
         return out;
     }
-    return json_pack("{s:b, s:{s:s, s:s, s:s, s:b}}", "ok", 0, "error",
-                     "code", dsb_err_code_name(err.code), "message",
-                     err.message, "hint", err.hint, "retryable",
-                     err.retryable);
+    return json_pack("{s:b, s:{s:s, s:s, s:s, s:b}}", "ok", 0, "error", "code",
+                     dsb_err_code_name(err.code), "message", err.message,
+                     "hint", err.hint, "retryable", err.retryable);
 }
 
 int dsb_svc_source(const struct dsb_ctx *c, const char *name, json_t **out,
@@ -209,8 +208,10 @@ static void browse_args(const struct dsb_browse *b, struct dsb_slot_args *a)
     memset(a, 0, sizeof(*a));
     a->slot = b->slot;
     a->database = b->slot == DSB_SLOT_LIST_DATABASES ? NULL : b->database;
-    a->schema = b->slot == DSB_SLOT_LIST_TABLES ||
-                b->slot == DSB_SLOT_DESCRIBE_TABLE ? b->schema : NULL;
+    a->schema =
+        b->slot == DSB_SLOT_LIST_TABLES || b->slot == DSB_SLOT_DESCRIBE_TABLE
+            ? b->schema
+            : NULL;
     a->table = b->slot == DSB_SLOT_DESCRIBE_TABLE ? b->table : NULL;
     a->name_filter = b->filter;
     a->page_token = b->page_token;
@@ -224,8 +225,7 @@ static int keyed(const struct dsb_ctx *c, struct dsb_source *s,
     key->source = s->conf->name;
     key->key = slot_key(a);
     (void)c;
-    return key->key ? 0 : dsb_error_set(err, DSB_E_INTERNAL,
-                                        "out of memory");
+    return key->key ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
 }
 
 int dsb_svc_browse_key(const struct dsb_ctx *c, const struct dsb_browse *b,
@@ -245,8 +245,8 @@ const struct dsb_cached *dsb_svc_peek(const struct dsb_ctx *c,
                                       const struct dsb_svc_key *key)
 {
     int hit = 0;
-    const struct dsb_cached *v = dsb_cache_get(c->gen->cache, key->source,
-                                               key->key, NULL, NULL, &hit);
+    const struct dsb_cached *v =
+        dsb_cache_get(c->gen->cache, key->source, key->key, NULL, NULL, &hit);
 
     if (v)
         dsb_metrics_cache(c->svc->metrics, 1);
@@ -274,12 +274,10 @@ static int load(void *ctx, json_t **out, struct dsb_error *err)
 
 /* The cached answer of the slot call a, loaded by fn(ctx) on a miss, stale
  * no later than *until (NULL: the source's TTL). */
-static const struct dsb_cached *cached_load(const struct dsb_ctx *c,
-                                            struct dsb_source *s,
-                                            const struct dsb_slot_args *a,
-                                            dsb_cache_load_fn fn, void *ctx,
-                                            const int64_t *until, int *hit,
-                                            struct dsb_error *err)
+static const struct dsb_cached *
+cached_load(const struct dsb_ctx *c, struct dsb_source *s,
+            const struct dsb_slot_args *a, dsb_cache_load_fn fn, void *ctx,
+            const int64_t *until, int *hit, struct dsb_error *err)
 {
     struct dsb_svc_key key;
     const struct dsb_cached *v;
@@ -345,8 +343,8 @@ int dsb_svc_browse_all(const struct dsb_ctx *c, const struct dsb_browse *b,
             rc = -1;
         } else {
             json_array_extend(items, json_object_get(v->doc, "items"));
-            next = json_string_value(json_object_get(v->doc,
-                                                     "next_page_token"));
+            next =
+                json_string_value(json_object_get(v->doc, "next_page_token"));
             free(token);
             page.page_token = token = next ? strdup(next) : NULL;
         }
@@ -405,10 +403,11 @@ static void search_add(struct search *s, const char *source, const char *db,
         s->truncated = 1;
         return;
     }
-    json_array_append_new(s->items, json_pack(
-        "{s:s, s:s, s:s, s:s, s:O*, s:O*, s:s}", "source", source, "database",
-        db, "schema", schema, "table", name, "kind", json_object_get(t, "kind"),
-        "comment", json_object_get(t, "comment"), "match", m));
+    json_array_append_new(
+        s->items, json_pack("{s:s, s:s, s:s, s:s, s:O*, s:O*, s:s}", "source",
+                            source, "database", db, "schema", schema, "table",
+                            name, "kind", json_object_get(t, "kind"), "comment",
+                            json_object_get(t, "comment"), "match", m));
 }
 
 static int search_visit(void *ctx, const char *source, const char *key,
@@ -446,14 +445,14 @@ int dsb_svc_search(const struct dsb_ctx *c, const char *q, size_t limit,
     if (dsb_svc_require(c, DSB_SCOPE_READ, err) < 0)
         return -1;
     if (!q || !*q)
-        return dsb_error_set(err, DSB_E_INVALID, "the search needs a "
+        return dsb_error_set(err, DSB_E_INVALID,
+                             "the search needs a "
                              "non-empty q");
     s.items = json_array();
     s.seen = json_object();
     dsb_cache_foreach(c->gen->cache, search_visit, &s);
     json_decref(s.seen);
-    *out = json_pack("{s:o, s:b}", "items", s.items, "truncated",
-                     s.truncated);
+    *out = json_pack("{s:o, s:b}", "items", s.items, "truncated", s.truncated);
     return 0;
 }
 
@@ -465,9 +464,11 @@ static const struct dsb_cached *described(const struct dsb_ctx *c,
                                           const struct dsb_selection *sel,
                                           struct dsb_error *err)
 {
-    struct dsb_browse b = {.slot = DSB_SLOT_DESCRIBE_TABLE, .source =
-                           sel->source, .database = sel->database, .schema =
-                           sel->schema, .table = sel->table};
+    struct dsb_browse b = {.slot = DSB_SLOT_DESCRIBE_TABLE,
+                           .source = sel->source,
+                           .database = sel->database,
+                           .schema = sel->schema,
+                           .table = sel->table};
     struct dsb_slot_args a;
     int hit;
 
@@ -554,9 +555,11 @@ int dsb_svc_read_spec(const struct dsb_ctx *c, struct dsb_source *s,
                       const struct dsb_read_target *t, int64_t *until,
                       json_t **out, struct dsb_error *err)
 {
-    struct dsb_slot_args a = {.slot = DSB_SLOT_READ_SPEC, .database =
-                              sel->database, .schema = sel->schema, .table =
-                              sel->table, .target = t};
+    struct dsb_slot_args a = {.slot = DSB_SLOT_READ_SPEC,
+                              .database = sel->database,
+                              .schema = sel->schema,
+                              .table = sel->table,
+                              .target = t};
     struct spec_load sl = {{c, s, &a}, sel, INT64_MAX};
     const struct dsb_cached *v;
     int hit, rc = 0;

@@ -72,8 +72,8 @@ static char *context_key(const struct dsb_ctx *c,
 
 static const struct dsb_cached *memoised(const struct dsb_ctx *c,
                                          const struct dsb_selection *sel,
-                                         size_t n, const char *exec,
-                                         int *hit, struct dsb_error *err)
+                                         size_t n, const char *exec, int *hit,
+                                         struct dsb_error *err)
 {
     struct context_load l = {c, sel, n, exec, INT64_MAX};
     char *key = context_key(c, sel, n, exec);
@@ -135,6 +135,8 @@ int dsb_svc_plan(const struct dsb_ctx *c, const char *session,
         return -1;
     *out = json_incref(json_object_get(ctx, "route"));
     json_decref(ctx);
-    return *out ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "the context has "
-                                    "no route");
+    return *out ? 0
+                : dsb_error_set(err, DSB_E_INTERNAL,
+                                "the context has "
+                                "no route");
 }

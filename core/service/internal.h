@@ -18,8 +18,8 @@ struct dsb_service {
     long next_serial;
     pthread_mutex_t reload_lock;
     struct dsb_sessions *sessions;
-    struct dsb_jobs *jobs;      /* lives across reloads */
-    struct dsb_gen *jobs_gen;   /* holds the broker jobs is configured with */
+    struct dsb_jobs *jobs;    /* lives across reloads */
+    struct dsb_gen *jobs_gen; /* holds the broker jobs is configured with */
     struct dsb_metrics *metrics;
     /* housekeeping (session expiry) */
     pthread_t hk_thread;

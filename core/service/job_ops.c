@@ -16,13 +16,14 @@ static json_t *context_specs(const json_t *ctx)
     size_t i;
 
     json_array_foreach(json_object_get(ctx, "tables"), i, t)
-        json_array_append_new(specs, json_pack(
-            "{s:O, s:O*}", "network", json_object_get(t, "network"),
-            "secret_options", json_object_get(json_object_get(t, "read"),
-                                              "secret_options")));
-    json_array_append_new(specs, json_pack("{s:O}", "spark_submit",
-                                           json_object_get(ctx,
-                                                           "spark_submit")));
+        json_array_append_new(
+            specs, json_pack("{s:O, s:O*}", "network",
+                             json_object_get(t, "network"), "secret_options",
+                             json_object_get(json_object_get(t, "read"),
+                                             "secret_options")));
+    json_array_append_new(specs,
+                          json_pack("{s:O}", "spark_submit",
+                                    json_object_get(ctx, "spark_submit")));
     return specs;
 }
 
@@ -32,11 +33,12 @@ static json_t *context_sources(const json_t *ctx)
     json_t *names = json_array(), *t, *v;
     size_t i, k;
 
-    json_array_foreach(json_object_get(ctx, "tables"), i, t) {
+    json_array_foreach(json_object_get(ctx, "tables"), i, t)
+    {
         const char *s = json_string_value(json_object_get(t, "source"));
         int seen = !s;
-        json_array_foreach(names, k, v)
-            seen |= strcmp(json_string_value(v), s) == 0;
+        json_array_foreach(names, k, v) seen |=
+            strcmp(json_string_value(v), s) == 0;
         if (!seen)
             json_array_append_new(names, json_string(s));
     }
@@ -68,8 +70,9 @@ int dsb_svc_job_submit(const struct dsb_ctx *c, const char *session,
     int rc;
 
     if (dsb_svc_session_access(c, session, DSB_SCOPE_JOBS, err) < 0 ||
-        !(ctx = dsb_svc_context_doc(c, session, p->executor && *p->executor
-                                    ? p->executor : NULL, err)))
+        !(ctx = dsb_svc_context_doc(
+              c, session, p->executor && *p->executor ? p->executor : NULL,
+              err)))
         return -1;
     specs = context_specs(ctx);
     sources = context_sources(ctx);
@@ -101,8 +104,9 @@ static int may_see(const struct dsb_ctx *c, const json_t *job)
     char owner[DSB_OWNER_MAX + 1] = "";
     struct dsb_error err;
 
-    dsb_sessions_owner(c->svc->sessions, json_string_value(
-        json_object_get(job, "session_id")), owner, &err);
+    dsb_sessions_owner(c->svc->sessions,
+                       json_string_value(json_object_get(job, "session_id")),
+                       owner, &err);
     if (!(c->principal->scopes & DSB_SCOPE_ADMIN) &&
         strcmp(who ? who : "", c->principal->name) != 0 &&
         strcmp(owner, c->principal->name) != 0)

@@ -43,8 +43,9 @@ static const struct dsb_token_conf *find_token(struct dsb_gen *g,
 
 static int unauthenticated(struct dsb_error *err, const char *presented)
 {
-    dsb_error_set(err, DSB_E_AUTH, presented ? "the bearer token is not valid"
-                                             : "a bearer token is required");
+    dsb_error_set(err, DSB_E_AUTH,
+                  presented ? "the bearer token is not valid"
+                            : "a bearer token is required");
     dsb_error_detail(err, "%s", presented ? "invalid" : "missing");
     dsb_error_hint(err, "send Authorization: Bearer <token>");
     snprintf(err->upstream, sizeof(err->upstream), DSB_UNAUTH_UPSTREAM);
@@ -103,10 +104,10 @@ int dsb_svc_may_use_all(const struct dsb_ctx *c, const json_t *names)
 
     if (!json_is_array(names))
         return !c->principal->sources;
-    json_array_foreach(names, i, v)
-        if (!json_is_string(v) ||
-            !dsb_principal_may_use(c->principal, json_string_value(v)))
-            return 0;
+    json_array_foreach(
+        names, i, v) if (!json_is_string(v) ||
+                         !dsb_principal_may_use(c->principal,
+                                                json_string_value(v))) return 0;
     return 1;
 }
 

@@ -95,10 +95,10 @@ static void gen_swap(struct dsb_service *svc, struct dsb_gen *g)
 
 static void apply_logging(const struct dsb_broker *b)
 {
-    const char *lvl = json_string_value(json_object_get(b->cfg->broker,
-                                                        "log_level"));
-    const char *fmt = json_string_value(json_object_get(b->cfg->broker,
-                                                        "log_format"));
+    const char *lvl =
+        json_string_value(json_object_get(b->cfg->broker, "log_level"));
+    const char *fmt =
+        json_string_value(json_object_get(b->cfg->broker, "log_format"));
     if (lvl && dsb_log_level_parse(lvl) >= 0)
         dsb_log_set_level((enum dsb_log_level)dsb_log_level_parse(lvl));
     dsb_log_set_json(fmt && strcmp(fmt, "json") == 0);
@@ -109,9 +109,9 @@ static void log_diags(const struct dsb_diags *d)
     for (size_t i = 0; i < d->n; i++)
         dsb_logf(d->items[i].severity == DSB_SEV_ERROR ? DSB_LOG_ERROR
                                                        : DSB_LOG_WARN,
-                 "config", "%s:%d:%d: %s", d->items[i].file ? d->items[i].file
-                 : "-", d->items[i].line, d->items[i].col,
-                 d->items[i].message);
+                 "config", "%s:%d:%d: %s",
+                 d->items[i].file ? d->items[i].file : "-", d->items[i].line,
+                 d->items[i].col, d->items[i].message);
 }
 
 static void log_sources(const struct dsb_broker *b)
@@ -121,9 +121,8 @@ static void log_sources(const struct dsb_broker *b)
     for (size_t i = 0; i < b->n_sources; i++) {
         const struct dsb_source *src = &b->sources[i];
         dsb_logf(src->state == DSB_SOURCE_FAILED ? DSB_LOG_WARN : DSB_LOG_INFO,
-                 NULL, "source %s (plugin %s, network %s): %s",
-                 src->conf->name, src->conf->plugin, src->network,
-                 st[src->state]);
+                 NULL, "source %s (plugin %s, network %s): %s", src->conf->name,
+                 src->conf->plugin, src->network, st[src->state]);
     }
 }
 
@@ -215,7 +214,8 @@ static void *housekeeper(void *arg)
         int64_t ms = housekeeping_period(svc);
         dsb_clock_after(CLOCK_MONOTONIC, ms, &at);
         if (pthread_cond_timedwait(&svc->hk_cv, &svc->hk_mu, &at) !=
-                ETIMEDOUT || svc->hk_stop)
+                ETIMEDOUT ||
+            svc->hk_stop)
             continue;
         pthread_mutex_unlock(&svc->hk_mu);
         dsb_service_housekeeping(svc);
@@ -234,8 +234,8 @@ static int start_housekeeper(struct dsb_service *svc)
     pthread_cond_init(&svc->hk_cv, &ca);
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&svc->hk_mu, NULL);
-    svc->hk_started = pthread_create(&svc->hk_thread, NULL, housekeeper,
-                                     svc) == 0;
+    svc->hk_started =
+        pthread_create(&svc->hk_thread, NULL, housekeeper, svc) == 0;
     return svc->hk_started ? 0 : -1;
 }
 
@@ -312,8 +312,10 @@ struct dsb_service *dsb_service_open(const struct dsb_service_opts *o,
     if (open_state(svc, b, d) < 0)
         goto fail;
     if (start_housekeeper(svc) < 0) {
-        dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0, "cannot start the "
-                     "housekeeping thread: %s", strerror(errno));
+        dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0,
+                     "cannot start the "
+                     "housekeeping thread: %s",
+                     strerror(errno));
         goto fail;
     }
     log_sources(b);
@@ -341,7 +343,8 @@ int dsb_service_reload(struct dsb_service *svc)
     if (!g) {
         dsb_broker_stop(b);
         pthread_mutex_unlock(&svc->reload_lock);
-        dsb_logf(DSB_LOG_ERROR, NULL, "reload rejected: the configuration "
+        dsb_logf(DSB_LOG_ERROR, NULL,
+                 "reload rejected: the configuration "
                  "has errors; the previous one keeps serving");
         return -1;
     }
@@ -350,7 +353,8 @@ int dsb_service_reload(struct dsb_service *svc)
     gen_swap(svc, g);
     log_sources(b);
     pthread_mutex_unlock(&svc->reload_lock);
-    dsb_logf(DSB_LOG_INFO, NULL, "configuration reloaded (generation %ld); "
+    dsb_logf(DSB_LOG_INFO, NULL,
+             "configuration reloaded (generation %ld); "
              "listen, state_dir and limits apply at the next restart",
              g->serial);
     return 0;
@@ -366,18 +370,18 @@ int dsb_service_ready(struct dsb_service *svc)
     return dsb_sessions_writable(svc->sessions);
 }
 
-int dsb_svc_reload(const struct dsb_ctx *c, json_t **out,
-                   struct dsb_error *err)
+int dsb_svc_reload(const struct dsb_ctx *c, json_t **out, struct dsb_error *err)
 {
     struct dsb_gen *g;
 
     if (dsb_svc_require(c, DSB_SCOPE_ADMIN, err) < 0)
         return -1;
     if (dsb_service_reload(c->svc) < 0) {
-        dsb_error_set(err, DSB_E_CONFIG, "the configuration has errors; the "
+        dsb_error_set(err, DSB_E_CONFIG,
+                      "the configuration has errors; the "
                       "previous one keeps serving");
         dsb_error_hint(err, "run dsbroker check-config on the conf.d "
-                       "directory for every problem with its position");
+                            "directory for every problem with its position");
         return -1;
     }
     g = dsb_service_gen(c->svc);

@@ -44,9 +44,9 @@ struct dsb_jobs;
 /* Who is calling.  Borrowed from a generation: valid while the call holds
  * it. */
 struct dsb_principal {
-    const char *name;          /* token name, or "anonymous" */
-    unsigned scopes;           /* DSB_SCOPE_* (admin: all) */
-    char *const *sources;      /* NULL: every source */
+    const char *name;     /* token name, or "anonymous" */
+    unsigned scopes;      /* DSB_SCOPE_* (admin: all) */
+    char *const *sources; /* NULL: every source */
     size_t n_sources;
 };
 
@@ -62,12 +62,12 @@ struct dsb_gen {
 /* One call's context, filled by the front door. */
 struct dsb_ctx {
     struct dsb_service *svc;
-    const char *request_id;    /* never NULL; reaches plugins */
-    int64_t deadline_ms;       /* monotonic; 0: none beyond each plugin
-                                * call's limits.plugin_timeout_ms */
-    struct dsb_arena *arena;   /* freed by the front door after the call */
+    const char *request_id;  /* never NULL; reaches plugins */
+    int64_t deadline_ms;     /* monotonic; 0: none beyond each plugin
+                              * call's limits.plugin_timeout_ms */
+    struct dsb_arena *arena; /* freed by the front door after the call */
     const struct dsb_principal *principal; /* never NULL */
-    struct dsb_gen *gen;       /* held by the front door for the call */
+    struct dsb_gen *gen; /* held by the front door for the call */
 };
 
 struct dsb_service_opts {
@@ -131,24 +131,23 @@ int dsb_svc_plugins(const struct dsb_ctx *c, json_t **out,
 int dsb_svc_plugin_schema(const struct dsb_ctx *c, const char *name,
                           json_t **out, struct dsb_error *err);
 /* The source, after the read scope and the principal's limits. */
-struct dsb_source *dsb_svc_use_source(const struct dsb_ctx *c,
-                                      const char *name,
+struct dsb_source *dsb_svc_use_source(const struct dsb_ctx *c, const char *name,
                                       struct dsb_error *err);
 
 /* ---------------------------------------------------------------- browse */
 
 /* A browse request: one page of a listing, or one table. */
 struct dsb_browse {
-    enum dsb_slot slot;        /* LIST_DATABASES .. DESCRIBE_TABLE */
+    enum dsb_slot slot; /* LIST_DATABASES .. DESCRIBE_TABLE */
     const char *source, *database, *schema, *table;
     const char *filter, *page_token;
-    size_t page_size;          /* 0: the plugin's default */
+    size_t page_size; /* 0: the plugin's default */
 };
 
 /* A cache key: (source, key).  Built by dsb_svc_browse_key. */
 struct dsb_svc_key {
-    const char *source;        /* borrowed from the generation */
-    char *key;                 /* malloc'd; dsb_svc_key_free */
+    const char *source; /* borrowed from the generation */
+    char *key;          /* malloc'd; dsb_svc_key_free */
 };
 void dsb_svc_key_free(struct dsb_svc_key *k);
 
@@ -190,15 +189,15 @@ int dsb_svc_session_create(const struct dsb_ctx *c,
  * routes), then checks it is the principal's. */
 int dsb_svc_session_ensure(const struct dsb_ctx *c, const char *id,
                            struct dsb_error *err);
-int dsb_svc_session_get(const struct dsb_ctx *c, const char *id,
-                        json_t **out, struct dsb_error *err);
+int dsb_svc_session_get(const struct dsb_ctx *c, const char *id, json_t **out,
+                        struct dsb_error *err);
 /* The principal's sessions (an admin's: everybody's). */
 int dsb_svc_sessions_list(const struct dsb_ctx *c, json_t **out,
                           struct dsb_error *err);
 int dsb_svc_session_delete(const struct dsb_ctx *c, const char *id,
                            struct dsb_error *err);
-int dsb_svc_selections(const struct dsb_ctx *c, const char *id,
-                       json_t **out, struct dsb_error *err);
+int dsb_svc_selections(const struct dsb_ctx *c, const char *id, json_t **out,
+                       struct dsb_error *err);
 /* Describes each selection (through the cache) and stores them in one
  * transaction; replace: sources whose selections are replaced (compat; may
  * be NULL).  *stored (may be NULL): the resulting selection objects. */

@@ -19,8 +19,11 @@ int dsb_svc_session_access(const struct dsb_ctx *c, const char *id,
         return -1;
     if (is_admin(c) || strcmp(owner, c->principal->name) == 0)
         return 0;
-    return dsb_svc_forbidden(err, "the session belongs to another "
-                             "principal", id, "use the token that created "
+    return dsb_svc_forbidden(err,
+                             "the session belongs to another "
+                             "principal",
+                             id,
+                             "use the token that created "
                              "the session, or an admin token");
 }
 
@@ -37,8 +40,7 @@ int dsb_svc_session_ensure(const struct dsb_ctx *c, const char *id,
                            struct dsb_error *err)
 {
     if (dsb_svc_require(c, DSB_SCOPE_SESSIONS, err) < 0 ||
-        dsb_sessions_ensure(c->svc->sessions, id, c->principal->name,
-                            err) < 0)
+        dsb_sessions_ensure(c->svc->sessions, id, c->principal->name, err) < 0)
         return -1;
     return dsb_svc_session_access(c, id, DSB_SCOPE_SESSIONS, err);
 }
@@ -49,13 +51,14 @@ int dsb_svc_session_ensure(const struct dsb_ctx *c, const char *id,
 static void hide_forbidden(const struct dsb_ctx *c, json_t *items)
 {
     for (size_t i = json_array_size(items); i-- > 0;)
-        if (!dsb_principal_may_use(c->principal, json_string_value(
-                json_object_get(json_array_get(items, i), "source"))))
+        if (!dsb_principal_may_use(c->principal,
+                                   json_string_value(json_object_get(
+                                       json_array_get(items, i), "source"))))
             json_array_remove(items, i);
 }
 
-int dsb_svc_session_get(const struct dsb_ctx *c, const char *id,
-                        json_t **out, struct dsb_error *err)
+int dsb_svc_session_get(const struct dsb_ctx *c, const char *id, json_t **out,
+                        struct dsb_error *err)
 {
     if (dsb_svc_session_access(c, id, DSB_SCOPE_SESSIONS, err) < 0 ||
         dsb_sessions_get(c->svc->sessions, id, out, err) < 0)
@@ -69,8 +72,8 @@ int dsb_svc_sessions_list(const struct dsb_ctx *c, json_t **out,
 {
     if (dsb_svc_require(c, DSB_SCOPE_SESSIONS, err) < 0)
         return -1;
-    return dsb_sessions_list(c->svc->sessions, is_admin(c) ? NULL
-                             : c->principal->name, out, err);
+    return dsb_sessions_list(c->svc->sessions,
+                             is_admin(c) ? NULL : c->principal->name, out, err);
 }
 
 int dsb_svc_session_delete(const struct dsb_ctx *c, const char *id,
@@ -81,8 +84,8 @@ int dsb_svc_session_delete(const struct dsb_ctx *c, const char *id,
     return dsb_sessions_delete(c->svc->sessions, id, err);
 }
 
-int dsb_svc_selections(const struct dsb_ctx *c, const char *id,
-                       json_t **out, struct dsb_error *err)
+int dsb_svc_selections(const struct dsb_ctx *c, const char *id, json_t **out,
+                       struct dsb_error *err)
 {
     json_t *items = NULL;
 
@@ -107,8 +110,8 @@ int dsb_svc_select(const struct dsb_ctx *c, const char *id,
             return -1;
         json_decref(t);
     }
-    return dsb_sessions_select(c->svc->sessions, id, sel, n, replace,
-                               n_replace, stored, err);
+    return dsb_sessions_select(c->svc->sessions, id, sel, n, replace, n_replace,
+                               stored, err);
 }
 
 /* Whether selection id of the session is of a source the principal may
@@ -124,10 +127,10 @@ static int selection_forbidden(const struct dsb_ctx *c, const char *id,
     if (!c->principal->sources ||
         dsb_sessions_selections(c->svc->sessions, id, &items, &err) < 0)
         return 0;
-    json_array_foreach(items, i, o)
-        if (json_integer_value(json_object_get(o, "id")) == sel_id)
-            no = !dsb_principal_may_use(c->principal, json_string_value(
-                json_object_get(o, "source")));
+    json_array_foreach(
+        items, i, o) if (json_integer_value(json_object_get(o, "id")) == sel_id)
+        no = !dsb_principal_may_use(
+            c->principal, json_string_value(json_object_get(o, "source")));
     json_decref(items);
     return no;
 }
@@ -138,8 +141,10 @@ int dsb_svc_unselect(const struct dsb_ctx *c, const char *id,
     if (dsb_svc_session_access(c, id, DSB_SCOPE_SESSIONS, err) < 0)
         return -1;
     if (selection_forbidden(c, id, selection_id))
-        return dsb_svc_forbidden(err, "this token may not use the "
-                                 "selection's source", NULL, NULL);
+        return dsb_svc_forbidden(err,
+                                 "this token may not use the "
+                                 "selection's source",
+                                 NULL, NULL);
     return dsb_sessions_unselect(c->svc->sessions, id, selection_id, err);
 }
 
@@ -160,14 +165,17 @@ struct dsb_selection *dsb_svc_stored(const struct dsb_ctx *c, const char *id,
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
         return NULL;
     }
-    json_array_foreach(*items, i, o) {
+    json_array_foreach(*items, i, o)
+    {
         sel[i].source = json_string_value(json_object_get(o, "source"));
         sel[i].database = json_string_value(json_object_get(o, "database"));
         sel[i].schema = json_string_value(json_object_get(o, "schema"));
         sel[i].table = json_string_value(json_object_get(o, "table"));
         if (!dsb_principal_may_use(c->principal, sel[i].source)) {
-            dsb_svc_forbidden(err, "this token may not use a source of the "
-                              "session", sel[i].source, NULL);
+            dsb_svc_forbidden(err,
+                              "this token may not use a source of the "
+                              "session",
+                              sel[i].source, NULL);
             free(sel);
             return NULL;
         }

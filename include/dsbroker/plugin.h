@@ -99,8 +99,8 @@ extern "C" {
 #define DSB_BUILD_ENDIAN "le"
 #endif
 #define DSB_BUILD_TAG                                                          \
-    "ptr" DSB_STR(__SIZEOF_POINTER__) "-" DSB_BUILD_ENDIAN                     \
-    "-jansson" DSB_STR(JANSSON_MAJOR_VERSION)
+    "ptr" DSB_STR(__SIZEOF_POINTER__) "-" DSB_BUILD_ENDIAN "-jansson" DSB_STR( \
+        JANSSON_MAJOR_VERSION)
 
 #if defined(__GNUC__)
 #define DSB_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -114,12 +114,12 @@ extern "C" {
 #define DSB_PLUGIN_ENTRY_SYMBOL "dsb_plugin_entry"
 
 struct dsb_abi_header {
-    uint32_t magic;          /* DSB_PLUGIN_MAGIC */
-    uint16_t abi_major;      /* DSB_ABI_MAJOR the plugin was built with */
-    uint16_t abi_minor;      /* DSB_ABI_MINOR the plugin was built with */
-    uint32_t struct_size;    /* sizeof(struct dsb_source_plugin) at build */
-    uint32_t reserved;       /* zero */
-    const char *build_tag;   /* DSB_BUILD_TAG at build */
+    uint32_t magic;        /* DSB_PLUGIN_MAGIC */
+    uint16_t abi_major;    /* DSB_ABI_MAJOR the plugin was built with */
+    uint16_t abi_minor;    /* DSB_ABI_MINOR the plugin was built with */
+    uint32_t struct_size;  /* sizeof(struct dsb_source_plugin) at build */
+    uint32_t reserved;     /* zero */
+    const char *build_tag; /* DSB_BUILD_TAG at build */
 };
 
 /* Fills the header; use as the first initialiser of a dsb_source_plugin. */
@@ -180,10 +180,10 @@ struct dsb_abi_header {
  *     DSB_PLUGIN_DEFINE(myplug);
  */
 #define DSB_PLUGIN_DEFINE(vt)                                                  \
-    DSB_EXTERN_C DSB_PLUGIN_EXPORT const struct dsb_source_plugin              \
-        *dsb_plugin_entry(void);                                               \
-    DSB_EXTERN_C DSB_PLUGIN_EXPORT const struct dsb_source_plugin              \
-        *dsb_plugin_entry(void)                                                \
+    DSB_EXTERN_C DSB_PLUGIN_EXPORT const struct dsb_source_plugin *            \
+    dsb_plugin_entry(void);                                                    \
+    DSB_EXTERN_C DSB_PLUGIN_EXPORT const struct dsb_source_plugin *            \
+    dsb_plugin_entry(void)                                                     \
     {                                                                          \
         return &(vt);                                                          \
     }                                                                          \
@@ -253,8 +253,8 @@ static inline int dsb_error_set(struct dsb_error *err, int code,
     return -1;
 }
 
-static inline void dsb_error_detail(struct dsb_error *err, const char *fmt,
-                                    ...) DSB_PRINTF(2, 3);
+static inline void dsb_error_detail(struct dsb_error *err, const char *fmt, ...)
+    DSB_PRINTF(2, 3);
 static inline void dsb_error_detail(struct dsb_error *err, const char *fmt, ...)
 {
     va_list ap;
@@ -324,37 +324,61 @@ struct dsb_option {
     enum dsb_opt_type type;
     unsigned flags;
     const char *default_value;
-    double min, max;                  /* with DSB_OPT_BOUNDED */
-    const char *const *enum_values;   /* ENUM: NULL-terminated */
-    const struct dsb_option *fields;  /* OBJECT, OBJECT_LIST */
+    double min, max;                 /* with DSB_OPT_BOUNDED */
+    const char *const *enum_values;  /* ENUM: NULL-terminated */
+    const struct dsb_option *fields; /* OBJECT, OBJECT_LIST */
     const char *description;
 };
 
 /* Table-building helpers; a table ends with DSB_OPTION_END. */
 #define DSB_OPTION_STRING(name, flags, def, desc)                              \
-    {(name), DSB_OPT_STRING, (flags), (def), 0, 0, NULL, NULL, (desc)}
+    {                                                                          \
+        (name), DSB_OPT_STRING, (flags), (def), 0, 0, NULL, NULL, (desc)       \
+    }
 #define DSB_OPTION_SECRET(name, flags, desc)                                   \
-    {(name), DSB_OPT_STRING, (flags) | DSB_OPT_SECRET, NULL, 0, 0, NULL, NULL, \
-     (desc)}
+    {                                                                          \
+        (name), DSB_OPT_STRING, (flags) | DSB_OPT_SECRET, NULL, 0, 0, NULL,    \
+            NULL, (desc)                                                       \
+    }
 #define DSB_OPTION_INT(name, flags, def, lo, hi, desc)                         \
-    {(name), DSB_OPT_INT, (flags) | DSB_OPT_BOUNDED, (def), (lo), (hi), NULL, \
-     NULL, (desc)}
+    {                                                                          \
+        (name), DSB_OPT_INT, (flags) | DSB_OPT_BOUNDED, (def), (lo), (hi),     \
+            NULL, NULL, (desc)                                                 \
+    }
 #define DSB_OPTION_DOUBLE(name, flags, def, lo, hi, desc)                      \
-    {(name), DSB_OPT_DOUBLE, (flags) | DSB_OPT_BOUNDED, (def), (lo), (hi),     \
-     NULL, NULL, (desc)}
+    {                                                                          \
+        (name), DSB_OPT_DOUBLE, (flags) | DSB_OPT_BOUNDED, (def), (lo), (hi),  \
+            NULL, NULL, (desc)                                                 \
+    }
 #define DSB_OPTION_BOOL(name, def, desc)                                       \
-    {(name), DSB_OPT_BOOL, 0, (def), 0, 0, NULL, NULL, (desc)}
+    {                                                                          \
+        (name), DSB_OPT_BOOL, 0, (def), 0, 0, NULL, NULL, (desc)               \
+    }
 #define DSB_OPTION_ENUM(name, flags, def, values, desc)                        \
-    {(name), DSB_OPT_ENUM, (flags), (def), 0, 0, (values), NULL, (desc)}
+    {                                                                          \
+        (name), DSB_OPT_ENUM, (flags), (def), 0, 0, (values), NULL, (desc)     \
+    }
 #define DSB_OPTION_LIST(name, flags, def, desc)                                \
-    {(name), DSB_OPT_STRING_LIST, (flags), (def), 0, 0, NULL, NULL, (desc)}
+    {                                                                          \
+        (name), DSB_OPT_STRING_LIST, (flags), (def), 0, 0, NULL, NULL, (desc)  \
+    }
 #define DSB_OPTION_MAP(name, flags, desc)                                      \
-    {(name), DSB_OPT_STRING_MAP, (flags), NULL, 0, 0, NULL, NULL, (desc)}
+    {                                                                          \
+        (name), DSB_OPT_STRING_MAP, (flags), NULL, 0, 0, NULL, NULL, (desc)    \
+    }
 #define DSB_OPTION_OBJECT(name, fields, desc)                                  \
-    {(name), DSB_OPT_OBJECT, 0, NULL, 0, 0, NULL, (fields), (desc)}
+    {                                                                          \
+        (name), DSB_OPT_OBJECT, 0, NULL, 0, 0, NULL, (fields), (desc)          \
+    }
 #define DSB_OPTION_OBJECT_LIST(name, flags, def, fields, desc)                 \
-    {(name), DSB_OPT_OBJECT_LIST, (flags), (def), 0, 0, NULL, (fields), (desc)}
-#define DSB_OPTION_END {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL}
+    {                                                                          \
+        (name), DSB_OPT_OBJECT_LIST, (flags), (def), 0, 0, NULL, (fields),     \
+            (desc)                                                             \
+    }
+#define DSB_OPTION_END                                                         \
+    {                                                                          \
+        NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL                               \
+    }
 
 /* ------------------------------------------------------------ host side */
 
@@ -379,26 +403,26 @@ struct dsb_kv {
  * the broker encodes them for the wire and for the signature.
  */
 struct dsb_aws_request {
-    const char *service;       /* signing name: "s3", "glue", ... */
-    const char *region;        /* NULL: the broker's region */
-    const char *endpoint_url;  /* NULL: the broker's aws.endpoint_url, then
-                                  AWS_ENDPOINT_URL_<SVC>, AWS_ENDPOINT_URL,
-                                  then AWS's own endpoint */
-    const char *method;        /* "GET", "POST", ... */
-    const char *path;          /* "/" or "/bucket/key" */
+    const char *service;      /* signing name: "s3", "glue", ... */
+    const char *region;       /* NULL: the broker's region */
+    const char *endpoint_url; /* NULL: the broker's aws.endpoint_url, then
+                                 AWS_ENDPOINT_URL_<SVC>, AWS_ENDPOINT_URL,
+                                 then AWS's own endpoint */
+    const char *method;       /* "GET", "POST", ... */
+    const char *path;         /* "/" or "/bucket/key" */
     const struct dsb_kv *query;
     size_t n_query;
     const struct dsb_kv *headers; /* e.g. X-Amz-Target, Content-Type, Range */
     size_t n_headers;
     const void *body;
     size_t body_len;
-    long timeout_ms;           /* 0: the broker's default */
+    long timeout_ms; /* 0: the broker's default */
 };
 
 /* A response; release with host->aws_response_free. */
 struct dsb_aws_response {
     long status;
-    char *body;       /* NUL-terminated after body_len bytes */
+    char *body; /* NUL-terminated after body_len bytes */
     size_t body_len;
     char request_id[128];
     char error_type[128]; /* X-Amzn-ErrorType header, "" when absent */
@@ -410,7 +434,7 @@ struct dsb_aws_response {
  * (so log lines get their "[plugin:source]" prefix without the plugin's help).
  */
 struct dsb_host {
-    uint32_t size;         /* sizeof(struct dsb_host) in the broker */
+    uint32_t size; /* sizeof(struct dsb_host) in the broker */
     uint16_t abi_major;
     uint16_t abi_minor;
 
@@ -514,8 +538,8 @@ struct dsb_host {
 /* What the broker knows of a configured source; borrowed for the instance's
  * whole life (valid until close returns). */
 struct dsb_source_info {
-    const char *name;        /* source name from conf.d */
-    const char *network;     /* effective network */
+    const char *name;    /* source name from conf.d */
+    const char *network; /* effective network */
     const char *description;
     const char *config_file; /* conf.d file that declared it */
     const char *config_dir;  /* conf.d directory, for relative paths */
@@ -537,7 +561,7 @@ struct dsb_list_request {
 };
 
 /* Where a read spec will run, so the plugin can choose how to read. */
-#define DSB_EXEC_GLUE_CATALOG 0x1u /* the Glue Data Catalog is the metastore */
+#define DSB_EXEC_GLUE_CATALOG 0x1u /* Glue Data Catalog is the metastore */
 #define DSB_EXEC_S3A 0x2u          /* s3a:// is configured (local Spark) */
 #define DSB_EXEC_S3_NATIVE 0x4u    /* s3:// works (EMR) */
 #define DSB_EXEC_LOCAL_FILES 0x8u  /* the broker's local files are visible */
@@ -549,7 +573,8 @@ struct dsb_read_target {
 };
 
 /* How the source maps onto the broker's three levels. */
-#define DSB_SRC_FLAT_SCHEMA 0x1u /* one schema per database, named flat_schema */
+#define DSB_SRC_FLAT_SCHEMA                                                    \
+    0x1u /* one schema per database, named flat_schema */
 
 /* ------------------------------------------------------------ the vtable */
 
@@ -599,9 +624,9 @@ struct dsb_read_target {
 struct dsb_source_plugin {
     struct dsb_abi_header abi; /* DSB_PLUGIN_HEADER */
 
-    const char *name;          /* "postgres"; must match the file name */
-    const char *version;       /* the plugin's own version, "1.0.0" */
-    const char *description;   /* one line */
+    const char *name;                 /* "postgres"; must match the file name */
+    const char *version;              /* the plugin's own version, "1.0.0" */
+    const char *description;          /* one line */
     const struct dsb_option *options; /* NULL-name terminated */
     const char *default_network;      /* used when conf.d names none */
     unsigned flags;                   /* DSB_SRC_* */
@@ -711,7 +736,7 @@ DSB_ABI_PIN(DSB_PLUGIN_SIZE_1_0 == 16 + 16 * DSB_P_ &&
                 offsetof(struct dsb_source_plugin, open) == 16 + 8 * DSB_P_,
             "the ABI 1.0 part of struct dsb_source_plugin is frozen");
 DSB_ABI_PIN(offsetof(struct dsb_source_plugin, read_spec_described) ==
-                DSB_PLUGIN_SIZE_1_0 &&
+                    DSB_PLUGIN_SIZE_1_0 &&
                 DSB_PLUGIN_SIZE_1_1 == 16 + 17 * DSB_P_,
             "the ABI 1.1 block starts where ABI 1.0 ended");
 DSB_ABI_PIN(DSB_HOST_SIZE_1_0 == 8 + 14 * DSB_P_ &&

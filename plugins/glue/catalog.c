@@ -13,15 +13,15 @@
 #define GLUE_MAX_PAGES 10000
 #define GLUE_PAGE_SIZE 100
 
-int glue_call(const struct glue_inst *g, struct dsb_call *call,
-              const char *op, json_t *body, json_t **out,
-              struct dsb_error *err)
+int glue_call(const struct glue_inst *g, struct dsb_call *call, const char *op,
+              json_t *body, json_t **out, struct dsb_error *err)
 {
     char target[64];
     struct dsb_kv h[2] = {{"X-Amz-Target", target},
                           {"Content-Type", "application/x-amz-json-1.1"}};
-    struct dsb_aws_request req = {"glue", g->region, g->endpoint_url, "POST",
-                                  "/", NULL, 0, h, 2, NULL, 0, 0};
+    struct dsb_aws_request req = {
+        "glue", g->region, g->endpoint_url, "POST", "/", NULL, 0, h, 2, NULL,
+        0,      0};
     struct dsb_aws_response resp = {0};
     char *text = json_dumps(body, JSON_COMPACT);
     json_error_t je;
@@ -38,8 +38,10 @@ int glue_call(const struct glue_inst *g, struct dsb_call *call,
     if (resp.status / 100 != 2)
         g->host->aws_error(g->host, &resp, err);
     else if (!(*out = json_loadb(resp.body, resp.body_len, 0, &je)))
-        dsb_error_set(err, DSB_E_UPSTREAM, "Glue %s answered with invalid "
-                      "JSON: %s", op, je.text);
+        dsb_error_set(err, DSB_E_UPSTREAM,
+                      "Glue %s answered with invalid "
+                      "JSON: %s",
+                      op, je.text);
     else
         rc = 0;
     g->host->aws_response_free(g->host, &resp);
@@ -64,8 +66,10 @@ static int glue_all_pages(const struct glue_inst *g, struct dsb_call *call,
     do {
         json_decref(page);
         if (n++ == GLUE_MAX_PAGES) {
-            dsb_error_set(err, DSB_E_UPSTREAM, "Glue %s did not stop after "
-                          "%d pages", op, GLUE_MAX_PAGES);
+            dsb_error_set(err, DSB_E_UPSTREAM,
+                          "Glue %s did not stop after "
+                          "%d pages",
+                          op, GLUE_MAX_PAGES);
             goto fail;
         }
         if (glue_call(g, call, op, body, &page, err) < 0)
@@ -87,9 +91,8 @@ static int glue_matches(const json_t *globs, const char *name)
     size_t i;
     const json_t *p;
 
-    json_array_foreach(globs, i, p)
-        if (fnmatch(json_string_value(p), name, FNM_CASEFOLD) == 0)
-            return 1;
+    json_array_foreach(globs, i, p) if (fnmatch(json_string_value(p), name,
+                                                FNM_CASEFOLD) == 0) return 1;
     return 0;
 }
 
@@ -105,16 +108,18 @@ int glue_databases(const struct glue_inst *g, struct dsb_call *call,
 {
     json_t *body = json_object(), *all, *v;
     size_t i;
-    int rc = glue_all_pages(g, call, "GetDatabases", body, "DatabaseList",
-                            &all, err);
+    int rc = glue_all_pages(g, call, "GetDatabases", body, "DatabaseList", &all,
+                            err);
 
     json_decref(body);
     if (rc < 0)
         return -1;
     *list = json_array();
-    json_array_foreach(all, i, v)
-        if (glue_db_visible(g, json_string_value(json_object_get(v, "Name"))))
-            json_array_append(*list, v);
+    json_array_foreach(
+        all, i,
+        v) if (glue_db_visible(g,
+                               json_string_value(json_object_get(v, "Name"))))
+        json_array_append(*list, v);
     json_decref(all);
     return 0;
 }
@@ -154,9 +159,8 @@ int glue_tables(const struct glue_inst *g, struct dsb_call *call,
     return rc;
 }
 
-int glue_table(const struct glue_inst *g, struct dsb_call *call,
-               const char *db, const char *name, json_t **table,
-               struct dsb_error *err)
+int glue_table(const struct glue_inst *g, struct dsb_call *call, const char *db,
+               const char *name, json_t **table, struct dsb_error *err)
 {
     json_t *body = json_pack("{s:s, s:s}", "DatabaseName", db, "Name", name);
     json_t *out;
@@ -171,7 +175,8 @@ int glue_table(const struct glue_inst *g, struct dsb_call *call,
     *table = json_incref(json_object_get(out, "Table"));
     json_decref(out);
     if (!*table)
-        return dsb_error_set(err, DSB_E_UPSTREAM, "Glue GetTable answered "
+        return dsb_error_set(err, DSB_E_UPSTREAM,
+                             "Glue GetTable answered "
                              "without a Table");
     return 0;
 }

@@ -11,17 +11,22 @@
 #define GLUE_SCHEMA "default"
 
 static const struct dsb_option glue_options[] = {
-    DSB_OPTION_STRING("region", 0, NULL, "region of the catalog (default: "
+    DSB_OPTION_STRING("region", 0, NULL,
+                      "region of the catalog (default: "
                       "the broker's)"),
-    DSB_OPTION_STRING("catalog_id", 0, NULL, "catalog (account) id; default: "
+    DSB_OPTION_STRING("catalog_id", 0, NULL,
+                      "catalog (account) id; default: "
                       "the caller's account"),
     DSB_OPTION_STRING("endpoint_url", 0, NULL, "Glue endpoint override"),
-    DSB_OPTION_STRING("s3_endpoint_url", 0, NULL, "S3 endpoint Spark's s3a "
+    DSB_OPTION_STRING("s3_endpoint_url", 0, NULL,
+                      "S3 endpoint Spark's s3a "
                       "uses to read table locations (default: "
                       "AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL)"),
-    DSB_OPTION_LIST("include", 0, "[]", "database name patterns to show "
+    DSB_OPTION_LIST("include", 0, "[]",
+                    "database name patterns to show "
                     "(fnmatch globs, case-insensitive; empty: all)"),
-    DSB_OPTION_LIST("exclude", 0, "[]", "database name patterns to hide "
+    DSB_OPTION_LIST("exclude", 0, "[]",
+                    "database name patterns to hide "
                     "(wins over include)"),
     DSB_OPTION_END};
 
@@ -132,10 +137,10 @@ static json_t *glue_page(json_t *list, const struct dsb_list_request *req,
 
 static int glue_cmp_name(const void *a, const void *b)
 {
-    const char *x = json_string_value(json_object_get(*(json_t *const *)a,
-                                                      "name"));
-    const char *y = json_string_value(json_object_get(*(json_t *const *)b,
-                                                      "name"));
+    const char *x =
+        json_string_value(json_object_get(*(json_t *const *)a, "name"));
+    const char *y =
+        json_string_value(json_object_get(*(json_t *const *)b, "name"));
     return strcmp(x ? x : "", y ? y : "");
 }
 
@@ -157,8 +162,8 @@ static json_t *glue_sorted(json_t *list)
 }
 
 static int glue_list_databases(void *inst, struct dsb_call *call,
-                               const struct dsb_list_request *req,
-                               json_t **out, struct dsb_error *err)
+                               const struct dsb_list_request *req, json_t **out,
+                               struct dsb_error *err)
 {
     json_t *dbs, *list = json_array(), *d;
     size_t i, start;
@@ -168,11 +173,12 @@ static int glue_list_databases(void *inst, struct dsb_call *call,
         json_decref(list);
         return -1;
     }
-    json_array_foreach(dbs, i, d)
-        if (glue_match(req, json_string_value(json_object_get(d, "Name"))))
-            json_array_append_new(list, json_pack("{s:O, s:O?}", "name",
-                                  json_object_get(d, "Name"), "comment",
-                                  json_object_get(d, "Description")));
+    json_array_foreach(
+        dbs, i,
+        d) if (glue_match(req, json_string_value(json_object_get(d, "Name"))))
+        json_array_append_new(
+            list, json_pack("{s:O, s:O?}", "name", json_object_get(d, "Name"),
+                            "comment", json_object_get(d, "Description")));
     json_decref(dbs);
     *out = glue_page(glue_sorted(list), req, start);
     return 0;
@@ -186,14 +192,16 @@ static int glue_where(const struct glue_inst *g, const char *db,
         dsb_error_set(err, DSB_E_NOT_FOUND, "database \"%s\" does not exist",
                       db ? db : "");
         dsb_error_hint(err, "list the databases of this source (include and "
-                       "exclude patterns may hide some)");
+                            "exclude patterns may hide some)");
         return -1;
     }
     if (schema && strcmp(schema, GLUE_SCHEMA)) {
-        dsb_error_set(err, DSB_E_NOT_FOUND, "schema \"%s\" does not exist in "
-                      "database \"%s\"", schema, db);
+        dsb_error_set(err, DSB_E_NOT_FOUND,
+                      "schema \"%s\" does not exist in "
+                      "database \"%s\"",
+                      schema, db);
         dsb_error_hint(err, "Glue has no schemas: every database has one "
-                       "schema, \"" GLUE_SCHEMA "\"");
+                            "schema, \"" GLUE_SCHEMA "\"");
         return -1;
     }
     return 0;
@@ -208,13 +216,14 @@ static int glue_list_tables(void *inst, struct dsb_call *call,
 
     if (glue_where(inst, req->database, req->schema, err) < 0 ||
         glue_page_start(req, &start, err) < 0 ||
-        glue_tables(inst, call, req->database, req->name_filter, &tables,
-                    err) < 0)
+        glue_tables(inst, call, req->database, req->name_filter, &tables, err) <
+            0)
         return -1;
     list = json_array();
-    json_array_foreach(tables, i, t)
-        if (glue_match(req, json_string_value(json_object_get(t, "Name"))))
-            json_array_append_new(list, glue_table_json(t));
+    json_array_foreach(
+        tables, i,
+        t) if (glue_match(req, json_string_value(json_object_get(t, "Name"))))
+        json_array_append_new(list, glue_table_json(t));
     json_decref(tables);
     *out = glue_page(glue_sorted(list), req, start);
     return 0;
@@ -258,8 +267,7 @@ static int glue_read_spec_from(void *inst, struct dsb_call *call,
                                json_t **out, struct dsb_error *err)
 {
     if (!glue_describes_enough(described))
-        return glue_read_spec(inst, call, db, schema, table, target, out,
-                              err);
+        return glue_read_spec(inst, call, db, schema, table, target, out, err);
     if (glue_where(inst, db, schema, err) < 0)
         return -1;
     return glue_read_spec_described(inst, db, described, target, out, err);

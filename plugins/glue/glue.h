@@ -31,9 +31,8 @@ struct glue_inst {
  * One Glue JSON 1.1 call (AWSGlue.<op>); body is borrowed.  *out is a new
  * reference to the parsed answer.  -1 with err mapped from AWS otherwise.
  */
-int glue_call(const struct glue_inst *g, struct dsb_call *call,
-              const char *op, json_t *body, json_t **out,
-              struct dsb_error *err);
+int glue_call(const struct glue_inst *g, struct dsb_call *call, const char *op,
+              json_t *body, json_t **out, struct dsb_error *err);
 /* Every Database object of the catalog (all pages), visible ones only. */
 int glue_databases(const struct glue_inst *g, struct dsb_call *call,
                    json_t **list, struct dsb_error *err);
@@ -43,9 +42,8 @@ int glue_tables(const struct glue_inst *g, struct dsb_call *call,
                 const char *db, const char *filter, json_t **list,
                 struct dsb_error *err);
 /* One Table; DSB_E_NOT_FOUND when missing. */
-int glue_table(const struct glue_inst *g, struct dsb_call *call,
-               const char *db, const char *name, json_t **table,
-               struct dsb_error *err);
+int glue_table(const struct glue_inst *g, struct dsb_call *call, const char *db,
+               const char *name, json_t **table, struct dsb_error *err);
 /* 1 when db passes the include/exclude globs (case-insensitive). */
 int glue_db_visible(const struct glue_inst *g, const char *db);
 
@@ -80,7 +78,7 @@ int glue_read_spec_json(const struct glue_inst *g, const char *db,
 /* The same from glue_describe_json's TABLE (borrowed, not modified). */
 int glue_read_spec_described(const struct glue_inst *g, const char *db,
                              const json_t *tj,
-                             const struct dsb_read_target *target,
-                             json_t **out, struct dsb_error *err);
+                             const struct dsb_read_target *target, json_t **out,
+                             struct dsb_error *err);
 
 #endif

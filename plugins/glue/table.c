@@ -45,8 +45,8 @@ static const char *glue_format_from_io(const char *in, const char *serde)
 
 const char *glue_format(const json_t *t)
 {
-    static const char *const known[] = {"csv", "parquet", "orc", "json",
-                                        "avro", NULL};
+    static const char *const known[] = {"csv",  "parquet", "orc",
+                                        "json", "avro",    NULL};
     const json_t *sd = json_object_get(t, "StorageDescriptor");
     const char *tt = glue_param(t, "table_type"), *cls;
 
@@ -64,22 +64,21 @@ const char *glue_format(const json_t *t)
         for (size_t i = 0; known[i]; i++)
             if (!strcasecmp(cls, known[i]))
                 return known[i];
-    return glue_format_from_io(glue_str(sd, "InputFormat"),
-                               glue_str(json_object_get(sd, "SerdeInfo"),
-                                        "SerializationLibrary"));
+    return glue_format_from_io(
+        glue_str(sd, "InputFormat"),
+        glue_str(json_object_get(sd, "SerdeInfo"), "SerializationLibrary"));
 }
 
 static json_t *glue_column(const json_t *c, size_t pos, int partition)
 {
     const char *type = glue_str(c, "Type");
     char *spark = glue_spark_type(type);
-    json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:b, s:n, s:s?, s:b}", "name",
-                          glue_str(c, "Name") ? glue_str(c, "Name") : "",
-                          "position", (json_int_t)pos, "source_type",
-                          type ? type : "", "spark_type",
-                          spark ? spark : "string", "nullable", 1, "default",
-                          "comment", glue_str(c, "Comment"), "partition_key",
-                          partition);
+    json_t *o = json_pack(
+        "{s:s, s:I, s:s, s:s, s:b, s:n, s:s?, s:b}", "name",
+        glue_str(c, "Name") ? glue_str(c, "Name") : "", "position",
+        (json_int_t)pos, "source_type", type ? type : "", "spark_type",
+        spark ? spark : "string", "nullable", 1, "default", "comment",
+        glue_str(c, "Comment"), "partition_key", partition);
 
     free(spark);
     return o;
@@ -88,8 +87,8 @@ static json_t *glue_column(const json_t *c, size_t pos, int partition)
 /* StorageDescriptor.Columns then PartitionKeys (flagged partition_key). */
 static json_t *glue_columns(const json_t *t)
 {
-    const json_t *data = json_object_get(json_object_get(t,
-                         "StorageDescriptor"), "Columns");
+    const json_t *data =
+        json_object_get(json_object_get(t, "StorageDescriptor"), "Columns");
     const json_t *parts = json_object_get(t, "PartitionKeys"), *c;
     json_t *cols = json_array();
     size_t i, pos = 1;
@@ -133,17 +132,17 @@ json_t *glue_table_json(const json_t *t)
 {
     const json_t *sd = json_object_get(t, "StorageDescriptor");
 
-    return json_pack("{s:s, s:s, s:s?, s:o, s:o, s:[], s:o, s:s?, s:s, "
-                     "s:s?, s:s?, s:s?}", "name", glue_str(t, "Name"), "kind",
-                     glue_kind(t), "comment", glue_str(t, "Description"),
-                     "row_estimate", glue_count(t, "numRows", "recordCount"),
-                     "size_bytes", glue_count(t, "totalSize", "sizeKey"),
-                     "primary_key", "columns", glue_columns(t), "location",
-                     glue_str(sd, "Location"), "format", glue_format(t),
-                     "table_type", glue_str(t, "TableType"), "input_format",
-                     glue_str(sd, "InputFormat"), "serde",
-                     glue_str(json_object_get(sd, "SerdeInfo"),
-                              "SerializationLibrary"));
+    return json_pack(
+        "{s:s, s:s, s:s?, s:o, s:o, s:[], s:o, s:s?, s:s, "
+        "s:s?, s:s?, s:s?}",
+        "name", glue_str(t, "Name"), "kind", glue_kind(t), "comment",
+        glue_str(t, "Description"), "row_estimate",
+        glue_count(t, "numRows", "recordCount"), "size_bytes",
+        glue_count(t, "totalSize", "sizeKey"), "primary_key", "columns",
+        glue_columns(t), "location", glue_str(sd, "Location"), "format",
+        glue_format(t), "table_type", glue_str(t, "TableType"), "input_format",
+        glue_str(sd, "InputFormat"), "serde",
+        glue_str(json_object_get(sd, "SerdeInfo"), "SerializationLibrary"));
 }
 
 /* --------------------------------------------------------- read spec */
@@ -183,12 +182,13 @@ static json_t *glue_ddl(const json_t *cols)
     json_t *r;
     char *s = NULL, *next;
 
-    json_array_foreach(cols, i, c) {
-        char *name = glue_backtick(json_string_value(json_object_get(c,
-                                   "name")));
-        if (!name || asprintf(&next, "%s%s%s %s", s ? s : "", s ? ", " : "",
-                     name, json_string_value(
-                     json_object_get(c, "spark_type"))) < 0)
+    json_array_foreach(cols, i, c)
+    {
+        char *name =
+            glue_backtick(json_string_value(json_object_get(c, "name")));
+        if (!name ||
+            asprintf(&next, "%s%s%s %s", s ? s : "", s ? ", " : "", name,
+                     json_string_value(json_object_get(c, "spark_type"))) < 0)
             next = NULL;
         free(name);
         free(s);
@@ -202,21 +202,27 @@ static json_t *glue_ddl(const json_t *cols)
 
 static void glue_catalog_read(json_t *spec, const json_t *tj)
 {
-    json_t *conf = json_object_get(json_object_get(spec, "spark_submit"),
-                                   "conf");
+    json_t *conf =
+        json_object_get(json_object_get(spec, "spark_submit"), "conf");
 
     json_object_set_new(spec, "format", json_string("table"));
-    json_object_set_new(conf, "spark.hadoop.hive.metastore.client.factory."
-                        "class", json_string(GLUE_CATALOG_FACTORY));
+    json_object_set_new(conf,
+                        "spark.hadoop.hive.metastore.client.factory."
+                        "class",
+                        json_string(GLUE_CATALOG_FACTORY));
     json_object_set_new(conf, "spark.sql.catalogImplementation",
                         json_string("hive"));
-    json_array_append_new(json_object_get(spec, "notes"), json_sprintf(
-        "read with spark.table(\"%s\") through the Glue Data Catalog",
-        json_string_value(json_object_get(spec, "qualified_name"))));
+    json_array_append_new(
+        json_object_get(spec, "notes"),
+        json_sprintf(
+            "read with spark.table(\"%s\") through the Glue Data Catalog",
+            json_string_value(json_object_get(spec, "qualified_name"))));
     if (!strcmp(json_string_value(json_object_get(tj, "kind")), "view"))
-        json_array_append_new(json_object_get(spec, "notes"), json_string(
-            "a view: Spark expands its SQL; views created by Athena or "
-            "Presto may not parse in Spark"));
+        json_array_append_new(
+            json_object_get(spec, "notes"),
+            json_string(
+                "a view: Spark expands its SQL; views created by Athena or "
+                "Presto may not parse in Spark"));
 }
 
 static int glue_refuse(const json_t *tj, const char *why, const char *hint,
@@ -255,12 +261,13 @@ static void glue_csv_options(const json_t *t, json_t *opts)
 
     if (!d)
         d = glue_str(sp, "field.delim");
-    json_object_set_new(opts, "header", json_string(skip && !strcmp(skip, "1")
-                                                    ? "true" : "false"));
+    json_object_set_new(
+        opts, "header",
+        json_string(skip && !strcmp(skip, "1") ? "true" : "false"));
     json_object_set_new(opts, "delimiter", json_string(d ? d : ","));
     if (glue_has(lib, "OpenCSVSerde")) {
-        const char *q = glue_str(sp, "quoteChar"), *e = glue_str(sp,
-                                                                "escapeChar");
+        const char *q = glue_str(sp, "quoteChar"),
+                   *e = glue_str(sp, "escapeChar");
         json_object_set_new(opts, "quote", json_string(q ? q : "\""));
         json_object_set_new(opts, "escape", json_string(e ? e : "\\"));
     } else if (glue_has(lib, "LazySimpleSerDe")) {
@@ -268,26 +275,28 @@ static void glue_csv_options(const json_t *t, json_t *opts)
     }
 }
 
-
 /* Sets path (s3:// or s3a:// by target) and the s3a confs. */
-static int glue_path(const struct glue_inst *g, const json_t *tj,
-                     unsigned caps, json_t *spec, struct dsb_error *err)
+static int glue_path(const struct glue_inst *g, const json_t *tj, unsigned caps,
+                     json_t *spec, struct dsb_error *err)
 {
     const char *loc = json_string_value(json_object_get(tj, "location"));
     int s3 = !strncmp(loc, "s3://", 5) || !strncmp(loc, "s3a://", 6);
     char *p = NULL;
 
     if (s3 && !(caps & (DSB_EXEC_S3_NATIVE | DSB_EXEC_S3A)))
-        return glue_refuse(tj, "is in S3 and this executor cannot read "
-                           "s3:// paths", "enable s3a on the local-spark "
+        return glue_refuse(tj,
+                           "is in S3 and this executor cannot read "
+                           "s3:// paths",
+                           "enable s3a on the local-spark "
                            "executor (s3a: true in broker.yaml; the broker "
-                           "adds hadoop-aws) or route the job to EMR", err);
+                           "adds hadoop-aws) or route the job to EMR",
+                           err);
     if (s3 && !(caps & DSB_EXEC_S3_NATIVE)) {
         if (asprintf(&p, "s3a://%s", strstr(loc, "://") + 3) < 0)
             return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
-        json_object_set_new(json_object_get(spec, "spark_submit"), "conf",
-                            g->host->aws_s3a_conf(g->host, g->s3_endpoint_url,
-                                                  g->region));
+        json_object_set_new(
+            json_object_get(spec, "spark_submit"), "conf",
+            g->host->aws_s3a_conf(g->host, g->s3_endpoint_url, g->region));
     }
     json_object_set_new(spec, "path", json_string(p ? p : loc));
     free(p);
@@ -300,9 +309,9 @@ static int glue_partitioned(const json_t *tj)
     size_t i;
     const json_t *c;
 
-    json_array_foreach(json_object_get(tj, "columns"), i, c)
-        if (json_is_true(json_object_get(c, "partition_key")))
-            return 1;
+    json_array_foreach(
+        json_object_get(tj, "columns"), i,
+        c) if (json_is_true(json_object_get(c, "partition_key"))) return 1;
     return 0;
 }
 
@@ -313,25 +322,30 @@ static int glue_path_read(const struct glue_inst *g, const json_t *tj,
     json_t *notes = json_object_get(spec, "notes");
 
     if (why)
-        return glue_refuse(tj, why, "route the job to an executor with the "
-                           "Glue Data Catalog (EMR Serverless)", err);
+        return glue_refuse(tj, why,
+                           "route the job to an executor with the "
+                           "Glue Data Catalog (EMR Serverless)",
+                           err);
     if (glue_path(g, tj, caps, spec, err) < 0)
         return -1;
     json_object_set_new(spec, "format", json_string(fmt));
     if (!strcmp(fmt, "csv"))
         json_object_update(json_object_get(spec, "options"),
                            json_object_get(tj, "csv_options"));
-    json_object_set_new(spec, "schema_ddl", glue_ddl(json_object_get(tj,
-                                                     "columns")));
-    json_array_append_new(notes, json_sprintf("read by path as %s with the "
-                          "explicit schema given; the catalog is not used",
-                          fmt));
+    json_object_set_new(spec, "schema_ddl",
+                        glue_ddl(json_object_get(tj, "columns")));
+    json_array_append_new(
+        notes, json_sprintf("read by path as %s with the "
+                            "explicit schema given; the catalog is not used",
+                            fmt));
     if (glue_partitioned(tj))
-        json_array_append_new(notes, json_string("partition columns come "
-                              "from key=value folders under the location"));
+        json_array_append_new(
+            notes, json_string("partition columns come "
+                               "from key=value folders under the location"));
     if (!strcmp(fmt, "avro"))
-        json_array_append_new(notes, json_string("avro needs the spark-avro "
-                              "package matching the executor's Spark"));
+        json_array_append_new(
+            notes, json_string("avro needs the spark-avro "
+                               "package matching the executor's Spark"));
     return 0;
 }
 
@@ -354,28 +368,28 @@ int glue_describes_enough(const json_t *tj)
     return glue_str(tj, "name") && fmt &&
            json_is_array(json_object_get(tj, "columns")) &&
            json_is_string(json_object_get(tj, "kind")) &&
-           (strcmp(fmt, "csv") || json_is_object(json_object_get(tj,
-                                                 "csv_options")));
+           (strcmp(fmt, "csv") ||
+            json_is_object(json_object_get(tj, "csv_options")));
 }
 
 int glue_read_spec_described(const struct glue_inst *g, const char *db,
                              const json_t *tj,
-                             const struct dsb_read_target *target,
-                             json_t **out, struct dsb_error *err)
+                             const struct dsb_read_target *target, json_t **out,
+                             struct dsb_error *err)
 {
     json_t *spec = NULL;
     char *qn = glue_quoted(db, glue_str(tj, "name"));
     unsigned caps = target ? target->caps : DSB_EXEC_GLUE_CATALOG;
 
     if (qn)
-        spec = json_pack("{s:s, s:s, s:n, s:{}, s:{}, s:O, s:[], s:O, s:O, "
-                         "s:{s:[], s:{}}, s:[], s:O}", "qualified_name", qn,
-                         "format", "table", "path", "options", "secret_options",
-                         "columns", json_object_get(tj, "columns"), "primary_key",
-                         "row_estimate", json_object_get(tj, "row_estimate"),
-                         "size_bytes", json_object_get(tj, "size_bytes"),
-                         "spark_submit", "jars", "conf", "notes", "kind",
-                         json_object_get(tj, "kind"));
+        spec = json_pack(
+            "{s:s, s:s, s:n, s:{}, s:{}, s:O, s:[], s:O, s:O, "
+            "s:{s:[], s:{}}, s:[], s:O}",
+            "qualified_name", qn, "format", "table", "path", "options",
+            "secret_options", "columns", json_object_get(tj, "columns"),
+            "primary_key", "row_estimate", json_object_get(tj, "row_estimate"),
+            "size_bytes", json_object_get(tj, "size_bytes"), "spark_submit",
+            "jars", "conf", "notes", "kind", json_object_get(tj, "kind"));
     free(qn);
     if (!spec)
         return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
@@ -397,7 +411,8 @@ int glue_read_spec_json(const struct glue_inst *g, const char *db,
     int rc;
 
     if (!glue_str(t, "Name"))
-        return dsb_error_set(err, DSB_E_UPSTREAM, "Glue sent a table "
+        return dsb_error_set(err, DSB_E_UPSTREAM,
+                             "Glue sent a table "
                              "without a name");
     if (!(tj = glue_describe_json(t)))
         return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");

@@ -194,9 +194,9 @@ static void tp_container(struct glue_tp *p, const char *w)
 
 static const char *tp_primitive(const char *w)
 {
-    static const char *const same[] = {"tinyint", "smallint", "int", "bigint",
-                                       "float", "double", "boolean", "string",
-                                       "binary", "date", "timestamp", NULL};
+    static const char *const same[] = {
+        "tinyint", "smallint", "int",    "bigint", "float",     "double",
+        "boolean", "string",   "binary", "date",   "timestamp", NULL};
 
     for (size_t i = 0; same[i]; i++)
         if (!strcmp(w, same[i]))

@@ -31,9 +31,9 @@ static const char pg_sql_schemas[] = PG_SQL_SCHEMAS;
 static const char pg_sql_tables[] = PG_SQL_TABLES;
 
 enum pg_tcol {
-    PG_T_STATE,     /* 'ok' | 'missing' | 'denied' */
-    PG_T_NAME,      /* NULL: no table */
-    PG_T_KIND,      /* relkind */
+    PG_T_STATE, /* 'ok' | 'missing' | 'denied' */
+    PG_T_NAME,  /* NULL: no table */
+    PG_T_KIND,  /* relkind */
     PG_T_COMMENT,
     PG_T_ROWS,      /* estimate, int8 or NULL */
     PG_T_BYTES,     /* int8 or NULL */
@@ -41,11 +41,11 @@ enum pg_tcol {
     PG_T_QUALIFIED, /* "schema"."table" quoted as needed */
     PG_T_READABLE,  /* SELECT privilege */
     PG_C_NAME,
-    PG_C_POSITION,  /* attnum; NULL: the table has no column */
+    PG_C_POSITION, /* attnum; NULL: the table has no column */
     PG_C_SOURCE_TYPE,
-    PG_C_BASE,      /* base type name (domains resolved) */
+    PG_C_BASE, /* base type name (domains resolved) */
     PG_C_TYPTYPE,
-    PG_C_ELEM,      /* array element type name, or NULL */
+    PG_C_ELEM, /* array element type name, or NULL */
     PG_C_TYPMOD,
     PG_C_NULLABLE,
     PG_C_DEFAULT,
@@ -127,8 +127,7 @@ static json_t *pg_page_result(const struct pg_page *pg, json_t *items)
     if (json_array_size(items) > pg->size) {
         json_array_remove(items, pg->size);
         json_t *last = json_array_get(items, pg->size - 1);
-        tok = pg_token_encode(
-            json_string_value(json_object_get(last, "name")));
+        tok = pg_token_encode(json_string_value(json_object_get(last, "name")));
         next = tok ? json_string(tok) : json_null();
         free(tok);
     }
@@ -170,7 +169,8 @@ static json_t *pg_name_items(json_t *rows)
     json_t *items = json_array(), *r;
     size_t i;
 
-    json_array_foreach(rows, i, r) {
+    json_array_foreach(rows, i, r)
+    {
         json_array_append_new(
             items, json_pack("{s:O, s:O, s:O}", "name", json_array_get(r, 0),
                              "comment", json_array_get(r, 1), "accessible",
@@ -181,9 +181,8 @@ static json_t *pg_name_items(json_t *rows)
 
 static int pg_list_names(struct pg_source *s, struct dsb_call *call,
                          const char *db, const char *sql, const json_t *inc,
-                         const json_t *exc,
-                         const struct dsb_list_request *req, json_t **out,
-                         struct dsb_error *err)
+                         const json_t *exc, const struct dsb_list_request *req,
+                         json_t **out, struct dsb_error *err)
 {
     struct pg_page pg;
     char *ri = pg_patterns_regex_array(inc), *re = pg_patterns_regex_array(exc);
@@ -247,8 +246,8 @@ int pg_list_schemas(struct pg_source *s, struct dsb_call *call,
     if (pg_check_database(s, req->database, err) < 0)
         return -1;
     return pg_list_names(s, call, req->database, pg_sql_schemas,
-                         s->cfg.include_schema, s->cfg.exclude_schema, req,
-                         out, err);
+                         s->cfg.include_schema, s->cfg.exclude_schema, req, out,
+                         err);
 }
 
 /* ------------------------------------------------------------- tables */
@@ -289,8 +288,7 @@ static json_t *pg_jbool(const struct pg_rows *b, int row, int col)
 
 static const char *pg_val(const struct pg_rows *b, int row, int col)
 {
-    return PQgetisnull(b->res, row, col) ? NULL
-                                          : PQgetvalue(b->res, row, col);
+    return PQgetisnull(b->res, row, col) ? NULL : PQgetvalue(b->res, row, col);
 }
 
 /* Sets key (ours: ASCII, no check) to v, taking it; a NULL v (out of
@@ -354,8 +352,7 @@ static json_t *pg_row_table(struct pg_rows *b, int row)
     if (!t)
         return NULL;
     pg_put(b, t, "name", pg_jstr(b, row, PG_T_NAME));
-    pg_put(b, t, "kind",
-           json_string(pg_kind_name(pg_val(b, row, PG_T_KIND))));
+    pg_put(b, t, "kind", json_string(pg_kind_name(pg_val(b, row, PG_T_KIND))));
     pg_put(b, t, "comment", pg_jstr(b, row, PG_T_COMMENT));
     pg_put(b, t, "row_estimate", pg_jint(b, row, PG_T_ROWS));
     pg_put(b, t, "size_bytes", pg_jint(b, row, PG_T_BYTES));
@@ -372,7 +369,8 @@ static json_t *pg_column_at(const json_t *cols, long position)
     size_t i;
     json_t *c;
 
-    json_array_foreach(cols, i, c) {
+    json_array_foreach(cols, i, c)
+    {
         if (json_integer_value(json_object_get(c, "position")) == position)
             return json_object_get(c, "name");
     }
@@ -431,14 +429,13 @@ static int pg_schema_state(const char *state, const char *schema,
     if (!strcmp(state, "ok"))
         return 0;
     if (!strcmp(state, "denied")) {
-        dsb_error_set(err, DSB_E_PERMISSION,
-                      "permission denied for schema %s", schema);
+        dsb_error_set(err, DSB_E_PERMISSION, "permission denied for schema %s",
+                      schema);
         snprintf(err->upstream, sizeof(err->upstream), "42501");
         dsb_error_hint(err, "GRANT USAGE ON SCHEMA to the source's role");
         return -1;
     }
-    dsb_error_set(err, DSB_E_NOT_FOUND, "schema \"%s\" does not exist",
-                  schema);
+    dsb_error_set(err, DSB_E_NOT_FOUND, "schema \"%s\" does not exist", schema);
     snprintf(err->upstream, sizeof(err->upstream), "3F000");
     return -1;
 }
@@ -510,8 +507,10 @@ int pg_describe(struct pg_source *s, struct dsb_call *call,
         return -1;
     if (json_array_size(items) == 0) {
         json_decref(items);
-        dsb_error_set(err, DSB_E_NOT_FOUND, "relation \"%s.%s\" does not "
-                      "exist", schema, table);
+        dsb_error_set(err, DSB_E_NOT_FOUND,
+                      "relation \"%s.%s\" does not "
+                      "exist",
+                      schema, table);
         snprintf(err->upstream, sizeof(err->upstream), "42P01");
         return -1;
     }

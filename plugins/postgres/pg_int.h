@@ -13,17 +13,17 @@
 
 #include "dsbroker/plugin.h"
 
-#define PG_NAME_MAX 63     /* NAMEDATALEN - 1 */
+#define PG_NAME_MAX 63 /* NAMEDATALEN - 1 */
 
 /* The validated options, copied out of the option object at open. */
 struct pg_config {
-    char *host;             /* NULL: from credentials */
-    int port;               /* 0: from credentials, else 5432 */
-    char *dbname;           /* NULL: from credentials, else "postgres" */
-    char *user;             /* a literal user name, or NULL */
-    char *user_ref;         /* a secret reference for the user, or NULL */
-    char *password_ref;     /* NULL: no password (libpq defaults) */
-    char *credentials_ref;  /* RDS-style JSON secret, or NULL */
+    char *host;            /* NULL: from credentials */
+    int port;              /* 0: from credentials, else 5432 */
+    char *dbname;          /* NULL: from credentials, else "postgres" */
+    char *user;            /* a literal user name, or NULL */
+    char *user_ref;        /* a secret reference for the user, or NULL */
+    char *password_ref;    /* NULL: no password (libpq defaults) */
+    char *credentials_ref; /* RDS-style JSON secret, or NULL */
     char *sslmode;
     char *sslrootcert;
     char *jdbc_sslrootcert; /* NULL: sslrootcert */
@@ -44,16 +44,16 @@ struct pg_config {
 
 struct pg_conn {
     PGconn *pg;
-    int64_t last_used_ms;  /* monotonic */
-    int reused;            /* came out of the idle list */
+    int64_t last_used_ms; /* monotonic */
+    int reused;           /* came out of the idle list */
     struct pg_pool *pool;
     struct pg_conn *next;
 };
 
 struct pg_pool {
     char *database;
-    struct pg_conn *idle;  /* most recently used first */
-    int n_open;            /* idle + lent out */
+    struct pg_conn *idle; /* most recently used first */
+    int n_open;           /* idle + lent out */
     struct pg_pool *next;
 };
 
@@ -62,15 +62,15 @@ struct pg_source {
     const struct dsb_host *host;
     const struct dsb_source_info *info;
     struct pg_config cfg;
-    pthread_mutex_t mu;    /* guards pools */
-    pthread_cond_t cv;     /* a connection was returned or closed */
+    pthread_mutex_t mu; /* guards pools */
+    pthread_cond_t cv;  /* a connection was returned or closed */
     struct pg_pool *pools;
 };
 
 /* What a connection logs in with; every field malloc'd or NULL. */
 struct pg_login {
     char *user;
-    char *password;        /* wiped by pg_login_free */
+    char *password; /* wiped by pg_login_free */
     char *host;
     char *port;
     char *dbname;
@@ -135,8 +135,7 @@ int pg_describe(struct pg_source *s, struct dsb_call *call,
  * or NULL when Spark cannot read the type.
  */
 const char *pg_spark_type(const char *base, const char *typtype,
-                          const char *elem, int typmod, char *buf,
-                          size_t len);
+                          const char *elem, int typmod, char *buf, size_t len);
 
 /* pg_readspec.c */
 int pg_read_spec(struct pg_source *s, struct dsb_call *call,

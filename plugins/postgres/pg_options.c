@@ -4,9 +4,8 @@
 
 #include "pg_int.h"
 
-static const char *const pg_sslmodes[] = {"disable", "allow", "prefer",
-                                          "require", "verify-ca",
-                                          "verify-full", NULL};
+static const char *const pg_sslmodes[] = {
+    "disable", "allow", "prefer", "require", "verify-ca", "verify-full", NULL};
 
 const struct dsb_option pg_options[] = {
     DSB_OPTION_STRING("host", 0, NULL,
@@ -20,8 +19,7 @@ const struct dsb_option pg_options[] = {
     DSB_OPTION_STRING("user", 0, NULL,
                       "role name, or a secret reference (env:, file:, "
                       "aws-sm:) to it"),
-    DSB_OPTION_SECRET("password", 0,
-                      "secret reference to the role's password"),
+    DSB_OPTION_SECRET("password", 0, "secret reference to the role's password"),
     DSB_OPTION_SECRET("credentials", 0,
                       "secret reference to an RDS-style JSON secret "
                       "(username, password, optionally host, port, dbname)"),
@@ -141,7 +139,8 @@ int pg_config_load(struct pg_config *cfg, const json_t *opts,
     cfg->pool_idle_ms = (int)pg_opt_int(opts, "pool_idle_timeout_ms", 300000);
     cfg->jdbc_jar = pg_opt_str(opts, "jdbc_driver_jar");
     cfg->fetchsize = (int)pg_opt_int(opts, "fetchsize", 10000);
-    cfg->partition_hints = !json_is_false(json_object_get(opts, "partition_hints"));
+    cfg->partition_hints =
+        !json_is_false(json_object_get(opts, "partition_hints"));
     cfg->partition_min_rows = pg_opt_int(opts, "partition_min_rows", 1000000);
     cfg->partition_target_rows =
         pg_opt_int(opts, "partition_target_rows", 500000);
@@ -156,9 +155,15 @@ int pg_config_load(struct pg_config *cfg, const json_t *opts,
 
 void pg_config_free(struct pg_config *cfg)
 {
-    char **strs[] = {&cfg->host, &cfg->dbname, &cfg->user, &cfg->user_ref,
-                     &cfg->password_ref, &cfg->credentials_ref, &cfg->sslmode,
-                     &cfg->sslrootcert, &cfg->jdbc_sslrootcert,
+    char **strs[] = {&cfg->host,
+                     &cfg->dbname,
+                     &cfg->user,
+                     &cfg->user_ref,
+                     &cfg->password_ref,
+                     &cfg->credentials_ref,
+                     &cfg->sslmode,
+                     &cfg->sslrootcert,
+                     &cfg->jdbc_sslrootcert,
                      &cfg->application_name,
                      &cfg->jdbc_jar};
     json_t **objs[] = {&cfg->partition_columns, &cfg->include_db,
@@ -198,7 +203,8 @@ static int pg_any_match(const json_t *patterns, const char *name)
     size_t i;
     json_t *p;
 
-    json_array_foreach(patterns, i, p) {
+    json_array_foreach(patterns, i, p)
+    {
         if (json_is_string(p) && pg_glob(json_string_value(p), name))
             return 1;
     }
@@ -266,7 +272,8 @@ char *pg_patterns_regex_array(const json_t *patterns)
         return NULL;
     w = out;
     *w++ = '{';
-    json_array_foreach(patterns, i, p) {
+    json_array_foreach(patterns, i, p)
+    {
         if (i)
             *w++ = ',';
         pg_glob_to_regex(json_string_value(p), w);
@@ -285,8 +292,7 @@ static int pg_secret(struct pg_source *s, const char *ref, const char *key,
     char full[1024], *v = NULL;
 
     *out = NULL;
-    snprintf(full, sizeof(full), "%s%s%s", ref, key ? "#" : "",
-             key ? key : "");
+    snprintf(full, sizeof(full), "%s%s%s", ref, key ? "#" : "", key ? key : "");
     if (s->host->secret_get(s->host, full, &v, err) < 0) {
         if (optional && err->code == DSB_E_NOT_FOUND) {
             dsb_error_clear(err);
@@ -354,8 +360,7 @@ static int pg_login_options(struct pg_source *s, struct pg_login *l,
  * Errors: those of host->secret_get, DSB_E_CONFIG when no host is known.
  * Release with pg_login_free, which wipes the password.
  */
-int pg_login_get(struct pg_source *s, struct pg_login *l,
-                 struct dsb_error *err)
+int pg_login_get(struct pg_source *s, struct pg_login *l, struct dsb_error *err)
 {
     memset(l, 0, sizeof(*l));
     if (s->cfg.credentials_ref && pg_login_credentials(s, l, err) < 0)

@@ -62,12 +62,12 @@ struct pg_state_map {
 };
 
 static const struct pg_state_map pg_states[] = {
-    {"42P01", DSB_E_NOT_FOUND, 0},   {"3F000", DSB_E_NOT_FOUND, 0},
-    {"3D000", DSB_E_NOT_FOUND, 0},   {"42501", DSB_E_PERMISSION, 0},
-    {"57014", DSB_E_TIMEOUT, 1},     {"53300", DSB_E_THROTTLED, 1},
-    {"40001", DSB_E_UPSTREAM, 1},    {"40P01", DSB_E_UPSTREAM, 1},
-    {"28", DSB_E_AUTH, 0},           {"08", DSB_E_UNAVAILABLE, 1},
-    {"57P", DSB_E_UNAVAILABLE, 1},   {"53", DSB_E_UNAVAILABLE, 1},
+    {"42P01", DSB_E_NOT_FOUND, 0}, {"3F000", DSB_E_NOT_FOUND, 0},
+    {"3D000", DSB_E_NOT_FOUND, 0}, {"42501", DSB_E_PERMISSION, 0},
+    {"57014", DSB_E_TIMEOUT, 1},   {"53300", DSB_E_THROTTLED, 1},
+    {"40001", DSB_E_UPSTREAM, 1},  {"40P01", DSB_E_UPSTREAM, 1},
+    {"28", DSB_E_AUTH, 0},         {"08", DSB_E_UNAVAILABLE, 1},
+    {"57P", DSB_E_UNAVAILABLE, 1}, {"53", DSB_E_UNAVAILABLE, 1},
     {"", DSB_E_UPSTREAM, 0},
 };
 
@@ -103,7 +103,8 @@ int pg_error_from_result(const PGresult *res, struct dsb_error *err)
     dsb_error_clear(err);
     if (!state) {
         dsb_error_set(err, DSB_E_UNAVAILABLE, "connection to the server lost");
-        pg_copy_line(err->detail, sizeof(err->detail), PQresultErrorMessage(res));
+        pg_copy_line(err->detail, sizeof(err->detail),
+                     PQresultErrorMessage(res));
         err->retryable = 1;
         return -1;
     }
@@ -178,8 +179,7 @@ static int pg_wait_socket(const struct pg_source *s, PGconn *c, short events,
 /* The server settings of every session: read-only, bounded statements,
  * catalog names unqualified, stable text for dates, no JIT (compiling the
  * catalog queries costs more than running them). */
-static void pg_session_options(const struct pg_config *c, char *buf,
-                               size_t len)
+static void pg_session_options(const struct pg_config *c, char *buf, size_t len)
 {
     snprintf(buf, len,
              "-c default_transaction_read_only=on -c statement_timeout=%d "
@@ -238,9 +238,8 @@ static int pg_connect_poll(const struct pg_source *s, PGconn *c,
             return 0;
         if (st == PGRES_POLLING_FAILED)
             return -1;
-        int r = pg_wait_socket(s, c,
-                               st == PGRES_POLLING_READING ? POLLIN : POLLOUT,
-                               deadline);
+        int r = pg_wait_socket(
+            s, c, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
         if (r == 0)
             return -2;
         if (r < 0)
@@ -299,7 +298,8 @@ static PGconn *pg_connect(struct pg_source *s, struct dsb_call *call,
 
     for (int attempt = 0; attempt < 2 && !c; attempt++) {
         if (attempt) {
-            DSB_CALL_INFO(s->host, call, "authentication refused; reading "
+            DSB_CALL_INFO(s->host, call,
+                          "authentication refused; reading "
                           "the credentials again");
             pg_login_invalidate(s);
         }

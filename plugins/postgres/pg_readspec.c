@@ -62,7 +62,7 @@ static int pg_type_in(const char *t, const char *const *list)
 static const char *const pg_auto_types[] = {
     "int2", "int4", "int8", "date", "timestamp", "timestamptz", NULL};
 static const char *const pg_conf_types[] = {
-    "int2",  "int4",   "int8",      "date",        "timestamp",
+    "int2",        "int4",    "int8",   "date",   "timestamp",
     "timestamptz", "numeric", "float4", "float8", NULL};
 static const char *const pg_int_types[] = {"int2", "int4", "int8", NULL};
 static const char *const pg_frac_types[] = {"numeric", "float4", "float8",
@@ -73,9 +73,10 @@ static const json_t *pg_find_column(const json_t *table, const char *name)
     size_t i;
     json_t *c;
 
-    json_array_foreach(json_object_get(table, "columns"), i, c) {
-        if (name && !strcmp(json_string_value(json_object_get(c, "name")),
-                            name))
+    json_array_foreach(json_object_get(table, "columns"), i, c)
+    {
+        if (name &&
+            !strcmp(json_string_value(json_object_get(c, "name")), name))
             return c;
     }
     return NULL;
@@ -102,7 +103,7 @@ struct pg_hint {
     const json_t *column; /* COLUMN */
     char lower[64], upper[64];
     long long parts;
-    char why[256];        /* why there is no hint, for the notes */
+    char why[256]; /* why there is no hint, for the notes */
 };
 
 /* Picks the partition column, or says why none. */
@@ -118,8 +119,10 @@ static const json_t *pg_hint_column(const struct pg_source *s, const char *db,
         if (c && pg_type_in(json_string_value(json_object_get(c, "base_type")),
                             pg_conf_types))
             return c;
-        snprintf(h->why, sizeof(h->why), "the configured partition column "
-                 "\"%s\" is missing or not numeric, date or timestamp", conf);
+        snprintf(h->why, sizeof(h->why),
+                 "the configured partition column "
+                 "\"%s\" is missing or not numeric, date or timestamp",
+                 conf);
         return NULL;
     }
     c = json_array_size(pk) == 1
@@ -128,7 +131,8 @@ static const json_t *pg_hint_column(const struct pg_source *s, const char *db,
     if (c && pg_type_in(json_string_value(json_object_get(c, "base_type")),
                         pg_auto_types))
         return c;
-    snprintf(h->why, sizeof(h->why), "no single-column integer, date or "
+    snprintf(h->why, sizeof(h->why),
+             "no single-column integer, date or "
              "timestamp primary key; set partition_columns for this table");
     return NULL;
 }
@@ -141,18 +145,21 @@ static void pg_bounds_write(char *sql, size_t len, const char *base,
                             const char *q, const char *qualified)
 {
     if (!strncmp(base, "timestamp", 9))
-        snprintf(sql, len, "SELECT to_char(min(%s), 'YYYY-MM-DD HH24:MI:SS.US'),"
+        snprintf(sql, len,
+                 "SELECT to_char(min(%s), 'YYYY-MM-DD HH24:MI:SS.US'),"
                  " to_char(max(%s), 'YYYY-MM-DD HH24:MI:SS.US') FROM %s",
                  q, q, qualified);
     else if (pg_type_in(base, pg_frac_types))
-        snprintf(sql, len, "SELECT greatest(floor(min(%s)::numeric),"
+        snprintf(sql, len,
+                 "SELECT greatest(floor(min(%s)::numeric),"
                  " -9223372036854775808)::int8::text,"
                  " least(ceil(max(%s)::numeric), 9223372036854775807)"
                  "::int8::text FROM %s WHERE %s > '-Infinity'"
-                 " AND %s < 'Infinity'", q, q, qualified, q, q);
+                 " AND %s < 'Infinity'",
+                 q, q, qualified, q, q);
     else
-        snprintf(sql, len, "SELECT min(%s)::text, max(%s)::text FROM %s", q,
-                 q, qualified);
+        snprintf(sql, len, "SELECT min(%s)::text, max(%s)::text FROM %s", q, q,
+                 qualified);
 }
 
 static char *pg_bounds_sql(const char *qualified, const json_t *col)
@@ -183,7 +190,8 @@ static long long pg_parts_cap(const struct pg_hint *h, long long n)
 static long long pg_parts(const struct pg_source *s, const json_t *t,
                           const struct pg_hint *h)
 {
-    double rows = (double)json_integer_value(json_object_get(t, "row_estimate"));
+    double rows =
+        (double)json_integer_value(json_object_get(t, "row_estimate"));
     long long n = (long long)ceil(rows / (double)s->cfg.partition_target_rows);
     const char *base =
         json_string_value(json_object_get(h->column, "base_type"));
@@ -208,14 +216,16 @@ static int pg_hint_wanted(const struct pg_source *s, const json_t *t,
         return 0;
     }
     if (!json_is_integer(est)) {
-        snprintf(h->why, sizeof(h->why), "no row estimate (a view or a "
+        snprintf(h->why, sizeof(h->why),
+                 "no row estimate (a view or a "
                  "foreign table, or a table never analyzed)");
         return 0;
     }
     if (rows <= s->cfg.partition_min_rows) {
-        snprintf(h->why, sizeof(h->why), "about %lld rows, not above the "
-                 "partitioning threshold of %lld", rows,
-                 (long long)s->cfg.partition_min_rows);
+        snprintf(h->why, sizeof(h->why),
+                 "about %lld rows, not above the "
+                 "partitioning threshold of %lld",
+                 rows, (long long)s->cfg.partition_min_rows);
         return 0;
     }
     return 1;
@@ -255,9 +265,9 @@ static int pg_hint_bounds(struct pg_source *s, struct dsb_call *call,
 
 /* Fills h with all four hints, or h->column = NULL and h->why.  Only a
  * failed bounds query is an error. */
-static int pg_hints(struct pg_source *s, struct dsb_call *call,
-                    const char *db, const char *schema, const char *table,
-                    const json_t *t, struct pg_hint *h, struct dsb_error *err)
+static int pg_hints(struct pg_source *s, struct dsb_call *call, const char *db,
+                    const char *schema, const char *table, const json_t *t,
+                    struct pg_hint *h, struct dsb_error *err)
 {
     memset(h, 0, sizeof(*h));
     if (!pg_hint_wanted(s, t, h))
@@ -305,10 +315,9 @@ static json_t *pg_jdbc_url(const struct pg_source *s, const struct pg_login *l,
 {
     const struct pg_config *c = &s->cfg;
     char *edb = pg_url_dup(db);
-    char *eapp = pg_url_dup(c->application_name ? c->application_name
-                                                : "dsbroker");
-    const char *ca = c->jdbc_sslrootcert ? c->jdbc_sslrootcert
-                                         : c->sslrootcert;
+    char *eapp =
+        pg_url_dup(c->application_name ? c->application_name : "dsbroker");
+    const char *ca = c->jdbc_sslrootcert ? c->jdbc_sslrootcert : c->sslrootcert;
     char *eca = pg_url_dup(ca);
     int v6 = strchr(l->host, ':') != NULL;
     json_t *url = NULL;
@@ -355,7 +364,8 @@ static void pg_spec_hints(json_t *opts, const struct pg_hint *h)
     if (!h->column)
         return;
     snprintf(n, sizeof(n), "%lld", h->parts);
-    json_object_set(opts, "partitionColumn", json_object_get(h->column, "name"));
+    json_object_set(opts, "partitionColumn",
+                    json_object_get(h->column, "name"));
     json_object_set_new(opts, "lowerBound", json_string(h->lower));
     json_object_set_new(opts, "upperBound", json_string(h->upper));
     json_object_set_new(opts, "numPartitions", json_string(n));
@@ -370,23 +380,24 @@ static char *pg_cast_list(const json_t *t)
     char *out, *q;
     int any = 0;
 
-    json_array_foreach(json_object_get(t, "columns"), i, c) {
+    json_array_foreach(json_object_get(t, "columns"), i, c)
+    {
         cap += 2 * strlen(pg_col_name(c)) + 24;
         any |= json_object_get(c, "spark_cast") != NULL;
     }
     if (!any || !(out = malloc(cap)))
         return NULL;
     out[0] = '\0';
-    json_array_foreach(json_object_get(t, "columns"), i, c) {
+    json_array_foreach(json_object_get(t, "columns"), i, c)
+    {
         if (!(q = pg_quote_ident(pg_col_name(c)))) {
             free(out);
             return NULL;
         }
-        w += (size_t)snprintf(out + w, cap - w,
-                              json_object_get(c, "spark_cast")
-                                  ? "%s%s::text AS %s"
-                                  : "%s%s",
-                              i ? ", " : "", q, q);
+        w += (size_t)snprintf(
+            out + w, cap - w,
+            json_object_get(c, "spark_cast") ? "%s%s::text AS %s" : "%s%s",
+            i ? ", " : "", q, q);
         free(q);
     }
     return out;
@@ -415,8 +426,8 @@ static json_t *pg_spec_options(const struct pg_source *s,
 
     snprintf(fetch, sizeof(fetch), "%d", s->cfg.fetchsize);
     o = json_pack("{s:o, s:o, s:s, s:s}", "url", pg_jdbc_url(s, l, db),
-                  "dbtable", pg_dbtable(t), "driver",
-                  "org.postgresql.Driver", "fetchsize", fetch);
+                  "dbtable", pg_dbtable(t), "driver", "org.postgresql.Driver",
+                  "fetchsize", fetch);
     if (o)
         pg_spec_hints(o, h);
     return o;
@@ -436,8 +447,8 @@ static const char *const pg_note_heads[PG_N_COUNT] = {
     "cast to text (strings): ",
 };
 
-static const char *const pg_texts[] = {"text", "varchar", "bpchar", "char",
-                                       "name", NULL};
+static const char *const pg_texts[] = {"text", "varchar", "bpchar",
+                                       "char", "name",    NULL};
 
 static int pg_note_kind(const json_t *col)
 {
@@ -474,7 +485,8 @@ static void pg_notes_columns(json_t *notes, const json_t *t)
     size_t i;
     json_t *c;
 
-    json_array_foreach(json_object_get(t, "columns"), i, c) {
+    json_array_foreach(json_object_get(t, "columns"), i, c)
+    {
         int k = pg_note_kind(c);
         if (k >= 0)
             pg_note_add(lists[k], sizeof(lists[k]), c);
@@ -493,7 +505,8 @@ static json_t *pg_notes(const json_t *t, const struct pg_hint *h)
     char line[512];
 
     if (h->column)
-        snprintf(line, sizeof(line), "partitioned read on \"%s\" (%s): %lld "
+        snprintf(line, sizeof(line),
+                 "partitioned read on \"%s\" (%s): %lld "
                  "partitions between %s and %s; the bounds only set the "
                  "stride, no rows are filtered",
                  json_string_value(json_object_get(h->column, "name")),
@@ -587,7 +600,6 @@ int pg_read_spec_described(struct pg_source *s, struct dsb_call *call,
                            struct dsb_error *err)
 {
     if (!pg_described_enough(described))
-        return pg_read_spec(s, call, database, schema, table, target, out,
-                            err);
+        return pg_read_spec(s, call, database, schema, table, target, out, err);
     return pg_spec_of(s, call, database, schema, table, described, out, err);
 }

@@ -28,29 +28,64 @@ struct pg_type_map {
 
 /* Scalars that are not "string"; everything else of typtype b/e/r/m is. */
 static const struct pg_type_map pg_scalars[] = {
-    {"int2", "smallint"},   {"int4", "int"},          {"int8", "bigint"},
-    {"oid", "bigint"},      {"float4", "float"},      {"float8", "double"},
-    {"bool", "boolean"},    {"bytea", "binary"},      {"date", "date"},
-    {"timestamp", "timestamp"}, {"timestamptz", "timestamp"},
-    {"time", "timestamp"},  {"timetz", "timestamp"},  {NULL, NULL},
+    {"int2", "smallint"},
+    {"int4", "int"},
+    {"int8", "bigint"},
+    {"oid", "bigint"},
+    {"float4", "float"},
+    {"float8", "double"},
+    {"bool", "boolean"},
+    {"bytea", "binary"},
+    {"date", "date"},
+    {"timestamp", "timestamp"},
+    {"timestamptz", "timestamp"},
+    {"time", "timestamp"},
+    {"timetz", "timestamp"},
+    {NULL, NULL},
 };
 
 /* PostgresDialect.toCatalystType: array elements Spark can read. */
 static const struct pg_type_map pg_elements[] = {
-    {"bool", "boolean"},  {"bit", "binary"},      {"int2", "smallint"},
-    {"int4", "int"},      {"int8", "bigint"},     {"oid", "bigint"},
-    {"float4", "float"},  {"float8", "double"},   {"bytea", "binary"},
-    {"date", "date"},     {"timestamp", "timestamp"},
-    {"timestamptz", "timestamp"}, {"time", "timestamp"},
-    {"timetz", "timestamp"}, {"text", "string"},  {"varchar", "string"},
-    {"char", "string"},   {"bpchar", "string"},   {"cidr", "string"},
-    {"inet", "string"},   {"json", "string"},     {"jsonb", "string"},
-    {"uuid", "string"},   {"xml", "string"},      {"tsvector", "string"},
-    {"tsquery", "string"}, {"macaddr", "string"}, {"macaddr8", "string"},
-    {"txid_snapshot", "string"}, {"point", "string"}, {"line", "string"},
-    {"lseg", "string"},   {"box", "string"},      {"path", "string"},
-    {"polygon", "string"}, {"circle", "string"},  {"pg_lsn", "string"},
-    {"varbit", "string"}, {"interval", "string"}, {"pg_snapshot", "string"},
+    {"bool", "boolean"},
+    {"bit", "binary"},
+    {"int2", "smallint"},
+    {"int4", "int"},
+    {"int8", "bigint"},
+    {"oid", "bigint"},
+    {"float4", "float"},
+    {"float8", "double"},
+    {"bytea", "binary"},
+    {"date", "date"},
+    {"timestamp", "timestamp"},
+    {"timestamptz", "timestamp"},
+    {"time", "timestamp"},
+    {"timetz", "timestamp"},
+    {"text", "string"},
+    {"varchar", "string"},
+    {"char", "string"},
+    {"bpchar", "string"},
+    {"cidr", "string"},
+    {"inet", "string"},
+    {"json", "string"},
+    {"jsonb", "string"},
+    {"uuid", "string"},
+    {"xml", "string"},
+    {"tsvector", "string"},
+    {"tsquery", "string"},
+    {"macaddr", "string"},
+    {"macaddr8", "string"},
+    {"txid_snapshot", "string"},
+    {"point", "string"},
+    {"line", "string"},
+    {"lseg", "string"},
+    {"box", "string"},
+    {"path", "string"},
+    {"polygon", "string"},
+    {"circle", "string"},
+    {"pg_lsn", "string"},
+    {"varbit", "string"},
+    {"interval", "string"},
+    {"pg_snapshot", "string"},
     {NULL, NULL},
 };
 
@@ -94,8 +129,7 @@ static const char *pg_array_type(const char *elem, char *buf, size_t len)
 }
 
 const char *pg_spark_type(const char *base, const char *typtype,
-                          const char *elem, int typmod, char *buf,
-                          size_t len)
+                          const char *elem, int typmod, char *buf, size_t len)
 {
     const char *t;
 

@@ -62,12 +62,11 @@ static int pg_check(void *inst, struct dsb_call *call, json_t **out,
 
     if (!res)
         return -1;
-    *out = json_pack("{s:b, s:s, s:s, s:s, s:s, s:f, s:o}", "ok", 1,
-                     "server_version", PQgetvalue(res, 0, 0), "version",
-                     PQgetvalue(res, 0, 1), "database", PQgetvalue(res, 0, 2),
-                     "user", PQgetvalue(res, 0, 3), "latency_ms",
-                     (double)(s->host->monotonic_ms() - t0), "pools",
-                     pg_pool_report(s));
+    *out = json_pack(
+        "{s:b, s:s, s:s, s:s, s:s, s:f, s:o}", "ok", 1, "server_version",
+        PQgetvalue(res, 0, 0), "version", PQgetvalue(res, 0, 1), "database",
+        PQgetvalue(res, 0, 2), "user", PQgetvalue(res, 0, 3), "latency_ms",
+        (double)(s->host->monotonic_ms() - t0), "pools", pg_pool_report(s));
     PQclear(res);
     return *out ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
 }
@@ -104,15 +103,15 @@ static int pg_slot_describe(void *inst, struct dsb_call *call,
 static int pg_slot_read_spec(void *inst, struct dsb_call *call,
                              const char *database, const char *schema,
                              const char *table,
-                             const struct dsb_read_target *target,
-                             json_t **out, struct dsb_error *err)
+                             const struct dsb_read_target *target, json_t **out,
+                             struct dsb_error *err)
 {
     return pg_read_spec(inst, call, database, schema, table, target, out, err);
 }
 
 static int pg_slot_read_spec_described(void *inst, struct dsb_call *call,
-                                       const char *database,
-                                       const char *schema, const char *table,
+                                       const char *database, const char *schema,
+                                       const char *table,
                                        const json_t *described,
                                        const struct dsb_read_target *target,
                                        json_t **out, struct dsb_error *err)

@@ -13,7 +13,7 @@ struct csv_state {
     struct s3csv_records *out;
     const struct s3csv_dialect *d;
     struct s3csv_record cur;
-    size_t cap;       /* of cur.fields */
+    size_t cap; /* of cur.fields */
     size_t max;
     int failed;
 };
@@ -200,8 +200,8 @@ static int csv_no_space(unsigned char c)
     return 0;
 }
 
-static int csv_run(struct csv_parser *p, const char *b, size_t n,
-                   int truncated, struct csv_state *st)
+static int csv_run(struct csv_parser *p, const char *b, size_t n, int truncated,
+                   struct csv_state *st)
 {
     size_t off = 0, step;
 

@@ -178,29 +178,27 @@ void s3csv_type_merge(struct s3csv_coltype *acc, struct s3csv_coltype v)
 static const char *infer_name(const struct s3csv_coltype *c, char *buf,
                               size_t n, int spark)
 {
-    static const char *const ours[] = {"string", "boolean", "integer", "long",
-                                       "decimal", "double", "date",
-                                       "timestamp", "string"};
-    static const char *const sparks[] = {"string", "boolean", "int", "bigint",
-                                         "decimal", "double", "date",
-                                         "timestamp", "string"};
+    static const char *const ours[] = {"string", "boolean",   "integer",
+                                       "long",   "decimal",   "double",
+                                       "date",   "timestamp", "string"};
+    static const char *const sparks[] = {"string", "boolean",   "int",
+                                         "bigint", "decimal",   "double",
+                                         "date",   "timestamp", "string"};
 
     if (c->t == S3CSV_T_DECIMAL)
-        snprintf(buf, n, "decimal(%d,%d)",
-                 infer_max(c->idigits + c->scale, 1), c->scale);
+        snprintf(buf, n, "decimal(%d,%d)", infer_max(c->idigits + c->scale, 1),
+                 c->scale);
     else
         snprintf(buf, n, "%s", (spark ? sparks : ours)[c->t]);
     return buf;
 }
 
-const char *s3csv_type_name(const struct s3csv_coltype *c, char *buf,
-                            size_t n)
+const char *s3csv_type_name(const struct s3csv_coltype *c, char *buf, size_t n)
 {
     return infer_name(c, buf, n, 0);
 }
 
-const char *s3csv_spark_type(const struct s3csv_coltype *c, char *buf,
-                             size_t n)
+const char *s3csv_spark_type(const struct s3csv_coltype *c, char *buf, size_t n)
 {
     return infer_name(c, buf, n, 1);
 }
@@ -219,15 +217,13 @@ static int infer_taken(json_t *names, const char *name)
     size_t i;
     json_t *v;
 
-    json_array_foreach(names, i, v)
-        if (!strcasecmp(json_string_value(v), name))
-            return 1;
+    json_array_foreach(names, i,
+                       v) if (!strcasecmp(json_string_value(v), name)) return 1;
     return 0;
 }
 
 /* Appends a unique name for header field i (NULL when absent) to names. */
-static int infer_add_name(json_t *names, const char *h, size_t i,
-                          json_t *notes)
+static int infer_add_name(json_t *names, const char *h, size_t i, json_t *notes)
 {
     char buf[1200];
     int k = 2;
@@ -235,7 +231,8 @@ static int infer_add_name(json_t *names, const char *h, size_t i,
     if (!h || infer_blank(h)) {
         snprintf(buf, sizeof(buf), "_c%zu", i);
         json_array_append_new(notes, json_sprintf("column %zu has no header "
-                              "name: named %s", i + 1, buf));
+                                                  "name: named %s",
+                                                  i + 1, buf));
     } else {
         snprintf(buf, sizeof(buf), "%.1000s", h);
     }
@@ -246,7 +243,8 @@ static int infer_add_name(json_t *names, const char *h, size_t i,
             snprintf(buf, sizeof(buf), "%.1100s_%d", base, k++);
         while (infer_taken(names, buf));
         json_array_append_new(notes, json_sprintf("duplicate column name "
-                              "\"%s\": column %zu named %s", base, i + 1, buf));
+                                                  "\"%s\": column %zu named %s",
+                                                  base, i + 1, buf));
     }
     return json_array_append_new(names, json_string(buf));
 }
@@ -285,31 +283,37 @@ static void infer_notes(const struct s3csv_records *r, size_t ragged,
 {
     if (r->n == 0)
         json_array_append_new(notes, json_string("the file is empty: no "
-                              "header, no columns"));
+                                                 "header, no columns"));
     else if (r->n == 1)
-        json_array_append_new(notes, json_string("the file has a header but "
-                              "no data rows in the sample: every column is "
-                              "typed string"));
+        json_array_append_new(
+            notes, json_string("the file has a header but "
+                               "no data rows in the sample: every column is "
+                               "typed string"));
     if (ragged)
-        json_array_append_new(notes, json_sprintf("%zu of %zu sampled rows "
-                              "have a different number of fields than the "
-                              "header (Spark fills missing fields with null "
-                              "and drops extra ones)", ragged, r->n - 1));
+        json_array_append_new(
+            notes, json_sprintf("%zu of %zu sampled rows "
+                                "have a different number of fields than the "
+                                "header (Spark fills missing fields with null "
+                                "and drops extra ones)",
+                                ragged, r->n - 1));
     if (r->multiline)
         json_array_append_new(notes, json_string("quoted values span lines: "
-                              "read with multiLine=true"));
+                                                 "read with multiLine=true"));
     if (r->bom)
-        json_array_append_new(notes, json_string("the file starts with a "
-                              "UTF-8 byte order mark: it is not part of the "
-                              "first column's name"));
+        json_array_append_new(
+            notes, json_string("the file starts with a "
+                               "UTF-8 byte order mark: it is not part of the "
+                               "first column's name"));
     if (r->eol == S3CSV_EOL_CRLF)
-        json_array_append_new(notes, json_string("lines end with CRLF "
-                              "(Windows): Spark's reader takes CRLF as the "
-                              "line end, no CR is left in the last column"));
+        json_array_append_new(
+            notes, json_string("lines end with CRLF "
+                               "(Windows): Spark's reader takes CRLF as the "
+                               "line end, no CR is left in the last column"));
     else if (r->eol == S3CSV_EOL_CR)
-        json_array_append_new(notes, json_string("lines end with a bare CR "
-                              "(classic Mac OS): Spark's reader takes CR as "
-                              "the line end"));
+        json_array_append_new(
+            notes, json_string("lines end with a bare CR "
+                               "(classic Mac OS): Spark's reader takes CR as "
+                               "the line end"));
 }
 
 json_t *s3csv_infer_columns(const struct s3csv_records *r, json_t *notes)
@@ -325,8 +329,9 @@ json_t *s3csv_infer_columns(const struct s3csv_records *r, json_t *notes)
             goto fail;
     ragged = infer_rows(r, types, n);
     for (size_t i = 0; i < n; i++)
-        if (json_array_append_new(cols, infer_column(json_string_value(
-                json_array_get(names, i)), i, &types[i])) < 0)
+        if (json_array_append_new(
+                cols, infer_column(json_string_value(json_array_get(names, i)),
+                                   i, &types[i])) < 0)
             goto fail;
     infer_notes(r, ragged, notes);
     free(types);

@@ -53,8 +53,8 @@ static int layout_s3_root(struct s3csv_root *r, const char *uri, char *name,
     r->prefix = malloc(pn + 2);
     if (!r->bucket || !r->prefix)
         return -2;
-    snprintf(r->prefix, pn + 2, "%s%s", pre, pn && pre[pn - 1] != '/' ? "/"
-                                                                       : "");
+    snprintf(r->prefix, pn + 2, "%s%s", pre,
+             pn && pre[pn - 1] != '/' ? "/" : "");
     snprintf(name, nn, "%s%s%s", r->bucket, pn ? "_" : "", r->prefix);
     for (char *p = name; *p; p++)
         if (*p == '/')
@@ -126,8 +126,9 @@ static int layout_root(struct s3csv_inst *in, const char *uri,
     in->n_roots++;
     r->name = strdup(uniq);
     r->uri = strdup(uri);
-    return r->name && r->uri ? 0 : dsb_error_set(err, DSB_E_INTERNAL,
-                                                 "out of memory");
+    return r->name && r->uri
+               ? 0
+               : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
 }
 
 int s3csv_roots_parse(struct s3csv_inst *in, const json_t *roots,
@@ -141,9 +142,8 @@ int s3csv_roots_parse(struct s3csv_inst *in, const json_t *roots,
     in->roots = calloc(n, sizeof(*in->roots));
     if (!in->roots)
         return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
-    json_array_foreach(roots, i, v)
-        if (layout_root(in, json_string_value(v), err) < 0)
-            return -1;
+    json_array_foreach(roots, i, v) if (layout_root(in, json_string_value(v),
+                                                    err) < 0) return -1;
     return 0;
 }
 
@@ -200,8 +200,8 @@ int s3csv_schemas(const struct s3csv_inst *in, const struct s3csv_root *root,
     *names = json_array();
     dflt = layout_has_csv(&l) && !layout_has_dir(&l, LAYOUT_DEFAULT_SCHEMA);
     for (size_t i = 0, done = !dflt; i < l.n_dirs || !done;) {
-        if (!done && (i == l.n_dirs ||
-                      strcmp(LAYOUT_DEFAULT_SCHEMA, l.dirs[i]) < 0)) {
+        if (!done &&
+            (i == l.n_dirs || strcmp(LAYOUT_DEFAULT_SCHEMA, l.dirs[i]) < 0)) {
             json_array_append_new(*names, json_string(LAYOUT_DEFAULT_SCHEMA));
             done = 1;
         } else {
@@ -246,8 +246,7 @@ static void layout_count_part(struct s3csv_table *t, const struct s3csv_obj *o)
     t->n_parts++;
     /* sizes come from the endpoint: never negative, the sum saturates */
     if (o->size > 0)
-        t->size = o->size > INT64_MAX - t->size ? INT64_MAX
-                                                : t->size + o->size;
+        t->size = o->size > INT64_MAX - t->size ? INT64_MAX : t->size + o->size;
     if (n > 3 && !strcasecmp(o->key + n - 3, ".gz"))
         t->gz = 1;
     else
@@ -283,7 +282,8 @@ static size_t layout_take(struct s3csv_tables *ts, size_t i, size_t skip)
     fl = (size_t)(slash - rel) + 1; /* "name/" */
     t->parts = &o[i];
     for (; j < ts->listing.n_objs && strlen(o[j].key) >= skip + fl &&
-           !strncmp(o[j].key + skip, rel, fl); j++)
+           !strncmp(o[j].key + skip, rel, fl);
+         j++)
         if (!strchr(o[j].key + skip + fl, '/') && s3csv_is_csv(o[j].key))
             layout_count_part(t, &o[j]);
         else
@@ -347,10 +347,14 @@ const struct s3csv_obj *s3csv_table_next_part(const struct s3csv_table *t,
 static int layout_schema_missing(const struct s3csv_root *root,
                                  const char *schema, struct dsb_error *err)
 {
-    dsb_error_set(err, DSB_E_NOT_FOUND, "schema \"%s\" does not exist in "
-                  "database \"%s\"", schema, root->name);
-    dsb_error_hint(err, "schemas are the first-level folders of %s; files "
-                   "directly under it are in schema \"default\"", root->uri);
+    dsb_error_set(err, DSB_E_NOT_FOUND,
+                  "schema \"%s\" does not exist in "
+                  "database \"%s\"",
+                  schema, root->name);
+    dsb_error_hint(err,
+                   "schemas are the first-level folders of %s; files "
+                   "directly under it are in schema \"default\"",
+                   root->uri);
     return -1;
 }
 
@@ -393,9 +397,8 @@ static int layout_list_default(const struct s3csv_inst *in,
 }
 
 static int layout_list_schema(const struct s3csv_inst *in,
-                              const struct s3csv_root *root,
-                              const char *schema, struct s3csv_listing *l,
-                              struct dsb_error *err)
+                              const struct s3csv_root *root, const char *schema,
+                              struct s3csv_listing *l, struct dsb_error *err)
 {
     char sub[1100];
 
@@ -407,7 +410,8 @@ static int layout_list_schema(const struct s3csv_inst *in,
     snprintf(sub, sizeof(sub), "%s/", schema);
     if (s3csv_list(in, root, sub, 1, l, err) < 0)
         return err->code == DSB_E_NOT_FOUND && !root->is_s3
-                   ? layout_schema_missing(root, schema, err) : -1;
+                   ? layout_schema_missing(root, schema, err)
+                   : -1;
     /* S3 has no folders: a schema exists when some key starts with it, be
      * it only a folder marker ("void/"), as a local directory exists empty */
     if (root->is_s3 && l->n_objs == 0 && l->n_unlisted == 0)

@@ -16,7 +16,7 @@
 
 #include "s3csv.h"
 
-#define LISTING_MAX_PAGES 2000  /* 2 million objects */
+#define LISTING_MAX_PAGES 2000 /* 2 million objects */
 #define LISTING_MAX_DEPTH 16
 
 void s3csv_listing_free(struct s3csv_listing *l)
@@ -50,7 +50,8 @@ int s3csv_listing_add(struct s3csv_listing *l, const char *key, size_t klen,
     char *k;
 
     if (listing_grow((void **)&l->objs, &l->cap_objs, l->n_objs,
-                     sizeof(*l->objs)) < 0 || !(k = strndup(key, klen)))
+                     sizeof(*l->objs)) < 0 ||
+        !(k = strndup(key, klen)))
         return -1;
     l->objs[l->n_objs].key = k;
     l->objs[l->n_objs++].size = size;
@@ -63,7 +64,8 @@ int s3csv_listing_add_dir(struct s3csv_listing *l, const char *name,
     char *k;
 
     if (listing_grow((void **)&l->dirs, &l->cap_dirs, l->n_dirs,
-                     sizeof(*l->dirs)) < 0 || !(k = strndup(name, nlen)))
+                     sizeof(*l->dirs)) < 0 ||
+        !(k = strndup(name, nlen)))
         return -1;
     l->dirs[l->n_dirs++] = k;
     return 0;
@@ -142,21 +144,26 @@ int s3csv_local_error(const char *top, const char *path, int errnum,
                       struct dsb_error *err)
 {
     if (errnum == EXDEV) {
-        dsb_error_set(err, DSB_E_PERMISSION, "%s leads outside the root %s "
-                      "(a symlink)", path, top);
-        dsb_error_hint(err, "a file: root is read only inside its directory: "
+        dsb_error_set(err, DSB_E_PERMISSION,
+                      "%s leads outside the root %s "
+                      "(a symlink)",
+                      path, top);
+        dsb_error_hint(err,
+                       "a file: root is read only inside its directory: "
                        "copy the files in, or add their directory as a root "
                        "of its own");
         return -1;
     }
-    return dsb_error_set(err, errnum == ENOENT || errnum == ENOTDIR
-                         ? DSB_E_NOT_FOUND : DSB_E_PERMISSION,
+    return dsb_error_set(err,
+                         errnum == ENOENT || errnum == ENOTDIR
+                             ? DSB_E_NOT_FOUND
+                             : DSB_E_PERMISSION,
                          "cannot open %s: %s", path, strerror(errnum));
 }
 
 struct local_walk {
     const struct s3csv_inst *in;
-    const char *top;     /* root real path */
+    const char *top; /* root real path */
     int recursive;
     struct s3csv_listing *out;
 };
@@ -176,8 +183,10 @@ static int local_entry(struct local_walk *w, int dfd, const char *name,
     if (S_ISLNK(st.st_mode)) {
         fd = s3csv_local_open(w->top, dfd, name, O_PATH);
         if (fd < 0 || fstat(fd, &st) < 0) {
-            DSB_WARN(w->in->host, "skipping %s/%s: a symlink leaving the "
-                     "root", w->top, rel);
+            DSB_WARN(w->in->host,
+                     "skipping %s/%s: a symlink leaving the "
+                     "root",
+                     w->top, rel);
             if (fd >= 0)
                 close(fd);
             return 0;
@@ -188,7 +197,8 @@ static int local_entry(struct local_walk *w, int dfd, const char *name,
         if (!w->recursive)
             return s3csv_listing_add_dir(w->out, rel, strlen(rel));
         return depth < LISTING_MAX_DEPTH
-                   ? local_walk_dir(w, dfd, name, rel, depth + 1) : 0;
+                   ? local_walk_dir(w, dfd, name, rel, depth + 1)
+                   : 0;
     }
     if (!S_ISREG(st.st_mode))
         return 0;
@@ -250,8 +260,10 @@ static int listing_local(const struct s3csv_inst *in,
     if (rc == -2 && errno == EXDEV)
         return s3csv_local_error(top, path, errno, err);
     if (rc == -2)
-        return dsb_error_set(err, DSB_E_PERMISSION, "cannot read directory "
-                             "%s/%s: %s", root->dir, rel, strerror(errno));
+        return dsb_error_set(err, DSB_E_PERMISSION,
+                             "cannot read directory "
+                             "%s/%s: %s",
+                             root->dir, rel, strerror(errno));
     if (rc < 0)
         return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
     return 0;
@@ -397,13 +409,15 @@ static int xml_parse_page(struct xml_page *p, const char *body, size_t len,
     XML_SetCharacterDataHandler(x, xml_text);
     ok = XML_Parse(x, body, (int)len, 1) == XML_STATUS_OK;
     if (!ok)
-        dsb_error_set(err, DSB_E_UPSTREAM, "S3 sent a listing that is not "
+        dsb_error_set(err, DSB_E_UPSTREAM,
+                      "S3 sent a listing that is not "
                       "XML: %s at line %lu",
                       XML_ErrorString(XML_GetErrorCode(x)),
                       (unsigned long)XML_GetCurrentLineNumber(x));
     XML_ParserFree(x);
     if (ok && p->failed)
-        return dsb_error_set(err, DSB_E_INTERNAL, "a listing entry is too "
+        return dsb_error_set(err, DSB_E_INTERNAL,
+                             "a listing entry is too "
                              "long or memory is exhausted");
     return ok ? 0 : -1;
 }
@@ -413,14 +427,17 @@ static int s3_fail(const struct s3csv_inst *in, const struct s3csv_root *root,
                    const struct dsb_aws_response *resp, struct dsb_error *err)
 {
     in->host->aws_error(in->host, resp, err);
-    if (err->code == DSB_E_NOT_FOUND || !strcmp(err->upstream, "NoSuchBucket")) {
+    if (err->code == DSB_E_NOT_FOUND ||
+        !strcmp(err->upstream, "NoSuchBucket")) {
         char up[64];
         snprintf(up, sizeof(up), "%s", err->upstream);
-        dsb_error_set(err, DSB_E_NOT_FOUND, "bucket \"%s\" does not exist "
-                      "(root %s)", root->bucket, root->uri);
+        dsb_error_set(err, DSB_E_NOT_FOUND,
+                      "bucket \"%s\" does not exist "
+                      "(root %s)",
+                      root->bucket, root->uri);
         snprintf(err->upstream, sizeof(err->upstream), "%s", up);
         dsb_error_hint(err, "check the roots of this source and the region "
-                       "and endpoint it uses");
+                            "and endpoint it uses");
     }
     return -1;
 }
@@ -432,8 +449,9 @@ static int s3_page(const struct s3csv_inst *in, const struct s3csv_root *root,
     char path[1100];
     struct dsb_kv q[4] = {{"list-type", "2"}, {"prefix", prefix}};
     size_t nq = 2;
-    struct dsb_aws_request req = {"s3", in->region, in->endpoint_url, "GET",
-                                  path, q, 0, NULL, 0, NULL, 0, 0};
+    struct dsb_aws_request req = {
+        "s3", in->region, in->endpoint_url, "GET", path, q, 0, NULL, 0, NULL,
+        0,    0};
     struct dsb_aws_response resp = {0};
     int rc;
 
@@ -469,8 +487,10 @@ static int listing_s3(const struct s3csv_inst *in,
     snprintf(prefix, sizeof(prefix), "%s%s", root->prefix, sub);
     do {
         if (out->pages >= LISTING_MAX_PAGES) {
-            dsb_error_set(err, DSB_E_UNSUPPORTED, "more than %d pages of "
-                          "objects under %s", LISTING_MAX_PAGES, root->uri);
+            dsb_error_set(err, DSB_E_UNSUPPORTED,
+                          "more than %d pages of "
+                          "objects under %s",
+                          LISTING_MAX_PAGES, root->uri);
             goto fail;
         }
         if (s3_page(in, root, prefix, recursive, p, err) < 0)

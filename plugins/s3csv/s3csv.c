@@ -21,7 +21,8 @@ static const struct dsb_option s3csv_options[] = {
                     "relative to conf.d); each root is a database"),
     DSB_OPTION_STRING("delimiter", 0, "','", "field delimiter (one byte)"),
     DSB_OPTION_STRING("quote", 0, "'\"'", "quote character (one byte)"),
-    DSB_OPTION_STRING("escape", 0, "'\"'", "escape of a quote inside quotes "
+    DSB_OPTION_STRING("escape", 0, "'\"'",
+                      "escape of a quote inside quotes "
                       "(one byte; the quote itself means doubled quotes)"),
     DSB_OPTION_ENUM("encoding", 0, "utf-8", s3csv_encodings, "file encoding"),
     DSB_OPTION_INT("sample_kb", 0, "64", 1, 16384,
@@ -29,9 +30,11 @@ static const struct dsb_option s3csv_options[] = {
     DSB_OPTION_INT("max_parts_checked", 0, "100", 1, 100000,
                    "part files of a folder table whose header is compared "
                    "with the first part's (describe and read spec)"),
-    DSB_OPTION_STRING("endpoint_url", 0, NULL, "S3 endpoint override (also "
+    DSB_OPTION_STRING("endpoint_url", 0, NULL,
+                      "S3 endpoint override (also "
                       "given to Spark's s3a)"),
-    DSB_OPTION_STRING("region", 0, NULL, "bucket region (default: the "
+    DSB_OPTION_STRING("region", 0, NULL,
+                      "bucket region (default: the "
                       "broker's)"),
     DSB_OPTION_END};
 
@@ -43,8 +46,10 @@ static int s3csv_char_opt(const json_t *o, const char *key, unsigned char *c,
     const char *v = json_string_value(json_object_get(o, key));
 
     if (!v || strlen(v) != 1) {
-        dsb_error_set(err, DSB_E_CONFIG, "%s must be exactly one character, "
-                      "not \"%s\"", key, v ? v : "");
+        dsb_error_set(err, DSB_E_CONFIG,
+                      "%s must be exactly one character, "
+                      "not \"%s\"",
+                      key, v ? v : "");
         dsb_error_hint(err, "write a tab as \"\\t\" in double quotes");
         return -1;
     }
@@ -63,7 +68,8 @@ static int s3csv_dialect_opts(struct s3csv_inst *g, const json_t *o,
         s3csv_char_opt(o, "escape", &d->escape, err) < 0)
         return -1;
     if (d->delim == d->quote || d->delim == '\n' || d->delim == '\r')
-        return dsb_error_set(err, DSB_E_CONFIG, "the delimiter cannot be the "
+        return dsb_error_set(err, DSB_E_CONFIG,
+                             "the delimiter cannot be the "
                              "quote or a line break");
     d->latin1 = enc && !strcmp(enc, "latin-1");
     return 0;
@@ -90,9 +96,8 @@ static void s3csv_close(void *inst)
 /* Contract: see plugin.h (open).  Never touches the network or the disk
  * beyond resolving relative roots. */
 static int s3csv_open(const struct dsb_host *host,
-                      const struct dsb_source_info *info,
-                      const json_t *options, void **inst,
-                      struct dsb_error *err)
+                      const struct dsb_source_info *info, const json_t *options,
+                      void **inst, struct dsb_error *err)
 {
     struct s3csv_inst *g = calloc(1, sizeof(*g));
 
@@ -100,10 +105,11 @@ static int s3csv_open(const struct dsb_host *host,
         return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
     g->host = host;
     g->info = info;
-    g->sample_bytes = (size_t)json_integer_value(json_object_get(options,
-                      "sample_kb")) * 1024;
-    g->max_parts_checked = (size_t)json_integer_value(json_object_get(options,
-                           "max_parts_checked"));
+    g->sample_bytes =
+        (size_t)json_integer_value(json_object_get(options, "sample_kb")) *
+        1024;
+    g->max_parts_checked = (size_t)json_integer_value(
+        json_object_get(options, "max_parts_checked"));
     if (!g->sample_bytes)
         g->sample_bytes = 64 * 1024;
     g->endpoint_url = s3csv_opt_dup(options, "endpoint_url");
@@ -133,14 +139,15 @@ static int s3csv_check(void *inst, struct dsb_call *call, json_t **out,
             json_decref(roots);
             return -1;
         }
-        json_array_append_new(roots, json_pack("{s:s, s:s, s:I}", "name",
-                              g->roots[i].name, "uri", g->roots[i].uri,
-                              "entries", (json_int_t)(l.n_objs + l.n_dirs)));
+        json_array_append_new(
+            roots, json_pack("{s:s, s:s, s:I}", "name", g->roots[i].name, "uri",
+                             g->roots[i].uri, "entries",
+                             (json_int_t)(l.n_objs + l.n_dirs)));
         s3csv_listing_free(&l);
     }
-    *out = json_pack("{s:b, s:s, s:f, s:o}", "ok", 1, "server_version",
-                     "s3csv", "latency_ms",
-                     (double)(g->host->monotonic_ms() - t0), "roots", roots);
+    *out = json_pack("{s:b, s:s, s:f, s:o}", "ok", 1, "server_version", "s3csv",
+                     "latency_ms", (double)(g->host->monotonic_ms() - t0),
+                     "roots", roots);
     return 0;
 }
 
@@ -163,8 +170,8 @@ static int s3csv_list_databases(void *inst, struct dsb_call *call,
     for (size_t i = 0; i < g->n_roots; i++)
         if (s3csv_match(req, g->roots[i].name))
             json_array_append_new(items, json_pack("{s:s, s:s}", "name",
-                                  g->roots[i].name, "comment",
-                                  g->roots[i].uri));
+                                                   g->roots[i].name, "comment",
+                                                   g->roots[i].uri));
     *out = json_pack("{s:o, s:n}", "items", items, "next_page_token");
     return 0;
 }
@@ -181,10 +188,9 @@ static int s3csv_list_schemas(void *inst, struct dsb_call *call,
     if (!root || s3csv_schemas(g, root, &names, err) < 0)
         return -1;
     items = json_array();
-    json_array_foreach(names, i, v)
-        if (s3csv_match(req, json_string_value(v)))
-            json_array_append_new(items, json_pack("{s:O, s:n}", "name", v,
-                                                   "comment"));
+    json_array_foreach(names, i, v) if (s3csv_match(req, json_string_value(v)))
+        json_array_append_new(items,
+                              json_pack("{s:O, s:n}", "name", v, "comment"));
     json_decref(names);
     *out = json_pack("{s:o, s:n}", "items", items, "next_page_token");
     return 0;
@@ -206,8 +212,8 @@ static char *s3csv_location(const struct s3csv_root *root, const char *key,
     int rc;
 
     if (root->is_s3)
-        rc = asprintf(&s, "%s://%s/%s%s", scheme ? scheme : "s3",
-                      root->bucket, root->prefix, key);
+        rc = asprintf(&s, "%s://%s/%s%s", scheme ? scheme : "s3", root->bucket,
+                      root->prefix, key);
     else
         rc = asprintf(&s, "file://%s/%s", root->dir, key);
     return rc < 0 ? NULL : s;
@@ -227,8 +233,8 @@ static int s3csv_same_header(const struct s3csv_record *a,
 /* Reads the header record of one part file into r (max 1 record). */
 static int s3csv_read_header(const struct s3csv_inst *g,
                              const struct s3csv_root *root,
-                             const struct s3csv_obj *o,
-                             struct s3csv_records *r, struct dsb_error *err)
+                             const struct s3csv_obj *o, struct s3csv_records *r,
+                             struct dsb_error *err)
 {
     char *buf;
     size_t len;
@@ -263,17 +269,19 @@ static int s3csv_check_parts(const struct s3csv_inst *g,
         }
         if (!s3csv_same_header(hdr ? hdr : &none, r.n ? &r.v[0] : &none)) {
             f->mismatch = 1;
-            json_array_append_new(notes, json_sprintf("part %s has a "
-                                  "different header than the first part: the "
-                                  "folder cannot be read as one table",
-                                  o->key));
+            json_array_append_new(
+                notes, json_sprintf("part %s has a "
+                                    "different header than the first part: the "
+                                    "folder cannot be read as one table",
+                                    o->key));
         }
         s3csv_records_free(&r);
     }
     if (t->n_parts > g->max_parts_checked)
-        json_array_append_new(notes, json_sprintf("headers of %zu of %zu parts "
-                              "were compared", g->max_parts_checked,
-                              t->n_parts));
+        json_array_append_new(notes,
+                              json_sprintf("headers of %zu of %zu parts "
+                                           "were compared",
+                                           g->max_parts_checked, t->n_parts));
     return 0;
 }
 
@@ -283,10 +291,11 @@ static void s3csv_sample_note(const struct s3csv_inst *g,
                               json_t *notes)
 {
     if (r->n > 1)
-        json_array_append_new(notes, json_sprintf("column types inferred "
-                              "from %s%zu rows of %s (first %zu KiB)",
-                              trunc ? "the first " : "all ", r->n - 1, o->key,
-                              g->sample_bytes / 1024));
+        json_array_append_new(
+            notes, json_sprintf("column types inferred "
+                                "from %s%zu rows of %s (first %zu KiB)",
+                                trunc ? "the first " : "all ", r->n - 1, o->key,
+                                g->sample_bytes / 1024));
 }
 
 /* Columns of t from its first part; checks the other parts when full. */
@@ -313,8 +322,8 @@ static json_t *s3csv_columns(const struct s3csv_inst *g,
     s3csv_sample_note(g, o, &r, trunc, notes);
     f->multiline = r.multiline;
     if (full && t->folder &&
-        s3csv_check_parts(g, root, t, r.n ? &r.v[0] : NULL, notes, f,
-                          err) < 0) {
+        s3csv_check_parts(g, root, t, r.n ? &r.v[0] : NULL, notes, f, err) <
+            0) {
         json_decref(cols);
         cols = NULL;
     }
@@ -327,19 +336,24 @@ fail:
 static void s3csv_table_notes(const struct s3csv_table *t, json_t *notes)
 {
     if (t->renamed_from)
-        json_array_append_new(notes, json_sprintf("named %s because \"%s\" "
-                              "is taken in this schema (%s)", t->name,
-                              t->renamed_from, t->key));
+        json_array_append_new(notes,
+                              json_sprintf("named %s because \"%s\" "
+                                           "is taken in this schema (%s)",
+                                           t->name, t->renamed_from, t->key));
     if (t->folder)
         json_array_append_new(notes, json_sprintf("a folder of %zu CSV part "
-                              "files read as one table", t->n_parts));
+                                                  "files read as one table",
+                                                  t->n_parts));
     if (t->ignored)
-        json_array_append_new(notes, json_sprintf("%zu files in the folder "
-                              "are not read (not .csv/.csv.gz, or in "
-                              "subfolders)", t->ignored));
+        json_array_append_new(
+            notes, json_sprintf("%zu files in the folder "
+                                "are not read (not .csv/.csv.gz, or in "
+                                "subfolders)",
+                                t->ignored));
     if (t->gz)
-        json_array_append_new(notes, json_string("gzip files are not "
-                              "splittable: Spark reads each with one task"));
+        json_array_append_new(
+            notes, json_string("gzip files are not "
+                               "splittable: Spark reads each with one task"));
 }
 
 /* Spark's csv reader options for a table sampled as f. */
@@ -355,9 +369,11 @@ static json_t *s3csv_reader_options(const struct s3csv_inst *g,
     if (f->multiline)
         json_object_set_new(o, "multiLine", json_string("true"));
     if (f->folder)
-        json_object_set_new(o, "pathGlobFilter", json_string(
-            f->gz && f->plain ? "*.{csv,csv.gz,CSV,CSV.GZ}"
-            : f->gz ? "*.{csv.gz,CSV.GZ}" : "*.{csv,CSV}"));
+        json_object_set_new(o, "pathGlobFilter",
+                            json_string(f->gz && f->plain
+                                            ? "*.{csv,csv.gz,CSV,CSV.GZ}"
+                                        : f->gz ? "*.{csv.gz,CSV.GZ}"
+                                                : "*.{csv,CSV}"));
     return o;
 }
 
@@ -382,13 +398,13 @@ static json_t *s3csv_table_json(const struct s3csv_inst *g,
         free(loc);
         return NULL;
     }
-    json_t *o = json_pack("{s:s, s:s, s:n, s:n, s:I, s:[], s:o, s:s, s:s, "
-                          "s:s?, s:I, s:o}", "name", t->name, "kind",
-                          t->folder ? "folder" : "file", "comment",
-                          "row_estimate", "size_bytes", (json_int_t)t->size, "primary_key",
-                          "columns", cols, "location", loc, "format", "csv",
-                          "compression", t->gz ? "gzip" : NULL, "parts",
-                          (json_int_t)t->n_parts, "notes", notes);
+    json_t *o = json_pack(
+        "{s:s, s:s, s:n, s:n, s:I, s:[], s:o, s:s, s:s, "
+        "s:s?, s:I, s:o}",
+        "name", t->name, "kind", t->folder ? "folder" : "file", "comment",
+        "row_estimate", "size_bytes", (json_int_t)t->size, "primary_key",
+        "columns", cols, "location", loc, "format", "csv", "compression",
+        t->gz ? "gzip" : NULL, "parts", (json_int_t)t->n_parts, "notes", notes);
     free(loc);
     if (o && full) {
         json_object_set_new(o, "csv_options", s3csv_reader_options(g, f));
@@ -488,10 +504,12 @@ static int s3csv_find(const struct s3csv_inst *g, const char *db,
     for (i = 0; i < ts.n && strcmp(ts.v[i].name, name ? name : ""); i++)
         ;
     if (i == ts.n) {
-        dsb_error_set(err, DSB_E_NOT_FOUND, "table \"%s\" does not exist in "
-                      "%s.%s", name ? name : "", db, schema);
+        dsb_error_set(err, DSB_E_NOT_FOUND,
+                      "table \"%s\" does not exist in "
+                      "%s.%s",
+                      name ? name : "", db, schema);
         dsb_error_hint(err, "a table is a .csv or .csv.gz file, or a folder "
-                       "of them, inside a schema folder");
+                            "of them, inside a schema folder");
     } else {
         *out = s3csv_table_json(g, root, &ts.v[i], 1, f, err);
         found = *out != NULL;
@@ -522,24 +540,24 @@ static json_t *s3csv_ddl(const json_t *cols)
     char *s;
     json_t *r;
 
-    json_array_foreach(cols, i, c)
-        n += 2 * strlen(json_string_value(json_object_get(c, "name"))) + 48;
+    json_array_foreach(cols, i, c) n +=
+        2 * strlen(json_string_value(json_object_get(c, "name"))) + 48;
     if (!(s = malloc(n)))
         return NULL;
-    json_array_foreach(cols, i, c) {
+    json_array_foreach(cols, i, c)
+    {
         const char *p = json_string_value(json_object_get(c, "name"));
         k += (size_t)sprintf(s + k, "%s`", i ? ", " : "");
         for (; *p; p++)
             k += (size_t)sprintf(s + k, *p == '`' ? "``" : "%c", *p);
-        k += (size_t)sprintf(s + k, "` %s", json_string_value(json_object_get(
-                                             c, "spark_type")));
+        k += (size_t)sprintf(
+            s + k, "` %s", json_string_value(json_object_get(c, "spark_type")));
     }
     s[k] = '\0';
     r = json_string(s);
     free(s);
     return r;
 }
-
 
 static int s3csv_no_path(const struct dsb_read_target *t, const char *what,
                          const char *hint, struct dsb_error *err)
@@ -561,19 +579,23 @@ static int s3csv_target_path(const struct s3csv_inst *g,
     char *p = NULL;
 
     if (!root->is_s3 && !(caps & DSB_EXEC_LOCAL_FILES))
-        return s3csv_no_path(t, "this machine's files", "route the job to a "
+        return s3csv_no_path(t, "this machine's files",
+                             "route the job to a "
                              "local-spark executor, or copy the files to S3 "
-                             "and add an s3:// root", err);
+                             "and add an s3:// root",
+                             err);
     if (root->is_s3 && !(caps & (DSB_EXEC_S3_NATIVE | DSB_EXEC_S3A)))
-        return s3csv_no_path(t, "s3:// paths", "enable s3a on that executor "
+        return s3csv_no_path(t, "s3:// paths",
+                             "enable s3a on that executor "
                              "(s3a: true in broker.yaml; the broker adds "
-                             "hadoop-aws) or route the job to EMR", err);
+                             "hadoop-aws) or route the job to EMR",
+                             err);
     if (root->is_s3 && !(caps & DSB_EXEC_S3_NATIVE)) {
         if (asprintf(&p, "s3a%s", loc + 2) < 0)
             return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
-        json_object_set_new(json_object_get(spec, "spark_submit"), "conf",
-                            g->host->aws_s3a_conf(g->host, g->endpoint_url,
-                                                  g->region));
+        json_object_set_new(
+            json_object_get(spec, "spark_submit"), "conf",
+            g->host->aws_s3a_conf(g->host, g->endpoint_url, g->region));
     }
     json_object_set_new(spec, "path", json_string(p ? p : loc));
     free(p);
@@ -583,16 +605,18 @@ static int s3csv_target_path(const struct s3csv_inst *g,
 static int s3csv_unreadable(const json_t *t, struct dsb_error *err)
 {
     if (json_is_true(json_object_get(t, "header_mismatch"))) {
-        dsb_error_set(err, DSB_E_CONFLICT, "the part files of \"%s\" do not "
-                      "share one header", json_string_value(json_object_get(
-                      t, "name")));
+        dsb_error_set(err, DSB_E_CONFLICT,
+                      "the part files of \"%s\" do not "
+                      "share one header",
+                      json_string_value(json_object_get(t, "name")));
         dsb_error_hint(err, "move the odd parts to their own folder");
         return -1;
     }
     if (json_array_size(json_object_get(t, "columns")) == 0) {
-        dsb_error_set(err, DSB_E_INVALID, "\"%s\" has no header, so no "
-                      "columns to read", json_string_value(json_object_get(
-                      t, "name")));
+        dsb_error_set(err, DSB_E_INVALID,
+                      "\"%s\" has no header, so no "
+                      "columns to read",
+                      json_string_value(json_object_get(t, "name")));
         dsb_error_hint(err, "the file is empty");
         return -1;
     }
@@ -601,8 +625,8 @@ static int s3csv_unreadable(const json_t *t, struct dsb_error *err)
 
 /* A local table's location must lead inside its root when the spec is made:
  * the description may be older than a symlink swapped since. */
-static int s3csv_location_inside(const struct s3csv_root *root,
-                                 const char *loc, struct dsb_error *err)
+static int s3csv_location_inside(const struct s3csv_root *root, const char *loc,
+                                 struct dsb_error *err)
 {
     char top[PATH_MAX];
     int fd;
@@ -610,7 +634,8 @@ static int s3csv_location_inside(const struct s3csv_root *root,
     if (root->is_s3)
         return 0;
     if (!loc || strncmp(loc, "file://", 7))
-        return dsb_error_set(err, DSB_E_INVALID, "the description of this "
+        return dsb_error_set(err, DSB_E_INVALID,
+                             "the description of this "
                              "table has no local location");
     if (s3csv_local_top(root, top, err) < 0)
         return -1;
@@ -626,35 +651,35 @@ static json_t *s3csv_spec_json(const char *db, const char *schema,
 {
     json_t *notes = json_copy(json_object_get(t, "notes"));
 
-    json_array_append_new(notes, json_string("read with the explicit schema "
-                          "given (no inferSchema pass); the header line is "
-                          "skipped, its names are not used"));
-    return json_pack("{s:s++, s:s, s:n, s:o, s:{}, s:O, s:[], s:n, s:O, "
-                     "s:{s:[], s:{}}, s:o, s:o*, s:O}", "qualified_name", db,
-                     ".", schema, "format", "csv", "path", "options",
-                     json_deep_copy(json_object_get(t, "csv_options")),
-                     "secret_options", "columns",
-                     json_object_get(t, "columns"), "primary_key",
-                     "row_estimate", "size_bytes",
-                     json_object_get(t, "size_bytes"), "spark_submit", "jars",
-                     "conf", "notes", notes, "schema_ddl",
-                     s3csv_ddl(json_object_get(t, "columns")), "kind",
-                     json_object_get(t, "kind"));
+    json_array_append_new(
+        notes, json_string("read with the explicit schema "
+                           "given (no inferSchema pass); the header line is "
+                           "skipped, its names are not used"));
+    return json_pack(
+        "{s:s++, s:s, s:n, s:o, s:{}, s:O, s:[], s:n, s:O, "
+        "s:{s:[], s:{}}, s:o, s:o*, s:O}",
+        "qualified_name", db, ".", schema, "format", "csv", "path", "options",
+        json_deep_copy(json_object_get(t, "csv_options")), "secret_options",
+        "columns", json_object_get(t, "columns"), "primary_key", "row_estimate",
+        "size_bytes", json_object_get(t, "size_bytes"), "spark_submit", "jars",
+        "conf", "notes", notes, "schema_ddl",
+        s3csv_ddl(json_object_get(t, "columns")), "kind",
+        json_object_get(t, "kind"));
 }
 
 /* The read spec of the table described by t (s3csv_find's, borrowed). */
 static int s3csv_spec_of(const struct s3csv_inst *g, const char *db,
-                         const char *schema, const char *table,
-                         const json_t *t, const struct dsb_read_target *target,
-                         json_t **out, struct dsb_error *err)
+                         const char *schema, const char *table, const json_t *t,
+                         const struct dsb_read_target *target, json_t **out,
+                         struct dsb_error *err)
 {
     const struct s3csv_root *root = s3csv_root_find(g, db, err);
     json_t *spec = NULL;
     char *qn = NULL;
 
     if (!root || s3csv_unreadable(t, err) < 0 ||
-        s3csv_location_inside(root, json_string_value(json_object_get(t,
-                              "location")), err) < 0)
+        s3csv_location_inside(
+            root, json_string_value(json_object_get(t, "location")), err) < 0)
         return -1;
     if (!(spec = s3csv_spec_json(db, schema, t)) ||
         asprintf(&qn, "%s.%s.%s", db, schema, table) < 0) {
@@ -662,8 +687,9 @@ static int s3csv_spec_of(const struct s3csv_inst *g, const char *db,
         goto fail;
     }
     json_object_set_new(spec, "qualified_name", json_string(qn));
-    if (s3csv_target_path(g, root, json_string_value(json_object_get(t,
-                          "location")), target, spec, err) < 0)
+    if (s3csv_target_path(g, root,
+                          json_string_value(json_object_get(t, "location")),
+                          target, spec, err) < 0)
         goto fail;
     free(qn);
     *out = spec;
@@ -704,16 +730,13 @@ static int s3csv_described_enough(const json_t *t)
 /* No sampling: the broker's description holds what sampling found. */
 static int s3csv_read_spec_described(void *inst, struct dsb_call *call,
                                      const char *db, const char *schema,
-                                     const char *table,
-                                     const json_t *described,
+                                     const char *table, const json_t *described,
                                      const struct dsb_read_target *target,
                                      json_t **out, struct dsb_error *err)
 {
     if (!s3csv_described_enough(described))
-        return s3csv_read_spec(inst, call, db, schema, table, target, out,
-                               err);
-    return s3csv_spec_of(inst, db, schema, table, described, target, out,
-                         err);
+        return s3csv_read_spec(inst, call, db, schema, table, target, out, err);
+    return s3csv_spec_of(inst, db, schema, table, described, target, out, err);
 }
 
 static const struct dsb_source_plugin s3csv_plugin = {

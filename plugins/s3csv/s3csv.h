@@ -40,8 +40,8 @@ enum s3csv_eol {
 struct s3csv_records {
     struct s3csv_record *v;
     size_t n, cap;
-    int multiline;     /* a quoted field held a line break */
-    int bom;           /* a UTF-8 byte order mark was skipped */
+    int multiline;      /* a quoted field held a line break */
+    int bom;            /* a UTF-8 byte order mark was skipped */
     enum s3csv_eol eol; /* how the first record ends */
 };
 
@@ -83,12 +83,12 @@ struct s3csv_coltype {
 
 /* Type of one value (empty: S3CSV_T_NULL). */
 struct s3csv_coltype s3csv_type_of(const char *v);
-/* Widens *acc so it also holds a value of type v (see docs/sources/s3csv.md). */
+/* Widens *acc so it also holds a value of type v (see docs/sources/s3csv.md).
+ */
 void s3csv_type_merge(struct s3csv_coltype *acc, struct s3csv_coltype v);
 /* Our type name ("decimal(10,2)") and the Spark DDL name ("decimal(10,2)",
  * "int", "bigint"...), written into buf; returns buf. */
-const char *s3csv_type_name(const struct s3csv_coltype *c, char *buf,
-                            size_t n);
+const char *s3csv_type_name(const struct s3csv_coltype *c, char *buf, size_t n);
 const char *s3csv_spark_type(const struct s3csv_coltype *c, char *buf,
                              size_t n);
 
@@ -105,27 +105,27 @@ json_t *s3csv_infer_columns(const struct s3csv_records *r, json_t *notes);
 /* --------------------------------------------------------- listing.c */
 
 struct s3csv_obj {
-    char *key;    /* relative to the root: "sales/orders.csv" */
+    char *key; /* relative to the root: "sales/orders.csv" */
     int64_t size;
 };
 
 struct s3csv_listing {
     struct s3csv_obj *objs;
     size_t n_objs, cap_objs;
-    char **dirs;  /* with shallow listings: "sales" (relative, no '/') */
+    char **dirs; /* with shallow listings: "sales" (relative, no '/') */
     size_t n_dirs, cap_dirs;
-    unsigned pages; /* S3 pages fetched */
+    unsigned pages;    /* S3 pages fetched */
     size_t n_unlisted; /* S3: keys under sub left out (folder markers, hidden
                           names); with them the folder exists */
 };
 
 struct s3csv_root {
-    char *name;    /* database name */
-    char *uri;     /* as configured, with a trailing '/' */
+    char *name; /* database name */
+    char *uri;  /* as configured, with a trailing '/' */
     int is_s3;
-    char *bucket;  /* S3 */
-    char *prefix;  /* S3: "" or "raw/2024/" */
-    char *dir;     /* local: real path, no trailing '/' */
+    char *bucket; /* S3 */
+    char *prefix; /* S3: "" or "raw/2024/" */
+    char *dir;    /* local: real path, no trailing '/' */
 };
 
 struct s3csv_inst {
@@ -209,14 +209,14 @@ int s3csv_sample(const struct s3csv_inst *in, const struct s3csv_root *root,
 
 struct s3csv_table {
     char *name;
-    int folder;       /* kind "folder" (part files) rather than "file" */
-    char *key;        /* file key, or folder prefix with '/' */
+    int folder;              /* kind "folder" (part files) rather than "file" */
+    char *key;               /* file key, or folder prefix with '/' */
     struct s3csv_obj *parts; /* first object of the table's range */
-    size_t n_range;   /* objects in the range (parts and ignored files) */
+    size_t n_range; /* objects in the range (parts and ignored files) */
     size_t n_parts;
     int64_t size;
-    size_t ignored;   /* files below the folder that are not parts */
-    int gz, plain;    /* parts ending in .csv.gz / .csv */
+    size_t ignored;     /* files below the folder that are not parts */
+    int gz, plain;      /* parts ending in .csv.gz / .csv */
     char *renamed_from; /* set when the name had to be made unique */
 };
 
@@ -231,8 +231,7 @@ int s3csv_roots_parse(struct s3csv_inst *in, const json_t *roots,
                       struct dsb_error *err);
 void s3csv_roots_free(struct s3csv_inst *in);
 const struct s3csv_root *s3csv_root_find(const struct s3csv_inst *in,
-                                         const char *db,
-                                         struct dsb_error *err);
+                                         const char *db, struct dsb_error *err);
 
 /* Schema names of a root, sorted; a new JSON array of strings. */
 int s3csv_schemas(const struct s3csv_inst *in, const struct s3csv_root *root,

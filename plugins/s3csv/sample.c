@@ -50,8 +50,9 @@ static int sample_s3(const struct s3csv_inst *in, const struct s3csv_root *root,
 {
     char path[2200], range[64];
     struct dsb_kv h[1] = {{"Range", range}};
-    struct dsb_aws_request req = {"s3", in->region, in->endpoint_url, "GET",
-                                  path, NULL, 0, h, 1, NULL, 0, 0};
+    struct dsb_aws_request req = {
+        "s3", in->region, in->endpoint_url, "GET", path, NULL, 0, h, 1, NULL,
+        0,    0};
     struct dsb_aws_response resp = {0};
     int rc = 0;
 

@@ -76,9 +76,14 @@ static void scripted_start(struct scripted *s, const char *script_json)
     snprintf(logf, sizeof(logf), "%s/requests.jsonl", s->dir);
     snprintf(prog, sizeof(prog), "%s/tests/aws/scripted_endpoint.py", src);
     at_write(script, script_json);
-    argv[0] = "python3"; argv[1] = prog; argv[2] = script;
-    argv[3] = portf; argv[4] = logf; argv[5] = NULL;
-    cr_assert_eq(posix_spawnp(&s->pid, "python3", NULL, NULL, argv, environ), 0);
+    argv[0] = "python3";
+    argv[1] = prog;
+    argv[2] = script;
+    argv[3] = portf;
+    argv[4] = logf;
+    argv[5] = NULL;
+    cr_assert_eq(posix_spawnp(&s->pid, "python3", NULL, NULL, argv, environ),
+                 0);
     for (i = 0; i < 100 && access(portf, F_OK) != 0; i++)
         usleep(50000);
     port = at_read(portf);
@@ -104,7 +109,8 @@ static json_t *scripted_requests(const struct scripted *s)
 
     snprintf(logf, sizeof(logf), "%s/requests.jsonl", s->dir);
     text = at_read(logf);
-    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+    for (line = strtok_r(text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save))
         json_array_append_new(arr, json_loads(line, 0, NULL));
     free(text);
     return arr;
@@ -120,16 +126,27 @@ static const char *req_header(json_t *reqs, size_t i, const char *name)
  * points HOME at an empty directory. */
 static void at_clean_env(const char *home)
 {
-    static const char *const vars[] = {
-        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-        "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SHARED_CREDENTIALS_FILE",
-        "AWS_CONFIG_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-        "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_GLUE",
-        "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_EMR_SERVERLESS",
-        "AWS_ENDPOINT_URL_STS", NULL};
+    static const char *const vars[] = {"AWS_ACCESS_KEY_ID",
+                                       "AWS_SECRET_ACCESS_KEY",
+                                       "AWS_SESSION_TOKEN",
+                                       "AWS_PROFILE",
+                                       "AWS_DEFAULT_PROFILE",
+                                       "AWS_SHARED_CREDENTIALS_FILE",
+                                       "AWS_CONFIG_FILE",
+                                       "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                                       "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                                       "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+                                       "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                                       "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                                       "AWS_REGION",
+                                       "AWS_DEFAULT_REGION",
+                                       "AWS_ENDPOINT_URL",
+                                       "AWS_ENDPOINT_URL_S3",
+                                       "AWS_ENDPOINT_URL_GLUE",
+                                       "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+                                       "AWS_ENDPOINT_URL_EMR_SERVERLESS",
+                                       "AWS_ENDPOINT_URL_STS",
+                                       NULL};
     const char *const *v;
 
     for (v = vars; *v; v++)

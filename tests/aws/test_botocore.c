@@ -20,14 +20,17 @@ static json_t *run_vectors(void)
     FILE *p;
 
     cr_assert_not_null(src, "DSB_SOURCE_DIR is not set (run through ctest)");
-    snprintf(cmd, sizeof(cmd), "'%s/.venv/bin/python' '%s/tests/aws/botocore_vectors.py'",
-             src, src);
+    snprintf(cmd, sizeof(cmd),
+             "'%s/.venv/bin/python' '%s/tests/aws/botocore_vectors.py'", src,
+             src);
     p = popen(cmd, "r");
     cr_assert_not_null(p);
     cases = json_loadf(p, 0, &jerr);
-    cr_assert_eq(pclose(p), 0, "botocore_vectors.py failed (is the venv set up? "
-                               "scripts/setup.sh)");
-    cr_assert_not_null(cases, "bad JSON from botocore_vectors.py: %s", jerr.text);
+    cr_assert_eq(pclose(p), 0,
+                 "botocore_vectors.py failed (is the venv set up? "
+                 "scripts/setup.sh)");
+    cr_assert_not_null(cases, "bad JSON from botocore_vectors.py: %s",
+                       jerr.text);
     return cases;
 }
 
@@ -37,7 +40,8 @@ static struct dsb_kv *pairs(json_t *arr, size_t *n)
     size_t i;
     json_t *it;
 
-    json_array_foreach(arr, i, it) {
+    json_array_foreach(arr, i, it)
+    {
         kv[i].key = json_string_value(json_array_get(it, 0));
         kv[i].value = json_string_value(json_array_get(it, 1));
     }
@@ -69,12 +73,12 @@ static void check_case(json_t *c)
     cr.secret_key = (char *)json_string_value(json_object_get(c, "secret_key"));
     cr.session_token = (char *)json_string_value(json_object_get(c, "token"));
     cr_assert_eq(dsb_sigv4_sign(&r, &cr, &out), 0);
-    cr_expect_str_eq(out.amz_date, json_string_value(json_object_get(c, "amz_date")));
-    cr_expect_str_eq(out.authorization,
-                     json_string_value(json_object_get(c, "expected")),
-                     "case %s; canonical request:\n%s",
-                     json_string_value(json_object_get(c, "name")),
-                     out.canonical_request);
+    cr_expect_str_eq(out.amz_date,
+                     json_string_value(json_object_get(c, "amz_date")));
+    cr_expect_str_eq(
+        out.authorization, json_string_value(json_object_get(c, "expected")),
+        "case %s; canonical request:\n%s",
+        json_string_value(json_object_get(c, "name")), out.canonical_request);
     dsb_sigv4_out_free(&out);
     free((void *)r.query);
     free((void *)r.headers);
@@ -87,7 +91,6 @@ Test(sigv4_botocore, all_cases_match)
     size_t i;
 
     cr_assert(json_array_size(cases) >= 8, "too few cases");
-    json_array_foreach(cases, i, c)
-        check_case(c);
+    json_array_foreach(cases, i, c) check_case(c);
     json_decref(cases);
 }

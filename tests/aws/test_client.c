@@ -15,7 +15,8 @@ static void setup(void)
     at_make_dir(home, sizeof(home));
     at_clean_env(home);
     setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
-    setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+           1);
     setenv("AWS_REGION", "eu-west-1", 1);
 }
 
@@ -30,9 +31,12 @@ TestSuite(aws_client, .init = setup, .fini = teardown);
 
 static struct dsb_aws *client(int attempts, long timeout_ms)
 {
-    struct dsb_aws_options o = {.endpoint_url = srv.url, .max_attempts = attempts,
-                                .timeout_ms = timeout_ms, .connect_timeout_ms = 1000,
-                                .backoff_base_ms = 10, .backoff_cap_ms = 40};
+    struct dsb_aws_options o = {.endpoint_url = srv.url,
+                                .max_attempts = attempts,
+                                .timeout_ms = timeout_ms,
+                                .connect_timeout_ms = 1000,
+                                .backoff_base_ms = 10,
+                                .backoff_cap_ms = 40};
     struct dsb_error err;
     struct dsb_aws *a = dsb_aws_new(&o, &err);
 
@@ -41,8 +45,8 @@ static struct dsb_aws *client(int attempts, long timeout_ms)
 }
 
 #define THROTTLE                                                               \
-    "{\"status\": 400, \"headers\": {\"x-amzn-RequestId\": \"req-1\"},"       \
-    " \"body\": \"{\\\"__type\\\": \\\"ThrottlingException\\\", "             \
+    "{\"status\": 400, \"headers\": {\"x-amzn-RequestId\": \"req-1\"},"        \
+    " \"body\": \"{\\\"__type\\\": \\\"ThrottlingException\\\", "              \
     "\\\"message\\\": \\\"Rate exceeded\\\"}\"}"
 
 Test(aws_client, throttling_then_success_is_retried_and_resigned)
@@ -51,25 +55,30 @@ Test(aws_client, throttling_then_success_is_retried_and_resigned)
     struct dsb_error err;
     json_t *out = NULL, *reqs, *body = json_pack("{s:s}", "Name", "db");
 
-    scripted_start(&srv, "[" THROTTLE ", {\"status\": 200, \"body\": "
-                         "\"{\\\"Database\\\": {\\\"Name\\\": \\\"db\\\"}}\"}]");
+    scripted_start(&srv,
+                   "[" THROTTLE ", {\"status\": 200, \"body\": "
+                   "\"{\\\"Database\\\": {\\\"Name\\\": \\\"db\\\"}}\"}]");
     a = client(3, 5000);
     cr_assert_eq(dsb_aws_call_json(a, "glue", "AWSGlue.GetDatabase", NULL, body,
-                                   &out, &err), 0, "%s", err.message);
+                                   &out, &err),
+                 0, "%s", err.message);
     cr_expect_str_eq(json_string_value(json_object_get(
-                         json_object_get(out, "Database"), "Name")), "db");
+                         json_object_get(out, "Database"), "Name")),
+                     "db");
     reqs = scripted_requests(&srv);
     cr_assert_eq(json_array_size(reqs), 2);
     for (size_t i = 0; i < 2; i++) {
-        cr_expect_str_eq(req_header(reqs, i, "x-amz-target"), "AWSGlue.GetDatabase");
+        cr_expect_str_eq(req_header(reqs, i, "x-amz-target"),
+                         "AWSGlue.GetDatabase");
         cr_expect_str_eq(req_header(reqs, i, "content-type"),
                          "application/x-amz-json-1.1");
         cr_expect(strncmp(req_header(reqs, i, "authorization"),
                           "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/", 40) == 0);
         cr_expect_not_null(strstr(req_header(reqs, i, "authorization"),
                                   "/eu-west-1/glue/aws4_request"));
-        cr_expect_str_eq(json_string_value(json_object_get(
-                             json_array_get(reqs, i), "body")), "{\"Name\":\"db\"}");
+        cr_expect_str_eq(
+            json_string_value(json_object_get(json_array_get(reqs, i), "body")),
+            "{\"Name\":\"db\"}");
     }
     json_decref(reqs);
     json_decref(out);
@@ -86,13 +95,15 @@ Test(aws_client, throttling_until_attempts_run_out)
     scripted_start(&srv, "[" THROTTLE "]");
     a = client(3, 5000);
     cr_assert_eq(dsb_aws_call_json(a, "glue", "AWSGlue.GetDatabases", NULL,
-                                   NULL, &out, &err), -1);
+                                   NULL, &out, &err),
+                 -1);
     cr_expect_null(out);
     cr_expect_eq(err.code, DSB_E_THROTTLED);
     cr_expect_eq(err.retryable, 1);
     cr_expect_str_eq(err.upstream, "ThrottlingException");
     cr_expect_str_eq(err.message, "aws ThrottlingException: Rate exceeded");
-    cr_expect_not_null(strstr(err.detail, "request id req-1"), "%s", err.detail);
+    cr_expect_not_null(strstr(err.detail, "request id req-1"), "%s",
+                       err.detail);
     cr_expect_not_null(strstr(err.detail, "HTTP 400"));
     cr_expect_not_null(strstr(err.hint, "retry later"));
     reqs = scripted_requests(&srv);
@@ -103,7 +114,8 @@ Test(aws_client, throttling_until_attempts_run_out)
 
 Test(aws_client, server_errors_are_retried_then_returned)
 {
-    struct dsb_aws_request r = {.service = "s3", .method = "GET", .path = "/b/k"};
+    struct dsb_aws_request r = {
+        .service = "s3", .method = "GET", .path = "/b/k"};
     struct dsb_aws_response resp;
     struct dsb_aws *a;
     struct dsb_error err;
@@ -119,17 +131,21 @@ Test(aws_client, server_errors_are_retried_then_returned)
     cr_expect_eq(err.code, DSB_E_THROTTLED);
     cr_expect_eq(err.retryable, 1);
     cr_expect_str_eq(err.upstream, "SlowDown");
-    cr_expect_str_eq(err.message, "aws SlowDown: Please reduce your request rate.");
+    cr_expect_str_eq(err.message,
+                     "aws SlowDown: Please reduce your request rate.");
     cr_expect_not_null(strstr(err.detail, "request id R9"), "%s", err.detail);
     reqs = scripted_requests(&srv);
     cr_expect_eq(json_array_size(reqs), 2);
     /* S3: path-style on an override, payload hash sent and signed */
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(reqs, 0), "path")),
-                     "/b/k");
-    cr_expect_str_eq(req_header(reqs, 0, "x-amz-content-sha256"),
-                     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    cr_expect_not_null(strstr(req_header(reqs, 0, "authorization"),
-                              "SignedHeaders=host;x-amz-content-sha256;x-amz-date,"));
+    cr_expect_str_eq(
+        json_string_value(json_object_get(json_array_get(reqs, 0), "path")),
+        "/b/k");
+    cr_expect_str_eq(
+        req_header(reqs, 0, "x-amz-content-sha256"),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    cr_expect_not_null(
+        strstr(req_header(reqs, 0, "authorization"),
+               "SignedHeaders=host;x-amz-content-sha256;x-amz-date,"));
     dsb_aws_response_free(&resp);
     json_decref(reqs);
     dsb_aws_free(a);
@@ -141,14 +157,16 @@ Test(aws_client, access_denied_is_not_retried)
     struct dsb_error err;
     json_t *out = NULL, *reqs;
 
-    scripted_start(&srv, "[{\"status\": 400, \"headers\": {\"x-amzn-RequestId\":"
-                         " \"abc-123\"}, \"body\": \"{\\\"__type\\\": \\\"com."
-                         "amazonaws.glue#AccessDeniedException\\\", \\\"Message"
-                         "\\\": \\\"User is not authorized to perform: glue:"
-                         "GetTables\\\"}\"}]");
+    scripted_start(&srv,
+                   "[{\"status\": 400, \"headers\": {\"x-amzn-RequestId\":"
+                   " \"abc-123\"}, \"body\": \"{\\\"__type\\\": \\\"com."
+                   "amazonaws.glue#AccessDeniedException\\\", \\\"Message"
+                   "\\\": \\\"User is not authorized to perform: glue:"
+                   "GetTables\\\"}\"}]");
     a = client(3, 5000);
     cr_assert_eq(dsb_aws_call_json(a, "glue", "AWSGlue.GetTables", NULL, NULL,
-                                   &out, &err), -1);
+                                   &out, &err),
+                 -1);
     cr_expect_eq(err.code, DSB_E_PERMISSION);
     cr_expect_eq(err.retryable, 0);
     cr_expect_str_eq(err.upstream, "AccessDeniedException");
@@ -165,27 +183,31 @@ Test(aws_client, access_denied_is_not_retried)
 
 Test(aws_client, error_type_header_when_body_has_no_code)
 {
-    struct dsb_aws_request r = {.service = "emr-serverless", .method = "GET",
+    struct dsb_aws_request r = {.service = "emr-serverless",
+                                .method = "GET",
                                 .path = "/applications/app 1"};
     struct dsb_aws_response resp;
     struct dsb_aws *a;
     struct dsb_error err;
     json_t *reqs;
 
-    scripted_start(&srv, "[{\"status\": 400, \"headers\": {\"X-Amzn-ErrorType\":"
-                         " \"ResourceNotFoundException:http://internal.amazon."
-                         "com/coral/\"}, \"body\": \"{\\\"message\\\": \\\"App"
-                         " not found\\\"}\"}]");
+    scripted_start(&srv,
+                   "[{\"status\": 400, \"headers\": {\"X-Amzn-ErrorType\":"
+                   " \"ResourceNotFoundException:http://internal.amazon."
+                   "com/coral/\"}, \"body\": \"{\\\"message\\\": \\\"App"
+                   " not found\\\"}\"}]");
     a = client(3, 5000);
     cr_assert_eq(dsb_aws_send(a, &r, &resp, &err), 0);
     dsb_aws_error_from_response(&resp, &err);
     cr_expect_eq(err.code, DSB_E_NOT_FOUND);
     cr_expect_str_eq(err.upstream, "ResourceNotFoundException");
-    cr_expect_str_eq(err.message, "aws ResourceNotFoundException: App not found");
+    cr_expect_str_eq(err.message,
+                     "aws ResourceNotFoundException: App not found");
     reqs = scripted_requests(&srv);
     cr_expect_eq(json_array_size(reqs), 1);
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(reqs, 0), "path")),
-                     "/applications/app%201");
+    cr_expect_str_eq(
+        json_string_value(json_object_get(json_array_get(reqs, 0), "path")),
+        "/applications/app%201");
     dsb_aws_response_free(&resp);
     json_decref(reqs);
     dsb_aws_free(a);
@@ -195,17 +217,19 @@ Test(aws_client, error_type_header_when_body_has_no_code)
  * short and leaves no room for the retry the client would otherwise make. */
 Test(aws_client, deadline_cuts_attempts_and_retries)
 {
-    struct dsb_aws_request r = {.service = "glue", .method = "POST", .path = "/"};
+    struct dsb_aws_request r = {
+        .service = "glue", .method = "POST", .path = "/"};
     struct dsb_aws_response resp;
     struct dsb_aws *a;
     struct dsb_error err;
     long long t0 = at_now_ms(), took;
     json_t *reqs;
 
-    scripted_start(&srv, "[{\"status\": 200, \"body\": \"{}\", \"delay_ms\": 3000}]");
+    scripted_start(&srv,
+                   "[{\"status\": 200, \"body\": \"{}\", \"delay_ms\": 3000}]");
     a = client(3, 5000);
-    cr_assert_eq(dsb_aws_send_by(a, &r, dsb_monotonic_ms() + 400, &resp,
-                                 &err), -1);
+    cr_assert_eq(dsb_aws_send_by(a, &r, dsb_monotonic_ms() + 400, &resp, &err),
+                 -1);
     took = at_now_ms() - t0;
     cr_expect_eq(err.code, DSB_E_TIMEOUT);
     cr_expect(took >= 350 && took < 2500, "took %lld ms", took);
@@ -216,7 +240,8 @@ Test(aws_client, deadline_cuts_attempts_and_retries)
                  -1);
     cr_expect_eq(err.code, DSB_E_TIMEOUT);
     cr_expect(strstr(err.message, "deadline passed before the request could "
-                     "be sent"), "%s", err.message);
+                                  "be sent"),
+              "%s", err.message);
     reqs = scripted_requests(&srv);
     cr_expect_eq(json_array_size(reqs), 1, "nothing sent after it passed");
     json_decref(reqs);
@@ -225,15 +250,16 @@ Test(aws_client, deadline_cuts_attempts_and_retries)
 
 Test(aws_client, slow_endpoint_times_out_each_attempt)
 {
-    struct dsb_aws_request r = {.service = "glue", .method = "POST", .path = "/",
-                                .timeout_ms = 300};
+    struct dsb_aws_request r = {
+        .service = "glue", .method = "POST", .path = "/", .timeout_ms = 300};
     struct dsb_aws_response resp;
     struct dsb_aws *a;
     struct dsb_error err;
     long long t0 = at_now_ms(), took;
     json_t *reqs;
 
-    scripted_start(&srv, "[{\"status\": 200, \"body\": \"{}\", \"delay_ms\": 3000}]");
+    scripted_start(&srv,
+                   "[{\"status\": 200, \"body\": \"{}\", \"delay_ms\": 3000}]");
     a = client(2, 5000);
     cr_assert_eq(dsb_aws_send(a, &r, &resp, &err), -1);
     took = at_now_ms() - t0;
@@ -249,18 +275,21 @@ Test(aws_client, slow_endpoint_times_out_each_attempt)
 
 Test(aws_client, connection_refused_is_unavailable)
 {
-    struct dsb_aws_request r = {.service = "glue", .method = "POST", .path = "/"};
+    struct dsb_aws_request r = {
+        .service = "glue", .method = "POST", .path = "/"};
     struct dsb_aws_response resp;
     struct dsb_aws *a;
     struct dsb_error err;
 
-    snprintf(srv.url, sizeof(srv.url), "http://127.0.0.1:9"); /* discard: closed */
+    snprintf(srv.url, sizeof(srv.url),
+             "http://127.0.0.1:9"); /* discard: closed */
     a = client(2, 1000);
     cr_assert_eq(dsb_aws_send(a, &r, &resp, &err), -1);
     cr_expect_eq(err.code, DSB_E_UNAVAILABLE);
     cr_expect_eq(err.retryable, 1);
     cr_expect_str_eq(err.message, "cannot reach aws glue");
-    cr_expect_not_null(strstr(err.detail, "POST http://127.0.0.1:9/"), "%s", err.detail);
+    cr_expect_not_null(strstr(err.detail, "POST http://127.0.0.1:9/"), "%s",
+                       err.detail);
     cr_expect_null(resp.body);
     dsb_aws_free(a);
 }
@@ -268,8 +297,11 @@ Test(aws_client, connection_refused_is_unavailable)
 Test(aws_client, query_and_session_token_on_the_wire)
 {
     struct dsb_kv q[] = {{"prefix", "a b+c/d=e%f"}, {"list-type", "2"}};
-    struct dsb_aws_request r = {.service = "s3", .method = "GET", .path = "/bucket",
-                                .query = q, .n_query = 2};
+    struct dsb_aws_request r = {.service = "s3",
+                                .method = "GET",
+                                .path = "/bucket",
+                                .query = q,
+                                .n_query = 2};
     struct dsb_aws_response resp;
     struct dsb_aws *a;
     struct dsb_error err;
@@ -283,8 +315,9 @@ Test(aws_client, query_and_session_token_on_the_wire)
     cr_expect_str_eq(resp.body, "<ok/>");
     cr_expect_eq(resp.body_len, 5);
     reqs = scripted_requests(&srv);
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(reqs, 0), "path")),
-                     "/bucket?list-type=2&prefix=a%20b%2Bc%2Fd%3De%25f");
+    cr_expect_str_eq(
+        json_string_value(json_object_get(json_array_get(reqs, 0), "path")),
+        "/bucket?list-type=2&prefix=a%20b%2Bc%2Fd%3De%25f");
     cr_expect_str_eq(req_header(reqs, 0, "x-amz-security-token"),
                      "FQoGZXIvYXdzEXAMPLETOKEN");
     cr_expect_not_null(strstr(req_header(reqs, 0, "authorization"),
@@ -300,10 +333,14 @@ Test(aws_client, non_json_success_body_is_not_quoted)
     struct dsb_error err;
     json_t *out = NULL;
 
-    scripted_start(&srv, "[{\"status\": 200, \"body\": \"hunter2-secret-value\"}]");
+    scripted_start(&srv,
+                   "[{\"status\": 200, \"body\": \"hunter2-secret-value\"}]");
     a = client(1, 5000);
-    cr_assert_eq(dsb_aws_call_json(a, "secretsmanager", "secretsmanager."
-                                   "GetSecretValue", NULL, NULL, &out, &err), -1);
+    cr_assert_eq(dsb_aws_call_json(a, "secretsmanager",
+                                   "secretsmanager."
+                                   "GetSecretValue",
+                                   NULL, NULL, &out, &err),
+                 -1);
     cr_expect_eq(err.code, DSB_E_UPSTREAM);
     cr_expect_null(strstr(err.message, "hunter2"));
     cr_expect_null(strstr(err.detail, "hunter2"));
@@ -313,7 +350,8 @@ Test(aws_client, non_json_success_body_is_not_quoted)
 
 static int send_get(struct dsb_aws *a)
 {
-    struct dsb_aws_request r = {.service = "glue", .method = "POST", .path = "/"};
+    struct dsb_aws_request r = {
+        .service = "glue", .method = "POST", .path = "/"};
     struct dsb_aws_response resp;
     struct dsb_error err;
     long status;
@@ -378,12 +416,14 @@ Test(aws_client, spent_retry_quota_stops_retries_until_successes_refill_it)
 
 Test(aws_client, connection_failure_retry_costs_ten_tokens)
 {
-    struct dsb_aws_request r = {.service = "glue", .method = "POST", .path = "/"};
+    struct dsb_aws_request r = {
+        .service = "glue", .method = "POST", .path = "/"};
     struct dsb_aws_response resp;
     struct dsb_aws *a;
     struct dsb_error err;
 
-    snprintf(srv.url, sizeof(srv.url), "http://127.0.0.1:9"); /* discard: closed */
+    snprintf(srv.url, sizeof(srv.url),
+             "http://127.0.0.1:9"); /* discard: closed */
     a = client(3, 1000);
     cr_assert_eq(dsb_aws_send(a, &r, &resp, &err), -1);
     cr_expect_eq(err.code, DSB_E_UNAVAILABLE);
@@ -398,7 +438,8 @@ Test(aws_errors, retry_decisions)
     cr_expect(dsb_aws_should_retry(400, "ThrottlingException"));
     cr_expect(dsb_aws_should_retry(400, "Throttling"));
     cr_expect(dsb_aws_should_retry(400, "TooManyRequestsException"));
-    cr_expect(dsb_aws_should_retry(400, "ProvisionedThroughputExceededException"));
+    cr_expect(
+        dsb_aws_should_retry(400, "ProvisionedThroughputExceededException"));
     cr_expect(dsb_aws_should_retry(503, "SlowDown"));
     cr_expect(dsb_aws_should_retry(400, "RequestLimitExceeded"));
     cr_expect(dsb_aws_should_retry(400, "RequestTimeout"));
@@ -453,19 +494,22 @@ Test(aws_errors, code_mapping)
 Test(aws_errors, parse_json_xml_and_header)
 {
     char code[64], msg[512], rid[128] = "";
-    const char *j = "{\"__type\":\"com.amazonaws.secretsmanager#ResourceNotFoundException\","
-                    "\"Message\":\"Secrets Manager can't find the specified secret.\"}";
-    const char *x = "<?xml version=\"1.0\"?><ErrorResponse><Error><Type>Sender</Type>"
-                    "<Code>InvalidClientTokenId</Code><Message>The security token "
-                    "included in the request is invalid.</Message></Error>"
-                    "<RequestId>4f1e</RequestId></ErrorResponse>";
+    const char *j =
+        "{\"__type\":\"com.amazonaws.secretsmanager#ResourceNotFoundException\","
+        "\"Message\":\"Secrets Manager can't find the specified secret.\"}";
+    const char *x =
+        "<?xml version=\"1.0\"?><ErrorResponse><Error><Type>Sender</Type>"
+        "<Code>InvalidClientTokenId</Code><Message>The security token "
+        "included in the request is invalid.</Message></Error>"
+        "<RequestId>4f1e</RequestId></ErrorResponse>";
 
     dsb_aws_error_parse(j, strlen(j), NULL, code, msg, rid);
     cr_expect_str_eq(code, "ResourceNotFoundException");
     cr_expect_str_eq(msg, "Secrets Manager can't find the specified secret.");
     dsb_aws_error_parse(x, strlen(x), NULL, code, msg, rid);
     cr_expect_str_eq(code, "InvalidClientTokenId");
-    cr_expect_str_eq(msg, "The security token included in the request is invalid.");
+    cr_expect_str_eq(msg,
+                     "The security token included in the request is invalid.");
     cr_expect_str_eq(rid, "4f1e");
     dsb_aws_error_parse("", 0, "ThrottlingException:http://x/", code, msg, rid);
     cr_expect_str_eq(code, "ThrottlingException");
@@ -503,7 +547,8 @@ Test(aws_endpoints, resolution_order, .init = setup)
     u = dsb_aws_endpoint(a, "emr-serverless", "eu-west-1", NULL, &ov);
     cr_expect_str_eq(u, "http://127.0.0.1:5002");
     free(u);
-    u = dsb_aws_endpoint(a, "secretsmanager", "eu-west-1", "http://127.0.0.1:6000", &ov);
+    u = dsb_aws_endpoint(a, "secretsmanager", "eu-west-1",
+                         "http://127.0.0.1:6000", &ov);
     cr_expect_str_eq(u, "http://127.0.0.1:6000");
     free(u);
     cr_expect_str_eq(dsb_aws_region(a), "eu-west-1");
@@ -528,7 +573,8 @@ Test(aws_endpoints, four_levels_in_order, .init = setup)
     struct dsb_aws_options broker = {.endpoint_url = "http://127.0.0.1:7001/"};
     struct dsb_aws_options none = {0};
     struct dsb_error err;
-    struct dsb_aws *b = dsb_aws_new(&broker, &err), *n = dsb_aws_new(&none, &err);
+    struct dsb_aws *b = dsb_aws_new(&broker, &err),
+                   *n = dsb_aws_new(&none, &err);
     char *u;
 
     cr_assert(b && n);
@@ -576,13 +622,15 @@ Test(aws_endpoints, limits_bounded_by_the_broker_option_table, .init = setup)
     o = (struct dsb_aws_options){.backoff_cap_ms = -1};
     cr_expect_null(dsb_aws_new(&o, &err));
     cr_expect_eq(err.code, DSB_E_INVALID);
-    cr_expect_str_eq(dsb_aws_client_option("timeout_ms")->default_value, "15000");
+    cr_expect_str_eq(dsb_aws_client_option("timeout_ms")->default_value,
+                     "15000");
 }
 
 Test(aws_endpoints, bad_options_and_missing_region, .init = setup)
 {
     struct dsb_aws_options o = {.max_attempts = 50};
-    struct dsb_aws_request r = {.service = "glue", .method = "POST", .path = "/"};
+    struct dsb_aws_request r = {
+        .service = "glue", .method = "POST", .path = "/"};
     struct dsb_aws_response resp;
     struct dsb_error err;
     struct dsb_aws *a = dsb_aws_new(&o, &err);

@@ -36,22 +36,25 @@ static void write_home_file(const char *name, const char *text)
 
 static void files(void)
 {
-    write_home_file("credentials",
-                    "# comment\n[default]\naws_access_key_id = AKIDFILEDEFAULT\n"
-                    "aws_secret_access_key=secretfiledefault\n\n"
-                    "[dev]\n  ; indented comment\nAWS_Access_Key_ID = AKIDFILEDEV \n"
-                    "aws_secret_access_key = secret=with=equals\n"
-                    "aws_session_token = tokdev\n");
-    write_home_file("config",
-                    "[default]\nregion = us-west-2\n[profile dev]\nregion=eu-north-1\n"
-                    "s3 =\n  max_concurrent_requests = 10\n"
-                    "[profile cfgonly]\naws_access_key_id = AKIDCONFIGONLY\n"
-                    "aws_secret_access_key = secretconfigonly\n"
-                    "[profile assumer]\nrole_arn = arn:aws:iam::123456789012:role/x\n"
-                    "source_profile = default\n");
+    write_home_file(
+        "credentials",
+        "# comment\n[default]\naws_access_key_id = AKIDFILEDEFAULT\n"
+        "aws_secret_access_key=secretfiledefault\n\n"
+        "[dev]\n  ; indented comment\nAWS_Access_Key_ID = AKIDFILEDEV \n"
+        "aws_secret_access_key = secret=with=equals\n"
+        "aws_session_token = tokdev\n");
+    write_home_file(
+        "config",
+        "[default]\nregion = us-west-2\n[profile dev]\nregion=eu-north-1\n"
+        "s3 =\n  max_concurrent_requests = 10\n"
+        "[profile cfgonly]\naws_access_key_id = AKIDCONFIGONLY\n"
+        "aws_secret_access_key = secretconfigonly\n"
+        "[profile assumer]\nrole_arn = arn:aws:iam::123456789012:role/x\n"
+        "source_profile = default\n");
 }
 
-static int get(const char *profile, struct dsb_aws_creds *c, struct dsb_error *e)
+static int get(const char *profile, struct dsb_aws_creds *c,
+               struct dsb_error *e)
 {
     struct dsb_aws_credprov *p = dsb_aws_credprov_new(profile);
     int rc = dsb_aws_credprov_get(p, c, e);
@@ -68,10 +71,13 @@ static char *creds_json(long long expires_in_s)
 
     gmtime_r(&t, &tm);
     strftime(exp, sizeof(exp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    snprintf(out, 1024, "{\"status\": 200, \"body\": \"{\\\"AccessKeyId\\\": "
-             "\\\"ASIACONTAINER\\\", \\\"SecretAccessKey\\\": \\\"containersecret"
-             "\\\", \\\"Token\\\": \\\"containertoken\\\", \\\"Expiration\\\": "
-             "\\\"%s\\\"}\"}", exp);
+    snprintf(
+        out, 1024,
+        "{\"status\": 200, \"body\": \"{\\\"AccessKeyId\\\": "
+        "\\\"ASIACONTAINER\\\", \\\"SecretAccessKey\\\": \\\"containersecret"
+        "\\\", \\\"Token\\\": \\\"containertoken\\\", \\\"Expiration\\\": "
+        "\\\"%s\\\"}\"}",
+        exp);
     return out;
 }
 
@@ -155,7 +161,8 @@ Test(aws_creds, env_file_paths_and_missing_profile)
 
     snprintf(p1, sizeof(p1), "%s/creds.ini", home);
     snprintf(p2, sizeof(p2), "%s/conf.ini", home);
-    at_write(p1, "[other]\naws_access_key_id=AKIDOTHER\naws_secret_access_key=s\n");
+    at_write(p1,
+             "[other]\naws_access_key_id=AKIDOTHER\naws_secret_access_key=s\n");
     at_write(p2, "");
     setenv("AWS_SHARED_CREDENTIALS_FILE", p1, 1);
     setenv("AWS_CONFIG_FILE", p2, 1);
@@ -206,8 +213,9 @@ Test(aws_creds, container_endpoint_with_token_file)
     dsb_aws_creds_clear(&c);
     reqs = scripted_requests(&srv);
     cr_assert_eq(json_array_size(reqs), 1);
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(reqs, 0), "path")),
-                     "/v2/credentials/abc");
+    cr_expect_str_eq(
+        json_string_value(json_object_get(json_array_get(reqs, 0), "path")),
+        "/v2/credentials/abc");
     cr_expect_str_eq(req_header(reqs, 0, "authorization"), "file-token-value");
     json_decref(reqs);
 }
@@ -217,7 +225,8 @@ Test(aws_creds, container_full_uri_must_be_local_or_https)
     struct dsb_aws_creds c;
     struct dsb_error e;
 
-    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.evil.example/creds", 1);
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI",
+           "http://127.evil.example/creds", 1);
     cr_assert_eq(get(NULL, &c, &e), -1);
     cr_expect_eq(e.code, DSB_E_CONFIG);
     cr_expect_str_eq(e.detail, "got http://127.evil.example/creds");
@@ -227,19 +236,35 @@ Test(aws_creds, container_full_uri_must_be_local_or_https)
 Test(aws_creds, container_full_uri_accept_refuse_table)
 {
     static const char *const accepted[] = {
-        "http://127.0.0.1/creds", "http://127.0.0.1:51679/v2/credentials/x",
-        "http://127.255.3.4/", "HTTP://127.0.0.1/", "http://[::1]:8080/creds",
-        "http://[0:0:0:0:0:0:0:1]/", "http://169.254.170.2/v2/credentials",
-        "http://169.254.170.2:80/x", "http://169.254.170.23/v1/credentials",
-        "http://[fd00:ec2::23]/v1/credentials", "https://creds.example.com/x",
-        "https://203.0.113.5/", NULL};
-    static const char *const refused[] = {
-        "http://127.evil.example/", "http://127.0.0.1.evil.example/",
-        "http://localhost/creds", "http://203.0.113.5/creds",
-        "http://169.254.170.3/", "http://169.254.170.2.evil.example/",
-        "http://[::2]/", "http://[fd00:ec2::24]/", "http://[::ffff:127.0.0.1]/",
-        "http://127.0.0.1@evil.example/", "ftp://127.0.0.1/",
-        "file:///etc/passwd", "127.0.0.1/creds", "http://", "", NULL};
+        "http://127.0.0.1/creds",
+        "http://127.0.0.1:51679/v2/credentials/x",
+        "http://127.255.3.4/",
+        "HTTP://127.0.0.1/",
+        "http://[::1]:8080/creds",
+        "http://[0:0:0:0:0:0:0:1]/",
+        "http://169.254.170.2/v2/credentials",
+        "http://169.254.170.2:80/x",
+        "http://169.254.170.23/v1/credentials",
+        "http://[fd00:ec2::23]/v1/credentials",
+        "https://creds.example.com/x",
+        "https://203.0.113.5/",
+        NULL};
+    static const char *const refused[] = {"http://127.evil.example/",
+                                          "http://127.0.0.1.evil.example/",
+                                          "http://localhost/creds",
+                                          "http://203.0.113.5/creds",
+                                          "http://169.254.170.3/",
+                                          "http://169.254.170.2.evil.example/",
+                                          "http://[::2]/",
+                                          "http://[fd00:ec2::24]/",
+                                          "http://[::ffff:127.0.0.1]/",
+                                          "http://127.0.0.1@evil.example/",
+                                          "ftp://127.0.0.1/",
+                                          "file:///etc/passwd",
+                                          "127.0.0.1/creds",
+                                          "http://",
+                                          "",
+                                          NULL};
     const char *const *u;
 
     for (u = accepted; *u; u++)
@@ -262,7 +287,8 @@ static void container_creds_from(int relative)
     snprintf(full, sizeof(full), "%s/v2/credentials/rel-id", srv.url);
     if (relative) {
         dsb_aws_set_container_base(srv.url);
-        setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "v2/credentials/rel-id", 1);
+        setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+               "v2/credentials/rel-id", 1);
         snprintf(full, sizeof(full), "https://never.example/x");
     }
     setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", full, 1);
@@ -274,9 +300,9 @@ static void container_creds_from(int relative)
     dsb_aws_creds_clear(&c);
     reqs = scripted_requests(&srv);
     cr_assert_eq(json_array_size(reqs), 1);
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(reqs, 0),
-                                                       "path")),
-                     "/v2/credentials/rel-id");
+    cr_expect_str_eq(
+        json_string_value(json_object_get(json_array_get(reqs, 0), "path")),
+        "/v2/credentials/rel-id");
     cr_expect_str_eq(req_header(reqs, 0, "authorization"), "env-only-token");
     json_decref(reqs);
 }
@@ -314,7 +340,8 @@ Test(aws_creds, temporary_credentials_are_refreshed_before_expiry)
     char *one = creds_json(120), script[2400]; /* inside the 15 min window */
     json_t *reqs;
 
-    snprintf(script, sizeof(script), "[%s, {\"status\": 500, \"body\": \"down\"}]", one);
+    snprintf(script, sizeof(script),
+             "[%s, {\"status\": 500, \"body\": \"down\"}]", one);
     free(one);
     scripted_start(&srv, script);
     setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", srv.url, 1);
@@ -371,9 +398,12 @@ Test(aws_creds, nothing_found)
 
 Test(aws_creds, iso8601)
 {
-    cr_expect_eq(dsb_aws_parse_iso8601("2024-02-29T23:59:58Z"), 1709251198000LL);
-    cr_expect_eq(dsb_aws_parse_iso8601("2024-02-29T23:59:58.123Z"), 1709251198000LL);
-    cr_expect_eq(dsb_aws_parse_iso8601("2024-02-29T23:59:58+00:00"), 1709251198000LL);
+    cr_expect_eq(dsb_aws_parse_iso8601("2024-02-29T23:59:58Z"),
+                 1709251198000LL);
+    cr_expect_eq(dsb_aws_parse_iso8601("2024-02-29T23:59:58.123Z"),
+                 1709251198000LL);
+    cr_expect_eq(dsb_aws_parse_iso8601("2024-02-29T23:59:58+00:00"),
+                 1709251198000LL);
     cr_expect_eq(dsb_aws_parse_iso8601("2024-02-29 23:59"), -1);
     cr_expect_eq(dsb_aws_parse_iso8601("2024-02-29T23:59:58+02:00"), -1);
 }

@@ -11,7 +11,7 @@
 #include "secrets.h"
 
 #define RDS_SECRET                                                             \
-    "{\"username\":\"app\",\"password\":\"pw-Xy7!q9-unique-4242\","           \
+    "{\"username\":\"app\",\"password\":\"pw-Xy7!q9-unique-4242\","            \
     "\"host\":\"db.internal\",\"port\":5432,\"dbname\":\"sales\"}"
 #define ROTATED_PASSWORD "pw-rotated-8c1d-unique-7777"
 
@@ -63,8 +63,9 @@ static void sm_call(struct dsb_aws *a, const char *op, json_t *body)
     json_t *out = NULL;
 
     snprintf(target, sizeof(target), "secretsmanager.%s", op);
-    cr_assert_eq(dsb_aws_call_json(a, "secretsmanager", target, NULL, body,
-                                   &out, &err), 0, "%s: %s", op, err.message);
+    cr_assert_eq(
+        dsb_aws_call_json(a, "secretsmanager", target, NULL, body, &out, &err),
+        0, "%s: %s", op, err.message);
     json_decref(out);
     json_decref(body);
 }
@@ -92,8 +93,8 @@ Test(aws_moto, rds_secret_keys_and_rotation_after_invalidation)
 
     at_log_begin(logpath);
     unique(name, sizeof(name), "rds");
-    sm_call(a, "CreateSecret", json_pack("{s:s,s:s}", "Name", name,
-                                         "SecretString", RDS_SECRET));
+    sm_call(a, "CreateSecret",
+            json_pack("{s:s,s:s}", "Name", name, "SecretString", RDS_SECRET));
     dsb_secrets_set_aws_backend(s, dsb_aws_secret_fetch, a);
     snprintf(ref, sizeof(ref), "aws-sm:%s#password", name);
     cr_assert_eq(dsb_secrets_get(s, ref, &v, &err), 0, "%s", err.message);
@@ -108,8 +109,11 @@ Test(aws_moto, rds_secret_keys_and_rotation_after_invalidation)
     cr_expect_str_eq(v, RDS_SECRET);
     dsb_secret_value_free(v);
 
-    sm_call(a, "PutSecretValue", json_pack("{s:s,s:s}", "SecretId", name,
-            "SecretString", "{\"username\":\"app\",\"password\":\"" ROTATED_PASSWORD
+    sm_call(
+        a, "PutSecretValue",
+        json_pack(
+            "{s:s,s:s}", "SecretId", name, "SecretString",
+            "{\"username\":\"app\",\"password\":\"" ROTATED_PASSWORD
             "\",\"host\":\"db.internal\",\"port\":\"5433\",\"dbname\":\"sales\"}"));
     snprintf(ref, sizeof(ref), "aws-sm:%s#password", name);
     cr_assert_eq(dsb_secrets_get(s, ref, &v, &err), 0);
@@ -136,16 +140,19 @@ Test(aws_moto, missing_secret_names_the_reference)
     struct dsb_error err;
     char *v = (char *)"x";
 
-    cr_assert_eq(dsb_aws_secret_fetch(a, "dsb/test/does-not-exist", &v, &err), -1);
+    cr_assert_eq(dsb_aws_secret_fetch(a, "dsb/test/does-not-exist", &v, &err),
+                 -1);
     cr_expect_null(v);
     cr_expect_eq(err.code, DSB_E_NOT_FOUND);
     cr_expect_eq(err.retryable, 0);
     cr_expect_str_eq(err.upstream, "ResourceNotFoundException");
-    cr_expect_str_eq(err.message, "secret \"aws-sm:dsb/test/does-not-exist\" not found");
+    cr_expect_str_eq(err.message,
+                     "secret \"aws-sm:dsb/test/does-not-exist\" not found");
     cr_expect_not_null(strstr(err.hint, "us-east-1"), "%s", err.hint);
     cr_expect_not_null(strstr(err.hint, "secretsmanager:GetSecretValue"));
-    cr_expect_not_null(strstr(err.detail, "code ResourceNotFoundException, request id "),
-                       "%s", err.detail);
+    cr_expect_not_null(
+        strstr(err.detail, "code ResourceNotFoundException, request id "), "%s",
+        err.detail);
     dsb_aws_free(a);
 }
 
@@ -157,8 +164,9 @@ Test(aws_moto, secret_with_instance_role_credentials)
 
     unique(name, sizeof(name), "imds");
     a = client();
-    sm_call(a, "CreateSecret", json_pack("{s:s,s:s}", "Name", name,
-                                         "SecretString", "plain-text-value"));
+    sm_call(a, "CreateSecret",
+            json_pack("{s:s,s:s}", "Name", name, "SecretString",
+                      "plain-text-value"));
     dsb_aws_free(a);
     unsetenv("AWS_ACCESS_KEY_ID");
     unsetenv("AWS_SECRET_ACCESS_KEY");
@@ -172,9 +180,9 @@ Test(aws_moto, secret_with_instance_role_credentials)
     dsb_aws_free(a);
 }
 
-#define EXPIRED                                                                \
+#define EXPIRED                                                                     \
     "{\"status\": 400, \"body\": \"{\\\"__type\\\": \\\"ExpiredTokenException\\\"," \
-    " \\\"message\\\": \\\"The security token included in the request is "    \
+    " \\\"message\\\": \\\"The security token included in the request is "          \
     "expired\\\"}\"}"
 
 Test(aws_moto, expired_token_with_static_keys_is_auth_error)
@@ -193,7 +201,8 @@ Test(aws_moto, expired_token_with_static_keys_is_auth_error)
     log = at_log_end(logpath);
     cr_expect_eq(err.code, DSB_E_AUTH);
     cr_expect_str_eq(err.upstream, "ExpiredTokenException");
-    cr_expect_not_null(strstr(err.message, "aws-sm:prod/db"), "%s", err.message);
+    cr_expect_not_null(strstr(err.message, "aws-sm:prod/db"), "%s",
+                       err.message);
     cr_expect_not_null(strstr(err.hint, "AWS_SESSION_TOKEN"), "%s", err.hint);
     cr_expect_null(strstr(err.detail, "stale-session-token-abc"));
     cr_expect_null(strstr(log, "stale-session-token-abc"));
@@ -213,23 +222,27 @@ Test(aws_moto, expired_token_refreshes_instance_credentials_once)
     char *v = NULL;
     json_t *reqs;
 
-    scripted_start(&srv, "[" EXPIRED ", {\"status\": 200, \"body\": \"{\\\"Name"
-                         "\\\": \\\"prod/db\\\", \\\"SecretString\\\": \\\"s3cr3t-"
-                         "after-refresh\\\"}\"}]");
+    scripted_start(&srv,
+                   "[" EXPIRED ", {\"status\": 200, \"body\": \"{\\\"Name"
+                   "\\\": \\\"prod/db\\\", \\\"SecretString\\\": \\\"s3cr3t-"
+                   "after-refresh\\\"}\"}]");
     setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", srv.url, 1);
     unsetenv("AWS_ACCESS_KEY_ID");
     unsetenv("AWS_SECRET_ACCESS_KEY");
     unsetenv("AWS_EC2_METADATA_DISABLED");
     setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", moto, 1);
     a = client();
-    cr_assert_eq(dsb_aws_secret_fetch(a, "prod/db", &v, &err), 0, "%s", err.message);
+    cr_assert_eq(dsb_aws_secret_fetch(a, "prod/db", &v, &err), 0, "%s",
+                 err.message);
     cr_expect_str_eq(v, "s3cr3t-after-refresh");
     dsb_secret_value_free(v);
     reqs = scripted_requests(&srv);
     cr_expect_eq(json_array_size(reqs), 2);
-    cr_expect_str_eq(req_header(reqs, 1, "x-amz-target"), "secretsmanager.GetSecretValue");
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(reqs, 1), "body")),
-                     "{\"SecretId\":\"prod/db\"}");
+    cr_expect_str_eq(req_header(reqs, 1, "x-amz-target"),
+                     "secretsmanager.GetSecretValue");
+    cr_expect_str_eq(
+        json_string_value(json_object_get(json_array_get(reqs, 1), "body")),
+        "{\"SecretId\":\"prod/db\"}");
     json_decref(reqs);
     dsb_aws_free(a);
 }
@@ -242,16 +255,18 @@ Test(aws_moto, bad_keys_are_auth_errors)
     struct dsb_error err;
     char *v = NULL;
 
-    scripted_start(&srv, "[{\"status\": 400, \"headers\": {\"x-amzn-RequestId\": "
-                         "\"r-77\"}, \"body\": \"{\\\"__type\\\": \\\"Unrecognized"
-                         "ClientException\\\", \\\"message\\\": \\\"The security "
-                         "token included in the request is invalid.\\\"}\"}]");
+    scripted_start(&srv,
+                   "[{\"status\": 400, \"headers\": {\"x-amzn-RequestId\": "
+                   "\"r-77\"}, \"body\": \"{\\\"__type\\\": \\\"Unrecognized"
+                   "ClientException\\\", \\\"message\\\": \\\"The security "
+                   "token included in the request is invalid.\\\"}\"}]");
     setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", srv.url, 1);
     a = client();
     cr_assert_eq(dsb_aws_secret_fetch(a, "prod/db", &v, &err), -1);
     cr_expect_eq(err.code, DSB_E_AUTH);
     cr_expect_str_eq(err.upstream, "UnrecognizedClientException");
-    cr_expect_str_eq(err.message, "cannot read secret \"aws-sm:prod/db\": aws "
+    cr_expect_str_eq(err.message,
+                     "cannot read secret \"aws-sm:prod/db\": aws "
                      "UnrecognizedClientException: The security token included "
                      "in the request is invalid.");
     cr_expect_not_null(strstr(err.detail, "request id r-77"), "%s", err.detail);
@@ -267,17 +282,20 @@ Test(aws_moto, throttled_then_secret)
     struct dsb_error err;
     char *v = NULL, *log;
 
-    scripted_start(&srv, "[{\"status\": 400, \"body\": \"{\\\"__type\\\": \\\"Throttling"
-                         "Exception\\\", \\\"message\\\": \\\"Rate exceeded\\\"}\"},"
-                         "{\"status\": 200, \"body\": \"{\\\"SecretString\\\": "
-                         "\\\"pw-Xy7!q9-unique-4242\\\"}\"}]");
+    scripted_start(
+        &srv, "[{\"status\": 400, \"body\": \"{\\\"__type\\\": \\\"Throttling"
+              "Exception\\\", \\\"message\\\": \\\"Rate exceeded\\\"}\"},"
+              "{\"status\": 200, \"body\": \"{\\\"SecretString\\\": "
+              "\\\"pw-Xy7!q9-unique-4242\\\"}\"}]");
     setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", srv.url, 1);
     a = client();
     at_log_begin(logpath);
-    cr_assert_eq(dsb_aws_secret_fetch(a, "prod/db", &v, &err), 0, "%s", err.message);
+    cr_assert_eq(dsb_aws_secret_fetch(a, "prod/db", &v, &err), 0, "%s",
+                 err.message);
     log = at_log_end(logpath);
     cr_expect_str_eq(v, "pw-Xy7!q9-unique-4242");
-    cr_expect_not_null(strstr(log, "ThrottlingException; retrying in"), "%s", log);
+    cr_expect_not_null(strstr(log, "ThrottlingException; retrying in"), "%s",
+                       log);
     no_secret_in(log);
     dsb_secret_value_free(v);
     free(log);

@@ -12,7 +12,7 @@
 #include "secrets.h"
 
 #define RDS_SECRET                                                             \
-    "{\"username\":\"app\",\"password\":\"pw-auth-3f9a-unique-5151\","        \
+    "{\"username\":\"app\",\"password\":\"pw-auth-3f9a-unique-5151\","         \
     "\"host\":\"db.internal\",\"port\":5432,\"dbname\":\"sales\"}"
 #define ROTATED_PASSWORD "pw-auth-rotated-71c2-unique-6262"
 #define WRONG_SECRET "wrong-secret-key-d41d-unique-0000"
@@ -72,8 +72,8 @@ TestSuite(aws_moto_auth, .init = setup, .fini = teardown);
 
 static struct dsb_aws *client(const char *profile)
 {
-    struct dsb_aws_options o = {.profile = profile, .backoff_base_ms = 10,
-                                .backoff_cap_ms = 50};
+    struct dsb_aws_options o = {
+        .profile = profile, .backoff_base_ms = 10, .backoff_cap_ms = 50};
     struct dsb_error err;
     struct dsb_aws *a = dsb_aws_new(&o, &err);
 
@@ -95,8 +95,9 @@ static void admin_call(const char *op, json_t *body)
     json_t *out = NULL;
 
     snprintf(target, sizeof(target), "secretsmanager.%s", op);
-    cr_assert_eq(dsb_aws_call_json(a, "secretsmanager", target, NULL, body,
-                                   &out, &err), 0, "%s: %s", op, err.message);
+    cr_assert_eq(
+        dsb_aws_call_json(a, "secretsmanager", target, NULL, body, &out, &err),
+        0, "%s: %s", op, err.message);
     json_decref(out);
     json_decref(body);
     dsb_aws_free(a);
@@ -147,10 +148,12 @@ Test(aws_moto_auth, reader_key_reads_rds_secret_and_rotation_after_invalidation)
     snprintf(ref, sizeof(ref), "aws-sm:%s", name);
     get(s, ref, RDS_SECRET);
 
-    admin_call("PutSecretValue", json_pack("{s:s,s:s}", "SecretId", name,
-               "SecretString", "{\"username\":\"app\",\"password\":\""
-               ROTATED_PASSWORD "\",\"host\":\"db.internal\",\"port\":5433,"
-               "\"dbname\":\"sales\"}"));
+    admin_call(
+        "PutSecretValue",
+        json_pack("{s:s,s:s}", "SecretId", name, "SecretString",
+                  "{\"username\":\"app\",\"password\":\"" ROTATED_PASSWORD
+                  "\",\"host\":\"db.internal\",\"port\":5433,"
+                  "\"dbname\":\"sales\"}"));
     snprintf(ref, sizeof(ref), "aws-sm:%s#password", name);
     get(s, ref, "pw-auth-3f9a-unique-5151"); /* cached until invalidated */
     dsb_secrets_invalidate(s, ref);
@@ -170,11 +173,13 @@ Test(aws_moto_auth, missing_secret_with_a_valid_key_is_not_found)
     struct dsb_error err;
     char *v = NULL;
 
-    cr_assert_eq(dsb_aws_secret_fetch(a, "dsb/auth/does-not-exist", &v, &err), -1);
+    cr_assert_eq(dsb_aws_secret_fetch(a, "dsb/auth/does-not-exist", &v, &err),
+                 -1);
     cr_expect_null(v);
     cr_expect_eq(err.code, DSB_E_NOT_FOUND, "%s", err.message);
     cr_expect_str_eq(err.upstream, "ResourceNotFoundException");
-    cr_expect_str_eq(err.message, "secret \"aws-sm:dsb/auth/does-not-exist\" not found");
+    cr_expect_str_eq(err.message,
+                     "secret \"aws-sm:dsb/auth/does-not-exist\" not found");
     dsb_aws_free(a);
 }
 
@@ -212,9 +217,11 @@ Test(aws_moto_auth, unknown_access_key_is_auth_error_not_retried)
     fetch_refused("unknown", &err);
     cr_expect_eq(err.code, DSB_E_AUTH, "%s", err.message);
     cr_expect_str_eq(err.upstream, "InvalidClientTokenId");
-    cr_expect_not_null(strstr(err.message, ": aws InvalidClientTokenId: The "
+    cr_expect_not_null(strstr(err.message,
+                              ": aws InvalidClientTokenId: The "
                               "security token included in the request is "
-                              "invalid."), "%s", err.message);
+                              "invalid."),
+                       "%s", err.message);
     cr_expect_not_null(strstr(err.hint, "AWS_ACCESS_KEY_ID"), "%s", err.hint);
 }
 
@@ -225,7 +232,8 @@ Test(aws_moto_auth, wrong_secret_key_is_signature_error_not_retried)
     fetch_refused("wrong-secret", &err);
     cr_expect_eq(err.code, DSB_E_AUTH, "%s", err.message);
     cr_expect_str_eq(err.upstream, "SignatureDoesNotMatch");
-    cr_expect_not_null(strstr(err.message, ": aws SignatureDoesNotMatch: The "
+    cr_expect_not_null(strstr(err.message,
+                              ": aws SignatureDoesNotMatch: The "
                               "request signature we calculated does not match"),
                        "%s", err.message);
     cr_expect_not_null(strstr(err.hint, "secret access key"), "%s", err.hint);
@@ -236,16 +244,19 @@ Test(aws_moto_auth, action_outside_the_policy_is_permission_error)
     struct dsb_aws *a = client("reader");
     struct dsb_error err;
     json_t *body = json_pack("{s:s,s:s}", "Name", "dsb/auth/not-allowed",
-                             "SecretString", "x"), *out = NULL;
+                             "SecretString", "x"),
+           *out = NULL;
 
     cr_assert_eq(dsb_aws_call_json(a, "secretsmanager",
                                    "secretsmanager.CreateSecret", NULL, body,
-                                   &out, &err), -1);
+                                   &out, &err),
+                 -1);
     cr_expect_null(out);
     cr_expect_eq(err.code, DSB_E_PERMISSION, "%s", err.message);
     cr_expect_eq(err.retryable, 0);
     cr_expect_str_eq(err.upstream, "AccessDenied");
-    cr_expect_not_null(strstr(err.message, "user/dsb-reader is not authorized "
+    cr_expect_not_null(strstr(err.message,
+                              "user/dsb-reader is not authorized "
                               "to perform: secretsmanager:CreateSecret"),
                        "%s", err.message);
     cr_expect_eq(dsb_aws_retry_quota(a), FULL_QUOTA);

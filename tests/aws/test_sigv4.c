@@ -12,11 +12,11 @@
 #define SUITE_TOKEN                                                            \
     "AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKW" \
     "HGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwthAx7mSEI/qkPpKPi/kMcGdQrmGdeehM4" \
-    "IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6f" \
+    "IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6f"  \
     "E8YQcHNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBAz+scqKmlzm8FDrypNC9Y" \
     "jc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabIQwj2ICCR/oLxBA=="
 #define PREFIX                                                                 \
-    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/"     \
+    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/"      \
     "aws4_request, "
 
 static struct dsb_aws_creds suite_creds = {
@@ -26,9 +26,12 @@ static struct dsb_aws_creds suite_creds = {
 
 static struct dsb_sigv4_req suite_req(const char *method, const char *path)
 {
-    struct dsb_sigv4_req r = {
-        .method = method, .host = "example.amazonaws.com", .path = path,
-        .service = "service", .region = "us-east-1", .when = SUITE_WHEN};
+    struct dsb_sigv4_req r = {.method = method,
+                              .host = "example.amazonaws.com",
+                              .path = path,
+                              .service = "service",
+                              .region = "us-east-1",
+                              .when = SUITE_WHEN};
     return r;
 }
 
@@ -49,16 +52,20 @@ Test(sigv4_suite, get_vanilla)
     struct dsb_sigv4_req r = suite_req("GET", "/");
     struct dsb_sigv4_out out;
 
-    expect_auth(&r, &suite_creds,
-                PREFIX "SignedHeaders=host;x-amz-date, Signature="
-                       "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
+    expect_auth(
+        &r, &suite_creds,
+        PREFIX
+        "SignedHeaders=host;x-amz-date, Signature="
+        "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
     cr_assert_eq(dsb_sigv4_sign(&r, &suite_creds, &out), 0);
-    cr_expect_str_eq(out.canonical_request,
-                     "GET\n/\n\nhost:example.amazonaws.com\n"
-                     "x-amz-date:20150830T123600Z\n\nhost;x-amz-date\n"
-                     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    cr_expect_str_eq(out.payload_hash,
-                     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    cr_expect_str_eq(
+        out.canonical_request,
+        "GET\n/\n\nhost:example.amazonaws.com\n"
+        "x-amz-date:20150830T123600Z\n\nhost;x-amz-date\n"
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    cr_expect_str_eq(
+        out.payload_hash,
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     dsb_sigv4_out_free(&out);
 }
 
@@ -69,22 +76,27 @@ Test(sigv4_suite, get_vanilla_query_order_key_case)
 
     r.query = q;
     r.n_query = 2;
-    expect_auth(&r, &suite_creds,
-                PREFIX "SignedHeaders=host;x-amz-date, Signature="
-                       "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500");
+    expect_auth(
+        &r, &suite_creds,
+        PREFIX
+        "SignedHeaders=host;x-amz-date, Signature="
+        "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500");
 }
 
 Test(sigv4_suite, get_vanilla_query_unreserved)
 {
-    const char *u = "-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    const char *u =
+        "-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     struct dsb_kv q[] = {{u, u}};
     struct dsb_sigv4_req r = suite_req("GET", "/");
 
     r.query = q;
     r.n_query = 1;
-    expect_auth(&r, &suite_creds,
-                PREFIX "SignedHeaders=host;x-amz-date, Signature="
-                       "9c3e54bfcdf0b19771a7f523ee5669cdf59bc7cc0884027167c21bb143a40197");
+    expect_auth(
+        &r, &suite_creds,
+        PREFIX
+        "SignedHeaders=host;x-amz-date, Signature="
+        "9c3e54bfcdf0b19771a7f523ee5669cdf59bc7cc0884027167c21bb143a40197");
 }
 
 Test(sigv4_suite, get_vanilla_utf8_query)
@@ -94,28 +106,35 @@ Test(sigv4_suite, get_vanilla_utf8_query)
 
     r.query = q;
     r.n_query = 1;
-    expect_auth(&r, &suite_creds,
-                PREFIX "SignedHeaders=host;x-amz-date, Signature="
-                       "2cdec8eed098649ff3a119c94853b13c643bcf08f8b0a1d91e12c9027818dd04");
+    expect_auth(
+        &r, &suite_creds,
+        PREFIX
+        "SignedHeaders=host;x-amz-date, Signature="
+        "2cdec8eed098649ff3a119c94853b13c643bcf08f8b0a1d91e12c9027818dd04");
 }
 
 Test(sigv4_suite, get_unreserved)
 {
     struct dsb_sigv4_req r = suite_req(
-        "GET", "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+        "GET",
+        "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
 
-    expect_auth(&r, &suite_creds,
-                PREFIX "SignedHeaders=host;x-amz-date, Signature="
-                       "07ef7494c76fa4850883e2b006601f940f8a34d404d0cfa977f52a65bbf5f24f");
+    expect_auth(
+        &r, &suite_creds,
+        PREFIX
+        "SignedHeaders=host;x-amz-date, Signature="
+        "07ef7494c76fa4850883e2b006601f940f8a34d404d0cfa977f52a65bbf5f24f");
 }
 
 Test(sigv4_suite, get_utf8)
 {
     struct dsb_sigv4_req r = suite_req("GET", "/\xe1\x88\xb4");
 
-    expect_auth(&r, &suite_creds,
-                PREFIX "SignedHeaders=host;x-amz-date, Signature="
-                       "8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85");
+    expect_auth(
+        &r, &suite_creds,
+        PREFIX
+        "SignedHeaders=host;x-amz-date, Signature="
+        "8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85");
 }
 
 Test(sigv4_suite, get_header_value_trim)
@@ -126,9 +145,11 @@ Test(sigv4_suite, get_header_value_trim)
 
     r.headers = h;
     r.n_headers = 2;
-    expect_auth(&r, &suite_creds,
-                PREFIX "SignedHeaders=host;my-header1;my-header2;x-amz-date, "
-                       "Signature=acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736");
+    expect_auth(
+        &r, &suite_creds,
+        PREFIX
+        "SignedHeaders=host;my-header1;my-header2;x-amz-date, "
+        "Signature=acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736");
 }
 
 Test(sigv4_suite, get_header_key_duplicate)
@@ -140,31 +161,39 @@ Test(sigv4_suite, get_header_key_duplicate)
 
     r.headers = h;
     r.n_headers = 3;
-    expect_auth(&r, &suite_creds,
-                PREFIX "SignedHeaders=host;my-header1;x-amz-date, Signature="
-                       "c9d5ea9f3f72853aea855b47ea873832890dbdd183b4468f858259531a5138ea");
+    expect_auth(
+        &r, &suite_creds,
+        PREFIX
+        "SignedHeaders=host;my-header1;x-amz-date, Signature="
+        "c9d5ea9f3f72853aea855b47ea873832890dbdd183b4468f858259531a5138ea");
 }
 
 Test(sigv4_suite, get_header_value_order)
 {
-    struct dsb_kv h[] = {{"My-Header1", "value4"}, {"My-Header1", "value1"},
-                         {"My-Header1", "value3"}, {"My-Header1", "value2"}};
+    struct dsb_kv h[] = {{"My-Header1", "value4"},
+                         {"My-Header1", "value1"},
+                         {"My-Header1", "value3"},
+                         {"My-Header1", "value2"}};
     struct dsb_sigv4_req r = suite_req("GET", "/");
 
     r.headers = h;
     r.n_headers = 4;
-    expect_auth(&r, &suite_creds,
-                PREFIX "SignedHeaders=host;my-header1;x-amz-date, Signature="
-                       "08c7e5a9acfcfeb3ab6b2185e75ce8b1deb5e634ec47601a50643f830c755c01");
+    expect_auth(
+        &r, &suite_creds,
+        PREFIX
+        "SignedHeaders=host;my-header1;x-amz-date, Signature="
+        "08c7e5a9acfcfeb3ab6b2185e75ce8b1deb5e634ec47601a50643f830c755c01");
 }
 
 Test(sigv4_suite, post_vanilla)
 {
     struct dsb_sigv4_req r = suite_req("POST", "/");
 
-    expect_auth(&r, &suite_creds,
-                PREFIX "SignedHeaders=host;x-amz-date, Signature="
-                       "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b");
+    expect_auth(
+        &r, &suite_creds,
+        PREFIX
+        "SignedHeaders=host;x-amz-date, Signature="
+        "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b");
 }
 
 Test(sigv4_suite, post_vanilla_query)
@@ -174,9 +203,11 @@ Test(sigv4_suite, post_vanilla_query)
 
     r.query = q;
     r.n_query = 1;
-    expect_auth(&r, &suite_creds,
-                PREFIX "SignedHeaders=host;x-amz-date, Signature="
-                       "28038455d6de14eafc1f9222cf5aa6f1a96197d7deb8263271d420d138af7f11");
+    expect_auth(
+        &r, &suite_creds,
+        PREFIX
+        "SignedHeaders=host;x-amz-date, Signature="
+        "28038455d6de14eafc1f9222cf5aa6f1a96197d7deb8263271d420d138af7f11");
 }
 
 Test(sigv4_suite, post_vanilla_query_nonunreserved)
@@ -186,9 +217,11 @@ Test(sigv4_suite, post_vanilla_query_nonunreserved)
 
     r.query = q;
     r.n_query = 2;
-    expect_auth(&r, &suite_creds,
-                PREFIX "SignedHeaders=host;x-amz-date, Signature="
-                       "66c82657c86e26fb25238d0e69f011edc4c6df5ae71119d7cb98ed9b87393c1e");
+    expect_auth(
+        &r, &suite_creds,
+        PREFIX
+        "SignedHeaders=host;x-amz-date, Signature="
+        "66c82657c86e26fb25238d0e69f011edc4c6df5ae71119d7cb98ed9b87393c1e");
 }
 
 Test(sigv4_suite, post_header_key_sort_and_case)
@@ -199,13 +232,17 @@ Test(sigv4_suite, post_header_key_sort_and_case)
 
     r.headers = h1;
     r.n_headers = 1;
-    expect_auth(&r, &suite_creds,
-                PREFIX "SignedHeaders=host;my-header1;x-amz-date, Signature="
-                       "c5410059b04c1ee005303aed430f6e6645f61f4dc9e1461ec8f8916fdf18852c");
+    expect_auth(
+        &r, &suite_creds,
+        PREFIX
+        "SignedHeaders=host;my-header1;x-amz-date, Signature="
+        "c5410059b04c1ee005303aed430f6e6645f61f4dc9e1461ec8f8916fdf18852c");
     r.headers = h2;
-    expect_auth(&r, &suite_creds,
-                PREFIX "SignedHeaders=host;my-header1;x-amz-date, Signature="
-                       "cdbc9802e29d2942e5e10b5bccfdd67c5f22c7c4e8ae67b53629efa58b974b7d");
+    expect_auth(
+        &r, &suite_creds,
+        PREFIX
+        "SignedHeaders=host;my-header1;x-amz-date, Signature="
+        "cdbc9802e29d2942e5e10b5bccfdd67c5f22c7c4e8ae67b53629efa58b974b7d");
 }
 
 Test(sigv4_suite, post_sts_header_before)
@@ -214,9 +251,11 @@ Test(sigv4_suite, post_sts_header_before)
     struct dsb_sigv4_req r = suite_req("POST", "/");
 
     c.session_token = SUITE_TOKEN;
-    expect_auth(&r, &c,
-                PREFIX "SignedHeaders=host;x-amz-date;x-amz-security-token, "
-                       "Signature=85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead");
+    expect_auth(
+        &r, &c,
+        PREFIX
+        "SignedHeaders=host;x-amz-date;x-amz-security-token, "
+        "Signature=85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead");
 }
 
 Test(sigv4_suite, post_x_www_form_urlencoded)
@@ -228,9 +267,11 @@ Test(sigv4_suite, post_x_www_form_urlencoded)
     r.n_headers = 1;
     r.body = "Param1=value1";
     r.body_len = 13;
-    expect_auth(&r, &suite_creds,
-                PREFIX "SignedHeaders=content-type;host;x-amz-date, Signature="
-                       "ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a");
+    expect_auth(
+        &r, &suite_creds,
+        PREFIX
+        "SignedHeaders=content-type;host;x-amz-date, Signature="
+        "ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a");
 }
 
 Test(sigv4, secret_never_in_output)
@@ -256,18 +297,21 @@ Test(sigv4, s3_rules_keep_path_and_add_payload_header)
     r.body = "abc";
     r.body_len = 3;
     cr_assert_eq(dsb_sigv4_sign(&r, &suite_creds, &out), 0);
-    cr_expect_str_eq(out.payload_hash,
-                     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    cr_expect_str_eq(
+        out.payload_hash,
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     cr_expect(strncmp(out.canonical_request, "PUT\n/bucket/a%20b\n", 18) == 0,
               "%s", out.canonical_request);
-    cr_expect_not_null(strstr(out.canonical_request,
-                              "x-amz-content-sha256:ba7816bf"));
-    cr_expect_not_null(strstr(out.authorization,
-                              "SignedHeaders=host;x-amz-content-sha256;x-amz-date,"));
+    cr_expect_not_null(
+        strstr(out.canonical_request, "x-amz-content-sha256:ba7816bf"));
+    cr_expect_not_null(
+        strstr(out.authorization,
+               "SignedHeaders=host;x-amz-content-sha256;x-amz-date,"));
     dsb_sigv4_out_free(&out);
     r.s3 = 0; /* other services encode the wire path once more */
     cr_assert_eq(dsb_sigv4_sign(&r, &suite_creds, &out), 0);
-    cr_expect(strncmp(out.canonical_request, "PUT\n/bucket/a%2520b\n", 20) == 0);
+    cr_expect(strncmp(out.canonical_request, "PUT\n/bucket/a%2520b\n", 20) ==
+              0);
     dsb_sigv4_out_free(&out);
 }
 

@@ -55,8 +55,7 @@ static void on_connection(void *cls, struct MHD_Connection *c,
         return;
     ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (ci)
-        setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one,
-                   sizeof(one));
+        setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 int main(int argc, char **argv)
@@ -77,16 +76,15 @@ int main(int argc, char **argv)
     body_len = fread(body, 1, (size_t)n, f);
     fclose(f);
     /* the values are broker.yaml's defaults (core/config.c) */
-    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                             MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME,
-                         (uint16_t)atoi(argv[2]), NULL, NULL, serve, NULL,
-                         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)atoi(argv[3]),
-                         MHD_OPTION_CONNECTION_LIMIT, 512u,
-                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, 64u,
-                         MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
-                         MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
-                         MHD_OPTION_END);
+    d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+            MHD_ALLOW_SUSPEND_RESUME,
+        (uint16_t)atoi(argv[2]), NULL, NULL, serve, NULL,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)atoi(argv[3]),
+        MHD_OPTION_CONNECTION_LIMIT, 512u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        64u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_END);
     if (!d)
         return 1;
     sigemptyset(&set);

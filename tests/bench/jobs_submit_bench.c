@@ -50,8 +50,8 @@ static void die(const char *what, const char *why)
 
 /* One signed request; the parsed 2xx body (new reference, {} when empty). */
 static json_t *aws_call(struct dsb_aws *aws, const char *svc,
-                        const char *method, const char *path,
-                        const char *ctype, const char *body)
+                        const char *method, const char *path, const char *ctype,
+                        const char *body)
 {
     struct dsb_aws_request req = {0};
     struct dsb_aws_response resp = {0};
@@ -97,11 +97,13 @@ static int setup(const char *moto_url)
 
     json_decref(aws_call(aws, "s3", "PUT", "/bench-jobs", "text/plain", NULL));
     json_decref(aws_call(aws, "s3", "PUT", "/bench-data", "text/plain", NULL));
-    json_decref(aws_call(aws, "s3", "PUT", "/bench-data/sales/orders.csv",
-                         "text/csv", "id,customer,amount,day\n"
-                         "1,acme,12.50,2024-01-01\n2,globex,7.25,2024-01-02\n"));
+    json_decref(
+        aws_call(aws, "s3", "PUT", "/bench-data/sales/orders.csv", "text/csv",
+                 "id,customer,amount,day\n"
+                 "1,acme,12.50,2024-01-01\n2,globex,7.25,2024-01-02\n"));
     app = aws_call(aws, "emr-serverless", "POST", "/applications",
-                   "application/json", "{\"name\":\"bench\",\"releaseLabel\":"
+                   "application/json",
+                   "{\"name\":\"bench\",\"releaseLabel\":"
                    "\"emr-7.1.0\",\"type\":\"SPARK\",\"clientToken\":"
                    "\"bench\"}");
     printf("%s\n", json_string_value(json_object_get(app, "applicationId")));
@@ -129,7 +131,8 @@ static void direct_submit(struct dsb_aws *aws, const char *app, int i)
              "\"--conf spark.emr-serverless.driverEnv.DSB_OUTPUT=s3://bench-"
              "jobs/staging/output/direct-%d\"}},\"executionTimeoutMinutes\":"
              "60,\"tags\":{\"dsb:session\":\"bench\",\"dsb:job\":"
-             "\"direct-%d\"}}", i, i, script, i, i);
+             "\"direct-%d\"}}",
+             i, i, script, i, i);
     json_decref(aws_call(aws, "emr-serverless", "POST", path,
                          "application/json", body));
 }
@@ -154,11 +157,10 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 
 /* One POST on the reused (keep-alive) handle c; the status, the body in
  * *b. */
-static long http_post(CURL *c, const char *url, const char *body,
-                      struct buf *b)
+static long http_post(CURL *c, const char *url, const char *body, struct buf *b)
 {
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: "
-                                             "application/json");
+                                                   "application/json");
     long status = 0;
 
     h = curl_slist_append(h, "Expect:");
@@ -211,9 +213,12 @@ static char *bench_session(CURL *c, const char *broker)
     id = strdup(json_string_value(json_object_get(o, "id")));
     json_decref(o);
     snprintf(url, sizeof(url), "%s/v1/sessions/%s/selections", broker, id);
-    if (http_post(c, url, "{\"source\":\"data\",\"database\":"
-             "\"bench-data\",\"schema\":\"sales\",\"table\":\"orders\"}",
-             b) / 100 != 2)
+    if (http_post(c, url,
+                  "{\"source\":\"data\",\"database\":"
+                  "\"bench-data\",\"schema\":\"sales\",\"table\":\"orders\"}",
+                  b) /
+            100 !=
+        2)
         die(url, b->data);
     free(b);
     return id;
@@ -223,8 +228,7 @@ static void broker_submit(CURL *c, const char *url, struct buf *b)
 {
     char body[512];
 
-    snprintf(body, sizeof(body), "{\"code\":\"%s\",\"name\":\"bench\"}",
-             code);
+    snprintf(body, sizeof(body), "{\"code\":\"%s\",\"name\":\"bench\"}", code);
     if (http_post(c, url, body, b) != 202)
         die(url, b->data);
     if (!strstr(b->data, "\"executor\":\"standard\"") &&
@@ -242,9 +246,10 @@ static sqlite3 *scratch_db(const char *dir)
 
     snprintf(path, sizeof(path), "%s/bench-commit.db", dir);
     if (sqlite3_open(path, &db) != SQLITE_OK ||
-        sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                     "CREATE TABLE IF NOT EXISTS t(v TEXT)", NULL, NULL,
-                     NULL) != SQLITE_OK)
+        sqlite3_exec(db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                     "CREATE TABLE IF NOT EXISTS t(v TEXT)",
+                     NULL, NULL, NULL) != SQLITE_OK)
         die(path, sqlite3_errmsg(db));
     return db;
 }
@@ -254,8 +259,8 @@ static double commit_time(sqlite3 *db)
 {
     double t0 = now_ms();
 
-    if (sqlite3_exec(db, "INSERT INTO t VALUES ('job')", NULL, NULL,
-                     NULL) != SQLITE_OK)
+    if (sqlite3_exec(db, "INSERT INTO t VALUES ('job')", NULL, NULL, NULL) !=
+        SQLITE_OK)
         die("commit", sqlite3_errmsg(db));
     return now_ms() - t0;
 }
@@ -336,7 +341,8 @@ int main(int argc, char **argv)
         return setup(argv[2]);
     if (argc >= 6 && strcmp(argv[1], "run") == 0 && n >= 10)
         return run(argv[2], argv[3], argv[4], argv[5], n);
-    fprintf(stderr, "usage: %s setup MOTO_URL\n"
+    fprintf(stderr,
+            "usage: %s setup MOTO_URL\n"
             "       %s run MOTO_URL BROKER_URL APP_ID STATE_DIR "
             "[ITERATIONS>=10]\n",
             argv[0], argv[0]);

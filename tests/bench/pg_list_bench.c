@@ -53,7 +53,8 @@ static int64_t run_once(const char *conf, const char *source, const char *db,
             fprintf(stderr, "list_tables: %s\n", err.message);
             goto fail;
         }
-        json_array_foreach(json_object_get(out, "items"), i, x) {
+        json_array_foreach(json_object_get(out, "items"), i, x)
+        {
             (*tables)++;
             *columns += json_array_size(json_object_get(x, "columns"));
         }

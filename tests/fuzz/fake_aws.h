@@ -64,8 +64,7 @@ static int fa_request(const struct dsb_host *h,
 
 static int fa_call_request(const struct dsb_host *h, struct dsb_call *call,
                            const struct dsb_aws_request *req,
-                           struct dsb_aws_response *resp,
-                           struct dsb_error *err)
+                           struct dsb_aws_response *resp, struct dsb_error *err)
 {
     (void)call;
     return fa_request(h, req, resp, err);
@@ -92,8 +91,7 @@ static json_t *fa_s3a_conf(const struct dsb_host *h, const char *endpoint_url,
     (void)h;
     (void)endpoint_url;
     (void)region;
-    return json_pack("{s:s}", "spark.hadoop.fs.s3a.path.style.access",
-                     "true");
+    return json_pack("{s:s}", "spark.hadoop.fs.s3a.path.style.access", "true");
 }
 
 static const struct dsb_host fa_host = {

@@ -10,8 +10,7 @@
 static const char *const modes[] = {"fast", "slow", NULL};
 static const struct dsb_option inner[] = {
     DSB_OPTION_STRING("host", DSB_OPT_REQUIRED, NULL, "host"),
-    DSB_OPTION_INT("port", 0, "80", 1, 65535, "port"),
-    DSB_OPTION_END};
+    DSB_OPTION_INT("port", 0, "80", 1, 65535, "port"), DSB_OPTION_END};
 static const struct dsb_option table[] = {
     DSB_OPTION_STRING("name", DSB_OPT_REQUIRED, NULL, "name"),
     DSB_OPTION_INT("port", 0, "5432", 1, 65535, "port"),
@@ -34,9 +33,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     doc = dsb_yaml_parse((const char *)data, size, "fuzz.yaml", &d);
     if (doc) {
         json_decref(dsb_options_validate(doc, table, NULL, &d));
-        json_decref(dsb_options_validate(doc, dsb_broker_options,
-                                         (const char *const[]){"executors",
-                                                               NULL}, &d));
+        json_decref(
+            dsb_options_validate(doc, dsb_broker_options,
+                                 (const char *const[]){"executors", NULL}, &d));
     }
     dsb_ynode_free(doc);
     dsb_diags_free(&d);

@@ -28,16 +28,15 @@ static void fz_table(const struct glue_inst *g, const json_t *t)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct glue_inst g = {.host = &fa_host, .include = json_array(),
-                          .exclude = json_array()};
+    struct glue_inst g = {
+        .host = &fa_host, .include = json_array(), .exclude = json_array()};
     struct dsb_error err;
     json_t *list = NULL, *t;
     size_t i;
 
     fa_set(data, size);
     if (glue_tables(&g, NULL, "db", "orders", &list, &err) == 0)
-        json_array_foreach(list, i, t)
-            fz_table(&g, t);
+        json_array_foreach(list, i, t) fz_table(&g, t);
     json_decref(list);
     json_decref(g.include);
     json_decref(g.exclude);

@@ -65,9 +65,11 @@ static void fz_request(char *text, size_t size)
         names[i] = vals[i / 2] = fz_subst(names[i], "@A", FZ_ADMIN);
     url = fz_subst(sp + 1, "@S", fz_session);
     if (url) {
-        struct dsb_http_exchange ex = {
-            .method = text, .url = url, .headers = (const char *const *)names,
-            .body = body < end ? body : NULL, .body_len = (size_t)(end - body)};
+        struct dsb_http_exchange ex = {.method = text,
+                                       .url = url,
+                                       .headers = (const char *const *)names,
+                                       .body = body < end ? body : NULL,
+                                       .body_len = (size_t)(end - body)};
         fz_send(&ex);
         dsb_http_exchange_clear(&ex);
     }

@@ -16,12 +16,11 @@ static const struct {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const char *h[] = {"Authorization", "Bearer " FZ_ADMIN,
-                       "Content-Type", "application/json", NULL};
+    const char *h[] = {"Authorization", "Bearer " FZ_ADMIN, "Content-Type",
+                       "application/json", NULL};
     size_t n = sizeof(fz_routes) / sizeof(*fz_routes);
     char url[256];
-    struct dsb_http_exchange ex = {.method = "POST", .url = url,
-                                   .headers = h};
+    struct dsb_http_exchange ex = {.method = "POST", .url = url, .headers = h};
 
     if (size < 1)
         return 0;

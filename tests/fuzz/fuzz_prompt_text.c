@@ -12,19 +12,23 @@
 #include "fuzz.h"
 #include "prompt_text.h"
 
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "fuzz_prompt_text: %s\n", #cond);                \
-            abort();                                                         \
-        }                                                                    \
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "fuzz_prompt_text: %s\n", #cond);                  \
+            abort();                                                           \
+        }                                                                      \
     } while (0)
 
 /* The code point at s and its length; 0 when not well-formed. */
 static size_t next_cp(const unsigned char *s, unsigned long *cp)
 {
-    size_t n = s[0] < 0x80 ? 1 : s[0] < 0xc2 ? 0 : s[0] < 0xe0 ? 2
-             : s[0] < 0xf0 ? 3 : s[0] < 0xf5 ? 4 : 0;
+    size_t n = s[0] < 0x80   ? 1
+               : s[0] < 0xc2 ? 0
+               : s[0] < 0xe0 ? 2
+               : s[0] < 0xf0 ? 3
+               : s[0] < 0xf5 ? 4
+                             : 0;
     unsigned long c = n == 1 ? s[0] : s[0] & (0x7fu >> n);
 
     for (size_t i = 1; i < n; i++) {
@@ -52,8 +56,8 @@ static int utf8_ok(const char *s)
 
 static int shown_raw(unsigned long c)
 {
-    return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0xad ||
-           c == 0x61c || c == 0x180e || (c >= 0x200b && c <= 0x200f) ||
+    return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0xad || c == 0x61c ||
+           c == 0x180e || (c >= 0x200b && c <= 0x200f) ||
            (c >= 0x2028 && c <= 0x202e) || (c >= 0x2060 && c <= 0x2064) ||
            (c >= 0x2066 && c <= 0x2069) || c == 0xfeff ||
            (c >= 0xfff9 && c <= 0xfffb) || (c >= 0xe0000 && c <= 0xe007f);
@@ -182,8 +186,8 @@ static void check_literal(const char *in)
     CHECK(back);
     for (const char *p = out + 1; p < out + len - 1;) {
         CHECK(*p != '"');
-        p += *p == '\\' ? unescape(p, &c) : next_cp((const unsigned char *)p,
-                                                    &c);
+        p += *p == '\\' ? unescape(p, &c)
+                        : next_cp((const unsigned char *)p, &c);
         add_utf8(&o, c);
     }
     *o = '\0';

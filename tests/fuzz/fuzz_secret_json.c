@@ -18,8 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     nl = strchr(text, '\n');
     if (nl) {
         *nl = '\0';
-        if (dsb_secret_select_key("aws-sm:fuzz", nl + 1, text, &value,
-                                  &err) == 0) {
+        if (dsb_secret_select_key("aws-sm:fuzz", nl + 1, text, &value, &err) ==
+            0) {
             dsb_redact_forget(value);
             dsb_secret_value_free(value);
         }

@@ -60,8 +60,8 @@ static int fz_send(struct dsb_http_exchange *ex)
 static void fz_make_session(void)
 {
     const char *h[] = {"Authorization", "Bearer " FZ_ADMIN, NULL};
-    struct dsb_http_exchange ex = {.method = "POST", .url = "/v1/sessions",
-                                   .headers = h};
+    struct dsb_http_exchange ex = {
+        .method = "POST", .url = "/v1/sessions", .headers = h};
     json_t *j;
 
     if (fz_send(&ex) < 0 || ex.status != 201)

@@ -1,5 +1,6 @@
 /* Replays corpus files through a harness (the gcc build's regression test;
- * the clang build links libFuzzer's main instead).  usage: replay DIR|FILE... */
+ * the clang build links libFuzzer's main instead).  usage: replay DIR|FILE...
+ */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -25,14 +25,15 @@ static inline void gt_creds(void)
 static inline json_t *gt_read_spec(const char *src, const char *db,
                                    const char *t, unsigned caps)
 {
-    struct dsb_read_target tg = {"x", caps & DSB_EXEC_S3_NATIVE ?
-                                 "emr-serverless" : "local-spark", caps};
+    struct dsb_read_target tg = {
+        "x", caps & DSB_EXEC_S3_NATIVE ? "emr-serverless" : "local-spark",
+        caps};
     json_t *out;
 
     t_same_read_spec(dsb_broker_source(b, src), db, "default", t, &tg);
     cr_assert_eq(dsb_source_read_spec(dsb_broker_source(b, src), db, "default",
-                                      t, &tg, &out, &err), 0, "%s: %s",
-                 err.message, err.hint);
+                                      t, &tg, &out, &err),
+                 0, "%s: %s", err.message, err.hint);
     return out;
 }
 

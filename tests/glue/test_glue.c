@@ -13,15 +13,20 @@ static void setup(void)
     gt_moto_url();
     gt_creds();
     conf = t_tmpdir();
-    snprintf(yaml, sizeof(yaml), "name: glue\nplugin: glue\n"
+    snprintf(yaml, sizeof(yaml),
+             "name: glue\nplugin: glue\n"
              "region: us-east-1\nendpoint_url: %s\ns3_endpoint_url: %s\n"
-             "include: [\"dsbg_*\"]\nexclude: [\"DSBG_TMP_*\"]\n", moto, moto);
+             "include: [\"dsbg_*\"]\nexclude: [\"DSBG_TMP_*\"]\n",
+             moto, moto);
     t_write(conf, "glue.yaml", yaml);
-    snprintf(yaml, sizeof(yaml), "name: onlyhr\nplugin: glue\n"
+    snprintf(yaml, sizeof(yaml),
+             "name: onlyhr\nplugin: glue\n"
              "include: [dsbg_hr]\n");
     t_write(conf, "onlyhr.yaml", yaml);
-    snprintf(yaml, sizeof(yaml), "aws:\n  region: us-east-1\n  endpoint_url: "
-             "%s\n  max_attempts: 1\n", moto);
+    snprintf(yaml, sizeof(yaml),
+             "aws:\n  region: us-east-1\n  endpoint_url: "
+             "%s\n  max_attempts: 1\n",
+             moto);
     s3t_start(conf, yaml);
 }
 
@@ -41,23 +46,27 @@ Test(glue, databases_include_and_exclude)
     struct dsb_list_request r = {0};
     json_t *out;
 
-    cr_assert_eq(dsb_source_list_databases(dsb_broker_source(b, "glue"), &r,
-                                           &out, &err), 0, "%s", err.message);
+    cr_assert_eq(
+        dsb_source_list_databases(dsb_broker_source(b, "glue"), &r, &out, &err),
+        0, "%s", err.message);
     cr_assert_str_eq(s3t_names(out), "dsbg_big,dsbg_hr,dsbg_sales");
-    cr_assert_str_eq(gt_s(json_array_get(json_object_get(out, "items"), 1),
-                          "comment", NULL), "test dsbg_hr");
+    cr_assert_str_eq(
+        gt_s(json_array_get(json_object_get(out, "items"), 1), "comment", NULL),
+        "test dsbg_hr");
     json_decref(out);
     cr_assert_eq(dsb_source_list_databases(dsb_broker_source(b, "onlyhr"), &r,
-                                           &out, &err), 0, "%s", err.message);
+                                           &out, &err),
+                 0, "%s", err.message);
     cr_assert_str_eq(s3t_names(out), "dsbg_hr");
     json_decref(out);
     r.database = "dsbg_sales";
-    cr_assert_eq(dsb_source_list_schemas(dsb_broker_source(b, "glue"), &r,
-                                         &out, &err), 0);
+    cr_assert_eq(
+        dsb_source_list_schemas(dsb_broker_source(b, "glue"), &r, &out, &err),
+        0);
     cr_assert_str_eq(s3t_names(out), "default");
     json_decref(out);
-    cr_assert_eq(dsb_source_check(dsb_broker_source(b, "glue"), &out, &err),
-                 0, "%s", err.message);
+    cr_assert_eq(dsb_source_check(dsb_broker_source(b, "glue"), &out, &err), 0,
+                 "%s", err.message);
     json_decref(out);
 }
 
@@ -67,19 +76,21 @@ Test(glue, every_table_with_all_columns)
     const json_t *o, *cols;
 
     cr_assert_str_eq(s3t_names(out), "clicks,events,ice,lines,logs,orders,"
-                     "users,v_orders,weird");
+                                     "users,v_orders,weird");
     o = s3t_item(out, "orders");
-    cr_assert_str_eq(s3t_cols(o), "order_id:bigint,amount:decimal(10,2),"
+    cr_assert_str_eq(s3t_cols(o),
+                     "order_id:bigint,amount:decimal(10,2),"
                      "placed:date,tags:array<string>,attrs:map<string,int>,"
                      "addr:struct<city:string,zip:string>,dt:string,"
                      "region:int");
     cols = json_object_get(o, "columns");
-    cr_assert(json_is_false(json_object_get(json_array_get(cols, 5),
-                                            "partition_key")));
-    cr_assert(json_is_true(json_object_get(json_array_get(cols, 6),
-                                           "partition_key")));
-    cr_assert_eq(json_integer_value(json_object_get(json_array_get(cols, 7),
-                 "position")), 8);
+    cr_assert(json_is_false(
+        json_object_get(json_array_get(cols, 5), "partition_key")));
+    cr_assert(json_is_true(
+        json_object_get(json_array_get(cols, 6), "partition_key")));
+    cr_assert_eq(json_integer_value(
+                     json_object_get(json_array_get(cols, 7), "position")),
+                 8);
     cr_assert_str_eq(gt_s(json_array_get(cols, 5), "source_type", NULL),
                      "struct<city:string,zip:varchar(10)>");
     cr_assert_str_eq(gt_s(json_array_get(cols, 0), "comment", NULL),
@@ -91,13 +102,14 @@ Test(glue, every_table_with_all_columns)
     cr_assert_eq(json_integer_value(json_object_get(o, "row_estimate")), 1200);
     cr_assert_eq(json_integer_value(json_object_get(o, "size_bytes")), 56000);
     cr_assert_str_eq(gt_s(s3t_item(out, "events"), "format", NULL), "parquet");
-    cr_assert_str_eq(s3t_cols(s3t_item(out, "events")), "id:bigint,"
+    cr_assert_str_eq(s3t_cols(s3t_item(out, "events")),
+                     "id:bigint,"
                      "ts:timestamp,payload:binary");
     cr_assert_str_eq(gt_s(s3t_item(out, "clicks"), "format", NULL), "orc");
     cr_assert_str_eq(gt_s(s3t_item(out, "logs"), "format", NULL), "json");
     cr_assert_str_eq(gt_s(s3t_item(out, "users"), "format", NULL), "avro");
     cr_assert_str_eq(s3t_cols(s3t_item(out, "users")), "id:smallint,"
-                     "ok:boolean");
+                                                       "ok:boolean");
     cr_assert_str_eq(gt_s(s3t_item(out, "lines"), "format", NULL), "csv");
     cr_assert_str_eq(gt_s(s3t_item(out, "ice"), "format", NULL), "iceberg");
     cr_assert_str_eq(gt_s(s3t_item(out, "v_orders"), "kind", NULL), "view");
@@ -116,18 +128,22 @@ Test(glue, hundreds_of_tables_and_name_filters)
     cr_assert_eq(json_array_size(json_object_get(out, "items")), 260);
     for (int i = 0; i < 260; i++) {
         snprintf(want, sizeof(want), "t%03d", i);
-        cr_assert_str_eq(gt_s(json_array_get(json_object_get(out, "items"),
-                         (size_t)i), "name", NULL), want);
+        cr_assert_str_eq(
+            gt_s(json_array_get(json_object_get(out, "items"), (size_t)i),
+                 "name", NULL),
+            want);
     }
     json_decref(out);
-    cr_assert_eq(dsb_source_list_tables(dsb_broker_source(b, "glue"), &r, &out,
-                                        &err), 0, "%s", err.message);
+    cr_assert_eq(
+        dsb_source_list_tables(dsb_broker_source(b, "glue"), &r, &out, &err), 0,
+        "%s", err.message);
     cr_assert_str_eq(s3t_names(out), "t250,t251,t252,t253,t254,t255,"
-                     "t256,t257,t258,t259");
+                                     "t256,t257,t258,t259");
     json_decref(out);
     r = (struct dsb_list_request){"dsbg_big", "default", NULL, 100, "200"};
-    cr_assert_eq(dsb_source_list_tables(dsb_broker_source(b, "glue"), &r, &out,
-                                        &err), 0, "%s", err.message);
+    cr_assert_eq(
+        dsb_source_list_tables(dsb_broker_source(b, "glue"), &r, &out, &err), 0,
+        "%s", err.message);
     cr_assert_eq(json_array_size(json_object_get(out, "items")), 60);
     cr_assert(json_is_null(json_object_get(out, "next_page_token")));
     json_decref(out);
@@ -145,7 +161,8 @@ Test(glue, read_spec_on_emr_uses_the_catalog)
                      "com.amazonaws.glue.catalog.metastore."
                      "AWSGlueDataCatalogHiveClientFactory");
     cr_assert_str_eq(gt_s(json_object_get(s, "spark_submit"), "conf",
-                          "spark.sql.catalogImplementation"), "hive");
+                          "spark.sql.catalogImplementation"),
+                     "hive");
     cr_assert_eq(json_array_size(json_object_get(s, "columns")), 8);
     cr_assert_str_eq(gt_s(s, "network", NULL), "public");
     json_decref(s);
@@ -166,8 +183,10 @@ Test(glue, read_spec_on_local_spark_reads_the_location)
     cr_assert_str_eq(gt_s(o, "delimiter", NULL), ";");
     cr_assert_str_eq(gt_s(o, "quote", NULL), "'");
     cr_assert_str_eq(gt_s(json_object_get(s, "spark_submit"), "conf",
-                          "spark.hadoop.fs.s3a.endpoint"), moto);
-    cr_assert_str_eq(gt_s(s, "schema_ddl", NULL), "`order_id` bigint, "
+                          "spark.hadoop.fs.s3a.endpoint"),
+                     moto);
+    cr_assert_str_eq(gt_s(s, "schema_ddl", NULL),
+                     "`order_id` bigint, "
                      "`amount` decimal(10,2), `placed` date, `tags` "
                      "array<string>, `attrs` map<string,int>, `addr` "
                      "struct<city:string,zip:string>, `dt` string, `region` "
@@ -195,12 +214,13 @@ Test(glue, both_read_spec_paths_agree)
     const json_t *it;
     size_t i;
 
-    json_array_foreach(json_object_get(out, "items"), i, it)
-        for (size_t j = 0; j < 4; j++) {
-            struct dsb_read_target tg = {"x", "local-spark", caps[j]};
-            t_same_read_spec(s, "dsbg_sales", "default", json_string_value(
-                             json_object_get(it, "name")), &tg);
-        }
+    json_array_foreach(json_object_get(out, "items"), i, it) for (size_t j = 0;
+                                                                  j < 4; j++)
+    {
+        struct dsb_read_target tg = {"x", "local-spark", caps[j]};
+        t_same_read_spec(s, "dsbg_sales", "default",
+                         json_string_value(json_object_get(it, "name")), &tg);
+    }
     json_decref(out);
     /* a csv table's description carries its reader options */
     t = s3t_describe("glue", "dsbg_sales", "default", "orders");
@@ -240,13 +260,15 @@ Test(glue, path_reads_pass_the_schema_with_partition_columns)
 {
     json_t *ctx = context_of("events", "s3a");
 
-    cr_assert_str_eq(snippet_of(ctx), "events_df = (\n"
+    cr_assert_str_eq(snippet_of(ctx),
+                     "events_df = (\n"
                      "    spark.read.format(\"parquet\")\n"
                      "    .schema(\"`id` bigint, `ts` timestamp, `payload` "
                      "binary\")\n"
                      "    .load(\"s3a://dsb-glue/sales/events/\")\n)\n");
     json_decref(ctx);
-    assert_schema("orders", "`order_id` bigint, `amount` decimal(10,2), "
+    assert_schema("orders",
+                  "`order_id` bigint, `amount` decimal(10,2), "
                   "`placed` date, `tags` array<string>, `attrs` "
                   "map<string,int>, `addr` struct<city:string,zip:string>, "
                   "`dt` string, `region` int");
@@ -258,8 +280,8 @@ Test(glue, path_reads_pass_the_schema_with_partition_columns)
 Test(glue, s3a_reads_bring_hadoop_aws)
 {
     json_t *ctx = context_of("clicks", "s3a");
-    const json_t *sc = json_object_get(json_object_get(ctx, "spark_submit"),
-                                         "conf");
+    const json_t *sc =
+        json_object_get(json_object_get(ctx, "spark_submit"), "conf");
 
     cr_assert_str_eq(gt_s(sc, "spark.jars.packages", NULL),
                      "org.apache.hadoop:hadoop-aws:9.9.9");
@@ -275,14 +297,16 @@ static void refused(const char *t, unsigned caps, int code, const char *msg)
 
     cr_assert_eq(dsb_source_read_spec(dsb_broker_source(b, "glue"),
                                       "dsbg_sales", "default", t, &tg, &out,
-                                      &err), -1, "%s was read", t);
+                                      &err),
+                 -1, "%s was read", t);
     cr_assert_eq(err.code, code, "%s: %d %s", t, err.code, err.message);
     cr_assert(strstr(err.message, msg), "%s", err.message);
 }
 
 Test(glue, unreadable_by_path_says_why)
 {
-    refused("v_orders", S3A, DSB_E_UNSUPPORTED, "is a view: it has no "
+    refused("v_orders", S3A, DSB_E_UNSUPPORTED,
+            "is a view: it has no "
             "location to read by path");
     cr_assert(strstr(err.hint, "Glue Data Catalog"), "%s", err.hint);
     refused("ice", S3A, DSB_E_UNSUPPORTED, "needs its catalog");
@@ -297,21 +321,25 @@ Test(glue, not_found_and_hidden)
     struct dsb_list_request r = {"dsbg_tmp_x", "default", NULL, 0, NULL};
     json_t *out;
 
-    cr_assert_eq(dsb_source_list_tables(dsb_broker_source(b, "glue"), &r, &out,
-                                        &err), -1);
+    cr_assert_eq(
+        dsb_source_list_tables(dsb_broker_source(b, "glue"), &r, &out, &err),
+        -1);
     cr_assert_eq(err.code, DSB_E_NOT_FOUND);
     r.database = "dsbg_nope";
-    cr_assert_eq(dsb_source_list_tables(dsb_broker_source(b, "glue"), &r, &out,
-                                        &err), -1);
+    cr_assert_eq(
+        dsb_source_list_tables(dsb_broker_source(b, "glue"), &r, &out, &err),
+        -1);
     cr_assert_eq(err.code, DSB_E_NOT_FOUND, "%d %s", err.code, err.message);
     r = (struct dsb_list_request){"dsbg_sales", "public", NULL, 0, NULL};
-    cr_assert_eq(dsb_source_list_tables(dsb_broker_source(b, "glue"), &r, &out,
-                                        &err), -1);
+    cr_assert_eq(
+        dsb_source_list_tables(dsb_broker_source(b, "glue"), &r, &out, &err),
+        -1);
     cr_assert_eq(err.code, DSB_E_NOT_FOUND);
     cr_assert(strstr(err.hint, "Glue has no schemas"), "%s", err.hint);
     cr_assert_eq(dsb_source_describe_table(dsb_broker_source(b, "glue"),
                                            "dsbg_sales", "default", "nope",
-                                           &out, &err), -1);
+                                           &out, &err),
+                 -1);
     cr_assert_eq(err.code, DSB_E_NOT_FOUND);
     cr_assert_str_eq(err.upstream, "EntityNotFoundException");
     out = s3t_describe("glue", "dsbg_sales", "default", "events");

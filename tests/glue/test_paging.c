@@ -43,8 +43,10 @@ static void setup(void)
     dir = t_tmpdir();
     start_recorded();
     conf = t_tmpdir();
-    snprintf(yaml, sizeof(yaml), "name: rec\nplugin: glue\nendpoint_url: %s\n"
-             "catalog_id: \"123456789012\"\n", url);
+    snprintf(yaml, sizeof(yaml),
+             "name: rec\nplugin: glue\nendpoint_url: %s\n"
+             "catalog_id: \"123456789012\"\n",
+             url);
     t_write(conf, "rec.yaml", yaml);
     s3t_start(conf, "aws:\n  region: us-east-1\n  max_attempts: 1\n");
 }
@@ -80,8 +82,8 @@ static json_t *requests(void)
 
 static const char *req_token(const json_t *reqs, size_t i)
 {
-    return json_string_value(json_object_get(json_object_get(json_array_get(
-        reqs, i), "body"), "NextToken"));
+    return json_string_value(json_object_get(
+        json_object_get(json_array_get(reqs, i), "body"), "NextToken"));
 }
 
 Test(glue_paging, every_table_page_is_fetched)
@@ -115,8 +117,9 @@ Test(glue_paging, every_database_page_is_fetched)
     struct dsb_list_request r = {0};
     json_t *out, *reqs;
 
-    cr_assert_eq(dsb_source_list_databases(dsb_broker_source(b, "rec"), &r,
-                                           &out, &err), 0, "%s", err.message);
+    cr_assert_eq(
+        dsb_source_list_databases(dsb_broker_source(b, "rec"), &r, &out, &err),
+        0, "%s", err.message);
     cr_assert_str_eq(s3t_names(out), "paged,second_page_db");
     json_decref(out);
     reqs = requests();
@@ -130,22 +133,24 @@ Test(glue_paging, the_filter_is_sent_and_applied)
     struct dsb_list_request r = {"paged", "default", "P25", 0, NULL};
     json_t *out, *reqs;
 
-    cr_assert_eq(dsb_source_list_tables(dsb_broker_source(b, "rec"), &r, &out,
-                                        &err), 0, "%s", err.message);
+    cr_assert_eq(
+        dsb_source_list_tables(dsb_broker_source(b, "rec"), &r, &out, &err), 0,
+        "%s", err.message);
     /* the recorded pages ignore Expression: our side filters */
     cr_assert_str_eq(s3t_names(out), "p250,p251,p252,p253,"
-                     "p254");
+                                     "p254");
     json_decref(out);
     reqs = requests();
     cr_assert_str_eq(gt_s(json_array_get(reqs, 0), "body", "Expression"),
                      "*p25*");
     json_decref(reqs);
     r.name_filter = "p(2";
-    cr_assert_eq(dsb_source_list_tables(dsb_broker_source(b, "rec"), &r, &out,
-                                        &err), 0, "%s", err.message);
+    cr_assert_eq(
+        dsb_source_list_tables(dsb_broker_source(b, "rec"), &r, &out, &err), 0,
+        "%s", err.message);
     json_decref(out);
     reqs = requests();
-    cr_assert_null(json_object_get(json_object_get(json_array_get(reqs, 3),
-                                                   "body"), "Expression"));
+    cr_assert_null(json_object_get(
+        json_object_get(json_array_get(reqs, 3), "body"), "Expression"));
     json_decref(reqs);
 }

@@ -72,26 +72,29 @@ static const char *fmt(const char *json)
 }
 
 #define SD(in, lib)                                                            \
-    "\"StorageDescriptor\": {\"InputFormat\": \"" in "\", \"SerdeInfo\": "    \
+    "\"StorageDescriptor\": {\"InputFormat\": \"" in "\", \"SerdeInfo\": "     \
     "{\"SerializationLibrary\": \"" lib "\"}}"
 
 Test(glue_types, formats)
 {
-    cr_assert_str_eq(fmt("{" SD("org.apache.hadoop.mapred.TextInputFormat",
-                         "org.apache.hadoop.hive.serde2.OpenCSVSerde") "}"),
-                     "csv");
+    cr_assert_str_eq(
+        fmt("{" SD("org.apache.hadoop.mapred.TextInputFormat",
+                   "org.apache.hadoop.hive.serde2.OpenCSVSerde") "}"),
+        "csv");
     cr_assert_str_eq(fmt("{" SD("x.MapredParquetInputFormat", "y") "}"),
                      "parquet");
     cr_assert_str_eq(fmt("{" SD("x.OrcInputFormat", "x.OrcSerde") "}"), "orc");
     cr_assert_str_eq(fmt("{" SD("org.apache.hadoop.mapred.TextInputFormat",
-                         "org.openx.data.jsonserde.JsonSerDe") "}"), "json");
+                                "org.openx.data.jsonserde.JsonSerDe") "}"),
+                     "json");
     cr_assert_str_eq(fmt("{" SD("x.AvroContainerInputFormat", "x") "}"),
                      "avro");
-    cr_assert_str_eq(fmt("{\"Parameters\": {\"table_type\": \"iceberg\"}, "
-                         SD("x.MapredParquetInputFormat", "y") "}"),
+    cr_assert_str_eq(fmt("{\"Parameters\": {\"table_type\": \"iceberg\"}, " SD(
+                         "x.MapredParquetInputFormat", "y") "}"),
                      "iceberg");
-    cr_assert_str_eq(fmt("{\"Parameters\": {\"classification\": \"json\"}, "
-                         SD("a", "b") "}"), "json");
+    cr_assert_str_eq(fmt("{\"Parameters\": {\"classification\": \"json\"}, " SD(
+                         "a", "b") "}"),
+                     "json");
     cr_assert_str_eq(fmt("{\"TableType\": \"VIRTUAL_VIEW\"}"), "view");
     cr_assert_str_eq(fmt("{" SD("a", "b") "}"), "unknown");
     cr_assert_str_eq(fmt("{}"), "unknown");

@@ -91,8 +91,7 @@ static inline FILE *t_canary_open(const char *sub, const char *kind)
     return fopen(path, "w");
 }
 
-static inline void t_canary_keep(const char *kind, const char *data,
-                                 size_t len)
+static inline void t_canary_keep(const char *kind, const char *data, size_t len)
 {
     FILE *f = t_canary_open("captures", kind);
 
@@ -164,11 +163,11 @@ static inline void t_clock_advance(int64_t ms)
 static inline struct dsb_server *t_start_clocked(const char *conf_dir,
                                                  int64_t (*clock_ms)(void))
 {
-    char *dir = conf_dir ? strdup(conf_dir)
-                         : t_src("tests/fixtures/confd-http");
+    char *dir =
+        conf_dir ? strdup(conf_dir) : t_src("tests/fixtures/confd-http");
     char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "http");
-    struct dsb_server_opts o = {.conf_dir = dir, .plugin_dir = pdir,
-                                .clock_ms = clock_ms};
+    struct dsb_server_opts o = {
+        .conf_dir = dir, .plugin_dir = pdir, .clock_ms = clock_ms};
     struct dsb_diags d;
 
     dsb_diags_init(&d);
@@ -224,8 +223,8 @@ static inline struct t_resp t_req(const char *method, const char *path,
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, t_hdr_cb);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-    cr_assert_eq(curl_easy_perform(c), CURLE_OK, "request %s %s failed",
-                 method, url);
+    cr_assert_eq(curl_easy_perform(c), CURLE_OK, "request %s %s failed", method,
+                 url);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
@@ -290,8 +289,8 @@ static inline void t_problem(struct t_resp *r, long status, const char *code)
     cr_assert(ct && strcmp(ct, "application/problem+json") == 0, "%s", ct);
     j = t_json(r);
     cr_assert_eq(json_integer_value(json_object_get(j, "status")), status);
-    cr_assert_str_eq(json_string_value(json_object_get(j, "code")), code,
-                     "%s", r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "code")), code, "%s",
+                     r->body);
     cr_assert(json_object_get(j, "type") && json_object_get(j, "title") &&
               json_object_get(j, "detail") && json_object_get(j, "message"));
     free(ct);
@@ -307,8 +306,9 @@ static inline long t_calls(const char *source)
     long n;
 
     snprintf(path, sizeof(path), "/v1/sources/%s/check", source);
-    r = t_req("POST", path, (const char *const[]){"Authorization: Bearer "
-              T_ADMIN, NULL}, NULL);
+    r = t_req("POST", path,
+              (const char *const[]){"Authorization: Bearer " T_ADMIN, NULL},
+              NULL);
     cr_assert_eq(r.status, 200, "%s", r.body);
     j = t_json(&r);
     n = (long)json_integer_value(json_object_get(j, "calls"));

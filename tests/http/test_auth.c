@@ -85,8 +85,7 @@ Test(auth, limited_tokens)
     struct t_resp r = get_as(LIMITED, "/v1/sources");
     json_t *j = t_json(&r);
 
-    cr_assert_eq(json_array_size(json_object_get(j, "items")), 1, "%s",
-                 r.body);
+    cr_assert_eq(json_array_size(json_object_get(j, "items")), 1, "%s", r.body);
     json_decref(j);
     t_free(&r);
     r = get_as(LIMITED, "/v1/sources/main/databases");
@@ -107,8 +106,12 @@ Test(auth, limited_tokens)
         snprintf(p, sizeof(p), "/v1/sessions/%s/selections",
                  json_string_value(json_object_get(s, "id")));
         t_free(&r);
-        r = t_req("POST", p, (const char *const[]){LIMITED, "Content-Type: "
-                  "application/json", NULL}, "{\"source\":\"pgmain\","
+        r = t_req("POST", p,
+                  (const char *const[]){LIMITED,
+                                        "Content-Type: "
+                                        "application/json",
+                                        NULL},
+                  "{\"source\":\"pgmain\","
                   "\"database\":\"sales\",\"schema\":\"public\",\"table\":"
                   "\"orders\"}");
         t_problem(&r, 403, "forbidden");
@@ -119,9 +122,12 @@ Test(auth, limited_tokens)
 
 Test(auth, cors)
 {
-    struct t_resp r = t_req("OPTIONS", "/v1/sources", (const char *const[]){
-        "Origin: http://ui.example", "Access-Control-Request-Method: GET",
-        "Access-Control-Request-Headers: authorization", NULL}, NULL);
+    struct t_resp r = t_req(
+        "OPTIONS", "/v1/sources",
+        (const char *const[]){
+            "Origin: http://ui.example", "Access-Control-Request-Method: GET",
+            "Access-Control-Request-Headers: authorization", NULL},
+        NULL);
     char *ao = t_header(&r, "Access-Control-Allow-Origin");
     char *ah = t_header(&r, "Access-Control-Allow-Headers");
 
@@ -131,19 +137,22 @@ Test(auth, cors)
     free(ao);
     free(ah);
     t_free(&r);
-    r = t_req("OPTIONS", "/v1/sources", (const char *const[]){
-        "Origin: http://evil.example", "Access-Control-Request-Method: GET",
-        NULL}, NULL);
+    r = t_req("OPTIONS", "/v1/sources",
+              (const char *const[]){"Origin: http://evil.example",
+                                    "Access-Control-Request-Method: GET", NULL},
+              NULL);
     t_problem(&r, 403, "forbidden");
     t_free(&r);
-    r = t_req("GET", "/v1/sources", (const char *const[]){ADMIN,
-              "Origin: http://ui.example", NULL}, NULL);
+    r = t_req("GET", "/v1/sources",
+              (const char *const[]){ADMIN, "Origin: http://ui.example", NULL},
+              NULL);
     ao = t_header(&r, "Access-Control-Allow-Origin");
     cr_assert_str_eq(ao, "http://ui.example");
     free(ao);
     t_free(&r);
-    r = t_req("GET", "/v1/sources", (const char *const[]){ADMIN,
-              "Origin: http://evil.example", NULL}, NULL);
+    r = t_req("GET", "/v1/sources",
+              (const char *const[]){ADMIN, "Origin: http://evil.example", NULL},
+              NULL);
     cr_assert_null(t_header(&r, "Access-Control-Allow-Origin"));
     t_free(&r);
     r = t_req("OPTIONS", "/v1/sources", NULL, NULL);
@@ -157,8 +166,12 @@ Test(auth, cors)
 static struct t_resp req_as(const char *auth, const char *method,
                             const char *path, const char *body)
 {
-    return t_req(method, path, (const char *const[]){auth, "Content-Type: "
-                 "application/json", NULL}, body);
+    return t_req(method, path,
+                 (const char *const[]){auth,
+                                       "Content-Type: "
+                                       "application/json",
+                                       NULL},
+                 body);
 }
 
 /* A session of the limited token's principal, with `selections` made by
@@ -206,10 +219,12 @@ static char *admin_job(const char *sid)
     return id;
 }
 
-#define SEL_MAIN "{\"source\":\"main\",\"database\":\"sales\"," \
-                 "\"schema\":\"public\",\"table\":\"orders\"}"
-#define SEL_PG "{\"source\":\"pgmain\",\"database\":\"sales\"," \
-                    "\"schema\":\"public\",\"table\":\"orders\"}"
+#define SEL_MAIN                                                               \
+    "{\"source\":\"main\",\"database\":\"sales\","                             \
+    "\"schema\":\"public\",\"table\":\"orders\"}"
+#define SEL_PG                                                                 \
+    "{\"source\":\"pgmain\",\"database\":\"sales\","                           \
+    "\"schema\":\"public\",\"table\":\"orders\"}"
 
 /* A token limited to main does not see another source's selections and
  * may not touch a job that reads another source. */
@@ -227,26 +242,25 @@ Test(auth, limited_tokens_on_sessions_and_jobs)
     snprintf(p, sizeof(p), "/v1/sessions/%s", mixed);
     r = get_as(LIMITED, p);
     cr_assert_eq(r.status, 200, "%s", r.body);
-    cr_assert(strstr(r.body, "\"main\"") && !strstr(r.body, "pgmain"),
-              "%s", r.body);
+    cr_assert(strstr(r.body, "\"main\"") && !strstr(r.body, "pgmain"), "%s",
+              r.body);
     t_free(&r);
     snprintf(p, sizeof(p), "/v1/sessions/%s/selections", mixed);
     r = get_as(LIMITED, p);
-    cr_assert(strstr(r.body, "\"main\"") && !strstr(r.body, "pgmain"),
-              "%s", r.body);
+    cr_assert(strstr(r.body, "\"main\"") && !strstr(r.body, "pgmain"), "%s",
+              r.body);
     t_free(&r);
     r = get_as(ADMIN, p);
     j = t_json(&r);
-    cr_assert_eq(json_array_size(json_object_get(j, "items")), 2, "%s",
-                 r.body);
-    json_array_foreach(json_object_get(j, "items"), i, it)
-        if (strcmp(json_string_value(json_object_get(it, "source")),
-                   "pgmain") == 0)
-            hidden_id = (long)json_integer_value(json_object_get(it, "id"));
+    cr_assert_eq(json_array_size(json_object_get(j, "items")), 2, "%s", r.body);
+    json_array_foreach(
+        json_object_get(j, "items"), i,
+        it) if (strcmp(json_string_value(json_object_get(it, "source")),
+                       "pgmain") == 0) hidden_id =
+        (long)json_integer_value(json_object_get(it, "id"));
     json_decref(j);
     t_free(&r);
-    snprintf(p, sizeof(p), "/v1/sessions/%s/selections/%ld", mixed,
-             hidden_id);
+    snprintf(p, sizeof(p), "/v1/sessions/%s/selections/%ld", mixed, hidden_id);
     r = req_as(LIMITED, "DELETE", p, NULL);
     t_problem(&r, 403, "forbidden");
     t_free(&r);

@@ -59,8 +59,8 @@ static void setup(void)
     dir = t_tmpdir();
     logpath = malloc(4200);
     snprintf(logpath, 4200, "%s/stderr.log", dir);
-    snprintf(cmd, sizeof(cmd), "mkdir %s/conf && cp -r %s/. %s/conf/", dir,
-             src, dir);
+    snprintf(cmd, sizeof(cmd), "mkdir %s/conf && cp -r %s/. %s/conf/", dir, src,
+             dir);
     cr_assert_eq(system(cmd), 0);
     strcat(dir, "/conf");
     free(src);
@@ -111,7 +111,8 @@ Test(binary, sighup_good_then_bad)
     int ok = 0;
 
     cr_assert(!has_source("extra"));
-    t_write(dir, "extra.yaml", "name: extra\nplugin: fixture\n"
+    t_write(dir, "extra.yaml",
+            "name: extra\nplugin: fixture\n"
             "data_file: data/catalog.json\n");
     kill(child, SIGHUP);
     for (int i = 0; i < 1000 && !(ok = has_source("extra")); i++)
@@ -268,7 +269,8 @@ Test(binary, access_log_carries_the_error)
     t_free(&r);
     cr_assert_eq(stop_child(SIGTERM), 0);
     log = log_text();
-    cr_assert(strstr(log, "error_code=auth error_message=the catalog refused "
+    cr_assert(strstr(log,
+                     "error_code=auth error_message=the catalog refused "
                      "the credentials (password [REDACTED]) upstream=28P01"),
               "%s", log);
     cr_assert_null(strstr(log, T_PASSWORD), "%s", log);
@@ -309,7 +311,7 @@ Test(binary, cli_context_and_submit)
     t_free(&r);
     snprintf(p, sizeof(p), "/v1/sessions/%s/selections", sid);
     r = t_post(p, "{\"source\":\"main\",\"database\":\"sales\",\"schema\":"
-               "\"public\",\"table\":\"orders\"}");
+                  "\"public\",\"table\":\"orders\"}");
     cr_assert_eq(r.status, 201, "%s", r.body);
     t_free(&r);
     snprintf(args, sizeof(args), "context %s", sid);
@@ -326,10 +328,10 @@ Test(binary, cli_context_and_submit)
     cr_assert_eq(st, 0, "%s", out);
     job = json_loads(out, 0, NULL);
     cr_assert(job, "%s", out);
-    cr_assert_str_eq(json_string_value(json_object_get(job, "name")),
-                     "job.py");
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(job,
-                     "route"), "executor")), "local");
+    cr_assert_str_eq(json_string_value(json_object_get(job, "name")), "job.py");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(job, "route"), "executor")),
+                     "local");
     snprintf(p, sizeof(p), "/v1/jobs/%s",
              json_string_value(json_object_get(job, "id")));
     for (int i = 0;; i++) {
@@ -356,8 +358,10 @@ Test(binary, cli_context_and_submit)
 Test(binary, plugin_lines_carry_the_request_id)
 {
     const char *hdrs[] = {"X-Request-Id: rid-plugin-7", NULL};
-    struct t_resp r = t_req("GET", "/v1/sources/main/databases/sales/schemas/"
-                            "public/tables/orders", hdrs, NULL);
+    struct t_resp r = t_req("GET",
+                            "/v1/sources/main/databases/sales/schemas/"
+                            "public/tables/orders",
+                            hdrs, NULL);
     char *log, *line, *save = NULL;
     int found = 0;
 

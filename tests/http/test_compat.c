@@ -32,11 +32,11 @@ Test(compat, postgres_browse)
     t_free(&r);
     r = t_get("/postgres/pgmain/databases");
     cr_assert(strstr(r.body, "\"success\":true,\"databases\":[\"sales\","
-                     "\"hr\""), "%s", r.body);
+                             "\"hr\""),
+              "%s", r.body);
     t_free(&r);
     r = t_get("/postgres/pgmain/schemas/sales");
-    cr_assert(strstr(r.body, "\"schemas\":[\"public\",\"bad\"]"), "%s",
-              r.body);
+    cr_assert(strstr(r.body, "\"schemas\":[\"public\",\"bad\"]"), "%s", r.body);
     t_free(&r);
     r = t_get("/postgres/pgmain/tables/sales/public");
     j = t_json(&r);
@@ -79,7 +79,8 @@ Test(compat, errors_keep_success_false)
 Test(compat, select_postgres_tables)
 {
     struct t_resp r = t_post("/sessions/spark-session-abc/select-postgres-"
-                             "tables", "{\"connection_name\":\"pgmain\","
+                             "tables",
+                             "{\"connection_name\":\"pgmain\","
                              "\"tables\":[{\"database\":\"sales\",\"schema\":"
                              "\"public\",\"table\":\"orders\"}]}");
     json_t *j = t_json(&r), *t;
@@ -101,7 +102,8 @@ Test(compat, select_postgres_tables)
     cr_assert(strstr(r.body, "customers") && !strstr(r.body, "orders"), "%s",
               r.body);
     t_free(&r);
-    r = t_post("/sessions/s1/select-postgres-tables", "{\"connection_name\":"
+    r = t_post("/sessions/s1/select-postgres-tables",
+               "{\"connection_name\":"
                "\"pgmain\",\"tables\":[{\"database\":\"sales\",\"schema\":"
                "\"public\",\"table\":\"ghost\"}]}");
     t_problem(&r, 404, "not_found");
@@ -132,7 +134,8 @@ Test(compat, glue)
     r = t_get("/glue/tables/nope");
     t_problem(&r, 404, "not_found");
     t_free(&r);
-    r = t_post("/sessions/spark-session-g/select-tables", "{\"session_id\":"
+    r = t_post("/sessions/spark-session-g/select-tables",
+               "{\"session_id\":"
                "\"spark-session-g\",\"tables\":[{\"database\":\"analytics\","
                "\"table\":\"events\"}]}");
     cr_assert_eq(r.status, 200, "%s", r.body);
@@ -143,13 +146,14 @@ Test(compat, glue)
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert(strstr(r.body, "events_df"), "%s", r.body);
     t_free(&r);
-    r = t_post("/sessions/spark-session-g/select-tables", "{\"tables\":[{"
+    r = t_post("/sessions/spark-session-g/select-tables",
+               "{\"tables\":[{"
                "\"database\":\"analytics\",\"table\":\"ghost\"}]}");
     t_problem(&r, 404, "not_found");
     t_free(&r);
     /* the path names the session; a session_id of another type is refused */
     r = t_post("/sessions/spark-session-g/select-tables", "{\"session_id\":7,"
-               "\"tables\":[]}");
+                                                          "\"tables\":[]}");
     t_problem(&r, 422, "invalid");
     t_free(&r);
 }

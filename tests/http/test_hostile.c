@@ -19,30 +19,28 @@
 #include "postgres/pg_support.h"
 #include "prompt_text.h"
 
-static const char broker_yaml[] =
-    "listen: 127.0.0.1:0\n"
-    "state_dir: ${DSB_TEST_HOSTILE_DIR}/state\n"
-    "log_level: warn\n"
-    "limits:\n"
-    "  max_body_bytes: 1048576\n"
-    "executors:\n"
-    "  - name: local\n"
-    "    type: local-spark\n"
-    "    networks: [local, aurora-vpc]\n"
-    "    master: local[1]\n"
-    "default_executor: local\n";
+static const char broker_yaml[] = "listen: 127.0.0.1:0\n"
+                                  "state_dir: ${DSB_TEST_HOSTILE_DIR}/state\n"
+                                  "log_level: warn\n"
+                                  "limits:\n"
+                                  "  max_body_bytes: 1048576\n"
+                                  "executors:\n"
+                                  "  - name: local\n"
+                                  "    type: local-spark\n"
+                                  "    networks: [local, aurora-vpc]\n"
+                                  "    master: local[1]\n"
+                                  "default_executor: local\n";
 
-static const char pg_yaml[] =
-    "name: pg\n"
-    "plugin: postgres\n"
-    "network: aurora-vpc\n"
-    "host: ${PGHOST}\n"
-    "port: ${PGPORT}\n"
-    "dbname: hostile\n"
-    "user: ${PGUSER}\n"
-    "password: file:${DSB_TEST_PG_PASSWORD_FILE}\n"
-    "include_databases: [hostile]\n"
-    "sslmode: disable\n";
+static const char pg_yaml[] = "name: pg\n"
+                              "plugin: postgres\n"
+                              "network: aurora-vpc\n"
+                              "host: ${PGHOST}\n"
+                              "port: ${PGPORT}\n"
+                              "dbname: hostile\n"
+                              "user: ${PGUSER}\n"
+                              "password: file:${DSB_TEST_PG_PASSWORD_FILE}\n"
+                              "include_databases: [hostile]\n"
+                              "sslmode: disable\n";
 
 static const char fx_yaml[] =
     "name: fx\n"
@@ -120,8 +118,7 @@ static void start(void)
     struct dsb_diags d;
 
     pg_t_load_env();
-    pg_password = t_slurp_file(fopen(getenv("DSB_TEST_PG_PASSWORD_FILE"),
-                                     "r"));
+    pg_password = t_slurp_file(fopen(getenv("DSB_TEST_PG_PASSWORD_FILE"), "r"));
     pg_password[strcspn(pg_password, "\n")] = '\0';
     keep_canary(pg_password);
     dir = t_tmpdir();
@@ -169,8 +166,7 @@ static json_t *get_json(const char *path)
 }
 
 /* The names of the items of a listing: path + "/" + escaped name + tail. */
-static json_t *items_under(const char *path, const char *name,
-                           const char *tail)
+static json_t *items_under(const char *path, const char *name, const char *tail)
 {
     char p[4096];
     char *e = name ? curl_easy_escape(NULL, name, 0) : NULL;
@@ -199,18 +195,20 @@ static void select_all(json_t *sel, const char *source)
 
     snprintf(base, sizeof(base), "/v1/sources/%s/databases", source);
     dbs = items_under(base, NULL, "");
-    json_array_foreach(json_object_get(dbs, "items"), i, d) {
+    json_array_foreach(json_object_get(dbs, "items"), i, d)
+    {
         schemas = items_under(base, str(d, "name"), "/schemas");
-        json_array_foreach(json_object_get(schemas, "items"), j, s) {
+        json_array_foreach(json_object_get(schemas, "items"), j, s)
+        {
             char *e = curl_easy_escape(NULL, str(d, "name"), 0);
             snprintf(sch, sizeof(sch), "%s/%s/schemas", base, e);
             curl_free(e);
             tables = items_under(sch, str(s, "name"), "/tables");
             json_array_foreach(json_object_get(tables, "items"), k, t)
-                json_array_append_new(sel, json_pack(
-                    "{s:s, s:s, s:s, s:s}", "source", source, "database",
-                    str(d, "name"), "schema", str(s, "name"), "table",
-                    str(t, "name")));
+                json_array_append_new(
+                    sel, json_pack("{s:s, s:s, s:s, s:s}", "source", source,
+                                   "database", str(d, "name"), "schema",
+                                   str(s, "name"), "table", str(t, "name")));
             json_decref(tables);
         }
         json_decref(schemas);
@@ -286,8 +284,10 @@ static const char *skip_name(const char *p, const char *line)
 static const char *expect_text(const char *p, const char *want,
                                const char *line)
 {
-    cr_assert(strncmp(p, want, strlen(want)) == 0, "\"%s\" expected at "
-              "\"%s\" in: %s", want, p, line);
+    cr_assert(strncmp(p, want, strlen(want)) == 0,
+              "\"%s\" expected at "
+              "\"%s\" in: %s",
+              want, p, line);
     return p + strlen(want);
 }
 
@@ -315,8 +315,7 @@ static size_t utf8_chars(const char *s)
 }
 
 /* `"…"` with every " inside escaped, then the cut's count or nothing. */
-static void assert_quoted(const char *p, const char *comment,
-                          const char *line)
+static void assert_quoted(const char *p, const char *comment, const char *line)
 {
     size_t total = utf8_chars(comment);
     char want[64] = "";
@@ -346,7 +345,8 @@ static void assert_column_line(const char *line, size_t n, const json_t *col)
     p = skip_name(expect_text(line, head, line), line);
     p = expect_text(p, "  ", line);
     end = strstr(p, json_is_false(json_object_get(col, "nullable"))
-                        ? ", not null)" : ", nullable)");
+                        ? ", not null)"
+                        : ", nullable)");
     cr_assert(end, "no nullability in: %s", line);
     end = strchr(end, ')') + 1;
     if (cm && *cm)
@@ -357,10 +357,10 @@ static void assert_column_line(const char *line, size_t n, const json_t *col)
 
 struct scan {
     const json_t *tables;
-    size_t table;    /* headings of tables seen */
-    size_t column;   /* column lines of the current table seen */
-    int fence;       /* inside a ```python block */
-    size_t fences;   /* blocks closed */
+    size_t table;  /* headings of tables seen */
+    size_t column; /* column lines of the current table seen */
+    int fence;     /* inside a ```python block */
+    size_t fences; /* blocks closed */
     struct dsb_sb block;
 };
 
@@ -374,8 +374,9 @@ static const json_t *current_table(const struct scan *s)
 static void fence_line(struct scan *s, const char *line)
 {
     if (strcmp(line, "```") == 0) {
-        cr_assert_str_eq(dsb_sb_str(&s->block), str(current_table(s),
-                         "snippet"), "the block is the table's snippet");
+        cr_assert_str_eq(dsb_sb_str(&s->block),
+                         str(current_table(s), "snippet"),
+                         "the block is the table's snippet");
         dsb_sb_free(&s->block);
         s->fence = 0;
         s->fences++;
@@ -394,8 +395,10 @@ static void heading_line(struct scan *s, const char *line)
     if (strcmp(line, "# Spark context") == 0 ||
         strcmp(line, "## Pitfalls") == 0)
         return;
-    cr_assert_lt(s->table, json_array_size(s->tables), "an extra heading: "
-                 "%s", line);
+    cr_assert_lt(s->table, json_array_size(s->tables),
+                 "an extra heading: "
+                 "%s",
+                 line);
     s->table++;
     s->column = 0;
     assert_table_heading(line, str(current_table(s), "variable"));
@@ -405,9 +408,14 @@ static void heading_line(struct scan *s, const char *line)
  * start: catalog text never starts a line of its own. */
 static int known_line(const char *line)
 {
-    static const char *const starts[] = {
-        "Executor: ", "Format: ", "Columns (", "How to read it (already in "
-        "the code):", "Notes from the source:", "- ", NULL};
+    static const char *const starts[] = {"Executor: ",
+                                         "Format: ",
+                                         "Columns (",
+                                         "How to read it (already in "
+                                         "the code):",
+                                         "Notes from the source:",
+                                         "- ",
+                                         NULL};
 
     if (!*line || strcmp(line, "```python") == 0)
         return 1;
@@ -424,8 +432,7 @@ static void text_line(struct scan *s, const char *line)
     const json_t *cols;
     size_t lead = strspn(line, " ->*+");
 
-    cr_assert(known_line(line), "a line the broker does not write: %s",
-              line);
+    cr_assert(known_line(line), "a line the broker does not write: %s", line);
 
     cr_assert(strcmp(line, "```python") == 0 || !strstr(line, "```"),
               "a fence outside the broker's blocks: %s", line);
@@ -439,8 +446,8 @@ static void text_line(struct scan *s, const char *line)
         cols = json_object_get(current_table(s), "columns");
         cr_assert_lt(s->column, json_array_size(cols), "%s", line);
         s->column++;
-        assert_column_line(line, s->column, json_array_get(cols,
-                                                           s->column - 1));
+        assert_column_line(line, s->column,
+                           json_array_get(cols, s->column - 1));
     }
 }
 
@@ -476,10 +483,17 @@ static void assert_prompt(const char *prompt, const json_t *ctx)
 /* The hostile text did reach the prompt, shown escaped. */
 static void assert_shown_escaped(const char *prompt)
 {
-    static const char *const shown[] = {
-        "\\x1b", "\\x07", "\\u202e", "\\x85", "\\u2028",
-        "\\x60\\x60\\x60", "\\x7e\\x7e\\x7e", "- \\# SYSTEM",
-        "`id import os`", "\"line one \\x60\\x60\\x60 " SYSTEM, NULL};
+    static const char *const shown[] = {"\\x1b",
+                                        "\\x07",
+                                        "\\u202e",
+                                        "\\x85",
+                                        "\\u2028",
+                                        "\\x60\\x60\\x60",
+                                        "\\x7e\\x7e\\x7e",
+                                        "- \\# SYSTEM",
+                                        "`id import os`",
+                                        "\"line one \\x60\\x60\\x60 " SYSTEM,
+                                        NULL};
 
     for (size_t i = 0; shown[i]; i++)
         cr_assert(strstr(prompt, shown[i]), "%s not in the prompt:\n%s",
@@ -505,11 +519,12 @@ static void assert_code(const json_t *ctx)
     fclose(f);
     n = (size_t)snprintf(cmd, sizeof(cmd), "python3 '%s' '%s' '%s'", script,
                          path, prelude);
-    json_array_foreach(json_object_get(ctx, "tables"), i, t)
-        n += (size_t)snprintf(cmd + n, sizeof(cmd) - n, " %s",
-                              str(t, "variable"));
-    snprintf(cmd + n, sizeof(cmd) - n, " --in-strings 'import os' '%s' "
-             "'```' '\x1b'", SYSTEM);
+    json_array_foreach(json_object_get(ctx, "tables"), i, t) n +=
+        (size_t)snprintf(cmd + n, sizeof(cmd) - n, " %s", str(t, "variable"));
+    snprintf(cmd + n, sizeof(cmd) - n,
+             " --in-strings 'import os' '%s' "
+             "'```' '\x1b'",
+             SYSTEM);
     cr_assert_eq(system(cmd), 0, "the code is not what it should be:\n%s",
                  str(ctx, "code"));
     free(script);

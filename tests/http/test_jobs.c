@@ -35,12 +35,13 @@ static char *session(int vpc)
     json_decref(j);
     t_free(&r);
     snprintf(p, sizeof(p), "/v1/sessions/%s/selections", id);
-    r = t_post(p, vpc ? "[{\"source\":\"main\",\"database\":\"sales\","
-               "\"schema\":\"public\",\"table\":\"orders\"},{\"source\":"
-               "\"pgmain\",\"database\":\"sales\",\"schema\":\"public\","
-               "\"table\":\"orders\"}]"
-               : "{\"source\":\"main\",\"database\":\"sales\",\"schema\":"
-               "\"public\",\"table\":\"orders\"}");
+    r = t_post(p,
+               vpc ? "[{\"source\":\"main\",\"database\":\"sales\","
+                     "\"schema\":\"public\",\"table\":\"orders\"},{\"source\":"
+                     "\"pgmain\",\"database\":\"sales\",\"schema\":\"public\","
+                     "\"table\":\"orders\"}]"
+                   : "{\"source\":\"main\",\"database\":\"sales\",\"schema\":"
+                     "\"public\",\"table\":\"orders\"}");
     cr_assert_eq(r.status, 201, "%s", r.body);
     t_free(&r);
     return id;
@@ -109,7 +110,7 @@ Test(jobs, submit_poll_result_logs_list)
     struct t_resp r;
 
     id = submit_ok(sid, "{\"code\":\"print(1)\\n\",\"name\":\"first\","
-                   "\"args\":[\"ok\"],\"timeout_seconds\":60}");
+                        "\"args\":[\"ok\"],\"timeout_seconds\":60}");
     j = wait_state(id, "succeeded");
     cr_assert_str_eq(str(j, "state", NULL), "succeeded", "%s",
                      str(j, "reason", NULL));
@@ -126,8 +127,8 @@ Test(jobs, submit_poll_result_logs_list)
     rows = json_object_get(j, "rows");
     cr_assert_eq(json_array_size(rows), 3, "%s", r.body);
     cr_assert(json_is_true(json_object_get(j, "truncated")));
-    cr_assert_str_eq(json_string_value(json_array_get(json_array_get(rows, 1),
-                                                      1)), "y,z");
+    cr_assert_str_eq(
+        json_string_value(json_array_get(json_array_get(rows, 1), 1)), "y,z");
     json_decref(j);
     t_free(&r);
     snprintf(p, sizeof(p), "/v1/jobs/%s/logs?lines=5", id);
@@ -139,8 +140,8 @@ Test(jobs, submit_poll_result_logs_list)
     cr_assert_eq(r.status, 200, "%s", r.body);
     j = t_json(&r);
     cr_assert_eq(json_array_size(json_object_get(j, "items")), 1);
-    cr_assert_str_eq(str(json_array_get(json_object_get(j, "items"), 0), "id",
-                         NULL), id);
+    cr_assert_str_eq(
+        str(json_array_get(json_object_get(j, "items"), 0), "id", NULL), id);
     json_decref(j);
     t_free(&r);
     free(id);
@@ -149,8 +150,10 @@ Test(jobs, submit_poll_result_logs_list)
 
 Test(jobs, logs_tail_lines_and_failed_result_is_409)
 {
-    char *sid = session(0), *id = submit_ok(sid, "{\"code\":\"x=1\","
-                                           "\"args\":[\"fail\"]}"), p[160];
+    char *sid = session(0),
+         *id = submit_ok(sid, "{\"code\":\"x=1\","
+                              "\"args\":[\"fail\"]}"),
+         p[160];
     json_t *j = wait_state(id, "failed");
     struct t_resp r;
 
@@ -164,7 +167,8 @@ Test(jobs, logs_tail_lines_and_failed_result_is_409)
     r = t_get(p);
     cr_assert_eq(r.status, 200, "%s", r.body);
     j = t_json(&r);
-    cr_assert_str_eq(str(j, "stderr", NULL), "Exception in thread main "
+    cr_assert_str_eq(str(j, "stderr", NULL),
+                     "Exception in thread main "
                      "java.lang.RuntimeException: boom\n");
     json_decref(j);
     t_free(&r);
@@ -178,9 +182,9 @@ Test(jobs, logs_tail_lines_and_failed_result_is_409)
 
 Test(jobs, unknown_jobs_and_sessions_are_404)
 {
-    static const char *const paths[] = {"/v1/jobs/job-nope",
-        "/v1/jobs/job-nope/logs", "/v1/jobs/job-nope/result",
-        "/v1/sessions/nope/jobs", NULL};
+    static const char *const paths[] = {
+        "/v1/jobs/job-nope", "/v1/jobs/job-nope/logs",
+        "/v1/jobs/job-nope/result", "/v1/sessions/nope/jobs", NULL};
     struct t_resp r;
 
     for (const char *const *p = paths; *p; p++) {
@@ -198,8 +202,9 @@ Test(jobs, unknown_jobs_and_sessions_are_404)
 
 Test(jobs, bad_bodies)
 {
-    static const char *const bad[] = {"{\"code\":\"x\",\"entry_point\":\"y\"}",
-        "{}", "[]", "{\"code\":1}", "{\"code\":\"x\",\"args\":[1]}",
+    static const char *const bad[] = {
+        "{\"code\":\"x\",\"entry_point\":\"y\"}", "{}", "[]", "{\"code\":1}",
+        "{\"code\":\"x\",\"args\":[1]}",
         "{\"code\":\"x\",\"timeout_seconds\":-1}",
         "{\"code\":\"x\",\"timeout_seconds\":\"5\"}",
         "{\"code\":\"x\",\"colour\":\"red\"}", "{\"code\":",
@@ -217,8 +222,9 @@ Test(jobs, bad_bodies)
         t_free(&r);
     }
     snprintf(p, sizeof(p), "/v1/sessions/%s/jobs", sid);
-    r = t_req("POST", p, (const char *const[]){"Content-Type: text/plain",
-              NULL}, "{\"code\":\"x\"}");
+    r = t_req("POST", p,
+              (const char *const[]){"Content-Type: text/plain", NULL},
+              "{\"code\":\"x\"}");
     t_problem(&r, 415, "unsupported_media_type");
     t_free(&r);
     memset(big, 'x', 5999);
@@ -251,8 +257,10 @@ Test(jobs, timeout_member_is_refused_with_a_suggestion)
          "did you mean \"timeout_seconds\"?"},
         {"{\"code\":\"x\",\"exectuor\":\"local\"}",
          "unknown member \"exectuor\"", "did you mean \"executor\"?"},
-        {"{\"code\":\"x\",\"colour\":\"red\"}", "unknown member "
-         "\"colour\"", "send {\"code\""}};
+        {"{\"code\":\"x\",\"colour\":\"red\"}",
+         "unknown member "
+         "\"colour\"",
+         "send {\"code\""}};
     char *sid = session(0);
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -263,8 +271,9 @@ Test(jobs, timeout_member_is_refused_with_a_suggestion)
         cr_assert_str_eq(json_string_value(json_object_get(j, "detail")),
                          cases[i][1]);
         cr_assert(strstr(json_string_value(json_object_get(j, "hint")),
-                         cases[i][2]) == json_string_value(json_object_get(
-                             j, "hint")), "%s", r.body);
+                         cases[i][2]) ==
+                      json_string_value(json_object_get(j, "hint")),
+                  "%s", r.body);
         json_decref(j);
         t_free(&r);
     }
@@ -289,8 +298,10 @@ Test(jobs, unroutable_and_unreachable_executor_are_422)
 
 Test(jobs, tracked_across_reload_and_cancelled)
 {
-    char *sid = session(0), *id = submit_ok(sid, "{\"code\":\"x=1\","
-                                           "\"args\":[\"sleep\"]}"), p[128];
+    char *sid = session(0),
+         *id = submit_ok(sid, "{\"code\":\"x=1\","
+                              "\"args\":[\"sleep\"]}"),
+         p[128];
     struct t_resp r;
     json_t *j;
 

@@ -133,14 +133,12 @@ Test(limits, oversized_request_head_is_431)
     int fd;
 
     start_with("s/^limits:$/limits:\\n  max_header_bytes: 32768/");
-    cr_assert_gt(get_with_header(40000, buf, sizeof(buf), &fd), 0,
-                 "no answer");
+    cr_assert_gt(get_with_header(40000, buf, sizeof(buf), &fd), 0, "no answer");
     cr_assert(strncmp(buf, "HTTP/1.1 431 ", 13) == 0, "%.200s", buf);
     cr_assert_eq(read_response(fd, buf, sizeof(buf)), 0,
                  "the connection stayed open");
     close(fd);
-    cr_assert_gt(get_with_header(20000, buf, sizeof(buf), &fd), 0,
-                 "no answer");
+    cr_assert_gt(get_with_header(20000, buf, sizeof(buf), &fd), 0, "no answer");
     cr_assert(strncmp(buf, "HTTP/1.1 200 ", 13) == 0, "%.200s", buf);
     close(fd);
 }
@@ -230,9 +228,10 @@ static int64_t trickle_until_closed(const int *fd, int n, int64_t limit_ms)
     int open = n, closed[8] = {0};
 
     while (open > 0) {
-        cr_assert_lt(dsb_monotonic_ms() - t0, limit_ms, "%d trickling "
-                     "connection(s) still open after %lld ms", open,
-                     (long long)limit_ms);
+        cr_assert_lt(dsb_monotonic_ms() - t0, limit_ms,
+                     "%d trickling "
+                     "connection(s) still open after %lld ms",
+                     open, (long long)limit_ms);
         for (int i = 0; i < n; i++)
             if (!closed[i] && trickle(fd[i], i % 2 ? "x" : "X-Slow: 1\r\n")) {
                 closed[i] = 1;

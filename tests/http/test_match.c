@@ -32,9 +32,9 @@ Test(match, every_route_is_found_by_its_own_pattern)
         char **segs;
 
         cr_assert_eq(dsb_path_split(path, &segs, &n), 0, "%s", path);
-        cr_assert_eq(dsb_router_match(rt->method, segs, n, &got, params,
-                                      allow, sizeof(allow)), DSB_MATCH_OK,
-                     "%s %s", rt->method, path);
+        cr_assert_eq(dsb_router_match(rt->method, segs, n, &got, params, allow,
+                                      sizeof(allow)),
+                     DSB_MATCH_OK, "%s %s", rt->method, path);
         cr_assert_eq(got, rt, "%s %s matched %s %s", rt->method, path,
                      got->method, got->pattern);
         for (size_t i = 0; i < np; i++) {
@@ -58,13 +58,14 @@ Test(match, near_misses_are_refused)
     for (size_t i = 0; i < sizeof(paths) / sizeof(*paths); i++) {
         cr_assert_eq(dsb_path_split(paths[i], &segs, &n), 0);
         cr_assert_eq(dsb_router_match("GET", segs, n, &got, params, allow,
-                                      sizeof(allow)), DSB_MATCH_NO_PATH,
-                     "%s", paths[i]);
+                                      sizeof(allow)),
+                     DSB_MATCH_NO_PATH, "%s", paths[i]);
         dsb_path_free(segs, n);
     }
     cr_assert_eq(dsb_path_split("/v1/sources/a", &segs, &n), 0);
-    cr_assert_eq(dsb_router_match("PUT", segs, n, &got, params, allow,
-                                  sizeof(allow)), DSB_MATCH_NO_METHOD);
+    cr_assert_eq(
+        dsb_router_match("PUT", segs, n, &got, params, allow, sizeof(allow)),
+        DSB_MATCH_NO_METHOD);
     cr_assert_str_eq(allow, "GET, OPTIONS");
     dsb_path_free(segs, n);
 }

@@ -39,10 +39,12 @@ Test(routes, health_ready_metrics)
     r = t_get("/metrics");
     cr_assert_eq(r.status, 200);
     cr_assert(strstr(r.body, "dsb_http_requests_total{route=\"/healthz\","
-                     "method=\"GET\",status=\"200\"} 1"), "%s", r.body);
+                             "method=\"GET\",status=\"200\"} 1"),
+              "%s", r.body);
     cr_assert(strstr(r.body, "dsb_http_request_duration_seconds_bucket"));
     cr_assert(strstr(r.body, "dsb_plugin_calls_total{source=\"main\","
-                     "slot=\"list_databases\"} 1"), "%s", r.body);
+                             "slot=\"list_databases\"} 1"),
+              "%s", r.body);
     cr_assert(strstr(r.body, "dsb_cache_misses_total 1"));
     cr_assert(strstr(r.body, "dsb_sources{state=\"disabled\"} 1"));
     t_free(&r);
@@ -55,9 +57,8 @@ Test(routes, sources_and_health)
     size_t i, n = 0;
 
     cr_assert_eq(r.status, 200);
-    json_array_foreach(json_object_get(j, "items"), i, it)
-        n += strcmp(json_string_value(json_object_get(it, "name")), "main")
-             == 0;
+    json_array_foreach(json_object_get(j, "items"), i, it) n +=
+        strcmp(json_string_value(json_object_get(it, "name")), "main") == 0;
     cr_assert_eq(n, 1, "%s", r.body);
     cr_assert_eq(json_array_size(json_object_get(j, "items")), 6);
     json_decref(j);
@@ -138,21 +139,24 @@ Test(routes, paging_and_filter)
     for (;;) {
         struct t_resp r = t_get(path);
         json_t *j = t_json(&r);
-        const char *next = json_string_value(json_object_get(j,
-                                                             "next_page_token"));
+        const char *next =
+            json_string_value(json_object_get(j, "next_page_token"));
         cr_assert_eq(r.status, 200);
         total += json_array_size(json_object_get(j, "items"));
         pages++;
         cr_assert_leq(pages, 4, "more pages than tables: %s", r.body);
-        json_array_foreach(json_object_get(j, "items"), i, it) {
+        json_array_foreach(json_object_get(j, "items"), i, it)
+        {
             const char *name = json_string_value(json_object_get(it, "name"));
             cr_assert(name && !json_object_get(seen, name),
                       "%s listed twice (page %zu)", name, pages);
             json_object_set_new(seen, name, json_true());
         }
         if (next)
-            snprintf(path, sizeof(path), "/v1/sources/main/databases/big/"
-                     "schemas/s/tables?page_size=30&page_token=%s", next);
+            snprintf(path, sizeof(path),
+                     "/v1/sources/main/databases/big/"
+                     "schemas/s/tables?page_size=30&page_token=%s",
+                     next);
         json_decref(j);
         t_free(&r);
         if (!next)
@@ -167,7 +171,8 @@ Test(routes, paging_and_filter)
                                 "tables?q=T09");
         json_t *j = t_json(&r);
         cr_assert_eq(json_array_size(json_object_get(j, "items")), 10);
-        json_array_foreach(json_object_get(j, "items"), i, it) {
+        json_array_foreach(json_object_get(j, "items"), i, it)
+        {
             char want[32];
             snprintf(want, sizeof(want), "t09%zu", i);
             cr_assert_str_eq(json_string_value(json_object_get(it, "name")),
@@ -350,7 +355,8 @@ Test(routes, not_found_and_method_not_allowed)
     t_problem(&r, 405, "method_not_allowed");
     allow = t_header(&r, "Allow");
     cr_assert(allow && strstr(allow, "GET") && strstr(allow, "DELETE") &&
-              !strstr(allow, "PUT"), "%s", allow);
+                  !strstr(allow, "PUT"),
+              "%s", allow);
     free(allow);
     t_free(&r);
 }
@@ -388,8 +394,10 @@ Test(routes, odd_identifiers_in_paths)
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert(strstr(r.body, "Order Items/2024 'q'"), "%s", r.body);
     t_free(&r);
-    snprintf(p, sizeof(p), "/v1/sources/main/databases/%s/schemas/%s/tables/"
-             "Order%%20Items%%2F2024%%20%%27q%%27", db, sc);
+    snprintf(p, sizeof(p),
+             "/v1/sources/main/databases/%s/schemas/%s/tables/"
+             "Order%%20Items%%2F2024%%20%%27q%%27",
+             db, sc);
     r = t_get(p);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert(strstr(r.body, "Line `No`"), "%s", r.body);
@@ -400,8 +408,9 @@ Test(routes, plugins_and_schema)
 {
     struct t_resp r = t_get("/v1/plugins");
     cr_assert_eq(r.status, 200);
-    cr_assert(strstr(r.body, "\"fixture\"") && strstr(r.body, "\"postgres\"")
-              && strstr(r.body, "\"glue\""), "%s", r.body);
+    cr_assert(strstr(r.body, "\"fixture\"") && strstr(r.body, "\"postgres\"") &&
+                  strstr(r.body, "\"glue\""),
+              "%s", r.body);
     t_free(&r);
     r = t_get("/v1/plugins/fixture/schema");
     cr_assert_eq(r.status, 200);
@@ -414,8 +423,9 @@ Test(routes, plugins_and_schema)
 
 Test(routes, head_and_request_id)
 {
-    struct t_resp r = t_req("HEAD", "/v1/sources", (const char *const[]){
-                            "X-Request-Id: trace-42", NULL}, NULL);
+    struct t_resp r =
+        t_req("HEAD", "/v1/sources",
+              (const char *const[]){"X-Request-Id: trace-42", NULL}, NULL);
     char *id = t_header(&r, "X-Request-Id");
     char *ct = t_header(&r, "Content-Type");
     char *cl = t_header(&r, "Content-Length"), want[32];
@@ -437,7 +447,8 @@ Test(routes, head_and_request_id)
 
 Test(routes, reload_good_and_bad)
 {
-    char *dir = t_tmpdir(), cmd[8192], *src = t_src("tests/fixtures/confd-http");
+    char *dir = t_tmpdir(), cmd[8192],
+         *src = t_src("tests/fixtures/confd-http");
     struct t_resp r;
 
     t_stop();
@@ -475,15 +486,17 @@ static void assert_source_error(const char *database, long status,
     r = t_get(p);
     t_problem(&r, status, code);
     j = t_json(&r);
-    cr_assert(strncmp(json_string_value(json_object_get(j, "message")),
-                      message, strlen(message)) == 0, "%s", r.body);
+    cr_assert(strncmp(json_string_value(json_object_get(j, "message")), message,
+                      strlen(message)) == 0,
+              "%s", r.body);
     cr_assert_str_eq(json_string_value(json_object_get(j, "hint")), hint);
-    cr_assert_eq(json_is_true(json_object_get(j, "retryable")), retryable,
-                 "%s", r.body);
+    cr_assert_eq(json_is_true(json_object_get(j, "retryable")), retryable, "%s",
+                 r.body);
     cr_assert_str_eq(json_string_value(json_object_get(j, "upstream")),
                      upstream);
     cr_assert(strstr(json_string_value(json_object_get(j, "detail")),
-                     "failed on purpose"), "%s", r.body);
+                     "failed on purpose"),
+              "%s", r.body);
     cr_assert_null(strstr(r.body, T_PASSWORD), "%s", r.body);
     json_decref(j);
     t_free(&r);
@@ -541,13 +554,15 @@ static long metric(const char *name)
  * slow source that takes 3 s a call. */
 static void restart_with_call_threads(int n)
 {
-    char *dir = t_tmpdir(), cmd[8192], *src = t_src("tests/fixtures/confd-http");
+    char *dir = t_tmpdir(), cmd[8192],
+         *src = t_src("tests/fixtures/confd-http");
 
     t_stop();
-    snprintf(cmd, sizeof(cmd), "cp -r %s/. %s/ && sed -i 's/^limits:$/"
+    snprintf(cmd, sizeof(cmd),
+             "cp -r %s/. %s/ && sed -i 's/^limits:$/"
              "limits:\\n  call_threads: %d/' %s/broker.yaml && sed -i "
-             "'s/^delay_ms: .*/delay_ms: 3000/' %s/slow.yaml", src, dir, n,
-             dir, dir);
+             "'s/^delay_ms: .*/delay_ms: 3000/' %s/slow.yaml",
+             src, dir, n, dir, dir);
     cr_assert_eq(system(cmd), 0);
     t_start(dir);
     free(src);
@@ -643,8 +658,8 @@ static void get_cached(const char *path, const char *state)
     size_t i = 0;
 
     cr_assert_eq(r.status, 200, "%s: %s", path, r.body);
-    cr_assert(xc && strcmp(xc, state) == 0, "%s: X-Cache %s, want %s", path,
-              xc, state);
+    cr_assert(xc && strcmp(xc, state) == 0, "%s: X-Cache %s, want %s", path, xc,
+              state);
     while (i < 3 && first[i].path && strcmp(first[i].path, path) != 0)
         i++;
     cr_assert_lt(i, 3);
@@ -664,17 +679,20 @@ Test(routes, cache_evicts_least_recently_used)
     const char *a = "/v1/sources/main/databases";
     const char *b = "/v1/sources/main/databases/sales/schemas";
     const char *c = "/v1/sources/main/databases/sales/schemas/public/tables";
-    char *dir = t_tmpdir(), cmd[8192], *src = t_src("tests/fixtures/confd-http");
+    char *dir = t_tmpdir(), cmd[8192],
+         *src = t_src("tests/fixtures/confd-http");
 
     t_stop();
-    snprintf(cmd, sizeof(cmd), "cp -r %s/. %s/ && sed -i 's/max_entries: "
-             ".*/max_entries: 2/' %s/broker.yaml", src, dir, dir);
+    snprintf(cmd, sizeof(cmd),
+             "cp -r %s/. %s/ && sed -i 's/max_entries: "
+             ".*/max_entries: 2/' %s/broker.yaml",
+             src, dir, dir);
     cr_assert_eq(system(cmd), 0);
     t_start(dir);
     get_cached(a, "miss");
     get_cached(b, "miss");
     cr_assert_eq(metric("dsb_cache_evictions_total"), 0);
-    get_cached(a, "hit");  /* a is now the most recent: b goes next */
+    get_cached(a, "hit"); /* a is now the most recent: b goes next */
     get_cached(c, "miss");
     cr_assert_eq(metric("dsb_cache_evictions_total"), 1);
     cr_assert_eq(metric("dsb_cache_entries"), 2);
@@ -702,8 +720,7 @@ Test(routes, search_over_what_was_listed)
     size_t i, n = 0;
 
     cr_assert_eq(r.status, 200, "%s", r.body);
-    cr_assert_eq(json_array_size(json_object_get(j, "items")), 0, "%s",
-                 r.body);
+    cr_assert_eq(json_array_size(json_object_get(j, "items")), 0, "%s", r.body);
     json_decref(j);
     t_free(&r);
     r = t_get("/v1/sources/main/databases/sales/schemas/public/tables"
@@ -712,7 +729,8 @@ Test(routes, search_over_what_was_listed)
     t_free(&r);
     r = t_get("/v1/search?q=ORDER");
     j = t_json(&r);
-    json_array_foreach(json_object_get(j, "items"), i, it) {
+    json_array_foreach(json_object_get(j, "items"), i, it)
+    {
         cr_assert_str_eq(json_string_value(json_object_get(it, "source")),
                          "main");
         cr_assert_str_eq(json_string_value(json_object_get(it, "database")),

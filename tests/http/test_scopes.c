@@ -27,19 +27,22 @@ static void teardown(void)
 
 TestSuite(scopes, .init = setup, .fini = teardown, .timeout = 120);
 
-#define SEL_MAIN "{\"source\":\"main\",\"database\":\"sales\"," \
-                 "\"schema\":\"public\",\"table\":\"orders\"}"
-#define PG_SELECT "{\"connection_name\":\"pgmain\",\"tables\":[{\"database\"" \
-                  ":\"sales\",\"schema\":\"public\",\"table\":\"orders\"}]}"
-#define GLUE_SELECT "{\"tables\":[{\"database\":\"analytics\",\"table\":" \
-                    "\"events\"}]}"
+#define SEL_MAIN                                                               \
+    "{\"source\":\"main\",\"database\":\"sales\","                             \
+    "\"schema\":\"public\",\"table\":\"orders\"}"
+#define PG_SELECT                                                              \
+    "{\"connection_name\":\"pgmain\",\"tables\":[{\"database\""                \
+    ":\"sales\",\"schema\":\"public\",\"table\":\"orders\"}]}"
+#define GLUE_SELECT                                                            \
+    "{\"tables\":[{\"database\":\"analytics\",\"table\":"                      \
+    "\"events\"}]}"
 
 /* A route with its placeholders: {S} a session, {L} one of its selection
  * ids, {J} a finished job. */
 struct route_case {
     const char *method, *path, *body;
-    unsigned scope;  /* DSB_SCOPE_* it needs; 0: a health route */
-    long ok;         /* the status of an admin's call */
+    unsigned scope; /* DSB_SCOPE_* it needs; 0: a health route */
+    long ok;        /* the status of an admin's call */
 };
 
 static const struct route_case routes[] = {
@@ -65,14 +68,13 @@ static const struct route_case routes[] = {
     {"GET", "/v1/sessions", NULL, DSB_SCOPE_SESSIONS, 200},
     {"GET", "/v1/sessions/{S}", NULL, DSB_SCOPE_SESSIONS, 200},
     {"GET", "/v1/sessions/{S}/selections", NULL, DSB_SCOPE_SESSIONS, 200},
-    {"POST", "/v1/sessions/{S}/selections", SEL_MAIN, DSB_SCOPE_SESSIONS,
-     201},
+    {"POST", "/v1/sessions/{S}/selections", SEL_MAIN, DSB_SCOPE_SESSIONS, 201},
     {"DELETE", "/v1/sessions/{S}/selections/{L}", NULL, DSB_SCOPE_SESSIONS,
      204},
     {"GET", "/v1/sessions/{S}/context", NULL, DSB_SCOPE_CONTEXT, 200},
     {"GET", "/v1/sessions/{S}/route", NULL, DSB_SCOPE_JOBS, 200},
-    {"POST", "/v1/sessions/{S}/jobs", "{\"code\":\"print(1)\"}",
-     DSB_SCOPE_JOBS, 202},
+    {"POST", "/v1/sessions/{S}/jobs", "{\"code\":\"print(1)\"}", DSB_SCOPE_JOBS,
+     202},
     {"GET", "/v1/sessions/{S}/jobs", NULL, DSB_SCOPE_JOBS, 200},
     {"GET", "/v1/jobs/{J}", NULL, DSB_SCOPE_JOBS, 200},
     {"GET", "/v1/jobs/{J}/logs", NULL, DSB_SCOPE_JOBS, 200},
@@ -82,8 +84,7 @@ static const struct route_case routes[] = {
     {"GET", "/postgres/connections", NULL, DSB_SCOPE_READ, 200},
     {"GET", "/postgres/pgmain/databases", NULL, DSB_SCOPE_READ, 200},
     {"GET", "/postgres/pgmain/schemas/sales", NULL, DSB_SCOPE_READ, 200},
-    {"GET", "/postgres/pgmain/tables/sales/public", NULL, DSB_SCOPE_READ,
-     200},
+    {"GET", "/postgres/pgmain/tables/sales/public", NULL, DSB_SCOPE_READ, 200},
     {"POST", "/sessions/{S}/select-postgres-tables", PG_SELECT,
      DSB_SCOPE_SESSIONS, 200},
     {"GET", "/glue/databases", NULL, DSB_SCOPE_READ, 200},
@@ -106,18 +107,19 @@ static const struct {
 static struct t_resp call(const char *auth, const char *method,
                           const char *path, const char *body)
 {
-    return t_req(method, path, (const char *const[]){
-        auth ? auth : "X-No-Auth: 1", "Content-Type: application/json",
-        NULL}, body);
+    return t_req(method, path,
+                 (const char *const[]){auth ? auth : "X-No-Auth: 1",
+                                       "Content-Type: application/json", NULL},
+                 body);
 }
 
 static char *id_of(struct t_resp *r, const char *member)
 {
     json_t *j = t_json(r);
     const json_t *v = json_object_get(j, member);
-    char *id = json_is_integer(v) ? dsb_asprintf("%lld", (long long)
-                                                 json_integer_value(v))
-                                  : strdup(json_string_value(v));
+    char *id = json_is_integer(v)
+                   ? dsb_asprintf("%lld", (long long)json_integer_value(v))
+                   : strdup(json_string_value(v));
 
     json_decref(j);
     return id;
@@ -138,9 +140,9 @@ static char *session_of(const char *auth, char **sel)
     r = call(AUTH(T_ADMIN), "POST", p, SEL_MAIN);
     cr_assert_eq(r.status, 201, "%s", r.body);
     j = t_json(&r);
-    *sel = dsb_asprintf("%lld", (long long)json_integer_value(
-        json_object_get(json_array_get(json_object_get(j, "items"), 0),
-                        "id")));
+    *sel = dsb_asprintf(
+        "%lld", (long long)json_integer_value(json_object_get(
+                    json_array_get(json_object_get(j, "items"), 0), "id")));
     json_decref(j);
     t_free(&r);
     return id;
@@ -178,9 +180,10 @@ static char *expand(const char *path, const char *s, const char *l,
     size_t n = 0;
 
     for (const char *p = path; *p && n < sizeof(out) - 80; p++) {
-        const char *v = strncmp(p, "{S}", 3) == 0 ? s
+        const char *v = strncmp(p, "{S}", 3) == 0   ? s
                         : strncmp(p, "{L}", 3) == 0 ? l
-                        : strncmp(p, "{J}", 3) == 0 ? j : NULL;
+                        : strncmp(p, "{J}", 3) == 0 ? j
+                                                    : NULL;
         if (v) {
             n += (size_t)snprintf(out + n, sizeof(out) - n, "%s", v);
             p += 2;
@@ -196,8 +199,10 @@ static const char *problem_code(struct t_resp *r, char *buf, size_t cap)
 {
     json_t *j = json_loads(r->body, 0, NULL);
 
-    snprintf(buf, cap, "%s", json_string_value(json_object_get(j, "code"))
-             ? json_string_value(json_object_get(j, "code")) : "");
+    snprintf(buf, cap, "%s",
+             json_string_value(json_object_get(j, "code"))
+                 ? json_string_value(json_object_get(j, "code"))
+                 : "");
     json_decref(j);
     return buf;
 }
@@ -248,13 +253,14 @@ Test(scopes, each_scope_opens_its_routes_only)
             if (lacks) {
                 json_t *j = t_json(&r);
                 t_problem(&r, 403, "insufficient_scope");
-                cr_assert_str_eq(json_string_value(json_object_get(j,
-                                 "scope")), dsb_scope_name(rc->scope),
-                                 "%s %s", rc->method, rc->path);
+                cr_assert_str_eq(json_string_value(json_object_get(j, "scope")),
+                                 dsb_scope_name(rc->scope), "%s %s", rc->method,
+                                 rc->path);
                 json_decref(j);
             } else {
-                cr_assert(r.status != 401 && strcmp(problem_code(
-                          &r, code, sizeof(code)), "insufficient_scope"),
+                cr_assert(r.status != 401 &&
+                              strcmp(problem_code(&r, code, sizeof(code)),
+                                     "insufficient_scope"),
                           "%s %s with scope %s: %s", rc->method, rc->path,
                           dsb_scope_name(single[k].scopes), r.body);
             }
@@ -299,9 +305,9 @@ Test(scopes, other_principals_sessions_and_jobs_are_forbidden)
         if (strstr(rc->path, "{J}"))
             t_problem(&r, 403, "forbidden"); /* the admin's job */
         else
-            cr_assert(r.status < 400 || (rc->body && strstr(rc->body,
-                      "pgmain")), "%s %s on its own session: %s",
-                      rc->method, rc->path, r.body);
+            cr_assert(
+                r.status < 400 || (rc->body && strstr(rc->body, "pgmain")),
+                "%s %s on its own session: %s", rc->method, rc->path, r.body);
         t_free(&r);
     }
     free(job);
@@ -399,13 +405,13 @@ Test(scopes, the_matrix_covers_every_route)
         char path[512], allow[128], **segs;
         size_t k = 0, ns;
 
-        for (const char *p = routes[i].path; *p && *p != '?' &&
-             k < sizeof(path) - 2; p++)
+        for (const char *p = routes[i].path;
+             *p && *p != '?' && k < sizeof(path) - 2; p++)
             path[k++] = *p == '{' || *p == '}' ? 'x' : *p;
         path[k] = '\0';
         cr_assert_eq(dsb_path_split(path, &segs, &ns), 0, "%s", path);
-        cr_assert_eq(dsb_router_match(routes[i].method, segs, ns, &got,
-                                      params, allow, sizeof(allow)),
+        cr_assert_eq(dsb_router_match(routes[i].method, segs, ns, &got, params,
+                                      allow, sizeof(allow)),
                      DSB_MATCH_OK, "%s %s", routes[i].method, path);
         hit[got - dsb_routes] = 1;
         dsb_path_free(segs, ns);

@@ -60,11 +60,11 @@ Test(sessions, lifecycle)
     cr_assert(strstr(r.body, "\"selections\":[]"), "%s", r.body);
     t_free(&r);
     r = select_json(id, "{\"source\":\"main\",\"database\":\"sales\","
-                    "\"schema\":\"public\",\"table\":\"orders\"}");
+                        "\"schema\":\"public\",\"table\":\"orders\"}");
     cr_assert_eq(r.status, 201, "%s", r.body);
     j = t_json(&r);
-    sel_id = json_integer_value(json_object_get(json_array_get(
-        json_object_get(j, "items"), 0), "id"));
+    sel_id = json_integer_value(
+        json_object_get(json_array_get(json_object_get(j, "items"), 0), "id"));
     cr_assert_gt(sel_id, 0);
     json_decref(j);
     t_free(&r);
@@ -97,11 +97,12 @@ Test(sessions, lifecycle)
 Test(sessions, selecting_what_does_not_exist)
 {
     char *id = new_session();
-    struct t_resp r = select_json(id, "[{\"source\":\"main\",\"database\":"
-                                  "\"sales\",\"schema\":\"public\",\"table\":"
-                                  "\"orders\"},{\"source\":\"main\","
-                                  "\"database\":\"sales\",\"schema\":"
-                                  "\"public\",\"table\":\"ghost\"}]");
+    struct t_resp r =
+        select_json(id, "[{\"source\":\"main\",\"database\":"
+                        "\"sales\",\"schema\":\"public\",\"table\":"
+                        "\"orders\"},{\"source\":\"main\","
+                        "\"database\":\"sales\",\"schema\":"
+                        "\"public\",\"table\":\"ghost\"}]");
     char p[256];
 
     t_problem(&r, 404, "not_found");
@@ -113,10 +114,11 @@ Test(sessions, selecting_what_does_not_exist)
     cr_assert(strstr(r.body, "\"items\":[]"), "%s", r.body);
     t_free(&r);
     r = select_json(id, "{\"source\":\"ghost\",\"database\":\"a\","
-                    "\"schema\":\"b\",\"table\":\"c\"}");
+                        "\"schema\":\"b\",\"table\":\"c\"}");
     t_problem(&r, 404, "not_found");
     t_free(&r);
-    r = select_json("0123456789abcdef0123456789abcdef", "{\"source\":\"main\","
+    r = select_json("0123456789abcdef0123456789abcdef",
+                    "{\"source\":\"main\","
                     "\"database\":\"sales\",\"schema\":\"public\",\"table\":"
                     "\"orders\"}");
     t_problem(&r, 404, "not_found");
@@ -139,8 +141,8 @@ Test(sessions, bad_bodies)
     t_problem(&r, 422, "invalid");
     t_free(&r);
     snprintf(p, sizeof(p), "/v1/sessions/%s/selections", id);
-    r = t_req("POST", p, (const char *const[]){"Content-Type: text/plain",
-              NULL}, "{}");
+    r = t_req("POST", p,
+              (const char *const[]){"Content-Type: text/plain", NULL}, "{}");
     t_problem(&r, 415, "unsupported_media_type");
     t_free(&r);
     memset(big, ' ', sizeof(big) - 1);
@@ -150,8 +152,10 @@ Test(sessions, bad_bodies)
     r = select_json(id, big);
     t_problem(&r, 413, "too_large");
     t_free(&r);
-    r = t_req("POST", p, (const char *const[]){"Content-Type: application/json",
-              "Transfer-Encoding: chunked", NULL}, big);
+    r = t_req("POST", p,
+              (const char *const[]){"Content-Type: application/json",
+                                    "Transfer-Encoding: chunked", NULL},
+              big);
     t_problem(&r, 413, "too_large");
     t_free(&r);
     free(id);
@@ -161,7 +165,7 @@ Test(sessions, survive_a_restart)
 {
     char *id = new_session(), p[256];
     struct t_resp r = select_json(id, "{\"source\":\"lake\",\"database\":"
-                                  "\"analytics\",\"table\":\"events\"}");
+                                      "\"analytics\",\"table\":\"events\"}");
 
     cr_assert_eq(r.status, 201, "%s", r.body);
     t_free(&r);
@@ -200,8 +204,8 @@ static json_t *describe(const json_t *t)
     json_t *j;
 
     for (int i = 0; i < 4; i++) {
-        char *e = curl_easy_escape(NULL, json_string_value(json_object_get(
-                                   t, k[i])), 0);
+        char *e = curl_easy_escape(
+            NULL, json_string_value(json_object_get(t, k[i])), 0);
         strcat(path, e);
         strcat(path, mid[i]);
         curl_free(e);
@@ -222,8 +226,8 @@ static void prompt_name(const char *name, char *out, size_t cap)
     size_t n = 0;
 
     for (const char *p = name; *p; p++)
-        bare &= (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-                *p == '_';
+        bare &=
+            (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
     if (bare) {
         snprintf(out, cap, "%s", name);
         return;
@@ -250,25 +254,30 @@ static void assert_prompt_has_every_column(const json_t *ctx)
     const json_t *t, *c;
     size_t i, k;
 
-    json_array_foreach(json_object_get(ctx, "tables"), i, t) {
+    json_array_foreach(json_object_get(ctx, "tables"), i, t)
+    {
         json_t *d = describe(t);
         const json_t *cols = json_object_get(d, "columns");
         char want[1024], name[512];
 
         cr_assert_gt(json_array_size(cols), 0);
-        snprintf(want, sizeof(want), "Columns (%zu, all of them):",
-                 json_array_size(cols));
+        snprintf(want, sizeof(want),
+                 "Columns (%zu, all of them):", json_array_size(cols));
         cr_assert(strstr(prompt, want), "%s not in %s", want, prompt);
-        json_array_foreach(cols, k, c) {
+        json_array_foreach(cols, k, c)
+        {
             prompt_name(json_string_value(json_object_get(c, "name")), name,
                         sizeof(name));
-            snprintf(want, sizeof(want), ". %s  %s  (source type %s, %s)",
-                     name, json_string_value(json_object_get(c,
-                     "spark_type")), json_string_value(json_object_get(c,
-                     "source_type")), json_is_false(json_object_get(c,
-                     "nullable")) ? "not null" : "nullable");
-            cr_assert(strstr(prompt, want), "column line \"%s\" not in the "
-                      "prompt:\n%s", want, prompt);
+            snprintf(want, sizeof(want), ". %s  %s  (source type %s, %s)", name,
+                     json_string_value(json_object_get(c, "spark_type")),
+                     json_string_value(json_object_get(c, "source_type")),
+                     json_is_false(json_object_get(c, "nullable"))
+                         ? "not null"
+                         : "nullable");
+            cr_assert(strstr(prompt, want),
+                      "column line \"%s\" not in the "
+                      "prompt:\n%s",
+                      want, prompt);
         }
         json_decref(d);
     }
@@ -277,7 +286,9 @@ static void assert_prompt_has_every_column(const json_t *ctx)
 Test(sessions, context)
 {
     char *id = new_session(), p[256];
-    struct t_resp r = select_json(id, "["
+    struct t_resp r = select_json(
+        id,
+        "["
         "{\"source\":\"main\",\"database\":\"sales\",\"schema\":\"public\","
         "\"table\":\"invoices\"},"
         "{\"source\":\"main\",\"database\":\"sales\",\"schema\":\"public\","
@@ -301,15 +312,18 @@ Test(sessions, context)
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_null(strstr(r.body, T_PASSWORD), "a secret value leaked");
     j = t_json(&r);
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j,
-                     "route"), "executor")), "local");
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j,
-                     "route"), "reason")), "local reaches aurora-vpc, "
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(j, "route"), "executor")),
+                     "local");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(j, "route"), "reason")),
+                     "local reaches aurora-vpc, "
                      "fixture-net, public with 4 networks");
-    cr_assert_eq(json_array_size(json_object_get(json_object_get(j, "route"),
-                                                 "networks")), 3, "%s",
-                 r.body);
-    json_array_foreach(json_object_get(j, "tables"), i, t) {
+    cr_assert_eq(json_array_size(
+                     json_object_get(json_object_get(j, "route"), "networks")),
+                 3, "%s", r.body);
+    json_array_foreach(json_object_get(j, "tables"), i, t)
+    {
         const char *v = json_string_value(json_object_get(t, "variable"));
         cr_assert(v && !json_object_get(vars, v), "duplicate variable %s", v);
         json_object_set_new(vars, v, json_true());
@@ -323,11 +337,11 @@ Test(sessions, context)
     cr_assert(strstr(code, "spark.table(\"`analytics`.`events`\")"));
     cr_assert(strstr(code, ".schema(\"`order_id` bigint\")"));
     /* the partition quartet is emitted whole or not at all */
-    cr_assert_null(strstr(strstr(code, "partial_df"), "partitionColumn"),
-                   "%s", code);
+    cr_assert_null(strstr(strstr(code, "partial_df"), "partitionColumn"), "%s",
+                   code);
     cr_assert(python_compiles(code), "%s", code);
-    cr_assert(json_array_size(json_object_get(json_object_get(j,
-              "spark_submit"), "jars")) == 1);
+    cr_assert(json_array_size(json_object_get(
+                  json_object_get(j, "spark_submit"), "jars")) == 1);
     cr_assert(strstr(json_string_value(json_object_get(j, "prompt")),
                      "`Total \"EUR\"`"));
     assert_prompt_has_every_column(j);
@@ -373,8 +387,7 @@ static json_t *context_cached(const char *id, const char *state)
     r = t_get(p);
     cr_assert_eq(r.status, 200, "%s", r.body);
     xc = t_header(&r, "X-Cache");
-    cr_assert(xc && strcmp(xc, state) == 0, "X-Cache %s, wanted %s", xc,
-              state);
+    cr_assert(xc && strcmp(xc, state) == 0, "X-Cache %s, wanted %s", xc, state);
     free(xc);
     j = t_json(&r);
     t_free(&r);
@@ -405,7 +418,7 @@ Test(sessions, context_is_memoised_until_its_inputs_change)
     json_decref(context_cached(other, "hit"));
     /* a new selection is a new context */
     r = select_json(id, "{\"source\":\"main\",\"database\":\"sales\","
-                    "\"schema\":\"public\",\"table\":\"invoices\"}");
+                        "\"schema\":\"public\",\"table\":\"invoices\"}");
     t_free(&r);
     b = context_cached(id, "miss");
     cr_assert_eq(json_array_size(json_object_get(b, "tables")), 2);
@@ -480,7 +493,8 @@ Test(sessions, idle_sessions_expire)
     while (listed(idle)) {
         cr_assert_lt(dsb_monotonic_ms() - t0, 15000,
                      "the idle session is still there");
-        cr_assert_eq(session_status(active), 200, "the active session "
+        cr_assert_eq(session_status(active), 200,
+                     "the active session "
                      "expired after %lld ms",
                      (long long)(dsb_monotonic_ms() - t0));
         usleep(200000);
@@ -489,7 +503,8 @@ Test(sessions, idle_sessions_expire)
     cr_assert_geq(gone, 3500,
                   "the idle session expired after %lld ms, before its 4 s",
                   (long long)gone);
-    cr_assert_eq(session_status(idle), 404, "the idle session is still "
+    cr_assert_eq(session_status(idle), 404,
+                 "the idle session is still "
                  "there");
     cr_assert_eq(session_status(active), 200);
     cr_assert(listed(active));
@@ -503,8 +518,8 @@ Test(sessions, idle_expiry_seconds_is_validated)
 {
     char *dir = conf_with("sessions:\n  idle_expiry_seconds: 0\n");
     char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "http");
-    struct dsb_server_opts o = {.conf_dir = dir, .plugin_dir = pdir,
-                                .no_listen = 1};
+    struct dsb_server_opts o = {
+        .conf_dir = dir, .plugin_dir = pdir, .no_listen = 1};
     struct dsb_diags d;
     struct dsb_server *s;
     int found = 0;
@@ -557,8 +572,7 @@ Test(sessions, state_dir_and_database_are_made_private)
     cr_assert_eq(chmod(db, 0644), 0);
     t_start(NULL);
     id = new_session(); /* the WAL holds a commit: -wal and -shm exist */
-    cr_assert_eq(mode_of(sd, NULL), 0700, "state_dir is %o", mode_of(sd,
-                 NULL));
+    cr_assert_eq(mode_of(sd, NULL), 0700, "state_dir is %o", mode_of(sd, NULL));
     cr_assert_eq(mode_of(sd, "jobs"), 0700);
     cr_assert_eq(mode_of(sd, "dsbroker.db"), 0600);
     cr_assert_eq(mode_of(sd, "dsbroker.db-wal"), 0600);
@@ -573,8 +587,8 @@ Test(sessions, a_state_dir_of_another_user_is_refused)
 {
     char *sd = fresh_state_dir(), *dir = t_src("tests/fixtures/confd-http");
     char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "http");
-    struct dsb_server_opts o = {.conf_dir = dir, .plugin_dir = pdir,
-                                .no_listen = 1};
+    struct dsb_server_opts o = {
+        .conf_dir = dir, .plugin_dir = pdir, .no_listen = 1};
     struct passwd *nobody = getpwnam("nobody");
     struct dsb_diags d;
     long i;
@@ -590,7 +604,8 @@ Test(sessions, a_state_dir_of_another_user_is_refused)
     cr_assert_geq(i, 0, "no diagnostic says who owns %s", sd);
     cr_assert(strstr(d.items[i].message, sd), "%s", d.items[i].message);
     cr_assert(strstr(d.items[i].message, "hint: chown it to the user the "
-                     "broker runs as"), "%s", d.items[i].message);
+                                         "broker runs as"),
+              "%s", d.items[i].message);
     cr_assert_eq(mode_of(sd, NULL), 0755, "another user's directory changed");
     dsb_diags_free(&d);
     free(pdir);

@@ -30,20 +30,19 @@ static const char broker_yaml[] =
     "    conf: {spark.sql.shuffle.partitions: \"2\"}\n"
     "default_executor: local\n";
 
-static const char pg_yaml[] =
-    "name: pg\n"
-    "plugin: postgres\n"
-    "network: aurora-vpc\n"
-    "host: ${PGHOST}\n"
-    "port: ${PGPORT}\n"
-    "dbname: dsb\n"
-    "user: ${PGUSER}\n"
-    "password: file:${DSB_TEST_PG_PASSWORD_FILE}\n"
-    "include_databases: [dsb]\n"
-    "sslmode: disable\n"
-    "partition_min_rows: 10000\n"
-    "partition_target_rows: 20000\n"
-    "max_partitions: 4\n";
+static const char pg_yaml[] = "name: pg\n"
+                              "plugin: postgres\n"
+                              "network: aurora-vpc\n"
+                              "host: ${PGHOST}\n"
+                              "port: ${PGPORT}\n"
+                              "dbname: dsb\n"
+                              "user: ${PGUSER}\n"
+                              "password: file:${DSB_TEST_PG_PASSWORD_FILE}\n"
+                              "include_databases: [dsb]\n"
+                              "sslmode: disable\n"
+                              "partition_min_rows: 10000\n"
+                              "partition_target_rows: 20000\n"
+                              "max_partitions: 4\n";
 
 static const char csv_yaml[] =
     "name: csv\n"
@@ -120,8 +119,7 @@ static void keep_job_files(const char *id)
 {
     char p[4200];
 
-    snprintf(p, sizeof(p), "%s/state/jobs/%s", getenv("DSB_TEST_E2E_DIR"),
-             id);
+    snprintf(p, sizeof(p), "%s/state/jobs/%s", getenv("DSB_TEST_E2E_DIR"), id);
     keep_tree(p);
 }
 
@@ -133,8 +131,7 @@ static void start(void)
     struct dsb_diags d;
 
     pg_t_load_env();
-    pg_password = t_slurp_file(fopen(getenv("DSB_TEST_PG_PASSWORD_FILE"),
-                                     "r"));
+    pg_password = t_slurp_file(fopen(getenv("DSB_TEST_PG_PASSWORD_FILE"), "r"));
     pg_password[strcspn(pg_password, "\n")] = '\0';
     cr_assert(strlen(pg_password) >= 8);
     keep_canary(pg_password);
@@ -194,9 +191,9 @@ static const char *var_of(const json_t *ctx, const char *table)
     const json_t *t;
     size_t i;
 
-    json_array_foreach(json_object_get(ctx, "tables"), i, t)
-        if (strcmp(str(t, "table"), table) == 0)
-            return str(t, "variable");
+    json_array_foreach(json_object_get(ctx, "tables"), i,
+                       t) if (strcmp(str(t, "table"), table) ==
+                              0) return str(t, "variable");
     cr_assert_fail("no table %s in the context", table);
     return NULL;
 }
@@ -240,10 +237,8 @@ static void assert_context(const json_t *ctx)
     cr_assert_str_eq(str(json_object_get(ctx, "route"), "executor"), "local");
     cr_assert(strstr(code, "def _dsb_secret(ref):"), "%s", code);
     cr_assert(strstr(code, "DSB_SECRET_MAP"), "%s", code);
-    cr_assert(strstr(code, "\\\"Sales\\\".\\\"Order Items\\\""), "%s",
-              code);
-    cr_assert(strstr(code, ".option(\"partitionColumn\", \"id\")"), "%s",
-              code);
+    cr_assert(strstr(code, "\\\"Sales\\\".\\\"Order Items\\\""), "%s", code);
+    cr_assert(strstr(code, ".option(\"partitionColumn\", \"id\")"), "%s", code);
     cr_assert(strstr(code, ".option(\"numPartitions\""), "%s", code);
 }
 
@@ -254,12 +249,14 @@ Test(e2e, context_code_verbatim_joined_on_real_spark)
     char p[160], *code, *body, *got;
 
     snprintf(p, sizeof(p), "/v1/sessions/%s/selections", str(s, "id"));
-    json_decref(call("POST", p, "[{\"source\":\"pg\",\"database\":\"dsb\","
+    json_decref(call("POST", p,
+                     "[{\"source\":\"pg\",\"database\":\"dsb\","
                      "\"schema\":\"Sales\",\"table\":\"Order Items\"},"
                      "{\"source\":\"pg\",\"database\":\"dsb\",\"schema\":"
                      "\"types\",\"table\":\"big\"},{\"source\":\"csv\","
                      "\"database\":\"e2edata\",\"schema\":\"geo\",\"table\":"
-                     "\"regions\"}]", 201));
+                     "\"regions\"}]",
+                     201));
     snprintf(p, sizeof(p), "/v1/sessions/%s/context", str(s, "id"));
     ctx = call("GET", p, NULL, 200);
     assert_context(ctx);

@@ -117,7 +117,8 @@ static void create_app(const char *name, const char *env)
     char body[256];
     json_t *out;
 
-    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"releaseLabel\":"
+    snprintf(body, sizeof(body),
+             "{\"name\":\"%s\",\"releaseLabel\":"
              "\"emr-7.1.0\",\"type\":\"SPARK\",\"clientToken\":\"%s-%d\"}",
              name, name, (int)getpid());
     out = call("emr-serverless", "POST", "/applications", body);
@@ -147,8 +148,7 @@ static void moto_teardown(void)
     free(moto_url);
 }
 
-TestSuite(emr_moto, .init = moto_setup, .fini = moto_teardown,
-          .timeout = 60);
+TestSuite(emr_moto, .init = moto_setup, .fini = moto_teardown, .timeout = 60);
 
 static json_t *submit(const json_t *specs, long timeout, const char *exec)
 {
@@ -170,15 +170,14 @@ static json_t *submit(const json_t *specs, long timeout, const char *exec)
 
 static json_t *pg_and_glue_specs(void)
 {
-    return json_pack(
-        "[{s:s, s:{s:[s]}, s:{s:s}}, {s:s, s:{s:{s:s}}}]", "network",
-        "aurora-vpc", "spark_submit", "jars",
-        "s3://dsb-jobs/jars/postgresql-42.7.8.jar", "secret_options",
-        "password", "aws-sm:prod/pg#password", "network", "public",
-        "spark_submit", "conf",
-        "spark.hadoop.hive.metastore.client.factory.class",
-        "com.amazonaws.glue.catalog.metastore."
-        "AWSGlueDataCatalogHiveClientFactory");
+    return json_pack("[{s:s, s:{s:[s]}, s:{s:s}}, {s:s, s:{s:{s:s}}}]",
+                     "network", "aurora-vpc", "spark_submit", "jars",
+                     "s3://dsb-jobs/jars/postgresql-42.7.8.jar",
+                     "secret_options", "password", "aws-sm:prod/pg#password",
+                     "network", "public", "spark_submit", "conf",
+                     "spark.hadoop.hive.metastore.client.factory.class",
+                     "com.amazonaws.glue.catalog.metastore."
+                     "AWSGlueDataCatalogHiveClientFactory");
 }
 
 static json_t *get_run(const json_t *job)
@@ -208,9 +207,9 @@ Test(emr_moto, start_job_run_body_read_back)
     cr_assert_str_eq(jt_str(run, "executionRole", NULL),
                      "arn:aws:iam::123456789012:role/dsb-vpc-job");
     cr_assert_str_eq(jt_str(run, "name", NULL), "nightly join");
-    cr_assert_eq(json_integer_value(json_object_get(run,
-                                                    "executionTimeoutMinutes")),
-                 10);
+    cr_assert_eq(
+        json_integer_value(json_object_get(run, "executionTimeoutMinutes")),
+        10);
     sub = json_object_get(json_object_get(run, "jobDriver"), "sparkSubmit");
     snprintf(path, sizeof(path), "s3://dsb-jobs/staging/%s/main.py",
              jt_str(job, "id", NULL));
@@ -220,24 +219,29 @@ Test(emr_moto, start_job_run_body_read_back)
                      "2024-01-01");
     params = jt_str(sub, "sparkSubmitParameters", NULL);
     cr_assert(strstr(params, "--jars s3://dsb-jobs/jars/common.jar,"
-                     "s3://dsb-jobs/jars/postgresql-42.7.8.jar "), "%s",
-              params);
-    cr_assert(strstr(params, "--conf spark.hadoop.hive.metastore.client."
+                             "s3://dsb-jobs/jars/postgresql-42.7.8.jar "),
+              "%s", params);
+    cr_assert(strstr(params,
+                     "--conf spark.hadoop.hive.metastore.client."
                      "factory.class=com.amazonaws.glue.catalog.metastore."
-                     "AWSGlueDataCatalogHiveClientFactory"), "%s", params);
+                     "AWSGlueDataCatalogHiveClientFactory"),
+              "%s", params);
     cr_assert(strstr(params, "--conf spark.executor.cores=2"), "%s", params);
-    snprintf(path, sizeof(path), "spark.emr-serverless.driverEnv.DSB_OUTPUT="
-             "s3://dsb-jobs/out/%s", jt_str(job, "id", NULL));
+    snprintf(path, sizeof(path),
+             "spark.emr-serverless.driverEnv.DSB_OUTPUT="
+             "s3://dsb-jobs/out/%s",
+             jt_str(job, "id", NULL));
     cr_assert(strstr(params, path), "%s", params);
     cr_assert_null(strstr(params, "prod/pg"), "no secret material");
-    cr_assert_str_eq(jt_str(json_object_get(json_object_get(
-                         run, "configurationOverrides"),
-                         "monitoringConfiguration"), "s3MonitoringConfiguration",
-                     "logUri"), "s3://dsb-jobs/logs");
+    cr_assert_str_eq(
+        jt_str(json_object_get(json_object_get(run, "configurationOverrides"),
+                               "monitoringConfiguration"),
+               "s3MonitoringConfiguration", "logUri"),
+        "s3://dsb-jobs/logs");
     cr_assert_str_eq(jt_str(json_object_get(run, "tags"), "dsb:job", NULL),
                      jt_str(job, "id", NULL));
-    cr_assert_str_eq(jt_str(json_object_get(run, "tags"), "dsb:session",
-                            NULL), "sess-emr");
+    cr_assert_str_eq(jt_str(json_object_get(run, "tags"), "dsb:session", NULL),
+                     "sess-emr");
     snprintf(path, sizeof(path), "/dsb-jobs/staging/%s/main.py",
              jt_str(job, "id", NULL));
     script = call("s3", "GET", path, NULL);
@@ -260,15 +264,17 @@ Test(emr_moto, public_only_lands_on_standard_and_cancels)
     dsb_jobs_close(t.jobs); /* reopen with slow polling: cancel before it */
     t.jobs = NULL;
     {
-        struct dsb_jobs_options o = {t.cfg, t.secrets, aws, NULL, 50, 60000,
-                                     300};
+        struct dsb_jobs_options o = {t.cfg, t.secrets, aws, NULL,
+                                     50,    60000,     300};
         t.jobs = dsb_jobs_open(&o, &t.err);
     }
     job = submit(specs, 0, NULL);
     cr_assert_str_eq(jt_str(job, "executor", NULL), "standard");
-    cr_assert(strstr(jt_str(job, "route", "reason"), "standard reaches "
+    cr_assert(strstr(jt_str(job, "route", "reason"),
+                     "standard reaches "
                      "public with 1 network; vpc would also work but "
-                     "reaches 2"), "%s", jt_str(job, "route", "reason"));
+                     "reaches 2"),
+              "%s", jt_str(job, "route", "reason"));
     cr_assert_eq(json_integer_value(json_object_get(job, "timeout_seconds")),
                  3600, "default_timeout_minutes 60");
     cr_assert_eq(dsb_jobs_cancel(t.jobs, jt_str(job, "id", NULL), &c, &t.err),
@@ -311,12 +317,13 @@ Test(emr_moto, result_and_logs_from_s3)
              jt_str(job, "id", NULL));
     o = call("s3", "PUT", path, "k,v\na,1\n\"b \"\"q\"\"\",2\n");
     json_decref(o);
-    cr_assert_eq(dsb_jobs_result(t.jobs, jt_str(job, "id", NULL), 10, &res,
-                                 &t.err), 0, "%s", t.err.message);
+    cr_assert_eq(
+        dsb_jobs_result(t.jobs, jt_str(job, "id", NULL), 10, &res, &t.err), 0,
+        "%s", t.err.message);
     s = json_dumps(json_object_get(res, "rows"), JSON_COMPACT);
     cr_assert_str_eq(s, "[[\"a\",\"1\"],[\"b \\\"q\\\"\",\"2\"]]");
-    cr_assert_eq(dsb_jobs_logs(t.jobs, jt_str(job, "id", NULL), 0, &logs,
-                               &t.err), 0);
+    cr_assert_eq(
+        dsb_jobs_logs(t.jobs, jt_str(job, "id", NULL), 0, &logs, &t.err), 0);
     snprintf(path, sizeof(path), "s3://dsb-jobs/logs/applications/%s/jobs/%s/",
              getenv("DSB_TEST_APP_STD"), jt_str(job, "emr", "job_run_id"));
     cr_assert_str_eq(jt_str(logs, "location", NULL), path);
@@ -403,12 +410,13 @@ static size_t count(json_t *reqs, const char *method, json_t **last)
     size_t i, n = 0;
     json_t *r;
 
-    json_array_foreach(reqs, i, r)
-        if (strcmp(jt_str(r, "method", NULL), method) == 0) {
-            n++;
-            if (last)
-                *last = r;
-        }
+    json_array_foreach(reqs, i,
+                       r) if (strcmp(jt_str(r, "method", NULL), method) == 0)
+    {
+        n++;
+        if (last)
+            *last = r;
+    }
     return n;
 }
 
@@ -437,13 +445,15 @@ Test(emr_scripted, pending_running_success_with_retry)
     cr_assert_str_eq(jt_str(put, "headers", "content-type"), "text/x-python");
     cr_assert_eq(count(reqs, "POST", NULL), 2, "one retry");
     first = NULL;
-    json_array_foreach(reqs, i, second)
-        if (strcmp(jt_str(second, "method", NULL), "POST") == 0) {
-            if (!first)
-                first = second;
-            else
-                break;
-        }
+    json_array_foreach(
+        reqs, i,
+        second) if (strcmp(jt_str(second, "method", NULL), "POST") == 0)
+    {
+        if (!first)
+            first = second;
+        else
+            break;
+    }
     b1 = json_loads(jt_str(first, "body", NULL), 0, NULL);
     b2 = json_loads(jt_str(second, "body", NULL), 0, NULL);
     cr_assert_str_eq(jt_str(b1, "clientToken", NULL),
@@ -484,8 +494,8 @@ Test(emr_scripted, past_deadline_is_cancelled)
     d = jt_wait(&t, jt_str(job, "id", NULL), "timed_out", 8000);
     cr_assert_str_eq(jt_str(d, "state", NULL), "timed_out");
     cr_assert(strstr(jt_str(d, "reason", NULL), "timed out after 1 s; "
-                     "cancelled by the broker"), "%s",
-              jt_str(d, "reason", NULL));
+                                                "cancelled by the broker"),
+              "%s", jt_str(d, "reason", NULL));
     cr_assert_str_eq(jt_str(d, "emr", "state"), "CANCELLED");
     reqs = requests();
     cr_assert_eq(count(reqs, "DELETE", &del), 1);
@@ -493,8 +503,9 @@ Test(emr_scripted, past_deadline_is_cancelled)
                      "/applications/app-std/jobruns/run-1");
     count(reqs, "POST", &post);
     body = json_loads(jt_str(post, "body", NULL), 0, NULL);
-    cr_assert_eq(json_integer_value(json_object_get(
-                     body, "executionTimeoutMinutes")), 5);
+    cr_assert_eq(
+        json_integer_value(json_object_get(body, "executionTimeoutMinutes")),
+        5);
     json_decref(body);
     json_decref(reqs);
     json_decref(d);
@@ -504,10 +515,10 @@ Test(emr_scripted, past_deadline_is_cancelled)
 Test(emr_scripted, states_map_explicitly)
 {
     static const char *const pairs[][2] = {
-        {"SUBMITTED", "pending"}, {"PENDING", "pending"},
-        {"SCHEDULED", "pending"}, {"QUEUED", "pending"},
-        {"RUNNING", "running"},   {"SUCCESS", "succeeded"},
-        {"FAILED", "failed"},     {"CANCELLING", "cancelling"},
+        {"SUBMITTED", "pending"},  {"PENDING", "pending"},
+        {"SCHEDULED", "pending"},  {"QUEUED", "pending"},
+        {"RUNNING", "running"},    {"SUCCESS", "succeeded"},
+        {"FAILED", "failed"},      {"CANCELLING", "cancelling"},
         {"CANCELLED", "cancelled"}};
 
     for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
@@ -616,9 +627,9 @@ Test(emr_scripted, died_during_start_job_run_is_resubmitted)
     reqs = requests();
     cr_assert_eq(count(reqs, "PUT", NULL), 1, "staged once");
     cr_assert_eq(count(reqs, "POST", &post), 2);
-    json_array_foreach(reqs, i, r)
-        if (!first && strcmp(jt_str(r, "method", NULL), "POST") == 0)
-            first = r;
+    json_array_foreach(reqs, i,
+                       r) if (!first && strcmp(jt_str(r, "method", NULL),
+                                               "POST") == 0) first = r;
     b1 = json_loads(jt_str(first, "body", NULL), 0, NULL);
     b2 = json_loads(jt_str(post, "body", NULL), 0, NULL);
     cr_assert(json_equal(b1, b2), "the re-sent request is the same request");
@@ -675,7 +686,8 @@ Test(emr_scripted, resubmission_refused_fails_the_job)
     release("release-post");
     d = jt_wait(&t, id, "failed", 20000);
     cr_assert_str_eq(jt_str(d, "state", NULL), "failed");
-    cr_assert(strstr(jt_str(d, "reason", NULL), "StartJobRun failed when "
+    cr_assert(strstr(jt_str(d, "reason", NULL),
+                     "StartJobRun failed when "
                      "re-sent after a broker restart: aws ValidationException"),
               "%s", jt_str(d, "reason", NULL));
     cr_assert_null(jt_str(d, "emr", "job_run_id"));
@@ -708,22 +720,24 @@ Test(emr_scripted, pending_without_request_is_failed_on_open)
     scripted_begin("{\"states\": [\"SUCCESS\"]}");
     jt_open(&t, aws);
     doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:n, s:n, "
-                    "s:{s:s, s:n}}", "id", "job-0123456789abcdef01234567",
-                    "session_id", "sess-old", "name", "old", "state",
-                    "pending", "executor", "standard", "executor_type",
-                    "emr-serverless", "created_at", (json_int_t)1,
-                    "updated_at", (json_int_t)1, "started_at", "finished_at",
-                    "emr", "application_id", "app-std", "job_run_id");
+                    "s:{s:s, s:n}}",
+                    "id", "job-0123456789abcdef01234567", "session_id",
+                    "sess-old", "name", "old", "state", "pending", "executor",
+                    "standard", "executor_type", "emr-serverless", "created_at",
+                    (json_int_t)1, "updated_at", (json_int_t)1, "started_at",
+                    "finished_at", "emr", "application_id", "app-std",
+                    "job_run_id");
     pthread_mutex_lock(&t.jobs->mu);
     cr_assert_eq(dsb_jstore_put(t.jobs, doc, &t.err), 0);
     pthread_mutex_unlock(&t.jobs->mu);
     dsb_jobs_close(t.jobs);
     t.jobs = NULL;
     jt_open(&t, aws);
-    cr_assert_eq(dsb_jobs_get(t.jobs, "job-0123456789abcdef01234567", &d,
-                              &t.err), 0);
+    cr_assert_eq(
+        dsb_jobs_get(t.jobs, "job-0123456789abcdef01234567", &d, &t.err), 0);
     cr_assert_str_eq(jt_str(d, "state", NULL), "failed");
-    cr_assert_str_eq(jt_str(d, "reason", NULL), "the broker stopped before "
+    cr_assert_str_eq(jt_str(d, "reason", NULL),
+                     "the broker stopped before "
                      "the job was sent to EMR Serverless; nothing ran, "
                      "submit it again");
     cr_assert(json_is_integer(json_object_get(d, "finished_at")));

@@ -47,12 +47,11 @@ TestSuite(local, .init = setup, .fini = teardown, .timeout = 60);
 
 static json_t *specs(void)
 {
-    return json_pack("[{s:s, s:{s:s}, s:{s:[s], s:{s:s}}}, {s:s}]",
-                     "network", "local", "secret_options", "password",
+    return json_pack("[{s:s, s:{s:s}, s:{s:[s], s:{s:s}}}, {s:s}]", "network",
+                     "local", "secret_options", "password",
                      "env:DSB_TEST_JOB_SECRET", "spark_submit", "jars",
                      "/usr/share/java/postgresql.jar", "conf",
-                     "spark.sql.shuffle.partitions", "2", "network",
-                     "public");
+                     "spark.sql.shuffle.partitions", "2", "network", "public");
 }
 
 /* Submits code with one argument (the fake's mode); returns the record. */
@@ -82,7 +81,8 @@ Test(local, runs_with_loopback_argv_and_env_secrets)
     cr_assert_str_eq(jt_str(job, "state", NULL), "running");
     cr_assert_str_eq(jt_str(job, "route", "executor"), "local");
     cr_assert(strstr(jt_str(job, "route", "reason"), "local reaches local, "
-                     "public"), "%s", jt_str(job, "route", "reason"));
+                                                     "public"),
+              "%s", jt_str(job, "route", "reason"));
     done = jt_wait(&t, jt_str(job, "id", NULL), "succeeded", 10000);
     cr_assert_str_eq(jt_str(done, "state", NULL), "succeeded");
     argv = jt_file(dir, "argv.txt");
@@ -90,7 +90,8 @@ Test(local, runs_with_loopback_argv_and_env_secrets)
     script = jt_file(dir, "main.py");
     cr_assert(strstr(argv, "--master\nlocal[1]\n"), "%s", argv);
     cr_assert(strstr(argv, "--jars\n/opt/extra.jar,/usr/share/java/"
-                     "postgresql.jar\n"), "%s", argv);
+                           "postgresql.jar\n"),
+              "%s", argv);
     cr_assert(strstr(argv, "spark.driver.bindAddress=127.0.0.1\n"));
     cr_assert(strstr(argv, "spark.ui.enabled=false\n"));
     cr_assert(strstr(argv, "spark.sql.shuffle.partitions=2\n"));
@@ -101,7 +102,8 @@ Test(local, runs_with_loopback_argv_and_env_secrets)
     cr_assert(strstr(env, "SPARK_LOCAL_IP=127.0.0.1\n"));
     cr_assert(strstr(env, "DSB_SECRET_0=s3cr3t-value-42\n"));
     cr_assert(strstr(env, "DSB_SECRET_MAP={\"env:DSB_TEST_JOB_SECRET\":"
-                     "\"DSB_SECRET_0\"}\n"), "%s", env);
+                          "\"DSB_SECRET_0\"}\n"),
+              "%s", env);
     cr_assert(strstr(env, "DSB_OUTPUT="));
     cr_assert(strstr(script, "def _dsb_secret(ref)"), "prelude added");
     rec = json_dumps(done, 0);
@@ -140,8 +142,7 @@ Test(local, job_dir_and_files_are_private)
     cr_assert_str_eq(jt_str(done, "state", NULL), "succeeded");
     cr_assert_eq(mode_of(dir, "."), 0700, "%o", mode_of(dir, "."));
     cr_assert_eq(mode_of(dir, ".."), 0700, "the jobs directory");
-    cr_assert_eq(mode_of(dir, "main.py"), 0600, "%o", mode_of(dir,
-                 "main.py"));
+    cr_assert_eq(mode_of(dir, "main.py"), 0600, "%o", mode_of(dir, "main.py"));
     cr_assert_eq(mode_of(dir, "stdout.log"), 0600);
     cr_assert_eq(mode_of(dir, "stderr.log"), 0600);
     json_decref(job);
@@ -197,7 +198,8 @@ Test(local, failure_reason_and_logs)
 
     done = jt_wait(&t, id, "failed", 10000);
     cr_assert_str_eq(jt_str(done, "state", NULL), "failed");
-    cr_assert(strstr(jt_str(done, "reason", NULL), "exited with status 3: "
+    cr_assert(strstr(jt_str(done, "reason", NULL),
+                     "exited with status 3: "
                      "Exception in thread main java.lang.RuntimeException"),
               "%s", jt_str(done, "reason", NULL));
     cr_assert_not_null(json_object_get(done, "finished_at"));
@@ -272,15 +274,15 @@ Test(local, cancel_kills_the_process_group)
     job = submit("family", 0);
     id = jt_str(job, "id", NULL);
     dir = jt_str(job, "local", "dir");
-    pids[0] = (pid_t)json_integer_value(json_object_get(
-        json_object_get(job, "local"), "pid"));
+    pids[0] = (pid_t)json_integer_value(
+        json_object_get(json_object_get(job, "local"), "pid"));
     cr_assert_eq(read_pids(dir, "family.pids", pids + 1, 2, 10000), 2,
                  "the child and the grandchild started");
     cr_assert_eq(dsb_jobs_cancel(t.jobs, id, &c, &t.err), 0, "%s",
                  t.err.message);
     cr_assert(strcmp(jt_str(c, "state", NULL), "cancelling") == 0 ||
-              strcmp(jt_str(c, "state", NULL), "cancelled") == 0, "%s",
-              jt_str(c, "state", NULL));
+                  strcmp(jt_str(c, "state", NULL), "cancelled") == 0,
+              "%s", jt_str(c, "state", NULL));
     done = jt_wait(&t, id, "cancelled", 5000);
     cr_assert_str_eq(jt_str(done, "state", NULL), "cancelled");
     cr_assert_str_eq(jt_str(done, "reason", NULL), "cancelled on request");
@@ -359,8 +361,8 @@ Test(local, restart_marks_running_jobs_failed)
 {
     json_t *job = submit("sleep", 0), *doc;
     char *id = strdup(jt_str(job, "id", NULL));
-    pid_t pid = (pid_t)json_integer_value(json_object_get(
-        json_object_get(job, "local"), "pid"));
+    pid_t pid = (pid_t)json_integer_value(
+        json_object_get(json_object_get(job, "local"), "pid"));
     int status = 0;
 
     usleep(200 * 1000);
@@ -448,7 +450,7 @@ Test(hadoop_aws, version_of_the_bundled_hadoop)
     /* pip's spark-submit in a venv */
     touch(dir, "venv/bin/spark-submit");
     touch(dir, "venv/lib/python3.11/site-packages/pyspark/jars/"
-          "hadoop-client-api-3.5.0.jar");
+               "hadoop-client-api-3.5.0.jar");
     pkg = package_for(dir, "venv/bin/spark-submit");
     cr_assert_str_eq(pkg, "org.apache.hadoop:hadoop-aws:3.5.0");
     free(pkg);
@@ -477,8 +479,10 @@ Test(hadoop_aws, the_project_pyspark)
     cr_assert_eq(strncmp(pkg, "org.apache.hadoop:hadoop-aws:", 29), 0, "%s",
                  pkg);
     venv[strlen(venv) - strlen("/bin/spark-submit")] = '\0';
-    snprintf(pat, sizeof(pat), "%s/lib/python3*/site-packages/pyspark/jars/"
-             "hadoop-client-api-%s.jar", venv, pkg + 29);
+    snprintf(pat, sizeof(pat),
+             "%s/lib/python3*/site-packages/pyspark/jars/"
+             "hadoop-client-api-%s.jar",
+             venv, pkg + 29);
     cr_assert_eq(glob(pat, 0, NULL, &g), 0, "no %s", pat);
     globfree(&g);
     free(pkg);
@@ -508,13 +512,15 @@ Test(local, store_commits_are_durable)
 {
     sqlite3_stmt *st = NULL;
 
-    cr_assert_eq(sqlite3_prepare_v2(t.jobs->db, "PRAGMA synchronous", -1, &st,
-                                    NULL), SQLITE_OK);
+    cr_assert_eq(
+        sqlite3_prepare_v2(t.jobs->db, "PRAGMA synchronous", -1, &st, NULL),
+        SQLITE_OK);
     cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
     cr_assert_eq(sqlite3_column_int(st, 0), 2, "synchronous=FULL");
     sqlite3_finalize(st);
-    cr_assert_eq(sqlite3_prepare_v2(t.jobs->db, "PRAGMA journal_mode", -1,
-                                    &st, NULL), SQLITE_OK);
+    cr_assert_eq(
+        sqlite3_prepare_v2(t.jobs->db, "PRAGMA journal_mode", -1, &st, NULL),
+        SQLITE_OK);
     cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
     cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);

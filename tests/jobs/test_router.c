@@ -71,22 +71,41 @@ struct row {
 };
 
 static const struct row rows[] = {
-    {"s3 only", {"public"}, NULL, "standard",
+    {"s3 only",
+     {"public"},
+     NULL,
+     "standard",
      "standard reaches public with 1 network; vpc would also work but "
      "reaches 2"},
     {"glue only", {"public", "public"}, NULL, "standard", "vpc2 would also"},
-    {"postgres", {"aurora-vpc"}, NULL, "vpc", "vpc reaches aurora-vpc with 2 "
+    {"postgres",
+     {"aurora-vpc"},
+     NULL,
+     "vpc",
+     "vpc reaches aurora-vpc with 2 "
      "networks; vpc2 would also work but reaches 2 (tie"},
-    {"postgres + s3", {"public", "aurora-vpc", "public"}, NULL, "vpc",
+    {"postgres + s3",
+     {"public", "aurora-vpc", "public"},
+     NULL,
+     "vpc",
      "vpc reaches aurora-vpc, public"},
     {"local csv", {"local"}, NULL, "local", "local reaches local"},
     {"no sources", {NULL}, NULL, "local", "default executor"},
-    {"unreachable", {"public", "mars-vpc"}, NULL, NULL,
+    {"unreachable",
+     {"public", "mars-vpc"},
+     NULL,
+     NULL,
      "no executor reaches network mars-vpc"},
-    {"no single executor", {"local", "aurora-vpc"}, NULL, NULL,
+    {"no single executor",
+     {"local", "aurora-vpc"},
+     NULL,
+     NULL,
      "no executor reaches all of the networks aurora-vpc, local"},
     {"explicit ok", {"public"}, "vpc", "vpc", "vpc was requested"},
-    {"explicit cannot reach", {"aurora-vpc", "public"}, "standard", NULL,
+    {"explicit cannot reach",
+     {"aurora-vpc", "public"},
+     "standard",
+     NULL,
      "executor \"standard\" cannot reach network aurora-vpc"},
     {"explicit unknown", {"public"}, "nope", NULL, "no executor named"},
 };
@@ -181,7 +200,8 @@ Test(router, tie_goes_to_declared_order_not_default)
     cr_assert_eq(dsb_route(cfg, nets, 1, NULL, &route, &err), 0);
     cr_assert_str_eq(route.executor, "a");
     cr_assert(strstr(route.reason, "b would also work but reaches 1 (tie: "
-                     "the first declared wins)"), "%s", route.reason);
+                                   "the first declared wins)"),
+              "%s", route.reason);
     dsb_route_clear(&route);
     cr_assert_eq(dsb_route(cfg, NULL, 0, NULL, &route, &err), 0);
     cr_assert_str_eq(route.executor, "b");

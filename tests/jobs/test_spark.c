@@ -5,14 +5,13 @@
 
 static struct jt t;
 
-static const char yaml[] =
-    "state_dir: ${DSB_TEST_DIR}/state\n"
-    "executors:\n"
-    "  - name: local\n"
-    "    type: local-spark\n"
-    "    networks: [local]\n"
-    "    master: local[1]\n"
-    "    conf: {spark.sql.shuffle.partitions: \"1\"}\n";
+static const char yaml[] = "state_dir: ${DSB_TEST_DIR}/state\n"
+                           "executors:\n"
+                           "  - name: local\n"
+                           "    type: local-spark\n"
+                           "    networks: [local]\n"
+                           "    master: local[1]\n"
+                           "    conf: {spark.sql.shuffle.partitions: \"1\"}\n";
 
 static const char script[] =
     "import os\n"
@@ -37,8 +36,9 @@ Test(spark, local_csv_job_end_to_end)
 
     jt_config(&t, yaml);
     setenv("DSB_TEST_SPARK_SECRET", "pw-in-env-only", 1);
-    t_write(t.dir, "sales.csv", "region,amount\nwest,10\neast,5\nwest,7\n"
-                                "north,1\neast,2\n");
+    t_write(t.dir, "sales.csv",
+            "region,amount\nwest,10\neast,5\nwest,7\n"
+            "north,1\neast,2\n");
     jt_open(&t, NULL);
     rs = json_pack("[{s:s, s:{s:s}}]", "network", "local", "secret_options",
                    "password", "env:DSB_TEST_SPARK_SECRET");
@@ -56,8 +56,9 @@ Test(spark, local_csv_job_end_to_end)
                        jt_str(done, "reason", NULL),
                        jt_str(logs, "stderr", NULL));
     }
-    cr_assert_eq(dsb_jobs_result(t.jobs, jt_str(job, "id", NULL), 100, &res,
-                                 &t.err), 0, "%s", t.err.message);
+    cr_assert_eq(
+        dsb_jobs_result(t.jobs, jt_str(job, "id", NULL), 100, &res, &t.err), 0,
+        "%s", t.err.message);
     s = json_dumps(res, JSON_COMPACT | JSON_SORT_KEYS);
     cr_assert_str_eq(s, "{\"columns\":[\"region\",\"total\",\"n\"],"
                         "\"format\":\"csv\",\"rows\":[[\"east\",\"7\",\"2\"],"

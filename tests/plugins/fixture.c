@@ -49,13 +49,11 @@ static const char *const fx_modes[] = {"fast", "slow", NULL};
 
 static const struct dsb_option fx_endpoint[] = {
     DSB_OPTION_STRING("host", DSB_OPT_REQUIRED, NULL, "host name"),
-    DSB_OPTION_INT("port", 0, "80", 1, 65535, "TCP port"),
-    DSB_OPTION_END};
+    DSB_OPTION_INT("port", 0, "80", 1, 65535, "TCP port"), DSB_OPTION_END};
 
 static const struct dsb_option fx_replica[] = {
     DSB_OPTION_STRING("name", DSB_OPT_REQUIRED, NULL, "replica name"),
-    DSB_OPTION_INT("weight", 0, "1", 0, 100, "share of reads"),
-    DSB_OPTION_END};
+    DSB_OPTION_INT("weight", 0, "1", 0, 100, "share of reads"), DSB_OPTION_END};
 
 static const struct dsb_option fx_options[] = {
     DSB_OPTION_STRING("data_file", DSB_OPT_REQUIRED, NULL,
@@ -129,8 +127,8 @@ static int fx_open(const struct dsb_host *host,
         return -1;
     }
     f->password_ref = pw ? strdup(pw) : NULL;
-    f->delay_ms = (long)json_integer_value(json_object_get(options,
-                                                           "delay_ms"));
+    f->delay_ms =
+        (long)json_integer_value(json_object_get(options, "delay_ms"));
     *inst = f;
     return 0;
 }
@@ -158,9 +156,8 @@ static int fx_check(void *inst, struct dsb_call *call, json_t **out,
         DSB_INFO(f->host, "checking with password %s", pw);
         f->host->secret_free(f->host, pw);
     }
-    *out = json_pack("{s:b, s:I, s:I}", "ok", 1, "calls",
-                     (json_int_t)f->calls, "describes",
-                     (json_int_t)f->describes);
+    *out = json_pack("{s:b, s:I, s:I}", "ok", 1, "calls", (json_int_t)f->calls,
+                     "describes", (json_int_t)f->describes);
     return 0;
 }
 
@@ -171,12 +168,12 @@ static const struct {
 } fx_failures[] = {
     {"fail-throttled", DSB_E_THROTTLED, 1, "ThrottlingException",
      "the catalog is throttling requests", "slow down and retry"},
-    {"fail-upstream", DSB_E_UPSTREAM, 0, "XX000",
-     "the catalog server failed", "look at the catalog server's log"},
+    {"fail-upstream", DSB_E_UPSTREAM, 0, "XX000", "the catalog server failed",
+     "look at the catalog server's log"},
     {"fail-timeout", DSB_E_TIMEOUT, 1, "57014",
      "the catalog did not answer in time", "retry, or raise the timeout"},
-    {"fail-auth", DSB_E_AUTH, 0, "28P01",
-     "the catalog refused the credentials", "check the password reference"},
+    {"fail-auth", DSB_E_AUTH, 0, "28P01", "the catalog refused the credentials",
+     "check the password reference"},
 };
 
 /* Appends the resolved password to the message (the broker must redact
@@ -190,8 +187,7 @@ static void fx_leak_password(struct fx *f, struct dsb_error *err)
     if (!f->password_ref ||
         f->host->secret_get(f->host, f->password_ref, &pw, &ignored) < 0)
         return;
-    snprintf(err->message + n, sizeof(err->message) - n, " (password %s)",
-             pw);
+    snprintf(err->message + n, sizeof(err->message) - n, " (password %s)", pw);
     f->host->secret_free(f->host, pw);
 }
 
@@ -201,8 +197,7 @@ static int fx_fail(struct fx *f, const char *database, struct dsb_error *err)
     for (size_t i = 0; i < sizeof(fx_failures) / sizeof(*fx_failures); i++) {
         if (strcmp(database, fx_failures[i].database) != 0)
             continue;
-        dsb_error_set(err, fx_failures[i].code, "%s",
-                      fx_failures[i].message);
+        dsb_error_set(err, fx_failures[i].code, "%s", fx_failures[i].message);
         err->retryable = fx_failures[i].retryable;
         snprintf(err->upstream, sizeof(err->upstream), "%s",
                  fx_failures[i].upstream);
@@ -264,15 +259,16 @@ static int fx_page(struct fx *f, const json_t *level,
 
     (void)f;
     if (json_is_array(level))
-        json_array_foreach(level, i, v)
-            json_array_append(all, v);
+        json_array_foreach(level, i, v) json_array_append(all, v);
     else
-        json_object_foreach((json_t *)level, key, v)
-            json_array_append_new(all, json_pack("{s:s, s:O?}", "name", key,
-                                  "comment", json_object_get(v, "comment")));
-    json_array_foreach(all, i, v) {
+        json_object_foreach((json_t *)level, key, v) json_array_append_new(
+            all, json_pack("{s:s, s:O?}", "name", key, "comment",
+                           json_object_get(v, "comment")));
+    json_array_foreach(all, i, v)
+    {
         if (!fx_match(json_string_value(json_object_get(v, "name")),
-                      r->name_filter) || k++ < start)
+                      r->name_filter) ||
+            k++ < start)
             continue;
         if (json_array_size(items) == size) {
             more = 1;
@@ -307,12 +303,14 @@ static const json_t *fx_find(struct fx *f, const char *db, const char *schema,
     const json_t *tables = fx_level(f, &r, err), *t;
     size_t i;
 
-    json_array_foreach(tables, i, t)
-        if (strcmp(json_string_value(json_object_get(t, "name")), table) == 0)
-            return t;
+    json_array_foreach(
+        tables, i, t) if (strcmp(json_string_value(json_object_get(t, "name")),
+                                 table) == 0) return t;
     if (tables)
-        dsb_error_set(err, DSB_E_NOT_FOUND, "table \"%s\".\"%s\" does not "
-                      "exist in %s", schema, table, db);
+        dsb_error_set(err, DSB_E_NOT_FOUND,
+                      "table \"%s\".\"%s\" does not "
+                      "exist in %s",
+                      schema, table, db);
     return NULL;
 }
 
@@ -347,8 +345,8 @@ static int fx_custom_spec(const json_t *t, const json_t *read,
     json_object_set(r, "columns", json_object_get(t, "columns"));
     json_object_set(r, "primary_key", json_object_get(t, "primary_key"));
     json_object_set(r, "row_estimate", json_object_get(t, "row_estimate"));
-    json_object_set_new(r, "executor", json_string(target ? target->executor
-                                                          : ""));
+    json_object_set_new(r, "executor",
+                        json_string(target ? target->executor : ""));
     *out = r;
     return 0;
 }
@@ -364,7 +362,7 @@ static int fx_spec(struct fx *f, struct dsb_call *call, const char *db,
     if (json_object_get(raw, "read"))
         return fx_custom_spec(t, json_object_get(raw, "read"), target, out);
     path = f->host->arena_alloc(call, strlen(db) + strlen(schema) +
-                                strlen(table) + 16);
+                                          strlen(table) + 16);
     sprintf(path, "/data/%s/%s/%s.csv", db, schema, table);
     *out = json_pack("{s:s, s:s, s:s, s:{s:s}, s:{}, s:O, s:s}",
                      "qualified_name", table, "format", "csv", "path", path,
@@ -372,8 +370,8 @@ static int fx_spec(struct fx *f, struct dsb_call *call, const char *db,
                      json_object_get(t, "columns"), "executor",
                      target ? target->executor : "");
     if (f->password_ref)
-        json_object_set_new(json_object_get(*out, "secret_options"),
-                            "password", json_string(f->password_ref));
+        json_object_set_new(json_object_get(*out, "secret_options"), "password",
+                            json_string(f->password_ref));
     return 0;
 }
 
@@ -409,7 +407,8 @@ static int fx_read_spec_described(void *inst, struct dsb_call *call,
 
     f->calls++;
     if (!name || strcmp(name, table) != 0)
-        return dsb_error_set(err, DSB_E_INTERNAL, "the broker described "
+        return dsb_error_set(err, DSB_E_INTERNAL,
+                             "the broker described "
                              "\"%s\" for a read spec of \"%s\"",
                              name ? name : "(nothing)", table);
     raw = fx_find(f, db, schema, table, err);
@@ -422,7 +421,7 @@ static int fx_read_spec_described(void *inst, struct dsb_call *call,
 static const struct dsb_source_plugin fx_plugin = {
 #if defined(FX_FOR_MINOR_0)
     .abi = DSB_PLUGIN_HEADER_FOR(0), /* its 1.1 slot must go unread */
-#elif defined(FX_BIG_MINOR_0) /* 1.0 by hand, with a 1.1-sized vtable */
+#elif defined(FX_BIG_MINOR_0)        /* 1.0 by hand, with a 1.1-sized vtable */
     .abi = {DSB_PLUGIN_MAGIC, DSB_ABI_MAJOR, 0,
             (uint32_t)sizeof(struct dsb_source_plugin), 0, DSB_BUILD_TAG},
 #else

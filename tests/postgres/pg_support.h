@@ -158,7 +158,8 @@ static inline json_t *pg_t_find(const json_t *arr, const char *name)
 
     if (json_is_object(arr))
         arr = json_object_get(arr, "items");
-    json_array_foreach(arr, i, x) {
+    json_array_foreach(arr, i, x)
+    {
         if (!strcmp(pg_t_str(x, "name"), name))
             return x;
     }
@@ -173,7 +174,8 @@ static inline char *pg_t_names(const json_t *listing)
     json_t *x;
 
     buf[0] = '\0';
-    json_array_foreach(json_object_get(listing, "items"), i, x) {
+    json_array_foreach(json_object_get(listing, "items"), i, x)
+    {
         w += (size_t)snprintf(buf + w, sizeof(buf) - w, "%s%s", i ? "," : "",
                               pg_t_str(x, "name"));
         if (w >= sizeof(buf))

@@ -54,8 +54,7 @@ static json_t *list_tables_of(struct dsb_source *src, const char *db,
 }
 
 static json_t *list_tables(const char *db, const char *schema,
-                           const char *filter, size_t page,
-                           const char *token)
+                           const char *filter, size_t page, const char *token)
 {
     return list_tables_of(S, db, schema, filter, page, token);
 }
@@ -66,9 +65,11 @@ static long own_backends(PGconn *su, const char *suffix, const char *db)
 {
     char sql[512];
 
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity "
-             "WHERE application_name = '%s%s'%s%s%s", App, suffix,
-             db ? " AND datname = '" : "", db ? db : "", db ? "'" : "");
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM pg_stat_activity "
+             "WHERE application_name = '%s%s'%s%s%s",
+             App, suffix, db ? " AND datname = '" : "", db ? db : "",
+             db ? "'" : "");
     return pg_t_count(su, sql);
 }
 
@@ -80,13 +81,12 @@ static json_t *read_spec_of(struct dsb_source *src, const char *db,
     json_t *out = NULL;
 
     t_same_read_spec(src, db, schema, table, &t);
-    cr_assert_eq(dsb_source_read_spec(src, db, schema, table, &t, &out, &E),
-                 0, "read_spec %s.%s: %s", schema, table, E.message);
+    cr_assert_eq(dsb_source_read_spec(src, db, schema, table, &t, &out, &E), 0,
+                 "read_spec %s.%s: %s", schema, table, E.message);
     return out;
 }
 
-static json_t *read_spec(const char *db, const char *schema,
-                         const char *table)
+static json_t *read_spec(const char *db, const char *schema, const char *table)
 {
     return read_spec_of(S, db, schema, table);
 }
@@ -99,9 +99,8 @@ static void read_spec_fails(struct dsb_source *src, const char *schema,
     json_t *out = NULL;
 
     t_same_read_spec(src, "dsb", schema, table, &t);
-    cr_assert_eq(dsb_source_read_spec(src, "dsb", schema, table, &t, &out,
-                                      &E), -1, "read_spec %s.%s succeeded",
-                 schema, table);
+    cr_assert_eq(dsb_source_read_spec(src, "dsb", schema, table, &t, &out, &E),
+                 -1, "read_spec %s.%s succeeded", schema, table);
     cr_assert_null(out);
 }
 
@@ -159,10 +158,10 @@ Test(postgres, schemas_are_user_schemas_in_the_allow_list)
     cr_assert_eq(dsb_source_list_schemas(S, &r, &out, &E), 0, "%s", E.message);
     /* no pg_catalog, information_schema, pg_toast; hidden_stuff excluded */
     cr_assert_str_eq(pg_t_names(out), "Sales,many,public,secret,types");
-    cr_assert(json_is_false(json_object_get(pg_t_find(out, "secret"),
-                                            "accessible")));
-    cr_assert(json_is_true(json_object_get(pg_t_find(out, "types"),
-                                           "accessible")));
+    cr_assert(
+        json_is_false(json_object_get(pg_t_find(out, "secret"), "accessible")));
+    cr_assert(
+        json_is_true(json_object_get(pg_t_find(out, "types"), "accessible")));
     cr_assert_str_eq(pg_t_str(pg_t_find(out, "public"), "comment"),
                      "standard public schema");
     json_decref(out);
@@ -173,8 +172,7 @@ Test(postgres, schemas_are_user_schemas_in_the_allow_list)
 }
 
 /* A pool's connections in check's "pools" report: open, idle. */
-static void assert_pool(const json_t *pools, const char *db, int open,
-                        int idle)
+static void assert_pool(const json_t *pools, const char *db, int open, int idle)
 {
     const json_t *p = json_object_get(pools, db);
 
@@ -227,12 +225,13 @@ Test(postgres, tables_without_columns_and_keys_out_of_column_order)
     cr_assert_eq(json_integer_value(json_object_get(b, "position")), 3);
     cr_assert_str_eq(pg_t_str(b, "default"), "'x'::text");
     cr_assert_str_eq(pg_t_str(b, "comment"), "bee");
-    cr_assert_eq(json_integer_value(json_object_get(
-                     json_array_get(cols, 2), "position")), 4);
+    cr_assert_eq(json_integer_value(
+                     json_object_get(json_array_get(cols, 2), "position")),
+                 4);
     cr_assert(json_equal(json_object_get(k, "primary_key"), pk));
-    cr_assert_eq(dsb_source_describe_table(S, "dsb_second", "shapes",
-                                           "nocols", &one, &E), 0, "%s",
-                 E.message);
+    cr_assert_eq(dsb_source_describe_table(S, "dsb_second", "shapes", "nocols",
+                                           &one, &E),
+                 0, "%s", E.message);
     cr_assert(json_equal(one, none));
     json_decref(one);
     json_decref(pk);
@@ -251,9 +250,9 @@ Test(postgres, quoted_names_list_with_every_column)
     t = pg_t_find(out, "Order Items");
     cr_assert_str_eq(pg_t_str(t, "kind"), "table");
     cr_assert_str_eq(pg_t_str(t, "comment"), "line items");
-    cr_assert_str_eq(json_string_value(json_array_get(
-                         json_object_get(t, "primary_key"), 0)),
-                     "Id");
+    cr_assert_str_eq(
+        json_string_value(json_array_get(json_object_get(t, "primary_key"), 0)),
+        "Id");
     cols = json_object_get(t, "columns");
     cr_assert_eq(json_array_size(cols), 5);
     for (size_t i = 0; i < 5; i++) {
@@ -262,10 +261,10 @@ Test(postgres, quoted_names_list_with_every_column)
         cr_assert_eq(json_integer_value(json_object_get(c, "position")),
                      (json_int_t)i + 1);
     }
-    cr_assert(json_is_false(json_object_get(json_array_get(cols, 0),
-                                            "nullable")));
-    cr_assert(json_is_true(json_object_get(json_array_get(cols, 1),
-                                           "nullable")));
+    cr_assert(
+        json_is_false(json_object_get(json_array_get(cols, 0), "nullable")));
+    cr_assert(
+        json_is_true(json_object_get(json_array_get(cols, 1), "nullable")));
     json_decref(out);
 }
 
@@ -317,16 +316,17 @@ Test(postgres, every_type_maps_to_the_spark_type_jdbc_gives)
     json_t *t = NULL, *cols;
     size_t n = sizeof(type_cases) / sizeof(type_cases[0]);
 
-    cr_assert_eq(dsb_source_describe_table(S, "dsb", "types", "all_types", &t,
-                                           &E), 0, "%s", E.message);
+    cr_assert_eq(
+        dsb_source_describe_table(S, "dsb", "types", "all_types", &t, &E), 0,
+        "%s", E.message);
     cols = json_object_get(t, "columns");
     cr_assert_eq(json_array_size(cols), n);
     for (size_t i = 0; i < n; i++) {
         json_t *c = json_array_get(cols, i);
         const struct type_case *k = &type_cases[i];
         cr_assert_str_eq(pg_t_str(c, "name"), k->column);
-        cr_assert_str_eq(pg_t_str(c, "source_type"), k->source_type,
-                         "%s", k->column);
+        cr_assert_str_eq(pg_t_str(c, "source_type"), k->source_type, "%s",
+                         k->column);
         cr_assert_str_eq(pg_t_str(c, "spark_type"),
                          k->spark_type ? k->spark_type : "string", "%s: %s",
                          k->column, pg_t_str(c, "spark_type"));
@@ -339,8 +339,8 @@ Test(postgres, every_type_maps_to_the_spark_type_jdbc_gives)
     cr_assert_str_eq(pg_t_str(json_array_get(cols, 0), "default"),
                      "nextval('types.all_types_id_seq'::regclass)");
     cr_assert_str_eq(pg_t_str(json_array_get(cols, 1), "default"), "0");
-    cr_assert(json_is_null(json_object_get(json_array_get(cols, 2),
-                                           "default")));
+    cr_assert(
+        json_is_null(json_object_get(json_array_get(cols, 2), "default")));
     cr_assert_str_eq(pg_t_str(json_array_get(cols, 18), "comment"), "payload");
     cr_assert_str_eq(pg_t_str(t, "comment"), "one column per type");
     json_decref(t);
@@ -371,8 +371,9 @@ Test(postgres, kinds_estimates_and_sizes)
     cr_assert_str_eq(pg_t_str(pg_t_find(out, "mv_count"), "kind"),
                      "materialized_view");
     cr_assert_str_eq(pg_t_str(pg_t_find(out, "ft"), "kind"), "foreign_table");
-    cr_assert_eq(json_array_size(json_object_get(pg_t_find(out, "no_pk"),
-                                                 "primary_key")), 0);
+    cr_assert_eq(json_array_size(
+                     json_object_get(pg_t_find(out, "no_pk"), "primary_key")),
+                 0);
     json_decref(out);
 }
 
@@ -387,7 +388,8 @@ Test(postgres, paging_returns_every_table_exactly_once)
         size_t i;
         free(token);
         token = NULL;
-        json_array_foreach(json_object_get(out, "items"), i, x) {
+        json_array_foreach(json_object_get(out, "items"), i, x)
+        {
             cr_assert_lt(n, 1300);
             cr_assert_eq(json_array_size(json_object_get(x, "columns")),
                          strcmp(pg_t_str(x, "name"), "pct%_under") ? 3 : 1);
@@ -401,8 +403,8 @@ Test(postgres, paging_returns_every_table_exactly_once)
     cr_assert_eq(n, 1201);
     cr_assert_eq(pages, 13); /* 12 full pages of 97 and 37 */
     for (size_t i = 1; i < n; i++)
-        cr_assert_lt(strcmp(seen[i - 1], seen[i]), 0, "%s then %s",
-                     seen[i - 1], seen[i]);
+        cr_assert_lt(strcmp(seen[i - 1], seen[i]), 0, "%s then %s", seen[i - 1],
+                     seen[i]);
     cr_assert_str_eq(seen[0], "pct%_under");
     cr_assert_str_eq(seen[1], "tab_0001");
     cr_assert_str_eq(seen[n - 1], "tab_1200");
@@ -460,8 +462,8 @@ Test(postgres, schema_without_usage_is_permission_denied)
     cr_assert_eq(E.code, DSB_E_PERMISSION, "%d %s", E.code, E.message);
     cr_assert_str_eq(E.upstream, "42501");
     cr_assert(strstr(E.message, "secret"));
-    cr_assert_eq(dsb_source_describe_table(S, "dsb", "secret", "plans", &out,
-                                           &E), -1);
+    cr_assert_eq(
+        dsb_source_describe_table(S, "dsb", "secret", "plans", &out, &E), -1);
     cr_assert_eq(E.code, DSB_E_PERMISSION);
 }
 
@@ -470,8 +472,8 @@ Test(postgres, missing_objects_are_not_found)
     struct dsb_list_request r = {"dsb", "nope", NULL, 0, NULL};
     json_t *out = NULL;
 
-    cr_assert_eq(dsb_source_describe_table(S, "dsb", "types", "nope", &out,
-                                           &E), -1);
+    cr_assert_eq(dsb_source_describe_table(S, "dsb", "types", "nope", &out, &E),
+                 -1);
     cr_assert_eq(E.code, DSB_E_NOT_FOUND);
     cr_assert_str_eq(E.upstream, "42P01");
     cr_assert_str_eq(E.message, "relation \"types.nope\" does not exist");
@@ -489,8 +491,8 @@ Test(postgres, missing_objects_are_not_found)
     r.database = "other_db"; /* exists, outside the allow-list */
     cr_assert_eq(dsb_source_list_tables(S, &r, &out, &E), -1);
     cr_assert_eq(E.code, DSB_E_NOT_FOUND);
-    cr_assert_eq(dsb_source_read_spec(S, "dsb", "types", "nope", NULL, &out,
-                                      &E), -1);
+    cr_assert_eq(
+        dsb_source_read_spec(S, "dsb", "types", "nope", NULL, &out, &E), -1);
     cr_assert_eq(E.code, DSB_E_NOT_FOUND);
 }
 
@@ -520,19 +522,21 @@ Test(postgres, read_spec_carries_url_driver_secret_reference_and_jar)
     json_t *so = json_object_get(spec, "secret_options");
     char url[256], ref[4096], *pw, *dump;
 
-    snprintf(url, sizeof(url), "jdbc:postgresql://127.0.0.1:%s/dsb?sslmode="
-             "disable&ApplicationName=dsbroker-tests", getenv("PGPORT"));
-    snprintf(ref, sizeof(ref), "file:%s",
-             getenv("DSB_TEST_PG_PASSWORD_FILE"));
+    snprintf(url, sizeof(url),
+             "jdbc:postgresql://127.0.0.1:%s/dsb?sslmode="
+             "disable&ApplicationName=dsbroker-tests",
+             getenv("PGPORT"));
+    snprintf(ref, sizeof(ref), "file:%s", getenv("DSB_TEST_PG_PASSWORD_FILE"));
     cr_assert_str_eq(pg_t_str(o, "url"), url);
     cr_assert_str_eq(pg_t_str(o, "driver"), "org.postgresql.Driver");
     cr_assert_str_eq(pg_t_str(o, "fetchsize"), "5000");
     cr_assert_str_eq(pg_t_str(o, "user"), "dsb_reader");
     cr_assert_str_eq(pg_t_str(so, "password"), ref);
     cr_assert_str_eq(pg_t_str(spec, "format"), "jdbc");
-    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(
-                         json_object_get(spec, "spark_submit"), "jars"), 0)),
-                     "/usr/share/java/postgresql.jar");
+    cr_assert_str_eq(
+        json_string_value(json_array_get(
+            json_object_get(json_object_get(spec, "spark_submit"), "jars"), 0)),
+        "/usr/share/java/postgresql.jar");
     cr_assert_str_eq(pg_t_str(spec, "network"), "aurora-vpc");
     cr_assert_eq(json_array_size(json_object_get(spec, "columns")), 5);
     cr_assert(!json_object_get(o, "partitionColumn"));
@@ -549,8 +553,8 @@ static void assert_hints(const char *table, const char *col, const char *lo,
 {
     json_t *spec = read_spec("dsb", "types", table);
     json_t *o = json_object_get(spec, "options");
-    const char *note = json_string_value(
-        json_array_get(json_object_get(spec, "notes"), 0));
+    const char *note =
+        json_string_value(json_array_get(json_object_get(spec, "notes"), 0));
 
     if (!col) {
         cr_assert(!json_object_get(o, "partitionColumn"), "%s", table);
@@ -575,7 +579,7 @@ Test(postgres, partition_hints_all_four_or_none)
     assert_hints("big_date", "day", "2000-01-01", "2054-10-03", "4");
     assert_hints("big_ts", "at", "2024-01-01 00:00:00.000000",
                  "2024-01-14 21:19:00.000000", "4");
-    assert_hints("big_nopk", "n", "1", "30000", "6"); /* partition_columns */
+    assert_hints("big_nopk", "n", "1", "30000", "6");    /* partition_columns */
     assert_hints("big_text_pk", NULL, NULL, NULL, NULL); /* text key */
     assert_hints("small", NULL, NULL, NULL, NULL);       /* 10 rows */
     assert_hints("events", NULL, NULL, NULL, NULL);      /* 4000, 2-col pk */
@@ -596,17 +600,17 @@ Test(postgres, numeric_and_float_partition_columns_get_integral_bounds)
 
 Test(postgres, partition_hints_off_give_no_partition_options)
 {
-    json_t *spec = read_spec_of(pg_t_source(B, "pg_open"), "dsb", "types",
-                                "big");
+    json_t *spec =
+        read_spec_of(pg_t_source(B, "pg_open"), "dsb", "types", "big");
     json_t *o = json_object_get(spec, "options");
 
     cr_assert(!json_object_get(o, "partitionColumn"));
     cr_assert(!json_object_get(o, "lowerBound"));
     cr_assert(!json_object_get(o, "upperBound"));
     cr_assert(!json_object_get(o, "numPartitions"));
-    cr_assert_str_eq(json_string_value(json_array_get(
-                         json_object_get(spec, "notes"), 0)),
-                     "single-partition read: partition hints are off");
+    cr_assert_str_eq(
+        json_string_value(json_array_get(json_object_get(spec, "notes"), 0)),
+        "single-partition read: partition hints are off");
     json_decref(spec);
 }
 
@@ -620,18 +624,18 @@ Test(postgres, never_analyzed_table_has_no_row_estimate)
     cr_assert_gt(json_integer_value(json_object_get(t, "size_bytes")), 0);
     spec = read_spec("dsb", "types", "never_analyzed");
     cr_assert(json_is_null(json_object_get(spec, "row_estimate")));
-    cr_assert_str_eq(json_string_value(json_array_get(
-                         json_object_get(spec, "notes"), 0)),
-                     "single-partition read: no row estimate (a view or a "
-                     "foreign table, or a table never analyzed)");
+    cr_assert_str_eq(
+        json_string_value(json_array_get(json_object_get(spec, "notes"), 0)),
+        "single-partition read: no row estimate (a view or a "
+        "foreign table, or a table never analyzed)");
     json_decref(spec);
     json_decref(out);
 }
 
 static void assert_url(const char *source, const char *query)
 {
-    json_t *spec = read_spec_of(pg_t_source(B, source), "dsb", "public",
-                                "hello");
+    json_t *spec =
+        read_spec_of(pg_t_source(B, source), "dsb", "public", "hello");
     char url[1024];
 
     snprintf(url, sizeof(url), "jdbc:postgresql://127.0.0.1:%s/dsb?%s",
@@ -684,8 +688,7 @@ Test(postgres, include_schemas_lists_only_matching_schemas)
     struct dsb_list_request r = {.database = "dsb"};
     json_t *out = NULL;
 
-    cr_assert_eq(dsb_source_list_schemas(o, &r, &out, &E), 0, "%s",
-                 E.message);
+    cr_assert_eq(dsb_source_list_schemas(o, &r, &out, &E), 0, "%s", E.message);
     cr_assert_str_eq(pg_t_names(out), "Sales,types");
     json_decref(out);
     out = NULL;
@@ -701,8 +704,8 @@ Test(postgres, server_detail_is_mapped)
     struct dsb_list_request r = {.database = "locked_db"};
     json_t *out = NULL;
 
-    cr_assert_eq(dsb_source_list_schemas(pg_t_source(B, "pg_open"), &r, &out,
-                                         &E), -1);
+    cr_assert_eq(
+        dsb_source_list_schemas(pg_t_source(B, "pg_open"), &r, &out, &E), -1);
     cr_assert_eq(E.code, DSB_E_PERMISSION, "%d %s", E.code, E.message);
     cr_assert_str_eq(E.upstream, "42501");
     cr_assert_str_eq(E.message, "permission denied for database "
@@ -715,8 +718,7 @@ Test(postgres, server_detail_is_mapped)
 Test(postgres, unreadable_types_are_cast_to_text_in_dbtable)
 {
     json_t *spec = read_spec("dsb", "types", "all_types");
-    const char *dbtable = pg_t_str(json_object_get(spec, "options"),
-                                   "dbtable");
+    const char *dbtable = pg_t_str(json_object_get(spec, "options"), "dbtable");
     const char *head = "(SELECT \"id\", \"c_int2\", ";
 
     cr_assert_eq(strncmp(dbtable, head, strlen(head)), 0, "%s", dbtable);
@@ -737,12 +739,14 @@ Test(postgres, notes_explain_type_conversions)
     size_t i;
     json_t *n;
 
-    json_array_foreach(notes, i, n) {
+    json_array_foreach(notes, i, n)
+    {
         strncat(all, json_string_value(n), sizeof(all) - strlen(all) - 2);
         strcat(all, "\n");
     }
     cr_assert(strstr(all, "read as JSON text (parse with from_json): "
-                          "\"c_json\" (json), \"c_jsonb\" (jsonb)"), "%s", all);
+                          "\"c_json\" (json), \"c_jsonb\" (jsonb)"),
+              "%s", all);
     cr_assert(strstr(all, "read as string: \"c_uuid\" (uuid)"), "%s", all);
     cr_assert(strstr(all, "cannot read these types, so dbtable selects them "
                           "cast to text (strings): \"c_mood_arr\" "
@@ -764,8 +768,8 @@ Test(postgres, wrong_password_is_auth_and_never_shown)
     cr_assert_str_eq(E.message,
                      "password authentication failed for user \"dsb_reader\"");
     cr_assert_eq(E.retryable, 0);
-    for (const char *const *f = (const char *const[]){E.message, E.detail,
-                                                      E.hint, NULL};
+    for (const char *const *f =
+             (const char *const[]){E.message, E.detail, E.hint, NULL};
          *f; f++) {
         cr_assert(!strstr(*f, pw), "password in error: %s", *f);
         cr_assert(!strstr(*f, good), "password in error: %s", *f);

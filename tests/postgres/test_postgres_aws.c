@@ -28,8 +28,9 @@ static void sm_call(const char *op, json_t *body)
     json_t *out = NULL;
 
     snprintf(target, sizeof(target), "secretsmanager.%s", op);
-    cr_assert_eq(dsb_aws_call_json(A, "secretsmanager", target, NULL, body,
-                                   &out, &err), 0, "%s: %s", op, err.message);
+    cr_assert_eq(
+        dsb_aws_call_json(A, "secretsmanager", target, NULL, body, &out, &err),
+        0, "%s: %s", op, err.message);
     json_decref(out);
     json_decref(body);
 }
@@ -37,11 +38,10 @@ static void sm_call(const char *op, json_t *body)
 /* Creates or updates the secret: role, password, host, port (a number). */
 static void put_secret(const char *op, const char *key, const char *password)
 {
-    json_t *v = json_pack("{s:s, s:s, s:s, s:I, s:s}", "username", role,
-                          "password", password, "host", getenv("PGHOST"),
-                          "port", (json_int_t)strtol(getenv("PGPORT"), NULL,
-                                                     10),
-                          "dbname", "dsb");
+    json_t *v = json_pack(
+        "{s:s, s:s, s:s, s:I, s:s}", "username", role, "password", password,
+        "host", getenv("PGHOST"), "port",
+        (json_int_t)strtol(getenv("PGPORT"), NULL, 10), "dbname", "dsb");
     char *txt = json_dumps(v, JSON_COMPACT);
 
     sm_call(op, json_pack("{s:s, s:s}", key, secret, "SecretString", txt));
@@ -70,8 +70,8 @@ static void setup(void)
     setenv("DSB_TEST_PG_SECRET", secret, 1);
     /* CONNECT comes from PUBLIC: no GRANT, which would race with the
      * other test process's on the same pg_database row. */
-    snprintf(sql, sizeof(sql), "CREATE ROLE %s LOGIN PASSWORD 'first-%s'",
-             role, role);
+    snprintf(sql, sizeof(sql), "CREATE ROLE %s LOGIN PASSWORD 'first-%s'", role,
+             role);
     pg_t_super("postgres", sql);
     snprintf(sql, sizeof(sql), "first-%s", role);
     put_secret("CreateSecret", "Name", sql);
@@ -105,8 +105,7 @@ Test(postgres_aws, rds_secret_gives_role_host_and_numeric_port)
     cr_assert_str_eq(pg_t_str(out, "database"), "dsb");
     json_decref(out);
     out = NULL;
-    cr_assert_eq(dsb_source_list_tables(s, &r, &out, &E), 0, "%s",
-                 E.message);
+    cr_assert_eq(dsb_source_list_tables(s, &r, &out, &E), 0, "%s", E.message);
     json_decref(out);
 }
 
@@ -118,13 +117,15 @@ Test(postgres_aws, read_spec_references_the_secret_keys)
     json_t *spec = NULL, *o, *so;
     char url[256], ref[256], pw[64], *dump;
 
-    cr_assert_eq(dsb_source_read_spec(pg_t_source(B, "pg_sm"), "dsb",
-                                      "public", "hello", &t, &spec, &E), 0,
-                 "%s", E.message);
+    cr_assert_eq(dsb_source_read_spec(pg_t_source(B, "pg_sm"), "dsb", "public",
+                                      "hello", &t, &spec, &E),
+                 0, "%s", E.message);
     o = json_object_get(spec, "options");
     so = json_object_get(spec, "secret_options");
-    snprintf(url, sizeof(url), "jdbc:postgresql://%s:%s/dsb?sslmode=disable"
-             "&ApplicationName=dsbroker", getenv("PGHOST"), getenv("PGPORT"));
+    snprintf(url, sizeof(url),
+             "jdbc:postgresql://%s:%s/dsb?sslmode=disable"
+             "&ApplicationName=dsbroker",
+             getenv("PGHOST"), getenv("PGPORT"));
     cr_assert_str_eq(pg_t_str(o, "url"), url);
     cr_assert_null(json_object_get(o, "user"));
     cr_assert_null(json_object_get(o, "password"));
@@ -155,8 +156,10 @@ Test(postgres_aws, rotation_is_picked_up_after_one_refused_login)
     put_secret("PutSecretValue", "SecretId", pw);
     snprintf(sql, sizeof(sql), "ALTER ROLE %s PASSWORD '%s'", role, pw);
     pg_t_super("postgres", sql);
-    snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(pid) FROM "
-             "pg_stat_activity WHERE usename = '%s'", role);
+    snprintf(sql, sizeof(sql),
+             "SELECT pg_terminate_backend(pid) FROM "
+             "pg_stat_activity WHERE usename = '%s'",
+             role);
     pg_t_super("postgres", sql);
     out = NULL;
     cr_assert_eq(dsb_source_check(s, &out, &E), 0, "after rotation: %s",
@@ -174,8 +177,10 @@ Test(postgres_aws, secret_rotated_without_the_server_is_auth)
     json_t *out = NULL;
 
     put_secret("PutSecretValue", "SecretId", "not-what-the-server-has");
-    snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(pid) FROM "
-             "pg_stat_activity WHERE usename = '%s'", role);
+    snprintf(sql, sizeof(sql),
+             "SELECT pg_terminate_backend(pid) FROM "
+             "pg_stat_activity WHERE usename = '%s'",
+             role);
     pg_t_super("postgres", sql);
     cr_assert_eq(dsb_source_check(s, &out, &E), -1);
     cr_assert_eq(E.code, DSB_E_AUTH, "%d %s", E.code, E.message);
@@ -188,8 +193,8 @@ Test(postgres_aws, missing_secret_is_not_found_and_names_the_reference)
 {
     json_t *out = NULL;
 
-    cr_assert_eq(dsb_source_check(pg_t_source(B, "pg_sm_missing"), &out,
-                                  &E), -1);
+    cr_assert_eq(dsb_source_check(pg_t_source(B, "pg_sm_missing"), &out, &E),
+                 -1);
     cr_assert_eq(E.code, DSB_E_NOT_FOUND, "%d %s", E.code, E.message);
     cr_assert(strstr(E.message, "aws-sm:dsb/test/pg-no-such-secret"), "%s",
               E.message);

@@ -45,7 +45,8 @@ static inline void s3t_start_x(const char *conf, const char *more_executors,
     struct dsb_broker_opts o = {conf, plugins, 0, NULL};
     char yaml[8192];
 
-    snprintf(yaml, sizeof(yaml), "listen: 127.0.0.1:0\n"
+    snprintf(yaml, sizeof(yaml),
+             "listen: 127.0.0.1:0\n"
              "state_dir: /tmp/dsb-s3csv-state\nlog_level: warn\n"
              "default_executor: local\n"
              "executors:\n  - name: local\n    type: local-spark\n"
@@ -53,7 +54,8 @@ static inline void s3t_start_x(const char *conf, const char *more_executors,
              "  - name: s3a\n    type: local-spark\n"
              "    networks: [public, local, s3a-only]\n    s3a: true\n"
              "    hadoop_aws_package: org.apache.hadoop:hadoop-aws:9.9.9\n"
-             "%s", more_executors ? more_executors : "");
+             "%s",
+             more_executors ? more_executors : "");
     t_write(conf, "broker.yaml", yaml);
     if (extra) {
         char path[4200];
@@ -93,7 +95,8 @@ static inline char *s3t_names(const json_t *out)
     size_t i;
 
     buf[0] = '\0';
-    json_array_foreach(json_object_get(out, "items"), i, it) {
+    json_array_foreach(json_object_get(out, "items"), i, it)
+    {
         if (i)
             strcat(buf, ",");
         strcat(buf, json_string_value(json_object_get(it, "name")));
@@ -109,7 +112,8 @@ static inline char *s3t_cols(const json_t *t)
     size_t i;
 
     buf[0] = '\0';
-    json_array_foreach(json_object_get(t, "columns"), i, c) {
+    json_array_foreach(json_object_get(t, "columns"), i, c)
+    {
         if (i)
             strcat(buf, ",");
         strcat(buf, json_string_value(json_object_get(c, "name")));
@@ -125,9 +129,8 @@ static inline int s3t_has_note(const json_t *arr, const char *needle)
     const json_t *n;
     size_t i;
 
-    json_array_foreach(arr, i, n)
-        if (strstr(json_string_value(n), needle))
-            return 1;
+    json_array_foreach(arr, i,
+                       n) if (strstr(json_string_value(n), needle)) return 1;
     return 0;
 }
 
@@ -137,9 +140,9 @@ static inline json_t *s3t_tables(const char *src, const char *db,
     struct dsb_list_request r = {db, schema, NULL, 0, NULL};
     json_t *out;
 
-    cr_assert_eq(dsb_source_list_tables(dsb_broker_source(b, src), &r, &out,
-                                        &err), 0, "%s: %s", err.message,
-                 err.hint);
+    cr_assert_eq(
+        dsb_source_list_tables(dsb_broker_source(b, src), &r, &out, &err), 0,
+        "%s: %s", err.message, err.hint);
     return out;
 }
 
@@ -149,8 +152,8 @@ static inline json_t *s3t_describe(const char *src, const char *db,
     json_t *out;
 
     cr_assert_eq(dsb_source_describe_table(dsb_broker_source(b, src), db,
-                                           schema, t, &out, &err), 0,
-                 "%s: %s", err.message, err.hint);
+                                           schema, t, &out, &err),
+                 0, "%s: %s", err.message, err.hint);
     return out;
 }
 
@@ -159,9 +162,10 @@ static inline const json_t *s3t_item(const json_t *out, const char *name)
     const json_t *it;
     size_t i;
 
-    json_array_foreach(json_object_get(out, "items"), i, it)
-        if (!strcmp(json_string_value(json_object_get(it, "name")), name))
-            return it;
+    json_array_foreach(
+        json_object_get(out, "items"), i,
+        it) if (!strcmp(json_string_value(json_object_get(it, "name")),
+                        name)) return it;
     cr_assert_fail("no item %s", name);
     return NULL;
 }

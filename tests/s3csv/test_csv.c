@@ -96,13 +96,16 @@ Test(csv, bom_and_line_ends_are_noted)
 {
     json_t *notes = json_array(), *cols;
 
-    parse("\xEF\xBB\xBF" "a,b\r\n1,2\r\n", &rfc, 0);
+    parse("\xEF\xBB\xBF"
+          "a,b\r\n1,2\r\n",
+          &rfc, 0);
     cols = s3csv_infer_columns(&r, notes);
-    cr_assert_str_eq(json_string_value(json_array_get(notes, 0)), "the file "
+    cr_assert_str_eq(json_string_value(json_array_get(notes, 0)),
+                     "the file "
                      "starts with a UTF-8 byte order mark: it is not part of "
                      "the first column's name");
     cr_assert(strstr(json_string_value(json_array_get(notes, 1)), "lines end "
-                     "with CRLF"));
+                                                                  "with CRLF"));
     cr_assert_eq(json_array_size(notes), 2);
     json_decref(cols), json_decref(notes);
     notes = json_array();
@@ -233,16 +236,20 @@ Test(infer, columns_and_notes)
     cr_assert_eq(s3csv_csv_parse(csv, strlen(csv), &rfc, 0, 100, &r), 0);
     cols = s3csv_infer_columns(&r, notes);
     cr_assert_eq(json_array_size(cols), 4);
-    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(cols, 1),
-                     "name")), "_c1");
-    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(cols, 2),
-                     "name")), "ID_2");
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(cols, 1), "name")),
+        "_c1");
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(cols, 2), "name")),
+        "ID_2");
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(cols, 3),
-                     "source_type")), "decimal(2,1)");
-    cr_assert_eq(json_integer_value(json_object_get(json_array_get(cols, 3),
-                 "position")), 4);
-    cr_assert(json_is_true(json_object_get(json_array_get(cols, 0),
-                                           "nullable")));
+                                                       "source_type")),
+                     "decimal(2,1)");
+    cr_assert_eq(json_integer_value(
+                     json_object_get(json_array_get(cols, 3), "position")),
+                 4);
+    cr_assert(
+        json_is_true(json_object_get(json_array_get(cols, 0), "nullable")));
     cr_assert_eq(json_array_size(notes), 3); /* _c1, ID_2, ragged */
     json_decref(cols);
     json_decref(notes);

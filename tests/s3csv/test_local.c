@@ -15,11 +15,15 @@ static void setup(void)
     char yaml[8192];
 
     conf = t_tmpdir();
-    snprintf(yaml, sizeof(yaml), "name: csv\nplugin: s3csv\nnetwork: local\n"
-             "roots: [\"file://%s/\"]\n", comma);
+    snprintf(yaml, sizeof(yaml),
+             "name: csv\nplugin: s3csv\nnetwork: local\n"
+             "roots: [\"file://%s/\"]\n",
+             comma);
     t_write(conf, "csv.yaml", yaml);
-    snprintf(yaml, sizeof(yaml), "name: semi\nplugin: s3csv\nnetwork: local\n"
-             "delimiter: \";\"\nroots: [\"file://%s\"]\n", semi);
+    snprintf(yaml, sizeof(yaml),
+             "name: semi\nplugin: s3csv\nnetwork: local\n"
+             "delimiter: \";\"\nroots: [\"file://%s\"]\n",
+             semi);
     t_write(conf, "semi.yaml", yaml);
     s3t_start(conf, NULL);
     free(comma);
@@ -36,22 +40,23 @@ TestSuite(s3csv_local, .init = setup, .fini = teardown);
 
 static const struct dsb_read_target local_t = {"local", "local-spark",
                                                DSB_EXEC_LOCAL_FILES};
-static const struct dsb_read_target emr_t = {"standard", "emr-serverless",
-                                             DSB_EXEC_S3_NATIVE |
-                                             DSB_EXEC_GLUE_CATALOG};
+static const struct dsb_read_target emr_t = {
+    "standard", "emr-serverless", DSB_EXEC_S3_NATIVE | DSB_EXEC_GLUE_CATALOG};
 
 Test(s3csv_local, databases_and_schemas)
 {
     struct dsb_list_request r = {0};
     json_t *out;
 
-    cr_assert_eq(dsb_source_list_databases(dsb_broker_source(b, "csv"), &r,
-                                           &out, &err), 0, "%s", err.message);
+    cr_assert_eq(
+        dsb_source_list_databases(dsb_broker_source(b, "csv"), &r, &out, &err),
+        0, "%s", err.message);
     cr_assert_str_eq(s3t_names(out), "comma");
     json_decref(out);
     r.database = "comma";
-    cr_assert_eq(dsb_source_list_schemas(dsb_broker_source(b, "csv"), &r,
-                                         &out, &err), 0, "%s", err.message);
+    cr_assert_eq(
+        dsb_source_list_schemas(dsb_broker_source(b, "csv"), &r, &out, &err), 0,
+        "%s", err.message);
     cr_assert_str_eq(s3t_names(out), "default,quirks,sales");
     json_decref(out);
     cr_assert_eq(dsb_source_check(dsb_broker_source(b, "csv"), &out, &err), 0,
@@ -69,25 +74,32 @@ Test(s3csv_local, sales_tables_types_and_the_folder_of_parts)
 
     cr_assert_str_eq(s3t_names(out), "customers,events,orders");
     orders = s3t_item(out, "orders");
-    cr_assert_str_eq(s3t_cols(orders), "order_id:int,customer:string,"
+    cr_assert_str_eq(s3t_cols(orders),
+                     "order_id:int,customer:string,"
                      "amount:decimal(6,3),placed_on:date,updated_at:timestamp,"
                      "paid:boolean,big:bigint,ratio:double,zip:string");
-    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(
-        json_object_get(orders, "columns"), 1), "source_type")), "string");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(orders, "columns"), 1),
+                         "source_type")),
+                     "string");
     cr_assert(json_is_null(json_object_get(orders, "row_estimate")));
     cr_assert_str_eq(s3t_cols(s3t_item(out, "customers")),
                      "id:int,name:string,since:date");
-    cr_assert_str_eq(json_string_value(json_object_get(s3t_item(out,
-                     "customers"), "compression")), "gzip");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         s3t_item(out, "customers"), "compression")),
+                     "gzip");
     ev = s3t_item(out, "events");
     cr_assert_str_eq(json_string_value(json_object_get(ev, "kind")), "folder");
     cr_assert_eq(json_integer_value(json_object_get(ev, "parts")), 1500);
     for (int i = 0; i < 1500; i++)
-        size += snprintf(line, sizeof(line), "event_id,kind\n%d,click\n"
-                         "%d,view\n", 2 * i, 2 * i + 1);
+        size += snprintf(line, sizeof(line),
+                         "event_id,kind\n%d,click\n"
+                         "%d,view\n",
+                         2 * i, 2 * i + 1);
     cr_assert_eq(json_integer_value(json_object_get(ev, "size_bytes")), size);
     cr_assert_str_eq(s3t_cols(ev), "event_id:int,kind:string");
-    cr_assert(s3t_has_note(json_object_get(ev, "notes"), "1 files in the "
+    cr_assert(s3t_has_note(json_object_get(ev, "notes"),
+                           "1 files in the "
                            "folder are not read"));
     json_decref(out);
 }
@@ -98,11 +110,12 @@ Test(s3csv_local, quirks_names_and_notes)
     const json_t *t;
 
     cr_assert_str_eq(s3t_names(out), "Dup,bad_parts,bom,crlf,dup_2,dupes,"
-                     "empty,header_only,mixed");
-    cr_assert_str_eq(s3t_cols(s3t_item(out, "bom")), "Full Name:string,"
+                                     "empty,header_only,mixed");
+    cr_assert_str_eq(s3t_cols(s3t_item(out, "bom")),
+                     "Full Name:string,"
                      "Age (years):int,say \"hi\":string");
     cr_assert_str_eq(s3t_cols(s3t_item(out, "crlf")), "id:int,"
-                     "comment:string");
+                                                      "comment:string");
     t = s3t_item(out, "empty");
     cr_assert_str_eq(s3t_cols(t), "");
     cr_assert(s3t_has_note(json_object_get(t, "notes"), "the file is empty"));
@@ -111,16 +124,20 @@ Test(s3csv_local, quirks_names_and_notes)
     cr_assert(s3t_has_note(json_object_get(t, "notes"), "no data rows"));
     t = s3t_item(out, "dupes");
     cr_assert_str_eq(s3t_cols(t), "id:int,name:string,_c2:string,"
-                     "Name_2:string,name_3:string");
-    cr_assert(s3t_has_note(json_object_get(t, "notes"), "column 3 has no "
+                                  "Name_2:string,name_3:string");
+    cr_assert(s3t_has_note(json_object_get(t, "notes"),
+                           "column 3 has no "
                            "header name: named _c2"));
-    cr_assert(s3t_has_note(json_object_get(t, "notes"), "duplicate column "
+    cr_assert(s3t_has_note(json_object_get(t, "notes"),
+                           "duplicate column "
                            "name \"name\": column 5 named name_3"));
     t = s3t_item(out, "mixed");
-    cr_assert_str_eq(s3t_cols(t), "i_l:bigint,i_dec:decimal(3,2),"
+    cr_assert_str_eq(s3t_cols(t),
+                     "i_l:bigint,i_dec:decimal(3,2),"
                      "dec_dbl:double,d_ts:timestamp,i_s:string,nulls:string,"
                      "lead0:string,ragged:string");
-    cr_assert(s3t_has_note(json_object_get(t, "notes"), "1 of 2 sampled rows "
+    cr_assert(s3t_has_note(json_object_get(t, "notes"),
+                           "1 of 2 sampled rows "
                            "have a different number of fields"));
     cr_assert(s3t_has_note(json_object_get(s3t_item(out, "dup_2"), "notes"),
                            "named dup_2 because \"dup\" is taken"));
@@ -134,7 +151,8 @@ Test(s3csv_local, bom_and_crlf_are_noted)
     const json_t *crlf = json_object_get(s3t_item(out, "crlf"), "notes");
     const json_t *plain = json_object_get(s3t_item(out, "dupes"), "notes");
 
-    cr_assert(s3t_has_note(bom, "the file starts with a UTF-8 byte order "
+    cr_assert(s3t_has_note(bom,
+                           "the file starts with a UTF-8 byte order "
                            "mark: it is not part of the first column's name"));
     cr_assert(!s3t_has_note(bom, "CRLF"));
     cr_assert(s3t_has_note(crlf, "lines end with CRLF (Windows)"));
@@ -159,7 +177,8 @@ Test(s3csv_local, default_schema_and_semicolons)
     json_decref(out);
     out = s3t_tables("semi", "semi", "eu");
     cr_assert_str_eq(s3t_names(out), "plain,prices");
-    cr_assert_str_eq(s3t_cols(s3t_item(out, "prices")), "product:string,"
+    cr_assert_str_eq(s3t_cols(s3t_item(out, "prices")),
+                     "product:string,"
                      "price:string,note; with semicolon:string");
     cr_assert_str_eq(s3t_cols(s3t_item(out, "plain")), "x:int,y:int");
     json_decref(out);
@@ -170,8 +189,9 @@ Test(s3csv_local, an_empty_schema_folder_lists_no_tables)
     struct dsb_list_request r = {"semi", NULL, NULL, 0, NULL};
     json_t *out;
 
-    cr_assert_eq(dsb_source_list_schemas(dsb_broker_source(b, "semi"), &r,
-                                         &out, &err), 0, "%s", err.message);
+    cr_assert_eq(
+        dsb_source_list_schemas(dsb_broker_source(b, "semi"), &r, &out, &err),
+        0, "%s", err.message);
     cr_assert_str_eq(s3t_names(out), "done,eu,void");
     json_decref(out);
     out = s3t_tables("semi", "semi", "void");
@@ -251,17 +271,21 @@ Test(s3csv_local, read_spec_of_folders_and_multiline)
                  0, "%s", err.message);
     path = json_string_value(json_object_get(out, "path"));
     cr_assert(strstr(path, "/comma/sales/events/") &&
-              path[strlen(path) - 1] == '/', "%s", path);
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(out,
-                     "options"), "pathGlobFilter")), "*.{csv,CSV}");
-    cr_assert(s3t_has_note(json_object_get(out, "notes"), "headers of 100 of "
+                  path[strlen(path) - 1] == '/',
+              "%s", path);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(out, "options"), "pathGlobFilter")),
+                     "*.{csv,CSV}");
+    cr_assert(s3t_has_note(json_object_get(out, "notes"),
+                           "headers of 100 of "
                            "1500 parts were compared"));
     json_decref(out);
     cr_assert_eq(dsb_source_read_spec(dsb_broker_source(b, "csv"), "comma",
                                       "quirks", "crlf", &local_t, &out, &err),
                  0, "%s", err.message);
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(out,
-                     "options"), "multiLine")), "true");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(out, "options"), "multiLine")),
+                     "true");
     json_decref(out);
 }
 
@@ -272,22 +296,26 @@ Test(s3csv_local, unreadable_tables_say_why)
 
     s = dsb_broker_source(b, "csv");
     cr_assert_eq(dsb_source_read_spec(s, "comma", "quirks", "bad_parts",
-                                      &local_t, &out, &err), -1);
+                                      &local_t, &out, &err),
+                 -1);
     cr_assert_eq(err.code, DSB_E_CONFLICT);
     cr_assert(strstr(err.message, "do not share one header"), "%s",
               err.message);
     out = s3t_describe("csv", "comma", "quirks", "bad_parts");
     cr_assert(s3t_has_note(json_object_get(out, "notes"), "p2.csv has a "
-                           "different header"));
+                                                          "different header"));
     json_decref(out);
     cr_assert_eq(dsb_source_read_spec(s, "comma", "quirks", "empty", &local_t,
-                                      &out, &err), -1);
+                                      &out, &err),
+                 -1);
     cr_assert_eq(err.code, DSB_E_INVALID);
-    cr_assert_eq(dsb_source_read_spec(s, "comma", "sales", "orders", &emr_t,
-                                      &out, &err), -1);
+    cr_assert_eq(
+        dsb_source_read_spec(s, "comma", "sales", "orders", &emr_t, &out, &err),
+        -1);
     cr_assert_eq(err.code, DSB_E_UNSUPPORTED);
     cr_assert(strstr(err.message, "executor standard (emr-serverless) cannot "
-                     "read this machine's files"), "%s", err.message);
+                                  "read this machine's files"),
+              "%s", err.message);
 }
 
 Test(s3csv_local, missing_objects_are_not_found)
@@ -306,8 +334,8 @@ Test(s3csv_local, missing_objects_are_not_found)
     r.schema = "../sales";
     cr_assert_eq(dsb_source_list_tables(s, &r, &out, &err), -1);
     cr_assert_eq(err.code, DSB_E_NOT_FOUND);
-    cr_assert_eq(dsb_source_describe_table(s, "comma", "sales", "nope", &out,
-                                           &err), -1);
+    cr_assert_eq(
+        dsb_source_describe_table(s, "comma", "sales", "nope", &out, &err), -1);
     cr_assert_eq(err.code, DSB_E_NOT_FOUND);
 }
 
@@ -324,8 +352,10 @@ Test(s3csv_local, symlinks_do_not_leave_the_root)
     cr_assert_eq(symlink("/etc", p), 0);
     snprintf(p, sizeof(p), "%s/s/alias.csv", root);
     cr_assert_eq(symlink("in.csv", p), 0);
-    snprintf(yaml, sizeof(yaml), "name: l\nplugin: s3csv\nroots: "
-             "[\"file://%s\"]\n", root);
+    snprintf(yaml, sizeof(yaml),
+             "name: l\nplugin: s3csv\nroots: "
+             "[\"file://%s\"]\n",
+             root);
     t_write(conf2, "l.yaml", yaml);
     s3t_start(conf2, NULL);
     out = s3t_tables("l", strrchr(root, '/') + 1, "s");
@@ -360,8 +390,8 @@ static void assert_outside(const char *what)
                  err.message);
     cr_assert(strstr(err.message, "leads outside the root"), "%s: %s", what,
               err.message);
-    cr_assert(strstr(err.hint, "add their directory as a root"), "%s: %s",
-              what, err.hint);
+    cr_assert(strstr(err.hint, "add their directory as a root"), "%s: %s", what,
+              err.hint);
 }
 
 /* root: in/{t.csv, parts/{p1.csv, p0.csv -> ../t.csv, p2.csv -> OUT},
@@ -399,8 +429,10 @@ Test(s3csv_local, symlinks_leaving_the_root_are_refused_at_every_level)
 
     s3t_stop();
     outside_tree(root, out);
-    snprintf(yaml, sizeof(yaml), "name: l\nplugin: s3csv\nnetwork: local\n"
-             "roots: [\"file://%s\"]\n", root);
+    snprintf(yaml, sizeof(yaml),
+             "name: l\nplugin: s3csv\nnetwork: local\n"
+             "roots: [\"file://%s\"]\n",
+             root);
     t_write(conf2, "l.yaml", yaml);
     s3t_start(conf2, NULL);
     s = dsb_broker_source(b, "l");
@@ -411,8 +443,8 @@ Test(s3csv_local, symlinks_leaving_the_root_are_refused_at_every_level)
     json_decref(o);
     o = s3t_tables("l", db, "alias");
     cr_assert_str_eq(s3t_names(o), "parts,t");
-    cr_assert_eq(json_integer_value(json_object_get(s3t_item(o, "parts"),
-                                                    "parts")), 2);
+    cr_assert_eq(
+        json_integer_value(json_object_get(s3t_item(o, "parts"), "parts")), 2);
     json_decref(o);
     /* schema level, by name */
     r.schema = "out";
@@ -421,23 +453,22 @@ Test(s3csv_local, symlinks_leaving_the_root_are_refused_at_every_level)
     cr_assert_eq(dsb_source_describe_table(s, db, "out", "secret", &o, &err),
                  -1);
     assert_outside("describe");
-    cr_assert_eq(dsb_source_read_spec(s, db, "out", "secret", &local_t, &o,
-                                      &err), -1);
+    cr_assert_eq(
+        dsb_source_read_spec(s, db, "out", "secret", &local_t, &o, &err), -1);
     assert_outside("read spec");
     cr_assert_eq(dsb_context_build(b, &sel, 1, NULL, NULL, &o, &err), -1);
     assert_outside("context");
     /* table and part-file levels: not there */
-    cr_assert_eq(dsb_source_describe_table(s, db, "in", "tlink", &o, &err),
-                 -1);
+    cr_assert_eq(dsb_source_describe_table(s, db, "in", "tlink", &o, &err), -1);
     cr_assert_eq(err.code, DSB_E_NOT_FOUND);
-    cr_assert_eq(dsb_source_describe_table(s, db, "in", "flink", &o, &err),
-                 -1);
+    cr_assert_eq(dsb_source_describe_table(s, db, "in", "flink", &o, &err), -1);
     cr_assert_eq(err.code, DSB_E_NOT_FOUND);
     /* a description made while swap/ led inside is not a way out later */
     desc = s3t_describe("l", db, "swap", "t");
     link_at(root, "swap", out);
     cr_assert_eq(dsb_source_read_spec_described(s, db, "swap", "t", desc,
-                                                &local_t, &o, &err), -1);
+                                                &local_t, &o, &err),
+                 -1);
     assert_outside("read spec described");
     json_decref(desc);
     free(root), free(out), free(conf2);
@@ -454,15 +485,18 @@ Test(s3csv_local, sample_data_through_a_relative_root)
     cr_assert_eq(symlink(src, p), 0);
     snprintf(conf2, sizeof(conf2), "%s/conf.d", top);
     cr_assert_eq(mkdir(conf2, 0755), 0);
-    t_write(conf2, "sample.yaml", "name: sample\nplugin: s3csv\n"
+    t_write(conf2, "sample.yaml",
+            "name: sample\nplugin: s3csv\n"
             "network: local\nroots: [\"file:../data/\"]\n");
     s3t_start(conf2, NULL);
     out = s3t_tables("sample", "data", "retail");
     cr_assert_str_eq(s3t_names(out), "customers,orders");
-    cr_assert_str_eq(s3t_cols(s3t_item(out, "customers")), "customer_id:int,"
+    cr_assert_str_eq(s3t_cols(s3t_item(out, "customers")),
+                     "customer_id:int,"
                      "name:string,email:string,country:string,"
                      "signup_date:date,is_active:boolean");
-    cr_assert_str_eq(s3t_cols(s3t_item(out, "orders")), "order_id:int,"
+    cr_assert_str_eq(s3t_cols(s3t_item(out, "orders")),
+                     "order_id:int,"
                      "customer_id:int,order_date:date,status:string,"
                      "amount:decimal(6,2),currency:string,"
                      "shipped_at:timestamp");
@@ -485,10 +519,11 @@ Test(s3csv_local, both_read_spec_paths_agree)
         json_t *out = s3t_tables("csv", "comma", schemas[i]);
         const json_t *it;
         size_t k;
-        json_array_foreach(json_object_get(out, "items"), k, it)
-            for (size_t j = 0; j < 2; j++)
-                t_same_read_spec(s, "comma", schemas[i], json_string_value(
-                                 json_object_get(it, "name")), targets[j]);
+        json_array_foreach(json_object_get(out, "items"), k,
+                           it) for (size_t j = 0; j < 2; j++)
+            t_same_read_spec(s, "comma", schemas[i],
+                             json_string_value(json_object_get(it, "name")),
+                             targets[j]);
         json_decref(out);
     }
     t_same_read_spec(dsb_broker_source(b, "semi"), "semi", "eu", "prices",
@@ -496,8 +531,9 @@ Test(s3csv_local, both_read_spec_paths_agree)
     /* what the read spec needs is in the description, not in a listing */
     t = s3t_describe("csv", "comma", "quirks", "bad_parts");
     cr_assert(json_is_true(json_object_get(t, "header_mismatch")));
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(t,
-                     "csv_options"), "delimiter")), ",");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(t, "csv_options"), "delimiter")),
+                     ",");
     json_decref(t);
     t = s3t_tables("csv", "comma", "quirks");
     cr_assert_null(json_object_get(s3t_item(t, "bad_parts"), "csv_options"));

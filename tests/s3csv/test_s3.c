@@ -22,26 +22,35 @@ static void setup(void)
     unsetenv("AWS_ENDPOINT_URL");
     unsetenv("AWS_ENDPOINT_URL_S3");
     conf = t_tmpdir();
-    snprintf(yaml, sizeof(yaml), "name: s3\nplugin: s3csv\n"
+    snprintf(yaml, sizeof(yaml),
+             "name: s3\nplugin: s3csv\n"
              "roots: [\"s3://dsb-s3csv/data/v1/\", \"s3://dsb-s3csv-flat\"]\n"
-             "endpoint_url: %s\nregion: us-east-1\n", moto);
+             "endpoint_url: %s\nregion: us-east-1\n",
+             moto);
     t_write(conf, "s3.yaml", yaml);
-    snprintf(yaml, sizeof(yaml), "name: local\nplugin: s3csv\n"
-             "network: local\nroots: [\"file://%s/\"]\n", comma);
+    snprintf(yaml, sizeof(yaml),
+             "name: local\nplugin: s3csv\n"
+             "network: local\nroots: [\"file://%s/\"]\n",
+             comma);
     t_write(conf, "local.yaml", yaml);
-    snprintf(yaml, sizeof(yaml), "name: s3semi\nplugin: s3csv\n"
+    snprintf(yaml, sizeof(yaml),
+             "name: s3semi\nplugin: s3csv\n"
              "delimiter: \";\"\nroots: [\"s3://dsb-s3csv-semi/eu-data/\"]\n");
     t_write(conf, "s3semi.yaml", yaml);
-    snprintf(yaml, sizeof(yaml), "name: localsemi\nplugin: s3csv\n"
+    snprintf(yaml, sizeof(yaml),
+             "name: localsemi\nplugin: s3csv\n"
              "network: local\ndelimiter: \";\"\nroots: [\"file://%s/\"]\n",
              semi);
     t_write(conf, "localsemi.yaml", yaml);
-    snprintf(yaml, sizeof(yaml), "name: missing\nplugin: s3csv\n"
+    snprintf(yaml, sizeof(yaml),
+             "name: missing\nplugin: s3csv\n"
              "roots: [\"s3://dsb-no-such-bucket/x/\"]\n");
     t_write(conf, "missing.yaml", yaml);
     /* the broker-wide endpoint serves the source without its own */
-    snprintf(aws, sizeof(aws), "aws:\n  region: us-east-1\n  endpoint_url: "
-             "%s\n  max_attempts: 1\n", moto);
+    snprintf(aws, sizeof(aws),
+             "aws:\n  region: us-east-1\n  endpoint_url: "
+             "%s\n  max_attempts: 1\n",
+             moto);
     s3t_start(conf, aws);
     free(comma);
     free(semi);
@@ -60,8 +69,9 @@ Test(s3csv_s3, roots_are_named_by_bucket_and_prefix)
     struct dsb_list_request r = {0};
     json_t *out;
 
-    cr_assert_eq(dsb_source_list_databases(dsb_broker_source(b, "s3"), &r,
-                                           &out, &err), 0, "%s", err.message);
+    cr_assert_eq(
+        dsb_source_list_databases(dsb_broker_source(b, "s3"), &r, &out, &err),
+        0, "%s", err.message);
     cr_assert_str_eq(s3t_names(out), "dsb-s3csv_data_v1,dsb-s3csv-flat");
     json_decref(out);
     cr_assert_eq(dsb_source_check(dsb_broker_source(b, "s3"), &out, &err), 0,
@@ -87,11 +97,13 @@ static void same_tables(const char *s3src, const char *db, const char *lsrc,
 {
     json_t *s3 = placeless(s3t_tables(s3src, db, schema));
     json_t *local = placeless(s3t_tables(lsrc, ldb, schema));
-    char *a = json_dumps(s3, JSON_SORT_KEYS), *l = json_dumps(local,
-                                                              JSON_SORT_KEYS);
+    char *a = json_dumps(s3, JSON_SORT_KEYS),
+         *l = json_dumps(local, JSON_SORT_KEYS);
 
-    cr_assert(json_equal(s3, local), "%s.%s differs:\ns3:    %.2000s\nlocal: "
-              "%.2000s", db, schema, a, l);
+    cr_assert(json_equal(s3, local),
+              "%s.%s differs:\ns3:    %.2000s\nlocal: "
+              "%.2000s",
+              db, schema, a, l);
     free(a), free(l);
     json_decref(s3), json_decref(local);
 }
@@ -106,11 +118,13 @@ Test(s3csv_s3, listings_equal_the_local_copy)
     struct dsb_list_request r = {"dsb-s3csv_data_v1", NULL, NULL, 0, NULL};
     json_t *s3, *local;
 
-    cr_assert_eq(dsb_source_list_schemas(dsb_broker_source(b, "s3"), &r, &s3,
-                                         &err), 0, "%s", err.message);
+    cr_assert_eq(
+        dsb_source_list_schemas(dsb_broker_source(b, "s3"), &r, &s3, &err), 0,
+        "%s", err.message);
     r.database = "comma";
     cr_assert_eq(dsb_source_list_schemas(dsb_broker_source(b, "local"), &r,
-                                         &local, &err), 0, "%s", err.message);
+                                         &local, &err),
+                 0, "%s", err.message);
     cr_assert_str_eq(s3t_names(s3), "default,quirks,sales");
     cr_assert(json_equal(s3, local));
     json_decref(s3), json_decref(local);
@@ -124,16 +138,16 @@ Test(s3csv_s3, listings_equal_the_local_copy)
 
 Test(s3csv_s3, semicolon_listings_equal_the_local_copy)
 {
-    struct dsb_list_request r = {"dsb-s3csv-semi_eu-data", NULL, NULL, 0,
-                                 NULL};
+    struct dsb_list_request r = {"dsb-s3csv-semi_eu-data", NULL, NULL, 0, NULL};
     json_t *s3, *local;
 
-    cr_assert_eq(dsb_source_list_schemas(dsb_broker_source(b, "s3semi"), &r,
-                                         &s3, &err), 0, "%s", err.message);
+    cr_assert_eq(
+        dsb_source_list_schemas(dsb_broker_source(b, "s3semi"), &r, &s3, &err),
+        0, "%s", err.message);
     r.database = "semi";
-    cr_assert_eq(dsb_source_list_schemas(dsb_broker_source(b, "localsemi"),
-                                         &r, &local, &err), 0, "%s",
-                 err.message);
+    cr_assert_eq(dsb_source_list_schemas(dsb_broker_source(b, "localsemi"), &r,
+                                         &local, &err),
+                 0, "%s", err.message);
     cr_assert_str_eq(s3t_names(s3), "done,eu,void");
     cr_assert(json_equal(s3, local));
     json_decref(s3), json_decref(local);
@@ -144,7 +158,8 @@ Test(s3csv_s3, semicolon_listings_equal_the_local_copy)
                 "done");
     s3 = s3t_tables("s3semi", "dsb-s3csv-semi_eu-data", "eu");
     cr_assert_str_eq(s3t_names(s3), "plain,prices");
-    cr_assert_str_eq(s3t_cols(s3t_item(s3, "prices")), "product:string,"
+    cr_assert_str_eq(s3t_cols(s3t_item(s3, "prices")),
+                     "product:string,"
                      "price:string,note; with semicolon:string");
     json_decref(s3);
 }
@@ -159,8 +174,9 @@ Test(s3csv_s3, a_schema_of_only_a_folder_marker_is_empty)
     cr_assert(json_is_null(json_object_get(out, "next_page_token")));
     json_decref(out);
     r.schema = "nope";
-    cr_assert_eq(dsb_source_list_tables(dsb_broker_source(b, "s3semi"), &r,
-                                        &out, &err), -1);
+    cr_assert_eq(
+        dsb_source_list_tables(dsb_broker_source(b, "s3semi"), &r, &out, &err),
+        -1);
     cr_assert_eq(err.code, DSB_E_NOT_FOUND, "%d %s", err.code, err.message);
 }
 
@@ -203,29 +219,33 @@ Test(s3csv_s3, read_specs_per_executor)
     const json_t *cf;
     json_t *out;
 
-    cr_assert_eq(dsb_source_read_spec(s, "dsb-s3csv_data_v1", "sales",
-                                      "orders", &emr, &out, &err), 0, "%s",
-                 err.message);
+    cr_assert_eq(dsb_source_read_spec(s, "dsb-s3csv_data_v1", "sales", "orders",
+                                      &emr, &out, &err),
+                 0, "%s", err.message);
     cr_assert_str_eq(json_string_value(json_object_get(out, "path")),
                      "s3://dsb-s3csv/data/v1/sales/orders.csv");
-    cr_assert_eq(json_object_size(json_object_get(json_object_get(out,
-                 "spark_submit"), "conf")), 0);
+    cr_assert_eq(json_object_size(json_object_get(
+                     json_object_get(out, "spark_submit"), "conf")),
+                 0);
     cr_assert_str_eq(json_string_value(json_object_get(out, "network")),
                      "public");
     json_decref(out);
-    cr_assert_eq(dsb_source_read_spec(s, "dsb-s3csv_data_v1", "sales",
-                                      "orders", &s3a, &out, &err), 0, "%s",
-                 err.message);
+    cr_assert_eq(dsb_source_read_spec(s, "dsb-s3csv_data_v1", "sales", "orders",
+                                      &s3a, &out, &err),
+                 0, "%s", err.message);
     cr_assert_str_eq(json_string_value(json_object_get(out, "path")),
                      "s3a://dsb-s3csv/data/v1/sales/orders.csv");
     cf = json_object_get(json_object_get(out, "spark_submit"), "conf");
-    cr_assert_str_eq(json_string_value(json_object_get(cf,
-                     "spark.hadoop.fs.s3a.endpoint")), moto);
-    cr_assert_str_eq(json_string_value(json_object_get(cf,
-                     "spark.hadoop.fs.s3a.path.style.access")), "true");
+    cr_assert_str_eq(
+        json_string_value(json_object_get(cf, "spark.hadoop.fs.s3a.endpoint")),
+        moto);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         cf, "spark.hadoop.fs.s3a.path.style.access")),
+                     "true");
     json_decref(out);
-    cr_assert_eq(dsb_source_read_spec(s, "dsb-s3csv_data_v1", "sales",
-                                      "orders", &plain, &out, &err), -1);
+    cr_assert_eq(dsb_source_read_spec(s, "dsb-s3csv_data_v1", "sales", "orders",
+                                      &plain, &out, &err),
+                 -1);
     cr_assert_eq(err.code, DSB_E_UNSUPPORTED);
     cr_assert(strstr(err.message, "cannot read s3:// paths"), "%s",
               err.message);
@@ -257,10 +277,12 @@ Test(s3csv_s3, a_missing_bucket_is_not_found)
     json_t *out;
 
     cr_assert_eq(dsb_source_list_schemas(dsb_broker_source(b, "missing"), &r,
-                                         &out, &err), -1);
+                                         &out, &err),
+                 -1);
     cr_assert_eq(err.code, DSB_E_NOT_FOUND, "%d %s", err.code, err.message);
     cr_assert(strstr(err.message, "bucket \"dsb-no-such-bucket\" does not "
-                     "exist"), "%s", err.message);
+                                  "exist"),
+              "%s", err.message);
     cr_assert_str_eq(err.upstream, "NoSuchBucket");
     cr_assert_eq(dsb_source_check(dsb_broker_source(b, "missing"), &out, &err),
                  -1);

@@ -19,8 +19,7 @@ static struct dsb_error err;
 static char *conf, *state;
 
 static const char *const sources[] = {"new", "old", "for10"};
-static const char *const plugins[] = {"fixture", "fixture10",
-                                      "fixture_for10"};
+static const char *const plugins[] = {"fixture", "fixture10", "fixture_for10"};
 
 static void write_conf(void)
 {
@@ -29,10 +28,12 @@ static void write_conf(void)
 
     conf = t_tmpdir();
     state = t_tmpdir();
-    snprintf(text, sizeof(text), "state_dir: %s\nlog_level: warn\n"
+    snprintf(text, sizeof(text),
+             "state_dir: %s\nlog_level: warn\n"
              "executors:\n  - name: local\n    type: local-spark\n"
              "    networks: [fixture-net]\n    master: local[1]\n"
-             "default_executor: local\n", state);
+             "default_executor: local\n",
+             state);
     t_write(conf, "broker.yaml", text);
     for (size_t i = 0; i < 3; i++) {
         char name[64];
@@ -57,8 +58,8 @@ static void setup(void)
         dsb_diags_print(&d, stderr);
     cr_assert_not_null(svc);
     gen = dsb_service_gen(svc);
-    ctx = (struct dsb_ctx){svc, "test-abi", 0, dsb_arena_new(),
-                           &gen->anonymous, gen};
+    ctx = (struct dsb_ctx){svc, "test-abi", 0, dsb_arena_new(), &gen->anonymous,
+                           gen};
     free(dir);
 }
 
@@ -91,8 +92,10 @@ static long counter(const char *source, const char *what)
  * context: what an agent does. */
 static json_t *list_select_context(const char *source)
 {
-    struct dsb_browse b = {.slot = DSB_SLOT_LIST_TABLES, .source = source,
-                           .database = "sales", .schema = "public"};
+    struct dsb_browse b = {.slot = DSB_SLOT_LIST_TABLES,
+                           .source = source,
+                           .database = "sales",
+                           .schema = "public"};
     struct dsb_selection sel = {source, "sales", "public", "orders"};
     char id[DSB_SESSION_ID_MAX + 1];
     const struct dsb_cached *v;
@@ -102,8 +105,7 @@ static json_t *list_select_context(const char *source)
     v = dsb_svc_browse(&ctx, &b, &hit, &err);
     cr_assert(v && v->doc, "%s", err.message);
     dsb_svc_release(&ctx, v);
-    cr_assert_eq(dsb_svc_session_create(&ctx, id, &err), 0, "%s",
-                 err.message);
+    cr_assert_eq(dsb_svc_session_create(&ctx, id, &err), 0, "%s", err.message);
     cr_assert_eq(dsb_svc_select(&ctx, id, &sel, 1, NULL, 0, NULL, &err), 0,
                  "%s", err.message);
     v = dsb_svc_context(&ctx, id, NULL, &hit, &err);
@@ -124,8 +126,7 @@ Test(abi, every_source_opens)
                      "%s", sources[i]);
     cr_assert(dsb_source_takes_described(dsb_broker_source(b, "new")));
     cr_assert_not(dsb_source_takes_described(dsb_broker_source(b, "old")));
-    cr_assert_not(dsb_source_takes_described(dsb_broker_source(b,
-                                                               "for10")));
+    cr_assert_not(dsb_source_takes_described(dsb_broker_source(b, "for10")));
 }
 
 /* Listing, selecting (one describe) and building the context: the 1.1
@@ -142,13 +143,15 @@ Test(abi, a_context_after_selecting_describes_once)
     cr_assert_eq(counter("for10", "describes"), 2);
     for (size_t i = 1; i < 3; i++) {
         cr_assert(json_equal(json_object_get(cx[0], "read"),
-                             json_object_get(cx[i], "read")), "%s", sources[i]);
+                             json_object_get(cx[i], "read")),
+                  "%s", sources[i]);
         cr_assert(json_equal(json_object_get(cx[0], "columns"),
-                             json_object_get(cx[i], "columns")), "%s",
-                  sources[i]);
+                             json_object_get(cx[i], "columns")),
+                  "%s", sources[i]);
     }
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(cx[1],
-                     "read"), "format")), "csv");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(cx[1], "read"), "format")),
+                     "csv");
     for (size_t i = 0; i < 3; i++)
         json_decref(cx[i]);
 }
@@ -164,11 +167,14 @@ Test(abi, both_paths_give_the_same_read_spec)
     for (size_t i = 0; i < 3; i++) {
         struct dsb_source *s = dsb_broker_source(b, sources[i]);
         cr_assert_eq(dsb_source_describe_table(s, "sales", "public", "orders",
-                                               &desc, &err), 0);
-        cr_assert_eq(dsb_source_read_spec(s, "sales", "public", "orders", &t,
-                                          &a, &err), 0, "%s", err.message);
-        cr_assert_eq(dsb_source_read_spec_described(s, "sales", "public",
-                     "orders", desc, &t, &c, &err), 0, "%s", err.message);
+                                               &desc, &err),
+                     0);
+        cr_assert_eq(
+            dsb_source_read_spec(s, "sales", "public", "orders", &t, &a, &err),
+            0, "%s", err.message);
+        cr_assert_eq(dsb_source_read_spec_described(
+                         s, "sales", "public", "orders", desc, &t, &c, &err),
+                     0, "%s", err.message);
         cr_assert(json_equal(a, c), "%s", sources[i]);
         json_decref(desc);
         json_decref(a);
@@ -199,9 +205,12 @@ Test(abi, the_description_given_is_the_cached_one)
     json_decref(spec);
     spec = NULL;
     cr_assert_eq(dsb_source_read_spec_described(s, "sales", "public",
-                 "customers", before, &t, &spec, &err), -1);
+                                                "customers", before, &t, &spec,
+                                                &err),
+                 -1);
     cr_assert(strstr(err.message, "described \"orders\" for a read spec of "
-                     "\"customers\""), "%s", err.message);
+                                  "\"customers\""),
+              "%s", err.message);
     json_decref(before);
     json_decref(after);
 }

@@ -102,12 +102,14 @@ Test(broker, describe_and_errors)
 
     start_good();
     s = dsb_broker_source(b, "main");
-    cr_assert_eq(dsb_source_describe_table(s, "sales", "public", "orders",
-                                           &out, &err), 0);
+    cr_assert_eq(
+        dsb_source_describe_table(s, "sales", "public", "orders", &out, &err),
+        0);
     cr_assert_eq(json_array_size(json_object_get(out, "columns")), 2);
     json_decref(out);
-    cr_assert_eq(dsb_source_describe_table(s, "sales", "public", "nope", &out,
-                                           &err), -1);
+    cr_assert_eq(
+        dsb_source_describe_table(s, "sales", "public", "nope", &out, &err),
+        -1);
     cr_assert_eq(err.code, DSB_E_NOT_FOUND);
     cr_assert_eq(dsb_err_http_status(err.code), 404);
     cr_assert_null(out);
@@ -122,12 +124,13 @@ Test(broker, read_spec_gets_the_network_and_keeps_references)
 
     start_good();
     s = dsb_broker_source(b, "main");
-    cr_assert_eq(dsb_source_read_spec(s, "sales", "public", "orders", &t, &out,
-                                      &err), 0, "%s", err.message);
+    cr_assert_eq(
+        dsb_source_read_spec(s, "sales", "public", "orders", &t, &out, &err), 0,
+        "%s", err.message);
     cr_assert_str_eq(json_string_value(json_object_get(out, "network")),
                      "fixture-net");
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(out,
-                     "secret_options"), "password")),
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(out, "secret_options"), "password")),
                      "env:DSB_TEST_FIXTURE_PASSWORD");
     dump = json_dumps(out, 0);
     cr_assert_null(strstr(dump, "fixture-pw-123"));
@@ -141,11 +144,13 @@ Test(broker, malformed_plugin_output_is_refused)
     json_t *out;
 
     start_good();
-    cr_assert_eq(dsb_source_list_tables(dsb_broker_source(b, "main"), &r, &out,
-                                        &err), -1);
+    cr_assert_eq(
+        dsb_source_list_tables(dsb_broker_source(b, "main"), &r, &out, &err),
+        -1);
     cr_assert_eq(err.code, DSB_E_INTERNAL);
     cr_assert(strstr(err.message, "malformed list_tables result: a column "
-                     "without an integer \"position\""), "%s", err.message);
+                                  "without an integer \"position\""),
+              "%s", err.message);
 }
 
 Test(broker, disabled_source_says_so)
@@ -156,7 +161,8 @@ Test(broker, disabled_source_says_so)
     start_good();
     cr_assert_eq(dsb_broker_source(b, "quiet")->state, DSB_SOURCE_DISABLED);
     cr_assert_eq(dsb_source_list_databases(dsb_broker_source(b, "quiet"), &r,
-                                           &out, &err), -1);
+                                           &out, &err),
+                 -1);
     cr_assert_eq(err.code, DSB_E_UNAVAILABLE);
     cr_assert(strstr(err.message, "source quiet is disabled"), "%s",
               err.message);
@@ -211,26 +217,30 @@ Test(broker, failing_and_crashing_plugins_leave_the_rest_working)
     data = t_src("tests/fixtures/confd-good/data/catalog.json");
     {
         char yaml[4200];
-        snprintf(yaml, sizeof(yaml), "name: fine\nplugin: fixture\n"
-                 "data_file: %s\n", data);
+        snprintf(yaml, sizeof(yaml),
+                 "name: fine\nplugin: fixture\n"
+                 "data_file: %s\n",
+                 data);
         t_write(conf, "fine.yaml", yaml);
     }
-    t_write(conf, "fails.yaml", "name: fails\nplugin: open_fails\n"
+    t_write(conf, "fails.yaml",
+            "name: fails\nplugin: open_fails\n"
             "path: /srv/thing\n");
     t_write(conf, "crashes.yaml", "name: crashes\nplugin: crash_open\n");
     start(conf, plugins);
     s = dsb_broker_source(b, "fails");
     cr_assert_eq(s->state, DSB_SOURCE_FAILED);
     cr_assert(strstr(s->open_error.message, "cannot reach the thing at "
-                     "/srv/thing"), "%s", s->open_error.message);
+                                            "/srv/thing"),
+              "%s", s->open_error.message);
     cr_assert_str_eq(s->open_error.hint, "start the thing");
     s = dsb_broker_source(b, "crashes");
     cr_assert_eq(s->state, DSB_SOURCE_FAILED);
     /* SIGSEGV, or SIGABRT when a sanitizer catches it first */
     cr_assert(strstr(s->open_error.message, "plugin crash_open crashed "
-                     "(signal ") && strstr(s->open_error.message,
-                     "while opening source crashes"), "%s",
-              s->open_error.message);
+                                            "(signal ") &&
+                  strstr(s->open_error.message, "while opening source crashes"),
+              "%s", s->open_error.message);
     cr_assert_eq(dsb_source_list_databases(s, &r, &out, &err), -1);
     cr_assert_eq(err.code, DSB_E_UNAVAILABLE);
     s = dsb_broker_source(b, "fine");
@@ -293,8 +303,10 @@ Test(broker, a_reload_probes_only_new_or_changed_sources)
     long pids[8];
 
     dsb_diags_init(&d);
-    snprintf(yaml, sizeof(yaml), "name: fine\nplugin: fixture\ndata_file: %s"
-             "\nopen_log: %s\n", data, log);
+    snprintf(yaml, sizeof(yaml),
+             "name: fine\nplugin: fixture\ndata_file: %s"
+             "\nopen_log: %s\n",
+             data, log);
     t_write(conf, "fine.yaml", yaml);
     b1 = start_from(conf, plugins, NULL);
     cr_assert_eq(opens_logged(log, pids), 2, "a probe, then the open");

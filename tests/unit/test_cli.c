@@ -76,7 +76,8 @@ Test(cli, extra_or_missing_operands_are_usage_errors)
     struct t_run r = t_cli("sources", "extra", "-c", good, "-P", pgood, NULL);
 
     cr_assert_eq(r.rc, 2, "%s%s", r.out, r.err);
-    cr_assert(strstr(r.err, "dsbroker: usage: dsbroker sources\n"), "%s", r.err);
+    cr_assert(strstr(r.err, "dsbroker: usage: dsbroker sources\n"), "%s",
+              r.err);
     cr_assert_str_eq(r.out, "");
     t_run_free(&r);
     r = t_cli("check-config", "-c", good, "-P", pgood, "extra", NULL);
@@ -114,8 +115,8 @@ Test(cli, check_config_good)
 
 Test(cli, check_config_connect_checks_each_source)
 {
-    struct t_run r = t_cli("-c", good, "-P", pgood, "check-config",
-                           "--connect", NULL);
+    struct t_run r =
+        t_cli("-c", good, "-P", pgood, "check-config", "--connect", NULL);
     cr_assert_eq(r.rc, 0, "%s%s", r.out, r.err);
     cr_assert(strstr(r.out, "source main: ok"), "%s", r.out);
     cr_assert_null(strstr(r.out, "fixture-pw-123"));
@@ -128,9 +129,11 @@ Test(cli, check_config_broken_reports_every_error)
     struct t_run r = t_cli("check-config", "-c", broken, "-P", pgood, NULL);
     cr_assert_eq(r.rc, 1);
     cr_assert(strstr(r.out, "confd-broken/broker.yaml:1:1: error: unknown key "
-                     "\"lisen\" (did you mean \"listen\"?)"), "%s", r.out);
+                            "\"lisen\" (did you mean \"listen\"?)"),
+              "%s", r.out);
     cr_assert(strstr(r.out, "confd-broken/a-mistakes.yaml:4:11: error: option "
-                     "\"page_max\" must be an integer"), "%s", r.out);
+                            "\"page_max\" must be an integer"),
+              "%s", r.out);
     cr_assert(strstr(r.out, " errors\n"), "%s", r.out);
     cr_assert_null(strstr(r.out, "hunter2"));
     t_run_free(&r);
@@ -138,17 +141,21 @@ Test(cli, check_config_broken_reports_every_error)
 
 Test(cli, plugins_with_schema)
 {
-    struct t_run r = t_cli("plugins", "--schema", "-P", pgood, "-c", good,
-                           NULL);
+    struct t_run r =
+        t_cli("plugins", "--schema", "-P", pgood, "-c", good, NULL);
     json_t *arr = json_loads(r.out, 0, NULL), *p;
 
     cr_assert_eq(r.rc, 0, "%s", r.err);
     cr_assert(json_is_array(arr), "%s", r.out);
     p = json_array_get(arr, 0);
     cr_assert_str_eq(json_string_value(json_object_get(p, "name")), "fixture");
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(
-        json_object_get(json_object_get(p, "options"), "properties"),
-        "mode"), "type")), "string");
+    cr_assert_str_eq(
+        json_string_value(json_object_get(
+            json_object_get(
+                json_object_get(json_object_get(p, "options"), "properties"),
+                "mode"),
+            "type")),
+        "string");
     json_decref(arr);
     t_run_free(&r);
 }
@@ -166,8 +173,9 @@ Test(cli, sources_table_and_json)
     r = t_cli("sources", "--json", "-c", good, "-P", pgood, NULL);
     arr = json_loads(r.out, 0, NULL);
     cr_assert_eq(json_array_size(arr), 2, "%s", r.out);
-    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(arr, 1),
-                     "network")), "private-net");
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(arr, 1), "network")),
+        "private-net");
     json_decref(arr);
     t_run_free(&r);
 }

@@ -73,26 +73,33 @@ Test(config, good_fixture_loads)
     cr_assert_eq(cfg->n_executors, 2);
     cr_assert_str_eq(cfg->executors[1].type, "emr-serverless");
     cr_assert_eq(json_integer_value(json_object_get(cfg->executors[1].options,
-                 "default_timeout_minutes")), 60);
+                                                    "default_timeout_minutes")),
+                 60);
     cr_assert_str_eq(cfg->default_executor, "local");
     cr_assert_str_eq(cfg->state_dir, "/tmp/x-state");
-    cr_assert_eq(json_integer_value(json_object_get(json_object_get(
-                 cfg->broker, "cache"), "ttl_seconds")), 60);
-    cr_assert_eq(json_integer_value(json_object_get(json_object_get(
-                 cfg->broker, "limits"), "max_body_bytes")), 1048576);
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_object_get(cfg->broker, "cache"), "ttl_seconds")),
+                 60);
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_object_get(cfg->broker, "limits"), "max_body_bytes")),
+                 1048576);
 }
 
 Test(config, broker_yaml_mistakes)
 {
     load("tests/fixtures/confd-broken");
-    expect("broker.yaml", 1, 1, "unknown key \"lisen\" (did you mean "
+    expect("broker.yaml", 1, 1,
+           "unknown key \"lisen\" (did you mean "
            "\"listen\"?)");
-    expect("broker.yaml", 2, 12, "\"log_level\" must be one of error, warn, "
+    expect("broker.yaml", 2, 12,
+           "\"log_level\" must be one of error, warn, "
            "info, debug; got \"verbose\"");
     expect("broker.yaml", 4, 16, "\"cache.ttl_seconds\" is -5");
-    expect("broker.yaml", 7, 11, "got \"local-sparky\" (did you mean "
+    expect("broker.yaml", 7, 11,
+           "got \"local-sparky\" (did you mean "
            "\"local-spark\"?)");
-    expect("broker.yaml", 12, 5, "unknown key \"aplication_id\" (did you mean "
+    expect("broker.yaml", 12, 5,
+           "unknown key \"aplication_id\" (did you mean "
            "\"application_id\"?)");
     expect("broker.yaml", 9, 5, "missing required option \"staging_uri\"");
 }
@@ -100,10 +107,12 @@ Test(config, broker_yaml_mistakes)
 Test(config, source_mistakes_all_reported_at_once)
 {
     load("tests/fixtures/confd-broken");
-    expect("a-mistakes.yaml", 3, 1, "unknown key \"data_fiel\" (did you mean "
+    expect("a-mistakes.yaml", 3, 1,
+           "unknown key \"data_fiel\" (did you mean "
            "\"data_file\"?)");
     expect("a-mistakes.yaml", 1, 1, "missing required option \"data_file\"");
-    expect("a-mistakes.yaml", 4, 11, "\"page_max\" must be an integer, got "
+    expect("a-mistakes.yaml", 4, 11,
+           "\"page_max\" must be an integer, got "
            "\"12abc\"");
     expect("a-mistakes.yaml", 5, 8, "\"ratio\" is 1.5");
     expect("a-mistakes.yaml", 6, 9, "must be true or false, got \"maybe\"");
@@ -111,21 +120,27 @@ Test(config, source_mistakes_all_reported_at_once)
     expect("a-mistakes.yaml", 8, 11, "\"password\" is a secret");
     expect("a-mistakes.yaml", 9, 7, "\"tags\" must be a list of strings");
     expect("a-mistakes.yaml", 11, 9, "\"endpoint.port\" is 99999");
-    expect("a-mistakes.yaml", 11, 3, "missing required option "
+    expect("a-mistakes.yaml", 11, 3,
+           "missing required option "
            "\"endpoint.host\"");
-    expect("a-mistakes.yaml", 13, 5, "missing required option "
+    expect("a-mistakes.yaml", 13, 5,
+           "missing required option "
            "\"replicas[0].name\"");
     expect("a-mistakes.yaml", 15, 6, "DSB_SURELY_UNSET_VARIABLE is not set");
-    expect("b-duplicate.yaml", 4, 1, "duplicate key \"data_file\" (first "
+    expect("b-duplicate.yaml", 4, 1,
+           "duplicate key \"data_file\" (first "
            "given at line 3)");
     expect("c-noplugin.yaml", 2, 9, "no usable plugin \"fixtur\"");
-    cr_assert(dsb_diags_find(&d, "c-noplugin.yaml", 2, "did you mean "
+    cr_assert(dsb_diags_find(&d, "c-noplugin.yaml", 2,
+                             "did you mean "
                              "\"fixture\"?") >= 0);
     cr_assert(dsb_diags_find(&d, "d-syntax.yaml", 0, "YAML syntax error") >= 0);
     expect("e-noname.yaml", 1, 1, "missing required option \"name\"");
-    expect("f-badname.yaml", 1, 7, "source name \"has space/slash\" may hold "
+    expect("f-badname.yaml", 1, 7,
+           "source name \"has space/slash\" may hold "
            "only");
-    expect("g-dupname.yaml", 1, 7, "source name \"mistakes\" is already used "
+    expect("g-dupname.yaml", 1, 7,
+           "source name \"mistakes\" is already used "
            "by");
     for (size_t i = 0; i < d.n; i++)
         cr_assert_null(strstr(d.items[i].message, "hunter2"), "%s",
@@ -138,7 +153,8 @@ Test(config, missing_directory_is_reported)
     cfg = dsb_config_load_broker("/nonexistent/conf.d", NULL, &d);
     cr_assert_eq(d.errors, 1);
     cr_assert(strstr(d.items[0].message, "cannot open the configuration "
-                     "directory"), "%s", d.items[0].message);
+                                         "directory"),
+              "%s", d.items[0].message);
 }
 
 Test(config, no_broker_yaml_means_defaults)
@@ -163,7 +179,8 @@ Test(config, default_executor_must_exist)
     t_write(dir, "broker.yaml", "default_executor: nowhere\n");
     dsb_diags_init(&d);
     cfg = dsb_config_load_broker(dir, NULL, &d);
-    expect("broker.yaml", 1, 19, "default_executor \"nowhere\" is not a "
+    expect("broker.yaml", 1, 19,
+           "default_executor \"nowhere\" is not a "
            "declared executor");
     free(dir);
 }

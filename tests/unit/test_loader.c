@@ -54,8 +54,9 @@ Test(loader, good_plugin_loads_and_is_copied)
     cr_assert_not_null(p.vt.read_spec_described);
     desc = dsb_plugin_describe(&p, 1);
     cr_assert_str_eq(json_string_value(json_object_get(desc, "abi")), "1.1");
-    cr_assert_not_null(json_object_get(json_object_get(json_object_get(desc,
-                       "options"), "properties"), "data_file"));
+    cr_assert_not_null(json_object_get(
+        json_object_get(json_object_get(desc, "options"), "properties"),
+        "data_file"));
     json_decref(desc);
     free(path);
 }
@@ -69,7 +70,8 @@ Test(loader, wrong_major)
 /* A newer minor is refused with the reason and both ways out. */
 Test(loader, newer_minor)
 {
-    refused("newer_minor", "broker ABI 1.1, plugin built for ABI 1.2 (a "
+    refused("newer_minor",
+            "broker ABI 1.1, plugin built for ABI 1.2 (a "
             "newer minor may rely on slots and host services this broker "
             "lacks: upgrade the broker, or build the plugin with "
             "DSB_PLUGIN_HEADER_FOR(1))");

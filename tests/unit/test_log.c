@@ -90,8 +90,8 @@ Test(log, json_lines_stay_valid_whatever_the_values)
         cr_assert(j, "not JSON (%s): %s", je.text, line);
         if (n < 5) {
             cr_assert_eq(json_integer_value(json_object_get(j, "n")), -42);
-            cr_assert_float_eq(json_real_value(json_object_get(j, "ms")),
-                               1.234, 1e-9);
+            cr_assert_float_eq(json_real_value(json_object_get(j, "ms")), 1.234,
+                               1e-9);
             cr_assert_float_eq(json_real_value(json_object_get(j, "r")), 0.5,
                                1e-9);
         }
@@ -126,7 +126,8 @@ Test(log, text_lines_are_single_lines)
     log = logged();
     cr_assert_eq(lines(log), 1, "%s", log);
     cr_assert(strstr(log, " warn  [access] req uest path=/a b c status=200 "
-                     "duration_ms=0.007\n"), "%s", log);
+                          "duration_ms=0.007\n"),
+              "%s", log);
     free(log);
 }
 

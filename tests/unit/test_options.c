@@ -10,8 +10,7 @@
 static const char *const modes[] = {"fast", "slow", NULL};
 static const struct dsb_option inner[] = {
     DSB_OPTION_STRING("host", DSB_OPT_REQUIRED, NULL, "host name"),
-    DSB_OPTION_INT("port", 0, "80", 1, 65535, "port"),
-    DSB_OPTION_END};
+    DSB_OPTION_INT("port", 0, "80", 1, 65535, "port"), DSB_OPTION_END};
 static const struct dsb_option table[] = {
     DSB_OPTION_STRING("hostname", DSB_OPT_REQUIRED, NULL, "server"),
     DSB_OPTION_INT("port", 0, "5432", 1, 65535, "TCP port"),
@@ -45,16 +44,17 @@ TestSuite(options, .init = setup, .fini = teardown);
 static json_t *validate(const char *yaml)
 {
     doc = dsb_yaml_parse(yaml, strlen(yaml), "t.yaml", &d);
-    cr_assert_not_null(doc, "parse failed: %s",
-                       d.n ? d.items[0].message : "?");
+    cr_assert_not_null(doc, "parse failed: %s", d.n ? d.items[0].message : "?");
     return dsb_options_validate(doc, table, NULL, &d);
 }
 
 static void expect_diag(int line, int col, const char *needle)
 {
     long i = dsb_diags_find(&d, "t.yaml", line, needle);
-    cr_assert(i >= 0, "no diagnostic at line %d containing \"%s\" (have %zu, "
-              "first: %d:%d %s)", line, needle, d.n, d.n ? d.items[0].line : 0,
+    cr_assert(i >= 0,
+              "no diagnostic at line %d containing \"%s\" (have %zu, "
+              "first: %d:%d %s)",
+              line, needle, d.n, d.n ? d.items[0].line : 0,
               d.n ? d.items[0].col : 0, d.n ? d.items[0].message : "");
     cr_assert_eq(d.items[i].col, col, "column of \"%s\": %d, expected %d",
                  needle, d.items[i].col, col);
@@ -62,9 +62,10 @@ static void expect_diag(int line, int col, const char *needle)
 
 Test(options, converts_every_type_and_applies_defaults)
 {
-    json_t *o = validate("hostname: db\nratio: 0.25\ntls: off\nmode: slow\n"
-                         "labels: {a: b}\npassword: env:PW\n"
-                         "endpoint: {host: h}\nreplicas: [{host: r, port: 1}]\n");
+    json_t *o =
+        validate("hostname: db\nratio: 0.25\ntls: off\nmode: slow\n"
+                 "labels: {a: b}\npassword: env:PW\n"
+                 "endpoint: {host: h}\nreplicas: [{host: r, port: 1}]\n");
     cr_assert_eq(d.errors, 0, "%s", d.n ? d.items[0].message : "");
     cr_assert_str_eq(json_string_value(json_object_get(o, "hostname")), "db");
     cr_assert_eq(json_integer_value(json_object_get(o, "port")), 5432);
@@ -73,12 +74,16 @@ Test(options, converts_every_type_and_applies_defaults)
     cr_assert(json_is_false(json_object_get(o, "tls")));
     cr_assert_str_eq(json_string_value(json_object_get(o, "mode")), "slow");
     cr_assert_eq(json_array_size(json_object_get(o, "tags")), 2);
-    cr_assert_str_eq(json_string_value(json_object_get(
-                         json_object_get(o, "labels"), "a")), "b");
-    cr_assert_eq(json_integer_value(json_object_get(
-                     json_object_get(o, "endpoint"), "port")), 80);
-    cr_assert_eq(json_integer_value(json_object_get(
-        json_array_get(json_object_get(o, "replicas"), 0), "port")), 1);
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(o, "labels"), "a")),
+        "b");
+    cr_assert_eq(json_integer_value(
+                     json_object_get(json_object_get(o, "endpoint"), "port")),
+                 80);
+    cr_assert_eq(
+        json_integer_value(json_object_get(
+            json_array_get(json_object_get(o, "replicas"), 0), "port")),
+        1);
     json_decref(o);
 }
 
@@ -101,7 +106,8 @@ Test(options, bounds_and_enums_are_checked)
     json_decref(validate("hostname: db\nport: 70000\nratio: -1\nmode: fats\n"));
     expect_diag(2, 7, "between 1 and 65535");
     expect_diag(3, 8, "between 0 and 1");
-    expect_diag(4, 7, "one of fast, slow; got \"fats\" (did you mean \"fast\"?)");
+    expect_diag(4, 7,
+                "one of fast, slow; got \"fats\" (did you mean \"fast\"?)");
 }
 
 Test(options, booleans_and_shapes)
@@ -142,8 +148,9 @@ Test(options, scalars_are_interpolated)
     cr_assert_str_eq(json_string_value(json_object_get(o, "hostname")),
                      "from-env.x");
     cr_assert_eq(json_integer_value(json_object_get(o, "port")), 6543);
-    cr_assert_str_eq(json_string_value(json_object_get(
-                         json_object_get(o, "labels"), "cost")), "$5");
+    cr_assert_str_eq(json_string_value(
+                         json_object_get(json_object_get(o, "labels"), "cost")),
+                     "$5");
     json_decref(o);
 }
 
@@ -210,15 +217,19 @@ Test(options, schema_describes_the_table)
     json_t *props = json_object_get(s, "properties");
 
     cr_assert_str_eq(json_string_value(json_object_get(
-                         json_object_get(props, "port"), "type")), "integer");
-    cr_assert_eq(json_real_value(json_object_get(
-                     json_object_get(props, "port"), "maximum")), 65535);
+                         json_object_get(props, "port"), "type")),
+                     "integer");
+    cr_assert_eq(json_real_value(json_object_get(json_object_get(props, "port"),
+                                                 "maximum")),
+                 65535);
     cr_assert(json_is_true(json_object_get(json_object_get(props, "password"),
                                            "x-dsb-secret-reference")));
-    cr_assert_eq(json_array_size(json_object_get(
-                     json_object_get(props, "mode"), "enum")), 2);
-    cr_assert_str_eq(json_string_value(json_array_get(
-                         json_object_get(s, "required"), 0)), "hostname");
+    cr_assert_eq(json_array_size(
+                     json_object_get(json_object_get(props, "mode"), "enum")),
+                 2);
+    cr_assert_str_eq(
+        json_string_value(json_array_get(json_object_get(s, "required"), 0)),
+        "hostname");
     cr_assert(json_is_false(json_object_get(s, "additionalProperties")));
     json_decref(s);
 }
@@ -228,8 +239,7 @@ Test(options, tables_are_checked)
     static const struct dsb_option bad[] = {
         DSB_OPTION_INT("n", 0, "many", 0, 10, "bad default"),
         DSB_OPTION_ENUM("e", 0, NULL, NULL, "no values"),
-        DSB_OPTION_STRING("n", 0, NULL, "twice"),
-        DSB_OPTION_END};
+        DSB_OPTION_STRING("n", 0, NULL, "twice"), DSB_OPTION_END};
     cr_assert_eq(dsb_options_check_table(table, "ok", &d), 0);
     cr_assert_eq(dsb_options_check_table(bad, "bad", &d), -1);
     cr_assert(dsb_diags_find(&d, "bad", 0, "declared twice") >= 0);

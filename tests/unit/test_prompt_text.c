@@ -67,10 +67,13 @@ Test(prompt_text, controls_and_invisible_characters_are_escaped)
 
 Test(prompt_text, invalid_utf8_becomes_replacement_characters)
 {
-    expect("a\xff" "b", DSB_PT_TEXT, "a\xef\xbf\xbd" "b");
+    expect("a\xff"
+           "b",
+           DSB_PT_TEXT,
+           "a\xef\xbf\xbd"
+           "b");
     expect("\xc0\xaf", DSB_PT_TEXT, "\xef\xbf\xbd\xef\xbf\xbd");
-    expect("\xed\xa0\x80", DSB_PT_TEXT,
-           "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    expect("\xed\xa0\x80", DSB_PT_TEXT, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
     expect("\xf4\x90\x80\x80", DSB_PT_TEXT,
            "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
     expect("cut\xe2\x82", DSB_PT_TEXT, "cut\xef\xbf\xbd\xef\xbf\xbd");

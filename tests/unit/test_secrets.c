@@ -71,7 +71,8 @@ Test(secrets, rds_style_json_keys)
 {
     char *v;
 
-    t_write(dir, "db.json", "{\"username\": \"app\", \"password\": \"pw-1\", "
+    t_write(dir, "db.json",
+            "{\"username\": \"app\", \"password\": \"pw-1\", "
             "\"host\": \"h\", \"port\": 5432, \"dbname\": \"d\"}");
     v = get(ref_to("db.json", "username"));
     cr_assert_str_eq(v, "app");
@@ -126,8 +127,8 @@ Test(secrets, bad_references)
     cr_assert_eq(dsb_secret_ref_check("file:/x#", why, sizeof(why)), -1);
     cr_assert_eq(dsb_secret_ref_check("aws-sm:", why, sizeof(why)), -1);
     cr_assert_eq(dsb_secret_ref_check("hunter2", why, sizeof(why)), -1);
-    cr_assert_eq(dsb_secret_ref_check("aws-sm:prod/db#password", why,
-                                      sizeof(why)), 0);
+    cr_assert_eq(
+        dsb_secret_ref_check("aws-sm:prod/db#password", why, sizeof(why)), 0);
     cr_assert_eq(dsb_secrets_get(s, "file:/nonexistent/x", &v, &err), -1);
     cr_assert_eq(err.code, DSB_E_NOT_FOUND);
     cr_assert_eq(dsb_secrets_get(s, "aws-sm:prod/db", &v, &err), -1);
@@ -204,12 +205,15 @@ Test(secrets, structured_fields_are_redacted_before_json_encoding)
     snprintf(msg, sizeof(msg), "login with %s", secret);
     for (int json = 0; json <= 1; json++) {
         log = logged_event(json, msg, fields);
-        cr_assert_null(strstr(log, "pa\\\"ss"), "escaped secret leaked: %s", log);
-        cr_assert_null(strstr(log, "wo\\trd"), "escaped secret leaked: %s", log);
+        cr_assert_null(strstr(log, "pa\\\"ss"), "escaped secret leaked: %s",
+                       log);
+        cr_assert_null(strstr(log, "wo\\trd"), "escaped secret leaked: %s",
+                       log);
         cr_assert_null(strstr(log, "pa\"ss"), "secret leaked: %s", log);
         cr_assert(strstr(log, "login with [REDACTED]"), "%s", log);
         cr_assert(strstr(log, json ? "\"password\":\"[REDACTED]\""
-                                   : "password=[REDACTED]"), "%s", log);
+                                   : "password=[REDACTED]"),
+                  "%s", log);
         cr_assert(strstr(log, json ? "[\"[REDACTED]\"]" : "[\"[REDACTED]\"]"),
                   "%s", log);
         cr_assert(strstr(log, json ? "\"n\":7" : "n=7"), "%s", log);

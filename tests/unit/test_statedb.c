@@ -19,8 +19,9 @@ static void setup(void)
     snprintf(path, sizeof(path), "%s/dsbroker.db", dir);
     free(dir);
 
-    cr_assert_eq(dsb_statedb_open(path, SQLITE_OPEN_FULLMUTEX, &db, why,
-                                  sizeof(why)), SQLITE_OK, "%s", why);
+    cr_assert_eq(
+        dsb_statedb_open(path, SQLITE_OPEN_FULLMUTEX, &db, why, sizeof(why)),
+        SQLITE_OK, "%s", why);
 }
 
 static void teardown(void)
@@ -48,8 +49,8 @@ static void apply(const char *ddl)
 {
     char why[256] = "";
 
-    cr_assert_eq(dsb_statedb_schema(db, ddl, why, sizeof(why)), SQLITE_OK,
-                 "%s", why);
+    cr_assert_eq(dsb_statedb_schema(db, ddl, why, sizeof(why)), SQLITE_OK, "%s",
+                 why);
 }
 
 Test(statedb, both_schemas_apply_twice_in_wal_with_foreign_keys)
@@ -81,9 +82,11 @@ Test(statedb, a_failing_schema_is_rolled_back)
 {
     char why[256] = "", *n;
 
-    cr_assert_neq(dsb_statedb_schema(db, "CREATE TABLE a (x);"
-                                     "CREATE TABLE a (y);", why,
-                                     sizeof(why)), SQLITE_OK);
+    cr_assert_neq(dsb_statedb_schema(db,
+                                     "CREATE TABLE a (x);"
+                                     "CREATE TABLE a (y);",
+                                     why, sizeof(why)),
+                  SQLITE_OK);
     cr_assert(strstr(why, "table a already exists"), "%s", why);
     cr_assert(sqlite3_get_autocommit(db), "a transaction was left open");
     n = one("SELECT count(*) FROM sqlite_master WHERE name = 'a'");
@@ -102,8 +105,8 @@ Test(statedb, shared_directories_and_files_are_refused)
 
     cr_assert_eq(chmod(dir, 01777), 0);
     cr_assert_eq(dsb_statedb_private_dir(dir, &err), -1);
-    cr_assert(strstr(err.message, dir) && strstr(err.message, "sticky"),
-              "%s", err.message);
+    cr_assert(strstr(err.message, dir) && strstr(err.message, "sticky"), "%s",
+              err.message);
     cr_assert(strstr(err.hint, "directory of the broker's own"), "%s",
               err.hint);
     cr_assert_eq(stat(dir, &st), 0);

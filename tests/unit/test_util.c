@@ -111,6 +111,7 @@ Test(util, clock_after_carries_nanoseconds)
     cr_assert_lt(at.tv_nsec, 1000000000L);
     cr_assert_geq(at.tv_nsec, 0);
     cr_assert_geq((int64_t)(at.tv_sec - now.tv_sec) * 1000 +
-                      (at.tv_nsec - now.tv_nsec) / 1000000, 1999);
+                      (at.tv_nsec - now.tv_nsec) / 1000000,
+                  1999);
     cr_assert_leq(at.tv_sec - now.tv_sec, 3);
 }
