@@ -13,7 +13,7 @@ debs=(build-essential cmake pkg-config git ca-certificates curl
       libcsv-dev zlib1g-dev
       postgresql postgresql-client libpostgresql-jdbc-java
       python3 python3-venv python3-pip default-jre-headless
-      clang-14 libclang-rt-14-dev valgrind wrk procps util-linux)
+      clang-14 libclang-rt-14-dev clang-format-14 valgrind wrk procps util-linux)
 
 missing=()
 for p in "${debs[@]}"; do
