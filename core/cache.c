@@ -1,6 +1,7 @@
 #include "cache.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,9 @@ struct entry {
     uint64_t hash;
     int state;
     int attached;  /* in the table (and in the LRU once ready) */
-    unsigned refs; /* the table's and each caller's */
+    atomic_uint refs; /* the table's and each caller's; taken under the
+                       * lock, dropped without it (an entry at zero is
+                       * out of the table: nothing else can reach it) */
     int64_t expires_ms;
     struct entry *hnext, *prev, *next;
 };
@@ -176,10 +179,10 @@ static void entry_free(struct entry *e)
     free(e);
 }
 
-/* Drops one reference; the lock is held. */
+/* Drops one reference (with or without the lock). */
 static void entry_unref(struct entry *e)
 {
-    if (--e->refs == 0)
+    if (atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) == 1)
         entry_free(e);
 }
 
@@ -326,7 +329,7 @@ static struct entry *insert_loading(struct dsb_cache *c, const char *source,
         return NULL;
     }
     e->hash = h;
-    e->refs = 2; /* the table's and the loader's */
+    atomic_init(&e->refs, 2); /* the table's and the loader's */
     e->attached = 1;
     e->hnext = c->buckets[b];
     c->buckets[b] = e;
@@ -392,7 +395,7 @@ static void publish(struct dsb_cache *c, struct entry *e,
 
 static struct entry *wait_ready(struct dsb_cache *c, struct entry *e)
 {
-    e->refs++;
+    atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
     c->st.waits++;
     while (e->state != E_READY)
         pthread_cond_wait(&c->loaded, &c->lock);
@@ -450,9 +453,11 @@ const struct dsb_cached *dsb_cache_get_until(struct dsb_cache *c,
         c->st.hits++;
         *hit = 1;
     } else if (e) {
-        e->refs++;
-        lru_unlink(c, e);
-        lru_push(c, e);
+        atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+        if (c->head != e) { /* a hot entry stays put: no writes */
+            lru_unlink(c, e);
+            lru_push(c, e);
+        }
         c->st.hits++;
         *hit = 1;
     } else if (fn && (e = insert_loading(c, source, full, h)) != NULL) {
@@ -469,11 +474,9 @@ const struct dsb_cached *dsb_cache_get_until(struct dsb_cache *c,
 
 void dsb_cache_release(struct dsb_cache *c, const struct dsb_cached *v)
 {
-    if (!v)
-        return;
-    pthread_mutex_lock(&c->lock);
-    entry_unref((struct entry *)(void *)v);
-    pthread_mutex_unlock(&c->lock);
+    (void)c;
+    if (v)
+        entry_unref((struct entry *)(void *)v);
 }
 
 void dsb_cache_flush(struct dsb_cache *c, const char *source)

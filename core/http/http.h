@@ -97,8 +97,11 @@ struct dsb_req {
     char request_id[40];
     int64_t start_us;
     const char *cache_state; /* "hit", "miss" or NULL */
-    /* the problem answered, for the access log ("" when none) */
-    char err_code[32], err_upstream[64], err_message[512];
+    /* the problem answered, for the access log ("" when none); the
+     * message is malloc'd: a request is allocated on every request, and
+     * kept under 1 KiB so that glibc serves it from a small bin */
+    char err_code[32], err_upstream[64];
+    char *err_message;
     int compat; /* problems also carry success/error */
     struct {
         char *name, *value;

@@ -6,6 +6,7 @@
 #include "http.h"
 #include "jobs/router.h"
 #include "log.h"
+#include "util.h"
 
 static const struct {
     int status;
@@ -237,7 +238,7 @@ static void note_problem(struct dsb_req *r, const char *code,
     if (r->responded || r->err_code[0])
         return;
     snprintf(r->err_code, sizeof(r->err_code), "%s", code);
-    snprintf(r->err_message, sizeof(r->err_message), "%s", message);
+    r->err_message = dsb_strdup0(message); /* NULL: logged without it */
     snprintf(r->err_upstream, sizeof(r->err_upstream), "%s",
              upstream ? upstream : "");
 }

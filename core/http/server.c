@@ -190,6 +190,7 @@ static void req_free(struct dsb_req *r)
         free(r->hdrs[i].value);
     }
     free(r->body);
+    free(r->err_message);
     if (r->deferred_resp)
         MHD_destroy_response(r->deferred_resp);
     atomic_fetch_sub(&r->srv->in_flight, 1);
