@@ -17,7 +17,7 @@ struct entry {
     char *source;
     uint64_t hash;
     int state;
-    int attached;  /* in the table (and in the LRU once ready) */
+    int attached;     /* in the table (and in the LRU once ready) */
     atomic_uint refs; /* the table's and each caller's; taken under the
                        * lock, dropped without it (an entry at zero is
                        * out of the table: nothing else can reach it) */
