@@ -4,8 +4,7 @@
 
 #include "http.h"
 
-/* The presented token, or NULL. */
-static const char *bearer(struct dsb_req *r)
+const char *dsb_req_bearer(struct dsb_req *r)
 {
     const char *h = dsb_req_header(r, "Authorization");
 
@@ -20,7 +19,7 @@ static const char *bearer(struct dsb_req *r)
 int dsb_auth_check(struct dsb_req *r)
 {
     const struct dsb_settings *st = &r->gen->broker->cfg->settings;
-    const char *presented = bearer(r);
+    const char *presented = dsb_req_bearer(r);
     struct dsb_error err;
 
     if (st->auth_enabled && (r->route->flags & DSB_ROUTE_HEALTH) &&

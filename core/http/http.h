@@ -114,6 +114,17 @@ struct dsb_req {
     unsigned deferred_status;
 };
 
+/* The route memo (memo.c): a GET of a cacheable route, seen before from
+ * the same principal in the same generation, to its route and cache key.
+ * dsb_memo_find fills r->route and key (key->key borrowed from the memo:
+ * not for dsb_svc_key_free) and returns 1, or returns 0.
+ * dsb_memo_remember records r's route and key (copied) once the key's
+ * access checks passed.  dsb_memo_free is the service's door_free. */
+int dsb_memo_find(struct dsb_req *r, const struct dsb_principal *p,
+                  struct dsb_svc_key *key);
+void dsb_memo_remember(struct dsb_req *r, const struct dsb_svc_key *key);
+void dsb_memo_free(void *memo);
+
 /* The call pool (pool.c). */
 typedef void (*dsb_pool_run_fn)(struct dsb_req *r);
 struct dsb_call_pool;
@@ -182,6 +193,8 @@ json_t *dsb_req_json(struct dsb_req *r);
  * or replies 401 itself and returns -1; dsb_cors_preflight answers an
  * OPTIONS request and returns 1 when it did. */
 int dsb_auth_check(struct dsb_req *r);
+/* The bearer token the request presents, or NULL. */
+const char *dsb_req_bearer(struct dsb_req *r);
 void dsb_cors_origin(struct dsb_req *r);
 int dsb_cors_preflight(struct dsb_req *r);
 

@@ -37,6 +37,8 @@ static struct dsb_gen *gen_new(struct dsb_service *svc, struct dsb_broker *b)
     g->broker = b;
     g->serial = ++svc->next_serial;
     atomic_init(&g->refs, 1);
+    atomic_init(&g->door, NULL);
+    g->door_free = svc->opts.door_free;
     g->cache = dsb_cache_new(st->cache_max_entries, st->cache_ttl_ms,
                              st->cache_error_ttl_ms);
     if (!g->cache || principals_new(g, st) < 0) {
@@ -73,6 +75,8 @@ void dsb_gen_release(struct dsb_gen *g)
 {
     if (!g || atomic_fetch_sub(&g->refs, 1) != 1)
         return;
+    if (g->door && g->door_free)
+        g->door_free(g->door);
     dsb_cache_free(g->cache);
     dsb_broker_stop(g->broker);
     free(g->principals);

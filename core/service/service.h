@@ -57,6 +57,11 @@ struct dsb_gen {
     struct dsb_principal *principals; /* one per settings token */
     atomic_long refs;
     long serial;
+    /* A front door's state for this generation (the HTTP route memo),
+     * installed by compare-and-swap on first use and freed with the
+     * generation by the service's opts.door_free. */
+    _Atomic(void *) door;
+    void (*door_free)(void *door);
 };
 
 /* One call's context, filled by the front door. */
@@ -76,6 +81,7 @@ struct dsb_service_opts {
     int preflight;             /* open each source in a child first */
     int64_t (*clock_ms)(void); /* monotonic clock of the cache (tests); NULL:
                                 * dsb_monotonic_ms */
+    void (*door_free)(void *door); /* frees dsb_gen.door (may be NULL) */
 };
 
 /* ------------------------------------------------------------ lifecycle */

@@ -421,3 +421,39 @@ Test(scopes, the_matrix_covers_every_route)
                   dsb_routes[r].method, dsb_routes[r].pattern);
     free(hit);
 }
+
+/* The route memo remembers (request, principal): a request another
+ * principal made before, answered from the memo for that principal, is
+ * still refused to one who may not make it, for every way of being
+ * refused. */
+Test(scopes, the_route_memo_is_per_principal)
+{
+    static const char *const paths[] = {
+        "/v1/sources/pgmain/databases",
+        "/v1/sources/pgmain/databases/sales/schemas?page_size=1",
+        "/v1/sources/main/databases/sales/schemas/public/tables/orders"};
+
+    for (size_t i = 0; i < sizeof(paths) / sizeof(*paths); i++) {
+        int limited_ok = strstr(paths[i], "/main/") != NULL;
+        for (int round = 0; round < 3; round++) { /* the last two: memo */
+            struct t_resp r = call(AUTH(T_ADMIN), "GET", paths[i], NULL);
+            cr_assert_eq(r.status, 200, "%s: %s", paths[i], r.body);
+            t_free(&r);
+            r = call(AUTH(T_LIMITED), "GET", paths[i], NULL);
+            if (limited_ok)
+                cr_assert_eq(r.status, 200, "%s: %s", paths[i], r.body);
+            else
+                t_problem(&r, 403, "forbidden");
+            t_free(&r);
+            r = call(AUTH(T_JOBS), "GET", paths[i], NULL);
+            t_problem(&r, 403, "insufficient_scope");
+            t_free(&r);
+            r = call(NULL, "GET", paths[i], NULL);
+            cr_assert_eq(r.status, 401, "%s: %s", paths[i], r.body);
+            t_free(&r);
+            r = call(AUTH("not-a-token"), "GET", paths[i], NULL);
+            cr_assert_eq(r.status, 401, "%s: %s", paths[i], r.body);
+            t_free(&r);
+        }
+    }
+}
