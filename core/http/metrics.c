@@ -1,5 +1,7 @@
 /* Prometheus metrics: requests, latencies, cache, plugin calls. */
+#define _GNU_SOURCE /* sched_getcpu */
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,9 +39,18 @@ struct plugin_series {
     struct hist lat;
 };
 
-struct dsb_metrics {
+/* What every answered request counts, kept per CPU (a request adds to
+ * the shard of the CPU it runs on) so that the workers do not write the
+ * same cache lines on every request; /metrics sums the shards. */
+#define N_SHARDS 4 /* a power of two */
+struct shard {
     struct route_stats routes[MAX_ROUTES + 1]; /* last: unmatched */
     atomic_ullong cache_hits, cache_misses;
+    char pad[64];
+};
+
+struct dsb_metrics {
+    struct shard shards[N_SHARDS];
     pthread_mutex_t lock;
     struct plugin_series *series;
     size_t n_series;
@@ -69,6 +80,13 @@ void dsb_metrics_free(struct dsb_metrics *m)
     free(m);
 }
 
+static struct shard *shard_of(struct dsb_metrics *m)
+{
+    int cpu = sched_getcpu();
+
+    return &m->shards[(unsigned)(cpu < 0 ? 0 : cpu) & (N_SHARDS - 1)];
+}
+
 static void hist_add(struct hist *h, int64_t us)
 {
     double s = (double)us / 1e6;
@@ -76,8 +94,9 @@ static void hist_add(struct hist *h, int64_t us)
 
     while (i < N_BUCKETS && s > buckets[i])
         i++;
-    atomic_fetch_add(&h->le[i], 1);
-    atomic_fetch_add(&h->sum_us, (unsigned long long)(us > 0 ? us : 0));
+    atomic_fetch_add_explicit(&h->le[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_us, (unsigned long long)(us > 0 ? us : 0),
+                              memory_order_relaxed);
 }
 
 void dsb_metrics_request(struct dsb_metrics *m,
@@ -86,18 +105,24 @@ void dsb_metrics_request(struct dsb_metrics *m,
 {
     size_t ri = route ? (size_t)(route - dsb_routes) : MAX_ROUTES;
     size_t si = 0;
+    struct shard *sh;
 
     if (ri > MAX_ROUTES)
         ri = MAX_ROUTES;
     while (statuses[si] && statuses[si] != status)
         si++;
-    atomic_fetch_add(&m->routes[ri].by_status[si], 1);
-    hist_add(&m->routes[ri].lat, us);
+    sh = shard_of(m);
+    atomic_fetch_add_explicit(&sh->routes[ri].by_status[si], 1,
+                              memory_order_relaxed);
+    hist_add(&sh->routes[ri].lat, us);
 }
 
 void dsb_metrics_cache(struct dsb_metrics *m, int hit)
 {
-    atomic_fetch_add(hit ? &m->cache_hits : &m->cache_misses, 1);
+    struct shard *sh = shard_of(m);
+
+    atomic_fetch_add_explicit(hit ? &sh->cache_hits : &sh->cache_misses, 1,
+                              memory_order_relaxed);
 }
 
 static struct plugin_series *series(struct dsb_metrics *m, const char *source,
@@ -134,21 +159,24 @@ void dsb_metrics_plugin(struct dsb_metrics *m, const char *source,
 
 /* ------------------------------------------------------------ render */
 
+/* A histogram summed over n copies (a route's, one per shard). */
 static void hist_print(FILE *f, const char *name, const char *labels,
-                       const struct hist *h)
+                       const struct hist *const *hs, size_t n)
 {
-    unsigned long long cum = 0;
+    unsigned long long cum = 0, sum_us = 0;
 
+    for (size_t k = 0; k < n; k++)
+        sum_us += atomic_load(&hs[k]->sum_us);
     for (size_t i = 0; i <= N_BUCKETS; i++) {
-        cum += atomic_load(&h->le[i]);
+        for (size_t k = 0; k < n; k++)
+            cum += atomic_load(&hs[k]->le[i]);
         if (i < N_BUCKETS)
             fprintf(f, "%s_bucket{%s,le=\"%g\"} %llu\n", name, labels,
                     buckets[i], cum);
         else
             fprintf(f, "%s_bucket{%s,le=\"+Inf\"} %llu\n", name, labels, cum);
     }
-    fprintf(f, "%s_sum{%s} %.6f\n", name, labels,
-            (double)atomic_load(&h->sum_us) / 1e6);
+    fprintf(f, "%s_sum{%s} %.6f\n", name, labels, (double)sum_us / 1e6);
     fprintf(f, "%s_count{%s} %llu\n", name, labels, cum);
 }
 
@@ -165,7 +193,9 @@ static void render_requests(FILE *f, struct dsb_metrics *m)
         if (r >= n && r != MAX_ROUTES)
             continue;
         for (size_t s = 0; s < N_STATUS; s++) {
-            unsigned long long v = atomic_load(&m->routes[r].by_status[s]);
+            unsigned long long v = 0;
+            for (size_t k = 0; k < N_SHARDS; k++)
+                v += atomic_load(&m->shards[k].routes[r].by_status[s]);
             if (v)
                 fprintf(f,
                         "dsb_http_requests_total{route=\"%s\",method=\"%s\","
@@ -179,8 +209,11 @@ static void render_requests(FILE *f, struct dsb_metrics *m)
     for (size_t r = 0; r < n; r++) {
         snprintf(labels, sizeof(labels), "route=\"%s\",method=\"%s\"",
                  dsb_routes[r].pattern, dsb_routes[r].method);
-        hist_print(f, "dsb_http_request_duration_seconds", labels,
-                   &m->routes[r].lat);
+        const struct hist *hs[N_SHARDS];
+        for (size_t k = 0; k < N_SHARDS; k++)
+            hs[k] = &m->shards[k].routes[r].lat;
+        hist_print(f, "dsb_http_request_duration_seconds", labels, hs,
+                   N_SHARDS);
     }
 }
 
@@ -204,7 +237,8 @@ static void render_plugins(FILE *f, struct dsb_metrics *m)
                 atomic_load(&p->calls));
         fprintf(f, "dsb_plugin_errors_total{%s} %llu\n", labels,
                 atomic_load(&p->errors));
-        hist_print(f, "dsb_plugin_call_duration_seconds", labels, &p->lat);
+        const struct hist *one = &p->lat;
+        hist_print(f, "dsb_plugin_call_duration_seconds", labels, &one, 1);
     }
     pthread_mutex_unlock(&m->lock);
 }
@@ -231,8 +265,13 @@ static void render_gauges(FILE *f, struct dsb_metrics *m, struct dsb_server *s,
             : NULL;
     struct dsb_cache_stats cs;
     size_t st[3] = {0, 0, 0};
+    unsigned long long hits = 0, misses = 0;
 
     dsb_cache_stats(g->cache, &cs);
+    for (size_t k = 0; k < N_SHARDS; k++) {
+        hits += atomic_load(&m->shards[k].cache_hits);
+        misses += atomic_load(&m->shards[k].cache_misses);
+    }
     for (size_t i = 0; i < g->broker->n_sources; i++)
         st[g->broker->sources[i].state]++;
     fprintf(f,
@@ -243,8 +282,7 @@ static void render_gauges(FILE *f, struct dsb_metrics *m, struct dsb_server *s,
             "# TYPE dsb_cache_entries gauge\ndsb_cache_entries %zu\n"
             "# TYPE dsb_cache_evictions_total counter\n"
             "dsb_cache_evictions_total %llu\n",
-            atomic_load(&m->cache_hits), atomic_load(&m->cache_misses),
-            cs.entries, (unsigned long long)cs.evictions);
+            hits, misses, cs.entries, (unsigned long long)cs.evictions);
     fprintf(f,
             "# TYPE dsb_http_in_flight gauge\ndsb_http_in_flight %ld\n"
             "# TYPE dsb_http_connections gauge\ndsb_http_connections %u\n"
