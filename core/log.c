@@ -1,11 +1,13 @@
 /* Log lines: formatted on the caller's stack (text or JSON), redacted,
  * and written to stderr whole — at once, or, for lines that may wait (the
- * access log), through a shared buffer that a flusher thread writes out
+ * access log), through per-CPU buffers that a flusher thread writes out
  * every few hundred milliseconds.  No JSON library and no allocation on
  * the path of a scalar line: a busy server logs every request. */
+#define _GNU_SOURCE /* sched_getcpu */
 #include "log.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -62,88 +64,147 @@ int dsb_log_level_parse(const char *s)
 
 /* ------------------------------------------------------------- output */
 
-/* Lines that may wait, and the flusher that writes them out.  out_lock
- * also orders immediate lines after the buffered ones before them. */
-static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t out_cv = PTHREAD_COND_INITIALIZER;
-static char out_buf[OUT_CAP];
-static size_t out_len;
-static int out_users, out_stop, out_thread_on;
+/* Lines that may wait go to the buffer of the CPU the thread runs on (a
+ * stripe), so that the workers do not share one lock per line; a stripe is
+ * written out whole when it fills, every out_period_ms by the flusher, and
+ * before any line that may not wait (which takes every stripe's lock, so
+ * access lines logged before it come out before it).  write_lock makes each
+ * write(2) whole (a pipe interleaves writes larger than PIPE_BUF).  Lines of
+ * different stripes may come out up to a period apart from their order. */
+#define N_STRIPES 4 /* a power of two */
+struct stripe {
+    pthread_mutex_t lock;
+    size_t len;
+    char buf[OUT_CAP];
+};
+static struct stripe stripes[N_STRIPES];
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER; /* below */
+static pthread_cond_t ctl_cv = PTHREAD_COND_INITIALIZER;
+static atomic_int out_users; /* buffering while > 0 */
+static int out_stop, out_thread_on;
 static long out_period_ms;
 static pthread_t out_thread;
 static pthread_once_t out_once = PTHREAD_ONCE_INIT;
 
 static void write_all(const char *p, size_t n)
 {
+    pthread_mutex_lock(&write_lock);
     while (n > 0) {
         ssize_t w = write(STDERR_FILENO, p, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            return; /* nowhere to report it */
+            break; /* nowhere to report it */
         p += w;
         n -= (size_t)w;
     }
+    pthread_mutex_unlock(&write_lock);
 }
 
-static void flush_locked(void)
+/* Writes the stripe out (its lock held). */
+static void stripe_flush(struct stripe *st)
 {
-    write_all(out_buf, out_len);
-    out_len = 0;
+    write_all(st->buf, st->len);
+    st->len = 0;
 }
 
-/* A child forked while another thread held out_lock would block at its
- * first log line: fork waits for it; the child drops the parent's lines. */
+static void stripes_lock(void)
+{
+    for (size_t i = 0; i < N_STRIPES; i++)
+        pthread_mutex_lock(&stripes[i].lock);
+}
+
+static void stripes_unlock(void)
+{
+    for (size_t i = N_STRIPES; i-- > 0;)
+        pthread_mutex_unlock(&stripes[i].lock);
+}
+
+/* A child forked while another thread held one of these locks would block
+ * at its first log line: fork waits for them all; the child drops the
+ * parent's buffered lines. */
 static void out_fork_prepare(void)
 {
-    pthread_mutex_lock(&out_lock);
+    pthread_mutex_lock(&ctl_lock);
+    stripes_lock();
+    pthread_mutex_lock(&write_lock);
 }
 
 static void out_fork_parent(void)
 {
-    pthread_mutex_unlock(&out_lock);
+    pthread_mutex_unlock(&write_lock);
+    stripes_unlock();
+    pthread_mutex_unlock(&ctl_lock);
 }
 
 static void out_fork_child(void)
 {
-    out_len = 0;
-    out_users = 0;
+    for (size_t i = 0; i < N_STRIPES; i++)
+        stripes[i].len = 0;
+    atomic_store(&out_users, 0);
     out_thread_on = 0;
-    pthread_mutex_unlock(&out_lock);
+    out_fork_parent();
 }
 
 static void out_init(void)
 {
+    for (size_t i = 0; i < N_STRIPES; i++)
+        pthread_mutex_init(&stripes[i].lock, NULL);
     pthread_atfork(out_fork_prepare, out_fork_parent, out_fork_child);
+}
+
+static struct stripe *stripe_here(void)
+{
+    int cpu = sched_getcpu();
+
+    return &stripes[(unsigned)(cpu < 0 ? 0 : cpu) & (N_STRIPES - 1)];
 }
 
 static void emit(const char *line, size_t n, int may_wait)
 {
     pthread_once(&out_once, out_init);
-    pthread_mutex_lock(&out_lock);
-    if (may_wait && out_users > 0 && n <= OUT_CAP) {
-        if (out_len + n > OUT_CAP)
-            flush_locked();
-        memcpy(out_buf + out_len, line, n);
-        out_len += n;
-    } else {
-        flush_locked();
-        write_all(line, n);
+    if (may_wait && n <= OUT_CAP &&
+        atomic_load_explicit(&out_users, memory_order_relaxed) > 0) {
+        struct stripe *st = stripe_here();
+        pthread_mutex_lock(&st->lock);
+        if (st->len + n > OUT_CAP)
+            stripe_flush(st);
+        memcpy(st->buf + st->len, line, n);
+        st->len += n;
+        pthread_mutex_unlock(&st->lock);
+        return;
     }
-    pthread_mutex_unlock(&out_lock);
+    stripes_lock();
+    for (size_t i = 0; i < N_STRIPES; i++)
+        stripe_flush(&stripes[i]);
+    write_all(line, n);
+    stripes_unlock();
+}
+
+void dsb_log_flush(void)
+{
+    pthread_once(&out_once, out_init);
+    for (size_t i = 0; i < N_STRIPES; i++) {
+        pthread_mutex_lock(&stripes[i].lock);
+        stripe_flush(&stripes[i]);
+        pthread_mutex_unlock(&stripes[i].lock);
+    }
 }
 
 static void *flusher(void *arg)
 {
     (void)arg;
-    pthread_mutex_lock(&out_lock);
+    pthread_mutex_lock(&ctl_lock);
     while (!out_stop) {
         struct timespec t;
         dsb_clock_after(CLOCK_REALTIME, out_period_ms, &t);
-        pthread_cond_timedwait(&out_cv, &out_lock, &t);
-        flush_locked();
+        pthread_cond_timedwait(&ctl_cv, &ctl_lock, &t);
+        pthread_mutex_unlock(&ctl_lock);
+        dsb_log_flush();
+        pthread_mutex_lock(&ctl_lock);
     }
-    pthread_mutex_unlock(&out_lock);
+    pthread_mutex_unlock(&ctl_lock);
     return NULL;
 }
 
@@ -152,17 +213,17 @@ int dsb_log_buffer_start(long period_ms)
     int rc = 0;
 
     pthread_once(&out_once, out_init);
-    pthread_mutex_lock(&out_lock);
-    if (out_users++ == 0) {
+    pthread_mutex_lock(&ctl_lock);
+    if (atomic_fetch_add(&out_users, 1) == 0) {
         out_stop = 0;
         out_period_ms = period_ms > 0 ? period_ms : 200;
         out_thread_on = pthread_create(&out_thread, NULL, flusher, NULL) == 0;
         if (!out_thread_on) {
-            out_users = 0;
+            atomic_store(&out_users, 0);
             rc = -1;
         }
     }
-    pthread_mutex_unlock(&out_lock);
+    pthread_mutex_unlock(&ctl_lock);
     return rc;
 }
 
@@ -171,25 +232,18 @@ void dsb_log_buffer_stop(void)
     int join = 0;
 
     pthread_once(&out_once, out_init);
-    pthread_mutex_lock(&out_lock);
-    if (out_users > 0 && --out_users == 0 && out_thread_on) {
+    pthread_mutex_lock(&ctl_lock);
+    if (atomic_load(&out_users) > 0 && atomic_fetch_sub(&out_users, 1) == 1 &&
+        out_thread_on) {
         out_stop = 1;
         out_thread_on = 0;
         join = 1;
-        pthread_cond_signal(&out_cv);
+        pthread_cond_signal(&ctl_cv);
     }
-    pthread_mutex_unlock(&out_lock);
+    pthread_mutex_unlock(&ctl_lock);
     if (join)
         pthread_join(out_thread, NULL);
     dsb_log_flush();
-}
-
-void dsb_log_flush(void)
-{
-    pthread_once(&out_once, out_init);
-    pthread_mutex_lock(&out_lock);
-    flush_locked();
-    pthread_mutex_unlock(&out_lock);
 }
 
 /* --------------------------------------------------------- formatting */
