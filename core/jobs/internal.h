@@ -68,7 +68,9 @@ struct dsb_aws *dsb_jobs_aws(struct dsb_jobs *j, struct dsb_error *err);
  * cmake/embed_text.cmake). */
 extern const char dsb_jobs_prelude_py[];
 
-/* output.c */
+/* output.c: the first limit rows of a job's output, read file by file in
+ * fixed-size chunks and parsed as a stream (bounded memory whatever the
+ * sizes).  dsb_output_read_local does not follow symbolic links. */
 int dsb_output_read_local(const char *dir, size_t limit, json_t **out,
                           struct dsb_error *err);
 int dsb_output_read_s3(struct dsb_jobs *j, const json_t *doc, const char *uri,

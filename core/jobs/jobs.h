@@ -126,8 +126,11 @@ int dsb_jobs_logs(struct dsb_jobs *j, const char *id, size_t max_bytes,
 /*
  * First `limit` rows of a succeeded job's output:
  * {"format": "csv"|"jsonl", "columns": [...], "rows": [[...]],
- *  "truncated": bool}.  CSV values are strings.  DSB_E_CONFLICT when the
- * job has not succeeded; DSB_E_NOT_FOUND when it wrote nothing.
+ *  "truncated": bool}.  CSV values are strings.  Only as much of the
+ * output is read as the rows need (one more row tells "truncated"), in
+ * fixed-size chunks.  DSB_E_CONFLICT when the job has not succeeded;
+ * DSB_E_NOT_FOUND when it wrote nothing; DSB_E_UNSUPPORTED for a row
+ * longer than 1 MiB.
  */
 int dsb_jobs_result(struct dsb_jobs *j, const char *id, size_t limit,
                     json_t **out, struct dsb_error *err);
