@@ -556,13 +556,14 @@ done:
 }
 
 /* The logs slot: where EMR writes them, and the run's state details. */
-static json_t *emr_logs(const json_t *doc, size_t max_bytes)
+static json_t *emr_logs(const json_t *doc, size_t lines, size_t max_bytes)
 {
     const json_t *emr = json_object_get(doc, "emr");
     const char *base = opt(emr, "log_uri"), *run = opt(emr, "job_run_id");
     char *rel, *loc;
     json_t *out;
 
+    (void)lines;
     (void)max_bytes;
     if (!emr) /* it failed before it was prepared: nothing was sent */
         return json_object();

@@ -68,6 +68,15 @@ struct dsb_aws *dsb_jobs_aws(struct dsb_jobs *j, struct dsb_error *err);
  * cmake/embed_text.cmake). */
 extern const char dsb_jobs_prelude_py[];
 
+/* files.c */
+/* The last `lines` lines (0: any number) of the regular file at path,
+ * within max bytes of its end, read backwards in fixed-size chunks:
+ * malloc'd and NUL-terminated, with `spare` bytes of room after the NUL;
+ * *len is its length.  NULL when the file cannot be read (absent, not a
+ * regular file, a symbolic link). */
+char *dsb_file_tail(const char *path, size_t lines, size_t max, size_t spare,
+                    size_t *len);
+
 /* output.c: the first limit rows of a job's output, read file by file in
  * fixed-size chunks and parsed as a stream (bounded memory whatever the
  * sizes).  dsb_output_read_local does not follow symbolic links. */

@@ -547,8 +547,8 @@ int dsb_jobs_cancel(struct dsb_jobs *j, const char *id, json_t **job,
     return 0;
 }
 
-int dsb_jobs_logs(struct dsb_jobs *j, const char *id, size_t max_bytes,
-                  json_t **out, struct dsb_error *err)
+int dsb_jobs_logs(struct dsb_jobs *j, const char *id, size_t lines,
+                  size_t max_bytes, json_t **out, struct dsb_error *err)
 {
     const struct dsb_executor_ops *ops;
     json_t *doc;
@@ -557,7 +557,7 @@ int dsb_jobs_logs(struct dsb_jobs *j, const char *id, size_t max_bytes,
     if (dsb_jobs_get(j, id, &doc, err) < 0)
         return -1;
     if (with_ops(doc, &ops, err) == 0 &&
-        !(*out = ops->logs(doc, max_bytes ? max_bytes : 65536)))
+        !(*out = ops->logs(doc, lines, max_bytes ? max_bytes : 65536)))
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
     json_decref(doc);
     return *out ? 0 : -1;

@@ -118,11 +118,13 @@ int dsb_jobs_list(struct dsb_jobs *j, const char *session_id, json_t **out,
 int dsb_jobs_cancel(struct dsb_jobs *j, const char *id, json_t **job,
                     struct dsb_error *err);
 /*
- * Logs: {"stdout": "...", "stderr": "..."} (last max_bytes of each) for
- * local jobs; {"location": "s3://...", "state_details": "..."} for EMR.
+ * Logs: {"stdout": "...", "stderr": "..."} for local jobs, each the last
+ * `lines` lines (0: any number) within the last max_bytes (0: 64 KiB) of
+ * its file, read backwards from the end; {"location": "s3://...",
+ * "state_details": "..."} for EMR.
  */
-int dsb_jobs_logs(struct dsb_jobs *j, const char *id, size_t max_bytes,
-                  json_t **out, struct dsb_error *err);
+int dsb_jobs_logs(struct dsb_jobs *j, const char *id, size_t lines,
+                  size_t max_bytes, json_t **out, struct dsb_error *err);
 /*
  * First `limit` rows of a succeeded job's output:
  * {"format": "csv"|"jsonl", "columns": [...], "rows": [[...]],

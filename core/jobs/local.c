@@ -569,13 +569,14 @@ fail:
 
 /* ------------------------------------------------------------ tracking */
 
-/* Last line of dir/stderr.log mentioning an error, for the failure reason. */
+/* Last line of dir/stderr.log's last 64 KiB mentioning an error, for the
+ * failure reason. */
 static char *last_error_line(const char *dir)
 {
     char *path = dsb_asprintf("%s/stderr.log", dir), *text, *best = NULL;
     size_t len = 0;
 
-    text = path ? dsb_read_file(path, 64 << 20, &len) : NULL;
+    text = path ? dsb_file_tail(path, 0, 64 << 10, 0, &len) : NULL;
     free(path);
     for (char *line = text ? strtok(text, "\n") : NULL; line;
          line = strtok(NULL, "\n"))
@@ -766,41 +767,36 @@ static void local_recover(struct dsb_jobs *j, json_t *doc)
 
 /* --------------------------------------------------------------- logs */
 
-static json_t *tail(const char *dir, const char *name, size_t max)
+/* The redacted last `lines` lines (within max bytes) of dir/name. */
+static json_t *tail(const char *dir, const char *name, size_t lines, size_t max)
 {
-    char *path = dsb_asprintf("%s/%s", dir, name), *text, *buf;
-    size_t len = 0, n;
+    char *path = dsb_asprintf("%s/%s", dir, name), *buf;
+    size_t n = 0;
     json_t *s;
 
-    text = path ? dsb_read_file(path, 256 << 20, &len) : NULL;
+    buf = path ? dsb_file_tail(path, lines, max, 4096, &n) : NULL;
     free(path);
-    n = len > max ? max : len;
-    buf = text ? malloc(n + 4096) : NULL;
-    if (!buf) {
-        free(text);
+    if (!buf)
         return json_string("");
-    }
-    memcpy(buf, text + len - n, n);
-    buf[n] = '\0';
     for (size_t i = 0; i < n; i++) /* keep it valid UTF-8 */
         if ((unsigned char)buf[i] >= 0x80 || buf[i] == '\0')
             buf[i] = '?';
     dsb_redact(buf, n + 4096);
     s = json_string(buf);
-    free(text);
     free(buf);
     return s ? s : json_string("");
 }
 
 /* The logs slot: the redacted tails of stdout.log and stderr.log. */
-static json_t *local_logs(const json_t *doc, size_t max_bytes)
+static json_t *local_logs(const json_t *doc, size_t lines, size_t max_bytes)
 {
     const char *dir = dsb_job_str(doc, "local", "dir");
 
     if (!dir)
         return json_pack("{s:s, s:s}", "stdout", "", "stderr", "");
-    return json_pack("{s:o, s:o}", "stdout", tail(dir, "stdout.log", max_bytes),
-                     "stderr", tail(dir, "stderr.log", max_bytes));
+    return json_pack("{s:o, s:o}", "stdout",
+                     tail(dir, "stdout.log", lines, max_bytes), "stderr",
+                     tail(dir, "stderr.log", lines, max_bytes));
 }
 
 /* ------------------------------------------------------------ the type */

@@ -244,7 +244,8 @@ int dsb_svc_jobs_list(const struct dsb_ctx *c, const char *session,
                       json_t **out, struct dsb_error *err);
 int dsb_svc_job_cancel(const struct dsb_ctx *c, const char *id, json_t **job,
                        struct dsb_error *err);
-/* The last `lines` lines of each log stream. */
+/* The last `lines` lines of each log stream, read backwards from its end
+ * (at most 1 MiB of each). */
 int dsb_svc_job_logs(const struct dsb_ctx *c, const char *id, long lines,
                      json_t **out, struct dsb_error *err);
 int dsb_svc_job_result(const struct dsb_ctx *c, const char *id, size_t limit,

@@ -323,7 +323,7 @@ Test(emr_moto, result_and_logs_from_s3)
     s = json_dumps(json_object_get(res, "rows"), JSON_COMPACT);
     cr_assert_str_eq(s, "[[\"a\",\"1\"],[\"b \\\"q\\\"\",\"2\"]]");
     cr_assert_eq(
-        dsb_jobs_logs(t.jobs, jt_str(job, "id", NULL), 0, &logs, &t.err), 0);
+        dsb_jobs_logs(t.jobs, jt_str(job, "id", NULL), 0, 0, &logs, &t.err), 0);
     snprintf(path, sizeof(path), "s3://dsb-jobs/logs/applications/%s/jobs/%s/",
              getenv("DSB_TEST_APP_STD"), jt_str(job, "emr", "job_run_id"));
     cr_assert_str_eq(jt_str(logs, "location", NULL), path);
