@@ -88,4 +88,9 @@ const struct dsb_executor_ops *dsb_executor_ops_find(const char *type);
  * the last.  Static. */
 const struct dsb_executor_ops *dsb_executor_ops_at(size_t i);
 
+/* Fills e->limits from e->options (validated; a missing option takes its
+ * type's default): max_running_jobs, max_queued_jobs, max_output_mb and
+ * max_log_mb, 0 for an option the type does not have. */
+void dsb_executor_limits_bind(struct dsb_executor_conf *e);
+
 #endif

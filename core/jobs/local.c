@@ -835,6 +835,11 @@ static const struct dsb_option local_options[] = {
                    "job timeout unless the job asks for less"),
     DSB_OPTION_INT("max_timeout_seconds", 0, "86400", 10, 604800,
                    "longest timeout a job may ask for"),
+    DSB_OPTION_INT("max_running_jobs", 0, "2", 1, 10000,
+                   "jobs running at once (each is a JVM); more are queued"),
+    DSB_OPTION_INT("max_queued_jobs", 0, "8", 0, 100000,
+                   "jobs waiting for a slot; a submit beyond is refused "
+                   "with 429"),
     DSB_OPTION_END};
 
 /* The record is stored pending before the spawn, and "running" by track()

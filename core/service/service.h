@@ -235,6 +235,9 @@ struct dsb_job_params {
 /* Where the session's job would run and why: the context's "route". */
 int dsb_svc_plan(const struct dsb_ctx *c, const char *session,
                  const char *executor, json_t **out, struct dsb_error *err);
+/* Submits a job of the call's principal: started, or queued when its
+ * executor or the principal runs as many jobs as allowed; a full queue is
+ * DSB_E_THROTTLED with upstream DSB_JOBS_LIMIT_UPSTREAM (core/jobs/jobs.h). */
 int dsb_svc_job_submit(const struct dsb_ctx *c, const char *session,
                        const struct dsb_job_params *p, json_t **job,
                        struct dsb_error *err);
