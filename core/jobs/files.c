@@ -1,7 +1,8 @@
 /* A job's files read in bounded memory: the tail of a log, read backwards
- * from its end. */
+ * from its end, and the bytes under the job's directory. */
 #include "jobs/internal.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,8 @@
 #include <unistd.h>
 
 #define TAIL_CHUNK 16384
+/* Directories nested deeper than this are not descended into. */
+#define WALK_DEPTH_MAX 64
 
 /* Reads n bytes at off (fewer at the end of the file); -1 on error. */
 static ssize_t read_at(int fd, char *buf, size_t n, off_t off)
@@ -75,4 +78,50 @@ char *dsb_file_tail(const char *path, size_t lines, size_t max, size_t spare,
     buf[got] = '\0';
     *len = (size_t)got;
     return buf;
+}
+
+static int skipped(const char *name, const char *const *skip)
+{
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return 1;
+    for (; skip && *skip; skip++)
+        if (strcmp(name, *skip) == 0)
+            return 1;
+    return 0;
+}
+
+/* total plus the bytes under directory dfd (taken over and closed). */
+static int64_t walk(int dfd, int depth, const char *const *skip, int64_t total,
+                    int64_t stop_at)
+{
+    DIR *d = fdopendir(dfd);
+    struct dirent *e;
+    struct stat st;
+    int sub;
+
+    if (!d) {
+        close(dfd);
+        return total;
+    }
+    while (total <= stop_at && (e = readdir(d)) != NULL) {
+        if (skipped(e->d_name, skip) ||
+            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        if (S_ISREG(st.st_mode))
+            total += st.st_size;
+        else if (S_ISDIR(st.st_mode) && depth < WALK_DEPTH_MAX &&
+                 (sub = openat(dirfd(d), e->d_name,
+                               O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+                                   O_CLOEXEC)) >= 0)
+            total = walk(sub, depth + 1, NULL, total, stop_at);
+    }
+    closedir(d);
+    return total;
+}
+
+int64_t dsb_dir_bytes(const char *dir, const char *const *skip, int64_t stop_at)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+    return dfd < 0 ? 0 : walk(dfd, 0, skip, 0, stop_at);
 }

@@ -17,7 +17,9 @@ struct dsb_local_proc {
     pid_t pid;              /* also its process group */
     int64_t deadline_ms;    /* wall clock */
     int64_t term_sent_ms;   /* 0: not signalled yet */
-    const char *stop_state; /* "cancelled", "timed_out" or NULL */
+    const char *stop_state; /* "cancelled", "timed_out", "failed" or NULL */
+    int limits_known;       /* the two below were read from the record */
+    int64_t max_output_bytes, max_log_bytes; /* 0: none */
 };
 
 /* A job admitted to start whose record may not say so yet (between the
@@ -136,6 +138,11 @@ extern const char dsb_jobs_prelude_py[];
  * regular file, a symbolic link). */
 char *dsb_file_tail(const char *path, size_t lines, size_t max, size_t spare,
                     size_t *len);
+/* Bytes of the regular files under dir, symbolic links not followed,
+ * names in skip (NULL-terminated, may be NULL) left out at its top level;
+ * counting stops once past stop_at.  0 when dir cannot be opened. */
+int64_t dsb_dir_bytes(const char *dir, const char *const *skip,
+                      int64_t stop_at);
 
 /* output.c: the first limit rows of a job's output, read file by file in
  * fixed-size chunks and parsed as a stream (bounded memory whatever the

@@ -362,6 +362,19 @@ static json_t *spark_needs(const struct dsb_executor_conf *e,
     return json_pack("{s:o, s:o}", "jars", jars, "conf", conf);
 }
 
+/* The job's own limits (output and log size) as its record shows them:
+ * "limits": {"max_output_mb", "max_log_mb"}, for executors that have
+ * them.  The local tracker enforces what the record says. */
+static void add_limits(json_t *doc, const struct dsb_executor_limits *l)
+{
+    if (l->max_output_bytes > 0 || l->max_log_bytes > 0)
+        json_object_set_new(doc, "limits",
+                            json_pack("{s:I, s:I}", "max_output_mb",
+                                      (json_int_t)(l->max_output_bytes >> 20),
+                                      "max_log_mb",
+                                      (json_int_t)(l->max_log_bytes >> 20)));
+}
+
 static json_t *new_doc(const struct dsb_job_request *r,
                        const struct dsb_route *route,
                        const struct dsb_executor_conf *e, long timeout,
@@ -396,6 +409,7 @@ static json_t *new_doc(const struct dsb_job_request *r,
         json_object_set_new(
             doc, "principal",
             json_string(r->principal ? r->principal : "anonymous"));
+        add_limits(doc, &e->limits);
     } else {
         json_decref(refs);
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
