@@ -118,6 +118,17 @@ static const struct dsb_option limits_opts[] = {
                    "deadline of one plugin call"),
     DSB_OPTION_END};
 
+static const struct dsb_option jobs_opts[] = {
+    DSB_OPTION_INT("max_running_per_principal", 0, "8", 1, 100000,
+                   "jobs one principal may have running at once, on all "
+                   "executors together (more are queued)"),
+    DSB_OPTION_INT("max_queued_per_principal", 0, "32", 0, 100000,
+                   "jobs one principal may have queued at once (a submit "
+                   "beyond is refused with 429)"),
+    DSB_OPTION_INT("retry_after_seconds", 0, "30", 1, 86400,
+                   "Retry-After of a submit refused because a queue is full"),
+    DSB_OPTION_END};
+
 static const struct dsb_option sessions_opts[] = {
     DSB_OPTION_INT("idle_expiry_hours", 0, "168", 1, 87600,
                    "sessions unused this long are deleted"),
@@ -149,6 +160,7 @@ const struct dsb_option dsb_broker_options[] = {
     DSB_OPTION_OBJECT("cors", cors_opts, "browser access"),
     DSB_OPTION_OBJECT("limits", limits_opts, "server limits"),
     DSB_OPTION_OBJECT("sessions", sessions_opts, "session store"),
+    DSB_OPTION_OBJECT("jobs", jobs_opts, "job limits per principal"),
     DSB_OPTION_END};
 
 /* Keys of every executor; the type adds its own. */
@@ -283,6 +295,7 @@ static void add_executor(struct dsb_config *cfg, const struct dsb_ynode *n,
     e->type = strdup(jstr(common, "type"));
     e->networks = json_incref(json_object_get(common, "networks"));
     e->options = json_incref(opts);
+    dsb_executor_limits_bind(e);
     e->file = strdup(n->file);
     e->line = n->line;
     e->col = n->col;

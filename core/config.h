@@ -2,6 +2,8 @@
 #ifndef DSB_CORE_CONFIG_H
 #define DSB_CORE_CONFIG_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 #include "diag.h"
@@ -20,11 +22,21 @@ struct dsb_source_conf {
     int line, col;
 };
 
+/* An executor's job limits, bound from its options at load (0: the
+ * type has no such option and the broker enforces none). */
+struct dsb_executor_limits {
+    long max_running;         /* max_running_jobs */
+    long max_queued;          /* max_queued_jobs */
+    int64_t max_output_bytes; /* max_output_mb */
+    int64_t max_log_bytes;    /* max_log_mb, per log file */
+};
+
 struct dsb_executor_conf {
     char *name;
     char *type;       /* a registered type (core/jobs/executor.h) */
     json_t *networks; /* array of strings */
     json_t *options;  /* validated type-specific options */
+    struct dsb_executor_limits limits;
     char *file;
     int line, col;
 };

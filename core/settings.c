@@ -132,6 +132,15 @@ static void bind_limits(struct dsb_settings *s, const json_t *lim)
     s->plugin_timeout_ms = num(lim, "plugin_timeout_ms");
 }
 
+static void bind_jobs(struct dsb_settings *s, const json_t *jobs)
+{
+    s->jobs_max_running_per_principal =
+        (long)num(jobs, "max_running_per_principal");
+    s->jobs_max_queued_per_principal =
+        (long)num(jobs, "max_queued_per_principal");
+    s->jobs_retry_after_s = (unsigned)num(jobs, "retry_after_seconds");
+}
+
 /* sessions.idle_expiry_seconds, else idle_expiry_hours, in ms. */
 static int64_t idle_ms(const json_t *sessions)
 {
@@ -153,6 +162,7 @@ int dsb_settings_bind(struct dsb_settings *s, const json_t *broker)
     s->anonymous_scopes = scopes_of(json_object_get(auth, "anonymous_scopes"));
     bind_limits(s, sec(broker, "limits"));
     s->session_idle_ms = idle_ms(sec(broker, "sessions"));
+    bind_jobs(s, sec(broker, "jobs"));
     if (bind_cache(s, sec(broker, "cache")) < 0 || bind_tokens(s, auth) < 0 ||
         strings(json_object_get(sec(broker, "cors"), "allowed_origins"),
                 &s->cors_origins, &s->n_cors_origins) < 0) {

@@ -57,6 +57,9 @@ struct dsb_settings {
     unsigned connection_timeout_s, receive_timeout_s, threads, call_threads;
     int64_t shutdown_grace_ms, plugin_timeout_ms;
     int64_t session_idle_ms;
+    /* jobs: per principal, on every executor together */
+    long jobs_max_running_per_principal, jobs_max_queued_per_principal;
+    unsigned jobs_retry_after_s; /* Retry-After of a full queue's 429 */
 };
 
 /* Binds a validated broker.yaml object (borrowed) into s.  -1 when memory

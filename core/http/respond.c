@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "jobs/jobs.h"
 #include "jobs/router.h"
 #include "log.h"
 #include "util.h"
@@ -297,11 +298,15 @@ static int error_status(const struct dsb_error *e, const char **code)
     return dsb_err_http_status(e->code);
 }
 
-/* Retry-After of a 429: a throttled answer is cached for the cache's
- * error TTL, so retrying sooner only gets it again. */
-static void retry_after(struct dsb_req *r)
+/* Retry-After of a 429: a job refused by a full queue, broker.yaml's
+ * jobs.retry_after_seconds; else a throttled answer is cached for the
+ * cache's error TTL, so retrying sooner only gets it again. */
+static void retry_after(struct dsb_req *r, const struct dsb_error *e)
 {
-    long long s = r->gen->broker->cfg->settings.cache_error_ttl_ms / 1000;
+    const struct dsb_settings *set = &r->gen->broker->cfg->settings;
+    long long s = strcmp(e->upstream, DSB_JOBS_LIMIT_UPSTREAM) == 0
+                      ? (long long)set->jobs_retry_after_s
+                      : set->cache_error_ttl_ms / 1000;
     char v[32];
 
     snprintf(v, sizeof(v), "%lld", s > 0 ? s : 1);
@@ -346,7 +351,7 @@ void dsb_reply_error(struct dsb_req *r, const struct dsb_error *e)
     }
     note_problem(r, code, e->message, marker(e->upstream) ? NULL : e->upstream);
     if (status == 429)
-        retry_after(r);
+        retry_after(r, e);
     if (status == 401 || strcmp(code, "insufficient_scope") == 0)
         www_authenticate(r, e, status);
     if (strcmp(code, "insufficient_scope") == 0)

@@ -556,13 +556,14 @@ done:
 }
 
 /* The logs slot: where EMR writes them, and the run's state details. */
-static json_t *emr_logs(const json_t *doc, size_t max_bytes)
+static json_t *emr_logs(const json_t *doc, size_t lines, size_t max_bytes)
 {
     const json_t *emr = json_object_get(doc, "emr");
     const char *base = opt(emr, "log_uri"), *run = opt(emr, "job_run_id");
     char *rel, *loc;
     json_t *out;
 
+    (void)lines;
     (void)max_bytes;
     if (!emr) /* it failed before it was prepared: nothing was sent */
         return json_object();
@@ -643,6 +644,12 @@ static const struct dsb_option emr_options[] = {
                     "the application uses the Glue Data Catalog"),
     DSB_OPTION_LIST("jars", 0, "[]", "s3:// jars added to --jars"),
     DSB_OPTION_MAP("conf", 0, "extra --conf key=value pairs"),
+    DSB_OPTION_INT("max_running_jobs", 0, "16", 1, 10000,
+                   "jobs sent to EMR Serverless and not final yet; more are "
+                   "queued in the broker"),
+    DSB_OPTION_INT("max_queued_jobs", 0, "64", 0, 100000,
+                   "jobs waiting in the broker for a slot; a submit beyond "
+                   "is refused with 429"),
     DSB_OPTION_END};
 
 /* The record is stored by emr_start once the script is staged (just

@@ -1,6 +1,7 @@
 /* The executor registry: each type's name and operations, in one table. */
 #include "jobs/executor.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "jobs/internal.h"
@@ -35,4 +36,27 @@ const struct dsb_executor_ops *dsb_executor_ops_find(const char *type)
 const struct dsb_executor_ops *dsb_executor_ops_at(size_t i)
 {
     return i < sizeof(registry) / sizeof(*registry) ? registry[i] : NULL;
+}
+
+/* Option `key` of e: its value, else its type's default, else 0. */
+static long long option_int(const struct dsb_executor_conf *e, const char *key)
+{
+    const struct dsb_executor_ops *ops = dsb_executor_ops_find(e->type);
+    const json_t *v = json_object_get(e->options, key);
+
+    if (json_is_integer(v))
+        return json_integer_value(v);
+    for (const struct dsb_option *o = ops ? ops->options : NULL; o && o->name;
+         o++)
+        if (strcmp(o->name, key) == 0 && o->default_value)
+            return strtoll(o->default_value, NULL, 10);
+    return 0;
+}
+
+void dsb_executor_limits_bind(struct dsb_executor_conf *e)
+{
+    e->limits.max_running = (long)option_int(e, "max_running_jobs");
+    e->limits.max_queued = (long)option_int(e, "max_queued_jobs");
+    e->limits.max_output_bytes = option_int(e, "max_output_mb") << 20;
+    e->limits.max_log_bytes = option_int(e, "max_log_mb") << 20;
 }

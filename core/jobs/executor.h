@@ -62,9 +62,10 @@ struct dsb_executor_ops {
      * set. */
     int (*cancel)(struct dsb_jobs *j, json_t *doc, const char *stop_state,
                   struct dsb_error *err);
-    /* The logs of record doc (borrowed) as a new object, at most max_bytes
-     * of each text; NULL when out of memory. */
-    json_t *(*logs)(const json_t *doc, size_t max_bytes);
+    /* The logs of record doc (borrowed) as a new object: of each text the
+     * last `lines` lines (0: any number), at most max_bytes; NULL when out
+     * of memory. */
+    json_t *(*logs)(const json_t *doc, size_t lines, size_t max_bytes);
     /* First limit rows of the output of succeeded record doc (borrowed):
      * *out as in dsb_jobs_result.  0 or -1 with err set. */
     int (*read_output)(struct dsb_jobs *j, const json_t *doc, size_t limit,
@@ -86,5 +87,10 @@ const struct dsb_executor_ops *dsb_executor_ops_find(const char *type);
 /* The i-th registered type's operations (registration order); NULL past
  * the last.  Static. */
 const struct dsb_executor_ops *dsb_executor_ops_at(size_t i);
+
+/* Fills e->limits from e->options (validated; a missing option takes its
+ * type's default): max_running_jobs, max_queued_jobs, max_output_mb and
+ * max_log_mb, 0 for an option the type does not have. */
+void dsb_executor_limits_bind(struct dsb_executor_conf *e);
 
 #endif

@@ -17,7 +17,17 @@ struct dsb_local_proc {
     pid_t pid;              /* also its process group */
     int64_t deadline_ms;    /* wall clock */
     int64_t term_sent_ms;   /* 0: not signalled yet */
-    const char *stop_state; /* "cancelled", "timed_out" or NULL */
+    const char *stop_state; /* "cancelled", "timed_out", "failed" or NULL */
+    int limits_known;       /* the two below were read from the record */
+    int64_t max_output_bytes, max_log_bytes; /* 0: none */
+};
+
+/* A job admitted to start whose record may not say so yet (between the
+ * admission and the executor's store): counted as running (queue.c). */
+struct dsb_job_starting {
+    struct dsb_job_starting *next;
+    char *id, *executor, *principal;
+    int cancel; /* a cancel came meanwhile: stop it once started */
 };
 
 struct dsb_jobs {
@@ -36,6 +46,7 @@ struct dsb_jobs {
     struct dsb_local_proc *procs;
     json_t *emr_resubmit; /* ids of jobs emr-serverless's recover queued
                            * for re-submission (j->mu) */
+    struct dsb_job_starting *starting; /* (j->mu) */
 };
 
 int dsb_job_is_final(const char *state);
@@ -55,6 +66,57 @@ json_t *dsb_jstore_get(struct dsb_jobs *j, const char *id);
 /* Records of a session (newest first), or every active one (session NULL). */
 json_t *dsb_jstore_list(struct dsb_jobs *j, const char *session_id);
 
+/* One active job as the limits count it. */
+struct dsb_jactive {
+    char *id, *executor, *principal; /* malloc'd */
+    int64_t queue_seq;               /* its place in the queue; 0: not queued */
+};
+/* Every active job, the queued ones first in arrival order; NULL (and *n
+ * 0) when there is none, or when memory or the store fails (then *n is
+ * (size_t)-1).  Free with dsb_jactive_free. */
+struct dsb_jactive *dsb_jstore_active(struct dsb_jobs *j, size_t *n);
+void dsb_jactive_free(struct dsb_jactive *v, size_t n);
+/* Stores queued record doc and the code or entry point it will be started
+ * with, in one transaction. */
+int dsb_jstore_enqueue(struct dsb_jobs *j, const json_t *doc, const char *code,
+                       const char *entry_point, struct dsb_error *err);
+/* Takes doc's job off the queue and stores doc, in one transaction; *code
+ * and *entry_point (either may be NULL) get the request it was queued with
+ * (malloc'd, NULL when absent).  -1 with err set (DSB_E_CONFLICT when the
+ * job is not queued). */
+int dsb_jstore_dequeue(struct dsb_jobs *j, const json_t *doc, char **code,
+                       char **entry_point, struct dsb_error *err);
+/* Non-zero when job id is queued / when any job is. */
+int dsb_jstore_is_queued(struct dsb_jobs *j, const char *id);
+int dsb_jstore_any_queued(struct dsb_jobs *j);
+
+/* queue.c — caller holds j->mu.  What becomes of a new job of record doc
+ * (its "principal" and "executor" set) on executor e: */
+enum dsb_admit {
+    DSB_ADMIT_START = 0, /* a slot is free: start it now */
+    DSB_ADMIT_QUEUE = 1, /* queue it (doc gets "queued" and "queue_reason") */
+};
+/* DSB_ADMIT_START or DSB_ADMIT_QUEUE, or -1 with err set when the queue
+ * it would join is full (DSB_E_THROTTLED, retryable, upstream
+ * DSB_JOBS_LIMIT_UPSTREAM; the message names the limit, the hint how to
+ * raise it). */
+int dsb_jobs_admit(struct dsb_jobs *j, const struct dsb_executor_conf *e,
+                   json_t *doc, struct dsb_error *err);
+/* The id (malloc'd) of the queued job to start next on e, or NULL when
+ * none may start now (docs/jobs.md, "Limits and the queue"). */
+char *dsb_jobs_next_queued(struct dsb_jobs *j,
+                           const struct dsb_executor_conf *e);
+/* Counts job id as running until dsb_jobs_started (j->mu); -1 when
+ * memory runs out. */
+int dsb_jobs_starting(struct dsb_jobs *j, const char *id, const char *executor,
+                      const char *principal);
+/* Non-zero when job id is starting; it is then marked to be cancelled once
+ * started. */
+int dsb_jobs_starting_cancel(struct dsb_jobs *j, const char *id);
+/* Stops counting job id as starting; non-zero when a cancel came
+ * meanwhile. */
+int dsb_jobs_started(struct dsb_jobs *j, const char *id);
+
 /* The executor types (local.c, emr.c), registered in executor.c. */
 extern const struct dsb_executor_ops dsb_local_spark_ops;
 extern const struct dsb_executor_ops dsb_emr_serverless_ops;
@@ -68,7 +130,23 @@ struct dsb_aws *dsb_jobs_aws(struct dsb_jobs *j, struct dsb_error *err);
  * cmake/embed_text.cmake). */
 extern const char dsb_jobs_prelude_py[];
 
-/* output.c */
+/* files.c */
+/* The last `lines` lines (0: any number) of the regular file at path,
+ * within max bytes of its end, read backwards in fixed-size chunks:
+ * malloc'd and NUL-terminated, with `spare` bytes of room after the NUL;
+ * *len is its length.  NULL when the file cannot be read (absent, not a
+ * regular file, a symbolic link). */
+char *dsb_file_tail(const char *path, size_t lines, size_t max, size_t spare,
+                    size_t *len);
+/* Bytes of the regular files under dir, symbolic links not followed,
+ * names in skip (NULL-terminated, may be NULL) left out at its top level;
+ * counting stops once past stop_at.  0 when dir cannot be opened. */
+int64_t dsb_dir_bytes(const char *dir, const char *const *skip,
+                      int64_t stop_at);
+
+/* output.c: the first limit rows of a job's output, read file by file in
+ * fixed-size chunks and parsed as a stream (bounded memory whatever the
+ * sizes).  dsb_output_read_local does not follow symbolic links. */
 int dsb_output_read_local(const char *dir, size_t limit, json_t **out,
                           struct dsb_error *err);
 int dsb_output_read_s3(struct dsb_jobs *j, const json_t *doc, const char *uri,

@@ -81,6 +81,8 @@ static void tick_all(struct dsb_jobs *j, int64_t *next)
         }
 }
 
+static void schedule(struct dsb_jobs *j);
+
 static void *tracker_main(void *arg)
 {
     struct dsb_jobs *j = arg;
@@ -91,6 +93,7 @@ static void *tracker_main(void *arg)
         struct timespec ts;
         pthread_mutex_unlock(&j->mu);
         tick_all(j, next);
+        schedule(j);
         pthread_mutex_lock(&j->mu);
         dsb_clock_after(CLOCK_REALTIME, j->o.tick_ms, &ts);
         if (!j->stop)
@@ -139,8 +142,13 @@ static void recover(struct dsb_jobs *j)
     const struct dsb_executor_ops *ops;
     size_t i;
 
-    json_array_foreach(active, i, doc) if ((ops = job_ops(doc)))
-        ops->recover(j, doc);
+    json_array_foreach(active, i, doc)
+    {
+        /* a queued job stays queued: the tracker starts it in order */
+        if (!dsb_jstore_is_queued(j, dsb_job_str(doc, "id", NULL)) &&
+            (ops = job_ops(doc)))
+            ops->recover(j, doc);
+    }
     json_decref(active);
 }
 
@@ -202,6 +210,8 @@ void dsb_jobs_close(struct dsb_jobs *j)
         j->procs = p->next;
         free(p);
     }
+    while (j->starting)
+        dsb_jobs_started(j, j->starting->id);
     dsb_jstore_close(j);
     if (j->own_aws)
         dsb_aws_free(j->aws);
@@ -352,6 +362,19 @@ static json_t *spark_needs(const struct dsb_executor_conf *e,
     return json_pack("{s:o, s:o}", "jars", jars, "conf", conf);
 }
 
+/* The job's own limits (output and log size) as its record shows them:
+ * "limits": {"max_output_mb", "max_log_mb"}, for executors that have
+ * them.  The local tracker enforces what the record says. */
+static void add_limits(json_t *doc, const struct dsb_executor_limits *l)
+{
+    if (l->max_output_bytes > 0 || l->max_log_bytes > 0)
+        json_object_set_new(doc, "limits",
+                            json_pack("{s:I, s:I}", "max_output_mb",
+                                      (json_int_t)(l->max_output_bytes >> 20),
+                                      "max_log_mb",
+                                      (json_int_t)(l->max_log_bytes >> 20)));
+}
+
 static json_t *new_doc(const struct dsb_job_request *r,
                        const struct dsb_route *route,
                        const struct dsb_executor_conf *e, long timeout,
@@ -383,6 +406,10 @@ static json_t *new_doc(const struct dsb_job_request *r,
         json_object_set_new(doc, "sources",
                             r->sources ? json_deep_copy(r->sources)
                                        : json_array());
+        json_object_set_new(
+            doc, "principal",
+            json_string(r->principal ? r->principal : "anonymous"));
+        add_limits(doc, &e->limits);
     } else {
         json_decref(refs);
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
@@ -437,6 +464,59 @@ routed(struct dsb_jobs *j, const struct dsb_route *route,
     return *ops ? e : NULL;
 }
 
+/* Under j->mu: the admission of doc on e (queue.c), then either the
+ * queued record stored with its request, or the job counted as starting
+ * (and its pending record stored first when the type wants it: an
+ * executor without DSB_EXEC_STORE_BEFORE_START stores the record itself,
+ * EMR once the script is staged, just before StartJobRun: one durable
+ * commit fewer per submit).  DSB_ADMIT_* or -1 with err set. */
+static int admit(struct dsb_jobs *j, const struct dsb_executor_ops *ops,
+                 const struct dsb_executor_conf *e,
+                 const struct dsb_job_request *r, json_t *doc,
+                 struct dsb_error *err)
+{
+    const char *id = dsb_job_str(doc, "id", NULL);
+    int rc;
+
+    pthread_mutex_lock(&j->mu);
+    rc = dsb_jobs_admit(j, e, doc, err);
+    if (rc == DSB_ADMIT_QUEUE &&
+        dsb_jstore_enqueue(j, doc, r->code, r->entry_point, err) < 0)
+        rc = -1;
+    if (rc == DSB_ADMIT_START &&
+        dsb_jobs_starting(j, id, e->name, dsb_job_str(doc, "principal", NULL)) <
+            0)
+        rc = dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    else if (rc == DSB_ADMIT_START &&
+             (ops->flags & DSB_EXEC_STORE_BEFORE_START) &&
+             dsb_jstore_put(j, doc, err) < 0) {
+        dsb_jobs_started(j, id);
+        rc = -1;
+    }
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+/* Starts an admitted job, then stops counting it as starting, and
+ * cancels it when a cancel came while it was starting. */
+static int start_admitted(struct dsb_jobs *j,
+                          const struct dsb_executor_ops *ops,
+                          const struct dsb_executor_conf *e,
+                          const struct dsb_job_request *r, json_t *doc,
+                          struct dsb_error *err)
+{
+    int rc = start_on(j, ops, e, r, doc, err), cancel;
+    struct dsb_error cerr;
+
+    pthread_mutex_lock(&j->mu);
+    cancel = dsb_jobs_started(j, dsb_job_str(doc, "id", NULL));
+    pthread_mutex_unlock(&j->mu);
+    if (rc == 0 && cancel && ops->cancel(j, doc, "cancelled", &cerr) < 0)
+        dsb_logf(DSB_LOG_WARN, "jobs", "cannot cancel job %s: %s",
+                 dsb_job_str(doc, "id", NULL), cerr.message);
+    return rc;
+}
+
 static int submit_locked(struct dsb_jobs *j, const struct dsb_job_request *r,
                          json_t **job, struct dsb_error *err)
 {
@@ -445,6 +525,7 @@ static int submit_locked(struct dsb_jobs *j, const struct dsb_job_request *r,
     const struct dsb_executor_ops *ops;
     json_t *doc = NULL;
     long timeout;
+    int admitted;
 
     *job = NULL;
     if (check_request(r, err) < 0 || route_job(j, r, &route, err) < 0)
@@ -454,17 +535,13 @@ static int submit_locked(struct dsb_jobs *j, const struct dsb_job_request *r,
     if (timeout < 0)
         goto fail;
     doc = new_doc(r, &route, e, timeout, err);
-    if (!doc)
+    if (!doc || (admitted = admit(j, ops, e, r, doc, err)) < 0 ||
+        (admitted == DSB_ADMIT_START &&
+         start_admitted(j, ops, e, r, doc, err) < 0))
         goto fail;
-    /* an executor without DSB_EXEC_STORE_BEFORE_START stores the record
-     * itself (EMR: once the script is staged, just before StartJobRun):
-     * one durable commit fewer per submit */
-    if (((ops->flags & DSB_EXEC_STORE_BEFORE_START) &&
-         store(j, doc, err) < 0) ||
-        start_on(j, ops, e, r, doc, err) < 0)
-        goto fail;
-    dsb_logf(DSB_LOG_INFO, "jobs", "job %s of session %s started on %s (%s)",
-             dsb_job_str(doc, "id", NULL), r->session_id, e->name,
+    dsb_logf(DSB_LOG_INFO, "jobs", "job %s of session %s %s on %s (%s)",
+             dsb_job_str(doc, "id", NULL), r->session_id,
+             admitted == DSB_ADMIT_QUEUE ? "queued" : "started", e->name,
              route.reason);
     dsb_route_clear(&route);
     *job = doc;
@@ -473,6 +550,153 @@ fail:
     dsb_route_clear(&route);
     json_decref(doc);
     return -1;
+}
+
+/* ------------------------------------------------------------- queue */
+
+/* Takes queued record doc off the queue as `state` (NULL: pending, to be
+ * started now, with its deadline counted from now) and stores it (under
+ * j->mu).  *code and *entry_point (may be NULL) get its request. */
+static int unqueue(struct dsb_jobs *j, json_t *doc, const char *state,
+                   const char *reason, char **code, char **entry_point,
+                   struct dsb_error *err)
+{
+    int64_t timeout_ms =
+        json_integer_value(json_object_get(doc, "timeout_seconds")) * 1000;
+
+    json_object_del(doc, "queued");
+    json_object_del(doc, "queue_reason");
+    if (state) {
+        dsb_job_set_state(doc, state, reason);
+    } else {
+        json_object_set_new(doc, "updated_at", json_integer(dsb_wall_ms()));
+        json_object_set_new(doc, "deadline_at",
+                            json_integer(dsb_wall_ms() + timeout_ms));
+    }
+    return dsb_jstore_dequeue(j, doc, code, entry_point, err);
+}
+
+/* Fails a queued job that cannot start any more (under j->mu). */
+static void fail_queued(struct dsb_jobs *j, const char *id, const char *why)
+{
+    json_t *doc = dsb_jstore_get(j, id);
+    struct dsb_error err;
+
+    if (doc && unqueue(j, doc, "failed", why, NULL, NULL, &err) < 0)
+        dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
+    else if (doc)
+        dsb_logf(DSB_LOG_WARN, "jobs", "job %s failed: %s", id, why);
+    json_decref(doc);
+}
+
+/* Fails the queued jobs whose executor a reload removed (under j->mu). */
+static void fail_orphans(struct dsb_jobs *j)
+{
+    size_t n = 0;
+    struct dsb_jactive *v = dsb_jstore_active(j, &n);
+    char why[160];
+
+    for (size_t i = 0; v && i < n; i++)
+        if (v[i].queue_seq && !dsb_executor_find(j->o.cfg, v[i].executor)) {
+            snprintf(
+                why, sizeof(why),
+                "executor \"%.64s\" was removed from the configuration while the job was queued",
+                v[i].executor);
+            fail_queued(j, v[i].id, why);
+        }
+    dsb_jactive_free(v, n);
+}
+
+/* A queued job taken off the queue to start. */
+struct taken {
+    json_t *doc;
+    char *code, *entry_point;
+};
+
+/* The queued job to start next on e, taken off the queue and counted as
+ * starting; 0 when there is one, -1 when none. */
+static int take_next(struct dsb_jobs *j, const struct dsb_executor_conf *e,
+                     struct taken *t)
+{
+    char *id;
+    struct dsb_error err;
+    int rc = -1;
+
+    memset(t, 0, sizeof(*t));
+    pthread_mutex_lock(&j->mu);
+    id = dsb_jobs_next_queued(j, e);
+    if (!id || !(t->doc = dsb_jstore_get(j, id)))
+        goto done;
+    if (strcmp(dsb_job_str(t->doc, "executor_type", NULL), e->type) != 0)
+        fail_queued(j, id,
+                    "its executor changed type while the job was queued");
+    else if (dsb_jobs_starting(j, id, e->name,
+                               dsb_job_str(t->doc, "principal", NULL)) < 0)
+        dsb_logf(DSB_LOG_ERROR, "jobs",
+                 "cannot start queued job %s: out of memory", id);
+    else if (unqueue(j, t->doc, NULL, NULL, &t->code, &t->entry_point, &err) <
+             0) {
+        dsb_jobs_started(j, id);
+        dsb_logf(DSB_LOG_ERROR, "jobs", "cannot start queued job %s: %s", id,
+                 err.message);
+    } else {
+        rc = 0;
+    }
+done:
+    pthread_mutex_unlock(&j->mu);
+    free(id);
+    if (rc < 0)
+        json_decref(t->doc);
+    return rc;
+}
+
+/* Starts a job taken off e's queue, as a submit would have. */
+static void start_taken(struct dsb_jobs *j, const struct dsb_executor_conf *e,
+                        struct taken *t)
+{
+    const struct dsb_executor_ops *ops = dsb_executor_ops_find(e->type);
+    struct dsb_job_request r = {0};
+    struct dsb_error err;
+
+    r.session_id = dsb_job_str(t->doc, "session_id", NULL);
+    r.principal = dsb_job_str(t->doc, "principal", NULL);
+    r.code = t->code;
+    r.entry_point = t->entry_point;
+    if (start_admitted(j, ops, e, &r, t->doc, &err) < 0)
+        dsb_logf(DSB_LOG_WARN, "jobs", "queued job %s failed to start: %s",
+                 dsb_job_str(t->doc, "id", NULL), err.message);
+    else
+        dsb_logf(DSB_LOG_INFO, "jobs", "queued job %s started on %s",
+                 dsb_job_str(t->doc, "id", NULL), e->name);
+    json_decref(t->doc);
+    free(t->code);
+    free(t->entry_point);
+}
+
+/* At most this many queued jobs are started per tracker wake-up. */
+#define SCHEDULE_MAX 64
+
+/* Starts queued jobs while their executors and principals have free
+ * slots (the tracker, after each tick). */
+static void schedule(struct dsb_jobs *j)
+{
+    const struct dsb_executor_conf *es;
+    struct taken t;
+    size_t n, started = 0;
+    int any;
+
+    pthread_rwlock_rdlock(&j->env_lock);
+    pthread_mutex_lock(&j->mu);
+    if ((any = dsb_jstore_any_queued(j)))
+        fail_orphans(j);
+    pthread_mutex_unlock(&j->mu);
+    es = dsb_executors(j->o.cfg, &n);
+    for (size_t i = 0; any && i < n; i++)
+        while (started < SCHEDULE_MAX && take_next(j, &es[i], &t) == 0) {
+            start_taken(j, &es[i], &t);
+            started++;
+        }
+    pthread_rwlock_unlock(&j->env_lock);
 }
 
 int dsb_jobs_submit(struct dsb_jobs *j, const struct dsb_job_request *r,
@@ -526,16 +750,42 @@ static int with_ops(const json_t *doc, const struct dsb_executor_ops **ops,
         dsb_job_str(doc, "id", NULL), dsb_job_str(doc, "executor_type", NULL));
 }
 
+/* Cancels job id if it is queued (it never starts), or marks it to be
+ * cancelled once started if it is starting: 1 when it was either, 0 when
+ * it is neither, -1 with err set. */
+static int cancel_early(struct dsb_jobs *j, const char *id,
+                        struct dsb_error *err)
+{
+    json_t *doc;
+    int rc = 0;
+
+    pthread_mutex_lock(&j->mu);
+    doc = dsb_jstore_is_queued(j, id) ? dsb_jstore_get(j, id) : NULL;
+    if (doc)
+        rc = unqueue(j, doc, "cancelled", "cancelled on request while queued",
+                     NULL, NULL, err) < 0
+                 ? -1
+                 : 1;
+    else
+        rc = dsb_jobs_starting_cancel(j, id);
+    pthread_mutex_unlock(&j->mu);
+    if (rc == 1 && doc)
+        dsb_logf(DSB_LOG_INFO, "jobs", "queued job %s cancelled", id);
+    json_decref(doc);
+    return rc;
+}
+
 int dsb_jobs_cancel(struct dsb_jobs *j, const char *id, json_t **job,
                     struct dsb_error *err)
 {
     const struct dsb_executor_ops *ops;
     json_t *doc = NULL;
-    int rc = 0;
+    int rc;
 
-    if (dsb_jobs_get(j, id, &doc, err) < 0)
+    if ((rc = cancel_early(j, id, err)) < 0 ||
+        dsb_jobs_get(j, id, &doc, err) < 0)
         return -1;
-    if (!dsb_job_is_final(dsb_job_str(doc, "state", NULL))) {
+    if (rc == 0 && !dsb_job_is_final(dsb_job_str(doc, "state", NULL))) {
         rc = with_ops(doc, &ops, err);
         if (rc == 0)
             rc = ops->cancel(j, doc, "cancelled", err);
@@ -547,8 +797,8 @@ int dsb_jobs_cancel(struct dsb_jobs *j, const char *id, json_t **job,
     return 0;
 }
 
-int dsb_jobs_logs(struct dsb_jobs *j, const char *id, size_t max_bytes,
-                  json_t **out, struct dsb_error *err)
+int dsb_jobs_logs(struct dsb_jobs *j, const char *id, size_t lines,
+                  size_t max_bytes, json_t **out, struct dsb_error *err)
 {
     const struct dsb_executor_ops *ops;
     json_t *doc;
@@ -557,7 +807,7 @@ int dsb_jobs_logs(struct dsb_jobs *j, const char *id, size_t max_bytes,
     if (dsb_jobs_get(j, id, &doc, err) < 0)
         return -1;
     if (with_ops(doc, &ops, err) == 0 &&
-        !(*out = ops->logs(doc, max_bytes ? max_bytes : 65536)))
+        !(*out = ops->logs(doc, lines, max_bytes ? max_bytes : 65536)))
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
     json_decref(doc);
     return *out ? 0 : -1;

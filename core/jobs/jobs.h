@@ -43,6 +43,10 @@
 struct dsb_jobs;
 struct dsb_aws;
 
+/* upstream of a submit refused because a queue is full (mapped to HTTP
+ * 429 with Retry-After: broker.yaml jobs.retry_after_seconds). */
+#define DSB_JOBS_LIMIT_UPSTREAM "dsb:job_limit"
+
 struct dsb_jobs_options {
     const struct dsb_config *cfg; /* borrowed; must outlive the service */
     struct dsb_secrets *secrets;  /* borrowed; for local runs' secrets */
@@ -99,11 +103,16 @@ struct dsb_job_request {
 };
 
 /*
- * Records and starts a job.  *job is a new reference to the record (state
- * "pending" or "running", with its route).  Errors: DSB_E_INVALID (bad
- * request; upstream "route" for placement refusals), the executor's
- * errors (AWS errors mapped field by field; a failed start is also
- * recorded as a failed job, whose id is in err->detail).
+ * Records and starts a job, or queues it when its executor runs
+ * max_running_jobs or its principal jobs.max_running_per_principal jobs
+ * (docs/jobs.md, "Limits and the queue"; the tracker starts it when a slot
+ * frees, and a restart keeps it queued).  *job is a new reference to the
+ * record (state "pending" or "running", with its route; a queued one has
+ * "queued": true and "queue_reason").  Errors: DSB_E_INVALID (bad
+ * request; upstream "route" for placement refusals), DSB_E_THROTTLED with
+ * upstream DSB_JOBS_LIMIT_UPSTREAM when the queue it would join is full,
+ * the executor's errors (AWS errors mapped field by field; a failed start
+ * is also recorded as a failed job, whose id is in err->detail).
  */
 int dsb_jobs_submit(struct dsb_jobs *j, const struct dsb_job_request *r,
                     json_t **job, struct dsb_error *err);
@@ -114,20 +123,26 @@ int dsb_jobs_get(struct dsb_jobs *j, const char *id, json_t **job,
 int dsb_jobs_list(struct dsb_jobs *j, const char *session_id, json_t **out,
                   struct dsb_error *err);
 /* Asks the executor to stop the job; the record (state "cancelling" or
- * final).  Cancelling a finished job returns it unchanged. */
+ * final).  A queued job is cancelled at once and never starts.
+ * Cancelling a finished job returns it unchanged. */
 int dsb_jobs_cancel(struct dsb_jobs *j, const char *id, json_t **job,
                     struct dsb_error *err);
 /*
- * Logs: {"stdout": "...", "stderr": "..."} (last max_bytes of each) for
- * local jobs; {"location": "s3://...", "state_details": "..."} for EMR.
+ * Logs: {"stdout": "...", "stderr": "..."} for local jobs, each the last
+ * `lines` lines (0: any number) within the last max_bytes (0: 64 KiB) of
+ * its file, read backwards from the end; {"location": "s3://...",
+ * "state_details": "..."} for EMR.
  */
-int dsb_jobs_logs(struct dsb_jobs *j, const char *id, size_t max_bytes,
-                  json_t **out, struct dsb_error *err);
+int dsb_jobs_logs(struct dsb_jobs *j, const char *id, size_t lines,
+                  size_t max_bytes, json_t **out, struct dsb_error *err);
 /*
  * First `limit` rows of a succeeded job's output:
  * {"format": "csv"|"jsonl", "columns": [...], "rows": [[...]],
- *  "truncated": bool}.  CSV values are strings.  DSB_E_CONFLICT when the
- * job has not succeeded; DSB_E_NOT_FOUND when it wrote nothing.
+ *  "truncated": bool}.  CSV values are strings.  Only as much of the
+ * output is read as the rows need (one more row tells "truncated"), in
+ * fixed-size chunks.  DSB_E_CONFLICT when the job has not succeeded;
+ * DSB_E_NOT_FOUND when it wrote nothing; DSB_E_UNSUPPORTED for a row
+ * longer than 1 MiB.
  */
 int dsb_jobs_result(struct dsb_jobs *j, const char *id, size_t limit,
                     json_t **out, struct dsb_error *err);

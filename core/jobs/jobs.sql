@@ -13,3 +13,12 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_session ON jobs(session_id, created_ms);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+-- Jobs waiting for a slot (docs/jobs.md, "Limits and the queue"): the
+-- request the job will be started with, in arrival order (seq).  A row
+-- exists exactly while the job's record is "pending" with "queued": true.
+CREATE TABLE IF NOT EXISTS job_queue (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    code TEXT,
+    entry_point TEXT
+);

@@ -569,13 +569,14 @@ fail:
 
 /* ------------------------------------------------------------ tracking */
 
-/* Last line of dir/stderr.log mentioning an error, for the failure reason. */
+/* Last line of dir/stderr.log's last 64 KiB mentioning an error, for the
+ * failure reason. */
 static char *last_error_line(const char *dir)
 {
     char *path = dsb_asprintf("%s/stderr.log", dir), *text, *best = NULL;
     size_t len = 0;
 
-    text = path ? dsb_read_file(path, 64 << 20, &len) : NULL;
+    text = path ? dsb_file_tail(path, 0, 64 << 10, 0, &len) : NULL;
     free(path);
     for (char *line = text ? strtok(text, "\n") : NULL; line;
          line = strtok(NULL, "\n"))
@@ -584,6 +585,54 @@ static char *last_error_line(const char *dir)
     best = best ? strndup(best, 300) : NULL;
     free(text);
     return best;
+}
+
+/* ------------------------------------------------------------- limits */
+
+static const char *const log_names[] = {"stdout.log", "stderr.log", NULL};
+
+/* The output and log limits record doc shows, in bytes (0: none). */
+static void limits_of(const json_t *doc, int64_t *max_output, int64_t *max_log)
+{
+    const json_t *l = json_object_get(doc, "limits");
+
+    *max_output = json_integer_value(json_object_get(l, "max_output_mb")) << 20;
+    *max_log = json_integer_value(json_object_get(l, "max_log_mb")) << 20;
+}
+
+/* Whether the job in dir is past a limit (why says which): a log file
+ * past max_log, or everything else it wrote in dir past max_output. */
+static int over_limits(const char *dir, int64_t max_output, int64_t max_log,
+                       char *why, size_t n)
+{
+    char path[PATH_MAX];
+    struct stat st;
+
+    for (const char *const *l = log_names; max_log > 0 && *l; l++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, *l);
+        if (lstat(path, &st) == 0 && st.st_size > max_log) {
+            snprintf(why, n, "log %s exceeded %lld MB (max_log_mb)", *l,
+                     (long long)(max_log >> 20));
+            return 1;
+        }
+    }
+    if (max_output > 0 &&
+        dsb_dir_bytes(dir, log_names, max_output) > max_output) {
+        snprintf(why, n, "output exceeded %lld MB (max_output_mb)",
+                 (long long)(max_output >> 20));
+        return 1;
+    }
+    return 0;
+}
+
+/* over_limits for the job of record doc. */
+static int job_over_limits(const json_t *doc, char *why, size_t n)
+{
+    const char *dir = dsb_job_str(doc, "local", "dir");
+    int64_t max_output, max_log;
+
+    limits_of(doc, &max_output, &max_log);
+    return dir && over_limits(dir, max_output, max_log, why, n);
 }
 
 static void finish(struct dsb_jobs *j, struct dsb_local_proc *p, int status)
@@ -597,6 +646,8 @@ static void finish(struct dsb_jobs *j, struct dsb_local_proc *p, int status)
         return;
     if (p->stop_state) {
         dsb_job_set_state(doc, p->stop_state, NULL);
+    } else if (code == 0 && job_over_limits(doc, reason, sizeof(reason))) {
+        dsb_job_set_state(doc, "failed", reason);
     } else if (code == 0) {
         dsb_job_set_state(doc, "succeeded", NULL);
     } else {
@@ -690,12 +741,84 @@ static void tick_locked(struct dsb_jobs *j)
     }
 }
 
+/* A running job whose sizes the tick measures outside j->mu. */
+struct size_check {
+    char id[40];
+    char *dir;
+    int64_t max_output, max_log;
+    int over;
+    char why[128];
+};
+
+/* The running jobs with limits, not being stopped yet (under j->mu); the
+ * limits are read from each record once. */
+static size_t collect_checks(struct dsb_jobs *j, struct size_check **out)
+{
+    size_t n = 0, k = 0;
+    struct dsb_local_proc *p;
+
+    for (p = j->procs; p; p = p->next)
+        n++;
+    *out = n ? calloc(n, sizeof(**out)) : NULL;
+    for (p = j->procs; *out && p; p = p->next) {
+        if (!p->limits_known) {
+            json_t *doc = dsb_jstore_get(j, p->id);
+            limits_of(doc, &p->max_output_bytes, &p->max_log_bytes);
+            p->limits_known = doc != NULL;
+            json_decref(doc);
+        }
+        if (p->term_sent_ms || (!p->max_output_bytes && !p->max_log_bytes))
+            continue;
+        snprintf((*out)[k].id, sizeof((*out)[k].id), "%s", p->id);
+        (*out)[k].dir = dsb_path_join(j->jobs_dir, p->id);
+        (*out)[k].max_output = p->max_output_bytes;
+        (*out)[k].max_log = p->max_log_bytes;
+        k++;
+    }
+    return k;
+}
+
+/* Stops and fails the jobs found past a limit (under j->mu). */
+static void stop_over(struct dsb_jobs *j, const struct size_check *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (struct dsb_local_proc *p = j->procs; c[i].over && p; p = p->next)
+            if (strcmp(p->id, c[i].id) == 0 && !p->term_sent_ms) {
+                dsb_logf(DSB_LOG_WARN, "jobs", "job %s stopped: %s", p->id,
+                         c[i].why);
+                stop_proc(j, p, "failed", c[i].why);
+            }
+}
+
+/* Measures each running job's logs and output against its limits; the
+ * directory walks run without j->mu. */
+static void check_sizes(struct dsb_jobs *j)
+{
+    struct size_check *c = NULL;
+    size_t n;
+
+    pthread_mutex_lock(&j->mu);
+    n = collect_checks(j, &c);
+    pthread_mutex_unlock(&j->mu);
+    for (size_t i = 0; i < n; i++)
+        c[i].over =
+            c[i].dir && over_limits(c[i].dir, c[i].max_output, c[i].max_log,
+                                    c[i].why, sizeof(c[i].why));
+    pthread_mutex_lock(&j->mu);
+    stop_over(j, c, n);
+    pthread_mutex_unlock(&j->mu);
+    for (size_t i = 0; i < n; i++)
+        free(c[i].dir);
+    free(c);
+}
+
 /* The tick slot: at every wake-up of the tracker. */
 static long local_tick(struct dsb_jobs *j)
 {
     pthread_mutex_lock(&j->mu);
     tick_locked(j);
     pthread_mutex_unlock(&j->mu);
+    check_sizes(j);
     return 0;
 }
 
@@ -766,41 +889,36 @@ static void local_recover(struct dsb_jobs *j, json_t *doc)
 
 /* --------------------------------------------------------------- logs */
 
-static json_t *tail(const char *dir, const char *name, size_t max)
+/* The redacted last `lines` lines (within max bytes) of dir/name. */
+static json_t *tail(const char *dir, const char *name, size_t lines, size_t max)
 {
-    char *path = dsb_asprintf("%s/%s", dir, name), *text, *buf;
-    size_t len = 0, n;
+    char *path = dsb_asprintf("%s/%s", dir, name), *buf;
+    size_t n = 0;
     json_t *s;
 
-    text = path ? dsb_read_file(path, 256 << 20, &len) : NULL;
+    buf = path ? dsb_file_tail(path, lines, max, 4096, &n) : NULL;
     free(path);
-    n = len > max ? max : len;
-    buf = text ? malloc(n + 4096) : NULL;
-    if (!buf) {
-        free(text);
+    if (!buf)
         return json_string("");
-    }
-    memcpy(buf, text + len - n, n);
-    buf[n] = '\0';
     for (size_t i = 0; i < n; i++) /* keep it valid UTF-8 */
         if ((unsigned char)buf[i] >= 0x80 || buf[i] == '\0')
             buf[i] = '?';
     dsb_redact(buf, n + 4096);
     s = json_string(buf);
-    free(text);
     free(buf);
     return s ? s : json_string("");
 }
 
 /* The logs slot: the redacted tails of stdout.log and stderr.log. */
-static json_t *local_logs(const json_t *doc, size_t max_bytes)
+static json_t *local_logs(const json_t *doc, size_t lines, size_t max_bytes)
 {
     const char *dir = dsb_job_str(doc, "local", "dir");
 
     if (!dir)
         return json_pack("{s:s, s:s}", "stdout", "", "stderr", "");
-    return json_pack("{s:o, s:o}", "stdout", tail(dir, "stdout.log", max_bytes),
-                     "stderr", tail(dir, "stderr.log", max_bytes));
+    return json_pack("{s:o, s:o}", "stdout",
+                     tail(dir, "stdout.log", lines, max_bytes), "stderr",
+                     tail(dir, "stderr.log", lines, max_bytes));
 }
 
 /* ------------------------------------------------------------ the type */
@@ -839,6 +957,18 @@ static const struct dsb_option local_options[] = {
                    "job timeout unless the job asks for less"),
     DSB_OPTION_INT("max_timeout_seconds", 0, "86400", 10, 604800,
                    "longest timeout a job may ask for"),
+    DSB_OPTION_INT("max_running_jobs", 0, "2", 1, 10000,
+                   "jobs running at once (each is a JVM); more are queued"),
+    DSB_OPTION_INT("max_queued_jobs", 0, "8", 0, 100000,
+                   "jobs waiting for a slot; a submit beyond is refused "
+                   "with 429"),
+    DSB_OPTION_INT("max_output_mb", 0, "10240", 1, 16777216,
+                   "a job whose files in its directory (output/ and any "
+                   "other, its logs aside) grow past this is stopped and "
+                   "failed"),
+    DSB_OPTION_INT("max_log_mb", 0, "1024", 1, 16777216,
+                   "a job whose stdout.log or stderr.log grows past this is "
+                   "stopped and failed"),
     DSB_OPTION_END};
 
 /* The record is stored pending before the spawn, and "running" by track()

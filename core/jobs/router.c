@@ -20,6 +20,7 @@ static void builtin_init(void)
         "{s:s, s:[], s:b, s:i, s:i}", "master", "local[2]", "jars", "s3a", 0,
         "default_timeout_seconds", 3600, "max_timeout_seconds", 86400);
     builtin.file = (char *)"(built in)";
+    dsb_executor_limits_bind(&builtin);
 }
 
 const struct dsb_executor_conf *dsb_executors(const struct dsb_config *cfg,

@@ -6,6 +6,7 @@
 
 #include "service/internal.h"
 
+/* At most this much of each log stream is read for its last lines. */
 #define LOG_TAIL_BYTES (1u << 20)
 
 /* Read specs for the job, from the context: each table's network and
@@ -163,34 +164,13 @@ int dsb_svc_job_cancel(const struct dsb_ctx *c, const char *id, json_t **job,
     return dsb_jobs_cancel(c->svc->jobs, id, job, err);
 }
 
-/* Keeps the last `lines` lines of the string member k of o. */
-static void keep_last_lines(json_t *o, const char *k, long lines)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    size_t n = s ? strlen(s) : 0;
-    long seen = 0;
-
-    if (!s)
-        return;
-    if (n > 0 && s[n - 1] == '\n')
-        n--;
-    while (n > 0) {
-        if (s[n - 1] == '\n' && ++seen == lines)
-            break;
-        n--;
-    }
-    json_object_set_new(o, k, json_string(s + n));
-}
-
 int dsb_svc_job_logs(const struct dsb_ctx *c, const char *id, long lines,
                      json_t **out, struct dsb_error *err)
 {
-    if (job_access(c, id, err) < 0 ||
-        dsb_jobs_logs(c->svc->jobs, id, LOG_TAIL_BYTES, out, err) < 0)
+    if (job_access(c, id, err) < 0)
         return -1;
-    keep_last_lines(*out, "stdout", lines);
-    keep_last_lines(*out, "stderr", lines);
-    return 0;
+    return dsb_jobs_logs(c->svc->jobs, id, lines > 0 ? (size_t)lines : 0,
+                         LOG_TAIL_BYTES, out, err);
 }
 
 int dsb_svc_job_result(const struct dsb_ctx *c, const char *id, size_t limit,

@@ -241,6 +241,9 @@ struct dsb_job_params {
 /* Where the session's job would run and why: the context's "route". */
 int dsb_svc_plan(const struct dsb_ctx *c, const char *session,
                  const char *executor, json_t **out, struct dsb_error *err);
+/* Submits a job of the call's principal: started, or queued when its
+ * executor or the principal runs as many jobs as allowed; a full queue is
+ * DSB_E_THROTTLED with upstream DSB_JOBS_LIMIT_UPSTREAM (core/jobs/jobs.h). */
 int dsb_svc_job_submit(const struct dsb_ctx *c, const char *session,
                        const struct dsb_job_params *p, json_t **job,
                        struct dsb_error *err);
@@ -250,7 +253,8 @@ int dsb_svc_jobs_list(const struct dsb_ctx *c, const char *session,
                       json_t **out, struct dsb_error *err);
 int dsb_svc_job_cancel(const struct dsb_ctx *c, const char *id, json_t **job,
                        struct dsb_error *err);
-/* The last `lines` lines of each log stream. */
+/* The last `lines` lines of each log stream, read backwards from its end
+ * (at most 1 MiB of each). */
 int dsb_svc_job_logs(const struct dsb_ctx *c, const char *id, long lines,
                      json_t **out, struct dsb_error *err);
 int dsb_svc_job_result(const struct dsb_ctx *c, const char *id, size_t limit,

@@ -9,6 +9,9 @@
 #                to family.pids once both run and its pid to family.term when
 #                SIGTERM reaches it; on SIGTERM this script waits for the
 #                child to end before it exits
+#   bigout       write 2 MiB into $DSB_OUTPUT, then run until signalled
+#   bigout_exit  write 2 MiB into $DSB_OUTPUT and exit 0
+#   biglog       write 2 MiB to stdout, then run until signalled
 printf '%s\n' "$@" > argv.txt
 env | sort > env.txt
 mode=ok
@@ -26,6 +29,11 @@ case "$mode" in
                  echo "$$ $!" > family.tmp && mv family.tmp family.pids
                  wait' &
           wait ;;
+  bigout|bigout_exit) mkdir -p "$DSB_OUTPUT"
+         head -c 2097152 /dev/zero | tr '\0' 'x' > "$DSB_OUTPUT/part-00000.csv"
+         if [ "$mode" = bigout ]; then exec sleep 600; fi ;;
+  biglog) head -c 2097152 /dev/zero | tr '\0' 'x'
+          exec sleep 600 ;;
   fail) echo "Exception in thread main java.lang.RuntimeException: boom" >&2
         exit 3 ;;
   jsonl) mkdir -p "$DSB_OUTPUT"

@@ -203,7 +203,7 @@ Test(local, failure_reason_and_logs)
                      "Exception in thread main java.lang.RuntimeException"),
               "%s", jt_str(done, "reason", NULL));
     cr_assert_not_null(json_object_get(done, "finished_at"));
-    cr_assert_eq(dsb_jobs_logs(t.jobs, id, 0, &logs, &t.err), 0);
+    cr_assert_eq(dsb_jobs_logs(t.jobs, id, 0, 0, &logs, &t.err), 0);
     cr_assert(strstr(jt_str(logs, "stderr", NULL), "boom"));
     cr_assert_eq(dsb_jobs_result(t.jobs, id, 5, &res, &t.err), -1);
     cr_assert_eq(t.err.code, DSB_E_CONFLICT);

@@ -51,7 +51,7 @@ Test(spark, local_csv_job_end_to_end)
     done = jt_wait(&t, jt_str(job, "id", NULL), "succeeded", 200000);
     if (strcmp(jt_str(done, "state", NULL), "succeeded") != 0) {
         json_t *logs;
-        dsb_jobs_logs(t.jobs, jt_str(job, "id", NULL), 4000, &logs, &t.err);
+        dsb_jobs_logs(t.jobs, jt_str(job, "id", NULL), 0, 4000, &logs, &t.err);
         cr_assert_fail("job %s: %s\n%s", jt_str(done, "state", NULL),
                        jt_str(done, "reason", NULL),
                        jt_str(logs, "stderr", NULL));

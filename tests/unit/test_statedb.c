@@ -65,7 +65,7 @@ Test(statedb, both_schemas_apply_twice_in_wal_with_foreign_keys)
                 "sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY "
                 "name)");
     cr_assert_str_eq(names, "dsb_selections,dsb_sessions,"
-                            "dsb_sessions_touched,jobs,jobs_session,"
+                            "dsb_sessions_touched,job_queue,jobs,jobs_session,"
                             "jobs_state");
     mode = one("PRAGMA journal_mode");
     fk = one("PRAGMA foreign_keys");
