@@ -311,7 +311,8 @@ static char **list_so(const char *dir, size_t *count, struct dsb_diags *d)
         names[n++] = dsb_path_join(dir, e->d_name);
     }
     closedir(dh);
-    qsort(names, n, sizeof(*names), by_name);
+    if (n > 1) /* qsort must not get NULL: an empty directory */
+        qsort(names, n, sizeof(*names), by_name);
     *count = n;
     return names ? names : calloc(1, sizeof(char *));
 }

@@ -217,6 +217,23 @@ Test(loader, world_writable_directory_is_refused)
     free(dir);
 }
 
+/* A plugin directory without plugins loads nothing, and says nothing. */
+Test(loader, empty_directory_loads_nothing)
+{
+    char *dir = t_tmpdir();
+    struct dsb_plugin_set set = {0};
+    struct dsb_diags d;
+
+    cr_assert_eq(chmod(dir, 0755), 0);
+    dsb_diags_init(&d);
+    cr_assert_eq(dsb_plugins_load_dir(dir, &set, 0, &d), 0);
+    cr_assert_eq(set.n, 0);
+    cr_assert_eq(d.n, 0);
+    dsb_plugins_unload_all(&set);
+    dsb_diags_free(&d);
+    free(dir);
+}
+
 static char *link_in(const char *dir, const char *target)
 {
     char *link = malloc(strlen(dir) + 16);
