@@ -3,8 +3,11 @@
 #include "jobs/internal.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "aws/aws.h"
 #include "util.h"
@@ -174,14 +177,18 @@ static int cmp_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Sorted data file names in dir (malloc'd array of malloc'd names). */
-static char **data_files(const char *dir, size_t *n)
+/* Sorted data file names in directory dfd (malloc'd array of malloc'd
+ * names). */
+static char **data_files(int dfd, size_t *n)
 {
-    DIR *dh = opendir(dir);
+    int copy = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+    DIR *dh = copy >= 0 ? fdopendir(copy) : NULL;
     struct dirent *e;
     char **names = NULL, **nn;
 
     *n = 0;
+    if (!dh && copy >= 0)
+        close(copy);
     while (dh && (e = readdir(dh)) != NULL) {
         if (!*file_format(e->d_name))
             continue;
@@ -198,24 +205,41 @@ static char **data_files(const char *dir, size_t *n)
     return names;
 }
 
+/* A job owns its output directory: a symbolic link in it is not followed
+ * (it could lead the broker to any file it can read), and only a regular
+ * file is read (a FIFO would block the reader). */
+static char *read_data(int dfd, const char *name, size_t *len)
+{
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    char *text = NULL;
+
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        text = dsb_read_fd(fd, 1u << 30, len);
+    if (fd >= 0)
+        close(fd);
+    return text;
+}
+
 int dsb_output_read_local(const char *dir, size_t limit, json_t **out,
                           struct dsb_error *err)
 {
     struct rows r = {NULL, NULL, json_array(), limit, 0};
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     size_t n = 0;
-    char **names = data_files(dir, &n);
+    char **names = dfd >= 0 ? data_files(dfd, &n) : NULL;
 
     for (size_t i = 0; i < n; i++) {
-        char *path = dsb_path_join(dir, names[i]), *text;
         size_t len = 0;
-        text = path && !full(&r) ? dsb_read_file(path, 1u << 30, &len) : NULL;
+        char *text = !full(&r) ? read_data(dfd, names[i], &len) : NULL;
         if (text)
             add_text(&r, file_format(names[i]), text, len);
         free(text);
-        free(path);
         free(names[i]);
     }
     free(names);
+    if (dfd >= 0)
+        close(dfd);
     return finish_rows(&r, out, err);
 }
 
