@@ -484,15 +484,15 @@ static int fresh_mounts(struct dsb_strv *a)
            push3(a, "--perms", "1777", "--tmpfs") | dsb_strv_add(a, "/dev/shm");
 }
 
+/* A read, bound where it is; a mask over something a shown tree holds
+ * (so its parents exist). */
 static int emit_mount(struct dsb_strv *a, const struct mnt *m)
 {
-    int rc = parents(a, m->path);
-
     if (m->kind == M_READ)
-        return rc | push3(a, "--ro-bind", m->path, m->path);
+        return parents(a, m->path) | push3(a, "--ro-bind", m->path, m->path);
     if (m->kind == M_MASK_DIR)
-        return rc | push2(a, "--tmpfs", m->path);
-    return rc | push3(a, "--ro-bind", "/dev/null", m->path);
+        return push2(a, "--tmpfs", m->path);
+    return push3(a, "--ro-bind", "/dev/null", m->path);
 }
 
 /* Namespaces and privileges: a root broker's bwrap keeps only what
