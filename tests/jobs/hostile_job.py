@@ -27,10 +27,24 @@ def size(path):
         return len(f.read())
 
 
+def open_fds():
+    """Descriptors above 2 open in this process (fstat opens none)."""
+    n = 0
+    for fd in range(3, 1024):
+        try:
+            os.fstat(fd)
+            n += 1
+        except OSError:
+            pass
+    return n
+
+
 def main():
     pid, sig, csv, secret, conf, db, other, marker = sys.argv[1:9]
     pid, sig = int(pid), int(sig)
     found = {
+        "uid": "ok:%d" % os.getuid(),
+        "inherited_fds": attempt(open_fds),
         "env": ",".join(sorted(os.environ)),
         "csv": attempt(lambda: size(csv)),
         "proc_environ": attempt(lambda: size("/proc/%d/environ" % pid)),

@@ -6,14 +6,17 @@
  * environment, /proc/<broker>/environ and cmdline, a file: secret the
  * configuration references, conf.d, the state database and another
  * principal's job directory, to signal the broker, and leaves a setsid
- * child.  Confined, each read fails, the broker lives and the child dies
- * with the job.  The same job on an executor with isolation: none is the
- * control: there the same attempts work (the probes are not vacuous), and
- * the broker warned about that executor when it started.  Where the kernel
- * allows no sandbox, the test checks the broker refuses the job instead.
+ * child; it reports its uid and the descriptors it inherited.  Confined,
+ * it runs as dsbroker-job with no descriptor of the broker's, each read
+ * fails, the broker lives and the child dies with the job.  The same job on an
+ * executor with isolation: none is the control: there the same attempts work
+ * (the probes are not vacuous), and the broker warned about that executor when
+ * it started.  Where the kernel allows no sandbox, the test checks the broker
+ * refuses the job instead.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -384,10 +387,22 @@ static const char allowed_env[] =
     "DSB_JOB_ID,DSB_OUTPUT,DSB_SECRET_MAP,DSB_SESSION_ID,HOME,LANG,PATH,PWD,"
     "SPARK_LOCAL_IP";
 
+/* The uid confined jobs run as: dsbroker-job's when the broker (this
+ * test's child) is root, else the broker's own. */
+static uid_t job_uid(void)
+{
+    struct passwd *pw = getpwnam("dsbroker-job");
+
+    if (geteuid() != 0)
+        return geteuid();
+    cr_assert_not_null(pw, "no dsbroker-job user: run scripts/setup.sh");
+    return pw->pw_uid;
+}
+
 Test(hostile, a_confined_job_reads_nothing_of_the_broker)
 {
     json_t *done, *found, *health;
-    char *text;
+    char *text, uid[32];
     pid_t child;
 
     require_sandbox();
@@ -397,6 +412,9 @@ Test(hostile, a_confined_job_reads_nothing_of_the_broker)
     cr_assert_str_eq(str(json_object_get(done, "local"), "isolation"), "bwrap");
     found = findings(str(done, "id"));
     text = json_dumps(found, JSON_INDENT(1) | JSON_SORT_KEYS);
+    snprintf(uid, sizeof(uid), "ok:%u", (unsigned)job_uid());
+    cr_assert_str_eq(str(found, "uid"), uid, "%s", text);
+    cr_assert_str_eq(str(found, "inherited_fds"), "ok:0", "%s", text);
     cr_assert_str_eq(str(found, "env"), allowed_env, "%s", text);
     cr_assert_str_eq(str(found, "csv"), "ok:19", "its own data: %s", text);
     cr_assert(is_error(found, "proc_environ"), "%s", text);
@@ -423,7 +441,7 @@ Test(hostile, a_confined_job_reads_nothing_of_the_broker)
 Test(hostile, the_same_job_unconfined_reads_it_all)
 {
     json_t *done, *found, *ex, *item;
-    char *text, *log;
+    char *text, *log, uid[32];
     pid_t child;
     size_t i;
 
@@ -432,6 +450,9 @@ Test(hostile, the_same_job_unconfined_reads_it_all)
     found = findings(str(done, "id"));
     text = json_dumps(found, JSON_INDENT(1) | JSON_SORT_KEYS);
     cr_assert_str_eq(str(json_object_get(done, "local"), "isolation"), "none");
+    snprintf(uid, sizeof(uid), "ok:%u", (unsigned)geteuid());
+    cr_assert_str_eq(str(found, "uid"), uid, "the broker's: %s", text);
+    cr_assert_str_eq(str(found, "inherited_fds"), "ok:0", "%s", text);
     cr_assert(!is_error(found, "proc_environ"), "%s", text);
     cr_assert(!is_error(found, "state_db"), "%s", text);
     cr_assert(!is_error(found, "other_job"), "%s", text);
