@@ -117,6 +117,10 @@ static size_t jt_sandbox_pids(pid_t outer, pid_t *out, size_t max)
     len = readlink(path, ns, sizeof(ns) - 1);
     cr_assert(len > 0, "no pid namespace for %d", init);
     ns[len] = '\0';
+    len = readlink("/proc/self/ns/pid", other, sizeof(other) - 1);
+    cr_assert(len > 0 && (other[len] = '\0', strcmp(other, ns) != 0),
+              "process %d is in this test's PID namespace, not a sandbox's",
+              init);
     while (d && (e = readdir(d)) != NULL && n < max) {
         snprintf(path, sizeof(path), "/proc/%s/ns/pid", e->d_name);
         len = readlink(path, other, sizeof(other) - 1);

@@ -31,6 +31,8 @@
 
 static pid_t broker;
 static char *dir, *opt, *logpath;
+/* In the command line of the job's setsid child: unique to this run. */
+static char confined_marker[64], unconfined_marker[64];
 
 static const char broker_yaml[] =
     "listen: 127.0.0.1:0\n"
@@ -140,15 +142,35 @@ static void keep_canaries(void)
     }
 }
 
+static pid_t find_marked(const char *marker);
+
 static void setup(void)
 {
+    snprintf(confined_marker, sizeof(confined_marker),
+             "dsb-hostile-confined-%d", (int)getpid());
+    snprintf(unconfined_marker, sizeof(unconfined_marker),
+             "dsb-hostile-unconfined-%d", (int)getpid());
     keep_canaries();
     layout();
     spawn();
 }
 
+/* A setsid child a failed run left behind (an unconfined one always
+ * outlives its job). */
+static void kill_marked(const char *marker)
+{
+    pid_t pid;
+
+    for (int i = 0; i < 8 && (pid = find_marked(marker)) != 0; i++) {
+        kill(pid, SIGKILL);
+        sleep_ms(20);
+    }
+}
+
 static void teardown(void)
 {
+    kill_marked(confined_marker);
+    kill_marked(unconfined_marker);
     if (broker > 0) {
         kill(broker, SIGKILL);
         waitpid(broker, NULL, 0);
@@ -406,7 +428,7 @@ Test(hostile, a_confined_job_reads_nothing_of_the_broker)
     pid_t child;
 
     require_sandbox();
-    done = hostile_run("local", SIGTERM, "dsb-hostile-confined-7d1", &child);
+    done = hostile_run("local", SIGTERM, confined_marker, &child);
     cr_assert_str_eq(str(done, "state"), "succeeded", "%s",
                      str(done, "reason"));
     cr_assert_str_eq(str(json_object_get(done, "local"), "isolation"), "bwrap");
@@ -426,7 +448,7 @@ Test(hostile, a_confined_job_reads_nothing_of_the_broker)
      * open), the directory under an empty one */
     cr_assert(is_error(found, "secret_file"), "%s", text);
     cr_assert_str_eq(str(found, "conf_dir"), "ok:0", "%s", text);
-    cr_assert_eq(wait_marked("dsb-hostile-confined-7d1", 0, 5000), 0,
+    cr_assert_eq(wait_marked(confined_marker, 0, 5000), 0,
                  "the setsid child %d outlived the job", (int)child);
     health = call(ADMIN, "GET", "/healthz", NULL, 200);
     cr_assert_eq(waitpid(broker, NULL, WNOHANG), 0, "the broker died");
@@ -446,7 +468,7 @@ Test(hostile, the_same_job_unconfined_reads_it_all)
     size_t i;
 
     require_sandbox();
-    done = hostile_run("unconfined", 0, "dsb-hostile-unconfined-3b9", &child);
+    done = hostile_run("unconfined", 0, unconfined_marker, &child);
     found = findings(str(done, "id"));
     text = json_dumps(found, JSON_INDENT(1) | JSON_SORT_KEYS);
     cr_assert_str_eq(str(json_object_get(done, "local"), "isolation"), "none");
@@ -458,9 +480,8 @@ Test(hostile, the_same_job_unconfined_reads_it_all)
     cr_assert(!is_error(found, "other_job"), "%s", text);
     cr_assert(!is_error(found, "signal"), "%s", text);
     cr_assert_str_neq(str(found, "secret_file"), "ok:0", "%s", text);
-    cr_assert_neq(wait_marked("dsb-hostile-unconfined-3b9", 1, 1000), 0,
+    cr_assert_neq(wait_marked(unconfined_marker, 1, 1000), 0,
                   "unconfined, the setsid child survives");
-    kill(child, SIGKILL);
     ex = call(LIMITED, "GET", "/v1/executors", NULL, 200);
     json_array_foreach(json_object_get(ex, "items"), i, item) cr_assert_str_eq(
         str(item, "isolation"),

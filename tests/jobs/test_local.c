@@ -822,18 +822,22 @@ static const char unpriv_yaml[] = "state_dir: ${DSB_TEST_DIR}/state\n"
                                   "    spark_submit: ${DSB_TEST_FAKE_SPARK}\n";
 
 static const char whoami_py[] =
-    "import os, sys\n"
+    "import os, subprocess, sys\n"
     "out = os.environ['DSB_OUTPUT']\n"
+    "nested = subprocess.call(['unshare', '--user', 'true'],\n"
+    "                         stderr=subprocess.DEVNULL)\n"
     "os.makedirs(out)\n"
     "with open(out + '/part-0.csv', 'w') as f:\n"
-    "    f.write('uid,userns,state\\n%d,%s,%s\\n' % (os.getuid(),\n"
+    "    f.write('uid,userns,state,nested\\n%d,%s,%s,%s\\n' % (os.getuid(),\n"
     "            os.readlink('/proc/self/ns/user'),\n"
-    "            os.path.exists(sys.argv[1] + '/dsbroker.db')))\n";
+    "            os.path.exists(sys.argv[1] + '/dsbroker.db'),\n"
+    "            'refused' if nested else 'made'))\n";
 
 TestSuite(unprivileged, .timeout = 60);
 
 /* As nobody, the broker runs jobs as itself in a user namespace of their
- * own, and they still do not see the broker's state database. */
+ * own, which cannot make another, and they still do not see the broker's
+ * state database. */
 Test(unprivileged, jobs_run_as_the_broker_in_a_user_namespace)
 {
     struct jt u = {0};
@@ -867,6 +871,7 @@ Test(unprivileged, jobs_run_as_the_broker_in_a_user_namespace)
     cr_assert_str_eq(json_string_value(json_array_get(row, 0)), "65534");
     cr_assert_str_neq(json_string_value(json_array_get(row, 1)), mine);
     cr_assert_str_eq(json_string_value(json_array_get(row, 2)), "False");
+    cr_assert_str_eq(json_string_value(json_array_get(row, 3)), "refused");
     json_decref(res);
     json_decref(args);
     json_decref(job);
