@@ -1,5 +1,6 @@
 /* /v1 sources, plugins, health, metrics, errors, cache, paging, paths. */
 #include <criterion/criterion.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -76,7 +77,8 @@ Test(routes, executors_show_their_confinement)
     cr_assert(json_is_true(json_object_get(l, "ready")), "%s", r.body);
     cr_assert_str_eq(json_string_value(json_object_get(l, "network")), "host");
     cr_assert_str_eq(json_string_value(json_object_get(l, "run_as")),
-                     geteuid() == 0 ? "dsbroker-job" : getenv("USER"));
+                     geteuid() == 0 ? "dsbroker-job"
+                                    : getpwuid(geteuid())->pw_name);
     cr_assert_str_eq(json_string_value(json_object_get(l, "aws_credentials")),
                      "none");
     cr_assert_eq(json_array_size(json_object_get(l, "networks")), 4);

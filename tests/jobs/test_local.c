@@ -8,6 +8,7 @@
 #include <glob.h>
 #include <grp.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -788,7 +789,7 @@ Test(local, executors_describe_their_confinement)
              "{\"aws_credentials\":\"none\",\"entry_points\":false,"
              "\"isolation\":\"bwrap\",\"max_memory_mb\":null,"
              "\"network\":\"host\",\"ready\":true,\"run_as\":\"%s\"}",
-             geteuid() == 0 ? "dsbroker-job" : getenv("USER"));
+             geteuid() == 0 ? "dsbroker-job" : getpwuid(geteuid())->pw_name);
     cr_assert_str_eq(s, want);
     free(s);
     json_decref(d);
