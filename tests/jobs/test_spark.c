@@ -61,6 +61,8 @@ Test(spark, local_csv_job_end_to_end)
                        jt_str(done, "reason", NULL),
                        jt_str(logs, "stderr", NULL));
     }
+    cr_assert_str_eq(jt_str(done, "local", "isolation"), "bwrap",
+                     "confined by default");
     cr_assert_eq(
         dsb_jobs_result(t.jobs, jt_str(job, "id", NULL), 100, &res, &t.err), 0,
         "%s", t.err.message);
