@@ -598,7 +598,10 @@ static void drain(int fd, char *out, size_t cap)
 static int probe_failed(const char *name, const char *output, int status,
                         struct dsb_error *err)
 {
-    size_t n = strcspn(output, "\n");
+    size_t n;
+
+    output += strspn(output, "\n"); /* its first line that says something */
+    n = strcspn(output, "\n");
 
     dsb_error_set(err, DSB_E_UNAVAILABLE,
                   "executor %s cannot confine jobs: bubblewrap could not start "

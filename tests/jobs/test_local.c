@@ -860,8 +860,8 @@ Test(unprivileged, jobs_run_as_the_broker_in_a_user_namespace)
     r.session_id = "s";
     r.code = whoami_py;
     r.args = args;
-    cr_assert_eq(dsb_jobs_submit(u.jobs, &r, &job, &u.err), 0, "%s",
-                 u.err.message);
+    cr_assert_eq(dsb_jobs_submit(u.jobs, &r, &job, &u.err), 0, "%s: %s",
+                 u.err.message, u.err.detail);
     done = jt_wait(&u, jt_str(job, "id", NULL), "succeeded", 15000);
     cr_assert_str_eq(jt_str(done, "state", NULL), "succeeded", "%s",
                      jt_str(done, "reason", NULL));
