@@ -88,10 +88,9 @@ static int user_missing(const char *name, struct dsb_error *err)
     dsb_error_set(err, DSB_E_UNAVAILABLE,
                   "jobs cannot run as user %s: no such user", name);
     if (strcmp(name, DSB_JOB_USER) == 0)
-        dsb_error_hint(err, "create it (scripts/setup.sh does when run as "
-                            "root): useradd --system --no-create-home "
-                            "--home-dir /nonexistent --shell /usr/sbin/nologin "
-                            "dsbroker-job; or name another user in run_as");
+        dsb_error_hint(
+            err,
+            "create it (scripts/setup.sh does when run as root): useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin dsbroker-job; or name another user in run_as");
     else
         dsb_error_hint(err, "create the user, or change run_as");
     return -1;
@@ -138,15 +137,17 @@ static int own_user(const struct dsb_confine_opts *o, struct dsb_job_user *u,
         dsb_error_set(err, DSB_E_UNAVAILABLE,
                       "run_as %s takes effect only with isolation: bwrap",
                       o->run_as);
-        dsb_error_hint(err, "remove run_as: with isolation: none jobs run as "
-                            "the broker's user");
+        dsb_error_hint(
+            err,
+            "remove run_as: with isolation: none jobs run as the broker's user");
         return -1;
     }
     dsb_error_set(err, DSB_E_UNAVAILABLE,
                   "the broker runs as %s and cannot start jobs as %s", u->name,
                   o->run_as);
-    dsb_error_hint(err, "run the broker as root, or remove run_as (jobs then "
-                        "run as the broker's user in a user namespace)");
+    dsb_error_hint(
+        err,
+        "run the broker as root, or remove run_as (jobs then run as the broker's user in a user namespace)");
     return -1;
 }
 
@@ -200,11 +201,10 @@ static int tool_missing(const char *name, const char *tool, const char *pkg,
     dsb_error_set(err, DSB_E_UNAVAILABLE,
                   "executor %s cannot confine jobs: %s was not found", name,
                   tool);
-    dsb_error_hint(err,
-                   "install %s (apt-get install %s), or set isolation: none "
-                   "on the executor knowingly: its jobs then run unconfined, "
-                   "as the broker's user, and can read what it can",
-                   pkg, pkg);
+    dsb_error_hint(
+        err,
+        "install %s (apt-get install %s), or set isolation: none on the executor knowingly: its jobs then run unconfined, as the broker's user, and can read what it can",
+        pkg, pkg);
     return -1;
 }
 
@@ -603,18 +603,15 @@ static int probe_failed(const char *name, const char *output, int status,
     output += strspn(output, "\n"); /* its first line that says something */
     n = strcspn(output, "\n");
 
-    dsb_error_set(err, DSB_E_UNAVAILABLE,
-                  "executor %s cannot confine jobs: bubblewrap could not start "
-                  "a sandbox",
-                  name);
+    dsb_error_set(
+        err, DSB_E_UNAVAILABLE,
+        "executor %s cannot confine jobs: bubblewrap could not start a sandbox",
+        name);
     dsb_error_detail(err, "%.*s (status %d)", (int)(n < 300 ? n : 300),
                      *output ? output : "no output", status);
-    dsb_error_hint(err,
-                   "a broker that is not root needs unprivileged user "
-                   "namespaces (sysctl kernel.unprivileged_userns_clone=1, "
-                   "user.max_user_namespaces > 0); or run the broker as "
-                   "root, or set isolation: none on the executor "
-                   "knowingly: its jobs then run unconfined");
+    dsb_error_hint(
+        err,
+        "a broker that is not root needs unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0; on Ubuntu 24.04 also an AppArmor profile letting bwrap use them); or run the broker as root, or set isolation: none on the executor knowingly: its jobs then run unconfined");
     return -1;
 }
 

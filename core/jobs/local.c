@@ -330,8 +330,9 @@ static int locate(const json_t *opts, struct launch *l, struct dsb_error *err)
     if (!l->bin) {
         dsb_error_set(err, DSB_E_CONFIG, "cannot run %s: no such executable",
                       found ? found : "spark-submit");
-        dsb_error_hint(err, "set spark_submit in the executor, DSB_VENV, or "
-                            "put a PySpark install's spark-submit on PATH");
+        dsb_error_hint(
+            err,
+            "set spark_submit in the executor, DSB_VENV, or put a PySpark install's spark-submit on PATH");
     }
     free(found);
     free(path);
@@ -864,15 +865,13 @@ static int local_check(const struct dsb_executor_conf *e, struct dsb_error *err)
         return -1;
     if (co.isolation == DSB_ISOLATION_BWRAP)
         return dsb_confine_probe(&co, e->name, err);
-    dsb_error_set(err, DSB_E_CONFIG,
-                  "executor %s runs jobs unconfined (isolation: none): they "
-                  "run as %s and can read, change and signal whatever that "
-                  "user can, the broker's state, configuration and secrets "
-                  "included",
-                  e->name, u.name);
-    dsb_error_hint(err, "remove isolation: none (bubblewrap confines each job "
-                        "to its own directory) unless every job's author is "
-                        "trusted as much as the broker's operator");
+    dsb_error_set(
+        err, DSB_E_CONFIG,
+        "executor %s runs jobs unconfined (isolation: none): they run as %s and can read, change and signal whatever that user can, the broker's state, configuration and secrets included",
+        e->name, u.name);
+    dsb_error_hint(
+        err,
+        "remove isolation: none (bubblewrap confines each job to its own directory) unless every job's author is trusted as much as the broker's operator");
     return 1;
 }
 
@@ -895,27 +894,24 @@ static const struct dsb_option local_options[] = {
                    "job timeout unless the job asks for less"),
     DSB_OPTION_INT("max_timeout_seconds", 0, "86400", 10, 604800,
                    "longest timeout a job may ask for"),
-    DSB_OPTION_ENUM("isolation", 0, "bwrap", dsb_isolation_names,
-                    "bwrap: each job in its own namespaces as an unprivileged "
-                    "user, seeing the system read-only and writing only its "
-                    "directory; none: as the broker's user, seeing all it can "
-                    "(logged as a warning)"),
-    DSB_OPTION_ENUM("network", 0, "host", dsb_job_net_names,
-                    "host: the machine's network, loopback included; none: "
-                    "no network at all (a loopback of its own)"),
-    DSB_OPTION_STRING("run_as", 0, NULL,
-                      "user a root broker runs confined jobs as (default: "
-                      "dsbroker-job); a broker that is not root runs them as "
-                      "itself in a user namespace"),
-    DSB_OPTION_INT("max_memory_mb", 0, NULL, 64, 16777216,
-                   "address space of each job process (RLIMIT_AS; a JVM "
-                   "reserves far more than it uses); absent: no limit"),
-    DSB_OPTION_ENUM("aws_credentials", 0, "none", dsb_aws_credential_names,
-                    "none: no AWS_* variable reaches a job; pass: the "
-                    "broker's own credentials do (for s3a reads)"),
-    DSB_OPTION_STRING("entry_point_dir", 0, NULL,
-                      "directory whose .py and .jar files jobs may name as "
-                      "entry_point; absent: entry points are refused"),
+    DSB_OPTION_ENUM(
+        "isolation", 0, "bwrap", dsb_isolation_names,
+        "bwrap: each job in its own namespaces as an unprivileged user, seeing the system read-only and writing only its directory; none: as the broker's user, seeing all it can (logged as a warning)"),
+    DSB_OPTION_ENUM(
+        "network", 0, "host", dsb_job_net_names,
+        "host: the machine's network, loopback included; none: no network at all (a loopback of its own)"),
+    DSB_OPTION_STRING(
+        "run_as", 0, NULL,
+        "user a root broker runs confined jobs as (default: dsbroker-job); a broker that is not root runs them as itself in a user namespace"),
+    DSB_OPTION_INT(
+        "max_memory_mb", 0, NULL, 64, 16777216,
+        "address space of each job process (RLIMIT_AS; a JVM reserves far more than it uses); absent: no limit"),
+    DSB_OPTION_ENUM(
+        "aws_credentials", 0, "none", dsb_aws_credential_names,
+        "none: no AWS_* variable reaches a job; pass: the broker's own credentials do (for s3a reads)"),
+    DSB_OPTION_STRING(
+        "entry_point_dir", 0, NULL,
+        "directory whose .py and .jar files jobs may name as entry_point; absent: entry points are refused"),
     DSB_OPTION_STRING("bwrap", 0, NULL,
                       "bubblewrap to run (default: bwrap on PATH)"),
     DSB_OPTION_END};

@@ -57,8 +57,9 @@ char *dsb_local_entry_point(const struct dsb_confine_opts *co,
     if (!co->entry_point_dir) {
         dsb_error_set(err, DSB_E_INVALID, "executor %s takes no entry points",
                       executor);
-        dsb_error_hint(err, "send code, or set entry_point_dir on the executor "
-                            "in broker.yaml to a directory of job files");
+        dsb_error_hint(
+            err,
+            "send code, or set entry_point_dir on the executor in broker.yaml to a directory of job files");
         return NULL;
     }
     dir = dsb_realpath(co->entry_point_dir);
@@ -67,10 +68,10 @@ char *dsb_local_entry_point(const struct dsb_confine_opts *co,
     why = dir ? entry_problem(given, real, dir) : "does not exist";
     if (why) {
         dsb_error_set(err, DSB_E_INVALID, "entry point %s %s", given, why);
-        dsb_error_hint(err,
-                       "executor %s runs .py and .jar files under %s; send "
-                       "code to run anything else",
-                       executor, co->entry_point_dir);
+        dsb_error_hint(
+            err,
+            "executor %s runs .py and .jar files under %s; send code to run anything else",
+            executor, co->entry_point_dir);
         free(real);
         real = NULL;
     }
