@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 char *dsb_asprintf(const char *fmt, ...)
 {
@@ -49,9 +51,9 @@ char *dsb_realpath(const char *path)
     return realpath(path, NULL);
 }
 
-char *dsb_read_file(const char *path, size_t limit, size_t *len)
+/* The rest of f (closed), as dsb_read_file. */
+static char *read_stream(FILE *f, size_t limit, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
     char *buf = NULL;
     size_t cap = 0, n = 0;
 
@@ -86,6 +88,21 @@ fail:
     free(buf);
     fclose(f);
     return NULL;
+}
+
+char *dsb_read_file(const char *path, size_t limit, size_t *len)
+{
+    return read_stream(fopen(path, "rb"), limit, len);
+}
+
+char *dsb_read_fd(int fd, size_t limit, size_t *len)
+{
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    FILE *f = copy >= 0 ? fdopen(copy, "rb") : NULL;
+
+    if (!f && copy >= 0)
+        close(copy);
+    return read_stream(f, limit, len);
 }
 
 int dsb_str_has_suffix(const char *s, const char *suffix)

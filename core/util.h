@@ -19,6 +19,9 @@ char *dsb_path_join(const char *dir, const char *name);
 char *dsb_realpath(const char *path);
 /* Reads a whole file (max `limit` bytes) into a NUL-terminated buffer. */
 char *dsb_read_file(const char *path, size_t limit, size_t *len);
+/* The same from an open descriptor (read from where it is; fd stays
+ * open). */
+char *dsb_read_fd(int fd, size_t limit, size_t *len);
 int dsb_str_has_suffix(const char *s, const char *suffix);
 /* Levenshtein distance, capped at `cap` (returns cap when >= cap). */
 size_t dsb_edit_distance(const char *a, const char *b, size_t cap);

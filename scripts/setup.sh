@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything dsbroker's build and tests need on Debian/Ubuntu:
-# Debian packages (when missing) and a project venv with the PyPI tools.
+# Debian packages (when missing), the dsbroker-job user confined local jobs
+# run as (when run as root), and a project venv with the PyPI tools.
 # Idempotent and quiet; safe to run again.  Usage: scripts/setup.sh [--no-spark]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,7 +14,8 @@ debs=(build-essential cmake pkg-config git ca-certificates curl
       libcsv-dev zlib1g-dev
       postgresql postgresql-client libpostgresql-jdbc-java
       python3 python3-venv python3-pip default-jre-headless
-      clang-14 libclang-rt-14-dev clang-format-14 valgrind wrk procps util-linux)
+      clang-14 libclang-rt-14-dev clang-format-14 valgrind wrk procps util-linux
+      bubblewrap)
 
 missing=()
 for p in "${debs[@]}"; do
@@ -32,6 +34,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   rm -f "$log"
+fi
+
+# A root broker runs each local job as this user (docs/jobs.md, run_as):
+# a system user without a home or a login shell.
+if [ "$(id -u)" -eq 0 ] && ! getent passwd dsbroker-job >/dev/null; then
+  echo "setup: creating the system user dsbroker-job (local jobs run as it)"
+  useradd --system --no-create-home --home-dir /nonexistent \
+    --shell /usr/sbin/nologin --user-group dsbroker-job
 fi
 
 venv=${DSB_VENV:-$root/.venv}

@@ -44,6 +44,14 @@ void dsb_aws_free(struct dsb_aws *a);
 /* The region requests default to, or NULL when none is configured. */
 const char *dsb_aws_region(const struct dsb_aws *a);
 
+struct dsb_aws_creds;
+/* The credentials the client signs with, resolved (and refreshed) as for
+ * its own requests, copied into out: free them with dsb_aws_creds_clear
+ * (core/aws/credentials.h).  For a local job that is told to use them
+ * (docs/jobs.md, aws_credentials).  0, or -1 with err set. */
+int dsb_aws_credentials(struct dsb_aws *a, struct dsb_aws_creds *out,
+                        struct dsb_error *err);
+
 /* Test seam: tokens left in the client's retry quota (0..500).
  * Thread-safe. */
 int dsb_aws_retry_quota(struct dsb_aws *a);

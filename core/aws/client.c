@@ -209,6 +209,12 @@ const char *dsb_aws_region(const struct dsb_aws *a)
     return a->region;
 }
 
+int dsb_aws_credentials(struct dsb_aws *a, struct dsb_aws_creds *out,
+                        struct dsb_error *err)
+{
+    return dsb_aws_credprov_get(a->creds, out, err);
+}
+
 int dsb_aws_retry_quota(struct dsb_aws *a)
 {
     int left;

@@ -1,5 +1,6 @@
-/* /healthz, /readyz, /metrics, /v1/sources..., /v1/plugins..., /v1/search,
- * /v1/reload: parse, call the service, format. */
+/* /healthz, /readyz, /metrics, /v1/sources..., /v1/plugins...,
+ * /v1/executors, /v1/search, /v1/reload: parse, call the service,
+ * format. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +15,11 @@ void dsb_h_healthz(struct dsb_req *r)
 void dsb_h_readyz(struct dsb_req *r)
 {
     int store = dsb_service_ready(r->srv->svc) == 0;
-    json_t *o = json_pack("{s:s, s:{s:b, s:b}, s:I}", "status",
+    json_t *o = json_pack("{s:s, s:{s:b, s:b}, s:I, s:o}", "status",
                           store ? "ready" : "not ready", "checks", "config", 1,
                           "state_store", store, "config_generation",
-                          (json_int_t)r->gen->serial);
+                          (json_int_t)r->gen->serial, "job_isolation",
+                          dsb_svc_job_isolation(r->gen));
 
     dsb_reply_json(r, store ? 200 : 503, o);
 }
@@ -77,6 +79,14 @@ void dsb_h_plugins(struct dsb_req *r)
     json_t *out = NULL;
 
     dsb_reply_result(r, dsb_svc_plugins(&r->ctx, &out, &err), &out, &err);
+}
+
+void dsb_h_executors(struct dsb_req *r)
+{
+    struct dsb_error err;
+    json_t *out = NULL;
+
+    dsb_reply_result(r, dsb_svc_executors(&r->ctx, &out, &err), &out, &err);
 }
 
 void dsb_h_plugin_schema(struct dsb_req *r)

@@ -228,6 +228,7 @@ void dsb_h_schemas(struct dsb_req *r);
 void dsb_h_tables(struct dsb_req *r);
 void dsb_h_table(struct dsb_req *r);
 void dsb_h_plugins(struct dsb_req *r);
+void dsb_h_executors(struct dsb_req *r);
 void dsb_h_plugin_schema(struct dsb_req *r);
 void dsb_h_session_create(struct dsb_req *r);
 void dsb_h_session_get(struct dsb_req *r);

@@ -36,6 +36,8 @@ const struct dsb_http_route dsb_routes[] = {
     {"GET", "/v1/plugins", dsb_h_plugins, 0, "list loaded plugins", NULL},
     {"GET", "/v1/plugins/{name}/schema", dsb_h_plugin_schema, 0,
      "a plugin's options as JSON Schema", NULL},
+    {"GET", "/v1/executors", dsb_h_executors, 0,
+     "executors: networks, isolation, network policy, user", NULL},
     {"POST", "/v1/sessions", dsb_h_session_create, 0, "create a session", NULL},
     {"GET", "/v1/sessions", dsb_h_sessions_list, 0,
      "the caller's sessions (an admin's: everybody's)", NULL},

@@ -652,8 +652,17 @@ static const struct dsb_option emr_options[] = {
                    "is refused with 429"),
     DSB_OPTION_END};
 
+/* The describe slot: jobs run in the EMR Serverless application, on AWS's
+ * machines, as its execution role; nothing of this machine is theirs. */
+static json_t *emr_describe(const struct dsb_executor_conf *e)
+{
+    (void)e;
+    return json_pack("{s:s, s:b}", "isolation", "remote", "ready", 1);
+}
+
 /* The record is stored by emr_start once the script is staged (just
- * before StartJobRun), and by the service with the run id. */
+ * before StartJobRun), and by the service with the run id.  Entry points
+ * are passed on as given (an s3:// URI the application reads). */
 const struct dsb_executor_ops dsb_emr_serverless_ops = {
     .options = emr_options,
     .default_timeout_key = "default_timeout_minutes",
@@ -667,4 +676,5 @@ const struct dsb_executor_ops dsb_emr_serverless_ops = {
     .cancel = emr_cancel,
     .logs = emr_logs,
     .read_output = emr_read_output,
+    .describe = emr_describe,
 };

@@ -28,8 +28,9 @@ struct dsb_executor_conf;
 
 /*
  * One executor type.  Records are job records (core/jobs/jobs.h); every
- * slot is required.  Slots run on the caller's thread with no service
- * lock held and take the locks they need (internal.h).
+ * slot up to read_output is required, the later ones may be NULL.  Slots
+ * run on the caller's thread with no service lock held and take the locks
+ * they need (internal.h).
  */
 struct dsb_executor_ops {
     /* broker.yaml options of the type, beside the common name, type,
@@ -70,6 +71,21 @@ struct dsb_executor_ops {
      * *out as in dsb_jobs_result.  0 or -1 with err set. */
     int (*read_output)(struct dsb_jobs *j, const json_t *doc, size_t limit,
                        json_t **out, struct dsb_error *err);
+
+    /* Optional slots (NULL: nothing to add). */
+    /* Refuses request r on executor e before anything is recorded (an
+     * entry point it may not run, a confinement it cannot give): 0, or -1
+     * with err set.  Called with env_lock read-held. */
+    int (*admit)(const struct dsb_executor_conf *e,
+                 const struct dsb_job_request *r, struct dsb_error *err);
+    /* What GET /v1/executors shows of e beside its name, type and
+     * networks: a new object ("isolation", and for a local type "ready",
+     * "network", "run_as"...), never a secret. */
+    json_t *(*describe)(const struct dsb_executor_conf *e);
+    /* Looks at e when a configuration is taken (open, reload): 0 when it
+     * can run jobs, 1 when it can but err holds a warning to log, -1 when
+     * its jobs will be refused (err says why and how to fix it). */
+    int (*check)(const struct dsb_executor_conf *e, struct dsb_error *err);
 };
 
 /* At most this many types are registered (the tracker keeps a due time

@@ -128,6 +128,27 @@ static void set_defaults(struct dsb_jobs_options *o)
         o->kill_grace_ms = 5000;
 }
 
+/* Logs what each executor's check finds in cfg: a warning for one that
+ * runs jobs unconfined, or whose jobs will be refused. */
+static void check_executors(const struct dsb_config *cfg)
+{
+    const struct dsb_executor_conf *e;
+    const struct dsb_executor_ops *ops;
+    struct dsb_error err;
+    size_t n;
+    int rc;
+
+    e = dsb_executors(cfg, &n);
+    for (size_t i = 0; i < n; i++) {
+        ops = dsb_executor_ops_find(e[i].type);
+        dsb_error_clear(&err);
+        rc = ops && ops->check ? ops->check(&e[i], &err) : 0;
+        if (rc != 0)
+            dsb_logf(DSB_LOG_WARN, "jobs", "%s%s (%s)", err.message,
+                     rc < 0 ? ": its jobs will be refused" : "", err.hint);
+    }
+}
+
 /* The executor operations of a job record; NULL for an unknown type. */
 static const struct dsb_executor_ops *job_ops(const json_t *doc)
 {
@@ -176,6 +197,7 @@ struct dsb_jobs *dsb_jobs_open(const struct dsb_jobs_options *o,
     }
     if (make_dirs(j, o->cfg, err) < 0)
         goto fail;
+    check_executors(o->cfg);
     db = o->db_path ? strdup(o->db_path)
                     : dsb_path_join(o->cfg->state_dir, "dsbroker.db");
     if (!db || dsb_jstore_open(j, db, err) < 0)
@@ -237,6 +259,7 @@ void dsb_jobs_configure(struct dsb_jobs *j, const struct dsb_config *cfg,
     j->o.secrets = secrets;
     pthread_mutex_unlock(&j->aws_mu);
     pthread_rwlock_unlock(&j->env_lock);
+    check_executors(cfg);
 }
 
 struct dsb_aws *dsb_jobs_aws(struct dsb_jobs *j, struct dsb_error *err)
@@ -532,7 +555,7 @@ static int submit_locked(struct dsb_jobs *j, const struct dsb_job_request *r,
         goto fail;
     e = routed(j, &route, &ops, err);
     timeout = e ? job_timeout(ops, e, r->timeout_seconds, err) : -1;
-    if (timeout < 0)
+    if (timeout < 0 || (ops->admit && ops->admit(e, r, err) < 0))
         goto fail;
     doc = new_doc(r, &route, e, timeout, err);
     if (!doc || (admitted = admit(j, ops, e, r, doc, err)) < 0 ||

@@ -10,8 +10,10 @@
  *    "script", "args", "output": {"uri", "formats": ["csv","jsonl"]},
  *    "spark_submit": {"jars": [...], "conf": {...}},
  *    "secret_refs": [references only, never values],
- *    "local": {"pid", "dir", "master"} | "emr": {"application_id",
- *    "job_run_id", "client_token", "state", "state_details"}}
+ *    "local": {"pid", "dir", "work", "master", "spark_submit",
+ *    "isolation", "network", "run_as", "max_memory_mb"} |
+ *    "emr": {"application_id", "job_run_id", "client_token", "state",
+ *    "state_details"}}
  * States: "pending" (recorded or queued at the executor), "running",
  * "cancelling", then one of "succeeded", "failed", "cancelled",
  * "timed_out" (the deadline passed and the broker cancelled the job).
@@ -26,7 +28,8 @@
  * with _dsb_secret(ref) from dsb_jobs_python_prelude() (the same
  * helper the context builder renders); for local runs the
  * broker resolves them and hands the values through the environment
- * (DSB_SECRET_MAP maps each reference to a variable name), never argv.
+ * (DSB_SECRET_MAP maps each reference to a variable name), never argv:
+ * the job's code can read the values of its own session's sources.
  *
  * Thread-safe: the HTTP layer may call everything from several threads.
  */

@@ -1,7 +1,8 @@
-/* The local-spark executor: spark-submit --master local[N], spawned
- * without a shell in its own process group, tracked by the tracker. */
-#define _GNU_SOURCE /* posix_spawn_file_actions_addchdir_np */
-#include "jobs/internal.h"
+/* The local-spark executor: spark-submit --master local[N], confined by
+ * default (confine.h), started by fork+exec in its own session and
+ * process group, tracked by the tracker. */
+#define _GNU_SOURCE
+#include "jobs/local.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -10,7 +11,6 @@
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,44 +19,6 @@
 
 #include "log.h"
 #include "util.h"
-
-extern char **environ;
-
-/* A growable NULL-terminated vector of owned strings. */
-struct strv {
-    char **v;
-    size_t n, cap;
-};
-
-static int strv_push(struct strv *s, char *owned)
-{
-    if (!owned)
-        return -1;
-    if (s->n + 2 > s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 32;
-        char **nv = realloc(s->v, cap * sizeof(*nv));
-        if (!nv) {
-            free(owned);
-            return -1;
-        }
-        s->v = nv;
-        s->cap = cap;
-    }
-    s->v[s->n++] = owned;
-    s->v[s->n] = NULL;
-    return 0;
-}
-
-/* Frees the vector, wiping each string first (environments hold secrets). */
-static void strv_free(struct strv *s)
-{
-    for (size_t i = 0; i < s->n; i++) {
-        explicit_bzero(s->v[i], strlen(s->v[i]));
-        free(s->v[i]);
-    }
-    free(s->v);
-    memset(s, 0, sizeof(*s));
-}
 
 /* ----------------------------------------------------------- locating */
 
@@ -230,7 +192,73 @@ char *dsb_local_hadoop_aws_package(const json_t *opts)
 
 /* -------------------------------------------------------- preparation */
 
-/* path written 0600 (job files are private to the broker's uid). */
+/* What one start prepares (launch_free frees it). */
+struct launch {
+    struct dsb_confine_opts co;
+    struct dsb_job_user user;
+    char *dir;  /* state_dir/jobs/ID: the broker's (the logs) */
+    char *work; /* ID/work: the job's (script, output, HOME) */
+    char *script, *bin, *py;
+    struct dsb_strv argv, env;
+    int fds[3];
+};
+
+static void launch_free(struct launch *l)
+{
+    for (int i = 0; i < 3; i++)
+        if (l->fds[i] >= 0)
+            close(l->fds[i]);
+    free(l->dir);
+    free(l->work);
+    free(l->script);
+    free(l->bin);
+    free(l->py);
+    dsb_strv_free(&l->argv);
+    dsb_strv_free(&l->env);
+}
+
+/* The job's user and, when it is confined, that its sandbox can start. */
+static int prepare_user(const struct dsb_executor_conf *e, struct launch *l,
+                        struct dsb_error *err)
+{
+    dsb_confine_opts_of(e->options, &l->co);
+    if (dsb_confine_user(&l->co, &l->user, err) < 0)
+        return -1;
+    if (l->co.isolation == DSB_ISOLATION_NONE)
+        return 0;
+    return dsb_confine_ready(&l->co, e->name, err);
+}
+
+/*
+ * state_dir/jobs/ID (0700, the broker's: the logs, which the job writes
+ * only through the descriptors it is given) and ID/work (0700, owned by
+ * the job's user: its script, its output, its HOME; the one place a
+ * confined job writes).  The record's output is ID/work/output.
+ */
+static int job_dirs(struct dsb_jobs *j, json_t *doc, struct launch *l,
+                    struct dsb_error *err)
+{
+    char *out;
+
+    l->dir = dsb_path_join(j->jobs_dir, dsb_job_str(doc, "id", NULL));
+    l->work = l->dir ? dsb_path_join(l->dir, "work") : NULL;
+    out = l->work ? dsb_path_join(l->work, "output") : NULL;
+    if (!out || mkdir(l->dir, 0700) < 0 || mkdir(l->work, 0700) < 0 ||
+        (l->user.drop && chown(l->work, l->user.uid, l->user.gid) < 0)) {
+        dsb_error_set(err, DSB_E_INTERNAL,
+                      "cannot create the job directory under %s: %s",
+                      j->jobs_dir, strerror(errno));
+        free(out);
+        return -1;
+    }
+    json_object_set_new(
+        doc, "output",
+        json_pack("{s:s, s:[ss]}", "uri", out, "formats", "csv", "jsonl"));
+    free(out);
+    return 0;
+}
+
+/* path written 0600 (the job's files are private to its user). */
 static int write_file(const char *path, const char *a, const char *b)
 {
     int fd =
@@ -247,34 +275,80 @@ static int write_file(const char *path, const char *a, const char *b)
     return fclose(f) == 0 && ok ? 0 : -1;
 }
 
-/* The script to run: the entry point, or the code written to dir/main.py
- * (with the secret prelude when the code calls dsb_secret). */
-static char *script_path(const struct dsb_job_request *r, const char *dir,
-                         struct dsb_error *err)
+/* The script to run: the entry point, or the code written to
+ * work/main.py (with the secret prelude when the code calls dsb_secret). */
+static int job_script(const struct dsb_executor_conf *e,
+                      const struct dsb_job_request *r, struct launch *l,
+                      struct dsb_error *err)
 {
-    char *path;
     int prelude;
 
     if (r->entry_point)
-        return strdup(r->entry_point);
-    path = dsb_path_join(dir, "main.py");
+        return (l->script =
+                    dsb_local_entry_point(&l->co, e->name, r->entry_point, err))
+                   ? 0
+                   : -1;
+    l->script = dsb_path_join(l->work, "main.py");
     prelude =
         strstr(r->code, "_dsb_secret(") && !strstr(r->code, "def _dsb_secret");
-    if (path && write_file(path, prelude ? dsb_jobs_python_prelude() : NULL,
-                           r->code) == 0)
-        return path;
-    dsb_error_set(err, DSB_E_INTERNAL,
-                  "cannot write the job script in %s: "
-                  "%s",
-                  dir, strerror(errno));
-    free(path);
-    return NULL;
+    if (l->script &&
+        write_file(l->script, prelude ? dsb_jobs_python_prelude() : NULL,
+                   r->code) == 0 &&
+        (!l->user.drop || chown(l->script, l->user.uid, l->user.gid) == 0))
+        return 0;
+    return dsb_error_set(err, DSB_E_INTERNAL,
+                         "cannot write the job script in %s: %s", l->work,
+                         strerror(errno));
 }
 
-static int push_conf(struct strv *a, const char *k, const char *v)
+/* path with its directory's symbolic links resolved but not its own name
+ * (a venv's bin/python must stay the venv's), malloc'd; a copy when the
+ * directory does not resolve. */
+static char *canonical(const char *path)
 {
-    return strv_push(a, strdup("--conf")) |
-           strv_push(a, dsb_asprintf("%s=%s", k, v));
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, (size_t)(slash - path)) : NULL;
+    char *real = dir ? dsb_realpath(*dir ? dir : "/") : NULL;
+    char *out = real ? dsb_asprintf("%s%s%s", real,
+                                    strcmp(real, "/") ? "/" : "", slash + 1)
+                     : strdup(path);
+
+    free(dir);
+    free(real);
+    return out;
+}
+
+/* spark-submit (an absolute path: the job is exec'd, not looked up) and
+ * PYSPARK_PYTHON. */
+static int locate(const json_t *opts, struct launch *l, struct dsb_error *err)
+{
+    char *found = find_spark_submit(opts),
+         *path = found ? on_path(found) : NULL;
+
+    if (path && strchr(path, '/') && executable(path))
+        l->bin = canonical(path);
+    if (!l->bin) {
+        dsb_error_set(err, DSB_E_CONFIG, "cannot run %s: no such executable",
+                      found ? found : "spark-submit");
+        dsb_error_hint(
+            err,
+            "set spark_submit in the executor, DSB_VENV, or put a PySpark install's spark-submit on PATH");
+    }
+    free(found);
+    free(path);
+    if (!l->bin)
+        return -1;
+    found = find_python(opts, l->bin);
+    l->py = found && strchr(found, '/') ? canonical(found) : found;
+    if (l->py != found)
+        free(found);
+    return 0;
+}
+
+static int push_conf(struct dsb_strv *a, const char *k, const char *v)
+{
+    return dsb_strv_add(a, "--conf") |
+           dsb_strv_push(a, dsb_asprintf("%s=%s", k, v));
 }
 
 /* Comma-joined local jars (s3:// ones cannot be read here). */
@@ -296,172 +370,109 @@ static char *local_jars(const json_t *jars)
     return out;
 }
 
-static int build_argv(const json_t *doc, const json_t *opts, const char *bin,
-                      const char *script, struct strv *a)
+/* A confined job cannot write to its user's home (Java takes user.home
+ * from the password database, not HOME): spark.jars.packages resolve into
+ * its own directory. */
+static int ivy_conf(const json_t *conf, const struct launch *l,
+                    struct dsb_strv *a)
+{
+    char *ivy;
+    int rc;
+
+    if (l->co.isolation == DSB_ISOLATION_NONE ||
+        json_object_get(conf, "spark.jars.ivy"))
+        return 0;
+    ivy = dsb_path_join(l->work, ".ivy2");
+    rc = ivy ? push_conf(a, "spark.jars.ivy", ivy) : -1;
+    free(ivy);
+    return rc;
+}
+
+static int build_argv(const json_t *doc, const json_t *opts,
+                      const struct launch *l, struct dsb_strv *a)
 {
     const json_t *ss = json_object_get(doc, "spark_submit");
     const char *master = json_string_value(json_object_get(opts, "master"));
     char *jars = local_jars(json_object_get(ss, "jars"));
-    int rc = strv_push(a, strdup(bin));
+    int rc = dsb_strv_add(a, l->bin);
     const char *k;
     json_t *v;
     size_t i;
 
-    rc |= strv_push(a, strdup("--master")) |
-          strv_push(a, strdup(master ? master : "local[2]"));
-    rc |= strv_push(a, strdup("--name")) |
-          strv_push(a, strdup(dsb_job_str(doc, "name", NULL)));
+    rc |= dsb_strv_add(a, "--master") |
+          dsb_strv_add(a, master ? master : "local[2]");
+    rc |= dsb_strv_add(a, "--name") |
+          dsb_strv_add(a, dsb_job_str(doc, "name", NULL));
     if (jars && *jars)
-        rc |= strv_push(a, strdup("--jars")) | strv_push(a, strdup(jars));
+        rc |= dsb_strv_add(a, "--jars") | dsb_strv_add(a, jars);
     rc |= push_conf(a, "spark.driver.bindAddress", "127.0.0.1");
     rc |= push_conf(a, "spark.driver.host", "127.0.0.1");
     rc |= push_conf(a, "spark.ui.enabled", "false");
+    rc |= ivy_conf(json_object_get(ss, "conf"), l, a);
     json_object_foreach(json_object_get(ss, "conf"), k,
                         v) if (json_is_string(v)) rc |=
         push_conf(a, k, json_string_value(v));
-    rc |= strv_push(a, strdup(script));
+    rc |= dsb_strv_add(a, l->script);
     json_array_foreach(json_object_get(doc, "args"), i, v) rc |=
-        strv_push(a, strdup(json_string_value(v)));
+        dsb_strv_add(a, json_string_value(v));
     free(jars);
     return rc ? -1 : 0;
 }
 
-static int env_is_ours(const char *entry)
+/* The command: spark-submit, in the job's sandbox unless isolation is
+ * none. */
+static int job_command(struct dsb_jobs *j, const struct dsb_executor_conf *e,
+                       const struct dsb_job_request *r, const json_t *doc,
+                       struct launch *l, struct dsb_error *err)
 {
-    static const char *const ours[] = {
-        "SPARK_LOCAL_IP=", "DSB_OUTPUT=",     "DSB_JOB_ID=", "DSB_SESSION_ID=",
-        "DSB_SECRET_",     "PYSPARK_PYTHON=", NULL};
-
-    for (const char *const *o = ours; *o; o++)
-        if (strncmp(entry, *o, strlen(*o)) == 0)
-            return 1;
-    return 0;
-}
-
-/* Resolves the job's secret references into DSB_SECRET_n variables and
- * DSB_SECRET_MAP (reference -> variable name). */
-static int add_secrets(struct dsb_jobs *j, const json_t *doc, struct strv *e,
-                       struct dsb_error *err)
-{
-    json_t *map = json_object(), *ref;
-    char *value = NULL, *text;
-    size_t i;
+    json_t *reads;
     int rc = 0;
 
-    json_array_foreach(json_object_get(doc, "secret_refs"), i, ref)
-    {
-        char name[32];
-        snprintf(name, sizeof(name), "DSB_SECRET_%zu", i);
-        if (!j->o.secrets) {
-            rc = dsb_error_set(err, DSB_E_CONFIG,
-                               "no secret resolver for "
-                               "the job's references");
-            break;
-        }
-        if (dsb_secrets_get(j->o.secrets, json_string_value(ref), &value, err) <
-            0) {
-            rc = -1;
-            break;
-        }
-        rc |= strv_push(e, dsb_asprintf("%s=%s", name, value));
-        dsb_secret_value_free(value);
-        json_object_set_new(map, json_string_value(ref), json_string(name));
+    if (l->co.isolation == DSB_ISOLATION_BWRAP) {
+        reads = dsb_local_reads(doc, r->read_specs, l->bin, l->py,
+                                r->entry_point ? l->co.entry_point_dir : NULL);
+        struct dsb_sandbox sb = {e->name,  &l->co,  &l->user,
+                                 j->o.cfg, l->work, reads};
+        rc = dsb_sandbox_argv(&sb, &l->argv, err);
+        json_decref(reads);
     }
-    text = json_dumps(map, JSON_COMPACT);
-    if (rc == 0 && strv_push(e, dsb_asprintf("DSB_SECRET_MAP=%s", text)) < 0)
+    if (rc == 0 && build_argv(doc, e->options, l, &l->argv) < 0)
         rc = dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
-    free(text);
-    json_decref(map);
     return rc;
 }
 
-static int build_env(struct dsb_jobs *j, const json_t *doc, const char *py,
-                     struct strv *e, struct dsb_error *err)
+/* stdin /dev/null; stdout and stderr into dir's logs (close-on-exec: the
+ * spawn moves them to 0, 1, 2). */
+static int open_logs(const char *dir, int fds[3], struct dsb_error *err)
 {
-    int rc = 0;
+    static const char *const names[] = {"stdout.log", "stderr.log"};
 
-    for (char **p = environ; p && *p; p++)
-        if (!env_is_ours(*p))
-            rc |= strv_push(e, strdup(*p));
-    rc |= strv_push(e, strdup("SPARK_LOCAL_IP=127.0.0.1"));
-    rc |= strv_push(
-        e, dsb_asprintf("DSB_OUTPUT=%s", dsb_job_str(doc, "output", "uri")));
-    rc |= strv_push(
-        e, dsb_asprintf("DSB_JOB_ID=%s", dsb_job_str(doc, "id", NULL)));
-    rc |= strv_push(e, dsb_asprintf("DSB_SESSION_ID=%s",
-                                    dsb_job_str(doc, "session_id", NULL)));
-    if (py)
-        rc |= strv_push(e, dsb_asprintf("PYSPARK_PYTHON=%s", py));
-    if (rc)
-        return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
-    return add_secrets(j, doc, e, err);
-}
-
-/* ------------------------------------------------------------- spawn */
-
-static int spawn_actions(posix_spawn_file_actions_t *fa, const char *dir)
-{
-    char out[PATH_MAX], errp[PATH_MAX];
-    int rc;
-
-    snprintf(out, sizeof(out), "%s/stdout.log", dir);
-    snprintf(errp, sizeof(errp), "%s/stderr.log", dir);
-    rc = posix_spawn_file_actions_init(fa);
-    rc |= posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
-    rc |= posix_spawn_file_actions_addopen(fa, 1, out,
-                                           O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    rc |= posix_spawn_file_actions_addopen(fa, 2, errp,
-                                           O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    rc |= posix_spawn_file_actions_addchdir_np(fa, dir);
-    return rc;
-}
-
-static int spawn_attrs(posix_spawnattr_t *at)
-{
-    sigset_t none, deflt;
-    int rc;
-
-    sigemptyset(&none);
-    sigemptyset(&deflt);
-    sigaddset(&deflt, SIGINT);
-    sigaddset(&deflt, SIGTERM);
-    sigaddset(&deflt, SIGHUP);
-    sigaddset(&deflt, SIGPIPE);
-    sigaddset(&deflt, SIGCHLD);
-    rc = posix_spawnattr_init(at);
-    rc |= posix_spawnattr_setflags(at, POSIX_SPAWN_SETPGROUP |
-                                           POSIX_SPAWN_SETSIGMASK |
-                                           POSIX_SPAWN_SETSIGDEF);
-    rc |= posix_spawnattr_setpgroup(at, 0);
-    rc |= posix_spawnattr_setsigmask(at, &none);
-    rc |= posix_spawnattr_setsigdefault(at, &deflt);
-    return rc;
-}
-
-static int spawn(const char *dir, struct strv *argv, struct strv *env,
-                 pid_t *pid, struct dsb_error *err)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    int rc;
-
-    if (spawn_actions(&fa, dir) != 0 || spawn_attrs(&at) != 0)
-        return dsb_error_set(err, DSB_E_INTERNAL,
-                             "cannot prepare to spawn "
-                             "spark-submit");
-    rc = strchr(argv->v[0], '/')
-             ? posix_spawn(pid, argv->v[0], &fa, &at, argv->v, env->v)
-             : posix_spawnp(pid, argv->v[0], &fa, &at, argv->v, env->v);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    if (rc != 0) {
-        dsb_error_set(err, DSB_E_CONFIG, "cannot run %s: %s", argv->v[0],
-                      strerror(rc));
-        dsb_error_hint(err, "set spark_submit in the executor, DSB_VENV, or "
-                            "put a PySpark install's spark-submit on PATH");
-        return -1;
+    fds[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    for (int i = 0; i < 2; i++) {
+        char *p = dsb_path_join(dir, names[i]);
+        fds[i + 1] =
+            p ? open(p, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                     0600)
+              : -1;
+        free(p);
     }
-    return 0;
+    if (fds[0] >= 0 && fds[1] >= 0 && fds[2] >= 0)
+        return 0;
+    return dsb_error_set(err, DSB_E_INTERNAL,
+                         "cannot open the job's logs in %s: %s", dir,
+                         strerror(errno));
+}
+
+static int run(struct launch *l, pid_t *pid, struct dsb_error *err)
+{
+    struct dsb_spawn s = {l->argv.v,
+                          l->env.v,
+                          l->work,
+                          {l->fds[0], l->fds[1], l->fds[2]},
+                          l->co.max_memory_mb,
+                          l->co.isolation == DSB_ISOLATION_BWRAP};
+
+    return dsb_spawn(&s, pid, err);
 }
 
 /*
@@ -497,73 +508,63 @@ static int track(struct dsb_jobs *j, const json_t *doc, pid_t pid,
     return rc;
 }
 
-/* Job directory state_dir/jobs/ID with output location ID/output. */
-static char *job_dir(struct dsb_jobs *j, json_t *doc, struct dsb_error *err)
-{
-    char *dir = dsb_path_join(j->jobs_dir, dsb_job_str(doc, "id", NULL));
-    char *out = dir ? dsb_path_join(dir, "output") : NULL;
-
-    if (!out || mkdir(dir, 0700) < 0) {
-        dsb_error_set(err, DSB_E_INTERNAL,
-                      "cannot create the job directory "
-                      "under %s: %s",
-                      j->jobs_dir, strerror(errno));
-        free(dir);
-        dir = NULL;
-    } else {
-        json_object_set_new(
-            doc, "output",
-            json_pack("{s:s, s:[ss]}", "uri", out, "formats", "csv", "jsonl"));
-    }
-    free(out);
-    return dir;
-}
-
-static json_t *local_info(const char *dir, pid_t pid, const json_t *opts,
-                          const char *bin)
+static json_t *local_info(const struct launch *l, pid_t pid, const json_t *opts)
 {
     const char *master = json_string_value(json_object_get(opts, "master"));
+    json_t *o =
+        json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "pid",
+                  (json_int_t)pid, "dir", l->dir, "work", l->work, "master",
+                  master ? master : "local[2]", "spark_submit", l->bin,
+                  "isolation", dsb_isolation_names[l->co.isolation], "network",
+                  dsb_job_net_names[l->co.network], "run_as", l->user.name);
 
-    return json_pack("{s:I, s:s, s:s, s:s}", "pid", (json_int_t)pid, "dir", dir,
-                     "master", master ? master : "local[2]", "spark_submit",
-                     bin);
+    if (o && l->co.max_memory_mb)
+        json_object_set_new(o, "max_memory_mb",
+                            json_integer(l->co.max_memory_mb));
+    return o;
 }
 
-/* The start slot: spawns spark-submit and stores the "running" record
- * (track). */
+/* The start slot: spawns spark-submit (confined unless isolation is none)
+ * and stores the "running" record (track). */
 static int local_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
                        const struct dsb_job_request *r, json_t *doc,
                        struct dsb_error *err)
 {
-    struct strv argv = {0}, env = {0};
-    char *dir = job_dir(j, doc, err), *script = NULL, *bin = NULL, *py = NULL;
+    struct launch l = {.fds = {-1, -1, -1}};
     pid_t pid = 0;
     int rc = -1;
 
-    if (!dir || !(script = script_path(r, dir, err)))
+    if (prepare_user(e, &l, err) < 0 || job_dirs(j, doc, &l, err) < 0 ||
+        job_script(e, r, &l, err) < 0 || locate(e->options, &l, err) < 0)
         goto fail;
-    bin = find_spark_submit(e->options);
-    py = bin ? find_python(e->options, bin) : NULL;
-    json_object_set_new(doc, "script", json_string(script));
-    if (!bin || build_argv(doc, e->options, bin, script, &argv) < 0) {
-        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    json_object_set_new(doc, "script", json_string(l.script));
+    if (job_command(j, e, r, doc, &l, err) < 0 ||
+        dsb_local_env(j, doc, &l.co, l.py, l.work, &l.env, err) < 0 ||
+        open_logs(l.dir, l.fds, err) < 0 || run(&l, &pid, err) < 0)
         goto fail;
-    }
-    if (build_env(j, doc, py, &env, err) < 0 ||
-        spawn(dir, &argv, &env, &pid, err) < 0)
-        goto fail;
-    json_object_set_new(doc, "local", local_info(dir, pid, e->options, bin));
+    json_object_set_new(doc, "local", local_info(&l, pid, e->options));
     dsb_job_set_state(doc, "running", NULL);
     rc = track(j, doc, pid, err);
     if (rc < 0)
         json_object_del(doc, "local");
 fail:
-    strv_free(&argv);
-    strv_free(&env);
-    free(dir);
-    free(script);
-    free(bin);
-    free(py);
+    launch_free(&l);
+    return rc;
+}
+
+/* The admit slot: the entry point and the confinement, before anything is
+ * recorded. */
+static int local_admit(const struct dsb_executor_conf *e,
+                       const struct dsb_job_request *r, struct dsb_error *err)
+{
+    struct launch l = {.fds = {-1, -1, -1}};
+    int rc = prepare_user(e, &l, err);
+
+    if (rc == 0 && r->entry_point &&
+        !(l.script =
+              dsb_local_entry_point(&l.co, e->name, r->entry_point, err)))
+        rc = -1;
+    launch_free(&l);
     return rc;
 }
 
@@ -851,14 +852,18 @@ static int local_cancel(struct dsb_jobs *j, json_t *doc, const char *stop_state,
     return rc;
 }
 
-/* Stops a spark-submit an earlier broker left, if it is still that one. */
+/* Stops a spark-submit (or the bwrap around it) an earlier broker left,
+ * if it is still that one: its working directory is the job's (work/, or
+ * the job directory of records older than work/). */
 static void stop_orphan(const json_t *doc)
 {
     pid_t pid = (pid_t)json_integer_value(
         json_object_get(json_object_get(doc, "local"), "pid"));
-    const char *dir = dsb_job_str(doc, "local", "dir");
+    const char *dir = dsb_job_str(doc, "local", "work");
     char path[64], *cmd;
 
+    if (!dir)
+        dir = dsb_job_str(doc, "local", "dir");
     if (pid <= 0 || !dir)
         return;
     snprintf(path, sizeof(path), "/proc/%d/cwd", (int)pid);
@@ -938,6 +943,56 @@ static unsigned local_caps(const json_t *opts)
            (json_is_true(json_object_get(opts, "s3a")) ? DSB_EXEC_S3A : 0);
 }
 
+/* The describe slot: the confinement /v1/executors shows. */
+static json_t *local_describe(const struct dsb_executor_conf *e)
+{
+    struct launch l = {.fds = {-1, -1, -1}};
+    struct dsb_error err = {0};
+    int ready = prepare_user(e, &l, &err) == 0;
+    const char *who = l.user.name[0] ? l.user.name
+                      : l.co.run_as  ? l.co.run_as
+                                     : DSB_JOB_USER;
+    json_t *o =
+        json_pack("{s:s, s:b, s:s, s:s, s:s, s:b}", "isolation",
+                  dsb_isolation_names[l.co.isolation], "ready", ready,
+                  "network", dsb_job_net_names[l.co.network], "run_as", who,
+                  "aws_credentials", l.co.pass_aws ? "pass" : "none",
+                  "entry_points", l.co.entry_point_dir != NULL);
+
+    if (o) {
+        json_object_set_new(o, "max_memory_mb",
+                            l.co.max_memory_mb
+                                ? json_integer(l.co.max_memory_mb)
+                                : json_null());
+        if (!ready)
+            json_object_set_new(o, "problem", json_string(err.message));
+    }
+    launch_free(&l);
+    return o;
+}
+
+/* The check slot: a fresh look at whether the sandbox starts, or the
+ * warning isolation: none deserves. */
+static int local_check(const struct dsb_executor_conf *e, struct dsb_error *err)
+{
+    struct dsb_confine_opts co;
+    struct dsb_job_user u;
+
+    dsb_confine_opts_of(e->options, &co);
+    if (dsb_confine_user(&co, &u, err) < 0)
+        return -1;
+    if (co.isolation == DSB_ISOLATION_BWRAP)
+        return dsb_confine_probe(&co, e->name, err);
+    dsb_error_set(
+        err, DSB_E_CONFIG,
+        "executor %s runs jobs unconfined (isolation: none): they run as %s and can read, change and signal whatever that user can, the broker's state, configuration and secrets included",
+        e->name, u.name);
+    dsb_error_hint(
+        err,
+        "remove isolation: none (bubblewrap confines each job to its own directory) unless every job's author is trusted as much as the broker's operator");
+    return 1;
+}
+
 static const struct dsb_option local_options[] = {
     DSB_OPTION_STRING("spark_submit", 0, NULL,
                       "spark-submit to run (default: "
@@ -969,6 +1024,26 @@ static const struct dsb_option local_options[] = {
     DSB_OPTION_INT("max_log_mb", 0, "1024", 1, 16777216,
                    "a job whose stdout.log or stderr.log grows past this is "
                    "stopped and failed"),
+    DSB_OPTION_ENUM(
+        "isolation", 0, "bwrap", dsb_isolation_names,
+        "bwrap: each job in its own namespaces as an unprivileged user, seeing the system read-only and writing only its directory; none: as the broker's user, seeing all it can (logged as a warning)"),
+    DSB_OPTION_ENUM(
+        "network", 0, "host", dsb_job_net_names,
+        "host: the machine's network, loopback included; none: no network at all (a loopback of its own)"),
+    DSB_OPTION_STRING(
+        "run_as", 0, NULL,
+        "user a root broker runs confined jobs as (default: dsbroker-job); a broker that is not root runs them as itself in a user namespace"),
+    DSB_OPTION_INT(
+        "max_memory_mb", 0, NULL, 64, 16777216,
+        "address space of each job process (RLIMIT_AS; a JVM reserves far more than it uses); absent: no limit"),
+    DSB_OPTION_ENUM(
+        "aws_credentials", 0, "none", dsb_aws_credential_names,
+        "none: no AWS_* variable reaches a job; pass: the broker's own credentials do (for s3a reads)"),
+    DSB_OPTION_STRING(
+        "entry_point_dir", 0, NULL,
+        "directory whose .py and .jar files jobs may name as entry_point; absent: entry points are refused"),
+    DSB_OPTION_STRING("bwrap", 0, NULL,
+                      "bubblewrap to run (default: bwrap on PATH)"),
     DSB_OPTION_END};
 
 /* The record is stored pending before the spawn, and "running" by track()
@@ -986,4 +1061,7 @@ const struct dsb_executor_ops dsb_local_spark_ops = {
     .cancel = local_cancel,
     .logs = local_logs,
     .read_output = local_read_output,
+    .admit = local_admit,
+    .describe = local_describe,
+    .check = local_check,
 };

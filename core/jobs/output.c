@@ -304,11 +304,14 @@ static int cmp_name(const void *a, const void *b)
  * names). */
 static char **data_files(int dfd, size_t *n)
 {
-    DIR *dh = fdopendir(dfd);
+    int copy = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+    DIR *dh = copy >= 0 ? fdopendir(copy) : NULL;
     struct dirent *e;
     char **names = NULL, **nn;
 
     *n = 0;
+    if (!dh && copy >= 0)
+        close(copy);
     while (dh && (e = readdir(dh)) != NULL) {
         if (!*file_format(e->d_name))
             continue;
@@ -321,8 +324,6 @@ static char **data_files(int dfd, size_t *n)
     }
     if (dh)
         closedir(dh);
-    else
-        close(dfd);
     if (names)
         qsort(names, *n, sizeof(*names), cmp_name);
     return names;
@@ -358,7 +359,7 @@ int dsb_output_read_local(const char *dir, size_t limit, json_t **out,
 
     rows_init(&r, limit, err);
     if (dfd >= 0)
-        names = data_files(dup(dfd), &n);
+        names = data_files(dfd, &n);
     for (size_t i = 0; i < n; i++) {
         if (buf && !r.done && !r.failed)
             read_local_file(&r, dfd, names[i], buf);

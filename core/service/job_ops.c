@@ -9,19 +9,23 @@
 /* At most this much of each log stream is read for its last lines. */
 #define LOG_TAIL_BYTES (1u << 20)
 
-/* Read specs for the job, from the context: each table's network and
- * secret references, then one entry with the context's spark_submit. */
+/* Read specs for the job, from the context: each table's network, secret
+ * references and path (a confined local job sees its local paths), then
+ * one entry with the context's spark_submit. */
 static json_t *context_specs(const json_t *ctx)
 {
-    json_t *specs = json_array(), *t;
+    json_t *specs = json_array(), *t, *read;
     size_t i;
 
     json_array_foreach(json_object_get(ctx, "tables"), i, t)
+    {
+        read = json_object_get(t, "read");
         json_array_append_new(
-            specs, json_pack("{s:O, s:O*}", "network",
+            specs, json_pack("{s:O, s:O*, s:O*}", "network",
                              json_object_get(t, "network"), "secret_options",
-                             json_object_get(json_object_get(t, "read"),
-                                             "secret_options")));
+                             json_object_get(read, "secret_options"), "path",
+                             json_object_get(read, "path")));
+    }
     json_array_append_new(specs,
                           json_pack("{s:O}", "spark_submit",
                                     json_object_get(ctx, "spark_submit")));

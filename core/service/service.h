@@ -238,6 +238,16 @@ struct dsb_job_params {
     long timeout_seconds;                             /* 0: the default */
 };
 
+/* The executors (scope read): {"items": [{"name", "type", "networks",
+ * "default", "isolation" ("bwrap", "none" or "remote"), "ready", and for
+ * local executors "network", "run_as", "max_memory_mb",
+ * "aws_credentials", "entry_points", "problem" when not ready}]}. */
+int dsb_svc_executors(const struct dsb_ctx *c, json_t **out,
+                      struct dsb_error *err);
+/* For /readyz: {executor name: its isolation, or "unavailable" when its
+ * jobs would be refused}, a new object. */
+json_t *dsb_svc_job_isolation(const struct dsb_gen *g);
+
 /* Where the session's job would run and why: the context's "route". */
 int dsb_svc_plan(const struct dsb_ctx *c, const char *session,
                  const char *executor, json_t **out, struct dsb_error *err);

@@ -1,5 +1,6 @@
 /* /v1 sources, plugins, health, metrics, errors, cache, paging, paths. */
 #include <criterion/criterion.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -33,6 +34,14 @@ Test(routes, health_ready_metrics)
     r = t_get("/readyz");
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert(strstr(r.body, "\"state_store\":true"), "%s", r.body);
+    j = t_json(&r);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(j, "job_isolation"), "local")),
+                     "bwrap", "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(j, "job_isolation"), "standard")),
+                     "remote", "%s", r.body);
+    json_decref(j);
     t_free(&r);
     r = t_get("/v1/sources/main/databases");
     t_free(&r);
@@ -47,6 +56,38 @@ Test(routes, health_ready_metrics)
               "%s", r.body);
     cr_assert(strstr(r.body, "dsb_cache_misses_total 1"));
     cr_assert(strstr(r.body, "dsb_sources{state=\"disabled\"} 1"));
+    t_free(&r);
+}
+
+/* GET /v1/executors: each executor's networks and confinement, no
+ * secret (the EMR role and staging bucket are not shown). */
+Test(routes, executors_show_their_confinement)
+{
+    struct t_resp r = t_get("/v1/executors");
+    json_t *j = t_json(&r), *items = json_object_get(j, "items"), *l, *e;
+
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_eq(json_array_size(items), 2, "%s", r.body);
+    l = json_array_get(items, 0);
+    e = json_array_get(items, 1);
+    cr_assert_str_eq(json_string_value(json_object_get(l, "name")), "local");
+    cr_assert(json_is_true(json_object_get(l, "default")));
+    cr_assert_str_eq(json_string_value(json_object_get(l, "isolation")),
+                     "bwrap", "%s", r.body);
+    cr_assert(json_is_true(json_object_get(l, "ready")), "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(l, "network")), "host");
+    cr_assert_str_eq(json_string_value(json_object_get(l, "run_as")),
+                     geteuid() == 0 ? "dsbroker-job"
+                                    : getpwuid(geteuid())->pw_name);
+    cr_assert_str_eq(json_string_value(json_object_get(l, "aws_credentials")),
+                     "none");
+    cr_assert_eq(json_array_size(json_object_get(l, "networks")), 4);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "isolation")),
+                     "remote");
+    cr_assert(json_is_false(json_object_get(e, "default")));
+    cr_assert_null(strstr(r.body, "arn:aws"), "%s", r.body);
+    cr_assert_null(strstr(r.body, "s3://bucket"), "%s", r.body);
+    json_decref(j);
     t_free(&r);
 }
 

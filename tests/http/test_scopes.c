@@ -64,6 +64,7 @@ static const struct route_case routes[] = {
     {"POST", "/v1/reload", NULL, DSB_SCOPE_ADMIN, 200},
     {"GET", "/v1/plugins", NULL, DSB_SCOPE_READ, 200},
     {"GET", "/v1/plugins/fixture/schema", NULL, DSB_SCOPE_READ, 200},
+    {"GET", "/v1/executors", NULL, DSB_SCOPE_READ, 200},
     {"POST", "/v1/sessions", NULL, DSB_SCOPE_SESSIONS, 201},
     {"GET", "/v1/sessions", NULL, DSB_SCOPE_SESSIONS, 200},
     {"GET", "/v1/sessions/{S}", NULL, DSB_SCOPE_SESSIONS, 200},

@@ -4,6 +4,7 @@
 #define DSB_TESTS_JOBS_TEST_H
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,46 @@ static json_t *jt_wait(struct jt *t, const char *id, const char *state,
         nanosleep(&ts, NULL);
     }
     return doc;
+}
+
+/*
+ * The host pids of the processes in the PID namespace of the sandbox whose
+ * bwrap is outer (the namespace of outer's first child, bwrap's init),
+ * at most max into out; how many.
+ */
+static size_t jt_sandbox_pids(pid_t outer, pid_t *out, size_t max)
+{
+    char path[300], ns[64] = "", other[64];
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    size_t n = 0;
+    ssize_t len;
+    FILE *f;
+    int init = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)outer,
+             (int)outer);
+    f = fopen(path, "r");
+    cr_assert(f && fscanf(f, "%d", &init) == 1, "bwrap %d has no child",
+              (int)outer);
+    fclose(f);
+    snprintf(path, sizeof(path), "/proc/%d/ns/pid", init);
+    len = readlink(path, ns, sizeof(ns) - 1);
+    cr_assert(len > 0, "no pid namespace for %d", init);
+    ns[len] = '\0';
+    len = readlink("/proc/self/ns/pid", other, sizeof(other) - 1);
+    cr_assert(len > 0 && (other[len] = '\0', strcmp(other, ns) != 0),
+              "process %d is in this test's PID namespace, not a sandbox's",
+              init);
+    while (d && (e = readdir(d)) != NULL && n < max) {
+        snprintf(path, sizeof(path), "/proc/%s/ns/pid", e->d_name);
+        len = readlink(path, other, sizeof(other) - 1);
+        if (len > 0 && (other[len] = '\0', strcmp(other, ns) == 0))
+            out[n++] = (pid_t)atoi(e->d_name);
+    }
+    if (d)
+        closedir(d);
+    return n;
 }
 
 static char *jt_file(const char *dir, const char *name)

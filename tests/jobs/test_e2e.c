@@ -6,7 +6,9 @@
  * and geo.regions (CSV); the job is the context's code exactly as served,
  * after a SparkSession line, plus a join and an aggregation written to
  * $DSB_OUTPUT; its result must be the rows the fixture data implies.
- * One Spark run.
+ * The job runs confined (the default): its sandbox shows the CSV, the JDBC
+ * driver and the PySpark install, and PostgreSQL on loopback.  One Spark
+ * run.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -274,6 +276,8 @@ Test(e2e, context_code_verbatim_joined_on_real_spark)
         cr_assert_fail("job %s: %s\n%s", str(done, "state"),
                        str(done, "reason"), str(res, "stderr"));
     }
+    cr_assert_str_eq(str(json_object_get(done, "local"), "isolation"), "bwrap",
+                     "confined by default");
     snprintf(p, sizeof(p), "/v1/jobs/%s/result?limit=10", str(job, "id"));
     res = call("GET", p, NULL, 200);
     got = json_dumps(res, JSON_COMPACT | JSON_SORT_KEYS);

@@ -1,5 +1,6 @@
-/* The local-spark executor on a real PySpark (from the project venv):
- * a hand-written script reads a local CSV, aggregates, writes CSV to
+/* The local-spark executor on a real PySpark (from the project venv),
+ * confined (the default): a hand-written script reads a local CSV (a path
+ * its read spec names, so its sandbox shows it), aggregates, writes CSV to
  * $DSB_OUTPUT, and the result comes back row for row.  One Spark run. */
 #include "jobs_test.h"
 
@@ -14,12 +15,12 @@ static const char yaml[] = "state_dir: ${DSB_TEST_DIR}/state\n"
                            "    conf: {spark.sql.shuffle.partitions: \"1\"}\n";
 
 static const char script[] =
-    "import os\n"
+    "import os, sys\n"
     "from pyspark.sql import SparkSession, functions as F\n"
     "spark = SparkSession.builder.getOrCreate()\n"
     "assert _dsb_secret('env:DSB_TEST_SPARK_SECRET') == 'pw-in-env-only'\n"
     "df = (spark.read.option('header', True).option('inferSchema', True)\n"
-    "      .csv(os.environ['DSB_TEST_DIR'] + '/sales.csv'))\n"
+    "      .csv(sys.argv[1]))\n"
     "out = (df.groupBy('region').agg(F.sum('amount').alias('total'),\n"
     "                                F.count('*').alias('n'))\n"
     "         .orderBy('region'))\n"
@@ -31,8 +32,8 @@ TestSuite(spark, .timeout = 240);
 Test(spark, local_csv_job_end_to_end)
 {
     struct dsb_job_request r = {0};
-    json_t *rs, *job, *done, *res;
-    char *s;
+    json_t *rs, *job, *done, *res, *args;
+    char *s, *csv;
 
     jt_config(&t, yaml);
     setenv("DSB_TEST_SPARK_SECRET", "pw-in-env-only", 1);
@@ -40,10 +41,14 @@ Test(spark, local_csv_job_end_to_end)
             "region,amount\nwest,10\neast,5\nwest,7\n"
             "north,1\neast,2\n");
     jt_open(&t, NULL);
-    rs = json_pack("[{s:s, s:{s:s}}]", "network", "local", "secret_options",
-                   "password", "env:DSB_TEST_SPARK_SECRET");
+    csv = dsb_asprintf("%s/sales.csv", t.dir);
+    rs = json_pack("[{s:s, s:{s:s}, s:s+}]", "network", "local",
+                   "secret_options", "password", "env:DSB_TEST_SPARK_SECRET",
+                   "path", "file://", csv);
+    args = json_pack("[s]", csv);
     r.session_id = "spark-session";
     r.code = script;
+    r.args = args;
     r.read_specs = rs;
     r.name = "sales by region";
     cr_assert_eq(dsb_jobs_submit(t.jobs, &r, &job, &t.err), 0, "%s",
@@ -56,6 +61,8 @@ Test(spark, local_csv_job_end_to_end)
                        jt_str(done, "reason", NULL),
                        jt_str(logs, "stderr", NULL));
     }
+    cr_assert_str_eq(jt_str(done, "local", "isolation"), "bwrap",
+                     "confined by default");
     cr_assert_eq(
         dsb_jobs_result(t.jobs, jt_str(job, "id", NULL), 100, &res, &t.err), 0,
         "%s", t.err.message);
@@ -67,6 +74,8 @@ Test(spark, local_csv_job_end_to_end)
     free(s);
     json_decref(res);
     json_decref(rs);
+    json_decref(args);
+    free(csv);
     json_decref(job);
     json_decref(done);
     jt_close(&t);

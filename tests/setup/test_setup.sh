@@ -73,5 +73,12 @@ run nospark --no-spark
 check "a second run is silent and does not call pip" \
   bash -c "[ \$(cat '$tmp/rc') -eq 0 ] && [ ! -s '$tmp/out' ] && [ \$(wc -l <'$tmp/venv/pip.log') -eq 1 ]"
 
+if [ "$(id -u)" -eq 0 ]; then
+  check "as root, the dsbroker-job user exists: no home, no login shell" \
+    bash -c "getent passwd dsbroker-job | grep -q ':/nonexistent:/usr/sbin/nologin\$'"
+else
+  check "not root, no user is created" bash -c "! grep -q dsbroker-job '$tmp/out'"
+fi
+
 echo "setup_venv: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
