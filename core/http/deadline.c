@@ -3,17 +3,21 @@
  * connections that are idle, so a client trickling a header line every few
  * seconds would hold a worker's slot and the per-address limit forever.
  *
- * Every connection has an entry; armed entries sit in one list in the order
- * they are due (each is due a fixed time after it was armed, so arming
- * appends).  A timer thread shuts down the socket of the first entry once
- * it is due: libmicrohttpd then reads end of file and closes the connection
- * itself, on its own thread.  An entry leaves the list before libmicrohttpd
- * closes its socket (NOTIFY_CONNECTION CLOSED comes first), and the list is
- * only touched under the lock, so a shut-down descriptor is never one that
- * was closed and reused. */
+ * Every connection has an entry in one list, changed only when a
+ * connection opens or closes.  Arming and disarming, twice a request, only
+ * store the time the entry was armed (0: disarmed): no lock, no shared
+ * line but the entry's own.  A timer thread looks at the list a few times
+ * a deadline and shuts down the socket of every entry armed too long ago:
+ * libmicrohttpd then reads end of file and closes the connection itself,
+ * on its own thread.  An entry leaves the list before libmicrohttpd closes
+ * its socket (NOTIFY_CONNECTION CLOSED comes first), and the list is only
+ * walked under the lock, so a shut-down descriptor is never one that was
+ * closed and reused.  A connection is cut between its deadline and a scan
+ * period after it. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -22,72 +26,61 @@
 #include "log.h"
 #include "util.h"
 
+#define SCAN_MS_MAX 250
+
 struct dsb_deadline {
-    struct dsb_deadline *prev, *next; /* in the armed list */
+    struct dsb_deadline *prev, *next; /* in the list of connections */
     int fd;
-    int armed;
-    int64_t due_ms;
+    atomic_llong armed_ms; /* monotonic ms it was armed; 0: disarmed */
 };
 
 struct dsb_deadlines {
-    pthread_mutex_t lock;
+    pthread_mutex_t lock; /* the list, and stopping */
     pthread_cond_t wake;
-    struct dsb_deadline *head, *tail; /* armed, soonest due first */
-    int64_t limit_ms;
+    struct dsb_deadline *head;
+    int64_t limit_ms, scan_ms;
     int stopping;
     pthread_t thread;
 };
 
-static void unlink_entry(struct dsb_deadlines *d, struct dsb_deadline *e)
-{
-    if (!e->armed)
-        return;
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        d->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        d->tail = e->prev;
-    e->prev = e->next = NULL;
-    e->armed = 0;
-}
-
-/* Cuts the connection of e, which is due (under the lock). */
+/* Cuts the connection of e, which is past its deadline (under the lock). */
 static void cut(struct dsb_deadlines *d, struct dsb_deadline *e)
 {
     struct sockaddr_in sa;
     socklen_t n = sizeof(sa);
     char ip[INET_ADDRSTRLEN] = "?";
 
-    unlink_entry(d, e);
+    atomic_store(&e->armed_ms, 0);
     if (getpeername(e->fd, (struct sockaddr *)&sa, &n) == 0 &&
         sa.sin_family == AF_INET)
         inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
     shutdown(e->fd, SHUT_RDWR);
-    dsb_logf(DSB_LOG_WARN, "http",
-             "closed a connection from %s: no whole "
-             "request within %lld s (limits.receive_timeout_seconds)",
-             ip, (long long)(d->limit_ms / 1000));
+    dsb_logf(
+        DSB_LOG_WARN, "http",
+        "closed a connection from %s: no whole request within %lld s (limits.receive_timeout_seconds)",
+        ip, (long long)(d->limit_ms / 1000));
+}
+
+static void scan(struct dsb_deadlines *d)
+{
+    int64_t now = dsb_monotonic_ms();
+
+    for (struct dsb_deadline *e = d->head; e; e = e->next) {
+        int64_t at = atomic_load_explicit(&e->armed_ms, memory_order_relaxed);
+        if (at && now - at >= d->limit_ms)
+            cut(d, e);
+    }
 }
 
 static void *deadline_main(void *arg)
 {
     struct dsb_deadlines *d = arg;
     struct timespec at;
-    int64_t now;
 
     pthread_mutex_lock(&d->lock);
     while (!d->stopping) {
-        now = dsb_monotonic_ms();
-        while (d->head && d->head->due_ms <= now)
-            cut(d, d->head);
-        if (!d->head) {
-            pthread_cond_wait(&d->wake, &d->lock);
-            continue;
-        }
-        dsb_clock_after(CLOCK_MONOTONIC, d->head->due_ms - now, &at);
+        scan(d);
+        dsb_clock_after(CLOCK_MONOTONIC, d->scan_ms, &at);
         pthread_cond_timedwait(&d->wake, &d->lock, &at);
     }
     pthread_mutex_unlock(&d->lock);
@@ -102,6 +95,9 @@ struct dsb_deadlines *dsb_deadlines_new(int64_t limit_ms)
     if (!d)
         return NULL;
     d->limit_ms = limit_ms;
+    d->scan_ms = limit_ms / 4 < SCAN_MS_MAX ? limit_ms / 4 : SCAN_MS_MAX;
+    if (d->scan_ms < 10)
+        d->scan_ms = 10;
     pthread_mutex_init(&d->lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -137,40 +133,42 @@ struct dsb_deadline *dsb_deadline_open(struct dsb_deadlines *d, int fd)
     if (!e)
         return NULL;
     e->fd = fd;
-    dsb_deadline_arm(d, e);
+    atomic_init(&e->armed_ms, dsb_monotonic_ms());
+    pthread_mutex_lock(&d->lock);
+    e->next = d->head;
+    if (d->head)
+        d->head->prev = e;
+    d->head = e;
+    pthread_mutex_unlock(&d->lock);
     return e;
 }
 
 void dsb_deadline_arm(struct dsb_deadlines *d, struct dsb_deadline *e)
 {
-    if (!e)
-        return;
-    pthread_mutex_lock(&d->lock);
-    unlink_entry(d, e);
-    e->due_ms = dsb_monotonic_ms() + d->limit_ms;
-    e->prev = d->tail;
-    if (d->tail)
-        d->tail->next = e;
-    else
-        d->head = e;
-    d->tail = e;
-    e->armed = 1;
-    if (d->head == e)
-        pthread_cond_signal(&d->wake);
-    pthread_mutex_unlock(&d->lock);
+    (void)d;
+    if (e)
+        atomic_store_explicit(&e->armed_ms, dsb_monotonic_ms(),
+                              memory_order_relaxed);
 }
 
 void dsb_deadline_disarm(struct dsb_deadlines *d, struct dsb_deadline *e)
 {
-    if (!e)
-        return;
-    pthread_mutex_lock(&d->lock);
-    unlink_entry(d, e);
-    pthread_mutex_unlock(&d->lock);
+    (void)d;
+    if (e)
+        atomic_store_explicit(&e->armed_ms, 0, memory_order_relaxed);
 }
 
 void dsb_deadline_close(struct dsb_deadlines *d, struct dsb_deadline *e)
 {
-    dsb_deadline_disarm(d, e);
+    if (!e)
+        return;
+    pthread_mutex_lock(&d->lock);
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        d->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    pthread_mutex_unlock(&d->lock);
     free(e);
 }

@@ -141,7 +141,9 @@ void dsb_call_pool_free(struct dsb_call_pool *p);
 /*
  * Receive deadlines (deadline.c): a connection must deliver a whole request
  * (head and body) within limit_ms of being ready for one; a timer thread
- * shuts down the socket of one that does not.  An entry per connection:
+ * shuts down the socket of one that does not (within a scan period, at most
+ * 250 ms, after its deadline).  Arming and disarming take no lock.  An
+ * entry per connection:
  * opened armed when it is accepted (NOTIFY_CONNECTION STARTED), disarmed
  * when its request has fully arrived, armed again when the response is
  * done (NOTIFY_COMPLETED, ready for the next request), closed when
