@@ -79,7 +79,8 @@ struct dsb_server {
 struct dsb_req {
     struct dsb_server *srv;
     struct dsb_gen *gen;
-    struct dsb_ctx ctx;           /* the service call's context */
+    int gen_owned;      /* the request holds gen (else its connection does) */
+    struct dsb_ctx ctx; /* the service call's context */
     struct MHD_Connection *conn;  /* NULL for an in-process request */
     struct dsb_http_exchange *ex; /* the in-process request, or NULL */
     const char *method;

@@ -156,6 +156,41 @@ static void set_request_id(struct dsb_req *r)
                    atomic_fetch_add(&request_counter, 1));
 }
 
+/* A connection's own state (libmicrohttpd's socket context): its receive
+ * deadline, and the configuration generation its requests use.  A
+ * connection's requests come one at a time, on one worker; each request
+ * borrows the connection's hold on the generation, taken again only when a
+ * reload installed a new one (no lock and no shared counter per request).
+ * libmicrohttpd reports a request completed before it reports its
+ * connection closed, which releases the hold. */
+struct dsb_conn {
+    struct dsb_deadline *deadline;
+    struct dsb_gen *gen;
+};
+
+static struct dsb_conn *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci ? ci->socket_context : NULL;
+}
+
+/* The current generation for a request of conn: held by the connection
+ * (borrowed by the request, *owned 0), or by the request itself when the
+ * connection has no state (*owned 1). */
+static struct dsb_gen *conn_gen(struct dsb_server *s,
+                                struct MHD_Connection *conn, int *owned)
+{
+    struct dsb_conn *c = conn ? conn_of(conn) : NULL;
+
+    *owned = !c;
+    if (!c)
+        return dsb_service_gen(s->svc);
+    c->gen = dsb_service_gen_since(s->svc, c->gen);
+    return c->gen;
+}
+
 static struct dsb_req *req_new(struct dsb_server *s,
                                struct MHD_Connection *conn, const char *url,
                                const char *method, struct dsb_http_exchange *ex)
@@ -170,7 +205,7 @@ static struct dsb_req *req_new(struct dsb_server *s,
     r->url = url;
     r->method = method;
     r->start_us = dsb_monotonic_us();
-    r->gen = dsb_service_gen(s->svc);
+    r->gen = conn_gen(s, conn, &r->gen_owned);
     atomic_fetch_add(&s->in_flight, 1);
     set_request_id(r);
     r->ctx.svc = s->svc;
@@ -183,7 +218,8 @@ static struct dsb_req *req_new(struct dsb_server *s,
 static void req_free(struct dsb_req *r)
 {
     dsb_arena_free(r->ctx.arena);
-    dsb_gen_release(r->gen);
+    if (r->gen_owned)
+        dsb_gen_release(r->gen);
     dsb_path_free(r->segs, r->n_segs);
     for (size_t i = 0; i < r->n_hdrs; i++) {
         free(r->hdrs[i].name);
@@ -393,13 +429,11 @@ static enum MHD_Result send_deferred(struct dsb_req *r,
     return rc;
 }
 
-/* The receive deadline of a connection (its socket context). */
 static struct dsb_deadline *conn_deadline(struct MHD_Connection *conn)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct dsb_conn *c = conn_of(conn);
 
-    return ci ? ci->socket_context : NULL;
+    return c ? c->deadline : NULL;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -501,10 +535,16 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
 {
     struct dsb_server *s = cls;
     const union MHD_ConnectionInfo *ci;
+    struct dsb_conn *c;
     int one = 1;
 
     if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-        dsb_deadline_close(s->deadlines, *socket_ctx);
+        c = *socket_ctx;
+        if (c) {
+            dsb_deadline_close(s->deadlines, c->deadline);
+            dsb_gen_release(c->gen);
+            free(c);
+        }
         *socket_ctx = NULL;
         return;
     }
@@ -512,7 +552,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
     if (!ci)
         return;
     setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    *socket_ctx = dsb_deadline_open(s->deadlines, ci->connect_fd);
+    c = calloc(1, sizeof(*c));
+    if (c)
+        c->deadline = dsb_deadline_open(s->deadlines, ci->connect_fd);
+    *socket_ctx = c;
 }
 
 /* Paths are decoded per segment by the router, query values on lookup. */

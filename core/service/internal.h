@@ -15,6 +15,7 @@ struct dsb_service {
     char *conf_dir, *plugin_dir;
     pthread_rwlock_t gen_lock;
     struct dsb_gen *gen;
+    atomic_long gen_serial; /* gen->serial, readable without the lock */
     long next_serial;
     pthread_mutex_t reload_lock;
     struct dsb_sessions *sessions;

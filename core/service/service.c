@@ -65,6 +65,16 @@ struct dsb_gen *dsb_service_gen(struct dsb_service *svc)
     return g;
 }
 
+struct dsb_gen *dsb_service_gen_since(struct dsb_service *svc,
+                                      struct dsb_gen *held)
+{
+    if (held && held->serial == atomic_load_explicit(&svc->gen_serial,
+                                                     memory_order_acquire))
+        return held;
+    dsb_gen_release(held);
+    return dsb_service_gen(svc);
+}
+
 struct dsb_gen *dsb_gen_hold(struct dsb_gen *g)
 {
     atomic_fetch_add(&g->refs, 1);
@@ -91,6 +101,7 @@ static void gen_swap(struct dsb_service *svc, struct dsb_gen *g)
     pthread_rwlock_wrlock(&svc->gen_lock);
     old = svc->gen;
     svc->gen = g;
+    atomic_store_explicit(&svc->gen_serial, g->serial, memory_order_release);
     pthread_rwlock_unlock(&svc->gen_lock);
     dsb_gen_release(old);
 }
@@ -313,6 +324,7 @@ struct dsb_service *dsb_service_open(const struct dsb_service_opts *o,
         dsb_broker_stop(b);
         goto fail;
     }
+    atomic_store(&svc->gen_serial, svc->gen->serial);
     if (open_state(svc, b, d) < 0)
         goto fail;
     if (start_housekeeper(svc) < 0) {

@@ -96,6 +96,12 @@ void dsb_service_close(struct dsb_service *svc);
 int dsb_service_reload(struct dsb_service *svc);
 /* The current generation, held (release with dsb_gen_release). */
 struct dsb_gen *dsb_service_gen(struct dsb_service *svc);
+/* held when it is still the current generation (no lock taken, no count
+ * changed), else the current one, held, with held released: for a holder
+ * that keeps a generation across calls (a connection).  held may be
+ * NULL. */
+struct dsb_gen *dsb_service_gen_since(struct dsb_service *svc,
+                                      struct dsb_gen *held);
 struct dsb_gen *dsb_gen_hold(struct dsb_gen *g);
 void dsb_gen_release(struct dsb_gen *g);
 struct dsb_metrics *dsb_service_metrics(struct dsb_service *svc);
