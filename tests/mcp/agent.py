@@ -3,9 +3,9 @@
 SDK (PyPI `mcp`) against the real `dsbroker serve` with real PostgreSQL
 (tests/scripts/postgres.sh: the fixture cluster), a Glue catalog on
 moto_server (tests/scripts/moto.sh), a CSV file (s3csv) and local Spark
-(PySpark in the venv).  Once per way in — Streamable HTTP with
-`server/discover` (2026-07-28), Streamable HTTP with `initialize`
-(2025-11-25), and `dsbroker mcp` over stdio when given — the agent lists
+(PySpark in the venv).  Once per way in — Streamable HTTP and `dsbroker
+mcp` over stdio, each with `server/discover` (2026-07-28) and with
+`initialize` (2025-11-25) — the agent lists
 sources, browses and searches, selects a PostgreSQL and a CSV table, reads
 the context, submits the context's code plus an aggregation, polls the job
 and reads the exact expected rows.  The PostgreSQL password and the token
@@ -154,23 +154,21 @@ async def over_http(t, port, mode, how):
             await Agent(t, c, how).run()
 
 
-async def over_stdio(t, port, work):
-    log = os.path.join(work, "stdio-stderr.log")
+async def over_stdio(t, port, work, mode, how):
     env = dict(os.environ, DSB_URL=f"http://127.0.0.1:{port}",
                DSB_TOKEN=TOKEN, DSB_MCP_TRANSCRIPT=os.path.join(
                    work, "stdio-transcript.jsonl"))
     params = StdioServerParameters(
         command=os.path.join(fl.BUILD, "bin", "dsbroker"), args=["mcp"],
         env=env)
-    with open(log, "w") as errlog:
-        async with Client(params, mode="auto") as c:
-            t.check(f"stdio: protocol {c.protocol_version}",
-                    c.protocol_version == "2026-07-28")
-            await Agent(t, c, "stdio").run()
-    for name in ("stdio-transcript.jsonl", "stdio-stderr.log"):
-        p = os.path.join(work, name)
-        if os.path.exists(p):
-            keep(open(p, encoding="utf-8", errors="replace").read())
+    async with Client(params, mode=mode) as c:
+        t.check(f"{how}: protocol {c.protocol_version}",
+                c.protocol_version == ("2026-07-28" if mode == "auto"
+                                       else "2025-11-25"))
+        await Agent(t, c, how).run()
+    p = os.path.join(work, "stdio-transcript.jsonl")
+    t.check(f"{how}: a transcript was kept", os.path.getsize(p) > 0)
+    keep(open(p, encoding="utf-8", errors="replace").read())
 
 
 def seed_glue(moto):
@@ -227,14 +225,15 @@ def main():
     b = fl.Broker(work, conf(work, pg, moto), env=env, token=TOKEN)
     b.start()
     try:
-        ways = sys.argv[1:] or ["discover", "initialize"]
+        ways = sys.argv[1:] or ["discover", "initialize", "stdio-discover",
+                                "stdio-initialize"]
         for how in ways:
+            mode = "auto" if how.endswith("discover") else "legacy"
             try:
-                if how == "stdio":
-                    asyncio.run(over_stdio(t, b.port, work))
+                if how.startswith("stdio"):
+                    asyncio.run(over_stdio(t, b.port, work, mode, how))
                 else:
-                    asyncio.run(over_http(t, b.port, "auto" if how ==
-                                          "discover" else "legacy", how))
+                    asyncio.run(over_http(t, b.port, mode, how))
             except Exception as e:  # a tool error ends that agent's run
                 t.check(f"{how}: the agent ran to the end", False, repr(e))
     finally:
