@@ -44,6 +44,12 @@ void dsb_mcp_err_set(struct dsb_mcp_err *e, int code, const char *fmt, ...)
     va_end(ap);
 }
 
+void dsb_mcp_err_scope(struct dsb_mcp_err *e, const struct dsb_error *err)
+{
+    if (strcmp(err->upstream, DSB_SCOPE_UPSTREAM) == 0)
+        snprintf(e->scope, sizeof(e->scope), "%.15s", err->detail);
+}
+
 static json_t *server_info(void)
 {
     return json_pack("{s:s, s:s, s:s}", "name", "dsbroker", "title",
@@ -124,21 +130,51 @@ static json_t *modern_result(const char *method, json_t *res)
     return res;
 }
 
+static json_t *ping(const struct dsb_mcp_call *c, json_t *params,
+                    struct dsb_mcp_err *e)
+{
+    (void)c;
+    (void)params;
+    (void)e;
+    return json_object();
+}
+
+static json_t *discover_method(const struct dsb_mcp_call *c, json_t *params,
+                               struct dsb_mcp_err *e)
+{
+    (void)c;
+    (void)params;
+    (void)e;
+    return discover();
+}
+
+typedef json_t *(*method_fn)(const struct dsb_mcp_call *c, json_t *params,
+                             struct dsb_mcp_err *e);
+
+static const struct {
+    const char *name;
+    method_fn fn;
+} methods[] = {
+    {"ping", ping},
+    {"server/discover", discover_method},
+    {"tools/list", dsb_mcp_tools_list},
+    {"tools/call", dsb_mcp_tools_call},
+    {"resources/list", dsb_mcp_resources_list},
+    {"resources/templates/list", dsb_mcp_templates_list},
+    {"resources/read", dsb_mcp_resources_read},
+    {"prompts/list", dsb_mcp_prompts_list},
+    {"prompts/get", dsb_mcp_prompts_get},
+};
+
 json_t *dsb_mcp_dispatch(const struct dsb_mcp_call *c, const char *method,
                          json_t *params, struct dsb_mcp_err *e)
 {
-    json_t *res = NULL;
-
-    if (strcmp(method, "ping") == 0)
-        res = json_object();
-    else if (strcmp(method, "server/discover") == 0)
-        res = discover();
-    else if (strcmp(method, "tools/list") == 0)
-        res = dsb_mcp_tools_list(c, params, e);
-    else if (strcmp(method, "tools/call") == 0)
-        res = dsb_mcp_tools_call(c, params, e);
-    else
-        dsb_mcp_err_set(e, DSB_RPC_METHOD_NOT_FOUND, "method not found: %.64s",
-                        method);
-    return c->modern ? modern_result(method, res) : res;
+    for (size_t i = 0; i < sizeof(methods) / sizeof(*methods); i++)
+        if (strcmp(method, methods[i].name) == 0) {
+            json_t *res = methods[i].fn(c, params, e);
+            return c->modern ? modern_result(method, res) : res;
+        }
+    dsb_mcp_err_set(e, DSB_RPC_METHOD_NOT_FOUND, "method not found: %.64s",
+                    method);
+    return NULL;
 }

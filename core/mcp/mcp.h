@@ -48,6 +48,10 @@ struct dsb_mcp_err {
 void dsb_mcp_err_set(struct dsb_mcp_err *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Marks e as a missing scope (the front door's 403) when err is the
+ * service's insufficient-scope refusal. */
+void dsb_mcp_err_scope(struct dsb_mcp_err *e, const struct dsb_error *err);
+
 /* One request's protocol state. */
 struct dsb_mcp_call {
     const struct dsb_ctx *ctx;
@@ -73,6 +77,18 @@ json_t *dsb_mcp_tools_list(const struct dsb_mcp_call *c, json_t *params,
                            struct dsb_mcp_err *e);
 json_t *dsb_mcp_tools_call(const struct dsb_mcp_call *c, json_t *params,
                            struct dsb_mcp_err *e);
+
+/* Resources (resources.c) and prompts (prompts.c). */
+json_t *dsb_mcp_resources_list(const struct dsb_mcp_call *c, json_t *params,
+                               struct dsb_mcp_err *e);
+json_t *dsb_mcp_templates_list(const struct dsb_mcp_call *c, json_t *params,
+                               struct dsb_mcp_err *e);
+json_t *dsb_mcp_resources_read(const struct dsb_mcp_call *c, json_t *params,
+                               struct dsb_mcp_err *e);
+json_t *dsb_mcp_prompts_list(const struct dsb_mcp_call *c, json_t *params,
+                             struct dsb_mcp_err *e);
+json_t *dsb_mcp_prompts_get(const struct dsb_mcp_call *c, json_t *params,
+                            struct dsb_mcp_err *e);
 
 /* Opaque cursors (cursor.c): base64url of a small JSON object. */
 char *dsb_mcp_cursor_make(const json_t *state);

@@ -154,12 +154,72 @@ async def sdk_flow(t, port, mode):
                     r.is_error and r.structured_content["code"] == "not_found"
                     and "retryable" in r.structured_content,
                     r.structured_content)
+            await resources_prompts(t, c, mode, sid)
             r = await c.call_tool("select_tables", {"session": sid,
                                                     "tables": [{"source": 1}]})
             t.check(f"{mode}: schema-invalid argument",
                     r.is_error and r.structured_content["code"] == "invalid"
                     and "tables[0]" in r.structured_content["detail"],
                     r.structured_content)
+
+
+async def finished_job(c, sid):
+    """A job of the stand-in spark-submit, polled until it is final."""
+    job = (await c.call_tool("submit_job", {"session": sid,
+                                            "code": "print('mcp')\n"})
+           ).structured_content
+    while job["state"] in ("pending", "running", "cancelling"):
+        await asyncio.sleep(0.05)  # polling an observed state
+        job = (await c.call_tool("get_job", {"job": job["id"]})
+               ).structured_content
+    return job
+
+
+async def resources_prompts(t, c, mode, sid):
+    from mcp.shared.exceptions import MCPError
+    res = await c.list_resources()
+    t.check(f"{mode}: resources/list", [str(r.uri) for r in res.resources] ==
+            ["dsbroker://sources"], res)
+    tpl = await c.list_resource_templates()
+    t.check(f"{mode}: four resource templates",
+            len(tpl.resource_templates) == 4, tpl)
+    r = await c.read_resource("dsbroker://sources")
+    t.check(f"{mode}: read sources", "main" in r.contents[0].text, r)
+    r = await c.read_resource(
+        "dsbroker://table/main/sales/public/orders")
+    t.check(f"{mode}: read a table", '"columns"' in r.contents[0].text, r)
+    r = await c.read_resource(f"dsbroker://session/{sid}/reads.py")
+    t.check(f"{mode}: read a session's code", r.contents[0].mime_type ==
+            "text/x-python" and "orders" in r.contents[0].text, r)
+    r = await c.read_resource(f"dsbroker://session/{sid}/context.md")
+    t.check(f"{mode}: read a session's context", r.contents[0].text, r)
+    job = await finished_job(c, sid)
+    r = await c.read_resource(f"dsbroker://job/{job['id']}/log")
+    t.check(f"{mode}: read a job's log", "== stderr ==" in r.contents[0].text,
+            r)
+    want = -32602 if mode == "auto" else -32002
+    try:
+        await c.read_resource("dsbroker://job/nope/log")
+        t.check(f"{mode}: a missing resource is {want}", False)
+    except MCPError as e:
+        t.check(f"{mode}: a missing resource is {want}", e.code == want,
+                e.error)
+    names = [p.name for p in (await c.list_prompts()).prompts]
+    t.check(f"{mode}: prompts/list", names == [
+        "generate_spark_job", "debug_failed_job", "explore_source"], names)
+    p = await c.get_prompt("generate_spark_job", {"session": sid,
+                                                  "task": "count orders"})
+    text = p.messages[0].content.text
+    t.check(f"{mode}: generate_spark_job has the code and the contract",
+            "count orders" in text and "DSB_OUTPUT" in text and
+            "orders" in text, text[:300])
+    p = await c.get_prompt("debug_failed_job", {"job": job["id"]})
+    text = p.messages[0].content.text
+    t.check(f"{mode}: debug_failed_job has the script and the log",
+            "print('mcp')" in text and "stderr" in text, text[:400])
+    p = await c.get_prompt("explore_source", {"source": "main"})
+    t.check(f"{mode}: explore_source names the databases",
+            "sales" in p.messages[0].content.text, p)
 
 
 def edge_cases(t, raw):
