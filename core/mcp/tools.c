@@ -147,7 +147,7 @@ static int t_describe(struct targs *t, json_t **out, struct dsb_error *err)
         dsb_svc_release(t->ctx, v);
         return -1;
     }
-    *out = json_deep_copy(v->doc);
+    *out = json_copy(v->doc); /* shallow: page() replaces top members */
     dsb_svc_release(t->ctx, v);
     return page(t, *out, "columns");
 }
