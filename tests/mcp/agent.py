@@ -20,6 +20,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "faults"))
 import faultlib as fl  # noqa: E402
+from mcp_common import stop_checked  # noqa: E402
 
 import httpx2  # noqa: E402
 from mcp import Client, StdioServerParameters  # noqa: E402
@@ -237,7 +238,7 @@ def main():
             except Exception as e:  # a tool error ends that agent's run
                 t.check(f"{how}: the agent ran to the end", False, repr(e))
     finally:
-        b.stop()
+        stop_checked(t, b, "agent broker")
     t.finish()
 
 

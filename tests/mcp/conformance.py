@@ -17,6 +17,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "faults"))
 import faultlib as fl  # noqa: E402
+from mcp_common import stop_checked  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -67,7 +68,7 @@ def main():
              "-o", os.path.join(work, "results")],
             capture_output=True, text=True, timeout=600)
     finally:
-        b.stop()
+        stop_checked(t, b, "conformance broker")
     for top, _, names in os.walk(os.path.join(work, "results")):
         for n in names:  # what the suite exchanged, for the secret scan
             dst = fl.capture_path("mcp-conformance")
@@ -77,8 +78,8 @@ def main():
     for line in out.splitlines():
         m = re.match(r"([✓✗]) (\S+): (\d+) passed, (\d+) failed", line)
         if m:
-            t.note(f"{m.group(2)}: {m.group(3)} checks passed, "
-                   f"{m.group(4)} failed")
+            t.note(f"{m.group(2)}: checks {m.group(3)} ok, "
+                   f"{m.group(4)} not ok")
     expected = len(re.findall(r"^  ~ ", out, re.M))
     t.note(f"{expected} scenarios failed as the baseline says")
     t.check("every scenario passes but the baseline's, and no baseline "

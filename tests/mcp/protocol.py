@@ -21,6 +21,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "faults"))
 import faultlib as fl  # noqa: E402
+from mcp_common import stop_checked  # noqa: E402
 
 import httpx2  # noqa: E402
 from mcp import Client  # noqa: E402
@@ -409,7 +410,7 @@ def main():
         scopes(t, raw)
         budget(t, raw, b)
     finally:
-        b.stop()
+        stop_checked(t, b, "protocol broker")
     b = start("mcp-disabled", "mcp:\n  disabled_tool_groups: [jobs]\n"
               "  session_idle_seconds: 1\n  max_sessions: 2\n")
     try:
@@ -427,7 +428,7 @@ def main():
         st, _, _ = raw.legacy(sid, "ping")
         t.check("an idle session expires: 404", st == 404, st)
     finally:
-        b.stop()
+        stop_checked(t, b, "disabled-groups broker")
     t.finish()
 
 
