@@ -20,7 +20,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "faults"))
 import faultlib as fl  # noqa: E402
-from mcp_common import stop_checked  # noqa: E402
+from mcp_common import keep as keep_as, stop_checked  # noqa: E402
 
 import httpx2  # noqa: E402
 from mcp import Client, StdioServerParameters  # noqa: E402
@@ -42,10 +42,7 @@ TOKEN = fl.canary("mcp-agent-token")
 
 
 def keep(text):
-    dst = fl.capture_path("mcp-agent")
-    if dst:
-        with open(dst, "w", encoding="utf-8") as f:
-            f.write(text)
+    keep_as("mcp-agent", text)
 
 
 class Agent:

@@ -17,7 +17,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "faults"))
 import faultlib as fl  # noqa: E402
-from mcp_common import stop_checked  # noqa: E402
+from mcp_common import fixture_broker, stop_checked  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -49,16 +49,7 @@ def main():
     if not shutil.which("node") or not shutil.which("npm"):
         fl.skip("mcp_conformance", "node and npm are not installed")
     d = install(t)
-    work = fl.workdir("mcp-conformance")
-    env = {"DSB_TEST_STATE_DIR": os.path.join(work, "state"),
-           "DSB_TEST_FIXTURE_PASSWORD": fl.canary("fixture-password"),
-           "DSB_TEST_SPARK_SUBMIT": os.path.join(
-               fl.SOURCE, "tests", "jobs", "fake-spark-submit.sh")}
-    b = fl.Broker(work, {}, env=env,
-                  plugin_dir=os.path.join(fl.BUILD, "tests", "plugins", "http"))
-    shutil.copytree(os.path.join(fl.SOURCE, "tests", "fixtures", "confd-http"),
-                    b.conf, dirs_exist_ok=True)
-    b.start()
+    b, work = fixture_broker("mcp-conformance")
     try:
         r = subprocess.run(
             ["node", os.path.join(d, "node_modules", ".bin", "conformance"),

@@ -14,14 +14,13 @@ import asyncio
 import http.client
 import json
 import os
-import shutil
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "faults"))
 import faultlib as fl  # noqa: E402
-from mcp_common import stop_checked  # noqa: E402
+from mcp_common import fixture_broker, keep, stop_checked  # noqa: E402
 
 import httpx2  # noqa: E402
 from mcp import Client  # noqa: E402
@@ -30,13 +29,6 @@ from mcp.client.streamable_http import streamable_http_client  # noqa: E402
 MODERN = "2026-07-28"
 TOKENS = {k: fl.canary(f"mcp-{k}") for k in
           ("admin", "limited", "read", "sessions", "context", "jobs", "other")}
-
-
-def keep(text):
-    dst = fl.capture_path("mcp-response")
-    if dst:
-        with open(dst, "w", encoding="utf-8") as f:
-            f.write(text)
 
 
 class Raw:
@@ -59,7 +51,7 @@ class Raw:
             c.request(method, "/mcp", body=data, headers=h)
             r = c.getresponse()
             text = r.read().decode("utf-8", "replace")
-            keep(text)
+            keep("mcp-response", text)
             try:
                 js = json.loads(text) if text else None
             except ValueError:
@@ -382,21 +374,10 @@ def disabled(t, raw):
 
 
 def start(name, mcp_yaml):
-    work = fl.workdir(name)
-    env = {"DSB_TEST_STATE_DIR": os.path.join(work, "state"),
-           "DSB_TEST_AUTH": "true",
-           "DSB_TEST_FIXTURE_PASSWORD": fl.canary("fixture-password"),
-           "DSB_TEST_SPARK_SUBMIT": os.path.join(
-               fl.SOURCE, "tests", "jobs", "fake-spark-submit.sh")}
+    env = {"DSB_TEST_AUTH": "true"}
     for k, v in TOKENS.items():
         env[f"DSB_TEST_TOKEN_{k.upper()}"] = v
-    b = fl.Broker(work, {}, env=env, token=TOKENS["admin"],
-                  plugin_dir=os.path.join(fl.BUILD, "tests", "plugins", "http"))
-    shutil.copytree(os.path.join(fl.SOURCE, "tests", "fixtures", "confd-http"),
-                    b.conf, dirs_exist_ok=True)
-    with open(os.path.join(b.conf, "broker.yaml"), "a") as f:
-        f.write(mcp_yaml)
-    return b.start()
+    return fixture_broker(name, env, mcp_yaml, TOKENS["admin"])[0]
 
 
 def main():
