@@ -22,13 +22,13 @@ static json_t *envelope(const json_t *id, const char *member, json_t *v)
 
 /* Sends a JSON-RPC message; secrets registered with the redactor are
  * replaced first (a tool's answer may quote a plugin's error). */
-static void send_message(struct dsb_req *r, int status, json_t *msg)
+/* Replies s (taken) after the redactor: room for every "[REDACTED]". */
+static void redacted_reply(struct dsb_req *r, int status, const char *ctype,
+                           char *s)
 {
-    char *s = json_dumps(msg, JSON_COMPACT), *buf;
-    size_t n = s ? strlen(s) : 0;
+    size_t n = strlen(s);
+    char *buf = malloc(n * 3 + 64);
 
-    json_decref(msg);
-    buf = s ? malloc(n * 3 + 64) : NULL;
     if (!buf) {
         free(s);
         dsb_reply_problem(r, 500, "internal", "out of memory", NULL, NULL);
@@ -37,8 +37,20 @@ static void send_message(struct dsb_req *r, int status, json_t *msg)
     memcpy(buf, s, n + 1);
     free(s);
     n = dsb_redact(buf, n * 3 + 64);
-    dsb_reply_bytes(r, status, "application/json", buf, n, NULL);
+    dsb_reply_bytes(r, status, ctype, buf, n, NULL);
     free(buf);
+}
+
+static void send_message(struct dsb_req *r, int status, json_t *msg)
+{
+    char *s = json_dumps(msg, JSON_COMPACT);
+
+    json_decref(msg);
+    if (!s) {
+        dsb_reply_problem(r, 500, "internal", "out of memory", NULL, NULL);
+        return;
+    }
+    redacted_reply(r, status, "application/json", s);
 }
 
 static void rpc_error(struct dsb_req *r, int status, const json_t *id,
@@ -146,11 +158,49 @@ static void method_error(struct dsb_req *r, int modern, const json_t *id,
     rpc_error(r, status, id, e);
 }
 
-static void answer(struct dsb_req *r, const struct dsb_mcp_call *c,
+/* The progress notifications, then the response, as one event stream
+ * (taken): it is written when the tool is done, not while it runs. */
+static void send_stream(struct dsb_req *r, json_t *events, json_t *msg)
+{
+    struct dsb_sb b = {0};
+    json_t *ev;
+    size_t i;
+    char *s;
+
+    json_array_append_new(events, msg);
+    json_array_foreach(events, i, ev)
+    {
+        s = json_dumps(ev, JSON_COMPACT);
+        dsb_sb_addf(&b, "event: message\ndata: %s\n\n", s ? s : "{}");
+        free(s);
+    }
+    json_decref(events);
+    s = dsb_sb_take(&b);
+    if (!s) {
+        dsb_reply_problem(r, 500, "internal", "out of memory", NULL, NULL);
+        return;
+    }
+    dsb_reply_header(r, "X-Accel-Buffering", "no");
+    redacted_reply(r, 200, "text/event-stream", s);
+}
+
+/* The client takes an event stream and asked for progress. */
+static const json_t *progress_token(struct dsb_req *r, const json_t *m)
+{
+    const char *accept = dsb_req_header(r, "Accept");
+    const json_t *meta = json_object_get(json_object_get(m, "params"), "_meta");
+
+    if (!accept || !strstr(accept, "text/event-stream"))
+        return NULL;
+    return json_object_get(meta, "progressToken");
+}
+
+static void answer(struct dsb_req *r, const struct dsb_mcp_call *call,
                    const json_t *m)
 {
     const char *method = json_string_value(json_object_get(m, "method"));
     const json_t *id = json_object_get(m, "id");
+    struct dsb_mcp_call c = *call;
     struct dsb_mcp_err e = {0};
     json_t *res;
 
@@ -158,11 +208,18 @@ static void answer(struct dsb_req *r, const struct dsb_mcp_call *c,
         dsb_reply_empty(r, 202);
         return;
     }
-    res = dsb_mcp_dispatch(c, method, json_object_get(m, "params"), &e);
+    c.progress_token = progress_token(r, m);
+    c.progress = c.progress_token ? json_array() : NULL;
+    res = dsb_mcp_dispatch(&c, method, json_object_get(m, "params"), &e);
+    if (res && json_array_size(c.progress)) {
+        send_stream(r, c.progress, envelope(id, "result", res));
+        return;
+    }
+    json_decref(c.progress);
     if (res)
         send_message(r, 200, envelope(id, "result", res));
     else
-        method_error(r, c->modern, id, &e);
+        method_error(r, c.modern, id, &e);
 }
 
 /* ------------------------------------------------------- 2026-07-28 */
@@ -224,8 +281,8 @@ static void serve_modern(struct dsb_req *r, const json_t *m)
     const json_t *meta = json_object_get(json_object_get(m, "params"), "_meta");
     const char *mv = json_string_value(json_object_get(meta, META_VERSION));
     const char *hv = dsb_req_header(r, "MCP-Protocol-Version");
-    struct dsb_mcp_call c = {&r->ctx, &r->gen->broker->cfg->settings, 1,
-                             DSB_MCP_MODERN};
+    struct dsb_mcp_call c = {
+        &r->ctx, &r->gen->broker->cfg->settings, 1, DSB_MCP_MODERN, NULL, NULL};
     struct dsb_mcp_err e = {0};
 
     if (!mv)
@@ -284,7 +341,7 @@ static void serve_legacy(struct dsb_req *r, const json_t *m)
     const char *sid = dsb_req_header(r, "Mcp-Session-Id");
     const char *hv = dsb_req_header(r, "MCP-Protocol-Version");
     const struct dsb_settings *st = &r->gen->broker->cfg->settings;
-    struct dsb_mcp_call c = {&r->ctx, st, 0, NULL};
+    struct dsb_mcp_call c = {&r->ctx, st, 0, NULL, NULL, NULL};
     char version[16];
 
     if (strcmp(json_string_value(json_object_get(m, "method")), "initialize") ==

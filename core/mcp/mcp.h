@@ -58,7 +58,17 @@ struct dsb_mcp_call {
     const struct dsb_settings *st;
     int modern;          /* 2026-07-28: results carry resultType, caching */
     const char *version; /* the revision in use (legacy: negotiated) */
+    /* progress: the request's _meta.progressToken when the client takes an
+     * event stream (borrowed), and the notifications a tool reported
+     * (owned by the front door), else both NULL */
+    const json_t *progress_token;
+    json_t *progress;
 };
+
+/* Reports progress of the call's request (nothing without a token):
+ * a notifications/progress message, sent before the result. */
+void dsb_mcp_progress(const struct dsb_mcp_call *c, size_t done, size_t total,
+                      const char *message);
 
 /* Answers the request `method` (params may be NULL): the result, a new
  * reference, or NULL with e set.  initialize is answered by the front

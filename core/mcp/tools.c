@@ -165,6 +165,28 @@ static int t_create_session(struct targs *t, json_t **out,
     return 0;
 }
 
+/* Describes the tables one by one (through the cache, where the select
+ * finds them), reporting progress when the client asked for it. */
+static int describe_each(struct targs *t, const struct dsb_selection *sel,
+                         size_t n, struct dsb_error *err)
+{
+    char msg[512];
+
+    if (!t->c->progress_token)
+        return 0;
+    dsb_mcp_progress(t->c, 0, n, "describing the tables");
+    for (size_t i = 0; i < n; i++) {
+        json_t *d = dsb_svc_described(t->ctx, &sel[i], err);
+        if (!d)
+            return -1;
+        json_decref(d);
+        snprintf(msg, sizeof(msg), "described %s.%s.%s.%s", sel[i].source,
+                 sel[i].database, sel[i].schema, sel[i].table);
+        dsb_mcp_progress(t->c, i + 1, n, msg);
+    }
+    return 0;
+}
+
 static int t_select(struct targs *t, json_t **out, struct dsb_error *err)
 {
     const json_t *list = json_object_get(t->a, "tables"), *o;
@@ -184,8 +206,10 @@ static int t_select(struct targs *t, json_t **out, struct dsb_error *err)
         if (!sel[i].schema)
             sel[i].schema = dsb_svc_flat_schema(t->ctx, sel[i].source);
     }
-    rc = dsb_svc_select(t->ctx, arg(t, "session"), sel, n, NULL, 0, &stored,
-                        err);
+    rc = describe_each(t, sel, n, err);
+    if (rc == 0)
+        rc = dsb_svc_select(t->ctx, arg(t, "session"), sel, n, NULL, 0, &stored,
+                            err);
     free(sel);
     if (rc == 0)
         *out = json_pack("{s:o}", "items", stored);

@@ -133,10 +133,20 @@ async def sdk_flow(t, port, mode):
                     r.structured_content["columns"], r.structured_content)
             s = (await c.call_tool("create_session", {})).structured_content
             sid = s["session"]
+            seen = []
+
+            async def progress(done, total, message):
+                seen.append((done, total, message))
+
             r = await c.call_tool("select_tables", {"session": sid, "tables": [
                 {"source": "main", "database": "sales", "schema": "public",
-                 "table": "orders"}]})
+                 "table": "orders"},
+                {"source": "main", "database": "sales", "schema": "public",
+                 "table": "Order Items"}]}, progress_callback=progress)
             t.check(f"{mode}: select_tables", not r.is_error, r.content)
+            t.check(f"{mode}: select_tables reports progress (event stream)",
+                    [(d, n) for d, n, _ in seen] == [(0, 2), (1, 2), (2, 2)]
+                    and "orders" in seen[1][2], seen)
             r = await c.call_tool("get_spark_context",
                                   {"session": sid, "part": "code"})
             t.check(f"{mode}: context code", not r.is_error and
