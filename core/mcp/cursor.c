@@ -158,7 +158,8 @@ int dsb_mcp_budget_text(json_t *out, const char *text, size_t offset,
     }
     len = strlen(s);
     offset = utf8_cut(s, offset < len ? offset : len);
-    all = strdup(s);
+    if (!(all = strdup(s)))
+        return -1;
     n = len - offset;
     json_object_set_new(out, "truncated", json_false());
     set_text(out, text, all + offset, n);

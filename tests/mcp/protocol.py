@@ -366,10 +366,43 @@ def budget(t, raw, rest):
                 f"page_size=1000&page_token={tok}") if tok else None
     t.check(f"budget: {len(want)} tables in {pages} pages, each once",
             pages > 1 and seen == want, (pages, len(seen), len(want)))
+    budget_text(t, raw, rest)
     st, _, js = raw.modern("tools/call", {"name": "browse", "arguments": {
         "source": "main", "cursor": "bm90IG91cnM="}})
     t.check("a forged cursor: tool error", structured(js).get("code") ==
             "invalid", js)
+
+
+def tool(raw, name, args):
+    st, _, js = raw.modern("tools/call", {"name": name, "arguments": args})
+    if st != 200 or len(json.dumps(js)) > 4096:
+        raise RuntimeError(f"{name}: {st}, {len(json.dumps(js))} bytes")
+    return structured(js)
+
+
+def budget_text(t, raw, rest):
+    """The context's code in pages, equal to /v1's; the whole context over
+    the budget says so."""
+    sid = tool(raw, "create_session", {})["session"]
+    tables = [{"source": "main", "database": "sales", "schema": "public",
+               "table": n} for n in ("orders", "Order Items")]
+    tool(raw, "select_tables", {"session": sid, "tables": tables})
+    code, cursor, pages = "", None, 0
+    while pages < 100:
+        sc = tool(raw, "get_spark_context", dict(
+            {"session": sid, "part": "code"},
+            **({"cursor": cursor} if cursor else {})))
+        code += sc["code"]
+        pages += 1
+        cursor = sc.get("next_cursor")
+        if not sc["truncated"]:
+            break
+    want = rest.get(f"/v1/sessions/{sid}/context").json()["code"]
+    t.check(f"budget: the context's code in {pages} pages, as /v1 has it",
+            pages > 1 and code == want, (pages, len(code), len(want)))
+    sc = tool(raw, "get_spark_context", {"session": sid})
+    t.check("budget: the whole context over the budget says truncated",
+            sc["truncated"] and "hint" in sc and "route" in sc, sc)
 
 
 def disabled(t, raw):
