@@ -444,3 +444,69 @@ void dsb_h_mcp_metadata(struct dsb_req *r)
                              "bearer_methods_supported", "header"));
     free(res);
 }
+
+/* ------------------------------------------------ the worker's share */
+
+/* The methods answered without touching a plugin, a store or a child. */
+static int cheap_method(const char *method)
+{
+    static const char *const cheap[] = {
+        "ping",         "server/discover", "tools/list",
+        "prompts/list", "resources/list",  "resources/templates/list",
+        "initialize"};
+
+    for (size_t i = 0; i < sizeof(cheap) / sizeof(*cheap); i++)
+        if (strcmp(method, cheap[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* A describe_table whose table the cache holds fresh for the principal. */
+static int cached_describe(struct dsb_req *r, const json_t *params)
+{
+    const json_t *a = json_object_get(params, "arguments");
+    struct dsb_browse b = {
+        DSB_SLOT_DESCRIBE_TABLE, NULL, NULL, NULL, NULL, NULL, NULL, 0};
+    struct dsb_svc_key k;
+    struct dsb_error err;
+    const struct dsb_cached *v;
+
+    b.source = json_string_value(json_object_get(a, "source"));
+    b.database = json_string_value(json_object_get(a, "database"));
+    b.schema = json_string_value(json_object_get(a, "schema"));
+    b.table = json_string_value(json_object_get(a, "table"));
+    if (!b.source || !b.database || !b.table || json_object_get(a, "cursor") ||
+        dsb_svc_authenticate(r->srv->svc, r->gen, dsb_req_bearer(r),
+                             &r->ctx.principal, &err) < 0)
+        return 0;
+    if (!b.schema)
+        b.schema = dsb_svc_flat_schema(&r->ctx, b.source);
+    if (!b.schema || dsb_svc_browse_key(&r->ctx, &b, &k, &err) < 0)
+        return 0;
+    v = dsb_svc_peek(&r->ctx, &k);
+    dsb_svc_key_free(&k);
+    if (v)
+        dsb_svc_release(&r->ctx, v);
+    return v != NULL;
+}
+
+int dsb_mcp_inline(struct dsb_req *r)
+{
+    json_t *m, *p;
+    const char *method;
+    int yes;
+
+    if (strcmp(r->method, "POST") != 0 || !r->body)
+        return 1;
+    m = json_loadb(r->body, r->body_len, 0, NULL);
+    method = json_string_value(json_object_get(m, "method"));
+    p = json_object_get(m, "params");
+    yes = !method || !json_object_get(m, "id") || cheap_method(method) ||
+          (strcmp(method, "tools/call") == 0 &&
+           json_is_string(json_object_get(p, "name")) &&
+           strcmp(json_string_value(json_object_get(p, "name")),
+                  "describe_table") == 0 &&
+           cached_describe(r, p));
+    json_decref(m);
+    return yes;
+}

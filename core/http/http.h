@@ -267,6 +267,10 @@ void dsb_h_mcp_post(struct dsb_req *r);
 void dsb_h_mcp_get(struct dsb_req *r);
 void dsb_h_mcp_delete(struct dsb_req *r);
 void dsb_h_mcp_metadata(struct dsb_req *r);
+/* Non-zero when an MCP request touches no plugin, store or child (cheap
+ * methods, a describe_table the cache holds fresh): the worker answers it
+ * instead of the call pool. */
+int dsb_mcp_inline(struct dsb_req *r);
 
 /* Key functions of the cached routes (h_sources.c). */
 int dsb_key_databases(struct dsb_req *r, struct dsb_svc_key *k);

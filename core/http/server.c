@@ -401,12 +401,14 @@ static void run_deferred(struct dsb_req *r)
     MHD_resume_connection(r->conn);
 }
 
-/* Health routes answer inline; every other handler may block on a plugin,
- * SQLite or a child process, so it runs on the call pool and leaves the
- * worker free for other connections. */
+/* Health routes answer inline, and MCP messages that touch no plugin,
+ * store or child (dsb_mcp_inline); every other handler may block on a
+ * plugin, SQLite or a child process, so it runs on the call pool and
+ * leaves the worker free for other connections. */
 static int defer(struct dsb_req *r, struct MHD_Connection *conn)
 {
-    if (!r->srv->pool || (r->route->flags & DSB_ROUTE_HEALTH))
+    if (!r->srv->pool || (r->route->flags & DSB_ROUTE_HEALTH) ||
+        ((r->route->flags & DSB_ROUTE_MCP) && dsb_mcp_inline(r)))
         return 0;
     r->deferred = 1;
     MHD_suspend_connection(conn);

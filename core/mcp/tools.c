@@ -148,6 +148,12 @@ static int t_describe(struct targs *t, json_t **out, struct dsb_error *err)
         return -1;
     }
     *out = json_copy(v->doc); /* shallow: page() replaces top members */
+    /* the cached bytes, twice and escaped, within the budget: it fits */
+    if (!t->offset && v->len * 3 + 64 < t->budget) {
+        dsb_svc_release(t->ctx, v);
+        json_object_set_new(*out, "truncated", json_false());
+        return 0;
+    }
     dsb_svc_release(t->ctx, v);
     return page(t, *out, "columns");
 }
