@@ -20,9 +20,9 @@ static json_t *envelope(const json_t *id, const char *member, json_t *v)
                      id ? id : json_null(), member, v);
 }
 
-/* Sends a JSON-RPC message; secrets registered with the redactor are
- * replaced first (a tool's answer may quote a plugin's error). */
-/* Replies s (taken) after the redactor: room for every "[REDACTED]". */
+/* Replies s (taken) after the redactor has replaced every registered
+ * secret (a tool's answer may quote a plugin's error); the buffer leaves
+ * room for every "[REDACTED]". */
 static void redacted_reply(struct dsb_req *r, int status, const char *ctype,
                            char *s)
 {
@@ -127,7 +127,9 @@ static json_t *message_of(struct dsb_req *r)
         (json_object_get(m, "method") &&
          !json_is_string(json_object_get(m, "method"))) ||
         (json_object_get(m, "params") &&
-         !json_is_object(json_object_get(m, "params")))) {
+         !json_is_object(json_object_get(m, "params"))) ||
+        (!json_object_get(m, "method") && !json_object_get(m, "result") &&
+         !json_object_get(m, "error"))) {
         rpc_fail(r, 400, json_is_string(id) || json_is_integer(id) ? id : NULL,
                  DSB_RPC_INVALID_REQUEST, "not a JSON-RPC 2.0 message");
         json_decref(m);

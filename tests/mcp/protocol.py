@@ -232,6 +232,11 @@ def edge_cases(t, raw):
     t.check("batch: 400 -32600", st == 400 and err_code(js) == -32600, js)
     st, _, js = raw.send(body={"jsonrpc": "1.0", "id": 1, "method": "ping"})
     t.check("not JSON-RPC 2.0: 400", st == 400 and err_code(js) == -32600, js)
+    st, _, js = raw.send(body={"jsonrpc": "2.0", "id": 1})
+    t.check("neither request nor response: 400", st == 400 and
+            err_code(js) == -32600, js)
+    st, _, js = raw.send(body={"jsonrpc": "2.0", "id": 1, "result": {}})
+    t.check("a response from the client: 202", st == 202, (st, js))
     st, h, js = raw.send(body={"jsonrpc": "2.0", "id": 1, "method": "ping"},
                          token=None)
     t.check("no token: 401 naming the resource metadata",
