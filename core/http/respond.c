@@ -61,7 +61,7 @@ static void add_headers(struct dsb_req *r, add_header_fn add, void *sink,
     if (r->origin) {
         add(sink, "Access-Control-Allow-Origin", r->origin);
         add(sink, "Access-Control-Expose-Headers",
-            "ETag, X-Request-Id, X-Cache");
+            "ETag, X-Request-Id, X-Cache, Mcp-Session-Id");
     }
     if (r->origin || dsb_req_header(r, "Origin"))
         add(sink, "Vary", "Origin");

@@ -251,6 +251,22 @@ def edge_cases(t, raw):
     st, _, js = raw.send(body={"jsonrpc": "2.0", "id": 1, "method": "ping"},
                          token="other", headers={"Origin": "http://evil"})
     t.check("bad Origin: 403", st == 403, (st, js))
+    st, h, _ = raw.send("OPTIONS", token=None, headers={
+        "Origin": "http://ui.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "mcp-session-id"})
+    t.check("a browser's preflight may send the MCP headers", st == 204 and
+            "Mcp-Session-Id" in h.get("access-control-allow-headers", "")
+            and "MCP-Protocol-Version" in h.get(
+                "access-control-allow-headers", ""), (st, h))
+    st, h, _ = raw.send(body={"jsonrpc": "2.0", "id": 1, "method":
+                              "initialize", "params": {
+                                  "protocolVersion": "2025-11-25",
+                                  "capabilities": {}, "clientInfo": {
+                                      "name": "b", "version": "1"}}},
+                        headers={"Origin": "http://ui.example"})
+    t.check("an allowed Origin sees the session id",
+            st == 200 and "Mcp-Session-Id" in
+            h.get("access-control-expose-headers", ""), (st, h))
     st, _, _ = raw.send(raw=json.dumps({"jsonrpc": "2.0", "id": 1,
                                         "method": "ping",
                                         "params": {"x": "y" * 5000}}))
