@@ -386,10 +386,12 @@ static void check_default_executor(struct dsb_config *cfg,
 }
 
 /* Every name in the list node is one of names (the option table checks
- * only that it is a list of strings); what: "scope", "tool group". */
+ * only that it is a list of strings); what: "scope", "tool group"; known:
+ * the names as the message lists them. */
 static void check_name_list(const struct dsb_ynode *list,
                             const char *const *names, size_t n,
-                            const char *what, struct dsb_diags *d)
+                            const char *what, const char *known,
+                            struct dsb_diags *d)
 {
     for (size_t i = 0; list && list->kind == DSB_Y_SEQ && i < list->n; i++) {
         const struct dsb_ynode *v = list->items[i];
@@ -401,9 +403,9 @@ static void check_name_list(const struct dsb_ynode *list,
             continue;
         near = dsb_closest(v->value, names, n);
         dsb_diag_add(d, DSB_SEV_ERROR, v->file, v->line, v->col,
-                     "unknown %s \"%s\"%s%s%s", what, v->value,
+                     "unknown %s \"%s\"%s%s%s (%s)", what, v->value,
                      near ? " (did you mean \"" : "", near ? near : "",
-                     near ? "\"?)" : "");
+                     near ? "\"?)" : "", known);
     }
 }
 
@@ -412,7 +414,8 @@ static void check_scope_list(const struct dsb_ynode *list, struct dsb_diags *d)
     static const char *const names[] = {"read", "sessions", "context", "jobs",
                                         "admin"};
 
-    check_name_list(list, names, 5, "scope", d);
+    check_name_list(list, names, 5, "scope",
+                    "scopes: read, sessions, context, jobs, admin", d);
 }
 
 static void check_scopes(const struct dsb_ynode *root, struct dsb_diags *d)
@@ -427,7 +430,8 @@ static void check_scopes(const struct dsb_ynode *root, struct dsb_diags *d)
 
     if (mcp)
         check_name_list(dsb_ynode_get(mcp, "disabled_tool_groups"), groups, 4,
-                        "tool group", d);
+                        "tool group",
+                        "tool groups: sources, sessions, context, jobs", d);
     if (auth)
         check_scope_list(dsb_ynode_get(auth, "anonymous_scopes"), d);
     for (size_t i = 0; tokens && tokens->kind == DSB_Y_SEQ && i < tokens->n;

@@ -444,8 +444,27 @@ def start(name, mcp_yaml):
     return fixture_broker(name, env, mcp_yaml, TOKENS["admin"])[0]
 
 
+def check_config(t):
+    """A misspelt tool group is refused with its position and a guess."""
+    import subprocess
+    work = fl.workdir("mcp-config")
+    with open(os.path.join(work, "broker.yaml"), "w") as f:
+        f.write("listen: 127.0.0.1:0\nmcp:\n  disabled_tool_groups: [jbos]\n"
+                "  max_result_bytes: 100\n")
+    r = subprocess.run([os.path.join(fl.BUILD, "bin", "dsbroker"), "-c", work,
+                        "check-config"], capture_output=True, text=True)
+    out = r.stdout + r.stderr
+    t.check("check-config: an unknown tool group, with a guess",
+            r.returncode == 1 and 'broker.yaml:3:26: error: unknown tool group '
+            '"jbos" (did you mean "jobs"?) (tool groups: sources, sessions, '
+            'context, jobs)' in out, out)
+    t.check("check-config: max_result_bytes below its minimum",
+            "max_result_bytes" in out, out)
+
+
 def main():
     t = fl.Tally("mcp_protocol")
+    check_config(t)
     b = start("mcp-protocol", "mcp:\n  max_result_bytes: 4096\n")
     try:
         for mode in ("auto", "legacy"):
