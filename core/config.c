@@ -137,6 +137,16 @@ static const struct dsb_option sessions_opts[] = {
                    "idle_expiry_hours"),
     DSB_OPTION_END};
 
+static const struct dsb_option compat_opts[] = {
+    DSB_OPTION_STRING("uploads_source", 0, NULL,
+                      "s3csv source whose first root (a local directory or "
+                      "an S3 prefix) stores CSV uploads of the compatibility "
+                      "routes, a folder per session (absent: uploads off)"),
+    DSB_OPTION_INT("max_upload_bytes", 0, "10485760", 1, 1073741824,
+                   "largest CSV accepted by /upload-csv and "
+                   "/spark/upload-csv"),
+    DSB_OPTION_END};
+
 const struct dsb_option dsb_broker_options[] = {
     DSB_OPTION_STRING("listen", 0, "127.0.0.1:8080",
                       "address:port of the HTTP API"),
@@ -161,6 +171,8 @@ const struct dsb_option dsb_broker_options[] = {
     DSB_OPTION_OBJECT("limits", limits_opts, "server limits"),
     DSB_OPTION_OBJECT("sessions", sessions_opts, "session store"),
     DSB_OPTION_OBJECT("jobs", jobs_opts, "job limits per principal"),
+    DSB_OPTION_OBJECT("compat", compat_opts,
+                      "the original backend's routes (uploads)"),
     DSB_OPTION_END};
 
 /* Keys of every executor; the type adds its own. */

@@ -141,6 +141,16 @@ static void bind_jobs(struct dsb_settings *s, const json_t *jobs)
     s->jobs_retry_after_s = (unsigned)num(jobs, "retry_after_seconds");
 }
 
+static int bind_compat(struct dsb_settings *s, const json_t *compat)
+{
+    const char *up =
+        json_string_value(json_object_get(compat, "uploads_source"));
+
+    s->compat_max_upload_bytes = (size_t)num(compat, "max_upload_bytes");
+    s->compat_uploads_source = up ? strdup(up) : NULL;
+    return up && !s->compat_uploads_source ? -1 : 0;
+}
+
 /* sessions.idle_expiry_seconds, else idle_expiry_hours, in ms. */
 static int64_t idle_ms(const json_t *sessions)
 {
@@ -164,6 +174,7 @@ int dsb_settings_bind(struct dsb_settings *s, const json_t *broker)
     s->session_idle_ms = idle_ms(sec(broker, "sessions"));
     bind_jobs(s, sec(broker, "jobs"));
     if (bind_cache(s, sec(broker, "cache")) < 0 || bind_tokens(s, auth) < 0 ||
+        bind_compat(s, sec(broker, "compat")) < 0 ||
         strings(json_object_get(sec(broker, "cors"), "allowed_origins"),
                 &s->cors_origins, &s->n_cors_origins) < 0) {
         dsb_settings_free(s);
@@ -186,5 +197,6 @@ void dsb_settings_free(struct dsb_settings *s)
         free(s->cache_ttls[i].source);
     free(s->cache_ttls);
     strings_free(s->cors_origins, s->n_cors_origins);
+    free(s->compat_uploads_source);
     memset(s, 0, sizeof(*s));
 }

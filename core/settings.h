@@ -60,6 +60,9 @@ struct dsb_settings {
     /* jobs: per principal, on every executor together */
     long jobs_max_running_per_principal, jobs_max_queued_per_principal;
     unsigned jobs_retry_after_s; /* Retry-After of a full queue's 429 */
+    /* compatibility routes */
+    char *compat_uploads_source; /* NULL: CSV uploads are off */
+    size_t compat_max_upload_bytes;
 };
 
 /* Binds a validated broker.yaml object (borrowed) into s.  -1 when memory

@@ -20,6 +20,9 @@ typedef void (*dsb_handler_fn)(struct dsb_req *r);
 
 #define DSB_ROUTE_HEALTH 0x1u /* open when auth.open_health */
 #define DSB_ROUTE_BODY 0x2u   /* takes a JSON body */
+#define DSB_ROUTE_UPLOAD                                                       \
+    0x4u /* takes a JSON body up to the server's                               \
+          * max_upload (a CSV upload; no {param}) */
 /* The cache key of a request whose answer is one cached entry (the
  * service's browse key): 0 with *k set, -1 when the request is not to be
  * answered from the cache (bad parameters, refused: the handler says why). */
@@ -39,6 +42,12 @@ struct dsb_http_route {
 /* The route table (router.c); ends with a NULL method. */
 extern const struct dsb_http_route dsb_routes[];
 size_t dsb_routes_count(void);
+/* Non-zero when the path (a query may follow) is a DSB_ROUTE_UPLOAD
+ * route's: its body may reach the server's max_upload. */
+int dsb_route_takes_upload(const char *url);
+/* Non-zero when the decoded path is under a compatibility route's prefix:
+ * its problems (a 404 or 405 too) carry "success" and "error". */
+int dsb_route_compat_path(char *const *segs, size_t n);
 
 enum dsb_match { DSB_MATCH_OK, DSB_MATCH_NO_PATH, DSB_MATCH_NO_METHOD };
 
@@ -73,6 +82,7 @@ struct dsb_server {
     char id_prefix[16]; /* of request ids: the pid in hex, "-" */
     /* values read from the first configuration (not reloadable) */
     size_t max_body;
+    size_t max_upload; /* body limit of DSB_ROUTE_UPLOAD routes */
     long grace_ms;
 };
 
@@ -91,6 +101,7 @@ struct dsb_req {
     const char *params[DSB_MAX_PARAMS];
     char *body;
     size_t body_len, body_cap, discarded;
+    size_t max_body; /* of this request's route */
     int too_large, responded, status;
     int received; /* the whole request arrived */
     size_t resp_bytes;
@@ -254,6 +265,11 @@ void dsb_h_compat_pg_select(struct dsb_req *r);
 void dsb_h_compat_glue_databases(struct dsb_req *r);
 void dsb_h_compat_glue_tables(struct dsb_req *r);
 void dsb_h_compat_glue_select(struct dsb_req *r);
+void dsb_h_compat_reset(struct dsb_req *r);
+void dsb_h_compat_upload_csv(struct dsb_req *r);
+void dsb_h_compat_spark_upload_csv(struct dsb_req *r);
+void dsb_h_compat_spark_status(struct dsb_req *r);
+void dsb_h_compat_health(struct dsb_req *r);
 
 void dsb_h_sessions_list(struct dsb_req *r);
 void dsb_h_search(struct dsb_req *r);

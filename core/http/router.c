@@ -8,6 +8,7 @@
 
 #define H DSB_ROUTE_HEALTH
 #define B DSB_ROUTE_BODY
+#define U (DSB_ROUTE_BODY | DSB_ROUTE_UPLOAD)
 
 const struct dsb_http_route dsb_routes[] = {
     {"GET", "/healthz", dsb_h_healthz, H, "liveness", NULL},
@@ -80,11 +81,42 @@ const struct dsb_http_route dsb_routes[] = {
      "compat: Glue tables", NULL},
     {"POST", "/sessions/{id}/select-tables", dsb_h_compat_glue_select, B,
      "compat: select Glue tables", NULL},
+    {"POST", "/sessions/{id}/reset", dsb_h_compat_reset, 0,
+     "compat: unselect every table of the session", NULL},
+    {"POST", "/upload-csv", dsb_h_compat_upload_csv, U,
+     "compat: store a CSV as a table of the uploads source, selected", NULL},
+    {"POST", "/spark/upload-csv", dsb_h_compat_spark_upload_csv, U,
+     "compat: the same, in the Spark flow's answer shape", NULL},
+    {"GET", "/spark/status", dsb_h_compat_spark_status, 0,
+     "compat: executor states as the frontend's status badges", NULL},
+    {"GET", "/health", dsb_h_compat_health, H, "compat: liveness", NULL},
     {NULL, NULL, NULL, 0, NULL, NULL}};
 
 size_t dsb_routes_count(void)
 {
     return sizeof(dsb_routes) / sizeof(*dsb_routes) - 1;
+}
+
+int dsb_route_takes_upload(const char *url)
+{
+    size_t n = strcspn(url, "?");
+
+    for (const struct dsb_http_route *rt = dsb_routes; rt->method; rt++)
+        if ((rt->flags & DSB_ROUTE_UPLOAD) && strlen(rt->pattern) == n &&
+            strncmp(rt->pattern, url, n) == 0)
+            return 1;
+    return 0;
+}
+
+int dsb_route_compat_path(char *const *segs, size_t n)
+{
+    static const char *const prefixes[] = {
+        "postgres", "glue", "sessions", "spark", "health", "upload-csv", NULL};
+
+    for (size_t i = 0; n > 0 && prefixes[i]; i++)
+        if (strcmp(segs[0], prefixes[i]) == 0)
+            return 1;
+    return 0;
 }
 
 void dsb_http_routes_print(FILE *out)

@@ -227,6 +227,32 @@ json_t *dsb_svc_described(const struct dsb_ctx *c,
 /* The flat schema name of a source whose plugin has one level less. */
 const char *dsb_svc_flat_schema(const struct dsb_ctx *c, const char *source);
 
+/* Compatibility (the original backend's lenient semantics): selects the
+ * tables that exist, in place of the sources in replace, after removing
+ * the missing ones from sel (*n is lowered); *missing (a new array, also on
+ * failure once the access check passed, else NULL) gets {"source",
+ * "database", "schema", "table", "error"} for each.  Other describe errors
+ * fail the whole call and store nothing. */
+int dsb_svc_select_present(const struct dsb_ctx *c, const char *id,
+                           struct dsb_selection *sel, size_t *n,
+                           const char *const *replace, size_t n_replace,
+                           json_t **missing, struct dsb_error *err);
+/* Removes every selection of the session (kept itself); an unknown session
+ * is no error (nothing to remove). */
+int dsb_svc_session_reset(const struct dsb_ctx *c, const char *id,
+                          struct dsb_error *err);
+/* Stores a CSV (data, len bytes; at most compat.max_upload_bytes) as
+ * FOLDER/filename under the first root of the uploads source
+ * (compat.uploads_source, an s3csv source: a local directory or an S3
+ * prefix), FOLDER being the session's, and selects it into the session
+ * (created when absent) in place of its earlier upload: {"uri",
+ * "filename", "preview" (the first five lines), "table": {"source",
+ * "database", "schema", "table"}}.  DSB_E_UNSUPPORTED when no uploads
+ * source is configured, DSB_E_INVALID for a bad name or too many bytes. */
+int dsb_svc_upload_csv(const struct dsb_ctx *c, const char *session,
+                       const char *filename, const char *data, size_t len,
+                       json_t **out, struct dsb_error *err);
+
 /* --------------------------------------------------------------- context */
 
 /* The session's Spark context for executor (NULL: routed), memoised: a

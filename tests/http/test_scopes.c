@@ -33,6 +33,9 @@ TestSuite(scopes, .init = setup, .fini = teardown, .timeout = 120);
 #define PG_SELECT                                                              \
     "{\"connection_name\":\"pgmain\",\"tables\":[{\"database\""                \
     ":\"sales\",\"schema\":\"public\",\"table\":\"orders\"}]}"
+#define UPLOAD                                                                 \
+    "{\"filename\":\"u.csv\",\"content\":\"a\\n1\\n\","                        \
+    "\"session_id\":\"scope-upload\"}"
 #define GLUE_SELECT                                                            \
     "{\"tables\":[{\"database\":\"analytics\",\"table\":"                      \
     "\"events\"}]}"
@@ -92,6 +95,12 @@ static const struct route_case routes[] = {
     {"GET", "/glue/tables/analytics", NULL, DSB_SCOPE_READ, 200},
     {"POST", "/sessions/{S}/select-tables", GLUE_SELECT, DSB_SCOPE_SESSIONS,
      200},
+    {"POST", "/sessions/{S}/reset", NULL, DSB_SCOPE_SESSIONS, 200},
+    /* the fixture configures no uploads source: 501 once the scope passed */
+    {"POST", "/upload-csv", UPLOAD, DSB_SCOPE_SESSIONS, 501},
+    {"POST", "/spark/upload-csv", UPLOAD, DSB_SCOPE_SESSIONS, 501},
+    {"GET", "/spark/status", NULL, DSB_SCOPE_READ, 200},
+    {"GET", "/health", NULL, 0, 200},
 };
 #define N_ROUTES (sizeof(routes) / sizeof(*routes))
 
