@@ -226,10 +226,15 @@ static char *first_root(const struct dsb_source *s)
 static char *local_dir(const struct dsb_ctx *c, const char *root)
 {
     const char *p = root + 5;
+    char *dir;
+    size_t n;
 
     if (strncmp(p, "//", 2) == 0)
         p += 2;
-    return p[0] == '/' ? strdup(p) : dsb_path_join(c->gen->broker->cfg->dir, p);
+    dir = p[0] == '/' ? strdup(p) : dsb_path_join(c->gen->broker->cfg->dir, p);
+    for (n = dir ? strlen(dir) : 0; n > 1 && dir[n - 1] == '/';)
+        dir[--n] = '\0';
+    return dir;
 }
 
 /* Stores the bytes as folder/name under the source's first root; *uri is

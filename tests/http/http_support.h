@@ -120,6 +120,32 @@ static inline void t_canary_register(void)
     }
 }
 
+/* Registers one more canary value (a secret the test knows). */
+static inline void t_canary_value(const char *kind, const char *value)
+{
+    FILE *f = t_canary_open("canaries", kind);
+
+    if (f) {
+        fprintf(f, "%s\n", value);
+        fclose(f);
+    }
+}
+
+/* Links from/so into the plugin directory pdir. */
+static inline void t_link_plugin(const char *pdir, const char *from,
+                                 const char *so)
+{
+    size_t ns = strlen(from) + strlen(so) + 2,
+           nd = strlen(pdir) + strlen(so) + 2;
+    char *src = malloc(ns), *dst = malloc(nd);
+
+    snprintf(src, ns, "%s/%s", from, so);
+    snprintf(dst, nd, "%s/%s", pdir, so);
+    cr_assert(symlink(src, dst) == 0, "cannot link %s", src);
+    free(src);
+    free(dst);
+}
+
 /* Environment every test server reads (conf.d interpolation). */
 static inline void t_http_env(void)
 {

@@ -67,25 +67,6 @@ static const char hostile_csv[] =
 static char *pg_password;
 static char *dir;
 
-static void keep_canary(const char *value)
-{
-    FILE *f = t_canary_open("canaries", "hostile");
-
-    if (f) {
-        fprintf(f, "%s\n", value);
-        fclose(f);
-    }
-}
-
-static void link_plugin(const char *pdir, const char *from, const char *so)
-{
-    char src[4200], dst[4200];
-
-    snprintf(src, sizeof(src), "%s/%s", from, so);
-    snprintf(dst, sizeof(dst), "%s/%s", pdir, so);
-    cr_assert(symlink(src, dst) == 0, "cannot link %s", src);
-}
-
 /* postgres.so and s3csv.so of the build, fixture.so of the tests. */
 static char *plugin_dir(void)
 {
@@ -93,9 +74,9 @@ static char *plugin_dir(void)
 
     snprintf(pdir, 4200, "%s/plugins", dir);
     cr_assert(mkdir(pdir, 0700) == 0);
-    link_plugin(pdir, getenv("DSB_PLUGIN_DIR"), "postgres.so");
-    link_plugin(pdir, getenv("DSB_PLUGIN_DIR"), "s3csv.so");
-    link_plugin(pdir, good, "fixture.so");
+    t_link_plugin(pdir, getenv("DSB_PLUGIN_DIR"), "postgres.so");
+    t_link_plugin(pdir, getenv("DSB_PLUGIN_DIR"), "s3csv.so");
+    t_link_plugin(pdir, good, "fixture.so");
     free(good);
     return pdir;
 }
@@ -120,7 +101,7 @@ static void start(void)
     pg_t_load_env();
     pg_password = t_slurp_file(fopen(getenv("DSB_TEST_PG_PASSWORD_FILE"), "r"));
     pg_password[strcspn(pg_password, "\n")] = '\0';
-    keep_canary(pg_password);
+    t_canary_value("hostile", pg_password);
     dir = t_tmpdir();
     setenv("DSB_TEST_HOSTILE_DIR", dir, 1);
     snprintf(conf, sizeof(conf), "%s/conf.d", dir);
