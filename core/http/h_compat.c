@@ -260,11 +260,12 @@ static int incomplete(struct dsb_req *r, const struct dsb_selection *sel,
 {
     for (size_t i = 0; i < n; i++)
         if (!sel[i].source || !sel[i].database || !sel[i].schema ||
-            !sel[i].table) {
+            !sel[i].table || !*sel[i].database || !*sel[i].schema ||
+            !*sel[i].table) {
             dsb_reply_problem(r, 422, "invalid",
                               "a table entry is "
                               "incomplete",
-                              "each needs string members "
+                              "each needs non-empty string members "
                               "database, table (and schema for postgres)",
                               NULL);
             return 1;

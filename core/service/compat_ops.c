@@ -295,14 +295,35 @@ static int too_big(struct dsb_error *err, size_t len, size_t max)
     return -1;
 }
 
-/* Selects the stored table into the session in place of earlier uploads. */
+/* A first line with something in it: the header a table needs. */
+static int has_header(const char *data, size_t len, struct dsb_error *err)
+{
+    for (size_t i = 0; i < len && data[i] != '\n'; i++)
+        if (data[i] != ' ' && data[i] != '\t' && data[i] != '\r')
+            return 0;
+    dsb_error_set(err, DSB_E_INVALID, "the CSV has no header line");
+    dsb_error_hint(err, "the first line names the columns: id,name,...");
+    return -1;
+}
+
+/* Selects the stored table into the session in place of earlier uploads;
+ * a file the source cannot read as a table is the request's fault. */
 static int select_upload(const struct dsb_ctx *c, const char *session,
                          struct dsb_selection *sel, struct dsb_error *err)
 {
     const char *replace[] = {sel->source};
 
     dsb_cache_flush(c->gen->cache, sel->source);
-    return dsb_svc_select(c, session, sel, 1, replace, 1, NULL, err);
+    if (dsb_svc_select(c, session, sel, 1, replace, 1, NULL, err) == 0)
+        return 0;
+    if (err->code == DSB_E_UPSTREAM || err->code == DSB_E_UNSUPPORTED ||
+        err->code == DSB_E_NOT_FOUND) {
+        char why[sizeof(err->message)];
+        snprintf(why, sizeof(why), "%s", err->message);
+        dsb_error_set(err, DSB_E_INVALID,
+                      "the CSV cannot be read as a table: %s", why);
+    }
+    return -1;
 }
 
 int dsb_svc_upload_csv(const struct dsb_ctx *c, const char *session,
@@ -320,6 +341,8 @@ int dsb_svc_upload_csv(const struct dsb_ctx *c, const char *session,
         return -1;
     if (len > max)
         return too_big(err, len, max);
+    if (has_header(data, len, err) < 0)
+        return -1;
     upload_folder(session, folder);
     table = strndup(filename, strlen(filename) - 4);
     if (table && (db = first_database(c, s->conf->name, err)) != NULL &&

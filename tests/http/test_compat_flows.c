@@ -322,6 +322,8 @@ Test(compat_pg, uploads_refused_say_why)
     upload_refused(".hidden.csv", "a\n", 400, "not a plain .csv name");
     upload_refused("data.txt", "a\n", 400, "not a plain .csv name");
     upload_refused("big.csv", big, 400, "more than 2048");
+    upload_refused("empty.csv", "", 400, "no header line");
+    upload_refused("blank.csv", " \r\n1\n", 400, "no header line");
     {
         struct t_resp r = t_post("/upload-csv", "{\"filename\":\"a.csv\"}");
         json_t *j = t_json(&r);
