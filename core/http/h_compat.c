@@ -568,7 +568,8 @@ static json_t *upload(struct dsb_req *r)
     return out;
 }
 
-void dsb_h_compat_upload_csv(struct dsb_req *r)
+/* The upload's answer with the original's name of its URI (member). */
+static void reply_upload(struct dsb_req *r, const char *member)
 {
     json_t *u;
 
@@ -576,20 +577,18 @@ void dsb_h_compat_upload_csv(struct dsb_req *r)
     if (!(u = upload(r)))
         return;
     json_object_set_new(u, "success", json_true());
-    json_object_set(u, "s3_uri", json_object_get(u, "uri"));
+    json_object_set(u, member, json_object_get(u, "uri"));
     dsb_reply_json(r, 200, u);
+}
+
+void dsb_h_compat_upload_csv(struct dsb_req *r)
+{
+    reply_upload(r, "s3_uri");
 }
 
 void dsb_h_compat_spark_upload_csv(struct dsb_req *r)
 {
-    json_t *u;
-
-    r->compat = 1;
-    if (!(u = upload(r)))
-        return;
-    json_object_set_new(u, "success", json_true());
-    json_object_set(u, "s3_path", json_object_get(u, "uri"));
-    dsb_reply_json(r, 200, u);
+    reply_upload(r, "s3_path");
 }
 
 /* ------------------------------------------------------------- status */
