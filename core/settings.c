@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "allowlist.h"
+
 static const char *const scope_names[DSB_SCOPES_COUNT] = {
     "read", "sessions", "context", "jobs", "admin"};
 
@@ -141,6 +143,28 @@ static void bind_jobs(struct dsb_settings *s, const json_t *jobs)
     s->jobs_retry_after_s = (unsigned)num(jobs, "retry_after_seconds");
 }
 
+/* sources.allowed_hosts (rules that do not parse are config errors,
+ * reported by core/config.c, and left out here). */
+static int bind_allowed_hosts(struct dsb_settings *s, const json_t *sources)
+{
+    const json_t *list = json_object_get(sources, "allowed_hosts"), *v;
+    char why[512];
+    size_t i;
+
+    if (!json_is_array(list))
+        return 0;
+    s->allowed_hosts =
+        calloc(json_array_size(list) + 1, sizeof(*s->allowed_hosts));
+    if (!s->allowed_hosts)
+        return -1;
+    json_array_foreach(
+        list, i, v) if (dsb_allow_parse(json_string_value(v),
+                                        &s->allowed_hosts[s->n_allowed_hosts],
+                                        why, sizeof(why)) == 0)
+        s->n_allowed_hosts++;
+    return 0;
+}
+
 static int bind_compat(struct dsb_settings *s, const json_t *compat)
 {
     const char *up =
@@ -164,9 +188,12 @@ static int64_t idle_ms(const json_t *sessions)
 int dsb_settings_bind(struct dsb_settings *s, const json_t *broker)
 {
     const json_t *auth = sec(broker, "auth");
+    const char *store;
 
     memset(s, 0, sizeof(*s));
     s->secrets_ttl_ms = num(sec(broker, "secrets"), "ttl_seconds") * 1000;
+    store = json_string_value(json_object_get(sec(broker, "secrets"), "store"));
+    s->secrets_store_aws = store && strcmp(store, "aws-sm") == 0;
     s->auth_enabled = json_is_true(json_object_get(auth, "enabled"));
     s->open_health = json_is_true(json_object_get(auth, "open_health"));
     s->anonymous_scopes = scopes_of(json_object_get(auth, "anonymous_scopes"));
@@ -175,6 +202,7 @@ int dsb_settings_bind(struct dsb_settings *s, const json_t *broker)
     bind_jobs(s, sec(broker, "jobs"));
     if (bind_cache(s, sec(broker, "cache")) < 0 || bind_tokens(s, auth) < 0 ||
         bind_compat(s, sec(broker, "compat")) < 0 ||
+        bind_allowed_hosts(s, sec(broker, "sources")) < 0 ||
         strings(json_object_get(sec(broker, "cors"), "allowed_origins"),
                 &s->cors_origins, &s->n_cors_origins) < 0) {
         dsb_settings_free(s);
@@ -198,5 +226,6 @@ void dsb_settings_free(struct dsb_settings *s)
     free(s->cache_ttls);
     strings_free(s->cors_origins, s->n_cors_origins);
     free(s->compat_uploads_source);
+    free(s->allowed_hosts);
     memset(s, 0, sizeof(*s));
 }

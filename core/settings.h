@@ -34,6 +34,8 @@ struct dsb_token_conf {
     size_t n_sources;
 };
 
+struct dsb_allow_rule;
+
 struct dsb_cache_ttl {
     char *source;
     int64_t ttl_ms;
@@ -60,6 +62,11 @@ struct dsb_settings {
     /* jobs: per principal, on every executor together */
     long jobs_max_running_per_principal, jobs_max_queued_per_principal;
     unsigned jobs_retry_after_s; /* Retry-After of a full queue's 429 */
+    /* sources managed at run time: where they may point (NULL: no list,
+     * anywhere but metadata addresses) and where their secrets go */
+    struct dsb_allow_rule *allowed_hosts;
+    size_t n_allowed_hosts;
+    int secrets_store_aws; /* secrets.store: aws-sm (else file) */
     /* compatibility routes */
     char *compat_uploads_source; /* NULL: CSV uploads are off */
     size_t compat_max_upload_bytes;
