@@ -209,6 +209,22 @@ static inline struct dsb_server *t_start_clocked(const char *conf_dir,
     return t_srv;
 }
 
+/* Starts the server with o (a conf.d the test wrote): it must start
+ * without a configuration error. */
+static inline void t_start_opts(const struct dsb_server_opts *o)
+{
+    struct dsb_diags d;
+
+    dsb_diags_init(&d);
+    t_srv = dsb_server_start(o, &d);
+    if (!t_srv || d.errors)
+        dsb_diags_print(&d, stderr);
+    cr_assert(t_srv && d.errors == 0, "the broker did not start");
+    dsb_diags_free(&d);
+    snprintf(t_base, sizeof(t_base), "http://127.0.0.1:%d",
+             dsb_server_port(t_srv));
+}
+
 static inline struct dsb_server *t_start(const char *conf_dir)
 {
     return t_start_clocked(conf_dir, NULL);

@@ -9,10 +9,12 @@
  * .type, data.selected_tables, response.preview.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include "http/http_support.h"
 #include "postgres/pg_support.h"
+#include "util.h"
 
 static const char broker_yaml[] = "listen: 127.0.0.1:0\n"
                                   "state_dir: ${DSB_TEST_FLOWS_DIR}/state\n"
@@ -20,8 +22,14 @@ static const char broker_yaml[] = "listen: 127.0.0.1:0\n"
                                   "aws:\n"
                                   "  region: us-east-1\n"
                                   "  max_attempts: 1\n"
+                                  "  endpoint_url: ${DSB_TEST_MOTO_URL}\n"
                                   "limits:\n"
                                   "  max_body_bytes: 4096\n"
+                                  "secrets:\n"
+                                  "  store: ${DSB_TEST_SECRET_STORE}\n"
+                                  "sources:\n"
+                                  "  allowed_hosts: [127.0.0.1, "
+                                  "\"10.1.0.0/16:5432\"]\n"
                                   "compat:\n"
                                   "  uploads_source: ${DSB_TEST_UPLOADS}\n"
                                   "  max_upload_bytes: 2048\n"
@@ -54,7 +62,7 @@ static const char s3_yaml[] = "name: s3uploads\n"
                               "endpoint_url: ${DSB_TEST_MOTO_URL}\n"
                               "region: us-east-1\n";
 
-static char *dir;
+static char *dir, *pg_pw;
 
 /* The bucket of the S3 uploads (moto takes an unsigned PUT as S3's). */
 static void make_bucket(const char *moto)
@@ -78,15 +86,13 @@ static void start(const char *uploads)
 {
     char conf[4200], pdir[4200], moto[256];
     struct dsb_server_opts o = {.conf_dir = conf, .plugin_dir = pdir};
-    struct dsb_diags d;
-    char *pw;
 
     t_http_env();
     pg_t_load_env();
-    pw = t_slurp_file(fopen(getenv("DSB_TEST_PG_PASSWORD_FILE"), "r"));
-    pw[strcspn(pw, "\n")] = '\0';
-    t_canary_value("flows", pw);
-    free(pw);
+    free(pg_pw);
+    pg_pw = t_slurp_file(fopen(getenv("DSB_TEST_PG_PASSWORD_FILE"), "r"));
+    pg_pw[strcspn(pg_pw, "\n")] = '\0';
+    t_canary_value("flows", pg_pw);
     t_service("moto", "DSB_TEST_MOTO_URL", moto, sizeof(moto));
     setenv("DSB_TEST_MOTO_URL", moto, 1);
     setenv("AWS_ACCESS_KEY_ID", "testing", 1);
@@ -107,23 +113,18 @@ static void start(const char *uploads)
     cr_assert(mkdir(pdir, 0700) == 0);
     snprintf(pdir, sizeof(pdir), "%s/plugins", dir);
     make_bucket(moto);
-    dsb_diags_init(&d);
-    t_srv = dsb_server_start(&o, &d);
-    if (!t_srv || d.errors)
-        dsb_diags_print(&d, stderr);
-    cr_assert(t_srv && d.errors == 0, "the broker did not start");
-    dsb_diags_free(&d);
-    snprintf(t_base, sizeof(t_base), "http://127.0.0.1:%d",
-             dsb_server_port(t_srv));
+    t_start_opts(&o);
 }
 
 static void start_local(void)
 {
+    setenv("DSB_TEST_SECRET_STORE", "file", 1);
     start("uploads");
 }
 
 static void start_s3(void)
 {
+    setenv("DSB_TEST_SECRET_STORE", "aws-sm", 1);
     start("s3uploads");
 }
 
@@ -132,6 +133,8 @@ static void stop(void)
     if (t_srv)
         t_stop();
     free(dir);
+    free(pg_pw);
+    pg_pw = NULL;
 }
 
 static json_t *ok_json(struct t_resp *r)
@@ -354,4 +357,362 @@ Test(compat_s3, upload_csv_to_an_s3_prefix)
     r = t_get("/v1/sessions/flow-s3/selections");
     cr_assert(strstr(r.body, "\"orders\""), "%s", r.body);
     t_free(&r);
+}
+
+/* ------------------------------------------- sources managed at run time */
+
+/* A postgres source of the fixture cluster as a request body; extra is
+ * spliced in before the closing brace. */
+static char *pg_source(const char *name, const char *host, const char *extra)
+{
+    return dsb_asprintf(
+        "{\"name\":\"%s\",\"plugin\":\"postgres\",\"host\":\"%s\","
+        "\"port\":%s,\"dbname\":\"dsb\",\"user\":\"%s\","
+        "\"sslmode\":\"disable\",\"include_databases\":[\"dsb\"],"
+        "\"secrets\":{\"password\":\"%s\"}%s}",
+        name, host, getenv("PGPORT"), getenv("PGUSER"), pg_pw, extra);
+}
+
+static struct t_resp req_m(const char *method, const char *path,
+                           const char *body, const char *if_match)
+{
+    char im[200];
+
+    snprintf(im, sizeof(im), "If-Match: %s", if_match ? if_match : "");
+    return t_req(method, path,
+                 (const char *const[]){"Content-Type: application/json",
+                                       if_match ? im : "X-None: 1", NULL},
+                 body);
+}
+
+static char *managed_file(const char *name)
+{
+    return dsb_asprintf("%s/conf.d/managed/%s.yaml", dir, name);
+}
+
+Test(compat_pg, managed_source_lifecycle)
+{
+    char *body = pg_source("pg2", "127.0.0.1", ""), *path = managed_file("pg2");
+    char *etag, *text, *ref;
+    struct t_resp r = req_m("POST", "/v1/sources", body, NULL);
+    json_t *j = t_json(&r);
+    struct stat st;
+
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "state")), "open",
+                     "%s", r.body);
+    etag = t_header(&r, "ETag");
+    cr_assert(etag &&
+              !strcmp(etag, json_string_value(json_object_get(j, "etag"))));
+    json_decref(j);
+    t_free(&r);
+    /* the file holds a reference to a 0600 file, never the value */
+    t_canary_keep_file("managed", path);
+    text = t_slurp_file(fopen(path, "r"));
+    cr_assert(!strstr(text, pg_pw), "%s", text);
+    ref = strstr(text, "\"file:");
+    cr_assert(ref, "%s", text);
+    ref = strndup(ref + 6, strcspn(ref + 6, "\""));
+    cr_assert(stat(ref, &st) == 0 && (st.st_mode & 0777) == 0600, "%s", ref);
+    free(text);
+    r = t_get("/v1/sources/pg2/databases");
+    cr_assert(strstr(r.body, "\"dsb\""), "%s", r.body);
+    t_free(&r);
+    /* the same name again: a conflict; a hand-written file: never touched */
+    r = req_m("POST", "/v1/sources", body, NULL);
+    cr_assert_eq(r.status, 409, "%s", r.body);
+    t_free(&r);
+    r = req_m("PUT", "/v1/sources/pg", body, NULL);
+    cr_assert_eq(r.status, 409, "%s", r.body);
+    cr_assert(strstr(r.body, "hand-written"), "%s", r.body);
+    t_free(&r);
+    /* If-Match: a stale ETag is refused, the right one replaces it; the
+     * password left out keeps its stored secret */
+    free(body);
+    body = dsb_asprintf("{\"plugin\":\"postgres\",\"host\":\"127.0.0.1\","
+                        "\"port\":%s,\"dbname\":\"dsb\",\"user\":\"%s\","
+                        "\"sslmode\":\"disable\",\"description\":\"second\"}",
+                        getenv("PGPORT"), getenv("PGUSER"));
+    r = req_m("PUT", "/v1/sources/pg2", body, "\"stale\"");
+    t_problem(&r, 412, "precondition_failed");
+    t_free(&r);
+    r = req_m("PUT", "/v1/sources/pg2", body, etag);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, "\"state\":\"open\""), "%s", r.body);
+    free(etag);
+    etag = t_header(&r, "ETag");
+    t_free(&r);
+    cr_assert(stat(ref, &st) == 0, "the kept secret is still there");
+    r = t_get("/v1/sources/pg2");
+    text = strndup(etag + 1, 64); /* the hex digits, not JSON's \" */
+    cr_assert(strstr(r.body, "second") && strstr(r.body, text), "%s", r.body);
+    free(text);
+    t_free(&r);
+    /* DELETE: the file and its secret go */
+    r = req_m("DELETE", "/v1/sources/pg2", NULL, etag);
+    cr_assert_eq(r.status, 204, "%s", r.body);
+    t_free(&r);
+    cr_assert(stat(path, &st) < 0 && stat(ref, &st) < 0);
+    r = t_get("/v1/sources/pg2");
+    cr_assert_eq(r.status, 404, "%s", r.body);
+    t_free(&r);
+    free(ref);
+    free(etag);
+    free(body);
+    free(path);
+}
+
+static void refused(const char *body, long status, const char *needle)
+{
+    struct t_resp r = req_m("POST", "/v1/sources", body, NULL);
+
+    cr_assert_eq(r.status, status, "%s", r.body);
+    cr_assert(strstr(r.body, needle), "want %s: %s", needle, r.body);
+    cr_assert(!strstr(r.body, pg_pw));
+    t_free(&r);
+}
+
+Test(compat_pg, requests_are_validated_as_files_are)
+{
+    char *b, *m = dsb_asprintf("%s/conf.d/managed", dir);
+    struct stat st;
+
+    refused("{\"name\":\"v1\",\"plugin\":\"postgres\",\"hostnme\":\"x\","
+            "\"user\":\"u\"}",
+            400, "did you mean \\\"host\\\"");
+    refused("{\"name\":\"v2\",\"plugin\":\"postgress\",\"host\":\"x\"}", 400,
+            "did you mean \\\"postgres\\\"");
+    refused("{\"name\":\"v3\",\"plugin\":\"postgres\",\"host\":\"127.0.0.1\","
+            "\"port\":70000,\"user\":\"u\"}",
+            400, "port");
+    refused("{\"name\":\"v4\",\"plugin\":\"postgres\",\"host\":\"${HOME}\","
+            "\"user\":\"u\"}",
+            400, "\\\"${\\\"");
+    refused("{\"name\":\"v5\",\"plugin\":\"postgres\",\"host\":\"127.0.0.1\","
+            "\"user\":\"env:HOME\"}",
+            400, "env:");
+    refused("{\"name\":\"v6\",\"plugin\":\"postgres\",\"host\":\"127.0.0.1\","
+            "\"user\":\"u\",\"password\":\"file:/etc/shadow\"}",
+            400, "aws-sm: reference");
+    refused("{\"name\":\"v7\",\"plugin\":\"postgres\",\"host\":\"127.0.0.1\","
+            "\"user\":\"u\",\"secrets\":{\"host\":\"x\"}}",
+            400, "no secret option");
+    /* where it points: the allow-list names what refused it */
+    b = pg_source("v8", "10.2.0.1", "");
+    refused(b, 403, "matches no rule of sources.allowed_hosts");
+    free(b);
+    b = pg_source("v9", "169.254.169.254", "");
+    refused(b, 403, "cloud metadata address");
+    free(b);
+    b = pg_source("v10", "10.1.2.3", "");
+    refused(b, 403, "allows port 5432 only");
+    free(b);
+    /* nothing of it was written */
+    for (int i = 1; i <= 10; i++) {
+        char *f = dsb_asprintf("%s/v%d.yaml", m, i);
+        cr_assert(stat(f, &st) < 0, "%s", f);
+        free(f);
+    }
+    free(m);
+}
+
+Test(compat_pg, a_network_no_executor_reaches_is_a_warning)
+{
+    char *b = pg_source("pgfar", "127.0.0.1", ",\"network\":\"nowhere\"");
+    struct t_resp r = req_m("POST", "/v1/sources", b, NULL);
+
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    cr_assert(strstr(r.body, "network \\\"nowhere\\\" is reached by no "
+                             "executor (local)"),
+              "%s", r.body);
+    t_free(&r);
+    free(b);
+}
+
+Test(compat_pg, a_bad_reload_changes_nothing)
+{
+    char *conf = dsb_asprintf("%s/conf.d", dir), *b, *path;
+    struct t_resp r;
+    struct stat st;
+
+    /* an operator's broken file makes the next reload fail */
+    t_write(conf, "broken.yaml", "name: broken\nplugin: postgres\nhost: [\n");
+    b = pg_source("pg3", "127.0.0.1", "");
+    r = req_m("POST", "/v1/sources", b, NULL);
+    cr_assert_eq(r.status, 500, "%s", r.body);
+    cr_assert(strstr(r.body, "previous configuration keeps serving"), "%s",
+              r.body);
+    t_free(&r);
+    path = managed_file("pg3");
+    cr_assert(stat(path, &st) < 0, "the managed file was put back");
+    r = t_get("/v1/sources/pg3");
+    cr_assert_eq(r.status, 404, "%s", r.body);
+    t_free(&r);
+    r = t_get("/v1/sources/pg");
+    cr_assert_eq(r.status, 200, "the old configuration serves: %s", r.body);
+    t_free(&r);
+    free(path);
+    path = dsb_asprintf("%s/broken.yaml", conf);
+    unlink(path);
+    free(path);
+    free(b);
+    free(conf);
+}
+
+/* No file the store wrote for a test is left under state_dir/secrets. */
+static void no_test_secrets_left(void)
+{
+    char *m = dsb_asprintf("%s/state/secrets", dir);
+    DIR *d = opendir(m);
+    struct dirent *e;
+
+    while (d && (e = readdir(d)) != NULL)
+        cr_assert(strncmp(e->d_name, "test-", 5) != 0, "%s left", e->d_name);
+    if (d)
+        closedir(d);
+    free(m);
+}
+
+Test(compat_pg, test_a_candidate_without_saving_it)
+{
+    char *b = pg_source("cand", "127.0.0.1", ""), *m;
+    struct t_resp r = req_m("POST", "/v1/sources/test", b, NULL);
+    struct stat st;
+
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, "\"ok\":true") && strstr(r.body, "PostgreSQL"),
+              "%s", r.body);
+    t_free(&r);
+    m = managed_file("cand");
+    cr_assert(stat(m, &st) < 0);
+    free(m);
+    free(b);
+    b = dsb_asprintf(
+        "{\"name\":\"cand\",\"plugin\":\"postgres\",\"host\":\"127.0.0.1\","
+        "\"port\":%s,\"dbname\":\"dsb\",\"user\":\"%s\",\"sslmode\":"
+        "\"disable\",\"secrets\":{\"password\":\"wrong-pw-4711\"}}",
+        getenv("PGPORT"), getenv("PGUSER"));
+    r = req_m("POST", "/v1/sources/test", b, NULL);
+    cr_assert(r.status >= 400 && !strstr(r.body, "wrong-pw-4711"), "%s",
+              r.body);
+    t_free(&r);
+    free(b);
+    no_test_secrets_left();
+}
+
+static char *pg_connection(const char *name, const char *pw, int update)
+{
+    return dsb_asprintf(
+        "{%s%s%s\"host\":\"127.0.0.1\",\"port\":%s,\"database\":\"dsb\","
+        "\"auth_method\":\"user_password\",\"username\":\"%s\","
+        "\"password\":\"%s\",\"is_update\":%s}",
+        name ? "\"name\":\"" : "", name ? name : "", name ? "\"," : "",
+        getenv("PGPORT"), getenv("PGUSER"), pw, update ? "true" : "false");
+}
+
+/* PostgresConnectionModal: test, then save; the table selector follows. */
+Test(compat_pg, frontend_connection_dialog)
+{
+    char *b = pg_connection(NULL, pg_pw, 0);
+    struct t_resp r = t_post("/postgres/test-connection", b);
+    json_t *j = ok_json(&r);
+    const json_t *c;
+
+    cr_assert(!strncmp(json_string_value(json_object_get(j, "message")),
+                       "Connection successful! PostgreSQL", 33),
+              "%s", r.body);
+    json_decref(j);
+    t_free(&r);
+    free(b);
+    b = pg_connection(NULL, "nope-4711", 0);
+    r = t_post("/postgres/test-connection", b);
+    j = t_json(&r);
+    cr_assert(r.status >= 400 && json_is_false(json_object_get(j, "success")));
+    cr_assert(json_string_length(json_object_get(j, "message")) > 0);
+    cr_assert(!strstr(r.body, "nope-4711"), "%s", r.body);
+    json_decref(j);
+    t_free(&r);
+    free(b);
+    r = t_post("/postgres/test-connection",
+               "{\"host\":\"127.0.0.1\",\"auth_method\":\"iam\"}");
+    j = t_json(&r);
+    cr_assert(json_is_false(json_object_get(j, "success")));
+    cr_assert(strstr(json_string_value(json_object_get(j, "message")),
+                     "IAM authentication is not supported yet"),
+              "%s", r.body);
+    json_decref(j);
+    t_free(&r);
+    /* the allow-list holds for the compat route too */
+    r = t_post("/postgres/test-connection",
+               "{\"host\":\"169.254.169.254\",\"auth_method\":"
+               "\"user_password\",\"username\":\"u\",\"password\":\"p\"}");
+    cr_assert_eq(r.status, 403, "%s", r.body);
+    t_free(&r);
+    no_test_secrets_left();
+    /* save: the frontend then lists it and opens its table selector */
+    b = pg_connection("shop", pg_pw, 0);
+    r = t_post("/postgres/connections", b);
+    j = ok_json(&r);
+    c = json_object_get(j, "connection");
+    cr_assert_str_eq(json_string_value(json_object_get(c, "name")), "shop");
+    cr_assert(json_is_true(json_object_get(c, "enabled")));
+    cr_assert_str_eq(json_string_value(json_object_get(c, "database")), "dsb");
+    cr_assert(!strstr(r.body, pg_pw) && !strstr(r.body, "secret"), "%s",
+              r.body);
+    json_decref(j);
+    t_free(&r);
+    free(b);
+    /* is_update: the same name again replaces it */
+    b = pg_connection("shop", pg_pw, 1);
+    r = t_post("/postgres/connections", b);
+    json_decref(ok_json(&r));
+    t_free(&r);
+    free(b);
+    r = t_get("/postgres/connections");
+    cr_assert(strstr(r.body, "\"name\":\"shop\""), "%s", r.body);
+    t_free(&r);
+    r = t_get("/postgres/shop/databases");
+    json_decref(ok_json(&r));
+    t_free(&r);
+}
+
+/* secrets.store: aws-sm: a value given in a request becomes a new Secrets
+ * Manager secret; the original's secrets_manager flow reads such a one. */
+Test(compat_s3, secrets_go_to_secrets_manager)
+{
+    char *creds = dsb_asprintf(
+        "{\\\"username\\\":\\\"%s\\\",\\\"password\\\":\\\"%s\\\","
+        "\\\"host\\\":\\\"127.0.0.1\\\",\\\"port\\\":%s,\\\"dbname\\\":"
+        "\\\"dsb\\\"}",
+        getenv("PGUSER"), pg_pw, getenv("PGPORT"));
+    char *b = dsb_asprintf("{\"name\":\"pgsm\",\"plugin\":\"postgres\","
+                           "\"sslmode\":\"disable\",\"secrets\":{"
+                           "\"credentials\":\"%s\"}}",
+                           creds);
+    char *path = managed_file("pgsm"), *text, *arn;
+    struct t_resp r = req_m("POST", "/v1/sources", b, NULL);
+
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    cr_assert(strstr(r.body, "\"state\":\"open\""), "%s", r.body);
+    t_free(&r);
+    t_canary_keep_file("managed", path);
+    text = t_slurp_file(fopen(path, "r"));
+    arn = strstr(text, "\"aws-sm:arn:aws:secretsmanager:");
+    cr_assert(arn && !strstr(text, pg_pw), "%s", text);
+    arn = strndup(arn + 8, strcspn(arn + 8, "\""));
+    free(b);
+    /* the frontend's secrets_manager test: the host comes from the secret
+     * and passes the allow-list */
+    b = dsb_asprintf("{\"host\":\"127.0.0.1\",\"port\":%s,\"database\":"
+                     "\"dsb\",\"auth_method\":\"secrets_manager\","
+                     "\"secret_arn\":\"%s\"}",
+                     getenv("PGPORT"), arn);
+    r = t_post("/postgres/test-connection", b);
+    json_decref(ok_json(&r));
+    t_free(&r);
+    free(b);
+    free(arn);
+    free(text);
+    free(path);
+    free(creds);
 }

@@ -96,7 +96,6 @@ static void start(void)
     char conf[4200];
     char *pdir;
     struct dsb_server_opts o = {.conf_dir = conf};
-    struct dsb_diags d;
 
     pg_t_load_env();
     pg_password = t_slurp_file(fopen(getenv("DSB_TEST_PG_PASSWORD_FILE"), "r"));
@@ -112,14 +111,7 @@ static void start(void)
     t_write(conf, "csv.yaml", csv_yaml);
     write_csv();
     o.plugin_dir = pdir = plugin_dir();
-    dsb_diags_init(&d);
-    t_srv = dsb_server_start(&o, &d);
-    if (!t_srv || d.errors)
-        dsb_diags_print(&d, stderr);
-    cr_assert(t_srv && d.errors == 0, "the broker did not start");
-    dsb_diags_free(&d);
-    snprintf(t_base, sizeof(t_base), "http://127.0.0.1:%d",
-             dsb_server_port(t_srv));
+    t_start_opts(&o);
     free(pdir);
 }
 
