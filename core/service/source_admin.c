@@ -266,6 +266,16 @@ static int secret_host(const struct dsb_ctx *c, const struct candidate *k,
     return 0;
 }
 
+/* A destination that cannot be checked is refused: it could point
+ * anywhere later. */
+static int unknown_destination(struct dsb_error *err, const char *why)
+{
+    dsb_error_set(err, DSB_E_INVALID,
+                  "where the source points cannot be checked: %s", why);
+    dsb_error_hint(err, "give host (and port) explicitly");
+    return -1;
+}
+
 /* Where the candidate points: its host (and port), its endpoint_url, or
  * the host of its credentials secret; each against the allow-list. */
 static int check_destination(const struct dsb_ctx *c, const struct candidate *k,
@@ -285,12 +295,15 @@ static int check_destination(const struct dsb_ctx *c, const struct candidate *k,
         allowed(st, json_string_value(json_object_get(o, "host")), port, err) <
             0)
         return -1;
-    if (!json_object_get(o, "host") &&
-        secret_host(c, k, host, sizeof(host), &port) == 0 &&
-        allowed(st, host, port, err) < 0)
+    if (!json_object_get(o, "host") && json_object_get(o, "credentials") &&
+        (secret_host(c, k, host, sizeof(host), &port) < 0
+             ? unknown_destination(err, "its credentials secret names no "
+                                        "host the broker can read now")
+             : allowed(st, host, port, err)) < 0)
         return -1;
-    if (url && url_host(url, host, sizeof(host), &port) == 0 &&
-        allowed(st, host, port, err) < 0)
+    if (url && (url_host(url, host, sizeof(host), &port) < 0
+                    ? unknown_destination(err, "endpoint_url is no URL")
+                    : allowed(st, host, port, err)) < 0)
         return -1;
     return 0;
 }

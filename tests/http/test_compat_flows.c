@@ -507,8 +507,12 @@ Test(compat_pg, requests_are_validated_as_files_are)
     b = pg_source("v10", "10.1.2.3", "");
     refused(b, 403, "allows port 5432 only");
     free(b);
+    /* a host only an unreadable secret would name cannot be checked */
+    refused("{\"name\":\"v11\",\"plugin\":\"postgres\",\"credentials\":"
+            "\"aws-sm:no-such-secret\"}",
+            400, "cannot be checked");
     /* nothing of it was written */
-    for (int i = 1; i <= 10; i++) {
+    for (int i = 1; i <= 11; i++) {
         char *f = dsb_asprintf("%s/v%d.yaml", m, i);
         cr_assert(stat(f, &st) < 0, "%s", f);
         free(f);
