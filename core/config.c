@@ -160,6 +160,9 @@ static const struct dsb_option compat_opts[] = {
                       "s3csv source whose first root (a local directory or "
                       "an S3 prefix) stores CSV uploads of the compatibility "
                       "routes, a folder per session (absent: uploads off)"),
+    DSB_OPTION_STRING("connections_network", 0, NULL,
+                      "network of the sources POST /postgres/connections "
+                      "creates (absent: the postgres plugin's default)"),
     DSB_OPTION_INT("max_upload_bytes", 0, "10485760", 1, 1073741824,
                    "largest CSV accepted by /upload-csv and "
                    "/spark/upload-csv"),

@@ -170,9 +170,16 @@ static int bind_compat(struct dsb_settings *s, const json_t *compat)
     const char *up =
         json_string_value(json_object_get(compat, "uploads_source"));
 
+    const char *net =
+        json_string_value(json_object_get(compat, "connections_network"));
+
     s->compat_max_upload_bytes = (size_t)num(compat, "max_upload_bytes");
     s->compat_uploads_source = up ? strdup(up) : NULL;
-    return up && !s->compat_uploads_source ? -1 : 0;
+    s->compat_connections_network = net ? strdup(net) : NULL;
+    return (up && !s->compat_uploads_source) ||
+                   (net && !s->compat_connections_network)
+               ? -1
+               : 0;
 }
 
 /* sessions.idle_expiry_seconds, else idle_expiry_hours, in ms. */
@@ -226,6 +233,7 @@ void dsb_settings_free(struct dsb_settings *s)
     free(s->cache_ttls);
     strings_free(s->cors_origins, s->n_cors_origins);
     free(s->compat_uploads_source);
+    free(s->compat_connections_network);
     free(s->allowed_hosts);
     memset(s, 0, sizeof(*s));
 }

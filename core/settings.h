@@ -68,7 +68,8 @@ struct dsb_settings {
     size_t n_allowed_hosts;
     int secrets_store_aws; /* secrets.store: aws-sm (else file) */
     /* compatibility routes */
-    char *compat_uploads_source; /* NULL: CSV uploads are off */
+    char *compat_uploads_source;      /* NULL: CSV uploads are off */
+    char *compat_connections_network; /* NULL: the plugin's default */
     size_t compat_max_upload_bytes;
 };
 

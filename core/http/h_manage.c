@@ -103,6 +103,7 @@ static json_t *pg_doc(struct dsb_req *r, const json_t *body, int named)
     const json_t *port = json_object_get(body, "port");
     const char *db = json_string_value(json_object_get(body, "database"));
     const char *host = json_string_value(json_object_get(body, "host"));
+    const char *net = r->gen->broker->cfg->settings.compat_connections_network;
     const char *name;
     json_t *doc;
 
@@ -132,6 +133,8 @@ static json_t *pg_doc(struct dsb_req *r, const json_t *body, int named)
                  : "test-connection";
     doc = json_pack("{s:s, s:s, s:s}", "name", name ? name : "", "plugin",
                     "postgres", "dbname", db ? db : "postgres");
+    if (net)
+        json_object_set_new(doc, "network", json_string(net));
     if (host)
         json_object_set_new(doc, "host", json_string(host));
     if (json_is_integer(port))

@@ -33,6 +33,7 @@ static const char broker_yaml[] = "listen: 127.0.0.1:0\n"
                                   "compat:\n"
                                   "  uploads_source: ${DSB_TEST_UPLOADS}\n"
                                   "  max_upload_bytes: 2048\n"
+                                  "  connections_network: local\n"
                                   "executors:\n"
                                   "  - name: local\n"
                                   "    type: local-spark\n"
@@ -677,6 +678,10 @@ Test(compat_pg, frontend_connection_dialog)
     t_free(&r);
     r = t_get("/postgres/shop/databases");
     json_decref(ok_json(&r));
+    t_free(&r);
+    /* on compat.connections_network, which the local executor reaches */
+    r = t_get("/v1/sources/shop");
+    cr_assert(strstr(r.body, "\"network\":\"local\""), "%s", r.body);
     t_free(&r);
 }
 
