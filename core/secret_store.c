@@ -87,11 +87,34 @@ int dsb_secret_store_put(struct dsb_aws *aws, const char *dir,
     return rc;
 }
 
-void dsb_secret_store_drop(const char *dir, const char *ref)
+/* Schedules a secret the store created for deletion (Secrets Manager's
+ * recovery window: it can be restored for 7 days). */
+static void drop_aws(struct dsb_aws *aws, const char *arn)
+{
+    json_t *body =
+        json_pack("{s:s, s:i}", "SecretId", arn, "RecoveryWindowInDays", 7);
+    json_t *out = NULL;
+    struct dsb_error err;
+
+    if (body &&
+        dsb_aws_call_json(aws, "secretsmanager", "secretsmanager.DeleteSecret",
+                          NULL, body, &out, &err) < 0)
+        dsb_logf(DSB_LOG_WARN, "secrets",
+                 "secret %s the broker stored could not be deleted: %s", arn,
+                 err.message);
+    json_decref(body);
+    json_decref(out);
+}
+
+void dsb_secret_store_drop(struct dsb_aws *aws, const char *dir,
+                           const char *ref)
 {
     size_t n = strlen(dir);
 
     if (strncmp(ref, "file:", 5) == 0 && strncmp(ref + 5, dir, n) == 0 &&
         ref[5 + n] == '/' && !strchr(ref + 6 + n, '/'))
         unlink(ref + 5);
+    else if (aws && strncmp(ref, "aws-sm:arn:", 11) == 0 &&
+             strstr(ref, ":secret:dsbroker/") && !strchr(ref, '#'))
+        drop_aws(aws, ref + 7);
 }

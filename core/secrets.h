@@ -49,8 +49,11 @@ struct dsb_aws;
 int dsb_secret_store_put(struct dsb_aws *aws, const char *dir,
                          const char *label, const char *value, char **ref,
                          struct dsb_error *err);
-/* Removes the file of a file: reference directly under dir (a secret the
- * store wrote); any other reference is left alone. */
-void dsb_secret_store_drop(const char *dir, const char *ref);
+/* Removes a secret the store wrote: the file of a file: reference
+ * directly under dir, or (aws non-NULL) a Secrets Manager secret named
+ * dsbroker/..., scheduled for deletion with a 7-day recovery window (a
+ * failure is logged).  Any other reference is left alone. */
+void dsb_secret_store_drop(struct dsb_aws *aws, const char *dir,
+                           const char *ref);
 
 #endif

@@ -488,7 +488,7 @@ static void drop_secrets(const struct dsb_ctx *c, const struct dsb_plugin *p,
 
     json_object_foreach((json_t *)doc, key,
                         v) if (dir && is_secret(p, key) && json_is_string(v))
-        dsb_secret_store_drop(dir, json_string_value(v));
+        dsb_secret_store_drop(c->gen->broker->aws, dir, json_string_value(v));
     free(dir);
 }
 

@@ -719,6 +719,14 @@ Test(compat_s3, secrets_go_to_secrets_manager)
     r = t_post("/postgres/test-connection", b);
     json_decref(ok_json(&r));
     t_free(&r);
+    /* DELETE schedules the secret the broker created for deletion */
+    r = req_m("DELETE", "/v1/sources/pgsm", NULL, NULL);
+    cr_assert_eq(r.status, 204, "%s", r.body);
+    t_free(&r);
+    r = t_post("/postgres/test-connection", b);
+    cr_assert(r.status >= 400 && strstr(r.body, "\"success\":false"), "%s",
+              r.body);
+    t_free(&r);
     free(b);
     free(arn);
     free(text);
