@@ -147,14 +147,6 @@ static void source_fail(struct dsb_source *s, const struct dsb_error *e)
              s->open_error.hint);
 }
 
-const char *dsb_source_network(const struct dsb_source_conf *c,
-                               const struct dsb_plugin *p)
-{
-    if (c->network)
-        return c->network;
-    return p && p->vt.default_network ? p->vt.default_network : "default";
-}
-
 /* Fills s from its configuration; 1 when it is to be opened (enabled, its
  * plugin loaded), 0 when it is disabled or failed already. */
 static int source_init(struct dsb_broker *b, struct dsb_source *s,
@@ -181,19 +173,52 @@ static int source_init(struct dsb_broker *b, struct dsb_source *s,
     return 1;
 }
 
-/* Opens s for real once its probe (pid, 0 for none) came back well. */
+/* Opens s for real once its probe (pid, 0 for none) came back well; -1
+ * with err set when either failed. */
+static int source_open_err(struct dsb_source *s, pid_t probe, int64_t end_ms,
+                           struct dsb_error *err)
+{
+    dsb_error_clear(err);
+    if (preflight_finish(s, probe, end_ms, err) < 0 ||
+        s->plugin->vt.open(&s->host.pub, &s->info, s->conf->options, &s->inst,
+                           err) < 0) {
+        dsb_redact_error(err);
+        return -1;
+    }
+    s->state = DSB_SOURCE_OPEN;
+    return 0;
+}
+
 static void source_open(struct dsb_source *s, pid_t probe, int64_t end_ms)
 {
     struct dsb_error err;
 
-    dsb_error_clear(&err);
-    if (preflight_finish(s, probe, end_ms, &err) < 0 ||
-        s->plugin->vt.open(&s->host.pub, &s->info, s->conf->options, &s->inst,
-                           &err) < 0) {
+    if (source_open_err(s, probe, end_ms, &err) < 0)
         source_fail(s, &err);
-        return;
-    }
-    s->state = DSB_SOURCE_OPEN;
+}
+
+int dsb_broker_try_source(struct dsb_broker *b, const struct dsb_source_conf *c,
+                          int preflight, json_t **check, struct dsb_error *err)
+{
+    struct dsb_source s = {0};
+    int rc;
+
+    *check = NULL;
+    if (!c->enabled || !(s.plugin = dsb_plugins_find(&b->plugins, c->plugin)))
+        return dsb_error_set(err, DSB_E_CONFIG,
+                             "the source is disabled or its plugin is not "
+                             "loaded");
+    s.conf = c;
+    s.network = dsb_source_network(c, s.plugin);
+    s.info = (struct dsb_source_info){c->name, s.network, c->description,
+                                      c->file, b->cfg->dir};
+    dsb_host_init(&s.host, b, c->plugin, c->name);
+    if (source_open_err(&s, preflight ? preflight_start(&s) : 0,
+                        dsb_monotonic_ms() + PREFLIGHT_TIMEOUT_MS, err) < 0)
+        return -1;
+    rc = dsb_source_check(&s, check, err);
+    s.plugin->vt.close(s.inst);
+    return rc;
 }
 
 /* Non-zero when prev (a broker being replaced) has s open with the same

@@ -67,11 +67,13 @@ struct dsb_broker_opts {
 struct dsb_broker *dsb_broker_start(const struct dsb_broker_opts *o,
                                     struct dsb_diags *d);
 void dsb_broker_stop(struct dsb_broker *b);
-/* The network a source is on: its configuration's, else its plugin's
- * default (p may be NULL), else "default". */
-const char *dsb_source_network(const struct dsb_source_conf *c,
-                               const struct dsb_plugin *p);
 struct dsb_source *dsb_broker_source(struct dsb_broker *b, const char *name);
+/* Opens a source that is not one of b's (a candidate: POST
+ * /v1/sources/test), in a probe child first when preflight, runs its check
+ * slot and closes it: 0 with *check (a new reference), else -1 with the
+ * open's or the check's error (redacted). */
+int dsb_broker_try_source(struct dsb_broker *b, const struct dsb_source_conf *c,
+                          int preflight, json_t **check, struct dsb_error *err);
 
 enum dsb_slot {
     DSB_SLOT_CHECK,

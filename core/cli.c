@@ -248,7 +248,10 @@ static int cmd_serve(struct cli *c, char **operands)
     signal(SIGPIPE, SIG_IGN);
     dsb_diags_init(&d);
     srv = dsb_server_start(&o, &d);
-    dsb_diags_print(&d, c->errs);
+    if (srv) /* warnings only: in the log's format (JSON lines too) */
+        dsb_log_diags(&d);
+    else
+        dsb_diags_print(&d, c->errs);
     dsb_diags_free(&d);
     if (!srv)
         return DSB_EXIT_FAIL;

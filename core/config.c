@@ -5,10 +5,12 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "allowlist.h"
 #include "jobs/executor.h"
 #include "options.h"
 #include "util.h"
@@ -34,9 +36,25 @@ static const struct dsb_option cache_opts[] = {
                            "per-source ttl_seconds overrides"),
     DSB_OPTION_END};
 
+static const char *const secret_stores[] = {"file", "aws-sm", NULL};
+
 static const struct dsb_option secrets_opts[] = {
     DSB_OPTION_INT("ttl_seconds", 0, "300", 0, 86400,
                    "how long resolved secret values are cached"),
+    DSB_OPTION_ENUM("store", 0, "file", secret_stores,
+                    "where secret values given in requests (POST "
+                    "/v1/sources) are kept: file (0600 under "
+                    "state_dir/secrets) or aws-sm (a new Secrets Manager "
+                    "secret)"),
+    DSB_OPTION_END};
+
+static const struct dsb_option sources_opts[] = {
+    DSB_OPTION_LIST("allowed_hosts", 0, NULL,
+                    "where sources created at run time and test-connections "
+                    "may point: names (db.example.com, *.example.com), "
+                    "addresses or CIDRs (10.0.0.0/8, [fd00::]/8), each "
+                    "optionally :port (absent: anywhere but cloud metadata "
+                    "addresses)"),
     DSB_OPTION_END};
 
 static const struct dsb_option aws_opts[] = {
@@ -154,6 +172,19 @@ static const struct dsb_option mcp_opts[] = {
                    "drops the least recently used)"),
     DSB_OPTION_END};
 
+static const struct dsb_option compat_opts[] = {
+    DSB_OPTION_STRING("uploads_source", 0, NULL,
+                      "s3csv source whose first root (a local directory or "
+                      "an S3 prefix) stores CSV uploads of the compatibility "
+                      "routes, a folder per session (absent: uploads off)"),
+    DSB_OPTION_STRING("connections_network", 0, NULL,
+                      "network of the sources POST /postgres/connections "
+                      "creates (absent: the postgres plugin's default)"),
+    DSB_OPTION_INT("max_upload_bytes", 0, "10485760", 1, 1073741824,
+                   "largest CSV accepted by /upload-csv and "
+                   "/spark/upload-csv"),
+    DSB_OPTION_END};
+
 const struct dsb_option dsb_broker_options[] = {
     DSB_OPTION_STRING("listen", 0, "127.0.0.1:8080",
                       "address:port of the HTTP API"),
@@ -179,6 +210,10 @@ const struct dsb_option dsb_broker_options[] = {
     DSB_OPTION_OBJECT("sessions", sessions_opts, "session store"),
     DSB_OPTION_OBJECT("jobs", jobs_opts, "job limits per principal"),
     DSB_OPTION_OBJECT("mcp", mcp_opts, "the MCP server"),
+    DSB_OPTION_OBJECT("sources", sources_opts,
+                      "sources managed at run time (/v1/sources)"),
+    DSB_OPTION_OBJECT("compat", compat_opts,
+                      "the original backend's routes (uploads)"),
     DSB_OPTION_END};
 
 /* Keys of every executor; the type adds its own. */
@@ -418,6 +453,26 @@ static void check_scope_list(const struct dsb_ynode *list, struct dsb_diags *d)
                     "scopes: read, sessions, context, jobs, admin", d);
 }
 
+/* Every rule of sources.allowed_hosts parses. */
+static void check_allowed_hosts(const struct dsb_ynode *root,
+                                struct dsb_diags *d)
+{
+    const struct dsb_ynode *src = dsb_ynode_get(root, "sources");
+    const struct dsb_ynode *list = src && src->kind == DSB_Y_MAP
+                                       ? dsb_ynode_get(src, "allowed_hosts")
+                                       : NULL;
+    struct dsb_allow_rule r;
+    char why[512];
+
+    for (size_t i = 0; list && list->kind == DSB_Y_SEQ && i < list->n; i++) {
+        const struct dsb_ynode *v = list->items[i];
+        if (v->kind == DSB_Y_SCALAR &&
+            dsb_allow_parse(v->value, &r, why, sizeof(why)) < 0)
+            dsb_diag_add(d, DSB_SEV_ERROR, v->file, v->line, v->col,
+                         "sources.allowed_hosts: %s", why);
+    }
+}
+
 static void check_scopes(const struct dsb_ynode *root, struct dsb_diags *d)
 {
     const struct dsb_ynode *auth = dsb_ynode_get(root, "auth");
@@ -475,6 +530,7 @@ struct dsb_config *dsb_config_load_broker(const char *dir,
         if (cfg->broker) {
             check_default_executor(cfg, root, d);
             check_scopes(root, d);
+            check_allowed_hosts(root, d);
             if (dsb_settings_bind(&cfg->settings, cfg->broker) < 0)
                 dsb_diag_add(d, DSB_SEV_ERROR, path, 0, 0, "out of memory");
         }
@@ -567,6 +623,10 @@ static void check_source_names(const struct dsb_config *cfg,
                      "source name \"%s\" may hold only letters, digits, _ . - "
                      "(at most 64, not starting with . or -)",
                      name);
+    else if (strcmp(name, "test") == 0)
+        dsb_diag_add(d, DSB_SEV_ERROR, n->file, n->line, n->col,
+                     "source name \"test\" is reserved: /v1/sources/test "
+                     "tests a candidate source");
     if (network && !valid_name(network, 1))
         dsb_diag_add(d, DSB_SEV_ERROR, nn->file, nn->line, nn->col,
                      "network \"%s\" may hold only lower-case letters, digits, "
@@ -579,33 +639,44 @@ static void check_source_names(const struct dsb_config *cfg,
                          cfg->sources[i].file, cfg->sources[i].line);
 }
 
+/* The source's core keys and plugin options validated; *core and *opts
+ * new references, or NULL with the reasons in d. */
+static const struct dsb_plugin *
+validate_source(const struct dsb_config *cfg, const struct dsb_ynode *root,
+                const struct dsb_plugin_set *plugins, json_t **core,
+                json_t **opts, struct dsb_diags *d)
+{
+    const struct dsb_plugin *p = NULL;
+    const char *plugin;
+
+    *opts = NULL;
+    /* plugin options are checked against the plugin's own table below */
+    *core = dsb_options_validate(root, source_core,
+                                 (const char *const[]){"*", NULL}, d);
+    plugin = jstr(*core, "plugin");
+    if (plugin)
+        p = source_plugin(root, plugin, plugins, cfg->plugin_dir, d);
+    if (p)
+        *opts = dsb_options_validate(root, p->vt.options, source_core_keys, d);
+    return *opts && jstr(*core, "name") ? p : NULL;
+}
+
 static void load_source(struct dsb_config *cfg, const char *path,
                         const struct dsb_plugin_set *plugins,
                         struct dsb_diags *d)
 {
     struct dsb_ynode *root = dsb_yaml_load(path, d);
-    const struct dsb_plugin *p = NULL;
     json_t *core = NULL, *opts = NULL;
-    const char *name, *plugin;
+    const char *name;
     struct dsb_source_conf *s;
 
-    if (!root)
-        return;
-    /* plugin options are checked against the plugin's own table below */
-    core = dsb_options_validate(root, source_core,
-                                (const char *const[]){"*", NULL}, d);
-    name = jstr(core, "name");
-    plugin = jstr(core, "plugin");
-    if (plugin)
-        p = source_plugin(root, plugin, plugins, cfg->plugin_dir, d);
-    if (p)
-        opts = dsb_options_validate(root, p->vt.options, source_core_keys, d);
-    if (!name || !plugin || !opts)
+    if (!root || !validate_source(cfg, root, plugins, &core, &opts, d))
         goto done;
+    name = jstr(core, "name");
     check_source_names(cfg, root, name, jstr(core, "network"), d);
     s = &cfg->sources[cfg->n_sources++];
     s->name = strdup(name);
-    s->plugin = strdup(plugin);
+    s->plugin = strdup(jstr(core, "plugin"));
     s->network = dsb_strdup0(jstr(core, "network"));
     s->description = dsb_strdup0(jstr(core, "description"));
     s->enabled = json_is_true(json_object_get(core, "enabled"));
@@ -619,6 +690,101 @@ done:
     dsb_ynode_free(root);
 }
 
+json_t *dsb_config_check_source(const struct dsb_config *cfg,
+                                const struct dsb_plugin_set *plugins,
+                                const struct dsb_ynode *root,
+                                const char *replacing, struct dsb_diags *d)
+{
+    json_t *core = NULL, *opts = NULL, *out = NULL;
+    const struct dsb_plugin *p =
+        validate_source(cfg, root, plugins, &core, &opts, d);
+    const char *name = jstr(core, "name");
+    const struct dsb_ynode *n = at(root, "name");
+
+    if (p && (!valid_name(name, 0) || strcmp(name, "test") == 0 ||
+              (jstr(core, "network") && !valid_name(jstr(core, "network"), 1))))
+        check_source_names(cfg, root, name, jstr(core, "network"), d);
+    for (size_t i = 0; p && i < cfg->n_sources; i++)
+        if (strcmp(cfg->sources[i].name, name) == 0 &&
+            (!replacing || strcmp(replacing, name) != 0))
+            dsb_diag_add(d, DSB_SEV_ERROR, n->file, n->line, n->col,
+                         "source name \"%s\" is already used by %s:%d", name,
+                         cfg->sources[i].file, cfg->sources[i].line);
+    if (p && d->errors == 0) {
+        out = json_deep_copy(core);
+        json_object_update(out, opts);
+    }
+    json_decref(core);
+    json_decref(opts);
+    return out;
+}
+
+const char *dsb_source_network(const struct dsb_source_conf *c,
+                               const struct dsb_plugin *p)
+{
+    if (c->network)
+        return c->network;
+    return p && p->vt.default_network ? p->vt.default_network : "default";
+}
+
+/* A warning for each enabled source on a network no executor reaches: its
+ * jobs would be refused as unroutable. */
+static void check_source_networks(const struct dsb_config *cfg,
+                                  const struct dsb_plugin_set *plugins,
+                                  struct dsb_diags *d)
+{
+    struct dsb_sb names = {0};
+
+    for (size_t i = 0; i < cfg->n_executors; i++)
+        dsb_sb_addf(&names, "%s%s", i ? ", " : "", cfg->executors[i].name);
+    for (size_t i = 0; cfg->n_executors && i < cfg->n_sources; i++) {
+        const struct dsb_source_conf *s = &cfg->sources[i];
+        const char *net =
+            dsb_source_network(s, dsb_plugins_find(plugins, s->plugin));
+        int reached = 0;
+        const json_t *v;
+        size_t k;
+        for (size_t e = 0; !reached && e < cfg->n_executors; e++)
+            json_array_foreach(cfg->executors[e].networks, k, v) reached |=
+                strcmp(json_string_value(v), net) == 0;
+        if (!reached && s->enabled)
+            dsb_diag_add(d, DSB_SEV_WARNING, s->file, s->line, s->col,
+                         "source \"%s\" is on network \"%s\", which no "
+                         "executor reaches (executors: %s): its jobs would be "
+                         "refused",
+                         s->name, net, dsb_sb_str(&names));
+    }
+    dsb_sb_free(&names);
+}
+
+/* The files of dir, then those of its managed/ directory (written by the
+ * broker: POST /v1/sources), each list sorted. */
+static char **all_source_files(const char *dir, size_t *n, struct dsb_diags *d)
+{
+    char *mdir = dsb_path_join(dir, DSB_MANAGED_DIR), **files, **more = NULL,
+         **all;
+    size_t nm = 0;
+    struct stat st;
+
+    files = source_files(dir, n, d);
+    if (mdir && stat(mdir, &st) == 0 && S_ISDIR(st.st_mode))
+        more = source_files(mdir, &nm, d);
+    free(mdir);
+    if (!nm)
+        return files;
+    all = realloc(files, (*n + nm) * sizeof(*all));
+    if (!all) {
+        for (size_t i = 0; i < nm; i++)
+            free(more[i]);
+        free(more);
+        return files;
+    }
+    memcpy(all + *n, more, nm * sizeof(*all));
+    *n += nm;
+    free(more);
+    return all;
+}
+
 void dsb_config_load_sources(struct dsb_config *cfg,
                              const struct dsb_plugin_set *plugins,
                              struct dsb_diags *d)
@@ -628,7 +794,7 @@ void dsb_config_load_sources(struct dsb_config *cfg,
 
     if (!cfg->dir)
         return;
-    files = source_files(cfg->dir, &n, d);
+    files = all_source_files(cfg->dir, &n, d);
     cfg->sources = calloc(n ? n : 1, sizeof(*cfg->sources));
     for (size_t i = 0; i < n; i++) {
         if (cfg->sources)
@@ -636,6 +802,7 @@ void dsb_config_load_sources(struct dsb_config *cfg,
         free(files[i]);
     }
     free(files);
+    check_source_networks(cfg, plugins, d);
 }
 
 void dsb_config_free(struct dsb_config *cfg)

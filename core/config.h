@@ -70,6 +70,27 @@ void dsb_config_load_sources(struct dsb_config *cfg,
                              struct dsb_diags *d);
 void dsb_config_free(struct dsb_config *cfg);
 
+/* The network a source is on: its configuration's, else its plugin's
+ * default (p may be NULL), else "default". */
+const char *dsb_source_network(const struct dsb_source_conf *c,
+                               const struct dsb_plugin *p);
+
+/* The broker-owned directory of conf.d: managed sources (one file each,
+ * written by POST/PUT /v1/sources), read after conf.d's own files. */
+#define DSB_MANAGED_DIR "managed"
+
+/*
+ * Validates one source document (root) as a file of cfg's conf.d would be,
+ * against the same option tables: the name must be free but for
+ * `replacing` (an update; may be NULL).  Returns the core keys and the
+ * plugin's validated options in one new object, or NULL with the reasons
+ * in d.
+ */
+json_t *dsb_config_check_source(const struct dsb_config *cfg,
+                                const struct dsb_plugin_set *plugins,
+                                const struct dsb_ynode *root,
+                                const char *replacing, struct dsb_diags *d);
+
 /* Option tables of broker.yaml and of each executor type (for schemas);
  * dsb_executor_options is NULL for a type that is not registered. */
 extern const struct dsb_option dsb_broker_options[];

@@ -6,6 +6,8 @@
 #define _GNU_SOURCE /* sched_getcpu */
 #include "log.h"
 
+#include "diag.h"
+
 #include <errno.h>
 #include <sched.h>
 #include <pthread.h>
@@ -624,4 +626,14 @@ void dsb_log_event(enum dsb_log_level level, const char *component,
             put_encoded(&l, v);
     }
     end_line(&l, 0);
+}
+
+void dsb_log_diags(const struct dsb_diags *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        dsb_logf(d->items[i].severity == DSB_SEV_ERROR ? DSB_LOG_ERROR
+                                                       : DSB_LOG_WARN,
+                 "config", "%s:%d:%d: %s",
+                 d->items[i].file ? d->items[i].file : "-", d->items[i].line,
+                 d->items[i].col, d->items[i].message);
 }

@@ -97,4 +97,9 @@ void dsb_redact_drop(struct dsb_redact_hold *h);
 /* Applies dsb_redact to message, detail and hint of an error. */
 void dsb_redact_error(struct dsb_error *err);
 
+struct dsb_diags;
+/* Logs each diagnostic ("config" lines: errors as errors, warnings as
+ * warnings), in the log's format. */
+void dsb_log_diags(const struct dsb_diags *d);
+
 #endif

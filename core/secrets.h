@@ -37,4 +37,23 @@ void dsb_secret_value_free(char *value);
 /* Drops the cached value of ref (all #keys of the same secret). */
 void dsb_secrets_invalidate(struct dsb_secrets *s, const char *ref);
 
+/*
+ * Keeps a secret value given in a request (core/secret_store.c): a new
+ * Secrets Manager secret "dsbroker/LABEL-RANDOM" when aws is non-NULL
+ * (secrets.store: aws-sm), else a new 0600 file dir/LABEL-RANDOM.secret
+ * (dir created 0700).  The value is registered for redaction first.  0
+ * with *ref its reference ("aws-sm:ARN" or "file:PATH", malloc'd), or -1
+ * with err (never holding the value).
+ */
+struct dsb_aws;
+int dsb_secret_store_put(struct dsb_aws *aws, const char *dir,
+                         const char *label, const char *value, char **ref,
+                         struct dsb_error *err);
+/* Removes a secret the store wrote: the file of a file: reference
+ * directly under dir, or (aws non-NULL) a Secrets Manager secret named
+ * dsbroker/..., scheduled for deletion with a 7-day recovery window (a
+ * failure is logged).  Any other reference is left alone. */
+void dsb_secret_store_drop(struct dsb_aws *aws, const char *dir,
+                           const char *ref);
+
 #endif

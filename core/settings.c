@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "allowlist.h"
+
 static const char *const scope_names[DSB_SCOPES_COUNT] = {
     "read", "sessions", "context", "jobs", "admin"};
 
@@ -173,6 +175,47 @@ static void bind_mcp(struct dsb_settings *s, const json_t *mcp)
         s->mcp_disabled_groups |= dsb_mcp_group_parse(json_string_value(v));
 }
 
+/* sources.allowed_hosts (rules that do not parse are config errors,
+ * reported by core/config.c, and left out here). */
+static int bind_allowed_hosts(struct dsb_settings *s, const json_t *sources)
+{
+    const json_t *list = json_object_get(sources, "allowed_hosts"), *v;
+    char why[512];
+    size_t i;
+
+    if (!json_is_array(list))
+        return 0;
+    s->allowed_hosts =
+        calloc(json_array_size(list) + 1, sizeof(*s->allowed_hosts));
+    if (!s->allowed_hosts)
+        return -1;
+    json_array_foreach(list, i, v)
+    {
+        struct dsb_allow_rule *rule = &s->allowed_hosts[s->n_allowed_hosts];
+
+        if (dsb_allow_parse(json_string_value(v), rule, why, sizeof(why)) == 0)
+            s->n_allowed_hosts++;
+    }
+    return 0;
+}
+
+static int bind_compat(struct dsb_settings *s, const json_t *compat)
+{
+    const char *up =
+        json_string_value(json_object_get(compat, "uploads_source"));
+
+    const char *net =
+        json_string_value(json_object_get(compat, "connections_network"));
+
+    s->compat_max_upload_bytes = (size_t)num(compat, "max_upload_bytes");
+    s->compat_uploads_source = up ? strdup(up) : NULL;
+    s->compat_connections_network = net ? strdup(net) : NULL;
+    return (up && !s->compat_uploads_source) ||
+                   (net && !s->compat_connections_network)
+               ? -1
+               : 0;
+}
+
 /* sessions.idle_expiry_seconds, else idle_expiry_hours, in ms. */
 static int64_t idle_ms(const json_t *sessions)
 {
@@ -186,9 +229,12 @@ static int64_t idle_ms(const json_t *sessions)
 int dsb_settings_bind(struct dsb_settings *s, const json_t *broker)
 {
     const json_t *auth = sec(broker, "auth");
+    const char *store;
 
     memset(s, 0, sizeof(*s));
     s->secrets_ttl_ms = num(sec(broker, "secrets"), "ttl_seconds") * 1000;
+    store = json_string_value(json_object_get(sec(broker, "secrets"), "store"));
+    s->secrets_store_aws = store && strcmp(store, "aws-sm") == 0;
     s->auth_enabled = json_is_true(json_object_get(auth, "enabled"));
     s->open_health = json_is_true(json_object_get(auth, "open_health"));
     s->anonymous_scopes = scopes_of(json_object_get(auth, "anonymous_scopes"));
@@ -197,6 +243,8 @@ int dsb_settings_bind(struct dsb_settings *s, const json_t *broker)
     bind_jobs(s, sec(broker, "jobs"));
     bind_mcp(s, sec(broker, "mcp"));
     if (bind_cache(s, sec(broker, "cache")) < 0 || bind_tokens(s, auth) < 0 ||
+        bind_compat(s, sec(broker, "compat")) < 0 ||
+        bind_allowed_hosts(s, sec(broker, "sources")) < 0 ||
         strings(json_object_get(sec(broker, "cors"), "allowed_origins"),
                 &s->cors_origins, &s->n_cors_origins) < 0) {
         dsb_settings_free(s);
@@ -219,5 +267,8 @@ void dsb_settings_free(struct dsb_settings *s)
         free(s->cache_ttls[i].source);
     free(s->cache_ttls);
     strings_free(s->cors_origins, s->n_cors_origins);
+    free(s->compat_uploads_source);
+    free(s->compat_connections_network);
+    free(s->allowed_hosts);
     memset(s, 0, sizeof(*s));
 }

@@ -49,6 +49,8 @@ struct dsb_token_conf {
     size_t n_sources;
 };
 
+struct dsb_allow_rule;
+
 struct dsb_cache_ttl {
     char *source;
     int64_t ttl_ms;
@@ -81,6 +83,15 @@ struct dsb_settings {
     unsigned mcp_disabled_groups; /* DSB_MCP_GROUP_* */
     int64_t mcp_session_idle_ms;  /* a legacy transport session's life */
     size_t mcp_max_sessions;
+    /* sources managed at run time: where they may point (NULL: no list,
+     * anywhere but metadata addresses) and where their secrets go */
+    struct dsb_allow_rule *allowed_hosts;
+    size_t n_allowed_hosts;
+    int secrets_store_aws; /* secrets.store: aws-sm (else file) */
+    /* compatibility routes */
+    char *compat_uploads_source;      /* NULL: CSV uploads are off */
+    char *compat_connections_network; /* NULL: the plugin's default */
+    size_t compat_max_upload_bytes;
 };
 
 /* Binds a validated broker.yaml object (borrowed) into s.  -1 when memory

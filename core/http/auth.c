@@ -64,9 +64,9 @@ int dsb_cors_preflight(struct dsb_req *r)
         return 1;
     }
     dsb_reply_header(r, "Access-Control-Allow-Methods",
-                     "GET, POST, DELETE, OPTIONS");
+                     "GET, POST, PUT, DELETE, OPTIONS");
     dsb_reply_header(r, "Access-Control-Allow-Headers",
-                     "Authorization, Content-Type, If-None-Match, "
+                     "Authorization, Content-Type, If-Match, If-None-Match, "
                      "X-Request-Id, Accept, Mcp-Session-Id, "
                      "MCP-Protocol-Version, Mcp-Method, Mcp-Name");
     dsb_reply_header(r, "Access-Control-Max-Age", "600");

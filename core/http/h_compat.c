@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "util.h"
 
 /* Every page of a listing; replies the error itself. */
 static int collect_all(struct dsb_req *r, struct dsb_browse *b, json_t **items)
@@ -112,8 +113,36 @@ void dsb_h_compat_pg_schemas(struct dsb_req *r)
         list_names(r, &b, "schemas");
 }
 
-/* {"name", "type", "nullable"} per column (all of them). */
-static json_t *compat_columns(const json_t *table, int nullable)
+/* A PostgreSQL type without its modifiers, as the original gave it:
+ * "numeric(10,2)" -> "numeric", "timestamp(3) with time zone" ->
+ * "timestamp with time zone", "character varying(20)[]" -> "character
+ * varying[]". */
+static json_t *base_type(const json_t *type)
+{
+    const char *t = json_string_value(type);
+    char *buf;
+    json_t *out;
+    size_t n = 0;
+    int depth = 0;
+
+    if (!t || !strchr(t, '(') || !(buf = malloc(strlen(t) + 1)))
+        return json_incref((json_t *)type);
+    for (; *t; t++) {
+        if (*t == '(' || *t == ')')
+            depth += *t == '(' ? 1 : -1;
+        else if (depth == 0 && !(*t == ' ' && (n == 0 || buf[n - 1] == ' ')))
+            buf[n++] = *t;
+    }
+    while (n > 0 && buf[n - 1] == ' ')
+        n--;
+    out = n ? json_stringn(buf, n) : json_incref((json_t *)type);
+    free(buf);
+    return out;
+}
+
+/* {"name", "type", "nullable"} per column (all of them); PostgreSQL
+ * (pg) types by their base names, with nullable. */
+static json_t *compat_columns(const json_t *table, int pg)
 {
     json_t *out = json_array();
     const json_t *c;
@@ -121,13 +150,40 @@ static json_t *compat_columns(const json_t *table, int nullable)
 
     json_array_foreach(json_object_get(table, "columns"), i, c)
     {
-        json_t *o = json_pack("{s:O, s:O}", "name", json_object_get(c, "name"),
-                              "type", json_object_get(c, "source_type"));
-        if (nullable)
+        const json_t *type = json_object_get(c, "source_type");
+        json_t *o =
+            json_pack("{s:O, s:o}", "name", json_object_get(c, "name"), "type",
+                      pg ? base_type(type) : json_incref((json_t *)type));
+        if (pg)
             json_object_set(o, "nullable", json_object_get(c, "nullable"));
         json_array_append_new(out, o);
     }
     return out;
+}
+
+/* The tables of a schema; a schema missing from a database that exists
+ * has none (the original answered an empty list).  Replies errors. */
+static int pg_tables_or_none(struct dsb_req *r, struct dsb_browse *b,
+                             json_t **items)
+{
+    struct dsb_browse up = {.slot = DSB_SLOT_LIST_SCHEMAS,
+                            .source = b->source,
+                            .database = b->database};
+    struct dsb_error err;
+    json_t *all = NULL;
+
+    if (dsb_svc_browse_all(&r->ctx, b, &all, &err) < 0) {
+        if (err.code != DSB_E_NOT_FOUND ||
+            dsb_svc_browse_all(&r->ctx, &up, &all, &err) < 0) {
+            dsb_reply_error(r, &err);
+            return -1;
+        }
+        json_decref(all); /* the database exists, the schema does not */
+        all = NULL;
+    }
+    *items = all ? json_incref(json_object_get(all, "items")) : json_array();
+    json_decref(all);
+    return 0;
 }
 
 void dsb_h_compat_pg_tables(struct dsb_req *r)
@@ -140,7 +196,7 @@ void dsb_h_compat_pg_tables(struct dsb_req *r)
     size_t i;
 
     if (plugin_source(r, r->params[0], "postgres") < 0 ||
-        collect_all(r, &b, &items) < 0)
+        pg_tables_or_none(r, &b, &items) < 0)
         return;
     out = json_array();
     json_array_foreach(items, i, t) json_array_append_new(
@@ -204,11 +260,12 @@ static int incomplete(struct dsb_req *r, const struct dsb_selection *sel,
 {
     for (size_t i = 0; i < n; i++)
         if (!sel[i].source || !sel[i].database || !sel[i].schema ||
-            !sel[i].table) {
+            !sel[i].table || !*sel[i].database || !*sel[i].schema ||
+            !*sel[i].table) {
             dsb_reply_problem(r, 422, "invalid",
                               "a table entry is "
                               "incomplete",
-                              "each needs string members "
+                              "each needs non-empty string members "
                               "database, table (and schema for postgres)",
                               NULL);
             return 1;
@@ -217,7 +274,7 @@ static int incomplete(struct dsb_req *r, const struct dsb_selection *sel,
 }
 
 static void reply_selected(struct dsb_req *r, const struct dsb_selection *sel,
-                           size_t n, int pg)
+                           size_t n, int pg, json_t *missing)
 {
     json_t *out = json_array();
 
@@ -240,8 +297,9 @@ static void reply_selected(struct dsb_req *r, const struct dsb_selection *sel,
         json_decref(t);
         json_array_append_new(out, o);
     }
-    dsb_reply_json(
-        r, 200, json_pack("{s:b, s:o}", "success", 1, "selected_tables", out));
+    dsb_reply_json(r, 200,
+                   json_pack("{s:b, s:o, s:O}", "success", 1, "selected_tables",
+                             out, "missing_tables", missing));
 }
 
 static void select_common(struct dsb_req *r, struct dsb_selection *sel,
@@ -250,15 +308,17 @@ static void select_common(struct dsb_req *r, struct dsb_selection *sel,
     size_t n_src = 0;
     const char **srcs = sources_of(r, plugin, &n_src);
     struct dsb_error err;
+    json_t *missing = NULL;
 
     if (incomplete(r, sel, n))
         ;
     else if (dsb_svc_session_ensure(&r->ctx, r->params[0], &err) < 0 ||
-             dsb_svc_select(&r->ctx, r->params[0], sel, n, srcs, n_src, NULL,
-                            &err) < 0)
+             dsb_svc_select_present(&r->ctx, r->params[0], sel, &n, srcs, n_src,
+                                    &missing, &err) < 0)
         dsb_reply_error(r, &err);
     else
-        reply_selected(r, sel, n, strcmp(plugin, "postgres") == 0);
+        reply_selected(r, sel, n, strcmp(plugin, "postgres") == 0, missing);
+    json_decref(missing);
     free(srcs);
 }
 
@@ -466,4 +526,115 @@ void dsb_h_compat_glue_select(struct dsb_req *r)
     free(srcs);
     free(sel);
     json_decref(body);
+}
+
+/* ------------------------------------------------- sessions and uploads */
+
+void dsb_h_compat_reset(struct dsb_req *r)
+{
+    struct dsb_error err;
+
+    r->compat = 1;
+    if (dsb_svc_session_reset(&r->ctx, r->params[0], &err) < 0)
+        dsb_reply_error(r, &err);
+    else
+        dsb_reply_json(
+            r, 200,
+            json_pack("{s:b, s:s}", "success", 1, "message", "Session reset"));
+}
+
+/* The upload of the body {"filename", "content", "session_id"} (a session
+ * named "default" when absent, as the original); replies errors. */
+static json_t *upload(struct dsb_req *r)
+{
+    json_t *body = dsb_req_json(r), *out = NULL;
+    const json_t *content = json_object_get(body, "content");
+    const char *name = json_string_value(json_object_get(body, "filename"));
+    const char *session =
+        json_string_value(json_object_get(body, "session_id"));
+    struct dsb_error err;
+
+    if (body && (!name || !json_is_string(content)))
+        dsb_reply_problem(r, 422, "invalid",
+                          "the body needs string members filename and content",
+                          NULL,
+                          "send {\"filename\", \"content\", \"session_id\"}");
+    else if (body &&
+             dsb_svc_upload_csv(&r->ctx, session ? session : "default", name,
+                                json_string_value(content),
+                                json_string_length(content), &out, &err) < 0)
+        dsb_reply_error(r, &err);
+    json_decref(body);
+    return out;
+}
+
+/* The upload's answer with the original's name of its URI (member). */
+static void reply_upload(struct dsb_req *r, const char *member)
+{
+    json_t *u;
+
+    r->compat = 1;
+    if (!(u = upload(r)))
+        return;
+    json_object_set_new(u, "success", json_true());
+    json_object_set(u, member, json_object_get(u, "uri"));
+    dsb_reply_json(r, 200, u);
+}
+
+void dsb_h_compat_upload_csv(struct dsb_req *r)
+{
+    reply_upload(r, "s3_uri");
+}
+
+void dsb_h_compat_spark_upload_csv(struct dsb_req *r)
+{
+    reply_upload(r, "s3_path");
+}
+
+/* ------------------------------------------------------------- status */
+
+/* "ready" when an executor of the type is ready, "not_ready" when none of
+ * them is, "not_configured" when there is none. */
+static const char *type_status(const json_t *items, const char *type)
+{
+    const json_t *e;
+    size_t i;
+    int seen = 0;
+
+    json_array_foreach(items, i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "type")), type) != 0)
+            continue;
+        if (json_is_true(json_object_get(e, "ready")))
+            return "ready";
+        seen = 1;
+    }
+    return seen ? "not_ready" : "not_configured";
+}
+
+void dsb_h_compat_spark_status(struct dsb_req *r)
+{
+    struct dsb_error err;
+    json_t *ex = NULL, *items;
+
+    r->compat = 1;
+    if (dsb_svc_executors(&r->ctx, &ex, &err) < 0) {
+        dsb_reply_error(r, &err);
+        return;
+    }
+    items = json_object_get(ex, "items");
+    dsb_reply_json(r, 200,
+                   json_pack("{s:b, s:s, s:s, s:O}", "success", 1,
+                             "lambda_status", type_status(items, "local-spark"),
+                             "emr_status", type_status(items, "emr-serverless"),
+                             "executors", items));
+    json_decref(ex);
+}
+
+void dsb_h_compat_health(struct dsb_req *r)
+{
+    r->compat = 1;
+    dsb_reply_json(r, 200,
+                   json_pack("{s:b, s:s, s:f}", "success", 1, "status",
+                             "healthy", "timestamp", dsb_wall_ms() / 1000.0));
 }

@@ -23,6 +23,9 @@ typedef void (*dsb_handler_fn)(struct dsb_req *r);
 /* The MCP endpoint and its metadata: the handler authenticates (a 401
  * points at the RFC 9728 protected resource metadata). */
 #define DSB_ROUTE_MCP 0x4u
+/* Takes a JSON body up to the server's max_upload (a CSV upload; no
+ * {param}). */
+#define DSB_ROUTE_UPLOAD 0x8u
 /* The cache key of a request whose answer is one cached entry (the
  * service's browse key): 0 with *k set, -1 when the request is not to be
  * answered from the cache (bad parameters, refused: the handler says why). */
@@ -40,8 +43,17 @@ struct dsb_http_route {
 };
 
 /* The route table (router.c); ends with a NULL method. */
+/* The most routes the table may hold (metrics keep a slot per route; the
+ * route table asserts it at compile time). */
+#define DSB_MAX_ROUTES 96
 extern const struct dsb_http_route dsb_routes[];
 size_t dsb_routes_count(void);
+/* Non-zero when the path (a query may follow) is a DSB_ROUTE_UPLOAD
+ * route's: its body may reach the server's max_upload. */
+int dsb_route_takes_upload(const char *url);
+/* Non-zero when the decoded path is under a compatibility route's prefix:
+ * its problems (a 404 or 405 too) carry "success" and "error". */
+int dsb_route_compat_path(char *const *segs, size_t n);
 
 enum dsb_match { DSB_MATCH_OK, DSB_MATCH_NO_PATH, DSB_MATCH_NO_METHOD };
 
@@ -77,6 +89,7 @@ struct dsb_server {
     char id_prefix[16]; /* of request ids: the pid in hex, "-" */
     /* values read from the first configuration (not reloadable) */
     size_t max_body;
+    size_t max_upload; /* body limit of DSB_ROUTE_UPLOAD routes */
     long grace_ms;
 };
 
@@ -95,6 +108,7 @@ struct dsb_req {
     const char *params[DSB_MAX_PARAMS];
     char *body;
     size_t body_len, body_cap, discarded;
+    size_t max_body; /* of this request's route */
     int too_large, responded, status;
     int received; /* the whole request arrived */
     size_t resp_bytes;
@@ -258,6 +272,17 @@ void dsb_h_compat_pg_select(struct dsb_req *r);
 void dsb_h_compat_glue_databases(struct dsb_req *r);
 void dsb_h_compat_glue_tables(struct dsb_req *r);
 void dsb_h_compat_glue_select(struct dsb_req *r);
+void dsb_h_compat_reset(struct dsb_req *r);
+void dsb_h_compat_pg_test(struct dsb_req *r);
+void dsb_h_compat_pg_connection_save(struct dsb_req *r);
+void dsb_h_source_create(struct dsb_req *r);
+void dsb_h_source_update(struct dsb_req *r);
+void dsb_h_source_delete(struct dsb_req *r);
+void dsb_h_source_test(struct dsb_req *r);
+void dsb_h_compat_upload_csv(struct dsb_req *r);
+void dsb_h_compat_spark_upload_csv(struct dsb_req *r);
+void dsb_h_compat_spark_status(struct dsb_req *r);
+void dsb_h_compat_health(struct dsb_req *r);
 
 void dsb_h_sessions_list(struct dsb_req *r);
 void dsb_h_search(struct dsb_req *r);

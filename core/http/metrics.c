@@ -9,7 +9,6 @@
 
 #include "http.h"
 
-#define MAX_ROUTES 64
 #define MAX_PLUGIN_SERIES 512
 
 static const int statuses[] = {200, 201, 204, 304, 400, 401, 403, 404,
@@ -44,7 +43,7 @@ struct plugin_series {
  * same cache lines on every request; /metrics sums the shards. */
 #define N_SHARDS 4 /* a power of two */
 struct shard {
-    struct route_stats routes[MAX_ROUTES + 1]; /* last: unmatched */
+    struct route_stats routes[DSB_MAX_ROUTES + 1]; /* last: unmatched */
     atomic_ullong cache_hits, cache_misses;
     char pad[64];
 };
@@ -103,12 +102,12 @@ void dsb_metrics_request(struct dsb_metrics *m,
                          const struct dsb_http_route *route, int status,
                          int64_t us)
 {
-    size_t ri = route ? (size_t)(route - dsb_routes) : MAX_ROUTES;
+    size_t ri = route ? (size_t)(route - dsb_routes) : DSB_MAX_ROUTES;
     size_t si = 0;
     struct shard *sh;
 
-    if (ri > MAX_ROUTES)
-        ri = MAX_ROUTES;
+    if (ri > DSB_MAX_ROUTES)
+        ri = DSB_MAX_ROUTES;
     while (statuses[si] && statuses[si] != status)
         si++;
     sh = shard_of(m);
@@ -188,9 +187,9 @@ static void render_requests(FILE *f, struct dsb_metrics *m)
     fputs("# HELP dsb_http_requests_total HTTP requests by route and status.\n"
           "# TYPE dsb_http_requests_total counter\n",
           f);
-    for (size_t r = 0; r <= MAX_ROUTES; r++) {
+    for (size_t r = 0; r <= DSB_MAX_ROUTES; r++) {
         const char *pat = r < n ? dsb_routes[r].pattern : "unmatched";
-        if (r >= n && r != MAX_ROUTES)
+        if (r >= n && r != DSB_MAX_ROUTES)
             continue;
         for (size_t s = 0; s < N_STATUS; s++) {
             unsigned long long v = 0;

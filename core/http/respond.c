@@ -19,6 +19,7 @@ static const struct {
     {404, "Not Found"},
     {405, "Method Not Allowed"},
     {409, "Conflict"},
+    {412, "Precondition Failed"},
     {413, "Content Too Large"},
     {415, "Unsupported Media Type"},
     {422, "Unprocessable Content"},
@@ -288,6 +289,11 @@ static int error_status(const struct dsb_error *e, const char **code)
         strcmp(e->upstream, DSB_ROUTE_UPSTREAM) == 0) {
         *code = "unroutable";
         return 422;
+    }
+    if (e->code == DSB_E_CONFLICT &&
+        strcmp(e->upstream, DSB_PRECONDITION_UPSTREAM) == 0) {
+        *code = "precondition_failed";
+        return 412;
     }
     if (e->code == DSB_E_UNAVAILABLE &&
         strcmp(e->upstream, DSB_STORE_FULL_UPSTREAM) == 0) {

@@ -9,14 +9,23 @@
 #define H DSB_ROUTE_HEALTH
 #define B DSB_ROUTE_BODY
 #define M DSB_ROUTE_MCP
+#define U (DSB_ROUTE_BODY | DSB_ROUTE_UPLOAD)
 
 const struct dsb_http_route dsb_routes[] = {
     {"GET", "/healthz", dsb_h_healthz, H, "liveness", NULL},
     {"GET", "/readyz", dsb_h_readyz, H, "readiness", NULL},
     {"GET", "/metrics", dsb_h_metrics, H, "Prometheus metrics", NULL},
     {"GET", "/v1/sources", dsb_h_sources, 0, "list sources", NULL},
+    {"POST", "/v1/sources", dsb_h_source_create, B,
+     "create a managed source (admin)", NULL},
+    {"POST", "/v1/sources/test", dsb_h_source_test, B,
+     "open and check a candidate source without saving it (admin)", NULL},
     {"GET", "/v1/sources/{src}", dsb_h_source, 0, "one source with health",
      NULL},
+    {"PUT", "/v1/sources/{src}", dsb_h_source_update, B,
+     "replace a managed source (admin; If-Match)", NULL},
+    {"DELETE", "/v1/sources/{src}", dsb_h_source_delete, 0,
+     "remove a managed source (admin; If-Match)", NULL},
     {"POST", "/v1/sources/{src}/check", dsb_h_source_check, 0,
      "test the source's connection", NULL},
     {"POST", "/v1/sources/{src}/refresh", dsb_h_source_refresh, 0,
@@ -67,6 +76,10 @@ const struct dsb_http_route dsb_routes[] = {
      "first rows of a succeeded job's output (?limit=)", NULL},
     {"GET", "/postgres/connections", dsb_h_compat_pg_connections, 0,
      "compat: postgres sources", NULL},
+    {"POST", "/postgres/connections", dsb_h_compat_pg_connection_save, B,
+     "compat: create or update a managed postgres source (admin)", NULL},
+    {"POST", "/postgres/test-connection", dsb_h_compat_pg_test, B,
+     "compat: open and check a postgres candidate (admin)", NULL},
     {"GET", "/postgres/{conn}/databases", dsb_h_compat_pg_databases, 0,
      "compat: databases of a postgres source", NULL},
     {"GET", "/postgres/{conn}/schemas/{db}", dsb_h_compat_pg_schemas, 0,
@@ -90,11 +103,45 @@ const struct dsb_http_route dsb_routes[] = {
      "RFC 9728 protected resource metadata of /mcp", NULL},
     {"GET", "/.well-known/oauth-protected-resource/mcp", dsb_h_mcp_metadata, M,
      "RFC 9728 protected resource metadata of /mcp (path form)", NULL},
+    {"POST", "/sessions/{id}/reset", dsb_h_compat_reset, 0,
+     "compat: unselect every table of the session", NULL},
+    {"POST", "/upload-csv", dsb_h_compat_upload_csv, U,
+     "compat: store a CSV as a table of the uploads source, selected", NULL},
+    {"POST", "/spark/upload-csv", dsb_h_compat_spark_upload_csv, U,
+     "compat: the same, in the Spark flow's answer shape", NULL},
+    {"GET", "/spark/status", dsb_h_compat_spark_status, 0,
+     "compat: executor states as the frontend's status badges", NULL},
+    {"GET", "/health", dsb_h_compat_health, H, "compat: liveness", NULL},
     {NULL, NULL, NULL, 0, NULL, NULL}};
+
+_Static_assert(sizeof(dsb_routes) / sizeof(*dsb_routes) - 1 <= DSB_MAX_ROUTES,
+               "more routes than DSB_MAX_ROUTES: raise it in http.h");
 
 size_t dsb_routes_count(void)
 {
     return sizeof(dsb_routes) / sizeof(*dsb_routes) - 1;
+}
+
+int dsb_route_takes_upload(const char *url)
+{
+    size_t n = strcspn(url, "?");
+
+    for (const struct dsb_http_route *rt = dsb_routes; rt->method; rt++)
+        if ((rt->flags & DSB_ROUTE_UPLOAD) && strlen(rt->pattern) == n &&
+            strncmp(rt->pattern, url, n) == 0)
+            return 1;
+    return 0;
+}
+
+int dsb_route_compat_path(char *const *segs, size_t n)
+{
+    static const char *const prefixes[] = {
+        "postgres", "glue", "sessions", "spark", "health", "upload-csv", NULL};
+
+    for (size_t i = 0; n > 0 && prefixes[i]; i++)
+        if (strcmp(segs[0], prefixes[i]) == 0)
+            return 1;
+    return 0;
 }
 
 void dsb_http_routes_print(FILE *out)
@@ -129,11 +176,14 @@ static void compile_routes(void)
     }
 }
 
-/* Compares one pattern with the segments; params get the {..} values. */
+/* Compares one pattern with the segments; params get the {..} values.
+ * Returns 0, or 1 + the number of literal segments (a path that a pattern
+ * spells out belongs to it: /v1/sources/test is not /v1/sources/{src}). */
 static int pattern_match(const struct compiled *c, char *const *segs, size_t n,
                          const char **params)
 {
     size_t k = 0;
+    int literal = 1;
 
     if (c->n != n)
         return 0;
@@ -144,9 +194,11 @@ static int pattern_match(const struct compiled *c, char *const *segs, size_t n,
         } else if (strncmp(segs[i], c->seg[i], c->len[i]) != 0 ||
                    segs[i][c->len[i]] != '\0') {
             return 0;
+        } else {
+            literal++;
         }
     }
-    return 1;
+    return literal;
 }
 
 static void allow_add(char *allow, size_t cap, const char *method)
@@ -164,12 +216,17 @@ enum dsb_match dsb_router_match(const char *method, char *const *segs, size_t n,
                                 size_t allow_cap)
 {
     const char *p[DSB_MAX_PARAMS] = {0};
-    int path_seen = 0;
+    int path_seen = 0, best = 0;
 
     allow[0] = '\0';
     pthread_once(&compiled_once, compile_routes);
     for (const struct dsb_http_route *rt = dsb_routes; rt->method; rt++) {
-        if (!pattern_match(&compiled[rt - dsb_routes], segs, n, p))
+        int m = pattern_match(&compiled[rt - dsb_routes], segs, n, p);
+        best = m > best ? m : best;
+    }
+    for (const struct dsb_http_route *rt = dsb_routes; rt->method; rt++) {
+        if (!best ||
+            pattern_match(&compiled[rt - dsb_routes], segs, n, p) != best)
             continue;
         path_seen = 1;
         allow_add(allow, allow_cap, rt->method);

@@ -206,6 +206,7 @@ static struct dsb_req *req_new(struct dsb_server *s,
     r->url = url;
     r->method = method;
     r->start_us = dsb_monotonic_us();
+    r->max_body = dsb_route_takes_upload(url) ? s->max_upload : s->max_body;
     r->gen = conn_gen(s, conn, &r->gen_owned);
     atomic_fetch_add(&s->in_flight, 1);
     set_request_id(r);
@@ -240,9 +241,11 @@ static void too_large(struct dsb_req *r)
 
     r->too_large = 1;
     snprintf(msg, sizeof(msg), "the request body is larger than %zu bytes",
-             r->srv->max_body);
+             r->max_body);
     dsb_reply_problem(r, 413, "too_large", msg, NULL,
-                      "send less, or raise limits.max_body_bytes");
+                      r->max_body > r->srv->max_body
+                          ? "send less, or raise compat.max_upload_bytes"
+                          : "send less, or raise limits.max_body_bytes");
 }
 
 /* First call (headers only): refuses an announced oversized body. */
@@ -256,7 +259,7 @@ static void begin(struct dsb_req *r)
         return;
     errno = 0;
     n = strtoull(cl, &end, 10);
-    if (errno || end == cl || *end || n > r->srv->max_body)
+    if (errno || end == cl || *end || n > r->max_body)
         too_large(r);
 }
 
@@ -268,19 +271,19 @@ static int append_body(struct dsb_req *r, const char *data, size_t n)
 {
     if (r->responded)
         return 0;
-    if (r->too_large || r->body_len + n > r->srv->max_body) {
+    if (r->too_large || r->body_len + n > r->max_body) {
         r->too_large = 1;
         r->discarded += n;
-        return r->discarded > 4 * r->srv->max_body + (1u << 20) ? -1 : 0;
+        return r->discarded > 4 * r->max_body + (1u << 20) ? -1 : 0;
     }
     if (r->body_len + n + 1 > r->body_cap) {
         size_t cap = (r->body_len + n + 1) * 2;
-        char *nb = realloc(
-            r->body, cap < r->srv->max_body + 1 ? cap : r->srv->max_body + 1);
+        char *nb =
+            realloc(r->body, cap < r->max_body + 1 ? cap : r->max_body + 1);
         if (!nb)
             return -1;
         r->body = nb;
-        r->body_cap = cap < r->srv->max_body + 1 ? cap : r->srv->max_body + 1;
+        r->body_cap = cap < r->max_body + 1 ? cap : r->max_body + 1;
     }
     memcpy(r->body + r->body_len, data, n);
     r->body_len += n;
@@ -303,6 +306,7 @@ static int route_request(struct dsb_req *r)
     }
     m = dsb_router_match(r->method, r->segs, r->n_segs, &r->route, r->params,
                          allow, sizeof(allow));
+    r->compat = dsb_route_compat_path(r->segs, r->n_segs);
     if (m == DSB_MATCH_OK)
         return 0;
     if (strcmp(r->method, "OPTIONS") == 0 && m == DSB_MATCH_NO_METHOD) {
@@ -520,7 +524,7 @@ int dsb_server_dispatch(struct dsb_server *s, struct dsb_http_exchange *ex)
 
     if (!r)
         goto fail;
-    if (ex->body_len > s->max_body)
+    if (ex->body_len > r->max_body)
         too_large(r);
     else if (ex->body && append_body(r, ex->body, ex->body_len) < 0)
         goto fail;
@@ -706,6 +710,8 @@ struct dsb_server *dsb_server_start(const struct dsb_server_opts *o,
     g = dsb_service_gen(s->svc);
     cfg = g->broker->cfg;
     s->max_body = cfg->settings.max_body_bytes;
+    /* a CSV in a JSON string: room for escapes, checked again decoded */
+    s->max_upload = s->max_body + 2 * cfg->settings.compat_max_upload_bytes;
     s->grace_ms = (long)cfg->settings.shutdown_grace_ms;
     listen = o->listen
                  ? o->listen

@@ -117,10 +117,13 @@ int dsb_svc_source(const struct dsb_ctx *c, const char *name, json_t **out,
                    struct dsb_error *err)
 {
     struct dsb_source *s = dsb_svc_use_source(c, name, err);
+    char etag[68];
 
     if (!s)
         return -1;
     *out = source_json(s);
+    if (dsb_svc_source_etag(c, name, etag) == 0)
+        json_object_set_new(*out, "etag", json_string(etag));
     json_object_set_new(*out, "health", health(c, s));
     return 0;
 }

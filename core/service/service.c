@@ -119,16 +119,6 @@ static void apply_logging(const struct dsb_broker *b)
     dsb_log_set_json(fmt && strcmp(fmt, "json") == 0);
 }
 
-static void log_diags(const struct dsb_diags *d)
-{
-    for (size_t i = 0; i < d->n; i++)
-        dsb_logf(d->items[i].severity == DSB_SEV_ERROR ? DSB_LOG_ERROR
-                                                       : DSB_LOG_WARN,
-                 "config", "%s:%d:%d: %s",
-                 d->items[i].file ? d->items[i].file : "-", d->items[i].line,
-                 d->items[i].col, d->items[i].message);
-}
-
 static void log_sources(const struct dsb_broker *b)
 {
     static const char *const st[] = {"open", "disabled", "failed"};
@@ -344,16 +334,24 @@ fail:
 int dsb_service_reload(struct dsb_service *svc)
 {
     struct dsb_diags d;
+    int rc;
+
+    dsb_diags_init(&d);
+    rc = dsb_service_reload_diags(svc, &d);
+    dsb_diags_free(&d);
+    return rc;
+}
+
+int dsb_service_reload_diags(struct dsb_service *svc, struct dsb_diags *d)
+{
     struct dsb_broker *b;
     struct dsb_gen *g = NULL, *cur;
 
     pthread_mutex_lock(&svc->reload_lock);
-    dsb_diags_init(&d);
     cur = dsb_service_gen(svc);
-    b = load_broker(svc, cur->broker, &d);
+    b = load_broker(svc, cur->broker, d);
     dsb_gen_release(cur);
-    log_diags(&d);
-    dsb_diags_free(&d);
+    dsb_log_diags(d);
     if (b)
         g = gen_new(svc, b);
     if (!g) {

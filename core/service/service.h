@@ -31,6 +31,10 @@
 #define DSB_SCOPE_UPSTREAM "dsb:insufficient_scope"
 #define DSB_FORBIDDEN_UPSTREAM "dsb:forbidden"
 #define DSB_UNAUTH_UPSTREAM "dsb:unauthenticated"
+/* A managed source's If-Match did not match (DSB_E_CONFLICT; HTTP 412). */
+#define DSB_PRECONDITION_UPSTREAM "dsb:precondition"
+/* sources.allowed_hosts refused where a source points (DSB_E_PERMISSION). */
+#define DSB_ALLOWLIST_UPSTREAM "dsb:allowed_hosts"
 /* The cache's "source" under which contexts are memoised (no configured
  * source can have this name). */
 #define DSB_CONTEXT_CACHE "(contexts)"
@@ -94,6 +98,9 @@ void dsb_service_close(struct dsb_service *svc);
 /* Loads conf.d again; a configuration with errors changes nothing (-1,
  * reasons logged).  Calls in flight finish on their generation. */
 int dsb_service_reload(struct dsb_service *svc);
+/* The same, with every problem (and warning) of the new configuration
+ * left in d (initialised by the caller, who frees it). */
+int dsb_service_reload_diags(struct dsb_service *svc, struct dsb_diags *d);
 /* The current generation, held (release with dsb_gen_release). */
 struct dsb_gen *dsb_service_gen(struct dsb_service *svc);
 /* held when it is still the current generation (no lock taken, no count
@@ -227,6 +234,32 @@ json_t *dsb_svc_described(const struct dsb_ctx *c,
 /* The flat schema name of a source whose plugin has one level less. */
 const char *dsb_svc_flat_schema(const struct dsb_ctx *c, const char *source);
 
+/* Compatibility (the original backend's lenient semantics): selects the
+ * tables that exist, in place of the sources in replace, after removing
+ * the missing ones from sel (*n is lowered); *missing (a new array, also on
+ * failure once the access check passed, else NULL) gets {"source",
+ * "database", "schema", "table", "error"} for each.  Other describe errors
+ * fail the whole call and store nothing. */
+int dsb_svc_select_present(const struct dsb_ctx *c, const char *id,
+                           struct dsb_selection *sel, size_t *n,
+                           const char *const *replace, size_t n_replace,
+                           json_t **missing, struct dsb_error *err);
+/* Removes every selection of the session (kept itself); an unknown session
+ * is no error (nothing to remove). */
+int dsb_svc_session_reset(const struct dsb_ctx *c, const char *id,
+                          struct dsb_error *err);
+/* Stores a CSV (data, len bytes; at most compat.max_upload_bytes) as
+ * FOLDER/filename under the first root of the uploads source
+ * (compat.uploads_source, an s3csv source: a local directory or an S3
+ * prefix), FOLDER being the session's, and selects it into the session
+ * (created when absent) in place of its earlier upload: {"uri",
+ * "filename", "preview" (the first five lines), "table": {"source",
+ * "database", "schema", "table"}}.  DSB_E_UNSUPPORTED when no uploads
+ * source is configured, DSB_E_INVALID for a bad name or too many bytes. */
+int dsb_svc_upload_csv(const struct dsb_ctx *c, const char *session,
+                       const char *filename, const char *data, size_t len,
+                       json_t **out, struct dsb_error *err);
+
 /* --------------------------------------------------------------- context */
 
 /* The session's Spark context for executor (NULL: routed), memoised: a
@@ -279,6 +312,46 @@ int dsb_svc_job_result(const struct dsb_ctx *c, const char *id, size_t limit,
  * for a remote executor the location it was staged at. */
 int dsb_svc_job_script(const struct dsb_ctx *c, const char *id, char **text,
                        struct dsb_error *err);
+
+/* ------------------------------------------------- sources at run time */
+
+/*
+ * Sources managed at run time (admin scope; core/service/source_admin.c).
+ * body holds the keys of a conf.d source file (name, plugin, network,
+ * description, enabled, the plugin's options), validated by the same
+ * option tables, plus "secrets": {option: value} for secret options (the
+ * values go to the secret store: secrets.store; the file gets their
+ * references).  Refused in a body: "${" anywhere, env: references, a
+ * secret option given other than as an aws-sm: reference.  Where the
+ * source points (host and port, endpoint_url, the host of a credentials
+ * secret) must pass sources.allowed_hosts (DSB_E_PERMISSION,
+ * DSB_ALLOWLIST_UPSTREAM, the rule named).  Create and update write
+ * conf.d/managed/NAME.yaml atomically and reload as SIGHUP does; a
+ * configuration with errors changes nothing (DSB_E_CONFIG, the file put
+ * back).  *out: {"name", "file", "etag", "state", "problem"?, "warnings",
+ * "config_generation"}.  A source of a hand-written file is
+ * DSB_E_CONFLICT; an if_match (may be NULL) other than the managed file's
+ * ETag is DSB_E_CONFLICT with DSB_PRECONDITION_UPSTREAM.
+ */
+int dsb_svc_source_create(const struct dsb_ctx *c, const json_t *body,
+                          json_t **out, struct dsb_error *err);
+/* Replaces the managed source name (secret options left out keep their
+ * stored secrets). */
+int dsb_svc_source_update(const struct dsb_ctx *c, const char *name,
+                          const json_t *body, const char *if_match,
+                          json_t **out, struct dsb_error *err);
+int dsb_svc_source_delete(const struct dsb_ctx *c, const char *name,
+                          const char *if_match, struct dsb_error *err);
+/* Validates, checks where it points, opens (in a probe child first) and
+ * runs the check of a candidate without saving it: {"name", "ok",
+ * "check", "warnings"}, or the refusal, the open's or the check's error.
+ * Its secrets live in temporary 0600 files for the test only. */
+int dsb_svc_source_test(const struct dsb_ctx *c, const json_t *body,
+                        json_t **out, struct dsb_error *err);
+/* The ETag of a managed source into etag; -1 when it is absent or
+ * hand-written. */
+int dsb_svc_source_etag(const struct dsb_ctx *c, const char *name,
+                        char etag[68]);
 
 /* ----------------------------------------------------------------- admin */
 

@@ -47,7 +47,9 @@ def conf(work, pg, moto, auth):
              "      token: env:DSB_PROPS_TOKEN\n      scopes: [admin]\n"
              "limits:\n  threads: 4\n  max_body_bytes: 65536\n"
              f"aws:\n  endpoint_url: http://127.0.0.1:{moto['DSB_TEST_MOTO_PORT']}\n"
-             "  timeout_ms: 10000\n  max_attempts: 1\n")
+             "  timeout_ms: 10000\n  max_attempts: 1\n"
+             "compat:\n  uploads_source: uploads\n  max_upload_bytes: 16384\n")
+    os.makedirs(os.path.join(work, "uploads"), exist_ok=True)
     spark = os.path.join(fl.SOURCE, "tests", "jobs", "fake-spark-submit.sh")
     yaml = fl.broker_yaml(os.path.join(work, "state"), extra)
     yaml = yaml.replace("    s3a: true\n",
@@ -63,6 +65,8 @@ def conf(work, pg, moto, auth):
                     f"[\"file:{fl.SOURCE}/scripts/sample-data/\"]\n",
         "lake.yaml": "name: lake\nplugin: glue\nnetwork: public\n"
                      "region: us-east-1\n",
+        "uploads.yaml": "name: uploads\nplugin: s3csv\nnetwork: local\n"
+                        f"roots: [\"file:{work}/uploads/\"]\n",
     }
 
 

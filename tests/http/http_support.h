@@ -120,6 +120,32 @@ static inline void t_canary_register(void)
     }
 }
 
+/* Registers one more canary value (a secret the test knows). */
+static inline void t_canary_value(const char *kind, const char *value)
+{
+    FILE *f = t_canary_open("canaries", kind);
+
+    if (f) {
+        fprintf(f, "%s\n", value);
+        fclose(f);
+    }
+}
+
+/* Links from/so into the plugin directory pdir. */
+static inline void t_link_plugin(const char *pdir, const char *from,
+                                 const char *so)
+{
+    size_t ns = strlen(from) + strlen(so) + 2,
+           nd = strlen(pdir) + strlen(so) + 2;
+    char *src = malloc(ns), *dst = malloc(nd);
+
+    snprintf(src, ns, "%s/%s", from, so);
+    snprintf(dst, nd, "%s/%s", pdir, so);
+    cr_assert(symlink(src, dst) == 0, "cannot link %s", src);
+    free(src);
+    free(dst);
+}
+
 /* Environment every test server reads (conf.d interpolation). */
 static inline void t_http_env(void)
 {
@@ -181,6 +207,22 @@ static inline struct dsb_server *t_start_clocked(const char *conf_dir,
     free(dir);
     free(pdir);
     return t_srv;
+}
+
+/* Starts the server with o (a conf.d the test wrote): it must start
+ * without a configuration error. */
+static inline void t_start_opts(const struct dsb_server_opts *o)
+{
+    struct dsb_diags d;
+
+    dsb_diags_init(&d);
+    t_srv = dsb_server_start(o, &d);
+    if (!t_srv || d.errors)
+        dsb_diags_print(&d, stderr);
+    cr_assert(t_srv && d.errors == 0, "the broker did not start");
+    dsb_diags_free(&d);
+    snprintf(t_base, sizeof(t_base), "http://127.0.0.1:%d",
+             dsb_server_port(t_srv));
 }
 
 static inline struct dsb_server *t_start(const char *conf_dir)

@@ -44,8 +44,8 @@ Test(compat, postgres_browse)
     cr_assert_str_eq(json_string_value(json_object_get(t, "name")), "orders");
     cr_assert_str_eq(json_string_value(json_object_get(t, "schema")), "public");
     c = json_array_get(json_object_get(t, "columns"), 1);
-    cr_assert_str_eq(json_string_value(json_object_get(c, "type")),
-                     "numeric(12,2)");
+    /* the base type name, as the original gave it (/v1 keeps modifiers) */
+    cr_assert_str_eq(json_string_value(json_object_get(c, "type")), "numeric");
     cr_assert(json_is_true(json_object_get(c, "nullable")));
     json_decref(j);
     t_free(&r);
@@ -74,6 +74,52 @@ Test(compat, errors_keep_success_false)
     r = t_get("/postgres/pgmain/schemas/nope");
     t_problem(&r, 404, "not_found");
     t_free(&r);
+    /* a missing database stays an error; a missing schema is no table */
+    r = t_get("/postgres/pgmain/tables/nope/public");
+    t_problem(&r, 404, "not_found");
+    t_free(&r);
+    r = t_get("/postgres/pgmain/tables/sales/ghost_schema");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, "{\"success\":true,\"tables\":[]}"), "%s", r.body);
+    t_free(&r);
+}
+
+/* Asserts a compat problem: status, and the success/error the frontend
+ * reads (its `data.error`, never the numeric `status`). */
+static void compat_problem(struct t_resp *r, long status)
+{
+    json_t *j = t_json(r);
+
+    cr_assert_eq(r->status, status, "%s", r->body);
+    cr_assert(json_is_false(json_object_get(j, "success")), "%s", r->body);
+    cr_assert(json_string_length(json_object_get(j, "error")) > 0, "%s",
+              r->body);
+    json_decref(j);
+}
+
+Test(compat, unknown_routes_and_methods_keep_success_false)
+{
+    static const char *const paths[][2] = {
+        {"GET", "/postgres/pgmain"},           {"GET", "/glue"},
+        {"GET", "/sessions/s1/history"},       {"GET", "/spark/generate-x"},
+        {"DELETE", "/postgres/connections"},   {"GET", "/upload-csv"},
+        {"PUT", "/sessions/s1/select-tables"}, {"POST", "/health"},
+        {"GET", "/spark/upload-csv"},
+    };
+
+    for (size_t i = 0; i < sizeof(paths) / sizeof(*paths); i++) {
+        struct t_resp r = t_req(paths[i][0], paths[i][1], NULL, NULL);
+        char *allow = t_header(&r, "Allow");
+        compat_problem(&r, allow ? 405 : 404);
+        free(allow);
+        t_free(&r);
+    }
+    /* /v1 problems stay plain problem+json */
+    {
+        struct t_resp r = t_get("/v1/nope");
+        cr_assert(!strstr(r.body, "\"success\""), "%s", r.body);
+        t_free(&r);
+    }
 }
 
 Test(compat, select_postgres_tables)
@@ -102,11 +148,24 @@ Test(compat, select_postgres_tables)
     cr_assert(strstr(r.body, "customers") && !strstr(r.body, "orders"), "%s",
               r.body);
     t_free(&r);
+    /* a missing table is skipped and reported, the others selected */
     r = t_post("/sessions/s1/select-postgres-tables",
                "{\"connection_name\":"
                "\"pgmain\",\"tables\":[{\"database\":\"sales\",\"schema\":"
-               "\"public\",\"table\":\"ghost\"}]}");
-    t_problem(&r, 404, "not_found");
+               "\"public\",\"table\":\"ghost\"},{\"database\":\"sales\","
+               "\"schema\":\"public\",\"table\":\"orders\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    j = t_json(&r);
+    cr_assert(json_is_true(json_object_get(j, "success")));
+    cr_assert_eq(json_array_size(json_object_get(j, "selected_tables")), 1);
+    t = json_array_get(json_object_get(j, "missing_tables"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(t, "table")), "ghost");
+    cr_assert(json_string_length(json_object_get(t, "error")) > 0);
+    json_decref(j);
+    t_free(&r);
+    r = t_get("/v1/sessions/s1/selections");
+    cr_assert(strstr(r.body, "orders") && !strstr(r.body, "ghost"), "%s",
+              r.body);
     t_free(&r);
     r = t_post("/sessions/s1/select-postgres-tables", "{\"tables\":[]}");
     t_problem(&r, 422, "invalid");
@@ -146,14 +205,73 @@ Test(compat, glue)
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert(strstr(r.body, "events_df"), "%s", r.body);
     t_free(&r);
+    /* skipped and reported, as the original skipped it: 200 */
     r = t_post("/sessions/spark-session-g/select-tables",
                "{\"tables\":[{"
                "\"database\":\"analytics\",\"table\":\"ghost\"}]}");
-    t_problem(&r, 404, "not_found");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    j = t_json(&r);
+    cr_assert_eq(json_array_size(json_object_get(j, "selected_tables")), 0);
+    t = json_array_get(json_object_get(j, "missing_tables"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(t, "table")), "ghost");
+    json_decref(j);
     t_free(&r);
     /* the path names the session; a session_id of another type is refused */
     r = t_post("/sessions/spark-session-g/select-tables", "{\"session_id\":7,"
                                                           "\"tables\":[]}");
     t_problem(&r, 422, "invalid");
+    t_free(&r);
+}
+
+Test(compat, reset_health_and_spark_status)
+{
+    struct t_resp r = t_post("/sessions/spark-session-r/select-tables",
+                             "{\"tables\":[{\"database\":\"analytics\","
+                             "\"table\":\"events\"}]}");
+    json_t *j;
+
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    t_free(&r);
+    /* the frontend posts no body and reads nothing but the status */
+    r = t_req("POST", "/sessions/spark-session-r/reset", NULL, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, "\"success\":true"), "%s", r.body);
+    t_free(&r);
+    r = t_get("/v1/sessions/spark-session-r/selections");
+    cr_assert(strstr(r.body, "\"items\":[]"), "%s", r.body);
+    t_free(&r);
+    /* an unknown session: nothing to reset, as the original */
+    r = t_req("POST", "/sessions/never-seen/reset", NULL, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    t_free(&r);
+    r = t_get("/health");
+    j = t_json(&r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
+                     "healthy");
+    cr_assert(json_is_number(json_object_get(j, "timestamp")));
+    json_decref(j);
+    t_free(&r);
+    /* the badges: lambda_status (local Spark) and emr_status */
+    r = t_get("/spark/status");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    j = t_json(&r);
+    for (int i = 0; i < 2; i++) {
+        const char *v = json_string_value(
+            json_object_get(j, i ? "emr_status" : "lambda_status"));
+        cr_assert(v && (!strcmp(v, "ready") || !strcmp(v, "not_ready")), "%s",
+                  r.body);
+    }
+    cr_assert_eq(json_array_size(json_object_get(j, "executors")), 2);
+    json_decref(j);
+    t_free(&r);
+}
+
+Test(compat, uploads_off_say_how_to_turn_them_on)
+{
+    struct t_resp r = t_post("/upload-csv", "{\"filename\":\"a.csv\","
+                                            "\"content\":\"x\\n1\\n\"}");
+
+    compat_problem(&r, 501);
+    cr_assert(strstr(r.body, "compat.uploads_source"), "%s", r.body);
     t_free(&r);
 }

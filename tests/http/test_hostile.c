@@ -67,25 +67,6 @@ static const char hostile_csv[] =
 static char *pg_password;
 static char *dir;
 
-static void keep_canary(const char *value)
-{
-    FILE *f = t_canary_open("canaries", "hostile");
-
-    if (f) {
-        fprintf(f, "%s\n", value);
-        fclose(f);
-    }
-}
-
-static void link_plugin(const char *pdir, const char *from, const char *so)
-{
-    char src[4200], dst[4200];
-
-    snprintf(src, sizeof(src), "%s/%s", from, so);
-    snprintf(dst, sizeof(dst), "%s/%s", pdir, so);
-    cr_assert(symlink(src, dst) == 0, "cannot link %s", src);
-}
-
 /* postgres.so and s3csv.so of the build, fixture.so of the tests. */
 static char *plugin_dir(void)
 {
@@ -93,9 +74,9 @@ static char *plugin_dir(void)
 
     snprintf(pdir, 4200, "%s/plugins", dir);
     cr_assert(mkdir(pdir, 0700) == 0);
-    link_plugin(pdir, getenv("DSB_PLUGIN_DIR"), "postgres.so");
-    link_plugin(pdir, getenv("DSB_PLUGIN_DIR"), "s3csv.so");
-    link_plugin(pdir, good, "fixture.so");
+    t_link_plugin(pdir, getenv("DSB_PLUGIN_DIR"), "postgres.so");
+    t_link_plugin(pdir, getenv("DSB_PLUGIN_DIR"), "s3csv.so");
+    t_link_plugin(pdir, good, "fixture.so");
     free(good);
     return pdir;
 }
@@ -115,12 +96,11 @@ static void start(void)
     char conf[4200];
     char *pdir;
     struct dsb_server_opts o = {.conf_dir = conf};
-    struct dsb_diags d;
 
     pg_t_load_env();
     pg_password = t_slurp_file(fopen(getenv("DSB_TEST_PG_PASSWORD_FILE"), "r"));
     pg_password[strcspn(pg_password, "\n")] = '\0';
-    keep_canary(pg_password);
+    t_canary_value("hostile", pg_password);
     dir = t_tmpdir();
     setenv("DSB_TEST_HOSTILE_DIR", dir, 1);
     snprintf(conf, sizeof(conf), "%s/conf.d", dir);
@@ -131,14 +111,7 @@ static void start(void)
     t_write(conf, "csv.yaml", csv_yaml);
     write_csv();
     o.plugin_dir = pdir = plugin_dir();
-    dsb_diags_init(&d);
-    t_srv = dsb_server_start(&o, &d);
-    if (!t_srv || d.errors)
-        dsb_diags_print(&d, stderr);
-    cr_assert(t_srv && d.errors == 0, "the broker did not start");
-    dsb_diags_free(&d);
-    snprintf(t_base, sizeof(t_base), "http://127.0.0.1:%d",
-             dsb_server_port(t_srv));
+    t_start_opts(&o);
     free(pdir);
 }
 

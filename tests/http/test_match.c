@@ -62,11 +62,18 @@ Test(match, near_misses_are_refused)
                      DSB_MATCH_NO_PATH, "%s", paths[i]);
         dsb_path_free(segs, n);
     }
-    cr_assert_eq(dsb_path_split("/v1/sources/a", &segs, &n), 0);
+    cr_assert_eq(dsb_path_split("/v1/sources/a/check", &segs, &n), 0);
     cr_assert_eq(
         dsb_router_match("PUT", segs, n, &got, params, allow, sizeof(allow)),
         DSB_MATCH_NO_METHOD);
-    cr_assert_str_eq(allow, "GET, OPTIONS");
+    cr_assert_str_eq(allow, "POST, OPTIONS");
+    dsb_path_free(segs, n);
+    /* a path a pattern spells out is that pattern's, not {src}'s */
+    cr_assert_eq(dsb_path_split("/v1/sources/test", &segs, &n), 0);
+    cr_assert_eq(
+        dsb_router_match("GET", segs, n, &got, params, allow, sizeof(allow)),
+        DSB_MATCH_NO_METHOD);
+    cr_assert_str_eq(allow, "POST, OPTIONS");
     dsb_path_free(segs, n);
 }
 

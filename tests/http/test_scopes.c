@@ -33,6 +33,10 @@ TestSuite(scopes, .init = setup, .fini = teardown, .timeout = 120);
 #define PG_SELECT                                                              \
     "{\"connection_name\":\"pgmain\",\"tables\":[{\"database\""                \
     ":\"sales\",\"schema\":\"public\",\"table\":\"orders\"}]}"
+#define UPLOAD                                                                 \
+    "{\"filename\":\"u.csv\",\"content\":\"a\\n1\\n\","                        \
+    "\"session_id\":\"scope-upload\"}"
+#define PG_IAM "{\"name\":\"x\",\"host\":\"h\",\"auth_method\":\"iam\"}"
 #define GLUE_SELECT                                                            \
     "{\"tables\":[{\"database\":\"analytics\",\"table\":"                      \
     "\"events\"}]}"
@@ -58,6 +62,12 @@ static const struct route_case routes[] = {
     {"GET", "/metrics", NULL, 0, 200},
     {"GET", "/v1/sources", NULL, DSB_SCOPE_READ, 200},
     {"GET", "/v1/sources/main", NULL, DSB_SCOPE_READ, 200},
+    /* the fixture conf.d is the repository's: nothing may be written there,
+     * so these are refused once the scope passed */
+    {"POST", "/v1/sources", "{}", DSB_SCOPE_ADMIN, 400},
+    {"POST", "/v1/sources/test", "{}", DSB_SCOPE_ADMIN, 400},
+    {"PUT", "/v1/sources/main", "{}", DSB_SCOPE_ADMIN, 409},
+    {"DELETE", "/v1/sources/main", NULL, DSB_SCOPE_ADMIN, 409},
     {"POST", "/v1/sources/main/check", NULL, DSB_SCOPE_READ, 200},
     {"POST", "/v1/sources/main/refresh", NULL, DSB_SCOPE_ADMIN, 200},
     {"GET", "/v1/sources/main/databases", NULL, DSB_SCOPE_READ, 200},
@@ -90,6 +100,8 @@ static const struct route_case routes[] = {
     {"DELETE", "/v1/jobs/{J}", NULL, DSB_SCOPE_JOBS, 200},
     {"DELETE", "/v1/sessions/{S}", NULL, DSB_SCOPE_SESSIONS, 204},
     {"GET", "/postgres/connections", NULL, DSB_SCOPE_READ, 200},
+    {"POST", "/postgres/connections", PG_IAM, DSB_SCOPE_ADMIN, 501},
+    {"POST", "/postgres/test-connection", PG_IAM, DSB_SCOPE_ADMIN, 501},
     {"GET", "/postgres/pgmain/databases", NULL, DSB_SCOPE_READ, 200},
     {"GET", "/postgres/pgmain/schemas/sales", NULL, DSB_SCOPE_READ, 200},
     {"GET", "/postgres/pgmain/tables/sales/public", NULL, DSB_SCOPE_READ, 200},
@@ -104,6 +116,12 @@ static const struct route_case routes[] = {
     {"GET", "/.well-known/oauth-protected-resource/mcp", NULL, 0, 200},
     {"POST", "/sessions/{S}/select-tables", GLUE_SELECT, DSB_SCOPE_SESSIONS,
      200},
+    {"POST", "/sessions/{S}/reset", NULL, DSB_SCOPE_SESSIONS, 200},
+    /* the fixture configures no uploads source: 501 once the scope passed */
+    {"POST", "/upload-csv", UPLOAD, DSB_SCOPE_SESSIONS, 501},
+    {"POST", "/spark/upload-csv", UPLOAD, DSB_SCOPE_SESSIONS, 501},
+    {"GET", "/spark/status", NULL, DSB_SCOPE_READ, 200},
+    {"GET", "/health", NULL, 0, 200},
 };
 #define N_ROUTES (sizeof(routes) / sizeof(*routes))
 

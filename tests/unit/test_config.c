@@ -4,9 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include "config.h"
 #include "plugins.h"
 #include "support.h"
+#include "util.h"
 
 static struct dsb_diags d;
 static struct dsb_plugin_set ps;
@@ -182,5 +185,95 @@ Test(config, default_executor_must_exist)
     expect("broker.yaml", 1, 19,
            "default_executor \"nowhere\" is not a "
            "declared executor");
+    free(dir);
+}
+
+/* A conf.d written by the test: broker.yaml and one source file. */
+static char *write_conf(const char *broker, const char *name,
+                        const char *source)
+{
+    char *dir = t_tmpdir();
+
+    t_write(dir, "broker.yaml", broker);
+    if (name)
+        t_write(dir, name, source);
+    return dir;
+}
+
+static void load_dir(const char *dir)
+{
+    char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "good");
+
+    dsb_diags_init(&d);
+    memset(&ps, 0, sizeof(ps));
+    cfg = dsb_config_load_broker(dir, pdir, &d);
+    cr_assert_eq(dsb_plugins_load_dir(cfg->plugin_dir, &ps, 1, &d), 0);
+    dsb_config_load_sources(cfg, &ps, &d);
+    free(pdir);
+}
+
+static const char one_executor[] =
+    "executors:\n"
+    "  - name: local\n"
+    "    type: local-spark\n"
+    "    networks: [public]\n"
+    "  - name: emr\n"
+    "    type: emr-serverless\n"
+    "    networks: [public]\n"
+    "    application_id: 00fakeapp\n"
+    "    execution_role_arn: arn:aws:iam::1:r/j\n"
+    "    staging_uri: s3://bucket/staging/\n";
+
+Test(config, a_network_no_executor_reaches_is_a_warning)
+{
+    char *dir = write_conf(one_executor, "far.yaml",
+                           "name: far\nplugin: fixture\nnetwork: vpc\n"
+                           "data_file: x.json\n");
+
+    t_write(dir, "off.yaml",
+            "name: off\nplugin: fixture\nnetwork: vpc\nenabled: false\n"
+            "data_file: x.json\n");
+    load_dir(dir);
+    cr_assert_eq(d.errors, 0);
+    expect("far.yaml", 1, 1,
+           "source \"far\" is on network \"vpc\", which no executor reaches "
+           "(executors: local, emr)");
+    cr_assert_lt(dsb_diags_find(&d, "off.yaml", 0, "no executor"), 0,
+                 "a disabled source is not warned about");
+    free(dir);
+}
+
+Test(config, managed_sources_are_read_after_conf_d)
+{
+    char *dir = write_conf(one_executor, "a.yaml",
+                           "name: a\nplugin: fixture\nnetwork: public\n"
+                           "data_file: x.json\n");
+    char *managed = dsb_path_join(dir, DSB_MANAGED_DIR);
+
+    cr_assert_eq(mkdir(managed, 0700), 0);
+    t_write(managed, "b.yaml",
+            "{\"name\": \"b\", \"plugin\": \"fixture\", \"network\": "
+            "\"public\", \"data_file\": \"x.json\"}\n");
+    t_write(managed, "a.yaml",
+            "{\"name\": \"a\", \"plugin\": \"fixture\", \"data_file\": "
+            "\"x.json\"}\n");
+    load_dir(dir);
+    cr_assert_eq(cfg->n_sources, 3);
+    cr_assert(strstr(cfg->sources[0].file, "/managed/") == NULL);
+    cr_assert_str_eq(cfg->sources[2].name, "b");
+    expect("managed/a.yaml", 1, 10, "source name \"a\" is already used by");
+    free(managed);
+    free(dir);
+}
+
+Test(config, allowed_hosts_rules_are_checked)
+{
+    char *dir = write_conf("sources:\n  allowed_hosts: [db.example.com, "
+                           "\"10.0.0.0/33\"]\n",
+                           NULL, NULL);
+
+    load_dir(dir);
+    expect("broker.yaml", 2, 35,
+           "sources.allowed_hosts: \"10.0.0.0/33\" is not a host rule");
     free(dir);
 }
