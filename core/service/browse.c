@@ -458,22 +458,174 @@ int dsb_svc_search(const struct dsb_ctx *c, const char *q, size_t limit,
 
 /* ------------------------------------------------------ descriptions */
 
-/* The cached describe_table of a selection (access already checked). */
-static const struct dsb_cached *described(const struct dsb_ctx *c,
-                                          struct dsb_source *s,
-                                          const struct dsb_selection *sel,
-                                          struct dsb_error *err)
+static void describe_args(const struct dsb_selection *sel,
+                          struct dsb_slot_args *a)
 {
     struct dsb_browse b = {.slot = DSB_SLOT_DESCRIBE_TABLE,
                            .source = sel->source,
                            .database = sel->database,
                            .schema = sel->schema,
                            .table = sel->table};
+
+    browse_args(&b, a);
+}
+
+/* The cached describe_table of a selection (access already checked). */
+static const struct dsb_cached *described(const struct dsb_ctx *c,
+                                          struct dsb_source *s,
+                                          const struct dsb_selection *sel,
+                                          struct dsb_error *err)
+{
     struct dsb_slot_args a;
     int hit;
 
-    browse_args(&b, &a);
+    describe_args(sel, &a);
     return cached_call(c, s, &a, &hit, err);
+}
+
+/* Whether the cache holds a fresh description of sel. */
+static int holds_description(const struct dsb_ctx *c, struct dsb_source *s,
+                             const struct dsb_selection *sel)
+{
+    struct dsb_slot_args a;
+    struct dsb_svc_key key;
+    struct dsb_error err;
+    const struct dsb_cached *v;
+    int hit;
+
+    describe_args(sel, &a);
+    if (keyed(c, s, &a, &key, &err) < 0)
+        return 0;
+    v = dsb_cache_get(c->gen->cache, key.source, key.key, NULL, NULL, &hit);
+    dsb_svc_key_free(&key);
+    dsb_cache_release(c->gen->cache, v);
+    return v != NULL;
+}
+
+/* ------------------------------------------- descriptions in batches */
+
+#define DESCRIBE_BATCH 1000 /* names in one describe_tables call */
+
+static int hand_over(void *ctx, json_t **out, struct dsb_error *err)
+{
+    (void)err;
+    *out = json_incref(ctx);
+    return 0;
+}
+
+/* Caches each TABLE of a describe_tables answer as the describe_table
+ * answer of its name in like's database and schema. */
+static void cache_described(const struct dsb_ctx *c, struct dsb_source *s,
+                            const struct dsb_selection *like, json_t *items)
+{
+    struct dsb_selection one = *like;
+    struct dsb_slot_args a;
+    struct dsb_error err;
+    json_t *t;
+    size_t i;
+    int hit;
+
+    json_array_foreach(items, i, t)
+    {
+        one.table = json_string_value(json_object_get(t, "name"));
+        describe_args(&one, &a);
+        dsb_svc_release(c,
+                        cached_load(c, s, &a, hand_over, t, NULL, &hit, &err));
+    }
+}
+
+static int describe_batch(const struct dsb_ctx *c, struct dsb_source *s,
+                          const struct dsb_selection *like,
+                          const char *const *names, size_t n,
+                          struct dsb_error *err)
+{
+    struct dsb_slot_args a = {.slot = DSB_SLOT_DESCRIBE_TABLES,
+                              .database = like->database,
+                              .schema = like->schema,
+                              .tables = names,
+                              .n_tables = n};
+    struct load_ctx l = {c, s, &a};
+    json_t *out = NULL;
+
+    if (load(&l, &out, err) < 0)
+        return -1;
+    cache_described(c, s, like, json_object_get(out, "items"));
+    json_decref(out);
+    return 0;
+}
+
+static int same_schema(const struct dsb_selection *a,
+                       const struct dsb_selection *b)
+{
+    return !strcmp(a->source, b->source) && !strcmp(a->database, b->database) &&
+           !strcmp(a->schema, b->schema);
+}
+
+/* The distinct tables of sel[i]'s schema, from i on, whose description the
+ * cache lacks, into names; marks every selection of that schema seen. */
+static size_t lacking(const struct dsb_ctx *c, struct dsb_source *s,
+                      const struct dsb_selection *sel, size_t n, size_t i,
+                      char *seen, const char **names)
+{
+    size_t k = 0, d;
+
+    for (size_t j = i; j < n; j++) {
+        if (seen[j] || !same_schema(&sel[i], &sel[j]))
+            continue;
+        seen[j] = 1;
+        for (d = 0; d < k && strcmp(names[d], sel[j].table); d++)
+            ;
+        if (d == k && !holds_description(c, s, &sel[j]))
+            names[k++] = sel[j].table;
+    }
+    return k;
+}
+
+/* Describes the lacking tables of sel[i]'s schema, DESCRIBE_BATCH at a
+ * time, when there are at least two (one is the one-table path's). */
+static int describe_schema(const struct dsb_ctx *c, struct dsb_source *s,
+                           const struct dsb_selection *sel, size_t n, size_t i,
+                           char *seen, const char **names,
+                           struct dsb_error *err)
+{
+    size_t k = lacking(c, s, sel, n, i, seen, names);
+
+    for (size_t off = 0; k >= 2 && off < k; off += DESCRIBE_BATCH)
+        if (describe_batch(c, s, &sel[i], names + off,
+                           k - off < DESCRIBE_BATCH ? k - off : DESCRIBE_BATCH,
+                           err) < 0)
+            return -1;
+    return 0;
+}
+
+/* Whether the descriptions of s's tables are worth fetching in batches:
+ * its plugin has describe_tables, and for read specs also takes them. */
+static int batches(const struct dsb_ctx *c, struct dsb_source *s,
+                   int for_read_specs)
+{
+    return s && s->state == DSB_SOURCE_OPEN && dsb_source_describes_many(s) &&
+           (!for_read_specs || dsb_source_takes_described(s)) &&
+           dsb_principal_may_use(c->principal, s->conf->name);
+}
+
+int dsb_svc_describe_many(const struct dsb_ctx *c,
+                          const struct dsb_selection *sel, size_t n,
+                          int for_read_specs, struct dsb_error *err)
+{
+    char *seen = calloc(n + 1, 1);
+    const char **names = calloc(n + 1, sizeof(*names));
+    int rc = 0;
+
+    if (!seen || !names)
+        rc = dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct dsb_source *s = dsb_broker_source(c->gen->broker, sel[i].source);
+        if (!seen[i] && batches(c, s, for_read_specs))
+            rc = describe_schema(c, s, sel, n, i, seen, names, err);
+    }
+    free(seen);
+    free((void *)names);
+    return rc;
 }
 
 json_t *dsb_svc_described(const struct dsb_ctx *c,

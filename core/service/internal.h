@@ -50,6 +50,15 @@ int dsb_svc_read_spec(const struct dsb_ctx *c, struct dsb_source *s,
                       const struct dsb_selection *sel,
                       const struct dsb_read_target *t, int64_t *until,
                       json_t **out, struct dsb_error *err);
+/* Puts the descriptions of sel[0..n) the cache lacks into it, one
+ * describe_tables call (ABI 1.2) per source, database and schema of at
+ * least two such tables (DESCRIBE_BATCH names a call); plugins without the
+ * slot (or, for_read_specs, without read_spec_described) are left to the
+ * one-table path, as are tables a batch did not find.  -1 with err when a
+ * batch failed. */
+int dsb_svc_describe_many(const struct dsb_ctx *c,
+                          const struct dsb_selection *sel, size_t n,
+                          int for_read_specs, struct dsb_error *err);
 /* The deadline of one plugin call made within the call c. */
 int64_t dsb_svc_call_deadline(const struct dsb_ctx *c);
 
