@@ -3,6 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,4 +372,19 @@ void dsb_iso_time(int64_t wall_ms, char out[DSB_ISO_TIME_LEN])
     p = digits(p, ms, 3);
     *p++ = 'Z';
     *p = '\0';
+}
+
+void dsb_malloc_bound(void)
+{
+#ifdef __GLIBC__
+    if (!getenv("MALLOC_ARENA_MAX") && !getenv("GLIBC_TUNABLES"))
+        mallopt(M_ARENA_MAX, DSB_MALLOC_ARENAS);
+#endif
+}
+
+void dsb_malloc_trim(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }

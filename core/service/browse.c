@@ -288,10 +288,13 @@ cached_load(const struct dsb_ctx *c, struct dsb_source *s,
     v = dsb_cache_get_until(c->gen->cache, key.source, key.key, fn, ctx, hit,
                             until);
     dsb_svc_key_free(&key);
-    if (!v)
+    if (!v) {
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
-    else
-        dsb_metrics_cache(c->svc->metrics, *hit);
+        return NULL;
+    }
+    dsb_metrics_cache(c->svc->metrics, *hit);
+    if (!*hit && v->len >= DSB_TRIM_AFTER_BYTES)
+        dsb_svc_trim_soon(c->svc);
     return v;
 }
 

@@ -87,6 +87,8 @@ static const struct dsb_cached *memoised(const struct dsb_ctx *c,
     free(key);
     if (!v)
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    else if (!*hit && v->len >= DSB_TRIM_AFTER_BYTES)
+        dsb_svc_trim_soon(c->svc);
     return v;
 }
 

@@ -226,18 +226,31 @@ static void *housekeeper(void *arg)
 
     pthread_mutex_lock(&svc->hk_mu);
     while (!svc->hk_stop) {
-        int64_t ms = housekeeping_period(svc);
+        int trim = atomic_load(&svc->trim_pending);
+        int64_t ms = trim ? DSB_TRIM_DELAY_MS : housekeeping_period(svc);
         dsb_clock_after(CLOCK_MONOTONIC, ms, &at);
         if (pthread_cond_timedwait(&svc->hk_cv, &svc->hk_mu, &at) !=
                 ETIMEDOUT ||
             svc->hk_stop)
             continue;
         pthread_mutex_unlock(&svc->hk_mu);
-        dsb_service_housekeeping(svc);
+        if (trim && atomic_exchange(&svc->trim_pending, 0))
+            dsb_malloc_trim();
+        else
+            dsb_service_housekeeping(svc);
         pthread_mutex_lock(&svc->hk_mu);
     }
     pthread_mutex_unlock(&svc->hk_mu);
     return NULL;
+}
+
+void dsb_svc_trim_soon(struct dsb_service *svc)
+{
+    if (atomic_exchange(&svc->trim_pending, 1))
+        return;
+    pthread_mutex_lock(&svc->hk_mu);
+    pthread_cond_signal(&svc->hk_cv);
+    pthread_mutex_unlock(&svc->hk_mu);
 }
 
 static int start_housekeeper(struct dsb_service *svc)
