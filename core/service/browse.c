@@ -272,6 +272,13 @@ static int load(void *ctx, json_t **out, struct dsb_error *err)
     return rc;
 }
 
+/* Listings are lean in the cache: served as bytes, their trees are large. */
+static int listing(enum dsb_slot k)
+{
+    return k == DSB_SLOT_LIST_DATABASES || k == DSB_SLOT_LIST_SCHEMAS ||
+           k == DSB_SLOT_LIST_TABLES;
+}
+
 /* The cached answer of the slot call a, loaded by fn(ctx) on a miss, stale
  * no later than *until (NULL: the source's TTL). */
 static const struct dsb_cached *
@@ -285,8 +292,12 @@ cached_load(const struct dsb_ctx *c, struct dsb_source *s,
     *hit = 0;
     if (keyed(c, s, a, &key, err) < 0)
         return NULL;
-    v = dsb_cache_get_until(c->gen->cache, key.source, key.key, fn, ctx, hit,
-                            until);
+    if (listing(a->slot) && !until)
+        v = dsb_cache_get_lean(c->gen->cache, key.source, key.key, fn, ctx,
+                               hit);
+    else
+        v = dsb_cache_get_until(c->gen->cache, key.source, key.key, fn, ctx,
+                                hit, until);
     dsb_svc_key_free(&key);
     if (!v) {
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
@@ -328,34 +339,64 @@ void dsb_svc_release(const struct dsb_ctx *c, const struct dsb_cached *v)
     dsb_cache_release(c->gen->cache, v);
 }
 
-int dsb_svc_browse_all(const struct dsb_ctx *c, const struct dsb_browse *b,
-                       json_t **out, struct dsb_error *err)
+/* One page's document, a new reference, or NULL with err. */
+static json_t *page_doc(const struct dsb_ctx *c, const struct dsb_browse *b,
+                        struct dsb_error *err)
+{
+    int hit;
+    const struct dsb_cached *v = dsb_svc_browse(c, b, &hit, err);
+    json_t *doc = v ? dsb_cached_doc(v) : NULL;
+
+    if (v && !v->body)
+        *err = v->err;
+    else if (v && !doc)
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    dsb_svc_release(c, v);
+    return doc;
+}
+
+int dsb_svc_browse_pages(const struct dsb_ctx *c, const struct dsb_browse *b,
+                         dsb_svc_page_fn fn, void *ctx, struct dsb_error *err)
 {
     struct dsb_browse page = *b;
-    json_t *items = json_array();
     char *token = NULL;
-    int rc = 0, hit;
+    int rc = 0;
 
     page.page_token = NULL;
     for (int n = 0; n < MAX_PAGES && rc == 0; n++) {
-        const struct dsb_cached *v = dsb_svc_browse(c, &page, &hit, err);
+        json_t *doc = page_doc(c, &page, err);
         const char *next;
-        if (!v || !v->doc) {
-            if (v)
-                *err = v->err;
+        if (!doc) {
             rc = -1;
-        } else {
-            json_array_extend(items, json_object_get(v->doc, "items"));
-            next =
-                json_string_value(json_object_get(v->doc, "next_page_token"));
-            free(token);
-            page.page_token = token = next ? strdup(next) : NULL;
+            break;
         }
-        dsb_svc_release(c, v);
+        rc = fn(ctx, json_object_get(doc, "items"));
+        next = json_string_value(json_object_get(doc, "next_page_token"));
+        free(token);
+        page.page_token = token = next ? strdup(next) : NULL;
+        json_decref(doc);
         if (!page.page_token)
             break;
+        if (n == 1)
+            dsb_svc_trim_soon(c->svc); /* pages of trees came and went */
     }
     free(token);
+    return rc;
+}
+
+static int extend(void *ctx, const json_t *items)
+{
+    return json_array_extend(ctx, (json_t *)items) < 0;
+}
+
+int dsb_svc_browse_all(const struct dsb_ctx *c, const struct dsb_browse *b,
+                       json_t **out, struct dsb_error *err)
+{
+    json_t *items = json_array();
+    int rc = dsb_svc_browse_pages(c, b, extend, items, err);
+
+    if (rc > 0)
+        rc = dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
     if (rc == 0)
         *out = json_pack("{s:o}", "items", items);
     else
