@@ -377,8 +377,12 @@ void dsb_iso_time(int64_t wall_ms, char out[DSB_ISO_TIME_LEN])
 void dsb_malloc_bound(void)
 {
 #ifdef __GLIBC__
-    if (!getenv("MALLOC_ARENA_MAX") && !getenv("GLIBC_TUNABLES"))
-        mallopt(M_ARENA_MAX, DSB_MALLOC_ARENAS);
+    if (getenv("MALLOC_ARENA_MAX") || getenv("GLIBC_TUNABLES"))
+        return;
+    mallopt(M_ARENA_MAX, DSB_MALLOC_ARENAS);
+    /* fixed: glibc otherwise raises it to the largest block freed, and
+     * answers of megabytes then stay in the heap after they are sent */
+    mallopt(M_MMAP_THRESHOLD, DSB_MALLOC_MMAP_BYTES);
 #endif
 }
 

@@ -69,10 +69,12 @@ int dsb_random_hex(char *out, size_t n);
  * held the peak of every one of them: RSS crept by ~170 MB a round of cold
  * listings of a 10,000-table schema and was never given back. */
 
-/* Bounds the malloc arenas to DSB_MALLOC_ARENAS, unless the environment
+/* Bounds the malloc arenas to DSB_MALLOC_ARENAS and maps blocks of
+ * DSB_MALLOC_MMAP_BYTES or more on their own, unless the environment
  * sets MALLOC_ARENA_MAX or GLIBC_TUNABLES.  Call before any thread starts;
  * nothing where the C library is not glibc. */
 #define DSB_MALLOC_ARENAS 2
+#define DSB_MALLOC_MMAP_BYTES (1 << 20) /* blocks this large: own mappings */
 void dsb_malloc_bound(void);
 /* Gives free heap pages back to the system (malloc_trim); takes a few
  * milliseconds on a large heap: never on a request path. */
