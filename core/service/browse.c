@@ -360,10 +360,10 @@ int dsb_svc_browse_pages(const struct dsb_ctx *c, const struct dsb_browse *b,
 {
     struct dsb_browse page = *b;
     char *token = NULL;
-    int rc = 0;
+    int rc = 0, n;
 
     page.page_token = NULL;
-    for (int n = 0; n < MAX_PAGES && rc == 0; n++) {
+    for (n = 0; n < MAX_PAGES && rc == 0; n++) {
         json_t *doc = page_doc(c, &page, err);
         const char *next;
         if (!doc) {
@@ -377,10 +377,10 @@ int dsb_svc_browse_pages(const struct dsb_ctx *c, const struct dsb_browse *b,
         json_decref(doc);
         if (!page.page_token)
             break;
-        if (n == 1)
-            dsb_svc_trim_soon(c->svc); /* pages of trees came and went */
     }
     free(token);
+    if (n > 0)
+        dsb_svc_trim_soon(c->svc); /* pages of trees came and went */
     return rc;
 }
 

@@ -27,7 +27,7 @@ struct dsb_service {
     pthread_mutex_t hk_mu;
     pthread_cond_t hk_cv;
     int hk_started, hk_stop;
-    atomic_int trim_pending; /* a large answer was built: trim soon */
+    atomic_long trim_at; /* monotonic ms of the next heap trim, 0: none */
 };
 
 /* Sets err to a refusal of the principal (DSB_FORBIDDEN_UPSTREAM); -1. */
@@ -61,8 +61,8 @@ int dsb_svc_describe_many(const struct dsb_ctx *c,
                           const struct dsb_selection *sel, size_t n,
                           int for_read_specs, struct dsb_error *err);
 /* Asks the housekeeper to give free memory back to the system
- * (dsb_malloc_trim) DSB_TRIM_DELAY_MS after the first large answer built
- * since its last trim: the request's own garbage is freed by then. */
+ * (dsb_malloc_trim) DSB_TRIM_DELAY_MS after the last large answer built
+ * (debounced): the requests' own garbage is freed by then. */
 #define DSB_TRIM_AFTER_BYTES (1u << 20) /* an answer this large */
 #define DSB_TRIM_DELAY_MS 1000
 void dsb_svc_trim_soon(struct dsb_service *svc);
