@@ -136,6 +136,36 @@ Test(s3csv_s3, listings_equal_the_local_copy)
     }
 }
 
+/* describe_tables (ABI 1.2): one listing of the schema, the named tables
+ * sampled at once, each what describe_table gives; a missing name is left
+ * out. */
+Test(s3csv_s3, describe_tables_items_are_describe_table_answers)
+{
+    struct dsb_source *s = dsb_broker_source(b, "s3");
+    const char *names[] = {"orders", "nope", "events", "customers"};
+    struct dsb_slot_args a = {.slot = DSB_SLOT_DESCRIBE_TABLES,
+                              .database = "dsb-s3csv_data_v1",
+                              .schema = "sales",
+                              .tables = names,
+                              .n_tables = 4};
+    json_t *out = NULL, *t, *one;
+    size_t i;
+
+    cr_assert_eq(dsb_source_call(s, &a, "t", 0, &out, &err), 0, "%s",
+                 err.message);
+    cr_assert_str_eq(s3t_names(out), "customers,events,orders");
+    json_array_foreach(json_object_get(out, "items"), i, t)
+    {
+        const char *name = json_string_value(json_object_get(t, "name"));
+        cr_assert_eq(dsb_source_describe_table(s, "dsb-s3csv_data_v1", "sales",
+                                               name, &one, &err),
+                     0, "%s", err.message);
+        cr_assert(json_equal(t, one), "%s differs", name);
+        json_decref(one);
+    }
+    json_decref(out);
+}
+
 Test(s3csv_s3, semicolon_listings_equal_the_local_copy)
 {
     struct dsb_list_request r = {"dsb-s3csv-semi_eu-data", NULL, NULL, 0, NULL};
