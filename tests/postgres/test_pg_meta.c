@@ -13,16 +13,13 @@
 #include <sys/stat.h>
 
 #include "context.h"
-#include "service/internal.h"
-#include "support.h"
+#include "describe_batch.h"
 #include "pg_support.h"
+#include "service_support.h"
 
 #define N_M 40 /* tables of schema m; schema n has 3 */
 
-static struct dsb_service *svc;
-static struct dsb_gen *gen;
-static struct dsb_ctx ctx;
-static struct dsb_diags d;
+static struct t_svc T;
 static struct dsb_error err;
 static char *conf, *state;
 
@@ -61,13 +58,7 @@ static void write_conf(void)
 
     conf = t_tmpdir();
     state = t_tmpdir();
-    snprintf(text, sizeof(text),
-             "state_dir: %s\nlog_level: warn\n"
-             "executors:\n  - name: local\n    type: local-spark\n"
-             "    networks: [aurora-vpc]\n    master: local[1]\n"
-             "default_executor: local\n",
-             state);
-    t_write(conf, "broker.yaml", text);
+    t_broker_yaml_local(conf, state, "[aurora-vpc]");
     snprintf(text, sizeof(text),
              "name: pgm\nplugin: postgres\nnetwork: aurora-vpc\n"
              "host: %s\nport: %s\ndbname: pgmeta\nuser: %s\n"
@@ -79,28 +70,15 @@ static void write_conf(void)
 
 static void setup(void)
 {
-    struct dsb_service_opts o = {.plugin_dir = getenv("DSB_PLUGIN_DIR")};
-
     pg_t_load_env();
     ensure_database();
     write_conf();
-    o.conf_dir = conf;
-    dsb_diags_init(&d);
-    svc = dsb_service_open(&o, &d);
-    if (!svc)
-        dsb_diags_print(&d, stderr);
-    cr_assert_not_null(svc);
-    gen = dsb_service_gen(svc);
-    ctx = (struct dsb_ctx){
-        svc, "test-pg-meta", 0, dsb_arena_new(), &gen->anonymous, gen};
+    t_svc_open(&T, conf, getenv("DSB_PLUGIN_DIR"), "test-pg-meta");
 }
 
 static void teardown(void)
 {
-    dsb_arena_free(ctx.arena);
-    dsb_gen_release(gen);
-    dsb_service_close(svc);
-    dsb_diags_free(&d);
+    t_svc_close(&T);
     free(conf);
     free(state);
 }
@@ -161,13 +139,13 @@ static struct dsb_selection *selections(size_t *n)
 static json_t *context_of(const char *id)
 {
     int hit;
-    const struct dsb_cached *v = dsb_svc_context(&ctx, id, NULL, &hit, &err);
+    const struct dsb_cached *v = dsb_svc_context(&T.ctx, id, NULL, &hit, &err);
     json_t *cx;
 
     cr_assert(v && v->doc, "%s", v ? v->err.message : err.message);
     cr_assert_not(hit);
     cx = json_incref(v->doc);
-    dsb_svc_release(&ctx, v);
+    dsb_svc_release(&T.ctx, v);
     return cx;
 }
 
@@ -182,13 +160,14 @@ Test(pg_meta, one_catalog_query_per_schema_and_the_same_context)
     json_t *batched, *alone = NULL;
     long at;
 
-    cr_assert_eq(dsb_svc_session_create(&ctx, id, &err), 0, "%s", err.message);
-    at = log_size();
-    cr_assert_eq(dsb_svc_select(&ctx, id, sel, n, NULL, 0, NULL, &err), 0, "%s",
+    cr_assert_eq(dsb_svc_session_create(&T.ctx, id, &err), 0, "%s",
                  err.message);
+    at = log_size();
+    cr_assert_eq(dsb_svc_select(&T.ctx, id, sel, n, NULL, 0, NULL, &err), 0,
+                 "%s", err.message);
     cr_assert_eq(tables_queries_since(at), 2, "%ld", tables_queries_since(at));
 
-    dsb_cache_flush(gen->cache, "pgm");
+    dsb_cache_flush(T.gen->cache, "pgm");
     at = log_size();
     batched = context_of(id);
     cr_assert_eq(tables_queries_since(at), 2, "%ld", tables_queries_since(at));
@@ -196,7 +175,7 @@ Test(pg_meta, one_catalog_query_per_schema_and_the_same_context)
 
     at = log_size();
     cr_assert_eq(
-        dsb_context_build(gen->broker, sel, n, NULL, NULL, &alone, &err), 0,
+        dsb_context_build(T.gen->broker, sel, n, NULL, NULL, &alone, &err), 0,
         "%s", err.message);
     cr_assert_eq(tables_queries_since(at), (long)n, "unbatched: one a table");
     cr_assert(json_equal(batched, alone), "the batched context differs");
@@ -210,30 +189,17 @@ Test(pg_meta, one_catalog_query_per_schema_and_the_same_context)
  * belongs to the test above). */
 Test(pg_meta, describe_tables_items_are_describe_table_answers)
 {
-    struct dsb_source *s = pg_t_source(gen->broker, "pgm");
+    struct dsb_source *s = pg_t_source(T.gen->broker, "pgm");
     const char *names[] = {"Order Items", "nope", "we\"ird", "über_tabelle"};
     struct dsb_slot_args a = {.slot = DSB_SLOT_DESCRIBE_TABLES,
                               .database = "dsb",
-                              .schema = "Sales",
+                              .schema = "absent",
                               .tables = names,
                               .n_tables = 4};
-    json_t *out = NULL, *t, *one;
-    size_t i;
+    json_t *out = NULL;
 
-    cr_assert_eq(dsb_source_call(s, &a, "t", 0, &out, &err), 0, "%s",
-                 err.message);
-    cr_assert_eq(json_array_size(json_object_get(out, "items")), 3);
-    json_array_foreach(json_object_get(out, "items"), i, t)
-    {
-        const char *name = json_string_value(json_object_get(t, "name"));
-        cr_assert_eq(
-            dsb_source_describe_table(s, "dsb", "Sales", name, &one, &err), 0,
-            "%s", err.message);
-        cr_assert(json_equal(t, one), "%s differs", name);
-        json_decref(one);
-    }
-    json_decref(out);
-    a.schema = "absent";
+    cr_assert_str_eq(t_describe_batch(s, "dsb", "Sales", names, 4),
+                     "Order Items,we\"ird,über_tabelle");
     cr_assert_eq(dsb_source_call(s, &a, "t", 0, &out, &err), -1);
     cr_assert_eq(err.code, DSB_E_NOT_FOUND, "%s", err.message);
 }
