@@ -8,6 +8,7 @@
 
 #include "broker.h"
 #include "http/server.h"
+#include "mcp/stdio.h"
 #include "config.h"
 #include "jobs/cli_jobs.h"
 #include "log.h"
@@ -45,6 +46,9 @@ static const char usage_text[] =
     "  context SESSION           a running broker's Spark context of SESSION\n"
     "  submit SESSION FILE.py    submit FILE.py as a job of SESSION to a\n"
     "                            running broker ($DSB_URL, else listen)\n"
+    "  mcp                       the MCP server on stdin/stdout, relayed to\n"
+    "                            a running broker's /mcp ($DSB_URL,\n"
+    "                            $DSB_TOKEN)\n"
     "\n"
     "Options:\n"
     "  -c, --config DIR   configuration directory (default: $DSB_CONF_DIR,\n"
@@ -333,6 +337,12 @@ static int cmd_submit(struct cli *c, char **operands)
                           c->errs);
 }
 
+static int cmd_mcp(struct cli *c, char **operands)
+{
+    (void)operands;
+    return dsb_mcp_stdio(c->conf_dir, stdin, c->out, c->errs);
+}
+
 static const struct command {
     const char *name, *operands; /* operands as usage shows them */
     int n_operands;
@@ -345,6 +355,7 @@ static const struct command {
     {"serve", "", 0, cmd_serve},
     {"context", " SESSION", 1, cmd_context},
     {"submit", " SESSION FILE.py", 2, cmd_submit},
+    {"mcp", "", 0, cmd_mcp},
 };
 
 static int run_command(struct cli *c, const char *cmd, char **operands,

@@ -137,6 +137,23 @@ static const struct dsb_option sessions_opts[] = {
                    "idle_expiry_hours"),
     DSB_OPTION_END};
 
+static const struct dsb_option mcp_opts[] = {
+    DSB_OPTION_BOOL("enabled", "true",
+                    "serve the MCP endpoint /mcp (docs/mcp.md)"),
+    DSB_OPTION_INT("max_result_bytes", 0, "65536", 4096, 16777216,
+                   "largest tools/call answer: longer lists page with a "
+                   "cursor, longer texts say truncated"),
+    DSB_OPTION_LIST("disabled_tool_groups", 0, "[]",
+                    "tool groups not offered: sources, sessions, context, "
+                    "jobs"),
+    DSB_OPTION_INT("session_idle_seconds", 0, "3600", 1, 604800,
+                   "an MCP transport session (protocol 2025-11-25 and "
+                   "older) unused this long is gone (404)"),
+    DSB_OPTION_INT("max_sessions", 0, "1000", 1, 1000000,
+                   "MCP transport sessions at once (an initialize beyond "
+                   "drops the least recently used)"),
+    DSB_OPTION_END};
+
 const struct dsb_option dsb_broker_options[] = {
     DSB_OPTION_STRING("listen", 0, "127.0.0.1:8080",
                       "address:port of the HTTP API"),
@@ -161,6 +178,7 @@ const struct dsb_option dsb_broker_options[] = {
     DSB_OPTION_OBJECT("limits", limits_opts, "server limits"),
     DSB_OPTION_OBJECT("sessions", sessions_opts, "session store"),
     DSB_OPTION_OBJECT("jobs", jobs_opts, "job limits per principal"),
+    DSB_OPTION_OBJECT("mcp", mcp_opts, "the MCP server"),
     DSB_OPTION_END};
 
 /* Keys of every executor; the type adds its own. */
@@ -367,25 +385,37 @@ static void check_default_executor(struct dsb_config *cfg,
                  "default_executor \"%s\" is not a declared executor", def);
 }
 
-/* Every scope named in the list node is known (the option table checks
- * only that it is a list of strings). */
+/* Every name in the list node is one of names (the option table checks
+ * only that it is a list of strings); what: "scope", "tool group"; known:
+ * the names as the message lists them. */
+static void check_name_list(const struct dsb_ynode *list,
+                            const char *const *names, size_t n,
+                            const char *what, const char *known,
+                            struct dsb_diags *d)
+{
+    for (size_t i = 0; list && list->kind == DSB_Y_SEQ && i < list->n; i++) {
+        const struct dsb_ynode *v = list->items[i];
+        const char *near;
+        size_t k = 0;
+        while (v->kind == DSB_Y_SCALAR && k < n && strcmp(v->value, names[k]))
+            k++;
+        if (v->kind != DSB_Y_SCALAR || k < n)
+            continue;
+        near = dsb_closest(v->value, names, n);
+        dsb_diag_add(d, DSB_SEV_ERROR, v->file, v->line, v->col,
+                     "unknown %s \"%s\"%s%s%s (%s)", what, v->value,
+                     near ? " (did you mean \"" : "", near ? near : "",
+                     near ? "\"?)" : "", known);
+    }
+}
+
 static void check_scope_list(const struct dsb_ynode *list, struct dsb_diags *d)
 {
     static const char *const names[] = {"read", "sessions", "context", "jobs",
                                         "admin"};
 
-    for (size_t i = 0; list && list->kind == DSB_Y_SEQ && i < list->n; i++) {
-        const struct dsb_ynode *v = list->items[i];
-        const char *near;
-        if (v->kind != DSB_Y_SCALAR || dsb_scope_parse(v->value))
-            continue;
-        near = dsb_closest(v->value, names, 5);
-        dsb_diag_add(d, DSB_SEV_ERROR, v->file, v->line, v->col,
-                     "unknown scope \"%s\"%s%s%s (scopes: read, sessions, "
-                     "context, jobs, admin)",
-                     v->value, near ? " (did you mean \"" : "",
-                     near ? near : "", near ? "\"?)" : "");
-    }
+    check_name_list(list, names, 5, "scope",
+                    "scopes: read, sessions, context, jobs, admin", d);
 }
 
 static void check_scopes(const struct dsb_ynode *root, struct dsb_diags *d)
@@ -394,6 +424,14 @@ static void check_scopes(const struct dsb_ynode *root, struct dsb_diags *d)
     const struct dsb_ynode *tokens =
         auth ? dsb_ynode_get(auth, "tokens") : NULL;
 
+    static const char *const groups[] = {"sources", "sessions", "context",
+                                         "jobs"};
+    const struct dsb_ynode *mcp = dsb_ynode_get(root, "mcp");
+
+    if (mcp)
+        check_name_list(dsb_ynode_get(mcp, "disabled_tool_groups"), groups, 4,
+                        "tool group",
+                        "tool groups: sources, sessions, context, jobs", d);
     if (auth)
         check_scope_list(dsb_ynode_get(auth, "anonymous_scopes"), d);
     for (size_t i = 0; tokens && tokens->kind == DSB_Y_SEQ && i < tokens->n;

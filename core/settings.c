@@ -22,6 +22,25 @@ unsigned dsb_scope_parse(const char *name)
     return 0;
 }
 
+static const char *const group_names[DSB_MCP_GROUPS_COUNT] = {
+    "sources", "sessions", "context", "jobs"};
+
+const char *dsb_mcp_group_name(unsigned group)
+{
+    for (unsigned i = 0; i < DSB_MCP_GROUPS_COUNT; i++)
+        if (group == 1u << i)
+            return group_names[i];
+    return NULL;
+}
+
+unsigned dsb_mcp_group_parse(const char *name)
+{
+    for (unsigned i = 0; name && i < DSB_MCP_GROUPS_COUNT; i++)
+        if (strcmp(name, group_names[i]) == 0)
+            return 1u << i;
+    return 0;
+}
+
 static const json_t *sec(const json_t *broker, const char *name)
 {
     return json_object_get(broker, name);
@@ -141,6 +160,19 @@ static void bind_jobs(struct dsb_settings *s, const json_t *jobs)
     s->jobs_retry_after_s = (unsigned)num(jobs, "retry_after_seconds");
 }
 
+static void bind_mcp(struct dsb_settings *s, const json_t *mcp)
+{
+    const json_t *v;
+    size_t i;
+
+    s->mcp_enabled = json_is_true(json_object_get(mcp, "enabled"));
+    s->mcp_max_result_bytes = (size_t)num(mcp, "max_result_bytes");
+    s->mcp_session_idle_ms = num(mcp, "session_idle_seconds") * 1000;
+    s->mcp_max_sessions = (size_t)num(mcp, "max_sessions");
+    json_array_foreach(json_object_get(mcp, "disabled_tool_groups"), i, v)
+        s->mcp_disabled_groups |= dsb_mcp_group_parse(json_string_value(v));
+}
+
 /* sessions.idle_expiry_seconds, else idle_expiry_hours, in ms. */
 static int64_t idle_ms(const json_t *sessions)
 {
@@ -163,6 +195,7 @@ int dsb_settings_bind(struct dsb_settings *s, const json_t *broker)
     bind_limits(s, sec(broker, "limits"));
     s->session_idle_ms = idle_ms(sec(broker, "sessions"));
     bind_jobs(s, sec(broker, "jobs"));
+    bind_mcp(s, sec(broker, "mcp"));
     if (bind_cache(s, sec(broker, "cache")) < 0 || bind_tokens(s, auth) < 0 ||
         strings(json_object_get(sec(broker, "cors"), "allowed_origins"),
                 &s->cors_origins, &s->n_cors_origins) < 0) {

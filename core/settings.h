@@ -20,6 +20,21 @@ enum dsb_scope {
 #define DSB_SCOPES_ALL 0x1fu
 #define DSB_SCOPES_COUNT 5
 
+/* MCP tool groups an operator may disable (broker.yaml
+ * mcp.disabled_tool_groups; docs/mcp.md). */
+enum dsb_mcp_group {
+    DSB_MCP_GROUP_SOURCES = 1u
+                            << 0, /* list_sources, browse, search, describe */
+    DSB_MCP_GROUP_SESSIONS = 1u << 1, /* create_session, select, get_session */
+    DSB_MCP_GROUP_CONTEXT = 1u << 2,  /* get_spark_context */
+    DSB_MCP_GROUP_JOBS = 1u << 3,     /* plan_job, submit_job, get_job, ... */
+};
+#define DSB_MCP_GROUPS_COUNT 4
+/* "sources", "sessions", ... of one group bit; NULL for none. */
+const char *dsb_mcp_group_name(unsigned group);
+/* The bit of a group name; 0 when unknown. */
+unsigned dsb_mcp_group_parse(const char *name);
+
 /* "read", "sessions", ... of one scope bit; NULL for none. */
 const char *dsb_scope_name(unsigned scope);
 /* The bit of a scope name; 0 when unknown. */
@@ -60,6 +75,12 @@ struct dsb_settings {
     /* jobs: per principal, on every executor together */
     long jobs_max_running_per_principal, jobs_max_queued_per_principal;
     unsigned jobs_retry_after_s; /* Retry-After of a full queue's 429 */
+    /* the MCP server (docs/mcp.md) */
+    int mcp_enabled;
+    size_t mcp_max_result_bytes;  /* a tools/call answer's budget */
+    unsigned mcp_disabled_groups; /* DSB_MCP_GROUP_* */
+    int64_t mcp_session_idle_ms;  /* a legacy transport session's life */
+    size_t mcp_max_sessions;
 };
 
 /* Binds a validated broker.yaml object (borrowed) into s.  -1 when memory

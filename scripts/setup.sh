@@ -45,14 +45,14 @@ if [ "$(id -u)" -eq 0 ] && ! getent passwd dsbroker-job >/dev/null; then
 fi
 
 venv=${DSB_VENV:-$root/.venv}
-py=("moto[server]>=5,<6" "boto3>=1.34" "schemathesis>=4,<5")
+py=("moto[server]>=5,<6" "boto3>=1.34" "schemathesis>=4,<5" "mcp>=2.3,<3")
 [ "$want_spark" = 1 ] && py+=("pyspark>=4,<5")
 if [ ! -x "$venv/bin/python" ]; then
   echo "setup: creating the project venv in $venv"
   python3 -m venv "$venv"
 fi
 stamp="$venv/.dsb-installed"
-mods="moto, boto3, schemathesis"
+mods="moto, boto3, schemathesis, mcp"
 [ "$want_spark" = 1 ] && mods+=", pyspark"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${py[*]}" ]; then
   echo "setup: installing ${py[*]} into the venv"

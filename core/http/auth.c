@@ -67,7 +67,8 @@ int dsb_cors_preflight(struct dsb_req *r)
                      "GET, POST, DELETE, OPTIONS");
     dsb_reply_header(r, "Access-Control-Allow-Headers",
                      "Authorization, Content-Type, If-None-Match, "
-                     "X-Request-Id");
+                     "X-Request-Id, Accept, Mcp-Session-Id, "
+                     "MCP-Protocol-Version, Mcp-Method, Mcp-Name");
     dsb_reply_header(r, "Access-Control-Max-Age", "600");
     dsb_reply_empty(r, 204);
     return 1;

@@ -20,6 +20,9 @@ typedef void (*dsb_handler_fn)(struct dsb_req *r);
 
 #define DSB_ROUTE_HEALTH 0x1u /* open when auth.open_health */
 #define DSB_ROUTE_BODY 0x2u   /* takes a JSON body */
+/* The MCP endpoint and its metadata: the handler authenticates (a 401
+ * points at the RFC 9728 protected resource metadata). */
+#define DSB_ROUTE_MCP 0x4u
 /* The cache key of a request whose answer is one cached entry (the
  * service's browse key): 0 with *k set, -1 when the request is not to be
  * answered from the cache (bad parameters, refused: the handler says why). */
@@ -67,6 +70,7 @@ struct dsb_server {
     struct dsb_metrics *metrics;     /* the service's */
     struct dsb_call_pool *pool;      /* runs handlers that may block (pool.c) */
     struct dsb_deadlines *deadlines; /* cuts slow senders (deadline.c) */
+    struct dsb_mcp_sessions *mcp;    /* MCP transport sessions (core/mcp) */
     atomic_long in_flight;
     int port;
     int log_buffered;   /* holds a dsb_log_buffer_start */
@@ -263,6 +267,14 @@ void dsb_h_sessions_list(struct dsb_req *r);
 void dsb_h_search(struct dsb_req *r);
 void dsb_h_plan(struct dsb_req *r);
 void dsb_h_reload(struct dsb_req *r);
+void dsb_h_mcp_post(struct dsb_req *r);
+void dsb_h_mcp_get(struct dsb_req *r);
+void dsb_h_mcp_delete(struct dsb_req *r);
+void dsb_h_mcp_metadata(struct dsb_req *r);
+/* Non-zero when an MCP request touches no plugin, store or child (cheap
+ * methods, a describe_table the cache holds fresh): the worker answers it
+ * instead of the call pool. */
+int dsb_mcp_inline(struct dsb_req *r);
 
 /* Key functions of the cached routes (h_sources.c). */
 int dsb_key_databases(struct dsb_req *r, struct dsb_svc_key *k);

@@ -61,7 +61,7 @@ static void add_headers(struct dsb_req *r, add_header_fn add, void *sink,
     if (r->origin) {
         add(sink, "Access-Control-Allow-Origin", r->origin);
         add(sink, "Access-Control-Expose-Headers",
-            "ETag, X-Request-Id, X-Cache");
+            "ETag, X-Request-Id, X-Cache, Mcp-Session-Id");
     }
     if (r->origin || dsb_req_header(r, "Origin"))
         add(sink, "Vary", "Origin");
@@ -328,17 +328,26 @@ static void retry_after(struct dsb_req *r, const struct dsb_error *e)
     dsb_reply_header(r, "Retry-After", v);
 }
 
-/* WWW-Authenticate of a 401 (RFC 6750) or of a missing scope. */
+/* WWW-Authenticate of a 401 (RFC 6750) or of a missing scope; the MCP
+ * endpoint's 401 names its RFC 9728 resource metadata. */
 static void www_authenticate(struct dsb_req *r, const struct dsb_error *e,
                              int status)
 {
-    char v[128];
+    const char *host = dsb_req_header(r, "Host");
+    char v[384], meta[256] = "";
 
+    if (r->route && (r->route->flags & DSB_ROUTE_MCP))
+        snprintf(meta, sizeof(meta),
+                 "%sresource_metadata=\"http://%.160s/.well-known/"
+                 "oauth-protected-resource\"",
+                 strcmp(e->detail, "invalid") == 0 ? ", " : " ",
+                 host && !strpbrk(host, "\"\\") ? host : "127.0.0.1");
     if (status == 401)
-        snprintf(v, sizeof(v), "%s",
+        snprintf(v, sizeof(v), "%s%s",
                  strcmp(e->detail, "invalid") == 0
                      ? "Bearer error=\"invalid_token\""
-                     : "Bearer");
+                     : "Bearer",
+                 meta);
     else
         snprintf(v, sizeof(v),
                  "Bearer error=\"insufficient_scope\", "

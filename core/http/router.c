@@ -8,6 +8,7 @@
 
 #define H DSB_ROUTE_HEALTH
 #define B DSB_ROUTE_BODY
+#define M DSB_ROUTE_MCP
 
 const struct dsb_http_route dsb_routes[] = {
     {"GET", "/healthz", dsb_h_healthz, H, "liveness", NULL},
@@ -80,6 +81,15 @@ const struct dsb_http_route dsb_routes[] = {
      "compat: Glue tables", NULL},
     {"POST", "/sessions/{id}/select-tables", dsb_h_compat_glue_select, B,
      "compat: select Glue tables", NULL},
+    {"POST", "/mcp", dsb_h_mcp_post, B | M,
+     "MCP Streamable HTTP: one JSON-RPC message (docs/mcp.md)", NULL},
+    {"GET", "/mcp", dsb_h_mcp_get, M, "MCP: no GET stream (405)", NULL},
+    {"DELETE", "/mcp", dsb_h_mcp_delete, M,
+     "MCP: end a transport session (2025 revisions)", NULL},
+    {"GET", "/.well-known/oauth-protected-resource", dsb_h_mcp_metadata, M,
+     "RFC 9728 protected resource metadata of /mcp", NULL},
+    {"GET", "/.well-known/oauth-protected-resource/mcp", dsb_h_mcp_metadata, M,
+     "RFC 9728 protected resource metadata of /mcp (path form)", NULL},
     {NULL, NULL, NULL, 0, NULL, NULL}};
 
 size_t dsb_routes_count(void)

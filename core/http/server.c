@@ -13,6 +13,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "mcp/mcp.h"
 #include "util.h"
 
 static atomic_ullong request_counter;
@@ -327,7 +328,9 @@ static int prepare(struct dsb_req *r)
     dsb_cors_origin(r);
     if (dsb_cors_preflight(r))
         return -1;
-    return route_request(r) < 0 || dsb_auth_check(r) < 0 ? -1 : 0;
+    if (route_request(r) < 0)
+        return -1;
+    return (r->route->flags & DSB_ROUTE_MCP) || dsb_auth_check(r) == 0 ? 0 : -1;
 }
 
 static void run_handler(struct dsb_req *r)
@@ -398,12 +401,14 @@ static void run_deferred(struct dsb_req *r)
     MHD_resume_connection(r->conn);
 }
 
-/* Health routes answer inline; every other handler may block on a plugin,
- * SQLite or a child process, so it runs on the call pool and leaves the
- * worker free for other connections. */
+/* Health routes answer inline, and MCP messages that touch no plugin,
+ * store or child (dsb_mcp_inline); every other handler may block on a
+ * plugin, SQLite or a child process, so it runs on the call pool and
+ * leaves the worker free for other connections. */
 static int defer(struct dsb_req *r, struct MHD_Connection *conn)
 {
-    if (!r->srv->pool || (r->route->flags & DSB_ROUTE_HEALTH))
+    if (!r->srv->pool || (r->route->flags & DSB_ROUTE_HEALTH) ||
+        ((r->route->flags & DSB_ROUTE_MCP) && dsb_mcp_inline(r)))
         return 0;
     r->deferred = 1;
     MHD_suspend_connection(conn);
@@ -660,6 +665,7 @@ static void server_free(struct dsb_server *s)
     if (s->mhd)
         MHD_stop_daemon(s->mhd);
     dsb_deadlines_free(s->deadlines); /* every connection is closed */
+    dsb_mcp_sessions_free(s->mcp);
     if (s->log_buffered)
         dsb_log_buffer_stop();
     dsb_service_close(s->svc);
@@ -693,7 +699,8 @@ struct dsb_server *dsb_server_start(const struct dsb_server_opts *o,
     s->port_file = dsb_strdup0(o->port_file);
     atomic_init(&s->in_flight, 0);
     s->svc = dsb_service_open(&so, d);
-    if (!s->svc)
+    s->mcp = dsb_mcp_sessions_new();
+    if (!s->svc || !s->mcp)
         goto fail;
     s->metrics = dsb_service_metrics(s->svc);
     g = dsb_service_gen(s->svc);

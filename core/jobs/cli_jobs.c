@@ -10,8 +10,7 @@
 #include "config.h"
 #include "util.h"
 
-/* Base URL without a trailing '/' (malloc'd). */
-static char *base_url(const char *conf_dir)
+char *dsb_cli_base_url(const char *conf_dir)
 {
     const char *env = getenv("DSB_URL");
     struct dsb_diags d;
@@ -31,7 +30,7 @@ static char *base_url(const char *conf_dir)
     return url;
 }
 
-static size_t collect(char *p, size_t size, size_t n, void *ud)
+size_t dsb_cli_collect(char *p, size_t size, size_t n, void *ud)
 {
     struct dsb_sb *b = ud;
 
@@ -58,7 +57,7 @@ static int request(const char *url, const char *post, FILE *out, FILE *errs)
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, dsb_cli_collect);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
     if (post)
@@ -84,7 +83,7 @@ static int request(const char *url, const char *post, FILE *out, FILE *errs)
 static char *session_url(const char *conf_dir, const char *session,
                          const char *what)
 {
-    char *base = base_url(conf_dir), *url = NULL;
+    char *base = dsb_cli_base_url(conf_dir), *url = NULL;
     CURL *c = curl_easy_init();
     char *esc = c ? curl_easy_escape(c, session, 0) : NULL;
 

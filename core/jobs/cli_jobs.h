@@ -4,7 +4,14 @@
 #ifndef DSB_CORE_JOBS_CLI_JOBS_H
 #define DSB_CORE_JOBS_CLI_JOBS_H
 
+#include <stddef.h>
 #include <stdio.h>
+
+/* The broker's base URL without a trailing '/' (malloc'd): $DSB_URL, else
+ * http:// and broker.yaml's listen address. */
+char *dsb_cli_base_url(const char *conf_dir);
+/* A libcurl write callback appending to a struct dsb_sb (ud). */
+size_t dsb_cli_collect(char *p, size_t size, size_t n, void *ud);
 
 /* GET /v1/sessions/SESSION/context; prints the JSON.  Exit code. */
 int dsb_cli_context(const char *conf_dir, const char *session, FILE *out,

@@ -184,3 +184,24 @@ int dsb_svc_job_result(const struct dsb_ctx *c, const char *id, size_t limit,
         return -1;
     return dsb_jobs_result(c->svc->jobs, id, limit, out, err);
 }
+
+int dsb_svc_job_script(const struct dsb_ctx *c, const char *id, char **text,
+                       struct dsb_error *err)
+{
+    json_t *job = NULL;
+    const char *script;
+    size_t len;
+
+    if (dsb_svc_job_get(c, id, &job, err) < 0)
+        return -1;
+    script = json_string_value(json_object_get(job, "script"));
+    *text = !script            ? NULL
+            : script[0] == '/' ? dsb_read_file(script, 256 * 1024, &len)
+                               : dsb_asprintf("# staged at %s\n", script);
+    json_decref(job);
+    if (*text)
+        return 0;
+    return dsb_error_set(err, DSB_E_NOT_FOUND,
+                         "the job's script is not kept (it has not started, "
+                         "or its directory was removed)");
+}

@@ -283,6 +283,10 @@ int dsb_svc_job_logs(const struct dsb_ctx *c, const char *id, long lines,
                      json_t **out, struct dsb_error *err);
 int dsb_svc_job_result(const struct dsb_ctx *c, const char *id, size_t limit,
                        json_t **out, struct dsb_error *err);
+/* The job's script as it was staged (malloc'd text, at most 256 KiB), or
+ * for a remote executor the location it was staged at. */
+int dsb_svc_job_script(const struct dsb_ctx *c, const char *id, char **text,
+                       struct dsb_error *err);
 
 /* ----------------------------------------------------------------- admin */
 

@@ -37,6 +37,13 @@ TestSuite(scopes, .init = setup, .fini = teardown, .timeout = 120);
     "{\"tables\":[{\"database\":\"analytics\",\"table\":"                      \
     "\"events\"}]}"
 
+#define MCP_INIT                                                               \
+    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":"      \
+    "{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},"                 \
+    "\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}"
+/* any scope: MCP offers each principal the tools its scopes allow */
+#define ANY_SCOPE DSB_SCOPES_ALL
+
 /* A route with its placeholders: {S} a session, {L} one of its selection
  * ids, {J} a finished job. */
 struct route_case {
@@ -90,6 +97,11 @@ static const struct route_case routes[] = {
      DSB_SCOPE_SESSIONS, 200},
     {"GET", "/glue/databases", NULL, DSB_SCOPE_READ, 200},
     {"GET", "/glue/tables/analytics", NULL, DSB_SCOPE_READ, 200},
+    {"POST", "/mcp", MCP_INIT, ANY_SCOPE, 200},
+    {"GET", "/mcp", NULL, ANY_SCOPE, 405},
+    {"DELETE", "/mcp", NULL, ANY_SCOPE, 400},
+    {"GET", "/.well-known/oauth-protected-resource", NULL, 0, 200},
+    {"GET", "/.well-known/oauth-protected-resource/mcp", NULL, 0, 200},
     {"POST", "/sessions/{S}/select-tables", GLUE_SELECT, DSB_SCOPE_SESSIONS,
      200},
 };
