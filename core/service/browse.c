@@ -339,9 +339,8 @@ void dsb_svc_release(const struct dsb_ctx *c, const struct dsb_cached *v)
     dsb_cache_release(c->gen->cache, v);
 }
 
-/* One page's document, a new reference, or NULL with err. */
-static json_t *page_doc(const struct dsb_ctx *c, const struct dsb_browse *b,
-                        struct dsb_error *err)
+json_t *dsb_svc_browse_doc(const struct dsb_ctx *c, const struct dsb_browse *b,
+                           struct dsb_error *err)
 {
     int hit;
     const struct dsb_cached *v = dsb_svc_browse(c, b, &hit, err);
@@ -364,7 +363,7 @@ int dsb_svc_browse_pages(const struct dsb_ctx *c, const struct dsb_browse *b,
 
     page.page_token = NULL;
     for (n = 0; n < MAX_PAGES && rc == 0; n++) {
-        json_t *doc = page_doc(c, &page, err);
+        json_t *doc = dsb_svc_browse_doc(c, &page, err);
         const char *next;
         if (!doc) {
             rc = -1;
