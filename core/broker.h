@@ -82,6 +82,7 @@ enum dsb_slot {
     DSB_SLOT_LIST_TABLES,
     DSB_SLOT_DESCRIBE_TABLE,
     DSB_SLOT_READ_SPEC,
+    DSB_SLOT_DESCRIBE_TABLES, /* ABI 1.2: several tables of one schema */
     DSB_SLOT_COUNT
 };
 /* Arguments of one slot call; strings borrowed.  Unused ones NULL/0. */
@@ -91,8 +92,10 @@ struct dsb_slot_args {
     const char *name_filter, *page_token;
     size_t page_size;
     const struct dsb_read_target *target; /* read_spec */
-    const json_t *described; /* read_spec: the TABLE the broker already
-                              * holds (borrowed), or NULL */
+    const json_t *described;   /* read_spec: the TABLE the broker already
+                                * holds (borrowed), or NULL */
+    const char *const *tables; /* describe_tables: n_tables names */
+    size_t n_tables;
 };
 /* "check", "list_databases", ... (metrics, logs, errors). */
 const char *dsb_slot_name(enum dsb_slot slot);
@@ -103,6 +106,9 @@ int dsb_source_call(struct dsb_source *s, const struct dsb_slot_args *a,
 /* Non-zero when the source's plugin takes the broker's description in
  * read_spec (ABI 1.1). */
 int dsb_source_takes_described(const struct dsb_source *s);
+/* Non-zero when the source's plugin describes several tables of a schema
+ * in one call (ABI 1.2 describe_tables). */
+int dsb_source_describes_many(const struct dsb_source *s);
 
 /*
  * Slot wrappers: check the source is open, run the slot within a call

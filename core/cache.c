@@ -22,6 +22,7 @@ struct entry {
                        * lock, dropped without it (an entry at zero is
                        * out of the table: nothing else can reach it) */
     int64_t expires_ms;
+    int lean; /* a large body keeps no document (dsb_cache_get_lean) */
     struct entry *hnext, *prev, *next;
 };
 
@@ -154,20 +155,51 @@ void dsb_cache_set_clock(struct dsb_cache *c, int64_t (*clock_ms)(void))
     c->clock = clock_ms ? clock_ms : dsb_monotonic_ms;
 }
 
-void dsb_cache_foreach(struct dsb_cache *c, dsb_cache_visit_fn fn, void *ctx)
+static void entry_unref(struct entry *e);
+
+/* The fresh, successfully loaded entries, each held, in a malloc'd array
+ * (NULL with *n 0 when there are none or memory is exhausted). */
+static struct entry **hold_fresh(struct dsb_cache *c, size_t *n)
 {
+    struct entry **held;
     int64_t now;
 
+    *n = 0;
     pthread_mutex_lock(&c->lock);
     now = c->clock();
-    for (size_t i = 0; i < c->n_buckets; i++)
+    held = malloc((c->n_entries + 1) * sizeof(*held));
+    for (size_t i = 0; held && i < c->n_buckets; i++)
         for (struct entry *e = c->buckets[i]; e; e = e->hnext)
-            if (e->state == E_READY && e->v.doc && e->expires_ms > now &&
-                fn(ctx, e->source, e->key + strlen(e->source) + 1, e->v.doc) !=
-                    0)
-                goto done;
-done:
+            if (e->state == E_READY && e->v.body && e->expires_ms > now) {
+                atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+                held[(*n)++] = e;
+            }
     pthread_mutex_unlock(&c->lock);
+    return held;
+}
+
+void dsb_cache_foreach(struct dsb_cache *c, dsb_cache_visit_fn fn, void *ctx)
+{
+    size_t n;
+    struct entry **held = hold_fresh(c, &n);
+    int stop = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct entry *e = held[i];
+        json_t *doc = stop ? NULL : dsb_cached_doc(&e->v);
+        if (doc)
+            stop = fn(ctx, e->source, e->key + strlen(e->source) + 1, doc);
+        json_decref(doc);
+        entry_unref(e);
+    }
+    free(held);
+}
+
+json_t *dsb_cached_doc(const struct dsb_cached *v)
+{
+    if (v->doc)
+        return json_incref(v->doc);
+    return v->body ? json_loadb(v->body, v->len, 0, NULL) : NULL;
 }
 
 static void entry_free(struct entry *e)
@@ -367,9 +399,12 @@ static void load(struct entry *e, dsb_cache_load_fn fn, void *ctx)
         dsb_error_set(&e->v.err, DSB_E_INTERNAL, "out of memory");
         return;
     }
-    e->v.doc = doc;
     e->v.len = strlen(e->v.body);
     dsb_etag(e->v.body, e->v.len, e->v.etag);
+    if (e->lean && e->v.len >= DSB_CACHE_LEAN_BYTES)
+        json_decref(doc);
+    else
+        e->v.doc = doc;
 }
 
 /* Publishes a loaded entry (lock held); until_ms may shorten its life. */
@@ -377,9 +412,9 @@ static void publish(struct dsb_cache *c, struct entry *e,
                     const int64_t *until_ms)
 {
     int64_t now = c->clock();
-    int64_t ttl = e->v.doc ? source_ttl(c, e->source) : c->error_ttl_ms;
+    int64_t ttl = e->v.body ? source_ttl(c, e->source) : c->error_ttl_ms;
 
-    if (e->v.doc && until_ms && *until_ms - now < ttl)
+    if (e->v.body && until_ms && *until_ms - now < ttl)
         ttl = *until_ms - now;
     e->state = E_READY;
     e->expires_ms = now + ttl;
@@ -402,11 +437,33 @@ static struct entry *wait_ready(struct dsb_cache *c, struct entry *e)
     return e;
 }
 
+static const struct dsb_cached *get(struct dsb_cache *c, const char *source,
+                                    const char *key, dsb_cache_load_fn fn,
+                                    void *ctx, int *hit,
+                                    const int64_t *until_ms, int lean);
+
 const struct dsb_cached *dsb_cache_get(struct dsb_cache *c, const char *source,
                                        const char *key, dsb_cache_load_fn fn,
                                        void *ctx, int *hit)
 {
-    return dsb_cache_get_until(c, source, key, fn, ctx, hit, NULL);
+    return get(c, source, key, fn, ctx, hit, NULL, 0);
+}
+
+const struct dsb_cached *dsb_cache_get_until(struct dsb_cache *c,
+                                             const char *source,
+                                             const char *key,
+                                             dsb_cache_load_fn fn, void *ctx,
+                                             int *hit, const int64_t *until_ms)
+{
+    return get(c, source, key, fn, ctx, hit, until_ms, 0);
+}
+
+const struct dsb_cached *dsb_cache_get_lean(struct dsb_cache *c,
+                                            const char *source, const char *key,
+                                            dsb_cache_load_fn fn, void *ctx,
+                                            int *hit)
+{
+    return get(c, source, key, fn, ctx, hit, NULL, 1);
 }
 
 uint64_t dsb_cache_epoch(struct dsb_cache *c, const char *source)
@@ -422,11 +479,10 @@ uint64_t dsb_cache_epoch(struct dsb_cache *c, const char *source)
     return n;
 }
 
-const struct dsb_cached *dsb_cache_get_until(struct dsb_cache *c,
-                                             const char *source,
-                                             const char *key,
-                                             dsb_cache_load_fn fn, void *ctx,
-                                             int *hit, const int64_t *until_ms)
+static const struct dsb_cached *get(struct dsb_cache *c, const char *source,
+                                    const char *key, dsb_cache_load_fn fn,
+                                    void *ctx, int *hit,
+                                    const int64_t *until_ms, int lean)
 {
     size_t ls = strlen(source), lk = strlen(key);
     char *full = malloc(ls + lk + 2);
@@ -461,6 +517,7 @@ const struct dsb_cached *dsb_cache_get_until(struct dsb_cache *c,
         c->st.hits++;
         *hit = 1;
     } else if (fn && (e = insert_loading(c, source, full, h)) != NULL) {
+        e->lean = lean;
         c->st.misses++;
         pthread_mutex_unlock(&c->lock);
         load(e, fn, ctx);

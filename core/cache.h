@@ -13,10 +13,15 @@
 
 struct dsb_cache;
 
-/* One cached answer.  Immutable while a caller holds it. */
+/* One cached answer.  Immutable while a caller holds it.  A loaded answer
+ * has a body; an error has none.  A lean answer (dsb_cache_get_lean) of
+ * DSB_CACHE_LEAN_BYTES or more keeps only its body: use dsb_cached_doc
+ * where any answer's document is needed. */
+#define DSB_CACHE_LEAN_BYTES (256u << 10)
 struct dsb_cached {
-    json_t *doc; /* the loaded document, NULL for an error */
-    char *body;  /* doc serialised compactly (NUL-terminated) */
+    json_t *doc; /* the loaded document; NULL for an error or a lean one */
+    char *body;  /* the document serialised compactly (NUL-terminated);
+                  * NULL for an error */
     size_t len;
     char etag[24];        /* "\"<16 hex>\"": FNV-1a 64 of body */
     struct dsb_error err; /* when doc is NULL */
@@ -62,6 +67,16 @@ const struct dsb_cached *dsb_cache_get_until(struct dsb_cache *c,
                                              const char *key,
                                              dsb_cache_load_fn fn, void *ctx,
                                              int *hit, const int64_t *until_ms);
+/* dsb_cache_get for an answer mostly served as bytes (a listing page): a
+ * large one keeps no document once serialised, so the cache holds about
+ * the size of its answers rather than of their jansson trees (~10x). */
+const struct dsb_cached *dsb_cache_get_lean(struct dsb_cache *c,
+                                            const char *source, const char *key,
+                                            dsb_cache_load_fn fn, void *ctx,
+                                            int *hit);
+/* The document of a loaded answer, a new reference (parsed from the body
+ * of a lean one), or NULL for an error or when memory is exhausted. */
+json_t *dsb_cached_doc(const struct dsb_cached *v);
 void dsb_cache_release(struct dsb_cache *c, const struct dsb_cached *v);
 /* A counter that changes whenever an entry of source leaves the cache
  * (flushed, expired, evicted, or never kept: TTL 0): a value built from
@@ -76,8 +91,9 @@ void dsb_cache_stats(struct dsb_cache *c, struct dsb_cache_stats *out);
  * Set before the cache is used (a test seam). */
 void dsb_cache_set_clock(struct dsb_cache *c, int64_t (*clock_ms)(void));
 /* Calls fn for every fresh, successfully loaded entry (key without its
- * source) under the cache's lock: fn must not call the cache.  A non-zero
- * return stops the walk. */
+ * source; the document borrowed for the call, parsed for a lean one).
+ * The entries are held for the walk and fn runs outside the cache's
+ * lock.  A non-zero return stops the walk. */
 typedef int (*dsb_cache_visit_fn)(void *ctx, const char *source,
                                   const char *key, const json_t *doc);
 void dsb_cache_foreach(struct dsb_cache *c, dsb_cache_visit_fn fn, void *ctx);

@@ -6,9 +6,11 @@
 #include "secrets.h"
 #include "util.h"
 
-static const char *const slot_names[] = {"check",          "list_databases",
-                                         "list_schemas",   "list_tables",
-                                         "describe_table", "read_spec"};
+static const char *const slot_names[] = {
+    "check",          "list_databases", "list_schemas",   "list_tables",
+    "describe_table", "read_spec",      "describe_tables"};
+_Static_assert(sizeof(slot_names) / sizeof(*slot_names) == DSB_SLOT_COUNT,
+               "every slot has a name");
 
 /* read_spec, or its ABI 1.1 form when the plugin has it and the caller
  * holds the table's description. */
@@ -44,6 +46,9 @@ static int invoke(struct dsb_source *s, const struct dsb_slot_args *a,
     case DSB_SLOT_DESCRIBE_TABLE:
         return vt->describe_table(s->inst, c, a->database, a->schema, a->table,
                                   out, err);
+    case DSB_SLOT_DESCRIBE_TABLES:
+        return vt->describe_tables(s->inst, c, a->database, a->schema,
+                                   a->tables, a->n_tables, out, err);
     default:
         return read_spec(s, a, c, out, err);
     }
@@ -143,6 +148,7 @@ static const char *check_shape(enum dsb_slot k, const json_t *o)
     case DSB_SLOT_LIST_SCHEMAS:
         return check_listing(o, 0);
     case DSB_SLOT_LIST_TABLES:
+    case DSB_SLOT_DESCRIBE_TABLES:
         return check_listing(o, 1);
     case DSB_SLOT_DESCRIBE_TABLE:
         return check_table(o);
@@ -325,4 +331,9 @@ const char *dsb_slot_name(enum dsb_slot slot)
 int dsb_source_takes_described(const struct dsb_source *s)
 {
     return s->plugin && s->plugin->vt.read_spec_described != NULL;
+}
+
+int dsb_source_describes_many(const struct dsb_source *s)
+{
+    return s->plugin && s->plugin->vt.describe_tables != NULL;
 }

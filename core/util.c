@@ -3,6 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,4 +372,23 @@ void dsb_iso_time(int64_t wall_ms, char out[DSB_ISO_TIME_LEN])
     p = digits(p, ms, 3);
     *p++ = 'Z';
     *p = '\0';
+}
+
+void dsb_malloc_bound(void)
+{
+#ifdef __GLIBC__
+    if (getenv("MALLOC_ARENA_MAX") || getenv("GLIBC_TUNABLES"))
+        return;
+    mallopt(M_ARENA_MAX, DSB_MALLOC_ARENAS);
+    /* fixed: glibc otherwise raises it to the largest block freed, and
+     * answers of megabytes then stay in the heap after they are sent */
+    mallopt(M_MMAP_THRESHOLD, DSB_MALLOC_MMAP_BYTES);
+#endif
+}
+
+void dsb_malloc_trim(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }

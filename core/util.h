@@ -63,6 +63,23 @@ int dsb_random_bytes(void *buf, size_t n);
  * bytes).  Returns 0, or -1 with errno set and out "". */
 int dsb_random_hex(char *out, size_t n);
 
+/* ------------------------------------------------------------------ memory
+ * glibc keeps what a thread freed in that thread's arena (up to 8 arenas a
+ * core), so a broker that built a large answer on each of its call threads
+ * held the peak of every one of them: RSS crept by ~170 MB a round of cold
+ * listings of a 10,000-table schema and was never given back. */
+
+/* Bounds the malloc arenas to DSB_MALLOC_ARENAS and maps blocks of
+ * DSB_MALLOC_MMAP_BYTES or more on their own, unless the environment
+ * sets MALLOC_ARENA_MAX or GLIBC_TUNABLES.  Call before any thread starts;
+ * nothing where the C library is not glibc. */
+#define DSB_MALLOC_ARENAS 2
+#define DSB_MALLOC_MMAP_BYTES (1 << 20) /* blocks this large: own mappings */
+void dsb_malloc_bound(void);
+/* Gives free heap pages back to the system (malloc_trim); takes a few
+ * milliseconds on a large heap: never on a request path. */
+void dsb_malloc_trim(void);
+
 /* ------------------------------------------------------------------ clocks
  * The core reads the time only through these. */
 

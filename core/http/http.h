@@ -186,6 +186,10 @@ void dsb_deadline_close(struct dsb_deadlines *d, struct dsb_deadline *e);
 void dsb_reply_json(struct dsb_req *r, int status, json_t *body);
 void dsb_reply_bytes(struct dsb_req *r, int status, const char *ctype,
                      const char *bytes, size_t len, const char *etag);
+/* dsb_reply_bytes taking bytes (malloc'd, NUL at len; NULL: out of
+ * memory) instead of copying them. */
+void dsb_reply_take(struct dsb_req *r, int status, const char *ctype,
+                    char *bytes, size_t len);
 void dsb_reply_empty(struct dsb_req *r, int status);
 /* problem+json; detail and hint may be NULL. */
 void dsb_reply_problem(struct dsb_req *r, int status, const char *code,

@@ -146,6 +146,26 @@ void dsb_reply_bytes(struct dsb_req *r, int status, const char *ctype,
     queue_response(r, status, resp, ctype, etag);
 }
 
+void dsb_reply_take(struct dsb_req *r, int status, const char *ctype,
+                    char *bytes, size_t len)
+{
+    if (!bytes) {
+        dsb_reply_problem(r, 500, "internal", "out of memory", NULL, NULL);
+    } else if (r->responded || r->ex) {
+        dsb_reply_bytes(r, status, ctype, bytes, len, NULL);
+        free(bytes);
+    } else {
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(len, bytes, MHD_RESPMEM_MUST_FREE);
+        if (!resp)
+            free(bytes);
+        r->responded = 1;
+        r->status = status;
+        r->resp_bytes = len;
+        queue_response(r, status, resp, ctype, NULL);
+    }
+}
+
 /* A cached entry lent to libmicrohttpd: the entry and its generation (the
  * cache's owner) are held until the response is destroyed. */
 struct lent {
@@ -205,12 +225,7 @@ void dsb_reply_json(struct dsb_req *r, int status, json_t *body)
     char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
 
     json_decref(body);
-    if (!s) {
-        dsb_reply_problem(r, 500, "internal", "out of memory", NULL, NULL);
-        return;
-    }
-    dsb_reply_bytes(r, status, "application/json", s, strlen(s), NULL);
-    free(s);
+    dsb_reply_take(r, status, "application/json", s, s ? strlen(s) : 0);
 }
 
 static void reply_problem_json(struct dsb_req *r, int status, json_t *p)
@@ -402,7 +417,7 @@ static int etag_listed(const char *inm, const char *etag)
  * the response took the hold on v. */
 static int reply_cached(struct dsb_req *r, const struct dsb_cached *v)
 {
-    if (!v->doc) {
+    if (!v->body) {
         dsb_reply_error(r, &v->err);
         return 0;
     }

@@ -60,21 +60,15 @@ static int t_list_sources(struct targs *t, json_t **out, struct dsb_error *err)
 static int browse_page(struct targs *t, const struct dsb_browse *b,
                        const char *level, json_t **out, struct dsb_error *err)
 {
-    const struct dsb_cached *v;
+    json_t *doc = dsb_svc_browse_doc(t->ctx, b, err);
     const char *next;
     char *cur;
-    int hit;
 
-    if (!(v = dsb_svc_browse(t->ctx, b, &hit, err)))
+    if (!doc)
         return -1;
-    if (!v->doc) {
-        *err = v->err;
-        dsb_svc_release(t->ctx, v);
-        return -1;
-    }
     *out = json_pack("{s:s, s:O}", "level", level, "items",
-                     json_object_get(v->doc, "items"));
-    next = json_string_value(json_object_get(v->doc, "next_page_token"));
+                     json_object_get(doc, "items"));
+    next = json_string_value(json_object_get(doc, "next_page_token"));
     page(t, *out, "items");
     if (next && json_is_false(json_object_get(*out, "truncated"))) {
         json_t *st = json_pack("{s:s, s:i}", "pt", next, "o", 0);
@@ -84,7 +78,7 @@ static int browse_page(struct targs *t, const struct dsb_browse *b,
         json_object_set_new(*out, "next_cursor", json_string(cur));
         free(cur);
     }
-    dsb_svc_release(t->ctx, v);
+    json_decref(doc);
     return 0;
 }
 

@@ -275,6 +275,13 @@ static int load(void *ctx, json_t **out, struct dsb_error *err)
     return rc;
 }
 
+/* Listings are lean in the cache: served as bytes, their trees are large. */
+static int listing(enum dsb_slot k)
+{
+    return k == DSB_SLOT_LIST_DATABASES || k == DSB_SLOT_LIST_SCHEMAS ||
+           k == DSB_SLOT_LIST_TABLES;
+}
+
 /* The cached answer of the slot call a, loaded by fn(ctx) on a miss, stale
  * no later than *until (NULL: the source's TTL). */
 static const struct dsb_cached *
@@ -288,13 +295,20 @@ cached_load(const struct dsb_ctx *c, struct dsb_source *s,
     *hit = 0;
     if (keyed(c, s, a, &key, err) < 0)
         return NULL;
-    v = dsb_cache_get_until(c->gen->cache, key.source, key.key, fn, ctx, hit,
-                            until);
-    dsb_svc_key_free(&key);
-    if (!v)
-        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    if (listing(a->slot) && !until)
+        v = dsb_cache_get_lean(c->gen->cache, key.source, key.key, fn, ctx,
+                               hit);
     else
-        dsb_metrics_cache(c->svc->metrics, *hit);
+        v = dsb_cache_get_until(c->gen->cache, key.source, key.key, fn, ctx,
+                                hit, until);
+    dsb_svc_key_free(&key);
+    if (!v) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        return NULL;
+    }
+    dsb_metrics_cache(c->svc->metrics, *hit);
+    if (!*hit && v->len >= DSB_TRIM_AFTER_BYTES)
+        dsb_svc_trim_soon(c->svc);
     return v;
 }
 
@@ -328,34 +342,63 @@ void dsb_svc_release(const struct dsb_ctx *c, const struct dsb_cached *v)
     dsb_cache_release(c->gen->cache, v);
 }
 
-int dsb_svc_browse_all(const struct dsb_ctx *c, const struct dsb_browse *b,
-                       json_t **out, struct dsb_error *err)
+json_t *dsb_svc_browse_doc(const struct dsb_ctx *c, const struct dsb_browse *b,
+                           struct dsb_error *err)
+{
+    int hit;
+    const struct dsb_cached *v = dsb_svc_browse(c, b, &hit, err);
+    json_t *doc = v ? dsb_cached_doc(v) : NULL;
+
+    if (v && !v->body)
+        *err = v->err;
+    else if (v && !doc)
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    dsb_svc_release(c, v);
+    return doc;
+}
+
+int dsb_svc_browse_pages(const struct dsb_ctx *c, const struct dsb_browse *b,
+                         dsb_svc_page_fn fn, void *ctx, struct dsb_error *err)
 {
     struct dsb_browse page = *b;
-    json_t *items = json_array();
     char *token = NULL;
-    int rc = 0, hit;
+    int rc = 0, n;
 
     page.page_token = NULL;
-    for (int n = 0; n < MAX_PAGES && rc == 0; n++) {
-        const struct dsb_cached *v = dsb_svc_browse(c, &page, &hit, err);
+    for (n = 0; n < MAX_PAGES && rc == 0; n++) {
+        json_t *doc = dsb_svc_browse_doc(c, &page, err);
         const char *next;
-        if (!v || !v->doc) {
-            if (v)
-                *err = v->err;
+        if (!doc) {
             rc = -1;
-        } else {
-            json_array_extend(items, json_object_get(v->doc, "items"));
-            next =
-                json_string_value(json_object_get(v->doc, "next_page_token"));
-            free(token);
-            page.page_token = token = next ? strdup(next) : NULL;
+            break;
         }
-        dsb_svc_release(c, v);
+        rc = fn(ctx, json_object_get(doc, "items"));
+        next = json_string_value(json_object_get(doc, "next_page_token"));
+        free(token);
+        page.page_token = token = next ? strdup(next) : NULL;
+        json_decref(doc);
         if (!page.page_token)
             break;
     }
     free(token);
+    if (n > 0)
+        dsb_svc_trim_soon(c->svc); /* pages of trees came and went */
+    return rc;
+}
+
+static int extend(void *ctx, const json_t *items)
+{
+    return json_array_extend(ctx, (json_t *)items) < 0;
+}
+
+int dsb_svc_browse_all(const struct dsb_ctx *c, const struct dsb_browse *b,
+                       json_t **out, struct dsb_error *err)
+{
+    json_t *items = json_array();
+    int rc = dsb_svc_browse_pages(c, b, extend, items, err);
+
+    if (rc > 0)
+        rc = dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
     if (rc == 0)
         *out = json_pack("{s:o}", "items", items);
     else
@@ -461,22 +504,174 @@ int dsb_svc_search(const struct dsb_ctx *c, const char *q, size_t limit,
 
 /* ------------------------------------------------------ descriptions */
 
-/* The cached describe_table of a selection (access already checked). */
-static const struct dsb_cached *described(const struct dsb_ctx *c,
-                                          struct dsb_source *s,
-                                          const struct dsb_selection *sel,
-                                          struct dsb_error *err)
+static void describe_args(const struct dsb_selection *sel,
+                          struct dsb_slot_args *a)
 {
     struct dsb_browse b = {.slot = DSB_SLOT_DESCRIBE_TABLE,
                            .source = sel->source,
                            .database = sel->database,
                            .schema = sel->schema,
                            .table = sel->table};
+
+    browse_args(&b, a);
+}
+
+/* The cached describe_table of a selection (access already checked). */
+static const struct dsb_cached *described(const struct dsb_ctx *c,
+                                          struct dsb_source *s,
+                                          const struct dsb_selection *sel,
+                                          struct dsb_error *err)
+{
     struct dsb_slot_args a;
     int hit;
 
-    browse_args(&b, &a);
+    describe_args(sel, &a);
     return cached_call(c, s, &a, &hit, err);
+}
+
+/* Whether the cache holds a fresh description of sel. */
+static int holds_description(const struct dsb_ctx *c, struct dsb_source *s,
+                             const struct dsb_selection *sel)
+{
+    struct dsb_slot_args a;
+    struct dsb_svc_key key;
+    struct dsb_error err;
+    const struct dsb_cached *v;
+    int hit;
+
+    describe_args(sel, &a);
+    if (keyed(c, s, &a, &key, &err) < 0)
+        return 0;
+    v = dsb_cache_get(c->gen->cache, key.source, key.key, NULL, NULL, &hit);
+    dsb_svc_key_free(&key);
+    dsb_cache_release(c->gen->cache, v);
+    return v != NULL;
+}
+
+/* ------------------------------------------- descriptions in batches */
+
+#define DESCRIBE_BATCH 1000 /* names in one describe_tables call */
+
+static int hand_over(void *ctx, json_t **out, struct dsb_error *err)
+{
+    (void)err;
+    *out = json_incref(ctx);
+    return 0;
+}
+
+/* Caches each TABLE of a describe_tables answer as the describe_table
+ * answer of its name in like's database and schema. */
+static void cache_described(const struct dsb_ctx *c, struct dsb_source *s,
+                            const struct dsb_selection *like, json_t *items)
+{
+    struct dsb_selection one = *like;
+    struct dsb_slot_args a;
+    struct dsb_error err;
+    json_t *t;
+    size_t i;
+    int hit;
+
+    json_array_foreach(items, i, t)
+    {
+        one.table = json_string_value(json_object_get(t, "name"));
+        describe_args(&one, &a);
+        dsb_svc_release(c,
+                        cached_load(c, s, &a, hand_over, t, NULL, &hit, &err));
+    }
+}
+
+static int describe_batch(const struct dsb_ctx *c, struct dsb_source *s,
+                          const struct dsb_selection *like,
+                          const char *const *names, size_t n,
+                          struct dsb_error *err)
+{
+    struct dsb_slot_args a = {.slot = DSB_SLOT_DESCRIBE_TABLES,
+                              .database = like->database,
+                              .schema = like->schema,
+                              .tables = names,
+                              .n_tables = n};
+    struct load_ctx l = {c, s, &a};
+    json_t *out = NULL;
+
+    if (load(&l, &out, err) < 0)
+        return -1;
+    cache_described(c, s, like, json_object_get(out, "items"));
+    json_decref(out);
+    return 0;
+}
+
+static int same_schema(const struct dsb_selection *a,
+                       const struct dsb_selection *b)
+{
+    return !strcmp(a->source, b->source) && !strcmp(a->database, b->database) &&
+           !strcmp(a->schema, b->schema);
+}
+
+/* The distinct tables of sel[i]'s schema, from i on, whose description the
+ * cache lacks, into names; marks every selection of that schema seen. */
+static size_t lacking(const struct dsb_ctx *c, struct dsb_source *s,
+                      const struct dsb_selection *sel, size_t n, size_t i,
+                      char *seen, const char **names)
+{
+    size_t k = 0, d;
+
+    for (size_t j = i; j < n; j++) {
+        if (seen[j] || !same_schema(&sel[i], &sel[j]))
+            continue;
+        seen[j] = 1;
+        for (d = 0; d < k && strcmp(names[d], sel[j].table); d++)
+            ;
+        if (d == k && !holds_description(c, s, &sel[j]))
+            names[k++] = sel[j].table;
+    }
+    return k;
+}
+
+/* Describes the lacking tables of sel[i]'s schema, DESCRIBE_BATCH at a
+ * time, when there are at least two (one is the one-table path's). */
+static int describe_schema(const struct dsb_ctx *c, struct dsb_source *s,
+                           const struct dsb_selection *sel, size_t n, size_t i,
+                           char *seen, const char **names,
+                           struct dsb_error *err)
+{
+    size_t k = lacking(c, s, sel, n, i, seen, names);
+
+    for (size_t off = 0; k >= 2 && off < k; off += DESCRIBE_BATCH)
+        if (describe_batch(c, s, &sel[i], names + off,
+                           k - off < DESCRIBE_BATCH ? k - off : DESCRIBE_BATCH,
+                           err) < 0)
+            return -1;
+    return 0;
+}
+
+/* Whether the descriptions of s's tables are worth fetching in batches:
+ * its plugin has describe_tables, and for read specs also takes them. */
+static int batches(const struct dsb_ctx *c, struct dsb_source *s,
+                   int for_read_specs)
+{
+    return s && s->state == DSB_SOURCE_OPEN && dsb_source_describes_many(s) &&
+           (!for_read_specs || dsb_source_takes_described(s)) &&
+           dsb_principal_may_use(c->principal, s->conf->name);
+}
+
+int dsb_svc_describe_many(const struct dsb_ctx *c,
+                          const struct dsb_selection *sel, size_t n,
+                          int for_read_specs, struct dsb_error *err)
+{
+    char *seen = calloc(n + 1, 1);
+    const char **names = calloc(n + 1, sizeof(*names));
+    int rc = 0;
+
+    if (!seen || !names)
+        rc = dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct dsb_source *s = dsb_broker_source(c->gen->broker, sel[i].source);
+        if (!seen[i] && batches(c, s, for_read_specs))
+            rc = describe_schema(c, s, sel, n, i, seen, names, err);
+    }
+    free(seen);
+    free((void *)names);
+    return rc;
 }
 
 json_t *dsb_svc_described(const struct dsb_ctx *c,

@@ -28,8 +28,10 @@ static int build(const struct dsb_ctx *c, const struct dsb_selection *sel,
 {
     struct spec_ctx s = {c, INT64_MAX};
     struct dsb_context_opts o = {.spec = spec_through_cache, .spec_ctx = &s};
-    int rc = dsb_context_build(c->gen->broker, sel, n, exec, &o, out, err);
+    int rc = dsb_svc_describe_many(c, sel, n, 1, err);
 
+    if (rc == 0)
+        rc = dsb_context_build(c->gen->broker, sel, n, exec, &o, out, err);
     *until = s.until;
     return rc;
 }
@@ -85,6 +87,8 @@ static const struct dsb_cached *memoised(const struct dsb_ctx *c,
     free(key);
     if (!v)
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    else if (!*hit && v->len >= DSB_TRIM_AFTER_BYTES)
+        dsb_svc_trim_soon(c->svc);
     return v;
 }
 

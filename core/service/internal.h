@@ -27,6 +27,7 @@ struct dsb_service {
     pthread_mutex_t hk_mu;
     pthread_cond_t hk_cv;
     int hk_started, hk_stop;
+    atomic_long trim_at; /* monotonic ms of the next heap trim, 0: none */
 };
 
 /* Sets err to a refusal of the principal (DSB_FORBIDDEN_UPSTREAM); -1. */
@@ -50,6 +51,21 @@ int dsb_svc_read_spec(const struct dsb_ctx *c, struct dsb_source *s,
                       const struct dsb_selection *sel,
                       const struct dsb_read_target *t, int64_t *until,
                       json_t **out, struct dsb_error *err);
+/* Puts the descriptions of sel[0..n) the cache lacks into it, one
+ * describe_tables call (ABI 1.2) per source, database and schema of at
+ * least two such tables (DESCRIBE_BATCH names a call); plugins without the
+ * slot (or, for_read_specs, without read_spec_described) are left to the
+ * one-table path, as are tables a batch did not find.  -1 with err when a
+ * batch failed. */
+int dsb_svc_describe_many(const struct dsb_ctx *c,
+                          const struct dsb_selection *sel, size_t n,
+                          int for_read_specs, struct dsb_error *err);
+/* Asks the housekeeper to give free memory back to the system
+ * (dsb_malloc_trim) DSB_TRIM_DELAY_MS after the last large answer built
+ * (debounced): the requests' own garbage is freed by then. */
+#define DSB_TRIM_AFTER_BYTES (1u << 20) /* an answer this large */
+#define DSB_TRIM_DELAY_MS 1000
+void dsb_svc_trim_soon(struct dsb_service *svc);
 /* The deadline of one plugin call made within the call c. */
 int64_t dsb_svc_call_deadline(const struct dsb_ctx *c);
 

@@ -209,25 +209,52 @@ static int64_t housekeeping_period(struct dsb_service *svc)
     return half < EXPIRY_INTERVAL_MS ? half : EXPIRY_INTERVAL_MS;
 }
 
+/* Trims the heap when a trim fell due (and no later answer moved it). */
+static void trim_if_due(struct dsb_service *svc, int64_t now)
+{
+    long at = atomic_load(&svc->trim_at);
+
+    if (at && at <= now &&
+        atomic_compare_exchange_strong(&svc->trim_at, &at, 0))
+        dsb_malloc_trim();
+}
+
 static void *housekeeper(void *arg)
 {
     struct dsb_service *svc = arg;
-    struct timespec at;
+    int64_t next = dsb_monotonic_ms() + housekeeping_period(svc);
+    struct timespec ts;
 
     pthread_mutex_lock(&svc->hk_mu);
     while (!svc->hk_stop) {
-        int64_t ms = housekeeping_period(svc);
-        dsb_clock_after(CLOCK_MONOTONIC, ms, &at);
-        if (pthread_cond_timedwait(&svc->hk_cv, &svc->hk_mu, &at) !=
-                ETIMEDOUT ||
-            svc->hk_stop)
+        int64_t now = dsb_monotonic_ms(), at = atomic_load(&svc->trim_at);
+        int64_t due = at && at < next ? at : next;
+        if (due > now) {
+            dsb_clock_after(CLOCK_MONOTONIC, due - now, &ts);
+            pthread_cond_timedwait(&svc->hk_cv, &svc->hk_mu, &ts);
             continue;
+        }
         pthread_mutex_unlock(&svc->hk_mu);
-        dsb_service_housekeeping(svc);
+        trim_if_due(svc, now);
+        if (next <= now) {
+            dsb_service_housekeeping(svc);
+            next = dsb_monotonic_ms() + housekeeping_period(svc);
+        }
         pthread_mutex_lock(&svc->hk_mu);
     }
     pthread_mutex_unlock(&svc->hk_mu);
     return NULL;
+}
+
+/* Debounced: each large answer moves the trim to DSB_TRIM_DELAY_MS after
+ * it, so a burst of them is trimmed once, after the last. */
+void dsb_svc_trim_soon(struct dsb_service *svc)
+{
+    if (atomic_exchange(&svc->trim_at, dsb_monotonic_ms() + DSB_TRIM_DELAY_MS))
+        return;
+    pthread_mutex_lock(&svc->hk_mu);
+    pthread_cond_signal(&svc->hk_cv);
+    pthread_mutex_unlock(&svc->hk_mu);
 }
 
 static int start_housekeeper(struct dsb_service *svc)

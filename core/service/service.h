@@ -185,6 +185,19 @@ const struct dsb_cached *dsb_svc_browse(const struct dsb_ctx *c,
                                         const struct dsb_browse *b, int *hit,
                                         struct dsb_error *err);
 void dsb_svc_release(const struct dsb_ctx *c, const struct dsb_cached *v);
+/* dsb_svc_browse's answer as a document (a new reference; parsed back for
+ * a large listing page, which the cache keeps as bytes only), or NULL with
+ * err: the plugin's error, a refusal, or memory exhausted. */
+json_t *dsb_svc_browse_doc(const struct dsb_ctx *c, const struct dsb_browse *b,
+                           struct dsb_error *err);
+/* Calls fn(ctx, items) with the items of every page of a listing in turn
+ * (b->page_token ignored), each page's document held for that call only,
+ * so that a large listing is never all in memory as a tree.  A non-zero
+ * return of fn stops the walk (and is returned, err untouched).  -1 with
+ * err when a page failed. */
+typedef int (*dsb_svc_page_fn)(void *ctx, const json_t *items);
+int dsb_svc_browse_pages(const struct dsb_ctx *c, const struct dsb_browse *b,
+                         dsb_svc_page_fn fn, void *ctx, struct dsb_error *err);
 /* Every page of a listing (b->page_token ignored) as {"items": [...]}. */
 int dsb_svc_browse_all(const struct dsb_ctx *c, const struct dsb_browse *b,
                        json_t **out, struct dsb_error *err);

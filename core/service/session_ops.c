@@ -102,7 +102,8 @@ int dsb_svc_select(const struct dsb_ctx *c, const char *id,
                    const char *const *replace, size_t n_replace,
                    json_t **stored, struct dsb_error *err)
 {
-    if (dsb_svc_session_access(c, id, DSB_SCOPE_SESSIONS, err) < 0)
+    if (dsb_svc_session_access(c, id, DSB_SCOPE_SESSIONS, err) < 0 ||
+        dsb_svc_describe_many(c, sel, n, 0, err) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         json_t *t = dsb_svc_described(c, &sel[i], err);

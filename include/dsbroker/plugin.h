@@ -82,7 +82,7 @@ extern "C" {
 /* ------------------------------------------------------------------ ABI */
 
 #define DSB_ABI_MAJOR 1
-#define DSB_ABI_MINOR 1
+#define DSB_ABI_MINOR 2
 #define DSB_PLUGIN_MAGIC 0x50425344u /* "DSBP" little-endian */
 
 #define DSB_STR_(x) #x
@@ -148,9 +148,12 @@ struct dsb_abi_header {
 #define DSB_PLUGIN_SIZE_1_0 DSB_END_OF(struct dsb_source_plugin, read_spec)
 #define DSB_PLUGIN_SIZE_1_1                                                    \
     DSB_END_OF(struct dsb_source_plugin, read_spec_described)
+#define DSB_PLUGIN_SIZE_1_2                                                    \
+    DSB_END_OF(struct dsb_source_plugin, describe_tables)
 /* Size of struct dsb_host at each minor of major 1. */
 #define DSB_HOST_SIZE_1_0 DSB_END_OF(struct dsb_host, aws_s3a_conf)
 #define DSB_HOST_SIZE_1_1 DSB_END_OF(struct dsb_host, call_aws_request)
+#define DSB_HOST_SIZE_1_2 DSB_HOST_SIZE_1_1 /* 1.2 added no host slot */
 
 /* Non-zero when the broker's host table has `slot` (a member name), for a
  * plugin declaring an older minor than the one that added the slot. */
@@ -505,7 +508,7 @@ struct dsb_host {
                             struct dsb_aws_response *resp,
                             struct dsb_error *err);
 
-    /* ABI 1.2+ slots go here. */
+    /* ABI 1.2+ host slots go here (1.2 added none). */
 };
 
 #define DSB_LOG(h, lvl, ...)                                                   \
@@ -607,7 +610,7 @@ struct dsb_read_target {
  * Every slot returns 0 on success, -1 with err set on failure.  `inst` is the
  * pointer open stored; `call` carries the arena and deadline.
  *
- * Ownership common to the query slots (check .. read_spec_described):
+ * Ownership common to the query slots (check .. describe_tables):
  *   - Inputs (req and its strings, database/schema/table, target) are
  *     borrowed for the call; copy what you keep.
  *   - *out is NULL on entry.  On success set it to a new JSON reference (one
@@ -709,7 +712,26 @@ struct dsb_source_plugin {
                                const struct dsb_read_target *target,
                                json_t **out, struct dsb_error *err);
 
-    /* ABI 1.2+ slots go here. */
+    /* ABI 1.2+ */
+
+    /*
+     * Several tables of one schema in one round trip to the source: for
+     * each of tables[0..n) (n >= 1, distinct names, borrowed) that exists,
+     * the TABLE describe_table gives for it, as {"items": [TABLE]} in any
+     * order (a listing object without "next_page_token"); a name that does
+     * not exist is left out, not an error.  The broker calls it when a
+     * session or context needs descriptions it does not hold, and caches
+     * each item as that table's describe_table answer (so the item must be
+     * exactly that answer, extra keys included).  Database and schema
+     * errors as describe_table.  Ownership as the query slots.  Optional:
+     * NULL means the broker calls describe_table once a table.
+     */
+    int (*describe_tables)(void *inst, struct dsb_call *call,
+                           const char *database, const char *schema,
+                           const char *const *tables, size_t n, json_t **out,
+                           struct dsb_error *err);
+
+    /* ABI 1.3+ slots go here. */
 };
 
 /* The entry function's type. */
@@ -739,6 +761,10 @@ DSB_ABI_PIN(offsetof(struct dsb_source_plugin, read_spec_described) ==
                     DSB_PLUGIN_SIZE_1_0 &&
                 DSB_PLUGIN_SIZE_1_1 == 16 + 17 * DSB_P_,
             "the ABI 1.1 block starts where ABI 1.0 ended");
+DSB_ABI_PIN(offsetof(struct dsb_source_plugin, describe_tables) ==
+                    DSB_PLUGIN_SIZE_1_1 &&
+                DSB_PLUGIN_SIZE_1_2 == 16 + 18 * DSB_P_,
+            "the ABI 1.2 block starts where ABI 1.1 ended");
 DSB_ABI_PIN(DSB_HOST_SIZE_1_0 == 8 + 14 * DSB_P_ &&
                 offsetof(struct dsb_host, log) == 8,
             "the ABI 1.0 part of struct dsb_host is frozen");

@@ -159,6 +159,58 @@ int glue_tables(const struct glue_inst *g, struct dsb_call *call,
     return rc;
 }
 
+/* "a|b|c" when every name is a plain lower-case Glue name and the whole
+ * fits Glue's Expression (2,048 characters), else NULL. */
+static char *glue_names_expression(const char *const *names, size_t n)
+{
+    size_t len = 0;
+    char *e, *w;
+
+    for (size_t i = 0; i < n; i++) {
+        for (const char *p = names[i]; *p; p++)
+            if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) &&
+                *p != '_')
+                return NULL;
+        len += strlen(names[i]) + 1;
+    }
+    if (n == 0 || len > 2048 || !(e = w = malloc(len)))
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        w += sprintf(w, "%s%s", i ? "|" : "", names[i]);
+    return e;
+}
+
+int glue_tables_named(const struct glue_inst *g, struct dsb_call *call,
+                      const char *db, const char *const *names, size_t n,
+                      json_t **list, struct dsb_error *err)
+{
+    json_t *body = json_pack("{s:s}", "DatabaseName", db), *all, *t;
+    json_t *want = json_object();
+    char *expr = glue_names_expression(names, n);
+    size_t i;
+    int rc;
+
+    if (expr)
+        json_object_set_new(body, "Expression", json_string(expr));
+    for (i = 0; i < n; i++)
+        json_object_set_new(want, names[i], json_true());
+    *list = NULL;
+    rc = glue_all_pages(g, call, "GetTables", body, "TableList", &all, err);
+    if (rc == 0) {
+        *list = json_array();
+        json_array_foreach(
+            all, i, t) if (json_object_get(want,
+                                           json_string_value(
+                                               json_object_get(t, "Name"))))
+            json_array_append(*list, t);
+        json_decref(all);
+    }
+    json_decref(want);
+    json_decref(body);
+    free(expr);
+    return rc;
+}
+
 int glue_table(const struct glue_inst *g, struct dsb_call *call, const char *db,
                const char *name, json_t **table, struct dsb_error *err)
 {

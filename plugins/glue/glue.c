@@ -273,6 +273,25 @@ static int glue_read_spec_from(void *inst, struct dsb_call *call,
     return glue_read_spec_described(inst, db, described, target, out, err);
 }
 
+/* The named tables in one GetTables page walk, not a GetTable each. */
+static int glue_describe_many(void *inst, struct dsb_call *call, const char *db,
+                              const char *schema, const char *const *tables,
+                              size_t n, json_t **out, struct dsb_error *err)
+{
+    json_t *list, *items, *t;
+    size_t i;
+
+    if (glue_where(inst, db, schema, err) < 0 ||
+        glue_tables_named(inst, call, db, tables, n, &list, err) < 0)
+        return -1;
+    items = json_array();
+    json_array_foreach(list, i, t)
+        json_array_append_new(items, glue_describe_json(t));
+    json_decref(list);
+    *out = json_pack("{s:o}", "items", items);
+    return *out ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+}
+
 static const struct dsb_source_plugin glue_plugin = {
     .abi = DSB_PLUGIN_HEADER,
     .name = "glue",
@@ -290,6 +309,7 @@ static const struct dsb_source_plugin glue_plugin = {
     .describe_table = glue_describe,
     .read_spec = glue_read_spec,
     .read_spec_described = glue_read_spec_from,
+    .describe_tables = glue_describe_many,
 };
 
 DSB_PLUGIN_DEFINE(glue_plugin);

@@ -41,6 +41,12 @@ int glue_databases(const struct glue_inst *g, struct dsb_call *call,
 int glue_tables(const struct glue_inst *g, struct dsb_call *call,
                 const char *db, const char *filter, json_t **list,
                 struct dsb_error *err);
+/* The Table objects of db named in names[0..n) that exist, in one
+ * GetTables page walk (narrowed by an Expression when the names are
+ * plain). */
+int glue_tables_named(const struct glue_inst *g, struct dsb_call *call,
+                      const char *db, const char *const *names, size_t n,
+                      json_t **list, struct dsb_error *err);
 /* One Table; DSB_E_NOT_FOUND when missing. */
 int glue_table(const struct glue_inst *g, struct dsb_call *call, const char *db,
                const char *name, json_t **table, struct dsb_error *err);

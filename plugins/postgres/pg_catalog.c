@@ -21,12 +21,12 @@ static const char pg_sql_schemas[] = PG_SQL_SCHEMAS;
 
 /*
  * Tables of schema $1 with their columns.  $2 filter, $3 after, $4 exact
- * name, $5 limit (in tables).  One row per column, ordered by table name
- * then position; the table's own fields repeat on each of its rows; a table
- * without columns has one row with NULL column fields; no table at all
- * gives one row with only the state.  Fields: enum pg_tcol.  Domains are
- * resolved to their base type (through domains over domains) with the
- * typmod of the nearest constrained level.
+ * names (text[]: a describe, partitions included), $5 limit (in tables).  One
+ * row per column, ordered by table name then position; the table's own fields
+ * repeat on each of its rows; a table without columns has one row with NULL
+ * column fields; no table at all gives one row with only the state.  Fields:
+ * enum pg_tcol.  Domains are resolved to their base type (through domains over
+ * domains) with the typmod of the nearest constrained level.
  */
 static const char pg_sql_tables[] = PG_SQL_TABLES;
 
@@ -492,18 +492,66 @@ int pg_list_tables(struct pg_source *s, struct dsb_call *call,
     return *out ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
 }
 
+/* The text[] literal of names, each quoted ({"a","b\\"c"}), malloc'd. */
+static char *pg_names_array(const char *const *names, size_t n)
+{
+    size_t cap = 3;
+    char *out, *w;
+
+    for (size_t i = 0; i < n; i++)
+        cap += 2 * strlen(names[i]) + 3;
+    if (!(out = malloc(cap)))
+        return NULL;
+    w = out;
+    *w++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *w++ = ',';
+        *w++ = '"';
+        for (const char *p = names[i]; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                *w++ = '\\';
+            *w++ = *p;
+        }
+        *w++ = '"';
+    }
+    *w++ = '}';
+    *w = '\0';
+    return out;
+}
+
+/* The TABLEs of the named tables of a schema that exist, in a new array
+ * (*items). */
+static int pg_describe_names(struct pg_source *s, struct dsb_call *call,
+                             const char *database, const char *schema,
+                             const char *const *tables, size_t n,
+                             json_t **items, struct dsb_error *err)
+{
+    char limit[24], *names;
+    int rc;
+
+    if (pg_check_schema(s, database, schema, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!tables[i] || !*tables[i])
+            return dsb_error_set(err, DSB_E_INVALID, "a table is required");
+    if (!(names = pg_names_array(tables, n)))
+        return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    snprintf(limit, sizeof(limit), "%zu", n);
+    const char *params[5] = {schema, NULL, NULL, names, limit};
+    rc = pg_tables_query(s, call, database, schema, params, items, err);
+    free(names);
+    return rc;
+}
+
 int pg_describe(struct pg_source *s, struct dsb_call *call,
                 const char *database, const char *schema, const char *table,
                 json_t **out, struct dsb_error *err)
 {
-    const char *params[5] = {schema, NULL, NULL, table, "1"};
     json_t *items;
 
-    if (pg_check_schema(s, database, schema, err) < 0)
-        return -1;
-    if (!table || !*table)
-        return dsb_error_set(err, DSB_E_INVALID, "a table is required");
-    if (pg_tables_query(s, call, database, schema, params, &items, err) < 0)
+    if (pg_describe_names(s, call, database, schema, &table, 1, &items, err) <
+        0)
         return -1;
     if (json_array_size(items) == 0) {
         json_decref(items);
@@ -517,4 +565,18 @@ int pg_describe(struct pg_source *s, struct dsb_call *call,
     *out = json_incref(json_array_get(items, 0));
     json_decref(items);
     return 0;
+}
+
+int pg_describe_tables(struct pg_source *s, struct dsb_call *call,
+                       const char *database, const char *schema,
+                       const char *const *tables, size_t n, json_t **out,
+                       struct dsb_error *err)
+{
+    json_t *items;
+
+    if (pg_describe_names(s, call, database, schema, tables, n, &items, err) <
+        0)
+        return -1;
+    *out = json_pack("{s:o}", "items", items);
+    return *out ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
 }

@@ -126,6 +126,12 @@ int pg_list_tables(struct pg_source *s, struct dsb_call *call,
 int pg_describe(struct pg_source *s, struct dsb_call *call,
                 const char *database, const char *schema, const char *table,
                 json_t **out, struct dsb_error *err);
+/* Several tables of one schema in one query: {"items": [TABLE]} for the
+ * names that exist (the describe_tables slot). */
+int pg_describe_tables(struct pg_source *s, struct dsb_call *call,
+                       const char *database, const char *schema,
+                       const char *const *tables, size_t n, json_t **out,
+                       struct dsb_error *err);
 
 /* pg_types.c */
 /*

@@ -71,10 +71,10 @@
     "  FROM pg_class c"                                                         \
     "  WHERE c.relnamespace = (SELECT oid FROM ns) AND (SELECT ok FROM ns)"     \
     "   AND c.relkind IN ('r', 'p', 'v', 'm', 'f')"                             \
-    "   AND ($4::text IS NOT NULL OR NOT c.relispartition)"                     \
+    "   AND ($4::text[] IS NOT NULL OR NOT c.relispartition)"                   \
     "   AND ($2::text IS NULL OR strpos(lower(c.relname), lower($2)) > 0)"      \
     "   AND ($3::text IS NULL OR c.relname > $3::name)"                         \
-    "   AND ($4::text IS NULL OR c.relname = $4::name)"                         \
+    "   AND ($4::text[] IS NULL OR c.relname = ANY ($4::text[]::name[]))"       \
     "  ORDER BY c.relname LIMIT $5::int) t ON true"                             \
     " LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum > 0"          \
     "  AND NOT a.attisdropped"                                                  \

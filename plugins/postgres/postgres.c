@@ -120,6 +120,15 @@ static int pg_slot_read_spec_described(void *inst, struct dsb_call *call,
                                   described, target, out, err);
 }
 
+static int pg_slot_describe_tables(void *inst, struct dsb_call *call,
+                                   const char *database, const char *schema,
+                                   const char *const *tables, size_t n,
+                                   json_t **out, struct dsb_error *err)
+{
+    return pg_describe_tables(inst, call, database, schema, tables, n, out,
+                              err);
+}
+
 static const struct dsb_source_plugin pg_plugin = {
     .abi = DSB_PLUGIN_HEADER,
     .name = "postgres",
@@ -138,6 +147,7 @@ static const struct dsb_source_plugin pg_plugin = {
     .describe_table = pg_slot_describe,
     .read_spec = pg_slot_read_spec,
     .read_spec_described = pg_slot_read_spec_described,
+    .describe_tables = pg_slot_describe_tables,
 };
 
 /* The plugin's one exported symbol. */

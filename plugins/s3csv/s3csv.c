@@ -431,6 +431,58 @@ static int s3csv_page_start(const struct dsb_list_request *req, size_t *start,
     return 0;
 }
 
+/* Sampling several tables at once (s3csv_parallel). */
+struct s3csv_many {
+    const struct s3csv_inst *g;
+    const struct s3csv_root *root;
+    const struct s3csv_table **t;
+    int full;
+    json_t **out;
+    struct dsb_error *errs;
+};
+
+static void s3csv_sample_one(void *ctx, size_t i)
+{
+    struct s3csv_many *m = ctx;
+    struct s3csv_found f;
+
+    memset(&f, 0, sizeof(f));
+    m->out[i] =
+        s3csv_table_json(m->g, m->root, m->t[i], m->full, &f, &m->errs[i]);
+}
+
+/* Appends the TABLE of each of t[0..n) to items, in order, sampled
+ * S3CSV_SAMPLERS at a time; the first failure (in order) is the error. */
+static int s3csv_sample_many(const struct s3csv_inst *g,
+                             const struct s3csv_root *root,
+                             const struct s3csv_table **t, size_t n, int full,
+                             json_t *items, struct dsb_error *err)
+{
+    struct s3csv_many m = {g,
+                           root,
+                           t,
+                           full,
+                           calloc(n + 1, sizeof(json_t *)),
+                           calloc(n + 1, sizeof(struct dsb_error))};
+    int rc = 0;
+
+    if (!m.out || !m.errs)
+        rc = dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    else
+        s3csv_parallel(n, s3csv_sample_one, &m);
+    for (size_t i = 0; m.out && i < n; i++) {
+        if (rc == 0 && !m.out[i])
+            rc = (*err = m.errs[i], -1);
+        if (rc == 0)
+            json_array_append_new(items, m.out[i]);
+        else
+            json_decref(m.out[i]);
+    }
+    free(m.out);
+    free(m.errs);
+    return rc;
+}
+
 /* Appends the tables of ts matching req, from the page's start, to items;
  * sets *next to the offset of the next page (0 when none). */
 static int s3csv_fill_page(const struct s3csv_inst *g,
@@ -439,24 +491,25 @@ static int s3csv_fill_page(const struct s3csv_inst *g,
                            const struct dsb_list_request *req, size_t start,
                            json_t *items, size_t *next, struct dsb_error *err)
 {
-    size_t seen = 0, max = req->page_size ? req->page_size : (size_t)-1;
-    struct s3csv_found f;
-    json_t *t;
+    size_t seen = 0, k = 0, max = req->page_size ? req->page_size : (size_t)-1;
+    const struct s3csv_table **pick = malloc((ts->n + 1) * sizeof(*pick));
+    int rc;
 
     *next = 0;
+    if (!pick)
+        return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
     for (size_t i = 0; i < ts->n; i++) {
         if (!s3csv_match(req, ts->v[i].name) || seen++ < start)
             continue;
-        if (json_array_size(items) == max) {
+        if (k == max) {
             *next = seen - 1;
             break;
         }
-        memset(&f, 0, sizeof(f));
-        if (!(t = s3csv_table_json(g, root, &ts->v[i], 0, &f, err)))
-            return -1;
-        json_array_append_new(items, t);
+        pick[k++] = &ts->v[i];
     }
-    return 0;
+    rc = s3csv_sample_many(g, root, pick, k, 0, items, err);
+    free(pick);
+    return rc;
 }
 
 static int s3csv_list_tables(void *inst, struct dsb_call *call,
@@ -528,6 +581,45 @@ static int s3csv_describe(void *inst, struct dsb_call *call, const char *db,
     struct s3csv_found f;
 
     return s3csv_find(&in, db, schema, table, &root, out, &f, err);
+}
+
+/* The named tables of db.schema: one listing of the schema, then their
+ * samples S3CSV_SAMPLERS at a time (describe_tables). */
+static int s3csv_describe_many(void *inst, struct dsb_call *call,
+                               const char *db, const char *schema,
+                               const char *const *tables, size_t n,
+                               json_t **out, struct dsb_error *err)
+{
+    struct s3csv_inst in = s3csv_in_call(inst, call), *g = &in;
+    const struct s3csv_root *root = s3csv_root_find(g, db, err);
+    const struct s3csv_table **pick = NULL;
+    struct s3csv_tables ts;
+    json_t *want, *items;
+    size_t k = 0;
+    int rc = -1;
+
+    if (!root || s3csv_tables_of(g, root, schema ? schema : "", &ts, err) < 0)
+        return -1;
+    want = json_object();
+    items = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(want, tables[i], json_true());
+    if (!(pick = malloc((ts.n + 1) * sizeof(*pick)))) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < ts.n; i++)
+        if (json_object_get(want, ts.v[i].name))
+            pick[k++] = &ts.v[i];
+    rc = s3csv_sample_many(g, root, pick, k, 1, items, err);
+    if (rc == 0)
+        *out = json_pack("{s:O}", "items", items);
+fail:
+    free(pick);
+    json_decref(items);
+    json_decref(want);
+    s3csv_tables_free(&ts);
+    return rc;
 }
 
 /* ------------------------------------------------------- read spec */
@@ -755,6 +847,7 @@ static const struct dsb_source_plugin s3csv_plugin = {
     .describe_table = s3csv_describe,
     .read_spec = s3csv_read_spec,
     .read_spec_described = s3csv_read_spec_described,
+    .describe_tables = s3csv_describe_many,
 };
 
 DSB_PLUGIN_DEFINE(s3csv_plugin);

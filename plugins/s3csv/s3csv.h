@@ -247,6 +247,15 @@ void s3csv_tables_free(struct s3csv_tables *t);
 const struct s3csv_obj *s3csv_table_next_part(const struct s3csv_table *t,
                                               size_t *cursor);
 
+/* ------------------------------------------------------------ pool.c */
+
+#define S3CSV_SAMPLERS 4 /* object reads of one call at once */
+
+/* Runs fn(ctx, i) for every i in [0, n), on at most S3CSV_SAMPLERS
+ * threads (the calling one included); returns when all are done.  fn must
+ * be safe to run concurrently for different i. */
+void s3csv_parallel(size_t n, void (*fn)(void *ctx, size_t i), void *ctx);
+
 /* 1 when name ends in .csv or .csv.gz (case-insensitive). */
 int s3csv_is_csv(const char *name);
 

@@ -2,6 +2,7 @@
  * table with all its columns, formats, Hive -> Spark types, read specs on
  * EMR (catalog) and local Spark (by path), views and errors. */
 #include "context.h"
+#include "describe_batch.h"
 #include "glue_test.h"
 
 static char *conf;
@@ -147,6 +148,17 @@ Test(glue, hundreds_of_tables_and_name_filters)
     cr_assert_eq(json_array_size(json_object_get(out, "items")), 60);
     cr_assert(json_is_null(json_object_get(out, "next_page_token")));
     json_decref(out);
+}
+
+/* describe_tables (ABI 1.2): the named tables in one GetTables walk, each
+ * what describe_table gives; a missing name is left out. */
+Test(glue, describe_tables_items_are_describe_table_answers)
+{
+    const char *names[] = {"t007", "nope", "t259"};
+
+    cr_assert_str_eq(t_describe_batch(dsb_broker_source(b, "glue"), "dsbg_big",
+                                      "default", names, 3),
+                     "t007,t259");
 }
 
 Test(glue, read_spec_on_emr_uses_the_catalog)

@@ -2,6 +2,7 @@
  * samples (gzip too), listings identical to the local copies' (comma and
  * semicolon trees, BOM and CRLF notes, a schema that is only a folder
  * marker), read specs per executor and a missing bucket. */
+#include "describe_batch.h"
 #include "s3csv_test.h"
 
 static char *conf, moto[256];
@@ -134,6 +135,18 @@ Test(s3csv_s3, listings_equal_the_local_copy)
         same_as_local(db, "quirks");
         same_as_local(db, "sales");
     }
+}
+
+/* describe_tables (ABI 1.2): one listing of the schema, the named tables
+ * sampled at once, each what describe_table gives; a missing name is left
+ * out. */
+Test(s3csv_s3, describe_tables_items_are_describe_table_answers)
+{
+    const char *names[] = {"orders", "nope", "events", "customers"};
+
+    cr_assert_str_eq(t_describe_batch(dsb_broker_source(b, "s3"),
+                                      "dsb-s3csv_data_v1", "sales", names, 4),
+                     "customers,events,orders");
 }
 
 Test(s3csv_s3, semicolon_listings_equal_the_local_copy)

@@ -8,13 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "service/internal.h"
-#include "support.h"
+#include "service_support.h"
 
-static struct dsb_service *svc;
-static struct dsb_gen *gen;
-static struct dsb_ctx ctx;
-static struct dsb_diags d;
+static struct t_svc T;
 static struct dsb_error err;
 static char *conf, *state;
 
@@ -28,13 +24,7 @@ static void write_conf(void)
 
     conf = t_tmpdir();
     state = t_tmpdir();
-    snprintf(text, sizeof(text),
-             "state_dir: %s\nlog_level: warn\n"
-             "executors:\n  - name: local\n    type: local-spark\n"
-             "    networks: [fixture-net]\n    master: local[1]\n"
-             "default_executor: local\n",
-             state);
-    t_write(conf, "broker.yaml", text);
+    t_broker_yaml_local(conf, state, "[fixture-net]");
     for (size_t i = 0; i < 3; i++) {
         char name[64];
         snprintf(name, sizeof(name), "%s.yaml", sources[i]);
@@ -48,27 +38,15 @@ static void write_conf(void)
 static void setup(void)
 {
     char *dir = t_path("DSB_TEST_PLUGIN_DIR", "abi");
-    struct dsb_service_opts o = {.plugin_dir = dir};
 
     write_conf();
-    o.conf_dir = conf;
-    dsb_diags_init(&d);
-    svc = dsb_service_open(&o, &d);
-    if (!svc)
-        dsb_diags_print(&d, stderr);
-    cr_assert_not_null(svc);
-    gen = dsb_service_gen(svc);
-    ctx = (struct dsb_ctx){svc, "test-abi", 0, dsb_arena_new(), &gen->anonymous,
-                           gen};
+    t_svc_open(&T, conf, dir, "test-abi");
     free(dir);
 }
 
 static void teardown(void)
 {
-    dsb_arena_free(ctx.arena);
-    dsb_gen_release(gen);
-    dsb_service_close(svc);
-    dsb_diags_free(&d);
+    t_svc_close(&T);
     free(conf);
     free(state);
 }
@@ -81,7 +59,7 @@ static long counter(const char *source, const char *what)
     json_t *out = NULL;
     long n;
 
-    cr_assert_eq(dsb_svc_source_check(&ctx, source, &out, &err), 0, "%s",
+    cr_assert_eq(dsb_svc_source_check(&T.ctx, source, &out, &err), 0, "%s",
                  err.message);
     n = (long)json_integer_value(json_object_get(out, what));
     json_decref(out);
@@ -102,16 +80,17 @@ static json_t *list_select_context(const char *source)
     json_t *cx;
     int hit;
 
-    v = dsb_svc_browse(&ctx, &b, &hit, &err);
+    v = dsb_svc_browse(&T.ctx, &b, &hit, &err);
     cr_assert(v && v->doc, "%s", err.message);
-    dsb_svc_release(&ctx, v);
-    cr_assert_eq(dsb_svc_session_create(&ctx, id, &err), 0, "%s", err.message);
-    cr_assert_eq(dsb_svc_select(&ctx, id, &sel, 1, NULL, 0, NULL, &err), 0,
+    dsb_svc_release(&T.ctx, v);
+    cr_assert_eq(dsb_svc_session_create(&T.ctx, id, &err), 0, "%s",
+                 err.message);
+    cr_assert_eq(dsb_svc_select(&T.ctx, id, &sel, 1, NULL, 0, NULL, &err), 0,
                  "%s", err.message);
-    v = dsb_svc_context(&ctx, id, NULL, &hit, &err);
+    v = dsb_svc_context(&T.ctx, id, NULL, &hit, &err);
     cr_assert(v && v->doc, "%s: %s", source, v ? v->err.message : err.message);
     cx = json_incref(json_array_get(json_object_get(v->doc, "tables"), 0));
-    dsb_svc_release(&ctx, v);
+    dsb_svc_release(&T.ctx, v);
     return cx;
 }
 
@@ -119,7 +98,7 @@ static json_t *list_select_context(const char *source)
  * the description. */
 Test(abi, every_source_opens)
 {
-    struct dsb_broker *b = gen->broker;
+    struct dsb_broker *b = T.gen->broker;
 
     for (size_t i = 0; i < 3; i++)
         cr_assert_eq(dsb_broker_source(b, sources[i])->state, DSB_SOURCE_OPEN,
@@ -161,7 +140,7 @@ Test(abi, a_context_after_selecting_describes_once)
 Test(abi, both_paths_give_the_same_read_spec)
 {
     struct dsb_read_target t = {"local", "local-spark", DSB_EXEC_LOCAL_FILES};
-    struct dsb_broker *b = gen->broker;
+    struct dsb_broker *b = T.gen->broker;
     json_t *desc, *a, *c;
 
     for (size_t i = 0; i < 3; i++) {
@@ -190,16 +169,16 @@ Test(abi, the_description_given_is_the_cached_one)
 {
     struct dsb_selection sel = {"new", "sales", "public", "orders"};
     struct dsb_read_target t = {"local", "local-spark", DSB_EXEC_LOCAL_FILES};
-    struct dsb_source *s = dsb_broker_source(gen->broker, "new");
-    json_t *before = dsb_svc_described(&ctx, &sel, &err), *spec = NULL;
+    struct dsb_source *s = dsb_broker_source(T.gen->broker, "new");
+    json_t *before = dsb_svc_described(&T.ctx, &sel, &err), *spec = NULL;
     json_t *after;
     int64_t until = INT64_MAX;
 
     cr_assert_not_null(before, "%s", err.message);
-    cr_assert_eq(dsb_svc_read_spec(&ctx, s, &sel, &t, &until, &spec, &err), 0,
+    cr_assert_eq(dsb_svc_read_spec(&T.ctx, s, &sel, &t, &until, &spec, &err), 0,
                  "%s", err.message);
     cr_assert_lt(until, INT64_MAX);
-    after = dsb_svc_described(&ctx, &sel, &err);
+    after = dsb_svc_described(&T.ctx, &sel, &err);
     cr_assert(json_equal(before, after));
     cr_assert_eq(counter("new", "describes"), 1);
     json_decref(spec);

@@ -1,4 +1,4 @@
-/* core/cache: key encoding. */
+/* core/cache: key encoding, lean answers. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 
@@ -50,4 +50,54 @@ Test(cache, numbers_and_parts_read_back)
     cr_assert_null(dsb_cache_key_get(k, 4));
     cr_assert_null(dsb_cache_key_get("x|", 0), "malformed");
     free(k);
+}
+
+/* A document of n one-item-array members: about 20n bytes serialised. */
+static int load_big(void *ctx, json_t **out, struct dsb_error *err)
+{
+    json_t *items = json_array();
+
+    (void)err;
+    for (size_t i = 0; i < *(size_t *)ctx; i++)
+        json_array_append_new(items, json_pack("{s:i}", "name", (int)i));
+    *out = json_pack("{s:o}", "items", items);
+    return 0;
+}
+
+static int count_visit(void *ctx, const char *source, const char *key,
+                       const json_t *doc)
+{
+    (void)source;
+    (void)key;
+    *(size_t *)ctx += json_array_size(json_object_get(doc, "items"));
+    return 0;
+}
+
+/* A large lean answer keeps its body only; its document is parsed back
+ * when asked for, and the walk over the cache still sees it.  A small one,
+ * or one not asked lean, keeps its document. */
+Test(cache, lean_answers_keep_only_their_body)
+{
+    struct dsb_cache *c = dsb_cache_new(10, 60000, 0);
+    size_t big = 40000, small = 10, seen = 0;
+    const struct dsb_cached *lb, *ls, *fb;
+    json_t *doc;
+    int hit;
+
+    lb = dsb_cache_get_lean(c, "s", "big", load_big, &big, &hit);
+    ls = dsb_cache_get_lean(c, "s", "small", load_big, &small, &hit);
+    fb = dsb_cache_get(c, "s", "full", load_big, &big, &hit);
+    cr_assert(lb->len >= DSB_CACHE_LEAN_BYTES && lb->body);
+    cr_assert_null(lb->doc);
+    cr_assert_not_null(ls->doc);
+    cr_assert_not_null(fb->doc);
+    doc = dsb_cached_doc(lb);
+    cr_assert(json_equal(doc, fb->doc));
+    json_decref(doc);
+    dsb_cache_foreach(c, count_visit, &seen);
+    cr_assert_eq(seen, 2 * big + small);
+    dsb_cache_release(c, lb);
+    dsb_cache_release(c, ls);
+    dsb_cache_release(c, fb);
+    dsb_cache_free(c);
 }

@@ -53,7 +53,7 @@ Test(loader, good_plugin_loads_and_is_copied)
     cr_assert_not_null(p.vt.read_spec);
     cr_assert_not_null(p.vt.read_spec_described);
     desc = dsb_plugin_describe(&p, 1);
-    cr_assert_str_eq(json_string_value(json_object_get(desc, "abi")), "1.1");
+    cr_assert_str_eq(json_string_value(json_object_get(desc, "abi")), "1.2");
     cr_assert_not_null(json_object_get(
         json_object_get(json_object_get(desc, "options"), "properties"),
         "data_file"));
@@ -63,7 +63,7 @@ Test(loader, good_plugin_loads_and_is_copied)
 
 Test(loader, wrong_major)
 {
-    refused("wrong_major", "broker ABI 1.1, plugin built for ABI 2.0");
+    refused("wrong_major", "broker ABI 1.2, plugin built for ABI 2.0");
     cr_assert(strstr(err.message, "rebuild the plugin"), "%s", err.message);
 }
 
@@ -71,16 +71,16 @@ Test(loader, wrong_major)
 Test(loader, newer_minor)
 {
     refused("newer_minor",
-            "broker ABI 1.1, plugin built for ABI 1.2 (a "
+            "broker ABI 1.2, plugin built for ABI 1.3 (a "
             "newer minor may rely on slots and host services this broker "
             "lacks: upgrade the broker, or build the plugin with "
-            "DSB_PLUGIN_HEADER_FOR(1))");
+            "DSB_PLUGIN_HEADER_FOR(2))");
 }
 
 Test(loader, short_struct)
 {
     refused("short_struct", "vtable is");
-    cr_assert(strstr(err.message, "ABI 1.1 needs"), "%s", err.message);
+    cr_assert(strstr(err.message, "ABI 1.2 needs"), "%s", err.message);
 }
 
 static void load_abi(const char *name)
@@ -104,7 +104,7 @@ static void abi_is(const char *want)
 }
 
 /* A plugin compiled against the frozen 1.0 header (tests/plugins/abi10):
- * accepted, its vtable read up to the 1.0 size, the 1.1 slot NULL. */
+ * accepted, its vtable read up to the 1.0 size, the later slots NULL. */
 Test(loader, abi_1_0_plugin_loads)
 {
     load_abi("fixture10");
@@ -113,6 +113,7 @@ Test(loader, abi_1_0_plugin_loads)
     cr_assert_lt(DSB_PLUGIN_SIZE_1_0, sizeof(struct dsb_source_plugin));
     cr_assert_not_null(p.vt.read_spec);
     cr_assert_null(p.vt.read_spec_described);
+    cr_assert_null(p.vt.describe_tables);
     abi_is("1.0");
 }
 
