@@ -277,3 +277,40 @@ Test(config, allowed_hosts_rules_are_checked)
            "sources.allowed_hosts: \"10.0.0.0/33\" is not a host rule");
     free(dir);
 }
+
+/* conf.d `dir` loaded with the plugins of `pdir`. */
+static void load_with(const char *dir, const char *pdir)
+{
+    dsb_diags_init(&d);
+    memset(&ps, 0, sizeof(ps));
+    cfg = dsb_config_load_broker(dir, pdir, &d);
+    cr_assert_eq(dsb_plugins_load_dir(cfg->plugin_dir, &ps, 1, &d), 0);
+    dsb_config_load_sources(cfg, &ps, &d);
+}
+
+/* check_options (ABI 1.2): what open would refuse is refused at check
+ * time, at the key the plugin names; a plugin declaring 1.1 is checked by
+ * its table only, as before. */
+Test(config, the_plugin_refuses_at_check_time_what_open_would)
+{
+    static const char src[] = "name: t\nplugin: %s\ndata_file: x.json\n"
+                              "tags: [a, \"\"]\n";
+    char text[256], *dir, *pdir = t_path("DSB_TEST_PLUGIN_DIR", "abi");
+
+    snprintf(text, sizeof(text), src, "fixture");
+    dir = write_conf("", "t.yaml", text);
+    load_dir(dir);
+    expect("t.yaml", 4, 7,
+           "option \"tags\": tag 2 is empty (remove it, or give it a name)");
+    cr_assert_eq(d.errors, 1);
+    teardown();
+    free(dir);
+    snprintf(text, sizeof(text), src, "fixture_for11");
+    dir = write_conf("", "t.yaml", text);
+    load_with(dir, pdir);
+    dsb_diags_print(&d, stderr);
+    cr_assert_eq(d.errors, 0, "a 1.1 plugin is checked by its table only");
+    cr_assert_eq(cfg->n_sources, 1);
+    free(dir);
+    free(pdir);
+}
