@@ -314,3 +314,28 @@ Test(config, the_plugin_refuses_at_check_time_what_open_would)
     free(dir);
     free(pdir);
 }
+
+/* The real s3csv: a root open cannot read, one character that is two. */
+Test(config, s3csv_refuses_what_its_open_would)
+{
+    char *dir = write_conf("", "s3.yaml",
+                           "name: s3\nplugin: s3csv\n"
+                           "roots: [\"s3://dsb-bucket/in/\", \"file:rel/\", "
+                           "\"ftp://x/\"]\n");
+
+    t_write(dir, "delim.yaml",
+            "name: delim\nplugin: s3csv\nroots: [\"file:///srv/csv/\"]\n"
+            "delimiter: \"ab\"\n");
+    t_write(dir, "ok.yaml",
+            "name: ok\nplugin: s3csv\nroots: [\"s3://dsb-bucket\", "
+            "\"file:///srv/csv/\", \"file:rel/dir\"]\n");
+    load_with(dir, getenv("DSB_PLUGIN_DIR"));
+    expect("s3.yaml", 3, 8,
+           "option \"roots\": invalid root \"ftp://x/\" (use "
+           "s3://bucket/prefix/");
+    expect("delim.yaml", 4, 12,
+           "option \"delimiter\": delimiter must be exactly one character");
+    cr_assert_lt(dsb_diags_find(&d, "ok.yaml", 0, ""), 0);
+    cr_assert_eq(d.errors, 2);
+    free(dir);
+}
