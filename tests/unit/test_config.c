@@ -315,8 +315,9 @@ Test(config, the_plugin_refuses_at_check_time_what_open_would)
     free(pdir);
 }
 
-/* The real s3csv: a root open cannot read, one character that is two. */
-Test(config, s3csv_refuses_what_its_open_would)
+/* The real plugins: an s3csv root open cannot read, one character that is
+ * two, a postgres source with no role or a #key of its credentials. */
+Test(config, s3csv_and_postgres_refuse_what_their_open_would)
 {
     char *dir = write_conf("", "s3.yaml",
                            "name: s3\nplugin: s3csv\n"
@@ -329,13 +330,20 @@ Test(config, s3csv_refuses_what_its_open_would)
     t_write(dir, "ok.yaml",
             "name: ok\nplugin: s3csv\nroots: [\"s3://dsb-bucket\", "
             "\"file:///srv/csv/\", \"file:rel/dir\"]\n");
+    t_write(dir, "pg.yaml", "name: pg\nplugin: postgres\nhost: h\n");
+    t_write(dir, "pgkey.yaml",
+            "name: pgkey\nplugin: postgres\nhost: h\n"
+            "credentials: \"aws-sm:db#password\"\n");
     load_with(dir, getenv("DSB_PLUGIN_DIR"));
     expect("s3.yaml", 3, 8,
            "option \"roots\": invalid root \"ftp://x/\" (use "
            "s3://bucket/prefix/");
     expect("delim.yaml", 4, 12,
            "option \"delimiter\": delimiter must be exactly one character");
+    expect("pg.yaml", 1, 1, "option \"user\": no role to log in as (set");
+    expect("pgkey.yaml", 4, 14,
+           "option \"credentials\": credentials must name a whole secret");
     cr_assert_lt(dsb_diags_find(&d, "ok.yaml", 0, ""), 0);
-    cr_assert_eq(d.errors, 2);
+    cr_assert_eq(d.errors, 4);
     free(dir);
 }
