@@ -639,8 +639,31 @@ static void check_source_names(const struct dsb_config *cfg,
                          cfg->sources[i].file, cfg->sources[i].line);
 }
 
-/* The source's core keys and plugin options validated; *core and *opts
- * new references, or NULL with the reasons in d. */
+/* What the plugin's check_options (ABI 1.2) refuses of options the table
+ * passed, at the refused key's position. */
+static void plugin_check(const struct dsb_plugin *p,
+                         const struct dsb_ynode *root, const json_t *opts,
+                         struct dsb_diags *d)
+{
+    struct dsb_error err;
+    const char *key = NULL;
+    const struct dsb_ynode *n;
+    int hint;
+
+    dsb_error_clear(&err);
+    if (!p->vt.check_options || p->vt.check_options(opts, &key, &err) == 0)
+        return;
+    n = key ? at(root, key) : root;
+    hint = err.hint[0] != '\0';
+    dsb_diag_add(d, DSB_SEV_ERROR, n->file, n->line, n->col, "%s%s%s%s%s%s%s",
+                 key ? "option \"" : "", key ? key : "", key ? "\": " : "",
+                 err.message[0] ? err.message : "refused by the plugin",
+                 hint ? " (" : "", err.hint, hint ? ")" : "");
+}
+
+/* The source's core keys and plugin options validated, by the option
+ * table and then by the plugin; *core and *opts new references, or NULL
+ * with the reasons in d. */
 static const struct dsb_plugin *
 validate_source(const struct dsb_config *cfg, const struct dsb_ynode *root,
                 const struct dsb_plugin_set *plugins, json_t **core,
@@ -648,6 +671,7 @@ validate_source(const struct dsb_config *cfg, const struct dsb_ynode *root,
 {
     const struct dsb_plugin *p = NULL;
     const char *plugin;
+    size_t errors = d->errors;
 
     *opts = NULL;
     /* plugin options are checked against the plugin's own table below */
@@ -658,6 +682,8 @@ validate_source(const struct dsb_config *cfg, const struct dsb_ynode *root,
         p = source_plugin(root, plugin, plugins, cfg->plugin_dir, d);
     if (p)
         *opts = dsb_options_validate(root, p->vt.options, source_core_keys, d);
+    if (*opts && d->errors == errors)
+        plugin_check(p, root, *opts, d);
     return *opts && jstr(*core, "name") ? p : NULL;
 }
 

@@ -148,8 +148,7 @@ struct dsb_abi_header {
 #define DSB_PLUGIN_SIZE_1_0 DSB_END_OF(struct dsb_source_plugin, read_spec)
 #define DSB_PLUGIN_SIZE_1_1                                                    \
     DSB_END_OF(struct dsb_source_plugin, read_spec_described)
-#define DSB_PLUGIN_SIZE_1_2                                                    \
-    DSB_END_OF(struct dsb_source_plugin, describe_tables)
+#define DSB_PLUGIN_SIZE_1_2 DSB_END_OF(struct dsb_source_plugin, check_options)
 /* Size of struct dsb_host at each minor of major 1. */
 #define DSB_HOST_SIZE_1_0 DSB_END_OF(struct dsb_host, aws_s3a_conf)
 #define DSB_HOST_SIZE_1_1 DSB_END_OF(struct dsb_host, call_aws_request)
@@ -731,6 +730,26 @@ struct dsb_source_plugin {
                            const char *const *tables, size_t n, json_t **out,
                            struct dsb_error *err);
 
+    /*
+     * Refuses, at check time, options that open would refuse later and
+     * that the option table cannot express (a root's form, one character
+     * where a string is typed, two options that exclude each other).
+     * `options` is the validated option object open would get (borrowed,
+     * not to be modified); nothing else is known yet: no instance, no host,
+     * no source info (a path relative to conf.d cannot be resolved).  It
+     * must not block, touch the network or the disk, or resolve a secret.
+     * Returns 0 when open would accept them, else -1 with err set (code
+     * DSB_E_CONFIG; message and hint as open gives them) and *key the name
+     * of the top-level option at fault (a string that lives as long as the
+     * plugin is loaded, such as a literal), or NULL when no one option is;
+     * the broker adds the file and line of that key.  The broker calls it
+     * wherever a source is validated (check-config, startup, reload, the
+     * managed sources of /v1/sources) after the option table passed, and
+     * before open.  Optional: NULL means only the table is checked.
+     */
+    int (*check_options)(const json_t *options, const char **key,
+                         struct dsb_error *err);
+
     /* ABI 1.3+ slots go here. */
 };
 
@@ -763,7 +782,7 @@ DSB_ABI_PIN(offsetof(struct dsb_source_plugin, read_spec_described) ==
             "the ABI 1.1 block starts where ABI 1.0 ended");
 DSB_ABI_PIN(offsetof(struct dsb_source_plugin, describe_tables) ==
                     DSB_PLUGIN_SIZE_1_1 &&
-                DSB_PLUGIN_SIZE_1_2 == 16 + 18 * DSB_P_,
+                DSB_PLUGIN_SIZE_1_2 == 16 + 19 * DSB_P_,
             "the ABI 1.2 block starts where ABI 1.1 ended");
 DSB_ABI_PIN(DSB_HOST_SIZE_1_0 == 8 + 14 * DSB_P_ &&
                 offsetof(struct dsb_host, log) == 8,

@@ -80,6 +80,8 @@ struct pg_login {
 extern const struct dsb_option pg_options[];
 int pg_config_load(struct pg_config *cfg, const json_t *opts,
                    struct dsb_error *err);
+int pg_check_options(const json_t *opts, const char **key,
+                     struct dsb_error *err);
 void pg_config_free(struct pg_config *cfg);
 int pg_allowed_database(const struct pg_config *cfg, const char *name);
 int pg_allowed_schema(const struct pg_config *cfg, const char *name);

@@ -153,6 +153,22 @@ int pg_config_load(struct pg_config *cfg, const json_t *opts,
     return pg_config_user(cfg, opts, err);
 }
 
+/* Contract: see plugin.h (check_options).  The combinations open refuses,
+ * found by open's own code (pg_config_load). */
+int pg_check_options(const json_t *opts, const char **key,
+                     struct dsb_error *err)
+{
+    struct pg_config cfg = {0};
+    int rc = pg_config_load(&cfg, opts, err);
+
+    if (rc < 0 && err->code == DSB_E_CONFIG)
+        *key = cfg.credentials_ref && strchr(cfg.credentials_ref, '#')
+                   ? "credentials"
+                   : "user";
+    pg_config_free(&cfg);
+    return rc;
+}
+
 void pg_config_free(struct pg_config *cfg)
 {
     char **strs[] = {&cfg->host,

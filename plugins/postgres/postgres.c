@@ -148,6 +148,7 @@ static const struct dsb_source_plugin pg_plugin = {
     .read_spec = pg_slot_read_spec,
     .read_spec_described = pg_slot_read_spec_described,
     .describe_tables = pg_slot_describe_tables,
+    .check_options = pg_check_options,
 };
 
 /* The plugin's one exported symbol. */

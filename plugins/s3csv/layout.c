@@ -116,7 +116,9 @@ static int layout_root(struct s3csv_inst *in, const char *uri,
         return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
     if (rc < 0) {
         dsb_error_set(err, DSB_E_CONFIG, "invalid root \"%s\"", uri);
-        dsb_error_hint(err, "use s3://bucket/prefix/ or file:///absolute/dir/");
+        dsb_error_hint(err, "use s3://bucket/prefix/ with a valid bucket "
+                            "name, file:///absolute/dir/ or file:dir/ "
+                            "relative to conf.d");
         return -1;
     }
     snprintf(uniq, sizeof(uniq), "%s", name);

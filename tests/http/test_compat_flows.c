@@ -521,6 +521,26 @@ Test(compat_pg, requests_are_validated_as_files_are)
     free(m);
 }
 
+/* What s3csv's open would refuse is refused before anything is written or
+ * opened, as check-config refuses it in a file: the key named. */
+Test(compat_pg, a_root_open_would_refuse_is_refused_at_check_time)
+{
+    static const char b[] = "{\"name\":\"ftp\",\"plugin\":\"s3csv\","
+                            "\"roots\":[\"ftp://x/\"]}";
+    static const char want[] = "option \\\"roots\\\": invalid root "
+                               "\\\"ftp://x/\\\"";
+    char *f = managed_file("ftp");
+    struct t_resp r = req_m("POST", "/v1/sources/test", b, NULL);
+    struct stat st;
+
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    cr_assert(strstr(r.body, want), "%s", r.body);
+    t_free(&r);
+    refused(b, 400, want);
+    cr_assert(stat(f, &st) < 0, "%s", f);
+    free(f);
+}
+
 Test(compat_pg, a_network_no_executor_reaches_is_a_warning)
 {
     char *b = pg_source("pgfar", "127.0.0.1", ",\"network\":\"nowhere\"");

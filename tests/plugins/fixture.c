@@ -22,7 +22,9 @@
  * (tests/plugins/abi10): without the 1.1 slot, read_spec_described, which
  * takes the broker's description instead of describing again.  FX_FOR_MINOR_0
  * declares ABI 1.0 with today's header (DSB_PLUGIN_HEADER_FOR), and
- * FX_BIG_MINOR_0 declares it by hand with today's larger struct size.
+ * FX_BIG_MINOR_0 declares it by hand with today's larger struct size;
+ * FX_FOR_MINOR_1 declares ABI 1.1 with today's header, so its
+ * check_options (which refuses an empty tag, as open does) goes unread.
  */
 #ifndef FX_NAME
 #define FX_NAME "fixture"
@@ -101,6 +103,24 @@ static void fx_log_open(const char *path)
     }
 }
 
+/* open refuses an empty tag, which the option table cannot express:
+ * check_options (ABI 1.2) refuses it at check time too. */
+static int fx_tags_ok(const json_t *options, struct dsb_error *err)
+{
+    size_t i;
+    const json_t *v;
+
+    json_array_foreach(json_object_get(options, "tags"), i, v)
+    {
+        if (!*json_string_value(v)) {
+            dsb_error_set(err, DSB_E_CONFIG, "tag %zu is empty", i + 1);
+            dsb_error_hint(err, "remove it, or give it a name");
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int fx_open(const struct dsb_host *host,
                    const struct dsb_source_info *info, const json_t *options,
                    void **inst, struct dsb_error *err)
@@ -116,6 +136,8 @@ static int fx_open(const struct dsb_host *host,
     else
         snprintf(path, sizeof(path), "%s/%s", info->config_dir, file);
     fx_log_open(json_string_value(json_object_get(options, "open_log")));
+    if (!fx_tags_ok(options, err))
+        return -1;
     f = calloc(1, sizeof(*f));
     if (!f)
         return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
@@ -418,10 +440,23 @@ static int fx_read_spec_described(void *inst, struct dsb_call *call,
 }
 #endif
 
+#if DSB_ABI_MINOR >= 2
+static int fx_check_options(const json_t *options, const char **key,
+                            struct dsb_error *err)
+{
+    if (fx_tags_ok(options, err))
+        return 0;
+    *key = "tags";
+    return -1;
+}
+#endif
+
 static const struct dsb_source_plugin fx_plugin = {
 #if defined(FX_FOR_MINOR_0)
     .abi = DSB_PLUGIN_HEADER_FOR(0), /* its 1.1 slot must go unread */
-#elif defined(FX_BIG_MINOR_0)        /* 1.0 by hand, with a 1.1-sized vtable */
+#elif defined(FX_FOR_MINOR_1)
+    .abi = DSB_PLUGIN_HEADER_FOR(1), /* its 1.2 slots must go unread */
+#elif defined(FX_BIG_MINOR_0) /* 1.0 by hand, with a 1.1-sized vtable */
     .abi = {DSB_PLUGIN_MAGIC, DSB_ABI_MAJOR, 0,
             (uint32_t)sizeof(struct dsb_source_plugin), 0, DSB_BUILD_TAG},
 #else
@@ -446,6 +481,9 @@ static const struct dsb_source_plugin fx_plugin = {
     .read_spec = fx_read_spec,
 #if DSB_ABI_MINOR >= 1
     .read_spec_described = fx_read_spec_described,
+#endif
+#if DSB_ABI_MINOR >= 2
+    .check_options = fx_check_options,
 #endif
 };
 

@@ -194,3 +194,24 @@ Test(cli, repository_conf_d_passes)
     free(confd);
     free(plugins);
 }
+
+/* What s3csv's open would refuse, check-config refuses, naming the key at
+ * its file:line:col (the plugin's check_options, ABI 1.2). */
+Test(cli, check_config_refuses_an_s3csv_root_open_would)
+{
+    char *confd = t_tmpdir();
+    char *plugins = t_path("DSB_BUILD_DIR", "lib/dsbroker");
+    struct t_run r;
+
+    t_write(confd, "files.yaml",
+            "name: files\nplugin: s3csv\nroots: [\"ftp://x/\"]\n");
+    r = t_cli("check-config", "-c", confd, "-P", plugins, NULL);
+    cr_assert_eq(r.rc, 1, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.out, "/files.yaml:3:8: error: option \"roots\": "
+                            "invalid root \"ftp://x/\" (use "
+                            "s3://bucket/prefix/"),
+              "%s", r.out);
+    t_run_free(&r);
+    free(confd);
+    free(plugins);
+}

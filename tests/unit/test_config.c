@@ -277,3 +277,73 @@ Test(config, allowed_hosts_rules_are_checked)
            "sources.allowed_hosts: \"10.0.0.0/33\" is not a host rule");
     free(dir);
 }
+
+/* conf.d `dir` loaded with the plugins of `pdir`. */
+static void load_with(const char *dir, const char *pdir)
+{
+    dsb_diags_init(&d);
+    memset(&ps, 0, sizeof(ps));
+    cfg = dsb_config_load_broker(dir, pdir, &d);
+    cr_assert_eq(dsb_plugins_load_dir(cfg->plugin_dir, &ps, 1, &d), 0);
+    dsb_config_load_sources(cfg, &ps, &d);
+}
+
+/* check_options (ABI 1.2): what open would refuse is refused at check
+ * time, at the key the plugin names; a plugin declaring 1.1 is checked by
+ * its table only, as before. */
+Test(config, the_plugin_refuses_at_check_time_what_open_would)
+{
+    static const char src[] = "name: t\nplugin: %s\ndata_file: x.json\n"
+                              "tags: [a, \"\"]\n";
+    char text[256], *dir, *pdir = t_path("DSB_TEST_PLUGIN_DIR", "abi");
+
+    snprintf(text, sizeof(text), src, "fixture");
+    dir = write_conf("", "t.yaml", text);
+    load_dir(dir);
+    expect("t.yaml", 4, 7,
+           "option \"tags\": tag 2 is empty (remove it, or give it a name)");
+    cr_assert_eq(d.errors, 1);
+    teardown();
+    free(dir);
+    snprintf(text, sizeof(text), src, "fixture_for11");
+    dir = write_conf("", "t.yaml", text);
+    load_with(dir, pdir);
+    dsb_diags_print(&d, stderr);
+    cr_assert_eq(d.errors, 0, "a 1.1 plugin is checked by its table only");
+    cr_assert_eq(cfg->n_sources, 1);
+    free(dir);
+    free(pdir);
+}
+
+/* The real plugins: an s3csv root open cannot read, one character that is
+ * two, a postgres source with no role or a #key of its credentials. */
+Test(config, s3csv_and_postgres_refuse_what_their_open_would)
+{
+    char *dir = write_conf("", "s3.yaml",
+                           "name: s3\nplugin: s3csv\n"
+                           "roots: [\"s3://dsb-bucket/in/\", \"file:rel/\", "
+                           "\"ftp://x/\"]\n");
+
+    t_write(dir, "delim.yaml",
+            "name: delim\nplugin: s3csv\nroots: [\"file:///srv/csv/\"]\n"
+            "delimiter: \"ab\"\n");
+    t_write(dir, "ok.yaml",
+            "name: ok\nplugin: s3csv\nroots: [\"s3://dsb-bucket\", "
+            "\"file:///srv/csv/\", \"file:rel/dir\"]\n");
+    t_write(dir, "pg.yaml", "name: pg\nplugin: postgres\nhost: h\n");
+    t_write(dir, "pgkey.yaml",
+            "name: pgkey\nplugin: postgres\nhost: h\n"
+            "credentials: \"aws-sm:db#password\"\n");
+    load_with(dir, getenv("DSB_PLUGIN_DIR"));
+    expect("s3.yaml", 3, 8,
+           "option \"roots\": invalid root \"ftp://x/\" (use "
+           "s3://bucket/prefix/");
+    expect("delim.yaml", 4, 12,
+           "option \"delimiter\": delimiter must be exactly one character");
+    expect("pg.yaml", 1, 1, "option \"user\": no role to log in as (set");
+    expect("pgkey.yaml", 4, 14,
+           "option \"credentials\": credentials must name a whole secret");
+    cr_assert_lt(dsb_diags_find(&d, "ok.yaml", 0, ""), 0);
+    cr_assert_eq(d.errors, 4);
+    free(dir);
+}

@@ -114,7 +114,23 @@ Test(loader, abi_1_0_plugin_loads)
     cr_assert_not_null(p.vt.read_spec);
     cr_assert_null(p.vt.read_spec_described);
     cr_assert_null(p.vt.describe_tables);
+    cr_assert_null(p.vt.check_options);
     abi_is("1.0");
+}
+
+/* Declaring 1.1 with today's header: the 1.2 slots (check_options among
+ * them) go unread; declaring 1.2 they are read. */
+Test(loader, a_1_1_plugin_has_no_1_2_slots)
+{
+    load_abi("fixture_for11");
+    cr_assert_eq(p.vt.abi.struct_size, DSB_PLUGIN_SIZE_1_1);
+    cr_assert_not_null(p.vt.read_spec_described);
+    cr_assert_null(p.vt.check_options);
+    abi_is("1.1");
+    dsb_plugin_unload(&p);
+    load_abi("fixture");
+    cr_assert_not_null(p.vt.check_options);
+    abi_is("1.2");
 }
 
 /* Declaring 1.0 with today's header: the broker reads only 1.0's slots,
