@@ -99,6 +99,24 @@ def structured(js):
     return ((js or {}).get("result") or {}).get("structuredContent") or {}
 
 
+MARK = "\n\n[truncated at mcp.max_result_bytes: "
+
+
+async def read_all(c, uri):
+    """A resource's pages followed to the end: (mimeType, the text without
+    the markers, pages, every cut page marked with the URI of its rest)."""
+    text, pages, marked, mime = "", 0, True, None
+    while uri and pages < 100:
+        r = await c.read_resource(uri)
+        part, mime = r.contents[0].text, r.contents[0].mime_type
+        uri = (r.meta or {}).get("dsbroker/next_uri")
+        cut = part.rfind(MARK)
+        marked &= (cut >= 0 and uri in part[cut:]) if uri else cut < 0
+        text += part[:cut] if uri else part
+        pages += 1
+    return mime, text, pages, marked
+
+
 async def sdk_flow(t, port, mode):
     url = f"http://127.0.0.1:{port}/mcp"
     headers = {"Authorization": f"Bearer {TOKENS['admin']}"}
@@ -191,9 +209,9 @@ async def resources_prompts(t, c, mode, sid):
     r = await c.read_resource(
         "dsbroker://table/main/sales/public/orders")
     t.check(f"{mode}: read a table", '"columns"' in r.contents[0].text, r)
-    r = await c.read_resource(f"dsbroker://session/{sid}/reads.py")
-    t.check(f"{mode}: read a session's code", r.contents[0].mime_type ==
-            "text/x-python" and "orders" in r.contents[0].text, r)
+    mime, text, _, _ = await read_all(c, f"dsbroker://session/{sid}/reads.py")
+    t.check(f"{mode}: read a session's code", mime == "text/x-python" and
+            "orders" in text, text)
     r = await c.read_resource(f"dsbroker://session/{sid}/context.md")
     t.check(f"{mode}: read a session's context", r.contents[0].text, r)
     job = await finished_job(c, sid)
@@ -388,6 +406,14 @@ def budget(t, raw, rest):
     t.check(f"budget: {len(want)} tables in {pages} pages, each once",
             pages > 1 and seen == want, (pages, len(seen), len(want)))
     budget_text(t, raw, rest)
+    sid = tool(raw, "create_session", {})["session"]
+    sc = tool(raw, "select_tables", {"session": sid, "tables": [
+        {"source": "main", "database": "big", "schema": "s", "table": n}
+        for n in want[:40]]})
+    t.check("budget: select_tables of 40 tables says truncated, with a hint",
+            sc["truncated"] and "get_session" in sc["hint"] and
+            0 < len(sc["items"]) < 40, sc)
+    asyncio.run(budget_resources(t, raw, rest, sid))
     st, _, js = raw.modern("tools/call", {"name": "browse", "arguments": {
         "source": "main", "cursor": "bm90IG91cnM="}})
     t.check("a forged cursor: tool error", structured(js).get("code") ==
@@ -424,6 +450,38 @@ def budget_text(t, raw, rest):
     sc = tool(raw, "get_spark_context", {"session": sid})
     t.check("budget: the whole context over the budget says truncated",
             sc["truncated"] and "hint" in sc and "route" in sc, sc)
+
+
+async def budget_resources(t, raw, rest, sid):
+    """A session's context.md over the budget comes in pages, each naming
+    the URI of the rest, their sum the /v1 prompt; a prompt over the
+    budget ends by saying where the rest is."""
+    uri = f"dsbroker://session/{sid}/context.md"
+    st, _, js = raw.modern("resources/read", {"uri": uri},
+                           headers={"Mcp-Name": uri})
+    t.check("budget: a resource page within the budget",
+            st == 200 and len(json.dumps(js)) <= 4096, (st, len(str(js))))
+    url = f"http://127.0.0.1:{raw.port}/mcp"
+    headers = {"Authorization": f"Bearer {TOKENS['admin']}"}
+    async with httpx2.AsyncClient(headers=headers, timeout=30) as h:
+        async with Client(streamable_http_client(url, http_client=h)) as c:
+            _, text, pages, marked = await read_all(c, uri)
+            p = await c.get_prompt("generate_spark_job",
+                                   {"session": sid, "task": "count rows"})
+            msg = p.messages[0].content.text
+    want = rest.get(f"/v1/sessions/{sid}/context").json()["prompt"]
+    t.check(f"budget: context.md in {pages} pages, as /v1 has it, each "
+            "cut one saying where the rest is",
+            pages > 1 and marked and text == want,
+            (pages, marked, len(text), len(want)))
+    t.check("budget: a prompt over the budget says where the rest is",
+            len(msg) < 4096 and MARK + "read the session's resources" in msg,
+            msg[-300:])
+    bad = f"dsbroker://session/{sid}/context.md?cursor=bm90IG91cnM%3D"
+    st, _, js = raw.modern("resources/read", {"uri": bad},
+                           headers={"Mcp-Name": bad})
+    t.check("budget: a forged resource cursor is -32602",
+            st == 400 and err_code(js) == -32602, (st, js))
 
 
 def disabled(t, raw):
