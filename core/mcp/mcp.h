@@ -59,14 +59,17 @@ struct dsb_mcp_call {
     int modern;          /* 2026-07-28: results carry resultType, caching */
     const char *version; /* the revision in use (legacy: negotiated) */
     /* progress: the request's _meta.progressToken when the client takes an
-     * event stream (borrowed), and the notifications a tool reported
-     * (owned by the front door), else both NULL */
+     * event stream (borrowed), and the front door's sink that takes each
+     * notifications/progress message (a new reference) as the tool
+     * reports it, else all NULL */
     const json_t *progress_token;
-    json_t *progress;
+    void (*progress_fn)(void *cls, json_t *note);
+    void *progress_cls;
 };
 
 /* Reports progress of the call's request (nothing without a token):
- * a notifications/progress message, sent before the result. */
+ * a notifications/progress message, handed to the front door's sink at
+ * once (over HTTP it reaches the client while the tool runs). */
 void dsb_mcp_progress(const struct dsb_mcp_call *c, size_t done, size_t total,
                       const char *message);
 

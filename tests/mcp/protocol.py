@@ -6,8 +6,10 @@ the official MCP Python SDK (PyPI `mcp`) in both generations — the
 HTTP for the edge cases the SDK never sends: bad JSON, batches, unknown
 methods, missing, ended and expired session ids, wrong protocol versions,
 header mismatches, a bad Origin, no token, a missing scope, an oversized
-message, a schema-invalid argument, the response budget with cursors and
-disabled tool groups.  Tokens and the fixture password are canaries; every
+message, a schema-invalid argument, the response budget with cursors (tools,
+resource pages, prompts), disabled tool groups, and live progress: a tool
+held on a gate only the client's progress callback opens, and a client
+that goes away mid-stream.  Tokens and the fixture password are canaries; every
 MCP response is kept for the secret scan.  Prints "N passed, N failed".
 """
 import asyncio
@@ -495,11 +497,88 @@ def disabled(t, raw):
             st == 400 and err_code(js) == -32602, (st, js))
 
 
-def start(name, mcp_yaml):
+def start(name, mcp_yaml, files=None):
     env = {"DSB_TEST_AUTH": "true"}
     for k, v in TOKENS.items():
         env[f"DSB_TEST_TOKEN_{k.upper()}"] = v
-    return fixture_broker(name, env, mcp_yaml, TOKENS["admin"])[0]
+    return fixture_broker(name, env, mcp_yaml, TOKENS["admin"], files)[0]
+
+
+def gated(name):
+    """A fixture source whose describes wait for the file ../NAME (in the
+    broker's work directory) to exist."""
+    return (f"name: {name}\nplugin: fixture\ndata_file: data/catalog.json\n"
+            f"gate_file: ../{name}-open\n")
+
+
+def gated_tables(source):
+    return [{"source": source, "database": "sales", "schema": "public",
+             "table": n} for n in ("orders", "Order Items")]
+
+
+async def live_progress(t, b, mode):
+    """Progress arrives while the tool runs: select_tables over a gated
+    source cannot finish until its gate file exists, and only the progress
+    callback creates it, on the first notification.  Were the stream
+    written at the end, the describe would wait out its gate and fail."""
+    gate = os.path.join(os.path.dirname(b.conf), "gated-open")
+    if os.path.exists(gate):
+        os.unlink(gate)
+    events = []
+
+    async def progress(done, total, message):
+        events.append(("progress", done, total))
+        if not os.path.exists(gate):
+            open(gate, "w").close()
+
+    url = f"http://127.0.0.1:{b.port}/mcp"
+    headers = {"Authorization": f"Bearer {TOKENS['admin']}"}
+    async with httpx2.AsyncClient(headers=headers, timeout=60) as h:
+        async with Client(streamable_http_client(url, http_client=h),
+                          mode=mode) as c:
+            sid = (await c.call_tool("create_session", {})) \
+                .structured_content["session"]
+            r = await c.call_tool("select_tables", {
+                "session": sid, "tables": gated_tables("gated")},
+                progress_callback=progress)
+            events.append(("result", not r.is_error))
+    t.check(f"{mode}: live progress: a notification reached the client "
+            "while the tool ran (it released the tool), then the result",
+            events == [("progress", 0, 2), ("progress", 1, 2),
+                       ("progress", 2, 2), ("result", True)], (events, r))
+
+
+def gone_client(t, b, raw):
+    """A client that reads the first progress event and goes away neither
+    blocks nor loses the tool: it selects both tables once its gate opens,
+    and the broker answers others meanwhile."""
+    gate = os.path.join(os.path.dirname(b.conf), "gone-open")
+    sid = tool(raw, "create_session", {})["session"]
+    c = http.client.HTTPConnection("127.0.0.1", b.port, timeout=30)
+    p = {"name": "select_tables", "arguments": {
+        "session": sid, "tables": gated_tables("gone")},
+         "_meta": {"io.modelcontextprotocol/protocolVersion": MODERN,
+                   "progressToken": "p1"}}
+    c.request("POST", "/mcp", body=json.dumps(
+        {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": p}),
+        headers={"Content-Type": "application/json",
+                 "Accept": "application/json, text/event-stream",
+                 "Authorization": f"Bearer {TOKENS['admin']}",
+                 "MCP-Protocol-Version": MODERN,
+                 "Mcp-Method": "tools/call", "Mcp-Name": "select_tables"})
+    r = c.getresponse()
+    first = r.readline().decode() + r.readline().decode()
+    t.check("a streamed answer: text/event-stream, the first progress "
+            "before the tool is done", r.getheader("content-type") ==
+            "text/event-stream" and '"progress":0' in first, first)
+    c.close()
+    st, _, js = raw.modern("ping")
+    t.check("the broker answers while a tool streams to a gone client",
+            st == 200, (st, js))
+    open(gate, "w").close()
+    n = fl.wait_until(lambda: len(tool(raw, "get_session", {
+        "session": sid})["selections"]) == 2, 30)
+    t.check("the gone client's tool finished: both tables selected", n)
 
 
 def check_config(t):
@@ -533,6 +612,14 @@ def main():
         budget(t, raw, b)
     finally:
         stop_checked(t, b, "protocol broker")
+    b = start("mcp-live", "", {"gated.yaml": gated("gated"),
+                               "gone.yaml": gated("gone")})
+    try:
+        for mode in ("auto", "legacy"):
+            asyncio.run(live_progress(t, b, mode))
+        gone_client(t, b, Raw(b.port))
+    finally:
+        stop_checked(t, b, "live-progress broker")
     b = start("mcp-disabled", "mcp:\n  disabled_tool_groups: [jobs]\n"
               "  session_idle_seconds: 1\n  max_sessions: 2\n")
     try:
