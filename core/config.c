@@ -159,8 +159,8 @@ static const struct dsb_option mcp_opts[] = {
     DSB_OPTION_BOOL("enabled", "true",
                     "serve the MCP endpoint /mcp (docs/mcp.md)"),
     DSB_OPTION_INT("max_result_bytes", 0, "65536", 4096, 16777216,
-                   "largest tools/call answer: longer lists page with a "
-                   "cursor, longer texts say truncated"),
+                   "largest answer of a tool, resource or prompt: longer "
+                   "lists and texts page with a cursor or say truncated"),
     DSB_OPTION_LIST("disabled_tool_groups", 0, "[]",
                     "tool groups not offered: sources, sessions, context, "
                     "jobs"),

@@ -20,25 +20,34 @@ static json_t *envelope(const json_t *id, const char *member, json_t *v)
                      id ? id : json_null(), member, v);
 }
 
-/* Replies s (taken) after the redactor has replaced every registered
- * secret (a tool's answer may quote a plugin's error); the buffer leaves
- * room for every "[REDACTED]". */
+/* s (taken) after the redactor has replaced every registered secret (a
+ * tool's answer may quote a plugin's error), *n its length; the buffer
+ * leaves room for every "[REDACTED]".  NULL when out of memory. */
+static char *redacted(char *s, size_t *n)
+{
+    char *buf;
+
+    *n = strlen(s);
+    buf = malloc(*n * 3 + 64);
+    if (buf) {
+        memcpy(buf, s, *n + 1);
+        *n = dsb_redact(buf, *n * 3 + 64);
+    }
+    free(s);
+    return buf;
+}
+
 static void redacted_reply(struct dsb_req *r, int status, const char *ctype,
                            char *s)
 {
-    size_t n = strlen(s);
-    char *buf = malloc(n * 3 + 64);
+    size_t n;
+    char *buf = redacted(s, &n);
 
     if (!buf) {
-        free(s);
         dsb_reply_problem(r, 500, "internal", "out of memory", NULL, NULL);
         return;
     }
-    memcpy(buf, s, n + 1);
-    free(s);
-    n = dsb_redact(buf, n * 3 + 64);
-    dsb_reply_bytes(r, status, ctype, buf, n, NULL);
-    free(buf);
+    dsb_reply_take(r, status, ctype, buf, n);
 }
 
 static void send_message(struct dsb_req *r, int status, json_t *msg)
@@ -53,8 +62,10 @@ static void send_message(struct dsb_req *r, int status, json_t *msg)
     redacted_reply(r, status, "application/json", s);
 }
 
-static void rpc_error(struct dsb_req *r, int status, const json_t *id,
-                      struct dsb_mcp_err *e)
+/* The JSON-RPC error message of e (its data taken); noted for the
+ * access log. */
+static json_t *error_message(struct dsb_req *r, const json_t *id,
+                             struct dsb_mcp_err *e)
 {
     json_t *err =
         json_pack("{s:i, s:s}", "code", e->code, "message", e->message);
@@ -63,7 +74,13 @@ static void rpc_error(struct dsb_req *r, int status, const json_t *id,
         json_object_set_new(err, "data", e->data);
     e->data = NULL;
     snprintf(r->err_code, sizeof(r->err_code), "rpc%d", e->code);
-    send_message(r, status, envelope(id, "error", err));
+    return envelope(id, "error", err);
+}
+
+static void rpc_error(struct dsb_req *r, int status, const json_t *id,
+                      struct dsb_mcp_err *e)
+{
+    send_message(r, status, error_message(r, id, e));
 }
 
 static void rpc_fail(struct dsb_req *r, int status, const json_t *id, int code,
@@ -160,30 +177,69 @@ static void method_error(struct dsb_req *r, int modern, const json_t *id,
     rpc_error(r, status, id, e);
 }
 
-/* The progress notifications, then the response, as one event stream
- * (taken): it is written when the tool is done, not while it runs. */
+/* msg as one server-sent event (redacted), or NULL. */
+static char *sse_event(const json_t *msg, size_t *n)
+{
+    char *s = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    char *ev = s ? dsb_asprintf("event: message\ndata: %s\n\n", s) : NULL;
+
+    free(s);
+    return ev ? redacted(ev, n) : NULL;
+}
+
+/* The progress notifications held, then the response, as one event
+ * stream (both taken): a request the worker answers cannot stream. */
 static void send_stream(struct dsb_req *r, json_t *events, json_t *msg)
 {
     struct dsb_sb b = {0};
     json_t *ev;
-    size_t i;
+    size_t i, n;
     char *s;
 
     json_array_append_new(events, msg);
     json_array_foreach(events, i, ev)
     {
-        s = json_dumps(ev, JSON_COMPACT);
-        dsb_sb_addf(&b, "event: message\ndata: %s\n\n", s ? s : "{}");
+        s = sse_event(ev, &n);
+        dsb_sb_add(&b, s ? s : "", s ? n : 0);
         free(s);
     }
     json_decref(events);
     s = dsb_sb_take(&b);
-    if (!s) {
-        dsb_reply_problem(r, 500, "internal", "out of memory", NULL, NULL);
-        return;
+    dsb_reply_take(r, 200, "text/event-stream", s, s ? strlen(s) : 0);
+}
+
+/* Where a tool's progress goes: the event stream opened at the first
+ * notification, which the client gets while the tool runs; or, when no
+ * stream can be opened (a request on the worker), held for send_stream. */
+struct sink {
+    struct dsb_req *r;
+    json_t *held;
+};
+
+static void stream_message(struct dsb_req *r, json_t *msg)
+{
+    size_t n;
+    char *ev = sse_event(msg, &n);
+
+    json_decref(msg);
+    if (ev)
+        dsb_stream_write(r, ev, n);
+    free(ev);
+}
+
+static void on_progress(void *cls, json_t *note)
+{
+    struct sink *k = cls;
+
+    if (!k->r->stream) {
+        if (!json_array_size(k->held)) /* the first: either way a stream */
+            dsb_reply_header(k->r, "X-Accel-Buffering", "no");
+        if (dsb_stream_open(k->r, 200, "text/event-stream") < 0) {
+            json_array_append_new(k->held, note);
+            return;
+        }
     }
-    dsb_reply_header(r, "X-Accel-Buffering", "no");
-    redacted_reply(r, 200, "text/event-stream", s);
+    stream_message(k->r, note);
 }
 
 /* The client takes an event stream and asked for progress. */
@@ -197,6 +253,8 @@ static const json_t *progress_token(struct dsb_req *r, const json_t *m)
     return json_object_get(meta, "progressToken");
 }
 
+/* Once a stream is open the connection is not to be read (the client may
+ * be gone): everything answer needs from it is read before dispatch. */
 static void answer(struct dsb_req *r, const struct dsb_mcp_call *call,
                    const json_t *m)
 {
@@ -204,24 +262,29 @@ static void answer(struct dsb_req *r, const struct dsb_mcp_call *call,
     const json_t *id = json_object_get(m, "id");
     struct dsb_mcp_call c = *call;
     struct dsb_mcp_err e = {0};
+    struct sink k = {r, NULL};
     json_t *res;
 
     if (!id) { /* a notification: nothing to answer */
         dsb_reply_empty(r, 202);
         return;
     }
-    c.progress_token = progress_token(r, m);
-    c.progress = c.progress_token ? json_array() : NULL;
-    res = dsb_mcp_dispatch(&c, method, json_object_get(m, "params"), &e);
-    if (res && json_array_size(c.progress)) {
-        send_stream(r, c.progress, envelope(id, "result", res));
-        return;
+    if ((c.progress_token = progress_token(r, m))) {
+        k.held = json_array();
+        c.progress_fn = on_progress;
+        c.progress_cls = &k;
     }
-    json_decref(c.progress);
-    if (res)
+    res = dsb_mcp_dispatch(&c, method, json_object_get(m, "params"), &e);
+    if (r->stream)
+        stream_message(r, res ? envelope(id, "result", res)
+                              : error_message(r, id, &e));
+    else if (res && json_array_size(k.held))
+        send_stream(r, json_incref(k.held), envelope(id, "result", res));
+    else if (res)
         send_message(r, 200, envelope(id, "result", res));
     else
         method_error(r, c.modern, id, &e);
+    json_decref(k.held);
 }
 
 /* ------------------------------------------------------- 2026-07-28 */
@@ -284,7 +347,8 @@ static void serve_modern(struct dsb_req *r, const json_t *m)
     const char *mv = json_string_value(json_object_get(meta, META_VERSION));
     const char *hv = dsb_req_header(r, "MCP-Protocol-Version");
     struct dsb_mcp_call c = {
-        &r->ctx, &r->gen->broker->cfg->settings, 1, DSB_MCP_MODERN, NULL, NULL};
+        &r->ctx, &r->gen->broker->cfg->settings, 1, DSB_MCP_MODERN, NULL, NULL,
+        NULL};
     struct dsb_mcp_err e = {0};
 
     if (!mv)
@@ -343,7 +407,7 @@ static void serve_legacy(struct dsb_req *r, const json_t *m)
     const char *sid = dsb_req_header(r, "Mcp-Session-Id");
     const char *hv = dsb_req_header(r, "MCP-Protocol-Version");
     const struct dsb_settings *st = &r->gen->broker->cfg->settings;
-    struct dsb_mcp_call c = {&r->ctx, st, 0, NULL, NULL, NULL};
+    struct dsb_mcp_call c = {&r->ctx, st, 0, NULL, NULL, NULL, NULL};
     char version[16];
 
     if (strcmp(json_string_value(json_object_get(m, "method")), "initialize") ==

@@ -131,6 +131,8 @@ struct dsb_req {
     int deferred;
     struct MHD_Response *deferred_resp;
     unsigned deferred_status;
+    /* a streamed answer (stream.c), or NULL */
+    struct dsb_stream *stream;
 };
 
 /* The route memo (memo.c): a GET of a cacheable route, seen before from
@@ -201,6 +203,30 @@ void dsb_reply_error(struct dsb_req *r, const struct dsb_error *e);
  * the error.  out is read after the call that fills it has run. */
 void dsb_reply_result(struct dsb_req *r, int rc, json_t **out,
                       const struct dsb_error *err);
+/*
+ * Streamed answers (stream.c), for a handler on the call pool that has
+ * something to say while it runs.  dsb_stream_open queues a response of
+ * status and ctype (with the headers set so far) whose body is what the
+ * handler writes next, and lets the worker send it at once; -1 (nothing
+ * sent) when the request is not on the call pool or already answered.
+ * From then on the handler must not read the connection (a header): the
+ * client may be gone.  dsb_stream_write copies n bytes to the client; -1
+ * when the client is gone or out of memory (the bytes are dropped; the
+ * handler goes on).  The server ends the stream when the handler returns.
+ */
+struct dsb_stream;
+int dsb_stream_open(struct dsb_req *r, int status, const char *ctype);
+int dsb_stream_write(struct dsb_req *r, const char *bytes, size_t n);
+/* For server.c: the handler is done (1: the worker completed the request
+ * already, the caller frees it); the worker completed the request (1: the
+ * handler is done, the caller frees it); the request lets go of it. */
+int dsb_stream_end(struct dsb_req *r);
+int dsb_stream_completed(struct dsb_req *r);
+void dsb_stream_free(struct dsb_req *r);
+/* Queues resp (taken) as r's response with r's headers (stream.c). */
+void dsb_reply_stream(struct dsb_req *r, int status, struct MHD_Response *resp,
+                      const char *ctype);
+
 /* A response header to add to the next reply (copied). */
 void dsb_reply_header(struct dsb_req *r, const char *name, const char *value);
 

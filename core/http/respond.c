@@ -127,6 +127,14 @@ static void queue_response(struct dsb_req *r, int status,
     MHD_destroy_response(resp);
 }
 
+void dsb_reply_stream(struct dsb_req *r, int status, struct MHD_Response *resp,
+                      const char *ctype)
+{
+    r->responded = 1;
+    r->status = status;
+    queue_response(r, status, resp, ctype, NULL);
+}
+
 void dsb_reply_bytes(struct dsb_req *r, int status, const char *ctype,
                      const char *bytes, size_t len, const char *etag)
 {

@@ -231,6 +231,7 @@ static void req_free(struct dsb_req *r)
     free(r->err_message);
     if (r->deferred_resp)
         MHD_destroy_response(r->deferred_resp);
+    dsb_stream_free(r);
     atomic_fetch_sub(&r->srv->in_flight, 1);
     free(r);
 }
@@ -398,11 +399,18 @@ static void dispatch(struct dsb_req *r)
         run_handler(r);
 }
 
-/* On a call-pool thread: the handler, then the worker takes the response. */
+static void req_finish(struct dsb_server *s, struct dsb_req *r);
+
+/* On a call-pool thread: the handler, then the worker takes the response.
+ * A streamed one was taken when it opened: it ends here, and the request
+ * is freed here when the worker completed it first. */
 static void run_deferred(struct dsb_req *r)
 {
     run_handler(r);
-    MHD_resume_connection(r->conn);
+    if (!r->stream)
+        MHD_resume_connection(r->conn);
+    else if (dsb_stream_end(r))
+        req_finish(r->srv, r);
 }
 
 /* Health routes answer inline, and MCP messages that touch no plugin,
@@ -500,10 +508,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     /* ready for the next request: its time starts now */
     dsb_deadline_arm(s->deadlines, conn_deadline(conn));
-    if (!r)
-        return;
-    req_finish(cls, r);
     *con_cls = NULL;
+    /* a streaming handler still running frees r when it is done */
+    if (r && (!r->stream || dsb_stream_completed(r)))
+        req_finish(cls, r);
 }
 
 void dsb_http_exchange_clear(struct dsb_http_exchange *ex)

@@ -2,9 +2,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
 #include <openssl/evp.h>
 
 #include "mcp/mcp.h"
+#include "util.h"
 
 char *dsb_mcp_b64(const void *p, size_t n)
 {
@@ -203,4 +205,54 @@ int dsb_mcp_budget_tail(json_t *out, size_t max)
                                         "is cut; ask for fewer lines"));
     }
     return 0;
+}
+
+/* uri?cursor=C for the cursor out carries (percent-encoded), or NULL. */
+static char *next_uri(const json_t *out, const char *uri)
+{
+    const char *cur = json_string_value(json_object_get(out, "next_cursor"));
+    char *esc = cur ? curl_easy_escape(NULL, cur, 0) : NULL;
+    char *s = esc ? dsb_asprintf("%s?cursor=%s", uri, esc) : NULL;
+
+    curl_free(esc);
+    return s;
+}
+
+int dsb_mcp_budget_marked(json_t *out, const char *text, size_t offset,
+                          size_t max, const char *uri, const char *hint,
+                          char **next)
+{
+    size_t room = 3 * (strlen(uri ? uri : hint) + 128);
+    int cut;
+    char *s = NULL;
+
+    *next = NULL;
+    /* one copy of the text, not two as in a tool's answer: twice the
+     * budget as answer_size counts */
+    max = max > 2 * room ? max - room : max / 2;
+    if (dsb_mcp_budget_text(out, text, offset, 2 * max) < 0)
+        return -1;
+    cut = json_is_true(json_object_get(out, "truncated"));
+    if (cut && uri && !(*next = next_uri(out, uri)))
+        return -1;
+    json_object_del(out, "truncated");
+    json_object_del(out, "next_cursor");
+    if (!cut)
+        return 0;
+    s = dsb_asprintf("%s\n\n[truncated at mcp.max_result_bytes: %s%s%s]\n",
+                     json_string_value(json_object_get(out, text)),
+                     uri ? "read " : "", uri ? *next : hint,
+                     uri ? " for the rest" : "");
+    if (!s)
+        return -1;
+    json_object_set_new(out, text, json_string(s));
+    free(s);
+    return 0;
+}
+
+size_t dsb_mcp_budget_of(const struct dsb_mcp_call *c)
+{
+    size_t max = c->st->mcp_max_result_bytes;
+
+    return max > 1024 ? max - 1024 : 1024;
 }

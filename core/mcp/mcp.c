@@ -53,14 +53,14 @@ void dsb_mcp_err_scope(struct dsb_mcp_err *e, const struct dsb_error *err)
 void dsb_mcp_progress(const struct dsb_mcp_call *c, size_t done, size_t total,
                       const char *message)
 {
-    if (!c->progress_token || !c->progress)
+    if (!c->progress_token || !c->progress_fn)
         return;
-    json_array_append_new(
-        c->progress,
-        json_pack("{s:s, s:s, s:{s:O, s:I, s:I, s:s}}", "jsonrpc", "2.0",
-                  "method", "notifications/progress", "params", "progressToken",
-                  c->progress_token, "progress", (json_int_t)done, "total",
-                  (json_int_t)total, "message", message));
+    c->progress_fn(c->progress_cls,
+                   json_pack("{s:s, s:s, s:{s:O, s:I, s:I, s:s}}", "jsonrpc",
+                             "2.0", "method", "notifications/progress",
+                             "params", "progressToken", c->progress_token,
+                             "progress", (json_int_t)done, "total",
+                             (json_int_t)total, "message", message));
 }
 
 static json_t *server_info(void)

@@ -59,14 +59,17 @@ struct dsb_mcp_call {
     int modern;          /* 2026-07-28: results carry resultType, caching */
     const char *version; /* the revision in use (legacy: negotiated) */
     /* progress: the request's _meta.progressToken when the client takes an
-     * event stream (borrowed), and the notifications a tool reported
-     * (owned by the front door), else both NULL */
+     * event stream (borrowed), and the front door's sink that takes each
+     * notifications/progress message (a new reference) as the tool
+     * reports it, else all NULL */
     const json_t *progress_token;
-    json_t *progress;
+    void (*progress_fn)(void *cls, json_t *note);
+    void *progress_cls;
 };
 
 /* Reports progress of the call's request (nothing without a token):
- * a notifications/progress message, sent before the result. */
+ * a notifications/progress message, handed to the front door's sink at
+ * once (over HTTP it reaches the client while the tool runs). */
 void dsb_mcp_progress(const struct dsb_mcp_call *c, size_t done, size_t total,
                       const char *message);
 
@@ -122,6 +125,19 @@ int dsb_mcp_budget_list(json_t *out, const char *list, size_t offset,
  * false), -1 when it does not (out unchanged). */
 int dsb_mcp_budget_text(json_t *out, const char *text, size_t offset,
                         size_t max);
+/* Resources and prompts: out's string member `text` (the whole text)
+ * from byte offset, cut to the budget like dsb_mcp_budget_text; when cut
+ * it ends with the line "[truncated at mcp.max_result_bytes: ...]"
+ * saying how to get the rest: with uri, "read URI?cursor=C for the rest"
+ * (*next gets that URI, malloc'd; the budget leaves room for it twice
+ * more), else hint.  *next is NULL when nothing was cut.  No "truncated"
+ * or "next_cursor" member is left in out.  0, or -1 when out of memory. */
+int dsb_mcp_budget_marked(json_t *out, const char *text, size_t offset,
+                          size_t max, const char *uri, const char *hint,
+                          char **next);
+/* The budget of one answer: mcp.max_result_bytes less the envelope's
+ * share. */
+size_t dsb_mcp_budget_of(const struct dsb_mcp_call *c);
 /* Log tails: the beginnings of out's "stdout" and "stderr" are cut until
  * out fits ("truncated", and a hint to ask for fewer lines). */
 int dsb_mcp_budget_tail(json_t *out, size_t max);

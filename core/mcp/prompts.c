@@ -9,17 +9,18 @@
 
 static const char generate_text[] =
     "Write a PySpark job for this task: %s\n\n"
+    "Output contract: write the result with "
+    "df.coalesce(1).write.csv(os.environ['DSB_OUTPUT'], header=True) (or "
+    "JSON lines to the same path), then spark.stop(). Do not print data to "
+    "stdout. Submit it with submit_job (session %s), poll get_job and read "
+    "get_job_result.\n\n"
     "The job must start with these lines, then the read code below "
     "verbatim (it defines one DataFrame per selected table and resolves "
     "secrets at run time; do not change it):\n\n"
     "```python\nimport os\n"
     "from pyspark.sql import SparkSession, functions as F\n"
     "spark = SparkSession.builder.getOrCreate()\n%s```\n\n"
-    "Output contract: write the result with "
-    "df.coalesce(1).write.csv(os.environ['DSB_OUTPUT'], header=True) (or "
-    "JSON lines to the same path), then spark.stop(). Do not print data to "
-    "stdout. Submit it with submit_job (session %s), poll get_job and read "
-    "get_job_result.\n\nWhat the tables hold and how to read them:\n\n%s";
+    "What the tables hold and how to read them:\n\n%s";
 
 static const char debug_text[] =
     "The Spark job %s (%s) did not succeed: state %s, reason: %s.\n\n"
@@ -39,23 +40,28 @@ static const char explore_text[] =
 static const struct {
     const char *name, *title, *description;
     const char *arg[2], *arg_doc[2];
+    const char *rest; /* where the rest is when the prompt is cut */
 } prompts[] = {
     {"generate_spark_job",
      "Generate a Spark job",
      "the session's Spark context plus instructions for writing a job that "
      "follows the output contract",
      {"session", "task"},
-     {"a broker session id (create_session)", "what the job must compute"}},
+     {"a broker session id (create_session)", "what the job must compute"},
+     "read the session's resources context.md and reads.py, or "
+     "get_spark_context, which page"},
     {"debug_failed_job",
      "Debug a failed job",
      "a job's script, its error and the tail of its logs",
      {"job", NULL},
-     {"the job id", NULL}},
+     {"the job id", NULL},
+     "read get_job_logs with fewer lines, or the job's log resource"},
     {"explore_source",
      "Explore a source",
      "how to walk a source with the tools, with its databases",
      {"source", NULL},
-     {"a source name (list_sources)", NULL}},
+     {"a source name (list_sources)", NULL},
+     "list the databases with browse, which pages"},
 };
 #define N_PROMPTS (sizeof(prompts) / sizeof(*prompts))
 
@@ -100,9 +106,8 @@ static char *generate(const struct dsb_ctx *ctx, const json_t *args,
     if (!v)
         return NULL;
     if (v->doc)
-        s = dsb_asprintf(generate_text, member(args, "task"),
-                         member(v->doc, "code"), session,
-                         member(v->doc, "prompt"));
+        s = dsb_asprintf(generate_text, member(args, "task"), session,
+                         member(v->doc, "code"), member(v->doc, "prompt"));
     else
         *err = v->err;
     dsb_svc_release(ctx, v);
@@ -152,6 +157,22 @@ static char *explore(const struct dsb_ctx *ctx, const json_t *args,
     return s;
 }
 
+/* The message's content {type: text, text} within the budget: a cut
+ * prompt ends by saying where the rest is (a new reference, or NULL). */
+static json_t *cut_to_budget(const struct dsb_mcp_call *c, const char *text,
+                             const char *rest)
+{
+    json_t *m = json_pack("{s:s, s:s}", "type", "text", "text", text);
+    char *next = NULL;
+
+    if (m && dsb_mcp_budget_marked(m, "text", 0, dsb_mcp_budget_of(c), NULL,
+                                   rest, &next) < 0) {
+        json_decref(m);
+        m = NULL;
+    }
+    return m;
+}
+
 json_t *dsb_mcp_prompts_get(const struct dsb_mcp_call *c, json_t *params,
                             struct dsb_mcp_err *e)
 {
@@ -184,9 +205,13 @@ json_t *dsb_mcp_prompts_get(const struct dsb_mcp_call *c, json_t *params,
         dsb_mcp_err_scope(e, &err);
         return NULL;
     }
-    r = json_pack("{s:s, s:[{s:s, s:{s:s, s:s}}]}", "description",
-                  prompts[i].description, "messages", "role", "user", "content",
-                  "type", "text", "text", text);
+    r = cut_to_budget(c, text, prompts[i].rest);
     free(text);
-    return r;
+    if (!r) {
+        dsb_mcp_err_set(e, DSB_RPC_INTERNAL, "out of memory");
+        return NULL;
+    }
+    return json_pack("{s:s, s:[{s:s, s:o}]}", "description",
+                     prompts[i].description, "messages", "role", "user",
+                     "content", r);
 }

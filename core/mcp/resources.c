@@ -199,13 +199,59 @@ static void read_error(const struct dsb_mcp_call *c, const char *uri,
     dsb_mcp_err_scope(e, err);
 }
 
+/* The byte offset of a page: the query "cursor=C" of a URI that a cut
+ * resource named for its rest; 0 without a query, -1 when not one. */
+static long long page_offset(const char *query)
+{
+    int n = 0;
+    char *v = NULL;
+    json_t *st = NULL, *o;
+    long long off = -1;
+
+    if (!query)
+        return 0;
+    if (strncmp(query, "cursor=", 7) == 0)
+        v = curl_easy_unescape(NULL, query + 7, 0, &n);
+    st = v && n > 0 ? dsb_mcp_cursor_read(v) : NULL;
+    o = json_object_get(st, "o");
+    if (json_is_integer(o) && json_integer_value(o) >= 0)
+        off = json_integer_value(o);
+    curl_free(v);
+    json_decref(st);
+    return off;
+}
+
+/* The page of text within the budget: {contents: [{uri, mimeType, text}]}
+ * and, when cut, _meta naming the URI of the rest (also in the text). */
+static json_t *page(const struct dsb_mcp_call *c, const char *uri,
+                    const char *base, const char *mime, const char *text,
+                    size_t offset)
+{
+    json_t *one = json_pack("{s:s, s:s, s:s}", "uri", uri, "mimeType", mime,
+                            "text", text);
+    char *next = NULL;
+    json_t *r = NULL;
+
+    if (one && dsb_mcp_budget_marked(one, "text", offset, dsb_mcp_budget_of(c),
+                                     base, NULL, &next) == 0)
+        r = json_pack("{s:[O]}", "contents", one);
+    if (r && next)
+        json_object_set_new(r, "_meta",
+                            json_pack("{s:b, s:s}", "dsbroker/truncated", 1,
+                                      "dsbroker/next_uri", next));
+    free(next);
+    json_decref(one);
+    return r;
+}
+
 json_t *dsb_mcp_resources_read(const struct dsb_mcp_call *c, json_t *params,
                                struct dsb_mcp_err *e)
 {
     const char *uri = json_string_value(json_object_get(params, "uri"));
     struct dsb_error err = {0};
-    char *seg[MAX_SEGS] = {0}, *text = NULL;
-    const char *mime = NULL;
+    char *seg[MAX_SEGS] = {0}, *text = NULL, *base;
+    const char *mime = NULL, *q;
+    long long offset;
     size_t n = 0;
     json_t *r = NULL;
 
@@ -213,16 +259,28 @@ json_t *dsb_mcp_resources_read(const struct dsb_mcp_call *c, json_t *params,
         dsb_mcp_err_set(e, DSB_RPC_INVALID_PARAMS, "params.uri is missing");
         return NULL;
     }
-    if (split(uri, seg, &n) < 0)
+    q = strchr(uri, '?');
+    if ((offset = page_offset(q ? q + 1 : NULL)) < 0) {
+        dsb_mcp_err_set(e, DSB_RPC_INVALID_PARAMS,
+                        "the URI's cursor is not a cursor of this server");
+        e->data = json_pack("{s:s, s:s}", "uri", uri, "reason",
+                            "pass the URI of the rest exactly as returned");
+        return NULL;
+    }
+    if (!(base = q ? strndup(uri, (size_t)(q - uri)) : strdup(uri))) {
+        dsb_mcp_err_set(e, DSB_RPC_INTERNAL, "out of memory");
+        return NULL;
+    }
+    if (split(base, seg, &n) < 0)
         dsb_error_set(&err, DSB_E_NOT_FOUND, "not a dsbroker:// resource");
     else
         text = read_text(c->ctx, seg, n, &mime, &err);
     segs_free(seg, n);
-    if (text)
-        r = json_pack("{s:[{s:s, s:s, s:s}]}", "contents", "uri", uri,
-                      "mimeType", mime, "text", text);
-    else
+    if (text && !(r = page(c, uri, base, mime, text, (size_t)offset)))
+        dsb_mcp_err_set(e, DSB_RPC_INTERNAL, "out of memory");
+    else if (!text)
         read_error(c, uri, &err, e);
     free(text);
+    free(base);
     return r;
 }

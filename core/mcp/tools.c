@@ -187,6 +187,21 @@ static int describe_each(struct targs *t, const struct dsb_selection *sel,
     return 0;
 }
 
+/* The selections stored, within the budget: when cut, the rest is
+ * get_session's to page (a cursor would select again). */
+static int selected_page(struct targs *t, json_t *out)
+{
+    page(t, out, "items");
+    if (!json_is_true(json_object_get(out, "truncated")))
+        return 0;
+    json_object_del(out, "next_cursor");
+    json_object_set_new(out, "hint",
+                        json_string("every table is selected; the list is "
+                                    "larger than mcp.max_result_bytes: "
+                                    "get_session lists them all, in pages"));
+    return 0;
+}
+
 static int t_select(struct targs *t, json_t **out, struct dsb_error *err)
 {
     const json_t *list = json_object_get(t->a, "tables"), *o;
@@ -213,7 +228,7 @@ static int t_select(struct targs *t, json_t **out, struct dsb_error *err)
     free(sel);
     if (rc == 0)
         *out = json_pack("{s:o}", "items", stored);
-    return rc;
+    return rc == 0 ? selected_page(t, *out) : rc;
 }
 
 static int t_unselect(struct targs *t, json_t **out, struct dsb_error *err)
@@ -559,9 +574,7 @@ static json_t *run_tool(const struct dsb_mcp_call *c, const json_t *tool,
         return invalid_result("arguments.cursor: not a cursor of this server",
                               "pass next_cursor exactly as returned");
     }
-    t.budget = c->st->mcp_max_result_bytes > 1024
-                   ? c->st->mcp_max_result_bytes - 1024
-                   : 1024;
+    t.budget = dsb_mcp_budget_of(c);
     if (!fn)
         dsb_error_set(&err, DSB_E_INTERNAL, "the tool has no handler");
     if (fn && fn(&t, &out, &err) == 0 && out) {

@@ -28,10 +28,10 @@ def keep(kind, text):
             f.write(text)
 
 
-def fixture_broker(name, env=None, mcp_yaml="", token=None):
+def fixture_broker(name, env=None, mcp_yaml="", token=None, files=None):
     """A started broker on tests/fixtures/confd-http (the fixture plugins,
-    the stand-in spark-submit), broker.yaml extended by mcp_yaml; returns
-    it and its work directory."""
+    the stand-in spark-submit), broker.yaml extended by mcp_yaml, files
+    ({name: text}) added to conf.d; returns it and its work directory."""
     work = fl.workdir(name)
     env = dict({"DSB_TEST_STATE_DIR": os.path.join(work, "state"),
                 "DSB_TEST_FIXTURE_PASSWORD": fl.canary("fixture-password"),
@@ -44,4 +44,7 @@ def fixture_broker(name, env=None, mcp_yaml="", token=None):
                     b.conf, dirs_exist_ok=True)
     with open(os.path.join(b.conf, "broker.yaml"), "a") as f:
         f.write(mcp_yaml)
+    for fname, text in (files or {}).items():
+        with open(os.path.join(b.conf, fname), "w") as f:
+            f.write(text)
     return b.start(), work

@@ -6,8 +6,10 @@ the official MCP Python SDK (PyPI `mcp`) in both generations — the
 HTTP for the edge cases the SDK never sends: bad JSON, batches, unknown
 methods, missing, ended and expired session ids, wrong protocol versions,
 header mismatches, a bad Origin, no token, a missing scope, an oversized
-message, a schema-invalid argument, the response budget with cursors and
-disabled tool groups.  Tokens and the fixture password are canaries; every
+message, a schema-invalid argument, the response budget with cursors (tools,
+resource pages, prompts), disabled tool groups, and live progress: a tool
+held on a gate only the client's progress callback opens, and a client
+that goes away mid-stream.  Tokens and the fixture password are canaries; every
 MCP response is kept for the secret scan.  Prints "N passed, N failed".
 """
 import asyncio
@@ -97,6 +99,24 @@ def err_code(js):
 
 def structured(js):
     return ((js or {}).get("result") or {}).get("structuredContent") or {}
+
+
+MARK = "\n\n[truncated at mcp.max_result_bytes: "
+
+
+async def read_all(c, uri):
+    """A resource's pages followed to the end: (mimeType, the text without
+    the markers, pages, every cut page marked with the URI of its rest)."""
+    text, pages, marked, mime = "", 0, True, None
+    while uri and pages < 100:
+        r = await c.read_resource(uri)
+        part, mime = r.contents[0].text, r.contents[0].mime_type
+        uri = (r.meta or {}).get("dsbroker/next_uri")
+        cut = part.rfind(MARK)
+        marked &= (cut >= 0 and uri in part[cut:]) if uri else cut < 0
+        text += part[:cut] if uri else part
+        pages += 1
+    return mime, text, pages, marked
 
 
 async def sdk_flow(t, port, mode):
@@ -191,9 +211,9 @@ async def resources_prompts(t, c, mode, sid):
     r = await c.read_resource(
         "dsbroker://table/main/sales/public/orders")
     t.check(f"{mode}: read a table", '"columns"' in r.contents[0].text, r)
-    r = await c.read_resource(f"dsbroker://session/{sid}/reads.py")
-    t.check(f"{mode}: read a session's code", r.contents[0].mime_type ==
-            "text/x-python" and "orders" in r.contents[0].text, r)
+    mime, text, _, _ = await read_all(c, f"dsbroker://session/{sid}/reads.py")
+    t.check(f"{mode}: read a session's code", mime == "text/x-python" and
+            "orders" in text, text)
     r = await c.read_resource(f"dsbroker://session/{sid}/context.md")
     t.check(f"{mode}: read a session's context", r.contents[0].text, r)
     job = await finished_job(c, sid)
@@ -388,6 +408,14 @@ def budget(t, raw, rest):
     t.check(f"budget: {len(want)} tables in {pages} pages, each once",
             pages > 1 and seen == want, (pages, len(seen), len(want)))
     budget_text(t, raw, rest)
+    sid = tool(raw, "create_session", {})["session"]
+    sc = tool(raw, "select_tables", {"session": sid, "tables": [
+        {"source": "main", "database": "big", "schema": "s", "table": n}
+        for n in want[:40]]})
+    t.check("budget: select_tables of 40 tables says truncated, with a hint",
+            sc["truncated"] and "get_session" in sc["hint"] and
+            0 < len(sc["items"]) < 40, sc)
+    asyncio.run(budget_resources(t, raw, rest, sid))
     st, _, js = raw.modern("tools/call", {"name": "browse", "arguments": {
         "source": "main", "cursor": "bm90IG91cnM="}})
     t.check("a forged cursor: tool error", structured(js).get("code") ==
@@ -426,6 +454,38 @@ def budget_text(t, raw, rest):
             sc["truncated"] and "hint" in sc and "route" in sc, sc)
 
 
+async def budget_resources(t, raw, rest, sid):
+    """A session's context.md over the budget comes in pages, each naming
+    the URI of the rest, their sum the /v1 prompt; a prompt over the
+    budget ends by saying where the rest is."""
+    uri = f"dsbroker://session/{sid}/context.md"
+    st, _, js = raw.modern("resources/read", {"uri": uri},
+                           headers={"Mcp-Name": uri})
+    t.check("budget: a resource page within the budget",
+            st == 200 and len(json.dumps(js)) <= 4096, (st, len(str(js))))
+    url = f"http://127.0.0.1:{raw.port}/mcp"
+    headers = {"Authorization": f"Bearer {TOKENS['admin']}"}
+    async with httpx2.AsyncClient(headers=headers, timeout=30) as h:
+        async with Client(streamable_http_client(url, http_client=h)) as c:
+            _, text, pages, marked = await read_all(c, uri)
+            p = await c.get_prompt("generate_spark_job",
+                                   {"session": sid, "task": "count rows"})
+            msg = p.messages[0].content.text
+    want = rest.get(f"/v1/sessions/{sid}/context").json()["prompt"]
+    t.check(f"budget: context.md in {pages} pages, as /v1 has it, each "
+            "cut one saying where the rest is",
+            pages > 1 and marked and text == want,
+            (pages, marked, len(text), len(want)))
+    t.check("budget: a prompt over the budget says where the rest is",
+            len(msg) < 4096 and MARK + "read the session's resources" in msg,
+            msg[-300:])
+    bad = f"dsbroker://session/{sid}/context.md?cursor=bm90IG91cnM%3D"
+    st, _, js = raw.modern("resources/read", {"uri": bad},
+                           headers={"Mcp-Name": bad})
+    t.check("budget: a forged resource cursor is -32602",
+            st == 400 and err_code(js) == -32602, (st, js))
+
+
 def disabled(t, raw):
     st, _, js = raw.modern("tools/list")
     names = {x["name"] for x in js["result"]["tools"]}
@@ -437,11 +497,88 @@ def disabled(t, raw):
             st == 400 and err_code(js) == -32602, (st, js))
 
 
-def start(name, mcp_yaml):
+def start(name, mcp_yaml, files=None):
     env = {"DSB_TEST_AUTH": "true"}
     for k, v in TOKENS.items():
         env[f"DSB_TEST_TOKEN_{k.upper()}"] = v
-    return fixture_broker(name, env, mcp_yaml, TOKENS["admin"])[0]
+    return fixture_broker(name, env, mcp_yaml, TOKENS["admin"], files)[0]
+
+
+def gated(name):
+    """A fixture source whose describes wait for the file ../NAME (in the
+    broker's work directory) to exist."""
+    return (f"name: {name}\nplugin: fixture\ndata_file: data/catalog.json\n"
+            f"gate_file: ../{name}-open\n")
+
+
+def gated_tables(source):
+    return [{"source": source, "database": "sales", "schema": "public",
+             "table": n} for n in ("orders", "Order Items")]
+
+
+async def live_progress(t, b, mode):
+    """Progress arrives while the tool runs: select_tables over a gated
+    source cannot finish until its gate file exists, and only the progress
+    callback creates it, on the first notification.  Were the stream
+    written at the end, the describe would wait out its gate and fail."""
+    gate = os.path.join(os.path.dirname(b.conf), "gated-open")
+    if os.path.exists(gate):
+        os.unlink(gate)
+    events = []
+
+    async def progress(done, total, message):
+        events.append(("progress", done, total))
+        if not os.path.exists(gate):
+            open(gate, "w").close()
+
+    url = f"http://127.0.0.1:{b.port}/mcp"
+    headers = {"Authorization": f"Bearer {TOKENS['admin']}"}
+    async with httpx2.AsyncClient(headers=headers, timeout=60) as h:
+        async with Client(streamable_http_client(url, http_client=h),
+                          mode=mode) as c:
+            sid = (await c.call_tool("create_session", {})) \
+                .structured_content["session"]
+            r = await c.call_tool("select_tables", {
+                "session": sid, "tables": gated_tables("gated")},
+                progress_callback=progress)
+            events.append(("result", not r.is_error))
+    t.check(f"{mode}: live progress: a notification reached the client "
+            "while the tool ran (it released the tool), then the result",
+            events == [("progress", 0, 2), ("progress", 1, 2),
+                       ("progress", 2, 2), ("result", True)], (events, r))
+
+
+def gone_client(t, b, raw):
+    """A client that reads the first progress event and goes away neither
+    blocks nor loses the tool: it selects both tables once its gate opens,
+    and the broker answers others meanwhile."""
+    gate = os.path.join(os.path.dirname(b.conf), "gone-open")
+    sid = tool(raw, "create_session", {})["session"]
+    c = http.client.HTTPConnection("127.0.0.1", b.port, timeout=30)
+    p = {"name": "select_tables", "arguments": {
+        "session": sid, "tables": gated_tables("gone")},
+         "_meta": {"io.modelcontextprotocol/protocolVersion": MODERN,
+                   "progressToken": "p1"}}
+    c.request("POST", "/mcp", body=json.dumps(
+        {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": p}),
+        headers={"Content-Type": "application/json",
+                 "Accept": "application/json, text/event-stream",
+                 "Authorization": f"Bearer {TOKENS['admin']}",
+                 "MCP-Protocol-Version": MODERN,
+                 "Mcp-Method": "tools/call", "Mcp-Name": "select_tables"})
+    r = c.getresponse()
+    first = r.readline().decode() + r.readline().decode()
+    t.check("a streamed answer: text/event-stream, the first progress "
+            "before the tool is done", r.getheader("content-type") ==
+            "text/event-stream" and '"progress":0' in first, first)
+    c.close()
+    st, _, js = raw.modern("ping")
+    t.check("the broker answers while a tool streams to a gone client",
+            st == 200, (st, js))
+    open(gate, "w").close()
+    n = fl.wait_until(lambda: len(tool(raw, "get_session", {
+        "session": sid})["selections"]) == 2, 30)
+    t.check("the gone client's tool finished: both tables selected", n)
 
 
 def check_config(t):
@@ -475,6 +612,14 @@ def main():
         budget(t, raw, b)
     finally:
         stop_checked(t, b, "protocol broker")
+    b = start("mcp-live", "", {"gated.yaml": gated("gated"),
+                               "gone.yaml": gated("gone")})
+    try:
+        for mode in ("auto", "legacy"):
+            asyncio.run(live_progress(t, b, mode))
+        gone_client(t, b, Raw(b.port))
+    finally:
+        stop_checked(t, b, "live-progress broker")
     b = start("mcp-disabled", "mcp:\n  disabled_tool_groups: [jobs]\n"
               "  session_idle_seconds: 1\n  max_sessions: 2\n")
     try:

@@ -11,6 +11,10 @@
  * A TABLE may carry "read": {"format", "path", "options", "secret_options",
  * "spark_submit", "notes"} to shape its read spec (default: csv).
  *
+ * gate_file (relative to the configuration directory): every describe
+ * waits until that file exists (inotify, at most 30 s, then unavailable),
+ * so that a test holds a tool until it has seen what it waits for.
+ *
  * A database named "fail-throttled", "fail-upstream", "fail-timeout" or
  * "fail-auth" makes every listing under it fail with that error (code,
  * retryable, upstream, detail and hint set), for the HTTP status tests;
@@ -29,11 +33,14 @@
 #ifndef FX_NAME
 #define FX_NAME "fixture"
 #endif
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -71,6 +78,8 @@ static const struct dsb_option fx_options[] = {
     DSB_OPTION_OBJECT_LIST("replicas", 0, "[]", fx_replica, "copies"),
     DSB_OPTION_INT("delay_ms", 0, "0", 0, 60000,
                    "sleep this long in every listing and describe"),
+    DSB_OPTION_STRING("gate_file", 0, NULL,
+                      "every describe waits until this file exists"),
     DSB_OPTION_STRING("open_log", 0, NULL,
                       "append the opening process's pid to this file at "
                       "every open (preflight probes included)"),
@@ -81,6 +90,7 @@ struct fx {
     json_t *data;
     char *password_ref;
     long delay_ms;
+    char *gate_file, *gate_dir;
     atomic_long calls;
     atomic_long describes;
 };
@@ -91,6 +101,44 @@ static void fx_delay(const struct fx *f)
 
     if (f->delay_ms > 0)
         nanosleep(&ts, NULL);
+}
+
+/* Waits for gate_file to exist: woken by inotify, never polling. */
+static int fx_gate(const struct fx *f, struct dsb_error *err)
+{
+    int fd, rc = -1;
+    char ev[4096];
+    struct pollfd p = {-1, POLLIN, 0};
+
+    if (!f->gate_file)
+        return 0;
+    fd = inotify_init1(IN_CLOEXEC);
+    if (fd >= 0 &&
+        inotify_add_watch(fd, f->gate_dir,
+                          IN_CREATE | IN_MOVED_TO | IN_ATTRIB) >= 0) {
+        p.fd = fd;
+        while (access(f->gate_file, F_OK) != 0 && poll(&p, 1, 30000) > 0 &&
+               read(fd, ev, sizeof(ev)) > 0)
+            ;
+        rc = access(f->gate_file, F_OK);
+    }
+    if (fd >= 0)
+        close(fd);
+    if (rc < 0)
+        dsb_error_set(err, DSB_E_UNAVAILABLE, "the gate %s was not opened",
+                      f->gate_file);
+    return rc < 0 ? -1 : 0;
+}
+
+static char *fx_path(const char *dir, const char *file)
+{
+    char path[4096];
+
+    if (file[0] == '/')
+        snprintf(path, sizeof(path), "%s", file);
+    else
+        snprintf(path, sizeof(path), "%s/%s", dir, file);
+    return strdup(path);
 }
 
 static void fx_log_open(const char *path)
@@ -127,6 +175,7 @@ static int fx_open(const struct dsb_host *host,
 {
     const char *file = json_string_value(json_object_get(options, "data_file"));
     const char *pw = json_string_value(json_object_get(options, "password"));
+    const char *gate = json_string_value(json_object_get(options, "gate_file"));
     char path[4096];
     json_error_t je;
     struct fx *f;
@@ -149,6 +198,12 @@ static int fx_open(const struct dsb_host *host,
         return -1;
     }
     f->password_ref = pw ? strdup(pw) : NULL;
+    if (gate) {
+        f->gate_file = fx_path(info->config_dir, gate);
+        f->gate_dir = fx_path(info->config_dir, gate);
+        if (f->gate_dir && strrchr(f->gate_dir, '/'))
+            *strrchr(f->gate_dir, '/') = '\0';
+    }
     f->delay_ms =
         (long)json_integer_value(json_object_get(options, "delay_ms"));
     *inst = f;
@@ -161,6 +216,8 @@ static void fx_close(void *inst)
 
     json_decref(f->data);
     free(f->password_ref);
+    free(f->gate_file);
+    free(f->gate_dir);
     free(f);
 }
 
@@ -347,6 +404,8 @@ static int fx_describe(void *inst, struct dsb_call *call, const char *db,
     f->describes++;
     DSB_CALL_INFO(f->host, call, "describing %s.%s.%s", db, schema, table);
     fx_delay(f);
+    if (fx_gate(f, err) < 0)
+        return -1;
     t = fx_find(f, db, schema, table, err);
     if (!t)
         return -1;
