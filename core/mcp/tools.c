@@ -231,23 +231,26 @@ static int t_select(struct targs *t, json_t **out, struct dsb_error *err)
     return rc == 0 ? selected_page(t, *out) : rc;
 }
 
+/* The answer counts, never echoes: its size does not grow with the
+ * request's list, so it always fits the budget. */
 static int t_unselect(struct targs *t, json_t **out, struct dsb_error *err)
 {
     const json_t *ids = json_object_get(t->a, "selections"), *v;
-    json_t *removed = json_array();
-    size_t i;
+    json_t *session = NULL;
+    size_t i, left;
 
     json_array_foreach(ids, i, v)
     {
         if (dsb_svc_unselect(t->ctx, arg(t, "session"),
-                             (int64_t)json_number_value(v), err) < 0) {
-            json_decref(removed);
+                             (int64_t)json_number_value(v), err) < 0)
             return -1;
-        }
-        json_array_append_new(removed,
-                              json_integer((json_int_t)json_number_value(v)));
     }
-    *out = json_pack("{s:o}", "removed", removed);
+    if (dsb_svc_session_get(t->ctx, arg(t, "session"), &session, err) < 0)
+        return -1;
+    left = json_array_size(json_object_get(session, "selections"));
+    json_decref(session);
+    *out = json_pack("{s:I, s:I}", "removed", (json_int_t)json_array_size(ids),
+                     "remaining", (json_int_t)left);
     return 0;
 }
 

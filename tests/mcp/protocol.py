@@ -416,6 +416,15 @@ def budget(t, raw, rest):
             sc["truncated"] and "get_session" in sc["hint"] and
             0 < len(sc["items"]) < 40, sc)
     asyncio.run(budget_resources(t, raw, rest, sid))
+    ids = [x["id"] for x in
+           rest.get(f"/v1/sessions/{sid}/selections").json()["items"]]
+    sc = tool(raw, "unselect_tables", {"session": sid,
+                                       "selections": ids[1:]})
+    left = rest.get(f"/v1/sessions/{sid}/selections").json()["items"]
+    t.check("unselect_tables of 39 selections answers counts, and 1 is left",
+            len(ids) == 40 and
+            sc == {"removed": 39, "remaining": 1} and
+            [x["id"] for x in left] == ids[:1], (len(ids), sc, left))
     st, _, js = raw.modern("tools/call", {"name": "browse", "arguments": {
         "source": "main", "cursor": "bm90IG91cnM="}})
     t.check("a forged cursor: tool error", structured(js).get("code") ==
