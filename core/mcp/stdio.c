@@ -2,6 +2,9 @@
  * servers as processes.  Each line on stdin is one JSON-RPC message,
  * relayed to a running broker's /mcp ($DSB_URL, $DSB_TOKEN) with the
  * headers Streamable HTTP asks for; each answer is one line on stdout.
+ * An answer the broker streams (text/event-stream: a tool's progress
+ * notifications, then its result) is relayed event by event as it
+ * arrives, so the agent sees progress while the tool runs.
  * The broker does the protocol, so both generations behave as over HTTP;
  * what the transport adds: the 2025 session id and version kept from
  * initialize, HTTP refusals turned into JSON-RPC errors, the session
@@ -26,8 +29,14 @@ struct relay {
 
 struct reply {
     long status;
-    struct dsb_sb body;
+    struct dsb_sb body; /* a JSON answer, or the unparsed tail of a stream */
     char sid[128];
+    CURL *curl;
+    int kind;           /* 0: not known yet, 1: JSON, 2: event stream */
+    struct dsb_sb data; /* the data lines of the event being read */
+    size_t emitted;     /* messages relayed from the stream */
+    struct relay *rl;
+    FILE *out;
 };
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
@@ -115,6 +124,78 @@ static struct curl_slist *headers_of(const struct relay *rl, const json_t *m)
     return h;
 }
 
+static void emit(struct relay *rl, FILE *out, const char *line)
+{
+    fprintf(out, "%s\n", line);
+    fflush(out);
+    if (rl->transcript)
+        fprintf(rl->transcript, "< %s\n", line);
+}
+
+/* One line of an event stream (without its end of line): data lines
+ * gather, a blank line relays the event's message.  Other fields (event,
+ * id, retry) and comments change nothing here. */
+static void event_line(struct reply *r, const char *p, size_t n)
+{
+    json_t *m;
+    char *one;
+
+    if (n == 0) {
+        if (!r->data.len)
+            return;
+        /* a message on several data lines is put back on one */
+        m = memchr(r->data.p, '\n', r->data.len)
+                ? json_loadb(r->data.p, r->data.len, 0, NULL)
+                : NULL;
+        one = m ? json_dumps(m, JSON_COMPACT) : NULL;
+        if (!r->data.oom)
+            emit(r->rl, r->out, one ? one : dsb_sb_str(&r->data));
+        r->emitted++;
+        free(one);
+        json_decref(m);
+        r->data.len = 0;
+        return;
+    }
+    if (n < 5 || memcmp(p, "data:", 5) != 0)
+        return;
+    p += 5, n -= 5;
+    if (n && *p == ' ')
+        p++, n--;
+    if (r->data.len)
+        dsb_sb_addc(&r->data, '\n');
+    dsb_sb_add(&r->data, p, n);
+}
+
+/* The body as it arrives: a JSON answer is collected; an event stream
+ * is relayed line by line. */
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    struct reply *r = ud;
+    size_t len = size * n, start = 0;
+    char *ct = NULL;
+
+    if (!r->kind) {
+        curl_easy_getinfo(r->curl, CURLINFO_CONTENT_TYPE, &ct);
+        r->kind = ct && strncasecmp(ct, "text/event-stream", 17) == 0 ? 2 : 1;
+    }
+    dsb_sb_add(&r->body, p, len);
+    if (r->body.oom)
+        return 0;
+    if (r->kind == 1)
+        return len;
+    for (size_t i = 0; i < r->body.len; i++) {
+        if (r->body.p[i] != '\n')
+            continue;
+        size_t e = i > start && r->body.p[i - 1] == '\r' ? i - 1 : i;
+        event_line(r, r->body.p + start, e - start);
+        start = i + 1;
+    }
+    memmove(r->body.p, r->body.p + start, r->body.len - start);
+    r->body.len -= start;
+    r->body.p[r->body.len] = '\0';
+    return len;
+}
+
 static void perform(const char *url, const char *method, const char *body,
                     struct curl_slist *h, struct reply *r, FILE *errs)
 {
@@ -128,27 +209,26 @@ static void perform(const char *url, const char *method, const char *body,
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, dsb_cli_collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
+    r->curl = c;
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     if (body)
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     rc = curl_easy_perform(c);
+    if (r->kind == 2) { /* a last line, or event, left unterminated */
+        if (r->body.len)
+            event_line(r, r->body.p, r->body.len);
+        event_line(r, "", 0);
+        r->body.len = 0;
+    }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     if (rc != CURLE_OK) {
         fprintf(errs, "dsbroker mcp: %s: %s\n", url, curl_easy_strerror(rc));
         r->status = 0;
     }
     curl_easy_cleanup(c);
-}
-
-static void emit(struct relay *rl, FILE *out, const char *line)
-{
-    fprintf(out, "%s\n", line);
-    fflush(out);
-    if (rl->transcript)
-        fprintf(rl->transcript, "< %s\n", line);
 }
 
 /* The answer of a refusal without a JSON-RPC body (401, 413, the broker
@@ -197,34 +277,36 @@ static void relay_line(struct relay *rl, const char *line, FILE *out,
     json_t *m = json_loads(line, 0, NULL);
     const json_t *id = json_object_get(m, "id");
     struct curl_slist *h = headers_of(rl, json_is_object(m) ? m : NULL);
-    struct reply r = {0};
+    struct reply r = {.rl = rl, .out = out};
     int rpc_body;
 
     if (rl->transcript)
         fprintf(rl->transcript, "> %s\n", line);
     perform(rl->url, "POST", line, h, &r, errs);
     curl_slist_free_all(h);
-    rpc_body = r.body.p && r.body.p[0] == '{' &&
+    rpc_body = r.kind == 1 && r.body.p && r.body.p[0] == '{' &&
                strstr(r.body.p, "\"jsonrpc\"") != NULL;
     if (r.status == 200 && json_is_string(json_object_get(m, "method")))
         keep_session(rl, m, &r);
     if (rpc_body)
         emit(rl, out, r.body.p);
-    else if (id && r.status != 202)
+    else if (id && r.status != 202 && !(r.kind == 2 && r.emitted))
         refusal(rl, out, id, &r);
     dsb_sb_free(&r.body);
+    dsb_sb_free(&r.data);
     json_decref(m);
 }
 
-static void end_session(struct relay *rl, FILE *errs)
+static void end_session(struct relay *rl, FILE *out, FILE *errs)
 {
     struct curl_slist *h = headers_of(rl, NULL);
-    struct reply r = {0};
+    struct reply r = {.rl = rl, .out = out};
 
     if (rl->sid[0])
         perform(rl->url, "DELETE", NULL, h, &r, errs);
     curl_slist_free_all(h);
     dsb_sb_free(&r.body);
+    dsb_sb_free(&r.data);
 }
 
 int dsb_mcp_stdio(const char *conf_dir, FILE *in, FILE *out, FILE *errs)
@@ -249,7 +331,7 @@ int dsb_mcp_stdio(const char *conf_dir, FILE *in, FILE *out, FILE *errs)
         if (n > 0)
             relay_line(&rl, line, out, errs);
     }
-    end_session(&rl, errs);
+    end_session(&rl, out, errs);
     if (rl.transcript)
         fclose(rl.transcript);
     free(line);

@@ -25,7 +25,7 @@ import faultlib as fl  # noqa: E402
 from mcp_common import fixture_broker, keep, stop_checked  # noqa: E402
 
 import httpx2  # noqa: E402
-from mcp import Client  # noqa: E402
+from mcp import Client, StdioServerParameters  # noqa: E402
 from mcp.client.streamable_http import streamable_http_client  # noqa: E402
 
 MODERN = "2026-07-28"
@@ -525,11 +525,13 @@ def gated_tables(source):
              "table": n} for n in ("orders", "Order Items")]
 
 
-async def live_progress(t, b, mode):
+async def live_progress(t, b, mode, stdio=False):
     """Progress arrives while the tool runs: select_tables over a gated
     source cannot finish until its gate file exists, and only the progress
     callback creates it, on the first notification.  Were the stream
-    written at the end, the describe would wait out its gate and fail."""
+    written at the end, the describe would wait out its gate and fail.
+    Over stdio too: `dsbroker mcp` relays the broker's event stream event
+    by event."""
     gate = os.path.join(os.path.dirname(b.conf), "gated-open")
     if os.path.exists(gate):
         os.unlink(gate)
@@ -540,18 +542,32 @@ async def live_progress(t, b, mode):
         if not os.path.exists(gate):
             open(gate, "w").close()
 
-    url = f"http://127.0.0.1:{b.port}/mcp"
-    headers = {"Authorization": f"Bearer {TOKENS['admin']}"}
-    async with httpx2.AsyncClient(headers=headers, timeout=60) as h:
-        async with Client(streamable_http_client(url, http_client=h),
-                          mode=mode) as c:
-            sid = (await c.call_tool("create_session", {})) \
-                .structured_content["session"]
-            r = await c.call_tool("select_tables", {
-                "session": sid, "tables": gated_tables("gated")},
-                progress_callback=progress)
-            events.append(("result", not r.is_error))
-    t.check(f"{mode}: live progress: a notification reached the client "
+    async def flow(c):
+        sid = (await c.call_tool("create_session", {})) \
+            .structured_content["session"]
+        r = await c.call_tool("select_tables", {
+            "session": sid, "tables": gated_tables("gated")},
+            progress_callback=progress)
+        events.append(("result", not r.is_error))
+        return r
+
+    if stdio:
+        env = dict(os.environ, DSB_URL=f"http://127.0.0.1:{b.port}",
+                   DSB_TOKEN=TOKENS["admin"])
+        params = StdioServerParameters(
+            command=os.path.join(fl.BUILD, "bin", "dsbroker"), args=["mcp"],
+            env=env)
+        async with Client(params, mode=mode) as c:
+            r = await flow(c)
+    else:
+        url = f"http://127.0.0.1:{b.port}/mcp"
+        headers = {"Authorization": f"Bearer {TOKENS['admin']}"}
+        async with httpx2.AsyncClient(headers=headers, timeout=60) as h:
+            async with Client(streamable_http_client(url, http_client=h),
+                              mode=mode) as c:
+                r = await flow(c)
+    how = f"{mode} over stdio" if stdio else mode
+    t.check(f"{how}: live progress: a notification reached the client "
             "while the tool ran (it released the tool), then the result",
             events == [("progress", 0, 2), ("progress", 1, 2),
                        ("progress", 2, 2), ("result", True)], (events, r))
@@ -626,6 +642,7 @@ def main():
     try:
         for mode in ("auto", "legacy"):
             asyncio.run(live_progress(t, b, mode))
+            asyncio.run(live_progress(t, b, mode, stdio=True))
         gone_client(t, b, Raw(b.port))
     finally:
         stop_checked(t, b, "live-progress broker")
