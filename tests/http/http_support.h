@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -17,6 +18,7 @@
 
 #include "http/server.h"
 #include "support.h"
+#include "util.h"
 
 #define T_PASSWORD "fixture-pw-123"
 #define T_ADMIN "admin-token-0123456789"
@@ -223,6 +225,47 @@ static inline void t_start_opts(const struct dsb_server_opts *o)
     dsb_diags_free(&d);
     snprintf(t_base, sizeof(t_base), "http://127.0.0.1:%d",
              dsb_server_port(t_srv));
+}
+
+static inline void t_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* Starts the real `dsbroker serve` as a child on conf_dir with the plugins
+ * of pdir, its stderr into log_path; waits for the port file it writes
+ * into work_dir (generous: a loaded machine starts it slowly) and points
+ * t_base at it.  Returns the child's pid. */
+static inline pid_t t_spawn_serve(const char *conf_dir, const char *pdir,
+                                  const char *work_dir, const char *log_path)
+{
+    char *bin = t_path("DSB_BUILD_DIR", "bin/dsbroker");
+    char *portf = dsb_asprintf("%s/port", work_dir), buf[32];
+    FILE *f = NULL;
+    pid_t pid;
+
+    cr_assert(portf);
+    unlink(portf); /* the next port file is the new server's */
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        FILE *lf = fopen(log_path, "w");
+        if (lf)
+            dup2(fileno(lf), 2);
+        execl(bin, bin, "-c", conf_dir, "-P", pdir, "serve", "--port-file",
+              portf, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 3000 && !(f = fopen(portf, "r")); i++)
+        t_sleep_ms(10);
+    cr_assert(f, "no port file: the broker did not start (see %s)", log_path);
+    cr_assert(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    snprintf(t_base, sizeof(t_base), "http://127.0.0.1:%d", atoi(buf));
+    free(portf);
+    free(bin);
+    return pid;
 }
 
 static inline struct dsb_server *t_start(const char *conf_dir)

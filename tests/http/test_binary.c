@@ -11,37 +11,11 @@
 static pid_t child;
 static char *dir, *logpath;
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 static void spawn(void)
 {
-    char *bin = t_path("DSB_BUILD_DIR", "bin/dsbroker");
     char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "http");
-    char portf[4200], buf[32];
-    FILE *f = NULL;
 
-    snprintf(portf, sizeof(portf), "%s/port", dir);
-    child = fork();
-    cr_assert(child >= 0);
-    if (child == 0) {
-        FILE *lf = fopen(logpath, "w");
-        dup2(fileno(lf), 2);
-        execl(bin, bin, "-c", dir, "-P", pdir, "serve", "--port-file", portf,
-              (char *)NULL);
-        _exit(127);
-    }
-    /* generous: a loaded machine (full parallel ctest) starts it slowly */
-    for (int i = 0; i < 3000 && !(f = fopen(portf, "r")); i++)
-        sleep_ms(10);
-    cr_assert(f, "no port file");
-    cr_assert(fgets(buf, sizeof(buf), f));
-    fclose(f);
-    snprintf(t_base, sizeof(t_base), "http://127.0.0.1:%d", atoi(buf));
-    free(bin);
+    child = t_spawn_serve(dir, pdir, dir, logpath);
     free(pdir);
 }
 
@@ -116,7 +90,7 @@ Test(binary, sighup_good_then_bad)
             "data_file: data/catalog.json\n");
     kill(child, SIGHUP);
     for (int i = 0; i < 1000 && !(ok = has_source("extra")); i++)
-        sleep_ms(10);
+        t_sleep_ms(10);
     cr_assert(ok, "the good reload did not take");
     t_write(dir, "zz-bad.yaml", "name: bad\nplugin: fixture\nhostnme: x\n");
     kill(child, SIGHUP);
@@ -126,7 +100,7 @@ Test(binary, sighup_good_then_bad)
         if (ok)
             break;
         free(log);
-        sleep_ms(10);
+        t_sleep_ms(10);
     }
     cr_assert(ok, "the bad reload was not rejected");
     cr_assert(strstr(log, "zz-bad.yaml:3:1"), "%s", log);
@@ -169,7 +143,7 @@ Test(binary, sigterm_lets_requests_finish)
      * lost that race on a loaded machine: connection refused) */
     for (int i = 0; i < 1000 && in_flight() < 2 && !atomic_load(&slow_done);
          i++)
-        sleep_ms(2);
+        t_sleep_ms(2);
     cr_assert_eq(stop_child(SIGTERM), 0);
     pthread_join(th, &st);
     cr_assert_eq((long)st, 200, "the request in flight was cut off");
@@ -231,7 +205,7 @@ Test(binary, access_log_carries_the_error)
     const char *up = "/v1/sources/main/databases/fail-upstream/schemas";
     const char *au = "/v1/sources/main/databases/fail-auth/schemas";
     struct t_resp r = t_get(up);
-    char *log, path[4200];
+    char *log;
     json_t *j;
 
     cr_assert_eq(r.status, 502);
@@ -262,8 +236,6 @@ Test(binary, access_log_carries_the_error)
     json_decref(j);
     free(log);
     setenv("DSB_TEST_LOG_FORMAT", "text", 1);
-    snprintf(path, sizeof(path), "%s/port", dir);
-    unlink(path); /* the next port file is the new server's */
     spawn();
     r = t_get(au);
     t_free(&r);
@@ -341,7 +313,7 @@ Test(binary, cli_context_and_submit)
         cr_assert(!strstr(r.body, "\"state\":\"failed\""), "%s", r.body);
         cr_assert(i < 1000, "job still not done after 10 s: %s", r.body);
         t_free(&r);
-        sleep_ms(10);
+        t_sleep_ms(10);
     }
     t_free(&r);
     free(out);

@@ -65,12 +65,6 @@ static const char csv_yaml[] =
     "network: local\n"
     "roots: [\"file:${DSB_TEST_HOSTILE_DIR}/data/\"]\n";
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 static void run(const char *cmd)
 {
     cr_assert_eq(system(cmd), 0, "%s", cmd);
@@ -107,29 +101,11 @@ static void layout(void)
 
 static void spawn(void)
 {
-    char *bin = t_path("DSB_BUILD_DIR", "bin/dsbroker"), conf[4200];
-    char *pdir = getenv("DSB_PLUGIN_DIR"), portf[4200], buf[32];
-    FILE *f = NULL;
+    char conf[4200];
 
     snprintf(conf, sizeof(conf), "%s/conf.d", opt);
-    snprintf(portf, sizeof(portf), "%s/port", dir);
     logpath = dsb_asprintf("%s/broker.log", dir);
-    broker = fork();
-    cr_assert(broker >= 0);
-    if (broker == 0) {
-        FILE *lf = fopen(logpath, "w");
-        dup2(fileno(lf), 2);
-        execl(bin, bin, "-c", conf, "-P", pdir, "serve", "--port-file", portf,
-              (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 3000 && !(f = fopen(portf, "r")); i++)
-        sleep_ms(10);
-    cr_assert(f, "no port file");
-    cr_assert(fgets(buf, sizeof(buf), f));
-    fclose(f);
-    snprintf(t_base, sizeof(t_base), "http://127.0.0.1:%d", atoi(buf));
-    free(bin);
+    broker = t_spawn_serve(conf, getenv("DSB_PLUGIN_DIR"), dir, logpath);
 }
 
 static void keep_canaries(void)
@@ -163,7 +139,7 @@ static void kill_marked(const char *marker)
 
     for (int i = 0; i < 8 && (pid = find_marked(marker)) != 0; i++) {
         kill(pid, SIGKILL);
-        sleep_ms(20);
+        t_sleep_ms(20);
     }
 }
 
@@ -239,7 +215,7 @@ static json_t *wait_state(const char *token, const char *id, const char *state)
             strcmp(s, "failed") == 0)
             return j;
         json_decref(j);
-        sleep_ms(20);
+        t_sleep_ms(20);
     }
     cr_assert_fail("job %s never reached %s", id, state);
     return NULL;
@@ -301,7 +277,7 @@ static pid_t wait_marked(const char *marker, int present, long ms)
     pid_t pid = find_marked(marker);
 
     for (long waited = 0; (pid != 0) != present && waited < ms; waited += 20) {
-        sleep_ms(20);
+        t_sleep_ms(20);
         pid = find_marked(marker);
     }
     return pid;
