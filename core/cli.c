@@ -1,5 +1,7 @@
 #include "cli.h"
+#include "sdnotify.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -226,6 +228,20 @@ static int cmd_sources(struct cli *c, char **operands)
     }
 }
 
+/* state with a STATUS line to the service manager, if any (sdnotify.h);
+ * a socket that refuses it is logged once a state, never fatal. */
+static void notify_manager(struct dsb_server *srv, const char *state)
+{
+    char msg[160];
+
+    snprintf(msg, sizeof(msg), "%s\nSTATUS=serving on port %d", state,
+             dsb_server_port(srv));
+    if (dsb_sd_notify(msg) < 0)
+        dsb_logf(DSB_LOG_WARN, NULL,
+                 "could not notify the service manager ($NOTIFY_SOCKET): %s",
+                 strerror(errno));
+}
+
 static int cmd_serve(struct cli *c, char **operands)
 {
     struct dsb_server_opts o = {.conf_dir = c->conf_dir,
@@ -257,12 +273,17 @@ static int cmd_serve(struct cli *c, char **operands)
         return DSB_EXIT_FAIL;
     dsb_logf(DSB_LOG_INFO, NULL, "dsbroker %s serving on port %d", DSB_VERSION,
              dsb_server_port(srv));
-    while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+    notify_manager(srv, "READY=1");
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+        dsb_sd_notify_reloading();
         dsb_server_reload(srv);
+        notify_manager(srv, "READY=1");
+    }
     dsb_logf(DSB_LOG_INFO, NULL,
              "stopping on signal %d: finishing requests "
              "in flight",
              sig);
+    dsb_sd_notify("STOPPING=1\nSTATUS=finishing requests in flight");
     dsb_server_stop(srv, -1);
     return DSB_EXIT_OK;
 }

@@ -3,6 +3,9 @@
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -354,4 +357,79 @@ Test(binary, plugin_lines_carry_the_request_id)
     }
     cr_assert(found, "no fixture line with the request id: %s", log);
     free(log);
+}
+
+/* A datagram socket standing in for systemd's notification socket: at a
+ * path, or (name starting with '@') in the abstract namespace. */
+static int notify_socket(const char *name)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    struct timeval tv = {30, 0}; /* an upper bound: the datagram is awaited */
+    size_t n = strlen(name);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+    cr_assert(fd >= 0 && n < sizeof(a.sun_path));
+    memcpy(a.sun_path, name, n);
+    if (name[0] == '@')
+        a.sun_path[0] = '\0';
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a,
+                      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)),
+                 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setenv("NOTIFY_SOCKET", name, 1);
+    return fd;
+}
+
+static void expect_notice(int fd, const char *want, const char *also)
+{
+    char buf[512];
+    ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+
+    cr_assert(n > 0, "no notification (%s) within 30 s", want);
+    buf[n] = '\0';
+    cr_assert(strncmp(buf, want, strlen(want)) == 0, "got \"%s\", want %s", buf,
+              want);
+    if (also)
+        cr_assert(strstr(buf, also), "\"%s\" lacks %s", buf, also);
+}
+
+/* Type=notify: READY=1 once it listens (with its port as STATUS), each
+ * SIGHUP framed by RELOADING=1 (with MONOTONIC_USEC) and READY=1,
+ * STOPPING=1 on SIGTERM. */
+Test(binary, notifies_the_service_manager)
+{
+    char path[4300], status[64];
+    int fd;
+
+    cr_assert_eq(stop_child(SIGTERM), 0);
+    snprintf(path, sizeof(path), "%s/notify", dir);
+    fd = notify_socket(path);
+    spawn();
+    unsetenv("NOTIFY_SOCKET");
+    snprintf(status, sizeof(status), "STATUS=serving on port %s",
+             strrchr(t_base, ':') + 1);
+    expect_notice(fd, "READY=1", status);
+    kill(child, SIGHUP);
+    expect_notice(fd, "RELOADING=1", "MONOTONIC_USEC=");
+    expect_notice(fd, "READY=1", status);
+    kill(child, SIGTERM);
+    expect_notice(fd, "STOPPING=1", NULL);
+    cr_assert_eq(stop_child(SIGTERM), 0);
+    close(fd);
+}
+
+Test(binary, notifies_an_abstract_socket)
+{
+    char name[64];
+    int fd;
+
+    cr_assert_eq(stop_child(SIGTERM), 0);
+    snprintf(name, sizeof(name), "@dsb-test-notify-%d", (int)getpid());
+    fd = notify_socket(name);
+    spawn();
+    unsetenv("NOTIFY_SOCKET");
+    expect_notice(fd, "READY=1", "STATUS=serving on port");
+    cr_assert_eq(stop_child(SIGTERM), 0);
+    expect_notice(fd, "STOPPING=1", NULL);
+    close(fd);
 }
