@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "aws/aws.h"
 #include "log.h"
@@ -24,11 +25,13 @@ static char *uri_join(const char *base, const char *rel)
     return dsb_asprintf("%.*s/%s", (int)n, base, rel);
 }
 
-/* One REST call to EMR Serverless (or S3 when service is "s3").  On 2xx,
- * *out is the parsed body ({} when empty); else -1 with the AWS error. */
-static int emr_call(struct dsb_aws *aws, const json_t *emr, const char *svc,
-                    const char *method, const char *path, const char *ctype,
-                    const char *body, json_t **out, struct dsb_error *err)
+/* One REST call to EMR Serverless (or S3 when service is "s3") with the
+ * query pairs q (may be NULL).  On 2xx, *out is the parsed body ({} when
+ * empty); else -1 with the AWS error. */
+static int emr_call_q(struct dsb_aws *aws, const json_t *emr, const char *svc,
+                      const char *method, const char *path,
+                      const struct dsb_kv *q, size_t nq, const char *ctype,
+                      const char *body, json_t **out, struct dsb_error *err)
 {
     struct dsb_aws_request req = {0};
     struct dsb_aws_response resp = {0};
@@ -40,6 +43,8 @@ static int emr_call(struct dsb_aws *aws, const json_t *emr, const char *svc,
     req.endpoint_url = strcmp(svc, "s3") ? opt(emr, "endpoint_url") : NULL;
     req.method = method;
     req.path = path;
+    req.query = q;
+    req.n_query = nq;
     req.headers = hdr;
     req.n_headers = ctype ? 1 : 0;
     req.body = body;
@@ -58,6 +63,14 @@ static int emr_call(struct dsb_aws *aws, const json_t *emr, const char *svc,
     }
     dsb_aws_response_free(&resp);
     return rc;
+}
+
+static int emr_call(struct dsb_aws *aws, const json_t *emr, const char *svc,
+                    const char *method, const char *path, const char *ctype,
+                    const char *body, json_t **out, struct dsb_error *err)
+{
+    return emr_call_q(aws, emr, svc, method, path, NULL, 0, ctype, body, out,
+                      err);
 }
 
 /* --------------------------------------------------------------- start */
@@ -232,6 +245,7 @@ static int start_run(struct dsb_aws *aws, json_t *doc, struct dsb_error *err)
         goto fail;
     json_object_set(emr, "job_run_id", json_object_get(out, "jobRunId"));
     json_object_set_new(emr, "state", json_string("SUBMITTED"));
+    json_object_del(emr, "resend");
     dsb_job_set_state(doc, "pending", NULL);
     rc = json_is_string(json_object_get(emr, "job_run_id"))
              ? 0
@@ -257,8 +271,27 @@ static int store_locked(struct dsb_jobs *j, const json_t *doc,
     return rc;
 }
 
+/* StartJobRun got no answer after the client's retries (a timeout, 5xx,
+ * a lost connection): the run may exist.  The job stays pending and the
+ * tracker sends the same request again (the same clientToken: AWS answers
+ * with the run it started, or starts it) until it is answered. */
+static void keep_for_resend(json_t *doc, const struct dsb_error *why)
+{
+    char reason[700];
+
+    json_object_set_new(json_object_get(doc, "emr"), "resend",
+                        json_string("answer_lost"));
+    snprintf(reason, sizeof(reason),
+             "StartJobRun got no answer (%s); the broker sends it again "
+             "with the same clientToken",
+             why->message);
+    dsb_job_set_state(doc, "pending", reason);
+    dsb_logf(DSB_LOG_WARN, "jobs", "job %s: %s", dsb_job_str(doc, "id", NULL),
+             reason);
+}
+
 /* The start slot: stages the script, stores the record, StartJobRun (the
- * service stores the record with the run id). */
+ * service stores the record with the run id, or waiting for a re-send). */
 static int emr_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
                      const struct dsb_job_request *r, json_t *doc,
                      struct dsb_error *err)
@@ -277,8 +310,13 @@ static int emr_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
     json_object_set_new(doc, "script", json_string(entry));
     /* stored before StartJobRun: a broker that dies before the answer
      * re-sends the same request on restart (emr_recover) */
-    if (store_locked(j, doc, err) < 0 || start_run(aws, doc, err) < 0)
+    if (store_locked(j, doc, err) < 0)
         goto fail;
+    if (start_run(aws, doc, err) < 0) {
+        if (!err->retryable)
+            goto fail;
+        keep_for_resend(doc, err);
+    }
     rc = 0;
 fail:
     free(entry);
@@ -308,88 +346,96 @@ static void fail_recovered(struct dsb_jobs *j, json_t *doc, const char *why)
                  dsb_job_str(doc, "id", NULL), why);
 }
 
+/* Where a job without a run that waits for StartJobRun again came from. */
+static const char *resend_cause(const json_t *doc)
+{
+    const char *why = dsb_job_str(doc, "emr", "resend");
+
+    return why && strcmp(why, "answer_lost") == 0 ? "after its answer was lost"
+                                                  : "after a broker restart";
+}
+
 /*
- * The recover slot.  A job with a run id is tracked like any other.  One
- * without (the StartJobRun answer was lost) whose record was stored just
- * before StartJobRun is queued for re-submission with the same clientToken
- * (idempotent on AWS); any other (the broker stopped before that point:
- * nothing was sent) is failed.
+ * The recover slot (under j->mu).  A job with a run id is tracked like any
+ * other.  One without (the StartJobRun answer was lost) whose record was
+ * stored just before StartJobRun waits for the tracker to send it again
+ * with the same clientToken (idempotent on AWS); any other (the broker
+ * stopped before that point: nothing was sent) is failed.
  */
 static void emr_recover(struct dsb_jobs *j, json_t *doc)
 {
+    struct dsb_error err;
+
     if (dsb_job_str(doc, "emr", "job_run_id"))
         return;
-    if (resubmittable(doc))
-        json_array_append_new(j->emr_resubmit,
-                              json_string(dsb_job_str(doc, "id", NULL)));
-    else
+    if (!resubmittable(doc)) {
         fail_recovered(j, doc,
                        "the broker stopped before the job was "
                        "sent to EMR Serverless; nothing ran, submit it "
                        "again");
+        return;
+    }
+    if (!dsb_job_str(doc, "emr", "resend")) {
+        json_object_set_new(json_object_get(doc, "emr"), "resend",
+                            json_string("restart"));
+        if (dsb_jstore_put(j, doc, &err) < 0)
+            dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
+    }
 }
 
-/* Re-sends StartJobRun for one recovered job; 0 when done with it (started,
- * failed or no longer active), -1 to try again on the next tick. */
-static int resubmit_one(struct dsb_jobs *j, struct dsb_aws *aws, const char *id)
+static void cancel_new_run(struct dsb_jobs *j, struct dsb_aws *aws,
+                           json_t *doc);
+
+/* Sends StartJobRun again for a job that waits for it (tracker thread,
+ * env_lock read-held).  A retryable failure leaves it waiting for the
+ * next tick; any other fails the job. */
+static void resubmit_one(struct dsb_jobs *j, struct dsb_aws *aws,
+                         const char *id)
 {
-    json_t *doc;
+    json_t *doc, *cur = NULL;
     struct dsb_error err;
-    char why[600];
-    int rc = 0;
+    char why[700];
+    const char *cause;
 
     pthread_mutex_lock(&j->mu);
     doc = dsb_jstore_get(j, id);
     pthread_mutex_unlock(&j->mu);
-    if (!doc || dsb_job_is_final(dsb_job_str(doc, "state", NULL)))
+    if (!doc || dsb_job_is_final(dsb_job_str(doc, "state", NULL)) ||
+        dsb_job_str(doc, "emr", "job_run_id") ||
+        dsb_job_str(doc, "emr", "stop_state"))
         goto done;
+    cause = resend_cause(doc);
     if (start_run(aws, doc, &err) == 0) {
         dsb_logf(DSB_LOG_INFO, "jobs",
-                 "job %s: StartJobRun re-sent after a "
-                 "restart, run %s",
-                 id, dsb_job_str(doc, "emr", "job_run_id"));
-        if (store_locked(j, doc, &err) < 0) { /* the same again later */
-            dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
-            rc = -1;
+                 "job %s: StartJobRun sent again %s (same clientToken), "
+                 "run %s",
+                 id, cause, dsb_job_str(doc, "emr", "job_run_id"));
+        pthread_mutex_lock(&j->mu);
+        cur = dsb_jstore_get(j, id);
+        if (cur && !dsb_job_is_final(dsb_job_str(cur, "state", NULL)) &&
+            !dsb_job_str(cur, "emr", "stop_state")) {
+            if (dsb_jstore_put(j, doc, &err) < 0) /* sent again next tick */
+                dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
+            json_decref(cur);
+            cur = NULL;
         }
+        pthread_mutex_unlock(&j->mu);
+        if (cur) /* cancelled while the request was on its way */
+            cancel_new_run(j, aws, doc);
     } else if (err.retryable) {
         dsb_logf(DSB_LOG_WARN, "jobs",
-                 "job %s: cannot re-send StartJobRun "
-                 "after a restart, will retry: %s",
-                 id, err.message);
-        rc = -1;
+                 "job %s: cannot send StartJobRun again %s, will retry: %s", id,
+                 cause, err.message);
     } else {
-        snprintf(why, sizeof(why),
-                 "StartJobRun failed when re-sent after a "
-                 "broker restart: %s",
-                 err.message);
+        snprintf(why, sizeof(why), "StartJobRun failed when re-sent %s: %s",
+                 cause, err.message);
         pthread_mutex_lock(&j->mu);
         fail_recovered(j, doc, why);
         pthread_mutex_unlock(&j->mu);
     }
 done:
+    json_decref(cur);
     json_decref(doc);
-    return rc;
-}
-
-/* The recovered jobs still to re-submit; the ones done are dropped. */
-static void resubmit_all(struct dsb_jobs *j, struct dsb_aws *aws)
-{
-    json_t *todo, *left = json_array(), *v;
-    size_t i;
-
-    pthread_mutex_lock(&j->mu);
-    todo = j->emr_resubmit;
-    j->emr_resubmit = json_array();
-    pthread_mutex_unlock(&j->mu);
-    json_array_foreach(todo, i,
-                       v) if (resubmit_one(j, aws, json_string_value(v)) < 0)
-        json_array_append(left, v);
-    pthread_mutex_lock(&j->mu);
-    json_array_extend(j->emr_resubmit, left);
-    pthread_mutex_unlock(&j->mu);
-    json_decref(left);
-    json_decref(todo);
 }
 
 /* ------------------------------------------------------------ tracking */
@@ -470,9 +516,8 @@ static void enforce(struct dsb_jobs *j, const json_t *doc)
                  dsb_job_str(doc, "id", NULL), err.message);
 }
 
-/* Re-sends StartJobRun (first) for the jobs emr_recover queued, then polls
- * every active EMR job and cancels those past their deadline (env_lock
- * read-held). */
+/* Polls every active EMR job, sends StartJobRun again for those waiting
+ * for it, and cancels those past their deadline (env_lock read-held). */
 static void tick_locked(struct dsb_jobs *j)
 {
     json_t *active, *doc;
@@ -480,26 +525,30 @@ static void tick_locked(struct dsb_jobs *j)
     struct dsb_error err;
     size_t i;
 
-    if (json_array_size(j->emr_resubmit) && (aws = dsb_jobs_aws(j, &err)))
-        resubmit_all(j, aws);
     pthread_mutex_lock(&j->mu);
     active = dsb_jstore_list(j, NULL);
     pthread_mutex_unlock(&j->mu);
     json_array_foreach(active, i, doc)
     {
-        if (!dsb_job_str(doc, "emr", "job_run_id"))
-            continue;
+        int has_run = dsb_job_str(doc, "emr", "job_run_id") != NULL;
+
+        if (!has_run && !dsb_job_str(doc, "emr", "resend"))
+            continue; /* not EMR's, or its StartJobRun is on its way */
         if (!aws && !(aws = dsb_jobs_aws(j, &err)))
             break;
-        poll_one(j, aws, doc);
+        if (has_run)
+            poll_one(j, aws, doc);
+        else
+            resubmit_one(j, aws, dsb_job_str(doc, "id", NULL));
         enforce(j, doc);
     }
     json_decref(active);
 }
 
-/* Records the stop the broker asked for (under j->mu). */
+/* Records the stop the broker asked for (under j->mu); run_id: a run
+ * found for a job that had none. */
 static void mark_stop(struct dsb_jobs *j, const char *id, const char *stop,
-                      int has_run)
+                      const char *run_id, int has_run)
 {
     json_t *doc = dsb_jstore_get(j, id);
     char reason[128];
@@ -517,6 +566,9 @@ static void mark_stop(struct dsb_jobs *j, const char *id, const char *stop,
         snprintf(reason, sizeof(reason), "cancelled on request");
     json_object_set_new(json_object_get(doc, "emr"), "stop_state",
                         json_string(stop));
+    if (run_id)
+        json_object_set_new(json_object_get(doc, "emr"), "job_run_id",
+                            json_string(run_id));
     dsb_job_set_state(doc, has_run ? "cancelling" : stop, reason);
     if (dsb_jstore_put(j, doc, &err) < 0)
         dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
@@ -524,18 +576,122 @@ done:
     json_decref(doc);
 }
 
-/* CancelJobRun when the job has a run, then records the stop (env_lock
- * read-held). */
+/* 1 when the run `run_id` is the one job doc started (its dsb:job tag),
+ * 0 when not, -1 with err set when GetJobRun failed. */
+static int run_is_of(struct dsb_aws *aws, const json_t *doc, const char *run_id,
+                     struct dsb_error *err)
+{
+    char *path =
+        dsb_asprintf("/applications/%s/jobruns/%s",
+                     dsb_job_str(doc, "emr", "application_id"), run_id);
+    json_t *out = NULL;
+    int rc = -1;
+
+    if (!path)
+        return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    if (emr_call(aws, json_object_get(doc, "emr"), "emr-serverless", "GET",
+                 path, NULL, NULL, &out, err) == 0) {
+        const char *tag = json_string_value(json_object_get(
+            json_object_get(json_object_get(out, "jobRun"), "tags"),
+            "dsb:job"));
+        rc = tag && strcmp(tag, dsb_job_str(doc, "id", NULL)) == 0;
+    }
+    json_decref(out);
+    free(path);
+    return rc;
+}
+
+/* The run a StartJobRun whose answer was lost may have started: among the
+ * application's runs created since shortly before the job (ListJobRuns,
+ * every page), one of the job's name whose dsb:job tag is the job's id.
+ * 0 with *run_id malloc'd or NULL (none), or -1 with err set. */
+static int find_lost_run(struct dsb_aws *aws, const json_t *doc, char **run_id,
+                         struct dsb_error *err)
+{
+    time_t since =
+        (time_t)(json_integer_value(json_object_get(doc, "created_at")) /
+                 1000) -
+        300; /* clock skew between the broker and AWS */
+    const char *name = dsb_job_str(doc, "name", NULL);
+    char *path = dsb_asprintf("/applications/%s/jobruns",
+                              dsb_job_str(doc, "emr", "application_id"));
+    char after[32], *next = NULL;
+    struct tm tm;
+    int rc = 0;
+
+    *run_id = NULL;
+    if (!path)
+        return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    gmtime_r(&since, &tm);
+    strftime(after, sizeof(after), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    for (int page = 0; rc == 0 && !*run_id && page < 100; page++) {
+        struct dsb_kv q[] = {{"createdAtAfter", after},
+                             {"maxResults", "50"},
+                             {"nextToken", next}};
+        json_t *out = NULL, *run;
+        size_t i;
+
+        if (emr_call_q(aws, json_object_get(doc, "emr"), "emr-serverless",
+                       "GET", path, q, next ? 3 : 2, NULL, NULL, &out,
+                       err) < 0) {
+            rc = -1;
+            break;
+        }
+        json_array_foreach(json_object_get(out, "jobRuns"), i, run)
+        {
+            const char *id = opt(run, "id");
+            int mine;
+
+            if (!id || !name || !opt(run, "name") ||
+                strcmp(opt(run, "name"), name) != 0)
+                continue;
+            mine = run_is_of(aws, doc, id, err);
+            if (mine < 0) {
+                rc = -1;
+                break;
+            }
+            if (mine) {
+                *run_id = strdup(id);
+                break;
+            }
+        }
+        free(next);
+        next = opt(out, "nextToken") ? strdup(opt(out, "nextToken")) : NULL;
+        json_decref(out);
+        if (!next)
+            break;
+    }
+    free(next);
+    free(path);
+    return rc;
+}
+
+/* CancelJobRun when the job has a run — for one that waits for StartJobRun
+ * again, the run its lost request may have started —, then records the
+ * stop (env_lock read-held). */
 static int cancel_run(struct dsb_jobs *j, const char *id,
                       const char *stop_state, struct dsb_error *err)
 {
     struct dsb_aws *aws = dsb_jobs_aws(j, err);
     json_t *doc = NULL, *out = NULL;
-    char *path = NULL;
+    char *path = NULL, *found = NULL;
     int rc = -1;
 
     if (!aws || dsb_jobs_get(j, id, &doc, err) < 0)
         goto done;
+    if (!dsb_job_str(doc, "emr", "job_run_id") &&
+        dsb_job_str(doc, "emr", "resend")) {
+        if (find_lost_run(aws, doc, &found, err) < 0) {
+            dsb_error_hint(err, "the job waits for its StartJobRun to be sent "
+                                "again; the broker must look for a run the "
+                                "lost request may have started before it "
+                                "can cancel: try again");
+            goto done;
+        }
+        if (found)
+            json_object_set_new(json_object_get(doc, "emr"), "job_run_id",
+                                json_string(found));
+    }
     if (dsb_job_str(doc, "emr", "job_run_id")) {
         path = run_path(doc);
         if (!path ||
@@ -544,15 +700,48 @@ static int cancel_run(struct dsb_jobs *j, const char *id,
             goto done;
     }
     pthread_mutex_lock(&j->mu);
-    mark_stop(j, id, stop_state, path != NULL);
+    mark_stop(j, id, stop_state, found, path != NULL);
     pthread_mutex_unlock(&j->mu);
-    dsb_logf(DSB_LOG_INFO, "jobs", "job %s: cancel sent (%s)", id, stop_state);
+    dsb_logf(DSB_LOG_INFO, "jobs", "job %s: cancel sent (%s)%s%s", id,
+             stop_state,
+             found ? ", to the run its lost StartJobRun started: " : "",
+             found ? found : "");
     rc = 0;
 done:
     json_decref(doc);
     json_decref(out);
     free(path);
+    free(found);
     return rc;
+}
+
+/* A run StartJobRun started again for a job that was cancelled meanwhile:
+ * cancelled too, and recorded on the job (tracker thread). */
+static void cancel_new_run(struct dsb_jobs *j, struct dsb_aws *aws, json_t *doc)
+{
+    const char *id = dsb_job_str(doc, "id", NULL);
+    char *path = run_path(doc);
+    json_t *out = NULL, *cur;
+    struct dsb_error err;
+
+    if (path && emr_call(aws, json_object_get(doc, "emr"), "emr-serverless",
+                         "DELETE", path, NULL, NULL, &out, &err) < 0)
+        dsb_logf(DSB_LOG_WARN, "jobs",
+                 "job %s: cannot cancel run %s that started after the job "
+                 "was cancelled: %s",
+                 id, dsb_job_str(doc, "emr", "job_run_id"), err.message);
+    pthread_mutex_lock(&j->mu);
+    if ((cur = dsb_jstore_get(j, id))) {
+        json_object_set(
+            json_object_get(cur, "emr"), "job_run_id",
+            json_object_get(json_object_get(doc, "emr"), "job_run_id"));
+        if (dsb_jstore_put(j, cur, &err) < 0)
+            dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
+    }
+    pthread_mutex_unlock(&j->mu);
+    json_decref(cur);
+    json_decref(out);
+    free(path);
 }
 
 /* The logs slot: where EMR writes them, and the run's state details. */
@@ -588,8 +777,9 @@ static long emr_tick(struct dsb_jobs *j)
     return j->o.emr_poll_ms;
 }
 
-/* The cancel slot: CancelJobRun; a job still waiting for its re-submission
- * has no run and is marked stopped at once. */
+/* The cancel slot: CancelJobRun; for a job still waiting for StartJobRun
+ * to be sent again, of the run its lost request started, or none (it is
+ * then stopped at once). */
 static int emr_cancel(struct dsb_jobs *j, json_t *doc, const char *stop_state,
                       struct dsb_error *err)
 {

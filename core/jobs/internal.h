@@ -44,8 +44,6 @@ struct dsb_jobs {
     int own_aws;
     char *jobs_dir; /* state_dir/jobs */
     struct dsb_local_proc *procs;
-    json_t *emr_resubmit; /* ids of jobs emr-serverless's recover queued
-                           * for re-submission (j->mu) */
     struct dsb_job_starting *starting; /* (j->mu) */
 };
 

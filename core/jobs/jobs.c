@@ -190,11 +190,6 @@ struct dsb_jobs *dsb_jobs_open(const struct dsb_jobs_options *o,
     pthread_mutex_init(&j->aws_mu, NULL);
     pthread_rwlock_init(&j->env_lock, NULL);
     pthread_cond_init(&j->cv, NULL);
-    j->emr_resubmit = json_array();
-    if (!j->emr_resubmit) {
-        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
-        goto fail;
-    }
     if (make_dirs(j, o->cfg, err) < 0)
         goto fail;
     check_executors(o->cfg);
@@ -241,7 +236,6 @@ void dsb_jobs_close(struct dsb_jobs *j)
     pthread_mutex_destroy(&j->aws_mu);
     pthread_rwlock_destroy(&j->env_lock);
     pthread_mutex_destroy(&j->mu);
-    json_decref(j->emr_resubmit);
     free(j->jobs_dir);
     free(j);
 }

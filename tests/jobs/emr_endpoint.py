@@ -12,11 +12,17 @@ CONFIG: {"states": ["PENDING", "RUNNING", "SUCCESS"],  # GetJobRun, in order
          "hold": {"POST": "FILE"},   # answer requests of that method only
                                      # once FILE exists (the work is done
                                      # first, like a reply lost in transit)
-         "hold_state": {"state": "RUNNING", "until": "FILE"}}
+         "hold_state": {"state": "RUNNING", "until": "FILE"},
                                      # GetJobRun stays there until FILE exists
+         "lost_answers": 3}          # the first 3 StartJobRuns that would
+                                     # answer 200 start (or find) the run
+                                     # and answer 500 instead: the answer
+                                     # lost in transit
 FILE names are relative to CONFIG's directory.  The last state repeats.
 StartJobRun is idempotent on clientToken, as on AWS: the same token gets the
-same run id (run-1, run-2, ... for new tokens).  After a DELETE (CancelJobRun)
+same run id (run-1, run-2, ... for new tokens).  ListJobRuns (GET
+/applications/APP/jobruns, createdAtAfter honoured) lists the runs with
+their name; GetJobRun answers a run's name and tags as StartJobRun set them.  After a DELETE (CancelJobRun)
 GetJobRun answers CANCELLING once, then CANCELLED.  PUT (S3 PutObject) is
 accepted.  Every request is appended to LOG_FILE as a JSON line {method, path,
 headers, body} when it arrives.
@@ -26,10 +32,13 @@ import os
 import sys
 import threading
 import time
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 LOCK = threading.Lock()
-STATE = {"polls": 0, "starts": 0, "cancelled": 0, "runs": {}}
+STATE = {"polls": 0, "starts": 0, "cancelled": 0, "runs": {}, "info": {},
+         "lost": 0}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -60,8 +69,10 @@ class Handler(BaseHTTPRequestHandler):
             hold = cfg.get("hold_state", {})
             if state != hold.get("state") or released(hold.get("until")):
                 STATE["polls"] += 1
-        run = {"jobRunId": self.path.split("?")[0].rstrip("/")
-               .split("/")[-1], "state": state}
+        rid = self.path.split("?")[0].rstrip("/").split("/")[-1]
+        run = {"jobRunId": rid, "state": state}
+        run.update({k: v for k, v in STATE["info"].get(rid, {}).items()
+                    if k in ("name", "tags")})
         if state in ("FAILED", "SUCCESS") and cfg.get("details"):
             run["stateDetails"] = cfg["details"]
         return {"jobRun": run}
@@ -84,11 +95,27 @@ class Handler(BaseHTTPRequestHandler):
                              "message": "the execution role cannot be assumed"}
             if status != 200:
                 return status, {"message": "try again"}
-            token = json.loads(self.body or "{}").get("clientToken")
+            req = json.loads(self.body or "{}")
+            token = req.get("clientToken")
             runs = STATE["runs"]
             run = runs.setdefault(token, "run-%d" % (len(runs) + 1))
+            STATE["info"].setdefault(run, {
+                "name": req.get("name"), "tags": req.get("tags", {}),
+                "createdAt": time.time()})
+            if STATE["lost"] < Handler.config.get("lost_answers", 0):
+                STATE["lost"] += 1
+                return 500, {"message": "the answer was lost"}
             return 200, {"applicationId": parts[1], "jobRunId": run,
                          "arn": "arn:aws:emr-serverless:::" + run}
+        if self.command == "GET" and len(parts) == 3:  # ListJobRuns
+            after = parse_qs(urlsplit(self.path).query).get("createdAtAfter")
+            since = datetime.fromisoformat(after[0].replace("Z", "+00:00")) \
+                .timestamp() if after else 0
+            return 200, {"jobRuns": [
+                {"applicationId": parts[1], "id": rid, "name": i["name"],
+                 "state": "RUNNING", "createdAt": i["createdAt"]}
+                for rid, i in sorted(STATE["info"].items())
+                if i["createdAt"] >= since]}
         if self.command == "DELETE":
             STATE["cancelled"] = max(STATE["cancelled"], 1)
             return 200, {"applicationId": parts[1], "jobRunId": "run-1"}

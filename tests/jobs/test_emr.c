@@ -796,3 +796,118 @@ Test(emr_scripted, pending_without_request_is_failed_on_open)
     json_decref(d);
     json_decref(doc);
 }
+
+/* ------------------------------------------------- lost StartJobRun answers */
+
+/* The clientToken of every StartJobRun the endpoint saw, in order. */
+static json_t *start_tokens(void)
+{
+    json_t *reqs = requests(), *r, *tokens = json_array();
+    size_t i;
+
+    json_array_foreach(reqs, i, r)
+    {
+        json_t *b;
+
+        if (strcmp(jt_str(r, "method", NULL), "POST") != 0)
+            continue;
+        b = json_loads(jt_str(r, "body", NULL), 0, NULL);
+        json_array_append(tokens, json_object_get(b, "clientToken"));
+        json_decref(b);
+    }
+    json_decref(reqs);
+    return tokens;
+}
+
+Test(emr_scripted, lost_start_answer_keeps_the_job_and_sends_it_again)
+{
+    json_t *job, *d, *tokens, *v;
+    size_t i;
+
+    /* the client's three attempts all lose their answer; the run exists */
+    scripted_start("{\"states\": [\"RUNNING\", \"SUCCESS\"], "
+                   "\"lost_answers\": 3}");
+    job = submit(NULL, 0, "standard");
+    cr_assert_str_eq(jt_str(job, "state", NULL), "pending");
+    cr_assert_null(jt_str(job, "emr", "job_run_id"));
+    cr_assert(strstr(jt_str(job, "reason", NULL), "StartJobRun got no answer"),
+              "%s", jt_str(job, "reason", NULL));
+    d = jt_wait(&t, jt_str(job, "id", NULL), "succeeded", 20000);
+    cr_assert_str_eq(jt_str(d, "state", NULL), "succeeded", "%s",
+                     jt_str(d, "reason", NULL));
+    cr_assert_str_eq(jt_str(d, "emr", "job_run_id"), "run-1", "the same run");
+    cr_assert_null(jt_str(d, "emr", "resend"));
+    tokens = start_tokens();
+    cr_assert_eq(json_array_size(tokens), 4, "3 lost, then sent again once");
+    json_array_foreach(tokens, i, v)
+        cr_assert_str_eq(json_string_value(v), jt_str(d, "emr", "client_token"),
+                         "StartJobRun %zu: another clientToken", i);
+    json_decref(tokens);
+    json_decref(d);
+    json_decref(job);
+}
+
+/* 1 when the endpoint saw ListJobRuns (GET on the collection). */
+static int saw_list_job_runs(void)
+{
+    json_t *reqs = requests(), *r;
+    size_t i;
+    int yes = 0;
+
+    json_array_foreach(reqs, i, r) yes |=
+        strcmp(jt_str(r, "method", NULL), "GET") == 0 &&
+        strstr(jt_str(r, "path", NULL), "/jobruns?") &&
+        strstr(jt_str(r, "path", NULL), "createdAtAfter=");
+    json_decref(reqs);
+    return yes;
+}
+
+Test(emr_scripted, cancel_while_waiting_cancels_the_run_the_lost_start_made)
+{
+    json_t *one, *two, *c = NULL, *d, *reqs, *del = NULL;
+
+    /* every answer is lost: two jobs of the same name wait with a run each */
+    scripted_start("{\"states\": [\"RUNNING\"], \"lost_answers\": 100000}");
+    one = submit(NULL, 0, "standard");
+    two = submit(NULL, 0, "standard");
+    cr_assert_null(jt_str(two, "emr", "job_run_id"));
+    cr_assert_eq(dsb_jobs_cancel(t.jobs, jt_str(two, "id", NULL), &c, &t.err),
+                 0, "%s", t.err.message);
+    cr_assert(saw_list_job_runs(), "ListJobRuns was not asked");
+    reqs = requests();
+    cr_assert_eq(count(reqs, "DELETE", &del), 1);
+    cr_assert(strstr(jt_str(del, "path", NULL), "/jobruns/run-2"),
+              "cancelled %s, not the second job's run (its dsb:job tag)",
+              jt_str(del, "path", NULL));
+    json_decref(reqs);
+    d = jt_wait(&t, jt_str(two, "id", NULL), "cancelled", 20000);
+    cr_assert_str_eq(jt_str(d, "state", NULL), "cancelled");
+    cr_assert_str_eq(jt_str(d, "emr", "job_run_id"), "run-2");
+    json_decref(d);
+    cr_assert_eq(dsb_jobs_get(t.jobs, jt_str(one, "id", NULL), &d, &t.err), 0);
+    cr_assert_str_eq(jt_str(d, "state", NULL), "pending", "the other waits on");
+    cr_assert_null(jt_str(d, "emr", "job_run_id"));
+    json_decref(d);
+    json_decref(c);
+    json_decref(one);
+    json_decref(two);
+}
+
+Test(emr_scripted, cancel_while_waiting_without_a_run_stops_at_once)
+{
+    json_t *job, *c = NULL, *reqs;
+
+    /* every StartJobRun fails before it starts anything */
+    scripted_start("{\"states\": [\"RUNNING\"], \"start_failures\": 100000}");
+    job = submit(NULL, 0, "standard");
+    cr_assert_str_eq(jt_str(job, "state", NULL), "pending");
+    cr_assert_eq(dsb_jobs_cancel(t.jobs, jt_str(job, "id", NULL), &c, &t.err),
+                 0, "%s", t.err.message);
+    cr_assert_str_eq(jt_str(c, "state", NULL), "cancelled");
+    cr_assert(saw_list_job_runs(), "ListJobRuns was not asked");
+    reqs = requests();
+    cr_assert_eq(count(reqs, "DELETE", NULL), 0, "no run to cancel");
+    json_decref(reqs);
+    json_decref(c);
+    json_decref(job);
+}
