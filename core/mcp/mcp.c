@@ -161,12 +161,9 @@ static json_t *discover_method(const struct dsb_mcp_call *c, json_t *params,
     return discover();
 }
 
-typedef json_t *(*method_fn)(const struct dsb_mcp_call *c, json_t *params,
-                             struct dsb_mcp_err *e);
-
 static const struct {
     const char *name;
-    method_fn fn;
+    dsb_mcp_method *fn;
 } methods[] = {
     {"ping", ping},
     {"server/discover", discover_method},

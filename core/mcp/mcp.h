@@ -85,23 +85,20 @@ json_t *dsb_mcp_initialize_result(const char *version);
  * the supported list) when requested is not a protocol version at all. */
 const char *dsb_mcp_negotiate(const json_t *requested, struct dsb_mcp_err *e);
 
-/* Tools (tools.c). */
-json_t *dsb_mcp_tools_list(const struct dsb_mcp_call *c, json_t *params,
-                           struct dsb_mcp_err *e);
-json_t *dsb_mcp_tools_call(const struct dsb_mcp_call *c, json_t *params,
-                           struct dsb_mcp_err *e);
+/* A method of the protocol: the result of the request (params may be
+ * NULL), a new reference, or NULL with e set.  dsb_mcp_dispatch's table
+ * maps each method name to one. */
+typedef json_t *dsb_mcp_method(const struct dsb_mcp_call *c, json_t *params,
+                               struct dsb_mcp_err *e);
 
-/* Resources (resources.c) and prompts (prompts.c). */
-json_t *dsb_mcp_resources_list(const struct dsb_mcp_call *c, json_t *params,
-                               struct dsb_mcp_err *e);
-json_t *dsb_mcp_templates_list(const struct dsb_mcp_call *c, json_t *params,
-                               struct dsb_mcp_err *e);
-json_t *dsb_mcp_resources_read(const struct dsb_mcp_call *c, json_t *params,
-                               struct dsb_mcp_err *e);
-json_t *dsb_mcp_prompts_list(const struct dsb_mcp_call *c, json_t *params,
-                             struct dsb_mcp_err *e);
-json_t *dsb_mcp_prompts_get(const struct dsb_mcp_call *c, json_t *params,
-                            struct dsb_mcp_err *e);
+/* Tools (tools.c): tools/list, tools/call. */
+dsb_mcp_method dsb_mcp_tools_list, dsb_mcp_tools_call;
+/* Resources (resources.c): resources/list, resources/templates/list,
+ * resources/read. */
+dsb_mcp_method dsb_mcp_resources_list, dsb_mcp_templates_list,
+    dsb_mcp_resources_read;
+/* Prompts (prompts.c): prompts/list, prompts/get. */
+dsb_mcp_method dsb_mcp_prompts_list, dsb_mcp_prompts_get;
 
 /* Opaque cursors (cursor.c): base64url of a small JSON object. */
 char *dsb_mcp_cursor_make(const json_t *state);
