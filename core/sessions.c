@@ -81,18 +81,28 @@ static int db_error(struct dsb_sessions *s, struct dsb_error *err,
                        what);
 }
 
-/* The schema, then the owner column a store made before owners lacks. */
+/* A store from before schema versions: the owner column a store made
+ * before owners lacks. */
+static int adopt(sqlite3 *db)
+{
+    return has_owner_column(db) ? SQLITE_OK
+                                : sqlite3_exec(db, owner_sql, NULL, NULL, NULL);
+}
+
+/* The session store's migrations (statedb.h): step 1 is sessions.sql. */
+static const char *const steps[] = {dsb_sql_sessions};
+static const struct dsb_statedb_store store = {"sessions", steps, 1, adopt};
+
 static int create_tables(struct dsb_sessions *s, struct dsb_error *err)
 {
-    char why[256];
-    int rc = dsb_statedb_schema(s->db, dsb_sql_sessions, why, sizeof(why));
+    char why[512];
+    int rc = dsb_statedb_migrate(s->db, &store, NULL, why, sizeof(why));
 
-    if (rc != SQLITE_OK)
-        return store_error(rc, why, err, "creating tables");
-    if (!has_owner_column(s->db) &&
-        sqlite3_exec(s->db, owner_sql, NULL, NULL, NULL) != SQLITE_OK)
-        return db_error(s, err, "creating tables");
-    return 0;
+    if (rc == DSB_STATEDB_TOO_NEW) {
+        dsb_error_set(err, DSB_E_CONFIG, "%s", why);
+        return -1;
+    }
+    return rc == SQLITE_OK ? 0 : store_error(rc, why, err, "creating tables");
 }
 
 struct dsb_sessions *dsb_sessions_open(const char *state_dir,

@@ -1,6 +1,7 @@
--- The session store's tables in state_dir/dsbroker.db.  Applied in one
--- transaction whenever the store opens (core/statedb.c), so every
--- statement must be safe to run again.
+-- The session store's tables in state_dir/dsbroker.db: step 1 of its
+-- versioned migrations (core/statedb.h).  IF NOT EXISTS, so that a store
+-- from before versions is taken as it is.  A change is a new step, never
+-- an edit of this one.
 CREATE TABLE IF NOT EXISTS dsb_sessions (
     id TEXT PRIMARY KEY,
     created_ms INTEGER NOT NULL,

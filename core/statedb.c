@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define BUSY_TIMEOUT_MS 5000
 
 static const char pragmas[] = "PRAGMA journal_mode=WAL;"
@@ -137,22 +139,88 @@ int dsb_statedb_open(const char *path, int flags, sqlite3 **db, char *why,
     return rc;
 }
 
-int dsb_statedb_schema(sqlite3 *db, const char *ddl, char *why, size_t why_len)
+static const char schema_table[] =
+    "CREATE TABLE IF NOT EXISTS dsb_schema ("
+    " store TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+    " migrated_ms INTEGER NOT NULL)";
+
+/* The store's recorded version (0: none recorded), or -1 on an error. */
+static int stored_version(sqlite3 *db, const char *store)
+{
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+
+    if (sqlite3_prepare_v2(db, "SELECT version FROM dsb_schema WHERE store = ?",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_bind_text(st, 1, store, -1, SQLITE_STATIC) == SQLITE_OK) {
+        int rc = sqlite3_step(st);
+        v = rc == SQLITE_ROW    ? sqlite3_column_int(st, 0)
+            : rc == SQLITE_DONE ? 0
+                                : -1;
+    }
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int record_version(sqlite3 *db, const char *store, int version)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(
+        db,
+        "INSERT INTO dsb_schema (store, version, migrated_ms) "
+        "VALUES (?, ?, ?) ON CONFLICT (store) DO UPDATE SET "
+        "version = excluded.version, migrated_ms = excluded.migrated_ms",
+        -1, &st, NULL);
+
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, store, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, version);
+        sqlite3_bind_int64(st, 3, dsb_wall_ms());
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int dsb_statedb_migrate(sqlite3 *db, const struct dsb_statedb_store *store,
+                        int *from, char *why, size_t why_len)
 {
     char *msg = NULL;
-    int rc = sqlite3_exec(db, pragmas, NULL, NULL, &msg);
+    int rc = sqlite3_exec(db, pragmas, NULL, NULL, &msg), v = -1;
 
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db, "BEGIN", NULL, NULL, &msg);
+        rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db, ddl, NULL, NULL, &msg);
+        rc = sqlite3_exec(db, schema_table, NULL, NULL, &msg);
+    if (rc == SQLITE_OK && (v = stored_version(db, store->name)) < 0)
+        rc = sqlite3_errcode(db);
+    if (rc == SQLITE_OK && (size_t)v > store->n_steps) {
+        snprintf(why, why_len,
+                 "the %s store is at schema version %d, newer than this "
+                 "broker knows (%zu): a newer dsbroker wrote it; run that "
+                 "version, or restore a backup of state_dir made before it",
+                 store->name, v, store->n_steps);
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_free(msg);
+        return DSB_STATEDB_TOO_NEW;
+    }
+    for (size_t i = (size_t)(v < 0 ? 0 : v);
+         rc == SQLITE_OK && i < store->n_steps; i++) {
+        rc = sqlite3_exec(db, store->steps[i], NULL, NULL, &msg);
+        if (rc == SQLITE_OK && i == 0 && v == 0 && store->adopt)
+            rc = store->adopt(db);
+    }
+    if (rc == SQLITE_OK && (size_t)v != store->n_steps)
+        rc = record_version(db, store->name, (int)store->n_steps);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(db, "COMMIT", NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
-        snprintf(why, why_len, "%s", msg ? msg : sqlite3_errstr(rc));
+        snprintf(why, why_len, "%s", msg ? msg : sqlite3_errmsg(db));
         if (!sqlite3_get_autocommit(db))
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     }
+    if (from)
+        *from = v;
     sqlite3_free(msg);
     return rc;
 }

@@ -35,13 +35,37 @@ int dsb_statedb_open(const char *path, int flags, sqlite3 **db, char *why,
                      size_t why_len);
 
 /*
- * Applies a schema to a connection: the pragmas every store connection
- * runs with (journal_mode=WAL, synchronous=FULL: a commit is durable when
- * it returns; foreign_keys=ON), then ddl in one transaction (one sync).
- * The DDL runs at every open, so each statement must be safe to run again
- * (IF NOT EXISTS).  Returns SQLITE_OK, or the failing statement's error code
- * with its message in why; nothing of ddl is then applied.
+ * A store's schema as versioned migrations: steps[i] (SQL, one or more
+ * statements) takes the store from version i to i + 1, so the store's
+ * version is how many steps it has had.  Step 1 creates its tables with
+ * IF NOT EXISTS, so that a database of a broker from before versions
+ * (version 0, tables present) is taken as it is; adopt, when not NULL,
+ * then brings such a database's tables up to step 1 (it runs inside the
+ * migration's transaction; SQLITE_OK or an error code).
  */
-int dsb_statedb_schema(sqlite3 *db, const char *ddl, char *why, size_t why_len);
+struct dsb_statedb_store {
+    const char *name; /* "sessions", "jobs": its row in dsb_schema */
+    const char *const *steps;
+    size_t n_steps;
+    int (*adopt)(sqlite3 *db);
+};
+
+/* Returned by dsb_statedb_migrate for a store newer than this broker. */
+#define DSB_STATEDB_TOO_NEW (-1)
+
+/*
+ * Brings a connection's store to its latest version: the pragmas every
+ * store connection runs with (journal_mode=WAL, synchronous=FULL: a commit
+ * is durable when it returns; foreign_keys=ON), then, in one IMMEDIATE
+ * transaction (one sync; concurrent openers wait for each other), the
+ * steps the store has not had, and its version recorded in table
+ * dsb_schema (store, version, migrated_ms).  *from (may be NULL) gets the
+ * version it had.  Returns SQLITE_OK; DSB_STATEDB_TOO_NEW when the store's
+ * version is past the last step (a newer broker wrote it: nothing is
+ * touched, why says so and what to do); or the failing statement's SQLite
+ * error code with its message in why, nothing of the migration applied.
+ */
+int dsb_statedb_migrate(sqlite3 *db, const struct dsb_statedb_store *store,
+                        int *from, char *why, size_t why_len);
 
 #endif

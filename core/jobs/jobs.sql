@@ -1,7 +1,7 @@
 -- The job store's table in state_dir/dsbroker.db: one row per job, the
--- whole record in doc (JSON).  Applied in one transaction whenever the
--- store opens (core/statedb.c), so every statement must be safe to run
--- again.
+-- whole record in doc (JSON): step 1 of its versioned migrations
+-- (core/statedb.h).  IF NOT EXISTS, so that a store from before versions
+-- is taken as it is.  A change is a new step, never an edit of this one.
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     session_id TEXT NOT NULL,

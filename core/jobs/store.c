@@ -8,9 +8,13 @@
 
 #include "statedb.h"
 
+/* The job store's migrations (statedb.h): step 1 is jobs.sql. */
+static const char *const steps[] = {dsb_sql_jobs};
+static const struct dsb_statedb_store store = {"jobs", steps, 1, NULL};
+
 int dsb_jstore_open(struct dsb_jobs *j, const char *path, struct dsb_error *err)
 {
-    char why[256];
+    char why[512];
 
     if (dsb_statedb_open(path, SQLITE_OPEN_NOMUTEX, &j->db, why, sizeof(why)) !=
         SQLITE_OK) {
@@ -18,7 +22,7 @@ int dsb_jstore_open(struct dsb_jobs *j, const char *path, struct dsb_error *err)
                       path, why);
         goto fail;
     }
-    if (dsb_statedb_schema(j->db, dsb_sql_jobs, why, sizeof(why)) !=
+    if (dsb_statedb_migrate(j->db, &store, NULL, why, sizeof(why)) !=
         SQLITE_OK) {
         dsb_error_set(err, DSB_E_CONFIG,
                       "cannot prepare the job store %s: "

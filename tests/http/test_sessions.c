@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "util.h"
 #include "http_support.h"
 
@@ -607,6 +609,53 @@ Test(sessions, a_state_dir_of_another_user_is_refused)
                                          "broker runs as"),
               "%s", d.items[i].message);
     cr_assert_eq(mode_of(sd, NULL), 0755, "another user's directory changed");
+    dsb_diags_free(&d);
+    free(pdir);
+    free(dir);
+    free(sd);
+}
+
+/* A state store a newer broker wrote (a schema version past this one's)
+ * stops the start, saying so and what to do; the store is left as it
+ * was. */
+Test(sessions, a_store_of_a_newer_broker_stops_the_start)
+{
+    char *sd = fresh_state_dir(), *dir = t_src("tests/fixtures/confd-http");
+    char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "http"), path[4300];
+    struct dsb_server_opts o = {
+        .conf_dir = dir, .plugin_dir = pdir, .no_listen = 1};
+    struct dsb_diags d;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long i;
+
+    t_stop();
+    t_start(NULL); /* makes the store */
+    t_stop();
+    snprintf(path, sizeof(path), "%s/dsbroker.db", sd);
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db,
+                              "UPDATE dsb_schema SET version = 99 WHERE "
+                              "store = 'sessions'",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
+    dsb_diags_init(&d);
+    cr_assert_null(dsb_server_start(&o, &d), "started on a newer store");
+    i = dsb_diags_find(&d, NULL, 0, "schema version 99");
+    cr_assert_geq(i, 0, "no diagnostic names the store's version");
+    cr_assert(strstr(d.items[i].message,
+                     "the sessions store is at schema version 99, newer "
+                     "than this broker knows (1): a newer dsbroker wrote it"),
+              "%s", d.items[i].message);
+    cr_assert_eq(sqlite3_prepare_v2(db,
+                                    "SELECT version FROM dsb_schema WHERE "
+                                    "store = 'sessions'",
+                                    -1, &st, NULL),
+                 SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    cr_assert_eq(sqlite3_column_int(st, 0), 99, "the newer store was changed");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
     dsb_diags_free(&d);
     free(pdir);
     free(dir);

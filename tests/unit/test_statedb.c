@@ -1,5 +1,7 @@
-/* core/statedb: the stores' schemas (core/sessions.sql, core/jobs/jobs.sql,
- * embedded at build time) applied as SQL, twice, on one fresh database. */
+/* core/statedb: the stores' versioned migrations (core/sessions.sql,
+ * core/jobs/jobs.sql, embedded at build time, are step 1 of each) on one
+ * database: fresh, again, from before versions, newer than known, a second
+ * step, a failing step. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,12 +47,34 @@ static char *one(const char *sql)
     return v;
 }
 
+/* Migrates store `name` whose steps are the n given; its previous
+ * version. */
+static int migrate(const char *name, const char *const *steps, size_t n,
+                   int (*adopt)(sqlite3 *))
+{
+    struct dsb_statedb_store st = {name, steps, n, adopt};
+    char why[512] = "";
+    int from = -5;
+
+    cr_assert_eq(dsb_statedb_migrate(db, &st, &from, why, sizeof(why)),
+                 SQLITE_OK, "%s", why);
+    return from;
+}
+
 static void apply(const char *ddl)
 {
-    char why[256] = "";
+    const char *steps[] = {ddl};
 
-    cr_assert_eq(dsb_statedb_schema(db, ddl, why, sizeof(why)), SQLITE_OK, "%s",
-                 why);
+    migrate(ddl == dsb_sql_jobs ? "jobs" : "sessions", steps, 1, NULL);
+}
+
+static char *version_of(const char *store)
+{
+    char sql[128];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT version FROM dsb_schema WHERE store = '%s'", store);
+    return one(sql);
 }
 
 Test(statedb, both_schemas_apply_twice_in_wal_with_foreign_keys)
@@ -64,7 +88,7 @@ Test(statedb, both_schemas_apply_twice_in_wal_with_foreign_keys)
     names = one("SELECT group_concat(name, ',') FROM (SELECT name FROM "
                 "sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY "
                 "name)");
-    cr_assert_str_eq(names, "dsb_selections,dsb_sessions,"
+    cr_assert_str_eq(names, "dsb_schema,dsb_selections,dsb_sessions,"
                             "dsb_sessions_touched,job_queue,jobs,jobs_session,"
                             "jobs_state");
     mode = one("PRAGMA journal_mode");
@@ -77,22 +101,105 @@ Test(statedb, both_schemas_apply_twice_in_wal_with_foreign_keys)
     free(fk);
 }
 
-/* A failing statement leaves nothing of its schema and says why. */
-Test(statedb, a_failing_schema_is_rolled_back)
+/* A failing step leaves nothing of the migration, the version included,
+ * and says why. */
+Test(statedb, a_failing_step_is_rolled_back)
 {
-    char why[256] = "", *n;
+    const char *steps[] = {"CREATE TABLE a (x);", "CREATE TABLE b (y);"
+                                                  "CREATE TABLE b (z);"};
+    struct dsb_statedb_store st = {"t", steps, 2, NULL};
+    char why[512] = "", *n, *v;
 
-    cr_assert_neq(dsb_statedb_schema(db,
-                                     "CREATE TABLE a (x);"
-                                     "CREATE TABLE a (y);",
-                                     why, sizeof(why)),
+    migrate("t", steps, 1, NULL);
+    cr_assert_neq(dsb_statedb_migrate(db, &st, NULL, why, sizeof(why)),
                   SQLITE_OK);
-    cr_assert(strstr(why, "table a already exists"), "%s", why);
+    cr_assert(strstr(why, "table b already exists"), "%s", why);
     cr_assert(sqlite3_get_autocommit(db), "a transaction was left open");
-    n = one("SELECT count(*) FROM sqlite_master WHERE name = 'a'");
+    n = one("SELECT count(*) FROM sqlite_master WHERE name = 'b'");
     cr_assert_str_eq(n, "0");
+    v = version_of("t");
+    cr_assert_str_eq(v, "1", "the version moved past a failed step");
     free(n);
+    free(v);
     apply(dsb_sql_jobs);
+}
+
+/* Each step runs once, in order; the store's version is recorded and a
+ * store already there is left alone. */
+Test(statedb, steps_run_once_in_order)
+{
+    const char *steps[] = {"CREATE TABLE t1 (x);",
+                           "ALTER TABLE t1 ADD COLUMN y;"
+                           "INSERT INTO t1 VALUES (1, 2);"};
+    char *v, *rows;
+
+    cr_assert_eq(migrate("t", steps, 1, NULL), 0, "a fresh store is at 0");
+    cr_assert_eq(migrate("t", steps, 2, NULL), 1);
+    cr_assert_eq(migrate("t", steps, 2, NULL), 2, "nothing more to do");
+    v = version_of("t");
+    rows = one("SELECT count(*) || ':' || sum(y) FROM t1");
+    cr_assert_str_eq(v, "2");
+    cr_assert_str_eq(rows, "1:2", "step 2 ran more than once");
+    free(v);
+    free(rows);
+}
+
+/* A store written by a newer broker is refused, untouched, saying what to
+ * do. */
+Test(statedb, a_newer_store_is_refused)
+{
+    const char *steps[] = {dsb_sql_jobs};
+    struct dsb_statedb_store st = {"jobs", steps, 1, NULL};
+    char why[512] = "", *v;
+
+    apply(dsb_sql_jobs);
+    cr_assert_eq(sqlite3_exec(db,
+                              "UPDATE dsb_schema SET version = 7 WHERE "
+                              "store = 'jobs'",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
+    cr_assert_eq(dsb_statedb_migrate(db, &st, NULL, why, sizeof(why)),
+                 DSB_STATEDB_TOO_NEW);
+    cr_assert(strstr(why, "the jobs store is at schema version 7, newer "
+                          "than this broker knows (1)") &&
+                  strstr(why, "restore a backup"),
+              "%s", why);
+    cr_assert(sqlite3_get_autocommit(db), "a transaction was left open");
+    v = version_of("jobs");
+    cr_assert_str_eq(v, "7");
+    free(v);
+}
+
+static int adopted;
+
+static int add_owner(sqlite3 *d)
+{
+    adopted++;
+    return sqlite3_exec(d, "ALTER TABLE s ADD COLUMN owner", NULL, NULL, NULL);
+}
+
+/* A database of a broker from before versions (tables, no dsb_schema) is
+ * taken as version 0: step 1 (IF NOT EXISTS) keeps its rows, adopt brings
+ * its tables up to step 1, once. */
+Test(statedb, a_store_from_before_versions_is_adopted)
+{
+    const char *steps[] = {"CREATE TABLE IF NOT EXISTS s (id, owner);"};
+    char *row, *v;
+
+    cr_assert_eq(sqlite3_exec(db,
+                              "CREATE TABLE s (id); INSERT INTO s "
+                              "VALUES ('kept')",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
+    cr_assert_eq(migrate("s", steps, 1, add_owner), 0);
+    cr_assert_eq(migrate("s", steps, 1, add_owner), 1);
+    cr_assert_eq(adopted, 1);
+    row = one("SELECT id || ',' || ifnull(owner, 'none') FROM s");
+    v = version_of("s");
+    cr_assert_str_eq(row, "kept,none");
+    cr_assert_str_eq(v, "1");
+    free(row);
+    free(v);
 }
 
 /* A shared directory such as /tmp is never made private: refused, as is a
