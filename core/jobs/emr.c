@@ -440,11 +440,21 @@ done:
 
 /* ------------------------------------------------------------ tracking */
 
-static char *run_path(const json_t *doc)
+/* GetJobRun (GET) or CancelJobRun (DELETE) of doc's run (the run id
+ * given, or doc's): as emr_call. */
+static int run_call(struct dsb_aws *aws, const json_t *doc, const char *run,
+                    const char *method, json_t **out, struct dsb_error *err)
 {
-    return dsb_asprintf("/applications/%s/jobruns/%s",
-                        dsb_job_str(doc, "emr", "application_id"),
-                        dsb_job_str(doc, "emr", "job_run_id"));
+    char *path =
+        dsb_asprintf("/applications/%s/jobruns/%s",
+                     dsb_job_str(doc, "emr", "application_id"),
+                     run ? run : dsb_job_str(doc, "emr", "job_run_id"));
+    int rc = path ? emr_call(aws, json_object_get(doc, "emr"), "emr-serverless",
+                             method, path, NULL, NULL, out, err)
+                  : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+
+    free(path);
+    return rc;
 }
 
 static int cancel_run(struct dsb_jobs *j, const char *id,
@@ -482,22 +492,19 @@ done:
 static void poll_one(struct dsb_jobs *j, struct dsb_aws *aws, json_t *doc)
 {
     const char *id = dsb_job_str(doc, "id", NULL);
-    char *path = run_path(doc);
     json_t *out = NULL, *run;
     struct dsb_error err;
 
-    if (path && emr_call(aws, json_object_get(doc, "emr"), "emr-serverless",
-                         "GET", path, NULL, NULL, &out, &err) == 0) {
+    if (run_call(aws, doc, NULL, "GET", &out, &err) == 0) {
         run = json_object_get(out, "jobRun");
         pthread_mutex_lock(&j->mu);
         apply(j, id, opt(run, "state"), opt(run, "stateDetails"));
         pthread_mutex_unlock(&j->mu);
-    } else if (path) {
+    } else {
         dsb_logf(DSB_LOG_WARN, "jobs", "cannot get the state of job %s: %s", id,
                  err.message);
     }
     json_decref(out);
-    free(path);
 }
 
 /* Past its deadline and not stopping yet: cancel it. */
@@ -581,23 +588,16 @@ done:
 static int run_is_of(struct dsb_aws *aws, const json_t *doc, const char *run_id,
                      struct dsb_error *err)
 {
-    char *path =
-        dsb_asprintf("/applications/%s/jobruns/%s",
-                     dsb_job_str(doc, "emr", "application_id"), run_id);
     json_t *out = NULL;
-    int rc = -1;
+    int rc = run_call(aws, doc, run_id, "GET", &out, err);
 
-    if (!path)
-        return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
-    if (emr_call(aws, json_object_get(doc, "emr"), "emr-serverless", "GET",
-                 path, NULL, NULL, &out, err) == 0) {
+    if (rc == 0) {
         const char *tag = json_string_value(json_object_get(
             json_object_get(json_object_get(out, "jobRun"), "tags"),
             "dsb:job"));
         rc = tag && strcmp(tag, dsb_job_str(doc, "id", NULL)) == 0;
     }
     json_decref(out);
-    free(path);
     return rc;
 }
 
@@ -674,8 +674,8 @@ static int cancel_run(struct dsb_jobs *j, const char *id,
 {
     struct dsb_aws *aws = dsb_jobs_aws(j, err);
     json_t *doc = NULL, *out = NULL;
-    char *path = NULL, *found = NULL;
-    int rc = -1;
+    char *found = NULL;
+    int rc = -1, has_run;
 
     if (!aws || dsb_jobs_get(j, id, &doc, err) < 0)
         goto done;
@@ -692,15 +692,11 @@ static int cancel_run(struct dsb_jobs *j, const char *id,
             json_object_set_new(json_object_get(doc, "emr"), "job_run_id",
                                 json_string(found));
     }
-    if (dsb_job_str(doc, "emr", "job_run_id")) {
-        path = run_path(doc);
-        if (!path ||
-            emr_call(aws, json_object_get(doc, "emr"), "emr-serverless",
-                     "DELETE", path, NULL, NULL, &out, err) < 0)
-            goto done;
-    }
+    has_run = dsb_job_str(doc, "emr", "job_run_id") != NULL;
+    if (has_run && run_call(aws, doc, NULL, "DELETE", &out, err) < 0)
+        goto done;
     pthread_mutex_lock(&j->mu);
-    mark_stop(j, id, stop_state, found, path != NULL);
+    mark_stop(j, id, stop_state, found, has_run);
     pthread_mutex_unlock(&j->mu);
     dsb_logf(DSB_LOG_INFO, "jobs", "job %s: cancel sent (%s)%s%s", id,
              stop_state,
@@ -710,7 +706,6 @@ static int cancel_run(struct dsb_jobs *j, const char *id,
 done:
     json_decref(doc);
     json_decref(out);
-    free(path);
     free(found);
     return rc;
 }
@@ -720,12 +715,10 @@ done:
 static void cancel_new_run(struct dsb_jobs *j, struct dsb_aws *aws, json_t *doc)
 {
     const char *id = dsb_job_str(doc, "id", NULL);
-    char *path = run_path(doc);
     json_t *out = NULL, *cur;
     struct dsb_error err;
 
-    if (path && emr_call(aws, json_object_get(doc, "emr"), "emr-serverless",
-                         "DELETE", path, NULL, NULL, &out, &err) < 0)
+    if (run_call(aws, doc, NULL, "DELETE", &out, &err) < 0)
         dsb_logf(DSB_LOG_WARN, "jobs",
                  "job %s: cannot cancel run %s that started after the job "
                  "was cancelled: %s",
@@ -741,7 +734,6 @@ static void cancel_new_run(struct dsb_jobs *j, struct dsb_aws *aws, json_t *doc)
     pthread_mutex_unlock(&j->mu);
     json_decref(cur);
     json_decref(out);
-    free(path);
 }
 
 /* The logs slot: where EMR writes them, and the run's state details. */
