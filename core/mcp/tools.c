@@ -270,10 +270,15 @@ static json_t *context_part(const json_t *doc, const char *part)
     json_t *o = json_pack("{s:O}", "route", json_object_get(doc, "route"));
     int all = strcmp(part, "all") == 0;
 
-    if (all || strcmp(part, "read_specs") == 0)
+    if (all || strcmp(part, "read_specs") == 0) {
         json_object_set(o, "read_specs", json_object_get(doc, "tables"));
-    if (all || strcmp(part, "prompt") == 0)
+        json_object_set(o, "join_paths", json_object_get(doc, "join_paths"));
+    }
+    if (all || strcmp(part, "prompt") == 0) {
         json_object_set(o, "prompt", json_object_get(doc, "prompt"));
+        json_object_set(o, "prompt_left_out",
+                        json_object_get(doc, "prompt_left_out"));
+    }
     if (all || strcmp(part, "code") == 0) {
         json_object_set(o, "code", json_object_get(doc, "code"));
         json_object_set(o, "spark_submit",
@@ -286,7 +291,9 @@ static json_t *context_part(const json_t *doc, const char *part)
 static void context_too_large(json_t *o)
 {
     json_object_del(o, "read_specs");
+    json_object_del(o, "join_paths");
     json_object_del(o, "prompt");
+    json_object_del(o, "prompt_left_out");
     json_object_del(o, "code");
     json_object_set_new(o, "truncated", json_true());
     json_object_set_new(o, "hint",
