@@ -77,29 +77,46 @@ static void pt_percent(struct dsb_sb *b, const json_t *v)
     dsb_sb_addf(b, f > 0 && f < 1 ? "<1%%" : "%.0f%%", f);
 }
 
+/* ", " between the parts of a statistics suffix. */
+static void pt_sep(struct dsb_sb *b, int *first)
+{
+    dsb_sb_adds(b, *first ? "" : ", ");
+    *first = 0;
+}
+
 static void pt_stats(struct dsb_sb *b, const json_t *st)
 {
     const json_t *mc = json_object_get(st, "most_common"), *m;
     const json_t *nd = json_object_get(st, "distinct_count");
+    const json_t *lo = json_object_get(st, "min");
+    int first = 1;
     size_t i;
 
     dsb_sb_adds(b, " | stats: ");
     if (json_is_number(json_object_get(st, "null_fraction"))) {
+        pt_sep(b, &first);
         pt_percent(b, json_object_get(st, "null_fraction"));
         dsb_sb_adds(b, " null");
     }
-    if (json_is_number(nd))
-        dsb_sb_addf(b, ", ~%.0f distinct", json_number_value(nd));
-    if (json_object_get(st, "min") &&
-        !json_is_null(json_object_get(st, "min"))) {
-        dsb_sb_adds(b, ", min ");
-        pt_value(b, json_object_get(st, "min"));
+    if (json_is_number(nd)) {
+        pt_sep(b, &first);
+        dsb_sb_addf(b, "~%.0f distinct", json_number_value(nd));
+    }
+    if (lo && !json_is_null(lo)) {
+        pt_sep(b, &first);
+        dsb_sb_adds(b, "min ");
+        pt_value(b, lo);
         dsb_sb_adds(b, ", max ");
         pt_value(b, json_object_get(st, "max"));
     }
     json_array_foreach(mc, i, m)
     {
-        dsb_sb_adds(b, i ? ", " : ", most common ");
+        if (!i) {
+            pt_sep(b, &first);
+            dsb_sb_adds(b, "most common ");
+        } else {
+            dsb_sb_adds(b, ", ");
+        }
         pt_value(b, json_object_get(m, "value"));
         if (json_is_number(json_object_get(m, "frequency"))) {
             dsb_sb_adds(b, " (");
@@ -107,6 +124,8 @@ static void pt_stats(struct dsb_sb *b, const json_t *st)
             dsb_sb_adds(b, ")");
         }
     }
+    if (first)
+        dsb_sb_adds(b, "none computed");
 }
 
 static void pt_column(struct dsb_sb *b, size_t i, const json_t *c,
