@@ -74,14 +74,21 @@ static int pg_is_masked(const json_t *c)
 
 /* ---------------------------------------------------------------- keys */
 
-/* One [table, kind, name, columns, ref_schema, ref_table, ref_columns]. */
-static void pg_key_row(const char *database, json_t *items, const json_t *r)
+/* One [table, kind, name, columns, ref_schema, ref_table, ref_columns].
+ * A foreign key into a schema the source hides (include/exclude_schemas)
+ * is left out: the agent could not read that table, and its name is not
+ * to be shown. */
+static void pg_key_row(const struct pg_source *s, const char *database,
+                       json_t *items, const json_t *r)
 {
     json_t *t = pg_item(items, json_string_value(json_array_get(r, 0)));
     const char *kind = json_string_value(json_array_get(r, 1));
+    const char *rschema = json_string_value(json_array_get(r, 4));
     json_t *cols = json_array_get(r, 3);
 
     if (!t || !kind || !json_is_array(cols))
+        return;
+    if (kind[0] == 'f' && (!rschema || !pg_allowed_schema(&s->cfg, rschema)))
         return;
     if (kind[0] == 'u') {
         json_array_append(json_object_get(t, "unique_keys"), cols);
@@ -107,7 +114,7 @@ static int pg_keys(struct pg_source *s, struct dsb_call *call,
 
     if (!rows)
         return -1;
-    json_array_foreach(rows, i, r) pg_key_row(database, items, r);
+    json_array_foreach(rows, i, r) pg_key_row(s, database, items, r);
     json_decref(rows);
     return 0;
 }

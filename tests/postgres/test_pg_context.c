@@ -1,8 +1,9 @@
 /*
  * What the agent is told (issue 15, section 2), through the service
  * against the real server: unique and foreign keys (composite, self-
- * referencing, across schemas) and the join paths between selected
- * tables; planner statistics after ANALYZE and sample rows, opt-in; masked
+ * referencing, across schemas; none into a hidden schema) and the join
+ * paths between selected tables; planner statistics after ANALYZE and
+ * sample rows, opt-in; masked
  * columns whose values reach no output (their canaries are scanned for
  * here and by tests/secrets-scan) and are never queried (the server's
  * statement log is read); prompt budgets on a 1,000-column table; one
@@ -53,6 +54,9 @@ static void ensure_database(void)
             "CREATE TABLE sales.lines (order_id int, line_no int, sku text, "
             "PRIMARY KEY (order_id, line_no), FOREIGN KEY (order_id) "
             "REFERENCES sales.orders (id));"
+            "CREATE SCHEMA hidden_ref; CREATE TABLE hidden_ref.parents (id "
+            "int PRIMARY KEY); ALTER TABLE sales.lines ADD COLUMN parent_id "
+            "int REFERENCES hidden_ref.parents (id);"
             "CREATE TABLE sales.line_notes (order_id int, line_no int, note "
             "text, CONSTRAINT notes_line FOREIGN KEY (line_no, order_id) "
             "REFERENCES sales.lines (line_no, order_id));"
@@ -98,7 +102,8 @@ static char *write_conf(const char *context)
              "host: %s\nport: %s\ndbname: pgctx\nuser: %s\n"
              "password: file:%s\nsslmode: disable\n"
              "sample_rows: 3\ncolumn_stats: true\n"
-             "mask_columns: [\"*ssn*\", \"*EMAIL*\"]\n",
+             "mask_columns: [\"*ssn*\", \"*EMAIL*\"]\n"
+             "exclude_schemas: [\"hidden*\"]\n",
              getenv("PGHOST"), getenv("PGPORT"), getenv("PGUSER"),
              getenv("DSB_TEST_PG_PASSWORD_FILE"));
     t_write(dir, "pgc.yaml", text);
@@ -224,6 +229,7 @@ Test(pg_context, unique_and_foreign_keys_in_key_order)
     json_t *cu = describe("crm", "customers");
     json_t *o = describe("sales", "orders");
     json_t *ln = describe("sales", "line_notes");
+    json_t *li = describe("sales", "lines");
 
     assert_json(json_object_get(cu, "unique_keys"),
                 "[[\"email\"], [\"region\", \"code\"]]");
@@ -242,9 +248,13 @@ Test(pg_context, unique_and_foreign_keys_in_key_order)
                 "\"order_id\"], \"references\": {\"database\": \"pgctx\", "
                 "\"schema\": \"sales\", \"table\": \"lines\", \"columns\": "
                 "[\"line_no\", \"order_id\"]}}");
+    /* a foreign key into a hidden schema is left out */
+    cr_assert_eq(json_array_size(json_object_get(li, "foreign_keys")), 1);
+    fk_named(li, "lines_order_id_fkey");
     json_decref(cu);
     json_decref(o);
     json_decref(ln);
+    json_decref(li);
 }
 
 Test(pg_context, join_paths_between_selected_tables)
