@@ -156,6 +156,7 @@ static int source_init(struct dsb_broker *b, struct dsb_source *s,
 
     dsb_error_clear(&err);
     s->conf = c;
+    s->mask = json_object_get(c->options, "mask_columns");
     s->plugin = dsb_plugins_find(&b->plugins, c->plugin);
     s->network = dsb_source_network(c, s->plugin);
     s->info = (struct dsb_source_info){c->name, s->network, c->description,
@@ -209,6 +210,7 @@ int dsb_broker_try_source(struct dsb_broker *b, const struct dsb_source_conf *c,
                              "the source is disabled or its plugin is not "
                              "loaded");
     s.conf = c;
+    s.mask = json_object_get(c->options, "mask_columns");
     s.network = dsb_source_network(c, s.plugin);
     s.info = (struct dsb_source_info){c->name, s.network, c->description,
                                       c->file, b->cfg->dir};

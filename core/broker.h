@@ -36,6 +36,10 @@ struct dsb_source {
     struct dsb_error open_error;
     int to_open; /* while starting: enabled with its plugin loaded */
     pid_t probe; /* while starting: the preflight child, 0 for none */
+    /* The source's mask_columns globs (borrowed from conf->options; NULL
+     * when its plugin has no such option): values of those columns are
+     * stripped from every answer of the plugin (core/calls.c). */
+    const json_t *mask;
 };
 
 struct dsb_broker {

@@ -1,4 +1,7 @@
-/* Slot wrappers: state check, call context, output shape, redaction. */
+/* Slot wrappers: state check, call context, output shape, redaction,
+ * masking. */
+#define _GNU_SOURCE /* FNM_CASEFOLD */
+#include <fnmatch.h>
 #include <string.h>
 
 #include "broker.h"
@@ -157,6 +160,69 @@ static const char *check_shape(enum dsb_slot k, const json_t *o)
     }
 }
 
+/* ------------------------------------------------------------ masking */
+
+static int masked(const json_t *mask, const char *name)
+{
+    const json_t *p;
+    size_t i;
+
+    json_array_foreach(mask, i, p)
+    {
+        if (name && json_is_string(p) &&
+            fnmatch(json_string_value(p), name, FNM_CASEFOLD) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Drops the masked columns from a "sample_rows" object, rows included. */
+static void mask_sample(const json_t *mask, json_t *sample)
+{
+    json_t *cols = json_object_get(sample, "columns"), *row;
+    size_t i, r;
+
+    for (i = json_array_size(cols); i-- > 0;) {
+        if (!masked(mask, json_string_value(json_array_get(cols, i))))
+            continue;
+        json_array_remove(cols, i);
+        json_array_foreach(json_object_get(sample, "rows"), r, row)
+            json_array_remove(row, i);
+    }
+}
+
+/* Defence in depth under the plugin's own masking: a masked column of a
+ * TABLE or read spec keeps its name and type, loses any "stats", gets
+ * "masked": true, and leaves "sample_rows". */
+static void mask_table(const json_t *mask, json_t *t)
+{
+    json_t *c;
+    size_t i;
+
+    json_array_foreach(json_object_get(t, "columns"), i, c)
+    {
+        if (!masked(mask, json_string_value(json_object_get(c, "name"))))
+            continue;
+        json_object_del(c, "stats");
+        json_object_set_new(c, "masked", json_true());
+    }
+    mask_sample(mask, json_object_get(t, "sample_rows"));
+}
+
+static void mask_answer(const json_t *mask, enum dsb_slot k, json_t *o)
+{
+    json_t *t;
+    size_t i;
+
+    if (!json_array_size(mask))
+        return;
+    if (k == DSB_SLOT_DESCRIBE_TABLE || k == DSB_SLOT_READ_SPEC)
+        mask_table(mask, o);
+    else if (k == DSB_SLOT_LIST_TABLES || k == DSB_SLOT_DESCRIBE_TABLES)
+        json_array_foreach(json_object_get(o, "items"), i, t)
+            mask_table(mask, t);
+}
+
 /* ------------------------------------------------------------- run */
 
 static int not_open(const struct dsb_source *s, struct dsb_error *err)
@@ -207,6 +273,7 @@ static int finish(struct dsb_source *s, enum dsb_slot k, int rc, json_t **out,
                              "malformed %s result: %s",
                              s->plugin->name, slot_names[k], why);
     }
+    mask_answer(s->mask, k, *out);
     if (k == DSB_SLOT_READ_SPEC)
         json_object_set_new(*out, "network", json_string(s->network));
     return 0;

@@ -172,6 +172,17 @@ static const struct dsb_option mcp_opts[] = {
                    "drops the least recently used)"),
     DSB_OPTION_END};
 
+static const struct dsb_option context_opts[] = {
+    DSB_OPTION_INT("max_prompt_chars", 0, "300000", 2000, 100000000,
+                   "largest prompt of a Spark context: past it, tables are "
+                   "shown with less detail (samples, statistics, comments, "
+                   "snippets, then trailing columns left out, each said "
+                   "where); the read specs and the code are never cut"),
+    DSB_OPTION_INT("max_table_prompt_chars", 0, "100000", 1000, 100000000,
+                   "largest prompt section of one table (cut the same "
+                   "way)"),
+    DSB_OPTION_END};
+
 static const struct dsb_option compat_opts[] = {
     DSB_OPTION_STRING("uploads_source", 0, NULL,
                       "s3csv source whose first root (a local directory or "
@@ -210,6 +221,8 @@ const struct dsb_option dsb_broker_options[] = {
     DSB_OPTION_OBJECT("sessions", sessions_opts, "session store"),
     DSB_OPTION_OBJECT("jobs", jobs_opts, "job limits per principal"),
     DSB_OPTION_OBJECT("mcp", mcp_opts, "the MCP server"),
+    DSB_OPTION_OBJECT("context", context_opts,
+                      "what a session's Spark context tells the agent"),
     DSB_OPTION_OBJECT("sources", sources_opts,
                       "sources managed at run time (/v1/sources)"),
     DSB_OPTION_OBJECT("compat", compat_opts,

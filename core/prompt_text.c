@@ -194,9 +194,10 @@ static void close_comment(struct dsb_sb *b, size_t left)
 
 void dsb_prompt_text(struct dsb_sb *b, const char *s, enum dsb_pt_form form)
 {
+    int quoted = form == DSB_PT_COMMENT || form == DSB_PT_VALUE;
     struct walk w = {.b = b,
                      .fold = 1,
-                     .quote = form == DSB_PT_COMMENT,
+                     .quote = quoted,
                      .all_ticks = form == DSB_PT_NAME,
                      .marker = form == DSB_PT_TEXT};
     size_t left;
@@ -208,11 +209,13 @@ void dsb_prompt_text(struct dsb_sb *b, const char *s, enum dsb_pt_form form)
     }
     if (form != DSB_PT_TEXT)
         dsb_sb_addc(b, form == DSB_PT_NAME ? '`' : '"');
-    left =
-        put_text(&w, s, form == DSB_PT_COMMENT ? DSB_PT_COMMENT_MAX : SIZE_MAX);
+    left = put_text(&w, s,
+                    form == DSB_PT_COMMENT ? DSB_PT_COMMENT_MAX
+                    : form == DSB_PT_VALUE ? DSB_PT_VALUE_MAX
+                                           : SIZE_MAX);
     if (form == DSB_PT_NAME)
         dsb_sb_addc(b, '`');
-    else if (form == DSB_PT_COMMENT)
+    else if (quoted)
         close_comment(b, left);
 }
 

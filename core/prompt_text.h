@@ -13,10 +13,14 @@ enum dsb_pt_form {
     DSB_PT_TEXT,    /* inside a broker line: types, notes, routing reasons */
     DSB_PT_NAME,    /* an identifier: bare when plain, else in backticks */
     DSB_PT_COMMENT, /* in double quotes, capped at DSB_PT_COMMENT_MAX */
+    DSB_PT_VALUE,   /* a data value (sample, statistic): as COMMENT, capped
+                     * at DSB_PT_VALUE_MAX */
 };
 
 /* Characters of a comment shown before it is cut. */
 #define DSB_PT_COMMENT_MAX 300
+/* Characters of a data value shown before it is cut. */
+#define DSB_PT_VALUE_MAX 60
 
 /*
  * Appends s (borrowed, any bytes; NULL is shown as "") to b neutralised:
@@ -27,7 +31,8 @@ enum dsb_pt_form {
  * backslash.  NAME: bare when it matches ^[a-z_][a-z0-9_]*$, else in
  * backticks with every backtick inside escaped.  COMMENT: in double quotes
  * with " escaped, cut after DSB_PT_COMMENT_MAX characters with
- * `…" (N more characters)`.  Memory errors latch in b.
+ * `…" (N more characters)`.  VALUE: as COMMENT, cut after
+ * DSB_PT_VALUE_MAX characters.  Memory errors latch in b.
  */
 void dsb_prompt_text(struct dsb_sb *b, const char *s, enum dsb_pt_form form);
 

@@ -242,6 +242,10 @@ int dsb_settings_bind(struct dsb_settings *s, const json_t *broker)
     s->session_idle_ms = idle_ms(sec(broker, "sessions"));
     bind_jobs(s, sec(broker, "jobs"));
     bind_mcp(s, sec(broker, "mcp"));
+    s->context_max_prompt_chars =
+        (size_t)num(sec(broker, "context"), "max_prompt_chars");
+    s->context_max_table_prompt_chars =
+        (size_t)num(sec(broker, "context"), "max_table_prompt_chars");
     if (bind_cache(s, sec(broker, "cache")) < 0 || bind_tokens(s, auth) < 0 ||
         bind_compat(s, sec(broker, "compat")) < 0 ||
         bind_allowed_hosts(s, sec(broker, "sources")) < 0 ||

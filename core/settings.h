@@ -83,6 +83,8 @@ struct dsb_settings {
     unsigned mcp_disabled_groups; /* DSB_MCP_GROUP_* */
     int64_t mcp_session_idle_ms;  /* a legacy transport session's life */
     size_t mcp_max_sessions;
+    /* the prompt of a Spark context (core/context.c) */
+    size_t context_max_prompt_chars, context_max_table_prompt_chars;
     /* sources managed at run time: where they may point (NULL: no list,
      * anywhere but metadata addresses) and where their secrets go */
     struct dsb_allow_rule *allowed_hosts;

@@ -121,6 +121,33 @@ static int t_search(struct targs *t, json_t **out, struct dsb_error *err)
     return page(t, *out, "items");
 }
 
+/* A paged description keeps its sample rows on the first page only, and
+ * only when they take at most half the budget (a wide table's can be
+ * larger than the whole answer may be): else they are left out, and said
+ * so. */
+static void fit_sample(const struct targs *t, json_t *out)
+{
+    const json_t *sr = json_object_get(out, "sample_rows");
+    char *text;
+    size_t n;
+
+    if (!sr)
+        return;
+    text = json_dumps(sr, JSON_COMPACT);
+    n = text ? strlen(text) : (size_t)-1;
+    free(text);
+    if (!t->offset && n < (size_t)-1 / 3 && n * 3 < t->budget / 2)
+        return;
+    json_object_del(out, "sample_rows");
+    json_object_set_new(out, "sample_rows_left_out",
+                        json_string(t->offset ? "on the first page"
+                                              : "larger than half of "
+                                                "mcp.max_result_bytes: GET "
+                                                "/v1/sources/{src}/databases/"
+                                                "{db}/schemas/{schema}/"
+                                                "tables/{table} has them"));
+}
+
 static int t_describe(struct targs *t, json_t **out, struct dsb_error *err)
 {
     struct dsb_browse b = {0};
@@ -149,6 +176,7 @@ static int t_describe(struct targs *t, json_t **out, struct dsb_error *err)
         return 0;
     }
     dsb_svc_release(t->ctx, v);
+    fit_sample(t, *out);
     return page(t, *out, "columns");
 }
 
@@ -270,10 +298,15 @@ static json_t *context_part(const json_t *doc, const char *part)
     json_t *o = json_pack("{s:O}", "route", json_object_get(doc, "route"));
     int all = strcmp(part, "all") == 0;
 
-    if (all || strcmp(part, "read_specs") == 0)
+    if (all || strcmp(part, "read_specs") == 0) {
         json_object_set(o, "read_specs", json_object_get(doc, "tables"));
-    if (all || strcmp(part, "prompt") == 0)
+        json_object_set(o, "join_paths", json_object_get(doc, "join_paths"));
+    }
+    if (all || strcmp(part, "prompt") == 0) {
         json_object_set(o, "prompt", json_object_get(doc, "prompt"));
+        json_object_set(o, "prompt_left_out",
+                        json_object_get(doc, "prompt_left_out"));
+    }
     if (all || strcmp(part, "code") == 0) {
         json_object_set(o, "code", json_object_get(doc, "code"));
         json_object_set(o, "spark_submit",
@@ -286,7 +319,9 @@ static json_t *context_part(const json_t *doc, const char *part)
 static void context_too_large(json_t *o)
 {
     json_object_del(o, "read_specs");
+    json_object_del(o, "join_paths");
     json_object_del(o, "prompt");
+    json_object_del(o, "prompt_left_out");
     json_object_del(o, "code");
     json_object_set_new(o, "truncated", json_true());
     json_object_set_new(o, "hint",

@@ -597,13 +597,34 @@ struct dsb_read_target {
  *            "columns": [COLUMN]}
  *   COLUMN = {"name", "position" (1-based), "source_type", "spark_type",
  *             "nullable", "default" (string or null), "comment"}
+ *   Optional keys of a TABLE (a description may have them where the source
+ *   has the information; a listing need not):
+ *     "unique_keys": [[names in key order]],
+ *     "foreign_keys": [{"name", "columns": [names in key order],
+ *                       "references": {"database", "schema", "table",
+ *                                      "columns": [names]}}],
+ *     "sample_rows": {"columns": [names], "rows": [[values]], "source"
+ *                     (how they were read, e.g. "first_rows"), "as_of"
+ *                     (UTC ISO 8601), "limit", "error" (instead of rows)}
+ *   and of a COLUMN:
+ *     "masked": true (mask_columns names it: no value of it anywhere),
+ *     "stats": {"null_fraction", "distinct_count", "min", "max",
+ *               "most_common": [{"value", "frequency"}], "source" (e.g.
+ *               "pg_stats"), "as_of", "estimate": true}.
+ *   A plugin offering samples or statistics declares the options
+ *   sample_rows (INT), column_stats (BOOL) and mask_columns
+ *   (STRING_LIST of fnmatch globs on column names, case-insensitive), reads
+ *   no value of a masked column, and the broker strips any that comes back
+ *   (stats, sample values) before it is cached.
  * read_spec        {"qualified_name", "format" ("jdbc", "csv", "table",
  *                   "parquet", ...), "path" (for path formats) or null,
  *                   "options": {name: string}, "secret_options": {name:
  *                   secret reference}, "columns": [COLUMN],
  *                   "primary_key": [...], "row_estimate", "size_bytes",
  *                   "spark_submit": {"jars": [...], "conf": {k: v}},
- *                   "notes": [strings for the agent's prompt]}
+ *                   "notes": [strings for the agent's prompt],
+ *                   and the TABLE's "unique_keys", "foreign_keys",
+ *                   "sample_rows" when it has them}
  *                   The broker adds "network".
  *
  * Every slot returns 0 on success, -1 with err set on failure.  `inst` is the

@@ -28,6 +28,13 @@ static const struct dsb_option glue_options[] = {
     DSB_OPTION_LIST("exclude", 0, "[]",
                     "database name patterns to hide "
                     "(wins over include)"),
+    DSB_OPTION_BOOL("column_stats", "false",
+                    "give the agent per-column statistics from Glue "
+                    "(GetColumnStatisticsForTable) where they were computed"),
+    DSB_OPTION_LIST("mask_columns", 0, "[]",
+                    "columns whose statistics are never read or shown: "
+                    "fnmatch globs on the column name, case-insensitive, "
+                    "e.g. *email*"),
     DSB_OPTION_END};
 
 static char *glue_opt_dup(const json_t *o, const char *key)
@@ -48,6 +55,7 @@ static void glue_close(void *inst)
     free(g->s3_endpoint_url);
     json_decref(g->include);
     json_decref(g->exclude);
+    json_decref(g->mask);
     free(g);
 }
 
@@ -72,6 +80,8 @@ static int glue_open(const struct dsb_host *host,
         g->include = json_array();
     if (!g->exclude)
         g->exclude = json_array();
+    g->column_stats = json_is_true(json_object_get(options, "column_stats"));
+    g->mask = json_deep_copy(json_object_get(options, "mask_columns"));
     *inst = g;
     return 0;
 }
@@ -240,6 +250,7 @@ static int glue_describe(void *inst, struct dsb_call *call, const char *db,
         return -1;
     *out = glue_describe_json(t);
     json_decref(t);
+    glue_describe_extras(inst, call, db, *out);
     return 0;
 }
 
@@ -286,7 +297,11 @@ static int glue_describe_many(void *inst, struct dsb_call *call, const char *db,
         return -1;
     items = json_array();
     json_array_foreach(list, i, t)
-        json_array_append_new(items, glue_describe_json(t));
+    {
+        json_t *tj = glue_describe_json(t);
+        glue_describe_extras(inst, call, db, tj);
+        json_array_append_new(items, tj);
+    }
     json_decref(list);
     *out = json_pack("{s:o}", "items", items);
     return *out ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");

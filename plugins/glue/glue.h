@@ -6,6 +6,7 @@
  *              GetTable, through host->aws_request
  *   types.c    Hive type strings -> Spark DDL types
  *   table.c    a Glue Table -> TABLE JSON, reader format, read specs
+ *   stats.c    column statistics and masks of descriptions
  *   glue.c     options, the vtable
  */
 #ifndef GLUE_H
@@ -23,7 +24,18 @@ struct glue_inst {
     char *s3_endpoint_url; /* for s3a reads on local Spark; NULL: none */
     json_t *include;       /* array of fnmatch globs; empty: all */
     json_t *exclude;
+    int column_stats; /* GetColumnStatisticsForTable in descriptions */
+    json_t *mask;     /* mask_columns: fnmatch globs of column names */
 };
+
+/* ------------------------------------------------------------ stats.c */
+
+/* Completes a description (TABLE tj of database db, modified): "masked":
+ * true on the columns mask_columns names; with column_stats, the other
+ * columns' "stats" from GetColumnStatisticsForTable (a refusal leaves
+ * "stats_error" and no statistics, not an error). */
+void glue_describe_extras(const struct glue_inst *g, struct dsb_call *call,
+                          const char *db, json_t *tj);
 
 /* ---------------------------------------------------------- catalog.c */
 

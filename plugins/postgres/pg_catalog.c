@@ -137,11 +137,9 @@ static json_t *pg_page_result(const struct pg_page *pg, json_t *items)
 
 /* --------------------------------------------------------- the queries */
 
-/* Runs sql and parses the single value of its answer as JSON. */
-static json_t *pg_query_json(struct pg_source *s, struct dsb_call *call,
-                             const char *db, const char *sql,
-                             const char *const *params, int n,
-                             struct dsb_error *err)
+json_t *pg_query_json(struct pg_source *s, struct dsb_call *call,
+                      const char *db, const char *sql,
+                      const char *const *params, int n, struct dsb_error *err)
 {
     PGresult *res = pg_query(s, call, db, sql, n, params, err);
     json_t *j = NULL;
@@ -540,6 +538,12 @@ static int pg_describe_names(struct pg_source *s, struct dsb_call *call,
     snprintf(limit, sizeof(limit), "%zu", n);
     const char *params[5] = {schema, NULL, NULL, names, limit};
     rc = pg_tables_query(s, call, database, schema, params, items, err);
+    if (rc == 0 &&
+        pg_describe_extras(s, call, database, schema, names, *items, err) < 0) {
+        json_decref(*items);
+        *items = NULL;
+        rc = -1;
+    }
     free(names);
     return rc;
 }

@@ -40,6 +40,9 @@ struct pg_config {
     int max_partitions;
     json_t *partition_columns; /* object: table -> column */
     json_t *include_db, *exclude_db, *include_schema, *exclude_schema;
+    int sample_rows;      /* rows sampled per described table; 0: none */
+    int column_stats;     /* pg_stats per column in descriptions */
+    json_t *mask_columns; /* globs of columns whose values are never read */
 };
 
 struct pg_conn {
@@ -91,6 +94,9 @@ char *pg_patterns_regex_array(const json_t *patterns);
 int pg_login_get(struct pg_source *s, struct pg_login *l,
                  struct dsb_error *err);
 void pg_login_free(struct pg_source *s, struct pg_login *l);
+/* Non-zero when `column` matches a mask_columns glob (fnmatch,
+ * case-insensitive): its values are never read, sampled or shown. */
+int pg_masked(const struct pg_config *cfg, const char *column);
 /* Drops the broker's cached secrets so the next login reads them again. */
 void pg_login_invalidate(struct pg_source *s);
 
@@ -133,6 +139,27 @@ int pg_describe(struct pg_source *s, struct dsb_call *call,
 int pg_describe_tables(struct pg_source *s, struct dsb_call *call,
                        const char *database, const char *schema,
                        const char *const *tables, size_t n, json_t **out,
+                       struct dsb_error *err);
+
+/* Runs sql and parses the single value of its answer as JSON (a new
+ * reference), or NULL with err set. */
+json_t *pg_query_json(struct pg_source *s, struct dsb_call *call,
+                      const char *db, const char *sql,
+                      const char *const *params, int n, struct dsb_error *err);
+
+/* pg_extras.c */
+/*
+ * Completes describe's TABLEs (items, of `schema`; names_array the text[]
+ * literal of the names asked for): "unique_keys" and "foreign_keys"
+ * always; "masked": true on columns mask_columns names; with column_stats,
+ * each other column's "stats" from pg_stats; with sample_rows, the
+ * table's "sample_rows" (masked columns never read).  A sample that fails
+ * leaves an "error" in it instead of rows.  -1 with err set when a
+ * catalog query fails.
+ */
+int pg_describe_extras(struct pg_source *s, struct dsb_call *call,
+                       const char *database, const char *schema,
+                       const char *names_array, json_t *items,
                        struct dsb_error *err);
 
 /* pg_types.c */

@@ -1,4 +1,6 @@
 /* Options of the postgres plugin, the allow-list and login resolution. */
+#define _GNU_SOURCE /* FNM_CASEFOLD */
+#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +67,16 @@ const struct dsb_option pg_options[] = {
     DSB_OPTION_MAP("partition_columns", 0,
                    "partition column per table: keys \"db.schema.table\", "
                    "\"schema.table\" or \"table\""),
+    DSB_OPTION_INT("sample_rows", 0, "0", 0, 100,
+                   "rows read from each described table (SELECT ... LIMIT "
+                   "n) and shown to the agent as sample values; 0: none"),
+    DSB_OPTION_BOOL("column_stats", "false",
+                    "give the agent per-column planner statistics from "
+                    "pg_stats (no table scan)"),
+    DSB_OPTION_LIST("mask_columns", 0, "[]",
+                    "columns whose values (samples, statistics) are never "
+                    "read or shown: fnmatch globs on the column name, "
+                    "case-insensitive, e.g. *email*"),
     DSB_OPTION_END,
 };
 
@@ -150,6 +162,9 @@ int pg_config_load(struct pg_config *cfg, const json_t *opts,
     cfg->exclude_db = pg_opt_json(opts, "exclude_databases");
     cfg->include_schema = pg_opt_json(opts, "include_schemas");
     cfg->exclude_schema = pg_opt_json(opts, "exclude_schemas");
+    cfg->sample_rows = (int)pg_opt_int(opts, "sample_rows", 0);
+    cfg->column_stats = json_is_true(json_object_get(opts, "column_stats"));
+    cfg->mask_columns = pg_opt_json(opts, "mask_columns");
     return pg_config_user(cfg, opts, err);
 }
 
@@ -183,8 +198,8 @@ void pg_config_free(struct pg_config *cfg)
                      &cfg->application_name,
                      &cfg->jdbc_jar};
     json_t **objs[] = {&cfg->partition_columns, &cfg->include_db,
-                       &cfg->exclude_db, &cfg->include_schema,
-                       &cfg->exclude_schema};
+                       &cfg->exclude_db,        &cfg->include_schema,
+                       &cfg->exclude_schema,    &cfg->mask_columns};
 
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         free(*strs[i]);
@@ -426,4 +441,18 @@ void pg_login_invalidate(struct pg_source *s)
         s->host->secret_invalidate(s->host, c->password_ref);
     if (c->user_ref)
         s->host->secret_invalidate(s->host, c->user_ref);
+}
+
+int pg_masked(const struct pg_config *cfg, const char *column)
+{
+    const json_t *p;
+    size_t i;
+
+    json_array_foreach(cfg->mask_columns, i, p)
+    {
+        if (json_is_string(p) &&
+            fnmatch(json_string_value(p), column, FNM_CASEFOLD) == 0)
+            return 1;
+    }
+    return 0;
 }

@@ -521,15 +521,28 @@ static json_t *pg_notes(const json_t *t, const struct pg_hint *h)
 
 /* ------------------------------------------------------------ the slot */
 
+/* Keys and samples of the description (pg_extras.c) go into the spec as
+ * they are; column statistics ride in "columns". */
+static void pg_spec_extras(json_t *spec, const json_t *t)
+{
+    static const char *const keys[] = {"unique_keys", "foreign_keys",
+                                       "sample_rows"};
+
+    for (size_t i = 0; spec && i < sizeof(keys) / sizeof(*keys); i++)
+        if (json_object_get(t, keys[i]))
+            json_object_set(spec, keys[i], json_object_get(t, keys[i]));
+}
+
 static json_t *pg_spec_build(const struct pg_source *s,
                              const struct pg_login *l, const char *db,
                              const json_t *t, const struct pg_hint *h)
 {
     json_t *secrets = json_object(), *opts = pg_spec_options(s, l, db, t, h);
+    json_t *spec;
 
     if (opts)
         pg_spec_login(s, opts, secrets);
-    return json_pack(
+    spec = json_pack(
         "{s:O, s:s, s:n, s:o?, s:o, s:O, s:O, s:O, s:O, s:{s:[s], s:{}}, "
         "s:o, s:s?}",
         "qualified_name", json_object_get(t, "qualified_name"), "format",
@@ -540,6 +553,8 @@ static json_t *pg_spec_build(const struct pg_source *s,
         json_object_get(t, "size_bytes"), "spark_submit", "jars",
         s->cfg.jdbc_jar ? s->cfg.jdbc_jar : "/usr/share/java/postgresql.jar",
         "conf", "notes", pg_notes(t, h), "network", s->info->network);
+    pg_spec_extras(spec, t);
+    return spec;
 }
 
 /* The read spec of the table pg_describe described as t.  JDBC reads the

@@ -36,6 +36,16 @@ static const struct dsb_option s3csv_options[] = {
     DSB_OPTION_STRING("region", 0, NULL,
                       "bucket region (default: the "
                       "broker's)"),
+    DSB_OPTION_INT("sample_rows", 0, "0", 0, 100,
+                   "first records of the sample shown to the agent as "
+                   "sample rows; 0: none"),
+    DSB_OPTION_BOOL("column_stats", "false",
+                    "give the agent per-column statistics of the sample "
+                    "(null fraction, distinct count, min, max, most common "
+                    "values)"),
+    DSB_OPTION_LIST("mask_columns", 0, "[]",
+                    "columns whose values are never shown: fnmatch globs "
+                    "on the column name, case-insensitive, e.g. *email*"),
     DSB_OPTION_END};
 
 /* ------------------------------------------------------------ open */
@@ -90,6 +100,7 @@ static void s3csv_close(void *inst)
     s3csv_roots_free(g);
     free(g->endpoint_url);
     free(g->region);
+    json_decref(g->mask);
     free(g);
 }
 
@@ -114,6 +125,10 @@ static int s3csv_open(const struct dsb_host *host,
         g->sample_bytes = 64 * 1024;
     g->endpoint_url = s3csv_opt_dup(options, "endpoint_url");
     g->region = s3csv_opt_dup(options, "region");
+    g->sample_rows =
+        (int)json_integer_value(json_object_get(options, "sample_rows"));
+    g->column_stats = json_is_true(json_object_get(options, "column_stats"));
+    g->mask = json_deep_copy(json_object_get(options, "mask_columns"));
     if (s3csv_dialect_opts(g, options, err) < 0 ||
         s3csv_roots_parse(g, json_object_get(options, "roots"), err) < 0)
         goto fail;
@@ -329,7 +344,7 @@ static json_t *s3csv_columns(const struct s3csv_inst *g,
                              const struct s3csv_root *root,
                              const struct s3csv_table *t, int full,
                              json_t *notes, struct s3csv_found *f,
-                             struct dsb_error *err)
+                             json_t **sample, struct dsb_error *err)
 {
     size_t cur = 0, len;
     const struct s3csv_obj *o = s3csv_table_next_part(t, &cur);
@@ -346,6 +361,8 @@ static json_t *s3csv_columns(const struct s3csv_inst *g,
         goto fail;
     }
     s3csv_sample_note(g, o, &r, trunc, notes);
+    if (full)
+        *sample = s3csv_values(g, &r, cols);
     f->multiline = r.multiline;
     if (full && t->folder &&
         s3csv_check_parts(g, root, t, r.n ? &r.v[0] : NULL, notes, f, err) <
@@ -411,13 +428,14 @@ static json_t *s3csv_table_json(const struct s3csv_inst *g,
                                 const struct s3csv_table *t, int full,
                                 struct s3csv_found *f, struct dsb_error *err)
 {
-    json_t *notes = json_array(), *cols;
+    json_t *notes = json_array(), *cols, *sample = NULL;
     char *loc = s3csv_location(root, t->key, NULL);
 
     f->folder = t->folder, f->gz = t->gz, f->plain = t->plain;
     s3csv_table_notes(t, notes);
-    cols = loc ? s3csv_columns(g, root, t, full, notes, f, err) : NULL;
+    cols = loc ? s3csv_columns(g, root, t, full, notes, f, &sample, err) : NULL;
     if (!cols) {
+        json_decref(sample);
         if (!loc)
             dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
         json_decref(notes);
@@ -435,7 +453,10 @@ static json_t *s3csv_table_json(const struct s3csv_inst *g,
     if (o && full) {
         json_object_set_new(o, "csv_options", s3csv_reader_options(g, f));
         json_object_set_new(o, "header_mismatch", json_boolean(f->mismatch));
+        if (sample)
+            json_object_set(o, "sample_rows", sample);
     }
+    json_decref(sample);
     return o;
 }
 
@@ -805,6 +826,8 @@ static int s3csv_spec_of(const struct s3csv_inst *g, const char *db,
         goto fail;
     }
     json_object_set_new(spec, "qualified_name", json_string(qn));
+    if (json_object_get(t, "sample_rows"))
+        json_object_set(spec, "sample_rows", json_object_get(t, "sample_rows"));
     if (s3csv_target_path(g, root,
                           json_string_value(json_object_get(t, "location")),
                           target, spec, err) < 0)

@@ -138,6 +138,9 @@ struct s3csv_inst {
     char *region;       /* NULL: the broker's */
     struct s3csv_root *roots;
     size_t n_roots;
+    int sample_rows;  /* records shown as sample rows; 0: none */
+    int column_stats; /* statistics of the sample in descriptions */
+    json_t *mask;     /* mask_columns: fnmatch globs of column names */
     /* NULL in the instance.  Each slot works on a shallow copy of it that
      * carries its call (s3csv_in_call), so that the AWS requests deep in
      * listing and sampling stay within the call's deadline: the instance
@@ -192,6 +195,18 @@ int s3csv_listing_add(struct s3csv_listing *l, const char *key, size_t klen,
                       int64_t size);
 int s3csv_listing_add_dir(struct s3csv_listing *l, const char *name,
                           size_t nlen);
+
+/* ---------------------------------------------------------- values.c */
+
+/*
+ * Values of a description from its parsed sample r (header first) and its
+ * columns cols (s3csv_infer_columns', in header order; modified): masked
+ * columns get "masked": true; with column_stats the others get "stats" of
+ * the sample.  Returns the "sample_rows" object (a new reference) when
+ * sample_rows > 0 and the sample has records, else NULL.
+ */
+json_t *s3csv_values(const struct s3csv_inst *g, const struct s3csv_records *r,
+                     json_t *cols);
 
 /* ---------------------------------------------------------- sample.c */
 

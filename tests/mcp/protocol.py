@@ -431,6 +431,40 @@ def budget(t, raw, rest):
             "invalid", js)
 
 
+def sample_files():
+    """A fixture source whose wide table carries sample rows larger than
+    half of a 4096-byte answer, and a narrow one whose fit."""
+    cols = [{"name": f"c{i:02d}", "position": i + 1, "source_type": "text",
+             "spark_type": "string", "nullable": True} for i in range(50)]
+    wide = {"name": "wide", "kind": "table", "columns": cols,
+            "sample_rows": {"columns": [c["name"] for c in cols],
+                            "rows": [[f"value-{r}-{i:02d}" for i in range(50)]
+                                     for r in range(30)],
+                            "source": "first_rows", "limit": 30}}
+    narrow = {"name": "narrow", "kind": "table", "columns": cols[:2],
+              "sample_rows": {"columns": ["c00", "c01"],
+                              "rows": [["a", "b"]], "source": "first_rows",
+                              "limit": 1}}
+    data = {"databases": {"db": {"schemas": {"s": {"tables": [wide,
+                                                              narrow]}}}}}
+    return {"samples.json": json.dumps(data),
+            "samples.yaml": "name: samples\nplugin: fixture\n"
+                            "data_file: samples.json\n"}
+
+
+def samples(t, raw):
+    """describe_table within mcp.max_result_bytes: sample rows too large
+    for half the budget are left out (and said so), small ones stay."""
+    args = {"source": "samples", "database": "db", "schema": "s"}
+    sc = tool(raw, "describe_table", dict(args, table="wide"))
+    t.check("a wide table's sample rows are left out of its page, said so",
+            "sample_rows" not in sc and "sample_rows_left_out" in sc and
+            sc["truncated"] and 0 < len(sc["columns"]) < 50, sc)
+    sc = tool(raw, "describe_table", dict(args, table="narrow"))
+    t.check("a narrow table's sample rows stay",
+            sc.get("sample_rows", {}).get("rows") == [["a", "b"]], sc)
+
+
 def tool(raw, name, args):
     st, _, js = raw.modern("tools/call", {"name": name, "arguments": args})
     if st != 200 or len(json.dumps(js)) > 4096:
@@ -637,6 +671,12 @@ def main():
         budget(t, raw, b)
     finally:
         stop_checked(t, b, "protocol broker")
+    b = start("mcp-samples", "mcp:\n  max_result_bytes: 4096\n",
+              sample_files())
+    try:
+        samples(t, Raw(b.port))
+    finally:
+        stop_checked(t, b, "samples broker")
     b = start("mcp-live", "", {"gated.yaml": gated("gated"),
                                "gone.yaml": gated("gone")})
     try:

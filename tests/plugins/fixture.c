@@ -4,7 +4,9 @@
  * slot calls and the times it described a table (describe_table, and
  * read_spec, which describes the table itself), both reported by check, and
  * logs its resolved secret on purpose so tests can prove the broker
- * redacts it.
+ * redacts it.  It declares mask_columns and ignores it (its data file's
+ * statistics and sample rows come back as they are), so tests can prove
+ * the broker strips masked values itself.
  *
  * data_file: {"databases": {"DB": {"comment": "...", "schemas": {"S":
  *             {"tables": [TABLE, ...]}}}}}   (TABLE as in plugin.h)
@@ -83,6 +85,9 @@ static const struct dsb_option fx_options[] = {
     DSB_OPTION_STRING("open_log", 0, NULL,
                       "append the opening process's pid to this file at "
                       "every open (preflight probes included)"),
+    DSB_OPTION_LIST("mask_columns", 0, "[]",
+                    "declared but ignored on purpose: the broker's own "
+                    "masking is what a test sees"),
     DSB_OPTION_END};
 
 struct fx {

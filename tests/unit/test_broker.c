@@ -327,3 +327,68 @@ Test(broker, a_reload_probes_only_new_or_changed_sources)
     free(data);
     free(conf);
 }
+
+/* Defence in depth: a plugin that ignores mask_columns (fixture.so) hands
+ * back statistics and sample values of masked columns; the broker strips
+ * them from every answer (describe, listing, read spec)
+ * and marks the columns, keeping their names and types. */
+Test(broker, masked_values_are_stripped_from_plugin_answers)
+{
+    char *conf = t_tmpdir(), *plugins = t_path("DSB_TEST_PLUGIN_DIR", "good");
+    struct dsb_list_request lr = {"db", "s", NULL, 0, NULL};
+    struct dsb_read_target tg = {"x", "local-spark", DSB_EXEC_LOCAL_FILES};
+    json_t *out[3] = {NULL};
+    char yaml[4400], *data;
+
+    t_write(conf, "data.json",
+            "{\"databases\": {\"db\": {\"schemas\": {\"s\": {\"tables\": "
+            "[{\"name\": \"t\", \"kind\": \"table\", \"columns\": ["
+            "{\"name\": \"id\", \"position\": 1, \"source_type\": \"int\", "
+            "\"spark_type\": \"int\", \"nullable\": false, \"stats\": "
+            "{\"min\": \"1\"}}, {\"name\": \"User_Email\", \"position\": "
+            "2, \"source_type\": \"text\", \"spark_type\": \"string\", "
+            "\"nullable\": true, \"stats\": {\"min\": \"leak-min\"}}], "
+            "\"sample_rows\": {\"columns\": [\"id\", \"User_Email\"], "
+            "\"rows\": [[\"1\", \"leak-1\"], [\"2\", \"leak-2\"]]}}]}}}}}");
+    data = dsb_asprintf("%s/data.json", conf);
+    snprintf(yaml, sizeof(yaml),
+             "name: leaky\nplugin: fixture\ndata_file: %s\n"
+             "mask_columns: [\"*email*\"]\n",
+             data);
+    t_write(conf, "leaky.yaml", yaml);
+    start(conf, plugins);
+    cr_assert_eq(dsb_source_describe_table(dsb_broker_source(b, "leaky"), "db",
+                                           "s", "t", &out[0], &err),
+                 0, "%s", err.message);
+    cr_assert_eq(dsb_source_list_tables(dsb_broker_source(b, "leaky"), &lr,
+                                        &out[1], &err),
+                 0, "%s", err.message);
+    cr_assert_eq(dsb_source_read_spec(dsb_broker_source(b, "leaky"), "db", "s",
+                                      "t", &tg, &out[2], &err),
+                 0, "%s", err.message);
+    for (int i = 0; i < 3; i++) {
+        char *text = json_dumps(out[i], JSON_COMPACT);
+        cr_assert_null(strstr(text, "leak-"), "answer %d: %s", i, text);
+        cr_assert_not_null(strstr(text, "\"User_Email\""), "%s", text);
+        cr_assert_not_null(strstr(text, "\"masked\":true"), "%s", text);
+        free(text);
+    }
+    {
+        const json_t *sr = json_object_get(out[0], "sample_rows");
+        char *rows = json_dumps(json_object_get(sr, "rows"), JSON_COMPACT);
+        cr_assert_str_eq(rows, "[[\"1\"],[\"2\"]]");
+        free(rows);
+        cr_assert_str_eq(
+            json_string_value(json_object_get(
+                json_object_get(
+                    json_array_get(json_object_get(out[0], "columns"), 0),
+                    "stats"),
+                "min")),
+            "1", "unmasked statistics stay");
+    }
+    for (int i = 0; i < 3; i++)
+        json_decref(out[i]);
+    free(data);
+    free(plugins);
+    free(conf);
+}

@@ -347,3 +347,36 @@ Test(config, s3csv_and_postgres_refuse_what_their_open_would)
     cr_assert_eq(d.errors, 4);
     free(dir);
 }
+
+/* The value options of issue 15 (sample_rows, column_stats, mask_columns)
+ * and the context budgets are checked like every option, naming the key. */
+Test(config, value_options_and_budgets_name_their_key)
+{
+    char *dir = write_conf("context:\n  max_prompt_chars: 10\n"
+                           "  max_table_prompt_char: 5000\n",
+                           "pg.yaml",
+                           "name: pg\nplugin: postgres\nhost: h\nuser: u\n"
+                           "sample_rows: 500\nmask_colums: [\"*x*\"]\n"
+                           "column_stats: maybe\n");
+
+    t_write(dir, "csv.yaml",
+            "name: csv\nplugin: s3csv\nroots: [\"file:///srv/csv/\"]\n"
+            "mask_columns: {a: b}\n");
+    t_write(dir, "glue.yaml", "name: glue\nplugin: glue\nsample_rows: 3\n");
+    load_with(dir, getenv("DSB_PLUGIN_DIR"));
+    expect("broker.yaml", 2, 21,
+           "option \"context.max_prompt_chars\" is 10; it must be between "
+           "2000 and");
+    expect("broker.yaml", 3, 3,
+           "unknown key \"max_table_prompt_char\" (did you mean "
+           "\"max_table_prompt_chars\"?)");
+    expect("pg.yaml", 5, 14,
+           "option \"sample_rows\" is 500; it must be between 0 and 100");
+    expect("pg.yaml", 6, 1,
+           "unknown key \"mask_colums\" (did you mean \"mask_columns\"?)");
+    expect("pg.yaml", 7, 15,
+           "option \"column_stats\" must be true or false, got \"maybe\"");
+    expect("csv.yaml", 4, 15, "mask_columns");
+    expect("glue.yaml", 3, 1, "unknown key \"sample_rows\"");
+    free(dir);
+}
