@@ -229,6 +229,11 @@ void dsb_jobs_close(struct dsb_jobs *j)
     }
     while (j->starting)
         dsb_jobs_started(j, j->starting->id);
+    while (j->spark_watch) {
+        struct dsb_spark_watch *w = j->spark_watch;
+        j->spark_watch = w->next;
+        free(w);
+    }
     dsb_jstore_close(j);
     if (j->own_aws)
         dsb_aws_free(j->aws);
