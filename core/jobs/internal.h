@@ -56,6 +56,7 @@ struct dsb_jobs {
     struct dsb_job_starting *starting;   /* (j->mu) */
     struct dsb_spark_watch *spark_watch; /* (j->mu) */
     int64_t spark_next_poll_ms;          /* (tracker thread) */
+    int64_t spark_remote_next_ms;        /* (tracker thread) */
 };
 
 int dsb_job_is_final(const char *state);
@@ -63,6 +64,10 @@ int dsb_job_is_final(const char *state);
 void dsb_job_set_state(json_t *doc, const char *state, const char *reason);
 const char *dsb_job_str(const json_t *doc, const char *path1,
                         const char *path2);
+
+/* dsb_jstore_put under j->mu (jobs.c). */
+int dsb_jobs_store(struct dsb_jobs *j, const json_t *doc,
+                   struct dsb_error *err);
 
 /* store.c — caller holds j->mu for everything but open/close. */
 int dsb_jstore_open(struct dsb_jobs *j, const char *path,

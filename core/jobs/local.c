@@ -270,8 +270,7 @@ static int job_dirs(struct dsb_jobs *j, const json_t *opts, json_t *doc,
     return 0;
 }
 
-/* path written 0600 (the job's files are private to its user). */
-static int write_file(const char *path, const char *a, const char *b)
+int dsb_local_write_file(const char *path, const char *a, const char *b)
 {
     int fd =
         open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -304,8 +303,9 @@ static int job_script(const struct dsb_executor_conf *e,
     prelude =
         strstr(r->code, "_dsb_secret(") && !strstr(r->code, "def _dsb_secret");
     if (l->script &&
-        write_file(l->script, prelude ? dsb_jobs_python_prelude() : NULL,
-                   r->code) == 0 &&
+        dsb_local_write_file(l->script,
+                             prelude ? dsb_jobs_python_prelude() : NULL,
+                             r->code) == 0 &&
         (!l->user.drop || chown(l->script, l->user.uid, l->user.gid) == 0))
         return 0;
     return dsb_error_set(err, DSB_E_INTERNAL,
@@ -355,6 +355,29 @@ static int locate(const json_t *opts, struct launch *l, struct dsb_error *err)
     if (l->py != found)
         free(found);
     return 0;
+}
+
+char *dsb_local_spark_submit(const json_t *opts, struct dsb_error *err)
+{
+    struct launch l = {.fds = {-1, -1, -1}};
+    char *bin = NULL;
+
+    if (locate(opts, &l, err) == 0) {
+        bin = l.bin;
+        l.bin = NULL;
+    }
+    launch_free(&l);
+    return bin;
+}
+
+char *dsb_local_command(const char *cmd)
+{
+    char *path = on_path(cmd), *out = NULL;
+
+    if (path && strchr(path, '/') && executable(path))
+        out = canonical(path);
+    free(path);
+    return out;
 }
 
 static int push_conf(struct dsb_strv *a, const char *k, const char *v)

@@ -122,6 +122,16 @@ int dsb_local_admit(const struct dsb_executor_conf *e,
                     const struct dsb_job_request *r, struct dsb_error *err);
 json_t *dsb_local_describe(const struct dsb_executor_conf *e);
 int dsb_local_check(const struct dsb_executor_conf *e, struct dsb_error *err);
+/* The spark-submit an executor with options opts runs (the option
+ * spark_submit, the venv's, PATH's), as an absolute path; malloc'd, or
+ * NULL with err set. */
+char *dsb_local_spark_submit(const json_t *opts, struct dsb_error *err);
+/* cmd (a bare name looked up on PATH) as an absolute path if it is
+ * executable; malloc'd or NULL. */
+char *dsb_local_command(const char *cmd);
+/* path written 0600 (a job's files are private to its user) with a then
+ * b (either may be NULL); 0 or -1 (errno). */
+int dsb_local_write_file(const char *path, const char *a, const char *b);
 /* The driver's address: option driver_host, else 127.0.0.1 (static or
  * borrowed from opts). */
 const char *dsb_local_driver_host(const json_t *opts);

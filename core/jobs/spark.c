@@ -4,8 +4,9 @@
  * driver runs here, confined and tracked exactly like a local-spark job
  * (local.c's slots), with the executors on the cluster's workers; the
  * tracker follows the application on the master's web UI (/json/) and
- * records its id and state.  Other masters are refused when broker.yaml is
- * loaded (docs/jobs.md says which).
+ * records its id and state.  k8s://… and yarn: cluster deploy mode,
+ * spark_remote.c.  The master URL's kind decides which slots run; broker.yaml
+ * options of one kind given to another are refused when it is loaded.
  */
 #include "jobs/spark.h"
 
@@ -86,41 +87,112 @@ static void diag_at(struct dsb_diags *d, const struct dsb_ynode *n,
     dsb_diag_add(d, DSB_SEV_ERROR, at->file, at->line, at->col, "%s", msg);
 }
 
+/* Options one kind of master takes and another refuses (given in
+ * broker.yaml, not defaults): the driver's confinement and address mean
+ * nothing when the driver runs on the cluster, and the cluster deploy
+ * mode's settings nothing to a standalone master. */
+static const struct {
+    const char *name;
+    unsigned kinds; /* 1 << DSB_SPARK_* */
+} kind_options[] = {
+#define STANDALONE (1u << DSB_SPARK_STANDALONE)
+#define K8S (1u << DSB_SPARK_K8S)
+#define YARN (1u << DSB_SPARK_YARN)
+    {"driver_host", STANDALONE},
+    {"master_ui_url", STANDALONE},
+    {"isolation", STANDALONE},
+    {"network", STANDALONE},
+    {"run_as", STANDALONE},
+    {"max_memory_mb", STANDALONE},
+    {"aws_credentials", STANDALONE},
+    {"entry_point_dir", STANDALONE},
+    {"bwrap", STANDALONE},
+    {"max_output_mb", STANDALONE},
+    {"max_log_mb", STANDALONE},
+    {"python", STANDALONE},
+    {"namespace", K8S},
+    {"service_account", K8S},
+    {"image", K8S},
+    {"driver_pod_template", K8S},
+    {"executor_pod_template", K8S},
+    {"upload_path", K8S},
+    {"queue", YARN},
+    {"conf_dir", YARN},
+    {"yarn", YARN},
+    {NULL, 0},
+#undef STANDALONE
+#undef K8S
+#undef YARN
+};
+
+static const char *const kind_names[] = {"", "a standalone master",
+                                         "a Kubernetes master", "YARN"};
+
+static void validate_kind_options(const struct dsb_ynode *n,
+                                  enum dsb_spark_kind kind, const char *master,
+                                  struct dsb_diags *d)
+{
+    for (size_t i = 0; kind_options[i].name; i++)
+        if (dsb_ynode_get(n, kind_options[i].name) &&
+            !(kind_options[i].kinds & (1u << kind))) {
+            int k = 1;
+            while (k < 4 && !(kind_options[i].kinds & (1u << k)))
+                k++;
+            diag_at(d, n, kind_options[i].name,
+                    "option \"%s\" does not apply to master %s: only %s "
+                    "takes it%s",
+                    kind_options[i].name, master, kind_names[k],
+                    kind == DSB_SPARK_STANDALONE
+                        ? ""
+                        : " (the driver runs on the cluster, not here)");
+        }
+}
+
+static void required(const struct dsb_ynode *n, const json_t *opts,
+                     const char *key, const char *master, const char *why,
+                     struct dsb_diags *d)
+{
+    if (!opt(opts, key))
+        diag_at(d, n, "master", "master %s needs option \"%s\": %s", master,
+                key, why);
+}
+
 static void spark_validate(const struct dsb_ynode *n, const json_t *opts,
                            struct dsb_diags *d)
 {
     const char *master = opt(opts, "master");
+    const char *mode = opt(opts, "deploy_mode");
     enum dsb_spark_kind kind = dsb_spark_kind_of(master);
 
     if (!master)
         return; /* required: the option table said so */
     if (kind == DSB_SPARK_NONE) {
         diag_at(d, n, "master",
-                "spark-submit master \"%s\" is not a cluster master this "
-                "broker runs jobs on: give spark://HOST:PORT (a standalone "
-                "master)%s",
+                "spark-submit master \"%s\" is not a cluster master: give "
+                "spark://HOST:PORT (standalone), k8s://https://API-SERVER "
+                "(Kubernetes) or yarn%s",
                 master,
                 strncmp(master, "local", 5) == 0
                     ? "; a local master is type local-spark"
                     : "");
         return;
     }
-    if (kind != DSB_SPARK_STANDALONE) {
-        diag_at(d, n, "master",
-                "spark-submit master \"%s\": %s masters are not supported by "
-                "this broker yet (only spark://HOST:PORT, docs/jobs.md)",
-                master, kind == DSB_SPARK_K8S ? "Kubernetes" : "YARN");
-        return;
-    }
-    if (strcmp(opt(opts, "deploy_mode") ? opt(opts, "deploy_mode") : "client",
-               "client") != 0)
+    validate_kind_options(n, kind, master, d);
+    if (kind == DSB_SPARK_STANDALONE && mode && strcmp(mode, "client") != 0)
         diag_at(d, n, "deploy_mode",
                 "deploy_mode \"%s\" with master %s: a standalone master runs "
                 "Python jobs in client deploy mode only (the driver runs "
                 "here, confined); remove deploy_mode or set it to client",
-                opt(opts, "deploy_mode"), master);
-    if (strcmp(opt(opts, "network") ? opt(opts, "network") : "host", "none") ==
-        0)
+                mode, master);
+    if (kind != DSB_SPARK_STANDALONE && dsb_ynode_get(n, "deploy_mode") &&
+        strcmp(mode, "cluster") != 0)
+        diag_at(d, n, "deploy_mode",
+                "deploy_mode \"%s\" with master %s: the broker runs %s jobs "
+                "in cluster deploy mode only (the driver runs on the "
+                "cluster); remove deploy_mode or set it to cluster",
+                mode, master, kind_names[kind]);
+    if (kind == DSB_SPARK_STANDALONE && opt(opts, "network") &&
+        strcmp(opt(opts, "network"), "none") == 0)
         diag_at(d, n, "network",
                 "network: none with master %s: the driver must reach the "
                 "master and its workers must reach the driver; remove "
@@ -132,6 +204,23 @@ static void spark_validate(const struct dsb_ynode *n, const json_t *opts,
                 "output_uri \"%s\" of master %s: give an s3a://bucket/prefix/ "
                 "URI (the executors write it, the broker reads it)",
                 opt(opts, "output_uri"), master);
+    if (kind == DSB_SPARK_STANDALONE)
+        return;
+    required(n, opts, "output_uri", master,
+             "DSB_OUTPUT must be a place the cluster writes and the broker "
+             "reads (s3a://bucket/prefix/)",
+             d);
+    if (kind == DSB_SPARK_K8S) {
+        required(n, opts, "image", master,
+                 "the Spark image of the driver and executor pods "
+                 "(spark.kubernetes.container.image)",
+                 d);
+        required(n, opts, "upload_path", master,
+                 "where spark-submit uploads the job's script for the driver "
+                 "pod (spark.kubernetes.file.upload.path, e.g. "
+                 "s3a://bucket/uploads)",
+                 d);
+    }
 }
 
 /* ------------------------------------------------- the master's status */
@@ -375,14 +464,31 @@ static void poll_master(struct dsb_jobs *j)
 
 /* --------------------------------------------------------------- slots */
 
+static int is_standalone(const json_t *opts)
+{
+    return dsb_spark_kind_of(opt(opts, "master")) == DSB_SPARK_STANDALONE;
+}
+
+/* A record of the cluster deploy mode (k8s, YARN). */
+static int is_remote(const json_t *doc)
+{
+    const char *kind = dsb_job_str(doc, "cluster", "kind");
+
+    return kind && strcmp(kind, "standalone") != 0;
+}
+
 static int spark_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
                        const struct dsb_job_request *r, json_t *doc,
                        struct dsb_error *err)
 {
-    struct dsb_spark_watch *w = calloc(1, sizeof(*w));
-    char *ui = dsb_spark_master_ui(e->options);
+    struct dsb_spark_watch *w;
+    char *ui;
     int rc;
 
+    if (!is_standalone(e->options))
+        return dsb_spark_remote_start(j, e, r, doc, err);
+    w = calloc(1, sizeof(*w));
+    ui = dsb_spark_master_ui(e->options);
     if (!w) {
         free(ui);
         return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
@@ -407,8 +513,9 @@ static int spark_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
     return 0;
 }
 
-/* The driver processes (local.c's tick: reaping, deadlines, sizes), then
- * once a second the master's view of their applications. */
+/* The driver processes (local.c's tick: reaping, deadlines, sizes), once
+ * a second the standalone master's view of their applications, and every
+ * emr_poll_ms the status of the cluster deploy mode's applications. */
 static long spark_tick(struct dsb_jobs *j)
 {
     int64_t now = dsb_monotonic_ms();
@@ -418,7 +525,52 @@ static long spark_tick(struct dsb_jobs *j)
         j->spark_next_poll_ms = now + SPARK_POLL_MS;
         poll_master(j);
     }
+    if (now >= j->spark_remote_next_ms) {
+        dsb_spark_remote_poll(j);
+        j->spark_remote_next_ms = dsb_monotonic_ms() + j->o.emr_poll_ms;
+    }
     return 0;
+}
+
+static void spark_recover(struct dsb_jobs *j, json_t *doc)
+{
+    if (is_remote(doc))
+        dsb_spark_remote_recover(j, doc);
+    else
+        dsb_local_recover(j, doc);
+}
+
+static int spark_cancel(struct dsb_jobs *j, json_t *doc, const char *stop_state,
+                        struct dsb_error *err)
+{
+    return is_remote(doc) ? dsb_spark_remote_cancel(j, doc, stop_state, err)
+                          : dsb_local_cancel(j, doc, stop_state, err);
+}
+
+static json_t *spark_logs(const json_t *doc, size_t lines, size_t max_bytes)
+{
+    return is_remote(doc) ? dsb_spark_remote_logs(doc, lines, max_bytes)
+                          : dsb_local_logs(doc, lines, max_bytes);
+}
+
+/* The cluster deploy mode takes entry points as given (a URI the cluster
+ * reads) and confines nothing here. */
+static int spark_admit(const struct dsb_executor_conf *e,
+                       const struct dsb_job_request *r, struct dsb_error *err)
+{
+    return is_standalone(e->options) ? dsb_local_admit(e, r, err) : 0;
+}
+
+/* The cluster deploy mode: that its client can be run. */
+static int spark_check(const struct dsb_executor_conf *e, struct dsb_error *err)
+{
+    char *bin;
+
+    if (is_standalone(e->options))
+        return dsb_local_check(e, err);
+    bin = dsb_local_spark_submit(e->options, err);
+    free(bin);
+    return bin ? 0 : -1;
 }
 
 static int spark_read_output(struct dsb_jobs *j, const json_t *doc,
@@ -439,8 +591,21 @@ static int spark_read_output(struct dsb_jobs *j, const json_t *doc,
 
 static json_t *spark_describe(const struct dsb_executor_conf *e)
 {
-    json_t *o = dsb_local_describe(e);
-    char *ui = dsb_spark_master_ui(e->options);
+    json_t *o;
+    char *ui;
+
+    if (!is_standalone(e->options)) {
+        struct dsb_error err = {0};
+        int ready = spark_check(e, &err) == 0;
+        o = json_pack("{s:s, s:b, s:{s:s, s:s}}", "isolation", "remote",
+                      "ready", ready, "cluster", "master",
+                      opt(e->options, "master"), "deploy_mode", "cluster");
+        if (o && !ready)
+            json_object_set_new(o, "problem", json_string(err.message));
+        return o;
+    }
+    o = dsb_local_describe(e);
+    ui = dsb_spark_master_ui(e->options);
 
     if (o)
         json_object_set_new(o, "cluster",
@@ -455,17 +620,22 @@ static json_t *spark_describe(const struct dsb_executor_conf *e)
 
 static unsigned spark_caps(const json_t *opts)
 {
-    /* the workers read local paths themselves: the same files must be
-     * there (one host, or a shared filesystem) */
-    return dsb_local_caps(opts);
+    /* standalone: the workers read local paths themselves, the same files
+     * must be there (one host, or a shared filesystem); on Kubernetes or
+     * YARN only what the cluster reaches (s3a with option s3a) */
+    if (is_standalone(opts))
+        return dsb_local_caps(opts);
+    return json_is_true(json_object_get(opts, "s3a")) ? DSB_EXEC_S3A : 0;
 }
 
 static const struct dsb_option spark_options[] = {
     DSB_OPTION_STRING("master", DSB_OPT_REQUIRED, NULL,
-                      "cluster master URL: spark://HOST:PORT (standalone)"),
-    DSB_OPTION_ENUM("deploy_mode", 0, "client", dsb_spark_deploy_modes,
-                    "where the driver runs: client (here, confined; the only "
-                    "mode of a standalone master for Python)"),
+                      "cluster master URL: spark://HOST:PORT (standalone), "
+                      "k8s://https://API-SERVER (Kubernetes) or yarn"),
+    DSB_OPTION_ENUM("deploy_mode", 0, NULL, dsb_spark_deploy_modes,
+                    "where the driver runs: client (here, confined) for a "
+                    "standalone master, cluster for Kubernetes and YARN (the "
+                    "only mode of each)"),
     DSB_OPTION_STRING("driver_host", 0, "127.0.0.1",
                       "address of this host the workers reach the driver at "
                       "(spark.driver.host, spark.driver.bindAddress, "
@@ -478,12 +648,34 @@ static const struct dsb_option spark_options[] = {
                       "s3a://bucket/prefix/: DSB_OUTPUT is OUTPUT_URI/JOB_ID "
                       "(workers on other hosts); absent: the job's local "
                       "work/output, which the workers must reach"),
+    DSB_OPTION_STRING("namespace", 0, "default",
+                      "Kubernetes: the namespace of the driver and executor "
+                      "pods"),
+    DSB_OPTION_STRING("service_account", 0, NULL,
+                      "Kubernetes: the driver pod's service account"),
+    DSB_OPTION_STRING("image", 0, NULL,
+                      "Kubernetes: the Spark image of the pods (required)"),
+    DSB_OPTION_STRING("driver_pod_template", 0, NULL,
+                      "Kubernetes: pod template file of the driver"),
+    DSB_OPTION_STRING("executor_pod_template", 0, NULL,
+                      "Kubernetes: pod template file of the executors"),
+    DSB_OPTION_STRING("upload_path", 0, NULL,
+                      "Kubernetes: where spark-submit uploads the job's "
+                      "script (spark.kubernetes.file.upload.path; required)"),
+    DSB_OPTION_STRING("queue", 0, NULL, "YARN: the queue (--queue)"),
+    DSB_OPTION_STRING("conf_dir", 0, NULL,
+                      "YARN: HADOOP_CONF_DIR and YARN_CONF_DIR of spark-submit "
+                      "and yarn"),
+    DSB_OPTION_STRING("yarn", 0, NULL,
+                      "YARN: the yarn command for status and kill (default: "
+                      "yarn on PATH)"),
     DSB_LOCAL_SPARK_OPTIONS,
     DSB_OPTION_END};
 
 const char *const dsb_spark_deploy_modes[] = {"client", "cluster", NULL};
 
-/* The driver is stored pending before its spawn, like a local job's. */
+/* The record is stored pending before the start: a standalone driver's
+ * like a local job's, a cluster deploy mode's once submitted (start). */
 const struct dsb_executor_ops dsb_spark_submit_ops = {
     .options = spark_options,
     .default_timeout_key = "default_timeout_seconds",
@@ -493,12 +685,12 @@ const struct dsb_executor_ops dsb_spark_submit_ops = {
     .caps = spark_caps,
     .start = spark_start,
     .tick = spark_tick,
-    .recover = dsb_local_recover,
-    .cancel = dsb_local_cancel,
-    .logs = dsb_local_logs,
+    .recover = spark_recover,
+    .cancel = spark_cancel,
+    .logs = spark_logs,
     .read_output = spark_read_output,
-    .admit = dsb_local_admit,
+    .admit = spark_admit,
     .describe = spark_describe,
-    .check = dsb_local_check,
+    .check = spark_check,
     .validate = spark_validate,
 };
