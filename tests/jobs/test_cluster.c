@@ -121,9 +121,9 @@ static void show_failure(const char *id, const json_t *done)
 Test(cluster, csv_job_routed_to_the_cluster_runs_on_the_workers)
 {
     struct dsb_job_request r = {0};
-    json_t *rs, *job, *done, *res, *args, *app;
+    json_t *rs, *job, *done, *res, *args, *app, *logs;
     const char *id;
-    char *s, *csv;
+    char *s, *csv, *want;
 
     t_write(t.dir, "sales.csv",
             "region,amount\nwest,10\neast,5\nwest,7\n"
@@ -163,6 +163,14 @@ Test(cluster, csv_job_routed_to_the_cluster_runs_on_the_workers)
               "%s", json_dumps(app, JSON_COMPACT));
     cr_assert_str_eq(jt_str(app, "cluster", "state"), "FINISHED", "%s",
                      json_dumps(app, JSON_COMPACT));
+    /* the driver's logs: where the broker read the application id */
+    cr_assert_eq(dsb_jobs_logs(t.jobs, id, 0, 1 << 20, &logs, &t.err), 0, "%s",
+                 t.err.message);
+    want = dsb_asprintf("with app ID %s", jt_str(app, "cluster", "app_id"));
+    cr_assert(strstr(jt_str(logs, "stderr", NULL), want), "%s",
+              jt_str(logs, "stderr", NULL));
+    free(want);
+    json_decref(logs);
     free(s);
     json_decref(app);
     json_decref(res);
