@@ -387,6 +387,9 @@ static void load_executor(struct dsb_config *cfg, const struct dsb_ynode *n,
     common = dsb_options_validate(n, executor_common, skip, d);
     if (table)
         opts = dsb_options_validate(n, table, executor_common_keys, d);
+    if (opts && tn && dsb_executor_ops_find(tn->value) &&
+        dsb_executor_ops_find(tn->value)->validate)
+        dsb_executor_ops_find(tn->value)->validate(n, opts, d);
     if (common && opts && jstr(common, "name") && jstr(common, "type"))
         add_executor(cfg, n, common, opts, d);
     free(skip);

@@ -10,7 +10,8 @@
  * and the tracker ticks them. */
 #define DSB_EXECUTOR_REGISTRY(X)                                               \
     X("local-spark", dsb_local_spark_ops)                                      \
-    X("emr-serverless", dsb_emr_serverless_ops)
+    X("emr-serverless", dsb_emr_serverless_ops)                                \
+    X("spark-submit", dsb_spark_submit_ops)
 
 #define DSB_EXECUTOR_NAME(name, ops) name,
 #define DSB_EXECUTOR_OPS(name, ops) &ops,

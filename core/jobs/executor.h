@@ -17,6 +17,8 @@
 struct dsb_jobs;
 struct dsb_job_request;
 struct dsb_executor_conf;
+struct dsb_ynode;
+struct dsb_diags;
 
 /* Who stores the job record around start (flags). */
 #define DSB_EXEC_STORE_BEFORE_START                                            \
@@ -86,6 +88,12 @@ struct dsb_executor_ops {
      * can run jobs, 1 when it can but err holds a warning to log, -1 when
      * its jobs will be refused (err says why and how to fix it). */
     int (*check)(const struct dsb_executor_conf *e, struct dsb_error *err);
+    /* Checks an executor's options as a whole when broker.yaml is loaded
+     * (what one option's type cannot say: options that exclude each
+     * other, values that depend on another option): adds errors to d at
+     * the position of the key in map n.  opts: the validated options. */
+    void (*validate)(const struct dsb_ynode *n, const json_t *opts,
+                     struct dsb_diags *d);
 };
 
 /* At most this many types are registered (the tracker keeps a due time

@@ -22,6 +22,15 @@ struct dsb_local_proc {
     int64_t max_output_bytes, max_log_bytes; /* 0: none */
 };
 
+/* A spark-submit job on a standalone master whose application the tracker
+ * follows on the master's web UI (spark.c), until the master says it
+ * ended or the job has been final for a few polls. */
+struct dsb_spark_watch {
+    struct dsb_spark_watch *next;
+    char id[40];
+    int polls_final; /* polls since the record became final */
+};
+
 /* A job admitted to start whose record may not say so yet (between the
  * admission and the executor's store): counted as running (queue.c). */
 struct dsb_job_starting {
@@ -44,7 +53,10 @@ struct dsb_jobs {
     int own_aws;
     char *jobs_dir; /* state_dir/jobs */
     struct dsb_local_proc *procs;
-    struct dsb_job_starting *starting; /* (j->mu) */
+    struct dsb_job_starting *starting;   /* (j->mu) */
+    struct dsb_spark_watch *spark_watch; /* (j->mu) */
+    int64_t spark_next_poll_ms;          /* (tracker thread) */
+    int64_t spark_remote_next_ms;        /* (tracker thread) */
 };
 
 int dsb_job_is_final(const char *state);
@@ -52,6 +64,10 @@ int dsb_job_is_final(const char *state);
 void dsb_job_set_state(json_t *doc, const char *state, const char *reason);
 const char *dsb_job_str(const json_t *doc, const char *path1,
                         const char *path2);
+
+/* dsb_jstore_put under j->mu (jobs.c). */
+int dsb_jobs_store(struct dsb_jobs *j, const json_t *doc,
+                   struct dsb_error *err);
 
 /* store.c — caller holds j->mu for everything but open/close. */
 int dsb_jstore_open(struct dsb_jobs *j, const char *path,
@@ -118,6 +134,7 @@ int dsb_jobs_started(struct dsb_jobs *j, const char *id);
 /* The executor types (local.c, emr.c), registered in executor.c. */
 extern const struct dsb_executor_ops dsb_local_spark_ops;
 extern const struct dsb_executor_ops dsb_emr_serverless_ops;
+extern const struct dsb_executor_ops dsb_spark_submit_ops;
 
 /* The AWS client of the service (made from broker.yaml's aws section on
  * first use); NULL with err set when it cannot be made.  Borrowed: valid

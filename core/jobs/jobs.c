@@ -229,6 +229,11 @@ void dsb_jobs_close(struct dsb_jobs *j)
     }
     while (j->starting)
         dsb_jobs_started(j, j->starting->id);
+    while (j->spark_watch) {
+        struct dsb_spark_watch *w = j->spark_watch;
+        j->spark_watch = w->next;
+        free(w);
+    }
     dsb_jstore_close(j);
     if (j->own_aws)
         dsb_aws_free(j->aws);
@@ -434,7 +439,7 @@ static json_t *new_doc(const struct dsb_job_request *r,
     return doc;
 }
 
-static int store(struct dsb_jobs *j, const json_t *doc, struct dsb_error *err)
+int dsb_jobs_store(struct dsb_jobs *j, const json_t *doc, struct dsb_error *err)
 {
     int rc;
 
@@ -458,7 +463,7 @@ static int start_on(struct dsb_jobs *j, const struct dsb_executor_ops *ops,
     } else if (!(ops->flags & DSB_EXEC_STORE_AFTER_START)) {
         return 0; /* stored by the executor, maybe already finished */
     }
-    if (store(j, doc, &serr) < 0 && rc == 0) {
+    if (dsb_jobs_store(j, doc, &serr) < 0 && rc == 0) {
         *err = serr;
         rc = -1;
     }

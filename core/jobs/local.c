@@ -233,17 +233,29 @@ static int prepare_user(const struct dsb_executor_conf *e, struct launch *l,
  * state_dir/jobs/ID (0700, the broker's: the logs, which the job writes
  * only through the descriptors it is given) and ID/work (0700, owned by
  * the job's user: its script, its output, its HOME; the one place a
- * confined job writes).  The record's output is ID/work/output.
+ * confined job writes).  The record's output is ID/work/output, or
+ * OUTPUT_URI/ID with the option output_uri (a cluster's executors).
  */
-static int job_dirs(struct dsb_jobs *j, json_t *doc, struct launch *l,
-                    struct dsb_error *err)
+static int job_dirs(struct dsb_jobs *j, const json_t *opts, json_t *doc,
+                    struct launch *l, struct dsb_error *err)
 {
+    const char *master = json_string_value(json_object_get(opts, "master"));
+    /* a cluster's executors write work/output from outside the sandbox:
+     * they must be able to pass through the job directory */
+    mode_t mode = master && strncmp(master, "spark://", 8) == 0 ? 0711 : 0700;
+    const char *uri = json_string_value(json_object_get(opts, "output_uri"));
+    const char *id = dsb_job_str(doc, "id", NULL);
     char *out;
 
-    l->dir = dsb_path_join(j->jobs_dir, dsb_job_str(doc, "id", NULL));
+    l->dir = dsb_path_join(j->jobs_dir, id);
     l->work = l->dir ? dsb_path_join(l->dir, "work") : NULL;
-    out = l->work ? dsb_path_join(l->work, "output") : NULL;
-    if (!out || mkdir(l->dir, 0700) < 0 || mkdir(l->work, 0700) < 0 ||
+    if (uri)
+        out = dsb_asprintf("%s%s%s", uri,
+                           uri[strlen(uri) - 1] == '/' ? "" : "/", id);
+    else
+        out = l->work ? dsb_path_join(l->work, "output") : NULL;
+    if (!out || mkdir(l->dir, mode) < 0 || chmod(l->dir, mode) < 0 ||
+        mkdir(l->work, 0700) < 0 ||
         (l->user.drop && chown(l->work, l->user.uid, l->user.gid) < 0)) {
         dsb_error_set(err, DSB_E_INTERNAL,
                       "cannot create the job directory under %s: %s",
@@ -258,8 +270,7 @@ static int job_dirs(struct dsb_jobs *j, json_t *doc, struct launch *l,
     return 0;
 }
 
-/* path written 0600 (the job's files are private to its user). */
-static int write_file(const char *path, const char *a, const char *b)
+int dsb_local_write_file(const char *path, const char *a, const char *b)
 {
     int fd =
         open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -292,8 +303,9 @@ static int job_script(const struct dsb_executor_conf *e,
     prelude =
         strstr(r->code, "_dsb_secret(") && !strstr(r->code, "def _dsb_secret");
     if (l->script &&
-        write_file(l->script, prelude ? dsb_jobs_python_prelude() : NULL,
-                   r->code) == 0 &&
+        dsb_local_write_file(l->script,
+                             prelude ? dsb_jobs_python_prelude() : NULL,
+                             r->code) == 0 &&
         (!l->user.drop || chown(l->script, l->user.uid, l->user.gid) == 0))
         return 0;
     return dsb_error_set(err, DSB_E_INTERNAL,
@@ -345,6 +357,29 @@ static int locate(const json_t *opts, struct launch *l, struct dsb_error *err)
     return 0;
 }
 
+char *dsb_local_spark_submit(const json_t *opts, struct dsb_error *err)
+{
+    struct launch l = {.fds = {-1, -1, -1}};
+    char *bin = NULL;
+
+    if (locate(opts, &l, err) == 0) {
+        bin = l.bin;
+        l.bin = NULL;
+    }
+    launch_free(&l);
+    return bin;
+}
+
+char *dsb_local_command(const char *cmd)
+{
+    char *path = on_path(cmd), *out = NULL;
+
+    if (path && strchr(path, '/') && executable(path))
+        out = canonical(path);
+    free(path);
+    return out;
+}
+
 static int push_conf(struct dsb_strv *a, const char *k, const char *v)
 {
     return dsb_strv_add(a, "--conf") |
@@ -388,11 +423,21 @@ static int ivy_conf(const json_t *conf, const struct launch *l,
     return rc;
 }
 
+/* The driver's address (option driver_host of a cluster executor; a local
+ * master's driver stays on loopback). */
+const char *dsb_local_driver_host(const json_t *opts)
+{
+    const char *h = json_string_value(json_object_get(opts, "driver_host"));
+
+    return h ? h : "127.0.0.1";
+}
+
 static int build_argv(const json_t *doc, const json_t *opts,
                       const struct launch *l, struct dsb_strv *a)
 {
     const json_t *ss = json_object_get(doc, "spark_submit");
     const char *master = json_string_value(json_object_get(opts, "master"));
+    const char *host = dsb_local_driver_host(opts);
     char *jars = local_jars(json_object_get(ss, "jars"));
     int rc = dsb_strv_add(a, l->bin);
     const char *k;
@@ -405,8 +450,8 @@ static int build_argv(const json_t *doc, const json_t *opts,
           dsb_strv_add(a, dsb_job_str(doc, "name", NULL));
     if (jars && *jars)
         rc |= dsb_strv_add(a, "--jars") | dsb_strv_add(a, jars);
-    rc |= push_conf(a, "spark.driver.bindAddress", "127.0.0.1");
-    rc |= push_conf(a, "spark.driver.host", "127.0.0.1");
+    rc |= push_conf(a, "spark.driver.bindAddress", host);
+    rc |= push_conf(a, "spark.driver.host", host);
     rc |= push_conf(a, "spark.ui.enabled", "false");
     rc |= ivy_conf(json_object_get(ss, "conf"), l, a);
     json_object_foreach(json_object_get(ss, "conf"), k,
@@ -526,20 +571,22 @@ static json_t *local_info(const struct launch *l, pid_t pid, const json_t *opts)
 
 /* The start slot: spawns spark-submit (confined unless isolation is none)
  * and stores the "running" record (track). */
-static int local_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
-                       const struct dsb_job_request *r, json_t *doc,
-                       struct dsb_error *err)
+int dsb_local_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
+                    const struct dsb_job_request *r, json_t *doc,
+                    struct dsb_error *err)
 {
     struct launch l = {.fds = {-1, -1, -1}};
     pid_t pid = 0;
     int rc = -1;
 
-    if (prepare_user(e, &l, err) < 0 || job_dirs(j, doc, &l, err) < 0 ||
+    if (prepare_user(e, &l, err) < 0 ||
+        job_dirs(j, e->options, doc, &l, err) < 0 ||
         job_script(e, r, &l, err) < 0 || locate(e->options, &l, err) < 0)
         goto fail;
     json_object_set_new(doc, "script", json_string(l.script));
     if (job_command(j, e, r, doc, &l, err) < 0 ||
-        dsb_local_env(j, doc, &l.co, l.py, l.work, &l.env, err) < 0 ||
+        dsb_local_env(j, doc, &l.co, l.py, l.work,
+                      dsb_local_driver_host(e->options), &l.env, err) < 0 ||
         open_logs(l.dir, l.fds, err) < 0 || run(&l, &pid, err) < 0)
         goto fail;
     json_object_set_new(doc, "local", local_info(&l, pid, e->options));
@@ -554,8 +601,8 @@ fail:
 
 /* The admit slot: the entry point and the confinement, before anything is
  * recorded. */
-static int local_admit(const struct dsb_executor_conf *e,
-                       const struct dsb_job_request *r, struct dsb_error *err)
+int dsb_local_admit(const struct dsb_executor_conf *e,
+                    const struct dsb_job_request *r, struct dsb_error *err)
 {
     struct launch l = {.fds = {-1, -1, -1}};
     int rc = prepare_user(e, &l, err);
@@ -814,7 +861,7 @@ static void check_sizes(struct dsb_jobs *j)
 }
 
 /* The tick slot: at every wake-up of the tracker. */
-static long local_tick(struct dsb_jobs *j)
+long dsb_local_tick(struct dsb_jobs *j)
 {
     pthread_mutex_lock(&j->mu);
     tick_locked(j);
@@ -841,8 +888,8 @@ static int cancel_locked(struct dsb_jobs *j, json_t *doc,
 
 /* The cancel slot: SIGTERM to the process group (SIGKILL after the
  * grace period, from the tick). */
-static int local_cancel(struct dsb_jobs *j, json_t *doc, const char *stop_state,
-                        struct dsb_error *err)
+int dsb_local_cancel(struct dsb_jobs *j, json_t *doc, const char *stop_state,
+                     struct dsb_error *err)
 {
     int rc;
 
@@ -875,7 +922,7 @@ static void stop_orphan(const json_t *doc)
 
 /* The recover slot: a job left running by an earlier broker cannot be
  * followed (its process is not our child): stop it and mark it failed. */
-static void local_recover(struct dsb_jobs *j, json_t *doc)
+void dsb_local_recover(struct dsb_jobs *j, json_t *doc)
 {
     struct dsb_error err;
 
@@ -915,7 +962,7 @@ static json_t *tail(const char *dir, const char *name, size_t lines, size_t max)
 }
 
 /* The logs slot: the redacted tails of stdout.log and stderr.log. */
-static json_t *local_logs(const json_t *doc, size_t lines, size_t max_bytes)
+json_t *dsb_local_logs(const json_t *doc, size_t lines, size_t max_bytes)
 {
     const char *dir = dsb_job_str(doc, "local", "dir");
 
@@ -929,22 +976,22 @@ static json_t *local_logs(const json_t *doc, size_t lines, size_t max_bytes)
 /* ------------------------------------------------------------ the type */
 
 /* The read_output slot: the job's output directory. */
-static int local_read_output(struct dsb_jobs *j, const json_t *doc,
-                             size_t limit, json_t **out, struct dsb_error *err)
+int dsb_local_read_output(struct dsb_jobs *j, const json_t *doc, size_t limit,
+                          json_t **out, struct dsb_error *err)
 {
     (void)j;
     return dsb_output_read_local(dsb_job_str(doc, "output", "uri"), limit, out,
                                  err);
 }
 
-static unsigned local_caps(const json_t *opts)
+unsigned dsb_local_caps(const json_t *opts)
 {
     return DSB_EXEC_LOCAL_FILES |
            (json_is_true(json_object_get(opts, "s3a")) ? DSB_EXEC_S3A : 0);
 }
 
 /* The describe slot: the confinement /v1/executors shows. */
-static json_t *local_describe(const struct dsb_executor_conf *e)
+json_t *dsb_local_describe(const struct dsb_executor_conf *e)
 {
     struct launch l = {.fds = {-1, -1, -1}};
     struct dsb_error err = {0};
@@ -973,7 +1020,7 @@ static json_t *local_describe(const struct dsb_executor_conf *e)
 
 /* The check slot: a fresh look at whether the sandbox starts, or the
  * warning isolation: none deserves. */
-static int local_check(const struct dsb_executor_conf *e, struct dsb_error *err)
+int dsb_local_check(const struct dsb_executor_conf *e, struct dsb_error *err)
 {
     struct dsb_confine_opts co;
     struct dsb_job_user u;
@@ -994,57 +1041,8 @@ static int local_check(const struct dsb_executor_conf *e, struct dsb_error *err)
 }
 
 static const struct dsb_option local_options[] = {
-    DSB_OPTION_STRING("spark_submit", 0, NULL,
-                      "spark-submit to run (default: "
-                      "the project venv's, then PATH)"),
     DSB_OPTION_STRING("master", 0, "local[2]", "Spark master URL"),
-    DSB_OPTION_STRING("python", 0, NULL, "PYSPARK_PYTHON for the job"),
-    DSB_OPTION_LIST("jars", 0, "[]", "extra jars on --jars"),
-    DSB_OPTION_MAP("conf", 0, "extra --conf key=value pairs"),
-    DSB_OPTION_BOOL("s3a", "false",
-                    "s3a:// paths can be read (with "
-                    "hadoop-aws from hadoop_aws_package)"),
-    DSB_OPTION_STRING("hadoop_aws_package", 0, NULL,
-                      "spark.jars.packages "
-                      "coordinate for s3a reads (default: hadoop-aws of the "
-                      "Hadoop bundled with the PySpark; \"\": none)"),
-    DSB_OPTION_INT("default_timeout_seconds", 0, "3600", 10, 604800,
-                   "job timeout unless the job asks for less"),
-    DSB_OPTION_INT("max_timeout_seconds", 0, "86400", 10, 604800,
-                   "longest timeout a job may ask for"),
-    DSB_OPTION_INT("max_running_jobs", 0, "2", 1, 10000,
-                   "jobs running at once (each is a JVM); more are queued"),
-    DSB_OPTION_INT("max_queued_jobs", 0, "8", 0, 100000,
-                   "jobs waiting for a slot; a submit beyond is refused "
-                   "with 429"),
-    DSB_OPTION_INT("max_output_mb", 0, "10240", 1, 16777216,
-                   "a job whose files in its directory (output/ and any "
-                   "other, its logs aside) grow past this is stopped and "
-                   "failed"),
-    DSB_OPTION_INT("max_log_mb", 0, "1024", 1, 16777216,
-                   "a job whose stdout.log or stderr.log grows past this is "
-                   "stopped and failed"),
-    DSB_OPTION_ENUM(
-        "isolation", 0, "bwrap", dsb_isolation_names,
-        "bwrap: each job in its own namespaces as an unprivileged user, seeing the system read-only and writing only its directory; none: as the broker's user, seeing all it can (logged as a warning)"),
-    DSB_OPTION_ENUM(
-        "network", 0, "host", dsb_job_net_names,
-        "host: the machine's network, loopback included; none: no network at all (a loopback of its own)"),
-    DSB_OPTION_STRING(
-        "run_as", 0, NULL,
-        "user a root broker runs confined jobs as (default: dsbroker-job); a broker that is not root runs them as itself in a user namespace"),
-    DSB_OPTION_INT(
-        "max_memory_mb", 0, NULL, 64, 16777216,
-        "address space of each job process (RLIMIT_AS; a JVM reserves far more than it uses); absent: no limit"),
-    DSB_OPTION_ENUM(
-        "aws_credentials", 0, "none", dsb_aws_credential_names,
-        "none: no AWS_* variable reaches a job; pass: the broker's own credentials do (for s3a reads)"),
-    DSB_OPTION_STRING(
-        "entry_point_dir", 0, NULL,
-        "directory whose .py and .jar files jobs may name as entry_point; absent: entry points are refused"),
-    DSB_OPTION_STRING("bwrap", 0, NULL,
-                      "bubblewrap to run (default: bwrap on PATH)"),
-    DSB_OPTION_END};
+    DSB_LOCAL_SPARK_OPTIONS, DSB_OPTION_END};
 
 /* The record is stored pending before the spawn, and "running" by track()
  * in the same critical section that hands the process to the tracker. */
@@ -1054,14 +1052,14 @@ const struct dsb_executor_ops dsb_local_spark_ops = {
     .max_timeout_key = "max_timeout_seconds",
     .timeout_unit_s = 1,
     .flags = DSB_EXEC_STORE_BEFORE_START,
-    .caps = local_caps,
-    .start = local_start,
-    .tick = local_tick,
-    .recover = local_recover,
-    .cancel = local_cancel,
-    .logs = local_logs,
-    .read_output = local_read_output,
-    .admit = local_admit,
-    .describe = local_describe,
-    .check = local_check,
+    .caps = dsb_local_caps,
+    .start = dsb_local_start,
+    .tick = dsb_local_tick,
+    .recover = dsb_local_recover,
+    .cancel = dsb_local_cancel,
+    .logs = dsb_local_logs,
+    .read_output = dsb_local_read_output,
+    .admit = dsb_local_admit,
+    .describe = dsb_local_describe,
+    .check = dsb_local_check,
 };

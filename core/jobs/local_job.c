@@ -149,7 +149,8 @@ static int add_aws(struct dsb_jobs *j, struct dsb_strv *e,
 
 int dsb_local_env(struct dsb_jobs *j, const json_t *doc,
                   const struct dsb_confine_opts *co, const char *py,
-                  const char *home, struct dsb_strv *e, struct dsb_error *err)
+                  const char *home, const char *local_ip, struct dsb_strv *e,
+                  struct dsb_error *err)
 {
     int rc = 0;
 
@@ -159,7 +160,7 @@ int dsb_local_env(struct dsb_jobs *j, const json_t *doc,
         rc |= add_var(e, "PATH", DEFAULT_PATH);
     if (!getenv("LANG") && !getenv("LC_ALL"))
         rc |= add_var(e, "LANG", "C.UTF-8");
-    rc |= add_var(e, "HOME", home) | add_var(e, "SPARK_LOCAL_IP", "127.0.0.1") |
+    rc |= add_var(e, "HOME", home) | add_var(e, "SPARK_LOCAL_IP", local_ip) |
           add_var(e, "DSB_OUTPUT", dsb_job_str(doc, "output", "uri")) |
           add_var(e, "DSB_JOB_ID", dsb_job_str(doc, "id", NULL)) |
           add_var(e, "DSB_SESSION_ID", dsb_job_str(doc, "session_id", NULL)) |
