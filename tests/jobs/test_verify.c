@@ -7,8 +7,9 @@
  * verification (one Spark run, started by `dsbroker verify`) must report
  * the good table and the untouched CSV ok, the type difference, the missing
  * table as not found and the header differences; GET .../context/verify
- * serves the same report, and `dsbroker verify --latest --json` shows it
- * without another run.  No secret value in any answer, script or output.
+ * serves the same report, and `dsbroker verify --latest --json` and the
+ * MCP tool verify_context show it without another run.  No secret value in any
+ * answer, script or output.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -241,6 +242,40 @@ static void assert_job(const json_t *rep)
     json_decref(job);
 }
 
+/* The MCP tool verify_context answers the done verification (no new
+ * run), without the resolved schemas. */
+static void assert_mcp(const char *sid, const json_t *rep)
+{
+    static const char *const h[] = {
+        "Content-Type: application/json",
+        "Accept: application/json, text/event-stream",
+        "MCP-Protocol-Version: 2026-07-28",
+        "Mcp-Method: tools/call",
+        "Mcp-Name: verify_context",
+        NULL};
+    json_t *req =
+        json_pack("{s:s, s:i, s:s, s:{s:s, s:{s:s}, s:{s:s, s:{}}}}", "jsonrpc",
+                  "2.0", "id", 7, "method", "tools/call", "params", "name",
+                  "verify_context", "arguments", "session", sid, "_meta",
+                  "io.modelcontextprotocol/protocolVersion", "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities");
+    char *body = json_dumps(req, JSON_COMPACT);
+    struct t_resp r = t_req("POST", "/mcp", h, body);
+    json_t *j = t_json(&r), *sc;
+
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    sc = json_object_get(json_object_get(j, "result"), "structuredContent");
+    cr_assert_str_eq(str(sc, "state"), "done", "%s", r.body);
+    cr_assert_str_eq(str(sc, "job_id"), str(rep, "job_id"));
+    cr_assert_str_eq(str(table_of(sc, "v"), "status"), "differs");
+    cr_assert_null(json_object_get(table_of(sc, "v"), "resolved_schema"));
+    cr_assert_null(strstr(r.body, pg_password));
+    json_decref(j);
+    t_free(&r);
+    free(body);
+    json_decref(req);
+}
+
 static void keep_tree(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -296,6 +331,7 @@ Test(verify, drift_after_listing_is_reported_per_table)
     rep = call("GET", p, 200);
     assert_report(rep);
     assert_job(rep);
+    assert_mcp(sid, rep);
     snprintf(p, sizeof(p), "%s/state/jobs/%s", getenv("DSB_TEST_VERIFY_DIR"),
              str(rep, "job_id"));
     keep_tree(p);
