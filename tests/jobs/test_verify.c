@@ -68,7 +68,7 @@ static const char drift_sql[] =
 
 static char *pg_password;
 
-static void start(void)
+static void start_broker(void)
 {
     char *dir = t_tmpdir(), conf[4200], root[4200], data[4300];
     struct dsb_server_opts o = {.conf_dir = conf,
@@ -84,7 +84,6 @@ static void start(void)
         fprintf(f, "%s\n", pg_password);
         fclose(f);
     }
-    pg_t_super("dsb", setup_sql);
     setenv("DSB_TEST_VERIFY_DIR", dir, 1);
     snprintf(conf, sizeof(conf), "%s/conf.d", dir);
     snprintf(root, sizeof(root), "%s/vdata", dir);
@@ -108,15 +107,31 @@ static void start(void)
     free(dir);
 }
 
-static void stop(void)
+static void stop_broker(void)
 {
     if (t_srv)
         t_stop();
-    pg_t_super("dsb", "DROP SCHEMA IF EXISTS verify_t CASCADE");
     free(pg_password);
 }
 
+/* Criterion runs each test in a process of its own, in parallel: only the
+ * suite with the Spark run owns the schema. */
+static void start(void)
+{
+    pg_t_load_env();
+    pg_t_super("dsb", setup_sql);
+    start_broker();
+}
+
+static void stop(void)
+{
+    stop_broker();
+    pg_t_super("dsb", "DROP SCHEMA IF EXISTS verify_t CASCADE");
+}
+
 TestSuite(verify, .init = start, .fini = stop, .timeout = 400);
+TestSuite(verify_refusals, .init = start_broker, .fini = stop_broker,
+          .timeout = 60);
 
 static json_t *call(const char *method, const char *path, long status)
 {
@@ -181,6 +196,28 @@ static void select_tables(const char *sid)
                   "\"shop\",\"table\":\"moved\"}]");
     cr_assert_eq(r.status, 201, "%s", r.body);
     t_free(&r);
+}
+
+/* Removes the session's selection of table. */
+static void unselect(const char *sid, const char *table)
+{
+    char p[200];
+    json_t *sel, *it;
+    size_t i;
+
+    snprintf(p, sizeof(p), "/v1/sessions/%s/selections", sid);
+    sel = call("GET", p, 200);
+    json_array_foreach(json_object_get(sel, "items"), i, it)
+    {
+        if (strcmp(str(it, "table"), table) != 0)
+            continue;
+        snprintf(p, sizeof(p), "/v1/sessions/%s/selections/%lld", sid,
+                 (long long)json_integer_value(json_object_get(it, "id")));
+        struct t_resp r = t_req("DELETE", p, NULL, NULL);
+        cr_assert_eq(r.status, 204, "%s", r.body);
+        t_free(&r);
+    }
+    json_decref(sel);
 }
 
 static void drift(void)
@@ -345,7 +382,39 @@ Test(verify, drift_after_listing_is_reported_per_table)
     assert_report(j);
     json_decref(j);
     t_run_free(&run);
+
+    /* a changed selection is another context: nothing verified yet */
+    unselect(sid, "doomed");
+    snprintf(p, sizeof(p), "/v1/sessions/%s/context/verify", sid);
+    j = call("GET", p, 200);
+    cr_assert_str_eq(str(j, "state"), "none");
+    cr_assert_str_neq(str(j, "context_etag"), str(rep, "context_etag"));
+    cr_assert_str_eq(str(json_object_get(j, "previous"), "job_id"),
+                     str(rep, "job_id"));
+    json_decref(j);
     json_decref(rep);
     json_decref(none);
+    json_decref(s);
+}
+
+/* Without Spark: what there is nothing to verify for. */
+Test(verify_refusals, nothing_to_verify_without_a_run)
+{
+    json_t *s = call("POST", "/v1/sessions", 201), *j;
+    struct t_run run;
+
+    run = t_cli("verify", str(s, "id"), NULL);
+    cr_assert_eq(run.rc, 1, "%s", run.out);
+    cr_assert(strstr(run.err, "nothing to verify"), "%s", run.err);
+    cr_assert(strstr(run.err, "\"status\": 409"), "%s", run.err);
+    t_run_free(&run);
+    run = t_cli("verify", "--latest", str(s, "id"), NULL);
+    cr_assert_eq(run.rc, 1, "%s", run.out);
+    cr_assert(strstr(run.err, "no verification of the session's current "
+                              "context"),
+              "%s", run.err);
+    t_run_free(&run);
+    j = call("GET", "/v1/sessions/no-such-session/context/verify", 404);
+    json_decref(j);
     json_decref(s);
 }
