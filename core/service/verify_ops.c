@@ -11,6 +11,10 @@
 
 #define VERIFY_JOB_NAME "verify context"
 
+/* Looking for a running verification and starting one are one step, so
+ * that two POSTs at once start one job (within this process). */
+static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
+
 /* The session's context now: its document (a new reference) and ETag. */
 static json_t *current_context(const struct dsb_ctx *c, const char *session,
                                char etag[24], struct dsb_error *err)
@@ -97,46 +101,54 @@ static json_t *status(const char *session, const char *etag, const json_t *job)
     return o;
 }
 
+/* Answers the running verification of etag, or starts one. */
+static int start_or_join(const struct dsb_ctx *c, const char *session,
+                         const json_t *ctx, const char *etag, json_t **out,
+                         struct dsb_error *err)
+{
+    struct dsb_job_params p = {.name = VERIFY_JOB_NAME};
+    json_t *job = latest(c, session, etag), *purpose = NULL;
+    int rc = 0;
+
+    if (!job || !active(job)) { /* one verification of a context at a time */
+        json_decref(job);
+        job = NULL;
+        purpose = json_pack("{s:s, s:s}", "kind", DSB_VERIFY_KIND,
+                            "context_etag", etag);
+        p.code = dsb_verify_code(ctx);
+        rc = !p.code || !purpose
+                 ? dsb_error_set(err, DSB_E_INTERNAL, "out of memory")
+                 : dsb_svc_job_submit_ctx(c, session, ctx, &p, purpose, &job,
+                                          err);
+    }
+    if (rc == 0)
+        *out = status(session, etag, job);
+    free((char *)p.code);
+    json_decref(purpose);
+    json_decref(job);
+    return rc;
+}
+
 int dsb_svc_verify_start(const struct dsb_ctx *c, const char *session,
                          json_t **out, struct dsb_error *err)
 {
-    struct dsb_job_params p = {.name = VERIFY_JOB_NAME};
-    json_t *ctx, *job = NULL, *purpose;
+    json_t *ctx;
     char etag[24];
-    int rc = -1;
+    int rc;
 
     if (dsb_svc_session_access(c, session, DSB_SCOPE_JOBS, err) < 0 ||
         !(ctx = current_context(c, session, etag, err)))
         return -1;
     if (json_array_size(json_object_get(ctx, "tables")) == 0) {
-        dsb_error_set(err, DSB_E_CONFLICT,
-                      "the session selects no tables: "
-                      "nothing to verify");
+        rc = dsb_error_set(err, DSB_E_CONFLICT,
+                           "the session selects no tables: "
+                           "nothing to verify");
         dsb_error_hint(err, "select tables into the session first");
-        goto done;
+    } else {
+        pthread_mutex_lock(&start_mu);
+        rc = start_or_join(c, session, ctx, etag, out, err);
+        pthread_mutex_unlock(&start_mu);
     }
-    job = latest(c, session, etag);
-    if (job && active(job)) { /* one verification of a context at a time */
-        *out = status(session, etag, job);
-        rc = 0;
-        goto done;
-    }
-    json_decref(job);
-    job = NULL;
-    purpose =
-        json_pack("{s:s, s:s}", "kind", DSB_VERIFY_KIND, "context_etag", etag);
-    p.code = dsb_verify_code(ctx);
-    if (!p.code || !purpose)
-        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
-    else if (dsb_svc_job_submit_ctx(c, session, ctx, &p, purpose, &job, err) ==
-             0) {
-        *out = status(session, etag, job);
-        rc = 0;
-    }
-    free((char *)p.code);
-    json_decref(purpose);
-done:
-    json_decref(job);
     json_decref(ctx);
     return rc;
 }
