@@ -1,15 +1,15 @@
 /*
  * Verified reads on a real Spark (issue 15, 3): a broker with postgres.so
  * (the fixture cluster) and s3csv.so, the local-spark executor, confined.
- * A session selects five tables and its context is built; then the
- * sources drift: a view's column changes type (int -> text), a table is
- * dropped, a CSV's header is reordered and gains a column.  One
- * verification (one Spark run, started by `dsbroker verify`) must report
- * the good table and the untouched CSV ok, the type difference, the missing
- * table as not found and the header differences; GET .../context/verify
- * serves the same report, and `dsbroker verify --latest --json` and the
- * MCP tool verify_context show it without another run.  No secret value in any
- * answer, script or output.
+ * A session selects six tables and its context is built; then the sources
+ * drift: a view's column changes type (int -> text), a table is dropped, a
+ * CSV's header is reordered and gains a column, another CSV is deleted.
+ * One verification (one Spark run, started by `dsbroker verify`) must
+ * report the good table and the untouched CSV ok, the type difference, the
+ * dropped table and the deleted file as not found and the header
+ * differences; GET .../context/verify serves the same report, and
+ * `dsbroker verify --latest --json` and the MCP tool verify_context show
+ * it without another run.  No secret value in any answer, script or output.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -95,6 +95,7 @@ static void start_broker(void)
     t_write(conf, "csv.yaml", csv_yaml);
     t_write(data, "people.csv", "id,name\n1,ann\n2,bob\n");
     t_write(data, "moved.csv", "id,name\n1,x\n");
+    t_write(data, "removed.csv", "id\n1\n");
     dsb_diags_init(&d);
     t_srv = dsb_server_start(&o, &d);
     if (!t_srv || d.errors)
@@ -193,7 +194,9 @@ static void select_tables(const char *sid)
                   "{\"source\":\"csv\",\"database\":\"vdata\",\"schema\":"
                   "\"shop\",\"table\":\"people\"},"
                   "{\"source\":\"csv\",\"database\":\"vdata\",\"schema\":"
-                  "\"shop\",\"table\":\"moved\"}]");
+                  "\"shop\",\"table\":\"moved\"},"
+                  "{\"source\":\"csv\",\"database\":\"vdata\",\"schema\":"
+                  "\"shop\",\"table\":\"removed\"}]");
     cr_assert_eq(r.status, 201, "%s", r.body);
     t_free(&r);
 }
@@ -227,6 +230,9 @@ static void drift(void)
     pg_t_super("dsb", drift_sql);
     snprintf(p, sizeof(p), "%s/vdata/shop", getenv("DSB_TEST_VERIFY_DIR"));
     t_write(p, "moved.csv", "name,id,score\nx,1,9\n");
+    snprintf(p, sizeof(p), "%s/vdata/shop/removed.csv",
+             getenv("DSB_TEST_VERIFY_DIR"));
+    cr_assert(unlink(p) == 0);
 }
 
 static void assert_report(const json_t *rep)
@@ -255,6 +261,10 @@ static void assert_report(const json_t *rep)
     cr_assert_str_eq(str(e, "sqlstate"), "42P01");
     cr_assert(strstr(str(e, "message"), "does not exist"), "%s",
               str(e, "message"));
+    /* the deleted file: not found, in Spark's terms */
+    e = json_object_get(table_of(rep, "removed"), "error");
+    cr_assert_str_eq(str(e, "kind"), "not_found", "%s", str(e, "message"));
+    cr_assert_str_eq(str(e, "condition"), "PATH_NOT_FOUND");
     /* the CSV read by position: both columns moved, one is new */
     got = diffs_of(rep, "moved");
     cr_assert_str_eq(got, "position:id position:name extra:score");
@@ -350,7 +360,7 @@ Test(verify, drift_after_listing_is_reported_per_table)
 
     run = t_cli("verify", sid, NULL);
     cr_assert_eq(run.rc, 1, "stdout:\n%s\nstderr:\n%s", run.out, run.err);
-    cr_assert(strstr(run.out, "2 ok, 2 differ, 1 error"), "%s", run.out);
+    cr_assert(strstr(run.out, "2 ok, 2 differ, 2 error"), "%s", run.out);
     cr_assert(strstr(run.out, "DIFFERS  pg.dsb.verify_t.v (v_df)\n"
                               "         - column amount: the catalog says "
                               "integer -> expected Spark int, resolved "
