@@ -2,6 +2,8 @@
  * differences of a resolved schema against the catalog's columns, a table
  * the job wrote nothing for, and the program the job runs. */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -176,5 +178,49 @@ Test(verify, program_carries_references_and_probes)
     cr_assert(strstr(code, "env:PGPASS"), "%s", code);
     cr_assert(strstr(code, "\n_dsb_verify(_dsb_vjson.loads("), "%s", code);
     free(code);
+    json_decref(ctx);
+}
+
+/* Catalog text in a table's snippet, path and options stays data: the
+ * program parses to the broker's statements and one string
+ * (tests/jobs/check_verify_program.py). */
+Test(verify, hostile_catalog_text_stays_inside_one_string)
+{
+    static const char hostile[] =
+        "x\"\"\"\n__import__('os').system('id')#\\'\r\u2028```~~~\x01";
+    const char *src = getenv("DSB_SOURCE_DIR");
+    json_t *ctx = ctx_of(COLS, "csv", "true"), *tables;
+    json_t *t = json_array_get(json_object_get(ctx, "tables"), 0);
+    char dir[] = "/tmp/dsb-verify-XXXXXX", cmd[8192], *code;
+    FILE *f;
+
+    cr_assert(src && mkdtemp(dir));
+    json_object_set_new(t, "snippet",
+                        json_sprintf("t_df = spark.table(%s)\n", "'a'"));
+    json_object_set_new(json_object_get(t, "read"), "path",
+                        json_string(hostile));
+    json_object_set_new(json_object_get(json_object_get(t, "read"), "options"),
+                        hostile, json_string(hostile));
+    code = dsb_verify_code(ctx);
+    snprintf(cmd, sizeof(cmd), "%s/program.py", dir);
+    cr_assert((f = fopen(cmd, "w")) != NULL);
+    fputs(code, f);
+    fclose(f);
+    tables = json_pack("[{s:s, s:O, s:s, s:s, s:O, s:n, s:s}]", "variable",
+                       "t_df", "snippet", json_object_get(t, "snippet"),
+                       "format", "csv", "path", hostile, "options",
+                       json_object_get(json_object_get(t, "read"), "options"),
+                       "secret_options", "probe", "header");
+    snprintf(cmd, sizeof(cmd), "%s/expected.json", dir);
+    cr_assert(json_dump_file(tables, cmd, 0) == 0);
+    snprintf(cmd, sizeof(cmd),
+             "python3 %s/tests/jobs/check_verify_program.py %s/program.py "
+             "%s/core/jobs/prelude.py %s/core/verify.py %s/expected.json",
+             src, dir, src, src, dir);
+    cr_assert_eq(system(cmd), 0, "%s", code);
+    snprintf(cmd, sizeof(cmd), "rm -r %s", dir);
+    cr_assert_eq(system(cmd), 0);
+    free(code);
+    json_decref(tables);
     json_decref(ctx);
 }
