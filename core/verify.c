@@ -317,6 +317,7 @@ json_t *dsb_verify_report(const json_t *ctx, const json_t *result)
         n_ok += strcmp(st, "ok") == 0;
         n_diff += strcmp(st, "differs") == 0;
         n_err += strcmp(st, "error") == 0;
+        json_object_set_new(out, "ok", json_boolean(strcmp(st, "ok") == 0));
         json_array_append_new(tables, out);
         json_decref(r);
     }

@@ -27,8 +27,8 @@ char *dsb_verify_code(const json_t *ctx);
  * result (the job's output as dsb_jobs_result gives it: columns "index"
  * and "result", borrowed) compared with its catalog columns:
  * {"ok", "summary": {"ok", "differs", "error"}, "tables": [{"source",
- * "database", "schema", "table", "variable", "status" ("ok", "differs" or
- * "error"), "resolved_by" ("read", "header", "footer"),
+ * "database", "schema", "table", "variable", "ok", "status" ("ok",
+ * "differs" or "error"), "resolved_by" ("read", "header", "footer"),
  * "resolved_schema": [{"name", "type", "nullable"}], "differences": [{"kind"
  * ("missing", "extra", "type", "position"), "column", ..., "message"}],
  * "error":

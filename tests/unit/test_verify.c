@@ -84,6 +84,7 @@ Test(verify, jdbc_differences_missing_extra_type)
     cr_assert_str_eq(json_string_value(json_object_get(t, "status")),
                      "differs");
     cr_assert_str_eq(json_string_value(json_object_get(t, "schema")), "s");
+    cr_assert(json_is_false(json_object_get(t, "ok")));
     cr_assert_eq(json_array_size(d), 3);
     cr_assert_str_eq(
         json_string_value(json_object_get(json_array_get(d, 0), "message")),
@@ -114,6 +115,7 @@ Test(verify, header_compares_names_and_positions_not_types)
     json_t *rep = dsb_verify_report(ctx, res);
 
     cr_assert(json_is_true(json_object_get(rep, "ok")));
+    cr_assert(json_is_true(json_object_get(first_table(rep), "ok")));
     cr_assert_str_eq(
         json_string_value(json_object_get(first_table(rep), "status")), "ok");
     json_decref(res);
