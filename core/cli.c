@@ -26,7 +26,7 @@ struct cli {
     const char *conf_dir;
     const char *plugin_dir;
     const char *listen, *port_file;
-    int schema, json, connect;
+    int schema, json, connect, latest;
     FILE *out, *errs;
 };
 
@@ -48,6 +48,12 @@ static const char usage_text[] =
     "  context SESSION           a running broker's Spark context of SESSION\n"
     "  submit SESSION FILE.py    submit FILE.py as a job of SESSION to a\n"
     "                            running broker ($DSB_URL, else listen)\n"
+    "  verify [--json] [--latest] SESSION\n"
+    "                            verify the reads of SESSION's context on\n"
+    "                            its executor (a job; waits for it); one\n"
+    "                            line per table, exit 1 unless all are ok;\n"
+    "                            --latest shows the last verification of\n"
+    "                            the current context without a new one\n"
     "  mcp                       the MCP server on stdin/stdout, relayed to\n"
     "                            a running broker's /mcp ($DSB_URL,\n"
     "                            $DSB_TOKEN)\n"
@@ -296,6 +302,7 @@ static int parse_flags(struct cli *c, int argc, char **argv, FILE *errs)
         {"schema", no_argument, 0, 's'},
         {"json", no_argument, 0, 'j'},
         {"connect", no_argument, 0, 'k'},
+        {"latest", no_argument, 0, 'L'},
         {"listen", required_argument, 0, 'l'},
         {"port-file", required_argument, 0, 'p'},
         {"help", no_argument, 0, 'h'},
@@ -321,6 +328,9 @@ static int parse_flags(struct cli *c, int argc, char **argv, FILE *errs)
             break;
         case 'k':
             c->connect = 1;
+            break;
+        case 'L':
+            c->latest = 1;
             break;
         case 'l':
             c->listen = optarg;
@@ -361,6 +371,12 @@ static int cmd_submit(struct cli *c, char **operands)
                           c->errs);
 }
 
+static int cmd_verify(struct cli *c, char **operands)
+{
+    return dsb_cli_verify(c->conf_dir, operands[0], c->json, c->latest, c->out,
+                          c->errs);
+}
+
 static int cmd_mcp(struct cli *c, char **operands)
 {
     (void)operands;
@@ -379,6 +395,7 @@ static const struct command {
     {"serve", "", 0, cmd_serve},
     {"context", " SESSION", 1, cmd_context},
     {"submit", " SESSION FILE.py", 2, cmd_submit},
+    {"verify", " [--json] [--latest] SESSION", 1, cmd_verify},
     {"mcp", "", 0, cmd_mcp},
 };
 

@@ -288,6 +288,8 @@ void dsb_h_selections_get(struct dsb_req *r);
 void dsb_h_selections_add(struct dsb_req *r);
 void dsb_h_selection_delete(struct dsb_req *r);
 void dsb_h_context(struct dsb_req *r);
+void dsb_h_verify_start(struct dsb_req *r);
+void dsb_h_verify_get(struct dsb_req *r);
 void dsb_h_job_submit(struct dsb_req *r);
 void dsb_h_session_jobs(struct dsb_req *r);
 void dsb_h_job_get(struct dsb_req *r);

@@ -80,8 +80,8 @@ static int request(const char *url, const char *post, FILE *out, FILE *errs)
     return rc == CURLE_OK && status / 100 == 2 ? DSB_EXIT_OK : DSB_EXIT_FAIL;
 }
 
-static char *session_url(const char *conf_dir, const char *session,
-                         const char *what)
+char *dsb_cli_session_url(const char *conf_dir, const char *session,
+                          const char *what)
 {
     char *base = dsb_cli_base_url(conf_dir), *url = NULL;
     CURL *c = curl_easy_init();
@@ -98,7 +98,7 @@ static char *session_url(const char *conf_dir, const char *session,
 int dsb_cli_context(const char *conf_dir, const char *session, FILE *out,
                     FILE *errs)
 {
-    char *url = session_url(conf_dir, session, "context");
+    char *url = dsb_cli_session_url(conf_dir, session, "context");
     int rc = url ? request(url, NULL, out, errs) : DSB_EXIT_FAIL;
 
     free(url);
@@ -110,7 +110,7 @@ int dsb_cli_submit(const char *conf_dir, const char *session, const char *file,
 {
     size_t len = 0;
     char *code = dsb_read_file(file, 16 << 20, &len), *copy = strdup(file);
-    char *url = session_url(conf_dir, session, "jobs"), *body = NULL;
+    char *url = dsb_cli_session_url(conf_dir, session, "jobs"), *body = NULL;
     json_t *req = code && copy ? json_pack("{s:s, s:s}", "code", code, "name",
                                            basename(copy))
                                : NULL;

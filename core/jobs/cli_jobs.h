@@ -13,6 +13,10 @@ char *dsb_cli_base_url(const char *conf_dir);
 /* A libcurl write callback appending to a struct dsb_sb (ud). */
 size_t dsb_cli_collect(char *p, size_t size, size_t n, void *ud);
 
+/* BASE/v1/sessions/SESSION/WHAT, SESSION %-encoded (malloc'd). */
+char *dsb_cli_session_url(const char *conf_dir, const char *session,
+                          const char *what);
+
 /* GET /v1/sessions/SESSION/context; prints the JSON.  Exit code. */
 int dsb_cli_context(const char *conf_dir, const char *session, FILE *out,
                     FILE *errs);
@@ -20,5 +24,14 @@ int dsb_cli_context(const char *conf_dir, const char *session, FILE *out,
  * base name}; prints the job (with its route).  Exit code. */
 int dsb_cli_submit(const char *conf_dir, const char *session, const char *file,
                    FILE *out, FILE *errs);
+
+/* `dsbroker verify SESSION`: POST /v1/sessions/SESSION/context/verify
+ * (latest: none, only the latest verification of the current context),
+ * then GET it until it is no longer pending or running; prints one line
+ * per table (ok, DIFFERS with each difference, ERROR with the error), or
+ * with json the answer as JSON.  Exit code: 0 when every table is ok, 1
+ * otherwise (or when the call failed). */
+int dsb_cli_verify(const char *conf_dir, const char *session, int json,
+                   int latest, FILE *out, FILE *errs);
 
 #endif

@@ -432,6 +432,8 @@ static json_t *new_doc(const struct dsb_job_request *r,
             doc, "principal",
             json_string(r->principal ? r->principal : "anonymous"));
         add_limits(doc, &e->limits);
+        if (r->purpose)
+            json_object_set_new(doc, "purpose", json_deep_copy(r->purpose));
     } else {
         json_decref(refs);
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");

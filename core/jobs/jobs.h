@@ -9,6 +9,7 @@
  *    "timeout_seconds", "deadline_at", "reason" (why it failed or stopped),
  *    "script", "args", "output": {"uri", "formats": ["csv","jsonl"]},
  *    "spark_submit": {"jars": [...], "conf": {...}},
+ *    "purpose": {"kind", ...} (jobs the broker submits itself only),
  *    "secret_refs": [references only, never values],
  *    "local": {"pid", "dir", "work", "master", "spark_submit",
  *    "isolation", "network", "run_as", "max_memory_mb"} |
@@ -103,6 +104,10 @@ struct dsb_job_request {
     const json_t *sources;         /* names of the sources the job reads
                                     * (array of strings, recorded as the job's
                                     * "sources" for access checks); may be NULL */
+    const json_t *purpose;         /* recorded as the job's "purpose" (an
+                                    * object, e.g. {"kind": "verify-context",
+                                    * "context_etag"} of a verification the
+                                    * broker submits); NULL: none */
 };
 
 /*

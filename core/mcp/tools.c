@@ -380,6 +380,51 @@ static int t_submit(struct targs *t, json_t **out, struct dsb_error *err)
     return dsb_svc_job_submit(t->ctx, arg(t, "session"), &p, out, err);
 }
 
+/* The report within the budget: without the resolved schemas, then
+ * without the tables that are ok, then without tables. */
+static void verify_budget(json_t *out, size_t budget)
+{
+    json_t *tables = json_object_get(out, "tables"), *v;
+    size_t i;
+
+    json_array_foreach(tables, i, v) json_object_del(v, "resolved_schema");
+    for (i = json_array_size(tables);
+         dsb_mcp_budget_text(out, NULL, 0, budget) < 0 && i-- > 0;)
+        if (strcmp(json_string_value(
+                       json_object_get(json_array_get(tables, i), "status")),
+                   "ok") == 0)
+            json_array_remove(tables, i);
+    if (dsb_mcp_budget_text(out, NULL, 0, budget) == 0)
+        return;
+    json_object_del(out, "tables");
+    json_object_set_new(out, "truncated", json_true());
+    json_object_set_new(out, "hint",
+                        json_string("the report is larger than "
+                                    "mcp.max_result_bytes: GET "
+                                    "/v1/sessions/{id}/context/verify"));
+}
+
+/* Starts a verification unless the current context has one (rerun: in
+ * any case but while one runs). */
+static int t_verify(struct targs *t, json_t **out, struct dsb_error *err)
+{
+    const char *s = arg(t, "session");
+    const char *st;
+
+    if (!json_is_true(json_object_get(t->a, "rerun"))) {
+        if (dsb_svc_verify_get(t->ctx, s, out, err) < 0)
+            return -1;
+        st = json_string_value(json_object_get(*out, "state"));
+        if (st && strcmp(st, "none") != 0) {
+            verify_budget(*out, t->budget);
+            return 0;
+        }
+        json_decref(*out);
+        *out = NULL;
+    }
+    return dsb_svc_verify_start(t->ctx, s, out, err);
+}
+
 static int t_get_job(struct targs *t, json_t **out, struct dsb_error *err)
 {
     return dsb_svc_job_get(t->ctx, arg(t, "job"), out, err);
@@ -438,6 +483,7 @@ static const struct {
     {"get_session", t_get_session},
     {"get_spark_context", t_context},
     {"plan_job", t_plan},
+    {"verify_context", t_verify},
     {"submit_job", t_submit},
     {"get_job", t_get_job},
     {"cancel_job", t_cancel_job},
@@ -501,7 +547,7 @@ json_t *dsb_mcp_tools_list(const struct dsb_mcp_call *c, json_t *params,
     const json_t *tool;
     size_t i;
 
-    (void)params; /* one page: fifteen tools */
+    (void)params; /* one page: sixteen tools */
     if (!tools()) {
         json_decref(list);
         dsb_mcp_err_set(e, DSB_RPC_INTERNAL, "the tool table is broken");

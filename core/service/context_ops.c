@@ -97,14 +97,23 @@ const struct dsb_cached *dsb_svc_context(const struct dsb_ctx *c,
                                          const char *executor, int *hit,
                                          struct dsb_error *err)
 {
+    *hit = 0;
+    if (dsb_svc_session_access(c, session, DSB_SCOPE_CONTEXT, err) < 0)
+        return NULL;
+    return dsb_svc_context_held(c, session, executor, hit, err);
+}
+
+const struct dsb_cached *dsb_svc_context_held(const struct dsb_ctx *c,
+                                              const char *session,
+                                              const char *executor, int *hit,
+                                              struct dsb_error *err)
+{
     struct dsb_selection *sel;
     const struct dsb_cached *v = NULL;
     json_t *items = NULL;
     size_t n = 0;
 
     *hit = 0;
-    if (dsb_svc_session_access(c, session, DSB_SCOPE_CONTEXT, err) < 0)
-        return NULL;
     sel = dsb_svc_stored(c, session, &items, &n, err);
     if (sel)
         v = memoised(c, sel, n, executor, hit, err);

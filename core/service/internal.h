@@ -45,6 +45,19 @@ struct dsb_selection *dsb_svc_stored(const struct dsb_ctx *c, const char *id,
 /* The session's context as a new reference (for jobs). */
 json_t *dsb_svc_context_doc(const struct dsb_ctx *c, const char *session,
                             const char *executor, struct dsb_error *err);
+/* Submits a job of session routed and described by its context ctx
+ * (borrowed), recording purpose (may be NULL) in the job; access already
+ * checked. */
+int dsb_svc_job_submit_ctx(const struct dsb_ctx *c, const char *session,
+                           const json_t *ctx, const struct dsb_job_params *p,
+                           const json_t *purpose, json_t **job,
+                           struct dsb_error *err);
+/* The session's memoised context (a held entry, as dsb_svc_context's),
+ * access not checked. */
+const struct dsb_cached *dsb_svc_context_held(const struct dsb_ctx *c,
+                                              const char *session,
+                                              const char *executor, int *hit,
+                                              struct dsb_error *err);
 /* A read spec through the cache; *until is lowered to when it goes
  * stale.  A plugin with the ABI 1.1 slot gets the cached description. */
 int dsb_svc_read_spec(const struct dsb_ctx *c, struct dsb_source *s,

@@ -65,22 +65,16 @@ static void context_route(const json_t *ctx, struct dsb_route *route)
     snprintf(route->reason, sizeof(route->reason), "%s", why ? why : "");
 }
 
-int dsb_svc_job_submit(const struct dsb_ctx *c, const char *session,
-                       const struct dsb_job_params *p, json_t **job,
-                       struct dsb_error *err)
+int dsb_svc_job_submit_ctx(const struct dsb_ctx *c, const char *session,
+                           const json_t *ctx, const struct dsb_job_params *p,
+                           const json_t *purpose, json_t **job,
+                           struct dsb_error *err)
 {
     struct dsb_job_request jr = {0};
     struct dsb_route route;
-    json_t *ctx, *specs, *sources;
+    json_t *specs = context_specs(ctx), *sources = context_sources(ctx);
     int rc;
 
-    if (dsb_svc_session_access(c, session, DSB_SCOPE_JOBS, err) < 0 ||
-        !(ctx = dsb_svc_context_doc(
-              c, session, p->executor && *p->executor ? p->executor : NULL,
-              err)))
-        return -1;
-    specs = context_specs(ctx);
-    sources = context_sources(ctx);
     context_route(ctx, &route);
     jr.sources = sources;
     jr.session_id = session;
@@ -93,9 +87,26 @@ int dsb_svc_job_submit(const struct dsb_ctx *c, const char *session,
     jr.timeout_seconds = p->timeout_seconds;
     jr.read_specs = specs;
     jr.route = &route;
+    jr.purpose = purpose;
     rc = dsb_jobs_submit(c->svc->jobs, &jr, job, err);
     json_decref(sources);
     json_decref(specs);
+    return rc;
+}
+
+int dsb_svc_job_submit(const struct dsb_ctx *c, const char *session,
+                       const struct dsb_job_params *p, json_t **job,
+                       struct dsb_error *err)
+{
+    json_t *ctx;
+    int rc;
+
+    if (dsb_svc_session_access(c, session, DSB_SCOPE_JOBS, err) < 0 ||
+        !(ctx = dsb_svc_context_doc(
+              c, session, p->executor && *p->executor ? p->executor : NULL,
+              err)))
+        return -1;
+    rc = dsb_svc_job_submit_ctx(c, session, ctx, p, NULL, job, err);
     json_decref(ctx);
     return rc;
 }

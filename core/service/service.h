@@ -282,6 +282,30 @@ const struct dsb_cached *dsb_svc_context(const struct dsb_ctx *c,
                                          const char *executor, int *hit,
                                          struct dsb_error *err);
 
+/* ------------------------------------------------------ verified reads */
+
+/*
+ * Verification of the session's context as it is now (routed executor;
+ * scope jobs): a job on that executor runs each table's read as rendered
+ * without reading rows (core/verify.h) and its report compares the schema
+ * each read resolves with the catalog's columns.  The answer (also
+ * dsb_svc_verify_get's): {"session_id", "context_etag", "state" ("none",
+ * "pending", "running", "done" or "failed"), "job_id", "job_state",
+ * "executor", "created_at", "finished_at", "reason" (failed), and once
+ * done the report: "ok", "summary", "tables"}.  A verification of the
+ * same context still running is answered instead of starting another.
+ * DSB_E_CONFLICT for a session without tables; the context's errors; the
+ * job submit's (a full queue: DSB_E_THROTTLED).
+ */
+int dsb_svc_verify_start(const struct dsb_ctx *c, const char *session,
+                         json_t **out, struct dsb_error *err);
+/* The latest verification of the session's current context (state "none"
+ * when there is none: the context changed since, or none was asked for;
+ * "previous" then names the newest verification of an earlier one).  A
+ * done one's report is compared once and memoised with the contexts. */
+int dsb_svc_verify_get(const struct dsb_ctx *c, const char *session,
+                       json_t **out, struct dsb_error *err);
+
 /* ------------------------------------------------------------------ jobs */
 
 struct dsb_job_params {

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Concurrency of the HTTP runtime: the real `dsbroker serve` under mixed
-load from 8 client threads, with SIGHUP reloads in the middle and SIGTERM at
+load from 9 client threads, with SIGHUP reloads in the middle and SIGTERM at
 the end.  Run in every build; in the ThreadSanitizer build (scripts/test.sh)
 it is what puts the server's threads (libmicrohttpd workers, the call pool,
 the cache's single-flight, the session store, the job tracker, reloads)
@@ -10,6 +10,7 @@ issue 274: "Could not initialize inheritable arena").
 Clients: cold listings of a slow source racing its refresh (single flight
 and flush), session lifecycles (create, select, context, unselect, delete),
 jobs (submit, poll, result, cancel; tests/jobs/fake-spark-submit.sh),
+verifications of a context (two POSTs, GET until it is done),
 health/metrics/plugins, the compatibility routes.  Expected: every answer
 has one of the statuses its route may give (no 5xx, no dropped
 connection), the broker survives three reloads, exits 0 on SIGTERM, and its
@@ -100,6 +101,20 @@ class Clients:
                     {200, 202, 409})
         self.expect("jobs", b.get(f"/v1/sessions/{sid}/jobs"), {200})
 
+    def verify(self):
+        b = self.b
+        sid = (b.post("/v1/sessions").json() or {}).get("id")
+        b.post(f"/v1/sessions/{sid}/selections", SEL[:1])
+        path = f"/v1/sessions/{sid}/context/verify"
+        self.expect("verify", b.post(path), {202})
+        self.expect("verify", b.post(path), {202})
+        for _ in range(50):
+            s = self.expect("verification", b.get(path), {200})
+            if (s.json() or {}).get("state") in ("done", "failed"):
+                break
+            time.sleep(0.05)
+        self.expect("end", b.request("DELETE", f"/v1/sessions/{sid}"), {204})
+
     def health(self):
         b = self.b
         for path in ("/healthz", "/readyz", "/metrics", "/v1/sources",
@@ -143,7 +158,7 @@ def main():
     b.start()
     c = Clients(b)
     plan = [c.listings, c.listings, c.session, c.session, c.jobs, c.health,
-            c.compat, c.session]
+            c.compat, c.session, c.verify]
     threads = [threading.Thread(target=c.loop, args=(f,)) for f in plan]
     for t in threads:
         t.start()

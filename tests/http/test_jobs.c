@@ -321,3 +321,64 @@ Test(jobs, tracked_across_reload_and_cancelled)
     free(id);
     free(sid);
 }
+
+/* Verified reads (docs/jobs.md) with the stand-in spark-submit, which runs
+ * no Python: the verification is a job of its own purpose on the routed
+ * executor, its script the verifier; the output it writes has no table
+ * results, so every table is an error; POST again starts another. */
+Test(jobs, verify_is_a_job_of_its_own_purpose)
+{
+    char *sid = session(0), p[200], *etag, *first;
+    struct t_resp r;
+    json_t *v, *job;
+    FILE *f;
+    char *script;
+
+    snprintf(p, sizeof(p), "/v1/sessions/%s/context", sid);
+    r = t_get(p);
+    etag = t_header(&r, "ETag");
+    t_free(&r);
+    snprintf(p, sizeof(p), "/v1/sessions/%s/context/verify", sid);
+    r = t_post(p, NULL);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    v = t_json(&r);
+    t_free(&r);
+    cr_assert_str_eq(str(v, "context_etag", NULL), etag);
+    first = strdup(str(v, "job_id", NULL));
+    job = wait_state(first, "succeeded");
+    cr_assert_str_eq(str(job, "state", NULL), "succeeded");
+    cr_assert_str_eq(str(job, "name", NULL), "verify context");
+    cr_assert_str_eq(str(job, "purpose", "kind"), "verify-context");
+    cr_assert_str_eq(str(job, "purpose", "context_etag"), etag);
+    snprintf(p, sizeof(p), "%s/main.py", str(job, "local", "work"));
+    cr_assert((f = fopen(p, "r")) != NULL, "%s", p);
+    script = t_slurp_file(f);
+    cr_assert(strstr(script, "\n_dsb_verify(_dsb_vjson.loads("));
+    cr_assert_null(strstr(script, T_PASSWORD), "a secret value leaked");
+    free(script);
+    json_decref(job);
+    json_decref(v);
+
+    snprintf(p, sizeof(p), "/v1/sessions/%s/context/verify", sid);
+    r = t_get(p);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    v = t_json(&r);
+    t_free(&r);
+    cr_assert_str_eq(str(v, "state", NULL), "done");
+    cr_assert(json_is_false(json_object_get(v, "ok")));
+    job = json_array_get(json_object_get(v, "tables"), 0);
+    cr_assert_str_eq(str(job, "status", NULL), "error");
+    cr_assert(strstr(str(job, "error", "message"), "no result"));
+    json_decref(v);
+
+    r = t_post(p, NULL);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    v = t_json(&r);
+    cr_assert_str_neq(str(v, "job_id", NULL), first);
+    json_decref(wait_state(str(v, "job_id", NULL), "succeeded"));
+    json_decref(v);
+    t_free(&r);
+    free(first);
+    free(etag);
+    free(sid);
+}

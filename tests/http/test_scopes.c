@@ -90,6 +90,8 @@ static const struct route_case routes[] = {
     {"DELETE", "/v1/sessions/{S}/selections/{L}", NULL, DSB_SCOPE_SESSIONS,
      204},
     {"GET", "/v1/sessions/{S}/context", NULL, DSB_SCOPE_CONTEXT, 200},
+    {"POST", "/v1/sessions/{S}/context/verify", NULL, DSB_SCOPE_JOBS, 202},
+    {"GET", "/v1/sessions/{S}/context/verify", NULL, DSB_SCOPE_JOBS, 200},
     {"GET", "/v1/sessions/{S}/route", NULL, DSB_SCOPE_JOBS, 200},
     {"POST", "/v1/sessions/{S}/jobs", "{\"code\":\"print(1)\"}", DSB_SCOPE_JOBS,
      202},

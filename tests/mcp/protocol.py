@@ -129,8 +129,8 @@ async def sdk_flow(t, port, mode):
             t.check(f"{mode}: negotiated {want}", c.protocol_version == want,
                     c.protocol_version)
             tools = {x.name: x for x in (await c.list_tools()).tools}
-            t.check(f"{mode}: fifteen tools with schemas",
-                    len(tools) == 15 and all(x.output_schema for x in
+            t.check(f"{mode}: sixteen tools with schemas",
+                    len(tools) == 16 and all(x.output_schema for x in
                                              tools.values()), list(tools))
             t.check(f"{mode}: annotations", tools["cancel_job"].annotations
                     .destructive_hint is True and tools["get_job"]
