@@ -586,9 +586,11 @@ static json_t *upload(struct dsb_req *r)
         json_string_value(json_object_get(body, "session_id"));
     struct dsb_error err;
 
-    if (body && (!name || !json_is_string(content)))
+    if (body && (!name || !json_is_string(content) ||
+                 (json_object_get(body, "session_id") && !session)))
         dsb_reply_problem(r, 422, "invalid",
-                          "the body needs string members filename and content",
+                          "the body needs string members filename and content "
+                          "(and session_id, when given, a string)",
                           NULL,
                           "send {\"filename\", \"content\", \"session_id\"}");
     else if (body &&
