@@ -326,6 +326,20 @@ def flow_admin(t, page, work):
     note = page.inner_text("#admin-note")
     t.check("the source is saved and open", "saved uicsv: open" in note, note)
     page.wait_for_selector("tr[data-source=uicsv]", timeout=WAIT)
+    page.click("button[aria-label='edit uicsv']")
+    page.wait_for_selector("#opt-roots", timeout=WAIT)
+    t.check("the editor starts from the source's options",
+            page.input_value("#opt-roots") == f"file:{work}/uidata/",
+            page.input_value("#opt-roots"))
+    page.fill("#opt-description", "edited in the console")
+    page.click("#save-source")
+    page.wait_for_selector("#admin-note:has-text('saved uicsv: open')",
+                           timeout=WAIT)
+    desc = page.evaluate(
+        "fetch('/v1/sources/uicsv', {headers: {Authorization: 'Bearer ' + "
+        "sessionStorage.getItem('dsbroker.token')}}).then(r => r.json())"
+        ".then(j => j.description)")
+    t.check("the edit is saved", desc == "edited in the console", desc)
     shot(page, "admin")
     page.goto(page.url.split("#")[0] + "#/table/uicsv/uidata/shop/products")
     page.wait_for_selector("#columns", timeout=WAIT)
@@ -387,6 +401,8 @@ def flow_jobs(t, page, code):
     heads = [h.inner_text() for h in page.locator("#result thead th").all()]
     t.check("the result table holds the exact rows",
             {"columns": heads, "rows": rows} == EXPECTED, (heads, rows))
+    until(page, "document.querySelector('#jobs tbody tr').textContent"
+          ".includes('succeeded')", timeout=WAIT)  # the list polls apart
     row = page.inner_text("#jobs tbody tr")
     t.check("the job list shows state, route and duration",
             "succeeded" in row and "local" in row and " s" in row, row)
@@ -469,8 +485,9 @@ def flow_keyboard(t, page):
             seen)
     page.focus("#tree button[data-name=csv]")
     page.keyboard.press("Enter")
-    page.wait_for_selector("li.node.source[aria-expanded=true] button"
-                           "[data-name=e2edata]", timeout=WAIT)
+    page.wait_for_selector("li.node.source:has(> button[data-name=csv]"
+                           "[aria-expanded=true]) button[data-name=e2edata]",
+                           timeout=WAIT)
     t.check("Enter opens a tree node", True)
     shot(page, "keyboard")
 

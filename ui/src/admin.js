@@ -69,13 +69,22 @@ function bodyOf(values, schema) {
   return body;
 }
 
+// The form's values of a managed source: its name, network, description
+// and options (the API leaves out the secret ones).
+function formOf(s) {
+  const v = { name: s.name, network: s.network, description: s.description || "" };
+  for (const [k, x] of Object.entries(s.options || {})) {
+    if (x == null || typeof x === "object" && !Array.isArray(x)) continue;
+    v[k] = Array.isArray(x) ? x.join(", ") : String(x);
+  }
+  return v;
+}
+
 function SourceForm({ editing, onSaved, onCancel }) {
   const [plugins, setPlugins] = useState([]);
   const [plugin, setPlugin] = useState(editing ? editing.plugin : "");
   const [schema, setSchema] = useState(null);
-  const [values, setValues] = useState(
-    editing ? { name: editing.name, network: editing.network, description: editing.description || "" } : {},
-  );
+  const [values, setValues] = useState(editing ? formOf(editing) : {});
   const [errors, setErrors] = useState({});
   const [general, setGeneral] = useState(null);
   const [tested, setTested] = useState(null);
@@ -195,13 +204,13 @@ export function AdminView() {
         <td>${s.name}</td><td>${s.plugin}</td><td>${s.network}</td><td>${s.state}</td>
         <td>${s.etag ? "yes" : "file"}</td>
         <td>${s.etag
-          ? html`<button type="button" class="small" onClick=${() => setForm(s)}>Edit</button>
+          ? html`<button type="button" class="small" aria-label=${`edit ${s.name}`} onClick=${() => { setNote(null); setForm(s); }}>Edit</button>
               <button type="button" class="small danger" aria-label=${`remove ${s.name}`} onClick=${() => remove(s)}>Remove</button>`
           : null}</td></tr>`)}</tbody>
     </table></div>
     ${form
       ? html`<${SourceForm} key=${form === "new" ? "new" : form.name} editing=${form === "new" ? null : form}
           onSaved=${saved} onCancel=${() => setForm(null)} />`
-      : html`<button type="button" class="primary" id="add-source" onClick=${() => setForm("new")}>Add a source</button>`}
+      : html`<button type="button" class="primary" id="add-source" onClick=${() => { setNote(null); setForm("new"); }}>Add a source</button>`}
   </section>`;
 }

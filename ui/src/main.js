@@ -161,7 +161,7 @@ function Level({ url, render: renderItem, label }) {
       aria-label=${`filter ${label}`} value=${q}
       onInput=${(e) => setQ(e.target.value)} />
     <${ErrorBox} error=${error} />
-    <ul role="group">${items.map((it) => renderItem(it))}</ul>
+    <ul>${items.map((it) => renderItem(it))}</ul>
     ${busy ? html`<div class="muted">loading…</div>` : null}
     ${!busy && !items.length && !error ? html`<div class="muted">no ${label}</div>` : null}
     ${next && !busy
@@ -173,9 +173,9 @@ function Level({ url, render: renderItem, label }) {
 
 function Node({ label, kind, children, extra }) {
   const [open, setOpen] = useState(false);
-  return html`<li role="treeitem" aria-expanded=${open} class=${`node ${kind}`}>
+  return html`<li class=${`node ${kind}`}>
     <button type="button" class="toggle" onClick=${() => setOpen(!open)}
-      data-kind=${kind} data-name=${label}>
+      aria-expanded=${open ? "true" : "false"} data-kind=${kind} data-name=${label}>
       <span class="caret" aria-hidden="true">${open ? "▾" : "▸"}</span>${label}
     </button>${extra || null}
     ${open ? children() : null}
@@ -191,7 +191,7 @@ function SourceNode({ s }) {
   const tables = (db, sc) =>
     html`<${Level} label="tables"
       url=${`${base}/databases${path(db)}/schemas${path(sc)}/tables`}
-      render=${(t) => html`<li key=${t.name} class="node table" role="treeitem">
+      render=${(t) => html`<li key=${t.name} class="node table">
         <a href=${tableHash({ source: s.name, database: db, schema: sc, table: t.name })}
           data-kind="table" data-name=${t.name}>${t.name}</a>
         ${t.comment ? html`<span class="muted"> — ${t.comment}</span>` : null}
@@ -263,7 +263,7 @@ function SourcesView() {
       <h2>Sources</h2>
       <${ErrorBox} error=${error} />
       ${data
-        ? html`<ul class="tree" role="tree" id="tree">
+        ? html`<ul class="tree" id="tree">
             ${data.items.map((s) => html`<${SourceNode} key=${s.name} s=${s} />`)}
           </ul>`
         : !error && html`<div class="muted">loading…</div>`}
