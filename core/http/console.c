@@ -230,27 +230,36 @@ void dsb_console_free(struct dsb_console *c)
     free(c);
 }
 
+/* The weight an Accept-Encoding element gives its coding: 1 without
+ * ";q=", else the number (0: refused). */
+static double weight(const char *p, const char *end)
+{
+    const char *q = memchr(p, ';', (size_t)(end - p));
+
+    if (!q)
+        return 1;
+    q += 1 + strspn(q + 1, " \t");
+    return strncasecmp(q, "q=", 2) == 0 ? strtod(q + 2, NULL) : 1;
+}
+
 /* Whether Accept-Encoding accepts gzip: a list of codings, each with an
- * optional ";q=" weight; "gzip" or "*" with a non-zero weight. */
+ * optional ";q=" weight; "gzip" itself decides, else "*" (RFC 9110
+ * 12.5.3). */
 static int accepts_gzip(const char *ae)
 {
+    int star = 0;
+
     while (ae && *ae) {
-        size_t len = strcspn(ae, ","), tok;
-        const char *p = ae + strspn(ae, " \t"), *q;
-        tok = strcspn(p, " \t;,");
-        if ((tok == 4 && strncasecmp(p, "gzip", 4) == 0) ||
-            (tok == 1 && *p == '*')) {
-            q = strchr(p, ';');
-            if (!q || q > ae + len)
-                return 1;
-            q += 1 + strspn(q + 1, " \t");
-            if (strncasecmp(q, "q=", 2) != 0 || strtod(q + 2, NULL) > 0)
-                return 1;
-            return 0;
-        }
+        size_t len = strcspn(ae, ",");
+        const char *p = ae + strspn(ae, " \t");
+        size_t tok = strcspn(p, " \t;,");
+        if (tok == 4 && strncasecmp(p, "gzip", 4) == 0)
+            return weight(p, ae + len) > 0;
+        if (tok == 1 && *p == '*')
+            star = weight(p, ae + len) > 0;
         ae += len + (ae[len] == ',');
     }
-    return 0;
+    return star;
 }
 
 static void missing(struct dsb_req *r, const struct dsb_console *c,

@@ -277,6 +277,18 @@ function TablePage({ parts, me }) {
   const [source, database, schema, table] = parts;
   const url = path("v1", "sources", source, "databases", database, "schemas", schema || "-", "tables", table);
   const { data: t, error } = useLoad(() => get(url), [url]);
+  const n = useBus();
+  const same = (x) => x.source === source && x.database === database && x.table === table &&
+    (x.schema || "") === (schema || "");
+  // the notes on how Spark reads it come with the context of a session
+  // that selected it
+  const { data: notes } = useLoad(async () => {
+    const sid = me.scopes.includes("context") ? await sessionId(false) : null;
+    if (!sid || !(await get(path("v1", "sessions", sid))).selections.some(same)) return null;
+    const ctx = await get(path("v1", "sessions", sid, "context"));
+    const mine = ctx.tables.find(same);
+    return mine ? mine.notes || [] : null;
+  }, [url, n]);
   const [msg, setMsg] = useState(null);
   const add = async () => {
     try {
@@ -319,9 +331,10 @@ function TablePage({ parts, me }) {
             <td>${pk.has(c.name) ? "PK" : ""}${c.partition ? " partition" : ""}</td>
             <td>${c.default ?? ""}</td><td>${c.comment ?? ""}</td></tr>`)}</tbody>
         </table></div>
-        ${t.notes && t.notes.length
-          ? html`<h3>Notes</h3><ul class="notes">${t.notes.map((n) => html`<li>${n}</li>`)}</ul>`
-          : html`<p class="muted">Notes on how Spark reads it show in the session's context once the table is selected.</p>`}`
+        <h3>Notes</h3>
+        ${notes
+          ? html`<ul class="notes" id="notes">${notes.map((x) => html`<li>${x}</li>`)}</ul>`
+          : html`<p class="muted">How Spark reads it (the context's notes) shows here once the table is in the session.</p>`}`
       : null}
   </article>`;
 }
