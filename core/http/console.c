@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/sha.h>
 
@@ -90,10 +92,13 @@ static int hashed_name(const char *s)
            strspn(dash, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == n;
 }
 
+/* The regular file dir/name, not through a symbolic link (malloc'd), or
+ * NULL. */
 static char *read_file(const char *dir, const char *name, size_t *len)
 {
     char *path = dsb_path_join(dir, name);
-    FILE *f = path ? fopen(path, "rb") : NULL;
+    int fd = path ? open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     struct stat st;
     char *buf = NULL;
 
@@ -110,6 +115,8 @@ static char *read_file(const char *dir, const char *name, size_t *len)
 done:
     if (f)
         fclose(f);
+    else if (fd >= 0)
+        close(fd);
     free(path);
     return buf;
 }
@@ -181,10 +188,9 @@ static int load_dir(struct dsb_console *c)
         }
     closedir(d);
     if (!c->items || rc < 0) {
-        dsb_logf(DSB_LOG_WARN, "console",
-                 "the console in %s has more than %d files or %u bytes: "
-                 "not served",
-                 c->dir, CONSOLE_MAX_FILES, CONSOLE_MAX_BYTES);
+        dsb_logf(DSB_LOG_WARN, "console", "the console in %s is not served: %s",
+                 c->dir,
+                 c->items ? "more than 256 files or 32 MiB" : "out of memory");
         return -1;
     }
     c->installed = find(c, "index.html") != NULL;

@@ -159,6 +159,7 @@ Test(console, nothing_but_its_files)
                                         "/ui/%2e%2e",
                                         "/ui/app-FIXTURE1.js.gz",
                                         "/ui/notes.md",
+                                        "/ui/link.js",
                                         "/ui/README",
                                         "/ui/app-NOTTHERE.js",
                                         "/ui/%2Fetc%2Fpasswd",
