@@ -477,6 +477,15 @@ def flow_looks(t, page):
           "document.documentElement.dataset.theme == 'light'", timeout=WAIT)
     shot(page, "narrow-light")
     page.set_viewport_size({"width": 1280, "height": 800})
+    page.evaluate("localStorage.removeItem('dsbroker.theme')")
+    page.emulate_media(color_scheme="dark")
+    page.reload()
+    page.wait_for_selector("#tree", timeout=WAIT)
+    bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    t.check("without a choice the theme follows the system's dark",
+            bg == dark, (bg, dark))
+    shot(page, "system-dark")
+    page.emulate_media(color_scheme="light")
 
 
 def flow_keyboard(t, page):
