@@ -183,6 +183,15 @@ static const struct dsb_option context_opts[] = {
                    "way)"),
     DSB_OPTION_END};
 
+static const struct dsb_option console_opts[] = {
+    DSB_OPTION_BOOL("enabled", "true",
+                    "serve the web console at /ui (docs/console.md)"),
+    DSB_OPTION_STRING("dir", 0, NULL,
+                      "directory of the console's built assets (relative: "
+                      "to conf.d; default: ../share/dsbroker/console beside "
+                      "the executable)"),
+    DSB_OPTION_END};
+
 static const struct dsb_option compat_opts[] = {
     DSB_OPTION_STRING("uploads_source", 0, NULL,
                       "s3csv source whose first root (a local directory or "
@@ -227,6 +236,8 @@ const struct dsb_option dsb_broker_options[] = {
                       "sources managed at run time (/v1/sources)"),
     DSB_OPTION_OBJECT("compat", compat_opts,
                       "the original backend's routes (uploads)"),
+    DSB_OPTION_OBJECT("console", console_opts,
+                      "the web console (read at start, not at reload)"),
     DSB_OPTION_END};
 
 /* Keys of every executor; the type adds its own. */
@@ -308,6 +319,28 @@ char *dsb_default_plugin_dir(void)
         return strdup(".");
     exe[n] = '\0';
     return dsb_path_join(dirname(exe), DSB_PLUGIN_RELDIR);
+}
+
+char *dsb_default_console_dir(void)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+    if (n <= 0)
+        return strdup(".");
+    exe[n] = '\0';
+    return dsb_path_join(dirname(exe), DSB_CONSOLE_RELDIR);
+}
+
+/* The console's asset directory, or NULL when console.enabled is false. */
+static char *console_dir(const struct dsb_config *cfg)
+{
+    const json_t *c = json_object_get(cfg->broker, "console");
+    const char *dir = jstr(c, "dir");
+
+    if (!cfg->broker || json_is_false(json_object_get(c, "enabled")))
+        return NULL;
+    return dir ? resolve_dir(cfg->dir, dir) : dsb_default_console_dir();
 }
 
 /* Position of key's node in map (for diagnostics about its value). */
@@ -555,6 +588,7 @@ struct dsb_config *dsb_config_load_broker(const char *dir,
                              : jstr(cfg->broker, "plugin_dir");
     cfg->plugin_dir = pd ? resolve_dir(cfg->dir, pd) : dsb_default_plugin_dir();
     cfg->state_dir = resolve_dir(cfg->dir, jstr(cfg->broker, "state_dir"));
+    cfg->console_dir = console_dir(cfg);
     dsb_ynode_free(root);
     free(path);
     return cfg;
@@ -874,6 +908,7 @@ void dsb_config_free(struct dsb_config *cfg)
     free(cfg->dir);
     free(cfg->plugin_dir);
     free(cfg->state_dir);
+    free(cfg->console_dir);
     json_decref(cfg->broker);
     dsb_settings_free(&cfg->settings);
     free(cfg);

@@ -47,6 +47,7 @@ struct dsb_config {
     struct dsb_settings settings; /* broker.yaml bound (request paths) */
     char *plugin_dir;             /* absolute */
     char *state_dir;              /* absolute */
+    char *console_dir;            /* absolute; NULL: console.enabled is false */
     struct dsb_source_conf *sources;
     size_t n_sources;
     struct dsb_executor_conf *executors;
@@ -102,5 +103,7 @@ const struct dsb_option *dsb_aws_client_option(const char *name);
 
 /* Directory of the running executable's ../lib/dsbroker (malloc'd). */
 char *dsb_default_plugin_dir(void);
+/* ../share/dsbroker/console beside the executable (malloc'd). */
+char *dsb_default_console_dir(void);
 
 #endif

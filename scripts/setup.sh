@@ -15,7 +15,11 @@ debs=(build-essential cmake pkg-config git ca-certificates curl
       postgresql postgresql-client libpostgresql-jdbc-java
       python3 python3-venv python3-pip default-jre-headless
       clang-14 libclang-rt-14-dev clang-format-14 valgrind wrk procps util-linux
-      bubblewrap)
+      bubblewrap chromium fonts-liberation)
+# node and npm build the web console (ui/): Debian's only when the commands
+# are missing (a newer node from elsewhere is fine)
+command -v node >/dev/null 2>&1 || debs+=(nodejs)
+command -v npm >/dev/null 2>&1 || debs+=(npm)
 
 missing=()
 for p in "${debs[@]}"; do
@@ -45,14 +49,15 @@ if [ "$(id -u)" -eq 0 ] && ! getent passwd dsbroker-job >/dev/null; then
 fi
 
 venv=${DSB_VENV:-$root/.venv}
-py=("moto[server]>=5,<6" "boto3>=1.34" "schemathesis>=4,<5" "mcp>=2.3,<3")
+py=("moto[server]>=5,<6" "boto3>=1.34" "schemathesis>=4,<5" "mcp>=2.3,<3"
+    "playwright>=1.40,<2")
 [ "$want_spark" = 1 ] && py+=("pyspark>=4,<5")
 if [ ! -x "$venv/bin/python" ]; then
   echo "setup: creating the project venv in $venv"
   python3 -m venv "$venv"
 fi
 stamp="$venv/.dsb-installed"
-mods="moto, boto3, schemathesis, mcp"
+mods="moto, boto3, schemathesis, mcp, playwright"
 [ "$want_spark" = 1 ] && mods+=", pyspark"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${py[*]}" ]; then
   echo "setup: installing ${py[*]} into the venv"

@@ -73,6 +73,20 @@ void dsb_h_source_refresh(struct dsb_req *r)
                      &out, &err);
 }
 
+/* Authenticates itself (DSB_ROUTE_SELF_AUTH): no token while auth is on
+ * is an answer, not a 401; a wrong one is a 401. */
+void dsb_h_whoami(struct dsb_req *r)
+{
+    int token = dsb_req_bearer(r) != NULL ||
+                !r->gen->broker->cfg->settings.auth_enabled;
+    struct dsb_error err;
+    json_t *out = NULL;
+
+    if (token && dsb_auth_check(r) < 0)
+        return;
+    dsb_reply_result(r, dsb_svc_whoami(&r->ctx, token, &out, &err), &out, &err);
+}
+
 void dsb_h_plugins(struct dsb_req *r)
 {
     struct dsb_error err;

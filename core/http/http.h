@@ -26,6 +26,11 @@ typedef void (*dsb_handler_fn)(struct dsb_req *r);
 /* Takes a JSON body up to the server's max_upload (a CSV upload; no
  * {param}). */
 #define DSB_ROUTE_UPLOAD 0x8u
+/* A static file of the web console: no authentication (the page asks for
+ * the token), answered by the worker from memory. */
+#define DSB_ROUTE_STATIC 0x10u
+/* The handler authenticates (no 401 before it runs). */
+#define DSB_ROUTE_SELF_AUTH 0x20u
 /* The cache key of a request whose answer is one cached entry (the
  * service's browse key): 0 with *k set, -1 when the request is not to be
  * answered from the cache (bad parameters, refused: the handler says why). */
@@ -74,6 +79,13 @@ int dsb_query_decode(char *s);
 
 struct dsb_metrics;
 
+/* The web console's assets (console.c), read once at start from dir (NULL:
+ * console.enabled is false; a directory without index.html: not
+ * installed, /ui answers 404 saying so).  NULL when out of memory. */
+struct dsb_console;
+struct dsb_console *dsb_console_load(const char *dir);
+void dsb_console_free(struct dsb_console *c);
+
 struct dsb_server {
     struct MHD_Daemon *mhd;
     struct dsb_server_opts opts;
@@ -83,6 +95,7 @@ struct dsb_server {
     struct dsb_call_pool *pool;      /* runs handlers that may block (pool.c) */
     struct dsb_deadlines *deadlines; /* cuts slow senders (deadline.c) */
     struct dsb_mcp_sessions *mcp;    /* MCP transport sessions (core/mcp) */
+    struct dsb_console *console;     /* the web console's assets */
     atomic_long in_flight;
     int port;
     int log_buffered;   /* holds a dsb_log_buffer_start */
@@ -317,6 +330,8 @@ void dsb_h_compat_spark_status(struct dsb_req *r);
 void dsb_h_compat_health(struct dsb_req *r);
 
 void dsb_h_sessions_list(struct dsb_req *r);
+void dsb_h_whoami(struct dsb_req *r);
+void dsb_h_console(struct dsb_req *r);
 void dsb_h_search(struct dsb_req *r);
 void dsb_h_plan(struct dsb_req *r);
 void dsb_h_reload(struct dsb_req *r);

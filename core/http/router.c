@@ -10,11 +10,19 @@
 #define B DSB_ROUTE_BODY
 #define M DSB_ROUTE_MCP
 #define U (DSB_ROUTE_BODY | DSB_ROUTE_UPLOAD)
+#define S DSB_ROUTE_STATIC
 
 const struct dsb_http_route dsb_routes[] = {
     {"GET", "/healthz", dsb_h_healthz, H, "liveness", NULL},
     {"GET", "/readyz", dsb_h_readyz, H, "readiness", NULL},
     {"GET", "/metrics", dsb_h_metrics, H, "Prometheus metrics", NULL},
+    {"GET", "/ui", dsb_h_console, S, "the web console (docs/console.md)", NULL},
+    {"GET", "/ui/{asset}", dsb_h_console, S,
+     "an asset of the web console (hashed names: immutable)", NULL},
+    {"GET", "/v1/whoami", dsb_h_whoami, DSB_ROUTE_SELF_AUTH,
+     "the caller: token name, scopes, sources it may use (no token: "
+     "whether one is needed)",
+     NULL},
     {"GET", "/v1/sources", dsb_h_sources, 0, "list sources", NULL},
     {"POST", "/v1/sources", dsb_h_source_create, B,
      "create a managed source (admin)", NULL},

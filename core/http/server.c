@@ -335,7 +335,11 @@ static int prepare(struct dsb_req *r)
         return -1;
     if (route_request(r) < 0)
         return -1;
-    return (r->route->flags & DSB_ROUTE_MCP) || dsb_auth_check(r) == 0 ? 0 : -1;
+    return (r->route->flags &
+            (DSB_ROUTE_MCP | DSB_ROUTE_STATIC | DSB_ROUTE_SELF_AUTH)) ||
+                   dsb_auth_check(r) == 0
+               ? 0
+               : -1;
 }
 
 static void run_handler(struct dsb_req *r)
@@ -413,13 +417,14 @@ static void run_deferred(struct dsb_req *r)
         req_finish(r->srv, r);
 }
 
-/* Health routes answer inline, and MCP messages that touch no plugin,
- * store or child (dsb_mcp_inline); every other handler may block on a
- * plugin, SQLite or a child process, so it runs on the call pool and
+/* Health routes and the console's files answer inline, and MCP messages that
+ * touch no plugin, store or child (dsb_mcp_inline); every other handler may
+ * block on a plugin, SQLite or a child process, so it runs on the call pool and
  * leaves the worker free for other connections. */
 static int defer(struct dsb_req *r, struct MHD_Connection *conn)
 {
-    if (!r->srv->pool || (r->route->flags & DSB_ROUTE_HEALTH) ||
+    if (!r->srv->pool ||
+        (r->route->flags & (DSB_ROUTE_HEALTH | DSB_ROUTE_STATIC)) ||
         ((r->route->flags & DSB_ROUTE_MCP) && dsb_mcp_inline(r)))
         return 0;
     r->deferred = 1;
@@ -678,6 +683,7 @@ static void server_free(struct dsb_server *s)
         MHD_stop_daemon(s->mhd);
     dsb_deadlines_free(s->deadlines); /* every connection is closed */
     dsb_mcp_sessions_free(s->mcp);
+    dsb_console_free(s->console);
     if (s->log_buffered)
         dsb_log_buffer_stop();
     dsb_service_close(s->svc);
@@ -717,6 +723,11 @@ struct dsb_server *dsb_server_start(const struct dsb_server_opts *o,
     s->metrics = dsb_service_metrics(s->svc);
     g = dsb_service_gen(s->svc);
     cfg = g->broker->cfg;
+    s->console = dsb_console_load(cfg->console_dir);
+    if (!s->console) {
+        dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0, "out of memory");
+        goto fail;
+    }
     s->max_body = cfg->settings.max_body_bytes;
     /* a CSV in a JSON string: room for escapes, checked again decoded */
     s->max_upload = s->max_body + 2 * cfg->settings.compat_max_upload_bytes;

@@ -113,6 +113,20 @@ static json_t *health(const struct dsb_ctx *c, struct dsb_source *s)
                      "hint", err.hint, "retryable", err.retryable);
 }
 
+/* A source's options but its secret ones (an editor starts from them;
+ * secret options left out of a PUT keep their stored values). */
+static json_t *public_options(const struct dsb_source *s)
+{
+    json_t *o = json_deep_copy(s->conf->options);
+
+    for (const struct dsb_option *opt = s->plugin ? s->plugin->vt.options
+                                                  : NULL;
+         o && opt && opt->name; opt++)
+        if (opt->flags & DSB_OPT_SECRET)
+            json_object_del(o, opt->name);
+    return o ? o : json_object();
+}
+
 int dsb_svc_source(const struct dsb_ctx *c, const char *name, json_t **out,
                    struct dsb_error *err)
 {
@@ -122,8 +136,11 @@ int dsb_svc_source(const struct dsb_ctx *c, const char *name, json_t **out,
     if (!s)
         return -1;
     *out = source_json(s);
-    if (dsb_svc_source_etag(c, name, etag) == 0)
+    if (dsb_svc_source_etag(c, name, etag) == 0) {
         json_object_set_new(*out, "etag", json_string(etag));
+        if (c->principal->scopes & DSB_SCOPE_ADMIN)
+            json_object_set_new(*out, "options", public_options(s));
+    }
     json_object_set_new(*out, "health", health(c, s));
     return 0;
 }

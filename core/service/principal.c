@@ -71,6 +71,34 @@ int dsb_svc_authenticate(struct dsb_service *svc, struct dsb_gen *g,
     return 0;
 }
 
+int dsb_svc_whoami(const struct dsb_ctx *c, int authenticated, json_t **out,
+                   struct dsb_error *err)
+{
+    const struct dsb_principal *p = c->principal;
+    json_t *scopes = json_array(), *sources = p->sources ? json_array() : NULL;
+
+    if (!authenticated) {
+        json_decref(sources);
+        *out = json_pack("{s:n, s:b, s:o, s:n}", "name", "auth", 1, "scopes",
+                         scopes ? scopes : json_null(), "sources");
+        return *out ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    }
+    for (unsigned bit = 1; scopes && bit <= DSB_SCOPE_ADMIN; bit <<= 1)
+        if (p->scopes & bit)
+            json_array_append_new(scopes, json_string(dsb_scope_name(bit)));
+    for (size_t i = 0; sources && i < p->n_sources; i++)
+        json_array_append_new(sources, json_string(p->sources[i]));
+    *out = json_pack("{s:s, s:b, s:o, s:o}", "name", p->name, "auth",
+                     c->gen->broker->cfg->settings.auth_enabled, "scopes",
+                     scopes ? scopes : json_null(), "sources",
+                     sources ? sources : json_null());
+    if (!*out) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 int dsb_svc_require(const struct dsb_ctx *c, unsigned scope,
                     struct dsb_error *err)
 {

@@ -127,6 +127,15 @@ int dsb_service_ready(struct dsb_service *svc);
 int dsb_svc_authenticate(struct dsb_service *svc, struct dsb_gen *g,
                          const char *bearer, const struct dsb_principal **out,
                          struct dsb_error *err);
+/* The caller: {"name", "auth" (whether authentication is on), "scopes"
+ * (names; admin implies the others, all listed), "sources" (the sources
+ * it may use, null: all)}.  authenticated 0: a caller that presented no
+ * token while auth is on ({"name": null, "auth": true, "scopes": []}),
+ * so a front end learns that it must ask for one without a refusal.  What
+ * a front end shows depends on it (the console hides what a token may not
+ * do). */
+int dsb_svc_whoami(const struct dsb_ctx *c, int authenticated, json_t **out,
+                   struct dsb_error *err);
 /* 0 when the call's principal holds scope, else -1 (insufficient scope). */
 int dsb_svc_require(const struct dsb_ctx *c, unsigned scope,
                     struct dsb_error *err);

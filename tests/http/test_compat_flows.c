@@ -448,6 +448,14 @@ Test(compat_pg, managed_source_lifecycle)
     text = strndup(etag + 1, 64); /* the hex digits, not JSON's \" */
     cr_assert(strstr(r.body, "second") && strstr(r.body, text), "%s", r.body);
     free(text);
+    /* an admin's editor starts from its options, the secret one left out */
+    j = t_json(&r);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(j, "options"), "host")),
+                     "127.0.0.1", "%s", r.body);
+    cr_assert_null(json_object_get(json_object_get(j, "options"), "password"),
+                   "%s", r.body);
+    json_decref(j);
     t_free(&r);
     /* DELETE: the file and its secret go */
     r = req_m("DELETE", "/v1/sources/pg2", NULL, etag);

@@ -60,6 +60,11 @@ static const struct route_case routes[] = {
     {"GET", "/healthz", NULL, 0, 200},
     {"GET", "/readyz", NULL, 0, 200},
     {"GET", "/metrics", NULL, 0, 200},
+    /* the console's files need no token (tests/fixtures/console) */
+    {"GET", "/ui", NULL, 0, 200},
+    {"GET", "/ui/app-FIXTURE1.js", NULL, 0, 200},
+    /* no token: an answer (name null); a wrong one is a 401 (below) */
+    {"GET", "/v1/whoami", NULL, 0, 200},
     {"GET", "/v1/sources", NULL, DSB_SCOPE_READ, 200},
     {"GET", "/v1/sources/main", NULL, DSB_SCOPE_READ, 200},
     /* the fixture conf.d is the repository's: nothing may be written there,

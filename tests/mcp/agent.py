@@ -21,24 +21,16 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "faults"))
 import faultlib as fl  # noqa: E402
 from mcp_common import keep as keep_as, stop_checked  # noqa: E402
+from e2e_broker import (EXPECTED, HEAD, TAIL, conf,  # noqa: E402
+                        seed_glue)
 
 import httpx2  # noqa: E402
 from mcp import Client, StdioServerParameters  # noqa: E402
 from mcp.client.streamable_http import streamable_http_client  # noqa: E402
 
-HEAD = ("import os\nfrom pyspark.sql import SparkSession, functions as F\n"
-        "spark = SparkSession.builder.getOrCreate()\n")
-TAIL = ("\nitems, regions = {items}, {regions}\n"
-        "out = (items.join(regions, items['plain_col'] == regions['id'])\n"
-        "        .groupBy('region')\n"
-        "        .agg(F.count('*').alias('n'), F.sum(items['`Id`']).alias('ids'))\n"
-        "        .orderBy('region'))\n"
-        "out.coalesce(1).write.csv(os.environ['DSB_OUTPUT'], header=True)\n"
-        "spark.stop()\n")
-EXPECTED = {"columns": ["region", "n", "ids"],
-            "rows": [["north", "3", "8"], ["south", "1", "2"]]}
-REGIONS = "id,region\n10,north\n20,south\n30000,north\n99,west\n"
 TOKEN = fl.canary("mcp-agent-token")
+AUTH = ("auth:\n  enabled: true\n  tokens:\n    - name: agent\n"
+        "      token: env:DSB_MCP_AGENT_TOKEN\n")
 
 
 def keep(text):
@@ -169,48 +161,6 @@ async def over_stdio(t, port, work, mode, how):
     keep(open(p, encoding="utf-8", errors="replace").read())
 
 
-def seed_glue(moto):
-    import boto3
-    glue = boto3.client("glue", endpoint_url=moto["DSB_TEST_MOTO_URL"],
-                        region_name="us-east-1", aws_access_key_id="AKIAMCP",
-                        aws_secret_access_key="x")
-    try:
-        glue.create_database(DatabaseInput={"Name": "mcpdb"})
-        glue.create_table(DatabaseName="mcpdb", TableInput={
-            "Name": "events", "StorageDescriptor": {
-                "Columns": [{"Name": "id", "Type": "bigint"}],
-                "Location": "s3://mcp-bucket/events/"}})
-    except glue.exceptions.AlreadyExistsException:
-        pass
-
-
-def conf(work, pg, moto):
-    data = os.path.join(work, "e2edata", "geo")
-    os.makedirs(data)
-    with open(os.path.join(data, "regions.csv"), "w") as f:
-        f.write(REGIONS)
-    with open(pg["DSB_TEST_PG_PASSWORD_FILE"]) as f:
-        fl.register_canary(f.read().strip())
-    extra = ("auth:\n  enabled: true\n  tokens:\n    - name: agent\n"
-             "      token: env:DSB_MCP_AGENT_TOKEN\n"
-             f"aws:\n  endpoint_url: {moto['DSB_TEST_MOTO_URL']}\n"
-             "  region: us-east-1\n")
-    yaml = fl.broker_yaml(os.path.join(work, "state"), extra).replace(
-        "    s3a: true\n", "    conf: {spark.sql.shuffle.partitions: \"2\"}\n")
-    return {
-        "broker.yaml": yaml,
-        "pg.yaml": f"name: pg\nplugin: postgres\nnetwork: aurora-vpc\n"
-                   f"host: 127.0.0.1\nport: {pg['PGPORT']}\ndbname: dsb\n"
-                   f"user: {pg['PGUSER']}\n"
-                   f"password: file:{pg['DSB_TEST_PG_PASSWORD_FILE']}\n"
-                   "include_databases: [dsb]\nsslmode: disable\n",
-        "csv.yaml": "name: csv\nplugin: s3csv\nnetwork: local\nroots: "
-                    f"[\"file:{work}/e2edata/\"]\n",
-        "lake.yaml": "name: lake\nplugin: glue\nnetwork: public\n"
-                     "region: us-east-1\n",
-    }
-
-
 def main():
     t = fl.Tally("mcp_agent")
     pg, moto = fl.load_env("postgres"), fl.load_env("moto")
@@ -220,7 +170,7 @@ def main():
     work = fl.workdir("mcp-agent")
     env = {"DSB_MCP_AGENT_TOKEN": TOKEN, "AWS_ACCESS_KEY_ID": "AKIAMCP",
            "AWS_SECRET_ACCESS_KEY": "x", "AWS_EC2_METADATA_DISABLED": "true"}
-    b = fl.Broker(work, conf(work, pg, moto), env=env, token=TOKEN)
+    b = fl.Broker(work, conf(work, pg, moto, AUTH), env=env, token=TOKEN)
     b.start()
     try:
         ways = sys.argv[1:] or ["discover", "initialize", "stdio-discover",

@@ -28,7 +28,8 @@ PY
 #!/bin/sh
 site="$(dirname "$0")/../site"
 echo "$*" >>"$site/../pip.log"
-touch "$site/moto.py" "$site/boto3.py" "$site/schemathesis.py" "$site/mcp.py"
+touch "$site/moto.py" "$site/boto3.py" "$site/schemathesis.py" "$site/mcp.py" \
+  "$site/playwright.py"
 case "$FAKE_PIP" in
   fail) echo "ERROR: No matching distribution found for pyspark<5,>=4" >&2; exit 1 ;;
   nospark) exit 0 ;;
@@ -58,7 +59,7 @@ check "a pip failure fails the run and shows pip's error" \
 make_venv
 run nospark
 check "pyspark missing after pip fails the run and writes no stamp" \
-  bash -c "[ \$(cat '$tmp/rc') -ne 0 ] && grep -q 'cannot import moto, boto3, schemathesis, mcp, pyspark' '$tmp/out' &&
+  bash -c "[ \$(cat '$tmp/rc') -ne 0 ] && grep -q 'cannot import moto, boto3, schemathesis, mcp, playwright, pyspark' '$tmp/out' &&
            [ ! -e '$tmp/venv/.dsb-installed' ]"
 
 make_venv
