@@ -178,7 +178,8 @@ static struct entry **hold_fresh(struct dsb_cache *c, size_t *n)
     return held;
 }
 
-void dsb_cache_foreach(struct dsb_cache *c, dsb_cache_visit_fn fn, void *ctx)
+void dsb_cache_foreach(struct dsb_cache *c, dsb_cache_want_fn want,
+                       dsb_cache_visit_fn fn, void *ctx)
 {
     size_t n;
     struct entry **held = hold_fresh(c, &n);
@@ -186,9 +187,12 @@ void dsb_cache_foreach(struct dsb_cache *c, dsb_cache_visit_fn fn, void *ctx)
 
     for (size_t i = 0; i < n; i++) {
         struct entry *e = held[i];
-        json_t *doc = stop ? NULL : dsb_cached_doc(&e->v);
+        const char *key = e->key + strlen(e->source) + 1;
+        json_t *doc = stop || (want && !want(ctx, e->source, key))
+                          ? NULL
+                          : dsb_cached_doc(&e->v);
         if (doc)
-            stop = fn(ctx, e->source, e->key + strlen(e->source) + 1, doc);
+            stop = fn(ctx, e->source, key, doc);
         json_decref(doc);
         entry_unref(e);
     }
@@ -381,12 +385,38 @@ static void evict(struct dsb_cache *c)
     }
 }
 
+/* Runs a bytes loader and takes its bytes as e's body. */
+static void load_bytes(struct entry *e, dsb_cache_bytes_fn fn, void *ctx)
+{
+    struct dsb_sb out = {0};
+
+    if (fn(ctx, &out, &e->v.err) < 0) {
+        dsb_sb_free(&out);
+        if (e->v.err.code == DSB_OK)
+            dsb_error_set(&e->v.err, DSB_E_INTERNAL, "loading failed");
+        return;
+    }
+    e->v.len = out.len;
+    e->v.body = dsb_sb_take(&out);
+    if (!e->v.body) {
+        e->v.len = 0;
+        dsb_error_set(&e->v.err, DSB_E_INTERNAL, "out of memory");
+        return;
+    }
+    dsb_etag(e->v.body, e->v.len, e->v.etag);
+}
+
 /* Runs the loader outside the lock and fills e's value. */
-static void load(struct entry *e, dsb_cache_load_fn fn, void *ctx)
+static void load(struct entry *e, dsb_cache_load_fn fn,
+                 dsb_cache_bytes_fn bytes_fn, void *ctx)
 {
     json_t *doc = NULL;
 
     dsb_error_clear(&e->v.err);
+    if (bytes_fn) {
+        load_bytes(e, bytes_fn, ctx);
+        return;
+    }
     if (fn(ctx, &doc, &e->v.err) < 0 || !doc) {
         json_decref(doc);
         if (e->v.err.code == DSB_OK)
@@ -437,16 +467,24 @@ static struct entry *wait_ready(struct dsb_cache *c, struct entry *e)
     return e;
 }
 
+struct loader {
+    dsb_cache_load_fn fn;        /* a document, serialised here */
+    dsb_cache_bytes_fn bytes_fn; /* or the bytes themselves */
+    void *ctx;
+};
+
 static const struct dsb_cached *get(struct dsb_cache *c, const char *source,
-                                    const char *key, dsb_cache_load_fn fn,
-                                    void *ctx, int *hit,
-                                    const int64_t *until_ms, int lean);
+                                    const char *key, const struct loader *l,
+                                    int *hit, const int64_t *until_ms,
+                                    int lean);
 
 const struct dsb_cached *dsb_cache_get(struct dsb_cache *c, const char *source,
                                        const char *key, dsb_cache_load_fn fn,
                                        void *ctx, int *hit)
 {
-    return get(c, source, key, fn, ctx, hit, NULL, 0);
+    struct loader l = {fn, NULL, ctx};
+
+    return get(c, source, key, fn ? &l : NULL, hit, NULL, 0);
 }
 
 const struct dsb_cached *dsb_cache_get_until(struct dsb_cache *c,
@@ -455,7 +493,9 @@ const struct dsb_cached *dsb_cache_get_until(struct dsb_cache *c,
                                              dsb_cache_load_fn fn, void *ctx,
                                              int *hit, const int64_t *until_ms)
 {
-    return get(c, source, key, fn, ctx, hit, until_ms, 0);
+    struct loader l = {fn, NULL, ctx};
+
+    return get(c, source, key, fn ? &l : NULL, hit, until_ms, 0);
 }
 
 const struct dsb_cached *dsb_cache_get_lean(struct dsb_cache *c,
@@ -463,7 +503,18 @@ const struct dsb_cached *dsb_cache_get_lean(struct dsb_cache *c,
                                             dsb_cache_load_fn fn, void *ctx,
                                             int *hit)
 {
-    return get(c, source, key, fn, ctx, hit, NULL, 1);
+    struct loader l = {fn, NULL, ctx};
+
+    return get(c, source, key, fn ? &l : NULL, hit, NULL, 1);
+}
+
+const struct dsb_cached *
+dsb_cache_get_bytes(struct dsb_cache *c, const char *source, const char *key,
+                    dsb_cache_bytes_fn fn, void *ctx, int *hit)
+{
+    struct loader l = {NULL, fn, ctx};
+
+    return get(c, source, key, fn ? &l : NULL, hit, NULL, 1);
 }
 
 uint64_t dsb_cache_epoch(struct dsb_cache *c, const char *source)
@@ -480,9 +531,8 @@ uint64_t dsb_cache_epoch(struct dsb_cache *c, const char *source)
 }
 
 static const struct dsb_cached *get(struct dsb_cache *c, const char *source,
-                                    const char *key, dsb_cache_load_fn fn,
-                                    void *ctx, int *hit,
-                                    const int64_t *until_ms, int lean)
+                                    const char *key, const struct loader *fn,
+                                    int *hit, const int64_t *until_ms, int lean)
 {
     size_t ls = strlen(source), lk = strlen(key);
     char *full = malloc(ls + lk + 2);
@@ -520,7 +570,7 @@ static const struct dsb_cached *get(struct dsb_cache *c, const char *source,
         e->lean = lean;
         c->st.misses++;
         pthread_mutex_unlock(&c->lock);
-        load(e, fn, ctx);
+        load(e, fn->fn, fn->bytes_fn, fn->ctx);
         pthread_mutex_lock(&c->lock);
         publish(c, e, until_ms);
     }

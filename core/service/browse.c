@@ -275,6 +275,21 @@ static int load(void *ctx, json_t **out, struct dsb_error *err)
     return rc;
 }
 
+/* A listing of tables the plugin writes as JSON text (ABI 1.3), straight
+ * into the cache's bytes: no tree between the catalog and the client. */
+static int load_json(void *ctx, struct dsb_sb *out, struct dsb_error *err)
+{
+    struct load_ctx *l = ctx;
+    int64_t t0 = dsb_monotonic_us();
+    int rc = dsb_source_list_json(l->src, l->a, l->c->request_id,
+                                  dsb_svc_call_deadline(l->c), out, err);
+
+    dsb_metrics_plugin(l->c->svc->metrics, l->src->conf->name,
+                       dsb_slot_name(l->a->slot), dsb_monotonic_us() - t0,
+                       rc < 0);
+    return rc;
+}
+
 /* Listings are lean in the cache: served as bytes, their trees are large. */
 static int listing(enum dsb_slot k)
 {
@@ -295,7 +310,11 @@ cached_load(const struct dsb_ctx *c, struct dsb_source *s,
     *hit = 0;
     if (keyed(c, s, a, &key, err) < 0)
         return NULL;
-    if (listing(a->slot) && !until)
+    if (a->slot == DSB_SLOT_LIST_TABLES && fn == load &&
+        dsb_source_lists_json(s))
+        v = dsb_cache_get_bytes(c->gen->cache, key.source, key.key, load_json,
+                                ctx, hit);
+    else if (listing(a->slot) && !until)
         v = dsb_cache_get_lean(c->gen->cache, key.source, key.key, fn, ctx,
                                hit);
     else
@@ -456,6 +475,20 @@ static void search_add(struct search *s, const char *source, const char *db,
                             json_object_get(t, "comment"), "match", m));
 }
 
+/* Only listings of tables and descriptions the caller may see are parsed
+ * and searched. */
+static int search_wants(void *ctx, const char *source, const char *key)
+{
+    struct search *s = ctx;
+    char *slot = dsb_cache_key_get(key, 0);
+    int want =
+        slot && dsb_principal_may_use(s->c->principal, source) &&
+        (!strcmp(slot, "list_tables") || !strcmp(slot, "describe_table"));
+
+    free(slot);
+    return want;
+}
+
 static int search_visit(void *ctx, const char *source, const char *key,
                         const json_t *doc)
 {
@@ -464,8 +497,7 @@ static int search_visit(void *ctx, const char *source, const char *key,
     const json_t *t;
     size_t i;
 
-    if (!slot || !dsb_principal_may_use(s->c->principal, source) ||
-        (strcmp(slot, "list_tables") && strcmp(slot, "describe_table")))
+    if (!slot)
         goto done;
     db = dsb_cache_key_get(key, 1);
     schema = dsb_cache_key_get(key, 2);
@@ -496,7 +528,7 @@ int dsb_svc_search(const struct dsb_ctx *c, const char *q, size_t limit,
                              "non-empty q");
     s.items = json_array();
     s.seen = json_object();
-    dsb_cache_foreach(c->gen->cache, search_visit, &s);
+    dsb_cache_foreach(c->gen->cache, search_wants, search_visit, &s);
     json_decref(s.seen);
     *out = json_pack("{s:o, s:b}", "items", s.items, "truncated", s.truncated);
     return 0;

@@ -94,7 +94,7 @@ Test(cache, lean_answers_keep_only_their_body)
     doc = dsb_cached_doc(lb);
     cr_assert(json_equal(doc, fb->doc));
     json_decref(doc);
-    dsb_cache_foreach(c, count_visit, &seen);
+    dsb_cache_foreach(c, NULL, count_visit, &seen);
     cr_assert_eq(seen, 2 * big + small);
     dsb_cache_release(c, lb);
     dsb_cache_release(c, ls);
