@@ -405,24 +405,121 @@ int dsb_svc_browse_pages(const struct dsb_ctx *c, const struct dsb_browse *b,
     return rc;
 }
 
-static int extend(void *ctx, const json_t *items)
+static int add_names(void *ctx, const json_t *items)
 {
-    return json_array_extend(ctx, (json_t *)items) < 0;
+    const json_t *it;
+    size_t i;
+
+    json_array_foreach(items, i, it)
+    {
+        json_t *name = json_object_get(it, "name");
+        if (json_array_append(ctx, name ? name : json_null()) < 0)
+            return 1;
+    }
+    return 0;
 }
 
-int dsb_svc_browse_all(const struct dsb_ctx *c, const struct dsb_browse *b,
-                       json_t **out, struct dsb_error *err)
+int dsb_svc_browse_names(const struct dsb_ctx *c, const struct dsb_browse *b,
+                         json_t **out, struct dsb_error *err)
 {
-    json_t *items = json_array();
-    int rc = dsb_svc_browse_pages(c, b, extend, items, err);
+    json_t *names = json_array();
+    int rc = names ? dsb_svc_browse_pages(c, b, add_names, names, err) : 1;
 
     if (rc > 0)
         rc = dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
     if (rc == 0)
-        *out = json_pack("{s:o}", "items", items);
+        *out = names;
     else
-        json_decref(items);
+        json_decref(names);
     return rc;
+}
+
+/* ------------------------------------------------------ shaped answers */
+
+struct shaped {
+    const struct dsb_ctx *c;
+    struct dsb_source *src;
+    const struct dsb_browse *b;
+    const struct dsb_svc_shape *sh;
+};
+
+/* The plugin's pages, uncached (the shaped answer is what is kept), each
+ * page's tree freed before the next is asked for. */
+static int shaped_pages(struct shaped *sp, struct dsb_sb *out,
+                        struct dsb_error *err)
+{
+    struct dsb_slot_args a;
+    char *token = NULL;
+    int rc = 0, n;
+
+    browse_args(sp->b, &a);
+    a.page_token = NULL;
+    for (n = 0; n < MAX_PAGES && rc == 0; n++) {
+        struct load_ctx l = {sp->c, sp->src, &a};
+        json_t *doc = NULL;
+        const char *next;
+        if (load(&l, &doc, err) < 0) {
+            rc = -1;
+            break;
+        }
+        if (sp->sh->page(sp->sh->ctx, json_object_get(doc, "items"), out))
+            rc = dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        next = json_string_value(json_object_get(doc, "next_page_token"));
+        free(token);
+        a.page_token = token = next ? strdup(next) : NULL;
+        json_decref(doc);
+        if (!a.page_token)
+            break;
+    }
+    free(token);
+    return rc;
+}
+
+static int load_shaped(void *ctx, struct dsb_sb *out, struct dsb_error *err)
+{
+    struct shaped *sp = ctx;
+    int rc;
+
+    dsb_sb_adds(out, sp->sh->head);
+    rc = shaped_pages(sp, out, err);
+    return sp->sh->end(sp->sh->ctx, rc, out, err);
+}
+
+const struct dsb_cached *dsb_svc_browse_shaped(const struct dsb_ctx *c,
+                                               const struct dsb_browse *b,
+                                               const struct dsb_svc_shape *sh,
+                                               int *hit, struct dsb_error *err)
+{
+    struct dsb_source *s = dsb_svc_use_source(c, b->source, err);
+    struct shaped sp = {c, s, b, sh};
+    struct dsb_sb k = {0};
+    const struct dsb_cached *v;
+    char *key;
+
+    *hit = 0;
+    if (!s)
+        return NULL;
+    dsb_cache_key_add(&k, sh->name);
+    dsb_cache_key_add(&k, dsb_slot_name(b->slot));
+    dsb_cache_key_add(&k, b->database);
+    dsb_cache_key_add(&k, b->schema);
+    dsb_cache_key_add(&k, b->filter);
+    dsb_cache_key_num(&k, b->page_size);
+    if (!(key = dsb_sb_take(&k))) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        return NULL;
+    }
+    v = dsb_cache_get_bytes(c->gen->cache, s->conf->name, key, load_shaped, &sp,
+                            hit);
+    free(key);
+    if (!v) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        return NULL;
+    }
+    dsb_metrics_cache(c->svc->metrics, *hit);
+    if (!*hit)
+        dsb_svc_trim_soon(c->svc); /* pages of trees came and went */
+    return v;
 }
 
 /* ------------------------------------------------------------- search */
