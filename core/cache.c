@@ -210,6 +210,7 @@ static void entry_free(struct entry *e)
 {
     json_decref(e->v.doc);
     free(e->v.body);
+    free(e->v.aux);
     free(e->key);
     free(e->source);
     free(e);
@@ -389,15 +390,18 @@ static void evict(struct dsb_cache *c)
 static void load_bytes(struct entry *e, dsb_cache_bytes_fn fn, void *ctx)
 {
     struct dsb_sb out = {0};
+    char *aux = NULL;
 
-    if (fn(ctx, &out, &e->v.err) < 0) {
+    if (fn(ctx, &out, &aux, &e->v.err) < 0) {
         dsb_sb_free(&out);
+        free(aux);
         if (e->v.err.code == DSB_OK)
             dsb_error_set(&e->v.err, DSB_E_INTERNAL, "loading failed");
         return;
     }
     e->v.len = out.len;
     e->v.body = dsb_sb_take(&out);
+    e->v.aux = aux;
     if (!e->v.body) {
         e->v.len = 0;
         dsb_error_set(&e->v.err, DSB_E_INTERNAL, "out of memory");

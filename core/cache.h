@@ -23,6 +23,8 @@ struct dsb_cached {
     char *body;  /* the document serialised compactly (NUL-terminated);
                   * NULL for an error */
     size_t len;
+    char *aux;            /* what a bytes loader noted beside the body (a
+                           * listing page's next_page_token), or NULL */
     char etag[24];        /* "\"<16 hex>\"": FNV-1a 64 of body */
     struct dsb_error err; /* when doc is NULL */
     int64_t expires_ms;   /* monotonic ms at which it goes stale */
@@ -33,8 +35,9 @@ typedef int (*dsb_cache_load_fn)(void *ctx, json_t **out,
                                  struct dsb_error *err);
 
 /* Fills out (empty on entry) with the answer's bytes, a JSON document, or
- * returns -1 with err set; the cache takes what out holds. */
-typedef int (*dsb_cache_bytes_fn)(void *ctx, struct dsb_sb *out,
+ * returns -1 with err set; the cache takes what out holds, and *aux (NULL
+ * on entry; malloc'd) as the answer's aux. */
+typedef int (*dsb_cache_bytes_fn)(void *ctx, struct dsb_sb *out, char **aux,
                                   struct dsb_error *err);
 
 struct dsb_cache_stats {

@@ -361,8 +361,9 @@ static int looks_like_object(const struct dsb_sb *out)
 
 int dsb_source_list_json(struct dsb_source *s, const struct dsb_slot_args *a,
                          const char *request_id, int64_t deadline_ms,
-                         struct dsb_sb *out, struct dsb_error *err)
+                         struct dsb_sb *out, char **next, struct dsb_error *err)
 {
+    const char *tok = NULL;
     const struct dsb_source_plugin *vt = &s->plugin->vt;
     struct dsb_list_request lr = {a->database, a->schema, a->name_filter,
                                   a->page_size, a->page_token};
@@ -374,7 +375,10 @@ int dsb_source_list_json(struct dsb_source *s, const struct dsb_slot_args *a,
         return not_open(s, err);
     if (dsb_call_begin(&call, deadline_ms, request_id) < 0)
         return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
-    rc = vt->list_tables_json(s->inst, &call, &lr, sb_write, out, err);
+    *next = NULL;
+    rc = vt->list_tables_json(s->inst, &call, &lr, sb_write, out, &tok, err);
+    if (rc == 0 && tok && !(*next = strdup(tok)))
+        out->oom = 1;
     dsb_call_end(&call);
     if (rc == 0 && out->oom)
         rc = dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
@@ -388,7 +392,10 @@ int dsb_source_list_json(struct dsb_source *s, const struct dsb_slot_args *a,
                       "plugin %s failed in list_tables_json without saying "
                       "why",
                       s->plugin->name);
-    if (rc < 0)
+    if (rc < 0) {
+        free(*next);
+        *next = NULL;
         dsb_redact_error(err);
+    }
     return rc;
 }

@@ -277,17 +277,187 @@ static int load(void *ctx, json_t **out, struct dsb_error *err)
 
 /* A listing of tables the plugin writes as JSON text (ABI 1.3), straight
  * into the cache's bytes: no tree between the catalog and the client. */
-static int load_json(void *ctx, struct dsb_sb *out, struct dsb_error *err)
+static int load_json(void *ctx, struct dsb_sb *out, char **next,
+                     struct dsb_error *err)
 {
     struct load_ctx *l = ctx;
     int64_t t0 = dsb_monotonic_us();
     int rc = dsb_source_list_json(l->src, l->a, l->c->request_id,
-                                  dsb_svc_call_deadline(l->c), out, err);
+                                  dsb_svc_call_deadline(l->c), out, next, err);
 
     dsb_metrics_plugin(l->c->svc->metrics, l->src->conf->name,
                        dsb_slot_name(l->a->slot), dsb_monotonic_us() - t0,
                        rc < 0);
     return rc;
+}
+
+/* ---------------------------------------------------------- read-ahead */
+
+/*
+ * A client walking a wide listing of tables asks for page after page; each
+ * page the plugin wrote as text (it tells the next page's token) has the
+ * next one loaded into the cache at once, on the read-ahead's thread, while
+ * the client is still reading this one: the catalog's work on page n+1
+ * overlaps the client's (and the network's) on page n.  One page ahead of
+ * the client, not the whole schema: a client that stops after the first
+ * page costs one page more.  A client asking for the page meanwhile waits
+ * for that load (the cache's single flight) rather than making another.
+ */
+#define AHEAD_MAX 8 /* pending read-aheads; more are dropped */
+
+struct dsb_ahead {
+    struct dsb_ahead *next;
+    struct dsb_gen *gen; /* held */
+    const struct dsb_principal *principal;
+    char *request_id, *source, *database, *schema, *filter, *token;
+    size_t page_size;
+};
+
+static void ahead_free(struct dsb_ahead *h)
+{
+    if (!h)
+        return;
+    dsb_gen_release(h->gen);
+    free(h->request_id);
+    free(h->source);
+    free(h->database);
+    free(h->schema);
+    free(h->filter);
+    free(h->token);
+    free(h);
+}
+
+static const struct dsb_cached *cached_call(const struct dsb_ctx *c,
+                                            struct dsb_source *s,
+                                            const struct dsb_slot_args *a,
+                                            int *hit, struct dsb_error *err);
+
+static void ahead_run(struct dsb_service *svc, struct dsb_ahead *h)
+{
+    struct dsb_ctx c = {.svc = svc,
+                        .request_id = h->request_id,
+                        .principal = h->principal,
+                        .gen = h->gen,
+                        .read_ahead = 1};
+    struct dsb_slot_args a = {.slot = DSB_SLOT_LIST_TABLES,
+                              .database = h->database,
+                              .schema = h->schema,
+                              .name_filter = h->filter,
+                              .page_token = h->token,
+                              .page_size = h->page_size};
+    struct dsb_source *s = dsb_broker_source(h->gen->broker, h->source);
+    struct dsb_error err;
+    int hit;
+
+    if (s)
+        dsb_cache_release(h->gen->cache, cached_call(&c, s, &a, &hit, &err));
+}
+
+static void *ahead_main(void *arg)
+{
+    struct dsb_service *svc = arg;
+
+    pthread_mutex_lock(&svc->ra_mu);
+    while (!svc->ra_stop) {
+        struct dsb_ahead *h = svc->ra_head;
+        if (!h) {
+            pthread_cond_wait(&svc->ra_cv, &svc->ra_mu);
+            continue;
+        }
+        svc->ra_head = h->next;
+        svc->ra_n--;
+        pthread_mutex_unlock(&svc->ra_mu);
+        ahead_run(svc, h);
+        ahead_free(h);
+        pthread_mutex_lock(&svc->ra_mu);
+    }
+    pthread_mutex_unlock(&svc->ra_mu);
+    return NULL;
+}
+
+int dsb_svc_ahead_start(struct dsb_service *svc)
+{
+    pthread_mutex_init(&svc->ra_mu, NULL);
+    pthread_cond_init(&svc->ra_cv, NULL);
+    svc->ra_started =
+        pthread_create(&svc->ra_thread, NULL, ahead_main, svc) == 0;
+    return svc->ra_started ? 0 : -1;
+}
+
+void dsb_svc_ahead_stop(struct dsb_service *svc)
+{
+    if (!svc->ra_started)
+        return;
+    pthread_mutex_lock(&svc->ra_mu);
+    svc->ra_stop = 1;
+    pthread_cond_signal(&svc->ra_cv);
+    pthread_mutex_unlock(&svc->ra_mu);
+    pthread_join(svc->ra_thread, NULL);
+    while (svc->ra_head) {
+        struct dsb_ahead *h = svc->ra_head;
+        svc->ra_head = h->next;
+        ahead_free(h);
+    }
+    pthread_cond_destroy(&svc->ra_cv);
+    pthread_mutex_destroy(&svc->ra_mu);
+    svc->ra_started = 0;
+}
+
+static char *dup0(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Queues the load of the page after a (whose token is next) unless the
+ * cache holds it or the queue is full. */
+static void read_ahead(const struct dsb_ctx *c, struct dsb_source *s,
+                       const struct dsb_slot_args *a, const char *next)
+{
+    struct dsb_service *svc = c->svc;
+    struct dsb_slot_args b = *a;
+    struct dsb_svc_key key;
+    struct dsb_error err;
+    struct dsb_ahead *h;
+    int hit;
+
+    if (c->read_ahead || !svc->ra_started)
+        return;
+    b.page_token = next;
+    if (keyed(c, s, &b, &key, &err) < 0)
+        return;
+    const struct dsb_cached *v =
+        dsb_cache_get(c->gen->cache, key.source, key.key, NULL, NULL, &hit);
+    dsb_svc_key_free(&key);
+    dsb_cache_release(c->gen->cache, v);
+    if (v || !(h = calloc(1, sizeof(*h))))
+        return;
+    h->gen = dsb_gen_hold(c->gen);
+    h->principal = c->principal;
+    h->request_id = dup0(c->request_id);
+    h->source = dup0(s->conf->name);
+    h->database = dup0(a->database);
+    h->schema = dup0(a->schema);
+    h->filter = dup0(a->name_filter);
+    h->token = dup0(next);
+    h->page_size = a->page_size;
+    if (!h->request_id || !h->source || !h->token ||
+        (a->database && !h->database) || (a->schema && !h->schema) ||
+        (a->name_filter && !h->filter)) {
+        ahead_free(h);
+        return;
+    }
+    pthread_mutex_lock(&svc->ra_mu);
+    if (svc->ra_n < AHEAD_MAX && !svc->ra_stop) {
+        struct dsb_ahead **tail = &svc->ra_head;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = h;
+        svc->ra_n++;
+        h = NULL;
+        pthread_cond_signal(&svc->ra_cv);
+    }
+    pthread_mutex_unlock(&svc->ra_mu);
+    ahead_free(h);
 }
 
 /* Listings are lean in the cache: served as bytes, their trees are large. */
@@ -311,10 +481,12 @@ cached_load(const struct dsb_ctx *c, struct dsb_source *s,
     if (keyed(c, s, a, &key, err) < 0)
         return NULL;
     if (a->slot == DSB_SLOT_LIST_TABLES && fn == load &&
-        dsb_source_lists_json(s))
+        dsb_source_lists_json(s)) {
         v = dsb_cache_get_bytes(c->gen->cache, key.source, key.key, load_json,
                                 ctx, hit);
-    else if (listing(a->slot) && !until)
+        if (v && v->aux)
+            read_ahead(c, s, a, v->aux);
+    } else if (listing(a->slot) && !until)
         v = dsb_cache_get_lean(c->gen->cache, key.source, key.key, fn, ctx,
                                hit);
     else
@@ -475,11 +647,13 @@ static int shaped_pages(struct shaped *sp, struct dsb_sb *out,
     return rc;
 }
 
-static int load_shaped(void *ctx, struct dsb_sb *out, struct dsb_error *err)
+static int load_shaped(void *ctx, struct dsb_sb *out, char **aux,
+                       struct dsb_error *err)
 {
     struct shaped *sp = ctx;
     int rc;
 
+    (void)aux;
     dsb_sb_adds(out, sp->sh->head);
     rc = shaped_pages(sp, out, err);
     return sp->sh->end(sp->sh->ctx, rc, out, err);

@@ -77,6 +77,8 @@ struct dsb_ctx {
     struct dsb_arena *arena; /* freed by the front door after the call */
     const struct dsb_principal *principal; /* never NULL */
     struct dsb_gen *gen; /* held by the front door for the call */
+    int read_ahead;      /* a call of the read-ahead itself: it reads no
+                          * further ahead (core/service/browse.c) */
 };
 
 struct dsb_service_opts {

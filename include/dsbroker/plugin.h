@@ -762,17 +762,21 @@ struct dsb_source_plugin {
      * returns for the same request, written through write(bytes, n,
      * write_ctx).  write is jansson's json_dump_callback_t (hand it to
      * json_dump_callback as is); a non-zero return means the broker takes
-     * no more: stop and fail.  The broker caches and serves these bytes
-     * with no tree between the catalog and the client, and does not parse
-     * them to check their shape (that is the cost the slot saves): a
-     * plugin offers the slot only for text its tests compare with
-     * list_tables.  req, paging and errors as list_tables; on failure what
-     * was written is dropped.  Optional: NULL means the broker calls
-     * list_tables.
+     * no more: stop and fail.  *next_page_token (NULL on entry) is set to
+     * the text's next_page_token when it has one, a string of the call's
+     * arena (host->arena_strdup), so that the broker can ask for the next
+     * page ahead of its client without parsing the text.  The broker
+     * caches and serves these bytes with no tree between the catalog and
+     * the client, and does not parse them to check their shape (that is
+     * the cost the slot saves): a plugin offers the slot only for text its
+     * tests compare with list_tables.  req, paging and errors as
+     * list_tables; on failure what was written is dropped.  Optional: NULL
+     * means the broker calls list_tables.
      */
     int (*list_tables_json)(void *inst, struct dsb_call *call,
                             const struct dsb_list_request *req,
                             json_dump_callback_t write, void *write_ctx,
+                            const char **next_page_token,
                             struct dsb_error *err);
 
     /* ABI 1.4+ slots go here. */

@@ -505,6 +505,9 @@ struct pg_text {
     json_dump_callback_t write;
     void *ctx;
     int failed; /* write refused, or memory ran out */
+    char *buf;  /* one table's text: written in one piece, not in the
+                 * dozens of fragments json_dump_callback would make */
+    size_t cap;
 };
 
 static void pg_text_put(struct pg_text *w, const char *s)
@@ -528,7 +531,7 @@ static void pg_text_value(struct pg_text *w, json_t *v)
  * only makes next_page_token.  -1 when the answer is bad (struct
  * pg_rows) or the text could not be written. */
 static int pg_rows_text(const PGresult *res, const struct pg_page *pg,
-                        struct pg_text *w)
+                        struct pg_text *w, char **next)
 {
     struct pg_rows b = {res, 0};
     json_t *table = NULL, *cols = NULL;
@@ -572,9 +575,8 @@ static int pg_rows_text(const PGresult *res, const struct pg_page *pg,
     json_decref(table);
     pg_text_put(w, "],\"next_page_token\":");
     if (more && last) {
-        char *tok = pg_token_encode(last);
-        pg_text_value(w, tok ? json_string(tok) : NULL);
-        free(tok);
+        *next = pg_token_encode(last);
+        pg_text_value(w, *next ? json_string(*next) : NULL);
     } else {
         pg_text_put(w, "null");
     }
@@ -585,10 +587,11 @@ static int pg_rows_text(const PGresult *res, const struct pg_page *pg,
 int pg_list_tables_json(struct pg_source *s, struct dsb_call *call,
                         const struct dsb_list_request *req,
                         json_dump_callback_t write, void *write_ctx,
-                        struct dsb_error *err)
+                        const char **next_page_token, struct dsb_error *err)
 {
+    char *next = NULL;
     struct pg_page pg;
-    struct pg_text w = {write, write_ctx, 0};
+    struct pg_text w = {write, write_ctx, 0, NULL, 0};
     PGresult *res;
     int rc = -1;
 
@@ -604,7 +607,7 @@ int pg_list_tables_json(struct pg_source *s, struct dsb_call *call,
         dsb_error_set(err, DSB_E_INTERNAL, "unexpected catalog answer");
     else if (pg_schema_state(PQgetvalue(res, 0, PG_T_STATE), req->schema,
                              err) == 0 &&
-             (rc = pg_rows_text(res, &pg, &w)) < 0) {
+             (rc = pg_rows_text(res, &pg, &w, &next)) < 0) {
         if (w.failed)
             dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
         else {
@@ -613,7 +616,12 @@ int pg_list_tables_json(struct pg_source *s, struct dsb_call *call,
                                   "memory ran out");
         }
     }
+    if (rc == 0 && next &&
+        !(*next_page_token = s->host->arena_strdup(call, next)))
+        rc = dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
     PQclear(res);
+    free(w.buf);
+    free(next);
     return rc;
 }
 

@@ -132,9 +132,11 @@ static int pg_slot_describe_tables(void *inst, struct dsb_call *call,
 static int pg_slot_tables_json(void *inst, struct dsb_call *call,
                                const struct dsb_list_request *req,
                                json_dump_callback_t write, void *write_ctx,
+                               const char **next_page_token,
                                struct dsb_error *err)
 {
-    return pg_list_tables_json(inst, call, req, write, write_ctx, err);
+    return pg_list_tables_json(inst, call, req, write, write_ctx,
+                               next_page_token, err);
 }
 
 static const struct dsb_source_plugin pg_plugin = {

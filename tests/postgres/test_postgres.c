@@ -51,13 +51,27 @@ static char *list_json(struct dsb_source *src, const struct dsb_list_request *r)
                               .page_token = r->page_token,
                               .page_size = r->page_size};
     struct dsb_sb out = {0};
+    json_t *doc;
+    char *next = NULL, *text;
 
     cr_assert(dsb_source_lists_json(src));
-    if (dsb_source_list_json(src, &a, NULL, 0, &out, &E) < 0) {
+    if (dsb_source_list_json(src, &a, NULL, 0, &out, &next, &E) < 0) {
+        cr_assert_null(next);
         dsb_sb_free(&out);
         return NULL;
     }
-    return dsb_sb_take(&out);
+    text = dsb_sb_take(&out);
+    /* the token told beside the text is the text's own */
+    doc = json_loads(text, 0, NULL);
+    cr_assert_not_null(doc, "%s", text);
+    if (next)
+        cr_assert_str_eq(
+            next, json_string_value(json_object_get(doc, "next_page_token")));
+    else
+        cr_assert(json_is_null(json_object_get(doc, "next_page_token")));
+    json_decref(doc);
+    free(next);
+    return text;
 }
 
 /* Every listing of these tests is also asked as JSON text: it must be
