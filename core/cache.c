@@ -22,7 +22,8 @@ struct entry {
                        * lock, dropped without it (an entry at zero is
                        * out of the table: nothing else can reach it) */
     int64_t expires_ms;
-    int lean; /* a large body keeps no document (dsb_cache_get_lean) */
+    int lean;       /* a large body keeps no document (dsb_cache_get_lean) */
+    size_t counted; /* body bytes counted in the cache's total (lock) */
     struct entry *hnext, *prev, *next;
 };
 
@@ -41,6 +42,7 @@ struct dsb_cache {
     pthread_cond_t loaded;
     struct entry **buckets;
     size_t n_buckets, n_entries, max_entries;
+    size_t bytes;              /* the bodies of the entries in the table */
     struct entry *head, *tail; /* LRU: head is the most recent */
     int64_t ttl_ms, error_ttl_ms;
     struct ttl_override *ttls;
@@ -294,6 +296,8 @@ static void detach(struct dsb_cache *c, struct entry *e)
     lru_unlink(c, e);
     e->attached = 0;
     c->n_entries--;
+    c->bytes -= e->counted;
+    e->counted = 0;
     bump(c, e->source);
     entry_unref(e);
 }
@@ -456,6 +460,8 @@ static void publish(struct dsb_cache *c, struct entry *e,
     if (e->attached && ttl <= 0)
         detach(c, e);
     if (e->attached) {
+        e->counted = e->v.len;
+        c->bytes += e->counted;
         lru_push(c, e);
         evict(c);
     }
@@ -609,5 +615,6 @@ void dsb_cache_stats(struct dsb_cache *c, struct dsb_cache_stats *out)
     pthread_mutex_lock(&c->lock);
     *out = c->st;
     out->entries = c->n_entries;
+    out->bytes = c->bytes;
     pthread_mutex_unlock(&c->lock);
 }

@@ -43,6 +43,7 @@ typedef int (*dsb_cache_bytes_fn)(void *ctx, struct dsb_sb *out, char **aux,
 struct dsb_cache_stats {
     uint64_t hits, misses, waits, evictions;
     size_t entries;
+    size_t bytes; /* of the answers held, as served */
 };
 
 /* A cache of at most max_entries; ttl_ms applies to sources without an
