@@ -308,7 +308,6 @@ static int load_json(void *ctx, struct dsb_sb *out, char **next,
 struct dsb_ahead {
     struct dsb_ahead *next;
     struct dsb_gen *gen; /* held */
-    const struct dsb_principal *principal;
     char *request_id, *source, *database, *schema, *filter, *token;
     size_t page_size;
 };
@@ -336,7 +335,9 @@ static void ahead_run(struct dsb_service *svc, struct dsb_ahead *h)
 {
     struct dsb_ctx c = {.svc = svc,
                         .request_id = h->request_id,
-                        .principal = h->principal,
+                        /* nobody's: the page is loaded, not served (the
+                         * client's own request is checked when it asks) */
+                        .principal = &h->gen->anonymous,
                         .gen = h->gen,
                         .read_ahead = 1};
     struct dsb_slot_args a = {.slot = DSB_SLOT_LIST_TABLES,
@@ -432,7 +433,6 @@ static void read_ahead(const struct dsb_ctx *c, struct dsb_source *s,
     if (v || !(h = calloc(1, sizeof(*h))))
         return;
     h->gen = dsb_gen_hold(c->gen);
-    h->principal = c->principal;
     h->request_id = dup0(c->request_id);
     h->source = dup0(s->conf->name);
     h->database = dup0(a->database);
