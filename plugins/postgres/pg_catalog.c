@@ -519,9 +519,19 @@ static void pg_text_put(struct pg_text *w, const char *s)
 /* Serialises v and takes it. */
 static void pg_text_value(struct pg_text *w, json_t *v)
 {
-    if (!v ||
-        (!w->failed && json_dump_callback(v, w->write, w->ctx,
-                                          JSON_COMPACT | JSON_ENCODE_ANY) != 0))
+    const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+    size_t n = v && !w->failed ? json_dumpb(v, w->buf, w->cap, flags) : 0;
+
+    if (n > w->cap) {
+        char *buf = realloc(w->buf, n);
+        if (buf) {
+            w->buf = buf;
+            w->cap = n;
+            n = json_dumpb(v, w->buf, w->cap, flags);
+        } else
+            n = 0;
+    }
+    if (n == 0 || n > w->cap || w->write(w->buf, n, w->ctx) != 0)
         w->failed = 1;
     json_decref(v);
 }
