@@ -449,65 +449,70 @@ static json_t *glue_table(const json_t *t)
                      compat_columns(t, 0));
 }
 
-/* The Glue tables answer, a page at a time (as the PostgreSQL one). */
-struct glue_tables {
-    struct dsb_sb out;
-    size_t n;
-};
-
-static int glue_tables_page(void *ctx, const json_t *items)
+/* The Glue tables answer, a page at a time and cached as its bytes, as
+ * the PostgreSQL one. */
+static int glue_tables_page(void *ctx, const json_t *items, struct dsb_sb *out)
 {
-    struct glue_tables *gt = ctx;
+    size_t *n = ctx;
     const json_t *t;
     size_t i;
 
     json_array_foreach(items, i, t)
     {
-        if (dump_item(glue_table(t), &gt->out, &gt->n))
+        if (dump_item(glue_table(t), out, n))
             return 1;
     }
     return 0;
 }
 
+static int glue_tables_end(void *ctx, int rc, struct dsb_sb *out,
+                           struct dsb_error *err)
+{
+    (void)ctx;
+    (void)err;
+    dsb_sb_adds(out, "]}");
+    return rc;
+}
+
 void dsb_h_compat_glue_tables(struct dsb_req *r)
 {
-    size_t n = 0;
+    size_t n = 0, items = 0;
     const char **srcs = sources_of(r, "glue", &n);
+    struct dsb_svc_shape sh = {"compat_glue_tables",
+                               "{\"success\":true,\"tables\":[",
+                               glue_tables_page, glue_tables_end, &items};
     struct dsb_error err;
-    struct glue_tables gt = {{0}, 0};
-    int rc = -1, tried = 0;
+    const struct dsb_cached *v = NULL;
+    int hit = 0;
 
     if (compat_read(r) < 0) {
         free(srcs);
         return;
     }
-    for (size_t i = 0; srcs && i < n && rc != 0; i++) {
+    /* the first Glue source that has the database answers */
+    for (size_t i = 0; srcs && i < n; i++) {
         struct dsb_browse b = {.slot = DSB_SLOT_LIST_TABLES,
                                .source = srcs[i],
                                .database = r->params[0],
                                .schema = schema_of(r, srcs[i])};
-        dsb_sb_free(&gt.out);
-        gt.n = 0;
-        dsb_sb_adds(&gt.out, "{\"success\":true,\"tables\":[");
-        rc = dsb_svc_browse_pages(&r->ctx, &b, glue_tables_page, &gt, &err);
-        tried = 1;
-        if (rc > 0)
+        dsb_svc_release(&r->ctx, v);
+        items = 0;
+        v = dsb_svc_browse_shaped(&r->ctx, &b, &sh, &hit, &err);
+        if (!v || v->body)
             break;
+        err = v->err;
     }
-    dsb_sb_adds(&gt.out, "]}");
-    if (rc == 0 && !gt.out.oom) {
-        size_t len = gt.out.len;
-        dsb_reply_take(r, 200, "application/json", dsb_sb_take(&gt.out), len);
-    } else if (rc > 0 || gt.out.oom)
-        dsb_reply_problem(r, 500, "internal", "out of memory", NULL, NULL);
-    else if (tried)
-        dsb_reply_error(r, &err);
+    if (v && !v->body) {
+        dsb_svc_release(&r->ctx, v);
+        v = NULL;
+    }
+    if (v || n > 0)
+        dsb_reply_entry(r, v, hit, &err);
     else
         dsb_reply_problem(r, 404, "not_found",
                           "no Glue source has this "
                           "database",
                           r->params[0], NULL);
-    dsb_sb_free(&gt.out);
     free(srcs);
 }
 
