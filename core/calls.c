@@ -370,12 +370,12 @@ int dsb_source_list_json(struct dsb_source *s, const struct dsb_slot_args *a,
     struct dsb_call call;
     int rc;
 
+    *next = NULL;
     dsb_error_clear(err);
     if (s->state != DSB_SOURCE_OPEN)
         return not_open(s, err);
     if (dsb_call_begin(&call, deadline_ms, request_id) < 0)
         return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
-    *next = NULL;
     rc = vt->list_tables_json(s->inst, &call, &lr, sb_write, out, &tok, err);
     if (rc == 0 && tok && !(*next = strdup(tok)))
         out->oom = 1;

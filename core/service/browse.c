@@ -244,6 +244,9 @@ int dsb_svc_browse_key(const struct dsb_ctx *c, const struct dsb_browse *b,
     return keyed(c, s, &a, key, err);
 }
 
+static void read_ahead_keyed(const struct dsb_ctx *c,
+                             const struct dsb_svc_key *key, const char *next);
+
 const struct dsb_cached *dsb_svc_peek(const struct dsb_ctx *c,
                                       const struct dsb_svc_key *key)
 {
@@ -253,6 +256,8 @@ const struct dsb_cached *dsb_svc_peek(const struct dsb_ctx *c,
 
     if (v)
         dsb_metrics_cache(c->svc->metrics, 1);
+    if (v && v->aux)
+        read_ahead_keyed(c, key, v->aux);
     return v;
 }
 
@@ -411,30 +416,29 @@ static char *dup0(const char *s)
 
 /* Queues the load of the page after a (whose token is next) unless the
  * cache holds it or the queue is full. */
-static void read_ahead(const struct dsb_ctx *c, struct dsb_source *s,
+static void read_ahead(const struct dsb_ctx *c, const char *source,
                        const struct dsb_slot_args *a, const char *next)
 {
     struct dsb_service *svc = c->svc;
     struct dsb_slot_args b = *a;
-    struct dsb_svc_key key;
-    struct dsb_error err;
+    const struct dsb_cached *v;
     struct dsb_ahead *h;
+    char *key;
     int hit;
 
     if (c->read_ahead || !svc->ra_started)
         return;
     b.page_token = next;
-    if (keyed(c, s, &b, &key, &err) < 0)
+    if (!(key = slot_key(&b)))
         return;
-    const struct dsb_cached *v =
-        dsb_cache_get(c->gen->cache, key.source, key.key, NULL, NULL, &hit);
-    dsb_svc_key_free(&key);
+    v = dsb_cache_get(c->gen->cache, source, key, NULL, NULL, &hit);
+    free(key);
     dsb_cache_release(c->gen->cache, v);
     if (v || !(h = calloc(1, sizeof(*h))))
         return;
     h->gen = dsb_gen_hold(c->gen);
     h->request_id = dup0(c->request_id);
-    h->source = dup0(s->conf->name);
+    h->source = dup0(source);
     h->database = dup0(a->database);
     h->schema = dup0(a->schema);
     h->filter = dup0(a->name_filter);
@@ -458,6 +462,30 @@ static void read_ahead(const struct dsb_ctx *c, struct dsb_source *s,
     }
     pthread_mutex_unlock(&svc->ra_mu);
     ahead_free(h);
+}
+
+/* read_ahead after a hit the front door found by its key alone (only a
+ * page of tables written as text has an aux, its next token): the call's
+ * arguments are read back from the key (slot_key's parts). */
+static void read_ahead_keyed(const struct dsb_ctx *c,
+                             const struct dsb_svc_key *key, const char *next)
+{
+    char *db = dsb_cache_key_get(key->key, 1);
+    char *schema = dsb_cache_key_get(key->key, 2);
+    char *filter = dsb_cache_key_get(key->key, 4);
+    char *size = dsb_cache_key_get(key->key, 5);
+    struct dsb_slot_args a = {.slot = DSB_SLOT_LIST_TABLES,
+                              .database = db,
+                              .schema = schema,
+                              .name_filter = filter,
+                              .page_size = size ? strtoull(size, NULL, 10) : 0};
+
+    if (db && schema && size)
+        read_ahead(c, key->source, &a, next);
+    free(db);
+    free(schema);
+    free(filter);
+    free(size);
 }
 
 /* Listings are lean in the cache: served as bytes, their trees are large. */
@@ -485,7 +513,7 @@ cached_load(const struct dsb_ctx *c, struct dsb_source *s,
         v = dsb_cache_get_bytes(c->gen->cache, key.source, key.key, load_json,
                                 ctx, hit);
         if (v && v->aux)
-            read_ahead(c, s, a, v->aux);
+            read_ahead(c, s->conf->name, a, v->aux);
     } else if (listing(a->slot) && !until)
         v = dsb_cache_get_lean(c->gen->cache, key.source, key.key, fn, ctx,
                                hit);
