@@ -9,8 +9,8 @@ over HTTP:
   - the compatibility route's single answer, cold           goal <= 1.3x
   - context of a 500-table session, cold (after a refresh)  goal <= 1.5x
   - the same context, warm                                  goal <= 10 ms
-  - RSS: peak during the first cold round against the bytes of the pages
-    the cache then holds (goal peak <= 3x), and 1.5 s after each of ten
+  - RSS: peak during the first cold round against the bytes the cache
+    then holds (dsb_cache_bytes in /metrics; goal peak <= 3x), and 1.5 s after each of ten
     cold rounds (goal: the tenth within 10% of the first).
 The floor is measured again in every round, just before it, and each
 round's listings are compared with that round's floor: on a shared machine
