@@ -9,6 +9,7 @@
 #include "config.h"
 #include "plugins.h"
 #include "secrets.h"
+#include "util.h"
 
 enum dsb_source_state {
     DSB_SOURCE_OPEN = 0,
@@ -113,6 +114,17 @@ int dsb_source_takes_described(const struct dsb_source *s);
 /* Non-zero when the source's plugin describes several tables of a schema
  * in one call (ABI 1.2 describe_tables). */
 int dsb_source_describes_many(const struct dsb_source *s);
+/* Non-zero when the source's plugin writes its listings of tables as JSON
+ * text (ABI 1.3 list_tables_json). */
+int dsb_source_lists_json(const struct dsb_source *s);
+/* Runs list_tables_json for a (a DSB_SLOT_LIST_TABLES call), the text
+ * appended to out and the next page's token in *next (malloc'd, NULL on
+ * the last page); as dsb_source_call otherwise, but the text is not
+ * parsed: only its being an object is checked. */
+int dsb_source_list_json(struct dsb_source *s, const struct dsb_slot_args *a,
+                         const char *request_id, int64_t deadline_ms,
+                         struct dsb_sb *out, char **next,
+                         struct dsb_error *err);
 
 /*
  * Slot wrappers: check the source is open, run the slot within a call

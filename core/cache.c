@@ -22,7 +22,8 @@ struct entry {
                        * lock, dropped without it (an entry at zero is
                        * out of the table: nothing else can reach it) */
     int64_t expires_ms;
-    int lean; /* a large body keeps no document (dsb_cache_get_lean) */
+    int lean;       /* a large body keeps no document (dsb_cache_get_lean) */
+    size_t counted; /* body bytes counted in the cache's total (lock) */
     struct entry *hnext, *prev, *next;
 };
 
@@ -41,6 +42,7 @@ struct dsb_cache {
     pthread_cond_t loaded;
     struct entry **buckets;
     size_t n_buckets, n_entries, max_entries;
+    size_t bytes;              /* the bodies of the entries in the table */
     struct entry *head, *tail; /* LRU: head is the most recent */
     int64_t ttl_ms, error_ttl_ms;
     struct ttl_override *ttls;
@@ -178,7 +180,8 @@ static struct entry **hold_fresh(struct dsb_cache *c, size_t *n)
     return held;
 }
 
-void dsb_cache_foreach(struct dsb_cache *c, dsb_cache_visit_fn fn, void *ctx)
+void dsb_cache_foreach(struct dsb_cache *c, dsb_cache_want_fn want,
+                       dsb_cache_visit_fn fn, void *ctx)
 {
     size_t n;
     struct entry **held = hold_fresh(c, &n);
@@ -186,9 +189,12 @@ void dsb_cache_foreach(struct dsb_cache *c, dsb_cache_visit_fn fn, void *ctx)
 
     for (size_t i = 0; i < n; i++) {
         struct entry *e = held[i];
-        json_t *doc = stop ? NULL : dsb_cached_doc(&e->v);
+        const char *key = e->key + strlen(e->source) + 1;
+        json_t *doc = stop || (want && !want(ctx, e->source, key))
+                          ? NULL
+                          : dsb_cached_doc(&e->v);
         if (doc)
-            stop = fn(ctx, e->source, e->key + strlen(e->source) + 1, doc);
+            stop = fn(ctx, e->source, key, doc);
         json_decref(doc);
         entry_unref(e);
     }
@@ -206,6 +212,7 @@ static void entry_free(struct entry *e)
 {
     json_decref(e->v.doc);
     free(e->v.body);
+    free(e->v.aux);
     free(e->key);
     free(e->source);
     free(e);
@@ -289,6 +296,8 @@ static void detach(struct dsb_cache *c, struct entry *e)
     lru_unlink(c, e);
     e->attached = 0;
     c->n_entries--;
+    c->bytes -= e->counted;
+    e->counted = 0;
     bump(c, e->source);
     entry_unref(e);
 }
@@ -381,12 +390,41 @@ static void evict(struct dsb_cache *c)
     }
 }
 
+/* Runs a bytes loader and takes its bytes as e's body. */
+static void load_bytes(struct entry *e, dsb_cache_bytes_fn fn, void *ctx)
+{
+    struct dsb_sb out = {0};
+    char *aux = NULL;
+
+    if (fn(ctx, &out, &aux, &e->v.err) < 0) {
+        dsb_sb_free(&out);
+        free(aux);
+        if (e->v.err.code == DSB_OK)
+            dsb_error_set(&e->v.err, DSB_E_INTERNAL, "loading failed");
+        return;
+    }
+    e->v.len = out.len;
+    e->v.body = dsb_sb_take(&out);
+    e->v.aux = aux;
+    if (!e->v.body) {
+        e->v.len = 0;
+        dsb_error_set(&e->v.err, DSB_E_INTERNAL, "out of memory");
+        return;
+    }
+    dsb_etag(e->v.body, e->v.len, e->v.etag);
+}
+
 /* Runs the loader outside the lock and fills e's value. */
-static void load(struct entry *e, dsb_cache_load_fn fn, void *ctx)
+static void load(struct entry *e, dsb_cache_load_fn fn,
+                 dsb_cache_bytes_fn bytes_fn, void *ctx)
 {
     json_t *doc = NULL;
 
     dsb_error_clear(&e->v.err);
+    if (bytes_fn) {
+        load_bytes(e, bytes_fn, ctx);
+        return;
+    }
     if (fn(ctx, &doc, &e->v.err) < 0 || !doc) {
         json_decref(doc);
         if (e->v.err.code == DSB_OK)
@@ -422,6 +460,8 @@ static void publish(struct dsb_cache *c, struct entry *e,
     if (e->attached && ttl <= 0)
         detach(c, e);
     if (e->attached) {
+        e->counted = e->v.len;
+        c->bytes += e->counted;
         lru_push(c, e);
         evict(c);
     }
@@ -437,16 +477,24 @@ static struct entry *wait_ready(struct dsb_cache *c, struct entry *e)
     return e;
 }
 
+struct loader {
+    dsb_cache_load_fn fn;        /* a document, serialised here */
+    dsb_cache_bytes_fn bytes_fn; /* or the bytes themselves */
+    void *ctx;
+};
+
 static const struct dsb_cached *get(struct dsb_cache *c, const char *source,
-                                    const char *key, dsb_cache_load_fn fn,
-                                    void *ctx, int *hit,
-                                    const int64_t *until_ms, int lean);
+                                    const char *key, const struct loader *l,
+                                    int *hit, const int64_t *until_ms,
+                                    int lean);
 
 const struct dsb_cached *dsb_cache_get(struct dsb_cache *c, const char *source,
                                        const char *key, dsb_cache_load_fn fn,
                                        void *ctx, int *hit)
 {
-    return get(c, source, key, fn, ctx, hit, NULL, 0);
+    struct loader l = {fn, NULL, ctx};
+
+    return get(c, source, key, fn ? &l : NULL, hit, NULL, 0);
 }
 
 const struct dsb_cached *dsb_cache_get_until(struct dsb_cache *c,
@@ -455,7 +503,9 @@ const struct dsb_cached *dsb_cache_get_until(struct dsb_cache *c,
                                              dsb_cache_load_fn fn, void *ctx,
                                              int *hit, const int64_t *until_ms)
 {
-    return get(c, source, key, fn, ctx, hit, until_ms, 0);
+    struct loader l = {fn, NULL, ctx};
+
+    return get(c, source, key, fn ? &l : NULL, hit, until_ms, 0);
 }
 
 const struct dsb_cached *dsb_cache_get_lean(struct dsb_cache *c,
@@ -463,7 +513,18 @@ const struct dsb_cached *dsb_cache_get_lean(struct dsb_cache *c,
                                             dsb_cache_load_fn fn, void *ctx,
                                             int *hit)
 {
-    return get(c, source, key, fn, ctx, hit, NULL, 1);
+    struct loader l = {fn, NULL, ctx};
+
+    return get(c, source, key, fn ? &l : NULL, hit, NULL, 1);
+}
+
+const struct dsb_cached *
+dsb_cache_get_bytes(struct dsb_cache *c, const char *source, const char *key,
+                    dsb_cache_bytes_fn fn, void *ctx, int *hit)
+{
+    struct loader l = {NULL, fn, ctx};
+
+    return get(c, source, key, fn ? &l : NULL, hit, NULL, 1);
 }
 
 uint64_t dsb_cache_epoch(struct dsb_cache *c, const char *source)
@@ -480,9 +541,8 @@ uint64_t dsb_cache_epoch(struct dsb_cache *c, const char *source)
 }
 
 static const struct dsb_cached *get(struct dsb_cache *c, const char *source,
-                                    const char *key, dsb_cache_load_fn fn,
-                                    void *ctx, int *hit,
-                                    const int64_t *until_ms, int lean)
+                                    const char *key, const struct loader *fn,
+                                    int *hit, const int64_t *until_ms, int lean)
 {
     size_t ls = strlen(source), lk = strlen(key);
     char *full = malloc(ls + lk + 2);
@@ -520,7 +580,7 @@ static const struct dsb_cached *get(struct dsb_cache *c, const char *source,
         e->lean = lean;
         c->st.misses++;
         pthread_mutex_unlock(&c->lock);
-        load(e, fn, ctx);
+        load(e, fn->fn, fn->bytes_fn, fn->ctx);
         pthread_mutex_lock(&c->lock);
         publish(c, e, until_ms);
     }
@@ -555,5 +615,6 @@ void dsb_cache_stats(struct dsb_cache *c, struct dsb_cache_stats *out)
     pthread_mutex_lock(&c->lock);
     *out = c->st;
     out->entries = c->n_entries;
+    out->bytes = c->bytes;
     pthread_mutex_unlock(&c->lock);
 }

@@ -23,6 +23,8 @@ struct dsb_cached {
     char *body;  /* the document serialised compactly (NUL-terminated);
                   * NULL for an error */
     size_t len;
+    char *aux;            /* what a bytes loader noted beside the body (a
+                           * listing page's next_page_token), or NULL */
     char etag[24];        /* "\"<16 hex>\"": FNV-1a 64 of body */
     struct dsb_error err; /* when doc is NULL */
     int64_t expires_ms;   /* monotonic ms at which it goes stale */
@@ -32,9 +34,16 @@ struct dsb_cached {
 typedef int (*dsb_cache_load_fn)(void *ctx, json_t **out,
                                  struct dsb_error *err);
 
+/* Fills out (empty on entry) with the answer's bytes, a JSON document, or
+ * returns -1 with err set; the cache takes what out holds, and *aux (NULL
+ * on entry; malloc'd) as the answer's aux. */
+typedef int (*dsb_cache_bytes_fn)(void *ctx, struct dsb_sb *out, char **aux,
+                                  struct dsb_error *err);
+
 struct dsb_cache_stats {
     uint64_t hits, misses, waits, evictions;
     size_t entries;
+    size_t bytes; /* of the answers held, as served */
 };
 
 /* A cache of at most max_entries; ttl_ms applies to sources without an
@@ -74,6 +83,12 @@ const struct dsb_cached *dsb_cache_get_lean(struct dsb_cache *c,
                                             const char *source, const char *key,
                                             dsb_cache_load_fn fn, void *ctx,
                                             int *hit);
+/* dsb_cache_get for an answer made as bytes (a listing page a plugin
+ * wrote as JSON text, a front door's answer built page by page): kept as
+ * those bytes, no document, whatever its size. */
+const struct dsb_cached *
+dsb_cache_get_bytes(struct dsb_cache *c, const char *source, const char *key,
+                    dsb_cache_bytes_fn fn, void *ctx, int *hit);
 /* The document of a loaded answer, a new reference (parsed from the body
  * of a lean one), or NULL for an error or when memory is exhausted. */
 json_t *dsb_cached_doc(const struct dsb_cached *v);
@@ -90,13 +105,17 @@ void dsb_cache_stats(struct dsb_cache *c, struct dsb_cache_stats *out);
 /* The monotonic clock (ms) entries expire by; NULL: dsb_monotonic_ms.
  * Set before the cache is used (a test seam). */
 void dsb_cache_set_clock(struct dsb_cache *c, int64_t (*clock_ms)(void));
-/* Calls fn for every fresh, successfully loaded entry (key without its
+/* Calls fn for every fresh, successfully loaded entry that want (NULL:
+ * every one) wants, asked before the document is parsed (key without its
  * source; the document borrowed for the call, parsed for a lean one).
  * The entries are held for the walk and fn runs outside the cache's
  * lock.  A non-zero return stops the walk. */
+typedef int (*dsb_cache_want_fn)(void *ctx, const char *source,
+                                 const char *key);
 typedef int (*dsb_cache_visit_fn)(void *ctx, const char *source,
                                   const char *key, const json_t *doc);
-void dsb_cache_foreach(struct dsb_cache *c, dsb_cache_visit_fn fn, void *ctx);
+void dsb_cache_foreach(struct dsb_cache *c, dsb_cache_want_fn want,
+                       dsb_cache_visit_fn fn, void *ctx);
 
 /* Cache keys are built part by part into a dsb_sb, each part length-
  * prefixed ("<len>:<part>|", "-|" for NULL, "<digits>|" for a number: no

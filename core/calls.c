@@ -404,3 +404,65 @@ int dsb_source_describes_many(const struct dsb_source *s)
 {
     return s->plugin && s->plugin->vt.describe_tables != NULL;
 }
+
+int dsb_source_lists_json(const struct dsb_source *s)
+{
+    return s->plugin && s->plugin->vt.list_tables_json != NULL;
+}
+
+static int sb_write(const char *bytes, size_t n, void *ctx)
+{
+    struct dsb_sb *out = ctx;
+
+    dsb_sb_add(out, bytes, n);
+    return out->oom ? -1 : 0;
+}
+
+/* What the slot wrote is at least an object: the broker does not parse
+ * it (the slot exists to spare that), but an empty or cut answer is
+ * caught. */
+static int looks_like_object(const struct dsb_sb *out)
+{
+    return out->len >= 2 && out->p[0] == '{' && out->p[out->len - 1] == '}';
+}
+
+int dsb_source_list_json(struct dsb_source *s, const struct dsb_slot_args *a,
+                         const char *request_id, int64_t deadline_ms,
+                         struct dsb_sb *out, char **next, struct dsb_error *err)
+{
+    const char *tok = NULL;
+    const struct dsb_source_plugin *vt = &s->plugin->vt;
+    struct dsb_list_request lr = {a->database, a->schema, a->name_filter,
+                                  a->page_size, a->page_token};
+    struct dsb_call call;
+    int rc;
+
+    *next = NULL;
+    dsb_error_clear(err);
+    if (s->state != DSB_SOURCE_OPEN)
+        return not_open(s, err);
+    if (dsb_call_begin(&call, deadline_ms, request_id) < 0)
+        return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    rc = vt->list_tables_json(s->inst, &call, &lr, sb_write, out, &tok, err);
+    if (rc == 0 && tok && !(*next = strdup(tok)))
+        out->oom = 1;
+    dsb_call_end(&call);
+    if (rc == 0 && out->oom)
+        rc = dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    else if (rc == 0 && !looks_like_object(out))
+        rc = dsb_error_set(err, DSB_E_INTERNAL,
+                           "plugin %s returned a malformed list_tables_json "
+                           "result: not a JSON object",
+                           s->plugin->name);
+    else if (rc < 0 && err->code == DSB_OK)
+        dsb_error_set(err, DSB_E_INTERNAL,
+                      "plugin %s failed in list_tables_json without saying "
+                      "why",
+                      s->plugin->name);
+    if (rc < 0) {
+        free(*next);
+        *next = NULL;
+        dsb_redact_error(err);
+    }
+    return rc;
+}

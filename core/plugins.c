@@ -14,11 +14,11 @@
 /* Size of struct dsb_source_plugin at each minor of ABI major 1: the part
  * of a plugin's vtable the broker reads is its declared minor's. */
 static const size_t abi1_sizes[] = {DSB_PLUGIN_SIZE_1_0, DSB_PLUGIN_SIZE_1_1,
-                                    DSB_PLUGIN_SIZE_1_2};
+                                    DSB_PLUGIN_SIZE_1_2, DSB_PLUGIN_SIZE_1_3};
 
 _Static_assert(sizeof(abi1_sizes) / sizeof(*abi1_sizes) == DSB_ABI_MINOR + 1,
                "every minor of major 1 has its vtable size in abi1_sizes");
-_Static_assert(DSB_PLUGIN_SIZE_1_2 == sizeof(struct dsb_source_plugin),
+_Static_assert(DSB_PLUGIN_SIZE_1_3 == sizeof(struct dsb_source_plugin),
                "a slot was appended without a DSB_PLUGIN_SIZE_1_N for its "
                "minor");
 

@@ -43,8 +43,11 @@ static inline void t_svc_open(struct t_svc *t, const char *conf,
         dsb_diags_print(&t->d, stderr);
     cr_assert_not_null(t->svc);
     t->gen = dsb_service_gen(t->svc);
-    t->ctx = (struct dsb_ctx){t->svc,          request_id,         0,
-                              dsb_arena_new(), &t->gen->anonymous, t->gen};
+    t->ctx = (struct dsb_ctx){.svc = t->svc,
+                              .request_id = request_id,
+                              .arena = dsb_arena_new(),
+                              .principal = &t->gen->anonymous,
+                              .gen = t->gen};
 }
 
 static inline void t_svc_close(struct t_svc *t)

@@ -11,31 +11,19 @@
 #include "http.h"
 #include "util.h"
 
-/* Every page of a listing; replies the error itself. */
-static int collect_all(struct dsb_req *r, struct dsb_browse *b, json_t **items)
+/* The names of every item of a listing, read a page at a time; replies
+ * the error itself. */
+static int collect_names(struct dsb_req *r, struct dsb_browse *b,
+                         json_t **names)
 {
     struct dsb_error err;
-    json_t *all = NULL;
 
-    *items = NULL;
-    if (dsb_svc_browse_all(&r->ctx, b, &all, &err) < 0) {
+    *names = NULL;
+    if (dsb_svc_browse_names(&r->ctx, b, names, &err) < 0) {
         dsb_reply_error(r, &err);
         return -1;
     }
-    *items = json_incref(json_object_get(all, "items"));
-    json_decref(all);
     return 0;
-}
-
-static json_t *names_of(const json_t *items)
-{
-    json_t *out = json_array();
-    const json_t *it;
-    size_t i;
-
-    json_array_foreach(items, i, it)
-        json_array_append(out, json_object_get(it, "name"));
-    return out;
 }
 
 /* The source `name` if it uses `plugin` (404 otherwise, as the original's
@@ -56,13 +44,11 @@ static int plugin_source(struct dsb_req *r, const char *name,
 static void list_names(struct dsb_req *r, struct dsb_browse *b,
                        const char *member)
 {
-    json_t *items = NULL;
+    json_t *names = NULL;
 
-    if (collect_all(r, b, &items) == 0)
-        dsb_reply_json(
-            r, 200,
-            json_pack("{s:b, s:o}", "success", 1, member, names_of(items)));
-    json_decref(items);
+    if (collect_names(r, b, &names) == 0)
+        dsb_reply_json(r, 200,
+                       json_pack("{s:b, s:o}", "success", 1, member, names));
 }
 
 /* ------------------------------------------------------------ postgres */
@@ -161,17 +147,35 @@ static json_t *compat_columns(const json_t *table, int pg)
     return out;
 }
 
-/* The compat tables answer, built a page at a time: each table serialised
- * into `out` as soon as it is shaped, so no tree of the whole schema is
- * ever held (10,000 tables of 21 columns: ~250 MB as jansson, ~20 MB as
- * bytes). */
+/* The compat tables answer, built a page at a time from the plugin's
+ * pages (their trees, never parsed back from bytes): each table
+ * serialised into `out` as soon as it is shaped, so no tree of the whole
+ * schema is ever held (10,000 tables of 21 columns: ~250 MB as jansson,
+ * ~11 MB as bytes).  The answer is cached as those bytes. */
 struct compat_tables {
-    struct dsb_sb out;
+    struct dsb_req *r;
+    const struct dsb_browse *b;
     const char *schema;
     size_t n;
 };
 
-static int compat_tables_page(void *ctx, const json_t *items)
+/* Serialises o (taken) after a ',' unless it is the first of *n. */
+static int dump_item(json_t *o, struct dsb_sb *out, size_t *n)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+    json_decref(o);
+    if (!s)
+        return 1;
+    if ((*n)++)
+        dsb_sb_addc(out, ',');
+    dsb_sb_adds(out, s);
+    free(s);
+    return out->oom;
+}
+
+static int compat_tables_page(void *ctx, const json_t *items,
+                              struct dsb_sb *out)
 {
     struct compat_tables *ct = ctx;
     const json_t *t;
@@ -179,36 +183,40 @@ static int compat_tables_page(void *ctx, const json_t *items)
 
     json_array_foreach(items, i, t)
     {
-        json_t *o =
-            json_pack("{s:O, s:s, s:o}", "name", json_object_get(t, "name"),
-                      "schema", ct->schema, "columns", compat_columns(t, 1));
-        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
-        if (!s)
+        if (dump_item(json_pack("{s:O, s:s, s:o}", "name",
+                                json_object_get(t, "name"), "schema",
+                                ct->schema, "columns", compat_columns(t, 1)),
+                      out, &ct->n))
             return 1;
-        if (ct->n++)
-            dsb_sb_addc(&ct->out, ',');
-        dsb_sb_adds(&ct->out, s);
-        free(s);
     }
-    return ct->out.oom;
+    return 0;
 }
 
 /* Whether the database of a schema that was not found exists (the
  * original answered an empty list for a missing schema); when it does
- * not, err says why. */
+ * not, err says why.  Its first page of schemas tells. */
 static int database_exists(struct dsb_req *r, const struct dsb_browse *b,
                            struct dsb_error *err)
 {
     struct dsb_browse up = {.slot = DSB_SLOT_LIST_SCHEMAS,
                             .source = b->source,
                             .database = b->database};
-    json_t *all = NULL;
+    json_t *page = dsb_svc_browse_doc(&r->ctx, &up, err);
 
-    if (dsb_svc_browse_all(&r->ctx, &up, &all, err) < 0)
-        return 0;
-    json_decref(all);
-    return 1;
+    json_decref(page);
+    return page != NULL;
+}
+
+static int compat_tables_end(void *ctx, int rc, struct dsb_sb *out,
+                             struct dsb_error *err)
+{
+    struct compat_tables *ct = ctx;
+
+    if (rc < 0 && err->code == DSB_E_NOT_FOUND && ct->n == 0 &&
+        database_exists(ct->r, ct->b, err))
+        rc = 0; /* a missing schema: no tables */
+    dsb_sb_adds(out, "]}");
+    return rc;
 }
 
 void dsb_h_compat_pg_tables(struct dsb_req *r)
@@ -217,27 +225,18 @@ void dsb_h_compat_pg_tables(struct dsb_req *r)
                            .source = r->params[0],
                            .database = r->params[1],
                            .schema = r->params[2]};
-    struct compat_tables ct = {{0}, r->params[2], 0};
+    struct compat_tables ct = {r, &b, r->params[2], 0};
+    struct dsb_svc_shape sh = {"compat_tables",
+                               "{\"success\":true,\"tables\":[",
+                               compat_tables_page, compat_tables_end, &ct};
     struct dsb_error err;
-    size_t len;
-    int rc;
+    const struct dsb_cached *v;
+    int hit = 0;
 
     if (plugin_source(r, r->params[0], "postgres") < 0)
         return;
-    dsb_sb_adds(&ct.out, "{\"success\":true,\"tables\":[");
-    rc = dsb_svc_browse_pages(&r->ctx, &b, compat_tables_page, &ct, &err);
-    if (rc < 0 && err.code == DSB_E_NOT_FOUND && ct.n == 0 &&
-        database_exists(r, &b, &err))
-        rc = 0; /* a missing schema: no tables */
-    dsb_sb_adds(&ct.out, "]}");
-    len = ct.out.len;
-    if (rc < 0)
-        dsb_reply_error(r, &err);
-    else if (rc > 0 || ct.out.oom)
-        dsb_reply_problem(r, 500, "internal", "out of memory", NULL, NULL);
-    else
-        dsb_reply_take(r, 200, "application/json", dsb_sb_take(&ct.out), len);
-    dsb_sb_free(&ct.out);
+    v = dsb_svc_browse_shaped(&r->ctx, &b, &sh, &hit, &err);
+    dsb_reply_entry(r, v, hit, &err);
 }
 
 /* Names of the usable sources of a plugin (borrowed; malloc'd array). */
@@ -422,18 +421,15 @@ void dsb_h_compat_glue_databases(struct dsb_req *r)
         struct dsb_browse b = {.slot = DSB_SLOT_LIST_DATABASES,
                                .source = srcs[i]};
         size_t k;
-        failed = collect_all(r, &b, &items) < 0;
+        failed = collect_names(r, &b, &items) < 0;
         if (!failed)
-            json_array_foreach(
-                items, k,
-                it) if (!json_object_get(seen,
-                                         json_string_value(
-                                             json_object_get(it, "name"))) &&
-                        json_object_set_new(
-                            seen,
-                            json_string_value(json_object_get(it, "name")),
-                            json_true()) == 0)
-                json_array_append(names, json_object_get(it, "name"));
+            json_array_foreach(items, k, it)
+            {
+                const char *name = json_string_value(it);
+                if (name && !json_object_get(seen, name) &&
+                    json_object_set_new(seen, name, json_true()) == 0)
+                    json_array_append(names, it);
+            }
         json_decref(items);
     }
     if (!failed)
@@ -453,37 +449,65 @@ static json_t *glue_table(const json_t *t)
                      compat_columns(t, 0));
 }
 
+/* The Glue tables answer, a page at a time and cached as its bytes, as
+ * the PostgreSQL one. */
+static int glue_tables_page(void *ctx, const json_t *items, struct dsb_sb *out)
+{
+    size_t *n = ctx;
+    const json_t *t;
+    size_t i;
+
+    json_array_foreach(items, i, t)
+    {
+        if (dump_item(glue_table(t), out, n))
+            return 1;
+    }
+    return 0;
+}
+
+static int glue_tables_end(void *ctx, int rc, struct dsb_sb *out,
+                           struct dsb_error *err)
+{
+    (void)ctx;
+    (void)err;
+    dsb_sb_adds(out, "]}");
+    return rc;
+}
+
 void dsb_h_compat_glue_tables(struct dsb_req *r)
 {
-    size_t n = 0;
+    size_t n = 0, items = 0;
     const char **srcs = sources_of(r, "glue", &n);
+    struct dsb_svc_shape sh = {"compat_glue_tables",
+                               "{\"success\":true,\"tables\":[",
+                               glue_tables_page, glue_tables_end, &items};
     struct dsb_error err;
-    json_t *all = NULL, *out = NULL, *t;
-    int failed = 0;
+    const struct dsb_cached *v = NULL;
+    int hit = 0;
 
     if (compat_read(r) < 0) {
         free(srcs);
         return;
     }
-    for (size_t i = 0; srcs && i < n && !out; i++) {
+    /* the first Glue source that has the database answers */
+    for (size_t i = 0; srcs && i < n; i++) {
         struct dsb_browse b = {.slot = DSB_SLOT_LIST_TABLES,
                                .source = srcs[i],
                                .database = r->params[0],
                                .schema = schema_of(r, srcs[i])};
-        size_t k;
-        failed = dsb_svc_browse_all(&r->ctx, &b, &all, &err) < 0;
-        if (failed)
-            continue;
-        out = json_array();
-        json_array_foreach(json_object_get(all, "items"), k, t)
-            json_array_append_new(out, glue_table(t));
-        json_decref(all);
+        dsb_svc_release(&r->ctx, v);
+        items = 0;
+        v = dsb_svc_browse_shaped(&r->ctx, &b, &sh, &hit, &err);
+        if (!v || v->body)
+            break;
+        err = v->err;
     }
-    if (out)
-        dsb_reply_json(r, 200,
-                       json_pack("{s:b, s:o}", "success", 1, "tables", out));
-    else if (failed)
-        dsb_reply_error(r, &err);
+    if (v && !v->body) {
+        dsb_svc_release(&r->ctx, v);
+        v = NULL;
+    }
+    if (v || n > 0)
+        dsb_reply_entry(r, v, hit, &err);
     else
         dsb_reply_problem(r, 404, "not_found",
                           "no Glue source has this "

@@ -279,9 +279,11 @@ static void render_gauges(FILE *f, struct dsb_metrics *m, struct dsb_server *s,
             "# TYPE dsb_cache_misses_total counter\n"
             "dsb_cache_misses_total %llu\n"
             "# TYPE dsb_cache_entries gauge\ndsb_cache_entries %zu\n"
+            "# TYPE dsb_cache_bytes gauge\ndsb_cache_bytes %zu\n"
             "# TYPE dsb_cache_evictions_total counter\n"
             "dsb_cache_evictions_total %llu\n",
-            hits, misses, cs.entries, (unsigned long long)cs.evictions);
+            hits, misses, cs.entries, cs.bytes,
+            (unsigned long long)cs.evictions);
     fprintf(f,
             "# TYPE dsb_http_in_flight gauge\ndsb_http_in_flight %ld\n"
             "# TYPE dsb_http_connections gauge\ndsb_http_connections %u\n"

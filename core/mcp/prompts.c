@@ -147,10 +147,13 @@ static char *explore(const struct dsb_ctx *ctx, const json_t *args,
     char *s = NULL;
     size_t i;
 
-    if (dsb_svc_browse_all(ctx, &b, &all, err) < 0)
+    if (dsb_svc_browse_names(ctx, &b, &all, err) < 0)
         return NULL;
-    json_array_foreach(json_object_get(all, "items"), i, it)
-        dsb_sb_addf(&names, "%s%s", i ? ", " : "", member(it, "name"));
+    json_array_foreach(all, i, it)
+    {
+        const char *name = json_string_value(it);
+        dsb_sb_addf(&names, "%s%s", i ? ", " : "", name ? name : "");
+    }
     s = dsb_asprintf(explore_text, src, src, dsb_sb_str(&names));
     dsb_sb_free(&names);
     json_decref(all);

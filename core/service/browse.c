@@ -261,6 +261,9 @@ int dsb_svc_browse_key(const struct dsb_ctx *c, const struct dsb_browse *b,
     return keyed(c, s, &a, key, err);
 }
 
+static void read_ahead_keyed(const struct dsb_ctx *c,
+                             const struct dsb_svc_key *key, const char *next);
+
 const struct dsb_cached *dsb_svc_peek(const struct dsb_ctx *c,
                                       const struct dsb_svc_key *key)
 {
@@ -270,6 +273,8 @@ const struct dsb_cached *dsb_svc_peek(const struct dsb_ctx *c,
 
     if (v)
         dsb_metrics_cache(c->svc->metrics, 1);
+    if (v && v->aux)
+        read_ahead_keyed(c, key, v->aux);
     return v;
 }
 
@@ -292,6 +297,214 @@ static int load(void *ctx, json_t **out, struct dsb_error *err)
     return rc;
 }
 
+/* A listing of tables the plugin writes as JSON text (ABI 1.3), straight
+ * into the cache's bytes: no tree between the catalog and the client. */
+static int load_json(void *ctx, struct dsb_sb *out, char **next,
+                     struct dsb_error *err)
+{
+    struct load_ctx *l = ctx;
+    int64_t t0 = dsb_monotonic_us();
+    int rc = dsb_source_list_json(l->src, l->a, l->c->request_id,
+                                  dsb_svc_call_deadline(l->c), out, next, err);
+
+    dsb_metrics_plugin(l->c->svc->metrics, l->src->conf->name,
+                       dsb_slot_name(l->a->slot), dsb_monotonic_us() - t0,
+                       rc < 0);
+    return rc;
+}
+
+/* ---------------------------------------------------------- read-ahead */
+
+/*
+ * A client walking a wide listing of tables asks for page after page; each
+ * page the plugin wrote as text (it tells the next page's token) has the
+ * next one loaded into the cache at once, on the read-ahead's thread, while
+ * the client is still reading this one: the catalog's work on page n+1
+ * overlaps the client's (and the network's) on page n.  One page ahead of
+ * the client, not the whole schema: a client that stops after the first
+ * page costs one page more.  A client asking for the page meanwhile waits
+ * for that load (the cache's single flight) rather than making another.
+ */
+#define AHEAD_MAX 8 /* pending read-aheads; more are dropped */
+
+struct dsb_ahead {
+    struct dsb_ahead *next;
+    struct dsb_gen *gen; /* held */
+    char *request_id, *source, *database, *schema, *filter, *token;
+    size_t page_size;
+};
+
+static void ahead_free(struct dsb_ahead *h)
+{
+    if (!h)
+        return;
+    dsb_gen_release(h->gen);
+    free(h->request_id);
+    free(h->source);
+    free(h->database);
+    free(h->schema);
+    free(h->filter);
+    free(h->token);
+    free(h);
+}
+
+static const struct dsb_cached *cached_call(const struct dsb_ctx *c,
+                                            struct dsb_source *s,
+                                            const struct dsb_slot_args *a,
+                                            int *hit, struct dsb_error *err);
+
+static void ahead_run(struct dsb_service *svc, struct dsb_ahead *h)
+{
+    struct dsb_ctx c = {.svc = svc,
+                        .request_id = h->request_id,
+                        /* nobody's: the page is loaded, not served (the
+                         * client's own request is checked when it asks) */
+                        .principal = &h->gen->anonymous,
+                        .gen = h->gen,
+                        .read_ahead = 1};
+    struct dsb_slot_args a = {.slot = DSB_SLOT_LIST_TABLES,
+                              .database = h->database,
+                              .schema = h->schema,
+                              .name_filter = h->filter,
+                              .page_token = h->token,
+                              .page_size = h->page_size};
+    struct dsb_source *s = dsb_broker_source(h->gen->broker, h->source);
+    struct dsb_error err;
+    int hit;
+
+    if (s)
+        dsb_cache_release(h->gen->cache, cached_call(&c, s, &a, &hit, &err));
+}
+
+static void *ahead_main(void *arg)
+{
+    struct dsb_service *svc = arg;
+
+    pthread_mutex_lock(&svc->ra_mu);
+    while (!svc->ra_stop) {
+        struct dsb_ahead *h = svc->ra_head;
+        if (!h) {
+            pthread_cond_wait(&svc->ra_cv, &svc->ra_mu);
+            continue;
+        }
+        svc->ra_head = h->next;
+        svc->ra_n--;
+        pthread_mutex_unlock(&svc->ra_mu);
+        ahead_run(svc, h);
+        ahead_free(h);
+        pthread_mutex_lock(&svc->ra_mu);
+    }
+    pthread_mutex_unlock(&svc->ra_mu);
+    return NULL;
+}
+
+int dsb_svc_ahead_start(struct dsb_service *svc)
+{
+    pthread_mutex_init(&svc->ra_mu, NULL);
+    pthread_cond_init(&svc->ra_cv, NULL);
+    svc->ra_started =
+        pthread_create(&svc->ra_thread, NULL, ahead_main, svc) == 0;
+    return svc->ra_started ? 0 : -1;
+}
+
+void dsb_svc_ahead_stop(struct dsb_service *svc)
+{
+    if (!svc->ra_started)
+        return;
+    pthread_mutex_lock(&svc->ra_mu);
+    svc->ra_stop = 1;
+    pthread_cond_signal(&svc->ra_cv);
+    pthread_mutex_unlock(&svc->ra_mu);
+    pthread_join(svc->ra_thread, NULL);
+    while (svc->ra_head) {
+        struct dsb_ahead *h = svc->ra_head;
+        svc->ra_head = h->next;
+        ahead_free(h);
+    }
+    pthread_cond_destroy(&svc->ra_cv);
+    pthread_mutex_destroy(&svc->ra_mu);
+    svc->ra_started = 0;
+}
+
+static char *dup0(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Queues the load of the page after a (whose token is next) unless the
+ * cache holds it or the queue is full. */
+static void read_ahead(const struct dsb_ctx *c, const char *source,
+                       const struct dsb_slot_args *a, const char *next)
+{
+    struct dsb_service *svc = c->svc;
+    struct dsb_slot_args b = *a;
+    const struct dsb_cached *v;
+    struct dsb_ahead *h;
+    char *key;
+    int hit;
+
+    if (c->read_ahead || !svc->ra_started)
+        return;
+    b.page_token = next;
+    if (!(key = slot_key(&b)))
+        return;
+    v = dsb_cache_get(c->gen->cache, source, key, NULL, NULL, &hit);
+    free(key);
+    dsb_cache_release(c->gen->cache, v);
+    if (v || !(h = calloc(1, sizeof(*h))))
+        return;
+    h->gen = dsb_gen_hold(c->gen);
+    h->request_id = dup0(c->request_id);
+    h->source = dup0(source);
+    h->database = dup0(a->database);
+    h->schema = dup0(a->schema);
+    h->filter = dup0(a->name_filter);
+    h->token = dup0(next);
+    h->page_size = a->page_size;
+    if (!h->request_id || !h->source || !h->token ||
+        (a->database && !h->database) || (a->schema && !h->schema) ||
+        (a->name_filter && !h->filter)) {
+        ahead_free(h);
+        return;
+    }
+    pthread_mutex_lock(&svc->ra_mu);
+    if (svc->ra_n < AHEAD_MAX && !svc->ra_stop) {
+        struct dsb_ahead **tail = &svc->ra_head;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = h;
+        svc->ra_n++;
+        h = NULL;
+        pthread_cond_signal(&svc->ra_cv);
+    }
+    pthread_mutex_unlock(&svc->ra_mu);
+    ahead_free(h);
+}
+
+/* read_ahead after a hit the front door found by its key alone (only a
+ * page of tables written as text has an aux, its next token): the call's
+ * arguments are read back from the key (slot_key's parts). */
+static void read_ahead_keyed(const struct dsb_ctx *c,
+                             const struct dsb_svc_key *key, const char *next)
+{
+    char *db = dsb_cache_key_get(key->key, 1);
+    char *schema = dsb_cache_key_get(key->key, 2);
+    char *filter = dsb_cache_key_get(key->key, 4);
+    char *size = dsb_cache_key_get(key->key, 5);
+    struct dsb_slot_args a = {.slot = DSB_SLOT_LIST_TABLES,
+                              .database = db,
+                              .schema = schema,
+                              .name_filter = filter,
+                              .page_size = size ? strtoull(size, NULL, 10) : 0};
+
+    if (db && schema && size)
+        read_ahead(c, key->source, &a, next);
+    free(db);
+    free(schema);
+    free(filter);
+    free(size);
+}
+
 /* Listings are lean in the cache: served as bytes, their trees are large. */
 static int listing(enum dsb_slot k)
 {
@@ -312,7 +525,13 @@ cached_load(const struct dsb_ctx *c, struct dsb_source *s,
     *hit = 0;
     if (keyed(c, s, a, &key, err) < 0)
         return NULL;
-    if (listing(a->slot) && !until)
+    if (a->slot == DSB_SLOT_LIST_TABLES && fn == load &&
+        dsb_source_lists_json(s)) {
+        v = dsb_cache_get_bytes(c->gen->cache, key.source, key.key, load_json,
+                                ctx, hit);
+        if (v && v->aux)
+            read_ahead(c, s->conf->name, a, v->aux);
+    } else if (listing(a->slot) && !until)
         v = dsb_cache_get_lean(c->gen->cache, key.source, key.key, fn, ctx,
                                hit);
     else
@@ -403,24 +622,123 @@ int dsb_svc_browse_pages(const struct dsb_ctx *c, const struct dsb_browse *b,
     return rc;
 }
 
-static int extend(void *ctx, const json_t *items)
+static int add_names(void *ctx, const json_t *items)
 {
-    return json_array_extend(ctx, (json_t *)items) < 0;
+    const json_t *it;
+    size_t i;
+
+    json_array_foreach(items, i, it)
+    {
+        json_t *name = json_object_get(it, "name");
+        if (json_array_append(ctx, name ? name : json_null()) < 0)
+            return 1;
+    }
+    return 0;
 }
 
-int dsb_svc_browse_all(const struct dsb_ctx *c, const struct dsb_browse *b,
-                       json_t **out, struct dsb_error *err)
+int dsb_svc_browse_names(const struct dsb_ctx *c, const struct dsb_browse *b,
+                         json_t **out, struct dsb_error *err)
 {
-    json_t *items = json_array();
-    int rc = dsb_svc_browse_pages(c, b, extend, items, err);
+    json_t *names = json_array();
+    int rc = names ? dsb_svc_browse_pages(c, b, add_names, names, err) : 1;
 
     if (rc > 0)
         rc = dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
     if (rc == 0)
-        *out = json_pack("{s:o}", "items", items);
+        *out = names;
     else
-        json_decref(items);
+        json_decref(names);
     return rc;
+}
+
+/* ------------------------------------------------------ shaped answers */
+
+struct shaped {
+    const struct dsb_ctx *c;
+    struct dsb_source *src;
+    const struct dsb_browse *b;
+    const struct dsb_svc_shape *sh;
+};
+
+/* The plugin's pages, uncached (the shaped answer is what is kept), each
+ * page's tree freed before the next is asked for. */
+static int shaped_pages(struct shaped *sp, struct dsb_sb *out,
+                        struct dsb_error *err)
+{
+    struct dsb_slot_args a;
+    char *token = NULL;
+    int rc = 0, n;
+
+    browse_args(sp->b, &a);
+    a.page_token = NULL;
+    for (n = 0; n < MAX_PAGES && rc == 0; n++) {
+        struct load_ctx l = {sp->c, sp->src, &a};
+        json_t *doc = NULL;
+        const char *next;
+        if (load(&l, &doc, err) < 0) {
+            rc = -1;
+            break;
+        }
+        if (sp->sh->page(sp->sh->ctx, json_object_get(doc, "items"), out))
+            rc = dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        next = json_string_value(json_object_get(doc, "next_page_token"));
+        free(token);
+        a.page_token = token = next ? strdup(next) : NULL;
+        json_decref(doc);
+        if (!a.page_token)
+            break;
+    }
+    free(token);
+    return rc;
+}
+
+static int load_shaped(void *ctx, struct dsb_sb *out, char **aux,
+                       struct dsb_error *err)
+{
+    struct shaped *sp = ctx;
+    int rc;
+
+    (void)aux;
+    dsb_sb_adds(out, sp->sh->head);
+    rc = shaped_pages(sp, out, err);
+    return sp->sh->end(sp->sh->ctx, rc, out, err);
+}
+
+const struct dsb_cached *dsb_svc_browse_shaped(const struct dsb_ctx *c,
+                                               const struct dsb_browse *b,
+                                               const struct dsb_svc_shape *sh,
+                                               int *hit, struct dsb_error *err)
+{
+    struct dsb_source *s = dsb_svc_use_source(c, b->source, err);
+    struct shaped sp = {c, s, b, sh};
+    struct dsb_sb k = {0};
+    const struct dsb_cached *v;
+    char *key;
+
+    *hit = 0;
+    if (!s)
+        return NULL;
+    dsb_cache_key_add(&k, sh->name);
+    dsb_cache_key_add(&k, dsb_slot_name(b->slot));
+    dsb_cache_key_add(&k, b->database);
+    dsb_cache_key_add(&k, b->schema);
+    dsb_cache_key_add(&k, b->filter);
+    dsb_cache_key_num(&k, b->page_size);
+    if (!(key = dsb_sb_take(&k))) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        return NULL;
+    }
+    v = dsb_cache_get_bytes(c->gen->cache, s->conf->name, key, load_shaped, &sp,
+                            hit);
+    free(key);
+    if (!v) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        return NULL;
+    }
+    dsb_metrics_cache(c->svc->metrics, *hit);
+    if (!*hit)
+        dsb_svc_trim_soon(c->svc); /* pages of trees came and went */
+    return v;
 }
 
 /* ------------------------------------------------------------- search */
@@ -473,6 +791,20 @@ static void search_add(struct search *s, const char *source, const char *db,
                             json_object_get(t, "comment"), "match", m));
 }
 
+/* Only listings of tables and descriptions the caller may see are parsed
+ * and searched. */
+static int search_wants(void *ctx, const char *source, const char *key)
+{
+    struct search *s = ctx;
+    char *slot = dsb_cache_key_get(key, 0);
+    int want =
+        slot && dsb_principal_may_use(s->c->principal, source) &&
+        (!strcmp(slot, "list_tables") || !strcmp(slot, "describe_table"));
+
+    free(slot);
+    return want;
+}
+
 static int search_visit(void *ctx, const char *source, const char *key,
                         const json_t *doc)
 {
@@ -481,8 +813,7 @@ static int search_visit(void *ctx, const char *source, const char *key,
     const json_t *t;
     size_t i;
 
-    if (!slot || !dsb_principal_may_use(s->c->principal, source) ||
-        (strcmp(slot, "list_tables") && strcmp(slot, "describe_table")))
+    if (!slot)
         goto done;
     db = dsb_cache_key_get(key, 1);
     schema = dsb_cache_key_get(key, 2);
@@ -513,7 +844,7 @@ int dsb_svc_search(const struct dsb_ctx *c, const char *q, size_t limit,
                              "non-empty q");
     s.items = json_array();
     s.seen = json_object();
-    dsb_cache_foreach(c->gen->cache, search_visit, &s);
+    dsb_cache_foreach(c->gen->cache, search_wants, search_visit, &s);
     json_decref(s.seen);
     *out = json_pack("{s:o, s:b}", "items", s.items, "truncated", s.truncated);
     return 0;

@@ -273,14 +273,14 @@ static char *first_database(const struct dsb_ctx *c, const char *source,
                             struct dsb_error *err)
 {
     struct dsb_browse b = {.slot = DSB_SLOT_LIST_DATABASES, .source = source};
-    json_t *all = NULL;
+    json_t *page = dsb_svc_browse_doc(c, &b, err);
     char *db;
 
-    if (dsb_svc_browse_all(c, &b, &all, err) < 0)
+    if (!page)
         return NULL;
     db = dsb_strdup0(json_string_value(json_object_get(
-        json_array_get(json_object_get(all, "items"), 0), "name")));
-    json_decref(all);
+        json_array_get(json_object_get(page, "items"), 0), "name")));
+    json_decref(page);
     if (!db)
         dsb_error_set(err, DSB_E_CONFIG, "the uploads source lists no root");
     return db;

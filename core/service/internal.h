@@ -28,6 +28,13 @@ struct dsb_service {
     pthread_cond_t hk_cv;
     int hk_started, hk_stop;
     atomic_long trim_at; /* monotonic ms of the next heap trim, 0: none */
+    /* the read-ahead of listing pages (browse.c) */
+    pthread_t ra_thread;
+    pthread_mutex_t ra_mu;
+    pthread_cond_t ra_cv;
+    int ra_started, ra_stop;
+    struct dsb_ahead *ra_head;
+    size_t ra_n;
 };
 
 /* Sets err to a refusal of the principal (DSB_FORBIDDEN_UPSTREAM); -1. */
@@ -79,6 +86,11 @@ int dsb_svc_describe_many(const struct dsb_ctx *c,
 #define DSB_TRIM_AFTER_BYTES (1u << 20) /* an answer this large */
 #define DSB_TRIM_DELAY_MS 1000
 void dsb_svc_trim_soon(struct dsb_service *svc);
+/* The thread that loads the next page of a listing of tables while the
+ * client reads the current one (started with the service, stopped before
+ * its generations go). */
+int dsb_svc_ahead_start(struct dsb_service *svc);
+void dsb_svc_ahead_stop(struct dsb_service *svc);
 /* The deadline of one plugin call made within the call c. */
 int64_t dsb_svc_call_deadline(const struct dsb_ctx *c);
 

@@ -291,6 +291,7 @@ void dsb_service_close(struct dsb_service *svc)
     if (!svc)
         return;
     stop_housekeeper(svc);
+    dsb_svc_ahead_stop(svc);
     dsb_jobs_close(svc->jobs);
     dsb_gen_release(svc->jobs_gen);
     dsb_gen_release(svc->gen);
@@ -349,6 +350,11 @@ struct dsb_service *dsb_service_open(const struct dsb_service_opts *o,
                      "cannot start the "
                      "housekeeping thread: %s",
                      strerror(errno));
+        goto fail;
+    }
+    if (dsb_svc_ahead_start(svc) < 0) {
+        dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0,
+                     "cannot start the read-ahead thread: %s", strerror(errno));
         goto fail;
     }
     log_sources(b);

@@ -77,6 +77,8 @@ struct dsb_ctx {
     struct dsb_arena *arena; /* freed by the front door after the call */
     const struct dsb_principal *principal; /* never NULL */
     struct dsb_gen *gen; /* held by the front door for the call */
+    int read_ahead;      /* a call of the read-ahead itself: it reads no
+                          * further ahead (core/service/browse.c) */
 };
 
 struct dsb_service_opts {
@@ -207,9 +209,32 @@ json_t *dsb_svc_browse_doc(const struct dsb_ctx *c, const struct dsb_browse *b,
 typedef int (*dsb_svc_page_fn)(void *ctx, const json_t *items);
 int dsb_svc_browse_pages(const struct dsb_ctx *c, const struct dsb_browse *b,
                          dsb_svc_page_fn fn, void *ctx, struct dsb_error *err);
-/* Every page of a listing (b->page_token ignored) as {"items": [...]}. */
-int dsb_svc_browse_all(const struct dsb_ctx *c, const struct dsb_browse *b,
-                       json_t **out, struct dsb_error *err);
+/* The names of every item of a listing (b->page_token ignored), in a new
+ * array of strings: walked a page at a time, only the names kept. */
+int dsb_svc_browse_names(const struct dsb_ctx *c, const struct dsb_browse *b,
+                         json_t **out, struct dsb_error *err);
+/*
+ * A front door's own answer made from every page of a listing (b's
+ * page_token ignored), kept in the cache as bytes under b's source, its
+ * arguments and the shape's name, like a listing page: a hit costs a
+ * lookup.  On a miss the plugin's pages are walked uncached, one page's
+ * tree at a time: head is written, then page(ctx, items, out) for each
+ * page (non-zero: out of memory), then end(ctx, rc, out, err) with rc 0
+ * after the last page or -1 with err when a page failed; end finishes
+ * the answer and returns 0, or returns -1 with err (it may turn an error
+ * into an answer).  Returns a held entry as dsb_svc_browse.
+ */
+struct dsb_svc_shape {
+    const char *name; /* part of the cache key: "compat_tables" */
+    const char *head;
+    int (*page)(void *ctx, const json_t *items, struct dsb_sb *out);
+    int (*end)(void *ctx, int rc, struct dsb_sb *out, struct dsb_error *err);
+    void *ctx;
+};
+const struct dsb_cached *dsb_svc_browse_shaped(const struct dsb_ctx *c,
+                                               const struct dsb_browse *b,
+                                               const struct dsb_svc_shape *sh,
+                                               int *hit, struct dsb_error *err);
 /* Tables whose name or comment contains q (case-insensitive), over what
  * the broker has listed and still caches, of the sources the principal may
  * use: {"items": [{"source", "database", "schema", "table", "kind",

@@ -82,7 +82,7 @@ extern "C" {
 /* ------------------------------------------------------------------ ABI */
 
 #define DSB_ABI_MAJOR 1
-#define DSB_ABI_MINOR 2
+#define DSB_ABI_MINOR 3
 #define DSB_PLUGIN_MAGIC 0x50425344u /* "DSBP" little-endian */
 
 #define DSB_STR_(x) #x
@@ -149,10 +149,13 @@ struct dsb_abi_header {
 #define DSB_PLUGIN_SIZE_1_1                                                    \
     DSB_END_OF(struct dsb_source_plugin, read_spec_described)
 #define DSB_PLUGIN_SIZE_1_2 DSB_END_OF(struct dsb_source_plugin, check_options)
+#define DSB_PLUGIN_SIZE_1_3                                                    \
+    DSB_END_OF(struct dsb_source_plugin, list_tables_json)
 /* Size of struct dsb_host at each minor of major 1. */
 #define DSB_HOST_SIZE_1_0 DSB_END_OF(struct dsb_host, aws_s3a_conf)
 #define DSB_HOST_SIZE_1_1 DSB_END_OF(struct dsb_host, call_aws_request)
 #define DSB_HOST_SIZE_1_2 DSB_HOST_SIZE_1_1 /* 1.2 added no host slot */
+#define DSB_HOST_SIZE_1_3 DSB_HOST_SIZE_1_1 /* nor did 1.3 */
 
 /* Non-zero when the broker's host table has `slot` (a member name), for a
  * plugin declaring an older minor than the one that added the slot. */
@@ -507,7 +510,7 @@ struct dsb_host {
                             struct dsb_aws_response *resp,
                             struct dsb_error *err);
 
-    /* ABI 1.2+ host slots go here (1.2 added none). */
+    /* ABI 1.2+ host slots go here (1.2 and 1.3 added none). */
 };
 
 #define DSB_LOG(h, lvl, ...)                                                   \
@@ -771,7 +774,33 @@ struct dsb_source_plugin {
     int (*check_options)(const json_t *options, const char **key,
                          struct dsb_error *err);
 
-    /* ABI 1.3+ slots go here. */
+    /* ABI 1.3+ */
+
+    /*
+     * list_tables written as JSON text, for sources whose listings are
+     * wide: the compact serialisation (JSON_COMPACT, keys in the order
+     * list_tables gives them) of exactly the listing object list_tables
+     * returns for the same request, written through write(bytes, n,
+     * write_ctx).  write is jansson's json_dump_callback_t (hand it to
+     * json_dump_callback as is); a non-zero return means the broker takes
+     * no more: stop and fail.  *next_page_token (NULL on entry) is set to
+     * the text's next_page_token when it has one, a string of the call's
+     * arena (host->arena_strdup), so that the broker can ask for the next
+     * page ahead of its client without parsing the text.  The broker
+     * caches and serves these bytes with no tree between the catalog and
+     * the client, and does not parse them to check their shape (that is
+     * the cost the slot saves): a plugin offers the slot only for text its
+     * tests compare with list_tables.  req, paging and errors as
+     * list_tables; on failure what was written is dropped.  Optional: NULL
+     * means the broker calls list_tables.
+     */
+    int (*list_tables_json)(void *inst, struct dsb_call *call,
+                            const struct dsb_list_request *req,
+                            json_dump_callback_t write, void *write_ctx,
+                            const char **next_page_token,
+                            struct dsb_error *err);
+
+    /* ABI 1.4+ slots go here. */
 };
 
 /* The entry function's type. */
@@ -805,6 +834,10 @@ DSB_ABI_PIN(offsetof(struct dsb_source_plugin, describe_tables) ==
                     DSB_PLUGIN_SIZE_1_1 &&
                 DSB_PLUGIN_SIZE_1_2 == 16 + 19 * DSB_P_,
             "the ABI 1.2 block starts where ABI 1.1 ended");
+DSB_ABI_PIN(offsetof(struct dsb_source_plugin, list_tables_json) ==
+                    DSB_PLUGIN_SIZE_1_2 &&
+                DSB_PLUGIN_SIZE_1_3 == 16 + 20 * DSB_P_,
+            "the ABI 1.3 block starts where ABI 1.2 ended");
 DSB_ABI_PIN(DSB_HOST_SIZE_1_0 == 8 + 14 * DSB_P_ &&
                 offsetof(struct dsb_host, log) == 8,
             "the ABI 1.0 part of struct dsb_host is frozen");

@@ -490,6 +490,149 @@ int pg_list_tables(struct pg_source *s, struct dsb_call *call,
     return *out ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
 }
 
+/* --------------------------------------------- tables as JSON text */
+
+/* Writes list_tables' listing object through a json_dump_callback_t, one
+ * table's tree at a time: each TABLE is built from its rows, serialised
+ * and freed before the next, so no tree of the page is ever held, and the
+ * text is the one json_dumps(JSON_COMPACT) gives for pg_list_tables'
+ * answer (jansson keeps keys in insertion order).  Every value goes
+ * through jansson's encoder; only the object's own punctuation and keys
+ * are written here. */
+struct pg_text {
+    json_dump_callback_t write;
+    void *ctx;
+    int failed; /* write refused, or memory ran out */
+    char *buf;  /* one table's text: written in one piece, not in the
+                 * dozens of fragments json_dump_callback would make */
+    size_t cap;
+};
+
+static void pg_text_put(struct pg_text *w, const char *s)
+{
+    if (!w->failed && w->write(s, strlen(s), w->ctx) != 0)
+        w->failed = 1;
+}
+
+/* Serialises v and takes it. */
+static void pg_text_value(struct pg_text *w, json_t *v)
+{
+    const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+    size_t n = v && !w->failed ? json_dumpb(v, w->buf, w->cap, flags) : 0;
+
+    if (n > w->cap) {
+        char *buf = realloc(w->buf, n);
+        if (buf) {
+            w->buf = buf;
+            w->cap = n;
+            n = json_dumpb(v, w->buf, w->cap, flags);
+        } else
+            n = 0;
+    }
+    if (n == 0 || n > w->cap || w->write(w->buf, n, w->ctx) != 0)
+        w->failed = 1;
+    json_decref(v);
+}
+
+/* The page's TABLEs from the rows of a PG_SQL_TABLES answer, at most
+ * pg->size of them; a table after those (the query asks for one more)
+ * only makes next_page_token.  -1 when the answer is bad (struct
+ * pg_rows) or the text could not be written. */
+static int pg_rows_text(const PGresult *res, const struct pg_page *pg,
+                        struct pg_text *w, char **next)
+{
+    struct pg_rows b = {res, 0};
+    json_t *table = NULL, *cols = NULL;
+    const char *name = NULL, *pk = NULL, *last = NULL;
+    size_t n = 0;
+    int more = 0;
+
+    pg_text_put(w, "{\"items\":[");
+    for (int i = 0; i < PQntuples(res) && !b.bad && !w->failed; i++) {
+        const char *t = pg_val(&b, i, PG_T_NAME);
+        if (!t)
+            continue;
+        if (!name || strcmp(t, name)) {
+            if (table) {
+                pg_table_pk(&b, table, pk);
+                pg_text_put(w, n++ ? "," : "");
+                pg_text_value(w, table);
+                last = name;
+                table = NULL;
+            }
+            if (n == pg->size) {
+                more = 1;
+                break;
+            }
+            table = pg_row_table(&b, i);
+            b.bad |= !table;
+            cols = json_object_get(table, "columns");
+            name = t;
+            pk = pg_val(&b, i, PG_T_PK);
+        }
+        if (table && !PQgetisnull(res, i, PG_C_POSITION))
+            b.bad |= json_array_append_new(cols, pg_row_column(&b, i)) < 0;
+    }
+    if (table && !b.bad) {
+        pg_table_pk(&b, table, pk);
+        pg_text_put(w, n++ ? "," : "");
+        pg_text_value(w, table);
+        last = name;
+        table = NULL;
+    }
+    json_decref(table);
+    pg_text_put(w, "],\"next_page_token\":");
+    if (more && last) {
+        *next = pg_token_encode(last);
+        pg_text_value(w, *next ? json_string(*next) : NULL);
+    } else {
+        pg_text_put(w, "null");
+    }
+    pg_text_put(w, "}");
+    return b.bad || w->failed ? -1 : 0;
+}
+
+int pg_list_tables_json(struct pg_source *s, struct dsb_call *call,
+                        const struct dsb_list_request *req,
+                        json_dump_callback_t write, void *write_ctx,
+                        const char **next_page_token, struct dsb_error *err)
+{
+    char *next = NULL;
+    struct pg_page pg;
+    struct pg_text w = {write, write_ctx, 0, NULL, 0};
+    PGresult *res;
+    int rc = -1;
+
+    if (pg_check_schema(s, req->database, req->schema, err) < 0 ||
+        pg_page_init(&pg, req, err) < 0)
+        return -1;
+    const char *params[5] = {req->schema, req->name_filter,
+                             pg.after[0] ? pg.after : NULL, NULL, pg.limit};
+    res = pg_query(s, call, req->database, pg_sql_tables, 5, params, err);
+    if (!res)
+        return -1;
+    if (PQntuples(res) < 1 || PQnfields(res) != PG_T_NFIELDS)
+        dsb_error_set(err, DSB_E_INTERNAL, "unexpected catalog answer");
+    else if (pg_schema_state(PQgetvalue(res, 0, PG_T_STATE), req->schema,
+                             err) == 0 &&
+             (rc = pg_rows_text(res, &pg, &w, &next)) < 0) {
+        if (w.failed)
+            dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        else {
+            dsb_error_set(err, DSB_E_UPSTREAM, "unreadable catalog answer");
+            dsb_error_detail(err, "a name or comment is not valid UTF-8, or "
+                                  "memory ran out");
+        }
+    }
+    if (rc == 0 && next &&
+        !(*next_page_token = s->host->arena_strdup(call, next)))
+        rc = dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    PQclear(res);
+    free(w.buf);
+    free(next);
+    return rc;
+}
+
 /* The text[] literal of names, each quoted ({"a","b\\"c"}), malloc'd. */
 static char *pg_names_array(const char *const *names, size_t n)
 {

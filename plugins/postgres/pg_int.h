@@ -130,6 +130,12 @@ int pg_list_schemas(struct pg_source *s, struct dsb_call *call,
 int pg_list_tables(struct pg_source *s, struct dsb_call *call,
                    const struct dsb_list_request *req, json_t **out,
                    struct dsb_error *err);
+/* The same page as pg_list_tables, written as JSON text through write
+ * (the list_tables_json slot, ABI 1.3). */
+int pg_list_tables_json(struct pg_source *s, struct dsb_call *call,
+                        const struct dsb_list_request *req,
+                        json_dump_callback_t write, void *write_ctx,
+                        const char **next_page_token, struct dsb_error *err);
 /* One table as TABLE JSON plus "qualified_name"; NOT_FOUND when absent. */
 int pg_describe(struct pg_source *s, struct dsb_call *call,
                 const char *database, const char *schema, const char *table,

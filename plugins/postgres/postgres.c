@@ -129,6 +129,16 @@ static int pg_slot_describe_tables(void *inst, struct dsb_call *call,
                               err);
 }
 
+static int pg_slot_tables_json(void *inst, struct dsb_call *call,
+                               const struct dsb_list_request *req,
+                               json_dump_callback_t write, void *write_ctx,
+                               const char **next_page_token,
+                               struct dsb_error *err)
+{
+    return pg_list_tables_json(inst, call, req, write, write_ctx,
+                               next_page_token, err);
+}
+
 static const struct dsb_source_plugin pg_plugin = {
     .abi = DSB_PLUGIN_HEADER,
     .name = "postgres",
@@ -149,6 +159,7 @@ static const struct dsb_source_plugin pg_plugin = {
     .read_spec_described = pg_slot_read_spec_described,
     .describe_tables = pg_slot_describe_tables,
     .check_options = pg_check_options,
+    .list_tables_json = pg_slot_tables_json,
 };
 
 /* The plugin's one exported symbol. */

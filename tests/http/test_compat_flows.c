@@ -175,6 +175,73 @@ static const json_t *table_named(const json_t *tables, const char *name)
 TestSuite(compat_pg, .init = start_local, .fini = stop, .timeout = 120);
 
 /* PostgresTableSelector: databases, schemas, tables with base types. */
+/* Items of a search for q over what the broker caches. */
+static size_t found(const char *q)
+{
+    char path[128];
+    struct t_resp r;
+    json_t *j;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/v1/search?q=%s", q);
+    r = t_get(path);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    j = t_json(&r);
+    n = json_array_size(json_object_get(j, "items"));
+    json_decref(j);
+    t_free(&r);
+    return n;
+}
+
+/* Waits until a search for q finds something (the cache holds it). */
+static void await_found(const char *q)
+{
+    int64_t until = dsb_monotonic_ms() + 20000;
+
+    while (found(q) == 0) {
+        cr_assert_lt(dsb_monotonic_ms(), until, "%s was not read ahead", q);
+        usleep(20000); /* polls what is observed: the cache's content */
+    }
+}
+
+/* The page after one a client read is loaded into the cache before the
+ * client asks for it (list_tables_json tells its token), and only that
+ * one: the page after it stays unlisted until the client reads page 2,
+ * which, a fresh hit answered from its key alone, reads page 3 ahead in
+ * turn.  Pages of ten of schema many: "pct%_under", tab_0001..tab_0009,
+ * then tab_0010..tab_0019, tab_0020..tab_0029, tab_0030.. */
+Test(compat_pg, a_wide_listing_is_read_one_page_ahead)
+{
+    const char *base = "/v1/sources/pg/databases/dsb/schemas/many/tables"
+                       "?page_size=10";
+    struct t_resp r = t_get(base);
+    json_t *j = t_json(&r);
+    char path[256], *cache;
+
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_eq(json_array_size(json_object_get(j, "items")), 10);
+    snprintf(path, sizeof(path), "%s&page_token=%s", base,
+             json_string_value(json_object_get(j, "next_page_token")));
+    json_decref(j);
+    t_free(&r);
+    await_found("tab_0015");
+    cr_assert_eq(found("tab_0025"), 0, "read further than one page");
+    r = t_get(path);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cache = t_header(&r, "X-Cache");
+    cr_assert_str_eq(cache, "hit");
+    free(cache);
+    j = t_json(&r);
+    cr_assert_str_eq(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(j, "items"), 0), "name")),
+        "tab_0010");
+    json_decref(j);
+    t_free(&r);
+    await_found("tab_0025");
+    cr_assert_eq(found("tab_0035"), 0, "read further than one page");
+}
+
 Test(compat_pg, browse_with_base_type_names)
 {
     struct t_resp r = t_get("/postgres/pg/databases");

@@ -41,16 +41,73 @@ static void teardown(void)
 
 TestSuite(postgres, .init = setup, .fini = teardown, .timeout = 60);
 
+/* The text list_tables_json (ABI 1.3) writes for r, or NULL with E set. */
+static char *list_json(struct dsb_source *src, const struct dsb_list_request *r)
+{
+    struct dsb_slot_args a = {.slot = DSB_SLOT_LIST_TABLES,
+                              .database = r->database,
+                              .schema = r->schema,
+                              .name_filter = r->name_filter,
+                              .page_token = r->page_token,
+                              .page_size = r->page_size};
+    struct dsb_sb out = {0};
+    json_t *doc;
+    char *next = NULL, *text;
+
+    cr_assert(dsb_source_lists_json(src));
+    if (dsb_source_list_json(src, &a, NULL, 0, &out, &next, &E) < 0) {
+        cr_assert_null(next);
+        dsb_sb_free(&out);
+        return NULL;
+    }
+    text = dsb_sb_take(&out);
+    /* the token told beside the text is the text's own */
+    doc = json_loads(text, 0, NULL);
+    cr_assert_not_null(doc, "%s", text);
+    if (next)
+        cr_assert_str_eq(
+            next, json_string_value(json_object_get(doc, "next_page_token")));
+    else
+        cr_assert(json_is_null(json_object_get(doc, "next_page_token")));
+    json_decref(doc);
+    free(next);
+    return text;
+}
+
+/* Every listing of these tests is also asked as JSON text: it must be
+ * the very bytes of list_tables' answer serialised compactly. */
 static json_t *list_tables_of(struct dsb_source *src, const char *db,
                               const char *schema, const char *filter,
                               size_t page, const char *token)
 {
     struct dsb_list_request r = {db, schema, filter, page, token};
     json_t *out = NULL;
+    char *text, *want;
 
     cr_assert_eq(dsb_source_list_tables(src, &r, &out, &E), 0,
                  "list_tables %s.%s: %s", db, schema, E.message);
+    text = list_json(src, &r);
+    cr_assert_not_null(text, "list_tables_json %s.%s: %s", db, schema,
+                       E.message);
+    want = json_dumps(out, JSON_COMPACT);
+    cr_assert_str_eq(text, want);
+    free(want);
+    free(text);
     return out;
+}
+
+/* r fails in list_tables and list_tables_json alike; E is the error. */
+static void list_fails(struct dsb_source *src, const struct dsb_list_request *r)
+{
+    struct dsb_error first;
+    json_t *out = NULL;
+
+    cr_assert_eq(dsb_source_list_tables(src, r, &out, &E), -1);
+    first = E;
+    cr_assert_null(list_json(src, r));
+    cr_assert_eq(E.code, first.code);
+    cr_assert_str_eq(E.message, first.message);
+    cr_assert_str_eq(E.upstream, first.upstream);
 }
 
 static json_t *list_tables(const char *db, const char *schema,
@@ -454,9 +511,8 @@ Test(postgres, name_filter_folds_non_ascii_case)
 Test(postgres, bad_page_token_is_invalid)
 {
     struct dsb_list_request r = {"dsb", "many", NULL, 10, "not-a-token"};
-    json_t *out = NULL;
 
-    cr_assert_eq(dsb_source_list_tables(S, &r, &out, &E), -1);
+    list_fails(S, &r);
     cr_assert_eq(E.code, DSB_E_INVALID);
 }
 
@@ -465,7 +521,7 @@ Test(postgres, schema_without_usage_is_permission_denied)
     struct dsb_list_request r = {"dsb", "secret", NULL, 0, NULL};
     json_t *out = NULL;
 
-    cr_assert_eq(dsb_source_list_tables(S, &r, &out, &E), -1);
+    list_fails(S, &r);
     cr_assert_eq(E.code, DSB_E_PERMISSION, "%d %s", E.code, E.message);
     cr_assert_str_eq(E.upstream, "42501");
     cr_assert(strstr(E.message, "secret"));
@@ -484,19 +540,19 @@ Test(postgres, missing_objects_are_not_found)
     cr_assert_eq(E.code, DSB_E_NOT_FOUND);
     cr_assert_str_eq(E.upstream, "42P01");
     cr_assert_str_eq(E.message, "relation \"types.nope\" does not exist");
-    cr_assert_eq(dsb_source_list_tables(S, &r, &out, &E), -1);
+    list_fails(S, &r);
     cr_assert_eq(E.code, DSB_E_NOT_FOUND);
     cr_assert_str_eq(E.upstream, "3F000");
     r.schema = "hidden_stuff"; /* exists, but excluded */
-    cr_assert_eq(dsb_source_list_tables(S, &r, &out, &E), -1);
+    list_fails(S, &r);
     cr_assert_eq(E.code, DSB_E_NOT_FOUND);
     r.database = "dsb_nope"; /* allowed by the pattern, does not exist */
     r.schema = "public";
-    cr_assert_eq(dsb_source_list_tables(S, &r, &out, &E), -1);
+    list_fails(S, &r);
     cr_assert_eq(E.code, DSB_E_NOT_FOUND);
     cr_assert_str_eq(E.upstream, "3D000");
     r.database = "other_db"; /* exists, outside the allow-list */
-    cr_assert_eq(dsb_source_list_tables(S, &r, &out, &E), -1);
+    list_fails(S, &r);
     cr_assert_eq(E.code, DSB_E_NOT_FOUND);
     cr_assert_eq(
         dsb_source_read_spec(S, "dsb", "types", "nope", NULL, &out, &E), -1);
@@ -700,7 +756,7 @@ Test(postgres, include_schemas_lists_only_matching_schemas)
     json_decref(out);
     out = NULL;
     r.schema = "public";
-    cr_assert_eq(dsb_source_list_tables(o, &r, &out, &E), -1);
+    list_fails(o, &r);
     cr_assert_eq(E.code, DSB_E_NOT_FOUND, "%d %s", E.code, E.message);
 }
 

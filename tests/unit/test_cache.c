@@ -75,12 +75,14 @@ static int count_visit(void *ctx, const char *source, const char *key,
 
 /* A large lean answer keeps its body only; its document is parsed back
  * when asked for, and the walk over the cache still sees it.  A small one,
- * or one not asked lean, keeps its document. */
+ * or one not asked lean, keeps its document.  The cache counts the bytes
+ * it holds. */
 Test(cache, lean_answers_keep_only_their_body)
 {
     struct dsb_cache *c = dsb_cache_new(10, 60000, 0);
     size_t big = 40000, small = 10, seen = 0;
     const struct dsb_cached *lb, *ls, *fb;
+    struct dsb_cache_stats st;
     json_t *doc;
     int hit;
 
@@ -94,8 +96,14 @@ Test(cache, lean_answers_keep_only_their_body)
     doc = dsb_cached_doc(lb);
     cr_assert(json_equal(doc, fb->doc));
     json_decref(doc);
-    dsb_cache_foreach(c, count_visit, &seen);
+    dsb_cache_foreach(c, NULL, count_visit, &seen);
     cr_assert_eq(seen, 2 * big + small);
+    dsb_cache_stats(c, &st);
+    cr_assert_eq(st.bytes, lb->len + ls->len + fb->len);
+    dsb_cache_flush(c, "s"); /* held entries stay valid, uncounted */
+    dsb_cache_stats(c, &st);
+    cr_assert_eq(st.bytes, 0);
+    cr_assert_not_null(lb->body);
     dsb_cache_release(c, lb);
     dsb_cache_release(c, ls);
     dsb_cache_release(c, fb);

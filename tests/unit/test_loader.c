@@ -53,7 +53,7 @@ Test(loader, good_plugin_loads_and_is_copied)
     cr_assert_not_null(p.vt.read_spec);
     cr_assert_not_null(p.vt.read_spec_described);
     desc = dsb_plugin_describe(&p, 1);
-    cr_assert_str_eq(json_string_value(json_object_get(desc, "abi")), "1.2");
+    cr_assert_str_eq(json_string_value(json_object_get(desc, "abi")), "1.3");
     cr_assert_not_null(json_object_get(
         json_object_get(json_object_get(desc, "options"), "properties"),
         "data_file"));
@@ -63,7 +63,7 @@ Test(loader, good_plugin_loads_and_is_copied)
 
 Test(loader, wrong_major)
 {
-    refused("wrong_major", "broker ABI 1.2, plugin built for ABI 2.0");
+    refused("wrong_major", "broker ABI 1.3, plugin built for ABI 2.0");
     cr_assert(strstr(err.message, "rebuild the plugin"), "%s", err.message);
 }
 
@@ -71,16 +71,16 @@ Test(loader, wrong_major)
 Test(loader, newer_minor)
 {
     refused("newer_minor",
-            "broker ABI 1.2, plugin built for ABI 1.3 (a "
+            "broker ABI 1.3, plugin built for ABI 1.4 (a "
             "newer minor may rely on slots and host services this broker "
             "lacks: upgrade the broker, or build the plugin with "
-            "DSB_PLUGIN_HEADER_FOR(2))");
+            "DSB_PLUGIN_HEADER_FOR(3))");
 }
 
 Test(loader, short_struct)
 {
     refused("short_struct", "vtable is");
-    cr_assert(strstr(err.message, "ABI 1.2 needs"), "%s", err.message);
+    cr_assert(strstr(err.message, "ABI 1.3 needs"), "%s", err.message);
 }
 
 static void load_abi(const char *name)
@@ -119,7 +119,7 @@ Test(loader, abi_1_0_plugin_loads)
 }
 
 /* Declaring 1.1 with today's header: the 1.2 slots (check_options among
- * them) go unread; declaring 1.2 they are read. */
+ * them) go unread; declaring today's minor they are read. */
 Test(loader, a_1_1_plugin_has_no_1_2_slots)
 {
     load_abi("fixture_for11");
@@ -130,7 +130,7 @@ Test(loader, a_1_1_plugin_has_no_1_2_slots)
     dsb_plugin_unload(&p);
     load_abi("fixture");
     cr_assert_not_null(p.vt.check_options);
-    abi_is("1.2");
+    abi_is("1.3");
 }
 
 /* Declaring 1.0 with today's header: the broker reads only 1.0's slots,
