@@ -3,7 +3,13 @@
 #ifndef GLUE_TEST_H
 #define GLUE_TEST_H
 
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
 #include "s3csv/s3csv_test.h"
+
+extern char **environ;
 
 static char moto[256];
 
@@ -35,6 +41,42 @@ static inline json_t *gt_read_spec(const char *src, const char *db,
                                       t, &tg, &out, &err),
                  0, "%s: %s", err.message, err.hint);
     return out;
+}
+
+/* Starts tests/glue/recorded_glue.py serving the recorded answers of
+ * `pages` (a path under tests/glue/recorded/), logging each request to
+ * dir/requests.jsonl; its address into url.  Returns its pid. */
+static inline pid_t gt_recorded_start(const char *pages, const char *dir,
+                                      char *url, size_t url_cap)
+{
+    char *prog = t_src("tests/glue/recorded_glue.py");
+    char *data = t_src(pages);
+    char portf[4200], logf[4200], port[32] = "";
+    char *argv[] = {"python3", prog, data, portf, logf, NULL};
+    pid_t pid;
+    FILE *f;
+
+    snprintf(portf, sizeof(portf), "%s/port", dir);
+    snprintf(logf, sizeof(logf), "%s/requests.jsonl", dir);
+    cr_assert_eq(posix_spawnp(&pid, "python3", NULL, NULL, argv, environ), 0);
+    for (int i = 0; i < 200 && access(portf, F_OK) != 0; i++)
+        usleep(25000);
+    f = fopen(portf, "r");
+    cr_assert_not_null(f, "the recorded endpoint did not start");
+    cr_assert_not_null(fgets(port, sizeof(port), f));
+    fclose(f);
+    snprintf(url, url_cap, "http://127.0.0.1:%s", port);
+    free(prog);
+    free(data);
+    return pid;
+}
+
+static inline void gt_recorded_stop(pid_t pid)
+{
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+    }
 }
 
 static inline const char *gt_s(const json_t *o, const char *path1,

@@ -1,38 +1,10 @@
 /* Glue paging against recorded pages (moto never returns NextToken): every
  * GetDatabases / GetTables page is fetched, the token is passed back, the
  * name filter becomes an Expression, and requests are signed JSON 1.1. */
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
 #include "glue_test.h"
-
-extern char **environ;
 
 static char *conf, *dir, url[128];
 static pid_t srv;
-
-static void start_recorded(void)
-{
-    char *prog = t_src("tests/glue/recorded_glue.py");
-    char *pages = t_src("tests/glue/recorded/paged.json");
-    char portf[4200], logf[4200], port[32] = "";
-    char *argv[] = {"python3", prog, pages, portf, logf, NULL};
-    FILE *f;
-
-    snprintf(portf, sizeof(portf), "%s/port", dir);
-    snprintf(logf, sizeof(logf), "%s/requests.jsonl", dir);
-    cr_assert_eq(posix_spawnp(&srv, "python3", NULL, NULL, argv, environ), 0);
-    for (int i = 0; i < 200 && access(portf, F_OK) != 0; i++)
-        usleep(25000);
-    f = fopen(portf, "r");
-    cr_assert_not_null(f, "the recorded endpoint did not start");
-    cr_assert_not_null(fgets(port, sizeof(port), f));
-    fclose(f);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%s", port);
-    free(prog);
-    free(pages);
-}
 
 static void setup(void)
 {
@@ -41,7 +13,8 @@ static void setup(void)
     gt_creds();
     setenv("AWS_REGION", "us-east-1", 1);
     dir = t_tmpdir();
-    start_recorded();
+    srv = gt_recorded_start("tests/glue/recorded/paged.json", dir, url,
+                            sizeof(url));
     conf = t_tmpdir();
     snprintf(yaml, sizeof(yaml),
              "name: rec\nplugin: glue\nendpoint_url: %s\n"
@@ -54,10 +27,7 @@ static void setup(void)
 static void teardown(void)
 {
     s3t_stop();
-    if (srv > 0) {
-        kill(srv, SIGTERM);
-        waitpid(srv, NULL, 0);
-    }
+    gt_recorded_stop(srv);
     free(conf);
     free(dir);
 }

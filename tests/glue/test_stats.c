@@ -4,39 +4,11 @@
  * never named in the request and its statistics are dropped even when the
  * endpoint sends them; against moto the description still succeeds and
  * says why it has no statistics. */
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
 #include "context.h"
 #include "glue_test.h"
 
-extern char **environ;
-
 static char *conf, *dir, url[128];
 static pid_t srv;
-
-static void start_recorded(void)
-{
-    char *prog = t_src("tests/glue/recorded_glue.py");
-    char *pages = t_src("tests/glue/recorded/stats.json");
-    char portf[4200], logf[4200], port[32] = "";
-    char *argv[] = {"python3", prog, pages, portf, logf, NULL};
-    FILE *f;
-
-    snprintf(portf, sizeof(portf), "%s/port", dir);
-    snprintf(logf, sizeof(logf), "%s/requests.jsonl", dir);
-    cr_assert_eq(posix_spawnp(&srv, "python3", NULL, NULL, argv, environ), 0);
-    for (int i = 0; i < 200 && access(portf, F_OK) != 0; i++)
-        usleep(25000);
-    f = fopen(portf, "r");
-    cr_assert_not_null(f, "the recorded endpoint did not start");
-    cr_assert_not_null(fgets(port, sizeof(port), f));
-    fclose(f);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%s", port);
-    free(prog);
-    free(pages);
-}
 
 static void setup(void)
 {
@@ -46,7 +18,8 @@ static void setup(void)
     gt_moto_url();
     setenv("AWS_REGION", "us-east-1", 1);
     dir = t_tmpdir();
-    start_recorded();
+    srv = gt_recorded_start("tests/glue/recorded/stats.json", dir, url,
+                            sizeof(url));
     conf = t_tmpdir();
     snprintf(yaml, sizeof(yaml),
              "name: rec\nplugin: glue\nendpoint_url: %s\n"
@@ -64,10 +37,7 @@ static void setup(void)
 static void teardown(void)
 {
     s3t_stop();
-    if (srv > 0) {
-        kill(srv, SIGTERM);
-        waitpid(srv, NULL, 0);
-    }
+    gt_recorded_stop(srv);
     free(conf);
     free(dir);
 }
