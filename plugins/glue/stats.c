@@ -54,8 +54,9 @@ static const json_t *glue_data(const json_t *sd)
     return NULL;
 }
 
-/* A Date or timestamp bound (epoch seconds) as "YYYY-MM-DD". */
-static json_t *glue_date(const json_t *v)
+/* Epoch seconds v as a UTC date ("YYYY-MM-DD"), or with with_time a
+ * timestamp ("...THH:MM:SSZ"); null when v is no number. */
+static json_t *glue_time(const json_t *v, int with_time)
 {
     time_t t;
     struct tm tm;
@@ -65,7 +66,10 @@ static json_t *glue_date(const json_t *v)
         return json_null();
     t = (time_t)json_number_value(v);
     gmtime_r(&t, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%d", &tm);
+    if (with_time)
+        strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    else
+        strftime(buf, sizeof(buf), "%Y-%m-%d", &tm);
     return json_string(buf);
 }
 
@@ -73,26 +77,12 @@ static json_t *glue_date(const json_t *v)
 static json_t *glue_bound(const char *type, const json_t *v)
 {
     if (!strcmp(type, "DATE"))
-        return glue_date(v);
+        return glue_time(v, 0); /* a Date bound */
     if (json_is_integer(v))
         return json_sprintf("%lld", (long long)json_integer_value(v));
     if (json_is_real(v))
         return json_sprintf("%.17g", json_real_value(v));
     return json_null();
-}
-
-static json_t *glue_timestamp(const json_t *v)
-{
-    time_t t;
-    struct tm tm;
-    char buf[32];
-
-    if (!json_is_number(v))
-        return json_null();
-    t = (time_t)json_number_value(v);
-    gmtime_r(&t, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return json_string(buf);
 }
 
 /* One ColumnStatistics as the COLUMN "stats" object. */
@@ -120,7 +110,7 @@ static json_t *glue_stats_of(const json_t *cs, json_int_t rows)
         bounded ? glue_bound(type, json_object_get(d, "MaximumValue"))
                 : json_null(),
         "most_common", "source", "glue_column_statistics", "as_of",
-        glue_timestamp(json_object_get(cs, "AnalyzedTime")), "estimate", 1);
+        glue_time(json_object_get(cs, "AnalyzedTime"), 1), "estimate", 1);
     if (st && json_is_integer(nulls))
         json_object_set(st, "null_count", (json_t *)nulls);
     return st;
