@@ -38,46 +38,58 @@ size_t dsb_cli_collect(char *p, size_t size, size_t n, void *ud)
     return b->oom ? 0 : size * n;
 }
 
-/* One request; prints the body (pretty JSON when it parses).  Exit code. */
-static int request(const char *url, const char *post, FILE *out, FILE *errs)
+long dsb_cli_fetch(const char *url, const char *post, struct dsb_sb *body,
+                   FILE *errs)
 {
     CURL *c = curl_easy_init();
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: "
                                                    "application/json");
     const char *token = getenv("DSB_TOKEN");
-    struct dsb_sb b = {0};
     char auth[1024];
     long status = 0;
-    CURLcode rc;
-    json_t *j;
+    CURLcode rc = CURLE_OUT_OF_MEMORY;
 
     if (token && *token) {
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
         h = curl_slist_append(h, auth);
     }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, dsb_cli_collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
-    if (post)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
-    rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    if (rc != CURLE_OK)
+    if (c) {
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, dsb_cli_collect);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+        if (post)
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
+        rc = curl_easy_perform(c);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    }
+    if (rc != CURLE_OK) {
         fprintf(errs, "dsbroker: %s: %s\n", url, curl_easy_strerror(rc));
-    j = b.p ? json_loads(b.p, 0, NULL) : NULL;
-    if (j)
-        json_dumpf(j, status / 100 == 2 ? out : errs, JSON_INDENT(2));
-    else if (b.p)
-        fputs(b.p, status / 100 == 2 ? out : errs);
-    if (b.p)
-        fputc('\n', status / 100 == 2 ? out : errs);
-    json_decref(j);
-    dsb_sb_free(&b);
+        status = 0;
+    }
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
-    return rc == CURLE_OK && status / 100 == 2 ? DSB_EXIT_OK : DSB_EXIT_FAIL;
+    return status;
+}
+
+/* One request; prints the body (pretty JSON when it parses).  Exit code. */
+static int request(const char *url, const char *post, FILE *out, FILE *errs)
+{
+    struct dsb_sb b = {0};
+    long status = dsb_cli_fetch(url, post, &b, errs);
+    FILE *to = status / 100 == 2 ? out : errs;
+    json_t *j = b.p ? json_loads(b.p, 0, NULL) : NULL;
+
+    if (j)
+        json_dumpf(j, to, JSON_INDENT(2));
+    else if (b.p)
+        fputs(b.p, to);
+    if (b.p)
+        fputc('\n', to);
+    json_decref(j);
+    dsb_sb_free(&b);
+    return status / 100 == 2 ? DSB_EXIT_OK : DSB_EXIT_FAIL;
 }
 
 char *dsb_cli_session_url(const char *conf_dir, const char *session,

@@ -7,11 +7,18 @@
 #include <stddef.h>
 #include <stdio.h>
 
+struct dsb_sb;
+
 /* The broker's base URL without a trailing '/' (malloc'd): $DSB_URL, else
  * http:// and broker.yaml's listen address. */
 char *dsb_cli_base_url(const char *conf_dir);
 /* A libcurl write callback appending to a struct dsb_sb (ud). */
 size_t dsb_cli_collect(char *p, size_t size, size_t n, void *ud);
+/* One request to a running broker ($DSB_TOKEN as the bearer token; a POST
+ * when post is not NULL), its body into *body.  The HTTP status, or 0
+ * when no answer came (the reason is written to errs). */
+long dsb_cli_fetch(const char *url, const char *post, struct dsb_sb *body,
+                   FILE *errs);
 
 /* BASE/v1/sessions/SESSION/WHAT, SESSION %-encoded (malloc'd). */
 char *dsb_cli_session_url(const char *conf_dir, const char *session,

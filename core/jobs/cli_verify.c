@@ -15,40 +15,17 @@
 /* One call: *status and the body's JSON (a new reference, or NULL). */
 static json_t *call(const char *url, int post, long *status, FILE *errs)
 {
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = NULL;
-    const char *token = getenv("DSB_TOKEN");
     struct dsb_sb b = {0};
-    char auth[1024];
-    CURLcode rc = CURLE_OUT_OF_MEMORY;
     json_t *j = NULL;
 
-    *status = 0;
-    if (token && *token) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-        h = curl_slist_append(h, auth);
-    }
-    if (c) {
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, dsb_cli_collect);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
-        if (post)
-            curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-        rc = curl_easy_perform(c);
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    }
-    if (rc != CURLE_OK)
-        fprintf(errs, "dsbroker: %s: %s\n", url, curl_easy_strerror(rc));
-    else if (!(j = b.p ? json_loads(b.p, 0, NULL) : NULL))
+    *status = dsb_cli_fetch(url, post ? "" : NULL, &b, errs);
+    if (*status && !(j = b.p ? json_loads(b.p, 0, NULL) : NULL))
         fprintf(errs, "dsbroker: %s answered %ld: %s\n", url, *status,
                 b.p ? b.p : "(nothing)");
-    else if (*status / 100 != 2 && json_dumpf(j, errs, JSON_INDENT(2)) == 0)
+    else if (j && *status / 100 != 2 &&
+             json_dumpf(j, errs, JSON_INDENT(2)) == 0)
         fputc('\n', errs);
     dsb_sb_free(&b);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
     return j;
 }
 
