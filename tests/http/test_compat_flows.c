@@ -40,16 +40,7 @@ static const char broker_yaml[] = "listen: 127.0.0.1:0\n"
                                   "    networks: [public, local, aurora-vpc]\n"
                                   "    master: local[1]\n";
 
-static const char pg_yaml[] = "name: pg\n"
-                              "plugin: postgres\n"
-                              "network: aurora-vpc\n"
-                              "host: ${PGHOST}\n"
-                              "port: ${PGPORT}\n"
-                              "dbname: dsb\n"
-                              "user: ${PGUSER}\n"
-                              "password: file:${DSB_TEST_PG_PASSWORD_FILE}\n"
-                              "include_databases: [dsb]\n"
-                              "sslmode: disable\n";
+static const char pg_yaml[] = T_PG_SOURCE_YAML("dsb");
 
 static const char local_yaml[] =
     "name: uploads\n"

@@ -31,16 +31,7 @@ static const char broker_yaml[] = "listen: 127.0.0.1:0\n"
                                   "    master: local[1]\n"
                                   "default_executor: local\n";
 
-static const char pg_yaml[] = "name: pg\n"
-                              "plugin: postgres\n"
-                              "network: aurora-vpc\n"
-                              "host: ${PGHOST}\n"
-                              "port: ${PGPORT}\n"
-                              "dbname: hostile\n"
-                              "user: ${PGUSER}\n"
-                              "password: file:${DSB_TEST_PG_PASSWORD_FILE}\n"
-                              "include_databases: [hostile]\n"
-                              "sslmode: disable\n";
+static const char pg_yaml[] = T_PG_SOURCE_YAML("hostile");
 
 static const char fx_yaml[] =
     "name: fx\n"

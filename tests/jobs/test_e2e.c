@@ -32,19 +32,10 @@ static const char broker_yaml[] =
     "    conf: {spark.sql.shuffle.partitions: \"2\"}\n"
     "default_executor: local\n";
 
-static const char pg_yaml[] = "name: pg\n"
-                              "plugin: postgres\n"
-                              "network: aurora-vpc\n"
-                              "host: ${PGHOST}\n"
-                              "port: ${PGPORT}\n"
-                              "dbname: dsb\n"
-                              "user: ${PGUSER}\n"
-                              "password: file:${DSB_TEST_PG_PASSWORD_FILE}\n"
-                              "include_databases: [dsb]\n"
-                              "sslmode: disable\n"
-                              "partition_min_rows: 10000\n"
-                              "partition_target_rows: 20000\n"
-                              "max_partitions: 4\n";
+static const char pg_yaml[] =
+    T_PG_SOURCE_YAML("dsb") "partition_min_rows: 10000\n"
+                            "partition_target_rows: 20000\n"
+                            "max_partitions: 4\n";
 
 static const char csv_yaml[] =
     "name: csv\n"

@@ -184,4 +184,19 @@ static inline char *pg_t_names(const json_t *listing)
     return buf;
 }
 
+/* The conf.d file of a source "pg" on database db of the test cluster
+ * (network aurora-vpc; the password from the fixture's file): a string
+ * literal, so that a test can append keys of its own. */
+#define T_PG_SOURCE_YAML(db)                                                   \
+    "name: pg\n"                                                               \
+    "plugin: postgres\n"                                                       \
+    "network: aurora-vpc\n"                                                    \
+    "host: ${PGHOST}\n"                                                        \
+    "port: ${PGPORT}\n"                                                        \
+    "dbname: " db "\n"                                                         \
+    "user: ${PGUSER}\n"                                                        \
+    "password: file:${DSB_TEST_PG_PASSWORD_FILE}\n"                            \
+    "include_databases: [" db "]\n"                                            \
+    "sslmode: disable\n"
+
 #endif
