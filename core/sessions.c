@@ -17,14 +17,23 @@ struct dsb_sessions {
 struct dsb_sessions *dsb_sessions_open(const char *state_dir,
                                        struct dsb_error *err)
 {
+    struct dsb_store_conf c = {.state_dir = state_dir};
+
+    return dsb_sessions_open_on(&dsb_store_sqlite, &c, err);
+}
+
+struct dsb_sessions *dsb_sessions_open_on(const struct dsb_store_backend *b,
+                                          const struct dsb_store_conf *c,
+                                          struct dsb_error *err)
+{
     struct dsb_sessions *s = calloc(1, sizeof(*s));
 
     if (!s) {
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
         return NULL;
     }
-    s->ops = dsb_store_sqlite.sessions;
-    if (!(s->h = s->ops->open(state_dir, err))) {
+    s->ops = b->sessions;
+    if (!(s->h = s->ops->open(c, err))) {
         free(s);
         return NULL;
     }

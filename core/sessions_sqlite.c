@@ -108,8 +108,9 @@ static int create_tables(struct sqlite_sessions *s, struct dsb_error *err)
     return rc == SQLITE_OK ? 0 : store_error(rc, why, err, "creating tables");
 }
 
-static void *sq_open(const char *state_dir, struct dsb_error *err)
+static void *sq_open(const struct dsb_store_conf *c, struct dsb_error *err)
 {
+    const char *state_dir = c->state_dir;
     struct sqlite_sessions *s = calloc(1, sizeof(*s));
     char *path = NULL, why[256] = "out of memory";
 

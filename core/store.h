@@ -4,8 +4,9 @@
  * that keeps their state, as one table of operations per store and
  * backend.  sessions.c and jobs/store.c are the dispatchers every caller
  * goes through; a backend implements both tables (SQLite:
- * sessions_sqlite.c, jobs/store_sqlite.c over statedb.c).  Handles are the
- * backend's own (void *), made by open and freed by close.
+ * sessions_sqlite.c, jobs/store_sqlite.c over statedb.c; PostgreSQL:
+ * store_pg.c).  broker.yaml's state.store picks one (service.c).  Handles are
+ * the backend's own (void *), made by open and freed by close.
  */
 #ifndef DSB_CORE_STORE_H
 #define DSB_CORE_STORE_H
@@ -19,6 +20,15 @@
 #include "sessions.h"
 
 struct dsb_jactive;
+struct dsb_jobs;
+
+/* Where a backend keeps the state (borrowed strings). */
+struct dsb_store_conf {
+    const char *state_dir; /* sqlite: the session store's state_dir */
+    const char *db_path;   /* sqlite: the job store's database file */
+    const char *url;       /* postgresql: a libpq conninfo, no password */
+    const char *password;  /* postgresql: the resolved password, or NULL */
+};
 
 /*
  * The session store.  Slots mean what the dsb_sessions_* function of the
@@ -27,9 +37,8 @@ struct dsb_jactive;
  * the backend serialises what needs it.
  */
 struct dsb_sessions_ops {
-    /* Opens (creating, migrating) the store of state_dir; NULL with err
-     * set. */
-    void *(*open)(const char *state_dir, struct dsb_error *err);
+    /* Opens (creating, migrating) the store c says; NULL with err set. */
+    void *(*open)(const struct dsb_store_conf *c, struct dsb_error *err);
     void (*close)(void *h);
     /* Creates session id of owner (copied) unless it exists (then it is
      * left as it is). */
@@ -59,8 +68,8 @@ struct dsb_sessions_ops {
  * with its lock held, one at a time.
  */
 struct dsb_jstore_ops {
-    /* Opens (creating, migrating) the store at path; NULL with err set. */
-    void *(*open)(const char *path, struct dsb_error *err);
+    /* Opens (creating, migrating) the store c says; NULL with err set. */
+    void *(*open)(const struct dsb_store_conf *c, struct dsb_error *err);
     void (*close)(void *h);
     int (*put)(void *h, const json_t *doc, struct dsb_error *err);
     json_t *(*get)(void *h, const char *id);
@@ -86,6 +95,19 @@ struct dsb_store_backend {
 extern const struct dsb_store_backend dsb_store_sqlite;
 extern const struct dsb_sessions_ops dsb_sessions_sqlite_ops;
 extern const struct dsb_jstore_ops dsb_jstore_sqlite_ops;
+
+/* PostgreSQL (store_pg.c). */
+extern const struct dsb_store_backend dsb_store_pg;
+extern const struct dsb_sessions_ops dsb_sessions_pg_ops;
+extern const struct dsb_jstore_ops dsb_jstore_pg_ops;
+
+/* The session store and the job store on backend b (sessions.h,
+ * jobs/internal.h: dsb_sessions_open, dsb_jstore_open use SQLite). */
+struct dsb_sessions *dsb_sessions_open_on(const struct dsb_store_backend *b,
+                                          const struct dsb_store_conf *c,
+                                          struct dsb_error *err);
+int dsb_jstore_open_on(struct dsb_jobs *j, const struct dsb_store_backend *b,
+                       const struct dsb_store_conf *c, struct dsb_error *err);
 
 struct sqlite3;
 /* The connection of job store handle h of dsb_jstore_sqlite_ops, borrowed

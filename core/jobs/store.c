@@ -7,8 +7,16 @@
 
 int dsb_jstore_open(struct dsb_jobs *j, const char *path, struct dsb_error *err)
 {
-    j->store_ops = dsb_store_sqlite.jobs;
-    j->store = j->store_ops->open(path, err);
+    struct dsb_store_conf c = {.db_path = path};
+
+    return dsb_jstore_open_on(j, &dsb_store_sqlite, &c, err);
+}
+
+int dsb_jstore_open_on(struct dsb_jobs *j, const struct dsb_store_backend *b,
+                       const struct dsb_store_conf *c, struct dsb_error *err)
+{
+    j->store_ops = b->jobs;
+    j->store = j->store_ops->open(c, err);
     return j->store ? 0 : -1;
 }
 

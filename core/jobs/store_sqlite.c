@@ -29,8 +29,9 @@ static void sq_close(void *h)
     free(j);
 }
 
-static void *sq_open(const char *path, struct dsb_error *err)
+static void *sq_open(const struct dsb_store_conf *c, struct dsb_error *err)
 {
+    const char *path = c->db_path;
     struct sqlite_jstore *j = calloc(1, sizeof(*j));
     char why[512] = "out of memory";
 

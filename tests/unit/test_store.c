@@ -29,6 +29,9 @@ struct t_backend {
     int (*open_jobs)(struct dsb_jobs *j, struct dsb_error *err);
     /* Moves session id's idle clock back by ms (as if unused that long). */
     void (*age_session)(const char *id, int64_t ms);
+    /* Records store ("sessions", "jobs") at schema version v, as a newer
+     * broker would have. */
+    void (*set_version)(const char *store, int v);
 };
 
 static const struct t_backend *B;
@@ -40,11 +43,13 @@ static void open_stores(void)
     struct dsb_error err = {0};
 
     S = B->open_sessions(&err);
-    cr_assert(S, "%s: cannot open the session store: %s", B->name, err.message);
+    cr_assert(S, "%s: cannot open the session store: %s (%s)", B->name,
+              err.message, err.detail);
     J = calloc(1, sizeof(*J));
     cr_assert(J);
-    cr_assert_eq(B->open_jobs(J, &err), 0, "%s: cannot open the job store: %s",
-                 B->name, err.message);
+    cr_assert_eq(B->open_jobs(J, &err), 0,
+                 "%s: cannot open the job store: %s (%s)", B->name, err.message,
+                 err.detail);
 }
 
 static void close_stores(void)
@@ -62,6 +67,14 @@ static void reopen(void)
     close_stores();
     open_stores();
 }
+
+static void fini(void)
+{
+    close_stores();
+    B->teardown();
+}
+
+#ifndef DSB_TEST_STORE_PG
 
 /* ------------------------------------------------------------ SQLite */
 
@@ -101,7 +114,9 @@ static int sqlite_open_jobs(struct dsb_jobs *j, struct dsb_error *err)
     return rc;
 }
 
-static void sqlite_age_session(const char *id, int64_t ms)
+/* Runs sql with an integer and a text bound on a connection of its own;
+ * it must change one row. */
+static void sqlite_update(const char *sql, int64_t n, const char *text)
 {
     char *path = dsb_state_db_path(sqlite_dir);
     sqlite3 *db = NULL;
@@ -109,42 +124,203 @@ static void sqlite_age_session(const char *id, int64_t ms)
 
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
-    cr_assert_eq(sqlite3_prepare_v2(db,
-                                    "UPDATE dsb_sessions SET touched_ms = "
-                                    "touched_ms - ? WHERE id = ?",
-                                    -1, &st, NULL),
-                 SQLITE_OK, "%s", sqlite3_errmsg(db));
-    sqlite3_bind_int64(st, 1, ms);
-    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s",
+                 sqlite3_errmsg(db));
+    sqlite3_bind_int64(st, 1, n);
+    sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
     cr_assert_eq(sqlite3_step(st), SQLITE_DONE, "%s", sqlite3_errmsg(db));
-    cr_assert_eq(sqlite3_changes(db), 1, "no session %s to age", id);
+    cr_assert_eq(sqlite3_changes(db), 1, "%s: no row for %s", sql, text);
     sqlite3_finalize(st);
     sqlite3_close(db);
     free(path);
 }
 
+static void sqlite_age_session(const char *id, int64_t ms)
+{
+    sqlite_update("UPDATE dsb_sessions SET touched_ms = touched_ms - ? WHERE "
+                  "id = ?",
+                  ms, id);
+}
+
+static void sqlite_set_version(const char *store, int v)
+{
+    sqlite_update("UPDATE dsb_schema SET version = ? WHERE store = ?", v,
+                  store);
+}
+
 static const struct t_backend sqlite_backend = {
-    "sqlite",         sqlite_setup,       sqlite_teardown, sqlite_open_sessions,
-    sqlite_open_jobs, sqlite_age_session,
+    "sqlite",           sqlite_setup,
+    sqlite_teardown,    sqlite_open_sessions,
+    sqlite_open_jobs,   sqlite_age_session,
+    sqlite_set_version,
 };
 
-static void sqlite_init(void)
+static void backend_init(void)
 {
     B = &sqlite_backend;
     B->setup();
     open_stores();
 }
 
-static void fini(void)
+#define STORE_SUITE store_sqlite
+
+#else /* the same bodies on PostgreSQL (test fixture postgres) */
+
+#include <libpq-fe.h>
+#include <sched.h>
+
+#include "store.h"
+
+static char pg_admin[1024], pg_url[1024], pg_db[64], pg_password[256];
+
+/* Runs sql on database db as the superuser (over the socket). */
+static void pg_admin_exec(const char *db, const char *sql, int n,
+                          const char *const *v)
 {
-    close_stores();
-    B->teardown();
+    char info[1200];
+    PGconn *c;
+    PGresult *r;
+
+    snprintf(info, sizeof(info), "%s dbname=%s", pg_admin, db);
+    c = PQconnectdb(info);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    r = PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
+    cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK ||
+                  PQresultStatus(r) == PGRES_TUPLES_OK,
+              "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
 }
+
+/* The first column of sql's first row as a number (-1: no row). */
+static long pg_admin_count(const char *sql, const char *arg)
+{
+    char info[1200];
+    const char *v[] = {arg};
+    PGconn *c;
+    PGresult *r;
+    long n;
+
+    snprintf(info, sizeof(info), "%s dbname=postgres", pg_admin);
+    c = PQconnectdb(info);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    r = PQexecParams(c, sql, 1, NULL, v, NULL, NULL, 0);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql,
+                 PQerrorMessage(c));
+    n = PQntuples(r) ? atol(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+/* Ends the server side of every connection of the broker to the test's
+ * database and waits until they are gone. */
+static void pg_kill_connections(void)
+{
+    static const char alive[] =
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND "
+        "application_name = 'dsbroker'";
+
+    cr_assert_eq(pg_admin_count(alive, pg_db), 2,
+                 "the two stores' "
+                 "connections");
+    pg_admin_count("SELECT count(pg_terminate_backend(pid)) FROM "
+                   "pg_stat_activity WHERE datname = $1 AND "
+                   "application_name = 'dsbroker'",
+                   pg_db);
+    while (pg_admin_count(alive, pg_db) > 0)
+        sched_yield();
+}
+
+static void pg_setup(void)
+{
+    char sock[512], port[16], super[64], file[1024], hex[17], sql[256];
+    FILE *f;
+
+    t_service("postgres", "DSB_TEST_PG_SOCKET", sock, sizeof(sock));
+    t_service("postgres", "PGPORT", port, sizeof(port));
+    t_service("postgres", "DSB_TEST_PG_SUPERUSER", super, sizeof(super));
+    t_service("postgres", "DSB_TEST_PG_PASSWORD_FILE", file, sizeof(file));
+    f = fopen(file, "r");
+    cr_assert(f && fgets(pg_password, sizeof(pg_password), f), "%s", file);
+    fclose(f);
+    pg_password[strcspn(pg_password, "\n")] = '\0';
+    cr_assert_eq(dsb_random_hex(hex, 8), 0);
+    snprintf(pg_db, sizeof(pg_db), "dsb_state_%s", hex);
+    snprintf(pg_admin, sizeof(pg_admin), "host=%s port=%s user=%s", sock, port,
+             super);
+    /* the broker's role over TCP with its password, in a database of its
+     * own */
+    snprintf(pg_url, sizeof(pg_url),
+             "host=127.0.0.1 port=%s user=dsb_reader dbname=%s", port, pg_db);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s OWNER dsb_reader", pg_db);
+    pg_admin_exec("postgres", sql, 0, NULL);
+}
+
+static void pg_teardown(void)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", pg_db);
+    pg_admin_exec("postgres", sql, 0, NULL);
+}
+
+static struct dsb_sessions *pg_open_sessions(struct dsb_error *err)
+{
+    struct dsb_store_conf c = {.url = pg_url, .password = pg_password};
+
+    return dsb_sessions_open_on(&dsb_store_pg, &c, err);
+}
+
+static int pg_open_jobs(struct dsb_jobs *j, struct dsb_error *err)
+{
+    struct dsb_store_conf c = {.url = pg_url, .password = pg_password};
+
+    return dsb_jstore_open_on(j, &dsb_store_pg, &c, err);
+}
+
+static void pg_age_session(const char *id, int64_t ms)
+{
+    char by[24];
+    const char *v[] = {by, id};
+
+    snprintf(by, sizeof(by), "%lld", (long long)ms);
+    pg_admin_exec(pg_db,
+                  "UPDATE dsb_sessions SET touched_ms = touched_ms - $1 "
+                  "WHERE id = $2",
+                  2, v);
+}
+
+static void pg_set_version(const char *store, int v)
+{
+    char ver[16];
+    const char *args[] = {ver, store};
+
+    snprintf(ver, sizeof(ver), "%d", v);
+    pg_admin_exec(pg_db, "UPDATE dsb_schema SET version = $1 WHERE store = $2",
+                  2, args);
+}
+
+static const struct t_backend pg_backend = {
+    "postgresql", pg_setup,       pg_teardown,    pg_open_sessions,
+    pg_open_jobs, pg_age_session, pg_set_version,
+};
+
+static void backend_init(void)
+{
+    B = &pg_backend;
+    B->setup();
+    open_stores();
+}
+
+#define STORE_SUITE store_postgresql
+
+#endif
 
 /* One body, one Criterion test per backend (suite store_<backend>). */
 #define STORE_TEST(name)                                                       \
     static void name(void);                                                    \
-    Test(store_sqlite, name, .init = sqlite_init, .fini = fini)                \
+    Test(STORE_SUITE, name, .init = backend_init, .fini = fini)                \
     {                                                                          \
         name();                                                                \
     }                                                                          \
@@ -697,3 +873,63 @@ STORE_TEST(a_deleted_session_stays_deleted_after_a_reopen)
     reopen();
     FAILS(dsb_sessions_get(S, id, &doc, E), DSB_E_NOT_FOUND);
 }
+
+/* --------------------------------------------------------- migrations */
+
+STORE_TEST(a_store_newer_than_known_is_refused)
+{
+    const char *stores[] = {"sessions", "jobs"};
+
+    for (int i = 0; i < 2; i++) {
+        struct dsb_error err = {0};
+        int opened;
+
+        close_stores();
+        B->set_version(stores[i], 99);
+        if (i == 0) {
+            opened = (S = B->open_sessions(&err)) != NULL;
+        } else {
+            J = calloc(1, sizeof(*J));
+            opened = B->open_jobs(J, &err) == 0;
+        }
+        cr_assert_not(opened, "%s: a %s store at version 99 was opened",
+                      B->name, stores[i]);
+        cr_assert_eq(err.code, DSB_E_CONFIG);
+        cr_assert(strstr(err.message, "schema version 99, newer than this "
+                                      "broker knows (1)"),
+                  "%s", err.message);
+        cr_assert(strstr(err.message, stores[i]), "%s", err.message);
+        /* set back, the store opens as it was */
+        B->set_version(stores[i], 1);
+        free(J);
+        J = NULL;
+        open_stores();
+    }
+}
+
+#ifdef DSB_TEST_STORE_PG
+/* A connection the server ended: the call that finds it fails as
+ * unavailable (retryable), the next one reconnects. */
+STORE_TEST(a_lost_connection_is_reopened)
+{
+    char id[DSB_SESSION_ID_MAX + 1], owner[DSB_OWNER_MAX + 1];
+    struct dsb_error err = {0};
+    json_t *got;
+
+    OK(dsb_sessions_create(S, "alice", id, E));
+    put(job("j1", id, "running", 1000));
+    pg_kill_connections();
+
+    cr_assert_neq(dsb_sessions_owner(S, id, owner, &err), 0);
+    cr_assert_eq(err.code, DSB_E_UNAVAILABLE, "%s", err.message);
+    cr_assert(err.retryable);
+    OK(dsb_sessions_owner(S, id, owner, E));
+    cr_assert_str_eq(owner, "alice");
+
+    cr_assert_null(dsb_jstore_get(J, "j1"), "the broken connection's call");
+    got = dsb_jstore_get(J, "j1");
+    cr_assert_str_eq(str(got, "state"), "running");
+    json_decref(got);
+    cr_assert_eq(dsb_sessions_writable(S), 0);
+}
+#endif
