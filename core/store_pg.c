@@ -31,15 +31,34 @@ struct pg_store {
 
 /* ------------------------------------------------------ connection */
 
+/* libpq's last message on one line (its lines joined by "; ", the final
+ * newline dropped), into buf. */
+static const char *conn_message(PGconn *c, char *buf, size_t len)
+{
+    size_t n = 0;
+
+    for (const char *m = PQerrorMessage(c); *m && n + 3 < len; m++) {
+        if (*m != '\n')
+            buf[n++] = *m;
+        else if (m[1]) {
+            buf[n++] = ';';
+            buf[n++] = ' ';
+        }
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
 /* A failed statement (result r, may be NULL) as err. */
 static int pg_fail(struct pg_store *p, PGresult *r, struct dsb_error *err,
                    const char *what)
 {
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    char buf[512];
 
     if (!msg)
-        msg = PQerrorMessage(p->conn);
+        msg = conn_message(p->conn, buf, sizeof(buf));
     if (PQstatus(p->conn) != CONNECTION_OK ||
         (state && !strncmp(state, "08", 2))) {
         dsb_error_set(err, DSB_E_UNAVAILABLE,
@@ -210,6 +229,7 @@ static struct pg_store *pg_open(const struct dsb_store_conf *c,
     const char *vals[] = {c->url, c->password, "dsbroker", NULL};
     const char *const steps[] = {step1};
     struct pg_store *p = calloc(1, sizeof(*p));
+    char why[512];
 
     if (!p) {
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
@@ -227,7 +247,7 @@ static struct pg_store *pg_open(const struct dsb_store_conf *c,
     if (PQstatus(p->conn) != CONNECTION_OK) {
         dsb_error_set(err, DSB_E_CONFIG,
                       "cannot open the %s store on PostgreSQL: %s", name,
-                      PQerrorMessage(p->conn));
+                      conn_message(p->conn, why, sizeof(why)));
         dsb_error_hint(err, "check state.url and state.password in "
                             "broker.yaml, and that the server is up");
         goto fail;

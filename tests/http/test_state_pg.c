@@ -2,8 +2,9 @@
  * fixture cluster (a database of its own per test, the broker's role over
  * TCP with its password given as a file: reference): a session survives a
  * restart there and nothing is written to state_dir/dsbroker.db; a
- * postgresql store without state.url, or with a password in it, stops the
- * start with a message naming the option. */
+ * postgresql store without state.url, with a password in it, with a
+ * password reference that does not resolve or a database that does not
+ * exist stops the start with a message saying so. */
 #include <criterion/criterion.h>
 #include <libpq-fe.h>
 #include <sys/stat.h>
@@ -189,4 +190,11 @@ Test(state_pg, a_bad_state_section_stops_the_start)
             "  url: \"${DSB_TEST_STATE_URL}\"\n"
             "  password: \"file:${DSB_TEST_STATE_DIR}/no-such-file\"\n",
             "no-such-file");
+    refused("listen: 127.0.0.1:0\n"
+            "state_dir: ${DSB_TEST_STATE_DIR}/state\n"
+            "state:\n"
+            "  store: postgresql\n"
+            "  url: \"${DSB_TEST_STATE_URL}_absent\"\n"
+            "  password: \"file:${DSB_TEST_PG_PASSWORD_FILE}\"\n",
+            "cannot open the session store on PostgreSQL");
 }
