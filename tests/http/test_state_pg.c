@@ -51,10 +51,11 @@ static void setup(void)
     t_service("postgres", "DSB_TEST_PG_SUPERUSER", super, sizeof(super));
     t_service("postgres", "DSB_TEST_PG_PASSWORD_FILE", pw, sizeof(pw));
     cr_assert_eq(dsb_random_hex(hex, 8), 0);
-    snprintf(db, sizeof(db), "dsb_state_%s", hex);
+    snprintf(db, sizeof(db), "state_store_%s", hex);
     snprintf(admin, sizeof(admin), "host=%s port=%s user=%s", sock, port,
              super);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s OWNER dsb_reader", db);
+    snprintf(sql, sizeof(sql),
+             "CREATE DATABASE %s OWNER dsb_reader TEMPLATE template0", db);
     admin_exec("postgres", sql);
     snprintf(url, sizeof(url),
              "host=127.0.0.1 port=%s user=dsb_reader dbname=%s", port, db);

@@ -159,7 +159,6 @@ static void backend_init(void)
 {
     B = &sqlite_backend;
     B->setup();
-    open_stores();
 }
 
 #define STORE_SUITE store_sqlite
@@ -246,14 +245,15 @@ static void pg_setup(void)
     fclose(f);
     pg_password[strcspn(pg_password, "\n")] = '\0';
     cr_assert_eq(dsb_random_hex(hex, 8), 0);
-    snprintf(pg_db, sizeof(pg_db), "dsb_state_%s", hex);
+    snprintf(pg_db, sizeof(pg_db), "state_store_%s", hex);
     snprintf(pg_admin, sizeof(pg_admin), "host=%s port=%s user=%s", sock, port,
              super);
     /* the broker's role over TCP with its password, in a database of its
      * own */
     snprintf(pg_url, sizeof(pg_url),
              "host=127.0.0.1 port=%s user=dsb_reader dbname=%s", port, pg_db);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s OWNER dsb_reader", pg_db);
+    snprintf(sql, sizeof(sql),
+             "CREATE DATABASE %s OWNER dsb_reader TEMPLATE template0", pg_db);
     pg_admin_exec("postgres", sql, 0, NULL);
 }
 
@@ -310,18 +310,20 @@ static void backend_init(void)
 {
     B = &pg_backend;
     B->setup();
-    open_stores();
 }
 
 #define STORE_SUITE store_postgresql
 
 #endif
 
-/* One body, one Criterion test per backend (suite store_<backend>). */
+/* One body, one Criterion test per backend (suite store_<backend>); the
+ * stores are opened in the test, so that fini removes the state even
+ * when they cannot be. */
 #define STORE_TEST(name)                                                       \
     static void name(void);                                                    \
     Test(STORE_SUITE, name, .init = backend_init, .fini = fini)                \
     {                                                                          \
+        open_stores();                                                         \
         name();                                                                \
     }                                                                          \
     static void name(void)
