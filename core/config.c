@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "allowlist.h"
 #include "jobs/executor.h"
 #include "options.h"
@@ -155,6 +157,19 @@ static const struct dsb_option sessions_opts[] = {
                    "idle_expiry_hours"),
     DSB_OPTION_END};
 
+static const char *const state_stores[] = {"sqlite", "postgresql", NULL};
+
+static const struct dsb_option state_opts[] = {
+    DSB_OPTION_ENUM("store", 0, "sqlite", state_stores,
+                    "where sessions and jobs are kept: sqlite (state_dir/"
+                    "dsbroker.db) or postgresql (state.url)"),
+    DSB_OPTION_STRING("url", 0, NULL,
+                      "postgresql: libpq connection string or URI of the "
+                      "state database, without the password"),
+    DSB_OPTION_SECRET("password", 0,
+                      "postgresql: secret reference of the password"),
+    DSB_OPTION_END};
+
 static const struct dsb_option mcp_opts[] = {
     DSB_OPTION_BOOL("enabled", "true",
                     "serve the MCP endpoint /mcp (docs/mcp.md)"),
@@ -227,6 +242,8 @@ const struct dsb_option dsb_broker_options[] = {
     DSB_OPTION_OBJECT("auth", auth_opts, "bearer-token authentication"),
     DSB_OPTION_OBJECT("cors", cors_opts, "browser access"),
     DSB_OPTION_OBJECT("limits", limits_opts, "server limits"),
+    DSB_OPTION_OBJECT("state", state_opts,
+                      "the state store of sessions and jobs"),
     DSB_OPTION_OBJECT("sessions", sessions_opts, "session store"),
     DSB_OPTION_OBJECT("jobs", jobs_opts, "job limits per principal"),
     DSB_OPTION_OBJECT("mcp", mcp_opts, "the MCP server"),
@@ -469,6 +486,49 @@ static void check_default_executor(struct dsb_config *cfg,
                  "default_executor \"%s\" is not a declared executor", def);
 }
 
+/* state.store: postgresql needs state.url, which holds no password (that
+ * is state.password, a secret reference); the others are for it only. */
+static void check_state(const json_t *broker, const struct dsb_ynode *root,
+                        struct dsb_diags *d)
+{
+    const json_t *st = json_object_get(broker, "state");
+    const char *store = json_string_value(json_object_get(st, "store"));
+    const char *url = json_string_value(json_object_get(st, "url"));
+    const struct dsb_ynode *n = at(root, "state");
+    PQconninfoOption *opts;
+    char *why = NULL;
+
+    if (!n)
+        return;
+    if (!store || strcmp(store, "postgresql") != 0) {
+        if (url || json_object_get(st, "password"))
+            dsb_diag_add(d, DSB_SEV_ERROR, n->file, n->line, n->col,
+                         "state.url and state.password are for state.store: "
+                         "postgresql (state.store is %s)",
+                         store ? store : "sqlite");
+        return;
+    }
+    if (!url) {
+        dsb_diag_add(d, DSB_SEV_ERROR, n->file, n->line, n->col,
+                     "state.store: postgresql needs state.url (a libpq "
+                     "connection string of the state database)");
+        return;
+    }
+    if (!(opts = PQconninfoParse(url, &why))) {
+        dsb_diag_add(d, DSB_SEV_ERROR, n->file, n->line, n->col,
+                     "state.url is not a libpq connection string: %s",
+                     why ? why : "out of memory");
+        PQfreemem(why);
+        return;
+    }
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (!strcmp(o->keyword, "password") && o->val && o->val[0])
+            dsb_diag_add(d, DSB_SEV_ERROR, n->file, n->line, n->col,
+                         "state.url holds a password: remove it and give "
+                         "state.password, a secret reference, instead");
+    PQconninfoFree(opts);
+}
+
 /* Every name in the list node is one of names (the option table checks
  * only that it is a list of strings); what: "scope", "tool group"; known:
  * the names as the message lists them. */
@@ -580,6 +640,7 @@ struct dsb_config *dsb_config_load_broker(const char *dir,
             check_default_executor(cfg, root, d);
             check_scopes(root, d);
             check_allowed_hosts(root, d);
+            check_state(cfg->broker, root, d);
             if (dsb_settings_bind(&cfg->settings, cfg->broker) < 0)
                 dsb_diag_add(d, DSB_SEV_ERROR, path, 0, 0, "out of memory");
         }

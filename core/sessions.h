@@ -1,5 +1,6 @@
-/* Sessions and their table selections, stored in SQLite under state_dir.
- * A write returns only once it is durable (WAL, synchronous=FULL). */
+/* Sessions and their table selections, kept by the state store backend
+ * (store.h; SQLite under state_dir).  A write returns only once it is
+ * durable (WAL, synchronous=FULL). */
 #ifndef DSB_CORE_SESSIONS_H
 #define DSB_CORE_SESSIONS_H
 

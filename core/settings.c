@@ -226,6 +226,27 @@ static int64_t idle_ms(const json_t *sessions)
     return (int64_t)secs * 1000;
 }
 
+/* A copy of string option key of obj into *out (NULL when absent); -1
+ * when memory is exhausted. */
+static int opt_dup(const json_t *obj, const char *key, char **out)
+{
+    const char *v = json_string_value(json_object_get(obj, key));
+
+    *out = v ? strdup(v) : NULL;
+    return v && !*out ? -1 : 0;
+}
+
+static int bind_state(struct dsb_settings *s, const json_t *state)
+{
+    const char *store = json_string_value(json_object_get(state, "store"));
+
+    s->state_pg = store && strcmp(store, "postgresql") == 0;
+    if (opt_dup(state, "url", &s->state_url) < 0 ||
+        opt_dup(state, "password", &s->state_password_ref) < 0)
+        return -1;
+    return 0;
+}
+
 int dsb_settings_bind(struct dsb_settings *s, const json_t *broker)
 {
     const json_t *auth = sec(broker, "auth");
@@ -240,6 +261,10 @@ int dsb_settings_bind(struct dsb_settings *s, const json_t *broker)
     s->anonymous_scopes = scopes_of(json_object_get(auth, "anonymous_scopes"));
     bind_limits(s, sec(broker, "limits"));
     s->session_idle_ms = idle_ms(sec(broker, "sessions"));
+    if (bind_state(s, sec(broker, "state")) < 0) {
+        dsb_settings_free(s);
+        return -1;
+    }
     bind_jobs(s, sec(broker, "jobs"));
     bind_mcp(s, sec(broker, "mcp"));
     s->context_max_prompt_chars =
@@ -272,6 +297,8 @@ void dsb_settings_free(struct dsb_settings *s)
     free(s->cache_ttls);
     strings_free(s->cors_origins, s->n_cors_origins);
     free(s->compat_uploads_source);
+    free(s->state_url);
+    free(s->state_password_ref);
     free(s->compat_connections_network);
     free(s->allowed_hosts);
     memset(s, 0, sizeof(*s));

@@ -74,6 +74,10 @@ struct dsb_settings {
     unsigned connection_timeout_s, receive_timeout_s, threads, call_threads;
     int64_t shutdown_grace_ms, plugin_timeout_ms;
     int64_t session_idle_ms;
+    /* the state store: state.store postgresql, else SQLite in state_dir */
+    int state_pg;
+    char *state_url;          /* libpq conninfo without password; or NULL */
+    char *state_password_ref; /* secret reference; or NULL */
     /* jobs: per principal, on every executor together */
     long jobs_max_running_per_principal, jobs_max_queued_per_principal;
     unsigned jobs_retry_after_s; /* Retry-After of a full queue's 429 */

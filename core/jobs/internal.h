@@ -3,12 +3,13 @@
 #define DSB_CORE_JOBS_INTERNAL_H
 
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "jobs/executor.h"
 #include "jobs/jobs.h"
+
+struct dsb_jstore_ops;
 
 /* A spark-submit this process started and has not reaped yet. */
 struct dsb_local_proc {
@@ -41,8 +42,9 @@ struct dsb_job_starting {
 
 struct dsb_jobs {
     struct dsb_jobs_options o;
-    sqlite3 *db;
-    pthread_mutex_t mu; /* db, procs, every record update */
+    const struct dsb_jstore_ops *store_ops; /* the state store backend */
+    void *store;                            /* its handle */
+    pthread_mutex_t mu; /* store, procs, every record update */
     pthread_mutex_t aws_mu;
     pthread_rwlock_t env_lock; /* o.cfg, o.secrets, aws: read-held while
                                 * in use, write-held to swap them */
@@ -69,7 +71,8 @@ const char *dsb_job_str(const json_t *doc, const char *path1,
 int dsb_jobs_store(struct dsb_jobs *j, const json_t *doc,
                    struct dsb_error *err);
 
-/* store.c — caller holds j->mu for everything but open/close. */
+/* store.c: the job store, dispatched to its backend (store.h) — caller
+ * holds j->mu for everything but open/close. */
 int dsb_jstore_open(struct dsb_jobs *j, const char *path,
                     struct dsb_error *err);
 void dsb_jstore_close(struct dsb_jobs *j);

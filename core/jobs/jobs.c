@@ -12,6 +12,7 @@
 #include "aws/aws.h"
 #include "log.h"
 #include "statedb.h"
+#include "store.h"
 #include "util.h"
 
 /* ------------------------------------------------------------- helpers */
@@ -193,10 +194,15 @@ struct dsb_jobs *dsb_jobs_open(const struct dsb_jobs_options *o,
     if (make_dirs(j, o->cfg, err) < 0)
         goto fail;
     check_executors(o->cfg);
-    db = o->db_path ? strdup(o->db_path)
-                    : dsb_path_join(o->cfg->state_dir, "dsbroker.db");
-    if (!db || dsb_jstore_open(j, db, err) < 0)
-        goto fail;
+    if (o->store) {
+        if (dsb_jstore_open_on(j, o->store, o->store_conf, err) < 0)
+            goto fail;
+    } else {
+        db = o->db_path ? strdup(o->db_path)
+                        : dsb_path_join(o->cfg->state_dir, "dsbroker.db");
+        if (!db || dsb_jstore_open(j, db, err) < 0)
+            goto fail;
+    }
     recover(j);
     if (pthread_create(&j->tracker, NULL, tracker_main, j) != 0) {
         dsb_error_set(err, DSB_E_INTERNAL, "cannot start the job tracker");

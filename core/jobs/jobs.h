@@ -46,6 +46,8 @@
 
 struct dsb_jobs;
 struct dsb_aws;
+struct dsb_store_backend;
+struct dsb_store_conf;
 
 /* upstream of a submit refused because a queue is full (mapped to HTTP
  * 429 with Retry-After: broker.yaml jobs.retry_after_seconds). */
@@ -57,9 +59,12 @@ struct dsb_jobs_options {
     struct dsb_aws *aws;          /* borrowed; NULL: one is made from
                                    * broker.yaml's aws section on first use */
     const char *db_path;          /* NULL: state_dir/dsbroker.db */
-    long tick_ms;                 /* tracker period; 0: 500 */
-    long emr_poll_ms;             /* GetJobRun period; 0: 5000 */
-    long kill_grace_ms;           /* SIGTERM -> SIGKILL; 0: 5000 */
+    const struct dsb_store_backend *store;   /* NULL: SQLite at db_path */
+    const struct dsb_store_conf *store_conf; /* where store keeps jobs
+                                              * (read during open only) */
+    long tick_ms;                            /* tracker period; 0: 500 */
+    long emr_poll_ms;                        /* GetJobRun period; 0: 5000 */
+    long kill_grace_ms;                      /* SIGTERM -> SIGKILL; 0: 5000 */
 };
 
 /*

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "service/internal.h"
+#include "store.h"
 
 #define EXPIRY_INTERVAL_MS 60000
 
@@ -148,18 +149,34 @@ static struct dsb_broker *load_broker(struct dsb_service *svc,
 static int open_state(struct dsb_service *svc, const struct dsb_broker *b,
                       struct dsb_diags *d)
 {
+    const struct dsb_settings *st = &b->cfg->settings;
+    struct dsb_store_conf sc = {.state_dir = b->cfg->state_dir,
+                                .url = st->state_url};
     struct dsb_jobs_options jo = {0};
-    struct dsb_error err;
+    struct dsb_error err = {0};
+    char *password = NULL;
 
-    svc->sessions = dsb_sessions_open(b->cfg->state_dir, &err);
+    if (st->state_pg && st->state_password_ref &&
+        dsb_secrets_get(b->secrets, st->state_password_ref, &password, &err) <
+            0)
+        goto fail;
+    sc.password = password;
+    svc->sessions = st->state_pg
+                        ? dsb_sessions_open_on(&dsb_store_pg, &sc, &err)
+                        : dsb_sessions_open(b->cfg->state_dir, &err);
     if (svc->sessions) {
-        dsb_sessions_set_idle_expiry(svc->sessions,
-                                     b->cfg->settings.session_idle_ms);
+        dsb_sessions_set_idle_expiry(svc->sessions, st->session_idle_ms);
         jo.cfg = b->cfg;
         jo.secrets = b->secrets;
         jo.aws = b->aws;
+        if (st->state_pg) {
+            jo.store = &dsb_store_pg;
+            jo.store_conf = &sc;
+        }
         svc->jobs = dsb_jobs_open(&jo, &err);
     }
+fail:
+    dsb_secret_value_free(password);
     if (!svc->sessions || !svc->jobs) {
         dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0, "%s%s%s%s%s", err.message,
                      err.detail[0] ? ": " : "", err.detail,

@@ -264,8 +264,12 @@ Test(emr_moto, public_only_lands_on_standard_and_cancels)
     dsb_jobs_close(t.jobs); /* reopen with slow polling: cancel before it */
     t.jobs = NULL;
     {
-        struct dsb_jobs_options o = {t.cfg, t.secrets, aws, NULL,
-                                     50,    60000,     300};
+        struct dsb_jobs_options o = {.cfg = t.cfg,
+                                     .secrets = t.secrets,
+                                     .aws = aws,
+                                     .tick_ms = 50,
+                                     .emr_poll_ms = 60000,
+                                     .kill_grace_ms = 300};
         t.jobs = dsb_jobs_open(&o, &t.err);
     }
     job = submit(specs, 0, NULL);
@@ -625,7 +629,12 @@ static int seen(const char *method)
  * state.  The records the dead process left (new reference). */
 static json_t *submit_and_die(const char *method)
 {
-    struct dsb_jobs_options o = {t.cfg, t.secrets, aws, NULL, 50, 100, 300};
+    struct dsb_jobs_options o = {.cfg = t.cfg,
+                                 .secrets = t.secrets,
+                                 .aws = aws,
+                                 .tick_ms = 50,
+                                 .emr_poll_ms = 100,
+                                 .kill_grace_ms = 300};
     struct dsb_job_request r = {0};
     json_t *list = NULL, *job = NULL, *items;
     pid_t pid = fork();

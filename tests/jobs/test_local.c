@@ -15,7 +15,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <sqlite3.h>
+
 #include "jobs_test.h"
+#include "store.h"
 
 static struct jt t;
 static char *fake;
@@ -1011,17 +1014,16 @@ Test(prelude, is_the_py_file_byte_for_byte)
 /* The job store is as durable as the sessions in the same file. */
 Test(local, store_commits_are_durable)
 {
+    sqlite3 *db = dsb_jstore_sqlite_db(t.jobs->store);
     sqlite3_stmt *st = NULL;
 
-    cr_assert_eq(
-        sqlite3_prepare_v2(t.jobs->db, "PRAGMA synchronous", -1, &st, NULL),
-        SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA synchronous", -1, &st, NULL),
+                 SQLITE_OK);
     cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
     cr_assert_eq(sqlite3_column_int(st, 0), 2, "synchronous=FULL");
     sqlite3_finalize(st);
-    cr_assert_eq(
-        sqlite3_prepare_v2(t.jobs->db, "PRAGMA journal_mode", -1, &st, NULL),
-        SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL),
+                 SQLITE_OK);
     cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
     cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);

@@ -1,0 +1,117 @@
+/*
+ * State store backends: what the session store (core/sessions.h) and the
+ * job store (core/jobs/internal.h, dsb_jstore_*) need of the database
+ * that keeps their state, as one table of operations per store and
+ * backend.  sessions.c and jobs/store.c are the dispatchers every caller
+ * goes through; a backend implements both tables (SQLite:
+ * sessions_sqlite.c, jobs/store_sqlite.c over statedb.c; PostgreSQL:
+ * store_pg.c).  broker.yaml's state.store picks one (service.c).  Handles are
+ * the backend's own (void *), made by open and freed by close.
+ */
+#ifndef DSB_CORE_STORE_H
+#define DSB_CORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "dsbroker/plugin.h"
+#include "sessions.h"
+
+struct dsb_jactive;
+struct dsb_jobs;
+
+/* Where a backend keeps the state (borrowed strings). */
+struct dsb_store_conf {
+    const char *state_dir; /* sqlite: the session store's state_dir */
+    const char *db_path;   /* sqlite: the job store's database file */
+    const char *url;       /* postgresql: a libpq conninfo, no password */
+    const char *password;  /* postgresql: the resolved password, or NULL */
+};
+
+/*
+ * The session store.  Slots mean what the dsb_sessions_* function of the
+ * same name says (sessions.h); ids reach them already checked (1 to
+ * DSB_SESSION_ID_MAX bytes).  Every slot may be called from any thread:
+ * the backend serialises what needs it.
+ */
+struct dsb_sessions_ops {
+    /* Opens (creating, migrating) the store c says; NULL with err set. */
+    void *(*open)(const struct dsb_store_conf *c, struct dsb_error *err);
+    void (*close)(void *h);
+    /* Creates session id of owner (copied) unless it exists (then it is
+     * left as it is). */
+    int (*insert)(void *h, const char *id, const char *owner,
+                  struct dsb_error *err);
+    int (*owner)(void *h, const char *id, char owner[DSB_OWNER_MAX + 1],
+                 struct dsb_error *err);
+    int (*list)(void *h, const char *owner, json_t **out,
+                struct dsb_error *err);
+    int (*get)(void *h, const char *id, json_t **out, struct dsb_error *err);
+    int (*remove)(void *h, const char *id, struct dsb_error *err);
+    int (*select)(void *h, const char *id, const struct dsb_selection *sel,
+                  size_t n, const char *const *replace_sources,
+                  size_t n_replace, json_t **added, struct dsb_error *err);
+    int (*unselect)(void *h, const char *id, int64_t selection_id,
+                    struct dsb_error *err);
+    int (*selections)(void *h, const char *id, json_t **out,
+                      struct dsb_error *err);
+    void (*set_idle_expiry)(void *h, int64_t idle_ms);
+    long (*expire)(void *h, int64_t idle_ms);
+    int (*writable)(void *h);
+};
+
+/*
+ * The job store and its queue.  Slots mean what the dsb_jstore_* function
+ * of the same name says (jobs/internal.h); the job service calls them
+ * with its lock held, one at a time.
+ */
+struct dsb_jstore_ops {
+    /* Opens (creating, migrating) the store c says; NULL with err set. */
+    void *(*open)(const struct dsb_store_conf *c, struct dsb_error *err);
+    void (*close)(void *h);
+    int (*put)(void *h, const json_t *doc, struct dsb_error *err);
+    json_t *(*get)(void *h, const char *id);
+    json_t *(*list)(void *h, const char *session_id);
+    struct dsb_jactive *(*active)(void *h, size_t *n);
+    int (*enqueue)(void *h, const json_t *doc, const char *code,
+                   const char *entry_point, struct dsb_error *err);
+    int (*dequeue)(void *h, const json_t *doc, char **code, char **entry_point,
+                   struct dsb_error *err);
+    int (*is_queued)(void *h, const char *id);
+    int (*any_queued)(void *h);
+};
+
+/* A backend: both stores' tables. */
+struct dsb_store_backend {
+    const char *name; /* "sqlite" */
+    const struct dsb_sessions_ops *sessions;
+    const struct dsb_jstore_ops *jobs;
+};
+
+/* SQLite in state_dir/dsbroker.db (statedb.h), the only backend so far
+ * (store.c; its tables in sessions_sqlite.c and jobs/store_sqlite.c). */
+extern const struct dsb_store_backend dsb_store_sqlite;
+extern const struct dsb_sessions_ops dsb_sessions_sqlite_ops;
+extern const struct dsb_jstore_ops dsb_jstore_sqlite_ops;
+
+/* PostgreSQL (store_pg.c). */
+extern const struct dsb_store_backend dsb_store_pg;
+extern const struct dsb_sessions_ops dsb_sessions_pg_ops;
+extern const struct dsb_jstore_ops dsb_jstore_pg_ops;
+
+/* The session store and the job store on backend b (sessions.h,
+ * jobs/internal.h: dsb_sessions_open, dsb_jstore_open use SQLite). */
+struct dsb_sessions *dsb_sessions_open_on(const struct dsb_store_backend *b,
+                                          const struct dsb_store_conf *c,
+                                          struct dsb_error *err);
+int dsb_jstore_open_on(struct dsb_jobs *j, const struct dsb_store_backend *b,
+                       const struct dsb_store_conf *c, struct dsb_error *err);
+
+struct sqlite3;
+/* The connection of job store handle h of dsb_jstore_sqlite_ops, borrowed
+ * (the tests check its durability pragmas). */
+struct sqlite3 *dsb_jstore_sqlite_db(void *h);
+
+#endif

@@ -1,0 +1,875 @@
+/* The state stores on PostgreSQL (state.store: postgresql): the session
+ * store and the job store, each on its own connection, with the same
+ * schema as on SQLite (sessions_pg.sql, jobs/jobs_pg.sql: step 1 of each)
+ * and its version in table dsb_schema.  A commit is durable when it
+ * returns (the server's synchronous_commit). */
+#include "store.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "jobs/internal.h"
+#include "util.h"
+
+extern const char dsb_sql_sessions_pg[];
+extern const char dsb_sql_jobs_pg[];
+
+#define TOUCH_EVERY_MS 60000
+
+struct pg_store {
+    pthread_mutex_t mu; /* one connection, one statement at a time */
+    PGconn *conn;
+    const char *name;            /* "session", "job" */
+    atomic_llong touch_every_ms; /* sessions: how stale the idle clock may
+                                  * get */
+};
+
+/* ------------------------------------------------------ connection */
+
+/* libpq's last message on one line (its lines joined by "; ", the final
+ * newline dropped), into buf. */
+static const char *conn_message(PGconn *c, char *buf, size_t len)
+{
+    size_t n = 0;
+
+    for (const char *m = PQerrorMessage(c); *m && n + 3 < len; m++) {
+        if (*m != '\n')
+            buf[n++] = *m;
+        else if (m[1]) {
+            buf[n++] = ';';
+            buf[n++] = ' ';
+        }
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* A failed statement (result r, may be NULL) as err. */
+static int pg_fail(struct pg_store *p, PGresult *r, struct dsb_error *err,
+                   const char *what)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    char buf[512];
+
+    if (!msg)
+        msg = conn_message(p->conn, buf, sizeof(buf));
+    if (PQstatus(p->conn) != CONNECTION_OK ||
+        (state && !strncmp(state, "08", 2))) {
+        dsb_error_set(err, DSB_E_UNAVAILABLE,
+                      "%s store: %s failed: the state database is unreachable",
+                      p->name, what);
+        err->retryable = 1;
+    } else if (state && !strcmp(state, "53100")) {
+        dsb_error_set(err, DSB_E_UNAVAILABLE,
+                      "%s store: %s failed: the state disk is full", p->name,
+                      what);
+        snprintf(err->upstream, sizeof(err->upstream), DSB_STORE_FULL_UPSTREAM);
+        err->retryable = 1;
+    } else {
+        dsb_error_set(err, DSB_E_INTERNAL, "%s store: %s failed", p->name,
+                      what);
+        err->retryable = state && !strcmp(state, "40001");
+    }
+    dsb_error_detail(err, "PostgreSQL%s%s: %s", state ? " " : "",
+                     state ? state : "", msg);
+    return -1;
+}
+
+/* Runs sql with n text parameters (NULL: SQL NULL); the result, or NULL
+ * with err set (the result cleared).  Reconnects a broken connection
+ * once first. */
+static PGresult *pg_run(struct pg_store *p, const char *sql, int n,
+                        const char *const *v, struct dsb_error *err,
+                        const char *what)
+{
+    PGresult *r;
+    ExecStatusType st;
+
+    if (PQstatus(p->conn) != CONNECTION_OK)
+        PQreset(p->conn);
+    r = PQexecParams(p->conn, sql, n, NULL, v, NULL, NULL, 0);
+    st = PQresultStatus(r);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return r;
+    pg_fail(p, r, err, what);
+    PQclear(r);
+    return NULL;
+}
+
+/* pg_run for statements whose rows are not needed: rows affected, or
+ * -1. */
+static long pg_exec(struct pg_store *p, const char *sql, int n,
+                    const char *const *v, struct dsb_error *err,
+                    const char *what)
+{
+    PGresult *r = pg_run(p, sql, n, v, err, what);
+    long changed;
+
+    if (!r)
+        return -1;
+    changed = atol(PQcmdTuples(r));
+    PQclear(r);
+    return changed;
+}
+
+/* Runs a script of several statements (no parameters): 0 or -1 with err
+ * set. */
+static int pg_script(struct pg_store *p, const char *sql, struct dsb_error *err,
+                     const char *what)
+{
+    PGresult *r = PQexec(p->conn, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
+             PQresultStatus(r) == PGRES_TUPLES_OK;
+
+    if (!ok)
+        pg_fail(p, r, err, what);
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+static void pg_rollback(struct pg_store *p)
+{
+    PQclear(PQexec(p->conn, "ROLLBACK"));
+}
+
+static const char schema_table[] =
+    "CREATE TABLE IF NOT EXISTS dsb_schema (store TEXT PRIMARY KEY, "
+    "version INTEGER NOT NULL, migrated_ms BIGINT NOT NULL)";
+
+/* The stored version of store (0: none yet), or -1 with err set. */
+static int pg_version(struct pg_store *p, const char *store,
+                      struct dsb_error *err)
+{
+    const char *v[] = {store};
+    PGresult *r = pg_run(p, "SELECT version FROM dsb_schema WHERE store = $1",
+                         1, v, err, "reading the schema version");
+    int version;
+
+    if (!r)
+        return -1;
+    version = PQntuples(r) ? atoi(PQgetvalue(r, 0, 0)) : 0;
+    PQclear(r);
+    return version;
+}
+
+/* Brings store to its n steps in one transaction, concurrent openers
+ * serialised by an advisory lock; a store newer than n is refused,
+ * untouched (DSB_E_CONFIG). */
+static int pg_migrate(struct pg_store *p, const char *store,
+                      const char *const *steps, int n, struct dsb_error *err)
+{
+    char ver[16], now[24];
+    const char *v[] = {store, ver, now};
+    int have;
+
+    if (pg_exec(p, "BEGIN", 0, NULL, err, "migrating") < 0)
+        return -1;
+    if (pg_exec(p, "SELECT pg_advisory_xact_lock(hashtext('dsb_schema'))", 0,
+                NULL, err, "migrating") < 0 ||
+        pg_exec(p, schema_table, 0, NULL, err, "migrating") < 0 ||
+        (have = pg_version(p, store, err)) < 0)
+        goto fail;
+    if (have > n) {
+        dsb_error_set(
+            err, DSB_E_CONFIG,
+            "the %s store is at schema version %d, newer than this broker knows (%d): a newer dsbroker wrote it; run that version, or restore a backup of the state database made before it",
+            store, have, n);
+        goto fail;
+    }
+    for (int i = have; i < n; i++)
+        if (pg_script(p, steps[i], err, "migrating") < 0)
+            goto fail;
+    snprintf(ver, sizeof(ver), "%d", n);
+    snprintf(now, sizeof(now), "%lld", (long long)dsb_wall_ms());
+    if (have != n &&
+        pg_exec(p,
+                "INSERT INTO dsb_schema (store, version, migrated_ms) "
+                "VALUES ($1, $2, $3) ON CONFLICT (store) DO UPDATE SET "
+                "version = excluded.version, migrated_ms = "
+                "excluded.migrated_ms",
+                3, v, err, "migrating") < 0)
+        goto fail;
+    return pg_exec(p, "COMMIT", 0, NULL, err, "migrating") < 0 ? -1 : 0;
+fail:
+    pg_rollback(p);
+    return -1;
+}
+
+/* Notices ("relation already exists, skipping") are not errors: libpq
+ * would print them on stderr. */
+static void quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static void pg_close(void *h)
+{
+    struct pg_store *p = h;
+
+    if (!p)
+        return;
+    PQfinish(p->conn);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+/* Connects to c->url with c->password and migrates store. */
+static struct pg_store *pg_open(const struct dsb_store_conf *c,
+                                const char *name, const char *store,
+                                const char *step1, struct dsb_error *err)
+{
+    const char *keys[] = {"dbname", "password", "application_name", NULL};
+    const char *vals[] = {c->url, c->password, "dsbroker", NULL};
+    const char *const steps[] = {step1};
+    struct pg_store *p = calloc(1, sizeof(*p));
+    char why[512];
+
+    if (!p) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    p->name = name;
+    atomic_init(&p->touch_every_ms, TOUCH_EVERY_MS);
+    if (!c->password) {
+        keys[1] = "application_name";
+        vals[1] = "dsbroker";
+        keys[2] = vals[2] = NULL;
+    }
+    p->conn = PQconnectdbParams(keys, vals, 1);
+    if (PQstatus(p->conn) != CONNECTION_OK) {
+        dsb_error_set(err, DSB_E_CONFIG,
+                      "cannot open the %s store on PostgreSQL: %s", name,
+                      conn_message(p->conn, why, sizeof(why)));
+        dsb_error_hint(err, "check state.url and state.password in "
+                            "broker.yaml, and that the server is up");
+        goto fail;
+    }
+    PQsetNoticeProcessor(p->conn, quiet, NULL);
+    if (pg_migrate(p, store, steps, 1, err) < 0)
+        goto fail;
+    return p;
+fail:
+    pg_close(p);
+    return NULL;
+}
+
+/* -------------------------------------------------------- sessions */
+
+static void *ps_open(const struct dsb_store_conf *c, struct dsb_error *err)
+{
+    return pg_open(c, "session", "sessions", dsb_sql_sessions_pg, err);
+}
+
+static long ps_exec_locked(struct pg_store *p, const char *sql, int n,
+                           const char *const *v, struct dsb_error *err,
+                           const char *what)
+{
+    long rc;
+
+    pthread_mutex_lock(&p->mu);
+    rc = pg_exec(p, sql, n, v, err, what);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+static int ps_insert(void *h, const char *id, const char *owner,
+                     struct dsb_error *err)
+{
+    char now[24];
+    const char *v[] = {id, now, owner};
+
+    snprintf(now, sizeof(now), "%lld", (long long)dsb_wall_ms());
+    return ps_exec_locked(h,
+                          "INSERT INTO dsb_sessions (id, created_ms, "
+                          "touched_ms, owner) VALUES ($1, $2, $2, $3) "
+                          "ON CONFLICT (id) DO NOTHING",
+                          3, v, err, "writing") < 0
+               ? -1
+               : 0;
+}
+
+static int not_found(const char *id, struct dsb_error *err)
+{
+    return dsb_error_set(err, DSB_E_NOT_FOUND, "session %s does not exist", id);
+}
+
+static int ps_owner(void *h, const char *id, char owner[DSB_OWNER_MAX + 1],
+                    struct dsb_error *err)
+{
+    struct pg_store *p = h;
+    const char *v[] = {id};
+    PGresult *r;
+    int rc = -1;
+
+    pthread_mutex_lock(&p->mu);
+    r = pg_run(p, "SELECT owner FROM dsb_sessions WHERE id = $1", 1, v, err,
+               "reading a session");
+    if (r && PQntuples(r) == 0)
+        not_found(id, err);
+    else if (r) {
+        snprintf(owner, DSB_OWNER_MAX + 1, "%s", PQgetvalue(r, 0, 0));
+        rc = 0;
+    }
+    PQclear(r);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+/* As sessions_sqlite.c's touch: the idle clock written when stale;
+ * DSB_E_NOT_FOUND when there is no such session.  Caller holds mu. */
+static int ps_touch(struct pg_store *p, const char *id, struct dsb_error *err)
+{
+    int64_t now = dsb_wall_ms();
+    char a[24], b[24];
+    const char *v[] = {a, id, b};
+    struct dsb_error ignored = {0};
+    PGresult *r;
+    int found;
+
+    snprintf(a, sizeof(a), "%lld", (long long)now);
+    snprintf(b, sizeof(b), "%lld",
+             (long long)(now - atomic_load(&p->touch_every_ms)));
+    if (pg_exec(p,
+                "UPDATE dsb_sessions SET touched_ms = $1 WHERE id = $2 AND "
+                "touched_ms < $3",
+                3, v, &ignored, "writing") > 0)
+        return 0;
+    r = pg_run(p, "SELECT 1 FROM dsb_sessions WHERE id = $1", 1, v + 1, err,
+               "reading a session");
+    if (!r)
+        return -1;
+    found = PQntuples(r) > 0;
+    PQclear(r);
+    return found ? 0 : not_found(id, err);
+}
+
+static json_t *iso_time(const char *ms)
+{
+    char buf[DSB_ISO_TIME_LEN];
+
+    dsb_iso_time(strtoll(ms, NULL, 10), buf);
+    return json_string(buf);
+}
+
+static const char *opt_text(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+static int read_selections(struct pg_store *p, const char *id, json_t **out,
+                           struct dsb_error *err)
+{
+    const char *v[] = {id};
+    PGresult *r = pg_run(p,
+                         "SELECT id, source, db, schema_name, tbl, "
+                         "selected_ms FROM dsb_selections WHERE "
+                         "session_id = $1 ORDER BY id",
+                         1, v, err, "reading selections");
+    json_t *arr;
+
+    if (!r)
+        return -1;
+    arr = json_array();
+    for (int i = 0; i < PQntuples(r); i++)
+        json_array_append_new(
+            arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:o}", "id",
+                           (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10),
+                           "source", PQgetvalue(r, i, 1), "database",
+                           PQgetvalue(r, i, 2), "schema", PQgetvalue(r, i, 3),
+                           "table", PQgetvalue(r, i, 4), "selected_at",
+                           iso_time(PQgetvalue(r, i, 5))));
+    PQclear(r);
+    *out = arr;
+    return 0;
+}
+
+static int ps_selections(void *h, const char *id, json_t **out,
+                         struct dsb_error *err)
+{
+    struct pg_store *p = h;
+    int rc;
+
+    pthread_mutex_lock(&p->mu);
+    rc = ps_touch(p, id, err);
+    if (rc == 0)
+        rc = read_selections(p, id, out, err);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+static int read_session(struct pg_store *p, const char *id, json_t **out,
+                        struct dsb_error *err)
+{
+    const char *v[] = {id};
+    json_t *sel = NULL;
+    PGresult *r;
+
+    if (read_selections(p, id, &sel, err) < 0)
+        return -1;
+    r = pg_run(p,
+               "SELECT created_ms, touched_ms, owner FROM dsb_sessions "
+               "WHERE id = $1",
+               1, v, err, "reading a session");
+    if (r && PQntuples(r) == 1)
+        *out = json_pack("{s:s, s:o, s:o, s:s?, s:o}", "id", id, "created_at",
+                         iso_time(PQgetvalue(r, 0, 0)), "updated_at",
+                         iso_time(PQgetvalue(r, 0, 1)), "owner",
+                         opt_text(r, 0, 2), "selections", sel);
+    else
+        json_decref(sel);
+    PQclear(r);
+    return r ? 0 : -1;
+}
+
+static int ps_get(void *h, const char *id, json_t **out, struct dsb_error *err)
+{
+    struct pg_store *p = h;
+    int rc;
+
+    pthread_mutex_lock(&p->mu);
+    rc = ps_touch(p, id, err);
+    if (rc == 0)
+        rc = read_session(p, id, out, err);
+    pthread_mutex_unlock(&p->mu);
+    if (rc == 0 && !*out)
+        return not_found(id, err);
+    return rc;
+}
+
+static int ps_remove(void *h, const char *id, struct dsb_error *err)
+{
+    const char *v[] = {id};
+    long rc = ps_exec_locked(h, "DELETE FROM dsb_sessions WHERE id = $1", 1, v,
+                             err, "writing");
+
+    if (rc == 0)
+        return not_found(id, err);
+    return rc < 0 ? -1 : 0;
+}
+
+static int select_rows(struct pg_store *p, const char *id,
+                       const struct dsb_selection *sel, size_t n,
+                       const char *const *replace, size_t n_replace,
+                       struct dsb_error *err)
+{
+    char now[24];
+
+    snprintf(now, sizeof(now), "%lld", (long long)dsb_wall_ms());
+    for (size_t i = 0; replace && i < n_replace; i++) {
+        const char *v[] = {id, replace[i]};
+        if (pg_exec(p,
+                    "DELETE FROM dsb_selections WHERE session_id = $1 AND "
+                    "source = $2",
+                    2, v, err, "writing") < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *v[] = {
+            id, sel[i].source, sel[i].database, sel[i].schema, sel[i].table,
+            now};
+        if (pg_exec(p,
+                    "INSERT INTO dsb_selections (session_id, source, db, "
+                    "schema_name, tbl, selected_ms) VALUES ($1, $2, $3, $4, "
+                    "$5, $6) ON CONFLICT DO NOTHING",
+                    6, v, err, "writing") < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Keeps the rows of `all` that match one of sel[0..n). */
+static json_t *matching(json_t *all, const struct dsb_selection *sel, size_t n)
+{
+    json_t *out = json_array(), *row;
+    size_t i;
+
+    json_array_foreach(all, i, row)
+    {
+        for (size_t k = 0; k < n; k++) {
+            const char *v[] = {sel[k].source, sel[k].database, sel[k].schema,
+                               sel[k].table};
+            const char *keys[] = {"source", "database", "schema", "table"};
+            int same = 1;
+            for (int f = 0; f < 4; f++)
+                same &= strcmp(json_string_value(json_object_get(row, keys[f])),
+                               v[f]) == 0;
+            if (same) {
+                json_array_append(out, row);
+                break;
+            }
+        }
+    }
+    return out;
+}
+
+static int ps_select(void *h, const char *id, const struct dsb_selection *sel,
+                     size_t n, const char *const *replace, size_t n_replace,
+                     json_t **added, struct dsb_error *err)
+{
+    struct pg_store *p = h;
+    json_t *all = NULL;
+    int rc;
+
+    pthread_mutex_lock(&p->mu);
+    rc = ps_touch(p, id, err);
+    if (rc == 0 && pg_exec(p, "BEGIN", 0, NULL, err, "writing") < 0)
+        rc = -1;
+    else if (rc == 0) {
+        rc = select_rows(p, id, sel, n, replace, n_replace, err);
+        if (rc == 0 && pg_exec(p, "COMMIT", 0, NULL, err, "committing") < 0)
+            rc = -1;
+        if (rc < 0)
+            pg_rollback(p);
+    }
+    if (rc == 0 && added)
+        rc = read_selections(p, id, &all, err);
+    pthread_mutex_unlock(&p->mu);
+    if (rc == 0 && added)
+        *added = matching(all, sel, n);
+    json_decref(all);
+    return rc;
+}
+
+static int ps_unselect(void *h, const char *id, int64_t selection_id,
+                       struct dsb_error *err)
+{
+    struct pg_store *p = h;
+    char sid[24];
+    const char *v[] = {id, sid};
+    long rc;
+
+    snprintf(sid, sizeof(sid), "%lld", (long long)selection_id);
+    pthread_mutex_lock(&p->mu);
+    rc = ps_touch(p, id, err);
+    if (rc == 0)
+        rc = pg_exec(p,
+                     "DELETE FROM dsb_selections WHERE session_id = $1 AND "
+                     "id = $2",
+                     2, v, err, "writing");
+    pthread_mutex_unlock(&p->mu);
+    if (rc == 0)
+        return dsb_error_set(err, DSB_E_NOT_FOUND,
+                             "session %s has no selection %lld", id,
+                             (long long)selection_id);
+    return rc < 0 ? -1 : 0;
+}
+
+static int ps_list(void *h, const char *owner, json_t **out,
+                   struct dsb_error *err)
+{
+    struct pg_store *p = h;
+    const char *v[] = {owner};
+    json_t *items;
+    PGresult *r;
+
+    pthread_mutex_lock(&p->mu);
+    r = pg_run(p,
+               "SELECT s.id, s.created_ms, s.touched_ms, s.owner, (SELECT "
+               "count(*) FROM dsb_selections x WHERE x.session_id = s.id) "
+               "FROM dsb_sessions s WHERE $1::text IS NULL OR s.owner = $1 "
+               "ORDER BY s.touched_ms DESC, s.id",
+               1, v, err, "listing sessions");
+    pthread_mutex_unlock(&p->mu);
+    if (!r)
+        return -1;
+    items = json_array();
+    for (int i = 0; i < PQntuples(r); i++)
+        json_array_append_new(
+            items,
+            json_pack("{s:s, s:o, s:o, s:s?, s:I}", "id", PQgetvalue(r, i, 0),
+                      "created_at", iso_time(PQgetvalue(r, i, 1)), "updated_at",
+                      iso_time(PQgetvalue(r, i, 2)), "owner", opt_text(r, i, 3),
+                      "n_selections",
+                      (json_int_t)strtoll(PQgetvalue(r, i, 4), NULL, 10)));
+    PQclear(r);
+    *out = json_pack("{s:o}", "items", items);
+    return 0;
+}
+
+static void ps_set_idle_expiry(void *h, int64_t idle_ms)
+{
+    struct pg_store *p = h;
+    int64_t every = idle_ms / 4;
+
+    atomic_store(&p->touch_every_ms,
+                 every < TOUCH_EVERY_MS ? every : TOUCH_EVERY_MS);
+}
+
+static long ps_expire(void *h, int64_t idle_ms)
+{
+    char cutoff[24];
+    const char *v[] = {cutoff};
+    struct dsb_error err = {0};
+
+    snprintf(cutoff, sizeof(cutoff), "%lld",
+             (long long)(dsb_wall_ms() - idle_ms));
+    return ps_exec_locked(h, "DELETE FROM dsb_sessions WHERE touched_ms < $1",
+                          1, v, &err, "expiring");
+}
+
+/* Reachable and taking writes (not a standby, not read-only). */
+static int ps_writable(void *h)
+{
+    struct pg_store *p = h;
+    struct dsb_error err = {0};
+    PGresult *r;
+    int ok;
+
+    pthread_mutex_lock(&p->mu);
+    r = pg_run(p,
+               "SELECT NOT pg_is_in_recovery() AND "
+               "current_setting('transaction_read_only') = 'off'",
+               0, NULL, &err, "checking");
+    ok = r && PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
+    PQclear(r);
+    pthread_mutex_unlock(&p->mu);
+    return ok ? 0 : -1;
+}
+
+const struct dsb_sessions_ops dsb_sessions_pg_ops = {
+    .open = ps_open,
+    .close = pg_close,
+    .insert = ps_insert,
+    .owner = ps_owner,
+    .list = ps_list,
+    .get = ps_get,
+    .remove = ps_remove,
+    .select = ps_select,
+    .unselect = ps_unselect,
+    .selections = ps_selections,
+    .set_idle_expiry = ps_set_idle_expiry,
+    .expire = ps_expire,
+    .writable = ps_writable,
+};
+
+/* ------------------------------------------------------------ jobs */
+
+static void *pj_open(const struct dsb_store_conf *c, struct dsb_error *err)
+{
+    return pg_open(c, "job", "jobs", dsb_sql_jobs_pg, err);
+}
+
+static int pj_put(void *h, const json_t *doc, struct dsb_error *err)
+{
+    char *text = json_dumps(doc, JSON_COMPACT), created[24], updated[24];
+    const char *v[] = {dsb_job_str(doc, "id", NULL),
+                       dsb_job_str(doc, "session_id", NULL),
+                       dsb_job_str(doc, "state", NULL),
+                       dsb_job_str(doc, "executor", NULL),
+                       created,
+                       updated,
+                       text};
+    long rc;
+
+    if (!text)
+        return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    snprintf(created, sizeof(created), "%lld",
+             (long long)json_integer_value(json_object_get(doc, "created_at")));
+    snprintf(updated, sizeof(updated), "%lld",
+             (long long)json_integer_value(json_object_get(doc, "updated_at")));
+    rc = pg_exec(h,
+                 "INSERT INTO jobs (id, session_id, state, executor, "
+                 "created_ms, updated_ms, doc) VALUES ($1, $2, $3, $4, $5, "
+                 "$6, $7) ON CONFLICT (id) DO UPDATE SET session_id = "
+                 "excluded.session_id, state = excluded.state, executor = "
+                 "excluded.executor, created_ms = excluded.created_ms, "
+                 "updated_ms = excluded.updated_ms, doc = excluded.doc",
+                 7, v, err, "writing the job record");
+    free(text);
+    return rc < 0 ? -1 : 0;
+}
+
+/* The docs of r's first column as an array (rows that do not parse are
+ * left out). */
+static json_t *docs(PGresult *r)
+{
+    json_t *items = json_array();
+
+    for (int i = 0; r && i < PQntuples(r); i++) {
+        json_t *doc = json_loads(PQgetvalue(r, i, 0), 0, NULL);
+        if (doc)
+            json_array_append_new(items, doc);
+    }
+    return items;
+}
+
+static json_t *pj_get(void *h, const char *id)
+{
+    struct dsb_error err = {0};
+    const char *v[] = {id};
+    PGresult *r = pg_run(h, "SELECT doc FROM jobs WHERE id = $1", 1, v, &err,
+                         "reading a job");
+    json_t *doc = NULL;
+
+    if (r && PQntuples(r) == 1)
+        doc = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+    PQclear(r);
+    return doc;
+}
+
+static json_t *pj_list(void *h, const char *session_id)
+{
+    struct dsb_error err = {0};
+    const char *v[] = {session_id};
+    PGresult *r =
+        session_id
+            ? pg_run(h,
+                     "SELECT doc FROM jobs WHERE session_id = $1 ORDER BY "
+                     "created_ms DESC, id DESC",
+                     1, v, &err, "listing jobs")
+            : pg_run(h,
+                     "SELECT doc FROM jobs WHERE state IN ('pending', "
+                     "'running', 'cancelling') ORDER BY created_ms",
+                     0, NULL, &err, "listing jobs");
+    json_t *items = docs(r);
+
+    PQclear(r);
+    return items;
+}
+
+static struct dsb_jactive *pj_active(void *h, size_t *n)
+{
+    struct dsb_error err = {0};
+    PGresult *r = pg_run(
+        h,
+        "SELECT j.id, j.executor, coalesce(j.doc::json ->> 'principal', ''), "
+        "coalesce(q.seq, 0) FROM jobs j LEFT JOIN job_queue q ON q.id = j.id "
+        "WHERE j.state IN ('pending', 'running', 'cancelling') "
+        "ORDER BY q.seq IS NULL, q.seq, j.created_ms",
+        0, NULL, &err, "listing active jobs");
+    struct dsb_jactive *v = NULL;
+    int rows = r ? PQntuples(r) : 0, bad = !r;
+
+    *n = 0;
+    if (rows > 0 && !(v = calloc((size_t)rows, sizeof(*v))))
+        bad = 1;
+    for (int i = 0; !bad && i < rows; i++) {
+        v[i].id = strdup(PQgetvalue(r, i, 0));
+        v[i].executor = strdup(PQgetvalue(r, i, 1));
+        v[i].principal = strdup(PQgetvalue(r, i, 2));
+        v[i].queue_seq = strtoll(PQgetvalue(r, i, 3), NULL, 10);
+        *n = (size_t)i + 1;
+        bad = !v[i].id || !v[i].executor || !v[i].principal;
+    }
+    PQclear(r);
+    if (!bad)
+        return v;
+    dsb_jactive_free(v, *n);
+    *n = (size_t)-1;
+    return NULL;
+}
+
+static int pj_enqueue(void *h, const json_t *doc, const char *code,
+                      const char *entry_point, struct dsb_error *err)
+{
+    const char *v[] = {dsb_job_str(doc, "id", NULL), code, entry_point};
+
+    if (pg_exec(h, "BEGIN", 0, NULL, err, "writing the job queue") < 0)
+        return -1;
+    if (pj_put(h, doc, err) < 0 ||
+        pg_exec(h,
+                "INSERT INTO job_queue (id, code, entry_point) VALUES ($1, "
+                "$2, $3)",
+                3, v, err, "queueing the job") < 0 ||
+        pg_exec(h, "COMMIT", 0, NULL, err, "writing the job queue") < 0) {
+        pg_rollback(h);
+        return -1;
+    }
+    return 0;
+}
+
+static char *opt_dup(PGresult *r, int col, int *bad)
+{
+    char *s;
+
+    if (PQgetisnull(r, 0, col))
+        return NULL;
+    if (!(s = strdup(PQgetvalue(r, 0, col))))
+        *bad = 1;
+    return s;
+}
+
+static int pj_dequeue(void *h, const json_t *doc, char **code,
+                      char **entry_point, struct dsb_error *err)
+{
+    const char *id = dsb_job_str(doc, "id", NULL);
+    const char *v[] = {id};
+    char *c = NULL, *e = NULL;
+    PGresult *r;
+    int bad = 0;
+
+    if (code)
+        *code = NULL;
+    if (entry_point)
+        *entry_point = NULL;
+    if (pg_exec(h, "BEGIN", 0, NULL, err, "writing the job queue") < 0)
+        return -1;
+    r = pg_run(h,
+               "DELETE FROM job_queue WHERE id = $1 RETURNING code, "
+               "entry_point",
+               1, v, err, "writing the job queue");
+    if (r && PQntuples(r) == 0) {
+        dsb_error_set(err, DSB_E_CONFLICT, "job %s is not queued", id);
+        bad = 1;
+    } else if (r) {
+        c = opt_dup(r, 0, &bad);
+        e = opt_dup(r, 1, &bad);
+        if (bad)
+            dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    }
+    PQclear(r);
+    if (!r || bad || pj_put(h, doc, err) < 0 ||
+        pg_exec(h, "COMMIT", 0, NULL, err, "writing the job queue") < 0) {
+        pg_rollback(h);
+        free(c);
+        free(e);
+        return -1;
+    }
+    if (code)
+        *code = c;
+    else
+        free(c);
+    if (entry_point)
+        *entry_point = e;
+    else
+        free(e);
+    return 0;
+}
+
+static int pj_is_queued(void *h, const char *id)
+{
+    struct dsb_error err = {0};
+    const char *v[] = {id};
+
+    return pg_exec(h, "SELECT 1 FROM job_queue WHERE id = $1", 1, v, &err,
+                   "reading the job queue") > 0;
+}
+
+static int pj_any_queued(void *h)
+{
+    struct dsb_error err = {0};
+
+    return pg_exec(h, "SELECT 1 FROM job_queue LIMIT 1", 0, NULL, &err,
+                   "reading the job queue") > 0;
+}
+
+const struct dsb_jstore_ops dsb_jstore_pg_ops = {
+    .open = pj_open,
+    .close = pg_close,
+    .put = pj_put,
+    .get = pj_get,
+    .list = pj_list,
+    .active = pj_active,
+    .enqueue = pj_enqueue,
+    .dequeue = pj_dequeue,
+    .is_queued = pj_is_queued,
+    .any_queued = pj_any_queued,
+};

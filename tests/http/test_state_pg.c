@@ -1,0 +1,201 @@
+/* state.store: postgresql — the broker keeps sessions and jobs in the
+ * fixture cluster (a database of its own per test, the broker's role over
+ * TCP with its password given as a file: reference): a session survives a
+ * restart there and nothing is written to state_dir/dsbroker.db; a
+ * postgresql store without state.url, with a password in it, with a
+ * password reference that does not resolve or a database that does not
+ * exist stops the start with a message saying so. */
+#include <criterion/criterion.h>
+#include <libpq-fe.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "http/http_support.h"
+#include "util.h"
+
+static const char broker_yaml[] =
+    "listen: 127.0.0.1:0\n"
+    "state_dir: ${DSB_TEST_STATE_DIR}/state\n"
+    "log_level: warn\n"
+    "state:\n"
+    "  store: postgresql\n"
+    "  url: \"${DSB_TEST_STATE_URL}\"\n"
+    "  password: \"file:${DSB_TEST_PG_PASSWORD_FILE}\"\n";
+
+static char *dir, admin[1024], db[64], conf[4200];
+
+static void admin_exec(const char *dbname, const char *sql)
+{
+    char info[1200];
+    PGconn *c;
+    PGresult *r;
+
+    snprintf(info, sizeof(info), "%s dbname=%s", admin, dbname);
+    c = PQconnectdb(info);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    r = PQexec(c, sql);
+    cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK ||
+                  PQresultStatus(r) == PGRES_TUPLES_OK,
+              "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
+
+static void setup(void)
+{
+    char sock[512], port[16], super[64], pw[1024], hex[17], url[512], sql[256];
+
+    t_http_env();
+    t_service("postgres", "DSB_TEST_PG_SOCKET", sock, sizeof(sock));
+    t_service("postgres", "PGPORT", port, sizeof(port));
+    t_service("postgres", "DSB_TEST_PG_SUPERUSER", super, sizeof(super));
+    t_service("postgres", "DSB_TEST_PG_PASSWORD_FILE", pw, sizeof(pw));
+    cr_assert_eq(dsb_random_hex(hex, 8), 0);
+    snprintf(db, sizeof(db), "state_store_%s", hex);
+    snprintf(admin, sizeof(admin), "host=%s port=%s user=%s", sock, port,
+             super);
+    snprintf(sql, sizeof(sql),
+             "CREATE DATABASE %s OWNER dsb_reader TEMPLATE template0", db);
+    admin_exec("postgres", sql);
+    snprintf(url, sizeof(url),
+             "host=127.0.0.1 port=%s user=dsb_reader dbname=%s", port, db);
+    dir = t_tmpdir();
+    setenv("DSB_TEST_STATE_DIR", dir, 1);
+    setenv("DSB_TEST_STATE_URL", url, 1);
+    setenv("DSB_TEST_PG_PASSWORD_FILE", pw, 1);
+    snprintf(conf, sizeof(conf), "%s/conf.d", dir);
+    cr_assert(mkdir(conf, 0700) == 0);
+    {
+        char *secret = t_slurp_file(fopen(pw, "r"));
+
+        secret[strcspn(secret, "\n")] = '\0';
+        t_canary_value("state-pg", secret);
+        free(secret);
+    }
+}
+
+static void teardown(void)
+{
+    char sql[256];
+
+    if (t_srv)
+        t_stop();
+    snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", db);
+    admin_exec("postgres", sql);
+    free(dir);
+}
+
+TestSuite(state_pg, .init = setup, .fini = teardown, .timeout = 60);
+
+static void start(void)
+{
+    char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "http");
+    struct dsb_server_opts o = {.conf_dir = conf, .plugin_dir = pdir};
+
+    t_start_opts(&o);
+    free(pdir);
+}
+
+/* How many rows sql counts in the test's state database. */
+static long count(const char *sql)
+{
+    char info[1200];
+    PGconn *c;
+    PGresult *r;
+    long n;
+
+    snprintf(info, sizeof(info), "%s dbname=%s", admin, db);
+    c = PQconnectdb(info);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    r = PQexec(c, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql,
+                 PQerrorMessage(c));
+    n = atol(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+Test(state_pg, sessions_live_in_postgresql_across_a_restart)
+{
+    char path[4400], id[64];
+    struct t_resp r;
+    json_t *j;
+
+    t_write(conf, "broker.yaml", broker_yaml);
+    start();
+    r = t_req("POST", "/v1/sessions", NULL, NULL);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    j = t_json(&r);
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    t_free(&r);
+    cr_assert_eq(count("SELECT count(*) FROM dsb_sessions"), 1);
+    cr_assert_eq(count("SELECT count(*) FROM dsb_schema WHERE version = 1"), 2,
+                 "both stores at version 1");
+    t_stop();
+
+    start();
+    snprintf(path, sizeof(path), "/v1/sessions/%s", id);
+    r = t_get(path);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    t_free(&r);
+    snprintf(path, sizeof(path), "%s/state/dsbroker.db", dir);
+    cr_assert_neq(access(path, F_OK), 0, "%s was created", path);
+}
+
+/* The start fails; the diagnostics name what. */
+static void refused(const char *yaml, const char *what)
+{
+    char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "http");
+    struct dsb_server_opts o = {.conf_dir = conf, .plugin_dir = pdir};
+    struct dsb_diags d;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+
+    t_write(conf, "broker.yaml", yaml);
+    dsb_diags_init(&d);
+    t_srv = dsb_server_start(&o, &d);
+    cr_assert_null(t_srv, "the broker started with %s", yaml);
+    dsb_diags_print(&d, f);
+    fclose(f);
+    cr_assert(strstr(text, what), "%s", text);
+    dsb_diags_free(&d);
+    free(text);
+    free(pdir);
+}
+
+Test(state_pg, a_bad_state_section_stops_the_start)
+{
+    refused("listen: 127.0.0.1:0\n"
+            "state_dir: ${DSB_TEST_STATE_DIR}/state\n"
+            "state:\n"
+            "  store: postgresql\n",
+            "state.store: postgresql needs state.url");
+    refused("listen: 127.0.0.1:0\n"
+            "state_dir: ${DSB_TEST_STATE_DIR}/state\n"
+            "state:\n"
+            "  store: postgresql\n"
+            "  url: \"${DSB_TEST_STATE_URL} password=hunter2\"\n",
+            "state.url holds a password");
+    refused("listen: 127.0.0.1:0\n"
+            "state_dir: ${DSB_TEST_STATE_DIR}/state\n"
+            "state:\n"
+            "  url: \"${DSB_TEST_STATE_URL}\"\n",
+            "are for state.store: postgresql");
+    refused("listen: 127.0.0.1:0\n"
+            "state_dir: ${DSB_TEST_STATE_DIR}/state\n"
+            "state:\n"
+            "  store: postgresql\n"
+            "  url: \"${DSB_TEST_STATE_URL}\"\n"
+            "  password: \"file:${DSB_TEST_STATE_DIR}/no-such-file\"\n",
+            "no-such-file");
+    refused("listen: 127.0.0.1:0\n"
+            "state_dir: ${DSB_TEST_STATE_DIR}/state\n"
+            "state:\n"
+            "  store: postgresql\n"
+            "  url: \"${DSB_TEST_STATE_URL}_absent\"\n"
+            "  password: \"file:${DSB_TEST_PG_PASSWORD_FILE}\"\n",
+            "cannot open the session store on PostgreSQL");
+}

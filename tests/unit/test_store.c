@@ -1,0 +1,937 @@
+/* The state stores through their public functions: sessions
+ * (core/sessions.h: create, ensure, owner, get, list, delete, selections,
+ * unselect, idle expiry) and jobs (core/jobs/internal.h: records by id,
+ * session and state; the queue), and what survives a close and an open.
+ *
+ * Each test body is written once against a backend (struct t_backend:
+ * how to open, close and age the stores) and instantiated per backend by
+ * STORE_TEST; today the only backend is SQLite under a private state_dir. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "jobs/internal.h"
+#include "sessions.h"
+#include "support.h"
+#include "util.h"
+
+/* What a test needs of a backend.  open/close act on both stores of one
+ * state; a reopen is close then open on the same state. */
+struct t_backend {
+    const char *name;
+    void (*setup)(void);    /* a fresh, empty state */
+    void (*teardown)(void); /* removes what setup made */
+    struct dsb_sessions *(*open_sessions)(struct dsb_error *err);
+    int (*open_jobs)(struct dsb_jobs *j, struct dsb_error *err);
+    /* Moves session id's idle clock back by ms (as if unused that long). */
+    void (*age_session)(const char *id, int64_t ms);
+    /* Records store ("sessions", "jobs") at schema version v, as a newer
+     * broker would have. */
+    void (*set_version)(const char *store, int v);
+};
+
+static const struct t_backend *B;
+static struct dsb_sessions *S;
+static struct dsb_jobs *J;
+
+static void open_stores(void)
+{
+    struct dsb_error err = {0};
+
+    S = B->open_sessions(&err);
+    cr_assert(S, "%s: cannot open the session store: %s (%s)", B->name,
+              err.message, err.detail);
+    J = calloc(1, sizeof(*J));
+    cr_assert(J);
+    cr_assert_eq(B->open_jobs(J, &err), 0,
+                 "%s: cannot open the job store: %s (%s)", B->name, err.message,
+                 err.detail);
+}
+
+static void close_stores(void)
+{
+    dsb_sessions_close(S);
+    S = NULL;
+    if (J)
+        dsb_jstore_close(J);
+    free(J);
+    J = NULL;
+}
+
+static void reopen(void)
+{
+    close_stores();
+    open_stores();
+}
+
+static void fini(void)
+{
+    close_stores();
+    B->teardown();
+}
+
+#ifndef DSB_TEST_STORE_PG
+
+/* ------------------------------------------------------------ SQLite */
+
+static char *sqlite_dir;
+
+static void sqlite_setup(void)
+{
+    sqlite_dir = t_tmpdir();
+}
+
+static void sqlite_teardown(void)
+{
+    char *db = dsb_state_db_path(sqlite_dir);
+    char side[4200];
+
+    remove(db);
+    snprintf(side, sizeof(side), "%s-wal", db);
+    remove(side);
+    snprintf(side, sizeof(side), "%s-shm", db);
+    remove(side);
+    rmdir(sqlite_dir);
+    free(db);
+    free(sqlite_dir);
+}
+
+static struct dsb_sessions *sqlite_open_sessions(struct dsb_error *err)
+{
+    return dsb_sessions_open(sqlite_dir, err);
+}
+
+static int sqlite_open_jobs(struct dsb_jobs *j, struct dsb_error *err)
+{
+    char *db = dsb_state_db_path(sqlite_dir);
+    int rc = dsb_jstore_open(j, db, err);
+
+    free(db);
+    return rc;
+}
+
+/* Runs sql with an integer and a text bound on a connection of its own;
+ * it must change one row. */
+static void sqlite_update(const char *sql, int64_t n, const char *text)
+{
+    char *path = dsb_state_db_path(sqlite_dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s",
+                 sqlite3_errmsg(db));
+    sqlite3_bind_int64(st, 1, n);
+    sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+    cr_assert_eq(sqlite3_step(st), SQLITE_DONE, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_changes(db), 1, "%s: no row for %s", sql, text);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    free(path);
+}
+
+static void sqlite_age_session(const char *id, int64_t ms)
+{
+    sqlite_update("UPDATE dsb_sessions SET touched_ms = touched_ms - ? WHERE "
+                  "id = ?",
+                  ms, id);
+}
+
+static void sqlite_set_version(const char *store, int v)
+{
+    sqlite_update("UPDATE dsb_schema SET version = ? WHERE store = ?", v,
+                  store);
+}
+
+static const struct t_backend sqlite_backend = {
+    "sqlite",           sqlite_setup,
+    sqlite_teardown,    sqlite_open_sessions,
+    sqlite_open_jobs,   sqlite_age_session,
+    sqlite_set_version,
+};
+
+static void backend_init(void)
+{
+    B = &sqlite_backend;
+    B->setup();
+}
+
+#define STORE_SUITE store_sqlite
+
+#else /* the same bodies on PostgreSQL (test fixture postgres) */
+
+#include <libpq-fe.h>
+#include <sched.h>
+
+#include "store.h"
+
+static char pg_admin[1024], pg_url[1024], pg_db[64], pg_password[256];
+
+/* Runs sql on database db as the superuser (over the socket). */
+static void pg_admin_exec(const char *db, const char *sql, int n,
+                          const char *const *v)
+{
+    char info[1200];
+    PGconn *c;
+    PGresult *r;
+
+    snprintf(info, sizeof(info), "%s dbname=%s", pg_admin, db);
+    c = PQconnectdb(info);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    r = PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
+    cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK ||
+                  PQresultStatus(r) == PGRES_TUPLES_OK,
+              "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* The first column of sql's first row as a number (-1: no row). */
+static long pg_admin_count(const char *sql, const char *arg)
+{
+    char info[1200];
+    const char *v[] = {arg};
+    PGconn *c;
+    PGresult *r;
+    long n;
+
+    snprintf(info, sizeof(info), "%s dbname=postgres", pg_admin);
+    c = PQconnectdb(info);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    r = PQexecParams(c, sql, 1, NULL, v, NULL, NULL, 0);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql,
+                 PQerrorMessage(c));
+    n = PQntuples(r) ? atol(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+/* Ends the server side of every connection of the broker to the test's
+ * database and waits until they are gone. */
+static void pg_kill_connections(void)
+{
+    static const char alive[] =
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND "
+        "application_name = 'dsbroker'";
+
+    cr_assert_eq(pg_admin_count(alive, pg_db), 2,
+                 "the two stores' "
+                 "connections");
+    pg_admin_count("SELECT count(pg_terminate_backend(pid)) FROM "
+                   "pg_stat_activity WHERE datname = $1 AND "
+                   "application_name = 'dsbroker'",
+                   pg_db);
+    while (pg_admin_count(alive, pg_db) > 0)
+        sched_yield();
+}
+
+static void pg_setup(void)
+{
+    char sock[512], port[16], super[64], file[1024], hex[17], sql[256];
+    FILE *f;
+
+    t_service("postgres", "DSB_TEST_PG_SOCKET", sock, sizeof(sock));
+    t_service("postgres", "PGPORT", port, sizeof(port));
+    t_service("postgres", "DSB_TEST_PG_SUPERUSER", super, sizeof(super));
+    t_service("postgres", "DSB_TEST_PG_PASSWORD_FILE", file, sizeof(file));
+    f = fopen(file, "r");
+    cr_assert(f && fgets(pg_password, sizeof(pg_password), f), "%s", file);
+    fclose(f);
+    pg_password[strcspn(pg_password, "\n")] = '\0';
+    cr_assert_eq(dsb_random_hex(hex, 8), 0);
+    snprintf(pg_db, sizeof(pg_db), "state_store_%s", hex);
+    snprintf(pg_admin, sizeof(pg_admin), "host=%s port=%s user=%s", sock, port,
+             super);
+    /* the broker's role over TCP with its password, in a database of its
+     * own */
+    snprintf(pg_url, sizeof(pg_url),
+             "host=127.0.0.1 port=%s user=dsb_reader dbname=%s", port, pg_db);
+    snprintf(sql, sizeof(sql),
+             "CREATE DATABASE %s OWNER dsb_reader TEMPLATE template0", pg_db);
+    pg_admin_exec("postgres", sql, 0, NULL);
+}
+
+static void pg_teardown(void)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", pg_db);
+    pg_admin_exec("postgres", sql, 0, NULL);
+}
+
+static struct dsb_sessions *pg_open_sessions(struct dsb_error *err)
+{
+    struct dsb_store_conf c = {.url = pg_url, .password = pg_password};
+
+    return dsb_sessions_open_on(&dsb_store_pg, &c, err);
+}
+
+static int pg_open_jobs(struct dsb_jobs *j, struct dsb_error *err)
+{
+    struct dsb_store_conf c = {.url = pg_url, .password = pg_password};
+
+    return dsb_jstore_open_on(j, &dsb_store_pg, &c, err);
+}
+
+static void pg_age_session(const char *id, int64_t ms)
+{
+    char by[24];
+    const char *v[] = {by, id};
+
+    snprintf(by, sizeof(by), "%lld", (long long)ms);
+    pg_admin_exec(pg_db,
+                  "UPDATE dsb_sessions SET touched_ms = touched_ms - $1 "
+                  "WHERE id = $2",
+                  2, v);
+}
+
+static void pg_set_version(const char *store, int v)
+{
+    char ver[16];
+    const char *args[] = {ver, store};
+
+    snprintf(ver, sizeof(ver), "%d", v);
+    pg_admin_exec(pg_db, "UPDATE dsb_schema SET version = $1 WHERE store = $2",
+                  2, args);
+}
+
+static const struct t_backend pg_backend = {
+    "postgresql", pg_setup,       pg_teardown,    pg_open_sessions,
+    pg_open_jobs, pg_age_session, pg_set_version,
+};
+
+static void backend_init(void)
+{
+    B = &pg_backend;
+    B->setup();
+}
+
+#define STORE_SUITE store_postgresql
+
+#endif
+
+/* One body, one Criterion test per backend (suite store_<backend>); the
+ * stores are opened in the test, so that fini removes the state even
+ * when they cannot be. */
+#define STORE_TEST(name)                                                       \
+    static void name(void);                                                    \
+    Test(STORE_SUITE, name, .init = backend_init, .fini = fini)                \
+    {                                                                          \
+        open_stores();                                                         \
+        name();                                                                \
+    }                                                                          \
+    static void name(void)
+
+/* ----------------------------------------------------------- helpers */
+
+#define OK(call)                                                               \
+    do {                                                                       \
+        struct dsb_error e_ = {0};                                             \
+        cr_assert_eq((call), 0, "%s: %s: %s", B->name, #call, e_.message);     \
+    } while (0)
+/* OK with the error visible to call as `&e_`. */
+#define E (&e_)
+
+/* The call fails with error code want. */
+#define FAILS(call, want)                                                      \
+    do {                                                                       \
+        struct dsb_error e_ = {0};                                             \
+        cr_assert_neq((call), 0, "%s: %s succeeded", B->name, #call);          \
+        cr_assert_eq(e_.code, (want), "%s: %s: code %d (%s)", B->name, #call,  \
+                     (int)e_.code, e_.message);                                \
+    } while (0)
+
+static const char *str(const json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+
+    cr_assert(v, "no string %s", key);
+    return v;
+}
+
+static json_t *get_session(const char *id)
+{
+    json_t *out = NULL;
+
+    OK(dsb_sessions_get(S, id, &out, E));
+    return out;
+}
+
+static json_t *selections(const char *id)
+{
+    json_t *out = NULL;
+
+    OK(dsb_sessions_selections(S, id, &out, E));
+    cr_assert(json_is_array(out));
+    return out;
+}
+
+/* The ids of the items of list `items`, space-separated. */
+static void list_ids(const json_t *items, char *out, size_t len)
+{
+    size_t i;
+    json_t *it;
+
+    out[0] = '\0';
+    json_array_foreach(items, i, it)
+    {
+        size_t used = strlen(out);
+        snprintf(out + used, len - used, "%s%s", used ? " " : "",
+                 str(it, "id"));
+    }
+}
+
+static const struct dsb_selection orders = {"pg", "shop", "public", "orders"};
+static const struct dsb_selection users = {"pg", "shop", "public", "users"};
+static const struct dsb_selection events = {"lake", "raw", "", "events"};
+
+/* ---------------------------------------------------------- sessions */
+
+STORE_TEST(session_create_get_owner_delete)
+{
+    char id[DSB_SESSION_ID_MAX + 1], owner[DSB_OWNER_MAX + 1];
+    json_t *doc;
+
+    OK(dsb_sessions_create(S, "alice", id, E));
+    cr_assert_eq(strlen(id), 32);
+    OK(dsb_sessions_owner(S, id, owner, E));
+    cr_assert_str_eq(owner, "alice");
+    doc = get_session(id);
+    cr_assert_str_eq(str(doc, "id"), id);
+    cr_assert_str_eq(str(doc, "owner"), "alice");
+    cr_assert_eq(str(doc, "created_at")[4], '-');
+    cr_assert_eq(json_array_size(json_object_get(doc, "selections")), 0);
+    json_decref(doc);
+
+    OK(dsb_sessions_delete(S, id, E));
+    FAILS(dsb_sessions_get(S, id, &doc, E), DSB_E_NOT_FOUND);
+    FAILS(dsb_sessions_owner(S, id, owner, E), DSB_E_NOT_FOUND);
+    FAILS(dsb_sessions_delete(S, id, E), DSB_E_NOT_FOUND);
+}
+
+STORE_TEST(session_ids_are_distinct)
+{
+    char a[DSB_SESSION_ID_MAX + 1], b[DSB_SESSION_ID_MAX + 1];
+
+    OK(dsb_sessions_create(S, "alice", a, E));
+    OK(dsb_sessions_create(S, "alice", b, E));
+    cr_assert_str_neq(a, b);
+}
+
+STORE_TEST(session_ensure_is_idempotent_and_keeps_the_owner)
+{
+    char owner[DSB_OWNER_MAX + 1], big[DSB_SESSION_ID_MAX + 2];
+
+    OK(dsb_sessions_ensure(S, "chosen-1", "alice", E));
+    OK(dsb_sessions_ensure(S, "chosen-1", "bob", E));
+    OK(dsb_sessions_owner(S, "chosen-1", owner, E));
+    cr_assert_str_eq(owner, "alice");
+
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    FAILS(dsb_sessions_ensure(S, big, "alice", E), DSB_E_INVALID);
+    FAILS(dsb_sessions_ensure(S, "", "alice", E), DSB_E_INVALID);
+}
+
+STORE_TEST(session_list_by_owner_most_recent_first)
+{
+    char a[DSB_SESSION_ID_MAX + 1], b[DSB_SESSION_ID_MAX + 1],
+        c[DSB_SESSION_ID_MAX + 1], ids[512], want[512];
+    json_t *out = NULL, *items;
+
+    OK(dsb_sessions_create(S, "alice", a, E));
+    OK(dsb_sessions_create(S, "bob", b, E));
+    OK(dsb_sessions_create(S, "alice", c, E));
+    /* a used an hour after c: first */
+    B->age_session(c, 2 * 3600 * 1000);
+    B->age_session(a, 1 * 3600 * 1000);
+    OK(dsb_sessions_select(S, a, &orders, 1, NULL, 0, NULL, E));
+
+    OK(dsb_sessions_list(S, "alice", &out, E));
+    items = json_object_get(out, "items");
+    list_ids(items, ids, sizeof(ids));
+    snprintf(want, sizeof(want), "%s %s", a, c);
+    cr_assert_str_eq(ids, want);
+    cr_assert_eq(json_integer_value(
+                     json_object_get(json_array_get(items, 0), "n_selections")),
+                 1);
+    cr_assert_str_eq(str(json_array_get(items, 1), "owner"), "alice");
+    json_decref(out);
+
+    OK(dsb_sessions_list(S, NULL, &out, E));
+    cr_assert_eq(json_array_size(json_object_get(out, "items")), 3);
+    json_decref(out);
+
+    OK(dsb_sessions_list(S, "nobody", &out, E));
+    cr_assert_eq(json_array_size(json_object_get(out, "items")), 0);
+    json_decref(out);
+}
+
+/* -------------------------------------------------------- selections */
+
+STORE_TEST(select_is_idempotent)
+{
+    char id[DSB_SESSION_ID_MAX + 1];
+    json_t *added = NULL, *again = NULL, *all;
+    json_int_t first;
+
+    OK(dsb_sessions_create(S, "alice", id, E));
+    OK(dsb_sessions_select(S, id, &orders, 1, NULL, 0, &added, E));
+    cr_assert_eq(json_array_size(added), 1);
+    first = json_integer_value(json_object_get(json_array_get(added, 0), "id"));
+    cr_assert_gt(first, 0);
+    cr_assert_str_eq(str(json_array_get(added, 0), "table"), "orders");
+
+    OK(dsb_sessions_select(S, id, &orders, 1, NULL, 0, &again, E));
+    cr_assert_eq(json_array_size(again), 1);
+    cr_assert_eq(
+        json_integer_value(json_object_get(json_array_get(again, 0), "id")),
+        first, "a second select of the same table must keep its row");
+    all = selections(id);
+    cr_assert_eq(json_array_size(all), 1);
+    json_decref(all);
+    json_decref(added);
+    json_decref(again);
+}
+
+STORE_TEST(select_many_in_one_call_and_replace_sources)
+{
+    const struct dsb_selection both[] = {orders, users, orders};
+    const char *pg[] = {"pg"};
+    char id[DSB_SESSION_ID_MAX + 1];
+    json_t *added = NULL, *all;
+
+    OK(dsb_sessions_create(S, "alice", id, E));
+    OK(dsb_sessions_select(S, id, both, 3, NULL, 0, &added, E));
+    cr_assert_eq(json_array_size(added), 2);
+    json_decref(added);
+    OK(dsb_sessions_select(S, id, &events, 1, NULL, 0, NULL, E));
+
+    /* the pg tables replaced by users only; lake's stays */
+    OK(dsb_sessions_select(S, id, &users, 1, pg, 1, NULL, E));
+    all = selections(id);
+    cr_assert_eq(json_array_size(all), 2);
+    cr_assert_str_eq(str(json_array_get(all, 0), "table"), "events");
+    cr_assert_str_eq(str(json_array_get(all, 1), "table"), "users");
+    cr_assert_str_eq(str(json_array_get(all, 0), "schema"), "");
+    json_decref(all);
+
+    /* replace with zero sources: nothing removed */
+    OK(dsb_sessions_select(S, id, &orders, 1, pg, 0, NULL, E));
+    all = selections(id);
+    cr_assert_eq(json_array_size(all), 3);
+    json_decref(all);
+}
+
+STORE_TEST(unselect_one)
+{
+    char id[DSB_SESSION_ID_MAX + 1], other[DSB_SESSION_ID_MAX + 1];
+    const struct dsb_selection both[] = {orders, users};
+    json_t *added = NULL, *all;
+    json_int_t sel;
+
+    OK(dsb_sessions_create(S, "alice", id, E));
+    OK(dsb_sessions_create(S, "alice", other, E));
+    OK(dsb_sessions_select(S, id, both, 2, NULL, 0, &added, E));
+    sel = json_integer_value(json_object_get(json_array_get(added, 0), "id"));
+    json_decref(added);
+
+    /* another session's selection id is not found there */
+    FAILS(dsb_sessions_unselect(S, other, sel, E), DSB_E_NOT_FOUND);
+    OK(dsb_sessions_unselect(S, id, sel, E));
+    FAILS(dsb_sessions_unselect(S, id, sel, E), DSB_E_NOT_FOUND);
+    FAILS(dsb_sessions_unselect(S, "no-such", sel, E), DSB_E_NOT_FOUND);
+    all = selections(id);
+    cr_assert_eq(json_array_size(all), 1);
+    cr_assert_str_eq(str(json_array_get(all, 0), "table"), "users");
+    json_decref(all);
+}
+
+STORE_TEST(selections_of_a_missing_session)
+{
+    json_t *out = NULL;
+
+    FAILS(dsb_sessions_selections(S, "no-such", &out, E), DSB_E_NOT_FOUND);
+    FAILS(dsb_sessions_select(S, "no-such", &orders, 1, NULL, 0, NULL, E),
+          DSB_E_NOT_FOUND);
+    cr_assert_null(out);
+}
+
+STORE_TEST(delete_takes_the_selections_along)
+{
+    json_t *all;
+
+    OK(dsb_sessions_ensure(S, "s-del", "alice", E));
+    OK(dsb_sessions_select(S, "s-del", &orders, 1, NULL, 0, NULL, E));
+    OK(dsb_sessions_delete(S, "s-del", E));
+    /* the same id again starts empty */
+    OK(dsb_sessions_ensure(S, "s-del", "bob", E));
+    all = selections("s-del");
+    cr_assert_eq(json_array_size(all), 0);
+    json_decref(all);
+}
+
+/* ------------------------------------------------------------ expiry */
+
+STORE_TEST(expiry_by_idle_time)
+{
+    char idle[DSB_SESSION_ID_MAX + 1], fresh[DSB_SESSION_ID_MAX + 1],
+        used[DSB_SESSION_ID_MAX + 1], owner[DSB_OWNER_MAX + 1];
+    const int64_t hour = 3600 * 1000;
+    json_t *doc;
+
+    OK(dsb_sessions_create(S, "alice", idle, E));
+    OK(dsb_sessions_create(S, "alice", fresh, E));
+    OK(dsb_sessions_create(S, "alice", used, E));
+    OK(dsb_sessions_select(S, idle, &orders, 1, NULL, 0, NULL, E));
+    B->age_session(idle, 2 * hour);
+    B->age_session(used, 2 * hour);
+    /* reading a session uses it: its idle clock starts again */
+    doc = get_session(used);
+    json_decref(doc);
+    /* the owner lookup (an access check) does not */
+    OK(dsb_sessions_owner(S, idle, owner, E));
+
+    cr_assert_eq(dsb_sessions_expire(S, hour), 1);
+    FAILS(dsb_sessions_get(S, idle, &doc, E), DSB_E_NOT_FOUND);
+    doc = get_session(fresh);
+    json_decref(doc);
+    doc = get_session(used);
+    json_decref(doc);
+    cr_assert_eq(dsb_sessions_expire(S, hour), 0);
+}
+
+STORE_TEST(idle_clock_follows_a_short_expiry)
+{
+    char id[DSB_SESSION_ID_MAX + 1];
+    const int64_t second = 1000;
+    json_t *doc;
+
+    /* a 2-minute expiry: the clock is rewritten once 30 s stale */
+    dsb_sessions_set_idle_expiry(S, 120 * second);
+    OK(dsb_sessions_create(S, "alice", id, E));
+    B->age_session(id, 40 * second);
+    doc = get_session(id);
+    json_decref(doc);
+    cr_assert_eq(dsb_sessions_expire(S, 35 * second), 0);
+
+    /* a day: once a minute, so a 40-second-old clock stays as it is */
+    dsb_sessions_set_idle_expiry(S, 24 * 3600 * second);
+    B->age_session(id, 40 * second);
+    doc = get_session(id);
+    json_decref(doc);
+    cr_assert_eq(dsb_sessions_expire(S, 35 * second), 1);
+}
+
+STORE_TEST(store_is_writable)
+{
+    cr_assert_eq(dsb_sessions_writable(S), 0);
+}
+
+/* -------------------------------------------------------------- jobs */
+
+/* A job record as the service writes them. */
+static json_t *job(const char *id, const char *session, const char *state,
+                   json_int_t created)
+{
+    json_t *doc =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "id", id, "session_id",
+                  session, "state", state, "executor", "local", "principal",
+                  "alice", "created_at", created, "updated_at", created);
+
+    cr_assert(doc);
+    return doc;
+}
+
+static void put(json_t *doc)
+{
+    OK(dsb_jstore_put(J, doc, E));
+    json_decref(doc);
+}
+
+STORE_TEST(job_put_get_replace)
+{
+    json_t *doc = job("j1", "s1", "pending", 1000), *got;
+
+    json_object_set_new(doc, "args", json_pack("[s, s]", "a", "b"));
+    OK(dsb_jstore_put(J, doc, E));
+    got = dsb_jstore_get(J, "j1");
+    cr_assert(json_equal(got, doc), "the record must come back as stored");
+    json_decref(got);
+
+    /* a put of the same id replaces the record */
+    json_object_set_new(doc, "state", json_string("succeeded"));
+    OK(dsb_jstore_put(J, doc, E));
+    got = dsb_jstore_get(J, "j1");
+    cr_assert_str_eq(str(got, "state"), "succeeded");
+    json_decref(got);
+    json_decref(doc);
+
+    cr_assert_null(dsb_jstore_get(J, "no-such"));
+}
+
+STORE_TEST(job_list_by_session_newest_first)
+{
+    json_t *items;
+    char ids[256];
+
+    put(job("j1", "s1", "succeeded", 1000));
+    put(job("j2", "s1", "running", 3000));
+    put(job("j3", "s2", "running", 2000));
+    put(job("j4", "s1", "failed", 2000));
+
+    items = dsb_jstore_list(J, "s1");
+    list_ids(items, ids, sizeof(ids));
+    cr_assert_str_eq(ids, "j2 j4 j1");
+    json_decref(items);
+    items = dsb_jstore_list(J, "s-none");
+    cr_assert_eq(json_array_size(items), 0);
+    json_decref(items);
+}
+
+STORE_TEST(job_list_active_by_state)
+{
+    json_t *items;
+    char ids[256];
+
+    put(job("j1", "s1", "succeeded", 1000));
+    put(job("j2", "s1", "running", 4000));
+    put(job("j3", "s2", "pending", 2000));
+    put(job("j4", "s2", "cancelling", 3000));
+    put(job("j5", "s2", "cancelled", 500));
+    put(job("j6", "s2", "timed_out", 600));
+
+    items = dsb_jstore_list(J, NULL);
+    list_ids(items, ids, sizeof(ids));
+    cr_assert_str_eq(ids, "j3 j4 j2", "active jobs oldest first");
+    json_decref(items);
+}
+
+static void enqueue(const char *id, const char *session, json_int_t created,
+                    const char *code, const char *entry)
+{
+    json_t *doc = job(id, session, "pending", created);
+
+    json_object_set_new(doc, "queued", json_true());
+    OK(dsb_jstore_enqueue(J, doc, code, entry, E));
+    json_decref(doc);
+}
+
+STORE_TEST(queue_keeps_arrival_order)
+{
+    struct dsb_jactive *v;
+    size_t n;
+
+    cr_assert_eq(dsb_jstore_any_queued(J), 0);
+    put(job("run1", "s1", "running", 100));
+    /* arrival order, not creation time */
+    enqueue("q2", "s1", 5000, "print(2)", NULL);
+    enqueue("q1", "s1", 4000, NULL, "s3://b/main.py");
+    enqueue("q3", "s2", 3000, "print(3)", NULL);
+    put(job("done", "s1", "succeeded", 50));
+
+    cr_assert(dsb_jstore_any_queued(J));
+    cr_assert(dsb_jstore_is_queued(J, "q1"));
+    cr_assert_not(dsb_jstore_is_queued(J, "run1"));
+    v = dsb_jstore_active(J, &n);
+    cr_assert_eq(n, 4);
+    cr_assert_str_eq(v[0].id, "q2");
+    cr_assert_str_eq(v[1].id, "q1");
+    cr_assert_str_eq(v[2].id, "q3");
+    cr_assert_str_eq(v[3].id, "run1");
+    cr_assert_lt(v[0].queue_seq, v[1].queue_seq);
+    cr_assert_lt(v[1].queue_seq, v[2].queue_seq);
+    cr_assert_eq(v[3].queue_seq, 0);
+    cr_assert_str_eq(v[0].executor, "local");
+    cr_assert_str_eq(v[0].principal, "alice");
+    dsb_jactive_free(v, n);
+}
+
+STORE_TEST(dequeue_gives_the_request_once)
+{
+    char *code = NULL, *entry = NULL;
+    json_t *doc, *got;
+
+    enqueue("q1", "s1", 1000, NULL, "s3://b/main.py");
+    enqueue("q2", "s1", 2000, "print(2)", NULL);
+
+    doc = job("q1", "s1", "running", 1000);
+    OK(dsb_jstore_dequeue(J, doc, &code, &entry, E));
+    cr_assert_null(code);
+    cr_assert_str_eq(entry, "s3://b/main.py");
+    free(entry);
+    entry = NULL;
+    /* dequeue stored the record it was given */
+    got = dsb_jstore_get(J, "q1");
+    cr_assert_str_eq(str(got, "state"), "running");
+    json_decref(got);
+    cr_assert_not(dsb_jstore_is_queued(J, "q1"));
+
+    /* a second dequeue of the same job is refused, nothing changed */
+    json_object_set_new(doc, "state", json_string("failed"));
+    FAILS(dsb_jstore_dequeue(J, doc, &code, &entry, E), DSB_E_CONFLICT);
+    cr_assert_null(code);
+    cr_assert_null(entry);
+    got = dsb_jstore_get(J, "q1");
+    cr_assert_str_eq(str(got, "state"), "running");
+    json_decref(got);
+    json_decref(doc);
+
+    doc = job("q2", "s1", "cancelled", 2000);
+    OK(dsb_jstore_dequeue(J, doc, &code, NULL, E));
+    cr_assert_str_eq(code, "print(2)");
+    free(code);
+    json_decref(doc);
+    cr_assert_eq(dsb_jstore_any_queued(J), 0);
+}
+
+STORE_TEST(enqueue_twice_is_refused_whole)
+{
+    json_t *doc = job("q1", "s1", "pending", 1000), *got;
+    struct dsb_jactive *v;
+    size_t n;
+
+    enqueue("q1", "s1", 1000, "print(1)", NULL);
+    /* the second enqueue must not leave its record write behind either */
+    json_object_set_new(doc, "name", json_string("second"));
+    FAILS(dsb_jstore_enqueue(J, doc, "print(2)", NULL, E), DSB_E_INTERNAL);
+    json_decref(doc);
+    got = dsb_jstore_get(J, "q1");
+    cr_assert_null(json_object_get(got, "name"));
+    json_decref(got);
+    v = dsb_jstore_active(J, &n);
+    cr_assert_eq(n, 1);
+    dsb_jactive_free(v, n);
+}
+
+STORE_TEST(no_active_jobs)
+{
+    size_t n = 7;
+
+    put(job("j1", "s1", "succeeded", 1000));
+    cr_assert_null(dsb_jstore_active(J, &n));
+    cr_assert_eq(n, 0);
+}
+
+/* -------------------------------------------------------- durability */
+
+STORE_TEST(everything_survives_a_reopen)
+{
+    char id[DSB_SESSION_ID_MAX + 1], owner[DSB_OWNER_MAX + 1], *code = NULL;
+    json_t *all, *got, *doc;
+    struct dsb_jactive *v;
+    size_t n;
+
+    OK(dsb_sessions_create(S, "alice", id, E));
+    OK(dsb_sessions_select(S, id, &orders, 1, NULL, 0, NULL, E));
+    put(job("j1", id, "succeeded", 1000));
+    enqueue("q1", id, 2000, "print(1)", NULL);
+    enqueue("q2", id, 3000, "print(2)", NULL);
+
+    reopen();
+    OK(dsb_sessions_owner(S, id, owner, E));
+    cr_assert_str_eq(owner, "alice");
+    all = selections(id);
+    cr_assert_eq(json_array_size(all), 1);
+    cr_assert_str_eq(str(json_array_get(all, 0), "table"), "orders");
+    json_decref(all);
+    got = dsb_jstore_get(J, "j1");
+    cr_assert_str_eq(str(got, "state"), "succeeded");
+    json_decref(got);
+    v = dsb_jstore_active(J, &n);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(v[0].id, "q1");
+    cr_assert_str_eq(v[1].id, "q2");
+    dsb_jactive_free(v, n);
+
+    /* a job queued after the reopen still comes after the earlier ones */
+    doc = job("q1", id, "running", 2000);
+    OK(dsb_jstore_dequeue(J, doc, &code, NULL, E));
+    cr_assert_str_eq(code, "print(1)");
+    free(code);
+    json_decref(doc);
+    enqueue("q3", id, 1, "print(3)", NULL);
+    v = dsb_jstore_active(J, &n);
+    cr_assert_eq(n, 3);
+    cr_assert_str_eq(v[0].id, "q2");
+    cr_assert_str_eq(v[1].id, "q3");
+    cr_assert_str_eq(v[2].id, "q1");
+    dsb_jactive_free(v, n);
+}
+
+STORE_TEST(a_deleted_session_stays_deleted_after_a_reopen)
+{
+    char id[DSB_SESSION_ID_MAX + 1];
+    json_t *doc = NULL;
+
+    OK(dsb_sessions_create(S, "alice", id, E));
+    OK(dsb_sessions_delete(S, id, E));
+    reopen();
+    FAILS(dsb_sessions_get(S, id, &doc, E), DSB_E_NOT_FOUND);
+}
+
+/* --------------------------------------------------------- migrations */
+
+STORE_TEST(a_store_newer_than_known_is_refused)
+{
+    const char *stores[] = {"sessions", "jobs"};
+
+    for (int i = 0; i < 2; i++) {
+        struct dsb_error err = {0};
+        int opened;
+
+        close_stores();
+        B->set_version(stores[i], 99);
+        if (i == 0) {
+            opened = (S = B->open_sessions(&err)) != NULL;
+        } else {
+            J = calloc(1, sizeof(*J));
+            opened = B->open_jobs(J, &err) == 0;
+        }
+        cr_assert_not(opened, "%s: a %s store at version 99 was opened",
+                      B->name, stores[i]);
+        cr_assert_eq(err.code, DSB_E_CONFIG);
+        cr_assert(strstr(err.message, "schema version 99, newer than this "
+                                      "broker knows (1)"),
+                  "%s", err.message);
+        cr_assert(strstr(err.message, stores[i]), "%s", err.message);
+        /* set back, the store opens as it was */
+        B->set_version(stores[i], 1);
+        free(J);
+        J = NULL;
+        open_stores();
+    }
+}
+
+#ifdef DSB_TEST_STORE_PG
+/* A connection the server ended: the call that finds it fails as
+ * unavailable (retryable), the next one reconnects. */
+STORE_TEST(a_lost_connection_is_reopened)
+{
+    char id[DSB_SESSION_ID_MAX + 1], owner[DSB_OWNER_MAX + 1];
+    struct dsb_error err = {0};
+    json_t *got;
+
+    OK(dsb_sessions_create(S, "alice", id, E));
+    put(job("j1", id, "running", 1000));
+    pg_kill_connections();
+
+    cr_assert_neq(dsb_sessions_owner(S, id, owner, &err), 0);
+    cr_assert_eq(err.code, DSB_E_UNAVAILABLE, "%s", err.message);
+    cr_assert(err.retryable);
+    OK(dsb_sessions_owner(S, id, owner, E));
+    cr_assert_str_eq(owner, "alice");
+
+    cr_assert_null(dsb_jstore_get(J, "j1"), "the broken connection's call");
+    got = dsb_jstore_get(J, "j1");
+    cr_assert_str_eq(str(got, "state"), "running");
+    json_decref(got);
+    cr_assert_eq(dsb_sessions_writable(S), 0);
+}
+#endif
