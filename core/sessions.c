@@ -149,3 +149,28 @@ int dsb_sessions_writable(struct dsb_sessions *s)
 {
     return s->ops->writable(s->h);
 }
+
+json_t *dsb_sessions_matching(json_t *all, const struct dsb_selection *sel,
+                              size_t n)
+{
+    json_t *out = json_array(), *row;
+    size_t i;
+
+    json_array_foreach(all, i, row)
+    {
+        for (size_t k = 0; k < n; k++) {
+            const char *v[] = {sel[k].source, sel[k].database, sel[k].schema,
+                               sel[k].table};
+            const char *keys[] = {"source", "database", "schema", "table"};
+            int same = 1;
+            for (int f = 0; f < 4; f++)
+                same &= strcmp(json_string_value(json_object_get(row, keys[f])),
+                               v[f]) == 0;
+            if (same) {
+                json_array_append(out, row);
+                break;
+            }
+        }
+    }
+    return out;
+}

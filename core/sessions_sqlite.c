@@ -449,31 +449,6 @@ static int insert_selections(struct sqlite_sessions *s, const char *id,
     return 0;
 }
 
-/* Keeps the rows of `all` that match one of sel[0..n). */
-static json_t *matching(json_t *all, const struct dsb_selection *sel, size_t n)
-{
-    json_t *out = json_array(), *row;
-    size_t i;
-
-    json_array_foreach(all, i, row)
-    {
-        for (size_t k = 0; k < n; k++) {
-            const char *v[] = {sel[k].source, sel[k].database, sel[k].schema,
-                               sel[k].table};
-            const char *keys[] = {"source", "database", "schema", "table"};
-            int same = 1;
-            for (int f = 0; f < 4; f++)
-                same &= strcmp(json_string_value(json_object_get(row, keys[f])),
-                               v[f]) == 0;
-            if (same) {
-                json_array_append(out, row);
-                break;
-            }
-        }
-    }
-    return out;
-}
-
 static int select_tx(struct sqlite_sessions *s, const char *id,
                      const struct dsb_selection *sel, size_t n,
                      const char *const *replace, size_t n_replace,
@@ -510,7 +485,7 @@ static int sq_select(void *h, const char *id, const struct dsb_selection *sel,
         rc = read_selections(s, id, &all, err);
     pthread_mutex_unlock(&s->lock);
     if (rc == 0 && added)
-        *added = matching(all, sel, n);
+        *added = dsb_sessions_matching(all, sel, n);
     json_decref(all);
     return rc;
 }

@@ -109,6 +109,12 @@ struct dsb_sessions *dsb_sessions_open_on(const struct dsb_store_backend *b,
 int dsb_jstore_open_on(struct dsb_jobs *j, const struct dsb_store_backend *b,
                        const struct dsb_store_conf *c, struct dsb_error *err);
 
+/* The rows of `all` (selection rows as the stores answer them) that are
+ * one of sel[0..n), a new array: what a select added, for every backend
+ * (sessions.c). */
+json_t *dsb_sessions_matching(json_t *all, const struct dsb_selection *sel,
+                              size_t n);
+
 struct sqlite3;
 /* The connection of job store handle h of dsb_jstore_sqlite_ops, borrowed
  * (the tests check its durability pragmas). */
