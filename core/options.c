@@ -170,13 +170,27 @@ static char *scalar_text(const struct dsb_option *opt,
 
 /* ------------------------------------------------------------ scalars */
 
+/* A number as people write it: whole numbers in full (100000000, not
+ * %g's 1e+08), others as %g. */
+static const char *num_text(double v, char *buf, size_t len)
+{
+    if (v == (double)(long long)v && v > -1e15 && v < 1e15)
+        snprintf(buf, len, "%lld", (long long)v);
+    else
+        snprintf(buf, len, "%g", v);
+    return buf;
+}
+
 static json_t *check_bounds(const struct dsb_option *opt, double v,
                             const struct dsb_ynode *n, struct vctx *c,
                             json_t *out)
 {
+    char a[32], lo[32], hi[32];
+
     if ((opt->flags & DSB_OPT_BOUNDED) && (v < opt->min || v > opt->max)) {
-        VERR(c, n, "option \"%s\" is %g; it must be between %g and %g", c->path,
-             v, opt->min, opt->max);
+        VERR(c, n, "option \"%s\" is %s; it must be between %s and %s", c->path,
+             num_text(v, a, sizeof(a)), num_text(opt->min, lo, sizeof(lo)),
+             num_text(opt->max, hi, sizeof(hi)));
         json_decref(out);
         return NULL;
     }
@@ -540,7 +554,10 @@ static json_t *schema_scalar(const struct dsb_option *o)
             json_array_append_new(e, json_string(*v));
         json_object_set_new(s, "enum", e);
     }
-    if (o->flags & DSB_OPT_BOUNDED) {
+    if ((o->flags & DSB_OPT_BOUNDED) && o->type == DSB_OPT_INT) {
+        json_object_set_new(s, "minimum", json_integer((json_int_t)o->min));
+        json_object_set_new(s, "maximum", json_integer((json_int_t)o->max));
+    } else if (o->flags & DSB_OPT_BOUNDED) {
         json_object_set_new(s, "minimum", json_real(o->min));
         json_object_set_new(s, "maximum", json_real(o->max));
     }

@@ -366,7 +366,7 @@ Test(config, value_options_and_budgets_name_their_key)
     load_with(dir, getenv("DSB_PLUGIN_DIR"));
     expect("broker.yaml", 2, 21,
            "option \"context.max_prompt_chars\" is 10; it must be between "
-           "2000 and");
+           "2000 and 100000000");
     expect("broker.yaml", 3, 3,
            "unknown key \"max_table_prompt_char\" (did you mean "
            "\"max_table_prompt_chars\"?)");
