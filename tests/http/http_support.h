@@ -3,6 +3,7 @@
 #ifndef DSB_TESTS_HTTP_SUPPORT_H
 #define DSB_TESTS_HTTP_SUPPORT_H
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdarg.h>
@@ -109,6 +110,28 @@ static inline void t_canary_keep_file(const char *kind, const char *path)
 
     t_canary_keep(kind, text, strlen(text));
     free(text);
+}
+
+/* Every regular file under dir (hidden ones aside) kept as a capture of
+ * kind for the secret scan, e.g. a job's whole directory. */
+static inline void t_canary_keep_tree(const char *kind, const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    struct stat st;
+    char p[4400];
+
+    cr_assert(d, "cannot read %s", dir);
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            t_canary_keep_tree(kind, p);
+        else if (S_ISREG(st.st_mode))
+            t_canary_keep_file(kind, p);
+    }
+    closedir(d);
 }
 
 static inline void t_canary_register(void)

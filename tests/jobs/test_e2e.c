@@ -88,32 +88,12 @@ static void keep_canary(const char *value)
     }
 }
 
-static void keep_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    struct stat st;
-    char p[4400];
-
-    cr_assert(d, "cannot read %s", dir);
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            keep_tree(p);
-        else if (S_ISREG(st.st_mode))
-            t_canary_keep_file("job-file", p);
-    }
-    closedir(d);
-}
-
 static void keep_job_files(const char *id)
 {
     char p[4200];
 
     snprintf(p, sizeof(p), "%s/state/jobs/%s", getenv("DSB_TEST_E2E_DIR"), id);
-    keep_tree(p);
+    t_canary_keep_tree("job-file", p);
 }
 
 static void start(void)

@@ -314,26 +314,6 @@ static void assert_mcp(const char *sid, const json_t *rep)
     json_decref(req);
 }
 
-static void keep_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    struct stat st;
-    char p[4400];
-
-    cr_assert(d, "cannot read %s", dir);
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            keep_tree(p);
-        else if (S_ISREG(st.st_mode))
-            t_canary_keep_file("job-file", p);
-    }
-    closedir(d);
-}
-
 Test(verify, drift_after_listing_is_reported_per_table)
 {
     json_t *s = call("POST", "/v1/sessions", 201), *rep, *none, *j;
@@ -372,7 +352,7 @@ Test(verify, drift_after_listing_is_reported_per_table)
     assert_mcp(sid, rep);
     snprintf(p, sizeof(p), "%s/state/jobs/%s", getenv("DSB_TEST_VERIFY_DIR"),
              str(rep, "job_id"));
-    keep_tree(p);
+    t_canary_keep_tree("job-file", p);
 
     /* the same report again, without another run */
     run = t_cli("verify", "--latest", "--json", sid, NULL);
