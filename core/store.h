@@ -96,7 +96,11 @@ extern const struct dsb_store_backend dsb_store_sqlite;
 extern const struct dsb_sessions_ops dsb_sessions_sqlite_ops;
 extern const struct dsb_jstore_ops dsb_jstore_sqlite_ops;
 
-/* PostgreSQL (store_pg.c). */
+/* PostgreSQL (store_pg.c).  The session store keeps this many
+ * connections (the request threads' calls run side by side); the job
+ * store one. */
+#define DSB_PG_SESSION_CONNECTIONS 4
+
 extern const struct dsb_store_backend dsb_store_pg;
 extern const struct dsb_sessions_ops dsb_sessions_pg_ops;
 extern const struct dsb_jstore_ops dsb_jstore_pg_ops;

@@ -145,15 +145,58 @@ class Response:
         return f"{self.status} {self.body[:300]!r} ({self.elapsed:.3f} s)"
 
 
-class Broker:
+class Endpoint:
+    """An HTTP endpoint on 127.0.0.1:port (a broker, or a load balancer in
+    front of several) called with the bearer token, one connection a
+    request."""
+
+    def __init__(self, port=None, token=None):
+        self.port, self.token = port, token
+
+    def request(self, method, path, body=None, timeout=30, capture=True):
+        headers = {"Connection": "close"}
+        if body is not None:
+            body = json.dumps(body)
+            headers["Content-Type"] = "application/json"
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        t0 = time.monotonic()
+        c = http.client.HTTPConnection("127.0.0.1", self.port,
+                                       timeout=timeout)
+        try:
+            c.request(method, path, body=body, headers=headers)
+            r = c.getresponse()
+            data = r.read().decode("utf-8", "replace")
+            resp = Response(r.status, data, time.monotonic() - t0,
+                            dict(r.getheaders()))
+        except (OSError, http.client.HTTPException) as e:
+            resp = Response(0, f"{type(e).__name__}: {e}",
+                            time.monotonic() - t0, {})
+        finally:
+            c.close()
+        if capture and resp.status:
+            dst = capture_path("body")
+            if dst:
+                with open(dst, "w", encoding="utf-8") as f:
+                    f.write(resp.body)
+        return resp
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+
+class Broker(Endpoint):
     """`dsbroker -c CONF -P PLUGINS serve` with stderr in WORK/broker-N.log."""
 
     def __init__(self, work, files, plugin_dir=None, env=None, token=None):
-        self.work, self.proc, self.port, self.starts = work, None, None, 0
+        super().__init__(None, token)
+        self.work, self.proc, self.starts = work, None, 0
         self.conf = os.path.join(work, "conf.d")
         self.plugin_dir = plugin_dir or os.path.join(BUILD, "lib", "dsbroker")
         self.env = dict(os.environ, **(env or {}))
-        self.token = token
         os.makedirs(self.conf, exist_ok=True)
         for name, text in files.items():
             with open(os.path.join(self.conf, name), "w",
@@ -211,39 +254,42 @@ class Broker:
         return "".join(open(p, errors="replace").read() for p in self.logs
                        if os.path.exists(p))
 
-    def request(self, method, path, body=None, timeout=30, capture=True):
-        headers = {"Connection": "close"}
-        if body is not None:
-            body = json.dumps(body)
-            headers["Content-Type"] = "application/json"
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        t0 = time.monotonic()
-        c = http.client.HTTPConnection("127.0.0.1", self.port,
-                                       timeout=timeout)
-        try:
-            c.request(method, path, body=body, headers=headers)
-            r = c.getresponse()
-            data = r.read().decode("utf-8", "replace")
-            resp = Response(r.status, data, time.monotonic() - t0,
-                            dict(r.getheaders()))
-        except (OSError, http.client.HTTPException) as e:
-            resp = Response(0, f"{type(e).__name__}: {e}",
-                            time.monotonic() - t0, {})
-        finally:
-            c.close()
-        if capture and resp.status:
-            dst = capture_path("body")
-            if dst:
-                with open(dst, "w", encoding="utf-8") as f:
-                    f.write(resp.body)
-        return resp
 
-    def get(self, path, **kw):
-        return self.request("GET", path, **kw)
+class HAProxy:
+    """haproxy -db in front of the replicas' ports, /readyz checked every
+    200 ms (2 failures: down, 2 successes: up)."""
 
-    def post(self, path, body=None, **kw):
-        return self.request("POST", path, body=body, **kw)
+    def __init__(self, work, ports):
+        self.port = free_port()
+        self.cfg = os.path.join(work, "haproxy.cfg")
+        servers = "".join(
+            f"    server r{i + 1} 127.0.0.1:{p} check inter 200 fall 2 "
+            f"rise 2\n" for i, p in enumerate(ports))
+        with open(self.cfg, "w") as f:
+            f.write("global\n    maxconn 4096\n"
+                    "defaults\n    mode http\n    timeout connect 1s\n"
+                    "    timeout client 60s\n    timeout server 60s\n"
+                    "    retries 3\n    option redispatch 1\n"
+                    "    retry-on conn-failure\n"
+                    f"frontend front\n    bind 127.0.0.1:{self.port}\n"
+                    "    default_backend replicas\n"
+                    "backend replicas\n    balance roundrobin\n"
+                    "    option httpchk GET /readyz\n" + servers)
+        self.log = open(os.path.join(work, "haproxy.log"), "w")
+        self.proc = subprocess.Popen(["haproxy", "-db", "-f", self.cfg],
+                                     stdout=self.log, stderr=self.log,
+                                     stdin=subprocess.DEVNULL)
+        up = wait_until(lambda: tcp_connect(self.port) == "accepted" or
+                        self.proc.poll() is not None, 20)
+        if not up or self.proc.poll() is not None:
+            raise RuntimeError("haproxy did not start: " +
+                               open(os.path.join(work, "haproxy.log")).read())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(15)
+        self.log.close()
 
 
 def context_of(broker, selections):

@@ -220,9 +220,8 @@ static void pg_kill_connections(void)
         "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND "
         "application_name = 'dsbroker'";
 
-    cr_assert_eq(pg_admin_count(alive, pg_db), 2,
-                 "the two stores' "
-                 "connections");
+    cr_assert_eq(pg_admin_count(alive, pg_db), DSB_PG_SESSION_CONNECTIONS + 1,
+                 "the session store's connections and the job store's");
     pg_admin_count("SELECT count(pg_terminate_backend(pid)) FROM "
                    "pg_stat_activity WHERE datname = $1 AND "
                    "application_name = 'dsbroker'",
