@@ -65,6 +65,13 @@ static int pg_fail(struct pg_store *p, PGresult *r, struct dsb_error *err,
                       "%s store: %s failed: the state database is unreachable",
                       p->name, what);
         err->retryable = 1;
+    } else if (state && !strcmp(state, "25006")) {
+        dsb_error_set(err, DSB_E_UNAVAILABLE,
+                      "%s store: %s failed: the state database is read-only "
+                      "(a standby, or default_transaction_read_only)",
+                      p->name, what);
+        dsb_error_hint(err, "point state.url at the primary server");
+        err->retryable = 1;
     } else if (state && !strcmp(state, "53100")) {
         dsb_error_set(err, DSB_E_UNAVAILABLE,
                       "%s store: %s failed: the state disk is full", p->name,

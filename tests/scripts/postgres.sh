@@ -60,7 +60,7 @@ listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$sock'
 password_encryption = scram-sha-256
-max_connections = 60
+max_connections = 200
 log_min_messages = warning
 CONF
   [ "${DSB_PG_DURABLE:-0}" = 1 ] ||
