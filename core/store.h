@@ -12,6 +12,7 @@
 #define DSB_CORE_STORE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -118,6 +119,14 @@ int dsb_jstore_open_on(struct dsb_jobs *j, const struct dsb_store_backend *b,
  * (sessions.c). */
 json_t *dsb_sessions_matching(json_t *all, const struct dsb_selection *sel,
                               size_t n);
+
+/* dsbroker copy-state (state_copy.c): the SQLite store of state_dir
+ * (state_dir/dsbroker.db) copied into the empty PostgreSQL store pg, both
+ * migrated to this broker's version first, in one transaction; a summary
+ * line to out.  DSB_E_CONFLICT when the PostgreSQL store holds sessions or
+ * jobs already, DSB_E_NOT_FOUND when there is no SQLite store. */
+int dsb_state_copy(const char *state_dir, const struct dsb_store_conf *pg,
+                   FILE *out, struct dsb_error *err);
 
 struct sqlite3;
 /* The connection of job store handle h of dsb_jstore_sqlite_ops, borrowed
