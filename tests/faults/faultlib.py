@@ -315,6 +315,43 @@ def broker_yaml(state_dir, extra=""):
             "    master: local[1]\n    s3a: true\n")
 
 
+def pg_admin(sql, db="postgres"):
+    """sql as the fixture cluster's superuser (tests/scripts/postgres.sh
+    psql over its socket)."""
+    subprocess.run(["bash", os.path.join(SOURCE, "tests", "scripts",
+                                         "postgres.sh"), "psql", SERVICES,
+                    "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql],
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def pg_state(prefix):
+    """A new database of the fixture cluster for a state store, dropped
+    when the script exits; broker.yaml's state: section for it (the
+    broker's role over TCP, its password as a file: reference)."""
+    import atexit
+    pg = load_env("postgres")
+    db = f"{prefix}_{secrets.token_hex(6)}"
+    pg_admin(f"CREATE DATABASE {db} OWNER {pg['PGUSER']} TEMPLATE template0")
+
+    def drop():
+        try:
+            pg_admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        except subprocess.CalledProcessError:
+            pass  # a leftover database harms nothing
+    atexit.register(drop)
+    with open(pg["DSB_TEST_PG_PASSWORD_FILE"]) as f:
+        register_canary(f.read().strip())
+    return (f"state:\n  store: postgresql\n  url: \"host=127.0.0.1 "
+            f"port={pg['PGPORT']} user={pg['PGUSER']} dbname={db}\"\n"
+            f"  password: \"file:{pg['DSB_TEST_PG_PASSWORD_FILE']}\"\n")
+
+
+def store_pg():
+    """The script runs on state.store: postgresql (DSB_TEST_STORE_PG=1, the
+    *_pg variants of the suites)."""
+    return os.environ.get("DSB_TEST_STORE_PG") == "1"
+
+
 def integrity_check(db_path):
     import sqlite3
     con = sqlite3.connect(db_path)
