@@ -292,6 +292,23 @@ class HAProxy:
         self.log.close()
 
 
+def found_writes(endpoint, sessions, selected):
+    """How many of the acknowledged sessions (ids) and selections ((id,
+    table) pairs) endpoint still has: (sessions, selections)."""
+    want = {}
+    for sid, t in selected:
+        want.setdefault(sid, set()).add(t)
+    n_sessions = n_pairs = 0
+    for sid in sessions:
+        r = endpoint.get(f"/v1/sessions/{sid}/selections", capture=False)
+        if r.status != 200:
+            continue
+        n_sessions += 1
+        have = {i["table"] for i in r.json()["items"]}
+        n_pairs += len(want.get(sid, set()) & have)
+    return n_sessions, n_pairs
+
+
 def context_of(broker, selections):
     """A new session with selections; returns its context (captured)."""
     sid = (broker.post("/v1/sessions").json() or {}).get("id")
