@@ -62,9 +62,11 @@ struct dsb_jobs_options {
     const struct dsb_store_backend *store;   /* NULL: SQLite at db_path */
     const struct dsb_store_conf *store_conf; /* where store keeps jobs
                                               * (read during open only) */
-    long tick_ms;                            /* tracker period; 0: 500 */
-    long emr_poll_ms;                        /* GetJobRun period; 0: 5000 */
-    long kill_grace_ms;                      /* SIGTERM -> SIGKILL; 0: 5000 */
+    const char *replica_id; /* state.replica_id; NULL: one made at open */
+    long lease_ms;          /* state.lease_seconds in ms; 0: 15000 */
+    long tick_ms;           /* tracker period; 0: 500 */
+    long emr_poll_ms;       /* GetJobRun period; 0: 5000 */
+    long kill_grace_ms;     /* SIGTERM -> SIGKILL; 0: 5000 */
 };
 
 /*

@@ -532,12 +532,12 @@ static long spark_tick(struct dsb_jobs *j)
     return 0;
 }
 
-static void spark_recover(struct dsb_jobs *j, json_t *doc)
+static void spark_recover(struct dsb_jobs *j, json_t *doc, const char *from)
 {
     if (is_remote(doc))
-        dsb_spark_remote_recover(j, doc);
+        dsb_spark_remote_recover(j, doc, from);
     else
-        dsb_local_recover(j, doc);
+        dsb_local_recover(j, doc, from);
 }
 
 static int spark_cancel(struct dsb_jobs *j, json_t *doc, const char *stop_state,
