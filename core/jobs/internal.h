@@ -54,6 +54,9 @@ struct dsb_jobs {
     pthread_cond_t cv;
     pthread_t tracker;
     int started, stop;
+    pthread_cond_t lease_cv; /* wakes the lease thread (stop) */
+    pthread_t leaser;        /* renews leases, takes jobs over */
+    int leaser_started;
     struct dsb_aws *aws;
     int own_aws;
     char *jobs_dir; /* state_dir/jobs */

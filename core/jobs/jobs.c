@@ -84,28 +84,49 @@ static void tick_all(struct dsb_jobs *j, int64_t *next)
 }
 
 static void schedule(struct dsb_jobs *j);
-static void claim(struct dsb_jobs *j, int at_start);
 
 static void *tracker_main(void *arg)
 {
     struct dsb_jobs *j = arg;
     int64_t next[DSB_EXECUTOR_TYPES_MAX] = {0};
-    int64_t next_claim = dsb_monotonic_ms() + j->lease_ms / 3;
 
     pthread_mutex_lock(&j->mu);
     while (!j->stop) {
         struct timespec ts;
         pthread_mutex_unlock(&j->mu);
-        if (dsb_monotonic_ms() >= next_claim) {
-            claim(j, 0);
-            next_claim = dsb_monotonic_ms() + j->lease_ms / 3;
-        }
         tick_all(j, next);
         schedule(j);
         pthread_mutex_lock(&j->mu);
         dsb_clock_after(CLOCK_REALTIME, j->o.tick_ms, &ts);
         if (!j->stop)
             pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+    }
+    pthread_mutex_unlock(&j->mu);
+    dsb_aws_thread_cleanup();
+    return NULL;
+}
+
+/* The lease thread: renews this replica's leases every third of a lease
+ * and takes over the jobs of replicas whose leases ended, on a thread of
+ * its own so that a slow tick (an EMR call, a master's web UI) does not
+ * let the leases lapse. */
+static void claim(struct dsb_jobs *j, int at_start);
+
+static void *leaser_main(void *arg)
+{
+    struct dsb_jobs *j = arg;
+
+    pthread_mutex_lock(&j->mu);
+    while (!j->stop) {
+        struct timespec ts;
+
+        dsb_clock_after(CLOCK_REALTIME, j->lease_ms / 3, &ts);
+        pthread_cond_timedwait(&j->lease_cv, &j->mu, &ts);
+        if (j->stop)
+            break;
+        pthread_mutex_unlock(&j->mu);
+        claim(j, 0);
+        pthread_mutex_lock(&j->mu);
     }
     pthread_mutex_unlock(&j->mu);
     dsb_aws_thread_cleanup();
@@ -258,6 +279,7 @@ struct dsb_jobs *dsb_jobs_open(const struct dsb_jobs_options *o,
     pthread_mutex_init(&j->aws_mu, NULL);
     pthread_rwlock_init(&j->env_lock, NULL);
     pthread_cond_init(&j->cv, NULL);
+    pthread_cond_init(&j->lease_cv, NULL);
     if (make_dirs(j, o->cfg, err) < 0)
         goto fail;
     check_executors(o->cfg);
@@ -286,6 +308,11 @@ struct dsb_jobs *dsb_jobs_open(const struct dsb_jobs_options *o,
         goto fail;
     }
     j->started = 1;
+    if (pthread_create(&j->leaser, NULL, leaser_main, j) != 0) {
+        dsb_error_set(err, DSB_E_INTERNAL, "cannot start the lease thread");
+        goto fail;
+    }
+    j->leaser_started = 1;
     free(db);
     return j;
 fail:
@@ -302,8 +329,11 @@ void dsb_jobs_close(struct dsb_jobs *j)
         pthread_mutex_lock(&j->mu);
         j->stop = 1;
         pthread_cond_broadcast(&j->cv);
+        pthread_cond_broadcast(&j->lease_cv);
         pthread_mutex_unlock(&j->mu);
         pthread_join(j->tracker, NULL);
+        if (j->leaser_started)
+            pthread_join(j->leaser, NULL);
         pthread_mutex_lock(&j->mu);
         dsb_jstore_release(j);
         pthread_mutex_unlock(&j->mu);
@@ -324,6 +354,7 @@ void dsb_jobs_close(struct dsb_jobs *j)
     if (j->own_aws)
         dsb_aws_free(j->aws);
     pthread_cond_destroy(&j->cv);
+    pthread_cond_destroy(&j->lease_cv);
     pthread_mutex_destroy(&j->aws_mu);
     pthread_rwlock_destroy(&j->env_lock);
     pthread_mutex_destroy(&j->mu);
@@ -648,6 +679,8 @@ static int submit_locked(struct dsb_jobs *j, const struct dsb_job_request *r,
     if (timeout < 0 || (ops->admit && ops->admit(e, r, err) < 0))
         goto fail;
     doc = new_doc(r, &route, e, timeout, err);
+    if (doc) /* this replica's from its first write (as reads show it) */
+        json_object_set_new(doc, "replica", json_string(j->replica));
     if (!doc || (admitted = admit(j, ops, e, r, doc, err)) < 0 ||
         (admitted == DSB_ADMIT_START &&
          start_admitted(j, ops, e, r, doc, err) < 0))
