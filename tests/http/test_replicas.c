@@ -75,8 +75,9 @@ static void admin_exec(const char *dbname, const char *sql)
     PQfinish(c);
 }
 
-/* The scripted EMR Serverless (and S3) endpoint: the run stays RUNNING
- * until DIR/ep/release-running exists. */
+/* The scripted EMR Serverless (and S3) endpoint: runs stay RUNNING until
+ * DIR/ep/release-running exists; StartJobRun is answered only while
+ * DIR/ep/release-post exists (the run is made when the request comes). */
 static void start_endpoint(void)
 {
     char *py = t_src("tests/jobs/emr_endpoint.py"), ep[4200], cfg[4300],
@@ -92,7 +93,9 @@ static void start_endpoint(void)
     snprintf(logf, sizeof(logf), "%s/requests.log", ep);
     t_write(ep, "config.json",
             "{\"states\": [\"RUNNING\", \"SUCCESS\"], \"hold_state\": "
-            "{\"state\": \"RUNNING\", \"until\": \"release-running\"}}");
+            "{\"state\": \"RUNNING\", \"until\": \"release-running\"}, "
+            "\"hold\": {\"POST\": \"release-post\"}}");
+    t_write(ep, "release-post", "");
     cr_assert_eq(posix_spawnp(&pid_ep, "python3", NULL, NULL, argv, environ),
                  0);
     for (int i = 0; i < 400 && !text; i++) {
@@ -169,12 +172,37 @@ static void keep_log(const char *who)
     t_canary_keep_file("broker-log", path);
 }
 
+/* Kills the spark-submits of the jobs still active in the store (a test
+ * that failed half-way leaves them running: brokers leave their jobs to
+ * the next process). */
+static void kill_active_jobs(void)
+{
+    char info[1200];
+    PGconn *c;
+    PGresult *r;
+
+    snprintf(info, sizeof(info), "%s dbname=%s", admin, db);
+    c = PQconnectdb(info);
+    r = PQexec(c, "SELECT doc::json -> 'local' ->> 'pid' FROM jobs WHERE "
+                  "state IN ('pending', 'running', 'cancelling') AND "
+                  "doc::json -> 'local' ->> 'pid' IS NOT NULL");
+    for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r);
+         i++) {
+        pid_t pid = (pid_t)atol(PQgetvalue(r, i, 0));
+        if (pid > 1)
+            kill(-pid, SIGKILL);
+    }
+    PQclear(r);
+    PQfinish(c);
+}
+
 static void teardown(void)
 {
     char sql[256];
 
     stop(&pid_a, SIGTERM);
     stop(&pid_b, SIGTERM);
+    kill_active_jobs();
     stop(&pid_ep, SIGTERM);
     keep_log("a");
     keep_log("b");
@@ -337,6 +365,60 @@ static void start_job_runs(int *n, int *tokens)
     free(text);
 }
 
+/* POST body to base+path from a child process that gives up on the
+ * answer (a submit whose StartJobRun is held); its pid. */
+static pid_t post_async(const char *base, const char *path, const char *body)
+{
+    pid_t pid = fork();
+
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        CURL *c = curl_easy_init();
+        struct curl_slist *h =
+            curl_slist_append(NULL, "Content-Type: application/json");
+        char url[512];
+
+        snprintf(url, sizeof(url), "%s%s", base, path);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, t_body_cb);
+        curl_easy_perform(c);
+        _exit(0);
+    }
+    return pid;
+}
+
+/* The id of the session's job on executor `executor` that is not `not`,
+ * once base lists one (within 10 s). */
+static char *other_job(const char *base, const char *sid, const char *executor,
+                       const char * not )
+{
+    char p[160];
+    int64_t end = dsb_monotonic_ms() + 10000;
+
+    snprintf(p, sizeof(p), "/v1/sessions/%s/jobs", sid);
+    while (dsb_monotonic_ms() < end) {
+        json_t *l = call(base, "GET", p, NULL, 200), *it;
+        char *found = NULL;
+        size_t i;
+
+        json_array_foreach(json_object_get(l, "items"), i, it)
+        {
+            if (!found && strcmp(str(it, "executor"), executor) == 0 &&
+                strcmp(str(it, "id"), not ) != 0)
+                found = strdup(str(it, "id"));
+        }
+        json_decref(l);
+        if (found)
+            return found;
+        t_sleep_ms(20);
+    }
+    cr_assert_fail("no second %s job in session %s", executor, sid);
+    return NULL;
+}
+
 static int alive(pid_t pid)
 {
     char path[64];
@@ -348,8 +430,8 @@ static int alive(pid_t pid)
 Test(replicas, a_dead_replicas_jobs_are_taken_over_once)
 {
     json_t *s, *j;
-    char *sid, *emr, *run, *queued, *spare, path[4300];
-    pid_t orphan;
+    char *sid, *emr, *run, *queued, *spare, *inflight, path[4300], body[256];
+    pid_t orphan, poster;
     int64_t killed, took;
     int n, tokens;
 
@@ -384,8 +466,22 @@ Test(replicas, a_dead_replicas_jobs_are_taken_over_once)
     json_decref(wait_for(base_a, spare, "state", "running", 10000));
     cancel_elsewhere(base_b, spare, "ra");
 
+    /* an EMR job whose StartJobRun is on its way when ra dies (stored
+     * with its clientToken just before it is sent) */
+    snprintf(path, sizeof(path), "%s/ep/release-post", dir);
+    cr_assert_eq(unlink(path), 0);
+    snprintf(body, sizeof(body), "/v1/sessions/%s/jobs", sid);
+    poster = post_async(base_a, body,
+                        "{\"code\":\"print(2)\",\"executor\":\"standard\"}");
+    inflight = other_job(base_b, sid, "standard", emr);
+    for (int64_t end = dsb_monotonic_ms() + 10000;
+         start_job_runs(&n, &tokens), n < 2 && dsb_monotonic_ms() < end;)
+        t_sleep_ms(20);
+    cr_assert_eq(n, 2, "the second StartJobRun never came");
+
     /* ra dies */
     stop(&pid_a, SIGKILL);
+    waitpid(poster, NULL, 0);
     killed = dsb_monotonic_ms();
     j = wait_for(base_b, run, "state", "failed", 8000);
     took = dsb_monotonic_ms() - killed;
@@ -408,14 +504,25 @@ Test(replicas, a_dead_replicas_jobs_are_taken_over_once)
         cr_assert_str_eq(str(j, "started_on"), "rb");
         cr_assert_str_eq(str(j, "replica"), "rb");
         json_decref(j);
-        /* the EMR run is rb's now and followed to its end */
+        /* the EMR run is rb's now; the StartJobRun ra sent last is sent
+         * again by rb with the same clientToken (its answer is held until
+         * then), and both are followed to their end */
         json_decref(wait_for(base_b, emr, "replica", "rb", 8000));
+        json_decref(wait_for(base_b, inflight, "replica", "rb", 8000));
+        for (int64_t end = dsb_monotonic_ms() + 15000;
+             start_job_runs(&n, &tokens), n < 3 && dsb_monotonic_ms() < end;)
+            t_sleep_ms(20);
+        cr_assert_eq(n, 3, "rb never sent the StartJobRun again");
         snprintf(path, sizeof(path), "%s/ep", dir);
+        t_write(path, "release-post", "");
         t_write(path, "release-running", "");
         json_decref(wait_for(base_b, emr, "state", "succeeded", 15000));
+        j = wait_for(base_b, inflight, "state", "succeeded", 15000);
+        cr_assert_str_eq(str(json_object_get(j, "emr"), "job_run_id"), "run-2");
+        json_decref(j);
         start_job_runs(&n, &tokens);
-        cr_assert_eq(n, 1, "StartJobRun sent %d times", n);
-        cr_assert_eq(tokens, 1);
+        cr_assert_eq(n, 3, "StartJobRun sent %d times", n);
+        cr_assert_eq(tokens, 2, "a new clientToken was made");
 
         /* ra again, under its id: rb's jobs stay rb's */
         pid_a = spawn("a", base_a);
@@ -439,6 +546,7 @@ Test(replicas, a_dead_replicas_jobs_are_taken_over_once)
     free(run);
     free(queued);
     free(spare);
+    free(inflight);
 }
 
 /* The start fails; the diagnostics name what. */
