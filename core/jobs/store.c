@@ -63,7 +63,11 @@ int dsb_jstore_open_on(struct dsb_jobs *j, const struct dsb_store_backend *b,
     own.lease_ms = j->lease_ms;
     j->store_ops = b->jobs;
     j->store = j->store_ops->open(&own, err);
-    return j->store ? 0 : -1;
+    if (j->store)
+        return 0;
+    free(j->replica);
+    j->replica = NULL;
+    return -1;
 }
 
 void dsb_jstore_show(json_t *doc, const char *owner, int cancel_req)

@@ -981,6 +981,13 @@ static struct dsb_jobs *replica(const char *id, int64_t lease_ms)
     return k;
 }
 
+/* put by replica k */
+static void put_by(struct dsb_jobs *k, json_t *doc)
+{
+    OK(dsb_jstore_put(k, doc, E));
+    json_decref(doc);
+}
+
 static void replica_close(struct dsb_jobs *k)
 {
     dsb_jstore_close(k);
@@ -1125,7 +1132,7 @@ STORE_TEST(lease_ownerless_restart_release)
     replica_close(a);
 
     /* the same id again: its own job back at its start, not b's */
-    OK(dsb_jstore_put(b, job("r2", "s1", "running", 200), E));
+    put_by(b, job("r2", "s1", "running", 200));
     a = replica("ra", 60000);
     {
         json_t *out = claim(a, 1);
@@ -1139,7 +1146,7 @@ STORE_TEST(lease_ownerless_restart_release)
         json_decref(out);
     }
     if (strcmp(B->name, "sqlite") == 0)
-        OK(dsb_jstore_put(b, job("r3", "s1", "running", 300), E));
+        put_by(b, job("r3", "s1", "running", 300));
     else
         cr_assert_str_eq(owner_of(a, "r2"), "rb");
 
