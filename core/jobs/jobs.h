@@ -76,7 +76,11 @@ struct dsb_jobs_options {
  * running"); EMR jobs are tracked again, and those left without a run id
  * (the StartJobRun answer was lost) get the same StartJobRun again, with
  * the same clientToken, on the tracker's first tick (docs/jobs.md,
- * "Restarts").  NULL with err set on failure.
+ * "Restarts").  With replicas on one store (docs/jobs.md, "Replicas and
+ * leases") that applies to the jobs this replica id owned and to those
+ * nobody holds a lease on; a lease thread then renews this replica's
+ * leases and takes over the jobs of replicas whose leases end.  NULL with
+ * err set on failure.
  */
 struct dsb_jobs *dsb_jobs_open(const struct dsb_jobs_options *o,
                                struct dsb_error *err);

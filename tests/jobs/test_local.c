@@ -506,6 +506,54 @@ Test(local, a_job_lost_to_another_replica_is_stopped_here)
     json_decref(job);
 }
 
+/* Another replica on the same store but with a state_dir of its own
+ * reads the job's record, but its logs and output are in the state_dir
+ * of the replica that ran it: 409 naming that replica. */
+Test(local, files_of_a_job_run_by_another_replica)
+{
+    struct dsb_jobs_options o = {0};
+    struct jt other = {0};
+    char *db = dsb_path_join(t.cfg->state_dir, "dsbroker.db");
+    char *dir = t.dir, ran[80], away[4200];
+    json_t *job = submit("ok", 0), *done, *out = NULL;
+    const char *id = jt_str(job, "id", NULL);
+
+    done = jt_wait(&t, id, "succeeded", 10000);
+    cr_assert_str_eq(jt_str(done, "state", NULL), "succeeded");
+    snprintf(ran, sizeof(ran), "%s", jt_str(done, "started_on", NULL));
+    cr_assert_str_eq(ran, jt_str(done, "replica", NULL));
+    jt_config(&other, yaml);
+    setenv("DSB_TEST_DIR", dir, 1);
+    o.cfg = other.cfg;
+    o.secrets = other.secrets;
+    o.db_path = db;
+    o.replica_id = "elsewhere";
+    other.jobs = dsb_jobs_open(&o, &other.err);
+    cr_assert_not_null(other.jobs, "%s", other.err.message);
+    cr_assert_eq(dsb_jobs_get(other.jobs, id, &out, &other.err), 0);
+    json_decref(out);
+    /* on this host the path reaches them; on another host it does not */
+    cr_assert_eq(dsb_jobs_logs(other.jobs, id, 0, 0, &out, &other.err), 0);
+    json_decref(out);
+    snprintf(away, sizeof(away), "%s.away", jt_str(done, "local", "dir"));
+    cr_assert_eq(rename(jt_str(done, "local", "dir"), away), 0);
+    cr_assert_eq(dsb_jobs_logs(other.jobs, id, 0, 0, &out, &other.err), -1);
+    cr_assert_eq(other.err.code, DSB_E_CONFLICT);
+    cr_assert(strstr(other.err.message, ran), "%s", other.err.message);
+    cr_assert(strstr(other.err.hint, "state_dir/jobs"), "%s", other.err.hint);
+    cr_assert_eq(dsb_jobs_result(other.jobs, id, 10, &out, &other.err), -1);
+    cr_assert_eq(other.err.code, DSB_E_CONFLICT);
+    cr_assert_eq(rename(away, jt_str(done, "local", "dir")), 0);
+    /* the replica that ran it reads them */
+    cr_assert_eq(dsb_jobs_logs(t.jobs, id, 0, 0, &out, &t.err), 0, "%s",
+                 t.err.message);
+    json_decref(out);
+    jt_close(&other);
+    free(db);
+    json_decref(done);
+    json_decref(job);
+}
+
 Test(local, restart_marks_running_jobs_failed)
 {
     json_t *job = submit("sleep", 0), *doc;
