@@ -106,12 +106,12 @@ static void *tracker_main(void *arg)
     return NULL;
 }
 
+static void claim(struct dsb_jobs *j, int at_start);
+
 /* The lease thread: renews this replica's leases every third of a lease
  * and takes over the jobs of replicas whose leases ended, on a thread of
  * its own so that a slow tick (an EMR call, a master's web UI) does not
  * let the leases lapse. */
-static void claim(struct dsb_jobs *j, int at_start);
-
 static void *leaser_main(void *arg)
 {
     struct dsb_jobs *j = arg;
@@ -201,15 +201,15 @@ static void take_over(struct dsb_jobs *j, const json_t *taken)
         if (from && strcmp(from, j->replica) != 0)
             dsb_logf(DSB_LOG_WARN, "jobs",
                      "job %s taken over from replica %s by replica %s "
-                     "(its lease expired)",
+                     "(its lease ended)",
                      dsb_job_str(doc, "id", NULL), from, j->replica);
         if ((ops = job_ops(doc)))
             ops->recover(j, doc, from);
     }
 }
 
-/* Cancels the jobs a cancel was asked for on another replica (the
- * tracker, no lock held). */
+/* Cancels the jobs a cancel was asked for on another replica (the lease
+ * thread, or the open; no lock held). */
 static void cancel_requested(struct dsb_jobs *j, const json_t *ids)
 {
     const struct dsb_executor_ops *ops;
@@ -993,20 +993,19 @@ int dsb_jobs_cancel(struct dsb_jobs *j, const char *id, json_t **job,
     return 0;
 }
 
-/* 0 when the job's files here (its logs, a local output) can be read on
- * this replica; else -1 with err naming the replica that ran it: their
- * directory is on that replica's state_dir (docs/jobs.md, "Replicas and
- * leases"). */
-static int files_here(struct dsb_jobs *j, const json_t *doc,
+/* 0 when path, a file or directory of the job of record doc (its logs,
+ * a local output; NULL or not a local path: nothing to check), can be
+ * read on this replica; else -1 with err naming the replica that ran the
+ * job: the path is in that replica's state_dir (docs/jobs.md, "Replicas
+ * and leases"). */
+static int files_here(struct dsb_jobs *j, const json_t *doc, const char *path,
                       struct dsb_error *err)
 {
-    const char *dir = dsb_job_str(doc, "local", "dir");
     const char *ran = dsb_job_str(doc, "started_on", NULL);
     struct stat st;
 
-    if (!dir)
-        dir = dsb_job_str(doc, "cluster", "dir");
-    if (!dir || !ran || strcmp(ran, j->replica) == 0 || stat(dir, &st) == 0)
+    if (!path || path[0] != '/' || !ran || strcmp(ran, j->replica) == 0 ||
+        stat(path, &st) == 0)
         return 0;
     dsb_error_set(err, DSB_E_CONFLICT,
                   "the files of job %s (logs, output) are on replica %s, "
@@ -1020,6 +1019,14 @@ static int files_here(struct dsb_jobs *j, const json_t *doc,
     return -1;
 }
 
+/* The directory of a job's logs here: local.dir or cluster.dir. */
+static const char *logs_dir(const json_t *doc)
+{
+    const char *dir = dsb_job_str(doc, "local", "dir");
+
+    return dir ? dir : dsb_job_str(doc, "cluster", "dir");
+}
+
 int dsb_jobs_logs(struct dsb_jobs *j, const char *id, size_t lines,
                   size_t max_bytes, json_t **out, struct dsb_error *err)
 {
@@ -1029,7 +1036,8 @@ int dsb_jobs_logs(struct dsb_jobs *j, const char *id, size_t lines,
     *out = NULL;
     if (dsb_jobs_get(j, id, &doc, err) < 0)
         return -1;
-    if (files_here(j, doc, err) == 0 && with_ops(doc, &ops, err) == 0 &&
+    if (files_here(j, doc, logs_dir(doc), err) == 0 &&
+        with_ops(doc, &ops, err) == 0 &&
         !(*out = ops->logs(doc, lines, max_bytes ? max_bytes : 65536)))
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
     json_decref(doc);
@@ -1050,7 +1058,7 @@ int dsb_jobs_result(struct dsb_jobs *j, const char *id, size_t limit,
     if (strcmp(state, "succeeded") != 0 || !dsb_job_str(doc, "output", "uri"))
         rc = dsb_error_set(err, DSB_E_CONFLICT,
                            "job %s has no result: it is %s", id, state);
-    else if (files_here(j, doc, err) < 0)
+    else if (files_here(j, doc, dsb_job_str(doc, "output", "uri"), err) < 0)
         rc = -1;
     else
         rc = with_ops(doc, &ops, err) < 0
