@@ -1286,8 +1286,76 @@ STORE_TEST(lease_concurrent_claims_take_each_job_once)
     pthread_barrier_destroy(&go);
 }
 
-/* A connection the server ended: the call that finds it fails as
- * unavailable (retryable), the next one reconnects. */
+struct dequeuer {
+    struct dsb_jobs *k;
+    pthread_barrier_t *go;
+    int got[RACE_JOBS];
+};
+
+static void *dequeue_all(void *arg)
+{
+    struct dequeuer *d = arg;
+    char id[32];
+
+    pthread_barrier_wait(d->go);
+    for (int i = 0; i < RACE_JOBS; i++) {
+        struct dsb_error err = {0};
+        json_t *doc;
+
+        snprintf(id, sizeof(id), "queued-%02d", i);
+        doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "id", id,
+                        "session_id", "s1", "state", "pending", "executor",
+                        "local", "principal", "alice", "created_at",
+                        (json_int_t)100, "updated_at", (json_int_t)100);
+        d->got[i] = dsb_jstore_dequeue(d->k, doc, NULL, NULL, &err) == 0;
+        json_decref(doc);
+    }
+    return NULL;
+}
+
+/* Replicas taking the same queued jobs off the queue at the same moment:
+ * each job is started by exactly one of them, which then owns it. */
+STORE_TEST(lease_concurrent_dequeues_take_each_job_once)
+{
+    struct dequeuer d[RACE_REPLICAS];
+    pthread_t t[RACE_REPLICAS];
+    pthread_barrier_t go;
+    char id[32], name[16];
+
+    for (int i = 0; i < RACE_JOBS; i++) {
+        snprintf(id, sizeof(id), "queued-%02d", i);
+        enqueue(id, "s1", 100 + i, "print(1)", NULL);
+    }
+    pthread_barrier_init(&go, NULL, RACE_REPLICAS);
+    for (int i = 0; i < RACE_REPLICAS; i++) {
+        snprintf(name, sizeof(name), "taker-%d", i);
+        memset(&d[i], 0, sizeof(d[i]));
+        d[i].k = replica(name, 60000);
+        d[i].go = &go;
+        cr_assert_eq(pthread_create(&t[i], NULL, dequeue_all, &d[i]), 0);
+    }
+    for (int i = 0; i < RACE_REPLICAS; i++)
+        pthread_join(t[i], NULL);
+    for (int n = 0; n < RACE_JOBS; n++) {
+        int takers = 0, who = -1;
+
+        for (int i = 0; i < RACE_REPLICAS; i++)
+            if (d[i].got[n]) {
+                takers++;
+                who = i;
+            }
+        snprintf(id, sizeof(id), "queued-%02d", n);
+        cr_assert_eq(takers, 1, "%s dequeued %d times", id, takers);
+        cr_assert_str_eq(owner_of(J, id), dsb_jstore_replica(d[who].k));
+    }
+    cr_assert_not(dsb_jstore_any_queued(J));
+    for (int i = 0; i < RACE_REPLICAS; i++)
+        replica_close(d[i].k);
+    pthread_barrier_destroy(&go);
+}
+
+/* A connection the server ended: the call that
+ * finds it fails as unavailable (retryable), the next one reconnects. */
 STORE_TEST(a_lost_connection_is_reopened)
 {
     char id[DSB_SESSION_ID_MAX + 1], owner[DSB_OWNER_MAX + 1];
