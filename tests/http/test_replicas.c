@@ -537,9 +537,10 @@ Test(replicas, a_dead_replicas_jobs_are_taken_over_once)
     }
     /* a cancel sent to ra for rb's job: rb stops it */
     cancel_elsewhere(base_a, queued, "rb");
-    cr_log_info("the local job was taken over %lld ms after ra was killed "
-                "(lease 2000 ms)",
-                (long long)took);
+    fprintf(stderr,
+            "replicas: the local job was taken over %lld ms after ra was "
+            "killed (lease 2000 ms)\n",
+            (long long)took);
     cr_assert_lt(took, 6000, "taken over after %lld ms", (long long)took);
     free(sid);
     free(emr);
