@@ -159,6 +159,7 @@ static void stop(pid_t *pid, int sig)
 {
     if (*pid > 0) {
         kill(*pid, sig);
+        kill(*pid, SIGCONT); /* one a test paused */
         waitpid(*pid, NULL, 0);
     }
     *pid = 0;
@@ -548,6 +549,50 @@ Test(replicas, a_dead_replicas_jobs_are_taken_over_once)
     free(queued);
     free(spare);
     free(inflight);
+}
+
+/* A replica killed and started again under its id takes its own jobs
+ * back at its start, before it serves (rb, paused meanwhile, could not
+ * have taken them): its local job is failed once, naming it. */
+Test(replicas, a_restarted_replica_takes_its_own_jobs_back)
+{
+    json_t *s, *j;
+    char *sid, *run;
+    pid_t orphan;
+
+    pid_a = spawn("a", base_a);
+    pid_b = spawn("b", base_b);
+    s = call(base_a, "POST", "/v1/sessions", NULL, 201);
+    sid = strdup(str(s, "id"));
+    json_decref(s);
+    run = submit(base_a, sid, "spare", "sleep");
+    j = wait_for(base_a, run, "state", "running", 10000);
+    orphan = (pid_t)json_integer_value(
+        json_object_get(json_object_get(j, "local"), "pid"));
+    json_decref(j);
+
+    cr_assert_eq(kill(pid_b, SIGSTOP), 0);
+    stop(&pid_a, SIGKILL);
+    pid_a = spawn("a", base_a);
+    j = job_get(base_a, run);
+    cr_assert_str_eq(str(j, "state"), "failed", "not taken back at start");
+    cr_assert_str_eq(str(j, "reason"),
+                     "the broker stopped while the job was running "
+                     "(replica ra)");
+    cr_assert_str_eq(str(j, "replica"), "ra");
+    json_decref(j);
+    for (int64_t end = dsb_monotonic_ms() + 5000;
+         alive(orphan) && dsb_monotonic_ms() < end;)
+        t_sleep_ms(20);
+    cr_assert_not(alive(orphan), "the spark-submit %d still runs", (int)orphan);
+    cr_assert_eq(kill(pid_b, SIGCONT), 0);
+    /* rb, awake, reads the record as ra left it */
+    j = job_get(base_b, run);
+    cr_assert_str_eq(str(j, "state"), "failed");
+    cr_assert_str_eq(str(j, "replica"), "ra");
+    json_decref(j);
+    free(sid);
+    free(run);
 }
 
 /* The start fails; the diagnostics name what. */
