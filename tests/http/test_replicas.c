@@ -6,9 +6,12 @@
  * carried out by ra.  ra is killed (SIGKILL): rb takes its jobs over
  * within a bound a little above the lease: the EMR job is tracked to its
  * end with StartJobRun sent once, the running local job is failed once,
- * naming ra, and not run again, the queued one is started by rb.  ra,
- * started again under its id, leaves rb's jobs alone, and a cancel it
- * gets for one of them is carried out by rb. */
+ * naming ra, and not run again, the queued one is started by rb; an EMR
+ * submit whose StartJobRun was in flight is sent again by rb with the
+ * same clientToken.  ra, started again under its id, leaves rb's jobs
+ * alone, and a cancel it gets for one of them is carried out by rb.  A
+ * replica killed and started again while the other is paused takes its
+ * own jobs back at its start. */
 #include <criterion/criterion.h>
 #include <libpq-fe.h>
 #include <signal.h>
