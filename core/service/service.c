@@ -169,6 +169,8 @@ static int open_state(struct dsb_service *svc, const struct dsb_broker *b,
         jo.cfg = b->cfg;
         jo.secrets = b->secrets;
         jo.aws = b->aws;
+        jo.replica_id = st->state_replica_id;
+        jo.lease_ms = (long)st->state_lease_ms;
         if (st->state_pg) {
             jo.store = &dsb_store_pg;
             jo.store_conf = &sc;
