@@ -257,7 +257,11 @@ class Broker(Endpoint):
 
 class HAProxy:
     """haproxy -db in front of the replicas' ports, /readyz checked every
-    200 ms (2 failures: down, 2 successes: up)."""
+    200 ms (2 failures: down, 2 successes: up).  No idle connection to a
+    replica is kept for another client's request (http-reuse never): the
+    broker closes a kept-alive connection that brings no request within
+    limits.receive_timeout_seconds, and a request haproxy sends on it at
+    that moment would come back 502."""
 
     def __init__(self, work, ports):
         self.port = free_port()
@@ -267,9 +271,14 @@ class HAProxy:
             f"rise 2\n" for i, p in enumerate(ports))
         with open(self.cfg, "w") as f:
             f.write("global\n    maxconn 4096\n"
-                    "defaults\n    mode http\n    timeout connect 1s\n"
+                    "    log stderr format short local0\n"
+                    "defaults\n    mode http\n    log global\n"
+                    "    option httplog\n    option dontlog-normal\n"
+                    "    timeout connect 1s\n"
+                    "    timeout check 2s\n"
                     "    timeout client 60s\n    timeout server 60s\n"
                     "    retries 3\n    option redispatch 1\n"
+                    "    http-reuse never\n"
                     "    retry-on conn-failure\n"
                     f"frontend front\n    bind 127.0.0.1:{self.port}\n"
                     "    default_backend replicas\n"
@@ -284,6 +293,12 @@ class HAProxy:
         if not up or self.proc.poll() is not None:
             raise RuntimeError("haproxy did not start: " +
                                open(os.path.join(work, "haproxy.log")).read())
+
+    def log_text(self):
+        """What haproxy logged so far (server state changes)."""
+        self.log.flush()
+        with open(self.log.name, errors="replace") as f:
+            return f.read()
 
     def stop(self):
         if self.proc.poll() is None:
