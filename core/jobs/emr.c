@@ -351,8 +351,11 @@ static const char *resend_cause(const json_t *doc)
 {
     const char *why = dsb_job_str(doc, "emr", "resend");
 
-    return why && strcmp(why, "answer_lost") == 0 ? "after its answer was lost"
-                                                  : "after a broker restart";
+    if (why && strcmp(why, "answer_lost") == 0)
+        return "after its answer was lost";
+    if (why && strcmp(why, "takeover") == 0)
+        return "after the replica that sent it stopped";
+    return "after a broker restart";
 }
 
 /*
@@ -366,7 +369,7 @@ static void emr_recover(struct dsb_jobs *j, json_t *doc, const char *from)
 {
     struct dsb_error err;
 
-    (void)from; /* the run goes on whoever started it */
+    /* the run goes on whoever started it */
     if (dsb_job_str(doc, "emr", "job_run_id"))
         return;
     if (!resubmittable(doc)) {
@@ -377,8 +380,11 @@ static void emr_recover(struct dsb_jobs *j, json_t *doc, const char *from)
         return;
     }
     if (!dsb_job_str(doc, "emr", "resend")) {
+        /* taken over by a running replica, or found at this one's start */
+        int other =
+            j->started && from && strcmp(from, dsb_jstore_replica(j)) != 0;
         json_object_set_new(json_object_get(doc, "emr"), "resend",
-                            json_string("restart"));
+                            json_string(other ? "takeover" : "restart"));
         if (dsb_jstore_put(j, doc, &err) < 0)
             dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
     }

@@ -527,6 +527,15 @@ Test(replicas, a_dead_replicas_jobs_are_taken_over_once)
         start_job_runs(&n, &tokens);
         cr_assert_eq(n, 3, "StartJobRun sent %d times", n);
         cr_assert_eq(tokens, 2, "a new clientToken was made");
+        {
+            char *log;
+            snprintf(path, sizeof(path), "%s/b/broker.log", dir);
+            log = t_slurp_file(fopen(path, "r"));
+            cr_assert(strstr(log, "StartJobRun sent again after the replica "
+                                  "that sent it stopped (same clientToken)"),
+                      "rb's log says why it sent StartJobRun again");
+            free(log);
+        }
 
         /* ra again, under its id: rb's jobs stay rb's */
         pid_a = spawn("a", base_a);
