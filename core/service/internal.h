@@ -22,6 +22,11 @@ struct dsb_service {
     struct dsb_jobs *jobs;    /* lives across reloads */
     struct dsb_gen *jobs_gen; /* holds the broker jobs is configured with */
     struct dsb_metrics *metrics;
+    /* replicas on PostgreSQL (NULL on SQLite): the shared store for edits
+     * and events, another connection for store: secrets (read while an
+     * edit holds the first), the listener of the others' events */
+    void *shared, *shared_secrets;
+    struct dsb_listener *listener;
     /* housekeeping (session expiry) */
     pthread_t hk_thread;
     pthread_mutex_t hk_mu;
@@ -91,6 +96,12 @@ void dsb_svc_trim_soon(struct dsb_service *svc);
  * its generations go). */
 int dsb_svc_ahead_start(struct dsb_service *svc);
 void dsb_svc_ahead_stop(struct dsb_service *svc);
+/* Makes conf.d/managed/ what the shared store holds (writing changed
+ * documents, removing the others, each said in a log line) and reloads
+ * when anything changed, or (always) when any managed source is there;
+ * why says what asked for it (logged).  A no-op on SQLite.  0, or -1 when
+ * the store could not be read or the reload was refused (logged). */
+int dsb_svc_managed_sync(struct dsb_service *svc, const char *why, int always);
 /* The deadline of one plugin call made within the call c. */
 int64_t dsb_svc_call_deadline(const struct dsb_ctx *c);
 
