@@ -68,9 +68,6 @@ static int pg_fail(struct pg_store *p, PGresult *r, struct dsb_error *err,
         (state && !strncmp(state, "57P0", 4))) {
         dsb_store_unreachable(err, p->name, what, PQhost(p->conn),
                               PQport(p->conn));
-    } else if (state && !strcmp(state, "23505")) {
-        dsb_error_set(err, DSB_E_CONFLICT, "%s store: %s failed: it exists",
-                      p->name, what);
     } else if (state && !strcmp(state, "53100")) {
         dsb_error_set(err, DSB_E_UNAVAILABLE,
                       "%s store: %s failed: the state disk is full", p->name,
@@ -971,15 +968,22 @@ int dsb_shared_put(void *h, const char *name, const char *text,
     char now[24];
     const char *v[] = {name, text, etag, now};
 
+    long n;
+
     snprintf(now, sizeof(now), "%lld", (long long)dsb_wall_ms());
-    return pg_exec(h,
-                   create ? "INSERT INTO dsb_managed_sources (name, text, "
-                            "etag, updated_ms) VALUES ($1, $2, $3, $4)"
-                          : "UPDATE dsb_managed_sources SET text = $2, etag "
-                            "= $3, updated_ms = $4 WHERE name = $1",
-                   4, v, err, "writing a managed source") < 0
-               ? -1
-               : 0;
+    n = pg_exec(h,
+                create ? "INSERT INTO dsb_managed_sources (name, text, etag, "
+                         "updated_ms) VALUES ($1, $2, $3, $4) ON CONFLICT "
+                         "(name) DO NOTHING"
+                       : "UPDATE dsb_managed_sources SET text = $2, etag = "
+                         "$3, updated_ms = $4 WHERE name = $1",
+                4, v, err, "writing a managed source");
+    if (n == 0)
+        return dsb_error_set(err, DSB_E_CONFLICT,
+                             "source \"%s\" was %s on another replica "
+                             "meanwhile",
+                             name, create ? "created" : "removed");
+    return n < 0 ? -1 : 0;
 }
 
 int dsb_shared_remove(void *h, const char *name, struct dsb_error *err)
