@@ -10,7 +10,9 @@
 #include <criterion/criterion.h>
 #include <libpq-fe.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -236,6 +238,24 @@ static void await(const struct replica *r, const char *path, long want,
     t_free(&resp);
 }
 
+/* Waits until the replica's log holds needle. */
+static void await_log(const struct replica *r, const char *needle)
+{
+    int64_t end = dsb_monotonic_ms() + WAIT_MS;
+    char *text;
+
+    for (;;) {
+        text = t_slurp_file(fopen(r->log, "r"));
+        if (strstr(text, needle))
+            break;
+        free(text);
+        cr_assert(dsb_monotonic_ms() < end, "%s never logged \"%s\"", r->log,
+                  needle);
+        t_sleep_ms(20);
+    }
+    free(text);
+}
+
 static const char pg_yaml_fmt[] = "name: pg\n"
                                   "plugin: postgres\n"
                                   "host: 127.0.0.1\n"
@@ -307,6 +327,82 @@ static char *etag_of(struct t_resp *r)
     return etag;
 }
 
+struct put {
+    const char *base, *if_match;
+    char *body, *etag;
+    long status;
+};
+
+static size_t keep_etag(char *p, size_t sz, size_t n, void *ud)
+{
+    struct put *put = ud;
+
+    if (!strncasecmp(p, "ETag: ", 6))
+        put->etag = strndup(p + 6, strcspn(p + 6, "\r\n"));
+    return sz * n;
+}
+
+static size_t discard(char *p, size_t sz, size_t n, void *ud)
+{
+    (void)p;
+    (void)ud;
+    return sz * n;
+}
+
+/* A PUT of pg2 on its own thread (t_req's base is shared). */
+static void *put_thread(void *arg)
+{
+    struct put *put = arg;
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = NULL;
+    char url[128], im[200];
+
+    snprintf(url, sizeof(url), "%s/v1/sources/pg2", put->base);
+    snprintf(im, sizeof(im), "If-Match: %s", put->if_match);
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, im);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, put->body);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, keep_etag);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, put);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &put->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return NULL;
+}
+
+/* PUTs on a and b at once with if_match: one 200 (its ETag returned),
+ * one 412. */
+static char *race(const struct replica *a, const struct replica *b,
+                  const char *if_match)
+{
+    struct put p[2] = {{a->base, if_match, pg_body("second by A"), NULL, 0},
+                       {b->base, if_match, pg_body("second by B"), NULL, 0}};
+    pthread_t t[2];
+    char *won;
+    int w;
+
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, put_thread, &p[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    cr_assert((p[0].status == 200 && p[1].status == 412) ||
+                  (p[0].status == 412 && p[1].status == 200),
+              "A %ld, B %ld", p[0].status, p[1].status);
+    w = p[0].status == 200 ? 0 : 1;
+    won = p[w].etag;
+    cr_assert(won);
+    free(p[1 - w].etag);
+    for (int i = 0; i < 2; i++)
+        free(p[i].body);
+    return won;
+}
+
 Test(replica, managed_sources_follow_the_store)
 {
     struct replica *a = replica(0), *b = replica(1), *c = replica(2);
@@ -345,17 +441,14 @@ Test(replica, managed_sources_follow_the_store)
     text = t_slurp_file(fopen(c->log, "r"));
     cr_assert(strstr(text, "ghost.yaml removed"), "%s", text);
     free(text);
-    /* A changes it; B with A's old ETag: 412 from the stored row */
-    free(body);
-    body = pg_body("second");
-    r = on(a, "PUT", "/v1/sources/pg2", body, e1);
-    cr_assert_eq(r.status, 200, "%s", r.body);
-    e2 = etag_of(&r);
-    t_free(&r);
+    /* A and B change it at once with the same ETag: the row is locked,
+     * one wins, the other gets 412 */
+    e2 = race(a, b, e1);
     r = on(b, "PUT", "/v1/sources/pg2", body, e1);
     t_problem(&r, 412, "precondition_failed");
     t_free(&r);
     await(b, "/v1/sources/pg2", 200, "second");
+    await(a, "/v1/sources/pg2", 200, "second");
     /* A removes it: gone on B and C */
     r = on(a, "DELETE", "/v1/sources/pg2", NULL, e2);
     cr_assert_eq(r.status, 204, "%s", r.body);
@@ -453,6 +546,7 @@ Test(replica, a_lost_store_refuses_writes_and_comes_back)
     free(body);
 
     own_pg("start", pgdir);
+    await_log(a, "events connection to the state store is back");
     r = on(a, "GET", "/readyz", NULL, NULL);
     cr_assert_eq(r.status, 200, "%s", r.body);
     t_free(&r);
