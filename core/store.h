@@ -164,6 +164,9 @@ int dsb_shared_secret_get(void *h, const char *id, char **value,
 void dsb_shared_secret_drop(void *h, const char *id);
 /* Reachable and taking writes (a cheap query); 0 or -1. */
 int dsb_shared_writable(void *h);
+/* Reachable (a cheap query): 0, or -1 with err saying it is not
+ * (dsb_store_unreachable's). */
+int dsb_shared_check(void *h, struct dsb_error *err);
 
 struct sqlite3;
 /* The connection of job store handle h of dsb_jstore_sqlite_ops, borrowed

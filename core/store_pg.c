@@ -1090,3 +1090,15 @@ int dsb_shared_writable(void *h)
 {
     return ps_writable(h);
 }
+
+int dsb_shared_check(void *h, struct dsb_error *err)
+{
+    struct pg_store *p = h;
+    PGresult *r;
+
+    pthread_mutex_lock(&p->mu);
+    r = pg_run(p, "SELECT 1", 0, NULL, err, "checking");
+    pthread_mutex_unlock(&p->mu);
+    PQclear(r);
+    return r ? 0 : -1;
+}

@@ -102,6 +102,10 @@ void dsb_svc_ahead_stop(struct dsb_service *svc);
  * why says what asked for it (logged).  A no-op on SQLite.  0, or -1 when
  * the store could not be read or the reload was refused (logged). */
 int dsb_svc_managed_sync(struct dsb_service *svc, const char *why, int always);
+/* On PostgreSQL: 0 when the state store answers, else -1 with err
+ * (503 state_store_unavailable): the check before a write whose store
+ * calls would not all say so themselves (jobs).  0 on SQLite. */
+int dsb_svc_store_check(const struct dsb_ctx *c, struct dsb_error *err);
 /* The deadline of one plugin call made within the call c. */
 int64_t dsb_svc_call_deadline(const struct dsb_ctx *c);
 

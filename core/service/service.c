@@ -514,6 +514,11 @@ int dsb_service_ready(struct dsb_service *svc)
     return svc->shared ? dsb_shared_writable(svc->shared) : 0;
 }
 
+int dsb_svc_store_check(const struct dsb_ctx *c, struct dsb_error *err)
+{
+    return c->svc->shared ? dsb_shared_check(c->svc->shared, err) : 0;
+}
+
 int dsb_svc_reload(const struct dsb_ctx *c, json_t **out, struct dsb_error *err)
 {
     struct dsb_gen *g;

@@ -133,6 +133,7 @@ static void stop_replica(struct replica *r)
     t_canary_keep_file("broker-log", r->log);
     text = t_slurp_file(fopen(r->log, "r"));
     cr_assert(!strstr(text, pw), "a secret in %s", r->log);
+    cr_assert(!strstr(text, "Sanitizer"), "%s: %s", r->log, text);
     free(text);
 }
 
@@ -144,8 +145,12 @@ static void teardown(void)
 
     for (int i = 0; i < 3; i++)
         stop_replica(&reps[i]);
-    if (pgdir[0])
+    if (pgdir[0]) {
+        char cmd[4400];
         own_pg("stop", pgdir);
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", pgdir);
+        cr_assert_eq(system(cmd), 0);
+    }
     PQfinish(listener);
     snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", state_db);
     admin_exec("postgres", sql);
@@ -497,6 +502,40 @@ static void own_env(const char *d, const char *key, char *out, size_t cap)
     fclose(f);
 }
 
+/* The MCP tool create_session while the store is down: a tool error
+ * (not a protocol error) saying so, retryable. */
+static void mcp_create_session_refused(const struct replica *a)
+{
+    static const char body[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\","
+        "\"params\":{\"name\":\"create_session\",\"arguments\":{},"
+        "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":"
+        "\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{}}}}";
+    struct t_resp r;
+    json_t *j, *sc;
+
+    snprintf(t_base, sizeof(t_base), "%s", a->base);
+    r = t_req("POST", "/mcp",
+              (const char *const[]){"Content-Type: application/json",
+                                    "Accept: application/json, "
+                                    "text/event-stream",
+                                    "MCP-Protocol-Version: 2026-07-28",
+                                    "Mcp-Method: tools/call",
+                                    "Mcp-Name: create_session", NULL},
+              body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    j = t_json(&r);
+    sc = json_object_get(json_object_get(j, "result"), "structuredContent");
+    cr_assert(json_is_true(
+                  json_object_get(json_object_get(j, "result"), "isError")) &&
+                  json_is_true(json_object_get(sc, "retryable")),
+              "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(sc, "code")),
+                     "state_store_unavailable", "%s", r.body);
+    json_decref(j);
+    t_free(&r);
+}
+
 Test(replica, a_lost_store_refuses_writes_and_comes_back)
 {
     struct replica *a = &reps[0];
@@ -544,6 +583,15 @@ Test(replica, a_lost_store_refuses_writes_and_comes_back)
     t_problem(&r, 503, "state_store_unavailable");
     t_free(&r);
     free(body);
+    mcp_create_session_refused(a);
+    /* the job store says "no such job" when unreadable: still a 503 */
+    r = on(a, "DELETE", "/v1/jobs/j-anything", NULL, NULL);
+    t_problem(&r, 503, "state_store_unavailable");
+    t_free(&r);
+    r = on(a, "POST", "/v1/sessions/s-anything/jobs", "{\"code\":\"print(1)\"}",
+           NULL);
+    t_problem(&r, 503, "state_store_unavailable");
+    t_free(&r);
 
     own_pg("start", pgdir);
     await_log(a, "events connection to the state store is back");
