@@ -541,7 +541,8 @@ Test(replica, a_lost_store_refuses_writes_and_comes_back)
     struct replica *a = &reps[0];
     char port[16], pwfile[4400], url[512], where[64], dbs[80];
     struct t_resp r;
-    char *ra, *own_pw, *body = pg_body("lost"), *text;
+    char *ra, *own_pw, *body = pg_body("lost"), *text, ctx[200];
+    json_t *j;
 
     snprintf(pgdir, sizeof(pgdir), "%s/ownpg", dir);
     cr_assert(chmod(dir, 0711) == 0 && mkdir(pgdir, 0711) == 0);
@@ -559,6 +560,17 @@ Test(replica, a_lost_store_refuses_writes_and_comes_back)
     r = on(a, "GET", "/v1/sources/pg/databases", NULL, NULL);
     snprintf(dbs, sizeof(dbs), "\"%s\"", data_db);
     cr_assert(r.status == 200 && strstr(r.body, dbs), "%s", r.body);
+    t_free(&r);
+
+    r = on(a, "POST", "/v1/sessions", NULL, NULL);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    j = t_json(&r);
+    snprintf(ctx, sizeof(ctx), "/v1/sessions/%s/context",
+             json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    t_free(&r);
+    r = on(a, "GET", ctx, NULL, NULL);
+    cr_assert_neq(r.status, 503, "%s", r.body);
     t_free(&r);
 
     own_pg("stop", pgdir);
@@ -583,6 +595,9 @@ Test(replica, a_lost_store_refuses_writes_and_comes_back)
     t_problem(&r, 503, "state_store_unavailable");
     t_free(&r);
     free(body);
+    r = on(a, "GET", ctx, NULL, NULL);
+    t_problem(&r, 503, "state_store_unavailable");
+    t_free(&r);
     mcp_create_session_refused(a);
     /* the job store says "no such job" when unreadable: still a 503 */
     r = on(a, "DELETE", "/v1/jobs/j-anything", NULL, NULL);
