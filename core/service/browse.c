@@ -161,7 +161,7 @@ static int notify_refresh(const struct dsb_ctx *c, const struct dsb_source *s)
 {
     char *event = dsb_replica_event("refresh", s->conf->name);
     struct dsb_error err = {0};
-    int rc = event ? dsb_shared_notify(c->svc->shared, event, &err) : -1;
+    int rc = event ? dsb_shared_notify(c->svc->shared_short, event, &err) : -1;
 
     if (rc < 0)
         dsb_logf(DSB_LOG_WARN, "replicas",

@@ -22,10 +22,11 @@ struct dsb_service {
     struct dsb_jobs *jobs;    /* lives across reloads */
     struct dsb_gen *jobs_gen; /* holds the broker jobs is configured with */
     struct dsb_metrics *metrics;
-    /* replicas on PostgreSQL (NULL on SQLite): the shared store for edits
-     * and events, another connection for store: secrets (read while an
-     * edit holds the first), the listener of the others' events */
-    void *shared, *shared_secrets;
+    /* replicas on PostgreSQL (NULL on SQLite): the shared store for
+     * managed-source edits (held across an edit's reload), another
+     * connection for short statements (store: secrets, which that reload
+     * reads; checks; refresh events), the listener of the others' events */
+    void *shared, *shared_short;
     struct dsb_listener *listener;
     /* housekeeping (session expiry) */
     pthread_t hk_thread;

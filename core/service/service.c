@@ -145,9 +145,9 @@ static struct dsb_broker *load_broker(struct dsb_service *svc,
                                  .preflight = svc->opts.preflight,
                                  .previous = previous};
 
-    if (svc->shared_secrets) {
+    if (svc->shared_short) {
         bo.store_fn = dsb_shared_secret_get;
-        bo.store_ctx = svc->shared_secrets;
+        bo.store_ctx = svc->shared_short;
     }
     return dsb_broker_start(&bo, d);
 }
@@ -199,8 +199,8 @@ static int open_shared(struct dsb_service *svc, const struct dsb_store_conf *sc,
 
     svc->shared = dsb_shared_open(sc, err);
     if (svc->shared)
-        svc->shared_secrets = dsb_shared_open(sc, err);
-    if (svc->shared_secrets)
+        svc->shared_short = dsb_shared_open(sc, err);
+    if (svc->shared_short)
         svc->listener = dsb_listener_start(sc, &calls, err);
     return svc->listener ? 0 : -1;
 }
@@ -380,7 +380,7 @@ void dsb_service_close(struct dsb_service *svc)
     dsb_gen_release(svc->gen);
     dsb_sessions_close(svc->sessions);
     dsb_shared_close(svc->shared);
-    dsb_shared_close(svc->shared_secrets);
+    dsb_shared_close(svc->shared_short);
     dsb_metrics_free(svc->metrics);
     pthread_rwlock_destroy(&svc->gen_lock);
     pthread_mutex_destroy(&svc->reload_lock);
@@ -511,12 +511,13 @@ int dsb_service_ready(struct dsb_service *svc)
 {
     if (dsb_sessions_writable(svc->sessions) < 0)
         return -1;
-    return svc->shared ? dsb_shared_writable(svc->shared) : 0;
+    return svc->shared_short ? dsb_shared_writable(svc->shared_short) : 0;
 }
 
 int dsb_svc_store_check(const struct dsb_ctx *c, struct dsb_error *err)
 {
-    return c->svc->shared ? dsb_shared_check(c->svc->shared, err) : 0;
+    return c->svc->shared_short ? dsb_shared_check(c->svc->shared_short, err)
+                                : 0;
 }
 
 int dsb_svc_reload(const struct dsb_ctx *c, json_t **out, struct dsb_error *err)

@@ -492,9 +492,9 @@ static int store_secrets(const struct dsb_ctx *c, struct candidate *k,
         label = dsb_asprintf(
             "%s%s-%s", temporary ? "test-" : "",
             json_string_value(json_object_get(k->checked, "name")), key);
-        if (label && !temporary && c->svc->shared_secrets &&
+        if (label && !temporary && c->svc->shared_short &&
             !b->cfg->settings.secrets_store_aws)
-            rc = put_shared(c->svc->shared_secrets, label, json_string_value(v),
+            rc = put_shared(c->svc->shared_short, label, json_string_value(v),
                             &ref, err);
         else
             rc = label ? dsb_secret_store_put(
@@ -528,8 +528,8 @@ static void drop_secrets(const struct dsb_ctx *c, const struct dsb_plugin *p,
         const char *ref = json_string_value(v);
         if (!dir || !is_secret(p, key) || !ref)
             continue;
-        if (strncmp(ref, "store:", 6) == 0 && c->svc->shared_secrets)
-            dsb_shared_secret_drop(c->svc->shared_secrets, ref + 6);
+        if (strncmp(ref, "store:", 6) == 0 && c->svc->shared_short)
+            dsb_shared_secret_drop(c->svc->shared_short, ref + 6);
         else
             dsb_secret_store_drop(c->gen->broker->aws, dir, ref);
     }
@@ -953,7 +953,8 @@ static int stored(const json_t *rows, const char *name, size_t len)
 
 /* Removes the files of managed sources the store does not have: how
  * many. */
-static int remove_stale(const char *dir, const json_t *rows, const char *why)
+static int remove_stale(const char *dir, const json_t *rows, const char *why,
+                        enum dsb_log_level level)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -968,7 +969,7 @@ static int remove_stale(const char *dir, const json_t *rows, const char *why)
             continue;
         path = dsb_asprintf("%s/%s", dir, e->d_name);
         if (path && unlink(path) == 0) {
-            dsb_logf(DSB_LOG_WARN, "replicas",
+            dsb_logf(level, "replicas",
                      "%s/%s removed: the state store has no managed source "
                      "of that name (%s)",
                      DSB_MANAGED_DIR, e->d_name, why);
@@ -1002,7 +1003,10 @@ int dsb_svc_managed_sync(struct dsb_service *svc, const char *why, int always)
     g = dsb_service_gen(svc);
     dir = dsb_path_join(g->broker->cfg->dir, DSB_MANAGED_DIR);
     dsb_gen_release(g);
-    n = dir ? write_rows(dir, rows, why) + remove_stale(dir, rows, why) : 0;
+    n = dir ? write_rows(dir, rows, why) +
+                  remove_stale(dir, rows, why,
+                               always ? DSB_LOG_WARN : DSB_LOG_INFO)
+            : 0;
     if (n > 0 || (always && json_array_size(rows) > 0))
         rc = dsb_service_reload(svc);
     pthread_mutex_unlock(&manage_lock);
