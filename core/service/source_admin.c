@@ -731,11 +731,11 @@ static int write_and_reload(const struct dsb_ctx *c, struct candidate *k,
     const char *name = json_string_value(json_object_get(k->checked, "name"));
     char *dir = managed_dir(c), *path = managed_path(c, name), *text = NULL;
     char etag[68];
-    int rc = -1;
+    int rc = -1, kept = store_secrets(c, k, 0, err) == 0;
 
-    if (store_secrets(c, k, 0, err) < 0)
-        goto done;
-    if ((text = file_text(k->doc)) && dir && path) {
+    if (kept && (!(text = file_text(k->doc)) || !dir || !path))
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    else if (kept) {
         etag_of(text, strlen(text), etag);
         if ((!se->h ||
              dsb_shared_put(se->h, name, text, etag, !old, err) == 0) &&
@@ -745,10 +745,7 @@ static int write_and_reload(const struct dsb_ctx *c, struct candidate *k,
             *out = answer(c, name, text, k->warnings);
             rc = 0;
         }
-    } else {
-        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
     }
-done:
     if (rc < 0)
         drop_secrets(c, k->plugin, k->stored);
     free(text);
