@@ -3,7 +3,8 @@
  * the fixture cluster.  A refresh on one flushes the others' caches; a
  * managed source made, changed or removed on one reaches the others (its
  * password through a store: reference) and a replica started later; the
- * If-Match of two replicas is one row's.  A replica whose store is down
+ * If-Match of two replicas is one row's; a replica whose events
+ * connection broke re-syncs what it missed.  A replica whose store is down
  * (a cluster of the test's own, stopped and started) answers cached
  * reads, refuses writes with 503 and Retry-After, and is whole again when
  * the store is back.  No secret value in any answer, log or event. */
@@ -464,6 +465,41 @@ Test(replica, managed_sources_follow_the_store)
     free(e1);
     free(e2);
     free(body);
+}
+
+/* A replica whose events connection broke re-syncs when it is back: a
+ * document put into the store without an event (as if the event had been
+ * sent while it was away) reaches it. */
+Test(replica, a_replica_that_missed_events_resyncs)
+{
+    struct replica *b = replica(1);
+    char sql[2400];
+    PGconn *c;
+    PGresult *q;
+    struct t_resp r;
+
+    spawn(b);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO dsb_managed_sources (name, text, etag, updated_ms) "
+             "VALUES ('pg3', '{\"name\": \"pg3\", \"plugin\": \"postgres\", "
+             "\"host\": \"127.0.0.1\", \"port\": %s, \"dbname\": \"%s\", "
+             "\"user\": \"dsb_reader\", \"password\": \"file:%s\", "
+             "\"sslmode\": \"disable\"}', '\"x\"', 0)",
+             getenv("PGPORT"), data_db, getenv("DSB_TEST_PG_PASSWORD_FILE"));
+    admin_exec(state_db, sql);
+    r = on(b, "GET", "/v1/sources/pg3", NULL, NULL);
+    cr_assert_eq(r.status, 404, "no event was sent: %s", r.body);
+    t_free(&r);
+    c = admin_conn(state_db);
+    q = PQexec(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                  "WHERE application_name = 'dsbroker-events' AND datname = "
+                  "current_database()");
+    cr_assert(PQresultStatus(q) == PGRES_TUPLES_OK && PQntuples(q) == 1, "%s",
+              PQerrorMessage(c));
+    PQclear(q);
+    PQfinish(c);
+    await_log(b, "events connection to the state store is back");
+    await(b, "/v1/sources/pg3", 200, NULL);
 }
 
 /* ------------------------------------------------------- store loss */
