@@ -202,7 +202,13 @@ static int open_shared(struct dsb_service *svc, const struct dsb_store_conf *sc,
         svc->shared_short = dsb_shared_open(sc, err);
     if (svc->shared_short)
         svc->listener = dsb_listener_start(sc, &calls, err);
-    return svc->listener ? 0 : -1;
+    if (!svc->listener)
+        return -1;
+    dsb_logf(DSB_LOG_INFO, "replicas",
+             "replica %s: listening for the other replicas' events on the "
+             "state store",
+             dsb_replica_id());
+    return 0;
 }
 
 /* Sessions and jobs in state_dir; jobs borrow the current generation's
