@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "aws/aws.h"
 #include "broker.h"
 #include "http/server.h"
 #include "mcp/stdio.h"
@@ -16,6 +17,8 @@
 #include "log.h"
 #include "options.h"
 #include "plugins.h"
+#include "secrets.h"
+#include "store.h"
 #include "util.h"
 
 #ifndef DSB_VERSION
@@ -57,6 +60,11 @@ static const char usage_text[] =
     "  mcp                       the MCP server on stdin/stdout, relayed to\n"
     "                            a running broker's /mcp ($DSB_URL,\n"
     "                            $DSB_TOKEN)\n"
+    "  copy-state STATE_DIR      copy the SQLite store of STATE_DIR (its\n"
+    "                            sessions, selections, jobs and queue)\n"
+    "                            into the empty PostgreSQL store\n"
+    "                            broker.yaml names (state.store:\n"
+    "                            postgresql); stop the broker first\n"
     "\n"
     "Options:\n"
     "  -c, --config DIR   configuration directory (default: $DSB_CONF_DIR,\n"
@@ -379,6 +387,60 @@ static int cmd_verify(struct cli *c, char **operands)
                           c->errs);
 }
 
+/* copy-state STATE_DIR: the SQLite store of STATE_DIR into the
+ * PostgreSQL store broker.yaml names (state_copy.c). */
+static int cmd_copy_state(struct cli *c, char **operands)
+{
+    struct dsb_diags d;
+    struct dsb_config *cfg;
+    struct dsb_aws_options ao;
+    struct dsb_aws *aws = NULL;
+    struct dsb_secrets *sec = NULL;
+    struct dsb_store_conf sc = {0};
+    struct dsb_error err = {0};
+    char *password = NULL;
+    int rc = DSB_EXIT_FAIL;
+
+    dsb_diags_init(&d);
+    cfg = dsb_config_load_broker(c->conf_dir, c->plugin_dir, &d);
+    dsb_diags_print(&d, c->errs);
+    if (!cfg || d.errors)
+        goto done;
+    if (!cfg->settings.state_pg) {
+        fprintf(c->errs,
+                "dsbroker: copy-state: broker.yaml keeps state in SQLite; "
+                "set state.store: postgresql, state.url and state.password "
+                "to the store to copy into first\n");
+        goto done;
+    }
+    dsb_aws_options_of(json_object_get(cfg->broker, "aws"), &ao);
+    if (!(aws = dsb_aws_new(&ao, &err)) || !(sec = dsb_secrets_new(0)))
+        goto fail;
+    dsb_secrets_set_aws_backend(sec, dsb_aws_secret_fetch, aws);
+    if (cfg->settings.state_password_ref &&
+        dsb_secrets_get(sec, cfg->settings.state_password_ref, &password,
+                        &err) < 0)
+        goto fail;
+    sc.url = cfg->settings.state_url;
+    sc.password = password;
+    if (dsb_state_copy(operands[0], &sc, c->out, &err) == 0) {
+        rc = DSB_EXIT_OK;
+        goto done;
+    }
+fail:
+    fprintf(c->errs, "dsbroker: copy-state: %s%s%s%s%s%s\n",
+            err.message[0] ? err.message : "out of memory",
+            err.detail[0] ? ": " : "", err.detail,
+            err.hint[0] ? " (hint: " : "", err.hint, err.hint[0] ? ")" : "");
+done:
+    dsb_secret_value_free(password);
+    dsb_secrets_free(sec);
+    dsb_aws_free(aws);
+    dsb_config_free(cfg);
+    dsb_diags_free(&d);
+    return rc;
+}
+
 static int cmd_mcp(struct cli *c, char **operands)
 {
     (void)operands;
@@ -399,6 +461,7 @@ static const struct command {
     {"submit", " SESSION FILE.py", 2, cmd_submit},
     {"verify", " [--json] [--latest] SESSION", 1, cmd_verify},
     {"mcp", "", 0, cmd_mcp},
+    {"copy-state", " STATE_DIR", 1, cmd_copy_state},
 };
 
 static int run_command(struct cli *c, const char *cmd, char **operands,

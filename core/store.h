@@ -12,6 +12,7 @@
 #define DSB_CORE_STORE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -96,7 +97,11 @@ extern const struct dsb_store_backend dsb_store_sqlite;
 extern const struct dsb_sessions_ops dsb_sessions_sqlite_ops;
 extern const struct dsb_jstore_ops dsb_jstore_sqlite_ops;
 
-/* PostgreSQL (store_pg.c). */
+/* PostgreSQL (store_pg.c).  The session store keeps this many
+ * connections (the request threads' calls run side by side); the job
+ * store one. */
+#define DSB_PG_SESSION_CONNECTIONS 4
+
 extern const struct dsb_store_backend dsb_store_pg;
 extern const struct dsb_sessions_ops dsb_sessions_pg_ops;
 extern const struct dsb_jstore_ops dsb_jstore_pg_ops;
@@ -164,9 +169,19 @@ int dsb_shared_secret_get(void *h, const char *id, char **value,
 void dsb_shared_secret_drop(void *h, const char *id);
 /* Reachable and taking writes (a cheap query); 0 or -1. */
 int dsb_shared_writable(void *h);
+/* Non-zero when opening h created the store (no broker had opened it). */
+int dsb_shared_fresh(void *h);
 /* Reachable (a cheap query): 0, or -1 with err saying it is not
  * (dsb_store_unreachable's). */
 int dsb_shared_check(void *h, struct dsb_error *err);
+
+/* dsbroker copy-state (state_copy.c): the SQLite store of state_dir
+ * (state_dir/dsbroker.db) copied into the empty PostgreSQL store pg, both
+ * migrated to this broker's version first, in one transaction; a summary
+ * line to out.  DSB_E_CONFLICT when the PostgreSQL store holds sessions or
+ * jobs already, DSB_E_NOT_FOUND when there is no SQLite store. */
+int dsb_state_copy(const char *state_dir, const struct dsb_store_conf *pg,
+                   FILE *out, struct dsb_error *err);
 
 struct sqlite3;
 /* The connection of job store handle h of dsb_jstore_sqlite_ops, borrowed

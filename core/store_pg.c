@@ -29,6 +29,7 @@ struct pg_store {
     const char *name; /* "session", "job", "sources" */
     int in_tx;        /* a BEGIN is open: a broken connection is not reset (the
                        * transaction's statements would run outside it) */
+    int fresh;        /* this open created the store (its version was 0) */
     atomic_llong touch_every_ms; /* sessions: how stale the idle clock may
                                   * get */
 };
@@ -68,6 +69,13 @@ static int pg_fail(struct pg_store *p, PGresult *r, struct dsb_error *err,
         (state && !strncmp(state, "57P0", 4))) {
         dsb_store_unreachable(err, p->name, what, PQhost(p->conn),
                               PQport(p->conn));
+    } else if (state && !strcmp(state, "25006")) {
+        dsb_error_set(err, DSB_E_UNAVAILABLE,
+                      "%s store: %s failed: the state database is read-only "
+                      "(a standby, or default_transaction_read_only)",
+                      p->name, what);
+        dsb_error_hint(err, "point state.url at the primary server");
+        err->retryable = 1;
     } else if (state && !strcmp(state, "53100")) {
         dsb_error_set(err, DSB_E_UNAVAILABLE,
                       "%s store: %s failed: the state disk is full", p->name,
@@ -227,6 +235,7 @@ static int pg_migrate(struct pg_store *p, const char *store,
     for (int i = have; i < n; i++)
         if (pg_script(p, steps[i], err, "migrating") < 0)
             goto fail;
+    p->fresh = have == 0;
     snprintf(ver, sizeof(ver), "%d", n);
     snprintf(now, sizeof(now), "%lld", (long long)dsb_wall_ms());
     if (have != n &&
@@ -262,7 +271,8 @@ static void pg_close(void *h)
     free(p);
 }
 
-/* Connects to c->url with c->password and migrates store. */
+/* Connects to c->url with c->password and, when step1 is not NULL,
+ * migrates store. */
 static struct pg_store *pg_open(const struct dsb_store_conf *c,
                                 const char *name, const char *store,
                                 const char *step1, struct dsb_error *err)
@@ -296,7 +306,7 @@ static struct pg_store *pg_open(const struct dsb_store_conf *c,
         goto fail;
     }
     PQsetNoticeProcessor(p->conn, quiet, NULL);
-    if (pg_migrate(p, store, steps, 1, err) < 0)
+    if (step1 && pg_migrate(p, store, steps, 1, err) < 0)
         goto fail;
     return p;
 fail:
@@ -306,18 +316,66 @@ fail:
 
 /* -------------------------------------------------------- sessions */
 
-static void *ps_open(const struct dsb_store_conf *c, struct dsb_error *err)
+/*
+ * The session store's connections: the request threads call it at once,
+ * and PostgreSQL commits concurrent transactions together, so each call
+ * takes a free connection (the first it can lock; when all are busy, one
+ * in turn, waiting for it).  The job store needs one: its service calls it
+ * under one lock.
+ */
+struct pg_pool {
+    struct pg_store *c[DSB_PG_SESSION_CONNECTIONS];
+    atomic_uint next;
+};
+
+/* A connection of pool h, locked: unlock its mu when done. */
+static struct pg_store *take(void *h)
 {
-    return pg_open(c, "session", "sessions", dsb_sql_sessions_pg, err);
+    struct pg_pool *pl = h;
+    struct pg_store *p;
+
+    for (int i = 0; i < DSB_PG_SESSION_CONNECTIONS; i++)
+        if (pthread_mutex_trylock(&pl->c[i]->mu) == 0)
+            return pl->c[i];
+    p = pl->c[atomic_fetch_add(&pl->next, 1) % DSB_PG_SESSION_CONNECTIONS];
+    pthread_mutex_lock(&p->mu);
+    return p;
 }
 
-static long ps_exec_locked(struct pg_store *p, const char *sql, int n,
+static void ps_close(void *h)
+{
+    struct pg_pool *pl = h;
+
+    for (int i = 0; pl && i < DSB_PG_SESSION_CONNECTIONS; i++)
+        pg_close(pl->c[i]);
+    free(pl);
+}
+
+static void *ps_open(const struct dsb_store_conf *c, struct dsb_error *err)
+{
+    struct pg_pool *pl = calloc(1, sizeof(*pl));
+
+    if (!pl) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        return NULL;
+    }
+    atomic_init(&pl->next, 0);
+    for (int i = 0; i < DSB_PG_SESSION_CONNECTIONS; i++)
+        if (!(pl->c[i] = pg_open(c, "session", "sessions",
+                                 i ? NULL : dsb_sql_sessions_pg, err))) {
+            ps_close(pl);
+            return NULL;
+        }
+    return pl;
+}
+
+static long ps_exec_locked(void *h, const char *sql, int n,
                            const char *const *v, struct dsb_error *err,
                            const char *what)
 {
+    struct pg_store *p = take(h);
     long rc;
 
-    pthread_mutex_lock(&p->mu);
     rc = pg_exec(p, sql, n, v, err, what);
     pthread_mutex_unlock(&p->mu);
     return rc;
@@ -347,12 +405,12 @@ static int not_found(const char *id, struct dsb_error *err)
 static int ps_owner(void *h, const char *id, char owner[DSB_OWNER_MAX + 1],
                     struct dsb_error *err)
 {
-    struct pg_store *p = h;
+    struct pg_store *p;
     const char *v[] = {id};
     PGresult *r;
     int rc = -1;
 
-    pthread_mutex_lock(&p->mu);
+    p = take(h);
     r = pg_run(p, "SELECT owner FROM dsb_sessions WHERE id = $1", 1, v, err,
                "reading a session");
     if (r && PQntuples(r) == 0)
@@ -407,6 +465,23 @@ static const char *opt_text(PGresult *r, int row, int col)
     return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
 }
 
+/* The selection rows of r from row `from` on (id, source, db,
+ * schema_name, tbl, selected_ms) as the stores answer them. */
+static json_t *selection_rows(PGresult *r, int from)
+{
+    json_t *arr = json_array();
+
+    for (int i = from; arr && i < PQntuples(r); i++)
+        json_array_append_new(
+            arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:o}", "id",
+                           (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10),
+                           "source", PQgetvalue(r, i, 1), "database",
+                           PQgetvalue(r, i, 2), "schema", PQgetvalue(r, i, 3),
+                           "table", PQgetvalue(r, i, 4), "selected_at",
+                           iso_time(PQgetvalue(r, i, 5))));
+    return arr;
+}
+
 static int read_selections(struct pg_store *p, const char *id, json_t **out,
                            struct dsb_error *err)
 {
@@ -416,31 +491,21 @@ static int read_selections(struct pg_store *p, const char *id, json_t **out,
                          "selected_ms FROM dsb_selections WHERE "
                          "session_id = $1 ORDER BY id",
                          1, v, err, "reading selections");
-    json_t *arr;
 
     if (!r)
         return -1;
-    arr = json_array();
-    for (int i = 0; i < PQntuples(r); i++)
-        json_array_append_new(
-            arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:o}", "id",
-                           (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10),
-                           "source", PQgetvalue(r, i, 1), "database",
-                           PQgetvalue(r, i, 2), "schema", PQgetvalue(r, i, 3),
-                           "table", PQgetvalue(r, i, 4), "selected_at",
-                           iso_time(PQgetvalue(r, i, 5))));
+    *out = selection_rows(r, 0);
     PQclear(r);
-    *out = arr;
     return 0;
 }
 
 static int ps_selections(void *h, const char *id, json_t **out,
                          struct dsb_error *err)
 {
-    struct pg_store *p = h;
+    struct pg_store *p;
     int rc;
 
-    pthread_mutex_lock(&p->mu);
+    p = take(h);
     rc = ps_touch(p, id, err);
     if (rc == 0)
         rc = read_selections(p, id, out, err);
@@ -474,10 +539,10 @@ static int read_session(struct pg_store *p, const char *id, json_t **out,
 
 static int ps_get(void *h, const char *id, json_t **out, struct dsb_error *err)
 {
-    struct pg_store *p = h;
+    struct pg_store *p;
     int rc;
 
-    pthread_mutex_lock(&p->mu);
+    p = take(h);
     rc = ps_touch(p, id, err);
     if (rc == 0)
         rc = read_session(p, id, out, err);
@@ -528,15 +593,78 @@ static int select_rows(struct pg_store *p, const char *id,
     return 0;
 }
 
+/*
+ * A select without replaced sources in one statement (one round trip, one
+ * commit): the session's row locked against a concurrent delete, its idle
+ * clock written when stale, the rows added, and the session's selections
+ * answered — those of before the statement and those it added (a
+ * statement does not see its own inserts but through RETURNING).  The
+ * first row, all NULL, says the session exists.
+ */
+static int select_one_trip(struct pg_store *p, const char *id,
+                           const struct dsb_selection *sel, size_t n,
+                           json_t **all, struct dsb_error *err)
+{
+    int64_t now = dsb_wall_ms();
+    char a[24], b[24], *rows;
+    const char *v[] = {id, a, b, NULL};
+    json_t *arr = json_array();
+    PGresult *r;
+
+    for (size_t i = 0; arr && i < n; i++)
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:s, s:s}", "source", sel[i].source,
+                           "db", sel[i].database, "schema_name", sel[i].schema,
+                           "tbl", sel[i].table));
+    rows = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    if (!rows)
+        return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    v[3] = rows;
+    snprintf(a, sizeof(a), "%lld", (long long)now);
+    snprintf(b, sizeof(b), "%lld",
+             (long long)(now - atomic_load(&p->touch_every_ms)));
+    r = pg_run(
+        p,
+        "WITH s AS (SELECT id FROM dsb_sessions WHERE id = $1 FOR KEY SHARE), "
+        "t AS (UPDATE dsb_sessions SET touched_ms = $2 WHERE id = $1 AND "
+        "touched_ms < $3 AND EXISTS (SELECT 1 FROM s)), "
+        "ins AS (INSERT INTO dsb_selections (session_id, source, db, "
+        "schema_name, tbl, selected_ms) SELECT s.id, x.source, x.db, "
+        "x.schema_name, x.tbl, $2 FROM s CROSS JOIN json_to_recordset($4) "
+        "AS x(source text, db text, schema_name text, tbl text) "
+        "ON CONFLICT DO NOTHING RETURNING id, source, db, schema_name, tbl, "
+        "selected_ms) "
+        "SELECT NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::text, "
+        "NULL::bigint FROM s UNION ALL SELECT * FROM ins UNION ALL SELECT id, "
+        "source, db, schema_name, tbl, selected_ms FROM dsb_selections WHERE "
+        "session_id = $1 ORDER BY 1 NULLS FIRST",
+        4, v, err, "writing");
+    free(rows);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 0 || !PQgetisnull(r, 0, 0)) {
+        PQclear(r);
+        return not_found(id, err);
+    }
+    *all = selection_rows(r, 1);
+    PQclear(r);
+    return 0;
+}
+
 static int ps_select(void *h, const char *id, const struct dsb_selection *sel,
                      size_t n, const char *const *replace, size_t n_replace,
                      json_t **added, struct dsb_error *err)
 {
-    struct pg_store *p = h;
+    struct pg_store *p;
     json_t *all = NULL;
     int rc;
 
-    pthread_mutex_lock(&p->mu);
+    p = take(h);
+    if (!replace) {
+        rc = select_one_trip(p, id, sel, n, &all, err);
+        goto done;
+    }
     rc = ps_touch(p, id, err);
     if (rc == 0 && pg_exec(p, "BEGIN", 0, NULL, err, "writing") < 0)
         rc = -1;
@@ -549,6 +677,7 @@ static int ps_select(void *h, const char *id, const struct dsb_selection *sel,
     }
     if (rc == 0 && added)
         rc = read_selections(p, id, &all, err);
+done:
     pthread_mutex_unlock(&p->mu);
     if (rc == 0 && added)
         *added = dsb_sessions_matching(all, sel, n);
@@ -559,13 +688,13 @@ static int ps_select(void *h, const char *id, const struct dsb_selection *sel,
 static int ps_unselect(void *h, const char *id, int64_t selection_id,
                        struct dsb_error *err)
 {
-    struct pg_store *p = h;
+    struct pg_store *p;
     char sid[24];
     const char *v[] = {id, sid};
     long rc;
 
     snprintf(sid, sizeof(sid), "%lld", (long long)selection_id);
-    pthread_mutex_lock(&p->mu);
+    p = take(h);
     rc = ps_touch(p, id, err);
     if (rc == 0)
         rc = pg_exec(p,
@@ -583,12 +712,12 @@ static int ps_unselect(void *h, const char *id, int64_t selection_id,
 static int ps_list(void *h, const char *owner, json_t **out,
                    struct dsb_error *err)
 {
-    struct pg_store *p = h;
+    struct pg_store *p;
     const char *v[] = {owner};
     json_t *items;
     PGresult *r;
 
-    pthread_mutex_lock(&p->mu);
+    p = take(h);
     r = pg_run(p,
                "SELECT s.id, s.created_ms, s.touched_ms, s.owner, (SELECT "
                "count(*) FROM dsb_selections x WHERE x.session_id = s.id) "
@@ -614,11 +743,12 @@ static int ps_list(void *h, const char *owner, json_t **out,
 
 static void ps_set_idle_expiry(void *h, int64_t idle_ms)
 {
-    struct pg_store *p = h;
+    struct pg_pool *pl = h;
     int64_t every = idle_ms / 4;
 
-    atomic_store(&p->touch_every_ms,
-                 every < TOUCH_EVERY_MS ? every : TOUCH_EVERY_MS);
+    for (int i = 0; i < DSB_PG_SESSION_CONNECTIONS; i++)
+        atomic_store(&pl->c[i]->touch_every_ms,
+                     every < TOUCH_EVERY_MS ? every : TOUCH_EVERY_MS);
 }
 
 static long ps_expire(void *h, int64_t idle_ms)
@@ -636,12 +766,12 @@ static long ps_expire(void *h, int64_t idle_ms)
 /* Reachable and taking writes (not a standby, not read-only). */
 static int ps_writable(void *h)
 {
-    struct pg_store *p = h;
+    struct pg_store *p;
     struct dsb_error err = {0};
     PGresult *r;
     int ok;
 
-    pthread_mutex_lock(&p->mu);
+    p = take(h);
     r = pg_run(p,
                "SELECT NOT pg_is_in_recovery() AND "
                "current_setting('transaction_read_only') = 'off'",
@@ -654,7 +784,7 @@ static int ps_writable(void *h)
 
 const struct dsb_sessions_ops dsb_sessions_pg_ops = {
     .open = ps_open,
-    .close = pg_close,
+    .close = ps_close,
     .insert = ps_insert,
     .owner = ps_owner,
     .list = ps_list,
@@ -894,6 +1024,19 @@ const struct dsb_jstore_ops dsb_jstore_pg_ops = {
 
 /* ---------------------------------------------------------- shared */
 
+/* The shared store is one connection (a struct pg_store, not a pool). */
+static long one_exec(struct pg_store *p, const char *sql, int n,
+                     const char *const *v, struct dsb_error *err,
+                     const char *what)
+{
+    long rc;
+
+    pthread_mutex_lock(&p->mu);
+    rc = pg_exec(p, sql, n, v, err, what);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
 void *dsb_shared_open(const struct dsb_store_conf *c, struct dsb_error *err)
 {
     return pg_open(c, "sources", "sources", dsb_sql_sources_pg, err);
@@ -1040,10 +1183,10 @@ int dsb_shared_secret_put(void *h, const char *id, const char *value,
     const char *v[] = {id, value, now};
 
     snprintf(now, sizeof(now), "%lld", (long long)dsb_wall_ms());
-    return ps_exec_locked(h,
-                          "INSERT INTO dsb_secret_values (id, value, "
-                          "created_ms) VALUES ($1, $2, $3)",
-                          3, v, err, "storing a secret") < 0
+    return one_exec(h,
+                    "INSERT INTO dsb_secret_values (id, value, "
+                    "created_ms) VALUES ($1, $2, $3)",
+                    3, v, err, "storing a secret") < 0
                ? -1
                : 0;
 }
@@ -1082,13 +1225,31 @@ void dsb_shared_secret_drop(void *h, const char *id)
     struct dsb_error ignored = {0};
     const char *v[] = {id};
 
-    ps_exec_locked(h, "DELETE FROM dsb_secret_values WHERE id = $1", 1, v,
-                   &ignored, "removing a secret");
+    one_exec(h, "DELETE FROM dsb_secret_values WHERE id = $1", 1, v, &ignored,
+             "removing a secret");
 }
 
 int dsb_shared_writable(void *h)
 {
-    return ps_writable(h);
+    struct pg_store *p = h;
+    struct dsb_error err = {0};
+    PGresult *r;
+    int ok;
+
+    pthread_mutex_lock(&p->mu);
+    r = pg_run(p,
+               "SELECT NOT pg_is_in_recovery() AND "
+               "current_setting('transaction_read_only') = 'off'",
+               0, NULL, &err, "checking");
+    ok = r && PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
+    PQclear(r);
+    pthread_mutex_unlock(&p->mu);
+    return ok ? 0 : -1;
+}
+
+int dsb_shared_fresh(void *h)
+{
+    return ((struct pg_store *)h)->fresh;
 }
 
 int dsb_shared_check(void *h, struct dsb_error *err)

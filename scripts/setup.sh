@@ -15,7 +15,7 @@ debs=(build-essential cmake pkg-config git ca-certificates curl
       postgresql postgresql-client libpostgresql-jdbc-java
       python3 python3-venv python3-pip default-jre-headless
       clang-14 libclang-rt-14-dev clang-format-14 valgrind wrk procps util-linux
-      bubblewrap chromium fonts-liberation)
+      bubblewrap chromium fonts-liberation haproxy)
 # node and npm build the web console (ui/): Debian's only when the commands
 # are missing (a newer node from elsewhere is fine)
 command -v node >/dev/null 2>&1 || debs+=(nodejs)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every CTest test labelled "unit" that needs no real server under
-# valgrind memcheck (children traced: Criterion forks a process per test) and
+# Runs every CTest test labelled "unit" that needs no real server, and those
+# labelled "store" (the state stores on the fixture PostgreSQL, started here
+# for them), under valgrind memcheck (children traced: Criterion forks a process per test) and
 # fails on any memcheck error or definite leak.  System programs (/usr, /bin)
 # and the stand-in spark-submit the tests start are not traced: their own
 # leaks are not ours (and valgrind's launcher would add its variables to a
@@ -8,10 +9,13 @@
 #   tests/valgrind.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "${1:?usage: valgrind.sh BUILD_DIR}" && pwd)
+pg_script=$(cd "$(dirname "$0")" && pwd)/scripts/postgres.sh
 logs=$build/valgrind
 rm -rf "$logs"; mkdir -p "$logs"
 cd "$build"
-ctest -L unit --show-only=json-v1 > "$logs/tests.json"
+ctest -L 'unit|store' --show-only=json-v1 > "$logs/tests.json"
+bash "$pg_script" start "$build/test-services" >/dev/null
+trap 'bash "$pg_script" stop "$build/test-services" >/dev/null' EXIT
 python3 - "$logs" <<'PY'
 import json, os, re, subprocess, sys
 logs = sys.argv[1]
@@ -20,8 +24,10 @@ passed = failed = 0
 for t in tests:
     cmd, name = t.get("command"), t["name"]
     props = {p["name"]: p["value"] for p in t.get("properties", [])}
-    # programs of ours only; suites that need real servers run elsewhere
-    if not cmd or not cmd[0].startswith(os.getcwd()) or "FIXTURES_REQUIRED" in props:
+    # programs of ours only; suites that need real servers run elsewhere,
+    # but for the fixture PostgreSQL of the store suites
+    if not cmd or not cmd[0].startswith(os.getcwd()) or \
+            props.get("FIXTURES_REQUIRED", ["postgres"]) != ["postgres"]:
         continue
     env = dict(os.environ)
     for p in t.get("properties", []):

@@ -103,6 +103,10 @@ void dsb_svc_ahead_stop(struct dsb_service *svc);
  * why says what asked for it (logged).  A no-op on SQLite.  0, or -1 when
  * the store could not be read or the reload was refused (logged). */
 int dsb_svc_managed_sync(struct dsb_service *svc, const char *why, int always);
+/* The first start on a new shared store: copies the managed sources of
+ * this replica's conf.d/managed/ into it (each logged), so that moving to
+ * PostgreSQL keeps them; 0, or -1 (logged). */
+int dsb_svc_managed_seed(struct dsb_service *svc);
 /* On PostgreSQL: 0 when the state store answers, else -1 with err
  * (503 state_store_unavailable): the check before a write whose store
  * calls would not all say so themselves (jobs).  0 on SQLite. */

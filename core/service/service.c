@@ -437,7 +437,9 @@ struct dsb_service *dsb_service_open(const struct dsb_service_opts *o,
     atomic_store(&svc->gen_serial, svc->gen->serial);
     if (open_state(svc, b, d) < 0)
         goto fail;
-    if (svc->shared && dsb_svc_managed_sync(svc, "the start", 1) < 0) {
+    if (svc->shared &&
+        ((dsb_shared_fresh(svc->shared) && dsb_svc_managed_seed(svc) < 0) ||
+         dsb_svc_managed_sync(svc, "the start", 1) < 0)) {
         dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0,
                      "the managed sources could not be synced from the "
                      "state store (the log says why)");

@@ -979,6 +979,62 @@ static int remove_stale(const char *dir, const json_t *rows, const char *why,
     return n;
 }
 
+/* One managed file into the shared store (a row already there is kept). */
+static int seed_one(void *h, const char *dir, const char *file)
+{
+    char *path = dsb_asprintf("%s/%s", dir, file), *text, *stored = NULL;
+    char *name = strndup(file, strlen(file) - 5), etag[68], had[68];
+    struct dsb_error err = {0};
+    size_t len;
+    int rc = -1;
+
+    text = path ? dsb_read_file(path, 1 << 20, &len) : NULL;
+    if (text && name) {
+        etag_of(text, len, etag);
+        if (dsb_shared_begin(h, name, &stored, had, &err) == 0) {
+            int put = stored ? 0 : dsb_shared_put(h, name, text, etag, 1, &err);
+            rc = dsb_shared_end(h, put == 0, &err) == 0 && put == 0 ? 0 : -1;
+        }
+    }
+    if (rc == 0 && !stored)
+        dsb_logf(DSB_LOG_INFO, "replicas",
+                 "managed source %s copied into the new state store", name);
+    else if (rc < 0)
+        dsb_logf(DSB_LOG_ERROR, "replicas",
+                 "%s/%s could not be copied into the state store: %s",
+                 DSB_MANAGED_DIR, file, text ? err.message : "unreadable");
+    free(stored);
+    free(text);
+    free(name);
+    free(path);
+    return rc;
+}
+
+int dsb_svc_managed_seed(struct dsb_service *svc)
+{
+    struct dsb_gen *g = dsb_service_gen(svc);
+    char *dir = dsb_path_join(g->broker->cfg->dir, DSB_MANAGED_DIR);
+    DIR *d;
+    struct dirent *e;
+    int rc = 0;
+
+    dsb_gen_release(g);
+    pthread_mutex_lock(&manage_lock);
+    d = dir ? opendir(dir) : NULL;
+    while (d && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (e->d_name[0] != '.' && len > 5 &&
+            strcmp(e->d_name + len - 5, ".yaml") == 0 &&
+            seed_one(svc->shared, dir, e->d_name) < 0)
+            rc = -1;
+    }
+    if (d)
+        closedir(d);
+    pthread_mutex_unlock(&manage_lock);
+    free(dir);
+    return rc;
+}
+
 int dsb_svc_managed_sync(struct dsb_service *svc, const char *why, int always)
 {
     struct dsb_error err = {0};

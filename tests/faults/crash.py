@@ -86,21 +86,6 @@ class Clients:
             t.join(30)
 
 
-def found(broker, clients):
-    sessions, pairs = 0, 0
-    by_session = {}
-    for sid, t in clients.selected:
-        by_session.setdefault(sid, set()).add(t)
-    for sid in clients.sessions:
-        r = broker.get(f"/v1/sessions/{sid}/selections", capture=False)
-        if r.status != 200:
-            continue
-        sessions += 1
-        have = {i["table"] for i in r.json()["items"]}
-        pairs += len(by_session.get(sid, set()) & have)
-    return sessions, pairs
-
-
 def main():
     tally = fl.Tally("faults_crash")
     work = fl.workdir("crash")
@@ -122,7 +107,7 @@ def main():
             tally.check(f"round {rnd}: integrity_check after the kill", ic ==
                         "ok", ic)
             b.start()
-            s, p = found(b, clients)
+            s, p = fl.found_writes(b, clients.sessions, clients.selected)
             tally.note(f"round {rnd}: {len(clients.selected) - before} "
                        f"selections acknowledged in {BURST_S} s by "
                        f"{CLIENTS} clients; total acknowledged "

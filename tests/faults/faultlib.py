@@ -145,15 +145,58 @@ class Response:
         return f"{self.status} {self.body[:300]!r} ({self.elapsed:.3f} s)"
 
 
-class Broker:
+class Endpoint:
+    """An HTTP endpoint on 127.0.0.1:port (a broker, or a load balancer in
+    front of several) called with the bearer token, one connection a
+    request."""
+
+    def __init__(self, port=None, token=None):
+        self.port, self.token = port, token
+
+    def request(self, method, path, body=None, timeout=30, capture=True):
+        headers = {"Connection": "close"}
+        if body is not None:
+            body = json.dumps(body)
+            headers["Content-Type"] = "application/json"
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        t0 = time.monotonic()
+        c = http.client.HTTPConnection("127.0.0.1", self.port,
+                                       timeout=timeout)
+        try:
+            c.request(method, path, body=body, headers=headers)
+            r = c.getresponse()
+            data = r.read().decode("utf-8", "replace")
+            resp = Response(r.status, data, time.monotonic() - t0,
+                            dict(r.getheaders()))
+        except (OSError, http.client.HTTPException) as e:
+            resp = Response(0, f"{type(e).__name__}: {e}",
+                            time.monotonic() - t0, {})
+        finally:
+            c.close()
+        if capture and resp.status:
+            dst = capture_path("body")
+            if dst:
+                with open(dst, "w", encoding="utf-8") as f:
+                    f.write(resp.body)
+        return resp
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+
+class Broker(Endpoint):
     """`dsbroker -c CONF -P PLUGINS serve` with stderr in WORK/broker-N.log."""
 
     def __init__(self, work, files, plugin_dir=None, env=None, token=None):
-        self.work, self.proc, self.port, self.starts = work, None, None, 0
+        super().__init__(None, token)
+        self.work, self.proc, self.starts = work, None, 0
         self.conf = os.path.join(work, "conf.d")
         self.plugin_dir = plugin_dir or os.path.join(BUILD, "lib", "dsbroker")
         self.env = dict(os.environ, **(env or {}))
-        self.token = token
         os.makedirs(self.conf, exist_ok=True)
         for name, text in files.items():
             with open(os.path.join(self.conf, name), "w",
@@ -211,39 +254,59 @@ class Broker:
         return "".join(open(p, errors="replace").read() for p in self.logs
                        if os.path.exists(p))
 
-    def request(self, method, path, body=None, timeout=30, capture=True):
-        headers = {"Connection": "close"}
-        if body is not None:
-            body = json.dumps(body)
-            headers["Content-Type"] = "application/json"
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        t0 = time.monotonic()
-        c = http.client.HTTPConnection("127.0.0.1", self.port,
-                                       timeout=timeout)
-        try:
-            c.request(method, path, body=body, headers=headers)
-            r = c.getresponse()
-            data = r.read().decode("utf-8", "replace")
-            resp = Response(r.status, data, time.monotonic() - t0,
-                            dict(r.getheaders()))
-        except (OSError, http.client.HTTPException) as e:
-            resp = Response(0, f"{type(e).__name__}: {e}",
-                            time.monotonic() - t0, {})
-        finally:
-            c.close()
-        if capture and resp.status:
-            dst = capture_path("body")
-            if dst:
-                with open(dst, "w", encoding="utf-8") as f:
-                    f.write(resp.body)
-        return resp
 
-    def get(self, path, **kw):
-        return self.request("GET", path, **kw)
+class HAProxy:
+    """haproxy -db in front of the replicas' ports, /readyz checked every
+    200 ms (2 failures: down, 2 successes: up)."""
 
-    def post(self, path, body=None, **kw):
-        return self.request("POST", path, body=body, **kw)
+    def __init__(self, work, ports):
+        self.port = free_port()
+        self.cfg = os.path.join(work, "haproxy.cfg")
+        servers = "".join(
+            f"    server r{i + 1} 127.0.0.1:{p} check inter 200 fall 2 "
+            f"rise 2\n" for i, p in enumerate(ports))
+        with open(self.cfg, "w") as f:
+            f.write("global\n    maxconn 4096\n"
+                    "defaults\n    mode http\n    timeout connect 1s\n"
+                    "    timeout client 60s\n    timeout server 60s\n"
+                    "    retries 3\n    option redispatch 1\n"
+                    "    retry-on conn-failure\n"
+                    f"frontend front\n    bind 127.0.0.1:{self.port}\n"
+                    "    default_backend replicas\n"
+                    "backend replicas\n    balance roundrobin\n"
+                    "    option httpchk GET /readyz\n" + servers)
+        self.log = open(os.path.join(work, "haproxy.log"), "w")
+        self.proc = subprocess.Popen(["haproxy", "-db", "-f", self.cfg],
+                                     stdout=self.log, stderr=self.log,
+                                     stdin=subprocess.DEVNULL)
+        up = wait_until(lambda: tcp_connect(self.port) == "accepted" or
+                        self.proc.poll() is not None, 20)
+        if not up or self.proc.poll() is not None:
+            raise RuntimeError("haproxy did not start: " +
+                               open(os.path.join(work, "haproxy.log")).read())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(15)
+        self.log.close()
+
+
+def found_writes(endpoint, sessions, selected):
+    """How many of the acknowledged sessions (ids) and selections ((id,
+    table) pairs) endpoint still has: (sessions, selections)."""
+    want = {}
+    for sid, t in selected:
+        want.setdefault(sid, set()).add(t)
+    n_sessions = n_pairs = 0
+    for sid in sessions:
+        r = endpoint.get(f"/v1/sessions/{sid}/selections", capture=False)
+        if r.status != 200:
+            continue
+        n_sessions += 1
+        have = {i["table"] for i in r.json()["items"]}
+        n_pairs += len(want.get(sid, set()) & have)
+    return n_sessions, n_pairs
 
 
 def context_of(broker, selections):
@@ -267,6 +330,43 @@ def broker_yaml(state_dir, extra=""):
             "executors:\n  - name: local\n    type: local-spark\n"
             "    networks: [public, local, fixture-net, aurora-vpc]\n"
             "    master: local[1]\n    s3a: true\n")
+
+
+def pg_admin(sql, db="postgres"):
+    """sql as the fixture cluster's superuser (tests/scripts/postgres.sh
+    psql over its socket)."""
+    subprocess.run(["bash", os.path.join(SOURCE, "tests", "scripts",
+                                         "postgres.sh"), "psql", SERVICES,
+                    "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql],
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def pg_state(prefix):
+    """A new database of the fixture cluster for a state store, dropped
+    when the script exits; broker.yaml's state: section for it (the
+    broker's role over TCP, its password as a file: reference)."""
+    import atexit
+    pg = load_env("postgres")
+    db = f"{prefix}_{secrets.token_hex(6)}"
+    pg_admin(f"CREATE DATABASE {db} OWNER {pg['PGUSER']} TEMPLATE template0")
+
+    def drop():
+        try:
+            pg_admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        except subprocess.CalledProcessError:
+            pass  # a leftover database harms nothing
+    atexit.register(drop)
+    with open(pg["DSB_TEST_PG_PASSWORD_FILE"]) as f:
+        register_canary(f.read().strip())
+    return (f"state:\n  store: postgresql\n  url: \"host=127.0.0.1 "
+            f"port={pg['PGPORT']} user={pg['PGUSER']} dbname={db}\"\n"
+            f"  password: \"file:{pg['DSB_TEST_PG_PASSWORD_FILE']}\"\n")
+
+
+def store_pg():
+    """The script runs on state.store: postgresql (DSB_TEST_STORE_PG=1, the
+    *_pg variants of the suites)."""
+    return os.environ.get("DSB_TEST_STORE_PG") == "1"
 
 
 def integrity_check(db_path):

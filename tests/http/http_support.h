@@ -209,13 +209,108 @@ static inline void t_clock_advance(int64_t ms)
     atomic_fetch_add(&t_clock_ms, ms);
 }
 
+/*
+ * DSB_TEST_STORE_PG=1 (the suites' *_pg variants, tests/http/CMakeLists.txt)
+ * runs a suite on state.store: postgresql: each server the test starts on
+ * a fixture conf.d gets a copy of it (the other entries linked) whose
+ * broker.yaml keeps state in a database of the fixture cluster made for
+ * the test (its process: a restart finds its sessions), dropped when the
+ * test's process exits.
+ */
+static char t_pg_db[64];
+
+static inline int t_store_pg(void)
+{
+    const char *v = getenv("DSB_TEST_STORE_PG");
+
+    return v && strcmp(v, "1") == 0;
+}
+
+/* Runs sql as the fixture cluster's superuser (postgres.sh psql); its
+ * exit status (0: done). */
+static inline int t_pg_admin(const char *sql)
+{
+    char script[1024], cmd[4096];
+    char *svc = t_path("DSB_TEST_SERVICES", "");
+
+    t_service("postgres", "DSB_TEST_PG_SCRIPT", script, sizeof(script));
+    snprintf(cmd, sizeof(cmd),
+             "bash '%s' psql '%s' -d postgres -c '%s' >/dev/null", script, svc,
+             sql);
+    free(svc);
+    return system(cmd);
+}
+
+static inline void t_pg_drop(void)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)",
+             t_pg_db);
+    (void)t_pg_admin(sql); /* at exit: a leftover database harms nothing */
+}
+
+/* conf_dir as the server should see it: itself, or under
+ * DSB_TEST_STORE_PG a copy on a new PostgreSQL database (malloc'd). */
+static inline char *t_conf_for_store(const char *conf_dir)
+{
+    char port[16], pw[1024], hex[17], sql[256], path[4200];
+    char *dir, *text;
+    struct dirent *e;
+    DIR *d;
+    FILE *f;
+
+    if (!t_store_pg())
+        return strdup(conf_dir);
+    t_service("postgres", "PGPORT", port, sizeof(port));
+    t_service("postgres", "DSB_TEST_PG_PASSWORD_FILE", pw, sizeof(pw));
+    if (!t_pg_db[0]) {
+        cr_assert_eq(dsb_random_hex(hex, 8), 0);
+        snprintf(t_pg_db, sizeof(t_pg_db), "http_state_%s", hex);
+        snprintf(sql, sizeof(sql),
+                 "CREATE DATABASE %s OWNER dsb_reader TEMPLATE template0",
+                 t_pg_db);
+        cr_assert_eq(t_pg_admin(sql), 0, "%s failed", sql);
+        atexit(t_pg_drop);
+    }
+    /* the fixture's console.dir is relative to its own directory */
+    snprintf(path, sizeof(path), "%s/../console", conf_dir);
+    setenv("DSB_TEST_CONSOLE_DIR", path, 0);
+    dir = t_tmpdir();
+    d = opendir(conf_dir);
+    cr_assert(d, "%s", conf_dir);
+    while ((e = readdir(d))) {
+        char src[4200];
+        if (e->d_name[0] == '.' || !strcmp(e->d_name, "broker.yaml"))
+            continue;
+        snprintf(src, sizeof(src), "%s/%s", conf_dir, e->d_name);
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        cr_assert_eq(symlink(src, path), 0, "cannot link %s", src);
+    }
+    closedir(d);
+    snprintf(path, sizeof(path), "%s/broker.yaml", conf_dir);
+    f = fopen(path, "r");
+    cr_assert(f, "%s", path);
+    text = t_slurp_file(f);
+    snprintf(path, sizeof(path), "%s/broker.yaml", dir);
+    f = fopen(path, "w");
+    cr_assert(f);
+    fprintf(f,
+            "%s\nstate:\n  store: postgresql\n  url: \"host=127.0.0.1 "
+            "port=%s user=dsb_reader dbname=%s\"\n  password: \"file:%s\"\n",
+            text, port, t_pg_db, pw);
+    fclose(f);
+    free(text);
+    return dir;
+}
+
 /* Starts the server on conf_dir (NULL: the fixture) at a free port, its
  * cache on clock_ms (NULL: the real clock). */
 static inline struct dsb_server *t_start_clocked(const char *conf_dir,
                                                  int64_t (*clock_ms)(void))
 {
-    char *dir =
-        conf_dir ? strdup(conf_dir) : t_src("tests/fixtures/confd-http");
+    char *fixture = t_src("tests/fixtures/confd-http");
+    char *dir = t_conf_for_store(conf_dir ? conf_dir : fixture);
     char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "http");
     struct dsb_server_opts o = {
         .conf_dir = dir, .plugin_dir = pdir, .clock_ms = clock_ms};
@@ -229,7 +324,15 @@ static inline struct dsb_server *t_start_clocked(const char *conf_dir,
     dsb_diags_free(&d);
     snprintf(t_base, sizeof(t_base), "http://127.0.0.1:%d",
              dsb_server_port(t_srv));
+    if (t_store_pg() && getenv("DSB_TEST_STATE_DIR")) {
+        char db[4200];
+        snprintf(db, sizeof(db), "%s/dsbroker.db",
+                 getenv("DSB_TEST_STATE_DIR"));
+        cr_assert_neq(access(db, F_OK), 0,
+                      "a server on the PostgreSQL store wrote %s", db);
+    }
     free(dir);
+    free(fixture);
     free(pdir);
     return t_srv;
 }

@@ -577,7 +577,7 @@ Test(replica, a_lost_store_refuses_writes_and_comes_back)
     struct replica *a = &reps[0];
     char port[16], pwfile[4400], url[512], where[64], dbs[80];
     struct t_resp r;
-    char *ra, *own_pw, *body = pg_body("lost"), *text, ctx[200];
+    char *ra, *own_pw, *body = pg_body("lost"), *text, ctx[200], seed[4400];
     json_t *j;
 
     snprintf(pgdir, sizeof(pgdir), "%s/ownpg", dir);
@@ -592,7 +592,18 @@ Test(replica, a_lost_store_refuses_writes_and_comes_back)
              "host=127.0.0.1 port=%s user=dsb_reader dbname=dsb_state", port);
     write_conf(a, 0, url, pwfile);
     hand_written_pg(a);
+    /* a managed source of the SQLite days: the first start on the new
+     * store copies it in rather than removing it */
+    snprintf(seed, sizeof(seed), "%s/managed", a->conf);
+    mkdir(seed, 0755);
+    t_write(seed, "seeded.yaml",
+            "name: seeded\nplugin: postgres\nhost: 127.0.0.1\nport: 1\n"
+            "user: nobody\nsslmode: disable\n");
     spawn(a);
+    await_log(a, "managed source seeded copied into the new state store");
+    r = on(a, "GET", "/v1/sources/seeded", NULL, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    t_free(&r);
     r = on(a, "GET", "/v1/sources/pg/databases", NULL, NULL);
     snprintf(dbs, sizeof(dbs), "\"%s\"", data_db);
     cr_assert(r.status == 200 && strstr(r.body, dbs), "%s", r.body);

@@ -564,7 +564,11 @@ static char *fresh_state_dir(void)
  * are private (0700, 0600, -wal and -shm too) once it has. */
 Test(sessions, state_dir_and_database_are_made_private)
 {
-    char *sd = fresh_state_dir(), db[4300], *id;
+    char *sd, db[4300], *id;
+
+    if (t_store_pg())
+        cr_skip_test("SQLite only: the PostgreSQL store keeps no file");
+    sd = fresh_state_dir();
 
     t_stop();
     cr_assert_eq(mkdir(sd, 0755), 0);
@@ -620,14 +624,20 @@ Test(sessions, a_state_dir_of_another_user_is_refused)
  * was. */
 Test(sessions, a_store_of_a_newer_broker_stops_the_start)
 {
-    char *sd = fresh_state_dir(), *dir = t_src("tests/fixtures/confd-http");
-    char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "http"), path[4300];
-    struct dsb_server_opts o = {
-        .conf_dir = dir, .plugin_dir = pdir, .no_listen = 1};
+    char *sd, *dir, *pdir, path[4300];
+    struct dsb_server_opts o = {.no_listen = 1};
     struct dsb_diags d;
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     long i;
+
+    if (t_store_pg())
+        cr_skip_test("SQLite only: the PostgreSQL store keeps no file");
+    sd = fresh_state_dir();
+    dir = t_src("tests/fixtures/confd-http");
+    pdir = t_path("DSB_TEST_PLUGIN_DIR", "http");
+    o.conf_dir = dir;
+    o.plugin_dir = pdir;
 
     t_stop();
     t_start(NULL); /* makes the store */

@@ -44,6 +44,8 @@ def fixture_broker(name, env=None, mcp_yaml="", token=None, files=None):
                     b.conf, dirs_exist_ok=True)
     with open(os.path.join(b.conf, "broker.yaml"), "a") as f:
         f.write(mcp_yaml)
+        if fl.store_pg():
+            f.write(fl.pg_state("mcp_state"))
     for fname, text in (files or {}).items():
         with open(os.path.join(b.conf, fname), "w") as f:
             f.write(text)

@@ -5,6 +5,8 @@
 #   postgres.sh restart DIR  stop then start (for tests of reconnection)
 #   postgres.sh psql DIR ... psql as the superuser over the Unix socket
 # DSB_PG_FIXTURES=FILE loads FILE instead of the tests' fixtures (run.sh).
+# DSB_PG_DURABLE=1 keeps PostgreSQL's durability defaults (fsync, commit
+# waits for its WAL flush) for benchmarks; tests run without them.
 # Writes DIR/postgres.env: PGHOST, PGPORT, PGUSER (the broker's role),
 # DSB_TEST_PG_PASSWORD_FILE (0600), the other roles' password files, and
 # DSB_TEST_PG_SOCKET / DSB_TEST_PG_SUPERUSER for fixtures (trust over the
@@ -58,12 +60,12 @@ listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$sock'
 password_encryption = scram-sha-256
-max_connections = 60
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+max_connections = 200
 log_min_messages = warning
 CONF
+  [ "${DSB_PG_DURABLE:-0}" = 1 ] ||
+    printf 'fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n' \
+      >>"$data/postgresql.conf"
   echo "$port" >"$state/port"
   write_secret "$state/reader.password" "$(new_password)"
   write_secret "$state/rotate.password" "$(new_password)"

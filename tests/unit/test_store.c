@@ -7,6 +7,7 @@
  * how to open, close and age the stores) and instantiated per backend by
  * STORE_TEST; today the only backend is SQLite under a private state_dir. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,8 +192,9 @@ static void pg_admin_exec(const char *db, const char *sql, int n,
     PQfinish(c);
 }
 
-/* The first column of sql's first row as a number (-1: no row). */
-static long pg_admin_count(const char *sql, const char *arg)
+/* The first column of sql's first row on database db as a number (-1: no
+ * row). */
+static long pg_admin_count_in(const char *db, const char *sql, const char *arg)
 {
     char info[1200];
     const char *v[] = {arg};
@@ -200,7 +202,7 @@ static long pg_admin_count(const char *sql, const char *arg)
     PGresult *r;
     long n;
 
-    snprintf(info, sizeof(info), "%s dbname=postgres", pg_admin);
+    snprintf(info, sizeof(info), "%s dbname=%s", pg_admin, db);
     c = PQconnectdb(info);
     cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
     r = PQexecParams(c, sql, 1, NULL, v, NULL, NULL, 0);
@@ -212,6 +214,11 @@ static long pg_admin_count(const char *sql, const char *arg)
     return n;
 }
 
+static long pg_admin_count(const char *sql, const char *arg)
+{
+    return pg_admin_count_in("postgres", sql, arg);
+}
+
 /* Ends the server side of every connection of the broker to the test's
  * database and waits until they are gone. */
 static void pg_kill_connections(void)
@@ -220,9 +227,8 @@ static void pg_kill_connections(void)
         "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND "
         "application_name = 'dsbroker'";
 
-    cr_assert_eq(pg_admin_count(alive, pg_db), 2,
-                 "the two stores' "
-                 "connections");
+    cr_assert_eq(pg_admin_count(alive, pg_db), DSB_PG_SESSION_CONNECTIONS + 1,
+                 "the session store's connections and the job store's");
     pg_admin_count("SELECT count(pg_terminate_backend(pid)) FROM "
                    "pg_stat_activity WHERE datname = $1 AND "
                    "application_name = 'dsbroker'",
@@ -933,5 +939,73 @@ STORE_TEST(a_lost_connection_is_reopened)
     cr_assert_str_eq(str(got, "state"), "running");
     json_decref(got);
     cr_assert_eq(dsb_sessions_writable(S), 0);
+}
+
+/* Brokers starting at once on a new database: each open migrates or waits
+ * for the one that does (advisory lock), none fails, the version is
+ * recorded once per store. */
+#define OPENERS 3
+
+static void *open_both(void *arg)
+{
+    struct dsb_error err = {0};
+    struct dsb_sessions *s = pg_open_sessions(&err);
+    struct dsb_jobs *j = calloc(1, sizeof(*j));
+    int ok = s && j && pg_open_jobs(j, &err) == 0;
+
+    if (!ok)
+        fprintf(stderr, "open: %s (%s)\n", err.message, err.detail);
+    dsb_sessions_close(s);
+    if (j)
+        dsb_jstore_close(j);
+    free(j);
+    return ok ? arg : NULL;
+}
+
+static void pg_init_only(void)
+{
+    B = &pg_backend;
+    B->setup();
+}
+
+Test(store_postgresql, brokers_starting_at_once_migrate_once,
+     .init = pg_init_only, .fini = fini)
+{
+    static int mark[OPENERS];
+    pthread_t t[OPENERS];
+    void *ok;
+
+    for (int i = 0; i < OPENERS; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, open_both, &mark[i]), 0);
+    for (int i = 0; i < OPENERS; i++) {
+        cr_assert_eq(pthread_join(t[i], &ok), 0);
+        cr_assert(ok, "opener %d failed (its message above)", i);
+    }
+    cr_assert_eq(pg_admin_count_in(pg_db,
+                                   "SELECT count(*) FROM dsb_schema WHERE "
+                                   "store IN ('sessions', 'jobs') AND "
+                                   "version >= 1 AND $1 = $1",
+                                   "x"),
+                 2);
+}
+
+/* A database that takes no writes (a standby, or read-only by default):
+ * the store is not writable (readiness fails) and a write fails as
+ * unavailable, saying why. */
+STORE_TEST(a_read_only_database_is_not_ready)
+{
+    char id[DSB_SESSION_ID_MAX + 1], sql[256];
+    struct dsb_error err = {0};
+
+    OK(dsb_sessions_create(S, "alice", id, E));
+    snprintf(sql, sizeof(sql),
+             "ALTER DATABASE %s SET default_transaction_read_only = on", pg_db);
+    pg_admin_exec("postgres", sql, 0, NULL);
+    pg_kill_connections();          /* the setting applies to new connections */
+    (void)dsb_sessions_writable(S); /* finds its connection ended */
+    cr_assert_neq(dsb_sessions_writable(S), 0);
+    cr_assert_neq(dsb_sessions_create(S, "bob", id, &err), 0);
+    cr_assert_eq(err.code, DSB_E_UNAVAILABLE, "%s", err.message);
+    cr_assert(strstr(err.message, "read-only"), "%s", err.message);
 }
 #endif
