@@ -67,19 +67,20 @@ static void quiet(void *arg, const char *message)
     (void)message;
 }
 
-/* A new connection that LISTENs, or NULL with why (one line). */
+/* A new connection that LISTENs, or NULL with why (one line).  GSSAPI
+ * encryption is not tried unless state.url asks for it: probing for it
+ * enters Kerberos, whose library state a process that exits while this
+ * thread reconnects has already torn down (the events carry no secret;
+ * sslmode applies as given). */
 static PGconn *listen_conn(struct dsb_listener *l, char *why, size_t len)
 {
-    const char *keys[] = {"connect_timeout",
-                          "keepalives_idle",
-                          "keepalives_interval",
-                          "keepalives_count",
-                          "dbname",
-                          "application_name",
-                          "password",
-                          NULL};
+    const char *keys[] = {
+        "connect_timeout",  "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "gssencmode",      "dbname",
+        "application_name", "password",        NULL};
     const char *vals[] = {
-        "5", "10", "5", "3", l->url, "dsbroker-events", l->password, NULL};
+        "5",         "10", "5", "3", "disable", l->url, "dsbroker-events",
+        l->password, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     PGresult *r = NULL;
 
