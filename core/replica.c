@@ -59,7 +59,20 @@ struct dsb_listener {
     int stop_pipe[2];
     pthread_t thread;
     int started;
+    struct dsb_listener *next; /* the next of `running` */
 };
+
+/*
+ * The running listeners.  A process that exits without stopping one (a
+ * test leaving its server, exit() on a fatal error) would have the thread
+ * reconnect while the libraries libpq uses (OpenSSL, Kerberos) are torn
+ * down by their exit handlers: an exit handler of ours, registered after
+ * theirs (a listener starts after the store's connections), so run
+ * before them, stops every running listener first.
+ */
+static pthread_mutex_t running_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct dsb_listener *running;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
 static void quiet(void *arg, const char *message)
 {
@@ -163,6 +176,31 @@ static int reconnect(struct dsb_listener *l)
     return 0;
 }
 
+/* Wakes the thread and waits for it to end (once). */
+static void halt(struct dsb_listener *l)
+{
+    if (!l->started)
+        return;
+    l->started = 0;
+    if (write(l->stop_pipe[1], "x", 1) != 1)
+        dsb_logf(DSB_LOG_WARN, "replicas", "cannot wake the events thread: %s",
+                 strerror(errno));
+    pthread_join(l->thread, NULL);
+}
+
+static void halt_all_at_exit(void)
+{
+    pthread_mutex_lock(&running_mu);
+    for (struct dsb_listener *l = running; l; l = l->next)
+        halt(l);
+    pthread_mutex_unlock(&running_mu);
+}
+
+static void register_exit(void)
+{
+    atexit(halt_all_at_exit);
+}
+
 static void *run(void *arg)
 {
     struct dsb_listener *l = arg;
@@ -209,6 +247,11 @@ struct dsb_listener *dsb_listener_start(const struct dsb_store_conf *c,
         goto fail;
     }
     l->started = 1;
+    pthread_once(&exit_once, register_exit);
+    pthread_mutex_lock(&running_mu);
+    l->next = running;
+    running = l;
+    pthread_mutex_unlock(&running_mu);
     return l;
 fail:
     dsb_listener_stop(l);
@@ -219,12 +262,14 @@ void dsb_listener_stop(struct dsb_listener *l)
 {
     if (!l)
         return;
-    if (l->started) {
-        if (write(l->stop_pipe[1], "x", 1) != 1)
-            dsb_logf(DSB_LOG_WARN, "replicas",
-                     "cannot wake the events thread: %s", strerror(errno));
-        pthread_join(l->thread, NULL);
-    }
+    pthread_mutex_lock(&running_mu);
+    for (struct dsb_listener **p = &running; *p; p = &(*p)->next)
+        if (*p == l) {
+            *p = l->next;
+            break;
+        }
+    halt(l);
+    pthread_mutex_unlock(&running_mu);
     PQfinish(l->conn);
     for (int i = 0; i < 2; i++)
         if (l->stop_pipe[i] >= 0)
