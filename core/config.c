@@ -168,6 +168,14 @@ static const struct dsb_option state_opts[] = {
                       "state database, without the password"),
     DSB_OPTION_SECRET("password", 0,
                       "postgresql: secret reference of the password"),
+    DSB_OPTION_STRING("replica_id", 0, NULL,
+                      "this broker's name among the replicas sharing the "
+                      "state store (1 to 64 of A-Z a-z 0-9 . _ -); default: "
+                      "host name, pid and random, a new one at every start"),
+    DSB_OPTION_INT("lease_seconds", 0, "15", 2, 600,
+                   "how long a replica's hold on the jobs it tracks lasts "
+                   "unless renewed (every third of it): a dead replica's "
+                   "jobs are taken over after this"),
     DSB_OPTION_END};
 
 static const struct dsb_option mcp_opts[] = {
@@ -486,6 +494,25 @@ static void check_default_executor(struct dsb_config *cfg,
                  "default_executor \"%s\" is not a declared executor", def);
 }
 
+/* state.replica_id: 1 to 64 letters, digits, '.', '_', '-' (it goes into
+ * logs, records and error messages as it is). */
+static void check_replica_id(const char *id, const struct dsb_ynode *n,
+                             struct dsb_diags *d)
+{
+    size_t len = id ? strlen(id) : 0;
+
+    if (!id)
+        return;
+    if (len == 0 || len > 64 ||
+        strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                   "0123456789._-") != len)
+        dsb_diag_add(d, DSB_SEV_ERROR, n->file, n->line, n->col,
+                     "state.replica_id \"%.80s%s\" is not a replica name: "
+                     "give 1 to 64 of A-Z a-z 0-9 . _ - (a name of its own "
+                     "for each replica sharing the state store)",
+                     id, len > 80 ? "..." : "");
+}
+
 /* state.store: postgresql needs state.url, which holds no password (that
  * is state.password, a secret reference); the others are for it only. */
 static void check_state(const json_t *broker, const struct dsb_ynode *root,
@@ -500,6 +527,8 @@ static void check_state(const json_t *broker, const struct dsb_ynode *root,
 
     if (!n)
         return;
+    check_replica_id(json_string_value(json_object_get(st, "replica_id")), n,
+                     d);
     if (!store || strcmp(store, "postgresql") != 0) {
         if (url || json_object_get(st, "password"))
             dsb_diag_add(d, DSB_SEV_ERROR, n->file, n->line, n->col,

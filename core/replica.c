@@ -24,22 +24,38 @@
 static char replica_id[160];
 static pthread_once_t id_once = PTHREAD_ONCE_INIT;
 
+/* As the job store's default (core/jobs/store.c): the host name's
+ * letters, digits, '-' and '.' (at most 40), the pid, 8 random hex
+ * digits: a name state.replica_id would accept. */
 static void make_id(void)
 {
-    char host[64] = "", rnd[9] = "";
+    char host[64] = "", rnd[9] = "0";
+    size_t n = 0;
 
-    if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
-        snprintf(host, sizeof(host), "host");
+    if (gethostname(host, sizeof(host) - 1) < 0)
+        host[0] = '\0';
+    host[sizeof(host) - 1] = '\0';
+    for (char *h = host; *h && n < 40; h++)
+        if ((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
+            (*h >= '0' && *h <= '9') || *h == '-' || *h == '.')
+            host[n++] = *h;
+    host[n] = '\0';
     if (dsb_random_hex(rnd, 4) < 0)
         snprintf(rnd, sizeof(rnd), "0");
-    snprintf(replica_id, sizeof(replica_id), "%s-%d-%s", host, (int)getpid(),
-             rnd);
+    snprintf(replica_id, sizeof(replica_id), "%s-%ld-%s", n ? host : "broker",
+             (long)getpid(), rnd);
 }
 
 const char *dsb_replica_id(void)
 {
     pthread_once(&id_once, make_id);
     return replica_id;
+}
+
+void dsb_replica_id_set(const char *id)
+{
+    pthread_once(&id_once, make_id);
+    snprintf(replica_id, sizeof(replica_id), "%s", id);
 }
 
 char *dsb_replica_event(const char *kind, const char *source)

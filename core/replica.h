@@ -12,9 +12,14 @@
 
 #include "store.h"
 
-/* This process's replica id: hostname-pid-random, made once (borrowed,
+/* This process's replica id: state.replica_id when set
+ * (dsb_replica_id_set), else hostname-pid-random made once (borrowed,
  * lives as long as the process). */
 const char *dsb_replica_id(void);
+/* Makes id (state.replica_id, checked by the configuration) this
+ * process's replica id; called at the start, before any thread reads
+ * it. */
+void dsb_replica_id_set(const char *id);
 
 /* An event from this replica as a payload (malloc'd JSON text):
  * {"v":1, "origin": id, "kind": kind[, "source": source]}.  kind:

@@ -241,8 +241,10 @@ static int bind_state(struct dsb_settings *s, const json_t *state)
     const char *store = json_string_value(json_object_get(state, "store"));
 
     s->state_pg = store && strcmp(store, "postgresql") == 0;
+    s->state_lease_ms = num(state, "lease_seconds") * 1000;
     if (opt_dup(state, "url", &s->state_url) < 0 ||
-        opt_dup(state, "password", &s->state_password_ref) < 0)
+        opt_dup(state, "password", &s->state_password_ref) < 0 ||
+        opt_dup(state, "replica_id", &s->state_replica_id) < 0)
         return -1;
     return 0;
 }
@@ -299,6 +301,7 @@ void dsb_settings_free(struct dsb_settings *s)
     free(s->compat_uploads_source);
     free(s->state_url);
     free(s->state_password_ref);
+    free(s->state_replica_id);
     free(s->compat_connections_network);
     free(s->allowed_hosts);
     memset(s, 0, sizeof(*s));

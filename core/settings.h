@@ -78,6 +78,8 @@ struct dsb_settings {
     int state_pg;
     char *state_url;          /* libpq conninfo without password; or NULL */
     char *state_password_ref; /* secret reference; or NULL */
+    char *state_replica_id;   /* state.replica_id; NULL: made at start */
+    int64_t state_lease_ms;   /* state.lease_seconds, in ms */
     /* jobs: per principal, on every executor together */
     long jobs_max_running_per_principal, jobs_max_queued_per_principal;
     unsigned jobs_retry_after_s; /* Retry-After of a full queue's 429 */

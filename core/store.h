@@ -29,7 +29,13 @@ struct dsb_store_conf {
     const char *db_path;   /* sqlite: the job store's database file */
     const char *url;       /* postgresql: a libpq conninfo, no password */
     const char *password;  /* postgresql: the resolved password, or NULL */
+    /* the job store: this replica (state.replica_id) and its lease */
+    const char *replica_id; /* NULL: dsb_jstore_open_on makes one */
+    int64_t lease_ms;       /* 0: DSB_LEASE_DEFAULT_MS */
 };
+
+/* state.lease_seconds' default, in ms. */
+#define DSB_LEASE_DEFAULT_MS 15000
 
 /*
  * The session store.  Slots mean what the dsb_sessions_* function of the
@@ -66,7 +72,10 @@ struct dsb_sessions_ops {
 /*
  * The job store and its queue.  Slots mean what the dsb_jstore_* function
  * of the same name says (jobs/internal.h); the job service calls them
- * with its lock held, one at a time.
+ * with its lock held, one at a time.  The handle owns the jobs this
+ * replica (c->replica_id of open) tracks: put writes only a record it
+ * owns or one nobody owns, and takes it (docs/jobs.md, "Replicas and
+ * leases"); get and list show the owner as "replica".
  */
 struct dsb_jstore_ops {
     /* Opens (creating, migrating) the store c says; NULL with err set. */
@@ -82,6 +91,9 @@ struct dsb_jstore_ops {
                    struct dsb_error *err);
     int (*is_queued)(void *h, const char *id);
     int (*any_queued)(void *h);
+    int (*claim)(void *h, int at_start, json_t **out, struct dsb_error *err);
+    void (*release)(void *h);
+    int (*request_cancel)(void *h, const char *id, struct dsb_error *err);
 };
 
 /* A backend: both stores' tables. */
@@ -182,6 +194,11 @@ int dsb_shared_check(void *h, struct dsb_error *err);
  * jobs already, DSB_E_NOT_FOUND when there is no SQLite store. */
 int dsb_state_copy(const char *state_dir, const struct dsb_store_conf *pg,
                    FILE *out, struct dsb_error *err);
+
+/* Shows a record's owner (may be NULL) as its "replica" member, and a
+ * pending cancel request as "cancel_requested": true (jobs/store.c, for
+ * every backend's reads). */
+void dsb_jstore_show(json_t *doc, const char *owner, int cancel_req);
 
 struct sqlite3;
 /* The connection of job store handle h of dsb_jstore_sqlite_ops, borrowed

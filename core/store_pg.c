@@ -19,6 +19,7 @@
 
 extern const char dsb_sql_sessions_pg[];
 extern const char dsb_sql_jobs_pg[];
+extern const char dsb_sql_jobs_lease_pg[];
 extern const char dsb_sql_sources_pg[];
 
 #define TOUCH_EVERY_MS 60000
@@ -32,7 +33,14 @@ struct pg_store {
     int fresh;        /* this open created the store (its version was 0) */
     atomic_llong touch_every_ms; /* sessions: how stale the idle clock may
                                   * get */
+    char *replica;               /* jobs: this replica, owner of its puts */
+    char lease_ms[24];           /* jobs: a lease's length, decimal */
 };
+
+/* The database's clock in ms: leases expire by it, whatever the replicas'
+ * clocks say. */
+#define DB_NOW_MS "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+#define ACTIVE "('pending', 'running', 'cancelling')"
 
 /* ------------------------------------------------------ connection */
 
@@ -268,19 +276,20 @@ static void pg_close(void *h)
         return;
     PQfinish(p->conn);
     pthread_mutex_destroy(&p->mu);
+    free(p->replica);
     free(p);
 }
 
-/* Connects to c->url with c->password and, when step1 is not NULL,
- * migrates store. */
+/* Connects to c->url with c->password and migrates store to its n steps
+ * (n 0: no migration, another connection made it). */
 static struct pg_store *pg_open(const struct dsb_store_conf *c,
                                 const char *name, const char *store,
-                                const char *step1, struct dsb_error *err)
+                                const char *const *steps, int n,
+                                struct dsb_error *err)
 {
     const char *keys[] = {"connect_timeout", "dbname", "password",
                           "application_name", NULL};
     const char *vals[] = {"5", c->url, c->password, "dsbroker", NULL};
-    const char *const steps[] = {step1};
     struct pg_store *p = calloc(1, sizeof(*p));
     char why[512];
 
@@ -306,7 +315,7 @@ static struct pg_store *pg_open(const struct dsb_store_conf *c,
         goto fail;
     }
     PQsetNoticeProcessor(p->conn, quiet, NULL);
-    if (step1 && pg_migrate(p, store, steps, 1, err) < 0)
+    if (n > 0 && pg_migrate(p, store, steps, n, err) < 0)
         goto fail;
     return p;
 fail:
@@ -353,6 +362,7 @@ static void ps_close(void *h)
 
 static void *ps_open(const struct dsb_store_conf *c, struct dsb_error *err)
 {
+    static const char *const steps[] = {dsb_sql_sessions_pg};
     struct pg_pool *pl = calloc(1, sizeof(*pl));
 
     if (!pl) {
@@ -361,8 +371,8 @@ static void *ps_open(const struct dsb_store_conf *c, struct dsb_error *err)
     }
     atomic_init(&pl->next, 0);
     for (int i = 0; i < DSB_PG_SESSION_CONNECTIONS; i++)
-        if (!(pl->c[i] = pg_open(c, "session", "sessions",
-                                 i ? NULL : dsb_sql_sessions_pg, err))) {
+        if (!(pl->c[i] =
+                  pg_open(c, "session", "sessions", steps, i ? 0 : 1, err))) {
             ps_close(pl);
             return NULL;
         }
@@ -802,10 +812,44 @@ const struct dsb_sessions_ops dsb_sessions_pg_ops = {
 
 static void *pj_open(const struct dsb_store_conf *c, struct dsb_error *err)
 {
-    return pg_open(c, "job", "jobs", dsb_sql_jobs_pg, err);
+    static const char *const steps[] = {dsb_sql_jobs_pg, dsb_sql_jobs_lease_pg};
+    struct pg_store *p = pg_open(c, "job", "jobs", steps, 2, err);
+
+    if (p && !(p->replica = strdup(c->replica_id))) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        pg_close(p);
+        return NULL;
+    }
+    if (p)
+        snprintf(p->lease_ms, sizeof(p->lease_ms), "%lld",
+                 (long long)c->lease_ms);
+    return p;
 }
 
-static int pj_put(void *h, const json_t *doc, struct dsb_error *err)
+/* DSB_E_CONFLICT for a put on a job another replica owns. */
+static int pj_not_owner(struct pg_store *p, const char *id,
+                        struct dsb_error *err)
+{
+    struct dsb_error ignored = {0};
+    const char *v[] = {id};
+    PGresult *r = pg_run(p, "SELECT owner FROM jobs WHERE id = $1", 1, v,
+                         &ignored, "reading a job");
+    const char *owner = r && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)
+                            ? PQgetvalue(r, 0, 0)
+                            : "(unknown)";
+
+    dsb_error_set(err, DSB_E_CONFLICT,
+                  "job %s is tracked by replica %s, not by this one (%s): "
+                  "its record was left as it is",
+                  id, owner, p->replica);
+    PQclear(r);
+    return -1;
+}
+
+/* Writes record doc as this replica's: a new one, or one it or nobody
+ * owns (any owner when force: a dequeue). */
+static int pj_put_as(struct pg_store *p, const json_t *doc, int force,
+                     struct dsb_error *err)
 {
     char *text = json_dumps(doc, JSON_COMPACT), created[24], updated[24];
     const char *v[] = {dsb_job_str(doc, "id", NULL),
@@ -814,7 +858,10 @@ static int pj_put(void *h, const json_t *doc, struct dsb_error *err)
                        dsb_job_str(doc, "executor", NULL),
                        created,
                        updated,
-                       text};
+                       text,
+                       p->replica,
+                       p->lease_ms,
+                       force ? "t" : "f"};
     long rc;
 
     if (!text)
@@ -823,26 +870,48 @@ static int pj_put(void *h, const json_t *doc, struct dsb_error *err)
              (long long)json_integer_value(json_object_get(doc, "created_at")));
     snprintf(updated, sizeof(updated), "%lld",
              (long long)json_integer_value(json_object_get(doc, "updated_at")));
-    rc = pg_exec(h,
+    rc = pg_exec(p,
                  "INSERT INTO jobs (id, session_id, state, executor, "
-                 "created_ms, updated_ms, doc) VALUES ($1, $2, $3, $4, $5, "
-                 "$6, $7) ON CONFLICT (id) DO UPDATE SET session_id = "
+                 "created_ms, updated_ms, doc, owner, lease_ms) VALUES ($1, "
+                 "$2, $3, $4, $5, $6, $7, $8, " DB_NOW_MS " + $9::bigint) "
+                 "ON CONFLICT (id) DO UPDATE SET session_id = "
                  "excluded.session_id, state = excluded.state, executor = "
                  "excluded.executor, created_ms = excluded.created_ms, "
-                 "updated_ms = excluded.updated_ms, doc = excluded.doc",
-                 7, v, err, "writing the job record");
+                 "updated_ms = excluded.updated_ms, doc = excluded.doc, "
+                 "owner = excluded.owner, lease_ms = excluded.lease_ms, "
+                 "cancel_req = jobs.cancel_req AND excluded.state IN "
+                 "('pending', 'running') WHERE $10::boolean OR jobs.owner IS "
+                 "NULL OR jobs.owner = excluded.owner",
+                 10, v, err, "writing the job record");
     free(text);
+    if (rc == 0)
+        return pj_not_owner(p, v[0], err);
     return rc < 0 ? -1 : 0;
 }
 
-/* The docs of r's first column as an array (rows that do not parse are
- * left out). */
+static int pj_put(void *h, const json_t *doc, struct dsb_error *err)
+{
+    return pj_put_as(h, doc, 0, err);
+}
+
+/* The record of row i of r (doc, owner, cancel_req), its owner shown;
+ * NULL when it does not parse. */
+static json_t *row_doc(PGresult *r, int i)
+{
+    json_t *doc = json_loads(PQgetvalue(r, i, 0), 0, NULL);
+
+    dsb_jstore_show(doc, opt_text(r, i, 1), !strcmp(PQgetvalue(r, i, 2), "t"));
+    return doc;
+}
+
+/* The records of r's rows as an array (rows that do not parse are left
+ * out). */
 static json_t *docs(PGresult *r)
 {
     json_t *items = json_array();
 
     for (int i = 0; r && i < PQntuples(r); i++) {
-        json_t *doc = json_loads(PQgetvalue(r, i, 0), 0, NULL);
+        json_t *doc = row_doc(r, i);
         if (doc)
             json_array_append_new(items, doc);
     }
@@ -853,30 +922,33 @@ static json_t *pj_get(void *h, const char *id)
 {
     struct dsb_error err = {0};
     const char *v[] = {id};
-    PGresult *r = pg_run(h, "SELECT doc FROM jobs WHERE id = $1", 1, v, &err,
-                         "reading a job");
+    PGresult *r =
+        pg_run(h, "SELECT doc, owner, cancel_req FROM jobs WHERE id = $1", 1, v,
+               &err, "reading a job");
     json_t *doc = NULL;
 
     if (r && PQntuples(r) == 1)
-        doc = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+        doc = row_doc(r, 0);
     PQclear(r);
     return doc;
 }
 
 static json_t *pj_list(void *h, const char *session_id)
 {
+    struct pg_store *p = h;
     struct dsb_error err = {0};
-    const char *v[] = {session_id};
+    const char *v[] = {session_id ? session_id : p->replica};
     PGresult *r =
         session_id
             ? pg_run(h,
-                     "SELECT doc FROM jobs WHERE session_id = $1 ORDER BY "
-                     "created_ms DESC, id DESC",
+                     "SELECT doc, owner, cancel_req FROM jobs WHERE "
+                     "session_id = $1 ORDER BY created_ms DESC, id DESC",
                      1, v, &err, "listing jobs")
-            : pg_run(h,
-                     "SELECT doc FROM jobs WHERE state IN ('pending', "
-                     "'running', 'cancelling') ORDER BY created_ms",
-                     0, NULL, &err, "listing jobs");
+            : pg_run(
+                  h,
+                  "SELECT doc, owner, cancel_req FROM jobs WHERE state IN " ACTIVE
+                  " AND owner = $1 ORDER BY created_ms",
+                  1, v, &err, "listing jobs");
     json_t *items = docs(r);
 
     PQclear(r);
@@ -922,7 +994,7 @@ static int pj_enqueue(void *h, const json_t *doc, const char *code,
 
     if (pg_exec(h, "BEGIN", 0, NULL, err, "writing the job queue") < 0)
         return -1;
-    if (pj_put(h, doc, err) < 0 ||
+    if (pj_put_as(h, doc, 0, err) < 0 ||
         pg_exec(h,
                 "INSERT INTO job_queue (id, code, entry_point) VALUES ($1, "
                 "$2, $3)",
@@ -974,7 +1046,7 @@ static int pj_dequeue(void *h, const json_t *doc, char **code,
             dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
     }
     PQclear(r);
-    if (!r || bad || pj_put(h, doc, err) < 0 ||
+    if (!r || bad || pj_put_as(h, doc, 1, err) < 0 ||
         pg_exec(h, "COMMIT", 0, NULL, err, "writing the job queue") < 0) {
         pg_rollback(h);
         free(c);
@@ -1009,6 +1081,114 @@ static int pj_any_queued(void *h)
                    "reading the job queue") > 0;
 }
 
+/* ------------------------------------------------------------ leases */
+
+/* One transaction: take over the expired and ownerless jobs (rows other
+ * replicas are claiming at the same moment are skipped, not waited for),
+ * renew this replica's leases, read its cancel requests. */
+static int pj_claim_tx(struct pg_store *p, int at_start, json_t *taken,
+                       json_t *cancel, json_t *owned, struct dsb_error *err)
+{
+    const char *v[] = {p->replica, p->lease_ms, at_start ? "t" : "f"};
+    PGresult *r;
+
+    if (pg_exec(p, "BEGIN", 0, NULL, err, "claiming jobs") < 0)
+        return -1;
+    r = pg_run(p,
+               "WITH c AS (SELECT j.id, j.owner FROM jobs j WHERE j.state "
+               "IN " ACTIVE " AND NOT EXISTS (SELECT 1 FROM job_queue q "
+               "WHERE q.id = j.id) AND (j.owner IS NULL OR (j.owner <> $1 "
+               "AND j.lease_ms < " DB_NOW_MS ") OR ($3::boolean AND j.owner "
+               "= $1)) ORDER BY j.created_ms FOR UPDATE OF j SKIP LOCKED) "
+               "UPDATE jobs SET owner = $1, lease_ms = " DB_NOW_MS
+               " + $2::bigint FROM c WHERE jobs.id = c.id RETURNING jobs.id, "
+               "c.owner, jobs.doc, jobs.cancel_req",
+               3, v, err, "claiming jobs");
+    for (int i = 0; r && i < PQntuples(r); i++) {
+        json_t *doc = json_loads(PQgetvalue(r, i, 2), 0, NULL);
+        if (!doc)
+            continue;
+        dsb_jstore_show(doc, p->replica, !strcmp(PQgetvalue(r, i, 3), "t"));
+        json_array_append_new(taken, json_pack("{s:s?, s:o}", "from",
+                                               opt_text(r, i, 1), "doc", doc));
+    }
+    PQclear(r);
+    if (!r)
+        goto fail;
+    r = pg_run(p,
+               "UPDATE jobs SET lease_ms = " DB_NOW_MS " + $2::bigint WHERE "
+               "owner = $1 AND state IN " ACTIVE " RETURNING id, cancel_req "
+               "AND state IN ('pending', 'running')",
+               2, v, err, "renewing leases");
+    for (int i = 0; r && i < PQntuples(r); i++) {
+        json_array_append_new(owned, json_string(PQgetvalue(r, i, 0)));
+        if (!strcmp(PQgetvalue(r, i, 1), "t"))
+            json_array_append_new(cancel, json_string(PQgetvalue(r, i, 0)));
+    }
+    PQclear(r);
+    if (!r || pg_exec(p, "COMMIT", 0, NULL, err, "claiming jobs") < 0)
+        goto fail;
+    return 0;
+fail:
+    pg_rollback(p);
+    return -1;
+}
+
+static int pj_claim(void *h, int at_start, json_t **out, struct dsb_error *err)
+{
+    json_t *taken = json_array(), *cancel = json_array(), *owned = json_array();
+
+    *out = NULL;
+    if (!taken || !cancel || !owned)
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    else if (pj_claim_tx(h, at_start, taken, cancel, owned, err) == 0)
+        *out = json_pack("{s:o, s:o, s:o}", "taken", taken, "cancel", cancel,
+                         "owned", owned);
+    if (!*out) {
+        json_decref(taken);
+        json_decref(cancel);
+        json_decref(owned);
+        return -1;
+    }
+    return 0;
+}
+
+static void pj_release(void *h)
+{
+    struct pg_store *p = h;
+    struct dsb_error err = {0};
+    const char *v[] = {p->replica};
+
+    pg_exec(p, "UPDATE jobs SET lease_ms = 0 WHERE owner = $1", 1, v, &err,
+            "releasing leases");
+}
+
+static int pj_request_cancel(void *h, const char *id, struct dsb_error *err)
+{
+    const char *v[] = {id};
+    PGresult *r = pg_run(h,
+                         "WITH u AS (UPDATE jobs SET cancel_req = true WHERE "
+                         "id = $1 AND state IN ('pending', 'running') "
+                         "RETURNING id) SELECT (SELECT count(*) FROM u), "
+                         "(SELECT state FROM jobs WHERE id = $1)",
+                         1, v, err, "recording a cancel request");
+    int rc = -1;
+
+    if (!r)
+        return -1;
+    if (strcmp(PQgetvalue(r, 0, 0), "0") != 0)
+        rc = 0;
+    else if (PQgetisnull(r, 0, 1))
+        dsb_error_set(err, DSB_E_NOT_FOUND, "no job \"%s\"", id);
+    else if (dsb_job_is_final(PQgetvalue(r, 0, 1)))
+        dsb_error_set(err, DSB_E_CONFLICT, "job %s is already %s", id,
+                      PQgetvalue(r, 0, 1));
+    else
+        rc = 0; /* cancelling already */
+    PQclear(r);
+    return rc;
+}
+
 const struct dsb_jstore_ops dsb_jstore_pg_ops = {
     .open = pj_open,
     .close = pg_close,
@@ -1020,6 +1200,9 @@ const struct dsb_jstore_ops dsb_jstore_pg_ops = {
     .dequeue = pj_dequeue,
     .is_queued = pj_is_queued,
     .any_queued = pj_any_queued,
+    .claim = pj_claim,
+    .release = pj_release,
+    .request_cancel = pj_request_cancel,
 };
 
 /* ---------------------------------------------------------- shared */
@@ -1039,7 +1222,9 @@ static long one_exec(struct pg_store *p, const char *sql, int n,
 
 void *dsb_shared_open(const struct dsb_store_conf *c, struct dsb_error *err)
 {
-    return pg_open(c, "sources", "sources", dsb_sql_sources_pg, err);
+    static const char *const steps[] = {dsb_sql_sources_pg};
+
+    return pg_open(c, "sources", "sources", steps, 1, err);
 }
 
 void dsb_shared_close(void *h)

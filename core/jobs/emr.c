@@ -362,10 +362,11 @@ static const char *resend_cause(const json_t *doc)
  * with the same clientToken (idempotent on AWS); any other (the broker
  * stopped before that point: nothing was sent) is failed.
  */
-static void emr_recover(struct dsb_jobs *j, json_t *doc)
+static void emr_recover(struct dsb_jobs *j, json_t *doc, const char *from)
 {
     struct dsb_error err;
 
+    (void)from; /* the run goes on whoever started it */
     if (dsb_job_str(doc, "emr", "job_run_id"))
         return;
     if (!resubmittable(doc)) {

@@ -57,9 +57,12 @@ struct dsb_executor_ops {
     /* Tracks the type's active jobs (from the tracker thread).  Returns
      * how many ms to wait before the next call. */
     long (*tick)(struct dsb_jobs *j);
-    /* On open, before the tracker starts: handles one record (borrowed)
-     * that a previous broker process left active. */
-    void (*recover)(struct dsb_jobs *j, json_t *doc);
+    /* Handles one active record (borrowed) this replica took over: on
+     * open, before the tracker starts, those a previous broker process
+     * left; later, under j->mu, those of a replica whose lease expired
+     * (docs/jobs.md, "Replicas and leases").  from: the replica that
+     * owned it (NULL: unknown, a record from before leases). */
+    void (*recover)(struct dsb_jobs *j, json_t *doc, const char *from);
     /* Stops the job of record doc (borrowed; it may be rewritten) and
      * records stop_state ("cancelled") or "cancelling".  0 or -1 with err
      * set. */

@@ -19,6 +19,7 @@ struct dsb_local_proc {
     int64_t deadline_ms;    /* wall clock */
     int64_t term_sent_ms;   /* 0: not signalled yet */
     const char *stop_state; /* "cancelled", "timed_out", "failed" or NULL */
+    int lost;               /* another replica took the job over */
     int limits_known;       /* the two below were read from the record */
     int64_t max_output_bytes, max_log_bytes; /* 0: none */
 };
@@ -44,6 +45,8 @@ struct dsb_jobs {
     struct dsb_jobs_options o;
     const struct dsb_jstore_ops *store_ops; /* the state store backend */
     void *store;                            /* its handle */
+    char *replica;                          /* this replica's id */
+    int64_t lease_ms;                       /* its leases' length */
     pthread_mutex_t mu; /* store, procs, every record update */
     pthread_mutex_t aws_mu;
     pthread_rwlock_t env_lock; /* o.cfg, o.secrets, aws: read-held while
@@ -51,6 +54,9 @@ struct dsb_jobs {
     pthread_cond_t cv;
     pthread_t tracker;
     int started, stop;
+    pthread_cond_t lease_cv; /* wakes the lease thread (stop) */
+    pthread_t leaser;        /* renews leases, takes jobs over */
+    int leaser_started;
     struct dsb_aws *aws;
     int own_aws;
     char *jobs_dir; /* state_dir/jobs */
@@ -106,6 +112,34 @@ int dsb_jstore_dequeue(struct dsb_jobs *j, const json_t *doc, char **code,
 /* Non-zero when job id is queued / when any job is. */
 int dsb_jstore_is_queued(struct dsb_jobs *j, const char *id);
 int dsb_jstore_any_queued(struct dsb_jobs *j);
+
+/*
+ * Leases (docs/jobs.md, "Replicas and leases").  Every active record
+ * belongs to one replica, its owner, while its lease holds; a put writes
+ * a record only when this replica owns it or nobody does (and then takes
+ * it), else it fails with DSB_E_CONFLICT and changes nothing.  A dequeue
+ * takes the job whoever queued it (the queue row is the arbiter).
+ *
+ * dsb_jstore_claim renews the leases of the active jobs this replica
+ * owns and takes over the active, not queued jobs whose lease expired or
+ * that have no owner (at_start: also those this replica id owns, left by
+ * an earlier process of it; on SQLite, a single process, every active
+ * one), in one transaction: on PostgreSQL `FOR UPDATE SKIP LOCKED`, the
+ * expiry judged by the database's clock.  *out gets {"taken": [{"from":
+ * previous owner or null, "doc": record}], "cancel": [ids of owned jobs
+ * with a cancel request], "owned": [ids of the active jobs it owns]}.
+ */
+int dsb_jstore_claim(struct dsb_jobs *j, int at_start, json_t **out,
+                     struct dsb_error *err);
+/* Lets go of this replica's leases (clean shutdown): another replica
+ * takes its active jobs at its next claim. */
+void dsb_jstore_release(struct dsb_jobs *j);
+/* Records a cancel request on active job id for its owner; DSB_E_NOT_FOUND
+ * when there is no such job, DSB_E_CONFLICT when it is final. */
+int dsb_jstore_request_cancel(struct dsb_jobs *j, const char *id,
+                              struct dsb_error *err);
+/* This replica's id (state.replica_id or the one made at open). */
+const char *dsb_jstore_replica(struct dsb_jobs *j);
 
 /* queue.c — caller holds j->mu.  What becomes of a new job of record doc
  * (its "principal" and "executor" set) on executor e: */

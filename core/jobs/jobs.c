@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "aws/aws.h"
+#include "jobs/local.h"
 #include "log.h"
 #include "statedb.h"
 #include "store.h"
@@ -105,6 +106,33 @@ static void *tracker_main(void *arg)
     return NULL;
 }
 
+static void claim(struct dsb_jobs *j, int at_start);
+
+/* The lease thread: renews this replica's leases every third of a lease
+ * and takes over the jobs of replicas whose leases ended, on a thread of
+ * its own so that a slow tick (an EMR call, a master's web UI) does not
+ * let the leases lapse. */
+static void *leaser_main(void *arg)
+{
+    struct dsb_jobs *j = arg;
+
+    pthread_mutex_lock(&j->mu);
+    while (!j->stop) {
+        struct timespec ts;
+
+        dsb_clock_after(CLOCK_REALTIME, j->lease_ms / 3, &ts);
+        pthread_cond_timedwait(&j->lease_cv, &j->mu, &ts);
+        if (j->stop)
+            break;
+        pthread_mutex_unlock(&j->mu);
+        claim(j, 0);
+        pthread_mutex_lock(&j->mu);
+    }
+    pthread_mutex_unlock(&j->mu);
+    dsb_aws_thread_cleanup();
+    return NULL;
+}
+
 /* ---------------------------------------------------------- open/close */
 
 static int make_dirs(struct dsb_jobs *j, const struct dsb_config *cfg,
@@ -156,22 +184,82 @@ static const struct dsb_executor_ops *job_ops(const json_t *doc)
     return dsb_executor_ops_find(dsb_job_str(doc, "executor_type", NULL));
 }
 
-/* Hands every record a previous broker process left active to its
- * executor type (no lock: the tracker has not started). */
-static void recover(struct dsb_jobs *j)
+/* Hands the records a claim took over to their executor types (under
+ * j->mu, or before the tracker starts).  A queued job is never taken: it
+ * stays queued, and whichever replica has a slot first starts it. */
+static void take_over(struct dsb_jobs *j, const json_t *taken)
 {
-    json_t *active = dsb_jstore_list(j, NULL), *doc;
     const struct dsb_executor_ops *ops;
     size_t i;
+    json_t *t;
 
-    json_array_foreach(active, i, doc)
+    json_array_foreach(taken, i, t)
     {
-        /* a queued job stays queued: the tracker starts it in order */
-        if (!dsb_jstore_is_queued(j, dsb_job_str(doc, "id", NULL)) &&
-            (ops = job_ops(doc)))
-            ops->recover(j, doc);
+        json_t *doc = json_object_get(t, "doc");
+        const char *from = json_string_value(json_object_get(t, "from"));
+
+        if (from && strcmp(from, j->replica) != 0)
+            dsb_logf(DSB_LOG_WARN, "jobs",
+                     "job %s taken over from replica %s by replica %s "
+                     "(its lease ended)",
+                     dsb_job_str(doc, "id", NULL), from, j->replica);
+        if ((ops = job_ops(doc)))
+            ops->recover(j, doc, from);
     }
-    json_decref(active);
+}
+
+/* Cancels the jobs a cancel was asked for on another replica (the lease
+ * thread, or the open; no lock held). */
+static void cancel_requested(struct dsb_jobs *j, const json_t *ids)
+{
+    const struct dsb_executor_ops *ops;
+    struct dsb_error err;
+    json_t *v, *doc;
+    size_t i;
+
+    json_array_foreach(ids, i, v)
+    {
+        pthread_mutex_lock(&j->mu);
+        doc = dsb_jstore_get(j, json_string_value(v));
+        pthread_mutex_unlock(&j->mu);
+        if (!doc || !(ops = job_ops(doc)) ||
+            dsb_job_is_final(dsb_job_str(doc, "state", NULL))) {
+            json_decref(doc);
+            continue;
+        }
+        dsb_logf(DSB_LOG_INFO, "jobs",
+                 "job %s: cancelling it, as asked on another replica",
+                 json_string_value(v));
+        if (ops->cancel(j, doc, "cancelled", &err) < 0)
+            dsb_logf(DSB_LOG_WARN, "jobs", "cannot cancel job %s: %s",
+                     json_string_value(v), err.message);
+        json_decref(doc);
+    }
+}
+
+/* Renews this replica's leases, takes over the jobs of replicas whose
+ * leases expired (at_start: also its own, left by an earlier process of
+ * this replica id), stops the local jobs it lost, then carries out the
+ * cancels asked for its jobs elsewhere. */
+static void claim(struct dsb_jobs *j, int at_start)
+{
+    json_t *out = NULL;
+    struct dsb_error err = {0};
+
+    pthread_mutex_lock(&j->mu);
+    if (dsb_jstore_claim(j, at_start, &out, &err) < 0) {
+        pthread_mutex_unlock(&j->mu);
+        dsb_logf(DSB_LOG_ERROR, "jobs",
+                 "cannot renew the job leases of replica %s: %s%s%s",
+                 j->replica, err.message, err.detail[0] ? ": " : "",
+                 err.detail);
+        return;
+    }
+    take_over(j, json_object_get(out, "taken"));
+    dsb_local_drop_lost(j, json_object_get(out, "owned"));
+    pthread_mutex_unlock(&j->mu);
+    cancel_requested(j, json_object_get(out, "cancel"));
+    json_decref(out);
 }
 
 struct dsb_jobs *dsb_jobs_open(const struct dsb_jobs_options *o,
@@ -191,24 +279,40 @@ struct dsb_jobs *dsb_jobs_open(const struct dsb_jobs_options *o,
     pthread_mutex_init(&j->aws_mu, NULL);
     pthread_rwlock_init(&j->env_lock, NULL);
     pthread_cond_init(&j->cv, NULL);
+    pthread_cond_init(&j->lease_cv, NULL);
     if (make_dirs(j, o->cfg, err) < 0)
         goto fail;
     check_executors(o->cfg);
     if (o->store) {
-        if (dsb_jstore_open_on(j, o->store, o->store_conf, err) < 0)
+        struct dsb_store_conf c = *o->store_conf;
+
+        c.replica_id = o->replica_id;
+        c.lease_ms = o->lease_ms;
+        if (dsb_jstore_open_on(j, o->store, &c, err) < 0)
             goto fail;
     } else {
+        struct dsb_store_conf c = {.replica_id = o->replica_id,
+                                   .lease_ms = o->lease_ms};
+
         db = o->db_path ? strdup(o->db_path)
                         : dsb_path_join(o->cfg->state_dir, "dsbroker.db");
-        if (!db || dsb_jstore_open(j, db, err) < 0)
+        c.db_path = db;
+        if (!db || dsb_jstore_open_on(j, &dsb_store_sqlite, &c, err) < 0)
             goto fail;
     }
-    recover(j);
+    dsb_logf(DSB_LOG_INFO, "jobs", "replica %s, job leases of %lld ms",
+             j->replica, (long long)j->lease_ms);
+    claim(j, 1);
     if (pthread_create(&j->tracker, NULL, tracker_main, j) != 0) {
         dsb_error_set(err, DSB_E_INTERNAL, "cannot start the job tracker");
         goto fail;
     }
     j->started = 1;
+    if (pthread_create(&j->leaser, NULL, leaser_main, j) != 0) {
+        dsb_error_set(err, DSB_E_INTERNAL, "cannot start the lease thread");
+        goto fail;
+    }
+    j->leaser_started = 1;
     free(db);
     return j;
 fail:
@@ -225,8 +329,14 @@ void dsb_jobs_close(struct dsb_jobs *j)
         pthread_mutex_lock(&j->mu);
         j->stop = 1;
         pthread_cond_broadcast(&j->cv);
+        pthread_cond_broadcast(&j->lease_cv);
         pthread_mutex_unlock(&j->mu);
         pthread_join(j->tracker, NULL);
+        if (j->leaser_started)
+            pthread_join(j->leaser, NULL);
+        pthread_mutex_lock(&j->mu);
+        dsb_jstore_release(j);
+        pthread_mutex_unlock(&j->mu);
     }
     while (j->procs) {
         struct dsb_local_proc *p = j->procs;
@@ -244,6 +354,7 @@ void dsb_jobs_close(struct dsb_jobs *j)
     if (j->own_aws)
         dsb_aws_free(j->aws);
     pthread_cond_destroy(&j->cv);
+    pthread_cond_destroy(&j->lease_cv);
     pthread_mutex_destroy(&j->aws_mu);
     pthread_rwlock_destroy(&j->env_lock);
     pthread_mutex_destroy(&j->mu);
@@ -462,8 +573,11 @@ static int start_on(struct dsb_jobs *j, const struct dsb_executor_ops *ops,
                     const struct dsb_job_request *r, json_t *doc,
                     struct dsb_error *err)
 {
-    int rc = ops->start(j, e, r, doc, err);
     struct dsb_error serr;
+    int rc;
+
+    json_object_set_new(doc, "started_on", json_string(j->replica));
+    rc = ops->start(j, e, r, doc, err);
 
     if (rc < 0) {
         dsb_job_set_state(doc, "failed", err->message);
@@ -565,6 +679,8 @@ static int submit_locked(struct dsb_jobs *j, const struct dsb_job_request *r,
     if (timeout < 0 || (ops->admit && ops->admit(e, r, err) < 0))
         goto fail;
     doc = new_doc(r, &route, e, timeout, err);
+    if (doc) /* this replica's from its first write (as reads show it) */
+        json_object_set_new(doc, "replica", json_string(j->replica));
     if (!doc || (admitted = admit(j, ops, e, r, doc, err)) < 0 ||
         (admitted == DSB_ADMIT_START &&
          start_admitted(j, ops, e, r, doc, err) < 0))
@@ -805,6 +921,53 @@ static int cancel_early(struct dsb_jobs *j, const char *id,
     return rc;
 }
 
+/* Whether this replica tracks the job of record doc. */
+static int owned_here(struct dsb_jobs *j, const json_t *doc)
+{
+    const char *owner = dsb_job_str(doc, "replica", NULL);
+
+    return owner && strcmp(owner, j->replica) == 0;
+}
+
+/* A cancel of a job another replica tracks (doc, taken): the request is
+ * recorded for its owner, which carries it out at its next lease renewal
+ * (or the replica that takes the job over does); the answer shows the
+ * job as cancelling. */
+static int cancel_elsewhere(struct dsb_jobs *j, json_t *doc, json_t **job,
+                            struct dsb_error *err)
+{
+    const char *id = dsb_job_str(doc, "id", NULL);
+    const char *owner = dsb_job_str(doc, "replica", NULL);
+    char reason[160];
+    json_t *cur;
+    int rc;
+
+    pthread_mutex_lock(&j->mu);
+    rc = dsb_jstore_request_cancel(j, id, err);
+    cur = rc == 0 ? dsb_jstore_get(j, id) : NULL;
+    pthread_mutex_unlock(&j->mu);
+    if (rc == 0 && !cur)
+        rc = dsb_error_set(err, DSB_E_NOT_FOUND, "no job \"%s\"", id);
+    if (rc < 0) {
+        json_decref(doc);
+        return -1;
+    }
+    if (!dsb_job_is_final(dsb_job_str(cur, "state", NULL))) {
+        snprintf(reason, sizeof(reason),
+                 "cancel requested; replica %.64s, which tracks the job, "
+                 "stops it",
+                 owner ? owner : "(none yet)");
+        json_object_set_new(cur, "state", json_string("cancelling"));
+        json_object_set_new(cur, "reason", json_string(reason));
+    }
+    dsb_logf(DSB_LOG_INFO, "jobs",
+             "job %s: cancel requested for replica %s to carry out", id,
+             owner ? owner : "(none yet)");
+    json_decref(doc);
+    *job = cur;
+    return 0;
+}
+
 int dsb_jobs_cancel(struct dsb_jobs *j, const char *id, json_t **job,
                     struct dsb_error *err)
 {
@@ -815,6 +978,9 @@ int dsb_jobs_cancel(struct dsb_jobs *j, const char *id, json_t **job,
     if ((rc = cancel_early(j, id, err)) < 0 ||
         dsb_jobs_get(j, id, &doc, err) < 0)
         return -1;
+    if (rc == 0 && !dsb_job_is_final(dsb_job_str(doc, "state", NULL)) &&
+        !owned_here(j, doc))
+        return cancel_elsewhere(j, doc, job, err);
     if (rc == 0 && !dsb_job_is_final(dsb_job_str(doc, "state", NULL))) {
         rc = with_ops(doc, &ops, err);
         if (rc == 0)
@@ -827,6 +993,40 @@ int dsb_jobs_cancel(struct dsb_jobs *j, const char *id, json_t **job,
     return 0;
 }
 
+/* 0 when path, a file or directory of the job of record doc (its logs,
+ * a local output; NULL or not a local path: nothing to check), can be
+ * read on this replica; else -1 with err naming the replica that ran the
+ * job: the path is in that replica's state_dir (docs/jobs.md, "Replicas
+ * and leases"). */
+static int files_here(struct dsb_jobs *j, const json_t *doc, const char *path,
+                      struct dsb_error *err)
+{
+    const char *ran = dsb_job_str(doc, "started_on", NULL);
+    struct stat st;
+
+    if (!path || path[0] != '/' || !ran || strcmp(ran, j->replica) == 0 ||
+        stat(path, &st) == 0)
+        return 0;
+    dsb_error_set(err, DSB_E_CONFLICT,
+                  "the files of job %s (logs, output) are on replica %s, "
+                  "which ran it, not on this one (%s)",
+                  dsb_job_str(doc, "id", NULL), ran, j->replica);
+    dsb_error_hint(err,
+                   "ask replica %s, or give replicas that run local "
+                   "jobs one state_dir/jobs (one host or a shared "
+                   "filesystem), or write the output to output_uri",
+                   ran);
+    return -1;
+}
+
+/* The directory of a job's logs here: local.dir or cluster.dir. */
+static const char *logs_dir(const json_t *doc)
+{
+    const char *dir = dsb_job_str(doc, "local", "dir");
+
+    return dir ? dir : dsb_job_str(doc, "cluster", "dir");
+}
+
 int dsb_jobs_logs(struct dsb_jobs *j, const char *id, size_t lines,
                   size_t max_bytes, json_t **out, struct dsb_error *err)
 {
@@ -836,7 +1036,8 @@ int dsb_jobs_logs(struct dsb_jobs *j, const char *id, size_t lines,
     *out = NULL;
     if (dsb_jobs_get(j, id, &doc, err) < 0)
         return -1;
-    if (with_ops(doc, &ops, err) == 0 &&
+    if (files_here(j, doc, logs_dir(doc), err) == 0 &&
+        with_ops(doc, &ops, err) == 0 &&
         !(*out = ops->logs(doc, lines, max_bytes ? max_bytes : 65536)))
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
     json_decref(doc);
@@ -857,6 +1058,8 @@ int dsb_jobs_result(struct dsb_jobs *j, const char *id, size_t limit,
     if (strcmp(state, "succeeded") != 0 || !dsb_job_str(doc, "output", "uri"))
         rc = dsb_error_set(err, DSB_E_CONFLICT,
                            "job %s has no result: it is %s", id, state);
+    else if (files_here(j, doc, dsb_job_str(doc, "output", "uri"), err) < 0)
+        rc = -1;
     else
         rc = with_ops(doc, &ops, err) < 0
                  ? -1

@@ -62,9 +62,11 @@ struct dsb_jobs_options {
     const struct dsb_store_backend *store;   /* NULL: SQLite at db_path */
     const struct dsb_store_conf *store_conf; /* where store keeps jobs
                                               * (read during open only) */
-    long tick_ms;                            /* tracker period; 0: 500 */
-    long emr_poll_ms;                        /* GetJobRun period; 0: 5000 */
-    long kill_grace_ms;                      /* SIGTERM -> SIGKILL; 0: 5000 */
+    const char *replica_id; /* state.replica_id; NULL: one made at open */
+    long lease_ms;          /* state.lease_seconds in ms; 0: 15000 */
+    long tick_ms;           /* tracker period; 0: 500 */
+    long emr_poll_ms;       /* GetJobRun period; 0: 5000 */
+    long kill_grace_ms;     /* SIGTERM -> SIGKILL; 0: 5000 */
 };
 
 /*
@@ -74,7 +76,11 @@ struct dsb_jobs_options {
  * running"); EMR jobs are tracked again, and those left without a run id
  * (the StartJobRun answer was lost) get the same StartJobRun again, with
  * the same clientToken, on the tracker's first tick (docs/jobs.md,
- * "Restarts").  NULL with err set on failure.
+ * "Restarts").  With replicas on one store (docs/jobs.md, "Replicas and
+ * leases") that applies to the jobs this replica id owned and to those
+ * nobody holds a lease on; a lease thread then renews this replica's
+ * leases and takes over the jobs of replicas whose leases end.  NULL with
+ * err set on failure.
  */
 struct dsb_jobs *dsb_jobs_open(const struct dsb_jobs_options *o,
                                struct dsb_error *err);

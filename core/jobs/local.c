@@ -685,7 +685,7 @@ static int job_over_limits(const json_t *doc, char *why, size_t n)
 
 static void finish(struct dsb_jobs *j, struct dsb_local_proc *p, int status)
 {
-    json_t *doc = dsb_jstore_get(j, p->id);
+    json_t *doc = p->lost ? NULL : dsb_jstore_get(j, p->id);
     char reason[512], *line;
     struct dsb_error err;
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -920,23 +920,46 @@ static void stop_orphan(const json_t *doc)
     free(cmd);
 }
 
+void dsb_local_drop_lost(struct dsb_jobs *j, const json_t *owned)
+{
+    for (struct dsb_local_proc *p = j->procs; p; p = p->next) {
+        int mine = 0;
+        size_t i;
+        json_t *v;
+
+        json_array_foreach(
+            owned, i, v) if (!strcmp(json_string_value(v), p->id)) mine = 1;
+        if (mine || p->lost)
+            continue;
+        p->lost = 1;
+        p->term_sent_ms = dsb_wall_ms();
+        killpg(p->pid, SIGKILL);
+        dsb_logf(DSB_LOG_WARN, "jobs",
+                 "job %s: another replica took it over while this one (%s) "
+                 "stalled past its lease; its spark-submit was stopped here "
+                 "and its record left to the new owner",
+                 p->id, j->replica);
+    }
+}
+
 /* The recover slot: a job left running by an earlier broker cannot be
  * followed (its process is not our child): stop it and mark it failed. */
-void dsb_local_recover(struct dsb_jobs *j, json_t *doc)
+void dsb_local_recover(struct dsb_jobs *j, json_t *doc, const char *from)
 {
     struct dsb_error err;
+    char why[160];
 
     stop_orphan(doc);
-    dsb_job_set_state(doc, "failed",
-                      "the broker stopped while the job "
-                      "was running");
+    snprintf(why, sizeof(why),
+             "the broker stopped while the job was running%s%.64s%s",
+             from ? " (replica " : "", from ? from : "", from ? ")" : "");
+    dsb_job_set_state(doc, "failed", why);
     if (dsb_jstore_put(j, doc, &err) < 0)
         dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
     else
         dsb_logf(DSB_LOG_WARN, "jobs",
-                 "job %s marked failed: the broker "
-                 "stopped while it was running",
-                 dsb_job_str(doc, "id", NULL));
+                 "job %s marked failed: %s; not run again",
+                 dsb_job_str(doc, "id", NULL), why);
 }
 
 /* --------------------------------------------------------------- logs */

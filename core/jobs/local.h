@@ -111,7 +111,12 @@ int dsb_local_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
                     const struct dsb_job_request *r, json_t *doc,
                     struct dsb_error *err);
 long dsb_local_tick(struct dsb_jobs *j);
-void dsb_local_recover(struct dsb_jobs *j, json_t *doc);
+/* Under j->mu, after a claim: stops (SIGKILL) the spark-submits of jobs
+ * this replica no longer owns (owned: the claim's ids), whose records
+ * another replica took over while this one stalled; they are reaped by
+ * the tick and their records left to the new owner. */
+void dsb_local_drop_lost(struct dsb_jobs *j, const json_t *owned);
+void dsb_local_recover(struct dsb_jobs *j, json_t *doc, const char *from);
 int dsb_local_cancel(struct dsb_jobs *j, json_t *doc, const char *stop_state,
                      struct dsb_error *err);
 json_t *dsb_local_logs(const json_t *doc, size_t lines, size_t max_bytes);

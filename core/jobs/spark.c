@@ -343,7 +343,8 @@ struct seen {
 };
 
 /* The watched jobs' records, read under j->mu; a watch whose record is
- * gone or final for long enough is dropped. */
+ * gone, final for long enough or taken over by another replica is
+ * dropped. */
 static size_t collect(struct dsb_jobs *j, struct seen **out)
 {
     struct dsb_spark_watch **pp = &j->spark_watch, *w;
@@ -357,8 +358,10 @@ static size_t collect(struct dsb_jobs *j, struct seen **out)
         const json_t *cl = json_object_get(doc, "cluster");
         int final = doc && dsb_job_is_final(dsb_job_str(doc, "state", NULL));
         const char *state = json_string_value(json_object_get(cl, "state"));
-        if (!doc || (final && (w->polls_final++ >= SPARK_POLLS_AFTER_FINAL ||
-                               dsb_spark_app_final(state)))) {
+        const char *owner = dsb_job_str(doc, "replica", NULL);
+        if (!doc || (owner && strcmp(owner, j->replica) != 0) ||
+            (final && (w->polls_final++ >= SPARK_POLLS_AFTER_FINAL ||
+                       dsb_spark_app_final(state)))) {
             *pp = w->next;
             free(w);
             json_decref(doc);
@@ -532,12 +535,12 @@ static long spark_tick(struct dsb_jobs *j)
     return 0;
 }
 
-static void spark_recover(struct dsb_jobs *j, json_t *doc)
+static void spark_recover(struct dsb_jobs *j, json_t *doc, const char *from)
 {
     if (is_remote(doc))
-        dsb_spark_remote_recover(j, doc);
+        dsb_spark_remote_recover(j, doc, from);
     else
-        dsb_local_recover(j, doc);
+        dsb_local_recover(j, doc, from);
 }
 
 static int spark_cancel(struct dsb_jobs *j, json_t *doc, const char *stop_state,

@@ -82,7 +82,8 @@ int dsb_spark_remote_start(struct dsb_jobs *j,
 void dsb_spark_remote_poll(struct dsb_jobs *j);
 int dsb_spark_remote_cancel(struct dsb_jobs *j, json_t *doc,
                             const char *stop_state, struct dsb_error *err);
-void dsb_spark_remote_recover(struct dsb_jobs *j, json_t *doc);
+void dsb_spark_remote_recover(struct dsb_jobs *j, json_t *doc,
+                              const char *from);
 json_t *dsb_spark_remote_logs(const json_t *doc, size_t lines,
                               size_t max_bytes);
 

@@ -836,16 +836,19 @@ int dsb_spark_remote_cancel(struct dsb_jobs *j, json_t *doc,
     return rc;
 }
 
-void dsb_spark_remote_recover(struct dsb_jobs *j, json_t *doc)
+void dsb_spark_remote_recover(struct dsb_jobs *j, json_t *doc, const char *from)
 {
     struct dsb_error err;
+    char why[256];
 
     if (dsb_job_str(doc, "cluster", "submission_id"))
         return; /* the tracker asks the cluster, as before the restart */
-    dsb_job_set_state(doc, "failed",
-                      "the broker stopped while spark-submit was submitting "
-                      "the job; an application may have started on the "
-                      "cluster: look for it there");
+    snprintf(why, sizeof(why),
+             "the broker stopped while spark-submit was submitting the "
+             "job%s%.64s%s; an application may have started on the "
+             "cluster: look for it there",
+             from ? " (replica " : "", from ? from : "", from ? ")" : "");
+    dsb_job_set_state(doc, "failed", why);
     if (dsb_jstore_put(j, doc, &err) < 0)
         dsb_logf(DSB_LOG_ERROR, "jobs", "%s", err.message);
 }

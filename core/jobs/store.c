@@ -1,9 +1,14 @@
 /* The job store's calls, dispatched to its backend (store.h). */
 #include "jobs/internal.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "store.h"
+#include "util.h"
 
 int dsb_jstore_open(struct dsb_jobs *j, const char *path, struct dsb_error *err)
 {
@@ -12,12 +17,93 @@ int dsb_jstore_open(struct dsb_jobs *j, const char *path, struct dsb_error *err)
     return dsb_jstore_open_on(j, &dsb_store_sqlite, &c, err);
 }
 
+/* A replica id for a process that was given none: host name, pid and
+ * 4 random bytes (a restart is a new replica), in the characters
+ * state.replica_id allows. */
+static char *default_replica(struct dsb_error *err)
+{
+    char host[64] = "", rnd[9], *id;
+    size_t n = 0;
+
+    if (gethostname(host, sizeof(host) - 1) < 0)
+        host[0] = '\0';
+    host[sizeof(host) - 1] = '\0';
+    for (char *h = host; *h && n < 40; h++)
+        if ((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
+            (*h >= '0' && *h <= '9') || *h == '-' || *h == '.')
+            host[n++] = *h;
+    host[n] = '\0';
+    if (dsb_random_hex(rnd, 4) < 0) {
+        dsb_error_set(err, DSB_E_INTERNAL, "no randomness: %s",
+                      strerror(errno));
+        return NULL;
+    }
+    if (!(id = malloc(96))) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        return NULL;
+    }
+    snprintf(id, 96, "%s-%ld-%s", n ? host : "broker", (long)getpid(), rnd);
+    return id;
+}
+
 int dsb_jstore_open_on(struct dsb_jobs *j, const struct dsb_store_backend *b,
                        const struct dsb_store_conf *c, struct dsb_error *err)
 {
+    struct dsb_store_conf own = *c;
+
+    free(j->replica);
+    j->replica = c->replica_id ? strdup(c->replica_id) : default_replica(err);
+    if (!j->replica) {
+        if (c->replica_id)
+            dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        return -1;
+    }
+    j->lease_ms = c->lease_ms > 0 ? c->lease_ms : DSB_LEASE_DEFAULT_MS;
+    own.replica_id = j->replica;
+    own.lease_ms = j->lease_ms;
     j->store_ops = b->jobs;
-    j->store = j->store_ops->open(c, err);
-    return j->store ? 0 : -1;
+    j->store = j->store_ops->open(&own, err);
+    if (j->store)
+        return 0;
+    free(j->replica);
+    j->replica = NULL;
+    return -1;
+}
+
+void dsb_jstore_show(json_t *doc, const char *owner, int cancel_req)
+{
+    if (!doc)
+        return;
+    if (owner)
+        json_object_set_new(doc, "replica", json_string(owner));
+    else
+        json_object_del(doc, "replica");
+    if (cancel_req)
+        json_object_set_new(doc, "cancel_requested", json_true());
+    else
+        json_object_del(doc, "cancel_requested");
+}
+
+const char *dsb_jstore_replica(struct dsb_jobs *j)
+{
+    return j->replica;
+}
+
+int dsb_jstore_claim(struct dsb_jobs *j, int at_start, json_t **out,
+                     struct dsb_error *err)
+{
+    return j->store_ops->claim(j->store, at_start, out, err);
+}
+
+void dsb_jstore_release(struct dsb_jobs *j)
+{
+    j->store_ops->release(j->store);
+}
+
+int dsb_jstore_request_cancel(struct dsb_jobs *j, const char *id,
+                              struct dsb_error *err)
+{
+    return j->store_ops->request_cancel(j->store, id, err);
 }
 
 void dsb_jstore_close(struct dsb_jobs *j)
@@ -25,6 +111,8 @@ void dsb_jstore_close(struct dsb_jobs *j)
     if (j->store_ops && j->store)
         j->store_ops->close(j->store);
     j->store = NULL;
+    free(j->replica);
+    j->replica = NULL;
 }
 
 int dsb_jstore_put(struct dsb_jobs *j, const json_t *doc, struct dsb_error *err)

@@ -236,6 +236,11 @@ static int open_state(struct dsb_service *svc, const struct dsb_broker *b,
         jo.cfg = b->cfg;
         jo.secrets = b->secrets;
         jo.aws = b->aws;
+        /* one id for the job leases and the events */
+        if (st->state_replica_id)
+            dsb_replica_id_set(st->state_replica_id);
+        jo.replica_id = st->state_pg ? dsb_replica_id() : st->state_replica_id;
+        jo.lease_ms = (long)st->state_lease_ms;
         if (st->state_pg) {
             jo.store = &dsb_store_pg;
             jo.store_conf = &sc;

@@ -131,9 +131,9 @@ Test(state_pg, sessions_live_in_postgresql_across_a_restart)
     json_decref(j);
     t_free(&r);
     cr_assert_eq(count("SELECT count(*) FROM dsb_sessions"), 1);
-    cr_assert_eq(count("SELECT count(*) FROM dsb_schema WHERE version = 1 "
-                       "AND store <> 'sources'"),
-                 2, "both stores at version 1");
+    cr_assert_eq(count("SELECT count(*) FROM dsb_schema WHERE (store, "
+                       "version) IN (('sessions', 1), ('jobs', 2))"),
+                 2, "sessions at version 1, jobs at 2 (leases)");
     cr_assert_eq(count("SELECT count(*) FROM dsb_schema WHERE store = "
                        "'sources' AND version = 1"),
                  1, "the shared sources store at version 1");

@@ -443,6 +443,117 @@ Test(local, list_by_session_newest_first)
     json_decref(b);
 }
 
+/* A replica that stalls past its lease (its lock held here) loses its
+ * running job to another replica on the same store; once it wakes it
+ * stops the job's spark-submit and leaves the record to the new owner
+ * (docs/jobs.md, "Replicas and leases"). */
+Test(local, a_job_lost_to_another_replica_is_stopped_here)
+{
+    struct dsb_jobs_options o = {0};
+    struct dsb_jobs *other = calloc(1, sizeof(*other));
+    char *db = dsb_path_join(t.cfg->state_dir, "dsbroker.db");
+    struct dsb_store_conf c = {
+        .db_path = db, .replica_id = "other", .lease_ms = 60000};
+    json_t *job, *out = NULL, *doc;
+    const char *id;
+    pid_t pid;
+    int64_t end;
+    size_t taken = 0;
+
+    dsb_jobs_close(t.jobs);
+    o.cfg = t.cfg;
+    o.secrets = t.secrets;
+    o.tick_ms = 50;
+    o.kill_grace_ms = 300;
+    o.replica_id = "stalls";
+    o.lease_ms = 300;
+    t.jobs = dsb_jobs_open(&o, &t.err);
+    cr_assert_not_null(t.jobs, "%s", t.err.message);
+    job = submit("sleep", 0);
+    id = jt_str(job, "id", NULL);
+    pid = (pid_t)json_integer_value(
+        json_object_get(json_object_get(job, "local"), "pid"));
+    cr_assert_str_eq(jt_str(job, "replica", NULL), "stalls");
+    cr_assert_eq(dsb_jstore_open_on(other, &dsb_store_sqlite, &c, &t.err), 0,
+                 "%s", t.err.message);
+
+    /* the stall: nothing of "stalls" runs while its lock is held */
+    pthread_mutex_lock(&t.jobs->mu);
+    for (end = dsb_monotonic_ms() + 5000; !taken && dsb_monotonic_ms() < end;) {
+        cr_assert_eq(dsb_jstore_claim(other, 0, &out, &t.err), 0, "%s",
+                     t.err.message);
+        taken = json_array_size(json_object_get(out, "taken"));
+        json_decref(out);
+        if (!taken)
+            usleep(20 * 1000);
+    }
+    pthread_mutex_unlock(&t.jobs->mu);
+    cr_assert_eq(taken, 1, "the lease of \"stalls\" never ended");
+
+    /* awake: its next renewal finds the job gone, the process is stopped */
+    for (end = dsb_monotonic_ms() + 5000;
+         kill(pid, 0) == 0 && dsb_monotonic_ms() < end;)
+        usleep(20 * 1000);
+    cr_assert_neq(kill(pid, 0), 0, "spark-submit %d still runs", (int)pid);
+    doc = dsb_jstore_get(other, id);
+    cr_assert_str_eq(jt_str(doc, "state", NULL), "running",
+                     "the new owner's record was left as it is");
+    cr_assert_str_eq(jt_str(doc, "replica", NULL), "other");
+    json_decref(doc);
+    dsb_jstore_close(other);
+    free(other);
+    free(db);
+    json_decref(job);
+}
+
+/* Another replica on the same store but with a state_dir of its own
+ * reads the job's record, but its logs and output are in the state_dir
+ * of the replica that ran it: 409 naming that replica. */
+Test(local, files_of_a_job_run_by_another_replica)
+{
+    struct dsb_jobs_options o = {0};
+    struct jt other = {0};
+    char *db = dsb_path_join(t.cfg->state_dir, "dsbroker.db");
+    char *dir = t.dir, ran[80], away[4200];
+    json_t *job = submit("ok", 0), *done, *out = NULL;
+    const char *id = jt_str(job, "id", NULL);
+
+    done = jt_wait(&t, id, "succeeded", 10000);
+    cr_assert_str_eq(jt_str(done, "state", NULL), "succeeded");
+    snprintf(ran, sizeof(ran), "%s", jt_str(done, "started_on", NULL));
+    cr_assert_str_eq(ran, jt_str(done, "replica", NULL));
+    jt_config(&other, yaml);
+    setenv("DSB_TEST_DIR", dir, 1);
+    o.cfg = other.cfg;
+    o.secrets = other.secrets;
+    o.db_path = db;
+    o.replica_id = "elsewhere";
+    other.jobs = dsb_jobs_open(&o, &other.err);
+    cr_assert_not_null(other.jobs, "%s", other.err.message);
+    cr_assert_eq(dsb_jobs_get(other.jobs, id, &out, &other.err), 0);
+    json_decref(out);
+    /* on this host the path reaches them; on another host it does not */
+    cr_assert_eq(dsb_jobs_logs(other.jobs, id, 0, 0, &out, &other.err), 0);
+    json_decref(out);
+    snprintf(away, sizeof(away), "%s.away", jt_str(done, "local", "dir"));
+    cr_assert_eq(rename(jt_str(done, "local", "dir"), away), 0);
+    cr_assert_eq(dsb_jobs_logs(other.jobs, id, 0, 0, &out, &other.err), -1);
+    cr_assert_eq(other.err.code, DSB_E_CONFLICT);
+    cr_assert(strstr(other.err.message, ran), "%s", other.err.message);
+    cr_assert(strstr(other.err.hint, "state_dir/jobs"), "%s", other.err.hint);
+    cr_assert_eq(dsb_jobs_result(other.jobs, id, 10, &out, &other.err), -1);
+    cr_assert_eq(other.err.code, DSB_E_CONFLICT);
+    cr_assert_eq(rename(away, jt_str(done, "local", "dir")), 0);
+    /* the replica that ran it reads them */
+    cr_assert_eq(dsb_jobs_logs(t.jobs, id, 0, 0, &out, &t.err), 0, "%s",
+                 t.err.message);
+    json_decref(out);
+    jt_close(&other);
+    free(db);
+    json_decref(done);
+    json_decref(job);
+}
+
 Test(local, restart_marks_running_jobs_failed)
 {
     json_t *job = submit("sleep", 0), *doc;
@@ -457,8 +568,11 @@ Test(local, restart_marks_running_jobs_failed)
     jt_open(&t, NULL);
     cr_assert_eq(dsb_jobs_get(t.jobs, id, &doc, &t.err), 0);
     cr_assert_str_eq(jt_str(doc, "state", NULL), "failed");
-    cr_assert_str_eq(jt_str(doc, "reason", NULL),
-                     "the broker stopped while the job was running");
+    /* the reason names the replica that stopped (docs/jobs.md) */
+    cr_assert(!strncmp(jt_str(doc, "reason", NULL),
+                       "the broker stopped while the job was running (replica ",
+                       54),
+              "%s", jt_str(doc, "reason", NULL));
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFSIGNALED(status), "the orphan was stopped");
     json_decref(doc);

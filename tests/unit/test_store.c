@@ -17,6 +17,7 @@
 
 #include "jobs/internal.h"
 #include "sessions.h"
+#include "store.h"
 #include "support.h"
 #include "util.h"
 
@@ -28,6 +29,12 @@ struct t_backend {
     void (*teardown)(void); /* removes what setup made */
     struct dsb_sessions *(*open_sessions)(struct dsb_error *err);
     int (*open_jobs)(struct dsb_jobs *j, struct dsb_error *err);
+    /* The job store as replica `replica` with leases of lease_ms. */
+    int (*open_jobs_as)(struct dsb_jobs *j, const char *replica,
+                        int64_t lease_ms, struct dsb_error *err);
+    /* Ends job id's lease now (as if its owner stopped renewing it);
+     * owner NULL: the record has no owner (from before leases). */
+    void (*expire_lease)(const char *id, int keep_owner);
     /* Moves session id's idle clock back by ms (as if unused that long). */
     void (*age_session)(const char *id, int64_t ms);
     /* Records store ("sessions", "jobs") at schema version v, as a newer
@@ -115,6 +122,18 @@ static int sqlite_open_jobs(struct dsb_jobs *j, struct dsb_error *err)
     return rc;
 }
 
+static int sqlite_open_jobs_as(struct dsb_jobs *j, const char *replica,
+                               int64_t lease_ms, struct dsb_error *err)
+{
+    char *db = dsb_state_db_path(sqlite_dir);
+    struct dsb_store_conf c = {
+        .db_path = db, .replica_id = replica, .lease_ms = lease_ms};
+    int rc = dsb_jstore_open_on(j, &dsb_store_sqlite, &c, err);
+
+    free(db);
+    return rc;
+}
+
 /* Runs sql with an integer and a text bound on a connection of its own;
  * it must change one row. */
 static void sqlite_update(const char *sql, int64_t n, const char *text)
@@ -143,6 +162,14 @@ static void sqlite_age_session(const char *id, int64_t ms)
                   ms, id);
 }
 
+static void sqlite_expire_lease(const char *id, int keep_owner)
+{
+    sqlite_update(keep_owner ? "UPDATE jobs SET lease_ms = ? WHERE id = ?"
+                             : "UPDATE jobs SET lease_ms = ?, owner = NULL "
+                               "WHERE id = ?",
+                  0, id);
+}
+
 static void sqlite_set_version(const char *store, int v)
 {
     sqlite_update("UPDATE dsb_schema SET version = ? WHERE store = ?", v,
@@ -150,9 +177,14 @@ static void sqlite_set_version(const char *store, int v)
 }
 
 static const struct t_backend sqlite_backend = {
-    "sqlite",           sqlite_setup,
-    sqlite_teardown,    sqlite_open_sessions,
-    sqlite_open_jobs,   sqlite_age_session,
+    "sqlite",
+    sqlite_setup,
+    sqlite_teardown,
+    sqlite_open_sessions,
+    sqlite_open_jobs,
+    sqlite_open_jobs_as,
+    sqlite_expire_lease,
+    sqlite_age_session,
     sqlite_set_version,
 };
 
@@ -168,8 +200,6 @@ static void backend_init(void)
 
 #include <libpq-fe.h>
 #include <sched.h>
-
-#include "store.h"
 
 static char pg_admin[1024], pg_url[1024], pg_db[64], pg_password[256];
 
@@ -285,6 +315,28 @@ static int pg_open_jobs(struct dsb_jobs *j, struct dsb_error *err)
     return dsb_jstore_open_on(j, &dsb_store_pg, &c, err);
 }
 
+static int pg_open_jobs_as(struct dsb_jobs *j, const char *replica,
+                           int64_t lease_ms, struct dsb_error *err)
+{
+    struct dsb_store_conf c = {.url = pg_url,
+                               .password = pg_password,
+                               .replica_id = replica,
+                               .lease_ms = lease_ms};
+
+    return dsb_jstore_open_on(j, &dsb_store_pg, &c, err);
+}
+
+static void pg_expire_lease(const char *id, int keep_owner)
+{
+    const char *v[] = {id};
+
+    pg_admin_exec(pg_db,
+                  keep_owner ? "UPDATE jobs SET lease_ms = 0 WHERE id = $1"
+                             : "UPDATE jobs SET lease_ms = 0, owner = NULL "
+                               "WHERE id = $1",
+                  1, v);
+}
+
 static void pg_age_session(const char *id, int64_t ms)
 {
     char by[24];
@@ -308,8 +360,9 @@ static void pg_set_version(const char *store, int v)
 }
 
 static const struct t_backend pg_backend = {
-    "postgresql", pg_setup,       pg_teardown,    pg_open_sessions,
-    pg_open_jobs, pg_age_session, pg_set_version,
+    "postgresql",     pg_setup,       pg_teardown,
+    pg_open_sessions, pg_open_jobs,   pg_open_jobs_as,
+    pg_expire_lease,  pg_age_session, pg_set_version,
 };
 
 static void backend_init(void)
@@ -668,6 +721,9 @@ STORE_TEST(job_put_get_replace)
     json_object_set_new(doc, "args", json_pack("[s, s]", "a", "b"));
     OK(dsb_jstore_put(J, doc, E));
     got = dsb_jstore_get(J, "j1");
+    /* shown with its owner, the replica that wrote it */
+    cr_assert_str_eq(str(got, "replica"), dsb_jstore_replica(J));
+    json_object_del(got, "replica");
     cr_assert(json_equal(got, doc), "the record must come back as stored");
     json_decref(got);
 
@@ -904,20 +960,408 @@ STORE_TEST(a_store_newer_than_known_is_refused)
                       B->name, stores[i]);
         cr_assert_eq(err.code, DSB_E_CONFIG);
         cr_assert(strstr(err.message, "schema version 99, newer than this "
-                                      "broker knows (1)"),
+                                      "broker knows ("),
                   "%s", err.message);
+        cr_assert(strstr(err.message, i == 0 ? "knows (1)" : "knows (2)"), "%s",
+                  err.message);
         cr_assert(strstr(err.message, stores[i]), "%s", err.message);
         /* set back, the store opens as it was */
-        B->set_version(stores[i], 1);
+        B->set_version(stores[i], i == 0 ? 1 : 2);
         free(J);
         J = NULL;
         open_stores();
     }
 }
 
+/* ------------------------------------------------------------ leases */
+
+/* A second job store handle: another replica on the same state. */
+static struct dsb_jobs *replica(const char *id, int64_t lease_ms)
+{
+    struct dsb_jobs *k = calloc(1, sizeof(*k));
+    struct dsb_error err = {0};
+
+    cr_assert(k);
+    cr_assert_eq(B->open_jobs_as(k, id, lease_ms, &err), 0, "%s: %s", B->name,
+                 err.message);
+    return k;
+}
+
+/* put by replica k */
+static void put_by(struct dsb_jobs *k, json_t *doc)
+{
+    OK(dsb_jstore_put(k, doc, E));
+    json_decref(doc);
+}
+
+static void replica_close(struct dsb_jobs *k)
+{
+    dsb_jstore_close(k);
+    free(k);
+}
+
+/* k's claim (not at start): {"taken", "cancel", "owned"}. */
+static json_t *claim(struct dsb_jobs *k, int at_start)
+{
+    json_t *out = NULL;
+
+    OK(dsb_jstore_claim(k, at_start, &out, E));
+    cr_assert(json_is_array(json_object_get(out, "taken")));
+    return out;
+}
+
+static int by_text(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The ids in claim answer member `what` ("owned", "cancel") or of the
+ * taken records ("taken": "id<from" each), sorted (a store returns them
+ * in no particular order). */
+static void claimed(const json_t *out, const char *what, char *buf, size_t len)
+{
+    const json_t *arr = json_object_get(out, what);
+    char *items[128];
+    size_t i, n = 0;
+    json_t *v;
+
+    buf[0] = '\0';
+    json_array_foreach(arr, i, v)
+    {
+        const char *from = json_string_value(json_object_get(v, "from"));
+        char one[128];
+
+        cr_assert_lt(n, 128);
+        if (json_is_string(v))
+            snprintf(one, sizeof(one), "%s", json_string_value(v));
+        else
+            snprintf(one, sizeof(one), "%s<%s",
+                     str(json_object_get(v, "doc"), "id"),
+                     from ? from : "none");
+        items[n++] = strdup(one);
+    }
+    qsort(items, n, sizeof(*items), by_text);
+    for (i = 0; i < n; i++) {
+        size_t used = strlen(buf);
+        snprintf(buf + used, len - used, "%s%s", used ? " " : "", items[i]);
+        free(items[i]);
+    }
+}
+
+static void assert_claim(struct dsb_jobs *k, const char *taken,
+                         const char *owned, const char *cancel)
+{
+    json_t *out = claim(k, 0);
+    char buf[512];
+
+    claimed(out, "taken", buf, sizeof(buf));
+    cr_assert_str_eq(buf, taken, "%s: %s took [%s], not [%s]", B->name,
+                     dsb_jstore_replica(k), buf, taken);
+    claimed(out, "owned", buf, sizeof(buf));
+    cr_assert_str_eq(buf, owned, "%s: %s owns [%s], not [%s]", B->name,
+                     dsb_jstore_replica(k), buf, owned);
+    claimed(out, "cancel", buf, sizeof(buf));
+    cr_assert_str_eq(buf, cancel, "%s: %s cancels [%s], not [%s]", B->name,
+                     dsb_jstore_replica(k), buf, cancel);
+    json_decref(out);
+}
+
+static const char *owner_of(struct dsb_jobs *k, const char *id)
+{
+    static char owner[80];
+    json_t *doc = dsb_jstore_get(k, id);
+
+    cr_assert(doc, "no job %s", id);
+    snprintf(owner, sizeof(owner), "%s",
+             json_string_value(json_object_get(doc, "replica"))
+                 ? json_string_value(json_object_get(doc, "replica"))
+                 : "none");
+    json_decref(doc);
+    return owner;
+}
+
+/* A live replica keeps its jobs; once its lease ends another takes them
+ * over (once), and the first one's writes are refused from then on. */
+STORE_TEST(lease_renew_expire_takeover)
+{
+    struct dsb_jobs *a = replica("ra", 60000), *b = replica("rb", 60000);
+    json_t *doc = job("r1", "s1", "running", 100), *items;
+
+    OK(dsb_jstore_put(a, doc, E));
+    put(job("f1", "s1", "succeeded", 50));
+    enqueue("q1", "s1", 300, "print(1)", NULL);
+    /* J (the default replica) queued q1, wrote f1: neither is tracked */
+    assert_claim(a, "", "r1", "");
+    assert_claim(b, "", "", "");
+    cr_assert_str_eq(owner_of(b, "r1"), "ra");
+
+    B->expire_lease("r1", 1);
+    assert_claim(b, "r1<ra", "r1", "");
+    assert_claim(b, "", "r1", ""); /* taken once */
+    cr_assert_str_eq(owner_of(a, "r1"), "rb");
+    assert_claim(a, "", "", "");
+    items = dsb_jstore_list(a, NULL);
+    cr_assert_eq(json_array_size(items), 0, "ra tracks nothing any more");
+    json_decref(items);
+
+    /* ra, back from a stall, may not write it; rb may */
+    json_object_set_new(doc, "state", json_string("succeeded"));
+    {
+        struct dsb_error e_ = {0};
+        cr_assert_neq(dsb_jstore_put(a, doc, &e_), 0);
+        cr_assert_eq(e_.code, DSB_E_CONFLICT);
+        cr_assert(strstr(e_.message, "replica rb"), "%s", e_.message);
+    }
+    {
+        json_t *cur = dsb_jstore_get(a, "r1");
+        cr_assert_str_eq(str(cur, "state"), "running");
+        json_decref(cur);
+    }
+    json_object_set_new(doc, "state", json_string("failed"));
+    OK(dsb_jstore_put(b, doc, E));
+    assert_claim(b, "", "", "");
+    json_decref(doc);
+    replica_close(a);
+    replica_close(b);
+}
+
+/* A record nobody owns (from before leases) goes to the first claim; a
+ * replica started again under its id takes its own jobs back at once; a
+ * clean stop lets its jobs go at once. */
+STORE_TEST(lease_ownerless_restart_release)
+{
+    struct dsb_jobs *a = replica("ra", 60000), *b = replica("rb", 60000);
+
+    put(job("r1", "s1", "running", 100));
+    B->expire_lease("r1", 0);
+    assert_claim(a, "r1<none", "r1", "");
+    replica_close(a);
+
+    /* the same id again: its own job back at its start, not b's */
+    put_by(b, job("r2", "s1", "running", 200));
+    a = replica("ra", 60000);
+    {
+        json_t *out = claim(a, 1);
+        char buf[256];
+
+        claimed(out, "taken", buf, sizeof(buf));
+        /* SQLite has one process: its start takes every active job */
+        cr_assert_str_eq(buf,
+                         strcmp(B->name, "sqlite") ? "r1<ra" : "r1<ra r2<rb",
+                         "%s: %s", B->name, buf);
+        json_decref(out);
+    }
+    if (strcmp(B->name, "sqlite") == 0)
+        put_by(b, job("r3", "s1", "running", 300));
+    else
+        cr_assert_str_eq(owner_of(a, "r2"), "rb");
+
+    /* b stops cleanly: a takes its jobs at its next claim */
+    dsb_jstore_release(b);
+    assert_claim(a, strcmp(B->name, "sqlite") ? "r2<rb" : "r3<rb",
+                 strcmp(B->name, "sqlite") ? "r1 r2" : "r1 r2 r3", "");
+    replica_close(a);
+    replica_close(b);
+}
+
+/* A cancel asked on a replica that does not own the job is recorded for
+ * its owner, who sees it at each claim until the job is cancelling. */
+STORE_TEST(lease_cancel_request)
+{
+    struct dsb_jobs *a = replica("ra", 60000), *b = replica("rb", 60000);
+    json_t *doc = job("r1", "s1", "running", 100), *got;
+
+    OK(dsb_jstore_put(a, doc, E));
+    put(job("f1", "s1", "failed", 50));
+    OK(dsb_jstore_request_cancel(b, "r1", E));
+    FAILS(dsb_jstore_request_cancel(b, "f1", E), DSB_E_CONFLICT);
+    FAILS(dsb_jstore_request_cancel(b, "nope", E), DSB_E_NOT_FOUND);
+    got = dsb_jstore_get(b, "r1");
+    cr_assert(json_is_true(json_object_get(got, "cancel_requested")));
+    cr_assert_str_eq(str(got, "state"), "running");
+    json_decref(got);
+    assert_claim(b, "", "", "");
+    assert_claim(a, "", "r1", "r1");
+    assert_claim(a, "", "r1", "r1"); /* until acted on */
+    /* an unrelated write of the owner keeps the request */
+    json_object_set_new(doc, "updated_at", json_integer(150));
+    OK(dsb_jstore_put(a, doc, E));
+    assert_claim(a, "", "r1", "r1");
+    json_object_set_new(doc, "state", json_string("cancelling"));
+    OK(dsb_jstore_put(a, doc, E));
+    assert_claim(a, "", "r1", "");
+    got = dsb_jstore_get(b, "r1");
+    cr_assert_null(json_object_get(got, "cancel_requested"));
+    json_decref(got);
+    OK(dsb_jstore_request_cancel(b, "r1", E)); /* cancelling already */
+    assert_claim(a, "", "r1", "");
+    json_decref(doc);
+    replica_close(a);
+    replica_close(b);
+}
+
+/* The queue is shared: whichever replica dequeues a job owns it, and a
+ * job is dequeued once. */
+STORE_TEST(lease_dequeue_takes_the_job)
+{
+    struct dsb_jobs *a = replica("ra", 60000), *b = replica("rb", 60000);
+    json_t *doc = job("q1", "s1", "pending", 100);
+    char *code = NULL;
+
+    json_object_set_new(doc, "queued", json_true());
+    OK(dsb_jstore_enqueue(a, doc, "print(1)", NULL, E));
+    B->expire_lease("q1", 1);
+    assert_claim(b, "", "", ""); /* queued: never taken over */
+    json_object_del(doc, "queued");
+    OK(dsb_jstore_dequeue(b, doc, &code, NULL, E));
+    cr_assert_str_eq(code, "print(1)");
+    free(code);
+    FAILS(dsb_jstore_dequeue(a, doc, NULL, NULL, E), DSB_E_CONFLICT);
+    cr_assert_str_eq(owner_of(a, "q1"), "rb");
+    assert_claim(b, "", "q1", "");
+    json_decref(doc);
+    replica_close(a);
+    replica_close(b);
+}
+
 #ifdef DSB_TEST_STORE_PG
-/* A connection the server ended: the call that finds it fails as
- * unavailable (retryable), the next one reconnects. */
+#include <pthread.h>
+
+#define RACE_JOBS 60
+#define RACE_REPLICAS 4
+
+struct racer {
+    struct dsb_jobs *k;
+    pthread_barrier_t *go;
+    json_t *taken;
+    int rc;
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    struct dsb_error err = {0};
+
+    pthread_barrier_wait(r->go);
+    r->rc = dsb_jstore_claim(r->k, 0, &r->taken, &err);
+    return NULL;
+}
+
+/* Replicas claiming the same expired jobs at the same moment: every job
+ * is taken by exactly one, and it is the owner the store shows. */
+STORE_TEST(lease_concurrent_claims_take_each_job_once)
+{
+    struct racer r[RACE_REPLICAS];
+    pthread_t t[RACE_REPLICAS];
+    pthread_barrier_t go;
+    int seen[RACE_JOBS] = {0};
+    char id[32], name[16];
+
+    for (int i = 0; i < RACE_JOBS; i++) {
+        snprintf(id, sizeof(id), "race-%02d", i);
+        put(job(id, "s1", i % 2 ? "running" : "pending", 100 + i));
+        B->expire_lease(id, i % 3 != 0);
+    }
+    pthread_barrier_init(&go, NULL, RACE_REPLICAS);
+    for (int i = 0; i < RACE_REPLICAS; i++) {
+        snprintf(name, sizeof(name), "racer-%d", i);
+        r[i] = (struct racer){replica(name, 60000), &go, NULL, -1};
+        cr_assert_eq(pthread_create(&t[i], NULL, race, &r[i]), 0);
+    }
+    for (int i = 0; i < RACE_REPLICAS; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < RACE_REPLICAS; i++) {
+        size_t k;
+        json_t *v;
+
+        cr_assert_eq(r[i].rc, 0);
+        json_array_foreach(json_object_get(r[i].taken, "taken"), k, v)
+        {
+            const char *jid = str(json_object_get(v, "doc"), "id");
+            int n = atoi(jid + 5);
+
+            seen[n]++;
+            cr_assert_str_eq(owner_of(J, jid), dsb_jstore_replica(r[i].k),
+                             "%s taken by %s", jid, dsb_jstore_replica(r[i].k));
+        }
+        json_decref(r[i].taken);
+        replica_close(r[i].k);
+    }
+    for (int i = 0; i < RACE_JOBS; i++)
+        cr_assert_eq(seen[i], 1, "race-%02d taken %d times", i, seen[i]);
+    pthread_barrier_destroy(&go);
+}
+
+struct dequeuer {
+    struct dsb_jobs *k;
+    pthread_barrier_t *go;
+    int got[RACE_JOBS];
+};
+
+static void *dequeue_all(void *arg)
+{
+    struct dequeuer *d = arg;
+    char id[32];
+
+    pthread_barrier_wait(d->go);
+    for (int i = 0; i < RACE_JOBS; i++) {
+        struct dsb_error err = {0};
+        json_t *doc;
+
+        snprintf(id, sizeof(id), "queued-%02d", i);
+        doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "id", id,
+                        "session_id", "s1", "state", "pending", "executor",
+                        "local", "principal", "alice", "created_at",
+                        (json_int_t)100, "updated_at", (json_int_t)100);
+        d->got[i] = dsb_jstore_dequeue(d->k, doc, NULL, NULL, &err) == 0;
+        json_decref(doc);
+    }
+    return NULL;
+}
+
+/* Replicas taking the same queued jobs off the queue at the same moment:
+ * each job is started by exactly one of them, which then owns it. */
+STORE_TEST(lease_concurrent_dequeues_take_each_job_once)
+{
+    struct dequeuer d[RACE_REPLICAS];
+    pthread_t t[RACE_REPLICAS];
+    pthread_barrier_t go;
+    char id[32], name[16];
+
+    for (int i = 0; i < RACE_JOBS; i++) {
+        snprintf(id, sizeof(id), "queued-%02d", i);
+        enqueue(id, "s1", 100 + i, "print(1)", NULL);
+    }
+    pthread_barrier_init(&go, NULL, RACE_REPLICAS);
+    for (int i = 0; i < RACE_REPLICAS; i++) {
+        snprintf(name, sizeof(name), "taker-%d", i);
+        memset(&d[i], 0, sizeof(d[i]));
+        d[i].k = replica(name, 60000);
+        d[i].go = &go;
+        cr_assert_eq(pthread_create(&t[i], NULL, dequeue_all, &d[i]), 0);
+    }
+    for (int i = 0; i < RACE_REPLICAS; i++)
+        pthread_join(t[i], NULL);
+    for (int n = 0; n < RACE_JOBS; n++) {
+        int takers = 0, who = -1;
+
+        for (int i = 0; i < RACE_REPLICAS; i++)
+            if (d[i].got[n]) {
+                takers++;
+                who = i;
+            }
+        snprintf(id, sizeof(id), "queued-%02d", n);
+        cr_assert_eq(takers, 1, "%s dequeued %d times", id, takers);
+        cr_assert_str_eq(owner_of(J, id), dsb_jstore_replica(d[who].k));
+    }
+    cr_assert_not(dsb_jstore_any_queued(J));
+    for (int i = 0; i < RACE_REPLICAS; i++)
+        replica_close(d[i].k);
+    pthread_barrier_destroy(&go);
+}
+
+/* A connection the server ended: the call that
+ * finds it fails as unavailable (retryable), the next one reconnects. */
 STORE_TEST(a_lost_connection_is_reopened)
 {
     char id[DSB_SESSION_ID_MAX + 1], owner[DSB_OWNER_MAX + 1];
