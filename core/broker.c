@@ -299,6 +299,7 @@ struct dsb_broker *dsb_broker_start(const struct dsb_broker_opts *o,
     if (!b->secrets || !b->sources)
         goto fail;
     dsb_secrets_set_aws_backend(b->secrets, dsb_aws_secret_fetch, b->aws);
+    dsb_secrets_set_store_backend(b->secrets, o->store_fn, o->store_ctx);
     open_sources(b, o);
     return b;
 fail:

@@ -61,6 +61,9 @@ struct dsb_broker_opts {
      * again: it was probed when it first opened, and a reload then forks
      * nothing from the serving (multi-threaded) process for it. */
     const struct dsb_broker *previous;
+    /* The resolver of store: secret references (NULL: none here). */
+    dsb_secret_backend_fn store_fn;
+    void *store_ctx;
 };
 
 /*

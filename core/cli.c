@@ -90,7 +90,9 @@ static const char *default_conf_dir(void)
 static struct dsb_broker *start(struct cli *c, int preflight,
                                 struct dsb_diags *d)
 {
-    struct dsb_broker_opts o = {c->conf_dir, c->plugin_dir, preflight, NULL};
+    struct dsb_broker_opts o = {.conf_dir = c->conf_dir,
+                                .plugin_dir = c->plugin_dir,
+                                .preflight = preflight};
     return dsb_broker_start(&o, d);
 }
 

@@ -28,6 +28,8 @@ struct dsb_secrets {
     size_t n, cap;
     dsb_secret_backend_fn aws_fn;
     void *aws_ctx;
+    dsb_secret_backend_fn store_fn;
+    void *store_ctx;
 };
 
 struct dsb_secrets *dsb_secrets_new(int64_t ttl_ms)
@@ -64,6 +66,13 @@ void dsb_secrets_set_aws_backend(struct dsb_secrets *s,
 {
     s->aws_fn = fn;
     s->aws_ctx = ctx;
+}
+
+void dsb_secrets_set_store_backend(struct dsb_secrets *s,
+                                   dsb_secret_backend_fn fn, void *ctx)
+{
+    s->store_fn = fn;
+    s->store_ctx = ctx;
 }
 
 void dsb_secret_value_free(char *value)
@@ -106,10 +115,16 @@ int dsb_secret_ref_check(const char *ref, char *why, size_t why_len)
         snprintf(why, why_len,
                  "aws-sm: needs a secret name or ARN "
                  "(aws-sm:prod/db#password)");
+    } else if (strncmp(ref, "store:", 6) == 0) {
+        if (ref[6] && ref[6] != '#' && (!hash || hash[1]))
+            return 0;
+        snprintf(why, why_len,
+                 "store: needs the id the broker gave the secret "
+                 "(store:name-password-1a2b3c4d)");
     } else {
         snprintf(why, why_len,
-                 "the value does not start with env:, file: or "
-                 "aws-sm:");
+                 "the value does not start with env:, file:, aws-sm: or "
+                 "store:");
     }
     return -1;
 }
@@ -141,6 +156,17 @@ static int fetch_base(struct dsb_secrets *s, const char *base, char **value,
 {
     if (strncmp(base, "file:", 5) == 0)
         return fetch_file(base + 5, value, err);
+    if (strncmp(base, "store:", 6) == 0) {
+        if (s->store_fn)
+            return s->store_fn(s->store_ctx, base + 6, value, err);
+        dsb_error_set(err, DSB_E_CONFIG,
+                      "cannot resolve %s: store: references are kept in the "
+                      "PostgreSQL state store, which this broker does not use",
+                      base);
+        dsb_error_hint(err, "set state.store: postgresql in broker.yaml as "
+                            "the replica that stored it does");
+        return -1;
+    }
     if (!s->aws_fn) {
         dsb_error_set(err, DSB_E_CONFIG,
                       "cannot resolve %s: the AWS client "

@@ -1,4 +1,5 @@
-/* Secret references: env:NAME, file:/path[#key], aws-sm:ID[#key].
+/* Secret references: env:NAME, file:/path[#key], aws-sm:ID[#key],
+ * store:ID[#key] (the PostgreSQL state store's, for managed sources).
  * Values are cached with a TTL, registered for redaction and wiped on free. */
 #ifndef DSB_CORE_SECRETS_H
 #define DSB_CORE_SECRETS_H
@@ -20,6 +21,10 @@ void dsb_secrets_free(struct dsb_secrets *s);
 /* Installs the resolver for "aws-sm:" references (the AWS client). */
 void dsb_secrets_set_aws_backend(struct dsb_secrets *s,
                                  dsb_secret_backend_fn fn, void *ctx);
+/* Installs the resolver for "store:" references (the id after
+ * "store:"): the shared state store's secret values (store.h). */
+void dsb_secrets_set_store_backend(struct dsb_secrets *s,
+                                   dsb_secret_backend_fn fn, void *ctx);
 /* Syntax check of a reference; 0 when valid, else -1 and `why`. */
 int dsb_secret_ref_check(const char *ref, char *why, size_t why_len);
 /* Resolves ref into a new value (release with dsb_secret_value_free).

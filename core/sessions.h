@@ -26,6 +26,10 @@ struct dsb_selection {
 /* err->upstream of a write refused because the state disk is full (code
  * DSB_E_UNAVAILABLE, retryable): the HTTP layer answers 507. */
 #define DSB_STORE_FULL_UPSTREAM "SQLITE_FULL"
+/* err->upstream of a call refused because the state store cannot be
+ * reached (DSB_E_UNAVAILABLE, retryable): 503 state_store_unavailable with
+ * Retry-After; nothing was changed. */
+#define DSB_STORE_LOST_UPSTREAM "dsb:state-store-unreachable"
 
 /* state_dir/dsbroker.db (malloc'd): the database file shared by the
  * sessions store and the jobs store (each keeps its own tables). */

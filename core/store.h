@@ -132,6 +132,61 @@ int dsb_jstore_open_on(struct dsb_jobs *j, const struct dsb_store_backend *b,
 json_t *dsb_sessions_matching(json_t *all, const struct dsb_selection *sel,
                               size_t n);
 
+/* Sets err to "the state store cannot be reached (PostgreSQL at
+ * host:port)" (DSB_E_UNAVAILABLE, DSB_STORE_LOST_UPSTREAM, retryable) for
+ * what the named store was doing; -1. */
+int dsb_store_unreachable(struct dsb_error *err, const char *store,
+                          const char *what, const char *host, const char *port);
+
+/*
+ * What replicas on PostgreSQL share besides sessions and jobs (store
+ * "sources", sources_pg.sql): the managed sources' documents (conf.d
+ * text, its ETag) and the secret values of store: references, plus
+ * pg_notify on channel DSB_EVENTS_CHANNEL.  A handle is one connection;
+ * every function may be called from any thread.
+ */
+#define DSB_EVENTS_CHANNEL "dsb_events"
+void *dsb_shared_open(const struct dsb_store_conf *c, struct dsb_error *err);
+void dsb_shared_close(void *h);
+/* Every managed source as [{name, text, etag}] by name (a new array). */
+int dsb_shared_sources(void *h, json_t **out, struct dsb_error *err);
+/* Begins an edit of source name: the handle stays locked for this thread
+ * until dsb_shared_end; the row (if any) is locked FOR UPDATE and its text
+ * and ETag are copied to *text (malloc'd, NULL when there is no row) and
+ * etag. */
+int dsb_shared_begin(void *h, const char *name, char **text, char etag[68],
+                     struct dsb_error *err);
+/* Within an edit: the row of name is made (create: DSB_E_CONFLICT when
+ * another replica made it meanwhile) or becomes text (with etag), or
+ * goes. */
+int dsb_shared_put(void *h, const char *name, const char *text,
+                   const char *etag, int create, struct dsb_error *err);
+int dsb_shared_remove(void *h, const char *name, struct dsb_error *err);
+/* Within an edit: pg_notify(DSB_EVENTS_CHANNEL, payload), sent at
+ * commit. */
+int dsb_shared_notify_in_edit(void *h, const char *payload,
+                              struct dsb_error *err);
+/* Ends the edit: commits (0, or -1 with err: nothing was changed) or rolls
+ * back (commit 0), and unlocks the handle. */
+int dsb_shared_end(void *h, int commit, struct dsb_error *err);
+/* pg_notify outside an edit (its own transaction). */
+int dsb_shared_notify(void *h, const char *payload, struct dsb_error *err);
+/* Secret values of store: references (id: what follows "store:"): put
+ * (a new id, committed at once), get (a new value; DSB_E_NOT_FOUND when
+ * none), drop (errors ignored: an unreferenced row is harmless). */
+int dsb_shared_secret_put(void *h, const char *id, const char *value,
+                          struct dsb_error *err);
+int dsb_shared_secret_get(void *h, const char *id, char **value,
+                          struct dsb_error *err);
+void dsb_shared_secret_drop(void *h, const char *id);
+/* Reachable and taking writes (a cheap query); 0 or -1. */
+int dsb_shared_writable(void *h);
+/* Non-zero when opening h created the store (no broker had opened it). */
+int dsb_shared_fresh(void *h);
+/* Reachable (a cheap query): 0, or -1 with err saying it is not
+ * (dsb_store_unreachable's). */
+int dsb_shared_check(void *h, struct dsb_error *err);
+
 /* dsbroker copy-state (state_copy.c): the SQLite store of state_dir
  * (state_dir/dsbroker.db) copied into the empty PostgreSQL store pg, both
  * migrated to this broker's version first, in one transaction; a summary

@@ -5,6 +5,7 @@
  * returns (the server's synchronous_commit). */
 #include "store.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -19,13 +20,17 @@
 extern const char dsb_sql_sessions_pg[];
 extern const char dsb_sql_jobs_pg[];
 extern const char dsb_sql_jobs_lease_pg[];
+extern const char dsb_sql_sources_pg[];
 
 #define TOUCH_EVERY_MS 60000
 
 struct pg_store {
     pthread_mutex_t mu; /* one connection, one statement at a time */
     PGconn *conn;
-    const char *name;            /* "session", "job" */
+    const char *name; /* "session", "job", "sources" */
+    int in_tx;        /* a BEGIN is open: a broken connection is not reset (the
+                       * transaction's statements would run outside it) */
+    int fresh;        /* this open created the store (its version was 0) */
     atomic_llong touch_every_ms; /* sessions: how stale the idle clock may
                                   * get */
     char *replica;               /* jobs: this replica, owner of its puts */
@@ -68,11 +73,10 @@ static int pg_fail(struct pg_store *p, PGresult *r, struct dsb_error *err,
     if (!msg)
         msg = conn_message(p->conn, buf, sizeof(buf));
     if (PQstatus(p->conn) != CONNECTION_OK ||
-        (state && !strncmp(state, "08", 2))) {
-        dsb_error_set(err, DSB_E_UNAVAILABLE,
-                      "%s store: %s failed: the state database is unreachable",
-                      p->name, what);
-        err->retryable = 1;
+        (state && !strncmp(state, "08", 2)) ||
+        (state && !strncmp(state, "57P0", 4))) {
+        dsb_store_unreachable(err, p->name, what, PQhost(p->conn),
+                              PQport(p->conn));
     } else if (state && !strcmp(state, "25006")) {
         dsb_error_set(err, DSB_E_UNAVAILABLE,
                       "%s store: %s failed: the state database is read-only "
@@ -96,9 +100,43 @@ static int pg_fail(struct pg_store *p, PGresult *r, struct dsb_error *err,
     return -1;
 }
 
+int dsb_store_unreachable(struct dsb_error *err, const char *store,
+                          const char *what, const char *host, const char *port)
+{
+    dsb_error_set(err, DSB_E_UNAVAILABLE,
+                  "the state store cannot be reached (PostgreSQL at %s:%s): "
+                  "%s store, %s",
+                  host && *host ? host : "?", port && *port ? port : "?", store,
+                  what);
+    dsb_error_hint(err, "nothing was changed; retry when the state "
+                        "database is back (GET /readyz says when)");
+    snprintf(err->upstream, sizeof(err->upstream), "%s",
+             DSB_STORE_LOST_UPSTREAM);
+    err->retryable = 1;
+    return -1;
+}
+
+/* Makes the connection usable before a statement outside a transaction:
+ * one that broke is reset; an idle one with input waiting (the server
+ * closed it: a restart) is read first, so the statement is not sent into
+ * a dead connection.  Nothing has been sent when this resets. */
+static void pg_ready(struct pg_store *p)
+{
+    struct pollfd pfd = {.fd = PQsocket(p->conn), .events = POLLIN};
+
+    if (p->in_tx)
+        return;
+    if (PQstatus(p->conn) == CONNECTION_OK &&
+        PQtransactionStatus(p->conn) == PQTRANS_IDLE && pfd.fd >= 0 &&
+        poll(&pfd, 1, 0) > 0)
+        PQconsumeInput(p->conn);
+    if (PQstatus(p->conn) != CONNECTION_OK)
+        PQreset(p->conn);
+}
+
 /* Runs sql with n text parameters (NULL: SQL NULL); the result, or NULL
- * with err set (the result cleared).  Reconnects a broken connection
- * once first. */
+ * with err set (the result cleared).  A connection broken since the last
+ * statement is reconnected first (pg_ready). */
 static PGresult *pg_run(struct pg_store *p, const char *sql, int n,
                         const char *const *v, struct dsb_error *err,
                         const char *what)
@@ -106,12 +144,16 @@ static PGresult *pg_run(struct pg_store *p, const char *sql, int n,
     PGresult *r;
     ExecStatusType st;
 
-    if (PQstatus(p->conn) != CONNECTION_OK)
-        PQreset(p->conn);
+    pg_ready(p);
     r = PQexecParams(p->conn, sql, n, NULL, v, NULL, NULL, 0);
     st = PQresultStatus(r);
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        if (!strcmp(sql, "BEGIN"))
+            p->in_tx = 1;
+        else if (!strcmp(sql, "COMMIT"))
+            p->in_tx = 0;
         return r;
+    }
     pg_fail(p, r, err, what);
     PQclear(r);
     return NULL;
@@ -151,6 +193,7 @@ static int pg_script(struct pg_store *p, const char *sql, struct dsb_error *err,
 static void pg_rollback(struct pg_store *p)
 {
     PQclear(PQexec(p->conn, "ROLLBACK"));
+    p->in_tx = 0;
 }
 
 static const char schema_table[] =
@@ -200,6 +243,7 @@ static int pg_migrate(struct pg_store *p, const char *store,
     for (int i = have; i < n; i++)
         if (pg_script(p, steps[i], err, "migrating") < 0)
             goto fail;
+    p->fresh = have == 0;
     snprintf(ver, sizeof(ver), "%d", n);
     snprintf(now, sizeof(now), "%lld", (long long)dsb_wall_ms());
     if (have != n &&
@@ -243,8 +287,9 @@ static struct pg_store *pg_open(const struct dsb_store_conf *c,
                                 const char *const *steps, int n,
                                 struct dsb_error *err)
 {
-    const char *keys[] = {"dbname", "password", "application_name", NULL};
-    const char *vals[] = {c->url, c->password, "dsbroker", NULL};
+    const char *keys[] = {"connect_timeout", "dbname", "password",
+                          "application_name", NULL};
+    const char *vals[] = {"5", c->url, c->password, "dsbroker", NULL};
     struct pg_store *p = calloc(1, sizeof(*p));
     char why[512];
 
@@ -256,9 +301,9 @@ static struct pg_store *pg_open(const struct dsb_store_conf *c,
     p->name = name;
     atomic_init(&p->touch_every_ms, TOUCH_EVERY_MS);
     if (!c->password) {
-        keys[1] = "application_name";
-        vals[1] = "dsbroker";
-        keys[2] = vals[2] = NULL;
+        keys[2] = "application_name";
+        vals[2] = "dsbroker";
+        keys[3] = vals[3] = NULL;
     }
     p->conn = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(p->conn) != CONNECTION_OK) {
@@ -1159,3 +1204,247 @@ const struct dsb_jstore_ops dsb_jstore_pg_ops = {
     .release = pj_release,
     .request_cancel = pj_request_cancel,
 };
+
+/* ---------------------------------------------------------- shared */
+
+/* The shared store is one connection (a struct pg_store, not a pool). */
+static long one_exec(struct pg_store *p, const char *sql, int n,
+                     const char *const *v, struct dsb_error *err,
+                     const char *what)
+{
+    long rc;
+
+    pthread_mutex_lock(&p->mu);
+    rc = pg_exec(p, sql, n, v, err, what);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+void *dsb_shared_open(const struct dsb_store_conf *c, struct dsb_error *err)
+{
+    static const char *const steps[] = {dsb_sql_sources_pg};
+
+    return pg_open(c, "sources", "sources", steps, 1, err);
+}
+
+void dsb_shared_close(void *h)
+{
+    pg_close(h);
+}
+
+int dsb_shared_sources(void *h, json_t **out, struct dsb_error *err)
+{
+    struct pg_store *p = h;
+    PGresult *r;
+
+    pthread_mutex_lock(&p->mu);
+    r = pg_run(p,
+               "SELECT name, text, etag FROM dsb_managed_sources ORDER BY "
+               "name",
+               0, NULL, err, "reading the managed sources");
+    pthread_mutex_unlock(&p->mu);
+    if (!r)
+        return -1;
+    *out = json_array();
+    for (int i = 0; i < PQntuples(r); i++)
+        json_array_append_new(*out, json_pack("{s:s, s:s, s:s}", "name",
+                                              PQgetvalue(r, i, 0), "text",
+                                              PQgetvalue(r, i, 1), "etag",
+                                              PQgetvalue(r, i, 2)));
+    PQclear(r);
+    return 0;
+}
+
+int dsb_shared_begin(void *h, const char *name, char **text, char etag[68],
+                     struct dsb_error *err)
+{
+    struct pg_store *p = h;
+    const char *v[] = {name};
+    PGresult *r = NULL;
+
+    *text = NULL;
+    etag[0] = '\0';
+    pthread_mutex_lock(&p->mu);
+    if (pg_exec(p, "BEGIN", 0, NULL, err, "editing a managed source") < 0)
+        goto fail;
+    r = pg_run(p,
+               "SELECT text, etag FROM dsb_managed_sources WHERE name = $1 "
+               "FOR UPDATE",
+               1, v, err, "editing a managed source");
+    if (!r)
+        goto fail;
+    if (PQntuples(r) == 1) {
+        *text = strdup(PQgetvalue(r, 0, 0));
+        snprintf(etag, 68, "%s", PQgetvalue(r, 0, 1));
+        if (!*text) {
+            dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+            goto fail;
+        }
+    }
+    PQclear(r);
+    return 0;
+fail:
+    PQclear(r);
+    pg_rollback(p);
+    pthread_mutex_unlock(&p->mu);
+    return -1;
+}
+
+int dsb_shared_put(void *h, const char *name, const char *text,
+                   const char *etag, int create, struct dsb_error *err)
+{
+    char now[24];
+    const char *v[] = {name, text, etag, now};
+
+    long n;
+
+    snprintf(now, sizeof(now), "%lld", (long long)dsb_wall_ms());
+    n = pg_exec(h,
+                create ? "INSERT INTO dsb_managed_sources (name, text, etag, "
+                         "updated_ms) VALUES ($1, $2, $3, $4) ON CONFLICT "
+                         "(name) DO NOTHING"
+                       : "UPDATE dsb_managed_sources SET text = $2, etag = "
+                         "$3, updated_ms = $4 WHERE name = $1",
+                4, v, err, "writing a managed source");
+    if (n == 0)
+        return dsb_error_set(err, DSB_E_CONFLICT,
+                             "source \"%s\" was %s on another replica "
+                             "meanwhile",
+                             name, create ? "created" : "removed");
+    return n < 0 ? -1 : 0;
+}
+
+int dsb_shared_remove(void *h, const char *name, struct dsb_error *err)
+{
+    const char *v[] = {name};
+
+    return pg_exec(h, "DELETE FROM dsb_managed_sources WHERE name = $1", 1, v,
+                   err, "removing a managed source") < 0
+               ? -1
+               : 0;
+}
+
+int dsb_shared_notify_in_edit(void *h, const char *payload,
+                              struct dsb_error *err)
+{
+    const char *v[] = {DSB_EVENTS_CHANNEL, payload};
+
+    return pg_exec(h, "SELECT pg_notify($1, $2)", 2, v, err,
+                   "notifying the other replicas") < 0
+               ? -1
+               : 0;
+}
+
+int dsb_shared_end(void *h, int commit, struct dsb_error *err)
+{
+    struct pg_store *p = h;
+    int rc = 0;
+
+    if (!commit)
+        pg_rollback(p);
+    else if (pg_exec(p, "COMMIT", 0, NULL, err, "committing") < 0) {
+        pg_rollback(p);
+        rc = -1;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+int dsb_shared_notify(void *h, const char *payload, struct dsb_error *err)
+{
+    struct pg_store *p = h;
+    int rc;
+
+    pthread_mutex_lock(&p->mu);
+    rc = dsb_shared_notify_in_edit(p, payload, err);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+int dsb_shared_secret_put(void *h, const char *id, const char *value,
+                          struct dsb_error *err)
+{
+    char now[24];
+    const char *v[] = {id, value, now};
+
+    snprintf(now, sizeof(now), "%lld", (long long)dsb_wall_ms());
+    return one_exec(h,
+                    "INSERT INTO dsb_secret_values (id, value, "
+                    "created_ms) VALUES ($1, $2, $3)",
+                    3, v, err, "storing a secret") < 0
+               ? -1
+               : 0;
+}
+
+int dsb_shared_secret_get(void *h, const char *id, char **value,
+                          struct dsb_error *err)
+{
+    struct pg_store *p = h;
+    const char *v[] = {id};
+    PGresult *r;
+    int rc = -1;
+
+    pthread_mutex_lock(&p->mu);
+    r = pg_run(p, "SELECT value FROM dsb_secret_values WHERE id = $1", 1, v,
+               err, "reading a secret");
+    pthread_mutex_unlock(&p->mu);
+    if (r && PQntuples(r) == 0)
+        dsb_error_set(err, DSB_E_NOT_FOUND,
+                      "secret store:%s is not in the state store", id);
+    else if (r && !(*value = strdup(PQgetvalue(r, 0, 0))))
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    else if (r)
+        rc = 0;
+    if (r) {
+        /* the value was in the result's memory: wipe it */
+        char *cell = PQntuples(r) ? PQgetvalue(r, 0, 0) : NULL;
+        if (cell)
+            memset(cell, 0, strlen(cell));
+    }
+    PQclear(r);
+    return rc;
+}
+
+void dsb_shared_secret_drop(void *h, const char *id)
+{
+    struct dsb_error ignored = {0};
+    const char *v[] = {id};
+
+    one_exec(h, "DELETE FROM dsb_secret_values WHERE id = $1", 1, v, &ignored,
+             "removing a secret");
+}
+
+int dsb_shared_writable(void *h)
+{
+    struct pg_store *p = h;
+    struct dsb_error err = {0};
+    PGresult *r;
+    int ok;
+
+    pthread_mutex_lock(&p->mu);
+    r = pg_run(p,
+               "SELECT NOT pg_is_in_recovery() AND "
+               "current_setting('transaction_read_only') = 'off'",
+               0, NULL, &err, "checking");
+    ok = r && PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
+    PQclear(r);
+    pthread_mutex_unlock(&p->mu);
+    return ok ? 0 : -1;
+}
+
+int dsb_shared_fresh(void *h)
+{
+    return ((struct pg_store *)h)->fresh;
+}
+
+int dsb_shared_check(void *h, struct dsb_error *err)
+{
+    struct pg_store *p = h;
+    PGresult *r;
+
+    pthread_mutex_lock(&p->mu);
+    r = pg_run(p, "SELECT 1", 0, NULL, err, "checking");
+    pthread_mutex_unlock(&p->mu);
+    PQclear(r);
+    return r ? 0 : -1;
+}

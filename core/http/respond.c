@@ -323,17 +323,26 @@ static int error_status(const struct dsb_error *e, const char **code)
         *code = "insufficient_storage";
         return 507;
     }
+    if (e->code == DSB_E_UNAVAILABLE &&
+        strcmp(e->upstream, DSB_STORE_LOST_UPSTREAM) == 0) {
+        *code = "state_store_unavailable";
+        return 503;
+    }
     *code = dsb_err_code_name(e->code);
     return dsb_err_http_status(e->code);
 }
 
 /* Retry-After of a 429: a job refused by a full queue, broker.yaml's
  * jobs.retry_after_seconds; else a throttled answer is cached for the
- * cache's error TTL, so retrying sooner only gets it again. */
+ * cache's error TTL, so retrying sooner only gets it again.  A state
+ * store that cannot be reached: DSB_STORE_RETRY_AFTER_S. */
+#define DSB_STORE_RETRY_AFTER_S 5
 static void retry_after(struct dsb_req *r, const struct dsb_error *e)
 {
     const struct dsb_settings *set = &r->gen->broker->cfg->settings;
-    long long s = strcmp(e->upstream, DSB_JOBS_LIMIT_UPSTREAM) == 0
+    long long s = strcmp(e->upstream, DSB_STORE_LOST_UPSTREAM) == 0
+                      ? DSB_STORE_RETRY_AFTER_S
+                  : strcmp(e->upstream, DSB_JOBS_LIMIT_UPSTREAM) == 0
                       ? (long long)set->jobs_retry_after_s
                       : set->cache_error_ttl_ms / 1000;
     char v[32];
@@ -388,7 +397,7 @@ void dsb_reply_error(struct dsb_req *r, const struct dsb_error *e)
         return;
     }
     note_problem(r, code, e->message, marker(e->upstream) ? NULL : e->upstream);
-    if (status == 429)
+    if (status == 429 || strcmp(code, "state_store_unavailable") == 0)
         retry_after(r, e);
     if (status == 401 || strcmp(code, "insufficient_scope") == 0)
         www_authenticate(r, e, status);

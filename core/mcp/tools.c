@@ -588,6 +588,9 @@ static const char *problem_code(const struct dsb_error *err)
     if (err->code == DSB_E_INVALID &&
         strcmp(err->upstream, DSB_ROUTE_UPSTREAM) == 0)
         return "unroutable";
+    if (err->code == DSB_E_UNAVAILABLE &&
+        strcmp(err->upstream, DSB_STORE_LOST_UPSTREAM) == 0)
+        return "state_store_unavailable";
     return dsb_err_code_name(err->code);
 }
 

@@ -7,7 +7,9 @@
 #include <strings.h>
 
 #include "options.h"
+#include "replica.h"
 #include "service/internal.h"
+#include "store.h"
 
 #define MAX_PAGES 1000
 
@@ -153,6 +155,22 @@ int dsb_svc_source_check(const struct dsb_ctx *c, const char *name,
     return s ? check(c, s, out, err) : -1;
 }
 
+/* Tells the other replicas (PostgreSQL store) to flush the source too;
+ * when the store cannot be reached they are not told (logged). */
+static int notify_refresh(const struct dsb_ctx *c, const struct dsb_source *s)
+{
+    char *event = dsb_replica_event("refresh", s->conf->name);
+    struct dsb_error err = {0};
+    int rc = event ? dsb_shared_notify(c->svc->shared_short, event, &err) : -1;
+
+    if (rc < 0)
+        dsb_logf(DSB_LOG_WARN, "replicas",
+                 "the other replicas were not told of the refresh of %s: %s",
+                 s->conf->name, event ? err.message : "out of memory");
+    free(event);
+    return rc;
+}
+
 int dsb_svc_source_refresh(const struct dsb_ctx *c, const char *name,
                            json_t **out, struct dsb_error *err)
 {
@@ -163,6 +181,9 @@ int dsb_svc_source_refresh(const struct dsb_ctx *c, const char *name,
         return -1;
     dsb_cache_flush(c->gen->cache, s->conf->name);
     *out = json_pack("{s:s, s:b}", "source", s->conf->name, "flushed", 1);
+    if (c->svc->shared)
+        json_object_set_new(*out, "replicas_notified",
+                            json_boolean(notify_refresh(c, s) == 0));
     return 0;
 }
 

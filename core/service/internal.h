@@ -22,6 +22,12 @@ struct dsb_service {
     struct dsb_jobs *jobs;    /* lives across reloads */
     struct dsb_gen *jobs_gen; /* holds the broker jobs is configured with */
     struct dsb_metrics *metrics;
+    /* replicas on PostgreSQL (NULL on SQLite): the shared store for
+     * managed-source edits (held across an edit's reload), another
+     * connection for short statements (store: secrets, which that reload
+     * reads; checks; refresh events), the listener of the others' events */
+    void *shared, *shared_short;
+    struct dsb_listener *listener;
     /* housekeeping (session expiry) */
     pthread_t hk_thread;
     pthread_mutex_t hk_mu;
@@ -91,6 +97,20 @@ void dsb_svc_trim_soon(struct dsb_service *svc);
  * its generations go). */
 int dsb_svc_ahead_start(struct dsb_service *svc);
 void dsb_svc_ahead_stop(struct dsb_service *svc);
+/* Makes conf.d/managed/ what the shared store holds (writing changed
+ * documents, removing the others, each said in a log line) and reloads
+ * when anything changed, or (always) when any managed source is there;
+ * why says what asked for it (logged).  A no-op on SQLite.  0, or -1 when
+ * the store could not be read or the reload was refused (logged). */
+int dsb_svc_managed_sync(struct dsb_service *svc, const char *why, int always);
+/* The first start on a new shared store: copies the managed sources of
+ * this replica's conf.d/managed/ into it (each logged), so that moving to
+ * PostgreSQL keeps them; 0, or -1 (logged). */
+int dsb_svc_managed_seed(struct dsb_service *svc);
+/* On PostgreSQL: 0 when the state store answers, else -1 with err
+ * (503 state_store_unavailable): the check before a write whose store
+ * calls would not all say so themselves (jobs).  0 on SQLite. */
+int dsb_svc_store_check(const struct dsb_ctx *c, struct dsb_error *err);
 /* The deadline of one plugin call made within the call c. */
 int64_t dsb_svc_call_deadline(const struct dsb_ctx *c);
 

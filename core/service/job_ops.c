@@ -88,7 +88,9 @@ int dsb_svc_job_submit_ctx(const struct dsb_ctx *c, const char *session,
     jr.read_specs = specs;
     jr.route = &route;
     jr.purpose = purpose;
-    rc = dsb_jobs_submit(c->svc->jobs, &jr, job, err);
+    rc = dsb_svc_store_check(c, err) < 0
+             ? -1
+             : dsb_jobs_submit(c->svc->jobs, &jr, job, err);
     json_decref(sources);
     json_decref(specs);
     return rc;
@@ -133,9 +135,14 @@ static int may_see(const struct dsb_ctx *c, const json_t *job)
 int dsb_svc_job_get(const struct dsb_ctx *c, const char *id, json_t **job,
                     struct dsb_error *err)
 {
-    if (dsb_svc_require(c, DSB_SCOPE_JOBS, err) < 0 ||
-        dsb_jobs_get(c->svc->jobs, id, job, err) < 0)
+    if (dsb_svc_require(c, DSB_SCOPE_JOBS, err) < 0)
         return -1;
+    if (dsb_jobs_get(c->svc->jobs, id, job, err) < 0) {
+        /* the job store answers "no such job" when it cannot be read */
+        if (err->code == DSB_E_NOT_FOUND)
+            dsb_svc_store_check(c, err);
+        return -1;
+    }
     if (may_see(c, *job))
         return 0;
     json_decref(*job);
@@ -174,7 +181,7 @@ static int job_access(const struct dsb_ctx *c, const char *id,
 int dsb_svc_job_cancel(const struct dsb_ctx *c, const char *id, json_t **job,
                        struct dsb_error *err)
 {
-    if (job_access(c, id, err) < 0)
+    if (job_access(c, id, err) < 0 || dsb_svc_store_check(c, err) < 0)
         return -1;
     return dsb_jobs_cancel(c->svc->jobs, id, job, err);
 }

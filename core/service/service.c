@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "replica.h"
 #include "service/internal.h"
 #include "store.h"
 
@@ -139,9 +140,75 @@ static struct dsb_broker *load_broker(struct dsb_service *svc,
                                       const struct dsb_broker *previous,
                                       struct dsb_diags *d)
 {
-    struct dsb_broker_opts bo = {svc->conf_dir, svc->plugin_dir,
-                                 svc->opts.preflight, previous};
+    struct dsb_broker_opts bo = {.conf_dir = svc->conf_dir,
+                                 .plugin_dir = svc->plugin_dir,
+                                 .preflight = svc->opts.preflight,
+                                 .previous = previous};
+
+    if (svc->shared_short) {
+        bo.store_fn = dsb_shared_secret_get;
+        bo.store_ctx = svc->shared_short;
+    }
     return dsb_broker_start(&bo, d);
+}
+
+/* --------------------------------------------------------- replicas */
+
+/* Another replica's event: a refresh flushes the same source here; a
+ * change of the managed sources is synced. */
+static void replica_event(void *ctx, const json_t *e)
+{
+    struct dsb_service *svc = ctx;
+    const char *kind = json_string_value(json_object_get(e, "kind"));
+    const char *src = json_string_value(json_object_get(e, "source"));
+    const char *origin = json_string_value(json_object_get(e, "origin"));
+    struct dsb_gen *g;
+    char why[256];
+
+    if (!strcmp(kind, "refresh") && src) {
+        g = dsb_service_gen(svc);
+        dsb_cache_flush(g->cache, src);
+        dsb_gen_release(g);
+        dsb_logf(DSB_LOG_INFO, "replicas",
+                 "cached metadata of source %s flushed (a refresh on "
+                 "replica %s)",
+                 src, origin);
+    } else if (!strcmp(kind, "sources")) {
+        snprintf(why, sizeof(why), "a change on replica %s", origin);
+        dsb_svc_managed_sync(svc, why, 0);
+    }
+}
+
+/* The events connection came back: what it may have missed is made up
+ * for by dropping every cached entry and syncing the managed sources. */
+static void replica_resync(void *ctx)
+{
+    struct dsb_service *svc = ctx;
+    struct dsb_gen *g = dsb_service_gen(svc);
+
+    dsb_cache_flush(g->cache, NULL);
+    dsb_gen_release(g);
+    dsb_svc_managed_sync(svc, "the events connection came back", 0);
+}
+
+/* On PostgreSQL: the shared store's connections and the listener. */
+static int open_shared(struct dsb_service *svc, const struct dsb_store_conf *sc,
+                       struct dsb_error *err)
+{
+    struct dsb_listener_calls calls = {replica_event, replica_resync, svc};
+
+    svc->shared = dsb_shared_open(sc, err);
+    if (svc->shared)
+        svc->shared_short = dsb_shared_open(sc, err);
+    if (svc->shared_short)
+        svc->listener = dsb_listener_start(sc, &calls, err);
+    if (!svc->listener)
+        return -1;
+    dsb_logf(DSB_LOG_INFO, "replicas",
+             "replica %s: listening for the other replicas' events on the "
+             "state store",
+             dsb_replica_id());
+    return 0;
 }
 
 /* Sessions and jobs in state_dir; jobs borrow the current generation's
@@ -169,13 +236,20 @@ static int open_state(struct dsb_service *svc, const struct dsb_broker *b,
         jo.cfg = b->cfg;
         jo.secrets = b->secrets;
         jo.aws = b->aws;
-        jo.replica_id = st->state_replica_id;
+        /* one id for the job leases and the events */
+        if (st->state_replica_id)
+            dsb_replica_id_set(st->state_replica_id);
+        jo.replica_id = st->state_pg ? dsb_replica_id() : st->state_replica_id;
         jo.lease_ms = (long)st->state_lease_ms;
         if (st->state_pg) {
             jo.store = &dsb_store_pg;
             jo.store_conf = &sc;
         }
         svc->jobs = dsb_jobs_open(&jo, &err);
+    }
+    if (svc->jobs && st->state_pg && open_shared(svc, &sc, &err) < 0) {
+        dsb_jobs_close(svc->jobs);
+        svc->jobs = NULL;
     }
 fail:
     dsb_secret_value_free(password);
@@ -310,11 +384,14 @@ void dsb_service_close(struct dsb_service *svc)
     if (!svc)
         return;
     stop_housekeeper(svc);
+    dsb_listener_stop(svc->listener);
     dsb_svc_ahead_stop(svc);
     dsb_jobs_close(svc->jobs);
     dsb_gen_release(svc->jobs_gen);
     dsb_gen_release(svc->gen);
     dsb_sessions_close(svc->sessions);
+    dsb_shared_close(svc->shared);
+    dsb_shared_close(svc->shared_short);
     dsb_metrics_free(svc->metrics);
     pthread_rwlock_destroy(&svc->gen_lock);
     pthread_mutex_destroy(&svc->reload_lock);
@@ -349,6 +426,7 @@ struct dsb_service *dsb_service_open(const struct dsb_service_opts *o,
 {
     struct dsb_service *svc = service_new(o);
     struct dsb_broker *b;
+    struct dsb_gen *g;
 
     if (!svc)
         return NULL;
@@ -364,6 +442,14 @@ struct dsb_service *dsb_service_open(const struct dsb_service_opts *o,
     atomic_store(&svc->gen_serial, svc->gen->serial);
     if (open_state(svc, b, d) < 0)
         goto fail;
+    if (svc->shared &&
+        ((dsb_shared_fresh(svc->shared) && dsb_svc_managed_seed(svc) < 0) ||
+         dsb_svc_managed_sync(svc, "the start", 1) < 0)) {
+        dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0,
+                     "the managed sources could not be synced from the "
+                     "state store (the log says why)");
+        goto fail;
+    }
     if (start_housekeeper(svc) < 0) {
         dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0,
                      "cannot start the "
@@ -376,7 +462,10 @@ struct dsb_service *dsb_service_open(const struct dsb_service_opts *o,
                      "cannot start the read-ahead thread: %s", strerror(errno));
         goto fail;
     }
-    log_sources(b);
+    g = dsb_service_gen(svc); /* b, or what the sync reloaded */
+    if (g->broker == b)
+        log_sources(b);
+    dsb_gen_release(g);
     return svc;
 fail:
     dsb_service_close(svc);
@@ -433,7 +522,15 @@ struct dsb_metrics *dsb_service_metrics(struct dsb_service *svc)
 
 int dsb_service_ready(struct dsb_service *svc)
 {
-    return dsb_sessions_writable(svc->sessions);
+    if (dsb_sessions_writable(svc->sessions) < 0)
+        return -1;
+    return svc->shared_short ? dsb_shared_writable(svc->shared_short) : 0;
+}
+
+int dsb_svc_store_check(const struct dsb_ctx *c, struct dsb_error *err)
+{
+    return c->svc->shared_short ? dsb_shared_check(c->svc->shared_short, err)
+                                : 0;
 }
 
 int dsb_svc_reload(const struct dsb_ctx *c, json_t **out, struct dsb_error *err)

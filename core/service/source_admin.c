@@ -6,7 +6,15 @@
  * back).  Secret values given in "secrets" go to the secret store and only
  * their references reach the file.  Where a source may point is bounded by
  * sources.allowed_hosts.
+ *
+ * On PostgreSQL (replicas) the documents live in the shared store: an
+ * edit is a transaction that locks the source's row (the If-Match is
+ * checked against it), is materialised here and reloaded, and commits
+ * with an event that makes the other replicas sync; secret values go
+ * into the shared store as store: references (unless secrets.store is
+ * aws-sm).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,6 +28,8 @@
 #include "allowlist.h"
 #include "aws/sigv4.h"
 #include "internal.h"
+#include "replica.h"
+#include "store.h"
 #include "yamldoc.h"
 
 /* One edit at a time: its file, its reload and its rollback. */
@@ -445,6 +455,28 @@ static char *file_text(const json_t *doc)
 
 /* ----------------------------------------------------------- secrets */
 
+/* A secret value in the shared store (committed at once: unreferenced
+ * until the edit commits, dropped when it does not): *ref "store:ID". */
+static int put_shared(void *h, const char *label, const char *value, char **ref,
+                      struct dsb_error *err)
+{
+    char rnd[17], *id;
+    int rc;
+
+    *ref = NULL;
+    dsb_redact_register(value);
+    if (dsb_random_hex(rnd, 8) < 0)
+        return dsb_error_set(err, DSB_E_INTERNAL, "no random bytes");
+    id = dsb_asprintf("%s-%s", label, rnd);
+    if (!id)
+        return dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    rc = dsb_shared_secret_put(h, id, value, err);
+    if (rc == 0 && !(*ref = dsb_asprintf("store:%s", id)))
+        rc = dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    free(id);
+    return rc;
+}
+
 /* Stores each secret value; the document gets the references. */
 static int store_secrets(const struct dsb_ctx *c, struct candidate *k,
                          int temporary, struct dsb_error *err)
@@ -460,12 +492,17 @@ static int store_secrets(const struct dsb_ctx *c, struct candidate *k,
         label = dsb_asprintf(
             "%s%s-%s", temporary ? "test-" : "",
             json_string_value(json_object_get(k->checked, "name")), key);
-        rc = label ? dsb_secret_store_put(
-                         temporary || !b->cfg->settings.secrets_store_aws
-                             ? NULL
-                             : b->aws,
-                         dir, label, json_string_value(v), &ref, err)
-                   : -1;
+        if (label && !temporary && c->svc->shared_short &&
+            !b->cfg->settings.secrets_store_aws)
+            rc = put_shared(c->svc->shared_short, label, json_string_value(v),
+                            &ref, err);
+        else
+            rc = label ? dsb_secret_store_put(
+                             temporary || !b->cfg->settings.secrets_store_aws
+                                 ? NULL
+                                 : b->aws,
+                             dir, label, json_string_value(v), &ref, err)
+                       : -1;
         free(label);
         if (rc < 0)
             break;
@@ -486,9 +523,16 @@ static void drop_secrets(const struct dsb_ctx *c, const struct dsb_plugin *p,
     const char *key;
     const json_t *v;
 
-    json_object_foreach((json_t *)doc, key,
-                        v) if (dir && is_secret(p, key) && json_is_string(v))
-        dsb_secret_store_drop(c->gen->broker->aws, dir, json_string_value(v));
+    json_object_foreach((json_t *)doc, key, v)
+    {
+        const char *ref = json_string_value(v);
+        if (!dir || !is_secret(p, key) || !ref)
+            continue;
+        if (strncmp(ref, "store:", 6) == 0 && c->svc->shared_short)
+            dsb_shared_secret_drop(c->svc->shared_short, ref + 6);
+        else
+            dsb_secret_store_drop(c->gen->broker->aws, dir, ref);
+    }
     free(dir);
 }
 
@@ -591,21 +635,116 @@ static int precondition(const char *if_match, const char *etag,
     return -1;
 }
 
+/* ------------------------------------------------------ shared store */
+
+/* An edit's transaction on the shared store (h NULL on SQLite): the
+ * source's row as it was, locked until shared_end. */
+struct sedit {
+    void *h;
+    int open;
+    char *text; /* the stored document, NULL: no row */
+    char etag[68];
+};
+
+static int shared_begin(const struct dsb_ctx *c, const char *name,
+                        struct sedit *se, struct dsb_error *err)
+{
+    memset(se, 0, sizeof(*se));
+    se->h = c->svc->shared;
+    if (!se->h)
+        return 0;
+    if (dsb_shared_begin(se->h, name, &se->text, se->etag, err) < 0)
+        return -1;
+    se->open = 1;
+    return 0;
+}
+
+/* Commits with the event for the other replicas, or rolls back. */
+static int shared_end(struct sedit *se, int commit, struct dsb_error *err)
+{
+    char *event = NULL;
+    int rc = 0;
+
+    if (se->open) {
+        se->open = 0;
+        if (commit && (!(event = dsb_replica_event("sources", NULL)) ||
+                       dsb_shared_notify_in_edit(se->h, event, err) < 0)) {
+            if (!event)
+                dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+            commit = 0;
+            rc = -1;
+        }
+        if (dsb_shared_end(se->h, commit, err) < 0)
+            rc = -1;
+    }
+    free(event);
+    return rc;
+}
+
+/* Ends an edit that did not commit (a rollback) and frees its copy. */
+static void shared_close(struct sedit *se)
+{
+    shared_end(se, 0, NULL);
+    free(se->text);
+    se->text = NULL;
+}
+
+/* The stored row says the source is there (on SQLite: always). */
+static int shared_has(const struct sedit *se, const char *name,
+                      struct dsb_error *err)
+{
+    if (!se->h || se->text)
+        return 0;
+    dsb_error_set(err, DSB_E_NOT_FOUND,
+                  "no managed source \"%s\" in the state store", name);
+    dsb_error_hint(err, "another replica removed it; GET /v1/sources lists "
+                        "the sources");
+    return -1;
+}
+
+/* Commits the edit whose file (path, old text or NULL) is loaded; when
+ * the commit fails the file is put back and loaded again: nothing
+ * changed. */
+static int commit_or_undo(const struct dsb_ctx *c, struct sedit *se,
+                          const char *path, const char *old,
+                          struct dsb_error *err)
+{
+    char *dir;
+    struct dsb_error ignored;
+
+    if (shared_end(se, 1, err) == 0)
+        return 0;
+    dir = managed_dir(c);
+    if (old && dir)
+        write_atomic(dir, path, old, &ignored);
+    else if (!old)
+        unlink(path);
+    free(dir);
+    dsb_service_reload(c->svc);
+    return -1;
+}
+
 static int write_and_reload(const struct dsb_ctx *c, struct candidate *k,
-                            const char *old, json_t **out,
+                            const char *old, struct sedit *se, json_t **out,
                             struct dsb_error *err)
 {
     const char *name = json_string_value(json_object_get(k->checked, "name"));
     char *dir = managed_dir(c), *path = managed_path(c, name), *text = NULL;
-    int rc = -1;
+    char etag[68];
+    int rc = -1, kept = store_secrets(c, k, 0, err) == 0;
 
-    if (store_secrets(c, k, 0, err) == 0 && (text = file_text(k->doc)) && dir &&
-        path && write_atomic(dir, path, text, err) == 0 &&
-        reload_or_restore(c, path, old, err) == 0) {
-        *out = answer(c, name, text, k->warnings);
-        rc = 0;
-    } else if (!text) {
+    if (kept && (!(text = file_text(k->doc)) || !dir || !path))
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+    else if (kept) {
+        etag_of(text, strlen(text), etag);
+        if ((!se->h ||
+             dsb_shared_put(se->h, name, text, etag, !old, err) == 0) &&
+            write_atomic(dir, path, text, err) == 0 &&
+            reload_or_restore(c, path, old, err) == 0 &&
+            commit_or_undo(c, se, path, old, err) == 0) {
+            *out = answer(c, name, text, k->warnings);
+            rc = 0;
+        }
     }
     if (rc < 0)
         drop_secrets(c, k->plugin, k->stored);
@@ -632,16 +771,25 @@ static int create_locked(const struct dsb_ctx *c, const json_t *body,
     struct dsb_source *s =
         name ? dsb_broker_source(c->gen->broker, name) : NULL;
     struct candidate k = {0};
+    struct sedit se = {0};
     int rc = -1;
 
-    if (s) {
+    if (name && !s && shared_begin(c, name, &se, err) < 0)
+        return -1;
+    if (s || se.text) {
         dsb_error_set(err, DSB_E_CONFLICT, "source \"%s\" exists (%s)", name,
-                      s->conf->file);
+                      s ? s->conf->file : "in the state store");
         dsb_error_hint(err, "PUT /v1/sources/%s changes a managed source",
                        name);
-    } else if (candidate_check(c, body, NULL, NULL, &k, err) == 0) {
-        rc = write_and_reload(c, &k, NULL, out, err);
+    } else if ((name || !c->svc->shared) &&
+               candidate_check(c, body, NULL, NULL, &k, err) == 0) {
+        rc = write_and_reload(c, &k, NULL, &se, out, err);
+    } else if (!name && c->svc->shared) {
+        dsb_error_set(err, DSB_E_INVALID,
+                      "the body must be a JSON object with the source's "
+                      "\"name\"");
     }
+    shared_close(&se);
     candidate_free(&k);
     return rc;
 }
@@ -673,10 +821,15 @@ static int update_locked(const struct dsb_ctx *c, const char *name,
     struct candidate k = {0};
     json_t *named = json_is_object(body) ? json_deep_copy(body) : NULL;
     json_t *prev = NULL;
+    struct sedit se = {0};
+    const char *base;
     int rc = -1;
 
-    if (!old || precondition(if_match, etag, err) < 0)
+    if (!old || shared_begin(c, name, &se, err) < 0 ||
+        shared_has(&se, name, err) < 0 ||
+        precondition(if_match, se.h ? se.etag : etag, err) < 0)
         goto done;
+    base = se.text ? se.text : old;
     if (!named || (bname && strcmp(bname, name) != 0)) {
         dsb_error_set(err, DSB_E_INVALID,
                       "the body must be an object whose \"name\" (if any) "
@@ -685,13 +838,14 @@ static int update_locked(const struct dsb_ctx *c, const char *name,
         goto done;
     }
     json_object_set_new(named, "name", json_string(name));
-    prev = json_loads(strchr(old, '{') ? strchr(old, '{') : "", 0, NULL);
+    prev = json_loads(strchr(base, '{') ? strchr(base, '{') : "", 0, NULL);
     if (candidate_check(c, named, name, prev, &k, err) < 0)
         goto done;
-    rc = write_and_reload(c, &k, old, out, err);
+    rc = write_and_reload(c, &k, old, &se, out, err);
     if (rc == 0)
-        drop_replaced(c, &k, old);
+        drop_replaced(c, &k, base);
 done:
+    shared_close(&se);
     candidate_free(&k);
     json_decref(named);
     json_decref(prev);
@@ -707,20 +861,210 @@ static int delete_locked(const struct dsb_ctx *c, const char *name,
     struct dsb_source *s = dsb_broker_source(c->gen->broker, name);
     const struct dsb_plugin *p = s ? s->plugin : NULL;
     json_t *prev = NULL;
+    struct sedit se = {0};
     int rc = -1;
 
-    if (old && precondition(if_match, etag, err) == 0) {
+    if (old && shared_begin(c, name, &se, err) == 0 &&
+        shared_has(&se, name, err) == 0 &&
+        precondition(if_match, se.h ? se.etag : etag, err) == 0 &&
+        (!se.h || dsb_shared_remove(se.h, name, err) == 0)) {
+        if (se.text)
+            prev = json_loads(strchr(se.text, '{') ? strchr(se.text, '{') : "",
+                              0, NULL);
         if (unlink(path) < 0)
             dsb_error_set(err, DSB_E_UNAVAILABLE,
                           "the managed file could not be removed: %s",
                           strerror(errno));
         else if ((rc = reload_or_restore(c, path, old, err)) == 0 &&
-                 (prev = json_loads(strchr(old, '{'), 0, NULL)) != NULL)
+                 (rc = commit_or_undo(c, &se, path, old, err)) == 0 &&
+                 (prev || (prev = json_loads(strchr(old, '{'), 0, NULL))))
             drop_secrets(c, p, prev);
     }
+    shared_close(&se);
     json_decref(prev);
     free(old);
     free(path);
+    return rc;
+}
+
+/* ---------------------------------------------------------- syncing */
+
+/* A name the store gives that is safe as a file name here. */
+static int plain_name(const char *name)
+{
+    return name[0] && name[0] != '.' && !strchr(name, '/');
+}
+
+/* Writes the stored documents that differ from their files: how many. */
+static int write_rows(const char *dir, const json_t *rows, const char *why)
+{
+    const json_t *row;
+    struct dsb_error err;
+    size_t i, len;
+    int n = 0;
+
+    json_array_foreach(rows, i, row)
+    {
+        const char *name = json_string_value(json_object_get(row, "name"));
+        const char *text = json_string_value(json_object_get(row, "text"));
+        char *path =
+            plain_name(name) ? dsb_asprintf("%s/%s.yaml", dir, name) : NULL;
+        char *cur = path ? dsb_read_file(path, 1 << 20, &len) : NULL;
+
+        if (path && (!cur || strcmp(cur, text) != 0)) {
+            if (write_atomic(dir, path, text, &err) == 0) {
+                dsb_logf(DSB_LOG_INFO, "replicas",
+                         "managed source %s written from the state store "
+                         "(%s)",
+                         name, why);
+                n++;
+            } else {
+                dsb_logf(DSB_LOG_ERROR, "replicas", "%s: %s", err.message,
+                         err.detail);
+            }
+        } else if (!path) {
+            dsb_logf(DSB_LOG_WARN, "replicas",
+                     "the state store names a managed source \"%s\" that is "
+                     "no file name; left out",
+                     name);
+        }
+        free(cur);
+        free(path);
+    }
+    return n;
+}
+
+static int stored(const json_t *rows, const char *name, size_t len)
+{
+    const json_t *row;
+    size_t i;
+
+    json_array_foreach(rows, i, row)
+    {
+        const char *n = json_string_value(json_object_get(row, "name"));
+        if (strlen(n) == len && strncmp(n, name, len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Removes the files of managed sources the store does not have: how
+ * many. */
+static int remove_stale(const char *dir, const json_t *rows, const char *why,
+                        enum dsb_log_level level)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+
+    while (d && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        char *path;
+        if (e->d_name[0] == '.' || len < 6 ||
+            strcmp(e->d_name + len - 5, ".yaml") != 0 ||
+            stored(rows, e->d_name, len - 5))
+            continue;
+        path = dsb_asprintf("%s/%s", dir, e->d_name);
+        if (path && unlink(path) == 0) {
+            dsb_logf(level, "replicas",
+                     "%s/%s removed: the state store has no managed source "
+                     "of that name (%s)",
+                     DSB_MANAGED_DIR, e->d_name, why);
+            n++;
+        }
+        free(path);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* One managed file into the shared store (a row already there is kept). */
+static int seed_one(void *h, const char *dir, const char *file)
+{
+    char *path = dsb_asprintf("%s/%s", dir, file), *text, *stored = NULL;
+    char *name = strndup(file, strlen(file) - 5), etag[68], had[68];
+    struct dsb_error err = {0};
+    size_t len;
+    int rc = -1;
+
+    text = path ? dsb_read_file(path, 1 << 20, &len) : NULL;
+    if (text && name) {
+        etag_of(text, len, etag);
+        if (dsb_shared_begin(h, name, &stored, had, &err) == 0) {
+            int put = stored ? 0 : dsb_shared_put(h, name, text, etag, 1, &err);
+            rc = dsb_shared_end(h, put == 0, &err) == 0 && put == 0 ? 0 : -1;
+        }
+    }
+    if (rc == 0 && !stored)
+        dsb_logf(DSB_LOG_INFO, "replicas",
+                 "managed source %s copied into the new state store", name);
+    else if (rc < 0)
+        dsb_logf(DSB_LOG_ERROR, "replicas",
+                 "%s/%s could not be copied into the state store: %s",
+                 DSB_MANAGED_DIR, file, text ? err.message : "unreadable");
+    free(stored);
+    free(text);
+    free(name);
+    free(path);
+    return rc;
+}
+
+int dsb_svc_managed_seed(struct dsb_service *svc)
+{
+    struct dsb_gen *g = dsb_service_gen(svc);
+    char *dir = dsb_path_join(g->broker->cfg->dir, DSB_MANAGED_DIR);
+    DIR *d;
+    struct dirent *e;
+    int rc = 0;
+
+    dsb_gen_release(g);
+    pthread_mutex_lock(&manage_lock);
+    d = dir ? opendir(dir) : NULL;
+    while (d && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (e->d_name[0] != '.' && len > 5 &&
+            strcmp(e->d_name + len - 5, ".yaml") == 0 &&
+            seed_one(svc->shared, dir, e->d_name) < 0)
+            rc = -1;
+    }
+    if (d)
+        closedir(d);
+    pthread_mutex_unlock(&manage_lock);
+    free(dir);
+    return rc;
+}
+
+int dsb_svc_managed_sync(struct dsb_service *svc, const char *why, int always)
+{
+    struct dsb_error err = {0};
+    struct dsb_gen *g;
+    json_t *rows = NULL;
+    char *dir;
+    int rc = 0, n;
+
+    if (!svc->shared)
+        return 0;
+    pthread_mutex_lock(&manage_lock);
+    if (dsb_shared_sources(svc->shared, &rows, &err) < 0) {
+        dsb_logf(DSB_LOG_ERROR, "replicas",
+                 "the managed sources could not be synced (%s): %s", why,
+                 err.message);
+        pthread_mutex_unlock(&manage_lock);
+        return -1;
+    }
+    g = dsb_service_gen(svc);
+    dir = dsb_path_join(g->broker->cfg->dir, DSB_MANAGED_DIR);
+    dsb_gen_release(g);
+    n = dir ? write_rows(dir, rows, why) +
+                  remove_stale(dir, rows, why,
+                               always ? DSB_LOG_WARN : DSB_LOG_INFO)
+            : 0;
+    if (n > 0 || (always && json_array_size(rows) > 0))
+        rc = dsb_service_reload(svc);
+    pthread_mutex_unlock(&manage_lock);
+    free(dir);
+    json_decref(rows);
     return rc;
 }
 

@@ -29,7 +29,8 @@ static int cmp_i64(const void *a, const void *b)
 static int64_t run_once(const char *conf, const char *source, const char *db,
                         const char *schema, size_t *tables, size_t *columns)
 {
-    struct dsb_broker_opts o = {conf, getenv("DSB_PLUGIN_DIR"), 0, NULL};
+    struct dsb_broker_opts o = {.conf_dir = conf,
+                                .plugin_dir = getenv("DSB_PLUGIN_DIR")};
     struct dsb_diags d;
     struct dsb_broker *b;
     struct dsb_error err;

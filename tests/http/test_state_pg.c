@@ -134,6 +134,9 @@ Test(state_pg, sessions_live_in_postgresql_across_a_restart)
     cr_assert_eq(count("SELECT count(*) FROM dsb_schema WHERE (store, "
                        "version) IN (('sessions', 1), ('jobs', 2))"),
                  2, "sessions at version 1, jobs at 2 (leases)");
+    cr_assert_eq(count("SELECT count(*) FROM dsb_schema WHERE store = "
+                       "'sources' AND version = 1"),
+                 1, "the shared sources store at version 1");
     t_stop();
 
     start();

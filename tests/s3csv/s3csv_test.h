@@ -42,7 +42,7 @@ static inline void s3t_start_x(const char *conf, const char *more_executors,
                                const char *extra)
 {
     char *plugins = t_path("DSB_PLUGIN_DIR", "");
-    struct dsb_broker_opts o = {conf, plugins, 0, NULL};
+    struct dsb_broker_opts o = {.conf_dir = conf, .plugin_dir = plugins};
     char yaml[8192];
 
     snprintf(yaml, sizeof(yaml),

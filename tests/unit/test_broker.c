@@ -16,7 +16,8 @@ static struct dsb_error err;
 
 static void start(const char *conf, const char *plugins)
 {
-    struct dsb_broker_opts o = {conf, plugins, 1, NULL};
+    struct dsb_broker_opts o = {
+        .conf_dir = conf, .plugin_dir = plugins, .preflight = 1};
 
     dsb_diags_init(&d);
     b = dsb_broker_start(&o, &d);
@@ -255,7 +256,7 @@ Test(broker, config_errors_stop_the_start)
 {
     char *conf = t_src("tests/fixtures/confd-broken");
     char *plugins = t_path("DSB_TEST_PLUGIN_DIR", "good");
-    struct dsb_broker_opts o = {conf, plugins, 0, NULL};
+    struct dsb_broker_opts o = {.conf_dir = conf, .plugin_dir = plugins};
 
     dsb_diags_init(&d);
     b = dsb_broker_start(&o, &d);
@@ -281,7 +282,10 @@ static size_t opens_logged(const char *path, long pids[8])
 static struct dsb_broker *start_from(const char *conf, const char *plugins,
                                      const struct dsb_broker *previous)
 {
-    struct dsb_broker_opts o = {conf, plugins, 1, previous};
+    struct dsb_broker_opts o = {.conf_dir = conf,
+                                .plugin_dir = plugins,
+                                .preflight = 1,
+                                .previous = previous};
     struct dsb_broker *nb = dsb_broker_start(&o, &d);
 
     if (!nb)

@@ -135,6 +135,41 @@ Test(secrets, bad_references)
     cr_assert_eq(err.code, DSB_E_CONFIG, "no AWS backend installed");
 }
 
+/* A store: backend over one id, counting its calls. */
+static int store_calls;
+
+static int store_fetch(void *ctx, const char *id, char **value,
+                       struct dsb_error *e)
+{
+    store_calls++;
+    if (strcmp(id, ctx) != 0)
+        return dsb_error_set(e, DSB_E_NOT_FOUND, "no %s", id);
+    *value = strdup("{\"password\":\"from-the-store\"}");
+    return 0;
+}
+
+Test(secrets, store_references)
+{
+    char why[256], *v;
+
+    cr_assert_eq(
+        dsb_secret_ref_check("store:pg-password-1a2b", why, sizeof(why)), 0);
+    cr_assert_eq(dsb_secret_ref_check("store:", why, sizeof(why)), -1);
+    cr_assert(strstr(why, "store:"), "%s", why);
+    cr_assert_eq(dsb_secrets_get(s, "store:pg-password-1a2b", &v, &err), -1);
+    cr_assert_eq(err.code, DSB_E_CONFIG, "no store backend installed");
+    cr_assert(strstr(err.message, "PostgreSQL state store"), "%s", err.message);
+    dsb_secrets_set_store_backend(s, store_fetch, "pg-password-1a2b");
+    v = get("store:pg-password-1a2b#password");
+    cr_assert_str_eq(v, "from-the-store");
+    dsb_secret_value_free(v);
+    v = get("store:pg-password-1a2b#password");
+    dsb_secret_value_free(v);
+    cr_assert_eq(store_calls, 1, "cached like the others");
+    cr_assert_eq(dsb_secrets_get(s, "store:other", &v, &err), -1);
+    cr_assert_eq(err.code, DSB_E_NOT_FOUND);
+}
+
 static int capture_stderr(const char *path)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600), saved = dup(2);

@@ -1,0 +1,296 @@
+/* Events between replicas: LISTEN on a connection of its own, woken by
+ * its socket or by the stop pipe, never by a timer but the reconnect
+ * backoff's. */
+#include "replica.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "log.h"
+#include "secrets.h"
+#include "util.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+static char replica_id[160];
+static pthread_once_t id_once = PTHREAD_ONCE_INIT;
+
+/* As the job store's default (core/jobs/store.c): the host name's
+ * letters, digits, '-' and '.' (at most 40), the pid, 8 random hex
+ * digits: a name state.replica_id would accept. */
+static void make_id(void)
+{
+    char host[64] = "", rnd[9] = "0";
+    size_t n = 0;
+
+    if (gethostname(host, sizeof(host) - 1) < 0)
+        host[0] = '\0';
+    host[sizeof(host) - 1] = '\0';
+    for (char *h = host; *h && n < 40; h++)
+        if ((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
+            (*h >= '0' && *h <= '9') || *h == '-' || *h == '.')
+            host[n++] = *h;
+    host[n] = '\0';
+    if (dsb_random_hex(rnd, 4) < 0)
+        snprintf(rnd, sizeof(rnd), "0");
+    snprintf(replica_id, sizeof(replica_id), "%s-%ld-%s", n ? host : "broker",
+             (long)getpid(), rnd);
+}
+
+const char *dsb_replica_id(void)
+{
+    pthread_once(&id_once, make_id);
+    return replica_id;
+}
+
+void dsb_replica_id_set(const char *id)
+{
+    pthread_once(&id_once, make_id);
+    snprintf(replica_id, sizeof(replica_id), "%s", id);
+}
+
+char *dsb_replica_event(const char *kind, const char *source)
+{
+    json_t *e = json_pack("{s:i, s:s, s:s, s:s?}", "v", 1, "origin",
+                          dsb_replica_id(), "kind", kind, "source", source);
+    char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
+
+    json_decref(e);
+    return text;
+}
+
+struct dsb_listener {
+    char *url, *password;
+    struct dsb_listener_calls calls;
+    PGconn *conn;
+    int stop_pipe[2];
+    pthread_t thread;
+    int started;
+    struct dsb_listener *next; /* the next of `running` */
+};
+
+/*
+ * The running listeners.  A process that exits without stopping one (a
+ * test leaving its server, exit() on a fatal error) would have the thread
+ * reconnect while the libraries libpq uses (OpenSSL, Kerberos) are torn
+ * down by their exit handlers: an exit handler of ours, registered after
+ * theirs (a listener starts after the store's connections), so run
+ * before them, stops every running listener first.
+ */
+static pthread_mutex_t running_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct dsb_listener *running;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+static void quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+/* A new connection that LISTENs, or NULL with why (one line).  GSSAPI
+ * encryption is not tried unless state.url asks for it: probing for it
+ * enters Kerberos, whose library state a process that exits while this
+ * thread reconnects has already torn down (the events carry no secret;
+ * sslmode applies as given). */
+static PGconn *listen_conn(struct dsb_listener *l, char *why, size_t len)
+{
+    const char *keys[] = {
+        "connect_timeout",  "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "gssencmode",      "dbname",
+        "application_name", "password",        NULL};
+    const char *vals[] = {
+        "5",         "10", "5", "3", "disable", l->url, "dsbroker-events",
+        l->password, NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    PGresult *r = NULL;
+
+    if (PQstatus(c) == CONNECTION_OK) {
+        PQsetNoticeProcessor(c, quiet, NULL);
+        r = PQexec(c, "LISTEN " DSB_EVENTS_CHANNEL);
+        if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+            PQclear(r);
+            return c;
+        }
+    }
+    snprintf(why, len, "%s", PQerrorMessage(c));
+    why[strcspn(why, "\n")] = '\0';
+    PQclear(r);
+    PQfinish(c);
+    return NULL;
+}
+
+/* One notification's payload: passed on unless this replica sent it or
+ * it does not parse. */
+static void deliver(struct dsb_listener *l, const char *payload)
+{
+    json_t *e = json_loads(payload, 0, NULL);
+    const char *origin = json_string_value(json_object_get(e, "origin"));
+
+    if (!json_is_object(e) || !origin ||
+        !json_string_value(json_object_get(e, "kind")))
+        dsb_logf(DSB_LOG_WARN, "replicas",
+                 "an event that is no event of "
+                 "this broker was ignored");
+    else if (strcmp(origin, dsb_replica_id()) != 0)
+        l->calls.event(l->calls.ctx, e);
+    json_decref(e);
+}
+
+/* Waits for the socket (or the stop pipe); 0 to go on, -1 to stop.  A
+ * connection that broke is closed (l->conn NULL). */
+static int wait_events(struct dsb_listener *l)
+{
+    struct pollfd p[2] = {{.fd = l->stop_pipe[0], .events = POLLIN},
+                          {.fd = PQsocket(l->conn), .events = POLLIN}};
+    PGnotify *n;
+
+    if (poll(p, 2, -1) < 0)
+        return errno == EINTR ? 0 : -1;
+    if (p[0].revents)
+        return -1;
+    if (!PQconsumeInput(l->conn) || PQstatus(l->conn) != CONNECTION_OK) {
+        dsb_logf(DSB_LOG_WARN, "replicas",
+                 "the events connection to the state store was lost; "
+                 "reconnecting");
+        PQfinish(l->conn);
+        l->conn = NULL;
+        return 0;
+    }
+    while ((n = PQnotifies(l->conn)) != NULL) {
+        deliver(l, n->extra);
+        PQfreemem(n);
+    }
+    return 0;
+}
+
+/* Reconnects with the backoff; 0 once connected, -1 when stopped. */
+static int reconnect(struct dsb_listener *l)
+{
+    int backoff = BACKOFF_MIN_MS;
+    char why[512];
+
+    for (;;) {
+        struct pollfd p = {.fd = l->stop_pipe[0], .events = POLLIN};
+        if (poll(&p, 1, backoff) != 0)
+            return -1;
+        if ((l->conn = listen_conn(l, why, sizeof(why))) != NULL)
+            break;
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    dsb_logf(DSB_LOG_INFO, "replicas",
+             "events connection to the state store is back; re-syncing");
+    l->calls.resync(l->calls.ctx);
+    return 0;
+}
+
+/* Wakes the thread and waits for it to end (once). */
+static void halt(struct dsb_listener *l)
+{
+    if (!l->started)
+        return;
+    l->started = 0;
+    if (write(l->stop_pipe[1], "x", 1) != 1)
+        dsb_logf(DSB_LOG_WARN, "replicas", "cannot wake the events thread: %s",
+                 strerror(errno));
+    pthread_join(l->thread, NULL);
+}
+
+static void halt_all_at_exit(void)
+{
+    pthread_mutex_lock(&running_mu);
+    for (struct dsb_listener *l = running; l; l = l->next)
+        halt(l);
+    pthread_mutex_unlock(&running_mu);
+}
+
+static void register_exit(void)
+{
+    atexit(halt_all_at_exit);
+}
+
+static void *run(void *arg)
+{
+    struct dsb_listener *l = arg;
+
+    for (;;) {
+        if (!l->conn && reconnect(l) < 0)
+            break;
+        if (wait_events(l) < 0)
+            break;
+    }
+    return NULL;
+}
+
+struct dsb_listener *dsb_listener_start(const struct dsb_store_conf *c,
+                                        const struct dsb_listener_calls *calls,
+                                        struct dsb_error *err)
+{
+    struct dsb_listener *l = calloc(1, sizeof(*l));
+    char why[512];
+
+    if (!l) {
+        dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+        return NULL;
+    }
+    l->stop_pipe[0] = l->stop_pipe[1] = -1;
+    l->calls = *calls;
+    l->url = dsb_strdup0(c->url);
+    l->password = dsb_strdup0(c->password);
+    if (!l->url || (c->password && !l->password) || pipe(l->stop_pipe) < 0 ||
+        fcntl(l->stop_pipe[0], F_SETFD, FD_CLOEXEC) < 0 ||
+        fcntl(l->stop_pipe[1], F_SETFD, FD_CLOEXEC) < 0) {
+        dsb_error_set(err, DSB_E_INTERNAL, "cannot start the events listener");
+        goto fail;
+    }
+    if (!(l->conn = listen_conn(l, why, sizeof(why)))) {
+        dsb_error_set(err, DSB_E_CONFIG,
+                      "cannot listen for the other replicas' events on the "
+                      "state store: %s",
+                      why);
+        goto fail;
+    }
+    if (pthread_create(&l->thread, NULL, run, l) != 0) {
+        dsb_error_set(err, DSB_E_INTERNAL, "cannot start the events thread");
+        goto fail;
+    }
+    l->started = 1;
+    pthread_once(&exit_once, register_exit);
+    pthread_mutex_lock(&running_mu);
+    l->next = running;
+    running = l;
+    pthread_mutex_unlock(&running_mu);
+    return l;
+fail:
+    dsb_listener_stop(l);
+    return NULL;
+}
+
+void dsb_listener_stop(struct dsb_listener *l)
+{
+    if (!l)
+        return;
+    pthread_mutex_lock(&running_mu);
+    for (struct dsb_listener **p = &running; *p; p = &(*p)->next)
+        if (*p == l) {
+            *p = l->next;
+            break;
+        }
+    halt(l);
+    pthread_mutex_unlock(&running_mu);
+    PQfinish(l->conn);
+    for (int i = 0; i < 2; i++)
+        if (l->stop_pipe[i] >= 0)
+            close(l->stop_pipe[i]);
+    free(l->url);
+    dsb_secret_value_free(l->password);
+    free(l);
+}
