@@ -245,6 +245,11 @@ static inline void t_pg_drop(void)
 {
     char sql[256];
 
+    if (t_srv) { /* a test that ended early left its server running */
+        dsb_server_stop(t_srv, 5000);
+        t_srv = NULL;
+    }
+
     snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)",
              t_pg_db);
     (void)t_pg_admin(sql); /* at exit: a leftover database harms nothing */
