@@ -35,6 +35,10 @@ struct pg_store {
                                   * get */
     char *replica;               /* jobs: this replica, owner of its puts */
     char lease_ms[24];           /* jobs: a lease's length, decimal */
+    /* statements prepared on this server session (pg_prep_run): their
+     * text (a literal's address), the session's backend pid */
+    const char *prepared[16];
+    int n_prepared, prepared_pid;
 };
 
 /* The database's clock in ms: leases expire by it, whatever the replicas'
@@ -159,6 +163,50 @@ static PGresult *pg_run(struct pg_store *p, const char *sql, int n,
     return NULL;
 }
 
+/*
+ * pg_run for the hot statements: prepared once per server session (a
+ * reconnect starts a new one), then executed by name, so the server does
+ * not parse and plan them on every call.  sql must be a string literal:
+ * its address names it.  More than the cache holds run as pg_run does.
+ */
+static PGresult *pg_prep_run(struct pg_store *p, const char *sql, int n,
+                             const char *const *v, struct dsb_error *err,
+                             const char *what)
+{
+    char name[16];
+    PGresult *r;
+    int i;
+
+    pg_ready(p);
+    if (PQbackendPID(p->conn) != p->prepared_pid) {
+        p->n_prepared = 0;
+        p->prepared_pid = PQbackendPID(p->conn);
+    }
+    for (i = 0; i < p->n_prepared && p->prepared[i] != sql; i++)
+        ;
+    if (i == p->n_prepared) {
+        if (i == (int)(sizeof(p->prepared) / sizeof(p->prepared[0])))
+            return pg_run(p, sql, n, v, err, what);
+        snprintf(name, sizeof(name), "dsb%d", i);
+        r = PQprepare(p->conn, name, sql, n, NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            pg_fail(p, r, err, what);
+            PQclear(r);
+            return NULL;
+        }
+        PQclear(r);
+        p->prepared[p->n_prepared++] = sql;
+    }
+    snprintf(name, sizeof(name), "dsb%d", i);
+    r = PQexecPrepared(p->conn, name, n, v, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_COMMAND_OK ||
+        PQresultStatus(r) == PGRES_TUPLES_OK)
+        return r;
+    pg_fail(p, r, err, what);
+    PQclear(r);
+    return NULL;
+}
+
 /* pg_run for statements whose rows are not needed: rows affected, or
  * -1. */
 static long pg_exec(struct pg_store *p, const char *sql, int n,
@@ -166,6 +214,22 @@ static long pg_exec(struct pg_store *p, const char *sql, int n,
                     const char *what)
 {
     PGresult *r = pg_run(p, sql, n, v, err, what);
+    long changed;
+
+    if (!r)
+        return -1;
+    changed = atol(PQcmdTuples(r));
+    PQclear(r);
+    return changed;
+}
+
+/* pg_prep_run for statements whose rows are not needed: rows affected,
+ * or -1. */
+static long pg_prep_exec(struct pg_store *p, const char *sql, int n,
+                         const char *const *v, struct dsb_error *err,
+                         const char *what)
+{
+    PGresult *r = pg_prep_run(p, sql, n, v, err, what);
     long changed;
 
     if (!r)
@@ -386,7 +450,7 @@ static long ps_exec_locked(void *h, const char *sql, int n,
     struct pg_store *p = take(h);
     long rc;
 
-    rc = pg_exec(p, sql, n, v, err, what);
+    rc = pg_prep_exec(p, sql, n, v, err, what);
     pthread_mutex_unlock(&p->mu);
     return rc;
 }
@@ -421,8 +485,8 @@ static int ps_owner(void *h, const char *id, char owner[DSB_OWNER_MAX + 1],
     int rc = -1;
 
     p = take(h);
-    r = pg_run(p, "SELECT owner FROM dsb_sessions WHERE id = $1", 1, v, err,
-               "reading a session");
+    r = pg_prep_run(p, "SELECT owner FROM dsb_sessions WHERE id = $1", 1, v,
+                    err, "reading a session");
     if (r && PQntuples(r) == 0)
         not_found(id, err);
     else if (r) {
@@ -448,13 +512,14 @@ static int ps_touch(struct pg_store *p, const char *id, struct dsb_error *err)
     snprintf(a, sizeof(a), "%lld", (long long)now);
     snprintf(b, sizeof(b), "%lld",
              (long long)(now - atomic_load(&p->touch_every_ms)));
-    if (pg_exec(p,
-                "UPDATE dsb_sessions SET touched_ms = $1 WHERE id = $2 AND "
-                "touched_ms < $3",
-                3, v, &ignored, "writing") > 0)
+    if (pg_prep_exec(
+            p,
+            "UPDATE dsb_sessions SET touched_ms = $1 WHERE id = $2 AND "
+            "touched_ms < $3",
+            3, v, &ignored, "writing") > 0)
         return 0;
-    r = pg_run(p, "SELECT 1 FROM dsb_sessions WHERE id = $1", 1, v + 1, err,
-               "reading a session");
+    r = pg_prep_run(p, "SELECT 1 FROM dsb_sessions WHERE id = $1", 1, v + 1,
+                    err, "reading a session");
     if (!r)
         return -1;
     found = PQntuples(r) > 0;
@@ -496,11 +561,11 @@ static int read_selections(struct pg_store *p, const char *id, json_t **out,
                            struct dsb_error *err)
 {
     const char *v[] = {id};
-    PGresult *r = pg_run(p,
-                         "SELECT id, source, db, schema_name, tbl, "
-                         "selected_ms FROM dsb_selections WHERE "
-                         "session_id = $1 ORDER BY id",
-                         1, v, err, "reading selections");
+    PGresult *r = pg_prep_run(p,
+                              "SELECT id, source, db, schema_name, tbl, "
+                              "selected_ms FROM dsb_selections WHERE "
+                              "session_id = $1 ORDER BY id",
+                              1, v, err, "reading selections");
 
     if (!r)
         return -1;
@@ -634,7 +699,7 @@ static int select_one_trip(struct pg_store *p, const char *id,
     snprintf(a, sizeof(a), "%lld", (long long)now);
     snprintf(b, sizeof(b), "%lld",
              (long long)(now - atomic_load(&p->touch_every_ms)));
-    r = pg_run(
+    r = pg_prep_run(
         p,
         "WITH s AS (SELECT id FROM dsb_sessions WHERE id = $1 FOR KEY SHARE), "
         "t AS (UPDATE dsb_sessions SET touched_ms = $2 WHERE id = $1 AND "
