@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "http/http_support.h"
+#include "pg_admin.h"
 #include "postgres/pg_support.h"
 #include "util.h"
 
@@ -29,66 +30,29 @@ struct replica {
     char dir[4200], conf[4300], log[4300], base[64];
 };
 
-static char *dir, *pdir, *pw, admin[1200], state_db[64], data_db[64];
+static struct t_pg pg;
+static char *dir, *pdir, *pw, state_db[64], data_db[64];
 static char state_url[512];
 static struct replica reps[3];
 static PGconn *listener; /* the test's own LISTEN: every event sent */
 static char pgdir[4300]; /* the store-loss test's own cluster, or "" */
 
-static PGconn *admin_conn(const char *dbname)
-{
-    char info[1400];
-    PGconn *c;
-
-    snprintf(info, sizeof(info), "%s dbname=%s", admin, dbname);
-    c = PQconnectdb(info);
-    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
-    return c;
-}
-
-static void admin_exec(const char *dbname, const char *sql)
-{
-    PGconn *c = admin_conn(dbname);
-    PGresult *r = PQexec(c, sql);
-
-    cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK ||
-                  PQresultStatus(r) == PGRES_TUPLES_OK,
-              "%s: %s", sql, PQerrorMessage(c));
-    PQclear(r);
-    PQfinish(c);
-}
-
 static void setup(void)
 {
-    char sock[512], super[64], hex[17], sql[256];
-
     t_http_env();
     pg_t_load_env();
-    t_service("postgres", "DSB_TEST_PG_SOCKET", sock, sizeof(sock));
-    t_service("postgres", "DSB_TEST_PG_SUPERUSER", super, sizeof(super));
-    pw = t_slurp_file(fopen(getenv("DSB_TEST_PG_PASSWORD_FILE"), "r"));
+    t_pg_init(&pg);
+    pw = t_slurp_file(fopen(pg.password_file, "r"));
     pw[strcspn(pw, "\n")] = '\0';
     t_canary_value("replicas", pw);
-    cr_assert_eq(dsb_random_hex(hex, 8), 0);
-    snprintf(state_db, sizeof(state_db), "replica_state_%s", hex);
-    snprintf(data_db, sizeof(data_db), "replica_data_%s", hex);
-    snprintf(admin, sizeof(admin), "host=%s port=%s user=%s", sock,
-             getenv("PGPORT"), super);
-    snprintf(sql, sizeof(sql),
-             "CREATE DATABASE %s OWNER dsb_reader TEMPLATE template0",
-             state_db);
-    admin_exec("postgres", sql);
-    snprintf(sql, sizeof(sql),
-             "CREATE DATABASE %s OWNER dsb_reader TEMPLATE template0", data_db);
-    admin_exec("postgres", sql);
-    snprintf(state_url, sizeof(state_url),
-             "host=127.0.0.1 port=%s user=dsb_reader dbname=%s",
-             getenv("PGPORT"), state_db);
+    t_pg_create_db(&pg, "replica_state", state_db);
+    t_pg_create_db(&pg, "replica_data", data_db);
+    t_pg_url(&pg, state_db, state_url, sizeof(state_url));
     dir = t_tmpdir();
     pdir = dsb_asprintf("%s/plugins", dir);
     cr_assert(mkdir(pdir, 0700) == 0);
     t_link_plugin(pdir, getenv("DSB_PLUGIN_DIR"), "postgres.so");
-    listener = admin_conn(state_db);
+    listener = t_pg_conn(&pg, state_db);
     PQclear(PQexec(listener, "LISTEN dsb_events"));
 }
 
@@ -142,8 +106,6 @@ static void own_pg(const char *cmd, const char *d);
 
 static void teardown(void)
 {
-    char sql[256];
-
     for (int i = 0; i < 3; i++)
         stop_replica(&reps[i]);
     if (pgdir[0]) {
@@ -153,10 +115,8 @@ static void teardown(void)
         cr_assert_eq(system(cmd), 0);
     }
     PQfinish(listener);
-    snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", state_db);
-    admin_exec("postgres", sql);
-    snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", data_db);
-    admin_exec("postgres", sql);
+    t_pg_drop_db(&pg, state_db);
+    t_pg_drop_db(&pg, data_db);
     free(pw);
     free(pdir);
     free(dir);
@@ -299,7 +259,7 @@ Test(replica, a_refresh_on_one_flushes_the_others)
     t_free(&r);
     snprintf(sql, sizeof(sql),
              "SET ROLE dsb_reader; CREATE TABLE public.fresh_t (id int)");
-    admin_exec(data_db, sql);
+    t_pg_exec(&pg, data_db, sql);
     r = on(b, "GET", tables, NULL, NULL);
     cr_assert(!strstr(r.body, "fresh_t"), "not cached: %s", r.body);
     t_free(&r);
@@ -486,11 +446,11 @@ Test(replica, a_replica_that_missed_events_resyncs)
              "\"user\": \"dsb_reader\", \"password\": \"file:%s\", "
              "\"sslmode\": \"disable\"}', '\"x\"', 0)",
              getenv("PGPORT"), data_db, getenv("DSB_TEST_PG_PASSWORD_FILE"));
-    admin_exec(state_db, sql);
+    t_pg_exec(&pg, state_db, sql);
     r = on(b, "GET", "/v1/sources/pg3", NULL, NULL);
     cr_assert_eq(r.status, 404, "no event was sent: %s", r.body);
     t_free(&r);
-    c = admin_conn(state_db);
+    c = t_pg_conn(&pg, state_db);
     q = PQexec(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                   "WHERE application_name = 'dsbroker-events' AND datname = "
                   "current_database()");

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "http/http_support.h"
+#include "pg_admin.h"
 #include "util.h"
 
 extern char **environ;
@@ -57,26 +58,10 @@ static const char broker_yaml[] =
     "    log_uri: s3://dsb-jobs/logs/\n"
     "default_executor: local\n";
 
-static char *dir, admin[1024], db[64];
+static struct t_pg pg;
+static char *dir, db[64];
 static char base_a[64], base_b[64];
 static pid_t pid_a, pid_b, pid_ep;
-
-static void admin_exec(const char *dbname, const char *sql)
-{
-    char info[1200];
-    PGconn *c;
-    PGresult *r;
-
-    snprintf(info, sizeof(info), "%s dbname=%s", admin, dbname);
-    c = PQconnectdb(info);
-    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
-    r = PQexec(c, sql);
-    cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK ||
-                  PQresultStatus(r) == PGRES_TUPLES_OK,
-              "%s: %s", sql, PQerrorMessage(c));
-    PQclear(r);
-    PQfinish(c);
-}
 
 /* The scripted EMR Serverless (and S3) endpoint: runs stay RUNNING until
  * DIR/ep/release-running exists; StartJobRun is answered only while
@@ -120,28 +105,17 @@ static void start_endpoint(void)
 
 static void setup(void)
 {
-    char sock[512], port[16], super[64], pw[1024], hex[17], url[512], sql[256],
-        cmd[9000];
+    char url[512], cmd[9000];
     char *fake = t_src("tests/jobs/fake-spark-submit.sh");
 
     t_http_env();
-    t_service("postgres", "DSB_TEST_PG_SOCKET", sock, sizeof(sock));
-    t_service("postgres", "PGPORT", port, sizeof(port));
-    t_service("postgres", "DSB_TEST_PG_SUPERUSER", super, sizeof(super));
-    t_service("postgres", "DSB_TEST_PG_PASSWORD_FILE", pw, sizeof(pw));
-    cr_assert_eq(dsb_random_hex(hex, 8), 0);
-    snprintf(db, sizeof(db), "state_store_%s", hex);
-    snprintf(admin, sizeof(admin), "host=%s port=%s user=%s", sock, port,
-             super);
-    snprintf(sql, sizeof(sql),
-             "CREATE DATABASE %s OWNER dsb_reader TEMPLATE template0", db);
-    admin_exec("postgres", sql);
-    snprintf(url, sizeof(url),
-             "host=127.0.0.1 port=%s user=dsb_reader dbname=%s", port, db);
+    t_pg_init(&pg);
+    t_pg_create_db(&pg, "state_store", db);
+    t_pg_url(&pg, db, url, sizeof(url));
     dir = t_tmpdir();
     setenv("DSB_TEST_STATE_DIR", dir, 1);
     setenv("DSB_TEST_STATE_URL", url, 1);
-    setenv("DSB_TEST_PG_PASSWORD_FILE", pw, 1);
+    setenv("DSB_TEST_PG_PASSWORD_FILE", pg.password_file, 1);
     snprintf(cmd, sizeof(cmd),
              "mkdir -p %s/a/conf.d %s/b/conf.d && cp %s %s/ && "
              "chmod 755 %s/fake-spark-submit.sh",
@@ -149,7 +123,7 @@ static void setup(void)
     cr_assert_eq(system(cmd), 0, "%s", cmd);
     free(fake);
     {
-        char *secret = t_slurp_file(fopen(pw, "r"));
+        char *secret = t_slurp_file(fopen(pg.password_file, "r"));
 
         secret[strcspn(secret, "\n")] = '\0';
         t_canary_value("state-pg", secret);
@@ -181,12 +155,9 @@ static void keep_log(const char *who)
  * the next process). */
 static void kill_active_jobs(void)
 {
-    char info[1200];
-    PGconn *c;
+    PGconn *c = t_pg_conn(&pg, db);
     PGresult *r;
 
-    snprintf(info, sizeof(info), "%s dbname=%s", admin, db);
-    c = PQconnectdb(info);
     r = PQexec(c, "SELECT doc::json -> 'local' ->> 'pid' FROM jobs WHERE "
                   "state IN ('pending', 'running', 'cancelling') AND "
                   "doc::json -> 'local' ->> 'pid' IS NOT NULL");
@@ -202,16 +173,13 @@ static void kill_active_jobs(void)
 
 static void teardown(void)
 {
-    char sql[256];
-
     stop(&pid_a, SIGTERM);
     stop(&pid_b, SIGTERM);
     kill_active_jobs();
     stop(&pid_ep, SIGTERM);
     keep_log("a");
     keep_log("b");
-    snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", db);
-    admin_exec("postgres", sql);
+    t_pg_drop_db(&pg, db);
     free(dir);
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "http/http_support.h"
+#include "pg_admin.h"
 #include "util.h"
 
 static const char broker_yaml[] =
@@ -22,51 +23,25 @@ static const char broker_yaml[] =
     "  url: \"${DSB_TEST_STATE_URL}\"\n"
     "  password: \"file:${DSB_TEST_PG_PASSWORD_FILE}\"\n";
 
-static char *dir, admin[1024], db[64], conf[4200];
-
-static void admin_exec(const char *dbname, const char *sql)
-{
-    char info[1200];
-    PGconn *c;
-    PGresult *r;
-
-    snprintf(info, sizeof(info), "%s dbname=%s", admin, dbname);
-    c = PQconnectdb(info);
-    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
-    r = PQexec(c, sql);
-    cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK ||
-                  PQresultStatus(r) == PGRES_TUPLES_OK,
-              "%s: %s", sql, PQerrorMessage(c));
-    PQclear(r);
-    PQfinish(c);
-}
+static struct t_pg pg;
+static char *dir, db[64], conf[4200];
 
 static void setup(void)
 {
-    char sock[512], port[16], super[64], pw[1024], hex[17], url[512], sql[256];
+    char url[512];
 
     t_http_env();
-    t_service("postgres", "DSB_TEST_PG_SOCKET", sock, sizeof(sock));
-    t_service("postgres", "PGPORT", port, sizeof(port));
-    t_service("postgres", "DSB_TEST_PG_SUPERUSER", super, sizeof(super));
-    t_service("postgres", "DSB_TEST_PG_PASSWORD_FILE", pw, sizeof(pw));
-    cr_assert_eq(dsb_random_hex(hex, 8), 0);
-    snprintf(db, sizeof(db), "state_store_%s", hex);
-    snprintf(admin, sizeof(admin), "host=%s port=%s user=%s", sock, port,
-             super);
-    snprintf(sql, sizeof(sql),
-             "CREATE DATABASE %s OWNER dsb_reader TEMPLATE template0", db);
-    admin_exec("postgres", sql);
-    snprintf(url, sizeof(url),
-             "host=127.0.0.1 port=%s user=dsb_reader dbname=%s", port, db);
+    t_pg_init(&pg);
+    t_pg_create_db(&pg, "state_store", db);
+    t_pg_url(&pg, db, url, sizeof(url));
     dir = t_tmpdir();
     setenv("DSB_TEST_STATE_DIR", dir, 1);
     setenv("DSB_TEST_STATE_URL", url, 1);
-    setenv("DSB_TEST_PG_PASSWORD_FILE", pw, 1);
+    setenv("DSB_TEST_PG_PASSWORD_FILE", pg.password_file, 1);
     snprintf(conf, sizeof(conf), "%s/conf.d", dir);
     cr_assert(mkdir(conf, 0700) == 0);
     {
-        char *secret = t_slurp_file(fopen(pw, "r"));
+        char *secret = t_slurp_file(fopen(pg.password_file, "r"));
 
         secret[strcspn(secret, "\n")] = '\0';
         t_canary_value("state-pg", secret);
@@ -76,12 +51,9 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char sql[256];
-
     if (t_srv)
         t_stop();
-    snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", db);
-    admin_exec("postgres", sql);
+    t_pg_drop_db(&pg, db);
     free(dir);
 }
 
@@ -99,21 +71,7 @@ static void start(void)
 /* How many rows sql counts in the test's state database. */
 static long count(const char *sql)
 {
-    char info[1200];
-    PGconn *c;
-    PGresult *r;
-    long n;
-
-    snprintf(info, sizeof(info), "%s dbname=%s", admin, db);
-    c = PQconnectdb(info);
-    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
-    r = PQexec(c, sql);
-    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql,
-                 PQerrorMessage(c));
-    n = atol(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    PQfinish(c);
-    return n;
+    return t_pg_count(&pg, db, sql);
 }
 
 Test(state_pg, sessions_live_in_postgresql_across_a_restart)

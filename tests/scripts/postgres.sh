@@ -100,6 +100,12 @@ psql_super() {
     -U "$(superuser)" "$@"
 }
 
+# What the cluster is made from: the fixtures and this script (its
+# postgresql.conf lines); a change of either makes a new cluster.
+cluster_sha() {
+  cat "$fixtures" "$here/postgres.sh" | sha256sum | cut -d' ' -f1
+}
+
 load_fixtures() {
   psql_super -d postgres \
     -v reader_password="$(cat "$state/reader.password")" \
@@ -107,12 +113,12 @@ load_fixtures() {
     -f "$fixtures" >"$state/fixtures.log" 2>&1 || {
       echo "postgres.sh: loading fixtures failed, see $state/fixtures.log" >&2
       tail -5 "$state/fixtures.log" >&2; return 1; }
-  sha256sum "$fixtures" | cut -d' ' -f1 >"$state/fixtures.sha"
+  cluster_sha >"$state/fixtures.sha"
 }
 
 fixtures_current() {
   [ -f "$state/fixtures.sha" ] &&
-    [ "$(cat "$state/fixtures.sha")" = "$(sha256sum "$fixtures" | cut -d' ' -f1)" ]
+    [ "$(cat "$state/fixtures.sha")" = "$(cluster_sha)" ]
 }
 
 do_start() {

@@ -9,13 +9,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "pg_admin.h"
 #include "replica.h"
 #include "support.h"
 #include "util.h"
 
 #define WAIT_MS 10000
 
-static char admin[1200], db[64], url[512], *pw;
+static struct t_pg pg;
+static char db[64], url[512], *pw;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static json_t *seen; /* the events passed on */
@@ -39,41 +41,12 @@ static void on_resync(void *ctx)
     pthread_mutex_unlock(&mu);
 }
 
-static void admin_exec(const char *dbname, const char *sql)
-{
-    char info[1400];
-    PGconn *c;
-    PGresult *r;
-
-    snprintf(info, sizeof(info), "%s dbname=%s", admin, dbname);
-    c = PQconnectdb(info);
-    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
-    r = PQexec(c, sql);
-    cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK ||
-                  PQresultStatus(r) == PGRES_TUPLES_OK,
-              "%s: %s", sql, PQerrorMessage(c));
-    PQclear(r);
-    PQfinish(c);
-}
-
 static void setup(void)
 {
-    char sock[512], port[16], super[64], pwfile[1024], hex[17], sql[256];
-
-    t_service("postgres", "DSB_TEST_PG_SOCKET", sock, sizeof(sock));
-    t_service("postgres", "PGPORT", port, sizeof(port));
-    t_service("postgres", "DSB_TEST_PG_SUPERUSER", super, sizeof(super));
-    t_service("postgres", "DSB_TEST_PG_PASSWORD_FILE", pwfile, sizeof(pwfile));
-    cr_assert_eq(dsb_random_hex(hex, 8), 0);
-    snprintf(db, sizeof(db), "replica_unit_%s", hex);
-    snprintf(admin, sizeof(admin), "host=%s port=%s user=%s", sock, port,
-             super);
-    snprintf(sql, sizeof(sql),
-             "CREATE DATABASE %s OWNER dsb_reader TEMPLATE template0", db);
-    admin_exec("postgres", sql);
-    snprintf(url, sizeof(url),
-             "host=127.0.0.1 port=%s user=dsb_reader dbname=%s", port, db);
-    pw = dsb_read_file(pwfile, 4096, NULL);
+    t_pg_init(&pg);
+    t_pg_create_db(&pg, "replica_unit", db);
+    t_pg_url(&pg, db, url, sizeof(url));
+    pw = dsb_read_file(pg.password_file, 4096, NULL);
     cr_assert(pw);
     pw[strcspn(pw, "\n")] = '\0';
     seen = json_array();
@@ -81,10 +54,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char sql[256];
-
-    snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", db);
-    admin_exec("postgres", sql);
+    t_pg_drop_db(&pg, db);
     json_decref(seen);
     free(pw);
 }
@@ -96,7 +66,7 @@ static void notify(const char *payload)
     char *q = dsb_asprintf("SELECT pg_notify('" DSB_EVENTS_CHANNEL "', '%s')",
                            payload);
 
-    admin_exec(db, q);
+    t_pg_exec(&pg, db, q);
     free(q);
 }
 
@@ -123,7 +93,6 @@ Test(replica, events_of_others_pass_own_and_garbage_do_not)
     char *own = dsb_replica_event("refresh", "pg");
     PGconn *k;
     PGresult *r;
-    char info[1400];
     int64_t t0;
 
     cr_assert(l, "%s", err.message);
@@ -142,8 +111,7 @@ Test(replica, events_of_others_pass_own_and_garbage_do_not)
     pthread_mutex_unlock(&mu);
 
     /* the connection is cut: it comes back and says so (a re-sync) */
-    snprintf(info, sizeof(info), "%s dbname=%s", admin, db);
-    k = PQconnectdb(info);
+    k = t_pg_conn(&pg, db);
     r = PQexec(k, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                   "WHERE application_name = 'dsbroker-events' AND datname = "
                   "current_database()");

@@ -15,62 +15,34 @@
 #include <sys/wait.h>
 
 #include "jobs/internal.h"
+#include "pg_admin.h"
 #include "sessions.h"
 #include "store.h"
 #include "support.h"
 #include "util.h"
 
-static char admin[1024], url[1024], db[64], password[256], pwfile[1024];
+static struct t_pg pg;
+static char url[1024], db[64], password[256];
 static char *dir;
-
-static void admin_exec(const char *dbname, const char *sql)
-{
-    char info[1200];
-    PGconn *c;
-    PGresult *r;
-
-    snprintf(info, sizeof(info), "%s dbname=%s", admin, dbname);
-    c = PQconnectdb(info);
-    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
-    r = PQexec(c, sql);
-    cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK ||
-                  PQresultStatus(r) == PGRES_TUPLES_OK,
-              "%s: %s", sql, PQerrorMessage(c));
-    PQclear(r);
-    PQfinish(c);
-}
 
 static void setup(void)
 {
-    char sock[512], port[16], super[64], hex[17], sql[256];
     FILE *f;
 
-    t_service("postgres", "DSB_TEST_PG_SOCKET", sock, sizeof(sock));
-    t_service("postgres", "PGPORT", port, sizeof(port));
-    t_service("postgres", "DSB_TEST_PG_SUPERUSER", super, sizeof(super));
-    t_service("postgres", "DSB_TEST_PG_PASSWORD_FILE", pwfile, sizeof(pwfile));
-    f = fopen(pwfile, "r");
-    cr_assert(f && fgets(password, sizeof(password), f), "%s", pwfile);
+    t_pg_init(&pg);
+    f = fopen(pg.password_file, "r");
+    cr_assert(f && fgets(password, sizeof(password), f), "%s",
+              pg.password_file);
     fclose(f);
     password[strcspn(password, "\n")] = '\0';
-    cr_assert_eq(dsb_random_hex(hex, 8), 0);
-    snprintf(db, sizeof(db), "state_copy_%s", hex);
-    snprintf(admin, sizeof(admin), "host=%s port=%s user=%s", sock, port,
-             super);
-    snprintf(url, sizeof(url),
-             "host=127.0.0.1 port=%s user=dsb_reader dbname=%s", port, db);
-    snprintf(sql, sizeof(sql),
-             "CREATE DATABASE %s OWNER dsb_reader TEMPLATE template0", db);
-    admin_exec("postgres", sql);
+    t_pg_create_db(&pg, "state_copy", db);
+    t_pg_url(&pg, db, url, sizeof(url));
     dir = t_tmpdir();
 }
 
 static void teardown(void)
 {
-    char sql[256];
-
-    snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", db);
-    admin_exec("postgres", sql);
+    t_pg_drop_db(&pg, db);
     free(dir);
 }
 
@@ -287,7 +259,7 @@ Test(state_copy, the_command_copies_and_refuses_sqlite)
     snprintf(yaml, sizeof(yaml),
              "state_dir: %s/other\nstate:\n  store: postgresql\n  url: "
              "\"%s\"\n  password: \"file:%s\"\n",
-             dir, url, pwfile);
+             dir, url, pg.password_file);
     cr_assert_eq(run_cli(yaml, out, sizeof(out)), 0, "%s", out);
     cr_assert(strstr(out, "copied 2 sessions"), "%s", out);
     cr_assert_null(strstr(out, password), "no secret in the output");
