@@ -57,6 +57,8 @@ struct dsb_jobs {
     pthread_cond_t lease_cv; /* wakes the lease thread (stop) */
     pthread_t leaser;        /* renews leases, takes jobs over */
     int leaser_started;
+    json_t *cancel_asked; /* (mu) ids of jobs a cancel was asked for on
+                           * another replica: the tracker carries them out */
     struct dsb_aws *aws;
     int own_aws;
     char *jobs_dir; /* state_dir/jobs */

@@ -84,6 +84,7 @@ static void tick_all(struct dsb_jobs *j, int64_t *next)
 }
 
 static void schedule(struct dsb_jobs *j);
+static void cancel_requested(struct dsb_jobs *j, const json_t *ids);
 
 static void *tracker_main(void *arg)
 {
@@ -93,7 +94,11 @@ static void *tracker_main(void *arg)
     pthread_mutex_lock(&j->mu);
     while (!j->stop) {
         struct timespec ts;
+        json_t *asked = j->cancel_asked;
+        j->cancel_asked = NULL;
         pthread_mutex_unlock(&j->mu);
+        cancel_requested(j, asked);
+        json_decref(asked);
         tick_all(j, next);
         schedule(j);
         pthread_mutex_lock(&j->mu);
@@ -208,8 +213,8 @@ static void take_over(struct dsb_jobs *j, const json_t *taken)
     }
 }
 
-/* Cancels the jobs a cancel was asked for on another replica (the lease
- * thread, or the open; no lock held). */
+/* Cancels the jobs a cancel was asked for on another replica (the
+ * tracker thread; no lock held). */
 static void cancel_requested(struct dsb_jobs *j, const json_t *ids)
 {
     const struct dsb_executor_ops *ops;
@@ -241,6 +246,29 @@ static void cancel_requested(struct dsb_jobs *j, const json_t *ids)
  * leases expired (at_start: also its own, left by an earlier process of
  * this replica id), stops the local jobs it lost, then carries out the
  * cancels asked for its jobs elsewhere. */
+/* Hands the cancels asked for on other replicas to the tracker (under
+ * j->mu): a cancel may call AWS, and the lease thread must not wait for
+ * it.  An id already handed over is not added again (a request stays in
+ * the store until the job ends, and comes with every renewal). */
+static void ask_cancel(struct dsb_jobs *j, const json_t *ids)
+{
+    const json_t *v, *w;
+    size_t i, k;
+
+    json_array_foreach(ids, i, v)
+    {
+        int known = 0;
+        json_array_foreach(j->cancel_asked, k, w) known |= json_equal(v, w);
+        if (known)
+            continue;
+        if (!j->cancel_asked)
+            j->cancel_asked = json_array();
+        json_array_append(j->cancel_asked, (json_t *)v);
+    }
+    if (j->cancel_asked)
+        pthread_cond_signal(&j->cv);
+}
+
 static void claim(struct dsb_jobs *j, int at_start)
 {
     json_t *out = NULL;
@@ -257,8 +285,8 @@ static void claim(struct dsb_jobs *j, int at_start)
     }
     take_over(j, json_object_get(out, "taken"));
     dsb_local_drop_lost(j, json_object_get(out, "owned"));
+    ask_cancel(j, json_object_get(out, "cancel"));
     pthread_mutex_unlock(&j->mu);
-    cancel_requested(j, json_object_get(out, "cancel"));
     json_decref(out);
 }
 
@@ -350,6 +378,7 @@ void dsb_jobs_close(struct dsb_jobs *j)
         j->spark_watch = w->next;
         free(w);
     }
+    json_decref(j->cancel_asked);
     dsb_jstore_close(j);
     if (j->own_aws)
         dsb_aws_free(j->aws);
