@@ -171,10 +171,11 @@ static char *scalar_text(const struct dsb_option *opt,
 /* ------------------------------------------------------------ scalars */
 
 /* A number as people write it: whole numbers in full (100000000, not
- * %g's 1e+08), others as %g. */
+ * %g's 1e+08), others as %g.  The range is checked before the cast: a
+ * double outside long long's range (1e300, inf, nan) must not reach it. */
 static const char *num_text(double v, char *buf, size_t len)
 {
-    if (v == (double)(long long)v && v > -1e15 && v < 1e15)
+    if (v > -1e15 && v < 1e15 && v == (double)(long long)v)
         snprintf(buf, len, "%lld", (long long)v);
     else
         snprintf(buf, len, "%g", v);

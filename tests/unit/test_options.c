@@ -43,6 +43,7 @@ TestSuite(options, .init = setup, .fini = teardown);
 
 static json_t *validate(const char *yaml)
 {
+    dsb_ynode_free(doc);
     doc = dsb_yaml_parse(yaml, strlen(yaml), "t.yaml", &d);
     cr_assert_not_null(doc, "parse failed: %s", d.n ? d.items[0].message : "?");
     return dsb_options_validate(doc, table, NULL, &d);
@@ -108,6 +109,16 @@ Test(options, bounds_and_enums_are_checked)
     expect_diag(3, 8, "between 0 and 1");
     expect_diag(4, 7,
                 "one of fast, slow; got \"fats\" (did you mean \"fast\"?)");
+}
+
+/* A value past long long's range is written as %g, never cast (UBSan
+ * caught the cast in the fuzz stage). */
+Test(options, huge_values_are_reported_not_cast)
+{
+    json_decref(validate("hostname: db\nratio: 1e300\n"));
+    expect_diag(2, 8, "\"ratio\" is 1e+300; it must be between 0 and 1");
+    json_decref(validate("hostname: db\nratio: -1e300\n"));
+    expect_diag(2, 8, "\"ratio\" is -1e+300; it must be between 0 and 1");
 }
 
 Test(options, booleans_and_shapes)
