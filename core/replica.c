@@ -24,14 +24,13 @@
 static char replica_id[160];
 static pthread_once_t id_once = PTHREAD_ONCE_INIT;
 
-/* As the job store's default (core/jobs/store.c): the host name's
- * letters, digits, '-' and '.' (at most 40), the pid, 8 random hex
- * digits: a name state.replica_id would accept. */
-static void make_id(void)
+int dsb_replica_new_id(char *buf, size_t len)
 {
-    char host[64] = "", rnd[9] = "0";
+    char host[64] = "", rnd[9];
     size_t n = 0;
 
+    if (dsb_random_hex(rnd, 4) < 0)
+        return -1;
     if (gethostname(host, sizeof(host) - 1) < 0)
         host[0] = '\0';
     host[sizeof(host) - 1] = '\0';
@@ -40,10 +39,17 @@ static void make_id(void)
             (*h >= '0' && *h <= '9') || *h == '-' || *h == '.')
             host[n++] = *h;
     host[n] = '\0';
-    if (dsb_random_hex(rnd, 4) < 0)
-        snprintf(rnd, sizeof(rnd), "0");
-    snprintf(replica_id, sizeof(replica_id), "%s-%ld-%s", n ? host : "broker",
-             (long)getpid(), rnd);
+    snprintf(buf, len, "%s-%ld-%s", n ? host : "broker", (long)getpid(), rnd);
+    return 0;
+}
+
+/* No randomness at all leaves "broker-PID-0" rather than no id: the
+ * process's id is needed before any error could be reported. */
+static void make_id(void)
+{
+    if (dsb_replica_new_id(replica_id, sizeof(replica_id)) < 0)
+        snprintf(replica_id, sizeof(replica_id), "broker-%ld-0",
+                 (long)getpid());
 }
 
 const char *dsb_replica_id(void)

@@ -16,6 +16,12 @@
  * (dsb_replica_id_set), else hostname-pid-random made once (borrowed,
  * lives as long as the process). */
 const char *dsb_replica_id(void);
+/* A new replica id into buf (at least DSB_REPLICA_ID_MAX bytes): the host
+ * name's letters, digits, '-' and '.' (at most 40), the pid and 4 random
+ * bytes (a restart is a new replica): a name state.replica_id would
+ * accept.  -1 (errno set) when there is no randomness. */
+#define DSB_REPLICA_ID_MAX 96
+int dsb_replica_new_id(char *buf, size_t len);
 /* Makes id (state.replica_id, checked by the configuration) this
  * process's replica id; called at the start, before any thread reads
  * it. */

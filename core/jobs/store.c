@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "replica.h"
 #include "store.h"
 #include "util.h"
 
@@ -17,32 +18,23 @@ int dsb_jstore_open(struct dsb_jobs *j, const char *path, struct dsb_error *err)
     return dsb_jstore_open_on(j, &dsb_store_sqlite, &c, err);
 }
 
-/* A replica id for a process that was given none: host name, pid and
- * 4 random bytes (a restart is a new replica), in the characters
- * state.replica_id allows. */
+/* A replica id for a store that was given none: a new one each time, so
+ * the stores one process opens (tests, the jobs of one test binary) are
+ * distinct replicas. */
 static char *default_replica(struct dsb_error *err)
 {
-    char host[64] = "", rnd[9], *id;
-    size_t n = 0;
+    char *id = malloc(DSB_REPLICA_ID_MAX);
 
-    if (gethostname(host, sizeof(host) - 1) < 0)
-        host[0] = '\0';
-    host[sizeof(host) - 1] = '\0';
-    for (char *h = host; *h && n < 40; h++)
-        if ((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
-            (*h >= '0' && *h <= '9') || *h == '-' || *h == '.')
-            host[n++] = *h;
-    host[n] = '\0';
-    if (dsb_random_hex(rnd, 4) < 0) {
-        dsb_error_set(err, DSB_E_INTERNAL, "no randomness: %s",
-                      strerror(errno));
-        return NULL;
-    }
-    if (!(id = malloc(96))) {
+    if (!id) {
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
         return NULL;
     }
-    snprintf(id, 96, "%s-%ld-%s", n ? host : "broker", (long)getpid(), rnd);
+    if (dsb_replica_new_id(id, DSB_REPLICA_ID_MAX) < 0) {
+        dsb_error_set(err, DSB_E_INTERNAL, "no randomness: %s",
+                      strerror(errno));
+        free(id);
+        return NULL;
+    }
     return id;
 }
 
