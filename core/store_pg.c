@@ -207,13 +207,10 @@ static PGresult *pg_prep_run(struct pg_store *p, const char *sql, int n,
     return NULL;
 }
 
-/* pg_run for statements whose rows are not needed: rows affected, or
- * -1. */
-static long pg_exec(struct pg_store *p, const char *sql, int n,
-                    const char *const *v, struct dsb_error *err,
-                    const char *what)
+/* The rows a statement's result says it affected, or -1 for no result
+ * (the statement failed; err is set); the result is freed. */
+static long rows_affected(PGresult *r)
 {
-    PGresult *r = pg_run(p, sql, n, v, err, what);
     long changed;
 
     if (!r)
@@ -223,20 +220,21 @@ static long pg_exec(struct pg_store *p, const char *sql, int n,
     return changed;
 }
 
+/* pg_run for statements whose rows are not needed: rows affected, or -1. */
+static long pg_exec(struct pg_store *p, const char *sql, int n,
+                    const char *const *v, struct dsb_error *err,
+                    const char *what)
+{
+    return rows_affected(pg_run(p, sql, n, v, err, what));
+}
+
 /* pg_prep_run for statements whose rows are not needed: rows affected,
  * or -1. */
 static long pg_prep_exec(struct pg_store *p, const char *sql, int n,
                          const char *const *v, struct dsb_error *err,
                          const char *what)
 {
-    PGresult *r = pg_prep_run(p, sql, n, v, err, what);
-    long changed;
-
-    if (!r)
-        return -1;
-    changed = atol(PQcmdTuples(r));
-    PQclear(r);
-    return changed;
+    return rows_affected(pg_prep_run(p, sql, n, v, err, what));
 }
 
 /* Runs a script of several statements (no parameters): 0 or -1 with err
