@@ -60,20 +60,26 @@ static inline void t_pg_exec(const struct t_pg *p, const char *db,
     PQfinish(c);
 }
 
-/* The first column of the first row sql answers on database db, as a
- * number. */
+/* The integer in the first column of the one row sql answers on c. */
+static inline long t_pg_value(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    long n;
+
+    cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1,
+              "%s: %s", sql, PQresultErrorMessage(r));
+    n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return n;
+}
+
+/* t_pg_value of sql on database db, as the superuser. */
 static inline long t_pg_count(const struct t_pg *p, const char *db,
                               const char *sql)
 {
     PGconn *c = t_pg_conn(p, db);
-    PGresult *r = PQexec(c, sql);
-    long n;
+    long n = t_pg_value(c, sql);
 
-    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql,
-                 PQerrorMessage(c));
-    cr_assert_gt(PQntuples(r), 0, "%s: no row", sql);
-    n = atol(PQgetvalue(r, 0, 0));
-    PQclear(r);
     PQfinish(c);
     return n;
 }

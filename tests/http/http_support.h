@@ -358,6 +358,30 @@ static inline void t_start_opts(const struct dsb_server_opts *o)
              dsb_server_port(t_srv));
 }
 
+/* Writes yaml as conf_dir's broker.yaml and starts the broker on it: the
+ * start must fail, and its diagnostics must contain what. */
+static inline void t_start_refused(const char *conf_dir, const char *yaml,
+                                   const char *what)
+{
+    char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "http"), *text = NULL;
+    struct dsb_server_opts o = {.conf_dir = conf_dir, .plugin_dir = pdir};
+    struct dsb_diags d;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+
+    cr_assert(f);
+    t_write(conf_dir, "broker.yaml", yaml);
+    dsb_diags_init(&d);
+    t_srv = dsb_server_start(&o, &d);
+    cr_assert_null(t_srv, "the broker started with %s", yaml);
+    dsb_diags_print(&d, f);
+    fclose(f);
+    cr_assert(strstr(text, what), "no \"%s\" in: %s", what, text);
+    dsb_diags_free(&d);
+    free(text);
+    free(pdir);
+}
+
 static inline void t_sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};

@@ -575,15 +575,11 @@ Test(replicas, a_restarted_replica_takes_its_own_jobs_back)
     free(run);
 }
 
-/* The start fails; the diagnostics name what. */
+/* The start with extra in the state section fails; the diagnostics name
+ * what. */
 static void refused(const char *extra, const char *what)
 {
-    char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "http"), conf[4300];
-    struct dsb_server_opts o = {.conf_dir = conf, .plugin_dir = pdir};
-    char yaml[1024], *text = NULL;
-    struct dsb_diags d;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
+    char conf[4300], yaml[1024];
 
     snprintf(conf, sizeof(conf), "%s/a/conf.d", dir);
     snprintf(yaml, sizeof(yaml),
@@ -595,16 +591,7 @@ static void refused(const char *extra, const char *what)
              "  password: \"file:${DSB_TEST_PG_PASSWORD_FILE}\"\n"
              "%s",
              extra);
-    t_write(conf, "broker.yaml", yaml);
-    dsb_diags_init(&d);
-    t_srv = dsb_server_start(&o, &d);
-    cr_assert_null(t_srv, "the broker started with %s", extra);
-    dsb_diags_print(&d, f);
-    fclose(f);
-    cr_assert(strstr(text, what), "%s", text);
-    dsb_diags_free(&d);
-    free(text);
-    free(pdir);
+    t_start_refused(conf, yaml, what);
 }
 
 Test(replicas, bad_replica_settings_stop_the_start)

@@ -109,23 +109,7 @@ Test(state_pg, sessions_live_in_postgresql_across_a_restart)
 /* The start fails; the diagnostics name what. */
 static void refused(const char *yaml, const char *what)
 {
-    char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "http");
-    struct dsb_server_opts o = {.conf_dir = conf, .plugin_dir = pdir};
-    struct dsb_diags d;
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-
-    t_write(conf, "broker.yaml", yaml);
-    dsb_diags_init(&d);
-    t_srv = dsb_server_start(&o, &d);
-    cr_assert_null(t_srv, "the broker started with %s", yaml);
-    dsb_diags_print(&d, f);
-    fclose(f);
-    cr_assert(strstr(text, what), "%s", text);
-    dsb_diags_free(&d);
-    free(text);
-    free(pdir);
+    t_start_refused(conf, yaml, what);
 }
 
 Test(state_pg, a_bad_state_section_stops_the_start)

@@ -11,6 +11,7 @@
 #include <libpq-fe.h>
 
 #include "broker.h"
+#include "pg_admin.h"
 
 /* Reads DSB_TEST_SERVICES/NAME.env (KEY=VALUE lines) into the
  * environment, so conf.d can interpolate ${PGPORT} and friends. */
@@ -105,19 +106,6 @@ static inline void pg_t_super(const char *db, const char *sql)
               "%s: %s", sql, PQresultErrorMessage(r));
     PQclear(r);
     PQfinish(c);
-}
-
-/* The integer in the first column of the first row of SQL run on c. */
-static inline long pg_t_count(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    long n;
-
-    cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1,
-              "%s: %s", sql, PQresultErrorMessage(r));
-    n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return n;
 }
 
 /* Runs tests/scripts/postgres.sh VERB on the shared service directory. */

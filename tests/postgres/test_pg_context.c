@@ -39,7 +39,7 @@ static void ensure_database(void)
     PGconn *su = pg_t_super_conn("postgres");
 
     PQclear(PQexec(su, "SELECT pg_advisory_lock(1516)"));
-    if (pg_t_count(su, "SELECT count(*) FROM pg_database "
+    if (t_pg_value(su, "SELECT count(*) FROM pg_database "
                        "WHERE datname = 'pgctx'") == 0) {
         pg_t_super("postgres", "CREATE DATABASE pgctx");
         pg_t_super(

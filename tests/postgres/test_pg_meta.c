@@ -30,7 +30,7 @@ static void ensure_database(void)
     PGconn *su = pg_t_super_conn("postgres");
 
     PQclear(PQexec(su, "SELECT pg_advisory_lock(1515)"));
-    if (pg_t_count(su, "SELECT count(*) FROM pg_database "
+    if (t_pg_value(su, "SELECT count(*) FROM pg_database "
                        "WHERE datname = 'pgmeta'") == 0) {
         pg_t_super("postgres", "CREATE DATABASE pgmeta");
         pg_t_super("pgmeta",

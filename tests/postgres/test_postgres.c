@@ -127,7 +127,7 @@ static long own_backends(PGconn *su, const char *suffix, const char *db)
              "WHERE application_name = '%s%s'%s%s%s",
              App, suffix, db ? " AND datname = '" : "", db ? db : "",
              db ? "'" : "");
-    return pg_t_count(su, sql);
+    return t_pg_value(su, sql);
 }
 
 /* Every read spec below is also checked through the ABI 1.1 slot. */
@@ -734,14 +734,14 @@ Test(postgres, sessions_are_read_only)
 {
     PGconn *su = pg_t_super_conn("dsb");
     const char *count = "SELECT count(*) FROM types.probe_log";
-    long before = pg_t_count(su, count);
+    long before = t_pg_value(su, count);
 
     read_spec_fails(pg_t_source(B, "pg_own"), "types", "write_probe");
     cr_assert_eq(E.code, DSB_E_UPSTREAM, "%d %s", E.code, E.message);
     cr_assert_str_eq(E.upstream, "25006");
     cr_assert_str_eq(E.message, "cannot execute INSERT in a read-only "
                                 "transaction");
-    cr_assert_eq(pg_t_count(su, count), before);
+    cr_assert_eq(t_pg_value(su, count), before);
     PQfinish(su);
 }
 
