@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,7 @@ struct dsb_listener {
     char *url, *password;
     struct dsb_listener_calls calls;
     PGconn *conn;
+    int64_t wait_ms; /* how long the first connection waits for the id */
     int stop_pipe[2];
     pthread_t thread;
     int started;
@@ -102,12 +104,93 @@ static void quiet(void *arg, const char *message)
     (void)message;
 }
 
-/* A new connection that LISTENs, or NULL with why (one line).  GSSAPI
+/*
+ * The replica id's lock: a session-level advisory lock on the events
+ * connection, keyed by ID_LOCK_CLASS and 31 bits of FNV-1a of the id, so
+ * two live processes given the same state.replica_id cannot both run (they
+ * would both renew, track and cancel the same jobs).  The server releases
+ * it when the connection ends: at once when a process dies on the
+ * database's host or its own (the kernel closes the socket), else after
+ * the server's TCP keepalive.
+ */
+#define ID_LOCK_CLASS "1685283442" /* "dsbr" */
+
+static void id_lock_key(char out[16])
+{
+    uint32_t h = 2166136261u;
+
+    for (const char *c = dsb_replica_id(); *c; c++)
+        h = (h ^ (unsigned char)*c) * 16777619u;
+    snprintf(out, 16, "%u", (unsigned)(h & 0x7fffffffu));
+}
+
+/* Who holds the id's lock, as "(PostgreSQL backend pid N, from ADDR,
+ * connected since T)", into why; nothing when it cannot be read. */
+static void id_lock_holder(PGconn *c, const char *key, char *why, size_t len)
+{
+    const char *sql =
+        "SELECT a.pid, coalesce(host(a.client_addr), 'a local socket'), "
+        "to_char(a.backend_start AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD HH24:MI:SS \"UTC\"') "
+        "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
+        "AND l.classid = " ID_LOCK_CLASS "::oid AND l.objid = $1::oid "
+        "AND l.database = (SELECT oid FROM pg_database "
+        "WHERE datname = current_database())";
+    const char *v[] = {key};
+    PGresult *r = PQexecParams(c, sql, 1, NULL, v, NULL, NULL, 0);
+
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        snprintf(why, len,
+                 " (PostgreSQL backend pid %s, from %s, connected since %s)",
+                 PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2));
+    PQclear(r);
+}
+
+/* Takes the id's lock on c, waiting up to wait_ms for a holder that is
+ * going away; 0, 1 when another connection holds it (why says which), or
+ * -1 (why says why). */
+static int id_lock(PGconn *c, int64_t wait_ms, char *why, size_t len)
+{
+    char key[16], tmo[64], holder[256] = "";
+    const char *v[] = {key};
+    PGresult *r;
+    const char *state;
+    int rc;
+
+    id_lock_key(key);
+    snprintf(tmo, sizeof(tmo), "SET lock_timeout = %lld", (long long)wait_ms);
+    PQclear(PQexec(c, tmo));
+    r = PQexecParams(c, "SELECT pg_advisory_lock(" ID_LOCK_CLASS ", $1::int)",
+                     1, NULL, v, NULL, NULL, 0);
+    state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        rc = 0;
+    } else if (state && !strcmp(state, "55P03")) {
+        id_lock_holder(c, key, holder, sizeof(holder));
+        snprintf(why, len,
+                 "another broker runs as replica \"%s\": its events "
+                 "connection%s holds the replica's lock in the state database",
+                 dsb_replica_id(), holder);
+        rc = 1;
+    } else {
+        snprintf(why, len, "%s", PQerrorMessage(c));
+        why[strcspn(why, "\n")] = '\0';
+        rc = -1;
+    }
+    PQclear(r);
+    PQclear(PQexec(c, "SET lock_timeout = 0"));
+    return rc;
+}
+
+/* A new connection that holds the id's lock and LISTENs, or NULL with why
+ * (one line; *taken set when another broker holds the id).  GSSAPI
  * encryption is not tried unless state.url asks for it: probing for it
  * enters Kerberos, whose library state a process that exits while this
  * thread reconnects has already torn down (the events carry no secret;
  * sslmode applies as given). */
-static PGconn *listen_conn(struct dsb_listener *l, char *why, size_t len)
+static PGconn *listen_conn(struct dsb_listener *l, int64_t wait_ms, char *why,
+                           size_t len, int *taken)
 {
     const char *keys[] = {
         "connect_timeout",  "keepalives_idle", "keepalives_interval",
@@ -118,17 +201,24 @@ static PGconn *listen_conn(struct dsb_listener *l, char *why, size_t len)
         l->password, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     PGresult *r = NULL;
+    int locked = -1;
 
+    *taken = 0;
     if (PQstatus(c) == CONNECTION_OK) {
         PQsetNoticeProcessor(c, quiet, NULL);
-        r = PQexec(c, "LISTEN " DSB_EVENTS_CHANNEL);
-        if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+        locked = id_lock(c, wait_ms, why, len);
+        *taken = locked == 1;
+        if (locked == 0)
+            r = PQexec(c, "LISTEN " DSB_EVENTS_CHANNEL);
+        if (locked == 0 && PQresultStatus(r) == PGRES_COMMAND_OK) {
             PQclear(r);
             return c;
         }
     }
-    snprintf(why, len, "%s", PQerrorMessage(c));
-    why[strcspn(why, "\n")] = '\0';
+    if (locked != 1) {
+        snprintf(why, len, "%s", PQerrorMessage(c));
+        why[strcspn(why, "\n")] = '\0';
+    }
     PQclear(r);
     PQfinish(c);
     return NULL;
@@ -178,18 +268,30 @@ static int wait_events(struct dsb_listener *l)
     return 0;
 }
 
-/* Reconnects with the backoff; 0 once connected, -1 when stopped. */
+/* Reconnects with the backoff; 0 once connected, -1 when stopped.  A
+ * reconnect waits at most RECONNECT_LOCK_MS for the id's lock, so a stop
+ * is not held up: another broker under this id is reported and tried
+ * again with the backoff. */
+#define RECONNECT_LOCK_MS 1000
+
 static int reconnect(struct dsb_listener *l)
 {
-    int backoff = BACKOFF_MIN_MS;
+    int backoff = BACKOFF_MIN_MS, taken, said = 0;
     char why[512];
 
     for (;;) {
         struct pollfd p = {.fd = l->stop_pipe[0], .events = POLLIN};
         if (poll(&p, 1, backoff) != 0)
             return -1;
-        if ((l->conn = listen_conn(l, why, sizeof(why))) != NULL)
+        l->conn = listen_conn(l, RECONNECT_LOCK_MS, why, sizeof(why), &taken);
+        if (l->conn)
             break;
+        if (taken && !said++)
+            dsb_logf(DSB_LOG_ERROR, "replicas",
+                     "%s; this replica gets no events from the others until "
+                     "that broker stops: give every replica its own "
+                     "state.replica_id",
+                     why);
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }
     dsb_logf(DSB_LOG_INFO, "replicas",
@@ -236,12 +338,13 @@ static void *run(void *arg)
     return NULL;
 }
 
-struct dsb_listener *dsb_listener_start(const struct dsb_store_conf *c,
-                                        const struct dsb_listener_calls *calls,
-                                        struct dsb_error *err)
+struct dsb_listener *dsb_listener_open(const struct dsb_store_conf *c,
+                                       const struct dsb_listener_calls *calls,
+                                       struct dsb_error *err)
 {
     struct dsb_listener *l = calloc(1, sizeof(*l));
     char why[512];
+    int taken;
 
     if (!l) {
         dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
@@ -257,27 +360,56 @@ struct dsb_listener *dsb_listener_start(const struct dsb_store_conf *c,
         dsb_error_set(err, DSB_E_INTERNAL, "cannot start the events listener");
         goto fail;
     }
-    if (!(l->conn = listen_conn(l, why, sizeof(why)))) {
+    l->conn =
+        listen_conn(l, c->lease_ms > 0 ? c->lease_ms : DSB_LEASE_DEFAULT_MS,
+                    why, sizeof(why), &taken);
+    if (!l->conn && taken) {
+        dsb_error_set(err, DSB_E_CONFIG, "%s", why);
+        dsb_error_hint(err,
+                       "give every replica its own state.replica_id (or none: "
+                       "the default is unique); if that broker is gone, its "
+                       "connection ends with the server's TCP keepalive, or "
+                       "end it with pg_terminate_backend(pid)");
+        goto fail;
+    }
+    if (!l->conn) {
         dsb_error_set(err, DSB_E_CONFIG,
                       "cannot listen for the other replicas' events on the "
                       "state store: %s",
                       why);
         goto fail;
     }
-    if (pthread_create(&l->thread, NULL, run, l) != 0) {
-        dsb_error_set(err, DSB_E_INTERNAL, "cannot start the events thread");
-        goto fail;
-    }
+    return l;
+fail:
+    dsb_listener_stop(l);
+    return NULL;
+}
+
+int dsb_listener_run(struct dsb_listener *l, struct dsb_error *err)
+{
+    if (pthread_create(&l->thread, NULL, run, l) != 0)
+        return dsb_error_set(err, DSB_E_INTERNAL,
+                             "cannot start the events thread");
     l->started = 1;
     pthread_once(&exit_once, register_exit);
     pthread_mutex_lock(&running_mu);
     l->next = running;
     running = l;
     pthread_mutex_unlock(&running_mu);
+    return 0;
+}
+
+struct dsb_listener *dsb_listener_start(const struct dsb_store_conf *c,
+                                        const struct dsb_listener_calls *calls,
+                                        struct dsb_error *err)
+{
+    struct dsb_listener *l = dsb_listener_open(c, calls, err);
+
+    if (l && dsb_listener_run(l, err) < 0) {
+        dsb_listener_stop(l);
+        return NULL;
+    }
     return l;
-fail:
-    dsb_listener_stop(l);
-    return NULL;
 }
 
 void dsb_listener_stop(struct dsb_listener *l)

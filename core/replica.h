@@ -43,9 +43,20 @@ struct dsb_listener_calls {
 };
 
 struct dsb_listener;
-/* Connects to the store c names (copied) and LISTENs before returning
- * (NULL with err when it cannot); then waits on the socket on its own
- * thread, reconnecting with a backoff of 0.1 s doubling to 5 s. */
+/* Connects to the store c names (copied), takes this replica's id lock
+ * (dsb_replica_id(): a session advisory lock, so no two live brokers run
+ * as one replica; waits up to c->lease_ms for a holder that is going
+ * away) and LISTENs; NULL with err when it cannot, or when another broker
+ * runs under this id (err names it).  Nothing is delivered before
+ * dsb_listener_run. */
+struct dsb_listener *dsb_listener_open(const struct dsb_store_conf *c,
+                                       const struct dsb_listener_calls *calls,
+                                       struct dsb_error *err);
+/* Starts the thread that waits on the socket and passes the events on,
+ * reconnecting with a backoff of 0.1 s doubling to 5 s (and taking the id
+ * lock again); -1 with err when it cannot start. */
+int dsb_listener_run(struct dsb_listener *l, struct dsb_error *err);
+/* dsb_listener_open, then dsb_listener_run. */
 struct dsb_listener *dsb_listener_start(const struct dsb_store_conf *c,
                                         const struct dsb_listener_calls *calls,
                                         struct dsb_error *err);

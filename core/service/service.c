@@ -191,18 +191,15 @@ static void replica_resync(void *ctx)
     dsb_svc_managed_sync(svc, "the events connection came back", 0);
 }
 
-/* On PostgreSQL: the shared store's connections and the listener. */
+/* On PostgreSQL: the shared store's connections, and the listener (open
+ * since before the job store) set running. */
 static int open_shared(struct dsb_service *svc, const struct dsb_store_conf *sc,
                        struct dsb_error *err)
 {
-    struct dsb_listener_calls calls = {replica_event, replica_resync, svc};
-
     svc->shared = dsb_shared_open(sc, err);
     if (svc->shared)
         svc->shared_short = dsb_shared_open(sc, err);
-    if (svc->shared_short)
-        svc->listener = dsb_listener_start(sc, &calls, err);
-    if (!svc->listener)
+    if (!svc->shared_short || dsb_listener_run(svc->listener, err) < 0)
         return -1;
     dsb_logf(DSB_LOG_INFO, "replicas",
              "replica %s: listening for the other replicas' events on the "
@@ -220,6 +217,7 @@ static int open_state(struct dsb_service *svc, const struct dsb_broker *b,
     struct dsb_store_conf sc = {.state_dir = b->cfg->state_dir,
                                 .url = st->state_url};
     struct dsb_jobs_options jo = {0};
+    struct dsb_listener_calls calls = {replica_event, replica_resync, svc};
     struct dsb_error err = {0};
     char *password = NULL;
 
@@ -244,8 +242,12 @@ static int open_state(struct dsb_service *svc, const struct dsb_broker *b,
         if (st->state_pg) {
             jo.store = &dsb_store_pg;
             jo.store_conf = &sc;
+            sc.lease_ms = jo.lease_ms;
+            /* the replica id's lock, before the job store claims leases */
+            svc->listener = dsb_listener_open(&sc, &calls, &err);
         }
-        svc->jobs = dsb_jobs_open(&jo, &err);
+        if (!st->state_pg || svc->listener)
+            svc->jobs = dsb_jobs_open(&jo, &err);
     }
     if (svc->jobs && st->state_pg && open_shared(svc, &sc, &err) < 0) {
         dsb_jobs_close(svc->jobs);

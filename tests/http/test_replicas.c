@@ -606,3 +606,43 @@ Test(replicas, bad_replica_settings_stop_the_start)
     refused("  lease_seconds: 1\n", "lease_seconds");
     refused("  lease_seconds: 601\n", "lease_seconds");
 }
+
+/* The events connections of brokers on the test's database. */
+static long events_connections(void)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' "
+             "AND application_name = 'dsbroker-events'",
+             db);
+    return t_pg_count(&pg, "postgres", sql);
+}
+
+/* Two live brokers under one state.replica_id would both renew, track and
+ * cancel the same jobs: the second is refused, naming the first's
+ * connection; once the first is dead the id is free at once. */
+Test(replicas, a_second_broker_under_a_live_id_is_refused)
+{
+    char *pdir = t_path("DSB_TEST_PLUGIN_DIR", "http");
+    char conf[4300], yaml[2048];
+    struct dsb_server_opts o = {.conf_dir = conf, .plugin_dir = pdir};
+
+    pid_a = spawn("a", base_a);
+    snprintf(conf, sizeof(conf), "%s/b/conf.d", dir);
+    snprintf(yaml, sizeof(yaml), broker_yaml, "ra");
+    t_start_refused(conf, yaml,
+                    "another broker runs as replica \"ra\": its events "
+                    "connection (PostgreSQL backend pid ");
+    cr_assert_eq(events_connections(), 1, "the refused start left one");
+
+    stop(&pid_a, SIGKILL);
+    for (int64_t end = dsb_monotonic_ms() + 30000;
+         events_connections() > 0 && dsb_monotonic_ms() < end;)
+        t_sleep_ms(20);
+    cr_assert_eq(events_connections(), 0, "ra's connection outlived it");
+    t_start_opts(&o);
+    cr_assert_eq(events_connections(), 1);
+    t_stop();
+    free(pdir);
+}
