@@ -602,6 +602,15 @@ Test(replica, a_lost_store_refuses_writes_and_comes_back)
     t_problem(&r, 503, "state_store_unavailable");
     t_free(&r);
     free(body);
+    /* a refresh needs no store: this replica flushes, and says the others
+     * were not told (they re-sync, dropping their caches, when their events
+     * connection is back) */
+    r = on(a, "POST", "/v1/sources/pg/refresh", NULL, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, "\"flushed\":true") &&
+                  strstr(r.body, "\"replicas_notified\":false"),
+              "%s", r.body);
+    t_free(&r);
     r = on(a, "GET", ctx, NULL, NULL);
     t_problem(&r, 503, "state_store_unavailable");
     t_free(&r);
