@@ -99,10 +99,12 @@ int dsb_svc_ahead_start(struct dsb_service *svc);
 void dsb_svc_ahead_stop(struct dsb_service *svc);
 /* Makes conf.d/managed/ what the shared store holds (writing changed
  * documents, removing the others, each said in a log line) and reloads
- * when anything changed, or (always) when any managed source is there;
- * why says what asked for it (logged).  A no-op on SQLite.  0, or -1 when
- * the store could not be read or the reload was refused (logged). */
-int dsb_svc_managed_sync(struct dsb_service *svc, const char *why, int always);
+ * when anything changed; why says what asked for it (logged), at_start
+ * logs a removal as a WARN (a file the store does not know).  A no-op on
+ * SQLite.  0, or -1 when the store could not be read or the reload was
+ * refused (logged). */
+int dsb_svc_managed_sync(struct dsb_service *svc, const char *why,
+                         int at_start);
 /* The first start on a new shared store: copies the managed sources of
  * this replica's conf.d/managed/ into it (each logged), so that moving to
  * PostgreSQL keeps them; 0, or -1 (logged). */

@@ -1035,7 +1035,7 @@ int dsb_svc_managed_seed(struct dsb_service *svc)
     return rc;
 }
 
-int dsb_svc_managed_sync(struct dsb_service *svc, const char *why, int always)
+int dsb_svc_managed_sync(struct dsb_service *svc, const char *why, int at_start)
 {
     struct dsb_error err = {0};
     struct dsb_gen *g;
@@ -1058,9 +1058,9 @@ int dsb_svc_managed_sync(struct dsb_service *svc, const char *why, int always)
     dsb_gen_release(g);
     n = dir ? write_rows(dir, rows, why) +
                   remove_stale(dir, rows, why,
-                               always ? DSB_LOG_WARN : DSB_LOG_INFO)
+                               at_start ? DSB_LOG_WARN : DSB_LOG_INFO)
             : 0;
-    if (n > 0 || (always && json_array_size(rows) > 0))
+    if (n > 0)
         rc = dsb_service_reload(svc);
     pthread_mutex_unlock(&manage_lock);
     free(dir);
