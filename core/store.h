@@ -94,6 +94,13 @@ struct dsb_jstore_ops {
     int (*claim)(void *h, int at_start, json_t **out, struct dsb_error *err);
     void (*release)(void *h);
     int (*request_cancel)(void *h, const char *id, struct dsb_error *err);
+    /* A store several processes share (NULL on one that only one process
+     * opens): an admission begins a transaction that holds the store's
+     * admission lock, so the counts it reads and the record it writes are
+     * one step for every replica; end commits it (commit) or rolls it
+     * back.  The enqueue and dequeue within it join it. */
+    int (*admission_begin)(void *h, struct dsb_error *err);
+    int (*admission_end)(void *h, int commit, struct dsb_error *err);
 };
 
 /* A backend: both stores' tables. */

@@ -1050,23 +1050,44 @@ static struct dsb_jactive *pj_active(void *h, size_t *n)
     return NULL;
 }
 
+/* BEGIN unless a transaction is open (an admission's: the statements
+ * join it, and it decides); *own says whether this one began it. */
+static int tx_begin(struct pg_store *p, int *own, struct dsb_error *err,
+                    const char *what)
+{
+    *own = !p->in_tx;
+    return *own ? (int)pg_exec(p, "BEGIN", 0, NULL, err, what) : 0;
+}
+
+/* Ends what tx_begin began: COMMIT when ok, else ROLLBACK (a joined
+ * transaction is left to its owner, which sees the failure); ok, or -1
+ * when the commit failed. */
+static int tx_end(struct pg_store *p, int own, int ok, struct dsb_error *err,
+                  const char *what)
+{
+    if (!own)
+        return ok ? 0 : -1;
+    if (ok && pg_exec(p, "COMMIT", 0, NULL, err, what) >= 0)
+        return 0;
+    pg_rollback(p);
+    return -1;
+}
+
 static int pj_enqueue(void *h, const json_t *doc, const char *code,
                       const char *entry_point, struct dsb_error *err)
 {
     const char *v[] = {dsb_job_str(doc, "id", NULL), code, entry_point};
+    int own;
 
-    if (pg_exec(h, "BEGIN", 0, NULL, err, "writing the job queue") < 0)
+    if (tx_begin(h, &own, err, "writing the job queue") < 0)
         return -1;
-    if (pj_put_as(h, doc, 0, err) < 0 ||
-        pg_exec(h,
-                "INSERT INTO job_queue (id, code, entry_point) VALUES ($1, "
-                "$2, $3)",
-                3, v, err, "queueing the job") < 0 ||
-        pg_exec(h, "COMMIT", 0, NULL, err, "writing the job queue") < 0) {
-        pg_rollback(h);
-        return -1;
-    }
-    return 0;
+    return tx_end(h, own,
+                  pj_put_as(h, doc, 0, err) == 0 &&
+                      pg_exec(h,
+                              "INSERT INTO job_queue (id, code, entry_point) "
+                              "VALUES ($1, $2, $3)",
+                              3, v, err, "queueing the job") >= 0,
+                  err, "writing the job queue");
 }
 
 static char *opt_dup(PGresult *r, int col, int *bad)
@@ -1089,11 +1110,13 @@ static int pj_dequeue(void *h, const json_t *doc, char **code,
     PGresult *r;
     int bad = 0;
 
+    int own;
+
     if (code)
         *code = NULL;
     if (entry_point)
         *entry_point = NULL;
-    if (pg_exec(h, "BEGIN", 0, NULL, err, "writing the job queue") < 0)
+    if (tx_begin(h, &own, err, "writing the job queue") < 0)
         return -1;
     r = pg_run(h,
                "DELETE FROM job_queue WHERE id = $1 RETURNING code, "
@@ -1109,9 +1132,8 @@ static int pj_dequeue(void *h, const json_t *doc, char **code,
             dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
     }
     PQclear(r);
-    if (!r || bad || pj_put_as(h, doc, 1, err) < 0 ||
-        pg_exec(h, "COMMIT", 0, NULL, err, "writing the job queue") < 0) {
-        pg_rollback(h);
+    if (tx_end(h, own, r && !bad && pj_put_as(h, doc, 1, err) == 0, err,
+               "writing the job queue") < 0) {
         free(c);
         free(e);
         return -1;
@@ -1226,6 +1248,27 @@ static void pj_release(void *h)
             "releasing leases");
 }
 
+/* The admission lock: a transaction-level advisory lock, class "dsbq"
+ * (the replica id's is "dsbr", core/replica.c), released at the end of
+ * the transaction, by the server when the connection is lost too. */
+static int pj_admission_begin(void *h, struct dsb_error *err)
+{
+    struct pg_store *p = h;
+
+    if (pg_exec(p, "BEGIN", 0, NULL, err, "admitting a job") < 0)
+        return -1;
+    if (pg_exec(p, "SELECT pg_advisory_xact_lock(1685283441, 1)", 0, NULL, err,
+                "admitting a job") >= 0)
+        return 0;
+    pg_rollback(p);
+    return -1;
+}
+
+static int pj_admission_end(void *h, int commit, struct dsb_error *err)
+{
+    return tx_end(h, 1, commit, err, "admitting a job");
+}
+
 static int pj_request_cancel(void *h, const char *id, struct dsb_error *err)
 {
     const char *v[] = {id};
@@ -1266,6 +1309,8 @@ const struct dsb_jstore_ops dsb_jstore_pg_ops = {
     .claim = pj_claim,
     .release = pj_release,
     .request_cancel = pj_request_cancel,
+    .admission_begin = pj_admission_begin,
+    .admission_end = pj_admission_end,
 };
 
 /* ---------------------------------------------------------- shared */

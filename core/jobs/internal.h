@@ -140,6 +140,16 @@ void dsb_jstore_release(struct dsb_jobs *j);
  * when there is no such job, DSB_E_CONFLICT when it is final. */
 int dsb_jstore_request_cancel(struct dsb_jobs *j, const char *id,
                               struct dsb_error *err);
+/* Admissions (queue.c's counts, then the record or queue row they
+ * decide) as one step across replicas: on a store several processes share
+ * (dsb_jstore_shared) begin takes the store's admission lock in a
+ * transaction that end commits (commit) or rolls back; on one only this
+ * process opens, j->mu is enough and both do nothing (end: 0 when commit,
+ * else -1).  The store calls between join the transaction. */
+int dsb_jstore_shared(struct dsb_jobs *j);
+int dsb_jstore_admission_begin(struct dsb_jobs *j, struct dsb_error *err);
+int dsb_jstore_admission_end(struct dsb_jobs *j, int commit,
+                             struct dsb_error *err);
 /* This replica's id (state.replica_id or the one made at open). */
 const char *dsb_jstore_replica(struct dsb_jobs *j);
 

@@ -642,16 +642,25 @@ routed(struct dsb_jobs *j, const struct dsb_route *route,
  * (and its pending record stored first when the type wants it: an
  * executor without DSB_EXEC_STORE_BEFORE_START stores the record itself,
  * EMR once the script is staged, just before StartJobRun: one durable
- * commit fewer per submit).  DSB_ADMIT_* or -1 with err set. */
+ * commit fewer per submit).  On a shared store the pending record is
+ * always stored here, inside the admission, so that the other replicas
+ * count the job from the moment it is admitted (the limits hold across
+ * replicas).  DSB_ADMIT_* or -1 with err set. */
 static int admit(struct dsb_jobs *j, const struct dsb_executor_ops *ops,
                  const struct dsb_executor_conf *e,
                  const struct dsb_job_request *r, json_t *doc,
                  struct dsb_error *err)
 {
     const char *id = dsb_job_str(doc, "id", NULL);
-    int rc;
+    int store_now =
+        (ops->flags & DSB_EXEC_STORE_BEFORE_START) || dsb_jstore_shared(j);
+    int rc, starting = 0;
 
     pthread_mutex_lock(&j->mu);
+    if (dsb_jstore_admission_begin(j, err) < 0) {
+        pthread_mutex_unlock(&j->mu);
+        return -1;
+    }
     rc = dsb_jobs_admit(j, e, doc, err);
     if (rc == DSB_ADMIT_QUEUE &&
         dsb_jstore_enqueue(j, doc, r->code, r->entry_point, err) < 0)
@@ -660,12 +669,14 @@ static int admit(struct dsb_jobs *j, const struct dsb_executor_ops *ops,
         dsb_jobs_starting(j, id, e->name, dsb_job_str(doc, "principal", NULL)) <
             0)
         rc = dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
-    else if (rc == DSB_ADMIT_START &&
-             (ops->flags & DSB_EXEC_STORE_BEFORE_START) &&
-             dsb_jstore_put(j, doc, err) < 0) {
-        dsb_jobs_started(j, id);
+    else if (rc == DSB_ADMIT_START)
+        starting = 1;
+    if (starting && store_now && dsb_jstore_put(j, doc, err) < 0)
         rc = -1;
-    }
+    if (dsb_jstore_admission_end(j, rc >= 0, err) < 0)
+        rc = -1;
+    if (rc < 0 && starting)
+        dsb_jobs_started(j, id);
     pthread_mutex_unlock(&j->mu);
     return rc;
 }
@@ -799,6 +810,13 @@ static int take_next(struct dsb_jobs *j, const struct dsb_executor_conf *e,
 
     memset(t, 0, sizeof(*t));
     pthread_mutex_lock(&j->mu);
+    /* the count and the dequeue are one step for every replica */
+    if (dsb_jstore_admission_begin(j, &err) < 0) {
+        dsb_logf(DSB_LOG_ERROR, "jobs", "cannot start queued jobs: %s",
+                 err.message);
+        pthread_mutex_unlock(&j->mu);
+        return -1;
+    }
     id = dsb_jobs_next_queued(j, e);
     if (!id || !(t->doc = dsb_jstore_get(j, id)))
         goto done;
@@ -818,6 +836,14 @@ static int take_next(struct dsb_jobs *j, const struct dsb_executor_conf *e,
         rc = 0;
     }
 done:
+    /* a failed job (fail_queued) is kept: the transaction commits unless
+     * the dequeue itself failed */
+    if (dsb_jstore_admission_end(j, 1, &err) < 0 && rc == 0) {
+        dsb_jobs_started(j, id);
+        dsb_logf(DSB_LOG_ERROR, "jobs", "cannot start queued job %s: %s", id,
+                 err.message);
+        rc = -1;
+    }
     pthread_mutex_unlock(&j->mu);
     free(id);
     if (rc < 0)

@@ -158,3 +158,23 @@ int dsb_jstore_any_queued(struct dsb_jobs *j)
 {
     return j->store_ops->any_queued(j->store);
 }
+
+int dsb_jstore_shared(struct dsb_jobs *j)
+{
+    return j->store_ops->admission_begin != NULL;
+}
+
+int dsb_jstore_admission_begin(struct dsb_jobs *j, struct dsb_error *err)
+{
+    return j->store_ops->admission_begin
+               ? j->store_ops->admission_begin(j->store, err)
+               : 0;
+}
+
+int dsb_jstore_admission_end(struct dsb_jobs *j, int commit,
+                             struct dsb_error *err)
+{
+    return j->store_ops->admission_end
+               ? j->store_ops->admission_end(j->store, commit, err)
+               : (commit ? 0 : -1);
+}

@@ -634,6 +634,10 @@ Test(replicas, a_second_broker_under_a_live_id_is_refused)
     t_start_refused(conf, yaml,
                     "another broker runs as replica \"ra\": its events "
                     "connection (PostgreSQL backend pid ");
+    /* its backend ends after the refused start's PQfinish, not with it */
+    for (int64_t end = dsb_monotonic_ms() + 30000;
+         events_connections() > 1 && dsb_monotonic_ms() < end;)
+        t_sleep_ms(20);
     cr_assert_eq(events_connections(), 1, "the refused start left one");
 
     stop(&pid_a, SIGKILL);
@@ -645,4 +649,47 @@ Test(replicas, a_second_broker_under_a_live_id_is_refused)
     cr_assert_eq(events_connections(), 1);
     t_stop();
     free(pdir);
+}
+
+/* Submits racing on both replicas to an executor that runs one job at a
+ * time: the admissions are one step across replicas, so exactly one job
+ * starts and the others queue. */
+Test(replicas, limits_hold_across_replicas)
+{
+    enum { N = 8 };
+    char p[160], body[256];
+    pid_t kids[N];
+    json_t *s, *l, *it;
+    size_t i;
+    int started = 0, queued = 0;
+    char *sid;
+
+    pid_a = spawn("a", base_a);
+    pid_b = spawn("b", base_b);
+    s = call(base_a, "POST", "/v1/sessions", NULL, 201);
+    sid = strdup(str(s, "id"));
+    json_decref(s);
+    snprintf(p, sizeof(p), "/v1/sessions/%s/jobs", sid);
+    snprintf(body, sizeof(body),
+             "{\"code\":\"print(1)\",\"executor\":\"local\","
+             "\"args\":[\"sleep\"]}");
+    for (int k = 0; k < N; k++)
+        kids[k] = post_async(k % 2 ? base_b : base_a, p, body);
+    for (int k = 0; k < N; k++)
+        waitpid(kids[k], NULL, 0);
+    l = call(base_b, "GET", p, NULL, 200);
+    json_array_foreach(json_object_get(l, "items"), i, it)
+    {
+        if (json_is_true(json_object_get(it, "queued")))
+            queued++;
+        else if (!strcmp(str(it, "state"), "pending") ||
+                 !strcmp(str(it, "state"), "running"))
+            started++;
+    }
+    cr_assert_eq(json_array_size(json_object_get(l, "items")), N);
+    cr_assert_eq(started, 1, "%d jobs started on an executor that runs one",
+                 started);
+    cr_assert_eq(queued, N - 1);
+    json_decref(l);
+    free(sid);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -1358,6 +1359,62 @@ STORE_TEST(lease_concurrent_dequeues_take_each_job_once)
     for (int i = 0; i < RACE_REPLICAS; i++)
         replica_close(d[i].k);
     pthread_barrier_destroy(&go);
+}
+
+struct admitter {
+    struct dsb_jobs *k;
+    int begun, ended;
+    size_t seen;
+};
+
+/* An admission of replica a->k: begin, count the active jobs, end. */
+static void *admit_one(void *arg)
+{
+    struct admitter *a = arg;
+    struct dsb_error err = {0};
+    struct dsb_jactive *v;
+
+    a->begun = dsb_jstore_admission_begin(a->k, &err) == 0;
+    v = dsb_jstore_active(a->k, &a->seen);
+    dsb_jactive_free(v, a->seen);
+    a->ended = dsb_jstore_admission_end(a->k, 1, &err) == 0;
+    return NULL;
+}
+
+/* Admissions of two replicas are one step each: the second waits on the
+ * store's admission lock until the first has written its record and
+ * committed, so it counts that job (the limits hold across replicas); a
+ * rolled-back admission leaves nothing. */
+STORE_TEST(admissions_are_one_step_across_replicas)
+{
+    static const char waiting[] =
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND "
+        "wait_event_type = 'Lock' AND wait_event = 'advisory'";
+    struct admitter b = {replica("adm-b", 60000), 0, 0, 0};
+    struct dsb_jobs *a = replica("adm-a", 60000);
+    struct dsb_error err = {0};
+    pthread_t t;
+
+    cr_assert(dsb_jstore_shared(a));
+    OK(dsb_jstore_admission_begin(a, E));
+    put_by(a, job("adm-0", "s1", "pending", 100));
+    cr_assert_eq(dsb_jstore_admission_end(a, 0, &err), -1);
+    cr_assert_null(dsb_jstore_get(J, "adm-0"), "rolled back");
+
+    OK(dsb_jstore_admission_begin(a, E));
+    cr_assert_eq(pthread_create(&t, NULL, admit_one, &b), 0);
+    for (int64_t end = dsb_monotonic_ms() + 30000;
+         pg_admin_count(waiting, pg_db) < 1 && dsb_monotonic_ms() < end;)
+        nanosleep(&(struct timespec){0, 10000000}, NULL);
+    cr_assert_eq(pg_admin_count(waiting, pg_db), 1,
+                 "replica b does not wait for a's admission");
+    put_by(a, job("adm-1", "s1", "pending", 100));
+    OK(dsb_jstore_admission_end(a, 1, E));
+    pthread_join(t, NULL);
+    cr_assert(b.begun && b.ended);
+    cr_assert_eq(b.seen, 1, "b counted %zu active jobs", b.seen);
+    replica_close(b.k);
+    replica_close(a);
 }
 
 /* A connection the server ended: the call that
