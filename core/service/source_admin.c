@@ -979,22 +979,112 @@ static int remove_stale(const char *dir, const json_t *rows, const char *why,
     return n;
 }
 
+/* Replaces every occurrence of from in *text by to (a new string). */
+static int replace_all(char **text, const char *from, const char *to)
+{
+    size_t nf = strlen(from), nt = strlen(to), n = 0;
+    char *out, *w;
+
+    for (const char *p = strstr(*text, from); p; p = strstr(p + nf, from))
+        n++;
+    if (!n)
+        return 0;
+    out = malloc(strlen(*text) + n * nt + 1);
+    if (!out)
+        return -1;
+    w = out;
+    for (const char *p = *text, *q; *p; p = q + nf) {
+        if (!(q = strstr(p, from))) {
+            w = stpcpy(w, p);
+            break;
+        }
+        memcpy(w, p, (size_t)(q - p));
+        w = stpcpy(w + (q - p), to);
+    }
+    *w = '\0';
+    free(*text);
+    *text = out;
+    return 0;
+}
+
+/* The source the configuration loaded from managed file path, or NULL. */
+static const struct dsb_source_conf *conf_from(const struct dsb_broker *b,
+                                               const char *path)
+{
+    for (size_t i = 0; i < b->cfg->n_sources; i++)
+        if (b->cfg->sources[i].file && !strcmp(b->cfg->sources[i].file, path))
+            return &b->cfg->sources[i];
+    return NULL;
+}
+
+/* A managed document of the SQLite days keeps its secret values as file:
+ * references into state_dir/secrets, which only this host has: each is
+ * moved into the shared store (put_shared) and *text gets the store:
+ * reference instead, so every replica resolves it.  The files stay (a
+ * broker started again on SQLite still reads them). */
+static int move_file_secrets(struct dsb_service *svc, const struct dsb_gen *g,
+                             const char *path, char **text,
+                             struct dsb_error *err)
+{
+    const struct dsb_broker *b = g->broker;
+    const struct dsb_source_conf *c = conf_from(b, path);
+    const struct dsb_plugin *p =
+        c ? dsb_plugins_find(&b->plugins, c->plugin) : NULL;
+    char *dir = dsb_path_join(b->cfg->state_dir, "secrets");
+    size_t dlen = dir ? strlen(dir) : 0;
+    const char *key;
+    const json_t *v;
+    int rc = dir ? 0 : dsb_error_set(err, DSB_E_INTERNAL, "out of memory");
+
+    json_object_foreach(c && dir ? c->options : NULL, key, v)
+    {
+        const char *ref = json_string_value(v);
+        char *value = NULL, *label = NULL, *to = NULL;
+
+        if (!ref || !is_secret(p, key) || strncmp(ref, "file:", 5) != 0 ||
+            strncmp(ref + 5, dir, dlen) != 0 || ref[5 + dlen] != '/')
+            continue;
+        label = dsb_asprintf("%s-%s", c->name, key);
+        rc = label && dsb_secrets_get(b->secrets, ref, &value, err) == 0 &&
+                     put_shared(svc->shared_short, label, value, &to, err) == 0
+                 ? replace_all(text, ref, to)
+                 : -1;
+        if (rc == 0)
+            dsb_logf(DSB_LOG_INFO, "replicas",
+                     "managed source %s: the value of %s moved from %s into "
+                     "the state store",
+                     c->name, key, ref);
+        dsb_secret_value_free(value);
+        free(label);
+        free(to);
+        if (rc < 0)
+            break;
+    }
+    free(dir);
+    return rc;
+}
+
 /* One managed file into the shared store (a row already there is kept). */
-static int seed_one(void *h, const char *dir, const char *file)
+static int seed_one(struct dsb_service *svc, const struct dsb_gen *g,
+                    const char *dir, const char *file)
 {
     char *path = dsb_asprintf("%s/%s", dir, file), *text, *stored = NULL;
     char *name = strndup(file, strlen(file) - 5), etag[68], had[68];
     struct dsb_error err = {0};
+    void *h = svc->shared;
     size_t len;
     int rc = -1;
 
     text = path ? dsb_read_file(path, 1 << 20, &len) : NULL;
-    if (text && name) {
-        etag_of(text, len, etag);
-        if (dsb_shared_begin(h, name, &stored, had, &err) == 0) {
-            int put = stored ? 0 : dsb_shared_put(h, name, text, etag, 1, &err);
-            rc = dsb_shared_end(h, put == 0, &err) == 0 && put == 0 ? 0 : -1;
+    if (text && name && dsb_shared_begin(h, name, &stored, had, &err) == 0) {
+        int put = stored || g->broker->cfg->settings.secrets_store_aws
+                      ? 0
+                      : move_file_secrets(svc, g, path, &text, &err);
+        if (put == 0 && !stored) {
+            etag_of(text, strlen(text), etag);
+            put = dsb_shared_put(h, name, text, etag, 1, &err);
         }
+        rc = dsb_shared_end(h, put == 0, &err) == 0 && put == 0 ? 0 : -1;
     }
     if (rc == 0 && !stored)
         dsb_logf(DSB_LOG_INFO, "replicas",
@@ -1018,19 +1108,19 @@ int dsb_svc_managed_seed(struct dsb_service *svc)
     struct dirent *e;
     int rc = 0;
 
-    dsb_gen_release(g);
     pthread_mutex_lock(&manage_lock);
     d = dir ? opendir(dir) : NULL;
     while (d && (e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
         if (e->d_name[0] != '.' && len > 5 &&
             strcmp(e->d_name + len - 5, ".yaml") == 0 &&
-            seed_one(svc->shared, dir, e->d_name) < 0)
+            seed_one(svc, g, dir, e->d_name) < 0)
             rc = -1;
     }
     if (d)
         closedir(d);
     pthread_mutex_unlock(&manage_lock);
+    dsb_gen_release(g);
     free(dir);
     return rc;
 }

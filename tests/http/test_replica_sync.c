@@ -534,7 +534,8 @@ static void mcp_create_session_refused(const struct replica *a)
 
 Test(replica, a_lost_store_refuses_writes_and_comes_back)
 {
-    struct replica *a = &reps[0];
+    struct replica *a = &reps[0], *b = &reps[1];
+    char secrets[4400], doc[9000];
     char port[16], pwfile[4400], url[512], where[64], dbs[80];
     struct t_resp r;
     char *ra, *own_pw, *body = pg_body("lost"), *text, ctx[200], seed[4400];
@@ -559,8 +560,40 @@ Test(replica, a_lost_store_refuses_writes_and_comes_back)
     t_write(seed, "seeded.yaml",
             "name: seeded\nplugin: postgres\nhost: 127.0.0.1\nport: 1\n"
             "user: nobody\nsslmode: disable\n");
+    /* one whose password secrets.store: file kept under state_dir/secrets,
+     * which only this host has: its value moves into the store */
+    snprintf(secrets, sizeof(secrets), "%s/state", a->dir);
+    cr_assert(mkdir(secrets, 0700) == 0);
+    strcat(secrets, "/secrets");
+    cr_assert(mkdir(secrets, 0700) == 0);
+    t_write(secrets, "seeded-pw-password-0123abcd", pw);
+    snprintf(doc, sizeof(doc),
+             "name: seeded-pw\nplugin: postgres\nhost: 127.0.0.1\n"
+             "port: %s\ndbname: %s\nuser: dsb_reader\n"
+             "password: \"file:%s/seeded-pw-password-0123abcd\"\n"
+             "include_databases: [%s]\nsslmode: disable\n",
+             getenv("PGPORT"), data_db, secrets, data_db);
+    t_write(seed, "seeded-pw.yaml", doc);
     spawn(a);
     await_log(a, "managed source seeded copied into the new state store");
+    await_log(a, "managed source seeded-pw: the value of password moved");
+    snprintf(dbs, sizeof(dbs), "\"%s\"", data_db);
+    r = on(a, "GET", "/v1/sources/seeded-pw/databases", NULL, NULL);
+    cr_assert(r.status == 200 && strstr(r.body, dbs), "%s", r.body);
+    t_free(&r);
+    /* another replica, which has no such file, reads it from the store */
+    write_conf(b, 1, url, pwfile);
+    spawn(b);
+    r = on(b, "GET", "/v1/sources/seeded-pw/databases", NULL, NULL);
+    cr_assert(r.status == 200 && strstr(r.body, dbs), "%s", r.body);
+    t_free(&r);
+    snprintf(doc, sizeof(doc), "%s/managed/seeded-pw.yaml", b->conf);
+    text = t_slurp_file(fopen(doc, "r"));
+    cr_assert(strstr(text, "store:seeded-pw-password-") &&
+                  !strstr(text, "file:"),
+              "%s", text);
+    free(text);
+    stop_replica(b);
     r = on(a, "GET", "/v1/sources/seeded", NULL, NULL);
     cr_assert_eq(r.status, 200, "%s", r.body);
     t_free(&r);
