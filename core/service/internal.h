@@ -34,6 +34,13 @@ struct dsb_service {
     pthread_cond_t hk_cv;
     int hk_started, hk_stop;
     atomic_long trim_at; /* monotonic ms of the next heap trim, 0: none */
+    /* a managed-source sync that failed (the store unreadable, the reload
+     * refused): retried by the housekeeper at sync_retry_at (monotonic
+     * ms, 0: none) with a backoff of 1 s doubling to 60 s; the next sync
+     * reloads even when no file changed */
+    atomic_int sync_stale;
+    atomic_long sync_retry_at;
+    long sync_backoff_ms; /* under manage_lock (source_admin.c) */
     /* the read-ahead of listing pages (browse.c) */
     pthread_t ra_thread;
     pthread_mutex_t ra_mu;
@@ -105,6 +112,8 @@ void dsb_svc_ahead_stop(struct dsb_service *svc);
  * refused (logged). */
 int dsb_svc_managed_sync(struct dsb_service *svc, const char *why,
                          int at_start);
+/* Wakes the housekeeper (a new trim or retry time). */
+void dsb_svc_housekeeper_wake(struct dsb_service *svc);
 /* The first start on a new shared store: copies the managed sources of
  * this replica's conf.d/managed/ into it (each logged), so that moving to
  * PostgreSQL keeps them; 0, or -1 (logged). */

@@ -326,7 +326,10 @@ static void *housekeeper(void *arg)
     pthread_mutex_lock(&svc->hk_mu);
     while (!svc->hk_stop) {
         int64_t now = dsb_monotonic_ms(), at = atomic_load(&svc->trim_at);
+        int64_t retry = atomic_load(&svc->sync_retry_at);
         int64_t due = at && at < next ? at : next;
+        if (retry && retry < due)
+            due = retry;
         if (due > now) {
             dsb_clock_after(CLOCK_MONOTONIC, due - now, &ts);
             pthread_cond_timedwait(&svc->hk_cv, &svc->hk_mu, &ts);
@@ -334,6 +337,9 @@ static void *housekeeper(void *arg)
         }
         pthread_mutex_unlock(&svc->hk_mu);
         trim_if_due(svc, now);
+        if (retry && retry <= now &&
+            atomic_compare_exchange_strong(&svc->sync_retry_at, &retry, 0))
+            dsb_svc_managed_sync(svc, "a retry of a failed sync", 0);
         if (next <= now) {
             dsb_service_housekeeping(svc);
             next = dsb_monotonic_ms() + housekeeping_period(svc);
@@ -344,26 +350,27 @@ static void *housekeeper(void *arg)
     return NULL;
 }
 
+void dsb_svc_housekeeper_wake(struct dsb_service *svc)
+{
+    pthread_mutex_lock(&svc->hk_mu);
+    pthread_cond_signal(&svc->hk_cv);
+    pthread_mutex_unlock(&svc->hk_mu);
+}
+
 /* Debounced: each large answer moves the trim to DSB_TRIM_DELAY_MS after
  * it, so a burst of them is trimmed once, after the last. */
 void dsb_svc_trim_soon(struct dsb_service *svc)
 {
     if (atomic_exchange(&svc->trim_at, dsb_monotonic_ms() + DSB_TRIM_DELAY_MS))
         return;
-    pthread_mutex_lock(&svc->hk_mu);
-    pthread_cond_signal(&svc->hk_cv);
-    pthread_mutex_unlock(&svc->hk_mu);
+    dsb_svc_housekeeper_wake(svc);
 }
 
+/* hk_mu and hk_cv live as long as the service (made in service_new,
+ * destroyed by dsb_service_close): the listener's thread may wake the
+ * housekeeper before it starts or after it stopped. */
 static int start_housekeeper(struct dsb_service *svc)
 {
-    pthread_condattr_t ca;
-
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&svc->hk_cv, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&svc->hk_mu, NULL);
     svc->hk_started =
         pthread_create(&svc->hk_thread, NULL, housekeeper, svc) == 0;
     return svc->hk_started ? 0 : -1;
@@ -378,8 +385,6 @@ static void stop_housekeeper(struct dsb_service *svc)
     pthread_cond_signal(&svc->hk_cv);
     pthread_mutex_unlock(&svc->hk_mu);
     pthread_join(svc->hk_thread, NULL);
-    pthread_cond_destroy(&svc->hk_cv);
-    pthread_mutex_destroy(&svc->hk_mu);
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -400,6 +405,8 @@ void dsb_service_close(struct dsb_service *svc)
     dsb_metrics_free(svc->metrics);
     pthread_rwlock_destroy(&svc->gen_lock);
     pthread_mutex_destroy(&svc->reload_lock);
+    pthread_cond_destroy(&svc->hk_cv);
+    pthread_mutex_destroy(&svc->hk_mu);
     free(svc->conf_dir);
     free(svc->plugin_dir);
     free(svc);
@@ -408,6 +415,7 @@ void dsb_service_close(struct dsb_service *svc)
 static struct dsb_service *service_new(const struct dsb_service_opts *o)
 {
     struct dsb_service *svc = calloc(1, sizeof(*svc));
+    pthread_condattr_t ca;
 
     if (!svc)
         return NULL;
@@ -416,6 +424,11 @@ static struct dsb_service *service_new(const struct dsb_service_opts *o)
     svc->plugin_dir = dsb_strdup0(o->plugin_dir);
     svc->opts.conf_dir = svc->conf_dir;
     svc->opts.plugin_dir = svc->plugin_dir;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&svc->hk_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&svc->hk_mu, NULL);
     pthread_rwlock_init(&svc->gen_lock, NULL);
     pthread_mutex_init(&svc->reload_lock, NULL);
     svc->metrics = dsb_metrics_new();

@@ -1125,6 +1125,22 @@ int dsb_svc_managed_seed(struct dsb_service *svc)
     return rc;
 }
 
+/* A sync failed (under manage_lock): the next one reloads, and the
+ * housekeeper tries again after the backoff. */
+static void sync_failed(struct dsb_service *svc)
+{
+    long b = svc->sync_backoff_ms;
+
+    svc->sync_backoff_ms = b ? (b * 2 > 60000 ? 60000 : b * 2) : 1000;
+    atomic_store(&svc->sync_stale, 1);
+    atomic_store(&svc->sync_retry_at,
+                 dsb_monotonic_ms() + svc->sync_backoff_ms);
+    dsb_logf(DSB_LOG_WARN, "replicas",
+             "the managed sources are synced again in %ld s",
+             svc->sync_backoff_ms / 1000);
+    dsb_svc_housekeeper_wake(svc);
+}
+
 int dsb_svc_managed_sync(struct dsb_service *svc, const char *why, int at_start)
 {
     struct dsb_error err = {0};
@@ -1140,6 +1156,8 @@ int dsb_svc_managed_sync(struct dsb_service *svc, const char *why, int at_start)
         dsb_logf(DSB_LOG_ERROR, "replicas",
                  "the managed sources could not be synced (%s): %s", why,
                  err.message);
+        if (!at_start)
+            sync_failed(svc);
         pthread_mutex_unlock(&manage_lock);
         return -1;
     }
@@ -1150,8 +1168,16 @@ int dsb_svc_managed_sync(struct dsb_service *svc, const char *why, int at_start)
                   remove_stale(dir, rows, why,
                                at_start ? DSB_LOG_WARN : DSB_LOG_INFO)
             : 0;
-    if (n > 0)
+    if (n > 0 || atomic_load(&svc->sync_stale))
         rc = dsb_service_reload(svc);
+    if (rc < 0 && !at_start) {
+        sync_failed(svc);
+    } else if (rc == 0 && atomic_exchange(&svc->sync_stale, 0)) {
+        svc->sync_backoff_ms = 0;
+        atomic_store(&svc->sync_retry_at, 0);
+        dsb_logf(DSB_LOG_INFO, "replicas",
+                 "the managed sources are in sync again (%s)", why);
+    }
     pthread_mutex_unlock(&manage_lock);
     free(dir);
     json_decref(rows);

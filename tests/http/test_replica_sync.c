@@ -430,6 +430,34 @@ Test(replica, managed_sources_follow_the_store)
 /* A replica whose events connection broke re-syncs when it is back: a
  * document put into the store without an event (as if the event had been
  * sent while it was away) reaches it. */
+/* A sync whose reload the replica refuses (its own conf.d has a source of
+ * the same name) is tried again with a backoff until it succeeds, without
+ * another event or a SIGHUP. */
+Test(replica, a_refused_sync_is_retried)
+{
+    struct replica *a = replica(0), *b = replica(1);
+    char *body = pg_body("managed"), path[4400];
+    struct t_resp r;
+
+    t_write(b->conf, "pg2.yaml",
+            "name: pg2\nplugin: postgres\nhost: 127.0.0.1\nport: 1\n"
+            "user: nobody\nsslmode: disable\ndescription: hand-written\n");
+    spawn(a);
+    spawn(b);
+    r = on(a, "POST", "/v1/sources", body, NULL);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    t_free(&r);
+    await_log(b, "the managed sources are synced again in 1 s");
+    r = on(b, "GET", "/v1/sources/pg2", NULL, NULL);
+    cr_assert(r.status == 200 && strstr(r.body, "hand-written"), "%s", r.body);
+    t_free(&r);
+    snprintf(path, sizeof(path), "%s/pg2.yaml", b->conf);
+    cr_assert_eq(unlink(path), 0);
+    await_log(b, "the managed sources are in sync again (a retry");
+    await(b, "/v1/sources/pg2", 200, "\"managed\"");
+    free(body);
+}
+
 Test(replica, a_replica_that_missed_events_resyncs)
 {
     struct replica *b = replica(1);
