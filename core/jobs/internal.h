@@ -67,7 +67,17 @@ struct dsb_jobs {
     struct dsb_spark_watch *spark_watch; /* (j->mu) */
     int64_t spark_next_poll_ms;          /* (tracker thread) */
     int64_t spark_remote_next_ms;        /* (tracker thread) */
+    /* The cluster poller (spark.c): runs the k8s and YARN status commands
+     * (a JVM each, seconds) on a thread of its own, so that they do not
+     * hold up the tracker; started by the tracker when first due, woken
+     * through remote_due every emr_poll_ms. */
+    pthread_cond_t remote_cv; /* (mu) */
+    pthread_t remote_poller;
+    int remote_started; /* (tracker thread; read by close after its join) */
+    int remote_due;     /* (mu) */
 };
+/* Stops the cluster poller (dsb_jobs_close, after the tracker ended). */
+void dsb_spark_poller_stop(struct dsb_jobs *j);
 
 int dsb_job_is_final(const char *state);
 /* Sets state (and reason when non-NULL), updated_at, finished_at. */

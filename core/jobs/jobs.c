@@ -308,6 +308,7 @@ struct dsb_jobs *dsb_jobs_open(const struct dsb_jobs_options *o,
     pthread_rwlock_init(&j->env_lock, NULL);
     pthread_cond_init(&j->cv, NULL);
     pthread_cond_init(&j->lease_cv, NULL);
+    pthread_cond_init(&j->remote_cv, NULL);
     if (make_dirs(j, o->cfg, err) < 0)
         goto fail;
     check_executors(o->cfg);
@@ -360,6 +361,7 @@ void dsb_jobs_close(struct dsb_jobs *j)
         pthread_cond_broadcast(&j->lease_cv);
         pthread_mutex_unlock(&j->mu);
         pthread_join(j->tracker, NULL);
+        dsb_spark_poller_stop(j);
         if (j->leaser_started)
             pthread_join(j->leaser, NULL);
         pthread_mutex_lock(&j->mu);
@@ -384,6 +386,7 @@ void dsb_jobs_close(struct dsb_jobs *j)
         dsb_aws_free(j->aws);
     pthread_cond_destroy(&j->cv);
     pthread_cond_destroy(&j->lease_cv);
+    pthread_cond_destroy(&j->remote_cv);
     pthread_mutex_destroy(&j->aws_mu);
     pthread_rwlock_destroy(&j->env_lock);
     pthread_mutex_destroy(&j->mu);

@@ -516,9 +516,59 @@ static int spark_start(struct dsb_jobs *j, const struct dsb_executor_conf *e,
     return 0;
 }
 
+/* The cluster poller: a round of status commands each time it is woken
+ * (a round that outlasts emr_poll_ms is followed by the next at once). */
+static void *poller_main(void *arg)
+{
+    struct dsb_jobs *j = arg;
+
+    pthread_mutex_lock(&j->mu);
+    while (!j->stop) {
+        if (!j->remote_due) {
+            pthread_cond_wait(&j->remote_cv, &j->mu);
+            continue;
+        }
+        j->remote_due = 0;
+        pthread_mutex_unlock(&j->mu);
+        dsb_spark_remote_poll(j);
+        pthread_mutex_lock(&j->mu);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+void dsb_spark_poller_stop(struct dsb_jobs *j)
+{
+    if (!j->remote_started)
+        return;
+    pthread_mutex_lock(&j->mu);
+    pthread_cond_broadcast(&j->remote_cv); /* j->stop is set */
+    pthread_mutex_unlock(&j->mu);
+    pthread_join(j->remote_poller, NULL);
+    j->remote_started = 0;
+}
+
+/* Wakes the cluster poller, started the first time; when it cannot
+ * start, the round runs here. */
+static void poll_clusters(struct dsb_jobs *j)
+{
+    if (!j->remote_started &&
+        pthread_create(&j->remote_poller, NULL, poller_main, j) == 0)
+        j->remote_started = 1;
+    if (!j->remote_started) {
+        dsb_spark_remote_poll(j);
+        return;
+    }
+    pthread_mutex_lock(&j->mu);
+    j->remote_due = 1;
+    pthread_cond_signal(&j->remote_cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
 /* The driver processes (local.c's tick: reaping, deadlines, sizes), once
  * a second the standalone master's view of their applications, and every
- * emr_poll_ms the status of the cluster deploy mode's applications. */
+ * emr_poll_ms the status of the cluster deploy mode's applications (on
+ * the cluster poller). */
 static long spark_tick(struct dsb_jobs *j)
 {
     int64_t now = dsb_monotonic_ms();
@@ -529,8 +579,8 @@ static long spark_tick(struct dsb_jobs *j)
         poll_master(j);
     }
     if (now >= j->spark_remote_next_ms) {
-        dsb_spark_remote_poll(j);
-        j->spark_remote_next_ms = dsb_monotonic_ms() + j->o.emr_poll_ms;
+        poll_clusters(j);
+        j->spark_remote_next_ms = now + j->o.emr_poll_ms;
     }
     return 0;
 }

@@ -8,7 +8,8 @@
 #   k8s:  state holds the driver pod's phase (Pending, Running, ...); no
 #         file: the pod does not exist ("Application not found.")
 #   yarn: state holds "STATE FINAL-STATE" (ACCEPTED UNDEFINED, ...)
-# A job whose first argument is "refuse" makes the submit fail.
+# A job whose first argument is "refuse" makes the submit fail; a file
+# "hold" in the job's directory holds a k8s --status until it is removed.
 if [ "$1" = application ]; then # yarn application -status|-kill ID
   case "$2" in
     -status)
@@ -31,6 +32,14 @@ for a in "$@"; do
   case "$prev" in
     --status)
       printf '%s\n' "$@" > status.argv
+      # a file "hold" keeps the command running (a slow JVM, a cluster
+      # that does not answer) until the test removes it, 120 s at most (a
+      # test that failed leaves it); "holding" says that it waits
+      if [ -f hold ]; then
+        : > holding
+        n=0
+        while [ -f hold ] && [ $n -lt 2400 ]; do sleep 0.05; n=$((n + 1)); done
+      fi
       if [ ! -f state ]; then echo "Application not found."; exit 0; fi
       printf 'Application status (driver): \n\t pod name: %s\n\t namespace: %s\n\t labels: spark-role -> driver\n\t pod uid: 0f1e2d3c\n\t creation time: 2026-12-07T16:00:00Z\n\t service account name: spark\n\t node name: node-1\n\t start time: 2026-12-07T16:00:01Z\n\t phase: %s\n\t container status: \n\t\t container name: spark-kubernetes-driver\n\t\t container state: running\n' \
         "${a#*:}" "${a%%:*}" "$(cat state)"

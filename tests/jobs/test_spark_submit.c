@@ -556,6 +556,63 @@ Test(spark_submit, k8s_through_the_tracker)
     free(fake);
 }
 
+/* A status command that does not end (a cluster that does not answer)
+ * holds up no other job: it runs on the cluster poller, so the tracker
+ * still sees a local job end. */
+static const char held_yaml[] = "state_dir: ${DSB_TEST_DIR}/state\n"
+                                "executors:\n"
+                                "  - name: kube\n"
+                                "    type: spark-submit\n"
+                                "    networks: [kube]\n"
+                                "    master: k8s://https://127.0.0.1:6443\n"
+                                "    namespace: etl\n"
+                                "    image: repo/spark:4.0\n"
+                                "    upload_path: s3a://b/uploads\n"
+                                "    output_uri: s3a://b/out/\n"
+                                "    spark_submit: ${DSB_TEST_FAKE_CLUSTER}\n"
+                                "  - name: local\n"
+                                "    type: local-spark\n"
+                                "    networks: [local]\n"
+                                "    isolation: none\n"
+                                "    spark_submit: ${DSB_TEST_FAKE_SPARK}\n";
+
+Test(spark_submit, a_status_command_that_hangs_holds_up_no_other_job)
+{
+    char *fake = t_src("tests/jobs/fake-cluster.sh");
+    char *spark = t_src("tests/jobs/fake-spark-submit.sh"), *holding, *hold;
+    struct jt t;
+    json_t *kube, *local, *doc;
+
+    setenv("DSB_TEST_FAKE_CLUSTER", fake, 1);
+    setenv("DSB_TEST_FAKE_SPARK", spark, 1);
+    jt_config(&t, held_yaml);
+    jt_open(&t, NULL);
+    kube = submit_to(&t, "kube", "ok");
+    hold = dsb_asprintf("%s/hold", jt_str(kube, "cluster", "dir"));
+    holding = dsb_asprintf("%s/holding", jt_str(kube, "cluster", "dir"));
+    t_write(jt_str(kube, "cluster", "dir"), "hold", "");
+    set_state(kube, "Running");
+    for (int64_t end = dsb_monotonic_ms() + 20000;
+         access(holding, F_OK) != 0 && dsb_monotonic_ms() < end;)
+        nanosleep(&(struct timespec){0, 20000000}, NULL);
+    cr_assert_eq(access(holding, F_OK), 0, "the status command never ran");
+
+    local = submit_to(&t, "local", "ok");
+    doc = wait_state(&t, jt_str(local, "id", NULL), "succeeded");
+    json_decref(doc);
+    cr_assert_eq(access(hold, F_OK), 0, "the status command was let go");
+    cr_assert_eq(unlink(hold), 0);
+    doc = wait_state(&t, jt_str(kube, "id", NULL), "running");
+    json_decref(doc);
+    json_decref(local);
+    json_decref(kube);
+    jt_close(&t);
+    free(hold);
+    free(holding);
+    free(spark);
+    free(fake);
+}
+
 Test(spark_submit, yarn_through_the_tracker)
 {
     struct jt t;
