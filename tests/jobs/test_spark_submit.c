@@ -425,26 +425,28 @@ Test(spark_submit, client_output_parsing)
 
 /* Both kinds against the stand-in clients (tests/jobs/fake-cluster.sh),
  * through the job service and its tracker. */
-static const char remote_yaml[] = "state_dir: ${DSB_TEST_DIR}/state\n"
-                                  "executors:\n"
-                                  "  - name: kube\n"
-                                  "    type: spark-submit\n"
-                                  "    networks: [kube]\n"
-                                  "    master: k8s://https://127.0.0.1:6443\n"
-                                  "    namespace: etl\n"
-                                  "    image: repo/spark:4.0\n"
-                                  "    upload_path: s3a://b/uploads\n"
-                                  "    output_uri: s3a://b/out/\n"
-                                  "    spark_submit: ${DSB_TEST_FAKE_CLUSTER}\n"
-                                  "  - name: hadoop\n"
-                                  "    type: spark-submit\n"
-                                  "    networks: [hadoop]\n"
-                                  "    master: yarn\n"
-                                  "    queue: etl\n"
-                                  "    output_uri: s3a://b/out/\n"
-                                  "    conf_dir: /etc/hadoop/conf\n"
-                                  "    spark_submit: ${DSB_TEST_FAKE_CLUSTER}\n"
-                                  "    yarn: ${DSB_TEST_FAKE_CLUSTER}\n";
+#define KUBE_EXECUTOR                                                          \
+    "  - name: kube\n"                                                         \
+    "    type: spark-submit\n"                                                 \
+    "    networks: [kube]\n"                                                   \
+    "    master: k8s://https://127.0.0.1:6443\n"                               \
+    "    namespace: etl\n"                                                     \
+    "    image: repo/spark:4.0\n"                                              \
+    "    upload_path: s3a://b/uploads\n"                                       \
+    "    output_uri: s3a://b/out/\n"                                           \
+    "    spark_submit: ${DSB_TEST_FAKE_CLUSTER}\n"
+
+static const char remote_yaml[] =
+    "state_dir: ${DSB_TEST_DIR}/state\n"
+    "executors:\n" KUBE_EXECUTOR "  - name: hadoop\n"
+    "    type: spark-submit\n"
+    "    networks: [hadoop]\n"
+    "    master: yarn\n"
+    "    queue: etl\n"
+    "    output_uri: s3a://b/out/\n"
+    "    conf_dir: /etc/hadoop/conf\n"
+    "    spark_submit: ${DSB_TEST_FAKE_CLUSTER}\n"
+    "    yarn: ${DSB_TEST_FAKE_CLUSTER}\n";
 
 static json_t *submit_to(struct jt *t, const char *network, const char *arg)
 {
@@ -560,17 +562,7 @@ Test(spark_submit, k8s_through_the_tracker)
  * holds up no other job: it runs on the cluster poller, so the tracker
  * still sees a local job end. */
 static const char held_yaml[] = "state_dir: ${DSB_TEST_DIR}/state\n"
-                                "executors:\n"
-                                "  - name: kube\n"
-                                "    type: spark-submit\n"
-                                "    networks: [kube]\n"
-                                "    master: k8s://https://127.0.0.1:6443\n"
-                                "    namespace: etl\n"
-                                "    image: repo/spark:4.0\n"
-                                "    upload_path: s3a://b/uploads\n"
-                                "    output_uri: s3a://b/out/\n"
-                                "    spark_submit: ${DSB_TEST_FAKE_CLUSTER}\n"
-                                "  - name: local\n"
+                                "executors:\n" KUBE_EXECUTOR "  - name: local\n"
                                 "    type: local-spark\n"
                                 "    networks: [local]\n"
                                 "    isolation: none\n"
