@@ -46,12 +46,13 @@ static inline PGconn *t_pg_conn(const struct t_pg *p, const char *db)
     return c;
 }
 
-/* Runs sql on database db as the superuser; the test fails if it does. */
-static inline void t_pg_exec(const struct t_pg *p, const char *db,
-                             const char *sql)
+/* Runs sql with parameters v[0..n) on database db as the superuser; the
+ * test fails if it does. */
+static inline void t_pg_execp(const struct t_pg *p, const char *db,
+                              const char *sql, int n, const char *const *v)
 {
     PGconn *c = t_pg_conn(p, db);
-    PGresult *r = PQexec(c, sql);
+    PGresult *r = PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
 
     cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK ||
                   PQresultStatus(r) == PGRES_TUPLES_OK,
@@ -60,28 +61,47 @@ static inline void t_pg_exec(const struct t_pg *p, const char *db,
     PQfinish(c);
 }
 
-/* The integer in the first column of the one row sql answers on c. */
-static inline long t_pg_value(PGconn *c, const char *sql)
+static inline void t_pg_exec(const struct t_pg *p, const char *db,
+                             const char *sql)
 {
-    PGresult *r = PQexec(c, sql);
-    long n;
+    t_pg_execp(p, db, sql, 0, NULL);
+}
+
+/* The integer in the first column of the one row sql (parameters
+ * v[0..n)) answers on c. */
+static inline long t_pg_valuep(PGconn *c, const char *sql, int n,
+                               const char *const *v)
+{
+    PGresult *r = PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
+    long x;
 
     cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1,
               "%s: %s", sql, PQresultErrorMessage(r));
-    n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    x = strtol(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
-    return n;
+    return x;
 }
 
-/* t_pg_value of sql on database db, as the superuser. */
+static inline long t_pg_value(PGconn *c, const char *sql)
+{
+    return t_pg_valuep(c, sql, 0, NULL);
+}
+
+/* t_pg_valuep of sql on database db, as the superuser. */
+static inline long t_pg_countp(const struct t_pg *p, const char *db,
+                               const char *sql, int n, const char *const *v)
+{
+    PGconn *c = t_pg_conn(p, db);
+    long x = t_pg_valuep(c, sql, n, v);
+
+    PQfinish(c);
+    return x;
+}
+
 static inline long t_pg_count(const struct t_pg *p, const char *db,
                               const char *sql)
 {
-    PGconn *c = t_pg_conn(p, db);
-    long n = t_pg_value(c, sql);
-
-    PQfinish(c);
-    return n;
+    return t_pg_countp(p, db, sql, 0, NULL);
 }
 
 /* A new database PREFIX_<16 hex digits> owned by the broker's role; its

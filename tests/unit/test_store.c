@@ -202,47 +202,22 @@ static void backend_init(void)
 #include <libpq-fe.h>
 #include <sched.h>
 
-static char pg_admin[1024], pg_url[1024], pg_db[64], pg_password[256];
+#include "pg_admin.h"
 
-/* Runs sql on database db as the superuser (over the socket). */
+static struct t_pg pg_fixture;
+static char pg_url[1024], pg_db[64], pg_password[256];
+
+/* Runs sql (parameters v[0..n)) on database db as the superuser. */
 static void pg_admin_exec(const char *db, const char *sql, int n,
                           const char *const *v)
 {
-    char info[1200];
-    PGconn *c;
-    PGresult *r;
-
-    snprintf(info, sizeof(info), "%s dbname=%s", pg_admin, db);
-    c = PQconnectdb(info);
-    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
-    r = PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
-    cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK ||
-                  PQresultStatus(r) == PGRES_TUPLES_OK,
-              "%s: %s", sql, PQerrorMessage(c));
-    PQclear(r);
-    PQfinish(c);
+    t_pg_execp(&pg_fixture, db, sql, n, v);
 }
 
-/* The first column of sql's first row on database db as a number (-1: no
- * row). */
+/* The number sql (one parameter, arg) answers on database db. */
 static long pg_admin_count_in(const char *db, const char *sql, const char *arg)
 {
-    char info[1200];
-    const char *v[] = {arg};
-    PGconn *c;
-    PGresult *r;
-    long n;
-
-    snprintf(info, sizeof(info), "%s dbname=%s", pg_admin, db);
-    c = PQconnectdb(info);
-    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
-    r = PQexecParams(c, sql, 1, NULL, v, NULL, NULL, 0);
-    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql,
-                 PQerrorMessage(c));
-    n = PQntuples(r) ? atol(PQgetvalue(r, 0, 0)) : -1;
-    PQclear(r);
-    PQfinish(c);
-    return n;
+    return t_pg_countp(&pg_fixture, db, sql, 1, &arg);
 }
 
 static long pg_admin_count(const char *sql, const char *arg)
@@ -270,36 +245,23 @@ static void pg_kill_connections(void)
 
 static void pg_setup(void)
 {
-    char sock[512], port[16], super[64], file[1024], hex[17], sql[256];
     FILE *f;
 
-    t_service("postgres", "DSB_TEST_PG_SOCKET", sock, sizeof(sock));
-    t_service("postgres", "PGPORT", port, sizeof(port));
-    t_service("postgres", "DSB_TEST_PG_SUPERUSER", super, sizeof(super));
-    t_service("postgres", "DSB_TEST_PG_PASSWORD_FILE", file, sizeof(file));
-    f = fopen(file, "r");
-    cr_assert(f && fgets(pg_password, sizeof(pg_password), f), "%s", file);
+    t_pg_init(&pg_fixture);
+    f = fopen(pg_fixture.password_file, "r");
+    cr_assert(f && fgets(pg_password, sizeof(pg_password), f), "%s",
+              pg_fixture.password_file);
     fclose(f);
     pg_password[strcspn(pg_password, "\n")] = '\0';
-    cr_assert_eq(dsb_random_hex(hex, 8), 0);
-    snprintf(pg_db, sizeof(pg_db), "state_store_%s", hex);
-    snprintf(pg_admin, sizeof(pg_admin), "host=%s port=%s user=%s", sock, port,
-             super);
     /* the broker's role over TCP with its password, in a database of its
      * own */
-    snprintf(pg_url, sizeof(pg_url),
-             "host=127.0.0.1 port=%s user=dsb_reader dbname=%s", port, pg_db);
-    snprintf(sql, sizeof(sql),
-             "CREATE DATABASE %s OWNER dsb_reader TEMPLATE template0", pg_db);
-    pg_admin_exec("postgres", sql, 0, NULL);
+    t_pg_create_db(&pg_fixture, "state_store", pg_db);
+    t_pg_url(&pg_fixture, pg_db, pg_url, sizeof(pg_url));
 }
 
 static void pg_teardown(void)
 {
-    char sql[256];
-
-    snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", pg_db);
-    pg_admin_exec("postgres", sql, 0, NULL);
+    t_pg_drop_db(&pg_fixture, pg_db);
 }
 
 static struct dsb_sessions *pg_open_sessions(struct dsb_error *err)
