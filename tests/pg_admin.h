@@ -46,13 +46,15 @@ static inline PGconn *t_pg_conn(const struct t_pg *p, const char *db)
     return c;
 }
 
-/* Runs sql with parameters v[0..n) on database db as the superuser; the
- * test fails if it does. */
+/* Runs sql with parameters v[0..n) on database db as the superuser (with
+ * none, sql may be several statements); the test fails if it does. */
 static inline void t_pg_execp(const struct t_pg *p, const char *db,
                               const char *sql, int n, const char *const *v)
 {
     PGconn *c = t_pg_conn(p, db);
-    PGresult *r = PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
+    /* without parameters a script of several statements may run */
+    PGresult *r =
+        n ? PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0) : PQexec(c, sql);
 
     cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK ||
                   PQresultStatus(r) == PGRES_TUPLES_OK,
@@ -72,7 +74,8 @@ static inline void t_pg_exec(const struct t_pg *p, const char *db,
 static inline long t_pg_valuep(PGconn *c, const char *sql, int n,
                                const char *const *v)
 {
-    PGresult *r = PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
+    PGresult *r =
+        n ? PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0) : PQexec(c, sql);
     long x;
 
     cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1,
