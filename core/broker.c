@@ -241,8 +241,7 @@ static int opened_before(const struct dsb_broker *prev,
 
 /* Every source: probes first (all at once), then the real opens.  Nothing
  * is allocated here: the probes are forked children. */
-static void open_sources(struct dsb_broker *b, int preflight,
-                         const struct dsb_broker *previous)
+static void open_sources(struct dsb_broker *b, const struct dsb_broker_opts *o)
 {
     size_t n = b->cfg->n_sources;
     int64_t end;
@@ -250,7 +249,7 @@ static void open_sources(struct dsb_broker *b, int preflight,
     for (size_t i = 0; i < n; i++) {
         struct dsb_source *s = &b->sources[i];
         s->to_open = source_init(b, s, &b->cfg->sources[i]);
-        s->probe = s->to_open && preflight && !opened_before(previous, s)
+        s->probe = s->to_open && o->preflight && !opened_before(o->previous, s)
                        ? preflight_start(s)
                        : 0;
     }
@@ -301,21 +300,11 @@ struct dsb_broker *dsb_broker_start(const struct dsb_broker_opts *o,
         goto fail;
     dsb_secrets_set_aws_backend(b->secrets, dsb_aws_secret_fetch, b->aws);
     dsb_secrets_set_store_backend(b->secrets, o->store_fn, o->store_ctx);
-    if (!o->defer_sources)
-        open_sources(b, o->preflight, o->previous);
+    open_sources(b, o);
     return b;
 fail:
     dsb_broker_stop(b);
     return NULL;
-}
-
-void dsb_broker_open_sources(struct dsb_broker *b, int preflight,
-                             dsb_secret_backend_fn store_fn, void *store_ctx)
-{
-    if (b->n_sources)
-        return;
-    dsb_secrets_set_store_backend(b->secrets, store_fn, store_ctx);
-    open_sources(b, preflight, NULL);
 }
 
 void dsb_broker_stop(struct dsb_broker *b)

@@ -64,10 +64,6 @@ struct dsb_broker_opts {
     /* The resolver of store: secret references (NULL: none here). */
     dsb_secret_backend_fn store_fn;
     void *store_ctx;
-    /* Leave the sources closed (n_sources 0) for dsb_broker_open_sources:
-     * a start that opens the state store first (its store: references,
-     * its managed sources) opens them once, then. */
-    int defer_sources;
 };
 
 /*
@@ -78,11 +74,6 @@ struct dsb_broker_opts {
  */
 struct dsb_broker *dsb_broker_start(const struct dsb_broker_opts *o,
                                     struct dsb_diags *d);
-/* Opens the sources of a broker started with defer_sources, resolving
- * store: references with store_fn (NULL: none), probing each first when
- * preflight; once. */
-void dsb_broker_open_sources(struct dsb_broker *b, int preflight,
-                             dsb_secret_backend_fn store_fn, void *store_ctx);
 void dsb_broker_stop(struct dsb_broker *b);
 struct dsb_source *dsb_broker_source(struct dsb_broker *b, const char *name);
 /* Opens a source that is not one of b's (a candidate: POST

@@ -106,10 +106,13 @@ int dsb_svc_ahead_start(struct dsb_service *svc);
 void dsb_svc_ahead_stop(struct dsb_service *svc);
 /* Makes conf.d/managed/ what the shared store holds (writing changed
  * documents, removing the others, each said in a log line) and reloads
- * when anything changed; why says what asked for it (logged), at_start
- * logs a removal as a WARN (a file the store does not know).  A no-op on
- * SQLite.  0, or -1 when the store could not be read or the reload was
- * refused (logged). */
+ * when anything changed, or (at_start) when any managed source is there:
+ * the first broker's sources opened before the store did, and the reload
+ * gives them its store: references (reusing each open that is the same,
+ * unprobed); why says what asked for it (logged), at_start also logs a
+ * removal as a WARN (a file the store does not know).  A no-op on SQLite.
+ * 0, or -1 when the store could not be read or the reload was refused
+ * (logged). */
 int dsb_svc_managed_sync(struct dsb_service *svc, const char *why,
                          int at_start);
 /* Wakes the housekeeper (a new trim or retry time). */

@@ -135,9 +135,7 @@ static void log_sources(const struct dsb_broker *b)
 
 /* -------------------------------------------------------------- state */
 
-/* previous: the broker being replaced (a reload), or NULL: the first,
- * whose sources dsb_service_open opens once the state store is open (its
- * store: references resolve, its managed sources are synced). */
+/* previous: the broker being replaced (a reload), or NULL. */
 static struct dsb_broker *load_broker(struct dsb_service *svc,
                                       const struct dsb_broker *previous,
                                       struct dsb_diags *d)
@@ -145,8 +143,7 @@ static struct dsb_broker *load_broker(struct dsb_service *svc,
     struct dsb_broker_opts bo = {.conf_dir = svc->conf_dir,
                                  .plugin_dir = svc->plugin_dir,
                                  .preflight = svc->opts.preflight,
-                                 .previous = previous,
-                                 .defer_sources = !previous};
+                                 .previous = previous};
 
     if (svc->shared_short) {
         bo.store_fn = dsb_shared_secret_get;
@@ -468,14 +465,6 @@ struct dsb_service *dsb_service_open(const struct dsb_service_opts *o,
                      "state store (the log says why)");
         goto fail;
     }
-    /* b still serves unless the sync reloaded: its sources open now, once */
-    g = dsb_service_gen(svc);
-    if (g->broker == b)
-        dsb_broker_open_sources(b, svc->opts.preflight,
-                                svc->shared_short ? dsb_shared_secret_get
-                                                  : NULL,
-                                svc->shared_short);
-    dsb_gen_release(g);
     if (start_housekeeper(svc) < 0) {
         dsb_diag_add(d, DSB_SEV_ERROR, NULL, 0, 0,
                      "cannot start the "

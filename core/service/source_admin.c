@@ -1168,7 +1168,8 @@ int dsb_svc_managed_sync(struct dsb_service *svc, const char *why, int at_start)
                   remove_stale(dir, rows, why,
                                at_start ? DSB_LOG_WARN : DSB_LOG_INFO)
             : 0;
-    if (n > 0 || atomic_load(&svc->sync_stale))
+    if (n > 0 || atomic_load(&svc->sync_stale) ||
+        (at_start && json_array_size(rows) > 0))
         rc = dsb_service_reload(svc);
     if (rc < 0 && !at_start) {
         sync_failed(svc);
