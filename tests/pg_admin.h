@@ -138,4 +138,24 @@ static inline void t_pg_url(const struct t_pg *p, const char *db, char *out,
              p->port, db);
 }
 
+/* A suite's state store: database PREFIX_<hex> (into db) on the fixture
+ * cluster, a new temporary directory (returned, malloc'd), and what the
+ * suite's broker.yaml interpolates: DSB_TEST_STATE_DIR (that directory),
+ * DSB_TEST_STATE_URL (the broker's conninfo) and
+ * DSB_TEST_PG_PASSWORD_FILE. */
+static inline char *t_pg_state_env(struct t_pg *p, const char *prefix,
+                                   char db[64])
+{
+    char url[512], *dir;
+
+    t_pg_init(p);
+    t_pg_create_db(p, prefix, db);
+    t_pg_url(p, db, url, sizeof(url));
+    dir = t_tmpdir();
+    setenv("DSB_TEST_STATE_DIR", dir, 1);
+    setenv("DSB_TEST_STATE_URL", url, 1);
+    setenv("DSB_TEST_PG_PASSWORD_FILE", p->password_file, 1);
+    return dir;
+}
+
 #endif

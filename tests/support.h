@@ -68,6 +68,19 @@ static inline char *t_tmpdir(void)
     return p;
 }
 
+/* Throwaway AWS credentials and region for a local stand-in (moto, the
+ * scripted EMR endpoint), S3 at s3_url; no profile or session token of
+ * the machine's own gets in. */
+static inline void t_aws_test_env(const char *s3_url)
+{
+    setenv("AWS_ACCESS_KEY_ID", "testing", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "testing", 1);
+    setenv("AWS_REGION", "us-east-1", 1);
+    setenv("AWS_ENDPOINT_URL_S3", s3_url, 1);
+    unsetenv("AWS_PROFILE");
+    unsetenv("AWS_SESSION_TOKEN");
+}
+
 static inline void t_write(const char *dir, const char *name, const char *text)
 {
     char path[4096];

@@ -94,28 +94,17 @@ static void start_endpoint(void)
     snprintf(url, sizeof(url), "http://127.0.0.1:%s", text);
     free(text);
     free(py);
-    setenv("AWS_ACCESS_KEY_ID", "testing", 1);
-    setenv("AWS_SECRET_ACCESS_KEY", "testing", 1);
-    setenv("AWS_REGION", "us-east-1", 1);
-    setenv("AWS_ENDPOINT_URL_S3", url, 1);
-    unsetenv("AWS_PROFILE");
-    unsetenv("AWS_SESSION_TOKEN");
+    t_aws_test_env(url);
     setenv("DSB_TEST_EMR_URL", url, 1);
 }
 
 static void setup(void)
 {
-    char url[512], cmd[9000];
+    char cmd[9000];
     char *fake = t_src("tests/jobs/fake-spark-submit.sh");
 
     t_http_env();
-    t_pg_init(&pg);
-    t_pg_create_db(&pg, "state_store", db);
-    t_pg_url(&pg, db, url, sizeof(url));
-    dir = t_tmpdir();
-    setenv("DSB_TEST_STATE_DIR", dir, 1);
-    setenv("DSB_TEST_STATE_URL", url, 1);
-    setenv("DSB_TEST_PG_PASSWORD_FILE", pg.password_file, 1);
+    dir = t_pg_state_env(&pg, "state_store", db);
     snprintf(cmd, sizeof(cmd),
              "mkdir -p %s/a/conf.d %s/b/conf.d && cp %s %s/ && "
              "chmod 755 %s/fake-spark-submit.sh",
@@ -391,6 +380,20 @@ static char *other_job(const char *base, const char *sid, const char *executor,
     return NULL;
 }
 
+/* Starts replicas ra and rb and creates a session on ra: its id. */
+static char *both_replicas(void)
+{
+    json_t *s;
+    char *sid;
+
+    pid_a = spawn("a", base_a);
+    pid_b = spawn("b", base_b);
+    s = call(base_a, "POST", "/v1/sessions", NULL, 201);
+    sid = strdup(str(s, "id"));
+    json_decref(s);
+    return sid;
+}
+
 static int alive(pid_t pid)
 {
     char path[64];
@@ -401,17 +404,13 @@ static int alive(pid_t pid)
 
 Test(replicas, a_dead_replicas_jobs_are_taken_over_once)
 {
-    json_t *s, *j;
+    json_t *j;
     char *sid, *emr, *run, *queued, *spare, *inflight, path[4300], body[256];
     pid_t orphan, poster;
     int64_t killed, took;
     int n, tokens;
 
-    pid_a = spawn("a", base_a);
-    pid_b = spawn("b", base_b);
-    s = call(base_a, "POST", "/v1/sessions", NULL, 201);
-    sid = strdup(str(s, "id"));
-    json_decref(s);
+    sid = both_replicas();
 
     /* on ra: an EMR run, a running local job, a queued one */
     emr = submit(base_a, sid, "standard", "ok");
@@ -536,15 +535,11 @@ Test(replicas, a_dead_replicas_jobs_are_taken_over_once)
  * have taken them): its local job is failed once, naming it. */
 Test(replicas, a_restarted_replica_takes_its_own_jobs_back)
 {
-    json_t *s, *j;
+    json_t *j;
     char *sid, *run;
     pid_t orphan;
 
-    pid_a = spawn("a", base_a);
-    pid_b = spawn("b", base_b);
-    s = call(base_a, "POST", "/v1/sessions", NULL, 201);
-    sid = strdup(str(s, "id"));
-    json_decref(s);
+    sid = both_replicas();
     run = submit(base_a, sid, "spare", "sleep");
     j = wait_for(base_a, run, "state", "running", 10000);
     orphan = (pid_t)json_integer_value(
@@ -659,16 +654,12 @@ Test(replicas, limits_hold_across_replicas)
     enum { N = 8 };
     char p[160], body[256];
     pid_t kids[N];
-    json_t *s, *l, *it;
+    json_t *l, *it;
     size_t i;
     int started = 0, queued = 0;
     char *sid;
 
-    pid_a = spawn("a", base_a);
-    pid_b = spawn("b", base_b);
-    s = call(base_a, "POST", "/v1/sessions", NULL, 201);
-    sid = strdup(str(s, "id"));
-    json_decref(s);
+    sid = both_replicas();
     snprintf(p, sizeof(p), "/v1/sessions/%s/jobs", sid);
     snprintf(body, sizeof(body),
              "{\"code\":\"print(1)\",\"executor\":\"local\","

@@ -28,16 +28,8 @@ static char *dir, db[64], conf[4200];
 
 static void setup(void)
 {
-    char url[512];
-
     t_http_env();
-    t_pg_init(&pg);
-    t_pg_create_db(&pg, "state_store", db);
-    t_pg_url(&pg, db, url, sizeof(url));
-    dir = t_tmpdir();
-    setenv("DSB_TEST_STATE_DIR", dir, 1);
-    setenv("DSB_TEST_STATE_URL", url, 1);
-    setenv("DSB_TEST_PG_PASSWORD_FILE", pg.password_file, 1);
+    dir = t_pg_state_env(&pg, "state_store", db);
     snprintf(conf, sizeof(conf), "%s/conf.d", dir);
     cr_assert(mkdir(conf, 0700) == 0);
     {

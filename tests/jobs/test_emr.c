@@ -43,16 +43,6 @@ static const char yaml[] =
     "    jars: [s3://dsb-jobs/jars/common.jar]\n"
     "    conf: {spark.executor.cores: \"2\"}\n";
 
-static void aws_env(const char *s3_url)
-{
-    setenv("AWS_ACCESS_KEY_ID", "testing", 1);
-    setenv("AWS_SECRET_ACCESS_KEY", "testing", 1);
-    setenv("AWS_REGION", "us-east-1", 1);
-    setenv("AWS_ENDPOINT_URL_S3", s3_url, 1);
-    unsetenv("AWS_PROFILE");
-    unsetenv("AWS_SESSION_TOKEN");
-}
-
 static void new_client(void)
 {
     struct dsb_aws_options o = {0};
@@ -131,7 +121,7 @@ static void moto_setup(void)
     json_t *out;
 
     moto_url = moto_env();
-    aws_env(moto_url);
+    t_aws_test_env(moto_url);
     setenv("DSB_TEST_EMR_URL", moto_url, 1);
     new_client();
     out = call("s3", "PUT", "/dsb-jobs", NULL);
@@ -419,7 +409,7 @@ static void scripted_begin(const char *config)
     snprintf(url, sizeof(url), "http://127.0.0.1:%s", text);
     free(text);
     free(py);
-    aws_env(url);
+    t_aws_test_env(url);
     setenv("DSB_TEST_EMR_URL", url, 1);
     setenv("DSB_TEST_APP_STD", "app-std", 1);
     setenv("DSB_TEST_APP_VPC", "app-vpc", 1);
